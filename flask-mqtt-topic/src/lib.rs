@@ -1,0 +1,75 @@
+//! The grammar of MQTT topic filters and topic names (MQTT 3.1.1 §4.7,
+//! MQTT 5.0 §4.7 and §4.8), shared by flask-mqtt's attribute macros (which
+//! reject invalid filters at compile time) and its runtime (which checks
+//! filters and topics built at run time), plus the [`FilterTrie`] the runtime
+//! uses to dispatch incoming messages.
+//!
+//! - [`TopicFilter`] / [`validate_filter`]: what a client subscribes to; may
+//!   use the wildcards `+` (one level) and `#` (the rest), and may be a shared
+//!   subscription `$share/{group}/{filter}`.
+//! - [`TopicName`] / [`validate_topic_name`]: what a message is published
+//!   to; no wildcards.
+//! - [`TopicFilterError`] / [`TopicNameError`]: what is wrong, with messages
+//!   meant to follow a prefix such as ``invalid topic filter `a/#/b`: ``.
+//!   Level numbers in errors are 1-based and count the levels of the whole
+//!   string as written, so in `$share/g/a/te#` the bad level is level 4.
+//! - [`FilterTrie`]: many filters with values, matched against a topic in
+//!   time proportional to the topic's depth.
+//!
+//! The crate has no dependencies and no unsafe code.
+//!
+//! # Example
+//!
+//! ```
+//! use flask_mqtt_topic::{FilterTrie, TopicFilter, TopicFilterError, TopicName};
+//!
+//! let filter = TopicFilter::new("home/+/temperature")?;
+//! assert!(filter.matches("home/kitchen/temperature"));
+//! assert!(!filter.matches("home/kitchen/light/state"));
+//!
+//! // `#` matches the parent level too, but not topics starting with `$`.
+//! let all = TopicFilter::new("#")?;
+//! assert!(all.matches("home"));
+//! assert!(!all.matches("$SYS/broker/uptime"));
+//!
+//! // Errors name the offending level without repeating the filter.
+//! let err = TopicFilter::new("home/#/temperature").unwrap_err();
+//! assert_eq!(err, TopicFilterError::HashNotLast { level: 2 });
+//! assert_eq!(
+//!     format!("invalid topic filter `home/#/temperature`: {err}"),
+//!     "invalid topic filter `home/#/temperature`: `#` must be the last level \
+//!      (it is level 2); move it to the end or use `+` for a single level",
+//! );
+//!
+//! // Topic names are for publishing and cannot contain wildcards.
+//! assert!(TopicName::new("home/kitchen/temperature").is_ok());
+//! assert!("home/+".parse::<TopicName>().is_err());
+//!
+//! // Dispatch: every handler whose filter matches the topic.
+//! let mut handlers = FilterTrie::new();
+//! handlers.insert(&filter, "on_temperature");
+//! handlers.insert(&TopicFilter::new("$share/workers/home/#")?, "on_home");
+//! let mut found = handlers.matches("home/kitchen/temperature");
+//! found.sort();
+//! assert_eq!(found, [&"on_home", &"on_temperature"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod filter;
+mod name;
+mod trie;
+
+pub use error::TopicFilterError;
+pub use error::TopicNameError;
+pub use filter::validate_filter;
+pub use filter::TopicFilter;
+pub use name::validate_topic_name;
+pub use name::TopicName;
+pub use trie::FilterTrie;
+
+/// The maximum length of a topic filter or topic name, in bytes of UTF-8
+/// (MQTT encodes strings with a 16-bit length prefix).
+pub const MAX_TOPIC_LEN: usize = 65535;

@@ -1,0 +1,228 @@
+//! Topic names: the topics messages are published to.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{TopicNameError, MAX_TOPIC_LEN};
+
+/// Checks that `name` is a valid MQTT topic name (a topic to publish to).
+///
+/// A topic name is non-empty, at most [`MAX_TOPIC_LEN`] bytes of UTF-8, has no
+/// NUL character and no wildcard (`+` or `#`) anywhere. Empty levels are
+/// allowed (`a//b`, `/a`, `a/`), and so are names starting with `$`.
+///
+/// When a name breaks several rules, the length rules are reported first,
+/// then the first offending level; within a level a NUL character is reported
+/// before a wildcard.
+///
+/// # Errors
+///
+/// Returns the [`TopicNameError`] describing the first rule broken.
+///
+/// # Examples
+///
+/// ```
+/// use flask_mqtt_topic::{validate_topic_name, TopicNameError};
+///
+/// assert!(validate_topic_name("home/kitchen/temperature").is_ok());
+/// assert_eq!(
+///     validate_topic_name("home/+/temperature"),
+///     Err(TopicNameError::Wildcard { level: 2, text: "+".into() }),
+/// );
+/// ```
+pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
+    if name.is_empty() {
+        return Err(TopicNameError::Empty);
+    }
+    if name.len() > MAX_TOPIC_LEN {
+        return Err(TopicNameError::TooLong { len: name.len() });
+    }
+    for (index, text) in name.split('/').enumerate() {
+        let level = index + 1;
+        if text.contains('\0') {
+            return Err(TopicNameError::NulCharacter { level });
+        }
+        if text.contains(['+', '#']) {
+            return Err(TopicNameError::Wildcard {
+                level,
+                text: text.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `name` is a valid topic name, without building an error.
+pub(crate) fn is_valid_topic_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_TOPIC_LEN && !name.contains(['\0', '+', '#'])
+}
+
+/// A validated MQTT topic name: a topic a message can be published to.
+///
+/// See [`validate_topic_name`] for the rules.
+///
+/// # Examples
+///
+/// ```
+/// use flask_mqtt_topic::TopicName;
+///
+/// let name = TopicName::new("home/kitchen/temperature")?;
+/// assert_eq!(name.as_str(), "home/kitchen/temperature");
+/// assert!(TopicName::new("home/#").is_err());
+/// # Ok::<(), flask_mqtt_topic::TopicNameError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicName(String);
+
+impl TopicName {
+    /// Validates `name` and wraps it.
+    ///
+    /// # Errors
+    ///
+    /// Returns a [`TopicNameError`] when `name` is not a valid topic name; see
+    /// [`validate_topic_name`].
+    pub fn new(name: impl Into<String>) -> Result<TopicName, TopicNameError> {
+        let name = name.into();
+        validate_topic_name(&name)?;
+        Ok(TopicName(name))
+    }
+
+    /// The topic name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Unwraps the topic name into its `String`.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Display for TopicName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl FromStr for TopicName {
+    type Err = TopicNameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TopicName::new(s)
+    }
+}
+
+impl AsRef<str> for TopicName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<&str> for TopicName {
+    type Error = TopicNameError;
+
+    fn try_from(value: &str) -> Result<Self, Self::Error> {
+        TopicName::new(value)
+    }
+}
+
+impl TryFrom<String> for TopicName {
+    type Error = TopicNameError;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        TopicName::new(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_names() {
+        let cases = [
+            "a",
+            "a/b/c",
+            "home/kitchen/temperature",
+            "/",
+            "//",
+            "/a",
+            "a/",
+            "a//b",
+            "$SYS/broker/load",
+            "$share/g/a",
+            " ",
+            "caf\u{e9}/\u{1f321}",
+        ];
+        for name in cases {
+            assert_eq!(validate_topic_name(name), Ok(()), "{name:?}");
+            assert!(is_valid_topic_name(name), "{name:?}");
+            let parsed = TopicName::new(name).unwrap();
+            assert_eq!(parsed.as_str(), name);
+            assert_eq!(parsed.to_string(), name);
+            assert_eq!(parsed.as_ref(), name);
+            assert_eq!(name.parse::<TopicName>().unwrap(), parsed);
+            assert_eq!(TopicName::try_from(name).unwrap(), parsed);
+            assert_eq!(TopicName::try_from(name.to_owned()).unwrap(), parsed);
+            assert_eq!(parsed.into_string(), name);
+        }
+    }
+
+    #[test]
+    fn invalid_names() {
+        let wildcard = |level: usize, text: &str| TopicNameError::Wildcard {
+            level,
+            text: text.to_owned(),
+        };
+        let cases: Vec<(String, TopicNameError)> = vec![
+            (String::new(), TopicNameError::Empty),
+            (
+                "a".repeat(MAX_TOPIC_LEN + 1),
+                TopicNameError::TooLong {
+                    len: MAX_TOPIC_LEN + 1,
+                },
+            ),
+            (
+                // length is checked before the characters
+                format!("+{}", "a".repeat(MAX_TOPIC_LEN)),
+                TopicNameError::TooLong {
+                    len: MAX_TOPIC_LEN + 1,
+                },
+            ),
+            ("\0".into(), TopicNameError::NulCharacter { level: 1 }),
+            ("a/b\0c".into(), TopicNameError::NulCharacter { level: 2 }),
+            // within a level, NUL is reported before a wildcard
+            ("a/+\0".into(), TopicNameError::NulCharacter { level: 2 }),
+            // the first offending level wins
+            ("a/+/\0".into(), wildcard(2, "+")),
+            ("+".into(), wildcard(1, "+")),
+            ("#".into(), wildcard(1, "#")),
+            ("a/#".into(), wildcard(2, "#")),
+            ("a/b/te+mp".into(), wildcard(3, "te+mp")),
+            ("//x#".into(), wildcard(3, "x#")),
+            ("$share/g/+".into(), wildcard(3, "+")),
+        ];
+        for (name, err) in cases {
+            let short: String = name.chars().take(20).collect();
+            assert_eq!(validate_topic_name(&name), Err(err.clone()), "{short:?}");
+            assert!(!is_valid_topic_name(&name), "{short:?}");
+            assert_eq!(TopicName::new(name.clone()), Err(err.clone()));
+            assert_eq!(name.parse::<TopicName>(), Err(err.clone()));
+            assert_eq!(TopicName::try_from(name.as_str()), Err(err));
+        }
+    }
+
+    #[test]
+    fn length_limit_is_in_bytes() {
+        let at_limit = "a".repeat(MAX_TOPIC_LEN);
+        assert!(TopicName::new(at_limit).is_ok());
+        // 'é' is two bytes in UTF-8
+        let multibyte = "\u{e9}".repeat(MAX_TOPIC_LEN / 2 + 1);
+        assert_eq!(
+            validate_topic_name(&multibyte),
+            Err(TopicNameError::TooLong {
+                len: multibyte.len()
+            })
+        );
+    }
+}
