@@ -1,0 +1,647 @@
+//! Parsing of the attribute arguments: `#[on_message("home/+/temperature", qos = 1)]`.
+//!
+//! An attribute's arguments are a comma-separated list of
+//!
+//! * at most one topic filter string literal, first, and only for `#[on_message]`;
+//! * `key = value` pairs, looked up in [`KEYS`].
+//!
+//! Adding an argument is one entry in [`KEYS`] (plus the field it fills in [`Args`]).
+//! Parsing never stops at the first mistake: every argument is checked and the errors are
+//! combined, each spanned on the offending token.
+
+use proc_macro2::{TokenStream, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Ident, LitInt, LitStr, Path, Token};
+
+/// Which attribute is being expanded; one per `HandlerKind` variant of the runtime.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Connect,
+    Disconnect,
+    Message,
+    Log,
+    Publish,
+    Subscribe,
+    Unsubscribe,
+}
+
+impl Kind {
+    /// The attribute's name, as users write it.
+    pub(crate) fn attribute(self) -> &'static str {
+        match self {
+            Kind::Connect => "on_connect",
+            Kind::Disconnect => "on_disconnect",
+            Kind::Message => "on_message",
+            Kind::Log => "on_log",
+            Kind::Publish => "on_publish",
+            Kind::Subscribe => "on_subscribe",
+            Kind::Unsubscribe => "on_unsubscribe",
+        }
+    }
+
+    /// The matching variant of the runtime's `HandlerKind`.
+    pub(crate) fn variant(self) -> &'static str {
+        match self {
+            Kind::Connect => "Connect",
+            Kind::Disconnect => "Disconnect",
+            Kind::Message => "Message",
+            Kind::Log => "Log",
+            Kind::Publish => "Publish",
+            Kind::Subscribe => "Subscribe",
+            Kind::Unsubscribe => "Unsubscribe",
+        }
+    }
+
+    /// Whether the attribute takes a topic filter (and with it `qos`).
+    pub(crate) fn takes_filter(self) -> bool {
+        self == Kind::Message
+    }
+}
+
+/// The parsed arguments of one attribute.
+#[cfg_attr(test, derive(Debug))]
+pub(crate) struct Args {
+    pub(crate) kind: Kind,
+    /// The topic filter, validated; `None` for the catch-all and for the other kinds.
+    pub(crate) filter: Option<LitStr>,
+    /// `qos = N`: the key (for spans) and the value, 0 to 2.
+    pub(crate) qos: Option<(Ident, u8)>,
+    /// `crate = "path"`: where the runtime lives.
+    pub(crate) krate: Option<Path>,
+}
+
+/// One `key = value` argument an attribute may take.
+pub(crate) struct Key {
+    /// The key, as written before `=`.
+    pub(crate) name: &'static str,
+    /// Which attributes accept it.
+    pub(crate) accepted_by: fn(Kind) -> bool,
+    /// A complete example, shown when the value is missing.
+    pub(crate) example: &'static str,
+    /// Checks the value (the tokens after `=`) and stores it in [`Args`].
+    pub(crate) apply: fn(&mut Args, &Ident, &TokenStream) -> syn::Result<()>,
+}
+
+/// Every `key = value` argument, in the order error messages list them.
+pub(crate) const KEYS: &[Key] = &[
+    Key {
+        name: "qos",
+        accepted_by: Kind::takes_filter,
+        example: "qos = 1",
+        apply: apply_qos,
+    },
+    Key {
+        name: "crate",
+        accepted_by: every_kind,
+        example: "crate = \"flask_mqtt_actix\"",
+        apply: apply_crate,
+    },
+];
+
+fn every_kind(_: Kind) -> bool {
+    true
+}
+
+fn apply_qos(args: &mut Args, key: &Ident, value: &TokenStream) -> syn::Result<()> {
+    let qos = syn::parse2::<LitInt>(value.clone())
+        .ok()
+        .and_then(|lit| lit.base10_parse::<u8>().ok())
+        .filter(|qos| *qos <= 2);
+    match qos {
+        Some(qos) => {
+            args.qos = Some((key.clone(), qos));
+            Ok(())
+        }
+        None => Err(syn::Error::new_spanned(
+            value,
+            format!("`qos` must be 0, 1 or 2, found `{}`", source_text(value)),
+        )),
+    }
+}
+
+fn apply_crate(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
+    let Ok(lit) = syn::parse2::<LitStr>(value.clone()) else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`crate` must be a string literal, found `{}`; write it as `crate = \"flask_mqtt_actix\"`",
+                source_text(value)
+            ),
+        ));
+    };
+    match lit.parse_with(Path::parse_mod_style) {
+        Ok(path) => {
+            args.krate = Some(path);
+            Ok(())
+        }
+        Err(_) => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`crate` must be a path such as `\"flask_mqtt_actix\"` or `\"::my_crate::mqtt\"`, found `{}`",
+                source_text(value)
+            ),
+        )),
+    }
+}
+
+/// One comma-separated argument, before interpretation.
+enum Arg {
+    /// `"home/+/temperature"`
+    Filter(LitStr),
+    /// `key = value`; the value is every token up to the next comma.
+    KeyValue { key: Ident, value: TokenStream },
+    /// `key` without `= value`.
+    Flag(Ident),
+    /// Anything else, e.g. `home/+/temperature` without quotes.
+    Other(TokenStream),
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(LitStr) && (input.peek2(Token![,]) || peek2_is_end(input)) {
+            return input.parse().map(Arg::Filter);
+        }
+        if input.peek(Ident::peek_any) {
+            if input.peek2(Token![=]) {
+                let key = Ident::parse_any(input)?;
+                let eq = input.parse::<Token![=]>()?;
+                let value = rest_of_argument(input)?;
+                if value.is_empty() {
+                    return Err(syn::Error::new(
+                        eq.span,
+                        format!("expected a value after `{} =`", key.unraw()),
+                    ));
+                }
+                return Ok(Arg::KeyValue { key, value });
+            }
+            if input.peek2(Token![,]) || peek2_is_end(input) {
+                return Ident::parse_any(input).map(Arg::Flag);
+            }
+        }
+        let tokens = rest_of_argument(input)?;
+        if tokens.is_empty() {
+            return Err(input.error("expected an argument"));
+        }
+        Ok(Arg::Other(tokens))
+    }
+}
+
+fn peek2_is_end(input: ParseStream<'_>) -> bool {
+    let fork = input.fork();
+    fork.parse::<TokenTree>().is_ok() && fork.is_empty()
+}
+
+/// Every token up to (not including) the next top-level comma.
+fn rest_of_argument(input: ParseStream<'_>) -> syn::Result<TokenStream> {
+    let mut tokens = TokenStream::new();
+    while !input.is_empty() && !input.peek(Token![,]) {
+        tokens.extend([input.parse::<TokenTree>()?]);
+    }
+    Ok(tokens)
+}
+
+/// The tokens as the user wrote them, for error messages.
+fn source_text(tokens: &TokenStream) -> String {
+    let mut iter = tokens.clone().into_iter();
+    match (iter.next(), iter.next()) {
+        (Some(only), None) => only
+            .span()
+            .source_text()
+            .unwrap_or_else(|| only.to_string()),
+        _ => tokens.to_string(),
+    }
+}
+
+/// Pushes `error` onto the errors collected so far.
+pub(crate) fn push_error(errors: &mut Option<syn::Error>, error: syn::Error) {
+    match errors {
+        Some(errors) => errors.combine(error),
+        None => *errors = Some(error),
+    }
+}
+
+impl Args {
+    /// Parses and checks the arguments of `#[<kind>(<tokens>)]`.
+    pub(crate) fn parse(kind: Kind, tokens: TokenStream) -> syn::Result<Args> {
+        let list = Punctuated::<Arg, Token![,]>::parse_terminated.parse2(tokens)?;
+        let mut args = Args {
+            kind,
+            filter: None,
+            qos: None,
+            krate: None,
+        };
+        let mut errors = None;
+        let mut seen: Vec<&'static str> = Vec::new();
+        // Whether a filter was written, valid or not: an invalid filter is one mistake and
+        // must not also report `qos` as lacking a filter.
+        let mut filter_written = false;
+        for (index, arg) in list.into_iter().enumerate() {
+            let result = match arg {
+                Arg::Filter(lit) => {
+                    let result = args.filter(index, lit, filter_written);
+                    filter_written = true;
+                    result
+                }
+                Arg::KeyValue { key, value } => match args.key(&key) {
+                    Ok(entry) if seen.contains(&entry.name) => Err(syn::Error::new(
+                        key.span(),
+                        format!("duplicate argument `{}`", entry.name),
+                    )),
+                    Ok(entry) => {
+                        seen.push(entry.name);
+                        (entry.apply)(&mut args, &key, &value)
+                    }
+                    Err(error) => Err(error),
+                },
+                Arg::Flag(key) => args.key(&key).and_then(|entry| {
+                    Err(syn::Error::new(
+                        key.span(),
+                        format!("`{}` needs a value, e.g. `{}`", entry.name, entry.example),
+                    ))
+                }),
+                Arg::Other(tokens) => Err(syn::Error::new_spanned(
+                    &tokens,
+                    if kind.takes_filter() {
+                        format!(
+                            "expected a topic filter string literal or `key = value`, found `{}`",
+                            source_text(&tokens)
+                        )
+                    } else {
+                        format!("expected `key = value`, found `{}`", source_text(&tokens))
+                    },
+                )),
+            };
+            if let Err(error) = result {
+                push_error(&mut errors, error);
+            }
+        }
+        if let (Some((key, _)), false) = (&args.qos, filter_written) {
+            push_error(
+                &mut errors,
+                syn::Error::new(
+                    key.span(),
+                    format!(
+                        "`qos` needs a topic filter: the catch-all `#[{}]` subscribes to nothing",
+                        kind.attribute()
+                    ),
+                ),
+            );
+        }
+        match errors {
+            Some(errors) => Err(errors),
+            None => Ok(args),
+        }
+    }
+
+    /// Stores the topic filter at position `index`, after validating it; `another` says
+    /// whether a filter (valid or not) came before it.
+    fn filter(&mut self, index: usize, lit: LitStr, another: bool) -> syn::Result<()> {
+        let attribute = self.kind.attribute();
+        if !self.kind.takes_filter() {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("`#[{attribute}]` takes no topic filter"),
+            ));
+        }
+        if another {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!("`#[{attribute}]` takes at most one topic filter"),
+            ));
+        }
+        if index != 0 {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "the topic filter must be the first argument, e.g. `#[{attribute}(\"home/+/temperature\", qos = 1)]`"
+                ),
+            ));
+        }
+        let value = lit.value();
+        if let Err(error) = flask_mqtt_topic::TopicFilter::new(&value) {
+            let message = if value.is_empty() {
+                // "invalid topic filter ``" says nothing the error doesn't.
+                error.to_string()
+            } else {
+                format!("invalid topic filter `{}`: {error}", escape(&value))
+            };
+            return Err(syn::Error::new(lit.span(), message));
+        }
+        self.filter = Some(lit);
+        Ok(())
+    }
+
+    /// Looks `key` up among the arguments this attribute accepts.
+    fn key(&self, key: &Ident) -> syn::Result<&'static Key> {
+        let name = key.unraw().to_string();
+        let accepted = || KEYS.iter().filter(|entry| (entry.accepted_by)(self.kind));
+        if let Some(entry) = accepted().find(|entry| entry.name == name) {
+            return Ok(entry);
+        }
+        let expected = match accepted()
+            .map(|entry| format!("`{}`", entry.name))
+            .collect::<Vec<_>>()[..]
+        {
+            [] => "no arguments".to_owned(),
+            [ref only] => format!("expected {only}"),
+            ref many => format!("expected one of {}", many.join(", ")),
+        };
+        let attribute = self.kind.attribute();
+        let message = if KEYS.iter().any(|entry| entry.name == name) {
+            format!("`#[{attribute}]` takes no `{name}` argument; {expected}")
+        } else {
+            format!("unknown argument `{name}`; {expected}")
+        };
+        Err(syn::Error::new(key.span(), message))
+    }
+}
+
+/// The topic as text fit for an error message: control characters (NUL!) escaped.
+fn escape(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c == '\0' {
+                "\\0".to_owned()
+            } else if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse(kind: Kind, tokens: TokenStream) -> syn::Result<Args> {
+        Args::parse(kind, tokens)
+    }
+
+    fn error(kind: Kind, tokens: TokenStream) -> String {
+        match parse(kind, tokens) {
+            Ok(args) => panic!("expected an error, got {args:?}"),
+            Err(error) => error
+                .into_iter()
+                .map(|error| error.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn empty_arguments() {
+        for kind in [
+            Kind::Connect,
+            Kind::Disconnect,
+            Kind::Message,
+            Kind::Log,
+            Kind::Publish,
+            Kind::Subscribe,
+            Kind::Unsubscribe,
+        ] {
+            let args = parse(kind, quote!()).unwrap();
+            assert!(args.filter.is_none());
+            assert!(args.qos.is_none());
+            assert!(args.krate.is_none());
+        }
+    }
+
+    #[test]
+    fn filter_and_qos() {
+        let args = parse(Kind::Message, quote!("home/+/temperature", qos = 1)).unwrap();
+        assert_eq!(args.filter.unwrap().value(), "home/+/temperature");
+        assert_eq!(args.qos.unwrap().1, 1);
+    }
+
+    #[test]
+    fn filter_only_and_trailing_comma() {
+        let args = parse(Kind::Message, quote!("home/#",)).unwrap();
+        assert_eq!(args.filter.unwrap().value(), "home/#");
+        assert!(args.qos.is_none());
+    }
+
+    #[test]
+    fn qos_values() {
+        for (tokens, qos) in [
+            (quote!(0), 0),
+            (quote!(1), 1),
+            (quote!(2), 2),
+            (quote!(2u8), 2),
+        ] {
+            let args = parse(Kind::Message, quote!("a/b", qos = #tokens)).unwrap();
+            assert_eq!(args.qos.unwrap().1, qos);
+        }
+    }
+
+    #[test]
+    fn crate_path() {
+        let args = parse(Kind::Connect, quote!(crate = "::my_app::mqtt")).unwrap();
+        let path = args.krate.unwrap();
+        assert_eq!(
+            quote!(#path).to_string(),
+            quote!(::my_app::mqtt).to_string()
+        );
+
+        let args = parse(Kind::Message, quote!("a", qos = 2, crate = "mqtt")).unwrap();
+        assert!(args.krate.is_some());
+    }
+
+    #[test]
+    fn invalid_filter() {
+        let message = error(Kind::Message, quote!("home/#/temperature"));
+        assert!(
+            message.starts_with("invalid topic filter `home/#/temperature`: "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn empty_filter() {
+        assert_eq!(
+            error(Kind::Message, quote!("")),
+            flask_mqtt_topic::TopicFilter::new("")
+                .unwrap_err()
+                .to_string()
+        );
+    }
+
+    #[test]
+    fn invalid_filter_escapes_control_characters() {
+        let message = error(Kind::Message, quote!("home/\0"));
+        assert!(
+            message.starts_with("invalid topic filter `home/\\0`: "),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn qos_out_of_range() {
+        assert_eq!(
+            error(Kind::Message, quote!("a", qos = 3)),
+            "`qos` must be 0, 1 or 2, found `3`"
+        );
+        assert_eq!(
+            error(Kind::Message, quote!("a", qos = 300)),
+            "`qos` must be 0, 1 or 2, found `300`"
+        );
+    }
+
+    #[test]
+    fn qos_not_an_integer() {
+        assert_eq!(
+            error(Kind::Message, quote!("a", qos = "1")),
+            "`qos` must be 0, 1 or 2, found `\"1\"`"
+        );
+        assert!(error(Kind::Message, quote!("a", qos = QoS::AtLeastOnce))
+            .starts_with("`qos` must be 0, 1 or 2, found `"));
+        assert!(error(Kind::Message, quote!("a", qos = -1))
+            .starts_with("`qos` must be 0, 1 or 2, found `"));
+    }
+
+    #[test]
+    fn qos_without_value() {
+        assert_eq!(
+            error(Kind::Message, quote!("a", qos)),
+            "`qos` needs a value, e.g. `qos = 1`"
+        );
+        assert_eq!(
+            error(Kind::Message, quote!("a", qos =)),
+            "expected a value after `qos =`"
+        );
+    }
+
+    #[test]
+    fn qos_without_filter() {
+        assert_eq!(
+            error(Kind::Message, quote!(qos = 1)),
+            "`qos` needs a topic filter: the catch-all `#[on_message]` subscribes to nothing"
+        );
+    }
+
+    #[test]
+    fn unknown_argument() {
+        assert_eq!(
+            error(Kind::Message, quote!("a", qs = 1)),
+            "unknown argument `qs`; expected one of `qos`, `crate`"
+        );
+        assert_eq!(
+            error(Kind::Connect, quote!(foo = 1)),
+            "unknown argument `foo`; expected `crate`"
+        );
+        assert_eq!(
+            error(Kind::Message, quote!("a", bogus)),
+            "unknown argument `bogus`; expected one of `qos`, `crate`"
+        );
+    }
+
+    #[test]
+    fn argument_of_another_attribute() {
+        assert_eq!(
+            error(Kind::Connect, quote!(qos = 1)),
+            "`#[on_connect]` takes no `qos` argument; expected `crate`"
+        );
+    }
+
+    #[test]
+    fn duplicate_argument() {
+        assert_eq!(
+            error(Kind::Message, quote!("a", qos = 1, qos = 2)),
+            "duplicate argument `qos`"
+        );
+        assert_eq!(
+            error(Kind::Log, quote!(crate = "a", crate = "b")),
+            "duplicate argument `crate`"
+        );
+    }
+
+    #[test]
+    fn two_filters() {
+        assert_eq!(
+            error(Kind::Message, quote!("a", "b")),
+            "`#[on_message]` takes at most one topic filter"
+        );
+    }
+
+    #[test]
+    fn two_filters_the_first_invalid() {
+        let message = error(Kind::Message, quote!("a/#/b", "c"));
+        assert!(
+            message.starts_with("invalid topic filter `a/#/b`: "),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("\n`#[on_message]` takes at most one topic filter"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn filter_not_first() {
+        assert_eq!(
+            error(Kind::Message, quote!(crate = "x", "a/b")),
+            "the topic filter must be the first argument, e.g. `#[on_message(\"home/+/temperature\", qos = 1)]`"
+        );
+    }
+
+    #[test]
+    fn filter_given_to_another_kind() {
+        for (kind, name) in [
+            (Kind::Connect, "on_connect"),
+            (Kind::Disconnect, "on_disconnect"),
+            (Kind::Log, "on_log"),
+            (Kind::Publish, "on_publish"),
+            (Kind::Subscribe, "on_subscribe"),
+            (Kind::Unsubscribe, "on_unsubscribe"),
+        ] {
+            assert_eq!(
+                error(kind, quote!("a/b")),
+                format!("`#[{name}]` takes no topic filter")
+            );
+        }
+    }
+
+    #[test]
+    fn unquoted_filter() {
+        assert!(error(Kind::Message, quote!(home / temperature))
+            .starts_with("expected a topic filter string literal or `key = value`, found `"));
+        assert!(error(Kind::Connect, quote!(1)).starts_with("expected `key = value`, found `"));
+    }
+
+    #[test]
+    fn crate_not_a_string_or_not_a_path() {
+        assert!(error(Kind::Connect, quote!(crate = my_crate))
+            .starts_with("`crate` must be a string literal, found `my_crate`"));
+        assert!(error(Kind::Connect, quote!(crate = "not a path"))
+            .starts_with("`crate` must be a path such as"));
+    }
+
+    #[test]
+    fn every_mistake_is_reported() {
+        let message = error(Kind::Message, quote!("a", qos = 7, qs = 1));
+        assert_eq!(
+            message,
+            "`qos` must be 0, 1 or 2, found `7`\nunknown argument `qs`; expected one of `qos`, `crate`"
+        );
+    }
+
+    #[test]
+    fn empty_argument() {
+        assert_eq!(
+            error(Kind::Message, quote!("a", , qos = 1)),
+            "expected an argument"
+        );
+    }
+
+    #[test]
+    fn invalid_filter_and_qos_is_one_error() {
+        // The filter is wrong, not `qos`: `qos` must not also be reported as lacking one.
+        let error = parse(Kind::Message, quote!("a/#/b", qos = 1)).unwrap_err();
+        assert_eq!(error.into_iter().count(), 1);
+    }
+}

@@ -1,0 +1,762 @@
+//! Code generation: the user's function, untouched, plus a registered wrapper.
+//!
+//! ```text
+//! #[on_message("home/+/temperature", qos = 1)]
+//! async fn temperature(msg: mqtt::Message) { .. }
+//! ```
+//!
+//! expands to
+//!
+//! ```text
+//! async fn temperature(msg: mqtt::Message) { .. }
+//! const _: () = {
+//!     fn __flask_mqtt_handler(
+//!         __ctx: <krate>::__private::Arc<<krate>::__private::EventContext>,
+//!     ) -> <krate>::__private::HandlerFuture {
+//!         <krate>::__private::Box::pin(async move {
+//!             let __arg0 = <krate>::__private::extract::<mqtt::Message>(&__ctx, "msg")?;
+//!             <krate>::__private::IntoOutcome::into_outcome(temperature(__arg0).await)
+//!         })
+//!     }
+//!     <krate>::__private::inventory::submit! {
+//!         <krate>::__private::HandlerDescriptor::new(
+//!             <krate>::__private::HandlerKind::Message,
+//!             ::core::option::Option::Some("home/+/temperature"),
+//!             1u8,
+//!             "temperature",
+//!             ::core::module_path!(),
+//!             <krate>::__private::HandlerFn::Async(__flask_mqtt_handler),
+//!         )
+//!     }
+//! };
+//! ```
+//!
+//! A function that is not `async` gets a wrapper returning `<krate>::__private::Outcome`
+//! directly, registered as `HandlerFn::Sync`. When the function has a return type, its
+//! value is first bound, `let __result = temperature(__arg0).await;`, and converted with
+//! `IntoOutcome::into_outcome(__result)` spanned on the return type, so a type that is no
+//! `IntoOutcome` is reported there; likewise the `Box::pin` of an `async` wrapper is spanned
+//! on the user's `async`, where a future that is not `Send` is reported, and each
+//! `extract::<T>` on the argument's type, where a `T` that is no `FromEvent` is reported.
+//!
+//! `#[cfg(..)]` attributes of the function are copied onto the `const _` block.
+
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{FnArg, Ident, Item, ItemFn, Pat, ReturnType, Signature, Type};
+
+use crate::args::{push_error, Args, Kind};
+use crate::krate;
+
+/// Expands `#[<kind>(<args>)] <item>`.
+///
+/// On error the item is emitted unchanged next to the errors, so a mistake in the attribute
+/// gives exactly one message and no follow-on "cannot find function" errors, and IDEs keep
+/// seeing the function.
+pub(crate) fn handler(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    match try_handler(kind, args, item.clone()) {
+        Ok(expanded) => expanded,
+        Err(error) => input_and_compile_error(item, error),
+    }
+}
+
+fn input_and_compile_error(mut item: TokenStream, error: syn::Error) -> TokenStream {
+    item.extend(error.into_compile_error());
+    item
+}
+
+fn try_handler(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let args = Args::parse(kind, args);
+    let function = parse_function(kind, item.clone()).and_then(|function| {
+        check_signature(&function.sig)?;
+        Ok(function)
+    });
+    let (args, function) = match (args, function) {
+        (Ok(args), Ok(function)) => (args, function),
+        (Err(mut error), Err(more)) => {
+            error.combine(more);
+            return Err(error);
+        }
+        (Err(error), _) | (_, Err(error)) => return Err(error),
+    };
+    let registration = registration(&args, &function);
+    Ok(quote! {
+        #item
+        #registration
+    })
+}
+
+/// The item as a function, or an error spanned on what it is instead.
+fn parse_function(kind: Kind, item: TokenStream) -> syn::Result<ItemFn> {
+    let message = format!("`#[{}]` can only be used on functions", kind.attribute());
+    match syn::parse2::<Item>(item) {
+        Ok(Item::Fn(function)) => Ok(function),
+        Ok(other) => Err(syn::Error::new_spanned(item_head(&other), message)),
+        // Not even an item syn understands: point at all of it.
+        Err(error) => Err(syn::Error::new(error.span(), message)),
+    }
+}
+
+/// The part of an item that says what it is: `struct Foo`, `impl Foo`, `mod foo`, ...
+fn item_head(item: &Item) -> TokenStream {
+    match item {
+        Item::Const(item) => {
+            let (token, ident) = (&item.const_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::Enum(item) => {
+            let (token, ident) = (&item.enum_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::ExternCrate(item) => {
+            let (token, ident) = (&item.extern_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::ForeignMod(item) => item.abi.to_token_stream(),
+        Item::Impl(item) => {
+            let (token, ty) = (&item.impl_token, &item.self_ty);
+            quote!(#token #ty)
+        }
+        Item::Macro(item) => item.mac.path.to_token_stream(),
+        Item::Mod(item) => {
+            let (token, ident) = (&item.mod_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::Static(item) => {
+            let (token, ident) = (&item.static_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::Struct(item) => {
+            let (token, ident) = (&item.struct_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::Trait(item) => {
+            let (token, ident) = (&item.trait_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::TraitAlias(item) => {
+            let (token, ident) = (&item.trait_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::Type(item) => {
+            let (token, ident) = (&item.type_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::Union(item) => {
+            let (token, ident) = (&item.union_token, &item.ident);
+            quote!(#token #ident)
+        }
+        Item::Use(item) => {
+            let (token, tree) = (&item.use_token, &item.tree);
+            quote!(#token #tree)
+        }
+        other => other.to_token_stream(),
+    }
+}
+
+/// Rejects what a handler can't be: the runtime calls it through a plain `fn` pointer with
+/// arguments extracted from the event.
+fn check_signature(sig: &Signature) -> syn::Result<()> {
+    let mut errors = None;
+    let mut reject = |tokens: &dyn ToTokens, message: &str| {
+        push_error(&mut errors, syn::Error::new_spanned(tokens, message));
+    };
+    if let Some(token) = &sig.constness {
+        reject(token, "handler functions cannot be `const`");
+    }
+    if let Some(token) = &sig.unsafety {
+        reject(token, "handler functions cannot be `unsafe`");
+    }
+    if let Some(abi) = &sig.abi {
+        let abi_text = match &abi.name {
+            Some(name) => format!("extern {}", name.token()),
+            None => "extern".to_owned(),
+        };
+        reject(abi, &format!("handler functions cannot be `{abi_text}`"));
+    }
+    if !sig.generics.params.is_empty() {
+        reject(&sig.generics, "handler functions cannot be generic");
+    } else if let Some(where_clause) = &sig.generics.where_clause {
+        reject(where_clause, "handler functions cannot be generic");
+    }
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(receiver) => reject(receiver, "handler functions cannot take `self`"),
+            FnArg::Typed(arg) => {
+                if let Type::ImplTrait(ty) = &*arg.ty {
+                    reject(
+                        ty,
+                        "handler functions cannot be generic: name the argument's type instead of `impl Trait`",
+                    );
+                }
+            }
+        }
+    }
+    if let Some(variadic) = &sig.variadic {
+        reject(variadic, "handler functions cannot be variadic");
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(()),
+    }
+}
+
+/// `tokens` with every span set to `span`, so errors about them point there.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let TokenTree::Group(group) = &token {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                token = TokenTree::Group(respanned);
+            } else {
+                token.set_span(span);
+            }
+            token
+        })
+        .collect()
+}
+
+/// The name the runtime reports for the argument at `index` when it can't be extracted.
+fn argument_name(pat: &Pat, index: usize) -> String {
+    match pat {
+        Pat::Ident(pat) => pat.ident.unraw().to_string(),
+        Pat::Wild(_) => "_".to_owned(),
+        _ => format!("argument {}", index + 1),
+    }
+}
+
+/// `const _: () = { <wrapper> <inventory::submit!> };`
+fn registration(args: &Args, function: &ItemFn) -> TokenStream {
+    let krate = krate::runtime(args.krate.as_ref());
+    let private = quote!(#krate::__private);
+    let sig = &function.sig;
+    let ident = &sig.ident;
+    let wrapper = Ident::new("__flask_mqtt_handler", Span::call_site());
+    let ctx = Ident::new("__ctx", Span::call_site());
+
+    let mut extractions = Vec::new();
+    let mut call_args = Vec::new();
+    for (index, input) in sig.inputs.iter().enumerate() {
+        // `check_signature` rejected receivers.
+        let FnArg::Typed(input) = input else { continue };
+        let arg = format_ident!("__arg{}", index);
+        let name = argument_name(&input.pat, index);
+        let ty = &input.ty;
+        extractions.push(quote_spanned! {ty.span()=>
+            let #arg = #private::extract::<#ty>(&#ctx, #name)?;
+        });
+        call_args.push(arg);
+    }
+
+    let awaited = sig.asyncness.map(|_| quote!(.await));
+    let call = quote!(#ident(#(#call_args),*) #awaited);
+    // A return type that is no `IntoOutcome` is reported on the return type alone: the
+    // converted value and the trait path both carry its span.
+    let outcome = match &sig.output {
+        ReturnType::Default => quote!(#private::IntoOutcome::into_outcome(#call)),
+        ReturnType::Type(_, ty) => {
+            let span = ty.span();
+            let result = Ident::new("__result", span);
+            let private = respan(private.clone(), span);
+            let convert = quote_spanned!(span=> #private::IntoOutcome::into_outcome(#result));
+            quote! {
+                let #result = #call;
+                #convert
+            }
+        }
+    };
+    let (wrapper_fn, handler_fn) = match &sig.asyncness {
+        Some(asyncness) => {
+            // A future that is not `Send` is reported on the user's `async`.
+            let span = asyncness.span;
+            let boxing = respan(quote!(#private::Box::pin), span);
+            let boxed = quote_spanned! {span=>
+                #boxing(async move {
+                    #(#extractions)*
+                    #outcome
+                })
+            };
+            (
+                quote! {
+                    fn #wrapper(#ctx: #private::Arc<#private::EventContext>) -> #private::HandlerFuture {
+                        #boxed
+                    }
+                },
+                quote!(#private::HandlerFn::Async(#wrapper)),
+            )
+        }
+        None => (
+            quote! {
+                fn #wrapper(#ctx: #private::Arc<#private::EventContext>) -> #private::Outcome {
+                    #(#extractions)*
+                    #outcome
+                }
+            },
+            quote!(#private::HandlerFn::Sync(#wrapper)),
+        ),
+    };
+
+    let kind = Ident::new(args.kind.variant(), Span::call_site());
+    let filter = match &args.filter {
+        Some(filter) => quote!(::core::option::Option::Some(#filter)),
+        None => quote!(::core::option::Option::None),
+    };
+    let qos = args.qos.as_ref().map_or(0, |(_, qos)| *qos);
+    let name = ident.unraw().to_string();
+    // A handler that is compiled out takes its registration with it.
+    let cfgs = function
+        .attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("cfg"));
+
+    quote! {
+        #(#cfgs)*
+        const _: () = {
+            #[allow(deprecated)]
+            #wrapper_fn
+            #private::inventory::submit! {
+                #private::HandlerDescriptor::new(
+                    #private::HandlerKind::#kind,
+                    #filter,
+                    #qos,
+                    #name,
+                    ::core::module_path!(),
+                    #handler_fn,
+                )
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+        handler(kind, args, item)
+    }
+
+    /// The expansion parsed as items: (user's function, the `const _` block's items).
+    fn items(expanded: TokenStream) -> (ItemFn, Vec<Item>) {
+        let file: syn::File = syn::parse2(expanded).unwrap();
+        assert_eq!(
+            file.items.len(),
+            2,
+            "expected the function and the const block"
+        );
+        let Item::Fn(function) = &file.items[0] else {
+            panic!("first item is not the function")
+        };
+        let Item::Const(block) = &file.items[1] else {
+            panic!("second item is not `const _`")
+        };
+        assert_eq!(block.ident, "_");
+        let syn::Expr::Block(expr) = &*block.expr else {
+            panic!("`const _` is not a block")
+        };
+        let inner = expr
+            .block
+            .stmts
+            .iter()
+            .map(|stmt| match stmt {
+                syn::Stmt::Item(item) => item.clone(),
+                syn::Stmt::Macro(mac) => Item::Macro(syn::ItemMacro {
+                    attrs: mac.attrs.clone(),
+                    ident: None,
+                    mac: mac.mac.clone(),
+                    semi_token: mac.semi_token,
+                }),
+                other => panic!("unexpected statement {}", other.to_token_stream()),
+            })
+            .collect();
+        (function.clone(), inner)
+    }
+
+    fn compile_errors(expanded: &TokenStream) -> Vec<String> {
+        let file: syn::File = syn::parse2(expanded.clone()).unwrap();
+        file.items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Macro(mac)
+                    if mac
+                        .mac
+                        .path
+                        .segments
+                        .last()
+                        .is_some_and(|segment| segment.ident == "compile_error") =>
+                {
+                    let lit: syn::LitStr = mac.mac.parse_body().unwrap();
+                    Some(lit.value())
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn normalized(tokens: impl ToTokens) -> String {
+        tokens.to_token_stream().to_string()
+    }
+
+    #[test]
+    fn async_message_handler() {
+        let item: ItemFn = parse_quote! {
+            /// Docs.
+            #[inline]
+            pub async fn temperature(msg: mqtt::Message, mut c: mqtt::Mqtt) -> R { body() }
+        };
+        let expanded = expand(
+            Kind::Message,
+            quote!("home/+/temperature", qos = 1),
+            item.to_token_stream(),
+        );
+        let (function, inner) = items(expanded);
+        assert_eq!(function, item, "the user's function must be untouched");
+        assert_eq!(inner.len(), 2);
+
+        let Item::Fn(wrapper) = &inner[0] else {
+            panic!("no wrapper")
+        };
+        assert_eq!(wrapper.sig.ident, "__flask_mqtt_handler");
+        assert!(wrapper.sig.asyncness.is_none());
+        assert_eq!(
+            normalized(&wrapper.sig.output),
+            normalized(quote!(-> ::flask_mqtt_actix::__private::HandlerFuture))
+        );
+        let body = normalized(&wrapper.block);
+        assert!(
+            body.contains(":: flask_mqtt_actix :: __private :: Box :: pin (async move {"),
+            "{body}"
+        );
+        for expected in [
+            quote!(let __arg0 = ::flask_mqtt_actix::__private::extract::<mqtt::Message>(&__ctx, "msg")?;),
+            quote!(let __arg1 = ::flask_mqtt_actix::__private::extract::<mqtt::Mqtt>(&__ctx, "c")?;),
+            quote!(let __result = temperature(__arg0, __arg1).await;),
+            quote!(::flask_mqtt_actix::__private::IntoOutcome::into_outcome(
+                __result
+            )),
+        ] {
+            let expected = normalized(expected);
+            assert!(body.contains(&expected), "{body}\n  lacks {expected}");
+        }
+
+        let Item::Macro(submit) = &inner[1] else {
+            panic!("no submit!")
+        };
+        assert_eq!(
+            normalized(&submit.mac.path),
+            normalized(quote!(::flask_mqtt_actix::__private::inventory::submit))
+        );
+        let descriptor: syn::ExprCall = submit.mac.parse_body().unwrap();
+        assert_eq!(
+            normalized(&descriptor.func),
+            normalized(quote!(
+                ::flask_mqtt_actix::__private::HandlerDescriptor::new
+            ))
+        );
+        let descriptor_args: Vec<String> = descriptor.args.iter().map(normalized).collect();
+        assert_eq!(
+            descriptor_args,
+            [
+                normalized(quote!(::flask_mqtt_actix::__private::HandlerKind::Message)),
+                normalized(quote!(::core::option::Option::Some("home/+/temperature"))),
+                normalized(quote!(1u8)),
+                normalized(quote!("temperature")),
+                normalized(quote!(::core::module_path!())),
+                normalized(quote!(::flask_mqtt_actix::__private::HandlerFn::Async(
+                    __flask_mqtt_handler
+                ))),
+            ]
+        );
+    }
+
+    #[test]
+    fn sync_catch_all() {
+        let expanded = expand(
+            Kind::Message,
+            quote!(),
+            quote!(
+                fn other(msg: mqtt::Message) {}
+            ),
+        );
+        let (_, inner) = items(expanded.clone());
+        let Item::Fn(wrapper) = &inner[0] else {
+            panic!("no wrapper")
+        };
+        assert_eq!(
+            normalized(&wrapper.sig.output),
+            normalized(quote!(-> ::flask_mqtt_actix::__private::Outcome))
+        );
+        let body = normalized(&wrapper.block);
+        assert!(body.contains(&normalized(quote!(
+            ::flask_mqtt_actix::__private::IntoOutcome::into_outcome(other(__arg0))
+        ))));
+        assert!(!body.contains("async"), "{body}");
+        let text = expanded.to_string();
+        assert!(text.contains(&normalized(quote!(
+            ::core::option::Option::None,
+            0u8,
+            "other"
+        ))));
+        assert!(text.contains(&normalized(quote!(HandlerFn::Sync(__flask_mqtt_handler)))));
+    }
+
+    #[test]
+    fn every_kind() {
+        for kind in [
+            Kind::Connect,
+            Kind::Disconnect,
+            Kind::Message,
+            Kind::Log,
+            Kind::Publish,
+            Kind::Subscribe,
+            Kind::Unsubscribe,
+        ] {
+            let expanded = expand(
+                kind,
+                quote!(),
+                quote!(
+                    async fn handler() {}
+                ),
+            );
+            let (_, inner) = items(expanded.clone());
+            assert_eq!(inner.len(), 2);
+            let variant = format!("HandlerKind :: {}", kind.variant());
+            assert!(expanded.to_string().contains(&variant), "{expanded}");
+        }
+    }
+
+    #[test]
+    fn zero_arguments() {
+        let expanded = expand(
+            Kind::Connect,
+            quote!(),
+            quote!(
+                fn connected() {}
+            ),
+        );
+        assert!(expanded
+            .to_string()
+            .contains(&normalized(quote!(IntoOutcome::into_outcome(connected())))));
+    }
+
+    #[test]
+    fn argument_names() {
+        let expanded = expand(
+            Kind::Log,
+            quote!(),
+            quote!(
+                fn log(mut entry: mqtt::LogEntry, _: A, (x, y): B, r#type: C) {}
+            ),
+        );
+        let text = expanded.to_string();
+        for expected in [
+            quote!(extract::<mqtt::LogEntry>(&__ctx, "entry")),
+            quote!(extract::<A>(&__ctx, "_")),
+            quote!(extract::<B>(&__ctx, "argument 3")),
+            quote!(extract::<C>(&__ctx, "type")),
+            quote!(log(__arg0, __arg1, __arg2, __arg3)),
+        ] {
+            assert!(
+                text.contains(&normalized(&expected)),
+                "{text}\n  lacks {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn crate_override() {
+        let expanded = expand(
+            Kind::Connect,
+            quote!(crate = "::my_app::mqtt"),
+            quote!(
+                fn connected() {}
+            ),
+        );
+        let text = expanded.to_string();
+        assert!(text.contains(&normalized(quote!(
+            ::my_app::mqtt::__private::HandlerKind::Connect
+        ))));
+        assert!(!text.contains("flask_mqtt_actix"));
+    }
+
+    #[test]
+    fn cfg_is_copied_to_the_registration() {
+        let expanded = expand(
+            Kind::Connect,
+            quote!(),
+            quote!(
+                #[cfg(feature = "mqtt")]
+                #[doc = "x"]
+                fn connected() {}
+            ),
+        );
+        let file: syn::File = syn::parse2(expanded).unwrap();
+        let Item::Const(block) = &file.items[1] else {
+            panic!("no const block")
+        };
+        assert_eq!(block.attrs.len(), 1);
+        assert!(block.attrs[0].path().is_ident("cfg"));
+    }
+
+    #[test]
+    fn raw_identifier_name() {
+        let expanded = expand(
+            Kind::Connect,
+            quote!(),
+            quote!(
+                fn r#match() {}
+            ),
+        );
+        let text = expanded.to_string();
+        assert!(text.contains("\"match\""), "{text}");
+        assert!(text.contains("r#match ()"), "{text}");
+    }
+
+    /// On error: the item unchanged, then exactly the errors.
+    fn expect_errors(kind: Kind, args: TokenStream, item: TokenStream, expected: &[&str]) {
+        let expanded = expand(kind, args, item.clone());
+        let file: syn::File = syn::parse2(expanded.clone()).unwrap();
+        assert_eq!(
+            normalized(&file.items[0]),
+            normalized(syn::parse2::<Item>(item).unwrap()),
+            "the item must come first, unchanged"
+        );
+        assert!(
+            !expanded.to_string().contains("__private"),
+            "no registration on error: {expanded}"
+        );
+        assert_eq!(compile_errors(&expanded), expected);
+    }
+
+    #[test]
+    fn not_a_function() {
+        expect_errors(
+            Kind::Message,
+            quote!(),
+            quote!(
+                struct Foo;
+            ),
+            &["`#[on_message]` can only be used on functions"],
+        );
+        expect_errors(
+            Kind::Connect,
+            quote!(),
+            quote!(impl Foo {}),
+            &["`#[on_connect]` can only be used on functions"],
+        );
+    }
+
+    #[test]
+    fn self_receiver() {
+        expect_errors(
+            Kind::Message,
+            quote!(),
+            quote!(
+                fn handler(&self, msg: Message) {}
+            ),
+            &["handler functions cannot take `self`"],
+        );
+    }
+
+    #[test]
+    fn generic() {
+        expect_errors(
+            Kind::Message,
+            quote!(),
+            quote!(
+                fn handler<T: Debug>(msg: T) {}
+            ),
+            &["handler functions cannot be generic"],
+        );
+        expect_errors(
+            Kind::Message,
+            quote!(),
+            quote!(
+                fn handler<'a>(msg: &'a Message) {}
+            ),
+            &["handler functions cannot be generic"],
+        );
+        expect_errors(
+            Kind::Message,
+            quote!(),
+            quote!(
+                fn handler(msg: impl Debug) {}
+            ),
+            &["handler functions cannot be generic: name the argument's type instead of `impl Trait`"],
+        );
+    }
+
+    #[test]
+    fn qualifiers() {
+        expect_errors(
+            Kind::Log,
+            quote!(),
+            quote!(
+                const fn handler() {}
+            ),
+            &["handler functions cannot be `const`"],
+        );
+        expect_errors(
+            Kind::Log,
+            quote!(),
+            quote!(
+                unsafe fn handler() {}
+            ),
+            &["handler functions cannot be `unsafe`"],
+        );
+        expect_errors(
+            Kind::Log,
+            quote!(),
+            quote!(
+                extern "C" fn handler() {}
+            ),
+            &["handler functions cannot be `extern \"C\"`"],
+        );
+        expect_errors(
+            Kind::Log,
+            quote!(),
+            quote!(
+                unsafe extern "C" fn handler(x: i32, ...) {}
+            ),
+            &[
+                "handler functions cannot be `unsafe`",
+                "handler functions cannot be `extern \"C\"`",
+                "handler functions cannot be variadic",
+            ],
+        );
+    }
+
+    #[test]
+    fn argument_and_signature_errors_are_all_reported() {
+        expect_errors(
+            Kind::Message,
+            quote!("a", qos = 9),
+            quote!(
+                fn handler(self) {}
+            ),
+            &[
+                "`qos` must be 0, 1 or 2, found `9`",
+                "handler functions cannot take `self`",
+            ],
+        );
+    }
+
+    #[test]
+    fn invalid_filter_is_one_error() {
+        let expanded = expand(
+            Kind::Message,
+            quote!("home/#/x", qos = 1),
+            quote!(
+                fn handler() {}
+            ),
+        );
+        let errors = compile_errors(&expanded);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("invalid topic filter `home/#/x`: "));
+    }
+}
