@@ -1,0 +1,44 @@
+//! `Mqtt` as an actix-web extractor (feature `actix`).
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use crate::Mqtt;
+
+/// Why the `Mqtt` extractor failed: the app was not configured with the MQTT plugin, or
+/// the client could not start. Answers 503 Service Unavailable.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MqttUnavailable(pub String);
+
+impl actix_web::ResponseError for MqttUnavailable {
+    fn status_code(&self) -> actix_web::http::StatusCode {
+        actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+impl FromRequest for Mqtt {
+    type Error = MqttUnavailable;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if let Some(m) = req.app_data::<Mqtt>() {
+            return ready(Ok(m.clone()));
+        }
+        if let Some(m) = req.app_data::<web::Data<Mqtt>>() {
+            return ready(Ok(m.get_ref().clone()));
+        }
+        let why = match req.app_data::<StartError>() {
+            Some(e) => format!("the MQTT client is not available: {}", e.0),
+            None => "the MQTT client is not available: configure the app with `App::new().configure(mqtt::configure)`".to_owned(),
+        };
+        ready(Err(MqttUnavailable(why)))
+    }
+}
+
+/// Stored as app data when the client could not be started, so that extractors can say why.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct StartError(pub String);

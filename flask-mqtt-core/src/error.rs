@@ -1,0 +1,254 @@
+//! The crate's error type.
+
+use std::fmt;
+
+use flask_mqtt_topic::{TopicFilterError, TopicNameError};
+
+use crate::config::ConfigError;
+
+/// A `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in flask-mqtt's runtime.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid; the message names the key.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A topic filter given at run time (to `subscribe`/`unsubscribe`) is invalid.
+    #[error("invalid topic filter `{filter}`: {source}")]
+    InvalidFilter {
+        /// The filter as given (truncated to 200 bytes).
+        filter: String,
+        /// What is wrong with it.
+        #[source]
+        source: TopicFilterError,
+    },
+    /// A topic name given to `publish` is invalid.
+    #[error("invalid topic name `{topic}`: {source}")]
+    InvalidTopic {
+        /// The topic as given (truncated to 200 bytes).
+        topic: String,
+        /// What is wrong with it.
+        #[source]
+        source: TopicNameError,
+    },
+    /// A QoS number outside `0..=2`.
+    #[error("qos must be 0, 1 or 2, found {0}")]
+    InvalidQos(u8),
+    /// The broker did not accept the connection, or it could not be reached.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// The operation needs a connection and the client is not connected.
+    #[error("not connected to the broker")]
+    NotConnected,
+    /// The client was stopped (`disconnect()` or server shutdown); nothing more is sent.
+    #[error("the MQTT client was stopped; no further operations are possible")]
+    Closed,
+    /// The publish buffer for offline messages is full; the message was not queued.
+    #[error("too many messages buffered while disconnected (limit {limit}); message to `{topic}` not queued")]
+    BufferFull {
+        /// The configured limit (`MQTT_MAX_BUFFERED_MESSAGES`).
+        limit: usize,
+        /// The topic of the message that was refused.
+        topic: String,
+    },
+    /// The broker refused a subscription (SUBACK failure code 0x80 or an MQTT 5 reason code).
+    #[error("the broker refused the subscription to `{filter}`")]
+    SubscribeRejected {
+        /// The refused filter.
+        filter: String,
+    },
+    /// The operation did not complete in time.
+    #[error("{operation} did not complete within {timeout:?}")]
+    Timeout {
+        /// What timed out.
+        operation: &'static str,
+        /// The time allowed.
+        timeout: std::time::Duration,
+    },
+    /// An error reported by the Paho MQTT library.
+    #[error("mqtt operation failed: {0}")]
+    Paho(#[source] paho_mqtt::Error),
+    /// The client's runtime could not be started.
+    #[error("could not start the MQTT client runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// Why a connection attempt failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The broker answered CONNACK with a refusal (MQTT 3.1.1 return code 1-5).
+    #[error("connection refused by the broker: {0}")]
+    Refused(ConnectReturnCode),
+    /// The broker answered with an MQTT 5 reason code of 0x80 or more.
+    #[error("connection refused by the broker: reason code {code:#04x}: {reason}")]
+    RefusedV5 {
+        /// The reason code.
+        code: u8,
+        /// Its meaning.
+        reason: String,
+    },
+    /// The broker could not be reached (TCP/TLS failure, timeout, ...).
+    #[error("could not reach the broker at {uri}: {reason}")]
+    Unreachable {
+        /// The server URI that was tried.
+        uri: String,
+        /// What went wrong, in Paho's words.
+        reason: String,
+    },
+}
+
+/// MQTT 3.1.1 CONNACK return codes that refuse a connection (§3.2.2.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectReturnCode {
+    /// 1: the broker does not support the requested protocol version.
+    UnacceptableProtocolVersion,
+    /// 2: the client identifier is not allowed.
+    IdentifierRejected,
+    /// 3: the MQTT service is unavailable.
+    ServerUnavailable,
+    /// 4: bad user name or password.
+    BadUserNameOrPassword,
+    /// 5: not authorised.
+    NotAuthorized,
+}
+
+impl ConnectReturnCode {
+    /// The numeric return code (1-5).
+    pub const fn code(self) -> u8 {
+        match self {
+            ConnectReturnCode::UnacceptableProtocolVersion => 1,
+            ConnectReturnCode::IdentifierRejected => 2,
+            ConnectReturnCode::ServerUnavailable => 3,
+            ConnectReturnCode::BadUserNameOrPassword => 4,
+            ConnectReturnCode::NotAuthorized => 5,
+        }
+    }
+
+    /// The return code for a number, `None` for 0 (accepted) and unknown codes.
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(ConnectReturnCode::UnacceptableProtocolVersion),
+            2 => Some(ConnectReturnCode::IdentifierRejected),
+            3 => Some(ConnectReturnCode::ServerUnavailable),
+            4 => Some(ConnectReturnCode::BadUserNameOrPassword),
+            5 => Some(ConnectReturnCode::NotAuthorized),
+            _ => None,
+        }
+    }
+
+    /// What the code means and what usually fixes it (Flask-MQTT's troubleshooting table).
+    pub const fn description(self) -> &'static str {
+        match self {
+            ConnectReturnCode::UnacceptableProtocolVersion => {
+                "incorrect protocol version: the broker does not speak the requested MQTT version; check MQTT_PROTOCOL_VERSION"
+            }
+            ConnectReturnCode::IdentifierRejected => {
+                "invalid client identifier: the broker rejected MQTT_CLIENT_ID"
+            }
+            ConnectReturnCode::ServerUnavailable => {
+                "server unavailable: the broker is up but cannot serve MQTT right now"
+            }
+            ConnectReturnCode::BadUserNameOrPassword => {
+                "bad username or password: check MQTT_USERNAME and MQTT_PASSWORD"
+            }
+            ConnectReturnCode::NotAuthorized => {
+                "not authorised: the broker refused this client or its credentials; check MQTT_USERNAME and MQTT_PASSWORD (Mosquitto answers a wrong password with this code)"
+            }
+        }
+    }
+
+    fn from_paho(code: paho_mqtt::ConnectReturnCode) -> Option<Self> {
+        Self::from_code(code as u8)
+    }
+}
+
+impl fmt::Display for ConnectReturnCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (return code {})", self.description(), self.code())
+    }
+}
+
+impl ConnectError {
+    pub(crate) fn from_paho(err: &paho_mqtt::Error, uri: &str) -> ConnectError {
+        match err {
+            paho_mqtt::Error::ConnectReturn(code) => match ConnectReturnCode::from_paho(*code) {
+                Some(code) => ConnectError::Refused(code),
+                None => ConnectError::Unreachable {
+                    uri: uri.to_owned(),
+                    reason: err.to_string(),
+                },
+            },
+            paho_mqtt::Error::ReasonCode(rc, _) => ConnectError::RefusedV5 {
+                code: *rc as u8,
+                reason: rc.to_string(),
+            },
+            other => ConnectError::Unreachable {
+                uri: uri.to_owned(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl Error {
+    pub(crate) fn invalid_filter(filter: &str, source: TopicFilterError) -> Error {
+        Error::InvalidFilter {
+            filter: truncate(filter),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid_topic(topic: &str, source: TopicNameError) -> Error {
+        Error::InvalidTopic {
+            topic: truncate(topic),
+            source,
+        }
+    }
+}
+
+/// Shortens user input quoted in an error to 200 bytes (on a char boundary).
+pub(crate) fn truncate(s: &str) -> String {
+    const MAX: usize = 200;
+    if s.len() <= MAX {
+        return s.to_owned();
+    }
+    let mut end = MAX;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_codes_round_trip_and_explain() {
+        for code in 1..=5u8 {
+            let rc = ConnectReturnCode::from_code(code).unwrap();
+            assert_eq!(rc.code(), code);
+            assert!(rc.to_string().ends_with(&format!("(return code {code})")));
+        }
+        assert_eq!(ConnectReturnCode::from_code(0), None);
+        assert_eq!(ConnectReturnCode::from_code(6), None);
+        assert_eq!(
+            ConnectError::Refused(ConnectReturnCode::BadUserNameOrPassword).to_string(),
+            "connection refused by the broker: bad username or password: check MQTT_USERNAME and MQTT_PASSWORD (return code 4)"
+        );
+    }
+
+    #[test]
+    fn truncates_long_input_on_char_boundary() {
+        let s = "é".repeat(300);
+        let t = truncate(&s);
+        assert!(t.len() <= 203);
+        assert!(t.ends_with("..."));
+        assert_eq!(truncate("short"), "short");
+    }
+}

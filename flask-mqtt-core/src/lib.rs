@@ -1,0 +1,88 @@
+//! The runtime of flask-mqtt: the handler registry, one Paho MQTT client per process,
+//! dispatch of events to handlers, and the extractors handlers take as arguments.
+//!
+//! Most users depend on `flask-mqtt-actix`, which re-exports everything here and wires
+//! the client into an actix-web server. This crate works without actix too:
+//!
+//! ```no_run
+//! use flask_mqtt_core::{self as mqtt, Client, Config};
+//!
+//! #[mqtt::on_message("home/+/temperature", qos = 1)]
+//! async fn temperature(msg: mqtt::Message) {
+//!     println!("{} = {}", msg.topic(), msg.payload_str().unwrap_or("<binary>"));
+//! }
+//!
+//! # async fn run() -> mqtt::Result<()> {
+//! let client = Client::start(Config::from_env()?)?;   // connects in the background
+//! client.handle().publish("home/kitchen/temperature", "21.5").await?;
+//! client.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Guarantees
+//! - Paho's callbacks only push into an unbounded queue: no message is dropped between
+//!   Paho and the handlers, and no Paho operation ever runs on a Paho callback thread.
+//! - Every handler has its own queue and worker: it sees events one at a time in arrival
+//!   order; a slow or panicking handler does not stop the others.
+//! - Handlers run on the client's own Tokio runtime (two threads), not on HTTP workers;
+//!   plain `fn` handlers may block (they run under `block_in_place`).
+//! - On every connect, every declared filter and every runtime subscription in
+//!   [`Mqtt::topics`] is subscribed before `on_connect` handlers run.
+//!
+//! # Logging
+//! Through the [`log`] facade: target `flask_mqtt::client` (connects, losses, subscribes;
+//! errors for lost connections and failed connects), `flask_mqtt::dispatch` (handler
+//! errors and panics, as warnings naming topic and handler; per-message lines at debug),
+//! `paho_mqtt_c` (Paho C's own trace; packet lines at trace). The password is never logged.
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+extern crate self as flask_mqtt_core;
+
+#[cfg(feature = "actix")]
+mod actix;
+/// Support for `flask-mqtt-actix`. Not public API.
+#[cfg(feature = "actix")]
+#[doc(hidden)]
+pub mod __actix {
+    pub use crate::actix::StartError;
+}
+mod client;
+mod config;
+mod dispatch;
+mod error;
+mod extract;
+mod handler;
+mod log;
+mod message;
+mod qos;
+mod registry;
+
+#[cfg(feature = "actix")]
+pub use crate::actix::MqttUnavailable;
+pub use crate::client::{Client, Mqtt, Publish};
+pub use crate::config::{Config, ConfigBuilder, ConfigError, Secret};
+pub use crate::error::{ConnectError, ConnectReturnCode, Error, Result};
+pub use crate::extract::{
+    Connected, DisconnectReason, Disconnected, Event, EventContext, FromEvent, Published,
+    Subscribed, Unsubscribed, WrongEvent,
+};
+pub use crate::handler::{HandlerError, IntoOutcome};
+pub use crate::log::{LogEntry, LogLevel};
+pub use crate::message::Message;
+pub use crate::qos::QoS;
+pub use crate::registry::HandlerKind;
+pub use flask_mqtt_macros::{
+    on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
+};
+pub use flask_mqtt_topic::{TopicFilter, TopicFilterError, TopicName, TopicNameError};
+
+/// Support for the code the attribute macros generate. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::extract::EventContext;
+    pub use crate::handler::{extract, HandlerFuture, IntoOutcome, Outcome};
+    pub use crate::registry::{HandlerDescriptor, HandlerFn, HandlerKind};
+    pub use inventory;
+    pub use std::boxed::Box;
+    pub use std::sync::Arc;
+}
