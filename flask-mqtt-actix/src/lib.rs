@@ -1,0 +1,68 @@
+//! Flask-MQTT for actix-web: one managed MQTT connection per process, handlers as
+//! attribute-marked functions, and the same connection for HTTP handlers.
+//!
+//! ```no_run
+//! use actix_web::{web, App, HttpServer};
+//! use flask_mqtt_actix as mqtt;
+//!
+//! #[mqtt::on_connect] // every successful (re)connect
+//! async fn connected(client: mqtt::Mqtt) {
+//!     client.subscribe("home/mytopic", mqtt::QoS::AtMostOnce).await.ok();
+//! }
+//!
+//! #[mqtt::on_message("home/+/temperature", qos = 1)] // subscribed at each connect
+//! async fn temperature(msg: mqtt::Message) {
+//!     log::info!("{} = {}", msg.topic(), msg.payload_str().unwrap_or("<binary>"));
+//! }
+//!
+//! #[mqtt::on_message] // catch-all: messages no filter handler matched
+//! fn other(msg: mqtt::Message) {}
+//!
+//! async fn webhook(client: mqtt::Mqtt) -> &'static str {
+//!     client.publish("device/command", "on").await.ok();
+//!     "OK"
+//! }
+//!
+//! #[actix_web::main]
+//! async fn main() -> std::io::Result<()> {
+//!     HttpServer::new(|| {
+//!         App::new()
+//!             .configure(mqtt::configure)
+//!             .route("/hook", web::post().to(webhook))
+//!     })
+//!     .bind(("127.0.0.1", 8080))?
+//!     .run()
+//!     .await
+//! }
+//! ```
+//!
+//! # How the client lives
+//! [`configure`] starts the client the first time an app is built in this process (actix
+//! builds one app per worker) and shares it with every worker: one broker connection per
+//! process, however many workers. Connecting happens in the background, so the server
+//! serves while the broker is away. When the last worker stops, the client disconnects
+//! cleanly (DISCONNECT is sent; no last will) and waits for queued handler calls.
+//!
+//! Configuration comes from the environment with Flask-MQTT's key names (see
+//! [`Config`]); call [`init`] or [`init_with`] before building the server to fail fast on
+//! a bad setting or to configure in code.
+//!
+//! See the `flask-mqtt-core` documentation for delivery guarantees and log targets.
+#![forbid(unsafe_code)]
+
+extern crate self as flask_mqtt_actix;
+
+mod plugin;
+
+pub use crate::plugin::{configure, init, init_with};
+pub use flask_mqtt_core::{
+    on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
+    Client, Config, ConfigBuilder, ConfigError, ConnectError, ConnectReturnCode, Connected,
+    DisconnectReason, Disconnected, Error, Event, EventContext, FromEvent, HandlerError,
+    HandlerKind, IntoOutcome, LogEntry, LogLevel, Message, Mqtt, Publish, Published, QoS, Result,
+    Secret, Subscribed, TopicFilter, TopicFilterError, TopicName, TopicNameError, Unsubscribed,
+    WrongEvent,
+};
+
+#[doc(hidden)]
+pub use flask_mqtt_core::__private;
