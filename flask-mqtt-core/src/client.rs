@@ -6,7 +6,8 @@
 //!
 //! Log target: `flask_mqtt::client`.
 
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -70,6 +71,10 @@ struct Shared {
     rt: tokio::runtime::Handle,
     closed: AtomicBool,
     last_error: Mutex<Option<ConnectError>>,
+    /// Application state shared with handlers (`Mqtt::insert_state`).
+    state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Set for detached (test) handles: publishes are recorded here instead of sent.
+    tap: Option<Mutex<Vec<Message>>>,
 }
 
 /// A cheap-to-clone handle to the process's MQTT client: publish, subscribe, inspect.
@@ -141,6 +146,8 @@ impl Client {
             rt: rt.handle().clone(),
             closed: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            state: Mutex::new(HashMap::new()),
+            tap: None,
             config,
         });
         let mqtt = Mqtt { shared };
@@ -499,7 +506,8 @@ impl Mqtt {
 
     /// Whether the client is connected to the broker right now.
     pub fn is_connected(&self) -> bool {
-        !self.shared.closed.load(Ordering::SeqCst) && self.shared.paho.is_connected()
+        !self.shared.closed.load(Ordering::SeqCst)
+            && (self.shared.tap.is_some() || self.shared.paho.is_connected())
     }
 
     /// Why the last connection attempt failed, while the client is not connected.
@@ -531,6 +539,60 @@ impl Mqtt {
             let _ = rx.await;
         }
         self.shared.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes `value` available to handlers (`FromEvent` extractors read it with
+    /// [`Mqtt::state`]). One value per type; a second insert replaces the first.
+    pub fn insert_state<T: Send + Sync + 'static>(&self, value: Arc<T>) {
+        lock(&self.shared.state).insert(TypeId::of::<T>(), value);
+    }
+
+    /// The state value of type `T`, if one was inserted.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let any = lock(&self.shared.state).get(&TypeId::of::<T>())?.clone();
+        any.downcast::<T>().ok()
+    }
+
+    /// A handle that never connects, for testing handlers without a broker: it reports
+    /// itself connected, records publishes (read them with [`Mqtt::take_published`])
+    /// and keeps subscription bookkeeping. Must be called inside a Tokio runtime.
+    pub(crate) fn detached(config: Config) -> Result<Mqtt> {
+        let create = paho_mqtt::CreateOptionsBuilder::new()
+            .server_uri("tcp://127.0.0.1:1")
+            .client_id(config.client_id())
+            .persistence(None)
+            .finalize();
+        let paho = paho_mqtt::AsyncClient::new(create).map_err(Error::Paho)?;
+        // Nobody drives a detached handle: events it emits are discarded.
+        let (input, _) = mpsc::unbounded_channel();
+        let rt = tokio::runtime::Handle::try_current().map_err(|e| {
+            Error::Runtime(std::io::Error::other(format!(
+                "a detached client needs a Tokio runtime: {e}"
+            )))
+        })?;
+        Ok(Mqtt {
+            shared: Arc::new(Shared {
+                paho,
+                uri: "detached".to_owned(),
+                topics: Mutex::new(BTreeMap::new()),
+                input,
+                rt,
+                closed: AtomicBool::new(false),
+                last_error: Mutex::new(None),
+                state: Mutex::new(HashMap::new()),
+                tap: Some(Mutex::new(Vec::new())),
+                config,
+            }),
+        })
+    }
+
+    /// What a detached handle's `publish` recorded since the last call, oldest first.
+    /// Always empty for a real client.
+    pub(crate) fn take_published(&self) -> Vec<Message> {
+        match &self.shared.tap {
+            Some(tap) => std::mem::take(&mut *lock(tap)),
+            None => Vec::new(),
+        }
     }
 
     fn ensure_open(&self) -> Result<()> {
@@ -679,6 +741,10 @@ impl Publish {
         } = self;
         let name = TopicName::new(topic.as_str()).map_err(|e| Error::invalid_topic(&topic, e))?;
         mqtt.ensure_open()?;
+        if let Some(tap) = &mqtt.shared.tap {
+            lock(tap).push(Message::new(topic, payload, qos, retain));
+            return Ok(());
+        }
         let msg = paho_mqtt::MessageBuilder::new()
             .topic(name.as_str())
             .payload(payload)
