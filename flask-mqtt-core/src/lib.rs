@@ -60,7 +60,10 @@ mod registry;
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;
 pub use crate::client::{Client, Mqtt, Publish};
-pub use crate::config::{Config, ConfigBuilder, ConfigError, Secret};
+pub use crate::config::{
+    BrokerSection, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectMode, LastWill,
+    ProtocolVersion, Scalar, Secret, TlsConfig, TlsVersion, Transport, DEFAULT_PREFIX,
+};
 pub use crate::error::{ConnectError, ConnectReturnCode, Error, Result};
 pub use crate::extract::{
     Connected, DisconnectReason, Disconnected, Event, EventContext, FromEvent, Published,

@@ -1,0 +1,325 @@
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Duration;
+
+use super::*;
+
+fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup("MQTT", |k| Ok(map.get(k).cloned()))
+}
+
+fn pem_file() -> (tempfile_dir::Dir, String) {
+    let dir = tempfile_dir::Dir::new();
+    let path = dir.path.join("x.pem");
+    let mut f = std::fs::File::create(&path).unwrap();
+    writeln!(f, "-----BEGIN CERTIFICATE-----").unwrap();
+    (dir, path.display().to_string())
+}
+
+/// A temporary directory without a dev-dependency.
+mod tempfile_dir {
+    pub(super) struct Dir {
+        pub(super) path: std::path::PathBuf,
+    }
+    impl Dir {
+        pub(super) fn new() -> Dir {
+            use std::sync::atomic::{AtomicUsize, Ordering};
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "flask-mqtt-config-test-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Dir { path }
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+#[test]
+fn defaults() {
+    let c = from(&[]).unwrap();
+    assert_eq!(c.prefix(), "MQTT");
+    assert_eq!(c.host(), "localhost");
+    assert_eq!(c.port(), 1883);
+    assert_eq!(c.keepalive(), Duration::from_secs(60));
+    assert!(c.clean_session());
+    assert!(c.client_id().starts_with("flask-mqtt-"));
+    assert_eq!(c.client_id().len(), 23);
+    assert_eq!(c.server_uri(), "tcp://localhost:1883");
+    assert_eq!(c.transport(), Transport::Tcp);
+    assert_eq!(c.protocol_version(), ProtocolVersion::V311);
+    assert_eq!(c.connect_mode(), ConnectMode::Background);
+    assert!(c.tls().is_none());
+    assert!(c.last_will().is_none());
+    assert_ne!(
+        Config::new().client_id(),
+        Config::new().client_id(),
+        "ids differ"
+    );
+}
+
+#[test]
+fn reads_every_key() {
+    let (_dir, pem) = pem_file();
+    let c = from(&[
+        ("MQTT_BROKER_URL", "broker.example"),
+        ("MQTT_BROKER_PORT", "8884"),
+        ("MQTT_USERNAME", "user"),
+        ("MQTT_PASSWORD", "hunter2"),
+        ("MQTT_KEEPALIVE", "30"),
+        ("MQTT_CLIENT_ID", "me"),
+        ("MQTT_CLEAN_SESSION", "False"),
+        ("MQTT_CONNECTION_TIMEOUT", "2.5"),
+        ("MQTT_TRANSPORT", "websockets"),
+        ("MQTT_WEBSOCKET_PATH", "/ws"),
+        ("MQTT_PROTOCOL_VERSION", "5"),
+        ("MQTT_SESSION_EXPIRY", "120"),
+        ("MQTT_TLS_ENABLED", "yes"),
+        ("MQTT_TLS_CA_CERTS", &pem),
+        ("MQTT_TLS_CERTFILE", &pem),
+        ("MQTT_TLS_KEYFILE", &pem),
+        ("MQTT_TLS_VERSION", "tlsv1.2"),
+        ("MQTT_TLS_INSECURE", "on"),
+        ("MQTT_TLS_CIPHERS", "ECDHE-RSA-AES256-GCM-SHA384"),
+        ("MQTT_LAST_WILL_TOPIC", "status/me"),
+        ("MQTT_LAST_WILL_MESSAGE", "gone"),
+        ("MQTT_LAST_WILL_QOS", "1"),
+        ("MQTT_LAST_WILL_RETAIN", "true"),
+        ("MQTT_RECONNECT_MIN_DELAY", "0.1"),
+        ("MQTT_RECONNECT_MAX_DELAY", "2"),
+        ("MQTT_MAX_BUFFERED_MESSAGES", "7"),
+        ("MQTT_CONNECT_MODE", "required"),
+    ])
+    .unwrap();
+    assert_eq!(c.server_uri(), "wss://broker.example:8884/ws");
+    assert_eq!(c.username(), Some("user"));
+    assert_eq!(c.password.as_ref().unwrap().expose(), "hunter2");
+    assert_eq!(c.keepalive(), Duration::from_secs(30));
+    assert_eq!(c.client_id(), "me");
+    assert!(!c.clean_session());
+    assert_eq!(c.session_expiry(), Duration::from_secs(120));
+    assert_eq!(c.connect_timeout(), Duration::from_millis(2500));
+    assert_eq!(c.protocol_version(), ProtocolVersion::V5);
+    let tls = c.tls().unwrap();
+    assert_eq!(tls.ca_certs().unwrap().display().to_string(), pem);
+    assert!(tls.insecure());
+    assert_eq!(tls.version(), TlsVersion::Tls12);
+    assert_eq!(tls.ciphers(), Some("ECDHE-RSA-AES256-GCM-SHA384"));
+    let will = c.last_will().unwrap();
+    assert_eq!(
+        (will.topic(), will.message(), will.qos(), will.retain()),
+        ("status/me", &b"gone"[..], crate::QoS::AtLeastOnce, true)
+    );
+    assert_eq!(
+        c.reconnect_delay(),
+        (Duration::from_millis(100), Duration::from_secs(2))
+    );
+    assert_eq!(c.max_buffered_messages(), 7);
+    assert_eq!(c.connect_mode(), ConnectMode::Required);
+}
+
+#[test]
+fn url_forms() {
+    for (url, uri) in [
+        ("127.0.0.1", "tcp://127.0.0.1:1883"),
+        ("tcp://127.0.0.1:1999", "tcp://127.0.0.1:1999"),
+        ("mqtt://example.org", "tcp://example.org:1883"),
+        ("mqtts://example.org", "ssl://example.org:8883"),
+        ("ssl://example.org:8884", "ssl://example.org:8884"),
+        ("ws://example.org", "ws://example.org:80/mqtt"),
+        (
+            "ws://example.org:9001/custom",
+            "ws://example.org:9001/custom",
+        ),
+        ("wss://example.org", "wss://example.org:443/mqtt"),
+        ("TCP://[::1]:1900", "tcp://[::1]:1900"),
+        ("::1", "tcp://[::1]:1883"),
+    ] {
+        let c = from(&[("MQTT_BROKER_URL", url)]).unwrap();
+        assert_eq!(c.server_uri(), uri, "{url}");
+    }
+    // An explicit port key wins over the URL's port.
+    let c = from(&[
+        ("MQTT_BROKER_URL", "tcp://h:1999"),
+        ("MQTT_BROKER_PORT", "2000"),
+    ])
+    .unwrap();
+    assert_eq!(c.port(), 2000);
+    // Websockets by key.
+    let c = from(&[("MQTT_BROKER_URL", "h"), ("MQTT_TRANSPORT", "websockets")]).unwrap();
+    assert_eq!(c.server_uri(), "ws://h:80/mqtt");
+}
+
+#[test]
+fn bad_values_name_the_key_the_value_and_what_is_accepted() {
+    let (_dir, pem) = pem_file();
+    let missing = "/nonexistent/ca.pem";
+    let cases: Vec<(Vec<(&str, &str)>, String)> = vec![
+        (vec![("MQTT_BROKER_PORT", "abc")], "invalid MQTT_BROKER_PORT `abc`: expected a port number from 1 to 65535".into()),
+        (vec![("MQTT_BROKER_PORT", "0")], "invalid MQTT_BROKER_PORT `0`: expected a port number from 1 to 65535".into()),
+        (vec![("MQTT_BROKER_PORT", "70000")], "invalid MQTT_BROKER_PORT `70000`: expected a port number from 1 to 65535".into()),
+        (vec![("MQTT_KEEPALIVE", "-1")], "invalid MQTT_KEEPALIVE `-1`: expected whole seconds from 0 to 65535".into()),
+        (vec![("MQTT_CLEAN_SESSION", "maybe")], "invalid MQTT_CLEAN_SESSION `maybe`: expected `true` or `false` (also 1/0, yes/no, on/off)".into()),
+        (vec![("MQTT_BROKER_URL", "http://h")], "invalid MQTT_BROKER_URL `http://h`: expected a host name or address, or a URI `scheme://host[:port][/path]` with scheme `mqtt`, `tcp`, `mqtts`, `ssl`, `ws` or `wss`".into()),
+        (vec![("MQTT_BROKER_URL", "tcp://h:x")], "invalid MQTT_BROKER_URL `tcp://h:x`: expected a port number from 1 to 65535 after the host".into()),
+        (vec![("MQTT_BROKER_URL", "")], "invalid MQTT_BROKER_URL ``: expected a host name or address, or a URI `scheme://host[:port][/path]` with scheme `mqtt`, `tcp`, `mqtts`, `ssl`, `ws` or `wss`".into()),
+        (vec![("MQTT_TRANSPORT", "udp")], "invalid MQTT_TRANSPORT `udp`: expected `tcp` or `websockets`".into()),
+        (vec![("MQTT_BROKER_URL", "ws://h"), ("MQTT_TRANSPORT", "tcp")], "invalid MQTT_TRANSPORT `tcp`: expected `websockets` to match the scheme of MQTT_BROKER_URL (or drop one of the two)".into()),
+        (vec![("MQTT_PROTOCOL_VERSION", "3")], "invalid MQTT_PROTOCOL_VERSION `3`: expected `3.1.1` (also `4`, `311`) or `5`".into()),
+        (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_VERSION", "sslv3")], "invalid MQTT_TLS_VERSION `sslv3`: expected `tlsv1.2` or `tlsv1.3`".into()),
+        (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CA_CERTS", missing)], format!("invalid MQTT_TLS_CA_CERTS `{missing}`: expected an existing PEM file (No such file or directory (os error 2))")),
+        (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CERTFILE", missing)], format!("invalid MQTT_TLS_CERTFILE `{missing}`: expected an existing PEM file (No such file or directory (os error 2))")),
+        (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CERTFILE", &pem), ("MQTT_TLS_KEYFILE", missing)], format!("invalid MQTT_TLS_KEYFILE `{missing}`: expected an existing PEM file (No such file or directory (os error 2))")),
+        (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_KEYFILE", &pem)], "invalid MQTT_TLS_CERTFILE: expected a client certificate file whenever MQTT_TLS_KEYFILE is set".into()),
+        (vec![("MQTT_TLS_CA_CERTS", &pem)], "invalid MQTT_TLS_CA_CERTS: expected no value while TLS is off; set MQTT_TLS_ENABLED=true or use an `mqtts://` / `wss://` URL".into()),
+        (vec![("MQTT_BROKER_URL", "mqtts://h"), ("MQTT_TLS_ENABLED", "false")], "invalid MQTT_TLS_ENABLED `false`: expected `true` (or no value): MQTT_BROKER_URL uses a TLS scheme".into()),
+        (vec![("MQTT_LAST_WILL_TOPIC", "t"), ("MQTT_LAST_WILL_QOS", "3")], "invalid MQTT_LAST_WILL_QOS `3`: expected 0, 1 or 2".into()),
+        (vec![("MQTT_LAST_WILL_TOPIC", "a/+")], "invalid MQTT_LAST_WILL_TOPIC `a/+`: expected a valid topic name: topic names cannot contain wildcards (level 2 is `+`); `+` and `#` are only for subscribing".into()),
+        (vec![("MQTT_LAST_WILL_MESSAGE", "bye")], "invalid MQTT_LAST_WILL_TOPIC: expected a topic whenever MQTT_LAST_WILL_MESSAGE is set".into()),
+        (vec![("MQTT_SESSION_EXPIRY", "60")], "invalid MQTT_SESSION_EXPIRY `60`: expected no value unless MQTT_PROTOCOL_VERSION is `5` (MQTT 3.1.1 has no session expiry)".into()),
+        (vec![("MQTT_WEBSOCKET_PATH", "ws")], "invalid MQTT_WEBSOCKET_PATH `ws`: expected an HTTP path starting with `/`, without spaces".into()),
+        (vec![("MQTT_CONNECT_MODE", "eager")], "invalid MQTT_CONNECT_MODE `eager`: expected `background` or `required`".into()),
+        (vec![("MQTT_CONNECTION_TIMEOUT", "0")], "invalid MQTT_CONNECTION_TIMEOUT `0`: expected a positive number of seconds (decimals allowed, at most 86400)".into()),
+        (vec![("MQTT_RECONNECT_MIN_DELAY", "5"), ("MQTT_RECONNECT_MAX_DELAY", "1")], "invalid MQTT_RECONNECT_MAX_DELAY `1`: expected at least MQTT_RECONNECT_MIN_DELAY (5 s)".into()),
+        (vec![("MQTT_MAX_BUFFERED_MESSAGES", "0")], "invalid MQTT_MAX_BUFFERED_MESSAGES `0`: expected a whole number of messages, at least 1".into()),
+        (vec![("MQTT_PASSWORD", "s3cret")], "invalid MQTT_USERNAME: expected a user name whenever MQTT_PASSWORD is set (MQTT sends no password without one)".into()),
+    ];
+    for (pairs, msg) in &cases {
+        let err = from(pairs).unwrap_err();
+        assert_eq!(err.to_string(), *msg, "{pairs:?}");
+        assert!(!err.to_string().contains("s3cret"));
+    }
+}
+
+#[test]
+fn other_prefix_reads_other_keys() {
+    let map: HashMap<&str, &str> =
+        [("MQTT2_BROKER_PORT", "1999"), ("MQTT_BROKER_PORT", "1")].into();
+    let c = Config::from_lookup("MQTT2", |k| Ok(map.get(k).map(|v| v.to_string()))).unwrap();
+    assert_eq!(c.port(), 1999);
+    assert_eq!(c.prefix(), "MQTT2");
+    let err = Config::from_lookup("MQTT2", |_| Ok(Some("x".into()))).unwrap_err();
+    assert_eq!(err.key(), "MQTT2_BROKER_PORT");
+    assert!(Config::from_lookup("mqtt", |_| Ok(None)).is_err());
+}
+
+#[test]
+fn password_is_hidden_from_debug() {
+    let c = Config::builder()
+        .credentials("u", "hunter2")
+        .build()
+        .unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("hunter2"), "{dbg}");
+    assert!(dbg.contains("***"));
+}
+
+#[test]
+fn builder_validates_and_names_keys() {
+    assert_eq!(
+        Config::builder().port(0).build().unwrap_err().key(),
+        "MQTT_BROKER_PORT"
+    );
+    assert_eq!(
+        Config::builder()
+            .keepalive(Duration::from_millis(1500))
+            .build()
+            .unwrap_err()
+            .key(),
+        "MQTT_KEEPALIVE"
+    );
+    assert_eq!(
+        ConfigBuilder::with_prefix("MQTT3")
+            .port(0)
+            .build()
+            .unwrap_err()
+            .key(),
+        "MQTT3_BROKER_PORT"
+    );
+    let c = Config::builder()
+        .host("mqtts://h")
+        .last_will("a/b", "bye", crate::QoS::ExactlyOnce, false)
+        .build()
+        .unwrap();
+    assert_eq!(c.server_uri(), "ssl://h:8883");
+    assert_eq!(c.last_will().unwrap().qos(), crate::QoS::ExactlyOnce);
+}
+
+#[test]
+fn mqtt5_persistent_session_gets_a_session_expiry() {
+    let c = from(&[
+        ("MQTT_PROTOCOL_VERSION", "5"),
+        ("MQTT_CLEAN_SESSION", "false"),
+    ])
+    .unwrap();
+    assert_eq!(c.session_expiry(), Duration::from_secs(86_400));
+    let c = from(&[("MQTT_PROTOCOL_VERSION", "5")]).unwrap();
+    assert_eq!(c.session_expiry(), Duration::ZERO);
+}
+
+#[test]
+fn toml_file_sections_and_precedence() {
+    let toml = r#"
+        [MQTT]
+        broker_url = "file-host"
+        broker_port = 1884
+        clean_session = false
+        reconnect_min_delay = 0.25
+
+        [MQTT2]
+        broker_url = "other"
+    "#;
+    let c = Config::from_toml_str(toml, "MQTT").unwrap();
+    assert_eq!(
+        (c.host(), c.port(), c.clean_session()),
+        ("file-host", 1884, false)
+    );
+    assert_eq!(c.reconnect_delay().0, Duration::from_millis(250));
+    assert_eq!(
+        Config::from_toml_str(toml, "MQTT2").unwrap().host(),
+        "other"
+    );
+    // A missing section gives the defaults.
+    assert_eq!(
+        Config::from_toml_str(toml, "MQTT3").unwrap().host(),
+        "localhost"
+    );
+
+    // Environment over file: exercised through the same lookup the real one uses.
+    let file = ConfigFile::from_toml_str(toml, "t").unwrap();
+    let section = file.section("MQTT");
+    let env: HashMap<&str, &str> = [("MQTT_BROKER_PORT", "1999")].into();
+    let c = Config::from_lookup("MQTT", |k| {
+        Ok(env
+            .get(k)
+            .map(|v| v.to_string())
+            .or_else(|| section.and_then(|s| s.get(k, "MQTT"))))
+    })
+    .unwrap();
+    assert_eq!((c.host(), c.port()), ("file-host", 1999));
+}
+
+#[test]
+fn toml_typos_and_bad_values_are_errors() {
+    let err = Config::from_toml_str("[MQTT]\nbroker_prot = 1\n", "MQTT").unwrap_err();
+    assert_eq!(err.key(), "MQTT_CONFIG_FILE");
+    assert!(err.to_string().contains("broker_prot"), "{err}");
+    let err = Config::from_toml_str("[MQTT]\nbroker_port = \"x\"\n", "MQTT").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid MQTT_BROKER_PORT `x`: expected a port number from 1 to 65535"
+    );
+    let err =
+        Config::from_file_and_env(std::path::Path::new("/nonexistent.toml"), "MQTT").unwrap_err();
+    assert_eq!(err.key(), "MQTT_CONFIG_FILE");
+}
