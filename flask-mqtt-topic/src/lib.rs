@@ -15,6 +15,9 @@
 //!   string as written, so in `$share/g/a/te#` the bad level is level 4.
 //! - [`FilterTrie`]: many filters with values, matched against a topic in
 //!   time proportional to the topic's depth.
+//! - [`TopicTemplate`] / [`TemplateError`]: a filter whose wildcard levels
+//!   have names, `sensors/{sensor_id}/temperature`, for `#[on_message]`
+//!   handlers that read those levels.
 //!
 //! The crate has no dependencies and no unsafe code.
 //!
@@ -60,6 +63,7 @@
 mod error;
 mod filter;
 mod name;
+mod template;
 mod trie;
 
 pub use error::TopicFilterError;
@@ -68,6 +72,8 @@ pub use filter::validate_filter;
 pub use filter::TopicFilter;
 pub use name::validate_topic_name;
 pub use name::TopicName;
+pub use template::TemplateError;
+pub use template::TopicTemplate;
 pub use trie::FilterTrie;
 
 /// The maximum length of a topic filter or topic name, in bytes of UTF-8
