@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use flask_mqtt_topic::TopicFilter;
+use flask_mqtt_topic::{TopicFilter, TopicTemplate};
 
 use crate::extract::EventContext;
 use crate::handler::{HandlerFuture, Outcome};
@@ -53,34 +53,86 @@ pub enum HandlerFn {
     Sync(fn(Arc<EventContext>) -> Outcome),
 }
 
-/// What `#[on_*]` registers: one per annotated function.
+/// The prefix of the default client's configuration keys (`MQTT_BROKER_URL`, ...), which
+/// handlers without `broker = "..."` belong to.
+pub(crate) const DEFAULT_BROKER: &str = "MQTT";
+
+/// How many events may wait in a handler's queue when its attribute has no `queue = N`.
+pub(crate) const DEFAULT_QUEUE: u32 = 1024;
+
+/// What `#[on_*]` registers: one per annotated function. Built in a `const` context by
+/// the generated code: [`HandlerDescriptor::new`] and then the `with_*` methods.
 pub struct HandlerDescriptor {
     pub(crate) kind: HandlerKind,
     pub(crate) filter: Option<&'static str>,
+    pub(crate) template: Option<&'static str>,
     pub(crate) qos: u8,
     pub(crate) name: &'static str,
     pub(crate) module: &'static str,
     pub(crate) call: HandlerFn,
+    pub(crate) broker: Option<&'static str>,
+    pub(crate) concurrency: u32,
+    pub(crate) queue: u32,
 }
 
 impl HandlerDescriptor {
-    /// Used by the generated code.
+    /// A handler of `kind` named `module::name`: no filter, QoS 0, the default broker,
+    /// one call at a time, a queue of [`DEFAULT_QUEUE`] events.
     pub const fn new(
         kind: HandlerKind,
-        filter: Option<&'static str>,
-        qos: u8,
         name: &'static str,
         module: &'static str,
         call: HandlerFn,
     ) -> Self {
         HandlerDescriptor {
             kind,
-            filter,
-            qos,
+            filter: None,
+            template: None,
+            qos: 0,
             name,
             module,
             call,
+            broker: None,
+            concurrency: 1,
+            queue: DEFAULT_QUEUE,
         }
+    }
+
+    /// The MQTT topic filter of an `#[on_message("...")]` handler (with `+`/`#`).
+    pub const fn with_filter(mut self, filter: &'static str) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// The topic template the filter came from, when it names levels
+    /// (`sensors/{id}/temperature`); the filter must be the template's filter.
+    pub const fn with_template(mut self, template: &'static str) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// The QoS to subscribe with (0 to 2).
+    pub const fn with_qos(mut self, qos: u8) -> Self {
+        self.qos = qos;
+        self
+    }
+
+    /// The configuration prefix of the client the handler belongs to (`"MQTT2"`).
+    pub const fn with_broker(mut self, broker: &'static str) -> Self {
+        self.broker = Some(broker);
+        self
+    }
+
+    /// How many calls of the handler may run at once (at least 1).
+    pub const fn with_concurrency(mut self, concurrency: u32) -> Self {
+        self.concurrency = if concurrency == 0 { 1 } else { concurrency };
+        self
+    }
+
+    /// How many events may wait for the handler before dispatch waits (at least 1).
+    pub const fn with_queue(mut self, queue: u32) -> Self {
+        self.queue = if queue == 0 { 1 } else { queue };
+        self
     }
 
     /// The kind of handler.
@@ -88,9 +140,29 @@ impl HandlerDescriptor {
         self.kind
     }
 
-    /// The topic filter of an `#[on_message("...")]` handler.
+    /// The MQTT topic filter of an `#[on_message("...")]` handler.
     pub fn filter(&self) -> Option<&'static str> {
         self.filter
+    }
+
+    /// The topic template, for a filter with named levels.
+    pub fn template(&self) -> Option<&'static str> {
+        self.template
+    }
+
+    /// The configuration prefix of the client the handler belongs to.
+    pub fn broker(&self) -> &'static str {
+        self.broker.unwrap_or(DEFAULT_BROKER)
+    }
+
+    /// How many calls may run at once.
+    pub fn concurrency(&self) -> u32 {
+        self.concurrency
+    }
+
+    /// How many events may wait for the handler.
+    pub fn queue(&self) -> u32 {
+        self.queue
     }
 
     /// `module::function`, as used in log lines.
@@ -104,8 +176,12 @@ impl fmt::Debug for HandlerDescriptor {
         f.debug_struct("HandlerDescriptor")
             .field("kind", &self.kind)
             .field("filter", &self.filter)
+            .field("template", &self.template)
             .field("qos", &self.qos)
             .field("name", &self.name())
+            .field("broker", &self.broker())
+            .field("concurrency", &self.concurrency)
+            .field("queue", &self.queue)
             .finish()
     }
 }
@@ -117,30 +193,66 @@ inventory::collect!(HandlerDescriptor);
 pub(crate) struct Handler {
     pub(crate) desc: &'static HandlerDescriptor,
     pub(crate) filter: Option<TopicFilter>,
+    /// Set when the filter names levels (`{id}`): what `Path` extracts with.
+    pub(crate) template: Option<Arc<TopicTemplate>>,
 }
 
-/// Every handler linked into the program, in a stable order.
-pub(crate) fn collect() -> Vec<Handler> {
-    let mut out = Vec::new();
-    for desc in inventory::iter::<HandlerDescriptor> {
-        let filter = match desc.filter {
+impl Handler {
+    /// Parses the descriptor's filter and template; `None` (logged) when they are
+    /// invalid, which only a hand-written descriptor can cause: the macro checked them.
+    pub(crate) fn new(desc: &'static HandlerDescriptor) -> Option<Handler> {
+        let skip = |what: String| {
+            log::error!(
+                target: "flask_mqtt::dispatch",
+                "handler {} skipped: {what}",
+                desc.name()
+            );
+        };
+        let filter = match desc.filter.map(TopicFilter::new).transpose() {
+            Ok(f) => f,
+            Err(e) => {
+                skip(format!(
+                    "invalid topic filter `{}`: {e}",
+                    desc.filter.unwrap_or_default()
+                ));
+                return None;
+            }
+        };
+        let template = match desc.template {
             None => None,
-            // The macro validated the filter at compile time; this only guards against
-            // hand-written descriptors.
-            Some(f) => match TopicFilter::new(f) {
-                Ok(f) => Some(f),
+            Some(t) => match TopicTemplate::parse(t) {
+                Ok(t) if Some(t.filter()) == filter.as_ref() => Some(Arc::new(t)),
+                Ok(t) => {
+                    skip(format!(
+                        "topic template `{t}` stands for `{}`, not for the filter `{}`",
+                        t.filter(),
+                        desc.filter.unwrap_or_default()
+                    ));
+                    return None;
+                }
                 Err(e) => {
-                    log::error!(
-                        target: "flask_mqtt::dispatch",
-                        "handler {} skipped: invalid topic filter `{f}`: {e}",
-                        desc.name()
-                    );
-                    continue;
+                    skip(format!("invalid topic template `{t}`: {e}"));
+                    return None;
                 }
             },
         };
-        out.push(Handler { desc, filter });
+        Some(Handler {
+            desc,
+            filter,
+            template,
+        })
     }
+}
+
+/// Every handler linked into the program that belongs to the client configured with
+/// `prefix`: handlers without `broker = "..."` belong to `MQTT` (the default client),
+/// the others to the prefix they name. Sorted by module and name.
+pub(crate) fn collect_for(prefix: &str) -> Vec<Handler> {
+    let mut out: Vec<Handler> = inventory::iter::<HandlerDescriptor>
+        .into_iter()
+        .filter(|desc| desc.broker() == prefix)
+        .filter_map(Handler::new)
+        .collect();
     out.sort_by(|a, b| (a.desc.module, a.desc.name).cmp(&(b.desc.module, b.desc.name)));
     out
 }

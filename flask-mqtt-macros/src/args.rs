@@ -5,10 +5,14 @@
 //! * at most one topic filter string literal, first, and only for `#[on_message]`;
 //! * `key = value` pairs, looked up in [`KEYS`].
 //!
+//! The filter may name levels, `"sensors/{sensor_id}/temperature"` (a topic template,
+//! see `flask_mqtt_topic::TopicTemplate`); the `Path` extractor reads them.
+//!
 //! Adding an argument is one entry in [`KEYS`] (plus the field it fills in [`Args`]).
 //! Parsing never stops at the first mistake: every argument is checked and the errors are
 //! combined, each spanned on the offending token.
 
+use flask_mqtt_topic::{TemplateError, TopicFilterError, TopicTemplate};
 use proc_macro2::{TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
@@ -64,12 +68,19 @@ impl Kind {
 #[cfg_attr(test, derive(Debug))]
 pub(crate) struct Args {
     pub(crate) kind: Kind,
-    /// The topic filter, validated; `None` for the catch-all and for the other kinds.
-    pub(crate) filter: Option<LitStr>,
+    /// The topic filter as written (possibly naming levels), and the template parsed
+    /// from it; `None` for the catch-all and for the other kinds.
+    pub(crate) filter: Option<(LitStr, TopicTemplate)>,
     /// `qos = N`: the key (for spans) and the value, 0 to 2.
     pub(crate) qos: Option<(Ident, u8)>,
     /// `crate = "path"`: where the runtime lives.
     pub(crate) krate: Option<Path>,
+    /// `broker = "MQTT2"`: the configuration prefix of the client the handler belongs to.
+    pub(crate) broker: Option<LitStr>,
+    /// `concurrency = N`: how many calls may run at once, 1 or more.
+    pub(crate) concurrency: Option<u32>,
+    /// `queue = N`: how many events may wait for the handler, 1 or more.
+    pub(crate) queue: Option<u32>,
 }
 
 /// One `key = value` argument an attribute may take.
@@ -91,6 +102,24 @@ pub(crate) const KEYS: &[Key] = &[
         accepted_by: Kind::takes_filter,
         example: "qos = 1",
         apply: apply_qos,
+    },
+    Key {
+        name: "broker",
+        accepted_by: every_kind,
+        example: "broker = \"MQTT2\"",
+        apply: apply_broker,
+    },
+    Key {
+        name: "concurrency",
+        accepted_by: every_kind,
+        example: "concurrency = 4",
+        apply: apply_concurrency,
+    },
+    Key {
+        name: "queue",
+        accepted_by: every_kind,
+        example: "queue = 1000",
+        apply: apply_queue,
     },
     Key {
         name: "crate",
@@ -119,6 +148,65 @@ fn apply_qos(args: &mut Args, key: &Ident, value: &TokenStream) -> syn::Result<(
             format!("`qos` must be 0, 1 or 2, found `{}`", source_text(value)),
         )),
     }
+}
+
+/// Whether `name` is a configuration prefix: `MQTT2`, `SENSORS_BROKER`.
+pub(crate) fn is_broker_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_uppercase())
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn apply_broker(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
+    let Ok(lit) = syn::parse2::<LitStr>(value.clone()) else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`broker` must be a string literal, found `{}`; write it as `broker = \"MQTT2\"`",
+                source_text(value)
+            ),
+        ));
+    };
+    let name = lit.value();
+    if !is_broker_name(&name) {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "invalid broker name `{}`: a broker is named by the prefix of its configuration keys, in uppercase letters, digits and `_`, starting with a letter (`broker = \"MQTT2\"` reads `MQTT2_BROKER_URL`, ...)",
+                escape(&name)
+            ),
+        ));
+    }
+    args.broker = Some(lit);
+    Ok(())
+}
+
+/// A whole number from 1 to `u32::MAX`, or an error naming `key`.
+fn positive(key: &str, value: &TokenStream) -> syn::Result<u32> {
+    syn::parse2::<LitInt>(value.clone())
+        .ok()
+        .and_then(|lit| lit.base10_parse::<u32>().ok())
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            syn::Error::new_spanned(
+                value,
+                format!(
+                    "`{key}` must be a whole number from 1 to {}, found `{}`",
+                    u32::MAX,
+                    source_text(value)
+                ),
+            )
+        })
+}
+
+fn apply_concurrency(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
+    args.concurrency = Some(positive("concurrency", value)?);
+    Ok(())
+}
+
+fn apply_queue(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
+    args.queue = Some(positive("queue", value)?);
+    Ok(())
 }
 
 fn apply_crate(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
@@ -231,6 +319,9 @@ impl Args {
             filter: None,
             qos: None,
             krate: None,
+            broker: None,
+            concurrency: None,
+            queue: None,
         };
         let mut errors = None;
         let mut seen: Vec<&'static str> = Vec::new();
@@ -320,17 +411,21 @@ impl Args {
             ));
         }
         let value = lit.value();
-        if let Err(error) = flask_mqtt_topic::TopicFilter::new(&value) {
-            let message = if value.is_empty() {
-                // "invalid topic filter ``" says nothing the error doesn't.
-                error.to_string()
-            } else {
-                format!("invalid topic filter `{}`: {error}", escape(&value))
-            };
-            return Err(syn::Error::new(lit.span(), message));
+        match TopicTemplate::parse(&value) {
+            Ok(template) => {
+                self.filter = Some((lit, template));
+                Ok(())
+            }
+            Err(error) => {
+                let message = if let TemplateError::Filter(TopicFilterError::Empty) = error {
+                    // "invalid topic filter ``" says nothing the error doesn't.
+                    error.to_string()
+                } else {
+                    format!("invalid topic filter `{}`: {error}", escape(&value))
+                };
+                Err(syn::Error::new(lit.span(), message))
+            }
         }
-        self.filter = Some(lit);
-        Ok(())
     }
 
     /// Looks `key` up among the arguments this attribute accepts.
@@ -415,14 +510,14 @@ mod tests {
     #[test]
     fn filter_and_qos() {
         let args = parse(Kind::Message, quote!("home/+/temperature", qos = 1)).unwrap();
-        assert_eq!(args.filter.unwrap().value(), "home/+/temperature");
+        assert_eq!(args.filter.unwrap().0.value(), "home/+/temperature");
         assert_eq!(args.qos.unwrap().1, 1);
     }
 
     #[test]
     fn filter_only_and_trailing_comma() {
         let args = parse(Kind::Message, quote!("home/#",)).unwrap();
-        assert_eq!(args.filter.unwrap().value(), "home/#");
+        assert_eq!(args.filter.unwrap().0.value(), "home/#");
         assert!(args.qos.is_none());
     }
 
@@ -528,15 +623,15 @@ mod tests {
     fn unknown_argument() {
         assert_eq!(
             error(Kind::Message, quote!("a", qs = 1)),
-            "unknown argument `qs`; expected one of `qos`, `crate`"
+            "unknown argument `qs`; expected one of `qos`, `broker`, `concurrency`, `queue`, `crate`"
         );
         assert_eq!(
             error(Kind::Connect, quote!(foo = 1)),
-            "unknown argument `foo`; expected `crate`"
+            "unknown argument `foo`; expected one of `broker`, `concurrency`, `queue`, `crate`"
         );
         assert_eq!(
             error(Kind::Message, quote!("a", bogus)),
-            "unknown argument `bogus`; expected one of `qos`, `crate`"
+            "unknown argument `bogus`; expected one of `qos`, `broker`, `concurrency`, `queue`, `crate`"
         );
     }
 
@@ -544,7 +639,7 @@ mod tests {
     fn argument_of_another_attribute() {
         assert_eq!(
             error(Kind::Connect, quote!(qos = 1)),
-            "`#[on_connect]` takes no `qos` argument; expected `crate`"
+            "`#[on_connect]` takes no `qos` argument; expected one of `broker`, `concurrency`, `queue`, `crate`"
         );
     }
 
@@ -626,7 +721,7 @@ mod tests {
         let message = error(Kind::Message, quote!("a", qos = 7, qs = 1));
         assert_eq!(
             message,
-            "`qos` must be 0, 1 or 2, found `7`\nunknown argument `qs`; expected one of `qos`, `crate`"
+            "`qos` must be 0, 1 or 2, found `7`\nunknown argument `qs`; expected one of `qos`, `broker`, `concurrency`, `queue`, `crate`"
         );
     }
 
@@ -643,5 +738,93 @@ mod tests {
         // The filter is wrong, not `qos`: `qos` must not also be reported as lacking one.
         let error = parse(Kind::Message, quote!("a/#/b", qos = 1)).unwrap_err();
         assert_eq!(error.into_iter().count(), 1);
+    }
+
+    #[test]
+    fn template_filter() {
+        let args = parse(Kind::Message, quote!("sensors/{id}/temperature", qos = 1)).unwrap();
+        let (lit, template) = args.filter.unwrap();
+        assert_eq!(lit.value(), "sensors/{id}/temperature");
+        assert_eq!(template.filter().as_str(), "sensors/+/temperature");
+        assert_eq!(template.names().collect::<Vec<_>>(), ["id"]);
+    }
+
+    #[test]
+    fn invalid_template() {
+        for (tokens, message) in [
+            (
+                quote!("a/{}"),
+                "invalid topic filter `a/{}`: a topic parameter needs a name (level 2 is `{}`); write e.g. `{id}`, or `+` to match any level without naming it",
+            ),
+            (
+                quote!("a/{id"),
+                "invalid topic filter `a/{id`: unclosed `{` in level 2 (`{id`); a topic parameter is written `{name}`",
+            ),
+            (
+                quote!("a/x{id}"),
+                "invalid topic filter `a/x{id}`: a topic parameter must occupy a whole level (level 2 is `x{id}`)",
+            ),
+            (
+                quote!("{id}/{id}"),
+                "invalid topic filter `{id}/{id}`: duplicate topic parameter `id` (again in level 2); give each parameter its own name",
+            ),
+            (
+                quote!("{rest:#}/a"),
+                "invalid topic filter `{rest:#}/a`: `{rest:#}` must be the last level (it is level 1); use `{rest}` for a single level",
+            ),
+        ] {
+            assert_eq!(error(Kind::Message, tokens), message);
+        }
+    }
+
+    #[test]
+    fn broker() {
+        for kind in [Kind::Connect, Kind::Message, Kind::Log] {
+            let args = parse(kind, quote!(broker = "MQTT2")).unwrap();
+            assert_eq!(args.broker.unwrap().value(), "MQTT2");
+        }
+        for name in ["MQTT", "A", "SENSORS_BROKER_2"] {
+            assert!(is_broker_name(name), "{name}");
+        }
+        for name in ["", "mqtt2", "2MQTT", "_MQTT", "MQTT-2", "MQTT 2", "MQTTé"] {
+            assert!(!is_broker_name(name), "{name}");
+        }
+        assert_eq!(
+            error(Kind::Message, quote!("a", broker = "mqtt2")),
+            "invalid broker name `mqtt2`: a broker is named by the prefix of its configuration keys, in uppercase letters, digits and `_`, starting with a letter (`broker = \"MQTT2\"` reads `MQTT2_BROKER_URL`, ...)"
+        );
+        assert_eq!(
+            error(Kind::Connect, quote!(broker = MQTT2)),
+            "`broker` must be a string literal, found `MQTT2`; write it as `broker = \"MQTT2\"`"
+        );
+        assert_eq!(
+            error(Kind::Connect, quote!(broker)),
+            "`broker` needs a value, e.g. `broker = \"MQTT2\"`"
+        );
+    }
+
+    #[test]
+    fn concurrency_and_queue() {
+        let args = parse(Kind::Message, quote!("a", concurrency = 4, queue = 10)).unwrap();
+        assert_eq!(args.concurrency, Some(4));
+        assert_eq!(args.queue, Some(10));
+        let args = parse(Kind::Connect, quote!(concurrency = 1)).unwrap();
+        assert_eq!(args.concurrency, Some(1));
+        assert_eq!(
+            error(Kind::Message, quote!("a", concurrency = 0)),
+            "`concurrency` must be a whole number from 1 to 4294967295, found `0`"
+        );
+        assert_eq!(
+            error(Kind::Message, quote!("a", queue = -1)),
+            "`queue` must be a whole number from 1 to 4294967295, found `- 1`"
+        );
+        assert_eq!(
+            error(Kind::Message, quote!("a", queue = "8")),
+            "`queue` must be a whole number from 1 to 4294967295, found `\"8\"`"
+        );
+        assert_eq!(
+            error(Kind::Message, quote!("a", concurrency = 2, concurrency = 3)),
+            "duplicate argument `concurrency`"
+        );
     }
 }

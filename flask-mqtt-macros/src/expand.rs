@@ -21,15 +21,19 @@
 //!     <krate>::__private::inventory::submit! {
 //!         <krate>::__private::HandlerDescriptor::new(
 //!             <krate>::__private::HandlerKind::Message,
-//!             ::core::option::Option::Some("home/+/temperature"),
-//!             1u8,
 //!             "temperature",
 //!             ::core::module_path!(),
 //!             <krate>::__private::HandlerFn::Async(__flask_mqtt_handler),
 //!         )
+//!         .with_filter("home/+/temperature")
+//!         .with_qos(1u8)
 //!     }
 //! };
 //! ```
+//!
+//! Each further argument adds a `with_*` call: `.with_template("sensors/{id}/temperature")`
+//! (next to the filter `sensors/+/temperature`) when the filter names levels,
+//! `.with_broker("MQTT2")`, `.with_concurrency(4u32)`, `.with_queue(100u32)`.
 //!
 //! A function that is not `async` gets a wrapper returning `<krate>::__private::Outcome`
 //! directly, registered as `HandlerFn::Sync`. When the function has a return type, its
@@ -40,12 +44,18 @@
 //! `extract::<T>` on the argument's type, where a `T` that is no `FromEvent` is reported.
 //!
 //! `#[cfg(..)]` attributes of the function are copied onto the `const _` block.
+//!
+//! `Path<T>` arguments are checked against the filter's named levels where the types
+//! show it: a `Path` without named levels, or a tuple with as many elements as there are
+//! levels, is an error on the argument's type.
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
-use syn::{FnArg, Ident, Item, ItemFn, Pat, ReturnType, Signature, Type};
+use syn::{
+    FnArg, GenericArgument, Ident, Item, ItemFn, Pat, PathArguments, ReturnType, Signature, Type,
+};
 
 use crate::args::{push_error, Args, Kind};
 use crate::krate;
@@ -81,6 +91,7 @@ fn try_handler(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<
         }
         (Err(error), _) | (_, Err(error)) => return Err(error),
     };
+    check_paths(&args, &function.sig)?;
     let registration = registration(&args, &function);
     Ok(quote! {
         #item
@@ -203,6 +214,93 @@ fn check_signature(sig: &Signature) -> syn::Result<()> {
     }
 }
 
+/// `T` when `ty` is written `Path<T>` (any path ending in `Path` with one type argument).
+fn path_argument(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    let segment = path.path.segments.last()?;
+    if segment.ident != "Path" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(generics) = &segment.arguments else {
+        return None;
+    };
+    let mut types = generics.args.iter().filter_map(|arg| match arg {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    });
+    match (types.next(), types.next()) {
+        (Some(ty), None) => Some(ty),
+        _ => None,
+    }
+}
+
+/// Checks each `Path<T>` argument against the filter's named levels, where the types
+/// show what `T` expects: that there are named levels at all, and that a tuple has one
+/// element per level. (Struct fields and single values are checked when a message
+/// arrives; a mismatch is a rejection naming the parameters.)
+fn check_paths(args: &Args, sig: &Signature) -> syn::Result<()> {
+    let mut errors = None;
+    for input in &sig.inputs {
+        let FnArg::Typed(input) = input else { continue };
+        let Some(inner) = path_argument(&input.ty) else {
+            continue;
+        };
+        let template = args.filter.as_ref().map(|(_, t)| t);
+        let names: Vec<&str> = template.map(|t| t.names().collect()).unwrap_or_default();
+        let error = match (template, args.kind) {
+            (Some(t), _) if names.is_empty() => Some(syn::Error::new_spanned(
+                &input.ty,
+                format!(
+                    "`Path` reads named levels of the topic, but the filter `{t}` names none; name a level like `sensors/{{sensor_id}}/temperature`"
+                ),
+            )),
+            (None, Kind::Message) => Some(syn::Error::new_spanned(
+                &input.ty,
+                "`Path` reads named levels of the topic, and a catch-all `#[on_message]` has no filter; give it one like `#[on_message(\"sensors/{sensor_id}/temperature\")]`",
+            )),
+            (None, kind) => Some(syn::Error::new_spanned(
+                &input.ty,
+                format!(
+                    "`Path` reads named levels of a message's topic; `#[{}]` handlers receive no message",
+                    kind.attribute()
+                ),
+            )),
+            (Some(t), _) => match inner {
+                Type::Tuple(tuple) if tuple.elems.len() != names.len() => {
+                    let list = names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    let plural = |n: usize, word: &str| {
+                        if n == 1 {
+                            format!("{n} {word}")
+                        } else {
+                            format!("{n} {word}s")
+                        }
+                    };
+                    Some(syn::Error::new_spanned(
+                        tuple,
+                        format!(
+                            "this tuple has {} but the filter `{t}` has {} ({list}); use one element per parameter, in order",
+                            plural(tuple.elems.len(), "element"),
+                            plural(names.len(), "topic parameter"),
+                        ),
+                    ))
+                }
+                _ => None,
+            },
+        };
+        if let Some(error) = error {
+            push_error(&mut errors, error);
+        }
+    }
+    match errors {
+        Some(errors) => Err(errors),
+        None => Ok(()),
+    }
+}
+
 /// `tokens` with every span set to `span`, so errors about them point there.
 fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
@@ -301,12 +399,27 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
     };
 
     let kind = Ident::new(args.kind.variant(), Span::call_site());
-    let filter = match &args.filter {
-        Some(filter) => quote!(::core::option::Option::Some(#filter)),
-        None => quote!(::core::option::Option::None),
-    };
-    let qos = args.qos.as_ref().map_or(0, |(_, qos)| *qos);
     let name = ident.unraw().to_string();
+    let mut settings = TokenStream::new();
+    if let Some((lit, template)) = &args.filter {
+        let filter = template.filter().as_str();
+        settings.extend(quote!(.with_filter(#filter)));
+        if template.has_params() {
+            settings.extend(quote!(.with_template(#lit)));
+        }
+    }
+    if let Some((_, qos)) = &args.qos {
+        settings.extend(quote!(.with_qos(#qos)));
+    }
+    if let Some(broker) = &args.broker {
+        settings.extend(quote!(.with_broker(#broker)));
+    }
+    if let Some(concurrency) = args.concurrency {
+        settings.extend(quote!(.with_concurrency(#concurrency)));
+    }
+    if let Some(queue) = args.queue {
+        settings.extend(quote!(.with_queue(#queue)));
+    }
     // A handler that is compiled out takes its registration with it.
     let cfgs = function
         .attrs
@@ -321,12 +434,11 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
             #private::inventory::submit! {
                 #private::HandlerDescriptor::new(
                     #private::HandlerKind::#kind,
-                    #filter,
-                    #qos,
                     #name,
                     ::core::module_path!(),
                     #handler_fn,
                 )
+                #settings
             }
         };
     }
@@ -451,26 +563,164 @@ mod tests {
             normalized(&submit.mac.path),
             normalized(quote!(::flask_mqtt_actix::__private::inventory::submit))
         );
-        let descriptor: syn::ExprCall = submit.mac.parse_body().unwrap();
+        let descriptor: syn::Expr = submit.mac.parse_body().unwrap();
         assert_eq!(
-            normalized(&descriptor.func),
+            normalized(&descriptor),
             normalized(quote!(
-                ::flask_mqtt_actix::__private::HandlerDescriptor::new
+                ::flask_mqtt_actix::__private::HandlerDescriptor::new(
+                    ::flask_mqtt_actix::__private::HandlerKind::Message,
+                    "temperature",
+                    ::core::module_path!(),
+                    ::flask_mqtt_actix::__private::HandlerFn::Async(__flask_mqtt_handler),
+                )
+                .with_filter("home/+/temperature")
+                .with_qos(1u8)
             ))
         );
-        let descriptor_args: Vec<String> = descriptor.args.iter().map(normalized).collect();
-        assert_eq!(
-            descriptor_args,
-            [
-                normalized(quote!(::flask_mqtt_actix::__private::HandlerKind::Message)),
-                normalized(quote!(::core::option::Option::Some("home/+/temperature"))),
-                normalized(quote!(1u8)),
-                normalized(quote!("temperature")),
-                normalized(quote!(::core::module_path!())),
-                normalized(quote!(::flask_mqtt_actix::__private::HandlerFn::Async(
-                    __flask_mqtt_handler
-                ))),
-            ]
+    }
+
+    /// The descriptor expression of an expansion.
+    fn descriptor(expanded: TokenStream) -> String {
+        let (_, inner) = items(expanded);
+        let Item::Macro(submit) = &inner[1] else {
+            panic!("no submit!")
+        };
+        let descriptor: syn::Expr = submit.mac.parse_body().unwrap();
+        normalized(descriptor)
+    }
+
+    #[test]
+    fn every_setting() {
+        let text = descriptor(expand(
+            Kind::Message,
+            quote!(
+                "$share/g/sensors/{id}/{rest:#}",
+                qos = 2,
+                broker = "MQTT2",
+                concurrency = 4,
+                queue = 10
+            ),
+            quote!(
+                async fn reading() {}
+            ),
+        ));
+        let expected = normalized(quote!(
+            .with_filter("$share/g/sensors/+/#")
+            .with_template("$share/g/sensors/{id}/{rest:#}")
+            .with_qos(2u8)
+            .with_broker("MQTT2")
+            .with_concurrency(4u32)
+            .with_queue(10u32)
+        ));
+        assert!(text.ends_with(&expected), "{text}\n  lacks {expected}");
+
+        let text = descriptor(expand(
+            Kind::Connect,
+            quote!(broker = "OTHER"),
+            quote!(
+                fn connected() {}
+            ),
+        ));
+        assert!(
+            text.ends_with(&normalized(quote!(.with_broker("OTHER")))),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_filter_without_names_has_no_template() {
+        let text = descriptor(expand(
+            Kind::Message,
+            quote!("a/+/b"),
+            quote!(
+                fn handler() {}
+            ),
+        ));
+        assert!(
+            text.ends_with(&normalized(quote!(.with_filter("a/+/b")))),
+            "{text}"
+        );
+        assert!(!text.contains("with_template"), "{text}");
+    }
+
+    #[test]
+    fn path_arguments_that_fit() {
+        for (filter, item) in [
+            (
+                quote!("s/{id}/t"),
+                quote!(
+                    fn h(p: mqtt::Path<u32>) {}
+                ),
+            ),
+            (
+                quote!("s/{id}/{kind}"),
+                quote!(
+                    fn h(p: Path<(u32, String)>) {}
+                ),
+            ),
+            (
+                quote!("s/{id}/{kind}"),
+                quote!(
+                    fn h(p: Path<Reading>) {}
+                ),
+            ),
+            // Not checked: wrapped, or a type named like something else.
+            (
+                quote!("s/t"),
+                quote!(
+                    fn h(p: Option<Path<u32>>, q: PathBuf) {}
+                ),
+            ),
+        ] {
+            let expanded = expand(Kind::Message, filter, item);
+            assert!(compile_errors(&expanded).is_empty(), "{expanded}");
+        }
+    }
+
+    #[test]
+    fn path_arguments_that_do_not_fit() {
+        expect_errors(
+            Kind::Message,
+            quote!("s/+/t"),
+            quote!(
+                fn h(p: Path<u32>) {}
+            ),
+            &["`Path` reads named levels of the topic, but the filter `s/+/t` names none; name a level like `sensors/{sensor_id}/temperature`"],
+        );
+        expect_errors(
+            Kind::Message,
+            quote!(),
+            quote!(
+                fn h(p: Path<u32>) {}
+            ),
+            &["`Path` reads named levels of the topic, and a catch-all `#[on_message]` has no filter; give it one like `#[on_message(\"sensors/{sensor_id}/temperature\")]`"],
+        );
+        expect_errors(
+            Kind::Connect,
+            quote!(),
+            quote!(
+                fn h(p: mqtt::Path<u32>) {}
+            ),
+            &["`Path` reads named levels of a message's topic; `#[on_connect]` handlers receive no message"],
+        );
+        expect_errors(
+            Kind::Message,
+            quote!("s/{id}/t"),
+            quote!(
+                fn h(p: Path<(u32, String)>, q: Path<()>) {}
+            ),
+            &[
+                "this tuple has 2 elements but the filter `s/{id}/t` has 1 topic parameter (`id`); use one element per parameter, in order",
+                "this tuple has 0 elements but the filter `s/{id}/t` has 1 topic parameter (`id`); use one element per parameter, in order",
+            ],
+        );
+        expect_errors(
+            Kind::Message,
+            quote!("s/{id}/{kind}"),
+            quote!(
+                fn h(p: Path<(u32,)>) {}
+            ),
+            &["this tuple has 1 element but the filter `s/{id}/{kind}` has 2 topic parameters (`id`, `kind`); use one element per parameter, in order"],
         );
     }
 
@@ -496,13 +746,11 @@ mod tests {
             ::flask_mqtt_actix::__private::IntoOutcome::into_outcome(other(__arg0))
         ))));
         assert!(!body.contains("async"), "{body}");
-        let text = expanded.to_string();
-        assert!(text.contains(&normalized(quote!(
-            ::core::option::Option::None,
-            0u8,
-            "other"
-        ))));
-        assert!(text.contains(&normalized(quote!(HandlerFn::Sync(__flask_mqtt_handler)))));
+        let text = descriptor(expanded);
+        assert!(
+            text.ends_with("HandlerFn :: Sync (__flask_mqtt_handler) ,)"),
+            "no settings for a catch-all without arguments: {text}"
+        );
     }
 
     #[test]
