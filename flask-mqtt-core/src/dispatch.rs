@@ -1,46 +1,183 @@
-//! Events -> handlers. Each handler has its own unbounded queue and one worker task, so
-//! a handler sees its events one at a time in arrival order, a slow handler does not hold
-//! up the others, and nothing is dropped. Filters are looked up in a topic trie.
+//! Events -> handlers, with per-handler ordering, concurrency limits and back-pressure.
+//!
+//! ```text
+//!  Paho callback threads      driver task            router task           one worker per handler
+//!  (never block)              (lead: client.rs)      (this module)         (this module)
+//!  message/connect/... --->  Dispatcher::dispatch --> intake (unbounded) --> queue (bounded, `queue = N`)
+//!   unbounded channel         (sync, never waits)     in arrival order       --> up to `concurrency = N`
+//!                                                                               calls at once
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Nothing is dropped.** Every event handed to [`Dispatcher::dispatch`] reaches the
+//!   queue of every handler it concerns (topic trie for messages; the catch-all when no
+//!   filter matched), unless shutdown gives up on handlers still busy after its timeout
+//!   (logged).
+//! - **Order.** With `concurrency = 1` (the default) a handler sees its events one at a
+//!   time, in arrival order. With `concurrency = N` calls *start* in arrival order and up
+//!   to `N` run at once.
+//! - **Isolation.** Each handler has its own bounded queue (`queue = N`, default 1024
+//!   events) and worker: a slow handler does not delay the others until its queue is full.
+//! - **Back-pressure, and where it stops.** When a handler's queue is full the router
+//!   waits for room, in arrival order, so *every* handler stops receiving new events
+//!   until the slow one makes room (no event overtakes another). Events keep arriving
+//!   meanwhile and wait in the router's unbounded intake: memory use is
+//!   `sum(queue) + sum(concurrency)` events in handlers plus the intake backlog, which is
+//!   bounded only by what the broker sends while a handler is stalled. A warning names
+//!   the handler holding things up when the backlog reaches 1024 events and at every
+//!   doubling; an info line says when it is cleared.
+//! - **Paho is never blocked.** Back-pressure does not reach the broker: the Paho
+//!   receive thread only pushes into unbounded channels. Holding it would be the only
+//!   way to withhold acknowledgements (Paho C sends PUBACK/PUBREC when the message
+//!   callback returns, and paho-mqtt 0.14's callback cannot defer it), and would
+//!   deadlock any handler awaiting a QoS 1/2 publish or a subscribe (their acks arrive
+//!   on that same thread), stop keep-alive answers (the broker drops the connection),
+//!   and lock out Paho's other callbacks. And a broker held back does not keep messages
+//!   either: Mosquitto drops what exceeds `max_queued_messages` (default 1000) for a slow
+//!   client. Absorbing the backlog in memory, loudly, is the only choice that loses
+//!   nothing.
+//! - **Failures stay local.** A rejected argument (the handler is not called), an `Err`
+//!   return, a panic, or a reply that could not be sent is logged as a warning naming
+//!   the handler (and the topic for messages); other handlers, and later events, run as
+//!   usual.
+//!
+//! Sync handlers run under `block_in_place` on a multi-threaded runtime (the client's),
+//! on the blocking pool otherwise (tests on a current-thread runtime).
 //!
 //! Log target: `flask_mqtt::dispatch`.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flask_mqtt_topic::FilterTrie;
 use futures::FutureExt;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use paho_mqtt::PropertyCode;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::extract::{Event, EventContext};
-use crate::handler::{panic_message, HandlerError, Outcome};
+use crate::handler::{panic_message, HandlerError, Outcome, Reply};
 use crate::registry::{Handler, HandlerFn, HandlerKind};
 use crate::Mqtt;
 
 const TARGET: &str = "flask_mqtt::dispatch";
 
-struct Slot {
-    tx: mpsc::UnboundedSender<Arc<EventContext>>,
+/// The intake backlog at which the first warning is logged; then at every doubling.
+const BACKLOG_WARNING: usize = 1024;
+
+/// No handler is being waited for.
+const NOBODY: usize = usize::MAX;
+
+/// One handler call's result, as recorded for tracked events.
+pub(crate) type CallRecord = (String, Result<(), HandlerError>);
+
+/// Completion of one tracked event: when the last clone is dropped (every handler call
+/// the event caused has finished, or the event could not be queued), the calls are sent.
+struct Tracker {
+    calls: Mutex<Vec<CallRecord>>,
+    done: Mutex<Option<oneshot::Sender<Vec<CallRecord>>>>,
+}
+
+impl Tracker {
+    fn record(&self, call: CallRecord) {
+        lock(&self.calls).push(call);
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        if let Some(done) = lock(&self.done).take() {
+            let _ = done.send(std::mem::take(&mut *lock(&self.calls)));
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section is a single push or take: a poisoned lock holds no
+    // inconsistent state.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// An event on its way to the router.
+struct Job {
+    client: Mqtt,
+    event: Event,
+    tracker: Option<Arc<Tracker>>,
+}
+
+/// An event in one handler's queue.
+struct Item {
+    ctx: Arc<EventContext>,
+    tracker: Option<Arc<Tracker>>,
+}
+
+/// Which handlers an event goes to.
+struct Routes {
+    handlers: Vec<Arc<Handler>>,
+    by_kind: Vec<(HandlerKind, Vec<usize>)>,
+    trie: FilterTrie<usize>,
+    catch_all: Vec<usize>,
+}
+
+impl Routes {
+    /// The handlers `event` concerns, in registry order per filter.
+    fn targets(&self, event: &Event) -> Vec<usize> {
+        let kind = match event {
+            Event::Message(m) => {
+                let mut out = Vec::new();
+                self.trie.for_each_match(m.topic(), |&i| out.push(i));
+                if out.is_empty() {
+                    if self.catch_all.is_empty() {
+                        log::debug!(target: TARGET, "no handler for message on `{}`", m.topic());
+                    }
+                    out.extend_from_slice(&self.catch_all);
+                }
+                return out;
+            }
+            Event::Connected(_) => HandlerKind::Connect,
+            Event::Disconnected(_) => HandlerKind::Disconnect,
+            Event::Log(_) => HandlerKind::Log,
+            Event::Published(_) => HandlerKind::Publish,
+            Event::Subscribed(_) => HandlerKind::Subscribe,
+            Event::Unsubscribed(_) => HandlerKind::Unsubscribe,
+        };
+        self.by_kind
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Counts events between `dispatch` and the router, and says when that grows.
+struct Backlog {
+    len: AtomicUsize,
+    /// The handler whose full queue the router is waiting on, or [`NOBODY`].
+    waiting_for: AtomicUsize,
+    warned: AtomicBool,
 }
 
 /// Routes events to the handler workers.
 pub(crate) struct Dispatcher {
-    slots: Vec<Slot>,
-    by_kind: Vec<(HandlerKind, Vec<usize>)>,
-    trie: FilterTrie<usize>,
-    catch_all: Vec<usize>,
+    intake: mpsc::UnboundedSender<Job>,
+    routes: Arc<Routes>,
+    backlog: Arc<Backlog>,
+    router: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
 }
 
 impl Dispatcher {
-    /// Spawns one worker per handler on the current runtime.
+    /// Spawns the router and one worker per handler on the current runtime.
     pub(crate) fn start(handlers: Vec<Handler>) -> Dispatcher {
-        let mut slots = Vec::with_capacity(handlers.len());
-        let mut workers = Vec::with_capacity(handlers.len());
         let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();
         let mut trie = FilterTrie::new();
         let mut catch_all = Vec::new();
+        let mut queues = Vec::with_capacity(handlers.len());
+        let mut workers = Vec::with_capacity(handlers.len());
+        let mut shared = Vec::with_capacity(handlers.len());
         for (i, h) in handlers.into_iter().enumerate() {
             let kind = h.desc.kind;
             match (kind, &h.filter) {
@@ -51,76 +188,119 @@ impl Dispatcher {
                     None => by_kind.push((kind, vec![i])),
                 },
             }
-            let (tx, rx) = mpsc::unbounded_channel();
-            slots.push(Slot { tx });
-            workers.push(tokio::spawn(run_worker(h, rx)));
+            let h = Arc::new(h);
+            let capacity = usize::try_from(h.desc.queue).unwrap_or(usize::MAX).max(1);
+            let (tx, rx) = mpsc::channel(capacity);
+            queues.push(tx);
+            workers.push(tokio::spawn(run_worker(Arc::clone(&h), rx)));
+            shared.push(h);
         }
-        Dispatcher {
-            slots,
+        let routes = Arc::new(Routes {
+            handlers: shared,
             by_kind,
             trie,
             catch_all,
+        });
+        let backlog = Arc::new(Backlog {
+            len: AtomicUsize::new(0),
+            waiting_for: AtomicUsize::new(NOBODY),
+            warned: AtomicBool::new(false),
+        });
+        let (intake, rx) = mpsc::unbounded_channel();
+        let router = tokio::spawn(route(Arc::clone(&routes), Arc::clone(&backlog), rx, queues));
+        Dispatcher {
+            intake,
+            routes,
+            backlog,
+            router,
             workers,
         }
     }
 
+    /// Whether any handler of `kind` is registered.
     pub(crate) fn has(&self, kind: HandlerKind) -> bool {
         match kind {
-            HandlerKind::Message => !self.catch_all.is_empty() || !self.trie.is_empty(),
+            HandlerKind::Message => {
+                !self.routes.catch_all.is_empty() || !self.routes.trie.is_empty()
+            }
             _ => self
+                .routes
                 .by_kind
                 .iter()
                 .any(|(k, v)| *k == kind && !v.is_empty()),
         }
     }
 
-    /// Queues `event` for every handler it concerns.
+    /// Queues `event` for every handler it concerns. Never waits (safe anywhere, also on
+    /// the driver task); see the module docs for what happens when handlers fall behind.
     pub(crate) fn dispatch(&self, client: &Mqtt, event: Event) {
-        let kind = match &event {
-            Event::Message(m) => {
-                let ctx = Arc::new(EventContext::new(client.clone(), event.clone()));
-                let mut matched = false;
-                self.trie.for_each_match(m.topic(), |&i| {
-                    matched = true;
-                    self.send(i, &ctx);
-                });
-                if !matched {
-                    if self.catch_all.is_empty() {
-                        log::debug!(target: TARGET, "no handler for message on `{}`", m.topic());
-                    }
-                    for &i in &self.catch_all {
-                        self.send(i, &ctx);
-                    }
-                }
-                return;
-            }
-            Event::Connected(_) => HandlerKind::Connect,
-            Event::Disconnected(_) => HandlerKind::Disconnect,
-            Event::Log(_) => HandlerKind::Log,
-            Event::Published(_) => HandlerKind::Publish,
-            Event::Subscribed(_) => HandlerKind::Subscribe,
-            Event::Unsubscribed(_) => HandlerKind::Unsubscribe,
-        };
-        if let Some((_, idx)) = self.by_kind.iter().find(|(k, _)| *k == kind) {
-            let ctx = Arc::new(EventContext::new(client.clone(), event));
-            for &i in idx {
-                self.send(i, &ctx);
-            }
+        self.submit(Job {
+            client: client.clone(),
+            event,
+            tracker: None,
+        });
+    }
+
+    /// Like [`dispatch`](Self::dispatch), and resolves when every handler call the event
+    /// caused has finished, with each call's result (handler name, outcome).
+    pub(crate) fn dispatch_tracked(
+        &self,
+        client: &Mqtt,
+        event: Event,
+    ) -> impl std::future::Future<Output = Vec<CallRecord>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        let tracker = Arc::new(Tracker {
+            calls: Mutex::new(Vec::new()),
+            done: Mutex::new(Some(tx)),
+        });
+        self.submit(Job {
+            client: client.clone(),
+            event,
+            tracker: Some(tracker),
+        });
+        async move { rx.await.unwrap_or_default() }
+    }
+
+    fn submit(&self, job: Job) {
+        let len = self.backlog.len.fetch_add(1, Ordering::SeqCst) + 1;
+        if len >= BACKLOG_WARNING && len.is_power_of_two() {
+            self.backlog.warned.store(true, Ordering::SeqCst);
+            let waiting = self.backlog.waiting_for.load(Ordering::SeqCst);
+            let who = match self.routes.handlers.get(waiting) {
+                Some(h) => format!(
+                    "handler {} is not keeping up (its queue of {} is full)",
+                    h.desc.name(),
+                    h.desc.queue
+                ),
+                None => "handlers are not keeping up".to_owned(),
+            };
+            log::warn!(
+                target: TARGET,
+                "{len} events are waiting for dispatch: {who}; nothing is dropped, but memory grows until it catches up (raise `queue` or `concurrency` on the handler, or make it faster)"
+            );
+        }
+        if self.intake.send(job).is_err() {
+            // The router is gone: only after a runtime shutdown. The job (and its tracker)
+            // is dropped here, which completes a tracked event with no calls.
+            self.backlog.len.fetch_sub(1, Ordering::SeqCst);
+            log::warn!(target: TARGET, "event not dispatched: the dispatcher has stopped");
         }
     }
 
-    fn send(&self, i: usize, ctx: &Arc<EventContext>) {
-        if let Some(slot) = self.slots.get(i) {
-            // Fails only when the worker is gone, which happens only at shutdown.
-            let _ = slot.tx.send(Arc::clone(ctx));
-        }
-    }
-
-    /// Closes every queue and waits (up to `timeout`) for the handlers to finish what is
-    /// queued.
+    /// Closes the intake and waits (up to `timeout`) for the handlers to finish every
+    /// event already dispatched.
     pub(crate) async fn drain(self, timeout: Duration) {
-        drop(self.slots);
-        let all = futures::future::join_all(self.workers);
+        let Dispatcher {
+            intake,
+            router,
+            workers,
+            ..
+        } = self;
+        drop(intake);
+        let all = async move {
+            let _ = router.await;
+            futures::future::join_all(workers).await;
+        };
         if tokio::time::timeout(timeout, all).await.is_err() {
             log::warn!(
                 target: TARGET,
@@ -130,12 +310,94 @@ impl Dispatcher {
     }
 }
 
-async fn run_worker(h: Handler, mut rx: mpsc::UnboundedReceiver<Arc<EventContext>>) {
-    while let Some(ctx) = rx.recv().await {
-        let outcome = call(h.desc.call, Arc::clone(&ctx)).await;
-        if let Err(e) = outcome {
-            report(&h, &ctx, &e);
+/// The router: takes events in arrival order and puts them in the queues of their
+/// handlers, waiting for room when a queue is full.
+async fn route(
+    routes: Arc<Routes>,
+    backlog: Arc<Backlog>,
+    mut intake: mpsc::UnboundedReceiver<Job>,
+    queues: Vec<mpsc::Sender<Item>>,
+) {
+    while let Some(job) = intake.recv().await {
+        let base = Arc::new(EventContext::new(job.client, job.event));
+        for i in routes.targets(base.event()) {
+            let (Some(h), Some(queue)) = (routes.handlers.get(i), queues.get(i)) else {
+                continue;
+            };
+            let ctx = match &h.template {
+                Some(t) => Arc::new(base.with_template(Arc::clone(t))),
+                None => Arc::clone(&base),
+            };
+            let item = Item {
+                ctx,
+                tracker: job.tracker.clone(),
+            };
+            match queue.try_send(item) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(item)) => {
+                    log::debug!(
+                        target: TARGET,
+                        "queue of handler {} is full; dispatch waits for it",
+                        h.desc.name()
+                    );
+                    backlog.waiting_for.store(i, Ordering::SeqCst);
+                    // Fails only if the worker is gone (runtime shutdown).
+                    let _ = queue.send(item).await;
+                    backlog.waiting_for.store(NOBODY, Ordering::SeqCst);
+                }
+                // The worker is gone (runtime shutdown): nothing to deliver to.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
         }
+        let left = backlog.len.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+        if left == 0 && backlog.warned.swap(false, Ordering::SeqCst) {
+            log::info!(target: TARGET, "dispatch caught up: no events waiting");
+        }
+    }
+    // Dropping `queues` closes every handler queue: the workers finish what is queued.
+}
+
+async fn run_worker(h: Arc<Handler>, mut rx: mpsc::Receiver<Item>) {
+    let concurrency = usize::try_from(h.desc.concurrency)
+        .unwrap_or(usize::MAX)
+        .clamp(1, Semaphore::MAX_PERMITS);
+    if concurrency == 1 {
+        while let Some(item) = rx.recv().await {
+            run_one(&h, item).await;
+        }
+        return;
+    }
+    let permits = Arc::new(Semaphore::new(concurrency));
+    let mut running = JoinSet::new();
+    while let Some(item) = rx.recv().await {
+        // Wait for a free slot before taking the next event: the queue keeps the
+        // back-pressure, and calls start in arrival order.
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            break;
+        };
+        let h = Arc::clone(&h);
+        running.spawn(async move {
+            run_one(&h, item).await;
+            drop(permit);
+        });
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// One handler call: extraction, the call, the reply, the report.
+async fn run_one(h: &Handler, item: Item) {
+    let Item { ctx, tracker } = item;
+    let result = match call(h.desc.call, Arc::clone(&ctx)).await {
+        Ok(None) => Ok(()),
+        Ok(Some(reply)) => send_reply(&ctx, reply).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        report(h, &ctx, e);
+    }
+    if let Some(tracker) = tracker {
+        tracker.record((h.desc.name(), result));
     }
 }
 
@@ -148,14 +410,48 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {
             Ok(o) => o,
             Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
         },
-        // A sync handler may block: tell the runtime, so other handlers keep running.
-        HandlerFn::Sync(f) => tokio::task::block_in_place(move || {
-            match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
+        HandlerFn::Sync(f) => {
+            let run = move || match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
                 Ok(o) => o,
                 Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
+            };
+            let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread;
+            if multi_thread {
+                // A sync handler may block: tell the runtime, so other handlers keep running.
+                tokio::task::block_in_place(run)
+            } else {
+                match tokio::task::spawn_blocking(run).await {
+                    Ok(o) => o,
+                    Err(e) => Err(HandlerError::Panicked(e.to_string())),
+                }
             }
-        }),
+        }
     }
+}
+
+/// Publishes a handler's reply to the request's Response Topic.
+async fn send_reply(ctx: &EventContext, reply: Reply) -> Result<(), HandlerError> {
+    let Some(msg) = ctx.message() else {
+        return Err(HandlerError::Reply(format!(
+            "only `#[on_message]` handlers can reply (this is `#[{}]`)",
+            ctx.event().attribute()
+        )));
+    };
+    let props = msg.as_paho().properties();
+    let Some(topic) = props.get_string(PropertyCode::ResponseTopic) else {
+        return Err(HandlerError::Reply(
+            "the message has no response topic (an MQTT 5 property the requester sets)".to_owned(),
+        ));
+    };
+    // Pending the client's support for publish properties: the Correlation Data
+    // (`props.get_binary(PropertyCode::CorrelationData)`) belongs on the reply.
+    let (payload, qos) = reply.into_parts();
+    ctx.client()
+        .publish(topic.as_str(), payload)
+        .qos(qos)
+        .await
+        .map_err(|e| HandlerError::Reply(format!("publishing it to `{topic}` failed: {e}")))
 }
 
 fn report(h: &Handler, ctx: &EventContext, e: &HandlerError) {

@@ -5,16 +5,102 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::extract::{EventContext, FromEvent};
+use crate::QoS;
 
 /// The future a generated async wrapper returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
 
-/// The result of one handler call.
-pub type Outcome = Result<(), HandlerError>;
+/// The result of one handler call: the reply to publish, if any, or why it failed.
+pub type Outcome = Result<Option<Reply>, HandlerError>;
+
+/// The answer to an MQTT 5 request: a handler that returns a `Reply` (or
+/// `Option<Reply>`, `Result<Reply, E>`, `Result<Option<Reply>, E>`) has it published to
+/// the request's Response Topic, with the request's Correlation Data (see the note
+/// below), once the handler returns.
+///
+/// ```
+/// # use flask_mqtt_core as mqtt;
+/// #[mqtt::on_message("rpc/time")]
+/// fn time() -> mqtt::Reply {
+///     mqtt::Reply::new("12:00")
+/// }
+///
+/// #[derive(serde::Deserialize)]
+/// struct Sum {
+///     a: i64,
+///     b: i64,
+/// }
+///
+/// #[mqtt::on_message("rpc/sum", qos = 1)]
+/// fn sum(mqtt::Json(sum): mqtt::Json<Sum>) -> Result<mqtt::Reply, serde_json::Error> {
+///     Ok(mqtt::Reply::json(&(sum.a + sum.b))?.qos(mqtt::QoS::AtLeastOnce))
+/// }
+/// ```
+///
+/// A request without a Response Topic (any MQTT 3.1.1 message) cannot be answered: the
+/// reply is not sent and a warning says so. Publishing errors are reported the same way
+/// as handler errors.
+///
+/// Note: the Correlation Data is copied to the reply once the client can attach MQTT 5
+/// properties to a publish; until then the reply carries the payload and QoS only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Reply {
+    payload: Vec<u8>,
+    qos: QoS,
+}
+
+impl Reply {
+    /// A reply with `payload`, at QoS 0.
+    pub fn new(payload: impl Into<Vec<u8>>) -> Self {
+        Reply {
+            payload: payload.into(),
+            qos: QoS::AtMostOnce,
+        }
+    }
+
+    /// A reply with `value` serialized as JSON.
+    ///
+    /// # Errors
+    ///
+    /// serde_json's, when `value` cannot be serialized (e.g. a map with non-string keys).
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, serde_json::Error> {
+        serde_json::to_vec(value).map(Reply::new)
+    }
+
+    /// The QoS to publish the reply with (default: [`QoS::AtMostOnce`]).
+    pub fn qos(mut self, qos: QoS) -> Self {
+        self.qos = qos;
+        self
+    }
+
+    /// The payload.
+    pub fn payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The QoS it is published with.
+    pub fn get_qos(&self) -> QoS {
+        self.qos
+    }
+
+    pub(crate) fn into_parts(self) -> (Vec<u8>, QoS) {
+        (self.payload, self.qos)
+    }
+}
+
+impl fmt::Debug for Reply {
+    /// The payload's length only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("payload_len", &self.payload.len())
+            .field("qos", &self.qos)
+            .finish()
+    }
+}
 
 /// Why a handler call did not succeed. Logged (target `flask_mqtt::dispatch`) with the
 /// topic and handler name; never stops dispatch.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HandlerError {
     /// An argument could not be extracted; the handler was not called.
@@ -28,6 +114,8 @@ pub enum HandlerError {
     Failed(String),
     /// The handler panicked.
     Panicked(String),
+    /// The handler returned a [`Reply`] that could not be sent.
+    Reply(String),
 }
 
 impl fmt::Display for HandlerError {
@@ -38,6 +126,7 @@ impl fmt::Display for HandlerError {
             }
             HandlerError::Failed(e) => write!(f, "returned an error: {e}"),
             HandlerError::Panicked(p) => write!(f, "panicked: {p}"),
+            HandlerError::Reply(why) => write!(f, "returned a reply that was not sent: {why}"),
         }
     }
 }
@@ -55,10 +144,11 @@ pub fn extract<T: FromEvent>(
     })
 }
 
-/// Return types a handler may have: `()` or `Result<(), E>` with `E: Display`.
+/// Return types a handler may have: `()`, [`Reply`], `Option<Reply>`, and `Result` of
+/// those with an error `E: Display` (logged with topic and handler name).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a valid return type for an MQTT handler",
-    label = "handlers return `()` or `Result<(), E>` where `E: Display`"
+    label = "handlers return `()`, `Reply`, `Option<Reply>`, or `Result<_, E>` of those where `E: Display`"
 )]
 pub trait IntoOutcome {
     /// Converts the return value.
@@ -67,13 +157,26 @@ pub trait IntoOutcome {
 
 impl IntoOutcome for () {
     fn into_outcome(self) -> Outcome {
-        Ok(())
+        Ok(None)
     }
 }
 
-impl<E: fmt::Display> IntoOutcome for Result<(), E> {
+impl IntoOutcome for Reply {
     fn into_outcome(self) -> Outcome {
-        self.map_err(|e| HandlerError::Failed(e.to_string()))
+        Ok(Some(self))
+    }
+}
+
+impl IntoOutcome for Option<Reply> {
+    fn into_outcome(self) -> Outcome {
+        Ok(self)
+    }
+}
+
+impl<T: IntoOutcome, E: fmt::Display> IntoOutcome for Result<T, E> {
+    fn into_outcome(self) -> Outcome {
+        self.map_err(|e| HandlerError::Failed(e.to_string()))?
+            .into_outcome()
     }
 }
 

@@ -1,8 +1,50 @@
-//! Handler arguments: the [`FromEvent`] trait and the events it extracts from.
+//! Handler arguments: the [`FromEvent`] trait, the events it extracts from, and the
+//! extractors (like axum's `FromRequestParts`).
+//!
+//! | argument | what | rejected when |
+//! |---|---|---|
+//! | [`Message`] | the whole message | not a message handler |
+//! | [`Topic`] | the topic, as a `String`-like value | not a message handler |
+//! | [`Payload`] | the payload bytes | not a message handler |
+//! | [`Text`] | the payload as UTF-8 | invalid UTF-8 ([`TextRejection`]) |
+//! | [`Json<T>`] | the payload as JSON, for any `T: DeserializeOwned` | invalid UTF-8, syntax, or not a `T` ([`JsonRejection`]) |
+//! | [`Path<T>`] | named topic levels, `sensors/{sensor_id}/temperature` | a level that is not a `T` ([`PathRejection`]) |
+//! | [`QoS`], [`Retain`] | how the message was delivered | not a message handler |
+//! | [`UserProperties`] | MQTT 5 user properties (empty when none) | not a message handler |
+//! | [`ContentType`], [`ResponseTopic`], [`CorrelationData`] | MQTT 5 properties | absent ([`PropertyRejection`]) |
+//! | [`Mqtt`] | the client | never |
+//! | [`State<T>`] (and `web::Data<T>` with the `actix` feature) | shared application state | none of type `T` registered ([`MissingState`]) |
+//! | [`LogEntry`], [`Connected`], [`Disconnected`], [`Published`], [`Subscribed`], [`Unsubscribed`] | the event of other handlers | another kind of handler |
+//! | `Option<T>` | `None` instead of a rejection | never |
+//! | `Result<T, T::Rejection>` | the rejection, to handle it yourself | never |
+//!
+//! When an argument is rejected the handler is not called; a warning (target
+//! `flask_mqtt::dispatch`) names the topic, the handler and the reason, and the other
+//! handlers of the event run as usual.
 
+mod events;
+mod message;
+mod path;
+mod path_de;
+mod properties;
+mod state;
+
+use std::convert::Infallible;
 use std::fmt;
+use std::sync::Arc;
 
-use crate::{LogEntry, Message, Mqtt, QoS};
+use flask_mqtt_topic::TopicTemplate;
+
+pub use self::events::{
+    Connected, DisconnectReason, Disconnected, Published, Subscribed, Unsubscribed,
+};
+pub use self::message::{Json, JsonRejection, Payload, Retain, Text, TextRejection, Topic};
+pub use self::path::{Path, PathRejection};
+pub use self::properties::{
+    ContentType, CorrelationData, PropertyRejection, ResponseTopic, UserProperties,
+};
+pub use self::state::{MissingState, State};
+use crate::{LogEntry, Message, Mqtt};
 
 /// What happened, as handed to handlers.
 #[derive(Clone, Debug)]
@@ -25,7 +67,8 @@ pub enum Event {
 }
 
 impl Event {
-    fn attribute(&self) -> &'static str {
+    /// The attribute of the handlers this event goes to, e.g. `on_message`.
+    pub(crate) fn attribute(&self) -> &'static str {
         match self {
             Event::Connected(_) => "on_connect",
             Event::Disconnected(_) => "on_disconnect",
@@ -38,16 +81,32 @@ impl Event {
     }
 }
 
-/// An event together with the client it came from: what extractors read.
+/// An event together with the client it came from and the handler it is for: what
+/// extractors read.
 #[derive(Clone, Debug)]
 pub struct EventContext {
     client: Mqtt,
     event: Event,
+    /// The handler's topic template, when its filter names levels.
+    template: Option<Arc<TopicTemplate>>,
 }
 
 impl EventContext {
     pub(crate) fn new(client: Mqtt, event: Event) -> Self {
-        EventContext { client, event }
+        EventContext {
+            client,
+            event,
+            template: None,
+        }
+    }
+
+    /// The same event, for a handler whose filter is `template`.
+    pub(crate) fn with_template(&self, template: Arc<TopicTemplate>) -> Self {
+        EventContext {
+            client: self.client.clone(),
+            event: self.event.clone(),
+            template: Some(template),
+        }
     }
 
     /// The client the event belongs to.
@@ -59,14 +118,64 @@ impl EventContext {
     pub fn event(&self) -> &Event {
         &self.event
     }
+
+    /// The message, for `#[on_message]` handlers.
+    pub fn message(&self) -> Option<&Message> {
+        match &self.event {
+            Event::Message(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The handler's topic template, when its filter names levels
+    /// (`sensors/{sensor_id}/temperature`).
+    pub fn template(&self) -> Option<&TopicTemplate> {
+        self.template.as_deref()
+    }
+
+    /// The named topic levels of the message, `[("sensor_id", "7")]`, in the order of
+    /// the filter; `None` unless this is a message for a handler whose filter names levels.
+    pub fn path_params(&self) -> Option<Vec<(&str, &str)>> {
+        self.template.as_ref()?.captures(self.message()?.topic())
+    }
+
+    /// The message, or the rejection saying `extractor` needs one.
+    pub(crate) fn require_message(&self, extractor: &'static str) -> Result<&Message, WrongEvent> {
+        self.message().ok_or(WrongEvent {
+            extractor,
+            expected: "on_message",
+            actual: self.event.attribute(),
+        })
+    }
 }
 
 /// Types that can be arguments of `#[on_*]` handlers, built from the event being handled
 /// (like axum's `FromRequestParts`).
+///
+/// Implement it for your own extractors; the rejection's `Display` is what the warning
+/// says when extraction fails:
+///
+/// ```
+/// use flask_mqtt_core::{EventContext, FromEvent};
+///
+/// /// The device id: the second level of the topic.
+/// struct DeviceId(String);
+///
+/// impl FromEvent for DeviceId {
+///     type Rejection = &'static str;
+///
+///     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+///         let topic = ctx.message().ok_or("not a message")?.topic();
+///         let id = topic.split('/').nth(1).ok_or("the topic has no second level")?;
+///         Ok(DeviceId(id.to_owned()))
+///     }
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of an MQTT handler",
     label = "not an MQTT extractor",
-    note = "handler arguments must implement `FromEvent`: `Message`, `Mqtt`, `LogEntry`, `Connected`, `Disconnected`, `Published`, `Subscribed`, `Unsubscribed`"
+    note = "handler arguments must implement `FromEvent`: `Message`, `Topic`, `Payload`, `Text`, `Json<T>`, `Path<T>`, `QoS`, `Retain`, `UserProperties`, `ContentType`, `ResponseTopic`, `CorrelationData`, `Mqtt`, `State<T>`, `LogEntry`, `Connected`, `Disconnected`, `Published`, `Subscribed`, `Unsubscribed`, and `Option`/`Result` of those",
+    note = "to read a named level of the topic, name it in the filter (`\"sensors/{{sensor_id}}/temperature\"`) and take `Path<T>`"
 )]
 pub trait FromEvent: Sized {
     /// Why extraction can fail; logged with topic and handler name.
@@ -85,8 +194,26 @@ pub struct WrongEvent {
     actual: &'static str,
 }
 
+/// `None` when `T` is rejected: the handler runs either way.
+impl<T: FromEvent> FromEvent for Option<T> {
+    type Rejection = Infallible;
+
+    fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+        Ok(T::from_event(ctx).ok())
+    }
+}
+
+/// `T`'s rejection as a value: the handler runs either way and decides.
+impl<T: FromEvent> FromEvent for Result<T, T::Rejection> {
+    type Rejection = Infallible;
+
+    fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+        Ok(T::from_event(ctx))
+    }
+}
+
 impl FromEvent for Mqtt {
-    type Rejection = std::convert::Infallible;
+    type Rejection = Infallible;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         Ok(ctx.client.clone())
@@ -119,109 +246,3 @@ event_extractor!(Disconnected, Disconnected, "on_disconnect");
 event_extractor!(Published, Published, "on_publish");
 event_extractor!(Subscribed, Subscribed, "on_subscribe");
 event_extractor!(Unsubscribed, Unsubscribed, "on_unsubscribe");
-
-/// Details of a successful connect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Connected {
-    pub(crate) server_uri: String,
-    pub(crate) reconnect: bool,
-}
-
-impl Connected {
-    /// The broker's URI.
-    pub fn server_uri(&self) -> &str {
-        &self.server_uri
-    }
-
-    /// `false` for the first connect of the client, `true` afterwards.
-    pub fn is_reconnect(&self) -> bool {
-        self.reconnect
-    }
-}
-
-/// Why the connection ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    /// The application called `disconnect()` or the server shut down.
-    Requested,
-    /// The network connection was lost; the client reconnects by itself.
-    ConnectionLost,
-    /// The broker sent DISCONNECT (MQTT 5) with this reason code; the client reconnects.
-    ByBroker(u8),
-}
-
-/// Details of a disconnect.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Disconnected {
-    pub(crate) reason: DisconnectReason,
-}
-
-impl Disconnected {
-    /// Why the connection ended.
-    pub fn reason(&self) -> &DisconnectReason {
-        &self.reason
-    }
-
-    /// Whether the client will try to reconnect.
-    pub fn will_reconnect(&self) -> bool {
-        self.reason != DisconnectReason::Requested
-    }
-}
-
-/// A publish the broker acknowledged (at QoS 0: handed to the network).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Published {
-    pub(crate) topic: String,
-    pub(crate) qos: QoS,
-    pub(crate) retain: bool,
-}
-
-impl Published {
-    /// The topic published to.
-    pub fn topic(&self) -> &str {
-        &self.topic
-    }
-
-    /// The QoS it was published with.
-    pub fn qos(&self) -> QoS {
-        self.qos
-    }
-
-    /// Whether it was retained.
-    pub fn retain(&self) -> bool {
-        self.retain
-    }
-}
-
-/// A subscription the broker acknowledged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Subscribed {
-    pub(crate) filter: String,
-    pub(crate) granted: QoS,
-}
-
-impl Subscribed {
-    /// The filter subscribed to.
-    pub fn filter(&self) -> &str {
-        &self.filter
-    }
-
-    /// The QoS the broker granted.
-    pub fn granted_qos(&self) -> QoS {
-        self.granted
-    }
-}
-
-/// An unsubscription the broker acknowledged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Unsubscribed {
-    pub(crate) filter: String,
-}
-
-impl Unsubscribed {
-    /// The filter unsubscribed from.
-    pub fn filter(&self) -> &str {
-        &self.filter
-    }
-}
