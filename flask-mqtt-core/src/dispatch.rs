@@ -55,7 +55,7 @@ use std::time::Duration;
 use flask_mqtt_topic::FilterTrie;
 use futures::FutureExt;
 use paho_mqtt::PropertyCode;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::extract::{Event, EventContext};
@@ -157,7 +157,23 @@ struct Backlog {
     len: AtomicUsize,
     /// The handler whose full queue the router is waiting on, or [`NOBODY`].
     waiting_for: AtomicUsize,
+    /// A warning was logged since the backlog was last empty.
     warned: AtomicBool,
+    /// The backlog crossed a warning threshold before the router said whom it waits
+    /// for: the router names the handler when it does.
+    grew: Notify,
+}
+
+impl Backlog {
+    fn warn(&self, len: usize, h: &Handler) {
+        self.warned.store(true, Ordering::SeqCst);
+        log::warn!(
+            target: TARGET,
+            "{len} events are waiting for dispatch: handler {} is not keeping up (its queue of {} is full); nothing is dropped, but memory grows until it catches up (raise `queue` or `concurrency` on the handler, or make it faster)",
+            h.desc.name(),
+            h.desc.queue
+        );
+    }
 }
 
 /// Routes events to the handler workers.
@@ -205,6 +221,7 @@ impl Dispatcher {
             len: AtomicUsize::new(0),
             waiting_for: AtomicUsize::new(NOBODY),
             warned: AtomicBool::new(false),
+            grew: Notify::new(),
         });
         let (intake, rx) = mpsc::unbounded_channel();
         let router = tokio::spawn(route(Arc::clone(&routes), Arc::clone(&backlog), rx, queues));
@@ -264,20 +281,12 @@ impl Dispatcher {
     fn submit(&self, job: Job) {
         let len = self.backlog.len.fetch_add(1, Ordering::SeqCst) + 1;
         if len >= BACKLOG_WARNING && len.is_power_of_two() {
-            self.backlog.warned.store(true, Ordering::SeqCst);
             let waiting = self.backlog.waiting_for.load(Ordering::SeqCst);
-            let who = match self.routes.handlers.get(waiting) {
-                Some(h) => format!(
-                    "handler {} is not keeping up (its queue of {} is full)",
-                    h.desc.name(),
-                    h.desc.queue
-                ),
-                None => "handlers are not keeping up".to_owned(),
-            };
-            log::warn!(
-                target: TARGET,
-                "{len} events are waiting for dispatch: {who}; nothing is dropped, but memory grows until it catches up (raise `queue` or `concurrency` on the handler, or make it faster)"
-            );
+            match self.routes.handlers.get(waiting) {
+                Some(h) => self.backlog.warn(len, h),
+                // The router has not said yet whom it waits for: it warns when it does.
+                None => self.backlog.grew.notify_one(),
+            }
         }
         if self.intake.send(job).is_err() {
             // The router is gone: only after a runtime shutdown. The job (and its tracker)
@@ -341,8 +350,22 @@ async fn route(
                         h.desc.name()
                     );
                     backlog.waiting_for.store(i, Ordering::SeqCst);
+                    let room = loop {
+                        tokio::select! {
+                            biased;
+                            room = queue.reserve() => break room,
+                            () = backlog.grew.notified() => {
+                                let len = backlog.len.load(Ordering::SeqCst);
+                                if len >= BACKLOG_WARNING {
+                                    backlog.warn(len, h);
+                                }
+                            }
+                        }
+                    };
                     // Fails only if the worker is gone (runtime shutdown).
-                    let _ = queue.send(item).await;
+                    if let Ok(room) = room {
+                        room.send(item);
+                    }
                     backlog.waiting_for.store(NOBODY, Ordering::SeqCst);
                 }
                 // The worker is gone (runtime shutdown): nothing to deliver to.
@@ -463,5 +486,137 @@ fn report(h: &Handler, ctx: &EventContext, e: &HandlerError) {
             m.topic()
         ),
         _ => log::warn!(target: TARGET, "{} handler {name} {e}", h.desc.kind.attribute()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::time::Instant;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::handler::HandlerFuture;
+    use crate::registry::HandlerDescriptor;
+    use crate::{Config, Message, QoS};
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    static GATE: Semaphore = Semaphore::const_new(0);
+    static SLOW_STARTED: AtomicUsize = AtomicUsize::new(0);
+    static SLOW_DONE: AtomicUsize = AtomicUsize::new(0);
+    static FAST_RAN: AtomicUsize = AtomicUsize::new(0);
+
+    fn slow(_: Arc<EventContext>) -> HandlerFuture {
+        Box::pin(async {
+            SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
+            if let Ok(permit) = GATE.acquire().await {
+                permit.forget();
+            }
+            SLOW_DONE.fetch_add(1, Ordering::SeqCst);
+            Ok(None)
+        })
+    }
+
+    fn fast(_: Arc<EventContext>) -> Outcome {
+        FAST_RAN.fetch_add(1, Ordering::SeqCst);
+        Ok(None)
+    }
+
+    static SLOW: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "slow",
+        "dispatch::tests",
+        HandlerFn::Async(slow),
+    )
+    .with_filter("slow")
+    .with_queue(2);
+
+    static FAST: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "fast",
+        "dispatch::tests",
+        HandlerFn::Sync(fast),
+    )
+    .with_filter("fast");
+
+    async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    async fn done<T>(f: impl Future<Output = T>) -> T {
+        match tokio::time::timeout(DEADLINE, f).await {
+            Ok(v) => v,
+            Err(_) => panic!("a dispatched event did not complete in {DEADLINE:?}"),
+        }
+    }
+
+    /// A full queue holds the router (and so every later event) back, loses nothing, and
+    /// never blocks `dispatch` itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_holds_dispatch_back_and_loses_nothing() {
+        let handlers = [&SLOW, &FAST]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let d = Dispatcher::start(handlers);
+        let mqtt = Mqtt::detached(Config::default()).unwrap();
+        let msg = |topic: &str| Event::Message(Message::new(topic, "", QoS::AtMostOnce, false));
+
+        let mut slow_calls = vec![d.dispatch_tracked(&mqtt, msg("slow"))];
+        wait_until("the slow handler runs", || {
+            SLOW_STARTED.load(Ordering::SeqCst) == 1
+        })
+        .await;
+
+        // The fast handler is not held up while the slow one's queue has room.
+        let calls = done(d.dispatch_tracked(&mqtt, msg("fast"))).await;
+        assert_eq!(calls.len(), 1);
+        assert_eq!(FAST_RAN.load(Ordering::SeqCst), 1);
+
+        // Two more fill the slow queue; the third makes the router wait for room.
+        for _ in 0..3 {
+            slow_calls.push(d.dispatch_tracked(&mqtt, msg("slow")));
+        }
+        wait_until("the router waits for the slow handler", || {
+            d.backlog.waiting_for.load(Ordering::SeqCst) == 0
+        })
+        .await;
+        // `dispatch` still returns at once; the event waits in the intake, behind the
+        // one the router holds.
+        let late = d.dispatch_tracked(&mqtt, msg("fast"));
+        assert_eq!(d.backlog.len.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            FAST_RAN.load(Ordering::SeqCst),
+            1,
+            "nothing overtakes the held event"
+        );
+
+        GATE.add_permits(4);
+        for call in slow_calls {
+            assert_eq!(done(call).await.len(), 1);
+        }
+        assert_eq!(done(late).await.len(), 1);
+        assert_eq!(SLOW_DONE.load(Ordering::SeqCst), 4);
+        assert_eq!(FAST_RAN.load(Ordering::SeqCst), 2);
+        assert_eq!(d.backlog.len.load(Ordering::SeqCst), 0);
+        assert_eq!(d.backlog.waiting_for.load(Ordering::SeqCst), NOBODY);
+        done(d.drain(DEADLINE)).await;
+    }
+
+    /// An event no handler takes completes at once, with no calls.
+    #[tokio::test]
+    async fn an_event_for_nobody_completes_empty() {
+        let d = Dispatcher::start(Vec::new());
+        let mqtt = Mqtt::detached(Config::default()).unwrap();
+        let event = Event::Message(Message::new("nobody/here", "", QoS::AtMostOnce, false));
+        assert!(done(d.dispatch_tracked(&mqtt, event)).await.is_empty());
+        assert!(!d.has(HandlerKind::Message));
+        assert!(!d.has(HandlerKind::Connect));
     }
 }

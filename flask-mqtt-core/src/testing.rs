@@ -47,6 +47,7 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
@@ -128,29 +129,33 @@ impl TestClient {
         &self.mqtt
     }
 
-    /// Delivers `message` as if the broker had sent it and waits until every handler
-    /// it reaches has finished (rejected, returned, panicked, replied). Returns those
-    /// calls; [`calls`](TestClient::calls) keeps them too.
-    pub async fn inject(&self, message: impl Into<Message>) -> Calls {
-        self.inject_event(Event::Message(message.into())).await
+    /// Delivers `message` as if the broker had sent it, right away (before the returned
+    /// future is polled: several `inject` calls deliver in call order, like messages
+    /// arriving back to back). Await the future to wait until every handler the message
+    /// reaches has finished (rejected, returned, panicked, replied); it resolves to those
+    /// calls, which [`calls`](TestClient::calls) keeps too.
+    pub fn inject(&self, message: impl Into<Message>) -> impl Future<Output = Calls> + Send + '_ {
+        self.inject_event(Event::Message(message.into()))
     }
 
-    /// Runs the `#[on_connect]` handlers as for a first connect, and waits for them.
-    pub async fn connect(&self) -> Calls {
+    /// Runs the `#[on_connect]` handlers as for a first connect; await to wait for them.
+    pub fn connect(&self) -> impl Future<Output = Calls> + Send + '_ {
         self.inject_event(Event::Connected(Connected {
             server_uri: self.mqtt.server_uri().to_owned(),
             reconnect: false,
         }))
-        .await
     }
 
-    /// Delivers any event, and waits for the handlers it reaches.
-    pub async fn inject_event(&self, event: Event) -> Calls {
-        let records = self.dispatcher.dispatch_tracked(&self.mqtt, event).await;
-        let mut calls: Vec<HandlerCall> = records.into_iter().map(HandlerCall::from).collect();
-        calls.sort_by(|a, b| a.handler.cmp(&b.handler));
-        lock(&self.calls).extend(calls.iter().cloned());
-        Calls(calls)
+    /// Delivers any event right away; await to wait for the handlers it reaches.
+    pub fn inject_event(&self, event: Event) -> impl Future<Output = Calls> + Send + '_ {
+        let done = self.dispatcher.dispatch_tracked(&self.mqtt, event);
+        async move {
+            let mut calls: Vec<HandlerCall> =
+                done.await.into_iter().map(HandlerCall::from).collect();
+            calls.sort_by(|a, b| a.handler.cmp(&b.handler));
+            lock(&self.calls).extend(calls.iter().cloned());
+            Calls(calls)
+        }
     }
 
     /// Everything handlers published so far, oldest first (replies included).
@@ -160,7 +165,7 @@ impl TestClient {
         all.clone()
     }
 
-    /// Every handler call so far, in the order the injections returned.
+    /// Every handler call so far, in the order the injections were awaited.
     pub fn calls(&self) -> Vec<HandlerCall> {
         lock(&self.calls).clone()
     }

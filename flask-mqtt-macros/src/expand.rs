@@ -318,11 +318,16 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// The name the runtime reports for the argument at `index` when it can't be extracted.
+/// The name the runtime reports for the argument at `index` when it can't be extracted:
+/// the binding, also inside a one-field pattern such as `Json(reading)`.
 fn argument_name(pat: &Pat, index: usize) -> String {
     match pat {
         Pat::Ident(pat) => pat.ident.unraw().to_string(),
         Pat::Wild(_) => "_".to_owned(),
+        Pat::TupleStruct(pat) if pat.elems.len() == 1 => match pat.elems.first() {
+            Some(inner @ (Pat::Ident(_) | Pat::TupleStruct(_))) => argument_name(inner, index),
+            _ => format!("argument {}", index + 1),
+        },
         _ => format!("argument {}", index + 1),
     }
 }
@@ -798,7 +803,16 @@ mod tests {
             Kind::Log,
             quote!(),
             quote!(
-                fn log(mut entry: mqtt::LogEntry, _: A, (x, y): B, r#type: C) {}
+                fn log(
+                    mut entry: mqtt::LogEntry,
+                    _: A,
+                    (x, y): B,
+                    r#type: C,
+                    Json(reading): D,
+                    mqtt::Path((a, b)): E,
+                    Retain(_): F,
+                ) {
+                }
             ),
         );
         let text = expanded.to_string();
@@ -807,7 +821,10 @@ mod tests {
             quote!(extract::<A>(&__ctx, "_")),
             quote!(extract::<B>(&__ctx, "argument 3")),
             quote!(extract::<C>(&__ctx, "type")),
-            quote!(log(__arg0, __arg1, __arg2, __arg3)),
+            quote!(extract::<D>(&__ctx, "reading")),
+            quote!(extract::<E>(&__ctx, "argument 6")),
+            quote!(extract::<F>(&__ctx, "argument 7")),
+            quote!(log(__arg0, __arg1, __arg2, __arg3, __arg4, __arg5, __arg6)),
         ] {
             assert!(
                 text.contains(&normalized(&expected)),
