@@ -1,0 +1,6 @@
+use flask_mqtt_actix as mqtt;
+
+#[mqtt::on_message("home/+/temperature", qos = "1")]
+async fn temperature(_msg: mqtt::Message) {}
+
+fn main() {}
