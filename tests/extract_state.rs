@@ -78,7 +78,7 @@ async fn missing_state_says_which_type_and_how_to_register_it() {
             call.error(),
             Some(&HandlerError::Rejected {
                 argument,
-                reason: "no shared state of type `extract_state::NeverRegistered`: register one at startup with `client.insert_state(Arc::new(value))`, before messages arrive (in an actix app, register the same `web::Data` with the MQTT plugin)".to_owned(),
+                reason: "no shared state of type `extract_state::NeverRegistered`: register one at startup with `client.insert_state(Arc::new(value))`, before messages arrive (in an actix app: `App::new().configure(mqtt::manage(data.clone()))` with the same `web::Data` HTTP handlers use)".to_owned(),
             })
         );
     }

@@ -44,6 +44,8 @@ pub use self::properties::{
     ContentType, CorrelationData, PropertyRejection, ResponseTopic, UserProperties,
 };
 pub use self::state::{MissingState, State};
+#[cfg(feature = "actix")]
+pub use self::state::share_with_every_client;
 use crate::{LogEntry, Message, Mqtt};
 
 /// What happened, as handed to handlers.
