@@ -28,7 +28,9 @@
 //! (`Message`, `Mqtt`, `LogEntry`, ... : anything implementing the runtime's `FromEvent`)
 //! and converts the return value (`()`, `Result<(), E>`, ...: anything implementing
 //! `IntoOutcome`). Handlers may be `async` or not, and take any number of arguments in any
-//! order. They are collected at startup, wherever they are in the crate.
+//! order. They are collected at startup, wherever they are in the crate. A handler may
+//! return `Reply` (or `Option<Reply>`, `Result<Reply, E>`) to answer an MQTT 5 request on
+//! its response topic.
 //!
 //! A handler can't be generic, take `self`, or be `const`, `unsafe`, `extern` or variadic,
 //! and must be a free function or one declared in a block: an `impl` block can't hold one.
@@ -37,9 +39,28 @@
 //!
 //! | Argument | Attributes | Meaning |
 //! |---|---|---|
-//! | `"home/+/temperature"` | `on_message`, first | Topic filter to subscribe to and match; checked at compile time. Without one the handler is a catch-all for messages no filter matched. |
+//! | `"home/+/temperature"` | `on_message`, first | Topic filter to subscribe to and match; checked at compile time. Without one the handler is a catch-all for messages no filter matched. Levels may be named: `"sensors/{sensor_id}/temperature"` subscribes to `sensors/+/temperature`, `"files/{path:#}"` to `files/#`, and the handler reads them with `Path<T>`. |
 //! | `qos = 0`, `1` or `2` | `on_message`, with a filter | Quality of service of the subscription; 0 if not given. |
+//! | `concurrency = N` | all | How many calls of the handler may run at once; 1 if not given (one at a time, in arrival order). |
+//! | `queue = N` | all | How many events may wait for the handler; 1024 if not given. When it is full, dispatch waits for room (nothing is dropped). |
+//! | `broker = "MQTT2"` | all | The client the handler belongs to, by the prefix of its configuration keys (`MQTT2_BROKER_URL`, ...); the default client (`MQTT`) if not given. |
 //! | `crate = "path"` | all | Where the runtime lives, when the macro can't find `flask-mqtt-actix` in your `Cargo.toml` (e.g. you re-export it). |
+//!
+//! # Named levels and `Path`
+//!
+//! `{name}` names one level and `{name:#}` the remaining levels (last only); names are
+//! identifiers, each used once, and a name fills its whole level. A `Path<T>` argument
+//! reads them: one value (`Path<u32>`), a tuple in filter order (`Path<(String, u32)>`),
+//! or a struct by name. A `Path` in a handler whose filter names no level, or a tuple
+//! with the wrong number of elements, is a compile error on the argument:
+//!
+//! ```text
+//! error: this tuple has 3 elements but the filter `sites/{site}/sensors/{sensor_id}` has 2 topic parameters (`site`, `sensor_id`); use one element per parameter, in order
+//!  --> src/main.rs:4:61
+//!   |
+//! 4 | async fn sensor(mqtt::Path((site, id, kind)): mqtt::Path<(String, u32, String)>) {}
+//!   |                                                             ^^^^^^^^^^^^^^^^^^^^^
+//! ```
 //!
 //! Mistakes are reported at compile time on the offending token, e.g.
 //!
@@ -69,7 +90,7 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// Takes only `crate = "path"`.
+/// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
 #[proc_macro_attribute]
 pub fn on_connect(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::handler(Kind::Connect, args.into(), item.into()).into()
@@ -84,7 +105,7 @@ pub fn on_connect(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 /// ```
 ///
-/// Takes only `crate = "path"`.
+/// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
 #[proc_macro_attribute]
 pub fn on_disconnect(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::handler(Kind::Disconnect, args.into(), item.into()).into()
@@ -103,15 +124,19 @@ pub fn on_disconnect(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     println!("{}: {}", msg.topic(), msg.payload_str());
 /// }
 ///
-/// #[mqtt::on_message("$share/workers/jobs/#")]
+/// #[mqtt::on_message("$share/workers/jobs/#", concurrency = 4)]
 /// fn job(msg: mqtt::Message, client: mqtt::Mqtt) { /* ... */ }
+///
+/// #[mqtt::on_message("sensors/{sensor_id}/temperature", qos = 1)]
+/// async fn reading(mqtt::Path(sensor_id): mqtt::Path<u32>, mqtt::Json(r): mqtt::Json<Reading>) {}
 ///
 /// #[mqtt::on_message]
 /// fn other(msg: mqtt::Message) {}
 /// ```
 ///
-/// Takes an optional topic filter string literal first, then `qos = 0 | 1 | 2` (only with a
-/// filter) and `crate = "path"`.
+/// Takes an optional topic filter string literal first (levels may be named, see the
+/// crate docs), then `qos = 0 | 1 | 2` (only with a filter), `concurrency = N`,
+/// `queue = N`, `broker = "NAME"` and `crate = "path"`.
 #[proc_macro_attribute]
 pub fn on_message(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::handler(Kind::Message, args.into(), item.into()).into()
@@ -126,7 +151,7 @@ pub fn on_message(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 /// ```
 ///
-/// Takes only `crate = "path"`.
+/// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
 #[proc_macro_attribute]
 pub fn on_log(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::handler(Kind::Log, args.into(), item.into()).into()
@@ -140,7 +165,7 @@ pub fn on_log(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fn published() {}
 /// ```
 ///
-/// Takes only `crate = "path"`.
+/// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
 #[proc_macro_attribute]
 pub fn on_publish(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::handler(Kind::Publish, args.into(), item.into()).into()
@@ -153,7 +178,7 @@ pub fn on_publish(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fn subscribed() {}
 /// ```
 ///
-/// Takes only `crate = "path"`.
+/// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
 #[proc_macro_attribute]
 pub fn on_subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::handler(Kind::Subscribe, args.into(), item.into()).into()
@@ -166,7 +191,7 @@ pub fn on_subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fn unsubscribed() {}
 /// ```
 ///
-/// Takes only `crate = "path"`.
+/// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
 #[proc_macro_attribute]
 pub fn on_unsubscribe(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::handler(Kind::Unsubscribe, args.into(), item.into()).into()
