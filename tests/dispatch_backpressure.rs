@@ -1,0 +1,136 @@
+//! The back-pressure guarantee against a real Mosquitto with its default limits
+//! (`max_queued_messages 1000`, `max_inflight_messages 20`): 5000 QoS 1 messages arrive
+//! while their handler is blocked on a gate the test holds. The client keeps reading (Paho
+//! is never blocked), so the broker has nothing to queue or drop; the backlog waits in
+//! the client, logged; once the gate opens every message reaches the handler, in order.
+
+// Test code: a failed expectation panics, helpers included.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
+use mqtt::{Client, Config};
+use tokio::sync::Semaphore;
+
+const T: Duration = Duration::from_secs(60);
+const MESSAGES: u32 = 5000;
+
+static EVENTS: Recorder<String> = Recorder::new();
+
+struct Flood {
+    gate: Semaphore,
+    seen: Mutex<Vec<u32>>,
+}
+
+#[mqtt::on_connect]
+fn connected() {
+    EVENTS.push("connect".into());
+}
+
+#[mqtt::on_message("bp/flood", qos = 1, queue = 16)]
+async fn flooded(flood: mqtt::State<Flood>, text: mqtt::Text) {
+    if let Ok(permit) = flood.gate.acquire().await {
+        permit.forget();
+    }
+    let n: u32 = text.parse().unwrap_or(u32::MAX);
+    let mut seen = flood.seen.lock().unwrap();
+    seen.push(n);
+    if seen.len() == MESSAGES as usize {
+        EVENTS.push("all".into());
+    }
+}
+
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if record.target() == "flask_mqtt::dispatch" && record.level() <= log::Level::Info {
+            self.0.lock().unwrap().push(record.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn logs() -> &'static Capture {
+    static LOGS: OnceLock<&'static Capture> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        log::set_logger(capture).unwrap();
+        log::set_max_level(log::LevelFilter::Info);
+        capture
+    })
+}
+
+fn wait_for_log(needle: &str) -> bool {
+    wait_until(T, || {
+        logs().0.lock().unwrap().iter().any(|l| l.contains(needle))
+    })
+}
+
+#[test]
+fn a_blocked_handler_loses_nothing_under_a_flood() {
+    logs();
+    let broker = Broker::start();
+    let config = Config::builder()
+        .host("127.0.0.1")
+        .port(broker.port())
+        .client_id(unique("flood"))
+        .build()
+        .unwrap();
+    let client = Client::start(config).unwrap();
+    let flood = std::sync::Arc::new(Flood {
+        gate: Semaphore::new(0),
+        seen: Mutex::new(Vec::new()),
+    });
+    client.handle().insert_state(flood.clone());
+    assert!(
+        EVENTS.wait_for(T, |e| e.iter().any(|x| x == "connect")),
+        "never connected: {}",
+        broker.log()
+    );
+
+    let observer = Observer::connect(&broker);
+    for i in 0..MESSAGES {
+        observer.publish("bp/flood", i.to_string(), 1);
+    }
+    // More than four times Mosquitto's queue limit reached the client while the
+    // handler was blocked: the warning names the handler.
+    assert!(
+        wait_for_log("4096 events are waiting for dispatch: handler dispatch_backpressure::flooded is not keeping up (its queue of 16 is full)"),
+        "{:?}",
+        logs().0.lock().unwrap()
+    );
+    assert!(flood.seen.lock().unwrap().is_empty(), "the gate is closed");
+
+    flood.gate.add_permits(MESSAGES as usize);
+    assert!(
+        EVENTS.wait_for(T, |e| e.iter().any(|x| x == "all")),
+        "{} of {MESSAGES} arrived",
+        flood.seen.lock().unwrap().len()
+    );
+    assert_eq!(
+        *flood.seen.lock().unwrap(),
+        (0..MESSAGES).collect::<Vec<_>>()
+    );
+    assert!(wait_for_log("dispatch caught up"));
+    assert_eq!(
+        broker.count_in_log("dropped"),
+        0,
+        "the broker dropped messages: {}",
+        broker.log_tail(20)
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(client.shutdown());
+}
