@@ -43,9 +43,9 @@ pub use self::path::{Path, PathRejection};
 pub use self::properties::{
     ContentType, CorrelationData, PropertyRejection, ResponseTopic, UserProperties,
 };
-pub use self::state::{MissingState, State};
 #[cfg(feature = "actix")]
 pub use self::state::share_with_every_client;
+pub use self::state::{MissingState, State};
 use crate::{LogEntry, Message, Mqtt};
 
 /// What happened, as handed to handlers.
