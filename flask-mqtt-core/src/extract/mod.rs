@@ -9,7 +9,7 @@
 //! | [`Text`] | the payload as UTF-8 | invalid UTF-8 ([`TextRejection`]) |
 //! | [`Json<T>`] | the payload as JSON, for any `T: DeserializeOwned` | invalid UTF-8, syntax, or not a `T` ([`JsonRejection`]) |
 //! | [`Path<T>`] | named topic levels, `sensors/{sensor_id}/temperature` | a level that is not a `T` ([`PathRejection`]) |
-//! | [`QoS`], [`Retain`] | how the message was delivered | not a message handler |
+//! | [`QoS`](crate::QoS), [`Retain`] | how the message was delivered | not a message handler |
 //! | [`UserProperties`] | MQTT 5 user properties (empty when none) | not a message handler |
 //! | [`ContentType`], [`ResponseTopic`], [`CorrelationData`] | MQTT 5 properties | absent ([`PropertyRejection`]) |
 //! | [`Mqtt`] | the client | never |
