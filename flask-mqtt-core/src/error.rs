@@ -40,6 +40,15 @@ pub enum Error {
     /// The broker did not accept the connection, or it could not be reached.
     #[error(transparent)]
     Connect(#[from] ConnectError),
+    /// Connect mode `required`: the first connection attempt failed.
+    #[error("could not connect to {uri} (MQTT_CONNECT_MODE=required): {source}")]
+    ConnectRequired {
+        /// The broker URI (scheme, host, port).
+        uri: String,
+        /// Why.
+        #[source]
+        source: ConnectError,
+    },
     /// The operation needs a connection and the client is not connected.
     #[error("not connected to the broker")]
     NotConnected,
@@ -84,7 +93,7 @@ pub enum ConnectError {
     #[error("connection refused by the broker: {0}")]
     Refused(ConnectReturnCode),
     /// The broker answered with an MQTT 5 reason code of 0x80 or more.
-    #[error("connection refused by the broker: reason code {code:#04x}: {reason}")]
+    #[error("connection refused by the broker: {reason} (reason code {code:#04x})")]
     RefusedV5 {
         /// The reason code.
         code: u8,
@@ -167,6 +176,34 @@ impl ConnectReturnCode {
     }
 }
 
+/// The meaning of an MQTT 5 CONNACK reason code (§3.2.2.2), with the usual fix.
+pub(crate) fn v5_connect_reason(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0x80 => "unspecified error",
+        0x81 => "malformed packet",
+        0x82 => "protocol error",
+        0x83 => "implementation specific error",
+        0x84 => "unsupported protocol version: check MQTT_PROTOCOL_VERSION",
+        0x85 => "client identifier not valid: the broker rejected MQTT_CLIENT_ID",
+        0x86 => "bad username or password: check MQTT_USERNAME and MQTT_PASSWORD",
+        0x87 => "not authorised: the broker does not allow this client to connect",
+        0x88 => "server unavailable",
+        0x89 => "server busy: try again later",
+        0x8A => "banned: the broker banned this client",
+        0x8C => "bad authentication method",
+        0x90 => "topic name invalid (the last will topic)",
+        0x95 => "packet too large",
+        0x97 => "quota exceeded",
+        0x99 => "payload format invalid",
+        0x9A => "retain not supported (the last will is retained)",
+        0x9B => "qos not supported (the last will's qos)",
+        0x9C => "use another server",
+        0x9D => "server moved",
+        0x9F => "connection rate exceeded",
+        _ => return None,
+    })
+}
+
 impl fmt::Display for ConnectReturnCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (return code {})", self.description(), self.code())
@@ -185,7 +222,9 @@ impl ConnectError {
             },
             paho_mqtt::Error::ReasonCode(rc, _) => ConnectError::RefusedV5 {
                 code: *rc as u8,
-                reason: rc.to_string(),
+                reason: v5_connect_reason(*rc as u8)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| rc.to_string().to_lowercase()),
             },
             other => ConnectError::Unreachable {
                 uri: uri.to_owned(),

@@ -148,7 +148,9 @@ impl ConfigBuilder {
         self
     }
 
-    /// Lowest TLS version (`MQTT_TLS_VERSION`; default TLS 1.2).
+    /// Lowest TLS version (`MQTT_TLS_VERSION`; default TLS 1.2). `build` rejects
+    /// [`TlsVersion::Tls13`]: Paho C cannot enforce it; TLS 1.3 is negotiated anyway
+    /// whenever the broker supports it.
     pub fn tls_version(mut self, version: TlsVersion) -> Self {
         self.tls_version = Some(version);
         self
@@ -456,6 +458,16 @@ impl ConfigBuilder {
     }
 
     fn build_tls(&self) -> Result<TlsConfig, ConfigError> {
+        if self.tls_version == Some(TlsVersion::Tls13) {
+            // Paho C 1.3 creates its OpenSSL context with TLS_client_method() and ignores
+            // the requested version, so a TLS 1.3 minimum cannot be enforced. Saying so
+            // beats silently accepting TLS 1.2.
+            return Err(ConfigError::new(
+                &self.key("TLS_VERSION"),
+                Some("tlsv1.3"),
+                "`tlsv1.2`: Paho C cannot refuse TLS 1.2 (it ignores the requested version with OpenSSL 1.1+); TLS 1.3 is still used whenever the broker offers it",
+            ));
+        }
         if self.keyfile.is_some() && self.certfile.is_none() {
             return Err(ConfigError::new(
                 &self.key("TLS_CERTFILE"),

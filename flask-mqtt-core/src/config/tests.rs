@@ -177,6 +177,7 @@ fn bad_values_name_the_key_the_value_and_what_is_accepted() {
         (vec![("MQTT_BROKER_URL", "ws://h"), ("MQTT_TRANSPORT", "tcp")], "invalid MQTT_TRANSPORT `tcp`: expected `websockets` to match the scheme of MQTT_BROKER_URL (or drop one of the two)".into()),
         (vec![("MQTT_PROTOCOL_VERSION", "3")], "invalid MQTT_PROTOCOL_VERSION `3`: expected `3.1.1` (also `4`, `311`) or `5`".into()),
         (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_VERSION", "sslv3")], "invalid MQTT_TLS_VERSION `sslv3`: expected `tlsv1.2` or `tlsv1.3`".into()),
+        (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_VERSION", "tlsv1.3")], "invalid MQTT_TLS_VERSION `tlsv1.3`: expected `tlsv1.2`: Paho C cannot refuse TLS 1.2 (it ignores the requested version with OpenSSL 1.1+); TLS 1.3 is still used whenever the broker offers it".into()),
         (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CA_CERTS", missing)], format!("invalid MQTT_TLS_CA_CERTS `{missing}`: expected an existing PEM file (No such file or directory (os error 2))")),
         (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CERTFILE", missing)], format!("invalid MQTT_TLS_CERTFILE `{missing}`: expected an existing PEM file (No such file or directory (os error 2))")),
         (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CERTFILE", &pem), ("MQTT_TLS_KEYFILE", missing)], format!("invalid MQTT_TLS_KEYFILE `{missing}`: expected an existing PEM file (No such file or directory (os error 2))")),

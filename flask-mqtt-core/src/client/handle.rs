@@ -1,81 +1,19 @@
-//! The one Paho client of a process: connection management, subscriptions, publishing.
-//!
-//! Paho's callbacks only push into an unbounded channel (never a Paho call, never a
-//! blocking wait, never a drop); a driver task on the client's own Tokio runtime turns
-//! them into connects, resubscriptions and handler calls.
-//!
-//! Log target: `flask_mqtt::client`.
+//! [`Mqtt`], the handle handlers and HTTP routes use, and [`Publish`].
 
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use flask_mqtt_topic::{TopicFilter, TopicName};
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 
-use crate::dispatch::Dispatcher;
-use crate::extract::{
-    Connected, DisconnectReason, Disconnected, Event, Published, Subscribed, Unsubscribed,
-};
+use super::{lock, Done, Input, Shared, SUBSCRIBE_CHUNK};
+use crate::extract::{Event, Published, Subscribed, Unsubscribed};
 use crate::log::{to_log_facade, LogEntry, LogLevel};
-use crate::registry::{self, HandlerKind};
 use crate::{Config, ConnectError, Error, Message, QoS, Result};
-
-/// How long shutdown waits for the DISCONNECT and for queued handler calls.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-/// Filters per SUBSCRIBE packet when resubscribing.
-const SUBSCRIBE_CHUNK: usize = 64;
-
-/// What the driver task receives.
-enum Input {
-    Connected,
-    ConnectionLost,
-    BrokerDisconnect(u8),
-    Message(paho_mqtt::Message),
-    ConnectFailed(ConnectError),
-    Emit(Event),
-    Log(LogEntry),
-    Shutdown(Done),
-}
-
-/// Tells whoever asked for the shutdown that it is complete.
-enum Done {
-    Async(oneshot::Sender<()>),
-    Blocking(std::sync::mpsc::Sender<()>),
-}
-
-impl Done {
-    fn send(self) {
-        match self {
-            Done::Async(tx) => {
-                let _ = tx.send(());
-            }
-            Done::Blocking(tx) => {
-                let _ = tx.send(());
-            }
-        }
-    }
-}
-
-struct Shared {
-    paho: paho_mqtt::AsyncClient,
-    config: Config,
-    uri: String,
-    topics: Mutex<BTreeMap<String, QoS>>,
-    input: mpsc::UnboundedSender<Input>,
-    rt: tokio::runtime::Handle,
-    closed: AtomicBool,
-    last_error: Mutex<Option<ConnectError>>,
-    /// Application state shared with handlers (`Mqtt::insert_state`).
-    state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
-    /// Set for detached (test) handles: publishes are recorded here instead of sent.
-    tap: Option<Mutex<Vec<Message>>>,
-}
 
 /// A cheap-to-clone handle to the process's MQTT client: publish, subscribe, inspect.
 ///
@@ -83,7 +21,7 @@ struct Shared {
 /// `flask-mqtt-actix`, as an actix-web extractor.
 #[derive(Clone)]
 pub struct Mqtt {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Mqtt {
@@ -94,340 +32,6 @@ impl std::fmt::Debug for Mqtt {
             .field("connected", &self.is_connected())
             .finish()
     }
-}
-
-/// Owns the running client: dropping it (or calling [`Client::shutdown`]) disconnects
-/// cleanly, lets queued handler calls finish (up to 5 s) and stops the client's runtime.
-#[derive(Debug)]
-pub struct Client {
-    mqtt: Mqtt,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Client {
-    /// Starts a client with every handler linked into the program. Returns at once:
-    /// connecting happens in the background, with retries, and `on_connect` handlers run
-    /// when it succeeds.
-    pub fn start(config: Config) -> Result<Client> {
-        let handlers = registry::collect();
-        let declared = registry::declared_subscriptions(&handlers);
-        let uri = config.server_uri();
-
-        let create = paho_mqtt::CreateOptionsBuilder::new()
-            .server_uri(&uri)
-            .client_id(config.client_id())
-            .persistence(None)
-            .send_while_disconnected(true)
-            .allow_disconnected_send_at_anytime(true)
-            .max_buffered_messages(i32::try_from(config.max_buffered_messages).unwrap_or(i32::MAX))
-            .finalize();
-        let paho = paho_mqtt::AsyncClient::new(create).map_err(Error::Paho)?;
-
-        let (tx, rx) = mpsc::unbounded_channel();
-        install_callbacks(&paho, &tx);
-
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("flask-mqtt")
-            .enable_time()
-            .build()
-            .map_err(Error::Runtime)?;
-
-        let shared = Arc::new(Shared {
-            paho,
-            uri,
-            topics: Mutex::new(
-                declared
-                    .into_iter()
-                    .map(|(f, q)| (f.into_string(), q))
-                    .collect(),
-            ),
-            input: tx.clone(),
-            rt: rt.handle().clone(),
-            closed: AtomicBool::new(false),
-            last_error: Mutex::new(None),
-            state: Mutex::new(HashMap::new()),
-            tap: None,
-            config,
-        });
-        let mqtt = Mqtt { shared };
-
-        let driver_mqtt = mqtt.clone();
-        let thread = std::thread::Builder::new()
-            .name("flask-mqtt-driver".into())
-            .spawn(move || {
-                rt.block_on(async move {
-                    let dispatcher = Dispatcher::start(handlers);
-                    let log_sink = if dispatcher.has(HandlerKind::Log) {
-                        let (ltx, mut lrx) = mpsc::unbounded_channel::<LogEntry>();
-                        let itx = tx.clone();
-                        tokio::spawn(async move {
-                            while let Some(e) = lrx.recv().await {
-                                if itx.send(Input::Log(e)).is_err() {
-                                    break;
-                                }
-                            }
-                        });
-                        Some(ltx)
-                    } else {
-                        None
-                    };
-                    crate::log::install_paho_trace(log_sink);
-                    drive(driver_mqtt, dispatcher, rx).await;
-                });
-                rt.shutdown_timeout(Duration::from_secs(1));
-            })
-            .map_err(Error::Runtime)?;
-
-        Ok(Client {
-            mqtt,
-            thread: Some(thread),
-        })
-    }
-
-    /// A handle to the client.
-    pub fn handle(&self) -> Mqtt {
-        self.mqtt.clone()
-    }
-
-    /// Disconnects cleanly and waits for queued handler calls (bounded by 5 s each).
-    pub async fn shutdown(mut self) {
-        self.mqtt.disconnect().await;
-        if let Some(t) = self.thread.take() {
-            // The driver has returned; the thread only shuts its runtime down.
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let Some(thread) = self.thread.take() else {
-            return;
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self
-            .mqtt
-            .shared
-            .input
-            .send(Input::Shutdown(Done::Blocking(tx)))
-            .is_ok()
-        {
-            // Runs on ordinary threads (actix workers shutting down, `main`), never on a
-            // Paho callback thread: block until the DISCONNECT went out, bounded.
-            if rx.recv_timeout(SHUTDOWN_TIMEOUT * 2).is_ok() {
-                // The driver has returned; the thread now stops its runtime (at most 1 s).
-                let _ = thread.join();
-            }
-        }
-    }
-}
-
-fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::UnboundedSender<Input>) {
-    // Only unbounded, non-blocking sends in here: these run on Paho's threads.
-    let t = tx.clone();
-    paho.set_connected_callback(move |_| {
-        let _ = t.send(Input::Connected);
-    });
-    let t = tx.clone();
-    paho.set_connection_lost_callback(move |_| {
-        let _ = t.send(Input::ConnectionLost);
-    });
-    let t = tx.clone();
-    paho.set_disconnected_callback(move |_, _props, reason| {
-        let _ = t.send(Input::BrokerDisconnect(reason as u8));
-    });
-    let t = tx.clone();
-    paho.set_message_callback(move |_, msg| {
-        if let Some(msg) = msg {
-            let _ = t.send(Input::Message(msg));
-        }
-    });
-}
-
-/// The driver: connection state machine and dispatch, on the client's runtime.
-async fn drive(mqtt: Mqtt, dispatcher: Dispatcher, mut rx: mpsc::UnboundedReceiver<Input>) {
-    let shared = Arc::clone(&mqtt.shared);
-    let (min_delay, max_delay) = shared.config.reconnect_delay();
-    let mut delay = min_delay;
-    let mut retry_at: Option<Instant> = None;
-    let mut up = false;
-    let mut ever_connected = false;
-
-    start_attempt(&mqtt);
-    loop {
-        let input = tokio::select! {
-            i = rx.recv() => i,
-            _ = sleep_until(retry_at), if retry_at.is_some() => {
-                retry_at = None;
-                if !shared.closed.load(Ordering::SeqCst) {
-                    start_attempt(&mqtt);
-                }
-                continue;
-            }
-        };
-        let Some(input) = input else { break };
-        match input {
-            Input::Message(m) => dispatcher.dispatch(&mqtt, Event::Message(Message::from_paho(m))),
-            Input::Emit(ev) => dispatcher.dispatch(&mqtt, ev),
-            Input::Log(entry) => dispatcher.dispatch(&mqtt, Event::Log(entry)),
-            Input::Connected => {
-                if shared.closed.load(Ordering::SeqCst) {
-                    continue;
-                }
-                up = true;
-                delay = min_delay;
-                retry_at = None;
-                *lock(&shared.last_error) = None;
-                let reconnect = ever_connected;
-                ever_connected = true;
-                mqtt.emit_log(
-                    LogLevel::Info,
-                    format!(
-                        "connected to {} as `{}`",
-                        shared.uri,
-                        shared.config.client_id()
-                    ),
-                );
-                // Subscribe first, then tell on_connect handlers (through the queue, so the
-                // driver never waits on the broker itself).
-                let m = mqtt.clone();
-                tokio::spawn(async move {
-                    m.resubscribe().await;
-                    m.emit(Event::Connected(Connected {
-                        server_uri: m.shared.uri.clone(),
-                        reconnect,
-                    }));
-                });
-            }
-            Input::ConnectionLost | Input::BrokerDisconnect(_) => {
-                let reason = match input {
-                    Input::BrokerDisconnect(code) => DisconnectReason::ByBroker(code),
-                    _ => DisconnectReason::ConnectionLost,
-                };
-                if !up || shared.closed.load(Ordering::SeqCst) {
-                    continue;
-                }
-                up = false;
-                mqtt.emit_log(
-                    LogLevel::Err,
-                    format!(
-                        "connection to {} lost ({reason:?}); reconnecting in {delay:?}",
-                        shared.uri
-                    ),
-                );
-                dispatcher.dispatch(&mqtt, Event::Disconnected(Disconnected { reason }));
-                retry_at = Some(Instant::now() + delay);
-                delay = (delay * 2).min(max_delay);
-            }
-            Input::ConnectFailed(err) => {
-                if shared.closed.load(Ordering::SeqCst) || up {
-                    continue;
-                }
-                mqtt.emit_log(LogLevel::Err, format!("{err}; retrying in {delay:?}"));
-                *lock(&shared.last_error) = Some(err);
-                retry_at = Some(Instant::now() + delay);
-                delay = (delay * 2).min(max_delay);
-            }
-            Input::Shutdown(done) => {
-                shutdown(&mqtt, dispatcher, rx, up, done).await;
-                return;
-            }
-        }
-    }
-}
-
-/// Sends DISCONNECT, runs on_disconnect handlers, hands every event already received to
-/// its handlers and waits (bounded) for them.
-async fn shutdown(
-    mqtt: &Mqtt,
-    dispatcher: Dispatcher,
-    mut rx: mpsc::UnboundedReceiver<Input>,
-    up: bool,
-    done: Done,
-) {
-    let shared = &mqtt.shared;
-    shared.closed.store(true, Ordering::SeqCst);
-    if up || shared.paho.is_connected() {
-        let tok = shared.paho.disconnect(None);
-        match tokio::time::timeout(SHUTDOWN_TIMEOUT, tok).await {
-            Ok(Ok(_)) => mqtt.emit_log(LogLevel::Info, format!("disconnected from {}", shared.uri)),
-            Ok(Err(e)) => mqtt.emit_log(
-                LogLevel::Warning,
-                format!("disconnect from {} failed: {e}", shared.uri),
-            ),
-            Err(_) => mqtt.emit_log(
-                LogLevel::Warning,
-                format!("disconnect from {} timed out", shared.uri),
-            ),
-        }
-        dispatcher.dispatch(
-            mqtt,
-            Event::Disconnected(Disconnected {
-                reason: DisconnectReason::Requested,
-            }),
-        );
-    }
-    // `Mqtt::disconnect()` may be awaited inside a handler: answer it now, before
-    // waiting for the handlers. `Client`'s drop waits for the handlers too.
-    let mut waiting = Vec::new();
-    match done {
-        d @ Done::Async(_) => d.send(),
-        d => waiting.push(d),
-    }
-    // Events that arrived before the shutdown still reach their handlers.
-    rx.close();
-    while let Some(i) = rx.recv().await {
-        match i {
-            Input::Message(m) => dispatcher.dispatch(mqtt, Event::Message(Message::from_paho(m))),
-            Input::Emit(ev) => dispatcher.dispatch(mqtt, ev),
-            Input::Log(e) => dispatcher.dispatch(mqtt, Event::Log(e)),
-            Input::Shutdown(d @ Done::Async(_)) => d.send(),
-            Input::Shutdown(d) => waiting.push(d),
-            _ => {}
-        }
-    }
-    dispatcher.drain(SHUTDOWN_TIMEOUT).await;
-    for d in waiting {
-        d.send();
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => futures::future::pending().await,
-    }
-}
-
-fn start_attempt(mqtt: &Mqtt) {
-    let shared = Arc::clone(&mqtt.shared);
-    let c = &shared.config;
-    let mut b = paho_mqtt::ConnectOptionsBuilder::with_mqtt_version(paho_mqtt::MQTT_VERSION_3_1_1);
-    b.keep_alive_interval(c.keepalive)
-        .clean_session(c.clean_session)
-        .connect_timeout(c.connect_timeout);
-    if let Some(user) = &c.username {
-        b.user_name(user);
-    }
-    if let Some(pw) = &c.password {
-        b.password(pw.expose());
-    }
-    let opts = b.finalize();
-    log::debug!(target: crate::log::CLIENT_TARGET, "connecting to {}", shared.uri);
-    let rt = shared.rt.clone();
-    rt.spawn(async move {
-        if let Err(e) = shared.paho.connect(opts).await {
-            let err = ConnectError::from_paho(&e, &shared.uri);
-            let _ = shared.input.send(Input::ConnectFailed(err));
-        }
-    });
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks cannot leave the data inconsistent (every
-    // critical section is a single map or option update), so poisoning is ignored.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Mqtt {
@@ -581,6 +185,7 @@ impl Mqtt {
                 last_error: Mutex::new(None),
                 state: Mutex::new(HashMap::new()),
                 tap: Some(Mutex::new(Vec::new())),
+                first_outcome: Mutex::new(None),
                 config,
             }),
         })
@@ -603,7 +208,7 @@ impl Mqtt {
         }
     }
 
-    fn emit(&self, event: Event) {
+    pub(super) fn emit(&self, event: Event) {
         let _ = self.shared.input.send(Input::Emit(event));
     }
 
@@ -614,7 +219,7 @@ impl Mqtt {
         let _ = self.shared.input.send(Input::Log(entry));
     }
 
-    async fn resubscribe(&self) {
+    pub(super) async fn resubscribe(&self) {
         let all: Vec<(String, QoS)> = self.topics();
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
             if let Err(e) = self.subscribe_now(chunk.to_vec()).await {

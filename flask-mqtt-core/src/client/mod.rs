@@ -1,0 +1,327 @@
+//! The one Paho client of a process: connection management, subscriptions, publishing.
+//!
+//! Paho's callbacks only push into an unbounded channel (never a Paho call, never a
+//! blocking wait, never a drop); a driver task on the client's own Tokio runtime turns
+//! them into connects, resubscriptions and handler calls.
+//!
+//! Log target: `flask_mqtt::client`.
+
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+mod driver;
+mod handle;
+
+pub use self::handle::{Mqtt, Publish};
+
+use crate::config::ConnectMode;
+use crate::dispatch::Dispatcher;
+use crate::extract::Event;
+use crate::log::LogEntry;
+use crate::registry::{self, HandlerKind};
+use crate::{Config, ConnectError, Error, Message, QoS, Result};
+
+/// How long shutdown waits for the DISCONNECT and for queued handler calls.
+pub(super) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Filters per SUBSCRIBE packet when resubscribing.
+pub(super) const SUBSCRIBE_CHUNK: usize = 64;
+
+/// What the driver task receives.
+pub(super) enum Input {
+    Connected,
+    ConnectionLost,
+    BrokerDisconnect(u8),
+    Message(paho_mqtt::Message),
+    ConnectFailed(ConnectError),
+    Emit(Event),
+    Log(LogEntry),
+    Shutdown(Done),
+}
+
+/// Tells whoever asked for the shutdown that it is complete.
+pub(super) enum Done {
+    Async(oneshot::Sender<()>),
+    Blocking(std::sync::mpsc::Sender<()>),
+}
+
+impl Done {
+    pub(super) fn send(self) {
+        match self {
+            Done::Async(tx) => {
+                let _ = tx.send(());
+            }
+            Done::Blocking(tx) => {
+                let _ = tx.send(());
+            }
+        }
+    }
+}
+
+pub(super) struct Shared {
+    paho: paho_mqtt::AsyncClient,
+    config: Config,
+    uri: String,
+    topics: Mutex<BTreeMap<String, QoS>>,
+    input: mpsc::UnboundedSender<Input>,
+    rt: tokio::runtime::Handle,
+    closed: AtomicBool,
+    last_error: Mutex<Option<ConnectError>>,
+    /// Application state shared with handlers (`Mqtt::insert_state`).
+    state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// Set for detached (test) handles: publishes are recorded here instead of sent.
+    tap: Option<Mutex<Vec<Message>>>,
+    /// Told the outcome of the first connection attempt (connect mode `required`).
+    first_outcome: Mutex<Option<std::sync::mpsc::Sender<std::result::Result<(), ConnectError>>>>,
+}
+
+/// Owns the running client: dropping it (or calling [`Client::shutdown`]) disconnects
+/// cleanly, lets queued handler calls finish (up to 5 s) and stops the client's runtime.
+#[derive(Debug)]
+pub struct Client {
+    mqtt: Mqtt,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Client {
+    /// Starts a client with every handler linked into the program. Returns at once:
+    /// connecting happens in the background, with retries, and `on_connect` handlers run
+    /// when it succeeds.
+    pub fn start(config: Config) -> Result<Client> {
+        let handlers = registry::collect_for(config.prefix());
+        let declared = registry::declared_subscriptions(&handlers);
+        let uri = config.server_uri();
+
+        let version = match config.protocol_version() {
+            crate::config::ProtocolVersion::V311 => paho_mqtt::MQTT_VERSION_3_1_1,
+            crate::config::ProtocolVersion::V5 => paho_mqtt::MQTT_VERSION_5,
+        };
+        let create = paho_mqtt::CreateOptionsBuilder::new()
+            .server_uri(&uri)
+            .mqtt_version(version)
+            .client_id(config.client_id())
+            .persistence(None)
+            .send_while_disconnected(true)
+            .allow_disconnected_send_at_anytime(true)
+            .max_buffered_messages(i32::try_from(config.max_buffered_messages).unwrap_or(i32::MAX))
+            .finalize();
+        let paho = paho_mqtt::AsyncClient::new(create).map_err(Error::Paho)?;
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        install_callbacks(&paho, &tx);
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("flask-mqtt")
+            .enable_time()
+            .build()
+            .map_err(Error::Runtime)?;
+
+        let shared = Arc::new(Shared {
+            paho,
+            uri,
+            topics: Mutex::new(
+                declared
+                    .into_iter()
+                    .map(|(f, q)| (f.into_string(), q))
+                    .collect(),
+            ),
+            input: tx.clone(),
+            rt: rt.handle().clone(),
+            closed: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            state: Mutex::new(HashMap::new()),
+            tap: None,
+            first_outcome: Mutex::new(None),
+            config,
+        });
+        let mqtt = Mqtt { shared };
+        let required = mqtt.shared.config.connect_mode() == ConnectMode::Required;
+        let first = if required {
+            let (tx, rx) = std::sync::mpsc::channel();
+            *lock(&mqtt.shared.first_outcome) = Some(tx);
+            Some(rx)
+        } else {
+            None
+        };
+
+        let driver_mqtt = mqtt.clone();
+        let thread = std::thread::Builder::new()
+            .name("flask-mqtt-driver".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let dispatcher = Dispatcher::start(handlers);
+                    let log_sink = if dispatcher.has(HandlerKind::Log) {
+                        let (ltx, mut lrx) = mpsc::unbounded_channel::<LogEntry>();
+                        let itx = tx.clone();
+                        tokio::spawn(async move {
+                            while let Some(e) = lrx.recv().await {
+                                if itx.send(Input::Log(e)).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                        Some(ltx)
+                    } else {
+                        None
+                    };
+                    crate::log::install_paho_trace(log_sink);
+                    driver::drive(driver_mqtt, dispatcher, rx).await;
+                });
+                rt.shutdown_timeout(Duration::from_secs(1));
+            })
+            .map_err(Error::Runtime)?;
+
+        let client = Client {
+            mqtt,
+            thread: Some(thread),
+        };
+        if let Some(rx) = first {
+            // Connect mode `required`: the caller (startup code, not a Paho thread) waits.
+            let timeout = client.mqtt.shared.config.connect_timeout() + Duration::from_secs(1);
+            let uri = client.mqtt.shared.uri.clone();
+            let outcome = match rx.recv_timeout(timeout) {
+                Ok(outcome) => outcome,
+                Err(_) => Err(ConnectError::Unreachable {
+                    uri: uri.clone(),
+                    reason: format!("no answer within {timeout:?}"),
+                }),
+            };
+            if let Err(source) = outcome {
+                drop(client);
+                return Err(Error::ConnectRequired { uri, source });
+            }
+        }
+        Ok(client)
+    }
+
+    /// A handle to the client.
+    pub fn handle(&self) -> Mqtt {
+        self.mqtt.clone()
+    }
+
+    /// Disconnects cleanly and waits for queued handler calls (bounded by 5 s each).
+    pub async fn shutdown(mut self) {
+        self.mqtt.disconnect().await;
+        if let Some(t) = self.thread.take() {
+            // The driver has returned; the thread only shuts its runtime down.
+            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self
+            .mqtt
+            .shared
+            .input
+            .send(Input::Shutdown(Done::Blocking(tx)))
+            .is_ok()
+        {
+            // Runs on ordinary threads (actix workers shutting down, `main`), never on a
+            // Paho callback thread: block until the DISCONNECT went out, bounded.
+            if rx.recv_timeout(SHUTDOWN_TIMEOUT * 2).is_ok() {
+                // The driver has returned; the thread now stops its runtime (at most 1 s).
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::UnboundedSender<Input>) {
+    // Only unbounded, non-blocking sends in here: these run on Paho's threads.
+    let t = tx.clone();
+    paho.set_connected_callback(move |_| {
+        let _ = t.send(Input::Connected);
+    });
+    let t = tx.clone();
+    paho.set_connection_lost_callback(move |_| {
+        let _ = t.send(Input::ConnectionLost);
+    });
+    let t = tx.clone();
+    paho.set_disconnected_callback(move |_, _props, reason| {
+        let _ = t.send(Input::BrokerDisconnect(reason as u8));
+    });
+    let t = tx.clone();
+    paho.set_message_callback(move |_, msg| {
+        if let Some(msg) = msg {
+            let _ = t.send(Input::Message(msg));
+        }
+    });
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Paho tokens hold a reference to the client; a token completed on a Paho thread
+        // after the last handle is gone would destroy the client there, and
+        // MQTTAsync_destroy then deadlocks on the mutex that thread holds. Keep a
+        // reference on a thread of our own until every operation has had time to end.
+        let grace = self.config.connect_timeout() + Duration::from_secs(10);
+        reaper::keep(self.paho.clone(), grace);
+    }
+}
+
+/// Holds Paho clients for a while after their last handle went away, then drops them on
+/// its own thread (never a Paho callback thread).
+mod reaper {
+    use std::sync::mpsc::{channel, Sender};
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration, Instant};
+
+    type Item = (Instant, paho_mqtt::AsyncClient);
+
+    fn sender() -> Option<Sender<Item>> {
+        static TX: OnceLock<Option<Mutex<Sender<Item>>>> = OnceLock::new();
+        let tx = TX.get_or_init(|| {
+            let (tx, rx) = channel::<Item>();
+            let spawned = std::thread::Builder::new()
+                .name("flask-mqtt-reaper".into())
+                .spawn(move || {
+                    let mut held: Vec<Item> = Vec::new();
+                    loop {
+                        let now = Instant::now();
+                        held.retain(|(until, _)| *until > now);
+                        let wait = held
+                            .iter()
+                            .map(|(until, _)| until.saturating_duration_since(now))
+                            .min()
+                            .unwrap_or(Duration::from_secs(3600));
+                        match rx.recv_timeout(wait) {
+                            Ok(item) => held.push(item),
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+                        }
+                    }
+                });
+            spawned.ok().map(|_| Mutex::new(tx))
+        });
+        tx.as_ref()?.lock().ok().map(|t| t.clone())
+    }
+
+    pub(super) fn keep(client: paho_mqtt::AsyncClient, grace: Duration) {
+        match sender() {
+            Some(tx) => {
+                if let Err(e) = tx.send((Instant::now() + grace, client)) {
+                    // No reaper thread: never destroy rather than risk the deadlock.
+                    std::mem::forget(e.0);
+                }
+            }
+            None => std::mem::forget(client),
+        }
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks cannot leave the data inconsistent (every
+    // critical section is a single map or option update), so poisoning is ignored.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
