@@ -1,86 +1,164 @@
-//! `configure`: one client per process, shared by every actix worker.
+//! `configure`: one client per broker per process, shared by every actix worker.
 
+use std::collections::BTreeMap;
+use std::future::{ready, Ready};
 use std::sync::{Arc, Mutex, Weak};
 
-use actix_web::web;
-use flask_mqtt_core::{Client, Config, Mqtt};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use flask_mqtt_core::{Client, Config, ConnectMode, Error, Mqtt, MqttUnavailable, DEFAULT_PREFIX};
 
 const TARGET: &str = "flask_mqtt::actix";
 
-/// The state of the process's client.
-enum Slot {
-    /// Nothing started yet (or the last server stopped).
-    Empty,
-    /// Configured by `init`/`init_with`, not yet handed to a server.
-    Ready(Config),
-    /// Running: workers hold strong references to the guard.
-    Running(Weak<Guard>, Mqtt),
+/// Every MQTT client of the process by name (`MQTT`, `MQTT2`, ...): an actix extractor
+/// for HTTP handlers that talk to more than the default broker.
+///
+/// ```no_run
+/// use flask_mqtt_actix as mqtt;
+///
+/// async fn forward(clients: mqtt::Clients) -> actix_web::HttpResponse {
+///     if let Some(second) = clients.get("MQTT2") {
+///         second.publish("bridge/in", "hello").await.ok();
+///     }
+///     actix_web::HttpResponse::Ok().finish()
+/// }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Clients {
+    by_name: Arc<BTreeMap<String, Mqtt>>,
 }
 
-/// Held by every worker's app; the client stops when the last one is dropped.
+impl Clients {
+    /// The client configured with keys prefixed `name` (`MQTT` is the default client).
+    pub fn get(&self, name: &str) -> Option<&Mqtt> {
+        self.by_name.get(name)
+    }
+
+    /// The names of every running client.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+}
+
+impl FromRequest for Clients {
+    type Error = MqttUnavailable;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(req.app_data::<Clients>().cloned().ok_or_else(|| {
+            MqttUnavailable(
+                "the MQTT clients are not available: configure the app with `App::new().configure(mqtt::configure)`".to_owned(),
+            )
+        }))
+    }
+}
+
+/// Held by every worker's app; the clients stop when the last one is dropped.
 struct Guard {
-    client: Mutex<Option<Client>>,
+    clients: Mutex<Vec<Client>>,
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let client = match self.client.get_mut() {
-            Ok(c) => c.take(),
-            Err(p) => p.into_inner().take(),
+        let clients = match self.clients.get_mut() {
+            Ok(c) => std::mem::take(c),
+            Err(p) => std::mem::take(p.into_inner()),
         };
-        if let Some(client) = client {
-            log::info!(target: TARGET, "last actix worker stopped; disconnecting MQTT client");
-            // Blocks this (worker) thread until the DISCONNECT was sent, bounded.
-            drop(client);
+        if !clients.is_empty() {
+            log::info!(target: TARGET, "last actix worker stopped; disconnecting MQTT clients");
+            // Each drop blocks this (worker) thread until its DISCONNECT was sent, bounded.
+            drop(clients);
         }
     }
 }
 
-static SLOT: Mutex<Slot> = Mutex::new(Slot::Empty);
-
-fn slot() -> std::sync::MutexGuard<'static, Slot> {
-    SLOT.lock().unwrap_or_else(|p| p.into_inner())
+#[derive(Default)]
+struct Slot {
+    /// Settings given by `init*` for clients not started yet.
+    configs: BTreeMap<String, Config>,
+    /// Clients started by `init*` (connect mode `required`), not yet handed to a server.
+    started: BTreeMap<String, Client>,
+    /// The running set, shared by the workers of the current server.
+    running: Option<(Weak<Guard>, Clients)>,
 }
 
-/// Validates the configuration from the environment (`MQTT_*` keys) now, so that a bad
-/// value stops the program before the server starts. The client itself starts when the
-/// first app is built by [`configure`].
+static SLOT: Mutex<Option<Slot>> = Mutex::new(None);
+
+fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> R {
+    let mut guard = SLOT.lock().unwrap_or_else(|p| p.into_inner());
+    f(guard.get_or_insert_with(Slot::default))
+}
+
+/// Reads the default client's configuration now (the environment, and the TOML file
+/// named by `MQTT_CONFIG_FILE`), so that a bad value stops the program before the server
+/// starts. With `MQTT_CONNECT_MODE=required` it also connects now and fails if the
+/// broker cannot be reached within the connection timeout.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// flask_mqtt_actix::init()?; // e.g. "invalid MQTT_BROKER_PORT `abc`: expected a port number from 1 to 65535"
 /// # Ok(()) }
 /// ```
-pub fn init() -> Result<(), flask_mqtt_core::ConfigError> {
-    let config = Config::from_env()?;
-    init_with(config);
+pub fn init() -> Result<(), Error> {
+    init_named(DEFAULT_PREFIX)
+}
+
+/// [`init`] for the client whose keys start with `prefix` (`MQTT2_BROKER_URL`, ...).
+pub fn init_named(prefix: &str) -> Result<(), Error> {
+    let config = Config::from_env_prefix(prefix)?;
+    start_or_keep(config)
+}
+
+/// Uses `config` for the client named `config.prefix()` (`MQTT` unless built with
+/// [`ConfigBuilder::with_prefix`](flask_mqtt_core::ConfigBuilder::with_prefix)) instead of
+/// the environment. With connect mode `required` it connects now; other errors cannot
+/// happen, since the config is already validated. Has no effect on a running client.
+pub fn init_with(config: Config) -> Result<(), Error> {
+    start_or_keep(config)
+}
+
+fn start_or_keep(config: Config) -> Result<(), Error> {
+    let name = config.prefix().to_owned();
+    let running = with_slot(|s| {
+        s.running
+            .as_ref()
+            .is_some_and(|(g, c)| g.strong_count() > 0 && c.get(&name).is_some())
+    });
+    if running {
+        log::warn!(target: TARGET, "init for {name} ignored: that MQTT client is already running");
+        return Ok(());
+    }
+    if config.connect_mode() == ConnectMode::Required {
+        // Blocks until connected or the connection timeout: this is startup code.
+        let client = Client::start(config)?;
+        with_slot(|s| {
+            s.configs.remove(&name);
+            s.started.insert(name, client);
+        });
+    } else {
+        with_slot(|s| {
+            s.configs.insert(name, config);
+        });
+    }
     Ok(())
 }
 
-/// Uses `config` instead of the environment for the client that [`configure`] starts.
-/// Has no effect while a client is running.
-pub fn init_with(config: Config) {
-    let mut s = slot();
-    match &*s {
-        Slot::Running(guard, _) if guard.strong_count() > 0 => {
-            log::warn!(target: TARGET, "init_with ignored: an MQTT client is already running")
-        }
-        _ => *s = Slot::Ready(config),
-    }
-}
-
-/// Adds the MQTT client to an actix-web app: `App::new().configure(mqtt::configure)`.
+/// Adds the MQTT clients to an actix-web app: `App::new().configure(mqtt::configure)`.
 ///
-/// Starts the process's client on first use and shares it with every worker. `Mqtt`
-/// becomes available to HTTP handlers as an extractor and as `web::Data<Mqtt>`. If the
-/// client cannot start (a bad `MQTT_*` value), the error is logged, the server still
-/// serves, and handlers that ask for `Mqtt` answer 503 with the reason.
+/// The first call in a process starts the default client, every client named by a
+/// handler's `broker = "..."` and every client given to `init*`, and shares them with
+/// every worker: one broker connection per client per process. `Mqtt` (the default
+/// client), [`Clients`] and `web::Data<Mqtt>` become available to HTTP handlers. If a
+/// client cannot start (a bad setting), the error is logged, the server still serves,
+/// and handlers that ask for it answer 503 with the reason.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     match acquire() {
-        Ok((guard, mqtt)) => {
-            cfg.app_data(web::Data::new(mqtt.clone()))
-                .app_data(mqtt)
-                .app_data(web::Data::from(guard));
+        Ok((guard, clients)) => {
+            if let Some(default) = clients.get(DEFAULT_PREFIX) {
+                cfg.app_data(web::Data::new(default.clone()))
+                    .app_data(default.clone());
+            }
+            cfg.app_data(clients).app_data(web::Data::from(guard));
         }
         Err(why) => {
             cfg.app_data(flask_mqtt_core::__actix::StartError(why));
@@ -88,28 +166,52 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }
 }
 
-fn acquire() -> Result<(Arc<Guard>, Mqtt), String> {
-    let mut s = slot();
-    if let Slot::Running(weak, mqtt) = &*s {
+fn acquire() -> Result<(Arc<Guard>, Clients), String> {
+    let mut slot = SLOT.lock().unwrap_or_else(|p| p.into_inner());
+    let s = slot.get_or_insert_with(Slot::default);
+    if let Some((weak, clients)) = &s.running {
         if let Some(guard) = weak.upgrade() {
-            return Ok((guard, mqtt.clone()));
+            return Ok((guard, clients.clone()));
         }
     }
-    let config = match std::mem::replace(&mut *s, Slot::Empty) {
-        Slot::Ready(c) => c,
-        _ => Config::from_env().map_err(|e| {
-            log::error!(target: TARGET, "MQTT client not started: {e}");
-            e.to_string()
-        })?,
-    };
-    let client = Client::start(config).map_err(|e| {
-        log::error!(target: TARGET, "MQTT client not started: {e}");
-        e.to_string()
-    })?;
-    let mqtt = client.handle();
+    let mut names: Vec<String> = vec![DEFAULT_PREFIX.to_owned()];
+    names.extend(
+        flask_mqtt_core::__actix::declared_brokers()
+            .into_iter()
+            .map(str::to_owned),
+    );
+    names.extend(s.configs.keys().cloned());
+    names.extend(s.started.keys().cloned());
+    names.sort();
+    names.dedup();
+
+    let mut clients = Vec::new();
+    let mut by_name = BTreeMap::new();
+    for name in names {
+        let client = match s.started.remove(&name) {
+            Some(c) => c,
+            None => {
+                let config = match s.configs.remove(&name) {
+                    Some(c) => c,
+                    None => Config::from_env_prefix(&name).map_err(|e| fail(&name, &e))?,
+                };
+                Client::start(config).map_err(|e| fail(&name, &e))?
+            }
+        };
+        by_name.insert(name, client.handle());
+        clients.push(client);
+    }
     let guard = Arc::new(Guard {
-        client: Mutex::new(Some(client)),
+        clients: Mutex::new(clients),
     });
-    *s = Slot::Running(Arc::downgrade(&guard), mqtt.clone());
-    Ok((guard, mqtt))
+    let clients = Clients {
+        by_name: Arc::new(by_name),
+    };
+    s.running = Some((Arc::downgrade(&guard), clients.clone()));
+    Ok((guard, clients))
+}
+
+fn fail(name: &str, e: &dyn std::fmt::Display) -> String {
+    log::error!(target: TARGET, "MQTT client {name} not started: {e}");
+    format!("MQTT client {name} not started: {e}")
 }

@@ -42,3 +42,12 @@ impl FromRequest for Mqtt {
 #[doc(hidden)]
 #[derive(Clone, Debug)]
 pub struct StartError(pub String);
+
+/// The client names (`MQTT`, `MQTT2`, ...) that registered handlers ask for.
+#[doc(hidden)]
+pub fn declared_brokers() -> std::collections::BTreeSet<&'static str> {
+    inventory::iter::<crate::registry::HandlerDescriptor>
+        .into_iter()
+        .map(|d| d.broker())
+        .collect()
+}

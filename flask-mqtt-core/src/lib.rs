@@ -44,7 +44,7 @@ mod actix;
 #[cfg(feature = "actix")]
 #[doc(hidden)]
 pub mod __actix {
-    pub use crate::actix::StartError;
+    pub use crate::actix::{declared_brokers, StartError};
 }
 mod client;
 mod config;
@@ -89,3 +89,19 @@ pub mod __private {
     pub use std::boxed::Box;
     pub use std::sync::Arc;
 }
+
+// ---- issue 4 (handlers): requested re-exports, to be merged above by the lead ----
+pub mod testing;
+pub use crate::extract::{
+    ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection, Payload,
+    PropertyRejection, ResponseTopic, Retain, State, Text, TextRejection, Topic, UserProperties,
+};
+pub use crate::handler::Reply;
+pub use flask_mqtt_topic::{TemplateError, TopicTemplate};
+/// Support for `flask_mqtt_actix::manage`. Not public API.
+#[cfg(feature = "actix")]
+#[doc(hidden)]
+pub mod __actix_state {
+    pub use crate::extract::share_with_every_client;
+}
+// ---- end issue 4 ----
