@@ -1,0 +1,157 @@
+//! The actix plugin in a real server: four workers share one broker connection, `Mqtt`
+//! works as an extractor and as `web::Data<Mqtt>`, HTTP publishes reach handlers, and
+//! stopping the server disconnects cleanly.
+//!
+//! One test per binary: the client is per process.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::{unique, Broker, Recorder};
+
+const T: Duration = Duration::from_secs(15);
+
+static EVENTS: Recorder<String> = Recorder::new();
+static APPS_BUILT: AtomicUsize = AtomicUsize::new(0);
+
+#[mqtt::on_message("hook/#", qos = 1)]
+async fn hook(msg: mqtt::Message) {
+    EVENTS.push(format!(
+        "msg {} {}",
+        msg.topic(),
+        msg.payload_str().unwrap_or("?")
+    ));
+}
+
+#[mqtt::on_connect]
+fn connected() {
+    EVENTS.push("connect".into());
+}
+
+#[mqtt::on_disconnect]
+fn disconnected(d: mqtt::Disconnected) {
+    EVENTS.push(format!("disconnect {:?}", d.reason()));
+}
+
+async fn publish(client: mqtt::Mqtt, body: String) -> HttpResponse {
+    match client
+        .publish("hook/http", body)
+        .qos(mqtt::QoS::AtLeastOnce)
+        .await
+    {
+        Ok(()) => HttpResponse::Ok().body("published"),
+        Err(e) => HttpResponse::ServiceUnavailable().body(e.to_string()),
+    }
+}
+
+async fn status(client: web::Data<mqtt::Mqtt>) -> String {
+    format!("connected={}", client.is_connected())
+}
+
+/// A minimal HTTP/1.1 client on a blocking socket (run off the async runtime).
+fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+    (status, body)
+}
+
+/// Waits for an event without blocking the test's (single-threaded) actix runtime.
+async fn wait_event(what: &'static str) -> bool {
+    actix_web::rt::task::spawn_blocking(move || EVENTS.wait_for(T, |e| e.iter().any(|x| x == what)))
+        .await
+        .unwrap()
+}
+
+async fn http_async(
+    addr: SocketAddr,
+    method: &'static str,
+    path: &'static str,
+    body: &'static str,
+) -> (u16, String) {
+    actix_web::rt::task::spawn_blocking(move || http(addr, method, path, body))
+        .await
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn four_workers_one_connection_and_clean_stop() {
+    let broker = Broker::start();
+    let id = unique("actix");
+    mqtt::init_with(
+        mqtt::Config::builder()
+            .host("127.0.0.1")
+            .port(broker.port())
+            .client_id(&id)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+
+    let server = HttpServer::new(|| {
+        APPS_BUILT.fetch_add(1, Ordering::SeqCst);
+        App::new()
+            .configure(mqtt::configure)
+            .route("/publish", web::post().to(publish))
+            .route("/status", web::get().to(status))
+    })
+    .workers(4)
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    let running = actix_web::rt::spawn(server);
+
+    assert!(
+        wait_event("connect").await,
+        "never connected: {}",
+        broker.log()
+    );
+    // Hit every worker a few times so that all four have built their app.
+    for _ in 0..8 {
+        let (code, body) = http_async(addr, "GET", "/status", "").await;
+        assert_eq!((code, body.as_str()), (200, "connected=true"));
+    }
+    let (code, body) = http_async(addr, "POST", "/publish", "from http").await;
+    assert_eq!((code, body.as_str()), (200, "published"));
+    assert!(wait_event("msg hook/http from http").await);
+
+    // Every worker built its app (and so ran `configure`)...
+    assert_eq!(APPS_BUILT.load(Ordering::SeqCst), 4);
+    // ...and yet exactly one connection came from this process.
+    assert_eq!(broker.connections_from(&id), 1, "{}", broker.log());
+    assert_eq!(
+        broker.connections_from(""),
+        1,
+        "no other client connected: {}",
+        broker.log()
+    );
+    assert_eq!(EVENTS.count(|x| x == "connect"), 1);
+
+    handle.stop(true).await;
+    running.await.unwrap().unwrap();
+    assert!(
+        broker.wait_for_log(&format!("Client {id} disconnected"), 1, T),
+        "stopping the server must send DISCONNECT: {}",
+        broker.log()
+    );
+    assert!(wait_event("disconnect Requested").await);
+}

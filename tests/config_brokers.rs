@@ -1,0 +1,412 @@
+//! Configuration against real Mosquitto listeners: MQTT 5, connect mode `required`, last
+//! will on a killed process, several named brokers at once, and the password kept out
+//! of every log line.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::{paho_mqtt as paho, unique, wait_until, Broker, Observer, Recorder};
+use mqtt::{Client, Config, ConfigBuilder, QoS};
+
+const T: Duration = Duration::from_secs(15);
+
+static EVENTS: Recorder<(String, String, String)> = Recorder::new();
+
+fn record(client: &mqtt::Mqtt, handler: &str, msg: &mqtt::Message) {
+    let props: Vec<String> = msg
+        .as_paho()
+        .properties()
+        .user_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    EVENTS.push((
+        client.client_id().to_owned(),
+        handler.to_owned(),
+        format!(
+            "{} {} [{}]",
+            msg.topic(),
+            String::from_utf8_lossy(msg.payload()),
+            props.join(",")
+        ),
+    ));
+}
+
+#[mqtt::on_message("multi/#")]
+fn default_broker(m: mqtt::Message, c: mqtt::Mqtt) {
+    record(&c, "MQTT", &m);
+}
+
+#[mqtt::on_message("multi/#", broker = "MQTT2")]
+fn second_broker(m: mqtt::Message, c: mqtt::Mqtt) {
+    record(&c, "MQTT2", &m);
+}
+
+#[mqtt::on_message("multi/#", broker = "MQTT3")]
+fn third_broker(m: mqtt::Message, c: mqtt::Mqtt) {
+    record(&c, "MQTT3", &m);
+}
+
+#[mqtt::on_message("v5/#", qos = 1)]
+fn v5_handler(m: mqtt::Message, c: mqtt::Mqtt) {
+    record(&c, "v5", &m);
+}
+
+fn base(broker: &Broker) -> ConfigBuilder {
+    Config::builder()
+        .host("127.0.0.1")
+        .port(broker.port())
+        .client_id(unique("cfg"))
+        .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
+}
+
+fn wait_connected(m: &mqtt::Mqtt) {
+    assert!(
+        wait_until(T, || m.is_connected()),
+        "{} did not connect: {:?}",
+        m.client_id(),
+        m.last_connect_error()
+    );
+}
+
+/// Waits until the broker logged the subscription (`<id> <qos> <filter>`), at any QoS.
+fn wait_subscribed(broker: &Broker, id: &str, filter: &str) {
+    let lines = [0, 1, 2].map(|q| format!("{id} {q} {filter}"));
+    assert!(
+        wait_until(T, || lines.iter().any(|l| broker.count_in_log(l) > 0)),
+        "{id} never subscribed to {filter}: {}",
+        broker.log_tail(30)
+    );
+}
+
+#[tokio::test]
+async fn mqtt5_connects_subscribes_and_sees_user_properties() {
+    let broker = Broker::start();
+    let client = Client::start(
+        base(&broker)
+            .protocol_version(mqtt::ProtocolVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let m = client.handle();
+    wait_connected(&m);
+    let id = m.client_id().to_owned();
+    // Mosquitto logs the protocol level: p5.
+    assert!(
+        broker.wait_for_log(&format!("as {id} (p5"), 1, T),
+        "{}",
+        broker.log_tail(20)
+    );
+    wait_subscribed(&broker, &id, "v5/#");
+
+    // A v5 peer publishes with user properties; the handler sees them.
+    let peer = paho::CreateOptionsBuilder::new()
+        .server_uri(broker.uri())
+        .client_id(unique("v5peer"))
+        .mqtt_version(paho::MQTT_VERSION_5)
+        .create_client()
+        .unwrap();
+    peer.connect(paho::ConnectOptionsBuilder::new_v5().finalize())
+        .wait()
+        .unwrap();
+    let mut props = paho::Properties::new();
+    props
+        .push_string_pair(paho::PropertyCode::UserProperty, "sensor", "kitchen")
+        .unwrap();
+    let msg = paho::MessageBuilder::new()
+        .topic("v5/temp")
+        .payload("21")
+        .qos(1)
+        .properties(props)
+        .finalize();
+    peer.publish(msg).wait().unwrap();
+    assert!(EVENTS.wait_for(T, |e| e.contains(&(
+        id.clone(),
+        "v5".into(),
+        "v5/temp 21 [sensor=kitchen]".into()
+    ))));
+
+    // Our own publish loops back over MQTT 5 too.
+    m.publish("v5/self", "x")
+        .qos(QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    assert!(EVENTS.wait_for(T, |e| e.contains(&(
+        id.clone(),
+        "v5".into(),
+        "v5/self x []".into()
+    ))));
+}
+
+#[test]
+fn required_mode_fails_within_the_timeout_naming_host_port_and_reason() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = Config::builder()
+        .host("127.0.0.1")
+        .port(port)
+        .connect_timeout(Duration::from_secs(1))
+        .connect_mode(mqtt::ConnectMode::Required)
+        .build()
+        .unwrap();
+    let err = Client::start(config).expect_err("nothing listens there");
+    let text = err.to_string();
+    assert!(
+        matches!(err, mqtt::Error::ConnectRequired { .. }),
+        "{err:?}"
+    );
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(text.contains("MQTT_CONNECT_MODE=required"), "{text}");
+}
+
+#[test]
+fn required_mode_connects_before_returning() {
+    let broker = Broker::start();
+    let client = Client::start(
+        base(&broker)
+            .connect_mode(mqtt::ConnectMode::Required)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        client.handle().is_connected(),
+        "start returned before the connection was up"
+    );
+}
+
+#[test]
+fn required_mode_reports_refused_credentials() {
+    let broker = Broker::builder().password("alice", "right-pw").start();
+    let err = Client::start(
+        base(&broker)
+            .credentials("alice", "wrong-pw")
+            .connect_mode(mqtt::ConnectMode::Required)
+            .build()
+            .unwrap(),
+    )
+    .expect_err("wrong password");
+    assert!(
+        matches!(
+            &err,
+            mqtt::Error::ConnectRequired {
+                source: mqtt::ConnectError::Refused(mqtt::ConnectReturnCode::NotAuthorized),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!format!("{err} {err:?}").contains("wrong-pw"));
+}
+
+fn spawn_will_client(
+    broker: &Broker,
+    id: &str,
+    topic: &str,
+    mode: &str,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_will_client"))
+        .args([&broker.port().to_string(), id, topic, mode])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "connected", "the child did not connect");
+    (child, out)
+}
+
+#[test]
+fn last_will_is_published_when_the_process_is_killed() {
+    let broker = Broker::start();
+    let watcher = Observer::connect(&broker);
+    let topic = format!("status/{}", unique("will"));
+    watcher.subscribe(&topic, 1);
+    let id = unique("willkill");
+    let (mut child, _out) = spawn_will_client(&broker, &id, &topic, "wait");
+    child.kill().unwrap(); // SIGKILL: no DISCONNECT
+    child.wait().unwrap();
+    let will = watcher.expect_message(&topic, T);
+    assert_eq!(will.payload(), b"gone");
+}
+
+#[test]
+fn last_will_is_not_published_after_a_clean_disconnect() {
+    let broker = Broker::start();
+    let watcher = Observer::connect(&broker);
+    let topic = format!("status/{}", unique("will"));
+    watcher.subscribe(&topic, 1);
+    let id = unique("willclean");
+    let (mut child, mut out) = spawn_will_client(&broker, &id, &topic, "clean");
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "disconnected");
+    assert!(child.wait().unwrap().success());
+    assert!(
+        broker.wait_for_log(&format!("Client {id} disconnected"), 1, T),
+        "{}",
+        broker.log_tail(20)
+    );
+    // A will would have been queued to the watcher before this marker.
+    watcher.publish(&topic, "marker", 1);
+    let first = watcher.expect_message(&topic, T);
+    assert_eq!(
+        first.payload(),
+        b"marker",
+        "a last will was published after a clean disconnect"
+    );
+}
+
+#[test]
+fn three_brokers_each_with_its_own_credentials_and_handlers() {
+    let brokers = [
+        Broker::builder().password("u1", "p1").start(),
+        Broker::builder().password("u2", "p2").start(),
+        Broker::builder().password("u3", "p3").start(),
+    ];
+    let mut clients = Vec::new();
+    for (i, (prefix, broker)) in ["MQTT", "MQTT2", "MQTT3"].iter().zip(&brokers).enumerate() {
+        let n = i + 1;
+        // Each named client from its own prefixed keys, as Flask-MQTT's config_prefix.
+        let env = [
+            (
+                format!("{prefix}_BROKER_URL"),
+                format!("tcp://127.0.0.1:{}", broker.port()),
+            ),
+            (format!("{prefix}_USERNAME"), format!("u{n}")),
+            (format!("{prefix}_PASSWORD"), format!("p{n}")),
+            (format!("{prefix}_CLIENT_ID"), unique(&format!("multi{n}"))),
+            (format!("{prefix}_RECONNECT_MIN_DELAY"), "0.1".to_owned()),
+        ];
+        let config = Config::from_lookup(prefix, |k| {
+            Ok(env.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()))
+        })
+        .unwrap();
+        assert_eq!(config.prefix(), *prefix);
+        let client = Client::start(config).unwrap();
+        wait_connected(&client.handle());
+        wait_subscribed(broker, client.handle().client_id(), "multi/#");
+        clients.push(client);
+    }
+    for (n, broker) in brokers.iter().enumerate() {
+        let obs = Observer::connect_with(broker, &format!("u{}", n + 1), &format!("p{}", n + 1));
+        obs.publish("multi/x", format!("to broker {}", n + 1), 1);
+    }
+    for (n, (client, handler)) in clients.iter().zip(["MQTT", "MQTT2", "MQTT3"]).enumerate() {
+        let id = client.handle().client_id().to_owned();
+        let want = (
+            id.clone(),
+            handler.to_owned(),
+            format!("multi/x to broker {} []", n + 1),
+        );
+        assert!(
+            EVENTS.wait_for(T, |e| e.contains(&want)),
+            "missing {want:?}: {:?}",
+            EVENTS.snapshot()
+        );
+    }
+    // Each handler saw only its own broker's message: one event per client, from the
+    // handler bound to it.
+    for (client, handler) in clients.iter().zip(["MQTT", "MQTT2", "MQTT3"]) {
+        let id = client.handle().client_id().to_owned();
+        let seen: Vec<_> = EVENTS
+            .snapshot()
+            .into_iter()
+            .filter(|(c, _, _)| *c == id)
+            .collect();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].1, handler);
+    }
+}
+
+/// Every log record of this process, at every level, including Paho C's trace.
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        let line = format!("{} {} {}", record.level(), record.target(), record.args());
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+    }
+    fn flush(&self) {}
+}
+
+fn capture() -> &'static Capture {
+    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
+    CAPTURE.get_or_init(|| {
+        let c: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
+        log::set_logger(c).unwrap();
+        log::set_max_level(log::LevelFilter::Trace);
+        c
+    })
+}
+
+#[test]
+fn the_password_never_reaches_a_log_line_or_debug_output() {
+    let logs = capture();
+    let broker = Broker::builder()
+        .password("carol", "pw-never-logged")
+        .start();
+    let good = Client::start(
+        base(&broker)
+            .credentials("carol", "pw-never-logged")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    wait_connected(&good.handle());
+    futures::executor::block_on(
+        good.handle()
+            .publish("multi/y", "payload")
+            .qos(QoS::AtLeastOnce)
+            .send(),
+    )
+    .unwrap();
+    let bad = Client::start(
+        base(&broker)
+            .credentials("carol", "pw-wrong-never-logged")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(wait_until(T, || bad
+        .handle()
+        .last_connect_error()
+        .is_some()));
+    let config = base(&broker)
+        .credentials("carol", "pw-never-logged")
+        .build()
+        .unwrap();
+    drop(good);
+    drop(bad);
+    let lines = logs.0.lock().unwrap().clone();
+    assert!(
+        lines.len() > 20,
+        "the capture saw the client's log lines: {}",
+        lines.len()
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("paho_mqtt_c")),
+        "Paho's trace was captured too"
+    );
+    for l in &lines {
+        assert!(!l.contains("never-logged"), "password in a log line: {l}");
+    }
+    for shown in [
+        format!("{config:?}"),
+        format!("{:?}", Client::start(config.clone()).unwrap()),
+    ] {
+        assert!(!shown.contains("never-logged"), "{shown}");
+    }
+}

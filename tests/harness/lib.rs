@@ -1,0 +1,48 @@
+//! Test harness for the flask-mqtt integration tests.
+//!
+//! Everything here talks to a **real** Mosquitto broker on a loopback
+//! address; nothing is mocked:
+//!
+//! * [`Broker`] — a private `mosquitto` process on a free `127.0.0.1` port,
+//!   configured through a file in its own temporary directory, with helpers
+//!   to kill / restart it and to inspect its log.
+//! * [`Observer`] — an independent raw `paho_mqtt` client used as the test's
+//!   peer: publish to the application, subscribe to what it sends.
+//! * [`Recorder`] — a thread-safe event log that handlers push into and
+//!   tests wait on.
+//! * [`wait_until`] / [`unique`] — small helpers for polling and for unique
+//!   topic prefixes and client ids.
+//!
+//! Failures panic with a message that says what failed and includes the tail
+//! of the broker log.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use flask_mqtt_tests::{unique, Broker, Observer};
+//!
+//! let broker = Broker::start();
+//! let observer = Observer::connect(&broker);
+//! let topic = format!("{}/hello", unique("doc"));
+//! observer.subscribe(&topic, 1);
+//! observer.publish(&topic, "hi", 1);
+//! let msg = observer.expect_message(&topic, Duration::from_secs(5));
+//! assert_eq!(msg.payload_str(), "hi");
+//! ```
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod broker;
+mod client;
+mod naming;
+mod recorder;
+mod sys;
+mod wait;
+
+pub use broker::{Broker, BrokerBuilder};
+pub use client::Observer;
+pub use naming::unique;
+pub use recorder::Recorder;
+pub use wait::{wait_until, wait_until_async};
+
+/// Re-export of the `paho_mqtt` crate the harness is built on, so tests can
+/// name `Message`, `QoS`, … without depending on it themselves.
+pub use paho_mqtt;

@@ -1,0 +1,102 @@
+//! The few OS calls the harness needs (Linux / Unix only).
+//!
+//! This is the only module with `unsafe`; every call is a plain libc call
+//! without pointers.
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+
+/// Whether the current process runs with effective uid 0.
+pub(crate) fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let euid = unsafe { libc::geteuid() };
+    euid == 0
+}
+
+/// Sends SIGTERM to `pid`.
+pub(crate) fn terminate(pid: u32) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: kill has no memory-safety preconditions; `pid` is the id of a
+    // child we have not reaped yet, so it cannot have been recycled.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A request to the spawner thread.
+struct SpawnRequest {
+    command: Command,
+    reply: mpsc::Sender<io::Result<Child>>,
+}
+
+/// The sending side of the spawner thread's queue (created on first use).
+static SPAWNER: OnceLock<Option<Mutex<mpsc::Sender<SpawnRequest>>>> = OnceLock::new();
+
+/// Spawns `command` so that the child is SIGKILLed when this process dies.
+///
+/// `Drop for Broker` already kills the broker, but `Drop` never runs for a
+/// broker kept in a `static`, leaked, or when the test binary itself is
+/// killed (e.g. by a CI timeout). To not leave stray brokers behind, the
+/// child asks the kernel for `PR_SET_PDEATHSIG(SIGKILL)`. That signal fires
+/// when the *thread* that spawned the child exits, so all children are
+/// spawned from one helper thread that lives as long as the process.
+pub(crate) fn spawn_tied_to_process(mut command: Command) -> io::Result<Child> {
+    install_parent_death_signal(&mut command);
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("harness-spawner".into())
+            .spawn(move || {
+                // The sender lives in a static, so this loop only ends with
+                // the process.
+                while let Ok(mut req) = rx.recv() {
+                    let _ = req.reply.send(req.command.spawn());
+                }
+            })
+            .ok()
+            .map(|_| Mutex::new(tx))
+    });
+    let Some(spawner) = spawner else {
+        // No helper thread: the child is then tied to the calling thread,
+        // which is still better than nothing for a test.
+        return command.spawn();
+    };
+    let (reply_tx, reply_rx) = mpsc::channel();
+    let sent = spawner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send(SpawnRequest {
+            command,
+            reply: reply_tx,
+        });
+    if let Err(mpsc::SendError(req)) = sent {
+        let mut command = req.command;
+        return command.spawn();
+    }
+    reply_rx
+        .recv()
+        .map_err(|_| io::Error::other("harness spawner thread is gone"))?
+}
+
+fn install_parent_death_signal(command: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl,
+    // which is async-signal-safe, and allocates nothing.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,54 @@
+//! Polling helpers for conditions that have no event to wait on.
+
+use std::time::{Duration, Instant};
+
+/// How long [`wait_until`] sleeps between two checks.
+const POLL: Duration = Duration::from_millis(10);
+
+/// Calls `cond` every few milliseconds until it returns `true` (then returns
+/// `true`) or `timeout` has elapsed (then returns `false`).
+///
+/// `cond` is always called at least once, and once more at the deadline,
+/// so a zero timeout still checks the condition. Blocks the calling thread;
+/// inside a single-threaded async runtime prefer [`wait_until_async`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// assert!(flask_mqtt_tests::wait_until(Duration::from_secs(5), || {
+///     start.elapsed() > Duration::from_millis(30)
+/// }));
+/// assert!(!flask_mqtt_tests::wait_until(Duration::from_millis(30), || false));
+/// ```
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        std::thread::sleep(POLL.min(deadline - now));
+    }
+}
+
+/// Async version of [`wait_until`]: sleeps with `tokio::time::sleep`, so it
+/// does not block the runtime thread (needed in `#[actix_web::test]` and
+/// other current-thread runtimes, where the code under test runs on the
+/// same thread). Must be awaited inside a Tokio runtime with the time
+/// driver enabled.
+pub async fn wait_until_async(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL.min(deadline - now)).await;
+    }
+}
