@@ -4,6 +4,9 @@
 //!
 //! One test per binary: the client is per process.
 
+// Test code: a failed step should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};

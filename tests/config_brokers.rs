@@ -2,6 +2,9 @@
 //! will on a killed process, several named brokers at once, and the password kept out
 //! of every log line.
 
+// Test code: a failed step should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};

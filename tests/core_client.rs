@@ -7,6 +7,9 @@
 //! tests in this binary and record events tagged with the client id, which each test
 //! filters on.
 
+// Test code: a failed step should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;

@@ -30,7 +30,7 @@
 //!   [`Mqtt::topics`] is subscribed before `on_connect` handlers run.
 //!
 //! # Logging
-//! Through the [`log`] facade: target `flask_mqtt::client` (connects, losses, subscribes;
+//! Through the [`log`](https://docs.rs/log) facade: target `flask_mqtt::client` (connects, losses, subscribes;
 //! errors for lost connections and failed connects), `flask_mqtt::dispatch` (handler
 //! errors and panics, as warnings naming topic and handler; per-message lines at debug),
 //! `paho_mqtt_c` (Paho C's own trace; packet lines at trace). The password is never logged.
