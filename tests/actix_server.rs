@@ -30,6 +30,15 @@ async fn hook(msg: mqtt::Message) {
     ));
 }
 
+#[mqtt::on_message("hook/#", qos = 1, broker = "MQTT2")]
+async fn hook_second_broker(msg: mqtt::Message) {
+    EVENTS.push(format!(
+        "msg2 {} {}",
+        msg.topic(),
+        msg.payload_str().unwrap_or("?")
+    ));
+}
+
 #[mqtt::on_connect]
 fn connected() {
     EVENTS.push("connect".into());
@@ -43,6 +52,20 @@ fn disconnected(d: mqtt::Disconnected) {
 async fn publish(client: mqtt::Mqtt, body: String) -> HttpResponse {
     match client
         .publish("hook/http", body)
+        .qos(mqtt::QoS::AtLeastOnce)
+        .await
+    {
+        Ok(()) => HttpResponse::Ok().body("published"),
+        Err(e) => HttpResponse::ServiceUnavailable().body(e.to_string()),
+    }
+}
+
+async fn publish_second(clients: mqtt::Clients, body: String) -> HttpResponse {
+    let Some(second) = clients.get("MQTT2") else {
+        return HttpResponse::NotFound().body("no MQTT2 client");
+    };
+    match second
+        .publish("hook/second", body)
         .qos(mqtt::QoS::AtLeastOnce)
         .await
     {
@@ -95,7 +118,7 @@ async fn http_async(
 }
 
 #[actix_web::test]
-async fn four_workers_one_connection_and_clean_stop() {
+async fn four_workers_one_connection_per_broker_and_clean_stop() {
     let broker = Broker::start();
     let id = unique("actix");
     mqtt::init_with(
@@ -107,6 +130,18 @@ async fn four_workers_one_connection_and_clean_stop() {
             .unwrap(),
     )
     .unwrap();
+    // A second, named broker (Flask-MQTT's config_prefix), configured in code here.
+    let broker2 = Broker::start();
+    let id2 = unique("actix2");
+    mqtt::init_with(
+        mqtt::ConfigBuilder::with_prefix("MQTT2")
+            .host("127.0.0.1")
+            .port(broker2.port())
+            .client_id(&id2)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
 
     let server = HttpServer::new(|| {
         APPS_BUILT.fetch_add(1, Ordering::SeqCst);
@@ -114,6 +149,7 @@ async fn four_workers_one_connection_and_clean_stop() {
             .configure(mqtt::configure)
             .route("/publish", web::post().to(publish))
             .route("/status", web::get().to(status))
+            .route("/publish2", web::post().to(publish_second))
     })
     .workers(4)
     .bind(("127.0.0.1", 0))
@@ -137,6 +173,14 @@ async fn four_workers_one_connection_and_clean_stop() {
     assert_eq!((code, body.as_str()), (200, "published"));
     assert!(wait_event("msg hook/http from http").await);
 
+    // HTTP reaches the named client too; its message loops back to the handler bound
+    // to that broker, not to the default client's handler.
+    let (code, body) = http_async(addr, "POST", "/publish2", "via MQTT2").await;
+    assert_eq!((code, body.as_str()), (200, "published"));
+    assert!(wait_event("msg2 hook/second via MQTT2").await);
+    assert_eq!(EVENTS.count(|x| x == "msg hook/second via MQTT2"), 0);
+    assert_eq!(broker2.connections_from(&id2), 1, "{}", broker2.log());
+
     // Every worker built its app (and so ran `configure`)...
     assert_eq!(APPS_BUILT.load(Ordering::SeqCst), 4);
     // ...and yet exactly one connection came from this process.
@@ -147,6 +191,7 @@ async fn four_workers_one_connection_and_clean_stop() {
         "no other client connected: {}",
         broker.log()
     );
+    // on_connect handlers without `broker` belong to the default client only.
     assert_eq!(EVENTS.count(|x| x == "connect"), 1);
 
     handle.stop(true).await;
@@ -155,6 +200,11 @@ async fn four_workers_one_connection_and_clean_stop() {
         broker.wait_for_log(&format!("Client {id} disconnected"), 1, T),
         "stopping the server must send DISCONNECT: {}",
         broker.log()
+    );
+    assert!(
+        broker2.wait_for_log(&format!("Client {id2} disconnected"), 1, T),
+        "{}",
+        broker2.log()
     );
     assert!(wait_event("disconnect Requested").await);
 }
