@@ -303,6 +303,16 @@ async fn password_listener_accepts_right_credentials_and_explains_the_refusal() 
         matches!(e, Ev::Log { client, level: mqtt::LogLevel::Err, text }
             if *client == id && text.contains("not authorised") && text.contains("return code 5"))
     });
+    // on_disconnect handlers get every failed attempt with its typed reason (Flask-MQTT's
+    // on_connect with rc != 0).
+    wait_event(&m, "on_disconnect with the refusal", |e| {
+        *e == Ev::Disconnect {
+            client: id.clone(),
+            reason: mqtt::DisconnectReason::ConnectFailed(mqtt::ConnectError::Refused(
+                mqtt::ConnectReturnCode::NotAuthorized,
+            )),
+        }
+    });
     // The password never shows up in logs handed to handlers.
     assert_eq!(EVENTS.count(|e| matches!(e, Ev::Log { text, .. } if text.contains("wrong-pw") || text.contains("s3cret-pw"))), 0);
 }

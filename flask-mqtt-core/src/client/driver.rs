@@ -103,7 +103,13 @@ pub(super) async fn drive(
                 if let Some(tx) = lock(&shared.first_outcome).take() {
                     let _ = tx.send(Err(err.clone()));
                 }
-                *lock(&shared.last_error) = Some(err);
+                *lock(&shared.last_error) = Some(err.clone());
+                dispatcher.dispatch(
+                    &mqtt,
+                    Event::Disconnected(Disconnected {
+                        reason: DisconnectReason::ConnectFailed(err),
+                    }),
+                );
                 retry_at = Some(Instant::now() + delay);
                 delay = (delay * 2).min(max_delay);
             }

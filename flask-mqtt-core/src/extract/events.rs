@@ -31,6 +31,11 @@ pub enum DisconnectReason {
     ConnectionLost,
     /// The broker sent DISCONNECT (MQTT 5) with this reason code; the client reconnects.
     ByBroker(u8),
+    /// A connection attempt failed (refused with a return/reason code, or the broker
+    /// could not be reached); the client retries after its backoff delay.
+    /// `on_disconnect` handlers see every failed attempt, like Flask-MQTT's
+    /// `on_connect` sees a non-zero `rc`.
+    ConnectFailed(crate::ConnectError),
 }
 
 /// Details of a disconnect.
@@ -43,6 +48,14 @@ impl Disconnected {
     /// Why the connection ended.
     pub fn reason(&self) -> &DisconnectReason {
         &self.reason
+    }
+
+    /// The connect error, for [`DisconnectReason::ConnectFailed`].
+    pub fn connect_error(&self) -> Option<&crate::ConnectError> {
+        match &self.reason {
+            DisconnectReason::ConnectFailed(e) => Some(e),
+            _ => None,
+        }
     }
 
     /// Whether the client will try to reconnect.
