@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::sys;
+use crate::tls::{Pki, TlsListeners, TlsOptions};
 
 /// The only address the broker ever listens on.
 const HOST: &str = "127.0.0.1";
@@ -42,6 +43,7 @@ pub struct BrokerBuilder {
     persistence: bool,
     unlimited_queue: bool,
     extra: Vec<String>,
+    tls: TlsOptions,
 }
 
 impl BrokerBuilder {
@@ -75,6 +77,44 @@ impl BrokerBuilder {
     /// lines, so it can override single-valued options).
     pub fn extra(mut self, line: impl Into<String>) -> Self {
         self.extra.push(line.into());
+        self
+    }
+
+    /// Adds a TLS listener on another free `127.0.0.1` port
+    /// ([`Broker::tls_port`]) that does not ask for client certificates
+    /// (`require_certificate false`). Its certificate is signed by a CA the
+    /// harness generates for this broker with the `openssl` CLI, see
+    /// [`Broker::pki`]; clients verify it with `pki().ca_cert`. The plain
+    /// listener ([`Broker::port`]) stays; both serve the same clients and
+    /// topics. TLS listeners come after [`extra`](Self::extra) lines in the
+    /// configuration, so per-listener `extra` options still apply to the
+    /// plain listener. The readiness check's bare TCP connect shows in the
+    /// log as `Client connection from 127.0.0.1 failed: ... unexpected eof
+    /// while reading.` once per TLS listener and start.
+    pub fn tls(mut self) -> Self {
+        self.tls.server_auth = true;
+        self
+    }
+
+    /// Adds a mutual-TLS listener on another free `127.0.0.1` port
+    /// ([`Broker::mutual_tls_port`]): like [`tls`](Self::tls), but clients
+    /// must present a certificate signed by the harness CA
+    /// (`require_certificate true`; `use_identity_as_username false`, so the
+    /// certificate is not the MQTT user name). `pki().client_cert` +
+    /// `client_key` is one.
+    pub fn mutual_tls(mut self) -> Self {
+        self.tls.mutual = true;
+        self
+    }
+
+    /// The subject alternative names of the TLS listeners' server
+    /// certificate, in OpenSSL's syntax; default
+    /// `"IP:127.0.0.1,DNS:localhost"`. With `"DNS:localhost"`, for example,
+    /// a client that checks host names accepts `localhost` but refuses
+    /// `127.0.0.1`. Only has an effect together with [`tls`](Self::tls) or
+    /// [`mutual_tls`](Self::mutual_tls).
+    pub fn tls_server_san(mut self, san: impl Into<String>) -> Self {
+        self.tls.server_san = Some(san.into());
         self
     }
 
@@ -120,6 +160,7 @@ pub struct Broker {
     log_path: PathBuf,
     stderr_path: PathBuf,
     child: Mutex<Option<Child>>,
+    tls: Option<TlsListeners>,
 }
 
 /// Why a launch attempt failed.
@@ -168,6 +209,7 @@ impl Broker {
             config_path: dir.path().join("mosquitto.conf"),
             log_path: dir.path().join("mosquitto.log"),
             stderr_path: dir.path().join("mosquitto.stderr"),
+            tls: TlsListeners::create(&settings.tls, dir.path()),
             dir,
             port: 0,
             settings,
@@ -176,6 +218,9 @@ impl Broker {
         broker.write_password_file();
         for attempt in 1..=FRESH_PORT_ATTEMPTS {
             broker.port = free_port();
+            if let Some(tls) = &mut broker.tls {
+                tls.pick_ports(broker.port, free_port);
+            }
             broker.write_config();
             match broker.launch() {
                 Ok(child) => {
@@ -198,6 +243,48 @@ impl Broker {
     /// also across restarts).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the TLS listener: the one added by
+    /// [`BrokerBuilder::tls`], or else the one added by
+    /// [`BrokerBuilder::mutual_tls`]. Panics if the broker has neither.
+    pub fn tls_port(&self) -> u16 {
+        self.tls
+            .as_ref()
+            .and_then(|t| t.server_auth_port.or(t.mutual_port))
+            .unwrap_or_else(|| {
+                panic!("Broker::tls_port: this broker has no TLS listener; build it with .tls()")
+            })
+    }
+
+    /// The port of the mutual-TLS listener ([`BrokerBuilder::mutual_tls`]).
+    /// Panics if the broker has none.
+    pub fn mutual_tls_port(&self) -> u16 {
+        self.tls
+            .as_ref()
+            .and_then(|t| t.mutual_port)
+            .unwrap_or_else(|| {
+                panic!(
+                    "Broker::mutual_tls_port: this broker has no mutual-TLS listener; \
+                     build it with .mutual_tls()"
+                )
+            })
+    }
+
+    /// The paho server URI of the TLS listener, `"ssl://127.0.0.1:PORT"`
+    /// (see [`tls_port`](Self::tls_port)).
+    pub fn tls_uri(&self) -> String {
+        format!("ssl://{HOST}:{}", self.tls_port())
+    }
+
+    /// The CA, server and client certificates of the TLS listeners (in
+    /// `<dir>/pki`). Panics if the broker was built without
+    /// [`BrokerBuilder::tls`] or [`BrokerBuilder::mutual_tls`].
+    pub fn pki(&self) -> &Pki {
+        match &self.tls {
+            Some(t) => &t.pki,
+            None => panic!("Broker::pki: this broker has no TLS listener; build it with .tls()"),
+        }
     }
 
     /// The listening address: always `"127.0.0.1"`.
@@ -439,6 +526,9 @@ impl Broker {
             lines.push("max_queued_messages 0".to_owned());
         }
         lines.extend(s.extra.iter().cloned());
+        if let Some(tls) = &self.tls {
+            lines.extend(tls.config_lines(HOST));
+        }
         let mut text = lines.join("\n");
         text.push('\n');
         fs::write(&self.config_path, text).unwrap_or_else(|err| {
@@ -483,8 +573,11 @@ impl Broker {
             }
             // Both checks: the "running" line proves that *our* process bound
             // the port (a stranger could own it), the connect that it listens.
-            if has_running_line(&read_lossy(&self.log_path, log_offset))
+            let log = read_lossy(&self.log_path, log_offset);
+            if has_running_line(&log)
                 && TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+                // Each TLS listener: its "listen socket" line and a connect.
+                && self.tls.as_ref().map_or(true, |tls| tls.ready(&log))
             {
                 return Ok(child);
             }

@@ -35,13 +35,17 @@ mod client;
 mod naming;
 mod recorder;
 mod sys;
+mod tls;
 mod wait;
+mod ws_proxy;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use client::Observer;
 pub use naming::unique;
 pub use recorder::Recorder;
+pub use tls::Pki;
 pub use wait::{wait_until, wait_until_async};
+pub use ws_proxy::{WsProxy, WsProxyBuilder};
 
 /// Re-export of the `paho_mqtt` crate the harness is built on, so tests can
 /// name `Message`, `QoS`, … without depending on it themselves.
