@@ -20,7 +20,7 @@
 //! | `MQTT_TLS_ENABLED` | `false` (`true` for `mqtts`/`wss` URLs) | use TLS |
 //! | `MQTT_TLS_CA_CERTS` | system trust store | CA certificate file (PEM) |
 //! | `MQTT_TLS_CERTFILE`, `MQTT_TLS_KEYFILE` | none | client certificate and key (PEM) for mutual TLS |
-//! | `MQTT_TLS_VERSION` | `tlsv1.2` | lowest TLS version: `tlsv1.2` (TLS 1.3 is negotiated whenever the broker offers it; `tlsv1.3` is rejected with an explanation, as Paho C cannot refuse TLS 1.2) |
+//! | `MQTT_TLS_VERSION` | `tlsv1.2` | `tlsv1.2`; Paho C cannot set a minimum itself, so OpenSSL's defaults (TLS 1.2+ on current distributions) decide and TLS 1.3 is used whenever offered; `tlsv1.3` is rejected with that explanation |
 //! | `MQTT_TLS_INSECURE` | `false` | skip server certificate and host name checks (logged as a warning at every connect) |
 //! | `MQTT_TLS_CIPHERS` | OpenSSL's default | OpenSSL cipher list for TLS 1.2 |
 //! | `MQTT_LAST_WILL_TOPIC` | none | topic of the last will |
