@@ -1,0 +1,6 @@
+// Hosts docs/migrating-from-flask-mqtt.md as crate documentation, so that
+// `cargo test --doc` compiles every Rust snippet of the guide (and runs those not
+// marked `no_run`). A library target of the examples package, whose dependencies
+// (actix-web, flask-mqtt-actix, serde, tokio, ...) the snippets use. No code here.
+#![doc = include_str!("migrating-from-flask-mqtt.md")]
+#![forbid(unsafe_code)]
