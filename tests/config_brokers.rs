@@ -413,3 +413,29 @@ fn the_password_never_reaches_a_log_line_or_debug_output() {
         assert!(!shown.contains("never-logged"), "{shown}");
     }
 }
+
+#[test]
+fn mqtt5_refusal_is_a_typed_reason_code() {
+    let broker = Broker::builder().password("dave", "right-pw").start();
+    let client = Client::start(
+        base(&broker)
+            .protocol_version(mqtt::ProtocolVersion::V5)
+            .credentials("dave", "wrong-pw")
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let m = client.handle();
+    assert!(wait_until(T, || m.last_connect_error().is_some()));
+    let err = m.last_connect_error().unwrap();
+    // Mosquitto 2.0 answers a wrong password with 0x87 (not authorised) on MQTT 5 too,
+    // not 0x86 (bad user name or password).
+    assert!(
+        matches!(&err, mqtt::ConnectError::RefusedV5 { code: 0x87, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "connection refused by the broker: not authorised: the broker refused this client or its credentials; check MQTT_USERNAME and MQTT_PASSWORD (Mosquitto answers a wrong password with this code) (reason code 0x87)"
+    );
+}

@@ -186,7 +186,7 @@ pub(crate) fn v5_connect_reason(code: u8) -> Option<&'static str> {
         0x84 => "unsupported protocol version: check MQTT_PROTOCOL_VERSION",
         0x85 => "client identifier not valid: the broker rejected MQTT_CLIENT_ID",
         0x86 => "bad username or password: check MQTT_USERNAME and MQTT_PASSWORD",
-        0x87 => "not authorised: the broker does not allow this client to connect",
+        0x87 => "not authorised: the broker refused this client or its credentials; check MQTT_USERNAME and MQTT_PASSWORD (Mosquitto answers a wrong password with this code)",
         0x88 => "server unavailable",
         0x89 => "server busy: try again later",
         0x8A => "banned: the broker banned this client",
