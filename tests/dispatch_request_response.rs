@@ -123,8 +123,14 @@ fn a_reply_answers_an_mqtt5_request_on_its_response_topic() {
         r#"answer to what time is it (text/plain, Some("test"))"#
     );
     assert_eq!(response.qos(), paho::QoS::AtLeastOnce);
-    // Pending the client's publish-properties API: the reply should carry the request's
-    // Correlation Data, `b"req-42"`; it does not yet.
+    // The reply carries the request's Correlation Data.
+    assert_eq!(
+        response
+            .properties()
+            .get_binary(paho::PropertyCode::CorrelationData)
+            .as_deref(),
+        Some(&b"req-42"[..])
+    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -222,7 +222,14 @@ async fn a_reply_goes_to_the_response_topic() {
     assert_eq!(published[0].topic(), "replies/abc");
     assert_eq!(published[0].payload(), b"echo: hi");
     assert_eq!(published[0].qos(), QoS::AtLeastOnce);
-    // The reply's Correlation Data is pending the client's publish-properties API.
+    assert_eq!(
+        published[0]
+            .as_paho()
+            .properties()
+            .get_binary(flask_mqtt_tests::paho_mqtt::PropertyCode::CorrelationData)
+            .as_deref(),
+        Some(&b"req-1"[..])
+    );
 }
 
 #[tokio::test]

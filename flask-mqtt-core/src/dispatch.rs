@@ -469,12 +469,13 @@ async fn send_reply(ctx: &EventContext, reply: Reply) -> Result<(), HandlerError
             "the message has no response topic (an MQTT 5 property the requester sets)".to_owned(),
         ));
     };
-    // Pending the client's support for publish properties: the Correlation Data
-    // (`props.get_binary(PropertyCode::CorrelationData)`) belongs on the reply.
     let (payload, qos) = reply.into_parts();
-    ctx.client()
-        .publish(topic.as_str(), payload)
-        .qos(qos)
+    let mut publish = ctx.client().publish(topic.as_str(), payload).qos(qos);
+    // The requester matches the answer to its request by the Correlation Data.
+    if let Some(data) = props.get_binary(PropertyCode::CorrelationData) {
+        publish = publish.correlation_data(data);
+    }
+    publish
         .await
         .map_err(|e| HandlerError::Reply(format!("publishing it to `{topic}` failed: {e}")))
 }

@@ -55,6 +55,7 @@ impl Mqtt {
             payload: payload.into(),
             qos: QoS::AtMostOnce,
             retain: false,
+            props: Vec::new(),
         }
     }
 
@@ -320,6 +321,16 @@ pub struct Publish {
     payload: Vec<u8>,
     qos: QoS,
     retain: bool,
+    props: Vec<Prop>,
+}
+
+/// An MQTT 5 property to attach to a publish.
+#[derive(Debug)]
+enum Prop {
+    CorrelationData(Vec<u8>),
+    ContentType(String),
+    ResponseTopic(String),
+    User(String, String),
 }
 
 impl Publish {
@@ -335,6 +346,31 @@ impl Publish {
         self
     }
 
+    /// MQTT 5 Correlation Data (for request/response). Ignored, with a debug log line,
+    /// on an MQTT 3.1.1 connection, which has no properties.
+    pub fn correlation_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.props.push(Prop::CorrelationData(data.into()));
+        self
+    }
+
+    /// MQTT 5 Content Type (e.g. `application/json`); ignored on MQTT 3.1.1.
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.props.push(Prop::ContentType(content_type.into()));
+        self
+    }
+
+    /// MQTT 5 Response Topic, where a responder should answer; ignored on MQTT 3.1.1.
+    pub fn response_topic(mut self, topic: impl Into<String>) -> Self {
+        self.props.push(Prop::ResponseTopic(topic.into()));
+        self
+    }
+
+    /// An MQTT 5 user property (may be repeated); ignored on MQTT 3.1.1.
+    pub fn user_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.props.push(Prop::User(key.into(), value.into()));
+        self
+    }
+
     /// Sends the message; the same as awaiting the `Publish`.
     pub async fn send(self) -> Result<()> {
         let Publish {
@@ -343,19 +379,36 @@ impl Publish {
             payload,
             qos,
             retain,
+            props,
         } = self;
         let name = TopicName::new(topic.as_str()).map_err(|e| Error::invalid_topic(&topic, e))?;
-        mqtt.ensure_open()?;
-        if let Some(tap) = &mqtt.shared.tap {
-            lock(tap).push(Message::new(topic, payload, qos, retain));
-            return Ok(());
+        if let Some(Prop::ResponseTopic(t)) =
+            props.iter().find(|p| matches!(p, Prop::ResponseTopic(_)))
+        {
+            TopicName::new(t.as_str()).map_err(|e| Error::invalid_topic(t, e))?;
         }
-        let msg = paho_mqtt::MessageBuilder::new()
+        mqtt.ensure_open()?;
+        let v5 = mqtt.shared.config.protocol_version() == crate::config::ProtocolVersion::V5;
+        let mut builder = paho_mqtt::MessageBuilder::new()
             .topic(name.as_str())
             .payload(payload)
             .qos(qos.to_paho())
-            .retained(retain)
-            .finalize();
+            .retained(retain);
+        // A detached (test) handle records properties whatever the version.
+        if !props.is_empty() && (v5 || mqtt.shared.tap.is_some()) {
+            builder = builder.properties(to_properties(&props).map_err(Error::Paho)?);
+        } else if !props.is_empty() {
+            log::debug!(
+                target: crate::log::CLIENT_TARGET,
+                "MQTT 3.1.1 has no properties; {} ignored on the publish to `{topic}`",
+                props.len()
+            );
+        }
+        let msg = builder.finalize();
+        if let Some(tap) = &mqtt.shared.tap {
+            lock(tap).push(Message::from_paho(msg));
+            return Ok(());
+        }
         let token = mqtt.shared.paho.try_publish(msg).map_err(|e| match e {
             paho_mqtt::Error::MaxBufferedMessages => Error::BufferFull {
                 limit: mqtt.shared.config.max_buffered_messages,
@@ -391,4 +444,18 @@ impl IntoFuture for Publish {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.send())
     }
+}
+
+fn to_properties(props: &[Prop]) -> std::result::Result<paho_mqtt::Properties, paho_mqtt::Error> {
+    use paho_mqtt::PropertyCode;
+    let mut out = paho_mqtt::Properties::new();
+    for p in props {
+        match p {
+            Prop::CorrelationData(d) => out.push_binary(PropertyCode::CorrelationData, d.clone())?,
+            Prop::ContentType(t) => out.push_string(PropertyCode::ContentType, t)?,
+            Prop::ResponseTopic(t) => out.push_string(PropertyCode::ResponseTopic, t)?,
+            Prop::User(k, v) => out.push_string_pair(PropertyCode::UserProperty, k, v)?,
+        }
+    }
+    Ok(out)
 }
