@@ -48,7 +48,7 @@ use actix_web::web;
 pub fn manage<T: Send + Sync + 'static>(
     data: web::Data<T>,
 ) -> impl Fn(&mut web::ServiceConfig) + Clone + 'static {
-    flask_mqtt_core::__actix_state::share_with_every_client(data.clone().into_inner());
+    flask_mqtt_core::__actix::share_with_every_client(data.clone().into_inner());
     move |cfg: &mut web::ServiceConfig| {
         cfg.app_data(data.clone());
     }

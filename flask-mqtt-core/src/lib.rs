@@ -22,8 +22,14 @@
 //! # Guarantees
 //! - Paho's callbacks only push into an unbounded queue: no message is dropped between
 //!   Paho and the handlers, and no Paho operation ever runs on a Paho callback thread.
-//! - Every handler has its own queue and worker: it sees events one at a time in arrival
-//!   order; a slow or panicking handler does not stop the others.
+//! - Every handler has its own bounded queue (`queue = N`, default 1024) and worker: it
+//!   sees events in arrival order, up to `concurrency = N` at once (default 1); a slow or
+//!   panicking handler does not stop the others until its queue is full. Then dispatch
+//!   waits for room in arrival order, and new events wait in memory (logged, never
+//!   dropped). This back-pressure stops at Paho: holding Paho's receive thread is the
+//!   only way to delay acknowledgements, and it would deadlock handlers that await a
+//!   QoS 1/2 publish (Paho reads their acknowledgements on that thread) and stop
+//!   keep-alive; a broker held back drops past `max_queued_messages` anyway.
 //! - Handlers run on the client's own Tokio runtime (two threads), not on HTTP workers;
 //!   plain `fn` handlers may block (they run under `block_in_place`).
 //! - On every connect, every declared filter and every runtime subscription in
@@ -45,6 +51,7 @@ mod actix;
 #[doc(hidden)]
 pub mod __actix {
     pub use crate::actix::{declared_brokers, StartError};
+    pub use crate::extract::share_with_every_client;
 }
 mod client;
 mod config;
@@ -56,6 +63,7 @@ mod log;
 mod message;
 mod qos;
 mod registry;
+pub mod testing;
 
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;
@@ -69,7 +77,11 @@ pub use crate::extract::{
     Connected, DisconnectReason, Disconnected, Event, EventContext, FromEvent, Published,
     Subscribed, Unsubscribed, WrongEvent,
 };
-pub use crate::handler::{HandlerError, IntoOutcome};
+pub use crate::extract::{
+    ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection, Payload,
+    PropertyRejection, ResponseTopic, Retain, State, Text, TextRejection, Topic, UserProperties,
+};
+pub use crate::handler::{HandlerError, IntoOutcome, Reply};
 pub use crate::log::{LogEntry, LogLevel};
 pub use crate::message::Message;
 pub use crate::qos::QoS;
@@ -77,7 +89,9 @@ pub use crate::registry::HandlerKind;
 pub use flask_mqtt_macros::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
 };
-pub use flask_mqtt_topic::{TopicFilter, TopicFilterError, TopicName, TopicNameError};
+pub use flask_mqtt_topic::{
+    TemplateError, TopicFilter, TopicFilterError, TopicName, TopicNameError, TopicTemplate,
+};
 
 /// Support for the code the attribute macros generate. Not public API.
 #[doc(hidden)]
@@ -89,19 +103,3 @@ pub mod __private {
     pub use std::boxed::Box;
     pub use std::sync::Arc;
 }
-
-// ---- issue 4 (handlers): requested re-exports, to be merged above by the lead ----
-pub mod testing;
-pub use crate::extract::{
-    ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection, Payload,
-    PropertyRejection, ResponseTopic, Retain, State, Text, TextRejection, Topic, UserProperties,
-};
-pub use crate::handler::Reply;
-pub use flask_mqtt_topic::{TemplateError, TopicTemplate};
-/// Support for `flask_mqtt_actix::manage`. Not public API.
-#[cfg(feature = "actix")]
-#[doc(hidden)]
-pub mod __actix_state {
-    pub use crate::extract::share_with_every_client;
-}
-// ---- end issue 4 ----
