@@ -170,7 +170,10 @@ impl Client {
                         None
                     };
                     crate::log::install_paho_trace(log_sink);
-                    driver::drive(driver_mqtt, dispatcher, rx).await;
+                    // On a worker thread, not this one: the driver then hands events to
+                    // the router (and the router to handlers) on the same thread, instead
+                    // of waking a worker for every message.
+                    let _ = tokio::spawn(driver::drive(driver_mqtt, dispatcher, rx)).await;
                 });
                 rt.shutdown_timeout(Duration::from_secs(1));
             })
@@ -231,6 +234,17 @@ impl Drop for Client {
             // Paho callback thread: block until the DISCONNECT went out, bounded.
             if rx.recv_timeout(SHUTDOWN_TIMEOUT * 2).is_ok() {
                 // The driver has returned; the thread now stops its runtime (at most 1 s).
+                let _ = thread.join();
+            }
+        } else {
+            // A shutdown is already under way (`Mqtt::disconnect()`, maybe from inside a
+            // handler): wait, bounded, for it to finish draining the handlers too.
+            let deadline =
+                std::time::Instant::now() + SHUTDOWN_TIMEOUT * 2 + Duration::from_secs(1);
+            while !thread.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if thread.is_finished() {
                 let _ = thread.join();
             }
         }
