@@ -451,7 +451,9 @@ fn to_properties(props: &[Prop]) -> std::result::Result<paho_mqtt::Properties, p
     let mut out = paho_mqtt::Properties::new();
     for p in props {
         match p {
-            Prop::CorrelationData(d) => out.push_binary(PropertyCode::CorrelationData, d.clone())?,
+            Prop::CorrelationData(d) => {
+                out.push_binary(PropertyCode::CorrelationData, d.clone())?
+            }
             Prop::ContentType(t) => out.push_string(PropertyCode::ContentType, t)?,
             Prop::ResponseTopic(t) => out.push_string(PropertyCode::ResponseTopic, t)?,
             Prop::User(k, v) => out.push_string_pair(PropertyCode::UserProperty, k, v)?,
