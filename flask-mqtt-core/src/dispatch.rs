@@ -8,6 +8,10 @@
 //!                                                                               calls at once
 //! ```
 //!
+//! While the router has nothing waiting (the common case), `Dispatcher::dispatch` puts
+//! events straight into the handler queues itself; the router takes over, in arrival
+//! order, from the first full queue until it has caught up.
+//!
 //! # Guarantees
 //!
 //! - **Nothing is dropped.** Every event handed to [`Dispatcher::dispatch`] reaches the
@@ -105,9 +109,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// An event on its way to the router.
 struct Job {
-    client: Mqtt,
-    event: Event,
+    ctx: Arc<EventContext>,
     tracker: Option<Arc<Tracker>>,
+    /// Targets already served by [`Dispatcher::dispatch`]'s direct path.
+    skip: usize,
 }
 
 /// An event in one handler's queue.
@@ -183,6 +188,8 @@ pub(crate) struct Dispatcher {
     intake: mpsc::UnboundedSender<Job>,
     routes: Arc<Routes>,
     backlog: Arc<Backlog>,
+    /// The handler queues, for the direct path (the router has its own senders).
+    queues: Vec<mpsc::Sender<Item>>,
     router: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -226,11 +233,17 @@ impl Dispatcher {
             grew: Notify::new(),
         });
         let (intake, rx) = mpsc::unbounded_channel();
-        let router = tokio::spawn(route(Arc::clone(&routes), Arc::clone(&backlog), rx, queues));
+        let router = tokio::spawn(route(
+            Arc::clone(&routes),
+            Arc::clone(&backlog),
+            rx,
+            queues.clone(),
+        ));
         Dispatcher {
             intake,
             routes,
             backlog,
+            queues,
             router,
             workers,
         }
@@ -252,11 +265,39 @@ impl Dispatcher {
 
     /// Queues `event` for every handler it concerns. Never waits (safe anywhere, also on
     /// the driver task); see the module docs for what happens when handlers fall behind.
+    ///
+    /// Direct path: while no event waits for the router, the event goes straight into the
+    /// handler queues, which keeps arrival order (the driver is the only caller) and saves
+    /// a hop through the router task per event. If a queue is full, the event goes on
+    /// through the router from that handler on, and later events follow it there until
+    /// the router has caught up.
     pub(crate) fn dispatch(&self, client: &Mqtt, event: Event) {
+        let ctx = Arc::new(EventContext::new(client.clone(), event));
+        if self.backlog.len.load(Ordering::SeqCst) == 0 {
+            for (n, i) in self.routes.targets(ctx.event()).into_iter().enumerate() {
+                let (Some(h), Some(queue)) = (self.routes.handlers.get(i), self.queues.get(i))
+                else {
+                    continue;
+                };
+                match queue.try_send(item(h, &ctx, None)) {
+                    // Closed: the worker is gone (runtime shutdown).
+                    Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        self.submit(Job {
+                            ctx,
+                            tracker: None,
+                            skip: n,
+                        });
+                        return;
+                    }
+                }
+            }
+            return;
+        }
         self.submit(Job {
-            client: client.clone(),
-            event,
+            ctx,
             tracker: None,
+            skip: 0,
         });
     }
 
@@ -273,9 +314,9 @@ impl Dispatcher {
             done: Mutex::new(Some(tx)),
         });
         self.submit(Job {
-            client: client.clone(),
-            event,
+            ctx: Arc::new(EventContext::new(client.clone(), event)),
             tracker: Some(tracker),
+            skip: 0,
         });
         async move { rx.await.unwrap_or_default() }
     }
@@ -303,10 +344,13 @@ impl Dispatcher {
     pub(crate) async fn drain(self, timeout: Duration) {
         let Dispatcher {
             intake,
+            queues,
             router,
             workers,
             ..
         } = self;
+        // The router's senders close the handler queues when it finishes.
+        drop(queues);
         drop(intake);
         let all = async move {
             let _ = router.await;
@@ -330,20 +374,12 @@ async fn route(
     queues: Vec<mpsc::Sender<Item>>,
 ) {
     while let Some(job) = intake.recv().await {
-        let base = Arc::new(EventContext::new(job.client, job.event));
-        for i in routes.targets(base.event()) {
+        let base = &job.ctx;
+        for i in routes.targets(base.event()).into_iter().skip(job.skip) {
             let (Some(h), Some(queue)) = (routes.handlers.get(i), queues.get(i)) else {
                 continue;
             };
-            let ctx = match &h.template {
-                Some(t) => Arc::new(base.with_template(Arc::clone(t))),
-                None => Arc::clone(&base),
-            };
-            let item = Item {
-                ctx,
-                tracker: job.tracker.clone(),
-            };
-            match queue.try_send(item) {
+            match queue.try_send(item(h, base, job.tracker.clone())) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(item)) => {
                     log::debug!(
@@ -380,6 +416,16 @@ async fn route(
         }
     }
     // Dropping `queues` closes every handler queue: the workers finish what is queued.
+}
+
+/// What handler `h` gets of an event: the event's context (with `h`'s topic template
+/// when it names levels).
+fn item(h: &Handler, base: &Arc<EventContext>, tracker: Option<Arc<Tracker>>) -> Item {
+    let ctx = match &h.template {
+        Some(t) => Arc::new(base.with_template(Arc::clone(t))),
+        None => Arc::clone(base),
+    };
+    Item { ctx, tracker }
 }
 
 async fn run_worker(h: Arc<Handler>, mut rx: mpsc::Receiver<Item>) {
