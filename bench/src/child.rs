@@ -1,0 +1,80 @@
+//! What every consumer child process shares: its settings (from the environment, with
+//! Flask-MQTT's key names for the broker), the stdin watchdog and the progress lines.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings the orchestrator hands a consumer child.
+pub(crate) struct Settings {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) client_id: String,
+    /// Messages the publisher sends in this run.
+    pub(crate) messages: u64,
+    /// Record publish-to-handler latency.
+    pub(crate) latency: bool,
+}
+
+impl Settings {
+    pub(crate) fn from_env() -> Result<Settings, String> {
+        let var = |key: &str| std::env::var(key).map_err(|e| format!("{key}: {e}"));
+        let number = |key: &str| -> Result<u64, String> {
+            var(key)?.parse().map_err(|e| format!("{key}: {e}"))
+        };
+        Ok(Settings {
+            host: var("MQTT_BROKER_URL")?,
+            port: u16::try_from(number("MQTT_BROKER_PORT")?).map_err(|e| e.to_string())?,
+            client_id: var("MQTT_CLIENT_ID")?,
+            messages: number("BENCH_MESSAGES")?,
+            latency: var("BENCH_LATENCY").is_ok_and(|v| v == "1"),
+        })
+    }
+}
+
+/// Ends the process when stdin closes: the orchestrator closes it to stop a child, and
+/// a dying orchestrator closes it too, so children never outlive a run.
+pub(crate) fn exit_when_stdin_closes() {
+    let _ = std::thread::Builder::new()
+        .name("bench-stdin".into())
+        .spawn(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut sink);
+            std::process::exit(0);
+        });
+}
+
+/// Counters a child reports.
+#[derive(Default)]
+pub(crate) struct Progress {
+    pub(crate) messages: AtomicU64,
+    pub(crate) calls: AtomicU64,
+}
+
+/// Prints `count <messages> <calls>` every 100 ms while it changes.
+pub(crate) fn report_progress(progress: Arc<Progress>) {
+    let _ = std::thread::Builder::new()
+        .name("bench-progress".into())
+        .spawn(move || {
+            let mut last = (0, 0);
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+                let now = (
+                    progress.messages.load(Ordering::Relaxed),
+                    progress.calls.load(Ordering::Relaxed),
+                );
+                if now != last {
+                    say(&format!("count {} {}", now.0, now.1));
+                    last = now;
+                }
+            }
+        });
+}
+
+/// Prints one protocol line and flushes it.
+pub(crate) fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}

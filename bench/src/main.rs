@@ -1,0 +1,335 @@
+//! End-to-end benchmark of flask-mqtt against `mosquitto_sub`, raw paho-mqtt and
+//! Flask-MQTT 1.3, on a loopback Mosquitto it starts. See BENCHMARKS.md.
+//!
+//! ```text
+//! cargo run --release -p flask-mqtt-bench -- full     # the measured table
+//! cargo run -p flask-mqtt-bench -- quick              # CI smoke run (5,000 messages)
+//! ```
+//!
+//! Options (after the mode): `--messages N`, `--rounds R`, `--rate R` (latency runs, messages/s),
+//! `--latency-secs S`, `--consumers sub,paho,framework,flask`, `--max-inflight N`, `--window N`,
+//! `--skip publish,throughput,latency`.
+//!
+//! Exits non-zero only when a consumer crashes (or never subscribes) or loses QoS 1
+//! messages, or when the framework's handlers were called the wrong number of times
+//! although every message arrived; never because of a timing.
+
+mod child;
+mod consumers;
+mod feeder;
+mod flask;
+mod framework;
+mod paho_consumer;
+mod publish;
+mod report;
+mod wire;
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::Broker;
+
+use crate::consumers::{Kind, Outcome, Run, Traffic};
+use crate::feeder::Feeder;
+use crate::publish::RawPublisher;
+use crate::report::{PublishRow, Results};
+
+/// What to run.
+pub(crate) struct Plan {
+    pub(crate) mode: &'static str,
+    pub(crate) messages: u64,
+    /// Messages per sequential publish row (each awaited before the next).
+    pub(crate) sequential: u64,
+    pub(crate) rate: u64,
+    pub(crate) latency_secs: u64,
+    /// Throughput runs per consumer and QoS; the table shows the median.
+    pub(crate) rounds: usize,
+    pub(crate) consumers: Vec<Kind>,
+    /// Phases left out: `publish`, `throughput`, `latency`.
+    pub(crate) skip: Vec<String>,
+    pub(crate) max_inflight: u32,
+    /// Publishes the publisher has pending at once.
+    pub(crate) window: usize,
+    settle: Duration,
+    idle_timeout: Duration,
+    run_timeout: Duration,
+}
+
+impl Plan {
+    fn new(mode: &str) -> Option<Plan> {
+        let quick = match mode {
+            "quick" => true,
+            "full" => false,
+            _ => return None,
+        };
+        Some(Plan {
+            mode: if quick { "quick" } else { "full" },
+            messages: if quick { 5_000 } else { 200_000 },
+            sequential: if quick { 500 } else { 10_000 },
+            rate: 5_000,
+            latency_secs: if quick { 1 } else { 4 },
+            rounds: if quick { 1 } else { 3 },
+            consumers: Kind::ALL.to_vec(),
+            skip: Vec::new(),
+            max_inflight: 100,
+            window: publish::WINDOW,
+            settle: Duration::from_millis(if quick { 300 } else { 1_000 }),
+            idle_timeout: Duration::from_secs(if quick { 5 } else { 10 }),
+            run_timeout: Duration::from_secs(if quick { 60 } else { 600 }),
+        })
+    }
+
+    fn skips(&self, phase: &str) -> bool {
+        self.skip.iter().any(|p| p == phase)
+    }
+
+    fn parse(args: &[String]) -> Result<Plan, String> {
+        let mode = args.first().map_or("full", String::as_str);
+        let mut plan = Plan::new(mode).ok_or_else(|| format!("unknown mode `{mode}`"))?;
+        let mut rest = args.iter().skip(1);
+        while let Some(flag) = rest.next() {
+            let value = rest
+                .next()
+                .ok_or_else(|| format!("`{flag}` needs a value"))?;
+            let number = || -> Result<u64, String> {
+                value
+                    .parse()
+                    .map_err(|_| format!("`{flag} {value}`: expected a number"))
+            };
+            match flag.as_str() {
+                "--messages" => {
+                    plan.messages = number()?.max(10);
+                    plan.sequential = (plan.messages / 20).max(10);
+                }
+                "--rounds" => plan.rounds = usize::try_from(number()?).unwrap_or(1).max(1),
+                "--rate" => plan.rate = number()?.max(1),
+                "--latency-secs" => plan.latency_secs = number()?.max(1),
+                "--skip" => {
+                    plan.skip = value.split(',').map(str::to_owned).collect();
+                    if let Some(bad) = plan
+                        .skip
+                        .iter()
+                        .find(|p| !["publish", "throughput", "latency"].contains(&p.as_str()))
+                    {
+                        return Err(format!(
+                            "unknown phase `{bad}`; expected publish, throughput or latency"
+                        ));
+                    }
+                }
+                "--window" => plan.window = usize::try_from(number()?).unwrap_or(1).max(1),
+                "--max-inflight" => plan.max_inflight = u32::try_from(number()?).unwrap_or(0),
+                "--consumers" => {
+                    plan.consumers = value
+                        .split(',')
+                        .filter(|k| !k.is_empty())
+                        .map(|k| Kind::from_key(k).ok_or_else(|| format!("unknown consumer `{k}`; expected sub, paho, framework or flask")))
+                        .collect::<Result<_, _>>()?;
+                }
+                _ => return Err(format!("unknown option `{flag}`")),
+            }
+        }
+        Ok(plan)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let child = match args.first().map(String::as_str) {
+        Some("child-framework") => Some(framework::run()),
+        Some("child-paho") => Some(paho_consumer::run()),
+        Some("-h" | "--help") => {
+            println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,framework,flask] [--max-inflight N] [--window N] [--skip publish,throughput,latency]");
+            return ExitCode::SUCCESS;
+        }
+        _ => None,
+    };
+    if let Some(result) = child {
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench child: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let plan = match Plan::parse(&args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("flask-mqtt-bench: {e} (try --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match orchestrate(&plan) {
+        Ok(results) => {
+            report::print(&plan, &results);
+            let failures = report::failures(&results);
+            if failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("\nbench: FAILED:");
+                for f in failures {
+                    eprintln!("  - {f}");
+                }
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("bench: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn orchestrate(plan: &Plan) -> Result<Results, String> {
+    let begun = Instant::now();
+    let mut results = Results::default();
+    let mut consumers = plan.consumers.clone();
+    let venv = if consumers.contains(&Kind::Flask) {
+        match flask::prepare() {
+            Ok(venv) => {
+                results.flask_versions = venv.versions.clone();
+                Some(venv)
+            }
+            Err(e) => {
+                // Not a crash of a consumer: say so loudly and go on without it.
+                let why = format!("Flask-MQTT consumer SKIPPED: no virtual environment ({e})");
+                eprintln!("bench: {why}");
+                results.notes.push(why);
+                consumers.retain(|k| *k != Kind::Flask);
+                None
+            }
+        }
+    } else {
+        None
+    };
+
+    let broker = Broker::builder()
+        .unlimited_queue()
+        .extra(format!("max_inflight_messages {}", plan.max_inflight))
+        // The harness logs everything; a line per PUBLISH would make the broker the
+        // bottleneck. Keep what the harness and the readiness check read.
+        .extra("log_type none")
+        .extra("log_type error")
+        .extra("log_type warning")
+        .extra("log_type notice")
+        .extra("log_type information")
+        .extra("log_type subscribe")
+        .build();
+    eprintln!(
+        "bench: {} mode, {} messages of {} bytes, broker {}",
+        plan.mode,
+        plan.messages,
+        wire::PAYLOAD_LEN,
+        broker.uri()
+    );
+    if !plan.skips("publish") {
+        publish_rows(plan, &broker, &mut results)?;
+    }
+    let mut feeder = Feeder::connect(broker.port(), "bench-feeder")?;
+    for qos in [0, 1] {
+        let took = feeder.burst(plan.messages, qos, plan.window)?;
+        results.feeder[qos as usize] = plan.messages as f64 / took.as_secs_f64().max(1e-9);
+    }
+    eprintln!(
+        "bench: publisher alone: {:.0} / {:.0} msg/s (QoS 0 / QoS 1)",
+        results.feeder[0], results.feeder[1]
+    );
+
+    let mut runs = 0;
+    let mut next_id = |kind: Kind, qos: i32, what: &str| {
+        runs += 1;
+        format!("bench-{}-{what}-q{qos}-{runs}", kind.key())
+    };
+    let throughput = if plan.skips("throughput") {
+        &[][..]
+    } else {
+        &consumers[..]
+    };
+    for qos in [0, 1] {
+        for _ in 0..plan.rounds {
+            for &kind in throughput {
+                let run = Run {
+                    kind,
+                    qos,
+                    messages: plan.messages,
+                    traffic: Traffic::Burst,
+                    client_id: next_id(kind, qos, "tput"),
+                    broker: &broker,
+                    venv: venv.as_ref(),
+                    settle: plan.settle,
+                    idle_timeout: plan.idle_timeout,
+                    run_timeout: plan.run_timeout,
+                };
+                let outcome =
+                    consumers::run(&run, || feeder.burst(plan.messages, qos, plan.window));
+                eprintln!("bench: {}", report::progress_line(&run, &outcome));
+                results.throughput.push((kind, qos, outcome));
+            }
+        }
+    }
+    let latency_messages = plan.rate * plan.latency_secs;
+    let latency = if plan.skips("latency") {
+        &[][..]
+    } else {
+        &consumers[..]
+    };
+    for qos in [0, 1] {
+        for &kind in latency {
+            let run = Run {
+                kind,
+                qos,
+                messages: latency_messages,
+                traffic: Traffic::Paced(plan.rate),
+                client_id: next_id(kind, qos, "lat"),
+                broker: &broker,
+                venv: venv.as_ref(),
+                settle: Duration::from_millis(200),
+                idle_timeout: plan.idle_timeout,
+                run_timeout: plan.run_timeout,
+            };
+            let outcome: Outcome =
+                consumers::run(&run, || feeder.paced(latency_messages, qos, plan.rate));
+            eprintln!("bench: {}", report::progress_line(&run, &outcome));
+            results.latency.push((kind, qos, outcome));
+        }
+    }
+    results.wall = begun.elapsed();
+    Ok(results)
+}
+
+/// Publish throughput, raw paho against `Mqtt::publish`, with no subscriber.
+fn publish_rows(plan: &Plan, broker: &Broker, results: &mut Results) -> Result<(), String> {
+    let publisher = RawPublisher::connect(&broker.uri(), "bench-paho-pub")?;
+    let config = mqtt::ConfigBuilder::with_prefix("BENCHPUB")
+        .host("127.0.0.1")
+        .port(broker.port())
+        .client_id("bench-framework-pub")
+        .build()
+        .map_err(|e| e.to_string())?;
+    let client = mqtt::Client::start(config).map_err(|e| e.to_string())?;
+    let handle = client.handle();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !handle.is_connected() {
+        if Instant::now() > deadline {
+            return Err("the framework's publishing client did not connect".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rate = |n: u64, took: Duration| n as f64 / took.as_secs_f64().max(1e-9);
+    for (window, n) in [(plan.window, plan.messages), (1, plan.sequential)] {
+        let mut raw = PublishRow::new("raw paho AsyncClient::publish", window, n);
+        let mut fw = PublishRow::new("flask-mqtt Mqtt::publish", window, n);
+        for (qos, q) in [(0, mqtt::QoS::AtMostOnce), (1, mqtt::QoS::AtLeastOnce)] {
+            let took = publisher.burst(n, qos, window)?;
+            raw.rates[qos as usize] = rate(n, took);
+            let took = publish::framework_burst(&handle, n, q, window)?;
+            fw.rates[qos as usize] = rate(n, took);
+        }
+        eprintln!("bench: {}", fw.progress_line(&raw));
+        results.publish.push((raw, fw));
+    }
+    drop(client);
+    drop(publisher);
+    Ok(())
+}
