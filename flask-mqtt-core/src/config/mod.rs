@@ -29,7 +29,7 @@
 //! | `MQTT_LAST_WILL_RETAIN` | `false` | whether it is retained |
 //! | `MQTT_RECONNECT_MIN_DELAY` | `0.5` | seconds before the first retry |
 //! | `MQTT_RECONNECT_MAX_DELAY` | `30` | the retry delay doubles up to this |
-//! | `MQTT_MAX_BUFFERED_MESSAGES` | `10000` | publishes kept while disconnected |
+//! | `MQTT_MAX_BUFFERED_MESSAGES` | `10000` | publishes Paho holds not yet sent (while disconnected, and queued while connected) |
 //! | `MQTT_CONNECT_MODE` | `background` | `background`: serve, keep retrying; `required`: startup fails after the connection timeout |
 //!
 //! Another prefix configures another named client (Flask-MQTT's `config_prefix`):
