@@ -8,6 +8,9 @@
 //! The filter may name levels, `"sensors/{sensor_id}/temperature"` (a topic template,
 //! see `flask_mqtt_topic::TopicTemplate`); the `Path` extractor reads them.
 //!
+//! `shared = "workers"` makes the filter a shared subscription: once every argument is
+//! read, the filter becomes `$share/workers/<filter>`, exactly as if written so.
+//!
 //! Adding an argument is one entry in [`KEYS`] (plus the field it fills in [`Args`]).
 //! Parsing never stops at the first mistake: every argument is checked and the errors are
 //! combined, each spanned on the offending token.
@@ -73,6 +76,9 @@ pub(crate) struct Args {
     pub(crate) filter: Option<(LitStr, TopicTemplate)>,
     /// `qos = N`: the key (for spans) and the value, 0 to 2.
     pub(crate) qos: Option<(Ident, u8)>,
+    /// `shared = "workers"`: the key (for spans) and the share name, already checked.
+    /// Folded into `filter` at the end of parsing.
+    pub(crate) shared: Option<(Ident, LitStr)>,
     /// `crate = "path"`: where the runtime lives.
     pub(crate) krate: Option<Path>,
     /// `broker = "MQTT2"`: the configuration prefix of the client the handler belongs to.
@@ -102,6 +108,12 @@ pub(crate) const KEYS: &[Key] = &[
         accepted_by: Kind::takes_filter,
         example: "qos = 1",
         apply: apply_qos,
+    },
+    Key {
+        name: "shared",
+        accepted_by: Kind::takes_filter,
+        example: "shared = \"workers\"",
+        apply: apply_shared,
     },
     Key {
         name: "broker",
@@ -148,6 +160,57 @@ fn apply_qos(args: &mut Args, key: &Ident, value: &TokenStream) -> syn::Result<(
             format!("`qos` must be 0, 1 or 2, found `{}`", source_text(value)),
         )),
     }
+}
+
+/// What is wrong with `group` as the share name of `$share/{group}/...`, if anything.
+///
+/// MQTT 5.0 §4.8.2: a share name is not empty and contains no `/`, `+` or `#`. `{` and
+/// `}` are refused too, since they name topic levels in a filter, and NUL, which no
+/// topic may contain.
+fn share_name_problem(group: &str) -> Option<String> {
+    if group.is_empty() {
+        return Some("the share name must not be empty".to_owned());
+    }
+    let bad = group
+        .chars()
+        .find(|c| matches!(c, '/' | '+' | '#' | '{' | '}' | '\0'))?;
+    let shown = if bad == '\0' {
+        "\\0".to_owned()
+    } else {
+        bad.to_string()
+    };
+    let why = match bad {
+        '/' => "a share name is a single topic level (the filter is the first argument)",
+        '+' | '#' => "a share name cannot contain wildcards",
+        '{' | '}' => "braces name topic levels, and a share name cannot be a topic parameter",
+        _ => "no topic may contain the NUL character",
+    };
+    Some(format!(
+        "invalid share name `{}`: it contains `{shown}`; {why}",
+        escape(group)
+    ))
+}
+
+fn apply_shared(args: &mut Args, key: &Ident, value: &TokenStream) -> syn::Result<()> {
+    let Ok(lit) = syn::parse2::<LitStr>(value.clone()) else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`shared` must be a string literal, found `{}`; write it as `shared = \"workers\"`",
+                source_text(value)
+            ),
+        ));
+    };
+    if let Some(problem) = share_name_problem(&lit.value()) {
+        let message = if lit.value().is_empty() {
+            format!("{problem}; name the group of handlers that share the messages, e.g. `shared = \"workers\"`")
+        } else {
+            problem
+        };
+        return Err(syn::Error::new(lit.span(), message));
+    }
+    args.shared = Some((key.clone(), lit));
+    Ok(())
 }
 
 /// Whether `name` is a configuration prefix: `MQTT2`, `SENSORS_BROKER`.
@@ -318,6 +381,7 @@ impl Args {
             kind,
             filter: None,
             qos: None,
+            shared: None,
             krate: None,
             broker: None,
             concurrency: None,
@@ -380,9 +444,57 @@ impl Args {
                 ),
             );
         }
+        if let Some((key, group)) = args.shared.clone() {
+            if let Err(error) = args.share(&key, &group, filter_written) {
+                push_error(&mut errors, error);
+            }
+        }
         match errors {
             Some(errors) => Err(errors),
             None => Ok(args),
+        }
+    }
+
+    /// Makes the filter the shared subscription `$share/<group>/<filter>` for
+    /// `shared = "<group>"` (`key`); `filter_written` says whether a filter, valid or
+    /// not, was given (an invalid one is already reported).
+    fn share(&mut self, key: &Ident, group: &LitStr, filter_written: bool) -> syn::Result<()> {
+        let attribute = self.kind.attribute();
+        let Some((lit, template)) = &self.filter else {
+            if filter_written {
+                return Ok(());
+            }
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "`shared` needs a topic filter: the catch-all `#[{attribute}]` subscribes to nothing, so there is nothing to share; give it one like `#[{attribute}(\"jobs/#\", shared = \"workers\")]`"
+                ),
+            ));
+        };
+        let name = group.value();
+        if let Some(existing) = template.filter().share_group() {
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "the filter `{}` is already a shared subscription (share name `{}`); remove `shared = \"{}\"`, or write the filter without `$share/{}/`",
+                    escape(&lit.value()),
+                    escape(existing),
+                    escape(&name),
+                    escape(existing),
+                ),
+            ));
+        }
+        let source = format!("$share/{name}/{}", lit.value());
+        match TopicTemplate::parse(&source) {
+            Ok(shared) => {
+                self.filter = Some((LitStr::new(&source, lit.span()), shared));
+                Ok(())
+            }
+            // The share name and the filter are each valid: only the length can break.
+            Err(error) => Err(syn::Error::new(
+                group.span(),
+                format!("invalid topic filter `{}`: {error}", escape(&source)),
+            )),
         }
     }
 
@@ -623,7 +735,7 @@ mod tests {
     fn unknown_argument() {
         assert_eq!(
             error(Kind::Message, quote!("a", qs = 1)),
-            "unknown argument `qs`; expected one of `qos`, `broker`, `concurrency`, `queue`, `crate`"
+            "unknown argument `qs`; expected one of `qos`, `shared`, `broker`, `concurrency`, `queue`, `crate`"
         );
         assert_eq!(
             error(Kind::Connect, quote!(foo = 1)),
@@ -631,7 +743,7 @@ mod tests {
         );
         assert_eq!(
             error(Kind::Message, quote!("a", bogus)),
-            "unknown argument `bogus`; expected one of `qos`, `broker`, `concurrency`, `queue`, `crate`"
+            "unknown argument `bogus`; expected one of `qos`, `shared`, `broker`, `concurrency`, `queue`, `crate`"
         );
     }
 
@@ -721,7 +833,7 @@ mod tests {
         let message = error(Kind::Message, quote!("a", qos = 7, qs = 1));
         assert_eq!(
             message,
-            "`qos` must be 0, 1 or 2, found `7`\nunknown argument `qs`; expected one of `qos`, `broker`, `concurrency`, `queue`, `crate`"
+            "`qos` must be 0, 1 or 2, found `7`\nunknown argument `qs`; expected one of `qos`, `shared`, `broker`, `concurrency`, `queue`, `crate`"
         );
     }
 
@@ -825,6 +937,143 @@ mod tests {
         assert_eq!(
             error(Kind::Message, quote!("a", concurrency = 2, concurrency = 3)),
             "duplicate argument `concurrency`"
+        );
+    }
+
+    #[test]
+    fn shared() {
+        for (tokens, source, filter, names) in [
+            (
+                quote!("jobs/#", shared = "workers"),
+                "$share/workers/jobs/#",
+                "$share/workers/jobs/#",
+                &[][..],
+            ),
+            (
+                quote!("jobs/{id}", qos = 1, shared = "w-1"),
+                "$share/w-1/jobs/{id}",
+                "$share/w-1/jobs/+",
+                &["id"][..],
+            ),
+            (
+                quote!("$SYS/broker/+", shared = "$g"),
+                "$share/$g/$SYS/broker/+",
+                "$share/$g/$SYS/broker/+",
+                &[][..],
+            ),
+        ] {
+            let args = parse(Kind::Message, tokens).unwrap();
+            let (lit, template) = args.filter.unwrap();
+            assert_eq!(lit.value(), source);
+            assert_eq!(template.filter().as_str(), filter);
+            assert_eq!(template.names().collect::<Vec<_>>(), names);
+        }
+        let args = parse(Kind::Message, quote!("jobs/#", shared = "workers")).unwrap();
+        let (_, template) = args.filter.unwrap();
+        assert_eq!(template.filter().share_group(), Some("workers"));
+        assert_eq!(template.filter().inner(), "jobs/#");
+        assert!(template.filter().matches("jobs/42"));
+    }
+
+    #[test]
+    fn shared_means_the_same_as_share_prefix() {
+        let written = parse(Kind::Message, quote!("$share/workers/jobs/{id}", qos = 1)).unwrap();
+        let argument = parse(
+            Kind::Message,
+            quote!("jobs/{id}", qos = 1, shared = "workers"),
+        )
+        .unwrap();
+        let (written_lit, written) = written.filter.unwrap();
+        let (argument_lit, argument) = argument.filter.unwrap();
+        assert_eq!(written_lit.value(), argument_lit.value());
+        assert_eq!(written, argument);
+    }
+
+    #[test]
+    fn invalid_share_name() {
+        for (tokens, message) in [
+            (
+                quote!("jobs/#", shared = ""),
+                "the share name must not be empty; name the group of handlers that share the messages, e.g. `shared = \"workers\"`",
+            ),
+            (
+                quote!("jobs/#", shared = "a/b"),
+                "invalid share name `a/b`: it contains `/`; a share name is a single topic level (the filter is the first argument)",
+            ),
+            (
+                quote!("jobs/#", shared = "w+"),
+                "invalid share name `w+`: it contains `+`; a share name cannot contain wildcards",
+            ),
+            (
+                quote!("jobs/#", shared = "#"),
+                "invalid share name `#`: it contains `#`; a share name cannot contain wildcards",
+            ),
+            (
+                quote!("jobs/#", shared = "{g}"),
+                "invalid share name `{g}`: it contains `{`; braces name topic levels, and a share name cannot be a topic parameter",
+            ),
+            (
+                quote!("jobs/#", shared = "g\0"),
+                "invalid share name `g\\0`: it contains `\\0`; no topic may contain the NUL character",
+            ),
+            (
+                quote!("jobs/#", shared = workers),
+                "`shared` must be a string literal, found `workers`; write it as `shared = \"workers\"`",
+            ),
+            (
+                quote!("jobs/#", shared),
+                "`shared` needs a value, e.g. `shared = \"workers\"`",
+            ),
+            (
+                quote!("jobs/#", shared = "a", shared = "b"),
+                "duplicate argument `shared`",
+            ),
+        ] {
+            assert_eq!(error(Kind::Message, tokens), message);
+        }
+    }
+
+    #[test]
+    fn shared_without_filter() {
+        assert_eq!(
+            error(Kind::Message, quote!(shared = "workers")),
+            "`shared` needs a topic filter: the catch-all `#[on_message]` subscribes to nothing, so there is nothing to share; give it one like `#[on_message(\"jobs/#\", shared = \"workers\")]`"
+        );
+        assert_eq!(
+            error(Kind::Connect, quote!(shared = "workers")),
+            "`#[on_connect]` takes no `shared` argument; expected one of `broker`, `concurrency`, `queue`, `crate`"
+        );
+    }
+
+    #[test]
+    fn shared_with_a_shared_filter() {
+        assert_eq!(
+            error(Kind::Message, quote!("$share/workers/jobs/#", shared = "other")),
+            "the filter `$share/workers/jobs/#` is already a shared subscription (share name `workers`); remove `shared = \"other\"`, or write the filter without `$share/workers/`"
+        );
+        // Only the exact prefix makes a shared subscription: this one is a plain filter.
+        let args = parse(Kind::Message, quote!("$SHARE/x/a", shared = "g")).unwrap();
+        assert_eq!(args.filter.unwrap().0.value(), "$share/g/$SHARE/x/a");
+    }
+
+    #[test]
+    fn shared_with_an_invalid_filter_is_one_error() {
+        let error = parse(Kind::Message, quote!("a/#/b", shared = "g")).unwrap_err();
+        let messages: Vec<String> = error.into_iter().map(|e| e.to_string()).collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(messages[0].starts_with("invalid topic filter `a/#/b`: "));
+        // A mistake in the share name and one in the filter are both reported.
+        let error = parse(Kind::Message, quote!("a/#/b", shared = "")).unwrap_err();
+        assert_eq!(error.into_iter().count(), 2);
+    }
+
+    #[test]
+    fn shared_filter_too_long() {
+        let long = "a".repeat(flask_mqtt_topic::MAX_TOPIC_LEN - 10);
+        let message = error(Kind::Message, quote!(#long, shared = "workers"));
+        assert!(
+            message.starts_with("invalid topic filter `$share/workers/aaa"),
+            "{message}"
         );
     }
 }

@@ -649,6 +649,46 @@ mod tests {
     }
 
     #[test]
+    fn shared_argument_registers_the_share_prefix() {
+        let item = quote!(
+            fn job(mqtt::Path(id): mqtt::Path<u64>) {}
+        );
+        let argument = descriptor(expand(
+            Kind::Message,
+            quote!("jobs/{id}", shared = "workers", qos = 1),
+            item.clone(),
+        ));
+        let written = descriptor(expand(
+            Kind::Message,
+            quote!("$share/workers/jobs/{id}", qos = 1),
+            item,
+        ));
+        assert_eq!(argument, written);
+        let expected = normalized(quote!(
+            .with_filter("$share/workers/jobs/+")
+            .with_template("$share/workers/jobs/{id}")
+            .with_qos(1u8)
+        ));
+        assert!(
+            argument.ends_with(&expected),
+            "{argument}\n  lacks {expected}"
+        );
+
+        let plain = descriptor(expand(
+            Kind::Message,
+            quote!("jobs/#", shared = "workers"),
+            quote!(
+                fn job() {}
+            ),
+        ));
+        assert!(
+            plain.ends_with(&normalized(quote!(.with_filter("$share/workers/jobs/#")))),
+            "{plain}"
+        );
+        assert!(!plain.contains("with_template"), "{plain}");
+    }
+
+    #[test]
     fn path_arguments_that_fit() {
         for (filter, item) in [
             (

@@ -41,6 +41,7 @@
 //! |---|---|---|
 //! | `"home/+/temperature"` | `on_message`, first | Topic filter to subscribe to and match; checked at compile time. Without one the handler is a catch-all for messages no filter matched. Levels may be named: `"sensors/{sensor_id}/temperature"` subscribes to `sensors/+/temperature`, `"files/{path:#}"` to `files/#`, and the handler reads them with `Path<T>`. |
 //! | `qos = 0`, `1` or `2` | `on_message`, with a filter | Quality of service of the subscription; 0 if not given. |
+//! | `shared = "workers"` | `on_message`, with a filter | Makes it a shared subscription: the client subscribes to `$share/workers/<filter>`, so each message goes to one subscriber of the group `workers` (one replica of the app) instead of all. Exactly the same as writing the filter `"$share/workers/<filter>"`. The handler still matches, and `Message::topic()` and `Path` still see, the real topic (`jobs/42`). The share name is one level: not empty, no `/`, `+`, `#`. |
 //! | `concurrency = N` | all | How many calls of the handler may run at once; 1 if not given (one at a time, in arrival order). |
 //! | `queue = N` | all | How many events may wait for the handler; 1024 if not given. When it is full, dispatch waits for room (nothing is dropped). |
 //! | `broker = "MQTT2"` | all | The client the handler belongs to, by the prefix of its configuration keys (`MQTT2_BROKER_URL`, ...); the default client (`MQTT`) if not given. |
@@ -124,8 +125,13 @@ pub fn on_disconnect(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     println!("{}: {}", msg.topic(), msg.payload_str());
 /// }
 ///
-/// #[mqtt::on_message("$share/workers/jobs/#", concurrency = 4)]
-/// fn job(msg: mqtt::Message, client: mqtt::Mqtt) { /* ... */ }
+/// // Each job goes to one replica of the app: the replicas share `jobs/#`.
+/// #[mqtt::on_message("jobs/#", shared = "workers", qos = 1, concurrency = 4)]
+/// fn job(msg: mqtt::Message, client: mqtt::Mqtt) { /* msg.topic() is `jobs/...` */ }
+///
+/// // The same, with the share prefix written out.
+/// #[mqtt::on_message("$share/workers/jobs/#", qos = 1, concurrency = 4)]
+/// fn same_job(msg: mqtt::Message, client: mqtt::Mqtt) { /* ... */ }
 ///
 /// #[mqtt::on_message("sensors/{sensor_id}/temperature", qos = 1)]
 /// async fn reading(mqtt::Path(sensor_id): mqtt::Path<u32>, mqtt::Json(r): mqtt::Json<Reading>) {}
@@ -134,9 +140,20 @@ pub fn on_disconnect(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fn other(msg: mqtt::Message) {}
 /// ```
 ///
+/// # Shared subscriptions
+///
+/// `shared = "group"`, or a filter written `"$share/group/<filter>"`, subscribes to the
+/// filter as a shared subscription (MQTT 5, and MQTT 3.1.1 on brokers that accept it:
+/// Mosquitto, EMQX, VerneMQ, HiveMQ): the broker hands each matching message to one
+/// subscriber of `group` instead of to every subscriber, which is how N replicas of an
+/// app split a stream of jobs. Matching, `Message::topic()` and `Path` use the topic the
+/// message was published to (`jobs/42`), never the `$share/...` filter. `shared` can't be
+/// combined with a filter already starting with `$share/`, nor used on the catch-all.
+/// See `docs/scaling.md` for what the brokers guarantee.
+///
 /// Takes an optional topic filter string literal first (levels may be named, see the
-/// crate docs), then `qos = 0 | 1 | 2` (only with a filter), `concurrency = N`,
-/// `queue = N`, `broker = "NAME"` and `crate = "path"`.
+/// crate docs), then `qos = 0 | 1 | 2` and `shared = "group"` (only with a filter),
+/// `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
 #[proc_macro_attribute]
 pub fn on_message(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::handler(Kind::Message, args.into(), item.into()).into()
