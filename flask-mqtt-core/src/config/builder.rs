@@ -258,12 +258,15 @@ impl ConfigBuilder {
     /// Validates the settings.
     pub fn build(self) -> Result<Config, ConfigError> {
         let d = Config::default();
-        let url = match &self.broker_url {
-            Some(u) => parse_url(&self.key("BROKER_URL"), u)?,
-            None => Url {
-                host: d.host.clone(),
-                ..Url::default()
-            },
+        let (url, more_urls) = match &self.broker_url {
+            Some(u) => parse_url_list(&self.key("BROKER_URL"), u)?,
+            None => (
+                Url {
+                    host: d.host.clone(),
+                    ..Url::default()
+                },
+                Vec::new(),
+            ),
         };
 
         let transport = match (self.transport, url.transport) {
@@ -294,22 +297,36 @@ impl ConfigBuilder {
             (t, u) => t.or(u).unwrap_or(false),
         };
 
-        let port = match self.port.or(url.port) {
-            Some(0) => {
-                return Err(ConfigError::new(
-                    &self.key("BROKER_PORT"),
-                    Some("0"),
-                    "a port number from 1 to 65535",
-                ))
-            }
-            Some(p) => p,
-            None => match (transport, tls_on) {
-                (Transport::Tcp, false) => 1883,
-                (Transport::Tcp, true) => 8883,
-                (Transport::WebSockets, false) => 80,
-                (Transport::WebSockets, true) => 443,
-            },
+        let scheme_port = match (transport, tls_on) {
+            (Transport::Tcp, false) => 1883,
+            (Transport::Tcp, true) => 8883,
+            (Transport::WebSockets, false) => 80,
+            (Transport::WebSockets, true) => 443,
         };
+        if self.port == Some(0) {
+            return Err(ConfigError::new(
+                &self.key("BROKER_PORT"),
+                Some("0"),
+                "a port number from 1 to 65535",
+            ));
+        }
+        // MQTT_BROKER_PORT (for every broker listed) wins over a URL's `:port`, which wins
+        // over the scheme's default.
+        let port = self.port.or(url.port).unwrap_or(scheme_port);
+        let mut fallbacks = Vec::with_capacity(more_urls.len());
+        for extra in more_urls {
+            let same_scheme = extra.transport.unwrap_or(transport) == transport
+                && extra.tls.unwrap_or(tls_on) == tls_on
+                && (extra.path.is_none() || extra.path == url.path);
+            if !same_scheme {
+                return Err(ConfigError::new(
+                    &self.key("BROKER_URL"),
+                    self.broker_url.as_deref(),
+                    "brokers of one scheme, port aside: every fallback uses the first URL's transport, TLS setting and websocket path",
+                ));
+            }
+            fallbacks.push((extra.host, self.port.or(extra.port).unwrap_or(scheme_port)));
+        }
 
         let websocket_path = match (self.websocket_path.clone(), url.path) {
             (Some(p), _) | (None, Some(p)) => p,
@@ -331,7 +348,10 @@ impl ConfigBuilder {
                 "whole seconds from 0 to 65535",
             ));
         }
-        let client_id = self.client_id.clone().unwrap_or(d.client_id);
+        let client_id = match &self.client_id {
+            Some(template) => expand_client_id(&self.key("CLIENT_ID"), template)?,
+            None => d.client_id,
+        };
         if client_id.len() > 65535 || client_id.contains('\0') {
             return Err(ConfigError::new(
                 &self.key("CLIENT_ID"),
@@ -438,6 +458,7 @@ impl ConfigBuilder {
             prefix: self.prefix,
             host: url.host,
             port,
+            fallbacks,
             transport,
             websocket_path,
             protocol,
@@ -646,6 +667,72 @@ fn parse_url(key: &str, value: &str) -> Result<Url, ConfigError> {
         tls,
         path,
     })
+}
+
+/// `MQTT_BROKER_URL` as a comma-separated list: the first broker and the fallbacks.
+fn parse_url_list(key: &str, value: &str) -> Result<(Url, Vec<Url>), ConfigError> {
+    if !value.contains(',') {
+        return Ok((parse_url(key, value)?, Vec::new()));
+    }
+    let mut urls = Vec::new();
+    for part in value.split(',') {
+        if part.trim().is_empty() {
+            return Err(ConfigError::new(
+                key,
+                Some(value),
+                "a comma-separated list of brokers without empty entries",
+            ));
+        }
+        urls.push(parse_url(key, part)?);
+    }
+    let first = urls.remove(0);
+    Ok((first, urls))
+}
+
+/// Replaces `{pid}` and `{hostname}` in a configured client id.
+fn expand_client_id(key: &str, template: &str) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        match &after[..close] {
+            "pid" => out.push_str(&std::process::id().to_string()),
+            "hostname" => out.push_str(&hostname()),
+            other => {
+                return Err(ConfigError::new(
+                    key,
+                    Some(template),
+                    format!(
+                        "only the placeholders `{{pid}}` and `{{hostname}}` (found `{{{other}}}`)"
+                    ),
+                ))
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// This machine's host name (the container name under Docker and Kubernetes).
+fn hostname() -> String {
+    let read = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty());
+    read.or_else(|| {
+        ["HOSTNAME", "COMPUTERNAME"]
+            .iter()
+            .find_map(|k| std::env::var(k).ok().filter(|s| !s.is_empty()))
+    })
+    .unwrap_or_else(|| "localhost".to_owned())
 }
 
 pub(crate) fn default_client_id() -> String {

@@ -6,12 +6,12 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `MQTT_BROKER_URL` | `localhost` | host, or URI `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` (websockets, TLS) with optional `:port` and, for websockets, `/path` |
+//! | `MQTT_BROKER_URL` | `localhost` | host, or URI `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` (websockets, TLS) with optional `:port` and, for websockets, `/path`; a comma-separated list names fallback brokers tried in order at every (re)connect (same scheme for all) |
 //! | `MQTT_BROKER_PORT` | `1883`; `8883` with TLS; `80`/`443` for `ws`/`wss` | TCP port, 1-65535 |
 //! | `MQTT_USERNAME`, `MQTT_PASSWORD` | none | credentials; the password is never logged or shown |
 //! | `MQTT_KEEPALIVE` | `60` | seconds, 0-65535 |
 //! | `MQTT_CONNECTION_TIMEOUT` | `5` | seconds one connect attempt may take |
-//! | `MQTT_CLIENT_ID` | `flask-mqtt-` + 12 characters unique per process | client identifier |
+//! | `MQTT_CLIENT_ID` | `flask-mqtt-` + 12 characters unique per process | client identifier; `{pid}` and `{hostname}` in it are replaced by the process id and the host name, so replicas sharing one setting get distinct ids |
 //! | `MQTT_CLEAN_SESSION` | `true` | clean session (MQTT 3.1.1) / clean start (MQTT 5) |
 //! | `MQTT_SESSION_EXPIRY` | `0`, or 1 day when `MQTT_CLEAN_SESSION=false` on MQTT 5 | MQTT 5 session expiry in seconds |
 //! | `MQTT_TRANSPORT` | `tcp` | `tcp` or `websockets` |
@@ -236,6 +236,8 @@ pub struct Config {
     pub(crate) prefix: String,
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// Further brokers tried in order after `host:port` (a list in `MQTT_BROKER_URL`).
+    pub(crate) fallbacks: Vec<(String, u16)>,
     pub(crate) transport: Transport,
     pub(crate) websocket_path: String,
     pub(crate) protocol: ProtocolVersion,
@@ -260,6 +262,7 @@ impl Default for Config {
             prefix: DEFAULT_PREFIX.to_owned(),
             host: "localhost".to_owned(),
             port: 1883,
+            fallbacks: Vec::new(),
             transport: Transport::Tcp,
             websocket_path: "/mqtt".to_owned(),
             protocol: ProtocolVersion::V311,
@@ -374,22 +377,35 @@ impl Config {
         self.connect_mode
     }
 
-    /// The server URI handed to Paho (`tcp://`, `ssl://`, `ws://` or `wss://`).
+    /// The server URI handed to Paho (`tcp://`, `ssl://`, `ws://` or `wss://`): the first
+    /// broker of [`server_uris`](Config::server_uris).
     pub fn server_uri(&self) -> String {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
+        self.uri_for(&self.host, self.port)
+    }
+
+    /// Every broker, in the order they are tried at each (re)connect: the first one, then
+    /// the fallbacks listed after it in `MQTT_BROKER_URL` (comma separated).
+    pub fn server_uris(&self) -> Vec<String> {
+        std::iter::once(self.server_uri())
+            .chain(self.fallbacks.iter().map(|(h, p)| self.uri_for(h, *p)))
+            .collect()
+    }
+
+    fn uri_for(&self, host: &str, port: u16) -> String {
+        let host = if host.contains(':') {
+            format!("[{host}]")
         } else {
-            self.host.clone()
+            host.to_owned()
         };
         let tls = self.tls.is_some();
         match (self.transport, tls) {
-            (Transport::Tcp, false) => format!("tcp://{host}:{}", self.port),
-            (Transport::Tcp, true) => format!("ssl://{host}:{}", self.port),
+            (Transport::Tcp, false) => format!("tcp://{host}:{port}"),
+            (Transport::Tcp, true) => format!("ssl://{host}:{port}"),
             (Transport::WebSockets, false) => {
-                format!("ws://{host}:{}{}", self.port, self.websocket_path)
+                format!("ws://{host}:{port}{}", self.websocket_path)
             }
             (Transport::WebSockets, true) => {
-                format!("wss://{host}:{}{}", self.port, self.websocket_path)
+                format!("wss://{host}:{port}{}", self.websocket_path)
             }
         }
     }

@@ -194,6 +194,10 @@ fn bad_values_name_the_key_the_value_and_what_is_accepted() {
         (vec![("MQTT_RECONNECT_MIN_DELAY", "5"), ("MQTT_RECONNECT_MAX_DELAY", "1")], "invalid MQTT_RECONNECT_MAX_DELAY `1`: expected at least MQTT_RECONNECT_MIN_DELAY (5 s)".into()),
         (vec![("MQTT_MAX_BUFFERED_MESSAGES", "0")], "invalid MQTT_MAX_BUFFERED_MESSAGES `0`: expected a whole number of messages, at least 1".into()),
         (vec![("MQTT_PASSWORD", "s3cret")], "invalid MQTT_USERNAME: expected a user name whenever MQTT_PASSWORD is set (MQTT sends no password without one)".into()),
+        (vec![("MQTT_BROKER_URL", "a,,b")], "invalid MQTT_BROKER_URL `a,,b`: expected a comma-separated list of brokers without empty entries".into()),
+        (vec![("MQTT_BROKER_URL", "a:1883,http://b")], "invalid MQTT_BROKER_URL `http://b`: expected a host name or address, or a URI `scheme://host[:port][/path]` with scheme `mqtt`, `tcp`, `mqtts`, `ssl`, `ws` or `wss`".into()),
+        (vec![("MQTT_BROKER_URL", "mqtt://a,mqtts://b")], "invalid MQTT_BROKER_URL `mqtt://a,mqtts://b`: expected brokers of one scheme, port aside: every fallback uses the first URL's transport, TLS setting and websocket path".into()),
+        (vec![("MQTT_CLIENT_ID", "app-{host}")], "invalid MQTT_CLIENT_ID `app-{host}`: expected only the placeholders `{pid}` and `{hostname}` (found `{host}`)".into()),
     ];
     for (pairs, msg) in &cases {
         let err = from(pairs).unwrap_err();
@@ -323,4 +327,53 @@ fn toml_typos_and_bad_values_are_errors() {
     let err =
         Config::from_file_and_env(std::path::Path::new("/nonexistent.toml"), "MQTT").unwrap_err();
     assert_eq!(err.key(), "MQTT_CONFIG_FILE");
+}
+
+#[test]
+fn broker_url_lists_name_fallbacks_in_order() {
+    let c = from(&[("MQTT_BROKER_URL", "mqtt://a:1884, b ,[::1]:1999")]).unwrap();
+    assert_eq!(c.host(), "a");
+    assert_eq!(c.port(), 1884);
+    assert_eq!(
+        c.server_uris(),
+        ["tcp://a:1884", "tcp://b:1883", "tcp://[::1]:1999"]
+    );
+    // As for one broker, a port key wins over the ports in the URLs.
+    let c = from(&[("MQTT_BROKER_URL", "a,b:7"), ("MQTT_BROKER_PORT", "5")]).unwrap();
+    assert_eq!(c.server_uris(), ["tcp://a:5", "tcp://b:5"]);
+    // Fallbacks take the first entry's scheme.
+    let c = from(&[("MQTT_BROKER_URL", "wss://a/m,b:444")]).unwrap();
+    assert_eq!(c.server_uris(), ["wss://a:443/m", "wss://b:444/m"]);
+    // One broker: one URI.
+    assert_eq!(from(&[]).unwrap().server_uris(), ["tcp://localhost:1883"]);
+}
+
+#[test]
+fn client_id_placeholders_expand_per_process() {
+    let c = from(&[("MQTT_CLIENT_ID", "app-{hostname}-{pid}")]).unwrap();
+    let host = hostname_for_test();
+    assert_eq!(
+        c.client_id(),
+        format!("app-{host}-{}", std::process::id()),
+        "placeholders expanded"
+    );
+    // Text without placeholders, and an unclosed brace, are kept as written.
+    assert_eq!(
+        from(&[("MQTT_CLIENT_ID", "plain")]).unwrap().client_id(),
+        "plain"
+    );
+    assert_eq!(
+        from(&[("MQTT_CLIENT_ID", "a{pid")]).unwrap().client_id(),
+        "a{pid"
+    );
+    // The builder expands them too.
+    let c = Config::builder().client_id("x-{pid}").build().unwrap();
+    assert_eq!(c.client_id(), format!("x-{}", std::process::id()));
+}
+
+fn hostname_for_test() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
 }
