@@ -7,14 +7,13 @@
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, Broker, Recorder};
+use flask_mqtt_tests::{http, unique, Broker, Recorder};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -76,27 +75,6 @@ async fn publish_second(clients: mqtt::Clients, body: String) -> HttpResponse {
 
 async fn status(client: web::Data<mqtt::Mqtt>) -> String {
     format!("connected={}", client.is_connected())
-}
-
-/// A minimal HTTP/1.1 client on a blocking socket (run off the async runtime).
-fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-    (status, body)
 }
 
 /// Waits for an event without blocking the test's (single-threaded) actix runtime.

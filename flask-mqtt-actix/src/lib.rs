@@ -52,19 +52,22 @@
 
 extern crate self as flask_mqtt_actix;
 
+mod health;
 mod plugin;
 mod state;
 
+pub use crate::health::readiness;
 pub use crate::plugin::{configure, init, init_named, init_with, Clients};
 pub use crate::state::manage;
 pub use flask_mqtt_core::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
     BrokerSection, Client, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectError,
-    ConnectMode, ConnectReturnCode, Connected, DisconnectReason, Disconnected, Error, Event,
-    EventContext, FromEvent, HandlerError, HandlerKind, IntoOutcome, LastWill, LogEntry, LogLevel,
-    Message, Mqtt, MqttUnavailable, ProtocolVersion, Publish, Published, QoS, Result, Scalar,
-    Secret, Subscribed, TlsConfig, TlsVersion, TopicFilter, TopicFilterError, TopicName,
-    TopicNameError, Transport, Unsubscribed, WrongEvent, DEFAULT_PREFIX,
+    ConnectMode, ConnectReturnCode, Connected, ConnectionState, DisconnectReason, Disconnected,
+    Error, Event, EventContext, FromEvent, HandlerError, HandlerKind, Health, IntoOutcome,
+    LastWill, LogEntry, LogLevel, Message, Mqtt, MqttUnavailable, ProtocolVersion, Publish,
+    Published, QoS, Result, Scalar, Secret, Subscribed, TlsConfig, TlsVersion, TopicFilter,
+    TopicFilterError, TopicName, TopicNameError, Transport, Unsubscribed, WrongEvent,
+    DEFAULT_PREFIX,
 };
 pub use flask_mqtt_core::{
     testing, ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection,

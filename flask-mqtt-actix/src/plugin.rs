@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::future::{ready, Ready};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Once, Weak};
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -53,9 +54,41 @@ impl FromRequest for Clients {
     }
 }
 
-/// Held by every worker's app; the clients stop when the last one is dropped.
+/// Held by every worker's app; the clients stop when the last one is dropped, or when
+/// the process exits, whichever comes first.
 struct Guard {
     clients: Mutex<Vec<Client>>,
+}
+
+impl Guard {
+    fn new(clients: Vec<Client>) -> Guard {
+        if !clients.is_empty() {
+            *lock(&OWNING.0) += 1;
+            AT_EXIT.call_once(|| {
+                if !flask_mqtt_core::__actix::at_exit(stop_at_exit) {
+                    log::debug!(target: TARGET, "no exit hook: clients stop with the workers only");
+                }
+            });
+        }
+        Guard {
+            clients: Mutex::new(clients),
+        }
+    }
+
+    /// Stops the clients (gracefully, blocking this thread, bounded) unless someone did.
+    fn stop(clients: Vec<Client>, why: &str) {
+        if clients.is_empty() {
+            return;
+        }
+        log::info!(target: TARGET, "{why}; stopping MQTT clients");
+        // Each drop blocks until its client has stopped: handlers finished, publishes
+        // sent, DISCONNECT (bounded).
+        drop(clients);
+        let (count, stopped) = &OWNING;
+        let mut n = lock(count);
+        *n = n.saturating_sub(1);
+        stopped.notify_all();
+    }
 }
 
 impl Drop for Guard {
@@ -64,12 +97,46 @@ impl Drop for Guard {
             Ok(c) => std::mem::take(c),
             Err(p) => std::mem::take(p.into_inner()),
         };
-        if !clients.is_empty() {
-            log::info!(target: TARGET, "last actix worker stopped; disconnecting MQTT clients");
-            // Each drop blocks this (worker) thread until its DISCONNECT was sent, bounded.
-            drop(clients);
-        }
+        Guard::stop(clients, "last actix worker stopped");
     }
+}
+
+/// Guards whose clients are not stopped yet, and a signal when that count drops.
+static OWNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+static AT_EXIT: Once = Once::new();
+/// The longest a client's graceful stop takes (three bounded steps of 5 s), and a margin.
+const STOP_BOUND: Duration = Duration::from_secs(17);
+
+/// At process exit: `HttpServer::run` has returned, but the worker threads that own the
+/// clients may still be stopping them (or, after `std::process::exit`, never will). Stop
+/// what is still running and wait for stops under way, so the running handlers finish,
+/// pending publishes go out and the broker sees a DISCONNECT (no last will).
+extern "C" fn stop_at_exit() {
+    let live = SLOT
+        .try_lock()
+        .ok()
+        .and_then(|s| s.as_ref()?.running.as_ref()?.0.upgrade());
+    if let Some(guard) = live {
+        let clients = std::mem::take(&mut *lock(&guard.clients));
+        Guard::stop(clients, "process exiting");
+    }
+    let deadline = Instant::now() + STOP_BOUND;
+    let (count, stopped) = &OWNING;
+    let mut n = lock(count);
+    while *n > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        n = match stopped.wait_timeout(n, left) {
+            Ok((n, _)) => n,
+            Err(p) => p.into_inner().0,
+        };
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[derive(Default)]
@@ -201,9 +268,7 @@ fn acquire() -> Result<(Arc<Guard>, Clients), String> {
         by_name.insert(name, client.handle());
         clients.push(client);
     }
-    let guard = Arc::new(Guard {
-        clients: Mutex::new(clients),
-    });
+    let guard = Arc::new(Guard::new(clients));
     let clients = Clients {
         by_name: Arc::new(by_name),
     };

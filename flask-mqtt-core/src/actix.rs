@@ -51,3 +51,23 @@ pub fn declared_brokers() -> std::collections::BTreeSet<&'static str> {
         .map(|d| d.broker())
         .collect()
 }
+
+/// Runs `hook` when the process exits normally (`main` returned, `std::process::exit`),
+/// before the process is gone: the actix plugin stops its clients gracefully there,
+/// because actix returns from `HttpServer::run` while its worker threads, which own
+/// the clients, may still be dropping them. Returns whether the hook was registered.
+#[doc(hidden)]
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub fn at_exit(hook: extern "C" fn()) -> bool {
+    // SAFETY: `atexit` only records the function pointer; `hook` is a plain `extern "C"`
+    // function with no arguments, as atexit(3) requires.
+    unsafe { libc::atexit(hook) == 0 }
+}
+
+/// Not available on this platform: the clients are stopped by the worker threads alone.
+#[doc(hidden)]
+#[cfg(not(unix))]
+pub fn at_exit(_hook: extern "C" fn()) -> bool {
+    false
+}

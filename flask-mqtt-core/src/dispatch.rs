@@ -119,6 +119,24 @@ struct Job {
 struct Item {
     ctx: Arc<EventContext>,
     tracker: Option<Arc<Tracker>>,
+    /// Counts this call as queued or running until the call is over (or dropped).
+    _busy: Busy,
+}
+
+/// One handler call not finished yet: queued or running. See [`Dispatcher::is_idle`].
+struct Busy(Arc<AtomicUsize>);
+
+impl Busy {
+    fn new(count: &Arc<AtomicUsize>) -> Busy {
+        count.fetch_add(1, Ordering::SeqCst);
+        Busy(Arc::clone(count))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Which handlers an event goes to.
@@ -127,6 +145,8 @@ struct Routes {
     by_kind: Vec<(HandlerKind, Vec<usize>)>,
     trie: FilterTrie<usize>,
     catch_all: Vec<usize>,
+    /// Handler calls queued or running.
+    busy: Arc<AtomicUsize>,
 }
 
 impl Routes {
@@ -225,6 +245,7 @@ impl Dispatcher {
             by_kind,
             trie,
             catch_all,
+            busy: Arc::new(AtomicUsize::new(0)),
         });
         let backlog = Arc::new(Backlog {
             len: AtomicUsize::new(0),
@@ -279,7 +300,7 @@ impl Dispatcher {
                 else {
                     continue;
                 };
-                match queue.try_send(item(h, &ctx, None)) {
+                match queue.try_send(item(&self.routes, h, &ctx, None)) {
                     // Closed: the worker is gone (runtime shutdown).
                     Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
                     Err(mpsc::error::TrySendError::Full(_)) => {
@@ -339,6 +360,12 @@ impl Dispatcher {
         }
     }
 
+    /// Whether every event dispatched so far has been handled: none waits for the router,
+    /// none is queued for a handler, no handler call is running.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.backlog.len.load(Ordering::SeqCst) == 0 && self.routes.busy.load(Ordering::SeqCst) == 0
+    }
+
     /// Closes the intake and waits (up to `timeout`) for the handlers to finish every
     /// event already dispatched.
     pub(crate) async fn drain(self, timeout: Duration) {
@@ -379,7 +406,7 @@ async fn route(
             let (Some(h), Some(queue)) = (routes.handlers.get(i), queues.get(i)) else {
                 continue;
             };
-            match queue.try_send(item(h, base, job.tracker.clone())) {
+            match queue.try_send(item(&routes, h, base, job.tracker.clone())) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(item)) => {
                     log::debug!(
@@ -420,12 +447,21 @@ async fn route(
 
 /// What handler `h` gets of an event: the event's context (with `h`'s topic template
 /// when it names levels).
-fn item(h: &Handler, base: &Arc<EventContext>, tracker: Option<Arc<Tracker>>) -> Item {
+fn item(
+    routes: &Routes,
+    h: &Handler,
+    base: &Arc<EventContext>,
+    tracker: Option<Arc<Tracker>>,
+) -> Item {
     let ctx = match &h.template {
         Some(t) => Arc::new(base.with_template(Arc::clone(t))),
         None => Arc::clone(base),
     };
-    Item { ctx, tracker }
+    Item {
+        ctx,
+        tracker,
+        _busy: Busy::new(&routes.busy),
+    }
 }
 
 async fn run_worker(h: Arc<Handler>, mut rx: mpsc::Receiver<Item>) {
@@ -458,7 +494,11 @@ async fn run_worker(h: Arc<Handler>, mut rx: mpsc::Receiver<Item>) {
 
 /// One handler call: extraction, the call, the reply, the report.
 async fn run_one(h: &Handler, item: Item) {
-    let Item { ctx, tracker } = item;
+    let Item {
+        ctx,
+        tracker,
+        _busy,
+    } = item;
     let result = match call(h.desc.call, Arc::clone(&ctx)).await {
         Ok(None) => Ok(()),
         Ok(Some(reply)) => send_reply(&ctx, reply).await,

@@ -50,7 +50,7 @@ mod actix;
 #[cfg(feature = "actix")]
 #[doc(hidden)]
 pub mod __actix {
-    pub use crate::actix::{declared_brokers, StartError};
+    pub use crate::actix::{at_exit, declared_brokers, StartError};
     pub use crate::extract::share_with_every_client;
 }
 mod client;
@@ -67,7 +67,7 @@ pub mod testing;
 
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;
-pub use crate::client::{Client, Mqtt, Publish};
+pub use crate::client::{Client, ConnectionState, Health, Mqtt, Publish};
 pub use crate::config::{
     BrokerSection, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectMode, LastWill,
     ProtocolVersion, Scalar, Secret, TlsConfig, TlsVersion, Transport, DEFAULT_PREFIX,

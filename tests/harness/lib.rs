@@ -32,6 +32,7 @@
 
 mod broker;
 mod client;
+mod http;
 mod naming;
 mod recorder;
 mod sys;
@@ -41,6 +42,7 @@ mod ws_proxy;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use client::Observer;
+pub use http::http;
 pub use naming::unique;
 pub use recorder::Recorder;
 pub use tls::Pki;

@@ -1,12 +1,13 @@
 //! The driver task: connection state machine and dispatch.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{lock, Done, Input, Mqtt, SHUTDOWN_TIMEOUT};
+use super::{lock, ConnectionState, Done, Input, Mqtt, SHUTDOWN_TIMEOUT};
 use crate::config::{ProtocolVersion, Transport};
 use crate::dispatch::Dispatcher;
 use crate::extract::{Connected, DisconnectReason, Disconnected, Event};
@@ -25,6 +26,8 @@ pub(super) async fn drive(
     let mut retry_at: Option<Instant> = None;
     let mut up = false;
     let mut ever_connected = false;
+    // Brokers already warned about for shared subscriptions (once each, not per reconnect).
+    let mut warned_shared: HashSet<String> = HashSet::new();
 
     start_attempt(&mqtt);
     loop {
@@ -43,7 +46,10 @@ pub(super) async fn drive(
             Input::Message(m) => dispatcher.dispatch(&mqtt, Event::Message(Message::from_paho(m))),
             Input::Emit(ev) => dispatcher.dispatch(&mqtt, ev),
             Input::Log(entry) => dispatcher.dispatch(&mqtt, Event::Log(entry)),
-            Input::Connected => {
+            Input::Connected {
+                broker,
+                shared_subscriptions,
+            } => {
                 if shared.closed.load(Ordering::SeqCst) {
                     continue;
                 }
@@ -53,24 +59,32 @@ pub(super) async fn drive(
                 }
                 delay = min_delay;
                 retry_at = None;
-                *lock(&shared.last_error) = None;
+                {
+                    let mut h = lock(&shared.health);
+                    h.last_error = None;
+                    h.broker = Some(broker.clone());
+                    h.connects += 1;
+                    h.set(ConnectionState::Connected);
+                }
                 let reconnect = ever_connected;
                 ever_connected = true;
                 mqtt.emit_log(
                     LogLevel::Info,
-                    format!(
-                        "connected to {} as `{}`",
-                        shared.uri,
-                        shared.config.client_id()
-                    ),
+                    format!("connected to {broker} as `{}`", shared.config.client_id()),
                 );
+                if !warned_shared.contains(&broker) {
+                    if let Some(why) = shared_subscription_warning(&mqtt, shared_subscriptions) {
+                        mqtt.emit_log(LogLevel::Warning, format!("{broker}: {why}"));
+                        warned_shared.insert(broker.clone());
+                    }
+                }
                 // Subscribe first, then tell on_connect handlers (through the queue, so the
                 // driver never waits on the broker itself).
                 let m = mqtt.clone();
                 tokio::spawn(async move {
                     m.resubscribe().await;
                     m.emit(Event::Connected(Connected {
-                        server_uri: m.shared.uri.clone(),
+                        server_uri: broker,
                         reconnect,
                     }));
                 });
@@ -84,6 +98,7 @@ pub(super) async fn drive(
                     continue;
                 }
                 up = false;
+                lock(&shared.health).set(ConnectionState::Reconnecting);
                 mqtt.emit_log(
                     LogLevel::Err,
                     format!(
@@ -103,7 +118,13 @@ pub(super) async fn drive(
                 if let Some(tx) = lock(&shared.first_outcome).take() {
                     let _ = tx.send(Err(err.clone()));
                 }
-                *lock(&shared.last_error) = Some(err.clone());
+                {
+                    let mut h = lock(&shared.health);
+                    h.last_error = Some(err.clone());
+                    if ever_connected {
+                        h.set(ConnectionState::Reconnecting);
+                    }
+                }
                 dispatcher.dispatch(
                     &mqtt,
                     Event::Disconnected(Disconnected {
@@ -113,24 +134,83 @@ pub(super) async fn drive(
                 retry_at = Some(Instant::now() + delay);
                 delay = (delay * 2).min(max_delay);
             }
-            Input::Shutdown(done) => {
-                shutdown(&mqtt, dispatcher, rx, up, done).await;
+            Input::Shutdown { done, graceful } => {
+                shutdown(&mqtt, dispatcher, rx, up, done, graceful).await;
                 return;
             }
         }
     }
 }
 
-/// Sends DISCONNECT, runs on_disconnect handlers, hands every event already received to
-/// its handlers and waits (bounded) for them.
+/// Stops the client. Graceful: first lets every handler call already queued or running
+/// finish and every publish handed to Paho complete, while still dispatching what
+/// arrives (Paho has acknowledged it: dropping it would lose it), bounded by
+/// [`SHUTDOWN_TIMEOUT`]. Then sends DISCONNECT, runs on_disconnect handlers, hands every
+/// event already received to its handlers and waits (bounded) for them.
 async fn shutdown(
     mqtt: &Mqtt,
     dispatcher: Dispatcher,
     mut rx: mpsc::UnboundedReceiver<Input>,
-    up: bool,
+    mut up: bool,
     done: Done,
+    graceful: bool,
 ) {
     let shared = &mqtt.shared;
+    // Answered once DISCONNECT went out (`Mqtt::disconnect()` may be awaited inside a
+    // handler), and once the handlers are drained.
+    let mut early = Vec::new();
+    let mut waiting = Vec::new();
+    let hold = |d: Done, early: &mut Vec<Done>, waiting: &mut Vec<Done>| match d {
+        d @ Done::Async(_) => early.push(d),
+        d => waiting.push(d),
+    };
+    hold(done, &mut early, &mut waiting);
+
+    if graceful {
+        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
+        loop {
+            let unsent = shared.unsent.load(Ordering::SeqCst);
+            if dispatcher.is_idle() && (unsent == 0 || !up) {
+                if unsent > 0 {
+                    mqtt.emit_log(
+                        LogLevel::Warning,
+                        format!(
+                            "shutting down while disconnected from {}: {unsent} publishes were never sent",
+                            shared.uri
+                        ),
+                    );
+                }
+                break;
+            }
+            tokio::select! {
+                i = rx.recv() => match i {
+                    Some(Input::Message(m)) => {
+                        dispatcher.dispatch(mqtt, Event::Message(Message::from_paho(m)));
+                    }
+                    Some(Input::Emit(ev)) => dispatcher.dispatch(mqtt, ev),
+                    Some(Input::Log(e)) => dispatcher.dispatch(mqtt, Event::Log(e)),
+                    Some(Input::Connected { .. }) => up = true,
+                    Some(Input::ConnectionLost | Input::BrokerDisconnect(_)) => up = false,
+                    Some(Input::ConnectFailed(_)) => {}
+                    Some(Input::Shutdown { done, .. }) => hold(done, &mut early, &mut waiting),
+                    None => break,
+                },
+                _ = tick.tick() => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    mqtt.emit_log(
+                        LogLevel::Warning,
+                        format!(
+                            "shutdown: handlers or publishes still busy after {SHUTDOWN_TIMEOUT:?} ({} publishes unacknowledged); disconnecting anyway",
+                            shared.unsent.load(Ordering::SeqCst)
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
     shared.closed.store(true, Ordering::SeqCst);
     if up || shared.paho.is_connected() {
         let tok = shared.paho.disconnect(None);
@@ -152,28 +232,48 @@ async fn shutdown(
             }),
         );
     }
-    // `Mqtt::disconnect()` may be awaited inside a handler: answer it now, before
-    // waiting for the handlers. `Client`'s drop waits for the handlers too.
-    let mut waiting = Vec::new();
-    match done {
-        d @ Done::Async(_) => d.send(),
-        d => waiting.push(d),
+    lock(&shared.health).set(ConnectionState::Closed);
+    for d in early.drain(..) {
+        d.send();
     }
-    // Events that arrived before the shutdown still reach their handlers.
+    // Events that arrived before the DISCONNECT still reach their handlers.
     rx.close();
     while let Some(i) = rx.recv().await {
         match i {
             Input::Message(m) => dispatcher.dispatch(mqtt, Event::Message(Message::from_paho(m))),
             Input::Emit(ev) => dispatcher.dispatch(mqtt, ev),
             Input::Log(e) => dispatcher.dispatch(mqtt, Event::Log(e)),
-            Input::Shutdown(d @ Done::Async(_)) => d.send(),
-            Input::Shutdown(d) => waiting.push(d),
+            Input::Shutdown { done, .. } => hold(done, &mut early, &mut waiting),
             _ => {}
         }
+    }
+    for d in early {
+        d.send();
     }
     dispatcher.drain(SHUTDOWN_TIMEOUT).await;
     for d in waiting {
         d.send();
+    }
+}
+
+/// Why the shared subscriptions among the subscribed filters may not work on this broker,
+/// if they may not.
+fn shared_subscription_warning(mqtt: &Mqtt, available: Option<bool>) -> Option<String> {
+    let topics = lock(&mqtt.shared.topics);
+    let mut shared = topics.keys().filter(|f| f.starts_with("$share/"));
+    let first = shared.next()?;
+    let which = match shared.count() {
+        0 => format!("`{first}`"),
+        more => format!("`{first}` and {more} more"),
+    };
+    match available {
+        Some(true) => None,
+        Some(false) => Some(format!(
+            "the broker's CONNACK says shared subscriptions are not available, so {which} will be refused or treated as an ordinary topic: every process may get every message, or none"
+        )),
+        None => Some(format!(
+            "shared subscription {which} on MQTT 3.1.1, which cannot ask the broker whether it supports them (Mosquitto, EMQX, HiveMQ and VerneMQ do); set MQTT_PROTOCOL_VERSION=5 to have it checked"
+        )),
     }
 }
 
@@ -206,9 +306,35 @@ pub(super) fn start_attempt(mqtt: &Mqtt) {
     log::debug!(target: crate::log::CLIENT_TARGET, "connecting to {}", shared.uri);
     let rt = shared.rt.clone();
     rt.spawn(async move {
-        if let Err(e) = shared.paho.connect(opts).await {
-            let err = ConnectError::from_paho(&e, &shared.uri);
-            let _ = shared.input.send(Input::ConnectFailed(err));
+        match shared.paho.connect(opts).await {
+            Ok(rsp) => {
+                // Paho names the broker that answered as `host:port`: find its URI.
+                let answered = rsp.connect_response().map(|c| c.server_uri);
+                let uris = shared.config.server_uris();
+                let broker = answered
+                    .and_then(|a| {
+                        uris.into_iter().find(|u| {
+                            u.split_once("://")
+                                .is_some_and(|(_, rest)| rest.starts_with(a.as_str()))
+                        })
+                    })
+                    .unwrap_or_else(|| shared.uri.clone());
+                let shared_subscriptions =
+                    (shared.config.protocol_version() == ProtocolVersion::V5).then(|| {
+                        // Absent means available (MQTT 5.0 §3.2.2.3.18).
+                        rsp.properties()
+                            .get_int(paho_mqtt::PropertyCode::SharedSubscriptionAvailable)
+                            != Some(0)
+                    });
+                let _ = shared.input.send(Input::Connected {
+                    broker,
+                    shared_subscriptions,
+                });
+            }
+            Err(e) => {
+                let err = ConnectError::from_paho(&e, &shared.uri);
+                let _ = shared.input.send(Input::ConnectFailed(err));
+            }
         }
     });
 }
@@ -226,6 +352,10 @@ pub(super) fn connect_options(c: &Config) -> Result<paho_mqtt::ConnectOptions, p
     };
     b.keep_alive_interval(c.keepalive())
         .connect_timeout(c.connect_timeout());
+    if !c.fallbacks.is_empty() {
+        // Paho tries these in order at every connect; the first that answers wins.
+        b.server_uris(&c.server_uris());
+    }
     if v5 {
         b.clean_start(c.clean_session());
         let mut props = paho_mqtt::Properties::new();

@@ -4,13 +4,13 @@ use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flask_mqtt_topic::{TopicFilter, TopicName};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{lock, Done, Input, Shared, SUBSCRIBE_CHUNK};
+use super::{lock, ConnectionState, Done, Health, Input, Shared, SUBSCRIBE_CHUNK};
 use crate::extract::{Event, Published, Subscribed, Unsubscribed};
 use crate::log::{to_log_facade, LogEntry, LogLevel};
 use crate::{Config, ConnectError, Error, Message, QoS, Result};
@@ -117,7 +117,18 @@ impl Mqtt {
 
     /// Why the last connection attempt failed, while the client is not connected.
     pub fn last_connect_error(&self) -> Option<ConnectError> {
-        lock(&self.shared.last_error).clone()
+        lock(&self.shared.health).last_error.clone()
+    }
+
+    /// The connection state, since when, the broker and the last connect error: what a
+    /// readiness probe reports (see `flask_mqtt_actix::readiness`).
+    pub fn health(&self) -> Health {
+        let mut h = lock(&self.shared.health).clone();
+        if self.shared.tap.is_some() && !self.shared.closed.load(Ordering::SeqCst) {
+            // A detached (test) handle reports itself connected.
+            h.state = ConnectionState::Connected;
+        }
+        h
     }
 
     /// The MQTT client identifier in use.
@@ -138,12 +149,16 @@ impl Mqtt {
         if self
             .shared
             .input
-            .send(Input::Shutdown(Done::Async(tx)))
+            .send(Input::Shutdown {
+                done: Done::Async(tx),
+                graceful: false,
+            })
             .is_ok()
         {
             let _ = rx.await;
         }
         self.shared.closed.store(true, Ordering::SeqCst);
+        lock(&self.shared.health).set(ConnectionState::Closed);
     }
 
     /// Makes `value` available to handlers (`FromEvent` extractors read it with
@@ -183,7 +198,8 @@ impl Mqtt {
                 input,
                 rt,
                 closed: AtomicBool::new(false),
-                last_error: Mutex::new(None),
+                health: Mutex::new(Health::new()),
+                unsent: AtomicUsize::new(0),
                 state: Mutex::new(HashMap::new()),
                 tap: Some(Mutex::new(Vec::new())),
                 first_outcome: Mutex::new(None),
@@ -418,11 +434,13 @@ impl Publish {
         })?;
         log::debug!(target: crate::log::CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
         // Completion is awaited on the client's runtime so that `on_publish` runs even
-        // if the caller stops waiting.
+        // if the caller stops waiting. A graceful shutdown waits for `unsent` to drain.
+        mqtt.shared.unsent.fetch_add(1, Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         let m = mqtt.clone();
         mqtt.shared.rt.spawn(async move {
             let res = token.await;
+            m.shared.unsent.fetch_sub(1, Ordering::SeqCst);
             if res.is_ok() {
                 m.emit(Event::Published(Published { topic, qos, retain }));
             }

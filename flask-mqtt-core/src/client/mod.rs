@@ -8,7 +8,7 @@
 
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -16,8 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 
 mod driver;
 mod handle;
+mod health;
 
 pub use self::handle::{Mqtt, Publish};
+pub use self::health::{ConnectionState, Health};
 
 use crate::config::ConnectMode;
 use crate::dispatch::Dispatcher;
@@ -26,21 +28,33 @@ use crate::log::LogEntry;
 use crate::registry::{self, HandlerKind};
 use crate::{Config, ConnectError, Error, Message, QoS, Result};
 
-/// How long shutdown waits for the DISCONNECT and for queued handler calls.
+/// How long each shutdown step may take: handlers and unsent publishes settling (graceful
+/// shutdown only), the DISCONNECT, handler calls for events received meanwhile.
 pub(super) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Filters per SUBSCRIBE packet when resubscribing.
 pub(super) const SUBSCRIBE_CHUNK: usize = 64;
 
 /// What the driver task receives.
 pub(super) enum Input {
-    Connected,
+    /// A connect attempt succeeded: the broker that answered, and whether its CONNACK
+    /// allows shared subscriptions (MQTT 5; `None` when it cannot say).
+    Connected {
+        broker: String,
+        shared_subscriptions: Option<bool>,
+    },
     ConnectionLost,
     BrokerDisconnect(u8),
     Message(paho_mqtt::Message),
     ConnectFailed(ConnectError),
     Emit(Event),
     Log(LogEntry),
-    Shutdown(Done),
+    /// Stop for good. Graceful (the owner stops the client: `Client` dropped or shut down):
+    /// first let handlers finish and unsent publishes go out, then DISCONNECT. Otherwise
+    /// (`Mqtt::disconnect`, maybe from inside a handler): DISCONNECT at once.
+    Shutdown {
+        done: Done,
+        graceful: bool,
+    },
 }
 
 /// Tells whoever asked for the shutdown that it is complete.
@@ -70,7 +84,9 @@ pub(super) struct Shared {
     input: mpsc::UnboundedSender<Input>,
     rt: tokio::runtime::Handle,
     closed: AtomicBool,
-    last_error: Mutex<Option<ConnectError>>,
+    health: Mutex<Health>,
+    /// Publishes handed to Paho whose completion has not been reported yet.
+    unsent: AtomicUsize,
     /// Application state shared with handlers (`Mqtt::insert_state`).
     state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Set for detached (test) handles: publishes are recorded here instead of sent.
@@ -79,8 +95,11 @@ pub(super) struct Shared {
     first_outcome: Mutex<Option<std::sync::mpsc::Sender<std::result::Result<(), ConnectError>>>>,
 }
 
-/// Owns the running client: dropping it (or calling [`Client::shutdown`]) disconnects
-/// cleanly, lets queued handler calls finish (up to 5 s) and stops the client's runtime.
+/// Owns the running client. Dropping it (or calling [`Client::shutdown`]) stops it
+/// gracefully: handler calls already queued or running finish and publishes not yet
+/// acknowledged go out (up to 5 s), then DISCONNECT is sent (so the broker publishes no
+/// last will), events received meanwhile are handled (up to 5 s more) and the client's
+/// runtime stops.
 #[derive(Debug)]
 pub struct Client {
     mqtt: Mqtt,
@@ -133,7 +152,8 @@ impl Client {
             input: tx.clone(),
             rt: rt.handle().clone(),
             closed: AtomicBool::new(false),
-            last_error: Mutex::new(None),
+            health: Mutex::new(Health::new()),
+            unsent: AtomicUsize::new(0),
             state: Mutex::new(HashMap::new()),
             tap: None,
             first_outcome: Mutex::new(None),
@@ -207,9 +227,17 @@ impl Client {
         self.mqtt.clone()
     }
 
-    /// Disconnects cleanly and waits for queued handler calls (bounded by 5 s each).
+    /// Stops the client gracefully (see [`Client`]) and waits for it, bounded by 5 s per
+    /// step.
     pub async fn shutdown(mut self) {
-        self.mqtt.disconnect().await;
+        let (tx, rx) = oneshot::channel();
+        let sent = self.mqtt.shared.input.send(Input::Shutdown {
+            done: Done::Async(tx),
+            graceful: true,
+        });
+        if sent.is_ok() {
+            let _ = rx.await;
+        }
         if let Some(t) = self.thread.take() {
             // The driver has returned; the thread only shuts its runtime down.
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
@@ -227,12 +255,18 @@ impl Drop for Client {
             .mqtt
             .shared
             .input
-            .send(Input::Shutdown(Done::Blocking(tx)))
+            .send(Input::Shutdown {
+                done: Done::Blocking(tx),
+                graceful: true,
+            })
             .is_ok()
         {
             // Runs on ordinary threads (actix workers shutting down, `main`), never on a
-            // Paho callback thread: block until the DISCONNECT went out, bounded.
-            if rx.recv_timeout(SHUTDOWN_TIMEOUT * 2).is_ok() {
+            // Paho callback thread: block until the shutdown is over, bounded.
+            if rx
+                .recv_timeout(SHUTDOWN_TIMEOUT * 3 + Duration::from_secs(1))
+                .is_ok()
+            {
                 // The driver has returned; the thread now stops its runtime (at most 1 s).
                 let _ = thread.join();
             }
@@ -240,7 +274,7 @@ impl Drop for Client {
             // A shutdown is already under way (`Mqtt::disconnect()`, maybe from inside a
             // handler): wait, bounded, for it to finish draining the handlers too.
             let deadline =
-                std::time::Instant::now() + SHUTDOWN_TIMEOUT * 2 + Duration::from_secs(1);
+                std::time::Instant::now() + SHUTDOWN_TIMEOUT * 3 + Duration::from_secs(2);
             while !thread.is_finished() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
@@ -253,10 +287,8 @@ impl Drop for Client {
 
 fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::UnboundedSender<Input>) {
     // Only unbounded, non-blocking sends in here: these run on Paho's threads.
-    let t = tx.clone();
-    paho.set_connected_callback(move |_| {
-        let _ = t.send(Input::Connected);
-    });
+    // No connected callback: a connect succeeds through the token of the attempt the
+    // driver started (`driver::start_attempt`), which also carries the CONNACK.
     let t = tx.clone();
     paho.set_connection_lost_callback(move |_| {
         let _ = t.send(Input::ConnectionLost);

@@ -1,0 +1,124 @@
+//! What a readiness probe needs: the connection state, since when, and the last error.
+
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::ConnectError;
+
+/// Where a client's connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// Started; the first connection attempt has not succeeded yet.
+    Connecting,
+    /// Connected to a broker.
+    Connected,
+    /// The connection was lost or refused after an earlier success; retrying with backoff.
+    Reconnecting,
+    /// Disconnected on purpose ([`Mqtt::disconnect`](crate::Mqtt::disconnect), shutdown):
+    /// no more attempts.
+    Closed,
+}
+
+impl ConnectionState {
+    /// `connecting`, `connected`, `reconnecting` or `closed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::Connecting => "connecting",
+            ConnectionState::Connected => "connected",
+            ConnectionState::Reconnecting => "reconnecting",
+            ConnectionState::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for ConnectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A snapshot of a client's connection, from [`Mqtt::health`](crate::Mqtt::health): for
+/// readiness probes (`flask_mqtt_actix::readiness` serves it over HTTP) and dashboards.
+///
+/// ```
+/// # fn probe(client: &flask_mqtt_core::Mqtt) {
+/// let health = client.health();
+/// if !health.is_ready() {
+///     eprintln!(
+///         "MQTT {} for {:?}: {}",
+///         health.state(),
+///         health.since(),
+///         health.last_error().map(|e| e.to_string()).unwrap_or_default()
+///     );
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Health {
+    pub(super) state: ConnectionState,
+    pub(super) changed_at: Instant,
+    pub(super) changed_at_wall: SystemTime,
+    pub(super) broker: Option<String>,
+    pub(super) last_error: Option<ConnectError>,
+    pub(super) connects: u64,
+}
+
+impl Health {
+    pub(super) fn new() -> Health {
+        Health {
+            state: ConnectionState::Connecting,
+            changed_at: Instant::now(),
+            changed_at_wall: SystemTime::now(),
+            broker: None,
+            last_error: None,
+            connects: 0,
+        }
+    }
+
+    pub(super) fn set(&mut self, state: ConnectionState) {
+        if self.state != state {
+            self.state = state;
+            self.changed_at = Instant::now();
+            self.changed_at_wall = SystemTime::now();
+        }
+    }
+
+    /// The connection state.
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// Whether the client is connected: what a readiness probe should check.
+    pub fn is_ready(&self) -> bool {
+        self.state == ConnectionState::Connected
+    }
+
+    /// How long the client has been in its current state.
+    pub fn since(&self) -> Duration {
+        self.changed_at.elapsed()
+    }
+
+    /// When the client entered its current state (wall clock).
+    pub fn changed_at(&self) -> SystemTime {
+        self.changed_at_wall
+    }
+
+    /// The broker the client is (or was last) connected to: with several brokers in
+    /// `MQTT_BROKER_URL`, the one that answered.
+    pub fn broker(&self) -> Option<&str> {
+        self.broker.as_deref()
+    }
+
+    /// Why the last connection attempt failed, if it did and none succeeded since. A lost
+    /// connection is not an error here: the failed attempts to restore it are.
+    pub fn last_error(&self) -> Option<&ConnectError> {
+        self.last_error.as_ref()
+    }
+
+    /// How many times the client has connected (1 after the first connect; more after
+    /// reconnects).
+    pub fn connects(&self) -> u64 {
+        self.connects
+    }
+}
