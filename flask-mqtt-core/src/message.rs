@@ -19,13 +19,20 @@ impl Message {
     }
 
     /// Builds a message by hand (for tests of handlers and for re-publishing).
+    ///
+    /// The topic is not validated (a message built here is never sent as it is), with one
+    /// exception: Paho keeps topics as C strings, so a topic containing NUL (which MQTT
+    /// forbids anyway) is cut at the first NUL instead of panicking.
     pub fn new(
         topic: impl Into<String>,
         payload: impl Into<Vec<u8>>,
         qos: QoS,
         retain: bool,
     ) -> Self {
-        let topic = topic.into();
+        let mut topic = topic.into();
+        if let Some(nul) = topic.find('\0') {
+            topic.truncate(nul);
+        }
         let payload = payload.into();
         let msg = if retain {
             paho_mqtt::Message::new_retained(topic, payload, qos.to_paho())
@@ -93,5 +100,15 @@ mod tests {
         let bin = Message::new("a", vec![0xff, 0xfe], QoS::AtMostOnce, false);
         assert!(bin.payload_str().is_err());
         assert!(!format!("{bin:?}").contains("255"));
+    }
+
+    /// Paho's own constructor panics on a NUL in the topic; ours does not.
+    #[test]
+    fn a_nul_in_the_topic_cuts_it_instead_of_panicking() {
+        let m = Message::new("a/b\0c/d", "x", QoS::AtMostOnce, true);
+        assert_eq!(m.topic(), "a/b");
+        assert_eq!(m.payload(), b"x");
+        assert!(m.retain());
+        assert_eq!(Message::new("\0", "", QoS::AtMostOnce, false).topic(), "");
     }
 }
