@@ -28,15 +28,19 @@ pub(super) async fn drive(
     let mut ever_connected = false;
     // Brokers already warned about for shared subscriptions (once each, not per reconnect).
     let mut warned_shared: HashSet<String> = HashSet::new();
+    // The brokers, tried in order: each round starts at the first, a failure moves on to
+    // the next at once, and the backoff delay comes between rounds.
+    let uris = shared.config.server_uris();
+    let mut next = 0usize;
 
-    start_attempt(&mqtt);
+    start_attempt(&mqtt, &uris[..], next);
     loop {
         let input = tokio::select! {
             i = rx.recv() => i,
             _ = sleep_until(retry_at), if retry_at.is_some() => {
                 retry_at = None;
                 if !shared.closed.load(Ordering::SeqCst) {
-                    start_attempt(&mqtt);
+                    start_attempt(&mqtt, &uris[..], next);
                 }
                 continue;
             }
@@ -54,9 +58,6 @@ pub(super) async fn drive(
                     continue;
                 }
                 up = true;
-                if let Some(tx) = lock(&shared.first_outcome).take() {
-                    let _ = tx.send(Ok(()));
-                }
                 delay = min_delay;
                 retry_at = None;
                 {
@@ -65,6 +66,9 @@ pub(super) async fn drive(
                     h.broker = Some(broker.clone());
                     h.connects += 1;
                     h.set(ConnectionState::Connected);
+                }
+                if let Some(tx) = lock(&shared.first_outcome).take() {
+                    let _ = tx.send(Ok(()));
                 }
                 let reconnect = ever_connected;
                 ever_connected = true;
@@ -98,6 +102,7 @@ pub(super) async fn drive(
                     continue;
                 }
                 up = false;
+                next = 0;
                 lock(&shared.health).set(ConnectionState::Reconnecting);
                 mqtt.emit_log(
                     LogLevel::Err,
@@ -114,16 +119,26 @@ pub(super) async fn drive(
                 if shared.closed.load(Ordering::SeqCst) || up {
                     continue;
                 }
-                mqtt.emit_log(LogLevel::Err, format!("{err}; retrying in {delay:?}"));
-                if let Some(tx) = lock(&shared.first_outcome).take() {
-                    let _ = tx.send(Err(err.clone()));
-                }
                 {
                     let mut h = lock(&shared.health);
                     h.last_error = Some(err.clone());
                     if ever_connected {
                         h.set(ConnectionState::Reconnecting);
                     }
+                }
+                if next + 1 < uris.len() {
+                    next += 1;
+                    mqtt.emit_log(
+                        LogLevel::Warning,
+                        format!("{err}; trying {} next", uris[next]),
+                    );
+                    start_attempt(&mqtt, &uris[..], next);
+                    continue;
+                }
+                next = 0;
+                mqtt.emit_log(LogLevel::Err, format!("{err}; retrying in {delay:?}"));
+                if let Some(tx) = lock(&shared.first_outcome).take() {
+                    let _ = tx.send(Err(err.clone()));
                 }
                 dispatcher.dispatch(
                     &mqtt,
@@ -284,12 +299,17 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-pub(super) fn start_attempt(mqtt: &Mqtt) {
+/// Starts one connection attempt to broker `uris[i]`; its outcome comes back as
+/// `Input::Connected` or `Input::ConnectFailed`.
+pub(super) fn start_attempt(mqtt: &Mqtt, uris: &[String], i: usize) {
     let shared = Arc::clone(&mqtt.shared);
-    let opts = match connect_options(&shared.config) {
+    let uri = uris.get(i).cloned().unwrap_or_else(|| shared.uri.clone());
+    // One broker: the URI the Paho client was created with. Several: this attempt's.
+    let only = (uris.len() > 1).then_some(uri.as_str());
+    let opts = match connect_options(&shared.config, only) {
         Ok(o) => o,
         Err(e) => {
-            let err = ConnectError::from_paho(&e, &shared.uri);
+            let err = ConnectError::from_paho(&e, &uri);
             let _ = shared.input.send(Input::ConnectFailed(err));
             return;
         }
@@ -298,27 +318,15 @@ pub(super) fn start_attempt(mqtt: &Mqtt) {
         mqtt.emit_log(
             LogLevel::Warning,
             format!(
-                "TLS certificate and host name checks are OFF for {} (MQTT_TLS_INSECURE); anyone on the path can read and change this connection",
-                shared.uri
+                "TLS certificate and host name checks are OFF for {uri} (MQTT_TLS_INSECURE); anyone on the path can read and change this connection"
             ),
         );
     }
-    log::debug!(target: crate::log::CLIENT_TARGET, "connecting to {}", shared.uri);
+    log::debug!(target: crate::log::CLIENT_TARGET, "connecting to {uri}");
     let rt = shared.rt.clone();
     rt.spawn(async move {
         match shared.paho.connect(opts).await {
             Ok(rsp) => {
-                // Paho names the broker that answered as `host:port`: find its URI.
-                let answered = rsp.connect_response().map(|c| c.server_uri);
-                let uris = shared.config.server_uris();
-                let broker = answered
-                    .and_then(|a| {
-                        uris.into_iter().find(|u| {
-                            u.split_once("://")
-                                .is_some_and(|(_, rest)| rest.starts_with(a.as_str()))
-                        })
-                    })
-                    .unwrap_or_else(|| shared.uri.clone());
                 let shared_subscriptions =
                     (shared.config.protocol_version() == ProtocolVersion::V5).then(|| {
                         // Absent means available (MQTT 5.0 §3.2.2.3.18).
@@ -327,20 +335,24 @@ pub(super) fn start_attempt(mqtt: &Mqtt) {
                             != Some(0)
                     });
                 let _ = shared.input.send(Input::Connected {
-                    broker,
+                    broker: uri,
                     shared_subscriptions,
                 });
             }
             Err(e) => {
-                let err = ConnectError::from_paho(&e, &shared.uri);
+                let err = ConnectError::from_paho(&e, &uri);
                 let _ = shared.input.send(Input::ConnectFailed(err));
             }
         }
     });
 }
 
-/// Paho's connect options for `c`: version, transport, session, credentials, TLS, will.
-pub(super) fn connect_options(c: &Config) -> Result<paho_mqtt::ConnectOptions, paho_mqtt::Error> {
+/// Paho's connect options for `c`: version, transport, session, credentials, TLS, will;
+/// and the broker, when it is not the one the Paho client was created with.
+pub(super) fn connect_options(
+    c: &Config,
+    server: Option<&str>,
+) -> Result<paho_mqtt::ConnectOptions, paho_mqtt::Error> {
     let v5 = c.protocol_version() == ProtocolVersion::V5;
     let mut b = match (c.transport(), v5) {
         (Transport::Tcp, false) => {
@@ -352,9 +364,18 @@ pub(super) fn connect_options(c: &Config) -> Result<paho_mqtt::ConnectOptions, p
     };
     b.keep_alive_interval(c.keepalive())
         .connect_timeout(c.connect_timeout());
-    if !c.fallbacks.is_empty() {
-        // Paho tries these in order at every connect; the first that answers wins.
-        b.server_uris(&c.server_uris());
+    if let Some(server) = server {
+        // A list of one: the driver does the failover itself, because given several
+        // Paho C 1.3 also moves on to the next broker by itself after a lost connection
+        // without completing any connect token (measured), so nobody would resubscribe.
+        b.server_uris(&[server]);
+        if c.tls().is_none() {
+            // Paho C 1.3 prints "checking <uri>" to stdout for a server list that comes
+            // without SSL options (a leftover debug printf in MQTTAsync_connect). Empty
+            // SSL options skip that branch; they are only used for `ssl://` URIs, which a
+            // configuration without TLS does not produce.
+            b.ssl_options(paho_mqtt::SslOptions::default());
+        }
     }
     if v5 {
         b.clean_start(c.clean_session());

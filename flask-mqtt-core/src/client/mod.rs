@@ -205,7 +205,11 @@ impl Client {
         };
         if let Some(rx) = first {
             // Connect mode `required`: the caller (startup code, not a Paho thread) waits.
-            let timeout = client.mqtt.shared.config.connect_timeout() + Duration::from_secs(1);
+            // Every broker of the list may take the whole timeout.
+            let brokers =
+                u32::try_from(client.mqtt.shared.config.server_uris().len()).unwrap_or(u32::MAX);
+            let timeout =
+                client.mqtt.shared.config.connect_timeout() * brokers + Duration::from_secs(1);
             let uri = client.mqtt.shared.uri.clone();
             let outcome = match rx.recv_timeout(timeout) {
                 Ok(outcome) => outcome,
