@@ -32,6 +32,8 @@ pub(super) async fn drive(
     // the next at once, and the backoff delay comes between rounds.
     let uris = shared.config.server_uris();
     let mut next = 0usize;
+    // The broker of the current (or last) connection.
+    let mut current = shared.uri.clone();
 
     start_attempt(&mqtt, &uris[..], next);
     loop {
@@ -58,6 +60,7 @@ pub(super) async fn drive(
                     continue;
                 }
                 up = true;
+                current.clone_from(&broker);
                 delay = min_delay;
                 retry_at = None;
                 {
@@ -106,10 +109,7 @@ pub(super) async fn drive(
                 lock(&shared.health).set(ConnectionState::Reconnecting);
                 mqtt.emit_log(
                     LogLevel::Err,
-                    format!(
-                        "connection to {} lost ({reason:?}); reconnecting in {delay:?}",
-                        shared.uri
-                    ),
+                    format!("connection to {current} lost ({reason:?}); reconnecting in {delay:?}"),
                 );
                 dispatcher.dispatch(&mqtt, Event::Disconnected(Disconnected { reason }));
                 retry_at = Some(Instant::now() + delay);
