@@ -1,0 +1,249 @@
+//! Poison messages (a handler that panics or fails on one message) and handlers stuck
+//! in a slow loop.
+
+use std::collections::HashSet;
+
+use super::*;
+
+// poison messages: each handler records the call before failing
+
+#[mqtt::on_message("poison/+/+", qos = 1)]
+fn poison_panics(c: mqtt::Mqtt, m: mqtt::Message) {
+    let payload = String::from_utf8_lossy(m.payload()).into_owned();
+    record(
+        &c,
+        "poison_panics",
+        m.topic(),
+        format!("{payload} {:?}", m.qos()),
+    );
+    if payload == "poison" {
+        panic!("cannot digest `{payload}`");
+    }
+}
+
+#[mqtt::on_message("poison/+/+", qos = 1)]
+async fn poison_fails(c: mqtt::Mqtt, m: mqtt::Message) -> Result<(), String> {
+    let payload = String::from_utf8_lossy(m.payload()).into_owned();
+    record(
+        &c,
+        "poison_fails",
+        m.topic(),
+        format!("{payload} {:?}", m.qos()),
+    );
+    if payload == "poison" {
+        return Err(format!("refusing `{payload}`"));
+    }
+    Ok(())
+}
+
+#[mqtt::on_message("poison/+/+", qos = 1)]
+fn poison_bystander(c: mqtt::Mqtt, m: mqtt::Message) {
+    let payload = String::from_utf8_lossy(m.payload()).into_owned();
+    record(
+        &c,
+        "poison_bystander",
+        m.topic(),
+        format!("{payload} {:?}", m.qos()),
+    );
+}
+
+// slow handlers: loop until the test releases their run (the topic's second level)
+
+fn released() -> &'static Mutex<HashSet<String>> {
+    static RELEASED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    RELEASED.get_or_init(|| Mutex::new(HashSet::new()))
+}
+
+fn is_released(topic: &str) -> bool {
+    let run = topic.split('/').nth(1).unwrap_or_default();
+    released().lock().unwrap().contains(run)
+}
+
+const LOOP_STEP: Duration = Duration::from_millis(2);
+
+#[mqtt::on_message("slow/+/sync")]
+fn slow_sync(c: mqtt::Mqtt, topic: mqtt::Topic) {
+    record(&c, "slow_sync", &topic, "started");
+    while !is_released(&topic) {
+        std::thread::sleep(LOOP_STEP);
+    }
+    record(&c, "slow_sync", &topic, "done");
+}
+
+#[mqtt::on_message("slow/+/async")]
+async fn slow_async(c: mqtt::Mqtt, topic: mqtt::Topic) {
+    record(&c, "slow_async", &topic, "started");
+    while !is_released(&topic) {
+        tokio::time::sleep(LOOP_STEP).await;
+    }
+    record(&c, "slow_async", &topic, "done");
+}
+
+/// The classic mistake: an async handler that blocks its thread.
+#[mqtt::on_message("slow/+/blocking")]
+async fn slow_blocking(c: mqtt::Mqtt, topic: mqtt::Topic) {
+    record(&c, "slow_blocking", &topic, "started");
+    while !is_released(&topic) {
+        std::thread::sleep(LOOP_STEP);
+    }
+    record(&c, "slow_blocking", &topic, "done");
+}
+
+#[mqtt::on_message("slow/+/fast", qos = 1)]
+fn fast(c: mqtt::Mqtt, topic: mqtt::Topic, text: mqtt::Text) {
+    record(&c, "fast", &topic, text.into_string());
+}
+
+// ---- poison messages ----
+
+#[tokio::test]
+async fn a_poison_message_is_logged_once_per_handler_and_never_redelivered() {
+    let broker = Broker::builder().persistence(true).start();
+    logs();
+    let run = unique("poison");
+    let config = config(&broker).clean_session(false).build().unwrap();
+    let first = Client::start(config.clone()).unwrap();
+    let m = first.handle();
+    wait_connects(&m, false, 1);
+
+    let poison = format!("poison/{run}/p");
+    let ok = format!("poison/{run}/ok");
+    let obs = Observer::connect(&broker);
+    obs.publish(&poison, "poison", 1);
+    obs.publish(&ok, "ok-1", 1);
+    let all_three = |detail: &str| {
+        [
+            ("poison_bystander", detail.to_owned()),
+            ("poison_fails", detail.to_owned()),
+            ("poison_panics", detail.to_owned()),
+        ]
+    };
+    // Once the failing handlers ran the next message, they are done with the poison.
+    assert!(
+        wait_until(T, || handled(&ok).len() == 3),
+        "{:?}",
+        handled(&ok)
+    );
+    let poison_calls = all_three("poison AtLeastOnce");
+    let poison_warnings = [
+        warning(
+            "poison::poison_fails",
+            &poison,
+            "returned an error: refusing `poison`",
+        ),
+        warning(
+            "poison::poison_panics",
+            &poison,
+            "panicked: cannot digest `poison`",
+        ),
+    ];
+    assert_eq!(handled(&poison), poison_calls);
+    assert_eq!(warnings(&poison), poison_warnings);
+
+    // A reconnect with the session kept: the broker restarts (saving and reloading its
+    // persistence database), the client reconnects to the same session.
+    broker.stop();
+    broker.start_again();
+    wait_connects(&m, true, 1);
+    let obs = Observer::connect(&broker);
+    obs.publish(&ok, "ok-2", 1);
+    assert!(
+        wait_until(T, || handled(&ok).len() == 6),
+        "{:?}",
+        handled(&ok)
+    );
+
+    // A new client takes the session over (as after a process restart); a message
+    // queued for the session meanwhile arrives, which shows the session persisted.
+    first.shutdown().await;
+    obs.publish(&ok, "while away", 1);
+    let second = Client::start(config).unwrap();
+    wait_connects(&second.handle(), false, 2);
+    obs.publish(&ok, "ok-3", 1);
+    let mut expected: Vec<_> = ["ok-1", "ok-2", "while away", "ok-3"]
+        .into_iter()
+        .flat_map(|p| all_three(&format!("{p} AtLeastOnce")))
+        .collect();
+    expected.sort();
+    assert!(
+        wait_until(T, || handled(&ok).len() == expected.len()),
+        "{:?}",
+        handled(&ok)
+    );
+    assert_eq!(handled(&ok), expected);
+    // The poison: still one call and one warning per handler.
+    assert_eq!(handled(&poison), poison_calls);
+    assert_eq!(warnings(&poison), poison_warnings);
+    assert_eq!(warnings(&ok), Vec::<String>::new());
+    second.shutdown().await;
+}
+
+// ---- slow handlers ----
+
+#[tokio::test]
+async fn a_handler_stuck_in_a_slow_loop_does_not_stop_dispatch_to_the_others() {
+    let broker = Broker::start();
+    let (_client, m) = start(&broker);
+    let obs = Observer::connect(&broker);
+    let run = unique("slow");
+    let stuck = ["sync", "async", "blocking"].map(|kind| format!("slow/{run}/{kind}"));
+    for topic in &stuck {
+        obs.publish(topic, "loop", 1);
+    }
+    let started = |topic: &str| {
+        handled(topic)
+            .iter()
+            .filter(|(_, d)| d == "started")
+            .count()
+    };
+    for topic in &stuck {
+        assert!(
+            wait_until(T, || started(topic) == 1),
+            "{topic} did not start"
+        );
+    }
+
+    // All three loop; 200 messages for another handler get through meanwhile.
+    let fast_topic = format!("slow/{run}/fast");
+    for i in 0..200 {
+        obs.publish(&fast_topic, i.to_string(), 1);
+    }
+    let expected: Vec<String> = (0..200).map(|i| i.to_string()).collect();
+    assert!(
+        wait_until(T, || handled(&fast_topic).len() == 200),
+        "{} of 200 while three handlers loop",
+        handled(&fast_topic).len()
+    );
+    let id = m.client_id().to_owned();
+    let in_order: Vec<String> = EVENTS.with(|evs| {
+        evs.iter()
+            .filter_map(|e| match e {
+                Ev::Handled {
+                    client,
+                    handler: "fast",
+                    topic,
+                    detail,
+                } if *client == id && *topic == fast_topic => Some(detail.clone()),
+                _ => None,
+            })
+            .collect()
+    });
+    assert_eq!(in_order, expected, "in arrival order");
+    for topic in &stuck {
+        assert_eq!(handled(topic).len(), 1, "{topic} is still looping");
+    }
+
+    // Released, they finish, and take their next messages.
+    released().lock().unwrap().insert(run.clone());
+    for topic in &stuck {
+        obs.publish(topic, "again", 1);
+    }
+    for topic in &stuck {
+        assert!(
+            wait_until(T, || handled(topic).len() == 4),
+            "{topic}: {:?}",
+            handled(topic)
+        );
+    }
+    assert!(m.is_connected());
+}
