@@ -229,6 +229,30 @@ async fn bad_payloads_are_handled_or_rejected_with_a_typed_error_and_one_warning
         )],
     );
 
+    // A 100 kB string where a number belongs: serde_json quotes the value in its
+    // message; the rejection keeps 200 bytes of it, so the warning stays short.
+    let t = topic("quoted", "json");
+    let value = "x".repeat(100_000);
+    obs.publish(&t, format!(r#"{{"celsius": "{value}"}}"#), 1);
+    let quoted = format!("invalid type: string \"{}...", &value[..178]);
+    assert_eq!(quoted.len(), 203);
+    expect_outcome(
+        &t,
+        &[
+            ("json_typed", &format!("Data: {quoted} | ok")),
+            ("json_value", &format!(r#"{{"celsius":"{value}"}}"#)),
+        ],
+        &[warning(
+            "payloads::json_struct",
+            &t,
+            &format!(
+                "argument `r` rejected: the payload JSON does not fit \
+                 `bad_input::payloads::Reading`: {quoted} at line 1 column 100014"
+            ),
+        )],
+    );
+    assert!(warnings(&t).iter().all(|w| w.len() < 500));
+
     // And a good one, through every JSON handler.
     let t = topic("good", "json");
     obs.publish(&t, r#"{"celsius": 21.5}"#, 1);

@@ -287,7 +287,8 @@ pub enum JsonRejection {
     Data {
         /// The type the handler asked for.
         target: &'static str,
-        /// What does not fit, in serde_json's words (`missing field `celsius``).
+        /// What does not fit, in serde_json's words (`missing field `celsius``), cut
+        /// to 200 bytes (it may quote the payload).
         message: String,
         /// 1-based line.
         line: usize,
@@ -296,13 +297,30 @@ pub enum JsonRejection {
     },
 }
 
+/// The most of serde_json's message a [`JsonRejection`] keeps, in bytes: the message
+/// may quote the payload (`invalid type: string "..."`, `unknown field `...``), and
+/// rejections are logged as warnings.
+const MAX_MESSAGE: usize = 200;
+
+/// `message`, cut to [`MAX_MESSAGE`] bytes (on a character boundary) with `...` added.
+fn cap(message: &str) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message.to_owned();
+    }
+    let mut end = MAX_MESSAGE;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &message[..end])
+}
+
 impl JsonRejection {
     /// Classifies a serde_json error from reading a `T`.
     fn from_serde<T>(e: &serde_json::Error) -> JsonRejection {
         // serde_json's Display appends " at line L column C"; keep the message alone.
         let text = e.to_string();
         let suffix = format!(" at line {} column {}", e.line(), e.column());
-        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();
+        let message = cap(text.strip_suffix(&suffix).unwrap_or(&text));
         match e.classify() {
             serde_json::error::Category::Data => JsonRejection::Data {
                 target: std::any::type_name::<T>(),
@@ -358,5 +376,63 @@ impl FromEvent for Retain {
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         Ok(Retain(ctx.require_message("Retain")?.retain()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Reading {
+        _celsius: f64,
+    }
+
+    fn rejection<T: DeserializeOwned>(json: &str) -> JsonRejection {
+        match serde_json::from_str::<T>(json) {
+            Ok(_) => panic!("{json} was read"),
+            Err(e) => JsonRejection::from_serde::<T>(&e),
+        }
+    }
+
+    /// serde_json quotes string values in its messages: a huge one in the payload must
+    /// not make a huge rejection (logged at `warn`).
+    #[test]
+    fn a_quoted_payload_is_cut_to_200_bytes() {
+        let huge = format!(r#"{{"_celsius": "{}"}}"#, "\u{e9}".repeat(100_000));
+        match rejection::<Reading>(&huge) {
+            JsonRejection::Data {
+                message,
+                line,
+                column,
+                ..
+            } => {
+                assert!(message.starts_with("invalid type: string \"\u{e9}\u{e9}"));
+                assert!(message.ends_with("..."), "{message}");
+                assert!(message.len() <= MAX_MESSAGE + 3, "{}", message.len());
+                assert_eq!((line, column), (1, 200_015));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Short messages are kept whole.
+        match rejection::<Reading>(r#"{"_celsius": "hot"}"#) {
+            JsonRejection::Data { message, .. } => {
+                assert_eq!(message, "invalid type: string \"hot\", expected f64");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// serde_json stops at depth 128, so deeply nested input is a rejection, not a stack
+    /// overflow.
+    #[test]
+    fn deep_nesting_is_a_syntax_rejection() {
+        let deep = "[".repeat(100_000);
+        match rejection::<serde_json::Value>(&deep) {
+            JsonRejection::Syntax { message, .. } => {
+                assert_eq!(message, "recursion limit exceeded");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
