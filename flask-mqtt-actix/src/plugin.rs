@@ -197,9 +197,10 @@ fn start_or_keep(config: Config) -> Result<(), Error> {
     }
     if config.connect_mode() == ConnectMode::Required {
         // Blocks until connected or the connection timeout: this is startup code.
-        let client = Client::start(config)?;
+        let client = Client::start(config.clone())?;
         with_slot(|s| {
-            s.configs.remove(&name);
+            // The settings stay for a server started again later in this process.
+            s.configs.insert(name.clone(), config);
             s.started.insert(name, client);
         });
     } else {
@@ -258,7 +259,9 @@ fn acquire() -> Result<(Arc<Guard>, Clients), String> {
         let client = match s.started.remove(&name) {
             Some(c) => c,
             None => {
-                let config = match s.configs.remove(&name) {
+                // Kept (not taken): a server started again in this process uses the
+                // same settings.
+                let config = match s.configs.get(&name).cloned() {
                     Some(c) => c,
                     None => Config::from_env_prefix(&name).map_err(|e| fail(&name, &e))?,
                 };

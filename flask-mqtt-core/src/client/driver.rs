@@ -181,6 +181,9 @@ async fn shutdown(
     };
     hold(done, &mut early, &mut waiting);
 
+    if graceful && up {
+        leave_share_groups(mqtt).await;
+    }
     if graceful {
         let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
@@ -268,6 +271,40 @@ async fn shutdown(
     dispatcher.drain(SHUTDOWN_TIMEOUT).await;
     for d in waiting {
         d.send();
+    }
+}
+
+/// Unsubscribes the shared subscriptions before a graceful stop, so the broker gives the
+/// rest of their share to the other members of the group instead of to this client,
+/// which would then have to handle it before it could go (measured with three replicas:
+/// without this, a replica stopped mid-stream kept receiving its share). Plain
+/// subscriptions stay: a persistent session keeps collecting them for the next start.
+async fn leave_share_groups(mqtt: &Mqtt) {
+    let filters: Vec<String> = lock(&mqtt.shared.topics)
+        .keys()
+        .filter(|f| f.starts_with("$share/"))
+        .cloned()
+        .collect();
+    if filters.is_empty() {
+        return;
+    }
+    let tok = mqtt.shared.paho.unsubscribe_many(&filters);
+    match tokio::time::timeout(SHUTDOWN_TIMEOUT, tok).await {
+        Ok(Ok(_)) => mqtt.emit_log(
+            LogLevel::Info,
+            format!(
+                "left {} shared subscription group(s) before stopping",
+                filters.len()
+            ),
+        ),
+        Ok(Err(e)) => mqtt.emit_log(
+            LogLevel::Warning,
+            format!("leaving the shared subscriptions before stopping failed: {e}"),
+        ),
+        Err(_) => mqtt.emit_log(
+            LogLevel::Warning,
+            "leaving the shared subscriptions before stopping timed out".to_owned(),
+        ),
     }
 }
 
