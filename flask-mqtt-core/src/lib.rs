@@ -56,6 +56,7 @@ pub mod __actix {
 mod client;
 mod config;
 mod dispatch;
+mod embedded;
 mod error;
 mod extract;
 mod handler;
@@ -72,6 +73,8 @@ pub use crate::config::{
     BrokerSection, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectMode, LastWill,
     ProtocolVersion, Scalar, Secret, TlsConfig, TlsVersion, Transport, DEFAULT_PREFIX,
 };
+#[cfg(feature = "embedded-broker")]
+pub use crate::embedded::EmbeddedBroker;
 pub use crate::error::{ConnectError, ConnectReturnCode, Error, Result};
 pub use crate::extract::{
     Connected, DisconnectReason, Disconnected, Event, EventContext, FromEvent, Published,

@@ -111,6 +111,8 @@ impl Client {
     /// connecting happens in the background, with retries, and `on_connect` handlers run
     /// when it succeeds.
     pub fn start(config: Config) -> Result<Client> {
+        // `MQTT_BROKER_URL=embedded`: start (or reuse) the in-process broker, connect to it.
+        let config = crate::embedded::resolve(config)?;
         let handlers = registry::collect_for(config.prefix());
         let declared = registry::declared_subscriptions(&handlers);
         let uri = config.server_uri();

@@ -1,0 +1,160 @@
+//! Starts rumqttd: its router thread, and its MQTT 3.1.1 listener on a thread of ours.
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::pin;
+use std::sync::mpsc;
+use std::task::Poll;
+use std::time::Duration;
+
+use rumqttd::protocol::v4::V4;
+use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
+
+use super::{MAX_PAYLOAD, TARGET};
+
+/// How long `spawn` waits for the listener thread to say it listens.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// Free ports tried when none was asked for, in case another process takes one first.
+const PORT_ATTEMPTS: usize = 16;
+
+/// Why the broker did not start.
+#[derive(Debug)]
+pub(super) enum StartError {
+    /// The port asked for could not be bound.
+    Bind(SocketAddr, std::io::Error),
+    /// Anything else: no thread, no runtime, no free port.
+    Io(std::io::Error),
+}
+
+/// Starts the router and a listener on `127.0.0.1:port` (a free port when `None`);
+/// returns once the listener is bound. Both run until the process exits: rumqttd has no
+/// way to stop its router.
+pub(super) fn spawn(port: Option<u16>) -> Result<SocketAddr, StartError> {
+    let (report, started) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("flask-mqtt-broker".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = report.send(Err(StartError::Io(e)));
+                    return;
+                }
+            };
+            // rumqttd panics if it cannot spawn its router thread: that panic ends this
+            // thread, not the caller's, and `spawn` reports it.
+            let router_tx = Router::new(0, router_config()).spawn();
+            let server = |addr| Server::new(server_settings(addr), router_tx.clone(), V4);
+            rt.block_on(listen(server, port, report));
+        })
+        .map_err(StartError::Io)?;
+    match started.recv_timeout(START_TIMEOUT) {
+        Ok(result) => result,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(StartError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the broker did not listen within {START_TIMEOUT:?}"),
+        ))),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err(StartError::Io(std::io::Error::other(
+            "the broker thread ended before listening (see the log)",
+        ))),
+    }
+}
+
+async fn listen(
+    server: impl Fn(SocketAddr) -> Server<V4>,
+    port: Option<u16>,
+    report: mpsc::Sender<Result<SocketAddr, StartError>>,
+) {
+    for _ in 0..PORT_ATTEMPTS {
+        let addr = match port {
+            Some(p) => SocketAddr::from((Ipv4Addr::LOCALHOST, p)),
+            None => match free_port() {
+                Ok(addr) => addr,
+                Err(e) => {
+                    let _ = report.send(Err(StartError::Io(e)));
+                    return;
+                }
+            },
+        };
+        let mut server = server(addr);
+        let mut serving = pin!(server.start(LinkType::Remote));
+        // The first poll binds the listener (the address needs no lookup), then waits for
+        // the first connection: pending means listening.
+        match poll_once(serving.as_mut()).await {
+            Poll::Pending => {
+                let _ = report.send(Ok(addr));
+                if let Err(e) = serving.await {
+                    log::error!(target: TARGET, "the embedded MQTT broker on {addr} stopped: {e}");
+                }
+                return;
+            }
+            Poll::Ready(Ok(())) => {
+                let _ = report.send(Err(StartError::Io(std::io::Error::other(
+                    "the listener returned at once",
+                ))));
+                return;
+            }
+            Poll::Ready(Err(e)) => {
+                let io = io_error(&e);
+                if port.is_none() && io.kind() == std::io::ErrorKind::AddrInUse {
+                    continue; // taken since `free_port` looked: try another
+                }
+                let _ = report.send(Err(StartError::Bind(addr, io)));
+                return;
+            }
+        }
+    }
+    let _ = report.send(Err(StartError::Io(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("no free port on 127.0.0.1 after {PORT_ATTEMPTS} attempts"),
+    ))));
+}
+
+/// Polls `fut` once.
+async fn poll_once<F: Future + Unpin>(mut fut: F) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(std::pin::Pin::new(&mut fut).poll(cx))).await
+}
+
+/// The `io::Error` inside rumqttd's server error (its type is not public).
+fn io_error(e: &(dyn std::error::Error + 'static)) -> std::io::Error {
+    match e.source().and_then(|s| s.downcast_ref::<std::io::Error>()) {
+        Some(io) => std::io::Error::new(io.kind(), io.to_string()),
+        None => std::io::Error::other(e.to_string()),
+    }
+}
+
+fn free_port() -> std::io::Result<SocketAddr> {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()
+}
+
+fn router_config() -> RouterConfig {
+    RouterConfig {
+        max_connections: 1024,
+        max_outgoing_packet_count: 200,
+        // Per subscription filter: at most 4 segments of 4 MiB are kept in memory for
+        // subscribers that lag behind.
+        max_segment_size: MAX_PAYLOAD,
+        max_segment_count: 4,
+        ..RouterConfig::default()
+    }
+}
+
+fn server_settings(listen: SocketAddr) -> ServerSettings {
+    ServerSettings {
+        name: "flask-mqtt-embedded".into(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections: ConnectionSettings {
+            connection_timeout_ms: 10_000,
+            max_payload_size: MAX_PAYLOAD,
+            max_inflight_count: 1024,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        },
+    }
+}
