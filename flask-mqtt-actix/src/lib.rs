@@ -77,3 +77,5 @@ pub use flask_mqtt_core::{
 
 #[doc(hidden)]
 pub use flask_mqtt_core::__private;
+#[cfg(feature = "embedded-broker")]
+pub use flask_mqtt_core::EmbeddedBroker;
