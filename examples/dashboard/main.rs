@@ -1,7 +1,7 @@
 //! Run with: `scripts/run-example dashboard`
-//! (starts a local Mosquitto unless `MQTT_BROKER_URL` is set; then open
-//! <http://127.0.0.1:8080/>, subscribe to `#` and try
-//! `mosquitto_pub -p PORT -t home/kitchen/temperature -m 21.5` with the port it prints)
+//! (uses the embedded development broker unless `MQTT_BROKER_URL` is set; then open
+//! <http://127.0.0.1:8080/>, subscribe to `#` and publish from the page, or try
+//! `mosquitto_pub -p PORT -t home/kitchen/temperature -m 21.5` with the port it logs)
 //!
 //! Flask-MQTT's SocketIO example, done with what actix-web has: one page (shipped in
 //! the binary, no CDN) and a live channel to it over Server-Sent Events. Subscribe to a
@@ -14,6 +14,9 @@
 //! (`hub.rs`): a tab that falls behind is skipped ahead and told how many messages it
 //! missed; the server never buffers more for it.
 
+#[path = "../dev_broker.rs"]
+mod dev_broker;
+
 use actix_web::{web, App, HttpServer};
 use flask_mqtt_actix as mqtt;
 
@@ -22,7 +25,9 @@ mod hub;
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    let embedded = dev_broker::default_to_embedded();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    dev_broker::log_choice(embedded);
     // Fail fast on a bad MQTT_* value instead of serving without MQTT.
     mqtt::init().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let port: u16 = std::env::var("HTTP_PORT")

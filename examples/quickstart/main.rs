@@ -1,9 +1,13 @@
 //! Run with: `scripts/run-example quickstart`
-//! (starts a local Mosquitto unless `MQTT_BROKER_URL` is set; then try
+//! (with no `MQTT_BROKER_URL` set it uses the embedded development broker, so nothing
+//! else is needed; then try
 //! `curl -X POST 'http://127.0.0.1:8080/publish?topic=home/mytopic&payload=hello'`)
 //!
 //! Flask-MQTT's first example: on connect, subscribe to `home/mytopic`; log every message;
 //! `POST /publish` publishes through the same client.
+
+#[path = "../dev_broker.rs"]
+mod dev_broker;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use flask_mqtt_actix as mqtt;
@@ -50,7 +54,9 @@ async fn publish(client: mqtt::Mqtt, q: web::Query<PublishQuery>) -> HttpRespons
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    let embedded = dev_broker::default_to_embedded();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    dev_broker::log_choice(embedded);
     // Fail fast on a bad MQTT_* value instead of serving without MQTT.
     mqtt::init().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let port: u16 = std::env::var("HTTP_PORT")

@@ -1,12 +1,15 @@
 //! Run with: `scripts/run-example sensors`
-//! (starts a local Mosquitto unless `MQTT_BROKER_URL` is set; then try
+//! (uses the embedded development broker unless `MQTT_BROKER_URL` is set; then try
 //! `mosquitto_pub -p PORT -t sensors/7/temperature -m '{"celsius": 21.5}'` with the port
-//! it prints, and `curl http://127.0.0.1:8080/sensors`)
+//! it logs, and `curl http://127.0.0.1:8080/sensors`)
 //!
 //! Typed sensor readings: JSON published to `sensors/{id}/temperature` is checked and
 //! stored in shared state by an MQTT handler, and served as JSON at `GET /sensors` by an
 //! HTTP handler reading the same `web::Data`. A payload that is not a reading, or an id
 //! that is not a number, is logged as a warning and changes nothing.
+
+#[path = "../dev_broker.rs"]
+mod dev_broker;
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -69,7 +72,8 @@ async fn temperature(
 
 /// MQTT 5 clients can ask too: a request to `sensors/{id}/get` with a response topic is
 /// answered with the latest reading as JSON (nothing when there is none). Try it with
-/// `MQTT_PROTOCOL_VERSION=5 scripts/run-example sensors` and
+/// `MQTT_PROTOCOL_VERSION=5 scripts/run-example sensors --mosquitto` (the embedded
+/// broker speaks MQTT 3.1.1 only) and
 /// `mosquitto_rr -V 5 -p PORT -t sensors/7/get -e replies/me -m ''`.
 #[mqtt::on_message("sensors/{sensor_id}/get")]
 fn get_over_mqtt(
@@ -96,7 +100,9 @@ async fn one(sensors: web::Data<Sensors>, id: web::Path<u32>) -> HttpResponse {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
+    let embedded = dev_broker::default_to_embedded();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    dev_broker::log_choice(embedded);
     // Fail fast on a bad MQTT_* value instead of serving without MQTT.
     mqtt::init().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let port: u16 = std::env::var("HTTP_PORT")
