@@ -10,6 +10,10 @@
 //!   peer: publish to the application, subscribe to what it sends.
 //! * [`Recorder`] — a thread-safe event log that handlers push into and
 //!   tests wait on.
+//! * [`SessionPublisher`] — numbered QoS 1 messages from a persistent session
+//!   that resends what was not acknowledged after the broker comes back.
+//! * [`DeliveryTrace`] — reads the broker log to tell messages the broker
+//!   forgot in a crash from messages a client lost.
 //! * [`wait_until`] / [`unique`] — small helpers for polling and for unique
 //!   topic prefixes and client ids.
 //!
@@ -32,9 +36,11 @@
 
 mod broker;
 mod client;
+mod delivery_trace;
 mod http;
 mod naming;
 mod recorder;
+mod session_publisher;
 mod sys;
 mod tls;
 mod wait;
@@ -42,9 +48,11 @@ mod ws_proxy;
 
 pub use broker::{Broker, BrokerBuilder};
 pub use client::Observer;
+pub use delivery_trace::{DeliveryTrace, Losses};
 pub use http::http;
 pub use naming::unique;
 pub use recorder::Recorder;
+pub use session_publisher::{PublisherReport, SessionPublisher};
 pub use tls::Pki;
 pub use wait::{wait_until, wait_until_async};
 pub use ws_proxy::{WsProxy, WsProxyBuilder};
