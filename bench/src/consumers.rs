@@ -131,13 +131,13 @@ impl Outcome {
 }
 
 /// An event from a child, with the time it was seen.
-enum Event {
+pub(crate) enum Event {
     Line(Line, u64),
     Eof,
 }
 
 /// Where a child's progress comes from.
-enum Source {
+pub(crate) enum Source {
     /// The line protocol on its stdout, read by a thread.
     Protocol(mpsc::Receiver<Event>),
     /// `mosquitto_sub`'s output file: one fixed-size line per message. Read after it
@@ -155,7 +155,7 @@ enum Source {
 }
 
 impl Source {
-    fn next(&mut self, child: &mut Child, messages: u64) -> Option<Event> {
+    pub(crate) fn next(&mut self, child: &mut Child, messages: u64) -> Option<Event> {
         match self {
             Source::Protocol(rx) => match rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(event) => Some(event),
@@ -368,9 +368,9 @@ pub(crate) fn run(run: &Run<'_>, publish: impl FnOnce() -> Result<Duration, Stri
     outcome
 }
 
-type Spawned = (Child, Option<ChildStdin>, Source);
+pub(crate) type Spawned = (Child, Option<ChildStdin>, Source);
 
-fn spawn(run: &Run<'_>, stderr: &Path) -> Result<Spawned, String> {
+pub(crate) fn spawn(run: &Run<'_>, stderr: &Path) -> Result<Spawned, String> {
     let latency = matches!(run.traffic, Traffic::Paced(_));
     let mut cmd = match run.kind {
         Kind::MosquittoSub => {
@@ -494,7 +494,7 @@ fn sub_latency(line: &[u8]) -> Option<u64> {
 }
 
 /// Waits until the broker log shows every subscription of the run's client.
-fn wait_subscribed(run: &Run<'_>, child: &mut Child) -> Result<(), String> {
+pub(crate) fn wait_subscribed(run: &Run<'_>, child: &mut Child) -> Result<(), String> {
     // Mosquitto logs `<client id> <qos> <filter>` per subscription (`log_type subscribe`).
     let needle = format!(": {} 1 ", run.client_id);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -514,7 +514,7 @@ fn wait_subscribed(run: &Run<'_>, child: &mut Child) -> Result<(), String> {
 
 /// Closes stdin (children exit on that; `mosquitto_sub` exits by itself once it has
 /// every message) and kills what is still running after `grace`.
-fn stop(mut child: Child, stdin: Option<ChildStdin>, grace: Duration) {
+pub(crate) fn stop(mut child: Child, stdin: Option<ChildStdin>, grace: Duration) {
     drop(stdin);
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
@@ -567,7 +567,7 @@ pub(crate) fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
 }
 
 /// The last lines of a child's stderr, for failure messages.
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     if lines.is_empty() {

@@ -4,15 +4,20 @@
 //! ```text
 //! cargo run --release -p flask-mqtt-bench -- full     # the measured table
 //! cargo run -p flask-mqtt-bench -- quick              # CI smoke run (5,000 messages)
+//! cargo run --release -p flask-mqtt-bench -- soak     # 1,000,000 messages, RSS checked
+//! cargo run -p flask-mqtt-bench -- soak --messages 100000 --rate 5000   # CI
 //! ```
 //!
 //! Options (after the mode): `--messages N`, `--rounds R`, `--rate R` (latency runs, messages/s),
 //! `--latency-secs S`, `--consumers sub,paho,framework,flask`, `--max-inflight N`, `--window N`,
-//! `--skip publish,throughput,latency`.
+//! `--skip publish,throughput,latency`. The `soak` mode takes `--messages N` (default
+//! 1,000,000), `--rate R` (messages/s, default 20,000; 0 for bursts), `--window N` and
+//! `--max-inflight N`; see `soak.rs`.
 //!
 //! Exits non-zero only when a consumer crashes (or never subscribes) or loses QoS 1
 //! messages, or when the framework's handlers were called the wrong number of times
-//! although every message arrived; never because of a timing.
+//! although every message arrived (`soak`: also when the consumer's resident memory
+//! grew by more than 10 %); never because of a timing.
 
 mod child;
 mod consumers;
@@ -22,6 +27,7 @@ mod framework;
 mod paho_consumer;
 mod publish;
 mod report;
+mod soak;
 mod wire;
 
 use std::process::ExitCode;
@@ -140,8 +146,10 @@ fn main() -> ExitCode {
         Some("child-paho") => Some(paho_consumer::run()),
         Some("-h" | "--help") => {
             println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,framework,flask] [--max-inflight N] [--window N] [--skip publish,throughput,latency]");
+            println!("       flask-mqtt-bench soak [--messages N] [--rate R] [--window N] [--max-inflight N]");
             return ExitCode::SUCCESS;
         }
+        Some("soak") => return soak_main(&args[1..]),
         _ => None,
     };
     if let Some(result) = child {
@@ -181,6 +189,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// The broker of every run: no queue limit, `max_inflight` messages in flight per
+/// client, and no per-PUBLISH log lines.
+fn bench_broker(max_inflight: u32) -> Broker {
+    Broker::builder()
+        .unlimited_queue()
+        .extra(format!("max_inflight_messages {max_inflight}"))
+        // The harness logs everything; a line per PUBLISH would make the broker the
+        // bottleneck. Keep what the harness and the readiness check read.
+        .extra("log_type none")
+        .extra("log_type error")
+        .extra("log_type warning")
+        .extra("log_type notice")
+        .extra("log_type information")
+        .extra("log_type subscribe")
+        .build()
+}
+
+/// `soak` mode: see `soak.rs`.
+fn soak_main(args: &[String]) -> ExitCode {
+    let plan = match soak::SoakPlan::parse(args) {
+        Ok(plan) => plan,
+        Err(e) => {
+            eprintln!("flask-mqtt-bench: {e} (try --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let broker = bench_broker(plan.max_inflight());
+    match soak::run(&plan, &broker) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("soak: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn orchestrate(plan: &Plan) -> Result<Results, String> {
     let begun = Instant::now();
     let mut results = Results::default();
@@ -204,18 +248,7 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
         None
     };
 
-    let broker = Broker::builder()
-        .unlimited_queue()
-        .extra(format!("max_inflight_messages {}", plan.max_inflight))
-        // The harness logs everything; a line per PUBLISH would make the broker the
-        // bottleneck. Keep what the harness and the readiness check read.
-        .extra("log_type none")
-        .extra("log_type error")
-        .extra("log_type warning")
-        .extra("log_type notice")
-        .extra("log_type information")
-        .extra("log_type subscribe")
-        .build();
+    let broker = bench_broker(plan.max_inflight);
     eprintln!(
         "bench: {} mode, {} messages of {} bytes, broker {}",
         plan.mode,
