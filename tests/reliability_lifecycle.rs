@@ -274,13 +274,11 @@ impl Drop for AppProcess {
 fn will_published(broker: &Broker, observer: &Observer) -> bool {
     let probe = Observer::connect(broker);
     probe.publish("graceful/will", "marker", 1);
-    loop {
-        let m = observer.expect_message("graceful/will", T);
-        match m.payload_str().as_ref() {
-            "gone" => return true,
-            "marker" => return false,
-            other => panic!("unexpected will payload {other:?}"),
-        }
+    let m = observer.expect_message("graceful/will", T);
+    match m.payload_str().as_ref() {
+        "gone" => true,
+        "marker" => false,
+        other => panic!("unexpected will payload {other:?}"),
     }
 }
 

@@ -313,6 +313,17 @@ impl ConfigBuilder {
         // MQTT_BROKER_PORT (for every broker listed) wins over a URL's `:port`, which wins
         // over the scheme's default.
         let port = self.port.or(url.port).unwrap_or(scheme_port);
+        if !more_urls.is_empty()
+            && std::iter::once(&url.host)
+                .chain(more_urls.iter().map(|u| &u.host))
+                .any(|h| crate::embedded::is_embedded(h))
+        {
+            return Err(ConfigError::new(
+                &self.key("BROKER_URL"),
+                self.broker_url.as_deref(),
+                "`embedded` alone: the development broker inside the process is not part of a failover list",
+            ));
+        }
         let mut fallbacks = Vec::with_capacity(more_urls.len());
         for extra in more_urls {
             let same_scheme = extra.transport.unwrap_or(transport) == transport
@@ -454,10 +465,11 @@ impl ConfigBuilder {
 
         let last_will = self.build_will()?;
 
-        Ok(Config {
+        let config = Config {
             prefix: self.prefix,
             host: url.host,
             port,
+            port_given: self.port.or(url.port).is_some(),
             fallbacks,
             transport,
             websocket_path,
@@ -475,7 +487,11 @@ impl ConfigBuilder {
             max_buffered_messages: max_buffered,
             last_will,
             connect_mode: self.connect_mode.unwrap_or_default(),
-        })
+        };
+        // `embedded`: the feature is on and the settings are ones it can serve; said now,
+        // at startup, not at the first connect.
+        crate::embedded::validate(&config)?;
+        Ok(config)
     }
 
     fn build_tls(&self) -> Result<TlsConfig, ConfigError> {

@@ -6,7 +6,7 @@
 //!
 //! | key | default | meaning |
 //! |---|---|---|
-//! | `MQTT_BROKER_URL` | `localhost` | host, or URI `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` (websockets, TLS) with optional `:port` and, for websockets, `/path`; a comma-separated list names fallback brokers tried in order at every (re)connect (same scheme for all) |
+//! | `MQTT_BROKER_URL` | `localhost` | host, or URI `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` (websockets, TLS) with optional `:port` and, for websockets, `/path`; a comma-separated list names fallback brokers tried in order at every (re)connect (same scheme for all); `embedded`: a development broker inside the process (feature `embedded-broker`) |
 //! | `MQTT_BROKER_PORT` | `1883`; `8883` with TLS; `80`/`443` for `ws`/`wss` | TCP port, 1-65535 |
 //! | `MQTT_USERNAME`, `MQTT_PASSWORD` | none | credentials; the password is never logged or shown |
 //! | `MQTT_KEEPALIVE` | `60` | seconds, 0-65535 |
@@ -236,6 +236,10 @@ pub struct Config {
     pub(crate) prefix: String,
     pub(crate) host: String,
     pub(crate) port: u16,
+    /// Whether the port was set (`MQTT_BROKER_PORT` or in the URL), not a default: the
+    /// embedded broker takes a free port otherwise.
+    #[cfg_attr(not(feature = "embedded-broker"), allow(dead_code))]
+    pub(crate) port_given: bool,
     /// Further brokers tried in order after `host:port` (a list in `MQTT_BROKER_URL`).
     pub(crate) fallbacks: Vec<(String, u16)>,
     pub(crate) transport: Transport,
@@ -262,6 +266,7 @@ impl Default for Config {
             prefix: DEFAULT_PREFIX.to_owned(),
             host: "localhost".to_owned(),
             port: 1883,
+            port_given: false,
             fallbacks: Vec::new(),
             transport: Transport::Tcp,
             websocket_path: "/mqtt".to_owned(),

@@ -197,6 +197,7 @@ fn bad_values_name_the_key_the_value_and_what_is_accepted() {
         (vec![("MQTT_BROKER_URL", "a,,b")], "invalid MQTT_BROKER_URL `a,,b`: expected a comma-separated list of brokers without empty entries".into()),
         (vec![("MQTT_BROKER_URL", "a:1883,http://b")], "invalid MQTT_BROKER_URL `http://b`: expected a host name or address, or a URI `scheme://host[:port][/path]` with scheme `mqtt`, `tcp`, `mqtts`, `ssl`, `ws` or `wss`".into()),
         (vec![("MQTT_BROKER_URL", "mqtt://a,mqtts://b")], "invalid MQTT_BROKER_URL `mqtt://a,mqtts://b`: expected brokers of one scheme, port aside: every fallback uses the first URL's transport, TLS setting and websocket path".into()),
+        (vec![("MQTT_BROKER_URL", "h,embedded")], "invalid MQTT_BROKER_URL `h,embedded`: expected `embedded` alone: the development broker inside the process is not part of a failover list".into()),
         (vec![("MQTT_CLIENT_ID", "app-{host}")], "invalid MQTT_CLIENT_ID `app-{host}`: expected only the placeholders `{pid}` and `{hostname}` (found `{host}`)".into()),
     ];
     for (pairs, msg) in &cases {
@@ -376,4 +377,35 @@ fn hostname_for_test() -> String {
         .unwrap()
         .trim()
         .to_owned()
+}
+
+#[test]
+fn embedded_is_checked_when_the_config_is_built() {
+    let built = from(&[("MQTT_BROKER_URL", "embedded")]);
+    #[cfg(not(feature = "embedded-broker"))]
+    {
+        let err = built.unwrap_err();
+        assert_eq!(err.key(), "MQTT_BROKER_URL");
+        assert!(
+            err.to_string().contains("feature `embedded-broker`"),
+            "{err}"
+        );
+    }
+    #[cfg(feature = "embedded-broker")]
+    {
+        let c = built.unwrap();
+        assert!(!c.port_given);
+        let c = from(&[
+            ("MQTT_BROKER_URL", "embedded"),
+            ("MQTT_BROKER_PORT", "1883"),
+        ])
+        .unwrap();
+        assert!(c.port_given, "an explicit 1883 is a request for that port");
+        let err = from(&[
+            ("MQTT_BROKER_URL", "embedded"),
+            ("MQTT_PROTOCOL_VERSION", "5"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key(), "MQTT_PROTOCOL_VERSION", "{err}");
+    }
 }

@@ -21,13 +21,9 @@ const TARGET: &str = "flask_mqtt::embedded";
 /// Largest payload the embedded broker accepts.
 #[cfg(feature = "embedded-broker")]
 const MAX_PAYLOAD: usize = 4 << 20;
-/// The port a config has when none was given. `Config` does not record whether the port
-/// was given, so this one means "any free port".
-#[cfg(feature = "embedded-broker")]
-const DEFAULT_PORT: u16 = 1883;
 
 /// Whether `host` selects the embedded broker.
-fn is_embedded(host: &str) -> bool {
+pub(crate) fn is_embedded(host: &str) -> bool {
     host.eq_ignore_ascii_case(HOST)
 }
 
@@ -56,7 +52,7 @@ pub(crate) fn resolve(config: Config) -> Result<Config> {
     #[cfg(feature = "embedded-broker")]
     if is_embedded(&config.host) {
         let mut config = config;
-        let port = (config.port != DEFAULT_PORT).then_some(config.port);
+        let port = config.port_given.then_some(config.port);
         let broker = EmbeddedBroker::start_for(config.prefix(), port)?;
         config.host = broker.addr.ip().to_string();
         config.port = broker.addr.port();
@@ -297,7 +293,12 @@ mod tests {
     #[cfg(not(feature = "embedded-broker"))]
     #[test]
     fn without_the_feature_embedded_is_a_config_error() {
-        let config = Config::builder().host("embedded").build().unwrap();
+        // Refused when the config is built (so `init()` fails fast), and by `resolve`
+        // for a config put together some other way.
+        let built = Config::builder().host("embedded").build();
+        assert!(matches!(&built, Err(e) if e.key() == "MQTT_BROKER_URL"), "{built:?}");
+        let mut config = Config::new();
+        config.host = "embedded".to_owned();
         match resolve(config) {
             Err(crate::Error::Config(e)) => {
                 assert_eq!(e.key(), "MQTT_BROKER_URL");
@@ -330,8 +331,8 @@ mod tests {
             ),
         ];
         for (builder, key) in cases {
-            let config = builder.build().unwrap();
-            let e = check(&config).unwrap_err();
+            // Refused when the config is built, so `init()` fails before serving.
+            let e = builder.build().unwrap_err();
             assert_eq!(e.key(), key, "{e}");
         }
         assert!(check(&Config::builder().host("embedded").build().unwrap()).is_ok());
