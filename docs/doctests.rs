@@ -4,3 +4,7 @@
 // (actix-web, flask-mqtt-actix, serde, tokio, ...) the snippets use. No code here.
 #![doc = include_str!("migrating-from-flask-mqtt.md")]
 #![forbid(unsafe_code)]
+
+/// docs/scaling.md: its Rust snippets are compiled here too.
+#[doc = include_str!("scaling.md")]
+pub mod scaling {}
