@@ -53,6 +53,7 @@
 //!
 //! Log target: `flask_mqtt::dispatch`.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -139,31 +140,38 @@ impl Drop for Busy {
     }
 }
 
+/// The handlers of one event, by index; shared, so that a cached answer costs no copy.
+type Targets = Arc<[usize]>;
+
+/// Topics remembered by [`Routes::targets`]; at this size the cache starts over.
+const TOPIC_CACHE_ENTRIES: usize = 4096;
+/// Longer topics are matched every time instead of remembered, so that the cache holds
+/// at most about 1 MiB of topic names.
+const TOPIC_CACHE_MAX_LEN: usize = 256;
+
 /// Which handlers an event goes to.
 struct Routes {
     handlers: Vec<Arc<Handler>>,
-    by_kind: Vec<(HandlerKind, Vec<usize>)>,
+    by_kind: Vec<(HandlerKind, Targets)>,
     trie: FilterTrie<usize>,
-    catch_all: Vec<usize>,
+    catch_all: Targets,
+    /// No handler.
+    nobody: Targets,
+    /// The handlers of topics seen before. Topics repeat (a device publishes to the same
+    /// few), and one lookup here is one hash of the topic, where the trie walk hashes
+    /// every level, once per branch (`+` and `#` filters); it also saves collecting the
+    /// matches into a new list for every message. Measured with callgrind, 100 handlers
+    /// of which 10 match each message: about 3,900 instructions per message before.
+    topics: Mutex<HashMap<Box<str>, Targets>>,
     /// Handler calls queued or running.
     busy: Arc<AtomicUsize>,
 }
 
 impl Routes {
     /// The handlers `event` concerns, in registry order per filter.
-    fn targets(&self, event: &Event) -> Vec<usize> {
+    fn targets(&self, event: &Event) -> Targets {
         let kind = match event {
-            Event::Message(m) => {
-                let mut out = Vec::new();
-                self.trie.for_each_match(m.topic(), |&i| out.push(i));
-                if out.is_empty() {
-                    if self.catch_all.is_empty() {
-                        log::debug!(target: TARGET, "no handler for message on `{}`", m.topic());
-                    }
-                    out.extend_from_slice(&self.catch_all);
-                }
-                return out;
-            }
+            Event::Message(m) => return self.message_targets(m.topic()),
             Event::Connected(_) => HandlerKind::Connect,
             Event::Disconnected(_) => HandlerKind::Disconnect,
             Event::Log(_) => HandlerKind::Log,
@@ -174,8 +182,35 @@ impl Routes {
         self.by_kind
             .iter()
             .find(|(k, _)| *k == kind)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
+            .map_or_else(|| Arc::clone(&self.nobody), |(_, v)| Arc::clone(v))
+    }
+
+    fn message_targets(&self, topic: &str) -> Targets {
+        let cached = lock(&self.topics).get(topic).map(Arc::clone);
+        let targets = match cached {
+            Some(t) => t,
+            None => {
+                let mut found = Vec::new();
+                self.trie.for_each_match(topic, |&i| found.push(i));
+                let targets = if found.is_empty() {
+                    Arc::clone(&self.catch_all)
+                } else {
+                    Targets::from(found)
+                };
+                if topic.len() <= TOPIC_CACHE_MAX_LEN {
+                    let mut topics = lock(&self.topics);
+                    if topics.len() >= TOPIC_CACHE_ENTRIES {
+                        topics.clear();
+                    }
+                    topics.insert(topic.into(), Arc::clone(&targets));
+                }
+                targets
+            }
+        };
+        if targets.is_empty() {
+            log::debug!(target: TARGET, "no handler for message on `{topic}`");
+        }
+        targets
     }
 }
 
@@ -242,9 +277,14 @@ impl Dispatcher {
         }
         let routes = Arc::new(Routes {
             handlers: shared,
-            by_kind,
+            by_kind: by_kind
+                .into_iter()
+                .map(|(k, v)| (k, Targets::from(v)))
+                .collect(),
             trie,
-            catch_all,
+            catch_all: Targets::from(catch_all),
+            nobody: Targets::from(Vec::new()),
+            topics: Mutex::new(HashMap::new()),
             busy: Arc::new(AtomicUsize::new(0)),
         });
         let backlog = Arc::new(Backlog {
@@ -295,7 +335,7 @@ impl Dispatcher {
     pub(crate) fn dispatch(&self, client: &Mqtt, event: Event) {
         let ctx = Arc::new(EventContext::new(client.clone(), event));
         if self.backlog.len.load(Ordering::SeqCst) == 0 {
-            for (n, i) in self.routes.targets(ctx.event()).into_iter().enumerate() {
+            for (n, &i) in self.routes.targets(ctx.event()).iter().enumerate() {
                 let (Some(h), Some(queue)) = (self.routes.handlers.get(i), self.queues.get(i))
                 else {
                     continue;
@@ -402,7 +442,7 @@ async fn route(
 ) {
     while let Some(job) = intake.recv().await {
         let base = &job.ctx;
-        for i in routes.targets(base.event()).into_iter().skip(job.skip) {
+        for &i in routes.targets(base.event()).iter().skip(job.skip) {
             let (Some(h), Some(queue)) = (routes.handlers.get(i), queues.get(i)) else {
                 continue;
             };
@@ -696,6 +736,38 @@ mod tests {
         assert_eq!(d.backlog.len.load(Ordering::SeqCst), 0);
         assert_eq!(d.backlog.waiting_for.load(Ordering::SeqCst), NOBODY);
         done(d.drain(DEADLINE)).await;
+    }
+
+    /// The topic cache gives the trie's answer, also past its size and for topics too
+    /// long to remember.
+    #[tokio::test]
+    async fn cached_targets_are_the_tries() {
+        let handlers = [&SLOW, &FAST]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let d = Dispatcher::start(handlers);
+        let msg = |topic: &str| Event::Message(Message::new(topic, "", QoS::AtMostOnce, false));
+        for _ in 0..2 {
+            assert_eq!(&*d.routes.targets(&msg("fast")), &[1]);
+            assert_eq!(&*d.routes.targets(&msg("slow")), &[0]);
+            assert!(d.routes.targets(&msg("other")).is_empty());
+        }
+        for i in 0..TOPIC_CACHE_ENTRIES + 10 {
+            assert!(d.routes.targets(&msg(&format!("t/{i}"))).is_empty());
+        }
+        assert!(lock(&d.routes.topics).len() <= TOPIC_CACHE_ENTRIES);
+        assert_eq!(&*d.routes.targets(&msg("fast")), &[1]);
+        let long = format!("{}/fast", "x".repeat(TOPIC_CACHE_MAX_LEN));
+        assert!(d.routes.targets(&msg(&long)).is_empty());
+        assert!(lock(&d.routes.topics).get(long.as_str()).is_none());
+        assert!(d
+            .routes
+            .targets(&Event::Log(crate::LogEntry::new(
+                crate::log::LogLevel::Info,
+                "x"
+            )))
+            .is_empty());
     }
 
     /// An event no handler takes completes at once, with no calls.
