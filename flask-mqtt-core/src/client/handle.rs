@@ -425,12 +425,20 @@ impl Publish {
             lock(tap).push(Message::from_paho(msg));
             return Ok(());
         }
-        let token = mqtt.shared.paho.try_publish(msg).map_err(|e| match e {
-            paho_mqtt::Error::MaxBufferedMessages => Error::BufferFull {
-                limit: mqtt.shared.config.max_buffered_messages,
-                topic: topic.clone(),
-            },
-            other => Error::Paho(other),
+        let token = mqtt.shared.paho.try_publish(msg).map_err(|e| {
+            // paho-mqtt 0.14's `try_publish` reports a refused publish as `Publish(rc,
+            // message)`, handing the message back, never as the bare error.
+            let e = match e {
+                paho_mqtt::Error::Publish(rc, _) => paho_mqtt::Error::from(rc),
+                other => other,
+            };
+            match e {
+                paho_mqtt::Error::MaxBufferedMessages => Error::BufferFull {
+                    limit: mqtt.shared.config.max_buffered_messages,
+                    topic: topic.clone(),
+                },
+                other => Error::Paho(other),
+            }
         })?;
         log::debug!(target: crate::log::CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
         // Completion is awaited on the client's runtime so that `on_publish` runs even
