@@ -46,6 +46,7 @@ pub use self::properties::{
 #[cfg(feature = "actix")]
 pub use self::state::share_with_every_client;
 pub use self::state::{MissingState, State};
+use crate::dispatch::Busy;
 use crate::{LogEntry, Message, Mqtt};
 
 /// What happened, as handed to handlers.
@@ -85,12 +86,27 @@ impl Event {
 
 /// An event together with the client it came from and the handler it is for: what
 /// extractors read.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct EventContext {
     client: Mqtt,
     event: Event,
     /// The handler's topic template, when its filter names levels.
     template: Option<Arc<TopicTemplate>>,
+    /// Counts the event as not finished (`Dispatcher::is_idle`) while the dispatcher's
+    /// context lives; clones do not count.
+    busy: Option<Busy>,
+}
+
+/// A clone does not keep the event counted as busy (a handler may keep it).
+impl Clone for EventContext {
+    fn clone(&self) -> Self {
+        EventContext {
+            client: self.client.clone(),
+            event: self.event.clone(),
+            template: self.template.clone(),
+            busy: None,
+        }
+    }
 }
 
 impl EventContext {
@@ -99,15 +115,23 @@ impl EventContext {
             client,
             event,
             template: None,
+            busy: None,
         }
     }
 
-    /// The same event, for a handler whose filter is `template`.
+    /// The same, counted as busy until dropped.
+    pub(crate) fn counted(mut self, busy: Busy) -> Self {
+        self.busy = Some(busy);
+        self
+    }
+
+    /// The same event, for a handler whose filter is `template` (not counted as busy).
     pub(crate) fn with_template(&self, template: Arc<TopicTemplate>) -> Self {
         EventContext {
             client: self.client.clone(),
             event: self.event.clone(),
             template: Some(template),
+            busy: None,
         }
     }
 
