@@ -296,7 +296,10 @@ mod tests {
         // Refused when the config is built (so `init()` fails fast), and by `resolve`
         // for a config put together some other way.
         let built = Config::builder().host("embedded").build();
-        assert!(matches!(&built, Err(e) if e.key() == "MQTT_BROKER_URL"), "{built:?}");
+        assert!(
+            matches!(&built, Err(e) if e.key() == "MQTT_BROKER_URL"),
+            "{built:?}"
+        );
         let mut config = Config::new();
         config.host = "embedded".to_owned();
         match resolve(config) {
