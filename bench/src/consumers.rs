@@ -14,13 +14,17 @@ use crate::flask::Venv;
 use crate::framework::{self, FILTERS};
 use crate::wire::{self, LatencySummary, Line};
 
-/// The four consumers, in the order they run.
+/// The consumers, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// 1. `mosquitto_sub -C N`.
     MosquittoSub,
-    /// 2. Raw paho-mqtt `AsyncClient` with an unbounded stream.
+    /// 2. Raw paho-mqtt `AsyncClient` with an unbounded stream, built in this workspace:
+    ///    with its patched Paho C (`vendor/paho-mqtt-sys`).
     Paho,
+    /// 2s. The same source built by `bench/stock-paho`: with the stock Paho C of
+    /// `paho-mqtt-sys` from crates.io, what a hand-written consumer gets.
+    PahoStock,
     /// 3. This framework: an actix app with 100 handlers.
     Framework,
     /// 4. Flask-MQTT 1.3 with the same 100 callbacks.
@@ -28,13 +32,19 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 4] =
-        [Kind::MosquittoSub, Kind::Paho, Kind::Framework, Kind::Flask];
+    pub(crate) const ALL: [Kind; 5] = [
+        Kind::MosquittoSub,
+        Kind::Paho,
+        Kind::PahoStock,
+        Kind::Framework,
+        Kind::Flask,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::MosquittoSub => "1. mosquitto_sub -C N",
-            Kind::Paho => "2. raw paho AsyncClient",
+            Kind::Paho => "2. raw paho AsyncClient (this workspace's patched Paho C)",
+            Kind::PahoStock => "2s. raw paho AsyncClient (stock Paho C from crates.io)",
             Kind::Framework => "3. flask-mqtt (actix, 100 handlers)",
             Kind::Flask => "4. Flask-MQTT 1.3 (100 callbacks)",
         }
@@ -44,6 +54,7 @@ impl Kind {
         match self {
             Kind::MosquittoSub => "sub",
             Kind::Paho => "paho",
+            Kind::PahoStock => "paho-stock",
             Kind::Framework => "framework",
             Kind::Flask => "flask",
         }
@@ -56,7 +67,7 @@ impl Kind {
     /// Subscriptions the broker must have before the run starts.
     fn subscriptions(self) -> usize {
         match self {
-            Kind::MosquittoSub | Kind::Paho => 1,
+            Kind::MosquittoSub | Kind::Paho | Kind::PahoStock => 1,
             Kind::Framework | Kind::Flask => FILTERS.len(),
         }
     }
@@ -80,6 +91,8 @@ pub(crate) struct Run<'a> {
     pub(crate) client_id: String,
     pub(crate) broker: &'a Broker,
     pub(crate) venv: Option<&'a Venv>,
+    /// The consumer binary of `bench/stock-paho` (consumer 2s), once built.
+    pub(crate) stock_paho: Option<&'a Path>,
     /// Wait after the subscriptions are in before reading the idle RSS.
     pub(crate) settle: Duration,
     /// No progress for this long after the publisher finished: the rest is lost.
@@ -396,6 +409,8 @@ pub(crate) fn spawn(run: &Run<'_>, stderr: &Path) -> Result<Spawned, String> {
             });
             cmd
         }
+        // Spawned like `child-paho`: same environment, same protocol.
+        Kind::PahoStock => Command::new(run.stock_paho.ok_or("consumer 2s was not built")?),
         Kind::Flask => {
             let venv = run.venv.ok_or("no Flask-MQTT environment")?;
             let mut cmd = venv.command();

@@ -9,8 +9,10 @@
 //! ```
 //!
 //! Options (after the mode): `--messages N`, `--rounds R`, `--rate R` (latency runs, messages/s),
-//! `--latency-secs S`, `--consumers sub,paho,framework,flask`, `--max-inflight N`, `--window N`,
-//! `--skip publish,throughput,latency`. The `soak` mode takes `--messages N` (default
+//! `--latency-secs S`, `--consumers sub,paho,paho-stock,framework,flask`,
+//! `--max-inflight N`, `--window N`, `--skip publish,throughput,latency` (`paho-stock` is
+//! the raw paho consumer against the stock Paho C, built from `bench/stock-paho` at the
+//! start; see `stock_paho.rs`). The `soak` mode takes `--messages N` (default
 //! 1,000,000), `--rate R` (messages/s, default 20,000; 0 for bursts), `--window N` and
 //! `--max-inflight N`; see `soak.rs`.
 //!
@@ -28,6 +30,7 @@ mod paho_consumer;
 mod publish;
 mod report;
 mod soak;
+mod stock_paho;
 mod wire;
 
 use std::process::ExitCode;
@@ -129,7 +132,7 @@ impl Plan {
                     plan.consumers = value
                         .split(',')
                         .filter(|k| !k.is_empty())
-                        .map(|k| Kind::from_key(k).ok_or_else(|| format!("unknown consumer `{k}`; expected sub, paho, framework or flask")))
+                        .map(|k| Kind::from_key(k).ok_or_else(|| format!("unknown consumer `{k}`; expected sub, paho, paho-stock, framework or flask")))
                         .collect::<Result<_, _>>()?;
                 }
                 _ => return Err(format!("unknown option `{flag}`")),
@@ -145,7 +148,7 @@ fn main() -> ExitCode {
         Some("child-framework") => Some(framework::run()),
         Some("child-paho") => Some(paho_consumer::run()),
         Some("-h" | "--help") => {
-            println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,framework,flask] [--max-inflight N] [--window N] [--skip publish,throughput,latency]");
+            println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,paho-stock,framework,flask] [--max-inflight N] [--window N] [--skip publish,throughput,latency]");
             println!("       flask-mqtt-bench soak [--messages N] [--rate R] [--window N] [--max-inflight N]");
             return ExitCode::SUCCESS;
         }
@@ -248,6 +251,15 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
         None
     };
 
+    // Consumer 2s is its own crate (unpatched Paho C): build it once, before anything
+    // runs. A failed build fails the run; it is never skipped silently.
+    let runs_consumers = !(plan.skips("throughput") && plan.skips("latency"));
+    let stock_paho = if runs_consumers && consumers.contains(&Kind::PahoStock) {
+        Some(stock_paho::build(plan.mode == "full")?)
+    } else {
+        None
+    };
+
     let broker = bench_broker(plan.max_inflight);
     eprintln!(
         "bench: {} mode, {} messages of {} bytes, broker {}",
@@ -290,6 +302,7 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
                     client_id: next_id(kind, qos, "tput"),
                     broker: &broker,
                     venv: venv.as_ref(),
+                    stock_paho: stock_paho.as_deref(),
                     settle: plan.settle,
                     idle_timeout: plan.idle_timeout,
                     run_timeout: plan.run_timeout,
@@ -317,6 +330,7 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
                 client_id: next_id(kind, qos, "lat"),
                 broker: &broker,
                 venv: venv.as_ref(),
+                stock_paho: stock_paho.as_deref(),
                 settle: Duration::from_millis(200),
                 idle_timeout: plan.idle_timeout,
                 run_timeout: plan.run_timeout,

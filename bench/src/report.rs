@@ -299,7 +299,12 @@ pub(crate) fn print(plan: &Plan, r: &Results) {
     let _ = writeln!(s, "|---|---:|---:|---|");
     let mut targets = Vec::new();
     for (label, other, min) in [
-        ("3/2 flask-mqtt / raw paho", Kind::Paho, 0.9),
+        ("3/2 flask-mqtt / raw paho, patched Paho C", Kind::Paho, 0.9),
+        (
+            "3/2s flask-mqtt / raw paho, stock Paho C",
+            Kind::PahoStock,
+            0.9,
+        ),
         ("3/1 flask-mqtt / mosquitto_sub", Kind::MosquittoSub, 0.85),
         ("3/4 flask-mqtt / Flask-MQTT", Kind::Flask, 2.5),
     ] {
@@ -326,7 +331,12 @@ pub(crate) fn print(plan: &Plan, r: &Results) {
     ));
     for (label, a, b) in [
         (
-            "2/4 raw paho / Flask-MQTT (context)",
+            "2/2s raw paho patched / stock Paho C (context)",
+            Kind::Paho,
+            Kind::PahoStock,
+        ),
+        (
+            "2/4 raw paho patched / Flask-MQTT (context)",
             Kind::Paho,
             Kind::Flask,
         ),
@@ -344,9 +354,23 @@ pub(crate) fn print(plan: &Plan, r: &Results) {
         );
     }
     for (label, a, b) in [
-        ("CPU/msg flask-mqtt / raw paho", Kind::Framework, Kind::Paho),
         (
-            "CPU/msg raw paho / mosquitto_sub",
+            "CPU/msg flask-mqtt / raw paho patched",
+            Kind::Framework,
+            Kind::Paho,
+        ),
+        (
+            "CPU/msg flask-mqtt / raw paho stock",
+            Kind::Framework,
+            Kind::PahoStock,
+        ),
+        (
+            "CPU/msg raw paho patched / stock",
+            Kind::Paho,
+            Kind::PahoStock,
+        ),
+        (
+            "CPU/msg raw paho patched / mosquitto_sub",
             Kind::Paho,
             Kind::MosquittoSub,
         ),

@@ -154,6 +154,7 @@ fn soak(plan: &SoakPlan, broker: &Broker, part: u64) -> Result<Readings, String>
         client_id: "soak-framework".to_owned(),
         broker,
         venv: None,
+        stock_paho: None,
         settle: Duration::ZERO,
         idle_timeout: IDLE,
         run_timeout: Duration::from_secs(24 * 3600),
