@@ -84,6 +84,154 @@ static fd_set wset;
 
 extern mutex_type socket_mutex;
 
+#if !defined(_WIN32)
+/*
+ * flask-mqtt patch (see vendor/paho-mqtt-sys/PATCHED.md): a read-ahead buffer for
+ * plain TCP sockets.
+ *
+ * Unpatched, every incoming packet costs a poll() and one recv() for the fixed header
+ * byte, one per remaining-length byte and one for the rest: four or more system calls
+ * for a 64-byte PUBLISH. Socket_recv() below reads up to READAHEAD_SIZE bytes at once
+ * and serves later reads from that buffer; Socket_getReadySocket() returns a socket
+ * with buffered bytes without polling (the kernel no longer reports them as readable).
+ *
+ * The buffers are kept in a short list (one entry per connected client socket) under
+ * their own mutex, taken last and never held while taking another lock. An entry is
+ * freed when its socket is closed (Socket_close_only) and reset if its descriptor is
+ * registered again (Socket_addSocket). TLS sockets never use it: OpenSSL reads the
+ * descriptor itself.
+ */
+#include <errno.h>
+#include <pthread.h>
+
+#define READAHEAD_SIZE 16384
+
+typedef struct readahead_s
+{
+	struct readahead_s* next;
+	SOCKET socket;
+	size_t start; /* next byte to hand out */
+	size_t end;   /* one past the last buffered byte */
+	char buf[READAHEAD_SIZE];
+} readahead_t;
+
+static readahead_t* readaheads = NULL;
+static pthread_mutex_t readahead_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* the caller holds readahead_mutex */
+static readahead_t* Socket_readaheadFind(SOCKET socket)
+{
+	readahead_t* ra = readaheads;
+
+	while (ra != NULL && ra->socket != socket)
+		ra = ra->next;
+	return ra;
+}
+
+/* Forget the buffered bytes of a socket (closed, or its descriptor reused). */
+static void Socket_readaheadCleanup(SOCKET socket)
+{
+	readahead_t** link;
+
+	pthread_mutex_lock(&readahead_mutex);
+	link = &readaheads;
+	while (*link != NULL && (*link)->socket != socket)
+		link = &(*link)->next;
+	if (*link != NULL)
+	{
+		readahead_t* ra = *link;
+		*link = ra->next;
+		free(ra);
+	}
+	pthread_mutex_unlock(&readahead_mutex);
+}
+
+/* A socket whose read-ahead buffer holds bytes not yet handed out, or 0. */
+static SOCKET Socket_readaheadReady(void)
+{
+	SOCKET sock = 0;
+	readahead_t* ra;
+
+	pthread_mutex_lock(&readahead_mutex);
+	for (ra = readaheads; ra != NULL; ra = ra->next)
+	{
+		if (ra->start < ra->end)
+		{
+			sock = ra->socket;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&readahead_mutex);
+	return sock;
+}
+
+/*
+ * recv() for the socket's read-ahead buffer, with recv()'s return values: the number of
+ * bytes copied to dst (at most len, possibly fewer), 0 when the peer closed the
+ * connection, SOCKET_ERROR with errno set otherwise (EAGAIN/EWOULDBLOCK: nothing to read
+ * now). When bytes were already buffered, an error or the end of the stream met while
+ * reading more is reported by the next call, as recv() itself would.
+ */
+static ssize_t Socket_recv(SOCKET socket, char* dst, size_t len)
+{
+	readahead_t* ra;
+	size_t copied = 0;
+	ssize_t rc;
+	int err;
+
+	pthread_mutex_lock(&readahead_mutex);
+	if ((ra = Socket_readaheadFind(socket)) == NULL)
+	{
+		if ((ra = malloc(sizeof(readahead_t))) == NULL)
+		{
+			pthread_mutex_unlock(&readahead_mutex);
+			return recv(socket, dst, len, 0);
+		}
+		ra->socket = socket;
+		ra->start = ra->end = 0;
+		ra->next = readaheads;
+		readaheads = ra;
+	}
+	if (ra->start < ra->end)
+	{
+		copied = ra->end - ra->start;
+		if (copied > len)
+			copied = len;
+		memcpy(dst, ra->buf + ra->start, copied);
+		ra->start += copied;
+		if (copied == len)
+		{
+			pthread_mutex_unlock(&readahead_mutex);
+			return (ssize_t)copied;
+		}
+	}
+	ra->start = ra->end = 0;
+	if (len - copied >= READAHEAD_SIZE)
+		rc = recv(socket, dst + copied, len - copied, 0);
+	else if ((rc = recv(socket, ra->buf, READAHEAD_SIZE, 0)) > 0)
+	{
+		size_t n = (size_t)rc;
+
+		if (n > len - copied)
+			n = len - copied;
+		memcpy(dst + copied, ra->buf, n);
+		ra->start = n;
+		ra->end = (size_t)rc;
+		rc = (ssize_t)n;
+	}
+	err = errno;
+	pthread_mutex_unlock(&readahead_mutex);
+	if (copied > 0)
+		return (ssize_t)copied + (rc > 0 ? rc : 0);
+	errno = err;
+	return rc;
+}
+#else
+#define Socket_recv(socket, dst, len) recv(socket, dst, (int)(len), 0)
+#define Socket_readaheadCleanup(socket)
+#define Socket_readaheadReady() 0
+#endif
+
 /**
  * Set a socket non-blocking, OS independently
  * @param sock the socket to set non-blocking
@@ -379,6 +527,7 @@ int Socket_addSocket(SOCKET newSd)
 	int rc = 0;
 
 	FUNC_ENTRY;
+	Socket_readaheadCleanup(newSd); /* flask-mqtt patch: a reused descriptor starts empty */
 	if (ListFindItem(mod_s.clientsds, &newSd, intcompare) == NULL) /* make sure we don't add the same socket twice */
 	{
 		if (mod_s.clientsds->count >= FD_SETSIZE)
@@ -445,6 +594,7 @@ int Socket_addSocket(SOCKET newSd)
 	int rc = 0;
 
 	FUNC_ENTRY;
+	Socket_readaheadCleanup(newSd); /* flask-mqtt patch: a reused descriptor starts empty */
 	Paho_thread_lock_mutex(socket_mutex);
 	mod_s.nfds++;
 	if (mod_s.fds_read)
@@ -607,6 +757,9 @@ SOCKET Socket_getReadySocket(int more_work, int timeout, mutex_type mutex, int* 
 	Paho_thread_lock_mutex(mutex);
 	if (mod_s.clientsds->count == 0)
 		goto exit;
+
+	if ((sock = Socket_readaheadReady()) != 0) /* flask-mqtt patch: buffered bytes, no poll needed */
+		goto exit;
 		
 	if (more_work)
 		timeout_ms = 0;
@@ -715,6 +868,9 @@ SOCKET Socket_getReadySocket(int more_work, int timeout, mutex_type mutex, int* 
 	FUNC_ENTRY;
 	Paho_thread_lock_mutex(mutex);
 	if (mod_s.nfds == 0 && mod_s.saved.nfds == 0)
+		goto exit;
+
+	if ((sock = Socket_readaheadReady()) != 0) /* flask-mqtt patch: buffered bytes, no poll needed */
 		goto exit;
 
 	if (more_work)
@@ -896,7 +1052,7 @@ int Socket_getch(SOCKET socket, char* c)
 	if ((rc = SocketBuffer_getQueuedChar(socket, c)) != SOCKETBUFFER_INTERRUPTED)
 		goto exit;
 
-	if ((rc = recv(socket, c, (size_t)1, 0)) == SOCKET_ERROR)
+	if ((rc = (int)Socket_recv(socket, c, (size_t)1)) == SOCKET_ERROR) /* flask-mqtt patch */
 	{
 		int err = Socket_error("recv - getch", socket);
 		if (err == EWOULDBLOCK || err == EAGAIN)
@@ -939,7 +1095,7 @@ char *Socket_getdata(SOCKET socket, size_t bytes, size_t* actual_len, int *rc)
 
 	buf = SocketBuffer_getQueuedData(socket, bytes, actual_len);
 
-	if ((*rc = recv(socket, buf + (*actual_len), (int)(bytes - (*actual_len)), 0)) == SOCKET_ERROR)
+	if ((*rc = (int)Socket_recv(socket, buf + (*actual_len), bytes - (*actual_len))) == SOCKET_ERROR) /* flask-mqtt patch */
 	{
 		*rc = Socket_error("recv - getdata", socket);
 		if (*rc != EAGAIN && *rc != EWOULDBLOCK)
@@ -1167,6 +1323,7 @@ int Socket_close_only(SOCKET socket)
 
 	FUNC_ENTRY;
 	Socket_interrupt();
+	Socket_readaheadCleanup(socket); /* flask-mqtt patch */
 #if defined(_WIN32)
 	if (shutdown(socket, SD_BOTH) == SOCKET_ERROR)
 		Socket_error("shutdown", socket);
