@@ -10,6 +10,8 @@
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::future::IntoFuture;
+use std::task::Poll;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
@@ -425,6 +427,38 @@ async fn loopback_reaches_filter_handlers_and_on_publish_not_the_catch_all() {
     let r = obs.expect_message("other/retained", T);
     assert!(r.retained());
     assert_eq!(r.payload(), b"keep");
+}
+
+#[tokio::test]
+async fn a_publish_the_caller_stops_awaiting_still_goes_out_and_reaches_on_publish() {
+    let broker = Broker::start();
+    let (_client, m) = start(&broker);
+    let id = m.client_id().to_owned();
+    let obs = Observer::connect(&broker);
+    obs.subscribe("other/abandoned", 1);
+
+    // Polled once (Paho takes the message), then dropped: a QoS 2 publish needs three
+    // packets from the broker, so it cannot complete within that first poll.
+    let mut publish = m
+        .publish("other/abandoned", "sent")
+        .qos(QoS::ExactlyOnce)
+        .into_future();
+    let first_poll = std::future::poll_fn(|cx| Poll::Ready(publish.as_mut().poll(cx))).await;
+    assert!(
+        first_poll.is_pending(),
+        "a QoS 2 publish completed at its first poll: {first_poll:?}"
+    );
+    drop(publish);
+
+    let r = obs.expect_message("other/abandoned", T);
+    assert_eq!(r.payload(), b"sent");
+    wait_event(&m, "on_publish of the abandoned publish", |e| {
+        *e == Ev::Pub {
+            client: id.clone(),
+            topic: "other/abandoned".into(),
+            qos: QoS::ExactlyOnce,
+        }
+    });
 }
 
 #[tokio::test]

@@ -52,6 +52,13 @@ pub enum Error {
     /// The operation needs a connection and the client is not connected.
     #[error("not connected to the broker")]
     NotConnected,
+
+    /// The connection broke while a QoS 1 or 2 publish waited for the broker's
+    /// acknowledgement, on a clean session: the broker does not resume it, so the
+    /// message is not resent. The broker may or may not have received it. (With
+    /// `MQTT_CLEAN_SESSION=false` the publish is resent after the reconnect instead.)
+    #[error("the connection to the broker broke before it acknowledged the publish; the message may or may not have been delivered")]
+    ConnectionLost,
     /// The client was stopped (`disconnect()` or server shutdown); nothing more is sent.
     #[error("the MQTT client was stopped; no further operations are possible")]
     Closed,

@@ -200,6 +200,7 @@ impl Mqtt {
                 closed: AtomicBool::new(false),
                 health: Mutex::new(Health::new()),
                 unsent: AtomicUsize::new(0),
+                ended: tokio::sync::watch::Sender::new(false),
                 state: Mutex::new(HashMap::new()),
                 tap: Some(Mutex::new(Vec::new())),
                 first_outcome: Mutex::new(None),
@@ -441,25 +442,78 @@ impl Publish {
             }
         })?;
         log::debug!(target: crate::log::CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
-        // Completion is awaited on the client's runtime so that `on_publish` runs even
-        // if the caller stops waiting. A graceful shutdown waits for `unsent` to drain.
+        // Paho's token is awaited right here (Paho's thread wakes this task directly);
+        // if the caller stops waiting, `InFlight`'s drop hands the rest to the client's
+        // runtime, so that `on_publish` still runs. A graceful shutdown waits for
+        // `unsent` to drain.
         mqtt.shared.unsent.fetch_add(1, Ordering::SeqCst);
-        let (tx, rx) = oneshot::channel();
-        let m = mqtt.clone();
-        mqtt.shared.rt.spawn(async move {
-            let res = token.await;
-            m.shared.unsent.fetch_sub(1, Ordering::SeqCst);
-            if res.is_ok() {
-                m.emit(Event::Published(Published { topic, qos, retain }));
-            }
-            let _ = tx.send(res);
-        });
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(paho_mqtt::Error::Disconnected)) => Err(Error::NotConnected),
-            Ok(Err(e)) => Err(Error::Paho(e)),
-            Err(_) => Err(Error::Closed),
+        let in_flight = InFlight {
+            mqtt,
+            token: Some(token),
+            published: Some(Published { topic, qos, retain }),
+        };
+        match in_flight.wait().await {
+            Ok(()) => Ok(()),
+            Err(Some(paho_mqtt::Error::Disconnected)) => Err(Error::NotConnected),
+            Err(Some(paho_mqtt::Error::OperationIncomplete)) => Err(Error::ConnectionLost),
+            Err(Some(e)) => Err(Error::Paho(e)),
+            Err(None) => Err(Error::Closed),
         }
+    }
+}
+
+/// A publish Paho has accepted and not yet completed; counted in `Shared::unsent`.
+struct InFlight {
+    mqtt: Mqtt,
+    /// `None` once the outcome is known (or handed to the client's runtime).
+    token: Option<paho_mqtt::DeliveryToken>,
+    published: Option<Published>,
+}
+
+impl InFlight {
+    /// Waits for Paho's outcome; `Err(None)` when the client's runtime stopped first.
+    async fn wait(mut self) -> std::result::Result<(), Option<paho_mqtt::Error>> {
+        let mut ended = self.mqtt.shared.ended.subscribe();
+        let outcome = match self.token.as_mut() {
+            Some(token) => tokio::select! {
+                res = token => Some(res),
+                _ = ended.wait_for(|ended| *ended) => None,
+            },
+            None => None,
+        };
+        // Known, or nobody will settle it any more: either way `Drop` must not try.
+        self.token = None;
+        let Some(outcome) = outcome else {
+            return Err(None);
+        };
+        settle(&self.mqtt, self.published.take(), &outcome);
+        outcome.map_err(Some)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // The caller stopped waiting: finish on the client's runtime (if it still runs).
+        if let Some(token) = self.token.take() {
+            let mqtt = self.mqtt.clone();
+            let published = self.published.take();
+            drop(self.mqtt.shared.rt.spawn(async move {
+                let outcome = token.await;
+                settle(&mqtt, published, &outcome);
+            }));
+        }
+    }
+}
+
+/// Counts a publish as settled and, if it went out, tells `on_publish` handlers.
+fn settle(
+    mqtt: &Mqtt,
+    published: Option<Published>,
+    outcome: &std::result::Result<(), paho_mqtt::Error>,
+) {
+    mqtt.shared.unsent.fetch_sub(1, Ordering::SeqCst);
+    if let (Ok(()), Some(published)) = (outcome, published) {
+        mqtt.emit(Event::Published(published));
     }
 }
 

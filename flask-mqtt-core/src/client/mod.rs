@@ -87,6 +87,9 @@ pub(super) struct Shared {
     health: Mutex<Health>,
     /// Publishes handed to Paho whose completion has not been reported yet.
     unsent: AtomicUsize,
+    /// Set once the client's runtime has stopped: publishes still awaiting Paho then
+    /// return [`Error::Closed`] instead of waiting for a completion that may never come.
+    ended: tokio::sync::watch::Sender<bool>,
     /// Application state shared with handlers (`Mqtt::insert_state`).
     state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Set for detached (test) handles: publishes are recorded here instead of sent.
@@ -156,6 +159,7 @@ impl Client {
             closed: AtomicBool::new(false),
             health: Mutex::new(Health::new()),
             unsent: AtomicUsize::new(0),
+            ended: tokio::sync::watch::Sender::new(false),
             state: Mutex::new(HashMap::new()),
             tap: None,
             first_outcome: Mutex::new(None),
@@ -172,6 +176,7 @@ impl Client {
         };
 
         let driver_mqtt = mqtt.clone();
+        let ended = Arc::downgrade(&mqtt.shared);
         let thread = std::thread::Builder::new()
             .name("flask-mqtt-driver".into())
             .spawn(move || {
@@ -198,6 +203,9 @@ impl Client {
                     let _ = tokio::spawn(driver::drive(driver_mqtt, dispatcher, rx)).await;
                 });
                 rt.shutdown_timeout(Duration::from_secs(1));
+                if let Some(shared) = ended.upgrade() {
+                    shared.ended.send_replace(true);
+                }
             })
             .map_err(Error::Runtime)?;
 
