@@ -201,6 +201,7 @@ impl Mqtt {
                 health: Mutex::new(Health::new()),
                 unsent: AtomicUsize::new(0),
                 ended: tokio::sync::watch::Sender::new(false),
+                on_publish: false,
                 state: Mutex::new(HashMap::new()),
                 tap: Some(Mutex::new(Vec::new())),
                 first_outcome: Mutex::new(None),
@@ -512,7 +513,7 @@ fn settle(
     outcome: &std::result::Result<(), paho_mqtt::Error>,
 ) {
     mqtt.shared.unsent.fetch_sub(1, Ordering::SeqCst);
-    if let (Ok(()), Some(published)) = (outcome, published) {
+    if let (Ok(()), Some(published), true) = (outcome, published, mqtt.shared.on_publish) {
         mqtt.emit(Event::Published(published));
     }
 }

@@ -90,6 +90,9 @@ pub(super) struct Shared {
     /// Set once the client's runtime has stopped: publishes still awaiting Paho then
     /// return [`Error::Closed`] instead of waiting for a completion that may never come.
     ended: tokio::sync::watch::Sender<bool>,
+    /// Whether any `on_publish` handler is registered: without one, a completed publish
+    /// is not reported to the driver at all (one thread wake-up less per publish).
+    on_publish: bool,
     /// Application state shared with handlers (`Mqtt::insert_state`).
     state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     /// Set for detached (test) handles: publishes are recorded here instead of sent.
@@ -118,6 +121,7 @@ impl Client {
         let config = crate::embedded::resolve(config)?;
         let handlers = registry::collect_for(config.prefix());
         let declared = registry::declared_subscriptions(&handlers);
+        let on_publish = handlers.iter().any(|h| h.desc.kind == HandlerKind::Publish);
         let uri = config.server_uri();
 
         let version = match config.protocol_version() {
@@ -160,6 +164,7 @@ impl Client {
             health: Mutex::new(Health::new()),
             unsent: AtomicUsize::new(0),
             ended: tokio::sync::watch::Sender::new(false),
+            on_publish,
             state: Mutex::new(HashMap::new()),
             tap: None,
             first_outcome: Mutex::new(None),
