@@ -980,11 +980,10 @@ SOCKET Socket_getReadySocket(int more_work, int timeout, mutex_type mutex, int* 
 			mod_s.saved.cur_fd = (mod_s.saved.cur_fd == mod_s.saved.nfds - 1) ? -1 : mod_s.saved.cur_fd + 1;
 		}
 
-		/* clear interrupt socket - make sure it is unset */
-		{
-			static char dbuf[1];
-			/*int irc = */recv(sockfd[0], dbuf, 1, 0);
-		}
+		/* flask-mqtt patch: the interrupt socket is no longer drained here with a recv()
+		 * per cycle; it is read below only when poll() says it is readable. An interrupt
+		 * sent between two cycles now ends the next poll() at once instead of being
+		 * discarded. */
 		/* Prevent performance issue by unlocking the socket_mutex while waiting for a ready socket. */
 		Paho_thread_unlock_mutex(mutex);
 		*rc = poll(mod_s.saved.fds_read, mod_s.saved.nfds, timeout_ms);
@@ -998,12 +997,27 @@ SOCKET Socket_getReadySocket(int more_work, int timeout, mutex_type mutex, int* 
 
 		/* check interrupt socket to see if we were interrupted */
 		{
-			static char dbuf[1];
-			int irc = recv(sockfd[0], dbuf, 1, 0);
-			if (irc > 0)
+			/* flask-mqtt patch: read it only when poll() reports it readable (one
+			 * system call less per cycle, two less when it is not), and drain every
+			 * pending interrupt byte at once. */
+			int i;
+
+			for (i = 0; i < mod_s.saved.nfds; ++i)
 			{
-				*interrupted = 1;
-				Log(TRACE_MINIMUM, -1, "Poll was interrupted, rc %d", irc);
+				if (mod_s.saved.fds_read[i].fd == sockfd[0])
+				{
+					if (mod_s.saved.fds_read[i].revents & POLLIN)
+					{
+						static char dbuf[64];
+						int irc = recv(sockfd[0], dbuf, sizeof(dbuf), 0);
+						if (irc > 0)
+						{
+							*interrupted = 1;
+							Log(TRACE_MINIMUM, -1, "Poll was interrupted, rc %d", irc);
+						}
+					}
+					break;
+				}
 			}
 		}
 
