@@ -43,15 +43,6 @@ impl FromRequest for Mqtt {
 #[derive(Clone, Debug)]
 pub struct StartError(pub String);
 
-/// The client names (`MQTT`, `MQTT2`, ...) that registered handlers ask for.
-#[doc(hidden)]
-pub fn declared_brokers() -> std::collections::BTreeSet<&'static str> {
-    inventory::iter::<crate::registry::HandlerDescriptor>
-        .into_iter()
-        .map(|d| d.broker())
-        .collect()
-}
-
 /// Runs `hook` when the process exits normally (`main` returned, `std::process::exit`),
 /// before the process is gone: the actix plugin stops its clients gracefully there,
 /// because actix returns from `HttpServer::run` while its worker threads, which own

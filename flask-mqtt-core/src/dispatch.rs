@@ -68,6 +68,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::extract::{Event, EventContext};
 use crate::handler::{panic_message, HandlerError, Outcome, Reply};
 use crate::registry::{Handler, HandlerFn, HandlerKind};
+use crate::sync::lock;
 use crate::Mqtt;
 
 const TARGET: &str = "flask_mqtt::dispatch";
@@ -100,12 +101,6 @@ impl Drop for Tracker {
             let _ = done.send(std::mem::take(&mut *lock(&self.calls)));
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Every critical section is a single push or take: a poisoned lock holds no
-    // inconsistent state.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// An event on its way to the router.

@@ -4,10 +4,42 @@ use std::fmt;
 
 use flask_mqtt_topic::{TopicFilterError, TopicNameError};
 
-use crate::config::ConfigError;
-
 /// A `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A configuration value that could not be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {key}{}: expected {expected}", value.as_ref().map(|v| format!(" `{v}`")).unwrap_or_default())]
+pub struct ConfigError {
+    key: String,
+    value: Option<String>,
+    expected: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: &str, value: Option<&str>, expected: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.to_owned(),
+            value: value.map(truncate),
+            expected: expected.into(),
+        }
+    }
+
+    /// The key (`MQTT_BROKER_PORT`, ...) whose value is wrong.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The offending value; `None` for secrets and for missing values.
+    pub fn value(&self) -> Option<&str> {
+        self.value.as_deref()
+    }
+
+    /// What the key accepts.
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+}
 
 /// Everything that can go wrong in flask-mqtt's runtime.
 #[derive(Debug, thiserror::Error)]

@@ -50,8 +50,9 @@ mod actix;
 #[cfg(feature = "actix")]
 #[doc(hidden)]
 pub mod __actix {
-    pub use crate::actix::{at_exit, declared_brokers, StartError};
+    pub use crate::actix::{at_exit, StartError};
     pub use crate::extract::share_with_every_client;
+    pub use crate::registry::declared_brokers;
 }
 mod client;
 mod config;
@@ -64,18 +65,19 @@ mod log;
 mod message;
 mod qos;
 mod registry;
+mod sync;
 pub mod testing;
 
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;
 pub use crate::client::{Client, ConnectionState, Health, Mqtt, Publish};
 pub use crate::config::{
-    BrokerSection, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectMode, LastWill,
-    ProtocolVersion, Scalar, Secret, TlsConfig, TlsVersion, Transport, DEFAULT_PREFIX,
+    BrokerSection, Config, ConfigBuilder, ConfigFile, ConnectMode, LastWill, ProtocolVersion,
+    Scalar, Secret, TlsConfig, TlsVersion, Transport, DEFAULT_PREFIX,
 };
 #[cfg(feature = "embedded-broker")]
 pub use crate::embedded::EmbeddedBroker;
-pub use crate::error::{ConnectError, ConnectReturnCode, Error, Result};
+pub use crate::error::{ConfigError, ConnectError, ConnectReturnCode, Error, Result};
 pub use crate::extract::{
     Connected, DisconnectReason, Disconnected, Event, EventContext, FromEvent, Published,
     Subscribed, Unsubscribed, WrongEvent,

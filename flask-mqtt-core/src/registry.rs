@@ -57,6 +57,16 @@ pub enum HandlerFn {
 /// handlers without `broker = "..."` belong to.
 pub(crate) const DEFAULT_BROKER: &str = "MQTT";
 
+/// The client names (`MQTT`, `MQTT2`, ...) that registered handlers ask for (the actix
+/// plugin starts one client per name).
+#[cfg(feature = "actix")]
+pub fn declared_brokers() -> std::collections::BTreeSet<&'static str> {
+    inventory::iter::<HandlerDescriptor>
+        .into_iter()
+        .map(|d| d.broker())
+        .collect()
+}
+
 /// How many events may wait in a handler's queue when its attribute has no `queue = N`.
 pub(crate) const DEFAULT_QUEUE: u32 = 1024;
 

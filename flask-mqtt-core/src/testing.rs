@@ -57,6 +57,7 @@ use crate::dispatch::{CallRecord, Dispatcher};
 use crate::extract::{Connected, Event};
 use crate::handler::HandlerError;
 use crate::registry;
+use crate::sync::lock;
 use crate::{Config, ConfigBuilder, Message, Mqtt, QoS, Result};
 
 /// The program's handlers for one client, driven by hand: no broker, no network.
@@ -169,11 +170,6 @@ impl TestClient {
     pub fn calls(&self) -> Vec<HandlerCall> {
         lock(&self.calls).clone()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // Critical sections are single pushes and clones.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One handler call caused by an injected event.

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{lock, ConnectionState, Done, Input, Mqtt, SHUTDOWN_TIMEOUT};
+use super::{ConnectionState, Done, Input, Mqtt, SHUTDOWN_TIMEOUT};
 use crate::config::{ProtocolVersion, Transport};
 use crate::dispatch::Dispatcher;
 use crate::extract::{Connected, DisconnectReason, Disconnected, Event};
 use crate::log::LogLevel;
+use crate::sync::lock;
 use crate::{Config, ConnectError, Message};
 
 /// The driver: connection state machine and dispatch, on the client's runtime.

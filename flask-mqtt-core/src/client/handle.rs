@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use flask_mqtt_topic::{TopicFilter, TopicName};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{lock, ConnectionState, Done, Health, Input, Shared, SUBSCRIBE_CHUNK};
+use super::{ConnectionState, Done, Health, Input, Shared, SUBSCRIBE_CHUNK};
 use crate::extract::{Event, Published, Subscribed, Unsubscribed};
 use crate::log::{to_log_facade, LogEntry, LogLevel};
+use crate::sync::lock;
 use crate::{Config, ConnectError, Error, Message, QoS, Result};
 
 /// A cheap-to-clone handle to the process's MQTT client: publish, subscribe, inspect.

@@ -9,7 +9,7 @@
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -26,6 +26,7 @@ use crate::dispatch::Dispatcher;
 use crate::extract::Event;
 use crate::log::LogEntry;
 use crate::registry::{self, HandlerKind};
+use crate::sync::lock;
 use crate::{Config, ConnectError, Error, Message, QoS, Result};
 
 /// How long each shutdown step may take: handlers and unsent publishes settling (graceful
@@ -383,10 +384,4 @@ mod reaper {
             None => std::mem::forget(client),
         }
     }
-}
-
-pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding one of these locks cannot leave the data inconsistent (every
-    // critical section is a single map or option update), so poisoning is ignored.
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -6,9 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use flask_mqtt_topic::TopicName;
 
 use super::{
-    Config, ConfigError, ConnectMode, LastWill, ProtocolVersion, Secret, TlsConfig, TlsVersion,
-    Transport, DEFAULT_PREFIX,
+    Config, ConnectMode, LastWill, ProtocolVersion, Secret, TlsConfig, TlsVersion, Transport,
+    DEFAULT_PREFIX,
 };
+use crate::error::ConfigError;
 use crate::QoS;
 
 /// Builds a [`Config`] in code. Every setter's default is the one of the `MQTT_*` key it

@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::ConfigError;
+use crate::error::ConfigError;
 
 /// A scalar setting in a file: strings, numbers and booleans are all accepted and read
 /// with the same rules as environment variables.

@@ -50,44 +50,11 @@ use flask_mqtt_topic::TopicName;
 pub use self::builder::ConfigBuilder;
 pub use self::file::{BrokerSection, ConfigFile, Scalar};
 
+use crate::error::ConfigError;
 use crate::QoS;
 
 /// The prefix of the default client's keys.
 pub const DEFAULT_PREFIX: &str = "MQTT";
-
-/// A configuration value that could not be used.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {key}{}: expected {expected}", value.as_ref().map(|v| format!(" `{v}`")).unwrap_or_default())]
-pub struct ConfigError {
-    key: String,
-    value: Option<String>,
-    expected: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(key: &str, value: Option<&str>, expected: impl Into<String>) -> Self {
-        ConfigError {
-            key: key.to_owned(),
-            value: value.map(crate::error::truncate),
-            expected: expected.into(),
-        }
-    }
-
-    /// The key (`MQTT_BROKER_PORT`, ...) whose value is wrong.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// The offending value; `None` for secrets and for missing values.
-    pub fn value(&self) -> Option<&str> {
-        self.value.as_deref()
-    }
-
-    /// What the key accepts.
-    pub fn expected(&self) -> &str {
-        &self.expected
-    }
-}
 
 /// A secret string (the broker password): its `Debug` output is `"***"`, it has no
 /// `Display`, and it is never logged.

@@ -2,9 +2,8 @@
 
 use std::time::Duration;
 
-use super::{
-    Config, ConfigBuilder, ConfigError, ConnectMode, ProtocolVersion, Secret, TlsVersion, Transport,
-};
+use super::{Config, ConfigBuilder, ConnectMode, ProtocolVersion, Secret, TlsVersion, Transport};
+use crate::error::ConfigError;
 
 /// One environment variable; non-UTF-8 values are an error naming the key.
 pub(crate) fn env_var(key: &str) -> Result<Option<String>, ConfigError> {

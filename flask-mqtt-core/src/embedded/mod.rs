@@ -5,7 +5,7 @@
 //!
 //! Log target: `flask_mqtt::embedded`.
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use crate::{Config, Result};
 
 #[cfg(feature = "embedded-broker")]
@@ -119,7 +119,7 @@ mod broker {
 
     use super::server::{self, StartError};
     use super::TARGET;
-    use crate::config::ConfigError;
+    use crate::error::ConfigError;
     use crate::{Error, Result};
 
     /// The one broker of this process, once started.
@@ -200,7 +200,7 @@ mod broker {
 
         /// The embedded broker of this process, if it was started.
         pub fn running() -> Option<EmbeddedBroker> {
-            *crate::client::lock(&RUNNING)
+            *crate::sync::lock(&RUNNING)
         }
 
         /// Its address: `127.0.0.1` and its port.
@@ -217,7 +217,7 @@ mod broker {
         /// its keys).
         pub(crate) fn start_for(prefix: &str, port: Option<u16>) -> Result<EmbeddedBroker> {
             let key = format!("{prefix}_BROKER_PORT");
-            let mut running = crate::client::lock(&RUNNING);
+            let mut running = crate::sync::lock(&RUNNING);
             if let Some(broker) = *running {
                 return match port {
                     Some(p) if p != broker.port() => Err(ConfigError::new(
