@@ -63,6 +63,7 @@ mod extract;
 mod handler;
 mod log;
 mod message;
+mod paho_version;
 mod qos;
 mod registry;
 mod sync;
@@ -89,6 +90,7 @@ pub use crate::extract::{
 pub use crate::handler::{HandlerError, IntoOutcome, Reply};
 pub use crate::log::{LogEntry, LogLevel};
 pub use crate::message::Message;
+pub use crate::paho_version::paho_version;
 pub use crate::qos::QoS;
 pub use crate::registry::HandlerKind;
 pub use flask_mqtt_macros::{
