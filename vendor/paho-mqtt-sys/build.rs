@@ -263,6 +263,15 @@ fn c_name(name: &str, format: BinaryFormat) -> &str {
     }
 }
 
+/// Symbols a sanitizer adds beside the code it instruments (`cargo fuzz` builds the C with
+/// AddressSanitizer: `__odr_asan.<global>` marks each global for its one-definition check).
+/// They are the compiler's, not Paho C's, so they are neither renamed nor checked.
+fn is_instrumentation(name: &str) -> bool {
+    ["__odr_asan", "__asan_", "__sancov_", "__ubsan_", "__tsan_", "__msan_"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
 /// Adds the object file's defined global symbols to `defined` and its undefined ones to
 /// `undefined`, by C name.
 fn collect_symbols(
@@ -275,7 +284,7 @@ fn collect_symbols(
         object::File::parse(data).unwrap_or_else(|e| panic!("cannot parse an object file: {e}"));
     for sym in file.symbols() {
         let Ok(name) = sym.name() else { continue };
-        if name.is_empty() || !sym.is_global() {
+        if name.is_empty() || !sym.is_global() || is_instrumentation(c_name(name, format)) {
             continue;
         }
         let name = c_name(name, format).to_owned();
