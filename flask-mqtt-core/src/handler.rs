@@ -4,8 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::extract::{EventContext, FromEvent};
-use crate::QoS;
+use crate::extract::context::EventContext;
+use crate::extract::FromEvent;
+use crate::qos::QoS;
 
 /// The future a generated async wrapper returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;

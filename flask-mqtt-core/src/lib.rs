@@ -51,7 +51,7 @@ mod actix;
 #[doc(hidden)]
 pub mod __actix {
     pub use crate::actix::{at_exit, StartError};
-    pub use crate::extract::share_with_every_client;
+    pub use crate::extract::state::share_with_every_client;
     pub use crate::registry::declared_brokers;
 }
 mod client;
@@ -59,9 +59,10 @@ mod config;
 mod dispatch;
 mod embedded;
 mod error;
+mod event;
 mod extract;
+mod handle;
 mod handler;
-mod log;
 mod message;
 mod qos;
 mod registry;
@@ -70,7 +71,7 @@ pub mod testing;
 
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;
-pub use crate::client::{Client, ConnectionState, Health, Mqtt, Publish};
+pub use crate::client::Client;
 pub use crate::config::{
     BrokerSection, Config, ConfigBuilder, ConfigFile, ConnectMode, LastWill, ProtocolVersion,
     Scalar, Secret, TlsConfig, TlsVersion, Transport, DEFAULT_PREFIX,
@@ -78,19 +79,27 @@ pub use crate::config::{
 #[cfg(feature = "embedded-broker")]
 pub use crate::embedded::EmbeddedBroker;
 pub use crate::error::{ConfigError, ConnectError, ConnectReturnCode, Error, Result};
-pub use crate::extract::{
-    Connected, DisconnectReason, Disconnected, Event, EventContext, FromEvent, Published,
-    Subscribed, Unsubscribed, WrongEvent,
+pub use crate::event::log::{LogEntry, LogLevel};
+pub use crate::event::payloads::{
+    Connected, DisconnectReason, Disconnected, Published, Subscribed, Unsubscribed,
 };
-pub use crate::extract::{
-    ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection, Payload,
-    PropertyRejection, ResponseTopic, Retain, State, Text, TextRejection, Topic, UserProperties,
+pub use crate::event::{Event, HandlerKind};
+pub use crate::extract::context::{EventContext, WrongEvent};
+pub use crate::extract::message::{
+    Json, JsonRejection, Payload, Retain, Text, TextRejection, Topic,
 };
+pub use crate::extract::path::{Path, PathRejection};
+pub use crate::extract::properties::{
+    ContentType, CorrelationData, PropertyRejection, ResponseTopic, UserProperties,
+};
+pub use crate::extract::state::{MissingState, State};
+pub use crate::extract::FromEvent;
+pub use crate::handle::health::{ConnectionState, Health};
+pub use crate::handle::publish::Publish;
+pub use crate::handle::Mqtt;
 pub use crate::handler::{HandlerError, IntoOutcome, Reply};
-pub use crate::log::{LogEntry, LogLevel};
 pub use crate::message::Message;
 pub use crate::qos::QoS;
-pub use crate::registry::HandlerKind;
 pub use flask_mqtt_macros::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
 };
@@ -101,9 +110,10 @@ pub use flask_mqtt_topic::{
 /// Support for the code the attribute macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::extract::EventContext;
+    pub use crate::event::HandlerKind;
+    pub use crate::extract::context::EventContext;
     pub use crate::handler::{extract, HandlerFuture, IntoOutcome, Outcome};
-    pub use crate::registry::{HandlerDescriptor, HandlerFn, HandlerKind};
+    pub use crate::registry::{HandlerDescriptor, HandlerFn};
     pub use inventory;
     pub use std::boxed::Box;
     pub use std::sync::Arc;

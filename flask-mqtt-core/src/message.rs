@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::QoS;
+use crate::qos::QoS;
 
 /// A message received from the broker. Cloning is cheap (the payload is shared).
 #[derive(Clone)]

@@ -53,12 +53,18 @@ use std::sync::{Arc, Mutex};
 
 use paho_mqtt::{Properties, PropertyCode};
 
-use crate::dispatch::{CallRecord, Dispatcher};
-use crate::extract::{Connected, Event};
+use crate::config::{Config, ConfigBuilder};
+use crate::dispatch::tracker::CallRecord;
+use crate::dispatch::Dispatcher;
+use crate::error::Result;
+use crate::event::payloads::Connected;
+use crate::event::Event;
+use crate::handle::Mqtt;
 use crate::handler::HandlerError;
+use crate::message::Message;
+use crate::qos::QoS;
 use crate::registry;
 use crate::sync::lock;
-use crate::{Config, ConfigBuilder, Message, Mqtt, QoS, Result};
 
 /// The program's handlers for one client, driven by hand: no broker, no network.
 ///

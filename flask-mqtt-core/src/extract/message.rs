@@ -5,8 +5,10 @@ use std::ops::Deref;
 
 use serde::de::DeserializeOwned;
 
-use super::{EventContext, FromEvent, WrongEvent};
-use crate::{Message, QoS};
+use super::context::{EventContext, WrongEvent};
+use super::FromEvent;
+use crate::message::Message;
+use crate::qos::QoS;
 
 /// The topic of the message, e.g. `sensors/7/temperature`. Derefs to `str`.
 ///

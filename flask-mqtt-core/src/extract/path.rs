@@ -4,8 +4,9 @@ use std::ops::{Deref, DerefMut};
 
 use serde::de::DeserializeOwned;
 
+use super::context::{EventContext, WrongEvent};
 use super::path_de::{PathDeserializer, PathError};
-use super::{EventContext, FromEvent, WrongEvent};
+use super::FromEvent;
 
 /// The named levels of the topic, `{name}` in the handler's filter, deserialized into `T`:
 ///

@@ -7,7 +7,8 @@ use std::ops::Deref;
 
 use paho_mqtt::PropertyCode;
 
-use super::{EventContext, FromEvent, WrongEvent};
+use super::context::{EventContext, WrongEvent};
+use super::FromEvent;
 
 /// Why an MQTT 5 property extractor was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

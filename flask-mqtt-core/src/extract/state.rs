@@ -6,7 +6,8 @@ use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use super::{EventContext, FromEvent};
+use super::context::EventContext;
+use super::FromEvent;
 
 /// Application state shared with handlers: the value registered for `T` with
 /// [`Mqtt::insert_state`](crate::Mqtt::insert_state) (with `flask-mqtt-actix`, or with

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::ConnectError;
+use crate::error::ConnectError;
 
 /// Where a client's connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -56,16 +56,16 @@ impl fmt::Display for ConnectionState {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Health {
-    pub(super) state: ConnectionState,
-    pub(super) changed_at: Instant,
-    pub(super) changed_at_wall: SystemTime,
-    pub(super) broker: Option<String>,
-    pub(super) last_error: Option<ConnectError>,
-    pub(super) connects: u64,
+    pub(crate) state: ConnectionState,
+    pub(crate) changed_at: Instant,
+    pub(crate) changed_at_wall: SystemTime,
+    pub(crate) broker: Option<String>,
+    pub(crate) last_error: Option<ConnectError>,
+    pub(crate) connects: u64,
 }
 
 impl Health {
-    pub(super) fn new() -> Health {
+    pub(crate) fn new() -> Health {
         Health {
             state: ConnectionState::Connecting,
             changed_at: Instant::now(),
@@ -76,7 +76,7 @@ impl Health {
         }
     }
 
-    pub(super) fn set(&mut self, state: ConnectionState) {
+    pub(crate) fn set(&mut self, state: ConnectionState) {
         if self.state != state {
             self.state = state;
             self.changed_at = Instant::now();

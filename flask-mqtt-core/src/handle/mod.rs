@@ -1,20 +1,33 @@
-//! [`Mqtt`], the handle handlers and HTTP routes use, and [`Publish`].
+//! [`Mqtt`]: the handle to a client that handlers and HTTP routes use.
+//!
+//! Everything a handle does goes through [`Shared`], the client's state that every
+//! handle shares; the running client (`crate::client`) drives the connection behind it.
+
+pub(crate) mod health;
+pub(crate) mod input;
+pub(crate) mod publish;
+pub(crate) mod shared;
 
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
-use std::future::{Future, IntoFuture};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use flask_mqtt_topic::{TopicFilter, TopicName};
+use flask_mqtt_topic::TopicFilter;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ConnectionState, Done, Health, Input, Shared, SUBSCRIBE_CHUNK};
-use crate::extract::{Event, Published, Subscribed, Unsubscribed};
-use crate::log::{to_log_facade, LogEntry, LogLevel};
+use self::health::{ConnectionState, Health};
+use self::input::{Done, Input};
+use self::publish::Publish;
+use self::shared::{Shared, SUBSCRIBE_CHUNK};
+use crate::config::Config;
+use crate::error::{ConnectError, Error, Result};
+use crate::event::log::{to_log_facade, LogEntry, LogLevel, CLIENT_TARGET};
+use crate::event::payloads::{Subscribed, Unsubscribed};
+use crate::event::Event;
+use crate::message::Message;
+use crate::qos::QoS;
 use crate::sync::lock;
-use crate::{Config, ConnectError, Error, Message, QoS, Result};
 
 /// A cheap-to-clone handle to the process's MQTT client: publish, subscribe, inspect.
 ///
@@ -22,7 +35,7 @@ use crate::{Config, ConnectError, Error, Message, QoS, Result};
 /// `flask-mqtt-actix`, as an actix-web extractor.
 #[derive(Clone)]
 pub struct Mqtt {
-    pub(super) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for Mqtt {
@@ -50,14 +63,7 @@ impl Mqtt {
     /// # Ok(()) }
     /// ```
     pub fn publish(&self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Publish {
-        Publish {
-            mqtt: self.clone(),
-            topic: topic.into(),
-            payload: payload.into(),
-            qos: QoS::AtMostOnce,
-            retain: false,
-            props: Vec::new(),
-        }
+        Publish::new(self.clone(), topic.into(), payload.into())
     }
 
     /// Subscribes to `filter` and records it in [`Mqtt::topics`], so it is subscribed
@@ -220,7 +226,7 @@ impl Mqtt {
         }
     }
 
-    fn ensure_open(&self) -> Result<()> {
+    pub(crate) fn ensure_open(&self) -> Result<()> {
         if self.shared.closed.load(Ordering::SeqCst) {
             Err(Error::Closed)
         } else {
@@ -228,7 +234,7 @@ impl Mqtt {
         }
     }
 
-    pub(super) fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         let _ = self.shared.input.send(Input::Emit(event));
     }
 
@@ -239,7 +245,7 @@ impl Mqtt {
         let _ = self.shared.input.send(Input::Log(entry));
     }
 
-    pub(super) async fn resubscribe(&self) {
+    pub(crate) async fn resubscribe(&self) {
         let all: Vec<(String, QoS)> = self.topics();
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
             if let Err(e) = self.subscribe_now(chunk.to_vec()).await {
@@ -269,7 +275,7 @@ impl Mqtt {
             let code = granted.get(i).copied().unwrap_or(qos.as_u8() as i32);
             match u8::try_from(code).ok().and_then(QoS::from_u8) {
                 Some(g) => {
-                    log::info!(target: crate::log::CLIENT_TARGET, "subscribed to `{filter}` (granted qos {g})");
+                    log::info!(target: CLIENT_TARGET, "subscribed to `{filter}` (granted qos {g})");
                     self.emit(Event::Subscribed(Subscribed {
                         filter: filter.clone(),
                         granted: g,
@@ -323,223 +329,9 @@ impl Mqtt {
                 other => Error::Paho(other),
             })?;
         for filter in filters {
-            log::info!(target: crate::log::CLIENT_TARGET, "unsubscribed from `{filter}`");
+            log::info!(target: CLIENT_TARGET, "unsubscribed from `{filter}`");
             self.emit(Event::Unsubscribed(Unsubscribed { filter }));
         }
         Ok(())
     }
-}
-
-/// A publish being prepared: set [`qos`](Publish::qos) and [`retain`](Publish::retain),
-/// then `.await` it (it implements [`IntoFuture`]).
-#[must_use = "a publish does nothing until it is awaited"]
-#[derive(Debug)]
-pub struct Publish {
-    mqtt: Mqtt,
-    topic: String,
-    payload: Vec<u8>,
-    qos: QoS,
-    retain: bool,
-    props: Vec<Prop>,
-}
-
-/// An MQTT 5 property to attach to a publish.
-#[derive(Debug)]
-enum Prop {
-    CorrelationData(Vec<u8>),
-    ContentType(String),
-    ResponseTopic(String),
-    User(String, String),
-}
-
-impl Publish {
-    /// The QoS to publish with (default: [`QoS::AtMostOnce`]).
-    pub fn qos(mut self, qos: QoS) -> Self {
-        self.qos = qos;
-        self
-    }
-
-    /// Whether the broker keeps the message for later subscribers (default: `false`).
-    pub fn retain(mut self, retain: bool) -> Self {
-        self.retain = retain;
-        self
-    }
-
-    /// MQTT 5 Correlation Data (for request/response). Ignored, with a debug log line,
-    /// on an MQTT 3.1.1 connection, which has no properties.
-    pub fn correlation_data(mut self, data: impl Into<Vec<u8>>) -> Self {
-        self.props.push(Prop::CorrelationData(data.into()));
-        self
-    }
-
-    /// MQTT 5 Content Type (e.g. `application/json`); ignored on MQTT 3.1.1.
-    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
-        self.props.push(Prop::ContentType(content_type.into()));
-        self
-    }
-
-    /// MQTT 5 Response Topic, where a responder should answer; ignored on MQTT 3.1.1.
-    pub fn response_topic(mut self, topic: impl Into<String>) -> Self {
-        self.props.push(Prop::ResponseTopic(topic.into()));
-        self
-    }
-
-    /// An MQTT 5 user property (may be repeated); ignored on MQTT 3.1.1.
-    pub fn user_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.props.push(Prop::User(key.into(), value.into()));
-        self
-    }
-
-    /// Sends the message; the same as awaiting the `Publish`.
-    pub async fn send(self) -> Result<()> {
-        let Publish {
-            mqtt,
-            topic,
-            payload,
-            qos,
-            retain,
-            props,
-        } = self;
-        let name = TopicName::new(topic.as_str()).map_err(|e| Error::invalid_topic(&topic, e))?;
-        if let Some(Prop::ResponseTopic(t)) =
-            props.iter().find(|p| matches!(p, Prop::ResponseTopic(_)))
-        {
-            TopicName::new(t.as_str()).map_err(|e| Error::invalid_topic(t, e))?;
-        }
-        mqtt.ensure_open()?;
-        let v5 = mqtt.shared.config.protocol_version() == crate::config::ProtocolVersion::V5;
-        let mut builder = paho_mqtt::MessageBuilder::new()
-            .topic(name.as_str())
-            .payload(payload)
-            .qos(qos.to_paho())
-            .retained(retain);
-        // A detached (test) handle records properties whatever the version.
-        if !props.is_empty() && (v5 || mqtt.shared.tap.is_some()) {
-            builder = builder.properties(to_properties(&props).map_err(Error::Paho)?);
-        } else if !props.is_empty() {
-            log::debug!(
-                target: crate::log::CLIENT_TARGET,
-                "MQTT 3.1.1 has no properties; {} ignored on the publish to `{topic}`",
-                props.len()
-            );
-        }
-        let msg = builder.finalize();
-        if let Some(tap) = &mqtt.shared.tap {
-            lock(tap).push(Message::from_paho(msg));
-            return Ok(());
-        }
-        let token = mqtt.shared.paho.try_publish(msg).map_err(|e| {
-            // paho-mqtt 0.14's `try_publish` reports a refused publish as `Publish(rc,
-            // message)`, handing the message back, never as the bare error.
-            let e = match e {
-                paho_mqtt::Error::Publish(rc, _) => paho_mqtt::Error::from(rc),
-                other => other,
-            };
-            match e {
-                paho_mqtt::Error::MaxBufferedMessages => Error::BufferFull {
-                    limit: mqtt.shared.config.max_buffered_messages,
-                    topic: topic.clone(),
-                },
-                other => Error::Paho(other),
-            }
-        })?;
-        log::debug!(target: crate::log::CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
-        // Paho's token is awaited right here (Paho's thread wakes this task directly);
-        // if the caller stops waiting, `InFlight`'s drop hands the rest to the client's
-        // runtime, so that `on_publish` still runs. A graceful shutdown waits for
-        // `unsent` to drain.
-        mqtt.shared.unsent.fetch_add(1, Ordering::SeqCst);
-        let in_flight = InFlight {
-            mqtt,
-            token: Some(token),
-            published: Some(Published { topic, qos, retain }),
-        };
-        match in_flight.wait().await {
-            Ok(()) => Ok(()),
-            Err(Some(paho_mqtt::Error::Disconnected)) => Err(Error::NotConnected),
-            Err(Some(paho_mqtt::Error::OperationIncomplete)) => Err(Error::ConnectionLost),
-            Err(Some(e)) => Err(Error::Paho(e)),
-            Err(None) => Err(Error::Closed),
-        }
-    }
-}
-
-/// A publish Paho has accepted and not yet completed; counted in `Shared::unsent`.
-struct InFlight {
-    mqtt: Mqtt,
-    /// `None` once the outcome is known (or handed to the client's runtime).
-    token: Option<paho_mqtt::DeliveryToken>,
-    published: Option<Published>,
-}
-
-impl InFlight {
-    /// Waits for Paho's outcome; `Err(None)` when the client's runtime stopped first.
-    async fn wait(mut self) -> std::result::Result<(), Option<paho_mqtt::Error>> {
-        let mut ended = self.mqtt.shared.ended.subscribe();
-        let outcome = match self.token.as_mut() {
-            Some(token) => tokio::select! {
-                res = token => Some(res),
-                _ = ended.wait_for(|ended| *ended) => None,
-            },
-            None => None,
-        };
-        // Known, or nobody will settle it any more: either way `Drop` must not try.
-        self.token = None;
-        let Some(outcome) = outcome else {
-            return Err(None);
-        };
-        settle(&self.mqtt, self.published.take(), &outcome);
-        outcome.map_err(Some)
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        // The caller stopped waiting: finish on the client's runtime (if it still runs).
-        if let Some(token) = self.token.take() {
-            let mqtt = self.mqtt.clone();
-            let published = self.published.take();
-            drop(self.mqtt.shared.rt.spawn(async move {
-                let outcome = token.await;
-                settle(&mqtt, published, &outcome);
-            }));
-        }
-    }
-}
-
-/// Counts a publish as settled and, if it went out, tells `on_publish` handlers.
-fn settle(
-    mqtt: &Mqtt,
-    published: Option<Published>,
-    outcome: &std::result::Result<(), paho_mqtt::Error>,
-) {
-    mqtt.shared.unsent.fetch_sub(1, Ordering::SeqCst);
-    if let (Ok(()), Some(published), true) = (outcome, published, mqtt.shared.on_publish) {
-        mqtt.emit(Event::Published(published));
-    }
-}
-
-impl IntoFuture for Publish {
-    type Output = Result<()>;
-    type IntoFuture = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
-
-    fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
-    }
-}
-
-fn to_properties(props: &[Prop]) -> std::result::Result<paho_mqtt::Properties, paho_mqtt::Error> {
-    use paho_mqtt::PropertyCode;
-    let mut out = paho_mqtt::Properties::new();
-    for p in props {
-        match p {
-            Prop::CorrelationData(d) => {
-                out.push_binary(PropertyCode::CorrelationData, d.clone())?
-            }
-            Prop::ContentType(t) => out.push_string(PropertyCode::ContentType, t)?,
-            Prop::ResponseTopic(t) => out.push_string(PropertyCode::ResponseTopic, t)?,
-            Prop::User(k, v) => out.push_string_pair(PropertyCode::UserProperty, k, v)?,
-        }
-    }
-    Ok(out)
 }
