@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -10,6 +11,7 @@ use tokio::time::Instant;
 use super::paho::start_attempt;
 use super::shutdown::shutdown;
 use crate::dispatch::Dispatcher;
+use crate::error::ConnectError;
 use crate::event::log::LogLevel;
 use crate::event::payloads::{Connected, DisconnectReason, Disconnected};
 use crate::event::Event;
@@ -19,12 +21,39 @@ use crate::handle::Mqtt;
 use crate::message::Message;
 use crate::sync::lock;
 
+/// What the driver task works with.
+pub(super) struct Session {
+    /// The client's handle: its shared state, and what `on_*` handlers get.
+    pub(super) mqtt: Mqtt,
+    /// The Paho client, to connect and disconnect (handles publish through `Outbound`).
+    pub(super) paho: paho_mqtt::AsyncClient,
+    pub(super) dispatcher: Dispatcher,
+    /// Told the outcome of the first connection attempt (connect mode `required`).
+    pub(super) first_outcome: Option<std::sync::mpsc::Sender<Result<(), ConnectError>>>,
+}
+
+impl Session {
+    pub(super) fn dispatch(&self, event: Event) {
+        self.dispatcher.dispatch(&self.mqtt, event);
+    }
+
+    /// Hands an input that is an event (a message, an event a handle emitted, a log line)
+    /// to dispatch, and gives back any other: the one place inputs become events.
+    pub(super) fn deliver(&self, input: Input) -> Option<Input> {
+        let event = match input {
+            Input::Message(m) => Event::Message(Message::from_paho(m)),
+            Input::Emit(event) => event,
+            Input::Log(entry) => Event::Log(entry),
+            other => return Some(other),
+        };
+        self.dispatch(event);
+        None
+    }
+}
+
 /// The driver: connection state machine and dispatch, on the client's runtime.
-pub(super) async fn drive(
-    mqtt: Mqtt,
-    dispatcher: Dispatcher,
-    mut rx: mpsc::UnboundedReceiver<Input>,
-) {
+pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<Input>) {
+    let mqtt = session.mqtt.clone();
     let shared = Arc::clone(&mqtt.shared);
     let (min_delay, max_delay) = shared.config.reconnect_delay();
     let mut delay = min_delay;
@@ -40,23 +69,25 @@ pub(super) async fn drive(
     // The broker of the current (or last) connection.
     let mut current = shared.uri.clone();
 
-    start_attempt(&mqtt, &uris[..], next);
+    start_attempt(&mqtt, &session.paho, &uris[..], next);
     loop {
         let input = tokio::select! {
             i = rx.recv() => i,
             _ = sleep_until(retry_at), if retry_at.is_some() => {
                 retry_at = None;
                 if !shared.closed.load(Ordering::SeqCst) {
-                    start_attempt(&mqtt, &uris[..], next);
+                    start_attempt(&mqtt, &session.paho, &uris[..], next);
                 }
                 continue;
             }
         };
         let Some(input) = input else { break };
+        let Some(input) = session.deliver(input) else {
+            continue;
+        };
         match input {
-            Input::Message(m) => dispatcher.dispatch(&mqtt, Event::Message(Message::from_paho(m))),
-            Input::Emit(ev) => dispatcher.dispatch(&mqtt, ev),
-            Input::Log(entry) => dispatcher.dispatch(&mqtt, Event::Log(entry)),
+            // Delivered above.
+            Input::Message(_) | Input::Emit(_) | Input::Log(_) => {}
             Input::Connected {
                 broker,
                 shared_subscriptions,
@@ -68,14 +99,12 @@ pub(super) async fn drive(
                 current.clone_from(&broker);
                 delay = min_delay;
                 retry_at = None;
-                {
-                    let mut h = lock(&shared.health);
+                shared.set_state(ConnectionState::Connected, |h| {
                     h.last_error = None;
                     h.broker = Some(broker.clone());
                     h.connects += 1;
-                    h.set(ConnectionState::Connected);
-                }
-                if let Some(tx) = lock(&shared.first_outcome).take() {
+                });
+                if let Some(tx) = session.first_outcome.take() {
                     let _ = tx.send(Ok(()));
                 }
                 let reconnect = ever_connected;
@@ -111,51 +140,47 @@ pub(super) async fn drive(
                 }
                 up = false;
                 next = 0;
-                lock(&shared.health).set(ConnectionState::Reconnecting);
+                shared.set_state(ConnectionState::Reconnecting, |_| {});
                 mqtt.emit_log(
                     LogLevel::Err,
                     format!("connection to {current} lost ({reason:?}); reconnecting in {delay:?}"),
                 );
-                dispatcher.dispatch(&mqtt, Event::Disconnected(Disconnected { reason }));
-                retry_at = Some(Instant::now() + delay);
-                delay = (delay * 2).min(max_delay);
+                session.dispatch(Event::Disconnected(Disconnected { reason }));
+                retry_at = Some(after(delay));
+                delay = delay.saturating_mul(2).min(max_delay);
             }
             Input::ConnectFailed(err) => {
                 if shared.closed.load(Ordering::SeqCst) || up {
                     continue;
                 }
-                {
-                    let mut h = lock(&shared.health);
-                    h.last_error = Some(err.clone());
-                    if ever_connected {
-                        h.set(ConnectionState::Reconnecting);
-                    }
-                }
+                let state = if ever_connected {
+                    ConnectionState::Reconnecting
+                } else {
+                    ConnectionState::Connecting
+                };
+                shared.set_state(state, |h| h.last_error = Some(err.clone()));
                 if next + 1 < uris.len() {
                     next += 1;
                     mqtt.emit_log(
                         LogLevel::Warning,
                         format!("{err}; trying {} next", uris[next]),
                     );
-                    start_attempt(&mqtt, &uris[..], next);
+                    start_attempt(&mqtt, &session.paho, &uris[..], next);
                     continue;
                 }
                 next = 0;
                 mqtt.emit_log(LogLevel::Err, format!("{err}; retrying in {delay:?}"));
-                if let Some(tx) = lock(&shared.first_outcome).take() {
+                if let Some(tx) = session.first_outcome.take() {
                     let _ = tx.send(Err(err.clone()));
                 }
-                dispatcher.dispatch(
-                    &mqtt,
-                    Event::Disconnected(Disconnected {
-                        reason: DisconnectReason::ConnectFailed(err),
-                    }),
-                );
-                retry_at = Some(Instant::now() + delay);
-                delay = (delay * 2).min(max_delay);
+                session.dispatch(Event::Disconnected(Disconnected {
+                    reason: DisconnectReason::ConnectFailed(err),
+                }));
+                retry_at = Some(after(delay));
+                delay = delay.saturating_mul(2).min(max_delay);
             }
             Input::Shutdown { done, graceful } => {
-                shutdown(&mqtt, dispatcher, rx, up, done, graceful).await;
+                shutdown(session, rx, up, done, graceful).await;
                 return;
             }
         }
@@ -188,4 +213,12 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => futures::future::pending().await,
     }
+}
+
+/// `delay` from now; a delay too long for the clock (no configuration allows one) is a
+/// year.
+fn after(delay: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(delay)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }

@@ -8,28 +8,28 @@
 
 mod driver;
 mod paho;
-pub(crate) mod reaper;
+mod reaper;
 mod shutdown;
-pub(crate) mod trace;
+mod supervise;
+mod trace;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::config::{Config, ConnectMode, ProtocolVersion};
+use self::driver::Session;
+use self::paho::PahoOutbound;
+use self::supervise::supervise;
+use crate::config::{Config, ConnectMode};
 use crate::dispatch::Dispatcher;
 use crate::error::{ConnectError, Error, Result};
 use crate::event::log::LogEntry;
 use crate::event::HandlerKind;
-use crate::handle::health::Health;
 use crate::handle::input::{Done, Input};
 use crate::handle::shared::Shared;
 use crate::handle::Mqtt;
 use crate::registry;
-use crate::sync::lock;
 
 /// How long each shutdown step may take: handlers and unsent publishes settling (graceful
 /// shutdown only), the DISCONNECT, handler calls for events received meanwhile.
@@ -54,27 +54,15 @@ impl Client {
         // `MQTT_BROKER_URL=embedded`: start (or reuse) the in-process broker, connect to it.
         let config = crate::embedded::resolve(config)?;
         let handlers = registry::collect_for(config.prefix());
-        let declared = registry::declared_subscriptions(&handlers);
+        let declared = registry::declared_subscriptions(&handlers)
+            .into_iter()
+            .map(|(f, q)| (f.into_string(), q))
+            .collect();
         let on_publish = handlers.iter().any(|h| h.desc.kind == HandlerKind::Publish);
         let uri = config.server_uri();
 
-        let version = match config.protocol_version() {
-            ProtocolVersion::V311 => paho_mqtt::MQTT_VERSION_3_1_1,
-            ProtocolVersion::V5 => paho_mqtt::MQTT_VERSION_5,
-        };
-        let create = paho_mqtt::CreateOptionsBuilder::new()
-            .server_uri(&uri)
-            .mqtt_version(version)
-            .client_id(config.client_id())
-            .persistence(None)
-            .send_while_disconnected(true)
-            .allow_disconnected_send_at_anytime(true)
-            .max_buffered_messages(i32::try_from(config.max_buffered_messages).unwrap_or(i32::MAX))
-            .finalize();
-        let paho = paho_mqtt::AsyncClient::new(create).map_err(Error::Paho)?;
-
         let (tx, rx) = mpsc::unbounded_channel();
-        paho::install_callbacks(&paho, &tx);
+        let paho = paho::create(&config, &uri, &tx)?;
 
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -83,35 +71,25 @@ impl Client {
             .build()
             .map_err(Error::Runtime)?;
 
-        let shared = Arc::new(Shared {
-            paho,
-            uri,
-            topics: Mutex::new(
-                declared
-                    .into_iter()
-                    .map(|(f, q)| (f.into_string(), q))
-                    .collect(),
-            ),
-            input: tx.clone(),
-            rt: rt.handle().clone(),
-            closed: AtomicBool::new(false),
-            health: Mutex::new(Health::new()),
-            unsent: AtomicUsize::new(0),
-            ended: tokio::sync::watch::Sender::new(false),
-            on_publish,
-            state: Mutex::new(HashMap::new()),
-            tap: None,
-            first_outcome: Mutex::new(None),
+        let outbound = Box::new(PahoOutbound::new(paho.clone(), &config));
+        let shared = Shared::new(
             config,
-        });
-        let mqtt = Mqtt { shared };
+            uri,
+            outbound,
+            declared,
+            tx.clone(),
+            rt.handle().clone(),
+            on_publish,
+        );
+        let mqtt = Mqtt {
+            shared: Arc::new(shared),
+        };
         let required = mqtt.shared.config.connect_mode() == ConnectMode::Required;
-        let first = if required {
+        let (first_outcome, first) = if required {
             let (tx, rx) = std::sync::mpsc::channel();
-            *lock(&mqtt.shared.first_outcome) = Some(tx);
-            Some(rx)
+            (Some(tx), Some(rx))
         } else {
-            None
+            (None, None)
         };
 
         let driver_mqtt = mqtt.clone();
@@ -120,7 +98,7 @@ impl Client {
             .name("flask-mqtt-driver".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let dispatcher = Dispatcher::start(handlers);
+                    let dispatcher = Dispatcher::start(handlers, None);
                     let log_sink = if dispatcher.has(HandlerKind::Log) {
                         let (ltx, mut lrx) = mpsc::unbounded_channel::<LogEntry>();
                         let itx = tx.clone();
@@ -136,10 +114,16 @@ impl Client {
                         None
                     };
                     trace::install_paho_trace(log_sink);
+                    let session = Session {
+                        mqtt: driver_mqtt.clone(),
+                        paho,
+                        dispatcher,
+                        first_outcome,
+                    };
                     // On a worker thread, not this one: the driver then hands events to
                     // the router (and the router to handlers) on the same thread, instead
                     // of waking a worker for every message.
-                    let _ = tokio::spawn(driver::drive(driver_mqtt, dispatcher, rx)).await;
+                    supervise(driver::drive(session, rx), &driver_mqtt).await;
                 });
                 rt.shutdown_timeout(Duration::from_secs(1));
                 if let Some(shared) = ended.upgrade() {
@@ -155,10 +139,12 @@ impl Client {
         if let Some(rx) = first {
             // Connect mode `required`: the caller (startup code, not a Paho thread) waits.
             // Every broker of the list may take the whole timeout.
-            let brokers =
-                u32::try_from(client.mqtt.shared.config.server_uris().len()).unwrap_or(u32::MAX);
-            let timeout =
-                client.mqtt.shared.config.connect_timeout() * brokers + Duration::from_secs(1);
+            let config = &client.mqtt.shared.config;
+            let brokers = u32::try_from(config.server_uris().len()).unwrap_or(u32::MAX);
+            let timeout = config
+                .connect_timeout()
+                .saturating_mul(brokers)
+                .saturating_add(Duration::from_secs(1));
             let uri = client.mqtt.shared.uri.clone();
             let outcome = match rx.recv_timeout(timeout) {
                 Ok(outcome) => outcome,

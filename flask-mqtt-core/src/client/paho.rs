@@ -1,16 +1,46 @@
-//! Paho glue: the callbacks that feed the driver, connect attempts and their options.
+//! Paho glue: the Paho client and the callbacks that feed the driver, the outbound side
+//! handles publish through, connect attempts and their options.
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use super::reaper;
 use crate::config::{Config, ProtocolVersion, Transport};
-use crate::error::ConnectError;
+use crate::error::{ConnectError, Error};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::handle::input::Input;
+use crate::handle::outbound::{Delivery, Outbound};
 use crate::handle::Mqtt;
+use crate::qos::QoS;
 
-pub(super) fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::UnboundedSender<Input>) {
+/// Creates the Paho client for `config` (not connected), its callbacks feeding `input`.
+pub(super) fn create(
+    config: &Config,
+    uri: &str,
+    input: &mpsc::UnboundedSender<Input>,
+) -> Result<paho_mqtt::AsyncClient, Error> {
+    let version = match config.protocol_version() {
+        ProtocolVersion::V311 => paho_mqtt::MQTT_VERSION_3_1_1,
+        ProtocolVersion::V5 => paho_mqtt::MQTT_VERSION_5,
+    };
+    let create = paho_mqtt::CreateOptionsBuilder::new()
+        .server_uri(uri)
+        .mqtt_version(version)
+        .client_id(config.client_id())
+        .persistence(None)
+        .send_while_disconnected(true)
+        .allow_disconnected_send_at_anytime(true)
+        .max_buffered_messages(i32::try_from(config.max_buffered_messages).unwrap_or(i32::MAX))
+        .finalize();
+    let paho = paho_mqtt::AsyncClient::new(create).map_err(Error::Paho)?;
+    install_callbacks(&paho, input);
+    Ok(paho)
+}
+
+fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::UnboundedSender<Input>) {
     // Only unbounded, non-blocking sends in here: these run on Paho's threads.
     // No connected callback: a connect succeeds through the token of the attempt the
     // driver started (`driver::start_attempt`), which also carries the CONNACK.
@@ -30,10 +60,76 @@ pub(super) fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::Unboun
     });
 }
 
+/// A running client's [`Outbound`]: its Paho client.
+pub(super) struct PahoOutbound {
+    client: paho_mqtt::AsyncClient,
+    v5: bool,
+    /// How long the client is kept after the last handle is gone (see `Drop`).
+    grace: Duration,
+}
+
+impl PahoOutbound {
+    pub(super) fn new(client: paho_mqtt::AsyncClient, config: &Config) -> PahoOutbound {
+        PahoOutbound {
+            client,
+            v5: config.protocol_version() == ProtocolVersion::V5,
+            grace: config
+                .connect_timeout()
+                .saturating_add(Duration::from_secs(10)),
+        }
+    }
+}
+
+impl Outbound for PahoOutbound {
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn carries_properties(&self) -> bool {
+        self.v5
+    }
+
+    fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+        self.client.try_publish(msg).map(Delivery::Pending)
+    }
+
+    fn subscribe(
+        &self,
+        filters: Vec<String>,
+        qos: Vec<QoS>,
+    ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+        let qos: Vec<paho_mqtt::QoS> = qos.into_iter().map(QoS::to_paho).collect();
+        let token = self.client.subscribe_many(&filters, &qos);
+        Box::pin(async move {
+            let rsp = token.await?;
+            Ok(rsp.subscribe_many_response().unwrap_or_default())
+        })
+    }
+
+    fn unsubscribe(
+        &self,
+        filters: Vec<String>,
+    ) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+        let token = self.client.unsubscribe_many(&filters);
+        Box::pin(async move { token.await.map(drop) })
+    }
+}
+
+impl Drop for PahoOutbound {
+    fn drop(&mut self) {
+        // Paho tokens hold a reference to the client; a token completed on a Paho thread
+        // after the last handle is gone would destroy the client there, and
+        // MQTTAsync_destroy then deadlocks on the mutex that thread holds. Keep a
+        // reference on a thread of our own until every operation has had time to end.
+        reaper::keep(self.client.clone(), self.grace);
+    }
+}
+
 /// Starts one connection attempt to broker `uris[i]`; its outcome comes back as
 /// `Input::Connected` or `Input::ConnectFailed`.
-pub(super) fn start_attempt(mqtt: &Mqtt, uris: &[String], i: usize) {
+pub(super) fn start_attempt(mqtt: &Mqtt, paho: &paho_mqtt::AsyncClient, uris: &[String], i: usize) {
     let shared = Arc::clone(&mqtt.shared);
+    let paho = paho.clone();
     let uri = uris.get(i).cloned().unwrap_or_else(|| shared.uri.clone());
     // One broker: the URI the Paho client was created with. Several: this attempt's.
     let only = (uris.len() > 1).then_some(uri.as_str());
@@ -56,7 +152,7 @@ pub(super) fn start_attempt(mqtt: &Mqtt, uris: &[String], i: usize) {
     log::debug!(target: CLIENT_TARGET, "connecting to {uri}");
     let rt = shared.rt.clone();
     rt.spawn(async move {
-        match shared.paho.connect(opts).await {
+        match paho.connect(opts).await {
             Ok(rsp) => {
                 let shared_subscriptions =
                     (shared.config.protocol_version() == ProtocolVersion::V5).then(|| {

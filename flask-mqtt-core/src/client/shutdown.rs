@@ -6,15 +6,14 @@ use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::driver::Session;
 use super::SHUTDOWN_TIMEOUT;
-use crate::dispatch::Dispatcher;
 use crate::event::log::LogLevel;
 use crate::event::payloads::{DisconnectReason, Disconnected};
 use crate::event::Event;
 use crate::handle::health::ConnectionState;
 use crate::handle::input::{Done, Input};
 use crate::handle::Mqtt;
-use crate::message::Message;
 use crate::sync::lock;
 
 /// Stops the client. Graceful: first lets every handler call already queued or running
@@ -23,13 +22,13 @@ use crate::sync::lock;
 /// [`SHUTDOWN_TIMEOUT`]. Then sends DISCONNECT, runs on_disconnect handlers, hands every
 /// event already received to its handlers and waits (bounded) for them.
 pub(super) async fn shutdown(
-    mqtt: &Mqtt,
-    dispatcher: Dispatcher,
+    session: Session,
     mut rx: mpsc::UnboundedReceiver<Input>,
     mut up: bool,
     done: Done,
     graceful: bool,
 ) {
+    let mqtt = &session.mqtt;
     let shared = &mqtt.shared;
     // Answered once DISCONNECT went out (`Mqtt::disconnect()` may be awaited inside a
     // handler), and once the handlers are drained.
@@ -49,7 +48,7 @@ pub(super) async fn shutdown(
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
         loop {
             let unsent = shared.unsent.load(Ordering::SeqCst);
-            if dispatcher.is_idle() && (unsent == 0 || !up) {
+            if session.dispatcher.is_idle() && (unsent == 0 || !up) {
                 if unsent > 0 {
                     mqtt.emit_log(
                         LogLevel::Warning,
@@ -62,16 +61,14 @@ pub(super) async fn shutdown(
                 break;
             }
             tokio::select! {
-                i = rx.recv() => match i {
-                    Some(Input::Message(m)) => {
-                        dispatcher.dispatch(mqtt, Event::Message(Message::from_paho(m)));
+                i = rx.recv() => match i.map(|i| session.deliver(i)) {
+                    Some(None) => {}
+                    Some(Some(Input::Connected { .. })) => up = true,
+                    Some(Some(Input::ConnectionLost | Input::BrokerDisconnect(_))) => up = false,
+                    Some(Some(Input::Shutdown { done, .. })) => {
+                        hold(done, &mut early, &mut waiting);
                     }
-                    Some(Input::Emit(ev)) => dispatcher.dispatch(mqtt, ev),
-                    Some(Input::Log(e)) => dispatcher.dispatch(mqtt, Event::Log(e)),
-                    Some(Input::Connected { .. }) => up = true,
-                    Some(Input::ConnectionLost | Input::BrokerDisconnect(_)) => up = false,
-                    Some(Input::ConnectFailed(_)) => {}
-                    Some(Input::Shutdown { done, .. }) => hold(done, &mut early, &mut waiting),
+                    Some(Some(_)) => {}
                     None => break,
                 },
                 _ = tick.tick() => {}
@@ -90,8 +87,8 @@ pub(super) async fn shutdown(
     }
 
     shared.closed.store(true, Ordering::SeqCst);
-    if up || shared.paho.is_connected() {
-        let tok = shared.paho.disconnect(None);
+    if up || session.paho.is_connected() {
+        let tok = session.paho.disconnect(None);
         match tokio::time::timeout(SHUTDOWN_TIMEOUT, tok).await {
             Ok(Ok(_)) => mqtt.emit_log(LogLevel::Info, format!("disconnected from {}", shared.uri)),
             Ok(Err(e)) => mqtt.emit_log(
@@ -103,32 +100,25 @@ pub(super) async fn shutdown(
                 format!("disconnect from {} timed out", shared.uri),
             ),
         }
-        dispatcher.dispatch(
-            mqtt,
-            Event::Disconnected(Disconnected {
-                reason: DisconnectReason::Requested,
-            }),
-        );
+        session.dispatch(Event::Disconnected(Disconnected {
+            reason: DisconnectReason::Requested,
+        }));
     }
-    lock(&shared.health).set(ConnectionState::Closed);
+    shared.set_state(ConnectionState::Closed, |_| {});
     for d in early.drain(..) {
         d.send();
     }
     // Events that arrived before the DISCONNECT still reach their handlers.
     rx.close();
     while let Some(i) = rx.recv().await {
-        match i {
-            Input::Message(m) => dispatcher.dispatch(mqtt, Event::Message(Message::from_paho(m))),
-            Input::Emit(ev) => dispatcher.dispatch(mqtt, ev),
-            Input::Log(e) => dispatcher.dispatch(mqtt, Event::Log(e)),
-            Input::Shutdown { done, .. } => hold(done, &mut early, &mut waiting),
-            _ => {}
+        if let Some(Input::Shutdown { done, .. }) = session.deliver(i) {
+            hold(done, &mut early, &mut waiting);
         }
     }
     for d in early {
         d.send();
     }
-    dispatcher.drain(SHUTDOWN_TIMEOUT).await;
+    session.dispatcher.drain(SHUTDOWN_TIMEOUT).await;
     for d in waiting {
         d.send();
     }
@@ -148,7 +138,7 @@ async fn leave_share_groups(mqtt: &Mqtt) {
     if filters.is_empty() {
         return;
     }
-    let tok = mqtt.shared.paho.unsubscribe_many(&filters);
+    let tok = mqtt.shared.outbound.unsubscribe(filters.clone());
     match tokio::time::timeout(SHUTDOWN_TIMEOUT, tok).await {
         Ok(Ok(_)) => mqtt.emit_log(
             LogLevel::Info,

@@ -53,27 +53,28 @@
 //!
 //! Log target: `flask_mqtt::dispatch`.
 
+pub(crate) mod observe;
 mod queue;
 mod reply;
 mod router;
 mod routes;
-pub(crate) mod tracker;
 mod worker;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flask_mqtt_topic::FilterTrie;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
+use self::observe::{Completions, Observer};
 use self::queue::{queue, Queue, SendError};
 use self::router::{item, route, Backlog, Job, BACKLOG_WARNING, NOBODY};
 use self::routes::{Routes, Targets};
-use self::tracker::{CallRecord, Tracker};
 use self::worker::run_worker;
+use crate::event::completion::{Pending, Settle};
 use crate::event::{Event, HandlerKind};
 use crate::extract::context::EventContext;
 use crate::handle::Mqtt;
@@ -90,11 +91,18 @@ pub(crate) struct Dispatcher {
     queues: Vec<Queue>,
     router: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
+    /// Counts events until they settle, and tells the observer.
+    completions: Arc<Completions>,
+    /// `completions`, as every event's context reports to it.
+    settle: Arc<dyn Settle>,
+    /// The number of the next event.
+    next_seq: AtomicU64,
 }
 
 impl Dispatcher {
-    /// Spawns the router and one worker per handler on the current runtime.
-    pub(crate) fn start(handlers: Vec<Handler>) -> Dispatcher {
+    /// Spawns the router and one worker per handler on the current runtime; each handler
+    /// call and each event, once all its calls ended, are reported to `observer`.
+    pub(crate) fn start(handlers: Vec<Handler>, observer: Option<Arc<dyn Observer>>) -> Dispatcher {
         let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();
         let mut trie = FilterTrie::new();
         let mut catch_all = Vec::new();
@@ -115,7 +123,11 @@ impl Dispatcher {
             let capacity = usize::try_from(h.desc.queue).unwrap_or(usize::MAX).max(1);
             let (tx, rx) = queue(capacity);
             queues.push(tx);
-            workers.push(tokio::spawn(run_worker(Arc::clone(&h), rx)));
+            workers.push(tokio::spawn(run_worker(
+                Arc::clone(&h),
+                rx,
+                observer.clone(),
+            )));
             shared.push(h);
         }
         let routes = Arc::new(Routes {
@@ -128,7 +140,6 @@ impl Dispatcher {
             catch_all: Targets::from(catch_all),
             nobody: Targets::from(Vec::new()),
             topics: Mutex::new(HashMap::new()),
-            busy: Arc::new(AtomicUsize::new(0)),
         });
         let backlog = Arc::new(Backlog {
             len: AtomicUsize::new(0),
@@ -143,6 +154,7 @@ impl Dispatcher {
             rx,
             queues.clone(),
         ));
+        let completions = Arc::new(Completions::new(observer));
         Dispatcher {
             intake,
             routes,
@@ -150,6 +162,9 @@ impl Dispatcher {
             queues,
             router,
             workers,
+            settle: Arc::clone(&completions) as Arc<dyn Settle>,
+            completions,
+            next_seq: AtomicU64::new(0),
         }
     }
 
@@ -167,62 +182,39 @@ impl Dispatcher {
         }
     }
 
-    /// Queues `event` for every handler it concerns. Never waits (safe anywhere, also on
-    /// the driver task); see the module docs for what happens when handlers fall behind.
+    /// Queues `event` for every handler it concerns, and returns its number (events are
+    /// numbered in the order they are dispatched). Never waits (safe anywhere, also on the
+    /// driver task); see the module docs for what happens when handlers fall behind.
     ///
     /// Direct path: while no event waits for the router, the event goes straight into the
     /// handler queues, which keeps arrival order (the driver is the only caller) and saves
     /// a hop through the router task per event. If a queue is full, the event goes on
     /// through the router from that handler on, and later events follow it there until
     /// the router has caught up.
-    pub(crate) fn dispatch(&self, client: &Mqtt, event: Event) {
-        let ctx = Arc::new(EventContext::new(client.clone(), event).counted(self.routes.busy()));
+    pub(crate) fn dispatch(&self, client: &Mqtt, event: Event) -> u64 {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.completions.started();
+        let pending = Pending::new(seq, Arc::clone(&self.settle));
+        let ctx = Arc::new(EventContext::new(client.clone(), event).pending(pending));
         if self.backlog.len.load(Ordering::SeqCst) == 0 {
             for (n, &i) in self.routes.targets(ctx.event()).iter().enumerate() {
                 let (Some(h), Some(queue)) = (self.routes.handlers.get(i), self.queues.get(i))
                 else {
                     continue;
                 };
-                match queue.try_send(item(&self.routes, h, &ctx, None)) {
+                match queue.try_send(item(h, &ctx)) {
                     // Closed: the worker is gone (runtime shutdown).
                     Ok(()) | Err(SendError::Closed) => {}
                     Err(SendError::Full(_)) => {
-                        self.submit(Job {
-                            ctx,
-                            tracker: None,
-                            skip: n,
-                        });
-                        return;
+                        self.submit(Job { ctx, skip: n });
+                        return seq;
                     }
                 }
             }
-            return;
+            return seq;
         }
-        self.submit(Job {
-            ctx,
-            tracker: None,
-            skip: 0,
-        });
-    }
-
-    /// Like [`dispatch`](Self::dispatch), and resolves when every handler call the event
-    /// caused has finished, with each call's result (handler name, outcome).
-    pub(crate) fn dispatch_tracked(
-        &self,
-        client: &Mqtt,
-        event: Event,
-    ) -> impl std::future::Future<Output = Vec<CallRecord>> + Send + 'static {
-        let (tx, rx) = oneshot::channel();
-        let tracker = Arc::new(Tracker {
-            calls: Mutex::new(Vec::new()),
-            done: Mutex::new(Some(tx)),
-        });
-        self.submit(Job {
-            ctx: Arc::new(EventContext::new(client.clone(), event).counted(self.routes.busy())),
-            tracker: Some(tracker),
-            skip: 0,
-        });
-        async move { rx.await.unwrap_or_default() }
+        self.submit(Job { ctx, skip: 0 });
+        seq
     }
 
     fn submit(&self, job: Job) {
@@ -236,8 +228,8 @@ impl Dispatcher {
             }
         }
         if self.intake.send(job).is_err() {
-            // The router is gone: only after a runtime shutdown. The job (and its tracker)
-            // is dropped here, which completes a tracked event with no calls.
+            // The router is gone: only after a runtime shutdown. The job is dropped here,
+            // which settles its event with no calls.
             self.backlog.len.fetch_sub(1, Ordering::SeqCst);
             log::warn!(target: TARGET, "event not dispatched: the dispatcher has stopped");
         }
@@ -246,7 +238,7 @@ impl Dispatcher {
     /// Whether every event dispatched so far has been handled: none waits for the router,
     /// none is queued for a handler, no handler call is running.
     pub(crate) fn is_idle(&self) -> bool {
-        self.backlog.len.load(Ordering::SeqCst) == 0 && self.routes.busy.load(Ordering::SeqCst) == 0
+        self.backlog.len.load(Ordering::SeqCst) == 0 && self.completions.all_settled()
     }
 
     /// Closes the intake and waits (up to `timeout`) for the handlers to finish every
@@ -284,13 +276,13 @@ mod tests {
 
     use super::routes::{TOPIC_CACHE_ENTRIES, TOPIC_CACHE_MAX_LEN};
     use super::*;
-    use crate::config::Config;
     use crate::event::log::{LogEntry, LogLevel};
     use crate::handler::{HandlerFuture, Outcome};
     use crate::message::Message;
     use crate::qos::QoS;
     use crate::registry::{HandlerDescriptor, HandlerFn};
     use crate::sync::lock;
+    use crate::testing::{Calls, TestClient, Watch};
 
     const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -340,6 +332,23 @@ mod tests {
         }
     }
 
+    /// A dispatcher for `handlers` whose events can be awaited, and a client for them.
+    fn watched(handlers: Vec<Handler>) -> (Dispatcher, Arc<Watch>, TestClient) {
+        let watch = Arc::new(Watch::default());
+        let d = Dispatcher::start(handlers, Some(Arc::clone(&watch) as _));
+        (d, watch, TestClient::new().unwrap())
+    }
+
+    /// Dispatches `event`; resolves to its calls once they have all ended.
+    fn dispatch(
+        d: &Dispatcher,
+        watch: &Watch,
+        app: &TestClient,
+        event: Event,
+    ) -> impl Future<Output = Calls> {
+        watch.ended(d.dispatch(app.client(), event))
+    }
+
     async fn done<T>(f: impl Future<Output = T>) -> T {
         match tokio::time::timeout(DEADLINE, f).await {
             Ok(v) => v,
@@ -355,24 +364,23 @@ mod tests {
             .into_iter()
             .filter_map(Handler::new)
             .collect();
-        let d = Dispatcher::start(handlers);
-        let mqtt = Mqtt::detached(Config::default()).unwrap();
+        let (d, watch, app) = watched(handlers);
         let msg = |topic: &str| Event::Message(Message::new(topic, "", QoS::AtMostOnce, false));
 
-        let mut slow_calls = vec![d.dispatch_tracked(&mqtt, msg("slow"))];
+        let mut slow_calls = vec![dispatch(&d, &watch, &app, msg("slow"))];
         wait_until("the slow handler runs", || {
             SLOW_STARTED.load(Ordering::SeqCst) == 1
         })
         .await;
 
         // The fast handler is not held up while the slow one's queue has room.
-        let calls = done(d.dispatch_tracked(&mqtt, msg("fast"))).await;
+        let calls = done(dispatch(&d, &watch, &app, msg("fast"))).await;
         assert_eq!(calls.len(), 1);
         assert_eq!(FAST_RAN.load(Ordering::SeqCst), 1);
 
         // Two more fill the slow queue; the third makes the router wait for room.
         for _ in 0..3 {
-            slow_calls.push(d.dispatch_tracked(&mqtt, msg("slow")));
+            slow_calls.push(dispatch(&d, &watch, &app, msg("slow")));
         }
         wait_until("the router waits for the slow handler", || {
             d.backlog.waiting_for.load(Ordering::SeqCst) == 0
@@ -380,7 +388,7 @@ mod tests {
         .await;
         // `dispatch` still returns at once; the event waits in the intake, behind the
         // one the router holds.
-        let late = d.dispatch_tracked(&mqtt, msg("fast"));
+        let late = dispatch(&d, &watch, &app, msg("fast"));
         assert_eq!(d.backlog.len.load(Ordering::SeqCst), 2);
         assert_eq!(
             FAST_RAN.load(Ordering::SeqCst),
@@ -408,7 +416,7 @@ mod tests {
             .into_iter()
             .filter_map(Handler::new)
             .collect();
-        let d = Dispatcher::start(handlers);
+        let d = Dispatcher::start(handlers, None);
         let msg = |topic: &str| Event::Message(Message::new(topic, "", QoS::AtMostOnce, false));
         for _ in 0..2 {
             assert_eq!(&*d.routes.targets(&msg("fast")), &[1]);
@@ -432,10 +440,9 @@ mod tests {
     /// An event no handler takes completes at once, with no calls.
     #[tokio::test]
     async fn an_event_for_nobody_completes_empty() {
-        let d = Dispatcher::start(Vec::new());
-        let mqtt = Mqtt::detached(Config::default()).unwrap();
+        let (d, watch, app) = watched(Vec::new());
         let event = Event::Message(Message::new("nobody/here", "", QoS::AtMostOnce, false));
-        assert!(done(d.dispatch_tracked(&mqtt, event)).await.is_empty());
+        assert!(done(dispatch(&d, &watch, &app, event)).await.is_empty());
         assert!(!d.has(HandlerKind::Message));
         assert!(!d.has(HandlerKind::Connect));
     }

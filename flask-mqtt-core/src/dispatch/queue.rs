@@ -5,14 +5,12 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
 
-use super::tracker::Tracker;
 use crate::extract::context::EventContext;
 
-/// An event in one handler's queue. Its context counts as busy (see [`Busy`]) until
-/// every call that shares it is over (or dropped).
+/// An event in one handler's queue. Its context holds the event's completion (see
+/// `event::completion`) until every call that shares it is over (or dropped).
 pub(super) struct Item {
     pub(super) ctx: Arc<EventContext>,
-    pub(super) tracker: Option<Arc<Tracker>>,
 }
 
 /// A handler's queue: at most `capacity` events sent and not yet taken by its worker.
@@ -114,11 +112,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::config::Config;
     use crate::event::Event;
-    use crate::handle::Mqtt;
     use crate::message::Message;
     use crate::qos::QoS;
+    use crate::testing::TestClient;
 
     const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -133,13 +130,13 @@ mod tests {
     /// frees; a queue whose worker is gone says so.
     #[tokio::test]
     async fn a_queue_is_bounded_and_a_waiting_send_gets_the_freed_slot() {
-        let mqtt = Mqtt::detached(Config::default()).unwrap();
+        let app = TestClient::new().unwrap();
+        let mqtt = app.client();
         let item = || Item {
             ctx: Arc::new(EventContext::new(
                 mqtt.clone(),
                 Event::Message(Message::new("a", "", QoS::AtMostOnce, false)),
             )),
-            tracker: None,
         };
         let (q, mut rx) = queue(2);
         assert!(q.try_send(item()).is_ok());

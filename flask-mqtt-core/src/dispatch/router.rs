@@ -8,7 +8,6 @@ use tokio::sync::{mpsc, Notify};
 
 use super::queue::{Item, Queue, SendError};
 use super::routes::Routes;
-use super::tracker::Tracker;
 use super::TARGET;
 use crate::extract::context::EventContext;
 use crate::registry::Handler;
@@ -22,7 +21,6 @@ pub(super) const NOBODY: usize = usize::MAX;
 /// An event on its way to the router.
 pub(super) struct Job {
     pub(super) ctx: Arc<EventContext>,
-    pub(super) tracker: Option<Arc<Tracker>>,
     /// Targets already served by [`Dispatcher::dispatch`]'s direct path.
     pub(super) skip: usize,
 }
@@ -65,7 +63,7 @@ pub(super) async fn route(
             let (Some(h), Some(queue)) = (routes.handlers.get(i), queues.get(i)) else {
                 continue;
             };
-            match queue.try_send(item(&routes, h, base, job.tracker.clone())) {
+            match queue.try_send(item(h, base)) {
                 Ok(()) => {}
                 Err(SendError::Full(item)) => {
                     log::debug!(
@@ -105,15 +103,10 @@ pub(super) async fn route(
 
 /// What handler `h` gets of an event: the event's context (with `h`'s topic template
 /// when it names levels).
-pub(super) fn item(
-    routes: &Routes,
-    h: &Handler,
-    base: &Arc<EventContext>,
-    tracker: Option<Arc<Tracker>>,
-) -> Item {
+pub(super) fn item(h: &Handler, base: &Arc<EventContext>) -> Item {
     let ctx = match &h.template {
-        Some(t) => Arc::new(base.with_template(Arc::clone(t)).counted(routes.busy())),
+        Some(t) => Arc::new(EventContext::with_template(base, Arc::clone(t))),
         None => Arc::clone(base),
     };
-    Item { ctx, tracker }
+    Item { ctx }
 }

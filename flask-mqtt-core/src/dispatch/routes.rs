@@ -2,13 +2,11 @@
 //! cache of the answers for topics seen before.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use flask_mqtt_topic::FilterTrie;
 
 use super::TARGET;
-use crate::event::completion::Busy;
 use crate::event::{Event, HandlerKind};
 use crate::registry::Handler;
 use crate::sync::lock;
@@ -36,17 +34,10 @@ pub(super) struct Routes {
     /// matches into a new list for every message. Measured with callgrind, 100 handlers
     /// of which 10 match each message: about 3,900 instructions per message before.
     pub(super) topics: Mutex<HashMap<Box<str>, Targets>>,
-    /// Handler calls queued or running.
-    pub(super) busy: Arc<AtomicUsize>,
 }
 
 impl Routes {
     /// The handlers `event` concerns, in registry order per filter.
-    /// Counts one more event as busy until the returned guard is dropped.
-    pub(super) fn busy(&self) -> Busy {
-        Busy::new(&self.busy)
-    }
-
     pub(super) fn targets(&self, event: &Event) -> Targets {
         let kind = match event {
             Event::Message(m) => return self.message_targets(m.topic()),

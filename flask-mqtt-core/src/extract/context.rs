@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use flask_mqtt_topic::TopicTemplate;
 
-use crate::event::completion::Busy;
+use crate::event::completion::Pending;
 use crate::event::{Event, HandlerKind};
 use crate::handle::Mqtt;
 use crate::message::Message;
@@ -18,19 +18,31 @@ pub struct EventContext {
     event: Event,
     /// The handler's topic template, when its filter names levels.
     template: Option<Arc<TopicTemplate>>,
-    /// Counts the event as not finished (`Dispatcher::is_idle`) while the dispatcher's
-    /// context lives; clones do not count.
-    busy: Option<Busy>,
+    /// The event's completion, reported when the dispatcher's context of the event is
+    /// dropped (after every handler call that shares it); clones do not hold it.
+    pending: Option<Pending>,
+    /// For a handler's own context (with its template): the dispatcher's context of the
+    /// event, held until this one is dropped.
+    parent: Option<Arc<EventContext>>,
 }
 
-/// A clone does not keep the event counted as busy (a handler may keep it).
+/// A clone does not hold the event's completion back (a handler may keep it).
 impl Clone for EventContext {
     fn clone(&self) -> Self {
         EventContext {
             client: self.client.clone(),
             event: self.event.clone(),
             template: self.template.clone(),
-            busy: None,
+            pending: None,
+            parent: None,
+        }
+    }
+}
+
+impl Drop for EventContext {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.settle(&self.event);
         }
     }
 }
@@ -41,23 +53,34 @@ impl EventContext {
             client,
             event,
             template: None,
-            busy: None,
+            pending: None,
+            parent: None,
         }
     }
 
-    /// The same, counted as busy until dropped.
-    pub(crate) fn counted(mut self, busy: Busy) -> Self {
-        self.busy = Some(busy);
+    /// The same, reporting its completion when dropped.
+    pub(crate) fn pending(mut self, pending: Pending) -> Self {
+        self.pending = Some(pending);
         self
     }
 
-    /// The same event, for a handler whose filter is `template` (not counted as busy).
-    pub(crate) fn with_template(&self, template: Arc<TopicTemplate>) -> Self {
+    /// The context of `base`'s event for a handler whose filter is `template`: holds
+    /// `base` (and so the event's completion) until dropped.
+    pub(crate) fn with_template(base: &Arc<EventContext>, template: Arc<TopicTemplate>) -> Self {
         EventContext {
-            client: self.client.clone(),
-            event: self.event.clone(),
+            client: base.client.clone(),
+            event: base.event.clone(),
             template: Some(template),
-            busy: None,
+            pending: None,
+            parent: Some(Arc::clone(base)),
+        }
+    }
+
+    /// The event's number in arrival order, for a context the dispatcher made.
+    pub(crate) fn seq(&self) -> Option<u64> {
+        match &self.pending {
+            Some(p) => Some(p.seq()),
+            None => self.parent.as_ref()?.seq(),
         }
     }
 

@@ -62,6 +62,7 @@ pub struct Health {
     pub(crate) broker: Option<String>,
     pub(crate) last_error: Option<ConnectError>,
     pub(crate) connects: u64,
+    pub(crate) fault: Option<String>,
 }
 
 impl Health {
@@ -73,6 +74,7 @@ impl Health {
             broker: None,
             last_error: None,
             connects: 0,
+            fault: None,
         }
     }
 
@@ -114,6 +116,12 @@ impl Health {
     /// connection is not an error here: the failed attempts to restore it are.
     pub fn last_error(&self) -> Option<&ConnectError> {
         self.last_error.as_ref()
+    }
+
+    /// Why the client stopped by itself, if it did (its driver task panicked): it then
+    /// stays [`ConnectionState::Closed`].
+    pub fn fault(&self) -> Option<&str> {
+        self.fault.as_deref()
     }
 
     /// How many times the client has connected (1 after the first connect; more after

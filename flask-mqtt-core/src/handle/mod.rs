@@ -5,27 +5,25 @@
 
 pub(crate) mod health;
 pub(crate) mod input;
+pub(crate) mod outbound;
 pub(crate) mod publish;
 pub(crate) mod shared;
 
 use std::any::TypeId;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use flask_mqtt_topic::TopicFilter;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use self::health::{ConnectionState, Health};
 use self::input::{Done, Input};
 use self::publish::Publish;
 use self::shared::{Shared, SUBSCRIBE_CHUNK};
-use crate::config::Config;
-use crate::error::{ConnectError, Error, Result};
+use crate::error::{ConnectError, Error, PahoOp, Result};
 use crate::event::log::{to_log_facade, LogEntry, LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{Subscribed, Unsubscribed};
 use crate::event::Event;
-use crate::message::Message;
 use crate::qos::QoS;
 use crate::sync::lock;
 
@@ -77,7 +75,7 @@ impl Mqtt {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
         lock(&self.shared.topics).insert(filter.as_str().to_owned(), qos);
-        if !self.shared.paho.is_connected() {
+        if !self.shared.outbound.is_connected() {
             return Ok(());
         }
         self.subscribe_now(vec![(filter.into_string(), qos)]).await
@@ -118,8 +116,7 @@ impl Mqtt {
 
     /// Whether the client is connected to the broker right now.
     pub fn is_connected(&self) -> bool {
-        !self.shared.closed.load(Ordering::SeqCst)
-            && (self.shared.tap.is_some() || self.shared.paho.is_connected())
+        !self.shared.closed.load(Ordering::SeqCst) && self.shared.outbound.is_connected()
     }
 
     /// Why the last connection attempt failed, while the client is not connected.
@@ -130,12 +127,7 @@ impl Mqtt {
     /// The connection state, since when, the broker and the last connect error: what a
     /// readiness probe reports (see `flask_mqtt_actix::readiness`).
     pub fn health(&self) -> Health {
-        let mut h = lock(&self.shared.health).clone();
-        if self.shared.tap.is_some() && !self.shared.closed.load(Ordering::SeqCst) {
-            // A detached (test) handle reports itself connected.
-            h.state = ConnectionState::Connected;
-        }
-        h
+        lock(&self.shared.health).clone()
     }
 
     /// The MQTT client identifier in use.
@@ -165,7 +157,7 @@ impl Mqtt {
             let _ = rx.await;
         }
         self.shared.closed.store(true, Ordering::SeqCst);
-        lock(&self.shared.health).set(ConnectionState::Closed);
+        self.shared.set_state(ConnectionState::Closed, |_| {});
     }
 
     /// Makes `value` available to handlers (`FromEvent` extractors read it with
@@ -178,52 +170,6 @@ impl Mqtt {
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
         let any = lock(&self.shared.state).get(&TypeId::of::<T>())?.clone();
         any.downcast::<T>().ok()
-    }
-
-    /// A handle that never connects, for testing handlers without a broker: it reports
-    /// itself connected, records publishes (read them with [`Mqtt::take_published`])
-    /// and keeps subscription bookkeeping. Must be called inside a Tokio runtime.
-    pub(crate) fn detached(config: Config) -> Result<Mqtt> {
-        let create = paho_mqtt::CreateOptionsBuilder::new()
-            .server_uri("tcp://127.0.0.1:1")
-            .client_id(config.client_id())
-            .persistence(None)
-            .finalize();
-        let paho = paho_mqtt::AsyncClient::new(create).map_err(Error::Paho)?;
-        // Nobody drives a detached handle: events it emits are discarded.
-        let (input, _) = mpsc::unbounded_channel();
-        let rt = tokio::runtime::Handle::try_current().map_err(|e| {
-            Error::Runtime(std::io::Error::other(format!(
-                "a detached client needs a Tokio runtime: {e}"
-            )))
-        })?;
-        Ok(Mqtt {
-            shared: Arc::new(Shared {
-                paho,
-                uri: "detached".to_owned(),
-                topics: Mutex::new(BTreeMap::new()),
-                input,
-                rt,
-                closed: AtomicBool::new(false),
-                health: Mutex::new(Health::new()),
-                unsent: AtomicUsize::new(0),
-                ended: tokio::sync::watch::Sender::new(false),
-                on_publish: false,
-                state: Mutex::new(HashMap::new()),
-                tap: Some(Mutex::new(Vec::new())),
-                first_outcome: Mutex::new(None),
-                config,
-            }),
-        })
-    }
-
-    /// What a detached handle's `publish` recorded since the last call, oldest first.
-    /// Always empty for a real client.
-    pub(crate) fn take_published(&self) -> Vec<Message> {
-        match &self.shared.tap {
-            Some(tap) => std::mem::take(&mut *lock(tap)),
-            None => Vec::new(),
-        }
     }
 
     pub(crate) fn ensure_open(&self) -> Result<()> {
@@ -261,15 +207,21 @@ impl Mqtt {
     }
 
     async fn subscribe_now(&self, subs: Vec<(String, QoS)>) -> Result<()> {
-        let filters: Vec<&str> = subs.iter().map(|(f, _)| f.as_str()).collect();
-        let qos: Vec<paho_mqtt::QoS> = subs.iter().map(|(_, q)| q.to_paho()).collect();
-        let rsp = self
-            .shared
-            .paho
-            .subscribe_many(&filters, &qos)
-            .await
-            .map_err(|e| self.subscribe_error(&subs, e))?;
-        let granted = rsp.subscribe_many_response().unwrap_or_default();
+        let (filters, qos): (Vec<String>, Vec<QoS>) = subs.iter().cloned().unzip();
+        let granted = match self.shared.outbound.subscribe(filters, qos).await {
+            Ok(granted) => granted,
+            Err(e) => {
+                let first = subs.first().map_or("", |(f, _)| f.as_str());
+                let e = Error::from_paho(e, PahoOp::Subscribe { filter: first });
+                if matches!(e, Error::SubscribeRejected { .. }) {
+                    let mut t = lock(&self.shared.topics);
+                    for (f, _) in &subs {
+                        t.remove(f);
+                    }
+                }
+                return Err(e);
+            }
+        };
         let mut rejected = None;
         for (i, (filter, qos)) in subs.iter().enumerate() {
             let code = granted.get(i).copied().unwrap_or(qos.as_u8() as i32);
@@ -299,35 +251,15 @@ impl Mqtt {
         }
     }
 
-    fn subscribe_error(&self, subs: &[(String, QoS)], e: paho_mqtt::Error) -> Error {
-        match e {
-            // MQTT 5 SUBACK with a failure reason code.
-            paho_mqtt::Error::ReasonCode(rc, _) if (rc as u8) >= 0x80 => {
-                let mut t = lock(&self.shared.topics);
-                for (f, _) in subs {
-                    t.remove(f);
-                }
-                Error::SubscribeRejected {
-                    filter: subs.first().map(|(f, _)| f.clone()).unwrap_or_default(),
-                }
-            }
-            paho_mqtt::Error::Disconnected => Error::NotConnected,
-            other => Error::Paho(other),
-        }
-    }
-
     async fn unsubscribe_now(&self, filters: Vec<String>) -> Result<()> {
-        if !self.shared.paho.is_connected() {
+        if !self.shared.outbound.is_connected() {
             return Ok(());
         }
         self.shared
-            .paho
-            .unsubscribe_many(&filters)
+            .outbound
+            .unsubscribe(filters.clone())
             .await
-            .map_err(|e| match e {
-                paho_mqtt::Error::Disconnected => Error::NotConnected,
-                other => Error::Paho(other),
-            })?;
+            .map_err(|e| Error::from_paho(e, PahoOp::Unsubscribe))?;
         for filter in filters {
             log::info!(target: CLIENT_TARGET, "unsubscribed from `{filter}`");
             self.emit(Event::Unsubscribed(Unsubscribed { filter }));

@@ -3,18 +3,21 @@
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
 
 use flask_mqtt_topic::TopicName;
+use tokio::sync::oneshot;
 
+use super::outbound::Delivery;
 use super::Mqtt;
-use crate::config::ProtocolVersion;
-use crate::error::{Error, Result};
+use crate::config::Config;
+use crate::error::{Error, PahoOp, Result};
 use crate::event::log::CLIENT_TARGET;
 use crate::event::payloads::Published;
 use crate::event::Event;
-use crate::message::Message;
+use crate::message::properties::Properties;
 use crate::qos::QoS;
-use crate::sync::lock;
 
 /// A publish being prepared: set [`qos`](Publish::qos) and [`retain`](Publish::retain),
 /// then `.await` it (it implements [`IntoFuture`]).
@@ -26,16 +29,7 @@ pub struct Publish {
     payload: Vec<u8>,
     qos: QoS,
     retain: bool,
-    props: Vec<Prop>,
-}
-
-/// An MQTT 5 property to attach to a publish.
-#[derive(Debug)]
-enum Prop {
-    CorrelationData(Vec<u8>),
-    ContentType(String),
-    ResponseTopic(String),
-    User(String, String),
+    props: Properties,
 }
 
 impl Publish {
@@ -46,7 +40,7 @@ impl Publish {
             payload,
             qos: QoS::AtMostOnce,
             retain: false,
-            props: Vec::new(),
+            props: Properties::default(),
         }
     }
 
@@ -62,32 +56,51 @@ impl Publish {
         self
     }
 
-    /// MQTT 5 Correlation Data (for request/response). Ignored, with a debug log line,
-    /// on an MQTT 3.1.1 connection, which has no properties.
+    /// MQTT 5 Correlation Data (for request/response), at most 65,535 bytes; a second
+    /// call replaces the first. Ignored, with a debug log line, on an MQTT 3.1.1
+    /// connection, which has no properties.
     pub fn correlation_data(mut self, data: impl Into<Vec<u8>>) -> Self {
-        self.props.push(Prop::CorrelationData(data.into()));
+        self.props.set_correlation_data(data.into());
         self
     }
 
-    /// MQTT 5 Content Type (e.g. `application/json`); ignored on MQTT 3.1.1.
+    /// MQTT 5 Content Type (e.g. `application/json`); a second call replaces the first;
+    /// ignored on MQTT 3.1.1.
     pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
-        self.props.push(Prop::ContentType(content_type.into()));
+        self.props.set_content_type(content_type.into());
         self
     }
 
-    /// MQTT 5 Response Topic, where a responder should answer; ignored on MQTT 3.1.1.
+    /// MQTT 5 Response Topic, where a responder should answer (a topic name, checked
+    /// like the topic); a second call replaces the first; ignored on MQTT 3.1.1.
     pub fn response_topic(mut self, topic: impl Into<String>) -> Self {
-        self.props.push(Prop::ResponseTopic(topic.into()));
+        self.props.set_response_topic(topic.into());
         self
     }
 
-    /// An MQTT 5 user property (may be repeated); ignored on MQTT 3.1.1.
+    /// An MQTT 5 user property (may be repeated; the order is kept); ignored on MQTT
+    /// 3.1.1.
     pub fn user_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.props.push(Prop::User(key.into(), value.into()));
+        self.props.add_user(key.into(), value.into());
         self
     }
 
     /// Sends the message; the same as awaiting the `Publish`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidTopic`] for an invalid topic or Response Topic,
+    ///   [`Error::InvalidProperty`] for a property MQTT cannot carry (a NUL character
+    ///   in a string, a value over 65,535 bytes): nothing is sent.
+    /// - [`Error::BufferFull`]: disconnected, and `MQTT_MAX_BUFFERED_MESSAGES` are
+    ///   already waiting; the message is not kept.
+    /// - [`Error::PublishTimeout`]: the client was disconnected for the whole of
+    ///   `MQTT_PUBLISH_TIMEOUT` (default 10 s) while the publish waited. The message
+    ///   stays in the client's buffer and is sent after the reconnect (`on_publish`
+    ///   handlers then run); the error only means its delivery was not confirmed in time.
+    /// - [`Error::ConnectionLost`]: the connection broke before the broker acknowledged a
+    ///   QoS 1/2 message on a clean session; it may or may not have arrived.
+    /// - [`Error::Closed`]: the client was stopped before the message went out.
     pub async fn send(self) -> Result<()> {
         let Publish {
             mqtt,
@@ -98,70 +111,78 @@ impl Publish {
             props,
         } = self;
         let name = TopicName::new(topic.as_str()).map_err(|e| Error::invalid_topic(&topic, e))?;
-        if let Some(Prop::ResponseTopic(t)) =
-            props.iter().find(|p| matches!(p, Prop::ResponseTopic(_)))
-        {
-            TopicName::new(t.as_str()).map_err(|e| Error::invalid_topic(t, e))?;
-        }
+        props.validate()?;
         mqtt.ensure_open()?;
-        let v5 = mqtt.shared.config.protocol_version() == ProtocolVersion::V5;
+        let shared = &mqtt.shared;
         let mut builder = paho_mqtt::MessageBuilder::new()
             .topic(name.as_str())
             .payload(payload)
             .qos(qos.to_paho())
             .retained(retain);
-        // A detached (test) handle records properties whatever the version.
-        if !props.is_empty() && (v5 || mqtt.shared.tap.is_some()) {
-            builder = builder.properties(to_properties(&props).map_err(Error::Paho)?);
-        } else if !props.is_empty() {
-            log::debug!(
-                target: CLIENT_TARGET,
-                "MQTT 3.1.1 has no properties; {} ignored on the publish to `{topic}`",
-                props.len()
-            );
-        }
-        let msg = builder.finalize();
-        if let Some(tap) = &mqtt.shared.tap {
-            lock(tap).push(Message::from_paho(msg));
-            return Ok(());
-        }
-        let token = mqtt.shared.paho.try_publish(msg).map_err(|e| {
-            // paho-mqtt 0.14's `try_publish` reports a refused publish as `Publish(rc,
-            // message)`, handing the message back, never as the bare error.
-            let e = match e {
-                paho_mqtt::Error::Publish(rc, _) => paho_mqtt::Error::from(rc),
-                other => other,
-            };
-            match e {
-                paho_mqtt::Error::MaxBufferedMessages => Error::BufferFull {
-                    limit: mqtt.shared.config.max_buffered_messages,
-                    topic: topic.clone(),
-                },
-                other => Error::Paho(other),
+        if props.len() > 0 {
+            if shared.outbound.carries_properties() {
+                builder = builder.properties(props.to_paho());
+            } else {
+                log::debug!(
+                    target: CLIENT_TARGET,
+                    "MQTT 3.1.1 has no properties; {} ignored on the publish to `{topic}`",
+                    props.len()
+                );
             }
+        }
+        let limit = shared.config.max_buffered_messages;
+        let delivery = shared.outbound.publish(builder.finalize()).map_err(|e| {
+            Error::from_paho(
+                e,
+                PahoOp::Publish {
+                    topic: &topic,
+                    limit,
+                },
+            )
         })?;
         log::debug!(target: CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
-        // Paho's token is awaited right here (Paho's thread wakes this task directly);
-        // if the caller stops waiting, `InFlight`'s drop hands the rest to the client's
-        // runtime, so that `on_publish` still runs. A graceful shutdown waits for
-        // `unsent` to drain.
-        mqtt.shared.unsent.fetch_add(1, Ordering::SeqCst);
+        let published = Published { topic, qos, retain };
+        let token = match delivery {
+            Delivery::Done => {
+                tell_on_publish(&mqtt, published);
+                return Ok(());
+            }
+            Delivery::Pending(token) => token,
+        };
+        // The token is awaited right here (Paho's thread wakes this task directly); if the
+        // caller stops waiting, `InFlight`'s drop hands the rest to the client's runtime,
+        // so that `on_publish` still runs. A graceful shutdown waits for `unsent` to drain.
+        shared.unsent.fetch_add(1, Ordering::SeqCst);
+        let timeout = publish_timeout(&shared.config);
+        let topic = published.topic.clone();
         let in_flight = InFlight {
             mqtt,
             token: Some(token),
-            published: Some(Published { topic, qos, retain }),
+            published: Some(published),
         };
-        match in_flight.wait().await {
+        match in_flight.wait(timeout).await {
             Ok(()) => Ok(()),
-            Err(Some(paho_mqtt::Error::Disconnected)) => Err(Error::NotConnected),
-            Err(Some(paho_mqtt::Error::OperationIncomplete)) => Err(Error::ConnectionLost),
-            Err(Some(e)) => Err(Error::Paho(e)),
-            Err(None) => Err(Error::Closed),
+            Err(Wait::Failed(e)) => Err(Error::from_paho(
+                e,
+                PahoOp::Publish {
+                    topic: &topic,
+                    limit,
+                },
+            )),
+            Err(Wait::Offline) => Err(Error::PublishTimeout { topic, timeout }),
+            Err(Wait::Ended) => Err(Error::Closed),
         }
     }
 }
 
-/// A publish Paho has accepted and not yet completed; counted in `Shared::unsent`.
+/// How long a publish waits while the client is disconnected.
+fn publish_timeout(_config: &Config) -> Duration {
+    // TODO(core): `config.publish_timeout()` once config's `MQTT_PUBLISH_TIMEOUT` lands.
+    Duration::from_secs(10)
+}
+
+/// A publish the outbound side has accepted and not yet completed; counted in
+/// `Shared::unsent`.
 struct InFlight {
     mqtt: Mqtt,
     /// `None` once the outcome is known (or handed to the client's runtime).
@@ -169,24 +190,85 @@ struct InFlight {
     published: Option<Published>,
 }
 
+/// Why [`InFlight::wait`] returned without a delivery.
+enum Wait {
+    /// The outbound side reported an error.
+    Failed(paho_mqtt::Error),
+    /// The client stayed disconnected for the whole publish timeout.
+    Offline,
+    /// The client's runtime stopped first.
+    Ended,
+}
+
 impl InFlight {
-    /// Waits for Paho's outcome; `Err(None)` when the client's runtime stopped first.
-    async fn wait(mut self) -> std::result::Result<(), Option<paho_mqtt::Error>> {
-        let mut ended = self.mqtt.shared.ended.subscribe();
-        let outcome = match self.token.as_mut() {
-            Some(token) => tokio::select! {
-                res = token => Some(res),
-                _ = ended.wait_for(|ended| *ended) => None,
-            },
-            None => None,
+    /// Waits for the outcome, at most `timeout` at a time while the client is
+    /// disconnected. After [`Wait::Offline`] the message is still on its way: `Drop`
+    /// hands it to the client's runtime.
+    async fn wait(mut self, timeout: Duration) -> std::result::Result<(), Wait> {
+        let shared = Arc::clone(&self.mqtt.shared);
+        let mut ended = shared.ended.subscribe();
+        let mut link = shared.link.subscribe();
+        let Some(token) = self.token.as_mut() else {
+            return Err(Wait::Ended);
+        };
+        let outcome = loop {
+            // While disconnected, a timer on the client's runtime (the caller's runtime may
+            // have no timers), abandoned when the connection comes back.
+            let offline = (!*link.borrow_and_update()).then(|| Timer::start(&shared.rt, timeout));
+            tokio::select! {
+                res = &mut *token => break Some(res),
+                _ = ended.wait_for(|ended| *ended) => break None,
+                changed = link.changed() => {
+                    if changed.is_err() {
+                        // The sender lives as long as `shared`: cannot happen.
+                        break None;
+                    }
+                }
+                () = Timer::fired(offline) => return Err(Wait::Offline),
+            }
         };
         // Known, or nobody will settle it any more: either way `Drop` must not try.
         self.token = None;
         let Some(outcome) = outcome else {
-            return Err(None);
+            return Err(Wait::Ended);
         };
         settle(&self.mqtt, self.published.take(), &outcome);
-        outcome.map_err(Some)
+        outcome.map_err(Wait::Failed)
+    }
+}
+
+/// A timer running on the client's runtime, cancelled when dropped.
+struct Timer {
+    fired: oneshot::Receiver<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Timer {
+    fn start(rt: &tokio::runtime::Handle, after: Duration) -> Timer {
+        let (tx, fired) = oneshot::channel();
+        let task = rt.spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(());
+        });
+        Timer { fired, task }
+    }
+
+    /// Resolves when `timer` fires; never without one (or when its runtime is gone).
+    async fn fired(timer: Option<Timer>) {
+        match timer {
+            Some(mut t) => {
+                if (&mut t.fired).await.is_err() {
+                    futures::future::pending::<()>().await;
+                }
+            }
+            None => futures::future::pending().await,
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -211,7 +293,14 @@ fn settle(
     outcome: &std::result::Result<(), paho_mqtt::Error>,
 ) {
     mqtt.shared.unsent.fetch_sub(1, Ordering::SeqCst);
-    if let (Ok(()), Some(published), true) = (outcome, published, mqtt.shared.on_publish) {
+    if let (Ok(()), Some(published)) = (outcome, published) {
+        tell_on_publish(mqtt, published);
+    }
+}
+
+/// Hands a completed publish to the `on_publish` handlers, if there are any.
+fn tell_on_publish(mqtt: &Mqtt, published: Published) {
+    if mqtt.shared.on_publish {
         mqtt.emit(Event::Published(published));
     }
 }
@@ -223,20 +312,4 @@ impl IntoFuture for Publish {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.send())
     }
-}
-
-fn to_properties(props: &[Prop]) -> std::result::Result<paho_mqtt::Properties, paho_mqtt::Error> {
-    use paho_mqtt::PropertyCode;
-    let mut out = paho_mqtt::Properties::new();
-    for p in props {
-        match p {
-            Prop::CorrelationData(d) => {
-                out.push_binary(PropertyCode::CorrelationData, d.clone())?
-            }
-            Prop::ContentType(t) => out.push_string(PropertyCode::ContentType, t)?,
-            Prop::ResponseTopic(t) => out.push_string(PropertyCode::ResponseTopic, t)?,
-            Prop::User(k, v) => out.push_string_pair(PropertyCode::UserProperty, k, v)?,
-        }
-    }
-    Ok(out)
 }
