@@ -93,7 +93,7 @@ pub use crate::extract::properties::{
     ContentType, CorrelationData, PropertyRejection, ResponseTopic, UserProperties,
 };
 pub use crate::extract::state::{MissingState, State};
-pub use crate::extract::FromEvent;
+pub use crate::extract::{FromEvent, OptionalFromEvent};
 pub use crate::handle::health::{ConnectionState, Health};
 pub use crate::handle::publish::Publish;
 pub use crate::handle::Mqtt;

@@ -2,12 +2,13 @@
 //! `actix` feature, both reading what [`Mqtt::insert_state`](crate::Mqtt::insert_state)
 //! registered for `T`.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use super::context::EventContext;
-use super::FromEvent;
+use super::{FromEvent, OptionalFromEvent};
 
 /// Application state shared with handlers: the value registered for `T` with
 /// [`Mqtt::insert_state`](crate::Mqtt::insert_state) (with `flask-mqtt-actix`, or with
@@ -92,6 +93,15 @@ impl<T: Send + Sync + 'static> FromEvent for State<T> {
     }
 }
 
+/// `None` when no state of type `T` is registered.
+impl<T: Send + Sync + 'static> OptionalFromEvent for State<T> {
+    type Rejection = Infallible;
+
+    fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+        Ok(shared::<T>(ctx).ok().map(State))
+    }
+}
+
 /// `web::Data<T>` in MQTT handlers, as in HTTP handlers: the state registered for `T`.
 #[cfg(feature = "actix")]
 impl<T: Send + Sync + 'static> FromEvent for actix_web::web::Data<T> {
@@ -99,6 +109,16 @@ impl<T: Send + Sync + 'static> FromEvent for actix_web::web::Data<T> {
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         shared::<T>(ctx).map(actix_web::web::Data::from)
+    }
+}
+
+/// `None` when no state of type `T` is registered.
+#[cfg(feature = "actix")]
+impl<T: Send + Sync + 'static> OptionalFromEvent for actix_web::web::Data<T> {
+    type Rejection = Infallible;
+
+    fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+        Ok(shared::<T>(ctx).ok().map(actix_web::web::Data::from))
     }
 }
 
