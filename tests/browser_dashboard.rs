@@ -494,7 +494,10 @@ async fn dashboard_in_headless_chromium() {
     assert!(wait_row(&c, &raw, "89 50 4e 47 0d 0a 1a 0a").await);
 
     let png = c.screenshot().await.unwrap();
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "the screenshot is not a PNG");
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "the screenshot is not a PNG"
+    );
     if let Some(shot) = screenshot_path() {
         std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
         std::fs::write(&shot, &png).unwrap();

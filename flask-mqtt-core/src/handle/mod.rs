@@ -51,7 +51,11 @@ impl Mqtt {
     /// [`Publish::retain`] to change that. Nothing is sent until the returned value is
     /// awaited; it resolves when the broker has the message at the requested QoS (QoS 0:
     /// when it was written to the network). While disconnected, messages are buffered up
-    /// to `MQTT_MAX_BUFFERED_MESSAGES` and the future resolves after the reconnect.
+    /// to `MQTT_MAX_BUFFERED_MESSAGES` and the future resolves after the reconnect, or
+    /// fails with [`Error::PublishTimeout`] once the client has been disconnected for
+    /// `MQTT_PUBLISH_TIMEOUT` (default 10 s) while it waited; the message then stays
+    /// buffered and still goes out after the reconnect. See [`Publish::send`] for every
+    /// error.
     ///
     /// ```no_run
     /// # async fn f(client: flask_mqtt_core::Mqtt) -> flask_mqtt_core::Result<()> {
