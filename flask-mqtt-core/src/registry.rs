@@ -6,6 +6,7 @@ use std::sync::Arc;
 use flask_mqtt_topic::{TopicFilter, TopicTemplate};
 
 use crate::config::DEFAULT_PREFIX;
+use crate::event::log::DISPATCH_TARGET;
 use crate::event::HandlerKind;
 use crate::extract::context::EventContext;
 use crate::handler::{HandlerFuture, Outcome};
@@ -151,7 +152,7 @@ impl Handler {
     pub(crate) fn new(desc: &'static HandlerDescriptor) -> Option<Handler> {
         let skip = |what: String| {
             log::error!(
-                target: "flask_mqtt::dispatch",
+                target: DISPATCH_TARGET,
                 "handler {} skipped: {what}",
                 desc.name()
             );

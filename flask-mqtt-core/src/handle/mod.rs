@@ -18,7 +18,6 @@ use tokio::sync::oneshot;
 
 use self::health::{ConnectionState, Health};
 use self::input::{Done, Input};
-use self::publish::Publish;
 use self::shared::{Shared, SUBSCRIBE_CHUNK};
 use crate::error::{ConnectError, Error, PahoOp, Result};
 use crate::event::log::{to_log_facade, LogEntry, LogLevel, CLIENT_TARGET};
@@ -47,27 +46,6 @@ impl std::fmt::Debug for Mqtt {
 }
 
 impl Mqtt {
-    /// Publishes `payload` to `topic` at QoS 0, not retained; chain [`Publish::qos`] and
-    /// [`Publish::retain`] to change that. Nothing is sent until the returned value is
-    /// awaited; it resolves when the broker has the message at the requested QoS (QoS 0:
-    /// when it was written to the network). While disconnected, messages are buffered up
-    /// to `MQTT_MAX_BUFFERED_MESSAGES` and the future resolves after the reconnect, or
-    /// fails with [`Error::PublishTimeout`] once the client has been disconnected for
-    /// `MQTT_PUBLISH_TIMEOUT` (default 10 s) while it waited; the message then stays
-    /// buffered and still goes out after the reconnect. See [`Publish::send`] for every
-    /// error.
-    ///
-    /// ```no_run
-    /// # async fn f(client: flask_mqtt_core::Mqtt) -> flask_mqtt_core::Result<()> {
-    /// use flask_mqtt_core::QoS;
-    /// client.publish("device/command", "on").await?;
-    /// client.publish("device/state", "on").qos(QoS::AtLeastOnce).retain(true).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn publish(&self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Publish {
-        Publish::new(self.clone(), topic.into(), payload.into())
-    }
-
     /// Subscribes to `filter` and records it in [`Mqtt::topics`], so it is subscribed
     /// again after every reconnect. Subscribing to a recorded filter again replaces its
     /// QoS. While disconnected, the filter is recorded and subscribed at the next connect.
