@@ -83,7 +83,7 @@ mod actix;
 #[doc(hidden)]
 pub mod __actix {
     pub use crate::actix::{at_exit, StartError};
-    pub use crate::extract::state::share_with_every_client;
+    pub use crate::handle::share_state;
     pub use crate::registry::declared_brokers;
 }
 mod client;

@@ -8,8 +8,8 @@ pub(crate) mod input;
 pub(crate) mod outbound;
 pub(crate) mod publish;
 pub(crate) mod shared;
+pub(crate) mod state;
 
-use std::any::TypeId;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -143,15 +143,15 @@ impl Mqtt {
     }
 
     /// Makes `value` available to handlers (`FromEvent` extractors read it with
-    /// [`Mqtt::state`]). One value per type; a second insert replaces the first.
+    /// [`Mqtt::state`]). One value per type; a second insert replaces the first, and it
+    /// comes before a value of the same type that flask-mqtt-actix's `manage` shares.
     pub fn insert_state<T: Send + Sync + 'static>(&self, value: Arc<T>) {
-        lock(&self.shared.state).insert(TypeId::of::<T>(), value);
+        self.shared.state.insert_own(value);
     }
 
-    /// The state value of type `T`, if one was inserted.
+    /// The state value of type `T`, if one was inserted (or shared by `manage`).
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        let any = lock(&self.shared.state).get(&TypeId::of::<T>())?.clone();
-        any.downcast::<T>().ok()
+        self.shared.state.get::<T>()
     }
 
     pub(crate) fn ensure_open(&self) -> Result<()> {
@@ -248,4 +248,11 @@ impl Mqtt {
         }
         Ok(())
     }
+}
+
+/// Shares `value` with `client`'s handlers below the client's own state (what
+/// flask-mqtt-actix's `manage` does for every client of the app). Not public API.
+#[doc(hidden)]
+pub fn share_state<T: Send + Sync + 'static>(client: &Mqtt, value: Arc<T>) {
+    client.shared.state.insert_shared(value);
 }
