@@ -107,8 +107,13 @@ async fn manage_before_configure_reaches_the_client_started_later() {
     // The running client holds the very `Arc` HTTP handlers get.
     let (status, _) = blocking(move || flask_mqtt_tests::http(addr, "GET", "/", "")).await;
     assert_eq!(status, 200);
-    let client = rx.recv_timeout(T).unwrap().expect("the default client runs");
-    let held = client.state::<Shared>().expect("manage handed the value to the client");
+    let client = rx
+        .recv_timeout(T)
+        .unwrap()
+        .expect("the default client runs");
+    let held = client
+        .state::<Shared>()
+        .expect("manage handed the value to the client");
     assert!(std::sync::Arc::ptr_eq(&held, &state.clone().into_inner()));
 
     // Not a process-wide registry: a test client of this process does not see it.
@@ -117,7 +122,9 @@ async fn manage_before_configure_reaches_the_client_started_later() {
         .inject(mqtt::testing::message("manage-test/seen", ""))
         .await;
     assert!(calls.all_ok(), "{calls:?}");
-    assert!(EVENTS.snapshot().contains(&"test client sees state: false".to_owned()));
+    assert!(EVENTS
+        .snapshot()
+        .contains(&"test client sees state: false".to_owned()));
 
     drop(observer);
     handle.stop(true).await;
