@@ -35,6 +35,18 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in the runtime's order.
+    #[cfg(test)]
+    pub(crate) const ALL: [Kind; 7] = [
+        Kind::Connect,
+        Kind::Disconnect,
+        Kind::Message,
+        Kind::Log,
+        Kind::Publish,
+        Kind::Subscribe,
+        Kind::Unsubscribe,
+    ];
+
     /// The matching variant of the runtime's `HandlerKind`: the one place this crate
     /// spells the kinds.
     pub(crate) fn variant(self) -> &'static str {
@@ -597,15 +609,7 @@ mod tests {
 
     #[test]
     fn empty_arguments() {
-        for kind in [
-            Kind::Connect,
-            Kind::Disconnect,
-            Kind::Message,
-            Kind::Log,
-            Kind::Publish,
-            Kind::Subscribe,
-            Kind::Unsubscribe,
-        ] {
+        for kind in Kind::ALL {
             let args = parse(kind, quote!()).unwrap();
             assert!(args.filter.is_none());
             assert!(args.qos.is_none());
@@ -795,17 +799,8 @@ mod tests {
     #[test]
     fn kinds_are_the_runtimes() {
         use flask_mqtt_actix::HandlerKind;
-        let ours = [
-            Kind::Connect,
-            Kind::Disconnect,
-            Kind::Message,
-            Kind::Log,
-            Kind::Publish,
-            Kind::Subscribe,
-            Kind::Unsubscribe,
-        ];
-        assert_eq!(ours.len(), HandlerKind::ALL.len());
-        for (kind, runtime) in ours.into_iter().zip(HandlerKind::ALL) {
+        assert_eq!(Kind::ALL.len(), HandlerKind::ALL.len());
+        for (kind, runtime) in Kind::ALL.into_iter().zip(HandlerKind::ALL) {
             assert_eq!(kind.variant(), format!("{runtime:?}"));
             assert_eq!(kind.attribute(), runtime.attribute());
         }
