@@ -38,7 +38,7 @@ async fn broker_down_at_boot_the_server_answers_at_once_and_mqtt_connects_later(
     let id = unique("boot");
     mqtt::init_with(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(port)
             .client_id(&id)
             .reconnect_delay(Duration::from_millis(200), Duration::from_millis(500))
@@ -128,7 +128,7 @@ fn health_follows_the_connection_through_outages() {
     broker.stop();
     let client = Client::start(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(port)
             .client_id(unique("health"))
             .reconnect_delay(Duration::from_millis(200), Duration::from_millis(500))
@@ -180,7 +180,7 @@ fn required_mode_gives_up_after_the_timeout_on_a_broker_that_never_answers() {
     let started = Instant::now();
     let err = Client::start(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(port)
             .client_id(unique("silent"))
             .connect_timeout(timeout)

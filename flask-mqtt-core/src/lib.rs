@@ -57,7 +57,8 @@
 //!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
 //!  config/ embedded/   settings (and the in-process broker they can ask for)
 //!  message/ qos        MQTT values; the MQTT 5 properties we build, checked
-//!  error  sync         Error (and the one translation of Paho's errors); lock()
+//!  error  sync         Error (and the one translation of Paho's errors); lock();
+//!  visible             what a user must see even without a logger (stderr then)
 //! ```
 //!
 //! Why this way: the layers follow what changes together. A new handler argument touches
@@ -100,6 +101,7 @@ mod qos;
 mod registry;
 mod sync;
 pub mod testing;
+mod visible;
 
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;

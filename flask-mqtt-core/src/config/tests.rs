@@ -63,8 +63,8 @@ fn defaults() {
     assert!(c.last_will().is_none());
     assert_eq!(c.publish_timeout(), Duration::from_secs(10));
     assert_ne!(
-        Config::new().client_id(),
-        Config::new().client_id(),
+        Config::default().client_id(),
+        Config::default().client_id(),
         "ids differ"
     );
 }
@@ -121,7 +121,12 @@ fn reads_every_key() {
     let will = c.last_will().unwrap();
     assert_eq!(
         (will.topic(), will.message(), will.qos(), will.retain()),
-        ("status/me", &b"gone"[..], crate::QoS::AtLeastOnce, true)
+        (
+            "status/me",
+            &b"gone"[..],
+            crate::qos::QoS::AtLeastOnce,
+            true
+        )
     );
     assert_eq!(
         c.reconnect_delay(),
@@ -276,12 +281,12 @@ fn builder_validates_and_names_keys() {
         "MQTT3_BROKER_PORT"
     );
     let c = Config::builder()
-        .host("mqtts://h")
-        .last_will("a/b", "bye", crate::QoS::ExactlyOnce, false)
+        .broker_url("mqtts://h")
+        .last_will("a/b", "bye", crate::qos::QoS::ExactlyOnce, false)
         .build()
         .unwrap();
     assert_eq!(c.server_uri(), "ssl://h:8883");
-    assert_eq!(c.last_will().unwrap().qos(), crate::QoS::ExactlyOnce);
+    assert_eq!(c.last_will().unwrap().qos(), crate::qos::QoS::ExactlyOnce);
 }
 
 #[test]
@@ -332,7 +337,7 @@ fn toml_file_sections_and_precedence() {
         Ok(env
             .get(k)
             .map(|v| v.to_string())
-            .or_else(|| section.and_then(|s| s.get(k, "MQTT"))))
+            .or_else(|| section.and_then(|s| s.raw(k, "MQTT"))))
     })
     .unwrap();
     assert_eq!((c.host(), c.port()), ("file-host", 1999));
