@@ -48,10 +48,16 @@
 //! a bad setting or to configure in code.
 //!
 //! See the `flask-mqtt-core` documentation for delivery guarantees and log targets.
-#![forbid(unsafe_code)]
+//!
+//! # Unsafe code
+//! One call: `atexit(3)`, in the module `exit`, so that the clients stop gracefully when
+//! the process exits (see [`configure`]). Everything else is safe code; the workspace
+//! denies `unsafe` and that module alone allows it.
+#![deny(unsafe_code)]
 
 extern crate self as flask_mqtt_actix;
 
+mod exit;
 mod health;
 mod plugin;
 mod state;

@@ -83,9 +83,9 @@ mod actix;
 #[cfg(feature = "actix")]
 #[doc(hidden)]
 pub mod __actix {
-    pub use crate::actix::{at_exit, StartError};
     pub use crate::handle::share_state;
     pub use crate::registry::declared_brokers;
+    pub use crate::visible::report;
 }
 mod client;
 mod config;

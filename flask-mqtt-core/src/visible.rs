@@ -12,7 +12,7 @@ use std::io::Write;
 
 /// Logs `message` at `level` under `target` if a logger would show it, and otherwise
 /// writes it to stderr. Returns whether it went to stderr.
-pub(crate) fn report(target: &str, level: log::Level, message: &dyn Display) -> bool {
+pub fn report(target: &str, level: log::Level, message: &dyn Display) -> bool {
     if log::log_enabled!(target: target, level) {
         log::log!(target: target, level, "{message}");
         false
