@@ -167,14 +167,14 @@ impl Config {
 
     /// A named client's settings (`prefix` `MQTT2` reads `MQTT2_BROKER_URL`, ...): the
     /// TOML file named by `MQTT_CONFIG_FILE` (section `[MQTT2]`), overridden by the
-    /// environment.
+    /// environment. An environment variable that starts with `{prefix}_` but is no key
+    /// is warned about, once per process, naming the closest key.
     pub fn from_env_prefix(prefix: &str) -> Result<Config, ConfigError> {
         match source::env_var(keys::CONFIG_FILE)? {
             Some(path) => Config::from_file_and_env(Path::new(&path), prefix),
             None => {
-                let config = Config::from_lookup(prefix, source::env_var)?;
                 source::warn_unknown_env(prefix);
-                Ok(config)
+                Config::from_lookup(prefix, source::env_var)
             }
         }
     }
@@ -182,14 +182,13 @@ impl Config {
     /// Settings from the section `[prefix]` of a TOML file, overridden by environment
     /// variables with that prefix.
     pub fn from_file_and_env(path: &Path, prefix: &str) -> Result<Config, ConfigError> {
+        source::warn_unknown_env(prefix);
         let file = ConfigFile::from_path(path)?;
         let section = file.section(prefix);
-        let config = Config::from_lookup(prefix, |key| match source::env_var(key)? {
+        Config::from_lookup(prefix, |key| match source::env_var(key)? {
             Some(v) => Ok(Some(v)),
             None => Ok(section.and_then(|s| s.raw(key, prefix))),
-        })?;
-        source::warn_unknown_env(prefix);
-        Ok(config)
+        })
     }
 
     /// Settings from the section `[prefix]` of a TOML document (no environment).
