@@ -7,14 +7,11 @@
 //! are each covered.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use flask_mqtt_tests::{http, unique, AppProcess, Broker, Recorder};
+use flask_mqtt_tests::{http, unique, AppProcess, Broker};
 
 const T: Duration = Duration::from_secs(20);
 /// The app's workers: each builds its app and calls `configure`.
@@ -22,11 +19,10 @@ const WORKERS: usize = 4;
 /// What the fallback to stderr adds to a line.
 const ON_STDERR: &str = "(on stderr: no logger shows this target)";
 
-/// The app, its stderr and its address.
+/// The app, the file its stderr goes to, and its address.
 struct App {
     process: AppProcess,
-    stderr: Arc<Recorder<String>>,
-    reader: Option<JoinHandle<()>>,
+    stderr: tempfile::NamedTempFile,
     addr: SocketAddr,
 }
 
@@ -43,24 +39,15 @@ impl App {
         if logger {
             command.env("APP_LOGGER", "1");
         }
-        let (read, write) = std::io::pipe().unwrap();
-        command.stderr(write);
+        let stderr = tempfile::NamedTempFile::new().unwrap();
+        command.stderr(stderr.reopen().unwrap());
         let process = AppProcess::spawn("config_app", command);
-        let stderr = Arc::new(Recorder::new());
-        let lines = Arc::clone(&stderr);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(read).lines() {
-                let Ok(line) = line else { break };
-                lines.push(line);
-            }
-        });
         let listening = process.expect_line(T, |l| l.starts_with("listening "));
         let addr = listening["listening ".len()..].parse().unwrap();
         process.expect_count(T, "app built", WORKERS);
         App {
             process,
             stderr,
-            reader: Some(reader),
             addr,
         }
     }
@@ -73,9 +60,12 @@ impl App {
             "the app did not exit; stdout: {:?}",
             self.process.lines()
         );
-        // The child has exited: its end of the pipe is closed and the reader sees EOF.
-        self.reader.take().unwrap().join().unwrap();
-        self.stderr.snapshot()
+        // The child has exited: everything it wrote is in the file.
+        std::fs::read_to_string(self.stderr.path())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
