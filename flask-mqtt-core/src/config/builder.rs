@@ -9,9 +9,10 @@ use super::tls::TlsVersion;
 use super::values::{ConnectMode, ProtocolVersion, Secret, Transport};
 use crate::qos::QoS;
 
-/// Builds a [`Config`](crate::Config) in code. Every setter's default is the one of the `MQTT_*` key it
-/// mirrors; [`ConfigBuilder::build`] validates everything and never panics. Errors name
-/// the key the setting corresponds to.
+/// Builds a [`Config`](crate::Config) in code. Every setter's default is the one of the
+/// `MQTT_*` key it mirrors, and so are its limits: setters only record,
+/// [`ConfigBuilder::build`] validates everything exactly as for the environment, and never
+/// panics. Errors name the key the setting corresponds to.
 #[derive(Clone, Debug)]
 pub struct ConfigBuilder {
     pub(crate) prefix: String,
@@ -108,7 +109,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Websocket HTTP path (`MQTT_WEBSOCKET_PATH`; default `/mqtt`).
+    /// Websocket HTTP path (`MQTT_WEBSOCKET_PATH`; default `/mqtt`; starts with `/`, no
+    /// spaces or control characters).
     pub fn websocket_path(mut self, path: impl Into<String>) -> Self {
         self.websocket_path = Some(path.into());
         self
@@ -159,20 +161,22 @@ impl ConfigBuilder {
         self
     }
 
-    /// OpenSSL cipher list for TLS 1.2 (`MQTT_TLS_CIPHERS`; default OpenSSL's).
+    /// OpenSSL cipher list for TLS 1.2 (`MQTT_TLS_CIPHERS`; default OpenSSL's; no NUL).
     pub fn tls_ciphers(mut self, ciphers: impl Into<String>) -> Self {
         self.tls_ciphers = Some(ciphers.into());
         self
     }
 
-    /// User name and password (`MQTT_USERNAME`, `MQTT_PASSWORD`; default none).
+    /// User name and password (`MQTT_USERNAME`, `MQTT_PASSWORD`; default none; each
+    /// without NUL, at most 65535 bytes).
     pub fn credentials(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
         self.username = Some(username.into());
         self.password = Some(Secret::new(password));
         self
     }
 
-    /// User name without a password (`MQTT_USERNAME`; default none).
+    /// User name without a password (`MQTT_USERNAME`; default none; no NUL, at most
+    /// 65535 bytes).
     pub fn username(mut self, username: impl Into<String>) -> Self {
         self.username = Some(username.into());
         self
@@ -185,7 +189,8 @@ impl ConfigBuilder {
     }
 
     /// Client identifier (`MQTT_CLIENT_ID`; default `flask-mqtt-` and 12 characters
-    /// unique to the process).
+    /// unique to the process). `{pid}` and `{hostname}` in it are replaced; the result
+    /// has no NUL and at most 65535 bytes.
     pub fn client_id(mut self, id: impl Into<String>) -> Self {
         self.client_id = Some(id.into());
         self
@@ -198,13 +203,14 @@ impl ConfigBuilder {
     }
 
     /// MQTT 5 session expiry (`MQTT_SESSION_EXPIRY`; default 0, or one day when clean
-    /// session is off).
+    /// session is off; whole seconds up to 4294967295; MQTT 5 only).
     pub fn session_expiry(mut self, expiry: Duration) -> Self {
         self.session_expiry = Some(expiry);
         self
     }
 
-    /// Time one connection attempt may take (`MQTT_CONNECTION_TIMEOUT`; default 5 s).
+    /// Time one connection attempt may take (`MQTT_CONNECTION_TIMEOUT`; default 5 s;
+    /// positive, at most 86400 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self
@@ -218,21 +224,24 @@ impl ConfigBuilder {
     }
 
     /// Retry delays after a failed or lost connection (`MQTT_RECONNECT_MIN_DELAY`,
-    /// `MQTT_RECONNECT_MAX_DELAY`; default 0.5 s doubling up to 30 s).
+    /// `MQTT_RECONNECT_MAX_DELAY`; default 0.5 s doubling up to 30 s; both positive, at
+    /// most 86400 s, `max` at least `min`).
     pub fn reconnect_delay(mut self, min: Duration, max: Duration) -> Self {
         self.reconnect_min_delay = Some(min);
         self.reconnect_max_delay = Some(max);
         self
     }
 
-    /// Publishes kept while disconnected (`MQTT_MAX_BUFFERED_MESSAGES`; default 10000).
+    /// Publishes kept while disconnected (`MQTT_MAX_BUFFERED_MESSAGES`; default 10000;
+    /// from 1 to 2147483647).
     pub fn max_buffered_messages(mut self, n: usize) -> Self {
         self.max_buffered_messages = Some(n);
         self
     }
 
     /// The last will (`MQTT_LAST_WILL_TOPIC`, `_MESSAGE`, `_QOS`, `_RETAIN`; default
-    /// none).
+    /// none). The topic is a topic name (no wildcards, no NUL); the message at most 65535
+    /// bytes.
     pub fn last_will(
         mut self,
         topic: impl Into<String>,
