@@ -105,21 +105,24 @@ fn once(stderr: &[String], text: &str, logger: bool, level: &str) {
     }
 }
 
-/// The default client on a bad port, the second one fine.
-fn bad_port(broker: &Broker) -> Vec<(&'static str, String)> {
-    vec![
-        ("MQTT_BROKER_URL", "127.0.0.1".into()),
-        ("MQTT_BROKER_PORT", "abc".into()),
-        ("MQTT2_BROKER_URL", "127.0.0.1".into()),
-        ("MQTT2_BROKER_PORT", broker.port().to_string()),
-    ]
+/// Both clients (`MQTT`, `MQTT2`) on `broker`, then `more` (later values win).
+fn settings(broker: &Broker, more: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let port = broker.port().to_string();
+    let mut env = vec![
+        ("MQTT_BROKER_URL", "127.0.0.1".to_owned()),
+        ("MQTT_BROKER_PORT", port.clone()),
+        ("MQTT2_BROKER_URL", "127.0.0.1".to_owned()),
+        ("MQTT2_BROKER_PORT", port),
+    ];
+    env.extend(more.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env
 }
 
 #[test]
 fn a_bad_setting_is_reported_once_per_process_with_and_without_a_logger() {
     let broker = Broker::start();
     for logger in [false, true] {
-        let app = App::start(&bad_port(&broker), logger);
+        let app = App::start(&settings(&broker, &[("MQTT_BROKER_PORT", "abc")]), logger);
         // The server serves; what needs the client says why.
         let (code, body) = http(app.addr, "GET", "/mqtt", "");
         assert_eq!(code, 503, "{body}");
@@ -142,14 +145,10 @@ fn a_missing_ca_file_is_reported_once_per_process_with_and_without_a_logger() {
     let broker = Broker::start();
     let missing = "/nonexistent/flask-mqtt/ca.pem";
     for logger in [false, true] {
-        let env = [
-            ("MQTT_BROKER_URL", "127.0.0.1".to_owned()),
-            ("MQTT_BROKER_PORT", broker.port().to_string()),
-            ("MQTT_TLS_ENABLED", "true".into()),
-            ("MQTT_TLS_CA_CERTS", missing.into()),
-            ("MQTT2_BROKER_URL", "127.0.0.1".into()),
-            ("MQTT2_BROKER_PORT", broker.port().to_string()),
-        ];
+        let env = settings(
+            &broker,
+            &[("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CA_CERTS", missing)],
+        );
         let stderr = App::start(&env, logger).stop();
         once(
             &stderr,
@@ -164,14 +163,10 @@ fn a_missing_ca_file_is_reported_once_per_process_with_and_without_a_logger() {
 fn unknown_keys_of_every_prefix_in_use_get_one_warning_naming_the_closest_key() {
     let broker = Broker::start();
     for logger in [false, true] {
-        let env = [
-            ("MQTT_BROKER_URL", "127.0.0.1".to_owned()),
-            ("MQTT_BROKER_PORT", broker.port().to_string()),
-            ("MQTT_BROKER_URI", "typo.example".into()),
-            ("MQTT2_BROKER_URL", "127.0.0.1".into()),
-            ("MQTT2_BROKER_PORT", broker.port().to_string()),
-            ("MQTT2_PASWORD", "x".into()),
-        ];
+        let env = settings(
+            &broker,
+            &[("MQTT_BROKER_URI", "typo.example"), ("MQTT2_PASWORD", "x")],
+        );
         let app = App::start(&env, logger);
         // The clients run: the typo is a warning, not an error.
         let (code, body) = http(app.addr, "GET", "/mqtt", "");
@@ -196,18 +191,17 @@ fn unknown_keys_of_every_prefix_in_use_get_one_warning_naming_the_closest_key() 
 fn a_wrong_password_is_visible_once_without_a_logger() {
     let broker = Broker::builder().password("app", "secret").start();
     for logger in [false, true] {
-        let env = [
-            ("MQTT_BROKER_URL", "127.0.0.1".to_owned()),
-            ("MQTT_BROKER_PORT", broker.port().to_string()),
-            ("MQTT_USERNAME", "app".into()),
-            ("MQTT_PASSWORD", "pw-Zq9x".into()),
-            ("MQTT_RECONNECT_MIN_DELAY", "0.05".into()),
-            ("MQTT_RECONNECT_MAX_DELAY", "0.05".into()),
-            ("MQTT2_BROKER_URL", "127.0.0.1".into()),
-            ("MQTT2_BROKER_PORT", broker.port().to_string()),
-            ("MQTT2_USERNAME", "app".into()),
-            ("MQTT2_PASSWORD", "secret".into()),
-        ];
+        let env = settings(
+            &broker,
+            &[
+                ("MQTT_USERNAME", "app"),
+                ("MQTT_PASSWORD", "pw-Zq9x"),
+                ("MQTT_RECONNECT_MIN_DELAY", "0.05"),
+                ("MQTT_RECONNECT_MAX_DELAY", "0.05"),
+                ("MQTT2_USERNAME", "app"),
+                ("MQTT2_PASSWORD", "secret"),
+            ],
+        );
         let app = App::start(&env, logger);
         // Several failed rounds, so that a line repeated per attempt would show.
         app.process.expect_count(T, "connect failed", 3);
