@@ -461,6 +461,43 @@ mod tests {
         check("config/mod.rs", table_rows(&docs, "//! "));
     }
 
+    /// Each default the docs give as one value is the default: reading it changes nothing.
+    #[test]
+    fn documented_defaults_are_the_defaults() {
+        let base = |key: &Key| {
+            let mut b = crate::config::Config::builder().client_id("fixed");
+            if key.name.starts_with("TLS_") {
+                b = b.tls(true);
+            }
+            if key.name.starts_with("LAST_WILL_") {
+                b.will_topic = Some("t".to_owned());
+            }
+            b
+        };
+        let mut checked = 0;
+        for key in KEYS {
+            let Some(value) = key
+                .default
+                .strip_prefix('`')
+                .and_then(|d| d.strip_suffix('`'))
+                .filter(|d| !d.contains('`'))
+            else {
+                continue;
+            };
+            let untouched = format!("{:?}", base(key).build().unwrap());
+            let mut b = base(key);
+            (key.read)(&mut b, &key.full("MQTT"), value.to_owned()).unwrap();
+            let set = format!("{:?}", b.build().unwrap());
+            assert_eq!(
+                set, untouched,
+                "{}: the documented default `{value}`",
+                key.name
+            );
+            checked += 1;
+        }
+        assert!(checked >= 15, "only {checked} defaults checked");
+    }
+
     #[test]
     fn names_are_unique_upper_case_and_their_fields_lower_case() {
         let mut names: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
