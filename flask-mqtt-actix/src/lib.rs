@@ -75,6 +75,8 @@ pub use flask_mqtt_core::{
     TextRejection, Topic, TopicTemplate, UserProperties,
 };
 
+pub use flask_mqtt_core::paho_version;
+
 #[doc(hidden)]
 pub use flask_mqtt_core::__private;
 #[cfg(feature = "embedded-broker")]

@@ -96,6 +96,7 @@ mod extract;
 mod handle;
 mod handler;
 mod message;
+mod paho_version;
 mod qos;
 mod registry;
 mod sync;
@@ -131,6 +132,7 @@ pub use crate::handle::publish::Publish;
 pub use crate::handle::Mqtt;
 pub use crate::handler::{HandlerError, IntoOutcome, Reply};
 pub use crate::message::Message;
+pub use crate::paho_version::paho_version;
 pub use crate::qos::QoS;
 pub use flask_mqtt_macros::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
