@@ -37,6 +37,7 @@ pub struct ConfigBuilder {
     pub(crate) clean_session: Option<bool>,
     pub(crate) session_expiry: Option<Duration>,
     pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) publish_timeout: Option<Duration>,
     pub(crate) reconnect_min_delay: Option<Duration>,
     pub(crate) reconnect_max_delay: Option<Duration>,
     pub(crate) max_buffered_messages: Option<usize>,
@@ -77,6 +78,7 @@ impl ConfigBuilder {
             clean_session: None,
             session_expiry: None,
             connect_timeout: None,
+            publish_timeout: None,
             reconnect_min_delay: None,
             reconnect_max_delay: None,
             max_buffered_messages: None,
@@ -212,6 +214,13 @@ impl ConfigBuilder {
     /// Time one connection attempt may take (`MQTT_CONNECTION_TIMEOUT`; default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// How long `publish` waits while the client is disconnected before it fails
+    /// (`MQTT_PUBLISH_TIMEOUT`; default 10 s; positive, at most 86400 s).
+    pub fn publish_timeout(mut self, timeout: Duration) -> Self {
+        self.publish_timeout = Some(timeout);
         self
     }
 
@@ -389,6 +398,14 @@ impl ConfigBuilder {
                 "a positive number of seconds",
             ));
         }
+        let publish_timeout = self.publish_timeout.unwrap_or(d.publish_timeout);
+        if publish_timeout.is_zero() || publish_timeout > Duration::from_secs(86_400) {
+            return Err(ConfigError::new(
+                &self.key("PUBLISH_TIMEOUT"),
+                Some(&format!("{}", publish_timeout.as_secs_f64())),
+                "a positive number of seconds (decimals allowed, at most 86400)",
+            ));
+        }
         let min = self.reconnect_min_delay.unwrap_or(d.reconnect_min_delay);
         let max = self.reconnect_max_delay.unwrap_or(d.reconnect_max_delay);
         if min.is_zero() {
@@ -483,6 +500,7 @@ impl ConfigBuilder {
             clean_session,
             session_expiry,
             connect_timeout,
+            publish_timeout,
             reconnect_min_delay: min,
             reconnect_max_delay: max,
             max_buffered_messages: max_buffered,

@@ -82,6 +82,7 @@ section! {
     clean_session => "CLEAN_SESSION",
     session_expiry => "SESSION_EXPIRY",
     connection_timeout => "CONNECTION_TIMEOUT",
+    publish_timeout => "PUBLISH_TIMEOUT",
     transport => "TRANSPORT",
     websocket_path => "WEBSOCKET_PATH",
     protocol_version => "PROTOCOL_VERSION",

@@ -11,6 +11,7 @@
 //! | `MQTT_USERNAME`, `MQTT_PASSWORD` | none | credentials; the password is never logged or shown |
 //! | `MQTT_KEEPALIVE` | `60` | seconds, 0-65535 |
 //! | `MQTT_CONNECTION_TIMEOUT` | `5` | seconds one connect attempt may take |
+//! | `MQTT_PUBLISH_TIMEOUT` | `10` | seconds `publish` waits while the client is disconnected before it fails |
 //! | `MQTT_CLIENT_ID` | `flask-mqtt-` + 12 characters unique per process | client identifier; `{pid}` and `{hostname}` in it are replaced by the process id and the host name, so replicas sharing one setting get distinct ids |
 //! | `MQTT_CLEAN_SESSION` | `true` | clean session (MQTT 3.1.1) / clean start (MQTT 5) |
 //! | `MQTT_SESSION_EXPIRY` | `0`, or 1 day when `MQTT_CLEAN_SESSION=false` on MQTT 5 | MQTT 5 session expiry in seconds |
@@ -220,6 +221,7 @@ pub struct Config {
     pub(crate) clean_session: bool,
     pub(crate) session_expiry: Duration,
     pub(crate) connect_timeout: Duration,
+    pub(crate) publish_timeout: Duration,
     pub(crate) reconnect_min_delay: Duration,
     pub(crate) reconnect_max_delay: Duration,
     pub(crate) max_buffered_messages: usize,
@@ -246,6 +248,7 @@ impl Default for Config {
             clean_session: true,
             session_expiry: Duration::ZERO,
             connect_timeout: Duration::from_secs(5),
+            publish_timeout: Duration::from_secs(10),
             reconnect_min_delay: Duration::from_millis(500),
             reconnect_max_delay: Duration::from_secs(30),
             max_buffered_messages: 10_000,
@@ -410,6 +413,12 @@ impl Config {
     /// How long one connection attempt may take.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// How long `publish` waits while the client is disconnected before it fails
+    /// (`MQTT_PUBLISH_TIMEOUT`; default 10 s).
+    pub fn publish_timeout(&self) -> Duration {
+        self.publish_timeout
     }
 
     /// First and last retry delay.

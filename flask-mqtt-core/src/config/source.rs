@@ -75,6 +75,9 @@ where
     if let Some((key, v)) = get("CONNECTION_TIMEOUT")? {
         b.connect_timeout = Some(parse_secs(&key, &v)?);
     }
+    if let Some((key, v)) = get("PUBLISH_TIMEOUT")? {
+        b.publish_timeout = Some(parse_secs(&key, &v)?);
+    }
     if let Some((key, v)) = get("TRANSPORT")? {
         b.transport = Some(match v.trim().to_ascii_lowercase().as_str() {
             "tcp" => Transport::Tcp,
