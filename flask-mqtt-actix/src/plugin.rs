@@ -50,9 +50,12 @@ impl FromRequest for Clients {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(req.app_data::<Clients>().cloned().ok_or_else(|| {
-            MqttUnavailable(
-                "the MQTT clients are not available: configure the app with `App::new().configure(mqtt::configure)`".to_owned(),
-            )
+            // Why a client did not start, if one did not; else the plugin is missing.
+            req.app_data::<MqttUnavailable>().cloned().unwrap_or_else(|| {
+                MqttUnavailable(
+                    "the MQTT clients are not available: configure the app with `App::new().configure(mqtt::configure)`".to_owned(),
+                )
+            })
         }))
     }
 }
