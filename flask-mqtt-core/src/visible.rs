@@ -12,6 +12,8 @@ use std::io::Write;
 
 /// Logs `message` at `level` under `target` if a logger would show it, and otherwise
 /// writes it to stderr. Returns whether it went to stderr.
+// `pub` for the actix plugin (`__actix::report`), which only exists with `actix`.
+#[cfg_attr(not(feature = "actix"), allow(unreachable_pub))]
 pub fn report(target: &str, level: log::Level, message: &dyn Display) -> bool {
     if log::log_enabled!(target: target, level) {
         log::log!(target: target, level, "{message}");
