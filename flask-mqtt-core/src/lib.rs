@@ -69,10 +69,14 @@
 //! and the running client (`client/`) is the only place that knows Paho's session.
 //!
 //! # Logging
-//! Through the [`log`](https://docs.rs/log) facade: target `flask_mqtt::client` (connects, losses, subscribes;
-//! errors for lost connections and failed connects), `flask_mqtt::dispatch` (handler
-//! errors and panics, as warnings naming topic and handler; per-message lines at debug),
-//! `paho_mqtt_c` (Paho C's own trace; packet lines at trace). The password is never logged.
+//! Through the [`log`](https://docs.rs/log) facade: target `flask_mqtt::client` (connects,
+//! losses, subscribes; errors for lost connections and failed connects),
+//! `flask_mqtt::dispatch` (handler errors and panics, as warnings naming topic and
+//! handler; per-message lines at debug), `flask_mqtt::config` (unknown keys, settings
+//! that disable MQTT), `paho_mqtt_c` (Paho C's own trace; packet lines at trace). What a
+//! user must see (a configuration error, an unknown key, a client's first failed
+//! connect) goes to stderr, once, when no logger would show it. The password is never
+//! logged.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 extern crate self as flask_mqtt_core;

@@ -32,6 +32,7 @@ impl States {
 
     /// Sets the value shared with every client for `T`; the client's own one, if any,
     /// still comes first.
+    #[cfg(any(feature = "actix", test))]
     pub(crate) fn insert_shared<T: Send + Sync + 'static>(&self, value: Arc<T>) {
         self.edit::<T>(|slot| slot.shared = Some(value));
     }
