@@ -26,7 +26,6 @@ pub fn report(target: &str, level: log::Level, message: &dyn Display) -> bool {
 /// Writes `message` to stderr when a logger would not show it at `level` under
 /// `target`; for a message already logged (a logger that shows it has it). Returns
 /// whether it was written.
-#[allow(dead_code)] // For the client's first failed connect (requested from core).
 pub(crate) fn stderr_unless_logged(target: &str, level: log::Level, message: &dyn Display) -> bool {
     !log::log_enabled!(target: target, level) && to_stderr(target, level, message)
 }
