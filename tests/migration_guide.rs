@@ -13,6 +13,7 @@
 const GUIDE: &str = include_str!("../docs/migrating-from-flask-mqtt.md");
 const DOCTESTS: &str = include_str!("../docs/doctests.rs");
 const EXAMPLES_MANIFEST: &str = include_str!("../examples/Cargo.toml");
+const README: &str = include_str!("../README.md");
 
 /// Everything Flask-MQTT 1.3 offers (`flask_mqtt/__init__.py` and its documentation).
 const CONFIG_KEYS: &[&str] = &[
@@ -174,6 +175,26 @@ fn every_config_key_has_a_row() {
             "no row for {key} in the configuration table"
         );
     }
+}
+
+/// Every key of ours (the README's configuration table, itself held to the key table by
+/// flask-mqtt-core's tests) is mentioned, so a key added later reaches the guide too.
+#[test]
+fn every_key_of_ours_is_mentioned() {
+    let section = &README[README.find("## Configuration").unwrap()..];
+    let keys: Vec<&str> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| key"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert!(keys.len() >= 25, "the README's table: {keys:?}");
+    let missing: Vec<&&str> = keys.iter().filter(|k| !GUIDE.contains(**k)).collect();
+    assert!(
+        missing.is_empty(),
+        "not in the migration guide: {missing:?}"
+    );
 }
 
 #[test]

@@ -2,14 +2,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use flask_mqtt_core::{__actix::StartError, Health};
+use flask_mqtt_core::{Health, MqttUnavailable};
 
 use crate::Clients;
 
 /// An actix-web handler answering `200 OK` when every MQTT client of the process is
 /// connected and `503 Service Unavailable` otherwise, with a JSON body saying, per client,
 /// its state (`connecting`, `connected`, `reconnecting`, `closed`), for how long, the
-/// broker and the last connection error. Use it as a readiness probe; a liveness probe
+/// broker, the last connection error and, for a client that stopped by itself (its
+/// driver panicked), why (`fault`). Use it as a readiness probe; a liveness probe
 /// should not depend on the broker.
 ///
 /// ```no_run
@@ -36,7 +37,7 @@ use crate::Clients;
 /// ```
 pub async fn readiness(req: HttpRequest) -> HttpResponse {
     let Some(clients) = req.app_data::<Clients>() else {
-        let why = match req.app_data::<StartError>() {
+        let why = match req.app_data::<MqttUnavailable>() {
             Some(e) => e.0.clone(),
             None => "the app is not configured with `mqtt::configure`".to_owned(),
         };
@@ -72,5 +73,6 @@ fn to_json(h: &Health) -> serde_json::Value {
         "broker": h.broker(),
         "connects": h.connects(),
         "last_error": h.last_error().map(|e| e.to_string()),
+        "fault": h.fault(),
     })
 }

@@ -48,10 +48,16 @@
 //! a bad setting or to configure in code.
 //!
 //! See the `flask-mqtt-core` documentation for delivery guarantees and log targets.
-#![forbid(unsafe_code)]
+//!
+//! # Unsafe code
+//! One call: `atexit(3)`, in the module `exit`, so that the clients stop gracefully when
+//! the process exits (see [`configure`]). Everything else is safe code; the workspace
+//! denies `unsafe` and that module alone allows it.
+#![deny(unsafe_code)]
 
 extern crate self as flask_mqtt_actix;
 
+mod exit;
 mod health;
 mod plugin;
 mod state;
@@ -64,10 +70,10 @@ pub use flask_mqtt_core::{
     BrokerSection, Client, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectError,
     ConnectMode, ConnectReturnCode, Connected, ConnectionState, DisconnectReason, Disconnected,
     Error, Event, EventContext, FromEvent, HandlerError, HandlerKind, Health, IntoOutcome,
-    LastWill, LogEntry, LogLevel, Message, Mqtt, MqttUnavailable, ProtocolVersion, Publish,
-    Published, QoS, Result, Scalar, Secret, Subscribed, TlsConfig, TlsVersion, TopicFilter,
-    TopicFilterError, TopicName, TopicNameError, Transport, Unsubscribed, WrongEvent,
-    DEFAULT_PREFIX,
+    LastWill, LogEntry, LogLevel, Message, Mqtt, MqttUnavailable, OptionalFromEvent,
+    ProtocolVersion, Publish, Published, QoS, Result, Scalar, Secret, Subscribed, TlsConfig,
+    TlsVersion, TopicFilter, TopicFilterError, TopicName, TopicNameError, Transport, Unsubscribed,
+    WrongEvent, DEFAULT_PREFIX,
 };
 pub use flask_mqtt_core::{
     testing, ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection,

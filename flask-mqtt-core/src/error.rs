@@ -66,12 +66,18 @@ pub enum Error {
         #[source]
         source: TopicNameError,
     },
+    /// An MQTT 5 property given to `publish` cannot be sent: a NUL character in a
+    /// string, or a value longer than 65,535 bytes.
+    #[error("invalid MQTT 5 {property} property: {reason}")]
+    InvalidProperty {
+        /// The property, e.g. `Content Type` or `User Property value`.
+        property: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A QoS number outside `0..=2`.
     #[error("qos must be 0, 1 or 2, found {0}")]
     InvalidQos(u8),
-    /// The broker did not accept the connection, or it could not be reached.
-    #[error(transparent)]
-    Connect(#[from] ConnectError),
     /// Connect mode `required`: the first connection attempt failed.
     #[error("could not connect to {uri} (MQTT_CONNECT_MODE=required): {source}")]
     ConnectRequired {
@@ -91,6 +97,16 @@ pub enum Error {
     /// `MQTT_CLEAN_SESSION=false` the publish is resent after the reconnect instead.)
     #[error("the connection to the broker broke before it acknowledged the publish; the message may or may not have been delivered")]
     ConnectionLost,
+    /// The client was disconnected for the whole publish timeout (`MQTT_PUBLISH_TIMEOUT`)
+    /// while a publish waited. The message stays buffered and goes out after the
+    /// reconnect; only its confirmation was given up.
+    #[error("not connected to the broker for {timeout:?}; the message to `{topic}` stays buffered and is sent after the reconnect")]
+    PublishTimeout {
+        /// The topic of the message.
+        topic: String,
+        /// The configured timeout.
+        timeout: std::time::Duration,
+    },
     /// The client was stopped (`disconnect()` or server shutdown); nothing more is sent.
     #[error("the MQTT client was stopped; no further operations are possible")]
     Closed,
@@ -107,14 +123,6 @@ pub enum Error {
     SubscribeRejected {
         /// The refused filter.
         filter: String,
-    },
-    /// The operation did not complete in time.
-    #[error("{operation} did not complete within {timeout:?}")]
-    Timeout {
-        /// What timed out.
-        operation: &'static str,
-        /// The time allowed.
-        timeout: std::time::Duration,
     },
     /// An error reported by the Paho MQTT library.
     #[error("mqtt operation failed: {0}")]
@@ -273,7 +281,42 @@ impl ConnectError {
     }
 }
 
+/// What was being done when Paho reported an error: decides the [`Error`] it becomes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PahoOp<'a> {
+    /// A publish to `topic`, with `limit` messages bufferable while disconnected.
+    Publish { topic: &'a str, limit: usize },
+    /// A subscription, the first of whose filters is `filter`.
+    Subscribe { filter: &'a str },
+    /// An unsubscription.
+    Unsubscribe,
+}
+
 impl Error {
+    /// The one translation of Paho's errors into ours (connect attempts have their own,
+    /// [`ConnectError::from_paho`]).
+    pub(crate) fn from_paho(e: paho_mqtt::Error, op: PahoOp<'_>) -> Error {
+        use paho_mqtt::Error as Paho;
+        match (e, op) {
+            // paho-mqtt 0.14's `try_publish` reports a refused publish as `Publish(rc,
+            // message)`, handing the message back, never as the bare error.
+            (Paho::Publish(rc, _), op) => Error::from_paho(Paho::from(rc), op),
+            (Paho::MaxBufferedMessages, PahoOp::Publish { topic, limit }) => Error::BufferFull {
+                limit,
+                topic: topic.to_owned(),
+            },
+            (Paho::OperationIncomplete, PahoOp::Publish { .. }) => Error::ConnectionLost,
+            // An MQTT 5 SUBACK with a failure reason code.
+            (Paho::ReasonCode(rc, _), PahoOp::Subscribe { filter }) if (rc as u8) >= 0x80 => {
+                Error::SubscribeRejected {
+                    filter: filter.to_owned(),
+                }
+            }
+            (Paho::Disconnected, _) => Error::NotConnected,
+            (other, _) => Error::Paho(other),
+        }
+    }
+
     pub(crate) fn invalid_filter(filter: &str, source: TopicFilterError) -> Error {
         Error::InvalidFilter {
             filter: truncate(filter),

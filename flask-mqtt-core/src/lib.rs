@@ -35,11 +35,48 @@
 //! - On every connect, every declared filter and every runtime subscription in
 //!   [`Mqtt::topics`] is subscribed before `on_connect` handlers run.
 //!
+//! # Layout
+//! One concept per file; each layer imports only from the layers below it, and from the
+//! file that defines a name (never through the re-exports below, which are for users).
+//! `tests/layering.rs` checks both, and the size of each file.
+//!
+//! ```text
+//!  testing/            TestClient: the handlers driven by hand (recorder, observer)
+//!  client/             the running client: start and stop (mod, shutdown), the driver
+//!     |                task (driver, supervise), Paho glue (paho: the Paho client,
+//!     |                callbacks, connect options; trace; reaper)
+//!  dispatch/           events -> handler queues -> workers (routes, router, queue,
+//!     |                worker, reply); observe: what it reports per call and event
+//!  registry, handler   the descriptors the macros submit; what handlers return
+//!     |
+//!  extract/            handler arguments: FromEvent, OptionalFromEvent, EventContext
+//!     |
+//!  handle/             Mqtt and Publish: what handlers and HTTP routes hold (shared,
+//!     |                outbound: the side Paho or the recorder implements; input:
+//!     |                what the driver receives; health)
+//!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
+//!  config/ embedded/   settings (and the in-process broker they can ask for)
+//!  message/ qos        MQTT values; the MQTT 5 properties we build, checked
+//!  error  sync         Error (and the one translation of Paho's errors); lock();
+//!  visible             what a user must see even without a logger (stderr then)
+//! ```
+//!
+//! Why this way: the layers follow what changes together. A new handler argument touches
+//! `extract/` only; acknowledging a message once its handlers have finished builds on
+//! `event::completion` and `dispatch::observe`, and metrics and tracing observe the same
+//! reports, without touching the client. `handle/` sits below dispatch so that
+//! handlers can publish (a reply is a publish) without the handle knowing who runs them,
+//! and the running client (`client/`) is the only place that knows Paho's session.
+//!
 //! # Logging
-//! Through the [`log`](https://docs.rs/log) facade: target `flask_mqtt::client` (connects, losses, subscribes;
-//! errors for lost connections and failed connects), `flask_mqtt::dispatch` (handler
-//! errors and panics, as warnings naming topic and handler; per-message lines at debug),
-//! `paho_mqtt_c` (Paho C's own trace; packet lines at trace). The password is never logged.
+//! Through the [`log`](https://docs.rs/log) facade: target `flask_mqtt::client` (connects,
+//! losses, subscribes; errors for lost connections and failed connects),
+//! `flask_mqtt::dispatch` (handler errors and panics, as warnings naming topic and
+//! handler; per-message lines at debug), `flask_mqtt::config` (unknown keys, settings
+//! that disable MQTT), `paho_mqtt_c` (Paho C's own trace; packet lines at trace). What a
+//! user must see (a configuration error, an unknown key, a client's first failed
+//! connect) goes to stderr, once, when no logger would show it. The password is never
+//! logged.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 extern crate self as flask_mqtt_core;
@@ -50,28 +87,30 @@ mod actix;
 #[cfg(feature = "actix")]
 #[doc(hidden)]
 pub mod __actix {
-    pub use crate::actix::{at_exit, StartError};
-    pub use crate::extract::share_with_every_client;
+    pub use crate::handle::share_state;
     pub use crate::registry::declared_brokers;
+    pub use crate::visible::report;
 }
 mod client;
 mod config;
 mod dispatch;
 mod embedded;
 mod error;
+mod event;
 mod extract;
+mod handle;
 mod handler;
-mod log;
 mod message;
 mod paho_version;
 mod qos;
 mod registry;
 mod sync;
 pub mod testing;
+mod visible;
 
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;
-pub use crate::client::{Client, ConnectionState, Health, Mqtt, Publish};
+pub use crate::client::Client;
 pub use crate::config::{
     BrokerSection, Config, ConfigBuilder, ConfigFile, ConnectMode, LastWill, ProtocolVersion,
     Scalar, Secret, TlsConfig, TlsVersion, Transport, DEFAULT_PREFIX,
@@ -79,20 +118,28 @@ pub use crate::config::{
 #[cfg(feature = "embedded-broker")]
 pub use crate::embedded::EmbeddedBroker;
 pub use crate::error::{ConfigError, ConnectError, ConnectReturnCode, Error, Result};
-pub use crate::extract::{
-    Connected, DisconnectReason, Disconnected, Event, EventContext, FromEvent, Published,
-    Subscribed, Unsubscribed, WrongEvent,
+pub use crate::event::log::{LogEntry, LogLevel};
+pub use crate::event::payloads::{
+    Connected, DisconnectReason, Disconnected, Published, Subscribed, Unsubscribed,
 };
-pub use crate::extract::{
-    ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection, Payload,
-    PropertyRejection, ResponseTopic, Retain, State, Text, TextRejection, Topic, UserProperties,
+pub use crate::event::{Event, HandlerKind};
+pub use crate::extract::context::{EventContext, WrongEvent};
+pub use crate::extract::message::{
+    Json, JsonRejection, Payload, Retain, Text, TextRejection, Topic,
 };
+pub use crate::extract::path::{Path, PathRejection};
+pub use crate::extract::properties::{
+    ContentType, CorrelationData, PropertyRejection, ResponseTopic, UserProperties,
+};
+pub use crate::extract::state::{MissingState, State};
+pub use crate::extract::{FromEvent, OptionalFromEvent};
+pub use crate::handle::health::{ConnectionState, Health};
+pub use crate::handle::publish::Publish;
+pub use crate::handle::Mqtt;
 pub use crate::handler::{HandlerError, IntoOutcome, Reply};
-pub use crate::log::{LogEntry, LogLevel};
 pub use crate::message::Message;
 pub use crate::paho_version::paho_version;
 pub use crate::qos::QoS;
-pub use crate::registry::HandlerKind;
 pub use flask_mqtt_macros::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
 };
@@ -103,9 +150,10 @@ pub use flask_mqtt_topic::{
 /// Support for the code the attribute macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::extract::EventContext;
+    pub use crate::event::HandlerKind;
+    pub use crate::extract::context::EventContext;
     pub use crate::handler::{extract, HandlerFuture, IntoOutcome, Outcome};
-    pub use crate::registry::{HandlerDescriptor, HandlerFn, HandlerKind};
+    pub use crate::registry::{HandlerDescriptor, HandlerFn};
     pub use inventory;
     pub use std::boxed::Box;
     pub use std::sync::Arc;

@@ -55,10 +55,10 @@ impl fmt::Display for QoS {
 }
 
 impl TryFrom<u8> for QoS {
-    type Error = crate::Error;
+    type Error = crate::error::Error;
 
     fn try_from(level: u8) -> Result<Self, Self::Error> {
-        QoS::from_u8(level).ok_or(crate::Error::InvalidQos(level))
+        QoS::from_u8(level).ok_or(crate::error::Error::InvalidQos(level))
     }
 }
 
@@ -85,6 +85,9 @@ mod tests {
             assert_eq!(q.to_string(), n.to_string());
         }
         assert_eq!(QoS::from_u8(3), None);
-        assert!(matches!(QoS::try_from(7), Err(crate::Error::InvalidQos(7))));
+        assert!(matches!(
+            QoS::try_from(7),
+            Err(crate::error::Error::InvalidQos(7))
+        ));
     }
 }

@@ -5,44 +5,12 @@ use std::sync::Arc;
 
 use flask_mqtt_topic::{TopicFilter, TopicTemplate};
 
-use crate::extract::EventContext;
+use crate::config::DEFAULT_PREFIX;
+use crate::event::log::DISPATCH_TARGET;
+use crate::event::HandlerKind;
+use crate::extract::context::EventContext;
 use crate::handler::{HandlerFuture, Outcome};
-use crate::QoS;
-
-/// Which attribute registered a handler.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum HandlerKind {
-    /// `#[on_connect]`: every successful (re)connect.
-    Connect,
-    /// `#[on_disconnect]`: connection lost or closed.
-    Disconnect,
-    /// `#[on_message]` (with a filter, or the catch-all).
-    Message,
-    /// `#[on_log]`.
-    Log,
-    /// `#[on_publish]`: a publish the broker acknowledged.
-    Publish,
-    /// `#[on_subscribe]`: a SUBACK.
-    Subscribe,
-    /// `#[on_unsubscribe]`: an UNSUBACK.
-    Unsubscribe,
-}
-
-impl HandlerKind {
-    /// The attribute's name, e.g. `on_message`.
-    pub const fn attribute(self) -> &'static str {
-        match self {
-            HandlerKind::Connect => "on_connect",
-            HandlerKind::Disconnect => "on_disconnect",
-            HandlerKind::Message => "on_message",
-            HandlerKind::Log => "on_log",
-            HandlerKind::Publish => "on_publish",
-            HandlerKind::Subscribe => "on_subscribe",
-            HandlerKind::Unsubscribe => "on_unsubscribe",
-        }
-    }
-}
+use crate::qos::QoS;
 
 /// The generated wrapper around a user's handler function.
 #[derive(Clone, Copy)]
@@ -52,10 +20,6 @@ pub enum HandlerFn {
     /// Wraps a plain `fn`; run where blocking is allowed.
     Sync(fn(Arc<EventContext>) -> Outcome),
 }
-
-/// The prefix of the default client's configuration keys (`MQTT_BROKER_URL`, ...), which
-/// handlers without `broker = "..."` belong to.
-pub(crate) const DEFAULT_BROKER: &str = "MQTT";
 
 /// The client names (`MQTT`, `MQTT2`, ...) that registered handlers ask for (the actix
 /// plugin starts one client per name).
@@ -145,34 +109,9 @@ impl HandlerDescriptor {
         self
     }
 
-    /// The kind of handler.
-    pub fn kind(&self) -> HandlerKind {
-        self.kind
-    }
-
-    /// The MQTT topic filter of an `#[on_message("...")]` handler.
-    pub fn filter(&self) -> Option<&'static str> {
-        self.filter
-    }
-
-    /// The topic template, for a filter with named levels.
-    pub fn template(&self) -> Option<&'static str> {
-        self.template
-    }
-
     /// The configuration prefix of the client the handler belongs to.
     pub fn broker(&self) -> &'static str {
-        self.broker.unwrap_or(DEFAULT_BROKER)
-    }
-
-    /// How many calls may run at once.
-    pub fn concurrency(&self) -> u32 {
-        self.concurrency
-    }
-
-    /// How many events may wait for the handler.
-    pub fn queue(&self) -> u32 {
-        self.queue
+        self.broker.unwrap_or(DEFAULT_PREFIX)
     }
 
     /// `module::function`, as used in log lines.
@@ -213,7 +152,7 @@ impl Handler {
     pub(crate) fn new(desc: &'static HandlerDescriptor) -> Option<Handler> {
         let skip = |what: String| {
             log::error!(
-                target: "flask_mqtt::dispatch",
+                target: DISPATCH_TARGET,
                 "handler {} skipped: {what}",
                 desc.name()
             );

@@ -35,20 +35,20 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    /// The attribute's name, as users write it.
-    pub(crate) fn attribute(self) -> &'static str {
-        match self {
-            Kind::Connect => "on_connect",
-            Kind::Disconnect => "on_disconnect",
-            Kind::Message => "on_message",
-            Kind::Log => "on_log",
-            Kind::Publish => "on_publish",
-            Kind::Subscribe => "on_subscribe",
-            Kind::Unsubscribe => "on_unsubscribe",
-        }
-    }
+    /// Every kind, in the runtime's order.
+    #[cfg(test)]
+    pub(crate) const ALL: [Kind; 7] = [
+        Kind::Connect,
+        Kind::Disconnect,
+        Kind::Message,
+        Kind::Log,
+        Kind::Publish,
+        Kind::Subscribe,
+        Kind::Unsubscribe,
+    ];
 
-    /// The matching variant of the runtime's `HandlerKind`.
+    /// The matching variant of the runtime's `HandlerKind`: the one place this crate
+    /// spells the kinds.
     pub(crate) fn variant(self) -> &'static str {
         match self {
             Kind::Connect => "Connect",
@@ -59,6 +59,12 @@ impl Kind {
             Kind::Subscribe => "Subscribe",
             Kind::Unsubscribe => "Unsubscribe",
         }
+    }
+
+    /// The attribute's name, as users write it: `on_` and the variant in lower case
+    /// (`on_message`), like the runtime's `HandlerKind::attribute`.
+    pub(crate) fn attribute(self) -> String {
+        format!("on_{}", self.variant().to_lowercase())
     }
 
     /// Whether the attribute takes a topic filter (and with it `qos`).
@@ -603,15 +609,7 @@ mod tests {
 
     #[test]
     fn empty_arguments() {
-        for kind in [
-            Kind::Connect,
-            Kind::Disconnect,
-            Kind::Message,
-            Kind::Log,
-            Kind::Publish,
-            Kind::Subscribe,
-            Kind::Unsubscribe,
-        ] {
+        for kind in Kind::ALL {
             let args = parse(kind, quote!()).unwrap();
             assert!(args.filter.is_none());
             assert!(args.qos.is_none());
@@ -794,6 +792,18 @@ mod tests {
             error(Kind::Message, quote!(crate = "x", "a/b")),
             "the topic filter must be the first argument, e.g. `#[on_message(\"home/+/temperature\", qos = 1)]`"
         );
+    }
+
+    /// The kinds and their attribute names are the runtime's: the generated code names
+    /// `HandlerKind::<variant>`, and both crates print the attribute names.
+    #[test]
+    fn kinds_are_the_runtimes() {
+        use flask_mqtt_actix::HandlerKind;
+        assert_eq!(Kind::ALL.len(), HandlerKind::ALL.len());
+        for (kind, runtime) in Kind::ALL.into_iter().zip(HandlerKind::ALL) {
+            assert_eq!(kind.variant(), format!("{runtime:?}"));
+            assert_eq!(kind.attribute(), runtime.attribute());
+        }
     }
 
     #[test]

@@ -6,101 +6,32 @@
 //!
 //! Log target: `flask_mqtt::client`.
 
-use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex};
+mod driver;
+mod paho;
+mod reaper;
+mod session;
+mod shutdown;
+mod supervise;
+mod trace;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-mod driver;
-mod handle;
-mod health;
-
-pub use self::handle::{Mqtt, Publish};
-pub use self::health::{ConnectionState, Health};
-
-use crate::config::ConnectMode;
+use self::paho::PahoOutbound;
+use self::session::Session;
+use self::shutdown::SHUTDOWN_TIMEOUT;
+use self::supervise::supervise;
+use crate::config::{Config, ConnectMode};
 use crate::dispatch::Dispatcher;
-use crate::extract::Event;
-use crate::log::LogEntry;
-use crate::registry::{self, HandlerKind};
-use crate::sync::lock;
-use crate::{Config, ConnectError, Error, Message, QoS, Result};
-
-/// How long each shutdown step may take: handlers and unsent publishes settling (graceful
-/// shutdown only), the DISCONNECT, handler calls for events received meanwhile.
-pub(super) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-/// Filters per SUBSCRIBE packet when resubscribing.
-pub(super) const SUBSCRIBE_CHUNK: usize = 64;
-
-/// What the driver task receives.
-pub(super) enum Input {
-    /// A connect attempt succeeded: the broker that answered, and whether its CONNACK
-    /// allows shared subscriptions (MQTT 5; `None` when it cannot say).
-    Connected {
-        broker: String,
-        shared_subscriptions: Option<bool>,
-    },
-    ConnectionLost,
-    BrokerDisconnect(u8),
-    Message(paho_mqtt::Message),
-    ConnectFailed(ConnectError),
-    Emit(Event),
-    Log(LogEntry),
-    /// Stop for good. Graceful (the owner stops the client: `Client` dropped or shut down):
-    /// first let handlers finish and unsent publishes go out, then DISCONNECT. Otherwise
-    /// (`Mqtt::disconnect`, maybe from inside a handler): DISCONNECT at once.
-    Shutdown {
-        done: Done,
-        graceful: bool,
-    },
-}
-
-/// Tells whoever asked for the shutdown that it is complete.
-pub(super) enum Done {
-    Async(oneshot::Sender<()>),
-    Blocking(std::sync::mpsc::Sender<()>),
-}
-
-impl Done {
-    pub(super) fn send(self) {
-        match self {
-            Done::Async(tx) => {
-                let _ = tx.send(());
-            }
-            Done::Blocking(tx) => {
-                let _ = tx.send(());
-            }
-        }
-    }
-}
-
-pub(super) struct Shared {
-    paho: paho_mqtt::AsyncClient,
-    config: Config,
-    uri: String,
-    topics: Mutex<BTreeMap<String, QoS>>,
-    input: mpsc::UnboundedSender<Input>,
-    rt: tokio::runtime::Handle,
-    closed: AtomicBool,
-    health: Mutex<Health>,
-    /// Publishes handed to Paho whose completion has not been reported yet.
-    unsent: AtomicUsize,
-    /// Set once the client's runtime has stopped: publishes still awaiting Paho then
-    /// return [`Error::Closed`] instead of waiting for a completion that may never come.
-    ended: tokio::sync::watch::Sender<bool>,
-    /// Whether any `on_publish` handler is registered: without one, a completed publish
-    /// is not reported to the driver at all (one thread wake-up less per publish).
-    on_publish: bool,
-    /// Application state shared with handlers (`Mqtt::insert_state`).
-    state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
-    /// Set for detached (test) handles: publishes are recorded here instead of sent.
-    tap: Option<Mutex<Vec<Message>>>,
-    /// Told the outcome of the first connection attempt (connect mode `required`).
-    first_outcome: Mutex<Option<std::sync::mpsc::Sender<std::result::Result<(), ConnectError>>>>,
-}
+use crate::error::{ConnectError, Error, Result};
+use crate::event::log::LogEntry;
+use crate::event::HandlerKind;
+use crate::handle::input::{Done, Input};
+use crate::handle::shared::Shared;
+use crate::handle::Mqtt;
+use crate::registry;
 
 /// Owns the running client. Dropping it (or calling [`Client::shutdown`]) stops it
 /// gracefully: handler calls already queued or running finish and publishes not yet
@@ -121,27 +52,15 @@ impl Client {
         // `MQTT_BROKER_URL=embedded`: start (or reuse) the in-process broker, connect to it.
         let config = crate::embedded::resolve(config)?;
         let handlers = registry::collect_for(config.prefix());
-        let declared = registry::declared_subscriptions(&handlers);
+        let declared = registry::declared_subscriptions(&handlers)
+            .into_iter()
+            .map(|(f, q)| (f.into_string(), q))
+            .collect();
         let on_publish = handlers.iter().any(|h| h.desc.kind == HandlerKind::Publish);
         let uri = config.server_uri();
 
-        let version = match config.protocol_version() {
-            crate::config::ProtocolVersion::V311 => paho_mqtt::MQTT_VERSION_3_1_1,
-            crate::config::ProtocolVersion::V5 => paho_mqtt::MQTT_VERSION_5,
-        };
-        let create = paho_mqtt::CreateOptionsBuilder::new()
-            .server_uri(&uri)
-            .mqtt_version(version)
-            .client_id(config.client_id())
-            .persistence(None)
-            .send_while_disconnected(true)
-            .allow_disconnected_send_at_anytime(true)
-            .max_buffered_messages(i32::try_from(config.max_buffered_messages).unwrap_or(i32::MAX))
-            .finalize();
-        let paho = paho_mqtt::AsyncClient::new(create).map_err(Error::Paho)?;
-
         let (tx, rx) = mpsc::unbounded_channel();
-        install_callbacks(&paho, &tx);
+        let paho = paho::create(&config, &uri, &tx)?;
 
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -150,35 +69,25 @@ impl Client {
             .build()
             .map_err(Error::Runtime)?;
 
-        let shared = Arc::new(Shared {
-            paho,
-            uri,
-            topics: Mutex::new(
-                declared
-                    .into_iter()
-                    .map(|(f, q)| (f.into_string(), q))
-                    .collect(),
-            ),
-            input: tx.clone(),
-            rt: rt.handle().clone(),
-            closed: AtomicBool::new(false),
-            health: Mutex::new(Health::new()),
-            unsent: AtomicUsize::new(0),
-            ended: tokio::sync::watch::Sender::new(false),
-            on_publish,
-            state: Mutex::new(HashMap::new()),
-            tap: None,
-            first_outcome: Mutex::new(None),
+        let outbound = Box::new(PahoOutbound::new(paho.clone(), &config));
+        let shared = Shared::new(
             config,
-        });
-        let mqtt = Mqtt { shared };
+            uri,
+            outbound,
+            declared,
+            tx.clone(),
+            rt.handle().clone(),
+            on_publish,
+        );
+        let mqtt = Mqtt {
+            shared: Arc::new(shared),
+        };
         let required = mqtt.shared.config.connect_mode() == ConnectMode::Required;
-        let first = if required {
+        let (first_outcome, first) = if required {
             let (tx, rx) = std::sync::mpsc::channel();
-            *lock(&mqtt.shared.first_outcome) = Some(tx);
-            Some(rx)
+            (Some(tx), Some(rx))
         } else {
-            None
+            (None, None)
         };
 
         let driver_mqtt = mqtt.clone();
@@ -187,7 +96,7 @@ impl Client {
             .name("flask-mqtt-driver".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let dispatcher = Dispatcher::start(handlers);
+                    let dispatcher = Dispatcher::start(handlers, None);
                     let log_sink = if dispatcher.has(HandlerKind::Log) {
                         let (ltx, mut lrx) = mpsc::unbounded_channel::<LogEntry>();
                         let itx = tx.clone();
@@ -202,11 +111,17 @@ impl Client {
                     } else {
                         None
                     };
-                    crate::log::install_paho_trace(log_sink);
+                    trace::install_paho_trace(log_sink);
+                    let session = Session {
+                        mqtt: driver_mqtt.clone(),
+                        paho,
+                        dispatcher,
+                        first_outcome,
+                    };
                     // On a worker thread, not this one: the driver then hands events to
                     // the router (and the router to handlers) on the same thread, instead
                     // of waking a worker for every message.
-                    let _ = tokio::spawn(driver::drive(driver_mqtt, dispatcher, rx)).await;
+                    supervise(driver::drive(session, rx), &driver_mqtt).await;
                 });
                 rt.shutdown_timeout(Duration::from_secs(1));
                 if let Some(shared) = ended.upgrade() {
@@ -222,10 +137,12 @@ impl Client {
         if let Some(rx) = first {
             // Connect mode `required`: the caller (startup code, not a Paho thread) waits.
             // Every broker of the list may take the whole timeout.
-            let brokers =
-                u32::try_from(client.mqtt.shared.config.server_uris().len()).unwrap_or(u32::MAX);
-            let timeout =
-                client.mqtt.shared.config.connect_timeout() * brokers + Duration::from_secs(1);
+            let config = &client.mqtt.shared.config;
+            let brokers = u32::try_from(config.server_uris().len()).unwrap_or(u32::MAX);
+            let timeout = config
+                .connect_timeout()
+                .saturating_mul(brokers)
+                .saturating_add(Duration::from_secs(1));
             let uri = client.mqtt.shared.uri.clone();
             let outcome = match rx.recv_timeout(timeout) {
                 Ok(outcome) => outcome,
@@ -301,87 +218,6 @@ impl Drop for Client {
             if thread.is_finished() {
                 let _ = thread.join();
             }
-        }
-    }
-}
-
-fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::UnboundedSender<Input>) {
-    // Only unbounded, non-blocking sends in here: these run on Paho's threads.
-    // No connected callback: a connect succeeds through the token of the attempt the
-    // driver started (`driver::start_attempt`), which also carries the CONNACK.
-    let t = tx.clone();
-    paho.set_connection_lost_callback(move |_| {
-        let _ = t.send(Input::ConnectionLost);
-    });
-    let t = tx.clone();
-    paho.set_disconnected_callback(move |_, _props, reason| {
-        let _ = t.send(Input::BrokerDisconnect(reason as u8));
-    });
-    let t = tx.clone();
-    paho.set_message_callback(move |_, msg| {
-        if let Some(msg) = msg {
-            let _ = t.send(Input::Message(msg));
-        }
-    });
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        // Paho tokens hold a reference to the client; a token completed on a Paho thread
-        // after the last handle is gone would destroy the client there, and
-        // MQTTAsync_destroy then deadlocks on the mutex that thread holds. Keep a
-        // reference on a thread of our own until every operation has had time to end.
-        let grace = self.config.connect_timeout() + Duration::from_secs(10);
-        reaper::keep(self.paho.clone(), grace);
-    }
-}
-
-/// Holds Paho clients for a while after their last handle went away, then drops them on
-/// its own thread (never a Paho callback thread).
-mod reaper {
-    use std::sync::mpsc::{channel, Sender};
-    use std::sync::{Mutex, OnceLock};
-    use std::time::{Duration, Instant};
-
-    type Item = (Instant, paho_mqtt::AsyncClient);
-
-    fn sender() -> Option<Sender<Item>> {
-        static TX: OnceLock<Option<Mutex<Sender<Item>>>> = OnceLock::new();
-        let tx = TX.get_or_init(|| {
-            let (tx, rx) = channel::<Item>();
-            let spawned = std::thread::Builder::new()
-                .name("flask-mqtt-reaper".into())
-                .spawn(move || {
-                    let mut held: Vec<Item> = Vec::new();
-                    loop {
-                        let now = Instant::now();
-                        held.retain(|(until, _)| *until > now);
-                        let wait = held
-                            .iter()
-                            .map(|(until, _)| until.saturating_duration_since(now))
-                            .min()
-                            .unwrap_or(Duration::from_secs(3600));
-                        match rx.recv_timeout(wait) {
-                            Ok(item) => held.push(item),
-                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-                        }
-                    }
-                });
-            spawned.ok().map(|_| Mutex::new(tx))
-        });
-        tx.as_ref()?.lock().ok().map(|t| t.clone())
-    }
-
-    pub(super) fn keep(client: paho_mqtt::AsyncClient, grace: Duration) {
-        match sender() {
-            Some(tx) => {
-                if let Err(e) = tx.send((Instant::now() + grace, client)) {
-                    // No reaper thread: never destroy rather than risk the deadlock.
-                    std::mem::forget(e.0);
-                }
-            }
-            None => std::mem::forget(client),
         }
     }
 }

@@ -1,9 +1,11 @@
-//! Incoming messages.
+//! Incoming messages, and the properties of messages we build.
+
+pub(crate) mod properties;
 
 use std::fmt;
 use std::sync::Arc;
 
-use crate::QoS;
+use crate::qos::QoS;
 
 /// A message received from the broker. Cloning is cheap (the payload is shared).
 #[derive(Clone)]
@@ -30,9 +32,7 @@ impl Message {
         retain: bool,
     ) -> Self {
         let mut topic = topic.into();
-        if let Some(nul) = topic.find('\0') {
-            topic.truncate(nul);
-        }
+        topic.truncate(before_nul(&topic).len());
         let payload = payload.into();
         let msg = if retain {
             paho_mqtt::Message::new_retained(topic, payload, qos.to_paho())
@@ -71,6 +71,11 @@ impl Message {
     pub fn as_paho(&self) -> &paho_mqtt::Message {
         &self.inner
     }
+}
+
+/// `s` up to its first NUL: Paho keeps strings as C strings and panics on a NUL.
+pub(crate) fn before_nul(s: &str) -> &str {
+    s.split('\0').next().unwrap_or_default()
 }
 
 impl fmt::Debug for Message {

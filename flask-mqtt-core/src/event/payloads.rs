@@ -1,6 +1,7 @@
 //! The details of connection, acknowledgement and log events, as handlers receive them.
 
-use crate::QoS;
+use crate::error::ConnectError;
+use crate::qos::QoS;
 
 /// Details of a successful connect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub enum DisconnectReason {
     /// could not be reached); the client retries after its backoff delay.
     /// `on_disconnect` handlers see every failed attempt, like Flask-MQTT's
     /// `on_connect` sees a non-zero `rc`.
-    ConnectFailed(crate::ConnectError),
+    ConnectFailed(ConnectError),
 }
 
 /// Details of a disconnect.
@@ -51,7 +52,7 @@ impl Disconnected {
     }
 
     /// The connect error, for [`DisconnectReason::ConnectFailed`].
-    pub fn connect_error(&self) -> Option<&crate::ConnectError> {
+    pub fn connect_error(&self) -> Option<&ConnectError> {
         match &self.reason {
             DisconnectReason::ConnectFailed(e) => Some(e),
             _ => None,

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::ConnectError;
+use crate::error::ConnectError;
 
 /// Where a client's connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -15,8 +15,8 @@ pub enum ConnectionState {
     Connected,
     /// The connection was lost or refused after an earlier success; retrying with backoff.
     Reconnecting,
-    /// Disconnected on purpose ([`Mqtt::disconnect`](crate::Mqtt::disconnect), shutdown):
-    /// no more attempts.
+    /// Disconnected on purpose ([`Mqtt::disconnect`](crate::Mqtt::disconnect), shutdown),
+    /// or stopped by itself ([`Health::fault`] says why): no more attempts.
     Closed,
 }
 
@@ -56,16 +56,17 @@ impl fmt::Display for ConnectionState {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Health {
-    pub(super) state: ConnectionState,
-    pub(super) changed_at: Instant,
-    pub(super) changed_at_wall: SystemTime,
-    pub(super) broker: Option<String>,
-    pub(super) last_error: Option<ConnectError>,
-    pub(super) connects: u64,
+    pub(crate) state: ConnectionState,
+    pub(crate) changed_at: Instant,
+    pub(crate) changed_at_wall: SystemTime,
+    pub(crate) broker: Option<String>,
+    pub(crate) last_error: Option<ConnectError>,
+    pub(crate) connects: u64,
+    pub(crate) fault: Option<String>,
 }
 
 impl Health {
-    pub(super) fn new() -> Health {
+    pub(crate) fn new() -> Health {
         Health {
             state: ConnectionState::Connecting,
             changed_at: Instant::now(),
@@ -73,10 +74,11 @@ impl Health {
             broker: None,
             last_error: None,
             connects: 0,
+            fault: None,
         }
     }
 
-    pub(super) fn set(&mut self, state: ConnectionState) {
+    pub(crate) fn set(&mut self, state: ConnectionState) {
         if self.state != state {
             self.state = state;
             self.changed_at = Instant::now();
@@ -114,6 +116,12 @@ impl Health {
     /// connection is not an error here: the failed attempts to restore it are.
     pub fn last_error(&self) -> Option<&ConnectError> {
         self.last_error.as_ref()
+    }
+
+    /// Why the client stopped by itself, if it did (its driver task panicked): it then
+    /// stays [`ConnectionState::Closed`].
+    pub fn fault(&self) -> Option<&str> {
+        self.fault.as_deref()
     }
 
     /// How many times the client has connected (1 after the first connect; more after

@@ -1,0 +1,253 @@
+//! Paho glue: the Paho client and the callbacks that feed the driver, the outbound side
+//! handles publish through, connect attempts and their options.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use super::reaper;
+use crate::config::{Config, ProtocolVersion, Transport};
+use crate::error::{ConnectError, Error};
+use crate::event::log::{LogLevel, CLIENT_TARGET};
+use crate::handle::input::Input;
+use crate::handle::outbound::{Delivery, Outbound};
+use crate::handle::Mqtt;
+use crate::qos::QoS;
+
+/// Creates the Paho client for `config` (not connected), its callbacks feeding `input`.
+pub(super) fn create(
+    config: &Config,
+    uri: &str,
+    input: &mpsc::UnboundedSender<Input>,
+) -> Result<paho_mqtt::AsyncClient, Error> {
+    let version = match config.protocol_version() {
+        ProtocolVersion::V311 => paho_mqtt::MQTT_VERSION_3_1_1,
+        ProtocolVersion::V5 => paho_mqtt::MQTT_VERSION_5,
+    };
+    let create = paho_mqtt::CreateOptionsBuilder::new()
+        .server_uri(uri)
+        .mqtt_version(version)
+        .client_id(config.client_id())
+        .persistence(None)
+        .send_while_disconnected(true)
+        .allow_disconnected_send_at_anytime(true)
+        .max_buffered_messages(i32::try_from(config.max_buffered_messages).unwrap_or(i32::MAX))
+        .finalize();
+    let paho = paho_mqtt::AsyncClient::new(create).map_err(Error::Paho)?;
+    install_callbacks(&paho, input);
+    Ok(paho)
+}
+
+fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::UnboundedSender<Input>) {
+    // Only unbounded, non-blocking sends in here: these run on Paho's threads.
+    // No connected callback: a connect succeeds through the token of the attempt the
+    // driver started (`driver::start_attempt`), which also carries the CONNACK.
+    let t = tx.clone();
+    paho.set_connection_lost_callback(move |_| {
+        let _ = t.send(Input::ConnectionLost);
+    });
+    let t = tx.clone();
+    paho.set_disconnected_callback(move |_, _props, reason| {
+        let _ = t.send(Input::BrokerDisconnect(reason as u8));
+    });
+    let t = tx.clone();
+    paho.set_message_callback(move |_, msg| {
+        if let Some(msg) = msg {
+            let _ = t.send(Input::Message(msg));
+        }
+    });
+}
+
+/// A running client's [`Outbound`]: its Paho client.
+pub(super) struct PahoOutbound {
+    client: paho_mqtt::AsyncClient,
+    v5: bool,
+    /// How long the client is kept after the last handle is gone (see `Drop`).
+    grace: Duration,
+}
+
+impl PahoOutbound {
+    pub(super) fn new(client: paho_mqtt::AsyncClient, config: &Config) -> PahoOutbound {
+        PahoOutbound {
+            client,
+            v5: config.protocol_version() == ProtocolVersion::V5,
+            grace: config
+                .connect_timeout()
+                .saturating_add(Duration::from_secs(10)),
+        }
+    }
+}
+
+impl Outbound for PahoOutbound {
+    fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    fn carries_properties(&self) -> bool {
+        self.v5
+    }
+
+    fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+        self.client.try_publish(msg).map(Delivery::Pending)
+    }
+
+    fn subscribe(
+        &self,
+        filters: Vec<String>,
+        qos: Vec<QoS>,
+    ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+        let qos: Vec<paho_mqtt::QoS> = qos.into_iter().map(QoS::to_paho).collect();
+        let token = self.client.subscribe_many(&filters, &qos);
+        Box::pin(async move {
+            let rsp = token.await?;
+            Ok(rsp.subscribe_many_response().unwrap_or_default())
+        })
+    }
+
+    fn unsubscribe(
+        &self,
+        filters: Vec<String>,
+    ) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+        let token = self.client.unsubscribe_many(&filters);
+        Box::pin(async move { token.await.map(drop) })
+    }
+}
+
+impl Drop for PahoOutbound {
+    fn drop(&mut self) {
+        // Paho tokens hold a reference to the client; a token completed on a Paho thread
+        // after the last handle is gone would destroy the client there, and
+        // MQTTAsync_destroy then deadlocks on the mutex that thread holds. Keep a
+        // reference on a thread of our own until every operation has had time to end.
+        reaper::keep(self.client.clone(), self.grace);
+    }
+}
+
+/// Starts one connection attempt to broker `uris[i]`; its outcome comes back as
+/// `Input::Connected` or `Input::ConnectFailed`.
+pub(super) fn start_attempt(mqtt: &Mqtt, paho: &paho_mqtt::AsyncClient, uris: &[String], i: usize) {
+    let shared = Arc::clone(&mqtt.shared);
+    let paho = paho.clone();
+    let uri = uris.get(i).cloned().unwrap_or_else(|| shared.uri.clone());
+    // One broker: the URI the Paho client was created with. Several: this attempt's.
+    let only = (uris.len() > 1).then_some(uri.as_str());
+    let opts = match connect_options(&shared.config, only) {
+        Ok(o) => o,
+        Err(e) => {
+            let err = ConnectError::from_paho(&e, &uri);
+            let _ = shared.input.send(Input::ConnectFailed(err));
+            return;
+        }
+    };
+    if shared.config.tls().is_some_and(|t| t.insecure()) {
+        mqtt.emit_log(
+            LogLevel::Warning,
+            format!(
+                "TLS certificate and host name checks are OFF for {uri} (MQTT_TLS_INSECURE); anyone on the path can read and change this connection"
+            ),
+        );
+    }
+    log::debug!(target: CLIENT_TARGET, "connecting to {uri}");
+    let rt = shared.rt.clone();
+    rt.spawn(async move {
+        match paho.connect(opts).await {
+            Ok(rsp) => {
+                let shared_subscriptions =
+                    (shared.config.protocol_version() == ProtocolVersion::V5).then(|| {
+                        // Absent means available (MQTT 5.0 §3.2.2.3.18).
+                        rsp.properties()
+                            .get_int(paho_mqtt::PropertyCode::SharedSubscriptionAvailable)
+                            != Some(0)
+                    });
+                let _ = shared.input.send(Input::Connected {
+                    broker: uri,
+                    shared_subscriptions,
+                });
+            }
+            Err(e) => {
+                let err = ConnectError::from_paho(&e, &uri);
+                let _ = shared.input.send(Input::ConnectFailed(err));
+            }
+        }
+    });
+}
+
+/// Paho's connect options for `c`: version, transport, session, credentials, TLS, will;
+/// and the broker, when it is not the one the Paho client was created with.
+pub(super) fn connect_options(
+    c: &Config,
+    server: Option<&str>,
+) -> Result<paho_mqtt::ConnectOptions, paho_mqtt::Error> {
+    let v5 = c.protocol_version() == ProtocolVersion::V5;
+    let mut b = match (c.transport(), v5) {
+        (Transport::Tcp, false) => {
+            paho_mqtt::ConnectOptionsBuilder::with_mqtt_version(paho_mqtt::MQTT_VERSION_3_1_1)
+        }
+        (Transport::Tcp, true) => paho_mqtt::ConnectOptionsBuilder::new_v5(),
+        (Transport::WebSockets, false) => paho_mqtt::ConnectOptionsBuilder::new_ws(),
+        (Transport::WebSockets, true) => paho_mqtt::ConnectOptionsBuilder::new_ws_v5(),
+    };
+    b.keep_alive_interval(c.keepalive())
+        .connect_timeout(c.connect_timeout());
+    if let Some(server) = server {
+        // A list of one: the driver does the failover itself, because given several
+        // Paho C 1.3 also moves on to the next broker by itself after a lost connection
+        // without completing any connect token (measured), so nobody would resubscribe.
+        b.server_uris(&[server]);
+        if c.tls().is_none() {
+            // Paho C 1.3 prints "checking <uri>" to stdout for a server list that comes
+            // without SSL options (a leftover debug printf in MQTTAsync_connect). Empty
+            // SSL options skip that branch; they are only used for `ssl://` URIs, which a
+            // configuration without TLS does not produce.
+            b.ssl_options(paho_mqtt::SslOptions::default());
+        }
+    }
+    if v5 {
+        b.clean_start(c.clean_session());
+        let mut props = paho_mqtt::Properties::new();
+        let expiry = u32::try_from(c.session_expiry().as_secs()).unwrap_or(u32::MAX);
+        if expiry > 0 {
+            props.push_u32(paho_mqtt::PropertyCode::SessionExpiryInterval, expiry)?;
+        }
+        b.properties(props);
+    } else {
+        b.clean_session(c.clean_session());
+    }
+    if let Some(user) = c.username() {
+        b.user_name(user);
+    }
+    if let Some(pw) = &c.password {
+        b.password(pw.expose());
+    }
+    if let Some(tls) = c.tls() {
+        let mut s = paho_mqtt::SslOptionsBuilder::new();
+        if let Some(ca) = tls.ca_certs() {
+            s.trust_store(ca)?;
+        }
+        if let Some(cert) = tls.certfile() {
+            s.key_store(cert)?;
+        }
+        if let Some(key) = tls.keyfile() {
+            s.private_key(key)?;
+        }
+        if let Some(ciphers) = tls.ciphers() {
+            s.enabled_cipher_suites(ciphers);
+        }
+        // Verify the chain and the host name unless explicitly told not to.
+        s.enable_server_cert_auth(!tls.insecure())
+            .verify(!tls.insecure());
+        b.ssl_options(s.finalize());
+    }
+    if let Some(will) = c.last_will() {
+        let msg = paho_mqtt::MessageBuilder::new()
+            .topic(will.topic())
+            .payload(will.message())
+            .qos(will.qos().to_paho())
+            .retained(will.retain())
+            .finalize();
+        b.will_message(msg);
+    }
+    Ok(b.finalize())
+}

@@ -1,0 +1,76 @@
+//! Runs the driver task and reports how it ended: a driver that panics must not leave
+//! the client "connecting" forever with nothing said.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+
+use crate::event::log::CLIENT_TARGET;
+use crate::handle::health::ConnectionState;
+use crate::handle::Mqtt;
+use crate::handler::panic_message;
+
+/// Runs `driver` as a task of the current runtime and waits for it. If it panics (or is
+/// cancelled), the error is logged with its message, the client is closed (later
+/// operations return `Error::Closed`) and its health says why: readiness probes then
+/// answer 503 with the reason.
+pub(super) async fn supervise(driver: impl Future<Output = ()> + Send + 'static, mqtt: &Mqtt) {
+    let Err(e) = tokio::spawn(driver).await else {
+        return;
+    };
+    let why = if e.is_panic() {
+        format!(
+            "the MQTT client stopped: its driver task panicked: {}",
+            panic_message(&*e.into_panic())
+        )
+    } else {
+        "the MQTT client stopped: its driver task was cancelled".to_owned()
+    };
+    log::error!(target: CLIENT_TARGET, "{why}");
+    let shared = &mqtt.shared;
+    shared.closed.store(true, Ordering::SeqCst);
+    shared.set_state(ConnectionState::Closed, |h| h.fault = Some(why));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestClient;
+
+    /// A panic in the driver closes the client and says why, in its health.
+    #[tokio::test]
+    async fn a_panicking_driver_closes_the_client_with_the_reason() {
+        let app = TestClient::new().unwrap();
+        let mqtt = app.client().clone();
+        assert!(mqtt.health().is_ready());
+        supervise(
+            async {
+                let input: Option<&str> = None;
+                panic!("bad input: {input:?}");
+            },
+            &mqtt,
+        )
+        .await;
+        let health = mqtt.health();
+        assert_eq!(health.state(), ConnectionState::Closed);
+        assert!(!health.is_ready());
+        assert_eq!(
+            health.fault(),
+            Some("the MQTT client stopped: its driver task panicked: bad input: None")
+        );
+        assert!(!mqtt.is_connected());
+        assert!(matches!(
+            mqtt.publish("a", "b").await,
+            Err(crate::error::Error::Closed)
+        ));
+    }
+
+    /// A driver that returns leaves the client as it was.
+    #[tokio::test]
+    async fn a_driver_that_returns_changes_nothing() {
+        let app = TestClient::new().unwrap();
+        let mqtt = app.client().clone();
+        supervise(async {}, &mqtt).await;
+        assert!(mqtt.health().is_ready());
+        assert_eq!(mqtt.health().fault(), None);
+    }
+}

@@ -1,0 +1,448 @@
+//! Events -> handlers, with per-handler ordering, concurrency limits and back-pressure.
+//!
+//! ```text
+//!  Paho callback threads      driver task            router task           one worker per handler
+//!  (never block)              (client module)        (this module)         (this module)
+//!  message/connect/... --->  Dispatcher::dispatch --> intake (unbounded) --> queue (bounded, `queue = N`)
+//!   unbounded channel         (sync, never waits)     in arrival order       --> up to `concurrency = N`
+//!                                                                               calls at once
+//! ```
+//!
+//! While the router has nothing waiting (the common case), `Dispatcher::dispatch` puts
+//! events straight into the handler queues itself; the router takes over, in arrival
+//! order, from the first full queue until it has caught up.
+//!
+//! # Guarantees
+//!
+//! - **Nothing is dropped.** Every event handed to [`Dispatcher::dispatch`] reaches the
+//!   queue of every handler it concerns (topic trie for messages; the catch-all when no
+//!   filter matched), unless shutdown gives up on handlers still busy after its timeout
+//!   (logged).
+//! - **Order.** With `concurrency = 1` (the default) a handler sees its events one at a
+//!   time, in arrival order. With `concurrency = N` calls *start* in arrival order and up
+//!   to `N` run at once.
+//! - **Isolation.** Each handler has its own bounded queue (`queue = N`, default 1024
+//!   events) and worker: a slow handler does not delay the others until its queue is full.
+//! - **Back-pressure, and where it stops.** When a handler's queue is full the router
+//!   waits for room, in arrival order, so *every* handler stops receiving new events
+//!   until the slow one makes room (no event overtakes another). Events keep arriving
+//!   meanwhile and wait in the router's unbounded intake: memory use is
+//!   `sum(queue) + sum(concurrency)` events in handlers plus the intake backlog, which is
+//!   bounded only by what the broker sends while a handler is stalled. A warning names
+//!   the handler holding things up when the backlog reaches 1024 events and at every
+//!   doubling; an info line says when it is cleared.
+//! - **Paho is never blocked.** Back-pressure does not reach the broker: the Paho
+//!   receive thread only pushes into unbounded channels. Holding that thread would be
+//!   the only way to withhold acknowledgements (Paho C acknowledges a QoS 1 message as
+//!   soon as its message callback returns, and paho-mqtt 0.14's callback always reports
+//!   success), and it would deadlock any handler awaiting a QoS 1/2 publish or a
+//!   subscribe (their acknowledgements are read by that same thread), leave PINGRESP
+//!   unread (Paho then drops the connection after the keep-alive), and hold paho-mqtt's
+//!   callback lock that its other callbacks need. A broker held back would not keep the
+//!   messages either: Mosquitto drops what exceeds `max_queued_messages` (default 1000)
+//!   for a client that does not read. Absorbing the backlog in memory, loudly, is the
+//!   only choice that loses nothing (tested: 5000 QoS 1 messages behind a blocked
+//!   handler against a default Mosquitto arrive complete and in order).
+//! - **Failures stay local.** A rejected argument (the handler is not called), an `Err`
+//!   return, a panic, or a reply that could not be sent is logged as a warning naming
+//!   the handler (and the topic for messages); other handlers, and later events, run as
+//!   usual.
+//!
+//! Sync handlers run under `block_in_place` on a multi-threaded runtime (the client's),
+//! on the blocking pool otherwise (tests on a current-thread runtime).
+//!
+//! Log target: `flask_mqtt::dispatch`.
+
+pub(crate) mod observe;
+mod queue;
+mod reply;
+mod router;
+mod routes;
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use flask_mqtt_topic::FilterTrie;
+use tokio::sync::{mpsc, Notify};
+use tokio::task::JoinHandle;
+
+use self::observe::{Completions, Observer};
+use self::queue::{queue, Queue, SendError};
+use self::router::{item, route, Backlog, Job, BACKLOG_WARNING, NOBODY};
+use self::routes::{Routes, Targets};
+use self::worker::run_worker;
+use crate::event::completion::{Pending, Settle};
+use crate::event::log::DISPATCH_TARGET as TARGET;
+use crate::event::{Event, HandlerKind};
+use crate::extract::context::EventContext;
+use crate::handle::Mqtt;
+use crate::registry::Handler;
+
+/// Routes events to the handler workers.
+pub(crate) struct Dispatcher {
+    intake: mpsc::UnboundedSender<Job>,
+    routes: Arc<Routes>,
+    backlog: Arc<Backlog>,
+    /// The handler queues, for the direct path (the router has its own senders).
+    queues: Vec<Queue>,
+    router: JoinHandle<()>,
+    workers: Vec<JoinHandle<()>>,
+    /// Counts events until they settle, and tells the observer.
+    completions: Arc<Completions>,
+    /// `completions`, as every event's context reports to it.
+    settle: Arc<dyn Settle>,
+    /// The number of the next event.
+    next_seq: AtomicU64,
+}
+
+impl Dispatcher {
+    /// Spawns the router and one worker per handler on the current runtime; each handler
+    /// call and each event, once all its calls ended, are reported to `observer`.
+    pub(crate) fn start(handlers: Vec<Handler>, observer: Option<Arc<dyn Observer>>) -> Dispatcher {
+        let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();
+        let mut trie = FilterTrie::new();
+        let mut catch_all = Vec::new();
+        let mut queues = Vec::with_capacity(handlers.len());
+        let mut workers = Vec::with_capacity(handlers.len());
+        let mut shared = Vec::with_capacity(handlers.len());
+        for (i, h) in handlers.into_iter().enumerate() {
+            let kind = h.desc.kind;
+            match (kind, &h.filter) {
+                (HandlerKind::Message, Some(f)) => trie.insert(f, i),
+                (HandlerKind::Message, None) => catch_all.push(i),
+                _ => match by_kind.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, v)) => v.push(i),
+                    None => by_kind.push((kind, vec![i])),
+                },
+            }
+            let h = Arc::new(h);
+            let capacity = usize::try_from(h.desc.queue).unwrap_or(usize::MAX).max(1);
+            let (tx, rx) = queue(capacity);
+            queues.push(tx);
+            workers.push(tokio::spawn(run_worker(
+                Arc::clone(&h),
+                rx,
+                observer.clone(),
+            )));
+            shared.push(h);
+        }
+        let routes = Arc::new(Routes {
+            handlers: shared,
+            by_kind: by_kind
+                .into_iter()
+                .map(|(k, v)| (k, Targets::from(v)))
+                .collect(),
+            trie,
+            catch_all: Targets::from(catch_all),
+            nobody: Targets::from(Vec::new()),
+            topics: Mutex::new(HashMap::new()),
+        });
+        let backlog = Arc::new(Backlog {
+            len: AtomicUsize::new(0),
+            waiting_for: AtomicUsize::new(NOBODY),
+            warned: AtomicBool::new(false),
+            grew: Notify::new(),
+        });
+        let (intake, rx) = mpsc::unbounded_channel();
+        let router = tokio::spawn(route(
+            Arc::clone(&routes),
+            Arc::clone(&backlog),
+            rx,
+            queues.clone(),
+        ));
+        let completions = Arc::new(Completions::new(observer));
+        Dispatcher {
+            intake,
+            routes,
+            backlog,
+            queues,
+            router,
+            workers,
+            settle: Arc::clone(&completions) as Arc<dyn Settle>,
+            completions,
+            next_seq: AtomicU64::new(0),
+        }
+    }
+
+    /// Whether any handler of `kind` is registered.
+    pub(crate) fn has(&self, kind: HandlerKind) -> bool {
+        match kind {
+            HandlerKind::Message => {
+                !self.routes.catch_all.is_empty() || !self.routes.trie.is_empty()
+            }
+            _ => self
+                .routes
+                .by_kind
+                .iter()
+                .any(|(k, v)| *k == kind && !v.is_empty()),
+        }
+    }
+
+    /// Queues `event` for every handler it concerns, and returns its number (events are
+    /// numbered in the order they are dispatched). Never waits (safe anywhere, also on the
+    /// driver task); see the module docs for what happens when handlers fall behind.
+    ///
+    /// Direct path: while no event waits for the router, the event goes straight into the
+    /// handler queues, which keeps arrival order (the driver is the only caller) and saves
+    /// a hop through the router task per event. If a queue is full, the event goes on
+    /// through the router from that handler on, and later events follow it there until
+    /// the router has caught up.
+    pub(crate) fn dispatch(&self, client: &Mqtt, event: Event) -> u64 {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        self.completions.started();
+        let pending = Pending::new(seq, Arc::clone(&self.settle));
+        let ctx = Arc::new(EventContext::new(client.clone(), event).pending(pending));
+        if self.backlog.len.load(Ordering::SeqCst) == 0 {
+            for (n, &i) in self.routes.targets(ctx.event()).iter().enumerate() {
+                let (Some(h), Some(queue)) = (self.routes.handlers.get(i), self.queues.get(i))
+                else {
+                    continue;
+                };
+                match queue.try_send(item(h, &ctx)) {
+                    // Closed: the worker is gone (runtime shutdown).
+                    Ok(()) | Err(SendError::Closed) => {}
+                    Err(SendError::Full(_)) => {
+                        self.submit(Job { ctx, skip: n });
+                        return seq;
+                    }
+                }
+            }
+            return seq;
+        }
+        self.submit(Job { ctx, skip: 0 });
+        seq
+    }
+
+    fn submit(&self, job: Job) {
+        let len = self.backlog.len.fetch_add(1, Ordering::SeqCst) + 1;
+        if len >= BACKLOG_WARNING && len.is_power_of_two() {
+            let waiting = self.backlog.waiting_for.load(Ordering::SeqCst);
+            match self.routes.handlers.get(waiting) {
+                Some(h) => self.backlog.warn(len, h),
+                // The router has not said yet whom it waits for: it warns when it does.
+                None => self.backlog.grew.notify_one(),
+            }
+        }
+        if self.intake.send(job).is_err() {
+            // The router is gone: only after a runtime shutdown. The job is dropped here,
+            // which settles its event with no calls.
+            self.backlog.len.fetch_sub(1, Ordering::SeqCst);
+            log::warn!(target: TARGET, "event not dispatched: the dispatcher has stopped");
+        }
+    }
+
+    /// Whether every event dispatched so far has been handled: none waits for the router,
+    /// none is queued for a handler, no handler call is running.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.backlog.len.load(Ordering::SeqCst) == 0 && self.completions.all_settled()
+    }
+
+    /// Closes the intake and waits (up to `timeout`) for the handlers to finish every
+    /// event already dispatched.
+    pub(crate) async fn drain(self, timeout: Duration) {
+        let Dispatcher {
+            intake,
+            queues,
+            router,
+            workers,
+            ..
+        } = self;
+        // The router's senders close the handler queues when it finishes.
+        drop(queues);
+        drop(intake);
+        let all = async move {
+            let _ = router.await;
+            futures::future::join_all(workers).await;
+        };
+        if tokio::time::timeout(timeout, all).await.is_err() {
+            log::warn!(
+                target: TARGET,
+                "handlers still running {timeout:?} after shutdown began; abandoning them"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::time::Instant;
+
+    use tokio::sync::Semaphore;
+
+    use super::routes::{TOPIC_CACHE_ENTRIES, TOPIC_CACHE_MAX_LEN};
+    use super::*;
+    use crate::event::log::{LogEntry, LogLevel};
+    use crate::handler::{HandlerFuture, Outcome};
+    use crate::message::Message;
+    use crate::qos::QoS;
+    use crate::registry::{HandlerDescriptor, HandlerFn};
+    use crate::sync::lock;
+    use crate::testing::{Calls, TestClient, Watch};
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    static GATE: Semaphore = Semaphore::const_new(0);
+    static SLOW_STARTED: AtomicUsize = AtomicUsize::new(0);
+    static SLOW_DONE: AtomicUsize = AtomicUsize::new(0);
+    static FAST_RAN: AtomicUsize = AtomicUsize::new(0);
+
+    fn slow(_: Arc<EventContext>) -> HandlerFuture {
+        Box::pin(async {
+            SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
+            if let Ok(permit) = GATE.acquire().await {
+                permit.forget();
+            }
+            SLOW_DONE.fetch_add(1, Ordering::SeqCst);
+            Ok(None)
+        })
+    }
+
+    fn fast(_: Arc<EventContext>) -> Outcome {
+        FAST_RAN.fetch_add(1, Ordering::SeqCst);
+        Ok(None)
+    }
+
+    static SLOW: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "slow",
+        "dispatch::tests",
+        HandlerFn::Async(slow),
+    )
+    .with_filter("slow")
+    .with_queue(2);
+
+    static FAST: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "fast",
+        "dispatch::tests",
+        HandlerFn::Sync(fast),
+    )
+    .with_filter("fast");
+
+    async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !cond() {
+            assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// A dispatcher for `handlers` whose events can be awaited, and a client for them.
+    fn watched(handlers: Vec<Handler>) -> (Dispatcher, Arc<Watch>, TestClient) {
+        let watch = Arc::new(Watch::default());
+        let d = Dispatcher::start(handlers, Some(Arc::clone(&watch) as _));
+        (d, watch, TestClient::new().unwrap())
+    }
+
+    /// Dispatches `event`; resolves to its calls once they have all ended.
+    fn dispatch(
+        d: &Dispatcher,
+        watch: &Watch,
+        app: &TestClient,
+        event: Event,
+    ) -> impl Future<Output = Calls> {
+        watch.ended(d.dispatch(app.client(), event))
+    }
+
+    async fn done<T>(f: impl Future<Output = T>) -> T {
+        match tokio::time::timeout(DEADLINE, f).await {
+            Ok(v) => v,
+            Err(_) => panic!("a dispatched event did not complete in {DEADLINE:?}"),
+        }
+    }
+
+    /// A full queue holds the router (and so every later event) back, loses nothing, and
+    /// never blocks `dispatch` itself.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_holds_dispatch_back_and_loses_nothing() {
+        let handlers = [&SLOW, &FAST]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let (d, watch, app) = watched(handlers);
+        let msg = |topic: &str| Event::Message(Message::new(topic, "", QoS::AtMostOnce, false));
+
+        let mut slow_calls = vec![dispatch(&d, &watch, &app, msg("slow"))];
+        wait_until("the slow handler runs", || {
+            SLOW_STARTED.load(Ordering::SeqCst) == 1
+        })
+        .await;
+
+        // The fast handler is not held up while the slow one's queue has room.
+        let calls = done(dispatch(&d, &watch, &app, msg("fast"))).await;
+        assert_eq!(calls.len(), 1);
+        assert_eq!(FAST_RAN.load(Ordering::SeqCst), 1);
+
+        // Two more fill the slow queue; the third makes the router wait for room.
+        for _ in 0..3 {
+            slow_calls.push(dispatch(&d, &watch, &app, msg("slow")));
+        }
+        wait_until("the router waits for the slow handler", || {
+            d.backlog.waiting_for.load(Ordering::SeqCst) == 0
+        })
+        .await;
+        // `dispatch` still returns at once; the event waits in the intake, behind the
+        // one the router holds.
+        let late = dispatch(&d, &watch, &app, msg("fast"));
+        assert_eq!(d.backlog.len.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            FAST_RAN.load(Ordering::SeqCst),
+            1,
+            "nothing overtakes the held event"
+        );
+
+        GATE.add_permits(4);
+        for call in slow_calls {
+            assert_eq!(done(call).await.len(), 1);
+        }
+        assert_eq!(done(late).await.len(), 1);
+        assert_eq!(SLOW_DONE.load(Ordering::SeqCst), 4);
+        assert_eq!(FAST_RAN.load(Ordering::SeqCst), 2);
+        assert_eq!(d.backlog.len.load(Ordering::SeqCst), 0);
+        assert_eq!(d.backlog.waiting_for.load(Ordering::SeqCst), NOBODY);
+        done(d.drain(DEADLINE)).await;
+    }
+
+    /// The topic cache gives the trie's answer, also past its size and for topics too
+    /// long to remember.
+    #[tokio::test]
+    async fn cached_targets_are_the_tries() {
+        let handlers = [&SLOW, &FAST]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let d = Dispatcher::start(handlers, None);
+        let msg = |topic: &str| Event::Message(Message::new(topic, "", QoS::AtMostOnce, false));
+        for _ in 0..2 {
+            assert_eq!(&*d.routes.targets(&msg("fast")), &[1]);
+            assert_eq!(&*d.routes.targets(&msg("slow")), &[0]);
+            assert!(d.routes.targets(&msg("other")).is_empty());
+        }
+        for i in 0..TOPIC_CACHE_ENTRIES + 10 {
+            assert!(d.routes.targets(&msg(&format!("t/{i}"))).is_empty());
+        }
+        assert!(lock(&d.routes.topics).len() <= TOPIC_CACHE_ENTRIES);
+        assert_eq!(&*d.routes.targets(&msg("fast")), &[1]);
+        let long = format!("{}/fast", "x".repeat(TOPIC_CACHE_MAX_LEN));
+        assert!(d.routes.targets(&msg(&long)).is_empty());
+        assert!(lock(&d.routes.topics).get(long.as_str()).is_none());
+        assert!(d
+            .routes
+            .targets(&Event::Log(LogEntry::new(LogLevel::Info, "x")))
+            .is_empty());
+    }
+
+    /// An event no handler takes completes at once, with no calls.
+    #[tokio::test]
+    async fn an_event_for_nobody_completes_empty() {
+        let (d, watch, app) = watched(Vec::new());
+        let event = Event::Message(Message::new("nobody/here", "", QoS::AtMostOnce, false));
+        assert!(done(dispatch(&d, &watch, &app, event)).await.is_empty());
+        assert!(!d.has(HandlerKind::Message));
+        assert!(!d.has(HandlerKind::Connect));
+    }
+}

@@ -1,0 +1,72 @@
+//! What dispatch reports as it goes: each handler call as it ends, and each event once
+//! every call it caused has ended, to an [`Observer`] (the `testing` module's today;
+//! acknowledgements in arrival order, metrics and tracing build on the same reports).
+//! Without an observer the reports cost a branch per call and nothing else.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::event::completion::Settle;
+use crate::event::Event;
+use crate::handler::HandlerError;
+use crate::registry::HandlerDescriptor;
+
+/// Watches dispatch. Called on the workers' threads: return quickly, never block on a
+/// Paho operation.
+pub(crate) trait Observer: Send + Sync + 'static {
+    /// A handler call has ended: the handler returned (and its reply, if any, was
+    /// sent), failed or panicked, or was not called because an argument was rejected.
+    fn call_ended(&self, call: &CallEnd<'_>);
+
+    /// Every handler call of event number `seq` has ended (see
+    /// [`event::completion`](crate::event::completion)); after each of its
+    /// [`call_ended`](Observer::call_ended).
+    fn event_ended(&self, seq: u64, event: &Event);
+}
+
+/// One ended handler call.
+pub(crate) struct CallEnd<'a> {
+    /// The event's number, in arrival order.
+    pub(crate) seq: u64,
+    pub(crate) handler: &'static HandlerDescriptor,
+    pub(crate) result: &'a Result<(), HandlerError>,
+    /// From the worker taking the event to the end of the call: extraction, the call
+    /// and the reply.
+    pub(crate) elapsed: Duration,
+}
+
+/// The dispatcher's [`Settle`]: counts events not finished yet, and tells the observer.
+pub(super) struct Completions {
+    /// Events dispatched and not settled.
+    busy: AtomicUsize,
+    observer: Option<Arc<dyn Observer>>,
+}
+
+impl Completions {
+    pub(super) fn new(observer: Option<Arc<dyn Observer>>) -> Completions {
+        Completions {
+            busy: AtomicUsize::new(0),
+            observer,
+        }
+    }
+
+    /// One more event on its way.
+    pub(super) fn started(&self) {
+        self.busy.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether every event started has settled.
+    pub(super) fn all_settled(&self) -> bool {
+        self.busy.load(Ordering::SeqCst) == 0
+    }
+}
+
+impl Settle for Completions {
+    fn settled(&self, seq: u64, event: &Event) {
+        if let Some(observer) = &self.observer {
+            observer.event_ended(seq, event);
+        }
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,142 @@
+//! [`EventContext`]: an event with the client it came from and the handler it is for,
+//! which is what extractors read.
+
+use std::sync::Arc;
+
+use flask_mqtt_topic::TopicTemplate;
+
+use crate::event::completion::Pending;
+use crate::event::{Event, HandlerKind};
+use crate::handle::Mqtt;
+use crate::message::Message;
+
+/// An event together with the client it came from and the handler it is for: what
+/// extractors read.
+#[derive(Debug)]
+pub struct EventContext {
+    client: Mqtt,
+    event: Event,
+    /// The handler's topic template, when its filter names levels.
+    template: Option<Arc<TopicTemplate>>,
+    /// The event's completion, reported when the dispatcher's context of the event is
+    /// dropped (after every handler call that shares it); clones do not hold it.
+    pending: Option<Pending>,
+    /// For a handler's own context (with its template): the dispatcher's context of the
+    /// event, held until this one is dropped.
+    parent: Option<Arc<EventContext>>,
+}
+
+/// A clone does not hold the event's completion back (a handler may keep it).
+impl Clone for EventContext {
+    fn clone(&self) -> Self {
+        EventContext {
+            client: self.client.clone(),
+            event: self.event.clone(),
+            template: self.template.clone(),
+            pending: None,
+            parent: None,
+        }
+    }
+}
+
+impl Drop for EventContext {
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            pending.settle(&self.event);
+        }
+    }
+}
+
+impl EventContext {
+    pub(crate) fn new(client: Mqtt, event: Event) -> Self {
+        EventContext {
+            client,
+            event,
+            template: None,
+            pending: None,
+            parent: None,
+        }
+    }
+
+    /// The same, reporting its completion when dropped.
+    pub(crate) fn pending(mut self, pending: Pending) -> Self {
+        self.pending = Some(pending);
+        self
+    }
+
+    /// The context of `base`'s event for a handler whose filter is `template`: holds
+    /// `base` (and so the event's completion) until dropped.
+    pub(crate) fn with_template(base: &Arc<EventContext>, template: Arc<TopicTemplate>) -> Self {
+        EventContext {
+            client: base.client.clone(),
+            event: base.event.clone(),
+            template: Some(template),
+            pending: None,
+            parent: Some(Arc::clone(base)),
+        }
+    }
+
+    /// The event's number in arrival order, for a context the dispatcher made.
+    pub(crate) fn seq(&self) -> Option<u64> {
+        match &self.pending {
+            Some(p) => Some(p.seq()),
+            None => self.parent.as_ref()?.seq(),
+        }
+    }
+
+    /// The client the event belongs to.
+    pub fn client(&self) -> &Mqtt {
+        &self.client
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The message, for `#[on_message]` handlers.
+    pub fn message(&self) -> Option<&Message> {
+        match &self.event {
+            Event::Message(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The handler's topic template, when its filter names levels
+    /// (`sensors/{sensor_id}/temperature`).
+    pub fn template(&self) -> Option<&TopicTemplate> {
+        self.template.as_deref()
+    }
+
+    /// The named topic levels of the message, `[("sensor_id", "7")]`, in the order of
+    /// the filter; `None` unless this is a message for a handler whose filter names levels.
+    pub fn path_params(&self) -> Option<Vec<(&str, &str)>> {
+        self.template.as_ref()?.captures(self.message()?.topic())
+    }
+
+    /// The message, or the rejection saying `extractor` needs one.
+    pub(crate) fn require_message(&self, extractor: &'static str) -> Result<&Message, WrongEvent> {
+        self.message()
+            .ok_or_else(|| WrongEvent::new(extractor, HandlerKind::Message, &self.event))
+    }
+}
+
+/// The extractor does not apply to this kind of handler (e.g. `Message` in `#[on_connect]`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{extractor}` is only available in `#[{expected}]` handlers, not in `#[{actual}]`")]
+pub struct WrongEvent {
+    extractor: &'static str,
+    expected: &'static str,
+    actual: &'static str,
+}
+
+impl WrongEvent {
+    /// `extractor`, which needs an event of kind `expected`, was given `actual`.
+    pub(crate) fn new(extractor: &'static str, expected: HandlerKind, actual: &Event) -> Self {
+        WrongEvent {
+            extractor,
+            expected: expected.attribute(),
+            actual: actual.kind().attribute(),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! [`Mqtt`]: the handle to a client that handlers and HTTP routes use.
+//!
+//! Everything a handle does goes through [`Shared`], the client's state that every
+//! handle shares; the running client (`crate::client`) drives the connection behind it.
+
+pub(crate) mod health;
+pub(crate) mod input;
+pub(crate) mod outbound;
+pub(crate) mod publish;
+pub(crate) mod shared;
+pub(crate) mod state;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use flask_mqtt_topic::TopicFilter;
+use tokio::sync::oneshot;
+
+use self::health::{ConnectionState, Health};
+use self::input::{Done, Input};
+use self::shared::{Shared, SUBSCRIBE_CHUNK};
+use crate::error::{ConnectError, Error, PahoOp, Result};
+use crate::event::log::{to_log_facade, LogEntry, LogLevel, CLIENT_TARGET};
+use crate::event::payloads::{Subscribed, Unsubscribed};
+use crate::event::Event;
+use crate::qos::QoS;
+use crate::sync::lock;
+
+/// A cheap-to-clone handle to the process's MQTT client: publish, subscribe, inspect.
+///
+/// Available as a handler argument in every `#[on_*]` handler and, with
+/// `flask-mqtt-actix`, as an actix-web extractor.
+#[derive(Clone)]
+pub struct Mqtt {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Mqtt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mqtt")
+            .field("client_id", &self.shared.config.client_id())
+            .field("server_uri", &self.shared.uri)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+impl Mqtt {
+    /// Subscribes to `filter` and records it in [`Mqtt::topics`], so it is subscribed
+    /// again after every reconnect. Subscribing to a recorded filter again replaces its
+    /// QoS. While disconnected, the filter is recorded and subscribed at the next connect.
+    ///
+    /// Errors: [`Error::InvalidFilter`] (nothing recorded), [`Error::SubscribeRejected`]
+    /// (the broker refused; the record is removed), [`Error::Closed`]; any other error
+    /// means the SUBACK did not arrive now; the filter stays recorded.
+    pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<()> {
+        let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
+        self.ensure_open()?;
+        lock(&self.shared.topics).insert(filter.as_str().to_owned(), qos);
+        if !self.shared.outbound.is_connected() {
+            return Ok(());
+        }
+        self.subscribe_now(vec![(filter.into_string(), qos)]).await
+    }
+
+    /// Unsubscribes from `filter` and removes it from [`Mqtt::topics`]. A filter that is
+    /// not recorded changes nothing and sends nothing.
+    pub async fn unsubscribe(&self, filter: &str) -> Result<()> {
+        let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
+        self.ensure_open()?;
+        if lock(&self.shared.topics).remove(filter.as_str()).is_none() {
+            return Ok(());
+        }
+        self.unsubscribe_now(vec![filter.into_string()]).await
+    }
+
+    /// Unsubscribes from every recorded filter, declared ones included, and empties
+    /// [`Mqtt::topics`].
+    pub async fn unsubscribe_all(&self) -> Result<()> {
+        self.ensure_open()?;
+        let filters: Vec<String> = std::mem::take(&mut *lock(&self.shared.topics))
+            .into_keys()
+            .collect();
+        if filters.is_empty() {
+            return Ok(());
+        }
+        self.unsubscribe_now(filters).await
+    }
+
+    /// What is subscribed (declared `#[on_message]` filters and runtime subscriptions), with
+    /// QoS, sorted by filter: exactly what is subscribed again after a reconnect.
+    pub fn topics(&self) -> Vec<(String, QoS)> {
+        lock(&self.shared.topics)
+            .iter()
+            .map(|(f, q)| (f.clone(), *q))
+            .collect()
+    }
+
+    /// Whether the client is connected to the broker right now.
+    pub fn is_connected(&self) -> bool {
+        !self.shared.closed.load(Ordering::SeqCst) && self.shared.outbound.is_connected()
+    }
+
+    /// Why the last connection attempt failed, while the client is not connected.
+    pub fn last_connect_error(&self) -> Option<ConnectError> {
+        lock(&self.shared.health).last_error.clone()
+    }
+
+    /// The connection state, since when, the broker and the last connect error: what a
+    /// readiness probe reports (see `flask_mqtt_actix::readiness`).
+    pub fn health(&self) -> Health {
+        lock(&self.shared.health).clone()
+    }
+
+    /// The MQTT client identifier in use.
+    pub fn client_id(&self) -> &str {
+        self.shared.config.client_id()
+    }
+
+    /// The broker's URI (`tcp://host:port`).
+    pub fn server_uri(&self) -> &str {
+        &self.shared.uri
+    }
+
+    /// Disconnects cleanly (DISCONNECT is sent, so the broker does not publish a last
+    /// will), runs `on_disconnect` handlers and stops the client for good: later
+    /// operations return [`Error::Closed`]. Calling it twice is harmless.
+    pub async fn disconnect(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .shared
+            .input
+            .send(Input::Shutdown {
+                done: Done::Async(tx),
+                graceful: false,
+            })
+            .is_ok()
+        {
+            let _ = rx.await;
+        }
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.set_state(ConnectionState::Closed, |_| {});
+    }
+
+    /// Makes `value` available to handlers (`FromEvent` extractors read it with
+    /// [`Mqtt::state`]). One value per type; a second insert replaces the first, and it
+    /// comes before a value of the same type that flask-mqtt-actix's `manage` shares.
+    pub fn insert_state<T: Send + Sync + 'static>(&self, value: Arc<T>) {
+        self.shared.state.insert_own(value);
+    }
+
+    /// The state value of type `T`, if one was inserted (or shared by `manage`).
+    pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        self.shared.state.get::<T>()
+    }
+
+    pub(crate) fn ensure_open(&self) -> Result<()> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn emit(&self, event: Event) {
+        let _ = self.shared.input.send(Input::Emit(event));
+    }
+
+    /// Logs to the `log` facade and to `on_log` handlers.
+    pub(crate) fn emit_log(&self, level: LogLevel, message: String) {
+        let entry = LogEntry::new(level, message);
+        to_log_facade(&entry);
+        let _ = self.shared.input.send(Input::Log(entry));
+    }
+
+    pub(crate) async fn resubscribe(&self) {
+        let all: Vec<(String, QoS)> = self.topics();
+        for chunk in all.chunks(SUBSCRIBE_CHUNK) {
+            if let Err(e) = self.subscribe_now(chunk.to_vec()).await {
+                self.emit_log(LogLevel::Err, format!("resubscribing failed: {e}"));
+            }
+        }
+        if !all.is_empty() {
+            self.emit_log(
+                LogLevel::Info,
+                format!("subscribed to {} filter(s)", all.len()),
+            );
+        }
+    }
+
+    async fn subscribe_now(&self, subs: Vec<(String, QoS)>) -> Result<()> {
+        let (filters, qos): (Vec<String>, Vec<QoS>) = subs.iter().cloned().unzip();
+        let granted = match self.shared.outbound.subscribe(filters, qos).await {
+            Ok(granted) => granted,
+            Err(e) => {
+                let first = subs.first().map_or("", |(f, _)| f.as_str());
+                let e = Error::from_paho(e, PahoOp::Subscribe { filter: first });
+                if matches!(e, Error::SubscribeRejected { .. }) {
+                    let mut t = lock(&self.shared.topics);
+                    for (f, _) in &subs {
+                        t.remove(f);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let mut rejected = None;
+        for (i, (filter, qos)) in subs.iter().enumerate() {
+            let code = granted.get(i).copied().unwrap_or(qos.as_u8() as i32);
+            match u8::try_from(code).ok().and_then(QoS::from_u8) {
+                Some(g) => {
+                    log::info!(target: CLIENT_TARGET, "subscribed to `{filter}` (granted qos {g})");
+                    self.emit(Event::Subscribed(Subscribed {
+                        filter: filter.clone(),
+                        granted: g,
+                    }));
+                }
+                None => {
+                    lock(&self.shared.topics).remove(filter);
+                    self.emit_log(
+                        LogLevel::Err,
+                        format!(
+                            "the broker refused the subscription to `{filter}` (code {code:#04x})"
+                        ),
+                    );
+                    rejected.get_or_insert_with(|| filter.clone());
+                }
+            }
+        }
+        match rejected {
+            Some(filter) => Err(Error::SubscribeRejected { filter }),
+            None => Ok(()),
+        }
+    }
+
+    async fn unsubscribe_now(&self, filters: Vec<String>) -> Result<()> {
+        if !self.shared.outbound.is_connected() {
+            return Ok(());
+        }
+        self.shared
+            .outbound
+            .unsubscribe(filters.clone())
+            .await
+            .map_err(|e| Error::from_paho(e, PahoOp::Unsubscribe))?;
+        for filter in filters {
+            log::info!(target: CLIENT_TARGET, "unsubscribed from `{filter}`");
+            self.emit(Event::Unsubscribed(Unsubscribed { filter }));
+        }
+        Ok(())
+    }
+}
+
+/// Shares `value` with `client`'s handlers below the client's own state (what
+/// flask-mqtt-actix's `manage` does for every client of the app). Not public API.
+#[cfg(feature = "actix")]
+#[doc(hidden)]
+pub fn share_state<T: Send + Sync + 'static>(client: &Mqtt, value: Arc<T>) {
+    client.shared.state.insert_shared(value);
+}

@@ -1,0 +1,485 @@
+//! [`Publish`]: a message on its way to the broker, and its completion.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flask_mqtt_topic::TopicName;
+use tokio::sync::oneshot;
+
+use super::outbound::Delivery;
+use super::Mqtt;
+use crate::error::{Error, PahoOp, Result};
+use crate::event::log::CLIENT_TARGET;
+use crate::event::payloads::Published;
+use crate::event::Event;
+use crate::message::properties::Properties;
+use crate::qos::QoS;
+
+impl Mqtt {
+    /// Publishes `payload` to `topic` at QoS 0, not retained; chain [`Publish::qos`] and
+    /// [`Publish::retain`] to change that. Nothing is sent until the returned value is
+    /// awaited; it resolves when the broker has the message at the requested QoS (QoS 0:
+    /// when it was written to the network). While disconnected, messages are buffered up
+    /// to `MQTT_MAX_BUFFERED_MESSAGES` and the future resolves after the reconnect, or
+    /// fails with [`Error::PublishTimeout`] once the client has been disconnected for
+    /// `MQTT_PUBLISH_TIMEOUT` (default 10 s) while it waited; the message then stays
+    /// buffered and still goes out after the reconnect. See [`Publish::send`] for every
+    /// error.
+    ///
+    /// ```no_run
+    /// # async fn f(client: flask_mqtt_core::Mqtt) -> flask_mqtt_core::Result<()> {
+    /// use flask_mqtt_core::QoS;
+    /// client.publish("device/command", "on").await?;
+    /// client.publish("device/state", "on").qos(QoS::AtLeastOnce).retain(true).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn publish(&self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Publish {
+        Publish::new(self.clone(), topic.into(), payload.into())
+    }
+}
+
+/// A publish being prepared: set [`qos`](Publish::qos) and [`retain`](Publish::retain),
+/// then `.await` it (it implements [`IntoFuture`]).
+#[must_use = "a publish does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct Publish {
+    mqtt: Mqtt,
+    topic: String,
+    payload: Vec<u8>,
+    qos: QoS,
+    retain: bool,
+    props: Properties,
+}
+
+impl Publish {
+    pub(crate) fn new(mqtt: Mqtt, topic: String, payload: Vec<u8>) -> Self {
+        Publish {
+            mqtt,
+            topic,
+            payload,
+            qos: QoS::AtMostOnce,
+            retain: false,
+            props: Properties::default(),
+        }
+    }
+
+    /// The QoS to publish with (default: [`QoS::AtMostOnce`]).
+    pub fn qos(mut self, qos: QoS) -> Self {
+        self.qos = qos;
+        self
+    }
+
+    /// Whether the broker keeps the message for later subscribers (default: `false`).
+    pub fn retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
+        self
+    }
+
+    /// MQTT 5 Correlation Data (for request/response), at most 65,535 bytes; a second
+    /// call replaces the first. Ignored, with a debug log line, on an MQTT 3.1.1
+    /// connection, which has no properties.
+    pub fn correlation_data(mut self, data: impl Into<Vec<u8>>) -> Self {
+        self.props.set_correlation_data(data.into());
+        self
+    }
+
+    /// MQTT 5 Content Type (e.g. `application/json`); a second call replaces the first;
+    /// ignored on MQTT 3.1.1.
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.props.set_content_type(content_type.into());
+        self
+    }
+
+    /// MQTT 5 Response Topic, where a responder should answer (a topic name, checked
+    /// like the topic); a second call replaces the first; ignored on MQTT 3.1.1.
+    pub fn response_topic(mut self, topic: impl Into<String>) -> Self {
+        self.props.set_response_topic(topic.into());
+        self
+    }
+
+    /// An MQTT 5 user property (may be repeated; the order is kept); ignored on MQTT
+    /// 3.1.1.
+    pub fn user_property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.props.add_user(key.into(), value.into());
+        self
+    }
+
+    /// Sends the message; the same as awaiting the `Publish`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidTopic`] for an invalid topic or Response Topic,
+    ///   [`Error::InvalidProperty`] for a property MQTT cannot carry (a NUL character
+    ///   in a string, a value over 65,535 bytes): nothing is sent.
+    /// - [`Error::BufferFull`]: disconnected, and `MQTT_MAX_BUFFERED_MESSAGES` are
+    ///   already waiting; the message is not kept.
+    /// - [`Error::PublishTimeout`]: the client was disconnected for the whole of
+    ///   `MQTT_PUBLISH_TIMEOUT` (default 10 s) while the publish waited. The message
+    ///   stays in the client's buffer and is sent after the reconnect (`on_publish`
+    ///   handlers then run); the error only means its delivery was not confirmed in time.
+    /// - [`Error::ConnectionLost`]: the connection broke before the broker acknowledged a
+    ///   QoS 1/2 message on a clean session; it may or may not have arrived.
+    /// - [`Error::Closed`]: the client was stopped before the message went out.
+    ///
+    /// So the wait is bounded while the broker is away: a web server stopping gracefully
+    /// (SIGTERM), which waits for the HTTP requests in flight, waits at most
+    /// `MQTT_PUBLISH_TIMEOUT` for those in a publish, then stops the client (at once
+    /// while disconnected).
+    pub async fn send(self) -> Result<()> {
+        let Publish {
+            mqtt,
+            topic,
+            payload,
+            qos,
+            retain,
+            props,
+        } = self;
+        let name = TopicName::new(topic.as_str()).map_err(|e| Error::invalid_topic(&topic, e))?;
+        props.validate()?;
+        mqtt.ensure_open()?;
+        let shared = &mqtt.shared;
+        let mut builder = paho_mqtt::MessageBuilder::new()
+            .topic(name.as_str())
+            .payload(payload)
+            .qos(qos.to_paho())
+            .retained(retain);
+        if props.len() > 0 {
+            if shared.outbound.carries_properties() {
+                builder = builder.properties(props.to_paho());
+            } else {
+                log::debug!(
+                    target: CLIENT_TARGET,
+                    "MQTT 3.1.1 has no properties; {} ignored on the publish to `{topic}`",
+                    props.len()
+                );
+            }
+        }
+        let limit = shared.config.max_buffered_messages;
+        let delivery = shared.outbound.publish(builder.finalize()).map_err(|e| {
+            Error::from_paho(
+                e,
+                PahoOp::Publish {
+                    topic: &topic,
+                    limit,
+                },
+            )
+        })?;
+        log::debug!(target: CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
+        let published = Published { topic, qos, retain };
+        let token = match delivery {
+            Delivery::Done => {
+                tell_on_publish(&mqtt, published);
+                return Ok(());
+            }
+            Delivery::Pending(token) => token,
+        };
+        // The token is awaited right here (Paho's thread wakes this task directly); if the
+        // caller stops waiting, `InFlight`'s drop hands the rest to the client's runtime,
+        // so that `on_publish` still runs. A graceful shutdown waits for `unsent` to drain.
+        shared.unsent.fetch_add(1, Ordering::SeqCst);
+        let timeout = shared.config.publish_timeout();
+        let topic = published.topic.clone();
+        let in_flight = InFlight {
+            mqtt,
+            token: Some(token),
+            published: Some(published),
+        };
+        match in_flight.wait(timeout).await {
+            Ok(()) => Ok(()),
+            Err(Wait::Failed(e)) => Err(Error::from_paho(
+                e,
+                PahoOp::Publish {
+                    topic: &topic,
+                    limit,
+                },
+            )),
+            Err(Wait::Offline) => Err(Error::PublishTimeout { topic, timeout }),
+            Err(Wait::Ended) => Err(Error::Closed),
+        }
+    }
+}
+
+/// A publish the outbound side has accepted and not yet completed; counted in
+/// `Shared::unsent`.
+struct InFlight {
+    mqtt: Mqtt,
+    /// `None` once the outcome is known (or handed to the client's runtime).
+    token: Option<paho_mqtt::DeliveryToken>,
+    published: Option<Published>,
+}
+
+/// Why [`InFlight::wait`] returned without a delivery.
+enum Wait {
+    /// The outbound side reported an error.
+    Failed(paho_mqtt::Error),
+    /// The client stayed disconnected for the whole publish timeout.
+    Offline,
+    /// The client's runtime stopped first.
+    Ended,
+}
+
+impl InFlight {
+    /// Waits for the outcome, at most `timeout` at a time while the client is
+    /// disconnected. After [`Wait::Offline`] the message is still on its way: `Drop`
+    /// hands it to the client's runtime.
+    async fn wait(mut self, timeout: Duration) -> std::result::Result<(), Wait> {
+        let shared = Arc::clone(&self.mqtt.shared);
+        let mut ended = shared.ended.subscribe();
+        let mut link = shared.link.subscribe();
+        let Some(token) = self.token.as_mut() else {
+            return Err(Wait::Ended);
+        };
+        let outcome = loop {
+            // While disconnected, a timer on the client's runtime (the caller's runtime may
+            // have no timers), abandoned when the connection comes back.
+            let offline = (!*link.borrow_and_update()).then(|| Timer::start(&shared.rt, timeout));
+            tokio::select! {
+                res = &mut *token => break Some(res),
+                _ = ended.wait_for(|ended| *ended) => break None,
+                changed = link.changed() => {
+                    if changed.is_err() {
+                        // The sender lives as long as `shared`: cannot happen.
+                        break None;
+                    }
+                }
+                () = Timer::fired(offline) => return Err(Wait::Offline),
+            }
+        };
+        // Known, or nobody will settle it any more: either way `Drop` must not try.
+        self.token = None;
+        let Some(outcome) = outcome else {
+            return Err(Wait::Ended);
+        };
+        settle(&self.mqtt, self.published.take(), &outcome);
+        outcome.map_err(Wait::Failed)
+    }
+}
+
+/// A timer running on the client's runtime, cancelled when dropped.
+struct Timer {
+    fired: oneshot::Receiver<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Timer {
+    fn start(rt: &tokio::runtime::Handle, after: Duration) -> Timer {
+        let (tx, fired) = oneshot::channel();
+        let task = rt.spawn(async move {
+            tokio::time::sleep(after).await;
+            let _ = tx.send(());
+        });
+        Timer { fired, task }
+    }
+
+    /// Resolves when `timer` fires; never without one (or when its runtime is gone).
+    async fn fired(timer: Option<Timer>) {
+        match timer {
+            Some(mut t) => {
+                if (&mut t.fired).await.is_err() {
+                    futures::future::pending::<()>().await;
+                }
+            }
+            None => futures::future::pending().await,
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // The caller stopped waiting: finish on the client's runtime (if it still runs).
+        if let Some(token) = self.token.take() {
+            let mqtt = self.mqtt.clone();
+            let published = self.published.take();
+            drop(self.mqtt.shared.rt.spawn(async move {
+                let outcome = token.await;
+                settle(&mqtt, published, &outcome);
+            }));
+        }
+    }
+}
+
+/// Counts a publish as settled and, if it went out, tells `on_publish` handlers.
+fn settle(
+    mqtt: &Mqtt,
+    published: Option<Published>,
+    outcome: &std::result::Result<(), paho_mqtt::Error>,
+) {
+    mqtt.shared.unsent.fetch_sub(1, Ordering::SeqCst);
+    if let (Ok(()), Some(published)) = (outcome, published) {
+        tell_on_publish(mqtt, published);
+    }
+}
+
+/// Hands a completed publish to the `on_publish` handlers, if there are any.
+fn tell_on_publish(mqtt: &Mqtt, published: Published) {
+    if mqtt.shared.on_publish {
+        mqtt.emit(Event::Published(published));
+    }
+}
+
+impl IntoFuture for Publish {
+    type Output = Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::handle::health::ConnectionState;
+    use crate::handle::outbound::Outbound;
+    use crate::handle::shared::Shared;
+    use crate::sync::lock;
+
+    /// Accepts every publish and never completes one: a broker that is not there.
+    #[derive(Default)]
+    struct Stuck {
+        held: Mutex<Vec<paho_mqtt::DeliveryToken>>,
+    }
+
+    impl Outbound for Stuck {
+        fn is_connected(&self) -> bool {
+            false
+        }
+
+        fn carries_properties(&self) -> bool {
+            true
+        }
+
+        fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+            let token = paho_mqtt::DeliveryToken::new(msg);
+            lock(&self.held).push(token.clone());
+            Ok(Delivery::Pending(token))
+        }
+
+        fn subscribe(
+            &self,
+            _: Vec<String>,
+            _: Vec<QoS>,
+        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+            Box::pin(futures::future::pending())
+        }
+
+        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+            Box::pin(futures::future::pending())
+        }
+    }
+
+    fn stuck_client() -> Mqtt {
+        let (input, _) = mpsc::unbounded_channel();
+        let shared = Shared::new(
+            Config::default(),
+            "tcp://nowhere:1".to_owned(),
+            Box::new(Stuck::default()),
+            BTreeMap::new(),
+            input,
+            tokio::runtime::Handle::current(),
+            false,
+        );
+        Mqtt {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Disconnected: the publish fails after the timeout, and stays counted as unsent
+    /// (it is still buffered, and goes out after a reconnect).
+    #[tokio::test(start_paused = true)]
+    async fn a_publish_gives_up_after_the_timeout_while_disconnected() {
+        let mqtt = stuck_client();
+        let timeout = mqtt.shared.config.publish_timeout();
+        let started = tokio::time::Instant::now();
+        let res = mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).await;
+        match res {
+            Err(Error::PublishTimeout { topic, timeout: t }) => {
+                assert_eq!(topic, "a/b");
+                assert_eq!(t, timeout);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() >= timeout);
+        assert_eq!(mqtt.shared.unsent.load(Ordering::SeqCst), 1);
+    }
+
+    /// Connected, the wait has no limit (the broker sets the pace); a connection lost
+    /// meanwhile starts the timeout then.
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_runs_only_while_disconnected() {
+        let mqtt = stuck_client();
+        let timeout = mqtt.shared.config.publish_timeout();
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        let publish = tokio::spawn(mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).send());
+        tokio::time::sleep(timeout * 3).await;
+        assert!(!publish.is_finished(), "gave up while connected");
+        let lost = tokio::time::Instant::now();
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        let res = publish.await.unwrap();
+        assert!(matches!(res, Err(Error::PublishTimeout { .. })), "{res:?}");
+        assert!(lost.elapsed() >= timeout);
+    }
+
+    /// A reconnect within the timeout cancels it; the next loss starts a new one.
+    #[tokio::test(start_paused = true)]
+    async fn a_reconnect_cancels_the_timeout() {
+        let mqtt = stuck_client();
+        let timeout = mqtt.shared.config.publish_timeout();
+        let publish = tokio::spawn(mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).send());
+        tokio::time::sleep(timeout / 2).await;
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        tokio::time::sleep(timeout).await;
+        assert!(!publish.is_finished(), "the first timer was not cancelled");
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        let res = publish.await.unwrap();
+        assert!(matches!(res, Err(Error::PublishTimeout { .. })), "{res:?}");
+    }
+
+    /// Properties MQTT cannot carry are refused before anything reaches the outbound
+    /// side (Paho's property builders panic on a NUL).
+    #[tokio::test]
+    async fn unsendable_properties_are_a_typed_error() {
+        let mqtt = stuck_client();
+        let res = mqtt.publish("a/b", "x").content_type("a\0b").await;
+        assert!(
+            matches!(
+                res,
+                Err(Error::InvalidProperty {
+                    property: "Content Type",
+                    ..
+                })
+            ),
+            "{res:?}"
+        );
+        let res = mqtt.publish("a/b", "x").user_property("k", "\0").await;
+        assert!(
+            matches!(
+                res,
+                Err(Error::InvalidProperty {
+                    property: "User Property value",
+                    ..
+                })
+            ),
+            "{res:?}"
+        );
+        let res = mqtt.publish("a/b", "x").response_topic("r/\0").await;
+        assert!(matches!(res, Err(Error::InvalidTopic { .. })), "{res:?}");
+        assert_eq!(mqtt.shared.unsent.load(Ordering::SeqCst), 0);
+    }
+}

@@ -1,0 +1,88 @@
+//! [`Shared`]: the state of one client that every handle shares.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, watch};
+
+use super::health::{ConnectionState, Health};
+use super::input::Input;
+use super::outbound::Outbound;
+use super::state::States;
+use crate::config::Config;
+use crate::qos::QoS;
+use crate::sync::lock;
+
+/// Filters per SUBSCRIBE packet when resubscribing.
+pub(crate) const SUBSCRIBE_CHUNK: usize = 64;
+
+pub(crate) struct Shared {
+    /// Where publishes and subscriptions go.
+    pub(crate) outbound: Box<dyn Outbound>,
+    pub(crate) config: Config,
+    pub(crate) uri: String,
+    /// What is subscribed, and subscribed again at every connect.
+    pub(crate) topics: Mutex<BTreeMap<String, QoS>>,
+    /// To the driver task, when one runs: events to dispatch, log lines, shutdown.
+    pub(crate) input: mpsc::UnboundedSender<Input>,
+    /// The runtime that finishes publishes whose caller stopped waiting.
+    pub(crate) rt: tokio::runtime::Handle,
+    pub(crate) closed: AtomicBool,
+    /// The connection state and its history; change the state with [`Shared::set_state`].
+    pub(crate) health: Mutex<Health>,
+    /// Whether the state is [`ConnectionState::Connected`], for waiters.
+    pub(crate) link: watch::Sender<bool>,
+    /// Publishes handed to the outbound side whose completion has not been reported yet.
+    pub(crate) unsent: AtomicUsize,
+    /// Set once the client's runtime has stopped: publishes still awaiting Paho then
+    /// return [`Error::Closed`](crate::error::Error::Closed) instead of waiting for a
+    /// completion that may never come.
+    pub(crate) ended: watch::Sender<bool>,
+    /// Whether any `on_publish` handler is registered: without one, a completed publish
+    /// is not reported to the driver at all (one thread wake-up less per publish).
+    pub(crate) on_publish: bool,
+    /// Application state shared with handlers (`Mqtt::insert_state`).
+    pub(crate) state: States,
+}
+
+impl Shared {
+    /// A client's state, not connected yet, with the declared `topics` recorded.
+    pub(crate) fn new(
+        config: Config,
+        uri: String,
+        outbound: Box<dyn Outbound>,
+        topics: BTreeMap<String, QoS>,
+        input: mpsc::UnboundedSender<Input>,
+        rt: tokio::runtime::Handle,
+        on_publish: bool,
+    ) -> Shared {
+        Shared {
+            outbound,
+            config,
+            uri,
+            topics: Mutex::new(topics),
+            input,
+            rt,
+            closed: AtomicBool::new(false),
+            health: Mutex::new(Health::new()),
+            link: watch::Sender::new(false),
+            unsent: AtomicUsize::new(0),
+            ended: watch::Sender::new(false),
+            on_publish,
+            state: States::default(),
+        }
+    }
+
+    /// Moves to `state` (see [`Health::set`]), with `edit` applied to the health record
+    /// under the same lock.
+    pub(crate) fn set_state(&self, state: ConnectionState, edit: impl FnOnce(&mut Health)) {
+        let mut h = lock(&self.health);
+        edit(&mut h);
+        h.set(state);
+        self.link.send_if_modified(|up| {
+            let now = state == ConnectionState::Connected;
+            std::mem::replace(up, now) != now
+        });
+    }
+}
