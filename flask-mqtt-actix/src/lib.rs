@@ -48,14 +48,26 @@
 //! a bad setting or to configure in code.
 //!
 //! See the `flask-mqtt-core` documentation for delivery guarantees and log targets.
+//!
+//! # Features
+//! - `asyncapi` (default): [`asyncapi`] and [`asyncapi_page`], the AsyncAPI 3.0 document
+//!   of the app's MQTT interface and a page showing it; `Json<T>` payloads get their JSON
+//!   Schema when `T` derives `schemars::JsonSchema`. Off, the `schemars` dependency goes
+//!   away; nothing on the publish or dispatch path depends on it.
+//! - `embedded-broker`: `MQTT_BROKER_URL=embedded` runs a development broker in the
+//!   process.
 #![forbid(unsafe_code)]
 
 extern crate self as flask_mqtt_actix;
 
+#[cfg(feature = "asyncapi")]
+mod asyncapi;
 mod health;
 mod plugin;
 mod state;
 
+#[cfg(feature = "asyncapi")]
+pub use crate::asyncapi::{asyncapi, asyncapi_page};
 pub use crate::health::readiness;
 pub use crate::plugin::{configure, init, init_named, init_with, Clients};
 pub use crate::state::manage;
@@ -69,6 +81,11 @@ pub use flask_mqtt_core::{
     TopicFilterError, TopicName, TopicNameError, Transport, Unsubscribed, WrongEvent,
     DEFAULT_PREFIX,
 };
+pub use flask_mqtt_core::{
+    publisher, Publisher, RenderError, TopicNameTemplate, ValueProblem,
+};
+#[cfg(feature = "asyncapi")]
+pub use flask_mqtt_core::{schemars, AsyncApi, ASYNCAPI_VERSION};
 pub use flask_mqtt_core::{
     testing, ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection,
     Payload, PropertyRejection, Reply, ResponseTopic, Retain, State, TemplateError, Text,

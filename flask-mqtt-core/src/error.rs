@@ -124,6 +124,35 @@ pub enum Error {
         /// The refused filter.
         filter: String,
     },
+    /// A declared publisher's topic could not be built from the values given.
+    #[error("cannot publish with `{template}`: {source}")]
+    TopicParameter {
+        /// The publisher's topic template.
+        template: String,
+        /// What is wrong with the values.
+        #[source]
+        source: flask_mqtt_topic::RenderError,
+    },
+    /// A declared publisher's payload could not be serialized as JSON.
+    #[error("cannot serialize the payload for `{template}` as JSON: {source}")]
+    Serialize {
+        /// The publisher's topic template.
+        template: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A declared publisher was given the client of another broker than it declares
+    /// (`broker = "..."`).
+    #[error("the publisher of `{template}` is declared for the client {declared}, but was given the client {given}")]
+    WrongClient {
+        /// The publisher's topic template.
+        template: String,
+        /// The client it declares (`MQTT` by default).
+        declared: String,
+        /// The client it was given.
+        given: String,
+    },
     /// An error reported by the Paho MQTT library.
     #[error("mqtt operation failed: {0}")]
     Paho(#[source] paho_mqtt::Error),

@@ -54,8 +54,11 @@ pub mod __actix {
     pub use crate::extract::state::share_with_every_client;
     pub use crate::registry::declared_brokers;
 }
+#[cfg(feature = "asyncapi")]
+mod asyncapi;
 mod client;
 mod config;
+mod describe;
 mod dispatch;
 mod embedded;
 mod error;
@@ -64,6 +67,7 @@ mod extract;
 mod handle;
 mod handler;
 mod message;
+mod publisher;
 mod qos;
 mod registry;
 mod sync;
@@ -71,6 +75,8 @@ pub mod testing;
 
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;
+#[cfg(feature = "asyncapi")]
+pub use crate::asyncapi::{AsyncApi, ASYNCAPI_VERSION};
 pub use crate::client::Client;
 pub use crate::config::{
     BrokerSection, Config, ConfigBuilder, ConfigFile, ConnectMode, LastWill, ProtocolVersion,
@@ -99,13 +105,20 @@ pub use crate::handle::publish::Publish;
 pub use crate::handle::Mqtt;
 pub use crate::handler::{HandlerError, IntoOutcome, Reply};
 pub use crate::message::Message;
+pub use crate::publisher::Publisher;
 pub use crate::qos::QoS;
 pub use flask_mqtt_macros::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
+    publisher,
 };
 pub use flask_mqtt_topic::{
-    TemplateError, TopicFilter, TopicFilterError, TopicName, TopicNameError, TopicTemplate,
+    RenderError, TemplateError, TopicFilter, TopicFilterError, TopicName, TopicNameError,
+    TopicNameTemplate, TopicTemplate, ValueProblem,
 };
+/// The `schemars` crate the AsyncAPI document uses, for `#[derive(JsonSchema)]` with
+/// `#[schemars(crate = "...::schemars")]` in crates that do not depend on it themselves.
+#[cfg(feature = "asyncapi")]
+pub use schemars;
 
 /// Support for the code the attribute macros generate. Not public API.
 #[doc(hidden)]
@@ -114,6 +127,11 @@ pub mod __private {
     pub use crate::extract::context::EventContext;
     pub use crate::handler::{extract, HandlerFuture, IntoOutcome, Outcome};
     pub use crate::registry::{HandlerDescriptor, HandlerFn};
+    pub use crate::__payload_doc as payload_doc;
+    pub use crate::describe::probe;
+    pub use crate::describe::{PayloadDoc, Schemas};
+    pub use crate::extract::message::Json;
+    pub use crate::publisher::{Publisher, PublisherDescriptor, PublisherEntry};
     pub use inventory;
     pub use std::boxed::Box;
     pub use std::sync::Arc;

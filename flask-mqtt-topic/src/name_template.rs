@@ -196,6 +196,9 @@ pub enum RenderError {
     },
     /// The topic is not a valid topic name (too long).
     Name(TopicNameError),
+    /// The template itself is invalid ([`TopicNameTemplate::parse`] refuses it), for
+    /// callers that keep a template's source and parse it when rendering.
+    Template(TemplateError),
 }
 
 impl fmt::Display for RenderError {
@@ -227,6 +230,7 @@ impl fmt::Display for RenderError {
                 )
             }
             Self::Name(e) => write!(f, "the topic is not a valid topic name: {e}"),
+            Self::Template(e) => write!(f, "invalid topic template: {e}"),
         }
     }
 }
@@ -235,6 +239,7 @@ impl Error for RenderError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             Self::Name(e) => Some(e),
+            Self::Template(e) => Some(e),
             _ => None,
         }
     }
