@@ -45,7 +45,7 @@ pub async fn asyncapi(req: HttpRequest) -> HttpResponse {
             .content_type("application/json")
             .insert_header(("Cache-Control", "no-store"))
             .body(doc.to_string()),
-        Err(response) => response,
+        Err(why) => unavailable(why),
     }
 }
 
@@ -64,8 +64,15 @@ pub async fn asyncapi_page(req: HttpRequest) -> HttpResponse {
                 "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:",
             ))
             .body(page(&doc)),
-        Err(response) => response,
+        Err(why) => unavailable(why),
     }
+}
+
+/// 503, with why the MQTT clients are not there.
+fn unavailable(why: String) -> HttpResponse {
+    HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
+        .content_type("application/json")
+        .body(serde_json::json!({ "error": why }).to_string())
 }
 
 /// The page with the style, script and `doc` inlined.
@@ -79,15 +86,13 @@ fn page(doc: &serde_json::Value) -> String {
         .replace("{{DOCUMENT}}", &json)
 }
 
-fn document(req: &HttpRequest) -> Result<serde_json::Value, HttpResponse> {
+/// The document, or why the MQTT clients are not available.
+fn document(req: &HttpRequest) -> Result<serde_json::Value, String> {
     let Some(clients) = req.app_data::<Clients>() else {
-        let why = match req.app_data::<StartError>() {
+        return Err(match req.app_data::<StartError>() {
             Some(e) => e.0.clone(),
             None => "the app is not configured with `mqtt::configure`".to_owned(),
-        };
-        return Err(HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
-            .content_type("application/json")
-            .body(serde_json::json!({ "error": why }).to_string()));
+        });
     };
     let info = req
         .app_data::<AsyncApi>()
