@@ -82,7 +82,8 @@ pub use flask_mqtt_core::{
     DEFAULT_PREFIX,
 };
 pub use flask_mqtt_core::{
-    publisher, Publisher, RenderError, TopicNameTemplate, ValueProblem,
+    publisher, Publisher, RenderError, Request, TopicNameTemplate, ValueProblem,
+    DEFAULT_REQUEST_TIMEOUT,
 };
 #[cfg(feature = "asyncapi")]
 pub use flask_mqtt_core::{schemars, AsyncApi, ASYNCAPI_VERSION};

@@ -102,6 +102,7 @@ pub use crate::extract::state::{MissingState, State};
 pub use crate::extract::FromEvent;
 pub use crate::handle::health::{ConnectionState, Health};
 pub use crate::handle::publish::Publish;
+pub use crate::handle::request::{Request, DEFAULT_REQUEST_TIMEOUT};
 pub use crate::handle::Mqtt;
 pub use crate::handler::{HandlerError, IntoOutcome, Reply};
 pub use crate::message::Message;
@@ -127,12 +128,14 @@ pub mod __private {
     pub use crate::extract::context::EventContext;
     pub use crate::handler::{extract, HandlerFuture, IntoOutcome, Outcome};
     pub use crate::registry::{HandlerDescriptor, HandlerFn};
+    pub use inventory;
+    pub use std::boxed::Box;
+    pub use std::sync::Arc;
+
+    // Payload descriptions (AsyncAPI) and declared publishers.
     pub use crate::__payload_doc as payload_doc;
     pub use crate::describe::probe;
     pub use crate::describe::{PayloadDoc, Schemas};
     pub use crate::extract::message::Json;
     pub use crate::publisher::{Publisher, PublisherDescriptor, PublisherEntry};
-    pub use inventory;
-    pub use std::boxed::Box;
-    pub use std::sync::Arc;
 }
