@@ -14,6 +14,7 @@
 //!   that resends what was not acknowledged after the broker comes back.
 //! * [`DeliveryTrace`] — reads the broker log to tell messages the broker
 //!   forgot in a crash from messages a client lost.
+//! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`wait_until`] / [`unique`] — small helpers for polling and for unique
 //!   topic prefixes and client ids.
 //!
@@ -35,6 +36,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod broker;
+mod chromium;
 mod client;
 mod delivery_trace;
 mod http;
@@ -47,6 +49,7 @@ mod wait;
 mod ws_proxy;
 
 pub use broker::{Broker, BrokerBuilder};
+pub use chromium::Chromedriver;
 pub use client::Observer;
 pub use delivery_trace::{DeliveryTrace, Losses};
 pub use http::http;

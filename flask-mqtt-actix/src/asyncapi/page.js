@@ -73,7 +73,7 @@
           ": ",
           el("span", { class: "type" }, typeText(prop)),
           required.has(name) ? el("span", { class: "req" }, "required") : null,
-          prop && prop.description ? el("span", { class: "desc" }, prop.description) : null,
+          prop && prop.description ? prose(prop.description, "desc") : null,
         );
         const inner = nested(prop);
         if (inner) item.append(schemaTree(inner, depth + 1, seen));
@@ -104,6 +104,15 @@
       return nested(schema.items);
     }
     return null;
+  }
+
+  // Text with `code` spans (what the generated descriptions use of CommonMark).
+  function prose(text, cls) {
+    const out = el("span", { class: cls });
+    String(text || "").split("`").forEach((part, i) => {
+      if (part) out.append(i % 2 ? el("code", {}, part) : part);
+    });
+    return out;
   }
 
   function address(text) {
@@ -142,7 +151,7 @@
       if (mqtt.lastWill) session.push(`last will on ${mqtt.lastWill.topic} (QoS ${mqtt.lastWill.qos})`);
       const security = (s.security || []).map((r) => (r.$ref ? refName(r.$ref) : r.type)).join(", ");
       body.append(el("tr", { "data-server": id },
-        el("td", {}, el("code", {}, id), el("div", { class: "meta" }, s.description || "")),
+        el("td", {}, el("code", {}, id), el("div", { class: "meta" }, prose(s.description))),
         el("td", {}, el("code", {}, s.host + (s.pathname || ""))),
         el("td", {}, `${s.protocol} ${s.protocolVersion || ""}`),
         el("td", {}, session.join(" · ")),
@@ -167,7 +176,7 @@
         el("span", { class: "op-title" }, op.title || id),
         " ", el("span", { class: "meta" }, `— ${who}`)),
       el("div", {}, ...chips),
-      op.description ? el("div", { class: "prose" }, op.description) : null,
+      op.description ? el("div", { class: "prose" }, prose(op.description)) : null,
     );
     for (const ref of op.messages || []) {
       const msg = resolve(ref.$ref);
@@ -180,7 +189,7 @@
     const box = el("div", { class: "message", "data-message": id },
       el("span", { class: "name" }, msg.title || msg.name || id),
       " ", el("code", {}, msg.contentType || doc.defaultContentType || ""),
-      msg.summary ? el("div", { class: "meta" }, msg.summary) : null);
+      msg.summary ? el("div", { class: "meta" }, prose(msg.summary)) : null);
     if (msg.payload) box.append(schemaTree(msg.payload, 0, new Set()));
     return box;
   }
@@ -207,7 +216,7 @@
       if (params.length) {
         const list = el("ul", { class: "params" });
         for (const [name, p] of params) {
-          list.append(el("li", { "data-parameter": name }, el("code", {}, `{${name}}`), " ", p.description || ""));
+          list.append(el("li", { "data-parameter": name }, el("code", {}, `{${name}}`), " ", prose(p.description)));
         }
         card.append(list);
       }
