@@ -86,7 +86,7 @@ pub use flask_mqtt_core::{
     DEFAULT_REQUEST_TIMEOUT,
 };
 #[cfg(feature = "asyncapi")]
-pub use flask_mqtt_core::{schemars, AsyncApi, ASYNCAPI_VERSION};
+pub use flask_mqtt_core::{AsyncApi, ASYNCAPI_VERSION};
 pub use flask_mqtt_core::{
     testing, ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection,
     Payload, PropertyRejection, Reply, ResponseTopic, Retain, State, TemplateError, Text,

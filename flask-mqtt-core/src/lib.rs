@@ -116,10 +116,6 @@ pub use flask_mqtt_topic::{
     RenderError, TemplateError, TopicFilter, TopicFilterError, TopicName, TopicNameError,
     TopicNameTemplate, TopicTemplate, ValueProblem,
 };
-/// The `schemars` crate the AsyncAPI document uses, for `#[derive(JsonSchema)]` with
-/// `#[schemars(crate = "...::schemars")]` in crates that do not depend on it themselves.
-#[cfg(feature = "asyncapi")]
-pub use schemars;
 
 /// Support for the code the attribute macros generate. Not public API.
 #[doc(hidden)]
