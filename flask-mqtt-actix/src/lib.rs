@@ -85,13 +85,13 @@ pub use flask_mqtt_core::{
     publisher, Publisher, RenderError, Request, TopicNameTemplate, ValueProblem,
     DEFAULT_REQUEST_TIMEOUT,
 };
-#[cfg(feature = "asyncapi")]
-pub use flask_mqtt_core::{AsyncApi, ASYNCAPI_VERSION};
 pub use flask_mqtt_core::{
     testing, ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection,
     Payload, PropertyRejection, Reply, ResponseTopic, Retain, State, TemplateError, Text,
     TextRejection, Topic, TopicTemplate, UserProperties,
 };
+#[cfg(feature = "asyncapi")]
+pub use flask_mqtt_core::{AsyncApi, ASYNCAPI_VERSION};
 
 #[doc(hidden)]
 pub use flask_mqtt_core::__private;
