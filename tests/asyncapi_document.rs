@@ -126,7 +126,7 @@ async fn the_document_passes_the_official_parser_and_says_what_the_app_does() {
     let broker = Broker::builder().password(USER, PASSWORD).start();
     for prefix in ["MQTT", "MQTT2"] {
         let mut b = mqtt::ConfigBuilder::with_prefix(prefix)
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(unique(&prefix.to_lowercase()))
             .credentials(USER, PASSWORD);

@@ -78,7 +78,7 @@ async fn the_page_shows_every_channel_of_the_document() {
     let broker = Broker::start();
     mqtt::init_with(
         mqtt::Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(unique("asyncapi-page"))
             .build()

@@ -62,7 +62,7 @@ fn catch_all(msg: mqtt::Message) {
 fn start(broker: &Broker, version: ProtocolVersion) -> (Client, mqtt::Mqtt) {
     let id = unique("requester");
     let config = Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(broker.port())
         .client_id(&id)
         .protocol_version(version)
@@ -383,7 +383,7 @@ async fn not_connected_and_closed_are_typed_errors() {
         .unwrap()
         .port();
     let config = Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(port)
         .client_id(unique("offline"))
         .protocol_version(ProtocolVersion::V5)
