@@ -14,8 +14,10 @@
 //! independent subscriber; an invalid filter shows the grammar error next to the input;
 //! killing the broker turns the status to `reconnecting` with the connect error, and it
 //! returns to `connected` (subscriptions renewed) when the broker is back; the rate
-//! chart follows; unsubscribe all empties the list. A screenshot of the page is saved
-//! to `docs/dashboard.png`.
+//! chart follows; unsubscribe all empties the list. A screenshot of the page is taken
+//! (and checked to be a PNG); it is written only when asked, so that the test leaves the
+//! work tree clean: `DASHBOARD_SCREENSHOT=1` writes `docs/dashboard.png` (the README's
+//! picture), `DASHBOARD_SCREENSHOT=<path>` writes there.
 //!
 //! Needs `chromium`, `chromium-driver` and `mosquitto-clients` (`scripts/setup`
 //! installs them); `CHROMEDRIVER` and `CHROMIUM` override the binaries' paths. Never
@@ -492,9 +494,15 @@ async fn dashboard_in_headless_chromium() {
     assert!(wait_row(&c, &raw, "89 50 4e 47 0d 0a 1a 0a").await);
 
     let png = c.screenshot().await.unwrap();
-    let shot = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png");
-    std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
-    std::fs::write(&shot, &png).unwrap();
+    assert!(
+        png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "the screenshot is not a PNG"
+    );
+    if let Some(shot) = screenshot_path() {
+        std::fs::create_dir_all(shot.parent().unwrap()).unwrap();
+        std::fs::write(&shot, &png).unwrap();
+        eprintln!("screenshot written to {}", shot.display());
+    }
 
     // Unsubscribe all empties the list (in every tab: the server sends it).
     click(&c, "unsubscribe-all").await;
@@ -514,4 +522,16 @@ async fn dashboard_in_headless_chromium() {
     drop(driver);
     handle.stop(true).await;
     running.await.unwrap().unwrap();
+}
+
+/// Where to write the screenshot: `DASHBOARD_SCREENSHOT=1` is the README's
+/// `docs/dashboard.png`, another value a path; unset, nowhere (tests leave the work tree
+/// clean).
+fn screenshot_path() -> Option<PathBuf> {
+    let asked = std::env::var_os("DASHBOARD_SCREENSHOT")?;
+    if asked == "1" {
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/dashboard.png"))
+    } else {
+        Some(PathBuf::from(asked))
+    }
 }

@@ -96,6 +96,22 @@ fn result(
 #[mqtt::on_connect]
 fn connected_with_topic(_topic: mqtt::Topic) {}
 
+// On a client of its own, so that the other `on_connect` handlers' test sees only theirs.
+#[mqtt::on_connect(broker = "OPT")]
+fn connected_with_option(
+    seen: mqtt::State<Seen>,
+    text: Option<mqtt::Text>,
+    json: Option<mqtt::Json<Reading>>,
+    msg: Option<mqtt::Message>,
+) {
+    seen.push(format!(
+        "connect option {:?} {:?} {:?}",
+        text.map(mqtt::Text::into_string),
+        json.map(|j| j.celsius),
+        msg.map(|m| m.topic().to_owned())
+    ));
+}
+
 #[mqtt::on_connect]
 fn connected_with_result(seen: mqtt::State<Seen>, text: Result<mqtt::Text, mqtt::TextRejection>) {
     seen.push(format!("connect {:?}", text.map_err(|e| e.to_string())));
@@ -234,13 +250,31 @@ async fn qos_and_retain_as_delivered() {
     assert_eq!(seen(&s), ["qos 1 retain true", "qos 0 retain false"]);
 }
 
+/// `Option<T>` is `None` when what `T` reads is absent (an empty payload is no JSON),
+/// and still a rejection when it is there but malformed (axum 0.8's optional
+/// extractors): invalid UTF-8 is not "no text".
 #[tokio::test]
-async fn option_is_none_instead_of_a_rejection() {
+async fn option_is_none_when_absent_and_a_rejection_when_malformed() {
     let (app, s) = client();
+    let absent = app.inject(testing::message("x/option", "")).await;
+    assert!(absent.all_ok(), "the handler runs: {absent:?}");
     let bad = app
         .inject(testing::message("x/option", b"\xff".to_vec()))
         .await;
-    assert!(bad.all_ok(), "the handler runs: {bad:?}");
+    assert_eq!(
+        rejection(&bad, "option"),
+        (
+            "text",
+            "the payload is not valid UTF-8 (invalid byte at offset 0 of 1)".to_owned()
+        )
+    );
+    let not_json = app.inject(testing::message("x/option", "hot")).await;
+    let (argument, reason) = rejection(&not_json, "option");
+    assert_eq!(argument, "json");
+    assert!(
+        reason.starts_with("the payload is not valid JSON"),
+        "{reason}"
+    );
     let good = app
         .inject(testing::message("x/option", r#"{"celsius": 3}"#))
         .await;
@@ -248,10 +282,21 @@ async fn option_is_none_instead_of_a_rejection() {
     assert_eq!(
         seen(&s),
         [
-            "option None None",
+            r#"option Some("") None"#,
             r#"option Some("{\"celsius\": 3}") Some(3.0)"#
         ]
     );
+}
+
+/// In handlers of other events, the message extractors are absent: `None`.
+#[tokio::test]
+async fn option_of_a_message_extractor_is_none_in_other_handlers() {
+    let s = std::sync::Arc::new(Seen::default());
+    let app = TestClient::for_broker("OPT").unwrap().state(s.clone());
+    let calls = app.connect().await;
+    assert!(calls.all_ok(), "{calls:?}");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(seen(&s), ["connect option None None None"]);
 }
 
 #[tokio::test]

@@ -76,6 +76,11 @@ fn optional(
     ));
 }
 
+#[mqtt::on_message("props/user-optional")]
+fn user_optional(seen: mqtt::State<Seen>, props: Option<mqtt::UserProperties>) {
+    seen.push(format!("user optional {:?}", props.map(|p| p.len())));
+}
+
 #[mqtt::on_message("rpc/echo", qos = 1)]
 fn echo(text: mqtt::Text) -> mqtt::Reply {
     mqtt::Reply::new(format!("echo: {}", text.as_str())).qos(QoS::AtLeastOnce)
@@ -125,6 +130,19 @@ async fn user_properties_in_order_with_repeats() {
             "user [] first=None all=[]",
         ]
     );
+}
+
+/// `Option<UserProperties>` is `None` for a message without user properties.
+#[tokio::test]
+async fn optional_user_properties_are_none_when_there_are_none() {
+    let (app, s) = client();
+    for message in [
+        testing::message("props/user-optional", ""),
+        testing::message("props/user-optional", "").user_property("k", "1"),
+    ] {
+        assert!(app.inject(message).await.all_ok());
+    }
+    assert_eq!(seen(&s), ["user optional None", "user optional Some(1)"]);
 }
 
 #[tokio::test]

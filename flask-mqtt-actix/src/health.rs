@@ -9,7 +9,8 @@ use crate::Clients;
 /// An actix-web handler answering `200 OK` when every MQTT client of the process is
 /// connected and `503 Service Unavailable` otherwise, with a JSON body saying, per client,
 /// its state (`connecting`, `connected`, `reconnecting`, `closed`), for how long, the
-/// broker and the last connection error. Use it as a readiness probe; a liveness probe
+/// broker, the last connection error and, for a client that stopped by itself (its
+/// driver panicked), why (`fault`). Use it as a readiness probe; a liveness probe
 /// should not depend on the broker.
 ///
 /// ```no_run
@@ -72,5 +73,6 @@ fn to_json(h: &Health) -> serde_json::Value {
         "broker": h.broker(),
         "connects": h.connects(),
         "last_error": h.last_error().map(|e| e.to_string()),
+        "fault": h.fault(),
     })
 }

@@ -76,10 +76,10 @@ pub use flask_mqtt_core::{
     BrokerSection, Client, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectError,
     ConnectMode, ConnectReturnCode, Connected, ConnectionState, DisconnectReason, Disconnected,
     Error, Event, EventContext, FromEvent, HandlerError, HandlerKind, Health, IntoOutcome,
-    LastWill, LogEntry, LogLevel, Message, Mqtt, MqttUnavailable, ProtocolVersion, Publish,
-    Published, QoS, Result, Scalar, Secret, Subscribed, TlsConfig, TlsVersion, TopicFilter,
-    TopicFilterError, TopicName, TopicNameError, Transport, Unsubscribed, WrongEvent,
-    DEFAULT_PREFIX,
+    LastWill, LogEntry, LogLevel, Message, Mqtt, MqttUnavailable, OptionalFromEvent,
+    ProtocolVersion, Publish, Published, QoS, Result, Scalar, Secret, Subscribed, TlsConfig,
+    TlsVersion, TopicFilter, TopicFilterError, TopicName, TopicNameError, Transport, Unsubscribed,
+    WrongEvent, DEFAULT_PREFIX,
 };
 pub use flask_mqtt_core::{
     publisher, Publisher, RenderError, Request, TopicNameTemplate, ValueProblem,

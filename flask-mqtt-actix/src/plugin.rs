@@ -268,6 +268,7 @@ fn acquire() -> Result<(Arc<Guard>, Clients), String> {
                 Client::start(config).map_err(|e| fail(&name, &e))?
             }
         };
+        crate::state::hand_to(&client.handle());
         by_name.insert(name, client.handle());
         clients.push(client);
     }
@@ -277,6 +278,17 @@ fn acquire() -> Result<(Arc<Guard>, Clients), String> {
     };
     s.running = Some((Arc::downgrade(&guard), clients.clone()));
     Ok((guard, clients))
+}
+
+/// The handles of the running clients (none before the first `configure`): for
+/// `manage` called after it.
+pub(crate) fn running_clients() -> Vec<Mqtt> {
+    with_slot(|s| match &s.running {
+        Some((guard, clients)) if guard.strong_count() > 0 => {
+            clients.by_name.values().cloned().collect()
+        }
+        _ => Vec::new(),
+    })
 }
 
 fn fail(name: &str, e: &dyn std::fmt::Display) -> String {

@@ -16,8 +16,8 @@ pub type Outcome = Result<Option<Reply>, HandlerError>;
 
 /// The answer to an MQTT 5 request: a handler that returns a `Reply` (or
 /// `Option<Reply>`, `Result<Reply, E>`, `Result<Option<Reply>, E>`) has it published to
-/// the request's Response Topic, with the request's Correlation Data (see the note
-/// below), once the handler returns.
+/// the request's Response Topic, with the request's Correlation Data (so the requester
+/// can match it to its request), once the handler returns.
 ///
 /// ```
 /// # use flask_mqtt_core as mqtt;
@@ -41,9 +41,6 @@ pub type Outcome = Result<Option<Reply>, HandlerError>;
 /// A request without a Response Topic (any MQTT 3.1.1 message) cannot be answered: the
 /// reply is not sent and a warning says so. Publishing errors are reported the same way
 /// as handler errors.
-///
-/// Note: the Correlation Data is copied to the reply once the client can attach MQTT 5
-/// properties to a publish; until then the reply carries the payload and QoS only.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
     payload: Vec<u8>,

@@ -35,6 +35,42 @@
 //! - On every connect, every declared filter and every runtime subscription in
 //!   [`Mqtt::topics`] is subscribed before `on_connect` handlers run.
 //!
+//! # Layout
+//! One concept per file; each layer imports only from the layers below it, and from the
+//! file that defines a name (never through the re-exports below, which are for users).
+//! `tests/layering.rs` checks both, and the size of each file.
+//!
+//! ```text
+//!  testing/            TestClient: the handlers driven by hand (recorder, observer)
+//!  asyncapi/           the AsyncAPI document of the registry and the publishers
+//!                      (feature `asyncapi`: channels, servers)
+//!  client/             the running client: start and stop (mod, shutdown), the driver
+//!     |                task (driver, supervise), Paho glue (paho: the Paho client,
+//!     |                callbacks, connect options; trace; reaper)
+//!  dispatch/           events -> handler queues -> workers (routes, router, queue,
+//!     |                worker, reply); observe: what it reports per call and event
+//!  registry, handler   the descriptors the macros submit; what handlers return;
+//!  publisher describe  declared publishers; payload descriptions (autoref probe)
+//!     |
+//!  extract/            handler arguments: FromEvent, OptionalFromEvent, EventContext
+//!     |
+//!  handle/             Mqtt and Publish: what handlers and HTTP routes hold (shared,
+//!     |                outbound: the side Paho or the recorder implements; input:
+//!     |                what the driver receives; health; request: Mqtt::request,
+//!     |                replies: the waiting requests the driver routes replies to)
+//!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
+//!  config/ embedded/   settings (and the in-process broker they can ask for)
+//!  message/ qos        MQTT values; the MQTT 5 properties we build, checked
+//!  error  sync         Error (and the one translation of Paho's errors); lock()
+//! ```
+//!
+//! Why this way: the layers follow what changes together. A new handler argument touches
+//! `extract/` only; acknowledging a message once its handlers have finished builds on
+//! `event::completion` and `dispatch::observe`, and metrics and tracing observe the same
+//! reports, without touching the client. `handle/` sits below dispatch so that
+//! handlers can publish (a reply is a publish) without the handle knowing who runs them,
+//! and the running client (`client/`) is the only place that knows Paho's session.
+//!
 //! # Logging
 //! Through the [`log`](https://docs.rs/log) facade: target `flask_mqtt::client` (connects, losses, subscribes;
 //! errors for lost connections and failed connects), `flask_mqtt::dispatch` (handler
@@ -51,7 +87,7 @@ mod actix;
 #[doc(hidden)]
 pub mod __actix {
     pub use crate::actix::{at_exit, StartError};
-    pub use crate::extract::state::share_with_every_client;
+    pub use crate::handle::share_state;
     pub use crate::registry::declared_brokers;
 }
 #[cfg(feature = "asyncapi")]
@@ -99,7 +135,7 @@ pub use crate::extract::properties::{
     ContentType, CorrelationData, PropertyRejection, ResponseTopic, UserProperties,
 };
 pub use crate::extract::state::{MissingState, State};
-pub use crate::extract::FromEvent;
+pub use crate::extract::{FromEvent, OptionalFromEvent};
 pub use crate::handle::health::{ConnectionState, Health};
 pub use crate::handle::publish::Publish;
 pub use crate::handle::request::{Request, DEFAULT_REQUEST_TIMEOUT};

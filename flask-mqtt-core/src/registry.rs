@@ -7,6 +7,7 @@ use flask_mqtt_topic::{TopicFilter, TopicTemplate};
 
 use crate::config::DEFAULT_PREFIX;
 use crate::describe::PayloadFn;
+use crate::event::log::DISPATCH_TARGET;
 use crate::event::HandlerKind;
 use crate::extract::context::EventContext;
 use crate::handler::{HandlerFuture, Outcome};
@@ -128,34 +129,9 @@ impl HandlerDescriptor {
         self
     }
 
-    /// The kind of handler.
-    pub fn kind(&self) -> HandlerKind {
-        self.kind
-    }
-
-    /// The MQTT topic filter of an `#[on_message("...")]` handler.
-    pub fn filter(&self) -> Option<&'static str> {
-        self.filter
-    }
-
-    /// The topic template, for a filter with named levels.
-    pub fn template(&self) -> Option<&'static str> {
-        self.template
-    }
-
     /// The configuration prefix of the client the handler belongs to.
     pub fn broker(&self) -> &'static str {
         self.broker.unwrap_or(DEFAULT_PREFIX)
-    }
-
-    /// How many calls may run at once.
-    pub fn concurrency(&self) -> u32 {
-        self.concurrency
-    }
-
-    /// How many events may wait for the handler.
-    pub fn queue(&self) -> u32 {
-        self.queue
     }
 
     /// `module::function`, as used in log lines.
@@ -196,7 +172,7 @@ impl Handler {
     pub(crate) fn new(desc: &'static HandlerDescriptor) -> Option<Handler> {
         let skip = |what: String| {
             log::error!(
-                target: "flask_mqtt::dispatch",
+                target: DISPATCH_TARGET,
                 "handler {} skipped: {what}",
                 desc.name()
             );

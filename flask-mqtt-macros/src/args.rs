@@ -41,21 +41,20 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    /// The attribute's name, as users write it.
-    pub(crate) fn attribute(self) -> &'static str {
-        match self {
-            Kind::Connect => "on_connect",
-            Kind::Disconnect => "on_disconnect",
-            Kind::Message => "on_message",
-            Kind::Log => "on_log",
-            Kind::Publish => "on_publish",
-            Kind::Subscribe => "on_subscribe",
-            Kind::Unsubscribe => "on_unsubscribe",
-            Kind::Publisher => "publisher!",
-        }
-    }
+    /// Every handler kind, in the runtime's order (`Publisher` declares no handler).
+    #[cfg(test)]
+    pub(crate) const ALL: [Kind; 7] = [
+        Kind::Connect,
+        Kind::Disconnect,
+        Kind::Message,
+        Kind::Log,
+        Kind::Publish,
+        Kind::Subscribe,
+        Kind::Unsubscribe,
+    ];
 
-    /// The matching variant of the runtime's `HandlerKind`.
+    /// The matching variant of the runtime's `HandlerKind`: the one place this crate
+    /// spells the kinds.
     pub(crate) fn variant(self) -> &'static str {
         match self {
             Kind::Connect => "Connect",
@@ -67,6 +66,16 @@ impl Kind {
             Kind::Unsubscribe => "Unsubscribe",
             // Declares no handler: never registered as one.
             Kind::Publisher => "Publisher",
+        }
+    }
+
+    /// The attribute's name, as users write it: `on_` and the variant in lower case
+    /// (`on_message`), like the runtime's `HandlerKind::attribute`; `publisher!` for a
+    /// declared publisher.
+    pub(crate) fn attribute(self) -> String {
+        match self {
+            Kind::Publisher => "publisher!".to_owned(),
+            handler => format!("on_{}", handler.variant().to_lowercase()),
         }
     }
 
@@ -696,15 +705,7 @@ mod tests {
 
     #[test]
     fn empty_arguments() {
-        for kind in [
-            Kind::Connect,
-            Kind::Disconnect,
-            Kind::Message,
-            Kind::Log,
-            Kind::Publish,
-            Kind::Subscribe,
-            Kind::Unsubscribe,
-        ] {
+        for kind in Kind::ALL {
             let args = parse(kind, quote!()).unwrap();
             assert!(args.filter.is_none());
             assert!(args.qos.is_none());
@@ -887,6 +888,18 @@ mod tests {
             error(Kind::Message, quote!(crate = "x", "a/b")),
             "the topic filter must be the first argument, e.g. `#[on_message(\"home/+/temperature\", qos = 1)]`"
         );
+    }
+
+    /// The kinds and their attribute names are the runtime's: the generated code names
+    /// `HandlerKind::<variant>`, and both crates print the attribute names.
+    #[test]
+    fn kinds_are_the_runtimes() {
+        use flask_mqtt_actix::HandlerKind;
+        assert_eq!(Kind::ALL.len(), HandlerKind::ALL.len());
+        for (kind, runtime) in Kind::ALL.into_iter().zip(HandlerKind::ALL) {
+            assert_eq!(kind.variant(), format!("{runtime:?}"));
+            assert_eq!(kind.attribute(), runtime.attribute());
+        }
     }
 
     #[test]

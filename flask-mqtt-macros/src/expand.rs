@@ -862,15 +862,7 @@ mod tests {
 
     #[test]
     fn every_kind() {
-        for kind in [
-            Kind::Connect,
-            Kind::Disconnect,
-            Kind::Message,
-            Kind::Log,
-            Kind::Publish,
-            Kind::Subscribe,
-            Kind::Unsubscribe,
-        ] {
+        for kind in Kind::ALL {
             let expanded = expand(
                 kind,
                 quote!(),

@@ -22,15 +22,19 @@ const CORE: (&str, &str) = ("flask-mqtt-core", "flask_mqtt_core");
 
 /// The path of the runtime crate: `explicit` (from `crate = "..."`) or found in the manifest.
 pub(crate) fn runtime(explicit: Option<&Path>) -> TokenStream {
+    runtime_in(explicit, |package| crate_name(package).ok())
+}
+
+/// [`runtime`], with `find` telling how the calling crate's manifest names a package.
+fn runtime_in(explicit: Option<&Path>, find: impl Fn(&str) -> Option<FoundCrate>) -> TokenStream {
     if let Some(path) = explicit {
         return path.to_token_stream();
     }
     let ident = [ACTIX, CORE]
         .into_iter()
-        .find_map(|(package, itself)| match crate_name(package) {
-            Ok(FoundCrate::Name(name)) => Some(name),
-            Ok(FoundCrate::Itself) => Some(itself.to_owned()),
-            Err(_) => None,
+        .find_map(|(package, itself)| match find(package)? {
+            FoundCrate::Name(name) => Some(name),
+            FoundCrate::Itself => Some(itself.to_owned()),
         })
         .unwrap_or_else(|| ACTIX.1.to_owned());
     let ident = Ident::new(&ident, Span::call_site());
@@ -52,10 +56,33 @@ mod tests {
 
     #[test]
     fn falls_back_to_flask_mqtt_actix() {
-        // This crate's manifest depends on neither runtime crate.
+        // A manifest that names neither runtime crate.
         assert_eq!(
-            runtime(None).to_string(),
+            runtime_in(None, |_| None).to_string(),
             quote!(::flask_mqtt_actix).to_string()
+        );
+    }
+
+    #[test]
+    fn finds_the_runtime_as_the_manifest_names_it() {
+        let renamed = |package: &str| {
+            (package == "flask-mqtt-actix").then(|| FoundCrate::Name("mqtt".to_owned()))
+        };
+        assert_eq!(
+            runtime_in(None, renamed).to_string(),
+            quote!(::mqtt).to_string()
+        );
+        let core_only = |package: &str| {
+            (package == "flask-mqtt-core").then(|| FoundCrate::Name("flask_mqtt_core".to_owned()))
+        };
+        assert_eq!(
+            runtime_in(None, core_only).to_string(),
+            quote!(::flask_mqtt_core).to_string()
+        );
+        let itself = |package: &str| (package == "flask-mqtt-core").then_some(FoundCrate::Itself);
+        assert_eq!(
+            runtime_in(None, itself).to_string(),
+            quote!(::flask_mqtt_core).to_string()
         );
     }
 }

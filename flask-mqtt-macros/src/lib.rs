@@ -3,7 +3,7 @@
 //! Don't depend on this crate directly: use the macros through `flask-mqtt-actix`, which
 //! re-exports them next to the types handlers take.
 //!
-//! ```text
+//! ```
 //! use flask_mqtt_actix as mqtt;
 //!
 //! #[mqtt::on_connect]
@@ -19,6 +19,7 @@
 //!
 //! #[mqtt::on_log]
 //! fn log_line(entry: mqtt::LogEntry) {}
+//! # fn main() {}
 //! ```
 //!
 //! # What the attributes do
@@ -55,6 +56,14 @@
 //! or a struct by name. A `Path` in a handler whose filter names no level, or a tuple
 //! with the wrong number of elements, is a compile error on the argument:
 //!
+//! ```compile_fail
+//! use flask_mqtt_actix as mqtt;
+//!
+//! #[mqtt::on_message("sites/{site}/sensors/{sensor_id}")]
+//! async fn sensor(mqtt::Path((site, id, kind)): mqtt::Path<(String, u32, String)>) {}
+//! # fn main() {}
+//! ```
+//!
 //! ```text
 //! error: this tuple has 3 elements but the filter `sites/{site}/sensors/{sensor_id}` has 2 topic parameters (`site`, `sensor_id`); use one element per parameter, in order
 //!  --> src/main.rs:4:61
@@ -64,6 +73,14 @@
 //! ```
 //!
 //! Mistakes are reported at compile time on the offending token, e.g.
+//!
+//! ```compile_fail
+//! use flask_mqtt_actix as mqtt;
+//!
+//! #[mqtt::on_message("home/#/temperature")]
+//! fn temperature(msg: mqtt::Message) {}
+//! # fn main() {}
+//! ```
 //!
 //! ```text
 //! error: invalid topic filter `home/#/temperature`: `#` must be the last level (it is level 2); move it to the end or use `+` for a single level
@@ -85,11 +102,13 @@ use proc_macro::TokenStream;
 ///
 /// The place to subscribe to topics that no `#[on_message("...")]` covers.
 ///
-/// ```text
+/// ```
+/// # use flask_mqtt_actix as mqtt;
 /// #[mqtt::on_connect]
 /// async fn connected(client: mqtt::Mqtt) {
 ///     client.subscribe("home/mytopic", mqtt::QoS::AtMostOnce).await.ok();
 /// }
+/// # fn main() {}
 /// ```
 ///
 /// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
@@ -100,11 +119,13 @@ pub fn on_connect(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs the function each time the connection to the broker is lost or closed.
 ///
-/// ```text
+/// ```
+/// # use flask_mqtt_actix as mqtt;
 /// #[mqtt::on_disconnect]
-/// fn disconnected() {
-///     log::warn!("lost the broker");
+/// fn disconnected(why: mqtt::Disconnected) {
+///     eprintln!("lost the broker: {:?}", why.reason());
 /// }
+/// # fn main() {}
 /// ```
 ///
 /// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
@@ -120,10 +141,13 @@ pub fn on_disconnect(args: TokenStream, item: TokenStream) -> TokenStream {
 /// at compile time. Without a filter, the handler is a catch-all: it runs for messages no
 /// filtered handler matched, and subscribes to nothing.
 ///
-/// ```text
+/// ```
+/// # use flask_mqtt_actix as mqtt;
+/// # #[derive(serde::Deserialize)]
+/// # struct Reading {}
 /// #[mqtt::on_message("home/+/temperature", qos = 1)]
 /// async fn temperature(msg: mqtt::Message) {
-///     println!("{}: {}", msg.topic(), msg.payload_str());
+///     println!("{}: {:?}", msg.topic(), msg.payload_str());
 /// }
 ///
 /// // Each job goes to one replica of the app: the replicas share `jobs/#`.
@@ -139,6 +163,7 @@ pub fn on_disconnect(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// #[mqtt::on_message]
 /// fn other(msg: mqtt::Message) {}
+/// # fn main() {}
 /// ```
 ///
 /// # Shared subscriptions
@@ -162,11 +187,13 @@ pub fn on_message(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs the function for each log line of the MQTT client library.
 ///
-/// ```text
+/// ```
+/// # use flask_mqtt_actix as mqtt;
 /// #[mqtt::on_log]
 /// fn log_line(entry: mqtt::LogEntry) {
 ///     println!("{entry:?}");
 /// }
+/// # fn main() {}
 /// ```
 ///
 /// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
@@ -178,9 +205,13 @@ pub fn on_log(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Runs the function each time a message published through the client has been delivered
 /// to the broker (as far as its QoS promises).
 ///
-/// ```text
+/// ```
+/// # use flask_mqtt_actix as mqtt;
 /// #[mqtt::on_publish]
-/// fn published() {}
+/// fn published(p: mqtt::Published) {
+///     println!("{} delivered at qos {}", p.topic(), p.qos());
+/// }
+/// # fn main() {}
 /// ```
 ///
 /// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
@@ -191,9 +222,13 @@ pub fn on_publish(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs the function each time the broker acknowledges a subscription.
 ///
-/// ```text
+/// ```
+/// # use flask_mqtt_actix as mqtt;
 /// #[mqtt::on_subscribe]
-/// fn subscribed() {}
+/// fn subscribed(s: mqtt::Subscribed) {
+///     println!("subscribed to {} at qos {}", s.filter(), s.granted_qos());
+/// }
+/// # fn main() {}
 /// ```
 ///
 /// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.
@@ -204,9 +239,13 @@ pub fn on_subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs the function each time the broker acknowledges an unsubscription.
 ///
-/// ```text
+/// ```
+/// # use flask_mqtt_actix as mqtt;
 /// #[mqtt::on_unsubscribe]
-/// fn unsubscribed() {}
+/// fn unsubscribed(u: mqtt::Unsubscribed) {
+///     println!("unsubscribed from {}", u.filter());
+/// }
+/// # fn main() {}
 /// ```
 ///
 /// Takes `concurrency = N`, `queue = N`, `broker = "NAME"` and `crate = "path"`.

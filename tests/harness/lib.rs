@@ -14,6 +14,8 @@
 //!   that resends what was not acknowledged after the broker comes back.
 //! * [`DeliveryTrace`] — reads the broker log to tell messages the broker
 //!   forgot in a crash from messages a client lost.
+//! * [`AppProcess`] — an app of `tests/bin/` in a child process: its printed
+//!   lines, SIGTERM, its exit.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`wait_until`] / [`unique`] — small helpers for polling and for unique
 //!   topic prefixes and client ids.
@@ -35,6 +37,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod app_process;
 mod broker;
 mod chromium;
 mod client;
@@ -48,6 +51,7 @@ mod tls;
 mod wait;
 mod ws_proxy;
 
+pub use app_process::AppProcess;
 pub use broker::{Broker, BrokerBuilder};
 pub use chromium::Chromedriver;
 pub use client::Observer;

@@ -9,51 +9,15 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::paho::start_attempt;
+use super::session::Session;
 use super::shutdown::shutdown;
-use crate::dispatch::Dispatcher;
-use crate::error::ConnectError;
 use crate::event::log::LogLevel;
 use crate::event::payloads::{Connected, DisconnectReason, Disconnected};
 use crate::event::Event;
 use crate::handle::health::ConnectionState;
 use crate::handle::input::Input;
 use crate::handle::Mqtt;
-use crate::message::Message;
 use crate::sync::lock;
-
-/// What the driver task works with.
-pub(super) struct Session {
-    /// The client's handle: its shared state, and what `on_*` handlers get.
-    pub(super) mqtt: Mqtt,
-    /// The Paho client, to connect and disconnect (handles publish through `Outbound`).
-    pub(super) paho: paho_mqtt::AsyncClient,
-    pub(super) dispatcher: Dispatcher,
-    /// Told the outcome of the first connection attempt (connect mode `required`).
-    pub(super) first_outcome: Option<std::sync::mpsc::Sender<Result<(), ConnectError>>>,
-}
-
-impl Session {
-    pub(super) fn dispatch(&self, event: Event) {
-        self.dispatcher.dispatch(&self.mqtt, event);
-    }
-
-    /// Hands an input that is an event (a message, an event a handle emitted, a log line)
-    /// to dispatch, and gives back any other: the one place inputs become events.
-    pub(super) fn deliver(&self, input: Input) -> Option<Input> {
-        let event = match input {
-            Input::Message(m) => match self.mqtt.shared.requests.route(m) {
-                Some(m) => Event::Message(Message::from_paho(m)),
-                // A reply: handed to the request waiting for it, never to handlers.
-                None => return None,
-            },
-            Input::Emit(event) => event,
-            Input::Log(entry) => Event::Log(entry),
-            other => return Some(other),
-        };
-        self.dispatch(event);
-        None
-    }
-}
 
 /// The driver: connection state machine and dispatch, on the client's runtime.
 pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<Input>) {

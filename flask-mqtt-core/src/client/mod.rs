@@ -9,6 +9,7 @@
 mod driver;
 mod paho;
 mod reaper;
+mod session;
 mod shutdown;
 mod supervise;
 mod trace;
@@ -18,8 +19,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use self::driver::Session;
 use self::paho::PahoOutbound;
+use self::session::Session;
+use self::shutdown::SHUTDOWN_TIMEOUT;
 use self::supervise::supervise;
 use crate::config::{Config, ConnectMode};
 use crate::dispatch::Dispatcher;
@@ -30,10 +32,6 @@ use crate::handle::input::{Done, Input};
 use crate::handle::shared::Shared;
 use crate::handle::Mqtt;
 use crate::registry;
-
-/// How long each shutdown step may take: handlers and unsent publishes settling (graceful
-/// shutdown only), the DISCONNECT, handler calls for events received meanwhile.
-pub(super) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Owns the running client. Dropping it (or calling [`Client::shutdown`]) stops it
 /// gracefully: handler calls already queued or running finish and publishes not yet

@@ -38,7 +38,12 @@ fn sender() -> Option<Sender<Item>> {
 pub(crate) fn keep(client: paho_mqtt::AsyncClient, grace: Duration) {
     match sender() {
         Some(tx) => {
-            if let Err(e) = tx.send((Instant::now() + grace, client)) {
+            let now = Instant::now();
+            // A grace too long for the clock (no configuration allows one): an hour.
+            let until = now
+                .checked_add(grace)
+                .unwrap_or_else(|| now + Duration::from_secs(3600));
+            if let Err(e) = tx.send((until, client)) {
                 // No reaper thread: never destroy rather than risk the deadlock.
                 std::mem::forget(e.0);
             }

@@ -2,12 +2,12 @@
 //! DISCONNECT, and the events received meanwhile still reach their handlers.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::driver::Session;
-use super::SHUTDOWN_TIMEOUT;
+use super::session::Session;
 use crate::event::log::LogLevel;
 use crate::event::payloads::{DisconnectReason, Disconnected};
 use crate::event::Event;
@@ -15,6 +15,10 @@ use crate::handle::health::ConnectionState;
 use crate::handle::input::{Done, Input};
 use crate::handle::Mqtt;
 use crate::sync::lock;
+
+/// How long each shutdown step may take: handlers and unsent publishes settling (graceful
+/// shutdown only), the DISCONNECT, handler calls for events received meanwhile.
+pub(super) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Stops the client. Graceful: first lets every handler call already queued or running
 /// finish and every publish handed to Paho complete, while still dispatching what

@@ -66,8 +66,8 @@ fn redact_payload(line: &str) -> String {
     }
 }
 
-/// The one place this crate uses `unsafe`: Paho C's trace hook is a C callback that
-/// paho-mqtt does not expose in Rust.
+/// `unsafe` for Paho C's trace hook, a C callback that paho-mqtt does not expose in
+/// Rust: the two FFI calls that install it, and reading the line it passes.
 #[allow(unsafe_code)]
 mod trace_ffi {
     use std::ffi::CStr;

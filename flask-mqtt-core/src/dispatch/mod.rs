@@ -75,12 +75,11 @@ use self::router::{item, route, Backlog, Job, BACKLOG_WARNING, NOBODY};
 use self::routes::{Routes, Targets};
 use self::worker::run_worker;
 use crate::event::completion::{Pending, Settle};
+use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
 use crate::extract::context::EventContext;
 use crate::handle::Mqtt;
 use crate::registry::Handler;
-
-const TARGET: &str = "flask_mqtt::dispatch";
 
 /// Routes events to the handler workers.
 pub(crate) struct Dispatcher {

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::queue::{Item, Queue, SendError};
 use super::routes::Routes;
-use super::TARGET;
+use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::extract::context::EventContext;
 use crate::registry::Handler;
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use flask_mqtt_topic::FilterTrie;
 
-use super::TARGET;
+use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
 use crate::registry::Handler;
 use crate::sync::lock;

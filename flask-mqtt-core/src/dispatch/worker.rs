@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx};
 use super::reply::send_reply;
-use super::TARGET;
+use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::Event;
 use crate::extract::context::EventContext;
 use crate::handler::{panic_message, HandlerError, Outcome};

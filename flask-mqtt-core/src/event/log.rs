@@ -83,7 +83,10 @@ impl fmt::Display for LogEntry {
     }
 }
 
+/// The `log` target of the client's own lines: connects, losses, subscriptions.
 pub(crate) const CLIENT_TARGET: &str = "flask_mqtt::client";
+/// The `log` target of dispatch: handler errors, rejections and panics, back-pressure.
+pub(crate) const DISPATCH_TARGET: &str = "flask_mqtt::dispatch";
 
 /// Writes `entry` to the `log` facade under the client target.
 pub(crate) fn to_log_facade(entry: &LogEntry) {

@@ -6,7 +6,7 @@ use std::ops::Deref;
 use serde::de::DeserializeOwned;
 
 use super::context::{EventContext, WrongEvent};
-use super::FromEvent;
+use super::{optional_when_the_event_fits, FromEvent, OptionalFromEvent};
 use crate::message::Message;
 use crate::qos::QoS;
 
@@ -210,11 +210,23 @@ impl FromEvent for Text {
     type Rejection = TextRejection;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
-        let payload = ctx.require_message("Text")?.payload();
-        match utf8(payload) {
-            Ok(text) => Ok(Text(text.to_owned())),
-            Err((offset, len)) => Err(TextRejection::InvalidUtf8 { offset, len }),
-        }
+        text(ctx.require_message("Text")?)
+    }
+}
+
+/// `None` in handlers of other events; invalid UTF-8 is still a rejection.
+impl OptionalFromEvent for Text {
+    type Rejection = TextRejection;
+
+    fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+        ctx.message().map(text).transpose()
+    }
+}
+
+fn text(msg: &Message) -> Result<Text, TextRejection> {
+    match utf8(msg.payload()) {
+        Ok(text) => Ok(Text(text.to_owned())),
+        Err((offset, len)) => Err(TextRejection::InvalidUtf8 { offset, len }),
     }
 }
 
@@ -343,13 +355,28 @@ impl<T: DeserializeOwned> FromEvent for Json<T> {
     type Rejection = JsonRejection;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
-        let payload = ctx.require_message("Json")?.payload();
-        let text =
-            utf8(payload).map_err(|(offset, len)| JsonRejection::InvalidUtf8 { offset, len })?;
-        serde_json::from_str(text)
-            .map(Json)
-            .map_err(|e| JsonRejection::from_serde::<T>(&e))
+        json(ctx.require_message("Json")?.payload())
     }
+}
+
+/// `None` in handlers of other events and for an empty payload (no JSON at all, e.g. a
+/// retained message being cleared); a payload that is not a `T` is still a rejection.
+impl<T: DeserializeOwned> OptionalFromEvent for Json<T> {
+    type Rejection = JsonRejection;
+
+    fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+        match ctx.message() {
+            Some(msg) if !msg.payload().is_empty() => json(msg.payload()).map(Some),
+            _ => Ok(None),
+        }
+    }
+}
+
+fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<Json<T>, JsonRejection> {
+    let text = utf8(payload).map_err(|(offset, len)| JsonRejection::InvalidUtf8 { offset, len })?;
+    serde_json::from_str(text)
+        .map(Json)
+        .map_err(|e| JsonRejection::from_serde::<T>(&e))
 }
 
 impl FromEvent for QoS {
@@ -380,6 +407,8 @@ impl FromEvent for Retain {
         Ok(Retain(ctx.require_message("Retain")?.retain()))
     }
 }
+
+optional_when_the_event_fits!(Topic, Payload, QoS, Retain);
 
 #[cfg(test)]
 mod tests {

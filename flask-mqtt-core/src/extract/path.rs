@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 
 use super::context::{EventContext, WrongEvent};
 use super::path_de::{PathDeserializer, PathError};
-use super::FromEvent;
+use super::{FromEvent, OptionalFromEvent};
 
 /// The named levels of the topic, `{name}` in the handler's filter, deserialized into `T`:
 ///
@@ -93,5 +93,17 @@ impl<T: DeserializeOwned> FromEvent for Path<T> {
         T::deserialize(PathDeserializer::new(&params))
             .map(Path)
             .map_err(|e: PathError| PathRejection::Invalid(e.describe::<T>(&params)))
+    }
+}
+
+/// `None` in handlers of other events; a level that is not a `T` is still a rejection.
+impl<T: DeserializeOwned> OptionalFromEvent for Path<T> {
+    type Rejection = PathRejection;
+
+    fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+        if ctx.message().is_none() {
+            return Ok(None);
+        }
+        <Self as FromEvent>::from_event(ctx).map(Some)
     }
 }

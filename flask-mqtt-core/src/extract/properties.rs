@@ -2,13 +2,14 @@
 //! properties: [`UserProperties`] is then empty and the others are rejected as absent
 //! (take them as `Option<_>` when they are optional).
 
+use std::convert::Infallible;
 use std::fmt;
 use std::ops::Deref;
 
 use paho_mqtt::PropertyCode;
 
 use super::context::{EventContext, WrongEvent};
-use super::FromEvent;
+use super::{FromEvent, OptionalFromEvent};
 
 /// Why an MQTT 5 property extractor was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +83,17 @@ impl FromEvent for UserProperties {
     }
 }
 
+/// `None` in handlers of other events and for a message without user properties.
+impl OptionalFromEvent for UserProperties {
+    type Rejection = Infallible;
+
+    fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+        Ok(<Self as FromEvent>::from_event(ctx)
+            .ok()
+            .filter(|props| !props.is_empty()))
+    }
+}
+
 macro_rules! string_property {
     ($(#[$doc:meta])* $name:ident, $code:ident, $property:literal) => {
         $(#[$doc])*
@@ -127,6 +139,15 @@ macro_rules! string_property {
                         property: $property,
                         extractor: stringify!($name),
                     })
+            }
+        }
+
+        /// `None` in handlers of other events and when the message has no such property.
+        impl OptionalFromEvent for $name {
+            type Rejection = Infallible;
+
+            fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+                Ok(<Self as FromEvent>::from_event(ctx).ok())
             }
         }
     };
@@ -187,5 +208,14 @@ impl FromEvent for CorrelationData {
                 property: "Correlation Data",
                 extractor: "CorrelationData",
             })
+    }
+}
+
+/// `None` in handlers of other events and when the message has no Correlation Data.
+impl OptionalFromEvent for CorrelationData {
+    type Rejection = Infallible;
+
+    fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+        Ok(<Self as FromEvent>::from_event(ctx).ok())
     }
 }

@@ -2,12 +2,13 @@
 //! `actix` feature, both reading what [`Mqtt::insert_state`](crate::Mqtt::insert_state)
 //! registered for `T`.
 
+use std::convert::Infallible;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
 
 use super::context::EventContext;
-use super::FromEvent;
+use super::{FromEvent, OptionalFromEvent};
 
 /// Application state shared with handlers: the value registered for `T` with
 /// [`Mqtt::insert_state`](crate::Mqtt::insert_state) (with `flask-mqtt-actix`, or with
@@ -76,10 +77,7 @@ impl MissingState {
 }
 
 fn shared<T: Send + Sync + 'static>(ctx: &EventContext) -> Result<Arc<T>, MissingState> {
-    let found = ctx.client().state::<T>();
-    #[cfg(feature = "actix")]
-    let found = found.or_else(process::get::<T>);
-    found.ok_or(MissingState {
+    ctx.client().state::<T>().ok_or(MissingState {
         type_name: std::any::type_name::<T>(),
     })
 }
@@ -89,6 +87,15 @@ impl<T: Send + Sync + 'static> FromEvent for State<T> {
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         shared::<T>(ctx).map(State)
+    }
+}
+
+/// `None` when no state of type `T` is registered.
+impl<T: Send + Sync + 'static> OptionalFromEvent for State<T> {
+    type Rejection = Infallible;
+
+    fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+        Ok(shared::<T>(ctx).ok().map(State))
     }
 }
 
@@ -102,46 +109,12 @@ impl<T: Send + Sync + 'static> FromEvent for actix_web::web::Data<T> {
     }
 }
 
-/// State shared with every client of the process, by type: what `flask-mqtt-actix`'s
-/// `manage(web::Data<T>)` registers, so that MQTT handlers see the same `Arc` as HTTP
-/// handlers. A client's own state ([`Mqtt::insert_state`](crate::Mqtt::insert_state))
-/// takes precedence.
+/// `None` when no state of type `T` is registered.
 #[cfg(feature = "actix")]
-mod process {
-    use std::any::{Any, TypeId};
-    use std::sync::{Arc, Mutex};
+impl<T: Send + Sync + 'static> OptionalFromEvent for actix_web::web::Data<T> {
+    type Rejection = Infallible;
 
-    type Entry = (TypeId, Arc<dyn Any + Send + Sync>);
-
-    static SHARED: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
-
-    fn entries() -> std::sync::MutexGuard<'static, Vec<Entry>> {
-        // Every critical section is one push, replace or clone.
-        SHARED.lock().unwrap_or_else(|p| p.into_inner())
+    fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
+        Ok(shared::<T>(ctx).ok().map(actix_web::web::Data::from))
     }
-
-    /// Registers `value` for its type, replacing an earlier one.
-    pub(crate) fn share<T: Send + Sync + 'static>(value: Arc<T>) {
-        let mut all = entries();
-        let id = TypeId::of::<T>();
-        match all.iter_mut().find(|(t, _)| *t == id) {
-            Some((_, v)) => *v = value,
-            None => all.push((id, value)),
-        }
-    }
-
-    /// The value registered for `T`.
-    pub(crate) fn get<T: Send + Sync + 'static>() -> Option<Arc<T>> {
-        let id = TypeId::of::<T>();
-        let any = entries().iter().find(|(t, _)| *t == id)?.1.clone();
-        any.downcast::<T>().ok()
-    }
-}
-
-/// Shares `value` with the MQTT handlers of every client of the process (used by
-/// `flask_mqtt_actix::manage`). Not public API.
-#[cfg(feature = "actix")]
-#[doc(hidden)]
-pub fn share_with_every_client<T: Send + Sync + 'static>(value: Arc<T>) {
-    process::share(value);
 }

@@ -10,8 +10,8 @@ pub(crate) mod publish;
 pub(crate) mod replies;
 pub(crate) mod request;
 pub(crate) mod shared;
+pub(crate) mod state;
 
-use std::any::TypeId;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -20,7 +20,6 @@ use tokio::sync::oneshot;
 
 use self::health::{ConnectionState, Health};
 use self::input::{Done, Input};
-use self::publish::Publish;
 use self::shared::{Shared, SUBSCRIBE_CHUNK};
 use crate::error::{ConnectError, Error, PahoOp, Result};
 use crate::event::log::{to_log_facade, LogEntry, LogLevel, CLIENT_TARGET};
@@ -49,23 +48,6 @@ impl std::fmt::Debug for Mqtt {
 }
 
 impl Mqtt {
-    /// Publishes `payload` to `topic` at QoS 0, not retained; chain [`Publish::qos`] and
-    /// [`Publish::retain`] to change that. Nothing is sent until the returned value is
-    /// awaited; it resolves when the broker has the message at the requested QoS (QoS 0:
-    /// when it was written to the network). While disconnected, messages are buffered up
-    /// to `MQTT_MAX_BUFFERED_MESSAGES` and the future resolves after the reconnect.
-    ///
-    /// ```no_run
-    /// # async fn f(client: flask_mqtt_core::Mqtt) -> flask_mqtt_core::Result<()> {
-    /// use flask_mqtt_core::QoS;
-    /// client.publish("device/command", "on").await?;
-    /// client.publish("device/state", "on").qos(QoS::AtLeastOnce).retain(true).await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn publish(&self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Publish {
-        Publish::new(self.clone(), topic.into(), payload.into())
-    }
-
     /// Subscribes to `filter` and records it in [`Mqtt::topics`], so it is subscribed
     /// again after every reconnect. Subscribing to a recorded filter again replaces its
     /// QoS. While disconnected, the filter is recorded and subscribed at the next connect.
@@ -163,15 +145,15 @@ impl Mqtt {
     }
 
     /// Makes `value` available to handlers (`FromEvent` extractors read it with
-    /// [`Mqtt::state`]). One value per type; a second insert replaces the first.
+    /// [`Mqtt::state`]). One value per type; a second insert replaces the first, and it
+    /// comes before a value of the same type that flask-mqtt-actix's `manage` shares.
     pub fn insert_state<T: Send + Sync + 'static>(&self, value: Arc<T>) {
-        lock(&self.shared.state).insert(TypeId::of::<T>(), value);
+        self.shared.state.insert_own(value);
     }
 
-    /// The state value of type `T`, if one was inserted.
+    /// The state value of type `T`, if one was inserted (or shared by `manage`).
     pub fn state<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
-        let any = lock(&self.shared.state).get(&TypeId::of::<T>())?.clone();
-        any.downcast::<T>().ok()
+        self.shared.state.get::<T>()
     }
 
     pub(crate) fn ensure_open(&self) -> Result<()> {
@@ -268,4 +250,11 @@ impl Mqtt {
         }
         Ok(())
     }
+}
+
+/// Shares `value` with `client`'s handlers below the client's own state (what
+/// flask-mqtt-actix's `manage` does for every client of the app). Not public API.
+#[doc(hidden)]
+pub fn share_state<T: Send + Sync + 'static>(client: &Mqtt, value: Arc<T>) {
+    client.shared.state.insert_shared(value);
 }

@@ -19,6 +19,29 @@ use crate::event::Event;
 use crate::message::properties::Properties;
 use crate::qos::QoS;
 
+impl Mqtt {
+    /// Publishes `payload` to `topic` at QoS 0, not retained; chain [`Publish::qos`] and
+    /// [`Publish::retain`] to change that. Nothing is sent until the returned value is
+    /// awaited; it resolves when the broker has the message at the requested QoS (QoS 0:
+    /// when it was written to the network). While disconnected, messages are buffered up
+    /// to `MQTT_MAX_BUFFERED_MESSAGES` and the future resolves after the reconnect, or
+    /// fails with [`Error::PublishTimeout`] once the client has been disconnected for
+    /// `MQTT_PUBLISH_TIMEOUT` (default 10 s) while it waited; the message then stays
+    /// buffered and still goes out after the reconnect. See [`Publish::send`] for every
+    /// error.
+    ///
+    /// ```no_run
+    /// # async fn f(client: flask_mqtt_core::Mqtt) -> flask_mqtt_core::Result<()> {
+    /// use flask_mqtt_core::QoS;
+    /// client.publish("device/command", "on").await?;
+    /// client.publish("device/state", "on").qos(QoS::AtLeastOnce).retain(true).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn publish(&self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Publish {
+        Publish::new(self.clone(), topic.into(), payload.into())
+    }
+}
+
 /// A publish being prepared: set [`qos`](Publish::qos) and [`retain`](Publish::retain),
 /// then `.await` it (it implements [`IntoFuture`]).
 #[must_use = "a publish does nothing until it is awaited"]
@@ -311,5 +334,153 @@ impl IntoFuture for Publish {
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(self.send())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    use futures::future::BoxFuture;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::handle::health::ConnectionState;
+    use crate::handle::outbound::Outbound;
+    use crate::handle::shared::Shared;
+    use crate::sync::lock;
+
+    /// Accepts every publish and never completes one: a broker that is not there.
+    #[derive(Default)]
+    struct Stuck {
+        held: Mutex<Vec<paho_mqtt::DeliveryToken>>,
+    }
+
+    impl Outbound for Stuck {
+        fn is_connected(&self) -> bool {
+            false
+        }
+
+        fn carries_properties(&self) -> bool {
+            true
+        }
+
+        fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+            let token = paho_mqtt::DeliveryToken::new(msg);
+            lock(&self.held).push(token.clone());
+            Ok(Delivery::Pending(token))
+        }
+
+        fn subscribe(
+            &self,
+            _: Vec<String>,
+            _: Vec<QoS>,
+        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+            Box::pin(futures::future::pending())
+        }
+
+        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+            Box::pin(futures::future::pending())
+        }
+    }
+
+    fn stuck_client() -> Mqtt {
+        let (input, _) = mpsc::unbounded_channel();
+        let shared = Shared::new(
+            Config::default(),
+            "tcp://nowhere:1".to_owned(),
+            Box::new(Stuck::default()),
+            BTreeMap::new(),
+            input,
+            tokio::runtime::Handle::current(),
+            false,
+        );
+        Mqtt {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Disconnected: the publish fails after the timeout, and stays counted as unsent
+    /// (it is still buffered, and goes out after a reconnect).
+    #[tokio::test(start_paused = true)]
+    async fn a_publish_gives_up_after_the_timeout_while_disconnected() {
+        let mqtt = stuck_client();
+        let timeout = publish_timeout(&mqtt.shared.config);
+        let started = tokio::time::Instant::now();
+        let res = mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).await;
+        match res {
+            Err(Error::PublishTimeout { topic, timeout: t }) => {
+                assert_eq!(topic, "a/b");
+                assert_eq!(t, timeout);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() >= timeout);
+        assert_eq!(mqtt.shared.unsent.load(Ordering::SeqCst), 1);
+    }
+
+    /// Connected, the wait has no limit (the broker sets the pace); a connection lost
+    /// meanwhile starts the timeout then.
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_runs_only_while_disconnected() {
+        let mqtt = stuck_client();
+        let timeout = publish_timeout(&mqtt.shared.config);
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        let publish = tokio::spawn(mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).send());
+        tokio::time::sleep(timeout * 3).await;
+        assert!(!publish.is_finished(), "gave up while connected");
+        let lost = tokio::time::Instant::now();
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        let res = publish.await.unwrap();
+        assert!(matches!(res, Err(Error::PublishTimeout { .. })), "{res:?}");
+        assert!(lost.elapsed() >= timeout);
+    }
+
+    /// A reconnect within the timeout cancels it; the next loss starts a new one.
+    #[tokio::test(start_paused = true)]
+    async fn a_reconnect_cancels_the_timeout() {
+        let mqtt = stuck_client();
+        let timeout = publish_timeout(&mqtt.shared.config);
+        let publish = tokio::spawn(mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).send());
+        tokio::time::sleep(timeout / 2).await;
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        tokio::time::sleep(timeout).await;
+        assert!(!publish.is_finished(), "the first timer was not cancelled");
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        let res = publish.await.unwrap();
+        assert!(matches!(res, Err(Error::PublishTimeout { .. })), "{res:?}");
+    }
+
+    /// Properties MQTT cannot carry are refused before anything reaches the outbound
+    /// side (Paho's property builders panic on a NUL).
+    #[tokio::test]
+    async fn unsendable_properties_are_a_typed_error() {
+        let mqtt = stuck_client();
+        let res = mqtt.publish("a/b", "x").content_type("a\0b").await;
+        assert!(
+            matches!(
+                res,
+                Err(Error::InvalidProperty {
+                    property: "Content Type",
+                    ..
+                })
+            ),
+            "{res:?}"
+        );
+        let res = mqtt.publish("a/b", "x").user_property("k", "\0").await;
+        assert!(
+            matches!(
+                res,
+                Err(Error::InvalidProperty {
+                    property: "User Property value",
+                    ..
+                })
+            ),
+            "{res:?}"
+        );
+        let res = mqtt.publish("a/b", "x").response_topic("r/\0").await;
+        assert!(matches!(res, Err(Error::InvalidTopic { .. })), "{res:?}");
+        assert_eq!(mqtt.shared.unsent.load(Ordering::SeqCst), 0);
     }
 }

@@ -1,9 +1,8 @@
 //! [`Shared`]: the state of one client that every handle shares.
 
-use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use tokio::sync::{mpsc, watch};
 
@@ -11,6 +10,7 @@ use super::health::{ConnectionState, Health};
 use super::input::Input;
 use super::outbound::Outbound;
 use super::replies::Requests;
+use super::state::States;
 use crate::config::Config;
 use crate::qos::QoS;
 use crate::sync::lock;
@@ -44,7 +44,7 @@ pub(crate) struct Shared {
     /// is not reported to the driver at all (one thread wake-up less per publish).
     pub(crate) on_publish: bool,
     /// Application state shared with handlers (`Mqtt::insert_state`).
-    pub(crate) state: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    pub(crate) state: States,
     /// Requests waiting for their replies (`Mqtt::request`).
     pub(crate) requests: Requests,
 }
@@ -74,7 +74,7 @@ impl Shared {
             unsent: AtomicUsize::new(0),
             ended: watch::Sender::new(false),
             on_publish,
-            state: Mutex::new(HashMap::new()),
+            state: States::default(),
         }
     }
 
