@@ -93,6 +93,8 @@ pub use flask_mqtt_core::{
 #[cfg(feature = "asyncapi")]
 pub use flask_mqtt_core::{AsyncApi, ASYNCAPI_VERSION};
 
+pub use flask_mqtt_core::paho_version;
+
 #[doc(hidden)]
 pub use flask_mqtt_core::__private;
 #[cfg(feature = "embedded-broker")]

@@ -103,6 +103,7 @@ mod extract;
 mod handle;
 mod handler;
 mod message;
+mod paho_version;
 mod publisher;
 mod qos;
 mod registry;
@@ -142,6 +143,7 @@ pub use crate::handle::request::{Request, DEFAULT_REQUEST_TIMEOUT};
 pub use crate::handle::Mqtt;
 pub use crate::handler::{HandlerError, IntoOutcome, Reply};
 pub use crate::message::Message;
+pub use crate::paho_version::paho_version;
 pub use crate::publisher::Publisher;
 pub use crate::qos::QoS;
 pub use flask_mqtt_macros::{

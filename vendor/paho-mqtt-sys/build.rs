@@ -1,435 +1,425 @@
-// paho-mqtt-sys/build.rs
+// flask-mqtt-paho-sys/build.rs
 //
-// This file is part of the Eclipse Paho MQTT Rust Client library.
+// flask-mqtt: this build script is ours. It replaces the one of paho-mqtt-sys 0.11.0
+// (Copyright (c) 2017-2025 Frank Pagliughi, EPL-2.0 / EDL-1.0), which ran CMake, could
+// link a pre-installed Paho C and could run bindgen. The way it picks the pre-generated
+// bindings for the target is upstream's. Why, and what it guarantees:
+// docs/paho-fork.md in the flask-mqtt repository.
 //
+// 1. Compiles Paho C's asynchronous library (what CMake builds as `paho-mqtt3as`) from
+//    `paho.mqtt.c/src` with the `cc` crate: no CMake needed. Every `src/*.c` is compiled,
+//    except the files listed in `NOT_IN_THE_ASYNC_LIBRARY`, so a new source file needs no
+//    change here.
+// 2. Gives every global symbol of that library the prefix `SYMBOL_PREFIX`, so that it can
+//    be linked into the same program as the stock Paho C (upstream `paho-mqtt-sys`, which
+//    a user's project may also depend on) without either side calling the other's code.
+//    A first compilation lists the symbols the sources define; the second compiles them
+//    with a generated header that renames each one (`#define MQTTAsync_create
+//    flask_mqtt_MQTTAsync_create`); then the archive is checked: a defined global symbol
+//    without the prefix, or a reference to an unprefixed one, fails the build. New C
+//    functions are renamed with no list to maintain.
+// 3. Copies the pre-generated Rust bindings for the target (plus `bindings/flask_mqtt.rs`,
+//    the declarations of what the fork adds), giving each declared function or static
+//    the library defines `#[link_name = "flask_mqtt_..."]`.
+// 4. Marks the library's version string (`MQTTAsync_getVersionInfo`, "Version") as this
+//    fork's: `1.3.16+flask-mqtt.<this crate's version>`.
 
-/*******************************************************************************
- * Copyright (c) 2017-2025 Frank Pagliughi <fpagliughi@mindspring.com>
- *
- * All rights reserved. This program and the accompanying materials
- * are made available under the terms of the Eclipse Public License v1.0
- * and Eclipse Distribution License v1.0 which accompany this distribution.
- *
- * The Eclipse Public License is available at
- *    http://www.eclipse.org/legal/epl-v10.html
- * and the Eclipse Distribution License is available at
- *   http://www.eclipse.org/org/documents/edl-v10.php.
- *
- * Contributors:
- *    Frank Pagliughi - initial implementation and documentation
- *******************************************************************************/
+// Ours, so linted like our crates (the package allows clippy for upstream's src/).
+#![warn(clippy::all)]
 
-// Run 'cargo build -vv' to see debug output to console or check the 'output'
-// file in the build directory.
-//
-// We write some strings "debug:..."
-// This is helpful to figure out what the build is doing.
+use std::collections::BTreeSet;
+use std::env;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
 
-// To work with development branches of the C lib, the user can define
-// environment variables:
-//      PAHO_MQTT_C_INCLUDE_DIR= ...path to headers...
-//      PAHO_MQTT_C_LIB_DIR= ...path to library...`
-//
-// or you could simply set:
-//      PAHO_MQTT_C_DIR=...
-//
-// in which case it will assume:
-//      PAHO_MQTT_C_INCLUDE_DIR=$PAHO_C_DIR/include
-//      PAHO_MQTT_C_LIB_DIR=$PAHO_C_DIR/lib
-//
-// The basic decision tree is as follow:
-//  + If "bundled" feature, compile the bundled C lib
-//    - If "build_bindgen" feature, regenerate bindings
-//    - else use bundled bindings
-//  + else (!"bundled")
-//    - If environment vars set use that lib,
-//      ^ If "build_bindgen" generate bindings for user lib
-//      ^ else assume proper version and use bundled bindings
-//    - else (no env)
-//      ^ If "build_bindgen" exit with an error
-//      ^ else assume system install and use bundled bindings
-//
+use object::read::archive::ArchiveFile;
+use object::{BinaryFormat, Object, ObjectSymbol};
 
-use std::{
-    env,
-    path::{Path, PathBuf},
-};
+/// The prefix of every global symbol of our Paho C.
+const SYMBOL_PREFIX: &str = "flask_mqtt_";
 
-// TODO: Assuming the proper installed version of the library is problematic.
-//      We should check that the version is correct, if possible.
+/// What the version string carries after Paho C's own version (semver build metadata).
+const VERSION_MARKER: &str = "+flask-mqtt.";
 
-const PAHO_MQTT_C_VERSION: &str = "1.3.16";
+/// The name of the static library (`libflask_mqtt_paho_c.a`).
+const LIB_NAME: &str = "flask_mqtt_paho_c";
+
+/// Sources in `paho.mqtt.c/src` that are not part of the asynchronous library, and why.
+const NOT_IN_THE_ASYNC_LIBRARY: &[(&str, &str)] = &[
+    (
+        "MQTTClient.c",
+        "the synchronous client (libpaho-mqtt3c); defines the same globals as MQTTAsync.c",
+    ),
+    ("MQTTVersion.c", "a command-line program"),
+    (
+        "StackTrace.c",
+        "left out by CMake's PAHO_HIGH_PERFORMANCE, which upstream's build turns on",
+    ),
+    (
+        "Heap.c",
+        "left out by CMake's PAHO_HIGH_PERFORMANCE, which upstream's build turns on",
+    ),
+];
+
+/// Compiled only with the `ssl` feature.
+const SSL_ONLY: &str = "SSLSocket.c";
 
 fn main() {
-    build::main();
-}
+    let c_dir = Path::new("paho.mqtt.c");
+    let src_dir = c_dir.join("src");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
 
-// Check if we are compiling for a windows target
-fn is_windows() -> bool {
-    env::var("CARGO_CFG_WINDOWS").is_ok()
-}
-
-// If the target build is using the MSVC compiler
-fn is_msvc() -> bool {
-    env::var("CARGO_CFG_TARGET_ENV").unwrap() == "msvc"
-}
-
-// Get the target pointer width, typically 32 or 64
-#[cfg(not(feature = "build_bindgen"))]
-fn pointer_width() -> u32 {
-    env::var("CARGO_CFG_TARGET_POINTER_WIDTH")
-        .map(|s| s.parse::<u32>().unwrap())
-        .unwrap()
-}
-
-// Determines the base name of which Paho C library we will link to.
-// This is the name of the libary for the linker.
-// Determine if we're usine SSL or not, by feature request.
-fn link_lib_base() -> &'static str {
-    if cfg!(feature = "ssl") {
-        println!("debug:link Using SSL library");
-        if is_windows() {
-            "paho-mqtt3as-static"
-        }
-        else {
-            "paho-mqtt3as"
-        }
-    }
-    else {
-        println!("debug:link Using non-SSL library");
-        if is_windows() {
-            "paho-mqtt3a-static"
-        }
-        else {
-            "paho-mqtt3a"
-        }
-    }
-}
-
-// Try to find the Paho C library in one of the typical library
-// directories under the specified install path.
-// On success returns the path and base library name (i.e. the search path
-// and link library name).
-fn find_link_lib<P>(install_path: P) -> Option<(PathBuf, &'static str)>
-where
-    P: AsRef<Path>,
-{
-    let install_path = install_path.as_ref();
-    let lib_dirs = &["lib", "lib64"];
-
-    let lib_base = link_lib_base();
-
-    let lib_file = if is_msvc() {
-        format!("{}.lib", lib_base)
-    }
-    else {
-        format!("lib{}.a", lib_base)
-    };
-
-    for dir in lib_dirs {
-        let lib_path = install_path.join(dir);
-        let lib = lib_path.join(&lib_file);
-
-        if lib.exists() {
-            return Some((lib_path, lib_base));
-        }
-    }
-    None
-}
-
-// Here we're looking for some pre-generated bindings specific for the
-// version of the C lib and the build target.
-// If specific target bindings are not found, it settles on the default
-// bindings for the target word size (32 or 64-bit).
-#[cfg(not(feature = "build_bindgen"))]
-mod bindings {
-    use super::*;
-    use std::fs;
-
-    pub fn place_bindings(_inc_dir: &Path) {
-        let target = env::var("TARGET").unwrap();
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=bindings");
+    println!("cargo:rerun-if-changed={}", src_dir.display());
+    for part in ["major", "minor", "patch"] {
         println!(
-            "debug:Looking for existing Paho C binding for target: {}",
-            target
+            "cargo:rerun-if-changed={}",
+            c_dir.join(format!("version.{part}")).display()
         );
-
-        let out_dir = env::var("OUT_DIR").unwrap();
-        let out_path = Path::new(&out_dir).join("bindings.rs");
-
-        let ptr_wd = pointer_width();
-        println!("debug:Target Pointer Width: {}", ptr_wd);
-
-        let mut bindings = format!(
-            "bindings/bindings_paho_mqtt_c_{}-{}.rs",
-            PAHO_MQTT_C_VERSION, target
-        );
-
-        if !Path::new(&bindings).exists() {
-            println!(
-                "No bindings exist at: {}. Using {}-bit default.",
-                bindings, ptr_wd
-            );
-            bindings = format!(
-                "bindings/bindings_paho_mqtt_c_{}-default-{}.rs",
-                PAHO_MQTT_C_VERSION, ptr_wd
-            )
-        }
-
-        println!("debug:Using bindings from: {}", bindings);
-        fs::copy(&bindings, out_path).expect("Could not copy bindings to output directory");
     }
-}
 
-// Here we create new bindings using bindgen.
-#[cfg(feature = "build_bindgen")]
-mod bindings {
-    use super::*;
-    use std::{
-        env, fs,
-        path::{Path, PathBuf},
+    let c_version = paho_c_version(c_dir);
+    let version = format!("{c_version}{VERSION_MARKER}{}", env!("CARGO_PKG_VERSION"));
+    let include_dir = out_dir.join("include");
+    fs::create_dir_all(&include_dir).expect("cannot create OUT_DIR/include");
+    write_version_info(&include_dir, &c_version, &version);
+
+    let sources = sources(&src_dir);
+    let build = |pass_dir: &str| {
+        let mut b = cc::Build::new();
+        b.files(&sources)
+            .include(&src_dir)
+            .include(&include_dir)
+            .out_dir(out_dir.join(pass_dir))
+            .warnings(false);
+        configure(&mut b);
+        b
     };
 
-    pub fn place_bindings(inc_dir: &Path) {
-        println!("debug:Using bindgen for Paho C");
-        let cver = bindgen::clang_version();
-        println!("debug:clang version: {}", cver.full);
+    // Pass 1: which global symbols do the sources define?
+    let mut listing = build("pass1");
+    listing.opt_level(0).debug(false);
+    let objects = listing.compile_intermediates();
+    let format = objects_format(&objects);
+    let mut defined = BTreeSet::new();
+    for obj in &objects {
+        let data = fs::read(obj).unwrap_or_else(|e| panic!("cannot read {}: {e}", obj.display()));
+        collect_symbols(&data, format, &mut defined, &mut BTreeSet::new());
+    }
+    assert!(
+        defined.contains("MQTTAsync_create"),
+        "no MQTTAsync_create among the symbols of {} objects: is paho.mqtt.c/src complete?",
+        objects.len()
+    );
 
-        let inc_search = format!("-I{}", inc_dir.display());
-        println!("debug:bindgen include path: {}", inc_search);
+    // Pass 2: the library, every global symbol renamed.
+    let rename_h = include_dir.join("flask_mqtt_prefix.h");
+    write_rename_header(&rename_h, &defined);
+    let mut library = build("pass2");
+    if library.get_compiler().is_like_msvc() {
+        library.flag(format!("/FI{}", rename_h.display()));
+    } else {
+        library
+            .flag("-include")
+            .flag(rename_h.display().to_string());
+    }
+    library.compile(LIB_NAME);
+    check_archive(&out_dir.join("pass2"), format, &defined);
 
-        // The bindgen::Builder is the main entry point
-        // to bindgen, and lets you build up options for
-        // the resulting bindings.
-        let bindings = bindgen::Builder::default()
-            // Set the Rust target to a specific stable version
-            // or use RustTarget::stable(major, minor) for dynamic versions
-            .rust_target(bindgen::RustTarget::stable(73, 0).unwrap())
-            // Older clang versions (~v3.6) improperly mangle the functions.
-            // We shouldn't require mangling for straight C library.
-            .trust_clang_mangling(false)
-            // The input header we would like to generate
-            // bindings for.
-            .header("wrapper.h")
-            .clang_arg(inc_search)
-            // Finish the builder and generate the bindings.
-            .generate()
-            // Unwrap the Result and panic on failure.
-            .expect("Unable to generate bindings");
-
-        // Write the bindings to the $OUT_DIR/bindings.rs file.
-        let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap());
-        let out_path = out_dir.join("bindings.rs");
-
-        bindings
-            .write_to_file(out_path.clone())
-            .expect("Couldn't write bindings!");
-
-        // Save a copy of the bindings file into the bindings/ dir
-        // with version and target name, if it doesn't already exist
-
-        let target = env::var("TARGET").unwrap();
-        println!("debug:Target: {}", target);
-
-        let bindings = format!(
-            "bindings/bindings_paho_mqtt_c_{}-{}.rs",
-            PAHO_MQTT_C_VERSION, target
-        );
-
-        if !Path::new(&bindings).exists() {
-            match fs::copy(out_path, &bindings) {
-                Ok(_) => println!("debug:Created new bindings file {}", bindings),
-                Err(err) => println!("debug:Error copying new binding file: {}", err),
-            }
+    if target_os() == "windows" {
+        for lib in ["ws2_32", "crypt32", "rpcrt4"] {
+            println!("cargo:rustc-link-lib={lib}");
         }
     }
+
+    write_bindings(&out_dir, &c_version, &defined);
+    // For crates that link to this one (`links` in Cargo.toml): DEP_FLASK_MQTT_PAHO_C_*.
+    println!("cargo:version={version}");
+    println!("cargo:symbol_prefix={SYMBOL_PREFIX}");
 }
 
-// Here we're building with the bundled Paho C library.
-// This will expand the Git submodule containing the C library, if it
-// doesn't already exist, then it will run CMake on the library using
-// configuration options that are useful for the Rust wrapper.
-#[cfg(feature = "bundled")]
-mod build {
-    use super::*;
-    use std::process::{self, Command};
+fn target_os() -> String {
+    env::var("CARGO_CFG_TARGET_OS").unwrap_or_default()
+}
 
-    // The openssl-sys crate does the hard part of finding the library,
-    // but it only seems to set a variable for the path to the include files.
-    // We assume the directory above that one is the SSL root.
-    fn openssl_root_dir() -> Option<String> {
-        env::var("DEP_OPENSSL_INCLUDE").ok().and_then(|path| {
-            Path::new(&path)
-                .parent()
-                .map(|path| path.display().to_string())
+/// `1.3.16`, from `version.major`/`.minor`/`.patch`, as Paho C's CMakeLists.txt reads it.
+fn paho_c_version(c_dir: &Path) -> String {
+    let part = |p: &str| {
+        let file = c_dir.join(format!("version.{p}"));
+        let text = fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()));
+        text.trim().to_owned()
+    };
+    format!("{}.{}.{}", part("major"), part("minor"), part("patch"))
+}
+
+/// What CMake generates from `src/VersionInfo.h.in`. `BUILD_TIMESTAMP` ("Build level" in
+/// `MQTTAsync_getVersionInfo`) names this crate instead of the build time, so that builds
+/// are reproducible.
+fn write_version_info(include_dir: &Path, c_version: &str, version: &str) {
+    let mut parts = c_version.split('.');
+    let mut next = || parts.next().unwrap_or("0").to_owned();
+    let (major, minor, patch) = (next(), next(), next());
+    let text = format!(
+        "/* Generated by flask-mqtt-paho-sys's build.rs (CMake's VersionInfo.h.in). */\n\
+         #ifndef VERSIONINFO_H\n\
+         #define VERSIONINFO_H\n\
+         #define BUILD_TIMESTAMP \"{} {}\"\n\
+         #define CLIENT_VERSION  \"{version}\"\n\
+         #define PAHO_MQTT_C_VERSION  \"{c_version}\"\n\
+         #define PAHO_MQTT_C_VERSION_MAJOR  {major}\n\
+         #define PAHO_MQTT_C_VERSION_MINOR  {minor}\n\
+         #define PAHO_MQTT_C_VERSION_PATCH  {patch}\n\
+         #endif /* VERSIONINFO_H */\n",
+        env!("CARGO_PKG_NAME"),
+        env!("CARGO_PKG_VERSION"),
+    );
+    fs::write(include_dir.join("VersionInfo.h"), text).expect("cannot write VersionInfo.h");
+}
+
+/// Every `src/*.c` of the asynchronous library, sorted.
+fn sources(src_dir: &Path) -> Vec<PathBuf> {
+    let ssl = env::var_os("CARGO_FEATURE_SSL").is_some();
+    let entries =
+        fs::read_dir(src_dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", src_dir.display()));
+    let mut sources: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            !NOT_IN_THE_ASYNC_LIBRARY.iter().any(|(n, _)| *n == name) && (ssl || name != SSL_ONLY)
         })
+        .collect();
+    sources.sort();
+    assert!(
+        sources.len() > 20,
+        "only {} C sources in {}",
+        sources.len(),
+        src_dir.display()
+    );
+    sources
+}
+
+/// The definitions and flags of upstream's CMake build (`PAHO_BUILD_STATIC`,
+/// `PAHO_HIGH_PERFORMANCE`, `PAHO_WITH_UNIX_SOCKETS` except on Windows, `PAHO_WITH_SSL`
+/// with the `ssl` feature).
+fn configure(b: &mut cc::Build) {
+    let os = target_os();
+    b.define("PAHO_MQTT_STATIC", "1")
+        .define("HIGH_PERFORMANCE", "1");
+    if !b.get_compiler().is_like_msvc() {
+        b.std("gnu99");
     }
-
-    pub fn main() {
-        println!("debug:Running the bundled build for Paho C");
-        if is_windows() {
-            println!("debug:Building for Windows");
-            if is_msvc() {
-                println!("debug:Building with MSVC");
+    match os.as_str() {
+        "windows" => {
+            b.define("_CRT_SECURE_NO_DEPRECATE", None)
+                .define("WIN32_LEAN_AND_MEAN", None);
+            if b.get_compiler().is_like_msvc() {
+                b.define("WIN32", None);
             }
         }
-
-        // We rerun the build if this `build.rs` file is changed.
-        println!("cargo:rerun-if-changed=build.rs");
-        // flask-mqtt: the C sources are patched here (PATCHED.md); rebuild when they change.
-        println!("cargo:rerun-if-changed=paho.mqtt.c/src");
-
-        // Mske sure that the Git submodule is checked out
-        if !Path::new("paho.mqtt.c/.git").exists() {
-            let _ = Command::new("git")
-                .args(["submodule", "update", "--init"])
-                .status();
+        "macos" | "ios" => {
+            b.define("OSX", None);
         }
-
-        // Configure cmake to build the Paho C lib
-        let ssl = if cfg!(feature = "ssl") { "on" } else { "off" };
-
-        let mut cmk_cfg = cmake::Config::new("paho.mqtt.c/");
-        cmk_cfg
-            .define("CMAKE_C_STANDARD", "99")
-            .define("PAHO_BUILD_SHARED", "off")
-            .define("PAHO_BUILD_STATIC", "on")
-            .define("PAHO_ENABLE_TESTING", "off")
-            .define("PAHO_HIGH_PERFORMANCE", "on")
-            .define("PAHO_WITH_SSL", ssl);
-
-        if !is_windows() {
-            cmk_cfg.define("PAHO_WITH_UNIX_SOCKETS", "on");
+        "linux" | "android" => {
+            b.define("_GNU_SOURCE", None).flag("-fvisibility=hidden");
         }
-
-        if is_msvc() {
-            cmk_cfg.cflag("/DWIN32");
-        }
-
-        if let Some(ssl_dir) = openssl_root_dir() {
-            cmk_cfg.define("OPENSSL_ROOT_DIR", ssl_dir);
-        }
-
-        // 'cmk_install_dir' is a PathBuf to the cmake install directory
-        let cmk_install_path = cmk_cfg.build();
-        println!("debug:CMake output dir: {}", cmk_install_path.display());
-
-        let (lib_path, link_lib) = match find_link_lib(&cmk_install_path) {
-            Some(lib) => lib,
-            _ => {
-                println!("Error building Paho C library.");
-                process::exit(103);
-            }
-        };
-
-        println!(
-            "debug:Using Paho C library at: {} [{}]",
-            lib_path.display(),
-            link_lib
-        );
-
-        // Get bundled bindings or regenerate
-        let inc_dir = cmk_install_path.join("include");
-        println!("debug:Using Paho C headers at: {}", inc_dir.display());
-
-        bindings::place_bindings(&inc_dir);
-
-        // Link in the SSL libraries if configured for it.
-        if cfg!(feature = "ssl") {
-            if let Some(openssl_root_dir) = openssl_root_dir() {
-                println!("cargo:rustc-link-search={}/lib", openssl_root_dir);
-            }
-
-            // See if static SSL linkage was requested
-            let linkage = match env::var("OPENSSL_STATIC").as_ref().map(|s| s.as_str()) {
-                Ok("0") => "",
-                Ok(_) => "=static",
-                Err(_) => "",
-            };
-
-            let prefix = if is_msvc() { "lib" } else { "" };
-
-            println!("cargo:rustc-link-lib{}={}ssl", linkage, prefix);
-            println!("cargo:rustc-link-lib{}={}crypto", linkage, prefix);
-
-            if is_windows() {
-                if !is_msvc() {
-                    // required for mingw builds
-                    println!("cargo:rustc-link-lib{}=crypt32", linkage);
-                    println!("cargo:rustc-link-lib{}=rpcrt4", linkage);
-                }
-                println!("cargo:rustc-link-lib=User32");
+        _ => {}
+    }
+    if os != "windows" {
+        b.define("UNIXSOCK", "1");
+    }
+    if env::var_os("CARGO_FEATURE_SSL").is_some() {
+        b.define("OPENSSL", "1");
+        // openssl-sys (`links = "openssl"`) says where the headers it found are.
+        if let Some(dir) = env::var_os("DEP_OPENSSL_INCLUDE") {
+            for dir in env::split_paths(&dir) {
+                b.include(dir);
             }
         }
-
-        // we add the folder where all the libraries are built to the path search
-        println!("cargo:rustc-link-search=native={}", lib_path.display());
-        println!("cargo:rustc-link-lib=static={}", link_lib);
     }
 }
 
-// Here we're building with an existing Paho C library.
-// This can be a library installed on the system or the location might be
-// specified with some environment variables, like: "PAHO_MQTT_C_DIR"
-#[cfg(not(feature = "bundled"))]
-mod build {
-    use super::*;
-    use std::{env, path::Path};
+fn objects_format(objects: &[PathBuf]) -> BinaryFormat {
+    let first = objects.first().expect("cc compiled no object");
+    let data = fs::read(first).unwrap_or_else(|e| panic!("cannot read {}: {e}", first.display()));
+    object::File::parse(&*data)
+        .unwrap_or_else(|e| panic!("cannot parse {}: {e}", first.display()))
+        .format()
+}
 
-    // Set the library path, and return the location of the header,
-    // if found.
-    fn find_paho_c() -> Option<String> {
-        let link_lib = link_lib_base();
+/// The C name of a symbol as the object file spells it (Mach-O and 32-bit Windows put
+/// an underscore in front).
+fn c_name(name: &str, format: BinaryFormat) -> &str {
+    let underscore = format == BinaryFormat::MachO
+        || (format == BinaryFormat::Coff
+            && env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86"));
+    if underscore {
+        name.strip_prefix('_').unwrap_or(name)
+    } else {
+        name
+    }
+}
 
-        println!("cargo:rerun-if-env-changed=PAHO_MQTT_C_DIR");
-        println!("cargo:rerun-if-env-changed=PAHO_MQTT_C_INCLUDE_DIR");
-        println!("cargo:rerun-if-env-changed=PAHO_MQTT_C_LIB_DIR");
-
-        if cfg!(target_os = "windows") {
-            println!("cargo:rerun-if-env-changed=PATH");
+/// Adds the object file's defined global symbols to `defined` and its undefined ones to
+/// `undefined`, by C name.
+fn collect_symbols(
+    data: &[u8],
+    format: BinaryFormat,
+    defined: &mut BTreeSet<String>,
+    undefined: &mut BTreeSet<String>,
+) {
+    let file =
+        object::File::parse(data).unwrap_or_else(|e| panic!("cannot parse an object file: {e}"));
+    for sym in file.symbols() {
+        let Ok(name) = sym.name() else { continue };
+        if name.is_empty() || !sym.is_global() {
+            continue;
         }
-
-        println!("debug:Building with existing library: {}", link_lib);
-        println!("cargo:rustc-link-lib={}", link_lib);
-
-        // Allow users to specify where to find the C lib.
-        if let Ok(lib_dir) = env::var("PAHO_MQTT_C_LIB_DIR") {
-            if let Ok(inc_dir) = env::var("PAHO_MQTT_C_INCLUDE_DIR") {
-                println!("debug:inc_dir={}", inc_dir);
-                println!("debug:lib_dir={}", lib_dir);
-
-                println!("cargo:rustc-link-search={}", lib_dir);
-                Some(inc_dir)
-            }
-            else {
-                panic!("If specifying lib dir, must also specify include dir");
-            }
-        }
-        else if let Ok(dir) = env::var("PAHO_MQTT_C_DIR") {
-            if let Some((lib_path, _link_lib)) = find_link_lib(&dir) {
-                println!("cargo:rustc-link-search={}", lib_path.display());
-                Some(format!("{}/include", dir))
-            }
-            else {
-                None
-            }
-        }
-        else {
-            None
+        let name = c_name(name, format).to_owned();
+        if sym.is_undefined() {
+            undefined.insert(name);
+        } else if sym.is_definition() || sym.is_common() {
+            defined.insert(name);
         }
     }
+}
 
-    pub fn main() {
-        println!("debug:Running the un-bundled build for Paho C");
-
-        // We will use the directory `paho.mqtt.c`, if something change
-        // there we should rerun the compile step.
-        println!("cargo:rerun-if-changed=paho.mqtt.c/");
-
-        let inc_dir = find_paho_c().unwrap_or_default();
-        if cfg!(feature = "build_bindgen") && inc_dir.is_empty() {
-            panic!("Can't generate bindings. Unknown library location");
-        }
-
-        bindings::place_bindings(&Path::new(&inc_dir));
+fn write_rename_header(path: &Path, defined: &BTreeSet<String>) {
+    let mut text = String::from(
+        "/* Generated by flask-mqtt-paho-sys's build.rs: every global symbol of Paho C gets a\n \
+         * prefix, so that this library can share a program with the stock Paho C. */\n\
+         #ifndef FLASK_MQTT_PREFIX_H\n#define FLASK_MQTT_PREFIX_H\n",
+    );
+    for name in defined {
+        let _ = writeln!(text, "#define {name} {SYMBOL_PREFIX}{name}");
     }
+    text.push_str("#endif\n");
+    fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+}
+
+/// Fails the build unless every global symbol the library defines has the prefix and no
+/// object refers to one by its unprefixed name.
+fn check_archive(lib_dir: &Path, format: BinaryFormat, expected: &BTreeSet<String>) {
+    let path = [format!("lib{LIB_NAME}.a"), format!("{LIB_NAME}.lib")]
+        .iter()
+        .map(|n| lib_dir.join(n))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| {
+            panic!(
+                "cc wrote no lib{LIB_NAME}.a / {LIB_NAME}.lib in {}",
+                lib_dir.display()
+            )
+        });
+    let data = fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let archive = ArchiveFile::parse(&*data)
+        .unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
+    let (mut defined, mut undefined) = (BTreeSet::new(), BTreeSet::new());
+    for member in archive.members() {
+        let member = member.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let bytes = member
+            .data(&*data)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if object::File::parse(bytes).is_ok() {
+            collect_symbols(bytes, format, &mut defined, &mut undefined);
+        }
+    }
+    let unprefixed: Vec<&String> = defined
+        .iter()
+        .filter(|s| !s.starts_with(SYMBOL_PREFIX))
+        .collect();
+    let escaped: Vec<&String> = undefined.iter().filter(|s| expected.contains(*s)).collect();
+    let renamed: BTreeSet<String> = expected
+        .iter()
+        .map(|s| format!("{SYMBOL_PREFIX}{s}"))
+        .collect();
+    assert!(
+        unprefixed.is_empty() && escaped.is_empty() && defined == renamed,
+        "{}: Paho C's symbols are not all renamed with the prefix `{SYMBOL_PREFIX}` \
+         (docs/paho-fork.md, \"Two Paho C libraries in one program\").\n\
+         defined without the prefix: {unprefixed:?}\n\
+         referred to without the prefix: {escaped:?}\n\
+         defined, but not found by the first pass: {:?}",
+        path.display(),
+        defined.difference(&renamed).collect::<Vec<_>>()
+    );
+}
+
+/// Upstream's choice of pre-generated bindings: the target's own, or the default ones for
+/// its pointer width.
+fn bindings_for_target(c_version: &str) -> PathBuf {
+    let target = env::var("TARGET").expect("cargo sets TARGET");
+    let own = PathBuf::from(format!(
+        "bindings/bindings_paho_mqtt_c_{c_version}-{target}.rs"
+    ));
+    if own.exists() {
+        return own;
+    }
+    let width = env::var("CARGO_CFG_TARGET_POINTER_WIDTH").unwrap_or_else(|_| "64".to_owned());
+    PathBuf::from(format!(
+        "bindings/bindings_paho_mqtt_c_{c_version}-default-{width}.rs"
+    ))
+}
+
+/// `OUT_DIR/bindings.rs`: the target's bindings and `bindings/flask_mqtt.rs`, each
+/// `pub fn` / `pub static` of an `extern` block that the library defines with its
+/// prefixed `link_name`.
+fn write_bindings(out_dir: &Path, c_version: &str, defined: &BTreeSet<String>) {
+    let mut out = String::new();
+    for path in [
+        bindings_for_target(c_version),
+        PathBuf::from("bindings/flask_mqtt.rs"),
+    ] {
+        let text = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let _ = writeln!(
+            out,
+            "// {}, link names prefixed by build.rs",
+            path.display()
+        );
+        out.push_str(&prefix_link_names(&text, defined, &path));
+    }
+    fs::write(out_dir.join("bindings.rs"), out).expect("cannot write OUT_DIR/bindings.rs");
+}
+
+fn prefix_link_names(text: &str, defined: &BTreeSet<String>, path: &Path) -> String {
+    let mut out = String::with_capacity(text.len() + 16 * 1024);
+    let mut in_extern = false;
+    let mut previous = "";
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("extern \"C\"") || trimmed.starts_with("unsafe extern \"C\"") {
+            in_extern = true;
+        } else if in_extern && line.starts_with('}') {
+            in_extern = false;
+        } else if in_extern {
+            if let Some(name) = declared_name(trimmed).filter(|n| defined.contains(*n)) {
+                assert!(
+                    !previous.trim_start().starts_with("#[link_name"),
+                    "{}: `{name}` already has a link_name; build.rs gives it the fork's",
+                    path.display()
+                );
+                let indent = &line[..line.len() - trimmed.len()];
+                let _ = writeln!(out, "{indent}#[link_name = \"{SYMBOL_PREFIX}{name}\"]");
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+        previous = line;
+    }
+    out
+}
+
+/// `MQTTAsync_create` in `pub fn MQTTAsync_create(` or `pub static mut x: T;`.
+fn declared_name(line: &str) -> Option<&str> {
+    let rest = line
+        .strip_prefix("pub fn ")
+        .or_else(|| line.strip_prefix("pub static mut "))
+        .or_else(|| line.strip_prefix("pub static "))?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|n| !n.is_empty())
 }

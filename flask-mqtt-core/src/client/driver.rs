@@ -77,6 +77,9 @@ pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<
                 }
                 let reconnect = ever_connected;
                 ever_connected = true;
+                if !reconnect {
+                    mqtt.emit_log(LogLevel::Info, crate::paho_version::first_connect_line());
+                }
                 mqtt.emit_log(
                     LogLevel::Info,
                     format!("connected to {broker} as `{}`", shared.config.client_id()),

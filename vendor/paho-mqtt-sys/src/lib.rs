@@ -34,6 +34,11 @@ use std::ptr;
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 
+// flask-mqtt: Paho C's TLS code calls OpenSSL; linking openssl-sys brings its link flags
+// (system or `vendored-ssl` OpenSSL). Upstream's build.rs emitted `-lssl -lcrypto` itself.
+#[cfg(feature = "ssl")]
+extern crate openssl_sys as _;
+
 // The following 'Default' trait implementations contain initializations
 // for the structures from the Paho C library. Each of those structs
 // contains an initializer macro in MQTTAsync.h.
