@@ -51,8 +51,8 @@ pub async fn asyncapi(req: HttpRequest) -> HttpResponse {
 
 /// An actix-web handler serving a page that shows the same document as [`asyncapi`]:
 /// servers, channels with their parameters, the operations on each (who receives or
-/// sends, QoS, retain, shared group, the doc comment), message payloads with their
-/// schemas, and the raw document. The page is one HTML response with its style, script
+/// sends, QoS, retain, shared group, a publisher's doc comment), message payloads with
+/// their schemas, and the raw document. The page is one HTML response with its style, script
 /// and the document inlined: it fetches nothing.
 pub async fn asyncapi_page(req: HttpRequest) -> HttpResponse {
     match document(&req) {

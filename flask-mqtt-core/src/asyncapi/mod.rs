@@ -1,28 +1,5 @@
 //! [`AsyncApi`]: the app's MQTT interface as an AsyncAPI 3.0 document, generated from
-//! the handler registry and the declared publishers.
-//!
-//! What the document holds:
-//! - `servers`: each running client's brokers (host, protocol, MQTT version, the session
-//!   it asks for as the MQTT binding), with the kind of credentials it uses
-//!   (`userPassword`, `X509`) but never a user name, password or key;
-//! - `channels`: one per topic space that a `#[on_message("...")]` handler subscribes
-//!   to or a declared publisher publishes to, addressed as described below;
-//! - `operations`: one `receive` per handler (QoS, shared group, doc comment) and one
-//!   `send` per publisher (QoS, retain, doc comment);
-//! - `components.schemas`: the JSON Schemas (draft-07, which AsyncAPI's default schema
-//!   format extends) of the `Json<T>` payloads whose `T` derives `schemars::JsonSchema`.
-//!   A `Json<T>` whose `T` has none is documented as untyped JSON, `Text` as a string,
-//!   other handlers as any payload.
-//!
-//! ## How filters become addresses
-//!
-//! An AsyncAPI address names a channel's topics with `{name}` for the parts that vary.
-//! `{id}` stays `{id}`, `{path:#}` becomes `{path}`, an unnamed `+` becomes `{levelN}`
-//! (N: its level) and an unnamed `#` `{rest}`, each documented as a channel parameter
-//! (one level; the remaining levels, zero or more): `home/+/temperature` is the address
-//! `home/{level2}/temperature`. The filter itself is kept in the channel's
-//! `x-mqtt-filter`. A shared subscription (`$share/workers/jobs/#`) is on the channel of
-//! its topics (`jobs/{rest}`), its group in the operation's `x-mqtt-shared-group`.
+//! the handler registry and the declared publishers (see [`AsyncApi`]).
 
 mod channels;
 mod servers;
@@ -45,6 +22,29 @@ pub const ASYNCAPI_VERSION: &str = "3.0.0";
 
 /// The `info` of an AsyncAPI document, and the document itself with
 /// [`document`](AsyncApi::document).
+///
+/// What the document holds:
+/// - `servers`: each running client's brokers (host, protocol, MQTT version, the session
+///   it asks for as the MQTT binding), with the kind of credentials it uses
+///   (`userPassword`, `X509`) but never a user name, password or key;
+/// - `channels`: one per topic space that a `#[on_message("...")]` handler subscribes
+///   to or a declared publisher publishes to, addressed as described below;
+/// - `operations`: one `receive` per handler (its name, QoS, shared group) and one
+///   `send` per publisher (QoS, retain, its doc comment);
+/// - `components.schemas`: the JSON Schemas (draft-07, which AsyncAPI's default schema
+///   format extends) of the `Json<T>` payloads whose `T` derives `schemars::JsonSchema`.
+///   A `Json<T>` whose `T` has none is documented as untyped JSON, `Text` as a string,
+///   other handlers as any payload.
+///
+/// ## How filters become addresses
+///
+/// An AsyncAPI address names a channel's topics with `{name}` for the parts that vary.
+/// `{id}` stays `{id}`, `{path:#}` becomes `{path}`, an unnamed `+` becomes `{levelN}`
+/// (N: its level) and an unnamed `#` `{rest}`, each documented as a channel parameter
+/// (one level; the remaining levels, zero or more): `home/+/temperature` is the address
+/// `home/{level2}/temperature`. The filter itself is kept in the channel's
+/// `x-mqtt-filter`. A shared subscription (`$share/workers/jobs/#`) is on the channel of
+/// its topics (`jobs/{rest}`), its group in the operation's `x-mqtt-shared-group`.
 ///
 /// ```
 /// use flask_mqtt_core::AsyncApi;
@@ -91,7 +91,7 @@ impl AsyncApi {
 
     /// The AsyncAPI 3.0 document: every handler with a topic filter and every declared
     /// publisher linked into the program, on the servers of `clients` (those of other
-    /// brokers are documented without servers). See the [module docs](self).
+    /// brokers are documented without servers), as described above.
     pub fn document<'a>(&self, clients: impl IntoIterator<Item = &'a Mqtt>) -> Value {
         let mut servers = Servers::default();
         for client in clients {
