@@ -11,11 +11,24 @@ use serde_json::{json, Map, Value};
 
 use self::channels::{Channels, Operation};
 use self::servers::Servers;
-use crate::describe::Schemas;
+use crate::describe::{PayloadFn, Schemas};
 use crate::event::HandlerKind;
 use crate::handle::Mqtt;
 use crate::publisher;
 use crate::registry::HandlerDescriptor;
+
+/// A handler or publisher as the registry declares it.
+struct Declared {
+    send: bool,
+    broker: &'static str,
+    template: &'static str,
+    name: String,
+    short: &'static str,
+    doc: Option<&'static str>,
+    qos: u8,
+    retain: Option<bool>,
+    payload: Option<PayloadFn>,
+}
 
 /// The AsyncAPI version of the documents.
 pub const ASYNCAPI_VERSION: &str = "3.0.0";
@@ -103,50 +116,54 @@ impl AsyncApi {
         let mut handlers: Vec<&'static HandlerDescriptor> =
             inventory::iter::<HandlerDescriptor>.into_iter().collect();
         handlers.sort_by_key(|d| (d.broker(), d.module, d.name));
-        for desc in handlers {
-            let (HandlerKind::Message, Some(filter)) = (desc.kind, desc.filter) else {
-                continue;
-            };
-            // The macro checked it; a hand-written descriptor may not be.
-            let Ok(template) = TopicTemplate::parse(desc.template.unwrap_or(filter)) else {
-                continue;
-            };
-            schemas.sending = false;
-            let payload = desc.payload.and_then(|describe| describe(&mut schemas));
-            channels.add(
-                Operation {
+        let receive = handlers
+            .into_iter()
+            .filter_map(|d| match (d.kind, d.filter) {
+                (HandlerKind::Message, Some(filter)) => Some(Declared {
                     send: false,
-                    broker: desc.broker(),
-                    template: &template,
-                    name: desc.name(),
-                    short: desc.name,
-                    doc: desc.doc,
-                    qos: desc.qos,
+                    broker: d.broker(),
+                    template: d.template.unwrap_or(filter),
+                    name: d.name(),
+                    short: d.name,
+                    doc: d.doc,
+                    qos: d.qos,
                     retain: None,
-                    payload,
-                },
-                servers.of(desc.broker()),
-            );
-        }
-        for desc in publisher::declared() {
-            let Ok(template) = TopicTemplate::parse(desc.template) else {
+                    payload: d.payload,
+                }),
+                _ => None,
+            });
+        let send = publisher::declared().into_iter().map(|d| Declared {
+            send: true,
+            broker: d.broker(),
+            template: d.template,
+            name: d.name(),
+            short: d.name,
+            doc: d.doc,
+            qos: d.qos,
+            retain: Some(d.retain),
+            payload: d.payload,
+        });
+        for declared in receive.chain(send) {
+            // The macros checked it; a hand-written descriptor may not be.
+            let Ok(template) = TopicTemplate::parse(declared.template) else {
                 continue;
             };
-            schemas.sending = true;
-            let payload = desc.payload.and_then(|describe| describe(&mut schemas));
+            schemas.sending = declared.send;
+            let payload = declared.payload.and_then(|describe| describe(&mut schemas));
+            let servers_of = servers.of(declared.broker);
             channels.add(
                 Operation {
-                    send: true,
-                    broker: desc.broker(),
+                    send: declared.send,
+                    broker: declared.broker,
                     template: &template,
-                    name: desc.name(),
-                    short: desc.name,
-                    doc: desc.doc,
-                    qos: desc.qos,
-                    retain: Some(desc.retain),
+                    name: declared.name,
+                    short: declared.short,
+                    doc: declared.doc,
+                    qos: declared.qos,
+                    retain: declared.retain,
                     payload,
                 },
-                servers.of(desc.broker()),
+                servers_of,
             );
         }
 
