@@ -53,7 +53,7 @@ async fn manage_before_configure_reaches_the_client_started_later() {
     let broker = Broker::start();
     mqtt::init_with(
         mqtt::Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(unique("manage"))
             .build()

@@ -101,7 +101,7 @@ async fn four_workers_one_connection_per_broker_and_clean_stop() {
     let id = unique("actix");
     mqtt::init_with(
         mqtt::Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(&id)
             .build()
@@ -113,7 +113,7 @@ async fn four_workers_one_connection_per_broker_and_clean_stop() {
     let id2 = unique("actix2");
     mqtt::init_with(
         mqtt::ConfigBuilder::with_prefix("MQTT2")
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker2.port())
             .client_id(&id2)
             .build()

@@ -192,7 +192,7 @@ fn disconnected(c: mqtt::Mqtt, info: mqtt::Disconnected) {
 
 fn config(broker: &Broker) -> mqtt::ConfigBuilder {
     Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(broker.port())
         .client_id(unique("bi"))
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))

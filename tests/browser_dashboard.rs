@@ -292,7 +292,7 @@ async fn dashboard_in_headless_chromium() {
     let port = broker.port();
     mqtt::init_with(
         mqtt::Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(port)
             .client_id(unique("dashboard"))
             .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))

@@ -59,7 +59,7 @@ fn v5_handler(m: mqtt::Message, c: mqtt::Mqtt) {
 
 fn base(broker: &Broker) -> ConfigBuilder {
     Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(broker.port())
         .client_id(unique("cfg"))
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
@@ -153,7 +153,7 @@ fn required_mode_fails_within_the_timeout_naming_host_port_and_reason() {
         .unwrap()
         .port();
     let config = Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(port)
         .connect_timeout(Duration::from_secs(1))
         .connect_mode(mqtt::ConnectMode::Required)

@@ -141,7 +141,7 @@ fn shared_subscriptions_on_mqtt_3_1_1_are_warned_about_once() {
     let id = unique("shared311");
     let client = Client::start(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(&id)
             .reconnect_delay(Duration::from_millis(200), Duration::from_millis(500))
@@ -186,7 +186,7 @@ fn shared_subscriptions_on_mqtt_5_are_checked_against_the_connack() {
     let id = unique("shared5");
     let _client = Client::start(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(&id)
             .protocol_version(mqtt::ProtocolVersion::V5)

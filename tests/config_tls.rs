@@ -53,7 +53,7 @@ fn log_entry(entry: mqtt::LogEntry, client: mqtt::Mqtt) {
 /// A config for `url` with a unique client id and quick retries.
 fn config(url: String) -> ConfigBuilder {
     Config::builder()
-        .host(url)
+        .broker_url(url)
         .client_id(unique("tls"))
         .connect_timeout(Duration::from_secs(3))
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))

@@ -160,7 +160,7 @@ fn logged(c: mqtt::Mqtt, e: mqtt::LogEntry) {
 
 fn config(broker: &Broker) -> mqtt::ConfigBuilder {
     Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(broker.port())
         .client_id(unique("core"))
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))

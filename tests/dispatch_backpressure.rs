@@ -80,7 +80,7 @@ fn a_blocked_handler_loses_nothing_under_a_flood() {
     logs();
     let broker = Broker::start();
     let config = Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(broker.port())
         .client_id(unique("flood"))
         .build()

@@ -100,7 +100,7 @@ fn a_reply_answers_an_mqtt5_request_on_its_response_topic() {
     let broker = Broker::start();
     let id = unique("responder");
     let config = Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(broker.port())
         .client_id(&id)
         .protocol_version(ProtocolVersion::V5)

@@ -254,7 +254,7 @@ fn clients_of_one_process_share_the_broker() {
     let (id1, id2) = (unique("embedded-first"), unique("embedded-second"));
     let first = Client::start(
         Config::builder()
-            .host("embedded")
+            .broker_url("embedded")
             .client_id(&id1)
             .build()
             .unwrap(),
@@ -263,7 +263,7 @@ fn clients_of_one_process_share_the_broker() {
     // Another named client (MQTT2_BROKER_URL=embedded): the same broker, not a second one.
     let second = Client::start(
         ConfigBuilder::with_prefix("MQTT2")
-            .host("embedded")
+            .broker_url("embedded")
             .client_id(&id2)
             .build()
             .unwrap(),
@@ -307,7 +307,7 @@ fn clients_of_one_process_share_the_broker() {
     };
     let err = Client::start(
         ConfigBuilder::with_prefix("MQTT2")
-            .host("embedded")
+            .broker_url("embedded")
             .port(other)
             .build()
             .unwrap(),
@@ -324,7 +324,7 @@ fn clients_of_one_process_share_the_broker() {
     // Settings the broker cannot serve are refused up front (when the config is built,
     // so `init()` fails fast), naming the key.
     let err = Config::builder()
-        .host("embedded")
+        .broker_url("embedded")
         .protocol_version(mqtt::ProtocolVersion::V5)
         .build()
         .unwrap_err();
@@ -342,7 +342,7 @@ fn a_thousand_messages_log_no_error_or_warning() {
     let id = unique("embedded-load");
     let client = Client::start(
         Config::builder()
-            .host("embedded")
+            .broker_url("embedded")
             .client_id(&id)
             .build()
             .unwrap(),
@@ -424,7 +424,7 @@ async fn an_actix_server_with_two_workers_starts_the_broker_once() {
     let id = unique("embedded-actix");
     mqtt::init_with(
         Config::builder()
-            .host("embedded")
+            .broker_url("embedded")
             .client_id(&id)
             .build()
             .unwrap(),
@@ -433,7 +433,7 @@ async fn an_actix_server_with_two_workers_starts_the_broker_once() {
     // A handler of this binary names MQTT2, so `configure` starts that client too.
     mqtt::init_with(
         ConfigBuilder::with_prefix("MQTT2")
-            .host("embedded")
+            .broker_url("embedded")
             .client_id(unique("embedded-actix2"))
             .build()
             .unwrap(),

@@ -88,7 +88,7 @@ async fn http_and_mqtt_handlers_share_one_web_data() {
     let broker = Broker::start();
     mqtt::init_with(
         mqtt::Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(unique("state"))
             .build()

@@ -47,7 +47,7 @@ fn the_client_logs_the_paho_c_version_at_its_first_connect_only() {
     let id = unique("fork-version");
     let client = Client::start(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(&id)
             .reconnect_delay(Duration::from_millis(100), Duration::from_millis(300))

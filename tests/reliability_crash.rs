@@ -191,7 +191,7 @@ fn on_tmpfs(b: flask_mqtt_tests::BrokerBuilder) -> flask_mqtt_tests::BrokerBuild
 
 fn app_config(broker: &Broker, client_id: &str, version: ProtocolVersion) -> mqtt::ConfigBuilder {
     let b = Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(broker.port())
         .client_id(client_id)
         // MQTT_CLEAN_SESSION=false: the broker keeps the subscriptions and queues QoS 1

@@ -5,15 +5,14 @@
 //! publishes go out, DISCONNECT, no last will) against SIGKILL (the will is published).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{http, unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{http, unique, wait_until, AppProcess, Broker, Observer, Recorder};
 use mqtt::{Client, Config, ConnectionState};
 
 const T: Duration = Duration::from_secs(20);
@@ -38,7 +37,7 @@ async fn broker_down_at_boot_the_server_answers_at_once_and_mqtt_connects_later(
     let id = unique("boot");
     mqtt::init_with(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(port)
             .client_id(&id)
             .reconnect_delay(Duration::from_millis(200), Duration::from_millis(500))
@@ -128,7 +127,7 @@ fn health_follows_the_connection_through_outages() {
     broker.stop();
     let client = Client::start(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(port)
             .client_id(unique("health"))
             .reconnect_delay(Duration::from_millis(200), Duration::from_millis(500))
@@ -180,7 +179,7 @@ fn required_mode_gives_up_after_the_timeout_on_a_broker_that_never_answers() {
     let started = Instant::now();
     let err = Client::start(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(port)
             .client_id(unique("silent"))
             .connect_timeout(timeout)
@@ -205,67 +204,13 @@ fn required_mode_gives_up_after_the_timeout_on_a_broker_that_never_answers() {
     drop(silent);
 }
 
-/// The graceful_app child process and the lines it printed.
-struct AppProcess {
-    child: Child,
-    lines: Arc<Recorder<String>>,
-}
-
-impl AppProcess {
-    fn spawn(broker: &Broker, id: &str) -> AppProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_graceful_app"))
-            .args([broker.port().to_string(), id.to_owned()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = Arc::new(Recorder::new());
-        let out = child.stdout.take().unwrap();
-        let l = Arc::clone(&lines);
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                l.push(line);
-            }
-        });
-        let app = AppProcess { child, lines };
-        app.expect_line(|l| l == "connected");
-        app
-    }
-
-    fn expect_line(&self, pred: impl Fn(&str) -> bool) -> String {
-        assert!(
-            self.lines.wait_for(T, |ls| ls.iter().any(|l| pred(l))),
-            "graceful_app printed {:?}",
-            self.lines.snapshot()
-        );
-        self.lines.snapshot().into_iter().find(|l| pred(l)).unwrap()
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) on our own child's pid.
-        #[allow(unsafe_code)]
-        let rc = unsafe { libc::kill(pid, sig) };
-        assert_eq!(rc, 0, "kill({pid}, {sig})");
-    }
-
-    fn wait_exit(&mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "graceful_app did not exit");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for AppProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The graceful_app child process, once connected.
+fn spawn_app(broker: &Broker, id: &str) -> AppProcess {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_graceful_app"));
+    command.args([broker.port().to_string(), id.to_owned()]);
+    let app = AppProcess::spawn("graceful_app", command);
+    app.expect_line(T, |l| l == "connected");
+    app
 }
 
 /// Whether the will (`gone` on `graceful/will`) was published: a marker sent after the
@@ -288,20 +233,22 @@ fn sigterm_lets_the_running_handler_finish_flushes_its_publishes_and_sends_no_wi
     let observer = Observer::connect(&broker);
     observer.subscribe("graceful/#", 1);
     let id = unique("graceful");
-    let mut app = AppProcess::spawn(&broker, &id);
+    let mut app = spawn_app(&broker, &id);
 
     observer.publish("graceful/jobs/7", "", 1);
-    app.expect_line(|l| l == "started 7");
+    app.expect_line(T, |l| l == "started 7");
     let sent = Instant::now();
-    app.signal(libc::SIGTERM);
-    let status = app.wait_exit();
+    app.terminate();
+    let status = app
+        .wait_exit(Duration::from_secs(40))
+        .expect("graceful_app did not exit");
     println!("exited {:?} after SIGTERM: {status}", sent.elapsed());
     assert!(status.success(), "{status}");
     assert_eq!(
-        app.expect_line(|l| l.starts_with("finished 7")),
+        app.expect_line(T, |l| l.starts_with("finished 7")),
         "finished 7 failed=0"
     );
-    app.expect_line(|l| l == "exited");
+    app.expect_line(T, |l| l == "exited");
 
     // All 100 results reached the broker before the DISCONNECT.
     let mut results = std::collections::BTreeSet::new();
@@ -325,8 +272,8 @@ fn sigkill_publishes_the_will() {
     let broker = Broker::start();
     let observer = Observer::connect(&broker);
     observer.subscribe("graceful/will", 1);
-    let mut app = AppProcess::spawn(&broker, &unique("killed"));
-    app.signal(libc::SIGKILL);
-    app.wait_exit();
+    let app = spawn_app(&broker, &unique("killed"));
+    // Dropping it sends SIGKILL and waits for the process to be gone.
+    drop(app);
     assert!(will_published(&broker, &observer), "SIGKILL: no will");
 }

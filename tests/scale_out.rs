@@ -105,7 +105,7 @@ async fn eight_workers_one_connection_each_message_once_also_after_a_restart() {
     let broker = Arc::new(Broker::start());
     let id = "inproc-{pid}";
     let config = mqtt::Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(broker.port())
         .client_id(id)
         .build()

@@ -39,7 +39,7 @@ async fn webhook_acknowledged_rejected_and_unavailable() {
     let id = unique("webhook");
     mqtt::init_with(
         mqtt::Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(&id)
             .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))

@@ -349,7 +349,7 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
 fn publish_rows(plan: &Plan, broker: &Broker, results: &mut Results) -> Result<(), String> {
     let publisher = RawPublisher::connect(&broker.uri(), "bench-paho-pub")?;
     let config = mqtt::ConfigBuilder::with_prefix("BENCHPUB")
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(broker.port())
         .client_id("bench-framework-pub")
         .build()

@@ -44,7 +44,7 @@ fn qos1_publishes_in_flight_at_four_broker_kills_all_complete() {
     let app_id = unique("downstream-app");
     let client = Client::start(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(&app_id)
             .clean_session(false)

@@ -57,7 +57,7 @@ fn a_message_goes_from_the_stock_client_through_the_app_and_back() {
     let app_id = unique("coexist-app");
     let app = Client::start(
         Config::builder()
-            .host("127.0.0.1")
+            .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(&app_id)
             .build()

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use flask_mqtt_core::{__actix::StartError, AsyncApi};
+use flask_mqtt_core::{AsyncApi, MqttUnavailable};
 
 use crate::Clients;
 
@@ -89,7 +89,7 @@ fn page(doc: &serde_json::Value) -> String {
 /// The document, or why the MQTT clients are not available.
 fn document(req: &HttpRequest) -> Result<serde_json::Value, String> {
     let Some(clients) = req.app_data::<Clients>() else {
-        return Err(match req.app_data::<StartError>() {
+        return Err(match req.app_data::<MqttUnavailable>() {
             Some(e) => e.0.clone(),
             None => "the app is not configured with `mqtt::configure`".to_owned(),
         });

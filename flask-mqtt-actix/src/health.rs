@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use flask_mqtt_core::{__actix::StartError, Health};
+use flask_mqtt_core::{Health, MqttUnavailable};
 
 use crate::Clients;
 
@@ -37,7 +37,7 @@ use crate::Clients;
 /// ```
 pub async fn readiness(req: HttpRequest) -> HttpResponse {
     let Some(clients) = req.app_data::<Clients>() else {
-        let why = match req.app_data::<StartError>() {
+        let why = match req.app_data::<MqttUnavailable>() {
             Some(e) => e.0.clone(),
             None => "the app is not configured with `mqtt::configure`".to_owned(),
         };

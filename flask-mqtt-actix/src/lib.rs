@@ -56,12 +56,18 @@
 //!   away; nothing on the publish or dispatch path depends on it.
 //! - `embedded-broker`: `MQTT_BROKER_URL=embedded` runs a development broker in the
 //!   process.
-#![forbid(unsafe_code)]
+//!
+//! # Unsafe code
+//! One call: `atexit(3)`, in the module `exit`, so that the clients stop gracefully when
+//! the process exits (see [`configure`]). Everything else is safe code; the workspace
+//! denies `unsafe` and that module alone allows it.
+#![deny(unsafe_code)]
 
 extern crate self as flask_mqtt_actix;
 
 #[cfg(feature = "asyncapi")]
 mod asyncapi;
+mod exit;
 mod health;
 mod plugin;
 mod state;

@@ -1,13 +1,16 @@
 //! `configure`: one client per broker per process, shared by every actix worker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::{ready, Ready};
 use std::sync::{Arc, Condvar, Mutex, Once, Weak};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use flask_mqtt_core::__actix::report;
 use flask_mqtt_core::{Client, Config, ConnectMode, Error, Mqtt, MqttUnavailable, DEFAULT_PREFIX};
+
+use crate::exit::at_exit;
 
 const TARGET: &str = "flask_mqtt::actix";
 
@@ -47,9 +50,12 @@ impl FromRequest for Clients {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(req.app_data::<Clients>().cloned().ok_or_else(|| {
-            MqttUnavailable(
-                "the MQTT clients are not available: configure the app with `App::new().configure(mqtt::configure)`".to_owned(),
-            )
+            // Why a client did not start, if one did not; else the plugin is missing.
+            req.app_data::<MqttUnavailable>().cloned().unwrap_or_else(|| {
+                MqttUnavailable(
+                    "the MQTT clients are not available: configure the app with `App::new().configure(mqtt::configure)`".to_owned(),
+                )
+            })
         }))
     }
 }
@@ -65,7 +71,7 @@ impl Guard {
         if !clients.is_empty() {
             *lock(&OWNING.0) += 1;
             AT_EXIT.call_once(|| {
-                if !flask_mqtt_core::__actix::at_exit(stop_at_exit) {
+                if !at_exit(stop_at_exit) {
                     log::debug!(target: TARGET, "no exit hook: clients stop with the workers only");
                 }
             });
@@ -216,9 +222,15 @@ fn start_or_keep(config: Config) -> Result<(), Error> {
 /// The first call in a process starts the default client, every client named by a
 /// handler's `broker = "..."` and every client given to `init*`, and shares them with
 /// every worker: one broker connection per client per process. `Mqtt` (the default
-/// client), [`Clients`] and `web::Data<Mqtt>` become available to HTTP handlers. If a
-/// client cannot start (a bad setting), the error is logged, the server still serves,
-/// and handlers that ask for it answer 503 with the reason.
+/// client), [`Clients`] and `web::Data<Mqtt>` become available to HTTP handlers.
+///
+/// If a client cannot start (a bad setting), the server still serves what does not need
+/// MQTT, handlers that take the client answer 503 with the reason, and the reason is
+/// reported once per process (not once per worker): logged as an error under
+/// `flask_mqtt::actix`, or written to stderr when no logger would show it. Serving on
+/// is the plugin's contract (the broker may be away too, and HTTP keeps working); making
+/// the mistake impossible to miss is what stderr is for. To fail at startup instead,
+/// call [`init`] before building the server.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     match acquire() {
         Ok((guard, clients)) => {
@@ -229,7 +241,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             cfg.app_data(clients).app_data(web::Data::from(guard));
         }
         Err(why) => {
-            cfg.app_data(flask_mqtt_core::__actix::StartError(why));
+            cfg.app_data(MqttUnavailable(format!(
+                "the MQTT client is not available: {why}"
+            )));
         }
     }
 }
@@ -291,7 +305,17 @@ pub(crate) fn running_clients() -> Vec<Mqtt> {
     })
 }
 
+/// Why a client did not start, reported once per process: every worker of a server
+/// builds its app and would say it again.
 fn fail(name: &str, e: &dyn std::fmt::Display) -> String {
-    log::error!(target: TARGET, "MQTT client {name} not started: {e}");
-    format!("MQTT client {name} not started: {e}")
+    static REPORTED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let why = format!("MQTT client {name} not started: {e}");
+    if lock(&REPORTED).insert(why.clone()) {
+        report(
+            TARGET,
+            log::Level::Error,
+            &format_args!("{why}; serving without it (its handlers answer 503)"),
+        );
+    }
+    why
 }

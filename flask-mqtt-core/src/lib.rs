@@ -61,7 +61,8 @@
 //!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
 //!  config/ embedded/   settings (and the in-process broker they can ask for)
 //!  message/ qos        MQTT values; the MQTT 5 properties we build, checked
-//!  error  sync         Error (and the one translation of Paho's errors); lock()
+//!  error  sync         Error (and the one translation of Paho's errors); lock();
+//!  visible             what a user must see even without a logger (stderr then)
 //! ```
 //!
 //! Why this way: the layers follow what changes together. A new handler argument touches
@@ -72,10 +73,14 @@
 //! and the running client (`client/`) is the only place that knows Paho's session.
 //!
 //! # Logging
-//! Through the [`log`](https://docs.rs/log) facade: target `flask_mqtt::client` (connects, losses, subscribes;
-//! errors for lost connections and failed connects), `flask_mqtt::dispatch` (handler
-//! errors and panics, as warnings naming topic and handler; per-message lines at debug),
-//! `paho_mqtt_c` (Paho C's own trace; packet lines at trace). The password is never logged.
+//! Through the [`log`](https://docs.rs/log) facade: target `flask_mqtt::client` (connects,
+//! losses, subscribes; errors for lost connections and failed connects),
+//! `flask_mqtt::dispatch` (handler errors and panics, as warnings naming topic and
+//! handler; per-message lines at debug), `flask_mqtt::config` (unknown keys, settings
+//! that disable MQTT), `paho_mqtt_c` (Paho C's own trace; packet lines at trace). What a
+//! user must see (a configuration error, an unknown key, a client's first failed
+//! connect) goes to stderr, once, when no logger would show it. The password is never
+//! logged.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 extern crate self as flask_mqtt_core;
@@ -86,9 +91,9 @@ mod actix;
 #[cfg(feature = "actix")]
 #[doc(hidden)]
 pub mod __actix {
-    pub use crate::actix::{at_exit, StartError};
     pub use crate::handle::share_state;
     pub use crate::registry::declared_brokers;
+    pub use crate::visible::report;
 }
 #[cfg(feature = "asyncapi")]
 mod asyncapi;
@@ -109,6 +114,7 @@ mod qos;
 mod registry;
 mod sync;
 pub mod testing;
+mod visible;
 
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;

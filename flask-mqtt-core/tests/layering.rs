@@ -16,28 +16,7 @@ const BUDGET: usize = 600;
 /// Known violations in files another change is rewriting (the configuration split):
 /// `(file, what)`. The test fails when one of them is gone, so that the list only
 /// shrinks; remove the entry then.
-const KNOWN: &[(&str, &str)] = &[
-    ("actix.rs", "`crate::Mqtt`"),
-    ("config/builder.rs", "lines of code"),
-    ("config/builder.rs", "`crate::QoS`"),
-    (
-        "config/builder.rs",
-        "import cycle: config/builder.rs -> config/mod.rs",
-    ),
-    (
-        "config/builder.rs",
-        "import cycle: config/builder.rs -> embedded/mod.rs",
-    ),
-    ("config/mod.rs", "`crate::QoS`"),
-    ("embedded/mod.rs", "`crate::Config`"),
-    ("embedded/mod.rs", "`crate::Result`"),
-    ("embedded/mod.rs", "`crate::Error`"),
-    ("embedded/mod.rs", "`crate::DEFAULT_PREFIX`"),
-    (
-        "embedded/mod.rs",
-        "import cycle: embedded/mod.rs -> embedded/server.rs",
-    ),
-];
+const KNOWN: &[(&str, &str)] = &[];
 
 type Module = Vec<String>;
 
@@ -589,7 +568,7 @@ fn lower_layers_know_nothing_of_higher_ones() {
             .unwrap_or(file)
             .trim_end_matches(".rs");
         match top {
-            "error" | "sync" => 0,
+            "error" | "sync" | "visible" => 0,
             "qos" | "message" => 1,
             "config" | "embedded" => 2,
             "event" => 3,

@@ -57,7 +57,7 @@ async fn main() -> std::io::Result<()> {
         std::process::exit(2);
     };
     let config = mqtt::Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(port.parse().unwrap_or(1883))
         .client_id(id.as_str())
         .keepalive(Duration::from_secs(5))

@@ -28,7 +28,7 @@ fn main() {
     let (tx, rx) = std::sync::mpsc::channel();
     *CONNECTED.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
     let config = mqtt::Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(port.parse().unwrap_or(1883))
         .client_id(id.as_str())
         .keepalive(Duration::from_secs(5))

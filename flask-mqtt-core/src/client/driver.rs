@@ -11,13 +11,14 @@ use tokio::time::Instant;
 use super::paho::start_attempt;
 use super::session::Session;
 use super::shutdown::shutdown;
-use crate::event::log::LogLevel;
+use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{Connected, DisconnectReason, Disconnected};
 use crate::event::Event;
 use crate::handle::health::ConnectionState;
 use crate::handle::input::Input;
 use crate::handle::Mqtt;
 use crate::sync::lock;
+use crate::visible::stderr_unless_logged;
 
 /// The driver: connection state machine and dispatch, on the client's runtime.
 pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<Input>) {
@@ -28,6 +29,8 @@ pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<
     let mut retry_at: Option<Instant> = None;
     let mut up = false;
     let mut ever_connected = false;
+    // Whether the first failed connect went to stderr (no logger would have shown it).
+    let mut told_stderr = false;
     // Brokers already warned about for shared subscriptions (once each, not per reconnect).
     let mut warned_shared: HashSet<String> = HashSet::new();
     // The brokers, tried in order: each round starts at the first, a failure moves on to
@@ -141,6 +144,18 @@ pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<
                 }
                 next = 0;
                 mqtt.emit_log(LogLevel::Err, format!("{err}; retrying in {delay:?}"));
+                if !ever_connected && !told_stderr {
+                    // A wrong password must not be silent in a program without a logger;
+                    // once per client, not per attempt.
+                    told_stderr = true;
+                    stderr_unless_logged(
+                        CLIENT_TARGET,
+                        log::Level::Error,
+                        &format_args!(
+                            "{err}; retrying in {delay:?} (later failures are not repeated here)"
+                        ),
+                    );
+                }
                 if let Some(tx) = session.first_outcome.take() {
                     let _ = tx.send(Err(err.clone()));
                 }

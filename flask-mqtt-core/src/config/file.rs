@@ -12,13 +12,17 @@
 //! broker_port = 1884
 //! ```
 //! Field names are the keys without their prefix, in lower case. Unknown fields are an
-//! error (a typo must not be silently ignored).
+//! error naming the closest known field (a typo must not be silently ignored).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 
+use super::keys::{self, CONFIG_FILE, KEYS};
+use super::values::Secret;
 use crate::error::ConfigError;
 
 /// A scalar setting in a file: strings, numbers and booleans are all accepted and read
@@ -47,59 +51,57 @@ impl Scalar {
     }
 }
 
-macro_rules! section {
-    ($($field:ident => $key:literal),* $(,)?) => {
-        /// One client's settings in a file (every field optional).
-        #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-        #[serde(deny_unknown_fields)]
-        pub struct BrokerSection {
-            $(
-                #[doc = concat!("`{PREFIX}_", $key, "`")]
-                pub $field: Option<Scalar>,
-            )*
-        }
-
-        impl BrokerSection {
-            /// The raw value for the full key `{prefix}_{NAME}`.
-            pub(crate) fn get(&self, key: &str, prefix: &str) -> Option<String> {
-                let name = key.strip_prefix(prefix)?.strip_prefix('_')?;
-                match name {
-                    $($key => self.$field.as_ref().map(Scalar::to_raw),)*
-                    _ => None,
-                }
-            }
-        }
-    };
+/// One client's settings in a file: its fields are the keys without their prefix, in
+/// lower case (every one optional). An unknown field is an error that names the closest
+/// known one (a typo must not be silently ignored). `Debug` hides the password.
+#[derive(Clone, Default, PartialEq)]
+pub struct BrokerSection {
+    values: BTreeMap<String, Scalar>,
 }
 
-section! {
-    broker_url => "BROKER_URL",
-    broker_port => "BROKER_PORT",
-    username => "USERNAME",
-    password => "PASSWORD",
-    keepalive => "KEEPALIVE",
-    client_id => "CLIENT_ID",
-    clean_session => "CLEAN_SESSION",
-    session_expiry => "SESSION_EXPIRY",
-    connection_timeout => "CONNECTION_TIMEOUT",
-    transport => "TRANSPORT",
-    websocket_path => "WEBSOCKET_PATH",
-    protocol_version => "PROTOCOL_VERSION",
-    tls_enabled => "TLS_ENABLED",
-    tls_ca_certs => "TLS_CA_CERTS",
-    tls_certfile => "TLS_CERTFILE",
-    tls_keyfile => "TLS_KEYFILE",
-    tls_version => "TLS_VERSION",
-    tls_insecure => "TLS_INSECURE",
-    tls_ciphers => "TLS_CIPHERS",
-    last_will_topic => "LAST_WILL_TOPIC",
-    last_will_message => "LAST_WILL_MESSAGE",
-    last_will_qos => "LAST_WILL_QOS",
-    last_will_retain => "LAST_WILL_RETAIN",
-    reconnect_min_delay => "RECONNECT_MIN_DELAY",
-    reconnect_max_delay => "RECONNECT_MAX_DELAY",
-    max_buffered_messages => "MAX_BUFFERED_MESSAGES",
-    connect_mode => "CONNECT_MODE",
+impl BrokerSection {
+    /// The value of a field (`broker_url`, `keepalive`, ...), if the section sets it.
+    pub fn get(&self, field: &str) -> Option<&Scalar> {
+        self.values.get(field)
+    }
+
+    /// The raw value for the full key `{prefix}_{NAME}`.
+    pub(crate) fn raw(&self, key: &str, prefix: &str) -> Option<String> {
+        let name = key.strip_prefix(prefix)?.strip_prefix('_')?;
+        let key = keys::find(name)?;
+        self.values.get(&key.field()).map(Scalar::to_raw)
+    }
+}
+
+impl fmt::Debug for BrokerSection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let password = keys::PASSWORD.field();
+        let mut map = f.debug_map();
+        for (field, value) in &self.values {
+            if *field == password {
+                map.entry(field, &Secret::new(""));
+            } else {
+                map.entry(field, value);
+            }
+        }
+        map.finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for BrokerSection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let values = BTreeMap::<String, Scalar>::deserialize(deserializer)?;
+        if let Some(field) = values
+            .keys()
+            .find(|f| !KEYS.iter().any(|k| k.field() == **f))
+        {
+            return Err(D::Error::custom(format!(
+                "unknown field `{field}`; did you mean `{}`?",
+                keys::closest(field).field()
+            )));
+        }
+        Ok(BrokerSection { values })
+    }
 }
 
 /// A whole settings file: one [`BrokerSection`] per client, keyed by prefix.
@@ -116,7 +118,7 @@ impl ConfigFile {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(
-                "MQTT_CONFIG_FILE",
+                CONFIG_FILE,
                 Some(&shown),
                 format!("a readable TOML file ({e})"),
             )
@@ -128,7 +130,7 @@ impl ConfigFile {
     pub fn from_toml_str(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
         toml::from_str(text).map_err(|e| {
             ConfigError::new(
-                "MQTT_CONFIG_FILE",
+                CONFIG_FILE,
                 Some(origin),
                 format!(
                     "valid settings: {}",

@@ -2,197 +2,91 @@
 //!
 //! Three ways to say the same thing, one precedence: defaults, then a TOML file (if
 //! `MQTT_CONFIG_FILE` names one, or [`Config::from_file_and_env`]), then environment
-//! variables. A [`ConfigBuilder`] used in code is taken as it is.
+//! variables. A [`ConfigBuilder`] used in code is taken as it is. Every path ends in
+//! [`ConfigBuilder::build`], which checks every value the same way.
 //!
-//! | key | default | meaning |
-//! |---|---|---|
-//! | `MQTT_BROKER_URL` | `localhost` | host, or URI `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` (websockets, TLS) with optional `:port` and, for websockets, `/path`; a comma-separated list names fallback brokers tried in order at every (re)connect (same scheme for all); `embedded`: a development broker inside the process (feature `embedded-broker`) |
-//! | `MQTT_BROKER_PORT` | `1883`; `8883` with TLS; `80`/`443` for `ws`/`wss` | TCP port, 1-65535 |
-//! | `MQTT_USERNAME`, `MQTT_PASSWORD` | none | credentials; the password is never logged or shown |
-//! | `MQTT_KEEPALIVE` | `60` | seconds, 0-65535 |
-//! | `MQTT_CONNECTION_TIMEOUT` | `5` | seconds one connect attempt may take |
-//! | `MQTT_CLIENT_ID` | `flask-mqtt-` + 12 characters unique per process | client identifier; `{pid}` and `{hostname}` in it are replaced by the process id and the host name, so replicas sharing one setting get distinct ids |
-//! | `MQTT_CLEAN_SESSION` | `true` | clean session (MQTT 3.1.1) / clean start (MQTT 5) |
-//! | `MQTT_SESSION_EXPIRY` | `0`, or 1 day when `MQTT_CLEAN_SESSION=false` on MQTT 5 | MQTT 5 session expiry in seconds |
-//! | `MQTT_TRANSPORT` | `tcp` | `tcp` or `websockets` |
-//! | `MQTT_WEBSOCKET_PATH` | `/mqtt` | HTTP path of the websocket endpoint |
-//! | `MQTT_PROTOCOL_VERSION` | `3.1.1` | `3.1.1` (also `4`, `311`) or `5` |
-//! | `MQTT_TLS_ENABLED` | `false` (`true` for `mqtts`/`wss` URLs) | use TLS |
-//! | `MQTT_TLS_CA_CERTS` | system trust store | CA certificate file (PEM) |
-//! | `MQTT_TLS_CERTFILE`, `MQTT_TLS_KEYFILE` | none | client certificate and key (PEM) for mutual TLS |
-//! | `MQTT_TLS_VERSION` | `tlsv1.2` | `tlsv1.2`; Paho C cannot set a minimum itself, so OpenSSL's defaults (TLS 1.2+ on current distributions) decide and TLS 1.3 is used whenever offered; `tlsv1.3` is rejected with that explanation |
-//! | `MQTT_TLS_INSECURE` | `false` | skip server certificate and host name checks (logged as a warning at every connect) |
-//! | `MQTT_TLS_CIPHERS` | OpenSSL's default | OpenSSL cipher list for TLS 1.2 |
-//! | `MQTT_LAST_WILL_TOPIC` | none | topic of the last will |
-//! | `MQTT_LAST_WILL_MESSAGE` | empty | its payload |
-//! | `MQTT_LAST_WILL_QOS` | `0` | its QoS, 0-2 |
-//! | `MQTT_LAST_WILL_RETAIN` | `false` | whether it is retained |
-//! | `MQTT_RECONNECT_MIN_DELAY` | `0.5` | seconds before the first retry |
-//! | `MQTT_RECONNECT_MAX_DELAY` | `30` | the retry delay doubles up to this |
-//! | `MQTT_MAX_BUFFERED_MESSAGES` | `10000` | publishes Paho holds not yet sent (while disconnected, and queued while connected) |
-//! | `MQTT_CONNECT_MODE` | `background` | `background`: serve, keep retrying; `required`: startup fails after the connection timeout |
+//! | key (environment) | TOML field in `[MQTT]` | builder | default | meaning |
+//! |---|---|---|---|---|
+//! | `MQTT_BROKER_URL` | `broker_url` | `.broker_url(..)` | `localhost` | host, or `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` URI with optional `:port` and websocket `/path`; a comma-separated list (one scheme) names fallback brokers, tried in order at every (re)connect; `embedded`: the development broker inside the process (feature `embedded-broker`) |
+//! | `MQTT_BROKER_PORT` | `broker_port` | `.port(..)` | `1883`; `8883` TLS; `80`/`443` ws/wss | TCP port, 1-65535; wins over a port in the URL |
+//! | `MQTT_USERNAME` | `username` | `.credentials(user, _)` / `.username(..)` | none | user name (at most 65535 bytes) |
+//! | `MQTT_PASSWORD` | `password` | `.credentials(_, pass)` | none | password; needs a user name; never logged or shown by `Debug` |
+//! | `MQTT_KEEPALIVE` | `keepalive` | `.keepalive(..)` | `60` | keep-alive in whole seconds, 0-65535 |
+//! | `MQTT_CONNECTION_TIMEOUT` | `connection_timeout` | `.connect_timeout(..)` | `5` | seconds one connection attempt may take (positive, at most 86400) |
+//! | `MQTT_PUBLISH_TIMEOUT` | `publish_timeout` | `.publish_timeout(..)` | `10` | seconds `publish` waits while the client is disconnected before it fails (positive, at most 86400) |
+//! | `MQTT_CLIENT_ID` | `client_id` | `.client_id(..)` | `flask-mqtt-` + 12 characters unique to the process | client identifier; `{pid}` and `{hostname}` are replaced, so replicas sharing one setting (`app-{hostname}-{pid}`) never take over each other's connection |
+//! | `MQTT_CLEAN_SESSION` | `clean_session` | `.clean_session(..)` | `true` | clean session (3.1.1) / clean start (5) |
+//! | `MQTT_SESSION_EXPIRY` | `session_expiry` | `.session_expiry(..)` | `0`; 1 day when clean session is off on MQTT 5 | MQTT 5 session expiry, whole seconds |
+//! | `MQTT_TRANSPORT` | `transport` | `.transport(..)` | `tcp` | `tcp` or `websockets` |
+//! | `MQTT_WEBSOCKET_PATH` | `websocket_path` | `.websocket_path(..)` | `/mqtt` | websocket HTTP path |
+//! | `MQTT_PROTOCOL_VERSION` | `protocol_version` | `.protocol_version(..)` | `3.1.1` | `3.1.1` (also `4`, `311`) or `5` |
+//! | `MQTT_TLS_ENABLED` | `tls_enabled` | `.tls(..)` | `false` (`true` for `mqtts`/`wss`) | use TLS; the server certificate and host name are verified |
+//! | `MQTT_TLS_CA_CERTS` | `tls_ca_certs` | `.tls_ca_certs(..)` | system trust store | CA file (PEM); checked to exist at startup |
+//! | `MQTT_TLS_CERTFILE` | `tls_certfile` | `.tls_client_cert(cert, _)` | none | client certificate (PEM) for mutual TLS |
+//! | `MQTT_TLS_KEYFILE` | `tls_keyfile` | `.tls_client_cert(_, key)` | none | its private key (PEM); a key needs a certificate |
+//! | `MQTT_TLS_VERSION` | `tls_version` | `.tls_version(..)` | `tlsv1.2` | `tlsv1.2`. Paho C cannot set a minimum itself: OpenSSL's own defaults (TLS 1.2+ on current distributions) decide, and TLS 1.3 is used whenever the broker offers it. `tlsv1.3` is refused with that explanation |
+//! | `MQTT_TLS_INSECURE` | `tls_insecure` | `.tls_insecure(..)` | `false` | skip certificate and host name checks; a warning is logged at every connect |
+//! | `MQTT_TLS_CIPHERS` | `tls_ciphers` | `.tls_ciphers(..)` | OpenSSL's default | OpenSSL cipher list (TLS 1.2) |
+//! | `MQTT_LAST_WILL_TOPIC` | `last_will_topic` | `.last_will(topic, ..)` | none | last will topic |
+//! | `MQTT_LAST_WILL_MESSAGE` | `last_will_message` | `.last_will(_, message, ..)` | empty | last will payload (at most 65535 bytes) |
+//! | `MQTT_LAST_WILL_QOS` | `last_will_qos` | `.last_will(.., qos, _)` | `0` | 0, 1 or 2 |
+//! | `MQTT_LAST_WILL_RETAIN` | `last_will_retain` | `.last_will(.., retain)` | `false` | retain the last will |
+//! | `MQTT_RECONNECT_MIN_DELAY` | `reconnect_min_delay` | `.reconnect_delay(min, _)` | `0.5` | seconds before the first retry (positive, at most 86400) |
+//! | `MQTT_RECONNECT_MAX_DELAY` | `reconnect_max_delay` | `.reconnect_delay(_, max)` | `30` | the retry delay doubles up to this (at least the min delay, at most 86400) |
+//! | `MQTT_MAX_BUFFERED_MESSAGES` | `max_buffered_messages` | `.max_buffered_messages(..)` | `10000` | publishes Paho holds that are not yet sent (while disconnected, and queued while connected); past it `publish` fails at once with `Error::BufferFull` |
+//! | `MQTT_CONNECT_MODE` | `connect_mode` | `.connect_mode(..)` | `background` | `background`: serve HTTP and keep retrying; `required`: startup fails within the connection timeout, naming host, port and reason |
 //!
 //! Another prefix configures another named client (Flask-MQTT's `config_prefix`):
 //! `MQTT2_BROKER_URL`, `MQTT2_USERNAME`, ... Booleans accept `true`/`false`, `1`/`0`,
 //! `yes`/`no`, `on`/`off`. A value that cannot be used is a [`ConfigError`] naming the key,
-//! the value (never for the password) and what is accepted.
+//! the value (never for the password) and what is accepted: text that reaches Paho C has
+//! no NUL character, MQTT strings (user name, password, client id, will topic and
+//! payload) are at most 65535 bytes, and timeouts and delays are positive and at most a
+//! day, whether they come from the environment, a file or code.
+//!
+//! An environment variable that starts like a key of a client in use but is none
+//! (`MQTT_BROKER_URI`) is ignored with a warning naming the closest key ("did you mean
+//! MQTT_BROKER_URL?"), once per process, under the log target `flask_mqtt::config`;
+//! with no logger installed, it goes to stderr.
+//!
+//! # Layout
+//! One concept per file, imported from the file that defines it; nothing here knows the
+//! client, dispatch or the embedded broker's runtime.
+//! ```text
+//!  mod.rs       Config: the validated settings and their accessors; the constructors
+//!  validate.rs  ConfigBuilder::build: every check, for every source
+//!  source.rs    reading through a lookup (the environment); unknown keys
+//!  file.rs      ConfigFile, BrokerSection: the TOML form
+//!  keys.rs      KEYS: every key once (name, field, setter, default, meaning, reader)
+//!  builder.rs   ConfigBuilder: the setters
+//!  will.rs  tls.rs  url.rs  client_id.rs  embedded.rs   one setting each
+//!  values.rs  prefix.rs   value types and their text form; key prefixes
+//! ```
 
 mod builder;
+mod client_id;
+pub(crate) mod embedded;
 mod file;
+pub(crate) mod keys;
+mod prefix;
 mod source;
+mod tls;
+mod url;
+mod validate;
+mod values;
+mod will;
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
-
-use flask_mqtt_topic::TopicName;
 
 pub use self::builder::ConfigBuilder;
 pub use self::file::{BrokerSection, ConfigFile, Scalar};
+pub use self::prefix::DEFAULT_PREFIX;
+pub use self::tls::{TlsConfig, TlsVersion};
+pub use self::values::{ConnectMode, ProtocolVersion, Secret, Transport};
+pub use self::will::LastWill;
 
 use crate::error::ConfigError;
-use crate::QoS;
-
-/// The prefix of the default client's keys.
-pub const DEFAULT_PREFIX: &str = "MQTT";
-
-/// A secret string (the broker password): its `Debug` output is `"***"`, it has no
-/// `Display`, and it is never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(secret: impl Into<String>) -> Self {
-        Secret(secret.into())
-    }
-
-    /// The secret itself; handle with care.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***\"")
-    }
-}
-
-/// How MQTT packets travel.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Transport {
-    /// Plain TCP (or TLS over TCP).
-    #[default]
-    Tcp,
-    /// MQTT over websockets (or secure websockets).
-    WebSockets,
-}
-
-/// The MQTT protocol version.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ProtocolVersion {
-    /// MQTT 3.1.1.
-    #[default]
-    V311,
-    /// MQTT 5.0.
-    V5,
-}
-
-/// What startup does while the broker cannot be reached.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ConnectMode {
-    /// Serve HTTP at once and keep retrying in the background.
-    #[default]
-    Background,
-    /// Fail startup when the first connect does not succeed within the connection timeout.
-    Required,
-}
-
-/// The lowest TLS version accepted.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub enum TlsVersion {
-    /// TLS 1.2 or newer.
-    #[default]
-    Tls12,
-    /// TLS 1.3 only: rejected by [`ConfigBuilder::build`], because Paho C cannot
-    /// enforce it.
-    Tls13,
-}
-
-/// TLS settings.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TlsConfig {
-    pub(crate) ca_certs: Option<PathBuf>,
-    pub(crate) certfile: Option<PathBuf>,
-    pub(crate) keyfile: Option<PathBuf>,
-    pub(crate) version: TlsVersion,
-    pub(crate) insecure: bool,
-    pub(crate) ciphers: Option<String>,
-}
-
-impl TlsConfig {
-    /// CA certificate file; `None`: the system's trust store.
-    pub fn ca_certs(&self) -> Option<&Path> {
-        self.ca_certs.as_deref()
-    }
-
-    /// Client certificate file.
-    pub fn certfile(&self) -> Option<&Path> {
-        self.certfile.as_deref()
-    }
-
-    /// Client key file.
-    pub fn keyfile(&self) -> Option<&Path> {
-        self.keyfile.as_deref()
-    }
-
-    /// Lowest TLS version.
-    pub fn version(&self) -> TlsVersion {
-        self.version
-    }
-
-    /// Whether certificate and host name checks are skipped.
-    pub fn insecure(&self) -> bool {
-        self.insecure
-    }
-
-    /// OpenSSL cipher list.
-    pub fn ciphers(&self) -> Option<&str> {
-        self.ciphers.as_deref()
-    }
-}
-
-/// The message the broker publishes when the client disappears without DISCONNECT.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LastWill {
-    pub(crate) topic: TopicName,
-    pub(crate) message: Vec<u8>,
-    pub(crate) qos: QoS,
-    pub(crate) retain: bool,
-}
-
-impl LastWill {
-    /// Its topic.
-    pub fn topic(&self) -> &str {
-        self.topic.as_str()
-    }
-
-    /// Its payload.
-    pub fn message(&self) -> &[u8] {
-        &self.message
-    }
-
-    /// Its QoS.
-    pub fn qos(&self) -> QoS {
-        self.qos
-    }
-
-    /// Whether it is retained.
-    pub fn retain(&self) -> bool {
-        self.retain
-    }
-}
 
 /// Complete, validated connection settings for one client.
 ///
@@ -220,6 +114,7 @@ pub struct Config {
     pub(crate) clean_session: bool,
     pub(crate) session_expiry: Duration,
     pub(crate) connect_timeout: Duration,
+    pub(crate) publish_timeout: Duration,
     pub(crate) reconnect_min_delay: Duration,
     pub(crate) reconnect_max_delay: Duration,
     pub(crate) max_buffered_messages: usize,
@@ -228,6 +123,8 @@ pub struct Config {
 }
 
 impl Default for Config {
+    /// Settings with every default (broker `localhost:1883`, a client id unique to the
+    /// process).
     fn default() -> Self {
         Config {
             prefix: DEFAULT_PREFIX.to_owned(),
@@ -242,10 +139,11 @@ impl Default for Config {
             username: None,
             password: None,
             keepalive: Duration::from_secs(60),
-            client_id: builder::default_client_id(),
+            client_id: client_id::default_id(),
             clean_session: true,
             session_expiry: Duration::ZERO,
             connect_timeout: Duration::from_secs(5),
+            publish_timeout: Duration::from_secs(10),
             reconnect_min_delay: Duration::from_millis(500),
             reconnect_max_delay: Duration::from_secs(30),
             max_buffered_messages: 10_000,
@@ -256,11 +154,6 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Settings with every default (broker `localhost:1883`).
-    pub fn new() -> Self {
-        Config::default()
-    }
-
     /// A builder starting from the defaults.
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder::default()
@@ -274,22 +167,27 @@ impl Config {
 
     /// A named client's settings (`prefix` `MQTT2` reads `MQTT2_BROKER_URL`, ...): the
     /// TOML file named by `MQTT_CONFIG_FILE` (section `[MQTT2]`), overridden by the
-    /// environment.
+    /// environment. An environment variable that starts with `{prefix}_` but is no key
+    /// is warned about, once per process, naming the closest key.
     pub fn from_env_prefix(prefix: &str) -> Result<Config, ConfigError> {
-        match source::env_var("MQTT_CONFIG_FILE")? {
+        match source::env_var(keys::CONFIG_FILE)? {
             Some(path) => Config::from_file_and_env(Path::new(&path), prefix),
-            None => Config::from_lookup(prefix, source::env_var),
+            None => {
+                source::warn_unknown_env(prefix);
+                Config::from_lookup(prefix, source::env_var)
+            }
         }
     }
 
     /// Settings from the section `[prefix]` of a TOML file, overridden by environment
     /// variables with that prefix.
     pub fn from_file_and_env(path: &Path, prefix: &str) -> Result<Config, ConfigError> {
+        source::warn_unknown_env(prefix);
         let file = ConfigFile::from_path(path)?;
         let section = file.section(prefix);
         Config::from_lookup(prefix, |key| match source::env_var(key)? {
             Some(v) => Ok(Some(v)),
-            None => Ok(section.and_then(|s| s.get(key, prefix))),
+            None => Ok(section.and_then(|s| s.raw(key, prefix))),
         })
     }
 
@@ -297,7 +195,7 @@ impl Config {
     pub fn from_toml_str(toml: &str, prefix: &str) -> Result<Config, ConfigError> {
         let file = ConfigFile::from_toml_str(toml, "<string>")?;
         let section = file.section(prefix);
-        Config::from_lookup(prefix, |key| Ok(section.and_then(|s| s.get(key, prefix))))
+        Config::from_lookup(prefix, |key| Ok(section.and_then(|s| s.raw(key, prefix))))
     }
 
     /// Reads `{prefix}_BROKER_URL`, `{prefix}_BROKER_PORT`, ... through `lookup`, which
@@ -306,7 +204,7 @@ impl Config {
     where
         F: FnMut(&str) -> Result<Option<String>, ConfigError>,
     {
-        source::read(prefix, lookup)
+        source::read(prefix, lookup)?.build()
     }
 
     /// The key prefix, which is also the client's name (`MQTT` for the default client).
@@ -364,22 +262,8 @@ impl Config {
     }
 
     fn uri_for(&self, host: &str, port: u16) -> String {
-        let host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.to_owned()
-        };
         let tls = self.tls.is_some();
-        match (self.transport, tls) {
-            (Transport::Tcp, false) => format!("tcp://{host}:{port}"),
-            (Transport::Tcp, true) => format!("ssl://{host}:{port}"),
-            (Transport::WebSockets, false) => {
-                format!("ws://{host}:{port}{}", self.websocket_path)
-            }
-            (Transport::WebSockets, true) => {
-                format!("wss://{host}:{port}{}", self.websocket_path)
-            }
-        }
+        url::uri(self.transport, tls, host, port, &self.websocket_path)
     }
 
     /// The MQTT client identifier.
@@ -410,6 +294,22 @@ impl Config {
     /// How long one connection attempt may take.
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
+    }
+
+    /// How long `publish` waits while the client is disconnected before it fails
+    /// (`MQTT_PUBLISH_TIMEOUT`; default 10 s).
+    pub fn publish_timeout(&self) -> Duration {
+        self.publish_timeout
+    }
+
+    /// How long the first connect may take in all, with connect mode `required`: every
+    /// broker of the list may take the whole connection timeout, plus a second for the
+    /// answer to arrive. Saturating: never overflows, whatever the settings.
+    pub fn first_connect_budget(&self) -> Duration {
+        let brokers = u32::try_from(self.fallbacks.len().saturating_add(1)).unwrap_or(u32::MAX);
+        self.connect_timeout
+            .saturating_mul(brokers)
+            .saturating_add(Duration::from_secs(1))
     }
 
     /// First and last retry delay.

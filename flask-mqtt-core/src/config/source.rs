@@ -1,9 +1,17 @@
-//! Reading `{PREFIX}_*` keys from a lookup function (the environment, a file section).
+//! Where text values come from: the environment, or any lookup of full key names (a file
+//! section, a map in a test); and the environment's keys that no client reads.
 
-use std::time::Duration;
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 
-use super::{Config, ConfigBuilder, ConnectMode, ProtocolVersion, Secret, TlsVersion, Transport};
+use super::builder::ConfigBuilder;
+use super::keys::{self, Key, CONFIG_FILE, KEYS};
+use super::prefix;
 use crate::error::ConfigError;
+use crate::visible;
+
+/// Log target of configuration warnings.
+pub(crate) const TARGET: &str = "flask_mqtt::config";
 
 /// One environment variable; non-UTF-8 values are an error naming the key.
 pub(crate) fn env_var(key: &str) -> Result<Option<String>, ConfigError> {
@@ -18,198 +26,120 @@ pub(crate) fn env_var(key: &str) -> Result<Option<String>, ConfigError> {
     }
 }
 
-pub(crate) fn read<F>(prefix: &str, mut lookup: F) -> Result<Config, ConfigError>
+/// A builder for `prefix` with every key `lookup` knows (it takes full key names, like
+/// `std::env::var`). Only the form of each value is checked here; `build` does the rest.
+pub(crate) fn read<F>(prefix: &str, mut lookup: F) -> Result<ConfigBuilder, ConfigError>
 where
     F: FnMut(&str) -> Result<Option<String>, ConfigError>,
 {
-    if prefix.is_empty()
-        || !prefix.starts_with(|c: char| c.is_ascii_uppercase())
-        || !prefix
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-    {
-        return Err(ConfigError::new(
-            "config prefix",
-            Some(prefix),
-            "upper-case ASCII letters, digits and `_`, starting with a letter (like `MQTT2`)",
-        ));
+    prefix::check(prefix)?;
+    let mut builder = ConfigBuilder::with_prefix(prefix);
+    for key in KEYS {
+        let full = key.full(prefix);
+        if let Some(value) = lookup(&full)? {
+            (key.read)(&mut builder, &full, value)?;
+        }
     }
-    let mut b = ConfigBuilder::with_prefix(prefix);
-    let mut get = |name: &str| -> Result<Option<(String, String)>, ConfigError> {
-        let key = format!("{prefix}_{name}");
-        Ok(lookup(&key)?.map(|v| (key, v)))
-    };
-
-    if let Some((_, v)) = get("BROKER_URL")? {
-        b.broker_url = Some(v);
-    }
-    if let Some((key, v)) = get("BROKER_PORT")? {
-        b.port = Some(parse_port(&key, &v)?);
-    }
-    if let Some((_, v)) = get("USERNAME")? {
-        b.username = Some(v);
-    }
-    if let Some((_, v)) = get("PASSWORD")? {
-        b.password = Some(Secret::new(v));
-    }
-    if let Some((key, v)) = get("KEEPALIVE")? {
-        let secs = parse_u64(&key, &v, 0, 65535, "whole seconds from 0 to 65535")?;
-        b.keepalive = Some(Duration::from_secs(secs));
-    }
-    if let Some((_, v)) = get("CLIENT_ID")? {
-        b.client_id = Some(v);
-    }
-    if let Some((key, v)) = get("CLEAN_SESSION")? {
-        b.clean_session = Some(parse_bool(&key, &v)?);
-    }
-    if let Some((key, v)) = get("SESSION_EXPIRY")? {
-        let secs = parse_u64(
-            &key,
-            &v,
-            0,
-            u64::from(u32::MAX),
-            "whole seconds from 0 to 4294967295",
-        )?;
-        b.session_expiry = Some(Duration::from_secs(secs));
-    }
-    if let Some((key, v)) = get("CONNECTION_TIMEOUT")? {
-        b.connect_timeout = Some(parse_secs(&key, &v)?);
-    }
-    if let Some((key, v)) = get("TRANSPORT")? {
-        b.transport = Some(match v.trim().to_ascii_lowercase().as_str() {
-            "tcp" => Transport::Tcp,
-            "websockets" | "websocket" => Transport::WebSockets,
-            _ => return Err(ConfigError::new(&key, Some(&v), "`tcp` or `websockets`")),
-        });
-    }
-    if let Some((_, v)) = get("WEBSOCKET_PATH")? {
-        b.websocket_path = Some(v);
-    }
-    if let Some((key, v)) = get("PROTOCOL_VERSION")? {
-        b.protocol = Some(match v.trim().to_ascii_lowercase().as_str() {
-            "3.1.1" | "4" | "311" | "mqttv311" => ProtocolVersion::V311,
-            "5" | "5.0" | "mqttv5" => ProtocolVersion::V5,
-            _ => {
-                return Err(ConfigError::new(
-                    &key,
-                    Some(&v),
-                    "`3.1.1` (also `4`, `311`) or `5`",
-                ))
-            }
-        });
-    }
-    if let Some((key, v)) = get("TLS_ENABLED")? {
-        b.tls_enabled = Some(parse_bool(&key, &v)?);
-    }
-    if let Some((_, v)) = get("TLS_CA_CERTS")? {
-        b.ca_certs = Some(v.into());
-    }
-    if let Some((_, v)) = get("TLS_CERTFILE")? {
-        b.certfile = Some(v.into());
-    }
-    if let Some((_, v)) = get("TLS_KEYFILE")? {
-        b.keyfile = Some(v.into());
-    }
-    if let Some((key, v)) = get("TLS_VERSION")? {
-        b.tls_version = Some(match v.trim().to_ascii_lowercase().as_str() {
-            "tlsv1.2" | "tls1.2" | "1.2" => TlsVersion::Tls12,
-            "tlsv1.3" | "tls1.3" | "1.3" => TlsVersion::Tls13,
-            _ => return Err(ConfigError::new(&key, Some(&v), "`tlsv1.2` or `tlsv1.3`")),
-        });
-    }
-    if let Some((key, v)) = get("TLS_INSECURE")? {
-        b.tls_insecure = Some(parse_bool(&key, &v)?);
-    }
-    if let Some((_, v)) = get("TLS_CIPHERS")? {
-        b.tls_ciphers = Some(v);
-    }
-    if let Some((_, v)) = get("LAST_WILL_TOPIC")? {
-        b.will_topic = Some(v);
-    }
-    if let Some((_, v)) = get("LAST_WILL_MESSAGE")? {
-        b.will_message = Some(v.into_bytes());
-    }
-    if let Some((key, v)) = get("LAST_WILL_QOS")? {
-        b.will_qos = Some(parse_u64(&key, &v, 0, 2, "0, 1 or 2")? as u8);
-    }
-    if let Some((key, v)) = get("LAST_WILL_RETAIN")? {
-        b.will_retain = Some(parse_bool(&key, &v)?);
-    }
-    if let Some((key, v)) = get("RECONNECT_MIN_DELAY")? {
-        b.reconnect_min_delay = Some(parse_secs(&key, &v)?);
-    }
-    if let Some((key, v)) = get("RECONNECT_MAX_DELAY")? {
-        b.reconnect_max_delay = Some(parse_secs(&key, &v)?);
-    }
-    if let Some((key, v)) = get("MAX_BUFFERED_MESSAGES")? {
-        let n = parse_u64(
-            &key,
-            &v,
-            1,
-            i32::MAX as u64,
-            "a whole number of messages, at least 1",
-        )?;
-        b.max_buffered_messages = Some(n as usize);
-    }
-    if let Some((key, v)) = get("CONNECT_MODE")? {
-        b.connect_mode = Some(match v.trim().to_ascii_lowercase().as_str() {
-            "background" => ConnectMode::Background,
-            "required" => ConnectMode::Required,
-            _ => {
-                return Err(ConfigError::new(
-                    &key,
-                    Some(&v),
-                    "`background` or `required`",
-                ))
-            }
-        });
-    }
-    b.build()
+    Ok(builder)
 }
 
-fn parse_port(key: &str, value: &str) -> Result<u16, ConfigError> {
-    match value.trim().parse::<u16>() {
-        Ok(p) if p != 0 => Ok(p),
-        _ => Err(ConfigError::new(
-            key,
-            Some(value),
-            "a port number from 1 to 65535",
-        )),
+/// An environment variable that looks like a key of `prefix` but is none, and the known
+/// key it is closest to.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Unknown {
+    pub(crate) name: String,
+    pub(crate) closest: String,
+}
+
+/// The names among `names` that start with `{prefix}_` but are no key of `prefix`:
+/// misspellings, mostly (`MQTT_BROKER_URI`). Not counted: `MQTT_CONFIG_FILE`, and a
+/// known key of a longer prefix (`MQTT_B_BROKER_URL` is `MQTT_B`'s `BROKER_URL`).
+pub(crate) fn unknown<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<Unknown> {
+    let start = format!("{prefix}_");
+    let mut out = Vec::new();
+    for name in names {
+        let Some(rest) = name.strip_prefix(&start) else {
+            continue;
+        };
+        let known = keys::find(rest).is_some()
+            || name == CONFIG_FILE
+            || KEYS.iter().any(|k: &Key| {
+                rest.strip_suffix(k.name)
+                    .and_then(|p| p.strip_suffix('_'))
+                    .is_some_and(|more| !more.is_empty())
+            });
+        if !known {
+            out.push(Unknown {
+                name: name.to_owned(),
+                closest: keys::closest(rest).full(prefix),
+            });
+        }
+    }
+    out
+}
+
+/// Names already warned about in this process.
+static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// Warns once per process about each environment variable that looks like a key of
+/// `prefix` but is none, naming the closest key: through `log` (target
+/// `flask_mqtt::config`), or on stderr when no logger would show it.
+pub(crate) fn warn_unknown_env(prefix: &str) {
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    for u in unknown(prefix, names.iter().map(String::as_str)) {
+        let first = crate::sync::lock(&WARNED).insert(u.name.clone());
+        if first {
+            visible::report(
+                TARGET,
+                log::Level::Warn,
+                &format_args!(
+                    "unknown configuration key {} is ignored; did you mean {}?",
+                    u.name, u.closest
+                ),
+            );
+        }
     }
 }
 
-fn parse_u64(
-    key: &str,
-    value: &str,
-    min: u64,
-    max: u64,
-    expected: &str,
-) -> Result<u64, ConfigError> {
-    match value.trim().parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(ConfigError::new(key, Some(value), expected)),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn parse_secs(key: &str, value: &str) -> Result<Duration, ConfigError> {
-    match value.trim().parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s <= 86_400.0 => Ok(Duration::from_secs_f64(s)),
-        _ => Err(ConfigError::new(
-            key,
-            Some(value),
-            "a positive number of seconds (decimals allowed, at most 86400)",
-        )),
-    }
-}
-
-fn parse_bool(key: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::new(
-            key,
-            Some(value),
-            "`true` or `false` (also 1/0, yes/no, on/off)",
-        )),
+    #[test]
+    fn unknown_keys_name_the_closest_known_one() {
+        let env = [
+            "MQTT_BROKER_URI",
+            "MQTT_BROKER_URL",
+            "MQTT_CONFIG_FILE",
+            "MQTT_PASWORD",
+            "MQTT_B_BROKER_URL",
+            "MQTT2_BROKER_URI",
+            "PATH",
+            "MQTTX",
+        ];
+        let found = unknown("MQTT", env);
+        assert_eq!(
+            found,
+            [
+                Unknown {
+                    name: "MQTT_BROKER_URI".into(),
+                    closest: "MQTT_BROKER_URL".into()
+                },
+                Unknown {
+                    name: "MQTT_PASWORD".into(),
+                    closest: "MQTT_PASSWORD".into()
+                },
+            ]
+        );
+        let found = unknown("MQTT2", env);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].closest, "MQTT2_BROKER_URL");
+        // Lower case, as a shell user might write it, still finds its key.
+        assert_eq!(
+            unknown("MQTT", ["MQTT_keepalive"])[0].closest,
+            "MQTT_KEEPALIVE"
+        );
     }
 }

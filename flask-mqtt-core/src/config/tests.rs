@@ -61,9 +61,10 @@ fn defaults() {
     assert_eq!(c.connect_mode(), ConnectMode::Background);
     assert!(c.tls().is_none());
     assert!(c.last_will().is_none());
+    assert_eq!(c.publish_timeout(), Duration::from_secs(10));
     assert_ne!(
-        Config::new().client_id(),
-        Config::new().client_id(),
+        Config::default().client_id(),
+        Config::default().client_id(),
         "ids differ"
     );
 }
@@ -80,6 +81,7 @@ fn reads_every_key() {
         ("MQTT_CLIENT_ID", "me"),
         ("MQTT_CLEAN_SESSION", "False"),
         ("MQTT_CONNECTION_TIMEOUT", "2.5"),
+        ("MQTT_PUBLISH_TIMEOUT", "0.75"),
         ("MQTT_TRANSPORT", "websockets"),
         ("MQTT_WEBSOCKET_PATH", "/ws"),
         ("MQTT_PROTOCOL_VERSION", "5"),
@@ -109,6 +111,7 @@ fn reads_every_key() {
     assert!(!c.clean_session());
     assert_eq!(c.session_expiry(), Duration::from_secs(120));
     assert_eq!(c.connect_timeout(), Duration::from_millis(2500));
+    assert_eq!(c.publish_timeout(), Duration::from_millis(750));
     assert_eq!(c.protocol_version(), ProtocolVersion::V5);
     let tls = c.tls().unwrap();
     assert_eq!(tls.ca_certs().unwrap().display().to_string(), pem);
@@ -118,7 +121,12 @@ fn reads_every_key() {
     let will = c.last_will().unwrap();
     assert_eq!(
         (will.topic(), will.message(), will.qos(), will.retain()),
-        ("status/me", &b"gone"[..], crate::QoS::AtLeastOnce, true)
+        (
+            "status/me",
+            &b"gone"[..],
+            crate::qos::QoS::AtLeastOnce,
+            true
+        )
     );
     assert_eq!(
         c.reconnect_delay(),
@@ -191,6 +199,8 @@ fn bad_values_name_the_key_the_value_and_what_is_accepted() {
         (vec![("MQTT_WEBSOCKET_PATH", "ws")], "invalid MQTT_WEBSOCKET_PATH `ws`: expected an HTTP path starting with `/`, without spaces".into()),
         (vec![("MQTT_CONNECT_MODE", "eager")], "invalid MQTT_CONNECT_MODE `eager`: expected `background` or `required`".into()),
         (vec![("MQTT_CONNECTION_TIMEOUT", "0")], "invalid MQTT_CONNECTION_TIMEOUT `0`: expected a positive number of seconds (decimals allowed, at most 86400)".into()),
+        (vec![("MQTT_PUBLISH_TIMEOUT", "0")], "invalid MQTT_PUBLISH_TIMEOUT `0`: expected a positive number of seconds (decimals allowed, at most 86400)".into()),
+        (vec![("MQTT_PUBLISH_TIMEOUT", "86401")], "invalid MQTT_PUBLISH_TIMEOUT `86401`: expected a positive number of seconds (decimals allowed, at most 86400)".into()),
         (vec![("MQTT_RECONNECT_MIN_DELAY", "5"), ("MQTT_RECONNECT_MAX_DELAY", "1")], "invalid MQTT_RECONNECT_MAX_DELAY `1`: expected at least MQTT_RECONNECT_MIN_DELAY (5 s)".into()),
         (vec![("MQTT_MAX_BUFFERED_MESSAGES", "0")], "invalid MQTT_MAX_BUFFERED_MESSAGES `0`: expected a whole number of messages, at least 1".into()),
         (vec![("MQTT_PASSWORD", "s3cret")], "invalid MQTT_USERNAME: expected a user name whenever MQTT_PASSWORD is set (MQTT sends no password without one)".into()),
@@ -244,6 +254,24 @@ fn builder_validates_and_names_keys() {
             .key(),
         "MQTT_KEEPALIVE"
     );
+    for bad in [Duration::ZERO, Duration::from_secs(86_401)] {
+        assert_eq!(
+            Config::builder()
+                .publish_timeout(bad)
+                .build()
+                .unwrap_err()
+                .key(),
+            "MQTT_PUBLISH_TIMEOUT"
+        );
+    }
+    assert_eq!(
+        Config::builder()
+            .publish_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap()
+            .publish_timeout(),
+        Duration::from_secs(3)
+    );
     assert_eq!(
         ConfigBuilder::with_prefix("MQTT3")
             .port(0)
@@ -253,12 +281,12 @@ fn builder_validates_and_names_keys() {
         "MQTT3_BROKER_PORT"
     );
     let c = Config::builder()
-        .host("mqtts://h")
-        .last_will("a/b", "bye", crate::QoS::ExactlyOnce, false)
+        .broker_url("mqtts://h")
+        .last_will("a/b", "bye", crate::qos::QoS::ExactlyOnce, false)
         .build()
         .unwrap();
     assert_eq!(c.server_uri(), "ssl://h:8883");
-    assert_eq!(c.last_will().unwrap().qos(), crate::QoS::ExactlyOnce);
+    assert_eq!(c.last_will().unwrap().qos(), crate::qos::QoS::ExactlyOnce);
 }
 
 #[test]
@@ -309,7 +337,7 @@ fn toml_file_sections_and_precedence() {
         Ok(env
             .get(k)
             .map(|v| v.to_string())
-            .or_else(|| section.and_then(|s| s.get(k, "MQTT"))))
+            .or_else(|| section.and_then(|s| s.raw(k, "MQTT"))))
     })
     .unwrap();
     assert_eq!((c.host(), c.port()), ("file-host", 1999));

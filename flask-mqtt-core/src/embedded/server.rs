@@ -10,7 +10,10 @@ use std::time::Duration;
 use rumqttd::protocol::v4::V4;
 use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
 
-use super::{MAX_PAYLOAD, TARGET};
+/// Log target of the embedded broker.
+pub(super) const TARGET: &str = "flask_mqtt::embedded";
+/// Largest payload the embedded broker accepts.
+const MAX_PAYLOAD: usize = 4 << 20;
 
 /// How long `spawn` waits for the listener thread to say it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

@@ -15,8 +15,8 @@ pub enum ConnectionState {
     Connected,
     /// The connection was lost or refused after an earlier success; retrying with backoff.
     Reconnecting,
-    /// Disconnected on purpose ([`Mqtt::disconnect`](crate::Mqtt::disconnect), shutdown):
-    /// no more attempts.
+    /// Disconnected on purpose ([`Mqtt::disconnect`](crate::Mqtt::disconnect), shutdown),
+    /// or stopped by itself ([`Health::fault`] says why): no more attempts.
     Closed,
 }
 

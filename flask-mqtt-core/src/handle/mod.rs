@@ -254,6 +254,7 @@ impl Mqtt {
 
 /// Shares `value` with `client`'s handlers below the client's own state (what
 /// flask-mqtt-actix's `manage` does for every client of the app). Not public API.
+#[cfg(feature = "actix")]
 #[doc(hidden)]
 pub fn share_state<T: Send + Sync + 'static>(client: &Mqtt, value: Arc<T>) {
     client.shared.state.insert_shared(value);

@@ -11,7 +11,6 @@ use tokio::sync::oneshot;
 
 use super::outbound::Delivery;
 use super::Mqtt;
-use crate::config::Config;
 use crate::error::{Error, PahoOp, Result};
 use crate::event::log::CLIENT_TARGET;
 use crate::event::payloads::Published;
@@ -124,6 +123,11 @@ impl Publish {
     /// - [`Error::ConnectionLost`]: the connection broke before the broker acknowledged a
     ///   QoS 1/2 message on a clean session; it may or may not have arrived.
     /// - [`Error::Closed`]: the client was stopped before the message went out.
+    ///
+    /// So the wait is bounded while the broker is away: a web server stopping gracefully
+    /// (SIGTERM), which waits for the HTTP requests in flight, waits at most
+    /// `MQTT_PUBLISH_TIMEOUT` for those in a publish, then stops the client (at once
+    /// while disconnected).
     pub async fn send(self) -> Result<()> {
         let Publish {
             mqtt,
@@ -176,7 +180,7 @@ impl Publish {
         // caller stops waiting, `InFlight`'s drop hands the rest to the client's runtime,
         // so that `on_publish` still runs. A graceful shutdown waits for `unsent` to drain.
         shared.unsent.fetch_add(1, Ordering::SeqCst);
-        let timeout = publish_timeout(&shared.config);
+        let timeout = shared.config.publish_timeout();
         let topic = published.topic.clone();
         let in_flight = InFlight {
             mqtt,
@@ -196,12 +200,6 @@ impl Publish {
             Err(Wait::Ended) => Err(Error::Closed),
         }
     }
-}
-
-/// How long a publish waits while the client is disconnected.
-fn publish_timeout(_config: &Config) -> Duration {
-    // TODO(core): `config.publish_timeout()` once config's `MQTT_PUBLISH_TIMEOUT` lands.
-    Duration::from_secs(10)
 }
 
 /// A publish the outbound side has accepted and not yet completed; counted in
@@ -346,6 +344,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::config::Config;
     use crate::handle::health::ConnectionState;
     use crate::handle::outbound::Outbound;
     use crate::handle::shared::Shared;
@@ -406,7 +405,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_publish_gives_up_after_the_timeout_while_disconnected() {
         let mqtt = stuck_client();
-        let timeout = publish_timeout(&mqtt.shared.config);
+        let timeout = mqtt.shared.config.publish_timeout();
         let started = tokio::time::Instant::now();
         let res = mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).await;
         match res {
@@ -425,7 +424,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_timeout_runs_only_while_disconnected() {
         let mqtt = stuck_client();
-        let timeout = publish_timeout(&mqtt.shared.config);
+        let timeout = mqtt.shared.config.publish_timeout();
         mqtt.shared.set_state(ConnectionState::Connected, |_| {});
         let publish = tokio::spawn(mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).send());
         tokio::time::sleep(timeout * 3).await;
@@ -441,7 +440,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_reconnect_cancels_the_timeout() {
         let mqtt = stuck_client();
-        let timeout = publish_timeout(&mqtt.shared.config);
+        let timeout = mqtt.shared.config.publish_timeout();
         let publish = tokio::spawn(mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).send());
         tokio::time::sleep(timeout / 2).await;
         mqtt.shared.set_state(ConnectionState::Connected, |_| {});

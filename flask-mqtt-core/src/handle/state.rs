@@ -2,7 +2,6 @@
 //! `web::Data<T>` with the `actix` feature), one value per type.
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::sync::lock;
@@ -11,8 +10,13 @@ type Value = Arc<dyn Any + Send + Sync>;
 
 /// One value per type, in two tiers: the client's own (`Mqtt::insert_state`) over the
 /// one shared with every client of a web app (flask-mqtt-actix's `manage`).
+///
+/// A list, not a hash map: an app shares a handful of types, and every handler call
+/// with a `State<T>` argument looks one up (hashing a `TypeId` with SipHash cost about
+/// 100 instructions per call more than scanning a short list; callgrind, bench
+/// child-framework).
 #[derive(Default)]
-pub(crate) struct States(Mutex<HashMap<TypeId, Slot>>);
+pub(crate) struct States(Mutex<Vec<(TypeId, Slot)>>);
 
 #[derive(Default)]
 struct Slot {
@@ -23,20 +27,35 @@ struct Slot {
 impl States {
     /// Sets the client's own value for `T`.
     pub(crate) fn insert_own<T: Send + Sync + 'static>(&self, value: Arc<T>) {
-        lock(&self.0).entry(TypeId::of::<T>()).or_default().own = Some(value);
+        self.edit::<T>(|slot| slot.own = Some(value));
     }
 
     /// Sets the value shared with every client for `T`; the client's own one, if any,
     /// still comes first.
+    #[cfg(any(feature = "actix", test))]
     pub(crate) fn insert_shared<T: Send + Sync + 'static>(&self, value: Arc<T>) {
-        lock(&self.0).entry(TypeId::of::<T>()).or_default().shared = Some(value);
+        self.edit::<T>(|slot| slot.shared = Some(value));
+    }
+
+    fn edit<T: 'static>(&self, f: impl FnOnce(&mut Slot)) {
+        let id = TypeId::of::<T>();
+        let mut all = lock(&self.0);
+        match all.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, slot)) => f(slot),
+            None => {
+                let mut slot = Slot::default();
+                f(&mut slot);
+                all.push((id, slot));
+            }
+        }
     }
 
     /// The value for `T`: the client's own, else the shared one.
     pub(crate) fn get<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let id = TypeId::of::<T>();
         let any = {
             let all = lock(&self.0);
-            let slot = all.get(&TypeId::of::<T>())?;
+            let (_, slot) = all.iter().find(|(t, _)| *t == id)?;
             slot.own.as_ref().or(slot.shared.as_ref())?.clone()
         };
         any.downcast::<T>().ok()

@@ -1,0 +1,98 @@
+//! TLS settings (`MQTT_TLS_*`) and the checks of the files they name.
+
+use std::path::{Path, PathBuf};
+
+use super::values::shown;
+use crate::error::ConfigError;
+
+/// The lowest TLS version accepted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// TLS 1.2 or newer.
+    #[default]
+    Tls12,
+    /// TLS 1.3 only: rejected by [`ConfigBuilder::build`](crate::ConfigBuilder::build),
+    /// because Paho C cannot enforce it.
+    Tls13,
+}
+
+/// The names `MQTT_TLS_VERSION` accepts.
+pub(crate) const TLS_VERSIONS: &[(&str, TlsVersion)] = &[
+    ("tlsv1.2", TlsVersion::Tls12),
+    ("tls1.2", TlsVersion::Tls12),
+    ("1.2", TlsVersion::Tls12),
+    ("tlsv1.3", TlsVersion::Tls13),
+    ("tls1.3", TlsVersion::Tls13),
+    ("1.3", TlsVersion::Tls13),
+];
+
+/// Why `tlsv1.3` is refused. Paho C 1.3 creates its OpenSSL context with
+/// `TLS_client_method()` and ignores the requested version, so a TLS 1.3 minimum cannot
+/// be enforced; saying so beats silently accepting TLS 1.2.
+pub(crate) const TLS13_REFUSED: &str = "`tlsv1.2`: Paho C cannot refuse TLS 1.2 (it ignores the requested version with OpenSSL 1.1+); TLS 1.3 is still used whenever the broker offers it";
+
+/// What a cipher list looks like, for errors.
+pub(crate) const CIPHERS_FORM: &str =
+    "an OpenSSL cipher list such as `ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES256-GCM-SHA384`";
+
+/// TLS settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub(crate) ca_certs: Option<PathBuf>,
+    pub(crate) certfile: Option<PathBuf>,
+    pub(crate) keyfile: Option<PathBuf>,
+    pub(crate) version: TlsVersion,
+    pub(crate) insecure: bool,
+    pub(crate) ciphers: Option<String>,
+}
+
+impl TlsConfig {
+    /// CA certificate file; `None`: the system's trust store.
+    pub fn ca_certs(&self) -> Option<&Path> {
+        self.ca_certs.as_deref()
+    }
+
+    /// Client certificate file.
+    pub fn certfile(&self) -> Option<&Path> {
+        self.certfile.as_deref()
+    }
+
+    /// Client key file.
+    pub fn keyfile(&self) -> Option<&Path> {
+        self.keyfile.as_deref()
+    }
+
+    /// Lowest TLS version.
+    pub fn version(&self) -> TlsVersion {
+        self.version
+    }
+
+    /// Whether certificate and host name checks are skipped.
+    pub fn insecure(&self) -> bool {
+        self.insecure
+    }
+
+    /// OpenSSL cipher list.
+    pub fn ciphers(&self) -> Option<&str> {
+        self.ciphers.as_deref()
+    }
+}
+
+/// Checks that `path` names a readable regular file (a PEM file Paho will read at every
+/// connect): said at startup, naming `key`, instead of Paho's "TCP/TLS connect failure".
+pub(crate) fn check_readable(key: &str, path: &Path) -> Result<(), ConfigError> {
+    let shown_path = path.display().to_string();
+    let bad = |what: String| ConfigError::new(key, Some(&shown(&shown_path)), what);
+    // Paho hands the path to OpenSSL as a C string, which ends at a NUL.
+    if shown_path.contains('\0') {
+        return Err(bad("a file path without NUL characters".to_owned()));
+    }
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => match std::fs::File::open(path) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(bad(format!("a readable PEM file ({e})"))),
+        },
+        Ok(_) => Err(bad("a PEM file (this is not a regular file)".to_owned())),
+        Err(e) => Err(bad(format!("an existing PEM file ({e})"))),
+    }
+}

@@ -1,0 +1,129 @@
+//! `MQTT_BROKER_URL`: a host or a URI, or a comma-separated list of them (the first broker
+//! and its fallbacks); and the URIs handed to Paho.
+
+use super::values::{shown, Transport};
+use crate::error::ConfigError;
+
+/// One broker as written: the host, and what the URI said, if it was one.
+#[derive(Debug, Default)]
+pub(crate) struct Url {
+    pub(crate) host: String,
+    pub(crate) port: Option<u16>,
+    pub(crate) transport: Option<Transport>,
+    pub(crate) tls: Option<bool>,
+    pub(crate) path: Option<String>,
+}
+
+const FORM: &str = "a host name or address, or a URI `scheme://host[:port][/path]` with scheme `mqtt`, `tcp`, `mqtts`, `ssl`, `ws` or `wss`";
+
+/// Parses one broker; errors name `key`.
+fn parse(key: &str, value: &str) -> Result<Url, ConfigError> {
+    let bad = |what: &str| ConfigError::new(key, Some(&shown(value)), what.to_owned());
+    let value_t = value.trim();
+    let (scheme, rest) = match value_t.split_once("://") {
+        None => (None, value_t),
+        Some((s, r)) => (Some(s.to_ascii_lowercase()), r),
+    };
+    let (transport, tls) = match scheme.as_deref() {
+        None => (None, None),
+        Some("mqtt" | "tcp") => (Some(Transport::Tcp), Some(false)),
+        Some("mqtts" | "ssl" | "tls") => (Some(Transport::Tcp), Some(true)),
+        Some("ws") => (Some(Transport::WebSockets), Some(false)),
+        Some("wss") => (Some(Transport::WebSockets), Some(true)),
+        Some(_) => return Err(bad(FORM)),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    let path = match path {
+        Some("/") | None => None,
+        Some(p) if transport == Some(Transport::WebSockets) => Some(p.to_owned()),
+        Some(_) => return Err(bad(FORM)),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(|| bad(FORM))?;
+        match after.strip_prefix(':') {
+            Some(p) => (h, Some(p)),
+            None if after.is_empty() => (h, None),
+            None => return Err(bad(FORM)),
+        }
+    } else if authority.matches(':').count() > 1 {
+        // A bare IPv6 address.
+        (authority, None)
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    // Control characters (NUL above all: Paho C would cut the URI there, and the Rust
+    // binding panics on it) are no more a host than spaces are.
+    if host.is_empty()
+        || host
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+    {
+        return Err(bad(FORM));
+    }
+    let port = match port {
+        None => None,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n != 0 => Some(n),
+            _ => return Err(bad("a port number from 1 to 65535 after the host")),
+        },
+    };
+    Ok(Url {
+        host: host.to_owned(),
+        port,
+        transport,
+        tls,
+        path,
+    })
+}
+
+/// The value of `MQTT_BROKER_URL`: the first broker and the fallbacks (comma separated).
+pub(crate) fn parse_list(key: &str, value: &str) -> Result<(Url, Vec<Url>), ConfigError> {
+    if !value.contains(',') {
+        return Ok((parse(key, value)?, Vec::new()));
+    }
+    let mut urls = Vec::new();
+    for part in value.split(',') {
+        if part.trim().is_empty() {
+            return Err(ConfigError::new(
+                key,
+                Some(&shown(value)),
+                "a comma-separated list of brokers without empty entries",
+            ));
+        }
+        urls.push(parse(key, part)?);
+    }
+    let first = urls.remove(0);
+    Ok((first, urls))
+}
+
+/// The URI Paho connects to (`tcp://`, `ssl://`, `ws://` or `wss://`); IPv6 addresses in
+/// brackets, the websocket path after the port.
+pub(crate) fn uri(transport: Transport, tls: bool, host: &str, port: u16, path: &str) -> String {
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    match (transport, tls) {
+        (Transport::Tcp, false) => format!("tcp://{host}:{port}"),
+        (Transport::Tcp, true) => format!("ssl://{host}:{port}"),
+        (Transport::WebSockets, false) => format!("ws://{host}:{port}{path}"),
+        (Transport::WebSockets, true) => format!("wss://{host}:{port}{path}"),
+    }
+}
+
+/// The port a scheme uses when none is given.
+pub(crate) fn default_port(transport: Transport, tls: bool) -> u16 {
+    match (transport, tls) {
+        (Transport::Tcp, false) => 1883,
+        (Transport::Tcp, true) => 8883,
+        (Transport::WebSockets, false) => 80,
+        (Transport::WebSockets, true) => 443,
+    }
+}

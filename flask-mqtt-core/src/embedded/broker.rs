@@ -1,0 +1,150 @@
+//! [`EmbeddedBroker`]: the one development broker of the process, started on demand.
+
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+use super::server::{self, StartError, TARGET};
+use super::trace;
+use crate::config::keys;
+use crate::config::DEFAULT_PREFIX;
+use crate::error::{ConfigError, Error, Result};
+use crate::sync::lock;
+
+/// The one broker of this process, once started.
+static RUNNING: Mutex<Option<EmbeddedBroker>> = Mutex::new(None);
+
+/// The MQTT broker inside this process: `MQTT_BROKER_URL=embedded`, for development
+/// and demos (cargo feature `embedded-broker`, off by default).
+///
+/// ```toml
+/// flask-mqtt-actix = { version = "0.1", features = ["embedded-broker"] }
+/// ```
+///
+/// A client whose broker is `embedded` (`MQTT_BROKER_URL=embedded`, `broker_url =
+/// "embedded"` in the file, or `.broker_url("embedded")`) starts
+/// [rumqttd](https://docs.rs/rumqttd) on `127.0.0.1`, on a free port (or on
+/// `MQTT_BROKER_PORT` when that is set to a port other than the default 1883), and
+/// connects to it. So a demo, an example or a local development setup needs no
+/// Mosquitto. Without the feature, `embedded` is refused at startup with
+/// [`Error::Config`] naming `MQTT_BROKER_URL` and the feature.
+///
+/// There is one per process, started by the first client that asks for it (or by
+/// [`EmbeddedBroker::start`]): every client configured with `embedded`, whatever its
+/// prefix, connects to the same broker and sees the others' messages, however many
+/// actix workers there are. It runs until the process exits (rumqttd cannot be
+/// stopped). Asking for a port other than the one it runs on is a [`ConfigError`].
+///
+/// # A development tool, not a broker to deploy
+/// It logs a warning saying so when it starts (target `flask_mqtt::embedded`), because:
+/// - nothing persists: messages, retained messages and sessions are in memory and are
+///   lost when the process exits;
+/// - there is no authentication (any user name and password are accepted) and no TLS,
+///   which is why it listens on loopback only;
+/// - it speaks MQTT 3.1.1 only: MQTT 5, TLS and websocket settings, and a keep-alive
+///   of 0 (which rumqttd refuses) are [`ConfigError`]s naming the key;
+/// - payloads are limited to 4 MiB, and a subscriber that falls more than 16 MiB of
+///   messages behind on a filter skips ahead (rumqttd logs a warning);
+/// - rumqttd differs from the MQTT specification in ways a client notices: it delivers
+///   at the QoS of the subscription even what was published at a lower QoS, and a
+///   message matching several of a client's subscriptions arrives once per
+///   subscription;
+/// - it adds rumqttd and its dependencies (an HTTP stack among them) to the build.
+///
+/// # Logging
+/// rumqttd logs through `tracing`, which, with no `tracing` subscriber installed,
+/// turns every span into a `log` line: one ERROR line per published message. So when
+/// the broker starts and the program has no global `tracing` subscriber, flask-mqtt
+/// installs one that forwards `tracing` events, from every crate, to `log` as
+/// `tracing` itself would, except that spans are not logged, rumqttd's events are one
+/// level quieter (its info lines at debug), and the few errors rumqttd logs for normal
+/// traffic (a client disconnecting) are logged at debug. Normal traffic then logs no
+/// error and no warning. A program that uses `tracing` subscribers should install its
+/// own before the broker starts (setting a global subscriber later fails); rumqttd's
+/// events then go to it, under targets `rumqttd::*`.
+///
+/// ```
+/// use flask_mqtt_core::{Client, Config, EmbeddedBroker};
+///
+/// # fn main() -> flask_mqtt_core::Result<()> {
+/// let client = Client::start(Config::builder().broker_url("embedded").build()?)?;
+/// let broker = EmbeddedBroker::running().expect("started by the client");
+/// assert!(broker.addr().ip().is_loopback());
+/// println!("watch with: mosquitto_sub -p {} -t '#' -v", broker.port());
+/// # drop(client);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EmbeddedBroker {
+    pub(super) addr: SocketAddr,
+}
+
+impl EmbeddedBroker {
+    /// Starts this process's embedded broker on `127.0.0.1:port` (a free port when
+    /// `None`), or returns the one already running. Fails if `port` is taken, or if
+    /// the broker already runs on another port.
+    pub fn start(port: Option<u16>) -> Result<EmbeddedBroker> {
+        EmbeddedBroker::start_for(DEFAULT_PREFIX, port)
+    }
+
+    /// The embedded broker of this process, if it was started.
+    pub fn running() -> Option<EmbeddedBroker> {
+        *lock(&RUNNING)
+    }
+
+    /// Its address: `127.0.0.1` and its port.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// [`EmbeddedBroker::start`] for the client with key prefix `prefix` (errors name
+    /// its keys).
+    pub(crate) fn start_for(prefix: &str, port: Option<u16>) -> Result<EmbeddedBroker> {
+        let key = keys::BROKER_PORT.full(prefix);
+        let mut running = lock(&RUNNING);
+        if let Some(broker) = *running {
+            return match port {
+                Some(p) if p != broker.port() => Err(ConfigError::new(
+                    &key,
+                    Some(&p.to_string()),
+                    format!(
+                        "{} or no value: the embedded broker of this process already listens on {}",
+                        broker.port(),
+                        broker.addr
+                    ),
+                )
+                .into()),
+                _ => Ok(broker),
+            };
+        }
+        if trace::install() {
+            log::debug!(
+                target: TARGET,
+                "no global `tracing` subscriber: `tracing` events (rumqttd's among them) now go to `log`"
+            );
+        }
+        let addr = server::spawn(port).map_err(|e| match e {
+            StartError::Bind(addr, io) => Error::Config(ConfigError::new(
+                &key,
+                Some(&addr.port().to_string()),
+                format!("a free port for the embedded broker ({addr}: {io})"),
+            )),
+            StartError::Io(io) => Error::Runtime(std::io::Error::new(
+                io.kind(),
+                format!("the embedded MQTT broker did not start: {io}"),
+            )),
+        })?;
+        log::warn!(
+            target: TARGET,
+            "embedded MQTT broker listening on {addr}: a development tool, not for production \
+             (in memory only, nothing persists; no authentication; no TLS; loopback only; MQTT 3.1.1)"
+        );
+        let broker = EmbeddedBroker { addr };
+        *running = Some(broker);
+        Ok(broker)
+    }
+}

@@ -1,0 +1,81 @@
+//! A child process for tests/config_visible.rs: the README's `main` (no `init()`, just
+//! `configure`) with 4 workers, and a handler on the broker `MQTT2`, so that two key
+//! prefixes are in use. With `APP_LOGGER=1` it installs a logger that writes
+//! `LOG <LEVEL> <target>: <message>` lines to stderr; without, none, like the README.
+//!
+//! On stdout it prints `listening ADDR`, `app built` once per worker, and
+//! `connect failed` for every failed connect round of the default client.
+//! `GET /mqtt` answers 200 when the `Mqtt` extractor works, and 503 with its reason
+//! otherwise.
+
+use std::io::Write;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use flask_mqtt_actix as mqtt;
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+#[mqtt::on_message("visible/two", broker = "MQTT2")]
+async fn second(_msg: mqtt::Message) {}
+
+#[mqtt::on_disconnect]
+async fn disconnected(event: mqtt::Disconnected) {
+    if matches!(event.reason(), mqtt::DisconnectReason::ConnectFailed(_)) {
+        say("connect failed");
+    }
+}
+
+async fn client(client: mqtt::Mqtt) -> HttpResponse {
+    HttpResponse::Ok().body(client.client_id().to_owned())
+}
+
+/// A logger like env_logger's, to stderr, at info and above.
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Info
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(
+                err,
+                "LOG {} {}: {}",
+                record.level(),
+                record.target(),
+                record.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static LOGGER: StderrLogger = StderrLogger;
+
+#[actix_web::main]
+async fn main() -> std::io::Result<()> {
+    if std::env::var_os("APP_LOGGER").is_some() {
+        log::set_logger(&LOGGER).map_err(std::io::Error::other)?;
+        log::set_max_level(log::LevelFilter::Info);
+    }
+    let server = HttpServer::new(|| {
+        let app = App::new()
+            .configure(mqtt::configure)
+            .route("/mqtt", web::get().to(client));
+        say("app built");
+        app
+    })
+    .workers(4)
+    .bind(("127.0.0.1", 0))?;
+    for addr in server.addrs() {
+        say(&format!("listening {addr}"));
+    }
+    server.run().await
+}

@@ -1,0 +1,232 @@
+//! A configuration mistake is never silent (issue 13 item 6), in a real process: the
+//! README's `main` with 4 workers (`tests/bin/config_app.rs`), with no logger installed
+//! and with one, its stderr captured. Each mistake appears exactly once per process, not
+//! once per worker: through the logger when there is one, on stderr when there is not.
+//! A bad setting, a missing CA file, unknown keys for both prefixes in use (with the
+//! closest key named), and a wrong password (a connect error, not a configuration error)
+//! are each covered.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use flask_mqtt_tests::{http, unique, AppProcess, Broker};
+
+const T: Duration = Duration::from_secs(20);
+/// The app's workers: each builds its app and calls `configure`.
+const WORKERS: usize = 4;
+/// What the fallback to stderr adds to a line.
+const ON_STDERR: &str = "(on stderr: no logger shows this target)";
+
+/// The app, the file its stderr goes to, and its address.
+struct App {
+    process: AppProcess,
+    stderr: tempfile::NamedTempFile,
+    addr: SocketAddr,
+}
+
+impl App {
+    /// Starts the app with `env` (and `APP_LOGGER=1` when `logger`), and waits until
+    /// every worker has built its app (and so called `configure`).
+    fn start(env: &[(&str, String)], logger: bool) -> App {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_config_app"));
+        command.env("MQTT_CLIENT_ID", unique("visible"));
+        command.env("MQTT2_CLIENT_ID", unique("visible2"));
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        if logger {
+            command.env("APP_LOGGER", "1");
+        }
+        let stderr = tempfile::NamedTempFile::new().unwrap();
+        command.stderr(stderr.reopen().unwrap());
+        let process = AppProcess::spawn("config_app", command);
+        let listening = process.expect_line(T, |l| l.starts_with("listening "));
+        let addr = listening["listening ".len()..].parse().unwrap();
+        process.expect_count(T, "app built", WORKERS);
+        App {
+            process,
+            stderr,
+            addr,
+        }
+    }
+
+    /// Stops the app (SIGTERM) and returns everything it wrote to stderr.
+    fn stop(mut self) -> Vec<String> {
+        self.process.terminate();
+        assert!(
+            self.process.wait_exit(T).is_some(),
+            "the app did not exit; stdout: {:?}",
+            self.process.lines()
+        );
+        // The child has exited: everything it wrote is in the file.
+        std::fs::read_to_string(self.stderr.path())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The lines of `stderr` that contain `text`.
+fn lines_with<'a>(stderr: &'a [String], text: &str) -> Vec<&'a String> {
+    stderr.iter().filter(|l| l.contains(text)).collect()
+}
+
+/// Exactly one line contains `text`: on stderr by the fallback without a logger, through
+/// the logger at `level` with one; and no line went to the fallback when a logger is
+/// installed.
+fn once(stderr: &[String], text: &str, logger: bool, level: &str) {
+    let found = lines_with(stderr, text);
+    assert_eq!(
+        found.len(),
+        1,
+        "expected `{text}` once (logger: {logger}); stderr was:\n{}",
+        stderr.join("\n")
+    );
+    if logger {
+        assert!(
+            found[0].starts_with(&format!("LOG {level} ")),
+            "not through the logger: {}",
+            found[0]
+        );
+        assert!(
+            lines_with(stderr, ON_STDERR).is_empty(),
+            "the fallback wrote although a logger is installed:\n{}",
+            stderr.join("\n")
+        );
+    } else {
+        assert!(
+            found[0].starts_with(&format!("[flask-mqtt {level} ")) && found[0].contains(ON_STDERR),
+            "not the stderr fallback: {}",
+            found[0]
+        );
+    }
+}
+
+/// Both clients (`MQTT`, `MQTT2`) on `broker`, then `more` (later values win).
+fn settings(broker: &Broker, more: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let port = broker.port().to_string();
+    let mut env = vec![
+        ("MQTT_BROKER_URL", "127.0.0.1".to_owned()),
+        ("MQTT_BROKER_PORT", port.clone()),
+        ("MQTT2_BROKER_URL", "127.0.0.1".to_owned()),
+        ("MQTT2_BROKER_PORT", port),
+    ];
+    env.extend(more.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    env
+}
+
+#[test]
+fn a_bad_setting_is_reported_once_per_process_with_and_without_a_logger() {
+    let broker = Broker::start();
+    for logger in [false, true] {
+        let app = App::start(&settings(&broker, &[("MQTT_BROKER_PORT", "abc")]), logger);
+        // The server serves; what needs the client says why.
+        let (code, body) = http(app.addr, "GET", "/mqtt", "");
+        assert_eq!(code, 503, "{body}");
+        assert!(
+            body.contains("invalid MQTT_BROKER_PORT `abc`"),
+            "the 503 does not say why: {body}"
+        );
+        let stderr = app.stop();
+        once(
+            &stderr,
+            "MQTT client MQTT not started: invalid MQTT_BROKER_PORT `abc`: expected a port number from 1 to 65535",
+            logger,
+            "ERROR",
+        );
+    }
+}
+
+#[test]
+fn a_missing_ca_file_is_reported_once_per_process_with_and_without_a_logger() {
+    let broker = Broker::start();
+    let missing = "/nonexistent/flask-mqtt/ca.pem";
+    for logger in [false, true] {
+        let env = settings(
+            &broker,
+            &[("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CA_CERTS", missing)],
+        );
+        let stderr = App::start(&env, logger).stop();
+        once(
+            &stderr,
+            &format!("invalid MQTT_TLS_CA_CERTS `{missing}`: expected an existing PEM file"),
+            logger,
+            "ERROR",
+        );
+    }
+}
+
+#[test]
+fn unknown_keys_of_every_prefix_in_use_get_one_warning_naming_the_closest_key() {
+    let broker = Broker::start();
+    for logger in [false, true] {
+        let env = settings(
+            &broker,
+            &[("MQTT_BROKER_URI", "typo.example"), ("MQTT2_PASWORD", "x")],
+        );
+        let app = App::start(&env, logger);
+        // The clients run: the typo is a warning, not an error.
+        let (code, body) = http(app.addr, "GET", "/mqtt", "");
+        assert_eq!(code, 200, "{body}");
+        let stderr = app.stop();
+        once(
+            &stderr,
+            "unknown configuration key MQTT_BROKER_URI is ignored; did you mean MQTT_BROKER_URL?",
+            logger,
+            "WARN",
+        );
+        once(
+            &stderr,
+            "unknown configuration key MQTT2_PASWORD is ignored; did you mean MQTT2_PASSWORD?",
+            logger,
+            "WARN",
+        );
+    }
+}
+
+#[test]
+fn a_wrong_password_is_visible_once_without_a_logger() {
+    let broker = Broker::builder().password("app", "secret").start();
+    for logger in [false, true] {
+        let env = settings(
+            &broker,
+            &[
+                ("MQTT_USERNAME", "app"),
+                ("MQTT_PASSWORD", "pw-Zq9x"),
+                ("MQTT_RECONNECT_MIN_DELAY", "0.05"),
+                ("MQTT_RECONNECT_MAX_DELAY", "0.05"),
+                ("MQTT2_USERNAME", "app"),
+                ("MQTT2_PASSWORD", "secret"),
+            ],
+        );
+        let app = App::start(&env, logger);
+        // Several failed rounds, so that a line repeated per attempt would show.
+        app.process.expect_count(T, "connect failed", 3);
+        let stderr = app.stop();
+        let refused = lines_with(&stderr, "not authorised");
+        assert!(
+            !refused.is_empty(),
+            "a refused connect left no trace (logger: {logger}):\n{}",
+            stderr.join("\n")
+        );
+        assert!(
+            !stderr.join("\n").contains("pw-Zq9x"),
+            "the password reached stderr"
+        );
+        if logger {
+            // The logger has every attempt; the fallback stays quiet.
+            assert!(refused.iter().all(|l| l.starts_with("LOG ")), "{refused:?}");
+        } else {
+            assert_eq!(
+                refused.len(),
+                1,
+                "the first failed connect once, not per attempt:\n{}",
+                stderr.join("\n")
+            );
+            assert!(refused[0].contains(ON_STDERR), "{}", refused[0]);
+        }
+    }
+}
