@@ -49,6 +49,14 @@
 //!
 //! See the `flask-mqtt-core` documentation for delivery guarantees and log targets.
 //!
+//! # Features
+//! - `asyncapi` (default): [`asyncapi`] and [`asyncapi_page`], the AsyncAPI 3.0 document
+//!   of the app's MQTT interface and a page showing it; `Json<T>` payloads get their JSON
+//!   Schema when `T` derives `schemars::JsonSchema`. Off, the `schemars` dependency goes
+//!   away; nothing on the publish or dispatch path depends on it.
+//! - `embedded-broker`: `MQTT_BROKER_URL=embedded` runs a development broker in the
+//!   process.
+//!
 //! # Unsafe code
 //! One call: `atexit(3)`, in the module `exit`, so that the clients stop gracefully when
 //! the process exits (see [`configure`]). Everything else is safe code; the workspace
@@ -57,11 +65,15 @@
 
 extern crate self as flask_mqtt_actix;
 
+#[cfg(feature = "asyncapi")]
+mod asyncapi;
 mod exit;
 mod health;
 mod plugin;
 mod state;
 
+#[cfg(feature = "asyncapi")]
+pub use crate::asyncapi::{asyncapi, asyncapi_page};
 pub use crate::health::readiness;
 pub use crate::plugin::{configure, init, init_named, init_with, Clients};
 pub use crate::state::manage;
@@ -76,10 +88,16 @@ pub use flask_mqtt_core::{
     WrongEvent, DEFAULT_PREFIX,
 };
 pub use flask_mqtt_core::{
+    publisher, Publisher, RenderError, Request, TopicNameTemplate, ValueProblem,
+    DEFAULT_REQUEST_TIMEOUT,
+};
+pub use flask_mqtt_core::{
     testing, ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection,
     Payload, PropertyRejection, Reply, ResponseTopic, Retain, State, TemplateError, Text,
     TextRejection, Topic, TopicTemplate, UserProperties,
 };
+#[cfg(feature = "asyncapi")]
+pub use flask_mqtt_core::{AsyncApi, ASYNCAPI_VERSION};
 
 pub use flask_mqtt_core::paho_version;
 

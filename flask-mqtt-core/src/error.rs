@@ -124,6 +124,60 @@ pub enum Error {
         /// The refused filter.
         filter: String,
     },
+    /// [`Mqtt::request`](crate::Mqtt::request): no reply arrived within the request's
+    /// timeout. A reply that comes later is dropped (logged at debug level).
+    #[error("no reply to the request on `{topic}` within {timeout:?}")]
+    NoReply {
+        /// The request's topic.
+        topic: String,
+        /// The request's timeout.
+        timeout: std::time::Duration,
+    },
+    /// [`Mqtt::request`](crate::Mqtt::request) on an MQTT 3.1.1 connection without
+    /// [`reply_to`](crate::Request::reply_to): 3.1.1 has no Response Topic property, so
+    /// the caller names the topic the responder answers on.
+    #[error("a request on `{topic}` over MQTT 3.1.1 needs a reply topic: call `.reply_to(\"...\")` (MQTT 3.1.1 cannot carry one in the message; MQTT 5 can)")]
+    ReplyTopicRequired {
+        /// The request's topic.
+        topic: String,
+    },
+    /// [`Mqtt::request`](crate::Mqtt::request) on MQTT 3.1.1: another request already
+    /// waits for a reply on this reply topic, and without Correlation Data the two
+    /// replies could not be told apart.
+    #[error("another request already waits for a reply on `{reply_topic}`; over MQTT 3.1.1 each waiting request needs its own reply topic")]
+    ReplyTopicBusy {
+        /// The reply topic.
+        reply_topic: String,
+    },
+    /// A declared publisher's topic could not be built from the values given.
+    #[error("cannot publish with `{template}`: {source}")]
+    TopicParameter {
+        /// The publisher's topic template.
+        template: String,
+        /// What is wrong with the values.
+        #[source]
+        source: flask_mqtt_topic::RenderError,
+    },
+    /// A declared publisher's payload could not be serialized as JSON.
+    #[error("cannot serialize the payload for `{template}` as JSON: {source}")]
+    Serialize {
+        /// The publisher's topic template.
+        template: String,
+        /// serde_json's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A declared publisher was given the client of another broker than it declares
+    /// (`broker = "..."`).
+    #[error("the publisher of `{template}` is declared for the client {declared}, but was given the client {given}")]
+    WrongClient {
+        /// The publisher's topic template.
+        template: String,
+        /// The client it declares (`MQTT` by default).
+        declared: String,
+        /// The client it was given.
+        given: String,
+    },
     /// An error reported by the Paho MQTT library.
     #[error("mqtt operation failed: {0}")]
     Paho(#[source] paho_mqtt::Error),

@@ -42,18 +42,22 @@
 //!
 //! ```text
 //!  testing/            TestClient: the handlers driven by hand (recorder, observer)
+//!  asyncapi/           the AsyncAPI document of the registry and the publishers
+//!                      (feature `asyncapi`: channels, servers)
 //!  client/             the running client: start and stop (mod, shutdown), the driver
 //!     |                task (driver, supervise), Paho glue (paho: the Paho client,
 //!     |                callbacks, connect options; trace; reaper)
 //!  dispatch/           events -> handler queues -> workers (routes, router, queue,
 //!     |                worker, reply); observe: what it reports per call and event
-//!  registry, handler   the descriptors the macros submit; what handlers return
+//!  registry, handler   the descriptors the macros submit; what handlers return;
+//!  publisher describe  declared publishers; payload descriptions (autoref probe)
 //!     |
 //!  extract/            handler arguments: FromEvent, OptionalFromEvent, EventContext
 //!     |
 //!  handle/             Mqtt and Publish: what handlers and HTTP routes hold (shared,
 //!     |                outbound: the side Paho or the recorder implements; input:
-//!     |                what the driver receives; health)
+//!     |                what the driver receives; health; request: Mqtt::request,
+//!     |                replies: the waiting requests the driver routes replies to)
 //!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
 //!  config/ embedded/   settings (and the in-process broker they can ask for)
 //!  message/ qos        MQTT values; the MQTT 5 properties we build, checked
@@ -91,8 +95,11 @@ pub mod __actix {
     pub use crate::registry::declared_brokers;
     pub use crate::visible::report;
 }
+#[cfg(feature = "asyncapi")]
+mod asyncapi;
 mod client;
 mod config;
+mod describe;
 mod dispatch;
 mod embedded;
 mod error;
@@ -102,6 +109,7 @@ mod handle;
 mod handler;
 mod message;
 mod paho_version;
+mod publisher;
 mod qos;
 mod registry;
 mod sync;
@@ -110,6 +118,8 @@ mod visible;
 
 #[cfg(feature = "actix")]
 pub use crate::actix::MqttUnavailable;
+#[cfg(feature = "asyncapi")]
+pub use crate::asyncapi::{AsyncApi, ASYNCAPI_VERSION};
 pub use crate::client::Client;
 pub use crate::config::{
     BrokerSection, Config, ConfigBuilder, ConfigFile, ConnectMode, LastWill, ProtocolVersion,
@@ -135,16 +145,20 @@ pub use crate::extract::state::{MissingState, State};
 pub use crate::extract::{FromEvent, OptionalFromEvent};
 pub use crate::handle::health::{ConnectionState, Health};
 pub use crate::handle::publish::Publish;
+pub use crate::handle::request::{Request, DEFAULT_REQUEST_TIMEOUT};
 pub use crate::handle::Mqtt;
 pub use crate::handler::{HandlerError, IntoOutcome, Reply};
 pub use crate::message::Message;
 pub use crate::paho_version::paho_version;
+pub use crate::publisher::Publisher;
 pub use crate::qos::QoS;
 pub use flask_mqtt_macros::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
+    publisher,
 };
 pub use flask_mqtt_topic::{
-    TemplateError, TopicFilter, TopicFilterError, TopicName, TopicNameError, TopicTemplate,
+    RenderError, TemplateError, TopicFilter, TopicFilterError, TopicName, TopicNameError,
+    TopicNameTemplate, TopicTemplate, ValueProblem,
 };
 
 /// Support for the code the attribute macros generate. Not public API.
@@ -157,4 +171,11 @@ pub mod __private {
     pub use inventory;
     pub use std::boxed::Box;
     pub use std::sync::Arc;
+
+    // Payload descriptions (AsyncAPI) and declared publishers.
+    pub use crate::__payload_doc as payload_doc;
+    pub use crate::describe::probe;
+    pub use crate::describe::{PayloadDoc, Schemas};
+    pub use crate::extract::message::Json;
+    pub use crate::publisher::{Publisher, PublisherDescriptor, PublisherEntry};
 }

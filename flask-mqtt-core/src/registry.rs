@@ -6,6 +6,7 @@ use std::sync::Arc;
 use flask_mqtt_topic::{TopicFilter, TopicTemplate};
 
 use crate::config::DEFAULT_PREFIX;
+use crate::describe::PayloadFn;
 use crate::event::log::DISPATCH_TARGET;
 use crate::event::HandlerKind;
 use crate::extract::context::EventContext;
@@ -47,6 +48,10 @@ pub struct HandlerDescriptor {
     pub(crate) broker: Option<&'static str>,
     pub(crate) concurrency: u32,
     pub(crate) queue: u32,
+    /// Describes the payload the handler takes (for the AsyncAPI document).
+    pub(crate) payload: Option<PayloadFn>,
+    /// The function's doc comment.
+    pub(crate) doc: Option<&'static str>,
 }
 
 impl HandlerDescriptor {
@@ -69,7 +74,22 @@ impl HandlerDescriptor {
             broker: None,
             concurrency: 1,
             queue: DEFAULT_QUEUE,
+            payload: None,
+            doc: None,
         }
+    }
+
+    /// How to describe the payload the handler takes (`Json<T>`, `Text`), for the
+    /// AsyncAPI document.
+    pub const fn with_payload(mut self, payload: PayloadFn) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// The handler function's doc comment, for the AsyncAPI document.
+    pub const fn with_doc(mut self, doc: &'static str) -> Self {
+        self.doc = Some(doc);
+        self
     }
 
     /// The MQTT topic filter of an `#[on_message("...")]` handler (with `+`/`#`).

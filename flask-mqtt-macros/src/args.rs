@@ -5,6 +5,10 @@
 //! * at most one topic filter string literal, first, and only for `#[on_message]`;
 //! * `key = value` pairs, looked up in [`KEYS`].
 //!
+//! `publisher!` declarations use the same parser for what follows the `=`: the topic
+//! template first (required; a topic name whose varying levels are named, no wildcards),
+//! then `qos`, `retain`, `broker` and `crate`.
+//!
 //! The filter may name levels, `"sensors/{sensor_id}/temperature"` (a topic template,
 //! see `flask_mqtt_topic::TopicTemplate`); the `Path` extractor reads them.
 //!
@@ -15,7 +19,7 @@
 //! Parsing never stops at the first mistake: every argument is checked and the errors are
 //! combined, each spanned on the offending token.
 
-use flask_mqtt_topic::{TemplateError, TopicFilterError, TopicTemplate};
+use flask_mqtt_topic::{TemplateError, TopicFilterError, TopicNameTemplate, TopicTemplate};
 use proc_macro2::{TokenStream, TokenTree};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
@@ -32,10 +36,12 @@ pub(crate) enum Kind {
     Publish,
     Subscribe,
     Unsubscribe,
+    /// A `publisher!` declaration (not a handler).
+    Publisher,
 }
 
 impl Kind {
-    /// Every kind, in the runtime's order.
+    /// Every handler kind, in the runtime's order (`Publisher` declares no handler).
     #[cfg(test)]
     pub(crate) const ALL: [Kind; 7] = [
         Kind::Connect,
@@ -58,18 +64,46 @@ impl Kind {
             Kind::Publish => "Publish",
             Kind::Subscribe => "Subscribe",
             Kind::Unsubscribe => "Unsubscribe",
+            // Declares no handler: never registered as one.
+            Kind::Publisher => "Publisher",
         }
     }
 
     /// The attribute's name, as users write it: `on_` and the variant in lower case
-    /// (`on_message`), like the runtime's `HandlerKind::attribute`.
+    /// (`on_message`), like the runtime's `HandlerKind::attribute`; `publisher!` for a
+    /// declared publisher.
     pub(crate) fn attribute(self) -> String {
-        format!("on_{}", self.variant().to_lowercase())
+        match self {
+            Kind::Publisher => "publisher!".to_owned(),
+            handler => format!("on_{}", handler.variant().to_lowercase()),
+        }
     }
 
     /// Whether the attribute takes a topic filter (and with it `qos`).
     pub(crate) fn takes_filter(self) -> bool {
         self == Kind::Message
+    }
+
+    /// Whether it takes a topic (a filter, or a publisher's template) and `qos`.
+    pub(crate) fn takes_topic(self) -> bool {
+        matches!(self, Kind::Message | Kind::Publisher)
+    }
+
+    /// Whether it declares a handler (which takes `concurrency` and `queue`).
+    pub(crate) fn is_handler(self) -> bool {
+        self != Kind::Publisher
+    }
+
+    fn is_publisher(self) -> bool {
+        self == Kind::Publisher
+    }
+
+    /// How the macro is written in messages: `` `#[on_message]` ``, `` `publisher!` ``.
+    fn written(self) -> String {
+        match self {
+            Kind::Publisher => "`publisher!`".to_owned(),
+            other => format!("`#[{}]`", other.attribute()),
+        }
     }
 }
 
@@ -93,6 +127,8 @@ pub(crate) struct Args {
     pub(crate) concurrency: Option<u32>,
     /// `queue = N`: how many events may wait for the handler, 1 or more.
     pub(crate) queue: Option<u32>,
+    /// `retain = true`: a publisher's messages are retained.
+    pub(crate) retain: Option<bool>,
 }
 
 /// One `key = value` argument an attribute may take.
@@ -111,9 +147,15 @@ pub(crate) struct Key {
 pub(crate) const KEYS: &[Key] = &[
     Key {
         name: "qos",
-        accepted_by: Kind::takes_filter,
+        accepted_by: Kind::takes_topic,
         example: "qos = 1",
         apply: apply_qos,
+    },
+    Key {
+        name: "retain",
+        accepted_by: Kind::is_publisher,
+        example: "retain = true",
+        apply: apply_retain,
     },
     Key {
         name: "shared",
@@ -129,13 +171,13 @@ pub(crate) const KEYS: &[Key] = &[
     },
     Key {
         name: "concurrency",
-        accepted_by: every_kind,
+        accepted_by: Kind::is_handler,
         example: "concurrency = 4",
         apply: apply_concurrency,
     },
     Key {
         name: "queue",
-        accepted_by: every_kind,
+        accepted_by: Kind::is_handler,
         example: "queue = 1000",
         apply: apply_queue,
     },
@@ -149,6 +191,22 @@ pub(crate) const KEYS: &[Key] = &[
 
 fn every_kind(_: Kind) -> bool {
     true
+}
+
+fn apply_retain(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
+    match syn::parse2::<syn::LitBool>(value.clone()) {
+        Ok(lit) => {
+            args.retain = Some(lit.value);
+            Ok(())
+        }
+        Err(_) => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`retain` must be `true` or `false`, found `{}`",
+                source_text(value)
+            ),
+        )),
+    }
 }
 
 fn apply_qos(args: &mut Args, key: &Ident, value: &TokenStream) -> syn::Result<()> {
@@ -392,6 +450,7 @@ impl Args {
             broker: None,
             concurrency: None,
             queue: None,
+            retain: None,
         };
         let mut errors = None;
         let mut seen: Vec<&'static str> = Vec::new();
@@ -429,6 +488,11 @@ impl Args {
                             "expected a topic filter string literal or `key = value`, found `{}`",
                             source_text(&tokens)
                         )
+                    } else if kind.is_publisher() {
+                        format!(
+                            "expected a topic string literal or `key = value`, found `{}`",
+                            source_text(&tokens)
+                        )
                     } else {
                         format!("expected `key = value`, found `{}`", source_text(&tokens))
                     },
@@ -438,7 +502,8 @@ impl Args {
                 push_error(&mut errors, error);
             }
         }
-        if let (Some((key, _)), false) = (&args.qos, filter_written) {
+        // A publisher's topic is required; its parser reports a missing one.
+        if let (Some((key, _)), false, true) = (&args.qos, filter_written, kind.takes_filter()) {
             push_error(
                 &mut errors,
                 syn::Error::new(
@@ -507,6 +572,9 @@ impl Args {
     /// Stores the topic filter at position `index`, after validating it; `another` says
     /// whether a filter (valid or not) came before it.
     fn filter(&mut self, index: usize, lit: LitStr, another: bool) -> syn::Result<()> {
+        if self.kind.is_publisher() {
+            return self.topic(index, lit, another);
+        }
         let attribute = self.kind.attribute();
         if !self.kind.takes_filter() {
             return Err(syn::Error::new(
@@ -546,6 +614,32 @@ impl Args {
         }
     }
 
+    /// Stores a publisher's topic template at position `index`, after validating it as
+    /// the template of topic names; `another` says whether one came before it.
+    fn topic(&mut self, index: usize, lit: LitStr, another: bool) -> syn::Result<()> {
+        if another || index != 0 {
+            return Err(syn::Error::new(
+                lit.span(),
+                "a publisher has one topic, first after `=`, e.g. `static COMMAND: Command = \"devices/{id}/command\", qos = 1`",
+            ));
+        }
+        let value = lit.value();
+        match TopicNameTemplate::parse(&value) {
+            Ok(template) => {
+                self.filter = Some((lit, template.template().clone()));
+                Ok(())
+            }
+            Err(error) => {
+                let message = if let TemplateError::Filter(TopicFilterError::Empty) = error {
+                    "a publisher's topic must not be empty".to_owned()
+                } else {
+                    format!("invalid topic `{}`: {error}", escape(&value))
+                };
+                Err(syn::Error::new(lit.span(), message))
+            }
+        }
+    }
+
     /// Looks `key` up among the arguments this attribute accepts.
     fn key(&self, key: &Ident) -> syn::Result<&'static Key> {
         let name = key.unraw().to_string();
@@ -561,9 +655,11 @@ impl Args {
             [ref only] => format!("expected {only}"),
             ref many => format!("expected one of {}", many.join(", ")),
         };
-        let attribute = self.kind.attribute();
         let message = if KEYS.iter().any(|entry| entry.name == name) {
-            format!("`#[{attribute}]` takes no `{name}` argument; {expected}")
+            format!(
+                "{} takes no `{name}` argument; {expected}",
+                self.kind.written()
+            )
         } else {
             format!("unknown argument `{name}`; {expected}")
         };

@@ -48,6 +48,13 @@
 //! `Path<T>` arguments are checked against the filter's named levels where the types
 //! show it: a `Path` without named levels, or a tuple with as many elements as there are
 //! levels, is an error on the argument's type.
+//!
+//! A message handler with a filter that takes a payload extractor (an argument whose type
+//! is written `Json<..>` or `Text`, also inside `Option`/`Result`) registers, first among
+//! the settings, `.with_payload({ fn __flask_mqtt_payload(..) {..} __flask_mqtt_payload })`:
+//! a function describing the payload for the AsyncAPI document, which asks the runtime's
+//! `payload_doc!` (autoref specialisation: a schema when `T: JsonSchema`, untyped JSON
+//! otherwise) about each such argument type.
 
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -301,6 +308,54 @@ fn check_paths(args: &Args, sig: &Signature) -> syn::Result<()> {
     }
 }
 
+/// Whether `ty` is written as a payload extractor the AsyncAPI document describes: a path
+/// ending in `Json<..>` or `Text`, or `Option`/`Result` of one. (By the written name: a
+/// renamed import is documented as any payload.)
+pub(crate) fn is_payload_type(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    let Some(segment) = path.path.segments.last() else {
+        return false;
+    };
+    if segment.ident == "Json" || segment.ident == "Text" {
+        return true;
+    }
+    if segment.ident != "Option" && segment.ident != "Result" {
+        return false;
+    }
+    let PathArguments::AngleBracketed(generics) = &segment.arguments else {
+        return false;
+    };
+    matches!(generics.args.first(), Some(GenericArgument::Type(inner)) if is_payload_type(inner))
+}
+
+/// `.with_payload(..)`: a function describing the payload of the first of `types` the
+/// runtime can describe; nothing when there are none.
+pub(crate) fn payload_setting<'a>(
+    private: &TokenStream,
+    types: impl Iterator<Item = &'a Type>,
+) -> TokenStream {
+    let types: Vec<&Type> = types.collect();
+    if types.is_empty() {
+        return TokenStream::new();
+    }
+    let schemas = Ident::new("__schemas", Span::call_site());
+    quote! {
+        .with_payload({
+            fn __flask_mqtt_payload(
+                #schemas: &mut #private::Schemas,
+            ) -> ::core::option::Option<#private::PayloadDoc> {
+                #(
+                    if let ::core::option::Option::Some(__doc) = #private::payload_doc!(#types, #schemas) {
+                        return ::core::option::Option::Some(__doc);
+                    }
+                )*
+                ::core::option::Option::None
+            }
+            __flask_mqtt_payload
+        })
+    }
+}
+
 /// `tokens` with every span set to `span`, so errors about them point there.
 fn respan(tokens: TokenStream, span: Span) -> TokenStream {
     tokens
@@ -406,6 +461,13 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
     let kind = Ident::new(args.kind.variant(), Span::call_site());
     let name = ident.unraw().to_string();
     let mut settings = TokenStream::new();
+    if let (Kind::Message, Some(_)) = (args.kind, &args.filter) {
+        let payloads = sig.inputs.iter().filter_map(|input| match input {
+            FnArg::Typed(input) if is_payload_type(&input.ty) => Some(&*input.ty),
+            _ => None,
+        });
+        settings.extend(payload_setting(&private, payloads));
+    }
     if let Some((lit, template)) = &args.filter {
         let filter = template.filter().as_str();
         settings.extend(quote!(.with_filter(#filter)));

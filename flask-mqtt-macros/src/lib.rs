@@ -93,6 +93,7 @@
 mod args;
 mod expand;
 mod krate;
+mod publisher;
 
 use args::Kind;
 use proc_macro::TokenStream;
@@ -251,4 +252,28 @@ pub fn on_subscribe(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn on_unsubscribe(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::handler(Kind::Unsubscribe, args.into(), item.into()).into()
+}
+
+/// Declares publishers: statics of type `Publisher<T, N>` that publish `T` as JSON to the
+/// topics of a template, with a fixed QoS and retain flag, and appear in the AsyncAPI
+/// document as `send` operations.
+///
+/// ```text
+/// mqtt::publisher! {
+///     /// Switches a device on or off.
+///     pub static COMMAND: Command = "devices/{device_id}/command", qos = 1;
+///     static STATE: State = "devices/{device_id}/state", qos = 1, retain = true;
+/// }
+///
+/// COMMAND.publish(&client, [&device_id], &Command { on: true }).await?;
+/// ```
+///
+/// The topic follows the grammar of `#[on_message]` filters, checked at compile time, less
+/// what cannot be published to: every level that varies is named (`{name}` one level,
+/// `{name:#}` the rest), no `+`, `#` or `$share/`. `publish` takes one value per named
+/// level, in order. Takes `qos = 0 | 1 | 2`, `retain = true | false`, `broker = "NAME"`
+/// and `crate = "path"`.
+#[proc_macro]
+pub fn publisher(input: TokenStream) -> TokenStream {
+    publisher::publishers(input.into()).into()
 }

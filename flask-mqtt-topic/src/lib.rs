@@ -17,7 +17,10 @@
 //!   time proportional to the topic's depth.
 //! - [`TopicTemplate`] / [`TemplateError`]: a filter whose wildcard levels
 //!   have names, `sensors/{sensor_id}/temperature`, for `#[on_message]`
-//!   handlers that read those levels.
+//!   handlers that read those levels; [`Segment`] says what each level matches.
+//! - [`TopicNameTemplate`] / [`RenderError`]: a topic name whose varying levels
+//!   have names, `devices/{device_id}/command`, for declared publishers that fill
+//!   them in.
 //!
 //! The crate has no dependencies and no unsafe code.
 //!
@@ -63,6 +66,7 @@
 mod error;
 mod filter;
 mod name;
+mod name_template;
 mod template;
 mod trie;
 
@@ -72,6 +76,8 @@ pub use filter::validate_filter;
 pub use filter::TopicFilter;
 pub use name::validate_topic_name;
 pub use name::TopicName;
+pub use name_template::{RenderError, TopicNameTemplate, ValueProblem};
+pub use template::Segment;
 pub use template::TemplateError;
 pub use template::TopicTemplate;
 pub use trie::FilterTrie;

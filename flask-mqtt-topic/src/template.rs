@@ -61,6 +61,21 @@ pub struct TopicTemplate {
     levels: Vec<Level>,
 }
 
+/// One level of a [`TopicTemplate`], from [`TopicTemplate::segments`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Segment<'a> {
+    /// Matched literally.
+    Literal(&'a str),
+    /// An unnamed `+`: any one level.
+    AnyLevel,
+    /// An unnamed `#`: the remaining levels, zero or more.
+    AnyRest,
+    /// `{name}`: any one level, named.
+    Param(&'a str),
+    /// `{name:#}`: the remaining levels, named.
+    RestParam(&'a str),
+}
+
 /// Why a string is not a valid topic template.
 ///
 /// Like [`TopicFilterError`], the messages are meant to follow a prefix such as
@@ -129,6 +144,17 @@ pub enum TemplateError {
     },
     /// A parameter in the share name of `$share/{group}/...`.
     InShareName,
+    /// An unnamed `+` or `#` in a template of topics to publish to
+    /// ([`TopicNameTemplate`](crate::TopicNameTemplate)), which names every varying level.
+    Wildcard {
+        /// 1-based number of the offending level.
+        level: usize,
+        /// The wildcard: `+` or `#`.
+        text: String,
+    },
+    /// A `$share/...` template of topics to publish to: a shared subscription is
+    /// subscribed to, never published to.
+    SharedName,
 }
 
 impl fmt::Display for TemplateError {
@@ -169,6 +195,17 @@ impl fmt::Display for TemplateError {
             ),
             Self::InShareName => f.write_str(
                 "the share name of `$share/{group}/...` cannot be a topic parameter",
+            ),
+            Self::Wildcard { level, text } if text == "#" => write!(
+                f,
+                "a topic to publish to cannot contain the wildcard `#` (level {level}); name the levels, e.g. `{{rest:#}}`, and give their value when publishing"
+            ),
+            Self::Wildcard { level, text } => write!(
+                f,
+                "a topic to publish to cannot contain the wildcard `{text}` (level {level}); name the level, e.g. `{{id}}`, and give its value when publishing"
+            ),
+            Self::SharedName => f.write_str(
+                "`$share/...` is a shared subscription, which is subscribed to, not published to; write the topic without `$share/<group>/`",
             ),
         }
     }
@@ -360,6 +397,41 @@ impl TopicTemplate {
             Level::Rest(i) => self.names.get(*i).is_some_and(|n| n == name),
             _ => false,
         })
+    }
+
+    /// The levels of the filter's topic part (after `$share/<group>/` for a shared
+    /// subscription), in order: what each one matches.
+    ///
+    /// ```
+    /// use flask_mqtt_topic::{Segment, TopicTemplate};
+    ///
+    /// let t = TopicTemplate::parse("$share/g/sites/{site}/+/{rest:#}")?;
+    /// assert_eq!(
+    ///     t.segments().collect::<Vec<_>>(),
+    ///     [
+    ///         Segment::Literal("sites"),
+    ///         Segment::Param("site"),
+    ///         Segment::AnyLevel,
+    ///         Segment::RestParam("rest"),
+    ///     ],
+    /// );
+    /// # Ok::<(), flask_mqtt_topic::TemplateError>(())
+    /// ```
+    pub fn segments(&self) -> impl Iterator<Item = Segment<'_>> + '_ {
+        let inner = match self.filter.share_group() {
+            Some(_) => self.filter.inner(),
+            None => self.filter.as_str(),
+        };
+        inner
+            .split('/')
+            .zip(&self.levels)
+            .map(move |(text, level)| match level {
+                Level::Other if text == "+" => Segment::AnyLevel,
+                Level::Other => Segment::Literal(text),
+                Level::Hash => Segment::AnyRest,
+                Level::One(i) => Segment::Param(self.names.get(*i).map_or("", String::as_str)),
+                Level::Rest(i) => Segment::RestParam(self.names.get(*i).map_or("", String::as_str)),
+            })
     }
 
     /// The value of each parameter in `topic`, in the order of [`names`](Self::names),

@@ -16,6 +16,7 @@
 //!   forgot in a crash from messages a client lost.
 //! * [`AppProcess`] — an app of `tests/bin/` in a child process: its printed
 //!   lines, SIGTERM, its exit.
+//! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`wait_until`] / [`unique`] — small helpers for polling and for unique
 //!   topic prefixes and client ids.
 //!
@@ -38,6 +39,7 @@
 
 mod app_process;
 mod broker;
+mod chromium;
 mod client;
 mod delivery_trace;
 mod http;
@@ -51,6 +53,7 @@ mod ws_proxy;
 
 pub use app_process::AppProcess;
 pub use broker::{Broker, BrokerBuilder};
+pub use chromium::Chromedriver;
 pub use client::Observer;
 pub use delivery_trace::{DeliveryTrace, Losses};
 pub use http::http;

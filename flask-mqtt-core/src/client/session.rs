@@ -28,7 +28,11 @@ impl Session {
     /// to dispatch, and gives back any other: the one place inputs become events.
     pub(super) fn deliver(&self, input: Input) -> Option<Input> {
         let event = match input {
-            Input::Message(m) => Event::Message(Message::from_paho(m)),
+            Input::Message(m) => match self.mqtt.shared.requests.route(m) {
+                Some(m) => Event::Message(Message::from_paho(m)),
+                // A reply: handed to the request waiting for it, never to handlers.
+                None => return None,
+            },
             Input::Emit(event) => event,
             Input::Log(entry) => Event::Log(entry),
             other => return Some(other),

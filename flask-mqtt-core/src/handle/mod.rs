@@ -7,6 +7,8 @@ pub(crate) mod health;
 pub(crate) mod input;
 pub(crate) mod outbound;
 pub(crate) mod publish;
+pub(crate) mod replies;
+pub(crate) mod request;
 pub(crate) mod shared;
 pub(crate) mod state;
 

@@ -259,13 +259,13 @@ impl InFlight {
 }
 
 /// A timer running on the client's runtime, cancelled when dropped.
-struct Timer {
+pub(super) struct Timer {
     fired: oneshot::Receiver<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Timer {
-    fn start(rt: &tokio::runtime::Handle, after: Duration) -> Timer {
+    pub(super) fn start(rt: &tokio::runtime::Handle, after: Duration) -> Timer {
         let (tx, fired) = oneshot::channel();
         let task = rt.spawn(async move {
             tokio::time::sleep(after).await;
@@ -275,7 +275,7 @@ impl Timer {
     }
 
     /// Resolves when `timer` fires; never without one (or when its runtime is gone).
-    async fn fired(timer: Option<Timer>) {
+    pub(super) async fn fired(timer: Option<Timer>) {
         match timer {
             Some(mut t) => {
                 if (&mut t.fired).await.is_err() {

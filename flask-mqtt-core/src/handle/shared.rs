@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use super::health::{ConnectionState, Health};
 use super::input::Input;
 use super::outbound::Outbound;
+use super::replies::Requests;
 use super::state::States;
 use crate::config::Config;
 use crate::qos::QoS;
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) on_publish: bool,
     /// Application state shared with handlers (`Mqtt::insert_state`).
     pub(crate) state: States,
+    /// Requests waiting for their replies (`Mqtt::request`).
+    pub(crate) requests: Requests,
 }
 
 impl Shared {
@@ -58,6 +61,7 @@ impl Shared {
         on_publish: bool,
     ) -> Shared {
         Shared {
+            requests: Requests::new(config.client_id()),
             outbound,
             config,
             uri,

@@ -1,0 +1,267 @@
+//! [`AsyncApi`]: the app's MQTT interface as an AsyncAPI 3.0 document, generated from
+//! the handler registry and the declared publishers (see [`AsyncApi`]).
+
+mod channels;
+mod servers;
+
+use std::collections::HashMap;
+
+use flask_mqtt_topic::TopicTemplate;
+use serde_json::{json, Map, Value};
+
+use self::channels::{Channels, Operation};
+use self::servers::Servers;
+use crate::describe::{PayloadFn, Schemas};
+use crate::event::HandlerKind;
+use crate::handle::Mqtt;
+use crate::publisher;
+use crate::registry::HandlerDescriptor;
+
+/// A handler or publisher as the registry declares it.
+struct Declared {
+    send: bool,
+    broker: &'static str,
+    template: &'static str,
+    name: String,
+    short: &'static str,
+    doc: Option<&'static str>,
+    qos: u8,
+    retain: Option<bool>,
+    payload: Option<PayloadFn>,
+}
+
+/// The AsyncAPI version of the documents.
+pub const ASYNCAPI_VERSION: &str = "3.0.0";
+
+/// The `info` of an AsyncAPI document, and the document itself with
+/// [`document`](AsyncApi::document).
+///
+/// What the document holds:
+/// - `servers`: each running client's brokers (host, protocol, MQTT version, the session
+///   it asks for as the MQTT binding), with the kind of credentials it uses
+///   (`userPassword`, `X509`) but never a user name, password or key;
+/// - `channels`: one per topic space that a `#[on_message("...")]` handler subscribes
+///   to or a declared publisher publishes to, addressed as described below;
+/// - `operations`: one `receive` per handler (its name, QoS, shared group) and one
+///   `send` per publisher (QoS, retain, its doc comment);
+/// - `components.schemas`: the JSON Schemas (draft-07, which AsyncAPI's default schema
+///   format extends) of the `Json<T>` payloads whose `T` derives `schemars::JsonSchema`.
+///   A `Json<T>` whose `T` has none is documented as untyped JSON, `Text` as a string,
+///   other handlers as any payload.
+///
+/// ## How filters become addresses
+///
+/// An AsyncAPI address names a channel's topics with `{name}` for the parts that vary.
+/// `{id}` stays `{id}`, `{path:#}` becomes `{path}`, an unnamed `+` becomes `{levelN}`
+/// (N: its level) and an unnamed `#` `{rest}`, each documented as a channel parameter
+/// (one level; the remaining levels, zero or more): `home/+/temperature` is the address
+/// `home/{level2}/temperature`. The filter itself is kept in the channel's
+/// `x-mqtt-filter`. A shared subscription (`$share/workers/jobs/#`) is on the channel of
+/// its topics (`jobs/{rest}`), its group in the operation's `x-mqtt-shared-group`.
+///
+/// ```
+/// use flask_mqtt_core::AsyncApi;
+///
+/// let info = AsyncApi::new("sensors", "1.2.0").description("Temperature readings.");
+/// let doc = info.document([]); // no running client: channels and operations only
+/// assert_eq!(doc["asyncapi"], "3.0.0");
+/// assert_eq!(doc["info"]["title"], "sensors");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AsyncApi {
+    title: String,
+    version: String,
+    description: Option<String>,
+}
+
+impl Default for AsyncApi {
+    /// The executable's name as the title, version `0.0.0`: give your own with
+    /// `AsyncApi::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))`.
+    fn default() -> Self {
+        let title = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "flask-mqtt app".to_owned());
+        AsyncApi::new(title, "0.0.0")
+    }
+}
+
+impl AsyncApi {
+    /// The application's title and version (its own version, not AsyncAPI's).
+    pub fn new(title: impl Into<String>, version: impl Into<String>) -> Self {
+        AsyncApi {
+            title: title.into(),
+            version: version.into(),
+            description: None,
+        }
+    }
+
+    /// A description of the application (CommonMark).
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// The AsyncAPI 3.0 document: every handler with a topic filter and every declared
+    /// publisher linked into the program, on the servers of `clients` (those of other
+    /// brokers are documented without servers), as described above.
+    pub fn document<'a>(&self, clients: impl IntoIterator<Item = &'a Mqtt>) -> Value {
+        let mut servers = Servers::default();
+        for client in clients {
+            servers.add(&client.shared.config);
+        }
+        let mut schemas = Schemas::new();
+        let mut channels = Channels::default();
+
+        let mut handlers: Vec<&'static HandlerDescriptor> =
+            inventory::iter::<HandlerDescriptor>.into_iter().collect();
+        handlers.sort_by_key(|d| (d.broker(), d.module, d.name));
+        let receive = handlers
+            .into_iter()
+            .filter_map(|d| match (d.kind, d.filter) {
+                (HandlerKind::Message, Some(filter)) => Some(Declared {
+                    send: false,
+                    broker: d.broker(),
+                    template: d.template.unwrap_or(filter),
+                    name: d.name(),
+                    short: d.name,
+                    doc: d.doc,
+                    qos: d.qos,
+                    retain: None,
+                    payload: d.payload,
+                }),
+                _ => None,
+            });
+        let send = publisher::declared().into_iter().map(|d| Declared {
+            send: true,
+            broker: d.broker(),
+            template: d.template,
+            name: d.name(),
+            short: d.name,
+            doc: d.doc,
+            qos: d.qos,
+            retain: Some(d.retain),
+            payload: d.payload,
+        });
+        for declared in receive.chain(send) {
+            // The macros checked it; a hand-written descriptor may not be.
+            let Ok(template) = TopicTemplate::parse(declared.template) else {
+                continue;
+            };
+            schemas.sending = declared.send;
+            let payload = declared.payload.and_then(|describe| describe(&mut schemas));
+            let servers_of = servers.of(declared.broker);
+            channels.add(
+                Operation {
+                    send: declared.send,
+                    broker: declared.broker,
+                    template: &template,
+                    name: declared.name,
+                    short: declared.short,
+                    doc: declared.doc,
+                    qos: declared.qos,
+                    retain: declared.retain,
+                    payload,
+                },
+                servers_of,
+            );
+        }
+
+        let schemas = merge_schemas(&mut schemas, &mut channels);
+        let mut components = Map::new();
+        if !schemas.is_empty() {
+            components.insert("schemas".into(), Value::Object(schemas));
+        }
+        if !servers.security_schemes.is_empty() {
+            components.insert(
+                "securitySchemes".into(),
+                Value::Object(std::mem::take(&mut servers.security_schemes)),
+            );
+        }
+
+        let mut info = Map::new();
+        info.insert("title".into(), json!(self.title));
+        info.insert("version".into(), json!(self.version));
+        if let Some(d) = &self.description {
+            info.insert("description".into(), json!(d));
+        }
+        let mut doc = Map::new();
+        doc.insert("asyncapi".into(), json!(ASYNCAPI_VERSION));
+        doc.insert("info".into(), Value::Object(info));
+        doc.insert("defaultContentType".into(), json!("application/json"));
+        if !servers.servers.is_empty() {
+            doc.insert("servers".into(), Value::Object(servers.servers));
+        }
+        doc.insert("channels".into(), Value::Object(channels.channels));
+        doc.insert("operations".into(), Value::Object(channels.operations));
+        if !components.is_empty() {
+            doc.insert("components".into(), Value::Object(components));
+        }
+        Value::Object(doc)
+    }
+}
+
+/// The named schemas of received and sent payloads, in one map. A type whose sent form
+/// differs from its received form (asymmetric serde attributes) gets a second entry,
+/// `<Name>Sent`, and the sent payloads' references follow.
+fn merge_schemas(schemas: &mut Schemas, channels: &mut Channels) -> Map<String, Value> {
+    let mut all = schemas.receive.take_definitions(true);
+    let mut renames = HashMap::new();
+    let sent = schemas.send.take_definitions(true);
+    for (name, schema) in &sent {
+        match all.get(name) {
+            Some(existing) if existing == schema => {}
+            None => {
+                all.insert(name.clone(), schema.clone());
+            }
+            Some(_) => {
+                let mut new = format!("{name}Sent");
+                while all.contains_key(&new) || sent.contains_key(&new) {
+                    new.push('_');
+                }
+                renames.insert(name.clone(), new);
+            }
+        }
+    }
+    if renames.is_empty() {
+        return all;
+    }
+    for (name, schema) in sent {
+        if let Some(new) = renames.get(&name) {
+            let mut schema = schema;
+            rename_refs(&mut schema, &renames);
+            all.insert(new.clone(), schema);
+        }
+    }
+    for (channel, message) in &channels.sent_messages {
+        if let Some(payload) = channels
+            .channels
+            .get_mut(channel)
+            .and_then(|c| c.pointer_mut(&format!("/messages/{message}/payload")))
+        {
+            rename_refs(payload, &renames);
+        }
+    }
+    all
+}
+
+/// Points every `$ref` to a renamed schema at its new name.
+fn rename_refs(value: &mut Value, renames: &HashMap<String, String>) {
+    let prefix = format!("#{}/", crate::describe::SCHEMAS_PATH);
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "$ref" {
+                    let target = v.as_str().and_then(|r| r.strip_prefix(&prefix));
+                    if let Some(new) = target.and_then(|name| renames.get(name)) {
+                        *v = json!(format!("{prefix}{new}"));
+                    }
+                } else {
+                    rename_refs(v, renames);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renames)),
+        _ => {}
+    }
+}

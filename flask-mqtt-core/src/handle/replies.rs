@@ -1,0 +1,289 @@
+//! [`Requests`]: the requests of a client that wait for replies, and the routing of
+//! incoming replies to them (the driver asks [`Requests::route`] before dispatching a
+//! message to handlers).
+
+use std::collections::hash_map::{Entry, RandomState};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use paho_mqtt::PropertyCode;
+use tokio::sync::oneshot;
+
+use crate::error::{Error, Result};
+use crate::event::log::CLIENT_TARGET;
+use crate::message::Message;
+use crate::sync::lock;
+
+/// What identifies a reply: its topic and, on MQTT 5, its Correlation Data.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    pub(crate) topic: String,
+    pub(crate) correlation: Option<Vec<u8>>,
+}
+
+/// A reply topic requests wait on.
+#[derive(Debug)]
+struct ReplyTopic {
+    /// The connection (its number in `Health::connects`) on which it was last subscribed.
+    subscribed_on: Option<u64>,
+    /// Requests waiting on it.
+    users: usize,
+    /// Whether it is the client's own reply topic, which stays subscribed.
+    own: bool,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    /// The next request's number (the second half of its Correlation Data).
+    next: u64,
+    waiting: HashMap<Key, oneshot::Sender<Message>>,
+    topics: HashMap<String, ReplyTopic>,
+}
+
+/// The requests of one client that wait for their replies.
+#[derive(Debug)]
+pub(crate) struct Requests {
+    /// Set at the first request: until then no message can be a reply, and routing one
+    /// costs a load of this flag.
+    active: AtomicBool,
+    table: Mutex<Table>,
+    /// Random per client: the first half of every Correlation Data.
+    nonce: u64,
+    /// The client's own reply topic (MQTT 5).
+    own_topic: String,
+}
+
+impl Requests {
+    pub(crate) fn new(client_id: &str) -> Requests {
+        let nonce = {
+            let mut h = RandomState::new().build_hasher();
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            h.write_u32(std::process::id());
+            h.finish()
+        };
+        // The client id names the topic when it can be a topic level (brokers' access
+        // rules can then allow `flask-mqtt/replies/%c`); the nonce otherwise.
+        let level = if !client_id.is_empty() && !client_id.contains(['/', '+', '#', '\0']) {
+            client_id.to_owned()
+        } else {
+            format!("{nonce:016x}")
+        };
+        Requests {
+            active: AtomicBool::new(false),
+            table: Mutex::new(Table::default()),
+            nonce,
+            own_topic: format!("flask-mqtt/replies/{level}"),
+        }
+    }
+
+    /// The client's own reply topic.
+    pub(crate) fn own_topic(&self) -> &str {
+        &self.own_topic
+    }
+
+    /// How many requests wait.
+    pub(crate) fn pending(&self) -> usize {
+        lock(&self.table).waiting.len()
+    }
+
+    /// Hands `msg` to the request waiting for it, if it is a reply (`None`); gives it back
+    /// otherwise, for the handlers. A message on a reply topic that no request waits for
+    /// is dropped: replies never reach handlers.
+    pub(crate) fn route(&self, msg: paho_mqtt::Message) -> Option<paho_mqtt::Message> {
+        if !self.active.load(Ordering::Acquire) {
+            return Some(msg);
+        }
+        let mut table = lock(&self.table);
+        if !table.topics.contains_key(msg.topic()) {
+            return Some(msg);
+        }
+        let key = Key {
+            topic: msg.topic().to_owned(),
+            correlation: msg.properties().get_binary(PropertyCode::CorrelationData),
+        };
+        match table.waiting.remove(&key) {
+            // A request dropped meanwhile has also dropped its receiver: nothing to do.
+            Some(tx) => {
+                let _ = tx.send(Message::from_paho(msg));
+            }
+            None if key.correlation.is_none() && key.topic == self.own_topic => log::warn!(
+                target: CLIENT_TARGET,
+                "a reply on `{}` carries no Correlation Data, so it matches no request; the responder must copy the request's Correlation Data (MQTT 5 §4.10)",
+                key.topic
+            ),
+            None => log::debug!(
+                target: CLIENT_TARGET,
+                "a reply on `{}` matches no waiting request (it came after the timeout, or twice); dropped",
+                key.topic
+            ),
+        }
+        None
+    }
+
+    /// Registers a request waiting on `topic`, with a fresh Correlation Data when
+    /// `correlated` (MQTT 5); [`Error::ReplyTopicBusy`] when another request waits there
+    /// without one.
+    pub(crate) fn register(
+        &self,
+        topic: String,
+        correlated: bool,
+    ) -> Result<(Key, oneshot::Receiver<Message>)> {
+        let mut table = lock(&self.table);
+        let correlation = correlated.then(|| {
+            let n = table.next;
+            table.next = n.wrapping_add(1);
+            let mut id = self.nonce.to_be_bytes().to_vec();
+            id.extend_from_slice(&n.to_be_bytes());
+            id
+        });
+        let key = Key { topic, correlation };
+        let (tx, rx) = oneshot::channel();
+        match table.waiting.entry(key.clone()) {
+            Entry::Occupied(_) => {
+                return Err(Error::ReplyTopicBusy {
+                    reply_topic: key.topic,
+                })
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(tx);
+            }
+        }
+        let own = key.topic == self.own_topic;
+        table
+            .topics
+            .entry(key.topic.clone())
+            .or_insert(ReplyTopic {
+                subscribed_on: None,
+                users: 0,
+                own,
+            })
+            .users += 1;
+        self.active.store(true, Ordering::Release);
+        Ok((key, rx))
+    }
+
+    /// Calls `subscribe` for `topic`, under the table's lock, unless it is subscribed on
+    /// `connection` already; it counts as subscribed from then on, so that a concurrent
+    /// request publishes after this SUBSCRIBE, never before it.
+    pub(crate) fn subscribe_once<F>(
+        &self,
+        topic: &str,
+        connection: u64,
+        subscribe: impl FnOnce() -> F,
+    ) -> Option<F> {
+        let mut table = lock(&self.table);
+        let entry = table.topics.get_mut(topic)?;
+        if entry.subscribed_on == Some(connection) {
+            return None;
+        }
+        entry.subscribed_on = Some(connection);
+        Some(subscribe())
+    }
+
+    /// The subscription [`subscribe_once`](Self::subscribe_once) made on `connection`
+    /// failed: the next request tries again.
+    pub(crate) fn subscribe_failed(&self, topic: &str, connection: u64) {
+        if let Some(entry) = lock(&self.table).topics.get_mut(topic) {
+            if entry.subscribed_on == Some(connection) {
+                entry.subscribed_on = None;
+            }
+        }
+    }
+
+    /// Forgets the request `key`. When it was the last on a reply topic the caller named,
+    /// the topic is given back to the handlers and, if it was subscribed, `unsubscribe` is
+    /// called with it under the lock (so that a request registering the topic again
+    /// subscribes after this UNSUBSCRIBE, not before); its result is returned.
+    pub(crate) fn unregister<F>(
+        &self,
+        key: &Key,
+        unsubscribe: impl FnOnce(&str) -> F,
+    ) -> Option<F> {
+        let mut table = lock(&self.table);
+        table.waiting.remove(key);
+        let reply_topic = table.topics.get_mut(&key.topic)?;
+        reply_topic.users = reply_topic.users.saturating_sub(1);
+        if reply_topic.users > 0 || reply_topic.own {
+            return None;
+        }
+        let subscribed = reply_topic.subscribed_on.is_some();
+        table.topics.remove(&key.topic);
+        subscribed.then(|| unsubscribe(&key.topic))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(topic: &str, correlation: Option<&[u8]>) -> paho_mqtt::Message {
+        let mut b = paho_mqtt::MessageBuilder::new().topic(topic).payload("r");
+        if let Some(c) = correlation {
+            let mut props = paho_mqtt::Properties::new();
+            props
+                .push_binary(PropertyCode::CorrelationData, c.to_vec())
+                .unwrap();
+            b = b.properties(props);
+        }
+        b.finalize()
+    }
+
+    #[test]
+    fn replies_reach_their_request_and_nothing_else() {
+        let r = Requests::new("app-1");
+        assert_eq!(r.own_topic(), "flask-mqtt/replies/app-1");
+        // Before any request, nothing is a reply.
+        assert!(r.route(reply("flask-mqtt/replies/app-1", None)).is_some());
+        let (a, mut rx_a) = r.register(r.own_topic().to_owned(), true).unwrap();
+        let (b, mut rx_b) = r.register(r.own_topic().to_owned(), true).unwrap();
+        assert_ne!(a.correlation, b.correlation);
+        assert_eq!(r.pending(), 2);
+        // Not a reply topic: for the handlers.
+        assert!(r.route(reply("other", None)).is_some());
+        // Matched by Correlation Data, whatever the order.
+        assert!(r.route(reply(&b.topic, b.correlation.as_deref())).is_none());
+        assert!(rx_b.try_recv().is_ok());
+        assert!(rx_a.try_recv().is_err());
+        // Unknown or missing Correlation Data on the reply topic: dropped, not handled.
+        assert!(r.route(reply(&a.topic, Some(b"nope"))).is_none());
+        assert!(r.route(reply(&a.topic, None)).is_none());
+        assert!(rx_a.try_recv().is_err());
+        assert!(r.route(reply(&a.topic, a.correlation.as_deref())).is_none());
+        assert!(rx_a.try_recv().is_ok());
+        // The own topic is never given back: no unsubscription.
+        assert!(r.unregister(&a, |_| ()).is_none());
+        assert!(r.unregister(&b, |_| ()).is_none());
+        assert_eq!(r.pending(), 0);
+        assert!(r.route(reply(&a.topic, a.correlation.as_deref())).is_none());
+    }
+
+    #[test]
+    fn a_named_reply_topic_is_exclusive_without_correlation_and_given_back() {
+        let r = Requests::new("a/b");
+        assert!(r.own_topic().starts_with("flask-mqtt/replies/"));
+        assert!(!r.own_topic()["flask-mqtt/replies/".len()..].contains('/'));
+        let (k, _rx) = r.register("v3/replies".to_owned(), false).unwrap();
+        assert!(matches!(
+            r.register("v3/replies".to_owned(), false),
+            Err(Error::ReplyTopicBusy { .. })
+        ));
+        assert_eq!(r.subscribe_once("v3/replies", 1, || 7), Some(7));
+        assert_eq!(r.subscribe_once("v3/replies", 1, || 8), None);
+        // After a reconnect it is subscribed again.
+        assert_eq!(r.subscribe_once("v3/replies", 2, || 9), Some(9));
+        r.subscribe_failed("v3/replies", 2);
+        assert_eq!(r.subscribe_once("v3/replies", 2, || 10), Some(10));
+        assert_eq!(
+            r.unregister(&k, str::to_owned).as_deref(),
+            Some("v3/replies")
+        );
+        // Given back: messages on it go to handlers again.
+        assert!(r.route(reply("v3/replies", None)).is_some());
+    }
+}

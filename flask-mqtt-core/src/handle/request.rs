@@ -1,0 +1,303 @@
+//! [`Request`]: publish a request and await its reply (MQTT request/response), and
+//! [`Requests`], the table the driver consults to hand replies to the requests waiting
+//! for them instead of to handlers.
+//!
+//! MQTT 5: the request carries a Response Topic (the client's own reply topic, or the
+//! one given to [`Request::reply_to`]) and a Correlation Data unique to it; the responder
+//! copies both, and the reply is matched by them. MQTT 3.1.1 has neither property: the
+//! caller names the reply topic, tells the responder by its own convention (payload,
+//! topic scheme), and the first message on that topic is the reply; one request at a
+//! time per reply topic.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use flask_mqtt_topic::TopicName;
+use tokio::sync::oneshot;
+
+use super::publish::Timer;
+use super::replies::Key;
+use super::Mqtt;
+use crate::error::{Error, PahoOp, Result};
+use crate::event::log::CLIENT_TARGET;
+use crate::message::Message;
+use crate::qos::QoS;
+use crate::sync::lock;
+
+/// How long a request waits for its reply unless told otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The QoS of the reply topic subscriptions: replies are delivered at most at this QoS.
+const REPLY_QOS: QoS = QoS::AtLeastOnce;
+
+impl Mqtt {
+    /// Publishes a request to `topic` and resolves with the reply [`Message`].
+    ///
+    /// On MQTT 5 the request carries a Response Topic (by default the client's own reply
+    /// topic, `flask-mqtt/replies/<client id>`, subscribed at the first request of each
+    /// connection) and a Correlation Data unique to it; a responder, such as a handler
+    /// returning [`Reply`](crate::Reply), publishes its answer to that topic with that
+    /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
+    /// `#[on_message]` handlers, also not a catch-all; a reply that matches no waiting
+    /// request (it came after the timeout, or twice) is dropped with a debug line.
+    ///
+    /// On MQTT 3.1.1, which has neither property, name the reply topic with
+    /// [`Request::reply_to`] and tell the responder about it your own way (the payload,
+    /// a topic convention); the first message on that topic is the reply, and one request
+    /// at a time may wait on it. The topic is subscribed while requests wait on it (unless
+    /// it is one of [`Mqtt::topics`]) and messages on it go to handlers again afterwards.
+    ///
+    /// Nothing is sent until the `Request` is awaited. Dropping the future stops the
+    /// wait: the request is forgotten, and a reply arriving later is dropped.
+    ///
+    /// ```no_run
+    /// # async fn f(client: flask_mqtt_core::Mqtt) -> flask_mqtt_core::Result<()> {
+    /// use std::time::Duration;
+    /// use flask_mqtt_core::QoS;
+    ///
+    /// let reply = client
+    ///     .request("rpc/sum", r#"{"a": 1, "b": 2}"#)
+    ///     .qos(QoS::AtLeastOnce)
+    ///     .timeout(Duration::from_secs(2))
+    ///     .await?;
+    /// assert_eq!(reply.payload(), b"3");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoReply`] when the timeout (default 10 s) passes first,
+    /// [`Error::NotConnected`] when the client is not connected when the request starts
+    /// (a request is not buffered: its reply could be lost), [`Error::Closed`] when the
+    /// client is stopped before or while it waits; [`Error::ReplyTopicRequired`] and
+    /// [`Error::ReplyTopicBusy`] on MQTT 3.1.1 (see above); [`Error::InvalidTopic`] for
+    /// an invalid topic or reply topic; a subscription or publish error otherwise.
+    pub fn request(&self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Request {
+        Request {
+            mqtt: self.clone(),
+            topic: topic.into(),
+            payload: payload.into(),
+            qos: QoS::AtMostOnce,
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            reply_to: None,
+            content_type: None,
+        }
+    }
+
+    /// How many [`request`](Mqtt::request)s wait for their reply right now.
+    pub fn pending_requests(&self) -> usize {
+        self.shared.requests.pending()
+    }
+}
+
+/// A request being prepared: set [`qos`](Request::qos), [`timeout`](Request::timeout),
+/// [`reply_to`](Request::reply_to), then `.await` it (it implements [`IntoFuture`]).
+#[must_use = "a request does nothing until it is awaited"]
+#[derive(Debug)]
+pub struct Request {
+    mqtt: Mqtt,
+    topic: String,
+    payload: Vec<u8>,
+    qos: QoS,
+    timeout: Duration,
+    reply_to: Option<String>,
+    content_type: Option<String>,
+}
+
+impl Request {
+    /// The QoS of the request message (default: [`QoS::AtMostOnce`]). The reply arrives
+    /// at the QoS the responder chose, at most 1.
+    pub fn qos(mut self, qos: QoS) -> Self {
+        self.qos = qos;
+        self
+    }
+
+    /// How long to wait for the reply, from when the request is sent (default: 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The topic the reply is expected on (a topic name, no wildcards): required on MQTT
+    /// 3.1.1; on MQTT 5 it replaces the client's own reply topic (e.g. for a broker whose
+    /// access rules allow only certain topics).
+    pub fn reply_to(mut self, topic: impl Into<String>) -> Self {
+        self.reply_to = Some(topic.into());
+        self
+    }
+
+    /// MQTT 5 Content Type of the request (e.g. `application/json`); ignored on 3.1.1.
+    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
+        self.content_type = Some(content_type.into());
+        self
+    }
+
+    /// Sends the request and waits for the reply; the same as awaiting the `Request`.
+    pub async fn send(self) -> Result<Message> {
+        let Request {
+            mqtt,
+            topic,
+            payload,
+            qos,
+            timeout,
+            reply_to,
+            content_type,
+        } = self;
+        TopicName::new(topic.as_str()).map_err(|e| Error::invalid_topic(&topic, e))?;
+        if let Some(reply_to) = &reply_to {
+            TopicName::new(reply_to.as_str()).map_err(|e| Error::invalid_topic(reply_to, e))?;
+        }
+        mqtt.ensure_open()?;
+        let v5 = mqtt.shared.outbound.carries_properties();
+        let reply_topic = match (reply_to, v5) {
+            (Some(t), _) => t,
+            (None, true) => mqtt.shared.requests.own_topic().to_owned(),
+            (None, false) => return Err(Error::ReplyTopicRequired { topic }),
+        };
+        if !mqtt.shared.outbound.is_connected() {
+            return Err(Error::NotConnected);
+        }
+        let (key, reply) = mqtt.shared.requests.register(reply_topic, v5)?;
+        let waiter = Waiter {
+            mqtt: mqtt.clone(),
+            key,
+        };
+        waiter.ensure_subscribed().await?;
+
+        let mut publish = mqtt.publish(topic.clone(), payload).qos(qos);
+        if let Some(correlation) = &waiter.key.correlation {
+            publish = publish
+                .response_topic(waiter.key.topic.clone())
+                .correlation_data(correlation.clone());
+        }
+        if let Some(content_type) = content_type {
+            publish = publish.content_type(content_type);
+        }
+        publish.await?;
+        log::debug!(
+            target: CLIENT_TARGET,
+            "request to `{topic}` sent; waiting up to {timeout:?} for the reply on `{}`",
+            waiter.key.topic
+        );
+        let outcome = wait(&mqtt, reply, timeout).await;
+        drop(waiter);
+        match outcome {
+            Wait::Reply(msg) => Ok(msg),
+            Wait::TimedOut => Err(Error::NoReply { topic, timeout }),
+            Wait::Closed => Err(Error::Closed),
+        }
+    }
+}
+
+impl IntoFuture for Request {
+    type Output = Result<Message>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<Message>> + Send + 'static>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.send())
+    }
+}
+
+enum Wait {
+    Reply(Message),
+    TimedOut,
+    Closed,
+}
+
+/// Waits for the reply, at most `timeout` (timed on the client's runtime: the caller's
+/// may have no timers), or until the client is stopped.
+async fn wait(mqtt: &Mqtt, mut reply: oneshot::Receiver<Message>, timeout: Duration) -> Wait {
+    let shared = &mqtt.shared;
+    let timer = Timer::start(&shared.rt, timeout);
+    let mut ended = shared.ended.subscribe();
+    let mut link = shared.link.subscribe();
+    let mut timer = Some(timer);
+    loop {
+        tokio::select! {
+            msg = &mut reply => return msg.map_or(Wait::Closed, Wait::Reply),
+            () = Timer::fired(timer.take()) => return Wait::TimedOut,
+            _ = ended.wait_for(|ended| *ended) => return Wait::Closed,
+            changed = link.changed() => {
+                if changed.is_err() || shared.closed.load(Ordering::SeqCst) {
+                    return Wait::Closed;
+                }
+            }
+        }
+    }
+}
+
+/// One waiting request: registered in the table until dropped.
+struct Waiter {
+    mqtt: Mqtt,
+    key: Key,
+}
+
+impl Waiter {
+    /// Subscribes to the reply topic unless it is already subscribed on this connection
+    /// (by an earlier request, or as one of the client's own topics). The SUBSCRIBE is
+    /// queued before the request's PUBLISH, and brokers handle a connection's packets in
+    /// order; the SUBACK is awaited all the same, to report a refusal.
+    async fn ensure_subscribed(&self) -> Result<()> {
+        let shared = &self.mqtt.shared;
+        let topic = self.key.topic.as_str();
+        let connection = lock(&shared.health).connects;
+        if lock(&shared.topics).contains_key(topic) {
+            return Ok(());
+        }
+        let Some(granted) = shared.requests.subscribe_once(topic, connection, || {
+            shared
+                .outbound
+                .subscribe(vec![topic.to_owned()], vec![REPLY_QOS])
+        }) else {
+            return Ok(());
+        };
+        let refused = match granted.await {
+            Ok(codes) => {
+                let code = codes
+                    .first()
+                    .copied()
+                    .unwrap_or(i32::from(REPLY_QOS.as_u8()));
+                u8::try_from(code)
+                    .ok()
+                    .and_then(QoS::from_u8)
+                    .is_none()
+                    .then(|| Error::SubscribeRejected {
+                        filter: topic.to_owned(),
+                    })
+            }
+            Err(e) => Some(Error::from_paho(e, PahoOp::Subscribe { filter: topic })),
+        };
+        match refused {
+            None => {
+                log::debug!(target: CLIENT_TARGET, "subscribed to the reply topic `{topic}`");
+                Ok(())
+            }
+            Some(e) => {
+                shared.requests.subscribe_failed(topic, connection);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let shared = &self.mqtt.shared;
+        // A topic the caller named and no request waits on any more goes back to the
+        // handlers: unsubscribed, unless it is also one of the client's own topics.
+        let unsubscribed = shared.requests.unregister(&self.key, |topic| {
+            (!lock(&shared.topics).contains_key(topic))
+                .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
+        });
+        if let Some(unsubscribed) = unsubscribed.flatten() {
+            let topic = self.key.topic.clone();
+            drop(shared.rt.spawn(async move {
+                if let Err(e) = unsubscribed.await {
+                    log::debug!(target: CLIENT_TARGET, "unsubscribing from the reply topic `{topic}` failed: {e}");
+                }
+            }));
+        }
+    }
+}
