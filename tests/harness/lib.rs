@@ -34,6 +34,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod app_process;
 mod broker;
 mod client;
 mod delivery_trace;
@@ -46,6 +47,7 @@ mod tls;
 mod wait;
 mod ws_proxy;
 
+pub use app_process::AppProcess;
 pub use broker::{Broker, BrokerBuilder};
 pub use client::Observer;
 pub use delivery_trace::{DeliveryTrace, Losses};

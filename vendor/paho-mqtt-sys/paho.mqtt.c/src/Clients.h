@@ -111,6 +111,9 @@ typedef struct
 #define PROXY_CONNECT_IN_PROGRESS 0x5
 /** Disconnecting */
 #define DISCONNECTING    -2
+/** flask-mqtt patch (docs/paho-fork.md, "a drained DISCONNECT"): DISCONNECT sent or about
+ * to be sent; reading and discarding until the server closes the connection */
+#define DRAINING         -3
 
 /**
  * Data related to one client

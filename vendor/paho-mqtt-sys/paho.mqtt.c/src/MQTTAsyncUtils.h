@@ -146,6 +146,13 @@ typedef struct MQTTAsync_struct
 	MQTTProperties* connectProps;
 	MQTTProperties* willProps;
 
+	/* flask-mqtt patch (docs/paho-fork.md, "a drained DISCONNECT"): the state of a
+	 * graceful disconnect while connect_state is DRAINING */
+	int drainPhase;                 /* see MQTTAsync_drainStep */
+	START_TIME_TYPE drainStart;     /* when the drain began; it is bounded by MQTTASYNC_DRAIN_TIMEOUT */
+	enum MQTTReasonCodes drainReason; /* the DISCONNECT's reason code and properties (MQTT 5) */
+	MQTTProperties drainProps;
+
 } MQTTAsyncs;
 
 typedef struct

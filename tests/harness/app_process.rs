@@ -1,0 +1,96 @@
+//! [`AppProcess`]: an app under test in a child process (one of `tests/bin/`), the lines
+//! it prints, signals and its exit.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::recorder::Recorder;
+use crate::sys;
+
+/// A child process whose stdout lines are recorded as they come. Killed when dropped.
+pub struct AppProcess {
+    name: String,
+    child: Child,
+    lines: Arc<Recorder<String>>,
+}
+
+impl AppProcess {
+    /// Starts `command` with its stdout piped and recorded; `name` is for messages.
+    pub fn spawn(name: &str, mut command: Command) -> AppProcess {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let lines = Arc::new(Recorder::new());
+        let out = child.stdout.take().unwrap();
+        let l = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                l.push(line);
+            }
+        });
+        AppProcess {
+            name: name.to_owned(),
+            child,
+            lines,
+        }
+    }
+
+    /// The first line printed that matches `pred`, waiting up to `timeout`; panics with
+    /// every line printed when none does.
+    pub fn expect_line(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        assert!(
+            self.lines
+                .wait_for(timeout, |ls| ls.iter().any(|l| pred(l))),
+            "{} printed {:?}",
+            self.name,
+            self.lines.snapshot()
+        );
+        self.lines.snapshot().into_iter().find(|l| pred(l)).unwrap()
+    }
+
+    /// Waits up to `timeout` until `n` lines equal to `line` were printed.
+    pub fn expect_count(&self, timeout: Duration, line: &str, n: usize) {
+        assert!(
+            self.lines
+                .wait_for(timeout, |ls| ls.iter().filter(|l| *l == line).count() >= n),
+            "{} printed {:?}",
+            self.name,
+            self.lines.snapshot()
+        );
+    }
+
+    /// Every line printed so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.snapshot()
+    }
+
+    /// Sends SIGTERM (a graceful stop).
+    pub fn terminate(&self) {
+        sys::terminate(self.child.id()).unwrap_or_else(|e| panic!("SIGTERM to {}: {e}", self.name));
+    }
+
+    /// Waits up to `limit` for the process to exit; `None` if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
