@@ -61,7 +61,7 @@ static void MQTTAsync_stop(void);
 static void MQTTAsync_closeOnly(Clients* client, enum MQTTReasonCodes reasonCode, MQTTProperties* props);
 static int clientStructCompare(void* a, void* b);
 static int MQTTAsync_cleanSession(Clients* client);
-static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm);
+static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection);
 static int MQTTAsync_disconnect_internal(MQTTAsync handle, int timeout);
 static int cmdMessageIDCompare(void* a, void* b);
 static void MQTTAsync_retry(void);
@@ -1097,6 +1097,7 @@ static void MQTTAsync_startDrain(MQTTAsyncs* m, MQTTAsync_command* command)
 
 	FUNC_ENTRY;
 	Log(TRACE_MIN, -1, "Draining the connection of client %s on socket %d", m->c->clientID, m->c->net.socket);
+	MQTTAsync_releaseAcks(); /* acknowledgements given before the disconnect go before the DISCONNECT */
 	m->c->connected = 0; /* nothing else is written; MQTTAsync_isConnected() says so */
 	m->c->good = 0; /* no retries of in-flight messages */
 	m->c->ping_outstanding = 0;
@@ -1211,6 +1212,28 @@ static void MQTTAsync_drainCheck(void)
 			if (m->c->connect_state != DRAINING)
 				break; /* finished: its callback may have changed the list of clients */
 		}
+	}
+}
+
+
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements"): sends the
+ * acknowledgements the application has given (MQTTAsync_acknowledge), in order. Called
+ * holding mqttasync_mutex, by the send thread when MQTTAsync_acknowledge wakes it, before
+ * each command and before a drained DISCONNECT.
+ */
+void MQTTAsync_releaseAcks(void)
+{
+	ListElement* current = NULL;
+
+	if (!MQTTProtocol_takeAcksReady())
+		return;
+	while (ListNextElement(MQTTAsync_handles, &current))
+	{
+		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
+
+		if (m->c->manualAcks)
+			MQTTProtocol_releaseAcks(m->c);
 	}
 }
 
@@ -1397,6 +1420,7 @@ static int MQTTAsync_processCommand(void)
 
 	FUNC_ENTRY;
 	MQTTAsync_lock_mutex(mqttasync_mutex);
+	MQTTAsync_releaseAcks(); /* flask-mqtt patch: acknowledgements given before a command go first */
 	MQTTAsync_lock_mutex(mqttcommand_mutex);
 
 	/* only the first command in the list must be processed for any particular client, so if we skip
@@ -2050,6 +2074,9 @@ thread_return_type WINAPI MQTTAsync_sendThread(void* n)
 		if ((rc = Thread_wait_evt(send_evt, timeout)) != 0 && rc != ETIMEDOUT)
 			Log(LOG_ERROR, -1, "Error %d waiting for send event", rc);
 		timeout = 1000; /* 1 second for follow on waits */
+		MQTTAsync_lock_mutex(mqttasync_mutex); /* flask-mqtt patch: the application's acknowledgements */
+		MQTTAsync_releaseAcks();
+		MQTTAsync_unlock_mutex(mqttasync_mutex);
 		MQTTAsync_checkTimeouts();
 	}
 	sendThread_state = STOPPING;
@@ -2206,6 +2233,7 @@ static int MQTTAsync_completeConnection(MQTTAsyncs* m, Connack* connack)
 		Log(LOG_PROTOCOL, 1, NULL, m->c->net.socket, m->c->clientID, connack->rc);
 		if ((rc = connack->rc) == MQTTASYNC_SUCCESS)
 		{
+			MQTTProtocol_newConnection(m->c); /* flask-mqtt patch: acks name this connection */
 			m->retrying = 0;
 			m->c->connected = 1;
 			m->c->good = 1;
@@ -2325,7 +2353,8 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 				if (strlen(qe->topicName) == topicLen)
 					topicLen = 0;
 
-				if (MQTTAsync_deliverMessage(m, qe->topicName, topicLen, qe->msg))
+				if (MQTTAsync_deliverMessage(m, qe->topicName, topicLen, qe->msg,
+						m->c->manualAcks ? qe->connection : 0 /* flask-mqtt patch */))
 				{
 #if !defined(NO_PERSISTENCE)
 					if (m->c->persistence)
@@ -2657,6 +2686,7 @@ static void MQTTAsync_closeOnly(Clients* client, enum MQTTReasonCodes reasonCode
 	FUNC_ENTRY;
 	if (client->connect_state == DRAINING) /* flask-mqtt patch: a drain ends when its socket is closed */
 		MQTTAsync_drainEnd((MQTTAsyncs*)client->context);
+	MQTTProtocol_newConnection(client); /* flask-mqtt patch: acks for this connection are refused now */
 	client->good = 0;
 	client->ping_outstanding = 0;
 	client->ping_due = 0;
@@ -2811,13 +2841,16 @@ static int MQTTAsync_cleanSession(Clients* client)
 * @param mm the message to be delivered
 * @return boolean 1 means message has been delivered, 0 that it has not
 */
-static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm)
+static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection)
 {
 	int rc;
 
 	Log(TRACE_MIN, -1, "Calling messageArrived for client %s, queue depth %d",
 					m->c->clientID, m->c->messageQueue->count);
+	m->deliveringMessage = mm; /* flask-mqtt patch: for MQTTAsync_getAckToken */
+	m->deliveringConnection = connection;
 	rc = (*(m->ma))(m->maContext, topicName, (int)topicLen, mm);
+	m->deliveringMessage = NULL; /* flask-mqtt patch */
 	/* if 0 (false) is returned by the callback then it failed, so we don't remove the message from
 	 * the queue, and it will be retried later.  If 1 is returned then the message data may have been freed,
 	 * so we must be careful how we use it.
@@ -2850,7 +2883,7 @@ void Protocol_processPublication(Publish* publish, Clients* client, int allocate
 	mm->payloadlen = publish->payloadlen;
 	mm->qos = publish->header.bits.qos;
 	mm->retained = publish->header.bits.retain;
-	if (publish->header.bits.qos == 2)
+	if (publish->header.bits.qos == 2 && !client->manualAcks) /* flask-mqtt patch: with manual acks QoS 2 can be delivered twice */
 		mm->dup = 0;  /* ensure that a QoS2 message is not passed to the application with dup = 1 */
 	else
 		mm->dup = publish->header.bits.dup;
@@ -2870,7 +2903,7 @@ void Protocol_processPublication(Publish* publish, Clients* client, int allocate
 			MQTTAsyncs* m = (MQTTAsyncs*)(found->content);
 
 			if (m->ma)
-				rc = MQTTAsync_deliverMessage(m, publish->topic, publish->topiclen, mm);
+				rc = MQTTAsync_deliverMessage(m, publish->topic, publish->topiclen, mm, client->connection);
 			else
 				Log(LOG_ERROR, -1, "Message arrived for client %s but can't deliver it. No messageArrived callback",
 						m->c->clientID);
@@ -2886,6 +2919,7 @@ void Protocol_processPublication(Publish* publish, Clients* client, int allocate
 		qe->msg = mm;
 		qe->topicName = publish->topic;
 		qe->topicLen = publish->topiclen;
+		qe->connection = client->connection; /* flask-mqtt patch */
 		ListAppend(client->messageQueue, qe, sizeof(qe) + sizeof(mm) + mm->payloadlen + strlen(qe->topicName)+1);
 #if !defined(NO_PERSISTENCE)
 		if (client->persistence)
