@@ -46,9 +46,10 @@
 //!   is delivered when its PUBLISH arrives, also on MQTT 3.1.1 (unpatched Paho delivers at
 //!   PUBREL), and may be delivered twice: QoS 2 gives at-least-once to the application.
 //! - **Threads.** `ack` takes only a lock of its own and never waits for Paho's threads;
-//!   it may be called from any thread, also inside a Paho callback. Paho's send thread
-//!   writes the acknowledgement. Keep-alive, the acknowledgements of outbound messages and
-//!   the receive thread never wait for the application.
+//!   it may be called from any thread, also inside a Paho callback. Paho's receive thread
+//!   writes the acknowledgement (woken for it), as it writes Paho's other acknowledgements.
+//!   Keep-alive, the acknowledgements of outbound messages and the receive thread never
+//!   wait for the application.
 
 use crate::{ffi, QoS};
 

@@ -1503,7 +1503,7 @@ int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token)
 	{
 		rc = MQTTProtocol_markAcked(m->c, token->connection, token->msgid, token->qos, &ready);
 		if (rc == MQTTASYNC_SUCCESS && ready)
-			Thread_signal_evt(send_evt); /* the send thread sends it (MQTTAsync_releaseAcks) */
+			Socket_interrupt(); /* ends the receive thread's poll: it sends it (MQTTAsync_releaseAcks) */
 	}
 	FUNC_EXIT_RC(rc);
 	return rc;

@@ -1582,9 +1582,9 @@ LIBMQTT_API int MQTTAsync_getAckToken(MQTTAsync handle, const MQTTAsync_message*
 /**
   * Acknowledges a message (manual acknowledgements, see MQTTAsync_setManualAcks()): its
   * PUBACK (QoS 1) or PUBREC (QoS 2) is sent on the connection the message arrived on, by
-  * Paho's send thread, as soon as every message that arrived before it on that connection
-  * is acknowledged too. Never waits for Paho's threads: it may be called from any thread,
-  * also inside Paho's callbacks.
+  * Paho's receive thread (which sends Paho's other acknowledgements too), as soon as every
+  * message that arrived before it on that connection is acknowledged too. Never waits for
+  * Paho's threads: it may be called from any thread, also inside Paho's callbacks.
   * @param handle A valid client handle from a successful call to MQTTAsync_create().
   * @param token From MQTTAsync_getAckToken().
   * @return MQTTASYNC_SUCCESS (accepted; also for QoS 0, which needs nothing);

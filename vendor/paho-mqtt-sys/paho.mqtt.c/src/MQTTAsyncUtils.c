@@ -1070,7 +1070,8 @@ static void MQTTProtocol_checkPendingWrites(void)
  * connection as lost and published the will.
  *
  * Now the disconnect drains the connection, driven by the receive thread, bounded by
- * MQTTASYNC_DRAIN_TIMEOUT: it waits until earlier writes are complete, writes DISCONNECT,
+ * MQTTASYNC_DRAIN_TIMEOUT: it sends the deferred acknowledgements the application gave
+ * (MQTTAsync_acknowledge), waits until earlier writes are complete, writes DISCONNECT,
  * then the WebSocket close frame and the TLS close_notify, stops writing (a FIN after the
  * DISCONNECT), and reads and discards what the server still sends until it closes the
  * connection (having read the DISCONNECT). Then the socket is closed as before and the
@@ -1084,7 +1085,8 @@ static void MQTTProtocol_checkPendingWrites(void)
 #define MQTTASYNC_DRAIN_TIMEOUT 5000 /* milliseconds */
 #endif
 
-#define DRAIN_SEND_DISCONNECT 1 /* waiting for earlier writes, then DISCONNECT */
+#define DRAIN_START           1 /* acknowledgements the application gave go first */
+#define DRAIN_SEND_DISCONNECT 5 /* waiting for earlier writes, then DISCONNECT */
 #define DRAIN_SEND_CLOSE      2 /* DISCONNECT handed to the socket; then the WebSocket close frame */
 #define DRAIN_SHUT_WRITE      3 /* then TLS close_notify and the end of our stream */
 #define DRAIN_READ            4 /* reading and discarding until the server closes */
@@ -1097,19 +1099,17 @@ static void MQTTAsync_startDrain(MQTTAsyncs* m, MQTTAsync_command* command)
 
 	FUNC_ENTRY;
 	Log(TRACE_MIN, -1, "Draining the connection of client %s on socket %d", m->c->clientID, m->c->net.socket);
-	MQTTAsync_releaseAcks(); /* acknowledgements given before the disconnect go before the DISCONNECT */
 	m->c->connected = 0; /* nothing else is written; MQTTAsync_isConnected() says so */
 	m->c->good = 0; /* no retries of in-flight messages */
 	m->c->ping_outstanding = 0;
 	m->c->ping_due = 0;
 	m->c->connect_state = DRAINING;
-	m->drainPhase = DRAIN_SEND_DISCONNECT;
+	m->drainPhase = DRAIN_START;
 	m->drainStart = MQTTTime_now();
 	m->drainReason = command->details.dis.reasonCode;
 	m->drainProps = (command->properties.count > 0) ? MQTTProperties_copy(&command->properties) : empty;
 	MQTTAsync_drainingClients++;
-	MQTTProtocol_checkPendingWrites();
-	MQTTAsync_drainStep(m);
+	Socket_interrupt(); /* the receive thread takes it from here (MQTTAsync_drainCheck) */
 	FUNC_EXIT;
 }
 
@@ -1125,7 +1125,18 @@ static void MQTTAsync_drainStep(MQTTAsyncs* m)
 		MQTTAsync_drainFinish(m, "time limit reached");
 		goto exit;
 	}
-	if (m->drainPhase == DRAIN_SEND_DISCONNECT && MQTTAsync_Socket_noPendingWrites(c->net.socket))
+	if (m->drainPhase == DRAIN_START)
+	{	/* deferred acknowledgements given before the disconnect go before the DISCONNECT;
+		 * those given later are refused (MQTTASYNC_ACK_CONNECTION_GONE) */
+		if (c->manualAcks)
+		{
+			MQTTProtocol_releaseAcks(c);
+			MQTTProtocol_newConnection(c);
+		}
+		m->drainPhase = DRAIN_SEND_DISCONNECT;
+	}
+	if (m->drainPhase == DRAIN_SEND_DISCONNECT && MQTTAsync_Socket_noPendingWrites(c->net.socket)
+			&& c->outboundQueue->count == 0)
 	{
 		if (MQTTPacket_send_disconnect(c, m->drainReason, &m->drainProps) == SOCKET_ERROR)
 		{
@@ -1218,9 +1229,10 @@ static void MQTTAsync_drainCheck(void)
 
 /*
  * flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements"): sends the
- * acknowledgements the application has given (MQTTAsync_acknowledge), in order. Called
- * holding mqttasync_mutex, by the send thread when MQTTAsync_acknowledge wakes it, before
- * each command and before a drained DISCONNECT.
+ * acknowledgements the application has given (MQTTAsync_acknowledge), in order. The
+ * receive thread, holding mqttasync_mutex, after each cycle (MQTTAsync_acknowledge ends
+ * its poll): like the acknowledgements Paho sends itself, so the queue of acknowledgements
+ * waiting behind a pending write (outboundQueue) is only ever used by that thread.
  */
 void MQTTAsync_releaseAcks(void)
 {
@@ -1420,7 +1432,6 @@ static int MQTTAsync_processCommand(void)
 
 	FUNC_ENTRY;
 	MQTTAsync_lock_mutex(mqttasync_mutex);
-	MQTTAsync_releaseAcks(); /* flask-mqtt patch: acknowledgements given before a command go first */
 	MQTTAsync_lock_mutex(mqttcommand_mutex);
 
 	/* only the first command in the list must be processed for any particular client, so if we skip
@@ -2074,9 +2085,6 @@ thread_return_type WINAPI MQTTAsync_sendThread(void* n)
 		if ((rc = Thread_wait_evt(send_evt, timeout)) != 0 && rc != ETIMEDOUT)
 			Log(LOG_ERROR, -1, "Error %d waiting for send event", rc);
 		timeout = 1000; /* 1 second for follow on waits */
-		MQTTAsync_lock_mutex(mqttasync_mutex); /* flask-mqtt patch: the application's acknowledgements */
-		MQTTAsync_releaseAcks();
-		MQTTAsync_unlock_mutex(mqttasync_mutex);
 		MQTTAsync_checkTimeouts();
 	}
 	sendThread_state = STOPPING;
@@ -2316,6 +2324,7 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 		if (MQTTAsync_tostop)
 			break;
 
+		MQTTAsync_releaseAcks(); /* flask-mqtt patch: the application's acknowledgements */
 		if (MQTTAsync_drainingClients > 0) /* flask-mqtt patch */
 			MQTTAsync_drainCheck();
 		if (sock == 0)

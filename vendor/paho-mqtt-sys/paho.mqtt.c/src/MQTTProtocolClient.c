@@ -1233,8 +1233,8 @@ char* MQTTStrdup(const char* src)
  * [MQTT-4.6.0-3]) whatever the order of the application's calls. The application's
  * threads only take acks_mutex (never while holding another lock, and no other lock is
  * taken while holding it), so an acknowledgement never waits for Paho's threads and may be
- * given inside a callback; the sending is done by a Paho thread holding mqttasync_mutex
- * (MQTTProtocol_releaseAcks). client->connection names the connection: it changes when a
+ * given inside a callback; the sending is done by the receive thread holding
+ * mqttasync_mutex (MQTTProtocol_releaseAcks), which sends Paho's other acknowledgements too. client->connection names the connection: it changes when a
  * connection is made and when it is closed, and with it the list is emptied, so an
  * acknowledgement for a message of an earlier connection is refused and never sent on a
  * new connection that reuses the packet identifier.
@@ -1318,7 +1318,10 @@ int MQTTProtocol_markAcked(Clients* client, unsigned int connection, int msgid, 
 			}
 		}
 		if (rc == 0 && ((AckPending*)(client->unacked->first->content))->acked)
-			*ready = acks_ready = 1;
+		{
+			*ready = !acks_ready; /* the receive thread has to be woken once per release */
+			acks_ready = 1;
+		}
 	}
 	ACKS_UNLOCK();
 	FUNC_EXIT_RC(rc);
@@ -1356,13 +1359,13 @@ static int MQTTProtocol_sendAck(Clients* client, int ackType, int msgid, int MQT
 
 /*
  * Sends the acknowledgements at the head of the client's list that the application has
- * given. A Paho thread, holding mqttasync_mutex (the list only shrinks here, and the
+ * given. The receive thread, holding mqttasync_mutex (the list only shrinks here, and the
  * connection changes only under that mutex too).
  */
 void MQTTProtocol_releaseAcks(Clients* client)
 {
 	FUNC_ENTRY;
-	while (client->connected && client->net.socket > 0)
+	while ((client->connected || client->connect_state == DRAINING) && client->net.socket > 0)
 	{
 		AckPending ack;
 		int found = 0;
