@@ -3,3 +3,33 @@
 // bindings. As there, every `pub fn` / `pub static` in an `extern "C"` block that the
 // library defines gets the fork's `#[link_name = "flask_mqtt_..."]`; a declaration of a
 // function the library does not define fails at link time.
+
+// Deferred acknowledgements (docs/paho-fork.md, "deferred acknowledgements"; MQTTAsync.h).
+pub const MQTTASYNC_ACK_CONNECTION_GONE: i32 = -100;
+pub const MQTTASYNC_ACK_UNKNOWN: i32 = -101;
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone, PartialEq, Eq, Hash)]
+pub struct MQTTAsync_ackToken {
+    pub msgid: ::std::os::raw::c_int,
+    pub qos: ::std::os::raw::c_int,
+    pub connection: ::std::os::raw::c_uint,
+}
+extern "C" {
+    pub fn MQTTAsync_setManualAcks(
+        handle: MQTTAsync,
+        manual: ::std::os::raw::c_int,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn MQTTAsync_getAckToken(
+        handle: MQTTAsync,
+        message: *const MQTTAsync_message,
+        token: *mut MQTTAsync_ackToken,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn MQTTAsync_acknowledge(
+        handle: MQTTAsync,
+        token: *const MQTTAsync_ackToken,
+    ) -> ::std::os::raw::c_int;
+}

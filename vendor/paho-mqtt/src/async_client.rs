@@ -45,6 +45,7 @@
 //! ```
 
 use crate::{
+    ack::{AckOutcome, AckToken}, // flask-mqtt
     client_persistence::UserPersistence,
     connect_options::ConnectOptions,
     create_options::{CreateOptions, PersistenceType},
@@ -223,6 +224,15 @@ impl AsyncClient {
             inner: Arc::new(cli),
         };
 
+        // flask-mqtt: the application acknowledges messages itself (docs/paho-fork.md).
+        if opts.manual_acks {
+            let rc = unsafe { ffi::MQTTAsync_setManualAcks(cli.inner.handle, 1) };
+            if rc != 0 {
+                warn!("Manual acknowledgements refused: {}", rc);
+                return Err(rc.into());
+            }
+        }
+
         debug!(
             "AsyncClient w/ Inner {:?} and Handle: {:?}",
             Arc::as_ptr(&cli.inner),
@@ -363,7 +373,12 @@ impl AsyncClient {
                         str::from_utf8(slice::from_raw_parts(topic_name as *mut u8, len)).unwrap();
                     CString::new(tp).unwrap()
                 };
-                let msg = Message::from_c_parts(topic, &*cmsg);
+                // flask-mqtt: with manual acks, the message carries what acknowledges it.
+                let mut tok = ffi::MQTTAsync_ackToken::default();
+                let ack = (ffi::MQTTAsync_getAckToken(cli.inner.handle, cmsg, &mut tok) == 0
+                    && tok.qos > 0)
+                    .then_some(AckToken(tok));
+                let msg = Message::from_c_parts(topic, &*cmsg, ack);
 
                 trace!("Invoking message callback");
                 cb(&cli, Some(msg));
@@ -620,6 +635,39 @@ impl AsyncClient {
     /// Determines if this client is currently connected to an MQTT broker.
     pub fn is_connected(&self) -> bool {
         unsafe { ffi::MQTTAsync_isConnected(self.inner.handle) != 0 }
+    }
+
+    /// flask-mqtt: acknowledges a message received with
+    /// [`manual_acks`](crate::CreateOptionsBuilder::manual_acks): its PUBACK (QoS 1) or
+    /// PUBREC (QoS 2) is sent on the connection it arrived on, as soon as every message
+    /// that arrived before it there is acknowledged too (see [`crate::ack`]).
+    ///
+    /// Returns [`AckOutcome::NotNeeded`] for a message without an
+    /// [`AckToken`](crate::Message::ack_token) (QoS 0, or automatic acknowledgements),
+    /// otherwise as [`acknowledge`](Self::acknowledge). Never blocks; callable from any
+    /// thread, also inside a callback.
+    pub fn ack(&self, msg: &Message) -> Result<AckOutcome> {
+        match msg.ack_token() {
+            Some(token) => self.acknowledge(token),
+            None => Ok(AckOutcome::NotNeeded),
+        }
+    }
+
+    /// flask-mqtt: acknowledges the message `token` came from (see [`ack`](Self::ack)).
+    ///
+    /// `Ok(AckOutcome::Accepted)`: it will be sent; `Ok(AckOutcome::ConnectionGone)`: the
+    /// message's connection has ended, nothing is sent (the server sends the message again
+    /// in the next connection of a persistent session); `Err(Error::AckUnknown)`: its
+    /// connection has no unacknowledged message with that packet identifier (it was
+    /// acknowledged already); `Err(Error::Failure)`: the client has no manual acks.
+    pub fn acknowledge(&self, token: AckToken) -> Result<AckOutcome> {
+        let rc = unsafe { ffi::MQTTAsync_acknowledge(self.inner.handle, &token.0) };
+        match rc {
+            0 if token.0.qos == 0 => Ok(AckOutcome::NotNeeded),
+            0 => Ok(AckOutcome::Accepted),
+            ffi::MQTTASYNC_ACK_CONNECTION_GONE => Ok(AckOutcome::ConnectionGone),
+            rc => Err(rc.into()),
+        }
     }
 
     /// Sets the callback for when the connection is established with the broker.

@@ -134,6 +134,9 @@ pub struct CreateOptions {
     pub(crate) persistence: PersistenceType,
     /// User-defined data, if any
     pub(crate) user_data: Option<UserData>,
+    /// flask-mqtt: the application acknowledges QoS 1/2 messages itself
+    /// ([`CreateOptionsBuilder::manual_acks`]).
+    pub(crate) manual_acks: bool,
 }
 
 impl CreateOptions {
@@ -239,6 +242,7 @@ pub struct CreateOptionsBuilder {
     client_id: String,
     persistence: PersistenceType,
     user_data: Option<UserData>,
+    manual_acks: bool, // flask-mqtt
 }
 
 impl CreateOptionsBuilder {
@@ -425,6 +429,21 @@ impl CreateOptionsBuilder {
         self
     }
 
+    /// flask-mqtt: the application acknowledges QoS 1 and 2 messages itself (default
+    /// `false`: Paho acknowledges each on receipt).
+    ///
+    /// With `true`, an inbound QoS 1 message is delivered without its PUBACK and a QoS 2
+    /// message (delivered when its PUBLISH arrives, on every MQTT version) without its
+    /// PUBREC; each carries an [`AckToken`](crate::AckToken)
+    /// ([`Message::ack_token`](crate::Message::ack_token)) and is acknowledged by
+    /// [`AsyncClient::ack`](crate::AsyncClient::ack). A message not acknowledged on its
+    /// connection is sent again by the server in the next connection of a persistent
+    /// session. Requires [`PersistenceType::None`]: creating the client fails otherwise.
+    pub fn manual_acks(mut self, manual: bool) -> Self {
+        self.manual_acks = manual;
+        self
+    }
+
     /// Constructs a set of create options from the builder information.
     pub fn finalize(self) -> CreateOptions {
         let mut opts = CreateOptions {
@@ -433,6 +452,7 @@ impl CreateOptionsBuilder {
             client_id: self.client_id,
             persistence: self.persistence,
             user_data: self.user_data,
+            manual_acks: self.manual_acks, // flask-mqtt
         };
         match opts.persistence {
             PersistenceType::File if opts.client_id.is_empty() => {

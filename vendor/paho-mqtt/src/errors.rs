@@ -157,6 +157,10 @@ pub enum Error {
     /// The library needs at least one slot for the outbound message.
     #[error("Max buffered is zero")]
     MaxBufferedZero,
+    /// flask-mqtt: an acknowledgement for a message its connection does not await (it
+    /// was acknowledged already). See [`AsyncClient::acknowledge`](crate::AsyncClient::acknowledge).
+    #[error("No unacknowledged message with that packet identifier")]
+    AckUnknown,
 
     // ----- From Paho return code w/ string message -----
     /// The TCP connection timed out
@@ -241,6 +245,7 @@ impl Error {
             ffi::MQTTASYNC_0_LEN_WILL_TOPIC => ZeroLenWillTopic,
             ffi::MQTTASYNC_COMMAND_IGNORED => CommandIgnored,
             ffi::MQTTASYNC_MAX_BUFFERED => MaxBufferedZero,
+            ffi::MQTTASYNC_ACK_UNKNOWN => AckUnknown, // flask-mqtt
             _ => Failure,
         }
     }
@@ -357,6 +362,8 @@ pub fn error_message(rc: i32) -> &'static str {
         ffi::MQTTASYNC_0_LEN_WILL_TOPIC => "Zero length Will Topic",
         ffi::MQTTASYNC_COMMAND_IGNORED => "Command Ignored",
         ffi::MQTTASYNC_MAX_BUFFERED => "Max buffered is zero",
+        ffi::MQTTASYNC_ACK_CONNECTION_GONE => "The message's connection has ended", // flask-mqtt
+        ffi::MQTTASYNC_ACK_UNKNOWN => "No unacknowledged message with that packet identifier", // flask-mqtt
         _ => "Unknown Error",
     }
 }

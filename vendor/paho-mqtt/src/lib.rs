@@ -104,6 +104,10 @@ pub use crate::async_client::{
     //SslErrorCallback,
 };
 
+/// flask-mqtt: acknowledgements given by the application (docs/paho-fork.md).
+pub mod ack;
+pub use crate::ack::{AckOutcome, AckToken};
+
 /// The synchronous API
 pub mod client;
 pub use crate::client::Client; //ClientBuilder};

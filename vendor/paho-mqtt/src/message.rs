@@ -29,7 +29,7 @@ use std::{
     slice,
 };
 
-use crate::{ffi, properties::Properties, to_c_bool, QoS};
+use crate::{ack::AckToken, ffi, properties::Properties, to_c_bool, QoS}; // flask-mqtt: AckToken
 
 /// A `Message` represents all the information passed in an MQTT PUBLISH
 /// packet.
@@ -46,6 +46,8 @@ pub(crate) struct MessageData {
     pub(crate) topic: CString,
     pub(crate) payload: Vec<u8>,
     pub(crate) props: Properties,
+    /// flask-mqtt: what acknowledges it, when the application does (manual acks).
+    pub(crate) ack: Option<AckToken>,
 }
 
 impl MessageData {
@@ -59,6 +61,7 @@ impl MessageData {
             topic: CString::new(topic.into()).unwrap(),
             payload: payload.into(),
             props: Properties::default(),
+            ack: None, // flask-mqtt
         }
     }
 }
@@ -127,11 +130,16 @@ impl Message {
     ///
     /// * `topic` The topic on which the message is published.
     /// * `msg` The message struct from the C library
+    /// * `ack` flask-mqtt: what acknowledges it (manual acks)
     ///
     /// # Safety
     ///
     /// Caller must make sure that cmsg is valid
-    pub(crate) unsafe fn from_c_parts(topic: CString, cmsg: &ffi::MQTTAsync_message) -> Self {
+    pub(crate) unsafe fn from_c_parts(
+        topic: CString,
+        cmsg: &ffi::MQTTAsync_message,
+        ack: Option<AckToken>,
+    ) -> Self {
         let len = cmsg.payloadlen as usize;
 
         let payload = if cmsg.payload.is_null() {
@@ -145,9 +153,26 @@ impl Message {
             topic,
             payload,
             props: Properties::from_c_struct(&cmsg.properties),
+            ack, // flask-mqtt
         };
 
         Self::from_data(*cmsg, data)
+    }
+
+    /// flask-mqtt: what acknowledges this message, when the application does: `Some` for a
+    /// QoS 1 or 2 message received by a client created with
+    /// [`manual_acks`](crate::CreateOptionsBuilder::manual_acks), `None` otherwise. See
+    /// [`AsyncClient::ack`](crate::AsyncClient::ack).
+    pub fn ack_token(&self) -> Option<AckToken> {
+        self.data.ack
+    }
+
+    /// flask-mqtt: whether the server marked this message as a duplicate (DUP): it may have
+    /// been delivered before, on an earlier connection. With
+    /// [`manual_acks`](crate::CreateOptionsBuilder::manual_acks) this holds for QoS 2 too
+    /// (unpatched Paho always reports `false` for QoS 2).
+    pub fn duplicate(&self) -> bool {
+        self.cmsg.dup != 0
     }
 
     /// Gets the topic for the message.
@@ -333,6 +358,7 @@ impl MessageBuilder {
             topic: CString::new(self.topic).unwrap(),
             payload: self.payload,
             props: self.props,
+            ack: None, // flask-mqtt
         };
         Message::from_data(cmsg, data)
     }

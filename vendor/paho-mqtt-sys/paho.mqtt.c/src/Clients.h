@@ -111,6 +111,9 @@ typedef struct
 #define PROXY_CONNECT_IN_PROGRESS 0x5
 /** Disconnecting */
 #define DISCONNECTING    -2
+/** flask-mqtt patch (docs/paho-fork.md, "a drained DISCONNECT"): DISCONNECT sent or about
+ * to be sent; reading and discarding until the server closes the connection */
+#define DRAINING         -3
 
 /**
  * Data related to one client
@@ -159,6 +162,10 @@ typedef struct Clients
 	MQTTClient_SSLOptions *sslopts; /**< the SSL/TLS connect options */
 	SSL_SESSION* session;           /**< SSL session pointer for fast handhake */
 #endif
+	/* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
+	int manualAcks;                 /**< PUBACK/PUBREC only when the application acknowledges */
+	unsigned int connection;        /**< changes at every connect and every close: acks name the connection */
+	List* unacked;                  /**< inbound QoS 1/2 of this connection awaiting their ack, arrival order (AckPending) */
 } Clients;
 
 int clientIDCompare(void* a, void* b);

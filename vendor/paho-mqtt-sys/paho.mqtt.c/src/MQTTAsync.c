@@ -1438,6 +1438,78 @@ int MQTTAsync_isConnected(MQTTAsync handle)
 }
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements"): see MQTTAsync.h */
+int MQTTAsync_setManualAcks(MQTTAsync handle, int manual)
+{
+	MQTTAsyncs* m = handle;
+	int rc = MQTTASYNC_SUCCESS;
+
+	FUNC_ENTRY;
+	MQTTAsync_lock_mutex(mqttasync_mutex);
+	if (m == NULL || m->c == NULL)
+		rc = MQTTASYNC_NULL_PARAMETER;
+	else if (m->c->connected || m->c->connect_state != NOT_IN_PROGRESS)
+		rc = MQTTASYNC_FAILURE;
+	else if (manual && m->c->persistence != NULL)
+		rc = MQTTASYNC_PERSISTENCE_ERROR;
+	else
+		m->c->manualAcks = (manual != 0);
+	MQTTAsync_unlock_mutex(mqttasync_mutex);
+	FUNC_EXIT_RC(rc);
+	return rc;
+}
+
+
+/* flask-mqtt patch: see MQTTAsync.h. On the thread running messageArrived, which set
+ * deliveringMessage (under mqttasync_mutex, which that thread holds), so no lock. */
+int MQTTAsync_getAckToken(MQTTAsync handle, const MQTTAsync_message* message, MQTTAsync_ackToken* token)
+{
+	MQTTAsyncs* m = handle;
+	int rc = MQTTASYNC_SUCCESS;
+
+	FUNC_ENTRY;
+	if (m == NULL || m->c == NULL || message == NULL || token == NULL)
+		rc = MQTTASYNC_NULL_PARAMETER;
+	else if (!m->c->manualAcks || m->deliveringMessage != message)
+		rc = MQTTASYNC_FAILURE;
+	else
+	{
+		token->qos = message->qos;
+		token->msgid = (message->qos > 0) ? message->msgid : 0;
+		token->connection = m->deliveringConnection;
+	}
+	FUNC_EXIT_RC(rc);
+	return rc;
+}
+
+
+/* flask-mqtt patch: see MQTTAsync.h. Takes no lock but the acknowledgements' own. */
+int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token)
+{
+	MQTTAsyncs* m = handle;
+	int rc = MQTTASYNC_SUCCESS;
+	int ready = 0;
+
+	FUNC_ENTRY;
+	if (m == NULL || m->c == NULL || token == NULL)
+		rc = MQTTASYNC_NULL_PARAMETER;
+	else if (token->qos < 0 || token->qos > 2)
+		rc = MQTTASYNC_BAD_QOS;
+	else if (token->qos == 0)
+		rc = MQTTASYNC_SUCCESS;
+	else if (!m->c->manualAcks)
+		rc = MQTTASYNC_FAILURE;
+	else
+	{
+		rc = MQTTProtocol_markAcked(m->c, token->connection, token->msgid, token->qos, &ready);
+		if (rc == MQTTASYNC_SUCCESS && ready)
+			Socket_interrupt(); /* ends the receive thread's poll: it sends it (MQTTAsync_releaseAcks) */
+	}
+	FUNC_EXIT_RC(rc);
+	return rc;
+}
+
+
 int MQTTAsync_isComplete(MQTTAsync handle, MQTTAsync_token dt)
 {
 	int rc = MQTTASYNC_SUCCESS;
@@ -1898,6 +1970,10 @@ const char* MQTTAsync_strerror(int code)
       return "Connect or disconnect command ignored";
     case MQTTASYNC_MAX_BUFFERED:
       return "maxBufferedMessages in the connect options must be >= 0";
+    case MQTTASYNC_ACK_CONNECTION_GONE: /* flask-mqtt patch */
+      return "The message's connection has ended";
+    case MQTTASYNC_ACK_UNKNOWN: /* flask-mqtt patch */
+      return "No unacknowledged message with that packet identifier";
   }
 
   chars = snprintf(buf, sizeof(buf), "Unknown error code %d", code);

@@ -207,6 +207,18 @@
   * Return code: maxBufferedMessages in the connect options must be >= 0
   */
  #define MQTTASYNC_MAX_BUFFERED -19
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements"), return code of
+ * MQTTAsync_acknowledge: the message came on a connection that has ended (or was replaced
+ * by a new one). Nothing is sent; the server sends the message again in the next
+ * connection of a persistent session.
+ */
+#define MQTTASYNC_ACK_CONNECTION_GONE -100
+/*
+ * flask-mqtt patch, return code of MQTTAsync_acknowledge: the connection has no
+ * unacknowledged message with that packet identifier and QoS (it was acknowledged already).
+ */
+#define MQTTASYNC_ACK_UNKNOWN -101
 
 /**
  * Default MQTT version to connect with.  Use 3.1.1 then fall back to 3.1
@@ -1516,6 +1528,72 @@ LIBMQTT_API int MQTTAsync_disconnect(MQTTAsync handle, const MQTTAsync_disconnec
   * @return Boolean true if the client is connected, otherwise false.
   */
 LIBMQTT_API int MQTTAsync_isConnected(MQTTAsync handle);
+
+
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements").
+ */
+
+/**
+  * What MQTTAsync_acknowledge() needs to acknowledge a message: its packet identifier,
+  * its QoS and the connection it arrived on. Get it with MQTTAsync_getAckToken() inside
+  * the messageArrived callback; it stays valid after the message is freed.
+  */
+typedef struct
+{
+	/** The PUBLISH's packet identifier (0 for QoS 0) */
+	int msgid;
+	/** The message's QoS: 1 is acknowledged with PUBACK, 2 with PUBREC, 0 needs nothing */
+	int qos;
+	/** The connection the message arrived on (a number that changes at every connect and every close; 0 is none) */
+	unsigned int connection;
+} MQTTAsync_ackToken;
+
+/**
+  * Turns manual acknowledgements on or off (default off). With them on, an inbound QoS 1
+  * message is delivered to messageArrived without its PUBACK and a QoS 2 message (on every
+  * MQTT version delivered when its PUBLISH arrives, not at PUBREL) without its PUBREC; each
+  * is acknowledged when the application calls MQTTAsync_acknowledge(). PUBCOMP, PINGREQ and
+  * the acknowledgements of outbound messages are sent by Paho as before, never waiting for
+  * the application. Acknowledgements leave in the order their PUBLISHes arrived: one given
+  * early is held until every earlier message of the connection is acknowledged. A message
+  * never acknowledged on its connection is sent again by the server in the next connection
+  * of a persistent session (with DUP set), and delivered again.
+  * @param handle A valid client handle from a successful call to MQTTAsync_create().
+  * @param manual 1 = the application acknowledges; 0 = Paho acknowledges on receipt.
+  * @return MQTTASYNC_SUCCESS; MQTTASYNC_FAILURE when the client is connected or
+  * connecting (set it before MQTTAsync_connect()); MQTTASYNC_PERSISTENCE_ERROR when the
+  * client was created with client persistence (not supported with manual
+  * acknowledgements: create it with MQTTCLIENT_PERSISTENCE_NONE).
+  */
+LIBMQTT_API int MQTTAsync_setManualAcks(MQTTAsync handle, int manual);
+
+/**
+  * Gets what is needed to acknowledge a message. Call it inside the messageArrived
+  * callback, for the message passed to it.
+  * @param handle A valid client handle from a successful call to MQTTAsync_create().
+  * @param message The message passed to messageArrived.
+  * @param token Receives the message's acknowledgement token.
+  * @return MQTTASYNC_SUCCESS; MQTTASYNC_NULL_PARAMETER; MQTTASYNC_FAILURE when manual
+  * acknowledgements are off or @p message is not the message being delivered now.
+  */
+LIBMQTT_API int MQTTAsync_getAckToken(MQTTAsync handle, const MQTTAsync_message* message, MQTTAsync_ackToken* token);
+
+/**
+  * Acknowledges a message (manual acknowledgements, see MQTTAsync_setManualAcks()): its
+  * PUBACK (QoS 1) or PUBREC (QoS 2) is sent on the connection the message arrived on, by
+  * Paho's receive thread (which sends Paho's other acknowledgements too), as soon as every
+  * message that arrived before it on that connection is acknowledged too. Never waits for
+  * Paho's threads: it may be called from any thread, also inside Paho's callbacks.
+  * @param handle A valid client handle from a successful call to MQTTAsync_create().
+  * @param token From MQTTAsync_getAckToken().
+  * @return MQTTASYNC_SUCCESS (accepted; also for QoS 0, which needs nothing);
+  * MQTTASYNC_ACK_CONNECTION_GONE when that connection has ended (nothing is sent, and
+  * nothing ever is on another connection); MQTTASYNC_ACK_UNKNOWN when the connection has no
+  * unacknowledged message with that packet identifier and QoS; MQTTASYNC_NULL_PARAMETER;
+  * MQTTASYNC_BAD_QOS; MQTTASYNC_FAILURE when manual acknowledgements are off.
+  */
+LIBMQTT_API int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token);
 
 
 /**

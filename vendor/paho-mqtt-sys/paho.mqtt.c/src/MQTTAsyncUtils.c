@@ -61,12 +61,18 @@ static void MQTTAsync_stop(void);
 static void MQTTAsync_closeOnly(Clients* client, enum MQTTReasonCodes reasonCode, MQTTProperties* props);
 static int clientStructCompare(void* a, void* b);
 static int MQTTAsync_cleanSession(Clients* client);
-static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm);
+static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection);
 static int MQTTAsync_disconnect_internal(MQTTAsync handle, int timeout);
 static int cmdMessageIDCompare(void* a, void* b);
 static void MQTTAsync_retry(void);
 static MQTTPacket* MQTTAsync_cycle(SOCKET* sock, unsigned long timeout, int* rc);
 static int MQTTAsync_connecting(MQTTAsyncs* m);
+/* flask-mqtt patch (docs/paho-fork.md, "a drained DISCONNECT") */
+static void MQTTAsync_startDrain(MQTTAsyncs* m, MQTTAsync_command* command);
+static void MQTTAsync_drainStep(MQTTAsyncs* m);
+static void MQTTAsync_drainFinish(MQTTAsyncs* m, const char* why);
+static void MQTTAsync_drainEnd(MQTTAsyncs* m);
+static void MQTTAsync_drainCheck(void);
 
 extern MQTTProtocol state; /* defined in MQTTAsync.c */
 extern ClientStates* bstate; /* defined in MQTTAsync.c */
@@ -971,6 +977,15 @@ void MQTTAsync_checkDisconnect(MQTTAsync handle, MQTTAsync_command* command)
 	if (m->c->outboundMsgs->count == 0 || MQTTTime_elapsed(command->start_time) >= (ELAPSED_TIME_TYPE)command->details.dis.timeout)
 	{
 		int was_connected = m->c->connected;
+
+		/* flask-mqtt patch (docs/paho-fork.md, "a drained DISCONNECT"): the application's
+		 * disconnect sends DISCONNECT and waits (bounded) for the server to close the
+		 * connection; the disconnect completes then (MQTTAsync_drainFinish). */
+		if (!command->details.dis.internal && was_connected && m->c->net.socket > 0)
+		{
+			MQTTAsync_startDrain(m, command);
+			goto exit;
+		}
 		MQTTAsync_closeSession(m->c, command->details.dis.reasonCode, &command->properties);
 		if (command->details.dis.internal)
 		{
@@ -998,6 +1013,7 @@ void MQTTAsync_checkDisconnect(MQTTAsync handle, MQTTAsync_command* command)
 			(*(command->onSuccess5))(command->context, &data);
 		}
 	}
+exit: /* flask-mqtt patch */
 	FUNC_EXIT;
 }
 
@@ -1039,6 +1055,198 @@ static void MQTTProtocol_checkPendingWrites(void)
 		}
 	}
 	FUNC_EXIT;
+}
+
+
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "a drained DISCONNECT").
+ *
+ * Unpatched, an application's disconnect wrote DISCONNECT (and only if no earlier write was
+ * still pending: otherwise it sent none) and closed the socket at once. A server that was
+ * still sending (a backlog of QoS 1 messages for a persistent session) had data waiting in
+ * that socket, so the kernel answered the close with a reset; a server that was behind in
+ * reading (the DISCONNECT queued behind thousands of PUBACKs) then failed its next write
+ * ("Broken pipe") or read the end of the stream before any DISCONNECT, treated the
+ * connection as lost and published the will.
+ *
+ * Now the disconnect drains the connection, driven by the receive thread, bounded by
+ * MQTTASYNC_DRAIN_TIMEOUT: it sends the deferred acknowledgements the application gave
+ * (MQTTAsync_acknowledge), waits until earlier writes are complete, writes DISCONNECT,
+ * then the WebSocket close frame and the TLS close_notify, stops writing (a FIN after the
+ * DISCONNECT), and reads and discards what the server still sends until it closes the
+ * connection (having read the DISCONNECT). Then the socket is closed as before and the
+ * disconnect completes (its onSuccess callback). Meanwhile the client is not connected
+ * (MQTTAsync_isConnected() is false; nothing else is written), incoming packets are not
+ * processed (what was not acknowledged is sent again in the next session), and commands
+ * for the client wait. An internal disconnect (an error, a lost connection) closes at once
+ * as before.
+ */
+#if !defined(MQTTASYNC_DRAIN_TIMEOUT)
+#define MQTTASYNC_DRAIN_TIMEOUT 5000 /* milliseconds */
+#endif
+
+#define DRAIN_START           1 /* acknowledgements the application gave go first */
+#define DRAIN_SEND_DISCONNECT 5 /* waiting for earlier writes, then DISCONNECT */
+#define DRAIN_SEND_CLOSE      2 /* DISCONNECT handed to the socket; then the WebSocket close frame */
+#define DRAIN_SHUT_WRITE      3 /* then TLS close_notify and the end of our stream */
+#define DRAIN_READ            4 /* reading and discarding until the server closes */
+
+static int MQTTAsync_drainingClients = 0; /* how many clients are DRAINING */
+
+static void MQTTAsync_startDrain(MQTTAsyncs* m, MQTTAsync_command* command)
+{
+	MQTTProperties empty = MQTTProperties_initializer;
+
+	FUNC_ENTRY;
+	Log(TRACE_MIN, -1, "Draining the connection of client %s on socket %d", m->c->clientID, m->c->net.socket);
+	m->c->connected = 0; /* nothing else is written; MQTTAsync_isConnected() says so */
+	m->c->good = 0; /* no retries of in-flight messages */
+	m->c->ping_outstanding = 0;
+	m->c->ping_due = 0;
+	m->c->connect_state = DRAINING;
+	m->drainPhase = DRAIN_START;
+	m->drainStart = MQTTTime_now();
+	m->drainReason = command->details.dis.reasonCode;
+	m->drainProps = (command->properties.count > 0) ? MQTTProperties_copy(&command->properties) : empty;
+	MQTTAsync_drainingClients++;
+	Socket_interrupt(); /* the receive thread takes it from here (MQTTAsync_drainCheck) */
+	FUNC_EXIT;
+}
+
+
+/* Advances a drain as far as it can go now; ends it at the time limit. */
+static void MQTTAsync_drainStep(MQTTAsyncs* m)
+{
+	Clients* c = m->c;
+
+	FUNC_ENTRY;
+	if (MQTTTime_elapsed(m->drainStart) >= (ELAPSED_TIME_TYPE)MQTTASYNC_DRAIN_TIMEOUT)
+	{
+		MQTTAsync_drainFinish(m, "time limit reached");
+		goto exit;
+	}
+	if (m->drainPhase == DRAIN_START)
+	{	/* deferred acknowledgements given before the disconnect go before the DISCONNECT;
+		 * those given later are refused (MQTTASYNC_ACK_CONNECTION_GONE) */
+		if (c->manualAcks)
+		{
+			MQTTProtocol_releaseAcks(c);
+			MQTTProtocol_newConnection(c);
+		}
+		m->drainPhase = DRAIN_SEND_DISCONNECT;
+	}
+	if (m->drainPhase == DRAIN_SEND_DISCONNECT && MQTTAsync_Socket_noPendingWrites(c->net.socket)
+			&& c->outboundQueue->count == 0)
+	{
+		if (MQTTPacket_send_disconnect(c, m->drainReason, &m->drainProps) == SOCKET_ERROR)
+		{
+			MQTTAsync_drainFinish(m, "DISCONNECT not written");
+			goto exit;
+		}
+		m->drainPhase = DRAIN_SEND_CLOSE;
+	}
+	if (m->drainPhase == DRAIN_SEND_CLOSE && MQTTAsync_Socket_noPendingWrites(c->net.socket))
+	{
+		MQTTAsync_lock_mutex(socket_mutex);
+		WebSocket_close(&c->net, WebSocket_CLOSE_NORMAL, NULL); /* does nothing without WebSockets */
+		MQTTAsync_unlock_mutex(socket_mutex);
+		m->drainPhase = DRAIN_SHUT_WRITE;
+	}
+	if (m->drainPhase == DRAIN_SHUT_WRITE && MQTTAsync_Socket_noPendingWrites(c->net.socket))
+	{
+#if defined(OPENSSL)
+		MQTTAsync_lock_mutex(socket_mutex);
+		SSLSocket_close(&c->net); /* close_notify; what follows is read undecoded */
+		MQTTAsync_unlock_mutex(socket_mutex);
+#endif
+		Socket_shutdownWrite(c->net.socket);
+		m->drainPhase = DRAIN_READ;
+	}
+exit:
+	FUNC_EXIT;
+}
+
+
+/* Closes a drained connection and completes the application's disconnect. */
+static void MQTTAsync_drainFinish(MQTTAsyncs* m, const char* why)
+{
+	MQTTAsync_command* command = &m->disconnect;
+
+	FUNC_ENTRY;
+	Log(TRACE_MIN, -1, "Drained the connection of client %s in %d ms: %s", m->c->clientID,
+			(int)MQTTTime_elapsed(m->drainStart), why);
+	MQTTAsync_closeSession(m->c, MQTTREASONCODE_SUCCESS, NULL); /* ends the drain (MQTTAsync_drainEnd) */
+	if (command->onSuccess)
+	{
+		MQTTAsync_successData data;
+
+		memset(&data, '\0', sizeof(data));
+		Log(TRACE_MIN, -1, "Calling disconnect complete for client %s", m->c->clientID);
+		(*(command->onSuccess))(command->context, &data);
+	}
+	else if (command->onSuccess5)
+	{
+		MQTTAsync_successData5 data = MQTTAsync_successData5_initializer;
+
+		data.reasonCode = MQTTASYNC_SUCCESS;
+		Log(TRACE_MIN, -1, "Calling disconnect complete for client %s", m->c->clientID);
+		(*(command->onSuccess5))(command->context, &data);
+	}
+	FUNC_EXIT;
+}
+
+
+/* Forgets a drain's state; called when its socket is closed, whoever closes it. */
+static void MQTTAsync_drainEnd(MQTTAsyncs* m)
+{
+	if (m->drainPhase != 0)
+	{
+		m->drainPhase = 0;
+		MQTTAsync_drainingClients--;
+		MQTTProperties_free(&m->drainProps);
+	}
+}
+
+
+/* Advances every drain (the receive thread, each cycle while there are any). */
+static void MQTTAsync_drainCheck(void)
+{
+	ListElement* current = NULL;
+
+	while (MQTTAsync_drainingClients > 0 && ListNextElement(MQTTAsync_handles, &current))
+	{
+		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
+
+		if (m->c->connect_state == DRAINING)
+		{
+			MQTTAsync_drainStep(m);
+			if (m->c->connect_state != DRAINING)
+				break; /* finished: its callback may have changed the list of clients */
+		}
+	}
+}
+
+
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements"): sends the
+ * acknowledgements the application has given (MQTTAsync_acknowledge), in order. The
+ * receive thread, holding mqttasync_mutex, after each cycle (MQTTAsync_acknowledge ends
+ * its poll): like the acknowledgements Paho sends itself, so the queue of acknowledgements
+ * waiting behind a pending write (outboundQueue) is only ever used by that thread.
+ */
+void MQTTAsync_releaseAcks(void)
+{
+	ListElement* current = NULL;
+
+	if (!MQTTProtocol_takeAcksReady())
+		return;
+	while (ListNextElement(MQTTAsync_handles, &current))
+	{
+		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
+
+		if (m->c->manualAcks)
+			MQTTProtocol_releaseAcks(m->c);
+	}
 }
 
 
@@ -1239,6 +1447,12 @@ static int MQTTAsync_processCommand(void)
 
 		if (ListFind(ignored_clients, cmd->client))
 			continue;
+
+		if (cmd->client->c->connect_state == DRAINING)
+		{	/* flask-mqtt patch: commands wait until the drained DISCONNECT is complete */
+			ListAppend(ignored_clients, cmd->client, sizeof(cmd->client));
+			continue;
+		}
 
 		if (cmd->command.type == CONNECT || cmd->command.type == DISCONNECT || (cmd->client->c->connected &&
 			cmd->client->c->connect_state == NOT_IN_PROGRESS && MQTTAsync_Socket_noPendingWrites(cmd->client->c->net.socket)))
@@ -1573,7 +1787,8 @@ static int MQTTAsync_processCommand(void)
 	}
 	else if (command->command.type == PUBLISH && command->command.details.pub.qos > 0 && rc == SOCKET_ERROR)
 	{
-		/* MQTTProtocol_startPublish has put the message in outboundMsgs, which shares this
+		/* flask-mqtt patch (docs/paho-fork.md, "a double free"):
+		 * MQTTProtocol_startPublish has put the message in outboundMsgs, which shares this
 		 * command's topic and payload. Keep the command waiting for its acknowledgement, like
 		 * any message in flight when the connection broke: a kept session sends it again after
 		 * the reconnect and the PUBACK completes it; cleaning the session fails it and frees
@@ -1763,7 +1978,8 @@ static void MQTTAsync_checkTimeouts(void)
 			MQTTAsync_checkDisconnect(m, &m->disconnect);
 
 		/* check connect timeout */
-		if (m->c->connect_state != NOT_IN_PROGRESS && MQTTTime_elapsed(m->connect.start_time) > (ELAPSED_TIME_TYPE)(m->connectTimeout * 1000))
+		if (m->c->connect_state != NOT_IN_PROGRESS && m->c->connect_state != DRAINING /* flask-mqtt patch: not a connect */
+				&& MQTTTime_elapsed(m->connect.start_time) > (ELAPSED_TIME_TYPE)(m->connectTimeout * 1000))
 		{
 			nextOrClose(m, MQTTASYNC_FAILURE, "TCP connect timeout");
 			continue;
@@ -2025,6 +2241,7 @@ static int MQTTAsync_completeConnection(MQTTAsyncs* m, Connack* connack)
 		Log(LOG_PROTOCOL, 1, NULL, m->c->net.socket, m->c->clientID, connack->rc);
 		if ((rc = connack->rc) == MQTTASYNC_SUCCESS)
 		{
+			MQTTProtocol_newConnection(m->c); /* flask-mqtt patch: acks name this connection */
 			m->retrying = 0;
 			m->c->connected = 1;
 			m->c->good = 1;
@@ -2095,15 +2312,21 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 		SOCKET sock = -1;
 		MQTTAsyncs* m = NULL;
 		MQTTPacket* pack = NULL;
+		/* flask-mqtt patch: drained DISCONNECTs move on when writes complete and end at
+		 * their time limit, so look at them often while there are any */
+		long wait = (MQTTAsync_drainingClients > 0 && timeout > 50L) ? 50L : timeout;
 
 		MQTTAsync_unlock_mutex(mqttasync_mutex);
-		Log(TRACE_MINIMUM, -1, "MQTTAsync_cycle call timeout %lu", timeout);
-		pack = MQTTAsync_cycle(&sock, timeout, &rc);
+		Log(TRACE_MINIMUM, -1, "MQTTAsync_cycle call timeout %lu", wait);
+		pack = MQTTAsync_cycle(&sock, wait, &rc);
 		Log(TRACE_MINIMUM, -1, "MQTTAsync_cycle returns pack %p, sock %d, timeout %lu, rc %d", pack, sock, timeout, rc);
 		MQTTAsync_lock_mutex(mqttasync_mutex);
 		if (MQTTAsync_tostop)
 			break;
 
+		MQTTAsync_releaseAcks(); /* flask-mqtt patch: the application's acknowledgements */
+		if (MQTTAsync_drainingClients > 0) /* flask-mqtt patch */
+			MQTTAsync_drainCheck();
 		if (sock == 0)
 			continue;
 		timeout = 1000L;
@@ -2122,7 +2345,9 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 			Socket_close(sock);
 			continue;
 		}
-		if (rc == SOCKET_ERROR)
+		if (rc == SOCKET_ERROR && m->c->connect_state == DRAINING)
+			MQTTAsync_drainFinish(m, "socket error"); /* flask-mqtt patch: the disconnect completes */
+		else if (rc == SOCKET_ERROR)
 		{
 			Log(TRACE_MINIMUM, -1, "Error from MQTTAsync_cycle() - removing socket %d", sock);
 			nextOrClose(m, rc, "socket error");
@@ -2137,7 +2362,8 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 				if (strlen(qe->topicName) == topicLen)
 					topicLen = 0;
 
-				if (MQTTAsync_deliverMessage(m, qe->topicName, topicLen, qe->msg))
+				if (MQTTAsync_deliverMessage(m, qe->topicName, topicLen, qe->msg,
+						m->c->manualAcks ? qe->connection : 0 /* flask-mqtt patch */))
 				{
 #if !defined(NO_PERSISTENCE)
 					if (m->c->persistence)
@@ -2467,6 +2693,9 @@ static void MQTTAsync_stop(void)
 static void MQTTAsync_closeOnly(Clients* client, enum MQTTReasonCodes reasonCode, MQTTProperties* props)
 {
 	FUNC_ENTRY;
+	if (client->connect_state == DRAINING) /* flask-mqtt patch: a drain ends when its socket is closed */
+		MQTTAsync_drainEnd((MQTTAsyncs*)client->context);
+	MQTTProtocol_newConnection(client); /* flask-mqtt patch: acks for this connection are refused now */
 	client->good = 0;
 	client->ping_outstanding = 0;
 	client->ping_due = 0;
@@ -2621,13 +2850,16 @@ static int MQTTAsync_cleanSession(Clients* client)
 * @param mm the message to be delivered
 * @return boolean 1 means message has been delivered, 0 that it has not
 */
-static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm)
+static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection)
 {
 	int rc;
 
 	Log(TRACE_MIN, -1, "Calling messageArrived for client %s, queue depth %d",
 					m->c->clientID, m->c->messageQueue->count);
+	m->deliveringMessage = mm; /* flask-mqtt patch: for MQTTAsync_getAckToken */
+	m->deliveringConnection = connection;
 	rc = (*(m->ma))(m->maContext, topicName, (int)topicLen, mm);
+	m->deliveringMessage = NULL; /* flask-mqtt patch */
 	/* if 0 (false) is returned by the callback then it failed, so we don't remove the message from
 	 * the queue, and it will be retried later.  If 1 is returned then the message data may have been freed,
 	 * so we must be careful how we use it.
@@ -2660,7 +2892,7 @@ void Protocol_processPublication(Publish* publish, Clients* client, int allocate
 	mm->payloadlen = publish->payloadlen;
 	mm->qos = publish->header.bits.qos;
 	mm->retained = publish->header.bits.retain;
-	if (publish->header.bits.qos == 2)
+	if (publish->header.bits.qos == 2 && !client->manualAcks) /* flask-mqtt patch: with manual acks QoS 2 can be delivered twice */
 		mm->dup = 0;  /* ensure that a QoS2 message is not passed to the application with dup = 1 */
 	else
 		mm->dup = publish->header.bits.dup;
@@ -2680,7 +2912,7 @@ void Protocol_processPublication(Publish* publish, Clients* client, int allocate
 			MQTTAsyncs* m = (MQTTAsyncs*)(found->content);
 
 			if (m->ma)
-				rc = MQTTAsync_deliverMessage(m, publish->topic, publish->topiclen, mm);
+				rc = MQTTAsync_deliverMessage(m, publish->topic, publish->topiclen, mm, client->connection);
 			else
 				Log(LOG_ERROR, -1, "Message arrived for client %s but can't deliver it. No messageArrived callback",
 						m->c->clientID);
@@ -2696,6 +2928,7 @@ void Protocol_processPublication(Publish* publish, Clients* client, int allocate
 		qe->msg = mm;
 		qe->topicName = publish->topic;
 		qe->topicLen = publish->topiclen;
+		qe->connection = client->connection; /* flask-mqtt patch */
 		ListAppend(client->messageQueue, qe, sizeof(qe) + sizeof(mm) + mm->payloadlen + strlen(qe->topicName)+1);
 #if !defined(NO_PERSISTENCE)
 		if (client->persistence)
@@ -3107,6 +3340,13 @@ static MQTTPacket* MQTTAsync_cycle(SOCKET* sock, unsigned long timeout, int* rc)
 			Log(TRACE_MINIMUM, -1, "m->c->connect_state = %d", m->c->connect_state);
 			if (m->c->connect_state == TCP_IN_PROGRESS || m->c->connect_state == SSL_IN_PROGRESS || m->c->connect_state == WEBSOCKET_IN_PROGRESS)
 				*rc = MQTTAsync_connecting(m);
+			else if (m->c->connect_state == DRAINING)
+			{	/* flask-mqtt patch: a drained DISCONNECT discards what arrives */
+				if (Socket_discard(*sock))
+					MQTTAsync_drainFinish(m, "closed by the server");
+				else
+					MQTTAsync_drainStep(m);
+			}
 			else
 				pack = MQTTPacket_Factory(m->c->MQTTVersion, &m->c->net, rc);
 			if (m->c->connect_state == WAIT_FOR_CONNACK && *rc == SOCKET_ERROR)

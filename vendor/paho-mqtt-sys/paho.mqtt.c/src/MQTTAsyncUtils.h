@@ -37,6 +37,7 @@ typedef struct
 	char* topicName;
 	int topicLen;
 	unsigned int seqno; /* only used on restore */
+	unsigned int connection; /* flask-mqtt patch: the connection it came on, with manual acks (Clients.connection) */
 } qEntry;
 
 typedef struct
@@ -146,6 +147,18 @@ typedef struct MQTTAsync_struct
 	MQTTProperties* connectProps;
 	MQTTProperties* willProps;
 
+	/* flask-mqtt patch (docs/paho-fork.md, "a drained DISCONNECT"): the state of a
+	 * graceful disconnect while connect_state is DRAINING */
+	int drainPhase;                 /* see MQTTAsync_drainStep */
+	START_TIME_TYPE drainStart;     /* when the drain began; it is bounded by MQTTASYNC_DRAIN_TIMEOUT */
+	enum MQTTReasonCodes drainReason; /* the DISCONNECT's reason code and properties (MQTT 5) */
+	MQTTProperties drainProps;
+
+	/* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements"): the message being
+	 * passed to messageArrived now, and the connection it came on (MQTTAsync_getAckToken) */
+	MQTTAsync_message* deliveringMessage;
+	unsigned int deliveringConnection;
+
 } MQTTAsyncs;
 
 typedef struct
@@ -158,6 +171,7 @@ typedef struct
 } MQTTAsync_queuedCommand;
 
 void MQTTAsync_lock_mutex(mutex_type amutex);
+void MQTTAsync_releaseAcks(void); /* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
 void MQTTAsync_unlock_mutex(mutex_type amutex);
 void MQTTAsync_terminate(void);
 #if !defined(NO_PERSISTENCE)

@@ -63,6 +63,10 @@ typedef struct {
 	int ackType;
 } AckRequest;
 
+/* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
+static void MQTTProtocol_awaitAck(Clients* client, int msgid, int qos, int acked);
+static int MQTTProtocol_sendAck(Clients* client, int ackType, int msgid, int MQTTVersion);
+
 
 /**
  * List callback function for comparing Message structures by message id
@@ -320,6 +324,87 @@ void MQTTProtocol_removePublication(Publications* p)
  * @param sock the socket on which the packet was received
  * @return completion code
  */
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements"): an inbound QoS 2
+ * PUBLISH when the application acknowledges messages itself. Delivered at once (on every
+ * MQTT version), its PUBREC sent when the application acknowledges it: once PUBREC is
+ * sent the server never sends the PUBLISH again, so acknowledging any later would lose a
+ * message the application had not finished with. The inbound record waits with
+ * nextMessageType PUBREC (owed) and becomes PUBREL when the PUBREC is sent. A PUBLISH
+ * sent again (DUP, a new connection of a persistent session) whose PUBREC was never sent
+ * is delivered again; one whose PUBREC was sent (and lost with the connection) gets its
+ * PUBREC again, in order, and is not delivered again.
+ */
+static int MQTTProtocol_handleManualQoS2(Clients* client, Publish* publish)
+{
+	int rc = TCPSOCKET_COMPLETE;
+	int len;
+	ListElement* listElem = NULL;
+	Messages* m = NULL;
+	Publish publish1;
+
+	FUNC_ENTRY;
+	listElem = ListFindItem(client->inboundMsgs, &(publish->msgId), messageIDCompare);
+	if (listElem != NULL && ((Messages*)(listElem->content))->nextMessageType == PUBREL)
+	{
+		MQTTProtocol_awaitAck(client, publish->msgId, 2, 1);
+		MQTTProtocol_releaseAcks(client);
+		goto exit;
+	}
+	if ((m = malloc(sizeof(Messages))) == NULL)
+	{
+		rc = PAHO_MEMORY_ERROR;
+		goto exit;
+	}
+	memset(m, '\0', sizeof(Messages));
+	if ((m->publish = MQTTProtocol_storePublication(publish, &len)) == NULL)
+	{
+		free(m);
+		rc = PAHO_MEMORY_ERROR;
+		goto exit;
+	}
+	m->msgid = publish->msgId;
+	m->qos = publish->header.bits.qos;
+	m->retain = publish->header.bits.retain;
+	m->MQTTVersion = publish->MQTTVersion;
+	if (m->MQTTVersion >= MQTTVERSION_5)
+		m->properties = MQTTProperties_copy(&publish->properties);
+	m->nextMessageType = PUBREC; /* owed, when the application acknowledges it */
+	if (listElem != NULL)
+	{	/* delivered on an earlier connection and never acknowledged: deliver it again */
+		Messages* old = (Messages*)(listElem->content);
+
+		MQTTProtocol_removePublication(old->publish);
+		if (old->MQTTVersion >= MQTTVERSION_5)
+			MQTTProperties_free(&old->properties);
+		ListInsert(client->inboundMsgs, m, sizeof(Messages) + len, listElem);
+		ListRemove(client->inboundMsgs, old);
+	}
+	else
+		ListAppend(client->inboundMsgs, m, sizeof(Messages) + len);
+	MQTTProtocol_awaitAck(client, m->msgid, 2, 0);
+
+	memset(&publish1, '\0', sizeof(publish1));
+	publish1.header.bits.qos = m->qos;
+	publish1.header.bits.retain = m->retain;
+	publish1.header.bits.dup = publish->header.bits.dup; /* the application may see a duplicate */
+	publish1.msgId = m->msgid;
+	publish1.topic = m->publish->topic;
+	publish1.topiclen = m->publish->topiclen;
+	publish1.payload = m->publish->payload;
+	publish1.payloadlen = m->publish->payloadlen;
+	publish1.MQTTVersion = m->MQTTVersion;
+	publish1.properties = m->properties;
+	Protocol_processPublication(&publish1, client, 1); /* the message owns the topic now */
+	ListRemove(&(state.publications), m->publish);
+	m->publish = NULL;
+	publish->topic = NULL;
+exit:
+	FUNC_EXIT_RC(rc);
+	return rc;
+}
+
+
 int MQTTProtocol_handlePublishes(void* pack, SOCKET sock)
 {
 	Publish* publish = (Publish*)pack;
@@ -351,7 +436,13 @@ int MQTTProtocol_handlePublishes(void* pack, SOCKET sock)
 
 	socketHasPendingWrites = !Socket_noPendingWrites(sock);
 
-	if (publish->header.bits.qos == 1)
+	if (publish->header.bits.qos == 1 && client->manualAcks)
+	{	/* flask-mqtt patch: the PUBACK waits for the application's acknowledgement; recorded
+		 * before the delivery, so that an ack from inside the callback finds it */
+		MQTTProtocol_awaitAck(client, publish->msgId, 1, 0);
+		Protocol_processPublication(publish, client, 1);
+	}
+	else if (publish->header.bits.qos == 1)
 	{
 		Protocol_processPublication(publish, client, 1);
   
@@ -360,6 +451,8 @@ int MQTTProtocol_handlePublishes(void* pack, SOCKET sock)
 		else
 			rc = MQTTPacket_send_puback(publish->MQTTVersion, publish->msgId, &client->net, client->clientID);
 	}
+	else if (publish->header.bits.qos == 2 && client->manualAcks)
+		rc = MQTTProtocol_handleManualQoS2(client, publish);
 	else if (publish->header.bits.qos == 2)
 	{
 		/* store publication in inbound list */
@@ -616,7 +709,7 @@ int MQTTProtocol_handlePubrels(void* pack, SOCKET sock)
 			publish.MQTTVersion = m->MQTTVersion;
 			if (publish.MQTTVersion >= MQTTVERSION_5)
 				publish.properties = m->properties;
-			else
+			else if (m->publish != NULL || !client->manualAcks) /* flask-mqtt patch: with manual acks it was delivered at the PUBLISH */
 				Protocol_processPublication(&publish, client, 0); /* only for 3.1.1 and lower */
 			#if !defined(NO_PERSISTENCE)
 			rc += MQTTPersistence_remove(client,
@@ -949,6 +1042,8 @@ void MQTTProtocol_freeClient(Clients* client)
 	MQTTProtocol_freeMessageList(client->inboundMsgs);
 	ListFree(client->messageQueue);
 	ListFree(client->outboundQueue);
+	if (client->unacked) /* flask-mqtt patch */
+		ListFree(client->unacked);
 	free(client->clientID);
         client->clientID = NULL;
 	if (client->will)
@@ -1123,4 +1218,179 @@ char* MQTTStrdup(const char* src)
 	else
 		Log(LOG_ERROR, -1, "memory allocation error in MQTTStrdup");
 	return temp;
+}
+
+
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements").
+ *
+ * With manual acknowledgements (MQTTAsync_setManualAcks) an inbound QoS 1 PUBLISH is
+ * delivered without its PUBACK, a QoS 2 PUBLISH without its PUBREC; the application
+ * acknowledges it later (MQTTAsync_acknowledge), from any thread. Each connection keeps
+ * its unacknowledged messages in arrival order (client->unacked); an acknowledgement marks
+ * one, and the acknowledgements are sent from the head of the list as far as it is
+ * acknowledged, so they leave in the order the PUBLISHes arrived ([MQTT-4.6.0-2],
+ * [MQTT-4.6.0-3]) whatever the order of the application's calls. The application's
+ * threads only take acks_mutex (never while holding another lock, and no other lock is
+ * taken while holding it), so an acknowledgement never waits for Paho's threads and may be
+ * given inside a callback; the sending is done by the receive thread holding
+ * mqttasync_mutex (MQTTProtocol_releaseAcks), which sends Paho's other acknowledgements too. client->connection names the connection: it changes when a
+ * connection is made and when it is closed, and with it the list is emptied, so an
+ * acknowledgement for a message of an earlier connection is refused and never sent on a
+ * new connection that reuses the packet identifier.
+ */
+#if defined(_WIN32)
+static SRWLOCK acks_lock = SRWLOCK_INIT;
+#define ACKS_LOCK() AcquireSRWLockExclusive(&acks_lock)
+#define ACKS_UNLOCK() ReleaseSRWLockExclusive(&acks_lock)
+#else
+#include <pthread.h>
+static pthread_mutex_t acks_mutex = PTHREAD_MUTEX_INITIALIZER;
+#define ACKS_LOCK() pthread_mutex_lock(&acks_mutex)
+#define ACKS_UNLOCK() pthread_mutex_unlock(&acks_mutex)
+#endif
+
+static int acks_ready = 0; /* some client's list has an acknowledged head */
+
+/* Records an inbound message that awaits its acknowledgement (acked: already has it). */
+static void MQTTProtocol_awaitAck(Clients* client, int msgid, int qos, int acked)
+{
+	AckPending* a = malloc(sizeof(AckPending));
+
+	FUNC_ENTRY;
+	if (a == NULL)
+		goto exit;
+	a->msgid = msgid;
+	a->qos = qos;
+	a->acked = acked;
+	ACKS_LOCK();
+	if (client->unacked == NULL)
+		client->unacked = ListInitialize();
+	if (client->unacked == NULL || ListAppend(client->unacked, a, sizeof(AckPending)) == NULL)
+		free(a);
+	ACKS_UNLOCK();
+exit:
+	FUNC_EXIT;
+}
+
+
+/* A connection was made or closed: what awaited an acknowledgement belongs to the old one. */
+void MQTTProtocol_newConnection(Clients* client)
+{
+	FUNC_ENTRY;
+	ACKS_LOCK();
+	client->connection++;
+	if (client->connection == 0)
+		client->connection = 1; /* 0 names no connection */
+	if (client->unacked)
+		ListEmpty(client->unacked);
+	ACKS_UNLOCK();
+	FUNC_EXIT;
+}
+
+
+/*
+ * The application acknowledges a message. Returns MQTTASYNC_SUCCESS (0),
+ * MQTTPROTOCOL_ACK_CONNECTION_GONE or MQTTPROTOCOL_ACK_UNKNOWN; *ready says whether an
+ * acknowledgement can be sent now (the head of the list is acknowledged).
+ */
+int MQTTProtocol_markAcked(Clients* client, unsigned int connection, int msgid, int qos, int* ready)
+{
+	int rc = MQTTPROTOCOL_ACK_UNKNOWN;
+	ListElement* current = NULL;
+
+	FUNC_ENTRY;
+	*ready = 0;
+	ACKS_LOCK();
+	if (connection == 0 || connection != client->connection || client->unacked == NULL)
+		rc = MQTTPROTOCOL_ACK_CONNECTION_GONE;
+	else
+	{
+		while (ListNextElement(client->unacked, &current))
+		{
+			AckPending* a = (AckPending*)(current->content);
+
+			if (a->msgid == msgid && a->qos == qos && !a->acked)
+			{
+				a->acked = 1;
+				rc = 0;
+				break;
+			}
+		}
+		if (rc == 0 && ((AckPending*)(client->unacked->first->content))->acked)
+		{
+			*ready = !acks_ready; /* the receive thread has to be woken once per release */
+			acks_ready = 1;
+		}
+	}
+	ACKS_UNLOCK();
+	FUNC_EXIT_RC(rc);
+	return rc;
+}
+
+
+/* Whether some acknowledgement may be ready to send (and forget it: the caller sends them). */
+int MQTTProtocol_takeAcksReady(void)
+{
+	int ready;
+
+	ACKS_LOCK();
+	ready = acks_ready;
+	acks_ready = 0;
+	ACKS_UNLOCK();
+	return ready;
+}
+
+
+static int MQTTProtocol_sendAck(Clients* client, int ackType, int msgid, int MQTTVersion)
+{
+	int rc;
+
+	/* behind a pending write, or behind acknowledgements queued behind one: queued, in order */
+	if (!Socket_noPendingWrites(client->net.socket) || client->outboundQueue->count > 0)
+		rc = MQTTProtocol_queueAck(client, ackType, msgid);
+	else if (ackType == PUBACK)
+		rc = MQTTPacket_send_puback(MQTTVersion, msgid, &client->net, client->clientID);
+	else
+		rc = MQTTPacket_send_pubrec(MQTTVersion, msgid, &client->net, client->clientID);
+	return rc;
+}
+
+
+/*
+ * Sends the acknowledgements at the head of the client's list that the application has
+ * given. The receive thread, holding mqttasync_mutex (the list only shrinks here, and the
+ * connection changes only under that mutex too).
+ */
+void MQTTProtocol_releaseAcks(Clients* client)
+{
+	FUNC_ENTRY;
+	while ((client->connected || client->connect_state == DRAINING) && client->net.socket > 0)
+	{
+		AckPending ack;
+		int found = 0;
+
+		ACKS_LOCK();
+		if (client->unacked && client->unacked->count > 0 &&
+				((AckPending*)(client->unacked->first->content))->acked)
+		{
+			ack = *(AckPending*)(client->unacked->first->content);
+			ListRemoveHead(client->unacked);
+			found = 1;
+		}
+		ACKS_UNLOCK();
+		if (!found)
+			break;
+		if (ack.qos == 1)
+			MQTTProtocol_sendAck(client, PUBACK, ack.msgid, client->MQTTVersion);
+		else
+		{
+			ListElement* elem = ListFindItem(client->inboundMsgs, &ack.msgid, messageIDCompare);
+
+			if (elem)
+				((Messages*)(elem->content))->nextMessageType = PUBREL;
+			MQTTProtocol_sendAck(client, PUBREC, ack.msgid, client->MQTTVersion);
+		}
+	}
+	FUNC_EXIT;
 }

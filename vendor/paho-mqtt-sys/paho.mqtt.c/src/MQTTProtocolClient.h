@@ -57,6 +57,21 @@ char* MQTTStrdup(const char* src);
 
 void MQTTProtocol_writeAvailable(SOCKET socket);
 
+/* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
+/** An inbound QoS 1/2 message awaiting the application's acknowledgement */
+typedef struct
+{
+	int msgid;
+	int qos;
+	int acked; /**< acknowledged; sent once every earlier message is */
+} AckPending;
+#define MQTTPROTOCOL_ACK_CONNECTION_GONE -100 /* = MQTTASYNC_ACK_CONNECTION_GONE */
+#define MQTTPROTOCOL_ACK_UNKNOWN -101         /* = MQTTASYNC_ACK_UNKNOWN */
+void MQTTProtocol_newConnection(Clients* client);
+int MQTTProtocol_markAcked(Clients* client, unsigned int connection, int msgid, int qos, int* ready);
+int MQTTProtocol_takeAcksReady(void);
+void MQTTProtocol_releaseAcks(Clients* client);
+
 //#define MQTTStrdup(src) MQTTStrncpy(malloc(strlen(src)+1), src, strlen(src)+1)
 
 #endif

@@ -1326,6 +1326,86 @@ void Socket_clearPendingWrite(SOCKET socket)
 }
 
 
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "a drained DISCONNECT"): the two socket operations
+ * of a graceful disconnect. Once the DISCONNECT is written, the client stops writing
+ * (Socket_shutdownWrite: the server reads the DISCONNECT, then the end of the stream) and
+ * reads and discards what the server still sends (Socket_discard) until the server closes
+ * the connection. Closing a socket with unread data in it makes the kernel answer with a
+ * reset instead of a FIN, and a server that had not yet read the DISCONNECT (it was queued
+ * behind acknowledgements) then treats the connection as lost and publishes the will.
+ * Raw reads: with TLS or WebSockets the bytes are discarded undecoded, which is all a
+ * closing connection needs.
+ */
+
+/**
+ *  Stops writing to a socket: the peer reads the end of the stream after what was written.
+ *  @param socket the socket
+ *  @return completion code
+ */
+int Socket_shutdownWrite(SOCKET socket)
+{
+	int rc;
+
+	FUNC_ENTRY;
+#if defined(_WIN32)
+	if ((rc = shutdown(socket, SD_SEND)) == SOCKET_ERROR)
+#else
+	if ((rc = shutdown(socket, SHUT_WR)) == SOCKET_ERROR)
+#endif
+		Socket_error("shutdown", socket);
+	FUNC_EXIT_RC(rc);
+	return rc;
+}
+
+
+/**
+ *  Reads and discards what a socket has to read now, including bytes already buffered.
+ *  Never blocks.
+ *  @param socket the socket
+ *  @return 1 when the peer closed the connection (or it failed), 0 when more may come
+ */
+int Socket_discard(SOCKET socket)
+{
+	char buf[4096];
+	int i;
+	int rc = 0;
+
+	FUNC_ENTRY;
+#if !defined(_WIN32)
+	Socket_readaheadCleanup(socket); /* buffered bytes are unread data too */
+#endif
+	for (i = 0; i < 64; ++i) /* bounded, so that other clients are served meanwhile */
+	{
+#if defined(_WIN32)
+		int n = recv(socket, buf, (int)sizeof(buf), 0);
+#else
+		ssize_t n = recv(socket, buf, sizeof(buf), MSG_DONTWAIT);
+#endif
+		if (n > 0)
+			continue;
+		if (n == 0)
+			rc = 1; /* the end of the stream: the peer closed the connection */
+		else
+		{
+#if defined(_WIN32)
+			int err = WSAGetLastError();
+			if (err == WSAEINTR)
+				continue;
+			rc = (err == WSAEWOULDBLOCK) ? 0 : 1;
+#else
+			if (errno == EINTR)
+				continue;
+			rc = (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : 1;
+#endif
+		}
+		break;
+	}
+	FUNC_EXIT_RC(rc);
+	return rc;
+}
+
+
 /**
  *  Close a socket without removing it from the select list.
  *  @param socket the socket to close

@@ -1,0 +1,92 @@
+// ack.rs
+//
+// flask-mqtt: this file is ours (docs/paho-fork.md, "deferred acknowledgements"), not
+// upstream's. Same licence as the rest of the crate (EPL-2.0 / EDL-1.0).
+//
+
+//! Acknowledgements given by the application
+//! ([`CreateOptionsBuilder::manual_acks`](crate::CreateOptionsBuilder::manual_acks)).
+//!
+//! With manual acknowledgements, Paho C sends the PUBACK of an inbound QoS 1 message and
+//! the PUBREC of a QoS 2 message only when the application acknowledges it:
+//!
+//! ```no_run
+//! use paho_mqtt as mqtt;
+//!
+//! let cli = mqtt::CreateOptionsBuilder::new()
+//!     .server_uri("tcp://localhost:1883")
+//!     .client_id("worker")
+//!     .persistence(mqtt::PersistenceType::None)
+//!     .manual_acks(true)
+//!     .create_client()?;
+//! let rx = cli.get_stream(None);
+//! // connect with a persistent session, subscribe at QoS 1 ...
+//! while let Ok(Some(msg)) = rx.recv_blocking() {
+//!     // handle it, then:
+//!     match cli.ack(&msg)? {
+//!         mqtt::AckOutcome::ConnectionGone => { /* it comes again in the next session */ }
+//!         _ => {}
+//!     }
+//! }
+//! # Ok::<(), mqtt::Error>(())
+//! ```
+//!
+//! - **Order.** Acknowledgements leave in the order the PUBLISHes arrived, as MQTT
+//!   requires: an acknowledgement given early is held until every message that arrived
+//!   before it on the same connection is acknowledged. Calls may come in any order, but one
+//!   message never acknowledged holds back every later acknowledgement of its connection
+//!   (and the server stops sending once its in-flight window is full).
+//! - **Connections.** A token names the connection its message arrived on. Once that
+//!   connection has ended, [`AsyncClient::ack`](crate::AsyncClient::ack) returns
+//!   [`AckOutcome::ConnectionGone`] and sends nothing, never on a newer connection that
+//!   reuses the packet identifier; the server sends the message again (with DUP) in the
+//!   next connection of a persistent session, and it is delivered again.
+//! - **QoS 2.** The PUBREC is what is deferred (once PUBREC is sent the server never sends
+//!   the PUBLISH again, so deferring only PUBCOMP would not survive a crash). The message
+//!   is delivered when its PUBLISH arrives, also on MQTT 3.1.1 (unpatched Paho delivers at
+//!   PUBREL), and may be delivered twice: QoS 2 gives at-least-once to the application.
+//! - **Threads.** `ack` takes only a lock of its own and never waits for Paho's threads;
+//!   it may be called from any thread, also inside a Paho callback. Paho's receive thread
+//!   writes the acknowledgement (woken for it), as it writes Paho's other acknowledgements.
+//!   Keep-alive, the acknowledgements of outbound messages and the receive thread never
+//!   wait for the application.
+
+use crate::{ffi, QoS};
+
+/// What is needed to acknowledge a message: its packet identifier, its QoS and the
+/// connection it arrived on. `Copy`; it stays valid when the message is dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AckToken(pub(crate) ffi::MQTTAsync_ackToken);
+
+impl AckToken {
+    /// The PUBLISH's packet identifier.
+    pub fn packet_id(&self) -> u16 {
+        u16::try_from(self.0.msgid).unwrap_or(0)
+    }
+
+    /// The message's QoS (`AtLeastOnce`: a PUBACK is owed; `ExactlyOnce`: a PUBREC).
+    pub fn qos(&self) -> QoS {
+        QoS::from(self.0.qos)
+    }
+
+    /// The connection the message arrived on (a number that changes at every connect and
+    /// every close of the client).
+    pub fn connection(&self) -> u32 {
+        self.0.connection
+    }
+}
+
+/// What [`AsyncClient::ack`](crate::AsyncClient::ack) did.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AckOutcome {
+    /// Accepted: the PUBACK/PUBREC is sent on the message's connection as soon as every
+    /// message that arrived before it is acknowledged too.
+    Accepted,
+    /// The message's connection has ended: nothing is sent. The server sends the message
+    /// again in the next connection of a persistent session.
+    ConnectionGone,
+    /// Nothing to acknowledge: a QoS 0 message, or one received without manual
+    /// acknowledgements (Paho acknowledged it on receipt).
+    NotNeeded,
+}
