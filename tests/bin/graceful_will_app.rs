@@ -40,7 +40,7 @@ async fn main() -> std::io::Result<()> {
         _ => mqtt::ProtocolVersion::V311,
     };
     let config = mqtt::Config::builder()
-        .host("127.0.0.1")
+        .broker_url("127.0.0.1")
         .port(port.parse().unwrap_or(1883))
         .client_id(id.as_str())
         .protocol_version(version)
