@@ -1,6 +1,7 @@
 //! Consumer "2s" of the end-to-end benchmark: the raw paho consumer
 //! (`bench/src/paho_consumer.rs`, the same source file) linked against the stock Paho C
-//! of `paho-mqtt-sys` from crates.io instead of the main workspace's patched copy. The
+//! of `paho-mqtt-sys` from crates.io instead of our fork, which the main workspace
+//! uses. The
 //! bench spawns it exactly like `flask-mqtt-bench child-paho`: settings from the
 //! environment, progress lines on stdout, exit when stdin closes.
 
