@@ -9,17 +9,26 @@ pub const DISCONNECT: [u8; 2] = [0xE0, 0x00];
 /// Appends a CONNECT for MQTT 3.1.1 with no keep-alive, no will and no credentials.
 pub fn encode_connect(buf: &mut Vec<u8>, client_id: &str, clean_session: bool) {
     let mut body = Vec::with_capacity(12 + client_id.len());
-    put_str(&mut body, "MQTT");
+    put_str(&mut body, b"MQTT");
     // Protocol level 4 (3.1.1), flags, keep-alive 0: the connections idle between runs.
     body.extend_from_slice(&[4, if clean_session { 0x02 } else { 0x00 }, 0, 0]);
-    put_str(&mut body, client_id);
+    put_str(&mut body, client_id.as_bytes());
     put_header(buf, 0x10, body.len());
     buf.extend_from_slice(&body);
 }
 
 /// Appends a PUBLISH of `payload` to `topic` at `qos` (0, 1 or 2; not retained). A QoS 1
 /// or 2 message carries the packet identifier `id`; `dup` marks a message sent again.
-pub fn encode_publish(buf: &mut Vec<u8>, topic: &str, payload: &[u8], qos: u8, id: u16, dup: bool) {
+/// The topic is bytes, so that a test can send one a broker must refuse (invalid UTF-8).
+pub fn encode_publish(
+    buf: &mut Vec<u8>,
+    topic: impl AsRef<[u8]>,
+    payload: &[u8],
+    qos: u8,
+    id: u16,
+    dup: bool,
+) {
+    let topic = topic.as_ref();
     let qos = qos.min(2);
     let id_len = if qos > 0 { 2 } else { 0 };
     let first = 0x30 | (qos << 1) | if dup { 0x08 } else { 0 };
@@ -47,11 +56,11 @@ fn put_header(buf: &mut Vec<u8>, first: u8, mut len: usize) {
     }
 }
 
-/// A UTF-8 string with its 16-bit length.
-fn put_str(buf: &mut Vec<u8>, s: &str) {
+/// A string (bytes, not checked for UTF-8) with its 16-bit length.
+fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
     let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
     buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(&s.as_bytes()[..usize::from(len)]);
+    buf.extend_from_slice(&s[..usize::from(len)]);
 }
 
 #[cfg(test)]
