@@ -14,24 +14,16 @@ mod child;
 mod wire;
 
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
-use crate::child::{Progress, Settings};
-use crate::wire::LatencySummary;
+use crate::child::{Progress, Settings, Tally};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("rumqttc-consumer: {e}");
-            ExitCode::from(1)
-        }
-    }
+    child::exit_code("rumqttc-consumer", run().await)
 }
 
 async fn run() -> Result<(), String> {
@@ -48,26 +40,10 @@ async fn run() -> Result<(), String> {
         .subscribe("bench/#", QoS::AtLeastOnce)
         .await
         .map_err(|e| e.to_string())?;
-    let mut count = 0u64;
-    let mut latencies = Vec::new();
+    let mut tally = Tally::new(&settings, progress);
     loop {
         match eventloop.poll().await.map_err(|e| e.to_string())? {
-            Event::Incoming(Packet::Publish(publish)) => {
-                if settings.latency {
-                    if let Some(sent) = wire::sent_at(&publish.payload) {
-                        latencies.push(wire::now_ns().saturating_sub(sent));
-                    }
-                }
-                count += 1;
-                progress.messages.store(count, Ordering::Relaxed);
-                progress.calls.store(count, Ordering::Relaxed);
-                if count == settings.messages {
-                    child::say(&format!("done {} {count} {count} 0", wire::now_ns()));
-                    if settings.latency {
-                        child::say(&LatencySummary::of(&mut latencies).line());
-                    }
-                }
-            }
+            Event::Incoming(Packet::Publish(publish)) => tally.message(&publish.payload),
             Event::Incoming(Packet::Disconnect) => return Err("disconnected".into()),
             _ => {}
         }

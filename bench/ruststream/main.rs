@@ -68,13 +68,7 @@ with_filters!(subscribers);
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ruststream-consumer: {e}");
-            ExitCode::from(1)
-        }
-    }
+    child::exit_code("ruststream-consumer", run().await)
 }
 
 async fn run() -> Result<(), String> {

@@ -67,7 +67,7 @@ pub(crate) fn write(path: &Path, plan: &Plan, r: &Results) -> Result<(), String>
         "Throughput, messages/s from the first publish to the last handler call (higher is better)",
         &rows,
         throughput,
-        thousands,
+        report::rate,
     );
     y += panel;
     draw_panel(
@@ -150,18 +150,6 @@ fn draw_panel(
             }
         }
     }
-}
-
-fn thousands(v: f64) -> String {
-    let digits = (v.round() as u64).to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn escape(text: &str) -> String {

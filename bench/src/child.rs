@@ -2,9 +2,12 @@
 //! Flask-MQTT's key names for the broker), the stdin watchdog and the progress lines.
 
 use std::io::{Read, Write};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use crate::wire::{self, LatencySummary};
 
 /// Settings the orchestrator hands a consumer child.
 pub(crate) struct Settings {
@@ -102,4 +105,56 @@ pub(crate) fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
+}
+
+/// Counts the messages of a consumer with one subscription (the raw clients): progress,
+/// the `done` line once every message arrived, and latencies in latency mode.
+pub(crate) struct Tally {
+    expected: u64,
+    latency: bool,
+    count: u64,
+    latencies: Vec<u64>,
+    progress: Arc<Progress>,
+}
+
+impl Tally {
+    pub(crate) fn new(settings: &Settings, progress: Arc<Progress>) -> Tally {
+        Tally {
+            expected: settings.messages,
+            latency: settings.latency,
+            count: 0,
+            latencies: Vec::new(),
+            progress,
+        }
+    }
+
+    /// One message arrived.
+    pub(crate) fn message(&mut self, payload: &[u8]) {
+        if self.latency {
+            if let Some(sent) = wire::sent_at(payload) {
+                self.latencies.push(wire::now_ns().saturating_sub(sent));
+            }
+        }
+        self.count += 1;
+        let count = self.count;
+        self.progress.messages.store(count, Ordering::Relaxed);
+        self.progress.calls.store(count, Ordering::Relaxed);
+        if count == self.expected {
+            say(&format!("done {} {count} {count} 0", wire::now_ns()));
+            if self.latency {
+                say(&LatencySummary::of(&mut self.latencies).line());
+            }
+        }
+    }
+}
+
+/// The exit of a consumer process: on failure, `<name>: <error>` on stderr and status 1.
+pub(crate) fn exit_code(name: &str, result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

@@ -185,13 +185,7 @@ fn main() -> ExitCode {
         _ => None,
     };
     if let Some(result) = child {
-        return match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("bench child: {e}");
-                ExitCode::from(2)
-            }
-        };
+        return child::exit_code("flask-mqtt-bench child", result);
     }
     let plan = match Plan::parse(&args) {
         Ok(plan) => plan,

@@ -496,7 +496,7 @@ pub(crate) fn print(plan: &Plan, r: &Results) {
     println!("{s}");
 }
 
-fn rate(r: f64) -> String {
+pub(crate) fn rate(r: f64) -> String {
     let n = r.round() as u64;
     let digits = n.to_string();
     let mut out = String::new();
