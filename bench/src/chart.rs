@@ -18,8 +18,10 @@ const COLORS: [&str; 2] = ["#4e79a7", "#f28e2b"];
 
 /// Writes the chart of `r` to `path`.
 pub(crate) fn write(path: &Path, plan: &Plan, r: &Results) -> Result<(), String> {
+    // 3m (metrics off) is a control for 3, not a peer: it is in the tables only.
     let rows: Vec<(Kind, Medians)> = Kind::ALL
         .into_iter()
+        .filter(|k| *k != Kind::FrameworkNoMetrics)
         .map(|k| (k, [r.median(k, 0), r.median(k, 1)]))
         .filter(|(_, m)| m.iter().any(Option::is_some))
         .collect();

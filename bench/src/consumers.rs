@@ -15,6 +15,9 @@ use crate::framework;
 use crate::peers::Peer;
 use crate::wire::{self, LatencySummary, Line};
 
+/// The setting that switches flask-mqtt's metrics off (issue 16), set to `false` for 3m.
+pub(crate) const METRICS_KEY: &str = "MQTT_METRICS";
+
 /// The consumers, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
@@ -32,6 +35,9 @@ pub(crate) enum Kind {
     Rumqttc,
     /// 3. This framework: an actix app with 100 handlers.
     Framework,
+    /// 3m. The same app with `MQTT_METRICS=false` in its environment: metrics on (3)
+    /// against off, in the same run (issue 18's "under 5% more CPU with metrics on").
+    FrameworkNoMetrics,
     /// 4. Flask-MQTT 1.3 with the same 100 callbacks.
     Flask,
     /// 5. FastStream 0.7 with the same 100 subscribers.
@@ -41,12 +47,13 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 8] = [
+    pub(crate) const ALL: [Kind; 9] = [
         Kind::MosquittoSub,
         Kind::Paho,
         Kind::PahoStock,
         Kind::Rumqttc,
         Kind::Framework,
+        Kind::FrameworkNoMetrics,
         Kind::Flask,
         Kind::FastStream,
         Kind::RustStream,
@@ -59,6 +66,7 @@ impl Kind {
             Kind::PahoStock => "2s. raw paho-mqtt AsyncClient (stock Paho C from crates.io)",
             Kind::Rumqttc => "2r. raw rumqttc AsyncClient",
             Kind::Framework => "3. flask-mqtt (actix, 100 handlers)",
+            Kind::FrameworkNoMetrics => "3m. flask-mqtt, metrics off (MQTT_METRICS=false)",
             Kind::Flask => "4. Flask-MQTT 1.3 (100 callbacks)",
             Kind::FastStream => "5. FastStream 0.7 MQTT (100 subscribers)",
             Kind::RustStream => "6. ruststream + ruststream-rumqttc (100 subscribers)",
@@ -73,6 +81,7 @@ impl Kind {
             Kind::PahoStock => "raw paho, stock Paho C",
             Kind::Rumqttc => "raw rumqttc",
             Kind::Framework => "flask-mqtt",
+            Kind::FrameworkNoMetrics => "flask-mqtt, metrics off",
             Kind::Flask => "Flask-MQTT 1.3",
             Kind::FastStream => "FastStream 0.7",
             Kind::RustStream => "ruststream",
@@ -86,6 +95,7 @@ impl Kind {
             Kind::PahoStock => "paho-stock",
             Kind::Rumqttc => "rumqttc",
             Kind::Framework => "framework",
+            Kind::FrameworkNoMetrics => "framework-nometrics",
             Kind::Flask => "flask",
             Kind::FastStream => "faststream",
             Kind::RustStream => "ruststream",
@@ -99,10 +109,12 @@ impl Kind {
     /// Whether it declares the 100 handlers (10 calls per message), or counts messages
     /// on one `bench/#` subscription.
     pub(crate) fn has_handlers(self) -> bool {
-        matches!(
-            self,
-            Kind::Framework | Kind::Flask | Kind::FastStream | Kind::RustStream
-        )
+        self.is_framework() || matches!(self, Kind::Flask | Kind::FastStream | Kind::RustStream)
+    }
+
+    /// flask-mqtt's own app (3, 3m), whose handler counts must be right.
+    pub(crate) fn is_framework(self) -> bool {
+        matches!(self, Kind::Framework | Kind::FrameworkNoMetrics)
     }
 
     /// Subscriptions the broker must have before the run starts.
@@ -167,6 +179,9 @@ pub(crate) struct Outcome {
     pub(crate) latency: Option<LatencySummary>,
     /// Why the consumer failed (crashed, never subscribed, ...).
     pub(crate) failure: Option<String>,
+    /// 3m only: the first line of its stderr that names [`METRICS_KEY`] (a build whose
+    /// configuration does not know the key says it ignores it).
+    pub(crate) metrics_key_line: Option<String>,
 }
 
 impl Outcome {
@@ -414,6 +429,13 @@ pub(crate) fn run(run: &Run<'_>, publish: impl FnOnce() -> Result<Duration, Stri
         .zip(broker_before)
         .map(|(after, before)| after.saturating_sub(before));
     stop(child, stdin, grace);
+    if run.kind == Kind::FrameworkNoMetrics {
+        outcome.metrics_key_line = std::fs::read_to_string(&stderr)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains(METRICS_KEY))
+            .map(str::to_owned);
+    }
     if done_at.is_none() {
         if let Some(count) = source.final_count() {
             outcome.received = count;
@@ -441,13 +463,19 @@ pub(crate) fn spawn(run: &Run<'_>, stderr: &Path) -> Result<Spawned, String> {
             }
             cmd
         }
-        Kind::Paho | Kind::Framework => {
+        Kind::Paho | Kind::Framework | Kind::FrameworkNoMetrics => {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let mut cmd = Command::new(exe);
             cmd.arg(match run.kind {
                 Kind::Paho => "child-paho",
                 _ => "child-framework",
             });
+            // 3 runs with the default (metrics on) whatever the bench's environment says.
+            if run.kind == Kind::FrameworkNoMetrics {
+                cmd.env(METRICS_KEY, "false");
+            } else {
+                cmd.env_remove(METRICS_KEY);
+            }
             cmd
         }
         // Spawned like the children of this binary: same environment, same protocol.

@@ -63,7 +63,9 @@ fn origin(kind: Kind) -> Option<Origin> {
             app: "faststream_app.py",
             report: &["faststream", "zmqtt", "fast-depends", "pydantic"],
         },
-        Kind::MosquittoSub | Kind::Paho | Kind::Framework => return None,
+        Kind::MosquittoSub | Kind::Paho | Kind::Framework | Kind::FrameworkNoMetrics => {
+            return None
+        }
     })
 }
 

@@ -18,6 +18,11 @@ const RATIOS: &[(&str, Kind, Kind)] = &[
         Kind::Paho,
     ),
     (
+        "3/3m flask-mqtt, metrics on / off",
+        Kind::Framework,
+        Kind::FrameworkNoMetrics,
+    ),
+    (
         "3/2s flask-mqtt / raw paho, stock Paho C",
         Kind::Framework,
         Kind::PahoStock,
@@ -257,7 +262,7 @@ pub(crate) fn failures(plan: &Plan, results: &Results) -> Vec<String> {
             out.push(format!("{name}: {f}"));
         } else if *qos == 1 && o.lost() > 0 {
             out.push(format!("{name}: lost {} QoS 1 messages", o.lost()));
-        } else if *kind == Kind::Framework && o.lost() == 0 && o.mismatched != 0 {
+        } else if kind.is_framework() && o.lost() == 0 && o.mismatched != 0 {
             out.push(format!(
                 "{name}: every message arrived, but {} handlers were called the wrong number of times",
                 o.mismatched
@@ -283,7 +288,7 @@ fn miscounted(results: &Results) -> Vec<String> {
         .iter()
         .filter(|(kind, _, o)| {
             kind.has_handlers()
-                && *kind != Kind::Framework
+                && !kind.is_framework()
                 && o.failure.is_none()
                 && o.lost() == 0
                 && o.mismatched != 0
@@ -298,6 +303,33 @@ fn miscounted(results: &Results) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// What 3m is, and whether this build knows the setting that makes it differ from 3.
+fn metrics_notes(r: &Results) -> Vec<String> {
+    let runs: Vec<&Outcome> = r
+        .throughput
+        .iter()
+        .filter(|(k, _, _)| *k == Kind::FrameworkNoMetrics)
+        .map(|(_, _, o)| o)
+        .collect();
+    if runs.is_empty() {
+        return Vec::new();
+    }
+    let mut out = vec![format!(
+        "{} is the app of 3 with {}=false in its environment, rounds interleaved with 3's; 3/3m is the cost of the metrics (issue 16). A build whose flask-mqtt has no metrics (before issue 16's merge) runs 3m exactly like 3, and 3/3m is then the spread between two identical consumers",
+        Kind::FrameworkNoMetrics.name(),
+        crate::consumers::METRICS_KEY
+    )];
+    if let Some(line) = runs.iter().find_map(|o| o.metrics_key_line.as_deref()) {
+        out.push(format!(
+            "{}'s stderr names {}: `{}`",
+            Kind::FrameworkNoMetrics.name(),
+            crate::consumers::METRICS_KEY,
+            line.trim()
+        ));
+    }
+    out
 }
 
 pub(crate) fn print(plan: &Plan, r: &Results) {
@@ -327,7 +359,13 @@ pub(crate) fn print(plan: &Plan, r: &Results) {
         plan.max_inflight,
         r.wall.as_secs_f64()
     );
-    for note in r.notes.iter().cloned().chain(miscounted(r)) {
+    for note in r
+        .notes
+        .iter()
+        .cloned()
+        .chain(metrics_notes(r))
+        .chain(miscounted(r))
+    {
         let _ = writeln!(s, "- NOTE: {note}");
     }
 

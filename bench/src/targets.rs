@@ -69,7 +69,9 @@ fn target(group: &'static str, what: String, bound: Bound, value: Option<f64>) -
 
 /// Every target with this run's figure.
 pub(crate) fn evaluate(r: &Results) -> Vec<Target> {
-    use Kind::{FastStream, Flask, Framework, MosquittoSub, Paho, PahoStock, RustStream};
+    use Kind::{
+        FastStream, Flask, Framework, FrameworkNoMetrics, MosquittoSub, Paho, PahoStock, RustStream,
+    };
     let mut out = vec![
         target(
             ISSUE_18,
@@ -137,15 +139,14 @@ pub(crate) fn evaluate(r: &Results) -> Vec<Target> {
             None,
         )
     });
-    out.push(Target {
-        not_yet: Some("needs metrics (issue 16), not in flask-mqtt yet"),
-        ..target(
+    for qos in [0, 1] {
+        out.push(target(
             ISSUE_18,
-            "CPU per message with metrics on / off".into(),
+            format!("QoS {qos} CPU per message, flask-mqtt with metrics on / off (3/3m)"),
             Bound::Below(1.05),
-            None,
-        )
-    });
+            r.cpu_ratio(Framework, FrameworkNoMetrics, qos),
+        ));
+    }
 
     for qos in [0, 1] {
         out.push(target(
