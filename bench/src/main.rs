@@ -7,6 +7,7 @@
 //! cargo run -p flask-mqtt-bench -- quick              # CI smoke run (5,000 messages)
 //! cargo run --release -p flask-mqtt-bench -- soak     # 1,000,000 messages, RSS checked
 //! cargo run -p flask-mqtt-bench -- soak --messages 100000 --rate 5000   # CI
+//! cargo run -p flask-mqtt-bench -- chart REPORT       # the chart again, from a printed report
 //! ```
 //!
 //! Options (after the mode): `--messages N`, `--rounds R`, `--rate R` (latency runs, messages/s),
@@ -179,9 +180,11 @@ fn main() -> ExitCode {
         Some("-h" | "--help") => {
             println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,flask,faststream,ruststream] [--max-inflight N] [--window N] [--skip publish,throughput,latency] [--chart PATH]");
             println!("       flask-mqtt-bench soak [--messages N] [--rate R] [--window N] [--max-inflight N]");
+            println!("       flask-mqtt-bench chart REPORT [--chart PATH]   (redraws the chart from a run's printed report)");
             return ExitCode::SUCCESS;
         }
         Some("soak") => return soak_main(&args[1..]),
+        Some("chart") => return chart_main(&args[1..]),
         _ => None,
     };
     if let Some(result) = child {
@@ -236,6 +239,35 @@ fn bench_broker(max_inflight: u32) -> Broker {
         .extra("log_type information")
         .extra("log_type subscribe")
         .build()
+}
+
+/// `chart REPORT [--chart PATH]`: the chart of a report a run printed (default path
+/// `bench/e2e.svg`), e.g. after a change of the drawing.
+fn chart_main(args: &[String]) -> ExitCode {
+    let (report, path) = match args {
+        [report] => (
+            report,
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e.svg"),
+        ),
+        [report, flag, path] if flag == "--chart" => (report, path.into()),
+        _ => {
+            eprintln!("flask-mqtt-bench: usage: chart REPORT [--chart PATH]");
+            return ExitCode::from(2);
+        }
+    };
+    let drawn = std::fs::read_to_string(report)
+        .map_err(|e| format!("{report}: {e}"))
+        .and_then(|text| chart::redraw(&text, &path));
+    match drawn {
+        Ok(()) => {
+            eprintln!("bench: chart written to {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("flask-mqtt-bench chart: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `soak` mode: see `soak.rs`.
