@@ -11,9 +11,9 @@
 //! the PUBREC of a QoS 2 message only when the application acknowledges it:
 //!
 //! ```no_run
-//! use paho_mqtt as mqtt;
+//! use flask_mqtt_paho as mqtt;
 //!
-//! let cli = mqtt::CreateOptionsBuilder::new()
+//! let mut cli = mqtt::CreateOptionsBuilder::new()
 //!     .server_uri("tcp://localhost:1883")
 //!     .client_id("worker")
 //!     .persistence(mqtt::PersistenceType::None)

@@ -31,7 +31,7 @@
 //! wait for the connection to complete.
 //!
 //! ```no_run
-//! use paho_mqtt as mqtt;
+//! use flask_mqtt_paho as mqtt; // flask-mqtt: upstream says `paho_mqtt` (docs/paho-fork.md)
 //!
 //! let cli = mqtt::AsyncClient::new("mqtt://localhost:1883").unwrap();
 //!

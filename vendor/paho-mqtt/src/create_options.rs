@@ -225,7 +225,7 @@ impl From<(String, String)> for CreateOptions {
 /// # Examples
 ///
 /// ```
-/// use paho_mqtt as mqtt;
+/// use flask_mqtt_paho as mqtt; // flask-mqtt: upstream says `paho_mqtt` (docs/paho-fork.md)
 ///
 /// let opts = mqtt::CreateOptionsBuilder::new()
 ///     .server_uri("tcp://localhost:1883")

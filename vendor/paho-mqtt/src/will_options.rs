@@ -41,7 +41,7 @@ use crate::{
 /// encouraged to just create a `Message` object and use it when building
 /// `ConnectOptions`:
 /// ```
-/// use paho_mqtt as mqtt;
+/// use flask_mqtt_paho as mqtt; // flask-mqtt: upstream says `paho_mqtt` (docs/paho-fork.md)
 ///
 /// let lwt = mqtt::Message::new("lwt", "disconnected", 1);
 /// let opts = mqtt::ConnectOptionsBuilder::new().will_message(lwt).finalize();
