@@ -174,17 +174,36 @@ static int clientSockCompare(void* a, void* b)
 }
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "destroying a client from a callback"): whether the
+ * calling thread holds mqttasync_mutex, for MQTTAsync_destroy */
+#if defined(_WIN32)
+static __declspec(thread) int MQTTAsync_mutexHeld = 0;
+#else
+static __thread int MQTTAsync_mutexHeld = 0;
+#endif
+
+int MQTTAsync_holdsMutex(void)
+{
+	return MQTTAsync_mutexHeld;
+}
+
+
 void MQTTAsync_lock_mutex(mutex_type amutex)
 {
 	int rc = Paho_thread_lock_mutex(amutex);
 	if (rc != 0)
 		Log(LOG_ERROR, 0, "Error %s locking mutex", strerror(rc));
+	else if (amutex == mqttasync_mutex) /* flask-mqtt patch */
+		MQTTAsync_mutexHeld = 1;
 }
 
 
 void MQTTAsync_unlock_mutex(mutex_type amutex)
 {
-	int rc = Paho_thread_unlock_mutex(amutex);
+	int rc;
+	if (amutex == mqttasync_mutex) /* flask-mqtt patch */
+		MQTTAsync_mutexHeld = 0;
+	rc = Paho_thread_unlock_mutex(amutex);
 	if (rc != 0)
 		Log(LOG_ERROR, 0, "Error %s unlocking mutex", strerror(rc));
 }
