@@ -33,3 +33,12 @@ extern "C" {
         token: *const MQTTAsync_ackToken,
     ) -> ::std::os::raw::c_int;
 }
+extern "C" {
+    pub fn MQTTAsync_release(
+        handle: MQTTAsync,
+        token: *const MQTTAsync_ackToken,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn MQTTAsync_getUnackedCount(handle: MQTTAsync) -> ::std::os::raw::c_int;
+}

@@ -1557,8 +1557,9 @@ int MQTTAsync_getAckToken(MQTTAsync handle, const MQTTAsync_message* message, MQ
 }
 
 
-/* flask-mqtt patch: see MQTTAsync.h. Takes no lock but the acknowledgements' own. */
-int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token)
+/* flask-mqtt patch: MQTTAsync_acknowledge (how = ACK_GIVEN) and MQTTAsync_release
+ * (ACK_RELEASED). Takes no lock but the acknowledgements' own. */
+static int MQTTAsync_settle(MQTTAsync handle, const MQTTAsync_ackToken* token, int how)
 {
 	MQTTAsyncs* m = handle;
 	int rc = MQTTASYNC_SUCCESS;
@@ -1575,12 +1576,37 @@ int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token)
 		rc = MQTTASYNC_FAILURE;
 	else
 	{
-		rc = MQTTProtocol_markAcked(m->c, token->connection, token->msgid, token->qos, &ready);
+		rc = MQTTProtocol_markAcked(m->c, token->connection, token->msgid, token->qos, how, &ready);
 		if (rc == MQTTASYNC_SUCCESS && ready)
 			Socket_interrupt(); /* ends the receive thread's poll: it sends it (MQTTAsync_releaseAcks) */
 	}
 	FUNC_EXIT_RC(rc);
 	return rc;
+}
+
+
+/* flask-mqtt patch: see MQTTAsync.h. */
+int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token)
+{
+	return MQTTAsync_settle(handle, token, ACK_GIVEN);
+}
+
+
+/* flask-mqtt patch: see MQTTAsync.h. */
+int MQTTAsync_release(MQTTAsync handle, const MQTTAsync_ackToken* token)
+{
+	return MQTTAsync_settle(handle, token, ACK_RELEASED);
+}
+
+
+/* flask-mqtt patch: see MQTTAsync.h. */
+int MQTTAsync_getUnackedCount(MQTTAsync handle)
+{
+	MQTTAsyncs* m = handle;
+
+	if (m == NULL || m->c == NULL)
+		return MQTTASYNC_NULL_PARAMETER;
+	return m->c->manualAcks ? MQTTProtocol_countUnacked(m->c) : 0;
 }
 
 

@@ -1595,6 +1595,35 @@ LIBMQTT_API int MQTTAsync_getAckToken(MQTTAsync handle, const MQTTAsync_message*
   */
 LIBMQTT_API int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token);
 
+/**
+  * Settles a message without acknowledging it (manual acknowledgements, see
+  * MQTTAsync_setManualAcks()): its PUBACK (QoS 1) or PUBREC (QoS 2) is never sent, so the
+  * server keeps it unacknowledged, in flight, and sends it again (with DUP) in the next
+  * connection of a persistent session, where it is delivered again; on this connection
+  * the acknowledgements of later messages no longer wait for it. Its packet identifier
+  * stays in use at the server until then, and it counts against the server's in-flight
+  * window (MQTT 5: the client's Receive Maximum). Same threads and return codes as
+  * MQTTAsync_acknowledge() (MQTTASYNC_ACK_UNKNOWN also for a message already acknowledged
+  * or released).
+  * @param handle A valid client handle from a successful call to MQTTAsync_create().
+  * @param token From MQTTAsync_getAckToken().
+  */
+LIBMQTT_API int MQTTAsync_release(MQTTAsync handle, const MQTTAsync_ackToken* token);
+
+/**
+  * How many messages of the client's current connection await the application's
+  * MQTTAsync_acknowledge() or MQTTAsync_release(): QoS 1/2 messages received on it (counted
+  * from the arrival of their PUBLISH, so also one being delivered) and not yet
+  * acknowledged or released. An acknowledgement given but not yet sent (it waits for an
+  * earlier message) is not counted. Messages of a
+  * connection that has ended are not counted (their acknowledgements would be refused).
+  * Takes only the acknowledgements' lock, as MQTTAsync_acknowledge(); costs one step per
+  * message awaiting acknowledgement on the connection.
+  * @param handle A valid client handle from a successful call to MQTTAsync_create().
+  * @return the count (0 when manual acknowledgements are off); MQTTASYNC_NULL_PARAMETER.
+  */
+LIBMQTT_API int MQTTAsync_getUnackedCount(MQTTAsync handle);
+
 
 /**
   * This function attempts to subscribe a client to a single topic, which may
