@@ -61,7 +61,7 @@ static void MQTTAsync_stop(void);
 static void MQTTAsync_closeOnly(Clients* client, enum MQTTReasonCodes reasonCode, MQTTProperties* props);
 static int clientStructCompare(void* a, void* b);
 static int MQTTAsync_cleanSession(Clients* client);
-static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection);
+static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection); /* flask-mqtt patch: connection */
 static int MQTTAsync_disconnect_internal(MQTTAsync handle, int timeout);
 static int cmdMessageIDCompare(void* a, void* b);
 static void MQTTAsync_retry(void);
@@ -1804,6 +1804,7 @@ static int MQTTAsync_processCommand(void)
 		else
 			MQTTAsync_freeCommand(command);
 	}
+	/* flask-mqtt patch (docs/paho-fork.md, "a double free"): this branch is ours */
 	else if (command->command.type == PUBLISH && command->command.details.pub.qos > 0 && rc == SOCKET_ERROR)
 	{
 		/* flask-mqtt patch (docs/paho-fork.md, "a double free"):
@@ -2337,7 +2338,7 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 
 		MQTTAsync_unlock_mutex(mqttasync_mutex);
 		Log(TRACE_MINIMUM, -1, "MQTTAsync_cycle call timeout %lu", wait);
-		pack = MQTTAsync_cycle(&sock, wait, &rc);
+		pack = MQTTAsync_cycle(&sock, wait, &rc); /* flask-mqtt patch: wait */
 		Log(TRACE_MINIMUM, -1, "MQTTAsync_cycle returns pack %p, sock %d, timeout %lu, rc %d", pack, sock, timeout, rc);
 		MQTTAsync_lock_mutex(mqttasync_mutex);
 		if (MQTTAsync_tostop)
@@ -2869,6 +2870,7 @@ static int MQTTAsync_cleanSession(Clients* client)
 * @param mm the message to be delivered
 * @return boolean 1 means message has been delivered, 0 that it has not
 */
+/* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements"): connection, for MQTTAsync_getAckToken */
 static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection)
 {
 	int rc;
@@ -2931,7 +2933,7 @@ void Protocol_processPublication(Publish* publish, Clients* client, int allocate
 			MQTTAsyncs* m = (MQTTAsyncs*)(found->content);
 
 			if (m->ma)
-				rc = MQTTAsync_deliverMessage(m, publish->topic, publish->topiclen, mm, client->connection);
+				rc = MQTTAsync_deliverMessage(m, publish->topic, publish->topiclen, mm, client->connection); /* flask-mqtt patch */
 			else
 				Log(LOG_ERROR, -1, "Message arrived for client %s but can't deliver it. No messageArrived callback",
 						m->c->clientID);

@@ -451,7 +451,7 @@ int MQTTProtocol_handlePublishes(void* pack, SOCKET sock)
 		else
 			rc = MQTTPacket_send_puback(publish->MQTTVersion, publish->msgId, &client->net, client->clientID);
 	}
-	else if (publish->header.bits.qos == 2 && client->manualAcks)
+	else if (publish->header.bits.qos == 2 && client->manualAcks) /* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
 		rc = MQTTProtocol_handleManualQoS2(client, publish);
 	else if (publish->header.bits.qos == 2)
 	{
