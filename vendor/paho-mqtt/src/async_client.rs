@@ -680,6 +680,12 @@ impl AsyncClient {
         AckOutcome::from_rc(rc, token)
     }
 
+    /// flask-mqtt: what names this client in Paho C's trace lines
+    /// ([`TraceLine::client`](crate::TraceLine::client), see [`crate::client_trace`]).
+    pub fn trace_key(&self) -> crate::TraceKey {
+        crate::TraceKey(self.inner.handle as usize)
+    }
+
     /// flask-mqtt: how many messages of the current connection await the application's
     /// [`acknowledge`](Self::acknowledge) or [`release`](Self::release): QoS 1/2 messages
     /// received on it (also one being delivered) not yet acknowledged or released. Messages

@@ -1989,6 +1989,13 @@ void MQTTAsync_setTraceCallback(MQTTAsync_traceCallback* callback)
 }
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client"): see MQTTAsync.h */
+void MQTTAsync_setClientTraceCallback(MQTTAsync_clientTraceCallback* callback)
+{
+	Log_setClientTraceCallback((Log_clientTraceCallback*)callback);
+}
+
+
 MQTTAsync_nameValue* MQTTAsync_getVersionInfo(void)
 {
 	#define MAX_INFO_STRINGS 8

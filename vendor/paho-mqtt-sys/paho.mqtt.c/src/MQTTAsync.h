@@ -1859,6 +1859,35 @@ typedef void MQTTAsync_traceCallback(enum MQTTASYNC_TRACE_LEVELS level, char* me
   */
 LIBMQTT_API void MQTTAsync_setTraceCallback(MQTTAsync_traceCallback* callback);
 
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "trace lines with their client").
+ */
+
+/**
+  * A trace callback that is also told which client a line concerns, so that a program with
+  * several clients can route each line to its own client. @p client is the handle of the
+  * client whose socket or command Paho's thread was working on when it wrote the line (its
+  * send and receive threads: writing a client's commands, reading, sending and resending
+  * its packets, keep-alive, its timeouts, its acknowledgements, its callbacks), or NULL for
+  * a line that concerns no one client (thread start and stop, polling all sockets, library
+  * set-up) or that an application thread wrote inside an API call. @p clientID is that
+  * client's ID (NULL with @p client NULL); both are valid only during the call. Same rules
+  * as MQTTAsync_traceCallback: no Paho API calls in it.
+  * @param level the trace level of the message
+  * @param message the trace message (a static buffer, overwritten on each call)
+  * @param client the client the line concerns, or NULL
+  * @param clientID that client's ID, or NULL
+  */
+typedef void MQTTAsync_clientTraceCallback(enum MQTTASYNC_TRACE_LEVELS level, char* message, MQTTAsync client, const char* clientID);
+
+/**
+  * Sets (NULL: removes) the trace callback that is told the client of each line. It is
+  * called for the same lines as the one set by MQTTAsync_setTraceCallback() (the level
+  * set by MQTTAsync_setTraceLevel()), after it when both are set.
+  * @param callback a pointer to the function which will handle the trace information
+  */
+LIBMQTT_API void MQTTAsync_setClientTraceCallback(MQTTAsync_clientTraceCallback* callback);
+
 /**
   * This function returns version information about the library.
   * no trace information will be returned.  The default trace level is

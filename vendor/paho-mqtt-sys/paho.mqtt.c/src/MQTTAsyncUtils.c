@@ -202,7 +202,10 @@ void MQTTAsync_unlock_mutex(mutex_type amutex)
 {
 	int rc;
 	if (amutex == mqttasync_mutex) /* flask-mqtt patch */
+	{
 		MQTTAsync_mutexHeld = 0;
+		Log_setClient(NULL, NULL); /* "trace lines with their client": set only under the mutex */
+	}
 	rc = Paho_thread_unlock_mutex(amutex);
 	if (rc != 0)
 		Log(LOG_ERROR, 0, "Error %s unlocking mutex", strerror(rc));
@@ -1236,6 +1239,7 @@ static void MQTTAsync_drainCheck(void)
 	{
 		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
 
+		Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 		if (m->c->connect_state == DRAINING)
 		{
 			MQTTAsync_drainStep(m);
@@ -1243,6 +1247,7 @@ static void MQTTAsync_drainCheck(void)
 				break; /* finished: its callback may have changed the list of clients */
 		}
 	}
+	Log_setClient(NULL, NULL); /* flask-mqtt patch */
 }
 
 
@@ -1263,9 +1268,11 @@ void MQTTAsync_releaseAcks(void)
 	{
 		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
 
+		Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 		if (m->c->manualAcks)
 			MQTTProtocol_releaseAcks(m->c);
 	}
+	Log_setClient(NULL, NULL); /* flask-mqtt patch */
 }
 
 
@@ -1539,6 +1546,7 @@ static int MQTTAsync_processCommand(void)
 
 	if (!command)
 		goto exit; /* nothing to do */
+	Log_setClient(command->client, command->client->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 
 	if (command->command.type == CONNECT)
 	{
@@ -1992,6 +2000,7 @@ static void MQTTAsync_checkTimeouts(void)
 	while (ListNextElement(MQTTAsync_handles, &current))		/* for each client */
 	{
 		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
+		Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 
 		/* check disconnect timeout */
 		if (m->c->connect_state == DISCONNECTING)
@@ -2359,6 +2368,8 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 			continue;
 		}
 		m = (MQTTAsyncs*)(MQTTAsync_handles->current->content);
+		if (m != NULL)
+			Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 		if (m == NULL)
 		{
 			Log(LOG_ERROR, -1, "Client structure was NULL for socket %d - removing socket", sock);
@@ -3358,6 +3369,7 @@ static MQTTPacket* MQTTAsync_cycle(SOCKET* sock, unsigned long timeout, int* rc)
 			m = (MQTTAsync)(MQTTAsync_handles->current->content);
 		if (m != NULL)
 		{
+			Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 			Log(TRACE_MINIMUM, -1, "m->c->connect_state = %d", m->c->connect_state);
 			if (m->c->connect_state == TCP_IN_PROGRESS || m->c->connect_state == SSL_IN_PROGRESS || m->c->connect_state == WEBSOCKET_IN_PROGRESS)
 				*rc = MQTTAsync_connecting(m);

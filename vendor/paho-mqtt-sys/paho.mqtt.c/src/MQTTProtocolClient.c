@@ -812,6 +812,7 @@ void MQTTProtocol_keepalive(START_TIME_TYPE now)
 	{
 		Clients* client =	(Clients*)(current->content);
 		ListNextElement(bstate->clients, &current);
+		Log_setClient(client->context, client->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 
 		if (client->connected == 0 || client->keepAliveInterval == 0)
 			continue;
@@ -883,6 +884,7 @@ void MQTTProtocol_keepalive(START_TIME_TYPE now)
 			}
 		}
 	}
+	Log_setClient(NULL, NULL); /* flask-mqtt patch */
 	FUNC_EXIT;
 }
 
@@ -1014,6 +1016,7 @@ void MQTTProtocol_retry(START_TIME_TYPE now, int doRetry, int regardless)
 	{
 		Clients* client = (Clients*)(current->content);
 		ListNextElement(bstate->clients, &current);
+		Log_setClient(client->context, client->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 		if (client->connected == 0)
 			continue;
 		if (client->good == 0)
@@ -1026,6 +1029,7 @@ void MQTTProtocol_retry(START_TIME_TYPE now, int doRetry, int regardless)
 		if (doRetry)
 			MQTTProtocol_retries(now, client, regardless);
 	}
+	Log_setClient(NULL, NULL); /* flask-mqtt patch */
 	FUNC_EXIT;
 }
 
