@@ -111,7 +111,9 @@ impl Client {
                     } else {
                         None
                     };
-                    trace::install_paho_trace(log_sink);
+                    // Lives as long as the driver: this client's trace lines, from its
+                    // first CONNECT, reach its `on_log` handlers.
+                    let _trace = trace::install_paho_trace(paho.trace_key(), log_sink);
                     let session = Session {
                         mqtt: driver_mqtt.clone(),
                         paho,

@@ -1,38 +1,84 @@
 //! The bridge from Paho C's trace to the `log` facade (target `paho_mqtt_c`) and to
 //! `#[on_log]` handlers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use paho_mqtt::TraceKey;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::event::log::{LogEntry, LogLevel};
 
 const PAHO_TARGET: &str = "paho_mqtt_c";
 
-/// Where Paho C trace lines go: every live client that has `on_log` handlers.
-type TraceSinks = Mutex<Vec<UnboundedSender<LogEntry>>>;
+/// A client's `on_log` sink, under the key its Paho client's trace lines carry.
+struct Sink {
+    id: u64,
+    key: TraceKey,
+    tx: UnboundedSender<LogEntry>,
+}
 
-fn sinks() -> &'static TraceSinks {
-    static SINKS: OnceLock<TraceSinks> = OnceLock::new();
+/// Where Paho C trace lines go: each live client that has `on_log` handlers, by key.
+fn sinks() -> &'static Mutex<Vec<Sink>> {
+    static SINKS: OnceLock<Mutex<Vec<Sink>>> = OnceLock::new();
     SINKS.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-/// Routes Paho C's trace to `log` (target `paho_mqtt_c`) and, when `sink` is given, to
-/// that client's `on_log` handlers. Must be called after the Paho client is created
-/// (Paho installs its own trace callback then).
-pub(crate) fn install_paho_trace(sink: Option<UnboundedSender<LogEntry>>) {
-    let want_protocol = sink.is_some() || log::log_enabled!(target: PAHO_TARGET, log::Level::Trace);
-    if let Some(sink) = sink {
-        if let Ok(mut s) = sinks().lock() {
-            s.retain(|tx| !tx.is_closed());
-            s.push(sink);
-        }
+/// While it lives, the Paho trace lines of one client reach its `on_log` handlers; drop
+/// it before the Paho client is destroyed (a later client may get the same key).
+pub(crate) struct TraceGuard {
+    id: Option<u64>,
+}
+
+impl Drop for TraceGuard {
+    fn drop(&mut self) {
+        let Some(id) = self.id else { return };
+        crate::sync::lock(sinks()).retain(|s| s.id != id);
+        set_level();
     }
-    trace_ffi::install(want_protocol);
+}
+
+/// Routes Paho C's trace to `log` (target `paho_mqtt_c`) and, when `sink` is given, the
+/// lines of the Paho client `key` (and only those: Paho's fork names each line's client,
+/// docs/paho-fork.md patch 7) to that client's `on_log` handlers. Call it after the Paho
+/// client is created and before it connects, so that its first line is seen.
+pub(crate) fn install_paho_trace(
+    key: TraceKey,
+    sink: Option<UnboundedSender<LogEntry>>,
+) -> TraceGuard {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let id = sink.map(|tx| {
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let mut s = crate::sync::lock(sinks());
+        s.retain(|s| !s.tx.is_closed());
+        s.push(Sink { id, key, tx });
+        id
+    });
+    // paho-mqtt installs its own (unattributed) bridge to `log` whenever it creates a
+    // client: this one replaces it, so each line is logged once.
+    trace_ffi::remove_unattributed_bridge();
+    set_level();
+    TraceGuard { id }
+}
+
+/// Protocol lines (one per packet) while a client has `on_log` handlers or `log` wants
+/// them; errors only otherwise. The level is the process's: it follows the clients.
+fn set_level() {
+    let want_protocol = !crate::sync::lock(sinks()).is_empty()
+        || log::log_enabled!(target: PAHO_TARGET, log::Level::Trace);
+    let level = if want_protocol {
+        paho_mqtt::ffi_trace_level::PROTOCOL
+    } else {
+        paho_mqtt::ffi_trace_level::ERROR
+    };
+    paho_mqtt::set_client_trace_callback(level, |line| {
+        let level = i32::try_from(line.level()).unwrap_or(7);
+        on_trace_line(level, line.message(), line.client());
+    });
 }
 
 /// Called from Paho's threads for every trace line: only non-blocking work here.
-fn on_trace_line(level: i32, line: &str) {
+fn on_trace_line(level: i32, line: &str, client: Option<TraceKey>) {
     let (entry_level, log_level) = match level {
         // FATAL, SEVERE
         6 | 7 => (LogLevel::Err, log::Level::Error),
@@ -46,11 +92,17 @@ fn on_trace_line(level: i32, line: &str) {
     if level < 4 {
         return;
     }
-    let entry = LogEntry::new(entry_level, redact_payload(line));
-    if let Ok(s) = sinks().lock() {
-        for tx in s.iter() {
-            let _ = tx.send(entry.clone());
-        }
+    // A line about no one client (threads, the poll over all sockets) goes to `log` only.
+    let Some(client) = client else { return };
+    let Ok(s) = sinks().try_lock() else {
+        // Only a client's install or removal holds the lock, briefly; never wait on a
+        // Paho thread. The line still went to `log` above.
+        return;
+    };
+    let mut entry = None;
+    for sink in s.iter().filter(|s| s.key == client && !s.tx.is_closed()) {
+        let entry = entry.get_or_insert_with(|| LogEntry::new(entry_level, redact_payload(line)));
+        let _ = sink.tx.send(entry.clone());
     }
 }
 
@@ -66,40 +118,16 @@ fn redact_payload(line: &str) -> String {
     }
 }
 
-/// `unsafe` for Paho C's trace hook, a C callback that paho-mqtt does not expose in
-/// Rust: the two FFI calls that install it, and reading the line it passes.
+/// `unsafe` for the one Paho C call paho-mqtt does not expose: removing the trace
+/// callback paho-mqtt installs when it creates a client.
 #[allow(unsafe_code)]
 mod trace_ffi {
-    use std::ffi::CStr;
-    use std::os::raw::c_char;
-
     use paho_mqtt_sys as ffi;
 
-    unsafe extern "C" fn on_c_trace(level: ffi::MQTTASYNC_TRACE_LEVELS, msg: *mut c_char) {
-        if msg.is_null() {
-            return;
-        }
-        // SAFETY: Paho passes a NUL-terminated string valid for the call's duration.
-        let line = unsafe { CStr::from_ptr(msg) };
-        if let Ok(line) = line.to_str() {
-            let level = i32::try_from(level).unwrap_or(7);
-            // A panic must not unwind into C.
-            let _ = std::panic::catch_unwind(|| super::on_trace_line(level, line));
-        }
-    }
-
-    pub(super) fn install(protocol: bool) {
-        let level = if protocol {
-            ffi::MQTTASYNC_TRACE_LEVELS_MQTTASYNC_TRACE_PROTOCOL
-        } else {
-            ffi::MQTTASYNC_TRACE_LEVELS_MQTTASYNC_TRACE_ERROR
-        };
-        // SAFETY: both functions only store the values in Paho's globals; the callback
-        // is a plain `extern "C"` fn that lives for the whole program.
-        unsafe {
-            ffi::MQTTAsync_setTraceCallback(Some(on_c_trace));
-            ffi::MQTTAsync_setTraceLevel(level);
-        }
+    pub(super) fn remove_unattributed_bridge() {
+        // SAFETY: stores NULL in Paho's global callback pointer (under Paho's trace lock);
+        // Paho checks it for NULL before every call.
+        unsafe { ffi::MQTTAsync_setTraceCallback(None) };
     }
 }
 
