@@ -65,8 +65,10 @@ mod tests {
             matches!(&built, Err(e) if e.key() == "MQTT_BROKER_URL"),
             "{built:?}"
         );
-        let mut config = Config::default();
-        config.host = "embedded".to_owned();
+        let config = Config {
+            host: "embedded".to_owned(),
+            ..Config::default()
+        };
         match resolve(config) {
             Err(crate::error::Error::Config(e)) => {
                 assert_eq!(e.key(), "MQTT_BROKER_URL");
