@@ -77,6 +77,7 @@ pub use crate::asyncapi::{asyncapi, asyncapi_page};
 pub use crate::health::readiness;
 pub use crate::plugin::{configure, init, init_named, init_with, Clients};
 pub use crate::state::manage;
+pub use flask_mqtt_core::Ack;
 pub use flask_mqtt_core::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
     BrokerSection, Client, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectError,

@@ -85,6 +85,7 @@
 
 extern crate self as flask_mqtt_core;
 
+pub mod ack;
 #[cfg(feature = "actix")]
 mod actix;
 /// Support for `flask-mqtt-actix`. Not public API.
@@ -133,6 +134,7 @@ pub use crate::event::payloads::{
     Connected, DisconnectReason, Disconnected, Published, Subscribed, Unsubscribed,
 };
 pub use crate::event::{Event, HandlerKind};
+pub use crate::extract::ack::Ack;
 pub use crate::extract::context::{EventContext, WrongEvent};
 pub use crate::extract::message::{
     Json, JsonRejection, Payload, Retain, Text, TextRejection, Topic,

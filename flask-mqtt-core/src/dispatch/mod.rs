@@ -53,6 +53,7 @@
 //!
 //! Log target: `flask_mqtt::dispatch`.
 
+pub(crate) mod hold;
 pub(crate) mod observe;
 mod queue;
 mod reply;
@@ -69,11 +70,13 @@ use flask_mqtt_topic::FilterTrie;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
+use self::hold::{item, AckMode};
 use self::observe::{Completions, Observer};
 use self::queue::{queue, Queue, SendError};
-use self::router::{item, route, Backlog, Job, BACKLOG_WARNING, NOBODY};
+use self::router::{route, Backlog, Job, BACKLOG_WARNING, NOBODY};
 use self::routes::{Routes, Targets};
 use self::worker::run_worker;
+use crate::ack::watermark::Slot;
 use crate::event::completion::{Pending, Settle};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
@@ -101,14 +104,27 @@ pub(crate) struct Dispatcher {
 impl Dispatcher {
     /// Spawns the router and one worker per handler on the current runtime; each handler
     /// call and each event, once all its calls ended, are reported to `observer`.
+    /// Handlers acknowledge after their calls unless their attribute says otherwise.
     pub(crate) fn start(handlers: Vec<Handler>, observer: Option<Arc<dyn Observer>>) -> Dispatcher {
+        Dispatcher::start_acking(handlers, observer, AckMode::AFTER)
+    }
+
+    /// [`start`](Dispatcher::start), with `default` for handlers whose attribute does not
+    /// choose how they acknowledge.
+    pub(crate) fn start_acking(
+        handlers: Vec<Handler>,
+        observer: Option<Arc<dyn Observer>>,
+        default: AckMode,
+    ) -> Dispatcher {
         let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();
         let mut trie = FilterTrie::new();
         let mut catch_all = Vec::new();
         let mut queues = Vec::with_capacity(handlers.len());
         let mut workers = Vec::with_capacity(handlers.len());
         let mut shared = Vec::with_capacity(handlers.len());
+        let mut modes = Vec::with_capacity(handlers.len());
         for (i, h) in handlers.into_iter().enumerate() {
+            modes.push(AckMode::of(&h, default));
             let kind = h.desc.kind;
             match (kind, &h.filter) {
                 (HandlerKind::Message, Some(f)) => trie.insert(f, i),
@@ -131,6 +147,7 @@ impl Dispatcher {
         }
         let routes = Arc::new(Routes {
             handlers: shared,
+            modes,
             by_kind: by_kind
                 .into_iter()
                 .map(|(k, v)| (k, Targets::from(v)))
@@ -191,6 +208,13 @@ impl Dispatcher {
     /// through the router from that handler on, and later events follow it there until
     /// the router has caught up.
     pub(crate) fn dispatch(&self, client: &Mqtt, event: Event) -> u64 {
+        self.dispatch_owed(client, event, None)
+    }
+
+    /// [`dispatch`](Dispatcher::dispatch) for a QoS 1/2 message, whose acknowledgement
+    /// `ack` is held by the handler calls that must end first (see [`hold`]) and by
+    /// dispatch until every handler queue has the message; it settles when they let go.
+    pub(crate) fn dispatch_owed(&self, client: &Mqtt, event: Event, ack: Option<Slot>) -> u64 {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         self.completions.started();
         let pending = Pending::new(seq, Arc::clone(&self.settle));
@@ -201,18 +225,18 @@ impl Dispatcher {
                 else {
                     continue;
                 };
-                match queue.try_send(item(h, &ctx)) {
+                match queue.try_send(item(h, self.routes.mode(i), &ctx, ack.as_ref())) {
                     // Closed: the worker is gone (runtime shutdown).
                     Ok(()) | Err(SendError::Closed) => {}
                     Err(SendError::Full(_)) => {
-                        self.submit(Job { ctx, skip: n });
+                        self.submit(Job { ctx, skip: n, ack });
                         return seq;
                     }
                 }
             }
             return seq;
         }
-        self.submit(Job { ctx, skip: 0 });
+        self.submit(Job { ctx, skip: 0, ack });
         seq
     }
 

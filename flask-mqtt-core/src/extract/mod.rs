@@ -4,6 +4,7 @@
 //! (`properties.rs`), shared state (`state.rs`), and the events themselves (here).
 //! [`FromEvent`]'s documentation has the table users read.
 
+pub(crate) mod ack;
 pub(crate) mod context;
 pub(crate) mod message;
 pub(crate) mod path;
