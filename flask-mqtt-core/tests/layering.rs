@@ -570,7 +570,7 @@ fn lower_layers_know_nothing_of_higher_ones() {
         match top {
             "error" | "sync" | "visible" => 0,
             "qos" | "message" => 1,
-            "config" | "embedded" => 2,
+            "config" | "embedded" | "ack" => 2,
             "event" => 3,
             "handle" => 4,
             "extract" => 5,
