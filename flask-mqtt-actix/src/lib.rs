@@ -100,6 +100,7 @@ pub use flask_mqtt_core::{
 #[cfg(feature = "asyncapi")]
 pub use flask_mqtt_core::{AsyncApi, ASYNCAPI_VERSION};
 
+pub use flask_mqtt_core::ack::{AckPolicy, UnknownAckPolicy};
 pub use flask_mqtt_core::paho_version;
 
 #[doc(hidden)]

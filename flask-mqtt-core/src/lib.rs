@@ -59,7 +59,9 @@
 //!     |                what the driver receives; health; request: Mqtt::request,
 //!     |                replies: the waiting requests the driver routes replies to)
 //!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
-//!  config/ embedded/   settings (and the in-process broker they can ask for)
+//!  ack/watermark       the acknowledgements a client owes, settled by completion
+//!  config/ embedded/   settings (and the in-process broker they can ask for);
+//!  ack/policy          when a message is acknowledged (AckPolicy, a value settings name)
 //!  message/ qos        MQTT values; the MQTT 5 properties we build, checked
 //!  error  sync         Error (and the one translation of Paho's errors); lock();
 //!  visible             what a user must see even without a logger (stderr then)

@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use super::queue::Item;
+use crate::ack::policy::AckPolicy;
 use crate::ack::watermark::Slot;
 use crate::extract::context::EventContext;
 use crate::registry::Handler;
@@ -41,9 +42,18 @@ impl AckMode {
         nack_on_error: false,
     };
 
-    /// Handler `h`'s settings (`default` where its attribute says nothing).
-    pub(super) fn of(_h: &Handler, default: AckMode) -> AckMode {
-        default
+    /// Handler `h`'s settings (`default` where its attribute chose no policy).
+    pub(super) fn of(h: &Handler, default: AckPolicy) -> AckMode {
+        let hold = match h.desc.ack_policy().unwrap_or(default) {
+            AckPolicy::First => Hold::First,
+            AckPolicy::Manual => Hold::Manual,
+            // `After`, and any policy added later until it is taught here: the safe one.
+            _ => Hold::After,
+        };
+        AckMode {
+            hold,
+            nack_on_error: h.desc.nack_on_error(),
+        }
     }
 }
 

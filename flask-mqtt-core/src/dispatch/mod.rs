@@ -76,6 +76,7 @@ use self::queue::{queue, Queue, SendError};
 use self::router::{route, Backlog, Job, BACKLOG_WARNING, NOBODY};
 use self::routes::{Routes, Targets};
 use self::worker::run_worker;
+use crate::ack::policy::AckPolicy;
 use crate::ack::watermark::Slot;
 use crate::event::completion::{Pending, Settle};
 use crate::event::log::DISPATCH_TARGET as TARGET;
@@ -106,7 +107,7 @@ impl Dispatcher {
     /// call and each event, once all its calls ended, are reported to `observer`.
     /// Handlers acknowledge after their calls unless their attribute says otherwise.
     pub(crate) fn start(handlers: Vec<Handler>, observer: Option<Arc<dyn Observer>>) -> Dispatcher {
-        Dispatcher::start_acking(handlers, observer, AckMode::AFTER)
+        Dispatcher::start_acking(handlers, observer, AckPolicy::After)
     }
 
     /// [`start`](Dispatcher::start), with `default` for handlers whose attribute does not
@@ -114,7 +115,7 @@ impl Dispatcher {
     pub(crate) fn start_acking(
         handlers: Vec<Handler>,
         observer: Option<Arc<dyn Observer>>,
-        default: AckMode,
+        default: AckPolicy,
     ) -> Dispatcher {
         let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();
         let mut trie = FilterTrie::new();
