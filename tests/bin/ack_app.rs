@@ -5,9 +5,13 @@
 //! It prints `connected` when subscribed (each connect). A line `stop` on stdin (or its
 //! end) stops the client gracefully and prints `stopped`; the tests SIGKILL it too.
 //!
-//! Usage: `ack_app PORT CLIENT_ID 3|5`
+//! With KILL_AFTER, it SIGKILLs itself (`kill -9`, from a thread of its own) once it
+//! has handled that many messages.
+//!
+//! Usage: `ack_app PORT CLIENT_ID 3|5 [KILL_AFTER]`
 
 use std::io::{BufRead, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
@@ -27,13 +31,37 @@ fn connected() {
 fn numbered(n: mqtt::Path<u64>) {
     std::thread::sleep(Duration::from_millis(1));
     say(&format!("handled {}", n.into_inner()));
+    HANDLED.fetch_add(1, Ordering::SeqCst);
+}
+
+/// Messages handled by this process.
+static HANDLED: AtomicU64 = AtomicU64::new(0);
+
+/// SIGKILLs this process once `after` messages were handled.
+fn kill_after(after: u64) {
+    std::thread::spawn(move || {
+        while HANDLED.load(Ordering::SeqCst) < after {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let pid = std::process::id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status();
+    });
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, port, id, version] = args.as_slice() else {
-        eprintln!("usage: ack_app PORT CLIENT_ID 3|5");
-        std::process::exit(2);
+    let (port, id, version) = match args.as_slice() {
+        [_, port, id, version] => (port, id, version),
+        [_, port, id, version, after] => {
+            kill_after(after.parse().unwrap_or(u64::MAX));
+            (port, id, version)
+        }
+        _ => {
+            eprintln!("usage: ack_app PORT CLIENT_ID 3|5 [KILL_AFTER]");
+            std::process::exit(2);
+        }
     };
     let b = mqtt::Config::builder()
         .broker_url("127.0.0.1")

@@ -48,6 +48,10 @@ pub(crate) struct Watermark {
     owed: Mutex<Owed>,
     /// Set when the client stops taking messages (graceful shutdown).
     closing: AtomicBool,
+    /// Set when the session's connection is being closed for good and the broker keeps
+    /// the session: handler calls not started yet are skipped, since their messages can
+    /// no longer be acknowledged and come again with the next session.
+    abandoned: AtomicBool,
 }
 
 /// The slots not settled yet, of the current connection.
@@ -66,6 +70,7 @@ impl Watermark {
             to,
             owed: Mutex::new(Owed::default()),
             closing: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
         })
     }
 
@@ -116,12 +121,23 @@ impl Watermark {
         self.closing.load(Ordering::SeqCst)
     }
 
+    /// The client disconnects for good and the broker keeps the session: calls not
+    /// started yet for owed messages are skipped (the broker sends them again).
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+    }
+
     fn settle(&self, token: AckToken, ack: bool) {
         {
             let mut owed = lock(&self.owed);
             if owed.connection == Some(token.connection()) {
                 owed.count = owed.count.saturating_sub(1);
             }
+        }
+        if self.abandoned.load(Ordering::SeqCst) {
+            // Too late (the DISCONNECT is under way), and the call may have been
+            // skipped: never acknowledge; the broker sends the message again.
+            return;
         }
         if !ack {
             // Without an acknowledgement the message holds back every later
@@ -165,6 +181,12 @@ impl Slot {
     /// When the slot settles, release the message without acknowledging it.
     pub(crate) fn nack(&self) {
         self.0.nack.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the client stopped for good while the broker keeps the message for the
+    /// next session: a call not started yet for it is skipped.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.0.to.abandoned.load(Ordering::SeqCst)
     }
 
     /// The message's packet identifier.

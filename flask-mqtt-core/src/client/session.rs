@@ -128,7 +128,7 @@ impl Session {
 
     /// Whether the broker keeps the session (and so unacknowledged messages) after a
     /// disconnect.
-    fn persistent(&self) -> bool {
+    pub(super) fn persistent(&self) -> bool {
         let c = &self.mqtt.shared.config;
         !c.clean_session()
             && (c.protocol_version() == ProtocolVersion::V311 || !c.session_expiry().is_zero())

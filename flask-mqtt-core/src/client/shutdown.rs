@@ -101,6 +101,12 @@ pub(super) async fn shutdown(
     }
 
     shared.closed.store(true, Ordering::SeqCst);
+    if session.persistent() {
+        // Acknowledgements from now on would come too late (Paho refuses those given
+        // after the DISCONNECT): calls not started yet are skipped, the broker sends
+        // their messages again with the next session.
+        shared.acks.abandon();
+    }
     if up || session.paho.is_connected() {
         let tok = session.paho.disconnect(None);
         match tokio::time::timeout(SHUTDOWN_TIMEOUT, tok).await {

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx};
 use super::reply::send_reply;
+use crate::ack::watermark::Slot;
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::Event;
 use crate::extract::context::EventContext;
@@ -61,6 +62,16 @@ async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
         ack,
         nack_on_error,
     } = item;
+    if ack.as_ref().is_some_and(Slot::is_abandoned) || ctx.ack_abandoned() {
+        // The client has disconnected for good and the broker keeps the session: the
+        // message comes again with it, where this call would be a duplicate.
+        log::debug!(
+            target: TARGET,
+            "handler {} skipped for a message left to the broker at shutdown",
+            h.desc.name()
+        );
+        return;
+    }
     // The clock is read only for an observer: twice per call is measurable at 10 calls
     // per message.
     let started = observer.map(|_| Instant::now());

@@ -93,6 +93,14 @@ impl EventContext {
         crate::sync::lock(&self.ack).take()
     }
 
+    /// Whether this context holds an acknowledgement that can no longer be given (see
+    /// [`Slot::is_abandoned`]).
+    pub(crate) fn ack_abandoned(&self) -> bool {
+        crate::sync::lock(&self.ack)
+            .as_ref()
+            .is_some_and(Slot::is_abandoned)
+    }
+
     /// Whether this context still holds the message's acknowledgement (a `manual`
     /// handler whose `mqtt::Ack` was not taken), marking it to be released without
     /// acknowledging when it settles.
