@@ -70,6 +70,7 @@ mod asyncapi;
 mod exit;
 mod health;
 mod plugin;
+mod ready;
 mod state;
 
 #[cfg(feature = "asyncapi")]
