@@ -6,6 +6,12 @@
 //! handler that awaits a QoS 1 publish and a subscribe while its own message is
 //! unacknowledged does not deadlock.
 //!
+//! The policies: `first` acknowledges at dispatch, before the call; `manual` when the
+//! handler's `mqtt::Ack` is acked (also after the call) or dropped (with a warning);
+//! `nack_on_error` withholds the acknowledgement of a failed call, and the broker sends
+//! the message again with the next session, where the default acknowledges it. (These
+//! handlers are registered by hand, as the attribute macros register them.)
+//!
 //! "Acknowledged" is read from the broker's log (`Received PUBACK from <client>`). To
 //! tell "not yet" from "not logged yet", the app publishes a QoS 1 barrier first: the
 //! broker reads the app's packets in order, so once the barrier's PUBLISH is logged
@@ -15,9 +21,15 @@
 
 use std::time::Duration;
 
+use std::sync::{Arc, Mutex, Once, PoisonError};
+
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{unique, wait_until_async, Broker, Observer, Recorder};
-use mqtt::{Client, Config, QoS};
+use mqtt::__private::{
+    extract, inventory, EventContext, HandlerDescriptor, HandlerFn, HandlerFuture, HandlerKind,
+    Outcome,
+};
+use mqtt::{AckPolicy, Client, Config, QoS};
 use tokio::sync::Semaphore;
 
 const T: Duration = Duration::from_secs(15);
@@ -87,6 +99,107 @@ async fn nested(n: mqtt::Path<u32>, c: mqtt::Mqtt) {
     );
 }
 
+// --- handlers with a policy, registered as `#[on_message(.., ack = "..")]` does ----------
+
+/// `ack = "first"`: waits for [`FIRST_GATE`].
+fn first_handler(ctx: Arc<EventContext>) -> HandlerFuture {
+    Box::pin(async move {
+        let c = extract::<mqtt::Mqtt>(&ctx, "c")?;
+        called(&c, "first started");
+        if let Ok(p) = FIRST_GATE.acquire().await {
+            p.forget();
+        }
+        called(&c, "first done");
+        Ok(None)
+    })
+}
+
+static FIRST_GATE: Semaphore = Semaphore::const_new(0);
+
+inventory::submit! {
+    HandlerDescriptor::new(HandlerKind::Message, "first_handler", module_path!(), HandlerFn::Async(first_handler))
+        .with_filter("acke/first/+")
+        .with_qos(1u8)
+        .with_ack_policy(AckPolicy::First)
+}
+
+/// `Ack`s the `manual` handler kept, by client id.
+static KEPT: Mutex<Vec<(String, mqtt::Ack)>> = Mutex::new(Vec::new());
+
+/// `ack = "manual"`: keeps its `Ack` on `acke/manual/keep`, drops it otherwise.
+fn manual_handler(ctx: Arc<EventContext>) -> HandlerFuture {
+    Box::pin(async move {
+        let c = extract::<mqtt::Mqtt>(&ctx, "c")?;
+        let msg = extract::<mqtt::Message>(&ctx, "msg")?;
+        let ack = extract::<mqtt::Ack>(&ctx, "ack")?;
+        assert!(ack.is_pending());
+        if msg.topic() == "acke/manual/keep" {
+            KEPT.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((c.client_id().to_owned(), ack));
+        } else {
+            drop(ack);
+        }
+        called(&c, "manual");
+        Ok(None)
+    })
+}
+
+inventory::submit! {
+    HandlerDescriptor::new(HandlerKind::Message, "manual_handler", module_path!(), HandlerFn::Async(manual_handler))
+        .with_filter("acke/manual/+")
+        .with_qos(1u8)
+        .with_ack_policy(AckPolicy::Manual)
+}
+
+/// `nack_on_error`: fails on `acke/nack/fail`.
+fn nack_handler(ctx: Arc<EventContext>) -> Outcome {
+    let c = extract::<mqtt::Mqtt>(&ctx, "c")?;
+    let msg = extract::<mqtt::Message>(&ctx, "msg")?;
+    called(
+        &c,
+        format!("nack {} dup {}", msg.topic(), msg.as_paho().duplicate()),
+    );
+    if msg.topic() == "acke/nack/fail" {
+        return Err(mqtt::HandlerError::Failed("failing on purpose".to_owned()));
+    }
+    Ok(None)
+}
+
+inventory::submit! {
+    HandlerDescriptor::new(HandlerKind::Message, "nack_handler", module_path!(), HandlerFn::Sync(nack_handler))
+        .with_filter("acke/nack/+")
+        .with_qos(1u8)
+        .with_nack_on_error()
+}
+
+/// Log lines of the `flask_mqtt` targets, for the warnings these tests expect.
+static LOGS: Recorder<String> = Recorder::new();
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target().starts_with("flask_mqtt") && m.level() <= log::Level::Warn
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            LOGS.push(format!("{} {}: {}", r.level(), r.target(), r.args()));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = log::set_logger(&Capture);
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
 struct App {
     broker: Broker,
     id: String,
@@ -96,18 +209,32 @@ struct App {
 
 impl App {
     fn start(tag: &str) -> App {
-        let broker = Broker::start();
-        let id = unique(tag);
+        App::start_on(Broker::start(), &unique(tag), true)
+    }
+
+    /// A client `id` on `broker`; `clean` false: a persistent session.
+    fn start_on(broker: Broker, id: &str, clean: bool) -> App {
+        let id = id.to_owned();
         let config = Config::builder()
             .broker_url("127.0.0.1")
             .port(broker.port())
             .client_id(id.as_str())
+            .clean_session(clean)
             .build()
             .unwrap();
         let client = Client::start(config).unwrap();
         let mqtt = client.handle();
         assert!(
             broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T),
+            "{}",
+            broker.log_tail(20)
+        );
+        assert!(
+            broker.wait_for_log(
+                &format!("Sending SUBACK to {id}"),
+                broker.count_in_log(&format!("Sending CONNACK to {id}")),
+                T
+            ),
             "{}",
             broker.log_tail(20)
         );
@@ -248,5 +375,86 @@ async fn a_handler_awaiting_a_publish_and_a_subscribe_does_not_deadlock() {
         CALLS.count(|(c, _)| c == &app.id)
     );
     app.wait_pubacks(N as usize);
+    app.client.shutdown().await;
+}
+
+/// `first`: acknowledged at dispatch, while the handler is still running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_acknowledges_before_the_handler_finishes() {
+    let app = App::start("acke-first");
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/first/1", "x", 1);
+    assert!(wait_until_async(T, || calls_of(&app.id, "first started") == 1).await);
+    app.wait_pubacks(1);
+    assert_eq!(calls_of(&app.id, "first done"), 0, "the handler still runs");
+    assert_eq!(app.mqtt.unacknowledged_messages(), 0);
+    FIRST_GATE.add_permits(1);
+    assert!(wait_until_async(T, || calls_of(&app.id, "first done") == 1).await);
+    app.client.shutdown().await;
+}
+
+/// `manual`: an `Ack` kept past the call holds the acknowledgement until `ack()`; one
+/// dropped without `ack()` acknowledges at once, with a warning. Never stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_ack_acknowledges_at_ack_or_when_dropped_with_a_warning() {
+    capture_logs();
+    let app = App::start("acke-manual");
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/manual/keep", "x", 1);
+    assert!(wait_until_async(T, || calls_of(&app.id, "manual") == 1).await);
+    app.barrier().await;
+    assert_eq!(app.pubacks(), 0, "acknowledged before ack()");
+    assert_eq!(app.mqtt.unacknowledged_messages(), 1);
+    let (_, ack) = {
+        let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = kept.iter().position(|(id, _)| id == &app.id).unwrap();
+        kept.remove(at)
+    };
+    ack.ack();
+    app.wait_pubacks(1);
+    assert!(wait_until_async(T, || app.mqtt.unacknowledged_messages() == 0).await);
+
+    let warned =
+        |l: &String| l.contains("acke/manual/drop") && l.contains("dropped without `ack()`");
+    observer.publish("acke/manual/drop", "x", 1);
+    app.wait_pubacks(2);
+    assert!(
+        LOGS.wait_for(T, |ls| ls.iter().any(warned)),
+        "no warning for the dropped Ack: {:?}",
+        LOGS.snapshot()
+    );
+    app.client.shutdown().await;
+}
+
+/// `nack_on_error`: a failed call leaves its message unacknowledged, and the broker
+/// sends it again (DUP) with the next connection of the persistent session; a call that
+/// succeeds is acknowledged and not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_on_error_has_the_broker_send_a_failed_message_again_next_session() {
+    let broker = Broker::builder().persistence(true).build();
+    let id = unique("acke-nack");
+    let app = App::start_on(broker, &id, false);
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/nack/ok", "x", 1);
+    app.wait_pubacks(1);
+    observer.publish("acke/nack/fail", "x", 1);
+    assert!(wait_until_async(T, || calls_of(&id, "nack acke/nack/fail dup false") == 1).await);
+    app.barrier().await;
+    assert_eq!(app.pubacks(), 1, "the failed message was acknowledged");
+    let App { broker, client, .. } = app;
+    client.shutdown().await;
+
+    let app = App::start_on(broker, &id, false);
+    assert!(
+        wait_until_async(T, || calls_of(&id, "nack acke/nack/fail dup true") == 1).await,
+        "not sent again; calls: {:?}",
+        CALLS.snapshot()
+    );
+    app.barrier().await;
+    assert_eq!(
+        calls_of(&id, "nack acke/nack/ok dup true"),
+        0,
+        "an acknowledged message came again"
+    );
     app.client.shutdown().await;
 }
