@@ -1,19 +1,37 @@
 //! A child process for tests/graceful_will.rs: an actix app with a persistent session
 //! (fixed client id, clean session off), a last will on `gw/{id}/will`, and a QoS 1
 //! handler for `gw/{id}/data` that does nothing but count. It prints `received` once the
-//! first message reached the handler (the broker is then sending its backlog), and
-//! `exited` when the server has stopped after SIGTERM.
+//! first message reached the handler (the broker is then sending its backlog) and actix
+//! listens for SIGTERM, and `exited` when the server has stopped after SIGTERM.
+//!
+//! actix starts its workers (whose app factory starts the MQTT client) before it installs
+//! its signal handlers, in the same first poll of the server: on a loaded machine a
+//! message can reach the handler in between, and a SIGTERM sent then kills the process
+//! instead of stopping it. So `received` waits for that first poll too.
 //!
 //! Usage: `graceful_will_app PORT CLIENT_ID 3|5`
 
+use std::future::Future;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::Poll;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use flask_mqtt_actix as mqtt;
 
-static FIRST: AtomicBool = AtomicBool::new(true);
+/// (the server's first poll is done, a message reached the handler, `received` printed)
+static STATE: Mutex<(bool, bool, bool)> = Mutex::new((false, false, false));
+
+fn update(change: impl FnOnce(&mut (bool, bool, bool))) {
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    change(&mut state);
+    if state.0 && state.1 && !state.2 {
+        state.2 = true;
+        say("received");
+    }
+}
 
 fn say(line: &str) {
     let mut out = std::io::stdout().lock();
@@ -23,9 +41,7 @@ fn say(line: &str) {
 
 #[mqtt::on_message("gw/+/data", qos = 1)]
 fn data(_msg: mqtt::Message) {
-    if FIRST.swap(false, Ordering::SeqCst) {
-        say("received");
-    }
+    update(|s| s.1 = true);
 }
 
 #[actix_web::main]
@@ -58,7 +74,15 @@ async fn main() -> std::io::Result<()> {
     let server = HttpServer::new(|| App::new().configure(mqtt::configure))
         .workers(1)
         .bind(("127.0.0.1", 0))?;
-    server.run().await?;
+    let mut server = server.run();
+    // The first poll starts the workers and installs actix's signal handlers.
+    let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut server).poll(cx))).await;
+    update(|s| s.0 = true);
+    if let Poll::Ready(result) = first {
+        result?;
+    } else {
+        server.await?;
+    }
     say("exited");
     Ok(())
 }

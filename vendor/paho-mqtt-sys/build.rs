@@ -267,9 +267,16 @@ fn c_name(name: &str, format: BinaryFormat) -> &str {
 /// AddressSanitizer: `__odr_asan.<global>` marks each global for its one-definition check).
 /// They are the compiler's, not Paho C's, so they are neither renamed nor checked.
 fn is_instrumentation(name: &str) -> bool {
-    ["__odr_asan", "__asan_", "__sancov_", "__ubsan_", "__tsan_", "__msan_"]
-        .iter()
-        .any(|p| name.starts_with(p))
+    [
+        "__odr_asan",
+        "__asan_",
+        "__sancov_",
+        "__ubsan_",
+        "__tsan_",
+        "__msan_",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 /// Adds the object file's defined global symbols to `defined` and its undefined ones to
