@@ -26,10 +26,21 @@
 //!   sees events in arrival order, up to `concurrency = N` at once (default 1); a slow or
 //!   panicking handler does not stop the others until its queue is full. Then dispatch
 //!   waits for room in arrival order, and new events wait in memory (logged, never
-//!   dropped). This back-pressure stops at Paho: holding Paho's receive thread is the
-//!   only way to delay acknowledgements, and it would deadlock handlers that await a
-//!   QoS 1/2 publish (Paho reads their acknowledgements on that thread) and stop
-//!   keep-alive; a broker held back drops past `max_queued_messages` anyway.
+//!   dropped). This back-pressure stops at Paho: Paho's receive thread is never held
+//!   (that would deadlock handlers that await a QoS 1/2 publish and stop keep-alive).
+//! - A QoS 1/2 message is acknowledged to the broker (PUBACK / PUBREC) once every handler
+//!   call it was routed to has ended, whatever the outcome (`ack = "after"`, the
+//!   default), in arrival order: a process that dies loses no message it acknowledged,
+//!   and a persistent session gets the others again. `ack = "first"` acknowledges at
+//!   dispatch, `ack = "manual"` when the handler's [`Ack`] says so (or is dropped), and
+//!   `nack_on_error` withholds the acknowledgement of a failed call. A message no handler
+//!   takes, and a reply consumed by [`Mqtt::request`], are acknowledged at once.
+//!   [`Mqtt::unacknowledged_messages`] counts what is owed. The messages in the app are
+//!   bounded by what the broker sends unacknowledged (MQTT 5: the client's Receive
+//!   Maximum).
+//! - Nothing is handled before the app is ready ([`Client::start_paused`],
+//!   [`Mqtt::ready`]; `flask-mqtt-actix`'s `configure` waits for the first app to be
+//!   built).
 //! - Handlers run on the client's own Tokio runtime (two threads), not on HTTP workers;
 //!   plain `fn` handlers may block (they run under `block_in_place`).
 //! - On every connect, every declared filter and every runtime subscription in

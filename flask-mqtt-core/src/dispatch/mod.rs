@@ -31,18 +31,17 @@
 //!   bounded only by what the broker sends while a handler is stalled. A warning names
 //!   the handler holding things up when the backlog reaches 1024 events and at every
 //!   doubling; an info line says when it is cleared.
-//! - **Paho is never blocked.** Back-pressure does not reach the broker: the Paho
-//!   receive thread only pushes into unbounded channels. Holding that thread would be
-//!   the only way to withhold acknowledgements (Paho C acknowledges a QoS 1 message as
-//!   soon as its message callback returns, and paho-mqtt 0.14's callback always reports
-//!   success), and it would deadlock any handler awaiting a QoS 1/2 publish or a
-//!   subscribe (their acknowledgements are read by that same thread), leave PINGRESP
-//!   unread (Paho then drops the connection after the keep-alive), and hold paho-mqtt's
-//!   callback lock that its other callbacks need. A broker held back would not keep the
-//!   messages either: Mosquitto drops what exceeds `max_queued_messages` (default 1000)
-//!   for a client that does not read. Absorbing the backlog in memory, loudly, is the
-//!   only choice that loses nothing (tested: 5000 QoS 1 messages behind a blocked
-//!   handler against a default Mosquitto arrive complete and in order).
+//! - **Paho is never blocked.** Back-pressure does not reach Paho's receive thread: it
+//!   only pushes into unbounded channels. Holding it would deadlock any handler awaiting
+//!   a QoS 1/2 publish or a subscribe (their acknowledgements are read by that thread),
+//!   leave PINGRESP unread and hold paho-mqtt's callback lock. What bounds the backlog
+//!   is the acknowledgement: a QoS 1/2 message is acknowledged only once its handlers
+//!   are done with it ([`hold`]), so the broker stops sending when its in-flight window
+//!   (MQTT 5: the client's Receive Maximum) is full of messages still in the app, and
+//!   keeps the rest in the session. Where the broker does not bound it (Mosquitto 2.0
+//!   does not for MQTT 3.1.1 clients, measured) or for QoS 0, the backlog is absorbed in
+//!   memory, loudly (tested: 5000 QoS 1 messages behind a blocked handler against a
+//!   default Mosquitto arrive complete and in order).
 //! - **Failures stay local.** A rejected argument (the handler is not called), an `Err`
 //!   return, a panic, or a reply that could not be sent is logged as a warning naming
 //!   the handler (and the topic for messages); other handlers, and later events, run as

@@ -83,3 +83,5 @@ impl FromEvent for Ack {
         })
     }
 }
+
+super::optional_when_the_event_fits!(Ack);
