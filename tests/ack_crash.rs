@@ -223,10 +223,10 @@ impl Seen {
     }
 }
 
-/// Persistence and no queue limit. (Mosquitto 2.0.11 does not hold an MQTT 3.1.1
-/// subscriber to `max_inflight_messages`, default 20: measured, 9,500 messages sent and
-/// unacknowledged at once, also with the option set. MQTT 5's Receive Maximum does
-/// bound it.)
+/// Persistence and no queue limit. (With `max_queued_messages 0`, Mosquitto 2.0.11 also
+/// lifts its in-flight window, `max_inflight_messages`: measured, 9,500 messages sent
+/// and unacknowledged at once. So the app holds much of the stream when it is killed,
+/// the hardest case for it.)
 fn broker() -> Broker {
     Broker::builder()
         .persistence(true)

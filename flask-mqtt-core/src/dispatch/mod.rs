@@ -38,10 +38,10 @@
 //!   is the acknowledgement: a QoS 1/2 message is acknowledged only once its handlers
 //!   are done with it ([`hold`]), so the broker stops sending when its in-flight window
 //!   (MQTT 5: the client's Receive Maximum) is full of messages still in the app, and
-//!   keeps the rest in the session. Where the broker does not bound it (Mosquitto 2.0
-//!   does not for MQTT 3.1.1 clients, measured) or for QoS 0, the backlog is absorbed in
-//!   memory, loudly (tested: 5000 QoS 1 messages behind a blocked handler against a
-//!   default Mosquitto arrive complete and in order).
+//!   keeps the rest queued, up to its own limit (Mosquitto: `max_queued_messages`,
+//!   default 1000, past which it drops). Where the broker does not bound it (Mosquitto
+//!   2.0 with `max_queued_messages 0` lifts its in-flight window too, measured), with
+//!   `ack = "first"` and for QoS 0, the backlog is absorbed in memory, loudly.
 //! - **Failures stay local.** A rejected argument (the handler is not called), an `Err`
 //!   return, a panic, or a reply that could not be sent is logged as a warning naming
 //!   the handler (and the topic for messages); other handlers, and later events, run as
