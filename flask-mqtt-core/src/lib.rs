@@ -26,10 +26,13 @@
 //!   sees events in arrival order, up to `concurrency = N` at once (default 1); a slow or
 //!   panicking handler does not stop the others until its queue is full. Then dispatch
 //!   waits for room in arrival order, and new events wait in memory (logged, never
-//!   dropped). This back-pressure stops at Paho: holding Paho's receive thread is the
-//!   only way to delay acknowledgements, and it would deadlock handlers that await a
-//!   QoS 1/2 publish (Paho reads their acknowledgements on that thread) and stop
-//!   keep-alive; a broker held back drops past `max_queued_messages` anyway.
+//!   dropped). Paho's receive thread is never held: the bound is the broker's. A QoS 1/2
+//!   message is acknowledged when its handlers are done with it, as their
+//!   [`AckPolicy`](crate::ack::AckPolicy) says (`after` by default: once the call has
+//!   ended; `first`: on arrival; `manual`: at `Ack::ack`), in arrival order, so the
+//!   broker sends no more than its in-flight window (MQTT 5: `MQTT_RECEIVE_MAXIMUM`)
+//!   ahead of the handlers. An `Err`, a panic or a rejected argument is acknowledged and
+//!   logged unless the handler says `nack_on_error`. See the README's "Guarantees".
 //! - Handlers run on the client's own Tokio runtime (two threads), not on HTTP workers;
 //!   plain `fn` handlers may block (they run under `block_in_place`).
 //! - On every connect, every declared filter and every runtime subscription in
@@ -166,6 +169,7 @@ pub use flask_mqtt_topic::{
 /// Support for the code the attribute macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::ack::policy::AckPolicy;
     pub use crate::event::HandlerKind;
     pub use crate::extract::context::EventContext;
     pub use crate::handler::{extract, HandlerFuture, IntoOutcome, Outcome};
