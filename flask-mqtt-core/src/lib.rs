@@ -26,18 +26,18 @@
 //!   sees events in arrival order, up to `concurrency = N` at once (default 1); a slow or
 //!   panicking handler does not stop the others until its queue is full. Then dispatch
 //!   waits for room in arrival order, and new events wait in memory (logged, never
-//!   dropped). This back-pressure stops at Paho: Paho's receive thread is never held
-//!   (that would deadlock handlers that await a QoS 1/2 publish and stop keep-alive).
-//! - A QoS 1/2 message is acknowledged to the broker (PUBACK / PUBREC) once every handler
-//!   call it was routed to has ended, whatever the outcome (`ack = "after"`, the
-//!   default), in arrival order: a process that dies loses no message it acknowledged,
-//!   and a persistent session gets the others again. `ack = "first"` acknowledges at
-//!   dispatch, `ack = "manual"` when the handler's [`Ack`] says so (or is dropped), and
-//!   `nack_on_error` withholds the acknowledgement of a failed call. A message no handler
-//!   takes, and a reply consumed by [`Mqtt::request`], are acknowledged at once.
-//!   [`Mqtt::unacknowledged_messages`] counts what is owed. The messages in the app are
-//!   bounded by what the broker sends unacknowledged (MQTT 5: the client's Receive
-//!   Maximum).
+//!   dropped). Paho's receive thread is never held (that would deadlock handlers that
+//!   await a QoS 1/2 publish and stop keep-alive): the bound is the broker's.
+//! - A QoS 1/2 message is acknowledged (PUBACK / PUBREC) when its handlers are done with
+//!   it, as their [`AckPolicy`](crate::ack::AckPolicy) says (`after` by default: once
+//!   every call it was routed to has ended, whatever the outcome; `first`: at dispatch;
+//!   `manual`: at [`Ack::ack`] or when the `Ack` is dropped), in arrival order, so a
+//!   process that dies loses no message it acknowledged, and the broker sends no more
+//!   than its in-flight window (MQTT 5: `MQTT_RECEIVE_MAXIMUM`) ahead of the handlers.
+//!   An `Err`, a panic or a rejected argument is acknowledged and logged unless the
+//!   handler says `nack_on_error`. A message no handler takes, and a reply consumed by
+//!   [`Mqtt::request`], are acknowledged at once. [`Mqtt::unacknowledged_messages`]
+//!   counts what is owed. See the README's "Guarantees".
 //! - Nothing is handled before the app is ready ([`Client::start_paused`],
 //!   [`Mqtt::ready`]; `flask-mqtt-actix`'s `configure` waits for the first app to be
 //!   built).
@@ -179,6 +179,7 @@ pub use flask_mqtt_topic::{
 /// Support for the code the attribute macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::ack::policy::AckPolicy;
     pub use crate::event::HandlerKind;
     pub use crate::extract::context::EventContext;
     pub use crate::handler::{extract, HandlerFuture, IntoOutcome, Outcome};
