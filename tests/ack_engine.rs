@@ -9,8 +9,7 @@
 //! The policies: `first` acknowledges at dispatch, before the call; `manual` when the
 //! handler's `mqtt::Ack` is acked (also after the call) or dropped (with a warning);
 //! `nack_on_error` withholds the acknowledgement of a failed call, and the broker sends
-//! the message again with the next session, where the default acknowledges it. (These
-//! handlers are registered by hand, as the attribute macros register them.)
+//! the message again with the next session, where the default acknowledges it.
 //!
 //! "Acknowledged" is read from the broker's log (`Received PUBACK from <client>`). To
 //! tell "not yet" from "not logged yet", the app publishes a QoS 1 barrier first: the
@@ -21,15 +20,11 @@
 
 use std::time::Duration;
 
-use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::sync::{Mutex, Once, PoisonError};
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{unique, wait_until_async, Broker, Observer, Recorder};
-use mqtt::__private::{
-    extract, inventory, EventContext, HandlerDescriptor, HandlerFn, HandlerFuture, HandlerKind,
-    Outcome,
-};
-use mqtt::{AckPolicy, Client, Config, QoS};
+use mqtt::{Client, Config, QoS};
 use tokio::sync::Semaphore;
 
 const T: Duration = Duration::from_secs(15);
@@ -99,78 +94,48 @@ async fn nested(n: mqtt::Path<u32>, c: mqtt::Mqtt) {
     );
 }
 
-// --- handlers with a policy, registered as `#[on_message(.., ack = "..")]` does ----------
-
-/// `ack = "first"`: waits for [`FIRST_GATE`].
-fn first_handler(ctx: Arc<EventContext>) -> HandlerFuture {
-    Box::pin(async move {
-        let c = extract::<mqtt::Mqtt>(&ctx, "c")?;
-        called(&c, "first started");
-        if let Ok(p) = FIRST_GATE.acquire().await {
-            p.forget();
-        }
-        called(&c, "first done");
-        Ok(None)
-    })
-}
+// --- handlers with a policy -----------------------------------------------------------
 
 static FIRST_GATE: Semaphore = Semaphore::const_new(0);
 
-inventory::submit! {
-    HandlerDescriptor::new(HandlerKind::Message, "first_handler", module_path!(), HandlerFn::Async(first_handler))
-        .with_filter("acke/first/+")
-        .with_qos(1u8)
-        .with_ack_policy(AckPolicy::First)
+/// `ack = "first"`: waits for [`FIRST_GATE`].
+#[mqtt::on_message("acke/first/+", qos = 1, ack = "first")]
+async fn first_handler(c: mqtt::Mqtt) {
+    called(&c, "first started");
+    if let Ok(p) = FIRST_GATE.acquire().await {
+        p.forget();
+    }
+    called(&c, "first done");
 }
 
 /// `Ack`s the `manual` handler kept, by client id.
 static KEPT: Mutex<Vec<(String, mqtt::Ack)>> = Mutex::new(Vec::new());
 
 /// `ack = "manual"`: keeps its `Ack` on `acke/manual/keep`, drops it otherwise.
-fn manual_handler(ctx: Arc<EventContext>) -> HandlerFuture {
-    Box::pin(async move {
-        let c = extract::<mqtt::Mqtt>(&ctx, "c")?;
-        let msg = extract::<mqtt::Message>(&ctx, "msg")?;
-        let ack = extract::<mqtt::Ack>(&ctx, "ack")?;
-        assert!(ack.is_pending());
-        if msg.topic() == "acke/manual/keep" {
-            KEPT.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((c.client_id().to_owned(), ack));
-        } else {
-            drop(ack);
-        }
-        called(&c, "manual");
-        Ok(None)
-    })
-}
-
-inventory::submit! {
-    HandlerDescriptor::new(HandlerKind::Message, "manual_handler", module_path!(), HandlerFn::Async(manual_handler))
-        .with_filter("acke/manual/+")
-        .with_qos(1u8)
-        .with_ack_policy(AckPolicy::Manual)
+#[mqtt::on_message("acke/manual/+", qos = 1, ack = "manual")]
+async fn manual_handler(c: mqtt::Mqtt, msg: mqtt::Message, ack: mqtt::Ack) {
+    assert!(ack.is_pending());
+    if msg.topic() == "acke/manual/keep" {
+        KEPT.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((c.client_id().to_owned(), ack));
+    } else {
+        drop(ack);
+    }
+    called(&c, "manual");
 }
 
 /// `nack_on_error`: fails on `acke/nack/fail`.
-fn nack_handler(ctx: Arc<EventContext>) -> Outcome {
-    let c = extract::<mqtt::Mqtt>(&ctx, "c")?;
-    let msg = extract::<mqtt::Message>(&ctx, "msg")?;
+#[mqtt::on_message("acke/nack/+", qos = 1, nack_on_error)]
+fn nack_handler(c: mqtt::Mqtt, msg: mqtt::Message) -> Result<(), String> {
     called(
         &c,
         format!("nack {} dup {}", msg.topic(), msg.as_paho().duplicate()),
     );
     if msg.topic() == "acke/nack/fail" {
-        return Err(mqtt::HandlerError::Failed("failing on purpose".to_owned()));
+        return Err("failing on purpose".to_owned());
     }
-    Ok(None)
-}
-
-inventory::submit! {
-    HandlerDescriptor::new(HandlerKind::Message, "nack_handler", module_path!(), HandlerFn::Sync(nack_handler))
-        .with_filter("acke/nack/+")
-        .with_qos(1u8)
-        .with_nack_on_error()
+    Ok(())
 }
 
 /// Log lines of the `flask_mqtt` targets, for the warnings these tests expect.

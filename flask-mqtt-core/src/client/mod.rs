@@ -112,7 +112,12 @@ impl Client {
             .name("flask-mqtt-driver".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let dispatcher = Dispatcher::start(handlers, None);
+                    // Handlers without `ack = ".."` follow MQTT_ACK_POLICY.
+                    let dispatcher = Dispatcher::start_acking(
+                        handlers,
+                        None,
+                        driver_mqtt.shared.config.ack_policy(),
+                    );
                     let log_sink = if dispatcher.has(HandlerKind::Log) {
                         let (ltx, mut lrx) = mpsc::unbounded_channel::<LogEntry>();
                         let itx = tx.clone();

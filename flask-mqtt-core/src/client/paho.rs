@@ -223,6 +223,12 @@ pub(super) fn connect_options(
         if expiry > 0 {
             props.push_u32(paho_mqtt::PropertyCode::SessionExpiryInterval, expiry)?;
         }
+        // How many QoS 1/2 messages the broker may send before earlier ones are
+        // acknowledged, and with acknowledgement after handling, how many the app holds.
+        props.push_u16(
+            paho_mqtt::PropertyCode::ReceiveMaximum,
+            c.receive_maximum().max(1),
+        )?;
         b.properties(props);
     } else {
         b.clean_session(c.clean_session());
