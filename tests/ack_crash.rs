@@ -74,10 +74,23 @@ impl App {
         kill_after: Option<u64>,
         seen: &Arc<Mutex<Seen>>,
     ) -> App {
+        App::start_with(broker, id, version, kill_after, seen, "after")
+    }
+
+    /// [`App::start`] with acknowledgement policy `policy`.
+    fn start_with(
+        broker: &Broker,
+        id: &str,
+        version: &str,
+        kill_after: Option<u64>,
+        seen: &Arc<Mutex<Seen>>,
+        policy: &str,
+    ) -> App {
         let mut args = vec![broker.port().to_string(), id.to_owned(), version.to_owned()];
         args.extend(kill_after.map(|n| n.to_string()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_ack_app"))
             .args(&args)
+            .env("ACK_APP_POLICY", policy)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -215,6 +228,13 @@ impl Seen {
             .collect()
     }
 
+    /// The numbers handled more than once.
+    fn repeated(&self) -> Vec<u64> {
+        (0..TOTAL)
+            .filter(|&n| self.counts[n as usize] > 1)
+            .collect()
+    }
+
     fn duplicates(&self) -> u64 {
         self.counts
             .iter()
@@ -270,12 +290,14 @@ fn describe(runs: &[Run]) -> String {
         .join("\n  ")
 }
 
-fn through_kills(version: &str) {
+/// The scenario; returns the numbers lost.
+fn through_kills(version: &str, policy: &str) -> Vec<u64> {
     let _serial = lock(&SERIAL);
     let broker = broker();
     let id = unique(&format!("ack-app-v{version}"));
     let seen = Arc::new(Mutex::new(Seen::new()));
-    let mut app = App::start(&broker, &id, version, Some(KILL_AFTER), &seen).subscribed(&broker);
+    let mut app =
+        App::start_with(&broker, &id, version, Some(KILL_AFTER), &seen, policy).subscribed(&broker);
     let publisher = SessionPublisher::start(
         &broker,
         &unique(&format!("ack-pub-v{version}")),
@@ -288,7 +310,7 @@ fn through_kills(version: &str) {
     for kill in 1..=KILLS {
         runs.push(app.killed());
         let next = (kill < KILLS).then_some(KILL_AFTER);
-        app = App::start(&broker, &id, version, next, &seen);
+        app = App::start_with(&broker, &id, version, next, &seen, policy);
     }
     let published = publisher.finish(SCENARIO);
     assert!(published.done, "publisher: {published:?}");
@@ -297,13 +319,17 @@ fn through_kills(version: &str) {
     let seen = lock(&seen);
     let missing = seen.missing();
     eprintln!(
-        "ack_crash MQTT {version}: {TOTAL} QoS 1 messages, app SIGKILLed {KILLS} times (each run after {KILL_AFTER} handled), in {:.2?}: \
+        "ack_crash MQTT {version}, ack = {policy}: {TOTAL} QoS 1 messages, app SIGKILLed {KILLS} times (each run after {KILL_AFTER} handled), in {:.2?}: \
          {} lost, {} duplicates\n  {}",
         began.elapsed(),
         missing.len(),
         seen.duplicates(),
         describe(&runs)
     );
+    missing
+}
+
+fn assert_none_lost(missing: &[u64]) {
     assert!(
         missing.is_empty(),
         "{} acknowledged messages never reached the handler (first: {:?})",
@@ -314,24 +340,61 @@ fn through_kills(version: &str) {
 
 #[test]
 fn v311_an_app_killed_three_times_loses_no_acknowledged_message() {
-    through_kills("3");
+    assert_none_lost(&through_kills("3", "after"));
 }
 
 #[test]
 fn v5_an_app_killed_three_times_loses_no_acknowledged_message() {
-    through_kills("5");
+    assert_none_lost(&through_kills("5", "after"));
+}
+
+/// The control: with `ack = "first"` (acknowledged at dispatch, the behaviour before
+/// issue 15) the same kills lose what the app had taken and not handled. This is what
+/// the scenario measures, and why the default is `after`.
+#[test]
+fn with_ack_first_the_same_kills_lose_messages() {
+    let lost = through_kills("3", "first");
+    assert!(
+        !lost.is_empty(),
+        "acknowledging at dispatch lost nothing: the scenario no longer kills mid-stream"
+    );
 }
 
 /// A graceful stop mid-stream: calls already running or queued finish and are
-/// acknowledged before DISCONNECT, messages arriving meanwhile are left to the broker;
-/// the next run gets the rest.
+/// acknowledged before DISCONNECT (up to the 5 s a graceful shutdown allows), messages
+/// arriving meanwhile are left to the broker, and calls not started by then are
+/// skipped; the next run gets the rest. Nothing is lost. The app holds thousands here
+/// (see [`broker`]: Mosquitto 2.0.11 sent a persistent session about 9,500 ahead, also
+/// with `max_inflight_messages 20` and a finite queue set), more than it handles in 5 s,
+/// so a call that ends as the DISCONNECT starts is not acknowledged: one duplicate per
+/// stop was measured, printed.
 #[test]
-fn a_graceful_stop_loses_nothing() {
+fn v311_a_graceful_stop_loses_nothing() {
+    let missing = graceful("3");
+    assert!(
+        missing.is_empty(),
+        "lost: {:?}",
+        &missing[..missing.len().min(20)]
+    );
+}
+
+#[test]
+fn v5_a_graceful_stop_loses_nothing() {
+    let missing = graceful("5");
+    assert!(
+        missing.is_empty(),
+        "lost: {:?}",
+        &missing[..missing.len().min(20)]
+    );
+}
+
+/// Stops the app gracefully once mid-stream; returns the numbers lost.
+fn graceful(version: &str) -> Vec<u64> {
     let _serial = lock(&SERIAL);
     let broker = broker();
-    let id = unique("ack-app-graceful");
+    let id = unique(&format!("ack-app-graceful-v{version}"));
     let seen = Arc::new(Mutex::new(Seen::new()));
-    let app = App::start(&broker, &id, "3", None, &seen).subscribed(&broker);
+    let app = App::start(&broker, &id, version, None, &seen).subscribed(&broker);
     let publisher = SessionPublisher::start(
         &broker,
         &unique("ack-pub-graceful"),
@@ -341,7 +404,7 @@ fn a_graceful_stop_loses_nothing() {
     );
     wait_handled(&seen, TOTAL / 3, &publisher);
     let first = app.stop();
-    let app = App::start(&broker, &id, "3", None, &seen);
+    let app = App::start(&broker, &id, version, None, &seen);
     let published = publisher.finish(SCENARIO);
     assert!(published.done, "publisher: {published:?}");
     wait_all(&seen);
@@ -349,14 +412,11 @@ fn a_graceful_stop_loses_nothing() {
     let seen = lock(&seen);
     let missing = seen.missing();
     eprintln!(
-        "ack_crash graceful (MQTT 3.1.1): {TOTAL} QoS 1 messages, stopped gracefully once: {} lost, {} duplicates\n  {}",
+        "ack_crash graceful (MQTT {version}): {TOTAL} QoS 1 messages, stopped gracefully once: {} lost, {} duplicates {:?}\n  {}",
         missing.len(),
         seen.duplicates(),
+        &seen.repeated()[..seen.repeated().len().min(10)],
         describe(&[first, second])
     );
-    assert!(
-        missing.is_empty(),
-        "lost: {:?}",
-        &missing[..missing.len().min(20)]
-    );
+    missing
 }

@@ -8,6 +8,8 @@
 //! With KILL_AFTER, it SIGKILLs itself (`kill -9`, from a thread of its own) once it
 //! has handled that many messages.
 //!
+//! `ACK_APP_POLICY=first` (any `MQTT_ACK_POLICY` value) sets the acknowledgement policy.
+//!
 //! Usage: `ack_app PORT CLIENT_ID 3|5 [KILL_AFTER]`
 
 use std::io::{BufRead, Write};
@@ -74,6 +76,16 @@ fn main() {
             .protocol_version(mqtt::ProtocolVersion::V5)
             .session_expiry(Duration::from_secs(3600)),
         _ => b.protocol_version(mqtt::ProtocolVersion::V311),
+    };
+    let b = match std::env::var("ACK_APP_POLICY") {
+        Ok(p) => match p.parse::<mqtt::AckPolicy>() {
+            Ok(p) => b.ack_policy(p),
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        },
+        Err(_) => b,
     };
     let config = match b.build() {
         Ok(c) => c,
