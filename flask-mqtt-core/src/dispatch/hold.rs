@@ -42,6 +42,11 @@ impl AckMode {
         nack_on_error: false,
     };
 
+    /// Whether the handler's calls (or its `Ack`) hold the acknowledgement.
+    pub(super) fn holds(self) -> bool {
+        self.hold != Hold::First
+    }
+
     /// Handler `h`'s settings (`default` where its attribute chose no policy).
     pub(super) fn of(h: &Handler, default: AckPolicy) -> AckMode {
         let hold = match h.desc.ack_policy().unwrap_or(default) {

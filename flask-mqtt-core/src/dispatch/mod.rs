@@ -219,8 +219,12 @@ impl Dispatcher {
         self.completions.started();
         let pending = Pending::new(seq, Arc::clone(&self.settle));
         let ctx = Arc::new(EventContext::new(client.clone(), event).pending(pending));
+        let targets = self.routes.targets(ctx.event());
+        // No handler holds it (none takes it, or all are `first`): acknowledged now, not
+        // when a full queue has room for it.
+        let ack = ack.filter(|_| targets.iter().any(|&i| self.routes.mode(i).holds()));
         if self.backlog.len.load(Ordering::SeqCst) == 0 {
-            for (n, &i) in self.routes.targets(ctx.event()).iter().enumerate() {
+            for (n, &i) in targets.iter().enumerate() {
                 let (Some(h), Some(queue)) = (self.routes.handlers.get(i), self.queues.get(i))
                 else {
                     continue;
