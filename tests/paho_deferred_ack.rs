@@ -87,6 +87,14 @@ impl Setup {
             .unwrap_or_else(|e| panic!("ack of {}: {e}", msg.payload_str()))
     }
 
+    fn release(&self, msg: &paho::Message) -> AckOutcome {
+        let token = msg.ack_token().expect("a QoS 1/2 message with manual acks");
+        self.consumer
+            .client()
+            .release(token)
+            .unwrap_or_else(|e| panic!("release of {}: {e}", msg.payload_str()))
+    }
+
     /// Disconnects and connects again (same session).
     fn reconnect(&self) {
         self.consumer.disconnect();
@@ -333,6 +341,88 @@ fn an_ack_given_inside_the_message_callback_is_sent(case: Case) {
     );
 }
 
+fn a_released_message_comes_again_after_a_reconnect_and_later_acks_go_out(case: Case) {
+    let s = Setup::start(case);
+    s.publish(1..=4);
+    let got = s.receive(4);
+    assert_eq!(payloads(&got), ["1", "2", "3", "4"]);
+    let id = s.consumer.id().to_owned();
+    // 3 and 4 are acknowledged before 2 is released: they wait for it, then go out.
+    assert_eq!(s.ack(&got[0]), AckOutcome::Accepted);
+    assert_eq!(s.ack(&got[2]), AckOutcome::Accepted);
+    assert_eq!(s.ack(&got[3]), AckOutcome::Accepted);
+    assert!(
+        s.broker.wait_for_log(&case.ack_line(&id), 1, T),
+        "{}",
+        s.broker.log_tail(20)
+    );
+    assert_eq!(
+        s.broker.count_in_log(&case.ack_line(&id)),
+        1,
+        "3 and 4 wait for 2"
+    );
+    assert_eq!(s.release(&got[1]), AckOutcome::Accepted);
+    assert!(
+        s.broker.wait_for_log(&case.ack_line(&id), 3, T),
+        "the acknowledgements of 3 and 4 went out after the release of 2: {}",
+        s.broker.log_tail(20)
+    );
+    // Settled once: a second release or an acknowledgement is refused, and sends nothing.
+    let token = got[1].ack_token().unwrap();
+    assert!(matches!(
+        s.consumer.client().release(token),
+        Err(paho::Error::AckUnknown)
+    ));
+    assert!(matches!(
+        s.consumer.client().ack(&got[1]),
+        Err(paho::Error::AckUnknown)
+    ));
+    s.reconnect();
+    let again = s.redelivered();
+    assert_eq!(
+        payloads(&again),
+        ["2"],
+        "after the reconnect; broker log:\n{}",
+        s.broker.log_tail(30)
+    );
+    assert!(again[0].duplicate(), "sent again with DUP");
+    assert_eq!(s.ack(&again[0]), AckOutcome::Accepted);
+    s.reconnect();
+    assert_eq!(payloads(&s.redelivered()), Vec::<String>::new());
+}
+
+fn unacked_counts_the_messages_awaiting_an_ack_or_a_release(case: Case) {
+    let s = Setup::start(case);
+    let cli = s.consumer.client();
+    assert_eq!(cli.unacked(), 0);
+    s.publish(1..=3);
+    let got = s.receive(3);
+    assert_eq!(cli.unacked(), 3);
+    // Acknowledged out of order: 2 waits for 1, but the application has settled it.
+    assert_eq!(s.ack(&got[1]), AckOutcome::Accepted);
+    assert_eq!(cli.unacked(), 2);
+    assert_eq!(s.release(&got[0]), AckOutcome::Accepted);
+    assert_eq!(cli.unacked(), 1);
+    assert_eq!(s.ack(&got[2]), AckOutcome::Accepted);
+    assert_eq!(cli.unacked(), 0);
+    // A connection that ends takes its unacknowledged messages with it.
+    s.publish([4]);
+    let fourth = s.receive(1).remove(0);
+    assert_eq!(cli.unacked(), 1);
+    s.consumer.disconnect();
+    assert_eq!(cli.unacked(), 0);
+    assert_eq!(s.ack(&fourth), AckOutcome::ConnectionGone);
+    // Comes again (with 1, released) on the next connection, and counts there.
+    s.consumer.connect_again();
+    let again = s.receive(2);
+    assert_eq!(payloads(&again), ["1", "4"]);
+    assert_eq!(cli.unacked(), 2);
+    for m in &again {
+        assert_eq!(s.ack(m), AckOutcome::Accepted);
+    }
+    assert_eq!(cli.unacked(), 0);
+}
+
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
         mod mqtt_3_1_1_qos_1 { $(#[test] fn $name() { super::$name(super::Case { version: super::paho::MQTT_VERSION_3_1_1, qos: 1 }); })* }
@@ -349,6 +439,8 @@ cases!(
     keep_alive_survives_a_long_unacknowledged_message,
     publish_and_subscribe_complete_while_a_message_is_unacknowledged,
     an_ack_given_inside_the_message_callback_is_sent,
+    a_released_message_comes_again_after_a_reconnect_and_later_acks_go_out,
+    unacked_counts_the_messages_awaiting_an_ack_or_a_release,
 );
 
 #[test]
@@ -362,6 +454,7 @@ fn without_manual_acks_messages_carry_no_token_and_need_no_ack() {
     let m = s.receive(1).remove(0);
     assert_eq!(m.ack_token(), None);
     assert_eq!(s.ack(&m), AckOutcome::NotNeeded);
+    assert_eq!(s.consumer.client().unacked(), 0);
 }
 
 #[test]

@@ -10,43 +10,81 @@ use std::time::{Duration, Instant};
 
 use flask_mqtt_tests::Broker;
 
-use crate::flask::Venv;
-use crate::framework::{self, FILTERS};
+use crate::filters::FILTERS;
+use crate::framework;
+use crate::peers::Peer;
 use crate::wire::{self, LatencySummary, Line};
 
+/// The setting that switches flask-mqtt's metrics off (issue 16), set to `false` for 3m.
+pub(crate) const METRICS_KEY: &str = "MQTT_METRICS";
+
 /// The consumers, in the order they run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Kind {
     /// 1. `mosquitto_sub -C N`.
     MosquittoSub,
     /// 2. Raw paho-mqtt `AsyncClient` with an unbounded stream, built in this workspace:
-    ///    with its patched Paho C (`vendor/paho-mqtt-sys`).
+    ///    with our Paho C (the workspace's `paho-mqtt` is our fork, `vendor/`), the
+    ///    transport flask-mqtt runs on.
     Paho,
     /// 2s. The same source built by `bench/stock-paho`: with the stock Paho C of
-    /// `paho-mqtt-sys` from crates.io, what a hand-written consumer gets.
+    /// `paho-mqtt-sys` from crates.io, what a hand-written paho consumer gets.
     PahoStock,
+    /// 2r. Raw rumqttc (`bench/rumqttc`): the pure-Rust client baseline, the transport
+    /// ruststream runs on.
+    Rumqttc,
     /// 3. This framework: an actix app with 100 handlers.
     Framework,
+    /// 3m. The same app with `MQTT_METRICS=false` in its environment: metrics on (3)
+    /// against off, in the same run (issue 18's "under 5% more CPU with metrics on").
+    FrameworkNoMetrics,
     /// 4. Flask-MQTT 1.3 with the same 100 callbacks.
     Flask,
+    /// 5. FastStream 0.7 with the same 100 subscribers.
+    FastStream,
+    /// 6. ruststream with ruststream-rumqttc, the same 100 subscribers (`bench/ruststream`).
+    RustStream,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 5] = [
+    pub(crate) const ALL: [Kind; 9] = [
         Kind::MosquittoSub,
         Kind::Paho,
         Kind::PahoStock,
+        Kind::Rumqttc,
         Kind::Framework,
+        Kind::FrameworkNoMetrics,
         Kind::Flask,
+        Kind::FastStream,
+        Kind::RustStream,
     ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::MosquittoSub => "1. mosquitto_sub -C N",
-            Kind::Paho => "2. raw paho AsyncClient (this workspace's patched Paho C)",
-            Kind::PahoStock => "2s. raw paho AsyncClient (stock Paho C from crates.io)",
+            Kind::Paho => "2. raw paho-mqtt AsyncClient (our Paho C)",
+            Kind::PahoStock => "2s. raw paho-mqtt AsyncClient (stock Paho C from crates.io)",
+            Kind::Rumqttc => "2r. raw rumqttc AsyncClient",
             Kind::Framework => "3. flask-mqtt (actix, 100 handlers)",
+            Kind::FrameworkNoMetrics => "3m. flask-mqtt, metrics off (MQTT_METRICS=false)",
             Kind::Flask => "4. Flask-MQTT 1.3 (100 callbacks)",
+            Kind::FastStream => "5. FastStream 0.7 MQTT (100 subscribers)",
+            Kind::RustStream => "6. ruststream + ruststream-rumqttc (100 subscribers)",
+        }
+    }
+
+    /// The name on the chart.
+    pub(crate) fn short(self) -> &'static str {
+        match self {
+            Kind::MosquittoSub => "mosquitto_sub",
+            Kind::Paho => "raw paho, our Paho C",
+            Kind::PahoStock => "raw paho, stock Paho C",
+            Kind::Rumqttc => "raw rumqttc",
+            Kind::Framework => "flask-mqtt",
+            Kind::FrameworkNoMetrics => "flask-mqtt, metrics off",
+            Kind::Flask => "Flask-MQTT 1.3",
+            Kind::FastStream => "FastStream 0.7",
+            Kind::RustStream => "ruststream",
         }
     }
 
@@ -55,8 +93,12 @@ impl Kind {
             Kind::MosquittoSub => "sub",
             Kind::Paho => "paho",
             Kind::PahoStock => "paho-stock",
+            Kind::Rumqttc => "rumqttc",
             Kind::Framework => "framework",
+            Kind::FrameworkNoMetrics => "framework-nometrics",
             Kind::Flask => "flask",
+            Kind::FastStream => "faststream",
+            Kind::RustStream => "ruststream",
         }
     }
 
@@ -64,11 +106,29 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.key() == key)
     }
 
+    /// Whether it declares the 100 handlers (10 calls per message), or counts messages
+    /// on one `bench/#` subscription.
+    pub(crate) fn has_handlers(self) -> bool {
+        self.is_framework() || self.is_peer_framework()
+    }
+
+    /// Another project's framework (Flask-MQTT, FastStream, ruststream), measured for
+    /// comparison: its message losses are findings about it, not failures of the run.
+    pub(crate) fn is_peer_framework(self) -> bool {
+        matches!(self, Kind::Flask | Kind::FastStream | Kind::RustStream)
+    }
+
+    /// flask-mqtt's own app (3, 3m), whose handler counts must be right.
+    pub(crate) fn is_framework(self) -> bool {
+        matches!(self, Kind::Framework | Kind::FrameworkNoMetrics)
+    }
+
     /// Subscriptions the broker must have before the run starts.
     fn subscriptions(self) -> usize {
-        match self {
-            Kind::MosquittoSub | Kind::Paho | Kind::PahoStock => 1,
-            Kind::Framework | Kind::Flask => FILTERS.len(),
+        if self.has_handlers() {
+            FILTERS.len()
+        } else {
+            1
         }
     }
 }
@@ -90,9 +150,8 @@ pub(crate) struct Run<'a> {
     pub(crate) traffic: Traffic,
     pub(crate) client_id: String,
     pub(crate) broker: &'a Broker,
-    pub(crate) venv: Option<&'a Venv>,
-    /// The consumer binary of `bench/stock-paho` (consumer 2s), once built.
-    pub(crate) stock_paho: Option<&'a Path>,
+    /// The built or installed program, for the consumers from outside this binary.
+    pub(crate) peer: Option<&'a Peer>,
     /// Wait after the subscriptions are in before reading the idle RSS.
     pub(crate) settle: Duration,
     /// No progress for this long after the publisher finished: the rest is lost.
@@ -126,6 +185,9 @@ pub(crate) struct Outcome {
     pub(crate) latency: Option<LatencySummary>,
     /// Why the consumer failed (crashed, never subscribed, ...).
     pub(crate) failure: Option<String>,
+    /// 3m only: the first line of its stderr that names [`METRICS_KEY`] (a build whose
+    /// configuration does not know the key says it ignores it).
+    pub(crate) metrics_key_line: Option<String>,
 }
 
 impl Outcome {
@@ -373,6 +435,13 @@ pub(crate) fn run(run: &Run<'_>, publish: impl FnOnce() -> Result<Duration, Stri
         .zip(broker_before)
         .map(|(after, before)| after.saturating_sub(before));
     stop(child, stdin, grace);
+    if run.kind == Kind::FrameworkNoMetrics {
+        outcome.metrics_key_line = std::fs::read_to_string(&stderr)
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains(METRICS_KEY))
+            .map(str::to_owned);
+    }
     if done_at.is_none() {
         if let Some(count) = source.final_count() {
             outcome.received = count;
@@ -400,30 +469,36 @@ pub(crate) fn spawn(run: &Run<'_>, stderr: &Path) -> Result<Spawned, String> {
             }
             cmd
         }
-        Kind::Paho | Kind::Framework => {
+        Kind::Paho | Kind::Framework | Kind::FrameworkNoMetrics => {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let mut cmd = Command::new(exe);
             cmd.arg(match run.kind {
                 Kind::Paho => "child-paho",
                 _ => "child-framework",
             });
+            // 3 runs with the default (metrics on) whatever the bench's environment says.
+            if run.kind == Kind::FrameworkNoMetrics {
+                cmd.env(METRICS_KEY, "false");
+            } else {
+                cmd.env_remove(METRICS_KEY);
+            }
             cmd
         }
-        // Spawned like `child-paho`: same environment, same protocol.
-        Kind::PahoStock => Command::new(run.stock_paho.ok_or("consumer 2s was not built")?),
-        Kind::Flask => {
-            let venv = run.venv.ok_or("no Flask-MQTT environment")?;
-            let mut cmd = venv.command();
-            let expected: Vec<String> = framework::expected_calls(run.messages)
-                .iter()
-                .map(u64::to_string)
-                .collect();
-            cmd.env("BENCH_FILTERS", FILTERS.join("\n"))
-                .env("BENCH_EXPECTED", expected.join(","))
-                .env("PYTHONUNBUFFERED", "1");
-            cmd
-        }
+        // Spawned like the children of this binary: same environment, same protocol.
+        _ => run
+            .peer
+            .ok_or_else(|| format!("{} was not built or installed", run.kind.name()))?
+            .command(),
     };
+    if run.kind.has_handlers() {
+        let expected: Vec<String> = framework::expected_calls(run.messages)
+            .iter()
+            .map(u64::to_string)
+            .collect();
+        cmd.env("BENCH_FILTERS", FILTERS.join("\n"))
+            .env("BENCH_EXPECTED", expected.join(","))
+            .env("PYTHONUNBUFFERED", "1");
+    }
     let log = std::fs::File::create(stderr).map_err(|e| e.to_string())?;
     let output = run.broker.dir().join(format!("{}.out", run.client_id));
     let stdout = if run.kind == Kind::MosquittoSub {

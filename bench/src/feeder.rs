@@ -1,5 +1,6 @@
-//! The publisher of the consumer runs: MQTT 3.1.1 written straight to a TCP socket,
-//! many PUBLISH packets per `write`, PUBACKs counted by a reader thread.
+//! The publisher of the consumer runs: MQTT 3.1.1 written straight to a TCP socket (the
+//! test harness's packet encoder), many PUBLISH packets per `write`, PUBACKs counted by a
+//! reader thread.
 //!
 //! Paho C sends one packet per system call and tops out near 25,000 QoS 1 publishes/s
 //! on the benchmark machine, below what the consumers take; this feeder does several
@@ -11,6 +12,8 @@ use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+use flask_mqtt_tests::{encode_connect, encode_publish, DISCONNECT};
 
 use crate::wire;
 
@@ -62,13 +65,8 @@ impl Feeder {
         let err = |e: std::io::Error| format!("publisher: {e}");
         let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(err)?;
         stream.set_nodelay(true).map_err(err)?;
-        let mut body = Vec::new();
-        put_str(&mut body, "MQTT");
-        body.extend_from_slice(&[4, 0x02, 0, 0]); // 3.1.1, clean session, keep-alive 0
-        put_str(&mut body, client_id);
         let mut packet = Vec::new();
-        put_header(&mut packet, 0x10, body.len());
-        packet.extend_from_slice(&body);
+        encode_connect(&mut packet, client_id, true);
         stream.write_all(&packet).map_err(err)?;
         let mut connack = [0u8; 4];
         stream.read_exact(&mut connack).map_err(err)?;
@@ -137,21 +135,13 @@ impl Feeder {
 
     /// Appends the PUBLISH packet of message `seq`, stamped now.
     fn push(&mut self, seq: u64, qos: i32) {
-        let topic = wire::topic(seq);
-        let payload = wire::payload(seq);
-        let id_len = if qos > 0 { 2 } else { 0 };
-        put_header(
-            &mut self.buf,
-            0x30 | (u8::try_from(qos).unwrap_or(1) << 1),
-            2 + topic.len() + id_len + payload.len(),
-        );
-        put_str(&mut self.buf, &topic);
         if qos > 0 {
             // Packet identifiers are 1..=65535; at most `window` are in use.
             self.next_id = self.next_id.checked_add(1).unwrap_or(1);
-            self.buf.extend_from_slice(&self.next_id.to_be_bytes());
         }
-        self.buf.extend_from_slice(&payload);
+        let qos = u8::try_from(qos).unwrap_or(1);
+        let (topic, payload) = (wire::topic(seq), wire::payload(seq));
+        encode_publish(&mut self.buf, &topic, &payload, qos, self.next_id, false);
     }
 
     fn flush(&mut self) -> Result<(), String> {
@@ -167,7 +157,7 @@ impl Feeder {
 
 impl Drop for Feeder {
     fn drop(&mut self) {
-        let _ = self.stream.write_all(&[0xE0, 0x00]); // DISCONNECT
+        let _ = self.stream.write_all(&DISCONNECT);
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }
@@ -212,27 +202,4 @@ fn count_pubacks(stream: TcpStream, acks: &Acks) {
     guard.1 = closed;
     drop(guard);
     acks.changed.notify_all();
-}
-
-/// Fixed header: packet type and flags, then the remaining length.
-fn put_header(buf: &mut Vec<u8>, first: u8, mut len: usize) {
-    buf.push(first);
-    loop {
-        let mut byte = u8::try_from(len % 128).unwrap_or(0);
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        buf.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
-}
-
-/// A UTF-8 string with its 16-bit length.
-fn put_str(buf: &mut Vec<u8>, s: &str) {
-    let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(&s.as_bytes()[..usize::from(len)]);
 }

@@ -1,38 +1,47 @@
-//! End-to-end benchmark of flask-mqtt against `mosquitto_sub`, raw paho-mqtt and
-//! Flask-MQTT 1.3, on a loopback Mosquitto it starts. See BENCHMARKS.md.
+//! End-to-end benchmark of flask-mqtt against `mosquitto_sub`, the raw clients (paho-mqtt
+//! on our Paho C and on the stock one, rumqttc) and the frameworks (Flask-MQTT 1.3,
+//! FastStream 0.7, ruststream), on a loopback Mosquitto it starts. See BENCHMARKS.md.
 //!
 //! ```text
 //! cargo run --release -p flask-mqtt-bench -- full     # the measured table
 //! cargo run -p flask-mqtt-bench -- quick              # CI smoke run (5,000 messages)
 //! cargo run --release -p flask-mqtt-bench -- soak     # 1,000,000 messages, RSS checked
 //! cargo run -p flask-mqtt-bench -- soak --messages 100000 --rate 5000   # CI
+//! cargo run -p flask-mqtt-bench -- chart REPORT       # the chart again, from a printed report
 //! ```
 //!
 //! Options (after the mode): `--messages N`, `--rounds R`, `--rate R` (latency runs, messages/s),
-//! `--latency-secs S`, `--consumers sub,paho,paho-stock,framework,flask`,
-//! `--max-inflight N`, `--window N`, `--skip publish,throughput,latency` (`paho-stock` is
-//! the raw paho consumer against the stock Paho C, built from `bench/stock-paho` at the
-//! start; see `stock_paho.rs`). The `soak` mode takes `--messages N` (default
+//! `--latency-secs S`, `--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,flask,faststream,ruststream`,
+//! `--max-inflight N`, `--window N`, `--skip publish,throughput,latency`, `--chart PATH`
+//! (an SVG of the throughput table; `full` writes `bench/e2e.svg` unless told otherwise).
+//! The peers from outside this binary are built or installed at the start (`peers.rs`);
+//! one that cannot be is left out with the reason. The `soak` mode takes `--messages N` (default
 //! 1,000,000), `--rate R` (messages/s, default 20,000; 0 for bursts), `--window N` and
 //! `--max-inflight N`; see `soak.rs`.
 //!
 //! Exits non-zero only when a consumer crashes (or never subscribes) or loses QoS 1
-//! messages, or when the framework's handlers were called the wrong number of times
-//! although every message arrived (`soak`: also when the consumer's resident memory
-//! grew by more than 10 %); never because of a timing.
+//! messages, when a multi-handler consumer's handlers were called the wrong number of
+//! times although every message arrived, or, in `quick` mode (CI), when a peer could not
+//! be built or installed (`soak`: also when the consumer's resident memory grew by more
+//! than 10 %); never because of a timing. Targets are printed MET/MISSED in `full` mode
+//! only: a debug build's figures mean nothing.
 
+mod chart;
 mod child;
 mod consumers;
+mod counters;
 mod feeder;
-mod flask;
+mod filters;
 mod framework;
 mod paho_consumer;
+mod peers;
 mod publish;
 mod report;
 mod soak;
-mod stock_paho;
+mod targets;
 mod wire;
 
+use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -60,6 +69,8 @@ pub(crate) struct Plan {
     pub(crate) max_inflight: u32,
     /// Publishes the publisher has pending at once.
     pub(crate) window: usize,
+    /// Where the chart goes, if anywhere.
+    pub(crate) chart: Option<std::path::PathBuf>,
     settle: Duration,
     idle_timeout: Duration,
     run_timeout: Duration,
@@ -83,10 +94,21 @@ impl Plan {
             skip: Vec::new(),
             max_inflight: 100,
             window: publish::WINDOW,
+            chart: (!quick)
+                .then(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e.svg")),
             settle: Duration::from_millis(if quick { 300 } else { 1_000 }),
             idle_timeout: Duration::from_secs(if quick { 5 } else { 10 }),
             run_timeout: Duration::from_secs(if quick { 60 } else { 600 }),
         })
+    }
+
+    /// Messages per throughput run of `kind`: FastStream handles a few hundred messages a
+    /// second here, so it gets a twentieth (at least 1,000) to keep the run in minutes.
+    pub(crate) fn messages_for(&self, kind: Kind) -> u64 {
+        match kind {
+            Kind::FastStream => (self.messages / 20).max(self.messages.min(1_000)),
+            _ => self.messages,
+        }
     }
 
     fn skips(&self, phase: &str) -> bool {
@@ -126,13 +148,21 @@ impl Plan {
                         ));
                     }
                 }
+                "--chart" => plan.chart = Some(value.into()),
                 "--window" => plan.window = usize::try_from(number()?).unwrap_or(1).max(1),
                 "--max-inflight" => plan.max_inflight = u32::try_from(number()?).unwrap_or(0),
                 "--consumers" => {
                     plan.consumers = value
                         .split(',')
                         .filter(|k| !k.is_empty())
-                        .map(|k| Kind::from_key(k).ok_or_else(|| format!("unknown consumer `{k}`; expected sub, paho, paho-stock, framework or flask")))
+                        .map(|k| {
+                            Kind::from_key(k).ok_or_else(|| {
+                                format!(
+                                    "unknown consumer `{k}`; expected one of {}",
+                                    Kind::ALL.map(Kind::key).join(", ")
+                                )
+                            })
+                        })
                         .collect::<Result<_, _>>()?;
                 }
                 _ => return Err(format!("unknown option `{flag}`")),
@@ -148,21 +178,17 @@ fn main() -> ExitCode {
         Some("child-framework") => Some(framework::run()),
         Some("child-paho") => Some(paho_consumer::run()),
         Some("-h" | "--help") => {
-            println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,paho-stock,framework,flask] [--max-inflight N] [--window N] [--skip publish,throughput,latency]");
+            println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,flask,faststream,ruststream] [--max-inflight N] [--window N] [--skip publish,throughput,latency] [--chart PATH]");
             println!("       flask-mqtt-bench soak [--messages N] [--rate R] [--window N] [--max-inflight N]");
+            println!("       flask-mqtt-bench chart REPORT [--chart PATH]   (redraws the chart from a run's printed report)");
             return ExitCode::SUCCESS;
         }
         Some("soak") => return soak_main(&args[1..]),
+        Some("chart") => return chart_main(&args[1..]),
         _ => None,
     };
     if let Some(result) = child {
-        return match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("bench child: {e}");
-                ExitCode::from(2)
-            }
-        };
+        return child::exit_code("flask-mqtt-bench child", result);
     }
     let plan = match Plan::parse(&args) {
         Ok(plan) => plan,
@@ -174,7 +200,13 @@ fn main() -> ExitCode {
     match orchestrate(&plan) {
         Ok(results) => {
             report::print(&plan, &results);
-            let failures = report::failures(&results);
+            if let Some(path) = &plan.chart {
+                match chart::write(path, &plan, &results) {
+                    Ok(()) => eprintln!("bench: chart written to {}", path.display()),
+                    Err(e) => eprintln!("bench: no chart: {e}"),
+                }
+            }
+            let failures = report::failures(&plan, &results);
             if failures.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -209,6 +241,35 @@ fn bench_broker(max_inflight: u32) -> Broker {
         .build()
 }
 
+/// `chart REPORT [--chart PATH]`: the chart of a report a run printed (default path
+/// `bench/e2e.svg`), e.g. after a change of the drawing.
+fn chart_main(args: &[String]) -> ExitCode {
+    let (report, path) = match args {
+        [report] => (
+            report,
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e.svg"),
+        ),
+        [report, flag, path] if flag == "--chart" => (report, path.into()),
+        _ => {
+            eprintln!("flask-mqtt-bench: usage: chart REPORT [--chart PATH]");
+            return ExitCode::from(2);
+        }
+    };
+    let drawn = std::fs::read_to_string(report)
+        .map_err(|e| format!("{report}: {e}"))
+        .and_then(|text| chart::redraw(&text, &path));
+    match drawn {
+        Ok(()) => {
+            eprintln!("bench: chart written to {}", path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("flask-mqtt-bench chart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `soak` mode: see `soak.rs`.
 fn soak_main(args: &[String]) -> ExitCode {
     let plan = match soak::SoakPlan::parse(args) {
@@ -232,34 +293,40 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
     let begun = Instant::now();
     let mut results = Results::default();
     let mut consumers = plan.consumers.clone();
-    let venv = if consumers.contains(&Kind::Flask) {
-        match flask::prepare() {
-            Ok(venv) => {
-                results.flask_versions = venv.versions.clone();
-                Some(venv)
+    // The peers from outside this binary: built or installed once, before anything runs.
+    // One that cannot be is left out, with the reason, and the run goes on.
+    let runs_consumers = !(plan.skips("throughput") && plan.skips("latency"));
+    let mut peers = HashMap::new();
+    for &kind in &plan.consumers {
+        if !runs_consumers {
+            break;
+        }
+        match peers::prepare(kind, plan.mode == "full") {
+            None => {}
+            Some(Ok(peer)) => {
+                results.versions.push((kind, peer.versions.clone()));
+                peers.insert(kind, peer);
             }
-            Err(e) => {
-                // Not a crash of a consumer: say so loudly and go on without it.
-                let why = format!("Flask-MQTT consumer SKIPPED: no virtual environment ({e})");
+            Some(Err(e)) => {
+                let why = format!("{} SKIPPED: {e}", kind.name());
                 eprintln!("bench: {why}");
+                results.skipped.push((kind, e));
                 results.notes.push(why);
-                consumers.retain(|k| *k != Kind::Flask);
-                None
+                consumers.retain(|k| *k != kind);
             }
         }
-    } else {
-        None
-    };
+    }
 
-    // Consumer 2s is its own crate (unpatched Paho C): build it once, before anything
-    // runs. A failed build fails the run; it is never skipped silently.
-    let runs_consumers = !(plan.skips("throughput") && plan.skips("latency"));
-    let stock_paho = if runs_consumers && consumers.contains(&Kind::PahoStock) {
-        Some(stock_paho::build(plan.mode == "full")?)
-    } else {
-        None
-    };
-
+    for &kind in &consumers {
+        if plan.messages_for(kind) != plan.messages && !plan.skips("throughput") {
+            results.notes.push(format!(
+                "{}: {} messages per throughput run, not {}",
+                kind.name(),
+                plan.messages_for(kind),
+                plan.messages
+            ));
+        }
+    }
     let broker = bench_broker(plan.max_inflight);
     eprintln!(
         "bench: {} mode, {} messages of {} bytes, broker {}",
@@ -294,21 +361,20 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
     for qos in [0, 1] {
         for _ in 0..plan.rounds {
             for &kind in throughput {
+                let messages = plan.messages_for(kind);
                 let run = Run {
                     kind,
                     qos,
-                    messages: plan.messages,
+                    messages,
                     traffic: Traffic::Burst,
                     client_id: next_id(kind, qos, "tput"),
                     broker: &broker,
-                    venv: venv.as_ref(),
-                    stock_paho: stock_paho.as_deref(),
+                    peer: peers.get(&kind),
                     settle: plan.settle,
                     idle_timeout: plan.idle_timeout,
                     run_timeout: plan.run_timeout,
                 };
-                let outcome =
-                    consumers::run(&run, || feeder.burst(plan.messages, qos, plan.window));
+                let outcome = consumers::run(&run, || feeder.burst(messages, qos, plan.window));
                 eprintln!("bench: {}", report::progress_line(&run, &outcome));
                 results.throughput.push((kind, qos, outcome));
             }
@@ -321,7 +387,20 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
         &consumers[..]
     };
     for qos in [0, 1] {
-        for &kind in latency {
+        // 3m is there for its CPU per message against 3's; its latency is 3's.
+        for &kind in latency.iter().filter(|k| **k != Kind::FrameworkNoMetrics) {
+            // Paced faster than it can handle, a consumer would measure its backlog.
+            let rate = results.median(kind, qos).map(|(rate, _)| rate);
+            if let Some(rate) = rate.filter(|r| *r < plan.rate as f64) {
+                let why = format!(
+                    "{}: no latency run at QoS {qos}: its throughput ({rate:.0} msg/s) is below the paced rate ({} msg/s)",
+                    kind.name(),
+                    plan.rate
+                );
+                eprintln!("bench: {why}");
+                results.notes.push(why);
+                continue;
+            }
             let run = Run {
                 kind,
                 qos,
@@ -329,8 +408,7 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
                 traffic: Traffic::Paced(plan.rate),
                 client_id: next_id(kind, qos, "lat"),
                 broker: &broker,
-                venv: venv.as_ref(),
-                stock_paho: stock_paho.as_deref(),
+                peer: peers.get(&kind),
                 settle: Duration::from_millis(200),
                 idle_timeout: plan.idle_timeout,
                 run_timeout: plan.run_timeout,

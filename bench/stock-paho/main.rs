@@ -1,7 +1,7 @@
 //! Consumer "2s" of the end-to-end benchmark: the raw paho consumer
 //! (`bench/src/paho_consumer.rs`, the same source file) linked against the stock Paho C
-//! of `paho-mqtt-sys` from crates.io instead of the main workspace's patched copy. The
-//! bench spawns it exactly like `flask-mqtt-bench child-paho`: settings from the
+//! of `paho-mqtt-sys` from crates.io instead of our fork, which the main workspace uses.
+//! The bench spawns it exactly like `flask-mqtt-bench child-paho`: settings from the
 //! environment, progress lines on stdout, exit when stdin closes.
 
 // The shared modules carry helpers only the main bench binary uses.
@@ -17,11 +17,5 @@ mod wire;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match paho_consumer::run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("stock-paho-consumer: {e}");
-            ExitCode::from(1)
-        }
-    }
+    child::exit_code("stock-paho-consumer", paho_consumer::run())
 }

@@ -12,6 +12,9 @@
 //!   tests wait on.
 //! * [`SessionPublisher`] — numbered QoS 1 messages from a persistent session
 //!   that resends what was not acknowledged after the broker comes back.
+//! * [`encode_connect`] / [`encode_publish`] / [`DISCONNECT`] — MQTT 3.1.1 packets
+//!   for the publishers that write to a socket themselves
+//!   ([`SessionPublisher`] and the benchmark's feeder).
 //! * [`DeliveryTrace`] — reads the broker log to tell messages the broker
 //!   forgot in a crash from messages a client lost.
 //! * [`AppProcess`] — an app of `tests/bin/` in a child process: its printed
@@ -44,6 +47,7 @@ mod client;
 mod delivery_trace;
 mod http;
 mod naming;
+mod packet;
 mod recorder;
 mod session_client;
 mod session_publisher;
@@ -59,6 +63,7 @@ pub use client::Observer;
 pub use delivery_trace::{DeliveryTrace, Losses};
 pub use http::http;
 pub use naming::unique;
+pub use packet::{encode_connect, encode_publish, DISCONNECT};
 pub use recorder::Recorder;
 pub use session_client::{SessionClient, SessionOptions};
 pub use session_publisher::{PublisherReport, SessionPublisher};

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::packet::{encode_connect, encode_publish, DISCONNECT};
 use crate::Broker;
 
 /// Unacknowledged publishes at once.
@@ -200,7 +201,7 @@ impl Run {
                     next += 1;
                 }
                 if in_flight.is_empty() {
-                    let _ = stream.write_all(&[0xE0, 0x00]); // DISCONNECT
+                    let _ = stream.write_all(&DISCONNECT);
                     return Ok(());
                 }
                 if !buf.is_empty() {
@@ -256,13 +257,8 @@ impl Run {
         let mut stream = TcpStream::connect_timeout(&self.addr, CONNECT_TIMEOUT)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(CONNECT_TIMEOUT))?;
-        let mut body = Vec::new();
-        put_str(&mut body, "MQTT");
-        body.extend_from_slice(&[4, 0x00, 0, 0]); // 3.1.1, clean session off, no keep-alive
-        put_str(&mut body, &self.client_id);
         let mut packet = Vec::new();
-        put_header(&mut packet, 0x10, body.len());
-        packet.extend_from_slice(&body);
+        encode_connect(&mut packet, &self.client_id, false); // persistent session
         stream.write_all(&packet)?;
         let mut connack = [0u8; 4];
         stream.read_exact(&mut connack)?;
@@ -277,15 +273,7 @@ impl Run {
 
     fn put_publish(&self, buf: &mut Vec<u8>, id: u16, n: u64, dup: bool) {
         let topic = format!("{}/{n}", self.prefix);
-        let payload = n.to_string();
-        put_header(
-            buf,
-            0x32 | if dup { 0x08 } else { 0 },
-            2 + topic.len() + 2 + payload.len(),
-        );
-        put_str(buf, &topic);
-        buf.extend_from_slice(&id.to_be_bytes());
-        buf.extend_from_slice(payload.as_bytes());
+        encode_publish(buf, &topic, n.to_string().as_bytes(), 1, id, dup);
     }
 }
 
@@ -333,29 +321,6 @@ fn read_pubacks(stream: &mut TcpStream) -> Result<Vec<u16>, ()> {
     Ok(ids)
 }
 
-/// Fixed header: packet type and flags, then the remaining length.
-fn put_header(buf: &mut Vec<u8>, first: u8, mut len: usize) {
-    buf.push(first);
-    loop {
-        let mut byte = u8::try_from(len % 128).unwrap_or(0);
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        buf.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
-}
-
-/// A UTF-8 string with its 16-bit length.
-fn put_str(buf: &mut Vec<u8>, s: &str) {
-    let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(&s.as_bytes()[..usize::from(len)]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,12 +332,5 @@ mod tests {
         in_flight.insert(65535, 1);
         assert_eq!(free_id(&in_flight, 1), 3);
         assert_eq!(free_id(&in_flight, 65534), 1);
-    }
-
-    #[test]
-    fn remaining_length_encoding() {
-        let mut buf = Vec::new();
-        put_header(&mut buf, 0x32, 321);
-        assert_eq!(buf, vec![0x32, 0xC1, 0x02]);
     }
 }

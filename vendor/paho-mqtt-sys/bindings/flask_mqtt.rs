@@ -33,3 +33,25 @@ extern "C" {
         token: *const MQTTAsync_ackToken,
     ) -> ::std::os::raw::c_int;
 }
+extern "C" {
+    pub fn MQTTAsync_release(
+        handle: MQTTAsync,
+        token: *const MQTTAsync_ackToken,
+    ) -> ::std::os::raw::c_int;
+}
+extern "C" {
+    pub fn MQTTAsync_getUnackedCount(handle: MQTTAsync) -> ::std::os::raw::c_int;
+}
+
+// Trace lines with their client (docs/paho-fork.md, "trace lines with their client").
+pub type MQTTAsync_clientTraceCallback = ::std::option::Option<
+    unsafe extern "C" fn(
+        level: MQTTASYNC_TRACE_LEVELS,
+        message: *mut ::std::os::raw::c_char,
+        client: MQTTAsync,
+        clientID: *const ::std::os::raw::c_char,
+    ),
+>;
+extern "C" {
+    pub fn MQTTAsync_setClientTraceCallback(callback: MQTTAsync_clientTraceCallback);
+}

@@ -11,9 +11,9 @@
 //! the PUBREC of a QoS 2 message only when the application acknowledges it:
 //!
 //! ```no_run
-//! use paho_mqtt as mqtt;
+//! use flask_mqtt_paho as mqtt;
 //!
-//! let cli = mqtt::CreateOptionsBuilder::new()
+//! let mut cli = mqtt::CreateOptionsBuilder::new()
 //!     .server_uri("tcp://localhost:1883")
 //!     .client_id("worker")
 //!     .persistence(mqtt::PersistenceType::None)
@@ -23,7 +23,12 @@
 //! // connect with a persistent session, subscribe at QoS 1 ...
 //! while let Ok(Some(msg)) = rx.recv_blocking() {
 //!     // handle it, then:
-//!     match cli.ack(&msg)? {
+//!     let handled = true;
+//!     let outcome = match msg.ack_token() {
+//!         Some(token) if !handled => cli.release(token)?, // comes again after a reconnect
+//!         _ => cli.ack(&msg)?,
+//!     };
+//!     match outcome {
 //!         mqtt::AckOutcome::ConnectionGone => { /* it comes again in the next session */ }
 //!         _ => {}
 //!     }
@@ -41,6 +46,12 @@
 //!   [`AckOutcome::ConnectionGone`] and sends nothing, never on a newer connection that
 //!   reuses the packet identifier; the server sends the message again (with DUP) in the
 //!   next connection of a persistent session, and it is delivered again.
+//! - **Release.** A message the application could not handle is settled with
+//!   [`AsyncClient::release`](crate::AsyncClient::release) instead: no acknowledgement is
+//!   ever sent for it, so the server keeps it in flight and sends it again in the next
+//!   connection of a persistent session, and later acknowledgements no longer wait for it.
+//!   [`AsyncClient::unacked`](crate::AsyncClient::unacked) counts the messages of the
+//!   current connection still awaiting either.
 //! - **QoS 2.** The PUBREC is what is deferred (once PUBREC is sent the server never sends
 //!   the PUBLISH again, so deferring only PUBCOMP would not survive a crash). The message
 //!   is delivered when its PUBLISH arrives, also on MQTT 3.1.1 (unpatched Paho delivers at
@@ -76,12 +87,14 @@ impl AckToken {
     }
 }
 
-/// What [`AsyncClient::ack`](crate::AsyncClient::ack) did.
+/// What [`AsyncClient::ack`](crate::AsyncClient::ack) (or
+/// [`release`](crate::AsyncClient::release)) did.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AckOutcome {
     /// Accepted: the PUBACK/PUBREC is sent on the message's connection as soon as every
-    /// message that arrived before it is acknowledged too.
+    /// message that arrived before it is acknowledged (or released) too. For a release: the
+    /// message is settled without an acknowledgement.
     Accepted,
     /// The message's connection has ended: nothing is sent. The server sends the message
     /// again in the next connection of a persistent session.
@@ -89,4 +102,16 @@ pub enum AckOutcome {
     /// Nothing to acknowledge: a QoS 0 message, or one received without manual
     /// acknowledgements (Paho acknowledged it on receipt).
     NotNeeded,
+}
+
+impl AckOutcome {
+    /// The outcome of `MQTTAsync_acknowledge` / `MQTTAsync_release` for `token`.
+    pub(crate) fn from_rc(rc: i32, token: AckToken) -> crate::Result<AckOutcome> {
+        match rc {
+            0 if token.0.qos == 0 => Ok(AckOutcome::NotNeeded),
+            0 => Ok(AckOutcome::Accepted),
+            ffi::MQTTASYNC_ACK_CONNECTION_GONE => Ok(AckOutcome::ConnectionGone),
+            rc => Err(rc.into()),
+        }
+    }
 }

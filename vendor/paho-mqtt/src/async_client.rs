@@ -662,12 +662,38 @@ impl AsyncClient {
     /// acknowledged already); `Err(Error::Failure)`: the client has no manual acks.
     pub fn acknowledge(&self, token: AckToken) -> Result<AckOutcome> {
         let rc = unsafe { ffi::MQTTAsync_acknowledge(self.inner.handle, &token.0) };
-        match rc {
-            0 if token.0.qos == 0 => Ok(AckOutcome::NotNeeded),
-            0 => Ok(AckOutcome::Accepted),
-            ffi::MQTTASYNC_ACK_CONNECTION_GONE => Ok(AckOutcome::ConnectionGone),
-            rc => Err(rc.into()),
-        }
+        AckOutcome::from_rc(rc, token)
+    }
+
+    /// flask-mqtt: settles the message `token` came from without acknowledging it (for a
+    /// message the application failed to handle): its PUBACK/PUBREC is never sent, so the
+    /// server keeps it in flight and sends it again (with DUP) in the next connection of a
+    /// persistent session, where it is delivered again; on this connection the
+    /// acknowledgements of later messages no longer wait for it (see [`crate::ack`]).
+    ///
+    /// Outcomes as [`acknowledge`](Self::acknowledge): `Ok(AckOutcome::Accepted)`: released;
+    /// `Ok(AckOutcome::ConnectionGone)`: its connection has ended (the server sends it again
+    /// anyway); `Err(Error::AckUnknown)`: already acknowledged or released. Never blocks;
+    /// callable from any thread, also inside a callback.
+    pub fn release(&self, token: AckToken) -> Result<AckOutcome> {
+        let rc = unsafe { ffi::MQTTAsync_release(self.inner.handle, &token.0) };
+        AckOutcome::from_rc(rc, token)
+    }
+
+    /// flask-mqtt: what names this client in Paho C's trace lines
+    /// ([`TraceLine::client`](crate::TraceLine::client), see [`crate::client_trace`]).
+    pub fn trace_key(&self) -> crate::TraceKey {
+        crate::TraceKey(self.inner.handle as usize)
+    }
+
+    /// flask-mqtt: how many messages of the current connection await the application's
+    /// [`acknowledge`](Self::acknowledge) or [`release`](Self::release): QoS 1/2 messages
+    /// received on it (also one being delivered) not yet acknowledged or released. Messages
+    /// of a connection that has ended are not counted; 0 without manual acks. Takes only
+    /// the acknowledgements' lock; one step per message counted.
+    pub fn unacked(&self) -> usize {
+        let n = unsafe { ffi::MQTTAsync_getUnackedCount(self.inner.handle) };
+        usize::try_from(n).unwrap_or(0)
     }
 
     /// Sets the callback for when the connection is established with the broker.

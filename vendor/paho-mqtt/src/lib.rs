@@ -108,6 +108,12 @@ pub use crate::async_client::{
 pub mod ack;
 pub use crate::ack::{AckOutcome, AckToken};
 
+/// flask-mqtt: Paho C's trace lines with the client they concern (docs/paho-fork.md).
+pub mod client_trace;
+pub use crate::client_trace::{
+    clear_client_trace_callback, ffi_trace_level, set_client_trace_callback, TraceKey, TraceLine,
+};
+
 /// The synchronous API
 pub mod client;
 pub use crate::client::Client; //ClientBuilder};

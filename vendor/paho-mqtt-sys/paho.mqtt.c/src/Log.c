@@ -106,6 +106,15 @@ static int lines_written = 0; /**< number of lines written to the current output
 static int max_lines_per_file = 1000; /**< maximum number of lines to write to one trace file */
 static enum LOG_LEVELS trace_output_level = INVALID_LEVEL;
 static Log_traceCallback* trace_callback = NULL;
+/* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
+static Log_clientTraceCallback* client_trace_callback = NULL;
+#if defined(_WIN32)
+static __declspec(thread) void* trace_client = NULL;
+static __declspec(thread) const char* trace_clientID = NULL;
+#else
+static __thread void* trace_client = NULL;
+static __thread const char* trace_clientID = NULL;
+#endif
 static traceEntry* Log_pretrace(void);
 static char* Log_formatTraceEntry(traceEntry* cur_entry);
 static void Log_output(enum LOG_LEVELS log_level, const char *msg);
@@ -224,6 +233,22 @@ exit:
 void Log_setTraceCallback(Log_traceCallback* callback)
 {
 	trace_callback = callback;
+}
+
+
+/* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
+void Log_setClientTraceCallback(Log_clientTraceCallback* callback)
+{
+	client_trace_callback = callback;
+}
+
+
+/* flask-mqtt patch: the client the calling thread's next lines concern (NULL: none). The
+ * client ID must stay valid until the thread sets another client or NULL. */
+void Log_setClient(void* client, const char* clientID)
+{
+	trace_client = client;
+	trace_clientID = client ? clientID : NULL;
 }
 
 
@@ -361,6 +386,8 @@ static void Log_output(enum LOG_LEVELS log_level, const char *msg)
 
 	if (trace_callback)
 		(*trace_callback)(log_level, msg);
+	if (client_trace_callback) /* flask-mqtt patch */
+		(*client_trace_callback)(log_level, msg, trace_client, trace_clientID);
 }
 
 
@@ -370,7 +397,7 @@ static void Log_posttrace(enum LOG_LEVELS log_level, traceEntry* cur_entry)
 	{
 		char* msg = NULL;
 
-		if (trace_destination || trace_callback)
+		if (trace_destination || trace_callback || client_trace_callback) /* flask-mqtt patch */
 			msg = &Log_formatTraceEntry(cur_entry)[7];
 
 		Log_output(log_level, msg);

@@ -88,6 +88,11 @@ void Log_stackTrace(enum LOG_LEVELS, int, thread_id_type, int, const char*, int,
 
 typedef void Log_traceCallback(enum LOG_LEVELS level, const char *message);
 void Log_setTraceCallback(Log_traceCallback* callback);
+/* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client"): each line with the
+ * client it concerns, as set by Log_setClient on the thread that writes it (NULL: none) */
+typedef void Log_clientTraceCallback(enum LOG_LEVELS level, const char* message, void* client, const char* clientID);
+void Log_setClientTraceCallback(Log_clientTraceCallback* callback);
+void Log_setClient(void* client, const char* clientID);
 void Log_setTraceLevel(enum LOG_LEVELS level);
 
 #endif

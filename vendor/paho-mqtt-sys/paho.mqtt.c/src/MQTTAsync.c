@@ -495,11 +495,85 @@ int MQTTAsync_create(MQTTAsync* handle, const char* serverURI, const char* clien
 }
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "destroying a client from a callback"): a client
+ * destroyed by a thread that holds mqttasync_mutex (Paho's send and receive threads run every
+ * callback holding it) or by Paho's send or receive thread is destroyed by a thread of its
+ * own. Destroying it there deadlocked: the thread locked the mutex it held (and would have
+ * freed the client under the code that called the callback, and waited for itself to stop
+ * when it was the last client). */
+int MQTTAsync_inCallback(void);
+
+static thread_return_type WINAPI MQTTAsync_destroyThread(void* n)
+{
+	MQTTAsync handle = n;
+
+	Thread_set_name("MQTTAsync_dstr");
+	MQTTAsync_destroy(&handle);
+#if defined(_WIN32)
+	return 0;
+#else
+	return NULL;
+#endif
+}
+
+
+/* flask-mqtt patch (as above): what MQTTAsync_destroy promises at once, when it cannot
+ * destroy the client at once: no callback of the client is called after it returns (the
+ * application may free their contexts), its persistence is closed (the application may free
+ * its store), and its handle is no longer the application's. The rest is done by
+ * MQTTAsync_destroyThread, once the thread that holds the mutex lets it go. */
+static void MQTTAsync_destroyLater(MQTTAsyncs* m)
+{
+	int locked = 0;
+
+	if (!MQTTAsync_holdsMutex())
+	{
+		MQTTAsync_lock_mutex(mqttasync_mutex);
+		locked = 1;
+	}
+	m->cl = NULL;
+	m->clContext = NULL;
+	m->ma = NULL;
+	m->maContext = NULL;
+	m->dc = NULL;
+	m->dcContext = NULL;
+	m->connected = NULL;
+	m->connected_context = NULL;
+	m->disconnected = NULL;
+	m->disconnected_context = NULL;
+	m->updateConnectOptions = NULL;
+	m->updateConnectOptions_context = NULL;
+	if (m->c)
+	{
+		m->c->beforeWrite = NULL;
+		m->c->beforeWrite_context = NULL;
+		m->c->afterRead = NULL;
+		m->c->afterRead_context = NULL;
+#if !defined(NO_PERSISTENCE)
+		MQTTPersistence_close(m->c);
+#endif
+	}
+	Log(TRACE_MIN, -1, "Destroying client %s on a thread of its own",
+		(m->c && m->c->clientID) ? m->c->clientID : "");
+	Paho_thread_start(MQTTAsync_destroyThread, m);
+	if (locked)
+		MQTTAsync_unlock_mutex(mqttasync_mutex);
+}
+
+
 void MQTTAsync_destroy(MQTTAsync* handle)
 {
 	MQTTAsyncs* m = *handle;
 
 	FUNC_ENTRY;
+	/* flask-mqtt patch (docs/paho-fork.md, "destroying a client from a callback") */
+	if (m != NULL && (MQTTAsync_holdsMutex() || MQTTAsync_inCallback()))
+	{
+		MQTTAsync_destroyLater(m);
+		*handle = NULL;
+		FUNC_EXIT;
+		return;
+	}
 	MQTTAsync_lock_mutex(mqttasync_mutex);
 
 	if (m == NULL)
@@ -1483,8 +1557,9 @@ int MQTTAsync_getAckToken(MQTTAsync handle, const MQTTAsync_message* message, MQ
 }
 
 
-/* flask-mqtt patch: see MQTTAsync.h. Takes no lock but the acknowledgements' own. */
-int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token)
+/* flask-mqtt patch: MQTTAsync_acknowledge (how = ACK_GIVEN) and MQTTAsync_release
+ * (ACK_RELEASED). Takes no lock but the acknowledgements' own. */
+static int MQTTAsync_settle(MQTTAsync handle, const MQTTAsync_ackToken* token, int how)
 {
 	MQTTAsyncs* m = handle;
 	int rc = MQTTASYNC_SUCCESS;
@@ -1501,12 +1576,37 @@ int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token)
 		rc = MQTTASYNC_FAILURE;
 	else
 	{
-		rc = MQTTProtocol_markAcked(m->c, token->connection, token->msgid, token->qos, &ready);
+		rc = MQTTProtocol_markAcked(m->c, token->connection, token->msgid, token->qos, how, &ready);
 		if (rc == MQTTASYNC_SUCCESS && ready)
 			Socket_interrupt(); /* ends the receive thread's poll: it sends it (MQTTAsync_releaseAcks) */
 	}
 	FUNC_EXIT_RC(rc);
 	return rc;
+}
+
+
+/* flask-mqtt patch: see MQTTAsync.h. */
+int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token)
+{
+	return MQTTAsync_settle(handle, token, ACK_GIVEN);
+}
+
+
+/* flask-mqtt patch: see MQTTAsync.h. */
+int MQTTAsync_release(MQTTAsync handle, const MQTTAsync_ackToken* token)
+{
+	return MQTTAsync_settle(handle, token, ACK_RELEASED);
+}
+
+
+/* flask-mqtt patch: see MQTTAsync.h. */
+int MQTTAsync_getUnackedCount(MQTTAsync handle)
+{
+	MQTTAsyncs* m = handle;
+
+	if (m == NULL || m->c == NULL)
+		return MQTTASYNC_NULL_PARAMETER;
+	return m->c->manualAcks ? MQTTProtocol_countUnacked(m->c) : 0;
 }
 
 
@@ -1886,6 +1986,13 @@ void MQTTAsync_setTraceLevel(enum MQTTASYNC_TRACE_LEVELS level)
 void MQTTAsync_setTraceCallback(MQTTAsync_traceCallback* callback)
 {
 	Log_setTraceCallback((Log_traceCallback*)callback);
+}
+
+
+/* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client"): see MQTTAsync.h */
+void MQTTAsync_setClientTraceCallback(MQTTAsync_clientTraceCallback* callback)
+{
+	Log_setClientTraceCallback((Log_clientTraceCallback*)callback);
 }
 
 

@@ -1595,6 +1595,35 @@ LIBMQTT_API int MQTTAsync_getAckToken(MQTTAsync handle, const MQTTAsync_message*
   */
 LIBMQTT_API int MQTTAsync_acknowledge(MQTTAsync handle, const MQTTAsync_ackToken* token);
 
+/**
+  * Settles a message without acknowledging it (manual acknowledgements, see
+  * MQTTAsync_setManualAcks()): its PUBACK (QoS 1) or PUBREC (QoS 2) is never sent, so the
+  * server keeps it unacknowledged, in flight, and sends it again (with DUP) in the next
+  * connection of a persistent session, where it is delivered again; on this connection
+  * the acknowledgements of later messages no longer wait for it. Its packet identifier
+  * stays in use at the server until then, and it counts against the server's in-flight
+  * window (MQTT 5: the client's Receive Maximum). Same threads and return codes as
+  * MQTTAsync_acknowledge() (MQTTASYNC_ACK_UNKNOWN also for a message already acknowledged
+  * or released).
+  * @param handle A valid client handle from a successful call to MQTTAsync_create().
+  * @param token From MQTTAsync_getAckToken().
+  */
+LIBMQTT_API int MQTTAsync_release(MQTTAsync handle, const MQTTAsync_ackToken* token);
+
+/**
+  * How many messages of the client's current connection await the application's
+  * MQTTAsync_acknowledge() or MQTTAsync_release(): QoS 1/2 messages received on it (counted
+  * from the arrival of their PUBLISH, so also one being delivered) and not yet
+  * acknowledged or released. An acknowledgement given but not yet sent (it waits for an
+  * earlier message) is not counted. Messages of a
+  * connection that has ended are not counted (their acknowledgements would be refused).
+  * Takes only the acknowledgements' lock, as MQTTAsync_acknowledge(); costs one step per
+  * message awaiting acknowledgement on the connection.
+  * @param handle A valid client handle from a successful call to MQTTAsync_create().
+  * @return the count (0 when manual acknowledgements are off); MQTTASYNC_NULL_PARAMETER.
+  */
+LIBMQTT_API int MQTTAsync_getUnackedCount(MQTTAsync handle);
+
 
 /**
   * This function attempts to subscribe a client to a single topic, which may
@@ -1829,6 +1858,35 @@ typedef void MQTTAsync_traceCallback(enum MQTTASYNC_TRACE_LEVELS level, char* me
   * @param callback a pointer to the function which will handle the trace information
   */
 LIBMQTT_API void MQTTAsync_setTraceCallback(MQTTAsync_traceCallback* callback);
+
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "trace lines with their client").
+ */
+
+/**
+  * A trace callback that is also told which client a line concerns, so that a program with
+  * several clients can route each line to its own client. @p client is the handle of the
+  * client whose socket or command Paho's thread was working on when it wrote the line (its
+  * send and receive threads: writing a client's commands, reading, sending and resending
+  * its packets, keep-alive, its timeouts, its acknowledgements, its callbacks), or NULL for
+  * a line that concerns no one client (thread start and stop, polling all sockets, library
+  * set-up) or that an application thread wrote inside an API call. @p clientID is that
+  * client's ID (NULL with @p client NULL); both are valid only during the call. Same rules
+  * as MQTTAsync_traceCallback: no Paho API calls in it.
+  * @param level the trace level of the message
+  * @param message the trace message (a static buffer, overwritten on each call)
+  * @param client the client the line concerns, or NULL
+  * @param clientID that client's ID, or NULL
+  */
+typedef void MQTTAsync_clientTraceCallback(enum MQTTASYNC_TRACE_LEVELS level, char* message, MQTTAsync client, const char* clientID);
+
+/**
+  * Sets (NULL: removes) the trace callback that is told the client of each line. It is
+  * called for the same lines as the one set by MQTTAsync_setTraceCallback() (the level
+  * set by MQTTAsync_setTraceLevel()), after it when both are set.
+  * @param callback a pointer to the function which will handle the trace information
+  */
+LIBMQTT_API void MQTTAsync_setClientTraceCallback(MQTTAsync_clientTraceCallback* callback);
 
 /**
   * This function returns version information about the library.

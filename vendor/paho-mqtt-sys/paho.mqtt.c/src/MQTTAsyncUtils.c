@@ -61,7 +61,7 @@ static void MQTTAsync_stop(void);
 static void MQTTAsync_closeOnly(Clients* client, enum MQTTReasonCodes reasonCode, MQTTProperties* props);
 static int clientStructCompare(void* a, void* b);
 static int MQTTAsync_cleanSession(Clients* client);
-static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection);
+static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection); /* flask-mqtt patch: connection */
 static int MQTTAsync_disconnect_internal(MQTTAsync handle, int timeout);
 static int cmdMessageIDCompare(void* a, void* b);
 static void MQTTAsync_retry(void);
@@ -174,17 +174,39 @@ static int clientSockCompare(void* a, void* b)
 }
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "destroying a client from a callback"): whether the
+ * calling thread holds mqttasync_mutex, for MQTTAsync_destroy */
+#if defined(_WIN32)
+static __declspec(thread) int MQTTAsync_mutexHeld = 0;
+#else
+static __thread int MQTTAsync_mutexHeld = 0;
+#endif
+
+int MQTTAsync_holdsMutex(void)
+{
+	return MQTTAsync_mutexHeld;
+}
+
+
 void MQTTAsync_lock_mutex(mutex_type amutex)
 {
 	int rc = Paho_thread_lock_mutex(amutex);
 	if (rc != 0)
 		Log(LOG_ERROR, 0, "Error %s locking mutex", strerror(rc));
+	else if (amutex == mqttasync_mutex) /* flask-mqtt patch */
+		MQTTAsync_mutexHeld = 1;
 }
 
 
 void MQTTAsync_unlock_mutex(mutex_type amutex)
 {
-	int rc = Paho_thread_unlock_mutex(amutex);
+	int rc;
+	if (amutex == mqttasync_mutex) /* flask-mqtt patch */
+	{
+		MQTTAsync_mutexHeld = 0;
+		Log_setClient(NULL, NULL); /* "trace lines with their client": set only under the mutex */
+	}
+	rc = Paho_thread_unlock_mutex(amutex);
 	if (rc != 0)
 		Log(LOG_ERROR, 0, "Error %s unlocking mutex", strerror(rc));
 }
@@ -1217,6 +1239,7 @@ static void MQTTAsync_drainCheck(void)
 	{
 		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
 
+		Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 		if (m->c->connect_state == DRAINING)
 		{
 			MQTTAsync_drainStep(m);
@@ -1224,6 +1247,7 @@ static void MQTTAsync_drainCheck(void)
 				break; /* finished: its callback may have changed the list of clients */
 		}
 	}
+	Log_setClient(NULL, NULL); /* flask-mqtt patch */
 }
 
 
@@ -1244,9 +1268,11 @@ void MQTTAsync_releaseAcks(void)
 	{
 		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
 
+		Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 		if (m->c->manualAcks)
 			MQTTProtocol_releaseAcks(m->c);
 	}
+	Log_setClient(NULL, NULL); /* flask-mqtt patch */
 }
 
 
@@ -1520,6 +1546,7 @@ static int MQTTAsync_processCommand(void)
 
 	if (!command)
 		goto exit; /* nothing to do */
+	Log_setClient(command->client, command->client->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 
 	if (command->command.type == CONNECT)
 	{
@@ -1785,6 +1812,7 @@ static int MQTTAsync_processCommand(void)
 		else
 			MQTTAsync_freeCommand(command);
 	}
+	/* flask-mqtt patch (docs/paho-fork.md, "a double free"): this branch is ours */
 	else if (command->command.type == PUBLISH && command->command.details.pub.qos > 0 && rc == SOCKET_ERROR)
 	{
 		/* flask-mqtt patch (docs/paho-fork.md, "a double free"):
@@ -1972,6 +2000,7 @@ static void MQTTAsync_checkTimeouts(void)
 	while (ListNextElement(MQTTAsync_handles, &current))		/* for each client */
 	{
 		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
+		Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 
 		/* check disconnect timeout */
 		if (m->c->connect_state == DISCONNECTING)
@@ -2318,7 +2347,7 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 
 		MQTTAsync_unlock_mutex(mqttasync_mutex);
 		Log(TRACE_MINIMUM, -1, "MQTTAsync_cycle call timeout %lu", wait);
-		pack = MQTTAsync_cycle(&sock, wait, &rc);
+		pack = MQTTAsync_cycle(&sock, wait, &rc); /* flask-mqtt patch: wait */
 		Log(TRACE_MINIMUM, -1, "MQTTAsync_cycle returns pack %p, sock %d, timeout %lu, rc %d", pack, sock, timeout, rc);
 		MQTTAsync_lock_mutex(mqttasync_mutex);
 		if (MQTTAsync_tostop)
@@ -2339,6 +2368,8 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 			continue;
 		}
 		m = (MQTTAsyncs*)(MQTTAsync_handles->current->content);
+		if (m != NULL)
+			Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 		if (m == NULL)
 		{
 			Log(LOG_ERROR, -1, "Client structure was NULL for socket %d - removing socket", sock);
@@ -2850,6 +2881,7 @@ static int MQTTAsync_cleanSession(Clients* client)
 * @param mm the message to be delivered
 * @return boolean 1 means message has been delivered, 0 that it has not
 */
+/* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements"): connection, for MQTTAsync_getAckToken */
 static int MQTTAsync_deliverMessage(MQTTAsyncs* m, char* topicName, size_t topicLen, MQTTAsync_message* mm, unsigned int connection)
 {
 	int rc;
@@ -2912,7 +2944,7 @@ void Protocol_processPublication(Publish* publish, Clients* client, int allocate
 			MQTTAsyncs* m = (MQTTAsyncs*)(found->content);
 
 			if (m->ma)
-				rc = MQTTAsync_deliverMessage(m, publish->topic, publish->topiclen, mm, client->connection);
+				rc = MQTTAsync_deliverMessage(m, publish->topic, publish->topiclen, mm, client->connection); /* flask-mqtt patch */
 			else
 				Log(LOG_ERROR, -1, "Message arrived for client %s but can't deliver it. No messageArrived callback",
 						m->c->clientID);
@@ -3337,6 +3369,7 @@ static MQTTPacket* MQTTAsync_cycle(SOCKET* sock, unsigned long timeout, int* rc)
 			m = (MQTTAsync)(MQTTAsync_handles->current->content);
 		if (m != NULL)
 		{
+			Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 			Log(TRACE_MINIMUM, -1, "m->c->connect_state = %d", m->c->connect_state);
 			if (m->c->connect_state == TCP_IN_PROGRESS || m->c->connect_state == SSL_IN_PROGRESS || m->c->connect_state == WEBSOCKET_IN_PROGRESS)
 				*rc = MQTTAsync_connecting(m);

@@ -171,6 +171,7 @@ typedef struct
 } MQTTAsync_queuedCommand;
 
 void MQTTAsync_lock_mutex(mutex_type amutex);
+int MQTTAsync_holdsMutex(void); /* flask-mqtt patch (docs/paho-fork.md, "destroying a client from a callback") */
 void MQTTAsync_releaseAcks(void); /* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
 void MQTTAsync_unlock_mutex(mutex_type amutex);
 void MQTTAsync_terminate(void);

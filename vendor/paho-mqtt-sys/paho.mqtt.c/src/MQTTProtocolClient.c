@@ -347,7 +347,7 @@ static int MQTTProtocol_handleManualQoS2(Clients* client, Publish* publish)
 	listElem = ListFindItem(client->inboundMsgs, &(publish->msgId), messageIDCompare);
 	if (listElem != NULL && ((Messages*)(listElem->content))->nextMessageType == PUBREL)
 	{
-		MQTTProtocol_awaitAck(client, publish->msgId, 2, 1);
+		MQTTProtocol_awaitAck(client, publish->msgId, 2, ACK_GIVEN);
 		MQTTProtocol_releaseAcks(client);
 		goto exit;
 	}
@@ -382,7 +382,7 @@ static int MQTTProtocol_handleManualQoS2(Clients* client, Publish* publish)
 	}
 	else
 		ListAppend(client->inboundMsgs, m, sizeof(Messages) + len);
-	MQTTProtocol_awaitAck(client, m->msgid, 2, 0);
+	MQTTProtocol_awaitAck(client, m->msgid, 2, ACK_AWAITED);
 
 	memset(&publish1, '\0', sizeof(publish1));
 	publish1.header.bits.qos = m->qos;
@@ -439,7 +439,7 @@ int MQTTProtocol_handlePublishes(void* pack, SOCKET sock)
 	if (publish->header.bits.qos == 1 && client->manualAcks)
 	{	/* flask-mqtt patch: the PUBACK waits for the application's acknowledgement; recorded
 		 * before the delivery, so that an ack from inside the callback finds it */
-		MQTTProtocol_awaitAck(client, publish->msgId, 1, 0);
+		MQTTProtocol_awaitAck(client, publish->msgId, 1, ACK_AWAITED);
 		Protocol_processPublication(publish, client, 1);
 	}
 	else if (publish->header.bits.qos == 1)
@@ -451,7 +451,7 @@ int MQTTProtocol_handlePublishes(void* pack, SOCKET sock)
 		else
 			rc = MQTTPacket_send_puback(publish->MQTTVersion, publish->msgId, &client->net, client->clientID);
 	}
-	else if (publish->header.bits.qos == 2 && client->manualAcks)
+	else if (publish->header.bits.qos == 2 && client->manualAcks) /* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
 		rc = MQTTProtocol_handleManualQoS2(client, publish);
 	else if (publish->header.bits.qos == 2)
 	{
@@ -812,6 +812,7 @@ void MQTTProtocol_keepalive(START_TIME_TYPE now)
 	{
 		Clients* client =	(Clients*)(current->content);
 		ListNextElement(bstate->clients, &current);
+		Log_setClient(client->context, client->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 
 		if (client->connected == 0 || client->keepAliveInterval == 0)
 			continue;
@@ -883,6 +884,7 @@ void MQTTProtocol_keepalive(START_TIME_TYPE now)
 			}
 		}
 	}
+	Log_setClient(NULL, NULL); /* flask-mqtt patch */
 	FUNC_EXIT;
 }
 
@@ -1014,6 +1016,7 @@ void MQTTProtocol_retry(START_TIME_TYPE now, int doRetry, int regardless)
 	{
 		Clients* client = (Clients*)(current->content);
 		ListNextElement(bstate->clients, &current);
+		Log_setClient(client->context, client->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
 		if (client->connected == 0)
 			continue;
 		if (client->good == 0)
@@ -1026,6 +1029,7 @@ void MQTTProtocol_retry(START_TIME_TYPE now, int doRetry, int regardless)
 		if (doRetry)
 			MQTTProtocol_retries(now, client, regardless);
 	}
+	Log_setClient(NULL, NULL); /* flask-mqtt patch */
 	FUNC_EXIT;
 }
 
@@ -1290,11 +1294,14 @@ void MQTTProtocol_newConnection(Clients* client)
 
 
 /*
- * The application acknowledges a message. Returns MQTTASYNC_SUCCESS (0),
+ * The application acknowledges a message (how = ACK_GIVEN) or releases it (ACK_RELEASED:
+ * settled without an acknowledgement, which is never sent; the server keeps the message in
+ * flight and sends it again in the next connection of a persistent session; later
+ * acknowledgements no longer wait for it). Returns MQTTASYNC_SUCCESS (0),
  * MQTTPROTOCOL_ACK_CONNECTION_GONE or MQTTPROTOCOL_ACK_UNKNOWN; *ready says whether an
- * acknowledgement can be sent now (the head of the list is acknowledged).
+ * acknowledgement can be sent now (the head of the list is settled).
  */
-int MQTTProtocol_markAcked(Clients* client, unsigned int connection, int msgid, int qos, int* ready)
+int MQTTProtocol_markAcked(Clients* client, unsigned int connection, int msgid, int qos, int how, int* ready)
 {
 	int rc = MQTTPROTOCOL_ACK_UNKNOWN;
 	ListElement* current = NULL;
@@ -1310,9 +1317,9 @@ int MQTTProtocol_markAcked(Clients* client, unsigned int connection, int msgid, 
 		{
 			AckPending* a = (AckPending*)(current->content);
 
-			if (a->msgid == msgid && a->qos == qos && !a->acked)
+			if (a->msgid == msgid && a->qos == qos && a->acked == ACK_AWAITED)
 			{
-				a->acked = 1;
+				a->acked = how;
 				rc = 0;
 				break;
 			}
@@ -1326,6 +1333,27 @@ int MQTTProtocol_markAcked(Clients* client, unsigned int connection, int msgid, 
 	ACKS_UNLOCK();
 	FUNC_EXIT_RC(rc);
 	return rc;
+}
+
+
+/* How many messages of the client's current connection await the application's
+ * acknowledgement (or release). */
+int MQTTProtocol_countUnacked(Clients* client)
+{
+	int count = 0;
+	ListElement* current = NULL;
+
+	ACKS_LOCK();
+	if (client->unacked)
+	{
+		while (ListNextElement(client->unacked, &current))
+		{
+			if (((AckPending*)(current->content))->acked == ACK_AWAITED)
+				++count;
+		}
+	}
+	ACKS_UNLOCK();
+	return count;
 }
 
 
@@ -1381,6 +1409,8 @@ void MQTTProtocol_releaseAcks(Clients* client)
 		ACKS_UNLOCK();
 		if (!found)
 			break;
+		if (ack.acked == ACK_RELEASED)
+			continue; /* released: no acknowledgement; a QoS 2 record still owes its PUBREC */
 		if (ack.qos == 1)
 			MQTTProtocol_sendAck(client, PUBACK, ack.msgid, client->MQTTVersion);
 		else

@@ -63,12 +63,16 @@ typedef struct
 {
 	int msgid;
 	int qos;
-	int acked; /**< acknowledged; sent once every earlier message is */
+	int acked; /**< ACK_AWAITED, ACK_GIVEN (sent once every earlier message is settled) or ACK_RELEASED (never sent) */
 } AckPending;
+#define ACK_AWAITED 0
+#define ACK_GIVEN 1
+#define ACK_RELEASED 2 /* flask-mqtt patch: settled without an acknowledgement (MQTTAsync_release) */
 #define MQTTPROTOCOL_ACK_CONNECTION_GONE -100 /* = MQTTASYNC_ACK_CONNECTION_GONE */
 #define MQTTPROTOCOL_ACK_UNKNOWN -101         /* = MQTTASYNC_ACK_UNKNOWN */
 void MQTTProtocol_newConnection(Clients* client);
-int MQTTProtocol_markAcked(Clients* client, unsigned int connection, int msgid, int qos, int* ready);
+int MQTTProtocol_markAcked(Clients* client, unsigned int connection, int msgid, int qos, int how, int* ready);
+int MQTTProtocol_countUnacked(Clients* client);
 int MQTTProtocol_takeAcksReady(void);
 void MQTTProtocol_releaseAcks(Clients* client);
 

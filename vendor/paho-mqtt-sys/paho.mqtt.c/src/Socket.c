@@ -86,7 +86,7 @@ extern mutex_type socket_mutex;
 
 #if !defined(_WIN32)
 /*
- * flask-mqtt patch (see vendor/paho-mqtt-sys/PATCHED.md): a read-ahead buffer for
+ * flask-mqtt patch (docs/paho-fork.md, "a read-ahead buffer"): a read-ahead buffer for
  * plain TCP sockets.
  *
  * Unpatched, every incoming packet costs a poll() and one recv() for the fixed header
@@ -980,7 +980,7 @@ SOCKET Socket_getReadySocket(int more_work, int timeout, mutex_type mutex, int* 
 			mod_s.saved.cur_fd = (mod_s.saved.cur_fd == mod_s.saved.nfds - 1) ? -1 : mod_s.saved.cur_fd + 1;
 		}
 
-		/* flask-mqtt patch: the interrupt socket is no longer drained here with a recv()
+		/* flask-mqtt patch (docs/paho-fork.md, "the interrupt socket"): it is no longer drained here with a recv()
 		 * per cycle; it is read below only when poll() says it is readable. An interrupt
 		 * sent between two cycles now ends the next poll() at once instead of being
 		 * discarded. */
