@@ -8,8 +8,9 @@
 //!
 //! The policies: `first` acknowledges at dispatch, before the call; `manual` when the
 //! handler's `mqtt::Ack` is acked (also after the call) or dropped (with a warning);
-//! `nack_on_error` withholds the acknowledgement of a failed call, and the broker sends
-//! the message again with the next session, where the default acknowledges it.
+//! `nack_on_error` releases a failed call's message without acknowledging it (later
+//! acknowledgements do not wait for it), and the broker sends it again with the next
+//! session; by default a failed call is acknowledged.
 //!
 //! "Acknowledged" is read from the broker's log (`Received PUBACK from <client>`). To
 //! tell "not yet" from "not logged yet", the app publishes a QoS 1 barrier first: the
@@ -406,6 +407,9 @@ async fn nack_on_error_has_the_broker_send_a_failed_message_again_next_session()
     assert!(wait_until_async(T, || calls_of(&id, "nack acke/nack/fail dup false") == 1).await);
     app.barrier().await;
     assert_eq!(app.pubacks(), 1, "the failed message was acknowledged");
+    // Released, not just withheld: later acknowledgements do not wait for it.
+    observer.publish("acke/nack/later", "x", 1);
+    app.wait_pubacks(2);
     let App { broker, client, .. } = app;
     client.shutdown().await;
 
@@ -418,6 +422,11 @@ async fn nack_on_error_has_the_broker_send_a_failed_message_again_next_session()
     app.barrier().await;
     assert_eq!(
         calls_of(&id, "nack acke/nack/ok dup true"),
+        0,
+        "an acknowledged message came again"
+    );
+    assert_eq!(
+        calls_of(&id, "nack acke/nack/later dup true"),
         0,
         "an acknowledged message came again"
     );

@@ -31,6 +31,10 @@ use crate::sync::lock;
 pub(crate) trait Acknowledge: Send + Sync + 'static {
     /// Sends (in arrival order) the PUBACK/PUBREC of the message `token` names.
     fn acknowledge(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error>;
+
+    /// Settles the message `token` names without acknowledging it: the broker sends it
+    /// again with the next session; later acknowledgements no longer wait for it.
+    fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error>;
 }
 
 /// Nothing to acknowledge to (a test client).
@@ -38,6 +42,10 @@ struct Nobody;
 
 impl Acknowledge for Nobody {
     fn acknowledge(&self, _: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+        Ok(AckOutcome::NotNeeded)
+    }
+
+    fn release(&self, _: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
         Ok(AckOutcome::NotNeeded)
     }
 }
@@ -139,18 +147,19 @@ impl Watermark {
             // skipped: never acknowledge; the broker sends the message again.
             return;
         }
-        if !ack {
-            // Without an acknowledgement the message holds back every later
-            // acknowledgement of its connection (Paho keeps arrival order) until the
-            // connection ends; the broker sends it again with the next session.
+        let outcome = if ack {
+            self.to.acknowledge(token)
+        } else {
+            // Released: never acknowledged, so the broker keeps it in flight (one of its
+            // window's places) and sends it again with the next session, not at once.
             log::warn!(
                 target: TARGET,
-                "message {} not acknowledged (nack_on_error): the broker sends it again with the next session; later acknowledgements of this connection wait until then",
+                "message {} not acknowledged (nack_on_error): the broker sends it again with the next session",
                 token.packet_id()
             );
-            return;
-        }
-        match self.to.acknowledge(token) {
+            self.to.release(token)
+        };
+        match outcome {
             Ok(AckOutcome::ConnectionGone) => log::debug!(
                 target: TARGET,
                 "message {} handled after its connection ended: not acknowledged, the broker sends it again",

@@ -125,6 +125,11 @@ impl Acknowledge for PahoOutbound {
         // Never waits for Paho's threads (a lock of its own): fine on any thread.
         self.client.acknowledge(token)
     }
+
+    fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+        // Likewise: the acknowledgements' own lock only.
+        self.client.release(token)
+    }
 }
 
 impl Drop for PahoOutbound {
