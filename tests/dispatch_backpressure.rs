@@ -30,7 +30,7 @@ fn connected() {
     EVENTS.push("connect".into());
 }
 
-#[mqtt::on_message("bp/flood", qos = 1, queue = 16)]
+#[mqtt::on_message("bp/flood", qos = 1, queue = 16, ack = "first")]
 async fn flooded(flood: mqtt::State<Flood>, text: mqtt::Text) {
     if let Ok(permit) = flood.gate.acquire().await {
         permit.forget();

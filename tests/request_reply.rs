@@ -38,7 +38,7 @@ fn connected(client: mqtt::Mqtt) {
 
 /// Answers `echo <n>: <text>`; later requests sooner, so replies come back out of order.
 /// Also publishes `n` through a declared publisher, from inside an MQTT handler.
-#[mqtt::on_message("rq/echo/{n}", qos = 1, concurrency = 16)]
+#[mqtt::on_message("rq/echo/{n}", qos = 1, concurrency = 16, ack = "first")]
 async fn echo(mqtt::Path(n): mqtt::Path<u32>, text: mqtt::Text, client: mqtt::Mqtt) -> mqtt::Reply {
     tokio::time::sleep(Duration::from_millis(u64::from(20 - n % 20) * 5)).await;
     ECHOED.publish(&client, [&n], &n).await.ok();

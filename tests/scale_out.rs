@@ -480,6 +480,7 @@ fn number_after(text: &str, marker: &str) -> Option<u64> {
 const REPLICA_ENV: &[(&str, &str)] = &[
     ("MQTT_PROTOCOL_VERSION", "5"),
     ("MQTT_CLIENT_ID", "scale-{hostname}-{pid}"),
+    ("MQTT_ACK_POLICY", "first"),
 ];
 
 /// Publishes `markers/NAME` (not shared) and waits until every replica in `replicas`

@@ -70,6 +70,7 @@ mod asyncapi;
 mod exit;
 mod health;
 mod plugin;
+mod ready;
 mod state;
 
 #[cfg(feature = "asyncapi")]
@@ -77,6 +78,7 @@ pub use crate::asyncapi::{asyncapi, asyncapi_page};
 pub use crate::health::readiness;
 pub use crate::plugin::{configure, init, init_named, init_with, Clients};
 pub use crate::state::manage;
+pub use flask_mqtt_core::Ack;
 pub use flask_mqtt_core::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
     BrokerSection, Client, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectError,
@@ -99,6 +101,7 @@ pub use flask_mqtt_core::{
 #[cfg(feature = "asyncapi")]
 pub use flask_mqtt_core::{AsyncApi, ASYNCAPI_VERSION};
 
+pub use flask_mqtt_core::ack::{AckPolicy, UnknownAckPolicy};
 pub use flask_mqtt_core::paho_version;
 
 #[doc(hidden)]

@@ -203,7 +203,8 @@ fn start_or_keep(config: Config) -> Result<(), Error> {
     }
     if config.connect_mode() == ConnectMode::Required {
         // Blocks until connected or the connection timeout: this is startup code.
-        let client = Client::start(config.clone())?;
+        // Paused until the first app is built (crate::ready).
+        let client = Client::start_paused(config.clone())?;
         with_slot(|s| {
             // The settings stay for a server started again later in this process.
             s.configs.insert(name.clone(), config);
@@ -231,6 +232,12 @@ fn start_or_keep(config: Config) -> Result<(), Error> {
 /// is the plugin's contract (the broker may be away too, and HTTP keeps working); making
 /// the mistake impossible to miss is what stderr is for. To fail at startup instead,
 /// call [`init`] before building the server.
+///
+/// No MQTT handler runs (and no message is acknowledged) before the app of the first
+/// worker is built: state the same factory registers after `configure`
+/// (`.configure(mqtt::manage(data))`) is there for the first message, also for the
+/// messages a persistent session kept while the app was away. They wait in the client
+/// meanwhile, in order.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     match acquire() {
         Ok((guard, clients)) => {
@@ -238,6 +245,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 cfg.app_data(web::Data::new(default.clone()))
                     .app_data(default.clone());
             }
+            // Handlers run once this app is built: after the rest of the factory.
+            cfg.service(crate::ready::ReadyWhenBuilt::new(
+                clients.by_name.values().cloned().collect(),
+            ));
             cfg.app_data(clients).app_data(web::Data::from(guard));
         }
         Err(why) => {
@@ -279,7 +290,8 @@ fn acquire() -> Result<(Arc<Guard>, Clients), String> {
                     Some(c) => c,
                     None => Config::from_env_prefix(&name).map_err(|e| fail(&name, &e))?,
                 };
-                Client::start(config).map_err(|e| fail(&name, &e))?
+                // Paused until the first app is built (crate::ready).
+                Client::start_paused(config).map_err(|e| fail(&name, &e))?
             }
         };
         crate::state::hand_to(&client.handle());

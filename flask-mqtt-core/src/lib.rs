@@ -26,10 +26,21 @@
 //!   sees events in arrival order, up to `concurrency = N` at once (default 1); a slow or
 //!   panicking handler does not stop the others until its queue is full. Then dispatch
 //!   waits for room in arrival order, and new events wait in memory (logged, never
-//!   dropped). This back-pressure stops at Paho: holding Paho's receive thread is the
-//!   only way to delay acknowledgements, and it would deadlock handlers that await a
-//!   QoS 1/2 publish (Paho reads their acknowledgements on that thread) and stop
-//!   keep-alive; a broker held back drops past `max_queued_messages` anyway.
+//!   dropped). Paho's receive thread is never held (that would deadlock handlers that
+//!   await a QoS 1/2 publish and stop keep-alive): the bound is the broker's.
+//! - A QoS 1/2 message is acknowledged (PUBACK / PUBREC) when its handlers are done with
+//!   it, as their [`AckPolicy`](crate::ack::AckPolicy) says (`after` by default: once
+//!   every call it was routed to has ended, whatever the outcome; `first`: at dispatch;
+//!   `manual`: at [`Ack::ack`] or when the `Ack` is dropped), in arrival order, so a
+//!   process that dies loses no message it acknowledged, and the broker sends no more
+//!   than its in-flight window (MQTT 5: `MQTT_RECEIVE_MAXIMUM`) ahead of the handlers.
+//!   An `Err`, a panic or a rejected argument is acknowledged and logged unless the
+//!   handler says `nack_on_error`. A message no handler takes, and a reply consumed by
+//!   [`Mqtt::request`], are acknowledged at once. [`Mqtt::unacknowledged_messages`]
+//!   counts what is owed. See the README's "Guarantees".
+//! - Nothing is handled before the app is ready ([`Client::start_paused`],
+//!   [`Mqtt::ready`]; `flask-mqtt-actix`'s `configure` waits for the first app to be
+//!   built).
 //! - Handlers run on the client's own Tokio runtime (two threads), not on HTTP workers;
 //!   plain `fn` handlers may block (they run under `block_in_place`).
 //! - On every connect, every declared filter and every runtime subscription in
@@ -59,7 +70,9 @@
 //!     |                what the driver receives; health; request: Mqtt::request,
 //!     |                replies: the waiting requests the driver routes replies to)
 //!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
-//!  config/ embedded/   settings (and the in-process broker they can ask for)
+//!  ack/watermark       the acknowledgements a client owes, settled by completion
+//!  config/ embedded/   settings (and the in-process broker they can ask for);
+//!  ack/policy          when a message is acknowledged (AckPolicy, a value settings name)
 //!  message/ qos        MQTT values; the MQTT 5 properties we build, checked
 //!  error  sync         Error (and the one translation of Paho's errors); lock();
 //!  visible             what a user must see even without a logger (stderr then)
@@ -85,6 +98,7 @@
 
 extern crate self as flask_mqtt_core;
 
+pub mod ack;
 #[cfg(feature = "actix")]
 mod actix;
 /// Support for `flask-mqtt-actix`. Not public API.
@@ -133,6 +147,7 @@ pub use crate::event::payloads::{
     Connected, DisconnectReason, Disconnected, Published, Subscribed, Unsubscribed,
 };
 pub use crate::event::{Event, HandlerKind};
+pub use crate::extract::ack::Ack;
 pub use crate::extract::context::{EventContext, WrongEvent};
 pub use crate::extract::message::{
     Json, JsonRejection, Payload, Retain, Text, TextRejection, Topic,
@@ -164,6 +179,7 @@ pub use flask_mqtt_topic::{
 /// Support for the code the attribute macros generate. Not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::ack::policy::AckPolicy;
     pub use crate::event::HandlerKind;
     pub use crate::extract::context::EventContext;
     pub use crate::handler::{extract, HandlerFuture, IntoOutcome, Outcome};

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use flask_mqtt_topic::{TopicFilter, TopicTemplate};
 
+use crate::ack::policy::AckPolicy;
 use crate::config::DEFAULT_PREFIX;
 use crate::describe::PayloadFn;
 use crate::event::log::DISPATCH_TARGET;
@@ -52,6 +53,10 @@ pub struct HandlerDescriptor {
     pub(crate) payload: Option<PayloadFn>,
     /// The function's doc comment.
     pub(crate) doc: Option<&'static str>,
+    /// `ack = "..."` in the attribute; `None`: the configuration's `MQTT_ACK_POLICY`.
+    pub(crate) ack: Option<AckPolicy>,
+    /// `nack_on_error` in the attribute.
+    pub(crate) nack_on_error: bool,
 }
 
 impl HandlerDescriptor {
@@ -76,6 +81,8 @@ impl HandlerDescriptor {
             queue: DEFAULT_QUEUE,
             payload: None,
             doc: None,
+            ack: None,
+            nack_on_error: false,
         }
     }
 
@@ -129,6 +136,33 @@ impl HandlerDescriptor {
         self
     }
 
+    /// When the QoS 1/2 messages the handler takes are acknowledged (`ack = "..."`).
+    pub const fn with_ack_policy(mut self, policy: AckPolicy) -> Self {
+        self.ack = Some(policy);
+        self
+    }
+
+    /// Withhold the acknowledgement of a message whose call returned `Err`, panicked or
+    /// rejected its arguments (`nack_on_error`).
+    pub const fn with_nack_on_error(mut self) -> Self {
+        self.nack_on_error = true;
+        self
+    }
+
+    /// The acknowledgement policy the attribute chose (`ack = "..."`), or `None` when it
+    /// chose none: then the client's configuration decides (`MQTT_ACK_POLICY`).
+    pub fn ack_policy(&self) -> Option<AckPolicy> {
+        self.ack
+    }
+
+    /// Whether a message whose call returned `Err`, panicked or rejected its arguments
+    /// stays unacknowledged (`nack_on_error` in the attribute), so that the broker
+    /// delivers it again with the next session. `false`: it is acknowledged and the
+    /// failure logged.
+    pub fn nack_on_error(&self) -> bool {
+        self.nack_on_error
+    }
+
     /// The configuration prefix of the client the handler belongs to.
     pub fn broker(&self) -> &'static str {
         self.broker.unwrap_or(DEFAULT_PREFIX)
@@ -151,6 +185,8 @@ impl fmt::Debug for HandlerDescriptor {
             .field("broker", &self.broker())
             .field("concurrency", &self.concurrency)
             .field("queue", &self.queue)
+            .field("ack", &self.ack)
+            .field("nack_on_error", &self.nack_on_error)
             .finish()
     }
 }

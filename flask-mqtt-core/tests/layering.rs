@@ -562,6 +562,11 @@ mod tests { use crate::tested::Out; }
 fn lower_layers_know_nothing_of_higher_ones() {
     let report = analyse();
     let layer = |file: &str| -> usize {
+        // The acknowledgement engine sits with the events it settles; the policy, a
+        // value settings name, with the settings.
+        if file.starts_with("ack/") && !matches!(file, "ack/policy.rs" | "ack/mod.rs") {
+            return 3;
+        }
         let top = file
             .split('/')
             .next()
@@ -570,7 +575,7 @@ fn lower_layers_know_nothing_of_higher_ones() {
         match top {
             "error" | "sync" | "visible" => 0,
             "qos" | "message" => 1,
-            "config" | "embedded" => 2,
+            "config" | "embedded" | "ack" => 2,
             "event" => 3,
             "handle" => 4,
             "extract" => 5,

@@ -12,6 +12,11 @@
 //! The filter may name levels, `"sensors/{sensor_id}/temperature"` (a topic template,
 //! see `flask_mqtt_topic::TopicTemplate`); the `Path` extractor reads them.
 //!
+//! `ack = "after" | "first" | "manual"` chooses when a message handler's QoS 1/2 messages
+//! are acknowledged (the runtime's `AckPolicy`); `nack_on_error` (alone or `= true`)
+//! withholds the acknowledgement of a message whose call failed. `nack_on_error` with
+//! `ack = "first"` is an error: such a message is acknowledged before the call.
+//!
 //! `shared = "workers"` makes the filter a shared subscription: once every argument is
 //! read, the filter becomes `$share/workers/<filter>`, exactly as if written so.
 //!
@@ -21,6 +26,7 @@
 
 use flask_mqtt_topic::{TemplateError, TopicFilterError, TopicNameTemplate, TopicTemplate};
 use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
@@ -129,6 +135,43 @@ pub(crate) struct Args {
     pub(crate) queue: Option<u32>,
     /// `retain = true`: a publisher's messages are retained.
     pub(crate) retain: Option<bool>,
+    /// `ack = "manual"`: the value (for spans) and the policy it names.
+    pub(crate) ack: Option<(LitStr, AckChoice)>,
+    /// `nack_on_error` or `nack_on_error = true`: the key (for spans); `None` when absent
+    /// or `= false`.
+    pub(crate) nack_on_error: Option<Ident>,
+}
+
+/// The acknowledgement policy `ack = "..."` names: the runtime's `AckPolicy` variants
+/// (this crate cannot depend on the runtime; a test checks the names are the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AckChoice {
+    After,
+    First,
+    Manual,
+}
+
+impl AckChoice {
+    /// Every choice, in the runtime's order.
+    pub(crate) const ALL: [AckChoice; 3] = [AckChoice::After, AckChoice::First, AckChoice::Manual];
+
+    /// The name written in the attribute (the runtime's `AckPolicy::as_str`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AckChoice::After => "after",
+            AckChoice::First => "first",
+            AckChoice::Manual => "manual",
+        }
+    }
+
+    /// The runtime's `AckPolicy` variant.
+    pub(crate) fn variant(self) -> &'static str {
+        match self {
+            AckChoice::After => "After",
+            AckChoice::First => "First",
+            AckChoice::Manual => "Manual",
+        }
+    }
 }
 
 /// One `key = value` argument an attribute may take.
@@ -139,6 +182,8 @@ pub(crate) struct Key {
     pub(crate) accepted_by: fn(Kind) -> bool,
     /// A complete example, shown when the value is missing.
     pub(crate) example: &'static str,
+    /// Whether the key may be written alone, meaning `key = true`.
+    pub(crate) flag: bool,
     /// Checks the value (the tokens after `=`) and stores it in [`Args`].
     pub(crate) apply: fn(&mut Args, &Ident, &TokenStream) -> syn::Result<()>,
 }
@@ -149,42 +194,63 @@ pub(crate) const KEYS: &[Key] = &[
         name: "qos",
         accepted_by: Kind::takes_topic,
         example: "qos = 1",
+        flag: false,
         apply: apply_qos,
     },
     Key {
         name: "retain",
         accepted_by: Kind::is_publisher,
         example: "retain = true",
+        flag: false,
         apply: apply_retain,
     },
     Key {
         name: "shared",
         accepted_by: Kind::takes_filter,
         example: "shared = \"workers\"",
+        flag: false,
         apply: apply_shared,
     },
     Key {
         name: "broker",
         accepted_by: every_kind,
         example: "broker = \"MQTT2\"",
+        flag: false,
         apply: apply_broker,
     },
     Key {
         name: "concurrency",
         accepted_by: Kind::is_handler,
         example: "concurrency = 4",
+        flag: false,
         apply: apply_concurrency,
     },
     Key {
         name: "queue",
         accepted_by: Kind::is_handler,
         example: "queue = 1000",
+        flag: false,
         apply: apply_queue,
+    },
+    Key {
+        name: "ack",
+        accepted_by: Kind::takes_filter,
+        example: "ack = \"manual\"",
+        flag: false,
+        apply: apply_ack,
+    },
+    Key {
+        name: "nack_on_error",
+        accepted_by: Kind::takes_filter,
+        example: "nack_on_error = true",
+        flag: true,
+        apply: apply_nack_on_error,
     },
     Key {
         name: "crate",
         accepted_by: every_kind,
         example: "crate = \"flask_mqtt_actix\"",
+        flag: false,
         apply: apply_crate,
     },
 ];
@@ -203,6 +269,51 @@ fn apply_retain(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Resu
             value,
             format!(
                 "`retain` must be `true` or `false`, found `{}`",
+                source_text(value)
+            ),
+        )),
+    }
+}
+
+fn apply_ack(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
+    let choices = AckChoice::ALL
+        .iter()
+        .map(|choice| format!("`\"{}\"`", choice.name()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let Ok(lit) = syn::parse2::<LitStr>(value.clone()) else {
+        return Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`ack` must be a string literal, found `{}`; expected one of {choices}",
+                source_text(value)
+            ),
+        ));
+    };
+    let name = lit.value();
+    let Some(choice) = AckChoice::ALL.into_iter().find(|c| c.name() == name) else {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "unknown acknowledgement policy `{}`; expected one of {choices}",
+                escape(&name)
+            ),
+        ));
+    };
+    args.ack = Some((lit, choice));
+    Ok(())
+}
+
+fn apply_nack_on_error(args: &mut Args, key: &Ident, value: &TokenStream) -> syn::Result<()> {
+    match syn::parse2::<syn::LitBool>(value.clone()) {
+        Ok(lit) => {
+            args.nack_on_error = lit.value.then(|| key.clone());
+            Ok(())
+        }
+        Err(_) => Err(syn::Error::new_spanned(
+            value,
+            format!(
+                "`nack_on_error` must be `true` or `false`, found `{}`; or write `nack_on_error` alone",
                 source_text(value)
             ),
         )),
@@ -451,6 +562,8 @@ impl Args {
             concurrency: None,
             queue: None,
             retain: None,
+            ack: None,
+            nack_on_error: None,
         };
         let mut errors = None;
         let mut seen: Vec<&'static str> = Vec::new();
@@ -464,23 +577,18 @@ impl Args {
                     filter_written = true;
                     result
                 }
-                Arg::KeyValue { key, value } => match args.key(&key) {
-                    Ok(entry) if seen.contains(&entry.name) => Err(syn::Error::new(
-                        key.span(),
-                        format!("duplicate argument `{}`", entry.name),
-                    )),
-                    Ok(entry) => {
-                        seen.push(entry.name);
-                        (entry.apply)(&mut args, &key, &value)
+                Arg::KeyValue { key, value } => args.key_value(&mut seen, &key, &value),
+                Arg::Flag(key) => match args.key(&key) {
+                    Ok(entry) if entry.flag => {
+                        let value = syn::LitBool::new(true, key.span()).into_token_stream();
+                        args.key_value(&mut seen, &key, &value)
                     }
-                    Err(error) => Err(error),
-                },
-                Arg::Flag(key) => args.key(&key).and_then(|entry| {
-                    Err(syn::Error::new(
+                    Ok(entry) => Err(syn::Error::new(
                         key.span(),
                         format!("`{}` needs a value, e.g. `{}`", entry.name, entry.example),
-                    ))
-                }),
+                    )),
+                    Err(error) => Err(error),
+                },
                 Arg::Other(tokens) => Err(syn::Error::new_spanned(
                     &tokens,
                     if kind.takes_filter() {
@@ -520,10 +628,40 @@ impl Args {
                 push_error(&mut errors, error);
             }
         }
+        if let (Some(key), Some((lit, AckChoice::First))) = (&args.nack_on_error, &args.ack) {
+            push_error(
+                &mut errors,
+                syn::Error::new(
+                    key.span(),
+                    format!(
+                        "`nack_on_error` has no effect with `ack = {}`: the message is acknowledged when it arrives, before the handler runs; remove one of them",
+                        lit.token()
+                    ),
+                ),
+            );
+        }
         match errors {
             Some(errors) => Err(errors),
             None => Ok(args),
         }
+    }
+
+    /// Applies `key = value`, once: a second one is a duplicate.
+    fn key_value(
+        &mut self,
+        seen: &mut Vec<&'static str>,
+        key: &Ident,
+        value: &TokenStream,
+    ) -> syn::Result<()> {
+        let entry = self.key(key)?;
+        if seen.contains(&entry.name) {
+            return Err(syn::Error::new(
+                key.span(),
+                format!("duplicate argument `{}`", entry.name),
+            ));
+        }
+        seen.push(entry.name);
+        (entry.apply)(self, key, value)
     }
 
     /// Makes the filter the shared subscription `$share/<group>/<filter>` for
@@ -829,7 +967,7 @@ mod tests {
     fn unknown_argument() {
         assert_eq!(
             error(Kind::Message, quote!("a", qs = 1)),
-            "unknown argument `qs`; expected one of `qos`, `shared`, `broker`, `concurrency`, `queue`, `crate`"
+            "unknown argument `qs`; expected one of `qos`, `shared`, `broker`, `concurrency`, `queue`, `ack`, `nack_on_error`, `crate`"
         );
         assert_eq!(
             error(Kind::Connect, quote!(foo = 1)),
@@ -837,7 +975,7 @@ mod tests {
         );
         assert_eq!(
             error(Kind::Message, quote!("a", bogus)),
-            "unknown argument `bogus`; expected one of `qos`, `shared`, `broker`, `concurrency`, `queue`, `crate`"
+            "unknown argument `bogus`; expected one of `qos`, `shared`, `broker`, `concurrency`, `queue`, `ack`, `nack_on_error`, `crate`"
         );
     }
 
@@ -939,7 +1077,7 @@ mod tests {
         let message = error(Kind::Message, quote!("a", qos = 7, qs = 1));
         assert_eq!(
             message,
-            "`qos` must be 0, 1 or 2, found `7`\nunknown argument `qs`; expected one of `qos`, `shared`, `broker`, `concurrency`, `queue`, `crate`"
+            "`qos` must be 0, 1 or 2, found `7`\nunknown argument `qs`; expected one of `qos`, `shared`, `broker`, `concurrency`, `queue`, `ack`, `nack_on_error`, `crate`"
         );
     }
 
@@ -1044,6 +1182,121 @@ mod tests {
             error(Kind::Message, quote!("a", concurrency = 2, concurrency = 3)),
             "duplicate argument `concurrency`"
         );
+    }
+
+    #[test]
+    fn ack_policies() {
+        for choice in AckChoice::ALL {
+            let name = choice.name();
+            let args = parse(Kind::Message, quote!("a", qos = 1, ack = #name)).unwrap();
+            assert_eq!(args.ack.unwrap().1, choice);
+        }
+        let args = parse(Kind::Message, quote!(ack = "manual")).unwrap();
+        assert_eq!(args.ack.unwrap().1, AckChoice::Manual);
+        assert!(parse(Kind::Message, quote!("a")).unwrap().ack.is_none());
+    }
+
+    /// The names are the runtime's `AckPolicy` names, in its order.
+    #[test]
+    fn ack_choices_are_the_runtimes() {
+        use flask_mqtt_actix::AckPolicy;
+        assert_eq!(AckChoice::ALL.len(), AckPolicy::ALL.len());
+        for (choice, runtime) in AckChoice::ALL.into_iter().zip(AckPolicy::ALL) {
+            assert_eq!(choice.name(), runtime.as_str());
+            assert_eq!(choice.variant(), format!("{runtime:?}"));
+        }
+    }
+
+    #[test]
+    fn invalid_ack_policy() {
+        for (tokens, message) in [
+            (
+                quote!("a", ack = "later"),
+                "unknown acknowledgement policy `later`; expected one of `\"after\"`, `\"first\"`, `\"manual\"`",
+            ),
+            (
+                quote!("a", ack = "After"),
+                "unknown acknowledgement policy `After`; expected one of `\"after\"`, `\"first\"`, `\"manual\"`",
+            ),
+            (
+                quote!("a", ack = manual),
+                "`ack` must be a string literal, found `manual`; expected one of `\"after\"`, `\"first\"`, `\"manual\"`",
+            ),
+            (
+                quote!("a", ack),
+                "`ack` needs a value, e.g. `ack = \"manual\"`",
+            ),
+            (
+                quote!("a", ack = "after", ack = "first"),
+                "duplicate argument `ack`",
+            ),
+        ] {
+            assert_eq!(error(Kind::Message, tokens), message);
+        }
+    }
+
+    #[test]
+    fn nack_on_error() {
+        for tokens in [
+            quote!("a", nack_on_error),
+            quote!("a", nack_on_error = true),
+            quote!("a", qos = 1, nack_on_error, ack = "after"),
+            quote!(nack_on_error, ack = "manual"),
+        ] {
+            let args = parse(Kind::Message, tokens.clone()).unwrap();
+            assert_eq!(args.nack_on_error.unwrap(), "nack_on_error", "{tokens}");
+        }
+        let args = parse(Kind::Message, quote!("a", nack_on_error = false)).unwrap();
+        assert!(args.nack_on_error.is_none());
+        assert_eq!(
+            error(Kind::Message, quote!("a", nack_on_error = 1)),
+            "`nack_on_error` must be `true` or `false`, found `1`; or write `nack_on_error` alone"
+        );
+        assert_eq!(
+            error(
+                Kind::Message,
+                quote!("a", nack_on_error, nack_on_error = true)
+            ),
+            "duplicate argument `nack_on_error`"
+        );
+        // A flag is still checked against the attribute: only message handlers take it.
+        assert_eq!(
+            error(Kind::Connect, quote!(nack_on_error)),
+            "`#[on_connect]` takes no `nack_on_error` argument; expected one of `broker`, `concurrency`, `queue`, `crate`"
+        );
+        // Other keys still need their value.
+        assert_eq!(
+            error(Kind::Message, quote!("a", queue)),
+            "`queue` needs a value, e.g. `queue = 1000`"
+        );
+    }
+
+    #[test]
+    fn nack_on_error_with_ack_first() {
+        assert_eq!(
+            error(Kind::Message, quote!("a", ack = "first", nack_on_error)),
+            "`nack_on_error` has no effect with `ack = \"first\"`: the message is acknowledged when it arrives, before the handler runs; remove one of them"
+        );
+        // Every mistake is reported, this one too.
+        let message = error(
+            Kind::Message,
+            quote!("a", qos = 9, nack_on_error, ack = "first"),
+        );
+        assert_eq!(message.lines().count(), 2, "{message}");
+    }
+
+    #[test]
+    fn ack_keys_are_for_message_handlers() {
+        for kind in [Kind::Connect, Kind::Log, Kind::Publish] {
+            let message = error(kind, quote!(ack = "after"));
+            assert!(
+                message.starts_with(&format!(
+                    "`#[{}]` takes no `ack` argument",
+                    kind.attribute()
+                )),
+                "{message}"
+            );
+        }
     }
 
     #[test]

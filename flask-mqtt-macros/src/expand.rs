@@ -33,7 +33,9 @@
 //!
 //! Each further argument adds a `with_*` call: `.with_template("sensors/{id}/temperature")`
 //! (next to the filter `sensors/+/temperature`) when the filter names levels,
-//! `.with_broker("MQTT2")`, `.with_concurrency(4u32)`, `.with_queue(100u32)`.
+//! `.with_broker("MQTT2")`, `.with_concurrency(4u32)`, `.with_queue(100u32)`,
+//! `.with_ack_policy(<krate>::__private::AckPolicy::Manual)` for `ack = "manual"` and
+//! `.with_nack_on_error()`.
 //!
 //! A function that is not `async` gets a wrapper returning `<krate>::__private::Outcome`
 //! directly, registered as `HandlerFn::Sync`. When the function has a return type, its
@@ -44,6 +46,10 @@
 //! `extract::<T>` on the argument's type, where a `T` that is no `FromEvent` is reported.
 //!
 //! `#[cfg(..)]` attributes of the function are copied onto the `const _` block.
+//!
+//! `ack = "manual"` needs an argument whose type is written `Ack` (any path ending in
+//! `Ack`): without one nothing could acknowledge the message, and that is an error on the
+//! policy.
 //!
 //! `Path<T>` arguments are checked against the filter's named levels where the types
 //! show it: a `Path` without named levels, or a tuple with as many elements as there are
@@ -64,7 +70,7 @@ use syn::{
     FnArg, GenericArgument, Ident, Item, ItemFn, Pat, PathArguments, ReturnType, Signature, Type,
 };
 
-use crate::args::{push_error, Args, Kind};
+use crate::args::{push_error, AckChoice, Args, Kind};
 use crate::krate;
 
 /// Expands `#[<kind>(<args>)] <item>`.
@@ -98,7 +104,17 @@ fn try_handler(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<
         }
         (Err(error), _) | (_, Err(error)) => return Err(error),
     };
-    check_paths(&args, &function.sig)?;
+    match (
+        check_paths(&args, &function.sig),
+        check_manual_ack(&args, &function.sig),
+    ) {
+        (Err(mut error), Err(more)) => {
+            error.combine(more);
+            return Err(error);
+        }
+        (Err(error), _) | (_, Err(error)) => return Err(error),
+        (Ok(()), Ok(())) => {}
+    }
     let registration = registration(&args, &function);
     Ok(quote! {
         #item
@@ -308,6 +324,32 @@ fn check_paths(args: &Args, sig: &Signature) -> syn::Result<()> {
     }
 }
 
+/// Whether `ty` is written `Ack` (any path ending in `Ack`): the manual acknowledgement.
+fn is_ack_type(ty: &Type) -> bool {
+    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Ack"))
+}
+
+/// `ack = "manual"` without an `Ack` argument: nothing could acknowledge the message.
+fn check_manual_ack(args: &Args, sig: &Signature) -> syn::Result<()> {
+    let Some((lit, AckChoice::Manual)) = &args.ack else {
+        return Ok(());
+    };
+    let has_ack = sig
+        .inputs
+        .iter()
+        .any(|input| matches!(input, FnArg::Typed(input) if is_ack_type(&input.ty)));
+    if has_ack {
+        return Ok(());
+    }
+    Err(syn::Error::new(
+        lit.span(),
+        format!(
+            "`ack = \"manual\"` needs an `Ack` argument to acknowledge the message with; add one like `ack: mqtt::Ack` to `{}` and call `ack.ack()`, or choose `ack = \"after\"`",
+            sig.ident.unraw()
+        ),
+    ))
+}
+
 /// Whether `ty` is written as a payload extractor the AsyncAPI document describes: a path
 /// ending in `Json<..>` or `Text`, or `Option`/`Result` of one. (By the written name: a
 /// renamed import is documented as any payload.)
@@ -486,6 +528,13 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
     }
     if let Some(queue) = args.queue {
         settings.extend(quote!(.with_queue(#queue)));
+    }
+    if let Some((_, choice)) = &args.ack {
+        let variant = Ident::new(choice.variant(), Span::call_site());
+        settings.extend(quote!(.with_ack_policy(#private::AckPolicy::#variant)));
+    }
+    if args.nack_on_error.is_some() {
+        settings.extend(quote!(.with_nack_on_error()));
     }
     // A handler that is compiled out takes its registration with it.
     let cfgs = function
@@ -692,6 +741,71 @@ mod tests {
             text.ends_with(&normalized(quote!(.with_broker("OTHER")))),
             "{text}"
         );
+    }
+
+    #[test]
+    fn ack_settings() {
+        let text = descriptor(expand(
+            Kind::Message,
+            quote!("jobs/#", qos = 1, ack = "manual", nack_on_error),
+            quote!(
+                async fn job(msg: mqtt::Message, ack: mqtt::Ack) {}
+            ),
+        ));
+        let expected = normalized(quote!(
+            .with_filter("jobs/#")
+            .with_qos(1u8)
+            .with_ack_policy(::flask_mqtt_actix::__private::AckPolicy::Manual)
+            .with_nack_on_error()
+        ));
+        assert!(text.ends_with(&expected), "{text}\n  lacks {expected}");
+        for (choice, variant) in [("after", "After"), ("first", "First")] {
+            let text = descriptor(expand(
+                Kind::Message,
+                quote!(ack = #choice),
+                quote!(
+                    fn other() {}
+                ),
+            ));
+            let variant = Ident::new(variant, Span::call_site());
+            let expected = normalized(quote!(
+                .with_ack_policy(::flask_mqtt_actix::__private::AckPolicy::#variant)
+            ));
+            assert!(text.ends_with(&expected), "{text}\n  lacks {expected}");
+        }
+        // Neither written: the configuration decides, the descriptor says nothing.
+        let text = descriptor(expand(
+            Kind::Message,
+            quote!("jobs/#", qos = 1, nack_on_error = false),
+            quote!(
+                fn job() {}
+            ),
+        ));
+        assert!(!text.contains("with_ack_policy"), "{text}");
+        assert!(!text.contains("with_nack_on_error"), "{text}");
+    }
+
+    #[test]
+    fn manual_ack_needs_an_ack_argument() {
+        expect_errors(
+            Kind::Message,
+            quote!("jobs/#", qos = 1, ack = "manual"),
+            quote!(
+                async fn job(msg: mqtt::Message) {}
+            ),
+            &["`ack = \"manual\"` needs an `Ack` argument to acknowledge the message with; add one like `ack: mqtt::Ack` to `job` and call `ack.ack()`, or choose `ack = \"after\"`"],
+        );
+        for item in [
+            quote!(
+                async fn job(a: Ack) {}
+            ),
+            quote!(
+                fn job(msg: mqtt::Message, a: ::flask_mqtt_actix::Ack) {}
+            ),
+        ] {
+            let expanded = expand(Kind::Message, quote!(ack = "manual"), item);
+            assert!(compile_errors(&expanded).is_empty(), "{expanded}");
+        }
     }
 
     #[test]

@@ -59,6 +59,7 @@ pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<
         match input {
             // Delivered above.
             Input::Message(_) | Input::Emit(_) | Input::Log(_) => {}
+            Input::Ready => session.resume(),
             Input::Connected {
                 broker,
                 shared_subscriptions,

@@ -23,6 +23,7 @@ use self::paho::PahoOutbound;
 use self::session::Session;
 use self::shutdown::SHUTDOWN_TIMEOUT;
 use self::supervise::supervise;
+use crate::ack::watermark::Watermark;
 use crate::config::{Config, ConnectMode};
 use crate::dispatch::Dispatcher;
 use crate::error::{ConnectError, Error, Result};
@@ -49,6 +50,18 @@ impl Client {
     /// connecting happens in the background, with retries, and `on_connect` handlers run
     /// when it succeeds.
     pub fn start(config: Config) -> Result<Client> {
+        Client::start_with(config, false)
+    }
+
+    /// [`start`](Client::start), but no event reaches a handler (and no message is
+    /// acknowledged) until [`Mqtt::ready`] is called: for apps that register the state
+    /// their handlers need after starting the client. The client connects and subscribes
+    /// meanwhile; what arrives waits, in order, in memory.
+    pub fn start_paused(config: Config) -> Result<Client> {
+        Client::start_with(config, true)
+    }
+
+    fn start_with(config: Config, paused: bool) -> Result<Client> {
         // `MQTT_BROKER_URL=embedded`: start (or reuse) the in-process broker, connect to it.
         let config = crate::embedded::resolve(config)?;
         let handlers = registry::collect_for(config.prefix());
@@ -70,6 +83,7 @@ impl Client {
             .map_err(Error::Runtime)?;
 
         let outbound = Box::new(PahoOutbound::new(paho.clone(), &config));
+        let acks = Watermark::new(Box::new(PahoOutbound::new(paho.clone(), &config)));
         let shared = Shared::new(
             config,
             uri,
@@ -78,7 +92,9 @@ impl Client {
             tx.clone(),
             rt.handle().clone(),
             on_publish,
-        );
+        )
+        .acknowledging(acks);
+        let shared = if paused { shared.paused() } else { shared };
         let mqtt = Mqtt {
             shared: Arc::new(shared),
         };
@@ -96,7 +112,12 @@ impl Client {
             .name("flask-mqtt-driver".into())
             .spawn(move || {
                 rt.block_on(async move {
-                    let dispatcher = Dispatcher::start(handlers, None);
+                    // Handlers without `ack = ".."` follow MQTT_ACK_POLICY.
+                    let dispatcher = Dispatcher::start_acking(
+                        handlers,
+                        None,
+                        driver_mqtt.shared.config.ack_policy(),
+                    );
                     let log_sink = if dispatcher.has(HandlerKind::Log) {
                         let (ltx, mut lrx) = mpsc::unbounded_channel::<LogEntry>();
                         let itx = tx.clone();
@@ -114,12 +135,8 @@ impl Client {
                     // Lives as long as the driver: this client's trace lines, from its
                     // first CONNECT, reach its `on_log` handlers.
                     let _trace = trace::install_paho_trace(paho.trace_key(), log_sink);
-                    let session = Session {
-                        mqtt: driver_mqtt.clone(),
-                        paho,
-                        dispatcher,
-                        first_outcome,
-                    };
+                    let session =
+                        Session::new(driver_mqtt.clone(), paho, dispatcher, first_outcome);
                     // On a worker thread, not this one: the driver then hands events to
                     // the router (and the router to handlers) on the same thread, instead
                     // of waking a worker for every message.

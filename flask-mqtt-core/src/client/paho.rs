@@ -7,7 +7,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use paho_mqtt::{AckOutcome, AckToken};
+
 use super::reaper;
+use crate::ack::watermark::Acknowledge;
 use crate::config::{Config, ProtocolVersion, Transport};
 use crate::error::{ConnectError, Error};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
@@ -31,6 +34,8 @@ pub(super) fn create(
         .mqtt_version(version)
         .client_id(config.client_id())
         .persistence(None)
+        // QoS 1/2 messages are acknowledged once their handlers are done (crate::ack).
+        .manual_acks(true)
         .send_while_disconnected(true)
         .allow_disconnected_send_at_anytime(true)
         .max_buffered_messages(i32::try_from(config.max_buffered_messages).unwrap_or(i32::MAX))
@@ -112,6 +117,18 @@ impl Outbound for PahoOutbound {
     ) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
         let token = self.client.unsubscribe_many(&filters);
         Box::pin(async move { token.await.map(drop) })
+    }
+}
+
+impl Acknowledge for PahoOutbound {
+    fn acknowledge(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+        // Never waits for Paho's threads (a lock of its own): fine on any thread.
+        self.client.acknowledge(token)
+    }
+
+    fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+        // Likewise: the acknowledgements' own lock only.
+        self.client.release(token)
     }
 }
 
@@ -211,6 +228,12 @@ pub(super) fn connect_options(
         if expiry > 0 {
             props.push_u32(paho_mqtt::PropertyCode::SessionExpiryInterval, expiry)?;
         }
+        // How many QoS 1/2 messages the broker may send before earlier ones are
+        // acknowledged, and with acknowledgement after handling, how many the app holds.
+        props.push_u16(
+            paho_mqtt::PropertyCode::ReceiveMaximum,
+            c.receive_maximum().max(1),
+        )?;
         b.properties(props);
     } else {
         b.clean_session(c.clean_session());

@@ -1,8 +1,12 @@
 //! [`Session`]: what the driver task works with, and the one place its inputs become
 //! events.
 
+use std::collections::VecDeque;
+
+use crate::config::ProtocolVersion;
 use crate::dispatch::Dispatcher;
 use crate::error::ConnectError;
+use crate::event::log::CLIENT_TARGET;
 use crate::event::Event;
 use crate::handle::input::Input;
 use crate::handle::Mqtt;
@@ -17,27 +21,116 @@ pub(super) struct Session {
     pub(super) dispatcher: Dispatcher,
     /// Told the outcome of the first connection attempt (connect mode `required`).
     pub(super) first_outcome: Option<std::sync::mpsc::Sender<Result<(), ConnectError>>>,
+    /// Events received before the app was ready (`Client::start_paused`), in order.
+    pub(super) waiting: VecDeque<Input>,
 }
 
 impl Session {
+    pub(super) fn new(
+        mqtt: Mqtt,
+        paho: paho_mqtt::AsyncClient,
+        dispatcher: Dispatcher,
+        first_outcome: Option<std::sync::mpsc::Sender<Result<(), ConnectError>>>,
+    ) -> Session {
+        Session {
+            mqtt,
+            paho,
+            dispatcher,
+            first_outcome,
+            waiting: VecDeque::new(),
+        }
+    }
+
     pub(super) fn dispatch(&self, event: Event) {
         self.dispatcher.dispatch(&self.mqtt, event);
     }
 
     /// Hands an input that is an event (a message, an event a handle emitted, a log line)
     /// to dispatch, and gives back any other: the one place inputs become events.
-    pub(super) fn deliver(&self, input: Input) -> Option<Input> {
+    ///
+    /// Until the app is ready, events wait (in order) for [`Session::resume`]. A QoS 1/2
+    /// message gets its acknowledgement slot here, before dispatch; a reply to a request
+    /// is acknowledged here (no handler sees it). Once the client is stopping, a QoS 1/2
+    /// message of a persistent session is left to the broker, unacknowledged: it comes
+    /// again with the next session.
+    pub(super) fn deliver(&mut self, input: Input) -> Option<Input> {
+        match input {
+            Input::Message(_) | Input::Emit(_) | Input::Log(_) => {}
+            Input::ConnectionLost | Input::BrokerDisconnect(_) => {
+                // Its unacknowledged messages come again with the next session.
+                self.mqtt.shared.acks.connection_ended();
+                return Some(input);
+            }
+            other => return Some(other),
+        }
+        if !*self.mqtt.shared.ready.borrow() {
+            self.waiting.push_back(input);
+            return None;
+        }
         let event = match input {
-            Input::Message(m) => match self.mqtt.shared.requests.route(m) {
-                Some(m) => Event::Message(Message::from_paho(m)),
-                // A reply: handed to the request waiting for it, never to handlers.
-                None => return None,
-            },
+            Input::Message(m) => {
+                let shared = &self.mqtt.shared;
+                let token = m.ack_token();
+                if token.is_some() && shared.acks.is_closing() && self.persistent() {
+                    log::debug!(
+                        target: CLIENT_TARGET,
+                        "stopping: message on `{}` left to the broker for the next session",
+                        m.topic()
+                    );
+                    return None;
+                }
+                let slot = token.map(|t| shared.acks.slot(t));
+                match shared.requests.route(m) {
+                    Some(m) => {
+                        self.dispatcher.dispatch_owed(
+                            &self.mqtt,
+                            Event::Message(Message::from_paho(m)),
+                            slot,
+                        );
+                        return None;
+                    }
+                    // A reply: handed to the request waiting for it, never to handlers;
+                    // acknowledged now (`slot` is dropped).
+                    None => return None,
+                }
+            }
             Input::Emit(event) => event,
             Input::Log(entry) => Event::Log(entry),
             other => return Some(other),
         };
         self.dispatch(event);
         None
+    }
+
+    /// The app is ready: dispatches what waited for it, in order.
+    pub(super) fn resume(&mut self) {
+        while let Some(input) = self.waiting.pop_front() {
+            // Only events wait, so nothing comes back.
+            let _ = self.deliver(input);
+        }
+    }
+
+    /// Events that never reached a handler because the app was never ready: reported
+    /// when the client stops.
+    pub(super) fn abandon_waiting(&mut self) {
+        let messages = self
+            .waiting
+            .drain(..)
+            .filter(|i| matches!(i, Input::Message(_)))
+            .count();
+        if messages > 0 {
+            log::warn!(
+                target: CLIENT_TARGET,
+                "stopping before the app was ready: {messages} messages were not handled (QoS 1/2 ones were not acknowledged, so a persistent session gets them again)"
+            );
+        }
+    }
+
+    /// Whether the broker keeps the session (and so unacknowledged messages) after a
+    /// disconnect.
+    pub(super) fn persistent(&self) -> bool {
+        let c = &self.mqtt.shared.config;
+        !c.clean_session()
+            && (c.protocol_version() == ProtocolVersion::V311 || !c.session_expiry().is_zero())
     }
 }

@@ -20,19 +20,21 @@ use crate::sync::lock;
 /// shutdown only), the DISCONNECT, handler calls for events received meanwhile.
 pub(super) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Stops the client. Graceful: first lets every handler call already queued or running
-/// finish and every publish handed to Paho complete, while still dispatching what
-/// arrives (Paho has acknowledged it: dropping it would lose it), bounded by
-/// [`SHUTDOWN_TIMEOUT`]. Then sends DISCONNECT, runs on_disconnect handlers, hands every
-/// event already received to its handlers and waits (bounded) for them.
+/// Stops the client. Graceful: first stops taking QoS 1/2 messages of a persistent
+/// session (left unacknowledged, the broker sends them again with the next session),
+/// lets every handler call already queued or running finish, their acknowledgements go
+/// out and every publish handed to Paho complete, bounded by [`SHUTDOWN_TIMEOUT`]; other
+/// events arriving meanwhile are still dispatched. Then sends DISCONNECT (after the
+/// acknowledgements given before it), runs on_disconnect handlers, hands every event
+/// already received to its handlers and waits (bounded) for them.
 pub(super) async fn shutdown(
-    session: Session,
+    mut session: Session,
     mut rx: mpsc::UnboundedReceiver<Input>,
     mut up: bool,
     done: Done,
     graceful: bool,
 ) {
-    let mqtt = &session.mqtt;
+    let mqtt = &session.mqtt.clone();
     let shared = &mqtt.shared;
     // Answered once DISCONNECT went out (`Mqtt::disconnect()` may be awaited inside a
     // handler), and once the handlers are drained.
@@ -43,6 +45,10 @@ pub(super) async fn shutdown(
         d => waiting.push(d),
     };
     hold(done, &mut early, &mut waiting);
+    shared.acks.close();
+    if !*shared.ready.borrow() {
+        session.abandon_waiting();
+    }
 
     if graceful && up {
         leave_share_groups(mqtt).await;
@@ -52,7 +58,9 @@ pub(super) async fn shutdown(
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
         loop {
             let unsent = shared.unsent.load(Ordering::SeqCst);
-            if session.dispatcher.is_idle() && (unsent == 0 || !up) {
+            // Acknowledgements still owed: held by an `mqtt::Ack` (the calls are over).
+            let owed = shared.acks.unacknowledged();
+            if session.dispatcher.is_idle() && ((unsent == 0 && owed == 0) || !up) {
                 if unsent > 0 {
                     mqtt.emit_log(
                         LogLevel::Warning,
@@ -72,6 +80,7 @@ pub(super) async fn shutdown(
                     Some(Some(Input::Shutdown { done, .. })) => {
                         hold(done, &mut early, &mut waiting);
                     }
+                    Some(Some(Input::Ready)) => session.resume(),
                     Some(Some(_)) => {}
                     None => break,
                 },
@@ -80,8 +89,9 @@ pub(super) async fn shutdown(
                     mqtt.emit_log(
                         LogLevel::Warning,
                         format!(
-                            "shutdown: handlers or publishes still busy after {SHUTDOWN_TIMEOUT:?} ({} publishes unacknowledged); disconnecting anyway",
-                            shared.unsent.load(Ordering::SeqCst)
+                            "shutdown: handlers or publishes still busy after {SHUTDOWN_TIMEOUT:?} ({} publishes unacknowledged, {} received messages not acknowledged: the broker sends those again with a persistent session); disconnecting anyway",
+                            shared.unsent.load(Ordering::SeqCst),
+                            shared.acks.unacknowledged()
                         ),
                     );
                     break;
@@ -91,6 +101,12 @@ pub(super) async fn shutdown(
     }
 
     shared.closed.store(true, Ordering::SeqCst);
+    if session.persistent() {
+        // Acknowledgements from now on would come too late (Paho refuses those given
+        // after the DISCONNECT): calls not started yet are skipped, the broker sends
+        // their messages again with the next session.
+        shared.acks.abandon();
+    }
     if up || session.paho.is_connected() {
         let tok = session.paho.disconnect(None);
         match tokio::time::timeout(SHUTDOWN_TIMEOUT, tok).await {
@@ -115,8 +131,10 @@ pub(super) async fn shutdown(
     // Events that arrived before the DISCONNECT still reach their handlers.
     rx.close();
     while let Some(i) = rx.recv().await {
-        if let Some(Input::Shutdown { done, .. }) = session.deliver(i) {
-            hold(done, &mut early, &mut waiting);
+        match session.deliver(i) {
+            Some(Input::Shutdown { done, .. }) => hold(done, &mut early, &mut waiting),
+            Some(Input::Ready) => session.resume(),
+            _ => {}
         }
     }
     for d in early {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::prefix::DEFAULT_PREFIX;
 use super::tls::TlsVersion;
 use super::values::{ConnectMode, ProtocolVersion, Secret, Transport};
+use crate::ack::policy::AckPolicy;
 use crate::qos::QoS;
 
 /// Builds a [`Config`](crate::Config) in code. Every setter's default is the one of the
@@ -44,6 +45,8 @@ pub struct ConfigBuilder {
     pub(crate) will_qos: Option<u8>,
     pub(crate) will_retain: Option<bool>,
     pub(crate) connect_mode: Option<ConnectMode>,
+    pub(crate) ack_policy: Option<AckPolicy>,
+    pub(crate) receive_maximum: Option<u16>,
 }
 
 impl Default for ConfigBuilder {
@@ -85,6 +88,8 @@ impl ConfigBuilder {
             will_qos: None,
             will_retain: None,
             connect_mode: None,
+            ack_policy: None,
+            receive_maximum: None,
         }
     }
 
@@ -260,6 +265,23 @@ impl ConfigBuilder {
     /// background).
     pub fn connect_mode(mut self, mode: ConnectMode) -> Self {
         self.connect_mode = Some(mode);
+        self
+    }
+
+    /// When QoS 1/2 messages are acknowledged to the broker, for the handlers whose
+    /// attribute chooses no `ack = "..."` (`MQTT_ACK_POLICY`; default
+    /// [`AckPolicy::After`]). `build` rejects [`AckPolicy::Manual`]: it is a per-handler
+    /// choice, since only a handler with an `Ack` argument can acknowledge.
+    pub fn ack_policy(mut self, policy: AckPolicy) -> Self {
+        self.ack_policy = Some(policy);
+        self
+    }
+
+    /// MQTT 5 Receive Maximum: how many QoS 1/2 messages the broker may send before
+    /// earlier ones are acknowledged (`MQTT_RECEIVE_MAXIMUM`; default 100; from 1 to
+    /// 65535). MQTT 3.1.1 has no such setting: `build` logs a warning when it is set there.
+    pub fn receive_maximum(mut self, n: u16) -> Self {
+        self.receive_maximum = Some(n);
         self
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::builder::ConfigBuilder;
 use super::tls::TLS_VERSIONS;
 use super::values::{self, Secret, CONNECT_MODES, PROTOCOLS, TRANSPORTS};
+use crate::ack::policy::AckPolicy;
 use crate::error::ConfigError;
 
 /// The key that names a settings file (not prefixed: one file has every client's section).
@@ -112,6 +113,12 @@ const TLS_VERSION_NAMES: &str = "`tlsv1.2` or `tlsv1.3`";
 const CONNECT_MODE_NAMES: &str = "`background` or `required`";
 /// What a port accepts.
 pub(crate) const PORT_RANGE: &str = "a port number from 1 to 65535";
+/// What `ACK_POLICY` accepts.
+pub(crate) const ACK_POLICY_NAMES: &str = "`after` or `first`";
+/// Why `ACK_POLICY` refuses `manual`.
+pub(crate) const ACK_MANUAL_REFUSED: &str = "`after` or `first`: `manual` is chosen per handler, with `#[on_message(.., ack = \"manual\")]` and an `mqtt::Ack` argument to acknowledge with, which a default for every handler cannot give";
+/// What `RECEIVE_MAXIMUM` accepts.
+pub(crate) const RECEIVE_MAXIMUM_RANGE: &str = "a whole number of messages from 1 to 65535";
 
 keys! {
     BROKER_URL {
@@ -368,6 +375,28 @@ keys! {
             Ok(())
         },
     }
+    ACK_POLICY {
+        builder: "`.ack_policy(..)`",
+        default: "`after`",
+        meaning: "when a QoS 1/2 message is acknowledged to the broker, for handlers without `ack = \"...\"`: `after` every handler it went to has finished (nothing acknowledged is lost if the app dies), or `first`, on arrival, before the handlers run; `manual` is a per-handler choice only",
+        read: |b, key, v| {
+            let policy = v
+                .trim()
+                .parse::<AckPolicy>()
+                .map_err(|_| ConfigError::new(key, Some(&values::shown(&v)), ACK_POLICY_NAMES))?;
+            b.ack_policy = Some(policy);
+            Ok(())
+        },
+    }
+    RECEIVE_MAXIMUM {
+        builder: "`.receive_maximum(..)`",
+        default: "`100`",
+        meaning: "MQTT 5 Receive Maximum (sent in CONNECT): how many QoS 1/2 messages the broker sends before earlier ones are acknowledged, so it bounds the unacknowledged messages in the app; 1-65535. MQTT 3.1.1 has no such setting (the broker's inflight window does it): a warning if set",
+        read: |b, key, v| {
+            b.receive_maximum = Some(values::number(key, &v, RECEIVE_MAXIMUM_RANGE)?);
+            Ok(())
+        },
+    }
 }
 
 /// The key `name` (without prefix), if there is one.
@@ -527,6 +556,8 @@ mod tests {
             ("TLS_CA_CERT", "TLS_CA_CERTS"),
             ("LAST_WILL_TOPC", "LAST_WILL_TOPIC"),
             ("PUBLISH_TIMEOUTS", "PUBLISH_TIMEOUT"),
+            ("ACK_POLICIES", "ACK_POLICY"),
+            ("RECEIVE_MAXIMUN", "RECEIVE_MAXIMUM"),
         ] {
             assert_eq!(closest(typo).name, key, "{typo}");
         }

@@ -35,6 +35,8 @@
 //! | `MQTT_RECONNECT_MAX_DELAY` | `reconnect_max_delay` | `.reconnect_delay(_, max)` | `30` | the retry delay doubles up to this (at least the min delay, at most 86400) |
 //! | `MQTT_MAX_BUFFERED_MESSAGES` | `max_buffered_messages` | `.max_buffered_messages(..)` | `10000` | publishes Paho holds that are not yet sent (while disconnected, and queued while connected); past it `publish` fails at once with `Error::BufferFull` |
 //! | `MQTT_CONNECT_MODE` | `connect_mode` | `.connect_mode(..)` | `background` | `background`: serve HTTP and keep retrying; `required`: startup fails within the connection timeout, naming host, port and reason |
+//! | `MQTT_ACK_POLICY` | `ack_policy` | `.ack_policy(..)` | `after` | when a QoS 1/2 message is acknowledged to the broker, for handlers without `ack = "..."`: `after` every handler it went to has finished (nothing acknowledged is lost if the app dies), or `first`, on arrival, before the handlers run; `manual` is a per-handler choice only |
+//! | `MQTT_RECEIVE_MAXIMUM` | `receive_maximum` | `.receive_maximum(..)` | `100` | MQTT 5 Receive Maximum (sent in CONNECT): how many QoS 1/2 messages the broker sends before earlier ones are acknowledged, so it bounds the unacknowledged messages in the app; 1-65535. MQTT 3.1.1 has no such setting (the broker's inflight window does it): a warning if set |
 //!
 //! Another prefix configures another named client (Flask-MQTT's `config_prefix`):
 //! `MQTT2_BROKER_URL`, `MQTT2_USERNAME`, ... Booleans accept `true`/`false`, `1`/`0`,
@@ -86,7 +88,11 @@ pub use self::tls::{TlsConfig, TlsVersion};
 pub use self::values::{ConnectMode, ProtocolVersion, Secret, Transport};
 pub use self::will::LastWill;
 
+use crate::ack::policy::AckPolicy;
 use crate::error::ConfigError;
+
+/// The default of `MQTT_RECEIVE_MAXIMUM`.
+pub(crate) const DEFAULT_RECEIVE_MAXIMUM: u16 = 100;
 
 /// Complete, validated connection settings for one client.
 ///
@@ -120,6 +126,8 @@ pub struct Config {
     pub(crate) max_buffered_messages: usize,
     pub(crate) last_will: Option<LastWill>,
     pub(crate) connect_mode: ConnectMode,
+    pub(crate) ack_policy: AckPolicy,
+    pub(crate) receive_maximum: u16,
 }
 
 impl Default for Config {
@@ -149,6 +157,8 @@ impl Default for Config {
             max_buffered_messages: 10_000,
             last_will: None,
             connect_mode: ConnectMode::Background,
+            ack_policy: AckPolicy::After,
+            receive_maximum: DEFAULT_RECEIVE_MAXIMUM,
         }
     }
 }
@@ -320,6 +330,20 @@ impl Config {
     /// Publishes kept while disconnected.
     pub fn max_buffered_messages(&self) -> usize {
         self.max_buffered_messages
+    }
+
+    /// When QoS 1/2 messages are acknowledged, for the handlers whose attribute chooses
+    /// no `ack = "..."` (`MQTT_ACK_POLICY`; default [`AckPolicy::After`]; never
+    /// [`AckPolicy::Manual`], which is a per-handler choice).
+    pub fn ack_policy(&self) -> AckPolicy {
+        self.ack_policy
+    }
+
+    /// The MQTT 5 Receive Maximum sent in CONNECT (`MQTT_RECEIVE_MAXIMUM`; default 100):
+    /// how many QoS 1/2 messages the broker sends before earlier ones are acknowledged.
+    /// Unused on MQTT 3.1.1, where the broker's own inflight window bounds them.
+    pub fn receive_maximum(&self) -> u16 {
+        self.receive_maximum
     }
 }
 

@@ -89,23 +89,51 @@ pub(crate) fn warn_unknown_env(prefix: &str) {
         .filter_map(|(k, _)| k.into_string().ok())
         .collect();
     for u in unknown(prefix, names.iter().map(String::as_str)) {
-        let first = crate::sync::lock(&WARNED).insert(u.name.clone());
-        if first {
-            visible::report(
-                TARGET,
-                log::Level::Warn,
-                &format_args!(
-                    "unknown configuration key {} is ignored; did you mean {}?",
-                    u.name, u.closest
-                ),
-            );
-        }
+        warn_once(
+            &u.name,
+            &format_args!(
+                "unknown configuration key {} is ignored; did you mean {}?",
+                u.name, u.closest
+            ),
+        );
+    }
+}
+
+/// Warns about the key `name` once per process: through `log` (target
+/// `flask_mqtt::config`), or on stderr when no logger would show it.
+pub(crate) fn warn_once(name: &str, message: &dyn std::fmt::Display) {
+    let first = crate::sync::lock(&WARNED).insert(name.to_owned());
+    if first {
+        visible::report(TARGET, log::Level::Warn, message);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Receive Maximum set on MQTT 3.1.1 (which has none) is warned about, once per
+    /// process and key, whichever path set it.
+    #[test]
+    fn receive_maximum_on_mqtt_3_is_warned_about_once() {
+        let warned = || crate::sync::lock(&WARNED).contains("MQTTRM_RECEIVE_MAXIMUM");
+        assert!(!warned());
+        let five = crate::config::ConfigBuilder::with_prefix("MQTTRM")
+            .protocol_version(crate::config::ProtocolVersion::V5)
+            .receive_maximum(7)
+            .build()
+            .unwrap();
+        assert_eq!(five.receive_maximum(), 7);
+        assert!(!warned(), "MQTT 5 uses it: no warning");
+        let three = read("MQTTRM", |k| {
+            Ok((k == "MQTTRM_RECEIVE_MAXIMUM").then(|| "7".to_owned()))
+        })
+        .unwrap()
+        .build()
+        .unwrap();
+        assert_eq!(three.receive_maximum(), 7);
+        assert!(warned());
+    }
 
     #[test]
     fn unknown_keys_name_the_closest_known_one() {

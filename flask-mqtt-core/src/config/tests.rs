@@ -3,6 +3,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use super::*;
+use crate::ack::policy::AckPolicy;
 
 fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let map: HashMap<String, String> = pairs
@@ -62,6 +63,8 @@ fn defaults() {
     assert!(c.tls().is_none());
     assert!(c.last_will().is_none());
     assert_eq!(c.publish_timeout(), Duration::from_secs(10));
+    assert_eq!(c.ack_policy(), AckPolicy::After);
+    assert_eq!(c.receive_maximum(), 100);
     assert_ne!(
         Config::default().client_id(),
         Config::default().client_id(),
@@ -101,6 +104,8 @@ fn reads_every_key() {
         ("MQTT_RECONNECT_MAX_DELAY", "2"),
         ("MQTT_MAX_BUFFERED_MESSAGES", "7"),
         ("MQTT_CONNECT_MODE", "required"),
+        ("MQTT_ACK_POLICY", " First "),
+        ("MQTT_RECEIVE_MAXIMUM", "65535"),
     ])
     .unwrap();
     assert_eq!(c.server_uri(), "wss://broker.example:8884/ws");
@@ -134,6 +139,8 @@ fn reads_every_key() {
     );
     assert_eq!(c.max_buffered_messages(), 7);
     assert_eq!(c.connect_mode(), ConnectMode::Required);
+    assert_eq!(c.ack_policy(), AckPolicy::First);
+    assert_eq!(c.receive_maximum(), 65535);
 }
 
 #[test]
@@ -208,6 +215,12 @@ fn bad_values_name_the_key_the_value_and_what_is_accepted() {
         (vec![("MQTT_BROKER_URL", "a:1883,http://b")], "invalid MQTT_BROKER_URL `http://b`: expected a host name or address, or a URI `scheme://host[:port][/path]` with scheme `mqtt`, `tcp`, `mqtts`, `ssl`, `ws` or `wss`".into()),
         (vec![("MQTT_BROKER_URL", "mqtt://a,mqtts://b")], "invalid MQTT_BROKER_URL `mqtt://a,mqtts://b`: expected brokers of one scheme, port aside: every fallback uses the first URL's transport, TLS setting and websocket path".into()),
         (vec![("MQTT_BROKER_URL", "h,embedded")], "invalid MQTT_BROKER_URL `h,embedded`: expected `embedded` alone: the development broker inside the process is not part of a failover list".into()),
+        (vec![("MQTT_ACK_POLICY", "later")], "invalid MQTT_ACK_POLICY `later`: expected `after` or `first`".into()),
+        (vec![("MQTT_ACK_POLICY", "")], "invalid MQTT_ACK_POLICY ``: expected `after` or `first`".into()),
+        (vec![("MQTT_ACK_POLICY", "Manual")], "invalid MQTT_ACK_POLICY `manual`: expected `after` or `first`: `manual` is chosen per handler, with `#[on_message(.., ack = \"manual\")]` and an `mqtt::Ack` argument to acknowledge with, which a default for every handler cannot give".into()),
+        (vec![("MQTT_PROTOCOL_VERSION", "5"), ("MQTT_RECEIVE_MAXIMUM", "0")], "invalid MQTT_RECEIVE_MAXIMUM `0`: expected a whole number of messages from 1 to 65535".into()),
+        (vec![("MQTT_PROTOCOL_VERSION", "5"), ("MQTT_RECEIVE_MAXIMUM", "65536")], "invalid MQTT_RECEIVE_MAXIMUM `65536`: expected a whole number of messages from 1 to 65535".into()),
+        (vec![("MQTT_RECEIVE_MAXIMUM", "-1")], "invalid MQTT_RECEIVE_MAXIMUM `-1`: expected a whole number of messages from 1 to 65535".into()),
         (vec![("MQTT_CLIENT_ID", "app-{host}")], "invalid MQTT_CLIENT_ID `app-{host}`: expected only the placeholders `{pid}` and `{hostname}` (found `{host}`)".into()),
     ];
     for (pairs, msg) in &cases {
@@ -290,6 +303,39 @@ fn builder_validates_and_names_keys() {
 }
 
 #[test]
+fn ack_policy_and_receive_maximum_in_code() {
+    let c = Config::builder()
+        .ack_policy(AckPolicy::First)
+        .protocol_version(ProtocolVersion::V5)
+        .receive_maximum(1)
+        .build()
+        .unwrap();
+    assert_eq!((c.ack_policy(), c.receive_maximum()), (AckPolicy::First, 1));
+    let err = Config::builder()
+        .ack_policy(AckPolicy::Manual)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key(), "MQTT_ACK_POLICY");
+    assert!(err.to_string().contains("per handler"), "{err}");
+    let err = ConfigBuilder::with_prefix("MQTT2")
+        .protocol_version(ProtocolVersion::V5)
+        .receive_maximum(0)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid MQTT2_RECEIVE_MAXIMUM `0`: expected a whole number of messages from 1 to 65535"
+    );
+    // MQTT 3.1.1 has no Receive Maximum: set there, it is kept (and warned about), not an
+    // error, so that one configuration serves both versions.
+    let c = Config::builder().receive_maximum(10).build().unwrap();
+    assert_eq!(
+        (c.protocol_version(), c.receive_maximum()),
+        (ProtocolVersion::V311, 10)
+    );
+}
+
+#[test]
 fn mqtt5_persistent_session_gets_a_session_expiry() {
     let c = from(&[
         ("MQTT_PROTOCOL_VERSION", "5"),
@@ -309,6 +355,9 @@ fn toml_file_sections_and_precedence() {
         broker_port = 1884
         clean_session = false
         reconnect_min_delay = 0.25
+        ack_policy = "first"
+        protocol_version = 5
+        receive_maximum = 20
 
         [MQTT2]
         broker_url = "other"
@@ -319,6 +368,10 @@ fn toml_file_sections_and_precedence() {
         ("file-host", 1884, false)
     );
     assert_eq!(c.reconnect_delay().0, Duration::from_millis(250));
+    assert_eq!(
+        (c.ack_policy(), c.receive_maximum()),
+        (AckPolicy::First, 20)
+    );
     assert_eq!(
         Config::from_toml_str(toml, "MQTT2").unwrap().host(),
         "other"

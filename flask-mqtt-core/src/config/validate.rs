@@ -13,13 +13,18 @@ use std::time::Duration;
 use super::builder::ConfigBuilder;
 use super::client_id;
 use super::embedded;
-use super::keys::{self, Key, BUFFERED_RANGE, EXPIRY_RANGE, KEEPALIVE_RANGE, PORT_RANGE, SECONDS};
+use super::keys::{
+    self, Key, ACK_MANUAL_REFUSED, BUFFERED_RANGE, EXPIRY_RANGE, KEEPALIVE_RANGE, PORT_RANGE,
+    RECEIVE_MAXIMUM_RANGE, SECONDS,
+};
 use super::prefix;
+use super::source;
 use super::tls::{check_readable, TlsConfig, TlsVersion, CIPHERS_FORM, TLS13_REFUSED};
 use super::url::{self, Url};
 use super::values::{seconds, shown, ProtocolVersion, MAX_SECONDS, MQTT_STRING_MAX};
 use super::will;
-use super::Config;
+use super::{Config, DEFAULT_RECEIVE_MAXIMUM};
+use crate::ack::policy::AckPolicy;
 use crate::error::ConfigError;
 
 /// What an MQTT string (user name, client id, password) accepts.
@@ -256,6 +261,36 @@ impl ConfigBuilder {
 
         let last_will = will::build(&self)?;
 
+        let ack_policy = self.ack_policy.unwrap_or_default();
+        if ack_policy == AckPolicy::Manual {
+            return Err(ConfigError::new(
+                &key(&keys::ACK_POLICY),
+                Some(ack_policy.as_str()),
+                ACK_MANUAL_REFUSED,
+            ));
+        }
+        let receive_maximum = match (self.receive_maximum, protocol) {
+            (Some(0), _) => {
+                return Err(ConfigError::new(
+                    &key(&keys::RECEIVE_MAXIMUM),
+                    Some("0"),
+                    RECEIVE_MAXIMUM_RANGE,
+                ))
+            }
+            (Some(n), ProtocolVersion::V311) => {
+                source::warn_once(
+                    &key(&keys::RECEIVE_MAXIMUM),
+                    &format_args!(
+                        "{} = {n} has no effect: MQTT 3.1.1 has no Receive Maximum; the broker's inflight window (Mosquitto's `max_inflight_messages`, 20 by default) bounds the unacknowledged messages instead; set {}=5 to use it",
+                        key(&keys::RECEIVE_MAXIMUM),
+                        key(&keys::PROTOCOL_VERSION)
+                    ),
+                );
+                n
+            }
+            (n, _) => n.unwrap_or(DEFAULT_RECEIVE_MAXIMUM),
+        };
+
         let config = Config {
             port_given: self.port.or(first.port).is_some(),
             prefix: self.prefix,
@@ -279,6 +314,8 @@ impl ConfigBuilder {
             max_buffered_messages: max_buffered,
             last_will,
             connect_mode: self.connect_mode.unwrap_or_default(),
+            ack_policy,
+            receive_maximum,
         };
         // `embedded`: the feature is on and the settings are ones it can serve; said now,
         // at startup, not at the first connect.
@@ -357,6 +394,7 @@ mod tests {
     use std::collections::HashMap;
     use std::time::Duration;
 
+    use crate::ack::policy::AckPolicy;
     use crate::config::{Config, ConfigBuilder, ProtocolVersion};
     use crate::error::ConfigError;
     use crate::qos::QoS;
@@ -530,6 +568,20 @@ mod tests {
                 key: "MQTT_SESSION_EXPIRY",
                 expected: "whole seconds from 0 to 4294967295",
             },
+            // Acknowledgements: `manual` is a handler's choice; at least one message in
+            // flight.
+            Case {
+                env: vec![("MQTT_ACK_POLICY", "manual")],
+                code: |b| b.ack_policy(AckPolicy::Manual),
+                key: "MQTT_ACK_POLICY",
+                expected: "`after` or `first`: `manual` is chosen per handler, with `#[on_message(.., ack = \"manual\")]` and an `mqtt::Ack` argument to acknowledge with, which a default for every handler cannot give",
+            },
+            Case {
+                env: vec![("MQTT_PROTOCOL_VERSION", "5"), ("MQTT_RECEIVE_MAXIMUM", "0")],
+                code: |b| b.protocol_version(ProtocolVersion::V5).receive_maximum(0),
+                key: "MQTT_RECEIVE_MAXIMUM",
+                expected: "a whole number of messages from 1 to 65535",
+            },
             Case {
                 env: vec![("MQTT_MAX_BUFFERED_MESSAGES", "2147483648")],
                 code: |b| b.max_buffered_messages(2_147_483_648),
@@ -607,10 +659,19 @@ mod tests {
             ("MQTT_RECONNECT_MAX_DELAY", "86400"),
             ("MQTT_KEEPALIVE", "65535"),
             ("MQTT_MAX_BUFFERED_MESSAGES", "2147483647"),
+            ("MQTT_PROTOCOL_VERSION", "5"),
+            ("MQTT_RECEIVE_MAXIMUM", "65535"),
         ])
         .unwrap();
         assert_eq!(c.username().map(str::len), Some(65_535));
         assert_eq!(c.connect_timeout(), Duration::from_secs(86_400));
         assert_eq!(c.keepalive(), Duration::from_secs(65_535));
+        assert_eq!(c.receive_maximum(), 65_535);
+        let c = from_env(&[
+            ("MQTT_PROTOCOL_VERSION", "5"),
+            ("MQTT_RECEIVE_MAXIMUM", "1"),
+        ])
+        .unwrap();
+        assert_eq!(c.receive_maximum(), 1);
     }
 }

@@ -31,18 +31,17 @@
 //!   bounded only by what the broker sends while a handler is stalled. A warning names
 //!   the handler holding things up when the backlog reaches 1024 events and at every
 //!   doubling; an info line says when it is cleared.
-//! - **Paho is never blocked.** Back-pressure does not reach the broker: the Paho
-//!   receive thread only pushes into unbounded channels. Holding that thread would be
-//!   the only way to withhold acknowledgements (Paho C acknowledges a QoS 1 message as
-//!   soon as its message callback returns, and paho-mqtt 0.14's callback always reports
-//!   success), and it would deadlock any handler awaiting a QoS 1/2 publish or a
-//!   subscribe (their acknowledgements are read by that same thread), leave PINGRESP
-//!   unread (Paho then drops the connection after the keep-alive), and hold paho-mqtt's
-//!   callback lock that its other callbacks need. A broker held back would not keep the
-//!   messages either: Mosquitto drops what exceeds `max_queued_messages` (default 1000)
-//!   for a client that does not read. Absorbing the backlog in memory, loudly, is the
-//!   only choice that loses nothing (tested: 5000 QoS 1 messages behind a blocked
-//!   handler against a default Mosquitto arrive complete and in order).
+//! - **Paho is never blocked.** Back-pressure does not reach Paho's receive thread: it
+//!   only pushes into unbounded channels. Holding it would deadlock any handler awaiting
+//!   a QoS 1/2 publish or a subscribe (their acknowledgements are read by that thread),
+//!   leave PINGRESP unread and hold paho-mqtt's callback lock. What bounds the backlog
+//!   is the acknowledgement: a QoS 1/2 message is acknowledged only once its handlers
+//!   are done with it ([`hold`]), so the broker stops sending when its in-flight window
+//!   (MQTT 5: the client's Receive Maximum) is full of messages still in the app, and
+//!   keeps the rest queued, up to its own limit (Mosquitto: `max_queued_messages`,
+//!   default 1000, past which it drops). Where the broker does not bound it (Mosquitto
+//!   2.0 with `max_queued_messages 0` lifts its in-flight window too, measured), with
+//!   `ack = "first"` and for QoS 0, the backlog is absorbed in memory, loudly.
 //! - **Failures stay local.** A rejected argument (the handler is not called), an `Err`
 //!   return, a panic, or a reply that could not be sent is logged as a warning naming
 //!   the handler (and the topic for messages); other handlers, and later events, run as
@@ -53,6 +52,7 @@
 //!
 //! Log target: `flask_mqtt::dispatch`.
 
+pub(crate) mod hold;
 pub(crate) mod observe;
 mod queue;
 mod reply;
@@ -69,11 +69,14 @@ use flask_mqtt_topic::FilterTrie;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
+use self::hold::{item, AckMode};
 use self::observe::{Completions, Observer};
 use self::queue::{queue, Queue, SendError};
-use self::router::{item, route, Backlog, Job, BACKLOG_WARNING, NOBODY};
+use self::router::{route, Backlog, Job, BACKLOG_WARNING, NOBODY};
 use self::routes::{Routes, Targets};
 use self::worker::run_worker;
+use crate::ack::policy::AckPolicy;
+use crate::ack::watermark::Slot;
 use crate::event::completion::{Pending, Settle};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
@@ -101,14 +104,27 @@ pub(crate) struct Dispatcher {
 impl Dispatcher {
     /// Spawns the router and one worker per handler on the current runtime; each handler
     /// call and each event, once all its calls ended, are reported to `observer`.
+    /// Handlers acknowledge after their calls unless their attribute says otherwise.
     pub(crate) fn start(handlers: Vec<Handler>, observer: Option<Arc<dyn Observer>>) -> Dispatcher {
+        Dispatcher::start_acking(handlers, observer, AckPolicy::After)
+    }
+
+    /// [`start`](Dispatcher::start), with `default` for handlers whose attribute does not
+    /// choose how they acknowledge.
+    pub(crate) fn start_acking(
+        handlers: Vec<Handler>,
+        observer: Option<Arc<dyn Observer>>,
+        default: AckPolicy,
+    ) -> Dispatcher {
         let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();
         let mut trie = FilterTrie::new();
         let mut catch_all = Vec::new();
         let mut queues = Vec::with_capacity(handlers.len());
         let mut workers = Vec::with_capacity(handlers.len());
         let mut shared = Vec::with_capacity(handlers.len());
+        let mut modes = Vec::with_capacity(handlers.len());
         for (i, h) in handlers.into_iter().enumerate() {
+            modes.push(AckMode::of(&h, default));
             let kind = h.desc.kind;
             match (kind, &h.filter) {
                 (HandlerKind::Message, Some(f)) => trie.insert(f, i),
@@ -131,6 +147,7 @@ impl Dispatcher {
         }
         let routes = Arc::new(Routes {
             handlers: shared,
+            modes,
             by_kind: by_kind
                 .into_iter()
                 .map(|(k, v)| (k, Targets::from(v)))
@@ -191,28 +208,39 @@ impl Dispatcher {
     /// through the router from that handler on, and later events follow it there until
     /// the router has caught up.
     pub(crate) fn dispatch(&self, client: &Mqtt, event: Event) -> u64 {
+        self.dispatch_owed(client, event, None)
+    }
+
+    /// [`dispatch`](Dispatcher::dispatch) for a QoS 1/2 message, whose acknowledgement
+    /// `ack` is held by the handler calls that must end first (see [`hold`]) and by
+    /// dispatch until every handler queue has the message; it settles when they let go.
+    pub(crate) fn dispatch_owed(&self, client: &Mqtt, event: Event, ack: Option<Slot>) -> u64 {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
         self.completions.started();
         let pending = Pending::new(seq, Arc::clone(&self.settle));
         let ctx = Arc::new(EventContext::new(client.clone(), event).pending(pending));
+        let targets = self.routes.targets(ctx.event());
+        // No handler holds it (none takes it, or all are `first`): acknowledged now, not
+        // when a full queue has room for it.
+        let ack = ack.filter(|_| targets.iter().any(|&i| self.routes.mode(i).holds()));
         if self.backlog.len.load(Ordering::SeqCst) == 0 {
-            for (n, &i) in self.routes.targets(ctx.event()).iter().enumerate() {
+            for (n, &i) in targets.iter().enumerate() {
                 let (Some(h), Some(queue)) = (self.routes.handlers.get(i), self.queues.get(i))
                 else {
                     continue;
                 };
-                match queue.try_send(item(h, &ctx)) {
+                match queue.try_send(item(h, self.routes.mode(i), &ctx, ack.as_ref())) {
                     // Closed: the worker is gone (runtime shutdown).
                     Ok(()) | Err(SendError::Closed) => {}
                     Err(SendError::Full(_)) => {
-                        self.submit(Job { ctx, skip: n });
+                        self.submit(Job { ctx, skip: n, ack });
                         return seq;
                     }
                 }
             }
             return seq;
         }
-        self.submit(Job { ctx, skip: 0 });
+        self.submit(Job { ctx, skip: 0, ack });
         seq
     }
 

@@ -5,12 +5,17 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
 
+use crate::ack::watermark::Slot;
 use crate::extract::context::EventContext;
 
 /// An event in one handler's queue. Its context holds the event's completion (see
 /// `event::completion`) until every call that shares it is over (or dropped).
 pub(super) struct Item {
     pub(super) ctx: Arc<EventContext>,
+    /// The message's acknowledgement, held until the call has ended (policy `after`).
+    pub(super) ack: Option<Slot>,
+    /// Whether a failed call releases the message without acknowledging it.
+    pub(super) nack_on_error: bool,
 }
 
 /// A handler's queue: at most `capacity` events sent and not yet taken by its worker.
@@ -137,6 +142,8 @@ mod tests {
                 mqtt.clone(),
                 Event::Message(Message::new("a", "", QoS::AtMostOnce, false)),
             )),
+            ack: None,
+            nack_on_error: false,
         };
         let (q, mut rx) = queue(2);
         assert!(q.try_send(item()).is_ok());

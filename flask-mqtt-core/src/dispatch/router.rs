@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
 
-use super::queue::{Item, Queue, SendError};
+use super::hold::item;
+use super::queue::{Queue, SendError};
 use super::routes::Routes;
+use crate::ack::watermark::Slot;
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::extract::context::EventContext;
 use crate::registry::Handler;
@@ -23,6 +25,8 @@ pub(super) struct Job {
     pub(super) ctx: Arc<EventContext>,
     /// Targets already served by [`Dispatcher::dispatch`]'s direct path.
     pub(super) skip: usize,
+    /// The message's acknowledgement, held until every handler queue has the event.
+    pub(super) ack: Option<Slot>,
 }
 
 /// Counts events between `dispatch` and the router, and says when that grows.
@@ -63,7 +67,7 @@ pub(super) async fn route(
             let (Some(h), Some(queue)) = (routes.handlers.get(i), queues.get(i)) else {
                 continue;
             };
-            match queue.try_send(item(h, base)) {
+            match queue.try_send(item(h, routes.mode(i), base, job.ack.as_ref())) {
                 Ok(()) => {}
                 Err(SendError::Full(item)) => {
                     log::debug!(
@@ -99,14 +103,4 @@ pub(super) async fn route(
         }
     }
     // Dropping `queues` closes every handler queue: the workers finish what is queued.
-}
-
-/// What handler `h` gets of an event: the event's context (with `h`'s topic template
-/// when it names levels).
-pub(super) fn item(h: &Handler, base: &Arc<EventContext>) -> Item {
-    let ctx = match &h.template {
-        Some(t) => Arc::new(EventContext::with_template(base, Arc::clone(t))),
-        None => Arc::clone(base),
-    };
-    Item { ctx }
 }

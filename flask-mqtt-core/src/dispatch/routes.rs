@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use flask_mqtt_topic::FilterTrie;
 
+use super::hold::AckMode;
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
 use crate::registry::Handler;
@@ -23,6 +24,8 @@ pub(super) const TOPIC_CACHE_MAX_LEN: usize = 256;
 /// Which handlers an event goes to.
 pub(super) struct Routes {
     pub(super) handlers: Vec<Arc<Handler>>,
+    /// How each handler holds acknowledgements (same index as `handlers`).
+    pub(super) modes: Vec<AckMode>,
     pub(super) by_kind: Vec<(HandlerKind, Targets)>,
     pub(super) trie: FilterTrie<usize>,
     pub(super) catch_all: Targets,
@@ -37,6 +40,11 @@ pub(super) struct Routes {
 }
 
 impl Routes {
+    /// How handler `i` holds acknowledgements.
+    pub(super) fn mode(&self, i: usize) -> AckMode {
+        self.modes.get(i).copied().unwrap_or(AckMode::AFTER)
+    }
+
     /// The handlers `event` concerns, in registry order per filter.
     pub(super) fn targets(&self, event: &Event) -> Targets {
         let kind = match event {

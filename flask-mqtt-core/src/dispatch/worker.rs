@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx};
 use super::reply::send_reply;
+use crate::ack::watermark::Slot;
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::Event;
 use crate::extract::context::EventContext;
@@ -56,7 +57,21 @@ pub(super) async fn run_worker(
 /// One handler call: extraction, the call, the reply, the report. The call's context
 /// is dropped last: after the observer heard of the call, the event may complete.
 async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
-    let Item { ctx } = item;
+    let Item {
+        ctx,
+        ack,
+        nack_on_error,
+    } = item;
+    if ack.as_ref().is_some_and(Slot::is_abandoned) || ctx.ack_abandoned() {
+        // The client has disconnected for good and the broker keeps the session: the
+        // message comes again with it, where this call would be a duplicate.
+        log::debug!(
+            target: TARGET,
+            "handler {} skipped for a message left to the broker at shutdown",
+            h.desc.name()
+        );
+        return;
+    }
     // The clock is read only for an observer: twice per call is measurable at 10 calls
     // per message.
     let started = observer.map(|_| Instant::now());
@@ -67,6 +82,15 @@ async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
     };
     if let Err(e) = &result {
         report(h, &ctx, e);
+        if nack_on_error {
+            // `after`: the call's hold; `manual`: the context's, if `Ack` was not taken.
+            match &ack {
+                Some(slot) => slot.nack(),
+                None => {
+                    ctx.nack_held();
+                }
+            }
+        }
     }
     if let (Some(observer), Some(started), Some(seq)) = (observer, started, ctx.seq()) {
         observer.call_ended(&CallEnd {
@@ -76,6 +100,9 @@ async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
             elapsed: started.elapsed(),
         });
     }
+    // The call is over: its hold on the message's acknowledgement ends (after the
+    // observer heard of it), then its context.
+    drop(ack);
 }
 
 async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {

@@ -1,10 +1,11 @@
 //! [`EventContext`]: an event with the client it came from and the handler it is for,
 //! which is what extractors read.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use flask_mqtt_topic::TopicTemplate;
 
+use crate::ack::watermark::Slot;
 use crate::event::completion::Pending;
 use crate::event::{Event, HandlerKind};
 use crate::handle::Mqtt;
@@ -24,6 +25,9 @@ pub struct EventContext {
     /// For a handler's own context (with its template): the dispatcher's context of the
     /// event, held until this one is dropped.
     parent: Option<Arc<EventContext>>,
+    /// For a `manual` handler's own context: the message's acknowledgement, until its
+    /// `mqtt::Ack` argument takes it (or this context is dropped, which settles it).
+    ack: Mutex<Option<Slot>>,
 }
 
 /// A clone does not hold the event's completion back (a handler may keep it).
@@ -35,6 +39,7 @@ impl Clone for EventContext {
             template: self.template.clone(),
             pending: None,
             parent: None,
+            ack: Mutex::new(None),
         }
     }
 }
@@ -55,6 +60,7 @@ impl EventContext {
             template: None,
             pending: None,
             parent: None,
+            ack: Mutex::new(None),
         }
     }
 
@@ -64,15 +70,47 @@ impl EventContext {
         self
     }
 
-    /// The context of `base`'s event for a handler whose filter is `template`: holds
+    /// The context of `base`'s event for one handler: its filter's `template` when it
+    /// names levels, the message's acknowledgement `ack` for a `manual` handler. Holds
     /// `base` (and so the event's completion) until dropped.
-    pub(crate) fn with_template(base: &Arc<EventContext>, template: Arc<TopicTemplate>) -> Self {
+    pub(crate) fn for_handler(
+        base: &Arc<EventContext>,
+        template: Option<Arc<TopicTemplate>>,
+        ack: Option<Slot>,
+    ) -> Self {
         EventContext {
             client: base.client.clone(),
             event: base.event.clone(),
-            template: Some(template),
+            template,
             pending: None,
             parent: Some(Arc::clone(base)),
+            ack: Mutex::new(ack),
+        }
+    }
+
+    /// The message's acknowledgement, for a `manual` handler's `mqtt::Ack` (once).
+    pub(crate) fn take_ack(&self) -> Option<Slot> {
+        crate::sync::lock(&self.ack).take()
+    }
+
+    /// Whether this context holds an acknowledgement that can no longer be given (see
+    /// [`Slot::is_abandoned`]).
+    pub(crate) fn ack_abandoned(&self) -> bool {
+        crate::sync::lock(&self.ack)
+            .as_ref()
+            .is_some_and(Slot::is_abandoned)
+    }
+
+    /// Whether this context still holds the message's acknowledgement (a `manual`
+    /// handler whose `mqtt::Ack` was not taken), marking it to be released without
+    /// acknowledging when it settles.
+    pub(crate) fn nack_held(&self) -> bool {
+        match &*crate::sync::lock(&self.ack) {
+            Some(slot) => {
+                slot.nack();
+                true
+            }
+            None => false,
         }
     }
 

@@ -4,6 +4,7 @@
 //! (`properties.rs`), shared state (`state.rs`), and the events themselves (here).
 //! [`FromEvent`]'s documentation has the table users read.
 
+pub(crate) mod ack;
 pub(crate) mod context;
 pub(crate) mod message;
 pub(crate) mod path;
@@ -36,6 +37,7 @@ use crate::message::Message;
 /// | [`UserProperties`](crate::UserProperties) | MQTT 5 user properties (empty when none) | not a message handler | not a message handler, or no user property |
 /// | [`ContentType`](crate::ContentType), [`ResponseTopic`](crate::ResponseTopic), [`CorrelationData`](crate::CorrelationData) | MQTT 5 properties | absent ([`PropertyRejection`](crate::PropertyRejection)) | absent |
 /// | [`Mqtt`] | the client | never | never |
+/// | [`Ack`](crate::Ack) | the message's acknowledgement (`ack = "manual"`) | not a message handler | not a message handler |
 /// | [`State<T>`](crate::State) (and `web::Data<T>` with the `actix` feature) | shared application state | none of type `T` registered ([`MissingState`](crate::MissingState)) | none registered |
 /// | [`LogEntry`], [`Connected`], [`Disconnected`], [`Published`], [`Subscribed`], [`Unsubscribed`] | the event of other handlers | another kind of handler | another kind of handler |
 /// | `Result<T, T::Rejection>` | the rejection, to handle it yourself | never | |
@@ -71,7 +73,7 @@ use crate::message::Message;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an argument of an MQTT handler",
     label = "not an MQTT extractor",
-    note = "handler arguments must implement `FromEvent`: `Message`, `Topic`, `Payload`, `Text`, `Json<T>`, `Path<T>`, `QoS`, `Retain`, `UserProperties`, `ContentType`, `ResponseTopic`, `CorrelationData`, `Mqtt`, `State<T>`, `LogEntry`, `Connected`, `Disconnected`, `Published`, `Subscribed`, `Unsubscribed`, and `Option`/`Result` of those",
+    note = "handler arguments must implement `FromEvent`: `Message`, `Topic`, `Payload`, `Text`, `Json<T>`, `Path<T>`, `QoS`, `Retain`, `UserProperties`, `ContentType`, `ResponseTopic`, `CorrelationData`, `Mqtt`, `Ack`, `State<T>`, `LogEntry`, `Connected`, `Disconnected`, `Published`, `Subscribed`, `Unsubscribed`, and `Option`/`Result` of those",
     note = "to read a named level of the topic, name it in the filter (`\"sensors/{{sensor_id}}/temperature\"`) and take `Path<T>`"
 )]
 pub trait FromEvent: Sized {

@@ -21,6 +21,8 @@ pub(crate) enum Input {
     ConnectFailed(ConnectError),
     Emit(Event),
     Log(LogEntry),
+    /// The app is ready for events (`Mqtt::ready`): dispatch what waited for it.
+    Ready,
     /// Stop for good. Graceful (the owner stops the client: `Client` dropped or shut down):
     /// first let handlers finish and unsent publishes go out, then DISCONNECT. Otherwise
     /// (`Mqtt::disconnect`, maybe from inside a handler): DISCONNECT at once.

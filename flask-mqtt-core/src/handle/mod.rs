@@ -124,6 +124,24 @@ impl Mqtt {
         &self.shared.uri
     }
 
+    /// QoS 1/2 messages received on the current connection and not acknowledged yet:
+    /// waiting for dispatch, queued for a handler, in a handler call, or held by an
+    /// [`Ack`](crate::Ack). What the `mqtt_unacknowledged_messages` metric reports.
+    /// Bounded by the broker's in-flight window (MQTT 5: the client's Receive Maximum).
+    pub fn unacknowledged_messages(&self) -> usize {
+        self.shared.acks.unacknowledged()
+    }
+
+    /// Lets events reach handlers, for a client started with
+    /// [`Client::start_paused`](crate::Client::start_paused): what arrived meanwhile is
+    /// dispatched first, in order. Call it once the state the handlers need is
+    /// registered; calling it again (or on a client not paused) does nothing.
+    pub fn ready(&self) {
+        if !self.shared.ready.send_replace(true) {
+            let _ = self.shared.input.send(Input::Ready);
+        }
+    }
+
     /// Disconnects cleanly (DISCONNECT is sent, so the broker does not publish a last
     /// will), runs `on_disconnect` handlers and stops the client for good: later
     /// operations return [`Error::Closed`]. Calling it twice is harmless.

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
@@ -11,6 +11,7 @@ use super::input::Input;
 use super::outbound::Outbound;
 use super::replies::Requests;
 use super::state::States;
+use crate::ack::watermark::Watermark;
 use crate::config::Config;
 use crate::qos::QoS;
 use crate::sync::lock;
@@ -47,6 +48,11 @@ pub(crate) struct Shared {
     pub(crate) state: States,
     /// Requests waiting for their replies (`Mqtt::request`).
     pub(crate) requests: Requests,
+    /// The acknowledgements of QoS 1/2 messages owed to the broker.
+    pub(crate) acks: Arc<Watermark>,
+    /// Whether events may be dispatched: the app has registered its handlers' state
+    /// (`Client::start_paused`, `Mqtt::ready`).
+    pub(crate) ready: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -75,7 +81,21 @@ impl Shared {
             ended: watch::Sender::new(false),
             on_publish,
             state: States::default(),
+            acks: Watermark::detached(),
+            ready: watch::Sender::new(true),
         }
+    }
+
+    /// The same, acknowledging messages through `acks`.
+    pub(crate) fn acknowledging(mut self, acks: Arc<Watermark>) -> Shared {
+        self.acks = acks;
+        self
+    }
+
+    /// The same, dispatching nothing until [`Mqtt::ready`](super::Mqtt::ready).
+    pub(crate) fn paused(self) -> Shared {
+        self.ready.send_replace(false);
+        self
     }
 
     /// Moves to `state` (see [`Health::set`]), with `edit` applied to the health record

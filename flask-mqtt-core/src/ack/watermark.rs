@@ -1,0 +1,220 @@
+//! The acknowledgements a client owes: one [`Slot`] per QoS 1/2 message the driver took
+//! from Paho, settled when the message's handlers are done with it (issue 15).
+//!
+//! A slot is pushed when the driver takes the message (before dispatch) and held by
+//! every handler call that must finish first (policy `after`), by the `mqtt::Ack` of a
+//! `manual` handler, and by dispatch itself until every handler queue has the message.
+//! When the last holder lets go the slot is *settled*: acknowledged through Paho, or,
+//! when a `nack_on_error` handler failed, released without an acknowledgement (the
+//! broker sends the message again with the next session).
+//!
+//! Order: Paho releases acknowledgements in the order the PUBLISHes arrived, per
+//! connection (docs/paho-fork.md section 5): a slot settled early waits in Paho for the
+//! slots before it. Acknowledging here never waits for a Paho thread (Paho takes a lock
+//! of its own only), so it may run on any thread: a handler worker usually, the driver
+//! for a message no handler holds.
+//!
+//! Connections: a slot names the connection its message came on. When that connection
+//! ends, its slots can no longer be acknowledged (Paho says `ConnectionGone`; the broker
+//! sends the messages again in the next connection of a persistent session): they stop
+//! counting as owed at once, and settling them later does nothing.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use paho_mqtt::{AckOutcome, AckToken};
+
+use crate::event::log::DISPATCH_TARGET as TARGET;
+use crate::sync::lock;
+
+/// Where settled slots go: the Paho client (a no-op for a client without Paho).
+pub(crate) trait Acknowledge: Send + Sync + 'static {
+    /// Sends (in arrival order) the PUBACK/PUBREC of the message `token` names.
+    fn acknowledge(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error>;
+
+    /// Settles the message `token` names without acknowledging it: the broker sends it
+    /// again with the next session; later acknowledgements no longer wait for it.
+    fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error>;
+}
+
+/// Nothing to acknowledge to (a test client).
+struct Nobody;
+
+impl Acknowledge for Nobody {
+    fn acknowledge(&self, _: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+        Ok(AckOutcome::NotNeeded)
+    }
+
+    fn release(&self, _: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+        Ok(AckOutcome::NotNeeded)
+    }
+}
+
+/// One client's owed acknowledgements.
+pub(crate) struct Watermark {
+    to: Box<dyn Acknowledge>,
+    owed: Mutex<Owed>,
+    /// Set when the client stops taking messages (graceful shutdown).
+    closing: AtomicBool,
+    /// Set when the session's connection is being closed for good and the broker keeps
+    /// the session: handler calls not started yet are skipped, since their messages can
+    /// no longer be acknowledged and come again with the next session.
+    abandoned: AtomicBool,
+}
+
+/// The slots not settled yet, of the current connection.
+#[derive(Default)]
+struct Owed {
+    /// The connection of the latest slot; `None` after it ended.
+    connection: Option<u32>,
+    /// Slots of that connection not settled yet.
+    count: usize,
+}
+
+impl Watermark {
+    /// Acknowledges through `to`.
+    pub(crate) fn new(to: Box<dyn Acknowledge>) -> Arc<Watermark> {
+        Arc::new(Watermark {
+            to,
+            owed: Mutex::new(Owed::default()),
+            closing: AtomicBool::new(false),
+            abandoned: AtomicBool::new(false),
+        })
+    }
+
+    /// For a client without Paho: every slot settles into nothing.
+    pub(crate) fn detached() -> Arc<Watermark> {
+        Watermark::new(Box::new(Nobody))
+    }
+
+    /// A slot for the message `token` names, which the driver just took from Paho.
+    pub(crate) fn slot(self: &Arc<Self>, token: AckToken) -> Slot {
+        {
+            let mut owed = lock(&self.owed);
+            if owed.connection != Some(token.connection()) {
+                // The first message of a new connection: the old one's slots are gone.
+                owed.connection = Some(token.connection());
+                owed.count = 0;
+            }
+            owed.count += 1;
+        }
+        Slot(Arc::new(Held {
+            token,
+            to: Arc::clone(self),
+            nack: AtomicBool::new(false),
+        }))
+    }
+
+    /// QoS 1/2 messages of the current connection taken from Paho and not settled yet
+    /// (waiting for dispatch, queued, in a handler, or held by an `mqtt::Ack`).
+    pub(crate) fn unacknowledged(&self) -> usize {
+        lock(&self.owed).count
+    }
+
+    /// The connection ended: its slots are no longer owed (the broker sends their
+    /// messages again in the next session); settling them later sends nothing.
+    pub(crate) fn connection_ended(&self) {
+        let mut owed = lock(&self.owed);
+        owed.connection = None;
+        owed.count = 0;
+    }
+
+    /// From now on, messages that can come again (QoS 1/2) are left to the broker.
+    pub(crate) fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`close`](Watermark::close) was called.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
+    }
+
+    /// The client disconnects for good and the broker keeps the session: calls not
+    /// started yet for owed messages are skipped (the broker sends them again).
+    pub(crate) fn abandon(&self) {
+        self.abandoned.store(true, Ordering::SeqCst);
+    }
+
+    fn settle(&self, token: AckToken, ack: bool) {
+        {
+            let mut owed = lock(&self.owed);
+            if owed.connection == Some(token.connection()) {
+                owed.count = owed.count.saturating_sub(1);
+            }
+        }
+        if self.abandoned.load(Ordering::SeqCst) {
+            // Too late (the DISCONNECT is under way), and the call may have been
+            // skipped: never acknowledge; the broker sends the message again.
+            return;
+        }
+        let outcome = if ack {
+            self.to.acknowledge(token)
+        } else {
+            // Released: never acknowledged, so the broker keeps it in flight (one of its
+            // window's places) and sends it again with the next session, not at once.
+            log::warn!(
+                target: TARGET,
+                "message {} not acknowledged (nack_on_error): the broker sends it again with the next session",
+                token.packet_id()
+            );
+            self.to.release(token)
+        };
+        match outcome {
+            Ok(AckOutcome::ConnectionGone) => log::debug!(
+                target: TARGET,
+                "message {} handled after its connection ended: not acknowledged, the broker sends it again",
+                token.packet_id()
+            ),
+            Ok(_) => {}
+            Err(e) => log::warn!(
+                target: TARGET,
+                "acknowledging message {} failed: {e}",
+                token.packet_id()
+            ),
+        }
+    }
+}
+
+/// A message's acknowledgement, owed until the last clone of its slot is dropped.
+#[derive(Clone)]
+pub(crate) struct Slot(Arc<Held>);
+
+struct Held {
+    token: AckToken,
+    to: Arc<Watermark>,
+    /// Release without acknowledging (a `nack_on_error` handler failed).
+    nack: AtomicBool,
+}
+
+impl Slot {
+    /// When the slot settles, release the message without acknowledging it.
+    pub(crate) fn nack(&self) {
+        self.0.nack.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the client stopped for good while the broker keeps the message for the
+    /// next session: a call not started yet for it is skipped.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.0.to.abandoned.load(Ordering::SeqCst)
+    }
+
+    /// The message's packet identifier.
+    pub(crate) fn packet_id(&self) -> u16 {
+        self.0.token.packet_id()
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Slot")
+            .field(&self.0.token.packet_id())
+            .finish()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.to
+            .settle(self.token, !self.nack.load(Ordering::SeqCst));
+    }
+}

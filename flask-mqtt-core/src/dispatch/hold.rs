@@ -1,0 +1,95 @@
+//! Which handler calls hold a message's acknowledgement (issue 15): what a handler's
+//! policy makes of the [`Slot`] of a QoS 1/2 message.
+//!
+//! - `after` (the default): the call holds the slot until it has ended (returned, failed,
+//!   panicked, or was not made because an argument was rejected).
+//! - `first`: the call does not hold it; a message none of whose handlers hold it is
+//!   acknowledged as soon as it is in their queues.
+//! - `manual`: the handler's own context holds it, for its `mqtt::Ack` argument to take;
+//!   acknowledged at `ack()`, or when the `Ack` (or the context, if the handler took no
+//!   `Ack`) is dropped.
+//!
+//! With `nack_on_error`, a call that fails releases the slot without acknowledging it
+//! (see [`Slot::nack`]).
+
+use std::sync::Arc;
+
+use super::queue::Item;
+use crate::ack::policy::AckPolicy;
+use crate::ack::watermark::Slot;
+use crate::extract::context::EventContext;
+use crate::registry::Handler;
+
+/// How a handler holds the messages it gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Hold {
+    After,
+    First,
+    Manual,
+}
+
+/// A handler's acknowledgement settings, as dispatch applies them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AckMode {
+    hold: Hold,
+    nack_on_error: bool,
+}
+
+impl AckMode {
+    /// Acknowledged after the handlers; failures acknowledged too.
+    pub(crate) const AFTER: AckMode = AckMode {
+        hold: Hold::After,
+        nack_on_error: false,
+    };
+
+    /// Whether the handler's calls (or its `Ack`) hold the acknowledgement.
+    pub(super) fn holds(self) -> bool {
+        self.hold != Hold::First
+    }
+
+    /// Handler `h`'s settings (`default` where its attribute chose no policy).
+    pub(super) fn of(h: &Handler, default: AckPolicy) -> AckMode {
+        let hold = match h.desc.ack_policy().unwrap_or(default) {
+            AckPolicy::First => Hold::First,
+            AckPolicy::Manual => Hold::Manual,
+            // `After`, and any policy added later until it is taught here: the safe one.
+            _ => Hold::After,
+        };
+        AckMode {
+            hold,
+            nack_on_error: h.desc.nack_on_error(),
+        }
+    }
+}
+
+/// What handler `h`, with settings `mode`, gets of an event whose dispatcher context is
+/// `base` and whose acknowledgement is `slot` (QoS 1/2 messages only).
+pub(super) fn item(
+    h: &Handler,
+    mode: AckMode,
+    base: &Arc<EventContext>,
+    slot: Option<&Slot>,
+) -> Item {
+    let manual = match (mode.hold, slot) {
+        (Hold::Manual, Some(slot)) => Some(slot.clone()),
+        _ => None,
+    };
+    let ctx = match (&h.template, manual) {
+        (template, Some(slot)) => Arc::new(EventContext::for_handler(
+            base,
+            template.clone(),
+            Some(slot),
+        )),
+        (Some(t), None) => Arc::new(EventContext::for_handler(base, Some(Arc::clone(t)), None)),
+        (None, None) => Arc::clone(base),
+    };
+    let ack = match mode.hold {
+        Hold::After => slot.cloned(),
+        Hold::First | Hold::Manual => None,
+    };
+    Item {
+        ctx,
+        ack,
+        nack_on_error: mode.nack_on_error,
+    }
+}

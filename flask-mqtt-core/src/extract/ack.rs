@@ -1,0 +1,87 @@
+//! [`Ack`]: a message's acknowledgement, for handlers that acknowledge it themselves
+//! (`ack = "manual"`).
+
+use std::fmt;
+
+use super::context::{EventContext, WrongEvent};
+use super::FromEvent;
+use crate::ack::watermark::Slot;
+use crate::event::log::DISPATCH_TARGET as TARGET;
+
+/// The acknowledgement of the message being handled, for a handler declared with
+/// `ack = "manual"`: the broker gets the PUBACK (QoS 1) or PUBREC (QoS 2) when
+/// [`ack`](Ack::ack) is called, not when the handler returns. It may be moved out of the
+/// handler (into a task that finishes the work, into a batch written later).
+///
+/// An `Ack` dropped without `ack()` (forgotten, or in a task that failed) acknowledges
+/// the message anyway and logs a warning: a message is never stuck, since one message
+/// never acknowledged would hold back every later acknowledgement of the connection
+/// (MQTT requires them in arrival order) until the broker's in-flight window is full.
+///
+/// For a QoS 0 message (nothing to acknowledge), or in a handler whose policy is not
+/// `manual` (its acknowledgement follows that policy), `ack()` does nothing.
+///
+/// ```
+/// # use flask_mqtt_core as mqtt;
+/// #[mqtt::on_message("orders/#", qos = 1, ack = "manual")]
+/// async fn order(msg: mqtt::Message, ack: mqtt::Ack) {
+///     // ... write `msg` somewhere durable, then:
+///     ack.ack();
+/// }
+/// ```
+pub struct Ack {
+    slot: Option<Slot>,
+    /// The message's topic, for the warning when dropped unacknowledged.
+    topic: String,
+}
+
+impl Ack {
+    /// Acknowledges the message (in arrival order with the others: the PUBACK leaves
+    /// once every message that arrived before it is acknowledged too).
+    pub fn ack(mut self) {
+        // Dropping the slot settles it.
+        self.slot.take();
+    }
+
+    /// Whether this `Ack` still holds an acknowledgement (`false` for a QoS 0 message or
+    /// a handler whose policy is not `manual`).
+    pub fn is_pending(&self) -> bool {
+        self.slot.is_some()
+    }
+}
+
+impl Drop for Ack {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            log::warn!(
+                target: TARGET,
+                "an `mqtt::Ack` for the message on `{}` (packet {}) was dropped without `ack()`: acknowledged now",
+                self.topic,
+                slot.packet_id()
+            );
+        }
+    }
+}
+
+impl fmt::Debug for Ack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ack")
+            .field("topic", &self.topic)
+            .field("pending", &self.is_pending())
+            .finish()
+    }
+}
+
+impl FromEvent for Ack {
+    type Rejection = WrongEvent;
+
+    fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+        let msg = ctx.require_message("Ack")?;
+        Ok(Ack {
+            slot: ctx.take_ack(),
+            topic: msg.topic().to_owned(),
+        })
+    }
+}
+
+super::optional_when_the_event_fits!(Ack);

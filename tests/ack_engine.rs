@@ -1,0 +1,434 @@
+//! Acknowledgement after handling (issue 15), in one process against a real Mosquitto:
+//! a QoS 1 message is acknowledged to the broker only once its handler call has ended
+//! (and counts as unacknowledged until then), whatever the call's outcome; a message no
+//! handler takes and a reply consumed by `Mqtt::request` are acknowledged at once (one
+//! message never acknowledged would hold back every later acknowledgement); and a
+//! handler that awaits a QoS 1 publish and a subscribe while its own message is
+//! unacknowledged does not deadlock.
+//!
+//! The policies: `first` acknowledges at dispatch, before the call; `manual` when the
+//! handler's `mqtt::Ack` is acked (also after the call) or dropped (with a warning);
+//! `nack_on_error` releases a failed call's message without acknowledging it (later
+//! acknowledgements do not wait for it), and the broker sends it again with the next
+//! session; by default a failed call is acknowledged.
+//!
+//! "Acknowledged" is read from the broker's log (`Received PUBACK from <client>`). To
+//! tell "not yet" from "not logged yet", the app publishes a QoS 1 barrier first: the
+//! broker reads the app's packets in order, so once the barrier's PUBLISH is logged
+//! (its publish future resolved), any PUBACK the app sent before it is logged too.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use std::sync::{Mutex, Once, PoisonError};
+
+use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::{unique, wait_until_async, Broker, Observer, Recorder};
+use mqtt::{Client, Config, QoS};
+use tokio::sync::Semaphore;
+
+const T: Duration = Duration::from_secs(15);
+
+/// `(client id, what)` for every handler call of this binary.
+static CALLS: Recorder<(String, String)> = Recorder::new();
+
+fn called(c: &mqtt::Mqtt, what: impl Into<String>) {
+    CALLS.push((c.client_id().to_owned(), what.into()));
+}
+
+fn calls_of(id: &str, what: &str) -> usize {
+    CALLS.count(|(c, w)| c == id && w == what)
+}
+
+/// Held until the test lets it go.
+static GATE: Semaphore = Semaphore::const_new(0);
+
+#[mqtt::on_message("acke/gate/+", qos = 1)]
+async fn gated(c: mqtt::Mqtt) {
+    called(&c, "gate started");
+    if let Ok(p) = GATE.acquire().await {
+        p.forget();
+    }
+    called(&c, "gate done");
+}
+
+#[mqtt::on_message("acke/fail/+", qos = 1)]
+fn fails(c: mqtt::Mqtt) -> Result<(), String> {
+    called(&c, "fail");
+    Err("this handler always fails".to_owned())
+}
+
+#[mqtt::on_message("acke/panic/+", qos = 1)]
+fn panics(c: mqtt::Mqtt) {
+    called(&c, "panic");
+    panic!("this handler always panics");
+}
+
+#[mqtt::on_message("acke/reject/+", qos = 1)]
+fn rejects(_: mqtt::Json<u32>) {}
+
+#[mqtt::on_message("acke/plain/+", qos = 1)]
+fn plain(c: mqtt::Mqtt) {
+    called(&c, "plain");
+}
+
+/// Publishes at QoS 1 and subscribes while its own QoS 1 message is unacknowledged.
+#[mqtt::on_message("acke/nested/{n}", qos = 1)]
+async fn nested(n: mqtt::Path<u32>, c: mqtt::Mqtt) {
+    let n = n.into_inner();
+    let published = c
+        .publish(format!("acke/out/{n}"), "x")
+        .qos(QoS::AtLeastOnce)
+        .send()
+        .await;
+    let subscribed = c
+        .subscribe(&format!("acke/sub/{n}"), QoS::AtLeastOnce)
+        .await;
+    called(
+        &c,
+        format!(
+            "nested publish {} subscribe {}",
+            published.is_ok(),
+            subscribed.is_ok()
+        ),
+    );
+}
+
+// --- handlers with a policy -----------------------------------------------------------
+
+static FIRST_GATE: Semaphore = Semaphore::const_new(0);
+
+/// `ack = "first"`: waits for [`FIRST_GATE`].
+#[mqtt::on_message("acke/first/+", qos = 1, ack = "first")]
+async fn first_handler(c: mqtt::Mqtt) {
+    called(&c, "first started");
+    if let Ok(p) = FIRST_GATE.acquire().await {
+        p.forget();
+    }
+    called(&c, "first done");
+}
+
+/// `Ack`s the `manual` handler kept, by client id.
+static KEPT: Mutex<Vec<(String, mqtt::Ack)>> = Mutex::new(Vec::new());
+
+/// `ack = "manual"`: keeps its `Ack` on `acke/manual/keep`, drops it otherwise.
+#[mqtt::on_message("acke/manual/+", qos = 1, ack = "manual")]
+async fn manual_handler(c: mqtt::Mqtt, msg: mqtt::Message, ack: mqtt::Ack) {
+    assert!(ack.is_pending());
+    if msg.topic() == "acke/manual/keep" {
+        KEPT.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((c.client_id().to_owned(), ack));
+    } else {
+        drop(ack);
+    }
+    called(&c, "manual");
+}
+
+/// `nack_on_error`: fails on `acke/nack/fail`.
+#[mqtt::on_message("acke/nack/+", qos = 1, nack_on_error)]
+fn nack_handler(c: mqtt::Mqtt, msg: mqtt::Message) -> Result<(), String> {
+    called(
+        &c,
+        format!("nack {} dup {}", msg.topic(), msg.as_paho().duplicate()),
+    );
+    if msg.topic() == "acke/nack/fail" {
+        return Err("failing on purpose".to_owned());
+    }
+    Ok(())
+}
+
+/// Log lines of the `flask_mqtt` targets, for the warnings these tests expect.
+static LOGS: Recorder<String> = Recorder::new();
+
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target().starts_with("flask_mqtt") && m.level() <= log::Level::Warn
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            LOGS.push(format!("{} {}: {}", r.level(), r.target(), r.args()));
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn capture_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let _ = log::set_logger(&Capture);
+        log::set_max_level(log::LevelFilter::Warn);
+    });
+}
+
+struct App {
+    broker: Broker,
+    id: String,
+    client: Client,
+    mqtt: mqtt::Mqtt,
+}
+
+impl App {
+    fn start(tag: &str) -> App {
+        App::start_on(Broker::start(), &unique(tag), true)
+    }
+
+    /// A client `id` on `broker`; `clean` false: a persistent session.
+    fn start_on(broker: Broker, id: &str, clean: bool) -> App {
+        let id = id.to_owned();
+        let config = Config::builder()
+            .broker_url("127.0.0.1")
+            .port(broker.port())
+            .client_id(id.as_str())
+            .clean_session(clean)
+            .build()
+            .unwrap();
+        let client = Client::start(config).unwrap();
+        let mqtt = client.handle();
+        assert!(
+            broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T),
+            "{}",
+            broker.log_tail(20)
+        );
+        assert!(
+            broker.wait_for_log(
+                &format!("Sending SUBACK to {id}"),
+                broker.count_in_log(&format!("Sending CONNACK to {id}")),
+                T
+            ),
+            "{}",
+            broker.log_tail(20)
+        );
+        App {
+            broker,
+            id,
+            client,
+            mqtt,
+        }
+    }
+
+    fn pubacks(&self) -> usize {
+        self.broker
+            .count_in_log(&format!("Received PUBACK from {} (Mid: ", self.id))
+    }
+
+    fn wait_pubacks(&self, n: usize) {
+        assert!(
+            self.broker
+                .wait_for_log(&format!("Received PUBACK from {} (Mid: ", self.id), n, T),
+            "expected {n} PUBACKs from {}\n{}",
+            self.id,
+            self.broker.log_tail(30)
+        );
+    }
+
+    /// Every packet the app sent before this call has been logged by the broker.
+    async fn barrier(&self) {
+        self.mqtt
+            .publish("acke/barrier", "")
+            .qos(QoS::AtLeastOnce)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// The message stays unacknowledged (and counted) while its handler runs, and is
+/// acknowledged when the call ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_is_acknowledged_only_when_its_handler_has_finished() {
+    let app = App::start("acke-gate");
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/gate/1", "x", 1);
+    assert!(
+        wait_until_async(T, || calls_of(&app.id, "gate started") == 1).await,
+        "the handler did not start"
+    );
+    app.barrier().await;
+    assert_eq!(app.pubacks(), 0, "acknowledged while its handler runs");
+    assert_eq!(app.mqtt.unacknowledged_messages(), 1);
+
+    GATE.add_permits(1);
+    app.wait_pubacks(1);
+    assert_eq!(calls_of(&app.id, "gate done"), 1);
+    assert!(wait_until_async(T, || app.mqtt.unacknowledged_messages() == 0).await);
+    app.client.shutdown().await;
+}
+
+/// By default a call that fails, panics or rejects its argument still acknowledges its
+/// message: a poison message must not come back forever (nor hold back the others).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_panicked_and_rejected_calls_acknowledge_by_default() {
+    let app = App::start("acke-fail");
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/fail/1", "x", 1);
+    observer.publish("acke/panic/1", "x", 1);
+    observer.publish("acke/reject/1", "not a number", 1);
+    observer.publish("acke/plain/1", "x", 1);
+    app.wait_pubacks(4);
+    assert_eq!(calls_of(&app.id, "fail"), 1);
+    assert_eq!(calls_of(&app.id, "panic"), 1);
+    assert_eq!(calls_of(&app.id, "plain"), 1);
+    assert!(wait_until_async(T, || app.mqtt.unacknowledged_messages() == 0).await);
+    app.client.shutdown().await;
+}
+
+/// A message on a runtime subscription no handler takes is acknowledged at dispatch,
+/// and so is a reply consumed by `Mqtt::request`: either, left unacknowledged, would
+/// hold back the acknowledgement of every later message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_no_handler_takes_and_replies_are_acknowledged() {
+    let app = App::start("acke-nobody");
+    app.mqtt
+        .subscribe("acke/nobody/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/nobody/1", "x", 1);
+    app.wait_pubacks(1);
+
+    // The responder: the observer, answering on the reply topic at QoS 1.
+    observer.subscribe("acke/req", 1);
+    let request = {
+        let mqtt = app.mqtt.clone();
+        tokio::spawn(async move {
+            mqtt.request("acke/req", "question")
+                .reply_to("acke/reply")
+                .qos(QoS::AtLeastOnce)
+                .send()
+                .await
+        })
+    };
+    let observer = tokio::task::spawn_blocking(move || {
+        observer.expect_message("acke/req", T);
+        observer.publish("acke/reply", "answer", 1);
+        observer
+    })
+    .await
+    .unwrap();
+    let answer = request.await.unwrap().unwrap();
+    assert_eq!(answer.payload(), b"answer");
+    app.wait_pubacks(2);
+
+    // And the next handled message is acknowledged too (nothing holds it back).
+    observer.publish("acke/plain/2", "x", 1);
+    app.wait_pubacks(3);
+    app.client.shutdown().await;
+}
+
+/// A handler that awaits a QoS 1 publish and a subscribe while its own message is
+/// unacknowledged: both complete (their acknowledgements are read by Paho's receive
+/// thread, which never waits for a handler), for more messages than Mosquitto has in
+/// flight at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_awaiting_a_publish_and_a_subscribe_does_not_deadlock() {
+    const N: u32 = 40;
+    let app = App::start("acke-nested");
+    let observer = Observer::connect(&app.broker);
+    for n in 0..N {
+        observer.publish(&format!("acke/nested/{n}"), "x", 1);
+    }
+    let done = || calls_of(&app.id, "nested publish true subscribe true");
+    assert!(
+        wait_until_async(T, || done() == N as usize).await,
+        "{} of {N} handlers completed their publish and subscribe; calls: {:?}",
+        done(),
+        CALLS.count(|(c, _)| c == &app.id)
+    );
+    app.wait_pubacks(N as usize);
+    app.client.shutdown().await;
+}
+
+/// `first`: acknowledged at dispatch, while the handler is still running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_acknowledges_before_the_handler_finishes() {
+    let app = App::start("acke-first");
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/first/1", "x", 1);
+    assert!(wait_until_async(T, || calls_of(&app.id, "first started") == 1).await);
+    app.wait_pubacks(1);
+    assert_eq!(calls_of(&app.id, "first done"), 0, "the handler still runs");
+    assert_eq!(app.mqtt.unacknowledged_messages(), 0);
+    FIRST_GATE.add_permits(1);
+    assert!(wait_until_async(T, || calls_of(&app.id, "first done") == 1).await);
+    app.client.shutdown().await;
+}
+
+/// `manual`: an `Ack` kept past the call holds the acknowledgement until `ack()`; one
+/// dropped without `ack()` acknowledges at once, with a warning. Never stuck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_ack_acknowledges_at_ack_or_when_dropped_with_a_warning() {
+    capture_logs();
+    let app = App::start("acke-manual");
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/manual/keep", "x", 1);
+    assert!(wait_until_async(T, || calls_of(&app.id, "manual") == 1).await);
+    app.barrier().await;
+    assert_eq!(app.pubacks(), 0, "acknowledged before ack()");
+    assert_eq!(app.mqtt.unacknowledged_messages(), 1);
+    let (_, ack) = {
+        let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = kept.iter().position(|(id, _)| id == &app.id).unwrap();
+        kept.remove(at)
+    };
+    ack.ack();
+    app.wait_pubacks(1);
+    assert!(wait_until_async(T, || app.mqtt.unacknowledged_messages() == 0).await);
+
+    let warned =
+        |l: &String| l.contains("acke/manual/drop") && l.contains("dropped without `ack()`");
+    observer.publish("acke/manual/drop", "x", 1);
+    app.wait_pubacks(2);
+    assert!(
+        LOGS.wait_for(T, |ls| ls.iter().any(warned)),
+        "no warning for the dropped Ack: {:?}",
+        LOGS.snapshot()
+    );
+    app.client.shutdown().await;
+}
+
+/// `nack_on_error`: a failed call leaves its message unacknowledged, and the broker
+/// sends it again (DUP) with the next connection of the persistent session; a call that
+/// succeeds is acknowledged and not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nack_on_error_has_the_broker_send_a_failed_message_again_next_session() {
+    let broker = Broker::builder().persistence(true).build();
+    let id = unique("acke-nack");
+    let app = App::start_on(broker, &id, false);
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/nack/ok", "x", 1);
+    app.wait_pubacks(1);
+    observer.publish("acke/nack/fail", "x", 1);
+    assert!(wait_until_async(T, || calls_of(&id, "nack acke/nack/fail dup false") == 1).await);
+    app.barrier().await;
+    assert_eq!(app.pubacks(), 1, "the failed message was acknowledged");
+    // Released, not just withheld: later acknowledgements do not wait for it.
+    observer.publish("acke/nack/later", "x", 1);
+    app.wait_pubacks(2);
+    let App { broker, client, .. } = app;
+    client.shutdown().await;
+
+    let app = App::start_on(broker, &id, false);
+    assert!(
+        wait_until_async(T, || calls_of(&id, "nack acke/nack/fail dup true") == 1).await,
+        "not sent again; calls: {:?}",
+        CALLS.snapshot()
+    );
+    app.barrier().await;
+    assert_eq!(
+        calls_of(&id, "nack acke/nack/ok dup true"),
+        0,
+        "an acknowledged message came again"
+    );
+    assert_eq!(
+        calls_of(&id, "nack acke/nack/later dup true"),
+        0,
+        "an acknowledged message came again"
+    );
+    app.client.shutdown().await;
+}
