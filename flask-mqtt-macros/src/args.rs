@@ -259,20 +259,24 @@ fn every_kind(_: Kind) -> bool {
     true
 }
 
+/// `true` or `false`, or an error naming `key`; `more` is added to the message.
+fn boolean(key: &str, value: &TokenStream, more: &str) -> syn::Result<bool> {
+    syn::parse2::<syn::LitBool>(value.clone())
+        .map(|lit| lit.value)
+        .map_err(|_| {
+            syn::Error::new_spanned(
+                value,
+                format!(
+                    "`{key}` must be `true` or `false`, found `{}`{more}",
+                    source_text(value)
+                ),
+            )
+        })
+}
+
 fn apply_retain(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
-    match syn::parse2::<syn::LitBool>(value.clone()) {
-        Ok(lit) => {
-            args.retain = Some(lit.value);
-            Ok(())
-        }
-        Err(_) => Err(syn::Error::new_spanned(
-            value,
-            format!(
-                "`retain` must be `true` or `false`, found `{}`",
-                source_text(value)
-            ),
-        )),
-    }
+    args.retain = Some(boolean("retain", value, "")?);
+    Ok(())
 }
 
 fn apply_ack(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
@@ -305,19 +309,9 @@ fn apply_ack(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<
 }
 
 fn apply_nack_on_error(args: &mut Args, key: &Ident, value: &TokenStream) -> syn::Result<()> {
-    match syn::parse2::<syn::LitBool>(value.clone()) {
-        Ok(lit) => {
-            args.nack_on_error = lit.value.then(|| key.clone());
-            Ok(())
-        }
-        Err(_) => Err(syn::Error::new_spanned(
-            value,
-            format!(
-                "`nack_on_error` must be `true` or `false`, found `{}`; or write `nack_on_error` alone",
-                source_text(value)
-            ),
-        )),
-    }
+    let nack = boolean("nack_on_error", value, "; or write `nack_on_error` alone")?;
+    args.nack_on_error = nack.then(|| key.clone());
+    Ok(())
 }
 
 fn apply_qos(args: &mut Args, key: &Ident, value: &TokenStream) -> syn::Result<()> {
