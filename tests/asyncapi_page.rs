@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::Client;
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{http, unique, Broker, Chromedriver};
 use serde::{Deserialize, Serialize};
@@ -120,19 +120,7 @@ async fn the_page_shows_every_channel_of_the_document() {
     );
 
     let driver = blocking(Chromedriver::start).await;
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".to_owned(),
-        json!({
-            "binary": driver.chromium_binary(),
-            "args": driver.chromium_args(1280, 1600),
-        }),
-    );
-    let c = ClientBuilder::native()
-        .capabilities(caps)
-        .connect(driver.url())
-        .await
-        .unwrap_or_else(|e| panic!("no Chromium session: {e}\n{}", driver.log_tail()));
+    let c = driver.session(1280, 1600).await;
     c.goto(&format!("http://{addr}/asyncapi")).await.unwrap();
     wait(
         &c,

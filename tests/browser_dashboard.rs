@@ -29,16 +29,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, Broker, Observer};
+use flask_mqtt_tests::{unique, Broker, Chromedriver, Observer};
 use serde_json::{json, Value};
 
 #[path = "../examples/dashboard/app.rs"]
@@ -54,118 +54,6 @@ const POLL: Duration = Duration::from_millis(100);
 /// Runs blocking test steps off the test's single-threaded runtime.
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
     actix_web::rt::task::spawn_blocking(f).await.unwrap()
-}
-
-fn binary(env: &str, default: &str) -> PathBuf {
-    let path = PathBuf::from(std::env::var_os(env).unwrap_or_else(|| default.into()));
-    assert!(
-        path.exists(),
-        "{} not found (set {env} to override); run `bash scripts/setup` to install \
-         Debian's chromium and chromium-driver",
-        path.display()
-    );
-    path
-}
-
-/// `chromedriver` on a free port, in its own process group; the group (chromedriver
-/// and the Chromium it starts) is killed when this is dropped, even on a failed test.
-struct Chromedriver {
-    child: Child,
-    url: String,
-    log: PathBuf,
-    profile: tempfile::TempDir,
-}
-
-impl Chromedriver {
-    fn start() -> Chromedriver {
-        use std::os::unix::process::CommandExt;
-
-        let driver = binary("CHROMEDRIVER", "/usr/bin/chromedriver");
-        let profile = tempfile::Builder::new()
-            .prefix("dashboard-chromium-")
-            .tempdir()
-            .unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = profile.path().join("chromedriver.log");
-        let child = Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .arg(format!("--log-path={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", driver.display()));
-        let mut me = Chromedriver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-            profile,
-        };
-        let deadline = Instant::now() + T;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = me.child.try_wait() {
-                panic!("chromedriver exited ({status}): {}", me.log_tail());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not listen within {T:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        me
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    async fn session(&self) -> Client {
-        let chromium = binary("CHROMIUM", "/usr/bin/chromium");
-        let profile = self.profile.path().join("profile");
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".to_owned(),
-            json!({
-                "binary": chromium,
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--disable-quic",
-                    "--disable-dev-shm-usage",
-                    "--window-size=1280,1000",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
-        );
-        ClientBuilder::native()
-            .capabilities(caps)
-            .connect(&self.url)
-            .await
-            .unwrap_or_else(|e| panic!("no Chromium session: {e}\n{}", self.log_tail()))
-    }
-}
-
-impl Drop for Chromedriver {
-    fn drop(&mut self) {
-        // The whole process group: chromedriver and every Chromium process.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Publishes with the `mosquitto_pub` command-line client.
@@ -314,7 +202,7 @@ async fn dashboard_in_headless_chromium() {
     let running = actix_web::rt::spawn(server);
 
     let driver = blocking(Chromedriver::start).await;
-    let c = driver.session().await;
+    let c = driver.session(1280, 1000).await;
     let url = format!("http://{addr}/");
     c.goto(&url).await.unwrap();
     wait(

@@ -3,9 +3,9 @@
 //!
 //! [`Chromedriver::start`] runs chromedriver on a free loopback port in its own process
 //! group, killed with every Chromium it started when the value is dropped (also on a
-//! failed test). [`Chromedriver::chromium_args`] are the flags a session should start
-//! Chromium with: `--headless --no-sandbox --disable-gpu --disable-background-networking`
-//! and friends, and a profile in the driver's temporary directory. `CHROMEDRIVER` and
+//! failed test). [`Chromedriver::session`] starts a Chromium for a test, with
+//! `--headless --no-sandbox --disable-gpu --disable-background-networking` and friends,
+//! and a profile in the driver's temporary directory. `CHROMEDRIVER` and
 //! `CHROMIUM` override the binaries' paths. Never skipped: without them, it fails and
 //! says what to install (`scripts/setup` installs both).
 
@@ -81,19 +81,26 @@ impl Chromedriver {
         me
     }
 
-    /// The WebDriver URL to connect a session to.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// The Chromium binary a session should start.
-    pub fn chromium_binary(&self) -> PathBuf {
-        binary("CHROMIUM", "/usr/bin/chromium")
+    /// A WebDriver session on a new headless Chromium whose window is `width` x `height`.
+    pub async fn session(&self, width: u32, height: u32) -> fantoccini::Client {
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".to_owned(),
+            serde_json::json!({
+                "binary": binary("CHROMIUM", "/usr/bin/chromium"),
+                "args": self.chromium_args(width, height),
+            }),
+        );
+        fantoccini::ClientBuilder::native()
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .unwrap_or_else(|e| panic!("no Chromium session: {e}\n{}", self.log_tail()))
     }
 
     /// The flags a session should start Chromium with (headless, no sandbox, no GPU, no
     /// background networking, a private profile), plus the window size.
-    pub fn chromium_args(&self, width: u32, height: u32) -> Vec<String> {
+    fn chromium_args(&self, width: u32, height: u32) -> Vec<String> {
         let profile = self.profile.path().join("profile");
         [
             "--headless",
