@@ -94,11 +94,9 @@ fn on_trace_line(level: i32, line: &str, client: Option<TraceKey>) {
     }
     // A line about no one client (threads, the poll over all sockets) goes to `log` only.
     let Some(client) = client else { return };
-    let Ok(s) = sinks().try_lock() else {
-        // Only a client's install or removal holds the lock, briefly; never wait on a
-        // Paho thread. The line still went to `log` above.
-        return;
-    };
+    // Waiting here is safe: the lock is only held for a push, a retain or a length, never
+    // across a Paho call, so it cannot wait on this Paho thread.
+    let s = crate::sync::lock(sinks());
     let mut entry = None;
     for sink in s.iter().filter(|s| s.key == client && !s.tx.is_closed()) {
         let entry = entry.get_or_insert_with(|| LogEntry::new(entry_level, redact_payload(line)));
