@@ -12,17 +12,12 @@
 //!
 //! Usage: `ack_app PORT CLIENT_ID 3|5 [KILL_AFTER]`
 
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
+use flask_mqtt_tests::say;
 
 #[mqtt::on_connect]
 fn connected() {

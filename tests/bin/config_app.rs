@@ -12,12 +12,7 @@ use std::io::Write;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use flask_mqtt_actix as mqtt;
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
+use flask_mqtt_tests::say;
 
 #[mqtt::on_message("visible/two", broker = "MQTT2")]
 async fn second(_msg: mqtt::Message) {}

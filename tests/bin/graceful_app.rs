@@ -7,22 +7,16 @@
 //!
 //! Usage: `graceful_app PORT CLIENT_ID`
 
-use std::io::Write;
 use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::say;
 
 /// How long a job takes before it publishes its results.
 const JOB_TIME: Duration = Duration::from_millis(1500);
 /// Results each job publishes.
 const RESULTS: usize = 100;
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
 
 #[mqtt::on_connect]
 fn connected() {

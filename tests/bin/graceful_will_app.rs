@@ -12,7 +12,6 @@
 //! Usage: `graceful_will_app PORT CLIENT_ID 3|5`
 
 use std::future::Future;
-use std::io::Write;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::Poll;
@@ -20,6 +19,7 @@ use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::say;
 
 /// (the server's first poll is done, a message reached the handler, `received` printed)
 static STATE: Mutex<(bool, bool, bool)> = Mutex::new((false, false, false));
@@ -31,12 +31,6 @@ fn update(change: impl FnOnce(&mut (bool, bool, bool))) {
         state.2 = true;
         say("received");
     }
-}
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 #[mqtt::on_message("gw/+/data", qos = 1)]

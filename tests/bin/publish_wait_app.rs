@@ -7,16 +7,9 @@
 //! `MQTT_CLIENT_ID`, `MQTT_PUBLISH_TIMEOUT`, ...); without credentials against a broker
 //! that wants them, the app is refused and stays disconnected.
 
-use std::io::Write;
-
 use actix_web::{web, App, HttpResponse, HttpServer};
 use flask_mqtt_actix as mqtt;
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
+use flask_mqtt_tests::say;
 
 async fn publish(client: mqtt::Mqtt) -> HttpResponse {
     say("publishing");

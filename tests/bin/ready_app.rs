@@ -11,18 +11,12 @@
 //!
 //! Usage: `ready_app PORT CLIENT_ID`
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 use flask_mqtt_actix as mqtt;
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
+use flask_mqtt_tests::say;
 
 #[derive(Default)]
 struct Counter(AtomicU64);

@@ -25,18 +25,12 @@
 //!
 //! Usage: `shared_app` (no arguments).
 
-use std::io::Write;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use actix_web::{App, HttpServer};
 use flask_mqtt_actix as mqtt;
-
-fn say(line: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
+use flask_mqtt_tests::say;
 
 /// How long a job or task takes (`SHARED_APP_WORK_US`, 0 if not set).
 fn work() -> Duration {

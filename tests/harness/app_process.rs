@@ -1,13 +1,21 @@
 //! [`AppProcess`]: an app under test in a child process (one of `tests/bin/`), the lines
-//! it prints, signals and its exit.
+//! it prints, signals and its exit; [`say`]: how such an app prints a line.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::recorder::Recorder;
 use crate::sys;
+
+/// Prints `line` for the test that runs this app process (an [`AppProcess`] reads it),
+/// flushed at once so that the test sees it when it happens. A closed stdout is ignored.
+pub fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
 
 /// A child process whose stdout lines are recorded as they come. Killed when dropped.
 pub struct AppProcess {

@@ -56,7 +56,7 @@ mod tls;
 mod wait;
 mod ws_proxy;
 
-pub use app_process::AppProcess;
+pub use app_process::{say, AppProcess};
 pub use broker::{Broker, BrokerBuilder};
 pub use chromium::Chromedriver;
 pub use client::Observer;
