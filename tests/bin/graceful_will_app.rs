@@ -21,21 +21,34 @@ use actix_web::{App, HttpServer};
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::say;
 
-/// (the server's first poll is done, a message reached the handler, `received` printed)
-static STATE: Mutex<(bool, bool, bool)> = Mutex::new((false, false, false));
+/// What `received` waits for.
+struct Gate {
+    /// The server's first poll is done: actix listens for SIGTERM.
+    listening: bool,
+    /// A message reached the handler.
+    received: bool,
+    /// `received` was printed.
+    said: bool,
+}
 
-fn update(change: impl FnOnce(&mut (bool, bool, bool))) {
-    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    change(&mut state);
-    if state.0 && state.1 && !state.2 {
-        state.2 = true;
+static GATE: Mutex<Gate> = Mutex::new(Gate {
+    listening: false,
+    received: false,
+    said: false,
+});
+
+fn update(change: impl FnOnce(&mut Gate)) {
+    let mut gate = GATE.lock().unwrap_or_else(|e| e.into_inner());
+    change(&mut gate);
+    if gate.listening && gate.received && !gate.said {
+        gate.said = true;
         say("received");
     }
 }
 
 #[mqtt::on_message("gw/+/data", qos = 1)]
 fn data(_msg: mqtt::Message) {
-    update(|s| s.1 = true);
+    update(|g| g.received = true);
 }
 
 #[actix_web::main]
@@ -71,7 +84,7 @@ async fn main() -> std::io::Result<()> {
     let mut server = server.run();
     // The first poll starts the workers and installs actix's signal handlers.
     let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut server).poll(cx))).await;
-    update(|s| s.0 = true);
+    update(|g| g.listening = true);
     if let Poll::Ready(result) = first {
         result?;
     } else {
