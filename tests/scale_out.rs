@@ -12,7 +12,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{paho_mqtt, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{wait_until, Broker, Observer, Recorder};
 
 /// Deadline for any one step.
 const T: Duration = Duration::from_secs(60);
@@ -343,27 +343,14 @@ impl Drop for Replica {
     }
 }
 
-/// Publishes `PREFIX/N` (payload `N`) for every `N` in `range` with QoS 1, keeping
-/// [`WINDOW`] publishes in flight; `after(n)` runs once the publish of `n` is handed to
-/// Paho.
+/// Publishes `PREFIX/N` for every `N` in `range` with QoS 1, [`WINDOW`] in flight.
 fn publish_numbered(
     publisher: &Observer,
     prefix: &str,
     range: std::ops::Range<u64>,
-    mut after: impl FnMut(u64),
+    after: impl FnMut(u64),
 ) {
-    let mut window = VecDeque::with_capacity(WINDOW);
-    for n in range {
-        let msg = paho_mqtt::Message::new(format!("{prefix}/{n}"), n.to_string(), 1);
-        window.push_back(publisher.client().publish(msg));
-        if window.len() >= WINDOW {
-            window.pop_front().unwrap().wait_for(T).unwrap();
-        }
-        after(n);
-    }
-    for token in window {
-        token.wait_for(T).unwrap();
-    }
+    publisher.publish_numbered(prefix, range, WINDOW, after);
 }
 
 /// What the broker log says about the messages on `PREFIX/N`: for each client the numbers

@@ -10,7 +10,8 @@
 //!   `job N TOPIC`;
 //! * `$share/workers/tasks/{n}`, the same thing spelled out, QoS 1: `task N TOPIC`;
 //! * `markers/#`, not shared (every replica gets each marker), QoS 1: `marker PAYLOAD`;
-//! * on connect, after the subscriptions: `connected CLIENT_ID`.
+//! * on connect, after the subscriptions: `connected CLIENT_ID`, then `broker URI` (the
+//!   broker of a failover list it is connected to).
 //!
 //! Also `listening ADDR` at start and `exited` once the server (and with it the MQTT
 //! client, which finishes the handler calls it already accepted) has stopped, e.g.
@@ -50,6 +51,9 @@ static CLIENT: OnceLock<mqtt::Mqtt> = OnceLock::new();
 #[mqtt::on_connect]
 fn connected(client: mqtt::Mqtt) {
     say(&format!("connected {}", client.client_id()));
+    if let Some(broker) = client.health().broker() {
+        say(&format!("broker {broker}"));
+    }
     let _ = CLIENT.set(client);
 }
 

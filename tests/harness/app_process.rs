@@ -81,6 +81,18 @@ impl AppProcess {
         sys::terminate(self.child.id()).unwrap_or_else(|e| panic!("SIGTERM to {}: {e}", self.name));
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGKILL (no cleanup: no DISCONNECT, no acknowledgements still pending).
+    pub fn kill(&mut self) {
+        self.child
+            .kill()
+            .unwrap_or_else(|e| panic!("SIGKILL to {}: {e}", self.name));
+    }
+
     /// Waits up to `limit` for the process to exit; `None` if it is still running.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + limit;

@@ -714,7 +714,7 @@ fn file_len(path: &Path) -> u64 {
 }
 
 /// The content of `path` from byte `offset` (lossy UTF-8; empty if missing).
-fn read_lossy(path: &Path, offset: u64) -> String {
+pub(crate) fn read_lossy(path: &Path, offset: u64) -> String {
     let mut bytes = Vec::new();
     if let Ok(mut file) = File::open(path) {
         if file.seek(SeekFrom::Start(offset)).is_ok() {
@@ -724,7 +724,7 @@ fn read_lossy(path: &Path, offset: u64) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-fn tail(text: &str, lines: usize) -> String {
+pub(crate) fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -84,9 +84,35 @@ impl Observer {
         broker: &Broker,
         credentials: Option<(&str, &str)>,
     ) -> Result<Observer, mqtt::Error> {
+        Self::try_connect_uri(&broker.uri(), broker.log_path(), credentials)
+    }
+
+    /// Connects anonymously to the broker at `uri` (e.g. a node of an
+    /// [`RmqttCluster`](crate::RmqttCluster)), whose log is at `log_path` (quoted in
+    /// failure messages); panics if the connection fails.
+    pub fn connect_uri(uri: &str, log_path: &Path) -> Observer {
+        Self::try_connect_uri(uri, log_path, None).unwrap_or_else(|err| {
+            panic!(
+                "{}",
+                failure_message(
+                    &format!("Observer::connect_uri to {uri} failed: {err:?}"),
+                    log_path,
+                    None
+                )
+            )
+        })
+    }
+
+    /// [`connect_uri`](Self::connect_uri), optionally with `(user, password)`, returning
+    /// paho's error instead of panicking.
+    pub fn try_connect_uri(
+        uri: &str,
+        log_path: &Path,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<Observer, mqtt::Error> {
         let client_id = format!("observer-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let mut client = mqtt::CreateOptionsBuilder::new()
-            .server_uri(broker.uri())
+            .server_uri(uri)
             .client_id(&client_id)
             .persistence(mqtt::PersistenceType::None)
             .create_client()?;
@@ -120,8 +146,8 @@ impl Observer {
             stream,
             pending: Mutex::new(VecDeque::new()),
             client_id,
-            uri: broker.uri(),
-            log_path: broker.log_path().to_owned(),
+            uri: uri.to_owned(),
+            log_path: log_path.to_owned(),
         })
     }
 
@@ -145,6 +171,37 @@ impl Observer {
     /// PUBACK for 1, PUBCOMP for 2). Panics on failure.
     pub fn publish(&self, topic: &str, payload: impl Into<Vec<u8>>, qos: i32) {
         self.send(mqtt::Message::new(topic, payload, qos), "publish");
+    }
+
+    /// Publishes `PREFIX/N` (payload `N`) for every `N` in `range` with QoS 1, keeping up
+    /// to `window` publishes in flight (waiting for their PUBACK; keep it below the 100
+    /// commands Paho queues per client); `after(n)` runs once the publish of `n` is
+    /// handed to Paho. Panics if a PUBACK does not come within a minute.
+    pub fn publish_numbered(
+        &self,
+        prefix: &str,
+        range: std::ops::Range<u64>,
+        window: usize,
+        mut after: impl FnMut(u64),
+    ) {
+        const ACK: Duration = Duration::from_secs(60);
+        let mut pending = VecDeque::with_capacity(window);
+        for n in range {
+            let msg = mqtt::Message::new(format!("{prefix}/{n}"), n.to_string(), 1);
+            pending.push_back((n, self.client.publish(msg)));
+            if pending.len() >= window.max(1) {
+                let (m, token) = pending.pop_front().unwrap();
+                if let Err(e) = token.wait_for(ACK) {
+                    panic!("{}", self.failure(&format!("publish of {prefix}/{m}: {e}")));
+                }
+            }
+            after(n);
+        }
+        for (m, token) in pending {
+            if let Err(e) = token.wait_for(ACK) {
+                panic!("{}", self.failure(&format!("publish of {prefix}/{m}: {e}")));
+            }
+        }
     }
 
     /// Like [`publish`](Self::publish), with the retain flag set.

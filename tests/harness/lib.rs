@@ -17,6 +17,8 @@
 //!   ([`SessionPublisher`] and the benchmark's feeder).
 //! * [`DeliveryTrace`] — reads the broker log to tell messages the broker
 //!   forgot in a crash from messages a client lost.
+//! * [`RmqttCluster`] — a 3-node RMQTT cluster (raft) on free loopback ports, with
+//!   shared subscriptions across its nodes; [`rmqttd`] finds (or builds) the broker.
 //! * [`AppProcess`] — an app of `tests/bin/` in a child process: its printed
 //!   lines, SIGTERM, its exit.
 //! * [`mosquitto_pub`] / [`MosquittoSub`] — Mosquitto's command-line clients as
@@ -52,6 +54,7 @@ mod mosquitto_cli;
 mod naming;
 mod packet;
 mod recorder;
+mod rmqtt;
 mod session_client;
 mod session_publisher;
 mod sys;
@@ -69,6 +72,7 @@ pub use mosquitto_cli::{mosquitto_pub, MosquittoSub};
 pub use naming::unique;
 pub use packet::{encode_connect, encode_publish, DISCONNECT};
 pub use recorder::Recorder;
+pub use rmqtt::{rmqttd, RmqttCluster};
 pub use session_client::{SessionClient, SessionOptions};
 pub use session_publisher::{PublisherReport, SessionPublisher};
 pub use tls::Pki;

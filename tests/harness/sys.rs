@@ -100,3 +100,19 @@ fn install_parent_death_signal(command: &mut Command) {
         });
     }
 }
+
+/// Sends SIGKILL to the process group `pgid` (a child started with
+/// `process_group(0)`, whose pid is its group id): the child and whatever it started.
+pub(crate) fn kill_group(pgid: u32) -> io::Result<()> {
+    let pgid = libc::pid_t::try_from(pgid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // SAFETY: kill has no memory-safety preconditions; a negative pid names the group
+    // of a child we have not reaped yet, so the group id cannot have been recycled.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
