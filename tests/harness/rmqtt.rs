@@ -27,6 +27,9 @@ const RMQTTD_ENV: &str = "RMQTTD";
 /// How long a node may take to accept MQTT connections, and the cluster to route a
 /// message from every node to every other.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long [`RmqttCluster::start_again`] keeps trying: the kernel's `TIME_WAIT` (60 s)
+/// and a start.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(120);
 /// Log lines quoted per node in failure messages.
 const TAIL_LINES: usize = 30;
 
@@ -156,11 +159,10 @@ impl RmqttCluster {
             })
             .collect();
         let cluster = RmqttCluster { nodes, bin, dir };
-        // All at once: a node may wait for its raft peers before it listens.
+        // One after the other: the first node leads, and each other one joins it (two
+        // joining at once sometimes left one out of the raft group).
         for i in 0..n {
             cluster.spawn(i);
-        }
-        for i in 0..n {
             assert!(
                 cluster.wait_listening(i),
                 "rmqttd node {i} did not start:\n{}",
@@ -247,14 +249,21 @@ impl RmqttCluster {
     }
 
     /// Starts node `i` again after [`kill`](Self::kill), on the same ports with the same
-    /// configuration, and waits until the cluster has formed again.
-    pub fn start_again(&self, i: usize) {
+    /// configuration, and waits until the cluster has formed again; returns how long the
+    /// node took to start.
+    ///
+    /// RMQTT's raft listener does not set `SO_REUSEADDR` (whatever
+    /// `raft.grpc_reuseaddr` says): while the connections the killed process had
+    /// accepted are in `TIME_WAIT` (60 s on Linux), binding it fails with "Address
+    /// already in use" and the node exits. It is started again until it binds, for up to
+    /// [`RESTART_TIMEOUT`].
+    pub fn start_again(&self, i: usize) -> Duration {
         assert!(
             !self.is_running(i),
             "RmqttCluster::start_again: node {i} is running"
         );
-        let deadline = Instant::now() + START_TIMEOUT;
-        // The ports of the killed process may take a moment to be free again.
+        let started = Instant::now();
+        let deadline = started + RESTART_TIMEOUT;
         loop {
             self.spawn(i);
             if self.wait_listening(i) {
@@ -266,9 +275,11 @@ impl RmqttCluster {
                 "node {i} did not start again:\n{}",
                 self.logs_tail(TAIL_LINES)
             );
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(500));
         }
+        let took = started.elapsed();
         self.wait_formed();
+        took
     }
 
     /// Starts node `i` (killed with the cluster from now on); [`wait_listening`](Self::wait_listening)
