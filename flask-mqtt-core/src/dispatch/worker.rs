@@ -19,10 +19,11 @@ use crate::extract::context::EventContext;
 use crate::handler::{panic_message, HandlerError, Outcome};
 use crate::registry::{Handler, HandlerFn};
 
-/// The worker of handler `h`: calls it for each event of its queue, and reports each call
-/// to `observer`.
+/// The worker of handler `h` (number `index` of the dispatcher's): calls it for each
+/// event of its queue, and reports each call to `observer`.
 pub(super) async fn run_worker(
     h: Arc<Handler>,
+    index: usize,
     mut rx: QueueRx,
     observer: Option<Arc<dyn Observer>>,
 ) {
@@ -31,7 +32,7 @@ pub(super) async fn run_worker(
         .clamp(1, Semaphore::MAX_PERMITS);
     if concurrency == 1 {
         while let Some(item) = rx.recv().await {
-            run_one(&h, item, observer.as_deref()).await;
+            run_one(&h, index, item, observer.as_deref()).await;
         }
         return;
     }
@@ -46,7 +47,7 @@ pub(super) async fn run_worker(
         let h = Arc::clone(&h);
         let observer = observer.clone();
         running.spawn(async move {
-            run_one(&h, item, observer.as_deref()).await;
+            run_one(&h, index, item, observer.as_deref()).await;
             drop(permit);
         });
         while running.try_join_next().is_some() {}
@@ -56,7 +57,7 @@ pub(super) async fn run_worker(
 
 /// One handler call: extraction, the call, the reply, the report. The call's context
 /// is dropped last: after the observer heard of the call, the event may complete.
-async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
+async fn run_one(h: &Handler, index: usize, item: Item, observer: Option<&dyn Observer>) {
     let Item {
         ctx,
         ack,
@@ -95,6 +96,7 @@ async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
     if let (Some(observer), Some(started), Some(seq)) = (observer, started, ctx.seq()) {
         observer.call_ended(&CallEnd {
             seq,
+            index,
             handler: h.desc,
             result: &result,
             elapsed: started.elapsed(),
