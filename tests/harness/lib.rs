@@ -20,6 +20,8 @@
 //! * [`AppProcess`] — an app of `tests/bin/` in a child process: its printed
 //!   lines, SIGTERM, its exit.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
+//! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
+//!   HTTP API.
 //! * [`wait_until`] / [`unique`] — small helpers for polling and for unique
 //!   topic prefixes and client ids.
 //!
@@ -48,6 +50,7 @@ mod delivery_trace;
 mod http;
 mod naming;
 mod packet;
+mod prometheus;
 mod recorder;
 mod session_client;
 mod session_publisher;
@@ -64,6 +67,7 @@ pub use delivery_trace::{DeliveryTrace, Losses};
 pub use http::http;
 pub use naming::unique;
 pub use packet::{encode_connect, encode_publish, DISCONNECT};
+pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;
 pub use session_client::{SessionClient, SessionOptions};
 pub use session_publisher::{PublisherReport, SessionPublisher};
