@@ -59,7 +59,8 @@
 //!     |                task (driver, supervise), Paho glue (paho: the Paho client,
 //!     |                callbacks, connect options; trace; reaper)
 //!  dispatch/           events -> handler queues -> workers (routes, router, queue,
-//!     |                worker, reply); observe: what it reports per call and event
+//!     |                worker, reply); observe: what it reports per call and event;
+//!     |                measure: the observer that records handler metrics
 //!  registry, handler   the descriptors the macros submit; what handlers return;
 //!  publisher describe  declared publishers; payload descriptions (autoref probe)
 //!     |
@@ -68,7 +69,10 @@
 //!  handle/             Mqtt and Publish: what handlers and HTTP routes hold (shared,
 //!     |                outbound: the side Paho or the recorder implements; input:
 //!     |                what the driver receives; health; request: Mqtt::request,
-//!     |                replies: the waiting requests the driver routes replies to)
+//!     |                replies: the waiting requests the driver routes replies to;
+//!     |                metrics: MetricsCollector, a scrape of some clients)
+//!  metrics/            what a client records for Prometheus (recorder), the families
+//!     |                (families), writing them (exposition), the text formats (format)
 //!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
 //!  ack/watermark       the acknowledgements a client owes, settled by completion
 //!  config/ embedded/   settings (and the in-process broker they can ask for);
