@@ -130,12 +130,26 @@ pub(crate) const FAMILIES: &[&Family] = &[
     &UNACKNOWLEDGED,
 ];
 
-/// The upper bounds of `mqtt_handler_duration_seconds`' buckets: 100 µs to 10 s, about
-/// 2.5x apart (MQTT handlers are often sub-millisecond; Prometheus' default buckets
-/// start at 5 ms).
-pub(crate) const DURATION_BUCKETS: [f64; 16] = [
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
+/// The upper bounds of `mqtt_handler_duration_seconds`' buckets, in nanoseconds: 100 µs
+/// to 10 s, about 2.5x apart (MQTT handlers are often sub-millisecond; Prometheus'
+/// default buckets start at 5 ms).
+pub(crate) const DURATION_BOUNDS_NANOS: [u64; 16] = [
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+    2_500_000_000,
+    5_000_000_000,
+    10_000_000_000,
 ];
 
 /// The `qos` label values, by QoS number.
@@ -253,7 +267,7 @@ mod tests {
             "mqtt_handler_duration_seconds"
         );
         assert_eq!(CONNECTED.sample_name(), "mqtt_connected");
-        assert!(DURATION_BUCKETS.windows(2).all(|w| w[0] < w[1]));
+        assert!(DURATION_BOUNDS_NANOS.windows(2).all(|w| w[0] < w[1]));
         for (i, outcome) in CallOutcome::ALL.iter().enumerate() {
             assert_eq!(*outcome as usize, i, "{}", outcome.as_str());
         }

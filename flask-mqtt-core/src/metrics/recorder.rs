@@ -1,16 +1,15 @@
 //! [`ClientMetrics`]: what one client records, with every label set resolved when the
-//! client starts, so that recording is an atomic add (a counter) or a short uncontended
-//! lock (a histogram): no label strings hashed or allocated per message.
+//! client starts, so that recording is an atomic add (a counter) or two (a histogram):
+//! no label strings hashed or allocated per message, no lock.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::histogram::Histogram;
-
-use super::families::{qos_index, CallOutcome, PublishOutcome, DURATION_BUCKETS};
+use super::families::{qos_index, CallOutcome, PublishOutcome};
+use super::histogram::DurationHistogram;
 use crate::qos::QoS;
+use prometheus_client::metrics::counter::Counter;
 
 /// The counters of one client (its `broker` label is the configuration prefix), and
 /// the handles of its handlers once dispatch has started.
@@ -92,7 +91,7 @@ pub(crate) struct HandlerMetrics {
     pub(super) name: String,
     /// By [`CallOutcome`].
     pub(super) calls: [Counter; 4],
-    pub(super) duration: Histogram,
+    pub(super) duration: DurationHistogram,
     pub(super) depth: Depth,
 }
 
@@ -111,7 +110,7 @@ impl HandlerMetrics {
         HandlerMetrics {
             name,
             calls: Default::default(),
-            duration: Histogram::new(DURATION_BUCKETS),
+            duration: DurationHistogram::default(),
             depth,
         }
     }
@@ -121,6 +120,6 @@ impl HandlerMetrics {
         if let Some(c) = self.calls.get(outcome as usize) {
             c.inc();
         }
-        self.duration.observe(elapsed.as_secs_f64());
+        self.duration.observe(elapsed);
     }
 }
