@@ -139,6 +139,41 @@ fn nack_handler(c: mqtt::Mqtt, msg: mqtt::Message) -> Result<(), String> {
     Ok(())
 }
 
+/// `ack = "manual"` with `nack_on_error`: panics on `…/panic` and returns `Err` on
+/// `…/err` while it holds its `Ack`; acknowledges the others.
+#[mqtt::on_message("acke/manualnack/+", qos = 1, ack = "manual", nack_on_error)]
+async fn manual_nack_handler(
+    c: mqtt::Mqtt,
+    msg: mqtt::Message,
+    ack: mqtt::Ack,
+) -> Result<(), String> {
+    called(
+        &c,
+        format!("{} dup {}", msg.topic(), msg.as_paho().duplicate()),
+    );
+    match msg.topic() {
+        "acke/manualnack/panic" => panic!("panicking on purpose, holding the Ack"),
+        "acke/manualnack/err" => Err("failing on purpose, holding the Ack".to_owned()),
+        _ => {
+            ack.ack();
+            Ok(())
+        }
+    }
+}
+
+/// The same as a sync handler (the `Ack` is dropped while the panic unwinds).
+#[mqtt::on_message("acke/manualnacksync/+", qos = 1, ack = "manual", nack_on_error)]
+fn manual_nack_sync_handler(c: mqtt::Mqtt, msg: mqtt::Message, ack: mqtt::Ack) {
+    called(
+        &c,
+        format!("{} dup {}", msg.topic(), msg.as_paho().duplicate()),
+    );
+    if msg.topic() == "acke/manualnacksync/panic" {
+        panic!("panicking on purpose, holding the Ack");
+    }
+    ack.ack();
+}
+
 /// Log lines of the `flask_mqtt` targets, for the warnings these tests expect.
 static LOGS: Recorder<String> = Recorder::new();
 
@@ -430,5 +465,63 @@ async fn nack_on_error_has_the_broker_send_a_failed_message_again_next_session()
         0,
         "an acknowledged message came again"
     );
+    app.client.shutdown().await;
+}
+
+/// `ack = "manual"` with `nack_on_error`: a call that panics or returns `Err` while it
+/// holds its `mqtt::Ack` leaves its message unacknowledged (the `Ack`, dropped without
+/// `ack()`, goes back to the call, whose failure releases the message), and the broker
+/// sends it again with the next session; later acknowledgements do not wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_nack_on_error_withholds_a_message_whose_call_failed_holding_its_ack() {
+    let broker = Broker::builder().persistence(true).build();
+    let id = unique("acke-manualnack");
+    let app = App::start_on(broker, &id, false);
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/manualnack/ok", "x", 1);
+    app.wait_pubacks(1);
+    let failing = [
+        "acke/manualnack/panic",
+        "acke/manualnack/err",
+        "acke/manualnacksync/panic",
+    ];
+    for topic in failing {
+        observer.publish(topic, "x", 1);
+        let call = format!("{topic} dup false");
+        assert!(
+            wait_until_async(T, || calls_of(&id, &call) == 1).await,
+            "{topic} not handled: {:?}",
+            CALLS.snapshot()
+        );
+    }
+    observer.publish("acke/manualnack/later", "x", 1);
+    app.wait_pubacks(2);
+    app.barrier().await;
+    assert_eq!(
+        app.pubacks(),
+        2,
+        "a message whose call failed holding its Ack was acknowledged\n{}",
+        app.broker.log_tail(30)
+    );
+    let App { broker, client, .. } = app;
+    client.shutdown().await;
+
+    let app = App::start_on(broker, &id, false);
+    for topic in failing {
+        let again = format!("{topic} dup true");
+        assert!(
+            wait_until_async(T, || calls_of(&id, &again) >= 1).await,
+            "{topic} not sent again; calls: {:?}",
+            CALLS.snapshot()
+        );
+    }
+    app.barrier().await;
+    for topic in ["acke/manualnack/ok", "acke/manualnack/later"] {
+        assert_eq!(
+            calls_of(&id, &format!("{topic} dup true")),
+            0,
+            "{topic} was acknowledged, yet came again"
+        );
+    }
     app.client.shutdown().await;
 }
