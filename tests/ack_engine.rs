@@ -174,6 +174,39 @@ fn manual_nack_sync_handler(c: mqtt::Mqtt, msg: mqtt::Message, ack: mqtt::Ack) {
     ack.ack();
 }
 
+/// How long a handler's request waits for its reply.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks `acke/question` (payload: the reply topic) and records whether the reply came.
+async fn ask(c: &mqtt::Mqtt, policy: &str, n: &str) {
+    let reply_to = format!("acke/answer/{policy}");
+    let outcome = match c
+        .request("acke/question", reply_to.clone())
+        .reply_to(reply_to)
+        .qos(QoS::AtLeastOnce)
+        .timeout(ASK_TIMEOUT)
+        .send()
+        .await
+    {
+        Ok(_) => "replied".to_owned(),
+        Err(mqtt::Error::NoReply { .. }) => "no reply".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    called(c, format!("ask {policy} {n}: {outcome}"));
+}
+
+/// Awaits a request (reply at QoS 1, on the same client) with the default policy.
+#[mqtt::on_message("acke/askafter/{n}", qos = 1)]
+async fn ask_after(c: mqtt::Mqtt, mqtt::Path(n): mqtt::Path<String>) {
+    ask(&c, "after", &n).await;
+}
+
+/// The same with `ack = "first"`.
+#[mqtt::on_message("acke/askfirst/{n}", qos = 1, ack = "first")]
+async fn ask_first(c: mqtt::Mqtt, mqtt::Path(n): mqtt::Path<String>) {
+    ask(&c, "first", &n).await;
+}
+
 /// Log lines of the `flask_mqtt` targets, for the warnings these tests expect.
 static LOGS: Recorder<String> = Recorder::new();
 
@@ -524,4 +557,66 @@ async fn manual_nack_on_error_withholds_a_message_whose_call_failed_holding_its_
         );
     }
     app.client.shutdown().await;
+}
+
+/// Three messages for a handler that awaits `Mqtt::request` (its reply, QoS 1, comes on
+/// the same client) with a broker window of 2 unacknowledged messages
+/// (`max_inflight_messages 2`, MQTT 3.1.1; on MQTT 5 the Receive Maximum): with
+/// `after`, the two messages in flight fill the window while the first call waits, so
+/// the broker holds the reply back behind them and the request times out; with
+/// `ack = "first"` the messages are acknowledged on arrival and every reply comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_awaited_in_an_after_handler_waits_behind_the_window() {
+    let broker = Broker::builder().extra("max_inflight_messages 2").build();
+    let app = App::start_on(broker, &unique("acke-ask"), true);
+    let responder = Observer::connect(&app.broker);
+    responder.subscribe("acke/question", 1);
+    let publisher = Observer::connect(&app.broker);
+    let answering = std::thread::spawn(move || {
+        // Answers every question, until none comes for a while.
+        while let Some(question) = responder.recv_timeout(ASK_TIMEOUT * 2) {
+            responder.publish(&question.payload_str(), "answer", 1);
+        }
+    });
+    for policy in ["first", "after"] {
+        for n in 0..3 {
+            publisher.publish(&format!("acke/ask{policy}/{n}"), "x", 1);
+        }
+        let id = app.id.clone();
+        let done =
+            move || CALLS.count(|(c, w)| c == &id && w.starts_with(&format!("ask {policy} ")));
+        assert!(
+            wait_until_async(ASK_TIMEOUT * 6, || done() == 3).await,
+            "{policy}: {:?}",
+            CALLS.snapshot()
+        );
+    }
+    let id = app.id.clone();
+    let outcomes = |policy: &str| -> Vec<String> {
+        let prefix = format!("ask {policy} ");
+        CALLS
+            .snapshot()
+            .into_iter()
+            .filter(|(c, w)| c == &id && w.starts_with(&prefix))
+            .map(|(_, w)| w)
+            .collect()
+    };
+    println!(
+        "acks first: {:?}; acks after: {:?}",
+        outcomes("first"),
+        outcomes("after")
+    );
+    assert!(
+        outcomes("first").iter().all(|w| w.ends_with(": replied")),
+        "{:?}",
+        outcomes("first")
+    );
+    assert_eq!(
+        outcomes("after").first().map(String::as_str),
+        Some("ask after 0: no reply"),
+        "{:?}",
+        outcomes("after")
+    );
+    app.client.shutdown().await;
+    answering.join().unwrap();
 }
