@@ -28,17 +28,15 @@
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use fantoccini::{Client, Locator};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, Broker, Chromedriver, Observer};
+use flask_mqtt_tests::{mosquitto_pub, unique, Broker, Chromedriver, Observer};
 use serde_json::{json, Value};
 
 #[path = "../examples/dashboard/app.rs"]
@@ -54,25 +52,6 @@ const POLL: Duration = Duration::from_millis(100);
 /// Runs blocking test steps off the test's single-threaded runtime.
 async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
     actix_web::rt::task::spawn_blocking(f).await.unwrap()
-}
-
-/// Publishes with the `mosquitto_pub` command-line client.
-fn mosquitto_pub(port: u16, args: &[&str], stdin: Option<&[u8]>) {
-    let mut child = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run mosquitto_pub (mosquitto-clients): {e}"));
-    if let Some(bytes) = stdin {
-        child.stdin.take().unwrap().write_all(bytes).unwrap();
-    }
-    let status = child.wait().unwrap();
-    assert!(status.success(), "mosquitto_pub {args:?} failed: {status}");
 }
 
 /// The page as seen by the test, for failure messages.

@@ -56,6 +56,15 @@
 //!   away; nothing on the publish or dispatch path depends on it.
 //! - `embedded-broker`: `MQTT_BROKER_URL=embedded` runs a development broker in the
 //!   process.
+//! - `opentelemetry`: W3C trace context crosses MQTT 5 through `tracing-opentelemetry`:
+//!   a publish made inside a span carries a `traceparent` user property, and the span of
+//!   a handler whose message carries one continues that trace.
+//!
+//! # Tracing
+//! Without any feature, every handler call runs in a `tracing` span `mqtt.handler`
+//! (fields `handler`, `kind`, `broker`, `topic`, `qos`, `outcome`) and every publish in a
+//! span `mqtt.publish` (`topic`, `qos`, `retain`, `broker`, `outcome`), target
+//! `flask_mqtt::span`.
 //!
 //! # Unsafe code
 //! One call: `atexit(3)`, in the module `exit`, so that the clients stop gracefully when

@@ -131,6 +131,7 @@ mod paho_version;
 mod publisher;
 mod qos;
 mod registry;
+mod spans;
 mod sync;
 pub mod testing;
 mod visible;

@@ -19,6 +19,8 @@
 //!   forgot in a crash from messages a client lost.
 //! * [`AppProcess`] — an app of `tests/bin/` in a child process: its printed
 //!   lines, SIGTERM, its exit.
+//! * [`mosquitto_pub`] / [`MosquittoSub`] — Mosquitto's command-line clients as
+//!   third-party peers.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
 //!   HTTP API.
@@ -48,6 +50,7 @@ mod chromium;
 mod client;
 mod delivery_trace;
 mod http;
+mod mosquitto_cli;
 mod naming;
 mod packet;
 mod prometheus;
@@ -65,6 +68,7 @@ pub use chromium::Chromedriver;
 pub use client::Observer;
 pub use delivery_trace::{DeliveryTrace, Losses};
 pub use http::http;
+pub use mosquitto_cli::{mosquitto_pub, MosquittoSub};
 pub use naming::unique;
 pub use packet::{encode_connect, encode_publish, DISCONNECT};
 pub use prometheus::{Prometheus, Sample};

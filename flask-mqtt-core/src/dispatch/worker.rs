@@ -8,6 +8,7 @@ use std::time::Instant;
 use futures::FutureExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx};
@@ -18,6 +19,7 @@ use crate::event::Event;
 use crate::extract::context::EventContext;
 use crate::handler::{panic_message, HandlerError, Outcome};
 use crate::registry::{Handler, HandlerFn};
+use crate::spans;
 
 /// The worker of handler `h` (number `index` of the dispatcher's): calls it for each
 /// event of its queue, and reports each call to `observer`.
@@ -97,11 +99,17 @@ async fn run_one(
     // The clock is read only for an observer: twice per call is measurable at 10 calls
     // per message.
     let started = observer.map(|_| started.unwrap_or_else(Instant::now));
-    let result = match call(h.desc.call, Arc::clone(&ctx)).await {
-        Ok(None) => Ok(()),
-        Ok(Some(reply)) => send_reply(&ctx, reply).await,
-        Err(e) => Err(e),
-    };
+    let span = spans::handler(h.desc, ctx.event());
+    let result = async {
+        match call(h.desc.call, Arc::clone(&ctx)).await {
+            Ok(None) => Ok(()),
+            Ok(Some(reply)) => send_reply(&ctx, reply).await,
+            Err(e) => Err(e),
+        }
+    }
+    .instrument(span.clone())
+    .await;
+    spans::handler_ended(&span, &result);
     if let Err(e) = &result {
         report(h, &ctx, e);
         if nack_on_error {
@@ -140,9 +148,15 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {
             Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
         },
         HandlerFn::Sync(f) => {
-            let run = move || match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
-                Ok(o) => o,
-                Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
+            // The call's span follows it to the blocking thread, so that what the
+            // handler logs belongs to it.
+            let span = tracing::Span::current();
+            let run = move || {
+                let _in_span = span.enter();
+                match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
+                    Ok(o) => o,
+                    Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
+                }
             };
             let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
                 == tokio::runtime::RuntimeFlavor::MultiThread;

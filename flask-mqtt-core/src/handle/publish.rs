@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use flask_mqtt_topic::TopicName;
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 use super::outbound::Delivery;
 use super::Mqtt;
@@ -18,6 +19,7 @@ use crate::event::Event;
 use crate::message::properties::Properties;
 use crate::metrics::families::PublishOutcome;
 use crate::qos::QoS;
+use crate::spans;
 
 impl Mqtt {
     /// Publishes `payload` to `topic` at QoS 0, not retained; chain [`Publish::qos`] and
@@ -129,7 +131,23 @@ impl Publish {
     /// (SIGTERM), which waits for the HTTP requests in flight, waits at most
     /// `MQTT_PUBLISH_TIMEOUT` for those in a publish, then stops the client (at once
     /// while disconnected).
-    pub async fn send(self) -> Result<()> {
+    pub async fn send(mut self) -> Result<()> {
+        let span = spans::publish(
+            &self.topic,
+            self.qos,
+            self.retain,
+            &self.mqtt.shared.config.prefix,
+        );
+        if self.mqtt.shared.outbound.carries_properties() {
+            spans::inject(&span, &mut self.props);
+        }
+        let result = self.send_in_span().instrument(span.clone()).await;
+        spans::publish_ended(&span, &result);
+        result
+    }
+
+    /// [`send`](Publish::send), inside the publish's span.
+    async fn send_in_span(self) -> Result<()> {
         let Publish {
             mqtt,
             topic,

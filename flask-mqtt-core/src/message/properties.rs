@@ -45,6 +45,12 @@ impl Properties {
         self.user.push((name, value));
     }
 
+    /// Whether a user property named `name` is set.
+    #[cfg_attr(not(feature = "opentelemetry"), allow(dead_code))]
+    pub(crate) fn has_user(&self, name: &str) -> bool {
+        self.user.iter().any(|(n, _)| n == name)
+    }
+
     /// How many properties are set.
     pub(crate) fn len(&self) -> usize {
         usize::from(self.correlation_data.is_some())

@@ -1,0 +1,116 @@
+//! The `tracing` spans of the MQTT side of an app: one per handler call
+//! (`mqtt.handler`) and one per publish (`mqtt.publish`), with the handler, topic, QoS,
+//! broker and outcome as fields. With the `opentelemetry` feature, W3C trace context
+//! crosses MQTT in the `traceparent` user property ([`w3c`]).
+//!
+//! A span nobody listens to costs one check of the callsite's interest: the fields are
+//! not even evaluated.
+
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod w3c;
+
+use std::fmt;
+
+use tracing::field::Empty;
+use tracing::Span;
+
+use crate::event::Event;
+use crate::handler::HandlerError;
+use crate::message::properties::Properties;
+use crate::qos::QoS;
+use crate::registry::HandlerDescriptor;
+
+/// The target of both spans, to filter them (`RUST_LOG=flask_mqtt::span=info`).
+pub(crate) const TARGET: &str = "flask_mqtt::span";
+
+/// The span of one handler call: `mqtt.handler` with `handler` (`module::function`, as
+/// the logs name it), `kind` (its attribute), `broker` (the configuration prefix),
+/// `topic` and `qos` (message handlers), and `outcome` once the call has ended. With the
+/// `opentelemetry` feature, a message's `traceparent` becomes the span's remote parent.
+pub(crate) fn handler(desc: &HandlerDescriptor, event: &Event) -> Span {
+    let span = tracing::info_span!(
+        target: TARGET,
+        "mqtt.handler",
+        handler = %Name(desc),
+        kind = desc.kind.attribute(),
+        broker = desc.broker(),
+        topic = Empty,
+        qos = Empty,
+        outcome = Empty,
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    if let Event::Message(m) = event {
+        span.record("topic", m.topic());
+        span.record("qos", m.qos().as_u8());
+        #[cfg(feature = "opentelemetry")]
+        w3c::continue_remote(&span, m);
+    }
+    span
+}
+
+/// Records how a handler call ended: `ok`, `error`, `rejected` or `panic` (the outcome
+/// label of `mqtt_handler_calls_total` too).
+pub(crate) fn handler_ended(span: &Span, result: &Result<(), HandlerError>) {
+    if span.is_disabled() {
+        return;
+    }
+    let outcome = match result {
+        Ok(()) => "ok",
+        Err(HandlerError::Rejected { .. }) => "rejected",
+        Err(HandlerError::Panicked(_)) => "panic",
+        Err(HandlerError::Failed(_) | HandlerError::Reply(_)) => "error",
+    };
+    span.record("outcome", outcome);
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// The span of one publish: `mqtt.publish` with `topic`, `qos`, `retain`, `broker` and,
+/// once the broker has it (QoS 1/2) or it left (QoS 0), `outcome` `ok` or `error`.
+pub(crate) fn publish(topic: &str, qos: QoS, retain: bool, broker: &str) -> Span {
+    tracing::info_span!(
+        target: TARGET,
+        "mqtt.publish",
+        topic,
+        qos = qos.as_u8(),
+        retain,
+        broker,
+        outcome = Empty,
+        otel.kind = "producer",
+        otel.status_code = Empty,
+    )
+}
+
+/// Adds `span`'s W3C trace context to a publish's MQTT 5 properties (feature
+/// `opentelemetry`; without it, nothing).
+pub(crate) fn inject(span: &Span, props: &mut Properties) {
+    #[cfg(feature = "opentelemetry")]
+    w3c::inject(span, props);
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = (span, props);
+}
+
+/// Records how a publish ended.
+pub(crate) fn publish_ended<T, E>(span: &Span, result: &Result<T, E>) {
+    if span.is_disabled() {
+        return;
+    }
+    span.record("outcome", if result.is_ok() { "ok" } else { "error" });
+    if result.is_err() {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+/// A handler's name as the logs write it, without building a `String`.
+struct Name<'a>(&'a HandlerDescriptor);
+
+impl fmt::Display for Name<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}::{}", self.0.module, self.0.name)
+    }
+}
