@@ -73,6 +73,8 @@
 //!     |                metrics: MetricsCollector, a scrape of some clients)
 //!  metrics/            what a client records for Prometheus (recorder), the families
 //!     |                (families), writing them (exposition), the text formats (format)
+//!  spans/              the `tracing` spans of handler calls and publishes; W3C trace
+//!     |                context in MQTT 5 user properties (w3c, feature `opentelemetry`)
 //!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
 //!  ack/watermark       the acknowledgements a client owes, settled by completion
 //!  config/ embedded/   settings (and the in-process broker they can ask for);

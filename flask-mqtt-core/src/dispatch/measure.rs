@@ -60,8 +60,8 @@ impl Observer for Measured {
     }
 }
 
-/// The `outcome` label of a call's result.
-fn outcome(result: &Result<(), HandlerError>) -> CallOutcome {
+/// The `outcome` label of a call's result (its metrics and its span's).
+pub(super) fn outcome(result: &Result<(), HandlerError>) -> CallOutcome {
     match result {
         Ok(()) => CallOutcome::Ok,
         Err(HandlerError::Rejected { .. }) => CallOutcome::Rejected,

@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::measure;
 use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx};
 use super::reply::send_reply;
@@ -99,7 +100,12 @@ async fn run_one(
     // The clock is read only for an observer: twice per call is measurable at 10 calls
     // per message.
     let started = observer.map(|_| started.unwrap_or_else(Instant::now));
-    let span = spans::handler(h.desc, ctx.event());
+    let span = spans::handler(
+        format_args!("{}::{}", h.desc.module, h.desc.name),
+        h.desc.kind,
+        h.desc.broker(),
+        ctx.event(),
+    );
     let result = async {
         match call(h.desc.call, Arc::clone(&ctx)).await {
             Ok(None) => Ok(()),
@@ -109,7 +115,7 @@ async fn run_one(
     }
     .instrument(span.clone())
     .await;
-    spans::handler_ended(&span, &result);
+    spans::handler_ended(&span, measure::outcome(&result));
     if let Err(e) = &result {
         report(h, &ctx, e);
         if nack_on_error {
