@@ -139,6 +139,74 @@ fn nack_handler(c: mqtt::Mqtt, msg: mqtt::Message) -> Result<(), String> {
     Ok(())
 }
 
+/// `ack = "manual"` with `nack_on_error`: panics on `…/panic` and returns `Err` on
+/// `…/err` while it holds its `Ack`; acknowledges the others.
+#[mqtt::on_message("acke/manualnack/+", qos = 1, ack = "manual", nack_on_error)]
+async fn manual_nack_handler(
+    c: mqtt::Mqtt,
+    msg: mqtt::Message,
+    ack: mqtt::Ack,
+) -> Result<(), String> {
+    called(
+        &c,
+        format!("{} dup {}", msg.topic(), msg.as_paho().duplicate()),
+    );
+    match msg.topic() {
+        "acke/manualnack/panic" => panic!("panicking on purpose, holding the Ack"),
+        "acke/manualnack/err" => Err("failing on purpose, holding the Ack".to_owned()),
+        _ => {
+            ack.ack();
+            Ok(())
+        }
+    }
+}
+
+/// The same as a sync handler (the `Ack` is dropped while the panic unwinds).
+#[mqtt::on_message("acke/manualnacksync/+", qos = 1, ack = "manual", nack_on_error)]
+fn manual_nack_sync_handler(c: mqtt::Mqtt, msg: mqtt::Message, ack: mqtt::Ack) {
+    called(
+        &c,
+        format!("{} dup {}", msg.topic(), msg.as_paho().duplicate()),
+    );
+    if msg.topic() == "acke/manualnacksync/panic" {
+        panic!("panicking on purpose, holding the Ack");
+    }
+    ack.ack();
+}
+
+/// How long a handler's request waits for its reply.
+const ASK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Asks `acke/question` (payload: the reply topic) and records whether the reply came.
+async fn ask(c: &mqtt::Mqtt, policy: &str, n: &str) {
+    let reply_to = format!("acke/answer/{policy}");
+    let outcome = match c
+        .request("acke/question", reply_to.clone())
+        .reply_to(reply_to)
+        .qos(QoS::AtLeastOnce)
+        .timeout(ASK_TIMEOUT)
+        .send()
+        .await
+    {
+        Ok(_) => "replied".to_owned(),
+        Err(mqtt::Error::NoReply { .. }) => "no reply".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    called(c, format!("ask {policy} {n}: {outcome}"));
+}
+
+/// Awaits a request (reply at QoS 1, on the same client) with the default policy.
+#[mqtt::on_message("acke/askafter/{n}", qos = 1)]
+async fn ask_after(c: mqtt::Mqtt, mqtt::Path(n): mqtt::Path<String>) {
+    ask(&c, "after", &n).await;
+}
+
+/// The same with `ack = "first"`.
+#[mqtt::on_message("acke/askfirst/{n}", qos = 1, ack = "first")]
+async fn ask_first(c: mqtt::Mqtt, mqtt::Path(n): mqtt::Path<String>) {
+    ask(&c, "first", &n).await;
+}
+
 /// Log lines of the `flask_mqtt` targets, for the warnings these tests expect.
 static LOGS: Recorder<String> = Recorder::new();
 
@@ -431,4 +499,124 @@ async fn nack_on_error_has_the_broker_send_a_failed_message_again_next_session()
         "an acknowledged message came again"
     );
     app.client.shutdown().await;
+}
+
+/// `ack = "manual"` with `nack_on_error`: a call that panics or returns `Err` while it
+/// holds its `mqtt::Ack` leaves its message unacknowledged (the `Ack`, dropped without
+/// `ack()`, goes back to the call, whose failure releases the message), and the broker
+/// sends it again with the next session; later acknowledgements do not wait for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_nack_on_error_withholds_a_message_whose_call_failed_holding_its_ack() {
+    let broker = Broker::builder().persistence(true).build();
+    let id = unique("acke-manualnack");
+    let app = App::start_on(broker, &id, false);
+    let observer = Observer::connect(&app.broker);
+    observer.publish("acke/manualnack/ok", "x", 1);
+    app.wait_pubacks(1);
+    let failing = [
+        "acke/manualnack/panic",
+        "acke/manualnack/err",
+        "acke/manualnacksync/panic",
+    ];
+    for topic in failing {
+        observer.publish(topic, "x", 1);
+        let call = format!("{topic} dup false");
+        assert!(
+            wait_until_async(T, || calls_of(&id, &call) == 1).await,
+            "{topic} not handled: {:?}",
+            CALLS.snapshot()
+        );
+    }
+    observer.publish("acke/manualnack/later", "x", 1);
+    app.wait_pubacks(2);
+    app.barrier().await;
+    assert_eq!(
+        app.pubacks(),
+        2,
+        "a message whose call failed holding its Ack was acknowledged\n{}",
+        app.broker.log_tail(30)
+    );
+    let App { broker, client, .. } = app;
+    client.shutdown().await;
+
+    let app = App::start_on(broker, &id, false);
+    for topic in failing {
+        let again = format!("{topic} dup true");
+        assert!(
+            wait_until_async(T, || calls_of(&id, &again) >= 1).await,
+            "{topic} not sent again; calls: {:?}",
+            CALLS.snapshot()
+        );
+    }
+    app.barrier().await;
+    for topic in ["acke/manualnack/ok", "acke/manualnack/later"] {
+        assert_eq!(
+            calls_of(&id, &format!("{topic} dup true")),
+            0,
+            "{topic} was acknowledged, yet came again"
+        );
+    }
+    app.client.shutdown().await;
+}
+
+/// Three messages for a handler that awaits `Mqtt::request` (its reply, QoS 1, comes on
+/// the same client) with a broker window of 2 unacknowledged messages
+/// (`max_inflight_messages 2`, MQTT 3.1.1; on MQTT 5 the Receive Maximum): with
+/// `after`, the two messages in flight fill the window while the first call waits, so
+/// the broker holds the reply back behind them and the request times out; with
+/// `ack = "first"` the messages are acknowledged on arrival and every reply comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_awaited_in_an_after_handler_waits_behind_the_window() {
+    let broker = Broker::builder().extra("max_inflight_messages 2").build();
+    let app = App::start_on(broker, &unique("acke-ask"), true);
+    let responder = Observer::connect(&app.broker);
+    responder.subscribe("acke/question", 1);
+    let publisher = Observer::connect(&app.broker);
+    let answering = std::thread::spawn(move || {
+        // Answers every question, until none comes for a while.
+        while let Some(question) = responder.recv_timeout(ASK_TIMEOUT * 2) {
+            responder.publish(&question.payload_str(), "answer", 1);
+        }
+    });
+    for policy in ["first", "after"] {
+        for n in 0..3 {
+            publisher.publish(&format!("acke/ask{policy}/{n}"), "x", 1);
+        }
+        let id = app.id.clone();
+        let done =
+            move || CALLS.count(|(c, w)| c == &id && w.starts_with(&format!("ask {policy} ")));
+        assert!(
+            wait_until_async(ASK_TIMEOUT * 6, || done() == 3).await,
+            "{policy}: {:?}",
+            CALLS.snapshot()
+        );
+    }
+    let id = app.id.clone();
+    let outcomes = |policy: &str| -> Vec<String> {
+        let prefix = format!("ask {policy} ");
+        CALLS
+            .snapshot()
+            .into_iter()
+            .filter(|(c, w)| c == &id && w.starts_with(&prefix))
+            .map(|(_, w)| w)
+            .collect()
+    };
+    println!(
+        "acks first: {:?}; acks after: {:?}",
+        outcomes("first"),
+        outcomes("after")
+    );
+    assert!(
+        outcomes("first").iter().all(|w| w.ends_with(": replied")),
+        "{:?}",
+        outcomes("first")
+    );
+    assert_eq!(
+        outcomes("after").first().map(String::as_str),
+        Some("ask after 0: no reply"),
+        "{:?}",
+        outcomes("after")
+    );
+    app.client.shutdown().await;
+    answering.join().unwrap();
 }

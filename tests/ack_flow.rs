@@ -5,7 +5,8 @@
 //! app's memory. 5000 QoS 1 messages to a handler blocked on a gate: the app never holds
 //! more than Mosquitto's window of 20 unacknowledged (MQTT 3.1.1), or than its own
 //! Receive Maximum (MQTT 5, `MQTT_RECEIVE_MAXIMUM`, here 7); once the gate opens all
-//! 5000 arrive, in order.
+//! 5000 arrive, in order. The same bound holds for a member of a shared group whose
+//! queue at the broker overflows.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -42,6 +43,7 @@ impl Run {
 
 static V3: Run = Run::new();
 static V5: Run = Run::new();
+static SHARED: Run = Run::new();
 
 #[mqtt::on_message("flow/+", qos = 1)]
 async fn gated(text: mqtt::Text, topic: mqtt::Topic) {
@@ -51,6 +53,20 @@ async fn gated(text: mqtt::Text, topic: mqtt::Topic) {
         p.forget();
     }
     run.seen
+        .lock()
+        .unwrap()
+        .push(text.parse().unwrap_or(usize::MAX));
+}
+
+/// A member of a shared group, next to two other members.
+#[mqtt::on_message("flowshared/+", qos = 1, shared = "workers")]
+async fn gated_shared(text: mqtt::Text) {
+    SHARED.started.fetch_add(1, Ordering::SeqCst);
+    if let Ok(p) = SHARED.gate.acquire().await {
+        p.forget();
+    }
+    SHARED
+        .seen
         .lock()
         .unwrap()
         .push(text.parse().unwrap_or(usize::MAX));
@@ -124,5 +140,68 @@ fn blocked(run: &Run, tag: &str, receive_maximum: Option<u16>, bound: usize) {
     );
     let seen = run.seen.lock().unwrap().clone();
     assert_eq!(seen, (0..MESSAGES).collect::<Vec<_>>(), "in order");
+    drop(client);
+}
+
+/// The window holds on a shared subscription too, also when the broker's queue for the
+/// blocked member overflows (Mosquitto's default `max_queued_messages`, 1,000, against
+/// its share of 5,000): MQTT 5, Receive Maximum 7, two raw members beside the app.
+#[test]
+fn on_a_shared_subscription_the_receive_maximum_bounds_what_the_app_holds() {
+    const BOUND: usize = 7;
+    let broker = Broker::builder().start();
+    let id = unique("flow-shared");
+    let config = Config::builder()
+        .broker_url("127.0.0.1")
+        .port(broker.port())
+        .client_id(id.as_str())
+        .protocol_version(mqtt::ProtocolVersion::V5)
+        .receive_maximum(u16::try_from(BOUND).unwrap())
+        .build()
+        .unwrap();
+    let client = Client::start(config).unwrap();
+    let app = client.handle();
+    assert!(broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T));
+    let members: Vec<Observer> = (0..2)
+        .map(|_| {
+            let m = Observer::connect(&broker);
+            m.subscribe("$share/workers/flowshared/+", 1);
+            m
+        })
+        .collect();
+
+    let publisher = Observer::connect(&broker);
+    for i in 0..MESSAGES {
+        publisher.publish("flowshared/jobs", i.to_string(), 1);
+    }
+    let mut most = 0;
+    assert!(
+        wait_until(T, || {
+            most = most.max(app.unacknowledged_messages());
+            broker.count_in_log("Received PUBLISH from") >= MESSAGES
+        }),
+        "{}",
+        broker.log_tail(20)
+    );
+    assert!(wait_until(T, || SHARED.started.load(Ordering::SeqCst) == 1));
+    let sent = broker.count_in_log(&format!("Sending PUBLISH to {id}"));
+    let dropped = broker.count_in_log("Outgoing messages are being dropped");
+    most = most.max(app.unacknowledged_messages());
+    eprintln!(
+        "ack_flow shared: {MESSAGES} QoS 1 jobs to a group of 3 whose app member is blocked: the broker sent it {sent}, the app held at most {most} unacknowledged (bound {BOUND}); the broker logged {dropped} drop warnings"
+    );
+    assert!(
+        sent <= BOUND,
+        "the broker sent {sent} while none was acknowledged"
+    );
+    assert!(most <= BOUND, "the app held {most} unacknowledged messages");
+
+    SHARED.gate.add_permits(MESSAGES);
+    assert!(
+        wait_until(T, || SHARED.seen.lock().unwrap().len() >= BOUND),
+        "{} handled",
+        SHARED.seen.lock().unwrap().len()
+    );
+    drop(members);
     drop(client);
 }

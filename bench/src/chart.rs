@@ -107,7 +107,7 @@ pub(crate) fn redraw(report: &str, path: &Path) -> Result<(), String> {
 fn draw(path: &Path, header: &Header, rows: Vec<(Kind, Medians)>) -> Result<(), String> {
     let rows: Vec<(Kind, Medians)> = rows
         .into_iter()
-        .filter(|(k, m)| *k != Kind::FrameworkNoMetrics && m.iter().any(Option::is_some))
+        .filter(|(k, m)| !k.is_variant() && m.iter().any(Option::is_some))
         .collect();
     if rows.is_empty() {
         return Err("no consumer has a median".into());

@@ -17,6 +17,8 @@ use crate::wire::{self, LatencySummary, Line};
 
 /// The setting that switches flask-mqtt's metrics off (issue 16), set to `false` for 3m.
 pub(crate) const METRICS_KEY: &str = "MQTT_METRICS";
+/// The setting 3f differs from 3 by.
+pub(crate) const ACK_POLICY_KEY: &str = "MQTT_ACK_POLICY";
 
 /// The consumers, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,6 +40,10 @@ pub(crate) enum Kind {
     /// 3m. The same app with `MQTT_METRICS=false` in its environment: metrics on (3)
     /// against off, in the same run (issue 18's "under 5% more CPU with metrics on").
     FrameworkNoMetrics,
+    /// 3f. The same app with `MQTT_ACK_POLICY=first` in its environment: every QoS 1
+    /// message acknowledged on receipt, as before issue 15, against 3's default (`after`:
+    /// acknowledged once its 10 handlers have finished), in the same run.
+    FrameworkAckFirst,
     /// 4. Flask-MQTT 1.3 with the same 100 callbacks.
     Flask,
     /// 5. FastStream 0.7 with the same 100 subscribers.
@@ -47,13 +53,14 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) const ALL: [Kind; 9] = [
+    pub(crate) const ALL: [Kind; 10] = [
         Kind::MosquittoSub,
         Kind::Paho,
         Kind::PahoStock,
         Kind::Rumqttc,
         Kind::Framework,
         Kind::FrameworkNoMetrics,
+        Kind::FrameworkAckFirst,
         Kind::Flask,
         Kind::FastStream,
         Kind::RustStream,
@@ -67,6 +74,7 @@ impl Kind {
             Kind::Rumqttc => "2r. raw rumqttc AsyncClient",
             Kind::Framework => "3. flask-mqtt (actix, 100 handlers)",
             Kind::FrameworkNoMetrics => "3m. flask-mqtt, metrics off (MQTT_METRICS=false)",
+            Kind::FrameworkAckFirst => "3f. flask-mqtt, acks on receipt (MQTT_ACK_POLICY=first)",
             Kind::Flask => "4. Flask-MQTT 1.3 (100 callbacks)",
             Kind::FastStream => "5. FastStream 0.7 MQTT (100 subscribers)",
             Kind::RustStream => "6. ruststream + ruststream-rumqttc (100 subscribers)",
@@ -82,6 +90,7 @@ impl Kind {
             Kind::Rumqttc => "raw rumqttc",
             Kind::Framework => "flask-mqtt",
             Kind::FrameworkNoMetrics => "flask-mqtt, metrics off",
+            Kind::FrameworkAckFirst => "flask-mqtt, acks on receipt",
             Kind::Flask => "Flask-MQTT 1.3",
             Kind::FastStream => "FastStream 0.7",
             Kind::RustStream => "ruststream",
@@ -96,6 +105,7 @@ impl Kind {
             Kind::Rumqttc => "rumqttc",
             Kind::Framework => "framework",
             Kind::FrameworkNoMetrics => "framework-nometrics",
+            Kind::FrameworkAckFirst => "framework-ackfirst",
             Kind::Flask => "flask",
             Kind::FastStream => "faststream",
             Kind::RustStream => "ruststream",
@@ -118,9 +128,18 @@ impl Kind {
         matches!(self, Kind::Flask | Kind::FastStream | Kind::RustStream)
     }
 
-    /// flask-mqtt's own app (3, 3m), whose handler counts must be right.
+    /// flask-mqtt's own app (3, 3m, 3f), whose handler counts must be right.
     pub(crate) fn is_framework(self) -> bool {
-        matches!(self, Kind::Framework | Kind::FrameworkNoMetrics)
+        matches!(
+            self,
+            Kind::Framework | Kind::FrameworkNoMetrics | Kind::FrameworkAckFirst
+        )
+    }
+
+    /// A variant of 3 measured against it for one ratio only (3m, 3f): left out of the
+    /// latency runs and the chart, and 3f of QoS 0 (nothing is acknowledged there).
+    pub(crate) fn is_variant(self) -> bool {
+        matches!(self, Kind::FrameworkNoMetrics | Kind::FrameworkAckFirst)
     }
 
     /// Subscriptions the broker must have before the run starts.
@@ -469,7 +488,7 @@ pub(crate) fn spawn(run: &Run<'_>, stderr: &Path) -> Result<Spawned, String> {
             }
             cmd
         }
-        Kind::Paho | Kind::Framework | Kind::FrameworkNoMetrics => {
+        Kind::Paho | Kind::Framework | Kind::FrameworkNoMetrics | Kind::FrameworkAckFirst => {
             let exe = std::env::current_exe().map_err(|e| e.to_string())?;
             let mut cmd = Command::new(exe);
             cmd.arg(match run.kind {
@@ -481,6 +500,12 @@ pub(crate) fn spawn(run: &Run<'_>, stderr: &Path) -> Result<Spawned, String> {
                 cmd.env(METRICS_KEY, "false");
             } else {
                 cmd.env_remove(METRICS_KEY);
+            }
+            // 3f acknowledges on receipt; the others with the default, `after`.
+            if run.kind == Kind::FrameworkAckFirst {
+                cmd.env(ACK_POLICY_KEY, "first");
+            } else {
+                cmd.env_remove(ACK_POLICY_KEY);
             }
             cmd
         }

@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Options (after the mode): `--messages N`, `--rounds R`, `--rate R` (latency runs, messages/s),
-//! `--latency-secs S`, `--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,flask,faststream,ruststream`,
+//! `--latency-secs S`, `--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,framework-ackfirst,flask,faststream,ruststream`,
 //! `--max-inflight N`, `--window N`, `--skip publish,throughput,latency`, `--chart PATH`
 //! (an SVG of the throughput table; `full` writes `bench/e2e.svg` unless told otherwise).
 //! The peers from outside this binary are built or installed at the start (`peers.rs`);
@@ -178,7 +178,7 @@ fn main() -> ExitCode {
         Some("child-framework") => Some(framework::run()),
         Some("child-paho") => Some(paho_consumer::run()),
         Some("-h" | "--help") => {
-            println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,flask,faststream,ruststream] [--max-inflight N] [--window N] [--skip publish,throughput,latency] [--chart PATH]");
+            println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,framework-ackfirst,flask,faststream,ruststream] [--max-inflight N] [--window N] [--skip publish,throughput,latency] [--chart PATH]");
             println!("       flask-mqtt-bench soak [--messages N] [--rate R] [--window N] [--max-inflight N]");
             println!("       flask-mqtt-bench chart REPORT [--chart PATH]   (redraws the chart from a run's printed report)");
             return ExitCode::SUCCESS;
@@ -360,7 +360,11 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
     };
     for qos in [0, 1] {
         for _ in 0..plan.rounds {
-            for &kind in throughput {
+            // 3f differs from 3 only in when QoS 1 messages are acknowledged.
+            for &kind in throughput
+                .iter()
+                .filter(|k| qos == 1 || **k != Kind::FrameworkAckFirst)
+            {
                 let messages = plan.messages_for(kind);
                 let run = Run {
                     kind,
@@ -387,8 +391,8 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
         &consumers[..]
     };
     for qos in [0, 1] {
-        // 3m is there for its CPU per message against 3's; its latency is 3's.
-        for &kind in latency.iter().filter(|k| **k != Kind::FrameworkNoMetrics) {
+        // 3m and 3f are there for one ratio against 3 each; their latency is 3's.
+        for &kind in latency.iter().filter(|k| !k.is_variant()) {
             // Paced faster than it can handle, a consumer would measure its backlog.
             let rate = results.median(kind, qos).map(|(rate, _)| rate);
             if let Some(rate) = rate.filter(|r| *r < plan.rate as f64) {

@@ -63,9 +63,11 @@ fn origin(kind: Kind) -> Option<Origin> {
             app: "faststream_app.py",
             report: &["faststream", "zmqtt", "fast-depends", "pydantic"],
         },
-        Kind::MosquittoSub | Kind::Paho | Kind::Framework | Kind::FrameworkNoMetrics => {
-            return None
-        }
+        Kind::MosquittoSub
+        | Kind::Paho
+        | Kind::Framework
+        | Kind::FrameworkNoMetrics
+        | Kind::FrameworkAckFirst => return None,
     })
 }
 

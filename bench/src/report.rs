@@ -23,6 +23,11 @@ const RATIOS: &[(&str, Kind, Kind)] = &[
         Kind::FrameworkNoMetrics,
     ),
     (
+        "3/3f flask-mqtt, acks after handling / on receipt",
+        Kind::Framework,
+        Kind::FrameworkAckFirst,
+    ),
+    (
         "3/2s flask-mqtt / raw paho, stock Paho C",
         Kind::Framework,
         Kind::PahoStock,
@@ -351,6 +356,20 @@ fn metrics_notes(r: &Results) -> Vec<String> {
     out
 }
 
+/// What 3f is, when it ran.
+fn ack_note(r: &Results) -> Option<String> {
+    r.throughput
+        .iter()
+        .any(|(k, _, _)| *k == Kind::FrameworkAckFirst)
+        .then(|| {
+            format!(
+                "{} is the app of 3 with {}=first in its environment, QoS 1 only, rounds interleaved with 3's: every message acknowledged on receipt, where 3 acknowledges it once its 10 handlers have finished (issue 15); 3/3f at QoS 1 is what acknowledging after handling costs",
+                Kind::FrameworkAckFirst.name(),
+                crate::consumers::ACK_POLICY_KEY
+            )
+        })
+}
+
 pub(crate) fn print(plan: &Plan, r: &Results) {
     let mut s = String::new();
     let build = if cfg!(debug_assertions) {
@@ -383,6 +402,7 @@ pub(crate) fn print(plan: &Plan, r: &Results) {
         .iter()
         .cloned()
         .chain(metrics_notes(r))
+        .chain(ack_note(r))
         .chain(miscounted(r))
         .chain(peer_losses(r))
     {

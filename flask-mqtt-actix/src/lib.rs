@@ -78,6 +78,7 @@ extern crate self as flask_mqtt_actix;
 mod asyncapi;
 mod exit;
 mod health;
+mod metrics;
 mod plugin;
 mod ready;
 mod state;
@@ -85,6 +86,7 @@ mod state;
 #[cfg(feature = "asyncapi")]
 pub use crate::asyncapi::{asyncapi, asyncapi_page};
 pub use crate::health::readiness;
+pub use crate::metrics::metrics;
 pub use crate::plugin::{configure, init, init_named, init_with, Clients};
 pub use crate::state::manage;
 pub use flask_mqtt_core::Ack;
@@ -93,10 +95,10 @@ pub use flask_mqtt_core::{
     BrokerSection, Client, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectError,
     ConnectMode, ConnectReturnCode, Connected, ConnectionState, DisconnectReason, Disconnected,
     Error, Event, EventContext, FromEvent, HandlerError, HandlerKind, Health, IntoOutcome,
-    LastWill, LogEntry, LogLevel, Message, Mqtt, MqttUnavailable, OptionalFromEvent,
-    ProtocolVersion, Publish, Published, QoS, Result, Scalar, Secret, Subscribed, TlsConfig,
-    TlsVersion, TopicFilter, TopicFilterError, TopicName, TopicNameError, Transport, Unsubscribed,
-    WrongEvent, DEFAULT_PREFIX,
+    LastWill, LogEntry, LogLevel, Message, MetricsCollector, MetricsFormat, Mqtt, MqttUnavailable,
+    OptionalFromEvent, ProtocolVersion, Publish, Published, QoS, Result, Scalar, Secret,
+    Subscribed, TlsConfig, TlsVersion, TopicFilter, TopicFilterError, TopicName, TopicNameError,
+    Transport, Unsubscribed, WrongEvent, DEFAULT_PREFIX,
 };
 pub use flask_mqtt_core::{
     publisher, Publisher, RenderError, Request, TopicNameTemplate, ValueProblem,

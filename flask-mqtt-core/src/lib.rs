@@ -59,7 +59,8 @@
 //!     |                task (driver, supervise), Paho glue (paho: the Paho client,
 //!     |                callbacks, connect options; trace; reaper)
 //!  dispatch/           events -> handler queues -> workers (routes, router, queue,
-//!     |                worker, reply); observe: what it reports per call and event
+//!     |                worker, reply); observe: what it reports per call and event;
+//!     |                measure: the observer that records handler metrics
 //!  registry, handler   the descriptors the macros submit; what handlers return;
 //!  publisher describe  declared publishers; payload descriptions (autoref probe)
 //!     |
@@ -68,7 +69,12 @@
 //!  handle/             Mqtt and Publish: what handlers and HTTP routes hold (shared,
 //!     |                outbound: the side Paho or the recorder implements; input:
 //!     |                what the driver receives; health; request: Mqtt::request,
-//!     |                replies: the waiting requests the driver routes replies to)
+//!     |                replies: the waiting requests the driver routes replies to;
+//!     |                metrics: MetricsCollector, a scrape of some clients)
+//!  metrics/            what a client records for Prometheus (recorder), the families
+//!     |                (families), writing them (exposition), the text formats (format)
+//!  spans/              the `tracing` spans of handler calls and publishes; W3C trace
+//!     |                context in MQTT 5 user properties (w3c, feature `opentelemetry`)
 //!  event/              Event, HandlerKind, payloads, LogEntry; completion of an event
 //!  ack/watermark       the acknowledgements a client owes, settled by completion
 //!  config/ embedded/   settings (and the in-process broker they can ask for);
@@ -122,6 +128,7 @@ mod extract;
 mod handle;
 mod handler;
 mod message;
+mod metrics;
 mod paho_version;
 mod publisher;
 mod qos;
@@ -160,11 +167,13 @@ pub use crate::extract::properties::{
 pub use crate::extract::state::{MissingState, State};
 pub use crate::extract::{FromEvent, OptionalFromEvent};
 pub use crate::handle::health::{ConnectionState, Health};
+pub use crate::handle::metrics::MetricsCollector;
 pub use crate::handle::publish::Publish;
 pub use crate::handle::request::{Request, DEFAULT_REQUEST_TIMEOUT};
 pub use crate::handle::Mqtt;
 pub use crate::handler::{HandlerError, IntoOutcome, Reply};
 pub use crate::message::Message;
+pub use crate::metrics::MetricsFormat;
 pub use crate::paho_version::paho_version;
 pub use crate::publisher::Publisher;
 pub use crate::qos::QoS;

@@ -576,7 +576,7 @@ fn lower_layers_know_nothing_of_higher_ones() {
             "error" | "sync" | "visible" => 0,
             "qos" | "message" => 1,
             "config" | "embedded" | "ack" => 2,
-            "event" => 3,
+            "event" | "metrics" | "spans" => 3,
             "handle" => 4,
             "extract" => 5,
             "handler" | "registry" | "describe" | "publisher" => 6,

@@ -76,21 +76,28 @@ impl AppProcess {
         self.lines.snapshot()
     }
 
-    /// Sends SIGTERM (a graceful stop).
-    pub fn terminate(&self) {
-        sys::terminate(self.child.id()).unwrap_or_else(|e| panic!("SIGTERM to {}: {e}", self.name));
+    /// How many lines printed so far match `pred`.
+    pub fn count(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.lines.count(|l| pred(l))
     }
 
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// Runs `f` on every line printed so far (without copying them).
+    pub fn with_lines<R>(&self, f: impl FnOnce(&[String]) -> R) -> R {
+        self.lines.with(f)
     }
 
-    /// Sends SIGKILL (no cleanup: no DISCONNECT, no acknowledgements still pending).
+    /// Sends SIGKILL (as an OOM kill or a lost node does) and reaps the process; its
+    /// printed lines stay readable.
     pub fn kill(&mut self) {
         self.child
             .kill()
             .unwrap_or_else(|e| panic!("SIGKILL to {}: {e}", self.name));
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM (a graceful stop).
+    pub fn terminate(&self) {
+        sys::terminate(self.child.id()).unwrap_or_else(|e| panic!("SIGTERM to {}: {e}", self.name));
     }
 
     /// Waits up to `limit` for the process to exit; `None` if it is still running.

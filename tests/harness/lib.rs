@@ -24,6 +24,8 @@
 //! * [`mosquitto_pub`] / [`MosquittoSub`] — Mosquitto's command-line clients as
 //!   third-party peers.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
+//! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
+//!   HTTP API.
 //! * [`wait_until`] / [`unique`] — small helpers for polling and for unique
 //!   topic prefixes and client ids.
 //!
@@ -53,6 +55,7 @@ mod http;
 mod mosquitto_cli;
 mod naming;
 mod packet;
+mod prometheus;
 mod recorder;
 mod rmqtt;
 mod session_client;
@@ -71,6 +74,7 @@ pub use http::http;
 pub use mosquitto_cli::{mosquitto_pub, MosquittoSub};
 pub use naming::unique;
 pub use packet::{encode_connect, encode_publish, DISCONNECT};
+pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;
 pub use rmqtt::{rmqttd, RmqttCluster};
 pub use session_client::{SessionClient, SessionOptions};

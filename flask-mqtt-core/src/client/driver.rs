@@ -17,6 +17,7 @@ use crate::event::Event;
 use crate::handle::health::ConnectionState;
 use crate::handle::input::Input;
 use crate::handle::Mqtt;
+use crate::qos::QoS;
 use crate::sync::lock;
 use crate::visible::stderr_unless_logged;
 
@@ -53,6 +54,11 @@ pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<
             }
         };
         let Some(input) = input else { break };
+        if let (Input::Message(m), Some(metrics)) = (&input, &shared.metrics) {
+            // Counted on arrival (once: a message that waits for `Mqtt::ready` comes
+            // back through `deliver`, not through here).
+            metrics.received(QoS::from_paho(m.qos()));
+        }
         let Some(input) = session.deliver(input) else {
             continue;
         };
@@ -76,6 +82,9 @@ pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<
                     h.broker = Some(broker.clone());
                     h.connects += 1;
                 });
+                if let Some(metrics) = &shared.metrics {
+                    metrics.connected();
+                }
                 if let Some(tx) = session.first_outcome.take() {
                     let _ = tx.send(Ok(()));
                 }
@@ -116,6 +125,9 @@ pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<
                 up = false;
                 next = 0;
                 shared.set_state(ConnectionState::Reconnecting, |_| {});
+                if let Some(metrics) = &shared.metrics {
+                    metrics.connection_lost();
+                }
                 mqtt.emit_log(
                     LogLevel::Err,
                     format!("connection to {current} lost ({reason:?}); reconnecting in {delay:?}"),

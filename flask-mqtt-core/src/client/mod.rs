@@ -117,6 +117,7 @@ impl Client {
                         handlers,
                         None,
                         driver_mqtt.shared.config.ack_policy(),
+                        driver_mqtt.shared.metrics.as_deref(),
                     );
                     let log_sink = if dispatcher.has(HandlerKind::Log) {
                         let (ltx, mut lrx) = mpsc::unbounded_channel::<LogEntry>();

@@ -47,6 +47,7 @@ pub struct ConfigBuilder {
     pub(crate) connect_mode: Option<ConnectMode>,
     pub(crate) ack_policy: Option<AckPolicy>,
     pub(crate) receive_maximum: Option<u16>,
+    pub(crate) metrics: Option<bool>,
 }
 
 impl Default for ConfigBuilder {
@@ -90,6 +91,7 @@ impl ConfigBuilder {
             connect_mode: None,
             ack_policy: None,
             receive_maximum: None,
+            metrics: None,
         }
     }
 
@@ -282,6 +284,14 @@ impl ConfigBuilder {
     /// 65535). MQTT 3.1.1 has no such setting: `build` logs a warning when it is set there.
     pub fn receive_maximum(mut self, n: u16) -> Self {
         self.receive_maximum = Some(n);
+        self
+    }
+
+    /// Whether the client records Prometheus metrics (`MQTT_METRICS`; default `true`).
+    /// `false`: nothing is recorded on the message path and the client is left out of
+    /// `flask_mqtt_actix::metrics` (see the `metrics` module of `flask-mqtt-core`).
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = Some(on);
         self
     }
 }

@@ -397,6 +397,15 @@ keys! {
             Ok(())
         },
     }
+    METRICS {
+        builder: "`.metrics(..)`",
+        default: "`true`",
+        meaning: "record Prometheus metrics for this client (`mqtt::metrics` serves them); `false`: nothing is recorded and the client is left out of `mqtt::metrics`, which answers 404 when no client records",
+        read: |b, key, v| {
+            b.metrics = Some(values::boolean(key, &v)?);
+            Ok(())
+        },
+    }
 }
 
 /// The key `name` (without prefix), if there is one.
@@ -558,6 +567,7 @@ mod tests {
             ("PUBLISH_TIMEOUTS", "PUBLISH_TIMEOUT"),
             ("ACK_POLICIES", "ACK_POLICY"),
             ("RECEIVE_MAXIMUN", "RECEIVE_MAXIMUM"),
+            ("METRIC", "METRICS"),
         ] {
             assert_eq!(closest(typo).name, key, "{typo}");
         }

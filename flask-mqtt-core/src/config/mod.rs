@@ -37,6 +37,7 @@
 //! | `MQTT_CONNECT_MODE` | `connect_mode` | `.connect_mode(..)` | `background` | `background`: serve HTTP and keep retrying; `required`: startup fails within the connection timeout, naming host, port and reason |
 //! | `MQTT_ACK_POLICY` | `ack_policy` | `.ack_policy(..)` | `after` | when a QoS 1/2 message is acknowledged to the broker, for handlers without `ack = "..."`: `after` every handler it went to has finished (nothing acknowledged is lost if the app dies), or `first`, on arrival, before the handlers run; `manual` is a per-handler choice only |
 //! | `MQTT_RECEIVE_MAXIMUM` | `receive_maximum` | `.receive_maximum(..)` | `100` | MQTT 5 Receive Maximum (sent in CONNECT): how many QoS 1/2 messages the broker sends before earlier ones are acknowledged, so it bounds the unacknowledged messages in the app; 1-65535. MQTT 3.1.1 has no such setting (the broker's inflight window does it): a warning if set |
+//! | `MQTT_METRICS` | `metrics` | `.metrics(..)` | `true` | record Prometheus metrics for this client (`mqtt::metrics` serves them); `false`: nothing is recorded and the client is left out of `mqtt::metrics`, which answers 404 when no client records |
 //!
 //! Another prefix configures another named client (Flask-MQTT's `config_prefix`):
 //! `MQTT2_BROKER_URL`, `MQTT2_USERNAME`, ... Booleans accept `true`/`false`, `1`/`0`,
@@ -128,6 +129,7 @@ pub struct Config {
     pub(crate) connect_mode: ConnectMode,
     pub(crate) ack_policy: AckPolicy,
     pub(crate) receive_maximum: u16,
+    pub(crate) metrics: bool,
 }
 
 impl Default for Config {
@@ -159,6 +161,7 @@ impl Default for Config {
             connect_mode: ConnectMode::Background,
             ack_policy: AckPolicy::After,
             receive_maximum: DEFAULT_RECEIVE_MAXIMUM,
+            metrics: true,
         }
     }
 }
@@ -344,6 +347,11 @@ impl Config {
     /// Unused on MQTT 3.1.1, where the broker's own inflight window bounds them.
     pub fn receive_maximum(&self) -> u16 {
         self.receive_maximum
+    }
+
+    /// Whether the client records Prometheus metrics (`MQTT_METRICS`; default `true`).
+    pub fn metrics(&self) -> bool {
+        self.metrics
     }
 }
 

@@ -65,6 +65,10 @@ fn defaults() {
     assert_eq!(c.publish_timeout(), Duration::from_secs(10));
     assert_eq!(c.ack_policy(), AckPolicy::After);
     assert_eq!(c.receive_maximum(), 100);
+    assert!(
+        c.metrics(),
+        "metrics are recorded unless MQTT_METRICS=false"
+    );
     assert_ne!(
         Config::default().client_id(),
         Config::default().client_id(),
@@ -106,6 +110,7 @@ fn reads_every_key() {
         ("MQTT_CONNECT_MODE", "required"),
         ("MQTT_ACK_POLICY", " First "),
         ("MQTT_RECEIVE_MAXIMUM", "65535"),
+        ("MQTT_METRICS", "off"),
     ])
     .unwrap();
     assert_eq!(c.server_uri(), "wss://broker.example:8884/ws");
@@ -141,6 +146,22 @@ fn reads_every_key() {
     assert_eq!(c.connect_mode(), ConnectMode::Required);
     assert_eq!(c.ack_policy(), AckPolicy::First);
     assert_eq!(c.receive_maximum(), 65535);
+    assert!(!c.metrics());
+}
+
+#[test]
+fn metrics_switch() {
+    for (value, on) in [("true", true), ("1", true), ("No", false), ("false", false)] {
+        let c = from(&[("MQTT_METRICS", value)]).unwrap();
+        assert_eq!(c.metrics(), on, "MQTT_METRICS={value}");
+    }
+    let err = from(&[("MQTT_METRICS", "sometimes")]).unwrap_err();
+    assert_eq!(err.key(), "MQTT_METRICS");
+    assert!(err.to_string().contains("`sometimes`"), "{err}");
+    assert!(!Config::builder().metrics(false).build().unwrap().metrics());
+    let toml = "[MQTT2]\nmetrics = false\n";
+    assert!(!Config::from_toml_str(toml, "MQTT2").unwrap().metrics());
+    assert!(Config::from_toml_str(toml, "MQTT").unwrap().metrics());
 }
 
 #[test]

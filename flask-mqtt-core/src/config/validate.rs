@@ -316,6 +316,7 @@ impl ConfigBuilder {
             connect_mode: self.connect_mode.unwrap_or_default(),
             ack_policy,
             receive_maximum,
+            metrics: self.metrics.unwrap_or(true),
         };
         // `embedded`: the feature is on and the settings are ones it can serve; said now,
         // at startup, not at the first connect.

@@ -79,8 +79,14 @@ pub(super) fn item(
             base,
             template.clone(),
             Some(slot),
+            mode.nack_on_error,
         )),
-        (Some(t), None) => Arc::new(EventContext::for_handler(base, Some(Arc::clone(t)), None)),
+        (Some(t), None) => Arc::new(EventContext::for_handler(
+            base,
+            Some(Arc::clone(t)),
+            None,
+            false,
+        )),
         (None, None) => Arc::clone(base),
     };
     let ack = match mode.hold {

@@ -53,6 +53,7 @@
 //! Log target: `flask_mqtt::dispatch`.
 
 pub(crate) mod hold;
+mod measure;
 pub(crate) mod observe;
 mod queue;
 mod reply;
@@ -82,6 +83,7 @@ use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
 use crate::extract::context::EventContext;
 use crate::handle::Mqtt;
+use crate::metrics::recorder::ClientMetrics;
 use crate::registry::Handler;
 
 /// Routes events to the handler workers.
@@ -105,17 +107,37 @@ impl Dispatcher {
     /// Spawns the router and one worker per handler on the current runtime; each handler
     /// call and each event, once all its calls ended, are reported to `observer`.
     /// Handlers acknowledge after their calls unless their attribute says otherwise.
+    #[cfg(test)]
     pub(crate) fn start(handlers: Vec<Handler>, observer: Option<Arc<dyn Observer>>) -> Dispatcher {
-        Dispatcher::start_acking(handlers, observer, AckPolicy::After)
+        Dispatcher::start_acking(handlers, observer, AckPolicy::After, None)
     }
 
     /// [`start`](Dispatcher::start), with `default` for handlers whose attribute does not
-    /// choose how they acknowledge.
+    /// choose how they acknowledge, and each call recorded in `metrics` (when the client
+    /// records metrics): the handlers' metrics are created here, once, and handed to it.
     pub(crate) fn start_acking(
         handlers: Vec<Handler>,
         observer: Option<Arc<dyn Observer>>,
         default: AckPolicy,
+        metrics: Option<&ClientMetrics>,
     ) -> Dispatcher {
+        let (queues_and_rx, measured): (Vec<_>, Vec<_>) = handlers
+            .iter()
+            .map(|h| {
+                let capacity = usize::try_from(h.desc.queue).unwrap_or(usize::MAX).max(1);
+                let (tx, rx) = queue(capacity);
+                let recorded = metrics.map(|_| measure::handler_metrics(h, &tx));
+                ((tx, rx), recorded)
+            })
+            .unzip();
+        let observer = match (metrics, measured.into_iter().collect::<Option<Vec<_>>>()) {
+            (Some(metrics), Some(measured)) => Some(measure::Measured::observer(
+                metrics,
+                Arc::from(measured),
+                observer,
+            )),
+            _ => observer,
+        };
         let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();
         let mut trie = FilterTrie::new();
         let mut catch_all = Vec::new();
@@ -123,7 +145,7 @@ impl Dispatcher {
         let mut workers = Vec::with_capacity(handlers.len());
         let mut shared = Vec::with_capacity(handlers.len());
         let mut modes = Vec::with_capacity(handlers.len());
-        for (i, h) in handlers.into_iter().enumerate() {
+        for (i, (h, (tx, rx))) in handlers.into_iter().zip(queues_and_rx).enumerate() {
             modes.push(AckMode::of(&h, default));
             let kind = h.desc.kind;
             match (kind, &h.filter) {
@@ -135,11 +157,10 @@ impl Dispatcher {
                 },
             }
             let h = Arc::new(h);
-            let capacity = usize::try_from(h.desc.queue).unwrap_or(usize::MAX).max(1);
-            let (tx, rx) = queue(capacity);
             queues.push(tx);
             workers.push(tokio::spawn(run_worker(
                 Arc::clone(&h),
+                i,
                 rx,
                 observer.clone(),
             )));

@@ -1,6 +1,6 @@
 //! What dispatch reports as it goes: each handler call as it ends, and each event once
-//! every call it caused has ended, to an [`Observer`] (the `testing` module's today;
-//! acknowledgements in arrival order, metrics and tracing build on the same reports).
+//! every call it caused has ended, to an [`Observer`] (the `testing` module's, and
+//! `measure`'s, which records the calls' metrics; tracing builds on the same reports).
 //! Without an observer the reports cost a branch per call and nothing else.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +29,8 @@ pub(crate) trait Observer: Send + Sync + 'static {
 pub(crate) struct CallEnd<'a> {
     /// The event's number, in arrival order.
     pub(crate) seq: u64,
+    /// The handler's index among the dispatcher's handlers (registry order).
+    pub(crate) index: usize,
     pub(crate) handler: &'static HandlerDescriptor,
     pub(crate) result: &'a Result<(), HandlerError>,
     /// From the worker taking the event to the end of the call: extraction, the call

@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::measure;
 use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx};
 use super::reply::send_reply;
@@ -21,10 +22,11 @@ use crate::handler::{panic_message, HandlerError, Outcome};
 use crate::registry::{Handler, HandlerFn};
 use crate::spans;
 
-/// The worker of handler `h`: calls it for each event of its queue, and reports each call
-/// to `observer`.
+/// The worker of handler `h` (number `index` of the dispatcher's): calls it for each
+/// event of its queue, and reports each call to `observer`.
 pub(super) async fn run_worker(
     h: Arc<Handler>,
+    index: usize,
     mut rx: QueueRx,
     observer: Option<Arc<dyn Observer>>,
 ) {
@@ -32,10 +34,22 @@ pub(super) async fn run_worker(
         .unwrap_or(usize::MAX)
         .clamp(1, Semaphore::MAX_PERMITS);
     if concurrency == 1 {
-        while let Some(item) = rx.recv().await {
-            run_one(&h, item, observer.as_deref()).await;
+        // When an event is already waiting as a call ends, the worker takes it at once:
+        // the end of that call is the start of the next (one clock read per call instead
+        // of two, with an observer). Polled as `recv` always is, so Tokio's cooperative
+        // budget still makes a busy worker yield.
+        let mut ended = None;
+        loop {
+            let (item, started) = match rx.recv().now_or_never() {
+                Some(Some(item)) => (item, ended),
+                Some(None) => return,
+                None => match rx.recv().await {
+                    Some(item) => (item, None),
+                    None => return,
+                },
+            };
+            ended = run_one(&h, index, item, observer.as_deref(), started).await;
         }
-        return;
     }
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut running = JoinSet::new();
@@ -48,7 +62,7 @@ pub(super) async fn run_worker(
         let h = Arc::clone(&h);
         let observer = observer.clone();
         running.spawn(async move {
-            run_one(&h, item, observer.as_deref()).await;
+            run_one(&h, index, item, observer.as_deref(), None).await;
             drop(permit);
         });
         while running.try_join_next().is_some() {}
@@ -58,7 +72,16 @@ pub(super) async fn run_worker(
 
 /// One handler call: extraction, the call, the reply, the report. The call's context
 /// is dropped last: after the observer heard of the call, the event may complete.
-async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
+///
+/// With an observer, the call is timed from `started` (the worker took the event then;
+/// `None`: now) and the time it ended is returned.
+async fn run_one(
+    h: &Handler,
+    index: usize,
+    item: Item,
+    observer: Option<&dyn Observer>,
+    started: Option<Instant>,
+) -> Option<Instant> {
     let Item {
         ctx,
         ack,
@@ -72,12 +95,17 @@ async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
             "handler {} skipped for a message left to the broker at shutdown",
             h.desc.name()
         );
-        return;
+        return None;
     }
     // The clock is read only for an observer: twice per call is measurable at 10 calls
     // per message.
-    let started = observer.map(|_| Instant::now());
-    let span = spans::handler(h.desc, ctx.event());
+    let started = observer.map(|_| started.unwrap_or_else(Instant::now));
+    let span = spans::handler(
+        format_args!("{}::{}", h.desc.module, h.desc.name),
+        h.desc.kind,
+        h.desc.broker(),
+        ctx.event(),
+    );
     let result = async {
         match call(h.desc.call, Arc::clone(&ctx)).await {
             Ok(None) => Ok(()),
@@ -87,7 +115,7 @@ async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
     }
     .instrument(span.clone())
     .await;
-    spans::handler_ended(&span, &result);
+    spans::handler_ended(&span, measure::outcome(&result));
     if let Err(e) = &result {
         report(h, &ctx, e);
         if nack_on_error {
@@ -100,17 +128,20 @@ async fn run_one(h: &Handler, item: Item, observer: Option<&dyn Observer>) {
             }
         }
     }
-    if let (Some(observer), Some(started), Some(seq)) = (observer, started, ctx.seq()) {
+    let ended = started.map(|started| (started, Instant::now()));
+    if let (Some(observer), Some((started, ended)), Some(seq)) = (observer, ended, ctx.seq()) {
         observer.call_ended(&CallEnd {
             seq,
+            index,
             handler: h.desc,
             result: &result,
-            elapsed: started.elapsed(),
+            elapsed: ended.saturating_duration_since(started),
         });
     }
     // The call is over: its hold on the message's acknowledgement ends (after the
     // observer heard of it), then its context.
     drop(ack);
+    ended.map(|(_, ended)| ended)
 }
 
 async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {

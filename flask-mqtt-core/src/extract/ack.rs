@@ -3,10 +3,11 @@
 
 use std::fmt;
 
-use super::context::{EventContext, WrongEvent};
+use super::context::{AckHome, EventContext, WrongEvent};
 use super::FromEvent;
 use crate::ack::watermark::Slot;
 use crate::event::log::DISPATCH_TARGET as TARGET;
+use crate::sync::lock;
 
 /// The acknowledgement of the message being handled, for a handler declared with
 /// `ack = "manual"`: the broker gets the PUBACK (QoS 1) or PUBREC (QoS 2) when
@@ -17,6 +18,10 @@ use crate::event::log::DISPATCH_TARGET as TARGET;
 /// the message anyway and logs a warning: a message is never stuck, since one message
 /// never acknowledged would hold back every later acknowledgement of the connection
 /// (MQTT requires them in arrival order) until the broker's in-flight window is full.
+/// In a handler with `nack_on_error`, an `Ack` dropped without `ack()` while the call is
+/// still running (the handler returns `Err` or panics while it holds it) goes back to
+/// the call: a call that fails releases the message without acknowledging it, one that
+/// succeeds acknowledges it when it ends.
 ///
 /// For a QoS 0 message (nothing to acknowledge), or in a handler whose policy is not
 /// `manual` (its acknowledgement follows that policy), `ack()` does nothing.
@@ -33,6 +38,8 @@ pub struct Ack {
     slot: Option<Slot>,
     /// The message's topic, for the warning when dropped unacknowledged.
     topic: String,
+    /// With `nack_on_error`: where the slot goes back when dropped unacknowledged.
+    home: Option<AckHome>,
 }
 
 impl Ack {
@@ -52,13 +59,28 @@ impl Ack {
 
 impl Drop for Ack {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            log::warn!(
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        match self.home.take() {
+            Some(home) => {
+                log::warn!(
+                    target: TARGET,
+                    "an `mqtt::Ack` for the message on `{}` (packet {}) was dropped without `ack()`: acknowledged when the handler's call ends, unless it fails (`nack_on_error`)",
+                    self.topic,
+                    slot.packet_id()
+                );
+                // The call's context decides if it is still there (a failed call marks
+                // the slot); if it is gone, `home` is dropped last here and the slot
+                // with it: acknowledged now.
+                *lock(&home) = Some(slot);
+            }
+            None => log::warn!(
                 target: TARGET,
                 "an `mqtt::Ack` for the message on `{}` (packet {}) was dropped without `ack()`: acknowledged now",
                 self.topic,
                 slot.packet_id()
-            );
+            ),
         }
     }
 }
@@ -80,6 +102,7 @@ impl FromEvent for Ack {
         Ok(Ack {
             slot: ctx.take_ack(),
             topic: msg.topic().to_owned(),
+            home: ctx.ack_home(),
         })
     }
 }

@@ -26,9 +26,21 @@ pub struct EventContext {
     /// event, held until this one is dropped.
     parent: Option<Arc<EventContext>>,
     /// For a `manual` handler's own context: the message's acknowledgement, until its
-    /// `mqtt::Ack` argument takes it (or this context is dropped, which settles it).
-    ack: Mutex<Option<Slot>>,
+    /// `mqtt::Ack` argument takes it (or this context is dropped, which settles it). With
+    /// `nack_on_error`, an `Ack` dropped without `ack()` puts it back here, so that the
+    /// call's outcome decides (see [`AckHome`]).
+    ack: AckHome,
+    /// Whether the handler this context is for has `nack_on_error`.
+    nack_on_error: bool,
 }
+
+/// Where a `manual` handler's acknowledgement waits: in its call's context until the
+/// `mqtt::Ack` takes it, and again after an `Ack` of a `nack_on_error` handler was
+/// dropped without `ack()`. Shared by the context and that `Ack`; the slot settles when
+/// the last of them lets go of it: after the call's outcome was applied (a failed call
+/// marks it with [`EventContext::nack_held`]) when the context is the last, at once when
+/// the call is long over.
+pub(crate) type AckHome = Arc<Mutex<Option<Slot>>>;
 
 /// A clone does not hold the event's completion back (a handler may keep it).
 impl Clone for EventContext {
@@ -39,7 +51,8 @@ impl Clone for EventContext {
             template: self.template.clone(),
             pending: None,
             parent: None,
-            ack: Mutex::new(None),
+            ack: AckHome::default(),
+            nack_on_error: false,
         }
     }
 }
@@ -60,7 +73,8 @@ impl EventContext {
             template: None,
             pending: None,
             parent: None,
-            ack: Mutex::new(None),
+            ack: AckHome::default(),
+            nack_on_error: false,
         }
     }
 
@@ -71,12 +85,14 @@ impl EventContext {
     }
 
     /// The context of `base`'s event for one handler: its filter's `template` when it
-    /// names levels, the message's acknowledgement `ack` for a `manual` handler. Holds
-    /// `base` (and so the event's completion) until dropped.
+    /// names levels, the message's acknowledgement `ack` for a `manual` handler, and
+    /// whether that handler has `nack_on_error`. Holds `base` (and so the event's
+    /// completion) until dropped.
     pub(crate) fn for_handler(
         base: &Arc<EventContext>,
         template: Option<Arc<TopicTemplate>>,
         ack: Option<Slot>,
+        nack_on_error: bool,
     ) -> Self {
         EventContext {
             client: base.client.clone(),
@@ -84,13 +100,21 @@ impl EventContext {
             template,
             pending: None,
             parent: Some(Arc::clone(base)),
-            ack: Mutex::new(ack),
+            ack: Arc::new(Mutex::new(ack)),
+            nack_on_error,
         }
     }
 
     /// The message's acknowledgement, for a `manual` handler's `mqtt::Ack` (once).
     pub(crate) fn take_ack(&self) -> Option<Slot> {
         crate::sync::lock(&self.ack).take()
+    }
+
+    /// For the `mqtt::Ack` of a `nack_on_error` handler: where it puts the message's
+    /// acknowledgement back when dropped without `ack()`. `None` for other handlers (their
+    /// `Ack` settles it at once).
+    pub(crate) fn ack_home(&self) -> Option<AckHome> {
+        self.nack_on_error.then(|| Arc::clone(&self.ack))
     }
 
     /// Whether this context holds an acknowledgement that can no longer be given (see
@@ -102,8 +126,8 @@ impl EventContext {
     }
 
     /// Whether this context still holds the message's acknowledgement (a `manual`
-    /// handler whose `mqtt::Ack` was not taken), marking it to be released without
-    /// acknowledging when it settles.
+    /// handler whose `mqtt::Ack` was not taken, or was dropped without `ack()`), marking
+    /// it to be released without acknowledging when it settles.
     pub(crate) fn nack_held(&self) -> bool {
         match &*crate::sync::lock(&self.ack) {
             Some(slot) => {

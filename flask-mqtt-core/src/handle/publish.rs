@@ -17,6 +17,7 @@ use crate::event::log::CLIENT_TARGET;
 use crate::event::payloads::Published;
 use crate::event::Event;
 use crate::message::properties::Properties;
+use crate::metrics::families::PublishOutcome;
 use crate::qos::QoS;
 use crate::spans;
 
@@ -155,9 +156,20 @@ impl Publish {
             retain,
             props,
         } = self;
-        let name = TopicName::new(topic.as_str()).map_err(|e| Error::invalid_topic(&topic, e))?;
-        props.validate()?;
-        mqtt.ensure_open()?;
+        let checked = TopicName::new(topic.as_str())
+            .map_err(|e| Error::invalid_topic(&topic, e))
+            .and_then(|name| {
+                props.validate()?;
+                mqtt.ensure_open()?;
+                Ok(name)
+            });
+        let name = match checked {
+            Ok(name) => name,
+            Err(e) => {
+                count(&mqtt, qos, PublishOutcome::Error);
+                return Err(e);
+            }
+        };
         let shared = &mqtt.shared;
         let mut builder = paho_mqtt::MessageBuilder::new()
             .topic(name.as_str())
@@ -176,19 +188,24 @@ impl Publish {
             }
         }
         let limit = shared.config.max_buffered_messages;
-        let delivery = shared.outbound.publish(builder.finalize()).map_err(|e| {
-            Error::from_paho(
-                e,
-                PahoOp::Publish {
-                    topic: &topic,
-                    limit,
-                },
-            )
-        })?;
+        let delivery = match shared.outbound.publish(builder.finalize()) {
+            Ok(delivery) => delivery,
+            Err(e) => {
+                count(&mqtt, qos, PublishOutcome::Error);
+                return Err(Error::from_paho(
+                    e,
+                    PahoOp::Publish {
+                        topic: &topic,
+                        limit,
+                    },
+                ));
+            }
+        };
         log::debug!(target: CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
         let published = Published { topic, qos, retain };
         let token = match delivery {
             Delivery::Done => {
+                count(&mqtt, qos, PublishOutcome::Ok);
                 tell_on_publish(&mqtt, published);
                 return Ok(());
             }
@@ -202,6 +219,7 @@ impl Publish {
         let topic = published.topic.clone();
         let in_flight = InFlight {
             mqtt,
+            qos,
             token: Some(token),
             published: Some(published),
         };
@@ -214,6 +232,7 @@ impl Publish {
                     limit,
                 },
             )),
+            // Still on its way: counted when it settles (`InFlight`'s drop).
             Err(Wait::Offline) => Err(Error::PublishTimeout { topic, timeout }),
             Err(Wait::Ended) => Err(Error::Closed),
         }
@@ -224,6 +243,7 @@ impl Publish {
 /// `Shared::unsent`.
 struct InFlight {
     mqtt: Mqtt,
+    qos: QoS,
     /// `None` once the outcome is known (or handed to the client's runtime).
     token: Option<paho_mqtt::DeliveryToken>,
     published: Option<Published>,
@@ -269,9 +289,11 @@ impl InFlight {
         // Known, or nobody will settle it any more: either way `Drop` must not try.
         self.token = None;
         let Some(outcome) = outcome else {
+            // Never sent: the client stopped first.
+            count(&self.mqtt, self.qos, PublishOutcome::Error);
             return Err(Wait::Ended);
         };
-        settle(&self.mqtt, self.published.take(), &outcome);
+        settle(&self.mqtt, self.qos, self.published.take(), &outcome);
         outcome.map_err(Wait::Failed)
     }
 }
@@ -316,10 +338,11 @@ impl Drop for InFlight {
         // The caller stopped waiting: finish on the client's runtime (if it still runs).
         if let Some(token) = self.token.take() {
             let mqtt = self.mqtt.clone();
+            let qos = self.qos;
             let published = self.published.take();
             drop(self.mqtt.shared.rt.spawn(async move {
                 let outcome = token.await;
-                settle(&mqtt, published, &outcome);
+                settle(&mqtt, qos, published, &outcome);
             }));
         }
     }
@@ -328,12 +351,25 @@ impl Drop for InFlight {
 /// Counts a publish as settled and, if it went out, tells `on_publish` handlers.
 fn settle(
     mqtt: &Mqtt,
+    qos: QoS,
     published: Option<Published>,
     outcome: &std::result::Result<(), paho_mqtt::Error>,
 ) {
     mqtt.shared.unsent.fetch_sub(1, Ordering::SeqCst);
+    let counted = match outcome {
+        Ok(()) => PublishOutcome::Ok,
+        Err(_) => PublishOutcome::Error,
+    };
+    count(mqtt, qos, counted);
     if let (Ok(()), Some(published)) = (outcome, published) {
         tell_on_publish(mqtt, published);
+    }
+}
+
+/// Records how a publish ended in `mqtt_messages_published_total` (once per publish).
+fn count(mqtt: &Mqtt, qos: QoS, outcome: PublishOutcome) {
+    if let Some(metrics) = &mqtt.shared.metrics {
+        metrics.published(qos, outcome);
     }
 }
 

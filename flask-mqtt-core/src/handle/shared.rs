@@ -13,6 +13,7 @@ use super::replies::Requests;
 use super::state::States;
 use crate::ack::watermark::Watermark;
 use crate::config::Config;
+use crate::metrics::recorder::ClientMetrics;
 use crate::qos::QoS;
 use crate::sync::lock;
 
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     /// Whether events may be dispatched: the app has registered its handlers' state
     /// (`Client::start_paused`, `Mqtt::ready`).
     pub(crate) ready: watch::Sender<bool>,
+    /// What the client records for Prometheus; `None` with `MQTT_METRICS=false`.
+    pub(crate) metrics: Option<Arc<ClientMetrics>>,
 }
 
 impl Shared {
@@ -68,6 +71,9 @@ impl Shared {
     ) -> Shared {
         Shared {
             requests: Requests::new(config.client_id()),
+            metrics: config
+                .metrics()
+                .then(|| Arc::new(ClientMetrics::new(config.prefix()))),
             outbound,
             config,
             uri,

@@ -14,11 +14,10 @@ use std::fmt;
 use tracing::field::Empty;
 use tracing::Span;
 
-use crate::event::Event;
-use crate::handler::HandlerError;
+use crate::event::{Event, HandlerKind};
 use crate::message::properties::Properties;
+use crate::metrics::families::CallOutcome;
 use crate::qos::QoS;
-use crate::registry::HandlerDescriptor;
 
 /// The target of both spans, to filter them (`RUST_LOG=flask_mqtt::span=info`).
 pub(crate) const TARGET: &str = "flask_mqtt::span";
@@ -27,13 +26,18 @@ pub(crate) const TARGET: &str = "flask_mqtt::span";
 /// the logs name it), `kind` (its attribute), `broker` (the configuration prefix),
 /// `topic` and `qos` (message handlers), and `outcome` once the call has ended. With the
 /// `opentelemetry` feature, a message's `traceparent` becomes the span's remote parent.
-pub(crate) fn handler(desc: &HandlerDescriptor, event: &Event) -> Span {
+pub(crate) fn handler(
+    name: impl fmt::Display,
+    kind: HandlerKind,
+    broker: &str,
+    event: &Event,
+) -> Span {
     let span = tracing::info_span!(
         target: TARGET,
         "mqtt.handler",
-        handler = %Name(desc),
-        kind = desc.kind.attribute(),
-        broker = desc.broker(),
+        handler = %name,
+        kind = kind.attribute(),
+        broker,
         topic = Empty,
         qos = Empty,
         outcome = Empty,
@@ -52,20 +56,13 @@ pub(crate) fn handler(desc: &HandlerDescriptor, event: &Event) -> Span {
     span
 }
 
-/// Records how a handler call ended: `ok`, `error`, `rejected` or `panic` (the outcome
-/// label of `mqtt_handler_calls_total` too).
-pub(crate) fn handler_ended(span: &Span, result: &Result<(), HandlerError>) {
+/// Records how a handler call ended, with the label of `mqtt_handler_calls_total`.
+pub(crate) fn handler_ended(span: &Span, outcome: CallOutcome) {
     if span.is_disabled() {
         return;
     }
-    let outcome = match result {
-        Ok(()) => "ok",
-        Err(HandlerError::Rejected { .. }) => "rejected",
-        Err(HandlerError::Panicked(_)) => "panic",
-        Err(HandlerError::Failed(_) | HandlerError::Reply(_)) => "error",
-    };
-    span.record("outcome", outcome);
-    if result.is_err() {
+    span.record("outcome", outcome.as_str());
+    if outcome != CallOutcome::Ok {
         span.record("otel.status_code", "ERROR");
     }
 }
@@ -103,14 +100,5 @@ pub(crate) fn publish_ended<T, E>(span: &Span, result: &Result<T, E>) {
     span.record("outcome", if result.is_ok() { "ok" } else { "error" });
     if result.is_err() {
         span.record("otel.status_code", "ERROR");
-    }
-}
-
-/// A handler's name as the logs write it, without building a `String`.
-struct Name<'a>(&'a HandlerDescriptor);
-
-impl fmt::Display for Name<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}::{}", self.0.module, self.0.name)
     }
 }

@@ -61,6 +61,7 @@ pub(crate) use self::calls::Watch;
 pub use self::calls::{Calls, HandlerCall};
 pub use self::message::{message, TestMessage};
 use self::recorder::Recorder;
+use crate::ack::policy::AckPolicy;
 use crate::config::{Config, ConfigBuilder};
 use crate::dispatch::Dispatcher;
 use crate::error::{Error, Result};
@@ -143,11 +144,19 @@ impl TestClient {
         );
         shared.set_state(ConnectionState::Connected, |_| {});
         let watch = Arc::new(Watch::default());
+        // Handler calls are recorded in the client's metrics as in a running client
+        // (`MetricsCollector` shows them), unless the config says `metrics(false)`.
+        let dispatcher = Dispatcher::start_acking(
+            handlers,
+            Some(Arc::clone(&watch) as _),
+            AckPolicy::After,
+            shared.metrics.as_deref(),
+        );
         Ok(TestClient {
             mqtt: Mqtt {
                 shared: Arc::new(shared),
             },
-            dispatcher: Dispatcher::start(handlers, Some(Arc::clone(&watch) as _)),
+            dispatcher,
             recorder,
             watch,
             calls: Mutex::new(Vec::new()),
@@ -171,8 +180,15 @@ impl TestClient {
     /// arriving back to back). Await the future to wait until every handler the message
     /// reaches has finished (rejected, returned, panicked, replied); it resolves to those
     /// calls, which [`calls`](TestClient::calls) keeps too.
+    ///
+    /// The message counts as received in `mqtt_messages_received_total`, as one from the
+    /// broker would.
     pub fn inject(&self, message: impl Into<Message>) -> impl Future<Output = Calls> + Send + '_ {
-        self.inject_event(Event::Message(message.into()))
+        let message = message.into();
+        if let Some(metrics) = &self.mqtt.shared.metrics {
+            metrics.received(message.qos());
+        }
+        self.inject_event(Event::Message(message))
     }
 
     /// Runs the `#[on_connect]` handlers as for a first connect; await to wait for them.

@@ -1,0 +1,91 @@
+//! [`MetricsCollector`]: the metrics of some clients, for a Prometheus scrape.
+
+use std::sync::atomic::Ordering;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::registry::Registry;
+
+use super::Mqtt;
+use crate::metrics::recorder::ClientMetrics;
+use crate::metrics::{encode, MetricsFormat, Scrape};
+
+/// The Prometheus metrics of one or more clients (see the README's "Metrics" for the
+/// families), as a prometheus-client [`Collector`]: written with
+/// [`render`](MetricsCollector::render), or registered in an app's own
+/// `prometheus_client::registry::Registry` next to its metrics.
+///
+/// Clients configured with `MQTT_METRICS=false` record nothing and are left out.
+///
+/// ```
+/// # use flask_mqtt_core::{self as mqtt, testing::TestClient, MetricsCollector, MetricsFormat};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> mqtt::Result<()> {
+/// let app = TestClient::new()?;
+/// let metrics = MetricsCollector::new([app.client().clone()]);
+/// let text = metrics.render(MetricsFormat::OpenMetrics);
+/// assert!(text.contains("mqtt_connected{broker=\"MQTT\"} 1"));
+/// assert!(text.ends_with("# EOF\n"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct MetricsCollector {
+    clients: Vec<Mqtt>,
+}
+
+impl MetricsCollector {
+    /// The metrics of `clients` (each family written once, with a series per client).
+    pub fn new(clients: impl IntoIterator<Item = Mqtt>) -> MetricsCollector {
+        MetricsCollector {
+            clients: clients.into_iter().collect(),
+        }
+    }
+
+    /// Whether no client records metrics (every one has `MQTT_METRICS=false`, or there
+    /// is none): [`render`](MetricsCollector::render) would write no series.
+    pub fn is_empty(&self) -> bool {
+        !self.clients.iter().any(|c| c.shared.metrics.is_some())
+    }
+
+    /// The metrics in `format`.
+    pub fn render(&self, format: MetricsFormat) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self.clone()));
+        let mut out = String::new();
+        let written = match format {
+            MetricsFormat::PrometheusText => {
+                prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
+            }
+            _ => prometheus_client::encoding::text::encode(&mut out, &registry),
+        };
+        if written.is_err() {
+            // Writing to a String does not fail, and our names and labels are valid.
+            log::warn!(target: crate::event::log::CLIENT_TARGET, "metrics could not be written in full");
+        }
+        out
+    }
+}
+
+impl Collector for MetricsCollector {
+    fn encode(&self, encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        encode(&self.clients, encoder)
+    }
+}
+
+impl Scrape for Mqtt {
+    fn recorded(&self) -> Option<&ClientMetrics> {
+        self.shared.metrics.as_deref()
+    }
+
+    fn is_up(&self) -> bool {
+        self.is_connected()
+    }
+
+    fn buffered(&self) -> usize {
+        self.shared.unsent.load(Ordering::SeqCst)
+    }
+
+    fn unacknowledged(&self) -> usize {
+        self.unacknowledged_messages()
+    }
+}

@@ -1,0 +1,125 @@
+//! [`ClientMetrics`]: what one client records, with every label set resolved when the
+//! client starts, so that recording is an atomic add (a counter) or two (a histogram):
+//! no label strings hashed or allocated per message, no lock.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use super::families::{qos_index, CallOutcome, PublishOutcome};
+use super::histogram::DurationHistogram;
+use crate::qos::QoS;
+use prometheus_client::metrics::counter::Counter;
+
+/// The counters of one client (its `broker` label is the configuration prefix), and
+/// the handles of its handlers once dispatch has started.
+pub(crate) struct ClientMetrics {
+    pub(super) broker: String,
+    /// By QoS.
+    pub(super) received: [Counter; 3],
+    /// By QoS, then [`PublishOutcome`].
+    pub(super) published: [[Counter; 2]; 3],
+    pub(super) connects: Counter,
+    pub(super) losses: Counter,
+    /// Set once, by dispatch, when the client's handlers are known.
+    pub(super) handlers: OnceLock<Arc<[HandlerMetrics]>>,
+}
+
+impl fmt::Debug for ClientMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientMetrics")
+            .field("broker", &self.broker)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientMetrics {
+    /// The metrics of the client configured with `prefix` (its `broker` label).
+    pub(crate) fn new(prefix: &str) -> ClientMetrics {
+        ClientMetrics {
+            broker: prefix.to_owned(),
+            received: Default::default(),
+            published: Default::default(),
+            connects: Counter::default(),
+            losses: Counter::default(),
+            handlers: OnceLock::new(),
+        }
+    }
+
+    /// A message arrived from the broker.
+    pub(crate) fn received(&self, qos: QoS) {
+        if let Some(c) = self.received.get(qos_index(qos)) {
+            c.inc();
+        }
+    }
+
+    /// A publish ended with `outcome`.
+    pub(crate) fn published(&self, qos: QoS, outcome: PublishOutcome) {
+        if let Some(c) = self
+            .published
+            .get(qos_index(qos))
+            .and_then(|by_outcome| by_outcome.get(outcome as usize))
+        {
+            c.inc();
+        }
+    }
+
+    /// The client connected (first connect or reconnect).
+    pub(crate) fn connected(&self) {
+        self.connects.inc();
+    }
+
+    /// The connection was lost or closed by the broker.
+    pub(crate) fn connection_lost(&self) {
+        self.losses.inc();
+    }
+
+    /// Records the client's handlers (dispatch calls it once, when it starts); a second
+    /// call changes nothing.
+    pub(crate) fn set_handlers(&self, handlers: Arc<[HandlerMetrics]>) {
+        let _ = self.handlers.set(handlers);
+    }
+}
+
+/// How many events wait in a handler's queue, read at each scrape.
+pub(crate) type Depth = Box<dyn Fn() -> usize + Send + Sync>;
+
+/// What one handler records: its calls by outcome and their durations; its queue depth
+/// is read at scrape time from the queue itself (nothing recorded per message).
+pub(crate) struct HandlerMetrics {
+    /// `module::function`, as the logs name it.
+    pub(super) name: String,
+    /// By [`CallOutcome`].
+    pub(super) calls: [Counter; 4],
+    pub(super) duration: DurationHistogram,
+    pub(super) depth: Depth,
+}
+
+impl fmt::Debug for HandlerMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerMetrics")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HandlerMetrics {
+    /// The metrics of the handler `name` (as the logs write it), whose queue depth
+    /// `depth` reads.
+    pub(crate) fn new(name: String, depth: Depth) -> HandlerMetrics {
+        HandlerMetrics {
+            name,
+            calls: Default::default(),
+            duration: DurationHistogram::default(),
+            depth,
+        }
+    }
+
+    /// A call ended with `outcome`, `elapsed` after its worker took the event.
+    pub(crate) fn call_ended(&self, outcome: CallOutcome, elapsed: Duration) {
+        if let Some(c) = self.calls.get(outcome as usize) {
+            c.inc();
+        }
+        self.duration.observe(elapsed);
+    }
+}

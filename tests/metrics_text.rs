@@ -1,0 +1,275 @@
+//! The metrics exposition itself, without Prometheus: every family in both text formats,
+//! the labels and values of known handler calls (driven through `TestClient`), clients
+//! with `MQTT_METRICS=false` left out, and `mqtt::metrics` over HTTP choosing the format
+//! by the `Accept` header (against a real Mosquitto).
+
+// Test code: a failed expectation panics.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use actix_web::http::header::{ACCEPT, CONTENT_TYPE};
+use actix_web::{test, web, App};
+use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::{unique, Broker, Recorder};
+use mqtt::testing::{message, TestClient};
+use mqtt::{MetricsCollector, MetricsFormat};
+
+/// The `Accept` header Prometheus 2.x scrapes with (no protobuf).
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+static EVENTS: Recorder<String> = Recorder::new();
+
+#[mqtt::on_connect]
+fn connected() {
+    EVENTS.push("connect".into());
+}
+
+#[mqtt::on_message("t/ok", qos = 1)]
+fn ok() {}
+
+#[mqtt::on_message("t/fail")]
+fn fails() -> Result<(), String> {
+    Err("no".into())
+}
+
+#[mqtt::on_message("t/panic")]
+fn panics() {
+    panic!("on purpose");
+}
+
+#[mqtt::on_message("t/number")]
+fn number(_n: mqtt::Json<u32>) {}
+
+#[mqtt::on_message("t/publish")]
+async fn publishes(client: mqtt::Mqtt) -> mqtt::Result<()> {
+    client
+        .publish("t/out", "x")
+        .qos(mqtt::QoS::ExactlyOnce)
+        .await
+}
+
+/// The lines of `text` that start with `prefix`.
+fn lines<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.lines().filter(|l| l.starts_with(prefix)).collect()
+}
+
+fn assert_line(text: &str, line: &str) {
+    assert!(
+        text.lines().any(|l| l == line),
+        "no line `{line}` in:\n{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_family_with_the_labels_and_values_of_the_calls() {
+    let app = TestClient::new().unwrap();
+    app.inject(message("t/ok", "x").qos(mqtt::QoS::AtLeastOnce))
+        .await;
+    app.inject(message("t/ok", "x")).await;
+    app.inject(message("t/fail", "x")).await;
+    app.inject(message("t/panic", "x")).await;
+    app.inject(message("t/number", "not a number")).await;
+    app.inject(message("t/number", "7")).await;
+    app.inject(message("t/publish", "x")).await;
+
+    let metrics = MetricsCollector::new([app.client().clone()]);
+    assert!(!metrics.is_empty());
+    let text = metrics.render(MetricsFormat::OpenMetrics);
+    println!("{text}");
+
+    // Every family, in order, with its type (and unit), once.
+    let types: Vec<&str> = lines(&text, "# TYPE ");
+    assert_eq!(
+        types,
+        [
+            "# TYPE mqtt_messages_received counter",
+            "# TYPE mqtt_handler_calls counter",
+            "# TYPE mqtt_handler_duration_seconds histogram",
+            "# TYPE mqtt_handler_queue_depth gauge",
+            "# TYPE mqtt_connected gauge",
+            "# TYPE mqtt_connects counter",
+            "# TYPE mqtt_connection_losses counter",
+            "# TYPE mqtt_messages_published counter",
+            "# TYPE mqtt_buffered_publishes gauge",
+            "# TYPE mqtt_unacknowledged_messages gauge",
+        ]
+    );
+    assert_line(&text, "# UNIT mqtt_handler_duration_seconds seconds");
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with `# EOF`");
+
+    // Received, by QoS.
+    assert_eq!(
+        lines(&text, "mqtt_messages_received_total"),
+        [
+            "mqtt_messages_received_total{broker=\"MQTT\",qos=\"0\"} 6",
+            "mqtt_messages_received_total{broker=\"MQTT\",qos=\"1\"} 1",
+            "mqtt_messages_received_total{broker=\"MQTT\",qos=\"2\"} 0",
+        ]
+    );
+    // Calls by handler (named as the logs name them) and outcome: all four outcomes of
+    // every handler, in registry order.
+    for (handler, counts) in [
+        ("metrics_text::connected", [0, 0, 0, 0]),
+        ("metrics_text::fails", [0, 1, 0, 0]),
+        ("metrics_text::number", [1, 0, 1, 0]),
+        ("metrics_text::ok", [2, 0, 0, 0]),
+        ("metrics_text::panics", [0, 0, 0, 1]),
+        ("metrics_text::publishes", [1, 0, 0, 0]),
+    ] {
+        let expected: Vec<String> = ["ok", "error", "rejected", "panic"]
+            .iter()
+            .zip(counts)
+            .map(|(outcome, n)| {
+                format!(
+                    "mqtt_handler_calls_total{{handler=\"{handler}\",outcome=\"{outcome}\"}} {n}"
+                )
+            })
+            .collect();
+        assert_eq!(
+            lines(
+                &text,
+                &format!("mqtt_handler_calls_total{{handler=\"{handler}\"")
+            ),
+            expected
+        );
+    }
+    // The histogram: 16 buckets and +Inf, count and sum per handler.
+    let ok_buckets: Vec<&str> = lines(&text, "mqtt_handler_duration_seconds_bucket{")
+        .into_iter()
+        .filter(|l| l.contains("handler=\"metrics_text::ok\""))
+        .collect();
+    assert_eq!(ok_buckets.len(), 17, "{ok_buckets:?}");
+    let bounds: Vec<&str> = ok_buckets
+        .iter()
+        .filter_map(|l| l.split('"').nth(1))
+        .collect();
+    assert_eq!(
+        bounds,
+        [
+            "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05",
+            "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "10.0", "+Inf"
+        ]
+    );
+    assert_eq!(
+        ok_buckets.last().copied(),
+        Some("mqtt_handler_duration_seconds_bucket{le=\"+Inf\",handler=\"metrics_text::ok\"} 2")
+    );
+    assert_line(
+        &text,
+        "mqtt_handler_duration_seconds_count{handler=\"metrics_text::ok\"} 2",
+    );
+    assert_line(
+        &text,
+        "mqtt_handler_duration_seconds_count{handler=\"metrics_text::number\"} 2",
+    );
+    assert_line(
+        &text,
+        "mqtt_handler_queue_depth{handler=\"metrics_text::ok\"} 0",
+    );
+    // The test client is connected (it says so to its handlers) and records publishes.
+    assert_line(&text, "mqtt_connected{broker=\"MQTT\"} 1");
+    assert_line(&text, "mqtt_connects_total{broker=\"MQTT\"} 0");
+    assert_line(&text, "mqtt_connection_losses_total{broker=\"MQTT\"} 0");
+    assert_eq!(
+        lines(&text, "mqtt_messages_published_total"),
+        [
+            "mqtt_messages_published_total{broker=\"MQTT\",qos=\"0\",outcome=\"ok\"} 0",
+            "mqtt_messages_published_total{broker=\"MQTT\",qos=\"0\",outcome=\"error\"} 0",
+            "mqtt_messages_published_total{broker=\"MQTT\",qos=\"1\",outcome=\"ok\"} 0",
+            "mqtt_messages_published_total{broker=\"MQTT\",qos=\"1\",outcome=\"error\"} 0",
+            "mqtt_messages_published_total{broker=\"MQTT\",qos=\"2\",outcome=\"ok\"} 1",
+            "mqtt_messages_published_total{broker=\"MQTT\",qos=\"2\",outcome=\"error\"} 0",
+        ]
+    );
+    assert_line(&text, "mqtt_buffered_publishes{broker=\"MQTT\"} 0");
+    assert_line(&text, "mqtt_unacknowledged_messages{broker=\"MQTT\"} 0");
+
+    // The classic text format: the same series, `_total` in the family name, no `# EOF`.
+    let classic = metrics.render(MetricsFormat::PrometheusText);
+    assert_line(&classic, "# TYPE mqtt_messages_received_total counter");
+    assert_line(
+        &classic,
+        "mqtt_messages_received_total{broker=\"MQTT\",qos=\"0\"} 6",
+    );
+    assert_line(
+        &classic,
+        "mqtt_handler_calls_total{handler=\"metrics_text::panics\",outcome=\"panic\"} 1",
+    );
+    assert!(!classic.contains("# EOF"));
+}
+
+#[tokio::test]
+async fn a_client_with_metrics_off_records_nothing_and_is_left_out() {
+    let off = TestClient::with_config(
+        mqtt::ConfigBuilder::with_prefix("MQTT2")
+            .metrics(false)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    off.inject(message("t/ok", "x")).await;
+    assert!(MetricsCollector::new([off.client().clone()]).is_empty());
+    assert!(MetricsCollector::new([]).is_empty());
+
+    let on = TestClient::new().unwrap();
+    let both = MetricsCollector::new([on.client().clone(), off.client().clone()]);
+    assert!(!both.is_empty());
+    let text = both.render(MetricsFormat::OpenMetrics);
+    assert!(text.contains("broker=\"MQTT\""));
+    assert!(!text.contains("MQTT2"), "{text}");
+}
+
+#[actix_web::test]
+async fn the_http_handler_answers_in_the_format_asked_for() {
+    let broker = Broker::start();
+    mqtt::init_with(
+        mqtt::Config::builder()
+            .broker_url("127.0.0.1")
+            .port(broker.port())
+            .client_id(unique("metrics-text"))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let app = test::init_service(
+        App::new()
+            .configure(mqtt::configure)
+            .route("/metrics", web::get().to(mqtt::metrics)),
+    )
+    .await;
+    let connected = actix_web::rt::task::spawn_blocking(|| {
+        EVENTS.wait_for(Duration::from_secs(15), |e| {
+            e.iter().any(|x| x == "connect")
+        })
+    })
+    .await
+    .unwrap();
+    assert!(connected, "never connected: {}", broker.log());
+
+    let req = test::TestRequest::get()
+        .uri("/metrics")
+        .insert_header((ACCEPT, PROMETHEUS_ACCEPT))
+        .to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers().get(CONTENT_TYPE).unwrap(),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert!(body.ends_with("# EOF\n"));
+    assert_line(&body, "mqtt_connected{broker=\"MQTT\"} 1");
+    assert_line(&body, "mqtt_connects_total{broker=\"MQTT\"} 1");
+
+    let req = test::TestRequest::get().uri("/metrics").to_request();
+    let res = test::call_service(&app, req).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers().get(CONTENT_TYPE).unwrap(),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let body = String::from_utf8(test::read_body(res).await.to_vec()).unwrap();
+    assert_line(&body, "# TYPE mqtt_connects_total counter");
+    assert_line(&body, "mqtt_connects_total{broker=\"MQTT\"} 1");
+}

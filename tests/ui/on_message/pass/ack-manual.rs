@@ -1,0 +1,29 @@
+use flask_mqtt_actix as mqtt;
+
+// Acknowledged when the handler says so: at `ack()`, also after the call (the
+// `Ack` may be moved into a task), or when the `Ack` is dropped.
+#[mqtt::on_message("orders/+", qos = 1, ack = "manual")]
+async fn order(_msg: mqtt::Message, ack: mqtt::Ack) {
+    ack.ack();
+}
+
+// With `nack_on_error`: a failed call (or a panic while it holds its `Ack`) leaves the
+// message unacknowledged, for the broker to send again with the next session.
+#[mqtt::on_message("invoices/+", qos = 2, ack = "manual", nack_on_error)]
+fn invoice(ack: mqtt::Ack) -> Result<(), std::io::Error> {
+    if ack.is_pending() {
+        ack.ack();
+    }
+    Ok(())
+}
+
+// Moved out of the call: acknowledged when the work it was handed to is done.
+#[mqtt::on_message("refunds/+", qos = 1, ack = "manual")]
+fn refund(msg: mqtt::Message, ack: mqtt::Ack) {
+    std::thread::spawn(move || {
+        let _ = msg.payload();
+        ack.ack();
+    });
+}
+
+fn main() {}
