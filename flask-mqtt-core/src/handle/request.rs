@@ -164,7 +164,13 @@ impl Request {
             mqtt: mqtt.clone(),
             key,
         };
-        waiter.ensure_subscribed().await?;
+        // A SUBSCRIBE or PUBLISH cut short by the client stopping (Paho fails it with
+        // "operation incomplete" once `closed` is set) is the stop, not a broken link.
+        let stopped = |e: Error| match mqtt.ensure_open() {
+            Err(closed) => closed,
+            Ok(()) => e,
+        };
+        waiter.ensure_subscribed().await.map_err(stopped)?;
 
         let mut publish = mqtt.publish(topic.clone(), payload).qos(qos);
         if let Some(correlation) = &waiter.key.correlation {
@@ -175,7 +181,7 @@ impl Request {
         if let Some(content_type) = content_type {
             publish = publish.content_type(content_type);
         }
-        publish.await?;
+        publish.await.map_err(stopped)?;
         log::debug!(
             target: CLIENT_TARGET,
             "request to `{topic}` sent; waiting up to {timeout:?} for the reply on `{}`",
@@ -299,5 +305,88 @@ impl Drop for Waiter {
                 }
             }));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use futures::future::BoxFuture;
+    use tokio::sync::{mpsc, Notify};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::handle::outbound::{Delivery, Outbound};
+    use crate::handle::shared::Shared;
+
+    /// Connected; its SUBSCRIBE fails with Paho's "operation incomplete" when `cut` is
+    /// notified, as Paho fails the operations in flight when the client disconnects.
+    struct CutShort {
+        cut: Arc<Notify>,
+    }
+
+    impl Outbound for CutShort {
+        fn is_connected(&self) -> bool {
+            true
+        }
+
+        fn carries_properties(&self) -> bool {
+            true
+        }
+
+        fn publish(&self, _: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+            Ok(Delivery::Done)
+        }
+
+        fn subscribe(
+            &self,
+            _: Vec<String>,
+            _: Vec<QoS>,
+        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+            let cut = Arc::clone(&self.cut);
+            Box::pin(async move {
+                cut.notified().await;
+                Err(paho_mqtt::Error::OperationIncomplete)
+            })
+        }
+
+        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// A request whose reply-topic SUBSCRIBE is cut short by the client stopping ends
+    /// with `Error::Closed`, as documented, not with Paho's error.
+    #[tokio::test]
+    async fn a_request_cut_short_by_the_stop_is_closed() {
+        let cut = Arc::new(Notify::new());
+        let (input, _) = mpsc::unbounded_channel();
+        let mqtt = Mqtt {
+            shared: Arc::new(Shared::new(
+                Config::default(),
+                "tcp://nowhere:1".to_owned(),
+                Box::new(CutShort {
+                    cut: Arc::clone(&cut),
+                }),
+                BTreeMap::new(),
+                input,
+                tokio::runtime::Handle::current(),
+                false,
+            )),
+        };
+        let waiting = tokio::spawn({
+            let mqtt = mqtt.clone();
+            async move { mqtt.request("a/b", "?").await }
+        });
+        while mqtt.pending_requests() == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The stop: `closed` first, then Paho fails what was in flight.
+        mqtt.shared.closed.store(true, Ordering::SeqCst);
+        cut.notify_one();
+        let res = waiting.await.map_err(|e| e.to_string());
+        assert!(matches!(res, Ok(Err(Error::Closed))), "{res:?}");
     }
 }
