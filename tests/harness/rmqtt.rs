@@ -256,7 +256,7 @@ impl RmqttCluster {
     /// `raft.grpc_reuseaddr` says): while the connections the killed process had
     /// accepted are in `TIME_WAIT` (60 s on Linux), binding it fails with "Address
     /// already in use" and the node exits. It is started again until it binds, for up to
-    /// [`RESTART_TIMEOUT`].
+    /// `RESTART_TIMEOUT` (120 s).
     pub fn start_again(&self, i: usize) -> Duration {
         assert!(
             !self.is_running(i),
