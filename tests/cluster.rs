@@ -49,6 +49,9 @@ fn replica(cluster: &RmqttCluster, i: usize, node: usize) -> AppProcess {
         .stdin(Stdio::null());
     let app = AppProcess::spawn(&format!("r{i}"), command);
     app.expect_line(T, |l| l.starts_with("connected "));
+    // The app prints the node it reached right after `connected`: wait for that line
+    // too, or a test reading it at once may find nothing yet.
+    app.expect_line(T, |l| l.starts_with("broker "));
     app
 }
 
