@@ -75,23 +75,13 @@ mqtt::publisher! {
 
 /// Installs (once) and locates the parser; never skipped: the script installs what is
 /// missing.
-fn parser_dir(root: &Path) -> PathBuf {
-    let out = process::Command::new("bash")
-        .arg(root.join("scripts/setup-asyncapi"))
-        .output()
-        .expect("cannot run scripts/setup-asyncapi");
-    assert!(
-        out.status.success(),
-        "scripts/setup-asyncapi failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    PathBuf::from(stdout.lines().last().expect("no directory printed").trim())
+fn parser_dir() -> PathBuf {
+    flask_mqtt_tests::installed_by("setup-asyncapi")
 }
 
 /// The parser's verdict on `doc`.
 fn validate(root: &Path, doc: &Value) -> Value {
-    let dir = parser_dir(root);
+    let dir = parser_dir();
     let file = tempfile::Builder::new()
         .prefix("asyncapi-")
         .suffix(".json")

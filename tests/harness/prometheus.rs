@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::http::http;
+use crate::setup_script::installed_by;
 use crate::sys::spawn_tied_to_process;
 
 /// How long Prometheus may take to start answering `/-/ready`.
@@ -186,26 +187,7 @@ impl Drop for Prometheus {
 /// The `prometheus` binary: `scripts/setup-prometheus` installs it if it is missing and
 /// prints its path last.
 fn binary() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-prometheus");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "{} failed: {}",
-        script.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    PathBuf::from(
-        stdout
-            .lines()
-            .last()
-            .unwrap_or_else(|| panic!("{} printed no path", script.display()))
-            .trim(),
-    )
+    installed_by("setup-prometheus")
 }
 
 /// `text` as a URL query value: unreserved characters as they are, every other byte

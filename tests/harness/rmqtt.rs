@@ -19,6 +19,7 @@ use tempfile::TempDir;
 
 use crate::broker::{read_lossy, tail};
 use crate::client::Observer;
+use crate::setup_script::installed_by;
 use crate::sys;
 
 /// Environment variable naming an `rmqttd` binary to use instead of the one
@@ -41,21 +42,7 @@ pub fn rmqttd() -> PathBuf {
         if let Some(path) = std::env::var_os(RMQTTD_ENV) {
             return PathBuf::from(path);
         }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/setup-rmqtt");
-        let out = Command::new("bash")
-            .arg(&script)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "scripts/setup-rmqtt failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let path = stdout.lines().last().unwrap_or_default().trim();
-        PathBuf::from(path)
+        installed_by("setup-rmqtt")
     })
     .clone()
 }
