@@ -53,6 +53,7 @@
 //! Log target: `flask_mqtt::dispatch`.
 
 pub(crate) mod hold;
+mod inline;
 mod measure;
 pub(crate) mod observe;
 mod queue;
@@ -71,6 +72,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use self::hold::{item, AckMode};
+use self::inline::Trust;
 use self::observe::{Completions, Observer};
 use self::queue::{queue, Queue, SendError};
 use self::router::{route, Backlog, Job, BACKLOG_WARNING, NOBODY};
@@ -101,6 +103,8 @@ pub(crate) struct Dispatcher {
     settle: Arc<dyn Settle>,
     /// The number of the next event.
     next_seq: AtomicU64,
+    /// Told of every call (the workers have their own).
+    observer: Option<Arc<dyn Observer>>,
 }
 
 impl Dispatcher {
@@ -125,7 +129,7 @@ impl Dispatcher {
             .iter()
             .map(|h| {
                 let capacity = usize::try_from(h.desc.queue).unwrap_or(usize::MAX).max(1);
-                let (tx, rx) = queue(capacity);
+                let (tx, rx) = queue(capacity, Trust::of(h));
                 let recorded = metrics.map(|_| measure::handler_metrics(h, &tx));
                 ((tx, rx), recorded)
             })
@@ -191,7 +195,8 @@ impl Dispatcher {
             rx,
             queues.clone(),
         ));
-        let completions = Arc::new(Completions::new(observer));
+        inline::start_clock();
+        let completions = Arc::new(Completions::new(observer.clone()));
         Dispatcher {
             intake,
             routes,
@@ -202,6 +207,7 @@ impl Dispatcher {
             settle: Arc::clone(&completions) as Arc<dyn Settle>,
             completions,
             next_seq: AtomicU64::new(0),
+            observer,
         }
     }
 
@@ -245,12 +251,22 @@ impl Dispatcher {
         // when a full queue has room for it.
         let ack = ack.filter(|_| targets.iter().any(|&i| self.routes.mode(i).holds()));
         if self.backlog.len.load(Ordering::SeqCst) == 0 {
+            // The end of the last call made inline: the start of the next.
+            let mut ended = None;
             for (n, &i) in targets.iter().enumerate() {
                 let (Some(h), Some(queue)) = (self.routes.handlers.get(i), self.queues.get(i))
                 else {
                     continue;
                 };
-                match queue.try_send(item(h, self.routes.mode(i), &ctx, ack.as_ref())) {
+                let item = item(h, self.routes.mode(i), &ctx, ack.as_ref());
+                let item = match inline::call(h, i, queue, item, self.observer.as_ref(), ended) {
+                    Ok(end) => {
+                        ended = end;
+                        continue;
+                    }
+                    Err(item) => item,
+                };
+                match queue.try_send(item) {
                     // Closed: the worker is gone (runtime shutdown).
                     Ok(()) | Err(SendError::Closed) => {}
                     Err(SendError::Full(_)) => {

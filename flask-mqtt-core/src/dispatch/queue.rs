@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
 
+use super::inline::{Started, Trust};
 use crate::ack::watermark::Slot;
 use crate::extract::context::EventContext;
 
@@ -18,6 +19,14 @@ pub(super) struct Item {
     pub(super) nack_on_error: bool,
 }
 
+/// What a handler's worker takes from its queue.
+pub(super) enum Work {
+    /// An event to call the handler for.
+    Call(Item),
+    /// A call made inline that has to wait: the worker finishes it (see `inline`).
+    Started(Started),
+}
+
 /// A handler's queue: at most `capacity` events sent and not yet taken by its worker.
 ///
 /// An unbounded channel and a counter rather than Tokio's bounded channel, whose
@@ -26,7 +35,7 @@ pub(super) struct Item {
 /// message.
 #[derive(Clone)]
 pub(super) struct Queue {
-    pub(super) tx: mpsc::UnboundedSender<Item>,
+    pub(super) tx: mpsc::UnboundedSender<Work>,
     pub(super) room: Arc<Room>,
 }
 
@@ -37,20 +46,42 @@ pub(super) struct Room {
     pub(super) len: AtomicUsize,
     /// Told when the worker takes an event from a full queue.
     pub(super) freed: Notify,
+    /// Events queued or being handled (`len` and the calls not ended): 0 when the
+    /// handler is idle, which is when a call may be made inline.
+    pub(super) busy: AtomicUsize,
+    /// Whether the handler's calls may be made inline.
+    pub(super) trust: Trust,
+}
+
+impl Room {
+    /// Takes an idle handler for a call made inline: nothing else is queued or runs until
+    /// it ends ([`Room::release`]) or its worker finishes it.
+    pub(super) fn claim(&self) -> bool {
+        self.busy
+            .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }
+
+    /// A call has ended (on the worker, or inline).
+    pub(super) fn release(&self) {
+        self.busy.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A [`Queue`]'s worker end.
 pub(super) struct QueueRx {
-    pub(super) rx: mpsc::UnboundedReceiver<Item>,
+    pub(super) rx: mpsc::UnboundedReceiver<Work>,
     pub(super) room: Arc<Room>,
 }
 
-pub(super) fn queue(capacity: usize) -> (Queue, QueueRx) {
+pub(super) fn queue(capacity: usize, trust: Trust) -> (Queue, QueueRx) {
     let (tx, rx) = mpsc::unbounded_channel();
     let room = Arc::new(Room {
         capacity,
         len: AtomicUsize::new(0),
         freed: Notify::new(),
+        busy: AtomicUsize::new(0),
+        trust,
     });
     (
         Queue {
@@ -80,10 +111,23 @@ impl Queue {
         if taken.is_err() {
             return Err(SendError::Full(item));
         }
-        self.tx.send(item).map_err(|_| {
+        room.busy.fetch_add(1, Ordering::SeqCst);
+        self.tx.send(Work::Call(item)).map_err(|_| {
             room.len.fetch_sub(1, Ordering::SeqCst);
+            room.busy.fetch_sub(1, Ordering::SeqCst);
             SendError::Closed
         })
+    }
+
+    /// Queues a call made inline that has to wait, on a handler claimed for it
+    /// ([`Room::claim`]; so the queue is empty and this is not counted against its
+    /// capacity). Dropped if the worker is gone (runtime shutdown).
+    pub(super) fn push_started(&self, call: Started) {
+        self.room.len.fetch_add(1, Ordering::SeqCst);
+        if self.tx.send(Work::Started(call)).is_err() {
+            self.room.len.fetch_sub(1, Ordering::SeqCst);
+            self.room.release();
+        }
     }
 
     /// Waits until `item` is queued (or the worker is gone).
@@ -103,7 +147,8 @@ impl Queue {
 }
 
 impl QueueRx {
-    pub(super) async fn recv(&mut self) -> Option<Item> {
+    /// The next work; the caller calls [`Room::release`] once it is done.
+    pub(super) async fn recv(&mut self) -> Option<Work> {
         let item = self.rx.recv().await?;
         if self.room.len.fetch_sub(1, Ordering::SeqCst) == self.room.capacity {
             self.room.freed.notify_one();
@@ -145,7 +190,7 @@ mod tests {
             ack: None,
             nack_on_error: false,
         };
-        let (q, mut rx) = queue(2);
+        let (q, mut rx) = queue(2, Trust::never());
         assert!(q.try_send(item()).is_ok());
         assert!(q.try_send(item()).is_ok());
         assert!(matches!(q.try_send(item()), Err(SendError::Full(_))));

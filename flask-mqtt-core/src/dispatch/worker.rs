@@ -3,16 +3,17 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
+use super::inline::{self, Timed};
 use super::measure;
 use super::observe::{CallEnd, Observer};
-use super::queue::{Item, QueueRx};
+use super::queue::{Item, QueueRx, Room, Work};
 use super::reply::send_reply;
 use crate::ack::watermark::Slot;
 use crate::event::log::DISPATCH_TARGET as TARGET;
@@ -23,7 +24,8 @@ use crate::registry::{Handler, HandlerFn};
 use crate::spans;
 
 /// The worker of handler `h` (number `index` of the dispatcher's): calls it for each
-/// event of its queue, and reports each call to `observer`.
+/// event of its queue, finishes the calls made inline that had to wait, and reports
+/// each call to `observer`.
 pub(super) async fn run_worker(
     h: Arc<Handler>,
     index: usize,
@@ -33,27 +35,29 @@ pub(super) async fn run_worker(
     let concurrency = usize::try_from(h.desc.concurrency)
         .unwrap_or(usize::MAX)
         .clamp(1, Semaphore::MAX_PERMITS);
+    let room = Arc::clone(&rx.room);
     if concurrency == 1 {
         // When an event is already waiting as a call ends, the worker takes it at once:
-        // the end of that call is the start of the next (one clock read per call instead
-        // of two, with an observer). Polled as `recv` always is, so Tokio's cooperative
-        // budget still makes a busy worker yield.
+        // the end of that call is the start of the next (one clock read per call).
+        // Polled as `recv` always is, so Tokio's cooperative budget still makes a busy
+        // worker yield.
         let mut ended = None;
         loop {
-            let (item, started) = match rx.recv().now_or_never() {
-                Some(Some(item)) => (item, ended),
+            let (work, started) = match rx.recv().now_or_never() {
+                Some(Some(work)) => (work, ended),
                 Some(None) => return,
                 None => match rx.recv().await {
-                    Some(item) => (item, None),
+                    Some(work) => (work, None),
                     None => return,
                 },
             };
-            ended = run_one(&h, index, item, observer.as_deref(), started).await;
+            ended = Some(run_work(&h, index, work, observer.as_ref(), started, &room).await);
+            room.release();
         }
     }
     let permits = Arc::new(Semaphore::new(concurrency));
     let mut running = JoinSet::new();
-    while let Some(item) = rx.recv().await {
+    while let Some(work) = rx.recv().await {
         // Wait for a free slot before taking the next event: the queue keeps the
         // back-pressure, and calls start in arrival order.
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
@@ -61,8 +65,10 @@ pub(super) async fn run_worker(
         };
         let h = Arc::clone(&h);
         let observer = observer.clone();
+        let room = Arc::clone(&room);
         running.spawn(async move {
-            run_one(&h, index, item, observer.as_deref(), None).await;
+            run_work(&h, index, work, observer.as_ref(), None, &room).await;
+            room.release();
             drop(permit);
         });
         while running.try_join_next().is_some() {}
@@ -70,18 +76,45 @@ pub(super) async fn run_worker(
     while running.join_next().await.is_some() {}
 }
 
-/// One handler call: extraction, the call, the reply, the report. The call's context
-/// is dropped last: after the observer heard of the call, the event may complete.
-///
-/// With an observer, the call is timed from `started` (the worker took the event then;
-/// `None`: now) and the time it ended is returned.
-async fn run_one(
+/// Does one piece of a worker's work, started at `started` (ticks; `None`: now), and
+/// returns when it ended. While the handler is on probation for inline calls, its polls
+/// are timed.
+async fn run_work(
+    h: &Handler,
+    index: usize,
+    work: Work,
+    observer: Option<&Arc<dyn Observer>>,
+    started: Option<u64>,
+    room: &Room,
+) -> u64 {
+    let item = match work {
+        Work::Call(item) => item,
+        Work::Started(call) => return call.await,
+    };
+    let started = started.unwrap_or_else(inline::ticks);
+    let call = run_one(h, index, item, observer.map(|o| &**o), started);
+    if !room.trust.on_probation() {
+        return call.await;
+    }
+    let mut timed = Timed {
+        call: std::pin::pin!(call),
+        longest: Duration::ZERO,
+    };
+    let ended = (&mut timed).await;
+    room.trust.probation_call(timed.longest);
+    ended
+}
+
+/// One handler call, started at `started` (ticks): extraction, the call, the reply, the
+/// report. The call's context is dropped last: after the observer heard of the call,
+/// the event may complete. Returns when the call ended (ticks).
+pub(super) async fn run_one(
     h: &Handler,
     index: usize,
     item: Item,
     observer: Option<&dyn Observer>,
-    started: Option<Instant>,
-) -> Option<Instant> {
+    started: u64,
+) -> u64 {
     let Item {
         ctx,
         ack,
@@ -95,11 +128,8 @@ async fn run_one(
             "handler {} skipped for a message left to the broker at shutdown",
             h.desc.name()
         );
-        return None;
+        return started;
     }
-    // The clock is read only for an observer: twice per call is measurable at 10 calls
-    // per message.
-    let started = observer.map(|_| started.unwrap_or_else(Instant::now));
     let span = spans::handler(
         format_args!("{}::{}", h.desc.module, h.desc.name),
         h.desc.kind,
@@ -109,7 +139,9 @@ async fn run_one(
     let result = async {
         match call(h.desc.call, Arc::clone(&ctx)).await {
             Ok(None) => Ok(()),
-            Ok(Some(reply)) => send_reply(&ctx, reply).await,
+            // Boxed: the reply's future is larger than the rest of the call, which is
+            // boxed itself when made inline and does not wait.
+            Ok(Some(reply)) => Box::pin(send_reply(&ctx, reply)).await,
             Err(e) => Err(e),
         }
     }
@@ -128,20 +160,20 @@ async fn run_one(
             }
         }
     }
-    let ended = started.map(|started| (started, Instant::now()));
-    if let (Some(observer), Some((started, ended)), Some(seq)) = (observer, ended, ctx.seq()) {
+    let ended = inline::ticks();
+    if let (Some(observer), Some(seq)) = (observer, ctx.seq()) {
         observer.call_ended(&CallEnd {
             seq,
             index,
             handler: h.desc,
             result: &result,
-            elapsed: ended.saturating_duration_since(started),
+            elapsed: inline::elapsed(started, ended),
         });
     }
     // The call is over: its hold on the message's acknowledgement ends (after the
     // observer heard of it), then its context.
     drop(ack);
-    ended.map(|(_, ended)| ended)
+    ended
 }
 
 async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {

@@ -1,0 +1,455 @@
+//! Inline calls: an idle async handler's call is polled once on the dispatching task,
+//! and handed to the handler's worker only if it has to wait.
+//!
+//! Handing every call to the handler's task costs a queue push, a task wake, usually
+//! the other runtime worker unparked to steal the task, and the task poll: measured
+//! with callgrind before this (bench `child-framework`, 10 calls per message), about
+//! 580 of the 1,050 instructions a call cost, and 17 % of a QoS 0 profile's samples in
+//! the kernel switching threads (BENCHMARKS.md). A handler that does not wait (most
+//! handlers, most of the time) finishes in that first poll and touches no task.
+//!
+//! What keeps the guarantees of [`dispatch`](super):
+//! - **Order, concurrency.** A call is made inline only when its handler is idle: no
+//!   event queued, no call running ([`Room::claim`](super::queue::Room::claim)). If it
+//!   has to wait, the started call goes through the handler's queue as its next item,
+//!   ahead of any later event, and the worker finishes it first.
+//! - **A stuck handler does not stop the others.** A call that waits returns from its
+//!   poll at once and waits on the handler's worker. What would stop dispatch is an
+//!   async handler that *blocks its thread* (a bug by Tokio's rules, but a common one:
+//!   `std::thread::sleep`, blocking I/O). So a handler is called inline only after
+//!   [`PROBATION`] calls in a row on its worker returned from every poll within
+//!   [`BOUND`]; an inline poll that takes longer sends it back to its worker, on
+//!   probation again (so a thread preempted by the OS costs a handler 16 calls on its
+//!   worker, not its inline calls for good). Sync handlers (which may block, by
+//!   contract) are never called inline. What is left: a handler that passes its
+//!   probation and then blocks delays dispatch for as long as that one poll blocks; if
+//!   it keeps blocking it stays on its worker from then on.
+//!
+//! Time is read from the CPU's time-stamp counter where it is invariant (`quanta`):
+//! a few instructions, against about 85 for `Instant::now` (callgrind), since it is read
+//! at every call (the end of one call is the start of the next).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::observe::Observer;
+use super::queue::{Item, Queue};
+use super::worker::run_one;
+use crate::event::log::DISPATCH_TARGET as TARGET;
+use crate::registry::{Handler, HandlerFn};
+
+/// Calls a handler must make on its worker, each returning from every poll within
+/// [`BOUND`], before it is called inline.
+pub(super) const PROBATION: u32 = 16;
+
+/// The longest poll a handler called inline may take.
+pub(super) const BOUND: Duration = Duration::from_micros(200);
+
+/// Never called inline.
+const NEVER: u32 = u32::MAX;
+
+/// A handler call started and not finished: it ends with the time it ended.
+pub(super) type Started = Pin<Box<dyn Future<Output = u64> + Send>>;
+
+/// The clock of handler calls, in raw ticks (see [`ticks`]).
+fn clock() -> &'static quanta::Clock {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
+}
+
+/// Now, in raw ticks of the calls' clock.
+pub(super) fn ticks() -> u64 {
+    clock().raw()
+}
+
+/// The time from `start` to `end` (raw ticks; zero if `end` is not later).
+pub(super) fn elapsed(start: u64, end: u64) -> Duration {
+    clock().delta(start, end)
+}
+
+/// Starts the calls' clock (its calibration takes a few milliseconds, once per process)
+/// before the first call needs it.
+pub(super) fn start_clock() {
+    let _ = clock();
+}
+
+/// Whether a handler may be called inline.
+pub(super) struct Trust(AtomicU32);
+
+impl Trust {
+    /// On probation if `h` is an async handler; never inline if it is a sync one.
+    pub(super) fn of(h: &Handler) -> Trust {
+        Trust(AtomicU32::new(match h.desc.call {
+            HandlerFn::Async(_) => 0,
+            HandlerFn::Sync(_) => NEVER,
+        }))
+    }
+
+    /// Never inline.
+    #[cfg(test)]
+    pub(super) fn never() -> Trust {
+        Trust(AtomicU32::new(NEVER))
+    }
+
+    /// Whether the handler's calls may be made inline.
+    pub(super) fn inline(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == PROBATION
+    }
+
+    /// Whether the handler is still on probation: its worker times its polls.
+    pub(super) fn on_probation(&self) -> bool {
+        self.0.load(Ordering::Relaxed) < PROBATION
+    }
+
+    /// A call on the worker ended whose longest poll took `longest`: one more quick
+    /// call, or probation starts over.
+    pub(super) fn probation_call(&self, longest: Duration) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                if n >= PROBATION {
+                    None
+                } else if longest > BOUND {
+                    Some(0)
+                } else {
+                    Some(n + 1)
+                }
+            });
+    }
+
+    /// A call made inline took `took` in one poll: past [`BOUND`], the handler goes back
+    /// to its worker, on probation.
+    fn inline_poll(&self, h: &Handler, took: Duration) {
+        if took > BOUND && self.0.swap(0, Ordering::Relaxed) == PROBATION {
+            log::debug!(
+                target: TARGET,
+                "handler {} held the dispatching task for {took:?} in one poll: its calls run on its own task until {PROBATION} in a row return within {BOUND:?} (an async handler should not block its thread; a sync handler may)",
+                h.desc.name()
+            );
+        }
+    }
+}
+
+/// Calls `h` (number `index`) inline for `item` if it may be ([`Trust`]) and is idle.
+/// `started`: when the call started (the end of the previous inline call), in ticks;
+/// `None`: now.
+///
+/// Returns `Err(item)` when the call was not made (the caller queues it), or when it
+/// ended inline, the time it ended; `Ok(None)` when it goes on on the handler's worker.
+pub(super) fn call(
+    h: &Arc<Handler>,
+    index: usize,
+    queue: &Queue,
+    item: Item,
+    observer: Option<&Arc<dyn Observer>>,
+    started: Option<u64>,
+) -> Result<Option<u64>, Item> {
+    let room = &queue.room;
+    if !room.trust.inline() || !room.claim() {
+        return Err(item);
+    }
+    let started = started.unwrap_or_else(ticks);
+    let owned = Arc::clone(h);
+    let observer = observer.cloned();
+    let mut call: Started =
+        Box::pin(async move { run_one(&owned, index, item, observer.as_deref(), started).await });
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    match call.as_mut().poll(&mut cx) {
+        Poll::Ready(ended) => {
+            room.release();
+            room.trust.inline_poll(h, elapsed(started, ended));
+            Ok(Some(ended))
+        }
+        Poll::Pending => {
+            room.trust.inline_poll(h, elapsed(started, ticks()));
+            // The worker polls it next (with its own waker: a wake-up sent to the no-op
+            // waker meanwhile is not needed). Closed: the worker is gone (runtime
+            // shutdown), the call is dropped.
+            queue.push_started(call);
+            Ok(None)
+        }
+    }
+}
+
+/// A call on the worker of a handler on probation: its future, whose longest poll is
+/// kept.
+pub(super) struct Timed<F> {
+    pub(super) call: F,
+    pub(super) longest: Duration,
+}
+
+impl<F: Future + Unpin> Future for Timed<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let start = ticks();
+        let polled = Pin::new(&mut self.call).poll(cx);
+        let took = elapsed(start, ticks());
+        if took > self.longest {
+            self.longest = took;
+        }
+        polled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::Mutex;
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::dispatch::Dispatcher;
+    use crate::event::{Event, HandlerKind};
+    use crate::extract::context::EventContext;
+    use crate::handler::{HandlerFuture, Outcome};
+    use crate::message::Message;
+    use crate::qos::QoS;
+    use crate::registry::HandlerDescriptor;
+    use crate::sync::lock;
+    use crate::testing::{Calls, TestClient, Watch};
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    async fn done<T>(f: impl Future<Output = T>) -> T {
+        match tokio::time::timeout(DEADLINE, f).await {
+            Ok(v) => v,
+            Err(_) => panic!("a dispatched event did not complete in {DEADLINE:?}"),
+        }
+    }
+
+    fn message(topic: &str, payload: &str) -> Event {
+        Event::Message(Message::new(topic, payload, QoS::AtMostOnce, false))
+    }
+
+    fn payload(ctx: &EventContext) -> String {
+        match ctx.event() {
+            Event::Message(m) => String::from_utf8_lossy(m.payload()).into_owned(),
+            _ => String::new(),
+        }
+    }
+
+    /// A dispatcher for `descriptors` whose events can be awaited, and a client.
+    fn watched(descriptors: &[&'static HandlerDescriptor]) -> (Dispatcher, Arc<Watch>, TestClient) {
+        let handlers = descriptors.iter().filter_map(|d| Handler::new(d)).collect();
+        let watch = Arc::new(Watch::default());
+        let d = Dispatcher::start(handlers, Some(Arc::clone(&watch) as _));
+        (d, watch, TestClient::new().unwrap())
+    }
+
+    /// Dispatches `event`; resolves to its calls once they have all ended.
+    fn dispatch(
+        d: &Dispatcher,
+        watch: &Watch,
+        app: &TestClient,
+        event: Event,
+    ) -> impl Future<Output = Calls> {
+        watch.ended(d.dispatch(app.client(), event))
+    }
+
+    static ASYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
+    static SYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    fn counted_async(_: Arc<EventContext>) -> HandlerFuture {
+        ASYNC_CALLS.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(None) })
+    }
+
+    fn counted_sync(_: Arc<EventContext>) -> Outcome {
+        SYNC_CALLS.fetch_add(1, Ordering::SeqCst);
+        Ok(None)
+    }
+
+    static COUNTED_ASYNC: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "counted_async",
+        "dispatch::inline::tests",
+        HandlerFn::Async(counted_async),
+    )
+    .with_filter("counted");
+
+    static COUNTED_SYNC: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "counted_sync",
+        "dispatch::inline::tests",
+        HandlerFn::Sync(counted_sync),
+    )
+    .with_filter("counted");
+
+    /// On a current-thread runtime, a call made inline has happened when `dispatch`
+    /// returns; a call on the handler's worker waits until the test yields.
+    #[tokio::test]
+    async fn an_async_handler_is_called_inline_after_its_probation_and_a_sync_one_never() {
+        let (d, watch, app) = watched(&[&COUNTED_ASYNC, &COUNTED_SYNC]);
+        for n in 0..PROBATION as usize {
+            let seq = d.dispatch(app.client(), message("counted", ""));
+            assert_eq!(
+                ASYNC_CALLS.load(Ordering::SeqCst),
+                n,
+                "on probation: called on its worker"
+            );
+            assert_eq!(done(watch.ended(seq)).await.len(), 2);
+        }
+        for n in PROBATION as usize..PROBATION as usize + 5 {
+            let seq = d.dispatch(app.client(), message("counted", ""));
+            assert_eq!(ASYNC_CALLS.load(Ordering::SeqCst), n + 1, "called inline");
+            assert_eq!(
+                SYNC_CALLS.load(Ordering::SeqCst),
+                n,
+                "a sync handler: on its worker"
+            );
+            let calls = done(watch.ended(seq)).await;
+            assert_eq!(calls.len(), 2);
+            assert!(calls.all_ok());
+        }
+        done(d.drain(DEADLINE)).await;
+    }
+
+    static ORDER: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static GATE: Semaphore = Semaphore::const_new(0);
+
+    /// Records its payload when it starts and when it ends; a payload `wait` waits for
+    /// the gate in between.
+    fn ordered(ctx: Arc<EventContext>) -> HandlerFuture {
+        Box::pin(async move {
+            let p = payload(&ctx);
+            lock(&ORDER).push(format!("start {p}"));
+            if p.starts_with("wait") {
+                if let Ok(permit) = GATE.acquire().await {
+                    permit.forget();
+                }
+            }
+            lock(&ORDER).push(format!("end {p}"));
+            Ok(None)
+        })
+    }
+
+    static ORDERED: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "ordered",
+        "dispatch::inline::tests",
+        HandlerFn::Async(ordered),
+    )
+    .with_filter("ordered");
+
+    /// A call made inline that has to wait goes on on the handler's worker, and the
+    /// handler's later events wait for it: one call at a time, in arrival order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_made_inline_that_waits_keeps_the_handlers_order() {
+        let (d, watch, app) = watched(&[&ORDERED]);
+        for n in 0..PROBATION {
+            done(dispatch(
+                &d,
+                &watch,
+                &app,
+                message("ordered", &format!("p{n}")),
+            ))
+            .await;
+        }
+        lock(&ORDER).clear();
+        let waiting = dispatch(&d, &watch, &app, message("ordered", "wait1"));
+        // Made inline: it started before `dispatch` returned.
+        assert_eq!(*lock(&ORDER), ["start wait1"]);
+        let later: Vec<_> = ["a", "b", "wait2", "c"]
+            .into_iter()
+            .map(|p| dispatch(&d, &watch, &app, message("ordered", p)))
+            .collect();
+        // The order below shows that nothing overtook the waiting calls.
+        GATE.add_permits(2);
+        done(waiting).await;
+        for call in later {
+            done(call).await;
+        }
+        let expected = ["wait1", "a", "b", "wait2", "c"]
+            .iter()
+            .flat_map(|p| [format!("start {p}"), format!("end {p}")])
+            .collect::<Vec<_>>();
+        assert_eq!(*lock(&ORDER), expected);
+        done(d.drain(DEADLINE)).await;
+    }
+
+    static BLOCK_NEXT: AtomicBool = AtomicBool::new(false);
+    static BLOCKING_CALLS: AtomicUsize = AtomicUsize::new(0);
+    static ALWAYS_BLOCKING_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Blocks its thread for 5 ms (the classic mistake) when told to, once.
+    fn sometimes_blocking(_: Arc<EventContext>) -> HandlerFuture {
+        BLOCKING_CALLS.fetch_add(1, Ordering::SeqCst);
+        if BLOCK_NEXT.swap(false, Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Blocks its thread for 1 ms at every call.
+    fn always_blocking(_: Arc<EventContext>) -> HandlerFuture {
+        ALWAYS_BLOCKING_CALLS.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(1));
+        Box::pin(async { Ok(None) })
+    }
+
+    static SOMETIMES_BLOCKING: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "sometimes_blocking",
+        "dispatch::inline::tests",
+        HandlerFn::Async(sometimes_blocking),
+    )
+    .with_filter("sometimes");
+
+    static ALWAYS_BLOCKING: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "always_blocking",
+        "dispatch::inline::tests",
+        HandlerFn::Async(always_blocking),
+    )
+    .with_filter("always");
+
+    /// A handler that blocks its thread in a poll made inline goes back to its worker,
+    /// on probation, and is called inline again after [`PROBATION`] quick calls there;
+    /// one that blocks at every call is never called inline.
+    #[tokio::test]
+    async fn a_handler_that_blocks_goes_back_to_its_worker() {
+        let (d, watch, app) = watched(&[&SOMETIMES_BLOCKING, &ALWAYS_BLOCKING]);
+        let inline = |topic: &str, counter: &AtomicUsize| {
+            let before = counter.load(Ordering::SeqCst);
+            let seq = d.dispatch(app.client(), message(topic, ""));
+            (counter.load(Ordering::SeqCst) > before, watch.ended(seq))
+        };
+        for _ in 0..PROBATION {
+            let (now, call) = inline("sometimes", &BLOCKING_CALLS);
+            assert!(!now, "on probation");
+            done(call).await;
+        }
+        let (now, call) = inline("sometimes", &BLOCKING_CALLS);
+        assert!(now, "trusted after its probation");
+        done(call).await;
+        BLOCK_NEXT.store(true, Ordering::SeqCst);
+        let (now, call) = inline("sometimes", &BLOCKING_CALLS);
+        assert!(now, "the call that blocks was made inline");
+        done(call).await;
+        for _ in 0..PROBATION {
+            let (now, call) = inline("sometimes", &BLOCKING_CALLS);
+            assert!(!now, "back on probation after blocking");
+            done(call).await;
+        }
+        let (now, call) = inline("sometimes", &BLOCKING_CALLS);
+        assert!(now, "trusted again");
+        done(call).await;
+
+        for _ in 0..PROBATION + 4 {
+            let (now, call) = inline("always", &ALWAYS_BLOCKING_CALLS);
+            assert!(
+                !now,
+                "a handler that blocks at every call stays on its worker"
+            );
+            done(call).await;
+        }
+        done(d.drain(DEADLINE)).await;
+    }
+}
