@@ -10,7 +10,10 @@
 //!
 //! While the router has nothing waiting (the common case), `Dispatcher::dispatch` puts
 //! events straight into the handler queues itself; the router takes over, in arrival
-//! order, from the first full queue until it has caught up.
+//! order, from the first full queue until it has caught up. On that direct path, an
+//! async handler that is idle (nothing queued, no call running) and has shown that it
+//! does not block its thread is called inline: its call is polled once on the
+//! dispatching task and goes to its worker only if it has to wait ([`inline`]).
 //!
 //! # Guarantees
 //!
@@ -23,6 +26,9 @@
 //!   to `N` run at once.
 //! - **Isolation.** Each handler has its own bounded queue (`queue = N`, default 1024
 //!   events) and worker: a slow handler does not delay the others until its queue is full.
+//!   A call made inline that waits continues on the handler's worker; an async handler
+//!   that blocks its thread goes back to its worker (see [`inline`] for the one poll
+//!   that can still delay dispatch).
 //! - **Back-pressure, and where it stops.** When a handler's queue is full the router
 //!   waits for room, in arrival order, so *every* handler stops receiving new events
 //!   until the slow one makes room (no event overtakes another). Events keep arriving
