@@ -30,6 +30,7 @@
 //! at every call (the end of one call is the start of the next).
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -38,8 +39,9 @@ use std::time::Duration;
 
 use super::observe::Observer;
 use super::queue::{Item, Queue};
-use super::worker::run_one;
+use super::worker::{resume, Call, Rest};
 use crate::event::log::DISPATCH_TARGET as TARGET;
+use crate::handler::{panic_message, HandlerError};
 use crate::registry::{Handler, HandlerFn};
 
 /// Calls a handler must make on its worker, each returning from every poll within
@@ -140,6 +142,10 @@ impl Trust {
 ///
 /// Returns `Err(item)` when the call was not made (the caller queues it), or when it
 /// ended inline, the time it ended; `Ok(None)` when it goes on on the handler's worker.
+///
+/// The handler's own future is polled here (its span entered, a panic caught) rather
+/// than a future of the whole call: a call that does not wait then allocates nothing
+/// more than the handler's future, and only one that waits is boxed for its worker.
 pub(super) fn call(
     h: &Arc<Handler>,
     index: usize,
@@ -149,27 +155,56 @@ pub(super) fn call(
     started: Option<u64>,
 ) -> Result<Option<u64>, Item> {
     let room = &queue.room;
+    let HandlerFn::Async(f) = h.desc.call else {
+        return Err(item);
+    };
     if !room.trust.inline() || !room.claim() {
         return Err(item);
     }
     let started = started.unwrap_or_else(ticks);
-    let owned = Arc::clone(h);
-    let observer = observer.cloned();
-    let mut call: Started =
-        Box::pin(async move { run_one(&owned, index, item, observer.as_deref(), started).await });
+    let Some(call) = Call::begin(h, item) else {
+        room.release();
+        return Ok(Some(started));
+    };
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-    match call.as_mut().poll(&mut cx) {
-        Poll::Ready(ended) => {
+    let mut future = None;
+    let polled = {
+        let _in_span = call.span.enter();
+        std::panic::catch_unwind(AssertUnwindSafe(|| {
+            future
+                .insert(f(Arc::clone(&call.ctx)))
+                .as_mut()
+                .poll(&mut cx)
+        }))
+    };
+    let rest = match (polled, future) {
+        (Err(p), _) => Err(Err(HandlerError::Panicked(panic_message(&*p)))),
+        (Ok(Poll::Ready(Ok(None))), _) => Err(Ok(())),
+        (Ok(Poll::Ready(Err(e))), _) => Err(Err(e)),
+        (Ok(Poll::Ready(Ok(Some(reply)))), _) => Ok(Rest::Reply(reply)),
+        (Ok(Poll::Pending), Some(f)) => Ok(Rest::Handler(f)),
+        // Polled, so there is a future.
+        (Ok(Poll::Pending), None) => Err(Ok(())),
+    };
+    match rest {
+        Err(result) => {
+            let ended = call.finish(h, index, observer.map(|o| &**o), started, result);
             room.release();
             room.trust.inline_poll(h, elapsed(started, ended));
             Ok(Some(ended))
         }
-        Poll::Pending => {
+        Ok(rest) => {
             room.trust.inline_poll(h, elapsed(started, ticks()));
             // The worker polls it next (with its own waker: a wake-up sent to the no-op
-            // waker meanwhile is not needed). Closed: the worker is gone (runtime
-            // shutdown), the call is dropped.
-            queue.push_started(call);
+            // waker meanwhile is not needed).
+            queue.push_started(Box::pin(resume(
+                Arc::clone(h),
+                index,
+                call,
+                rest,
+                observer.cloned(),
+                started,
+            )));
             Ok(None)
         }
     }
@@ -253,6 +288,45 @@ mod tests {
         watch.ended(d.dispatch(app.client(), event))
     }
 
+    /// How many calls a handler may take to be trusted when the machine is loaded: a
+    /// poll the OS preempts for longer than [`BOUND`] starts its probation over.
+    const TRUSTED_WITHIN: usize = 2_000;
+
+    /// Dispatches to `topic` (a handler counting its calls in `counter`) and waits for the
+    /// call; whether it was made inline (on this current-thread runtime, a call made
+    /// inline has happened when `dispatch` returns; one on the worker waits until the
+    /// test yields).
+    async fn inline(
+        d: &Dispatcher,
+        watch: &Watch,
+        app: &TestClient,
+        topic: &str,
+        counter: &AtomicUsize,
+    ) -> bool {
+        let before = counter.load(Ordering::SeqCst);
+        let seq = d.dispatch(app.client(), message(topic, ""));
+        let now = counter.load(Ordering::SeqCst) > before;
+        let calls = done(watch.ended(seq)).await;
+        assert!(calls.all_ok());
+        now
+    }
+
+    /// Calls to `topic` until one is made inline: the number of calls it took.
+    async fn until_inline(
+        d: &Dispatcher,
+        watch: &Watch,
+        app: &TestClient,
+        topic: &str,
+        counter: &AtomicUsize,
+    ) -> usize {
+        for n in 0..TRUSTED_WITHIN {
+            if inline(d, watch, app, topic, counter).await {
+                return n;
+            }
+        }
+        panic!("{topic}: no call made inline in {TRUSTED_WITHIN}");
+    }
+
     static ASYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
     static SYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
 
@@ -272,7 +346,7 @@ mod tests {
         "dispatch::inline::tests",
         HandlerFn::Async(counted_async),
     )
-    .with_filter("counted");
+    .with_filter("async");
 
     static COUNTED_SYNC: HandlerDescriptor = HandlerDescriptor::new(
         HandlerKind::Message,
@@ -280,44 +354,36 @@ mod tests {
         "dispatch::inline::tests",
         HandlerFn::Sync(counted_sync),
     )
-    .with_filter("counted");
+    .with_filter("sync");
 
-    /// On a current-thread runtime, a call made inline has happened when `dispatch`
-    /// returns; a call on the handler's worker waits until the test yields.
+    /// An async handler is called inline after its probation (never before), a sync
+    /// handler never.
     #[tokio::test]
     async fn an_async_handler_is_called_inline_after_its_probation_and_a_sync_one_never() {
         let (d, watch, app) = watched(&[&COUNTED_ASYNC, &COUNTED_SYNC]);
-        for n in 0..PROBATION as usize {
-            let seq = d.dispatch(app.client(), message("counted", ""));
-            assert_eq!(
-                ASYNC_CALLS.load(Ordering::SeqCst),
-                n,
-                "on probation: called on its worker"
-            );
-            assert_eq!(done(watch.ended(seq)).await.len(), 2);
-        }
-        for n in PROBATION as usize..PROBATION as usize + 5 {
-            let seq = d.dispatch(app.client(), message("counted", ""));
-            assert_eq!(ASYNC_CALLS.load(Ordering::SeqCst), n + 1, "called inline");
-            assert_eq!(
-                SYNC_CALLS.load(Ordering::SeqCst),
-                n,
+        let probation = until_inline(&d, &watch, &app, "async", &ASYNC_CALLS).await;
+        assert!(
+            probation >= PROBATION as usize,
+            "trusted after {probation} calls"
+        );
+        for _ in 0..TRUSTED_WITHIN {
+            assert!(
+                !inline(&d, &watch, &app, "sync", &SYNC_CALLS).await,
                 "a sync handler: on its worker"
             );
-            let calls = done(watch.ended(seq)).await;
-            assert_eq!(calls.len(), 2);
-            assert!(calls.all_ok());
         }
         done(d.drain(DEADLINE)).await;
     }
 
     static ORDER: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    static ORDERED_CALLS: AtomicUsize = AtomicUsize::new(0);
     static GATE: Semaphore = Semaphore::const_new(0);
 
-    /// Records its payload when it starts and when it ends; a payload `wait` waits for
+    /// Records its payload when it starts and when it ends; a payload `wait...` waits for
     /// the gate in between.
     fn ordered(ctx: Arc<EventContext>) -> HandlerFuture {
         Box::pin(async move {
+            ORDERED_CALLS.fetch_add(1, Ordering::SeqCst);
             let p = payload(&ctx);
             lock(&ORDER).push(format!("start {p}"));
             if p.starts_with("wait") {
@@ -343,35 +409,34 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_call_made_inline_that_waits_keeps_the_handlers_order() {
         let (d, watch, app) = watched(&[&ORDERED]);
-        for n in 0..PROBATION {
-            done(dispatch(
-                &d,
-                &watch,
-                &app,
-                message("ordered", &format!("p{n}")),
-            ))
-            .await;
+        // A poll preempted past the bound between the trusted call and the next one
+        // sends the handler back to probation: then try again.
+        for _ in 0..20 {
+            until_inline(&d, &watch, &app, "ordered", &ORDERED_CALLS).await;
+            lock(&ORDER).clear();
+            let waiting = dispatch(&d, &watch, &app, message("ordered", "wait1"));
+            let made_inline = *lock(&ORDER) == ["start wait1"];
+            let later: Vec<_> = ["a", "b", "wait2", "c"]
+                .into_iter()
+                .map(|p| dispatch(&d, &watch, &app, message("ordered", p)))
+                .collect();
+            GATE.add_permits(2);
+            done(waiting).await;
+            for call in later {
+                done(call).await;
+            }
+            // Nothing overtook a waiting call.
+            let expected = ["wait1", "a", "b", "wait2", "c"]
+                .iter()
+                .flat_map(|p| [format!("start {p}"), format!("end {p}")])
+                .collect::<Vec<_>>();
+            assert_eq!(*lock(&ORDER), expected);
+            if made_inline {
+                done(d.drain(DEADLINE)).await;
+                return;
+            }
         }
-        lock(&ORDER).clear();
-        let waiting = dispatch(&d, &watch, &app, message("ordered", "wait1"));
-        // Made inline: it started before `dispatch` returned.
-        assert_eq!(*lock(&ORDER), ["start wait1"]);
-        let later: Vec<_> = ["a", "b", "wait2", "c"]
-            .into_iter()
-            .map(|p| dispatch(&d, &watch, &app, message("ordered", p)))
-            .collect();
-        // The order below shows that nothing overtook the waiting calls.
-        GATE.add_permits(2);
-        done(waiting).await;
-        for call in later {
-            done(call).await;
-        }
-        let expected = ["wait1", "a", "b", "wait2", "c"]
-            .iter()
-            .flat_map(|p| [format!("start {p}"), format!("end {p}")])
-            .collect::<Vec<_>>();
-        assert_eq!(*lock(&ORDER), expected);
-        done(d.drain(DEADLINE)).await;
+        panic!("the waiting call was never made inline");
     }
 
     static BLOCK_NEXT: AtomicBool = AtomicBool::new(false);
@@ -411,45 +476,96 @@ mod tests {
     .with_filter("always");
 
     /// A handler that blocks its thread in a poll made inline goes back to its worker,
-    /// on probation, and is called inline again after [`PROBATION`] quick calls there;
-    /// one that blocks at every call is never called inline.
+    /// on probation (at least [`PROBATION`] calls there), and is called inline again
+    /// after it; one that blocks at every call is never called inline.
     #[tokio::test]
     async fn a_handler_that_blocks_goes_back_to_its_worker() {
         let (d, watch, app) = watched(&[&SOMETIMES_BLOCKING, &ALWAYS_BLOCKING]);
-        let inline = |topic: &str, counter: &AtomicUsize| {
-            let before = counter.load(Ordering::SeqCst);
-            let seq = d.dispatch(app.client(), message(topic, ""));
-            (counter.load(Ordering::SeqCst) > before, watch.ended(seq))
-        };
-        for _ in 0..PROBATION {
-            let (now, call) = inline("sometimes", &BLOCKING_CALLS);
-            assert!(!now, "on probation");
-            done(call).await;
-        }
-        let (now, call) = inline("sometimes", &BLOCKING_CALLS);
-        assert!(now, "trusted after its probation");
-        done(call).await;
-        BLOCK_NEXT.store(true, Ordering::SeqCst);
-        let (now, call) = inline("sometimes", &BLOCKING_CALLS);
-        assert!(now, "the call that blocks was made inline");
-        done(call).await;
-        for _ in 0..PROBATION {
-            let (now, call) = inline("sometimes", &BLOCKING_CALLS);
-            assert!(!now, "back on probation after blocking");
-            done(call).await;
-        }
-        let (now, call) = inline("sometimes", &BLOCKING_CALLS);
-        assert!(now, "trusted again");
-        done(call).await;
-
-        for _ in 0..PROBATION + 4 {
-            let (now, call) = inline("always", &ALWAYS_BLOCKING_CALLS);
+        let topic = "sometimes";
+        for _ in 0..3 {
+            until_inline(&d, &watch, &app, topic, &BLOCKING_CALLS).await;
+            BLOCK_NEXT.store(true, Ordering::SeqCst);
+            if !inline(&d, &watch, &app, topic, &BLOCKING_CALLS).await {
+                // Preempted past the bound just before: it blocked on its worker.
+                continue;
+            }
+            let probation = until_inline(&d, &watch, &app, topic, &BLOCKING_CALLS).await;
             assert!(
-                !now,
-                "a handler that blocks at every call stays on its worker"
+                probation >= PROBATION as usize,
+                "back on its worker after blocking inline, for {probation} calls"
             );
-            done(call).await;
+            for _ in 0..PROBATION + 4 {
+                assert!(
+                    !inline(&d, &watch, &app, "always", &ALWAYS_BLOCKING_CALLS).await,
+                    "a handler that blocks at every call stays on its worker"
+                );
+            }
+            done(d.drain(DEADLINE)).await;
+            return;
         }
-        done(d.drain(DEADLINE)).await;
+        panic!("the blocking call was never made inline");
+    }
+
+    static OUTCOMES_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Ends as its payload says: `ok`, `err`, `panic`, `wait-panic` (after waiting),
+    /// `reply`.
+    fn outcomes(ctx: Arc<EventContext>) -> HandlerFuture {
+        OUTCOMES_CALLS.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            match payload(&ctx).as_str() {
+                "err" => Err(HandlerError::Failed("told to".into())),
+                "panic" => panic!("told to"),
+                "wait-panic" => {
+                    tokio::task::yield_now().await;
+                    panic!("told to, later")
+                }
+                "reply" => Ok(Some(crate::handler::Reply::new("answer"))),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    static OUTCOMES: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "outcomes",
+        "dispatch::inline::tests",
+        HandlerFn::Async(outcomes),
+    )
+    .with_filter("outcomes");
+
+    /// A call made inline ends as on the worker: an error, a panic (also after waiting)
+    /// and a reply that cannot be sent (no response topic) are each reported as the
+    /// call's outcome, and the handler is called inline again after them.
+    #[tokio::test]
+    async fn calls_made_inline_report_errors_panics_and_replies() {
+        let (d, watch, app) = watched(&[&OUTCOMES]);
+        for _ in 0..20 {
+            until_inline(&d, &watch, &app, "outcomes", &OUTCOMES_CALLS).await;
+            let mut made_inline = true;
+            let mut errors = Vec::new();
+            for p in ["err", "panic", "wait-panic", "reply"] {
+                let before = OUTCOMES_CALLS.load(Ordering::SeqCst);
+                let ended = dispatch(&d, &watch, &app, message("outcomes", p));
+                // Not inline if preempted past the bound just before: then try again.
+                made_inline &= OUTCOMES_CALLS.load(Ordering::SeqCst) > before;
+                let calls = done(ended).await;
+                assert_eq!(calls.len(), 1);
+                errors.push(calls.into_vec().remove(0).error().cloned());
+            }
+            assert!(matches!(&errors[0], Some(HandlerError::Failed(e)) if e == "told to"));
+            assert!(matches!(&errors[1], Some(HandlerError::Panicked(e)) if e == "told to"));
+            assert!(matches!(&errors[2], Some(HandlerError::Panicked(e)) if e == "told to, later"));
+            assert!(
+                matches!(&errors[3], Some(HandlerError::Reply(e)) if e.contains("no response topic")),
+                "{:?}",
+                errors[3]
+            );
+            if made_inline {
+                done(d.drain(DEADLINE)).await;
+                return;
+            }
+        }
+        panic!("the calls were never made inline");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use super::inline::{self, Timed};
 use super::measure;
@@ -19,7 +19,7 @@ use crate::ack::watermark::Slot;
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::Event;
 use crate::extract::context::EventContext;
-use crate::handler::{panic_message, HandlerError, Outcome};
+use crate::handler::{panic_message, HandlerError, HandlerFuture, Outcome, Reply};
 use crate::registry::{Handler, HandlerFn};
 use crate::spans;
 
@@ -106,8 +106,7 @@ async fn run_work(
 }
 
 /// One handler call, started at `started` (ticks): extraction, the call, the reply, the
-/// report. The call's context is dropped last: after the observer heard of the call,
-/// the event may complete. Returns when the call ended (ticks).
+/// report. Returns when the call ended (ticks).
 pub(super) async fn run_one(
     h: &Handler,
     index: usize,
@@ -115,74 +114,160 @@ pub(super) async fn run_one(
     observer: Option<&dyn Observer>,
     started: u64,
 ) -> u64 {
-    let Item {
-        ctx,
-        ack,
-        nack_on_error,
-    } = item;
-    if ack.as_ref().is_some_and(Slot::is_abandoned) || ctx.ack_abandoned() {
-        // The client has disconnected for good and the broker keeps the session: the
-        // message comes again with it, where this call would be a duplicate.
-        log::debug!(
-            target: TARGET,
-            "handler {} skipped for a message left to the broker at shutdown",
-            h.desc.name()
-        );
+    let Some(call) = Call::begin(h, item) else {
         return started;
-    }
-    let span = spans::handler(
-        format_args!("{}::{}", h.desc.module, h.desc.name),
-        h.desc.kind,
-        h.desc.broker(),
-        ctx.event(),
-    );
+    };
     let result = async {
-        match call(h.desc.call, Arc::clone(&ctx)).await {
-            Ok(None) => Ok(()),
-            // Boxed: the reply's future is larger than the rest of the call, which is
-            // boxed itself when made inline and does not wait.
-            Ok(Some(reply)) => Box::pin(send_reply(&ctx, reply)).await,
-            Err(e) => Err(e),
-        }
+        replied(
+            &call.ctx,
+            self::call(h.desc.call, Arc::clone(&call.ctx)).await,
+        )
+        .await
     }
-    .instrument(span.clone())
+    .instrument(call.span.clone())
     .await;
-    spans::handler_ended(&span, measure::outcome(&result));
-    if let Err(e) = &result {
-        report(h, &ctx, e);
-        if nack_on_error {
-            // `after`: the call's hold; `manual`: the context's, if `Ack` was not taken.
-            match &ack {
-                Some(slot) => slot.nack(),
-                None => {
-                    ctx.nack_held();
+    call.finish(h, index, observer, started, result)
+}
+
+/// What is left of a call made inline that has to wait (see `inline`).
+pub(super) enum Rest {
+    /// The handler's future, polled once.
+    Handler(HandlerFuture),
+    /// The handler returned this reply, to be published.
+    Reply(Reply),
+}
+
+/// Finishes a call made inline, on the handler's worker; see [`run_one`].
+pub(super) async fn resume(
+    h: Arc<Handler>,
+    index: usize,
+    call: Call,
+    rest: Rest,
+    observer: Option<Arc<dyn Observer>>,
+    started: u64,
+) -> u64 {
+    let result = async {
+        let outcome = match rest {
+            Rest::Handler(f) => caught(f).await,
+            Rest::Reply(reply) => Ok(Some(reply)),
+        };
+        replied(&call.ctx, outcome).await
+    }
+    .instrument(call.span.clone())
+    .await;
+    call.finish(&h, index, observer.as_deref(), started, result)
+}
+
+/// A handler's outcome, once its reply (if any) is published.
+async fn replied(ctx: &EventContext, outcome: Outcome) -> Result<(), HandlerError> {
+    match outcome {
+        Ok(None) => Ok(()),
+        // Boxed: the reply's future is larger than the rest of the call.
+        Ok(Some(reply)) => Box::pin(send_reply(ctx, reply)).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// A handler call under way: what its end needs.
+pub(super) struct Call {
+    pub(super) ctx: Arc<EventContext>,
+    /// The message's acknowledgement, held until the call has ended (policy `after`).
+    ack: Option<Slot>,
+    nack_on_error: bool,
+    /// The call's span (`spans::handler`).
+    pub(super) span: Span,
+}
+
+impl Call {
+    /// Starts the call of `h` for `item`; `None` when it is not made: the client has
+    /// disconnected for good and the broker keeps the session, so the message comes
+    /// again with it, where this call would be a duplicate.
+    pub(super) fn begin(h: &Handler, item: Item) -> Option<Call> {
+        let Item {
+            ctx,
+            ack,
+            nack_on_error,
+        } = item;
+        if ack.as_ref().is_some_and(Slot::is_abandoned) || ctx.ack_abandoned() {
+            log::debug!(
+                target: TARGET,
+                "handler {} skipped for a message left to the broker at shutdown",
+                h.desc.name()
+            );
+            return None;
+        }
+        let span = spans::handler(
+            format_args!("{}::{}", h.desc.module, h.desc.name),
+            h.desc.kind,
+            h.desc.broker(),
+            ctx.event(),
+        );
+        Some(Call {
+            ctx,
+            ack,
+            nack_on_error,
+            span,
+        })
+    }
+
+    /// Ends the call with `result`: its span's outcome, the warning if it failed, the
+    /// report to `observer` (timed from `started`, ticks), then its hold on the message's
+    /// acknowledgement and its context (after the observer heard of the call, the event
+    /// may complete). Returns when it ended (ticks).
+    pub(super) fn finish(
+        self,
+        h: &Handler,
+        index: usize,
+        observer: Option<&dyn Observer>,
+        started: u64,
+        result: Result<(), HandlerError>,
+    ) -> u64 {
+        let Call {
+            ctx,
+            ack,
+            nack_on_error,
+            span,
+        } = self;
+        spans::handler_ended(&span, measure::outcome(&result));
+        if let Err(e) = &result {
+            report(h, &ctx, e);
+            if nack_on_error {
+                // `after`: the call's hold; `manual`: the context's, if `Ack` was not taken.
+                match &ack {
+                    Some(slot) => slot.nack(),
+                    None => {
+                        ctx.nack_held();
+                    }
                 }
             }
         }
+        let ended = inline::ticks();
+        if let (Some(observer), Some(seq)) = (observer, ctx.seq()) {
+            observer.call_ended(&CallEnd {
+                seq,
+                index,
+                handler: h.desc,
+                result: &result,
+                elapsed: inline::elapsed(started, ended),
+            });
+        }
+        drop(ack);
+        ended
     }
-    let ended = inline::ticks();
-    if let (Some(observer), Some(seq)) = (observer, ctx.seq()) {
-        observer.call_ended(&CallEnd {
-            seq,
-            index,
-            handler: h.desc,
-            result: &result,
-            elapsed: inline::elapsed(started, ended),
-        });
+}
+
+/// Awaits an async handler's future, a panic as a failed call.
+pub(super) async fn caught(f: HandlerFuture) -> Outcome {
+    match AssertUnwindSafe(f).catch_unwind().await {
+        Ok(o) => o,
+        Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
     }
-    // The call is over: its hold on the message's acknowledgement ends (after the
-    // observer heard of it), then its context.
-    drop(ack);
-    ended
 }
 
 async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {
     match f {
-        HandlerFn::Async(f) => match AssertUnwindSafe(async move { f(ctx).await })
-            .catch_unwind()
-            .await
-        {
-            Ok(o) => o,
+        HandlerFn::Async(f) => match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
+            Ok(f) => caught(f).await,
             Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
         },
         HandlerFn::Sync(f) => {
