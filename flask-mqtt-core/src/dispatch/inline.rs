@@ -17,126 +17,29 @@
 //!   poll at once and waits on the handler's worker. What would stop dispatch is an
 //!   async handler that *blocks its thread* (a bug by Tokio's rules, but a common one:
 //!   `std::thread::sleep`, blocking I/O). So a handler is called inline only after
-//!   [`PROBATION`] calls in a row on its worker returned from every poll within
-//!   [`BOUND`]; an inline poll that takes longer sends it back to its worker, on
+//!   `trust::PROBATION` calls in a row on its worker returned from every poll within
+//!   `trust::BOUND`; an inline poll that takes longer sends it back to its worker, on
 //!   probation again (so a thread preempted by the OS costs a handler 16 calls on its
 //!   worker, not its inline calls for good). Sync handlers (which may block, by
 //!   contract) are never called inline. What is left: a handler that passes its
 //!   probation and then blocks delays dispatch for as long as that one poll blocks; if
 //!   it keeps blocking it stays on its worker from then on.
 //!
-//! Time is read from the CPU's time-stamp counter where it is invariant (`quanta`):
-//! a few instructions, against about 85 for `Instant::now` (callgrind), since it is read
-//! at every call (the end of one call is the start of the next).
+//! Polls are timed with the calls' clock (`clock`: one TSC read per call); the rules are
+//! `trust`'s.
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
+use super::clock::{elapsed, ticks};
 use super::observe::Observer;
 use super::queue::{Item, Queue};
 use super::worker::{resume, Call, Rest};
-use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::handler::{panic_message, HandlerError};
 use crate::registry::{Handler, HandlerFn};
 
-/// Calls a handler must make on its worker, each returning from every poll within
-/// [`BOUND`], before it is called inline.
-pub(super) const PROBATION: u32 = 16;
-
-/// The longest poll a handler called inline may take.
-pub(super) const BOUND: Duration = Duration::from_micros(200);
-
-/// Never called inline.
-const NEVER: u32 = u32::MAX;
-
-/// A handler call started and not finished: it ends with the time it ended.
-pub(super) type Started = Pin<Box<dyn Future<Output = u64> + Send>>;
-
-/// The clock of handler calls, in raw ticks (see [`ticks`]).
-fn clock() -> &'static quanta::Clock {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new)
-}
-
-/// Now, in raw ticks of the calls' clock.
-pub(super) fn ticks() -> u64 {
-    clock().raw()
-}
-
-/// The time from `start` to `end` (raw ticks; zero if `end` is not later).
-pub(super) fn elapsed(start: u64, end: u64) -> Duration {
-    clock().delta(start, end)
-}
-
-/// Starts the calls' clock (its calibration takes a few milliseconds, once per process)
-/// before the first call needs it.
-pub(super) fn start_clock() {
-    let _ = clock();
-}
-
-/// Whether a handler may be called inline.
-pub(super) struct Trust(AtomicU32);
-
-impl Trust {
-    /// On probation if `h` is an async handler; never inline if it is a sync one.
-    pub(super) fn of(h: &Handler) -> Trust {
-        Trust(AtomicU32::new(match h.desc.call {
-            HandlerFn::Async(_) => 0,
-            HandlerFn::Sync(_) => NEVER,
-        }))
-    }
-
-    /// Never inline.
-    #[cfg(test)]
-    pub(super) fn never() -> Trust {
-        Trust(AtomicU32::new(NEVER))
-    }
-
-    /// Whether the handler's calls may be made inline.
-    pub(super) fn inline(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == PROBATION
-    }
-
-    /// Whether the handler is still on probation: its worker times its polls.
-    pub(super) fn on_probation(&self) -> bool {
-        self.0.load(Ordering::Relaxed) < PROBATION
-    }
-
-    /// A call on the worker ended whose longest poll took `longest`: one more quick
-    /// call, or probation starts over.
-    pub(super) fn probation_call(&self, longest: Duration) {
-        let _ = self
-            .0
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                if n >= PROBATION {
-                    None
-                } else if longest > BOUND {
-                    Some(0)
-                } else {
-                    Some(n + 1)
-                }
-            });
-    }
-
-    /// A call made inline took `took` in one poll: past [`BOUND`], the handler goes back
-    /// to its worker, on probation.
-    fn inline_poll(&self, h: &Handler, took: Duration) {
-        if took > BOUND && self.0.swap(0, Ordering::Relaxed) == PROBATION {
-            log::debug!(
-                target: TARGET,
-                "handler {} held the dispatching task for {took:?} in one poll: its calls run on its own task until {PROBATION} in a row return within {BOUND:?} (an async handler should not block its thread; a sync handler may)",
-                h.desc.name()
-            );
-        }
-    }
-}
-
-/// Calls `h` (number `index`) inline for `item` if it may be ([`Trust`]) and is idle.
+/// Calls `h` (number `index`) inline for `item` if it may be (`Trust`) and is idle.
 /// `started`: when the call started (the end of the previous inline call), in ticks;
 /// `None`: now.
 ///
@@ -210,36 +113,17 @@ pub(super) fn call(
     }
 }
 
-/// A call on the worker of a handler on probation: its future, whose longest poll is
-/// kept.
-pub(super) struct Timed<F> {
-    pub(super) call: F,
-    pub(super) longest: Duration,
-}
-
-impl<F: Future + Unpin> Future for Timed<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let start = ticks();
-        let polled = Pin::new(&mut self.call).poll(cx);
-        let took = elapsed(start, ticks());
-        if took > self.longest {
-            self.longest = took;
-        }
-        polled
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::future::Future;
-    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
+    use std::time::Duration;
 
     use tokio::sync::Semaphore;
 
     use super::*;
+    use crate::dispatch::trust::PROBATION;
     use crate::dispatch::Dispatcher;
     use crate::event::{Event, HandlerKind};
     use crate::extract::context::EventContext;
@@ -289,7 +173,7 @@ mod tests {
     }
 
     /// How many calls a handler may take to be trusted when the machine is loaded: a
-    /// poll the OS preempts for longer than [`BOUND`] starts its probation over.
+    /// poll the OS preempts for longer than `trust::BOUND` starts its probation over.
     const TRUSTED_WITHIN: usize = 2_000;
 
     /// Dispatches to `topic` (a handler counting its calls in `counter`) and waits for the
@@ -476,7 +360,7 @@ mod tests {
     .with_filter("always");
 
     /// A handler that blocks its thread in a poll made inline goes back to its worker,
-    /// on probation (at least [`PROBATION`] calls there), and is called inline again
+    /// on probation (at least `trust::PROBATION` calls there), and is called inline again
     /// after it; one that blocks at every call is never called inline.
     #[tokio::test]
     async fn a_handler_that_blocks_goes_back_to_its_worker() {

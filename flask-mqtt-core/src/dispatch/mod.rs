@@ -58,6 +58,7 @@
 //!
 //! Log target: `flask_mqtt::dispatch`.
 
+mod clock;
 pub(crate) mod hold;
 mod inline;
 mod measure;
@@ -66,6 +67,7 @@ mod queue;
 mod reply;
 mod router;
 mod routes;
+mod trust;
 mod worker;
 
 use std::collections::HashMap;
@@ -78,11 +80,11 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use self::hold::{item, AckMode};
-use self::inline::Trust;
 use self::observe::{Completions, Observer};
 use self::queue::{queue, Queue, SendError};
 use self::router::{route, Backlog, Job, BACKLOG_WARNING, NOBODY};
 use self::routes::{Routes, Targets};
+use self::trust::Trust;
 use self::worker::run_worker;
 use crate::ack::policy::AckPolicy;
 use crate::ack::watermark::Slot;
@@ -201,7 +203,7 @@ impl Dispatcher {
             rx,
             queues.clone(),
         ));
-        inline::start_clock();
+        clock::start_clock();
         let completions = Arc::new(Completions::new(observer.clone()));
         Dispatcher {
             intake,

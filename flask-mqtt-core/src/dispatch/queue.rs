@@ -1,11 +1,13 @@
 //! A handler's bounded queue.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
 
-use super::inline::{Started, Trust};
+use super::trust::Trust;
 use crate::ack::watermark::Slot;
 use crate::extract::context::EventContext;
 
@@ -18,6 +20,9 @@ pub(super) struct Item {
     /// Whether a failed call releases the message without acknowledging it.
     pub(super) nack_on_error: bool,
 }
+
+/// A handler call started and not finished: it ends with the time it ended.
+pub(super) type Started = Pin<Box<dyn Future<Output = u64> + Send>>;
 
 /// What a handler's worker takes from its queue.
 pub(super) enum Work {

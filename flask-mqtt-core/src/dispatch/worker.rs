@@ -10,11 +10,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tracing::{Instrument, Span};
 
-use super::inline::{self, Timed};
+use super::clock;
 use super::measure;
 use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx, Room, Work};
 use super::reply::send_reply;
+use super::trust::Timed;
 use crate::ack::watermark::Slot;
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::Event;
@@ -91,7 +92,7 @@ async fn run_work(
         Work::Call(item) => item,
         Work::Started(call) => return call.await,
     };
-    let started = started.unwrap_or_else(inline::ticks);
+    let started = started.unwrap_or_else(clock::ticks);
     let call = run_one(h, index, item, observer.map(|o| &**o), started);
     if !room.trust.on_probation() {
         return call.await;
@@ -241,14 +242,14 @@ impl Call {
                 }
             }
         }
-        let ended = inline::ticks();
+        let ended = clock::ticks();
         if let (Some(observer), Some(seq)) = (observer, ctx.seq()) {
             observer.call_ended(&CallEnd {
                 seq,
                 index,
                 handler: h.desc,
                 result: &result,
-                elapsed: inline::elapsed(started, ended),
+                elapsed: clock::elapsed(started, ended),
             });
         }
         drop(ack);
