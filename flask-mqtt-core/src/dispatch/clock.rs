@@ -27,3 +27,8 @@ pub(super) fn elapsed(start: u64, end: u64) -> Duration {
 pub(super) fn start_clock() {
     let _ = clock();
 }
+
+/// [`elapsed`] in nanoseconds, with no `Duration` made.
+pub(super) fn elapsed_nanos(start: u64, end: u64) -> u64 {
+    clock().delta_as_nanos(start, end)
+}

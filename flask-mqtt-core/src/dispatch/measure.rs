@@ -46,7 +46,7 @@ impl Measured {
 impl Observer for Measured {
     fn call_ended(&self, call: &CallEnd<'_>) {
         if let Some(h) = self.handlers.get(call.index) {
-            h.call_ended(outcome(call.result), call.elapsed);
+            h.call_ended(outcome(call.result), call.nanos);
         }
         if let Some(next) = &self.next {
             next.call_ended(call);

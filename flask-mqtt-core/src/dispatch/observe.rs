@@ -5,7 +5,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::event::completion::Settle;
 use crate::event::Event;
@@ -33,9 +32,9 @@ pub(crate) struct CallEnd<'a> {
     pub(crate) index: usize,
     pub(crate) handler: &'static HandlerDescriptor,
     pub(crate) result: &'a Result<(), HandlerError>,
-    /// From the worker taking the event to the end of the call: extraction, the call
-    /// and the reply.
-    pub(crate) elapsed: Duration,
+    /// Nanoseconds from the start of the call (its extraction) to its end, the reply
+    /// included.
+    pub(crate) nanos: u64,
 }
 
 /// The dispatcher's [`Settle`]: counts events not finished yet, and tells the observer.

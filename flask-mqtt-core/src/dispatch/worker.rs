@@ -249,7 +249,7 @@ impl Call {
                 index,
                 handler: h.desc,
                 result: &result,
-                elapsed: clock::elapsed(started, ended),
+                nanos: clock::elapsed_nanos(started, ended),
             });
         }
         drop(ack);

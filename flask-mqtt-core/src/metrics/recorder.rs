@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
 
 use super::families::{qos_index, CallOutcome, PublishOutcome};
 use super::histogram::DurationHistogram;
@@ -115,11 +114,11 @@ impl HandlerMetrics {
         }
     }
 
-    /// A call ended with `outcome`, `elapsed` after its worker took the event.
-    pub(crate) fn call_ended(&self, outcome: CallOutcome, elapsed: Duration) {
+    /// A call ended with `outcome`, `nanos` after it started.
+    pub(crate) fn call_ended(&self, outcome: CallOutcome, nanos: u64) {
         if let Some(c) = self.calls.get(outcome as usize) {
             c.inc();
         }
-        self.duration.observe(elapsed);
+        self.duration.observe_nanos(nanos);
     }
 }

@@ -154,7 +154,7 @@ impl Observer for Watch {
         let record = HandlerCall {
             handler: call.handler.name(),
             result: call.result.clone(),
-            duration: call.elapsed,
+            duration: Duration::from_nanos(call.nanos),
         };
         lock(&self.events)
             .entry(call.seq)
