@@ -70,24 +70,20 @@ pub(super) fn call(
         return Ok(Some(started));
     };
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-    let mut future = None;
     let polled = {
         let _in_span = call.span.enter();
         std::panic::catch_unwind(AssertUnwindSafe(|| {
-            future
-                .insert(f(Arc::clone(&call.ctx)))
-                .as_mut()
-                .poll(&mut cx)
+            let mut future = f(Arc::clone(&call.ctx));
+            let polled = future.as_mut().poll(&mut cx);
+            (future, polled)
         }))
     };
-    let rest = match (polled, future) {
-        (Err(p), _) => Err(Err(HandlerError::Panicked(panic_message(&*p)))),
-        (Ok(Poll::Ready(Ok(None))), _) => Err(Ok(())),
-        (Ok(Poll::Ready(Err(e))), _) => Err(Err(e)),
-        (Ok(Poll::Ready(Ok(Some(reply)))), _) => Ok(Rest::Reply(reply)),
-        (Ok(Poll::Pending), Some(f)) => Ok(Rest::Handler(f)),
-        // Polled, so there is a future.
-        (Ok(Poll::Pending), None) => Err(Ok(())),
+    let rest = match polled {
+        Err(p) => Err(Err(HandlerError::Panicked(panic_message(&*p)))),
+        Ok((_, Poll::Ready(Ok(None)))) => Err(Ok(())),
+        Ok((_, Poll::Ready(Err(e)))) => Err(Err(e)),
+        Ok((_, Poll::Ready(Ok(Some(reply))))) => Ok(Rest::Reply(reply)),
+        Ok((future, Poll::Pending)) => Ok(Rest::Handler(future)),
     };
     match rest {
         Err(result) => {
@@ -115,7 +111,6 @@ pub(super) fn call(
 
 #[cfg(test)]
 mod tests {
-    use std::future::Future;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::sync::Mutex;
     use std::time::Duration;
@@ -123,6 +118,7 @@ mod tests {
     use tokio::sync::Semaphore;
 
     use super::*;
+    use crate::dispatch::tests::{dispatch, done, DEADLINE};
     use crate::dispatch::trust::PROBATION;
     use crate::dispatch::Dispatcher;
     use crate::event::{Event, HandlerKind};
@@ -132,16 +128,7 @@ mod tests {
     use crate::qos::QoS;
     use crate::registry::HandlerDescriptor;
     use crate::sync::lock;
-    use crate::testing::{Calls, TestClient, Watch};
-
-    const DEADLINE: Duration = Duration::from_secs(10);
-
-    async fn done<T>(f: impl Future<Output = T>) -> T {
-        match tokio::time::timeout(DEADLINE, f).await {
-            Ok(v) => v,
-            Err(_) => panic!("a dispatched event did not complete in {DEADLINE:?}"),
-        }
-    }
+    use crate::testing::{TestClient, Watch};
 
     fn message(topic: &str, payload: &str) -> Event {
         Event::Message(Message::new(topic, payload, QoS::AtMostOnce, false))
@@ -156,20 +143,7 @@ mod tests {
 
     /// A dispatcher for `descriptors` whose events can be awaited, and a client.
     fn watched(descriptors: &[&'static HandlerDescriptor]) -> (Dispatcher, Arc<Watch>, TestClient) {
-        let handlers = descriptors.iter().filter_map(|d| Handler::new(d)).collect();
-        let watch = Arc::new(Watch::default());
-        let d = Dispatcher::start(handlers, Some(Arc::clone(&watch) as _));
-        (d, watch, TestClient::new().unwrap())
-    }
-
-    /// Dispatches `event`; resolves to its calls once they have all ended.
-    fn dispatch(
-        d: &Dispatcher,
-        watch: &Watch,
-        app: &TestClient,
-        event: Event,
-    ) -> impl Future<Output = Calls> {
-        watch.ended(d.dispatch(app.client(), event))
+        super::super::tests::watched(descriptors.iter().filter_map(|d| Handler::new(d)).collect())
     }
 
     /// How many calls a handler may take to be trusted when the machine is loaded: a

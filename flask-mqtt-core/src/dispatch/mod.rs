@@ -356,7 +356,7 @@ mod tests {
     use crate::sync::lock;
     use crate::testing::{Calls, TestClient, Watch};
 
-    const DEADLINE: Duration = Duration::from_secs(10);
+    pub(super) const DEADLINE: Duration = Duration::from_secs(10);
 
     static GATE: Semaphore = Semaphore::const_new(0);
     static SLOW_STARTED: AtomicUsize = AtomicUsize::new(0);
@@ -405,14 +405,14 @@ mod tests {
     }
 
     /// A dispatcher for `handlers` whose events can be awaited, and a client for them.
-    fn watched(handlers: Vec<Handler>) -> (Dispatcher, Arc<Watch>, TestClient) {
+    pub(super) fn watched(handlers: Vec<Handler>) -> (Dispatcher, Arc<Watch>, TestClient) {
         let watch = Arc::new(Watch::default());
         let d = Dispatcher::start(handlers, Some(Arc::clone(&watch) as _));
         (d, watch, TestClient::new().unwrap())
     }
 
     /// Dispatches `event`; resolves to its calls once they have all ended.
-    fn dispatch(
+    pub(super) fn dispatch(
         d: &Dispatcher,
         watch: &Watch,
         app: &TestClient,
@@ -421,7 +421,7 @@ mod tests {
         watch.ended(d.dispatch(app.client(), event))
     }
 
-    async fn done<T>(f: impl Future<Output = T>) -> T {
+    pub(super) async fn done<T>(f: impl Future<Output = T>) -> T {
         match tokio::time::timeout(DEADLINE, f).await {
             Ok(v) => v,
             Err(_) => panic!("a dispatched event did not complete in {DEADLINE:?}"),
