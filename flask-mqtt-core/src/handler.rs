@@ -1,15 +1,10 @@
 //! What a handler returns, and how failures are reported.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
 use crate::extract::context::EventContext;
 use crate::extract::FromEvent;
 use crate::qos::QoS;
-
-/// The future a generated async wrapper returns.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
 
 /// The result of one handler call: the reply to publish, if any, or why it failed.
 pub type Outcome = Result<Option<Reply>, HandlerError>;

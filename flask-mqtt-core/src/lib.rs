@@ -62,6 +62,7 @@
 //!     |                worker, reply); observe: what it reports per call and event;
 //!     |                measure: the observer that records handler metrics
 //!  registry, handler   the descriptors the macros submit; what handlers return;
+//!  handler_future      an async call's future, in blocks each thread recycles;
 //!  publisher describe  declared publishers; payload descriptions (autoref probe)
 //!     |
 //!  extract/            handler arguments: FromEvent, OptionalFromEvent, EventContext
@@ -127,6 +128,7 @@ mod event;
 mod extract;
 mod handle;
 mod handler;
+mod handler_future;
 mod message;
 mod metrics;
 mod paho_version;
@@ -192,10 +194,10 @@ pub mod __private {
     pub use crate::ack::policy::AckPolicy;
     pub use crate::event::HandlerKind;
     pub use crate::extract::context::EventContext;
-    pub use crate::handler::{extract, HandlerFuture, IntoOutcome, Outcome};
+    pub use crate::handler::{extract, IntoOutcome, Outcome};
+    pub use crate::handler_future::HandlerFuture;
     pub use crate::registry::{HandlerDescriptor, HandlerFn};
     pub use inventory;
-    pub use std::boxed::Box;
     pub use std::sync::Arc;
 
     // Payload descriptions (AsyncAPI) and declared publishers.

@@ -11,7 +11,8 @@ use crate::describe::PayloadFn;
 use crate::event::log::DISPATCH_TARGET;
 use crate::event::HandlerKind;
 use crate::extract::context::EventContext;
-use crate::handler::{HandlerFuture, Outcome};
+use crate::handler::Outcome;
+use crate::handler_future::HandlerFuture;
 use crate::qos::QoS;
 
 /// The generated wrapper around a user's handler function.

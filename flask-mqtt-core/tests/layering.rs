@@ -579,7 +579,7 @@ fn lower_layers_know_nothing_of_higher_ones() {
             "event" | "metrics" | "spans" => 3,
             "handle" => 4,
             "extract" => 5,
-            "handler" | "registry" | "describe" | "publisher" => 6,
+            "handler" | "handler_future" | "registry" | "describe" | "publisher" => 6,
             "dispatch" => 7,
             "client" | "testing" | "actix" | "paho_version" | "asyncapi" => 8,
             "lib" => 9,

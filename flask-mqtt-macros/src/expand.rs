@@ -13,7 +13,7 @@
 //!     fn __flask_mqtt_handler(
 //!         __ctx: <krate>::__private::Arc<<krate>::__private::EventContext>,
 //!     ) -> <krate>::__private::HandlerFuture {
-//!         <krate>::__private::Box::pin(async move {
+//!         <krate>::__private::HandlerFuture::new(async move {
 //!             let __arg0 = <krate>::__private::extract::<mqtt::Message>(&__ctx, "msg")?;
 //!             <krate>::__private::IntoOutcome::into_outcome(temperature(__arg0).await)
 //!         })
@@ -41,9 +41,10 @@
 //! directly, registered as `HandlerFn::Sync`. When the function has a return type, its
 //! value is first bound, `let __result = temperature(__arg0).await;`, and converted with
 //! `IntoOutcome::into_outcome(__result)` spanned on the return type, so a type that is no
-//! `IntoOutcome` is reported there; likewise the `Box::pin` of an `async` wrapper is spanned
-//! on the user's `async`, where a future that is not `Send` is reported, and each
-//! `extract::<T>` on the argument's type, where a `T` that is no `FromEvent` is reported.
+//! `IntoOutcome` is reported there; likewise the `HandlerFuture::new` of an `async`
+//! wrapper is spanned on the user's `async`, where a future that is not `Send` is
+//! reported, and each `extract::<T>` on the argument's type, where a `T` that is no
+//! `FromEvent` is reported.
 //!
 //! `#[cfg(..)]` attributes of the function are copied onto the `const _` block.
 //!
@@ -473,7 +474,7 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
         Some(asyncness) => {
             // A future that is not `Send` is reported on the user's `async`.
             let span = asyncness.span;
-            let boxing = respan(quote!(#private::Box::pin), span);
+            let boxing = respan(quote!(#private::HandlerFuture::new), span);
             let boxed = quote_spanned! {span=>
                 #boxing(async move {
                     #(#extractions)*
@@ -657,7 +658,7 @@ mod tests {
         );
         let body = normalized(&wrapper.block);
         assert!(
-            body.contains(":: flask_mqtt_actix :: __private :: Box :: pin (async move {"),
+            body.contains(":: flask_mqtt_actix :: __private :: HandlerFuture :: new (async move {"),
             "{body}"
         );
         for expected in [

@@ -28,7 +28,9 @@
 //! Polls are timed with the calls' clock (`clock`: one TSC read per call); the rules are
 //! `trust`'s.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -74,7 +76,7 @@ pub(super) fn call(
         let _in_span = call.span.enter();
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut future = f(Arc::clone(&call.ctx));
-            let polled = future.as_mut().poll(&mut cx);
+            let polled = Pin::new(&mut future).poll(&mut cx);
             (future, polled)
         }))
     };
@@ -123,7 +125,8 @@ mod tests {
     use crate::dispatch::Dispatcher;
     use crate::event::{Event, HandlerKind};
     use crate::extract::context::EventContext;
-    use crate::handler::{HandlerFuture, Outcome};
+    use crate::handler::Outcome;
+    use crate::handler_future::HandlerFuture;
     use crate::message::Message;
     use crate::qos::QoS;
     use crate::registry::HandlerDescriptor;
@@ -190,7 +193,7 @@ mod tests {
 
     fn counted_async(_: Arc<EventContext>) -> HandlerFuture {
         ASYNC_CALLS.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async { Ok(None) })
+        HandlerFuture::new(async { Ok(None) })
     }
 
     fn counted_sync(_: Arc<EventContext>) -> Outcome {
@@ -240,7 +243,7 @@ mod tests {
     /// Records its payload when it starts and when it ends; a payload `wait...` waits for
     /// the gate in between.
     fn ordered(ctx: Arc<EventContext>) -> HandlerFuture {
-        Box::pin(async move {
+        HandlerFuture::new(async move {
             ORDERED_CALLS.fetch_add(1, Ordering::SeqCst);
             let p = payload(&ctx);
             lock(&ORDER).push(format!("start {p}"));
@@ -307,14 +310,14 @@ mod tests {
         if BLOCK_NEXT.swap(false, Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(5));
         }
-        Box::pin(async { Ok(None) })
+        HandlerFuture::new(async { Ok(None) })
     }
 
     /// Blocks its thread for 1 ms at every call.
     fn always_blocking(_: Arc<EventContext>) -> HandlerFuture {
         ALWAYS_BLOCKING_CALLS.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(1));
-        Box::pin(async { Ok(None) })
+        HandlerFuture::new(async { Ok(None) })
     }
 
     static SOMETIMES_BLOCKING: HandlerDescriptor = HandlerDescriptor::new(
@@ -370,7 +373,7 @@ mod tests {
     /// `reply`.
     fn outcomes(ctx: Arc<EventContext>) -> HandlerFuture {
         OUTCOMES_CALLS.fetch_add(1, Ordering::SeqCst);
-        Box::pin(async move {
+        HandlerFuture::new(async move {
             match payload(&ctx).as_str() {
                 "err" => Err(HandlerError::Failed("told to".into())),
                 "panic" => panic!("told to"),

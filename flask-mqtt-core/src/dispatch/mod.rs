@@ -349,7 +349,8 @@ mod tests {
     use super::routes::{TOPIC_CACHE_ENTRIES, TOPIC_CACHE_MAX_LEN};
     use super::*;
     use crate::event::log::{LogEntry, LogLevel};
-    use crate::handler::{HandlerFuture, Outcome};
+    use crate::handler::Outcome;
+    use crate::handler_future::HandlerFuture;
     use crate::message::Message;
     use crate::qos::QoS;
     use crate::registry::{HandlerDescriptor, HandlerFn};
@@ -364,7 +365,7 @@ mod tests {
     static FAST_RAN: AtomicUsize = AtomicUsize::new(0);
 
     fn slow(_: Arc<EventContext>) -> HandlerFuture {
-        Box::pin(async {
+        HandlerFuture::new(async {
             SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
             if let Ok(permit) = GATE.acquire().await {
                 permit.forget();

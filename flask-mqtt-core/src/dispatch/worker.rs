@@ -20,7 +20,8 @@ use crate::ack::watermark::Slot;
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::Event;
 use crate::extract::context::EventContext;
-use crate::handler::{panic_message, HandlerError, HandlerFuture, Outcome, Reply};
+use crate::handler::{panic_message, HandlerError, Outcome, Reply};
+use crate::handler_future::HandlerFuture;
 use crate::registry::{Handler, HandlerFn};
 use crate::spans;
 
