@@ -236,15 +236,15 @@ mod tests {
     }
 
     /// Counts its drops; holds `N` bytes.
-    struct Sized<const N: usize>([u8; N], Arc<AtomicUsize>);
-    impl<const N: usize> Drop for Sized<N> {
+    struct Held<const N: usize>([u8; N], Arc<AtomicUsize>);
+    impl<const N: usize> Drop for Held<N> {
         fn drop(&mut self) {
             self.1.fetch_add(1, Ordering::SeqCst);
         }
     }
 
     /// A future of the size of `held` that drops it and ends.
-    fn ending<const N: usize>(held: Sized<N>) -> HandlerFuture {
+    fn ending<const N: usize>(held: Held<N>) -> HandlerFuture {
         HandlerFuture::new(async move {
             drop(held);
             Ok(None)
@@ -254,12 +254,12 @@ mod tests {
     #[test]
     fn a_dropped_futures_block_is_taken_by_the_next_future_of_its_class() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let mut first = ending(Sized([7u8; 100], Arc::clone(&drops)));
+        let mut first = ending(Held([7u8; 100], Arc::clone(&drops)));
         let (block, class) = pooled(&first).expect("a 100-byte future is pooled");
         assert!(matches!(poll_once(&mut first), Poll::Ready(Ok(None))));
         assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped by the future");
         drop(first);
-        let second = ending(Sized([8u8; 100], Arc::clone(&drops)));
+        let second = ending(Held([8u8; 100], Arc::clone(&drops)));
         assert_eq!(
             pooled(&second),
             Some((block, class)),
@@ -272,7 +272,7 @@ mod tests {
     #[test]
     fn the_future_is_dropped_once_whether_it_ended_or_not() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let held = Sized([0u8; 300], Arc::clone(&drops));
+        let held = Held([0u8; 300], Arc::clone(&drops));
         let waiting = HandlerFuture::new(async move {
             let _held = held;
             futures::future::pending::<()>().await;
@@ -318,7 +318,7 @@ mod tests {
     #[test]
     fn a_future_made_on_one_thread_is_polled_and_dropped_on_another() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let held = Sized([1u8; 200], Arc::clone(&drops));
+        let held = Held([1u8; 200], Arc::clone(&drops));
         let mut f = HandlerFuture::new(async move {
             let _held = held;
             Err(HandlerError::Failed("there".into()))
@@ -361,7 +361,7 @@ mod tests {
     #[test]
     fn a_panic_while_polling_leaves_the_future_droppable() {
         let drops = Arc::new(AtomicUsize::new(0));
-        let held = Sized([0u8; 64], Arc::clone(&drops));
+        let held = Held([0u8; 64], Arc::clone(&drops));
         fn boom() -> Outcome {
             panic!("told to")
         }

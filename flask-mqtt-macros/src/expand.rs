@@ -474,9 +474,9 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
         Some(asyncness) => {
             // A future that is not `Send` is reported on the user's `async`.
             let span = asyncness.span;
-            let boxing = respan(quote!(#private::HandlerFuture::new), span);
-            let boxed = quote_spanned! {span=>
-                #boxing(async move {
+            let new_future = respan(quote!(#private::HandlerFuture::new), span);
+            let future = quote_spanned! {span=>
+                #new_future(async move {
                     #(#extractions)*
                     #outcome
                 })
@@ -484,7 +484,7 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
             (
                 quote! {
                     fn #wrapper(#ctx: #private::Arc<#private::EventContext>) -> #private::HandlerFuture {
-                        #boxed
+                        #future
                     }
                 },
                 quote!(#private::HandlerFn::Async(#wrapper)),
