@@ -34,6 +34,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use tracing::Span;
+
 use super::clock::{elapsed, ticks};
 use super::observe::Observer;
 use super::queue::{Item, Queue};
@@ -73,7 +75,7 @@ pub(super) fn call(
     };
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     let polled = {
-        let _in_span = call.span.enter();
+        let _in_span = call.span.as_ref().map(Span::enter);
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut future = f(Arc::clone(&call.ctx));
             let polled = Pin::new(&mut future).poll(&mut cx);

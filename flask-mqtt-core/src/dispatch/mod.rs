@@ -70,7 +70,6 @@ mod routes;
 mod trust;
 mod worker;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -188,7 +187,7 @@ impl Dispatcher {
             trie,
             catch_all: Targets::from(catch_all),
             nobody: Targets::from(Vec::new()),
-            topics: Mutex::new(HashMap::new()),
+            topics: Mutex::new(routes::TopicCache::default()),
         });
         let backlog = Arc::new(Backlog {
             len: AtomicUsize::new(0),

@@ -126,7 +126,7 @@ pub(super) async fn run_one(
         )
         .await
     }
-    .instrument(call.span.clone())
+    .instrument(call.span.clone().unwrap_or_else(Span::none))
     .await;
     call.finish(h, index, observer, started, result)
 }
@@ -155,7 +155,7 @@ pub(super) async fn resume(
         };
         replied(&call.ctx, outcome).await
     }
-    .instrument(call.span.clone())
+    .instrument(call.span.clone().unwrap_or_else(Span::none))
     .await;
     call.finish(&h, index, observer.as_deref(), started, result)
 }
@@ -176,8 +176,9 @@ pub(super) struct Call {
     /// The message's acknowledgement, held until the call has ended (policy `after`).
     ack: Option<Slot>,
     nack_on_error: bool,
-    /// The call's span (`spans::handler`).
-    pub(super) span: Span,
+    /// The call's span (`spans::handler`); none where nobody may listen
+    /// (`spans::listened`).
+    pub(super) span: Option<Span>,
 }
 
 impl Call {
@@ -198,12 +199,14 @@ impl Call {
             );
             return None;
         }
-        let span = spans::handler(
-            format_args!("{}::{}", h.desc.module, h.desc.name),
-            h.desc.kind,
-            h.desc.broker(),
-            ctx.event(),
-        );
+        let span = spans::listened().then(|| {
+            spans::handler(
+                format_args!("{}::{}", h.desc.module, h.desc.name),
+                h.desc.kind,
+                h.desc.broker(),
+                ctx.event(),
+            )
+        });
         Some(Call {
             ctx,
             ack,
@@ -230,7 +233,9 @@ impl Call {
             nack_on_error,
             span,
         } = self;
-        spans::handler_ended(&span, measure::outcome(&result));
+        if let Some(span) = &span {
+            spans::handler_ended(span, measure::outcome(&result));
+        }
         if let Err(e) = &result {
             report(h, &ctx, e);
             if nack_on_error {

@@ -28,8 +28,10 @@ pub struct EventContext {
     /// For a `manual` handler's own context: the message's acknowledgement, until its
     /// `mqtt::Ack` argument takes it (or this context is dropped, which settles it). With
     /// `nack_on_error`, an `Ack` dropped without `ack()` puts it back here, so that the
-    /// call's outcome decides (see [`AckHome`]).
-    ack: AckHome,
+    /// call's outcome decides (see [`AckHome`]). `None` in every other context: most
+    /// contexts never hold one, and an empty home cost each message an allocation and
+    /// each handler call a lock.
+    ack: Option<AckHome>,
     /// Whether the handler this context is for has `nack_on_error`.
     nack_on_error: bool,
 }
@@ -51,7 +53,7 @@ impl Clone for EventContext {
             template: self.template.clone(),
             pending: None,
             parent: None,
-            ack: AckHome::default(),
+            ack: None,
             nack_on_error: false,
         }
     }
@@ -73,7 +75,7 @@ impl EventContext {
             template: None,
             pending: None,
             parent: None,
-            ack: AckHome::default(),
+            ack: None,
             nack_on_error: false,
         }
     }
@@ -100,36 +102,44 @@ impl EventContext {
             template,
             pending: None,
             parent: Some(Arc::clone(base)),
-            ack: Arc::new(Mutex::new(ack)),
+            ack: Some(Arc::new(Mutex::new(ack))),
             nack_on_error,
         }
     }
 
     /// The message's acknowledgement, for a `manual` handler's `mqtt::Ack` (once).
     pub(crate) fn take_ack(&self) -> Option<Slot> {
-        crate::sync::lock(&self.ack).take()
+        crate::sync::lock(self.ack.as_ref()?).take()
     }
 
     /// For the `mqtt::Ack` of a `nack_on_error` handler: where it puts the message's
     /// acknowledgement back when dropped without `ack()`. `None` for other handlers (their
     /// `Ack` settles it at once).
     pub(crate) fn ack_home(&self) -> Option<AckHome> {
-        self.nack_on_error.then(|| Arc::clone(&self.ack))
+        self.ack
+            .as_ref()
+            .filter(|_| self.nack_on_error)
+            .map(Arc::clone)
     }
 
     /// Whether this context holds an acknowledgement that can no longer be given (see
     /// [`Slot::is_abandoned`]).
     pub(crate) fn ack_abandoned(&self) -> bool {
-        crate::sync::lock(&self.ack)
-            .as_ref()
-            .is_some_and(Slot::is_abandoned)
+        self.ack.as_ref().is_some_and(|home| {
+            crate::sync::lock(home)
+                .as_ref()
+                .is_some_and(Slot::is_abandoned)
+        })
     }
 
     /// Whether this context still holds the message's acknowledgement (a `manual`
     /// handler whose `mqtt::Ack` was not taken, or was dropped without `ack()`), marking
     /// it to be released without acknowledging when it settles.
     pub(crate) fn nack_held(&self) -> bool {
-        match &*crate::sync::lock(&self.ack) {
+        let Some(home) = &self.ack else {
+            return false;
+        };
+        match &*crate::sync::lock(home) {
             Some(slot) => {
                 slot.nack();
                 true
