@@ -102,7 +102,8 @@ impl EventContext {
             template,
             pending: None,
             parent: Some(Arc::clone(base)),
-            ack: Some(Arc::new(Mutex::new(ack))),
+            // A home only where an `Ack` can take or put back an acknowledgement.
+            ack: (ack.is_some() || nack_on_error).then(|| Arc::new(Mutex::new(ack))),
             nack_on_error,
         }
     }
