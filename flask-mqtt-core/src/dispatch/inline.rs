@@ -77,8 +77,7 @@ pub(super) fn call(
     let started = started.unwrap_or_else(ticks);
     let own = hold::own_context(h, mode, base, slot);
     let ctx = own.as_ref().unwrap_or(base);
-    let Some(call) = Call::begin(h, ctx, hold::call_hold(mode, slot), mode.nack_on_error())
-    else {
+    let Some(call) = Call::begin(h, ctx, hold::call_hold(mode, slot), mode.nack_on_error()) else {
         room.release();
         return Ok(Some(started));
     };

@@ -266,14 +266,14 @@ impl Dispatcher {
                     continue;
                 };
                 let hold = (self.routes.mode(i), ack.as_ref());
-                let item = match inline::call(h, i, queue, &ctx, hold, self.observer.as_ref(), ended)
-                {
-                    Ok(end) => {
-                        ended = end;
-                        continue;
-                    }
-                    Err(item) => item,
-                };
+                let item =
+                    match inline::call(h, i, queue, &ctx, hold, self.observer.as_ref(), ended) {
+                        Ok(end) => {
+                            ended = end;
+                            continue;
+                        }
+                        Err(item) => item,
+                    };
                 match queue.try_send(item) {
                     // Closed: the worker is gone (runtime shutdown).
                     Ok(()) | Err(SendError::Closed) => {}

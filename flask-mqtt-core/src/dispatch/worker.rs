@@ -120,8 +120,8 @@ pub(super) async fn run_one(
         return started;
     };
     let result = async { replied(&call.ctx, self::call(h.desc.call, &call.ctx).await).await }
-    .instrument(call.span.clone().unwrap_or_else(Span::none))
-    .await;
+        .instrument(call.span.clone().unwrap_or_else(Span::none))
+        .await;
     call.finish(h, index, observer, started, result)
 }
 
@@ -234,7 +234,7 @@ impl<C: AsRef<EventContext>> Call<C> {
             spans::handler_ended(span, measure::outcome(&result));
         }
         if let Err(e) = &result {
-            report(h, &ctx, e);
+            report(h, ctx, e);
             if nack_on_error {
                 // `after`: the call's hold; `manual`: the context's, if `Ack` was not taken.
                 match &ack {
