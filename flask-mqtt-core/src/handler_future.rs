@@ -2,14 +2,13 @@
 //! recycles.
 //!
 //! Every call of an async handler makes one future (made by the wrapper the macro
-//! generates, once it has extracted the arguments: the user's function and its
-//! outcome). In a `Box`, each cost the global
-//! allocator a `malloc` and a `free`. Most calls end on the thread they began on
-//! (inline, see `dispatch`), so each thread keeps the blocks of the futures dropped on
-//! it, by size class, and the next future of that class takes one: a thread-local pop
-//! and push. Measured with callgrind (bench `child-framework`, 10 calls per message,
-//! glibc's allocator): 17,770 instructions per message with `Box`, 17,020 with this,
-//! 4 % less.
+//! generates, once it has extracted the arguments: the user's function and its outcome).
+//! In a `Box`, each cost the global allocator a `malloc` and a `free`. Most calls end on
+//! the thread they began on (inline, see `dispatch`), so each thread keeps the blocks of
+//! the futures dropped on it, by size class, and the next future of that class takes
+//! one: a thread-local pop and push. Measured with callgrind (bench `child-framework`,
+//! 10 calls per message, glibc's allocator): 17,770 instructions per message with `Box`,
+//! 17,020 with this, 4 % less.
 //!
 //! Bounds: blocks of 64 bytes to 4 KiB (a larger or more aligned future, or a
 //! zero-sized one, is an ordinary `Box`), at most [`KEEP`] blocks per class and thread

@@ -47,13 +47,13 @@
 //! and takes no reference count on it (BENCHMARKS.md, issue 18).
 //!
 //! A function that is not `async` gets a wrapper returning `<krate>::__private::Outcome`
-//! directly (each extraction with `?`), registered as `HandlerFn::Sync`. When the function has a return type, its
-//! value is first bound, `let __result = temperature(__arg0).await;`, and converted with
-//! `IntoOutcome::into_outcome(__result)` spanned on the return type, so a type that is no
-//! `IntoOutcome` is reported there; likewise the `HandlerFuture::new` of an `async`
-//! wrapper is spanned on the user's `async`, where a future that is not `Send` is
-//! reported, and each `extract::<T>` on the argument's type, where a `T` that is no
-//! `FromEvent` is reported.
+//! directly (each extraction with `?`), registered as `HandlerFn::Sync`. When the
+//! function has a return type, its value is first bound, `let __result =
+//! temperature(__arg0).await;`, and converted with `IntoOutcome::into_outcome(__result)`
+//! spanned on the return type, so a type that is no `IntoOutcome` is reported there;
+//! likewise the `HandlerFuture::new` of an `async` wrapper is spanned on the user's
+//! `async`, where a future that is not `Send` is reported, and each `extract::<T>` on
+//! the argument's type, where a `T` that is no `FromEvent` is reported.
 //!
 //! `#[cfg(..)]` attributes of the function are copied onto the `const _` block.
 //!
