@@ -1,14 +1,14 @@
 //! [`HandlerFuture`]: the future of one async handler call, in memory each thread
 //! recycles.
 //!
-//! Every call of an async handler makes one future (made by the wrapper the macro
-//! generates, once it has extracted the arguments: the user's function and its outcome).
-//! In a `Box`, each cost the global allocator a `malloc` and a `free`. Most calls end on
-//! the thread they began on (inline, see `dispatch`), so each thread keeps the blocks of
-//! the futures dropped on it, by size class, and the next future of that class takes
-//! one: a thread-local pop and push. Measured with callgrind (bench `child-framework`,
-//! 10 calls per message, glibc's allocator): 17,770 instructions per message with `Box`,
-//! 17,020 with this, 4 % less.
+//! Every call of an async handler makes one future (the wrapper the macro generates:
+//! the extractions, the user's function, its outcome). In a `Box`, each cost the global
+//! allocator a `malloc` and a `free`. Most calls end on the thread they began on
+//! (inline, see `dispatch`), so each thread keeps the blocks of the futures dropped on
+//! it, by size class, and the next future of that class takes one: a thread-local pop
+//! and push. Measured with callgrind (bench `child-framework`, 10 calls per message,
+//! glibc's allocator): 17,770 instructions per message with `Box`, 17,020 with this,
+//! 4 % less.
 //!
 //! Bounds: blocks of 64 bytes to 4 KiB (a larger or more aligned future, or a
 //! zero-sized one, is an ordinary `Box`), at most [`KEEP`] blocks per class and thread
@@ -26,7 +26,7 @@ use std::pin::Pin;
 use std::ptr::NonNull;
 use std::task::{Context, Poll};
 
-use crate::handler::{HandlerError, Outcome};
+use crate::handler::Outcome;
 
 type Dyn = dyn Future<Output = Outcome> + Send + 'static;
 
@@ -48,9 +48,6 @@ enum Inner {
         class: usize,
     },
     Boxed(Pin<Box<Dyn>>),
-    /// A call that ends before it starts: an argument was rejected (`rejected`); `None`
-    /// once polled to its end.
-    Rejected(Option<HandlerError>),
 }
 
 // SAFETY: the future in the block is `Send` (a bound of `new`), and only this value
@@ -72,12 +69,6 @@ impl HandlerFuture {
         let future: NonNull<Dyn> = place;
         HandlerFuture(Inner::Pooled { future, class })
     }
-
-    /// A call that ends with `error` at its first poll, without allocating: what a
-    /// generated wrapper returns when an argument cannot be extracted.
-    pub fn rejected(error: HandlerError) -> HandlerFuture {
-        HandlerFuture(Inner::Rejected(Some(error)))
-    }
 }
 
 impl Future for HandlerFuture {
@@ -89,8 +80,6 @@ impl Future for HandlerFuture {
             // `&mut self` makes this the only reference to it.
             Inner::Pooled { future, .. } => unsafe { Pin::new_unchecked(future.as_mut()) }.poll(cx),
             Inner::Boxed(future) => future.as_mut().poll(cx),
-            // Polled again after its end (which no caller does): it stays ended, pending.
-            Inner::Rejected(error) => error.take().map_or(Poll::Pending, |e| Poll::Ready(Err(e))),
         }
     }
 }
@@ -242,20 +231,8 @@ mod tests {
     fn pooled(f: &HandlerFuture) -> Option<(*const u8, usize)> {
         match &f.0 {
             Inner::Pooled { future, class } => Some((future.cast::<u8>().as_ptr(), *class)),
-            Inner::Boxed(_) | Inner::Rejected(_) => None,
+            Inner::Boxed(_) => None,
         }
-    }
-
-    #[test]
-    fn a_rejected_call_ends_with_its_rejection_at_the_first_poll() {
-        let rejection = HandlerError::Rejected {
-            argument: "reading",
-            reason: "not JSON".into(),
-        };
-        let mut f = HandlerFuture::rejected(rejection.clone());
-        assert!(pooled(&f).is_none(), "no block taken");
-        assert!(matches!(poll_once(&mut f), Poll::Ready(Err(e)) if e == rejection));
-        assert!(poll_once(&mut f).is_pending(), "ended: stays pending");
     }
 
     /// Counts its drops; holds `N` bytes.

@@ -18,12 +18,10 @@ use crate::qos::QoS;
 /// The generated wrapper around a user's handler function.
 #[derive(Clone, Copy)]
 pub enum HandlerFn {
-    /// Wraps an `async fn`: extracts the arguments from the event's context and makes
-    /// the call's future, which owns them (a rejected argument: a future that ends with
-    /// the rejection, [`HandlerFuture::rejected`]).
-    Async(fn(&EventContext) -> HandlerFuture),
+    /// Wraps an `async fn`.
+    Async(fn(Arc<EventContext>) -> HandlerFuture),
     /// Wraps a plain `fn`; run where blocking is allowed.
-    Sync(fn(&EventContext) -> Outcome),
+    Sync(fn(Arc<EventContext>) -> Outcome),
 }
 
 /// The client names (`MQTT`, `MQTT2`, ...) that registered handlers ask for (the actix

@@ -11,15 +11,10 @@
 //! async fn temperature(msg: mqtt::Message) { .. }
 //! const _: () = {
 //!     fn __flask_mqtt_handler(
-//!         __ctx: &<krate>::__private::EventContext,
+//!         __ctx: <krate>::__private::Arc<<krate>::__private::EventContext>,
 //!     ) -> <krate>::__private::HandlerFuture {
-//!         let __arg0 = match <krate>::__private::extract::<mqtt::Message>(__ctx, "msg") {
-//!             ::core::result::Result::Ok(__value) => __value,
-//!             ::core::result::Result::Err(__rejected) => {
-//!                 return <krate>::__private::HandlerFuture::rejected(__rejected)
-//!             }
-//!         };
 //!         <krate>::__private::HandlerFuture::new(async move {
+//!             let __arg0 = <krate>::__private::extract::<mqtt::Message>(&__ctx, "msg")?;
 //!             <krate>::__private::IntoOutcome::into_outcome(temperature(__arg0).await)
 //!         })
 //!     }
@@ -42,18 +37,14 @@
 //! `.with_ack_policy(<krate>::__private::AckPolicy::Manual)` for `ack = "manual"` and
 //! `.with_nack_on_error()`.
 //!
-//! The arguments are extracted before the handler's future is made, so that the future
-//! owns them and not the event's context: a call made inline then borrows the context
-//! and takes no reference count on it (BENCHMARKS.md, issue 18).
-//!
 //! A function that is not `async` gets a wrapper returning `<krate>::__private::Outcome`
-//! directly (each extraction with `?`), registered as `HandlerFn::Sync`. When the
-//! function has a return type, its value is first bound, `let __result =
-//! temperature(__arg0).await;`, and converted with `IntoOutcome::into_outcome(__result)`
-//! spanned on the return type, so a type that is no `IntoOutcome` is reported there;
-//! likewise the `HandlerFuture::new` of an `async` wrapper is spanned on the user's
-//! `async`, where a future that is not `Send` is reported, and each `extract::<T>` on
-//! the argument's type, where a `T` that is no `FromEvent` is reported.
+//! directly, registered as `HandlerFn::Sync`. When the function has a return type, its
+//! value is first bound, `let __result = temperature(__arg0).await;`, and converted with
+//! `IntoOutcome::into_outcome(__result)` spanned on the return type, so a type that is no
+//! `IntoOutcome` is reported there; likewise the `HandlerFuture::new` of an `async`
+//! wrapper is spanned on the user's `async`, where a future that is not `Send` is
+//! reported, and each `extract::<T>` on the argument's type, where a `T` that is no
+//! `FromEvent` is reported.
 //!
 //! `#[cfg(..)]` attributes of the function are copied onto the `const _` block.
 //!
@@ -457,7 +448,7 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
         let name = argument_name(&input.pat, index);
         let ty = &input.ty;
         extractions.push(quote_spanned! {ty.span()=>
-            #private::extract::<#ty>(#ctx, #name)
+            let #arg = #private::extract::<#ty>(&#ctx, #name)?;
         });
         call_args.push(arg);
     }
@@ -486,45 +477,28 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
             let new_future = respan(quote!(#private::HandlerFuture::new), span);
             let future = quote_spanned! {span=>
                 #new_future(async move {
+                    #(#extractions)*
                     #outcome
                 })
             };
-            // Extracted before the future is made: it owns the arguments, not the context.
-            let extracted = extractions.iter().zip(&call_args).map(|(extract, arg)| {
-                quote! {
-                    let #arg = match #extract {
-                        ::core::result::Result::Ok(__value) => __value,
-                        ::core::result::Result::Err(__rejected) => {
-                            return #private::HandlerFuture::rejected(__rejected)
-                        }
-                    };
-                }
-            });
             (
                 quote! {
-                    fn #wrapper(#ctx: &#private::EventContext) -> #private::HandlerFuture {
-                        #(#extracted)*
+                    fn #wrapper(#ctx: #private::Arc<#private::EventContext>) -> #private::HandlerFuture {
                         #future
                     }
                 },
                 quote!(#private::HandlerFn::Async(#wrapper)),
             )
         }
-        None => {
-            let extracted = extractions
-                .iter()
-                .zip(&call_args)
-                .map(|(extract, arg)| quote!(let #arg = #extract?;));
-            (
-                quote! {
-                    fn #wrapper(#ctx: &#private::EventContext) -> #private::Outcome {
-                        #(#extracted)*
-                        #outcome
-                    }
-                },
-                quote!(#private::HandlerFn::Sync(#wrapper)),
-            )
-        }
+        None => (
+            quote! {
+                fn #wrapper(#ctx: #private::Arc<#private::EventContext>) -> #private::Outcome {
+                    #(#extractions)*
+                    #outcome
+                }
+            },
+            quote!(#private::HandlerFn::Sync(#wrapper)),
+        ),
     };
 
     let kind = Ident::new(args.kind.variant(), Span::call_site());
@@ -688,18 +662,8 @@ mod tests {
             "{body}"
         );
         for expected in [
-            quote!(let __arg0 = match ::flask_mqtt_actix::__private::extract::<mqtt::Message>(__ctx, "msg") {
-                ::core::result::Result::Ok(__value) => __value,
-                ::core::result::Result::Err(__rejected) => {
-                    return ::flask_mqtt_actix::__private::HandlerFuture::rejected(__rejected)
-                }
-            };),
-            quote!(let __arg1 = match ::flask_mqtt_actix::__private::extract::<mqtt::Mqtt>(__ctx, "c") {
-                ::core::result::Result::Ok(__value) => __value,
-                ::core::result::Result::Err(__rejected) => {
-                    return ::flask_mqtt_actix::__private::HandlerFuture::rejected(__rejected)
-                }
-            };),
+            quote!(let __arg0 = ::flask_mqtt_actix::__private::extract::<mqtt::Message>(&__ctx, "msg")?;),
+            quote!(let __arg1 = ::flask_mqtt_actix::__private::extract::<mqtt::Mqtt>(&__ctx, "c")?;),
             quote!(let __result = temperature(__arg0, __arg1).await;),
             quote!(::flask_mqtt_actix::__private::IntoOutcome::into_outcome(
                 __result
@@ -1062,13 +1026,13 @@ mod tests {
         );
         let text = expanded.to_string();
         for expected in [
-            quote!(extract::<mqtt::LogEntry>(__ctx, "entry")),
-            quote!(extract::<A>(__ctx, "_")),
-            quote!(extract::<B>(__ctx, "argument 3")),
-            quote!(extract::<C>(__ctx, "type")),
-            quote!(extract::<D>(__ctx, "reading")),
-            quote!(extract::<E>(__ctx, "argument 6")),
-            quote!(extract::<F>(__ctx, "argument 7")),
+            quote!(extract::<mqtt::LogEntry>(&__ctx, "entry")),
+            quote!(extract::<A>(&__ctx, "_")),
+            quote!(extract::<B>(&__ctx, "argument 3")),
+            quote!(extract::<C>(&__ctx, "type")),
+            quote!(extract::<D>(&__ctx, "reading")),
+            quote!(extract::<E>(&__ctx, "argument 6")),
+            quote!(extract::<F>(&__ctx, "argument 7")),
             quote!(log(__arg0, __arg1, __arg2, __arg3, __arg4, __arg5, __arg6)),
         ] {
             assert!(

@@ -42,11 +42,6 @@ impl AckMode {
         nack_on_error: false,
     };
 
-    /// Whether a failed call releases the message without acknowledging it.
-    pub(super) fn nack_on_error(self) -> bool {
-        self.nack_on_error
-    }
-
     /// Whether the handler's calls (or its `Ack`) hold the acknowledgement.
     pub(super) fn holds(self) -> bool {
         self.hold != Hold::First
@@ -75,47 +70,32 @@ pub(super) fn item(
     base: &Arc<EventContext>,
     slot: Option<&Slot>,
 ) -> Item {
-    Item {
-        ctx: own_context(h, mode, base, slot).unwrap_or_else(|| Arc::clone(base)),
-        ack: call_hold(mode, slot),
-        nack_on_error: mode.nack_on_error,
-    }
-}
-
-/// The context of its own that handler `h` needs for an event (`base`, `slot`): one
-/// with its topic template, or one holding the acknowledgement for its `Ack` (`manual`);
-/// `None`: the dispatcher's context does (a call made inline borrows it).
-pub(super) fn own_context(
-    h: &Handler,
-    mode: AckMode,
-    base: &Arc<EventContext>,
-    slot: Option<&Slot>,
-) -> Option<Arc<EventContext>> {
     let manual = match (mode.hold, slot) {
         (Hold::Manual, Some(slot)) => Some(slot.clone()),
         _ => None,
     };
-    match (&h.template, manual) {
-        (template, Some(slot)) => Some(Arc::new(EventContext::for_handler(
+    let ctx = match (&h.template, manual) {
+        (template, Some(slot)) => Arc::new(EventContext::for_handler(
             base,
             template.clone(),
             Some(slot),
             mode.nack_on_error,
-        ))),
-        (Some(t), None) => Some(Arc::new(EventContext::for_handler(
+        )),
+        (Some(t), None) => Arc::new(EventContext::for_handler(
             base,
             Some(Arc::clone(t)),
             None,
             false,
-        ))),
-        (None, None) => None,
-    }
-}
-
-/// The acknowledgement a call of a handler with settings `mode` holds until it ends.
-pub(super) fn call_hold(mode: AckMode, slot: Option<&Slot>) -> Option<Slot> {
-    match mode.hold {
+        )),
+        (None, None) => Arc::clone(base),
+    };
+    let ack = match mode.hold {
         Hold::After => slot.cloned(),
         Hold::First | Hold::Manual => None,
+    };
+    Item {
+        ctx,
+        ack,
+        nack_on_error: mode.nack_on_error,
     }
 }

@@ -37,47 +37,39 @@ use std::task::{Context, Poll};
 use tracing::Span;
 
 use super::clock::{elapsed, ticks};
-use super::hold::{self, AckMode};
 use super::observe::Observer;
 use super::queue::{Item, Queue};
 use super::worker::{resume, Call, Rest};
-use crate::ack::watermark::Slot;
-use crate::extract::context::EventContext;
 use crate::handler::{panic_message, HandlerError};
 use crate::registry::{Handler, HandlerFn};
 
-/// Calls `h` (number `index`) inline for the event whose dispatcher context is `base`
-/// and whose acknowledgement is `slot`, if it may be (`Trust`) and is idle. `started`:
-/// when the call started (the end of the previous inline call), in ticks; `None`: now.
+/// Calls `h` (number `index`) inline for `item` if it may be (`Trust`) and is idle.
+/// `started`: when the call started (the end of the previous inline call), in ticks;
+/// `None`: now.
 ///
 /// Returns `Err(item)` when the call was not made (the caller queues it), or when it
 /// ended inline, the time it ended; `Ok(None)` when it goes on on the handler's worker.
 ///
 /// The handler's own future is polled here (its span entered, a panic caught) rather
 /// than a future of the whole call: a call that does not wait then allocates nothing
-/// more than the handler's future, and only one that waits is boxed for its worker. The
-/// call borrows `base` unless the handler needs a context of its own (a topic template,
-/// a `manual` acknowledgement): no reference count taken or dropped per call.
+/// more than the handler's future, and only one that waits is boxed for its worker.
 pub(super) fn call(
     h: &Arc<Handler>,
     index: usize,
     queue: &Queue,
-    base: &Arc<EventContext>,
-    (mode, slot): (AckMode, Option<&Slot>),
+    item: Item,
     observer: Option<&Arc<dyn Observer>>,
     started: Option<u64>,
 ) -> Result<Option<u64>, Item> {
     let room = &queue.room;
     let HandlerFn::Async(f) = h.desc.call else {
-        return Err(hold::item(h, mode, base, slot));
+        return Err(item);
     };
     if !room.trust.inline() || !room.claim() {
-        return Err(hold::item(h, mode, base, slot));
+        return Err(item);
     }
     let started = started.unwrap_or_else(ticks);
-    let own = hold::own_context(h, mode, base, slot);
-    let ctx = own.as_ref().unwrap_or(base);
-    let Some(call) = Call::begin(h, ctx, hold::call_hold(mode, slot), mode.nack_on_error()) else {
+    let Some(call) = Call::begin(h, item) else {
         room.release();
         return Ok(Some(started));
     };
@@ -85,7 +77,7 @@ pub(super) fn call(
     let polled = {
         let _in_span = call.span.as_ref().map(Span::enter);
         std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut future = f(ctx);
+            let mut future = f(Arc::clone(&call.ctx));
             let polled = Pin::new(&mut future).poll(&mut cx);
             (future, polled)
         }))
@@ -111,7 +103,7 @@ pub(super) fn call(
             queue.push_started(Box::pin(resume(
                 Arc::clone(h),
                 index,
-                call.owned(),
+                call,
                 rest,
                 observer.cloned(),
                 started,
@@ -201,12 +193,12 @@ mod tests {
     static ASYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
     static SYNC_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-    fn counted_async(_: &EventContext) -> HandlerFuture {
+    fn counted_async(_: Arc<EventContext>) -> HandlerFuture {
         ASYNC_CALLS.fetch_add(1, Ordering::SeqCst);
         HandlerFuture::new(async { Ok(None) })
     }
 
-    fn counted_sync(_: &EventContext) -> Outcome {
+    fn counted_sync(_: Arc<EventContext>) -> Outcome {
         SYNC_CALLS.fetch_add(1, Ordering::SeqCst);
         Ok(None)
     }
@@ -252,10 +244,10 @@ mod tests {
 
     /// Records its payload when it starts and when it ends; a payload `wait...` waits for
     /// the gate in between.
-    fn ordered(ctx: &EventContext) -> HandlerFuture {
-        let p = payload(ctx);
+    fn ordered(ctx: Arc<EventContext>) -> HandlerFuture {
         HandlerFuture::new(async move {
             ORDERED_CALLS.fetch_add(1, Ordering::SeqCst);
+            let p = payload(&ctx);
             lock(&ORDER).push(format!("start {p}"));
             if p.starts_with("wait") {
                 if let Ok(permit) = GATE.acquire().await {
@@ -315,7 +307,7 @@ mod tests {
     static ALWAYS_BLOCKING_CALLS: AtomicUsize = AtomicUsize::new(0);
 
     /// Blocks its thread for 5 ms (the classic mistake) when told to, once.
-    fn sometimes_blocking(_: &EventContext) -> HandlerFuture {
+    fn sometimes_blocking(_: Arc<EventContext>) -> HandlerFuture {
         BLOCKING_CALLS.fetch_add(1, Ordering::SeqCst);
         if BLOCK_NEXT.swap(false, Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(5));
@@ -324,7 +316,7 @@ mod tests {
     }
 
     /// Blocks its thread for 1 ms at every call.
-    fn always_blocking(_: &EventContext) -> HandlerFuture {
+    fn always_blocking(_: Arc<EventContext>) -> HandlerFuture {
         ALWAYS_BLOCKING_CALLS.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(1));
         HandlerFuture::new(async { Ok(None) })
@@ -381,11 +373,10 @@ mod tests {
 
     /// Ends as its payload says: `ok`, `err`, `panic`, `wait-panic` (after waiting),
     /// `reply`.
-    fn outcomes(ctx: &EventContext) -> HandlerFuture {
+    fn outcomes(ctx: Arc<EventContext>) -> HandlerFuture {
         OUTCOMES_CALLS.fetch_add(1, Ordering::SeqCst);
-        let p = payload(ctx);
         HandlerFuture::new(async move {
-            match p.as_str() {
+            match payload(&ctx).as_str() {
                 "err" => Err(HandlerError::Failed("told to".into())),
                 "panic" => panic!("told to"),
                 "wait-panic" => {

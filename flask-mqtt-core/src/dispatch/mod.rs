@@ -78,7 +78,7 @@ use flask_mqtt_topic::FilterTrie;
 use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
-use self::hold::AckMode;
+use self::hold::{item, AckMode};
 use self::observe::{Completions, Observer};
 use self::queue::{queue, Queue, SendError};
 use self::router::{route, Backlog, Job, BACKLOG_WARNING, NOBODY};
@@ -265,15 +265,14 @@ impl Dispatcher {
                 else {
                     continue;
                 };
-                let hold = (self.routes.mode(i), ack.as_ref());
-                let item =
-                    match inline::call(h, i, queue, &ctx, hold, self.observer.as_ref(), ended) {
-                        Ok(end) => {
-                            ended = end;
-                            continue;
-                        }
-                        Err(item) => item,
-                    };
+                let item = item(h, self.routes.mode(i), &ctx, ack.as_ref());
+                let item = match inline::call(h, i, queue, item, self.observer.as_ref(), ended) {
+                    Ok(end) => {
+                        ended = end;
+                        continue;
+                    }
+                    Err(item) => item,
+                };
                 match queue.try_send(item) {
                     // Closed: the worker is gone (runtime shutdown).
                     Ok(()) | Err(SendError::Closed) => {}
@@ -364,7 +363,7 @@ mod tests {
     static SLOW_DONE: AtomicUsize = AtomicUsize::new(0);
     static FAST_RAN: AtomicUsize = AtomicUsize::new(0);
 
-    fn slow(_: &EventContext) -> HandlerFuture {
+    fn slow(_: Arc<EventContext>) -> HandlerFuture {
         HandlerFuture::new(async {
             SLOW_STARTED.fetch_add(1, Ordering::SeqCst);
             if let Ok(permit) = GATE.acquire().await {
@@ -375,7 +374,7 @@ mod tests {
         })
     }
 
-    fn fast(_: &EventContext) -> Outcome {
+    fn fast(_: Arc<EventContext>) -> Outcome {
         FAST_RAN.fetch_add(1, Ordering::SeqCst);
         Ok(None)
     }

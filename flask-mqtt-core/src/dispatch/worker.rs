@@ -116,12 +116,18 @@ pub(super) async fn run_one(
     observer: Option<&dyn Observer>,
     started: u64,
 ) -> u64 {
-    let Some(call) = Call::begin(h, item.ctx, item.ack, item.nack_on_error) else {
+    let Some(call) = Call::begin(h, item) else {
         return started;
     };
-    let result = async { replied(&call.ctx, self::call(h.desc.call, &call.ctx).await).await }
-        .instrument(call.span.clone().unwrap_or_else(Span::none))
-        .await;
+    let result = async {
+        replied(
+            &call.ctx,
+            self::call(h.desc.call, Arc::clone(&call.ctx)).await,
+        )
+        .await
+    }
+    .instrument(call.span.clone().unwrap_or_else(Span::none))
+    .await;
     call.finish(h, index, observer, started, result)
 }
 
@@ -164,11 +170,9 @@ async fn replied(ctx: &EventContext, outcome: Outcome) -> Result<(), HandlerErro
     }
 }
 
-/// A handler call under way: what its end needs. Its context is the queued item's
-/// (`Arc`), or borrowed for a call made inline (`&Arc`; `Call::owned` when it has to go
-/// on on the worker).
-pub(super) struct Call<C = Arc<EventContext>> {
-    pub(super) ctx: C,
+/// A handler call under way: what its end needs.
+pub(super) struct Call {
+    pub(super) ctx: Arc<EventContext>,
     /// The message's acknowledgement, held until the call has ended (policy `after`).
     ack: Option<Slot>,
     nack_on_error: bool,
@@ -177,17 +181,17 @@ pub(super) struct Call<C = Arc<EventContext>> {
     pub(super) span: Option<Span>,
 }
 
-impl<C: AsRef<EventContext>> Call<C> {
-    /// Starts the call of `h` in context `ctx`, holding `ack`; `None` when it is not
-    /// made: the client has disconnected for good and the broker keeps the session, so
-    /// the message comes again with it, where this call would be a duplicate.
-    pub(super) fn begin(
-        h: &Handler,
-        ctx: C,
-        ack: Option<Slot>,
-        nack_on_error: bool,
-    ) -> Option<Call<C>> {
-        if ack.as_ref().is_some_and(Slot::is_abandoned) || ctx.as_ref().ack_abandoned() {
+impl Call {
+    /// Starts the call of `h` for `item`; `None` when it is not made: the client has
+    /// disconnected for good and the broker keeps the session, so the message comes
+    /// again with it, where this call would be a duplicate.
+    pub(super) fn begin(h: &Handler, item: Item) -> Option<Call> {
+        let Item {
+            ctx,
+            ack,
+            nack_on_error,
+        } = item;
+        if ack.as_ref().is_some_and(Slot::is_abandoned) || ctx.ack_abandoned() {
             log::debug!(
                 target: TARGET,
                 "handler {} skipped for a message left to the broker at shutdown",
@@ -200,7 +204,7 @@ impl<C: AsRef<EventContext>> Call<C> {
                 format_args!("{}::{}", h.desc.module, h.desc.name),
                 h.desc.kind,
                 h.desc.broker(),
-                ctx.as_ref().event(),
+                ctx.event(),
             )
         });
         Some(Call {
@@ -229,12 +233,11 @@ impl<C: AsRef<EventContext>> Call<C> {
             nack_on_error,
             span,
         } = self;
-        let ctx = ctx.as_ref();
         if let Some(span) = &span {
             spans::handler_ended(span, measure::outcome(&result));
         }
         if let Err(e) = &result {
-            report(h, ctx, e);
+            report(h, &ctx, e);
             if nack_on_error {
                 // `after`: the call's hold; `manual`: the context's, if `Ack` was not taken.
                 match &ack {
@@ -260,18 +263,6 @@ impl<C: AsRef<EventContext>> Call<C> {
     }
 }
 
-impl Call<&Arc<EventContext>> {
-    /// The call with a context of its own, to go on on the worker.
-    pub(super) fn owned(self) -> Call {
-        Call {
-            ctx: Arc::clone(self.ctx),
-            ack: self.ack,
-            nack_on_error: self.nack_on_error,
-            span: self.span,
-        }
-    }
-}
-
 /// Awaits an async handler's future, a panic as a failed call.
 pub(super) async fn caught(f: HandlerFuture) -> Outcome {
     match AssertUnwindSafe(f).catch_unwind().await {
@@ -280,9 +271,9 @@ pub(super) async fn caught(f: HandlerFuture) -> Outcome {
     }
 }
 
-async fn call(f: HandlerFn, ctx: &Arc<EventContext>) -> Outcome {
+async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {
     match f {
-        HandlerFn::Async(f) => match std::panic::catch_unwind(AssertUnwindSafe(|| f(ctx))) {
+        HandlerFn::Async(f) => match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
             Ok(f) => caught(f).await,
             Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
         },
@@ -290,10 +281,9 @@ async fn call(f: HandlerFn, ctx: &Arc<EventContext>) -> Outcome {
             // The call's span follows it to the blocking thread, so that what the
             // handler logs belongs to it.
             let span = tracing::Span::current();
-            let ctx = Arc::clone(ctx);
             let run = move || {
                 let _in_span = span.enter();
-                match std::panic::catch_unwind(AssertUnwindSafe(|| f(&ctx))) {
+                match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
                     Ok(o) => o,
                     Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
                 }
