@@ -590,7 +590,14 @@ fn replicas_sharing_one_fixed_client_id_take_each_other_over() {
 #[test]
 fn three_replicas_split_30000_jobs_exactly_once() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let broker = Broker::start();
+    // Room in the broker for every job: with Mosquitto's default (1,000 queued per client
+    // beyond the in-flight window) a replica that falls ~200 ms behind the publisher has
+    // its share dropped by the broker, unsent (seen in CI on 2026-12-05 with the other
+    // tests of this file running beside it: 1,173 of 30,000 never sent). That limit is
+    // the broker's and README "Guarantees" warns about it; this test is about the split.
+    let broker = Broker::builder()
+        .extra(format!("max_queued_messages {JOBS}"))
+        .start();
     let replicas: Vec<Replica> = (0..3)
         .map(|i| Replica::start(&broker, &format!("r{i}"), REPLICA_ENV))
         .collect();
@@ -621,6 +628,12 @@ fn three_replicas_split_30000_jobs_exactly_once() {
     println!(
         "30,000 QoS 1 jobs, 3 replicas, MQTT 5, `shared = \"workers\"`: published in {published:.1?}, all handled after {handled:.1?}; split {split:?}"
     );
+    let sent: usize = view.sent_count.values().sum();
+    assert_eq!(
+        sent as u64, JOBS,
+        "the broker sent {sent} of {JOBS} jobs: it dropped the rest (its queue limit per client, \
+         `max_queued_messages`), before any replica saw them; split {split:?}"
+    );
     let missing: Vec<u64> = (0..JOBS).filter(|n| !times.contains_key(n)).collect();
     assert!(
         missing.is_empty(),
@@ -635,8 +648,6 @@ fn three_replicas_split_30000_jobs_exactly_once() {
         "redeliveries: {:?}",
         view.resent.keys()
     );
-    let sent: usize = view.sent_count.values().sum();
-    assert_eq!(sent as u64, JOBS, "the broker sent each job to one replica");
     for (name, count) in &split {
         assert!(
             *count as u64 >= JOBS / 5,
