@@ -591,10 +591,11 @@ fn replicas_sharing_one_fixed_client_id_take_each_other_over() {
 fn three_replicas_split_30000_jobs_exactly_once() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     // Room in the broker for every job: with Mosquitto's default (1,000 queued per client
-    // beyond the in-flight window) a replica that falls ~200 ms behind the publisher has
-    // its share dropped by the broker, unsent (seen in CI on 2026-12-05 with the other
-    // tests of this file running beside it: 1,173 of 30,000 never sent). That limit is
-    // the broker's and README "Guarantees" warns about it; this test is about the split.
+    // beyond the in-flight window) a replica that falls 1,000 jobs (~200 ms here) behind
+    // the publisher has the rest of its share dropped by the broker, unsent (seen in CI
+    // on 2026-12-05 with a dispatch change since reverted, BENCHMARKS.md item 29: 1,173
+    // of 30,000 never sent). That limit is the broker's and README "Guarantees" warns
+    // about it; this test is about the split.
     let broker = Broker::builder()
         .extra(format!("max_queued_messages {JOBS}"))
         .start();
