@@ -593,9 +593,8 @@ fn three_replicas_split_30000_jobs_exactly_once() {
     // Room in the broker for every job: with Mosquitto's default (1,000 queued per client
     // beyond the in-flight window) a replica that falls 1,000 jobs (~200 ms here) behind
     // the publisher has the rest of its share dropped by the broker, unsent (seen in CI
-    // on 2026-12-05 with a dispatch change since reverted, BENCHMARKS.md item 29: 1,173
-    // of 30,000 never sent). That limit is the broker's and README "Guarantees" warns
-    // about it; this test is about the split.
+    // on 2026-12-05 on a loaded machine: 1,173 of 30,000 never sent). That limit is the
+    // broker's and README "Guarantees" warns about it; this test is about the split.
     let broker = Broker::builder()
         .extra(format!("max_queued_messages {JOBS}"))
         .start();
