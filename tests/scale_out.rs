@@ -823,6 +823,14 @@ impl KillRun {
 static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn kill_mid_run(signal: libc::c_int, extra_env: &[(&str, &str)]) -> KillRun {
+    kill_mid_run_stalled(signal, extra_env, false)
+}
+
+/// As [`kill_mid_run`]; with `stall`, the victim is stopped (SIGSTOP) once a quarter of
+/// the jobs are published and continued (SIGCONT) just before `signal`: the broker then
+/// holds a backlog of the victim's share, queued behind its in-flight window, when the
+/// signal comes.
+fn kill_mid_run_stalled(signal: libc::c_int, extra_env: &[(&str, &str)], stall: bool) -> KillRun {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     // Room in the broker for every job, as in the split test: with Mosquitto's default
     // (1,000 queued per client beyond the in-flight window) a survivor that falls 1,000
@@ -843,8 +851,14 @@ fn kill_mid_run(signal: libc::c_int, extra_env: &[(&str, &str)]) -> KillRun {
     let victim_id = replicas[0].client_id();
     let mut victim_before_signal = 0;
     publish_numbered(&publisher, "jobs", 0..JOBS, |n| {
+        if stall && n == JOBS / 4 {
+            replicas[0].signal(libc::SIGSTOP);
+        }
         if n == JOBS / 2 {
             victim_before_signal = replicas[0].jobs();
+            if stall {
+                replicas[0].signal(libc::SIGCONT);
+            }
             replicas[0].signal(signal);
         }
     });
@@ -938,6 +952,18 @@ fn sigterm_after_leaving_the_group_loses_nothing() {
         "{:?}",
         &run.victim_output[run.victim_output.len().saturating_sub(5)..]
     );
+    assert!(run.lost.is_empty(), "lost: {:?}", run.lost);
+}
+
+/// SIGTERM while the broker holds thousands of the victim's jobs (it was stopped for a
+/// quarter of the run), acknowledgements after handling: after leaving the group the
+/// replica still receives that backlog, handles it and acknowledges it before it goes.
+#[test]
+fn sigterm_with_a_backlog_in_the_broker_loses_nothing() {
+    let run = kill_mid_run_stalled(libc::SIGTERM, &[("MQTT_ACK_POLICY", "after")], true);
+    run.report("SIGTERM after a stall, acks after handling");
+    run.assert_taken_over();
+    assert!(run.status.success(), "{}", run.status);
     assert!(run.lost.is_empty(), "lost: {:?}", run.lost);
 }
 
