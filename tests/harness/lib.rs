@@ -23,6 +23,8 @@
 //!   lines, SIGTERM, its exit.
 //! * [`mosquitto_pub`] / [`MosquittoSub`] — Mosquitto's command-line clients as
 //!   third-party peers.
+//! * [`LatencyProxy`] — a TCP proxy that delays what the broker sends, for a broker
+//!   that is not a fraction of a millisecond away.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
 //!   HTTP API.
@@ -52,6 +54,7 @@ mod chromium;
 mod client;
 mod delivery_trace;
 mod http;
+mod latency_proxy;
 mod mosquitto_cli;
 mod naming;
 mod packet;
@@ -72,6 +75,7 @@ pub use chromium::Chromedriver;
 pub use client::Observer;
 pub use delivery_trace::{DeliveryTrace, Losses};
 pub use http::http;
+pub use latency_proxy::LatencyProxy;
 pub use mosquitto_cli::{mosquitto_pub, MosquittoSub};
 pub use naming::unique;
 pub use packet::{encode_connect, encode_publish, DISCONNECT};
