@@ -15,7 +15,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{unique, wait_until, Broker, LatencyProxy, Observer, Recorder};
 use mqtt::{Client, Config, QoS};
 
 const T: Duration = Duration::from_secs(15);
@@ -432,7 +432,13 @@ async fn loopback_reaches_filter_handlers_and_on_publish_not_the_catch_all() {
 #[tokio::test]
 async fn a_publish_the_caller_stops_awaiting_still_goes_out_and_reaches_on_publish() {
     let broker = Broker::start();
-    let (_client, m) = start(&broker);
+    // The app's connection goes through a proxy that holds the broker's packets for
+    // 200 ms: the publish below cannot complete within its first poll, however the
+    // threads are scheduled (on loopback alone a preempted poll once saw it complete).
+    let proxy = LatencyProxy::start(broker.port(), Duration::from_millis(200));
+    let client = Client::start(config(&broker).port(proxy.port()).build().unwrap()).unwrap();
+    let m = client.handle();
+    wait_connected(&m, false);
     let id = m.client_id().to_owned();
     let obs = Observer::connect(&broker);
     obs.subscribe("other/abandoned", 1);
