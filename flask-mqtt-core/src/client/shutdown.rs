@@ -23,11 +23,13 @@ pub(super) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Stops the client. Graceful: first stops taking QoS 1/2 messages of a persistent
 /// session (left unacknowledged, the broker sends them again with the next session),
-/// lets every handler call already queued or running finish, their acknowledgements go
-/// out and every publish handed to Paho complete, bounded by [`SHUTDOWN_TIMEOUT`]; other
-/// events arriving meanwhile are still dispatched. Then sends DISCONNECT (after the
-/// acknowledgements given before it), runs on_disconnect handlers, hands every event
-/// already received to its handlers and waits (bounded) for them.
+/// leaves the share groups and, with a clean session, takes what the broker had queued
+/// for them (see [`Left`]), lets every handler call already queued or running finish,
+/// their acknowledgements go out and every publish handed to Paho complete, bounded by
+/// [`SHUTDOWN_TIMEOUT`]; other events arriving meanwhile are still dispatched. Then
+/// sends DISCONNECT (after the acknowledgements given before it), runs on_disconnect
+/// handlers, hands every event already received to its handlers and waits (bounded) for
+/// them.
 pub(super) async fn shutdown(
     mut session: Session,
     mut rx: mpsc::UnboundedReceiver<Input>,
@@ -187,9 +189,9 @@ pub(super) async fn shutdown(
 /// client: Mosquitto goes on sending them as acknowledgements free the in-flight window,
 /// and drops what is left with a clean session at the DISCONNECT instead of giving it to
 /// another member. No packet says the queue is empty, so the client waits until nothing
-/// of the groups has come for [`quiet_after`] the UNSUBSCRIBE's round trip (measured: 25
-/// ms away, disconnecting at the first idle moment lost 1,949 of 2,000 queued jobs;
-/// `tests/shutdown_share_latency.rs`).
+/// of the groups has come for a while set by the UNSUBSCRIBE's round trip
+/// ([`quiet_after`]). Measured with the broker 25 ms away: disconnecting at the first
+/// idle moment lost 1,949 of 2,000 queued jobs (`tests/shutdown_share_latency.rs`).
 struct Left {
     filters: Vec<TopicFilter>,
     quiet: Duration,
