@@ -123,5 +123,4 @@ fn a_graceful_stop_receives_the_backlog_the_broker_queued_before_it_left_the_gro
         missing.len(),
         &missing[..missing.len().min(10)]
     );
-    drop(proxy);
 }

@@ -4,7 +4,7 @@
 //! A broker on loopback answers within a fraction of a millisecond, which hides whatever
 //! in a client assumes that it does. The proxy listens on a free loopback port, opens a
 //! connection to the broker for every client that connects, forwards the client's bytes
-//! at once and the broker's bytes after [`delay`](LatencyProxy::delay), in order. The
+//! at once and the broker's bytes after the delay it was started with, in order. The
 //! round trip a client sees is then the delay plus the broker's own time. It never looks
 //! inside the bytes.
 
@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 /// dropped.
 pub struct LatencyProxy {
     port: u16,
-    delay: Duration,
     stop: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
     accept: Option<JoinHandle<()>>,
@@ -54,7 +53,6 @@ impl LatencyProxy {
         };
         LatencyProxy {
             port,
-            delay,
             stop,
             streams,
             accept: Some(accept),
@@ -64,11 +62,6 @@ impl LatencyProxy {
     /// The port clients connect to (on 127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    /// How long the broker's bytes are held.
-    pub fn delay(&self) -> Duration {
-        self.delay
     }
 }
 
