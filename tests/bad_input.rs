@@ -20,7 +20,9 @@
 //!   persistent session kept by the broker nor after a new client takes the session
 //!   over; other handlers and later messages are unaffected;
 //! - a handler stuck in a slow loop (a blocking sync one, an async one that sleeps, an
-//!   async one that blocks its thread) does not stop dispatch to the others.
+//!   async one that blocks its thread) does not stop dispatch to the others; one that
+//!   blocks its thread after passing its probation for inline calls holds dispatch up
+//!   for as long as it blocks, which is reported while it lasts, naming it.
 
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -247,3 +247,127 @@ async fn a_handler_stuck_in_a_slow_loop_does_not_stop_dispatch_to_the_others() {
     }
     assert!(m.is_connected());
 }
+
+// ---- a trusted handler that blocks dispatch ----
+
+/// Quick, until a payload `block` makes it block its thread (the classic mistake) until
+/// the test releases its run.
+#[mqtt::on_message("stall/+/blocking")]
+async fn stall_blocking(c: mqtt::Mqtt, topic: mqtt::Topic, text: mqtt::Text) {
+    if text.as_str() == "block" {
+        record(&c, "stall_blocking", &topic, "blocking");
+        while !is_released(&topic) {
+            std::thread::sleep(LOOP_STEP);
+        }
+    }
+    record(&c, "stall_blocking", &topic, text.into_string());
+}
+
+/// The `flask_mqtt::dispatch` warnings that name `handler`.
+fn said_about(handler: &str) -> Vec<String> {
+    let needle = format!("handler bad_input::poison::{handler} ");
+    logs()
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(level, m)| *level == log::Level::Warn && m.starts_with(&needle))
+        .map(|(_, m)| m.clone())
+        .collect()
+}
+
+/// An async handler that passed its probation (so its calls are made inline on the
+/// dispatching task) and then blocks its thread holds up dispatch to every handler of
+/// the client: the watchdog warns, naming it, while it blocks, and the client says when
+/// it returned; the messages that came meanwhile are then handled, in order.
+///
+/// Whether the blocking call is made inline depends on the calls before it having been
+/// quick (a poll the OS preempts sends the handler back to probation), so each attempt
+/// first sends 50 quick ones; a blocking call on the handler's own task holds up no
+/// dispatch and is not reported, and the next attempt starts over.
+#[tokio::test]
+async fn a_trusted_handler_that_blocks_dispatch_is_reported_and_dispatch_resumes() {
+    let broker = Broker::start();
+    let (_client, m) = start(&broker);
+    let obs = Observer::connect(&broker);
+    let held = |m: &String| m.contains("has held the dispatching task for");
+    for attempt in 0..5 {
+        let run = unique("stall");
+        let topic = format!("stall/{run}/blocking");
+        for i in 0..50 {
+            obs.publish(&topic, i.to_string(), 1);
+        }
+        assert!(
+            wait_until(T, || handled(&topic).len() == 50),
+            "{} of 50 quick calls",
+            handled(&topic).len()
+        );
+        let warned_before = said_about("stall_blocking")
+            .iter()
+            .filter(|m| held(m))
+            .count();
+        obs.publish(&topic, "block", 1);
+        assert!(
+            wait_until(T, || handled(&topic).iter().any(|(_, d)| d == "blocking")),
+            "the blocking call did not start"
+        );
+        // While it blocks: messages for another handler of the client.
+        let fast_topic = format!("slow/{run}/fast");
+        for i in 0..20 {
+            obs.publish(&fast_topic, i.to_string(), 1);
+        }
+        let warned = wait_until(Duration::from_secs(5), || {
+            said_about("stall_blocking")
+                .iter()
+                .filter(|m| held(m))
+                .count()
+                > warned_before
+        });
+        released().lock().unwrap().insert(run.clone());
+        assert!(
+            wait_until(T, || handled(&fast_topic).len() == 20),
+            "{} of 20 after the handler returned",
+            handled(&fast_topic).len()
+        );
+        let id = m.client_id().to_owned();
+        let in_order: Vec<String> = EVENTS.with(|evs| {
+            evs.iter()
+                .filter_map(|e| match e {
+                    Ev::Handled {
+                        client,
+                        handler: "fast",
+                        topic,
+                        detail,
+                    } if *client == id && *topic == fast_topic => Some(detail.clone()),
+                    _ => None,
+                })
+                .collect()
+        });
+        let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        assert_eq!(in_order, expected, "in arrival order");
+        if !warned {
+            eprintln!(
+                "attempt {attempt}: no warning (the blocking call ran on the handler's own task?)"
+            );
+            continue;
+        }
+        let said = said_about("stall_blocking");
+        let warning = said.iter().rev().find(|m| held(m)).unwrap();
+        assert!(
+            warning.contains("no handler gets events until it returns"),
+            "{warning}"
+        );
+        assert!(
+            wait_until(T, || said_about("stall_blocking")
+                .iter()
+                .any(|m| m.contains("returned after holding the dispatching task"))),
+            "{:?}",
+            said_about("stall_blocking")
+        );
+        assert!(m.is_connected());
+        return;
+    }
+    panic!(
+        "no warning in 5 attempts: the blocking call was never made inline, or nothing reported it"
+    );
+}

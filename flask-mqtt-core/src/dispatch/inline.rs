@@ -23,7 +23,9 @@
 //!   worker, not its inline calls for good). Sync handlers (which may block, by
 //!   contract) are never called inline. What is left: a handler that passes its
 //!   probation and then blocks delays dispatch for as long as that one poll blocks; if
-//!   it keeps blocking it stays on its worker from then on.
+//!   it keeps blocking it stays on its worker from then on. A poll that holds dispatch
+//!   for [`STALLED_AFTER`](super::watchdog::STALLED_AFTER) is reported while it blocks,
+//!   and when it returns ([`watchdog`](super::watchdog)).
 //!
 //! Polls are timed with the calls' clock (`clock`: one TSC read per call); the rules are
 //! `trust`'s.
@@ -33,12 +35,14 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tracing::Span;
 
 use super::clock::{elapsed, ticks};
 use super::observe::Observer;
-use super::queue::{Item, Queue};
+use super::queue::{Item, Queue, Room};
+use super::watchdog::{self, InlinePolls};
 use super::worker::{resume, Call, Rest};
 use crate::handler::{panic_message, HandlerError};
 use crate::registry::{Handler, HandlerFn};
@@ -59,6 +63,7 @@ pub(super) fn call(
     queue: &Queue,
     item: Item,
     observer: Option<&Arc<dyn Observer>>,
+    polls: &InlinePolls,
     started: Option<u64>,
 ) -> Result<Option<u64>, Item> {
     let room = &queue.room;
@@ -74,6 +79,7 @@ pub(super) fn call(
         return Ok(Some(started));
     };
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    polls.begin(index, started);
     let polled = {
         let _in_span = call.span.as_ref().map(Span::enter);
         std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -82,6 +88,7 @@ pub(super) fn call(
             (future, polled)
         }))
     };
+    polls.end();
     let rest = match polled {
         Err(p) => Err(Err(HandlerError::Panicked(panic_message(&*p)))),
         Ok((_, Poll::Ready(Ok(None)))) => Err(Ok(())),
@@ -93,11 +100,11 @@ pub(super) fn call(
         Err(result) => {
             let ended = call.finish(h, index, observer.map(|o| &**o), started, result);
             room.release();
-            room.trust.inline_poll(h, elapsed(started, ended));
+            held(room, h, elapsed(started, ended));
             Ok(Some(ended))
         }
         Ok(rest) => {
-            room.trust.inline_poll(h, elapsed(started, ticks()));
+            held(room, h, elapsed(started, ticks()));
             // The worker polls it next (with its own waker: a wake-up sent to the no-op
             // waker meanwhile is not needed).
             queue.push_started(Box::pin(resume(
@@ -111,6 +118,12 @@ pub(super) fn call(
             Ok(None)
         }
     }
+}
+
+/// An inline poll of `h` held dispatch for `took`: its trust, and the end of a stall.
+fn held(room: &Room, h: &Handler, took: Duration) {
+    room.trust.inline_poll(h, took);
+    watchdog::resumed(h, took);
 }
 
 #[cfg(test)]
@@ -363,6 +376,77 @@ mod tests {
                     "a handler that blocks at every call stays on its worker"
                 );
             }
+            done(d.drain(DEADLINE)).await;
+            return;
+        }
+        panic!("the blocking call was never made inline");
+    }
+
+    static STALLING_CALLS: AtomicUsize = AtomicUsize::new(0);
+    static STALL_RELEASED: AtomicBool = AtomicBool::new(false);
+
+    /// Blocks its thread (the classic mistake) until the test releases it, when its
+    /// payload is `block`.
+    fn stalling(ctx: Arc<EventContext>) -> HandlerFuture {
+        STALLING_CALLS.fetch_add(1, Ordering::SeqCst);
+        if payload(&ctx) == "block" {
+            while !STALL_RELEASED.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        HandlerFuture::new(async { Ok(None) })
+    }
+
+    static STALLING: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "stalling",
+        "dispatch::inline::tests",
+        HandlerFn::Async(stalling),
+    )
+    .with_filter("stalling");
+
+    /// A trusted handler that blocks its thread in a call made inline holds up dispatch:
+    /// the watchdog says so, naming it, while it blocks (a warning visible without a
+    /// logger), and the dispatching task says when it returned; quick calls are never
+    /// reported.
+    #[tokio::test]
+    async fn a_poll_that_holds_dispatch_is_reported_while_it_blocks_and_when_it_returns() {
+        let (d, watch, app) = watched(&[&STALLING]);
+        let name = "dispatch::inline::tests::stalling";
+        let held = |m: &String| m.contains("has held the dispatching task for");
+        for _ in 0..20 {
+            until_inline(&d, &watch, &app, "stalling", &STALLING_CALLS).await;
+            STALL_RELEASED.store(false, Ordering::SeqCst);
+            // Releases the handler once the watchdog has reported it (or at the deadline).
+            let releaser = std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                while start.elapsed() < DEADLINE && !watchdog::said::about(name).iter().any(held) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                STALL_RELEASED.store(true, Ordering::SeqCst);
+            });
+            let before = STALLING_CALLS.load(Ordering::SeqCst);
+            let blocked = std::time::Instant::now();
+            let ended = dispatch(&d, &watch, &app, message("stalling", "block"));
+            let made_inline = STALLING_CALLS.load(Ordering::SeqCst) > before;
+            let blocked = blocked.elapsed();
+            assert!(done(ended).await.all_ok());
+            releaser.join().unwrap();
+            if !made_inline {
+                // Preempted past the bound just before: it blocked on its worker, where
+                // it holds up no dispatch (and is not reported).
+                assert!(watchdog::said::about(name).is_empty());
+                continue;
+            }
+            let said = watchdog::said::about(name);
+            assert_eq!(said.len(), 2, "{said:?}");
+            assert!(held(&said[0]), "{said:?}");
+            assert!(said[0].contains("An async handler must not block its thread"));
+            assert!(said[1].contains("returned after holding the dispatching task"));
+            assert!(blocked >= watchdog::STALLED_AFTER, "{blocked:?}");
+            // Back to quick calls: nothing more is said.
+            until_inline(&d, &watch, &app, "stalling", &STALLING_CALLS).await;
+            assert_eq!(watchdog::said::about(name).len(), 2);
             done(d.drain(DEADLINE)).await;
             return;
         }

@@ -28,7 +28,7 @@
 //!   events) and worker: a slow handler does not delay the others until its queue is full.
 //!   A call made inline that waits continues on the handler's worker; an async handler
 //!   that blocks its thread goes back to its worker (see [`inline`] for the one poll
-//!   that can still delay dispatch).
+//!   that can still delay dispatch, and [`watchdog`] for how that is reported).
 //! - **Back-pressure, and where it stops.** When a handler's queue is full the router
 //!   waits for room, in arrival order, so *every* handler stops receiving new events
 //!   until the slow one makes room (no event overtakes another). Events keep arriving
@@ -68,6 +68,7 @@ mod reply;
 mod router;
 mod routes;
 mod trust;
+mod watchdog;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -84,6 +85,7 @@ use self::queue::{queue, Queue, SendError};
 use self::router::{route, Backlog, Job, BACKLOG_WARNING, NOBODY};
 use self::routes::{Routes, Targets};
 use self::trust::Trust;
+use self::watchdog::InlinePolls;
 use self::worker::run_worker;
 use crate::ack::policy::AckPolicy;
 use crate::ack::watermark::Slot;
@@ -112,6 +114,8 @@ pub(crate) struct Dispatcher {
     next_seq: AtomicU64,
     /// Told of every call (the workers have their own).
     observer: Option<Arc<dyn Observer>>,
+    /// The inline poll under way, for the watchdog.
+    polls: Arc<InlinePolls>,
 }
 
 impl Dispatcher {
@@ -156,6 +160,7 @@ impl Dispatcher {
         let mut workers = Vec::with_capacity(handlers.len());
         let mut shared = Vec::with_capacity(handlers.len());
         let mut modes = Vec::with_capacity(handlers.len());
+        let polls = InlinePolls::watch(handlers.iter().map(|h| h.desc.name()).collect());
         for (i, (h, (tx, rx))) in handlers.into_iter().zip(queues_and_rx).enumerate() {
             modes.push(AckMode::of(&h, default));
             let kind = h.desc.kind;
@@ -215,6 +220,7 @@ impl Dispatcher {
             completions,
             next_seq: AtomicU64::new(0),
             observer,
+            polls,
         }
     }
 
@@ -266,7 +272,8 @@ impl Dispatcher {
                     continue;
                 };
                 let item = item(h, self.routes.mode(i), &ctx, ack.as_ref());
-                let item = match inline::call(h, i, queue, item, self.observer.as_ref(), ended) {
+                let observer = self.observer.as_ref();
+                let item = match inline::call(h, i, queue, item, observer, &self.polls, ended) {
                     Ok(end) => {
                         ended = end;
                         continue;
