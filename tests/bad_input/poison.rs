@@ -371,3 +371,115 @@ async fn a_trusted_handler_that_blocks_dispatch_is_reported_and_dispatch_resumes
         "no warning in 5 attempts: the blocking call was never made inline, or nothing reported it"
     );
 }
+
+// ---- two async handlers that block both runtime threads ----
+
+/// Blocks its thread (on its own task: its first calls are on probation) until the test
+/// releases its run.
+#[mqtt::on_message("hold/+/one")]
+async fn hold_one(c: mqtt::Mqtt, topic: mqtt::Topic) {
+    hold(&c, "hold_one", &topic);
+}
+
+/// Likewise, a second one: with both blocking, both of the client's runtime threads are
+/// held.
+#[mqtt::on_message("hold/+/two")]
+async fn hold_two(c: mqtt::Mqtt, topic: mqtt::Topic) {
+    hold(&c, "hold_two", &topic);
+}
+
+fn hold(c: &mqtt::Mqtt, handler: &'static str, topic: &str) {
+    record(c, handler, topic, "started");
+    while !is_released(topic) {
+        std::thread::sleep(LOOP_STEP);
+    }
+    record(c, handler, topic, "done");
+}
+
+/// The `flask_mqtt::dispatch` warnings about client `id`.
+fn said_about_client(id: &str) -> Vec<String> {
+    let needle = format!("client `{id}`: ");
+    logs()
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(level, m)| *level == log::Level::Warn && m.starts_with(&needle))
+        .map(|(_, m)| m.clone())
+        .collect()
+}
+
+/// Two async handlers that block their threads hold both threads of the client's
+/// runtime, so the dispatching task cannot run: the watchdog warns while messages wait,
+/// and says when they are taken again; they are then handled, in order.
+#[tokio::test]
+async fn async_handlers_holding_every_runtime_thread_are_reported_and_dispatch_resumes() {
+    let broker = Broker::start();
+    let (_client, m) = start(&broker);
+    let id = m.client_id().to_owned();
+    let obs = Observer::connect(&broker);
+    let run = unique("hold");
+    let holding = ["one", "two"].map(|h| format!("hold/{run}/{h}"));
+    for topic in &holding {
+        obs.publish(topic, "block", 1);
+    }
+    for topic in &holding {
+        assert!(
+            wait_until(T, || handled(topic).len() == 1),
+            "{topic} did not start"
+        );
+    }
+    let fast_topic = format!("slow/{run}/fast");
+    for i in 0..20 {
+        obs.publish(&fast_topic, i.to_string(), 1);
+    }
+    assert!(
+        wait_until(T, || !said_about_client(&id).is_empty()),
+        "no warning while both runtime threads are held"
+    );
+    let said = said_about_client(&id);
+    assert!(
+        said[0].contains("the dispatching task has taken no message for")
+            && said[0].contains("async handlers that block their threads"),
+        "{said:?}"
+    );
+    assert!(handled(&fast_topic).is_empty(), "the dispatching task ran");
+
+    released().lock().unwrap().insert(run.clone());
+    assert!(
+        wait_until(T, || handled(&fast_topic).len() == 20),
+        "{} of 20 after the handlers returned",
+        handled(&fast_topic).len()
+    );
+    let in_order: Vec<String> = EVENTS.with(|evs| {
+        evs.iter()
+            .filter_map(|e| match e {
+                Ev::Handled {
+                    client,
+                    handler: "fast",
+                    topic,
+                    detail,
+                } if *client == id && *topic == fast_topic => Some(detail.clone()),
+                _ => None,
+            })
+            .collect()
+    });
+    let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+    assert_eq!(in_order, expected, "in arrival order");
+    assert!(
+        wait_until(T, || said_about_client(&id)
+            .iter()
+            .any(|m| m.contains("takes messages again"))),
+        "{:?}",
+        said_about_client(&id)
+    );
+    assert_eq!(
+        said_about_client(&id).len(),
+        2,
+        "{:?}",
+        said_about_client(&id)
+    );
+    for topic in &holding {
+        assert!(wait_until(T, || handled(topic).len() == 2), "{topic}");
+    }
+}

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::paho::start_attempt;
 use super::session::Session;
 use super::shutdown::shutdown;
+use crate::dispatch::Intake;
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{Connected, DisconnectReason, Disconnected};
 use crate::event::Event;
@@ -22,7 +23,11 @@ use crate::sync::lock;
 use crate::visible::stderr_unless_logged;
 
 /// The driver: connection state machine and dispatch, on the client's runtime.
-pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<Input>) {
+pub(super) async fn drive(
+    mut session: Session,
+    mut rx: mpsc::UnboundedReceiver<Input>,
+    intake: Arc<Intake>,
+) {
     let mqtt = session.mqtt.clone();
     let shared = Arc::clone(&mqtt.shared);
     let (min_delay, max_delay) = shared.config.reconnect_delay();
@@ -54,6 +59,9 @@ pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<
             }
         };
         let Some(input) = input else { break };
+        if let Input::Message(_) = &input {
+            intake.taken();
+        }
         if let (Input::Message(m), Some(metrics)) = (&input, &shared.metrics) {
             // Counted on arrival (once: a message that waits for `Mqtt::ready` comes
             // back through `deliver`, not through here).
@@ -179,6 +187,8 @@ pub(super) async fn drive(mut session: Session, mut rx: mpsc::UnboundedReceiver<
                 delay = delay.saturating_mul(2).min(max_delay);
             }
             Input::Shutdown { done, graceful } => {
+                // Shutdown takes what is left on its own terms (and bounds it in time).
+                intake.close();
                 shutdown(session, rx, up, done, graceful).await;
                 return;
             }

@@ -25,7 +25,7 @@ use self::shutdown::SHUTDOWN_TIMEOUT;
 use self::supervise::supervise;
 use crate::ack::watermark::Watermark;
 use crate::config::{Config, ConnectMode};
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Intake};
 use crate::error::{ConnectError, Error, Result};
 use crate::event::log::LogEntry;
 use crate::event::HandlerKind;
@@ -73,7 +73,8 @@ impl Client {
         let uri = config.server_uri();
 
         let (tx, rx) = mpsc::unbounded_channel();
-        let paho = paho::create(&config, &uri, &tx)?;
+        let intake = Intake::watch(config.client_id());
+        let paho = paho::create(&config, &uri, &tx, &intake)?;
 
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -136,12 +137,15 @@ impl Client {
                     // Lives as long as the driver: this client's trace lines, from its
                     // first CONNECT, reach its `on_log` handlers.
                     let _trace = trace::install_paho_trace(paho.trace_key(), log_sink);
+                    dispatcher.watched_with(&intake);
                     let session =
                         Session::new(driver_mqtt.clone(), paho, dispatcher, first_outcome);
                     // On a worker thread, not this one: the driver then hands events to
                     // the router (and the router to handlers) on the same thread, instead
                     // of waking a worker for every message.
-                    supervise(driver::drive(session, rx), &driver_mqtt).await;
+                    let driving = driver::drive(session, rx, Arc::clone(&intake));
+                    supervise(driving, &driver_mqtt).await;
+                    intake.close();
                 });
                 rt.shutdown_timeout(Duration::from_secs(1));
                 if let Some(shared) = ended.upgrade() {

@@ -12,6 +12,7 @@ use paho_mqtt::{AckOutcome, AckToken};
 use super::reaper;
 use crate::ack::watermark::Acknowledge;
 use crate::config::{Config, ProtocolVersion, Transport};
+use crate::dispatch::Intake;
 use crate::error::{ConnectError, Error};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::handle::input::Input;
@@ -24,6 +25,7 @@ pub(super) fn create(
     config: &Config,
     uri: &str,
     input: &mpsc::UnboundedSender<Input>,
+    intake: &Arc<Intake>,
 ) -> Result<paho_mqtt::AsyncClient, Error> {
     let version = match config.protocol_version() {
         ProtocolVersion::V311 => paho_mqtt::MQTT_VERSION_3_1_1,
@@ -41,11 +43,15 @@ pub(super) fn create(
         .max_buffered_messages(i32::try_from(config.max_buffered_messages).unwrap_or(i32::MAX))
         .finalize();
     let paho = paho_mqtt::AsyncClient::new(create).map_err(Error::Paho)?;
-    install_callbacks(&paho, input);
+    install_callbacks(&paho, input, intake);
     Ok(paho)
 }
 
-fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::UnboundedSender<Input>) {
+fn install_callbacks(
+    paho: &paho_mqtt::AsyncClient,
+    tx: &mpsc::UnboundedSender<Input>,
+    intake: &Arc<Intake>,
+) {
     // Only unbounded, non-blocking sends in here: these run on Paho's threads.
     // No connected callback: a connect succeeds through the token of the attempt the
     // driver started (`driver::start_attempt`), which also carries the CONNACK.
@@ -58,9 +64,12 @@ fn install_callbacks(paho: &paho_mqtt::AsyncClient, tx: &mpsc::UnboundedSender<I
         let _ = t.send(Input::BrokerDisconnect(reason as u8));
     });
     let t = tx.clone();
+    let intake = Arc::clone(intake);
     paho.set_message_callback(move |_, msg| {
         if let Some(msg) = msg {
-            let _ = t.send(Input::Message(msg));
+            if t.send(Input::Message(msg)).is_ok() {
+                intake.arrived();
+            }
         }
     });
 }

@@ -25,7 +25,7 @@
 //!   probation and then blocks delays dispatch for as long as that one poll blocks; if
 //!   it keeps blocking it stays on its worker from then on. A poll that holds dispatch
 //!   for [`STALLED_AFTER`](super::watchdog::STALLED_AFTER) is reported while it blocks,
-//!   and when it returns ([`watchdog`](super::watchdog)).
+//!   and when it returns ([`watchdog`]).
 //!
 //! Polls are timed with the calls' clock (`clock`: one TSC read per call); the rules are
 //! `trust`'s.

@@ -86,6 +86,7 @@ use self::router::{route, Backlog, Job, BACKLOG_WARNING, NOBODY};
 use self::routes::{Routes, Targets};
 use self::trust::Trust;
 use self::watchdog::InlinePolls;
+pub(crate) use self::watchdog::Intake;
 use self::worker::run_worker;
 use crate::ack::policy::AckPolicy;
 use crate::ack::watermark::Slot;
@@ -222,6 +223,12 @@ impl Dispatcher {
             observer,
             polls,
         }
+    }
+
+    /// Lets the watchdog of `intake` (the client's) tell a stalled driver from an inline
+    /// poll that blocks, which is reported on its own.
+    pub(crate) fn watched_with(&self, intake: &Intake) {
+        intake.follow(&self.polls);
     }
 
     /// Whether any handler of `kind` is registered.

@@ -1,21 +1,30 @@
-//! The watchdog of inline calls: an async handler that blocks its thread in a call made
-//! inline ([`inline`](super::inline)) holds up dispatch to every handler for as long as
-//! it blocks, and nothing else would say so.
+//! The watchdog of dispatch: what holds up a client's dispatching task (its driver) is
+//! reported while it lasts, since nothing else would say so.
 //!
-//! The dispatching task marks each inline poll's start and end ([`InlinePolls`]: two
-//! plain stores, no lock). One thread for the whole process (`flask-mqtt-watchdog`,
-//! started with the first dispatcher, gone with the last) looks every
-//! [`CHECK_EVERY`]; a poll under way for [`STALLED_AFTER`] or more is reported once,
-//! naming the handler, as a warning that is visible with no logger installed
-//! ([`visible::report`](crate::visible::report)). When the poll returns, the dispatching
-//! task says how long dispatch was held ([`resumed`]); the handler is then back on its
-//! own task until it passes its probation again (`trust`).
+//! - **An inline poll that blocks.** An async handler that blocks its thread in a call
+//!   made inline ([`inline`](super::inline)) holds up dispatch to every handler for as
+//!   long as it blocks. The dispatching task marks each inline poll's start and end
+//!   ([`InlinePolls`]: three plain stores per call, no lock); a poll under way for
+//!   [`STALLED_AFTER`] is reported, naming the handler, and when it returns the
+//!   dispatching task says how long it held dispatch ([`resumed`]). The handler is then
+//!   back on its own task until it passes its probation again (`trust`).
+//! - **A driver that does not run.** Async handlers that block their threads on their
+//!   own tasks (during their probation, or in a call that waited) each hold one of the
+//!   client's two runtime threads; with both held, the driver never runs. Messages are
+//!   counted as Paho hands them over and as the driver takes them ([`Intake`]: one atomic
+//!   add and one store per message); messages that wait while the driver takes none for
+//!   [`STALLED_AFTER`] are reported, and so is the driver taking them again.
 //!
-//! It reports; it cannot take dispatch back from a poll that never returns (the stuck
-//! call holds the dispatching task's stack, and the rest of its event must reach the
-//! other handlers after it, in order).
+//! One thread for the whole process (`flask-mqtt-watchdog`, started with the first
+//! client, gone with the last) looks every [`CHECK_EVERY`]. A stall is reported once,
+//! as a warning that is visible with no logger installed
+//! ([`visible::report`](crate::visible::report)), after it was seen on [`LOOKS`] looks
+//! in a row (a stopped or starved process is not a stall). The watchdog reports; it
+//! cannot take dispatch back from a poll that never returns (the stuck call holds the
+//! dispatching task's stack, and the rest of its event must reach the other handlers
+//! after it, in order), nor free a thread a handler blocks.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -37,8 +46,8 @@ pub(super) struct InlinePolls {
     since: AtomicU64,
     /// Its handler, by index.
     handler: AtomicUsize,
-    /// The start of the last poll reported (so each stall is reported once).
-    reported: AtomicU64,
+    /// The watchdog's looks at the poll under way.
+    looked: Mutex<Looks>,
     /// The handlers' names, by index.
     names: Box<[String]>,
 }
@@ -50,10 +59,11 @@ impl InlinePolls {
         let polls = Arc::new(InlinePolls {
             since: AtomicU64::new(0),
             handler: AtomicUsize::new(0),
-            reported: AtomicU64::new(0),
+            looked: Mutex::new(Looks::default()),
             names,
         });
-        thread::add(&polls);
+        let weak: Weak<InlinePolls> = Arc::downgrade(&polls);
+        thread::add(weak);
         polls
     }
 
@@ -69,22 +79,64 @@ impl InlinePolls {
         self.since.store(0, Ordering::Release);
     }
 
+    /// Whether a poll is under way.
+    fn polling(&self) -> bool {
+        self.since.load(Ordering::Acquire) != 0
+    }
+}
+
+/// The watchdog's consecutive looks at one possible stall, named by when it started.
+///
+/// A stall is reported once it has held for `STALLED_AFTER` *and* the watchdog saw it
+/// on `LOOKS` looks in a row: a process stopped (SIGSTOP) or starved of CPU with a poll
+/// under way looks, to the first look after it runs again, like a long stall.
+#[derive(Default)]
+struct Looks {
+    since: u64,
+    looks: u32,
+    reported: bool,
+}
+
+/// Looks in a row before a stall is reported (`CHECK_EVERY` apart).
+const LOOKS: u32 = 4;
+
+impl Looks {
+    /// Counts a look at the stall that started at `since` and has held for `held`;
+    /// whether to report it now (once per stall).
+    fn stalled(&mut self, since: u64, held: Duration) -> bool {
+        if self.since != since {
+            *self = Looks {
+                since,
+                looks: 0,
+                reported: false,
+            };
+        }
+        self.looks = self.looks.saturating_add(1);
+        let report = !self.reported && self.looks >= LOOKS && held >= STALLED_AFTER;
+        self.reported |= report;
+        report
+    }
+}
+
+/// What the watchdog looks at.
+trait Check: Send + Sync {
+    /// Reports what has to be reported now.
+    fn check(&self);
+}
+
+impl Check for InlinePolls {
     /// Reports the poll under way if it has held dispatch for `STALLED_AFTER` (once).
     fn check(&self) {
         let since = self.since.load(Ordering::Acquire);
-        if since == 0 || self.reported.load(Ordering::Relaxed) == since {
+        // The handler stored before `since`: the one of this poll or of a later one.
+        let index = self.handler.load(Ordering::Relaxed);
+        if since == 0 || self.since.load(Ordering::Acquire) != since {
             return;
         }
         let held = elapsed(since, ticks());
-        if held < STALLED_AFTER {
+        if !lock(&self.looked).stalled(since, held) {
             return;
         }
-        // The handler stored before `since`: the one of this poll or of a later one.
-        let index = self.handler.load(Ordering::Relaxed);
-        if self.since.load(Ordering::Acquire) != since {
-            return;
-        }
-        self.reported.store(since, Ordering::Relaxed);
         let name = self.names.get(index).map_or("?", String::as_str);
         say(&format!(
             "handler {name} has held the dispatching task for {:.1} s in one poll: no \
@@ -93,6 +145,117 @@ impl InlinePolls {
              sync handler (a plain `fn`, which may block) or await async I/O instead",
             held.as_secs_f64()
         ));
+    }
+}
+
+/// The messages Paho hands a client's dispatching task (its driver), for the watchdog:
+/// counted as they arrive (Paho's thread) and as the driver takes them. Messages that
+/// wait while the driver takes none for `STALLED_AFTER` mean that the task does not run:
+/// both threads of the client's runtime are held (async handlers that block their
+/// threads on their own tasks, each holding one), or an inline poll blocks (reported as
+/// such, by its [`InlinePolls`], not here).
+pub(crate) struct Intake {
+    client_id: String,
+    arrived: AtomicU64,
+    taken: AtomicU64,
+    /// The driver has ended: what is left is never taken, and that is no stall.
+    closed: AtomicBool,
+    /// The dispatcher's inline polls, once the driver has one.
+    inline: OnceLock<Weak<InlinePolls>>,
+    /// The watchdog's last look.
+    seen: Mutex<Seen>,
+}
+
+/// What the watchdog saw of an [`Intake`].
+struct Seen {
+    taken: u64,
+    /// Since when (ticks) `taken` has not moved while messages waited.
+    since: u64,
+    looks: Looks,
+}
+
+impl Intake {
+    /// The intake of client `client_id`; watched as long as it is alive.
+    pub(crate) fn watch(client_id: &str) -> Arc<Intake> {
+        let intake = Arc::new(Intake {
+            client_id: client_id.to_owned(),
+            arrived: AtomicU64::new(0),
+            taken: AtomicU64::new(0),
+            closed: AtomicBool::new(false),
+            inline: OnceLock::new(),
+            seen: Mutex::new(Seen {
+                taken: 0,
+                since: ticks(),
+                looks: Looks::default(),
+            }),
+        });
+        let weak: Weak<Intake> = Arc::downgrade(&intake);
+        thread::add(weak);
+        intake
+    }
+
+    /// A message was handed to the driver (Paho's thread).
+    pub(crate) fn arrived(&self) {
+        self.arrived.fetch_add(1, Ordering::Release);
+    }
+
+    /// The driver took a message (the driver only).
+    pub(crate) fn taken(&self) {
+        let n = self.taken.load(Ordering::Relaxed);
+        self.taken.store(n + 1, Ordering::Release);
+    }
+
+    /// The driver has ended.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+    }
+
+    /// The inline polls of the driver's dispatcher, whose stalls they report themselves.
+    pub(super) fn follow(&self, polls: &Arc<InlinePolls>) {
+        let _ = self.inline.set(Arc::downgrade(polls));
+    }
+}
+
+impl Check for Intake {
+    fn check(&self) {
+        let taken = self.taken.load(Ordering::Acquire);
+        let arrived = self.arrived.load(Ordering::Acquire);
+        let now = ticks();
+        let mut seen = lock(&self.seen);
+        let inline = self
+            .inline
+            .get()
+            .and_then(Weak::upgrade)
+            .is_some_and(|p| p.polling());
+        let stalled = arrived > taken && taken == seen.taken && !inline;
+        if !stalled || self.closed.load(Ordering::Acquire) {
+            if seen.looks.reported && taken != seen.taken {
+                say(&format!(
+                    "client `{}`: the dispatching task takes messages again, after {:.1} s",
+                    self.client_id,
+                    elapsed(seen.since, now).as_secs_f64()
+                ));
+            }
+            *seen = Seen {
+                taken,
+                since: now,
+                looks: Looks::default(),
+            };
+            return;
+        }
+        let (since, held) = (seen.since, elapsed(seen.since, now));
+        if seen.looks.stalled(since, held) {
+            say(&format!(
+                "client `{}`: the dispatching task has taken no message for {:.1} s while {} \
+                 wait: both threads of the client's runtime are held, most likely by async \
+                 handlers that block their threads (std::thread::sleep, blocking I/O, a lock \
+                 held for long). Make them sync handlers (a plain `fn`, which may block) or \
+                 await async I/O instead",
+                self.client_id,
+                held.as_secs_f64(),
+                arrived - taken
+            ));
+        }
     }
 }
 
@@ -121,7 +284,7 @@ mod thread {
     use super::*;
 
     struct Watched {
-        polls: Vec<Weak<InlinePolls>>,
+        polls: Vec<Weak<dyn Check>>,
         /// Whether the thread is running (it ends when nothing is left to watch).
         running: bool,
     }
@@ -136,9 +299,9 @@ mod thread {
         })
     }
 
-    pub(super) fn add(polls: &Arc<InlinePolls>) {
+    pub(super) fn add(watched_: Weak<dyn Check>) {
         let mut w = lock(watched());
-        w.polls.push(Arc::downgrade(polls));
+        w.polls.push(watched_);
         if w.running {
             return;
         }
@@ -158,7 +321,7 @@ mod thread {
     fn run() {
         loop {
             std::thread::sleep(CHECK_EVERY);
-            let alive: Vec<Arc<InlinePolls>> = {
+            let alive: Vec<Arc<dyn Check>> = {
                 let mut w = lock(watched());
                 w.polls.retain(|p| p.strong_count() > 0);
                 if w.polls.is_empty() {
@@ -195,5 +358,40 @@ pub(super) mod said {
             .filter(|m| m.starts_with(&needle))
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONG: Duration = Duration::from_secs(10);
+
+    /// A stall is reported once, on the look that makes `LOOKS` in a row, and only when
+    /// it has held for `STALLED_AFTER`; another stall starts the count over.
+    #[test]
+    fn a_stall_is_reported_once_after_enough_looks_in_a_row() {
+        let mut looks = Looks::default();
+        for _ in 1..LOOKS {
+            assert!(!looks.stalled(7, LONG));
+        }
+        assert!(looks.stalled(7, LONG));
+        assert!(!looks.stalled(7, LONG), "once");
+        // A new stall (another start) is counted from its own first look.
+        assert!(!looks.stalled(8, LONG));
+        // Enough looks, but not held long enough yet.
+        let mut short = Looks::default();
+        for _ in 0..LOOKS * 2 {
+            assert!(!short.stalled(9, STALLED_AFTER / 2));
+        }
+        assert!(short.stalled(9, STALLED_AFTER));
+    }
+
+    /// A process that was stopped (or starved) with a poll under way shows the watchdog,
+    /// on its first look after, a stall as long as the stop: not reported.
+    #[test]
+    fn one_look_at_a_long_stall_is_not_a_report() {
+        let mut looks = Looks::default();
+        assert!(!looks.stalled(1, Duration::from_secs(3600)));
     }
 }
