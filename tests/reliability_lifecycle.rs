@@ -104,6 +104,11 @@ async fn broker_down_at_boot_the_server_answers_at_once_and_mqtt_connects_later(
         serde_json::Value::Null
     );
     assert_eq!(json["clients"]["MQTT"]["connects"], 1);
+    // Present, and null while dispatch runs.
+    assert_eq!(
+        json["clients"]["MQTT"].get("dispatch_stalled_secs"),
+        Some(&serde_json::Value::Null)
+    );
     println!("ready {:?} after the broker started", started.elapsed());
 
     // And the declared subscription works.

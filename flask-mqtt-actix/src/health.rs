@@ -9,9 +9,11 @@ use crate::Clients;
 /// An actix-web handler answering `200 OK` when every MQTT client of the process is
 /// connected and `503 Service Unavailable` otherwise, with a JSON body saying, per client,
 /// its state (`connecting`, `connected`, `reconnecting`, `closed`), for how long, the
-/// broker, the last connection error and, for a client that stopped by itself (its
-/// driver panicked), why (`fault`). Use it as a readiness probe; a liveness probe
-/// should not depend on the broker.
+/// broker, the last connection error, for a client that stopped by itself (its driver
+/// panicked) why (`fault`), and for how long dispatch has been held up by handlers that
+/// block their threads, once it has been for a second (`dispatch_stalled_secs`; it does
+/// not make the client unready). Use it as a readiness probe; a liveness probe should not
+/// depend on the broker.
 ///
 /// ```no_run
 /// use actix_web::{web, App, HttpServer};
@@ -74,5 +76,8 @@ fn to_json(h: &Health) -> serde_json::Value {
         "connects": h.connects(),
         "last_error": h.last_error().map(|e| e.to_string()),
         "fault": h.fault(),
+        "dispatch_stalled_secs": h
+            .dispatch_stalled()
+            .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
     })
 }

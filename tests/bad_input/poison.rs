@@ -323,6 +323,7 @@ async fn a_trusted_handler_that_blocks_dispatch_is_reported_and_dispatch_resumes
                 .count()
                 > warned_before
         });
+        let stalled = m.health().dispatch_stalled();
         released().lock().unwrap().insert(run.clone());
         assert!(
             wait_until(T, || handled(&fast_topic).len() == 20),
@@ -351,6 +352,10 @@ async fn a_trusted_handler_that_blocks_dispatch_is_reported_and_dispatch_resumes
             );
             continue;
         }
+        assert!(
+            stalled.is_some_and(|d| d >= Duration::from_secs(1)),
+            "health while it blocked: {stalled:?}"
+        );
         let said = said_about("stall_blocking");
         let warning = said.iter().rev().find(|m| held(m)).unwrap();
         assert!(
@@ -364,6 +369,7 @@ async fn a_trusted_handler_that_blocks_dispatch_is_reported_and_dispatch_resumes
             "{:?}",
             said_about("stall_blocking")
         );
+        assert_eq!(m.health().dispatch_stalled(), None, "after it returned");
         assert!(m.is_connected());
         return;
     }
@@ -444,6 +450,11 @@ async fn async_handlers_holding_every_runtime_thread_are_reported_and_dispatch_r
         "{said:?}"
     );
     assert!(handled(&fast_topic).is_empty(), "the dispatching task ran");
+    let stalled = m.health().dispatch_stalled();
+    assert!(
+        stalled.is_some_and(|d| d >= Duration::from_secs(1)),
+        "health while both threads are held: {stalled:?}"
+    );
 
     released().lock().unwrap().insert(run.clone());
     assert!(
@@ -479,6 +490,7 @@ async fn async_handlers_holding_every_runtime_thread_are_reported_and_dispatch_r
         "{:?}",
         said_about_client(&id)
     );
+    assert_eq!(m.health().dispatch_stalled(), None, "after they returned");
     for topic in &holding {
         assert!(wait_until(T, || handled(topic).len() == 2), "{topic}");
     }

@@ -29,6 +29,7 @@ use crate::dispatch::{Dispatcher, Intake};
 use crate::error::{ConnectError, Error, Result};
 use crate::event::log::LogEntry;
 use crate::event::HandlerKind;
+use crate::handle::health::Stalls;
 use crate::handle::input::{Done, Input};
 use crate::handle::shared::Shared;
 use crate::handle::Mqtt;
@@ -94,7 +95,8 @@ impl Client {
             rt.handle().clone(),
             on_publish,
         )
-        .acknowledging(acks);
+        .acknowledging(acks)
+        .watched(Arc::clone(&intake) as Arc<dyn Stalls>);
         let shared = if paused { shared.paused() } else { shared };
         let mqtt = Mqtt {
             shared: Arc::new(shared),

@@ -31,6 +31,7 @@ use std::time::Duration;
 use super::clock::{elapsed, ticks};
 use super::trust::{BOUND, PROBATION};
 use crate::event::log::DISPATCH_TARGET as TARGET;
+use crate::handle::health::Stalls;
 use crate::registry::Handler;
 use crate::sync::lock;
 
@@ -213,6 +214,24 @@ impl Intake {
     /// The inline polls of the driver's dispatcher, whose stalls they report themselves.
     pub(super) fn follow(&self, polls: &Arc<InlinePolls>) {
         let _ = self.inline.set(Arc::downgrade(polls));
+    }
+}
+
+impl Stalls for Intake {
+    /// How long dispatch has been held up, once that was reported: an inline poll
+    /// blocking, or the driver taking no message.
+    fn stalled_for(&self) -> Option<Duration> {
+        let now = ticks();
+        let inline = self.inline.get().and_then(Weak::upgrade);
+        let polling = inline.as_ref().and_then(|p| {
+            let looked = lock(&p.looked);
+            (looked.reported && p.since.load(Ordering::Acquire) == looked.since)
+                .then(|| elapsed(looked.since, now))
+        });
+        polling.or_else(|| {
+            let seen = lock(&self.seen);
+            seen.looks.reported.then(|| elapsed(seen.since, now))
+        })
     }
 }
 

@@ -38,6 +38,13 @@ impl fmt::Display for ConnectionState {
     }
 }
 
+/// What tells a client's [`Health`] whether its dispatch is held up (the dispatch
+/// watchdog, a layer above).
+pub(crate) trait Stalls: Send + Sync {
+    /// How long dispatch has been held up, once that was reported.
+    fn stalled_for(&self) -> Option<Duration>;
+}
+
 /// A snapshot of a client's connection, from [`Mqtt::health`](crate::Mqtt::health): for
 /// readiness probes (`flask_mqtt_actix::readiness` serves it over HTTP) and dashboards.
 ///
@@ -63,6 +70,7 @@ pub struct Health {
     pub(crate) last_error: Option<ConnectError>,
     pub(crate) connects: u64,
     pub(crate) fault: Option<String>,
+    pub(crate) dispatch_stalled: Option<Duration>,
 }
 
 impl Health {
@@ -75,6 +83,7 @@ impl Health {
             last_error: None,
             connects: 0,
             fault: None,
+            dispatch_stalled: None,
         }
     }
 
@@ -122,6 +131,15 @@ impl Health {
     /// stays [`ConnectionState::Closed`].
     pub fn fault(&self) -> Option<&str> {
         self.fault.as_deref()
+    }
+
+    /// How long dispatch has been held up, once it has been for a second (and reported):
+    /// an async handler blocking its thread in a call made on the dispatching task, or
+    /// async handlers blocking both threads of the client's runtime (README, "Guarantees").
+    /// `None` while dispatch runs. It does not change [`is_ready`](Health::is_ready): a
+    /// liveness probe may check it.
+    pub fn dispatch_stalled(&self) -> Option<Duration> {
+        self.dispatch_stalled
     }
 
     /// How many times the client has connected (1 after the first connect; more after

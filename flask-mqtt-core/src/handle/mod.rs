@@ -112,7 +112,9 @@ impl Mqtt {
     /// The connection state, since when, the broker and the last connect error: what a
     /// readiness probe reports (see `flask_mqtt_actix::readiness`).
     pub fn health(&self) -> Health {
-        lock(&self.shared.health).clone()
+        let mut health = lock(&self.shared.health).clone();
+        health.dispatch_stalled = self.shared.stalls.as_ref().and_then(|s| s.stalled_for());
+        health
     }
 
     /// The MQTT client identifier in use.

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
-use super::health::{ConnectionState, Health};
+use super::health::{ConnectionState, Health, Stalls};
 use super::input::Input;
 use super::outbound::Outbound;
 use super::replies::Requests;
@@ -51,6 +51,8 @@ pub(crate) struct Shared {
     pub(crate) requests: Requests,
     /// The acknowledgements of QoS 1/2 messages owed to the broker.
     pub(crate) acks: Arc<Watermark>,
+    /// What the watchdog knows of this client's dispatch (none for test clients).
+    pub(crate) stalls: Option<Arc<dyn Stalls>>,
     /// Whether events may be dispatched: the app has registered its handlers' state
     /// (`Client::start_paused`, `Mqtt::ready`).
     pub(crate) ready: watch::Sender<bool>,
@@ -88,6 +90,7 @@ impl Shared {
             on_publish,
             state: States::default(),
             acks: Watermark::detached(),
+            stalls: None,
             ready: watch::Sender::new(true),
         }
     }
@@ -95,6 +98,12 @@ impl Shared {
     /// The same, acknowledging messages through `acks`.
     pub(crate) fn acknowledging(mut self, acks: Arc<Watermark>) -> Shared {
         self.acks = acks;
+        self
+    }
+
+    /// The same, its dispatch watched by `stalls` (for [`Health`]).
+    pub(crate) fn watched(mut self, stalls: Arc<dyn Stalls>) -> Shared {
+        self.stalls = Some(stalls);
         self
     }
 
