@@ -70,7 +70,8 @@ impl InlinePolls {
 
     /// An inline poll of handler `index` starts (`at`: ticks).
     pub(super) fn begin(&self, index: usize, at: u64) {
-        self.handler.store(index, Ordering::Relaxed);
+        // Release: a watchdog that reads this index also sees the end of the poll before.
+        self.handler.store(index, Ordering::Release);
         // 0 means "none": a clock that reads 0 is taken as 1 tick later.
         self.since.store(at.max(1), Ordering::Release);
     }
@@ -129,8 +130,9 @@ impl Check for InlinePolls {
     /// Reports the poll under way if it has held dispatch for `STALLED_AFTER` (once).
     fn check(&self) {
         let since = self.since.load(Ordering::Acquire);
-        // The handler stored before `since`: the one of this poll or of a later one.
-        let index = self.handler.load(Ordering::Relaxed);
+        // The handler stored before `since`: the one of this poll, unless a later poll
+        // began, which the second look at `since` then sees.
+        let index = self.handler.load(Ordering::Acquire);
         if since == 0 || self.since.load(Ordering::Acquire) != since {
             return;
         }
@@ -274,10 +276,10 @@ impl Check for Intake {
         if seen.looks.stalled(since, held) {
             say(&format!(
                 "client `{}`: the dispatching task has taken no message for {:.1} s while {} \
-                 wait: both threads of the client's runtime are held, most likely by async \
-                 handlers that block their threads (std::thread::sleep, blocking I/O, a lock \
-                 held for long). Make them sync handlers (a plain `fn`, which may block) or \
-                 await async I/O instead",
+                 messages wait: both threads of the client's runtime are held, most likely \
+                 by async handlers that block their threads (std::thread::sleep, blocking \
+                 I/O, a lock held for long). Make them sync handlers (a plain `fn`, which may \
+                 block) or await async I/O instead",
                 self.client_id,
                 held.as_secs_f64(),
                 arrived - taken
