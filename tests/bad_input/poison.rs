@@ -94,6 +94,23 @@ fn fast(c: mqtt::Mqtt, topic: mqtt::Topic, text: mqtt::Text) {
     record(&c, "fast", &topic, text.into_string());
 }
 
+/// What the `fast` handler of client `id` got on `topic`, in the order it got it.
+fn fast_in_order(id: &str, topic: &str) -> Vec<String> {
+    EVENTS.with(|evs| {
+        evs.iter()
+            .filter_map(|e| match e {
+                Ev::Handled {
+                    client,
+                    handler: "fast",
+                    topic: t,
+                    detail,
+                } if client == id && t == topic => Some(detail.clone()),
+                _ => None,
+            })
+            .collect()
+    })
+}
+
 // ---- poison messages ----
 
 #[tokio::test]
@@ -215,19 +232,7 @@ async fn a_handler_stuck_in_a_slow_loop_does_not_stop_dispatch_to_the_others() {
         handled(&fast_topic).len()
     );
     let id = m.client_id().to_owned();
-    let in_order: Vec<String> = EVENTS.with(|evs| {
-        evs.iter()
-            .filter_map(|e| match e {
-                Ev::Handled {
-                    client,
-                    handler: "fast",
-                    topic,
-                    detail,
-                } if *client == id && *topic == fast_topic => Some(detail.clone()),
-                _ => None,
-            })
-            .collect()
-    });
+    let in_order = fast_in_order(&id, &fast_topic);
     assert_eq!(in_order, expected, "in arrival order");
     for topic in &stuck {
         assert_eq!(handled(topic).len(), 1, "{topic} is still looping");
@@ -330,20 +335,7 @@ async fn a_trusted_handler_that_blocks_dispatch_is_reported_and_dispatch_resumes
             "{} of 20 after the handler returned",
             handled(&fast_topic).len()
         );
-        let id = m.client_id().to_owned();
-        let in_order: Vec<String> = EVENTS.with(|evs| {
-            evs.iter()
-                .filter_map(|e| match e {
-                    Ev::Handled {
-                        client,
-                        handler: "fast",
-                        topic,
-                        detail,
-                    } if *client == id && *topic == fast_topic => Some(detail.clone()),
-                    _ => None,
-                })
-                .collect()
-        });
+        let in_order = fast_in_order(m.client_id(), &fast_topic);
         let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
         assert_eq!(in_order, expected, "in arrival order");
         if !warned {
@@ -462,19 +454,7 @@ async fn async_handlers_holding_every_runtime_thread_are_reported_and_dispatch_r
         "{} of 20 after the handlers returned",
         handled(&fast_topic).len()
     );
-    let in_order: Vec<String> = EVENTS.with(|evs| {
-        evs.iter()
-            .filter_map(|e| match e {
-                Ev::Handled {
-                    client,
-                    handler: "fast",
-                    topic,
-                    detail,
-                } if *client == id && *topic == fast_topic => Some(detail.clone()),
-                _ => None,
-            })
-            .collect()
-    });
+    let in_order = fast_in_order(&id, &fast_topic);
     let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
     assert_eq!(in_order, expected, "in arrival order");
     assert!(
