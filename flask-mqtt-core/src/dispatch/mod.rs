@@ -161,7 +161,7 @@ impl Dispatcher {
         let mut workers = Vec::with_capacity(handlers.len());
         let mut shared = Vec::with_capacity(handlers.len());
         let mut modes = Vec::with_capacity(handlers.len());
-        let polls = InlinePolls::watch(handlers.iter().map(|h| h.desc.name()).collect());
+        let polls = InlinePolls::watch(handlers.iter().map(|h| h.desc).collect());
         for (i, (h, (tx, rx))) in handlers.into_iter().zip(queues_and_rx).enumerate() {
             modes.push(AckMode::of(&h, default));
             let kind = h.desc.kind;

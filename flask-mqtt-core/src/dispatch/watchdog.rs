@@ -32,7 +32,7 @@ use super::clock::{elapsed, ticks};
 use super::trust::{BOUND, PROBATION};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::handle::health::Stalls;
-use crate::registry::Handler;
+use crate::registry::{Handler, HandlerDescriptor};
 use crate::sync::lock;
 
 /// How long one inline poll may hold dispatch before it is reported.
@@ -49,19 +49,19 @@ pub(super) struct InlinePolls {
     handler: AtomicUsize,
     /// The watchdog's looks at the poll under way.
     looked: Mutex<Looks>,
-    /// The handlers' names, by index.
-    names: Box<[String]>,
+    /// The handlers, by index (named only in a report).
+    handlers: Box<[&'static HandlerDescriptor]>,
 }
 
 impl InlinePolls {
-    /// The watch of a dispatcher whose handlers are named `names` (by index); the
-    /// watchdog looks at it as long as it is alive.
-    pub(super) fn watch(names: Box<[String]>) -> Arc<InlinePolls> {
+    /// The watch of a dispatcher with `handlers` (by index); the watchdog looks at it as
+    /// long as it is alive.
+    pub(super) fn watch(handlers: Box<[&'static HandlerDescriptor]>) -> Arc<InlinePolls> {
         let polls = Arc::new(InlinePolls {
             since: AtomicU64::new(0),
             handler: AtomicUsize::new(0),
             looked: Mutex::new(Looks::default()),
-            names,
+            handlers,
         });
         let weak: Weak<InlinePolls> = Arc::downgrade(&polls);
         thread::add(weak);
@@ -140,7 +140,10 @@ impl Check for InlinePolls {
         if !lock(&self.looked).stalled(since, held) {
             return;
         }
-        let name = self.names.get(index).map_or("?", String::as_str);
+        let name = self
+            .handlers
+            .get(index)
+            .map_or_else(|| "?".to_owned(), |h| h.name());
         say(&format!(
             "handler {name} has held the dispatching task for {:.1} s in one poll: no \
              handler gets events until it returns. An async handler must not block its \
