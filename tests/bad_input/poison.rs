@@ -61,13 +61,24 @@ fn is_released(topic: &str) -> bool {
 
 const LOOP_STEP: Duration = Duration::from_millis(2);
 
-#[mqtt::on_message("slow/+/sync")]
-fn slow_sync(c: mqtt::Mqtt, topic: mqtt::Topic) {
-    record(&c, "slow_sync", &topic, "started");
-    while !is_released(&topic) {
+/// Blocks the calling thread until the test releases the run of `topic`.
+fn block_until_released(topic: &str) {
+    while !is_released(topic) {
         std::thread::sleep(LOOP_STEP);
     }
-    record(&c, "slow_sync", &topic, "done");
+}
+
+/// Records that `handler` started, blocks its thread until the run is released, and
+/// records that it is done.
+fn hold(c: &mqtt::Mqtt, handler: &'static str, topic: &str) {
+    record(c, handler, topic, "started");
+    block_until_released(topic);
+    record(c, handler, topic, "done");
+}
+
+#[mqtt::on_message("slow/+/sync")]
+fn slow_sync(c: mqtt::Mqtt, topic: mqtt::Topic) {
+    hold(&c, "slow_sync", &topic);
 }
 
 #[mqtt::on_message("slow/+/async")]
@@ -82,11 +93,7 @@ async fn slow_async(c: mqtt::Mqtt, topic: mqtt::Topic) {
 /// The classic mistake: an async handler that blocks its thread.
 #[mqtt::on_message("slow/+/blocking")]
 async fn slow_blocking(c: mqtt::Mqtt, topic: mqtt::Topic) {
-    record(&c, "slow_blocking", &topic, "started");
-    while !is_released(&topic) {
-        std::thread::sleep(LOOP_STEP);
-    }
-    record(&c, "slow_blocking", &topic, "done");
+    hold(&c, "slow_blocking", &topic);
 }
 
 #[mqtt::on_message("slow/+/fast", qos = 1)]
@@ -261,24 +268,26 @@ async fn a_handler_stuck_in_a_slow_loop_does_not_stop_dispatch_to_the_others() {
 async fn stall_blocking(c: mqtt::Mqtt, topic: mqtt::Topic, text: mqtt::Text) {
     if text.as_str() == "block" {
         record(&c, "stall_blocking", &topic, "blocking");
-        while !is_released(&topic) {
-            std::thread::sleep(LOOP_STEP);
-        }
+        block_until_released(&topic);
     }
     record(&c, "stall_blocking", &topic, text.into_string());
 }
 
-/// The `flask_mqtt::dispatch` warnings that name `handler`.
-fn said_about(handler: &str) -> Vec<String> {
-    let needle = format!("handler bad_input::poison::{handler} ");
+/// The `flask_mqtt::dispatch` warnings that start with `prefix`, in the order logged.
+fn warnings_starting(prefix: &str) -> Vec<String> {
     logs()
         .0
         .lock()
         .unwrap()
         .iter()
-        .filter(|(level, m)| *level == log::Level::Warn && m.starts_with(&needle))
+        .filter(|(level, m)| *level == log::Level::Warn && m.starts_with(prefix))
         .map(|(_, m)| m.clone())
         .collect()
+}
+
+/// The `flask_mqtt::dispatch` warnings that name `handler`.
+fn said_about(handler: &str) -> Vec<String> {
+    warnings_starting(&format!("handler bad_input::poison::{handler} "))
 }
 
 /// An async handler that passed its probation (so its calls are made inline on the
@@ -386,25 +395,9 @@ async fn hold_two(c: mqtt::Mqtt, topic: mqtt::Topic) {
     hold(&c, "hold_two", &topic);
 }
 
-fn hold(c: &mqtt::Mqtt, handler: &'static str, topic: &str) {
-    record(c, handler, topic, "started");
-    while !is_released(topic) {
-        std::thread::sleep(LOOP_STEP);
-    }
-    record(c, handler, topic, "done");
-}
-
 /// The `flask_mqtt::dispatch` warnings about client `id`.
 fn said_about_client(id: &str) -> Vec<String> {
-    let needle = format!("client `{id}`: ");
-    logs()
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(level, m)| *level == log::Level::Warn && m.starts_with(&needle))
-        .map(|(_, m)| m.clone())
-        .collect()
+    warnings_starting(&format!("client `{id}`: "))
 }
 
 /// Two async handlers that block their threads hold both threads of the client's
