@@ -1,9 +1,11 @@
 //! The few OS calls the harness needs (Linux / Unix only).
 //!
 //! This is the only module with `unsafe`; every call is a plain libc call
-//! without pointers.
+//! (the two `setsockopt`s pass a pointer to a local value and its size).
 
 use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
 use std::sync::mpsc;
@@ -115,4 +117,45 @@ pub(crate) fn kill_group(pgid: u32) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Sets the socket option `name` at `SOL_SOCKET` level to `value`.
+fn set_socket_option<T>(fd: RawFd, name: libc::c_int, value: &T) -> io::Result<()> {
+    let len = libc::socklen_t::try_from(std::mem::size_of::<T>())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "option too large"))?;
+    // SAFETY: `fd` is an open socket borrowed for the call, and `value` points to a
+    // live value of exactly `len` bytes, which setsockopt only reads.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            name,
+            std::ptr::from_ref(value).cast(),
+            len,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Asks for a receive buffer of `bytes` on `listener`'s sockets (`SO_RCVBUF`; the
+/// connections it accepts inherit it; the kernel doubles it and applies its minimum):
+/// a client writing more than it and its own send buffer hold has to wait.
+pub fn set_receive_buffer(listener: &TcpListener, bytes: i32) -> io::Result<()> {
+    set_socket_option(listener.as_raw_fd(), libc::SO_RCVBUF, &bytes)
+}
+
+/// Closes `stream` with a reset (RST) instead of an orderly shutdown (`SO_LINGER` 0).
+pub fn reset_connection(stream: TcpStream) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    set_socket_option(stream.as_raw_fd(), libc::SO_LINGER, &linger)?;
+    drop(stream);
+    Ok(())
 }

@@ -2378,6 +2378,13 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 		}
 		if (rc == SOCKET_ERROR && m->c->connect_state == DRAINING)
 			MQTTAsync_drainFinish(m, "socket error"); /* flask-mqtt patch: the disconnect completes */
+		else if (rc == SOCKET_ERROR && m->c->connect_state == WAIT_FOR_CONNACK)
+		{	/* flask-mqtt patch (docs/paho-fork.md, "one reason for a connection lost before CONNACK"):
+			 * the unfinished write of the CONNECT packet found the connection gone; a read finding
+			 * it gone is reported so by MQTTAsync_cycle, and so is this */
+			Log(TRACE_MINIMUM, -1, "CONNECT being written but the connection is gone - removing socket %d", sock);
+			nextOrClose(m, MQTTASYNC_FAILURE, "TCP connect completion failure");
+		}
 		else if (rc == SOCKET_ERROR)
 		{
 			Log(TRACE_MINIMUM, -1, "Error from MQTTAsync_cycle() - removing socket %d", sock);
@@ -3387,6 +3394,13 @@ static MQTTPacket* MQTTAsync_cycle(SOCKET* sock, unsigned long timeout, int* rc)
 				Log(TRACE_MINIMUM, -1, "CONNECT sent but MQTTPacket_Factory has returned SOCKET_ERROR");
 				nextOrClose(m, MQTTASYNC_FAILURE, "TCP connect completion failure");
 			}
+			/* flask-mqtt patch (docs/paho-fork.md, "a closed socket's error is no other client's"):
+			 * a failed connect attempt was closed above (nextOrClose). Its socket number is free
+			 * once the lock is let go, and another connect may reuse it before the receive
+			 * thread looks the number up again, which then failed that other attempt with
+			 * "socket error". The failure is reported already: hand back no socket. */
+			if (pack == NULL && *rc != 0 && ListFindItem(MQTTAsync_handles, sock, clientSockCompare) == NULL)
+				*sock = 0;
 		}
 		if (pack)
 		{
