@@ -79,6 +79,7 @@ fn set_level() {
 
 /// Called from Paho's threads for every trace line: only non-blocking work here.
 fn on_trace_line(level: i32, line: &str, client: Option<TraceKey>) {
+    let line = without_paho_time(line);
     let (entry_level, log_level) = match level {
         // FATAL, SEVERE
         6 | 7 => (LogLevel::Err, log::Level::Error),
@@ -101,6 +102,25 @@ fn on_trace_line(level: i32, line: &str, client: Option<TraceKey>) {
     for sink in s.iter().filter(|s| s.key == client && !s.tx.is_closed()) {
         let entry = entry.get_or_insert_with(|| LogEntry::new(entry_level, redact_payload(line)));
         let _ = sink.tx.send(entry.clone());
+    }
+}
+
+/// The line without the time stamp Paho starts it with (`20261206 024342.580 `): a `log`
+/// logger adds its own, and an `on_log` handler gets the line as it comes (paho-python's
+/// `buf`, which Flask-MQTT handlers know, has none either).
+fn without_paho_time(line: &str) -> &str {
+    const STAMP: &[u8] = b"dddddddd dddddd.ddd ";
+    let bytes = line.as_bytes();
+    let is_stamp = bytes.len() > STAMP.len()
+        && STAMP.iter().zip(bytes).all(|(want, got)| match want {
+            b'd' => got.is_ascii_digit(),
+            other => got == other,
+        });
+    if is_stamp {
+        // The stamp is ASCII, so its end is a character boundary.
+        line.get(STAMP.len()..).unwrap_or(line)
+    } else {
+        line
     }
 }
 
@@ -140,5 +160,28 @@ mod tests {
             "3 c -> PUBLISH msgid: 0 qos: 0 retained: 0 rc 0 payload len(5)"
         );
         assert_eq!(redact_payload("3 c <- PINGRESP"), "3 c <- PINGRESP");
+    }
+
+    #[test]
+    fn pahos_time_stamp_is_left_out() {
+        assert_eq!(
+            without_paho_time("20261206 024342.580 SSL alert write:fatal:unknown CA"),
+            "SSL alert write:fatal:unknown CA"
+        );
+        assert_eq!(
+            without_paho_time("20261206 022901.734 6 c -> CONNECT version 4 clean: 1 (0)"),
+            "6 c -> CONNECT version 4 clean: 1 (0)"
+        );
+        // Anything else is left as it is.
+        for line in [
+            "",
+            "20261206 024342.580 ",
+            "2026120 024342.580 short",
+            "20261206-024342.580 dash",
+            "SSL connect:error",
+            "20261206 024342.58é multibyte",
+        ] {
+            assert_eq!(without_paho_time(line), line);
+        }
     }
 }
