@@ -40,8 +40,10 @@ fn tls_message(msg: mqtt::Message, client: mqtt::Mqtt) {
 
 #[mqtt::on_log]
 fn log_entry(entry: mqtt::LogEntry, client: mqtt::Mqtt) {
-    // Warnings and errors only: Paho C's trace reaches every client's handlers.
-    if matches!(entry.level(), mqtt::LogLevel::Warning | mqtt::LogLevel::Err) {
+    // Warnings and errors, and the TLS alerts of Paho C's trace (level `Debug`).
+    if matches!(entry.level(), mqtt::LogLevel::Warning | mqtt::LogLevel::Err)
+        || entry.message().starts_with("SSL alert ")
+    {
         LOGS.push((
             client.client_id().to_owned(),
             entry.level(),
@@ -175,6 +177,17 @@ fn a_server_certificate_from_another_ca_is_rejected() {
             .tls_ca_certs(&broker.pki().wrong_ca_cert),
     );
     assert_eq!(expect_unreachable(&client, &broker), PAHO_TLS_FAILURE);
+    // OpenSSL's detail reaches the client's `on_log` handlers (README, "Configuration").
+    let id = client.handle().client_id().to_owned();
+    assert!(
+        LOGS.wait_for(T, |logs| logs.iter().any(|(c, level, text)| {
+            *c == id
+                && *level == mqtt::LogLevel::Debug
+                && text == "SSL alert write:fatal:unknown CA"
+        })),
+        "{:?}",
+        LOGS.snapshot()
+    );
     // The broker saw a TLS handshake that the client aborted.
     assert!(
         broker.wait_for_log(&format!("on port {}.", broker.tls_port()), 1, T),
