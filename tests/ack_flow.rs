@@ -39,6 +39,19 @@ impl Run {
             started: AtomicUsize::new(0),
         }
     }
+
+    /// A handler's call: counted as started, then waits at the gate, then records the
+    /// message's number.
+    async fn handle(&self, text: &str) {
+        self.started.fetch_add(1, Ordering::SeqCst);
+        if let Ok(p) = self.gate.acquire().await {
+            p.forget();
+        }
+        self.seen
+            .lock()
+            .unwrap()
+            .push(text.parse().unwrap_or(usize::MAX));
+    }
 }
 
 static V3: Run = Run::new();
@@ -48,28 +61,13 @@ static SHARED: Run = Run::new();
 #[mqtt::on_message("flow/+", qos = 1)]
 async fn gated(text: mqtt::Text, topic: mqtt::Topic) {
     let run = if topic.ends_with("v5") { &V5 } else { &V3 };
-    run.started.fetch_add(1, Ordering::SeqCst);
-    if let Ok(p) = run.gate.acquire().await {
-        p.forget();
-    }
-    run.seen
-        .lock()
-        .unwrap()
-        .push(text.parse().unwrap_or(usize::MAX));
+    run.handle(&text).await;
 }
 
 /// A member of a shared group, next to two other members.
 #[mqtt::on_message("flowshared/+", qos = 1, shared = "workers")]
 async fn gated_shared(text: mqtt::Text) {
-    SHARED.started.fetch_add(1, Ordering::SeqCst);
-    if let Ok(p) = SHARED.gate.acquire().await {
-        p.forget();
-    }
-    SHARED
-        .seen
-        .lock()
-        .unwrap()
-        .push(text.parse().unwrap_or(usize::MAX));
+    SHARED.handle(&text).await;
 }
 
 #[test]
@@ -106,31 +104,10 @@ fn blocked(run: &Run, tag: &str, receive_maximum: Option<u16>, bound: usize) {
     let app = client.handle();
     assert!(broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T));
 
-    let observer = Observer::connect(&broker);
-    for i in 0..MESSAGES {
-        observer.publish(&format!("flow/{tag}"), i.to_string(), 1);
-    }
-    // Every message reached the broker; the app holds at most the window meanwhile.
-    let mut most = 0;
-    assert!(
-        wait_until(T, || {
-            most = most.max(app.unacknowledged_messages());
-            broker.count_in_log("Received PUBLISH from") >= MESSAGES
-        }),
-        "{}",
-        broker.log_tail(20)
-    );
-    assert!(wait_until(T, || run.started.load(Ordering::SeqCst) == 1));
-    let sent = broker.count_in_log(&format!("Sending PUBLISH to {id}"));
-    most = most.max(app.unacknowledged_messages());
+    let (sent, most) = publish_to_the_blocked(&broker, &app, run, &format!("flow/{tag}"), bound);
     eprintln!(
         "ack_flow {tag}: {MESSAGES} QoS 1 messages to a blocked handler: the broker sent {sent}, the app held at most {most} unacknowledged (bound {bound})"
     );
-    assert!(
-        sent <= bound,
-        "the broker sent {sent} while none was acknowledged"
-    );
-    assert!(most <= bound, "the app held {most} unacknowledged messages");
 
     run.gate.add_permits(MESSAGES);
     assert!(
@@ -141,6 +118,42 @@ fn blocked(run: &Run, tag: &str, receive_maximum: Option<u16>, bound: usize) {
     let seen = run.seen.lock().unwrap().clone();
     assert_eq!(seen, (0..MESSAGES).collect::<Vec<_>>(), "in order");
     drop(client);
+}
+
+/// Publishes `MESSAGES` QoS 1 messages to `topic` while `run`'s handler is blocked at its
+/// gate, and checks that until all reached the broker and the handler's first call
+/// started, the broker sent `app` at most `bound` of them and `app` never held more
+/// than `bound` unacknowledged. Returns (sent, most held).
+fn publish_to_the_blocked(
+    broker: &Broker,
+    app: &mqtt::Mqtt,
+    run: &Run,
+    topic: &str,
+    bound: usize,
+) -> (usize, usize) {
+    let publisher = Observer::connect(broker);
+    for i in 0..MESSAGES {
+        publisher.publish(topic, i.to_string(), 1);
+    }
+    // Every message reached the broker; the app holds at most the bound meanwhile.
+    let mut most = 0;
+    assert!(
+        wait_until(T, || {
+            most = most.max(app.unacknowledged_messages());
+            broker.count_in_log("Received PUBLISH from") >= MESSAGES
+        }),
+        "{}",
+        broker.log_tail(20)
+    );
+    assert!(wait_until(T, || run.started.load(Ordering::SeqCst) == 1));
+    let sent = broker.count_in_log(&format!("Sending PUBLISH to {}", app.client_id()));
+    most = most.max(app.unacknowledged_messages());
+    assert!(
+        sent <= bound,
+        "the broker sent {sent} while none was acknowledged"
+    );
+    assert!(most <= bound, "the app held {most} unacknowledged messages");
+    (sent, most)
 }
 
 /// The window holds on a shared subscription too, also when the broker's queue for the
@@ -170,31 +183,11 @@ fn on_a_shared_subscription_the_receive_maximum_bounds_what_the_app_holds() {
         })
         .collect();
 
-    let publisher = Observer::connect(&broker);
-    for i in 0..MESSAGES {
-        publisher.publish("flowshared/jobs", i.to_string(), 1);
-    }
-    let mut most = 0;
-    assert!(
-        wait_until(T, || {
-            most = most.max(app.unacknowledged_messages());
-            broker.count_in_log("Received PUBLISH from") >= MESSAGES
-        }),
-        "{}",
-        broker.log_tail(20)
-    );
-    assert!(wait_until(T, || SHARED.started.load(Ordering::SeqCst) == 1));
-    let sent = broker.count_in_log(&format!("Sending PUBLISH to {id}"));
+    let (sent, most) = publish_to_the_blocked(&broker, &app, &SHARED, "flowshared/jobs", BOUND);
     let dropped = broker.count_in_log("Outgoing messages are being dropped");
-    most = most.max(app.unacknowledged_messages());
     eprintln!(
         "ack_flow shared: {MESSAGES} QoS 1 jobs to a group of 3 whose app member is blocked: the broker sent it {sent}, the app held at most {most} unacknowledged (bound {BOUND}); the broker logged {dropped} drop warnings"
     );
-    assert!(
-        sent <= BOUND,
-        "the broker sent {sent} while none was acknowledged"
-    );
-    assert!(most <= BOUND, "the app held {most} unacknowledged messages");
 
     SHARED.gate.add_permits(MESSAGES);
     assert!(
