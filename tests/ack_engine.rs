@@ -25,7 +25,7 @@ use std::sync::{Mutex, Once, PoisonError};
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{unique, wait_until_async, Broker, Observer, Recorder};
-use mqtt::{Client, Config, QoS};
+use mqtt::{Client, QoS};
 use tokio::sync::Semaphore;
 
 const T: Duration = Duration::from_secs(15);
@@ -249,10 +249,8 @@ impl App {
     /// A client `id` on `broker`; `clean` false: a persistent session.
     fn start_on(broker: Broker, id: &str, clean: bool) -> App {
         let id = id.to_owned();
-        let config = Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(id.as_str())
+        let config = broker
+            .config(id.as_str())
             .clean_session(clean)
             .build()
             .unwrap();

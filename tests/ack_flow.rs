@@ -164,10 +164,8 @@ fn on_a_shared_subscription_the_receive_maximum_bounds_what_the_app_holds() {
     const BOUND: usize = 7;
     let broker = Broker::builder().start();
     let id = unique("flow-shared");
-    let config = Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(id.as_str())
+    let config = broker
+        .config(id.as_str())
         .protocol_version(mqtt::ProtocolVersion::V5)
         .receive_maximum(u16::try_from(BOUND).unwrap())
         .build()

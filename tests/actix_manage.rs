@@ -51,15 +51,7 @@ async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> 
 #[actix_web::test]
 async fn manage_before_configure_reaches_the_client_started_later() {
     let broker = Broker::start();
-    mqtt::init_with(
-        mqtt::Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(unique("manage"))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    mqtt::init_with(broker.config(unique("manage")).build().unwrap()).unwrap();
 
     let state = web::Data::new(Shared::default());
     let (tx, rx) = std::sync::mpsc::channel();

@@ -99,15 +99,7 @@ async fn http_async(
 async fn four_workers_one_connection_per_broker_and_clean_stop() {
     let broker = Broker::start();
     let id = unique("actix");
-    mqtt::init_with(
-        mqtt::Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(&id)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    mqtt::init_with(broker.config(&id).build().unwrap()).unwrap();
     // A second, named broker (Flask-MQTT's config_prefix), configured in code here.
     let broker2 = Broker::start();
     let id2 = unique("actix2");

@@ -76,15 +76,7 @@ async fn wait(c: &Client, what: &str, script: &str) -> Value {
 async fn the_page_shows_every_channel_of_the_document() {
     let _ = env_logger::builder().is_test(true).try_init();
     let broker = Broker::start();
-    mqtt::init_with(
-        mqtt::Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(unique("asyncapi-page"))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    mqtt::init_with(broker.config(unique("asyncapi-page")).build().unwrap()).unwrap();
     let server = HttpServer::new(|| {
         App::new()
             .configure(mqtt::configure)

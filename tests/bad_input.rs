@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
-use mqtt::{Client, Config, DisconnectReason};
+use mqtt::{Client, DisconnectReason};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -193,10 +193,8 @@ fn disconnected(c: mqtt::Mqtt, info: mqtt::Disconnected) {
 // ---- helpers ----
 
 fn config(broker: &Broker) -> mqtt::ConfigBuilder {
-    Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(unique("bi"))
+    broker
+        .config(unique("bi"))
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
 }
 

@@ -58,10 +58,8 @@ fn v5_handler(m: mqtt::Message, c: mqtt::Mqtt) {
 }
 
 fn base(broker: &Broker) -> ConfigBuilder {
-    Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(unique("cfg"))
+    broker
+        .config(unique("cfg"))
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
 }
 

@@ -140,10 +140,8 @@ fn shared_subscriptions_on_mqtt_3_1_1_are_warned_about_once() {
     let broker = Broker::start();
     let id = unique("shared311");
     let client = Client::start(
-        Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(&id)
+        broker
+            .config(&id)
             .reconnect_delay(Duration::from_millis(200), Duration::from_millis(500))
             .build()
             .unwrap(),
@@ -185,10 +183,8 @@ fn shared_subscriptions_on_mqtt_5_are_checked_against_the_connack() {
     let broker = Broker::start();
     let id = unique("shared5");
     let _client = Client::start(
-        Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(&id)
+        broker
+            .config(&id)
             .protocol_version(mqtt::ProtocolVersion::V5)
             .build()
             .unwrap(),

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{unique, wait_until, Broker, LatencyProxy, Observer, Recorder};
-use mqtt::{Client, Config, QoS};
+use mqtt::{Client, QoS};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -159,10 +159,8 @@ fn logged(c: mqtt::Mqtt, e: mqtt::LogEntry) {
 }
 
 fn config(broker: &Broker) -> mqtt::ConfigBuilder {
-    Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(unique("core"))
+    broker
+        .config(unique("core"))
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
 }
 

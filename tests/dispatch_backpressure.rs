@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
-use mqtt::{Client, Config};
+use mqtt::Client;
 use tokio::sync::Semaphore;
 
 const T: Duration = Duration::from_secs(60);
@@ -79,12 +79,7 @@ fn wait_for_log(needle: &str) -> bool {
 fn a_blocked_handler_loses_nothing_under_a_flood() {
     logs();
     let broker = Broker::start();
-    let config = Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(unique("flood"))
-        .build()
-        .unwrap();
+    let config = broker.config(unique("flood")).build().unwrap();
     let client = Client::start(config).unwrap();
     let flood = std::sync::Arc::new(Flood {
         gate: Semaphore::new(0),

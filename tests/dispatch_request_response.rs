@@ -10,7 +10,7 @@ use std::time::Duration;
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::paho_mqtt as paho;
 use flask_mqtt_tests::{unique, Broker, Recorder};
-use mqtt::{Client, Config, ProtocolVersion, QoS};
+use mqtt::{Client, ProtocolVersion, QoS};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -99,10 +99,8 @@ impl Requester {
 fn a_reply_answers_an_mqtt5_request_on_its_response_topic() {
     let broker = Broker::start();
     let id = unique("responder");
-    let config = Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(&id)
+    let config = broker
+        .config(&id)
         .protocol_version(ProtocolVersion::V5)
         .build()
         .unwrap();

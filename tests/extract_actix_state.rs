@@ -86,15 +86,7 @@ async fn wait_event(what: String) -> bool {
 #[actix_web::test]
 async fn http_and_mqtt_handlers_share_one_web_data() {
     let broker = Broker::start();
-    mqtt::init_with(
-        mqtt::Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(unique("state"))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    mqtt::init_with(broker.config(unique("state")).build().unwrap()).unwrap();
 
     let state = web::Data::new(AppState::default());
     let server = HttpServer::new(move || {

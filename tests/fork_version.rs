@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{unique, Broker, Recorder};
-use mqtt::{Client, Config, LogLevel};
+use mqtt::{Client, LogLevel};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -46,10 +46,8 @@ fn the_client_logs_the_paho_c_version_at_its_first_connect_only() {
     let broker = Broker::start();
     let id = unique("fork-version");
     let client = Client::start(
-        Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(&id)
+        broker
+            .config(&id)
             .reconnect_delay(Duration::from_millis(100), Duration::from_millis(300))
             .build()
             .unwrap(),

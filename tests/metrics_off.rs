@@ -35,10 +35,8 @@ async fn wait_event(what: &'static str) -> bool {
 async fn metrics_off_records_nothing_and_answers_404() {
     let broker = Broker::start();
     mqtt::init_with(
-        mqtt::Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(unique("metrics-off"))
+        broker
+            .config(unique("metrics-off"))
             .metrics(false)
             .build()
             .unwrap(),

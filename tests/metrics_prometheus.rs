@@ -125,10 +125,8 @@ fn expect(prometheus: &Prometheus, query: &str, expected: f64) {
 fn prometheus_scrapes_what_was_sent() {
     let broker = Broker::start();
     mqtt::init_with(
-        mqtt::Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(unique("metrics"))
+        broker
+            .config(unique("metrics"))
             .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
             .build()
             .unwrap(),

@@ -223,15 +223,7 @@ async fn a_client_with_metrics_off_records_nothing_and_is_left_out() {
 #[actix_web::test]
 async fn the_http_handler_answers_in_the_format_asked_for() {
     let broker = Broker::start();
-    mqtt::init_with(
-        mqtt::Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(unique("metrics-text"))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    mqtt::init_with(broker.config(unique("metrics-text")).build().unwrap()).unwrap();
     let app = test::init_service(
         App::new()
             .configure(mqtt::configure)

@@ -55,12 +55,7 @@ fn complete(lines: &[String]) -> bool {
 }
 
 fn config(broker: &Broker, id: &str) -> Config {
-    Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(id)
-        .build()
-        .unwrap()
+    broker.config(id).build().unwrap()
 }
 
 #[test]

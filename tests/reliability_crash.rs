@@ -73,7 +73,7 @@ use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::paho_mqtt as paho;
 use flask_mqtt_tests::{unique, wait_until, Broker, DeliveryTrace, SessionPublisher};
 use futures::{FutureExt, StreamExt};
-use mqtt::{Client, Config, ProtocolVersion, QoS};
+use mqtt::{Client, ProtocolVersion, QoS};
 
 /// Numbered messages per scenario.
 const TOTAL: u64 = 10_000;
@@ -202,10 +202,8 @@ fn on_tmpfs(b: flask_mqtt_tests::BrokerBuilder) -> flask_mqtt_tests::BrokerBuild
 }
 
 fn app_config(broker: &Broker, client_id: &str, version: ProtocolVersion) -> mqtt::ConfigBuilder {
-    let b = Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(client_id)
+    let b = broker
+        .config(client_id)
         // MQTT_CLEAN_SESSION=false: the broker keeps the subscriptions and queues QoS 1
         // messages while the app is away.
         .clean_session(false)

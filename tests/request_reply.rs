@@ -61,10 +61,8 @@ fn catch_all(msg: mqtt::Message) {
 
 fn start(broker: &Broker, version: ProtocolVersion) -> (Client, mqtt::Mqtt) {
     let id = unique("requester");
-    let config = Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(&id)
+    let config = broker
+        .config(&id)
         .protocol_version(version)
         .build()
         .unwrap();

@@ -104,12 +104,7 @@ async fn serve_eight_workers(broker: &Arc<Broker>, jobs: std::ops::Range<u64>, c
 async fn eight_workers_one_connection_each_message_once_also_after_a_restart() {
     let broker = Arc::new(Broker::start());
     let id = "inproc-{pid}";
-    let config = mqtt::Config::builder()
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(id)
-        .build()
-        .unwrap();
+    let config = broker.config(id).build().unwrap();
     let expanded = format!("inproc-{}", std::process::id());
     assert_eq!(
         config.client_id(),

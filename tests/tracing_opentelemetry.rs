@@ -105,10 +105,8 @@ async fn one_trace_from_http_through_mqtt_to_the_handler() {
     exporter();
     let broker = Broker::start();
     mqtt::init_with(
-        mqtt::Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(unique("otel"))
+        broker
+            .config(unique("otel"))
             .protocol_version(mqtt::ProtocolVersion::V5)
             .build()
             .unwrap(),

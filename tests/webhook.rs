@@ -38,10 +38,8 @@ async fn webhook_acknowledged_rejected_and_unavailable() {
     let broker = Broker::start();
     let id = unique("webhook");
     mqtt::init_with(
-        mqtt::Config::builder()
-            .broker_url("127.0.0.1")
-            .port(broker.port())
-            .client_id(&id)
+        broker
+            .config(&id)
             .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
             .build()
             .unwrap(),

@@ -273,6 +273,15 @@ impl Broker {
         unreachable!("the last attempt either returns or panics")
     }
 
+    /// A client configuration for this broker's TCP listener (loopback, its
+    /// port) with `client_id`; the caller adds the rest and builds it.
+    pub fn config(&self, client_id: impl Into<String>) -> flask_mqtt_actix::ConfigBuilder {
+        flask_mqtt_actix::Config::builder()
+            .broker_url(HOST)
+            .port(self.port)
+            .client_id(client_id)
+    }
+
     /// The TCP port the broker listens on (fixed for the broker's lifetime,
     /// also across restarts).
     pub fn port(&self) -> u16 {
