@@ -36,6 +36,7 @@
 #include "StackTrace.h"
 #include "WebSocket.h"
 #include "MQTTTime.h"
+#include "utf-8.h" /* flask-mqtt patch: UTF8_validate, for MQTTPacket_publish */
 
 #include <stdlib.h>
 #include <string.h>
@@ -569,6 +570,20 @@ void* MQTTPacket_publish(int MQTTVersion, unsigned char aHeader, char* data, siz
 	pack->header.byte = aHeader;
 	if ((pack->topic = readUTFlen(&curdata, enddata, &pack->topiclen)) == NULL) /* Topic name on which to publish */
 	{
+		free(pack);
+		pack = NULL;
+		goto exit;
+	}
+	/* flask-mqtt patch (docs/paho-fork.md, "a topic name that is not UTF-8"): a topic name
+	 * must be well-formed UTF-8 without U+0000 (MQTT 3.1.1 1.5.3, MQTT 5 1.5.4), and a client
+	 * that receives one that is not must close the connection [MQTT-1.5.3-1]: as for any
+	 * malformed packet (NULL here), the connection is closed. Unchecked, the topic reached
+	 * the application, and the Rust client's callback panicked on it (from_utf8, CString::new)
+	 * across the C boundary, which aborts the process. */
+	if (!UTF8_validate(pack->topiclen, pack->topic) || memchr(pack->topic, '\0', pack->topiclen) != NULL)
+	{
+		Log(LOG_ERROR, -1, "A PUBLISH whose topic name is not well-formed UTF-8 or holds U+0000: closing the connection");
+		free(pack->topic);
 		free(pack);
 		pack = NULL;
 		goto exit;
