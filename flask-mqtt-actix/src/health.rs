@@ -35,7 +35,8 @@ use crate::Clients;
 /// HTTP/1.1 503 Service Unavailable
 /// {"ready":false,"clients":{"MQTT":{"state":"reconnecting","since_secs":3.2,
 ///  "broker":"tcp://localhost:1883","connects":1,
-///  "last_error":"cannot reach tcp://localhost:1883: TCP/TLS connect failure"}}}
+///  "last_error":"could not reach the broker at tcp://localhost:1883: TCP/TLS connect failure",
+///  "fault":null,"dispatch_stalled_secs":null}}}
 /// ```
 pub async fn readiness(req: HttpRequest) -> HttpResponse {
     let Some(clients) = req.app_data::<Clients>() else {

@@ -50,7 +50,7 @@
 //! See the `flask-mqtt-core` documentation for delivery guarantees and log targets.
 //!
 //! # Features
-//! - `asyncapi` (default): [`asyncapi`] and [`asyncapi_page`], the AsyncAPI 3.0 document
+//! - `asyncapi` (default): `asyncapi` and `asyncapi_page`, the AsyncAPI 3.0 document
 //!   of the app's MQTT interface and a page showing it; `Json<T>` payloads get their JSON
 //!   Schema when `T` derives `schemars::JsonSchema`. Off, the `schemars` dependency goes
 //!   away; nothing on the publish or dispatch path depends on it.

@@ -56,11 +56,13 @@
 //!  asyncapi/           the AsyncAPI document of the registry and the publishers
 //!                      (feature `asyncapi`: channels, servers)
 //!  client/             the running client: start and stop (mod, shutdown), the driver
-//!     |                task (driver, supervise), Paho glue (paho: the Paho client,
-//!     |                callbacks, connect options; trace; reaper)
+//!     |                task (driver, session, supervise), Paho glue (paho: the Paho
+//!     |                client, callbacks, connect options; trace; reaper)
 //!  dispatch/           events -> handler queues -> workers (routes, router, queue,
-//!     |                worker, reply); observe: what it reports per call and event;
-//!     |                measure: the observer that records handler metrics
+//!     |                worker, reply); calls made inline (inline, trust: when; hold:
+//!     |                a message's acknowledgement held by its calls; clock; watchdog:
+//!     |                a poll that holds dispatch); observe: what it reports per call
+//!     |                and event; measure: the observer that records handler metrics
 //!  registry, handler   the descriptors the macros submit; what handlers return;
 //!  handler_future      an async call's future, in blocks each thread recycles;
 //!  publisher describe  declared publishers; payload descriptions (autoref probe)
@@ -68,7 +70,8 @@
 //!  extract/            handler arguments: FromEvent, OptionalFromEvent, EventContext
 //!     |
 //!  handle/             Mqtt and Publish: what handlers and HTTP routes hold (shared,
-//!     |                outbound: the side Paho or the recorder implements; input:
+//!     |                state, publish; outbound: the side Paho or the recorder
+//!     |                implements; input:
 //!     |                what the driver receives; health; request: Mqtt::request,
 //!     |                replies: the waiting requests the driver routes replies to;
 //!     |                metrics: MetricsCollector, a scrape of some clients)
@@ -97,7 +100,7 @@
 //! losses, subscribes; errors for lost connections and failed connects),
 //! `flask_mqtt::dispatch` (handler errors and panics, as warnings naming topic and
 //! handler; per-message lines at debug), `flask_mqtt::config` (unknown keys, settings
-//! that disable MQTT), `paho_mqtt_c` (Paho C's own trace; packet lines at trace). What a
+//! without effect such as a Receive Maximum on MQTT 3.1.1), `paho_mqtt_c` (Paho C's own trace; packet lines at trace). What a
 //! user must see (a configuration error, an unknown key, a client's first failed
 //! connect) goes to stderr, once, when no logger would show it. The password is never
 //! logged.

@@ -23,7 +23,7 @@ static RUNNING: Mutex<Option<EmbeddedBroker>> = Mutex::new(None);
 /// A client whose broker is `embedded` (`MQTT_BROKER_URL=embedded`, `broker_url =
 /// "embedded"` in the file, or `.broker_url("embedded")`) starts
 /// [rumqttd](https://docs.rs/rumqttd) on `127.0.0.1`, on a free port (or on
-/// `MQTT_BROKER_PORT` when that is set to a port other than the default 1883), and
+/// `MQTT_BROKER_PORT` when that is set, 1883 included), and
 /// connects to it. So a demo, an example or a local development setup needs no
 /// Mosquitto. Without the feature, `embedded` is refused at startup with
 /// [`Error::Config`] naming `MQTT_BROKER_URL` and the feature.
