@@ -36,7 +36,7 @@
 #include "StackTrace.h"
 #include "WebSocket.h"
 #include "MQTTTime.h"
-#include "utf-8.h" /* flask-mqtt patch: UTF8_validate, for MQTTPacket_publish */
+#include "utf-8.h" /* flask-mqtt patch: UTF8_validate, for topicNameValid */
 
 #include <stdlib.h>
 #include <string.h>
@@ -548,6 +548,26 @@ exit:
 }
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "a topic name that is not UTF-8"): whether a
+ * received topic name is well-formed UTF-8 without U+0000. ASCII (nearly every topic) is
+ * checked a byte at a time; from the first other byte on, UTF8_validate does it. */
+static int topicNameValid(const char* topic, int len)
+{
+	int i;
+
+	for (i = 0; i < len; ++i)
+	{
+		unsigned char c = (unsigned char)topic[i];
+
+		if (c == 0)
+			return 0;
+		if (c >= 0x80)
+			return UTF8_validate(len - i, topic + i) && memchr(topic + i, '\0', (size_t)(len - i)) == NULL;
+	}
+	return 1;
+}
+
+
 /**
  * Function used in the new packets table to create publish packets.
  * @param MQTTVersion
@@ -580,7 +600,7 @@ void* MQTTPacket_publish(int MQTTVersion, unsigned char aHeader, char* data, siz
 	 * malformed packet (NULL here), the connection is closed. Unchecked, the topic reached
 	 * the application, and the Rust client's callback panicked on it (from_utf8, CString::new)
 	 * across the C boundary, which aborts the process. */
-	if (!UTF8_validate(pack->topiclen, pack->topic) || memchr(pack->topic, '\0', pack->topiclen) != NULL)
+	if (!topicNameValid(pack->topic, pack->topiclen))
 	{
 		Log(LOG_ERROR, -1, "A PUBLISH whose topic name is not well-formed UTF-8 or holds U+0000: closing the connection");
 		free(pack->topic);
