@@ -249,12 +249,37 @@ int MQTTProperties_write(char** pptr, const MQTTProperties* properties)
 }
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "properties read within their packet"): a Variable
+ * Byte Integer read from buf without reading at or past enddata. Returns its length in
+ * bytes, or -1 if it does not end within enddata and within 4 bytes. (MQTTPacket_decodeBuf
+ * has no end to stop at: eclipse-paho/paho.mqtt.c#1679.) */
+static int readBoundedVBI(const char* buf, const char* enddata, unsigned int* value)
+{
+  int len = 0;
+  unsigned int multiplier = 1;
+
+  *value = 0;
+  while (len < 4 && buf + len < enddata)
+  {
+    unsigned char c = (unsigned char)buf[len++];
+
+    *value += (c & 127) * multiplier;
+    if ((c & 128) == 0)
+      return len;
+    multiplier *= 128;
+  }
+  return -1;
+}
+
+
 int MQTTProperty_read(MQTTProperty* prop, char** pptr, char* enddata)
 {
   int type = -1,
     len = -1;
 
   memset(prop, 0, sizeof(MQTTProperty));
+  if (enddata - (*pptr) < 1) /* flask-mqtt patch: no byte left for the identifier */
+    return -1;
   prop->identifier = readChar(pptr);
   type = MQTTProperty_getType(prop->identifier);
   if (type >= MQTTPROPERTY_TYPE_BYTE && type <= MQTTPROPERTY_TYPE_UTF_8_STRING_PAIR)
@@ -262,19 +287,27 @@ int MQTTProperty_read(MQTTProperty* prop, char** pptr, char* enddata)
     switch (type)
     {
       case MQTTPROPERTY_TYPE_BYTE:
+        if (enddata - (*pptr) < 1) /* flask-mqtt patch: the value must be in the data */
+          break;
         prop->value.byte = readChar(pptr);
         len = 1;
         break;
       case MQTTPROPERTY_TYPE_TWO_BYTE_INTEGER:
+        if (enddata - (*pptr) < 2) /* flask-mqtt patch */
+          break;
         prop->value.integer2 = readInt(pptr);
         len = 2;
         break;
       case MQTTPROPERTY_TYPE_FOUR_BYTE_INTEGER:
+        if (enddata - (*pptr) < 4) /* flask-mqtt patch */
+          break;
         prop->value.integer4 = readInt4(pptr);
         len = 4;
         break;
       case MQTTPROPERTY_TYPE_VARIABLE_BYTE_INTEGER:
-        len = MQTTPacket_decodeBuf(*pptr, &prop->value.integer4);
+        /* flask-mqtt patch: bounded (was MQTTPacket_decodeBuf) */
+        if ((len = readBoundedVBI(*pptr, enddata, &prop->value.integer4)) == -1)
+          break;
         *pptr += len;
         break;
       case MQTTPROPERTY_TYPE_BINARY_DATA:
@@ -322,8 +355,16 @@ int MQTTProperties_read(MQTTProperties* properties, char** pptr, char* enddata)
   if (enddata - (*pptr) > 0) /* enough length to read the VBI? */
   {
     int proplen = 0;
+    /* flask-mqtt patch (docs/paho-fork.md, "properties read within their packet"): the
+     * Properties Length is read without passing enddata, and the properties must fit in
+     * the data; each is then read within them (so remlength cannot wrap below 0). Else
+     * a protocol error (rc 0; nothing is allocated yet). eclipse-paho/paho.mqtt.c#1703. */
+    int vbilen = readBoundedVBI(*pptr, enddata, &remlength);
 
-    *pptr += MQTTPacket_decodeBuf(*pptr, &remlength);
+    if (vbilen == -1 || remlength > (unsigned int)(enddata - (*pptr + vbilen)))
+      goto exit;
+    *pptr += vbilen;
+    enddata = *pptr + remlength;
     properties->length = remlength;
     while (remlength > 0)
     {

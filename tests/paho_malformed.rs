@@ -1,0 +1,244 @@
+//! A broker that sends a malformed PUBLISH costs the client that connection and nothing
+//! else: MQTT requires the client to close it [MQTT-1.5.3-1], [MQTT-4.13.1-1]. The broker
+//! here is a loopback server written for each test, as a broker that does not check, or
+//! anyone on the path of a plain TCP connection, would send such packets (Mosquitto never
+//! forwards them: `tests/bad_input.rs`).
+//!
+//! - Patch 10 (docs/paho-fork.md), a topic name that is not UTF-8 or holds U+0000:
+//!   unpatched, Paho C handed the topic on, and the Rust client's message callback
+//!   panicked on it (`str::from_utf8(..).unwrap()`, `CString::new(..).unwrap()`) inside an
+//!   `extern "C"` function: the process aborted.
+//! - Patch 11, MQTT 5 properties that run past their packet: unpatched, Paho C read them
+//!   beyond the end of the packet's buffer (eclipse-paho/paho.mqtt.c#1703, #1679); a byte
+//!   property cut off at the end made a message whose payload length was -1, and the Rust
+//!   client's copy of it aborted the process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use flask_mqtt_tests::paho_mqtt as paho;
+use flask_mqtt_tests::{encode_publish, unique};
+
+const T: Duration = Duration::from_secs(10);
+
+/// Reads one whole MQTT packet (the client's CONNECT) from `stream`.
+fn read_packet(stream: &mut TcpStream) -> Vec<u8> {
+    let mut first = [0u8; 1];
+    stream.read_exact(&mut first).unwrap();
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        let mut b = [0u8; 1];
+        stream.read_exact(&mut b).unwrap();
+        len |= usize::from(b[0] & 0x7F) << shift;
+        shift += 7;
+        if b[0] & 0x80 == 0 {
+            break;
+        }
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).unwrap();
+    [&first[..], &body].concat()
+}
+
+/// Whether the client closed `stream` within `T` (it sends nothing more: no keep-alive is
+/// due within it).
+fn closed_by_client(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(T)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A QoS 0 MQTT 5 PUBLISH to `topic` whose variable header ends with `rest`: the
+/// properties (their length first) and the payload, as given, well-formed or not.
+fn publish_v5(topic: &str, rest: &[u8]) -> Vec<u8> {
+    let len = 2 + topic.len() + rest.len();
+    let len = u8::try_from(len).ok().filter(|l| *l < 128).unwrap();
+    let topic_len = u16::try_from(topic.len()).unwrap().to_be_bytes();
+    [&[0x30, len][..], &topic_len, topic.as_bytes(), rest].concat()
+}
+
+/// A loopback "broker" for two connections. The first: `connack`, `good`, then `bad`;
+/// it reports whether the client then closed the connection. The second (the client
+/// connects again): `connack` and `after`.
+fn sending_server(
+    connack: &'static [u8],
+    good: Vec<u8>,
+    bad: Vec<u8>,
+    after: Vec<u8>,
+) -> (u16, thread::JoinHandle<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(T)).unwrap();
+        assert_eq!(read_packet(&mut stream)[0] >> 4, 1, "a CONNECT first");
+        stream.write_all(&[connack, &good, &bad].concat()).unwrap();
+        let closed = closed_by_client(&mut stream);
+
+        let (mut stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(T)).unwrap();
+        assert_eq!(read_packet(&mut stream)[0] >> 4, 1, "a CONNECT first");
+        stream.write_all(&[connack, &after].concat()).unwrap();
+        // Until the client disconnects.
+        closed_by_client(&mut stream);
+        closed
+    });
+    (port, server)
+}
+
+/// What the client saw: a message (its topic, payload and payload format indicator), or
+/// the connection lost.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Message(String, String, Option<i32>),
+    Lost,
+}
+
+fn message(topic: &str, payload: &str, format: Option<i32>) -> Seen {
+    Seen::Message(topic.into(), payload.into(), format)
+}
+
+/// Connects a Paho client (MQTT `version`) to a server sending `good`, `bad`, and after
+/// the reconnect `after`; checks that it delivered `good` as `want_good`, lost the
+/// connection, connected again and delivered `after` as `want_after`, and that the
+/// client, not the server, closed the first connection.
+fn bad_packet_costs_the_connection(
+    what: &str,
+    version: u32,
+    (good, want_good): (Vec<u8>, Seen),
+    bad: Vec<u8>,
+    (after, want_after): (Vec<u8>, Seen),
+) {
+    // CONNACK: session not present, accepted (and for MQTT 5, no properties).
+    let connack: &'static [u8] = if version == paho::MQTT_VERSION_5 {
+        &[0x20, 0x03, 0x00, 0x00, 0x00]
+    } else {
+        &[0x20, 0x02, 0x00, 0x00]
+    };
+    let (port, server) = sending_server(connack, good, bad, after);
+    let cli = paho::CreateOptionsBuilder::new()
+        .server_uri(format!("tcp://127.0.0.1:{port}"))
+        .client_id(unique("malformed"))
+        .mqtt_version(version)
+        .persistence(paho::PersistenceType::None)
+        .create_client()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let lost = tx.clone();
+    cli.set_connection_lost_callback(move |_| lost.send(Seen::Lost).unwrap());
+    cli.set_message_callback(move |_, msg| {
+        if let Some(msg) = msg {
+            let format = msg
+                .properties()
+                .get_int(paho::PropertyCode::PayloadFormatIndicator);
+            let seen = message(msg.topic(), &msg.payload_str(), format);
+            tx.send(seen).unwrap();
+        }
+    });
+    let options = if version == paho::MQTT_VERSION_5 {
+        paho::ConnectOptionsBuilder::new_v5()
+    } else {
+        paho::ConnectOptionsBuilder::new()
+    }
+    .connect_timeout(T)
+    .keep_alive_interval(Duration::from_secs(60))
+    .finalize();
+    cli.connect(options.clone()).wait_for(T).unwrap();
+    let next = |step: &str| {
+        rx.recv_timeout(T)
+            .unwrap_or_else(|e| panic!("{what}: waiting for {step}: {e}"))
+    };
+    assert_eq!(next("the good message"), want_good, "{what}");
+    assert_eq!(next("the connection lost"), Seen::Lost, "{what}");
+
+    cli.connect(options).wait_for(T).unwrap();
+    assert_eq!(next("the message after"), want_after, "{what}");
+    cli.disconnect(None).wait_for(T).unwrap();
+    assert!(
+        server.join().unwrap(),
+        "{what}: the client closed the first connection"
+    );
+    assert!(rx.try_recv().is_err(), "{what}: nothing else");
+}
+
+/// The topic names a client must refuse: invalid UTF-8 (a stray byte, an overlong
+/// encoding of `/`, a UTF-16 surrogate) and U+0000. A topic with a character outside
+/// ASCII comes first, and is delivered.
+#[test]
+fn a_topic_name_that_is_not_utf8_closes_the_connection_and_the_client_goes_on() {
+    let bad_topics: [&[u8]; 4] = [b"a\xffb", b"a\xc0\xafb", b"a/\xed\xa0\x80", b"a\0b"];
+    for bad in bad_topics {
+        let packet = |topic: &[u8], payload: &[u8]| {
+            let mut buf = Vec::new();
+            encode_publish(&mut buf, topic, payload, 0, 0, false);
+            buf
+        };
+        bad_packet_costs_the_connection(
+            &format!("{:?}", String::from_utf8_lossy(bad)),
+            paho::MQTT_VERSION_3_1_1,
+            (
+                packet("häuser/1".as_bytes(), b"good"),
+                message("häuser/1", "good", None),
+            ),
+            packet(bad, b"bad"),
+            (packet(b"after", b"again"), message("after", "again", None)),
+        );
+    }
+}
+
+/// MQTT 5 PUBLISHes whose properties do not fit in the packet. A well-formed one with
+/// properties comes first (Payload Format Indicator 1, Message Expiry Interval 60), and is
+/// delivered with them.
+#[test]
+fn mqtt5_properties_that_run_past_the_packet_close_the_connection_and_the_client_goes_on() {
+    let cases: [(&str, &[u8]); 6] = [
+        // Properties Length 2: the Payload Format Indicator's identifier, and the
+        // packet ends before its value byte.
+        ("a byte property cut off", &[0x02, 0x01]),
+        // The Properties Length itself cut off (a continuation bit on the last byte).
+        ("the properties length cut off", &[0x80]),
+        // Properties Length 127, three bytes follow.
+        ("properties longer than the packet", &[0x7F, 0x01, 0x01]),
+        // Properties Length 2, but the Message Expiry Interval in them takes 5 (the
+        // packet goes on: the payload).
+        (
+            "a property longer than the properties",
+            &[0x02, 0x02, 0x00, 0x00, 0x00, 0x3C, b'x'],
+        ),
+        // A Two Byte Integer (Topic Alias) with one byte left.
+        ("a two-byte property cut off", &[0x02, 0x23, 0x00]),
+        // A Variable Byte Integer (Subscription Identifier) whose last byte says more
+        // follows.
+        (
+            "a variable byte integer property cut off",
+            &[0x02, 0x0B, 0x80],
+        ),
+    ];
+    for (what, rest) in cases {
+        let good = [0x07, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x3C, b'o', b'k'];
+        bad_packet_costs_the_connection(
+            what,
+            paho::MQTT_VERSION_5,
+            (
+                publish_v5("good/v5", &good),
+                message("good/v5", "ok", Some(1)),
+            ),
+            publish_v5("bad/v5", rest),
+            (
+                publish_v5("after", &[0x00, b'a']),
+                message("after", "a", None),
+            ),
+        );
+    }
+}
