@@ -410,6 +410,16 @@ impl TokenInner {
                     if self.req == ServerRequest::Connect {
                         Err(Error::from_connect_return_code(rc as u8))
                     }
+                    // flask-mqtt: Paho C fails an MQTT 3.1.1 SUBSCRIBE of one filter
+                    // that the SUBACK refused with the SUBACK's code, 0x80: say it as the
+                    // MQTT 5 refusal is said, not as a bare `Failure` (docs/paho-fork.md).
+                    else if matches!(
+                        self.req,
+                        ServerRequest::Subscribe | ServerRequest::SubscribeMany(_)
+                    ) && (0x80..=0xFF).contains(&rc)
+                    {
+                        Err(Error::from_reason_code(rc as u8, Properties::default()))
+                    }
                     else {
                         warn!("Unknown positive return code for {:?}: {}", self.req, rc);
                         Err(Error::from(-1))
