@@ -3,15 +3,16 @@
 //! and with one, its stderr captured. Each mistake appears exactly once per process, not
 //! once per worker: through the logger when there is one, on stderr when there is not.
 //! A bad setting, a missing CA file, unknown keys for both prefixes in use (with the
-//! closest key named), and a wrong password (a connect error, not a configuration error)
-//! are each covered.
+//! closest key named), a wrong password (a connect error, not a configuration error)
+//! and a handler's filter that the broker's ACL refuses (the client is connected and
+//! ready, that handler receives nothing) are each covered.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use flask_mqtt_tests::{http, unique, AppProcess, Broker};
+use flask_mqtt_tests::{http, unique, wait_until, AppProcess, Broker};
 
 const T: Duration = Duration::from_secs(20);
 /// The app's workers: each builds its app and calls `configure`.
@@ -228,5 +229,58 @@ fn a_wrong_password_is_visible_once_without_a_logger() {
             );
             assert!(refused[0].contains(ON_STDERR), "{}", refused[0]);
         }
+    }
+}
+
+/// Mosquitto's dynamic-security plugin (Debian's `mosquitto` package).
+const DYNSEC_PLUGIN: &str = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
+/// Its configuration: anonymous clients may do anything but subscribe to `visible/two`.
+const DYNSEC_REFUSING_VISIBLE_TWO: &str = r#"{
+  "defaultACLAccess": {"publishClientSend": true, "publishClientReceive": true,
+                       "subscribe": true, "unsubscribe": true},
+  "clients": [],
+  "groups": [{"groupname": "anonymous", "roles": [{"rolename": "refuse"}]}],
+  "roles": [{"rolename": "refuse", "acls": [
+    {"acltype": "subscribePattern", "topic": "visible/two", "priority": 0, "allow": false}]}],
+  "anonymousGroup": "anonymous"
+}"#;
+
+#[test]
+fn a_filter_the_acl_refuses_is_visible_once_and_in_the_readiness_json() {
+    // Mosquitto 2.0's `acl_file` never refuses a SUBSCRIBE (it filters what is delivered);
+    // its dynamic-security plugin does: anonymous clients may not subscribe to `MQTT2`'s
+    // handler filter `visible/two` (SUBACK 0x80).
+    let dir = tempfile::tempdir().unwrap();
+    let dynsec = dir.path().join("dynamic-security.json");
+    std::fs::write(&dynsec, DYNSEC_REFUSING_VISIBLE_TWO).unwrap();
+    let broker = Broker::builder()
+        .extra(format!("plugin {DYNSEC_PLUGIN}"))
+        .extra(format!("plugin_opt_config_file {}", dynsec.display()))
+        .start();
+    for logger in [false, true] {
+        let app = App::start(&settings(&broker, &[]), logger);
+        let mut body = String::new();
+        // The refusal comes with the first connect; readiness lists it, and stays 200.
+        let listed = wait_until(T, || {
+            let (code, b) = http(app.addr, "GET", "/ready", "");
+            body = b;
+            code == 200 && body.contains(r#""refused_subscriptions":["visible/two"]"#)
+        });
+        assert!(listed, "readiness does not list the refused filter: {body}");
+        // Another connect (the broker restarts): the refused filter is not asked again.
+        broker.restart();
+        let reconnected = wait_until(T, || {
+            let (code, b) = http(app.addr, "GET", "/ready", "");
+            body = b;
+            code == 200 && body.matches(r#""connects":2"#).count() == 2
+        });
+        assert!(reconnected, "the clients did not reconnect: {body}");
+        let stderr = app.stop();
+        once(
+            &stderr,
+            "the broker refused the subscription to `visible/two` (code 0x80): nothing is received on it",
+            logger,
+            "ERROR",
+        );
     }
 }

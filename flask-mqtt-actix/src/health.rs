@@ -10,10 +10,11 @@ use crate::Clients;
 /// connected and `503 Service Unavailable` otherwise, with a JSON body saying, per client,
 /// its state (`connecting`, `connected`, `reconnecting`, `closed`), for how long, the
 /// broker, the last connection error, for a client that stopped by itself (its driver
-/// panicked) why (`fault`), and for how long dispatch has been held up by handlers that
-/// block their threads, once it has been for a second (`dispatch_stalled_secs`; it does
-/// not make the client unready). Use it as a readiness probe; a liveness probe should not
-/// depend on the broker.
+/// panicked) why (`fault`), for how long dispatch has been held up by handlers that
+/// block their threads, once it has been for a second (`dispatch_stalled_secs`), and
+/// the filters the broker refused to subscribe, whose handlers receive nothing
+/// (`refused_subscriptions`); neither of the last two makes the client unready. Use it as
+/// a readiness probe; a liveness probe should not depend on the broker.
 ///
 /// ```no_run
 /// use actix_web::{web, App, HttpServer};
@@ -80,5 +81,6 @@ fn to_json(h: &Health) -> serde_json::Value {
         "dispatch_stalled_secs": h
             .dispatch_stalled()
             .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+        "refused_subscriptions": h.refused_subscriptions(),
     })
 }

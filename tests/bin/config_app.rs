@@ -6,7 +6,7 @@
 //! On stdout it prints `listening ADDR`, `app built` once per worker, and
 //! `connect failed` for every failed connect round of the default client.
 //! `GET /mqtt` answers 200 when the `Mqtt` extractor works, and 503 with its reason
-//! otherwise.
+//! otherwise; `GET /ready` is `mqtt::readiness`.
 
 use std::io::Write;
 
@@ -63,7 +63,8 @@ async fn main() -> std::io::Result<()> {
     let server = HttpServer::new(|| {
         let app = App::new()
             .configure(mqtt::configure)
-            .route("/mqtt", web::get().to(client));
+            .route("/mqtt", web::get().to(client))
+            .route("/ready", web::get().to(mqtt::readiness));
         say("app built");
         app
     })

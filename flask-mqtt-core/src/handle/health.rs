@@ -71,6 +71,7 @@ pub struct Health {
     pub(crate) connects: u64,
     pub(crate) fault: Option<String>,
     pub(crate) dispatch_stalled: Option<Duration>,
+    pub(crate) refused_subscriptions: Vec<String>,
 }
 
 impl Health {
@@ -84,6 +85,7 @@ impl Health {
             connects: 0,
             fault: None,
             dispatch_stalled: None,
+            refused_subscriptions: Vec::new(),
         }
     }
 
@@ -140,6 +142,15 @@ impl Health {
     /// liveness probe may check it.
     pub fn dispatch_stalled(&self) -> Option<Duration> {
         self.dispatch_stalled
+    }
+
+    /// The filters the broker refused to subscribe (its ACL, a shared subscription it
+    /// does not support), in the order it did, until one is subscribed again: their
+    /// handlers receive nothing. A refused filter is not subscribed again at the next
+    /// connect. It does not change [`is_ready`](Health::is_ready): the connection is up
+    /// and the other handlers receive; a probe may check it.
+    pub fn refused_subscriptions(&self) -> &[String] {
+        &self.refused_subscriptions
     }
 
     /// How many times the client has connected (1 after the first connect; more after

@@ -28,6 +28,7 @@ use crate::event::payloads::{Subscribed, Unsubscribed};
 use crate::event::Event;
 use crate::qos::QoS;
 use crate::sync::lock;
+use crate::visible::stderr_unless_logged;
 
 /// A cheap-to-clone handle to the process's MQTT client: publish, subscribe, inspect.
 ///
@@ -63,7 +64,9 @@ impl Mqtt {
         if !self.shared.outbound.is_connected() {
             return Ok(());
         }
-        self.subscribe_now(vec![(filter.into_string(), qos)]).await
+        // The caller has the refusal as an error.
+        self.subscribe_now(vec![(filter.into_string(), qos)], Refusal::Returned)
+            .await
     }
 
     /// Unsubscribes from `filter` and removes it from [`Mqtt::topics`]. A filter that is
@@ -196,11 +199,17 @@ impl Mqtt {
         let _ = self.shared.input.send(Input::Log(entry));
     }
 
+    /// Subscribes every recorded filter again, on each connect. A filter the broker
+    /// refuses is reported as [`Mqtt::subscribe`] reports it, and visibly besides: its
+    /// handler would otherwise never receive anything while the client is ready.
     pub(crate) async fn resubscribe(&self) {
         let all: Vec<(String, QoS)> = self.topics();
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
-            if let Err(e) = self.subscribe_now(chunk.to_vec()).await {
-                self.emit_log(LogLevel::Err, format!("resubscribing failed: {e}"));
+            match self.subscribe_now(chunk.to_vec(), Refusal::Visible).await {
+                // Said per filter, where it was refused.
+                Ok(()) | Err(Error::SubscribeRejected { .. }) => {}
+                // The connection went (a reconnect subscribes again) or Paho failed.
+                Err(e) => self.emit_log(LogLevel::Err, format!("resubscribing failed: {e}")),
             }
         }
         if !all.is_empty() {
@@ -211,20 +220,23 @@ impl Mqtt {
         }
     }
 
-    async fn subscribe_now(&self, subs: Vec<(String, QoS)>) -> Result<()> {
+    async fn subscribe_now(&self, subs: Vec<(String, QoS)>, refusal: Refusal) -> Result<()> {
         let (filters, qos): (Vec<String>, Vec<QoS>) = subs.iter().cloned().unzip();
         let granted = match self.shared.outbound.subscribe(filters, qos).await {
             Ok(granted) => granted,
             Err(e) => {
+                // Paho C fails a SUBSCRIBE of one filter that the broker refused, instead
+                // of answering with its code: 0x80 (MQTT 3.1.1) or the MQTT 5 reason code.
+                let code = match &e {
+                    paho_mqtt::Error::ReasonCode(rc, _) => *rc as i32,
+                    _ => 0x80,
+                };
                 let first = subs.first().map_or("", |(f, _)| f.as_str());
                 let e = Error::from_paho(e, PahoOp::Subscribe { filter: first });
-                if matches!(e, Error::SubscribeRejected { .. }) {
-                    let mut t = lock(&self.shared.topics);
-                    for (f, _) in &subs {
-                        t.remove(f);
-                    }
+                if !matches!(e, Error::SubscribeRejected { .. }) {
+                    return Err(e);
                 }
-                return Err(e);
+                vec![code; subs.len()]
             }
         };
         let mut rejected = None;
@@ -233,19 +245,16 @@ impl Mqtt {
             match u8::try_from(code).ok().and_then(QoS::from_u8) {
                 Some(g) => {
                     log::info!(target: CLIENT_TARGET, "subscribed to `{filter}` (granted qos {g})");
+                    lock(&self.shared.health)
+                        .refused_subscriptions
+                        .retain(|f| f != filter);
                     self.emit(Event::Subscribed(Subscribed {
                         filter: filter.clone(),
                         granted: g,
                     }));
                 }
                 None => {
-                    lock(&self.shared.topics).remove(filter);
-                    self.emit_log(
-                        LogLevel::Err,
-                        format!(
-                            "the broker refused the subscription to `{filter}` (code {code:#04x})"
-                        ),
-                    );
+                    self.refused(filter, code, refusal);
                     rejected.get_or_insert_with(|| filter.clone());
                 }
             }
@@ -254,6 +263,26 @@ impl Mqtt {
             Some(filter) => Err(Error::SubscribeRejected { filter }),
             None => Ok(()),
         }
+    }
+
+    /// The broker refused `filter` with `code`: it is no longer recorded (not subscribed
+    /// again at the next connect), [`Health::refused_subscriptions`] lists it, and the
+    /// log and `on_log` say so; on stderr too when `refusal` asks and no logger shows it.
+    fn refused(&self, filter: &str, code: i32, refusal: Refusal) {
+        lock(&self.shared.topics).remove(filter);
+        {
+            let mut health = lock(&self.shared.health);
+            if !health.refused_subscriptions.iter().any(|f| f == filter) {
+                health.refused_subscriptions.push(filter.to_owned());
+            }
+        }
+        let message = format!(
+            "the broker refused the subscription to `{filter}` (code {code:#04x}): nothing is received on it"
+        );
+        if refusal == Refusal::Visible {
+            stderr_unless_logged(CLIENT_TARGET, log::Level::Error, &message);
+        }
+        self.emit_log(LogLevel::Err, message);
     }
 
     async fn unsubscribe_now(&self, filters: Vec<String>) -> Result<()> {
@@ -271,6 +300,16 @@ impl Mqtt {
         }
         Ok(())
     }
+}
+
+/// Who must hear of a subscription the broker refused.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    /// The caller of [`Mqtt::subscribe`], from the error it gets.
+    Returned,
+    /// Nobody asked at that moment (a connect subscribing the recorded filters): a user
+    /// must see it, with or without a logger.
+    Visible,
 }
 
 /// Shares `value` with `client`'s handlers below the client's own state (what
