@@ -198,7 +198,12 @@ fn start_or_keep(config: Config) -> Result<(), Error> {
             .is_some_and(|(g, c)| g.strong_count() > 0 && c.get(&name).is_some())
     });
     if running {
-        log::warn!(target: TARGET, "init for {name} ignored: that MQTT client is already running");
+        // The new settings are not used: a program without a logger must see that too.
+        report(
+            TARGET,
+            log::Level::Warn,
+            &format_args!("init for {name} ignored: that MQTT client is already running"),
+        );
         return Ok(());
     }
     if config.connect_mode() == ConnectMode::Required {

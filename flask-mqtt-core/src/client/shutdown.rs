@@ -9,13 +9,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::session::Session;
-use crate::event::log::LogLevel;
+use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{DisconnectReason, Disconnected};
 use crate::event::Event;
 use crate::handle::health::ConnectionState;
 use crate::handle::input::{Done, Input};
 use crate::handle::Mqtt;
 use crate::sync::lock;
+use crate::visible::stderr_unless_logged;
 
 /// How long each shutdown step may take: handlers and unsent publishes settling (graceful
 /// shutdown only), the DISCONNECT, handler calls for events received meanwhile.
@@ -85,13 +86,13 @@ pub(super) async fn shutdown(
             };
             if settled && quiet {
                 if unsent > 0 {
-                    mqtt.emit_log(
-                        LogLevel::Warning,
-                        format!(
-                            "shutting down while disconnected from {}: {unsent} publishes were never sent",
-                            shared.uri
-                        ),
+                    // Messages lost: a program without a logger must see it too.
+                    let message = format!(
+                        "shutting down while disconnected from {}: {unsent} publishes were never sent",
+                        shared.uri
                     );
+                    stderr_unless_logged(CLIENT_TARGET, log::Level::Warn, &message);
+                    mqtt.emit_log(LogLevel::Warning, message);
                 }
                 break;
             }

@@ -8,6 +8,7 @@ use crate::event::log::CLIENT_TARGET;
 use crate::handle::health::ConnectionState;
 use crate::handle::Mqtt;
 use crate::handler::panic_message;
+use crate::visible::report;
 
 /// Runs `driver` as a task of the current runtime and waits for it. If it panics (or is
 /// cancelled), the error is logged with its message, the client is closed (later
@@ -25,7 +26,8 @@ pub(super) async fn supervise(driver: impl Future<Output = ()> + Send + 'static,
     } else {
         "the MQTT client stopped: its driver task was cancelled".to_owned()
     };
-    log::error!(target: CLIENT_TARGET, "{why}");
+    // The client is gone for good: a program without a logger must see it too.
+    report(CLIENT_TARGET, log::Level::Error, &why);
     let shared = &mqtt.shared;
     shared.closed.store(true, Ordering::SeqCst);
     shared.set_state(ConnectionState::Closed, |h| h.fault = Some(why));

@@ -90,7 +90,12 @@ async fn listen(
             Poll::Pending => {
                 let _ = report.send(Ok(addr));
                 if let Err(e) = serving.await {
-                    log::error!(target: TARGET, "the embedded MQTT broker on {addr} stopped: {e}");
+                    // Every client of the app loses its broker: seen with or without a logger.
+                    crate::visible::report(
+                        TARGET,
+                        log::Level::Error,
+                        &format_args!("the embedded MQTT broker on {addr} stopped: {e}"),
+                    );
                 }
                 return;
             }
