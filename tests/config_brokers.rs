@@ -1,6 +1,6 @@
 //! Configuration against real Mosquitto listeners: MQTT 5, connect mode `required`, last
-//! will on a killed process, several named brokers at once, and the password kept out
-//! of every log line.
+//! will on a killed process, several named brokers at once, the password kept out of
+//! every log line, and the keep-alive the CONNECT carries (0 included).
 
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -436,4 +436,26 @@ fn mqtt5_refusal_is_a_typed_reason_code() {
         err.to_string(),
         "connection refused by the broker: not authorised: the broker refused this client or its credentials; check MQTT_USERNAME and MQTT_PASSWORD (Mosquitto answers a wrong password with this code) (reason code 0x87)"
     );
+}
+
+/// `MQTT_KEEPALIVE=0` turns keep-alive off: the CONNECT carries 0 (Mosquitto logs it as
+/// `k0`), not the 1 second upstream paho-mqtt made of it; other values go as they are.
+#[test]
+fn the_connect_carries_the_keepalive_as_configured_zero_included() {
+    let broker = Broker::start();
+    for secs in [0, 7] {
+        let config = base(&broker)
+            .keepalive(Duration::from_secs(secs))
+            .build()
+            .unwrap();
+        let id = config.client_id().to_owned();
+        let client = Client::start(config).unwrap();
+        wait_connected(&client.handle());
+        let line = format!(" as {id} (p2, c1, k{secs}).");
+        assert!(
+            broker.wait_for_log(&line, 1, T),
+            "no `{line}` in the broker log: {}",
+            broker.log_tail(20)
+        );
+    }
 }

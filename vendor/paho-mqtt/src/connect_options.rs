@@ -416,10 +416,13 @@ impl ConnectOptionsBuilder {
     ///
     /// * `keep_alive_interval` The maximum time that should pass without
     ///   communication between the client and server.
-    ///   This has a resolution in seconds.
+    ///   This has a resolution in seconds. Zero turns keep-alive off (MQTT
+    ///   3.1.1 section 3.1.2.10, MQTT 5 section 3.1.2.10).
     pub fn keep_alive_interval(&mut self, keep_alive_interval: Duration) -> &mut Self {
+        // flask-mqtt: 0 is sent as 0 (no keep-alive), not raised to 1 second; Paho C sends
+        // no PINGREQ with 0 (docs/paho-fork.md).
         let secs = keep_alive_interval.as_secs();
-        self.copts.keepAliveInterval = if secs == 0 { 1 } else { secs as i32 };
+        self.copts.keepAliveInterval = i32::try_from(secs).unwrap_or(i32::MAX);
         self
     }
 
