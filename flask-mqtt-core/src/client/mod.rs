@@ -165,8 +165,7 @@ impl Client {
             // Every broker of the list may take the whole timeout.
             let config = &client.mqtt.shared.config;
             let brokers = u32::try_from(config.server_uris().len()).unwrap_or(u32::MAX);
-            let timeout = config
-                .connect_timeout()
+            let timeout = paho::attempt_timeout(config)
                 .saturating_mul(brokers)
                 .saturating_add(Duration::from_secs(1));
             let uri = client.mqtt.shared.uri.clone();

@@ -217,7 +217,7 @@ impl ConfigBuilder {
     }
 
     /// Time one connection attempt may take (`MQTT_CONNECTION_TIMEOUT`; default 5 s;
-    /// positive, at most 86400 s).
+    /// positive, at most 86400 s). Paho counts it in whole seconds: a fraction rounds up.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self

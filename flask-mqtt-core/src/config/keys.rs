@@ -170,7 +170,7 @@ keys! {
     CONNECTION_TIMEOUT {
         builder: "`.connect_timeout(..)`",
         default: "`5`",
-        meaning: "seconds one connection attempt may take (positive, at most 86400)",
+        meaning: "seconds one connection attempt may take (positive, at most 86400; Paho counts whole seconds, so a fraction rounds up: `2.7` waits 3 s)",
         read: |b, key, v| {
             b.connect_timeout = Some(values::secs(key, &v, SECONDS)?);
             Ok(())
