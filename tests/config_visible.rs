@@ -232,8 +232,21 @@ fn a_wrong_password_is_visible_once_without_a_logger() {
     }
 }
 
-/// Mosquitto's dynamic-security plugin (Debian's `mosquitto` package).
-const DYNSEC_PLUGIN: &str = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
+/// Mosquitto's dynamic-security plugin, from Debian's `mosquitto` package (in the
+/// architecture's library directory).
+fn dynsec_plugin() -> std::path::PathBuf {
+    let name = "mosquitto_dynamic_security.so";
+    let lib = std::path::Path::new("/usr/lib");
+    let arch_dirs = std::fs::read_dir(lib)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(name));
+    std::iter::once(lib.join(name))
+        .chain(arch_dirs)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no {name} under /usr/lib: install Debian's mosquitto"))
+}
 /// Its configuration: anonymous clients may do anything but subscribe to `visible/two`.
 const DYNSEC_REFUSING_VISIBLE_TWO: &str = r#"{
   "defaultACLAccess": {"publishClientSend": true, "publishClientReceive": true,
@@ -254,7 +267,7 @@ fn a_filter_the_acl_refuses_is_visible_once_and_in_the_readiness_json() {
     let dynsec = dir.path().join("dynamic-security.json");
     std::fs::write(&dynsec, DYNSEC_REFUSING_VISIBLE_TWO).unwrap();
     let broker = Broker::builder()
-        .extra(format!("plugin {DYNSEC_PLUGIN}"))
+        .extra(format!("plugin {}", dynsec_plugin().display()))
         .extra(format!("plugin_opt_config_file {}", dynsec.display()))
         .start();
     for logger in [false, true] {

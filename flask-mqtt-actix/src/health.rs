@@ -37,7 +37,7 @@ use crate::Clients;
 /// {"ready":false,"clients":{"MQTT":{"state":"reconnecting","since_secs":3.2,
 ///  "broker":"tcp://localhost:1883","connects":1,
 ///  "last_error":"could not reach the broker at tcp://localhost:1883: TCP/TLS connect failure",
-///  "fault":null,"dispatch_stalled_secs":null}}}
+///  "fault":null,"dispatch_stalled_secs":null,"refused_subscriptions":[]}}}
 /// ```
 pub async fn readiness(req: HttpRequest) -> HttpResponse {
     let Some(clients) = req.app_data::<Clients>() else {
