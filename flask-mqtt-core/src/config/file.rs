@@ -15,10 +15,10 @@
 //! error naming the closest known field (a typo must not be silently ignored).
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::Path;
 
-use serde::de::Error as _;
+use serde::de::{Error as _, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::keys::{self, CONFIG_FILE, KEYS};
@@ -28,7 +28,7 @@ use crate::error::ConfigError;
 /// A scalar setting in a file: strings, numbers and booleans are all accepted and read
 /// with the same rules as environment variables.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a string, number or boolean")]
 pub enum Scalar {
     /// A string.
     Str(String),
@@ -90,17 +90,73 @@ impl fmt::Debug for BrokerSection {
 
 impl<'de> Deserialize<'de> for BrokerSection {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let values = BTreeMap::<String, Scalar>::deserialize(deserializer)?;
-        if let Some(field) = values
-            .keys()
-            .find(|f| !KEYS.iter().any(|k| k.field() == **f))
-        {
-            return Err(D::Error::custom(format!(
-                "unknown field `{field}`; did you mean `{}`?",
-                keys::closest(field).field()
-            )));
+        deserializer.deserialize_map(SectionVisitor)
+    }
+}
+
+/// Reads a [`BrokerSection`]. Anything but a table is refused without quoting it: a
+/// `password = "..."` line above every `[MQTT]` header is read as a section, and serde's
+/// own message would quote its value.
+struct SectionVisitor;
+
+impl SectionVisitor {
+    fn refuse<E: serde::de::Error>(&self, found: &str) -> Result<BrokerSection, E> {
+        Err(E::invalid_type(Unexpected::Other(found), self))
+    }
+}
+
+impl<'de> Visitor<'de> for SectionVisitor {
+    type Value = BrokerSection;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table of settings such as `[MQTT]`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BrokerSection, A::Error> {
+        let mut values = BTreeMap::new();
+        while let Some(field) = map.next_key::<String>()? {
+            if !KEYS.iter().any(|k| k.field() == field) {
+                return Err(A::Error::custom(format!(
+                    "unknown field `{field}`; did you mean `{}`?",
+                    keys::closest(&field).field()
+                )));
+            }
+            let value: Scalar = map.next_value()?;
+            values.insert(field, value);
         }
         Ok(BrokerSection { values })
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<BrokerSection, E> {
+        self.refuse("a boolean")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<BrokerSection, E> {
+        self.refuse("an integer")
+    }
+
+    fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<BrokerSection, E> {
+        self.refuse("an integer")
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<BrokerSection, E> {
+        self.refuse("an integer")
+    }
+
+    fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<BrokerSection, E> {
+        self.refuse("an integer")
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<BrokerSection, E> {
+        self.refuse("a number")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<BrokerSection, E> {
+        self.refuse("a string")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, _: &[u8]) -> Result<BrokerSection, E> {
+        self.refuse("bytes")
     }
 }
 
@@ -126,16 +182,14 @@ impl ConfigFile {
         ConfigFile::from_toml_str(&text, &shown)
     }
 
-    /// Parses TOML text; `origin` names it in errors.
+    /// Parses TOML text; `origin` names it in errors. An error says what is wrong, where
+    /// (line, column, key) and never quotes the text: the line may hold a password.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
         toml::from_str(text).map_err(|e| {
             ConfigError::new(
                 CONFIG_FILE,
                 Some(origin),
-                format!(
-                    "valid settings: {}",
-                    e.to_string().trim().replace('\n', " ")
-                ),
+                format!("valid settings: {}", describe(&e, text)),
             )
         })
     }
@@ -143,5 +197,113 @@ impl ConfigFile {
     /// The section for `prefix`, if the file has one.
     pub fn section(&self, prefix: &str) -> Option<&BrokerSection> {
         self.clients.get(prefix)
+    }
+}
+
+/// A TOML error as [`ConfigError`] shows it: toml's message, the key it is about and its
+/// line and column. Not toml's `Display` with the input, which quotes the offending line
+/// (`password = hunter2` unquoted, an unclosed quote, a wrong type).
+fn describe(e: &toml::de::Error, text: &str) -> String {
+    // Without its input, the error displays as its message and the key path only
+    // ("... in `MQTT.password`").
+    let mut bare = e.clone();
+    bare.set_input(None);
+    let mut out = bare.to_string().trim().replace('\n', " ");
+    if let Some(span) = e.span() {
+        let (line, column) = position(text, span.start);
+        let _ = write!(out, " (line {line}, column {column})");
+    }
+    out
+}
+
+/// The 1-based line and column (in characters) of byte `at` of `text`.
+fn position(text: &str, at: usize) -> (usize, usize) {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = text.get(..at).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "hunter2secret";
+
+    /// Files with the password where TOML or the settings cannot take it: the error says
+    /// what and where, and never quotes the line.
+    #[test]
+    fn errors_never_quote_the_file() {
+        for (text, key, line) in [
+            // Unquoted.
+            (
+                "[MQTT]\nusername = \"u\"\npassword = hunter2secret\n",
+                "",
+                3,
+            ),
+            // An unclosed quote.
+            ("[MQTT]\npassword = \"hunter2secret\n", "", 2),
+            (
+                "[MQTT]\npassword = 'hunter2secret\nusername = \"u\"\n",
+                "",
+                2,
+            ),
+            // A wrong type.
+            (
+                "[MQTT]\npassword = [\"hunter2secret\"]\n",
+                "`MQTT.password`",
+                2,
+            ),
+            (
+                "[MQTT]\npassword = { p = \"hunter2secret\" }\n",
+                "`MQTT.password`",
+                2,
+            ),
+            // Above every section header.
+            ("password = \"hunter2secret\"\n[MQTT]\n", "`password`", 1),
+            ("password = 12345678\n", "`password`", 1),
+            // After a bad key, on the same line (toml points at the section).
+            ("[MQTT]\npasword = \"hunter2secret\"\n", "`MQTT`", 1),
+        ] {
+            let err = ConfigFile::from_toml_str(text, "app.toml").unwrap_err();
+            let shown = format!("{err} {err:?}");
+            assert!(!shown.contains(SECRET), "{text:?}: {shown}");
+            assert!(!shown.contains("12345678"), "{text:?}: {shown}");
+            assert_eq!(err.key(), CONFIG_FILE);
+            assert!(err.expected().contains(key), "{text:?}: {err}");
+            assert!(
+                err.expected().contains(&format!("(line {line}, column ")),
+                "{text:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_message_says_what_is_expected() {
+        let err = ConfigFile::from_toml_str("[MQTT]\npassword = [1]\n", "f").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid MQTT_CONFIG_FILE `f`: expected valid settings: a string, number or \
+             boolean in `MQTT.password` (line 2, column 12)"
+        );
+        let err = ConfigFile::from_toml_str("MQTT = \"x\"\n", "f").unwrap_err();
+        assert!(
+            err.expected()
+                .starts_with("valid settings: invalid type: a string, expected a table of settings such as `[MQTT]`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn positions_count_lines_and_characters() {
+        assert_eq!(position("", 0), (1, 1));
+        assert_eq!(position("ab\ncd", 4), (2, 2));
+        assert_eq!(position("é = x", 3), (1, 3));
+        assert_eq!(position("é", 1), (1, 1), "inside a character");
+        assert_eq!(position("ab", 99), (1, 3), "past the end");
     }
 }
