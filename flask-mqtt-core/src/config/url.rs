@@ -1,6 +1,7 @@
 //! `MQTT_BROKER_URL`: a host or a URI, or a comma-separated list of them (the first broker
 //! and its fallbacks); and the URIs handed to Paho.
 
+use super::keys;
 use super::values::{shown, Transport};
 use crate::error::ConfigError;
 
@@ -16,9 +17,24 @@ pub(crate) struct Url {
 
 const FORM: &str = "a host name or address, or a URI `scheme://host[:port][/path]` with scheme `mqtt`, `tcp`, `mqtts`, `ssl`, `ws` or `wss`";
 
+/// A broker URL as errors show it: whatever precedes an `@` (a user name and password) is
+/// `***`, control characters are escaped.
+pub(crate) fn shown_url(value: &str) -> String {
+    let Some(at) = value.rfind('@') else {
+        return shown(value).into_owned();
+    };
+    let start = value
+        .get(..at)
+        .and_then(|before| before.find("://"))
+        .map_or(0, |i| i + 3);
+    let scheme = value.get(..start).unwrap_or_default();
+    let rest = value.get(at..).unwrap_or_default();
+    format!("{}***{}", shown(scheme), shown(rest))
+}
+
 /// Parses one broker; errors name `key`.
 fn parse(key: &str, value: &str) -> Result<Url, ConfigError> {
-    let bad = |what: &str| ConfigError::new(key, Some(&shown(value)), what.to_owned());
+    let bad = |what: &str| ConfigError::new(key, Some(&shown_url(value)), what.to_owned());
     let value_t = value.trim();
     let (scheme, rest) = match value_t.split_once("://") {
         None => (None, value_t),
@@ -82,8 +98,25 @@ fn parse(key: &str, value: &str) -> Result<Url, ConfigError> {
     })
 }
 
-/// The value of `MQTT_BROKER_URL`: the first broker and the fallbacks (comma separated).
-pub(crate) fn parse_list(key: &str, value: &str) -> Result<(Url, Vec<Url>), ConfigError> {
+/// The value of `{prefix}_BROKER_URL`: the first broker and the fallbacks (comma
+/// separated). A URL with credentials (`mqtt://user:password@host`) is refused, its
+/// user name and password not shown: they belong in `{prefix}_USERNAME` and
+/// `{prefix}_PASSWORD`, which are never logged.
+pub(crate) fn parse_list(prefix: &str, value: &str) -> Result<(Url, Vec<Url>), ConfigError> {
+    let key = &keys::BROKER_URL.full(prefix);
+    if value.contains('@') {
+        return Err(ConfigError::new(
+            key,
+            Some(&shown_url(value)),
+            format!(
+                "a broker URL without user name or password: set them in {} and {} \
+                 (a websocket path with `@` goes in {})",
+                keys::USERNAME.full(prefix),
+                keys::PASSWORD.full(prefix),
+                keys::WEBSOCKET_PATH.full(prefix),
+            ),
+        ));
+    }
     if !value.contains(',') {
         return Ok((parse(key, value)?, Vec::new()));
     }
@@ -92,7 +125,7 @@ pub(crate) fn parse_list(key: &str, value: &str) -> Result<(Url, Vec<Url>), Conf
         if part.trim().is_empty() {
             return Err(ConfigError::new(
                 key,
-                Some(&shown(value)),
+                Some(&shown_url(value)),
                 "a comma-separated list of brokers without empty entries",
             ));
         }
@@ -125,5 +158,55 @@ pub(crate) fn default_port(transport: Transport, tls: bool) -> u16 {
         (Transport::Tcp, true) => 8883,
         (Transport::WebSockets, false) => 80,
         (Transport::WebSockets, true) => 443,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A URL with credentials is refused, and no error shows what precedes the `@`.
+    #[test]
+    fn credentials_in_the_url_are_refused_unshown() {
+        for url in [
+            "mqtt://user:hunter2secret@host:1883",
+            "mqtts://user:hunter2secret@broker.example",
+            "user:hunter2secret@host",
+            "hunter2secret@host",
+            "mqtt://user:hunter2secret@[::1]:1883",
+            // A password with `/`, `,`, `@` or `:` in it.
+            "ws://user:hun/ter2secret@host/mqtt",
+            "ws://user:12/hunter2secret@host",
+            "mqtt://user:hunter2,secret@host",
+            "mqtt://user:hunter2@secret@host",
+            "mqtt://a:1883,mqtt://user:hunter2secret@b:1883",
+        ] {
+            let err = parse_list("MQTT", url).err().unwrap();
+            let text = format!("{err} {err:?}");
+            for part in ["hunter2", "secret", "user:"] {
+                assert!(!text.contains(part), "{url}: {text}");
+            }
+            assert_eq!(err.key(), "MQTT_BROKER_URL", "{text}");
+            assert!(err.expected().contains("MQTT_PASSWORD"), "{text}");
+        }
+        let err = parse_list("MQTT2", "mqtt://u:hunter2secret@host:1883")
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "invalid MQTT2_BROKER_URL `mqtt://***@host:1883`: expected a broker URL without user \
+             name or password: set them in MQTT2_USERNAME and MQTT2_PASSWORD (a websocket path \
+             with `@` goes in MQTT2_WEBSOCKET_PATH)"
+        );
+    }
+
+    #[test]
+    fn shown_urls_hide_what_precedes_the_last_at() {
+        assert_eq!(shown_url("mqtt://u:p@h:1883"), "mqtt://***@h:1883");
+        assert_eq!(shown_url("u:p@h"), "***@h");
+        assert_eq!(shown_url("mqtt://u:p@w@h"), "mqtt://***@h");
+        assert_eq!(shown_url("h@x://y"), "***@x://y");
+        assert_eq!(shown_url("mqtt://h:1883"), "mqtt://h:1883");
+        assert_eq!(shown_url("h\0st"), "h\\u{0}st");
     }
 }
