@@ -257,11 +257,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             cfg.app_data(clients).app_data(web::Data::from(guard));
         }
         Err(why) => {
-            cfg.app_data(MqttUnavailable(format!(
-                "the MQTT client is not available: {why}"
-            )));
+            cfg.app_data(unavailable(&why));
         }
     }
+}
+
+/// What the extractors and endpoints answer (503) when a client did not start: `why` is
+/// [`fail`]'s text, which shows configuration errors as they are (never a password).
+fn unavailable(why: &str) -> MqttUnavailable {
+    MqttUnavailable(format!("the MQTT client is not available: {why}"))
 }
 
 fn acquire() -> Result<(Arc<Guard>, Clients), String> {
@@ -335,4 +339,66 @@ fn fail(name: &str, e: &dyn std::fmt::Display) -> String {
         );
     }
     why
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{body::MessageBody, test, web, App, HttpResponse};
+
+    use super::*;
+
+    const SECRET: &str = "hunter2secret";
+
+    async fn publish(_: Mqtt) -> HttpResponse {
+        HttpResponse::Ok().finish()
+    }
+
+    /// A client that did not start because of a setting holding the password: no 503
+    /// body (the `Mqtt` extractor, readiness, metrics) shows the password.
+    #[actix_web::test]
+    async fn no_503_body_shows_the_password() {
+        let errors = [
+            Config::from_toml_str(
+                "[MQTT]\nusername = \"u\"\npassword = hunter2secret\n",
+                "MQTT",
+            ),
+            Config::from_toml_str("[MQTT]\npassword = \"hunter2secret\n", "MQTT"),
+            Config::from_toml_str("[MQTT]\npassword = [\"hunter2secret\"]\n", "MQTT"),
+            Config::from_toml_str("password = \"hunter2secret\"\n", "MQTT"),
+            Config::from_toml_str(
+                "[MQTT]\nbroker_url = \"mqtt://u:hunter2secret@host:1883\"\n",
+                "MQTT",
+            ),
+            Config::builder()
+                .broker_url("mqtts://u:hunter2secret@host,backup")
+                .build(),
+            Config::builder()
+                .credentials("u", "hunter2\0secret")
+                .build(),
+        ];
+        for error in errors {
+            let error = error.unwrap_err();
+            let app = test::init_service(
+                App::new()
+                    .app_data(unavailable(&fail(DEFAULT_PREFIX, &error)))
+                    .route("/publish", web::post().to(publish))
+                    .route("/ready", web::get().to(crate::health::readiness))
+                    .route("/metrics", web::get().to(crate::metrics::metrics)),
+            )
+            .await;
+            for (method, path) in [
+                (test::TestRequest::post(), "/publish"),
+                (test::TestRequest::get(), "/ready"),
+                (test::TestRequest::get(), "/metrics"),
+            ] {
+                let res = test::call_service(&app, method.uri(path).to_request()).await;
+                assert_eq!(res.status(), 503, "{path}: {error}");
+                let body = res.into_body().try_into_bytes().unwrap_or_default();
+                let body = String::from_utf8_lossy(&body);
+                assert!(body.contains("not started"), "{path}: {body}");
+                assert!(!body.contains(SECRET), "{path}: {body}");
+                assert!(!body.contains("hunter2"), "{path}: {body}");
+            }
+        }
+    }
 }
