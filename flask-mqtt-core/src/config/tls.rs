@@ -87,6 +87,13 @@ pub(crate) fn check_readable(key: &str, path: &Path) -> Result<(), ConfigError> 
     if shown_path.contains('\0') {
         return Err(bad("a file path without NUL characters".to_owned()));
     }
+    // Paho's `SslOptionsBuilder` takes paths as UTF-8 text: any other path fails every
+    // connect with "Path string error", so it is refused here, once, naming the key.
+    if path.to_str().is_none() {
+        return Err(bad(
+            "a file path in UTF-8 (Paho cannot pass any other path to OpenSSL); rename the file or link to it from a UTF-8 path".to_owned(),
+        ));
+    }
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => match std::fs::File::open(path) {
             Ok(_) => Ok(()),
@@ -94,5 +101,46 @@ pub(crate) fn check_readable(key: &str, path: &Path) -> Result<(), ConfigError> 
         },
         Ok(_) => Err(bad("a PEM file (this is not a regular file)".to_owned())),
         Err(e) => Err(bad(format!("an existing PEM file ({e})"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A readable file whose path is not UTF-8 is refused at build, naming the key:
+    /// Paho would fail every connect with it.
+    #[cfg(unix)]
+    #[test]
+    fn non_utf8_paths_are_refused() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+
+        let dir = std::env::temp_dir().join(format!("flask-mqtt-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(OsStr::from_bytes(b"ca-\xff.pem"));
+        if std::fs::write(&path, "PEM").is_err() {
+            // A file system that refuses such names (not the usual Linux ones).
+            let _ = std::fs::remove_dir_all(&dir);
+            return;
+        }
+        let built = [
+            crate::config::Config::builder()
+                .tls(true)
+                .tls_ca_certs(&path)
+                .build(),
+            crate::config::Config::builder()
+                .tls(true)
+                .tls_client_cert(&path, dir.join("key.pem"))
+                .build(),
+        ];
+        let _ = std::fs::remove_dir_all(&dir);
+        for (built, key) in built
+            .into_iter()
+            .zip(["MQTT_TLS_CA_CERTS", "MQTT_TLS_CERTFILE"])
+        {
+            let err = built.unwrap_err();
+            assert_eq!(err.key(), key, "{err}");
+            assert!(err.expected().starts_with("a file path in UTF-8"), "{err}");
+            assert!(err.value().is_some_and(|v| v.contains("ca-")), "{err}");
+        }
     }
 }
