@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 
 use super::server::{self, StartError, TARGET};
-use super::trace;
 use crate::config::keys;
 use crate::config::DEFAULT_PREFIX;
 use crate::error::{ConfigError, Error, Result};
@@ -53,14 +52,19 @@ static RUNNING: Mutex<Option<EmbeddedBroker>> = Mutex::new(None);
 /// # Logging
 /// rumqttd logs through `tracing`, which, with no `tracing` subscriber installed,
 /// turns every span into a `log` line: one ERROR line per published message. So when
-/// the broker starts and the program has no global `tracing` subscriber, flask-mqtt
-/// installs one that forwards `tracing` events, from every crate, to `log` as
-/// `tracing` itself would, except that spans are not logged, rumqttd's events are one
-/// level quieter (its info lines at debug), and the few errors rumqttd logs for normal
-/// traffic (a client disconnecting) are logged at debug. Normal traffic then logs no
-/// error and no warning. A program that uses `tracing` subscribers should install its
-/// own before the broker starts (setting a global subscriber later fails); rumqttd's
-/// events then go to it, under targets `rumqttd::*`.
+/// the program has no global `tracing` subscriber, the broker's own thread (its
+/// listener and connections) gets a subscriber of its own that forwards rumqttd's
+/// events to `log` as `tracing` itself would, except that spans are not logged, its
+/// events are one level quieter (its info lines at debug), and the few errors it logs
+/// for normal traffic (a client disconnecting) are logged at debug. Normal traffic
+/// then logs no error and no warning.
+///
+/// flask-mqtt never installs a global `tracing` subscriber: the program may install
+/// its own at any time, before or after the broker starts. One installed before gets
+/// all of rumqttd's events, under targets `rumqttd::*`. Any thread's own subscriber
+/// ends `tracing`'s `log` fallback in the whole process, though: once the broker runs,
+/// `tracing` events and spans of the other threads (rumqttd's router thread among
+/// them) reach no logger until the program installs a `tracing` subscriber.
 ///
 /// ```
 /// use flask_mqtt_core::{Client, Config, EmbeddedBroker};
@@ -120,12 +124,6 @@ impl EmbeddedBroker {
                 .into()),
                 _ => Ok(broker),
             };
-        }
-        if trace::install() {
-            log::debug!(
-                target: TARGET,
-                "no global `tracing` subscriber: `tracing` events (rumqttd's among them) now go to `log`"
-            );
         }
         let addr = server::spawn(port).map_err(|e| match e {
             StartError::Bind(addr, io) => Error::Config(ConfigError::new(

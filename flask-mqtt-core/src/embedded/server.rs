@@ -7,6 +7,7 @@ use std::sync::mpsc;
 use std::task::Poll;
 use std::time::Duration;
 
+use super::trace;
 use rumqttd::protocol::v4::V4;
 use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
 
@@ -37,6 +38,9 @@ pub(super) fn spawn(port: Option<u16>) -> Result<SocketAddr, StartError> {
     std::thread::Builder::new()
         .name("flask-mqtt-broker".into())
         .spawn(move || {
+            // rumqttd's `tracing` events of this thread (listener, connections) go to
+            // `log`, for the thread's life; see trace.rs.
+            let _tracing = trace::scoped();
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

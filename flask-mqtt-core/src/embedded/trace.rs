@@ -3,11 +3,19 @@
 //! ERROR-level span per connection, per batch and per published message: one ERROR line
 //! per message, plus INFO spans per delivery.
 //!
-//! When the embedded broker starts and the program has no global `tracing` subscriber,
-//! this installs one that does what `tracing`'s `log` fallback does, for every crate,
-//! except that spans are not logged and rumqttd's events are one level quieter (info ->
-//! debug, debug -> trace; warnings and errors stay what they are). A program with its own
-//! `tracing` subscriber keeps it, and rumqttd's events go there (filter on `rumqttd`).
+//! So the broker's thread (its listener and every connection task) runs with
+//! [`LogBridge`] as *its own* default subscriber (`tracing::dispatcher::set_default`),
+//! which does what `tracing`'s `log` fallback does, except that spans are not logged and
+//! rumqttd's events are one level quieter (info -> debug, debug -> trace; warnings and
+//! errors stay what they are). Never a global subscriber: the program must stay free to
+//! install its own, at any time (`tracing_subscriber::fmt().init()` panics when one is
+//! set, and OpenTelemetry spans go to the global one).
+//!
+//! What that costs: any scoped subscriber ends `tracing`'s `log` fallback in the whole
+//! process, so events and spans of threads without a subscriber (rumqttd's router thread,
+//! which rumqttd spawns itself, among them) are dropped until the program installs a
+//! global subscriber; they go to it from then on. A program with a global subscriber when
+//! the broker starts gets all of rumqttd's events (filter on `rumqttd`).
 //!
 //! The few rumqttd errors and warnings that normal traffic causes (a client
 //! disconnecting, mostly) are logged at debug instead (see [`is_benign`]).
@@ -16,12 +24,16 @@ use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::NoSubscriber;
 use tracing::{Event, Level, Metadata, Subscriber};
 
-/// Installs [`LogBridge`] as the global `tracing` subscriber unless one is installed.
-/// Returns whether it did.
-pub(super) fn install() -> bool {
-    tracing::dispatcher::set_global_default(tracing::Dispatch::new(LogBridge)).is_ok()
+/// Makes [`LogBridge`] the default `tracing` subscriber of the calling thread (the
+/// broker's, which runs every rumqttd task but the router) until the guard is dropped,
+/// unless the program has a global subscriber: rumqttd's events then go to that one.
+/// Never sets a global subscriber.
+pub(super) fn scoped() -> Option<tracing::dispatcher::DefaultGuard> {
+    let has_global = tracing::dispatcher::get_default(|d| !d.is::<NoSubscriber>());
+    (!has_global).then(|| tracing::dispatcher::set_default(&tracing::Dispatch::new(LogBridge)))
 }
 
 /// Forwards `tracing` events to `log` (see the module documentation).
