@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::prefix::DEFAULT_PREFIX;
 use super::tls::TlsVersion;
-use super::values::{ConnectMode, ProtocolVersion, Secret, Transport};
+use super::values::{ConnectMode, GivenUrl, ProtocolVersion, Secret, Transport};
 use crate::ack::policy::AckPolicy;
 use crate::qos::QoS;
 
@@ -17,7 +17,7 @@ use crate::qos::QoS;
 #[derive(Clone, Debug)]
 pub struct ConfigBuilder {
     pub(crate) prefix: String,
-    pub(crate) broker_url: Option<String>,
+    pub(crate) broker_url: Option<GivenUrl>,
     pub(crate) port: Option<u16>,
     pub(crate) transport: Option<Transport>,
     pub(crate) websocket_path: Option<String>,
@@ -99,7 +99,7 @@ impl ConfigBuilder {
     /// list of them: the first broker and its fallbacks (`MQTT_BROKER_URL`; default
     /// `localhost`).
     pub fn broker_url(mut self, url: impl Into<String>) -> Self {
-        self.broker_url = Some(url.into());
+        self.broker_url = Some(GivenUrl(url.into()));
         self
     }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::builder::ConfigBuilder;
 use super::tls::TLS_VERSIONS;
-use super::values::{self, Secret, CONNECT_MODES, PROTOCOLS, TRANSPORTS};
+use super::values::{self, GivenUrl, Secret, CONNECT_MODES, PROTOCOLS, TRANSPORTS};
 use crate::ack::policy::AckPolicy;
 use crate::error::ConfigError;
 
@@ -126,7 +126,7 @@ keys! {
         default: "`localhost`",
         meaning: "host, or `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` URI with optional `:port` and websocket `/path`; a comma-separated list (one scheme) names fallback brokers, tried in order at every (re)connect; `embedded`: the development broker inside the process (feature `embedded-broker`); credentials go in `MQTT_USERNAME`/`MQTT_PASSWORD`, a URL with `user:password@` is refused",
         read: |b, _, v| {
-            b.broker_url = Some(v);
+            b.broker_url = Some(GivenUrl(v));
             Ok(())
         },
     }

@@ -272,6 +272,22 @@ fn password_is_hidden_from_debug() {
     let dbg = format!("{c:?}");
     assert!(!dbg.contains("hunter2"), "{dbg}");
     assert!(dbg.contains("***"));
+    // Nor from the `Debug` of a builder or a file's section whose URL holds credentials
+    // (refused by `build`, but printable before it).
+    let b = Config::builder()
+        .broker_url("mqtt://u:hunter2@host:1883")
+        .credentials("u", "hunter2");
+    let dbg = format!("{b:?}");
+    assert!(!dbg.contains("hunter2"), "{dbg}");
+    assert!(dbg.contains("mqtt://***@host:1883"), "{dbg}");
+    let file = ConfigFile::from_toml_str(
+        "[MQTT]\nbroker_url = \"mqtt://u:hunter2@host\"\npassword = \"hunter2\"\n",
+        "t",
+    )
+    .unwrap();
+    let dbg = format!("{file:?}");
+    assert!(!dbg.contains("hunter2"), "{dbg}");
+    assert!(dbg.contains("mqtt://***@host"), "{dbg}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! and its fallbacks); and the URIs handed to Paho.
 
 use super::keys;
-use super::values::{shown, Transport};
+use super::values::{shown_url, Transport};
 use crate::error::ConfigError;
 
 /// One broker as written: the host, and what the URI said, if it was one.
@@ -16,21 +16,6 @@ pub(crate) struct Url {
 }
 
 const FORM: &str = "a host name or address, or a URI `scheme://host[:port][/path]` with scheme `mqtt`, `tcp`, `mqtts`, `ssl`, `ws` or `wss`";
-
-/// A broker URL as errors show it: whatever precedes an `@` (a user name and password) is
-/// `***`, control characters are escaped.
-pub(crate) fn shown_url(value: &str) -> String {
-    let Some(at) = value.rfind('@') else {
-        return shown(value).into_owned();
-    };
-    let start = value
-        .get(..at)
-        .and_then(|before| before.find("://"))
-        .map_or(0, |i| i + 3);
-    let scheme = value.get(..start).unwrap_or_default();
-    let rest = value.get(at..).unwrap_or_default();
-    format!("{}***{}", shown(scheme), shown(rest))
-}
 
 /// Parses one broker; errors name `key`.
 fn parse(key: &str, value: &str) -> Result<Url, ConfigError> {

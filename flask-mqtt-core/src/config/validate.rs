@@ -21,7 +21,7 @@ use super::prefix;
 use super::source;
 use super::tls::{check_readable, TlsConfig, TlsVersion, CIPHERS_FORM, TLS13_REFUSED};
 use super::url::{self, Url};
-use super::values::{seconds, shown, ProtocolVersion, MAX_SECONDS, MQTT_STRING_MAX};
+use super::values::{seconds, shown, shown_url, ProtocolVersion, MAX_SECONDS, MQTT_STRING_MAX};
 use super::will;
 use super::{Config, DEFAULT_RECEIVE_MAXIMUM};
 use crate::ack::policy::AckPolicy;
@@ -40,7 +40,7 @@ impl ConfigBuilder {
         let key = |k: &Key| k.full(&self.prefix);
         let d = Config::default();
         let (first, more) = match &self.broker_url {
-            Some(u) => url::parse_list(&self.prefix, u)?,
+            Some(u) => url::parse_list(&self.prefix, &u.0)?,
             None => (
                 Url {
                     host: d.host.clone(),
@@ -96,7 +96,7 @@ impl ConfigBuilder {
         {
             return Err(ConfigError::new(
                 &key(&keys::BROKER_URL),
-                self.broker_url.as_deref().map(url::shown_url).as_deref(),
+                self.broker_url.as_ref().map(|u| shown_url(&u.0)).as_deref(),
                 "`embedded` alone: the development broker inside the process is not part of a failover list",
             ));
         }
@@ -108,7 +108,7 @@ impl ConfigBuilder {
             if !same_scheme {
                 return Err(ConfigError::new(
                     &key(&keys::BROKER_URL),
-                    self.broker_url.as_deref().map(url::shown_url).as_deref(),
+                    self.broker_url.as_ref().map(|u| shown_url(&u.0)).as_deref(),
                     "brokers of one scheme, port aside: every fallback uses the first URL's transport, TLS setting and websocket path",
                 ));
             }

@@ -183,6 +183,33 @@ pub(crate) const CONNECT_MODES: &[(&str, ConnectMode)] = &[
     ("required", ConnectMode::Required),
 ];
 
+/// A broker URL as errors show it: whatever precedes an `@` (a user name and password) is
+/// `***`, control characters are escaped.
+pub(crate) fn shown_url(value: &str) -> String {
+    let Some(at) = value.rfind('@') else {
+        return shown(value).into_owned();
+    };
+    let start = value
+        .get(..at)
+        .and_then(|before| before.find("://"))
+        .map_or(0, |i| i + 3);
+    let scheme = value.get(..start).unwrap_or_default();
+    let rest = value.get(at..).unwrap_or_default();
+    format!("{}***{}", shown(scheme), shown(rest))
+}
+
+/// A broker URL as given (`MQTT_BROKER_URL`, `.broker_url(..)`), until `build` parses it.
+/// Its `Debug` is [`shown_url`]'s: a user name and password written into it (which
+/// `build` refuses) never show, not even in a `ConfigBuilder`'s `Debug`.
+#[derive(Clone)]
+pub(crate) struct GivenUrl(pub(crate) String);
+
+impl fmt::Debug for GivenUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", shown_url(&self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
