@@ -100,10 +100,11 @@
 //! losses, subscribes; errors for lost connections and failed connects),
 //! `flask_mqtt::dispatch` (handler errors and panics, as warnings naming topic and
 //! handler; per-message lines at debug), `flask_mqtt::config` (unknown keys, settings
-//! without effect such as a Receive Maximum on MQTT 3.1.1), `paho_mqtt_c` (Paho C's own trace; packet lines at trace). What a
-//! user must see (a configuration error, an unknown key, a client's first failed
-//! connect) goes to stderr, once, when no logger would show it. The password is never
-//! logged.
+//! without effect such as a Receive Maximum on MQTT 3.1.1), `paho_mqtt_c` (Paho C's own
+//! trace; packet lines at trace). What a user must see (a configuration error, an unknown
+//! key, a client's first failed connect, a handler's filter the broker refuses, publishes
+//! never sent at shutdown, a client that stopped for good) goes to stderr, once, when no
+//! logger would show it. The password is never logged.
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 extern crate self as flask_mqtt_core;
