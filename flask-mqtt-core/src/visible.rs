@@ -31,10 +31,35 @@ pub(crate) fn stderr_unless_logged(target: &str, level: log::Level, message: &dy
 }
 
 fn to_stderr(target: &str, level: log::Level, message: &dyn Display) -> bool {
+    #[cfg(test)]
+    said::add(format!("{level} {target}: {message}"));
     let mut err = std::io::stderr().lock();
     writeln!(
         err,
         "[flask-mqtt {level} {target}] {message} (on stderr: no logger shows this target)"
     )
     .is_ok()
+}
+
+/// What went to stderr, for this crate's tests (which install no logger).
+#[cfg(test)]
+pub(crate) mod said {
+    use std::sync::Mutex;
+
+    use crate::sync::lock;
+
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    pub(super) fn add(line: String) {
+        lock(&SAID).push(line);
+    }
+
+    /// The lines so far (`LEVEL target: message`) that contain `text`.
+    pub(crate) fn containing(text: &str) -> Vec<String> {
+        lock(&SAID)
+            .iter()
+            .filter(|l| l.contains(text))
+            .cloned()
+            .collect()
+    }
 }

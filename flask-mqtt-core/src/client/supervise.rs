@@ -11,9 +11,9 @@ use crate::handler::panic_message;
 use crate::visible::report;
 
 /// Runs `driver` as a task of the current runtime and waits for it. If it panics (or is
-/// cancelled), the error is logged with its message, the client is closed (later
-/// operations return `Error::Closed`) and its health says why: readiness probes then
-/// answer 503 with the reason.
+/// cancelled), the error is reported with its message (on stderr when no logger shows
+/// it), the client is closed (later operations return `Error::Closed`) and its health
+/// says why: readiness probes then answer 503 with the reason.
 pub(super) async fn supervise(driver: impl Future<Output = ()> + Send + 'static, mqtt: &Mqtt) {
     let Err(e) = tokio::spawn(driver).await else {
         return;
@@ -64,6 +64,11 @@ mod tests {
             mqtt.publish("a", "b").await,
             Err(crate::error::Error::Closed)
         ));
+        // Seen without a logger (these tests install none): on stderr.
+        assert_eq!(
+            crate::visible::said::containing("bad input: None"),
+            ["ERROR flask_mqtt::client: the MQTT client stopped: its driver task panicked: bad input: None"]
+        );
     }
 
     /// A driver that returns leaves the client as it was.
