@@ -649,3 +649,49 @@ async fn disconnect_from_inside_a_handler_returns_and_the_handler_finishes() {
     assert_eq!(count_msgs(&m, "stop returned", "stop/now"), 1);
     assert!(broker.wait_for_log(&format!("Client {id} disconnected"), 1, T));
 }
+
+/// Publishes still buffered when the client stops while disconnected are lost: the
+/// client says how many, as a warning (to `on_log` and the log; on stderr when no logger
+/// shows it), whether it stops gracefully (`Client::shutdown`, which waits for them while
+/// connected) or at once (`Mqtt::disconnect`).
+#[tokio::test]
+async fn stopping_while_disconnected_says_how_many_publishes_are_lost() {
+    let broker = Broker::start();
+    for graceful in [true, false] {
+        let config = config(&broker)
+            .publish_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let client = Client::start(config).unwrap();
+        let m = client.handle();
+        wait_connected(&m, false);
+        let id = m.client_id().to_owned();
+        broker.stop();
+        wait_event(&m, "on_disconnect (lost)", |e| {
+            *e == Ev::Disconnect {
+                client: id.clone(),
+                reason: mqtt::DisconnectReason::ConnectionLost,
+            }
+        });
+        for _ in 0..3 {
+            let sent = m.publish("lost/x", "p").qos(QoS::AtLeastOnce).await;
+            assert!(
+                matches!(sent, Err(mqtt::Error::PublishTimeout { .. })),
+                "{sent:?}"
+            );
+        }
+        let said = if graceful {
+            client.shutdown().await;
+            ": 3 publishes were never sent"
+        } else {
+            m.disconnect().await;
+            drop(client);
+            " with 3 publishes not yet sent or acknowledged: they may be lost"
+        };
+        wait_event(&m, "the warning of the publishes lost", |e| {
+            matches!(e, Ev::Log { client, level: mqtt::LogLevel::Warning, text }
+                if *client == id && text.contains(said))
+        });
+        broker.start_again();
+    }
+}

@@ -86,13 +86,13 @@ pub(super) async fn shutdown(
             };
             if settled && quiet {
                 if unsent > 0 {
-                    // Messages lost: a program without a logger must see it too.
-                    let message = format!(
-                        "shutting down while disconnected from {}: {unsent} publishes were never sent",
-                        shared.uri
+                    lost(
+                        mqtt,
+                        format!(
+                            "shutting down while disconnected from {}: {unsent} publishes were never sent",
+                            shared.uri
+                        ),
                     );
-                    stderr_unless_logged(CLIENT_TARGET, log::Level::Warn, &message);
-                    mqtt.emit_log(LogLevel::Warning, message);
                 }
                 break;
             }
@@ -118,8 +118,8 @@ pub(super) async fn shutdown(
                 },
                 _ = tick.tick() => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    mqtt.emit_log(
-                        LogLevel::Warning,
+                    lost(
+                        mqtt,
                         format!(
                             "shutdown: handlers or publishes still busy after {SHUTDOWN_TIMEOUT:?} ({} publishes unacknowledged, {} received messages not acknowledged: the broker sends those again with a persistent session{}); disconnecting anyway",
                             shared.unsent.load(Ordering::SeqCst),
@@ -134,6 +134,18 @@ pub(super) async fn shutdown(
                     break;
                 }
             }
+        }
+    } else {
+        // `Mqtt::disconnect`: nothing waits for the publishes under way.
+        let unsent = shared.unsent.load(Ordering::SeqCst);
+        if unsent > 0 {
+            lost(
+                mqtt,
+                format!(
+                    "disconnecting from {} with {unsent} publishes not yet sent or acknowledged: they may be lost (a graceful shutdown, `Client::shutdown`, waits for them while connected)",
+                    shared.uri
+                ),
+            );
         }
     }
 
@@ -269,6 +281,13 @@ async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
             None
         }
     }
+}
+
+/// Says that messages are, or may be, lost: a warning to the log and `on_log`, and on
+/// stderr when no logger shows it (a program without a logger must see it too).
+fn lost(mqtt: &Mqtt, message: String) {
+    stderr_unless_logged(CLIENT_TARGET, log::Level::Warn, &message);
+    mqtt.emit_log(LogLevel::Warning, message);
 }
 
 #[cfg(test)]
