@@ -150,7 +150,9 @@ impl Mqtt {
 
     /// Disconnects cleanly (DISCONNECT is sent, so the broker does not publish a last
     /// will), runs `on_disconnect` handlers and stops the client for good: later
-    /// operations return [`Error::Closed`]. Calling it twice is harmless.
+    /// operations return [`Error::Closed`]. Calling it twice is harmless. It does not
+    /// wait for publishes not yet sent or acknowledged (a warning says how many may be
+    /// lost); a graceful shutdown (`Client::shutdown`, the actix server's stop) does.
     pub async fn disconnect(&self) {
         let (tx, rx) = oneshot::channel();
         if self
