@@ -9,14 +9,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::session::Session;
-use crate::event::log::{LogLevel, CLIENT_TARGET};
+use crate::event::log::LogLevel;
 use crate::event::payloads::{DisconnectReason, Disconnected};
 use crate::event::Event;
 use crate::handle::health::ConnectionState;
 use crate::handle::input::{Done, Input};
 use crate::handle::Mqtt;
 use crate::sync::lock;
-use crate::visible::stderr_unless_logged;
 
 /// How long each shutdown step may take: handlers and unsent publishes settling (graceful
 /// shutdown only), the DISCONNECT, handler calls for events received meanwhile.
@@ -86,8 +85,8 @@ pub(super) async fn shutdown(
             };
             if settled && quiet {
                 if unsent > 0 {
-                    lost(
-                        mqtt,
+                    mqtt.emit_visible(
+                        LogLevel::Warning,
                         format!(
                             "shutting down while disconnected from {}: {unsent} publishes were never sent",
                             shared.uri
@@ -118,8 +117,8 @@ pub(super) async fn shutdown(
                 },
                 _ = tick.tick() => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    lost(
-                        mqtt,
+                    mqtt.emit_visible(
+                        LogLevel::Warning,
                         format!(
                             "shutdown: handlers or publishes still busy after {SHUTDOWN_TIMEOUT:?} ({} publishes unacknowledged, {} received messages not acknowledged: the broker sends those again with a persistent session{}); disconnecting anyway",
                             shared.unsent.load(Ordering::SeqCst),
@@ -139,8 +138,8 @@ pub(super) async fn shutdown(
         // `Mqtt::disconnect`: nothing waits for the publishes under way.
         let unsent = shared.unsent.load(Ordering::SeqCst);
         if unsent > 0 {
-            lost(
-                mqtt,
+            mqtt.emit_visible(
+                LogLevel::Warning,
                 format!(
                     "disconnecting from {} with {unsent} publishes not yet sent or acknowledged: they may be lost (a graceful shutdown, `Client::shutdown`, waits for them while connected)",
                     shared.uri
@@ -281,13 +280,6 @@ async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
             None
         }
     }
-}
-
-/// Says that messages are, or may be, lost: a warning to the log and `on_log`, and on
-/// stderr when no logger shows it (a program without a logger must see it too).
-fn lost(mqtt: &Mqtt, message: String) {
-    stderr_unless_logged(CLIENT_TARGET, log::Level::Warn, &message);
-    mqtt.emit_log(LogLevel::Warning, message);
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ impl LogLevel {
         self as u8
     }
 
-    fn to_log(self) -> log::Level {
+    pub(crate) fn to_log(self) -> log::Level {
         match self {
             LogLevel::Err => log::Level::Error,
             LogLevel::Warning => log::Level::Warn,

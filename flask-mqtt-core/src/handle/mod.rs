@@ -201,6 +201,13 @@ impl Mqtt {
         let _ = self.shared.input.send(Input::Log(entry));
     }
 
+    /// [`emit_log`](Mqtt::emit_log) for what a user must see: also on stderr when no
+    /// logger shows it.
+    pub(crate) fn emit_visible(&self, level: LogLevel, message: String) {
+        stderr_unless_logged(CLIENT_TARGET, level.to_log(), &message);
+        self.emit_log(level, message);
+    }
+
     /// Subscribes every recorded filter again, on each connect. A filter the broker
     /// refuses is reported as [`Mqtt::subscribe`] reports it, and visibly besides: its
     /// handler would otherwise never receive anything while the client is ready.
@@ -281,10 +288,10 @@ impl Mqtt {
         let message = format!(
             "the broker refused the subscription to `{filter}` (code {code:#04x}): nothing is received on it"
         );
-        if refusal == Refusal::Visible {
-            stderr_unless_logged(CLIENT_TARGET, log::Level::Error, &message);
+        match refusal {
+            Refusal::Visible => self.emit_visible(LogLevel::Err, message),
+            Refusal::Returned => self.emit_log(LogLevel::Err, message),
         }
-        self.emit_log(LogLevel::Err, message);
     }
 
     async fn unsubscribe_now(&self, filters: Vec<String>) -> Result<()> {
