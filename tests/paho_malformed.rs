@@ -21,28 +21,9 @@ use std::thread;
 use std::time::Duration;
 
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{encode_publish, unique};
+use flask_mqtt_tests::{encode_publish, encode_publish_v5, read_packet, unique};
 
 const T: Duration = Duration::from_secs(10);
-
-/// Reads one whole MQTT packet (the client's CONNECT) from `stream`.
-fn read_packet(stream: &mut TcpStream) -> Vec<u8> {
-    let mut first = [0u8; 1];
-    stream.read_exact(&mut first).unwrap();
-    let (mut len, mut shift) = (0usize, 0);
-    loop {
-        let mut b = [0u8; 1];
-        stream.read_exact(&mut b).unwrap();
-        len |= usize::from(b[0] & 0x7F) << shift;
-        shift += 7;
-        if b[0] & 0x80 == 0 {
-            break;
-        }
-    }
-    let mut body = vec![0u8; len];
-    stream.read_exact(&mut body).unwrap();
-    [&first[..], &body].concat()
-}
 
 /// Whether the client closed `stream` within `T` (it sends nothing more: no keep-alive is
 /// due within it).
@@ -59,13 +40,11 @@ fn closed_by_client(stream: &mut TcpStream) -> bool {
     }
 }
 
-/// A QoS 0 MQTT 5 PUBLISH to `topic` whose variable header ends with `rest`: the
-/// properties (their length first) and the payload, as given, well-formed or not.
+/// A QoS 0 MQTT 5 PUBLISH to `topic` ending with `rest` (properties, payload).
 fn publish_v5(topic: &str, rest: &[u8]) -> Vec<u8> {
-    let len = 2 + topic.len() + rest.len();
-    let len = u8::try_from(len).ok().filter(|l| *l < 128).unwrap();
-    let topic_len = u16::try_from(topic.len()).unwrap().to_be_bytes();
-    [&[0x30, len][..], &topic_len, topic.as_bytes(), rest].concat()
+    let mut buf = Vec::new();
+    encode_publish_v5(&mut buf, topic, rest);
+    buf
 }
 
 /// A loopback "broker" for two connections. The first: `connack`, `good`, then `bad`;
@@ -82,13 +61,21 @@ fn sending_server(
     let server = thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
         stream.set_read_timeout(Some(T)).unwrap();
-        assert_eq!(read_packet(&mut stream)[0] >> 4, 1, "a CONNECT first");
+        assert_eq!(
+            read_packet(&mut stream).unwrap()[0] >> 4,
+            1,
+            "a CONNECT first"
+        );
         stream.write_all(&[connack, &good, &bad].concat()).unwrap();
         let closed = closed_by_client(&mut stream);
 
         let (mut stream, _) = listener.accept().unwrap();
         stream.set_read_timeout(Some(T)).unwrap();
-        assert_eq!(read_packet(&mut stream)[0] >> 4, 1, "a CONNECT first");
+        assert_eq!(
+            read_packet(&mut stream).unwrap()[0] >> 4,
+            1,
+            "a CONNECT first"
+        );
         stream.write_all(&[connack, &after].concat()).unwrap();
         // Until the client disconnects.
         closed_by_client(&mut stream);

@@ -78,7 +78,7 @@ pub use http::http;
 pub use latency_proxy::LatencyProxy;
 pub use mosquitto_cli::{mosquitto_pub, MosquittoSub};
 pub use naming::unique;
-pub use packet::{encode_connect, encode_publish, DISCONNECT};
+pub use packet::{encode_connect, encode_publish, encode_publish_v5, read_packet, DISCONNECT};
 pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;
 pub use rmqtt::{rmqttd, RmqttCluster};

@@ -1,7 +1,10 @@
-//! MQTT 3.1.1 packets written by hand, for the publishers that speak to the broker over
-//! a plain socket instead of through Paho: [`SessionPublisher`](crate::SessionPublisher)
-//! and the benchmark's feeder (`bench/src/feeder.rs`). One encoder, so both send the
-//! same bytes for the same packet.
+//! MQTT packets written and read by hand, for the publishers that speak to the broker over
+//! a plain socket instead of through Paho ([`SessionPublisher`](crate::SessionPublisher)
+//! and the benchmark's feeder, `bench/src/feeder.rs`), the loopback servers that play a
+//! broker in tests (`tests/paho_malformed.rs`) and the websocket proxy's framing. One
+//! encoder and one decoder of the remaining length, so all send and cut the same bytes.
+
+use std::io::{self, Read};
 
 /// DISCONNECT.
 pub const DISCONNECT: [u8; 2] = [0xE0, 0x00];
@@ -40,6 +43,49 @@ pub fn encode_publish(
     buf.extend_from_slice(payload);
 }
 
+/// Appends a QoS 0 MQTT 5 PUBLISH to `topic` whose variable header ends with `rest`: the
+/// properties (their length first) and then the payload, as given, so that a test can
+/// send properties that are not well-formed.
+pub fn encode_publish_v5(buf: &mut Vec<u8>, topic: &str, rest: &[u8]) {
+    put_header(buf, 0x30, 2 + topic.len() + rest.len());
+    put_str(buf, topic.as_bytes());
+    buf.extend_from_slice(rest);
+}
+
+/// Reads one whole MQTT packet (fixed header included) from `stream`.
+pub fn read_packet(stream: &mut impl Read) -> io::Result<Vec<u8>> {
+    let mut packet = Vec::with_capacity(64);
+    let len = loop {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte)?;
+        packet.push(byte[0]);
+        if let Some(len) = packet_len(&packet).map_err(io::Error::other)? {
+            break len;
+        }
+    };
+    let header = packet.len();
+    packet.resize(len, 0);
+    stream.read_exact(&mut packet[header..])?;
+    Ok(packet)
+}
+
+/// The length of the MQTT packet at the start of `buf` (fixed header byte,
+/// 1-4 bytes of remaining length, then that many bytes), or `None` while the
+/// remaining length is incomplete.
+pub(crate) fn packet_len(buf: &[u8]) -> Result<Option<usize>, String> {
+    let mut remaining = 0usize;
+    for i in 1..=4 {
+        let Some(&byte) = buf.get(i) else {
+            return Ok(None);
+        };
+        remaining |= usize::from(byte & 0x7f) << (7 * (i - 1));
+        if byte & 0x80 == 0 {
+            return Ok(Some(1 + i + remaining));
+        }
+    }
+    Err("the broker sent an MQTT remaining length longer than 4 bytes".to_owned())
+}
+
 /// Fixed header: packet type and flags, then the remaining length.
 fn put_header(buf: &mut Vec<u8>, first: u8, mut len: usize) {
     buf.push(first);
@@ -66,6 +112,37 @@ fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packet_lengths() {
+        assert_eq!(packet_len(&[]), Ok(None));
+        assert_eq!(packet_len(&[0x20]), Ok(None));
+        assert_eq!(packet_len(&[0x20, 0x02, 0, 0]), Ok(Some(4))); // CONNACK
+        assert_eq!(packet_len(&[0xd0, 0x00]), Ok(Some(2))); // PINGRESP
+        assert_eq!(packet_len(&[0x30, 0x80]), Ok(None));
+        assert_eq!(packet_len(&[0x30, 0x80, 0x01]), Ok(Some(3 + 128)));
+        assert_eq!(
+            packet_len(&[0x30, 0xff, 0xff, 0xff, 0x7f]),
+            Ok(Some(5 + 268_435_455))
+        );
+        assert!(packet_len(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
+    }
+
+    #[test]
+    fn packets_read_whole() {
+        let mut buf = Vec::new();
+        encode_publish_v5(&mut buf, "t", &[0x00, b'x']);
+        assert_eq!(buf, [0x30, 0x05, 0, 1, b't', 0x00, b'x']);
+        let mut long = Vec::new();
+        encode_publish(&mut long, "a", &[7u8; 200], 0, 0, false);
+        let mut stream = [buf.clone(), long.clone()].concat();
+        let mut r = stream.as_slice();
+        assert_eq!(read_packet(&mut r).unwrap(), buf);
+        assert_eq!(read_packet(&mut r).unwrap(), long);
+        assert!(read_packet(&mut r).is_err(), "nothing left");
+        stream.truncate(3);
+        assert!(read_packet(&mut stream.as_slice()).is_err(), "cut short");
+    }
 
     #[test]
     fn remaining_length_encoding() {

@@ -40,6 +40,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::packet::packet_len;
 use crate::tls::Pki;
 use crate::Broker;
 
@@ -496,41 +497,9 @@ impl MqttFramer {
     }
 }
 
-/// The length of the MQTT packet at the start of `buf` (fixed header byte,
-/// 1-4 bytes of remaining length, then that many bytes), or `None` while the
-/// remaining length is incomplete.
-fn packet_len(buf: &[u8]) -> Result<Option<usize>, String> {
-    let mut remaining = 0usize;
-    for i in 1..=4 {
-        let Some(&byte) = buf.get(i) else {
-            return Ok(None);
-        };
-        remaining |= usize::from(byte & 0x7f) << (7 * (i - 1));
-        if byte & 0x80 == 0 {
-            return Ok(Some(1 + i + remaining));
-        }
-    }
-    Err("the broker sent an MQTT remaining length longer than 4 bytes".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn packet_lengths() {
-        assert_eq!(packet_len(&[]), Ok(None));
-        assert_eq!(packet_len(&[0x20]), Ok(None));
-        assert_eq!(packet_len(&[0x20, 0x02, 0, 0]), Ok(Some(4))); // CONNACK
-        assert_eq!(packet_len(&[0xd0, 0x00]), Ok(Some(2))); // PINGRESP
-        assert_eq!(packet_len(&[0x30, 0x80]), Ok(None));
-        assert_eq!(packet_len(&[0x30, 0x80, 0x01]), Ok(Some(3 + 128)));
-        assert_eq!(
-            packet_len(&[0x30, 0xff, 0xff, 0xff, 0x7f]),
-            Ok(Some(5 + 268_435_455))
-        );
-        assert!(packet_len(&[0x30, 0xff, 0xff, 0xff, 0xff, 0x01]).is_err());
-    }
 
     #[test]
     fn framer_splits_and_joins() {
