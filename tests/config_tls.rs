@@ -27,7 +27,7 @@ const PAHO_SOCKET_ERROR: &str = "Socket error";
 
 /// `(client id, "topic payload")` of every message the `tls/#` handler saw.
 static MESSAGES: Recorder<(String, String)> = Recorder::new();
-/// `(client id, level, text)` of every `on_log` entry.
+/// `(client id, level, text)` of the `on_log` entries the tests look for.
 static LOGS: Recorder<(String, mqtt::LogLevel, String)> = Recorder::new();
 
 #[mqtt::on_message("tls/#", qos = 1)]
@@ -40,9 +40,13 @@ fn tls_message(msg: mqtt::Message, client: mqtt::Mqtt) {
 
 #[mqtt::on_log]
 fn log_entry(entry: mqtt::LogEntry, client: mqtt::Mqtt) {
-    // Warnings and errors, and the TLS alerts of Paho C's trace (level `Debug`).
+    // Warnings and errors, and of Paho C's trace (level `Debug`) the TLS alerts, the
+    // cipher list and the CONNECT.
+    let text = entry.message();
     if matches!(entry.level(), mqtt::LogLevel::Warning | mqtt::LogLevel::Err)
-        || entry.message().starts_with("SSL alert ")
+        || text.starts_with("SSL alert ")
+        || text.starts_with("SSL cipher available")
+        || text.contains("-> CONNECT")
     {
         LOGS.push((
             client.client_id().to_owned(),
@@ -166,6 +170,26 @@ fn tls_with_the_harness_ca_verifies_and_loops_back() {
         Some(broker.tls_port()),
         "not connected through the TLS listener: {}",
         broker.log_tail(20)
+    );
+    // `on_log` gets Paho's protocol lines, but not the ~60 ciphers OpenSSL offers at
+    // every TLS connect.
+    let id = m.client_id().to_owned();
+    assert!(
+        LOGS.wait_for(T, |logs| logs
+            .iter()
+            .any(|(c, _, text)| *c == id && text.contains("-> CONNECT"))),
+        "no CONNECT line in on_log for {id}"
+    );
+    let ciphers: Vec<_> = LOGS
+        .snapshot()
+        .into_iter()
+        .filter(|(c, _, text)| *c == id && text.starts_with("SSL cipher available"))
+        .collect();
+    assert!(
+        ciphers.is_empty(),
+        "{} cipher lines: {:?}",
+        ciphers.len(),
+        ciphers.first()
     );
 }
 

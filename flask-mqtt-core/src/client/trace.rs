@@ -90,7 +90,7 @@ fn on_trace_line(level: i32, line: &str, client: Option<TraceKey>) {
         _ => (LogLevel::Debug, log::Level::Trace),
     };
     log::log!(target: PAHO_TARGET, log_level, "{line}");
-    if level < 4 {
+    if level < 4 || is_inventory(line) {
         return;
     }
     // A line about no one client (threads, the poll over all sockets) goes to `log` only.
@@ -103,6 +103,13 @@ fn on_trace_line(level: i32, line: &str, client: Option<TraceKey>) {
         let entry = entry.get_or_insert_with(|| LogEntry::new(entry_level, redact_payload(line)));
         let _ = sink.tx.send(entry.clone());
     }
+}
+
+/// A line that lists what OpenSSL offers rather than says what happened: Paho logs every
+/// cipher it may use at each TLS connect (about 60 lines), which would bury the protocol
+/// lines `on_log` handlers are for. `log` still gets them, at `trace`.
+fn is_inventory(line: &str) -> bool {
+    line.starts_with("SSL cipher available:")
 }
 
 /// The line without the time stamp Paho starts it with (`20261206 024342.580 `): a `log`
@@ -160,6 +167,20 @@ mod tests {
             "3 c -> PUBLISH msgid: 0 qos: 0 retained: 0 rc 0 payload len(5)"
         );
         assert_eq!(redact_payload("3 c <- PINGRESP"), "3 c <- PINGRESP");
+    }
+
+    #[test]
+    fn only_the_cipher_inventory_is_kept_from_on_log() {
+        assert!(is_inventory(
+            "SSL cipher available: 0:TLS_AES_256_GCM_SHA384"
+        ));
+        for line in [
+            "SSL alert write:fatal:unknown CA",
+            "6 c -> CONNECT version 4 clean: 1 (0)",
+            "SSL cipher",
+        ] {
+            assert!(!is_inventory(line), "{line}");
+        }
     }
 
     #[test]
