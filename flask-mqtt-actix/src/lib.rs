@@ -91,6 +91,10 @@ pub use crate::plugin::{configure, init, init_named, init_with, Clients};
 pub use crate::state::manage;
 pub use flask_mqtt_core::Ack;
 pub use flask_mqtt_core::{
+    is_disallowed, publisher, Publisher, RenderError, Request, TopicNameTemplate, ValueProblem,
+    DEFAULT_REQUEST_TIMEOUT,
+};
+pub use flask_mqtt_core::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
     BrokerSection, Client, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectError,
     ConnectMode, ConnectReturnCode, Connected, ConnectionState, DisconnectReason, Disconnected,
@@ -99,10 +103,6 @@ pub use flask_mqtt_core::{
     OptionalFromEvent, ProtocolVersion, Publish, Published, QoS, Result, Scalar, Secret,
     Subscribed, TlsConfig, TlsVersion, TopicFilter, TopicFilterError, TopicName, TopicNameError,
     Transport, Unsubscribed, WrongEvent, DEFAULT_PREFIX,
-};
-pub use flask_mqtt_core::{
-    publisher, Publisher, RenderError, Request, TopicNameTemplate, ValueProblem,
-    DEFAULT_REQUEST_TIMEOUT,
 };
 pub use flask_mqtt_core::{
     testing, ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection,

@@ -386,17 +386,20 @@ impl Error {
     }
 }
 
-/// Shortens user input quoted in an error to 200 bytes (on a char boundary).
+/// Shortens user input quoted in an error to 200 bytes (on a char boundary), with
+/// control characters and non-characters escaped (`\u{a}`): a line break or terminal
+/// escape in it is shown, not acted on, wherever the error is printed.
 pub(crate) fn truncate(s: &str) -> String {
     const MAX: usize = 200;
     if s.len() <= MAX {
-        return s.to_owned();
+        return flask_mqtt_topic::escape_disallowed(s).into_owned();
     }
     let mut end = MAX;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}...", &s[..end])
+    let kept = s.get(..end).unwrap_or_default();
+    format!("{}...", flask_mqtt_topic::escape_disallowed(kept))
 }
 
 #[cfg(test)]

@@ -188,8 +188,8 @@ pub use flask_mqtt_macros::{
     publisher,
 };
 pub use flask_mqtt_topic::{
-    RenderError, TemplateError, TopicFilter, TopicFilterError, TopicName, TopicNameError,
-    TopicNameTemplate, TopicTemplate, ValueProblem,
+    is_disallowed, RenderError, TemplateError, TopicFilter, TopicFilterError, TopicName,
+    TopicNameError, TopicNameTemplate, TopicTemplate, ValueProblem,
 };
 
 /// Support for the code the attribute macros generate. Not public API.

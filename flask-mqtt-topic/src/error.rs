@@ -35,6 +35,16 @@ pub enum TopicFilterError {
         /// 1-based number of the offending level.
         level: usize,
     },
+    /// A level contains another character MQTT says a string should not carry
+    /// ([`is_disallowed`](crate::is_disallowed): a control character or a Unicode
+    /// non-character), which brokers may treat as a malformed packet (Mosquitto closes
+    /// the connection).
+    DisallowedCharacter {
+        /// 1-based number of the offending level.
+        level: usize,
+        /// The first such character.
+        character: char,
+    },
     /// `#` forms a whole level but is not the last level (`a/#/b`).
     HashNotLast {
         /// 1-based number of the level holding `#`.
@@ -80,6 +90,9 @@ impl fmt::Display for TopicFilterError {
                 "topic filter is {len} bytes long; the limit is {MAX_TOPIC_LEN} bytes"
             ),
             Self::NulCharacter { level } => write_nul(f, *level),
+            Self::DisallowedCharacter { level, character } => {
+                write_disallowed(f, *level, *character)
+            }
             Self::HashNotLast { level } => write!(
                 f,
                 "`#` must be the last level (it is level {level}); \
@@ -127,6 +140,16 @@ pub enum TopicNameError {
         /// 1-based number of the offending level.
         level: usize,
     },
+    /// A level contains another character MQTT says a string should not carry
+    /// ([`is_disallowed`](crate::is_disallowed): a control character or a Unicode
+    /// non-character), which brokers may treat as a malformed packet (Mosquitto closes
+    /// the connection).
+    DisallowedCharacter {
+        /// 1-based number of the offending level.
+        level: usize,
+        /// The first such character.
+        character: char,
+    },
     /// A level contains `+` or `#`, which only topic filters may use.
     Wildcard {
         /// 1-based number of the offending level.
@@ -145,6 +168,9 @@ impl fmt::Display for TopicNameError {
                 "topic name is {len} bytes long; the limit is {MAX_TOPIC_LEN} bytes"
             ),
             Self::NulCharacter { level } => write_nul(f, *level),
+            Self::DisallowedCharacter { level, character } => {
+                write_disallowed(f, *level, *character)
+            }
             Self::Wildcard { level, text } => write!(
                 f,
                 "topic names cannot contain wildcards (level {level} is `{text}`); \
@@ -160,6 +186,15 @@ fn write_nul(f: &mut fmt::Formatter<'_>, level: usize) -> fmt::Result {
     write!(
         f,
         "level {level} contains a NUL character (U+0000), which MQTT forbids"
+    )
+}
+
+fn write_disallowed(f: &mut fmt::Formatter<'_>, level: usize, c: char) -> fmt::Result {
+    write!(
+        f,
+        "level {level} contains {}, which MQTT says must not be sent \
+         (brokers such as Mosquitto close the connection)",
+        crate::describe_disallowed(c)
     )
 }
 
@@ -181,6 +216,14 @@ mod tests {
             (
                 TopicFilterError::NulCharacter { level: 2 },
                 "level 2 contains a NUL character (U+0000), which MQTT forbids",
+            ),
+            (
+                TopicFilterError::DisallowedCharacter {
+                    level: 3,
+                    character: '\t',
+                },
+                "level 3 contains U+0009, a control character, which MQTT says must not be \
+                 sent (brokers such as Mosquitto close the connection)",
             ),
             (
                 TopicFilterError::HashNotLast { level: 2 },
@@ -230,6 +273,14 @@ mod tests {
             (
                 TopicNameError::NulCharacter { level: 1 },
                 "level 1 contains a NUL character (U+0000), which MQTT forbids",
+            ),
+            (
+                TopicNameError::DisallowedCharacter {
+                    level: 2,
+                    character: '\u{FDD0}',
+                },
+                "level 2 contains U+FDD0, a Unicode non-character, which MQTT says must not \
+                 be sent (brokers such as Mosquitto close the connection)",
             ),
             (
                 TopicNameError::Wildcard {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::name::is_valid_topic_name;
+use crate::text::first_disallowed;
 use crate::{TopicFilterError, MAX_TOPIC_LEN};
 
 /// Prefix of a shared subscription (MQTT 5.0 §4.8.2).
@@ -14,7 +15,9 @@ const SHARE_PREFIX: &str = "$share/";
 /// The rules (MQTT 3.1.1 §4.7, MQTT 5.0 §4.7 and §4.8.2):
 ///
 /// - the filter is not empty and is at most [`MAX_TOPIC_LEN`] bytes of UTF-8;
-/// - no level contains the NUL character U+0000;
+/// - no level contains the NUL character U+0000, nor another character MQTT says
+///   must not be sent ([`is_disallowed`](crate::is_disallowed): a control character
+///   or a Unicode non-character);
 /// - `#` appears only as the whole last level (`a/#`, `#`);
 /// - `+` appears only as a whole level (`a/+/c`, `+`);
 /// - empty levels are allowed (`a//b`, `/a`, `a/`);
@@ -28,7 +31,8 @@ const SHARE_PREFIX: &str = "$share/";
 ///
 /// When a filter breaks several rules, the length rules are reported first,
 /// then the first offending level. Within a level a NUL character is reported
-/// first, then a misplaced `#`, then a misplaced `+`.
+/// first, then another disallowed character, then a misplaced `#`, then a
+/// misplaced `+`.
 ///
 /// Level numbers in the errors are 1-based and count the levels of the whole
 /// string as written: in `$share/g/a/te#`, `$share` is level 1, `g` level 2
@@ -69,6 +73,12 @@ pub fn validate_filter(filter: &str) -> Result<(), TopicFilterError> {
     if group.contains('\0') {
         return Err(TopicFilterError::NulCharacter { level: 2 });
     }
+    if let Some(character) = first_disallowed(group) {
+        return Err(TopicFilterError::DisallowedCharacter {
+            level: 2,
+            character,
+        });
+    }
     if group.contains(['+', '#']) {
         return Err(TopicFilterError::SharedGroupInvalid {
             group: group.to_owned(),
@@ -91,6 +101,9 @@ fn validate_levels(filter: &str, offset: usize) -> Result<(), TopicFilterError> 
         let level = offset + index + 1;
         if text.contains('\0') {
             return Err(TopicFilterError::NulCharacter { level });
+        }
+        if let Some(character) = first_disallowed(text) {
+            return Err(TopicFilterError::DisallowedCharacter { level, character });
         }
         if text == "#" {
             if levels.peek().is_some() {
@@ -344,6 +357,71 @@ mod tests {
             ("a/\0".into(), E::NulCharacter { level: 2 }),
             ("a/b/c\0d/#".into(), E::NulCharacter { level: 3 }),
             ("a/#\0".into(), E::NulCharacter { level: 2 }),
+            // Other characters MQTT says must not be sent: after NUL, before wildcards.
+            (
+                "home/\tkitchen".into(),
+                E::DisallowedCharacter {
+                    level: 2,
+                    character: '\t',
+                },
+            ),
+            (
+                "home/\n    temperature".into(),
+                E::DisallowedCharacter {
+                    level: 2,
+                    character: '\n',
+                },
+            ),
+            (
+                "a/\u{7f}".into(),
+                E::DisallowedCharacter {
+                    level: 2,
+                    character: '\u{7f}',
+                },
+            ),
+            (
+                "a/\u{9f}/b".into(),
+                E::DisallowedCharacter {
+                    level: 2,
+                    character: '\u{9f}',
+                },
+            ),
+            (
+                "a/\u{FFFF}".into(),
+                E::DisallowedCharacter {
+                    level: 2,
+                    character: '\u{FFFF}',
+                },
+            ),
+            (
+                "ä/\u{10FFFE}".into(),
+                E::DisallowedCharacter {
+                    level: 2,
+                    character: '\u{10FFFE}',
+                },
+            ),
+            (
+                "\u{FDD0}#".into(),
+                E::DisallowedCharacter {
+                    level: 1,
+                    character: '\u{FDD0}',
+                },
+            ),
+            ("a\u{1}\0".into(), E::NulCharacter { level: 1 }),
+            (
+                "$share/g\u{1b}/a".into(),
+                E::DisallowedCharacter {
+                    level: 2,
+                    character: '\u{1b}',
+                },
+            ),
+            (
+                "$share/g/a/+\r".into(),
+                E::DisallowedCharacter {
+                    level: 4,
+                    character: '\r',
+                },
+            ),
             ("#/a".into(), E::HashNotLast { level: 1 }),
             ("home/#/temperature".into(), E::HashNotLast { level: 2 }),
             ("a/#/".into(), E::HashNotLast { level: 2 }),

@@ -21,6 +21,9 @@
 //! - [`TopicNameTemplate`] / [`RenderError`]: a topic name whose varying levels
 //!   have names, `devices/{device_id}/command`, for declared publishers that fill
 //!   them in.
+//! - [`is_disallowed`]: the control characters and non-characters that MQTT says a
+//!   string should not carry. Filters and names holding one are refused (Mosquitto
+//!   closes the connection of a client that sends one).
 //!
 //! The crate has no dependencies and no unsafe code.
 //!
@@ -68,6 +71,7 @@ mod filter;
 mod name;
 mod name_template;
 mod template;
+mod text;
 mod trie;
 
 pub use error::TopicFilterError;
@@ -80,6 +84,7 @@ pub use name_template::{RenderError, TopicNameTemplate, ValueProblem};
 pub use template::Segment;
 pub use template::TemplateError;
 pub use template::TopicTemplate;
+pub use text::{describe_disallowed, escape_disallowed, first_disallowed, is_disallowed};
 pub use trie::FilterTrie;
 
 /// The maximum length of a topic filter or topic name, in bytes of UTF-8

@@ -3,17 +3,20 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::text::first_disallowed;
 use crate::{TopicNameError, MAX_TOPIC_LEN};
 
 /// Checks that `name` is a valid MQTT topic name (a topic to publish to).
 ///
 /// A topic name is non-empty, at most [`MAX_TOPIC_LEN`] bytes of UTF-8, has no
-/// NUL character and no wildcard (`+` or `#`) anywhere. Empty levels are
+/// NUL character, no other character MQTT says must not be sent
+/// ([`is_disallowed`](crate::is_disallowed): a control character or a Unicode
+/// non-character) and no wildcard (`+` or `#`) anywhere. Empty levels are
 /// allowed (`a//b`, `/a`, `a/`), and so are names starting with `$`.
 ///
 /// When a name breaks several rules, the length rules are reported first,
 /// then the first offending level; within a level a NUL character is reported
-/// before a wildcard.
+/// first, then another disallowed character, then a wildcard.
 ///
 /// # Errors
 ///
@@ -42,6 +45,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
         if text.contains('\0') {
             return Err(TopicNameError::NulCharacter { level });
         }
+        if let Some(character) = first_disallowed(text) {
+            return Err(TopicNameError::DisallowedCharacter { level, character });
+        }
         if text.contains(['+', '#']) {
             return Err(TopicNameError::Wildcard {
                 level,
@@ -52,7 +58,9 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
     Ok(())
 }
 
-/// Whether `name` is a valid topic name, without building an error.
+/// Whether `name` is a valid topic name, without building an error. Used to match
+/// *received* topics, so it does not refuse what [`is_disallowed`](crate::is_disallowed):
+/// a broker that delivers such a topic gets it matched like any other.
 pub(crate) fn is_valid_topic_name(name: &str) -> bool {
     !name.is_empty() && name.len() <= MAX_TOPIC_LEN && !name.contains(['\0', '+', '#'])
 }
@@ -170,6 +178,10 @@ mod tests {
 
     #[test]
     fn invalid_names() {
+        let disallowed = |level: usize, character: char| TopicNameError::DisallowedCharacter {
+            level,
+            character,
+        };
         let wildcard = |level: usize, text: &str| TopicNameError::Wildcard {
             level,
             text: text.to_owned(),
@@ -202,6 +214,21 @@ mod tests {
             ("//x#".into(), wildcard(3, "x#")),
             ("$share/g/+".into(), wildcard(3, "+")),
         ];
+        // Characters MQTT says must not be sent: refused to publish to, but received
+        // topics holding one are still matched (`is_valid_topic_name`).
+        let not_sent: Vec<(&str, TopicNameError)> = vec![
+            ("a/\tb", disallowed(2, '\t')),
+            ("a\u{85}", disallowed(1, '\u{85}')),
+            ("a/\u{1}\0", TopicNameError::NulCharacter { level: 2 }),
+            // within a level before a wildcard
+            ("a/+\u{7f}", disallowed(2, '\u{7f}')),
+            ("x/\u{1FFFF}", disallowed(2, '\u{1FFFF}')),
+        ];
+        for (name, err) in not_sent {
+            assert_eq!(validate_topic_name(name), Err(err.clone()), "{name:?}");
+            assert_eq!(TopicName::new(name), Err(err));
+        }
+        assert!(is_valid_topic_name("a/\tb"));
         for (name, err) in cases {
             let short: String = name.chars().take(20).collect();
             assert_eq!(validate_topic_name(&name), Err(err.clone()), "{short:?}");

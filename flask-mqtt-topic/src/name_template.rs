@@ -5,6 +5,7 @@ use std::error::Error;
 use std::fmt;
 
 use crate::template::{Segment, TemplateError, TopicTemplate};
+use crate::text::{escape_disallowed, first_disallowed};
 use crate::{TopicFilter, TopicName, TopicNameError};
 
 /// A topic name whose varying levels have names: `{name}` stands for one level,
@@ -93,7 +94,7 @@ impl TopicNameTemplate {
     /// A `{name:#}` value fills the remaining levels: it may contain `/`, and when it is
     /// empty the level goes away with its separator (`files/{path:#}` renders `files`,
     /// the topic `files/#` matches with an empty capture). No value may contain `+`,
-    /// `#` or NUL.
+    /// `#`, NUL or another character that [`is_disallowed`](crate::is_disallowed).
     ///
     /// # Errors
     ///
@@ -143,6 +144,8 @@ impl TopicNameTemplate {
 fn value_problem(value: &str, rest: bool) -> Option<ValueProblem> {
     if value.contains('\0') {
         Some(ValueProblem::Nul)
+    } else if let Some(c) = first_disallowed(value) {
+        Some(ValueProblem::Disallowed(c))
     } else if value.contains(['+', '#']) {
         Some(ValueProblem::Wildcard)
     } else if !rest && value.contains('/') {
@@ -172,6 +175,9 @@ pub enum ValueProblem {
     Wildcard,
     /// The value contains the NUL character.
     Nul,
+    /// The value contains this character, which MQTT says must not be sent
+    /// ([`is_disallowed`](crate::is_disallowed)).
+    Disallowed(char),
 }
 
 /// Why [`TopicNameTemplate::render`] could not build a topic.
@@ -213,7 +219,7 @@ impl fmt::Display for RenderError {
                 value,
                 problem,
             } => {
-                let value = value.replace('\0', "\\0");
+                let value = escape_disallowed(value);
                 let why = match problem {
                     ValueProblem::Empty => "it is empty, and must fill one level".to_owned(),
                     ValueProblem::Slash => format!(
@@ -223,6 +229,10 @@ impl fmt::Display for RenderError {
                         "it contains `+` or `#`, which no topic may contain".to_owned()
                     }
                     ValueProblem::Nul => "it contains the NUL character".to_owned(),
+                    ValueProblem::Disallowed(c) => format!(
+                        "it contains {}, which MQTT says must not be sent",
+                        crate::describe_disallowed(*c)
+                    ),
                 };
                 write!(
                     f,
@@ -351,6 +361,21 @@ mod tests {
         assert_eq!(
             value("a", "\0"),
             Some(("rest".to_owned(), ValueProblem::Nul))
+        );
+        assert_eq!(
+            value("a\tb", "x"),
+            Some(("id".to_owned(), ValueProblem::Disallowed('\t')))
+        );
+        assert_eq!(
+            value("a", "x/\u{FFFF}"),
+            Some(("rest".to_owned(), ValueProblem::Disallowed('\u{FFFF}')))
+        );
+        // The message shows such a character escaped, never raw.
+        let err = t.render(&["a\nb", "x"]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "invalid value `a\\u{a}b` for the topic parameter `id`: it contains U+000A, \
+             a control character, which MQTT says must not be sent"
         );
         assert_eq!(
             t.render(&["a"]),

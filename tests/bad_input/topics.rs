@@ -170,6 +170,8 @@ async fn publish_rejects_invalid_topics_on_its_first_poll() {
         level,
         text: text.to_owned(),
     };
+    let disallowed =
+        |level: usize, character: char| TopicNameError::DisallowedCharacter { level, character };
     let cases: Vec<(String, TopicNameError)> = vec![
         ("a/+/b".into(), wildcard(2, "+")),
         ("+".into(), wildcard(1, "+")),
@@ -183,7 +185,14 @@ async fn publish_rejects_invalid_topics_on_its_first_poll() {
         (
             "\u{e9}".repeat(32768),
             TopicNameError::TooLong { len: 65536 },
-        ),
+        ), // What MQTT says must not be sent, and Mosquitto answers by closing the
+        // connection: one such topic from an HTTP request would cost the connection,
+        // again after every reconnect at QoS 1.
+        ("a/\tb".into(), disallowed(2, '\t')),
+        ("line\nbreak".into(), disallowed(1, '\n')),
+        ("esc/\u{1b}[31m".into(), disallowed(2, '\u{1b}')),
+        ("a/\u{85}".into(), disallowed(2, '\u{85}')),
+        ("a/\u{FFFF}".into(), disallowed(2, '\u{FFFF}')),
     ];
     let check = |connected: bool| {
         for (topic, source) in &cases {
@@ -220,6 +229,41 @@ async fn publish_rejects_invalid_topics_on_its_first_poll() {
         m.is_connected(),
         "bad input must not disturb the connection"
     );
+    // Such characters in a filter or an MQTT 5 string property are refused the same way.
+    match m.subscribe("a/\t/#", QoS::AtLeastOnce).await {
+        Err(mqtt::Error::InvalidFilter {
+            filter,
+            source:
+                mqtt::TopicFilterError::DisallowedCharacter {
+                    level: 2,
+                    character: '\t',
+                },
+        }) => assert_eq!(filter, "a/\\u{9}/#", "quoted escaped"),
+        other => panic!("subscribe with a tab: {other:?}"),
+    }
+    for publish in [
+        m.publish("fine", "x").content_type("text/\nplain"),
+        m.publish("fine", "x").user_property("k", "v\u{7f}"),
+        m.publish("fine", "x").response_topic("reply/\r"),
+    ] {
+        let first_poll = publish.send().now_or_never();
+        assert!(
+            matches!(
+                first_poll,
+                Some(Err(
+                    mqtt::Error::InvalidProperty { .. } | mqtt::Error::InvalidTopic { .. }
+                ))
+            ),
+            "{first_poll:?}"
+        );
+    }
+    // None of it reached the broker: the app is still on its first connection, and a
+    // QoS 1 publish goes round.
+    let id = m.client_id().to_owned();
+    let t = "bi/after/long/bad";
+    m.publish(t, "x").qos(QoS::AtLeastOnce).await.unwrap();
+    expect_outcome(t, &[("long", "17 bytes")], &[]);
+    assert_eq!(broker.connections_from(&id), 1, "{}", broker.log_tail(20));
 
     // With the broker gone, a valid publish waits (buffered), an invalid one still fails
     // at once.

@@ -27,8 +27,10 @@ use super::{Config, DEFAULT_RECEIVE_MAXIMUM};
 use crate::ack::policy::AckPolicy;
 use crate::error::ConfigError;
 
-/// What an MQTT string (user name, client id, password) accepts.
-const MQTT_TEXT: &str = "UTF-8 text without NUL characters, at most 65535 bytes";
+/// What an MQTT string (user name, client id) accepts.
+const MQTT_TEXT: &str = "UTF-8 text without control characters (NUL, tabs, line breaks) or Unicode non-characters, at most 65535 bytes";
+/// What a password accepts (MQTT sends it as bytes, which brokers do not check as text).
+const PASSWORD_TEXT: &str = "UTF-8 text without NUL characters, at most 65535 bytes";
 
 impl ConfigBuilder {
     /// Validates the settings, whatever set them (code, the environment, a file): the same
@@ -147,9 +149,9 @@ impl ConfigBuilder {
             Some(template) => client_id::expand(&key(&keys::CLIENT_ID), template)?,
             None => d.client_id,
         };
-        mqtt_text(&key(&keys::CLIENT_ID), &client_id, true)?;
+        mqtt_text(&key(&keys::CLIENT_ID), &client_id)?;
         if let Some(user) = &self.username {
-            mqtt_text(&key(&keys::USERNAME), user, true)?;
+            mqtt_text(&key(&keys::USERNAME), user)?;
         }
         if let Some(password) = &self.password {
             if self.username.is_none() {
@@ -162,7 +164,7 @@ impl ConfigBuilder {
                     ),
                 ));
             }
-            mqtt_text(&key(&keys::PASSWORD), password.expose(), false)?;
+            password_text(&key(&keys::PASSWORD), password.expose())?;
         }
 
         let connect_timeout = positive(
@@ -380,12 +382,21 @@ fn positive(key: &str, d: Duration) -> Result<Duration, ConfigError> {
     Ok(d)
 }
 
-/// An MQTT UTF-8 string: no NUL (MQTT forbids it, and Paho's Rust builders panic on it),
-/// at most 65535 bytes. The value is shown unless it is secret.
-fn mqtt_text(key: &str, value: &str, show: bool) -> Result<(), ConfigError> {
+/// An MQTT UTF-8 string: no NUL (MQTT forbids it, and Paho's Rust builders panic on it)
+/// nor another character MQTT says must not be sent (brokers such as Mosquitto close the
+/// connection of a client whose id or user name holds one), at most 65535 bytes.
+fn mqtt_text(key: &str, value: &str) -> Result<(), ConfigError> {
+    if flask_mqtt_topic::first_disallowed(value).is_some() || value.len() > MQTT_STRING_MAX {
+        return Err(ConfigError::new(key, Some(&shown(value)), MQTT_TEXT));
+    }
+    Ok(())
+}
+
+/// A password: no NUL (Paho's Rust builders panic on it), at most 65535 bytes; never
+/// shown.
+fn password_text(key: &str, value: &str) -> Result<(), ConfigError> {
     if value.contains('\0') || value.len() > MQTT_STRING_MAX {
-        let shown_value = show.then(|| shown(value));
-        return Err(ConfigError::new(key, shown_value.as_deref(), MQTT_TEXT));
+        return Err(ConfigError::new(key, None, PASSWORD_TEXT));
     }
     Ok(())
 }
@@ -433,7 +444,8 @@ mod tests {
         Config::from_toml_str(&toml, "MQTT")
     }
 
-    const TEXT: &str = "UTF-8 text without NUL characters, at most 65535 bytes";
+    const TEXT: &str = "UTF-8 text without control characters (NUL, tabs, line breaks) or Unicode non-characters, at most 65535 bytes";
+    const PASSWORD: &str = "UTF-8 text without NUL characters, at most 65535 bytes";
     const HOST: &str = "a host name or address, or a URI `scheme://host[:port][/path]` with scheme `mqtt`, `tcp`, `mqtts`, `ssl`, `ws` or `wss`";
     const SECONDS: &str = "a positive number of seconds (decimals allowed, at most 86400)";
 
@@ -454,7 +466,26 @@ mod tests {
                 env: vec![("MQTT_USERNAME", "u"), ("MQTT_PASSWORD", "se\0cret")],
                 code: |b| b.credentials("u", "se\0cret"),
                 key: "MQTT_PASSWORD",
+                expected: PASSWORD,
+            },
+            // Other characters MQTT says must not be sent.
+            Case {
+                env: vec![("MQTT_USERNAME", "ad\tmin")],
+                code: |b| b.username("ad\tmin"),
+                key: "MQTT_USERNAME",
                 expected: TEXT,
+            },
+            Case {
+                env: vec![("MQTT_CLIENT_ID", "app\u{FFFF}")],
+                code: |b| b.client_id("app\u{FFFF}"),
+                key: "MQTT_CLIENT_ID",
+                expected: TEXT,
+            },
+            Case {
+                env: vec![("MQTT_LAST_WILL_TOPIC", "status/\n")],
+                code: |b| b.last_will("status/\n", "", QoS::AtMostOnce, false),
+                key: "MQTT_LAST_WILL_TOPIC",
+                expected: "a valid topic name: level 2 contains U+000A, a control character, which MQTT says must not be sent (brokers such as Mosquitto close the connection)",
             },
             Case {
                 env: vec![("MQTT_CLIENT_ID", "app\0")],
@@ -509,7 +540,7 @@ mod tests {
                 env: vec![("MQTT_USERNAME", "u"), ("MQTT_PASSWORD", long())],
                 code: |b| b.credentials("u", long()),
                 key: "MQTT_PASSWORD",
-                expected: TEXT,
+                expected: PASSWORD,
             },
             Case {
                 env: vec![("MQTT_CLIENT_ID", long())],

@@ -61,7 +61,9 @@ impl Properties {
 
     /// Whether MQTT can carry every value: the Response Topic is a valid topic name, no
     /// string holds a NUL (MQTT forbids U+0000 in strings, and Paho's property builders
-    /// panic on one) and no value is longer than 65,535 bytes.
+    /// panic on one) or another character MQTT says must not be sent (a control
+    /// character or a non-character, [`flask_mqtt_topic::is_disallowed`]), and no value
+    /// is longer than 65,535 bytes.
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if let Some(topic) = &self.response_topic {
             TopicName::new(topic.as_str()).map_err(|e| Error::invalid_topic(topic, e))?;
@@ -113,6 +115,15 @@ fn check_str(property: &'static str, value: &str) -> Result<(), Error> {
                 .to_owned(),
         });
     }
+    if let Some(c) = flask_mqtt_topic::first_disallowed(value) {
+        return Err(Error::InvalidProperty {
+            property,
+            reason: format!(
+                "it contains {}, which MQTT says must not be sent (brokers such as Mosquitto close the connection)",
+                flask_mqtt_topic::describe_disallowed(c)
+            ),
+        });
+    }
     check_len(property, value.len())
 }
 
@@ -158,6 +169,21 @@ mod tests {
                 "NUL",
             ),
             (
+                with(|p| p.set_content_type("text/\nplain".into())),
+                "Content Type",
+                "U+000A, a control character",
+            ),
+            (
+                with(|p| p.add_user("k\u{FFFE}".into(), "v".into())),
+                "User Property name",
+                "U+FFFE, a Unicode non-character",
+            ),
+            (
+                with(|p| p.add_user("k".into(), "v\tx".into())),
+                "User Property value",
+                "U+0009",
+            ),
+            (
                 with(|p| p.set_content_type(long.clone())),
                 "Content Type",
                 "65536 bytes long",
@@ -181,12 +207,14 @@ mod tests {
             }
             let _ = props.to_paho();
         }
-        let bad_topic = with(|p| p.set_response_topic("a/\0".into()));
-        assert!(matches!(
-            bad_topic.validate(),
-            Err(Error::InvalidTopic { .. })
-        ));
-        let _ = bad_topic.to_paho();
+        for topic in ["a/\0", "a/\u{1b}"] {
+            let bad_topic = with(|p| p.set_response_topic(topic.into()));
+            assert!(matches!(
+                bad_topic.validate(),
+                Err(Error::InvalidTopic { .. })
+            ));
+            let _ = bad_topic.to_paho();
+        }
     }
 
     #[test]

@@ -17,9 +17,22 @@ fn levels(s: &str) -> Vec<&str> {
     s.split('/').collect()
 }
 
+/// MQTT 5.0 §1.5.4 (3.1.1 §1.5.3): the control characters (Unicode category Cc) and
+/// the non-characters, which a sender should not put in a UTF-8 string.
+fn should_not_send(c: char) -> bool {
+    let n = c as u32;
+    c.is_control() || (0xFDD0..0xFDF0).contains(&n) || n % 0x10000 >= 0xFFFE
+}
+
+/// The first character of `level` other than NUL that should not be sent.
+fn not_sent(level: &str) -> Option<char> {
+    level.chars().find(|&c| c != '\0' && should_not_send(c))
+}
+
 /// MQTT 3.1.1 §4.7.3, §1.5.3: a topic name is 1 to 65535 bytes of UTF-8 without
-/// U+0000, and (§4.7.1) has no wildcard characters. Errors report the length first,
-/// then the first bad level (1-based): NUL before wildcard.
+/// U+0000 (nor what else should not be sent), and (§4.7.1) has no wildcard characters.
+/// Errors report the length first, then the first bad level (1-based): NUL, then
+/// another character not to send, then a wildcard.
 pub fn topic_name(name: &str) -> Result<(), TopicNameError> {
     if name.is_empty() {
         return Err(TopicNameError::Empty);
@@ -30,6 +43,12 @@ pub fn topic_name(name: &str) -> Result<(), TopicNameError> {
     for (i, level) in levels(name).into_iter().enumerate() {
         if level.chars().any(|c| c == '\0') {
             return Err(TopicNameError::NulCharacter { level: i + 1 });
+        }
+        if let Some(character) = not_sent(level) {
+            return Err(TopicNameError::DisallowedCharacter {
+                level: i + 1,
+                character,
+            });
         }
         if level.chars().any(|c| c == '+' || c == '#') {
             return Err(TopicNameError::Wildcard {
@@ -52,7 +71,7 @@ fn is_shared(levels: &[&str]) -> bool {
 /// U+0000; `#` only as the whole last level; `+` only as a whole level; a shared
 /// subscription has a non-empty share name without wildcards and a non-empty filter.
 /// Errors: length first, then the share name, then the first bad level; within a
-/// level NUL, then `#`, then `+`.
+/// level NUL, then another character not to send, then `#`, then `+`.
 pub fn filter(filter: &str) -> Result<(), TopicFilterError> {
     if filter.is_empty() {
         return Err(TopicFilterError::Empty);
@@ -69,6 +88,12 @@ pub fn filter(filter: &str) -> Result<(), TopicFilterError> {
         }
         if group.contains('\0') {
             return Err(TopicFilterError::NulCharacter { level: 2 });
+        }
+        if let Some(character) = not_sent(group) {
+            return Err(TopicFilterError::DisallowedCharacter {
+                level: 2,
+                character,
+            });
         }
         if group.contains('+') || group.contains('#') {
             return Err(TopicFilterError::SharedGroupInvalid {
@@ -88,6 +113,12 @@ pub fn filter(filter: &str) -> Result<(), TopicFilterError> {
         let number = i + 1;
         if level.contains('\0') {
             return Err(TopicFilterError::NulCharacter { level: number });
+        }
+        if let Some(character) = not_sent(level) {
+            return Err(TopicFilterError::DisallowedCharacter {
+                level: number,
+                character,
+            });
         }
         if *level == "#" && i != last {
             return Err(TopicFilterError::HashNotLast { level: number });
@@ -130,13 +161,30 @@ pub fn inner(filter: &str) -> String {
 }
 
 /// MQTT 3.1.1 §4.7: does the valid filter `filter` match `topic`? Nothing matches a
-/// string that is not a valid topic name. Level by level: `+` matches any one level
+/// string that is not a valid topic name, except that a received topic holding a
+/// character a sender should not send (but a broker may deliver) is matched. Level by level: `+` matches any one level
 /// (also an empty one), `#` (last) matches all remaining levels, including none (the
 /// parent: `a/#` matches `a`), anything else matches the same text. §4.7.2: a filter
 /// whose first level is `+` or `#` does not match a topic starting with `$`.
 pub fn matches(filter: &str, topic: &str) -> bool {
-    if topic_name(topic).is_err() {
-        return false;
+    if let Err(e) = topic_name(topic) {
+        if !matches!(e, TopicNameError::DisallowedCharacter { .. }) {
+            return false;
+        }
+        // The rest of the topic must be valid still.
+        let rest: String = topic
+            .chars()
+            .map(|c| {
+                if c != '\0' && should_not_send(c) {
+                    'x'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        if topic_name(&rest).is_err() {
+            return false;
+        }
     }
     let f = matching_levels(filter);
     let t = levels(topic);
