@@ -135,6 +135,11 @@ impl Watermark {
         self.abandoned.store(true, Ordering::SeqCst);
     }
 
+    /// Whether [`abandon`](Watermark::abandon) was called.
+    pub(crate) fn is_abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::SeqCst)
+    }
+
     fn settle(&self, token: AckToken, ack: bool) {
         {
             let mut owed = lock(&self.owed);
@@ -195,7 +200,7 @@ impl Slot {
     /// Whether the client stopped for good while the broker keeps the message for the
     /// next session: a call not started yet for it is skipped.
     pub(crate) fn is_abandoned(&self) -> bool {
-        self.0.to.abandoned.load(Ordering::SeqCst)
+        self.0.to.is_abandoned()
     }
 
     /// The message's packet identifier.

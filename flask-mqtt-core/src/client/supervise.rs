@@ -1,5 +1,6 @@
 //! Runs the driver task and reports how it ended: a driver that panics must not leave
-//! the client "connecting" forever with nothing said.
+//! the client "connecting" forever with nothing said, nor acknowledge messages whose
+//! calls die with it.
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
@@ -29,6 +30,10 @@ pub(super) async fn supervise(driver: impl Future<Output = ()> + Send + 'static,
     // The client is gone for good: a program without a logger must see it too.
     report(CLIENT_TARGET, log::Level::Error, &why);
     let shared = &mqtt.shared;
+    // Calls still queued or running are dropped with the runtime: none of their messages
+    // may be acknowledged now (the connection is still up), so the broker sends them
+    // again to the next session instead of counting them handled.
+    shared.acks.abandon();
     shared.closed.store(true, Ordering::SeqCst);
     shared.set_state(ConnectionState::Closed, |h| h.fault = Some(why));
 }
@@ -53,6 +58,10 @@ mod tests {
         )
         .await;
         let health = mqtt.health();
+        assert!(
+            mqtt.shared.acks.is_abandoned(),
+            "owed acknowledgements must not be sent for calls the runtime drops"
+        );
         assert_eq!(health.state(), ConnectionState::Closed);
         assert!(!health.is_ready());
         assert_eq!(
