@@ -194,6 +194,7 @@ impl Dispatcher {
             catch_all: Targets::from(catch_all),
             nobody: Targets::from(Vec::new()),
             topics: Mutex::new(routes::TopicCache::default()),
+            unrouted: AtomicUsize::new(0),
         });
         let backlog = Arc::new(Backlog {
             len: AtomicUsize::new(0),

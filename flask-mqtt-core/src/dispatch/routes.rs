@@ -2,6 +2,7 @@
 //! cache of the answers for topics seen before.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flask_mqtt_topic::FilterTrie;
@@ -11,6 +12,7 @@ use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
 use crate::registry::Handler;
 use crate::sync::lock;
+use crate::visible::report;
 
 /// The handlers of one event, by index; shared, so that a cached answer costs no copy.
 pub(super) type Targets = Arc<[usize]>;
@@ -23,6 +25,8 @@ pub(super) const TOPIC_CACHE_ENTRIES: usize = 4096;
 /// Longer topics are matched every time instead of remembered, so that the cache holds
 /// at most about 1 MiB of topic names.
 pub(super) const TOPIC_CACHE_MAX_LEN: usize = 256;
+/// Topics without a handler said (warned, visibly); later ones go to `debug` only.
+pub(super) const UNROUTED_SAID: usize = 10;
 
 /// Which handlers an event goes to.
 pub(super) struct Routes {
@@ -42,6 +46,8 @@ pub(super) struct Routes {
     /// Hashed with foldhash, seeded per process as std's SipHash is (so topics chosen
     /// to collide cannot be precomputed), at about a third of SipHash's cost.
     pub(super) topics: Mutex<TopicCache>,
+    /// Topics found to have no handler so far (counted when matched, not from the cache).
+    pub(super) unrouted: AtomicUsize,
 }
 
 impl Routes {
@@ -75,6 +81,9 @@ impl Routes {
                 let mut found = Vec::new();
                 self.trie.for_each_match(topic, |&i| found.push(i));
                 let targets = if found.is_empty() {
+                    if self.catch_all.is_empty() {
+                        self.unrouted(topic);
+                    }
                     Arc::clone(&self.catch_all)
                 } else {
                     Targets::from(found)
@@ -89,9 +98,64 @@ impl Routes {
                 targets
             }
         };
-        if targets.is_empty() {
-            log::debug!(target: TARGET, "no handler for message on `{topic}`");
-        }
         targets
+    }
+
+    /// A message on `topic` matched no handler (when first seen: the cache remembers
+    /// the answer). It is dropped, and a QoS 1/2 one acknowledged: the first
+    /// [`UNROUTED_SAID`] such topics are said visibly (a filter subscribed at run time
+    /// without a handler or catch-all to receive it loses every message), later ones at
+    /// `debug`.
+    fn unrouted(&self, topic: &str) {
+        let n = self.unrouted.fetch_add(1, Ordering::Relaxed);
+        let topic = crate::error::truncate(topic);
+        if n >= UNROUTED_SAID {
+            log::debug!(target: TARGET, "no handler for message on `{topic}`");
+            return;
+        }
+        let more = if n + 1 == UNROUTED_SAID {
+            "; further topics without a handler are logged at debug only"
+        } else {
+            ""
+        };
+        report(
+            TARGET,
+            log::Level::Warn,
+            &format!(
+                "a message on `{topic}` matched no handler and was dropped (a QoS 1/2 one acknowledged): give a subscription made with `Mqtt::subscribe` a handler whose filter matches it, or add a catch-all `#[mqtt::on_message]`{more}"
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::watched;
+    use super::*;
+    use crate::message::Message;
+    use crate::qos::QoS;
+    use crate::visible::said;
+
+    /// A message no handler takes is said (once per topic, at most `UNROUTED_SAID`
+    /// topics), whether or not a logger is installed (these tests install none).
+    #[tokio::test]
+    async fn a_message_no_handler_takes_is_said_once_per_topic() {
+        let (d, _watch, app) = watched(Vec::new());
+        let topics: Vec<String> = (0..UNROUTED_SAID + 3)
+            .map(|i| format!("routes-test/unrouted/{i}"))
+            .collect();
+        for topic in topics.iter().chain(&topics) {
+            let m = Message::new(topic.as_str(), "x", QoS::AtLeastOnce, false);
+            d.dispatch(app.client(), Event::Message(m));
+        }
+        let lines = said::containing("routes-test/unrouted/");
+        assert_eq!(lines.len(), UNROUTED_SAID, "{lines:#?}");
+        assert!(
+            lines[0].starts_with(
+                "WARN flask_mqtt::dispatch: a message on `routes-test/unrouted/0` matched no handler and was dropped"
+            ),
+            "{lines:#?}"
+        );
+        assert!(lines[UNROUTED_SAID - 1].ends_with("logged at debug only"));
     }
 }
