@@ -17,8 +17,10 @@ use std::sync::Arc;
 use super::queue::Item;
 use crate::ack::policy::AckPolicy;
 use crate::ack::watermark::Slot;
+use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::extract::context::EventContext;
 use crate::registry::Handler;
+use crate::visible::report;
 
 /// How a handler holds the messages it gets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +57,19 @@ impl AckMode {
             // `After`, and any policy added later until it is taught here: the safe one.
             _ => Hold::After,
         };
+        if hold == Hold::First && h.desc.nack_on_error() {
+            // The macro refuses `ack = "first"` with `nack_on_error`; the runtime setting
+            // can still make it so. Said, since the handler's author expects failures to
+            // be delivered again.
+            report(
+                TARGET,
+                log::Level::Warn,
+                &format!(
+                    "handler `{}` has nack_on_error, but its messages are acknowledged on receipt (ack policy `first`, from MQTT_ACK_POLICY), so a failure cannot withhold an acknowledgement: give it `ack = \"after\"`",
+                    h.desc.name
+                ),
+            );
+        }
         AckMode {
             hold,
             nack_on_error: h.desc.nack_on_error(),
@@ -97,5 +112,44 @@ pub(super) fn item(
         ctx,
         ack,
         nack_on_error: mode.nack_on_error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::HandlerKind;
+    use crate::registry::{HandlerDescriptor, HandlerFn};
+    use crate::visible::said;
+
+    fn nothing(_: Arc<EventContext>) -> crate::handler::Outcome {
+        Ok(None)
+    }
+
+    static NACKING: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "hold_test_nacking",
+        "dispatch::hold::tests",
+        HandlerFn::Sync(nothing),
+    )
+    .with_filter("hold/test")
+    .with_qos(1)
+    .with_nack_on_error();
+
+    /// `nack_on_error` under a `first` policy from the settings does nothing: said, with
+    /// or without a logger; under `after` nothing is said.
+    #[test]
+    fn nack_on_error_under_ack_first_is_said() {
+        let Some(h) = Handler::new(&NACKING) else {
+            panic!("a valid descriptor");
+        };
+        let after = AckMode::of(&h, AckPolicy::After);
+        assert!(after.holds() && after.nack_on_error);
+        assert_eq!(said::containing("hold_test_nacking"), Vec::<String>::new());
+        let first = AckMode::of(&h, AckPolicy::First);
+        assert!(!first.holds());
+        let lines = said::containing("hold_test_nacking");
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("acknowledged on receipt"), "{lines:?}");
     }
 }
