@@ -65,6 +65,9 @@ impl Client {
     fn start_with(config: Config, paused: bool) -> Result<Client> {
         // `MQTT_BROKER_URL=embedded`: start (or reuse) the in-process broker, connect to it.
         let config = crate::embedded::resolve(config)?;
+        if let Some(warning) = config.session_warning() {
+            crate::visible::report(crate::event::log::CLIENT_TARGET, log::Level::Warn, &warning);
+        }
         let handlers = registry::collect_for(config.prefix());
         let declared = registry::declared_subscriptions(&handlers)
             .into_iter()

@@ -127,10 +127,13 @@ impl Session {
     }
 
     /// Whether the broker keeps the session (and so unacknowledged messages) after a
-    /// disconnect.
+    /// disconnect for a later process to take up: not when the client id is new in every
+    /// process (then what is left to the session is never delivered again, so a graceful
+    /// stop handles it instead).
     pub(super) fn persistent(&self) -> bool {
         let c = &self.mqtt.shared.config;
         !c.clean_session()
+            && !c.client_id_per_process
             && (c.protocol_version() == ProtocolVersion::V311 || !c.session_expiry().is_zero())
     }
 }

@@ -118,6 +118,9 @@ pub struct Config {
     pub(crate) password: Option<Secret>,
     pub(crate) keepalive: Duration,
     pub(crate) client_id: String,
+    /// Whether the client id is new in every process (the default id, or `{pid}` in
+    /// `MQTT_CLIENT_ID`): no later process takes up a session it leaves.
+    pub(crate) client_id_per_process: bool,
     pub(crate) clean_session: bool,
     pub(crate) session_expiry: Duration,
     pub(crate) connect_timeout: Duration,
@@ -150,6 +153,7 @@ impl Default for Config {
             password: None,
             keepalive: Duration::from_secs(60),
             client_id: client_id::default_id(),
+            client_id_per_process: true,
             clean_session: true,
             session_expiry: Duration::ZERO,
             connect_timeout: Duration::from_secs(5),
@@ -302,6 +306,23 @@ impl Config {
     /// MQTT 5 session expiry interval.
     pub fn session_expiry(&self) -> Duration {
         self.session_expiry
+    }
+
+    /// What a user must hear about this session at start: a session the broker keeps
+    /// (`MQTT_CLEAN_SESSION=false`) under a client id that is new in every process, so
+    /// that no later process takes up the messages it holds.
+    pub(crate) fn session_warning(&self) -> Option<String> {
+        (!self.clean_session && self.client_id_per_process).then(|| {
+            let why = if self.client_id.contains(&std::process::id().to_string()) {
+                "holds this process's id (`{pid}`)"
+            } else {
+                "is the default, new in every process"
+            };
+            format!(
+                "MQTT_CLEAN_SESSION is false, but the client id `{}` {why}: no later process takes up this session, so messages the broker keeps for it are never delivered; set MQTT_CLIENT_ID to an id that stays the same across restarts (e.g. `app-{{hostname}}`)",
+                values::shown(&self.client_id)
+            )
+        })
     }
 
     /// How long one connection attempt may take.

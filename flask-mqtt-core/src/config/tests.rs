@@ -527,3 +527,35 @@ fn embedded_is_checked_when_the_config_is_built() {
         assert_eq!(err.key(), "MQTT_PROTOCOL_VERSION", "{err}");
     }
 }
+
+#[test]
+fn a_kept_session_under_a_client_id_new_in_every_process_is_warned_about() {
+    let warning = |vars: &[(&str, &str)]| from(vars).unwrap().session_warning();
+    // A clean session: nothing to take up.
+    assert_eq!(warning(&[]), None);
+    assert_eq!(warning(&[("MQTT_CLIENT_ID", "app-{pid}")]), None);
+    // A kept session under a stable id (`{hostname}` included).
+    for id in ["orders", "orders-{hostname}"] {
+        assert_eq!(
+            warning(&[("MQTT_CLEAN_SESSION", "false"), ("MQTT_CLIENT_ID", id)]),
+            None,
+            "{id}"
+        );
+    }
+    // The default id, and `{pid}`.
+    let default = warning(&[("MQTT_CLEAN_SESSION", "false")]).unwrap();
+    assert!(
+        default.contains("is the default, new in every process"),
+        "{default}"
+    );
+    let pid = warning(&[
+        ("MQTT_CLEAN_SESSION", "false"),
+        ("MQTT_CLIENT_ID", "orders-{pid}"),
+    ])
+    .unwrap();
+    assert!(pid.contains("holds this process's id (`{pid}`)"), "{pid}");
+    assert!(
+        pid.contains(&format!("`orders-{}`", std::process::id())),
+        "{pid}"
+    );
+}

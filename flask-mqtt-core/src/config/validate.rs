@@ -307,6 +307,10 @@ impl ConfigBuilder {
             password: self.password,
             keepalive,
             client_id,
+            client_id_per_process: self
+                .client_id
+                .as_deref()
+                .is_none_or(|template| template.contains("{pid}")),
             clean_session,
             session_expiry,
             connect_timeout,
