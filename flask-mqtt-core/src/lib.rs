@@ -61,7 +61,8 @@
 //!  dispatch/           events -> handler queues -> workers (routes, router, queue,
 //!     |                worker, reply); calls made inline (inline, trust: when; hold:
 //!     |                a message's acknowledgement held by its calls; clock; watchdog:
-//!     |                a poll that holds dispatch); observe: what it reports per call
+//!     |                a poll that holds dispatch; owed: acknowledgements that stop
+//!     |                going out); observe: what it reports per call
 //!     |                and event; measure: the observer that records handler metrics
 //!  registry, handler   the descriptors the macros submit; what handlers return;
 //!  handler_future      an async call's future, in blocks each thread recycles;

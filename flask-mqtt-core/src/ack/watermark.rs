@@ -19,7 +19,7 @@
 //! sends the messages again in the next connection of a persistent session): they stop
 //! counting as owed at once, and settling them later does nothing.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use paho_mqtt::{AckOutcome, AckToken};
@@ -54,6 +54,8 @@ impl Acknowledge for Nobody {
 pub(crate) struct Watermark {
     to: Box<dyn Acknowledge>,
     owed: Mutex<Owed>,
+    /// Slots settled so far (any connection): the watchdog's sign of progress.
+    settled: AtomicU64,
     /// Set when the client stops taking messages (graceful shutdown).
     closing: AtomicBool,
     /// Set when the session's connection is being closed for good and the broker keeps
@@ -77,6 +79,7 @@ impl Watermark {
         Arc::new(Watermark {
             to,
             owed: Mutex::new(Owed::default()),
+            settled: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
         })
@@ -111,6 +114,13 @@ impl Watermark {
         lock(&self.owed).count
     }
 
+    /// [`unacknowledged`](Watermark::unacknowledged), and the number of slots settled
+    /// so far: owed messages while that number does not move mean a stuck handler.
+    pub(crate) fn progress(&self) -> (usize, u64) {
+        let owed = lock(&self.owed).count;
+        (owed, self.settled.load(Ordering::Acquire))
+    }
+
     /// The connection ended: its slots are no longer owed (the broker sends their
     /// messages again in the next session); settling them later sends nothing.
     pub(crate) fn connection_ended(&self) {
@@ -141,6 +151,7 @@ impl Watermark {
     }
 
     fn settle(&self, token: AckToken, ack: bool) {
+        self.settled.fetch_add(1, Ordering::Release);
         {
             let mut owed = lock(&self.owed);
             if owed.connection == Some(token.connection()) {

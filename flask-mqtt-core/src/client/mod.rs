@@ -143,6 +143,7 @@ impl Client {
                     // first CONNECT, reach its `on_log` handlers.
                     let _trace = trace::install_paho_trace(paho.trace_key(), log_sink);
                     dispatcher.watched_with(&intake);
+                    dispatcher.watch_owed(driver_mqtt.client_id(), &driver_mqtt.shared.acks);
                     let session =
                         Session::new(driver_mqtt.clone(), paho, dispatcher, first_outcome);
                     // On a worker thread, not this one: the driver then hands events to

@@ -36,7 +36,9 @@
 //!   `sum(queue) + sum(concurrency)` events in handlers plus the intake backlog, which is
 //!   bounded only by what the broker sends while a handler is stalled. A warning names
 //!   the handler holding things up when the backlog reaches 1024 events and at every
-//!   doubling; an info line says when it is cleared.
+//!   doubling; an info line says when it is cleared. A call that never ends holds back
+//!   every later acknowledgement (they leave in arrival order) and so, once the
+//!   broker's window is full, all intake, with no queue growing: [`owed`] says that.
 //! - **Paho is never blocked.** Back-pressure does not reach Paho's receive thread: it
 //!   only pushes into unbounded channels. Holding it would deadlock any handler awaiting
 //!   a QoS 1/2 publish or a subscribe (their acknowledgements are read by that thread),
@@ -63,6 +65,7 @@ pub(crate) mod hold;
 mod inline;
 mod measure;
 pub(crate) mod observe;
+mod owed;
 mod queue;
 mod reply;
 mod router;
@@ -72,7 +75,7 @@ mod watchdog;
 mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use flask_mqtt_topic::FilterTrie;
@@ -81,6 +84,7 @@ use tokio::task::JoinHandle;
 
 use self::hold::{item, AckMode};
 use self::observe::{Completions, Observer};
+use self::owed::OwedWatch;
 use self::queue::{queue, Queue, SendError};
 use self::router::{route, Backlog, Job, BACKLOG_WARNING, NOBODY};
 use self::routes::{Routes, Targets};
@@ -89,7 +93,7 @@ use self::watchdog::InlinePolls;
 pub(crate) use self::watchdog::Intake;
 use self::worker::run_worker;
 use crate::ack::policy::AckPolicy;
-use crate::ack::watermark::Slot;
+use crate::ack::watermark::{Slot, Watermark};
 use crate::event::completion::{Pending, Settle};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
@@ -117,6 +121,8 @@ pub(crate) struct Dispatcher {
     observer: Option<Arc<dyn Observer>>,
     /// The inline poll under way, for the watchdog.
     polls: Arc<InlinePolls>,
+    /// The client's owed acknowledgements, for the watchdog (once the client has them).
+    owed: OnceLock<Arc<OwedWatch>>,
 }
 
 impl Dispatcher {
@@ -223,6 +229,7 @@ impl Dispatcher {
             next_seq: AtomicU64::new(0),
             observer,
             polls,
+            owed: OnceLock::new(),
         }
     }
 
@@ -230,6 +237,19 @@ impl Dispatcher {
     /// poll that blocks, which is reported on its own.
     pub(crate) fn watched_with(&self, intake: &Intake) {
         intake.follow(&self.polls);
+    }
+
+    /// Lets the watchdog say when the acknowledgements client `client_id` owes (`acks`)
+    /// stop going out for long, naming the handlers with calls queued or running.
+    pub(crate) fn watch_owed(&self, client_id: &str, acks: &Arc<Watermark>) {
+        let handlers = self
+            .routes
+            .handlers
+            .iter()
+            .zip(&self.queues)
+            .map(|(h, q)| (h.desc, Arc::clone(&q.room)))
+            .collect();
+        let _ = self.owed.set(OwedWatch::watch(client_id, acks, handlers));
     }
 
     /// Whether any handler of `kind` is registered.

@@ -100,7 +100,7 @@ struct Looks {
 }
 
 /// Looks in a row before a stall is reported (`CHECK_EVERY` apart).
-const LOOKS: u32 = 4;
+pub(super) const LOOKS: u32 = 4;
 
 impl Looks {
     /// Counts a look at the stall that started at `since` and has held for `held`;
@@ -121,7 +121,7 @@ impl Looks {
 }
 
 /// What the watchdog looks at.
-trait Check: Send + Sync {
+pub(super) trait Check: Send + Sync {
     /// Reports what has to be reported now.
     fn check(&self);
 }
@@ -305,10 +305,15 @@ pub(super) fn resumed(h: &Handler, held: Duration) {
     }
 }
 
-fn say(message: &str) {
+pub(super) fn say(message: &str) {
     crate::visible::report(TARGET, log::Level::Warn, &message);
     #[cfg(test)]
     said::add(message);
+}
+
+/// Looks at `watched` every [`CHECK_EVERY`] as long as it is alive.
+pub(super) fn watch(watched: Weak<dyn Check>) {
+    thread::add(watched);
 }
 
 /// The watchdog thread and the dispatchers it watches.
