@@ -117,11 +117,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("flask-mqtt-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(OsStr::from_bytes(b"ca-\xff.pem"));
-        if std::fs::write(&path, "PEM").is_err() {
-            // A file system that refuses such names (not the usual Linux ones).
+        // The usual Linux file systems take any bytes but '/' and NUL in a name: one that
+        // refuses this one fails the test rather than passing it unchecked.
+        let written = std::fs::write(&path, "PEM");
+        if written.is_err() {
             let _ = std::fs::remove_dir_all(&dir);
-            return;
         }
+        written.expect("a file whose name is not UTF-8 in the temp dir");
         let built = [
             crate::config::Config::builder()
                 .tls(true)
