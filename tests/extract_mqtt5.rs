@@ -260,6 +260,7 @@ async fn json_and_optional_replies() {
     let calls = app
         .inject(testing::message("rpc/maybe", "").response_topic("r/maybe"))
         .await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
     assert!(calls.all_ok(), "no reply is fine: {calls:?}");
     let calls = app
         .inject(testing::message("rpc/maybe", "yes").response_topic("r/maybe"))

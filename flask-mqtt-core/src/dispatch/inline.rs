@@ -183,7 +183,7 @@ mod tests {
         let seq = d.dispatch(app.client(), message(topic, ""));
         let now = counter.load(Ordering::SeqCst) > before;
         let calls = done(watch.ended(seq)).await;
-        assert!(calls.all_ok());
+        assert!(calls.all_ok() && calls.len() == 1, "{calls:?}");
         now
     }
 
@@ -430,7 +430,8 @@ mod tests {
             let ended = dispatch(&d, &watch, &app, message("stalling", "block"));
             let made_inline = STALLING_CALLS.load(Ordering::SeqCst) > before;
             let blocked = blocked.elapsed();
-            assert!(done(ended).await.all_ok());
+            let calls = done(ended).await;
+            assert!(calls.all_ok() && calls.len() == 1, "{calls:?}");
             releaser.join().unwrap();
             if !made_inline {
                 // Preempted past the bound just before: it blocked on its worker, where
