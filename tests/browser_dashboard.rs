@@ -381,10 +381,6 @@ async fn dashboard_in_headless_chromium() {
     )
     .await;
 
-    // The live channel stayed bounded throughout.
-    let queued = hub.queued();
-    assert!(queued <= hub.capacity(), "{queued} frames queued");
-
     c.close().await.unwrap();
     drop(driver);
     handle.stop(true).await;
