@@ -201,23 +201,28 @@ async fn every_family_with_the_labels_and_values_of_the_calls() {
 
 #[tokio::test]
 async fn a_client_with_metrics_off_records_nothing_and_is_left_out() {
-    let off = TestClient::with_config(
-        mqtt::ConfigBuilder::with_prefix("MQTT2")
-            .metrics(false)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    off.inject(message("t/ok", "x")).await;
+    // The default client's prefix, so that a handler of this binary runs: a call that
+    // happened is what it must not record.
+    let off =
+        TestClient::with_config(mqtt::Config::builder().metrics(false).build().unwrap()).unwrap();
+    let calls = off.inject(message("t/ok", "x")).await;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(calls.all_ok(), "{calls:?}");
     assert!(MetricsCollector::new([off.client().clone()]).is_empty());
     assert!(MetricsCollector::new([]).is_empty());
 
     let on = TestClient::new().unwrap();
+    let alone = MetricsCollector::new([on.client().clone()]).render(MetricsFormat::OpenMetrics);
+    // The call of `off` is nowhere, not in the series of a client with metrics on either.
+    assert_line(
+        &alone,
+        "mqtt_handler_calls_total{handler=\"metrics_text::ok\",outcome=\"ok\"} 0",
+    );
     let both = MetricsCollector::new([on.client().clone(), off.client().clone()]);
     assert!(!both.is_empty());
     let text = both.render(MetricsFormat::OpenMetrics);
     assert!(text.contains("broker=\"MQTT\""));
-    assert!(!text.contains("MQTT2"), "{text}");
+    assert_eq!(text, alone, "the client with metrics off is left out");
 }
 
 #[actix_web::test]
