@@ -202,10 +202,13 @@ fn required_mode_gives_up_after_the_timeout_on_a_broker_that_never_answers() {
     );
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(text.contains("MQTT_CONNECT_MODE=required"), "{text}");
-    // It waited for the broker, and gave up within the timeout (plus Paho's and our
-    // bookkeeping: generous, this is not a speed test).
-    assert!(took >= timeout / 2, "gave up before the timeout: {took:?}");
-    assert!(took < timeout * 4, "did not give up in time: {took:?}");
+    // It waited the whole timeout for the broker: Paho fails the attempt only once more
+    // than the timeout (whole seconds, as 2 s is) has passed since the connect was queued,
+    // after `started`, and `Client::start` waits for that up to the timeout plus a second.
+    // And it gave up rather than waiting on: the ceiling is the test's deadline, not a
+    // speed target.
+    assert!(took >= timeout, "gave up before the timeout: {took:?}");
+    assert!(took < T, "did not give up: {took:?}");
     drop(silent);
 }
 
