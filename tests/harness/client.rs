@@ -226,19 +226,26 @@ impl Observer {
     /// broker refuses the subscription (granted QoS 0x80).
     pub fn subscribe(&self, filter: &str, qos: i32) {
         match self.client.subscribe(filter, qos).wait_for(OP_TIMEOUT) {
-            Ok(rsp) => {
-                if let Some(granted) = rsp.subscribe_response() {
-                    if !(0..=2).contains(&granted) {
-                        panic!(
-                            "{}",
-                            self.failure(&format!(
-                                "Observer subscribe to {filter:?} refused by the broker \
-                                 (granted QoS {granted:#x})"
-                            ))
-                        );
-                    }
-                }
-            }
+            // A single filter: Paho answers with its granted QoS. (Paho C reports a 0x80
+            // grant as a failure, the `Err` below; this catches any other refusal code.)
+            Ok(rsp) => match rsp.subscribe_response() {
+                Some(granted) if (0..=2).contains(&granted) => {}
+                Some(granted) => panic!(
+                    "{}",
+                    self.failure(&format!(
+                        "Observer subscribe to {filter:?} refused by the broker \
+                         (granted QoS {granted:#x})"
+                    ))
+                ),
+                // Without a granted QoS nothing says the subscription is in place.
+                None => panic!(
+                    "{}",
+                    self.failure(&format!(
+                        "Observer subscribe to {filter:?}: no granted QoS in Paho's \
+                         response {rsp:?}"
+                    ))
+                ),
+            },
             Err(err) => panic!(
                 "{}",
                 self.failure(&format!("Observer subscribe to {filter:?} failed: {err}"))
