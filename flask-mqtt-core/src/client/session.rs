@@ -71,6 +71,13 @@ impl Session {
             Input::Message(m) => {
                 let shared = &self.mqtt.shared;
                 let token = m.ack_token();
+                let Some(m) = shared.requests.route(m) else {
+                    // A reply: handed to the request waiting for it, never to handlers,
+                    // also while stopping (the call awaiting it may be what the stop
+                    // waits for); acknowledged now (the slot is dropped at once).
+                    drop(token.map(|t| shared.acks.slot(t)));
+                    return None;
+                };
                 if token.is_some() && shared.acks.is_closing() && self.persistent() {
                     log::debug!(
                         target: CLIENT_TARGET,
@@ -80,19 +87,12 @@ impl Session {
                     return None;
                 }
                 let slot = token.map(|t| shared.acks.slot(t));
-                match shared.requests.route(m) {
-                    Some(m) => {
-                        self.dispatcher.dispatch_owed(
-                            &self.mqtt,
-                            Event::Message(Message::from_paho(m)),
-                            slot,
-                        );
-                        return None;
-                    }
-                    // A reply: handed to the request waiting for it, never to handlers;
-                    // acknowledged now (`slot` is dropped).
-                    None => return None,
-                }
+                self.dispatcher.dispatch_owed(
+                    &self.mqtt,
+                    Event::Message(Message::from_paho(m)),
+                    slot,
+                );
+                return None;
             }
             Input::Emit(event) => event,
             Input::Log(entry) => Event::Log(entry),

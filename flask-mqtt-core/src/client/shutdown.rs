@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::session::Session;
-use crate::event::log::LogLevel;
+use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{DisconnectReason, Disconnected};
 use crate::event::Event;
 use crate::handle::health::ConnectionState;
@@ -49,6 +49,12 @@ pub(super) async fn shutdown(
     };
     hold(done, &mut early, &mut waiting);
     shared.acks.close();
+    if graceful {
+        log::info!(
+            target: CLIENT_TARGET,
+            "stopping: the handler calls of what was received finish, then DISCONNECT"
+        );
+    }
     if !*shared.ready.borrow() {
         session.abandon_waiting();
     }

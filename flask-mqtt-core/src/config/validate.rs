@@ -310,7 +310,7 @@ impl ConfigBuilder {
             client_id_per_process: self
                 .client_id
                 .as_deref()
-                .is_none_or(|template| template.contains("{pid}")),
+                .map_or(true, |template| template.contains("{pid}")),
             clean_session,
             session_expiry,
             connect_timeout,
