@@ -77,7 +77,8 @@ fn start(broker: &Broker, version: ProtocolVersion) -> (Client, mqtt::Mqtt) {
 }
 
 /// A third-party responder: a raw Paho client that answers requests on `filter` with
-/// `answer(request)` after `delay`, to the request's Response Topic with its Correlation
+/// `answer(request)` once `ready()` returns (it may wait: a delay, or a gate the test
+/// opens), to the request's Response Topic with its Correlation
 /// Data (MQTT 5), or to the topic named in the payload after `reply:` (MQTT 3.1.1).
 struct Responder {
     client: paho::AsyncClient,
@@ -90,7 +91,7 @@ impl Responder {
         broker: &Broker,
         v5: bool,
         filter: &str,
-        delay: Duration,
+        mut ready: impl FnMut() + Send + 'static,
         answer: impl Fn(&paho::Message) -> String + Send + 'static,
     ) -> Responder {
         let client = paho::CreateOptionsBuilder::new()
@@ -120,7 +121,7 @@ impl Responder {
         let (c, count) = (client.clone(), Arc::clone(&answered));
         let thread = std::thread::spawn(move || {
             while let Ok(Some(request)) = stream.recv() {
-                std::thread::sleep(delay);
+                ready();
                 let props = request.properties();
                 let mut builder = paho::MessageBuilder::new().payload(answer(&request)).qos(1);
                 if v5 {
@@ -222,14 +223,20 @@ async fn a_third_party_responder_answers_on_the_response_topic() {
     let (client, mqtt) = start(&broker, ProtocolVersion::V5);
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let s = Arc::clone(&seen);
-    let responder = Responder::start(&broker, true, "tp/+/req", Duration::ZERO, move |req| {
-        let rt = req
-            .properties()
-            .get_string(paho::PropertyCode::ResponseTopic)
-            .unwrap_or_default();
-        s.lock().unwrap().push(rt);
-        format!("third party: {}", req.payload_str())
-    });
+    let responder = Responder::start(
+        &broker,
+        true,
+        "tp/+/req",
+        || {},
+        move |req| {
+            let rt = req
+                .properties()
+                .get_string(paho::PropertyCode::ResponseTopic)
+                .unwrap_or_default();
+            s.lock().unwrap().push(rt);
+            format!("third party: {}", req.payload_str())
+        },
+    );
 
     let reply = mqtt.request("tp/a/req", "ping").timeout(T).await.unwrap();
     assert_eq!(reply.payload_str().unwrap(), "third party: ping");
@@ -261,7 +268,7 @@ async fn late_replies_and_dropped_requests_leak_nothing_and_reach_no_handler() {
         &broker,
         true,
         "slow/req",
-        Duration::from_millis(600),
+        || std::thread::sleep(Duration::from_millis(600)),
         |req| format!("late: {}", req.payload_str()),
     );
 
@@ -308,11 +315,16 @@ async fn late_replies_and_dropped_requests_leak_nothing_and_reach_no_handler() {
 async fn mqtt_311_needs_a_reply_topic_and_one_request_per_reply_topic() {
     let broker = Broker::start();
     let (client, mqtt) = start(&broker, ProtocolVersion::V311);
+    // The responder answers a request only when the test lets it: one message on `gate`
+    // per answer.
+    let (gate, opened) = std::sync::mpsc::channel::<()>();
     let responder = Responder::start(
         &broker,
         false,
         "v3/req",
-        Duration::from_millis(300),
+        move || {
+            let _ = opened.recv_timeout(T);
+        },
         |req| format!("v3 answer to {}", req.payload_str()),
     );
 
@@ -333,7 +345,7 @@ async fn mqtt_311_needs_a_reply_topic_and_one_request_per_reply_topic() {
                 .await
         })
     };
-    // The first waits (the responder takes 300 ms): a second on the same reply topic
+    // The first waits (the responder holds its answer): a second on the same reply topic
     // could not be told apart from it.
     assert!(flask_mqtt_tests::wait_until(T, || mqtt.pending_requests() == 1));
     let err = mqtt
@@ -346,6 +358,7 @@ async fn mqtt_311_needs_a_reply_topic_and_one_request_per_reply_topic() {
         "{err:?}"
     );
 
+    gate.send(()).unwrap();
     let reply = first.await.unwrap().unwrap();
     assert_eq!(reply.topic(), reply_topic);
     assert!(
@@ -356,6 +369,7 @@ async fn mqtt_311_needs_a_reply_topic_and_one_request_per_reply_topic() {
         "{reply:?}"
     );
     // The topic is free again.
+    gate.send(()).unwrap();
     let again = mqtt
         .request("v3/req", format!("again reply:{reply_topic}"))
         .reply_to(&reply_topic)
