@@ -95,6 +95,26 @@ impl Setup {
             .unwrap_or_else(|e| panic!("release of {}: {e}", msg.payload_str()))
     }
 
+    /// Returns once the broker has logged every packet the consumer sent before the
+    /// call: a QoS 1 publish from the consumer goes out after them on the same
+    /// connection, and the broker logs packets in the order they arrive.
+    fn barrier(&self) {
+        let id = self.consumer.id();
+        let topic = format!("{}/barrier", self.topic);
+        let line = format!("Received PUBLISH from {id} (d0, q1, r0, m");
+        let before = self.broker.count_in_log(&line);
+        self.consumer
+            .client()
+            .publish(paho::Message::new(&topic, "barrier", 1))
+            .wait_for(T)
+            .expect("the barrier publish");
+        assert!(
+            self.broker.wait_for_log(&line, before + 1, T),
+            "{}",
+            self.broker.log_tail(20)
+        );
+    }
+
     /// Disconnects and connects again (same session).
     fn reconnect(&self) {
         self.consumer.disconnect();
@@ -356,10 +376,13 @@ fn a_released_message_comes_again_after_a_reconnect_and_later_acks_go_out(case: 
         "{}",
         s.broker.log_tail(20)
     );
+    // Whatever the consumer sent for 3 and 4 is in the log by now.
+    s.barrier();
     assert_eq!(
         s.broker.count_in_log(&case.ack_line(&id)),
         1,
-        "3 and 4 wait for 2"
+        "3 and 4 wait for 2: {}",
+        s.broker.log_tail(20)
     );
     assert_eq!(s.release(&got[1]), AckOutcome::Accepted);
     assert!(
