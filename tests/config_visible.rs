@@ -5,14 +5,15 @@
 //! A bad setting, a missing CA file, unknown keys for both prefixes in use (with the
 //! closest key named), a wrong password (a connect error, not a configuration error)
 //! and a handler's filter that the broker's ACL refuses (the client is connected and
-//! ready, that handler receives nothing) are each covered.
+//! ready, does not ask for the filter again at a reconnect, and that handler receives
+//! nothing) are each covered.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use flask_mqtt_tests::{http, unique, wait_until, AppProcess, Broker};
+use flask_mqtt_tests::{http, unique, wait_until, AppProcess, Broker, Observer};
 
 const T: Duration = Duration::from_secs(20);
 /// The app's workers: each builds its app and calls `configure`.
@@ -25,6 +26,8 @@ struct App {
     process: AppProcess,
     stderr: tempfile::NamedTempFile,
     addr: SocketAddr,
+    /// The client id of the `MQTT2` client.
+    client2: String,
 }
 
 impl App {
@@ -32,8 +35,9 @@ impl App {
     /// every worker has built its app (and so called `configure`).
     fn start(env: &[(&str, String)], logger: bool) -> App {
         let mut command = Command::new(env!("CARGO_BIN_EXE_config_app"));
+        let client2 = unique("visible2");
         command.env("MQTT_CLIENT_ID", unique("visible"));
-        command.env("MQTT2_CLIENT_ID", unique("visible2"));
+        command.env("MQTT2_CLIENT_ID", &client2);
         for (k, v) in env {
             command.env(k, v);
         }
@@ -50,11 +54,17 @@ impl App {
             process,
             stderr,
             addr,
+            client2,
         }
     }
 
     /// Stops the app (SIGTERM) and returns everything it wrote to stderr.
-    fn stop(mut self) -> Vec<String> {
+    fn stop(self) -> Vec<String> {
+        self.stop_with_stdout().1
+    }
+
+    /// [`stop`](Self::stop), also returning every line the app printed on stdout.
+    fn stop_with_stdout(mut self) -> (Vec<String>, Vec<String>) {
         self.process.terminate();
         assert!(
             self.process.wait_exit(T).is_some(),
@@ -62,11 +72,12 @@ impl App {
             self.process.lines()
         );
         // The child has exited: everything it wrote is in the file.
-        std::fs::read_to_string(self.stderr.path())
+        let stderr = std::fs::read_to_string(self.stderr.path())
             .unwrap()
             .lines()
             .map(str::to_owned)
-            .collect()
+            .collect();
+        (self.process.lines(), stderr)
     }
 }
 
@@ -232,6 +243,34 @@ fn a_wrong_password_is_visible_once_without_a_logger() {
     }
 }
 
+/// The filters of every SUBSCRIBE `client` sent, one list per SUBSCRIBE, from Mosquitto's
+/// log: `Received SUBSCRIBE from <client>`, then a line `\t<filter> (QoS <n>)` per filter,
+/// each followed by `<client> <qos> <filter>` when the subscription was granted.
+fn subscribes_from(log: &str, client: &str) -> Vec<Vec<String>> {
+    let header = format!(": Received SUBSCRIBE from {client}");
+    let granted = format!(": {client} ");
+    let mut subscribes = Vec::new();
+    let mut current: Option<Vec<String>> = None;
+    for line in log.lines() {
+        if let Some(filters) = current.as_mut() {
+            if let Some((_, rest)) = line.split_once(": \t") {
+                let filter = rest.rsplit_once(" (QoS ").map_or(rest, |(f, _)| f);
+                filters.push(filter.to_owned());
+                continue;
+            }
+            if line.contains(&granted) {
+                continue;
+            }
+        }
+        subscribes.extend(current.take());
+        if line.ends_with(&header) {
+            current = Some(Vec::new());
+        }
+    }
+    subscribes.extend(current);
+    subscribes
+}
+
 /// Mosquitto's dynamic-security plugin, from Debian's `mosquitto` package (in the
 /// architecture's library directory).
 fn dynsec_plugin() -> std::path::PathBuf {
@@ -288,7 +327,47 @@ fn a_filter_the_acl_refuses_is_visible_once_and_in_the_readiness_json() {
             code == 200 && body.matches(r#""connects":2"#).count() == 2
         });
         assert!(reconnected, "the clients did not reconnect: {body}");
-        let stderr = app.stop();
+        // The second connect subscribes again (`visible/marker`), and is answered.
+        let id = &app.client2;
+        let asked = |filter: &str| {
+            subscribes_from(&broker.log(), id)
+                .iter()
+                .flatten()
+                .filter(|f| *f == filter)
+                .count()
+        };
+        assert!(
+            wait_until(T, || asked("visible/marker") == 2),
+            "no SUBSCRIBE for `visible/marker` at the second connect: {}",
+            broker.log_tail(30)
+        );
+        let subscribes = subscribes_from(&broker.log(), id);
+        assert!(
+            broker.wait_for_log(&format!("Sending SUBACK to {id}"), subscribes.len(), T),
+            "{}",
+            broker.log_tail(30)
+        );
+        assert_eq!(
+            asked("visible/two"),
+            1,
+            "`visible/two` asked for again after the refusal: {subscribes:?}"
+        );
+        // A message on the refused filter does not reach its handler: the marker, sent
+        // after it on an allowed filter of the same client, shows delivery has happened.
+        let observer = Observer::connect(&broker);
+        observer.publish("visible/two", "refused", 1);
+        observer.publish("visible/marker", "after", 1);
+        app.process.expect_line(T, |l| l == "marker got after");
+        // Stopped gracefully: a handler call under way would finish and print first.
+        let (stdout, stderr) = app.stop_with_stdout();
+        let second: Vec<_> = stdout
+            .iter()
+            .filter(|l| l.starts_with("second got"))
+            .collect();
+        assert!(
+            second.is_empty(),
+            "the refused filter's handler ran: {second:?}"
+        );
         once(
             &stderr,
             "the broker refused the subscription to `visible/two` (code 0x80): nothing is received on it",

@@ -3,8 +3,10 @@
 //! prefixes are in use. With `APP_LOGGER=1` it installs a logger that writes
 //! `LOG <LEVEL> <target>: <message>` lines to stderr; without, none, like the README.
 //!
-//! On stdout it prints `listening ADDR`, `app built` once per worker, and
-//! `connect failed` for every failed connect round of the default client.
+//! On stdout it prints `listening ADDR`, `app built` once per worker,
+//! `connect failed` for every failed connect round of the default client, and
+//! `<handler> got <payload>` for every message its `MQTT2` handlers (`second` on
+//! `visible/two`, `marker` on `visible/marker`) receive.
 //! `GET /mqtt` answers 200 when the `Mqtt` extractor works, and 503 with its reason
 //! otherwise; `GET /ready` is `mqtt::readiness`.
 
@@ -15,7 +17,20 @@ use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::say;
 
 #[mqtt::on_message("visible/two", broker = "MQTT2")]
-async fn second(_msg: mqtt::Message) {}
+async fn second(msg: mqtt::Message) {
+    say(&format!(
+        "second got {}",
+        String::from_utf8_lossy(msg.payload())
+    ));
+}
+
+#[mqtt::on_message("visible/marker", broker = "MQTT2")]
+async fn marker(msg: mqtt::Message) {
+    say(&format!(
+        "marker got {}",
+        String::from_utf8_lossy(msg.payload())
+    ));
+}
 
 #[mqtt::on_disconnect]
 async fn disconnected(event: mqtt::Disconnected) {
