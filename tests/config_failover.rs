@@ -1,12 +1,18 @@
 //! Several brokers in `MQTT_BROKER_URL`: tried in order at every (re)connect, with
 //! failover between two real Mosquittos; and the startup warning for shared
-//! subscriptions on a protocol that cannot confirm them.
+//! subscriptions on a protocol that cannot confirm them, or from a broker whose CONNACK
+//! says it has none (a loopback server playing an MQTT 5 broker).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::Write;
+use std::net::TcpListener;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{
+    decode_subscribe_v5, decode_unsubscribe_v5, encode_connack_v5, encode_suback_v5,
+    encode_unsuback_v5, read_packet, unique, wait_until, Broker, Observer, Recorder,
+};
 use mqtt::{Client, Config, LogLevel};
 
 const T: Duration = Duration::from_secs(20);
@@ -200,4 +206,76 @@ fn shared_subscriptions_on_mqtt_5_are_checked_against_the_connack() {
     );
     Observer::connect(&broker).publish("jobs/5", "x", 1);
     assert!(got(&id, "jobs/5"));
+}
+
+/// A loopback MQTT 5 "broker" for one connection: it answers the CONNECT with a CONNACK
+/// whose Shared Subscription Available property is 0, grants every SUBSCRIBE at QoS 0,
+/// confirms every UNSUBSCRIBE and answers PINGREQs, until the client goes. Returns its port; the thread returns
+/// every filter it was asked for.
+fn broker_without_shared_subscriptions() -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let connect = read_packet(&mut stream).unwrap();
+        assert_eq!(connect[0] >> 4, 1, "a CONNECT first: {connect:?}");
+        let mut out = Vec::new();
+        encode_connack_v5(&mut out, 0, &[0x2A, 0]);
+        stream.write_all(&out).unwrap();
+        let mut asked = Vec::new();
+        // Until the client closes the connection.
+        while let Ok(packet) = read_packet(&mut stream) {
+            out.clear();
+            if let Some((id, filters)) = decode_subscribe_v5(&packet) {
+                encode_suback_v5(&mut out, id, &vec![0; filters.len()]);
+                asked.extend(filters);
+            } else if let Some((id, filters)) = decode_unsubscribe_v5(&packet) {
+                encode_unsuback_v5(&mut out, id, &vec![0; filters.len()]);
+            } else if packet[0] == 0xC0 {
+                out.extend_from_slice(&[0xD0, 0]); // PINGRESP
+            }
+            if stream.write_all(&out).is_err() {
+                break;
+            }
+        }
+        asked
+    });
+    (port, server)
+}
+
+#[test]
+fn a_connack_saying_shared_subscriptions_are_unavailable_is_warned_about() {
+    let (port, server) = broker_without_shared_subscriptions();
+    let id = unique("shared5-none");
+    let client = Client::start(
+        Config::builder()
+            .broker_url("127.0.0.1")
+            .port(port)
+            .client_id(&id)
+            .protocol_version(mqtt::ProtocolVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let lines = connect_log(&id);
+    let warnings: Vec<_> = lines
+        .iter()
+        .filter(|(l, m)| *l == LogLevel::Warning && m.contains("$share"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{lines:?}");
+    assert!(
+        warnings[0].1.contains(
+            "the broker's CONNACK says shared subscriptions are not available, so \
+             `$share/failover-workers/jobs/#` will be refused or treated as an ordinary topic"
+        ),
+        "{}",
+        warnings[0].1
+    );
+    drop(client);
+    // The client asked for the shared subscription all the same.
+    let asked = server.join().unwrap();
+    assert!(
+        asked.iter().any(|f| f == "$share/failover-workers/jobs/#"),
+        "{asked:?}"
+    );
 }

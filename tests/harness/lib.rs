@@ -78,7 +78,10 @@ pub use http::http;
 pub use latency_proxy::LatencyProxy;
 pub use mosquitto_cli::{mosquitto_pub, MosquittoSub};
 pub use naming::unique;
-pub use packet::{encode_connect, encode_publish, encode_publish_v5, read_packet, DISCONNECT};
+pub use packet::{
+    decode_subscribe_v5, decode_unsubscribe_v5, encode_connack_v5, encode_connect, encode_publish,
+    encode_publish_v5, encode_suback_v5, encode_unsuback_v5, read_packet, DISCONNECT,
+};
 pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;
 pub use rmqtt::{rmqttd, RmqttCluster};

@@ -1,7 +1,7 @@
 //! MQTT packets written and read by hand, for the publishers that speak to the broker over
 //! a plain socket instead of through Paho ([`SessionPublisher`](crate::SessionPublisher)
 //! and the benchmark's feeder, `bench/src/feeder.rs`), the loopback servers that play a
-//! broker in tests (`tests/paho_malformed.rs`) and the websocket proxy's framing. One
+//! broker in tests (`tests/paho_malformed.rs`, `tests/config_failover.rs`) and the websocket proxy's framing. One
 //! encoder and one decoder of the remaining length, so all send and cut the same bytes.
 
 use std::io::{self, Read};
@@ -52,6 +52,70 @@ pub fn encode_publish_v5(buf: &mut Vec<u8>, topic: &str, rest: &[u8]) {
     buf.extend_from_slice(rest);
 }
 
+/// Appends an MQTT 5 CONNACK: session not present, `reason` (0: accepted), and
+/// `properties` as given (identifier and value of each, without their length), e.g.
+/// `[0x2A, 0]`: Shared Subscription Available = 0.
+pub fn encode_connack_v5(buf: &mut Vec<u8>, reason: u8, properties: &[u8]) {
+    let mut body = vec![0, reason];
+    put_var_int(&mut body, properties.len());
+    body.extend_from_slice(properties);
+    put_header(buf, 0x20, body.len());
+    buf.extend_from_slice(&body);
+}
+
+/// Appends an MQTT 5 SUBACK for the SUBSCRIBE `id`: one reason code per filter, no
+/// properties.
+pub fn encode_suback_v5(buf: &mut Vec<u8>, id: u16, codes: &[u8]) {
+    put_ack_v5(buf, 0x90, id, codes);
+}
+
+/// Appends an MQTT 5 UNSUBACK for the UNSUBSCRIBE `id`: one reason code per filter, no
+/// properties.
+pub fn encode_unsuback_v5(buf: &mut Vec<u8>, id: u16, codes: &[u8]) {
+    put_ack_v5(buf, 0xB0, id, codes);
+}
+
+fn put_ack_v5(buf: &mut Vec<u8>, first: u8, id: u16, codes: &[u8]) {
+    put_header(buf, first, 3 + codes.len());
+    buf.extend_from_slice(&id.to_be_bytes());
+    buf.push(0);
+    buf.extend_from_slice(codes);
+}
+
+/// The packet identifier and the filters of an MQTT 5 SUBSCRIBE (a whole packet, as
+/// [`read_packet`] returns it); `None` for another packet or a malformed one.
+pub fn decode_subscribe_v5(packet: &[u8]) -> Option<(u16, Vec<String>)> {
+    decode_filters_v5(packet, 0x82)
+}
+
+/// The packet identifier and the filters of an MQTT 5 UNSUBSCRIBE; `None` for another
+/// packet or a malformed one.
+pub fn decode_unsubscribe_v5(packet: &[u8]) -> Option<(u16, Vec<String>)> {
+    decode_filters_v5(packet, 0xA2)
+}
+
+/// A SUBSCRIBE (`first` 0x82: each filter followed by its options byte) or an
+/// UNSUBSCRIBE (0xA2).
+fn decode_filters_v5(packet: &[u8], first: u8) -> Option<(u16, Vec<String>)> {
+    if packet.first() != Some(&first) {
+        return None;
+    }
+    let options = usize::from(first == 0x82);
+    let (_, header) = var_int(packet.get(1..)?).ok()??;
+    let body = packet.get(1 + header..)?;
+    let id = u16::from_be_bytes([*body.first()?, *body.get(1)?]);
+    let (props, props_len) = var_int(body.get(2..)?).ok()??;
+    let mut rest = body.get(2 + props_len + props..)?;
+    let mut filters = Vec::new();
+    while !rest.is_empty() {
+        let len = usize::from(u16::from_be_bytes([*rest.first()?, *rest.get(1)?]));
+        let filter = rest.get(2..2 + len)?;
+        filters.push(String::from_utf8(filter.to_vec()).ok()?);
+        rest = rest.get(2 + len + options..)?;
+    }
+    Some((id, filters))
+}
+
 /// Reads one whole MQTT packet (fixed header included) from `stream`.
 pub fn read_packet(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     let mut packet = Vec::with_capacity(64);
@@ -73,22 +137,36 @@ pub fn read_packet(stream: &mut impl Read) -> io::Result<Vec<u8>> {
 /// 1-4 bytes of remaining length, then that many bytes), or `None` while the
 /// remaining length is incomplete.
 pub(crate) fn packet_len(buf: &[u8]) -> Result<Option<usize>, String> {
-    let mut remaining = 0usize;
-    for i in 1..=4 {
+    let Some(after_type) = buf.get(1..) else {
+        return Ok(None);
+    };
+    Ok(var_int(after_type)?.map(|(remaining, len)| 1 + len + remaining))
+}
+
+/// The MQTT variable byte integer at the start of `buf` and how many bytes it takes, or
+/// `None` while it is incomplete.
+fn var_int(buf: &[u8]) -> Result<Option<(usize, usize)>, String> {
+    let mut value = 0usize;
+    for i in 0..4 {
         let Some(&byte) = buf.get(i) else {
             return Ok(None);
         };
-        remaining |= usize::from(byte & 0x7f) << (7 * (i - 1));
+        value |= usize::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
-            return Ok(Some(1 + i + remaining));
+            return Ok(Some((value, i + 1)));
         }
     }
     Err("the broker sent an MQTT remaining length longer than 4 bytes".to_owned())
 }
 
 /// Fixed header: packet type and flags, then the remaining length.
-fn put_header(buf: &mut Vec<u8>, first: u8, mut len: usize) {
+fn put_header(buf: &mut Vec<u8>, first: u8, len: usize) {
     buf.push(first);
+    put_var_int(buf, len);
+}
+
+/// An MQTT variable byte integer (a remaining length, a property length).
+fn put_var_int(buf: &mut Vec<u8>, mut len: usize) {
     loop {
         let mut byte = u8::try_from(len % 128).unwrap_or(0);
         len /= 128;
@@ -159,6 +237,40 @@ mod tests {
         buf.clear();
         encode_publish(&mut buf, "a", b"x", 1, 0x0102, true);
         assert_eq!(buf, [0x3A, 6, 0, 1, b'a', 1, 2, b'x']);
+    }
+
+    #[test]
+    fn mqtt5_connack_suback_and_subscribe() {
+        let mut buf = Vec::new();
+        encode_connack_v5(&mut buf, 0, &[0x2A, 0]);
+        assert_eq!(buf, [0x20, 5, 0, 0, 2, 0x2A, 0]);
+        buf.clear();
+        encode_suback_v5(&mut buf, 0x0102, &[1, 0x80]);
+        assert_eq!(buf, [0x90, 5, 1, 2, 0, 1, 0x80]);
+        // SUBSCRIBE id 7, a property (Subscription Identifier 1), `a/b` QoS 1, `c` QoS 0.
+        let subscribe = [
+            0x82, 15, 0, 7, 2, 0x0B, 1, 0, 3, b'a', b'/', b'b', 1, 0, 1, b'c', 0,
+        ];
+        assert_eq!(packet_len(&subscribe), Ok(Some(subscribe.len())));
+        assert_eq!(
+            decode_subscribe_v5(&subscribe),
+            Some((7, vec!["a/b".to_owned(), "c".to_owned()]))
+        );
+        assert_eq!(decode_subscribe_v5(&subscribe[..16]), None, "cut short");
+        assert_eq!(
+            decode_unsubscribe_v5(&subscribe),
+            None,
+            "not an UNSUBSCRIBE"
+        );
+        let unsubscribe = [0xA2, 9, 0, 8, 0, 0, 1, b'c', 0, 1, b'd'];
+        assert_eq!(
+            decode_unsubscribe_v5(&unsubscribe),
+            Some((8, vec!["c".to_owned(), "d".to_owned()]))
+        );
+        buf.clear();
+        encode_unsuback_v5(&mut buf, 8, &[0, 0]);
+        assert_eq!(buf, [0xB0, 5, 0, 8, 0, 0, 0]);
+        assert_eq!(decode_subscribe_v5(&[0xC0, 0]), None, "a PINGREQ");
     }
 
     #[test]
