@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flask_mqtt_tests::paho_mqtt as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder, SessionPublisher};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -108,6 +108,43 @@ fn password_broker_accepts_right_and_refuses_wrong_password() {
         broker.wait_for_log("disconnected, not authorised", 2, T),
         "{}",
         broker.log()
+    );
+}
+
+#[test]
+fn session_publisher_stops_at_a_refused_connack_and_says_why() {
+    // Anonymous: Mosquitto answers the CONNECT with return code 5 (not authorised).
+    let broker = Broker::builder().password("alice", "s3cret").build();
+    let id = unique("sp-refused");
+    // A deadline far beyond the wait below: only stopping at the refusal ends it in time.
+    let publisher = SessionPublisher::start(&broker, &id, "sp", 10, Duration::from_secs(600));
+    let report = publisher.finish(T);
+    assert!(!report.done, "{report:?}");
+    assert_eq!(report.connections, 0, "{report:?}");
+    assert_eq!(
+        report.error.as_deref(),
+        Some(format!("the broker refused the connection of {id}: CONNACK return code 5").as_str()),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn session_publisher_out_of_time_names_its_last_connect_error() {
+    let broker = Broker::start();
+    broker.stop();
+    let publisher = SessionPublisher::start(
+        &broker,
+        &unique("sp-down"),
+        "sp",
+        10,
+        Duration::from_millis(300),
+    );
+    let report = publisher.finish(T);
+    let error = report.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("could not reconnect before the time ran out; the last attempt: ")
+            && error.contains("refused"),
+        "{report:?}"
     );
 }
 

@@ -26,7 +26,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// It speaks MQTT 3.1.1 over a plain TCP socket itself instead of using Paho, so
 /// that what it does is exactly what a test needs and nothing else: clean session
 /// off, no keep-alive, at most 100 publishes unacknowledged, and when the connection
-/// breaks it reconnects (every 20 ms while the broker is down) and sends every
+/// breaks it reconnects (every 20 ms while the broker is down; a CONNACK that refuses
+/// the connection ends the run at once, with the return code in the report's error) and
+/// sends every
 /// unacknowledged message again with the DUP flag and the same packet identifier,
 /// whether or not the broker kept the session. A number counts as acknowledged once
 /// a PUBACK for it arrived; it is never sent again after that.
@@ -169,6 +171,22 @@ struct Run {
 /// Messages sent and not yet acknowledged: packet identifier -> number.
 type InFlight = BTreeMap<u16, u64>;
 
+/// Why a connection attempt failed.
+enum ConnectFailure {
+    /// No connection, or it broke before the CONNACK (the broker is down or restarting):
+    /// worth another attempt.
+    Io(std::io::Error),
+    /// The broker answered, and not with an accepting CONNACK: another attempt would get
+    /// the same answer.
+    Refused(String),
+}
+
+impl From<std::io::Error> for ConnectFailure {
+    fn from(e: std::io::Error) -> Self {
+        ConnectFailure::Io(e)
+    }
+}
+
 impl Run {
     fn publish_all(&self) -> Result<(), String> {
         let mut acked = vec![false; usize::try_from(self.count).unwrap_or(0)];
@@ -231,14 +249,21 @@ impl Run {
         }
     }
 
-    /// Connects (retrying while refused) and sends CONNECT with clean session off.
+    /// Connects and sends CONNECT with clean session off, retrying while the broker
+    /// cannot be reached; fails at once when its CONNACK refuses the connection.
     fn connect(&self) -> Result<TcpStream, String> {
+        let mut last_error = None;
         loop {
             if self.shared.stop.load(Ordering::SeqCst) {
                 return Err("stopped".into());
             }
             if Instant::now() > self.deadline {
-                return Err("could not reconnect before the time ran out".into());
+                return Err(match last_error {
+                    Some(e) => format!(
+                        "could not reconnect before the time ran out; the last attempt: {e}"
+                    ),
+                    None => "could not reconnect before the time ran out (no attempt)".into(),
+                });
             }
             match self.try_connect() {
                 Ok((stream, session_present)) => {
@@ -248,12 +273,16 @@ impl Run {
                     self.shared.connected.store(true, Ordering::SeqCst);
                     return Ok(stream);
                 }
-                Err(_) => std::thread::sleep(RETRY),
+                Err(ConnectFailure::Refused(why)) => return Err(why),
+                Err(ConnectFailure::Io(e)) => {
+                    last_error = Some(e);
+                    std::thread::sleep(RETRY);
+                }
             }
         }
     }
 
-    fn try_connect(&self) -> std::io::Result<(TcpStream, bool)> {
+    fn try_connect(&self) -> Result<(TcpStream, bool), ConnectFailure> {
         let mut stream = TcpStream::connect_timeout(&self.addr, CONNECT_TIMEOUT)?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(CONNECT_TIMEOUT))?;
@@ -262,9 +291,15 @@ impl Run {
         stream.write_all(&packet)?;
         let mut connack = [0u8; 4];
         stream.read_exact(&mut connack)?;
-        if connack[0] != 0x20 || connack[3] != 0 {
-            return Err(std::io::Error::other(format!(
-                "connection refused: {connack:?}"
+        if connack[0] != 0x20 || connack[1] != 2 {
+            return Err(ConnectFailure::Refused(format!(
+                "the broker answered the CONNECT with {connack:02x?}, not a CONNACK"
+            )));
+        }
+        if connack[3] != 0 {
+            return Err(ConnectFailure::Refused(format!(
+                "the broker refused the connection of {}: CONNACK return code {}",
+                self.client_id, connack[3]
             )));
         }
         stream.set_read_timeout(Some(READ_TICK))?;
