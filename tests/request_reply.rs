@@ -427,3 +427,87 @@ async fn not_connected_and_closed_are_typed_errors() {
     assert!(matches!(err, Error::Closed), "{err:?}");
     shutdown(client).await;
 }
+
+/// What the `ask` handler's request ended with.
+static ASKED: Recorder<Result<String, String>> = Recorder::new();
+
+/// Asks `stop/svc` and records the answer: a call that the stop of its client waits for.
+/// The only handler of its client (prefix `STOPPING`): the default client's handlers
+/// subscribe `flask-mqtt/replies/#` at QoS 0, which would bring a second copy of the
+/// reply, one the stop never held back.
+#[mqtt::on_message("stop/ask", qos = 1, broker = "STOPPING")]
+async fn ask(client: mqtt::Mqtt) {
+    let answer = client.request("stop/svc", "?").timeout(T * 2).await;
+    ASKED.push(
+        answer
+            .map(|m| String::from_utf8_lossy(m.payload()).into_owned())
+            .map_err(|e| e.to_string()),
+    );
+}
+
+/// `flask_mqtt::client` info lines, to see a stop begin.
+static CLIENT_LOG: Recorder<String> = Recorder::new();
+
+struct ClientLog;
+
+impl log::Log for ClientLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == "flask_mqtt::client" && m.level() <= log::Level::Info
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            CLIENT_LOG.push(r.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// A graceful stop of a persistent session leaves new messages to the broker, but not
+/// the reply a running handler call awaits: the call gets it and the stop ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_awaited_by_a_call_still_arrives_while_the_client_stops() {
+    let _ = log::set_logger(&ClientLog);
+    log::set_max_level(log::LevelFilter::Info);
+    let broker = Broker::start();
+    let id = unique("stopping");
+    let config = mqtt::ConfigBuilder::with_prefix("STOPPING")
+        .broker_url("127.0.0.1")
+        .port(broker.port())
+        .client_id(id.as_str())
+        .protocol_version(ProtocolVersion::V5)
+        .clean_session(false)
+        .build()
+        .unwrap();
+    let client = Client::start(config).unwrap();
+    let mqtt = client.handle();
+    assert!(
+        broker.wait_for_log(&format!("{id} 1 stop/ask"), 1, T),
+        "{}",
+        broker.log_tail(20)
+    );
+    // The responder answers when the test lets it: once the stop has begun.
+    let (gate, opened) = std::sync::mpsc::channel::<()>();
+    let _responder = Responder::start(
+        &broker,
+        true,
+        "stop/svc",
+        move || {
+            let _ = opened.recv_timeout(T);
+        },
+        |_| "answer".to_owned(),
+    );
+    Observer::connect(&broker).publish("stop/ask", "x", 1);
+    assert!(flask_mqtt_tests::wait_until(T, || mqtt.pending_requests() == 1));
+
+    let stopping = tokio::spawn(client.shutdown());
+    assert!(
+        CLIENT_LOG.wait_for(T, |l| l.iter().any(|s| s.starts_with("stopping:"))),
+        "{:?}",
+        CLIENT_LOG.snapshot()
+    );
+    gate.send(()).unwrap();
+    tokio::time::timeout(T, stopping).await.unwrap().unwrap();
+    assert_eq!(ASKED.snapshot(), [Ok("answer".to_owned())]);
+}
