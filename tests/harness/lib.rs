@@ -25,6 +25,9 @@
 //!   third-party peers.
 //! * [`LatencyProxy`] — a TCP proxy that delays what the broker sends, for a broker
 //!   that is not a fraction of a millisecond away.
+//! * [`HoldProxy`] — a proxy (Unix-domain socket to the broker) that can stop reading
+//!   what the client sends, so that its writes stay pending, can cut the connection,
+//!   and records both directions for [`split_packets`].
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
 //!   HTTP API.
@@ -53,6 +56,7 @@ mod broker;
 mod chromium;
 mod client;
 mod delivery_trace;
+mod hold_proxy;
 mod http;
 mod latency_proxy;
 mod mosquitto_cli;
@@ -74,13 +78,15 @@ pub use broker::{Broker, BrokerBuilder};
 pub use chromium::Chromedriver;
 pub use client::Observer;
 pub use delivery_trace::{DeliveryTrace, Losses};
+pub use hold_proxy::HoldProxy;
 pub use http::http;
 pub use latency_proxy::LatencyProxy;
 pub use mosquitto_cli::{mosquitto_pub, MosquittoSub};
 pub use naming::unique;
 pub use packet::{
     decode_subscribe_v5, decode_unsubscribe_v5, encode_connack_v5, encode_connect, encode_publish,
-    encode_publish_v5, encode_suback_v5, encode_unsuback_v5, read_packet, DISCONNECT,
+    encode_publish_v5, encode_suback_v5, encode_unsuback_v5, packet_id, read_packet, split_packets,
+    DISCONNECT,
 };
 pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;

@@ -1,8 +1,9 @@
 //! MQTT packets written and read by hand, for the publishers that speak to the broker over
 //! a plain socket instead of through Paho ([`SessionPublisher`](crate::SessionPublisher)
 //! and the benchmark's feeder, `bench/src/feeder.rs`), the loopback servers that play a
-//! broker in tests (`tests/paho_malformed.rs`, `tests/config_failover.rs`) and the websocket proxy's framing. One
-//! encoder and one decoder of the remaining length, so all send and cut the same bytes.
+//! broker in tests (`tests/paho_malformed.rs`, `tests/config_failover.rs`), the websocket
+//! proxy's framing and the streams a [`HoldProxy`](crate::HoldProxy) records. One encoder
+//! and one decoder of the remaining length, so all send and cut the same bytes.
 
 use std::io::{self, Read};
 
@@ -133,6 +134,32 @@ pub fn read_packet(stream: &mut impl Read) -> io::Result<Vec<u8>> {
     Ok(packet)
 }
 
+/// The whole MQTT packets in `bytes`, in order, read with [`read_packet`] (an incomplete
+/// one at the end is left out): a recorded stream (`HoldProxy`) cut into packets.
+pub fn split_packets(mut bytes: &[u8]) -> Vec<Vec<u8>> {
+    let mut packets = Vec::new();
+    while let Ok(packet) = read_packet(&mut bytes) {
+        packets.push(packet);
+    }
+    packets
+}
+
+/// The packet identifier of a whole `packet` that has one: a QoS 1 or 2 PUBLISH, a PUBACK,
+/// PUBREC, PUBREL or PUBCOMP; `None` for any other.
+pub fn packet_id(packet: &[u8]) -> Option<u16> {
+    let first = *packet.first()?;
+    let header = 2 + packet.get(1..)?.iter().position(|b| b & 0x80 == 0)?;
+    let body = packet.get(header..)?;
+    let at = match first >> 4 {
+        3 if first & 0x06 != 0 => {
+            2 + usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]))
+        }
+        4..=7 => 0,
+        _ => return None,
+    };
+    Some(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]))
+}
+
 /// The length of the MQTT packet at the start of `buf` (fixed header byte,
 /// 1-4 bytes of remaining length, then that many bytes), or `None` while the
 /// remaining length is incomplete.
@@ -220,6 +247,20 @@ mod tests {
         assert!(read_packet(&mut r).is_err(), "nothing left");
         stream.truncate(3);
         assert!(read_packet(&mut stream.as_slice()).is_err(), "cut short");
+    }
+
+    #[test]
+    fn packets_split_and_their_ids() {
+        let mut stream = Vec::new();
+        encode_publish(&mut stream, "a/b", b"x", 1, 0x0102, false);
+        encode_publish(&mut stream, "a", &[0u8; 300], 0, 0, false);
+        stream.extend_from_slice(&[0x40, 0x02, 0x00, 0x07]); // PUBACK 7
+        stream.extend_from_slice(&DISCONNECT);
+        stream.extend_from_slice(&[0x40, 0x02, 0x00]); // cut short
+        let packets = split_packets(&stream);
+        let ids: Vec<Option<u16>> = packets.iter().map(|p| packet_id(p)).collect();
+        assert_eq!(ids, [Some(0x0102), None, Some(7), None]);
+        assert_eq!(packets[3], DISCONNECT);
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub struct SessionOptions {
     keepalive: Duration,
     uri: Option<String>,
     ssl: Option<mqtt::SslOptions>,
+    will: Option<(String, Vec<u8>)>,
 }
 
 impl SessionOptions {
@@ -32,6 +33,7 @@ impl SessionOptions {
             keepalive: Duration::from_secs(30),
             uri: None,
             ssl: None,
+            will: None,
         }
     }
 
@@ -44,6 +46,13 @@ impl SessionOptions {
     /// The keep-alive interval.
     pub fn keepalive(mut self, keepalive: Duration) -> SessionOptions {
         self.keepalive = keepalive;
+        self
+    }
+
+    /// A last will: `payload` to `topic` at QoS 1, which the broker publishes when a
+    /// connection ends without a DISCONNECT.
+    pub fn will(mut self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> SessionOptions {
+        self.will = Some((topic.into(), payload.into()));
         self
     }
 
@@ -151,6 +160,9 @@ impl SessionClient {
         }
         if let Some(ssl) = &self.opts.ssl {
             opts.ssl_options(ssl.clone());
+        }
+        if let Some((topic, payload)) = &self.opts.will {
+            opts.will_message(mqtt::Message::new(topic, payload.clone(), 1));
         }
         if let Err(e) = self.client.connect(opts.finalize()).wait_for(OP_TIMEOUT) {
             panic!("{}", self.failure(&format!("{}: connect: {e}", self.id)));

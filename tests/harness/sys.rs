@@ -1,7 +1,8 @@
 //! The few OS calls the harness needs (Linux / Unix only).
 //!
 //! This is the only module with `unsafe`; every call is a plain libc call
-//! (the two `setsockopt`s pass a pointer to a local value and its size).
+//! (the two `setsockopt`s pass a pointer to a local value and its size, the one
+//! `ioctl` a pointer to a local integer).
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -158,4 +159,18 @@ pub fn reset_connection(stream: TcpStream) -> io::Result<()> {
     set_socket_option(stream.as_raw_fd(), libc::SO_LINGER, &linger)?;
     drop(stream);
     Ok(())
+}
+
+/// How many bytes wait unread in the receive queue of the socket `fd` (`FIONREAD`).
+pub(crate) fn unread_bytes(fd: RawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: `fd` is an open socket borrowed for the call; FIONREAD writes one `c_int`
+    // to the pointer, which points to a live local of that type.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, std::ptr::from_mut(&mut n)) };
+    if rc == 0 {
+        usize::try_from(n).map_err(|_| io::Error::other("FIONREAD gave a negative count"))
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
