@@ -1256,7 +1256,8 @@ static void MQTTAsync_drainCheck(void)
  * acknowledgements the application has given (MQTTAsync_acknowledge), in order. The
  * receive thread, holding mqttasync_mutex, after each cycle (MQTTAsync_acknowledge ends
  * its poll): like the acknowledgements Paho sends itself, so the queue of acknowledgements
- * waiting behind a pending write (outboundQueue) is only ever used by that thread.
+ * waiting behind a pending write (outboundQueue) is only ever filled and sent by that thread
+ * (MQTTAsync_closeOnly, on any thread, empties it holding mqttasync_mutex and socket_mutex).
  */
 void MQTTAsync_releaseAcks(void)
 {
@@ -2743,6 +2744,10 @@ static void MQTTAsync_closeOnly(Clients* client, enum MQTTReasonCodes reasonCode
 		if (client->connected && MQTTAsync_Socket_noPendingWrites(client->net.socket))
 			MQTTPacket_send_disconnect(client, reasonCode, props);
 		MQTTAsync_lock_mutex(socket_mutex);
+		/* flask-mqtt patch (docs/paho-fork.md, "acknowledgements queued behind a pending write"):
+		 * acks queued behind a pending write answer this connection's packets and go with it;
+		 * left queued, they held back every ack of the next connection, or were sent on it */
+		ListEmpty(client->outboundQueue);
 		WebSocket_close(&client->net, WebSocket_CLOSE_NORMAL, NULL);
 #if defined(OPENSSL)
 		SSL_SESSION_free(client->session); /* is a no-op if session is NULL */

@@ -1144,17 +1144,23 @@ void MQTTProtocol_freeMessageList(List* msgList)
 void MQTTProtocol_writeAvailable(SOCKET socket)
 {
 	Clients* client = NULL;
-	ListElement* current = NULL;
 	int rc = 0;
 
 	FUNC_ENTRY;
 
 	client = (Clients*)(ListFindItem(bstate->clients, &socket, clientSocketCompare)->content);
 
-	current = NULL;
-	while (ListNextElement(client->outboundQueue, &current) && rc == 0)
+	/* flask-mqtt patch (docs/paho-fork.md, "acknowledgements queued behind a pending write"):
+	 * the queued acks are sent in order, each removed once handed to the socket; one written
+	 * only in part completes as a pending write, and the rest wait for it (this is called
+	 * again when it completes). Unpatched, the first partial write ended the loop and every
+	 * ack after it was dropped, never sent. A socket error drops them: the connection goes. */
+	while (client->outboundQueue->count > 0)
 	{
-		AckRequest* ackReq = (AckRequest*)(current->content);
+		AckRequest* ackReq = (AckRequest*)(client->outboundQueue->first->content);
+
+		if (!Socket_noPendingWrites(socket))
+			break; /* flask-mqtt patch: behind a pending write, until it completes */
 
 		switch (ackReq->ackType)
 		{
@@ -1174,9 +1180,13 @@ void MQTTProtocol_writeAvailable(SOCKET socket)
 				Log(LOG_ERROR, -1, "unknown ACK type %d, dropping msg", ackReq->ackType);
 		break;
 		}
+		if (rc != TCPSOCKET_COMPLETE && rc != TCPSOCKET_INTERRUPTED)
+		{	/* flask-mqtt patch: not handed to the socket, which failed */
+			ListEmpty(client->outboundQueue);
+			break;
+		}
+		ListRemoveHead(client->outboundQueue); /* flask-mqtt patch: handed to the socket */
 	}
-
-	ListEmpty(client->outboundQueue);
 	FUNC_EXIT_RC(rc);
 }
 
