@@ -300,7 +300,7 @@ fn apply_ack(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<
             lit.span(),
             format!(
                 "unknown acknowledgement policy `{}`; expected one of {choices}",
-                escape(&name)
+                quoted(&name)
             ),
         ));
     };
@@ -356,7 +356,7 @@ fn share_name_problem(group: &str) -> Option<String> {
     };
     Some(format!(
         "invalid share name `{}`: it contains `{shown}`; {why}",
-        escape(group)
+        quoted(group)
     ))
 }
 
@@ -405,7 +405,7 @@ fn apply_broker(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Resu
             lit.span(),
             format!(
                 "invalid broker name `{}`: a broker is named by the prefix of its configuration keys, in uppercase letters, digits and `_`, starting with a letter (`broker = \"MQTT2\"` reads `MQTT2_BROKER_URL`, ...)",
-                escape(&name)
+                quoted(&name)
             ),
         ));
     }
@@ -680,10 +680,10 @@ impl Args {
                 key.span(),
                 format!(
                     "the filter `{}` is already a shared subscription (share name `{}`); remove `shared = \"{}\"`, or write the filter without `$share/{}/`",
-                    escape(&lit.value()),
-                    escape(existing),
-                    escape(&name),
-                    escape(existing),
+                    quoted(&lit.value()),
+                    quoted(existing),
+                    quoted(&name),
+                    quoted(existing),
                 ),
             ));
         }
@@ -696,7 +696,7 @@ impl Args {
             // The share name and the filter are each valid: only the length can break.
             Err(error) => Err(syn::Error::new(
                 group.span(),
-                format!("invalid topic filter `{}`: {error}", escape(&source)),
+                format!("invalid topic filter `{}`: {error}", quoted(&source)),
             )),
         }
     }
@@ -739,7 +739,7 @@ impl Args {
                     // "invalid topic filter ``" says nothing the error doesn't.
                     error.to_string()
                 } else {
-                    format!("invalid topic filter `{}`: {error}", escape(&value))
+                    format!("invalid topic filter `{}`: {error}", quoted(&value))
                 };
                 Err(syn::Error::new(lit.span(), message))
             }
@@ -765,7 +765,7 @@ impl Args {
                 let message = if let TemplateError::Filter(TopicFilterError::Empty) = error {
                     "a publisher's topic must not be empty".to_owned()
                 } else {
-                    format!("invalid topic `{}`: {error}", escape(&value))
+                    format!("invalid topic `{}`: {error}", quoted(&value))
                 };
                 Err(syn::Error::new(lit.span(), message))
             }
@@ -796,6 +796,19 @@ impl Args {
             format!("unknown argument `{name}`; {expected}")
         };
         Err(syn::Error::new(key.span(), message))
+    }
+}
+
+/// The most characters of a value (a topic, a name) an error message quotes: a topic
+/// may be 65,535 bytes long.
+const QUOTED_MAX: usize = 100;
+
+/// A value as text fit for an error message: escaped (see [`escape`]), and cut after
+/// [`QUOTED_MAX`] characters, with `...` to say so.
+fn quoted(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_MAX) {
+        Some((cut, _)) => format!("{}...", escape(&value[..cut])),
+        None => escape(value),
     }
 }
 
@@ -1428,5 +1441,28 @@ mod tests {
             message.starts_with("invalid topic filter `$share/workers/aaa"),
             "{message}"
         );
+        assert!(message.len() < 300, "quotes {} bytes", message.len());
+    }
+
+    /// A filter of 65 KB is quoted by its first 100 characters, not all of it.
+    #[test]
+    fn a_long_filter_is_quoted_in_part() {
+        let long = format!("{}/é", "a".repeat(flask_mqtt_topic::MAX_TOPIC_LEN));
+        let message = error(Kind::Message, quote!(#long));
+        let expected = format!(
+            "invalid topic filter `{}...`: topic filter is {} bytes long; the limit is {} bytes",
+            "a".repeat(QUOTED_MAX),
+            long.len(),
+            flask_mqtt_topic::MAX_TOPIC_LEN
+        );
+        assert_eq!(message, expected);
+        let topic = error(Kind::Publisher, quote!(#long));
+        assert!(topic.starts_with(&format!("invalid topic `{}...`: ", "a".repeat(QUOTED_MAX))));
+        assert!(topic.len() < 300, "{topic}");
+        // Cut on a character, never inside one; short values whole.
+        let wide = "é".repeat(QUOTED_MAX + 1);
+        assert_eq!(quoted(&wide), format!("{}...", "é".repeat(QUOTED_MAX)));
+        assert_eq!(quoted("a/\0"), "a/\\0");
+        assert_eq!(quoted(&"b".repeat(QUOTED_MAX)), "b".repeat(QUOTED_MAX));
     }
 }
