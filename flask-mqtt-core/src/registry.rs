@@ -125,7 +125,9 @@ impl HandlerDescriptor {
         self
     }
 
-    /// How many calls of the handler may run at once (at least 1).
+    /// How many calls of the handler may run at once (at least 1; the worker caps it at
+    /// Tokio's `Semaphore::MAX_PERMITS`, 536,870,911 on 32-bit targets, the most the
+    /// macros accept).
     pub const fn with_concurrency(mut self, concurrency: u32) -> Self {
         self.concurrency = if concurrency == 0 { 1 } else { concurrency };
         self

@@ -413,18 +413,21 @@ fn apply_broker(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Resu
     Ok(())
 }
 
-/// A whole number from 1 to `u32::MAX`, or an error naming `key`.
-fn positive(key: &str, value: &TokenStream) -> syn::Result<u32> {
+/// The most calls of a handler that may run at once: the most permits Tokio's semaphore
+/// takes on every target (`usize::MAX >> 3` where `usize` is 32 bits, e.g. armv7).
+pub(crate) const MAX_CONCURRENCY: u32 = 536_870_911;
+
+/// A whole number from 1 to `max`, or an error naming `key`; `why` explains the bound.
+fn positive(key: &str, value: &TokenStream, max: u32, why: &str) -> syn::Result<u32> {
     syn::parse2::<LitInt>(value.clone())
         .ok()
         .and_then(|lit| lit.base10_parse::<u32>().ok())
-        .filter(|n| *n >= 1)
+        .filter(|n| (1..=max).contains(n))
         .ok_or_else(|| {
             syn::Error::new_spanned(
                 value,
                 format!(
-                    "`{key}` must be a whole number from 1 to {}, found `{}`",
-                    u32::MAX,
+                    "`{key}` must be a whole number from 1 to {max}{why}, found `{}`",
                     source_text(value)
                 ),
             )
@@ -432,12 +435,13 @@ fn positive(key: &str, value: &TokenStream) -> syn::Result<u32> {
 }
 
 fn apply_concurrency(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
-    args.concurrency = Some(positive("concurrency", value)?);
+    let why = " (the most calls at once Tokio allows on every target)";
+    args.concurrency = Some(positive("concurrency", value, MAX_CONCURRENCY, why)?);
     Ok(())
 }
 
 fn apply_queue(args: &mut Args, _key: &Ident, value: &TokenStream) -> syn::Result<()> {
-    args.queue = Some(positive("queue", value)?);
+    args.queue = Some(positive("queue", value, u32::MAX, "")?);
     Ok(())
 }
 
@@ -1175,8 +1179,19 @@ mod tests {
         assert_eq!(args.concurrency, Some(1));
         assert_eq!(
             error(Kind::Message, quote!("a", concurrency = 0)),
-            "`concurrency` must be a whole number from 1 to 4294967295, found `0`"
+            "`concurrency` must be a whole number from 1 to 536870911 (the most calls at once Tokio allows on every target), found `0`"
         );
+        let args = parse(Kind::Log, quote!(concurrency = 536870911)).unwrap();
+        assert_eq!(args.concurrency, Some(MAX_CONCURRENCY));
+        for too_many in [quote!(536870912), quote!(4294967295)] {
+            assert!(
+                error(Kind::Log, quote!(concurrency = #too_many))
+                    .starts_with("`concurrency` must be a whole number from 1 to 536870911 "),
+                "{too_many}"
+            );
+        }
+        let args = parse(Kind::Log, quote!(queue = 4294967295)).unwrap();
+        assert_eq!(args.queue, Some(u32::MAX));
         assert_eq!(
             error(Kind::Message, quote!("a", queue = -1)),
             "`queue` must be a whole number from 1 to 4294967295, found `- 1`"
