@@ -626,6 +626,10 @@ impl Args {
                 push_error(&mut errors, error);
             }
         }
+        // A `qos` that is not 0, 1 or 2 is already reported: no QoS to check against.
+        if filter_written && (args.qos.is_some() || !seen.contains(&"qos")) {
+            args.check_qos_0(&mut errors);
+        }
         if let (Some(key), Some((lit, AckChoice::First))) = (&args.nack_on_error, &args.ack) {
             push_error(
                 &mut errors,
@@ -641,6 +645,40 @@ impl Args {
         match errors {
             Some(errors) => Err(errors),
             None => Ok(args),
+        }
+    }
+
+    /// `ack = "manual"` and `nack_on_error` on a filter subscribed at QoS 0: the broker
+    /// sends its messages at most once and takes no acknowledgement, so there is nothing
+    /// to acknowledge by hand or to withhold. (The catch-all takes messages of runtime
+    /// subscriptions, at any QoS: not checked.)
+    fn check_qos_0(&self, errors: &mut Option<syn::Error>) {
+        let qos = match &self.qos {
+            None => "QoS 0 (the default: no `qos` given)",
+            Some((_, 0)) => "`qos = 0`",
+            Some(_) => return,
+        };
+        if let Some((lit, AckChoice::Manual)) = &self.ack {
+            push_error(
+                errors,
+                syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "`ack = \"manual\"` has nothing to acknowledge at {qos}: the broker sends the filter's messages at most once and takes no acknowledgement; add `qos = 1` (or 2)"
+                    ),
+                ),
+            );
+        }
+        if let Some(key) = &self.nack_on_error {
+            push_error(
+                errors,
+                syn::Error::new(
+                    key.span(),
+                    format!(
+                        "`nack_on_error` has no effect at {qos}: the broker takes no acknowledgement of such a message, so it can't be withheld for the broker to send again; add `qos = 1` (or 2)"
+                    ),
+                ),
+            );
         }
     }
 
@@ -1260,8 +1298,8 @@ mod tests {
     #[test]
     fn nack_on_error() {
         for tokens in [
-            quote!("a", nack_on_error),
-            quote!("a", nack_on_error = true),
+            quote!("a", qos = 1, nack_on_error),
+            quote!("a", qos = 2, nack_on_error = true),
             quote!("a", qos = 1, nack_on_error, ack = "after"),
             quote!(nack_on_error, ack = "manual"),
         ] {
@@ -1271,13 +1309,13 @@ mod tests {
         let args = parse(Kind::Message, quote!("a", nack_on_error = false)).unwrap();
         assert!(args.nack_on_error.is_none());
         assert_eq!(
-            error(Kind::Message, quote!("a", nack_on_error = 1)),
+            error(Kind::Message, quote!("a", qos = 1, nack_on_error = 1)),
             "`nack_on_error` must be `true` or `false`, found `1`; or write `nack_on_error` alone"
         );
         assert_eq!(
             error(
                 Kind::Message,
-                quote!("a", nack_on_error, nack_on_error = true)
+                quote!("a", qos = 1, nack_on_error, nack_on_error = true)
             ),
             "duplicate argument `nack_on_error`"
         );
@@ -1296,7 +1334,7 @@ mod tests {
     #[test]
     fn nack_on_error_with_ack_first() {
         assert_eq!(
-            error(Kind::Message, quote!("a", ack = "first", nack_on_error)),
+            error(Kind::Message, quote!("a", qos = 1, ack = "first", nack_on_error)),
             "`nack_on_error` has no effect with `ack = \"first\"`: the message is acknowledged when it arrives, before the handler runs; remove one of them"
         );
         // Every mistake is reported, this one too.
@@ -1305,6 +1343,38 @@ mod tests {
             quote!("a", qos = 9, nack_on_error, ack = "first"),
         );
         assert_eq!(message.lines().count(), 2, "{message}");
+    }
+
+    /// Nothing to acknowledge at QoS 0: `ack = "manual"` and `nack_on_error` need a
+    /// filter subscribed at QoS 1 or 2.
+    #[test]
+    fn manual_ack_and_nack_on_error_need_qos_1() {
+        let manual = "`ack = \"manual\"` has nothing to acknowledge at QoS 0 (the default: no `qos` given): the broker sends the filter's messages at most once and takes no acknowledgement; add `qos = 1` (or 2)";
+        assert_eq!(error(Kind::Message, quote!("a", ack = "manual")), manual);
+        let nack = "`nack_on_error` has no effect at `qos = 0`: the broker takes no acknowledgement of such a message, so it can't be withheld for the broker to send again; add `qos = 1` (or 2)";
+        assert_eq!(
+            error(Kind::Message, quote!("a", qos = 0, nack_on_error)),
+            nack
+        );
+        let both = error(Kind::Message, quote!("a", ack = "manual", nack_on_error));
+        assert_eq!(both.lines().count(), 2, "{both}");
+        for tokens in [
+            quote!("a", qos = 1, ack = "manual", nack_on_error),
+            quote!("a", qos = 2, ack = "manual"),
+            // The catch-all takes the messages of runtime subscriptions, at any QoS.
+            quote!(ack = "manual", nack_on_error),
+            // Nothing to say about the other policies.
+            quote!("a", ack = "after"),
+            quote!("a", qos = 0, ack = "first"),
+            quote!("a", nack_on_error = false),
+        ] {
+            assert!(parse(Kind::Message, tokens.clone()).is_ok(), "{tokens}");
+        }
+        // An invalid `qos` is one mistake, not also a QoS 0.
+        assert_eq!(
+            error(Kind::Message, quote!("a", qos = 5, nack_on_error)),
+            "`qos` must be 0, 1 or 2, found `5`"
+        );
     }
 
     #[test]
