@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::event::HandlerKind;
 use crate::extract::context::EventContext;
 use crate::extract::FromEvent;
 use crate::qos::QoS;
@@ -135,6 +136,22 @@ pub fn extract<T: FromEvent>(
         argument,
         reason: e.to_string(),
     })
+}
+
+/// An argument's extractor, as the generated code holds it: [`extract`] for a type the
+/// compile-time checks below accepted.
+pub type Extractor<T> = fn(&EventContext, &'static str) -> Result<T, HandlerError>;
+
+/// Whether `T` can be an argument of a handler of `kind` (used by generated code, in a
+/// `const`: a compile error when not).
+pub const fn argument_fits<T: FromEvent>(kind: HandlerKind) -> bool {
+    T::AVAILABLE_IN.contains(kind)
+}
+
+/// The one kind of handler `T` can be an argument of, if there is one (used by generated
+/// code, to say where `T` belongs).
+pub const fn argument_home<T: FromEvent>() -> Option<HandlerKind> {
+    T::AVAILABLE_IN.single()
 }
 
 /// Return types a handler may have: `()`, [`Reply`], `Option<Reply>`, and `Result` of

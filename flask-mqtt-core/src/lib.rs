@@ -161,7 +161,7 @@ pub use crate::event::log::{LogEntry, LogLevel};
 pub use crate::event::payloads::{
     Connected, DisconnectReason, Disconnected, Published, Subscribed, Unsubscribed,
 };
-pub use crate::event::{Event, HandlerKind};
+pub use crate::event::{Event, HandlerKind, HandlerKinds};
 pub use crate::extract::ack::Ack;
 pub use crate::extract::context::{EventContext, WrongEvent};
 pub use crate::extract::message::{
@@ -199,7 +199,9 @@ pub mod __private {
     pub use crate::ack::policy::AckPolicy;
     pub use crate::event::HandlerKind;
     pub use crate::extract::context::EventContext;
-    pub use crate::handler::{extract, IntoOutcome, Outcome};
+    pub use crate::handler::{
+        argument_fits, argument_home, extract, Extractor, IntoOutcome, Outcome,
+    };
     pub use crate::handler_future::HandlerFuture;
     pub use crate::registry::{HandlerDescriptor, HandlerFn};
     pub use inventory;

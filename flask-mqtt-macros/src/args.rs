@@ -48,7 +48,6 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// Every handler kind, in the runtime's order (`Publisher` declares no handler).
-    #[cfg(test)]
     pub(crate) const ALL: [Kind; 7] = [
         Kind::Connect,
         Kind::Disconnect,

@@ -10,11 +10,18 @@
 //! ```text
 //! async fn temperature(msg: mqtt::Message) { .. }
 //! const _: () = {
+//!     static __FLASK_MQTT_ARGUMENT_1: <krate>::__private::Extractor<mqtt::Message> = {
+//!         let __value: <krate>::__private::Extractor<mqtt::Message> =
+//!             <krate>::__private::extract::<mqtt::Message>;
+//!         // The check of `typecheck`: a compile-time panic unless `mqtt::Message` is
+//!         // available in `#[on_message]` handlers.
+//!         __value
+//!     };
 //!     fn __flask_mqtt_handler(
 //!         __ctx: <krate>::__private::Arc<<krate>::__private::EventContext>,
 //!     ) -> <krate>::__private::HandlerFuture {
 //!         <krate>::__private::HandlerFuture::new(async move {
-//!             let __arg0 = <krate>::__private::extract::<mqtt::Message>(&__ctx, "msg")?;
+//!             let __arg0 = __FLASK_MQTT_ARGUMENT_1(&__ctx, "msg")?;
 //!             <krate>::__private::IntoOutcome::into_outcome(temperature(__arg0).await)
 //!         })
 //!     }
@@ -43,8 +50,8 @@
 //! `IntoOutcome::into_outcome(__result)` spanned on the return type, so a type that is no
 //! `IntoOutcome` is reported there; likewise the `HandlerFuture::new` of an `async`
 //! wrapper is spanned on the user's `async`, where a future that is not `Send` is
-//! reported, and each `extract::<T>` on the argument's type, where a `T` that is no
-//! `FromEvent` is reported.
+//! reported, and each argument's `static` (its `extract::<T>`) on the argument's type,
+//! where a `T` that is no `FromEvent` is reported.
 //!
 //! `#[cfg(..)]` attributes of the function are copied onto the `const _` block.
 //!
@@ -53,8 +60,8 @@
 //! policy.
 //!
 //! `Path<T>` arguments are checked against the filter's named levels where the types
-//! show it: a `Path` without named levels, or a tuple with as many elements as there are
-//! levels, is an error on the argument's type.
+//! show it: a `Path` without named levels, or a tuple with not as many elements as there
+//! are levels, is an error on the argument's type.
 //!
 //! A message handler with a filter that takes a payload extractor (an argument whose type
 //! is written `Json<..>` or `Text`, also inside `Option`/`Result`) registers, first among
@@ -72,7 +79,7 @@ use syn::{
 };
 
 use crate::args::{push_error, AckChoice, Args, Kind};
-use crate::krate;
+use crate::{krate, typecheck};
 
 /// Expands `#[<kind>(<args>)] <item>`.
 ///
@@ -439,6 +446,8 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
     let wrapper = Ident::new("__flask_mqtt_handler", Span::call_site());
     let ctx = Ident::new("__ctx", Span::call_site());
 
+    // Each argument's extractor comes from a `static` that checks it first (`typecheck`).
+    let mut checked = Vec::new();
     let mut extractions = Vec::new();
     let mut call_args = Vec::new();
     for (index, input) in sig.inputs.iter().enumerate() {
@@ -446,9 +455,10 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
         let FnArg::Typed(input) = input else { continue };
         let arg = format_ident!("__arg{}", index);
         let name = argument_name(&input.pat, index);
-        let ty = &input.ty;
-        extractions.push(quote_spanned! {ty.span()=>
-            let #arg = #private::extract::<#ty>(&#ctx, #name)?;
+        let argument = format_ident!("__FLASK_MQTT_ARGUMENT_{}", index + 1);
+        checked.push(typecheck::argument(&private, args, &input.ty, &argument));
+        extractions.push(quote! {
+            let #arg = #argument(&#ctx, #name)?;
         });
         call_args.push(arg);
     }
@@ -546,6 +556,7 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
     quote! {
         #(#cfgs)*
         const _: () = {
+            #(#checked)*
             #[allow(deprecated)]
             #wrapper_fn
             #private::inventory::submit! {
@@ -570,8 +581,31 @@ mod tests {
         handler(kind, args, item)
     }
 
-    /// The expansion parsed as items: (user's function, the `const _` block's items).
+    /// The expansion parsed as items: (user's function, the `const _` block's items but
+    /// the checking `static`s of `typecheck`, see [`consts`]).
     fn items(expanded: TokenStream) -> (ItemFn, Vec<Item>) {
+        let (function, inner) = all_items(expanded);
+        let inner = inner
+            .into_iter()
+            .filter(|item| !matches!(item, Item::Static(_)))
+            .collect();
+        (function, inner)
+    }
+
+    /// The checking `static`s of an expansion, as text, by name.
+    fn consts(expanded: TokenStream) -> Vec<(String, String)> {
+        all_items(expanded)
+            .1
+            .into_iter()
+            .filter_map(|item| match item {
+                Item::Static(item) => Some((item.ident.to_string(), normalized(&item))),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The expansion parsed as items: (user's function, the `const _` block's items).
+    fn all_items(expanded: TokenStream) -> (ItemFn, Vec<Item>) {
         let file: syn::File = syn::parse2(expanded).unwrap();
         assert_eq!(
             file.items.len(),
@@ -662,8 +696,8 @@ mod tests {
             "{body}"
         );
         for expected in [
-            quote!(let __arg0 = ::flask_mqtt_actix::__private::extract::<mqtt::Message>(&__ctx, "msg")?;),
-            quote!(let __arg1 = ::flask_mqtt_actix::__private::extract::<mqtt::Mqtt>(&__ctx, "c")?;),
+            quote!(let __arg0 = __FLASK_MQTT_ARGUMENT_1(&__ctx, "msg")?;),
+            quote!(let __arg1 = __FLASK_MQTT_ARGUMENT_2(&__ctx, "c")?;),
             quote!(let __result = temperature(__arg0, __arg1).await;),
             quote!(::flask_mqtt_actix::__private::IntoOutcome::into_outcome(
                 __result
@@ -806,6 +840,71 @@ mod tests {
         ] {
             let expanded = expand(Kind::Message, quote!(ack = "manual"), item);
             assert!(compile_errors(&expanded).is_empty(), "{expanded}");
+        }
+    }
+
+    /// Each argument is checked for the handler's kind; messages name the type as written.
+    #[test]
+    fn arguments_are_checked_for_the_kind() {
+        let checks = consts(expand(
+            Kind::Connect,
+            quote!(),
+            quote!(
+                fn connected(m: Option<mqtt::Message>) {}
+            ),
+        ));
+        assert_eq!(checks.len(), 1);
+        let (name, check) = &checks[0];
+        assert_eq!(name, "__FLASK_MQTT_ARGUMENT_1");
+        for expected in [
+            quote!(if !::flask_mqtt_actix::__private::argument_fits::<Option<mqtt::Message>>(
+                ::flask_mqtt_actix::__private::HandlerKind::Connect
+            )),
+            quote!(match ::flask_mqtt_actix::__private::argument_home::<Option<mqtt::Message>>()),
+            quote!(::core::option::Option::Some(::flask_mqtt_actix::__private::HandlerKind::Message) =>
+                ::core::panic!("{}", "`Option<mqtt::Message>` is only available in `#[on_message]` handlers, not in `#[on_connect]`; an `#[on_connect]` handler takes `mqtt::Connected` (the event), `mqtt::Mqtt` or `mqtt::State<T>`"),
+            ),
+            quote!(_ => ::core::panic!("{}", "`Option<mqtt::Message>` is not available in `#[on_connect]` handlers (its `FromEvent::AVAILABLE_IN` leaves them out); an `#[on_connect]` handler takes `mqtt::Connected` (the event), `mqtt::Mqtt` or `mqtt::State<T>`"),),
+        ] {
+            let expected = squeezed(normalized(expected));
+            assert!(
+                squeezed(check).contains(&expected),
+                "{check}\n  lacks {expected}"
+            );
+        }
+        // An arm for every kind but the handler's own.
+        assert!(!check.contains("HandlerKind :: Connect) =>"), "{check}");
+        assert_eq!(check.matches("Option :: Some").count(), 6, "{check}");
+    }
+
+    /// `text` without spaces: `>>` and `> >` are the same tokens.
+    fn squeezed(text: impl AsRef<str>) -> String {
+        text.as_ref().replace(' ', "")
+    }
+
+    #[test]
+    fn types_as_written() {
+        for (ty, text) in [
+            (quote!(mqtt::Message), "mqtt::Message"),
+            (
+                quote!(::flask_mqtt_actix::Json<Vec<(u8, String)>>),
+                "::flask_mqtt_actix::Json<Vec<(u8, String)>>",
+            ),
+            (quote!(Option<&'static [u8; 4]>), "Option<&'static [u8; 4]>"),
+            (
+                quote!(Result<Text, <Text as FromEvent>::Rejection>),
+                "Result<Text, <Text as FromEvent>::Rejection>",
+            ),
+            (
+                quote!(Box<dyn Fn(u8) -> u8 + Send>),
+                "Box<dyn Fn(u8) -> u8 + Send>",
+            ),
+            (quote!(&'a mut [T]), "&'a mut [T]"),
+            (quote!(&'a (u8, &mut (u8,))), "&'a (u8, &mut (u8,))"),
+            (quote!(Foo<{ N }, Item = u8>), "Foo<{ N }, Item = u8>"),
+        ] {
+            let ty: Type = syn::parse2(ty).unwrap();
+            assert_eq!(typecheck::written(&ty), text);
         }
     }
 
@@ -1026,13 +1125,13 @@ mod tests {
         );
         let text = expanded.to_string();
         for expected in [
-            quote!(extract::<mqtt::LogEntry>(&__ctx, "entry")),
-            quote!(extract::<A>(&__ctx, "_")),
-            quote!(extract::<B>(&__ctx, "argument 3")),
-            quote!(extract::<C>(&__ctx, "type")),
-            quote!(extract::<D>(&__ctx, "reading")),
-            quote!(extract::<E>(&__ctx, "argument 6")),
-            quote!(extract::<F>(&__ctx, "argument 7")),
+            quote!(__FLASK_MQTT_ARGUMENT_1(&__ctx, "entry")),
+            quote!(__FLASK_MQTT_ARGUMENT_2(&__ctx, "_")),
+            quote!(__FLASK_MQTT_ARGUMENT_3(&__ctx, "argument 3")),
+            quote!(__FLASK_MQTT_ARGUMENT_4(&__ctx, "type")),
+            quote!(__FLASK_MQTT_ARGUMENT_5(&__ctx, "reading")),
+            quote!(__FLASK_MQTT_ARGUMENT_6(&__ctx, "argument 6")),
+            quote!(__FLASK_MQTT_ARGUMENT_7(&__ctx, "argument 7")),
             quote!(log(__arg0, __arg1, __arg2, __arg3, __arg4, __arg5, __arg6)),
         ] {
             assert!(

@@ -33,6 +33,27 @@
 //! return `Reply` (or `Option<Reply>`, `Result<Reply, E>`) to answer an MQTT 5 request on
 //! its response topic.
 //!
+//! An argument that could never be built in the handler's kind (a `Message` in
+//! `#[on_connect]`, a `LogEntry` in `#[on_message]`: the runtime's
+//! `FromEvent::AVAILABLE_IN`) is a compile error on its type, read from the types
+//! themselves, so through aliases, renamed imports and `Option`/`Result`:
+//!
+//! ```compile_fail
+//! use flask_mqtt_actix as mqtt;
+//!
+//! #[mqtt::on_connect]
+//! async fn connected(msg: mqtt::Message) {}
+//! # fn main() {}
+//! ```
+//!
+//! ```text
+//! error[E0080]: evaluation panicked: `mqtt::Message` is only available in `#[on_message]` handlers, not in `#[on_connect]`; an `#[on_connect]` handler takes `mqtt::Connected` (the event), `mqtt::Mqtt` or `mqtt::State<T>`
+//!  --> src/main.rs:4:25
+//!   |
+//! 4 | async fn connected(msg: mqtt::Message) {}
+//!   |                         ^^^^^^^^^^^^^ evaluation of `_::__FLASK_MQTT_ARGUMENT_1` failed here
+//! ```
+//!
 //! A handler can't be generic, take `self`, or be `const`, `unsafe`, `extern` or variadic,
 //! and must be a free function or one declared in a block: an `impl` block can't hold one.
 //!
@@ -96,6 +117,7 @@ mod args;
 mod expand;
 mod krate;
 mod publisher;
+mod typecheck;
 
 use args::Kind;
 use proc_macro::TokenStream;

@@ -8,6 +8,8 @@ pub(crate) mod completion;
 pub(crate) mod log;
 pub(crate) mod payloads;
 
+use std::fmt;
+
 use self::log::LogEntry;
 use self::payloads::{Connected, Disconnected, Published, Subscribed, Unsubscribed};
 use crate::message::Message;
@@ -90,5 +92,75 @@ impl HandlerKind {
             HandlerKind::Subscribe => "on_subscribe",
             HandlerKind::Unsubscribe => "on_unsubscribe",
         }
+    }
+}
+
+/// A set of [`HandlerKind`]s: the handlers an extractor can be an argument of
+/// ([`FromEvent::AVAILABLE_IN`](crate::FromEvent::AVAILABLE_IN)).
+///
+/// ```
+/// use flask_mqtt_core::{HandlerKind, HandlerKinds};
+///
+/// let kinds = HandlerKinds::only(HandlerKind::Connect).with(HandlerKind::Disconnect);
+/// assert!(kinds.contains(HandlerKind::Disconnect));
+/// assert!(!kinds.contains(HandlerKind::Message));
+/// assert!(HandlerKinds::ALL.contains(HandlerKind::Log));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HandlerKinds(u8);
+
+impl HandlerKinds {
+    /// Every kind of handler.
+    pub const ALL: HandlerKinds = HandlerKinds((1 << HandlerKind::ALL.len()) - 1);
+
+    /// No kind of handler.
+    pub const NONE: HandlerKinds = HandlerKinds(0);
+
+    /// `kind` alone.
+    pub const fn only(kind: HandlerKind) -> Self {
+        HandlerKinds(kind.bit())
+    }
+
+    /// These and `kind`.
+    pub const fn with(self, kind: HandlerKind) -> Self {
+        HandlerKinds(self.0 | kind.bit())
+    }
+
+    /// Whether `kind` is one of them.
+    pub const fn contains(self, kind: HandlerKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    /// The one kind in the set, if it holds exactly one.
+    pub const fn single(self) -> Option<HandlerKind> {
+        let mut i = 0;
+        while i < HandlerKind::ALL.len() {
+            let kind = HandlerKind::ALL[i];
+            if self.0 == kind.bit() {
+                return Some(kind);
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// The kinds in the set, in [`HandlerKind::ALL`]'s order.
+    pub fn iter(self) -> impl Iterator<Item = HandlerKind> {
+        HandlerKind::ALL
+            .into_iter()
+            .filter(move |kind| self.contains(*kind))
+    }
+}
+
+impl HandlerKind {
+    /// This kind's bit in [`HandlerKinds`].
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl fmt::Debug for HandlerKinds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
     }
 }

@@ -4,9 +4,10 @@
 use std::fmt;
 
 use super::context::{AckHome, EventContext, WrongEvent};
-use super::FromEvent;
+use super::{FromEvent, MESSAGE_ONLY};
 use crate::ack::watermark::Slot;
 use crate::event::log::DISPATCH_TARGET as TARGET;
+use crate::event::HandlerKinds;
 use crate::sync::lock;
 
 /// The acknowledgement of the message being handled, for a handler declared with
@@ -96,6 +97,7 @@ impl fmt::Debug for Ack {
 
 impl FromEvent for Ack {
     type Rejection = WrongEvent;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         let msg = ctx.require_message("Ack")?;

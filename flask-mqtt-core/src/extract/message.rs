@@ -6,7 +6,8 @@ use std::ops::Deref;
 use serde::de::DeserializeOwned;
 
 use super::context::{EventContext, WrongEvent};
-use super::{optional_when_the_event_fits, FromEvent, OptionalFromEvent};
+use super::{optional_when_the_event_fits, FromEvent, OptionalFromEvent, MESSAGE_ONLY};
+use crate::event::HandlerKinds;
 use crate::message::Message;
 use crate::qos::QoS;
 
@@ -74,6 +75,7 @@ impl From<Topic> for String {
 
 impl FromEvent for Topic {
     type Rejection = WrongEvent;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         Ok(Topic(ctx.require_message("Topic")?.topic().to_owned()))
@@ -135,6 +137,7 @@ impl fmt::Debug for Payload {
 
 impl FromEvent for Payload {
     type Rejection = WrongEvent;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         Ok(Payload(ctx.require_message("Payload")?.clone()))
@@ -208,6 +211,7 @@ fn utf8(payload: &[u8]) -> Result<&str, (usize, usize)> {
 
 impl FromEvent for Text {
     type Rejection = TextRejection;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         text(ctx.require_message("Text")?)
@@ -217,6 +221,7 @@ impl FromEvent for Text {
 /// `None` in handlers of other events; invalid UTF-8 is still a rejection.
 impl OptionalFromEvent for Text {
     type Rejection = TextRejection;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
         ctx.message().map(text).transpose()
@@ -353,6 +358,7 @@ impl JsonRejection {
 
 impl<T: DeserializeOwned> FromEvent for Json<T> {
     type Rejection = JsonRejection;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         json(ctx.require_message("Json")?.payload())
@@ -363,6 +369,7 @@ impl<T: DeserializeOwned> FromEvent for Json<T> {
 /// retained message being cleared); a payload that is not a `T` is still a rejection.
 impl<T: DeserializeOwned> OptionalFromEvent for Json<T> {
     type Rejection = JsonRejection;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
         match ctx.message() {
@@ -381,6 +388,7 @@ fn json<T: DeserializeOwned>(payload: &[u8]) -> Result<Json<T>, JsonRejection> {
 
 impl FromEvent for QoS {
     type Rejection = WrongEvent;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         Ok(ctx.require_message("QoS")?.qos())
@@ -402,6 +410,7 @@ pub struct Retain(pub bool);
 
 impl FromEvent for Retain {
     type Rejection = WrongEvent;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         Ok(Retain(ctx.require_message("Retain")?.retain()))

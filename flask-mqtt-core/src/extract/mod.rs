@@ -18,29 +18,46 @@ use std::fmt;
 use self::context::{EventContext, WrongEvent};
 use crate::event::log::LogEntry;
 use crate::event::payloads::{Connected, Disconnected, Published, Subscribed, Unsubscribed};
-use crate::event::{Event, HandlerKind};
+use crate::event::{Event, HandlerKind, HandlerKinds};
 use crate::handle::Mqtt;
 use crate::message::Message;
 
 /// Types that can be arguments of `#[on_*]` handlers, built from the event being handled
 /// (like axum's `FromRequestParts`).
 ///
-/// | argument | what | rejected when | `Option<_>` is `None` when |
-/// |---|---|---|---|
-/// | [`Message`] | the whole message | not a message handler | not a message handler |
-/// | [`Topic`](crate::Topic) | the topic, as a `String`-like value | not a message handler | not a message handler |
-/// | [`Payload`](crate::Payload) | the payload bytes | not a message handler | not a message handler |
-/// | [`Text`](crate::Text) | the payload as UTF-8 | invalid UTF-8 ([`TextRejection`](crate::TextRejection)) | not a message handler |
-/// | [`Json<T>`](crate::Json) | the payload as JSON, for any `T: DeserializeOwned` | invalid UTF-8, syntax, or not a `T` ([`JsonRejection`](crate::JsonRejection)) | not a message handler, or an empty payload (e.g. a retained message being cleared) |
-/// | [`Path<T>`](crate::Path) | named topic levels, `sensors/{sensor_id}/temperature` | a level that is not a `T` ([`PathRejection`](crate::PathRejection)) | not a message handler |
-/// | [`QoS`](crate::QoS), [`Retain`](crate::Retain) | how the message was delivered | not a message handler | not a message handler |
-/// | [`UserProperties`](crate::UserProperties) | MQTT 5 user properties (empty when none) | not a message handler | not a message handler, or no user property |
-/// | [`ContentType`](crate::ContentType), [`ResponseTopic`](crate::ResponseTopic), [`CorrelationData`](crate::CorrelationData) | MQTT 5 properties | absent ([`PropertyRejection`](crate::PropertyRejection)) | absent |
-/// | [`Mqtt`] | the client | never | never |
-/// | [`Ack`](crate::Ack) | the message's acknowledgement (`ack = "manual"`) | not a message handler | not a message handler |
-/// | [`State<T>`](crate::State) (and `web::Data<T>` with the `actix` feature) | shared application state | none of type `T` registered ([`MissingState`](crate::MissingState)) | none registered |
-/// | [`LogEntry`], [`Connected`], [`Disconnected`], [`Published`], [`Subscribed`], [`Unsubscribed`] | the event of other handlers | another kind of handler | another kind of handler |
-/// | `Result<T, T::Rejection>` | the rejection, to handle it yourself | never | |
+/// | argument | in handlers | what | rejected when | `Option<_>` is `None` when |
+/// |---|---|---|---|---|
+/// | [`Message`] | `#[on_message]` | the whole message | never | never |
+/// | [`Topic`](crate::Topic) | `#[on_message]` | the topic, as a `String`-like value | never | never |
+/// | [`Payload`](crate::Payload) | `#[on_message]` | the payload bytes | never | never |
+/// | [`Text`](crate::Text) | `#[on_message]` | the payload as UTF-8 | invalid UTF-8 ([`TextRejection`](crate::TextRejection)) | never |
+/// | [`Json<T>`](crate::Json) | `#[on_message]` | the payload as JSON, for any `T: DeserializeOwned` | invalid UTF-8, syntax, or not a `T` ([`JsonRejection`](crate::JsonRejection)) | an empty payload (e.g. a retained message being cleared) |
+/// | [`Path<T>`](crate::Path) | `#[on_message]` | named topic levels, `sensors/{sensor_id}/temperature` | a level that is not a `T` ([`PathRejection`](crate::PathRejection)) | never |
+/// | [`QoS`](crate::QoS), [`Retain`](crate::Retain) | `#[on_message]` | how the message was delivered | never | never |
+/// | [`UserProperties`](crate::UserProperties) | `#[on_message]` | MQTT 5 user properties (empty when none) | never | no user property |
+/// | [`ContentType`](crate::ContentType), [`ResponseTopic`](crate::ResponseTopic), [`CorrelationData`](crate::CorrelationData) | `#[on_message]` | MQTT 5 properties | absent ([`PropertyRejection`](crate::PropertyRejection)) | absent |
+/// | [`Ack`](crate::Ack) | `#[on_message]` | the message's acknowledgement (`ack = "manual"`) | never | never |
+/// | [`LogEntry`], [`Connected`], [`Disconnected`], [`Published`], [`Subscribed`], [`Unsubscribed`] | the event's own (`#[on_log]`, `#[on_connect]`, ...) | the event | never | never |
+/// | [`Mqtt`] | all | the client | never | never |
+/// | [`State<T>`](crate::State) (and `web::Data<T>` with the `actix` feature) | all | shared application state | none of type `T` registered ([`MissingState`](crate::MissingState)) | none registered |
+/// | `Result<T, T::Rejection>` | `T`'s | the rejection, to handle it yourself | never | |
+///
+/// An argument in a handler it is not available in (a `Message` in `#[on_connect]`, an
+/// `Option<Json<T>>` in `#[on_publish]`) would never be built: the macros make it a
+/// compile error on its type, read from [`AVAILABLE_IN`](FromEvent::AVAILABLE_IN), so
+/// aliases and `Option`/`Result` of one are caught too:
+///
+/// ```text
+/// error[E0080]: evaluation panicked: `mqtt::Message` is only available in `#[on_message]` handlers, not in `#[on_connect]`; an `#[on_connect]` handler takes `mqtt::Connected` (the event), `mqtt::Mqtt` or `mqtt::State<T>`
+///  --> src/main.rs:4:25
+///   |
+/// 4 | async fn connected(msg: mqtt::Message) {}
+///   |                         ^^^^^^^^^^^^^ evaluation of `_::__FLASK_MQTT_ARGUMENT_1` failed here
+/// ```
+///
+/// Where the compiler can't see it (your own extractor, available everywhere unless it
+/// narrows `AVAILABLE_IN`, calling these), the mismatch is met at run time: the
+/// rejection [`WrongEvent`], and `None` for `Option<_>`.
 ///
 /// When an argument is rejected the handler is not called; a warning (target
 /// `flask_mqtt::dispatch`) names the topic, the handler and the reason, and the other
@@ -80,6 +97,31 @@ pub trait FromEvent: Sized {
     /// Why extraction can fail; logged with topic and handler name.
     type Rejection: fmt::Display;
 
+    /// The kinds of handler this extractor can be an argument of: every kind unless an
+    /// implementation narrows it. The `#[on_*]` macros check it at compile time, so an
+    /// argument that could never be built in its handler (a [`Message`] in
+    /// `#[on_connect]`) is an error on the argument's type, not a rejection at every
+    /// event. Narrow it when [`from_event`](FromEvent::from_event) always rejects the
+    /// other kinds:
+    ///
+    /// ```
+    /// use flask_mqtt_core::{EventContext, FromEvent, HandlerKind, HandlerKinds};
+    ///
+    /// /// The second level of the message's topic.
+    /// struct DeviceId(String);
+    ///
+    /// impl FromEvent for DeviceId {
+    ///     type Rejection = &'static str;
+    ///     const AVAILABLE_IN: HandlerKinds = HandlerKinds::only(HandlerKind::Message);
+    ///
+    ///     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
+    ///         let topic = ctx.message().ok_or("not a message")?.topic();
+    ///         Ok(DeviceId(topic.split('/').nth(1).ok_or("no second level")?.to_owned()))
+    ///     }
+    /// }
+    /// ```
+    const AVAILABLE_IN: HandlerKinds = HandlerKinds::ALL;
+
     /// Builds the argument.
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection>;
 }
@@ -117,6 +159,10 @@ pub trait OptionalFromEvent: Sized {
     /// handler name.
     type Rejection: fmt::Display;
 
+    /// The kinds of handler `Option<Self>` can be an argument of, as
+    /// [`FromEvent::AVAILABLE_IN`]: every kind unless an implementation narrows it.
+    const AVAILABLE_IN: HandlerKinds = HandlerKinds::ALL;
+
     /// Builds the argument, `None` when absent.
     fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection>;
 }
@@ -124,6 +170,7 @@ pub trait OptionalFromEvent: Sized {
 /// `None` when what `T` reads is absent; a rejection when it is malformed.
 impl<T: OptionalFromEvent> FromEvent for Option<T> {
     type Rejection = T::Rejection;
+    const AVAILABLE_IN: HandlerKinds = T::AVAILABLE_IN;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         T::from_event_optional(ctx)
@@ -133,11 +180,15 @@ impl<T: OptionalFromEvent> FromEvent for Option<T> {
 /// `T`'s rejection as a value: the handler runs either way and decides.
 impl<T: FromEvent> FromEvent for Result<T, T::Rejection> {
     type Rejection = Infallible;
+    const AVAILABLE_IN: HandlerKinds = T::AVAILABLE_IN;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         Ok(T::from_event(ctx))
     }
 }
+
+/// Where the extractors of a message's parts are available: `#[on_message]` handlers.
+pub(crate) const MESSAGE_ONLY: HandlerKinds = HandlerKinds::only(HandlerKind::Message);
 
 /// For an extractor whose only rejection is the wrong kind of event
 /// ([`WrongEvent`]): `Option<T>` is `None` then.
@@ -145,6 +196,8 @@ macro_rules! optional_when_the_event_fits {
     ($($ty:ty),* $(,)?) => {
         $(impl $crate::extract::OptionalFromEvent for $ty {
             type Rejection = ::std::convert::Infallible;
+            const AVAILABLE_IN: $crate::event::HandlerKinds =
+                <$ty as $crate::extract::FromEvent>::AVAILABLE_IN;
 
             fn from_event_optional(
                 ctx: &$crate::extract::context::EventContext,
@@ -186,6 +239,7 @@ macro_rules! event_extractor {
     ($ty:ty, $variant:ident, $kind:ident) => {
         impl FromEvent for $ty {
             type Rejection = WrongEvent;
+            const AVAILABLE_IN: HandlerKinds = HandlerKinds::only(HandlerKind::$kind);
 
             fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
                 match ctx.event() {

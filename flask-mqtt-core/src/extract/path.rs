@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 
 use super::context::{EventContext, WrongEvent};
 use super::path_de::{PathDeserializer, PathError};
-use super::{FromEvent, OptionalFromEvent};
+use super::{FromEvent, OptionalFromEvent, MESSAGE_ONLY};
+use crate::event::HandlerKinds;
 
 /// The named levels of the topic, `{name}` in the handler's filter, deserialized into `T`:
 ///
@@ -86,6 +87,7 @@ pub enum PathRejection {
 
 impl<T: DeserializeOwned> FromEvent for Path<T> {
     type Rejection = PathRejection;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         ctx.require_message("Path")?;
@@ -99,6 +101,7 @@ impl<T: DeserializeOwned> FromEvent for Path<T> {
 /// `None` in handlers of other events; a level that is not a `T` is still a rejection.
 impl<T: DeserializeOwned> OptionalFromEvent for Path<T> {
     type Rejection = PathRejection;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
         if ctx.message().is_none() {

@@ -9,7 +9,8 @@ use std::ops::Deref;
 use paho_mqtt::PropertyCode;
 
 use super::context::{EventContext, WrongEvent};
-use super::{FromEvent, OptionalFromEvent};
+use super::{FromEvent, OptionalFromEvent, MESSAGE_ONLY};
+use crate::event::HandlerKinds;
 
 /// Why an MQTT 5 property extractor was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -74,6 +75,7 @@ impl Deref for UserProperties {
 
 impl FromEvent for UserProperties {
     type Rejection = WrongEvent;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         let msg = ctx.require_message("UserProperties")?;
@@ -86,6 +88,7 @@ impl FromEvent for UserProperties {
 /// `None` in handlers of other events and for a message without user properties.
 impl OptionalFromEvent for UserProperties {
     type Rejection = Infallible;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
         Ok(<Self as FromEvent>::from_event(ctx)
@@ -128,6 +131,7 @@ macro_rules! string_property {
 
         impl FromEvent for $name {
             type Rejection = PropertyRejection;
+            const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
             fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
                 let msg = ctx.require_message(stringify!($name))?;
@@ -145,6 +149,7 @@ macro_rules! string_property {
         /// `None` in handlers of other events and when the message has no such property.
         impl OptionalFromEvent for $name {
             type Rejection = Infallible;
+            const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
             fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
                 Ok(<Self as FromEvent>::from_event(ctx).ok())
@@ -197,6 +202,7 @@ impl Deref for CorrelationData {
 
 impl FromEvent for CorrelationData {
     type Rejection = PropertyRejection;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         let msg = ctx.require_message("CorrelationData")?;
@@ -214,6 +220,7 @@ impl FromEvent for CorrelationData {
 /// `None` in handlers of other events and when the message has no Correlation Data.
 impl OptionalFromEvent for CorrelationData {
     type Rejection = Infallible;
+    const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
 
     fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection> {
         Ok(<Self as FromEvent>::from_event(ctx).ok())
