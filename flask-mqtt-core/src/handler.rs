@@ -37,6 +37,9 @@ pub type Outcome = Result<Option<Reply>, HandlerError>;
 /// A request without a Response Topic (any MQTT 3.1.1 message) cannot be answered: the
 /// reply is not sent and a warning says so. Publishing errors are reported the same way
 /// as handler errors.
+///
+/// Only `#[on_message]` handlers have a request to answer: in any other kind of handler
+/// a return type that may be a `Reply` is a compile error ([`IntoOutcome::REPLIES`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
     payload: Vec<u8>,
@@ -142,8 +145,11 @@ pub fn extract<T: FromEvent>(
 /// compile-time checks below accepted.
 pub type Extractor<T> = fn(&EventContext, &'static str) -> Result<T, HandlerError>;
 
+/// A return type's conversion, as the generated code holds it.
+pub type Converter<R> = fn(R) -> Outcome;
+
 /// Whether `T` can be an argument of a handler of `kind` (used by generated code, in a
-/// `const`: a compile error when not).
+/// `static`'s initializer: a compile error when not).
 pub const fn argument_fits<T: FromEvent>(kind: HandlerKind) -> bool {
     T::AVAILABLE_IN.contains(kind)
 }
@@ -154,6 +160,11 @@ pub const fn argument_home<T: FromEvent>() -> Option<HandlerKind> {
     T::AVAILABLE_IN.single()
 }
 
+/// Whether `R` may be a [`Reply`] (used by generated code).
+pub const fn replies<R: IntoOutcome>() -> bool {
+    R::REPLIES
+}
+
 /// Return types a handler may have: `()`, [`Reply`], `Option<Reply>`, and `Result` of
 /// those with an error `E: Display` (logged with topic and handler name).
 #[diagnostic::on_unimplemented(
@@ -161,6 +172,12 @@ pub const fn argument_home<T: FromEvent>() -> Option<HandlerKind> {
     label = "handlers return `()`, `Reply`, `Option<Reply>`, or `Result<_, E>` of those where `E: Display`"
 )]
 pub trait IntoOutcome {
+    /// Whether the value may be a [`Reply`], which only `#[on_message]` handlers can
+    /// send (there is no request to answer in the others): the macros make such a return
+    /// type a compile error in every other kind of handler. `false` unless an
+    /// implementation says otherwise.
+    const REPLIES: bool = false;
+
     /// Converts the return value.
     fn into_outcome(self) -> Outcome;
 }
@@ -172,18 +189,24 @@ impl IntoOutcome for () {
 }
 
 impl IntoOutcome for Reply {
+    const REPLIES: bool = true;
+
     fn into_outcome(self) -> Outcome {
         Ok(Some(self))
     }
 }
 
 impl IntoOutcome for Option<Reply> {
+    const REPLIES: bool = true;
+
     fn into_outcome(self) -> Outcome {
         Ok(self)
     }
 }
 
 impl<T: IntoOutcome, E: fmt::Display> IntoOutcome for Result<T, E> {
+    const REPLIES: bool = T::REPLIES;
+
     fn into_outcome(self) -> Outcome {
         self.map_err(|e| HandlerError::Failed(e.to_string()))?
             .into_outcome()

@@ -46,12 +46,15 @@
 //!
 //! A function that is not `async` gets a wrapper returning `<krate>::__private::Outcome`
 //! directly, registered as `HandlerFn::Sync`. When the function has a return type, its
-//! value is first bound, `let __result = temperature(__arg0).await;`, and converted with
-//! `IntoOutcome::into_outcome(__result)` spanned on the return type, so a type that is no
-//! `IntoOutcome` is reported there; likewise the `HandlerFuture::new` of an `async`
-//! wrapper is spanned on the user's `async`, where a future that is not `Send` is
-//! reported, and each argument's `static` (its `extract::<T>`) on the argument's type,
-//! where a `T` that is no `FromEvent` is reported.
+//! value is first bound, `let __result = temperature(__arg0).await;`, and converted by
+//! `static __FLASK_MQTT_RETURN: Converter<R>` (`IntoOutcome::into_outcome`, checked in
+//! other kinds than `#[on_message]` not to be a `Reply`), spanned on the return type, so a
+//! type that is no `IntoOutcome` is reported there (a return type with `impl Trait`,
+//! which a `static` can't name, is converted in place, unchecked); likewise the
+//! `HandlerFuture::new` of an `async` wrapper is spanned on the user's `async`, where a
+//! future that is not `Send` is reported, and each argument's `static` (its
+//! `extract::<T>`) on the argument's type, where a `T` that is no `FromEvent` is
+//! reported.
 //!
 //! `#[cfg(..)]` attributes of the function are copied onto the `const _` block.
 //!
@@ -446,7 +449,8 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
     let wrapper = Ident::new("__flask_mqtt_handler", Span::call_site());
     let ctx = Ident::new("__ctx", Span::call_site());
 
-    // Each argument's extractor comes from a `static` that checks it first (`typecheck`).
+    // Each argument's extractor and the return type's conversion come from `static`s
+    // that check them first (`typecheck`).
     let mut checked = Vec::new();
     let mut extractions = Vec::new();
     let mut call_args = Vec::new();
@@ -472,8 +476,21 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
         ReturnType::Type(_, ty) => {
             let span = ty.span();
             let result = Ident::new("__result", span);
-            let private = respan(private.clone(), span);
-            let convert = quote_spanned!(span=> #private::IntoOutcome::into_outcome(#result));
+            let spanned = respan(private.clone(), span);
+            let convert = if typecheck::has_impl_trait(ty) {
+                // A `const` can't name it: converted in place, unchecked.
+                quote_spanned!(span=> #spanned::IntoOutcome::into_outcome(#result))
+            } else {
+                let conversion = Ident::new("__FLASK_MQTT_RETURN", Span::call_site());
+                checked.push(typecheck::return_type(
+                    &private,
+                    &spanned,
+                    args.kind,
+                    ty,
+                    &conversion,
+                ));
+                quote!(#conversion(#result))
+            };
             quote! {
                 let #result = #call;
                 #convert
@@ -699,9 +716,7 @@ mod tests {
             quote!(let __arg0 = __FLASK_MQTT_ARGUMENT_1(&__ctx, "msg")?;),
             quote!(let __arg1 = __FLASK_MQTT_ARGUMENT_2(&__ctx, "c")?;),
             quote!(let __result = temperature(__arg0, __arg1).await;),
-            quote!(::flask_mqtt_actix::__private::IntoOutcome::into_outcome(
-                __result
-            )),
+            quote!(__FLASK_MQTT_RETURN(__result)),
         ] {
             let expected = normalized(expected);
             assert!(body.contains(&expected), "{body}\n  lacks {expected}");
@@ -875,6 +890,58 @@ mod tests {
         // An arm for every kind but the handler's own.
         assert!(!check.contains("HandlerKind :: Connect) =>"), "{check}");
         assert_eq!(check.matches("Option :: Some").count(), 6, "{check}");
+    }
+
+    /// Only `#[on_message]` handlers may return a `Reply`: the return type's `static`
+    /// checks it in the others. A return type with `impl Trait` can't be a `static`'s
+    /// type: converted in place, unchecked.
+    #[test]
+    fn return_types_are_checked_for_the_kind() {
+        let checks = consts(expand(
+            Kind::Log,
+            quote!(),
+            quote!(
+                fn log() -> Result<Option<mqtt::Reply>, String> {}
+            ),
+        ));
+        assert_eq!(checks.len(), 1);
+        let (name, check) = &checks[0];
+        assert_eq!(name, "__FLASK_MQTT_RETURN");
+        for expected in [
+            quote!(let __value: ::flask_mqtt_actix::__private::Converter<Result<Option<mqtt::Reply>, String>> =
+                <Result<Option<mqtt::Reply>, String> as ::flask_mqtt_actix::__private::IntoOutcome>::into_outcome;),
+            quote!(
+                if ::flask_mqtt_actix::__private::replies::<Result<Option<mqtt::Reply>, String>>() {
+                    ::core::panic!("{}", "an `#[on_log]` handler can't return `Result<Option<mqtt::Reply>, String>`: a `Reply` answers the request an `#[on_message]` handler received, and `#[on_log]` has none; return `()` or `Result<(), E>`")
+                }
+            ),
+        ] {
+            let expected = squeezed(normalized(expected));
+            assert!(
+                squeezed(check).contains(&expected),
+                "{check}\n  lacks {expected}"
+            );
+        }
+        let check = &consts(expand(
+            Kind::Message,
+            quote!(),
+            quote!(
+                fn other() -> mqtt::Reply {}
+            ),
+        ))[0]
+            .1;
+        assert!(!check.contains("replies"), "{check}");
+        let expanded = expand(
+            Kind::Connect,
+            quote!(),
+            quote!(
+                fn connected() -> Box<dyn Fn() -> impl Sized> {}
+            ),
+        );
+        assert!(consts(expanded.clone()).is_empty());
+        assert!(expanded
+            .to_string()
+            .contains(&normalized(quote!(IntoOutcome::into_outcome(__result)))));
     }
 
     /// `text` without spaces: `>>` and `> >` are the same tokens.

@@ -29,14 +29,15 @@
 //! (`Message`, `Mqtt`, `LogEntry`, ... : anything implementing the runtime's `FromEvent`)
 //! and converts the return value (`()`, `Result<(), E>`, ...: anything implementing
 //! `IntoOutcome`). Handlers may be `async` or not, and take any number of arguments in any
-//! order. They are collected at startup, wherever they are in the crate. A handler may
-//! return `Reply` (or `Option<Reply>`, `Result<Reply, E>`) to answer an MQTT 5 request on
-//! its response topic.
+//! order. They are collected at startup, wherever they are in the crate. An `#[on_message]`
+//! handler may return `Reply` (or `Option<Reply>`, `Result<Reply, E>`) to answer an MQTT 5
+//! request on its response topic.
 //!
-//! An argument that could never be built in the handler's kind (a `Message` in
-//! `#[on_connect]`, a `LogEntry` in `#[on_message]`: the runtime's
-//! `FromEvent::AVAILABLE_IN`) is a compile error on its type, read from the types
-//! themselves, so through aliases, renamed imports and `Option`/`Result`:
+//! What could never work is a compile error on the type, read from the types themselves
+//! (so through aliases, renamed imports and `Option`/`Result`): an argument not available
+//! in the handler's kind (a `Message` in `#[on_connect]`, a `LogEntry` in `#[on_message]`:
+//! the runtime's `FromEvent::AVAILABLE_IN`), and a `Reply` returned by any handler but
+//! `#[on_message]`:
 //!
 //! ```compile_fail
 //! use flask_mqtt_actix as mqtt;

@@ -1,20 +1,25 @@
-//! Checks only the types can answer, made by the compiler: where an argument's extractor
-//! is available (the runtime's `FromEvent::AVAILABLE_IN`), read while the compiler
-//! evaluates `static` initializers of the generated code, which panic, spanned on the
-//! argument's type, when it is not available in the handler's kind (a `Message` in
-//! `#[on_connect]`, a `LogEntry` in `#[on_message]`): it would be rejected at every event.
+//! Checks only the types can answer, made by the compiler: what an argument's extractor
+//! and the return type declare (the runtime's `FromEvent::AVAILABLE_IN`,
+//! `IntoOutcome::REPLIES`), read while the compiler evaluates `static` initializers of
+//! the generated code, which panic, spanned on the user's tokens, when the handler can't
+//! work:
 //!
-//! Being read from the types, the check sees through type aliases, renamed imports and
+//! - an argument that is not available in the handler's kind (a `Message` in
+//!   `#[on_connect]`, a `LogEntry` in `#[on_message]`): it would be rejected at every event;
+//! - a return type that may be a `Reply` in a handler other than `#[on_message]`: there is
+//!   no request to answer, the reply would fail at every call.
+//!
+//! Being read from the types, the checks see through type aliases, renamed imports and
 //! `Option`/`Result`, which the written names can't. The compiler reports a failed check
 //! as `error[E0080]: evaluation panicked: <message>` on the type, one per argument.
 //!
-//! Each `static` also holds what the wrapper calls (the argument's `extract`): one body
-//! per type, so that a type that is no `FromEvent` is reported once. (`static`, not
-//! `const`: a wrapper that reads a failed `const` adds a note "erroneous constant
-//! encountered" on the attribute.)
+//! Each `static` also holds what the wrapper calls (the argument's `extract`, the return
+//! type's conversion): one body per type, so that a type that is no `FromEvent` (or no
+//! `IntoOutcome`) is reported once. (`static`, not `const`: a wrapper that reads a failed
+//! `const` adds a note "erroneous constant encountered" on the attribute.)
 //!
 //! A panic at compile time can only format one `&str`, so each message is a literal
-//! written here: one per kind of handler the argument might belong to instead (the
+//! written here: for an argument, one per kind of handler it might belong to instead (the
 //! runtime says which, `argument_home`).
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
@@ -177,6 +182,54 @@ pub(crate) fn argument(
         static #name: #held = {
             let __value: #held = #private::extract::<#ty>;
             #checks
+            __value
+        };
+    }
+}
+
+/// Whether `ty` mentions `impl Trait`, which a `static`'s type can't.
+pub(crate) fn has_impl_trait(ty: &Type) -> bool {
+    fn walk(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            TokenTree::Ident(ident) => ident == "impl",
+            TokenTree::Group(group) => walk(group.stream()),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream())
+}
+
+/// `static <name>: Converter<ty> = ..`: the conversion of the return type `ty`, which in a
+/// handler other than `#[on_message]` must not be a `Reply`. `spanned` is the runtime's
+/// path with `ty`'s span, so that a type that is no `IntoOutcome` is reported on it alone.
+pub(crate) fn return_type(
+    private: &TokenStream,
+    spanned: &TokenStream,
+    kind: Kind,
+    ty: &Type,
+    name: &syn::Ident,
+) -> TokenStream {
+    let span = ty.span();
+    let check = (kind != Kind::Message).then(|| {
+        let panic = fail(
+            ty,
+            &format!(
+                "an `#[{attribute}]` handler can't return `{}`: a `Reply` answers the request an `#[on_message]` handler received, and `#[{attribute}]` has none; return `()` or `Result<(), E>`",
+                written(ty),
+                attribute = kind.attribute()
+            ),
+        );
+        quote_spanned! {span=>
+            if #private::replies::<#ty>() {
+                #panic
+            }
+        }
+    });
+    quote_spanned! {span=>
+        #[allow(deprecated, clippy::type_complexity)]
+        static #name: #spanned::Converter<#ty> = {
+            let __value: #spanned::Converter<#ty> = <#ty as #spanned::IntoOutcome>::into_outcome;
+            #check
             __value
         };
     }

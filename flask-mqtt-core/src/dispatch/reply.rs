@@ -7,6 +7,8 @@ use crate::handler::{HandlerError, Reply};
 
 /// Publishes a handler's reply to the request's Response Topic.
 pub(super) async fn send_reply(ctx: &EventContext, reply: Reply) -> Result<(), HandlerError> {
+    // The macros refuse a `Reply` in other handlers (`IntoOutcome::REPLIES`): only a
+    // handler registered by hand gets here.
     let Some(msg) = ctx.message() else {
         return Err(HandlerError::Reply(format!(
             "only `#[on_message]` handlers can reply (this is `#[{}]`)",
