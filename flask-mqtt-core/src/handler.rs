@@ -160,6 +160,11 @@ pub const fn argument_home<T: FromEvent>() -> Option<HandlerKind> {
     T::AVAILABLE_IN.single()
 }
 
+/// Whether `T` takes the message's acknowledgement (used by generated code).
+pub const fn takes_ack<T: FromEvent>() -> bool {
+    T::TAKES_ACK
+}
+
 /// Whether `R` may be a [`Reply`] (used by generated code).
 pub const fn replies<R: IntoOutcome>() -> bool {
     R::REPLIES

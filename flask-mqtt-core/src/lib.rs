@@ -200,7 +200,8 @@ pub mod __private {
     pub use crate::event::HandlerKind;
     pub use crate::extract::context::EventContext;
     pub use crate::handler::{
-        argument_fits, argument_home, extract, replies, Converter, Extractor, IntoOutcome, Outcome,
+        argument_fits, argument_home, extract, replies, takes_ack, Converter, Extractor,
+        IntoOutcome, Outcome,
     };
     pub use crate::handler_future::HandlerFuture;
     pub use crate::registry::{HandlerDescriptor, HandlerFn};

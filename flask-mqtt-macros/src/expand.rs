@@ -10,18 +10,21 @@
 //! ```text
 //! async fn temperature(msg: mqtt::Message) { .. }
 //! const _: () = {
-//!     static __FLASK_MQTT_ARGUMENT_1: <krate>::__private::Extractor<mqtt::Message> = {
-//!         let __value: <krate>::__private::Extractor<mqtt::Message> =
-//!             <krate>::__private::extract::<mqtt::Message>;
-//!         // The check of `typecheck`: a compile-time panic unless `mqtt::Message` is
-//!         // available in `#[on_message]` handlers.
+//!     static __FLASK_MQTT_ARGUMENT_1: (<krate>::__private::Extractor<mqtt::Message>, bool) = {
+//!         let __value: (..) = (
+//!             <krate>::__private::extract::<mqtt::Message>,
+//!             <krate>::__private::takes_ack::<mqtt::Message>(),
+//!         );
+//!         // The checks of `typecheck`: a compile-time panic unless `mqtt::Message` is
+//!         // available in `#[on_message]` handlers and, without `ack = "manual"`, takes
+//!         // no acknowledgement.
 //!         __value
 //!     };
 //!     fn __flask_mqtt_handler(
 //!         __ctx: <krate>::__private::Arc<<krate>::__private::EventContext>,
 //!     ) -> <krate>::__private::HandlerFuture {
 //!         <krate>::__private::HandlerFuture::new(async move {
-//!             let __arg0 = __FLASK_MQTT_ARGUMENT_1(&__ctx, "msg")?;
+//!             let __arg0 = (__FLASK_MQTT_ARGUMENT_1.0)(&__ctx, "msg")?;
 //!             <krate>::__private::IntoOutcome::into_outcome(temperature(__arg0).await)
 //!         })
 //!     }
@@ -52,15 +55,11 @@
 //! type that is no `IntoOutcome` is reported there (a return type with `impl Trait`,
 //! which a `static` can't name, is converted in place, unchecked); likewise the
 //! `HandlerFuture::new` of an `async` wrapper is spanned on the user's `async`, where a
-//! future that is not `Send` is reported, and each argument's `static` (its
-//! `extract::<T>`) on the argument's type, where a `T` that is no `FromEvent` is
-//! reported.
+//! future that is not `Send` is reported, and each `extract::<T>` on the argument's type,
+//! where a `T` that is no `FromEvent` is reported. With `ack = "manual"`,
+//! `static __FLASK_MQTT_MANUAL_ACK` checks that an argument takes the acknowledgement.
 //!
 //! `#[cfg(..)]` attributes of the function are copied onto the `const _` block.
-//!
-//! `ack = "manual"` needs an argument whose type is written `Ack` (any path ending in
-//! `Ack`): without one nothing could acknowledge the message, and that is an error on the
-//! policy.
 //!
 //! `Path<T>` arguments are checked against the filter's named levels where the types
 //! show it: a `Path` without named levels, or a tuple with not as many elements as there
@@ -81,7 +80,7 @@ use syn::{
     FnArg, GenericArgument, Ident, Item, ItemFn, Pat, PathArguments, ReturnType, Signature, Type,
 };
 
-use crate::args::{push_error, AckChoice, Args, Kind};
+use crate::args::{push_error, Args, Kind};
 use crate::{krate, typecheck};
 
 /// Expands `#[<kind>(<args>)] <item>`.
@@ -115,17 +114,7 @@ fn try_handler(kind: Kind, args: TokenStream, item: TokenStream) -> syn::Result<
         }
         (Err(error), _) | (_, Err(error)) => return Err(error),
     };
-    match (
-        check_paths(&args, &function.sig),
-        check_manual_ack(&args, &function.sig),
-    ) {
-        (Err(mut error), Err(more)) => {
-            error.combine(more);
-            return Err(error);
-        }
-        (Err(error), _) | (_, Err(error)) => return Err(error),
-        (Ok(()), Ok(())) => {}
-    }
+    check_paths(&args, &function.sig)?;
     let registration = registration(&args, &function);
     Ok(quote! {
         #item
@@ -335,32 +324,6 @@ fn check_paths(args: &Args, sig: &Signature) -> syn::Result<()> {
     }
 }
 
-/// Whether `ty` is written `Ack` (any path ending in `Ack`): the manual acknowledgement.
-fn is_ack_type(ty: &Type) -> bool {
-    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Ack"))
-}
-
-/// `ack = "manual"` without an `Ack` argument: nothing could acknowledge the message.
-fn check_manual_ack(args: &Args, sig: &Signature) -> syn::Result<()> {
-    let Some((lit, AckChoice::Manual)) = &args.ack else {
-        return Ok(());
-    };
-    let has_ack = sig
-        .inputs
-        .iter()
-        .any(|input| matches!(input, FnArg::Typed(input) if is_ack_type(&input.ty)));
-    if has_ack {
-        return Ok(());
-    }
-    Err(syn::Error::new(
-        lit.span(),
-        format!(
-            "`ack = \"manual\"` needs an `Ack` argument to acknowledge the message with; add one like `ack: mqtt::Ack` to `{}` and call `ack.ack()`, or choose `ack = \"after\"`",
-            sig.ident.unraw()
-        ),
-    ))
-}
-
 /// Whether `ty` is written as a payload extractor the AsyncAPI document describes: a path
 /// ending in `Json<..>` or `Text`, or `Option`/`Result` of one. (By the written name: a
 /// renamed import is documented as any payload.)
@@ -449,9 +412,10 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
     let wrapper = Ident::new("__flask_mqtt_handler", Span::call_site());
     let ctx = Ident::new("__ctx", Span::call_site());
 
-    // Each argument's extractor and the return type's conversion come from `static`s
-    // that check them first (`typecheck`).
+    // Each argument's extractor and the return type's conversion come from `const`s that
+    // check them first (`typecheck`).
     let mut checked = Vec::new();
+    let mut held = Vec::new();
     let mut extractions = Vec::new();
     let mut call_args = Vec::new();
     for (index, input) in sig.inputs.iter().enumerate() {
@@ -462,10 +426,12 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
         let argument = format_ident!("__FLASK_MQTT_ARGUMENT_{}", index + 1);
         checked.push(typecheck::argument(&private, args, &input.ty, &argument));
         extractions.push(quote! {
-            let #arg = #argument(&#ctx, #name)?;
+            let #arg = (#argument.0)(&#ctx, #name)?;
         });
+        held.push(argument);
         call_args.push(arg);
     }
+    checked.push(typecheck::manual_ack(args, ident, &held));
 
     let awaited = sig.asyncness.map(|_| quote!(.await));
     let call = quote!(#ident(#(#call_args),*) #awaited);
@@ -713,8 +679,8 @@ mod tests {
             "{body}"
         );
         for expected in [
-            quote!(let __arg0 = __FLASK_MQTT_ARGUMENT_1(&__ctx, "msg")?;),
-            quote!(let __arg1 = __FLASK_MQTT_ARGUMENT_2(&__ctx, "c")?;),
+            quote!(let __arg0 = (__FLASK_MQTT_ARGUMENT_1.0)(&__ctx, "msg")?;),
+            quote!(let __arg1 = (__FLASK_MQTT_ARGUMENT_2.0)(&__ctx, "c")?;),
             quote!(let __result = temperature(__arg0, __arg1).await;),
             quote!(__FLASK_MQTT_RETURN(__result)),
         ] {
@@ -835,30 +801,81 @@ mod tests {
         assert!(!text.contains("with_nack_on_error"), "{text}");
     }
 
+    /// `ack = "manual"` is checked against the argument types (an alias or a renamed
+    /// `Ack` counts): a `static` that fails unless one of them takes the acknowledgement.
     #[test]
     fn manual_ack_needs_an_ack_argument() {
-        expect_errors(
+        let checks = consts(expand(
             Kind::Message,
             quote!("jobs/#", qos = 1, ack = "manual"),
             quote!(
-                async fn job(msg: mqtt::Message) {}
+                async fn job(msg: mqtt::Message, a: Receipt) {}
             ),
-            &["`ack = \"manual\"` needs an `Ack` argument to acknowledge the message with; add one like `ack: mqtt::Ack` to `job` and call `ack.ack()`, or choose `ack = \"after\"`"],
+        ));
+        let (_, manual) = checks
+            .iter()
+            .find(|(name, _)| name == "__FLASK_MQTT_MANUAL_ACK")
+            .unwrap();
+        let expected = normalized(quote!(
+            #[allow(dead_code)]
+            static __FLASK_MQTT_MANUAL_ACK: () = if !(false
+                || __FLASK_MQTT_ARGUMENT_1.1
+                || __FLASK_MQTT_ARGUMENT_2.1)
+            {
+                ::core::panic!("{}", "`ack = \"manual\"` needs an `Ack` argument to acknowledge the message with; add one like `ack: mqtt::Ack` to `job` and call `ack.ack()`, or choose `ack = \"after\"`")
+            };
+        ));
+        assert_eq!(manual, &expected);
+        // Each argument's `const` says whether it takes the acknowledgement.
+        let (_, second) = &checks[1];
+        assert!(
+            second.contains(&normalized(quote!(
+                let __value: (::flask_mqtt_actix::__private::Extractor<Receipt>, bool) = (
+                    ::flask_mqtt_actix::__private::extract::<Receipt>,
+                    ::flask_mqtt_actix::__private::takes_ack::<Receipt>()
+                );
+            ))),
+            "{second}"
         );
-        for item in [
+        // Without arguments, still checked (and failing).
+        let checks = consts(expand(
+            Kind::Message,
+            quote!(ack = "manual"),
             quote!(
-                async fn job(a: Ack) {}
+                fn job() {}
             ),
-            quote!(
-                fn job(msg: mqtt::Message, a: ::flask_mqtt_actix::Ack) {}
-            ),
+        ));
+        assert_eq!(checks.len(), 1);
+        assert!(
+            checks[0]
+                .1
+                .contains("static __FLASK_MQTT_MANUAL_ACK : () = if ! (false) {"),
+            "{:?}",
+            checks[0]
+        );
+        // No check without `ack = "manual"`.
+        for args in [
+            quote!("jobs/#", qos = 1),
+            quote!("jobs/#", qos = 1, ack = "after"),
         ] {
-            let expanded = expand(Kind::Message, quote!(ack = "manual"), item);
-            assert!(compile_errors(&expanded).is_empty(), "{expanded}");
+            let checks = consts(expand(
+                Kind::Message,
+                args,
+                quote!(
+                    fn job(msg: mqtt::Message) {}
+                ),
+            ));
+            assert!(
+                checks
+                    .iter()
+                    .all(|(name, _)| name != "__FLASK_MQTT_MANUAL_ACK"),
+                "{checks:?}"
+            );
         }
     }
 
-    /// Each argument is checked for the handler's kind; messages name the type as written.
+    /// Each argument is checked for the handler's kind, and in a message handler without
+    /// `ack = "manual"` for taking the acknowledgement; messages name the type as written.
     #[test]
     fn arguments_are_checked_for_the_kind() {
         let checks = consts(expand(
@@ -890,6 +907,39 @@ mod tests {
         // An arm for every kind but the handler's own.
         assert!(!check.contains("HandlerKind :: Connect) =>"), "{check}");
         assert_eq!(check.matches("Option :: Some").count(), 6, "{check}");
+        assert!(
+            !check.contains("takes_ack :: < Option < mqtt :: Message > > ()) {"),
+            "{check}"
+        );
+
+        for (args, checked) in [
+            (quote!("jobs/#", qos = 1), true),
+            (quote!("jobs/#", qos = 1, ack = "first"), true),
+            (quote!("jobs/#", qos = 1, ack = "manual"), false),
+        ] {
+            let checks = consts(expand(
+                Kind::Message,
+                args.clone(),
+                quote!(
+                    fn job(a: mqtt::Ack) {}
+                ),
+            ));
+            let check = &checks[0].1;
+            let ack = normalized(quote!(
+                if ::flask_mqtt_actix::__private::takes_ack::<mqtt::Ack>() {}
+            ));
+            let ack = ack.trim_end_matches("{ }");
+            assert_eq!(check.contains(ack), checked, "{args}: {check}");
+        }
+        let check = &consts(expand(
+            Kind::Message,
+            quote!("jobs/#", qos = 1, ack = "after"),
+            quote!(
+                fn job(a: mqtt::Ack) {}
+            ),
+        ))[0]
+            .1;
+        assert!(check.contains("`mqtt::Ack` takes the message's acknowledgement, which the handler holds only with `ack = \\\"manual\\\"`, not `ack = \\\"after\\\"`: add `ack = \\\"manual\\\"` to the attribute"), "{check}");
     }
 
     /// Only `#[on_message]` handlers may return a `Reply`: the return type's `static`
@@ -1192,13 +1242,13 @@ mod tests {
         );
         let text = expanded.to_string();
         for expected in [
-            quote!(__FLASK_MQTT_ARGUMENT_1(&__ctx, "entry")),
-            quote!(__FLASK_MQTT_ARGUMENT_2(&__ctx, "_")),
-            quote!(__FLASK_MQTT_ARGUMENT_3(&__ctx, "argument 3")),
-            quote!(__FLASK_MQTT_ARGUMENT_4(&__ctx, "type")),
-            quote!(__FLASK_MQTT_ARGUMENT_5(&__ctx, "reading")),
-            quote!(__FLASK_MQTT_ARGUMENT_6(&__ctx, "argument 6")),
-            quote!(__FLASK_MQTT_ARGUMENT_7(&__ctx, "argument 7")),
+            quote!((__FLASK_MQTT_ARGUMENT_1.0)(&__ctx, "entry")),
+            quote!((__FLASK_MQTT_ARGUMENT_2.0)(&__ctx, "_")),
+            quote!((__FLASK_MQTT_ARGUMENT_3.0)(&__ctx, "argument 3")),
+            quote!((__FLASK_MQTT_ARGUMENT_4.0)(&__ctx, "type")),
+            quote!((__FLASK_MQTT_ARGUMENT_5.0)(&__ctx, "reading")),
+            quote!((__FLASK_MQTT_ARGUMENT_6.0)(&__ctx, "argument 6")),
+            quote!((__FLASK_MQTT_ARGUMENT_7.0)(&__ctx, "argument 7")),
             quote!(log(__arg0, __arg1, __arg2, __arg3, __arg4, __arg5, __arg6)),
         ] {
             assert!(

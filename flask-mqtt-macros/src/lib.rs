@@ -36,8 +36,8 @@
 //! What could never work is a compile error on the type, read from the types themselves
 //! (so through aliases, renamed imports and `Option`/`Result`): an argument not available
 //! in the handler's kind (a `Message` in `#[on_connect]`, a `LogEntry` in `#[on_message]`:
-//! the runtime's `FromEvent::AVAILABLE_IN`), and a `Reply` returned by any handler but
-//! `#[on_message]`:
+//! the runtime's `FromEvent::AVAILABLE_IN`), an `Ack` in a handler without
+//! `ack = "manual"`, and a `Reply` returned by any handler but `#[on_message]`:
 //!
 //! ```compile_fail
 //! use flask_mqtt_actix as mqtt;
@@ -67,7 +67,7 @@
 //! | `shared = "workers"` | `on_message`, with a filter | Makes it a shared subscription: the client subscribes to `$share/workers/<filter>`, so each message goes to one subscriber of the group `workers` (one replica of the app) instead of all. Exactly the same as writing the filter `"$share/workers/<filter>"`. The handler still matches, and `Message::topic()` and `Path` still see, the real topic (`jobs/42`). The share name is one level: not empty, no `/`, `+`, `#`. |
 //! | `concurrency = N` | all | How many calls of the handler may run at once, up to 536,870,911 (the most Tokio allows on every target, 32-bit ones included); 1 if not given (one at a time, in arrival order). |
 //! | `queue = N` | all | How many events may wait for the handler; 1024 if not given. When it is full, dispatch waits for room (nothing is dropped). |
-//! | `ack = "after"`, `"first"` or `"manual"` | `on_message` | When the QoS 1/2 messages the handler takes are acknowledged to the broker: once its call has finished (`after`), when they arrive (`first`), or when it calls `ack()` on its `mqtt::Ack` argument (`manual`; the argument is required, and with a filter `qos = 1` or 2, since QoS 0 messages are not acknowledged). The configuration's `MQTT_ACK_POLICY` (default `after`) if not given. |
+//! | `ack = "after"`, `"first"` or `"manual"` | `on_message` | When the QoS 1/2 messages the handler takes are acknowledged to the broker: once its call has finished (`after`), when they arrive (`first`), or when it calls `ack()` on its `mqtt::Ack` argument (`manual`: the argument is required, and only `manual` takes one; with a filter, `qos = 1` or 2 too, since QoS 0 messages are not acknowledged). The configuration's `MQTT_ACK_POLICY` (default `after`) if not given. |
 //! | `nack_on_error` | `on_message` | A call that returns `Err`, panics or rejects its arguments leaves the message unacknowledged, so that the broker delivers it again with the next session; without it the message is acknowledged and the failure logged. Also `nack_on_error = true`; not with `ack = "first"`, and with a filter only with `qos = 1` or 2. |
 //! | `broker = "MQTT2"` | all | The client the handler belongs to, by the prefix of its configuration keys (`MQTT2_BROKER_URL`, ...); the default client (`MQTT`) if not given. |
 //! | `crate = "path"` | all | Where the runtime lives, when the macro can't find `flask-mqtt-actix` in your `Cargo.toml` (e.g. you re-export it). |

@@ -1,11 +1,14 @@
 //! Checks only the types can answer, made by the compiler: what an argument's extractor
 //! and the return type declare (the runtime's `FromEvent::AVAILABLE_IN`,
-//! `IntoOutcome::REPLIES`), read while the compiler evaluates `static` initializers of
-//! the generated code, which panic, spanned on the user's tokens, when the handler can't
-//! work:
+//! `FromEvent::TAKES_ACK`, `IntoOutcome::REPLIES`), read while the compiler evaluates
+//! `static` initializers of the generated code, which panic, spanned on the user's
+//! tokens, when the handler can't work:
 //!
 //! - an argument that is not available in the handler's kind (a `Message` in
 //!   `#[on_connect]`, a `LogEntry` in `#[on_message]`): it would be rejected at every event;
+//! - an argument that takes the message's acknowledgement (`Ack`) in a handler without
+//!   `ack = "manual"`, where `ack()` would do nothing;
+//! - `ack = "manual"` without such an argument: nothing could acknowledge the message;
 //! - a return type that may be a `Reply` in a handler other than `#[on_message]`: there is
 //!   no request to answer, the reply would fail at every call.
 //!
@@ -27,7 +30,7 @@ use quote::{quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{LitStr, Type};
 
-use crate::args::{Args, Kind};
+use crate::args::{AckChoice, Args, Kind};
 
 /// The type as the user wrote it, for messages: `mqtt::Message`, `Option<Json<T>>`,
 /// spaced as rustfmt would (a space between words, after `,` and `;`, around `+`, `=`
@@ -135,8 +138,9 @@ fn takes_instead(kind: Kind) -> String {
     )
 }
 
-/// `static <name>: Extractor<ty> = ..`: the extractor of the argument of type `ty` in a
-/// handler declared with `args`, after the check of where it can be. The values come before the checks so that a type that is no
+/// `static <name>: (Extractor<ty>, bool) = ..`: the extractor of the argument of type `ty`
+/// in a handler declared with `args`, and whether it takes the acknowledgement, after the
+/// checks of where it can be. The values come before the checks so that a type that is no
 /// `FromEvent` is reported once (one body), as a bound of `extract`.
 pub(crate) fn argument(
     private: &TokenStream,
@@ -168,7 +172,7 @@ pub(crate) fn argument(
         ),
     );
     let kind_variant = variant(kind);
-    let checks = quote_spanned! {span=>
+    let mut checks = quote_spanned! {span=>
         if !#private::argument_fits::<#ty>(#private::HandlerKind::#kind_variant) {
             match #private::argument_home::<#ty>() {
                 #(#arms)*
@@ -176,13 +180,57 @@ pub(crate) fn argument(
             }
         }
     };
-    let held = quote_spanned!(span=> #private::Extractor<#ty>);
+    let policy = match &args.ack {
+        Some((_, AckChoice::Manual)) => None,
+        Some((lit, _)) => Some(format!(", not `ack = {}`", lit.token())),
+        None => Some(String::new()),
+    };
+    if let (Kind::Message, Some(policy)) = (kind, policy) {
+        let panic = fail(
+            ty,
+            &format!(
+                "`{text}` takes the message's acknowledgement, which the handler holds only with `ack = \"manual\"`{policy}: add `ack = \"manual\"` to the attribute (otherwise the message is acknowledged by the policy and `ack()` does nothing), or remove the argument"
+            ),
+        );
+        checks.extend(quote_spanned! {span=>
+            if #private::takes_ack::<#ty>() {
+                #panic
+            }
+        });
+    }
+    let held = quote_spanned!(span=> (#private::Extractor<#ty>, bool));
     quote_spanned! {span=>
         #[allow(deprecated, clippy::type_complexity)]
         static #name: #held = {
-            let __value: #held = #private::extract::<#ty>;
+            let __value: #held = (#private::extract::<#ty>, #private::takes_ack::<#ty>());
             #checks
             __value
+        };
+    }
+}
+
+/// With `ack = "manual"`: a `static` checking that one of the arguments (the `static`s
+/// `arguments` of [`argument`]) takes the acknowledgement.
+pub(crate) fn manual_ack(
+    args: &Args,
+    function: &syn::Ident,
+    arguments: &[syn::Ident],
+) -> TokenStream {
+    let Some((lit, AckChoice::Manual)) = &args.ack else {
+        return TokenStream::new();
+    };
+    let span = lit.span();
+    let panic = fail(
+        lit,
+        &format!(
+            "`ack = \"manual\"` needs an `Ack` argument to acknowledge the message with; add one like `ack: mqtt::Ack` to `{}` and call `ack.ack()`, or choose `ack = \"after\"`",
+            syn::ext::IdentExt::unraw(function)
+        ),
+    );
+    quote_spanned! {span=>
+        #[allow(dead_code)]
+        static __FLASK_MQTT_MANUAL_ACK: () = if !(false #(|| #arguments.1)*) {
+            #panic
         };
     }
 }

@@ -24,8 +24,12 @@ use crate::sync::lock;
 /// the call: a call that fails releases the message without acknowledging it, one that
 /// succeeds acknowledges it when it ends.
 ///
-/// For a QoS 0 message (nothing to acknowledge), or in a handler whose policy is not
-/// `manual` (its acknowledgement follows that policy), `ack()` does nothing.
+/// Only a handler declared with `ack = "manual"` holds its messages' acknowledgement: in
+/// any other `#[on_message]` handler an `Ack` argument (or an `Option<Ack>`) is a compile
+/// error saying to add it, since the policy would acknowledge the message and `ack()`
+/// would do nothing. (`ack = "manual"` in turn needs `qos = 1` or 2 on a filter.) For a
+/// QoS 0 message, which the catch-all may get from a subscription made at run time,
+/// there is nothing to acknowledge and `ack()` does nothing.
 ///
 /// ```
 /// # use flask_mqtt_core as mqtt;
@@ -51,8 +55,8 @@ impl Ack {
         self.slot.take();
     }
 
-    /// Whether this `Ack` still holds an acknowledgement (`false` for a QoS 0 message or
-    /// a handler whose policy is not `manual`).
+    /// Whether this `Ack` still holds an acknowledgement (`false` for a QoS 0 message, and
+    /// in a handler registered without the macros whose policy is not `manual`).
     pub fn is_pending(&self) -> bool {
         self.slot.is_some()
     }
@@ -98,6 +102,7 @@ impl fmt::Debug for Ack {
 impl FromEvent for Ack {
     type Rejection = WrongEvent;
     const AVAILABLE_IN: HandlerKinds = MESSAGE_ONLY;
+    const TAKES_ACK: bool = true;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         let msg = ctx.require_message("Ack")?;

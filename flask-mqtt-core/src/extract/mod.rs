@@ -36,15 +36,16 @@ use crate::message::Message;
 /// | [`QoS`](crate::QoS), [`Retain`](crate::Retain) | `#[on_message]` | how the message was delivered | never | never |
 /// | [`UserProperties`](crate::UserProperties) | `#[on_message]` | MQTT 5 user properties (empty when none) | never | no user property |
 /// | [`ContentType`](crate::ContentType), [`ResponseTopic`](crate::ResponseTopic), [`CorrelationData`](crate::CorrelationData) | `#[on_message]` | MQTT 5 properties | absent ([`PropertyRejection`](crate::PropertyRejection)) | absent |
-/// | [`Ack`](crate::Ack) | `#[on_message]` | the message's acknowledgement (`ack = "manual"`) | never | never |
+/// | [`Ack`](crate::Ack) | `#[on_message(.., ack = "manual")]` only | the message's acknowledgement | never | never |
 /// | [`LogEntry`], [`Connected`], [`Disconnected`], [`Published`], [`Subscribed`], [`Unsubscribed`] | the event's own (`#[on_log]`, `#[on_connect]`, ...) | the event | never | never |
 /// | [`Mqtt`] | all | the client | never | never |
 /// | [`State<T>`](crate::State) (and `web::Data<T>` with the `actix` feature) | all | shared application state | none of type `T` registered ([`MissingState`](crate::MissingState)) | none registered |
 /// | `Result<T, T::Rejection>` | `T`'s | the rejection, to handle it yourself | never | |
 ///
 /// An argument in a handler it is not available in (a `Message` in `#[on_connect]`, an
-/// `Option<Json<T>>` in `#[on_publish]`) would never be built: the macros make it a
-/// compile error on its type, read from [`AVAILABLE_IN`](FromEvent::AVAILABLE_IN), so
+/// `Option<Json<T>>` in `#[on_publish]`, an `Ack` without `ack = "manual"`) would never
+/// be built: the macros make it a compile error on its type, read from
+/// [`AVAILABLE_IN`](FromEvent::AVAILABLE_IN) and [`TAKES_ACK`](FromEvent::TAKES_ACK), so
 /// aliases and `Option`/`Result` of one are caught too:
 ///
 /// ```text
@@ -122,6 +123,12 @@ pub trait FromEvent: Sized {
     /// ```
     const AVAILABLE_IN: HandlerKinds = HandlerKinds::ALL;
 
+    /// Whether the argument takes the message's acknowledgement, as [`Ack`](crate::Ack)
+    /// does: the `#[on_message]` macro then requires `ack = "manual"` (in a handler with
+    /// another policy the acknowledgement is not the handler's to give). `false` unless
+    /// an implementation says otherwise.
+    const TAKES_ACK: bool = false;
+
     /// Builds the argument.
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection>;
 }
@@ -163,6 +170,10 @@ pub trait OptionalFromEvent: Sized {
     /// [`FromEvent::AVAILABLE_IN`]: every kind unless an implementation narrows it.
     const AVAILABLE_IN: HandlerKinds = HandlerKinds::ALL;
 
+    /// Whether `Option<Self>` takes the message's acknowledgement, as
+    /// [`FromEvent::TAKES_ACK`].
+    const TAKES_ACK: bool = false;
+
     /// Builds the argument, `None` when absent.
     fn from_event_optional(ctx: &EventContext) -> Result<Option<Self>, Self::Rejection>;
 }
@@ -171,6 +182,7 @@ pub trait OptionalFromEvent: Sized {
 impl<T: OptionalFromEvent> FromEvent for Option<T> {
     type Rejection = T::Rejection;
     const AVAILABLE_IN: HandlerKinds = T::AVAILABLE_IN;
+    const TAKES_ACK: bool = T::TAKES_ACK;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         T::from_event_optional(ctx)
@@ -181,6 +193,7 @@ impl<T: OptionalFromEvent> FromEvent for Option<T> {
 impl<T: FromEvent> FromEvent for Result<T, T::Rejection> {
     type Rejection = Infallible;
     const AVAILABLE_IN: HandlerKinds = T::AVAILABLE_IN;
+    const TAKES_ACK: bool = T::TAKES_ACK;
 
     fn from_event(ctx: &EventContext) -> Result<Self, Self::Rejection> {
         Ok(T::from_event(ctx))
@@ -198,6 +211,7 @@ macro_rules! optional_when_the_event_fits {
             type Rejection = ::std::convert::Infallible;
             const AVAILABLE_IN: $crate::event::HandlerKinds =
                 <$ty as $crate::extract::FromEvent>::AVAILABLE_IN;
+            const TAKES_ACK: bool = <$ty as $crate::extract::FromEvent>::TAKES_ACK;
 
             fn from_event_optional(
                 ctx: &$crate::extract::context::EventContext,

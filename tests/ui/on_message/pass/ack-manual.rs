@@ -1,4 +1,5 @@
 use flask_mqtt_actix as mqtt;
+use mqtt::Ack as Receipt;
 
 // Acknowledged when the handler says so: at `ack()`, also after the call (the
 // `Ack` may be moved into a task), or when the `Ack` is dropped.
@@ -24,6 +25,22 @@ fn refund(msg: mqtt::Message, ack: mqtt::Ack) {
         let _ = msg.payload();
         ack.ack();
     });
+}
+
+// Read from the types: a renamed import, an alias or an `Option` of `Ack` is one too
+// (absent for a QoS 0 message of the catch-all).
+type Held = Option<Receipt>;
+
+#[mqtt::on_message("payments/+", qos = 1, ack = "manual")]
+fn payment(ack: Receipt) {
+    ack.ack();
+}
+
+#[mqtt::on_message(ack = "manual")]
+fn other(ack: Held) {
+    if let Some(ack) = ack {
+        ack.ack();
+    }
 }
 
 fn main() {}
