@@ -56,7 +56,8 @@
 //! ```
 //!
 //! A handler can't be generic, take `self`, or be `const`, `unsafe`, `extern` or variadic,
-//! and must be a free function or one declared in a block: an `impl` block can't hold one.
+//! and must be a free function or one declared in a block: an `impl` block can't hold one
+//! (the compiler then says "`const` items in this context need a name", on the attribute).
 //!
 //! # Arguments
 //!
