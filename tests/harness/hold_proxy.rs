@@ -228,6 +228,31 @@ impl HoldProxy {
         }
     }
 
+    /// Makes the writes of the latest connection's client fail from now on, as a network
+    /// that breaks under them does, and returns how many held bytes it threw away: the
+    /// proxy shuts down its reading side of the client's socket (each write the client
+    /// makes gets `EPIPE`) and throws away what the client wrote that it held, so the
+    /// client's socket has room again and a write it has pending goes on, and fails. The
+    /// client reads no end of its stream (a [`cut`](Self::cut) would give it one, and
+    /// Paho would close the socket on reading it, before the pending write goes on), and
+    /// the broker's side stays open until a `cut` or [`resume`](Self::resume).
+    pub fn fail_client_writes(&self) -> usize {
+        let Some(c) = self.latest() else { return 0 };
+        let _ = c.client.shutdown(Shutdown::Read);
+        // After the shutdown a read still returns what was queued, then the end (0).
+        let mut buf = vec![0; 64 * 1024];
+        let mut discarded = 0;
+        loop {
+            match (&c.client).read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => discarded += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        discarded
+    }
+
     /// How many connections clients have made.
     pub fn connections(&self) -> usize {
         self.conns().len()
