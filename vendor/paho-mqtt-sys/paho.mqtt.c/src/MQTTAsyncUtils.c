@@ -946,7 +946,7 @@ int MQTTAsync_addCommand(MQTTAsync_queuedCommand* command, int command_size)
 						(*(first_publish->command.onFailure))(first_publish->command.context, &data);
 					} else if (first_publish->command.onFailure5)
 					{
-						MQTTAsync_failureData5 data;
+						MQTTAsync_failureData5 data = MQTTAsync_failureData5_initializer; /* flask-mqtt patch (docs/paho-fork.md, "initialised callback data") */
 
 						data.token = first_publish->command.token;
 						data.code = MQTTASYNC_MAX_BUFFERED_MESSAGES;
@@ -1417,7 +1417,7 @@ void MQTTAsync_writeComplete(SOCKET socket, int rc)
 						}
 						else if (command->onFailure5)
 						{
-							MQTTAsync_failureData5 data;
+							MQTTAsync_failureData5 data = MQTTAsync_failureData5_initializer; /* flask-mqtt patch (docs/paho-fork.md, "initialised callback data") */
 
 							data.token = command->token;
 							data.code = rc;
@@ -1778,7 +1778,7 @@ static int MQTTAsync_processCommand(void)
 				}
 				else if (command->client->connect.onFailure5)
 				{
-					MQTTAsync_failureData5 data;
+					MQTTAsync_failureData5 data = MQTTAsync_failureData5_initializer; /* flask-mqtt patch (docs/paho-fork.md, "initialised callback data") */
 
 					data.token = 0;
 					data.code = MQTTASYNC_OPERATION_INCOMPLETE;
@@ -2526,7 +2526,7 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 								}
 								else if (command->command.onSuccess5)
 								{
-									MQTTAsync_successData5 data;
+									MQTTAsync_successData5 data = MQTTAsync_successData5_initializer; /* flask-mqtt patch (docs/paho-fork.md, "initialised callback data") */
 									enum MQTTReasonCodes* array = NULL;
 
 									data.reasonCode = *(int*)(sub->qoss->first->content);
