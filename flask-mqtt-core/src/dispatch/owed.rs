@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::clock::{elapsed, ticks};
 use super::queue::Room;
-use super::watchdog::{self, Check, LOOKS};
+use super::watchdog::{self, Check, Looks};
 use crate::ack::watermark::Watermark;
 use crate::registry::HandlerDescriptor;
 use crate::sync::lock;
@@ -37,8 +37,7 @@ struct Seen {
     settled: u64,
     /// Since when (ticks) nothing was settled while messages were owed.
     since: u64,
-    looks: u32,
-    reported: bool,
+    looks: Looks,
 }
 
 impl OwedWatch {
@@ -67,8 +66,7 @@ impl OwedWatch {
             seen: Mutex::new(Seen {
                 settled: 0,
                 since: ticks(),
-                looks: 0,
-                reported: false,
+                looks: Looks::default(),
             }),
         })
     }
@@ -78,7 +76,7 @@ impl OwedWatch {
     fn look(&self, owed: usize, settled: u64, now: u64, held_for: Duration) -> Option<String> {
         let mut seen = lock(&self.seen);
         if owed == 0 || settled != seen.settled {
-            let said = seen.reported.then(|| {
+            let said = seen.looks.reported.then(|| {
                 format!(
                     "client `{}`: acknowledgements go out again, after {:.1} s",
                     self.client_id,
@@ -88,17 +86,14 @@ impl OwedWatch {
             *seen = Seen {
                 settled,
                 since: now,
-                looks: 0,
-                reported: false,
+                looks: Looks::default(),
             };
             return said;
         }
-        seen.looks = seen.looks.saturating_add(1);
-        let held = elapsed(seen.since, now);
-        if seen.reported || seen.looks < LOOKS || held < held_for {
+        let (since, held) = (seen.since, elapsed(seen.since, now));
+        if !seen.looks.stalled(since, held, held_for) {
             return None;
         }
-        seen.reported = true;
         let busy: Vec<String> = self
             .handlers
             .iter()
@@ -134,6 +129,7 @@ impl Check for OwedWatch {
 mod tests {
     use super::*;
     use crate::dispatch::trust::Trust;
+    use crate::dispatch::watchdog::LOOKS;
     use crate::event::HandlerKind;
     use crate::registry::HandlerFn;
 

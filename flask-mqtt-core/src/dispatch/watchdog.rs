@@ -89,14 +89,15 @@ impl InlinePolls {
 
 /// The watchdog's consecutive looks at one possible stall, named by when it started.
 ///
-/// A stall is reported once it has held for `STALLED_AFTER` *and* the watchdog saw it
+/// A stall is reported once it has held for long enough (`after`: [`STALLED_AFTER`] for
+/// dispatch, longer for owed acknowledgements) *and* the watchdog saw it
 /// on `LOOKS` looks in a row: a process stopped (SIGSTOP) or starved of CPU with a poll
 /// under way looks, to the first look after it runs again, like a long stall.
 #[derive(Default)]
-struct Looks {
+pub(super) struct Looks {
     since: u64,
     looks: u32,
-    reported: bool,
+    pub(super) reported: bool,
 }
 
 /// Looks in a row before a stall is reported (`CHECK_EVERY` apart).
@@ -105,7 +106,7 @@ pub(super) const LOOKS: u32 = 4;
 impl Looks {
     /// Counts a look at the stall that started at `since` and has held for `held`;
     /// whether to report it now (once per stall).
-    fn stalled(&mut self, since: u64, held: Duration) -> bool {
+    pub(super) fn stalled(&mut self, since: u64, held: Duration, after: Duration) -> bool {
         if self.since != since {
             *self = Looks {
                 since,
@@ -114,7 +115,7 @@ impl Looks {
             };
         }
         self.looks = self.looks.saturating_add(1);
-        let report = !self.reported && self.looks >= LOOKS && held >= STALLED_AFTER;
+        let report = !self.reported && self.looks >= LOOKS && held >= after;
         self.reported |= report;
         report
     }
@@ -137,7 +138,7 @@ impl Check for InlinePolls {
             return;
         }
         let held = elapsed(since, ticks());
-        if !lock(&self.looked).stalled(since, held) {
+        if !lock(&self.looked).stalled(since, held, STALLED_AFTER) {
             return;
         }
         let name = self
@@ -276,7 +277,7 @@ impl Check for Intake {
             return;
         }
         let (since, held) = (seen.since, elapsed(seen.since, now));
-        if seen.looks.stalled(since, held) {
+        if seen.looks.stalled(since, held, STALLED_AFTER) {
             say(&format!(
                 "client `{}`: the dispatching task has taken no message for {:.1} s while {} \
                  messages wait: both threads of the client's runtime are held, most likely \
@@ -410,18 +411,18 @@ mod tests {
     fn a_stall_is_reported_once_after_enough_looks_in_a_row() {
         let mut looks = Looks::default();
         for _ in 1..LOOKS {
-            assert!(!looks.stalled(7, LONG));
+            assert!(!looks.stalled(7, LONG, STALLED_AFTER));
         }
-        assert!(looks.stalled(7, LONG));
-        assert!(!looks.stalled(7, LONG), "once");
+        assert!(looks.stalled(7, LONG, STALLED_AFTER));
+        assert!(!looks.stalled(7, LONG, STALLED_AFTER), "once");
         // A new stall (another start) is counted from its own first look.
-        assert!(!looks.stalled(8, LONG));
+        assert!(!looks.stalled(8, LONG, STALLED_AFTER));
         // Enough looks, but not held long enough yet.
         let mut short = Looks::default();
         for _ in 0..LOOKS * 2 {
-            assert!(!short.stalled(9, STALLED_AFTER / 2));
+            assert!(!short.stalled(9, STALLED_AFTER / 2, STALLED_AFTER));
         }
-        assert!(short.stalled(9, STALLED_AFTER));
+        assert!(short.stalled(9, STALLED_AFTER, STALLED_AFTER));
     }
 
     /// A process that was stopped (or starved) with a poll under way shows the watchdog,
@@ -429,6 +430,6 @@ mod tests {
     #[test]
     fn one_look_at_a_long_stall_is_not_a_report() {
         let mut looks = Looks::default();
-        assert!(!looks.stalled(1, Duration::from_secs(3600)));
+        assert!(!looks.stalled(1, Duration::from_secs(3600), STALLED_AFTER));
     }
 }
