@@ -218,13 +218,22 @@ impl<T: IntoOutcome, E: fmt::Display> IntoOutcome for Result<T, E> {
     }
 }
 
-/// Turns a caught panic payload into text.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
+/// Turns a caught panic payload into text, and drops it where a panic of its own `Drop`
+/// (a payload given to [`std::panic::panic_any`] whose type panics when dropped) cannot
+/// unwind into dispatch: that would end the handler's worker, or the client's driver for
+/// a call made inline, outside every handler's panic boundary.
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
         s.clone()
     } else {
         "non-string panic payload".to_owned()
+    };
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)));
+    if let Err(again) = dropped {
+        // The second payload could panic when dropped too: it is leaked instead.
+        std::mem::forget(again);
     }
+    text
 }

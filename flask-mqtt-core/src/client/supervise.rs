@@ -22,7 +22,7 @@ pub(super) async fn supervise(driver: impl Future<Output = ()> + Send + 'static,
     let why = if e.is_panic() {
         format!(
             "the MQTT client stopped: its driver task panicked: {}",
-            panic_message(&*e.into_panic())
+            panic_message(e.into_panic())
         )
     } else {
         "the MQTT client stopped: its driver task was cancelled".to_owned()

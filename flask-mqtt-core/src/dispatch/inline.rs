@@ -90,7 +90,7 @@ pub(super) fn call(
     };
     polls.end();
     let rest = match polled {
-        Err(p) => Err(Err(HandlerError::Panicked(panic_message(&*p)))),
+        Err(p) => Err(Err(HandlerError::Panicked(panic_message(p)))),
         Ok((_, Poll::Ready(Ok(None)))) => Err(Ok(())),
         Ok((_, Poll::Ready(Err(e)))) => Err(Err(e)),
         Ok((_, Poll::Ready(Ok(Some(reply))))) => Ok(Rest::Reply(reply)),
@@ -456,14 +456,15 @@ mod tests {
 
     static OUTCOMES_CALLS: AtomicUsize = AtomicUsize::new(0);
 
-    /// Ends as its payload says: `ok`, `err`, `panic`, `wait-panic` (after waiting),
-    /// `reply`.
+    /// Ends as its payload says: `ok`, `err`, `panic`, `bomb` (a panic whose payload
+    /// panics when dropped), `wait-panic` (after waiting), `reply`.
     fn outcomes(ctx: Arc<EventContext>) -> HandlerFuture {
         OUTCOMES_CALLS.fetch_add(1, Ordering::SeqCst);
         HandlerFuture::new(async move {
             match payload(&ctx).as_str() {
                 "err" => Err(HandlerError::Failed("told to".into())),
                 "panic" => panic!("told to"),
+                "bomb" => std::panic::panic_any(crate::dispatch::worker::tests::Bomb),
                 "wait-panic" => {
                     tokio::task::yield_now().await;
                     panic!("told to, later")
@@ -495,7 +496,7 @@ mod tests {
         let (d, watch, app) = watched(&[&OUTCOMES]);
         /// A payload, and whether the call's error is the one it asks for.
         type Case = (&'static str, fn(&HandlerError) -> bool);
-        let expected: [Case; 4] = [
+        let expected: [Case; 5] = [
             (
                 "err",
                 |e| matches!(e, HandlerError::Failed(e) if e == "told to"),
@@ -503,6 +504,10 @@ mod tests {
             (
                 "panic",
                 |e| matches!(e, HandlerError::Panicked(e) if e == "told to"),
+            ),
+            (
+                "bomb",
+                |e| matches!(e, HandlerError::Panicked(e) if e == "non-string panic payload"),
             ),
             (
                 "wait-panic",

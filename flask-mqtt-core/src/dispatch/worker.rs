@@ -267,7 +267,7 @@ impl Call {
 pub(super) async fn caught(f: HandlerFuture) -> Outcome {
     match AssertUnwindSafe(f).catch_unwind().await {
         Ok(o) => o,
-        Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
+        Err(p) => Err(HandlerError::Panicked(panic_message(p))),
     }
 }
 
@@ -275,7 +275,7 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {
     match f {
         HandlerFn::Async(f) => match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
             Ok(f) => caught(f).await,
-            Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
+            Err(p) => Err(HandlerError::Panicked(panic_message(p))),
         },
         HandlerFn::Sync(f) => {
             // The call's span follows it to the blocking thread, so that what the
@@ -285,7 +285,7 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {
                 let _in_span = span.enter();
                 match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
                     Ok(o) => o,
-                    Err(p) => Err(HandlerError::Panicked(panic_message(&*p))),
+                    Err(p) => Err(HandlerError::Panicked(panic_message(p))),
                 }
             };
             let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
@@ -296,6 +296,9 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {
             } else {
                 match tokio::task::spawn_blocking(run).await {
                     Ok(o) => o,
+                    Err(e) if e.is_panic() => {
+                        Err(HandlerError::Panicked(panic_message(e.into_panic())))
+                    }
                     Err(e) => Err(HandlerError::Panicked(e.to_string())),
                 }
             }
@@ -312,5 +315,102 @@ fn report(h: &Handler, ctx: &EventContext, e: &HandlerError) {
             m.topic()
         ),
         _ => log::warn!(target: TARGET, "{} handler {name} {e}", h.desc.kind.attribute()),
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::dispatch::tests::{dispatch, done, watched};
+    use crate::event::HandlerKind;
+    use crate::message::Message;
+    use crate::qos::QoS;
+    use crate::registry::HandlerDescriptor;
+
+    /// A panic payload that panics again when it is dropped:
+    /// `std::panic::panic_any(Bomb)`.
+    pub(in crate::dispatch) struct Bomb;
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the panic payload's own drop");
+        }
+    }
+
+    fn told_to_bomb(ctx: &EventContext) -> bool {
+        matches!(ctx.event(), Event::Message(m) if m.payload() == b"bomb")
+    }
+
+    fn bomb_async(ctx: Arc<EventContext>) -> HandlerFuture {
+        HandlerFuture::new(async move {
+            if told_to_bomb(&ctx) {
+                std::panic::panic_any(Bomb);
+            }
+            Ok(None)
+        })
+    }
+
+    fn bomb_sync(ctx: Arc<EventContext>) -> Outcome {
+        if told_to_bomb(&ctx) {
+            std::panic::panic_any(Bomb);
+        }
+        Ok(None)
+    }
+
+    static BOMB_ASYNC: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "bomb_async",
+        "dispatch::worker::tests",
+        HandlerFn::Async(bomb_async),
+    )
+    .with_filter("bomb/async");
+
+    static BOMB_SYNC: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "bomb_sync",
+        "dispatch::worker::tests",
+        HandlerFn::Sync(bomb_sync),
+    )
+    .with_filter("bomb/sync");
+
+    /// A handler that panics with a payload whose own drop panics fails that call only:
+    /// its worker lives on and takes the next events (a payload dropped outside the
+    /// panic boundary ended the worker, so that later events had no call at all).
+    async fn a_payload_that_panics_when_dropped_fails_only_its_call() {
+        let handlers = [&BOMB_ASYNC, &BOMB_SYNC]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let (d, watch, app) = watched(handlers);
+        for topic in ["bomb/async", "bomb/sync"] {
+            let msg = |payload: &str| {
+                Event::Message(Message::new(topic, payload, QoS::AtMostOnce, false))
+            };
+            for round in 0..2 {
+                let calls = done(dispatch(&d, &watch, &app, msg("bomb"))).await;
+                assert_eq!(calls.len(), 1, "{topic}, round {round}: {calls:?}");
+                let error = calls.into_vec().remove(0).error().cloned();
+                assert!(
+                    matches!(&error, Some(HandlerError::Panicked(p)) if p == "non-string panic payload"),
+                    "{topic}, round {round}: {error:?}"
+                );
+                let calls = done(dispatch(&d, &watch, &app, msg("fine"))).await;
+                assert!(
+                    calls.len() == 1 && calls.all_ok(),
+                    "{topic}, round {round}: {calls:?}"
+                );
+            }
+        }
+        done(d.drain(Duration::from_secs(10))).await;
+    }
+
+    #[tokio::test]
+    async fn a_payload_that_panics_when_dropped_fails_only_its_call_current_thread() {
+        a_payload_that_panics_when_dropped_fails_only_its_call().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_payload_that_panics_when_dropped_fails_only_its_call_multi_thread() {
+        a_payload_that_panics_when_dropped_fails_only_its_call().await;
     }
 }
