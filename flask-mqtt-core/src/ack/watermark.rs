@@ -105,6 +105,7 @@ impl Watermark {
             token,
             to: Arc::clone(self),
             nack: AtomicBool::new(false),
+            unhandled: AtomicBool::new(false),
         }))
     }
 
@@ -150,7 +151,7 @@ impl Watermark {
         self.abandoned.load(Ordering::SeqCst)
     }
 
-    fn settle(&self, token: AckToken, ack: bool) {
+    fn settle(&self, token: AckToken, ack: Settled) {
         self.settled.fetch_add(1, Ordering::Release);
         {
             let mut owed = lock(&self.owed);
@@ -163,17 +164,26 @@ impl Watermark {
             // skipped: never acknowledge; the broker sends the message again.
             return;
         }
-        let outcome = if ack {
-            self.to.acknowledge(token)
-        } else {
-            // Released: never acknowledged, so the broker keeps it in flight (one of its
-            // window's places) and sends it again with the next session, not at once.
-            log::warn!(
-                target: TARGET,
-                "message {} not acknowledged (nack_on_error): the broker sends it again with the next session",
-                token.packet_id()
-            );
-            self.to.release(token)
+        // Released: never acknowledged, so the broker keeps it in flight (one of its
+        // window's places) and sends it again with the next session, not at once.
+        let outcome = match ack {
+            Settled::Handled => self.to.acknowledge(token),
+            Settled::Failed => {
+                log::warn!(
+                    target: TARGET,
+                    "message {} not acknowledged (nack_on_error): the broker sends it again with the next session",
+                    token.packet_id()
+                );
+                self.to.release(token)
+            }
+            Settled::Unhandled => {
+                log::warn!(
+                    target: TARGET,
+                    "message {} not acknowledged: it was dropped before its handler was called (the runtime shut down, or a dispatch task ended by a bug); the broker sends it again with the next session",
+                    token.packet_id()
+                );
+                self.to.release(token)
+            }
         };
         match outcome {
             Ok(AckOutcome::ConnectionGone) => log::debug!(
@@ -191,6 +201,17 @@ impl Watermark {
     }
 }
 
+/// How a slot was settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Settled {
+    /// Acknowledged.
+    Handled,
+    /// Released: a `nack_on_error` handler failed.
+    Failed,
+    /// Released: a holder was dropped before the message reached its handler.
+    Unhandled,
+}
+
 /// A message's acknowledgement, owed until the last clone of its slot is dropped.
 #[derive(Clone)]
 pub(crate) struct Slot(Arc<Held>);
@@ -200,6 +221,9 @@ struct Held {
     to: Arc<Watermark>,
     /// Release without acknowledging (a `nack_on_error` handler failed).
     nack: AtomicBool,
+    /// Release without acknowledging: a holder that owed a handler call was dropped
+    /// before making it ([`Owing`]).
+    unhandled: AtomicBool,
 }
 
 impl Slot {
@@ -230,7 +254,39 @@ impl std::fmt::Debug for Slot {
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.to
-            .settle(self.token, !self.nack.load(Ordering::SeqCst));
+        let settled = if self.unhandled.load(Ordering::SeqCst) {
+            Settled::Unhandled
+        } else if self.nack.load(Ordering::SeqCst) {
+            Settled::Failed
+        } else {
+            Settled::Handled
+        };
+        self.to.settle(self.token, settled);
+    }
+}
+
+/// A promise that a message reaches a handler call, kept by [`Owing::kept`] when the
+/// call begins. Dropped unkept (its queue or its task dropped by a bug of ours or by a
+/// runtime shutting down), it marks the message unhandled: released, never
+/// acknowledged, whatever its other holders do.
+pub(crate) struct Owing(Option<Slot>);
+
+impl Owing {
+    /// Owes the message of `slot` (if any) a call.
+    pub(crate) fn new(slot: Option<&Slot>) -> Owing {
+        Owing(slot.cloned())
+    }
+
+    /// The call begins (or is skipped on purpose): nothing is owed any more.
+    pub(crate) fn kept(mut self) {
+        drop(self.0.take());
+    }
+}
+
+impl Drop for Owing {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            slot.0.unhandled.store(true, Ordering::SeqCst);
+        }
     }
 }

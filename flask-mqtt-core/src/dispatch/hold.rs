@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use super::queue::Item;
 use crate::ack::policy::AckPolicy;
-use crate::ack::watermark::Slot;
+use crate::ack::watermark::{Owing, Slot};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::extract::context::EventContext;
 use crate::registry::Handler;
@@ -112,6 +112,7 @@ pub(super) fn item(
         ctx,
         ack,
         nack_on_error: mode.nack_on_error,
+        owing: Owing::new(slot.filter(|_| mode.holds())),
     }
 }
 

@@ -312,14 +312,14 @@ impl Dispatcher {
                     // Closed: the worker is gone (runtime shutdown).
                     Ok(()) | Err(SendError::Closed) => {}
                     Err(SendError::Full(_)) => {
-                        self.submit(Job { ctx, skip: n, ack });
+                        self.submit(Job::new(ctx, n, ack));
                         return seq;
                     }
                 }
             }
             return seq;
         }
-        self.submit(Job { ctx, skip: 0, ack });
+        self.submit(Job::new(ctx, 0, ack));
         seq
     }
 

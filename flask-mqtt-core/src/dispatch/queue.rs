@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
 
 use super::trust::Trust;
-use crate::ack::watermark::Slot;
+use crate::ack::watermark::{Owing, Slot};
 use crate::extract::context::EventContext;
 
 /// An event in one handler's queue. Its context holds the event's completion (see
@@ -19,6 +19,9 @@ pub(super) struct Item {
     pub(super) ack: Option<Slot>,
     /// Whether a failed call releases the message without acknowledging it.
     pub(super) nack_on_error: bool,
+    /// The call this item owes the message (policies `after` and `manual`): an item
+    /// dropped before its call begins leaves the message unacknowledged.
+    pub(super) owing: Owing,
 }
 
 /// A handler call started and not finished: it ends with the time it ended.
@@ -194,6 +197,7 @@ mod tests {
             )),
             ack: None,
             nack_on_error: false,
+            owing: Owing::new(None),
         };
         let (q, mut rx) = queue(2, Trust::never());
         assert!(q.try_send(item()).is_ok());

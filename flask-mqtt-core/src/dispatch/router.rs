@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, Notify};
 use super::hold::item;
 use super::queue::{Queue, SendError};
 use super::routes::Routes;
-use crate::ack::watermark::Slot;
+use crate::ack::watermark::{Owing, Slot};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::extract::context::EventContext;
 use crate::registry::Handler;
@@ -27,6 +27,20 @@ pub(super) struct Job {
     pub(super) skip: usize,
     /// The message's acknowledgement, held until every handler queue has the event.
     pub(super) ack: Option<Slot>,
+    /// Dispatch's promise to put the event in those queues: a job dropped before the
+    /// router served it (the router gone) leaves the message unacknowledged.
+    pub(super) owing: Owing,
+}
+
+impl Job {
+    pub(super) fn new(ctx: Arc<EventContext>, skip: usize, ack: Option<Slot>) -> Job {
+        Job {
+            ctx,
+            skip,
+            owing: Owing::new(ack.as_ref()),
+            ack,
+        }
+    }
 }
 
 /// Counts events between `dispatch` and the router, and says when that grows.
@@ -97,6 +111,8 @@ pub(super) async fn route(
                 Err(SendError::Closed) => {}
             }
         }
+        // Every queue has its item (each owing its call), or its worker is gone.
+        job.owing.kept();
         let left = backlog.len.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
         if left == 0 && backlog.warned.swap(false, Ordering::SeqCst) {
             log::info!(target: TARGET, "dispatch caught up: no events waiting");

@@ -190,7 +190,9 @@ impl Call {
             ctx,
             ack,
             nack_on_error,
+            owing,
         } = item;
+        owing.kept();
         if ack.as_ref().is_some_and(Slot::is_abandoned) || ctx.ack_abandoned() {
             log::debug!(
                 target: TARGET,
@@ -321,11 +323,19 @@ fn report(h: &Handler, ctx: &EventContext, e: &HandlerError) {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::ack::watermark::{Acknowledge, Watermark};
     use crate::dispatch::tests::{dispatch, done, watched};
+    use crate::dispatch::Dispatcher;
     use crate::event::HandlerKind;
     use crate::message::Message;
     use crate::qos::QoS;
     use crate::registry::HandlerDescriptor;
+    use crate::sync::lock;
+    use crate::testing::TestClient;
+    use paho_mqtt::{AckOutcome, AckToken};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    use std::time::Instant;
 
     /// A panic payload that panics again when it is dropped:
     /// `std::panic::panic_any(Bomb)`.
@@ -402,6 +412,102 @@ pub(super) mod tests {
             }
         }
         done(d.drain(Duration::from_secs(10))).await;
+    }
+
+    /// What the recorder's messages were settled as: `(packet id, acknowledged)`.
+    #[derive(Default)]
+    struct Settled(Mutex<Vec<(u16, bool)>>);
+
+    impl Settled {
+        async fn wait_for(&self, n: usize, deadline: Instant) {
+            while lock(&self.0).len() < n {
+                let so_far = lock(&self.0).clone();
+                assert!(Instant::now() < deadline, "{n} not settled: {so_far:?}");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+
+    struct Recorder(Arc<Settled>);
+
+    impl Acknowledge for Recorder {
+        fn acknowledge(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+            lock(&self.0 .0).push((token.packet_id(), true));
+            Ok(AckOutcome::Accepted)
+        }
+
+        fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+            lock(&self.0 .0).push((token.packet_id(), false));
+            Ok(AckOutcome::Accepted)
+        }
+    }
+
+    /// Stands for a bug of ours on a worker, outside the handlers' panic boundary.
+    struct PanicsAtCallEnd;
+
+    impl Observer for PanicsAtCallEnd {
+        fn call_ended(&self, _: &CallEnd<'_>) {
+            panic!("a bug in dispatch (test)");
+        }
+
+        fn event_ended(&self, _: u64, _: &Event) {}
+    }
+
+    static HELD_STARTED: AtomicUsize = AtomicUsize::new(0);
+    static HELD_GATE: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(0);
+
+    fn held(_: Arc<EventContext>) -> HandlerFuture {
+        HandlerFuture::new(async {
+            HELD_STARTED.fetch_add(1, Ordering::SeqCst);
+            if let Ok(permit) = HELD_GATE.acquire().await {
+                permit.forget();
+            }
+            Ok(None)
+        })
+    }
+
+    static HELD: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "held",
+        "dispatch::worker::tests",
+        HandlerFn::Async(held),
+    )
+    .with_filter("held")
+    .with_qos(1);
+
+    /// A worker that dies outside the handlers' panic boundary (a bug of ours) leaves the
+    /// messages it had not called its handler for unacknowledged (released: the broker
+    /// sends them again), as well as those sent to its queue afterwards; the message
+    /// whose call had ended is acknowledged.
+    #[tokio::test]
+    async fn messages_a_dead_worker_never_handled_are_not_acknowledged() {
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let handlers = [&HELD].into_iter().filter_map(Handler::new).collect();
+        let d = Dispatcher::start(handlers, Some(Arc::new(PanicsAtCallEnd)));
+        let app = TestClient::new().unwrap();
+        let send = |id: u16| {
+            let msg = Message::new("held", "", QoS::AtLeastOnce, false);
+            let slot = acks.slot(AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 7));
+            d.dispatch_owed(app.client(), Event::Message(msg), Some(slot));
+        };
+        send(1);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while HELD_STARTED.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the first call never started");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        send(2);
+        send(3);
+        HELD_GATE.add_permits(1);
+        settled.wait_for(3, deadline).await;
+        send(4);
+        settled.wait_for(4, deadline).await;
+        assert_eq!(
+            *lock(&settled.0),
+            [(1, true), (2, false), (3, false), (4, false)]
+        );
+        assert_eq!(HELD_STARTED.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]

@@ -85,6 +85,18 @@ impl AckToken {
     pub fn connection(&self) -> u32 {
         self.0.connection
     }
+
+    /// A token made up from its parts, for tests of code that settles tokens without a
+    /// server. Paho answers `Err(Error::AckUnknown)` (or `ConnectionGone`) for one that
+    /// names no message it holds.
+    #[doc(hidden)]
+    pub fn from_parts(packet_id: u16, qos: QoS, connection: u32) -> AckToken {
+        AckToken(ffi::MQTTAsync_ackToken {
+            msgid: i32::from(packet_id),
+            qos: qos as i32,
+            connection,
+        })
+    }
 }
 
 /// What [`AsyncClient::ack`](crate::AsyncClient::ack) (or
