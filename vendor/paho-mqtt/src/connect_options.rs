@@ -64,7 +64,9 @@ pub struct ConnectOptions {
 }
 
 /// Cached data for the connect options.
-#[derive(Debug, Default, Clone)]
+// flask-mqtt: `Debug` written by hand (below), not derived: `AsyncClient::connect` logs
+// the options at debug level, and the derived form printed the password's bytes.
+#[derive(Default, Clone)]
 struct ConnectOptionsData {
     will: Option<WillOptions>,
     ssl: Option<SslOptions>,
@@ -76,6 +78,28 @@ struct ConnectOptionsData {
     http_headers: Option<NameValueCollection>,
     http_proxy: Option<CString>,
     https_proxy: Option<CString>,
+}
+
+// flask-mqtt: the password, the HTTP headers (which may carry an `Authorization`) and
+// the proxy URIs (which may carry `user:password@`) are shown as `<redacted>`.
+impl std::fmt::Debug for ConnectOptionsData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn redacted<T>(v: &Option<T>) -> Option<&'static str> {
+            v.as_ref().map(|_| "<redacted>")
+        }
+        f.debug_struct("ConnectOptionsData")
+            .field("will", &self.will)
+            .field("ssl", &self.ssl)
+            .field("user_name", &self.user_name)
+            .field("password", &redacted(&self.password))
+            .field("server_uris", &self.server_uris)
+            .field("props", &self.props)
+            .field("will_props", &self.will_props)
+            .field("http_headers", &redacted(&self.http_headers))
+            .field("http_proxy", &redacted(&self.http_proxy))
+            .field("https_proxy", &redacted(&self.https_proxy))
+            .finish()
+    }
 }
 
 impl ConnectOptions {

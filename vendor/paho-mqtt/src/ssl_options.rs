@@ -49,7 +49,9 @@ pub struct SslOptions {
     data: Pin<Box<SslOptionsData>>,
 }
 
-#[derive(Debug, Default, Clone)]
+// flask-mqtt: `Debug` written by hand (below), not derived, so that the private key's
+// password never reaches a log (the connect options are logged at debug level).
+#[derive(Default, Clone)]
 struct SslOptionsData {
     // File name of the trust store.
     trust_store: CString,
@@ -65,6 +67,22 @@ struct SslOptionsData {
     ca_path: CString,
     // The list of ALPN protocols available to be negotiated.
     protos: Vec<c_uchar>,
+}
+
+// flask-mqtt: the private key's password is shown as `<redacted>` when one is set.
+impl std::fmt::Debug for SslOptionsData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let password = (!self.private_key_password.as_bytes().is_empty()).then_some("<redacted>");
+        f.debug_struct("SslOptionsData")
+            .field("trust_store", &self.trust_store)
+            .field("key_store", &self.key_store)
+            .field("private_key", &self.private_key)
+            .field("private_key_password", &password)
+            .field("enabled_cipher_suites", &self.enabled_cipher_suites)
+            .field("ca_path", &self.ca_path)
+            .field("protos", &self.protos)
+            .finish()
+    }
 }
 
 /// The SSL/TLS versions that can be requested.
