@@ -106,8 +106,8 @@ pub use flask_mqtt_core::{
 };
 pub use flask_mqtt_core::{
     testing, ContentType, CorrelationData, Json, JsonRejection, MissingState, Path, PathRejection,
-    Payload, PropertyRejection, Reply, ResponseTopic, Retain, State, TemplateError, Text,
-    TextRejection, Topic, TopicTemplate, UserProperties,
+    Payload, PropertyRejection, PublishLimit, Reply, ResponseTopic, Retain, State, TemplateError,
+    Text, TextRejection, Topic, TopicTemplate, UserProperties,
 };
 #[cfg(feature = "asyncapi")]
 pub use flask_mqtt_core::{AsyncApi, ASYNCAPI_VERSION};

@@ -178,12 +178,76 @@ pub enum Error {
         /// The client it was given.
         given: String,
     },
+    /// A publish the broker would answer by closing the connection (see
+    /// [`PublishLimit`]). Nothing was sent; the connection stays up.
+    #[error("message to `{topic}` not sent: {limit}")]
+    #[non_exhaustive]
+    BrokerLimit {
+        /// The message's topic.
+        topic: String,
+        /// The limit it is over.
+        limit: PublishLimit,
+    },
     /// An error reported by the Paho MQTT library.
     #[error("mqtt operation failed: {0}")]
     Paho(#[source] paho_mqtt::Error),
     /// The client's runtime could not be started.
     #[error("could not start the MQTT client runtime: {0}")]
     Runtime(#[source] std::io::Error),
+}
+
+/// A limit a publish is over: MQTT's own, or one the broker announced in its MQTT 5
+/// CONNACK. Sent anyway, the broker would close the connection (and, for a QoS 1/2
+/// message of a persistent session, Paho would send it again after every reconnect).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishLimit {
+    /// The PUBLISH packet would be `size` bytes, more than `max`: the broker's Maximum
+    /// Packet Size (`announced`), or the most any MQTT packet may be.
+    PacketSize {
+        /// The packet's size in bytes, header included.
+        size: u64,
+        /// The largest packet allowed, in bytes.
+        max: u64,
+        /// Whether `max` is the broker's (Maximum Packet Size) rather than MQTT's.
+        announced: bool,
+    },
+    /// The message's QoS is above the broker's Maximum QoS.
+    Qos {
+        /// The message's QoS.
+        qos: u8,
+        /// The broker's Maximum QoS.
+        max: u8,
+    },
+    /// The message is retained and the broker announced Retain Available 0.
+    Retain,
+}
+
+impl fmt::Display for PublishLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            PublishLimit::PacketSize {
+                size,
+                max,
+                announced: true,
+            } => write!(
+                f,
+                "the packet would be {size} bytes, more than the broker accepts ({max}, its Maximum Packet Size)"
+            ),
+            PublishLimit::PacketSize { size, max, .. } => write!(
+                f,
+                "the packet would be {size} bytes, more than any MQTT packet may be ({max})"
+            ),
+            PublishLimit::Qos { qos, max } => write!(
+                f,
+                "QoS {qos} is above the broker's Maximum QoS ({max})"
+            ),
+            PublishLimit::Retain => write!(
+                f,
+                "the broker does not accept retained messages (Retain Available 0)"
+            ),
+        }
+    }
 }
 
 /// Why a connection attempt failed.

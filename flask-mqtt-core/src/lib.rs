@@ -71,7 +71,8 @@
 //!  extract/            handler arguments: FromEvent, OptionalFromEvent, EventContext
 //!     |
 //!  handle/             Mqtt and Publish: what handlers and HTTP routes hold (shared,
-//!     |                state, publish; outbound: the side Paho or the recorder
+//!     |                state, publish; limits: what the broker takes in a PUBLISH;
+//!     |                outbound: the side Paho or the recorder
 //!     |                implements; input:
 //!     |                what the driver receives; health; request: Mqtt::request,
 //!     |                replies: the waiting requests the driver routes replies to;
@@ -156,7 +157,7 @@ pub use crate::config::{
 };
 #[cfg(feature = "embedded-broker")]
 pub use crate::embedded::EmbeddedBroker;
-pub use crate::error::{ConfigError, ConnectError, ConnectReturnCode, Error, Result};
+pub use crate::error::{ConfigError, ConnectError, ConnectReturnCode, Error, PublishLimit, Result};
 pub use crate::event::log::{LogEntry, LogLevel};
 pub use crate::event::payloads::{
     Connected, DisconnectReason, Disconnected, Published, Subscribed, Unsubscribed,

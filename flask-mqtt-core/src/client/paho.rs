@@ -178,6 +178,8 @@ pub(super) fn start_attempt(mqtt: &Mqtt, paho: &paho_mqtt::AsyncClient, uris: &[
     rt.spawn(async move {
         match paho.connect(opts).await {
             Ok(rsp) => {
+                let v5 = shared.config.protocol_version() == ProtocolVersion::V5;
+                shared.limits.connected(v5.then(|| rsp.properties()));
                 let shared_subscriptions =
                     (shared.config.protocol_version() == ProtocolVersion::V5).then(|| {
                         // Absent means available (MQTT 5.0 §3.2.2.3.18).

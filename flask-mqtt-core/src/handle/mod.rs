@@ -5,6 +5,7 @@
 
 pub(crate) mod health;
 pub(crate) mod input;
+pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod outbound;
 pub(crate) mod publish;

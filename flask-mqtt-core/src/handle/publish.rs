@@ -10,6 +10,7 @@ use flask_mqtt_topic::TopicName;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
+use super::limits::PublishPacket;
 use super::outbound::Delivery;
 use super::Mqtt;
 use crate::error::{Error, PahoOp, Result};
@@ -171,21 +172,36 @@ impl Publish {
             }
         };
         let shared = &mqtt.shared;
+        let v5 = shared.outbound.carries_properties();
+        let paho_props = (v5 && props.len() > 0).then(|| props.to_paho());
+        if !v5 && props.len() > 0 {
+            log::debug!(
+                target: CLIENT_TARGET,
+                "MQTT 3.1.1 has no properties; {} ignored on the publish to `{topic}`",
+                props.len()
+            );
+        }
+        let packet = PublishPacket {
+            topic_len: name.as_str().len(),
+            payload_len: payload.len(),
+            properties_len: v5.then(|| paho_props.as_ref().map_or(1, |p| p.byte_len())),
+            qos,
+            retain,
+        };
+        if let Err(limit) = shared.limits.check(&packet) {
+            count(&mqtt, qos, PublishOutcome::Error);
+            return Err(Error::BrokerLimit {
+                topic: crate::error::truncate(&topic),
+                limit,
+            });
+        }
         let mut builder = paho_mqtt::MessageBuilder::new()
             .topic(name.as_str())
             .payload(payload)
             .qos(qos.to_paho())
             .retained(retain);
-        if props.len() > 0 {
-            if shared.outbound.carries_properties() {
-                builder = builder.properties(props.to_paho());
-            } else {
-                log::debug!(
-                    target: CLIENT_TARGET,
-                    "MQTT 3.1.1 has no properties; {} ignored on the publish to `{topic}`",
-                    props.len()
-                );
-            }
+        if let Some(p) = paho_props {
+            builder = builder.properties(p);
         }
         let limit = shared.config.max_buffered_messages;
         let delivery = match shared.outbound.publish(builder.finalize()) {

@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::health::{ConnectionState, Health, Stalls};
 use super::input::Input;
+use super::limits::BrokerLimits;
 use super::outbound::Outbound;
 use super::replies::Requests;
 use super::state::States;
@@ -58,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) ready: watch::Sender<bool>,
     /// What the client records for Prometheus; `None` with `MQTT_METRICS=false`.
     pub(crate) metrics: Option<Arc<ClientMetrics>>,
+    /// What the broker last connected to accepts in a PUBLISH.
+    pub(crate) limits: BrokerLimits,
 }
 
 impl Shared {
@@ -92,6 +95,7 @@ impl Shared {
             acks: Watermark::detached(),
             stalls: None,
             ready: watch::Sender::new(true),
+            limits: BrokerLimits::default(),
         }
     }
 

@@ -1,0 +1,213 @@
+//! What a broker accepts in a PUBLISH, checked before the publish is handed to Paho: a
+//! publish over a limit makes the broker close the connection (Mosquitto: "oversize
+//! packet", "Too high QoS"), and Paho sends a QoS 1/2 one again after every reconnect of
+//! a persistent session, so that one message would keep the client reconnecting.
+//!
+//! The limits are MQTT's own (a packet's remaining length fits in four bytes) and those
+//! an MQTT 5 broker announces in its CONNACK: Maximum QoS, Retain Available, Maximum
+//! Packet Size (MQTT 5.0 §3.2.2.3.4, .5, .6). An MQTT 3.1.1 broker announces none.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+
+use crate::error::PublishLimit;
+use crate::qos::QoS;
+
+/// The largest remaining length a packet may have (four bytes of variable byte integer,
+/// MQTT 5.0 §1.5.5 and 3.1.1 §2.2.3).
+const MAX_REMAINING_LENGTH: u64 = 268_435_455;
+
+/// The limits of the broker the client is connected to (or was, last).
+#[derive(Debug)]
+pub(crate) struct BrokerLimits {
+    max_qos: AtomicU8,
+    retain_available: AtomicBool,
+    /// The broker's Maximum Packet Size; 0 when it announced none.
+    max_packet_size: AtomicU32,
+}
+
+impl Default for BrokerLimits {
+    fn default() -> Self {
+        BrokerLimits {
+            max_qos: AtomicU8::new(QoS::ExactlyOnce.as_u8()),
+            retain_available: AtomicBool::new(true),
+            max_packet_size: AtomicU32::new(0),
+        }
+    }
+}
+
+impl BrokerLimits {
+    /// A connection was accepted with these CONNACK properties (`None`: MQTT 3.1.1,
+    /// which announces no limits). An absent property means no limit.
+    pub(crate) fn connected(&self, connack: Option<&paho_mqtt::Properties>) {
+        let int = |code| connack.and_then(|p| p.get_int(code));
+        let max_qos = int(paho_mqtt::PropertyCode::MaximumQos)
+            .and_then(|q| u8::try_from(q).ok())
+            .filter(|&q| q <= QoS::ExactlyOnce.as_u8())
+            .unwrap_or(QoS::ExactlyOnce.as_u8());
+        let retain = int(paho_mqtt::PropertyCode::RetainAvailable) != Some(0);
+        let max_packet = int(paho_mqtt::PropertyCode::MaximumPacketSize)
+            .map_or(0, |n| u32::from_ne_bytes(n.to_ne_bytes()));
+        self.max_qos.store(max_qos, Ordering::Relaxed);
+        self.retain_available.store(retain, Ordering::Relaxed);
+        self.max_packet_size.store(max_packet, Ordering::Relaxed);
+    }
+
+    /// Whether a PUBLISH of `packet` may be sent to this broker.
+    pub(crate) fn check(&self, packet: &PublishPacket) -> Result<(), PublishLimit> {
+        let size = packet.size();
+        if packet.remaining_length() > MAX_REMAINING_LENGTH {
+            return Err(PublishLimit::PacketSize {
+                size,
+                max: packet_size(MAX_REMAINING_LENGTH),
+                announced: false,
+            });
+        }
+        let max = u64::from(self.max_packet_size.load(Ordering::Relaxed));
+        if max != 0 && size > max {
+            return Err(PublishLimit::PacketSize {
+                size,
+                max,
+                announced: true,
+            });
+        }
+        let max_qos = self.max_qos.load(Ordering::Relaxed);
+        if packet.qos.as_u8() > max_qos {
+            return Err(PublishLimit::Qos {
+                qos: packet.qos.as_u8(),
+                max: max_qos,
+            });
+        }
+        if packet.retain && !self.retain_available.load(Ordering::Relaxed) {
+            return Err(PublishLimit::Retain);
+        }
+        Ok(())
+    }
+}
+
+/// What decides a PUBLISH packet's size and whether a broker takes it.
+pub(crate) struct PublishPacket {
+    pub(crate) topic_len: usize,
+    pub(crate) payload_len: usize,
+    /// MQTT 5: the properties' encoded length, their own length field included (Paho's
+    /// `MQTTProperties_len`; 1 for none). `None` on MQTT 3.1.1, which has no properties.
+    pub(crate) properties_len: Option<usize>,
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
+}
+
+impl PublishPacket {
+    /// The variable header and payload (MQTT 5.0 §3.3.2, §3.3.3).
+    fn remaining_length(&self) -> u64 {
+        let packet_id = if self.qos == QoS::AtMostOnce { 0 } else { 2 };
+        [
+            2,
+            self.topic_len,
+            packet_id,
+            self.properties_len.unwrap_or(0),
+            self.payload_len,
+        ]
+        .iter()
+        .map(|&n| u64::try_from(n).unwrap_or(u64::MAX))
+        .fold(0, u64::saturating_add)
+    }
+
+    /// The whole packet, fixed header included.
+    fn size(&self) -> u64 {
+        packet_size(self.remaining_length())
+    }
+}
+
+/// The size of a packet whose remaining length is `remaining`: one byte of type and flags,
+/// the remaining length as a variable byte integer, and the rest.
+fn packet_size(remaining: u64) -> u64 {
+    let length_bytes = match remaining {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    };
+    remaining.saturating_add(1 + length_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(payload_len: usize, qos: QoS, retain: bool) -> PublishPacket {
+        PublishPacket {
+            topic_len: 3,
+            payload_len,
+            properties_len: Some(1),
+            qos,
+            retain,
+        }
+    }
+
+    /// Sizes as a broker counts them: `a/b`, QoS 1, no properties, 10 bytes of payload is
+    /// 1 + 1 + (2 + 3 + 2 + 1 + 10) = 20 bytes; the length field grows at 128.
+    #[test]
+    fn packet_sizes_count_every_byte() {
+        assert_eq!(packet(10, QoS::AtLeastOnce, false).size(), 20);
+        assert_eq!(packet(10, QoS::AtMostOnce, false).size(), 18);
+        let mut v3 = packet(10, QoS::AtMostOnce, false);
+        v3.properties_len = None;
+        assert_eq!(v3.size(), 17);
+        // Remaining length 127 -> 1 length byte; 128 -> 2.
+        assert_eq!(packet(121, QoS::AtMostOnce, false).size(), 129);
+        assert_eq!(packet(122, QoS::AtMostOnce, false).size(), 131);
+        assert_eq!(packet_size(MAX_REMAINING_LENGTH), 268_435_460);
+    }
+
+    #[test]
+    fn limits_announced_in_the_connack_are_checked() {
+        let limits = BrokerLimits::default();
+        assert_eq!(limits.check(&packet(5_000, QoS::ExactlyOnce, true)), Ok(()));
+        let mut connack = paho_mqtt::Properties::new();
+        for (code, value) in [
+            (paho_mqtt::PropertyCode::MaximumQos, 1),
+            (paho_mqtt::PropertyCode::RetainAvailable, 0),
+            (paho_mqtt::PropertyCode::MaximumPacketSize, 2_000),
+        ] {
+            connack.push_int(code, value).unwrap();
+        }
+        limits.connected(Some(&connack));
+        assert_eq!(
+            limits.check(&packet(5_000, QoS::AtMostOnce, false)),
+            Err(PublishLimit::PacketSize {
+                size: 5_009,
+                max: 2_000,
+                announced: true
+            })
+        );
+        assert_eq!(
+            limits.check(&packet(10, QoS::ExactlyOnce, false)),
+            Err(PublishLimit::Qos { qos: 2, max: 1 })
+        );
+        assert_eq!(
+            limits.check(&packet(10, QoS::AtLeastOnce, true)),
+            Err(PublishLimit::Retain)
+        );
+        assert_eq!(limits.check(&packet(10, QoS::AtLeastOnce, false)), Ok(()));
+        // A later connection without them (MQTT 3.1.1, or another broker): no limits.
+        limits.connected(None);
+        assert_eq!(limits.check(&packet(5_000, QoS::ExactlyOnce, true)), Ok(()));
+    }
+
+    #[test]
+    fn more_than_mqtt_allows_is_refused_whatever_the_broker_said() {
+        let limits = BrokerLimits::default();
+        let max = usize::try_from(MAX_REMAINING_LENGTH).unwrap();
+        assert_eq!(
+            limits.check(&packet(max, QoS::AtMostOnce, false)),
+            Err(PublishLimit::PacketSize {
+                size: 268_435_466,
+                max: 268_435_460,
+                announced: false
+            })
+        );
+        assert_eq!(
+            limits.check(&packet(max - 6, QoS::AtMostOnce, false)),
+            Ok(())
+        );
+    }
+}
