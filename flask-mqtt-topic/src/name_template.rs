@@ -120,10 +120,10 @@ impl TopicNameTemplate {
                 Segment::AnyRest => ("#", None, false),
             };
             if let Some(name) = name {
-                if let Some(problem) = value_problem(text, rest) {
+                if let Some(problem) = value_problem(text, rest, index == 0) {
                     return Err(RenderError::Value {
                         name: name.to_owned(),
-                        value: text.to_owned(),
+                        value: quoted(text),
                         problem,
                     });
                 }
@@ -140,8 +140,25 @@ impl TopicNameTemplate {
     }
 }
 
-/// What is wrong with `value` as the value of a parameter (`rest`: a `{name:#}`).
-fn value_problem(value: &str, rest: bool) -> Option<ValueProblem> {
+/// The most of a refused value a [`RenderError::Value`] keeps, in bytes: values often
+/// come from an HTTP request, and the error is logged or sent back.
+const MAX_QUOTED: usize = 200;
+
+/// `value`, cut to [`MAX_QUOTED`] bytes (on a character boundary) with `...` added.
+fn quoted(value: &str) -> String {
+    if value.len() <= MAX_QUOTED {
+        return value.to_owned();
+    }
+    let mut end = MAX_QUOTED;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", value.get(..end).unwrap_or_default())
+}
+
+/// What is wrong with `value` as the value of a parameter (`rest`: a `{name:#}`;
+/// `first`: it fills the topic's first level).
+fn value_problem(value: &str, rest: bool, first: bool) -> Option<ValueProblem> {
     if value.contains('\0') {
         Some(ValueProblem::Nul)
     } else if let Some(c) = first_disallowed(value) {
@@ -152,6 +169,8 @@ fn value_problem(value: &str, rest: bool) -> Option<ValueProblem> {
         Some(ValueProblem::Slash)
     } else if !rest && value.is_empty() {
         Some(ValueProblem::Empty)
+    } else if first && value.starts_with('$') {
+        Some(ValueProblem::Dollar)
     } else {
         None
     }
@@ -178,6 +197,11 @@ pub enum ValueProblem {
     /// The value contains this character, which MQTT says must not be sent
     /// ([`is_disallowed`](crate::is_disallowed)).
     Disallowed(char),
+    /// The value fills the topic's first level and starts with `$`: a topic MQTT keeps
+    /// for the broker (`$SYS/...`), which no subscription with a wildcard at the first
+    /// level receives (MQTT 5.0 §4.7.2). A template that means such a topic names it:
+    /// `$SYS/{x}`.
+    Dollar,
 }
 
 /// Why [`TopicNameTemplate::render`] could not build a topic.
@@ -195,7 +219,7 @@ pub enum RenderError {
     Value {
         /// The parameter.
         name: String,
-        /// The value given.
+        /// The value given (its first 200 bytes, then `...`).
         value: String,
         /// What is wrong with it.
         problem: ValueProblem,
@@ -229,6 +253,7 @@ impl fmt::Display for RenderError {
                         "it contains `+` or `#`, which no topic may contain".to_owned()
                     }
                     ValueProblem::Nul => "it contains the NUL character".to_owned(),
+                    ValueProblem::Dollar => "it starts with `$` in the first level, which makes a topic MQTT keeps for the broker (`$SYS/...`): no subscription with a wildcard there receives it".to_owned(),
                     ValueProblem::Disallowed(c) => format!(
                         "it contains {}, which MQTT says must not be sent",
                         crate::describe_disallowed(*c)
@@ -389,6 +414,35 @@ mod tests {
             t.render(&["a", long.as_str()]),
             Err(RenderError::Name(TopicNameError::TooLong { .. }))
         ));
+        // A `$` value in the first level would make a reserved topic; later levels are fine.
+        let first = TopicNameTemplate::parse("{tenant}/events/{id}").unwrap();
+        assert!(matches!(
+            first.render(&["$SYS", "a"]),
+            Err(RenderError::Value {
+                problem: ValueProblem::Dollar,
+                ..
+            })
+        ));
+        assert_eq!(
+            first.render(&["acme", "$x"]).unwrap().as_str(),
+            "acme/events/$x"
+        );
+        let rest = TopicNameTemplate::parse("{all:#}").unwrap();
+        assert!(matches!(
+            rest.render(&["$SYS/broker"]),
+            Err(RenderError::Value {
+                problem: ValueProblem::Dollar,
+                ..
+            })
+        ));
+        // A refused value is quoted cut, however long it was.
+        let huge = format!("{}/x", "v".repeat(1_000_000));
+        let err = t.render(&[huge.as_str(), "x"]).unwrap_err();
+        match &err {
+            RenderError::Value { value, .. } => assert_eq!(value.len(), 203),
+            other => panic!("{other:?}"),
+        }
+        assert!(err.to_string().len() < 400, "{}", err.to_string().len());
         assert_eq!(
             t.render(&["a/b", "x"]).unwrap_err().to_string(),
             "invalid value `a/b` for the topic parameter `id`: it contains `/`, and `{id}` is one level (name it `{id:#}` for several)"

@@ -314,7 +314,7 @@ fn report(h: &Handler, ctx: &EventContext, e: &HandlerError) {
         Event::Message(m) => log::warn!(
             target: TARGET,
             "handler {name} for message on `{}` {e}",
-            m.topic()
+            crate::error::truncate(m.topic())
         ),
         _ => log::warn!(target: TARGET, "{} handler {name} {e}", h.desc.kind.attribute()),
     }

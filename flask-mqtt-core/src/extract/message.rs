@@ -321,16 +321,12 @@ pub enum JsonRejection {
 /// rejections are logged as warnings.
 const MAX_MESSAGE: usize = 200;
 
-/// `message`, cut to [`MAX_MESSAGE`] bytes (on a character boundary) with `...` added.
+/// `message`, cut to [`MAX_MESSAGE`] bytes (on a character boundary) with `...` added,
+/// and its control characters escaped: serde quotes a field or variant name as it was in
+/// the payload, after JSON decoding (`"\u001b"` is a raw escape character there).
 fn cap(message: &str) -> String {
-    if message.len() <= MAX_MESSAGE {
-        return message.to_owned();
-    }
-    let mut end = MAX_MESSAGE;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &message[..end])
+    const _: () = assert!(MAX_MESSAGE == 200, "crate::error::truncate cuts at 200");
+    crate::error::truncate(message)
 }
 
 impl JsonRejection {
@@ -428,6 +424,11 @@ mod tests {
         _celsius: f64,
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    enum Kind {
+        Temperature,
+    }
+
     fn rejection<T: DeserializeOwned>(json: &str) -> JsonRejection {
         match serde_json::from_str::<T>(json) {
             Ok(_) => panic!("{json} was read"),
@@ -439,6 +440,16 @@ mod tests {
     /// not make a huge rejection (logged at `warn`).
     #[test]
     fn a_quoted_payload_is_cut_to_200_bytes() {
+        // Control characters serde quotes (decoded from JSON escapes) are shown escaped.
+        match rejection::<Kind>(r#""\u001b[2J\nERROR forged""#) {
+            JsonRejection::Data { message, .. } => {
+                assert!(
+                    message.starts_with("unknown variant `\\u{1b}[2J\\u{a}ERROR forged`"),
+                    "{message:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         let huge = format!(r#"{{"_celsius": "{}"}}"#, "\u{e9}".repeat(100_000));
         match rejection::<Reading>(&huge) {
             JsonRejection::Data {

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 
+use crate::error::truncate;
+
 /// Why the parameters could not be read.
 #[derive(Debug)]
 pub(crate) struct PathError {
@@ -23,20 +25,22 @@ impl PathError {
         }
     }
 
-    /// The rejection text, for a `Path<T>` read from `params`.
+    /// The rejection text, for a `Path<T>` read from `params`. The parameters come from
+    /// a received topic: each value quoted is escaped and cut (`error::truncate`), and
+    /// so is what serde says, which may quote one too.
     pub(crate) fn describe<T>(&self, params: &[(&str, &str)]) -> String {
         if self.complete {
             return self.message.clone();
         }
         let list = params
             .iter()
-            .map(|(name, value)| format!("{name} = `{value}`"))
+            .map(|(name, value)| format!("{name} = `{}`", truncate(value)))
             .collect::<Vec<_>>()
             .join(", ");
         format!(
             "cannot read `{}` from the topic parameters ({list}): {}",
             std::any::type_name::<T>(),
-            self.message
+            truncate(&self.message)
         )
     }
 }
@@ -285,8 +289,10 @@ impl<'de> ValueDeserializer<'de> {
     {
         self.value.parse().map_err(|e: T::Err| {
             PathError::complete(format!(
-                "topic parameter `{}` is `{}`, which is not {what} ({e})",
-                self.name, self.value
+                "topic parameter `{}` is `{}`, which is not {what} ({})",
+                self.name,
+                truncate(self.value),
+                truncate(&e.to_string())
             ))
         })
     }
@@ -294,7 +300,8 @@ impl<'de> ValueDeserializer<'de> {
     fn not_one_value(&self, what: &str) -> PathError {
         PathError::complete(format!(
             "topic parameter `{}` is one value (`{}`), not {what}",
-            self.name, self.value
+            self.name,
+            truncate(self.value)
         ))
     }
 }
@@ -433,7 +440,11 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
             if e.complete {
                 e
             } else {
-                PathError::complete(format!("topic parameter `{name}` is `{value}`: {e}"))
+                PathError::complete(format!(
+                    "topic parameter `{name}` is `{}`: {}",
+                    truncate(value),
+                    truncate(&e.message)
+                ))
             }
         })
     }
@@ -594,5 +605,37 @@ mod tests {
         for (got, expected) in cases {
             assert_eq!(got, Err(expected.to_owned()));
         }
+    }
+
+    /// A parameter comes from a received topic (up to 65,535 bytes, control characters
+    /// allowed): every rejection quoting it stays short and shows a control character
+    /// escaped, never raw (a line break would forge a log line).
+    #[test]
+    fn rejections_quote_values_escaped_and_cut() {
+        let long = "9".repeat(70_000);
+        let forged = "\u{1b}[2J\nERROR forged";
+        for value in [long.as_str(), forged] {
+            let texts = [
+                read::<u8>(&[("n", value)]).map(drop),
+                read::<Kind>(&[("kind", value)]).map(drop),
+                read::<(Sensor,)>(&[("s", value)]).map(drop),
+                read::<u32>(&[("a", value), ("b", value)]).map(drop),
+                read::<Sensor>(&[("site", value), ("id", value)]).map(drop),
+            ];
+            for text in texts {
+                let Err(text) = text else {
+                    panic!("{value:.20}: read");
+                };
+                assert!(text.len() < 800, "{} bytes: {text:.300}", text.len());
+                assert!(
+                    !text.contains('\u{1b}') && !text.contains('\n'),
+                    "a raw control character: {text:?}"
+                );
+            }
+        }
+        assert_eq!(
+            read::<u8>(&[("n", forged)]).map(drop),
+            Err("topic parameter `n` is `\\u{1b}[2J\\u{a}ERROR forged`, which is not a valid u8 (invalid digit found in string)".to_owned())
+        );
     }
 }
