@@ -12,6 +12,10 @@
 //!   beyond the end of the packet's buffer (eclipse-paho/paho.mqtt.c#1703, #1679); a byte
 //!   property cut off at the end made a message whose payload length was -1, and the Rust
 //!   client's copy of it aborted the process.
+//! - Patch 14, MQTT 5 string properties that are not UTF-8 or hold U+0000: unpatched,
+//!   Paho C handed them on, and the Rust client took such a property for an absent one;
+//!   a bad User Property ended the list there, so the ones after it (a `traceparent`,
+//!   say) were dropped without a word.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{ErrorKind, Read, Write};
@@ -222,6 +226,73 @@ fn mqtt5_properties_that_run_past_the_packet_close_the_connection_and_the_client
                 message("good/v5", "ok", Some(1)),
             ),
             publish_v5("bad/v5", rest),
+            (
+                publish_v5("after", &[0x00, b'a']),
+                message("after", "a", None),
+            ),
+        );
+    }
+}
+
+/// A String property `code` with `value`, or a User Property (`0x26`) `name` = `value`.
+fn string_property(code: u8, value: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(value.len()).unwrap().to_be_bytes();
+    [&[code][..], &len, value].concat()
+}
+
+fn user_property(name: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut p = string_property(0x26, name);
+    p.extend_from_slice(&string_property(0x26, value)[1..]);
+    p
+}
+
+/// `properties` (under 128 bytes) with their length, then `payload`.
+fn with_properties(properties: &[Vec<u8>], payload: &[u8]) -> Vec<u8> {
+    let props = properties.concat();
+    let len = u8::try_from(props.len()).unwrap();
+    assert!(len < 128);
+    [&[len][..], &props, payload].concat()
+}
+
+/// MQTT 5 PUBLISHes with a string property that is not UTF-8 or holds U+0000 (a User
+/// Property's name or value, Content Type, Response Topic). A message whose properties
+/// are outside ASCII but well-formed comes first, and is delivered.
+#[test]
+fn mqtt5_string_properties_that_are_not_utf8_close_the_connection_and_the_client_goes_on() {
+    let cases: [(&str, Vec<u8>); 5] = [
+        ("a user property's name", user_property(b"caf\xe9", b"x")),
+        ("a user property's value", user_property(b"k", b"\xff")),
+        (
+            "U+0000 in a user property's value",
+            user_property(b"k", b"a\0b"),
+        ),
+        (
+            "a surrogate in the content type",
+            string_property(0x03, b"text/\xed\xa0\x80"),
+        ),
+        (
+            "U+0000 in the response topic",
+            string_property(0x08, b"r/\0"),
+        ),
+    ];
+    for (what, bad) in cases {
+        let good = with_properties(
+            &[
+                vec![0x01, 0x01],
+                user_property("häuser".as_bytes(), "grün".as_bytes()),
+                string_property(0x03, "text/plain; ü".as_bytes()),
+            ],
+            b"ok",
+        );
+        let bad = with_properties(&[user_property(b"first", b"fine"), bad], b"bad");
+        bad_packet_costs_the_connection(
+            what,
+            paho::MQTT_VERSION_5,
+            (
+                publish_v5("good/v5", &good),
+                message("good/v5", "ok", Some(1)),
+            ),
+            publish_v5("bad/v5", &bad),
             (
                 publish_v5("after", &[0x00, b'a']),
                 message("after", "a", None),

@@ -20,6 +20,7 @@
 #include "MQTTProtocolClient.h"
 #include "Heap.h"
 #include "StackTrace.h"
+#include "utf-8.h" /* flask-mqtt patch: UTF8_validate, for stringValid */
 
 #include <memory.h>
 
@@ -272,6 +273,17 @@ static int readBoundedVBI(const char* buf, const char* enddata, unsigned int* va
 }
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "string properties that are not UTF-8"): whether
+ * a received UTF-8 Encoded String (or half of a string pair) is well-formed UTF-8 without
+ * U+0000 [MQTT-1.5.4-1], [MQTT-1.5.4-2]. Else the packet is malformed: the Rust client
+ * took such a property for an absent one, and a user property stopped the list there. */
+static int stringValid(const MQTTLenString* s)
+{
+  return s->len == 0 ||
+    (UTF8_validate(s->len, s->data) && memchr(s->data, '\0', (size_t)s->len) == NULL);
+}
+
+
 int MQTTProperty_read(MQTTProperty* prop, char** pptr, char* enddata)
 {
   int type = -1,
@@ -320,11 +332,18 @@ int MQTTProperty_read(MQTTProperty* prop, char** pptr, char* enddata)
           len = -1;
           break; /* error */
         }
+        if (type != MQTTPROPERTY_TYPE_BINARY_DATA && !stringValid(&prop->value.data))
+        { /* flask-mqtt patch: not UTF-8, or U+0000 */
+          len = -1;
+          free(prop->value.data.data);
+          break;
+        }
         if (type == MQTTPROPERTY_TYPE_UTF_8_STRING_PAIR)
         {
           int proplen = MQTTLenStringRead(&prop->value.value, pptr, enddata);
 
-          if (proplen == -1)
+          /* flask-mqtt patch: the value must be UTF-8 without U+0000 too */
+          if (proplen == -1 || !stringValid(&prop->value.value))
           {
             len = -1;
             free(prop->value.data.data);
