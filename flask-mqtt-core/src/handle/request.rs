@@ -17,7 +17,7 @@ use std::time::Duration;
 use flask_mqtt_topic::TopicName;
 use tokio::sync::oneshot;
 
-use super::publish::Timer;
+use super::publish::{Publish, Timer};
 use super::replies::Key;
 use super::Mqtt;
 use crate::error::{Error, PahoOp, Result};
@@ -68,7 +68,8 @@ impl Mqtt {
     ///
     /// # Errors
     ///
-    /// [`Error::NoReply`] when the timeout (default 10 s) passes first,
+    /// [`Error::NoReply`] when the timeout (default 10 s) passes first (it bounds the
+    /// whole request: subscribing, publishing and waiting),
     /// [`Error::NotConnected`] when the client is not connected when the request starts
     /// (a request is not buffered: its reply could be lost), [`Error::Closed`] when the
     /// client is stopped before or while it waits; [`Error::ReplyTopicRequired`] and
@@ -114,7 +115,9 @@ impl Request {
         self
     }
 
-    /// How long to wait for the reply, from when the request is sent (default: 10 s).
+    /// How long the whole request may take, from when it is awaited (default: 10 s):
+    /// the reply topic's subscription, the publish and the wait for the reply all count,
+    /// also across a reconnect; then it ends with [`Error::NoReply`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -164,14 +167,6 @@ impl Request {
             mqtt: mqtt.clone(),
             key,
         };
-        // A SUBSCRIBE or PUBLISH cut short by the client stopping (Paho fails it with
-        // "operation incomplete" once `closed` is set) is the stop, not a broken link.
-        let stopped = |e: Error| match mqtt.ensure_open() {
-            Err(closed) => closed,
-            Ok(()) => e,
-        };
-        waiter.ensure_subscribed().await.map_err(stopped)?;
-
         let mut publish = mqtt.publish(topic.clone(), payload).qos(qos);
         if let Some(correlation) = &waiter.key.correlation {
             publish = publish
@@ -181,20 +176,47 @@ impl Request {
         if let Some(content_type) = content_type {
             publish = publish.content_type(content_type);
         }
-        publish.await.map_err(stopped)?;
-        log::debug!(
-            target: CLIENT_TARGET,
-            "request to `{topic}` sent; waiting up to {timeout:?} for the reply on `{}`",
-            waiter.key.topic
-        );
-        let outcome = wait(&mqtt, reply, timeout).await;
+        // One timer for the whole request, started once (on the client's runtime: the
+        // caller's may have no timers): the subscription, the publish and the wait all
+        // count, whatever the connection does meanwhile.
+        let timer = Timer::fired(Some(Timer::start(&mqtt.shared.rt, timeout)));
+        tokio::pin!(timer);
+        let outcome = tokio::select! {
+            outcome = exchange(&mqtt, &waiter, &topic, publish, reply) => outcome,
+            () = &mut timer => Ok(Wait::TimedOut),
+        };
         drop(waiter);
-        match outcome {
+        match outcome? {
             Wait::Reply(msg) => Ok(msg),
             Wait::TimedOut => Err(Error::NoReply { topic, timeout }),
             Wait::Closed => Err(Error::Closed),
         }
     }
+}
+
+/// Subscribes to the reply topic, sends the request `publish` and waits for the reply
+/// (or the client's stop); the caller bounds it all by the request's timeout.
+async fn exchange(
+    mqtt: &Mqtt,
+    waiter: &Waiter,
+    topic: &str,
+    publish: Publish,
+    reply: oneshot::Receiver<Message>,
+) -> Result<Wait> {
+    // A SUBSCRIBE or PUBLISH cut short by the client stopping (Paho fails it with
+    // "operation incomplete" once `closed` is set) is the stop, not a broken link.
+    let stopped = |e: Error| match mqtt.ensure_open() {
+        Err(closed) => closed,
+        Ok(()) => e,
+    };
+    waiter.ensure_subscribed().await.map_err(stopped)?;
+    publish.await.map_err(stopped)?;
+    log::debug!(
+        target: CLIENT_TARGET,
+        "request to `{topic}` sent; waiting for the reply on `{}`",
+        waiter.key.topic
+    );
+    Ok(wait(mqtt, reply).await)
 }
 
 impl IntoFuture for Request {
@@ -212,18 +234,15 @@ enum Wait {
     Closed,
 }
 
-/// Waits for the reply, at most `timeout` (timed on the client's runtime: the caller's
-/// may have no timers), or until the client is stopped.
-async fn wait(mqtt: &Mqtt, mut reply: oneshot::Receiver<Message>, timeout: Duration) -> Wait {
+/// Waits for the reply, or until the client is stopped (the caller bounds the wait by
+/// the request's timeout).
+async fn wait(mqtt: &Mqtt, mut reply: oneshot::Receiver<Message>) -> Wait {
     let shared = &mqtt.shared;
-    let timer = Timer::start(&shared.rt, timeout);
     let mut ended = shared.ended.subscribe();
     let mut link = shared.link.subscribe();
-    let mut timer = Some(timer);
     loop {
         tokio::select! {
             msg = &mut reply => return msg.map_or(Wait::Closed, Wait::Reply),
-            () = Timer::fired(timer.take()) => return Wait::TimedOut,
             _ = ended.wait_for(|ended| *ended) => return Wait::Closed,
             changed = link.changed() => {
                 if changed.is_err() || shared.closed.load(Ordering::SeqCst) {
@@ -259,6 +278,13 @@ impl Waiter {
         }) else {
             return Ok(());
         };
+        // Until the SUBACK says otherwise, not subscribed: also when the request's
+        // timeout drops this future first (the next request then subscribes again).
+        let mut unconfirmed = Unconfirmed {
+            mqtt: &self.mqtt,
+            topic,
+            connection: Some(connection),
+        };
         let refused = match granted.await {
             Ok(codes) => {
                 let code = codes
@@ -277,13 +303,30 @@ impl Waiter {
         };
         match refused {
             None => {
+                unconfirmed.connection = None;
                 log::debug!(target: CLIENT_TARGET, "subscribed to the reply topic `{topic}`");
                 Ok(())
             }
-            Some(e) => {
-                shared.requests.subscribe_failed(topic, connection);
-                Err(e)
-            }
+            Some(e) => Err(e),
+        }
+    }
+}
+
+/// A reply topic's subscription on `connection` not confirmed (yet, or `None`: it is):
+/// forgotten when dropped, so that the next request subscribes again.
+struct Unconfirmed<'a> {
+    mqtt: &'a Mqtt,
+    topic: &'a str,
+    connection: Option<u64>,
+}
+
+impl Drop for Unconfirmed<'_> {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection {
+            self.mqtt
+                .shared
+                .requests
+                .subscribe_failed(self.topic, connection);
         }
     }
 }
@@ -318,6 +361,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
+    use crate::handle::health::ConnectionState;
     use crate::handle::outbound::{Delivery, Outbound};
     use crate::handle::shared::Shared;
 
@@ -355,6 +399,112 @@ mod tests {
         fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
             Box::pin(async { Ok(()) })
         }
+    }
+
+    /// Connected; its SUBACK comes at once (granting QoS 1), or never when `hang`: a
+    /// persistent session whose connection dropped before the SUBACK.
+    struct Silent {
+        hang: bool,
+    }
+
+    impl Outbound for Silent {
+        fn is_connected(&self) -> bool {
+            true
+        }
+
+        fn carries_properties(&self) -> bool {
+            true
+        }
+
+        fn publish(&self, _: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+            Ok(Delivery::Done)
+        }
+
+        fn subscribe(
+            &self,
+            _: Vec<String>,
+            _: Vec<QoS>,
+        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+            if self.hang {
+                Box::pin(futures::future::pending())
+            } else {
+                Box::pin(async { Ok(vec![1]) })
+            }
+        }
+
+        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn client(outbound: Box<dyn Outbound>) -> Mqtt {
+        let (input, _) = mpsc::unbounded_channel();
+        Mqtt {
+            shared: Arc::new(Shared::new(
+                Config::default(),
+                "tcp://nowhere:1".to_owned(),
+                outbound,
+                BTreeMap::new(),
+                input,
+                tokio::runtime::Handle::current(),
+                false,
+            )),
+        }
+    }
+
+    /// The deadline of these tests: far past the requests' timeout.
+    const DEADLINE: Duration = Duration::from_secs(10);
+    const TIMEOUT: Duration = Duration::from_millis(300);
+
+    /// The connection dropping and coming back while a request waits does not make it
+    /// forget its timeout: it still ends with `NoReply`, and is no longer pending.
+    #[tokio::test]
+    async fn a_request_times_out_across_a_reconnect() {
+        let mqtt = client(Box::new(Silent { hang: false }));
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        let waiting = tokio::spawn({
+            let mqtt = mqtt.clone();
+            async move { mqtt.request("a/b", "?").timeout(TIMEOUT).await }
+        });
+        while mqtt.pending_requests() == 0 {
+            tokio::task::yield_now().await;
+        }
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        tokio::task::yield_now().await;
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        let res = tokio::time::timeout(DEADLINE, waiting).await;
+        assert!(
+            matches!(res, Ok(Ok(Err(Error::NoReply { .. })))),
+            "{res:?}; pending: {}",
+            mqtt.pending_requests()
+        );
+        assert_eq!(mqtt.pending_requests(), 0);
+    }
+
+    /// The timeout also bounds the reply topic's subscription: a SUBACK that never
+    /// comes ends the request with `NoReply`, and the next request subscribes again.
+    #[tokio::test]
+    async fn a_request_whose_subscription_never_completes_times_out() {
+        let mqtt = client(Box::new(Silent { hang: true }));
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        let res = tokio::time::timeout(
+            DEADLINE,
+            mqtt.request("a/b", "?").timeout(TIMEOUT).into_future(),
+        )
+        .await;
+        assert!(matches!(res, Ok(Err(Error::NoReply { .. }))), "{res:?}");
+        assert_eq!(mqtt.pending_requests(), 0);
+        let topic = mqtt.shared.requests.own_topic().to_owned();
+        let connection = lock(&mqtt.shared.health).connects;
+        let (key, _rx) = mqtt.shared.requests.register(topic.clone(), true).unwrap();
+        assert_eq!(
+            mqtt.shared
+                .requests
+                .subscribe_once(&topic, connection, || ()),
+            Some(()),
+            "the unconfirmed subscription must be tried again"
+        );
+        mqtt.shared.requests.unregister(&key, |_| ());
     }
 
     /// A request whose reply-topic SUBSCRIBE is cut short by the client stopping ends
