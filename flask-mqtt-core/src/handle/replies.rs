@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use paho_mqtt::PropertyCode;
 use tokio::sync::oneshot;
 
-use crate::error::{Error, Result};
+use crate::error::{truncate, Error, Result};
 use crate::event::log::CLIENT_TARGET;
 use crate::message::Message;
 use crate::sync::lock;
@@ -45,8 +45,8 @@ struct Table {
 /// The requests of one client that wait for their replies.
 #[derive(Debug)]
 pub(crate) struct Requests {
-    /// Set at the first request: until then no message can be a reply, and routing one
-    /// costs a load of this flag.
+    /// Set at the first request: until then only a message on the own reply topic can be
+    /// a reply, and routing another costs a comparison and a load of this flag.
     active: AtomicBool,
     table: Mutex<Table>,
     /// Random per client: the first half of every Correlation Data.
@@ -95,13 +95,29 @@ impl Requests {
     /// Hands `msg` to the request waiting for it, if it is a reply (`None`); gives it back
     /// otherwise, for the handlers. A message on a reply topic that no request waits for
     /// is dropped: replies never reach handlers.
+    ///
+    /// The client's own reply topic is a reply topic from the start: with a persistent
+    /// session its subscription outlives the process, and a late reply to the previous
+    /// one arrives before this one made any request. A retained message is never a
+    /// reply: the broker sets the flag only on what it sends because of a new
+    /// subscription (the reply topic's, made by the request), so it is older than the
+    /// request.
     pub(crate) fn route(&self, msg: paho_mqtt::Message) -> Option<paho_mqtt::Message> {
-        if !self.active.load(Ordering::Acquire) {
+        let own = msg.topic() == self.own_topic;
+        if !own && !self.active.load(Ordering::Acquire) {
             return Some(msg);
         }
         let mut table = lock(&self.table);
-        if !table.topics.contains_key(msg.topic()) {
+        if !own && !table.topics.contains_key(msg.topic()) {
             return Some(msg);
+        }
+        if msg.retained() {
+            log::debug!(
+                target: CLIENT_TARGET,
+                "a retained message on the reply topic `{}` is not a reply (it was there before the request); dropped",
+                truncate(msg.topic())
+            );
+            return None;
         }
         let key = Key {
             topic: msg.topic().to_owned(),
@@ -238,8 +254,8 @@ mod tests {
     fn replies_reach_their_request_and_nothing_else() {
         let r = Requests::new("app-1");
         assert_eq!(r.own_topic(), "flask-mqtt/replies/app-1");
-        // Before any request, nothing is a reply.
-        assert!(r.route(reply("flask-mqtt/replies/app-1", None)).is_some());
+        // Before any request, nothing but the own reply topic is a reply.
+        assert!(r.route(reply("other", None)).is_some());
         let (a, mut rx_a) = r.register(r.own_topic().to_owned(), true).unwrap();
         let (b, mut rx_b) = r.register(r.own_topic().to_owned(), true).unwrap();
         assert_ne!(a.correlation, b.correlation);
@@ -261,6 +277,42 @@ mod tests {
         assert!(r.unregister(&b, |_| ()).is_none());
         assert_eq!(r.pending(), 0);
         assert!(r.route(reply(&a.topic, a.correlation.as_deref())).is_none());
+    }
+
+    /// A persistent session keeps the own reply topic subscribed across a restart: a
+    /// late reply to the previous process arrives before this one made any request, and
+    /// must not reach handlers all the same.
+    #[test]
+    fn the_own_reply_topic_never_reaches_handlers_even_before_a_request() {
+        let r = Requests::new("app-1");
+        assert!(r
+            .route(reply("flask-mqtt/replies/app-1", Some(b"old")))
+            .is_none());
+        assert!(r.route(reply("flask-mqtt/replies/app-1", None)).is_none());
+        assert!(r.route(reply("flask-mqtt/replies/app-2", None)).is_some());
+        assert_eq!(r.pending(), 0);
+    }
+
+    /// A retained message on a reply topic is sent by the broker because the topic was
+    /// just subscribed: old news, never the reply to the request that subscribed it.
+    #[test]
+    fn a_retained_message_on_a_reply_topic_is_no_reply() {
+        let r = Requests::new("app-1");
+        let (k, mut rx) = r.register("v3/replies".to_owned(), false).unwrap();
+        let stale = paho_mqtt::MessageBuilder::new()
+            .topic("v3/replies")
+            .payload("stale status")
+            .retained(true)
+            .finalize();
+        assert!(r.route(stale).is_none());
+        assert!(rx.try_recv().is_err());
+        assert_eq!(r.pending(), 1);
+        assert!(r.route(reply("v3/replies", None)).is_none());
+        assert_eq!(
+            rx.try_recv().map(|m| m.payload().to_vec()).ok(),
+            Some(b"r".to_vec())
+        );
+        assert!(r.unregister(&k, |_| ()).is_none());
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! one given to [`Request::reply_to`]) and a Correlation Data unique to it; the responder
 //! copies both, and the reply is matched by them. MQTT 3.1.1 has neither property: the
 //! caller names the reply topic, tells the responder by its own convention (payload,
-//! topic scheme), and the first message on that topic is the reply; one request at a
-//! time per reply topic.
+//! topic scheme), and the first message (not retained) on that topic is the reply; one
+//! request at a time per reply topic.
 
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -41,12 +41,14 @@ impl Mqtt {
     /// returning [`Reply`](crate::Reply), publishes its answer to that topic with that
     /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
     /// `#[on_message]` handlers, also not a catch-all; a reply that matches no waiting
-    /// request (it came after the timeout, or twice) is dropped with a debug line.
+    /// request (it came after the timeout, or twice, or, with a persistent session, to
+    /// a previous process with the same client id) is dropped with a debug line.
     ///
     /// On MQTT 3.1.1, which has neither property, name the reply topic with
     /// [`Request::reply_to`] and tell the responder about it your own way (the payload,
-    /// a topic convention); the first message on that topic is the reply, and one request
-    /// at a time may wait on it. The topic is subscribed while requests wait on it (unless
+    /// a topic convention); the first message on that topic is the reply (a retained
+    /// message is not: the broker sends it because the request subscribed the topic, so
+    /// it is older than the request), and one request at a time may wait on it. The topic is subscribed while requests wait on it (unless
     /// it is one of [`Mqtt::topics`]) and messages on it go to handlers again afterwards.
     ///
     /// Nothing is sent until the `Request` is awaited. Dropping the future stops the

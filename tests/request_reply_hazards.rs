@@ -1,0 +1,112 @@
+//! Request/reply against a real Mosquitto, where a retained message or a persistent
+//! session could otherwise hurt the app: a late reply to a previous process, a stale
+//! retained message on a reply topic.
+//!
+//! Each test has its own broker and its own client (a prefix of its own, so that each
+//! client has only its test's handlers). Waits are on events with deadlines.
+
+// Test code: a failed expectation panics.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
+use mqtt::{Client, ConfigBuilder, Error, ProtocolVersion};
+
+const T: Duration = Duration::from_secs(20);
+
+fn config(broker: &Broker, prefix: &str, id: &str, version: ProtocolVersion) -> ConfigBuilder {
+    ConfigBuilder::with_prefix(prefix)
+        .broker_url("127.0.0.1")
+        .port(broker.port())
+        .client_id(id)
+        .protocol_version(version)
+}
+
+/// Starts the client `config` builds and waits until the broker has seen `connects`
+/// connections from `id` in all.
+fn start(broker: &Broker, config: ConfigBuilder, id: &str, connects: usize) -> Client {
+    let client = Client::start(config.build().unwrap()).unwrap();
+    assert!(
+        wait_until(T, || broker.connections_from(id) >= connects),
+        "never connected: {}",
+        broker.log_tail(20)
+    );
+    client
+}
+
+/// What the `LATE` client's catch-all saw.
+static LATE_SEEN: Recorder<String> = Recorder::new();
+
+#[mqtt::on_message(broker = "LATE")]
+fn late_catch_all(msg: mqtt::Message) {
+    LATE_SEEN.push(msg.topic().to_owned());
+}
+
+/// With a fixed client id and a persistent session, the reply topic's subscription
+/// outlives the process: a late reply to a request of the previous process reaches the
+/// next one, before it made any request. It must not reach its handlers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_reply_to_a_previous_process_reaches_no_handler() {
+    let broker = Broker::start();
+    let id = unique("late");
+    let cfg = || config(&broker, "LATE", &id, ProtocolVersion::V5).clean_session(false);
+    let client = start(&broker, cfg(), &id, 1);
+    let mqtt = client.handle();
+    // Nobody answers: the request times out, its reply topic stays subscribed.
+    let err = mqtt
+        .request("late/ask", "?")
+        .timeout(Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NoReply { .. }), "{err:?}");
+    // A topic only the catch-all sees, in the session too: the end of what the broker
+    // keeps for the next process.
+    mqtt.subscribe("late/sentinel", mqtt::QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    let reply_topic = format!("flask-mqtt/replies/{id}");
+    client.shutdown().await;
+
+    let observer = Observer::connect(&broker);
+    observer.publish(&reply_topic, "late reply", 1);
+    observer.publish("late/sentinel", "end", 1);
+    let client = start(&broker, cfg(), &id, 2);
+    assert!(
+        LATE_SEEN.wait_for(T, |s| s.iter().any(|t| t == "late/sentinel")),
+        "{:?}",
+        LATE_SEEN.snapshot()
+    );
+    assert_eq!(LATE_SEEN.snapshot(), ["late/sentinel"]);
+    client.shutdown().await;
+}
+
+/// On MQTT 3.1.1 the first message on the reply topic is the reply: a retained one,
+/// which the broker sends at once when the request subscribes the topic, is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retained_message_on_the_reply_topic_is_no_reply() {
+    let broker = Broker::start();
+    let id = unique("stale");
+    let reply_topic = unique("stale/replies");
+    let observer = Observer::connect(&broker);
+    observer.publish_retained(&reply_topic, "stale status", 1);
+    let client = start(
+        &broker,
+        config(&broker, "STALE", &id, ProtocolVersion::V311),
+        &id,
+        1,
+    );
+    let res = client
+        .handle()
+        .request("stale/ask", format!("reply:{reply_topic}"))
+        .reply_to(&reply_topic)
+        .timeout(Duration::from_secs(1))
+        .await;
+    assert!(
+        matches!(res, Err(Error::NoReply { .. })),
+        "{:?}",
+        res.map(|m| m.payload_str().map(str::to_owned))
+    );
+    client.shutdown().await;
+}
