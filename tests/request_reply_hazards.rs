@@ -1,6 +1,7 @@
-//! Request/reply against a real Mosquitto, where a retained message or a persistent
-//! session could otherwise hurt the app: a late reply to a previous process, a stale
-//! retained message on a reply topic.
+//! Request/reply against a real Mosquitto, where a requester, a retained message or a
+//! persistent session could otherwise hurt the app: a Response Topic the broker answers
+//! with a disconnect, a late reply to a previous process, a stale retained message on a
+//! reply topic.
 //!
 //! Each test has its own broker and its own client (a prefix of its own, so that each
 //! client has only its test's handlers). Waits are on events with deadlines.
@@ -11,10 +12,29 @@
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{mosquitto_pub, unique, wait_until, Broker, Observer, Recorder};
 use mqtt::{Client, ConfigBuilder, Error, ProtocolVersion};
 
 const T: Duration = Duration::from_secs(20);
+
+/// `flask_mqtt::dispatch` warnings: a handler call's failed outcome.
+static DISPATCH_WARNINGS: Recorder<String> = Recorder::new();
+
+struct DispatchLog;
+
+impl log::Log for DispatchLog {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.target() == "flask_mqtt::dispatch" && m.level() <= log::Level::Warn
+    }
+
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            DISPATCH_WARNINGS.push(r.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
 
 fn config(broker: &Broker, prefix: &str, id: &str, version: ProtocolVersion) -> ConfigBuilder {
     ConfigBuilder::with_prefix(prefix)
@@ -34,6 +54,84 @@ fn start(broker: &Broker, config: ConfigBuilder, id: &str, connects: usize) -> C
         broker.log_tail(20)
     );
     client
+}
+
+static DEEP_CALLS: Recorder<String> = Recorder::new();
+
+/// Answers every request: a requester chooses where the answer goes.
+#[mqtt::on_message("deep/ask", qos = 1, broker = "DEEP")]
+fn deep_answer(text: mqtt::Text) -> mqtt::Reply {
+    DEEP_CALLS.push(text.as_str().to_owned());
+    mqtt::Reply::new("answer")
+}
+
+/// A request whose Response Topic has more than 200 levels (valid MQTT; Mosquitto
+/// disconnects a client that publishes there) gets no reply, and the app stays
+/// connected: with a persistent session and a QoS 1 request, a disconnect would bring
+/// the request again after every reconnect, for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_topic_the_broker_would_disconnect_for_is_refused() {
+    let _ = log::set_logger(&DispatchLog);
+    log::set_max_level(log::LevelFilter::Warn);
+    let broker = Broker::start();
+    let id = unique("deep");
+    let cfg = config(&broker, "DEEP", &id, ProtocolVersion::V5).clean_session(false);
+    let client = start(&broker, cfg, &id, 1);
+    let port = broker.port();
+    let observer = Observer::connect(&broker);
+    observer.subscribe("deep/replies", 1);
+    let deep = format!("{}end", "x/".repeat(201));
+    mosquitto_pub(
+        port,
+        &[
+            "-V",
+            "5",
+            "-q",
+            "1",
+            "-t",
+            "deep/ask",
+            "-m",
+            "deep",
+            "-D",
+            "publish",
+            "response-topic",
+            &deep,
+        ],
+        None,
+    );
+    // A request after it, answered: by then the first was handled, and its refused
+    // reply would have cost the connection.
+    mosquitto_pub(
+        port,
+        &[
+            "-V",
+            "5",
+            "-q",
+            "1",
+            "-t",
+            "deep/ask",
+            "-m",
+            "fine",
+            "-D",
+            "publish",
+            "response-topic",
+            "deep/replies",
+        ],
+        None,
+    );
+    let reply = observer.expect_message("deep/replies", T);
+    assert_eq!(reply.payload_str(), "answer");
+    assert_eq!(DEEP_CALLS.snapshot(), ["deep", "fine"]);
+    assert_eq!(broker.connections_from(&id), 1, "{}", broker.log_tail(30));
+    // The call's outcome: the reply refused, with the reason.
+    assert!(
+        DISPATCH_WARNINGS.wait_for(T, |w| w.iter().any(|l| l.contains("deep_answer")
+            && l.contains("reply that was not sent")
+            && l.contains("200 levels"))),
+        "{:?}",
+        DISPATCH_WARNINGS.snapshot()
+    );
+    client.shutdown().await;
 }
 
 /// What the `LATE` client's catch-all saw.
