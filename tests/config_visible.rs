@@ -7,6 +7,11 @@
 //! and a handler's filter that the broker's ACL refuses (the client is connected and
 //! ready, does not ask for the filter again at a reconnect, and that handler receives
 //! nothing) are each covered.
+//!
+//! Starting: a client that cannot start leaves the others running, started once per
+//! process; `MQTT_CONNECT_MODE=required` without `mqtt::init()` says so and connects in
+//! the background; `init()` checks every client a handler names; a client `init()`
+//! started stops gracefully (no last will) when the server then fails to start.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
@@ -26,6 +31,8 @@ struct App {
     process: AppProcess,
     stderr: tempfile::NamedTempFile,
     addr: SocketAddr,
+    /// The client id of the default client.
+    client1: String,
     /// The client id of the `MQTT2` client.
     client2: String,
 }
@@ -35,8 +42,9 @@ impl App {
     /// every worker has built its app (and so called `configure`).
     fn start(env: &[(&str, String)], logger: bool) -> App {
         let mut command = Command::new(env!("CARGO_BIN_EXE_config_app"));
+        let client1 = unique("visible");
         let client2 = unique("visible2");
-        command.env("MQTT_CLIENT_ID", unique("visible"));
+        command.env("MQTT_CLIENT_ID", &client1);
         command.env("MQTT2_CLIENT_ID", &client2);
         for (k, v) in env {
             command.env(k, v);
@@ -54,6 +62,7 @@ impl App {
             process,
             stderr,
             addr,
+            client1,
             client2,
         }
     }
@@ -375,4 +384,182 @@ fn a_filter_the_acl_refuses_is_visible_once_and_in_the_readiness_json() {
             "ERROR",
         );
     }
+}
+
+#[test]
+fn a_client_that_cannot_start_leaves_the_others_running_started_once() {
+    let broker = Broker::start();
+    let app = App::start(&settings(&broker, &[("MQTT2_BROKER_PORT", "abc")]), false);
+    // The default client works in every worker; only what needs `MQTT2` answers 503.
+    for _ in 0..WORKERS * 2 {
+        let (code, body) = http(app.addr, "GET", "/mqtt", "");
+        assert_eq!(code, 200, "the default client is not available: {body}");
+    }
+    let (code, body) = http(app.addr, "GET", "/mqtt2", "");
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("MQTT client MQTT2 not started: invalid MQTT2_BROKER_PORT `abc`"),
+        "the 503 does not say why: {body}"
+    );
+    let id = app.client1.clone();
+    assert!(
+        wait_until(T, || broker.connections_from(&id) >= 1),
+        "the default client never connected: {}",
+        broker.log_tail(30)
+    );
+    let mut ready = String::new();
+    assert!(
+        wait_until(T, || {
+            let (code, body) = http(app.addr, "GET", "/ready", "");
+            ready = body;
+            code == 503 && ready.contains(r#""state":"connected""#)
+        }),
+        "readiness: {ready}"
+    );
+    assert!(
+        ready.contains("invalid MQTT2_BROKER_PORT `abc`"),
+        "readiness does not say why MQTT2 is missing: {ready}"
+    );
+    let stderr = app.stop();
+    once(
+        &stderr,
+        "MQTT client MQTT2 not started: invalid MQTT2_BROKER_PORT `abc`",
+        false,
+        "ERROR",
+    );
+    // One connection of the default client for the 4 workers, ended with DISCONNECT.
+    let disconnect = format!("Received DISCONNECT from {id}");
+    assert!(
+        broker.wait_for_log(&disconnect, 1, T),
+        "{}",
+        broker.log_tail(30)
+    );
+    assert_eq!(
+        broker.connections_from(&id),
+        1,
+        "the default client connected more than once: {:?}",
+        broker.connected_client_ids()
+    );
+    assert_eq!(broker.count_in_log(&disconnect), 1);
+}
+
+#[test]
+fn connect_mode_required_without_init_says_so_and_connects_in_the_background() {
+    let broker = Broker::start();
+    broker.stop();
+    let env = settings(
+        &broker,
+        &[
+            ("MQTT_CONNECT_MODE", "required"),
+            ("MQTT_CONNECTION_TIMEOUT", "1"),
+            ("MQTT_RECONNECT_MIN_DELAY", "0.05"),
+            ("MQTT_RECONNECT_MAX_DELAY", "0.2"),
+        ],
+    );
+    let app = App::start(&env, false);
+    // No 503 for a client that is only away.
+    let (code, body) = http(app.addr, "GET", "/mqtt", "");
+    assert_eq!(code, 200, "{body}");
+    broker.start_again();
+    let id = app.client1.clone();
+    assert!(
+        wait_until(T, || broker.connections_from(&id) >= 1),
+        "the client never connected once the broker was back: {}",
+        broker.log_tail(30)
+    );
+    let stderr = app.stop();
+    once(
+        &stderr,
+        "MQTT client MQTT: connect mode `required` (MQTT_CONNECT_MODE) only takes effect through `mqtt::init()`",
+        false,
+        "WARN",
+    );
+    assert_eq!(broker.connections_from(&id), 1);
+}
+
+/// `config_app` with `APP_INIT=1`, both clients on `broker`, then `more`; its stderr.
+fn init_app(
+    broker: &Broker,
+    more: &[(&'static str, &str)],
+) -> (AppProcess, tempfile::NamedTempFile) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_config_app"));
+    command.env("MQTT_CLIENT_ID", unique("init"));
+    command.env("MQTT2_CLIENT_ID", unique("init2"));
+    for (k, v) in settings(broker, more) {
+        command.env(k, v);
+    }
+    command.env("APP_INIT", "1");
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    command.stderr(stderr.reopen().unwrap());
+    (AppProcess::spawn("config_app", command), stderr)
+}
+
+#[test]
+fn init_checks_every_client_a_handler_names() {
+    let broker = Broker::start();
+    let (mut app, stderr) = init_app(&broker, &[("MQTT2_BROKER_PORT", "abc")]);
+    let status = app.wait_exit(T);
+    let out = std::fs::read_to_string(stderr.path()).unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "init() accepted a bad setting of MQTT2; stdout: {:?}, stderr: {out}",
+        app.lines()
+    );
+    // `main` returns the error, which Rust prints with `Debug`.
+    assert!(out.contains("MQTT2_BROKER_PORT"), "{out}");
+    assert!(
+        !app.lines().iter().any(|l| l.starts_with("listening")),
+        "the server started: {:?}",
+        app.lines()
+    );
+}
+
+#[test]
+fn a_client_init_started_stops_gracefully_when_the_server_fails_to_start() {
+    let broker = Broker::start();
+    let id = unique("initexit");
+    let will_topic = format!("visible/{id}/will");
+    let observer = Observer::connect(&broker);
+    observer.subscribe(&will_topic, 1);
+    let (mut app, stderr) = init_app(
+        &broker,
+        &[
+            ("MQTT_CLIENT_ID", id.as_str()),
+            ("MQTT_CONNECT_MODE", "required"),
+            ("MQTT_LAST_WILL_TOPIC", will_topic.as_str()),
+            ("MQTT_LAST_WILL_MESSAGE", "gone"),
+            ("MQTT_LAST_WILL_QOS", "1"),
+            ("APP_PORT_TAKEN", "1"),
+        ],
+    );
+    app.expect_line(T, |l| l == "init done");
+    let status = app.wait_exit(T).expect("the app did not exit");
+    let out = std::fs::read_to_string(stderr.path()).unwrap();
+    assert!(!status.success(), "bind did not fail: {out}");
+    assert!(out.contains("Address already in use"), "{out}");
+    // The broker has noticed the end of the connection one way or another.
+    assert!(
+        broker.wait_for_log(&format!("Client {id} "), 1, T),
+        "{}",
+        broker.log_tail(20)
+    );
+    // A marker published now arrives after any will.
+    let probe = Observer::connect(&broker);
+    probe.publish(&will_topic, "marker", 1);
+    let got = observer
+        .expect_message(&will_topic, T)
+        .payload_str()
+        .into_owned();
+    assert_eq!(
+        got,
+        "marker",
+        "the broker published the last will: {}",
+        broker.log_tail(20)
+    );
+    assert_eq!(
+        broker.count_in_log(&format!("Received DISCONNECT from {id}")),
+        1,
+        "{}",
+        broker.log_tail(20)
+    );
 }

@@ -13,8 +13,10 @@ use crate::Clients;
 /// panicked) why (`fault`), for how long dispatch has been held up by handlers that
 /// block their threads, once it has been for a second (`dispatch_stalled_secs`), and
 /// the filters the broker refused to subscribe, whose handlers receive nothing
-/// (`refused_subscriptions`); neither of the last two makes the client unready. Use it as
-/// a readiness probe; a liveness probe should not depend on the broker.
+/// (`refused_subscriptions`); neither of the last two makes the client unready. A client
+/// that could not start (a bad setting) is listed as `{"state":"not_started","error":..}`
+/// with the reason, and makes the answer 503. Use it as a readiness probe; a liveness
+/// probe should not depend on the broker.
 ///
 /// ```no_run
 /// use actix_web::{web, App, HttpServer};
@@ -58,6 +60,13 @@ pub async fn readiness(req: HttpRequest) -> HttpResponse {
         let health = client.health();
         ready &= health.is_ready();
         body.insert(name.to_owned(), to_json(&health));
+    }
+    for (name, why) in clients.not_started() {
+        ready = false;
+        body.insert(
+            name.to_owned(),
+            serde_json::json!({ "state": "not_started", "error": why }),
+        );
     }
     let status = if ready {
         StatusCode::OK

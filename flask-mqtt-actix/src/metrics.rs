@@ -19,8 +19,8 @@ use crate::Clients;
 ///
 /// Clients configured with `MQTT_METRICS=false` record nothing and are left out; when no
 /// client records (or none runs), the answer is `404 Not Found`, so a scrape target
-/// left configured shows up as down instead of as an app without traffic. When the
-/// clients did not start, `503 Service Unavailable` with the reason.
+/// left configured shows up as down instead of as an app without traffic. When no client
+/// runs because they could not start, `503 Service Unavailable` with the reasons.
 ///
 /// ```no_run
 /// use actix_web::{web, App, HttpServer};
@@ -53,6 +53,14 @@ pub async fn metrics(req: HttpRequest) -> HttpResponse {
             .filter_map(|name| clients.get(name))
             .cloned(),
     );
+    if collector.is_empty() && clients.names().next().is_none() {
+        let why: Vec<&str> = clients.not_started().map(|(_, why)| why).collect();
+        if !why.is_empty() {
+            return HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body(why.join("\n"));
+        }
+    }
     if collector.is_empty() {
         return HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")

@@ -30,18 +30,56 @@ const TARGET: &str = "flask_mqtt::actix";
 #[derive(Clone, Debug, Default)]
 pub struct Clients {
     by_name: Arc<BTreeMap<String, Mqtt>>,
+    /// Why each client that did not start did not; only its users answer 503.
+    failed: Arc<BTreeMap<String, MqttUnavailable>>,
 }
 
 impl Clients {
-    /// The client configured with keys prefixed `name` (`MQTT` is the default client).
+    /// The client configured with keys prefixed `name` (`MQTT` is the default client);
+    /// `None` when it is not running ([`require`](Clients::require) says why).
     pub fn get(&self, name: &str) -> Option<&Mqtt> {
         self.by_name.get(name)
+    }
+
+    /// The client named `name`, or why it is not running, as an error an HTTP handler
+    /// returns with `?`: 503 Service Unavailable with the reason, e.g. ``MQTT client MQTT2
+    /// not started: invalid MQTT2_BROKER_PORT `abc`: ...``.
+    ///
+    /// ```no_run
+    /// use flask_mqtt_actix as mqtt;
+    ///
+    /// async fn forward(clients: mqtt::Clients) -> actix_web::Result<&'static str> {
+    ///     clients.require("MQTT2")?.publish("bridge/in", "hello").await.ok();
+    ///     Ok("sent")
+    /// }
+    /// ```
+    pub fn require(&self, name: &str) -> Result<&Mqtt, MqttUnavailable> {
+        if let Some(client) = self.by_name.get(name) {
+            return Ok(client);
+        }
+        Err(self.failed.get(name).cloned().unwrap_or_else(|| {
+            MqttUnavailable(format!(
+                "no MQTT client {}: no handler names it (`broker = \"..\"`) and no `mqtt::init*` configured it",
+                escape(name)
+            ))
+        }))
     }
 
     /// The names of every running client.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.by_name.keys().map(String::as_str)
     }
+
+    /// Every client that did not start, with why (a configuration error, reported once
+    /// when it happened): `("MQTT2", "MQTT client MQTT2 not started: ...")`.
+    pub fn not_started(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.failed.iter().map(|(n, e)| (n.as_str(), e.0.as_str()))
+    }
+}
+
+/// `name` as a message shows it: control characters escaped.
+fn escape(name: &str) -> String {
+    name.chars().flat_map(char::escape_debug).collect()
 }
 
 impl FromRequest for Clients {
@@ -50,12 +88,9 @@ impl FromRequest for Clients {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(req.app_data::<Clients>().cloned().ok_or_else(|| {
-            // Why a client did not start, if one did not; else the plugin is missing.
-            req.app_data::<MqttUnavailable>().cloned().unwrap_or_else(|| {
-                MqttUnavailable(
-                    "the MQTT clients are not available: configure the app with `App::new().configure(mqtt::configure)`".to_owned(),
-                )
-            })
+            MqttUnavailable(
+                "the MQTT clients are not available: configure the app with `App::new().configure(mqtt::configure)`".to_owned(),
+            )
         }))
     }
 }
@@ -70,11 +105,7 @@ impl Guard {
     fn new(clients: Vec<Client>) -> Guard {
         if !clients.is_empty() {
             *lock(&OWNING.0) += 1;
-            AT_EXIT.call_once(|| {
-                if !at_exit(stop_at_exit) {
-                    log::debug!(target: TARGET, "no exit hook: clients stop with the workers only");
-                }
-            });
+            hook_exit();
         }
         Guard {
             clients: Mutex::new(clients),
@@ -110,18 +141,36 @@ impl Drop for Guard {
 /// Guards whose clients are not stopped yet, and a signal when that count drops.
 static OWNING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
 static AT_EXIT: Once = Once::new();
+
+/// Makes sure [`stop_at_exit`] runs when the process exits: once a client runs.
+fn hook_exit() {
+    AT_EXIT.call_once(|| {
+        if !at_exit(stop_at_exit) {
+            log::debug!(target: TARGET, "no exit hook: clients stop with the workers only");
+        }
+    });
+}
+
 /// The longest a client's graceful stop takes (three bounded steps of 5 s), and a margin.
 const STOP_BOUND: Duration = Duration::from_secs(17);
 
 /// At process exit: `HttpServer::run` has returned, but the worker threads that own the
 /// clients may still be stopping them (or, after `std::process::exit`, never will). Stop
 /// what is still running and wait for stops under way, so the running handlers finish,
-/// pending publishes go out and the broker sees a DISCONNECT (no last will).
+/// pending publishes go out and the broker sees a DISCONNECT (no last will). Clients
+/// `init` started that no server took (`main` returned an error after `init`, say) stop
+/// here too.
 extern "C" fn stop_at_exit() {
-    let live = SLOT
-        .try_lock()
-        .ok()
-        .and_then(|s| s.as_ref()?.running.as_ref()?.0.upgrade());
+    let (live, unused) = match SLOT.try_lock() {
+        Ok(mut s) => taken_at_exit(&mut s),
+        Err(std::sync::TryLockError::Poisoned(p)) => taken_at_exit(&mut p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => (None, BTreeMap::new()),
+    };
+    if !unused.is_empty() {
+        log::info!(target: TARGET, "process exiting; stopping MQTT clients no server used");
+        // Each drop blocks until its client has stopped (DISCONNECT sent, bounded).
+        drop(unused);
+    }
     if let Some(guard) = live {
         let clients = std::mem::take(&mut *lock(&guard.clients));
         Guard::stop(clients, "process exiting");
@@ -139,6 +188,16 @@ extern "C" fn stop_at_exit() {
             Err(p) => p.into_inner().0,
         };
     }
+}
+
+/// What the exit hook stops: the running set, and the clients `init` started that no
+/// server took (taken out of the slot, to be stopped without holding its lock).
+fn taken_at_exit(slot: &mut Option<Slot>) -> (Option<Arc<Guard>>, BTreeMap<String, Client>) {
+    let Some(s) = slot.as_mut() else {
+        return (None, BTreeMap::new());
+    };
+    let live = s.running.as_ref().and_then(|(g, _)| g.upgrade());
+    (live, std::mem::take(&mut s.started))
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -162,10 +221,19 @@ fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> R {
     f(guard.get_or_insert_with(Slot::default))
 }
 
-/// Reads the default client's configuration now (the environment, and the TOML file
-/// named by `MQTT_CONFIG_FILE`), so that a bad value stops the program before the server
-/// starts. With `MQTT_CONNECT_MODE=required` it also connects now and fails if the
-/// broker cannot be reached within the connection timeout.
+/// Reads the configuration of every client the app uses now (the environment, and the
+/// TOML file named by `MQTT_CONFIG_FILE`), so that a bad value stops the program before
+/// the server starts: the default client (`MQTT_*`, always read again) and each client a
+/// handler names with `broker = "..."` (`MQTT2_*`, ...), except one whose settings
+/// [`init_named`] or [`init_with`] already gave. A client with connect mode `required`
+/// (`MQTT_CONNECT_MODE=required`) also connects now, and `init` fails if the broker
+/// cannot be reached within the connection timeout; a client started so that no server
+/// takes (`main` returns an error after `init`, say) still disconnects gracefully when
+/// the process exits, so the broker publishes no last will. The first error is returned;
+/// clients that `init` started before it keep running.
+///
+/// Without `init`, [`configure`] reads the settings itself, and cannot fail startup:
+/// there, `required` connects in the background like `background` (and says so once).
 ///
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -173,7 +241,14 @@ fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> R {
 /// # Ok(()) }
 /// ```
 pub fn init() -> Result<(), Error> {
-    init_named(DEFAULT_PREFIX)
+    init_named(DEFAULT_PREFIX)?;
+    let declared = flask_mqtt_core::__actix::declared_brokers();
+    for name in declared.into_iter().filter(|n| *n != DEFAULT_PREFIX) {
+        if !with_slot(|s| s.configs.contains_key(name)) {
+            init_named(name)?;
+        }
+    }
+    Ok(())
 }
 
 /// [`init`] for the client whose keys start with `prefix` (`MQTT2_BROKER_URL`, ...).
@@ -210,11 +285,15 @@ fn start_or_keep(config: Config) -> Result<(), Error> {
         // Blocks until connected or the connection timeout: this is startup code.
         // Paused until the first app is built (crate::ready).
         let client = Client::start_paused(config.clone())?;
-        with_slot(|s| {
+        // Stopped gracefully at exit even if no server ever takes it.
+        hook_exit();
+        let replaced = with_slot(|s| {
             // The settings stay for a server started again later in this process.
             s.configs.insert(name.clone(), config);
-            s.started.insert(name, client);
+            s.started.insert(name, client)
         });
+        // An earlier `init` of the same client: stopped, outside the slot's lock.
+        drop(replaced);
     } else {
         with_slot(|s| {
             s.configs.insert(name, config);
@@ -230,13 +309,20 @@ fn start_or_keep(config: Config) -> Result<(), Error> {
 /// every worker: one broker connection per client per process. `Mqtt` (the default
 /// client), [`Clients`] and `web::Data<Mqtt>` become available to HTTP handlers.
 ///
-/// If a client cannot start (a bad setting), the server still serves what does not need
-/// MQTT, handlers that take the client answer 503 with the reason, and the reason is
-/// reported once per process (not once per worker): logged as an error under
-/// `flask_mqtt::actix`, or written to stderr when no logger would show it. Serving on
-/// is the plugin's contract (the broker may be away too, and HTTP keeps working); making
-/// the mistake impossible to miss is what stderr is for. To fail at startup instead,
-/// call [`init`] before building the server.
+/// Each client starts on its own. If one cannot start (a bad setting), the others run,
+/// the server still serves, and only what needs that client answers 503 with the reason
+/// (the `Mqtt` extractor for the default client, [`Clients::require`] for any;
+/// [`readiness`](crate::readiness) lists it as `not_started`); the reason is reported
+/// once per process (not once per worker): logged as an error under
+/// `flask_mqtt::actix`, or written to stderr when no logger would show it. Later
+/// workers share the outcome of the first: they neither try the failed client again nor
+/// start the others again. Serving on is the plugin's contract (the broker may be away
+/// too, and HTTP keeps working); making the mistake impossible to miss is what stderr is
+/// for. To fail at startup instead, call [`init`] before building the server.
+///
+/// `configure` never blocks on the broker: a client with connect mode `required` that
+/// [`init`] did not start connects in the background like `background`, and a warning
+/// (once per process) says that `required` only takes effect through [`init`].
 ///
 /// No MQTT handler runs (and no message is acknowledged) before the app of the first
 /// worker is built: state the same factory registers after `configure`
@@ -244,22 +330,22 @@ fn start_or_keep(config: Config) -> Result<(), Error> {
 /// messages a persistent session kept while the app was away. They wait in the client
 /// meanwhile, in order.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    match acquire() {
-        Ok((guard, clients)) => {
-            if let Some(default) = clients.get(DEFAULT_PREFIX) {
-                cfg.app_data(web::Data::new(default.clone()))
-                    .app_data(default.clone());
-            }
-            // Handlers run once this app is built: after the rest of the factory.
-            cfg.service(crate::ready::ReadyWhenBuilt::new(
-                clients.by_name.values().cloned().collect(),
-            ));
-            cfg.app_data(clients).app_data(web::Data::from(guard));
+    let (guard, clients) = acquire();
+    match clients.require(DEFAULT_PREFIX) {
+        Ok(default) => {
+            cfg.app_data(web::Data::new(default.clone()))
+                .app_data(default.clone());
         }
+        // What the `Mqtt` extractor answers.
         Err(why) => {
-            cfg.app_data(unavailable(&why));
+            cfg.app_data(why);
         }
     }
+    // Handlers run once this app is built: after the rest of the factory.
+    cfg.service(crate::ready::ReadyWhenBuilt::new(
+        clients.by_name.values().cloned().collect(),
+    ));
+    cfg.app_data(clients).app_data(web::Data::from(guard));
 }
 
 /// What the extractors and endpoints answer (503) when a client did not start: `why` is
@@ -268,12 +354,14 @@ fn unavailable(why: &str) -> MqttUnavailable {
     MqttUnavailable(format!("the MQTT client is not available: {why}"))
 }
 
-fn acquire() -> Result<(Arc<Guard>, Clients), String> {
+/// The running set of the current server, or a new one: every client started on its
+/// own, those that cannot start recorded with why. Later workers get the same set.
+fn acquire() -> (Arc<Guard>, Clients) {
     let mut slot = SLOT.lock().unwrap_or_else(|p| p.into_inner());
     let s = slot.get_or_insert_with(Slot::default);
     if let Some((weak, clients)) = &s.running {
         if let Some(guard) = weak.upgrade() {
-            return Ok((guard, clients.clone()));
+            return (guard, clients.clone());
         }
     }
     let mut names: Vec<String> = vec![DEFAULT_PREFIX.to_owned()];
@@ -289,30 +377,55 @@ fn acquire() -> Result<(Arc<Guard>, Clients), String> {
 
     let mut clients = Vec::new();
     let mut by_name = BTreeMap::new();
+    let mut failed = BTreeMap::new();
     for name in names {
-        let client = match s.started.remove(&name) {
-            Some(c) => c,
-            None => {
-                // Kept (not taken): a server started again in this process uses the
-                // same settings.
-                let config = match s.configs.get(&name).cloned() {
-                    Some(c) => c,
-                    None => Config::from_env_prefix(&name).map_err(|e| fail(&name, &e))?,
-                };
-                // Paused until the first app is built (crate::ready).
-                Client::start_paused(config).map_err(|e| fail(&name, &e))?
+        match start(s, &name) {
+            Ok(client) => {
+                crate::state::hand_to(&client.handle());
+                by_name.insert(name, client.handle());
+                clients.push(client);
             }
-        };
-        crate::state::hand_to(&client.handle());
-        by_name.insert(name, client.handle());
-        clients.push(client);
+            Err(why) => {
+                failed.insert(name, unavailable(&why));
+            }
+        }
     }
     let guard = Arc::new(Guard::new(clients));
     let clients = Clients {
         by_name: Arc::new(by_name),
+        failed: Arc::new(failed),
     };
     s.running = Some((Arc::downgrade(&guard), clients.clone()));
-    Ok((guard, clients))
+    (guard, clients)
+}
+
+/// The client `name`: the one `init` started, or a new one (paused until the first app
+/// is built, crate::ready) from the settings `init*` gave or the environment. Never
+/// blocks on the broker; the error is [`fail`]'s text.
+fn start(s: &mut Slot, name: &str) -> Result<Client, String> {
+    if let Some(client) = s.started.remove(name) {
+        return Ok(client);
+    }
+    // Kept (not taken): a server started again in this process uses the same settings.
+    let config = match s.configs.get(name).cloned() {
+        // `init*` honoured `required` already (a server started again reconnects in
+        // the background).
+        Some(c) => c,
+        None => {
+            let c = Config::from_env_prefix(name).map_err(|e| fail(name, &e))?;
+            if c.connect_mode() == ConnectMode::Required {
+                say_once(
+                    log::Level::Warn,
+                    format!(
+                        "MQTT client {name}: connect mode `required` ({name}_CONNECT_MODE) only takes effect through `mqtt::init()`, called before the server starts; `configure` alone cannot fail startup, so this client connects in the background and keeps retrying, like `background`"
+                    ),
+                );
+            }
+            c
+        }
+    };
+    let config = flask_mqtt_core::__actix::in_background(config);
+    Client::start_paused(config).map_err(|e| fail(name, &e))
 }
 
 /// The handles of the running clients (none before the first `configure`): for
@@ -329,16 +442,21 @@ pub(crate) fn running_clients() -> Vec<Mqtt> {
 /// Why a client did not start, reported once per process: every worker of a server
 /// builds its app and would say it again.
 fn fail(name: &str, e: &dyn std::fmt::Display) -> String {
-    static REPORTED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     let why = format!("MQTT client {name} not started: {e}");
-    if lock(&REPORTED).insert(why.clone()) {
-        report(
-            TARGET,
-            log::Level::Error,
-            &format_args!("{why}; serving without it (its handlers answer 503)"),
-        );
-    }
+    say_once(
+        log::Level::Error,
+        format!("{why}; serving without it (its handlers answer 503)"),
+    );
     why
+}
+
+/// Reports `message` (logged, or on stderr without a logger) unless it was already,
+/// in this process.
+fn say_once(level: log::Level, message: String) {
+    static REPORTED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    if lock(&REPORTED).insert(message.clone()) {
+        report(TARGET, level, &message);
+    }
 }
 
 #[cfg(test)]

@@ -121,6 +121,13 @@ pub mod __actix {
     pub use crate::handle::share_state;
     pub use crate::registry::declared_brokers;
     pub use crate::visible::report;
+
+    /// `config` with connect mode `background`: `configure` cannot fail startup, so it
+    /// never waits for a first connect (only `init` honours `required`).
+    pub fn in_background(mut config: crate::Config) -> crate::Config {
+        config.connect_mode = crate::ConnectMode::Background;
+        config
+    }
 }
 #[cfg(feature = "asyncapi")]
 mod asyncapi;

@@ -79,7 +79,11 @@ pub enum ConnectMode {
     /// Serve HTTP at once and keep retrying in the background.
     #[default]
     Background,
-    /// Fail startup when the first connect does not succeed within the connection timeout.
+    /// Fail startup when the first connect does not succeed within the connection timeout:
+    /// [`Client::start`](crate::Client::start) and the actix plugin's `init` connect
+    /// before they return, and return the connect error. The actix plugin's `configure`
+    /// alone cannot fail startup: there a `required` client connects in the background,
+    /// like [`Background`](ConnectMode::Background), and a warning says so once.
     Required,
 }
 
