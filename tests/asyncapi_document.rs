@@ -49,6 +49,18 @@ struct Command {
     on: bool,
 }
 
+/// A device's state: received and sent on one channel. Its `Option` field gives it
+/// different deserialize and serialize schemas (`State`, `StateSent`).
+#[derive(Deserialize, Serialize, schemars::JsonSchema)]
+#[allow(dead_code)]
+struct State {
+    on: bool,
+    level: Option<u8>,
+}
+
+#[mqtt::on_message("doc/devices/{id}/state")]
+fn on_state(_id: mqtt::Path<String>, _s: mqtt::Json<State>) {}
+
 /// Readings of one sensor.
 #[mqtt::on_message("doc/sensors/{sensor_id}/temperature", qos = 1)]
 fn temperature(_id: mqtt::Path<u32>, _r: mqtt::Json<Reading>) {}
@@ -68,6 +80,9 @@ fn second(_m: mqtt::Message) {}
 mqtt::publisher! {
     /// Switches a device on or off.
     pub static COMMAND: Command = "doc/devices/{device_id}/command", qos = 1;
+    /// A device's state, as the app sets it.
+    #[allow(dead_code)] // registered for the document; never published here
+    static STATE: State = "doc/devices/{id}/state", qos = 1;
     /// The last reading, for late subscribers.
     #[allow(dead_code)] // registered for the document; never published here
     static LATEST: Reading = "doc/latest", qos = 1, retain = true;
@@ -227,6 +242,28 @@ async fn the_document_passes_the_official_parser_and_says_what_the_app_does() {
     );
     assert_eq!(schema["required"], json!(["celsius"]));
     let ops = &doc["operations"];
+    // A type received and sent on one channel: each operation's message has its own
+    // schema (the handler's is the deserialize one).
+    let message_of = |op: &str| {
+        let path = ops[op]["messages"][0]["$ref"].as_str().unwrap();
+        doc.pointer(path.strip_prefix('#').unwrap())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        message_of("on_state")["payload"],
+        json!({ "$ref": "#/components/schemas/State" }),
+        "{doc:#}"
+    );
+    assert_eq!(
+        message_of("STATE")["payload"],
+        json!({ "$ref": "#/components/schemas/StateSent" }),
+        "{doc:#}"
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["State"]["required"],
+        json!(["on"])
+    );
     assert_eq!(ops["temperature"]["bindings"]["mqtt"]["qos"], 1);
     assert_eq!(ops["temperature"]["summary"], Value::Null);
     assert_eq!(ops["lights"]["bindings"]["mqtt"]["qos"], 2);

@@ -53,8 +53,6 @@ pub(super) struct Channels {
     pub(super) operations: Map<String, Value>,
     /// (broker, address) -> channel id.
     by_address: HashMap<(String, String), String>,
-    /// (channel id, message id) of the messages of send operations.
-    pub(super) sent_messages: Vec<(String, String)>,
 }
 
 impl Channels {
@@ -64,10 +62,6 @@ impl Channels {
         let (address, parameters) = address(op.template, op.send);
         let channel_id = self.channel(op.broker, &address, parameters, op.template, servers);
         let message_id = self.message(&channel_id, op.payload.as_ref());
-        if op.send {
-            self.sent_messages
-                .push((channel_id.clone(), message_id.clone()));
-        }
         let mut operation = Map::new();
         operation.insert(
             "action".into(),
@@ -159,7 +153,8 @@ impl Channels {
         id
     }
 
-    /// The id of the channel's message for `payload`, added if the channel has none like it.
+    /// The id of the channel's message for `payload`, added if the channel has none like it
+    /// (`payload`'s references are final: see `describe`).
     fn message(&mut self, channel_id: &str, payload: Option<&PayloadDoc>) -> String {
         let message = message(payload);
         let base = match payload {

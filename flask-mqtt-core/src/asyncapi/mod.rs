@@ -110,9 +110,6 @@ impl AsyncApi {
         for client in clients {
             servers.add(&client.shared.config);
         }
-        let mut schemas = Schemas::new();
-        let mut channels = Channels::default();
-
         let mut handlers: Vec<&'static HandlerDescriptor> =
             inventory::iter::<HandlerDescriptor>.into_iter().collect();
         handlers.sort_by_key(|d| (d.broker(), d.module, d.name));
@@ -143,31 +140,7 @@ impl AsyncApi {
             retain: Some(d.retain),
             payload: d.payload,
         });
-        for declared in receive.chain(send) {
-            // The macros checked it; a hand-written descriptor may not be.
-            let Ok(template) = TopicTemplate::parse(declared.template) else {
-                continue;
-            };
-            schemas.sending = declared.send;
-            let payload = declared.payload.and_then(|describe| describe(&mut schemas));
-            let servers_of = servers.of(declared.broker);
-            channels.add(
-                Operation {
-                    send: declared.send,
-                    broker: declared.broker,
-                    template: &template,
-                    name: declared.name,
-                    short: declared.short,
-                    doc: declared.doc,
-                    qos: declared.qos,
-                    retain: declared.retain,
-                    payload,
-                },
-                servers_of,
-            );
-        }
-
-        let schemas = merge_schemas(&mut schemas, &mut channels);
+        let (channels, schemas) = describe(receive.chain(send), &servers);
         let mut components = Map::new();
         if !schemas.is_empty() {
             components.insert("schemas".into(), Value::Object(schemas));
@@ -201,10 +174,59 @@ impl AsyncApi {
     }
 }
 
+/// The channels and operations of `declared`, on `servers`, and the named schemas of
+/// their payloads.
+///
+/// Every payload is described first, so that the schemas are merged (and a sent type's
+/// `<Name>Sent` named) before any message is made: a channel's messages are compared with
+/// the references they end up with, and a handler's message is never merged with a
+/// publisher's whose schema only looked the same before the renaming.
+fn describe(
+    declared: impl Iterator<Item = Declared>,
+    servers: &Servers,
+) -> (Channels, Map<String, Value>) {
+    let mut schemas = Schemas::new();
+    let mut described = Vec::new();
+    for declared in declared {
+        // The macros checked it; a hand-written descriptor may not be.
+        let Ok(template) = TopicTemplate::parse(declared.template) else {
+            continue;
+        };
+        schemas.sending = declared.send;
+        let payload = declared.payload.and_then(|describe| describe(&mut schemas));
+        described.push((declared, template, payload));
+    }
+    let (all, renames) = merge_schemas(&mut schemas);
+    let mut channels = Channels::default();
+    for (declared, template, mut payload) in described {
+        if declared.send {
+            if let Some(schema) = payload.as_mut().and_then(|p| p.schema.as_mut()) {
+                rename_refs(schema, &renames);
+            }
+        }
+        channels.add(
+            Operation {
+                send: declared.send,
+                broker: declared.broker,
+                template: &template,
+                name: declared.name,
+                short: declared.short,
+                doc: declared.doc,
+                qos: declared.qos,
+                retain: declared.retain,
+                payload,
+            },
+            servers.of(declared.broker),
+        );
+    }
+    (channels, all)
+}
+
 /// The named schemas of received and sent payloads, in one map. A type whose sent form
-/// differs from its received form (asymmetric serde attributes) gets a second entry,
-/// `<Name>Sent`, and the sent payloads' references follow.
-fn merge_schemas(schemas: &mut Schemas, channels: &mut Channels) -> Map<String, Value> {
+/// differs from its received form (asymmetric serde attributes, or any `Option` field
+/// with schemars 1) gets a second entry, `<Name>Sent`; the renames, by old name, are for
+/// the sent payloads' references to follow.
+fn merge_schemas(schemas: &mut Schemas) -> (Map<String, Value>, HashMap<String, String>) {
     let mut all = schemas.receive.take_definitions(true);
     let mut renames = HashMap::new();
     let sent = schemas.send.take_definitions(true);
@@ -223,9 +245,6 @@ fn merge_schemas(schemas: &mut Schemas, channels: &mut Channels) -> Map<String, 
             }
         }
     }
-    if renames.is_empty() {
-        return all;
-    }
     for (name, schema) in sent {
         if let Some(new) = renames.get(&name) {
             let mut schema = schema;
@@ -233,16 +252,7 @@ fn merge_schemas(schemas: &mut Schemas, channels: &mut Channels) -> Map<String, 
             all.insert(new.clone(), schema);
         }
     }
-    for (channel, message) in &channels.sent_messages {
-        if let Some(payload) = channels
-            .channels
-            .get_mut(channel)
-            .and_then(|c| c.pointer_mut(&format!("/messages/{message}/payload")))
-        {
-            rename_refs(payload, &renames);
-        }
-    }
-    all
+    (all, renames)
 }
 
 /// Points every `$ref` to a renamed schema at its new name.
@@ -263,5 +273,74 @@ fn rename_refs(value: &mut Value, renames: &HashMap<String, String>) {
         }
         Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renames)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::message::Json;
+
+    /// A device's state: `Option` makes schemars' deserialize and serialize schemas
+    /// differ (`StateSent`).
+    #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct State {
+        on: bool,
+        level: Option<u8>,
+    }
+
+    fn state(schemas: &mut Schemas) -> Option<crate::describe::PayloadDoc> {
+        crate::__payload_doc!(Json<State>, schemas)
+    }
+
+    fn declared(send: bool, short: &'static str) -> Declared {
+        Declared {
+            send,
+            broker: crate::config::DEFAULT_PREFIX,
+            template: "devices/{id}/state",
+            name: format!("app::{short}"),
+            short,
+            doc: None,
+            qos: 1,
+            retain: if send { Some(false) } else { None },
+            payload: Some(state),
+        }
+    }
+
+    /// The payload schema of `operation`'s message.
+    fn payload<'a>(channels: &'a Channels, operation: &str) -> &'a Value {
+        let reference = channels.operations[operation]["messages"][0]["$ref"]
+            .as_str()
+            .expect("a message reference");
+        let pointer = reference.strip_prefix("#/channels/").expect("a channel's");
+        let (channel, message) = pointer.split_once("/messages/").expect("a message");
+        &channels.channels[channel]["messages"][message]["payload"]
+    }
+
+    #[test]
+    fn a_type_received_and_sent_on_one_channel_keeps_both_schemas() {
+        let servers = Servers::default();
+        let (channels, schemas) = describe(
+            [declared(false, "on_state"), declared(true, "STATE")].into_iter(),
+            &servers,
+        );
+        assert_eq!(channels.channels.len(), 1, "{:#?}", channels.channels);
+        assert_ne!(
+            schemas["State"], schemas["StateSent"],
+            "schemars describes them differently"
+        );
+        assert_eq!(
+            payload(&channels, "on_state"),
+            &json!({ "$ref": "#/components/schemas/State" }),
+            "the handler reads the deserialize schema: {:#?}",
+            channels.channels
+        );
+        assert_eq!(
+            payload(&channels, "STATE"),
+            &json!({ "$ref": "#/components/schemas/StateSent" }),
+            "the publisher sends the serialize schema: {:#?}",
+            channels.channels
+        );
     }
 }
