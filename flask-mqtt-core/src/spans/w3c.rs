@@ -47,12 +47,10 @@ pub(crate) fn inject(span: &Span, props: &mut Properties) {
 /// Makes the message's trace, if it carries a valid `traceparent`, the remote parent of
 /// `span`. An invalid `tracestate` is dropped; an invalid `traceparent` is ignored.
 pub(crate) fn continue_remote(span: &Span, msg: &Message) {
-    let props = msg.as_paho().properties();
-    let Some(parent) = props.find_user_property(TRACEPARENT) else {
+    let (Some(parent), state) = trace_headers(msg.as_paho().properties().user_iter()) else {
         return;
     };
-    let state = props
-        .find_user_property(TRACESTATE)
+    let state = state
         .and_then(|s| TraceState::from_str(&s).ok())
         .unwrap_or_default();
     if let Some(sc) = parse(&parent, state) {
@@ -60,6 +58,25 @@ pub(crate) fn continue_remote(span: &Span, msg: &Message) {
         // then there is no parent to set.
         let _ = span.set_parent(Context::new().with_remote_span_context(sc));
     }
+}
+
+/// The first `traceparent` and the first `tracestate` among a message's user properties,
+/// in one pass that stops when it has both: each property is looked at once at most (a
+/// received message may carry tens of thousands; Paho's iterator steps through them, see
+/// docs/paho-fork.md).
+fn trace_headers(user: impl Iterator<Item = (String, String)>) -> (Option<String>, Option<String>) {
+    let (mut parent, mut state) = (None, None);
+    for (name, value) in user {
+        if name == TRACEPARENT && parent.is_none() {
+            parent = Some(value);
+        } else if name == TRACESTATE && state.is_none() {
+            state = Some(value);
+        }
+        if parent.is_some() && state.is_some() {
+            break;
+        }
+    }
+    (parent, state)
 }
 
 /// `00-<trace id>-<parent id>-<flags>`, lower-case hex.
@@ -150,6 +167,45 @@ mod tests {
         ] {
             assert!(parse(bad, TraceState::default()).is_none(), "{bad:?}");
         }
+    }
+
+    /// Many user properties: both headers are found in one pass, each property pulled
+    /// from Paho's iterator once.
+    #[test]
+    fn the_trace_headers_are_found_in_one_pass() {
+        const N: usize = 40_000;
+        let mut props = paho_mqtt::Properties::new();
+        for i in 0..N {
+            props
+                .push_string_pair(paho_mqtt::PropertyCode::UserProperty, &format!("k{i}"), "v")
+                .expect("a user property");
+        }
+        props
+            .push_string_pair(paho_mqtt::PropertyCode::UserProperty, TRACESTATE, "a=1")
+            .expect("tracestate");
+        props
+            .push_string_pair(paho_mqtt::PropertyCode::UserProperty, TRACEPARENT, VALID)
+            .expect("traceparent");
+        props
+            .push_string_pair(paho_mqtt::PropertyCode::UserProperty, TRACEPARENT, "second")
+            .expect("a second traceparent");
+        let mut pulled = 0;
+        let (parent, state) = trace_headers(props.user_iter().inspect(|_| pulled += 1));
+        assert_eq!(parent.as_deref(), Some(VALID));
+        assert_eq!(state.as_deref(), Some("a=1"));
+        assert_eq!(pulled, N + 2, "one pass, stopping at the second header");
+
+        // Without them: one pass over all.
+        let mut pulled = 0;
+        let none = paho_mqtt::Properties::new();
+        assert_eq!(trace_headers(none.user_iter()), (None, None));
+        let (parent, state) = trace_headers(
+            (0..N)
+                .map(|i| (format!("k{i}"), String::new()))
+                .inspect(|_| pulled += 1),
+        );
+        assert_eq!((parent, state), (None, None));
+        assert_eq!(pulled, N);
     }
 
     #[test]

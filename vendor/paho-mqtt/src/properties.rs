@@ -1011,16 +1011,37 @@ impl Properties {
 
     /// Gets a property instance when there are possibly multiple values.
     pub fn get_at(&self, code: PropertyCode, idx: usize) -> Option<Property> {
-        let ps = &self.cprops as *const ffi::MQTTProperties;
-        unsafe {
-            let p = ffi::MQTTProperties_getPropertyAt(ps, code as Code, idx as c_int);
-            if !p.is_null() {
-                Property::from_c_property(&*p).ok()
-            }
-            else {
-                None
+        // flask-mqtt: found by `position` (what `MQTTProperties_getPropertyAt` does, in
+        // Rust), the search the iterators share (docs/paho-fork.md).
+        let mut pos = self.position(code, 0)?;
+        for _ in 0..idx {
+            pos = self.position(code, pos + 1)?;
+        }
+        self.c_array().get(pos).and_then(|p| Property::from_c_property(p).ok())
+    }
+
+    /// flask-mqtt: the properties as Paho C holds them (docs/paho-fork.md).
+    fn c_array(&self) -> &[ffi::MQTTProperty] {
+        let count = usize::try_from(self.cprops.count).unwrap_or(0);
+        if self.cprops.array.is_null() || count == 0 {
+            return &[];
+        }
+        // Paho C keeps `count` initialized properties at `array`, owned by `self`.
+        unsafe { std::slice::from_raw_parts(self.cprops.array, count) }
+    }
+
+    /// flask-mqtt: the position of the first property with `code` at position `from` or
+    /// after, looking at each property once (docs/paho-fork.md).
+    fn position(&self, code: PropertyCode, from: usize) -> Option<usize> {
+        let rest = self.c_array().get(from..)?;
+        for (i, cprop) in rest.iter().enumerate() {
+            #[cfg(test)]
+            tests::EXAMINED.with(|n| n.set(n.get() + 1));
+            if cprop.identifier == code as Code {
+                return Some(from + i);
             }
         }
+        None
     }
 
     /// Gets an iterator for a property instance
@@ -1144,9 +1165,15 @@ impl<'a> Iterator for PropertyIterator<'a> {
     type Item = Property;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let prop = self.props.get_at(self.code, self.idx);
-        self.idx += 1;
-        prop
+        // flask-mqtt: from where the last step stopped (`idx`: a position in the C
+        // array), not `get_at(code, idx)`, which searched from the start at each step:
+        // quadratic in the number of properties (docs/paho-fork.md).
+        let pos = self.props.position(self.code, self.idx)?;
+        self.idx = pos + 1;
+        self.props
+            .c_array()
+            .get(pos)
+            .and_then(|p| Property::from_c_property(p).ok())
     }
 }
 
@@ -1161,9 +1188,15 @@ impl<'a> Iterator for StringPairIterator<'a> {
     type Item = (String, String);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let pair = self.props.get_string_pair_at(self.code, self.idx);
-        self.idx += 1;
-        pair
+        // flask-mqtt: from where the last step stopped (`idx`: a position in the C
+        // array), not `get_at(code, idx)`, which searched from the start at each step:
+        // quadratic in the number of properties (docs/paho-fork.md).
+        let pos = self.props.position(self.code, self.idx)?;
+        self.idx = pos + 1;
+        self.props
+            .c_array()
+            .get(pos)
+            .and_then(|p| Property::from_c_property(p).ok().and_then(|prop| prop.get_string_pair()))
     }
 }
 
@@ -1175,6 +1208,47 @@ impl<'a> Iterator for StringPairIterator<'a> {
 mod tests {
     use super::*;
     use std::ffi::CStr;
+
+    thread_local! {
+        /// flask-mqtt: how many properties `Properties::position` looked at, on this
+        /// thread.
+        pub(super) static EXAMINED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// flask-mqtt: iterating over the user properties looks at each property once, not
+    /// once per step (a received message may carry tens of thousands: quadratic, that
+    /// was seconds per lookup; docs/paho-fork.md).
+    #[test]
+    fn iterating_looks_at_each_property_once() {
+        const N: usize = 40_000;
+        let mut props = Properties::new();
+        props.push_string(PropertyCode::ContentType, "text/plain").unwrap();
+        for i in 0..N {
+            props
+                .push_string_pair(PropertyCode::UserProperty, &format!("k{i}"), "v")
+                .unwrap();
+        }
+        props.push_u32(PropertyCode::MessageExpiryInterval, 60).unwrap();
+        assert_eq!(props.len(), N + 2);
+
+        EXAMINED.with(|n| n.set(0));
+        let pairs: Vec<(String, String)> = props.user_iter().collect();
+        let examined = EXAMINED.with(|n| n.get());
+        assert_eq!(pairs.len(), N);
+        assert_eq!(pairs[N - 1], (format!("k{}", N - 1), "v".to_owned()));
+        assert_eq!(examined, N + 2, "properties looked at for {N} user properties");
+
+        EXAMINED.with(|n| n.set(0));
+        assert_eq!(props.find_user_property("absent"), None);
+        assert_eq!(EXAMINED.with(|n| n.get()), N + 2);
+
+        EXAMINED.with(|n| n.set(0));
+        assert_eq!(props.iter(PropertyCode::UserProperty).count(), N);
+        assert_eq!(EXAMINED.with(|n| n.get()), N + 2);
+        assert_eq!(props.get_string_pair_at(PropertyCode::UserProperty, 7), Some(("k7".to_owned(), "v".to_owned())));
+        assert_eq!(props.get_int(PropertyCode::MessageExpiryInterval), Some(60));
+        assert!(props.get_at(PropertyCode::UserProperty, N).is_none());
+    }
 
     #[test]
     fn test_property_type_new() {
