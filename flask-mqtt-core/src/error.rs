@@ -81,7 +81,8 @@ pub enum Error {
     /// Connect mode `required`: the first connection attempt failed.
     #[error("could not connect to {uri} (MQTT_CONNECT_MODE=required): {source}")]
     ConnectRequired {
-        /// The broker URI (scheme, host, port).
+        /// The broker URI (scheme, host, port, WebSocket path), its query's values `***`
+        /// (they may be credentials).
         uri: String,
         /// Why.
         #[source]
@@ -268,7 +269,8 @@ pub enum ConnectError {
     /// The broker could not be reached (TCP/TLS failure, timeout, ...).
     #[error("could not reach the broker at {uri}: {reason}")]
     Unreachable {
-        /// The server URI that was tried.
+        /// The server URI that was tried, its query's values `***` (they may be
+        /// credentials).
         uri: String,
         /// What went wrong, in Paho's words.
         reason: String,
@@ -381,7 +383,7 @@ impl ConnectError {
             paho_mqtt::Error::ConnectReturn(code) => match ConnectReturnCode::from_paho(*code) {
                 Some(code) => ConnectError::Refused(code),
                 None => ConnectError::Unreachable {
-                    uri: uri.to_owned(),
+                    uri: shown_uri(uri),
                     reason: err.to_string(),
                 },
             },
@@ -392,7 +394,7 @@ impl ConnectError {
                     .unwrap_or_else(|| rc.to_string().to_lowercase()),
             },
             other => ConnectError::Unreachable {
-                uri: uri.to_owned(),
+                uri: shown_uri(uri),
                 reason: other.to_string(),
             },
         }
@@ -466,9 +468,53 @@ pub(crate) fn truncate(s: &str) -> String {
     format!("{}...", flask_mqtt_topic::escape_disallowed(kept))
 }
 
+/// A broker URI (or WebSocket path) as logs, errors and `Debug` show it: the value of
+/// each query parameter is `***` (a presigned WebSocket URL carries its credentials there,
+/// e.g. AWS IoT's `X-Amz-Signature`), control characters and non-characters are escaped.
+/// The URI given to Paho is unchanged.
+pub(crate) fn shown_uri(uri: &str) -> String {
+    let shown = flask_mqtt_topic::escape_disallowed;
+    let Some((before, query)) = uri.split_once('?') else {
+        return shown(uri).into_owned();
+    };
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|part| match part.split_once('=') {
+            Some((name, _)) => format!("{}=***", shown(name)),
+            None if part.is_empty() => String::new(),
+            None => "***".to_owned(),
+        })
+        .collect();
+    format!("{}?{}", shown(before), redacted.join("&"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_uris_hide_the_query_values() {
+        assert_eq!(
+            shown_uri("wss://h:443/mqtt?X-Amz-Credential=AKID%2Fx&X-Amz-Signature=abc123"),
+            "wss://h:443/mqtt?X-Amz-Credential=***&X-Amz-Signature=***"
+        );
+        assert_eq!(
+            shown_uri("wss://h:443/mqtt?token&a="),
+            "wss://h:443/mqtt?***&a=***"
+        );
+        assert_eq!(shown_uri("tcp://h:1883"), "tcp://h:1883");
+        assert_eq!(
+            shown_uri("ws://h:80/p\0?k\n=v"),
+            "ws://h:80/p\\u{0}?k\\u{a}=***"
+        );
+        // Errors that name the broker show it so.
+        let err = ConnectError::from_paho(
+            &paho_mqtt::Error::Failure,
+            "wss://h:443/mqtt?X-Amz-Signature=abc123",
+        );
+        assert!(!err.to_string().contains("abc123"), "{err}");
+        assert!(!format!("{err:?}").contains("abc123"), "{err:?}");
+    }
 
     #[test]
     fn return_codes_round_trip_and_explain() {

@@ -39,7 +39,9 @@ pub const ASYNCAPI_VERSION: &str = "3.0.0";
 /// What the document holds:
 /// - `servers`: each running client's brokers (host, protocol, MQTT version, the session
 ///   it asks for as the MQTT binding), with the kind of credentials it uses
-///   (`userPassword`, `X509`) but never a user name, password or key;
+///   (`userPassword`, `X509`) but never a user name, password or key; a WebSocket
+///   path's query is left out (`pathname` is the path alone), as it may carry
+///   credentials (a presigned URL's `X-Amz-Signature`);
 /// - `channels`: one per topic space that a `#[on_message("...")]` handler subscribes
 ///   to or a declared publisher publishes to, addressed as described below;
 /// - `operations`: one `receive` per handler (its name, QoS, shared group) and one

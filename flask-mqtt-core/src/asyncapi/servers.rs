@@ -1,5 +1,6 @@
 //! The document's servers: one per broker of each client's configuration, without
-//! credentials.
+//! credentials: no user name, password or key, and a WebSocket path without its query
+//! (which may carry them).
 
 use serde_json::{json, Map, Value};
 
@@ -71,7 +72,9 @@ impl Servers {
                 ProtocolVersion::V5 => "5",
             }),
         );
-        if let Some(path) = path {
+        // The path without its query: a presigned WebSocket URL carries credentials
+        // there (AWS IoT's `X-Amz-Signature`), and a document is for anyone to read.
+        if let Some(path) = path.map(|p| p.split_once('?').map_or(p, |(path, _)| path)) {
             server.insert("pathname".into(), json!(path));
         }
         server.insert(
@@ -134,4 +137,28 @@ fn binding(config: &Config) -> Value {
     }
     b.insert("bindingVersion".into(), json!(MQTT_BINDING_VERSION));
     Value::Object(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A presigned WebSocket URL carries its credentials in the query (AWS IoT's
+    /// `X-Amz-Signature`): the document must not publish them.
+    #[test]
+    fn a_query_with_credentials_is_left_out_of_the_pathname() {
+        let config = Config::builder()
+            .broker_url("wss://iot.example.com/mqtt?X-Amz-Credential=AKIDEXAMPLE%2F20260101&X-Amz-Signature=deadbeefsig")
+            .build()
+            .expect("a valid configuration");
+        let mut servers = Servers::default();
+        servers.add(&config);
+        let text = serde_json::to_string(&servers.servers).expect("JSON");
+        assert!(!text.contains("deadbeefsig"), "{text}");
+        assert!(!text.contains("AKIDEXAMPLE"), "{text}");
+        let server = &servers.servers[crate::config::DEFAULT_PREFIX];
+        assert_eq!(server["pathname"], "/mqtt");
+        assert_eq!(server["host"], "iot.example.com:443");
+        assert_eq!(server["protocol"], "wss");
+    }
 }

@@ -101,13 +101,14 @@ pub(super) async fn drive(
                 if !reconnect {
                     mqtt.emit_log(LogLevel::Info, crate::paho_version::first_connect_line());
                 }
+                let shown = crate::error::shown_uri(&broker);
                 mqtt.emit_log(
                     LogLevel::Info,
-                    format!("connected to {broker} as `{}`", shared.config.client_id()),
+                    format!("connected to {shown} as `{}`", shared.config.client_id()),
                 );
                 if !warned_shared.contains(&broker) {
                     if let Some(why) = shared_subscription_warning(&mqtt, shared_subscriptions) {
-                        mqtt.emit_log(LogLevel::Warning, format!("{broker}: {why}"));
+                        mqtt.emit_log(LogLevel::Warning, format!("{shown}: {why}"));
                         warned_shared.insert(broker.clone());
                     }
                 }

@@ -172,7 +172,7 @@ impl Client {
             let timeout = paho::attempt_timeout(config)
                 .saturating_mul(brokers)
                 .saturating_add(Duration::from_secs(1));
-            let uri = client.mqtt.shared.uri.clone();
+            let uri = crate::error::shown_uri(&client.mqtt.shared.uri);
             let outcome = match rx.recv_timeout(timeout) {
                 Ok(outcome) => outcome,
                 Err(_) => Err(ConnectError::Unreachable {

@@ -13,7 +13,7 @@ use super::reaper;
 use crate::ack::watermark::Acknowledge;
 use crate::config::{Config, ProtocolVersion, Transport};
 use crate::dispatch::Intake;
-use crate::error::{ConnectError, Error};
+use crate::error::{shown_uri, ConnectError, Error};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::handle::input::Input;
 use crate::handle::outbound::{Delivery, Outbound};
@@ -169,11 +169,12 @@ pub(super) fn start_attempt(mqtt: &Mqtt, paho: &paho_mqtt::AsyncClient, uris: &[
         mqtt.emit_log(
             LogLevel::Warning,
             format!(
-                "TLS certificate and host name checks are OFF for {uri} (MQTT_TLS_INSECURE); anyone on the path can read and change this connection"
+                "TLS certificate and host name checks are OFF for {} (MQTT_TLS_INSECURE); anyone on the path can read and change this connection",
+                shown_uri(&uri)
             ),
         );
     }
-    log::debug!(target: CLIENT_TARGET, "connecting to {uri}");
+    log::debug!(target: CLIENT_TARGET, "connecting to {}", shown_uri(&uri));
     let rt = shared.rt.clone();
     rt.spawn(async move {
         match paho.connect(opts).await {

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::session::Session;
+use crate::error::shown_uri;
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{DisconnectReason, Disconnected};
 use crate::event::Event;
@@ -95,7 +96,7 @@ pub(super) async fn shutdown(
                         LogLevel::Warning,
                         format!(
                             "shutting down while disconnected from {}: {unsent} publishes were never sent",
-                            shared.uri
+                            shown_uri(&shared.uri)
                         ),
                     );
                 }
@@ -148,7 +149,7 @@ pub(super) async fn shutdown(
                 LogLevel::Warning,
                 format!(
                     "disconnecting from {} with {unsent} publishes not yet sent or acknowledged: they may be lost (a graceful shutdown, `Client::shutdown`, waits for them while connected)",
-                    shared.uri
+                    shown_uri(&shared.uri)
                 ),
             );
         }
@@ -164,14 +165,17 @@ pub(super) async fn shutdown(
     if up || session.paho.is_connected() {
         let tok = session.paho.disconnect(None);
         match tokio::time::timeout(SHUTDOWN_TIMEOUT, tok).await {
-            Ok(Ok(_)) => mqtt.emit_log(LogLevel::Info, format!("disconnected from {}", shared.uri)),
+            Ok(Ok(_)) => mqtt.emit_log(
+                LogLevel::Info,
+                format!("disconnected from {}", shown_uri(&shared.uri)),
+            ),
             Ok(Err(e)) => mqtt.emit_log(
                 LogLevel::Warning,
-                format!("disconnect from {} failed: {e}", shared.uri),
+                format!("disconnect from {} failed: {e}", shown_uri(&shared.uri)),
             ),
             Err(_) => mqtt.emit_log(
                 LogLevel::Warning,
-                format!("disconnect from {} timed out", shared.uri),
+                format!("disconnect from {} timed out", shown_uri(&shared.uri)),
             ),
         }
         session.dispatch(Event::Disconnected(Disconnected {

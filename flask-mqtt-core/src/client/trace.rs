@@ -1,12 +1,14 @@
 //! The bridge from Paho C's trace to the `log` facade (target `paho_mqtt_c`) and to
 //! `#[on_log]` handlers.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use paho_mqtt::TraceKey;
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::error::shown_uri;
 use crate::event::log::{LogEntry, LogLevel};
 
 const PAHO_TARGET: &str = "paho_mqtt_c";
@@ -80,6 +82,7 @@ fn set_level() {
 /// Called from Paho's threads for every trace line: only non-blocking work here.
 fn on_trace_line(level: i32, line: &str, client: Option<TraceKey>) {
     let line = without_paho_time(line);
+    let line = &*redact_server_uri(line);
     let (entry_level, log_level) = match level {
         // FATAL, SEVERE
         6 | 7 => (LogLevel::Err, log::Level::Error),
@@ -131,6 +134,28 @@ fn without_paho_time(line: &str) -> &str {
     }
 }
 
+/// Paho's protocol trace names the broker of each connect (`Connecting to serverURI
+/// wss://host:443/mqtt?...`): its query's values are `***` ([`shown_uri`]), as a
+/// presigned WebSocket URL carries credentials there.
+fn redact_server_uri(line: &str) -> Cow<'_, str> {
+    const MARK: &str = "serverURI ";
+    let Some(start) = line.find(MARK).map(|i| i + MARK.len()) else {
+        return Cow::Borrowed(line);
+    };
+    let rest = line.get(start..).unwrap_or_default();
+    let end = rest.find(' ').unwrap_or(rest.len());
+    let uri = rest.get(..end).unwrap_or_default();
+    if !uri.contains('?') {
+        return Cow::Borrowed(line);
+    }
+    Cow::Owned(format!(
+        "{}{}{}",
+        line.get(..start).unwrap_or_default(),
+        shown_uri(uri),
+        rest.get(end..).unwrap_or_default()
+    ))
+}
+
 /// Paho's protocol trace ends PUBLISH lines with `payload len(N): <bytes>`; `on_log`
 /// handlers get the length only.
 fn redact_payload(line: &str) -> String {
@@ -159,6 +184,17 @@ mod trace_ffi {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_query_of_a_server_uri_is_redacted() {
+        assert_eq!(
+            redact_server_uri("Connecting to serverURI wss://h:443/mqtt?X-Amz-Credential=AKID&X-Amz-Signature=sig123 with MQTT version 4"),
+            "Connecting to serverURI wss://h:443/mqtt?X-Amz-Credential=***&X-Amz-Signature=*** with MQTT version 4"
+        );
+        let plain = "Connecting to serverURI tcp://h:1883 with MQTT version 4";
+        assert_eq!(redact_server_uri(plain), plain);
+        assert_eq!(redact_server_uri("3 c <- PINGRESP"), "3 c <- PINGRESP");
+    }
 
     #[test]
     fn payload_is_redacted() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::prefix::DEFAULT_PREFIX;
 use super::tls::TlsVersion;
-use super::values::{ConnectMode, GivenUrl, ProtocolVersion, Secret, Transport};
+use super::values::{ConnectMode, GivenUrl, ProtocolVersion, Secret, Transport, WebSocketPath};
 use crate::ack::policy::AckPolicy;
 use crate::qos::QoS;
 
@@ -20,7 +20,7 @@ pub struct ConfigBuilder {
     pub(crate) broker_url: Option<GivenUrl>,
     pub(crate) port: Option<u16>,
     pub(crate) transport: Option<Transport>,
-    pub(crate) websocket_path: Option<String>,
+    pub(crate) websocket_path: Option<WebSocketPath>,
     pub(crate) protocol: Option<ProtocolVersion>,
     pub(crate) tls_enabled: Option<bool>,
     pub(crate) ca_certs: Option<PathBuf>,
@@ -119,7 +119,7 @@ impl ConfigBuilder {
     /// Websocket HTTP path (`MQTT_WEBSOCKET_PATH`; default `/mqtt`; starts with `/`, no
     /// spaces or control characters).
     pub fn websocket_path(mut self, path: impl Into<String>) -> Self {
-        self.websocket_path = Some(path.into());
+        self.websocket_path = Some(WebSocketPath(path.into()));
         self
     }
 

@@ -22,7 +22,7 @@ use serde::de::{Error as _, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::keys::{self, CONFIG_FILE, KEYS};
-use super::values::{GivenUrl, Secret};
+use super::values::{GivenUrl, Secret, WebSocketPath};
 use crate::error::ConfigError;
 
 /// A scalar setting in a file: strings, numbers and booleans are all accepted and read
@@ -77,12 +77,15 @@ impl fmt::Debug for BrokerSection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let password = keys::PASSWORD.field();
         let url = keys::BROKER_URL.field();
+        let path = keys::WEBSOCKET_PATH.field();
         let mut map = f.debug_map();
         for (field, value) in &self.values {
             if *field == password {
                 map.entry(field, &Secret::new(""));
             } else if *field == url {
                 map.entry(field, &GivenUrl(value.to_raw()));
+            } else if *field == path {
+                map.entry(field, &WebSocketPath(value.to_raw()));
             } else {
                 map.entry(field, value);
             }

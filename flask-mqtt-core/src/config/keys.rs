@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::builder::ConfigBuilder;
 use super::tls::TLS_VERSIONS;
-use super::values::{self, GivenUrl, Secret, CONNECT_MODES, PROTOCOLS, TRANSPORTS};
+use super::values::{self, GivenUrl, Secret, WebSocketPath, CONNECT_MODES, PROTOCOLS, TRANSPORTS};
 use crate::ack::policy::AckPolicy;
 use crate::error::ConfigError;
 
@@ -225,9 +225,9 @@ keys! {
     WEBSOCKET_PATH {
         builder: "`.websocket_path(..)`",
         default: "`/mqtt`",
-        meaning: "websocket HTTP path",
+        meaning: "websocket HTTP path, with an optional `?query` (a presigned URL's credentials: logs, errors, `Debug` and the AsyncAPI document show its parameters' names, never their values)",
         read: |b, _, v| {
-            b.websocket_path = Some(v);
+            b.websocket_path = Some(WebSocketPath(v));
             Ok(())
         },
     }

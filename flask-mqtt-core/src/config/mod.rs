@@ -18,7 +18,7 @@
 //! | `MQTT_CLEAN_SESSION` | `clean_session` | `.clean_session(..)` | `true` | clean session (3.1.1) / clean start (5) |
 //! | `MQTT_SESSION_EXPIRY` | `session_expiry` | `.session_expiry(..)` | `0`; 1 day when clean session is off on MQTT 5 | MQTT 5 session expiry, whole seconds |
 //! | `MQTT_TRANSPORT` | `transport` | `.transport(..)` | `tcp` | `tcp` or `websockets` |
-//! | `MQTT_WEBSOCKET_PATH` | `websocket_path` | `.websocket_path(..)` | `/mqtt` | websocket HTTP path |
+//! | `MQTT_WEBSOCKET_PATH` | `websocket_path` | `.websocket_path(..)` | `/mqtt` | websocket HTTP path, with an optional `?query` (a presigned URL's credentials: logs, errors, `Debug` and the AsyncAPI document show its parameters' names, never their values) |
 //! | `MQTT_PROTOCOL_VERSION` | `protocol_version` | `.protocol_version(..)` | `3.1.1` | `3.1.1` (also `4`, `311`) or `5` |
 //! | `MQTT_TLS_ENABLED` | `tls_enabled` | `.tls(..)` | `false` (`true` for `mqtts`/`wss`) | use TLS; the server certificate and host name are verified |
 //! | `MQTT_TLS_CA_CERTS` | `tls_ca_certs` | `.tls_ca_certs(..)` | system trust store | CA file (PEM); checked to exist at startup |
@@ -89,6 +89,7 @@ pub use self::tls::{TlsConfig, TlsVersion};
 pub use self::values::{ConnectMode, ProtocolVersion, Secret, Transport};
 pub use self::will::LastWill;
 
+use self::values::WebSocketPath;
 use crate::ack::policy::AckPolicy;
 use crate::error::ConfigError;
 
@@ -111,7 +112,7 @@ pub struct Config {
     /// Further brokers tried in order after `host:port` (a list in `MQTT_BROKER_URL`).
     pub(crate) fallbacks: Vec<(String, u16)>,
     pub(crate) transport: Transport,
-    pub(crate) websocket_path: String,
+    pub(crate) websocket_path: WebSocketPath,
     pub(crate) protocol: ProtocolVersion,
     pub(crate) tls: Option<TlsConfig>,
     pub(crate) username: Option<String>,
@@ -146,7 +147,7 @@ impl Default for Config {
             port_given: false,
             fallbacks: Vec::new(),
             transport: Transport::Tcp,
-            websocket_path: "/mqtt".to_owned(),
+            websocket_path: WebSocketPath("/mqtt".to_owned()),
             protocol: ProtocolVersion::V311,
             tls: None,
             username: None,
@@ -280,7 +281,7 @@ impl Config {
 
     fn uri_for(&self, host: &str, port: u16) -> String {
         let tls = self.tls.is_some();
-        url::uri(self.transport, tls, host, port, &self.websocket_path)
+        url::uri(self.transport, tls, host, port, &self.websocket_path.0)
     }
 
     /// The MQTT client identifier.

@@ -290,6 +290,51 @@ fn password_is_hidden_from_debug() {
     assert!(dbg.contains("mqtt://***@host"), "{dbg}");
 }
 
+/// A presigned WebSocket URL carries credentials in its query: `Debug` and errors show
+/// the parameters' names, never their values; Paho gets the URL as it is.
+#[test]
+fn query_values_are_hidden_from_debug_and_errors() {
+    const SIG: &str = "deadbeefsignature";
+    let url = format!("wss://iot.example.com/mqtt?X-Amz-Credential=AKIDX&X-Amz-Signature={SIG}");
+    let b = Config::builder().broker_url(url.clone());
+    let dbg = format!("{b:?}");
+    assert!(!dbg.contains(SIG), "{dbg}");
+    assert!(dbg.contains("X-Amz-Signature=***"), "{dbg}");
+    let c = b.build().unwrap();
+    assert_eq!(
+        c.server_uri(),
+        url.replace("iot.example.com", "iot.example.com:443")
+    );
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains(SIG), "{dbg}");
+    let path = format!("/mqtt?X-Amz-Signature={SIG}");
+    let dbg = format!("{:?}", Config::builder().websocket_path(path.clone()));
+    assert!(!dbg.contains(SIG), "{dbg}");
+    let file = ConfigFile::from_toml_str(
+        &format!("[MQTT]\nbroker_url = \"{url}\"\nwebsocket_path = \"{path}\"\n"),
+        "t",
+    )
+    .unwrap();
+    let dbg = format!("{file:?}");
+    assert!(!dbg.contains(SIG), "{dbg}");
+    // Errors quoting the URL or the path.
+    for err in [
+        Config::builder()
+            .broker_url(format!("{url},mqtt://other"))
+            .build()
+            .unwrap_err(),
+        Config::builder()
+            .broker_url("ws://h")
+            .websocket_path(format!("/a b?X-Amz-Signature={SIG}"))
+            .build()
+            .unwrap_err(),
+    ] {
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains(SIG), "{text}");
+        assert!(text.contains("X-Amz-Signature=***"), "{text}");
+    }
+}
+
 #[test]
 fn builder_validates_and_names_keys() {
     assert_eq!(

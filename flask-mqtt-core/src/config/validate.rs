@@ -21,11 +21,13 @@ use super::prefix;
 use super::source;
 use super::tls::{check_readable, TlsConfig, TlsVersion, CIPHERS_FORM, TLS13_REFUSED};
 use super::url::{self, Url};
-use super::values::{seconds, shown, shown_url, ProtocolVersion, MAX_SECONDS, MQTT_STRING_MAX};
+use super::values::{
+    seconds, shown, shown_url, ProtocolVersion, WebSocketPath, MAX_SECONDS, MQTT_STRING_MAX,
+};
 use super::will;
 use super::{Config, DEFAULT_RECEIVE_MAXIMUM};
 use crate::ack::policy::AckPolicy;
-use crate::error::ConfigError;
+use crate::error::{shown_uri, ConfigError};
 
 /// What an MQTT string (user name, client id) accepts.
 const MQTT_TEXT: &str = "UTF-8 text without control characters (NUL, tabs, line breaks) or Unicode non-characters, at most 65535 bytes";
@@ -118,9 +120,9 @@ impl ConfigBuilder {
         }
 
         let websocket_path = match (&self.websocket_path, first.path) {
-            (Some(p), _) => p.clone(),
+            (Some(p), _) => p.0.clone(),
             (None, Some(p)) => p,
-            (None, None) => d.websocket_path.clone(),
+            (None, None) => d.websocket_path.0.clone(),
         };
         let path_problem = if websocket_path.chars().any(char::is_control) {
             Some("an HTTP path without control characters (NUL, line breaks)")
@@ -132,7 +134,7 @@ impl ConfigBuilder {
         if let Some(expected) = path_problem {
             return Err(ConfigError::new(
                 &key(&keys::WEBSOCKET_PATH),
-                Some(&shown(&websocket_path)),
+                Some(&shown_uri(&websocket_path)),
                 expected,
             ));
         }
@@ -300,7 +302,7 @@ impl ConfigBuilder {
             port,
             fallbacks,
             transport,
-            websocket_path,
+            websocket_path: WebSocketPath(websocket_path),
             protocol,
             tls,
             username: self.username,

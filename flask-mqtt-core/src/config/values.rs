@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::ConfigError;
+use crate::error::{shown_uri, ConfigError};
 
 /// The longest duration any setting accepts, in seconds (one day): timeouts and retry
 /// delays. Also what keeps `Instant + delay` and `timeout * brokers` far from overflow.
@@ -188,10 +188,10 @@ pub(crate) const CONNECT_MODES: &[(&str, ConnectMode)] = &[
 ];
 
 /// A broker URL as errors show it: whatever precedes an `@` (a user name and password) is
-/// `***`, control characters are escaped.
+/// `***`, so are the query's values ([`shown_uri`]), control characters are escaped.
 pub(crate) fn shown_url(value: &str) -> String {
     let Some(at) = value.rfind('@') else {
-        return shown(value).into_owned();
+        return shown_uri(value);
     };
     let start = value
         .get(..at)
@@ -199,7 +199,18 @@ pub(crate) fn shown_url(value: &str) -> String {
         .map_or(0, |i| i + 3);
     let scheme = value.get(..start).unwrap_or_default();
     let rest = value.get(at..).unwrap_or_default();
-    format!("{}***{}", shown(scheme), shown(rest))
+    format!("{}***{}", shown(scheme), shown_uri(rest))
+}
+
+/// A WebSocket path (`MQTT_WEBSOCKET_PATH`). Its `Debug` is [`shown_uri`]'s: the values
+/// of its query, where a presigned URL carries credentials, never show.
+#[derive(Clone)]
+pub(crate) struct WebSocketPath(pub(crate) String);
+
+impl fmt::Debug for WebSocketPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "\"{}\"", shown_uri(&self.0))
+    }
 }
 
 /// A broker URL as given (`MQTT_BROKER_URL`, `.broker_url(..)`), until `build` parses it.

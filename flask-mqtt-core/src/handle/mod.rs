@@ -44,7 +44,7 @@ impl std::fmt::Debug for Mqtt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mqtt")
             .field("client_id", &self.shared.config.client_id())
-            .field("server_uri", &self.shared.uri)
+            .field("server_uri", &crate::error::shown_uri(&self.shared.uri))
             .field("connected", &self.is_connected())
             .finish()
     }
