@@ -55,3 +55,7 @@ pub type MQTTAsync_clientTraceCallback = ::std::option::Option<
 extern "C" {
     pub fn MQTTAsync_setClientTraceCallback(callback: MQTTAsync_clientTraceCallback);
 }
+
+// TLS 1.3 as the lowest version accepted (docs/paho-fork.md, "the requested TLS version is
+// the minimum"; MQTTAsync.h).
+pub const MQTT_SSL_VERSION_TLS_1_3: u32 = 4;

@@ -97,6 +97,10 @@ pub enum SslVersion {
     Tls_1_1 = ffi::MQTT_SSL_VERSION_TLS_1_1,
     /// TLS version 1.2
     Tls_1_2 = ffi::MQTT_SSL_VERSION_TLS_1_2,
+    // flask-mqtt: TLS 1.3, which our Paho C fork adds (docs/paho-fork.md, "the requested
+    // TLS version is the minimum").
+    /// TLS version 1.3
+    Tls_1_3 = ffi::MQTT_SSL_VERSION_TLS_1_3,
 }
 
 impl SslOptions {
@@ -323,6 +327,8 @@ impl SslOptionsBuilder {
     }
 
     /// The SSL/TLS version to use.
+    // flask-mqtt: with our Paho C fork (OpenSSL 1.1.0 and later) the lowest version
+    // accepted; `Default` leaves it to OpenSSL.
     pub fn ssl_version(&mut self, ver: SslVersion) -> &mut Self {
         self.copts.sslVersion = ver as i32;
         self

@@ -1068,6 +1068,10 @@ typedef struct
 #define MQTT_SSL_VERSION_TLS_1_0 1
 #define MQTT_SSL_VERSION_TLS_1_1 2
 #define MQTT_SSL_VERSION_TLS_1_2 3
+/* flask-mqtt patch (docs/paho-fork.md, "the requested TLS version is the minimum"): TLS 1.3
+ * as the lowest version accepted; with OpenSSL 1.1.0 and later every value but
+ * MQTT_SSL_VERSION_DEFAULT sets the minimum (SSL_CTX_set_min_proto_version). */
+#define MQTT_SSL_VERSION_TLS_1_3 4
 
 /**
 * MQTTAsync_sslProperties defines the settings to establish an SSL/TLS connection using the
@@ -1125,8 +1129,10 @@ typedef struct
     int enableServerCertAuth;
 
     /** The SSL/TLS version to use. Specify one of MQTT_SSL_VERSION_DEFAULT (0),
-    * MQTT_SSL_VERSION_TLS_1_0 (1), MQTT_SSL_VERSION_TLS_1_1 (2) or MQTT_SSL_VERSION_TLS_1_2 (3).
-    * Only used if struct_version is >= 1.
+    * MQTT_SSL_VERSION_TLS_1_0 (1), MQTT_SSL_VERSION_TLS_1_1 (2) or MQTT_SSL_VERSION_TLS_1_2 (3),
+    * or MQTT_SSL_VERSION_TLS_1_3 (4, flask-mqtt patch).
+    * Only used if struct_version is >= 1. flask-mqtt patch: with OpenSSL 1.1.0 and later it
+    * is the lowest version accepted (upstream ignored it there).
     */
     int sslVersion;
 

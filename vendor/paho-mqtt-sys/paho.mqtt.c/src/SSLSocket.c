@@ -544,6 +544,47 @@ exit:
 	return rc;
 }
 
+/* flask-mqtt patch (docs/paho-fork.md, "the requested TLS version is the minimum"): with
+ * OpenSSL 1.1.0 and later the context comes from TLS_client_method(), which accepts every
+ * version OpenSSL's configuration allows, and upstream ignored sslVersion there. Now any
+ * sslVersion but MQTT_SSL_VERSION_DEFAULT is the lowest version accepted. Returns 1, or 0
+ * when this OpenSSL cannot require that version (the connect then fails). */
+static int SSLSocket_setMinVersion(SSL_CTX* ctx, MQTTClient_SSLOptions* opts)
+{
+#if (OPENSSL_VERSION_NUMBER >= 0x10100000L)
+	int version = 0;
+
+	if (opts->struct_version < 1)
+		return 1;
+	switch (opts->sslVersion)
+	{
+	case MQTT_SSL_VERSION_DEFAULT:
+		return 1;
+	case MQTT_SSL_VERSION_TLS_1_0:
+		version = TLS1_VERSION;
+		break;
+	case MQTT_SSL_VERSION_TLS_1_1:
+		version = TLS1_1_VERSION;
+		break;
+	case MQTT_SSL_VERSION_TLS_1_2:
+		version = TLS1_2_VERSION;
+		break;
+#if defined(TLS1_3_VERSION)
+	case MQTT_SSL_VERSION_TLS_1_3:
+		version = TLS1_3_VERSION;
+		break;
+#endif
+	default: /* unknown, or TLS 1.3 before OpenSSL 1.1.1: never connect at a lower one */
+		return 0;
+	}
+	return SSL_CTX_set_min_proto_version(ctx, version) == 1 ? 1 : 0;
+#else
+	(void)ctx;
+	(void)opts;
+	return 1; /* the version was chosen by the *_client_method() above */
+#endif
+}
+
 int SSLSocket_createContext(networkHandles* net, MQTTClient_SSLOptions* opts)
 {
 	int rc = 1;
@@ -591,6 +632,16 @@ int SSLSocket_createContext(networkHandles* net, MQTTClient_SSLOptions* opts)
 			else
 				SSLSocket_error("SSL_CTX_new", NULL, net->socket, rc, NULL, NULL);
 			goto exit;
+		}
+		/* flask-mqtt patch (docs/paho-fork.md, "the requested TLS version is the minimum") */
+		if ((rc = SSLSocket_setMinVersion(net->ctx, opts)) != 1)
+		{
+			Log(LOG_ERROR, -1, "SSL/TLS version %d cannot be required as the minimum", opts->sslVersion);
+			if (opts->struct_version >= 3)
+				SSLSocket_error("SSL_CTX_set_min_proto_version", NULL, net->socket, rc, opts->ssl_error_cb, opts->ssl_error_context);
+			else
+				SSLSocket_error("SSL_CTX_set_min_proto_version", NULL, net->socket, rc, NULL, NULL);
+			goto free_ctx;
 		}
 	}
 
