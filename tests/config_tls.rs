@@ -1,5 +1,5 @@
 //! TLS and websockets against a real Mosquitto on loopback: certificate and host name
-//! checks, `MQTT_TLS_INSECURE`, mutual TLS, `ws://` and `wss://` (through the harness's
+//! checks, `MQTT_TLS_INSECURE` and `MQTT_TLS_VERIFY_CERTIFICATE`, mutual TLS, `ws://` and `wss://` (through the harness's
 //! [`WsProxy`], as Debian's Mosquitto has no websockets), and a TLS configuration error.
 
 // Test code: a failed step should panic with its message.
@@ -236,31 +236,36 @@ fn the_host_name_must_be_in_the_certificate() {
     assert_eq!(expect_unreachable(&by_ip, &broker), PAHO_TLS_FAILURE);
 }
 
+/// The `on_log` warnings of client `id` that name `key`. (Called with the recorder
+/// locked: it must not lock it again.)
+fn warnings_naming(logs: &[(String, mqtt::LogLevel, String)], id: &str, key: &str) -> usize {
+    logs.iter()
+        .filter(|(c, level, text)| {
+            c == id && *level == mqtt::LogLevel::Warning && text.contains(key)
+        })
+        .count()
+}
+
 #[test]
-fn insecure_accepts_any_certificate_and_warns_at_every_connect() {
-    // Wrong CA *and* wrong host name: both checks are off.
+fn insecure_skips_only_the_host_name_check_and_warns_at_every_connect() {
+    // The certificate names only `localhost` and the client connects to 127.0.0.1 (a
+    // broker reached by address): with the right CA, MQTT_TLS_INSECURE lets the name
+    // mismatch pass, as Flask-MQTT's `tls_insecure_set(True)` does.
     let broker = Broker::builder()
         .tls()
         .tls_server_san("DNS:localhost")
         .start();
     let client = start(
         config(format!("mqtts://127.0.0.1:{}", broker.tls_port()))
-            .tls_ca_certs(&broker.pki().wrong_ca_cert)
+            .tls_ca_certs(&broker.pki().ca_cert)
             .tls_insecure(true),
     );
     assert_loop_back(&broker, &client);
     let m = client.handle();
     let id = m.client_id().to_owned();
-    // (Called with the recorder locked: it must not lock it again.)
-    let warnings = |logs: &[(String, mqtt::LogLevel, String)]| {
-        logs.iter()
-            .filter(|(c, level, text)| {
-                *c == id && *level == mqtt::LogLevel::Warning && text.contains("MQTT_TLS_INSECURE")
-            })
-            .count()
-    };
     assert!(
-        LOGS.wait_for(T, |logs| warnings(logs) >= 1),
+        LOGS.wait_for(T, |logs| warnings_naming(logs, &id, "MQTT_TLS_INSECURE")
+            >= 1),
         "no MQTT_TLS_INSECURE warning for {id}"
     );
 
@@ -273,13 +278,121 @@ fn insecure_accepts_any_certificate_and_warns_at_every_connect() {
         broker.log_tail(20)
     );
     assert!(
-        LOGS.wait_for(T, |logs| warnings(logs) >= 2),
+        LOGS.wait_for(T, |logs| warnings_naming(logs, &id, "MQTT_TLS_INSECURE")
+            >= 2),
         "the warning was not repeated at the reconnect: {:?}",
         LOGS.snapshot()
             .into_iter()
             .filter(|(c, _, _)| *c == id)
             .collect::<Vec<_>>()
     );
+}
+
+#[test]
+fn insecure_still_refuses_a_certificate_from_an_unknown_ca() {
+    // MQTT_TLS_INSECURE turns off the host name check only: the chain is still checked
+    // against MQTT_TLS_CA_CERTS, so a certificate from another CA (a man in the middle)
+    // is refused, whatever name it carries.
+    let broker = Broker::builder().tls().start();
+    let client = start(
+        config(format!("mqtts://127.0.0.1:{}", broker.tls_port()))
+            .tls_ca_certs(&broker.pki().wrong_ca_cert)
+            .tls_insecure(true),
+    );
+    assert_eq!(expect_unreachable(&client, &broker), PAHO_TLS_FAILURE);
+    let id = client.handle().client_id().to_owned();
+    assert!(
+        LOGS.wait_for(T, |logs| logs.iter().any(|(c, level, text)| {
+            *c == id
+                && *level == mqtt::LogLevel::Debug
+                && text == "SSL alert write:fatal:unknown CA"
+        })),
+        "{:?}",
+        LOGS.snapshot()
+    );
+}
+
+#[test]
+fn verify_certificate_false_accepts_any_certificate_and_warns() {
+    // Another CA *and* another name: MQTT_TLS_VERIFY_CERTIFICATE=false turns off both
+    // checks. Given as environment variables, as a migrated app would.
+    let broker = Broker::builder()
+        .tls()
+        .tls_server_san("DNS:localhost")
+        .start();
+    let id = unique("tls");
+    let env = [
+        (
+            "MQTT_BROKER_URL",
+            format!("mqtts://127.0.0.1:{}", broker.tls_port()),
+        ),
+        ("MQTT_CLIENT_ID", id.clone()),
+        ("MQTT_CONNECTION_TIMEOUT", "3".to_owned()),
+        ("MQTT_RECONNECT_MIN_DELAY", "0.1".to_owned()),
+        ("MQTT_RECONNECT_MAX_DELAY", "0.5".to_owned()),
+        (
+            "MQTT_TLS_CA_CERTS",
+            broker.pki().wrong_ca_cert.display().to_string(),
+        ),
+        ("MQTT_TLS_VERIFY_CERTIFICATE", "false".to_owned()),
+    ];
+    let config = Config::from_lookup("MQTT", |key| {
+        Ok(env.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()))
+    })
+    .expect("MQTT_TLS_VERIFY_CERTIFICATE=false is a valid setting");
+    let client = Client::start(config).expect("client starts");
+    assert_loop_back(&broker, &client);
+    assert!(
+        LOGS.wait_for(T, |logs| warnings_naming(
+            logs,
+            &id,
+            "MQTT_TLS_VERIFY_CERTIFICATE"
+        ) >= 1),
+        "no MQTT_TLS_VERIFY_CERTIFICATE warning for {id}: {:?}",
+        LOGS.snapshot()
+            .into_iter()
+            .filter(|(c, _, _)| *c == id)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_tls_1_3_minimum_refuses_a_broker_that_offers_at_most_tls_1_2() {
+    let broker = Broker::builder().tls().tls_max_version("TLSv1.2").start();
+    let url = format!("mqtts://127.0.0.1:{}", broker.tls_port());
+    let ca = &broker.pki().ca_cert;
+    // The default minimum, TLS 1.2, takes what this broker offers.
+    let tls12 = start(config(url.clone()).tls_ca_certs(ca));
+    assert_loop_back(&broker, &tls12);
+
+    let tls13 = start(
+        config(url)
+            .tls_ca_certs(ca)
+            .tls_version(mqtt::TlsVersion::Tls13),
+    );
+    assert_eq!(expect_unreachable(&tls13, &broker), PAHO_TLS_FAILURE);
+    let id = tls13.handle().client_id().to_owned();
+    assert!(
+        LOGS.wait_for(T, |logs| logs.iter().any(|(c, _, text)| {
+            *c == id && text.starts_with("SSL alert") && text.contains("protocol version")
+        })),
+        "no protocol version alert for {id}: {:?}",
+        LOGS.snapshot()
+            .into_iter()
+            .filter(|(c, _, _)| *c == id)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_tls_1_3_minimum_connects_to_a_broker_that_offers_it() {
+    let broker = Broker::builder().tls().start();
+    let client = start(
+        config(format!("mqtts://127.0.0.1:{}", broker.tls_port()))
+            .tls_ca_certs(&broker.pki().ca_cert)
+            .tls_version(mqtt::TlsVersion::Tls13),
+    );
+    assert_loop_back(&broker, &client);
 }
 
 #[test]

@@ -52,8 +52,10 @@
 //! | `MQTT_USERNAME`, `MQTT_PASSWORD` | the same (the password is never logged) |
 //! | `MQTT_TLS_VERSION = ssl.PROTOCOL_TLSv1_2` | `MQTT_TLS_VERSION=tlsv1.2`, the default: TLS 1.2 or newer |
 //!
-//! The broker's certificate and host name are always checked; `MQTT_TLS_INSECURE=true`
-//! turns both checks off, with a warning at every connect.
+//! The broker's certificate and host name are checked. `MQTT_TLS_INSECURE=true` skips the
+//! host name check only (as in Flask-MQTT: the certificate must still come from a trusted
+//! CA); `MQTT_TLS_VERIFY_CERTIFICATE=false` accepts any certificate. Each logs a warning at
+//! every connect.
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use flask_mqtt_actix as mqtt;

@@ -151,6 +151,18 @@ impl BrokerBuilder {
         self
     }
 
+    /// The newest TLS version the TLS listeners accept, in OpenSSL's syntax
+    /// (`"TLSv1.2"`). Mosquitto's `tls_version` sets only the lowest one, so
+    /// this is OpenSSL's `MaxProtocol`, from an `openssl.cnf` of the broker's
+    /// own (`OPENSSL_CONF` in its environment; it replaces the system's
+    /// OpenSSL configuration for that process). A client that requires a
+    /// newer version must fail the handshake. Only has an effect together
+    /// with [`tls`](Self::tls) or [`mutual_tls`](Self::mutual_tls).
+    pub fn tls_max_version(mut self, version: impl Into<String>) -> Self {
+        self.tls.max_version = Some(version.into());
+        self
+    }
+
     /// Writes the configuration, starts Mosquitto and waits until it accepts
     /// connections. Panics (with the broker log) if it does not.
     pub fn build(self) -> Broker {
@@ -613,6 +625,9 @@ impl Broker {
             .stdin(Stdio::null())
             .stdout(stdout_file)
             .stderr(stderr_file);
+        if let Some(conf) = self.tls.as_ref().and_then(|tls| tls.openssl_conf.as_ref()) {
+            cmd.env("OPENSSL_CONF", conf);
+        }
         let mut child = sys::spawn_tied_to_process(cmd).map_err(LaunchError::Spawn)?;
 
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));

@@ -248,6 +248,8 @@ pub(crate) struct TlsOptions {
     pub(crate) mutual: bool,
     /// [`BrokerBuilder::tls_server_san`](crate::BrokerBuilder::tls_server_san).
     pub(crate) server_san: Option<String>,
+    /// [`BrokerBuilder::tls_max_version`](crate::BrokerBuilder::tls_max_version).
+    pub(crate) max_version: Option<String>,
 }
 
 /// A broker's TLS listeners: its PKI and the ports they listen on.
@@ -258,6 +260,9 @@ pub(crate) struct TlsListeners {
     pub(crate) server_auth_port: Option<u16>,
     /// The `.mutual_tls()` listener (`require_certificate true`).
     pub(crate) mutual_port: Option<u16>,
+    /// The OpenSSL configuration Mosquitto runs with (`OPENSSL_CONF`), when
+    /// the builder capped the TLS version.
+    pub(crate) openssl_conf: Option<PathBuf>,
 }
 
 impl TlsListeners {
@@ -268,10 +273,28 @@ impl TlsListeners {
             return None;
         }
         let san = options.server_san.as_deref().unwrap_or(DEFAULT_SERVER_SAN);
+        let openssl_conf = options.max_version.as_deref().map(|max| {
+            let path = broker_dir.join("openssl-broker.cnf");
+            let text = format!(
+                "# Written by the flask-mqtt-tests harness: the broker's TLS version cap.
+openssl_conf = init
+[ init ]
+ssl_conf = ssl_section
+[ ssl_section ]
+system_default = system_default
+[ system_default ]
+MaxProtocol = {max}
+"
+            );
+            fs::write(&path, text)
+                .unwrap_or_else(|err| panic!("writing {}: {err}", path.display()));
+            path
+        });
         Some(TlsListeners {
             pki: Pki::generate(&broker_dir.join("pki"), san),
             server_auth_port: options.server_auth.then_some(0),
             mutual_port: options.mutual.then_some(0),
+            openssl_conf,
         })
     }
 
@@ -345,6 +368,7 @@ mod tests {
                 server_auth: true,
                 mutual: true,
                 server_san: None,
+                max_version: None,
             },
             dir.path(),
         )

@@ -11,7 +11,7 @@ use paho_mqtt::{AckOutcome, AckToken};
 
 use super::reaper;
 use crate::ack::watermark::Acknowledge;
-use crate::config::{Config, ProtocolVersion, Transport};
+use crate::config::{Config, ProtocolVersion, TlsVersion, Transport};
 use crate::dispatch::Intake;
 use crate::error::{shown_uri, ConnectError, Error};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
@@ -165,14 +165,10 @@ pub(super) fn start_attempt(mqtt: &Mqtt, paho: &paho_mqtt::AsyncClient, uris: &[
             return;
         }
     };
-    if shared.config.tls().is_some_and(|t| t.insecure()) {
-        mqtt.emit_log(
-            LogLevel::Warning,
-            format!(
-                "TLS certificate and host name checks are OFF for {} (MQTT_TLS_INSECURE); anyone on the path can read and change this connection",
-                shown_uri(&uri)
-            ),
-        );
+    if let Some(tls) = shared.config.tls() {
+        if let Some(warning) = tls.weakened(shared.config.prefix(), &shown_uri(&uri)) {
+            mqtt.emit_log(LogLevel::Warning, warning);
+        }
     }
     log::debug!(target: CLIENT_TARGET, "connecting to {}", shown_uri(&uri));
     let rt = shared.rt.clone();
@@ -279,9 +275,18 @@ pub(super) fn connect_options(
         if let Some(ciphers) = tls.ciphers() {
             s.enabled_cipher_suites(ciphers);
         }
-        // Verify the chain and the host name unless explicitly told not to.
-        s.enable_server_cert_auth(!tls.insecure())
-            .verify(!tls.insecure());
+        // Paho C: `enableServerCertAuth` checks the chain (SSL_VERIFY_PEER), `verify` the
+        // host name (X509_check_host after the handshake). MQTT_TLS_INSECURE skips only
+        // the latter, as Flask-MQTT's `tls_insecure_set`; MQTT_TLS_VERIFY_CERTIFICATE=false
+        // both.
+        let chain = tls.verify_certificate();
+        s.enable_server_cert_auth(chain)
+            .verify(chain && !tls.insecure())
+            // The lowest version accepted (patch 14 of our Paho C, docs/paho-fork.md).
+            .ssl_version(match tls.version() {
+                TlsVersion::Tls12 => paho_mqtt::SslVersion::Tls_1_2,
+                TlsVersion::Tls13 => paho_mqtt::SslVersion::Tls_1_3,
+            });
         b.ssl_options(s.finalize());
     }
     if let Some(will) = c.last_will() {

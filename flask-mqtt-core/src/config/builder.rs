@@ -28,6 +28,7 @@ pub struct ConfigBuilder {
     pub(crate) keyfile: Option<PathBuf>,
     pub(crate) tls_version: Option<TlsVersion>,
     pub(crate) tls_insecure: Option<bool>,
+    pub(crate) tls_verify_certificate: Option<bool>,
     pub(crate) tls_ciphers: Option<String>,
     pub(crate) username: Option<String>,
     pub(crate) password: Option<Secret>,
@@ -72,6 +73,7 @@ impl ConfigBuilder {
             keyfile: None,
             tls_version: None,
             tls_insecure: None,
+            tls_verify_certificate: None,
             tls_ciphers: None,
             username: None,
             password: None,
@@ -153,18 +155,29 @@ impl ConfigBuilder {
         self
     }
 
-    /// Lowest TLS version (`MQTT_TLS_VERSION`; default TLS 1.2). `build` rejects
-    /// [`TlsVersion::Tls13`]: Paho C cannot enforce it; TLS 1.3 is negotiated anyway
-    /// whenever the broker supports it.
+    /// Lowest TLS version (`MQTT_TLS_VERSION`; default [`TlsVersion::Tls12`]): a broker
+    /// that offers only older versions is refused during the handshake.
+    /// [`TlsVersion::Tls13`] refuses a broker that offers at most TLS 1.2.
     pub fn tls_version(mut self, version: TlsVersion) -> Self {
         self.tls_version = Some(version);
         self
     }
 
-    /// Skip certificate and host name verification (`MQTT_TLS_INSECURE`; default
-    /// `false`). Logged as a warning at every connect.
+    /// Skip the host name check (`MQTT_TLS_INSECURE`; default `false`), as Flask-MQTT's
+    /// `tls_insecure_set(True)`: the server certificate must still come from a trusted
+    /// CA (`MQTT_TLS_CA_CERTS`, or the system's), but may name another host, e.g. a
+    /// broker reached by its IP address. Logged as a warning at every connect.
     pub fn tls_insecure(mut self, insecure: bool) -> Self {
         self.tls_insecure = Some(insecure);
+        self
+    }
+
+    /// Check the server certificate (`MQTT_TLS_VERIFY_CERTIFICATE`; default `true`).
+    /// `false` accepts any certificate, from any CA, for any host name (Flask-MQTT's
+    /// `MQTT_TLS_CERT_REQS = ssl.CERT_NONE`): the connection is encrypted but anyone on
+    /// the path can read and change it. Logged as a warning at every connect.
+    pub fn tls_verify_certificate(mut self, verify: bool) -> Self {
+        self.tls_verify_certificate = Some(verify);
         self
     }
 

@@ -279,7 +279,7 @@ keys! {
     TLS_VERSION {
         builder: "`.tls_version(..)`",
         default: "`tlsv1.2`",
-        meaning: "`tlsv1.2`. Paho C cannot set a minimum itself: OpenSSL's own defaults (TLS 1.2+ on current distributions) decide, and TLS 1.3 is used whenever the broker offers it. `tlsv1.3` is refused with that explanation",
+        meaning: "lowest TLS version accepted: `tlsv1.2` (TLS 1.2 or 1.3, whichever the broker offers) or `tlsv1.3` (a broker offering at most TLS 1.2 is refused)",
         read: |b, key, v| {
             b.tls_version = Some(values::one_of(key, &v, TLS_VERSIONS, TLS_VERSION_NAMES)?);
             Ok(())
@@ -288,9 +288,18 @@ keys! {
     TLS_INSECURE {
         builder: "`.tls_insecure(..)`",
         default: "`false`",
-        meaning: "skip certificate and host name checks; a warning is logged at every connect",
+        meaning: "skip the host name check only, as Flask-MQTT: the certificate must still come from a trusted CA; a warning is logged at every connect",
         read: |b, key, v| {
             b.tls_insecure = Some(values::boolean(key, &v)?);
+            Ok(())
+        },
+    }
+    TLS_VERIFY_CERTIFICATE {
+        builder: "`.tls_verify_certificate(..)`",
+        default: "`true`",
+        meaning: "`false`: accept any server certificate (no CA nor host name check; Flask-MQTT's `MQTT_TLS_CERT_REQS=ssl.CERT_NONE`): anyone on the path can read and change the connection; a warning is logged at every connect",
+        read: |b, key, v| {
+            b.tls_verify_certificate = Some(values::boolean(key, &v)?);
             Ok(())
         },
     }

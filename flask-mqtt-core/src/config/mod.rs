@@ -24,8 +24,9 @@
 //! | `MQTT_TLS_CA_CERTS` | `tls_ca_certs` | `.tls_ca_certs(..)` | system trust store | CA file (PEM); checked to exist at startup |
 //! | `MQTT_TLS_CERTFILE` | `tls_certfile` | `.tls_client_cert(cert, _)` | none | client certificate (PEM) for mutual TLS |
 //! | `MQTT_TLS_KEYFILE` | `tls_keyfile` | `.tls_client_cert(_, key)` | none | its private key (PEM); a key needs a certificate |
-//! | `MQTT_TLS_VERSION` | `tls_version` | `.tls_version(..)` | `tlsv1.2` | `tlsv1.2`. Paho C cannot set a minimum itself: OpenSSL's own defaults (TLS 1.2+ on current distributions) decide, and TLS 1.3 is used whenever the broker offers it. `tlsv1.3` is refused with that explanation |
-//! | `MQTT_TLS_INSECURE` | `tls_insecure` | `.tls_insecure(..)` | `false` | skip certificate and host name checks; a warning is logged at every connect |
+//! | `MQTT_TLS_VERSION` | `tls_version` | `.tls_version(..)` | `tlsv1.2` | lowest TLS version accepted: `tlsv1.2` (TLS 1.2 or 1.3, whichever the broker offers) or `tlsv1.3` (a broker offering at most TLS 1.2 is refused) |
+//! | `MQTT_TLS_INSECURE` | `tls_insecure` | `.tls_insecure(..)` | `false` | skip the host name check only, as Flask-MQTT: the certificate must still come from a trusted CA; a warning is logged at every connect |
+//! | `MQTT_TLS_VERIFY_CERTIFICATE` | `tls_verify_certificate` | `.tls_verify_certificate(..)` | `true` | `false`: accept any server certificate (no CA nor host name check; Flask-MQTT's `MQTT_TLS_CERT_REQS=ssl.CERT_NONE`): anyone on the path can read and change the connection; a warning is logged at every connect |
 //! | `MQTT_TLS_CIPHERS` | `tls_ciphers` | `.tls_ciphers(..)` | OpenSSL's default | OpenSSL cipher list (TLS 1.2) |
 //! | `MQTT_LAST_WILL_TOPIC` | `last_will_topic` | `.last_will(topic, ..)` | none | last will topic |
 //! | `MQTT_LAST_WILL_MESSAGE` | `last_will_message` | `.last_will(_, message, ..)` | empty | last will payload (at most 65535 bytes) |

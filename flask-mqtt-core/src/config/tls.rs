@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use super::values::shown;
 use crate::error::ConfigError;
 
-/// The lowest TLS version accepted.
+/// The lowest TLS version accepted (`MQTT_TLS_VERSION`): a broker that offers only older
+/// versions is refused during the TLS handshake.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum TlsVersion {
-    /// TLS 1.2 or newer.
+    /// TLS 1.2 or newer (TLS 1.3 whenever the broker offers it).
     #[default]
     Tls12,
-    /// TLS 1.3 only: rejected by [`ConfigBuilder::build`](crate::ConfigBuilder::build),
-    /// because Paho C cannot enforce it.
+    /// TLS 1.3 only: a broker that offers at most TLS 1.2 is refused.
     Tls13,
 }
 
@@ -26,24 +26,35 @@ pub(crate) const TLS_VERSIONS: &[(&str, TlsVersion)] = &[
     ("1.3", TlsVersion::Tls13),
 ];
 
-/// Why `tlsv1.3` is refused. Paho C 1.3 creates its OpenSSL context with
-/// `TLS_client_method()` and ignores the requested version, so a TLS 1.3 minimum cannot
-/// be enforced; saying so beats silently accepting TLS 1.2.
-pub(crate) const TLS13_REFUSED: &str = "`tlsv1.2`: Paho C cannot refuse TLS 1.2 (it ignores the requested version with OpenSSL 1.1+); TLS 1.3 is still used whenever the broker offers it";
-
 /// What a cipher list looks like, for errors.
 pub(crate) const CIPHERS_FORM: &str =
     "an OpenSSL cipher list such as `ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES256-GCM-SHA384`";
 
 /// TLS settings.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsConfig {
     pub(crate) ca_certs: Option<PathBuf>,
     pub(crate) certfile: Option<PathBuf>,
     pub(crate) keyfile: Option<PathBuf>,
     pub(crate) version: TlsVersion,
     pub(crate) insecure: bool,
+    pub(crate) verify_certificate: bool,
     pub(crate) ciphers: Option<String>,
+}
+
+/// Both checks of the server certificate on, as `MQTT_TLS_ENABLED=true` alone gives.
+impl Default for TlsConfig {
+    fn default() -> TlsConfig {
+        TlsConfig {
+            ca_certs: None,
+            certfile: None,
+            keyfile: None,
+            version: TlsVersion::default(),
+            insecure: false,
+            verify_certificate: true,
+            ciphers: None,
+        }
+    }
 }
 
 impl TlsConfig {
@@ -67,9 +78,34 @@ impl TlsConfig {
         self.version
     }
 
-    /// Whether certificate and host name checks are skipped.
+    /// Whether the host name check is skipped (`MQTT_TLS_INSECURE`, Flask-MQTT's
+    /// `tls_insecure_set`): the certificate must still come from a trusted CA, but may
+    /// name another host.
     pub fn insecure(&self) -> bool {
         self.insecure
+    }
+
+    /// Whether the server certificate is checked at all (`MQTT_TLS_VERIFY_CERTIFICATE`,
+    /// default `true`): `false` accepts any certificate, from any CA, for any host name.
+    pub fn verify_certificate(&self) -> bool {
+        self.verify_certificate
+    }
+
+    /// The warning logged at every connect to `uri` while a check of the server
+    /// certificate is off, naming the setting (keys of the client with `prefix`); `None`
+    /// while both checks are on.
+    pub(crate) fn weakened(&self, prefix: &str, uri: &str) -> Option<String> {
+        if !self.verify_certificate {
+            Some(format!(
+                "TLS certificate checks are OFF for {uri} ({prefix}_TLS_VERIFY_CERTIFICATE=false): any certificate is accepted, so anyone on the path can read and change this connection"
+            ))
+        } else if self.insecure {
+            Some(format!(
+                "TLS host name check is OFF for {uri} ({prefix}_TLS_INSECURE): any certificate from a trusted CA is accepted, whatever host it names"
+            ))
+        } else {
+            None
+        }
     }
 
     /// OpenSSL cipher list.

@@ -19,7 +19,7 @@ use super::keys::{
 };
 use super::prefix;
 use super::source;
-use super::tls::{check_readable, TlsConfig, TlsVersion, CIPHERS_FORM, TLS13_REFUSED};
+use super::tls::{check_readable, TlsConfig, CIPHERS_FORM};
 use super::url::{self, Url};
 use super::values::{
     seconds, shown, shown_url, ProtocolVersion, WebSocketPath, MAX_SECONDS, MQTT_STRING_MAX,
@@ -242,24 +242,7 @@ impl ConfigBuilder {
         let tls = if tls_on {
             Some(self.build_tls()?)
         } else {
-            let set = [
-                (&keys::TLS_CA_CERTS, self.ca_certs.is_some()),
-                (&keys::TLS_CERTFILE, self.certfile.is_some()),
-                (&keys::TLS_KEYFILE, self.keyfile.is_some()),
-                (&keys::TLS_VERSION, self.tls_version.is_some()),
-                (&keys::TLS_INSECURE, self.tls_insecure.is_some()),
-                (&keys::TLS_CIPHERS, self.tls_ciphers.is_some()),
-            ];
-            if let Some((k, _)) = set.iter().find(|(_, set)| *set) {
-                return Err(ConfigError::new(
-                    &key(k),
-                    None,
-                    format!(
-                        "no value while TLS is off; set {}=true or use an `mqtts://` / `wss://` URL",
-                        key(&keys::TLS_ENABLED)
-                    ),
-                ));
-            }
+            self.check_tls_off()?;
             None
         };
 
@@ -332,15 +315,36 @@ impl ConfigBuilder {
         Ok(config)
     }
 
-    fn build_tls(&self) -> Result<TlsConfig, ConfigError> {
+    /// TLS is off: no `MQTT_TLS_*` setting may be given.
+    fn check_tls_off(&self) -> Result<(), ConfigError> {
         let key = |k: &Key| k.full(&self.prefix);
-        if self.tls_version == Some(TlsVersion::Tls13) {
+        let set = [
+            (&keys::TLS_CA_CERTS, self.ca_certs.is_some()),
+            (&keys::TLS_CERTFILE, self.certfile.is_some()),
+            (&keys::TLS_KEYFILE, self.keyfile.is_some()),
+            (&keys::TLS_VERSION, self.tls_version.is_some()),
+            (&keys::TLS_INSECURE, self.tls_insecure.is_some()),
+            (
+                &keys::TLS_VERIFY_CERTIFICATE,
+                self.tls_verify_certificate.is_some(),
+            ),
+            (&keys::TLS_CIPHERS, self.tls_ciphers.is_some()),
+        ];
+        if let Some((k, _)) = set.iter().find(|(_, set)| *set) {
             return Err(ConfigError::new(
-                &key(&keys::TLS_VERSION),
-                Some("tlsv1.3"),
-                TLS13_REFUSED,
+                &key(k),
+                None,
+                format!(
+                    "no value while TLS is off; set {}=true or use an `mqtts://` / `wss://` URL",
+                    key(&keys::TLS_ENABLED)
+                ),
             ));
         }
+        Ok(())
+    }
+
+    fn build_tls(&self) -> Result<TlsConfig, ConfigError> {
+        let key = |k: &Key| k.full(&self.prefix);
         if self.keyfile.is_some() && self.certfile.is_none() {
             return Err(ConfigError::new(
                 &key(&keys::TLS_CERTFILE),
@@ -375,6 +379,7 @@ impl ConfigBuilder {
             keyfile: self.keyfile.clone(),
             version: self.tls_version.unwrap_or_default(),
             insecure: self.tls_insecure.unwrap_or(false),
+            verify_certificate: self.tls_verify_certificate.unwrap_or(true),
             ciphers: self.tls_ciphers.clone(),
         })
     }
