@@ -215,11 +215,15 @@ fn bad_values_name_the_key_the_value_and_what_is_accepted() {
         (vec![("MQTT_BROKER_URL", "ws://h"), ("MQTT_TRANSPORT", "tcp")], "invalid MQTT_TRANSPORT `tcp`: expected `websockets` to match the scheme of MQTT_BROKER_URL (or drop one of the two)".into()),
         (vec![("MQTT_PROTOCOL_VERSION", "3")], "invalid MQTT_PROTOCOL_VERSION `3`: expected `3.1.1` (also `4`, `311`) or `5`".into()),
         (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_VERSION", "sslv3")], "invalid MQTT_TLS_VERSION `sslv3`: expected `tlsv1.2` or `tlsv1.3`".into()),
+        (vec![("MQTT_TLS_VERSION", "tlsv1.3")], "invalid MQTT_TLS_VERSION: expected no value while TLS is off (the connection would not be encrypted); set MQTT_TLS_ENABLED=true or use an `mqtts://` / `wss://` URL".into()),
         (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CA_CERTS", missing)], format!("invalid MQTT_TLS_CA_CERTS `{missing}`: expected an existing PEM file (No such file or directory (os error 2))")),
         (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CERTFILE", missing)], format!("invalid MQTT_TLS_CERTFILE `{missing}`: expected an existing PEM file (No such file or directory (os error 2))")),
         (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_CERTFILE", &pem), ("MQTT_TLS_KEYFILE", missing)], format!("invalid MQTT_TLS_KEYFILE `{missing}`: expected an existing PEM file (No such file or directory (os error 2))")),
         (vec![("MQTT_TLS_ENABLED", "true"), ("MQTT_TLS_KEYFILE", &pem)], "invalid MQTT_TLS_CERTFILE: expected a client certificate file whenever MQTT_TLS_KEYFILE is set".into()),
-        (vec![("MQTT_TLS_CA_CERTS", &pem)], "invalid MQTT_TLS_CA_CERTS: expected no value while TLS is off; set MQTT_TLS_ENABLED=true or use an `mqtts://` / `wss://` URL".into()),
+        (vec![("MQTT_TLS_CA_CERTS", &pem)], "invalid MQTT_TLS_CA_CERTS: expected no value while TLS is off (the connection would not be encrypted); set MQTT_TLS_ENABLED=true or use an `mqtts://` / `wss://` URL".into()),
+        (vec![("MQTT_TLS_ENABLED", "false"), ("MQTT_TLS_CIPHERS", "AES")], "invalid MQTT_TLS_CIPHERS: expected no value while TLS is off (the connection would not be encrypted); set MQTT_TLS_ENABLED=true or use an `mqtts://` / `wss://` URL".into()),
+        (vec![("MQTT_LAST_WILL_QOS", "1")], "invalid MQTT_LAST_WILL_TOPIC: expected a topic whenever MQTT_LAST_WILL_QOS is set".into()),
+        (vec![("MQTT_LAST_WILL_RETAIN", "true")], "invalid MQTT_LAST_WILL_TOPIC: expected a topic whenever MQTT_LAST_WILL_RETAIN is set".into()),
         (vec![("MQTT_BROKER_URL", "mqtts://h"), ("MQTT_TLS_ENABLED", "false")], "invalid MQTT_TLS_ENABLED `false`: expected `true` (or no value): MQTT_BROKER_URL uses a TLS scheme".into()),
         (vec![("MQTT_LAST_WILL_TOPIC", "t"), ("MQTT_LAST_WILL_QOS", "3")], "invalid MQTT_LAST_WILL_QOS `3`: expected 0, 1 or 2".into()),
         (vec![("MQTT_LAST_WILL_TOPIC", "a/+")], "invalid MQTT_LAST_WILL_TOPIC `a/+`: expected a valid topic name: topic names cannot contain wildcards (level 2 is `+`); `+` and `#` are only for subscribing".into()),
@@ -249,6 +253,68 @@ fn bad_values_name_the_key_the_value_and_what_is_accepted() {
         let err = from(pairs).unwrap_err();
         assert_eq!(err.to_string(), *msg, "{pairs:?}");
         assert!(!err.to_string().contains("s3cret"));
+    }
+}
+
+/// A Flask-style `.env` that lists every key with its default value starts, as with
+/// Flask-MQTT: a setting that says what the default says is accepted whatever else is
+/// set (TLS off, no will topic, MQTT 3.1.1), and changes nothing.
+#[test]
+fn keys_at_their_default_values_are_accepted_without_the_setting_they_belong_to() {
+    let plain = format!("{:?}", from(&[("MQTT_CLIENT_ID", "fixed")]).unwrap());
+    for (key, value) in [
+        ("MQTT_TLS_INSECURE", "false"),
+        ("MQTT_TLS_VERIFY_CERTIFICATE", "true"),
+        ("MQTT_TLS_VERSION", "tlsv1.2"),
+        ("MQTT_LAST_WILL_MESSAGE", ""),
+        ("MQTT_LAST_WILL_QOS", "0"),
+        ("MQTT_LAST_WILL_RETAIN", "false"),
+        ("MQTT_SESSION_EXPIRY", "0"),
+    ] {
+        let c = from(&[("MQTT_CLIENT_ID", "fixed"), (key, value)])
+            .unwrap_or_else(|e| panic!("{key}={value} refused: {e}"));
+        assert_eq!(format!("{c:?}"), plain, "{key}={value}");
+    }
+    // All at once, with TLS off said explicitly, and Flask-MQTT's other defaults.
+    let c = from(&[
+        ("MQTT_CLIENT_ID", "fixed"),
+        ("MQTT_TLS_ENABLED", "false"),
+        ("MQTT_TLS_INSECURE", "false"),
+        ("MQTT_TLS_VERSION", "tlsv1.2"),
+        ("MQTT_LAST_WILL_QOS", "0"),
+        ("MQTT_LAST_WILL_RETAIN", "false"),
+        ("MQTT_SESSION_EXPIRY", "0"),
+        ("MQTT_KEEPALIVE", "60"),
+        ("MQTT_CLEAN_SESSION", "true"),
+    ])
+    .unwrap();
+    assert_eq!(format!("{c:?}"), plain);
+    // The same in code.
+    let c = Config::builder()
+        .client_id("fixed")
+        .tls(false)
+        .tls_insecure(false)
+        .tls_verify_certificate(true)
+        .tls_version(TlsVersion::Tls12)
+        .session_expiry(Duration::ZERO)
+        .build()
+        .unwrap();
+    assert_eq!(format!("{c:?}"), plain);
+}
+
+/// While TLS is off, a setting that would only weaken TLS has no effect: accepted (with a
+/// warning, as Flask-MQTT ignores it); one that asks for protection only TLS gives is
+/// refused (tested in `bad_values_name_the_key_the_value_and_what_is_accepted`).
+#[test]
+fn weakening_tls_settings_without_tls_are_accepted() {
+    let plain = format!("{:?}", from(&[("MQTT_CLIENT_ID", "fixed")]).unwrap());
+    for (key, value) in [
+        ("MQTT_TLS_INSECURE", "true"),
+        ("MQTT_TLS_VERIFY_CERTIFICATE", "false"),
+    ] {
+        let c = from(&[("MQTT_CLIENT_ID", "fixed"), (key, value)])
+            .unwrap_or_else(|e| panic!("{key}={value} refused: {e}"));
+        assert_eq!(format!("{c:?}"), plain, "{key}={value}");
     }
 }
 

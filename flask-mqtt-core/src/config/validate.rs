@@ -19,7 +19,7 @@ use super::keys::{
 };
 use super::prefix;
 use super::source;
-use super::tls::{check_readable, TlsConfig, CIPHERS_FORM};
+use super::tls::{check_readable, TlsConfig, TlsVersion, CIPHERS_FORM};
 use super::url::{self, Url};
 use super::values::{
     seconds, shown, shown_url, ProtocolVersion, WebSocketPath, MAX_SECONDS, MQTT_STRING_MAX,
@@ -225,6 +225,9 @@ impl ConfigBuilder {
                 }
                 e
             }
+            // The default, which MQTT 3.1.1 has too: a session ends with its connection
+            // (clean session) or is kept for ever.
+            (Some(e), ProtocolVersion::V311) if e.is_zero() => e,
             (Some(e), ProtocolVersion::V311) => {
                 return Err(ConfigError::new(
                     &key(&keys::SESSION_EXPIRY),
@@ -315,30 +318,51 @@ impl ConfigBuilder {
         Ok(config)
     }
 
-    /// TLS is off: no `MQTT_TLS_*` setting may be given.
+    /// TLS is off: a `MQTT_TLS_*` setting that asks for protection only TLS gives (a CA
+    /// file, a client certificate, ciphers, TLS 1.3) is refused, since the connection
+    /// would go in clear text while the settings say otherwise (Flask-MQTT ignores them
+    /// silently); one that would only weaken TLS has no effect and is warned about; one
+    /// that says what the default says (`false`, `true`, `tlsv1.2`: a Flask-style `.env`
+    /// listing every key) is accepted silently.
     fn check_tls_off(&self) -> Result<(), ConfigError> {
         let key = |k: &Key| k.full(&self.prefix);
-        let set = [
+        let protection = [
             (&keys::TLS_CA_CERTS, self.ca_certs.is_some()),
             (&keys::TLS_CERTFILE, self.certfile.is_some()),
             (&keys::TLS_KEYFILE, self.keyfile.is_some()),
-            (&keys::TLS_VERSION, self.tls_version.is_some()),
-            (&keys::TLS_INSECURE, self.tls_insecure.is_some()),
             (
-                &keys::TLS_VERIFY_CERTIFICATE,
-                self.tls_verify_certificate.is_some(),
+                &keys::TLS_VERSION,
+                self.tls_version.unwrap_or_default() != TlsVersion::default(),
             ),
             (&keys::TLS_CIPHERS, self.tls_ciphers.is_some()),
         ];
-        if let Some((k, _)) = set.iter().find(|(_, set)| *set) {
+        if let Some((k, _)) = protection.iter().find(|(_, set)| *set) {
             return Err(ConfigError::new(
                 &key(k),
                 None,
                 format!(
-                    "no value while TLS is off; set {}=true or use an `mqtts://` / `wss://` URL",
+                    "no value while TLS is off (the connection would not be encrypted); set {}=true or use an `mqtts://` / `wss://` URL",
                     key(&keys::TLS_ENABLED)
                 ),
             ));
+        }
+        for (k, weakens) in [
+            (&keys::TLS_INSECURE, self.tls_insecure == Some(true)),
+            (
+                &keys::TLS_VERIFY_CERTIFICATE,
+                self.tls_verify_certificate == Some(false),
+            ),
+        ] {
+            if weakens {
+                source::warn_once(
+                    &key(k),
+                    &format_args!(
+                        "{} has no effect: TLS is off ({} is not `true` and the URL is not `mqtts://` / `wss://`)",
+                        key(k),
+                        key(&keys::TLS_ENABLED)
+                    ),
+                );
+            }
         }
         Ok(())
     }

@@ -41,15 +41,21 @@ impl LastWill {
 }
 
 /// The will the builder describes: none without a topic (and then no other will key may
-/// be set); the topic a valid topic name (no wildcards, no NUL, at most 65535 bytes), the
+/// be set to anything but its default); the topic a valid topic name (no wildcards, no NUL, at most 65535 bytes), the
 /// payload at most 65535 bytes (MQTT's two-byte length), the QoS 0 to 2.
 pub(crate) fn build(b: &ConfigBuilder) -> Result<Option<LastWill>, ConfigError> {
     let key = |k: &keys::Key| k.full(&b.prefix);
     let Some(topic) = &b.will_topic else {
+        // The defaults (an empty message, QoS 0, no retain) say nothing: accepted, as a
+        // Flask-style `.env` listing every key has them. Anything else describes a will
+        // that would never be sent.
         let set = [
-            (&keys::LAST_WILL_MESSAGE, b.will_message.is_some()),
-            (&keys::LAST_WILL_QOS, b.will_qos.is_some()),
-            (&keys::LAST_WILL_RETAIN, b.will_retain.is_some()),
+            (
+                &keys::LAST_WILL_MESSAGE,
+                b.will_message.as_ref().is_some_and(|m| !m.is_empty()),
+            ),
+            (&keys::LAST_WILL_QOS, b.will_qos.is_some_and(|q| q != 0)),
+            (&keys::LAST_WILL_RETAIN, b.will_retain == Some(true)),
         ];
         if let Some((k, _)) = set.iter().find(|(_, set)| *set) {
             return Err(ConfigError::new(
