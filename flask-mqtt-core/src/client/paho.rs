@@ -282,7 +282,7 @@ pub(super) fn connect_options(
         let chain = tls.verify_certificate();
         s.enable_server_cert_auth(chain)
             .verify(chain && !tls.insecure())
-            // The lowest version accepted (patch 14 of our Paho C, docs/paho-fork.md).
+            // The lowest version accepted (patch 15 of our Paho C, docs/paho-fork.md).
             .ssl_version(match tls.version() {
                 TlsVersion::Tls12 => paho_mqtt::SslVersion::Tls_1_2,
                 TlsVersion::Tls13 => paho_mqtt::SslVersion::Tls_1_3,
