@@ -140,8 +140,112 @@ pub(crate) fn check_readable(key: &str, path: &Path) -> Result<(), ConfigError> 
     }
 }
 
+/// Checks that the PEM file `path` (a client certificate or key, set by `key`) holds no
+/// encrypted private key: OpenSSL would ask for its password on the terminal, at every
+/// connect, holding Paho's thread (and with it `is_connected`, `publish`, readiness)
+/// until someone types; with no terminal, every connect would fail without a reason.
+/// flask-mqtt has no setting for a key's password.
+pub(crate) fn check_unencrypted(key: &str, path: &Path) -> Result<(), ConfigError> {
+    use std::io::Read;
+
+    // A PEM certificate chain and key are a few KiB; the markers are in their first
+    // lines. A larger file is read in part.
+    const READ_AT_MOST: u64 = 1 << 20;
+    let shown_path = path.display().to_string();
+    let mut text = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(READ_AT_MOST).read_to_end(&mut text));
+    if let Err(e) = read {
+        return Err(ConfigError::new(
+            key,
+            Some(&shown(&shown_path)),
+            format!("a readable PEM file ({e})"),
+        ));
+    }
+    let holds = |marker: &[u8]| text.windows(marker.len()).any(|w| w == marker);
+    if holds(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || holds(b"Proc-Type: 4,ENCRYPTED") {
+        return Err(ConfigError::new(
+            key,
+            Some(&shown(&shown_path)),
+            "an unencrypted private key: this one is encrypted, and OpenSSL would ask for its password on the terminal at every connect, holding the client until someone types (decrypt it with `openssl pkey -in key.pem -out plain.pem` and protect the file instead)",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    /// An encrypted private key (PKCS#8 or OpenSSL's traditional form), in the key file or
+    /// in the certificate file that holds the key, is refused at build, naming the key;
+    /// an unencrypted one is taken.
+    #[test]
+    fn encrypted_private_keys_are_refused() {
+        let dir = std::env::temp_dir().join(format!("flask-mqtt-tls-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let cert = file(
+            "cert.pem",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        );
+        let plain = file(
+            "plain.pem",
+            "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+        );
+        let pkcs8 = file(
+            "pkcs8.pem",
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIF\n-----END ENCRYPTED PRIVATE KEY-----\n",
+        );
+        let traditional = file(
+            "rsa.pem",
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nMIIE\n-----END RSA PRIVATE KEY-----\n",
+        );
+        let with_key = file(
+            "both.pem",
+            &format!(
+                "{}{}",
+                std::fs::read_to_string(&cert).unwrap(),
+                std::fs::read_to_string(&pkcs8).unwrap()
+            ),
+        );
+        let build = |cert: &Path, key: Option<&Path>| {
+            let text = |p: &Path| p.display().to_string();
+            let (cert, key) = (text(cert), key.map(text));
+            crate::config::Config::from_lookup("MQTT", |k| {
+                Ok(match k {
+                    "MQTT_TLS_ENABLED" => Some("true".to_owned()),
+                    "MQTT_TLS_CERTFILE" => Some(cert.clone()),
+                    "MQTT_TLS_KEYFILE" => key.clone(),
+                    _ => None,
+                })
+            })
+        };
+        let results = [
+            (build(&cert, Some(&plain)), None),
+            (build(&cert, Some(&pkcs8)), Some("MQTT_TLS_KEYFILE")),
+            (build(&cert, Some(&traditional)), Some("MQTT_TLS_KEYFILE")),
+            (build(&with_key, None), Some("MQTT_TLS_CERTFILE")),
+        ];
+        let _ = std::fs::remove_dir_all(&dir);
+        for (built, refused) in results {
+            match (built, refused) {
+                (Ok(_), None) => {}
+                (Err(e), Some(key)) => {
+                    assert_eq!(e.key(), key, "{e}");
+                    assert!(
+                        e.expected().starts_with("an unencrypted private key"),
+                        "{e}"
+                    );
+                }
+                (other, refused) => panic!("{refused:?}: {other:?}"),
+            }
+        }
+    }
+
+    use std::path::Path;
+
     /// A readable file whose path is not UTF-8 is refused at build, naming the key:
     /// Paho would fail every connect with it.
     #[cfg(unix)]

@@ -19,7 +19,7 @@ use super::keys::{
 };
 use super::prefix;
 use super::source;
-use super::tls::{check_readable, TlsConfig, TlsVersion, CIPHERS_FORM};
+use super::tls::{check_readable, check_unencrypted, TlsConfig, TlsVersion, CIPHERS_FORM};
 use super::url::{self, Url};
 use super::values::{
     seconds, shown, shown_url, ProtocolVersion, WebSocketPath, MAX_SECONDS, MQTT_STRING_MAX,
@@ -379,13 +379,17 @@ impl ConfigBuilder {
                 ),
             ));
         }
-        for (k, path) in [
-            (&keys::TLS_CA_CERTS, &self.ca_certs),
-            (&keys::TLS_CERTFILE, &self.certfile),
-            (&keys::TLS_KEYFILE, &self.keyfile),
+        // The client certificate file may hold the key too (without a key file).
+        for (k, path, may_hold_a_key) in [
+            (&keys::TLS_CA_CERTS, &self.ca_certs, false),
+            (&keys::TLS_CERTFILE, &self.certfile, true),
+            (&keys::TLS_KEYFILE, &self.keyfile, true),
         ] {
             if let Some(path) = path {
                 check_readable(&key(k), path)?;
+                if may_hold_a_key {
+                    check_unencrypted(&key(k), path)?;
+                }
             }
         }
         if let Some(c) = &self.tls_ciphers {
