@@ -125,6 +125,20 @@ pub enum Error {
         /// The refused filter.
         filter: String,
     },
+    /// The connection to the broker ended, or the client stopped, before the broker
+    /// answered a subscription or an unsubscription ([`Mqtt::subscribe`](crate::Mqtt::subscribe),
+    /// [`Mqtt::unsubscribe`](crate::Mqtt::unsubscribe), [`Mqtt::unsubscribe_all`](crate::Mqtt::unsubscribe_all)).
+    /// A subscribed filter stays recorded and is subscribed at the next connect; an
+    /// unsubscribed one is not recorded any more and is not sent again, and the broker may
+    /// or may not have removed it (with a persistent session it may still send messages
+    /// on it after the reconnect).
+    #[error("the connection to the broker ended before it answered the {request} of `{filter}`")]
+    Unanswered {
+        /// `SUBSCRIBE` or `UNSUBSCRIBE`.
+        request: &'static str,
+        /// The (first) filter of the request.
+        filter: String,
+    },
     /// [`Mqtt::request`](crate::Mqtt::request): no reply arrived within the request's
     /// timeout. A reply that comes later is dropped (logged at debug level).
     #[error("no reply to the request on `{topic}` within {timeout:?}")]

@@ -72,13 +72,31 @@ pub(super) async fn drive(
         };
         match input {
             // Delivered above.
-            Input::Message(_) | Input::Emit(_) | Input::Log(_) => {}
+            Input::Message(_) | Input::Emit(_) | Input::Log(_) | Input::Resubscribed { .. } => {}
             Input::Ready => session.resume(),
             Input::Connected {
                 broker,
                 shared_subscriptions,
             } => {
                 if shared.closed.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if !session.paho.is_connected() {
+                    // Lost between its CONNACK and now: Paho's connection-lost callback
+                    // came first and was not ours to act on yet (the driver did not know
+                    // the connection). Nothing is subscribed and nobody is told it is up;
+                    // the next attempt follows as after any lost connection.
+                    shared.connection_ended();
+                    shared.set_state(ConnectionState::Reconnecting, |_| {});
+                    mqtt.emit_log(
+                        LogLevel::Err,
+                        format!(
+                            "connection to {broker} lost right after the broker accepted it; reconnecting in {delay:?}"
+                        ),
+                    );
+                    next = 0;
+                    retry_at = Some(after(delay));
+                    delay = delay.saturating_mul(2).min(max_delay);
                     continue;
                 }
                 up = true;
@@ -113,14 +131,19 @@ pub(super) async fn drive(
                     }
                 }
                 // Subscribe first, then tell on_connect handlers (through the queue, so the
-                // driver never waits on the broker itself).
+                // driver never waits on the broker itself), unless this connection ended
+                // meanwhile (`Session::deliver` checks).
                 let m = mqtt.clone();
+                let connection = *shared.ends.borrow();
                 tokio::spawn(async move {
                     m.resubscribe().await;
-                    m.emit(Event::Connected(Connected {
-                        server_uri: broker,
-                        reconnect,
-                    }));
+                    let _ = m.shared.input.send(Input::Resubscribed {
+                        connection,
+                        connected: Connected {
+                            server_uri: broker,
+                            reconnect,
+                        },
+                    });
                 });
             }
             Input::ConnectionLost | Input::BrokerDisconnect(_) => {
@@ -133,6 +156,7 @@ pub(super) async fn drive(
                 }
                 up = false;
                 next = 0;
+                shared.connection_ended();
                 shared.set_state(ConnectionState::Reconnecting, |_| {});
                 if let Some(metrics) = &shared.metrics {
                     metrics.connection_lost();

@@ -56,6 +56,23 @@ impl Session {
     pub(super) fn deliver(&mut self, input: Input) -> Option<Input> {
         match input {
             Input::Message(_) | Input::Emit(_) | Input::Log(_) => {}
+            Input::Resubscribed {
+                connection,
+                connected,
+            } => {
+                let shared = &self.mqtt.shared;
+                if *shared.ends.borrow() != connection || !shared.outbound.is_connected() {
+                    // Its on_disconnect handlers may have run already: no on_connect for
+                    // a connection that is gone; the next one has its own.
+                    log::debug!(
+                        target: CLIENT_TARGET,
+                        "the connection to {} ended before its subscriptions were made: on_connect handlers are not told",
+                        connected.server_uri
+                    );
+                    return None;
+                }
+                return self.deliver(Input::Emit(Event::Connected(connected)));
+            }
             Input::ConnectionLost | Input::BrokerDisconnect(_) => {
                 // Its unacknowledged messages come again with the next session.
                 self.mqtt.shared.acks.connection_ended();

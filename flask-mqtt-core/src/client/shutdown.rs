@@ -114,7 +114,11 @@ pub(super) async fn shutdown(
                 }) {
                     Some(None) => {}
                     Some(Some(Input::Connected { .. })) => up = true,
-                    Some(Some(Input::ConnectionLost | Input::BrokerDisconnect(_))) => up = false,
+                    Some(Some(Input::ConnectionLost | Input::BrokerDisconnect(_))) => {
+                        if std::mem::take(&mut up) {
+                            shared.connection_ended();
+                        }
+                    }
                     Some(Some(Input::Shutdown { done, .. })) => {
                         hold(done, &mut early, &mut waiting);
                     }
@@ -182,6 +186,8 @@ pub(super) async fn shutdown(
             reason: DisconnectReason::Requested,
         }));
     }
+    // What still waits for an answer from the broker gets none now.
+    shared.connection_ended();
     shared.set_state(ConnectionState::Closed, |_| {});
     for d in early.drain(..) {
         d.send();

@@ -5,6 +5,7 @@ use tokio::sync::oneshot;
 
 use crate::error::ConnectError;
 use crate::event::log::LogEntry;
+use crate::event::payloads::Connected;
 use crate::event::Event;
 
 /// What the driver task receives.
@@ -17,6 +18,13 @@ pub(crate) enum Input {
     },
     ConnectionLost,
     BrokerDisconnect(u8),
+    /// The recorded filters were subscribed again on the connection that was current
+    /// when [`Shared::ends`](super::shared::Shared::ends) said `connection`: on_connect
+    /// handlers are told, unless that connection has ended since.
+    Resubscribed {
+        connection: u64,
+        connected: Connected,
+    },
     Message(paho_mqtt::Message),
     ConnectFailed(ConnectError),
     Emit(Event),

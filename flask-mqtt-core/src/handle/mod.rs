@@ -18,12 +18,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use flask_mqtt_topic::TopicFilter;
-use tokio::sync::oneshot;
+use futures::future::BoxFuture;
+use tokio::sync::{oneshot, watch};
 
 use self::health::{ConnectionState, Health};
 use self::input::{Done, Input};
 use self::shared::{Shared, SUBSCRIBE_CHUNK};
-use crate::error::{ConnectError, Error, PahoOp, Result};
+use crate::error::{truncate, ConnectError, Error, PahoOp, Result};
 use crate::event::log::{to_log_facade, LogEntry, LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{Subscribed, Unsubscribed};
 use crate::event::Event;
@@ -57,7 +58,8 @@ impl Mqtt {
     ///
     /// Errors: [`Error::InvalidFilter`] (nothing recorded), [`Error::SubscribeRejected`]
     /// (the broker refused; the record is removed), [`Error::Closed`]; any other error
-    /// means the SUBACK did not arrive now; the filter stays recorded.
+    /// means the SUBACK did not arrive now ([`Error::Unanswered`]: the connection ended
+    /// first); the filter stays recorded.
     pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<()> {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
@@ -71,7 +73,8 @@ impl Mqtt {
     }
 
     /// Unsubscribes from `filter` and removes it from [`Mqtt::topics`]. A filter that is
-    /// not recorded changes nothing and sends nothing.
+    /// not recorded changes nothing and sends nothing. [`Error::Unanswered`] when the
+    /// connection ends before the broker's answer (the filter stays removed).
     pub async fn unsubscribe(&self, filter: &str) -> Result<()> {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
@@ -232,7 +235,16 @@ impl Mqtt {
 
     async fn subscribe_now(&self, subs: Vec<(String, QoS)>, refusal: Refusal) -> Result<()> {
         let (filters, qos): (Vec<String>, Vec<QoS>) = subs.iter().cloned().unzip();
-        let granted = match self.shared.outbound.subscribe(filters, qos).await {
+        let first = subs.first().map_or("", |(f, _)| f.as_str());
+        let ends = self.shared.ends.subscribe();
+        let answer = self.shared.outbound.subscribe(filters, qos);
+        let Some(answer) = self.answered(ends, answer).await else {
+            return Err(Error::Unanswered {
+                request: "SUBSCRIBE",
+                filter: truncate(first),
+            });
+        };
+        let granted = match answer {
             Ok(granted) => granted,
             Err(e) => {
                 // Paho C fails a SUBSCRIBE of one filter that the broker refused, instead
@@ -241,7 +253,6 @@ impl Mqtt {
                     paho_mqtt::Error::ReasonCode(rc, _) => *rc as i32,
                     _ => 0x80,
                 };
-                let first = subs.first().map_or("", |(f, _)| f.as_str());
                 let e = Error::from_paho(e, PahoOp::Subscribe { filter: first });
                 if !matches!(e, Error::SubscribeRejected { .. }) {
                     return Err(e);
@@ -299,16 +310,41 @@ impl Mqtt {
         if !self.shared.outbound.is_connected() {
             return Ok(());
         }
-        self.shared
-            .outbound
-            .unsubscribe(filters.clone())
-            .await
-            .map_err(|e| Error::from_paho(e, PahoOp::Unsubscribe))?;
+        let ends = self.shared.ends.subscribe();
+        let answer = self.shared.outbound.unsubscribe(filters.clone());
+        let Some(answer) = self.answered(ends, answer).await else {
+            return Err(Error::Unanswered {
+                request: "UNSUBSCRIBE",
+                filter: truncate(filters.first().map_or("", String::as_str)),
+            });
+        };
+        answer.map_err(|e| Error::from_paho(e, PahoOp::Unsubscribe))?;
         for filter in filters {
             log::info!(target: CLIENT_TARGET, "unsubscribed from `{filter}`");
             self.emit(Event::Unsubscribed(Unsubscribed { filter }));
         }
         Ok(())
+    }
+}
+
+impl Mqtt {
+    /// The broker's `answer` to a SUBSCRIBE or UNSUBSCRIBE, or `None` once the connection
+    /// ends (`ends`, taken before the request was handed to Paho, changes) or the client's
+    /// runtime stops. Paho C fails what waits for an answer only when it cleans the
+    /// session: with a persistent session it would wait for ever, answers of a connection
+    /// that ended being never sent again.
+    async fn answered<T>(
+        &self,
+        mut ends: watch::Receiver<u64>,
+        answer: BoxFuture<'static, std::result::Result<T, paho_mqtt::Error>>,
+    ) -> Option<std::result::Result<T, paho_mqtt::Error>> {
+        let mut ended = self.shared.ended.subscribe();
+        tokio::select! {
+            biased;
+            answer = answer => Some(answer),
+            _ = ends.changed() => None,
+            _ = ended.wait_for(|ended| *ended) => None,
+        }
     }
 }
 

@@ -37,6 +37,11 @@ pub(crate) struct Shared {
     pub(crate) health: Mutex<Health>,
     /// Whether the state is [`ConnectionState::Connected`], for waiters.
     pub(crate) link: watch::Sender<bool>,
+    /// How many broker connections have ended (lost, refused by the broker, closed by the
+    /// stop), counted by the driver: a SUBSCRIBE or UNSUBSCRIBE waiting for its answer
+    /// gives up when it changes, since Paho keeps waiting for an answer that a persistent
+    /// session never brings ([`Shared::connection_ended`]).
+    pub(crate) ends: watch::Sender<u64>,
     /// Publishes handed to the outbound side whose completion has not been reported yet.
     pub(crate) unsent: AtomicUsize,
     /// Set once the client's runtime has stopped: publishes still awaiting Paho then
@@ -88,6 +93,7 @@ impl Shared {
             closed: AtomicBool::new(false),
             health: Mutex::new(Health::new()),
             link: watch::Sender::new(false),
+            ends: watch::Sender::new(0),
             unsent: AtomicUsize::new(0),
             ended: watch::Sender::new(false),
             on_publish,
@@ -115,6 +121,12 @@ impl Shared {
     pub(crate) fn paused(self) -> Shared {
         self.ready.send_replace(false);
         self
+    }
+
+    /// A broker connection ended (or the client stopped): what waits for an answer on it
+    /// stops waiting.
+    pub(crate) fn connection_ended(&self) {
+        self.ends.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Moves to `state` (see [`Health::set`]), with `edit` applied to the health record

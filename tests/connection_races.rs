@@ -1,0 +1,351 @@
+//! A connection that ends at an awkward moment: right after the broker accepted it, while
+//! a SUBSCRIBE or UNSUBSCRIBE waits for its answer. Nothing may hang or stay "connected"
+//! for ever.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::{read_packet, unique, wait_until, Broker, Recorder};
+use mqtt::{Client, Config, ProtocolVersion, QoS};
+
+const T: Duration = Duration::from_secs(20);
+
+/// The client id of every on_connect call.
+static CONNECTED: Recorder<String> = Recorder::new();
+
+/// Declared for every client of this binary: each connect subscribes it.
+#[mqtt::on_message("races/#")]
+fn races(_msg: mqtt::Message) {}
+
+#[mqtt::on_connect]
+fn connected(client: mqtt::Mqtt) {
+    CONNECTED.push(client.client_id().to_owned());
+}
+
+/// The client id of an MQTT 3.1.1 CONNECT (fixed header included).
+fn client_id(connect: &[u8]) -> String {
+    // The remaining length: one to four bytes after the first.
+    let mut at = 1;
+    while connect[at] & 0x80 != 0 {
+        at += 1;
+    }
+    // Protocol name (2 + 4), level, flags, keep-alive.
+    let id = at + 1 + 6 + 1 + 1 + 2;
+    let len = usize::from(u16::from_be_bytes([connect[id], connect[id + 1]]));
+    String::from_utf8(connect[id + 2..id + 2 + len].to_vec()).unwrap()
+}
+
+/// The packet id and number of filters of an MQTT 3.1.1 SUBSCRIBE.
+fn subscribe_3(packet: &[u8]) -> (u16, usize) {
+    let mut at = 1;
+    while packet[at] & 0x80 != 0 {
+        at += 1;
+    }
+    at += 1;
+    let id = u16::from_be_bytes([packet[at], packet[at + 1]]);
+    let mut rest = &packet[at + 2..];
+    let mut n = 0;
+    while rest.len() >= 3 {
+        let len = usize::from(u16::from_be_bytes([rest[0], rest[1]]));
+        rest = &rest[2 + len + 1..];
+        n += 1;
+    }
+    (id, n)
+}
+
+/// A loopback MQTT 3.1.1 "broker" that accepts the first [`CLOSED`] connections of every
+/// client id and closes each at once (CONNACK and the end of the stream in one go), and
+/// serves the later ones (CONNACK, SUBACK granting QoS 0, PINGRESP) until the client goes. Returns
+/// its port and the CONNECTs it received per client id.
+fn broker_closing_first_connections() -> (u16, Arc<Mutex<HashMap<String, usize>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let connects: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let seen = Arc::clone(&connects);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let seen = Arc::clone(&seen);
+            thread::spawn(move || {
+                let Ok(connect) = read_packet(&mut stream) else {
+                    return;
+                };
+                assert_eq!(connect[0] >> 4, 1, "a CONNECT first: {connect:?}");
+                let id = client_id(&connect);
+                let nth = {
+                    let mut seen = seen.lock().unwrap();
+                    let n = seen.entry(id).or_default();
+                    *n += 1;
+                    *n
+                };
+                let _ = stream.write_all(&[0x20, 2, 0, 0]);
+                if nth <= CLOSED {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    return;
+                }
+                while let Ok(packet) = read_packet(&mut stream) {
+                    let out = match packet[0] {
+                        0x82 => {
+                            let (id, n) = subscribe_3(&packet);
+                            let mut out = vec![0x90, u8::try_from(2 + n).unwrap()];
+                            out.extend_from_slice(&id.to_be_bytes());
+                            out.extend(std::iter::repeat(0).take(n));
+                            out
+                        }
+                        0xC0 => vec![0xD0, 0],
+                        0xE0 => break,
+                        _ => continue,
+                    };
+                    if stream.write_all(&out).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (port, connects)
+}
+
+/// Connections of each client closed right after their CONNACK: each is a chance for the
+/// race below (about one in 40 lost it before the fix).
+const CLOSED: usize = 5;
+
+/// Finding: a connection lost right after its CONNACK left the client "connected" for
+/// ever (no reconnect, ready, publishes hanging) when Paho's connection-lost callback
+/// came before the driver learnt of the connect; and on_connect ran for a connection
+/// already gone. 40 clients, each of whose first [`CLOSED`] connections the broker closes
+/// right after accepting them: each must connect again until it has one that stays, and
+/// on_connect runs once, for that one.
+#[test]
+fn a_connection_lost_right_after_its_connack_is_made_again() {
+    const CLIENTS: usize = 40;
+    let (port, connects) = broker_closing_first_connections();
+    let ids: Vec<String> = (0..CLIENTS).map(|_| unique("connack-close")).collect();
+    let clients: Vec<Client> = ids
+        .iter()
+        .map(|id| {
+            Client::start(
+                Config::builder()
+                    .broker_url("127.0.0.1")
+                    .port(port)
+                    .client_id(id)
+                    .reconnect_delay(Duration::from_millis(100), Duration::from_millis(200))
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap()
+        })
+        .collect();
+    let again = |id: &String| connects.lock().unwrap().get(id).copied().unwrap_or(0) > CLOSED;
+    let all_again = wait_until(T, || ids.iter().all(again));
+    let stuck: Vec<String> = ids
+        .iter()
+        .zip(&clients)
+        .filter(|(id, _)| !again(id))
+        .map(|(id, c)| {
+            let h = c.handle();
+            format!(
+                "{id}: state {:?}, ready {}, connected {}",
+                h.health().state(),
+                h.health().is_ready(),
+                h.is_connected()
+            )
+        })
+        .collect();
+    assert!(
+        all_again,
+        "{} of {CLIENTS} clients stopped connecting after a connection closed right after its CONNACK: {stuck:?}",
+        stuck.len()
+    );
+    // Each client's connection that stays: ready, and its on_connect ran.
+    assert!(wait_until(T, || clients
+        .iter()
+        .all(|c| c.handle().health().is_ready())));
+    assert!(CONNECTED.wait_for(T, |c| ids.iter().all(|id| c.contains(id))));
+    // Stopping hands every event already emitted to its handlers.
+    drop(clients);
+    let twice: Vec<(String, usize)> = ids
+        .iter()
+        .map(|id| (id.clone(), CONNECTED.count(|c| c == id)))
+        .filter(|(_, n)| *n != 1)
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "on_connect ran for a connection that was already lost: {twice:?}"
+    );
+}
+
+/// A TCP proxy to a broker that can swallow what the client sends (read and dropped, so
+/// the broker never answers it) and cut the connection.
+struct SwallowProxy {
+    port: u16,
+    swallow: Arc<AtomicBool>,
+    swallowed: Arc<AtomicUsize>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl SwallowProxy {
+    fn start(broker_port: u16) -> SwallowProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let swallow = Arc::new(AtomicBool::new(false));
+        let swallowed = Arc::new(AtomicUsize::new(0));
+        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (s, n, all) = (
+            Arc::clone(&swallow),
+            Arc::clone(&swallowed),
+            Arc::clone(&streams),
+        );
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                let Ok(broker) = TcpStream::connect(("127.0.0.1", broker_port)) else {
+                    continue;
+                };
+                all.lock().unwrap().push(client.try_clone().unwrap());
+                all.lock().unwrap().push(broker.try_clone().unwrap());
+                let (mut from_client, mut to_broker) = (client.try_clone().unwrap(), broker);
+                let (mut from_broker, mut to_client) = (to_broker.try_clone().unwrap(), client);
+                let (s, n) = (Arc::clone(&s), Arc::clone(&n));
+                thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(got @ 1..) = from_client.read(&mut buf) {
+                        if s.load(Ordering::SeqCst) {
+                            n.fetch_add(got, Ordering::SeqCst);
+                        } else if to_broker.write_all(&buf[..got]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to_broker.shutdown(Shutdown::Both);
+                });
+                thread::spawn(move || {
+                    let _ = std::io::copy(&mut from_broker, &mut to_client);
+                    let _ = to_client.shutdown(Shutdown::Both);
+                });
+            }
+        });
+        SwallowProxy {
+            port,
+            swallow,
+            swallowed,
+            streams,
+        }
+    }
+
+    /// Ends every connection (both sides) and passes the client's bytes on again.
+    fn cut(&self) {
+        self.swallow.store(false, Ordering::SeqCst);
+        for s in self.streams.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Subscribe,
+    Unsubscribe,
+}
+
+/// A persistent session through a [`SwallowProxy`]: `op` is sent, swallowed, then the
+/// connection is cut. Paho C keeps waiting for the answer of a persistent session's
+/// SUBSCRIBE/UNSUBSCRIBE after the connection is gone (it fails them only when it cleans
+/// the session), so the call hung for ever; it must end with `Error::Unanswered`.
+fn cut_while_waiting(version: ProtocolVersion, op: Op) {
+    let broker = Broker::start();
+    let proxy = SwallowProxy::start(broker.port());
+    let id = unique("unanswered");
+    let config = Config::builder()
+        .broker_url("127.0.0.1")
+        .port(proxy.port)
+        .client_id(&id)
+        .protocol_version(version)
+        .clean_session(false)
+        .reconnect_delay(Duration::from_millis(100), Duration::from_millis(200));
+    let config = match version {
+        ProtocolVersion::V5 => config.session_expiry(Duration::from_secs(600)),
+        _ => config,
+    };
+    let client = Client::start(config.build().unwrap()).unwrap();
+    let h = client.handle();
+    assert!(wait_until(T, || h.health().is_ready()));
+    let filter = format!("{id}/t");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    if let Op::Unsubscribe = op {
+        rt.block_on(h.subscribe(&filter, QoS::AtLeastOnce)).unwrap();
+    }
+    proxy.swallow.store(true, Ordering::SeqCst);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h2 = h.clone();
+    let f = filter.clone();
+    thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = match op {
+            Op::Subscribe => rt.block_on(h2.subscribe(&f, QoS::AtLeastOnce)),
+            Op::Unsubscribe => rt.block_on(h2.unsubscribe(&f)),
+        };
+        let _ = tx.send(result);
+    });
+    // The request is on its way, swallowed: then the connection goes.
+    assert!(wait_until(T, || proxy.swallowed.load(Ordering::SeqCst) > 0));
+    proxy.cut();
+    let result = rx.recv_timeout(T).unwrap_or_else(|_| {
+        panic!("{op:?} still waiting {T:?} after its connection was cut ({version:?})")
+    });
+    let request = match op {
+        Op::Subscribe => "SUBSCRIBE",
+        Op::Unsubscribe => "UNSUBSCRIBE",
+    };
+    match result {
+        Err(mqtt::Error::Unanswered {
+            request: r,
+            filter: f,
+        }) => {
+            assert_eq!((r, f.as_str()), (request, filter.as_str()));
+        }
+        other => panic!("{op:?} after a cut connection ({version:?}): {other:?}"),
+    }
+    // The client connects again, and a subscription asked for then is answered.
+    assert!(wait_until(T, || h.health().is_ready()));
+    rt.block_on(h.subscribe(&format!("{id}/after"), QoS::AtLeastOnce))
+        .unwrap();
+    if let Op::Subscribe = op {
+        assert!(
+            h.topics().iter().any(|(f, _)| *f == filter),
+            "{:?}",
+            h.topics()
+        );
+    }
+}
+
+#[test]
+fn a_subscribe_waiting_for_its_suback_ends_when_the_connection_is_cut_v311() {
+    cut_while_waiting(ProtocolVersion::V311, Op::Subscribe);
+}
+
+#[test]
+fn a_subscribe_waiting_for_its_suback_ends_when_the_connection_is_cut_v5() {
+    cut_while_waiting(ProtocolVersion::V5, Op::Subscribe);
+}
+
+#[test]
+fn an_unsubscribe_waiting_for_its_unsuback_ends_when_the_connection_is_cut_v311() {
+    cut_while_waiting(ProtocolVersion::V311, Op::Unsubscribe);
+}
+
+#[test]
+fn an_unsubscribe_waiting_for_its_unsuback_ends_when_the_connection_is_cut_v5() {
+    cut_while_waiting(ProtocolVersion::V5, Op::Unsubscribe);
+}
