@@ -1,18 +1,20 @@
 //! A connection that ends at an awkward moment: right after the broker accepted it, while
-//! a SUBSCRIBE or UNSUBSCRIBE waits for its answer. Nothing may hang or stay "connected"
-//! for ever.
+//! a SUBSCRIBE or UNSUBSCRIBE waits for its answer, while the client is being stopped
+//! during a connect attempt. Nothing may hang or stay "connected" for ever, and a
+//! graceful stop must never make the broker publish the last will.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{read_packet, unique, wait_until, Broker, Recorder};
+use flask_mqtt_tests::{read_packet, unique, wait_until, Broker, LatencyProxy, Observer, Recorder};
 use mqtt::{Client, Config, ProtocolVersion, QoS};
 
 const T: Duration = Duration::from_secs(20);
@@ -348,4 +350,58 @@ fn an_unsubscribe_waiting_for_its_unsuback_ends_when_the_connection_is_cut_v311(
 #[test]
 fn an_unsubscribe_waiting_for_its_unsuback_ends_when_the_connection_is_cut_v5() {
     cut_while_waiting(ProtocolVersion::V5, Op::Unsubscribe);
+}
+
+/// Finding: a graceful stop while the connect attempt was under way sent no DISCONNECT;
+/// the connection completed afterwards and, when the process exited, the broker
+/// published the last will. The broker's replies come 1 s late; the app (`will_client
+/// early`) drops its client 300 ms after starting it.
+#[test]
+fn a_stop_during_a_connect_attempt_never_makes_the_broker_publish_the_will() {
+    stop_during_connect_attempt("early");
+}
+
+/// The same with `Mqtt::disconnect()`.
+#[test]
+fn a_disconnect_during_a_connect_attempt_never_makes_the_broker_publish_the_will() {
+    stop_during_connect_attempt("early-disconnect");
+}
+
+fn stop_during_connect_attempt(mode: &str) {
+    let broker = Broker::start();
+    let proxy = LatencyProxy::start(broker.port(), Duration::from_secs(1));
+    let watcher = Observer::connect(&broker);
+    let topic = format!("status/{}", unique("will-early"));
+    watcher.subscribe(&topic, 1);
+    let id = unique("willearly");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_will_client"))
+        .args([&proxy.port().to_string(), id.as_str(), topic.as_str(), mode])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "dropped");
+    assert!(child.wait().unwrap().success());
+    // The broker learnt of the client (its CONNECT came at once) and saw it go.
+    assert!(
+        wait_until(T, || {
+            let log = broker.log();
+            log.contains(&format!("Client {id} disconnected"))
+                || log.contains(&format!("Client {id} closed its connection"))
+        }),
+        "{}",
+        broker.log_tail(20)
+    );
+    // A will would have been queued to the watcher before this marker.
+    watcher.publish(&topic, "marker", 1);
+    let first = watcher.expect_message(&topic, T);
+    assert_eq!(
+        first.payload(),
+        b"marker",
+        "the broker published the last will after a graceful stop during the connect attempt: {}",
+        broker.log_tail(20)
+    );
 }

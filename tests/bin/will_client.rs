@@ -1,8 +1,11 @@
 //! A child process for the last-will tests: connects with a last will, prints
 //! `connected` once on_connect ran, then either waits to be killed (`wait`) or
-//! disconnects cleanly and exits (`clean`).
+//! disconnects cleanly and exits (`clean`). `early`: drops the client 300 ms after
+//! starting it, whether connected or not (a stop while the connect attempt is under way),
+//! prints `dropped` and exits; `early-disconnect`: the same, calling `Mqtt::disconnect()`
+//! first.
 //!
-//! Usage: `will_client PORT CLIENT_ID WILL_TOPIC wait|clean`
+//! Usage: `will_client PORT CLIENT_ID WILL_TOPIC wait|clean|early|early-disconnect`
 
 use std::io::Write;
 use std::time::Duration;
@@ -22,7 +25,7 @@ fn connected() {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, port, id, topic, mode] = args.as_slice() else {
-        eprintln!("usage: will_client PORT CLIENT_ID WILL_TOPIC wait|clean");
+        eprintln!("usage: will_client PORT CLIENT_ID WILL_TOPIC wait|clean|early|early-disconnect");
         std::process::exit(2);
     };
     let (tx, rx) = std::sync::mpsc::channel();
@@ -44,6 +47,19 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if mode.starts_with("early") {
+        std::thread::sleep(Duration::from_millis(300));
+        if mode == "early-disconnect" {
+            let rt = tokio::runtime::Builder::new_current_thread().build();
+            if let Ok(rt) = rt {
+                rt.block_on(client.handle().disconnect());
+            }
+        }
+        drop(client); // a graceful stop: must end any connection with DISCONNECT
+        println!("dropped");
+        let _ = std::io::stdout().flush();
+        return;
+    }
     if rx.recv_timeout(Duration::from_secs(15)).is_err() {
         eprintln!("will_client: not connected");
         std::process::exit(1);

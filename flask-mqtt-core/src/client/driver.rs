@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::paho::start_attempt;
 use super::session::Session;
-use super::shutdown::shutdown;
+use super::shutdown::{shutdown, Link};
 use crate::dispatch::Intake;
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{Connected, DisconnectReason, Disconnected};
@@ -46,6 +46,9 @@ pub(super) async fn drive(
     // The broker of the current (or last) connection.
     let mut current = shared.uri.clone();
 
+    // Whether a connection attempt is under way (its outcome not received yet): a stop
+    // waits for it, so that a connection it makes is closed with DISCONNECT.
+    let mut connecting = true;
     start_attempt(&mqtt, &session.paho, &uris[..], next);
     loop {
         let input = tokio::select! {
@@ -53,6 +56,7 @@ pub(super) async fn drive(
             _ = sleep_until(retry_at), if retry_at.is_some() => {
                 retry_at = None;
                 if !shared.closed.load(Ordering::SeqCst) {
+                    connecting = true;
                     start_attempt(&mqtt, &session.paho, &uris[..], next);
                 }
                 continue;
@@ -78,6 +82,7 @@ pub(super) async fn drive(
                 broker,
                 shared_subscriptions,
             } => {
+                connecting = false;
                 if shared.closed.load(Ordering::SeqCst) {
                     continue;
                 }
@@ -170,6 +175,7 @@ pub(super) async fn drive(
                 delay = delay.saturating_mul(2).min(max_delay);
             }
             Input::ConnectFailed(err) => {
+                connecting = false;
                 if shared.closed.load(Ordering::SeqCst) || up {
                     continue;
                 }
@@ -185,6 +191,7 @@ pub(super) async fn drive(
                         LogLevel::Warning,
                         format!("{err}; trying {} next", uris[next]),
                     );
+                    connecting = true;
                     start_attempt(&mqtt, &session.paho, &uris[..], next);
                     continue;
                 }
@@ -214,7 +221,8 @@ pub(super) async fn drive(
             Input::Shutdown { done, graceful } => {
                 // Shutdown takes what is left on its own terms (and bounds it in time).
                 intake.close();
-                shutdown(session, rx, up, done, graceful).await;
+                let link = Link { up, connecting };
+                shutdown(session, rx, link, done, graceful).await;
                 return;
             }
         }

@@ -37,9 +37,10 @@ use crate::registry;
 
 /// Owns the running client. Dropping it (or calling [`Client::shutdown`]) stops it
 /// gracefully: handler calls already queued or running finish and publishes not yet
-/// acknowledged go out (up to 5 s), then DISCONNECT is sent (so the broker publishes no
-/// last will), events received meanwhile are handled (up to 5 s more) and the client's
-/// runtime stops.
+/// acknowledged go out (up to 5 s), a connection attempt under way is waited for (up to
+/// its timeout, at most 5 s), then DISCONNECT is sent (so the broker publishes no last
+/// will), events received meanwhile are handled (up to 5 s more) and the client's runtime
+/// stops.
 #[derive(Debug)]
 pub struct Client {
     mqtt: Mqtt,
@@ -230,7 +231,7 @@ impl Drop for Client {
             // Runs on ordinary threads (actix workers shutting down, `main`), never on a
             // Paho callback thread: block until the shutdown is over, bounded.
             if rx
-                .recv_timeout(SHUTDOWN_TIMEOUT * 3 + Duration::from_secs(1))
+                .recv_timeout(SHUTDOWN_TIMEOUT * 4 + Duration::from_secs(1))
                 .is_ok()
             {
                 // The driver has returned; the thread now stops its runtime (at most 1 s).
@@ -240,7 +241,7 @@ impl Drop for Client {
             // A shutdown is already under way (`Mqtt::disconnect()`, maybe from inside a
             // handler): wait, bounded, for it to finish draining the handlers too.
             let deadline =
-                std::time::Instant::now() + SHUTDOWN_TIMEOUT * 3 + Duration::from_secs(2);
+                std::time::Instant::now() + SHUTDOWN_TIMEOUT * 4 + Duration::from_secs(2);
             while !thread.is_finished() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }

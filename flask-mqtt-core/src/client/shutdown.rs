@@ -8,6 +8,7 @@ use flask_mqtt_topic::TopicFilter;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::paho::attempt_timeout;
 use super::session::Session;
 use crate::error::shown_uri;
 use crate::event::log::{LogLevel, CLIENT_TARGET};
@@ -34,10 +35,14 @@ pub(super) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 pub(super) async fn shutdown(
     mut session: Session,
     mut rx: mpsc::UnboundedReceiver<Input>,
-    mut up: bool,
+    link: Link,
     done: Done,
     graceful: bool,
 ) {
+    let Link {
+        mut up,
+        mut connecting,
+    } = link;
     let mqtt = &session.mqtt.clone();
     let shared = &mqtt.shared;
     // Answered once DISCONNECT went out (`Mqtt::disconnect()` may be awaited inside a
@@ -80,7 +85,8 @@ pub(super) async fn shutdown(
             let unsent = shared.unsent.load(Ordering::SeqCst);
             // Acknowledgements still owed: held by an `mqtt::Ack` (the calls are over).
             let owed = shared.acks.unacknowledged();
-            let settled = session.dispatcher.is_idle() && ((unsent == 0 && owed == 0) || !up);
+            let settled =
+                session.dispatcher.is_idle() && ((unsent == 0 && owed == 0) || !up) && !connecting;
             if !settled {
                 settled_since = None;
             }
@@ -113,7 +119,11 @@ pub(super) async fn shutdown(
                     session.deliver(i)
                 }) {
                     Some(None) => {}
-                    Some(Some(Input::Connected { .. })) => up = true,
+                    Some(Some(Input::Connected { .. })) => {
+                        connecting = false;
+                        up = session.paho.is_connected();
+                    }
+                    Some(Some(Input::ConnectFailed(_))) => connecting = false,
                     Some(Some(Input::ConnectionLost | Input::BrokerDisconnect(_))) => {
                         if std::mem::take(&mut up) {
                             shared.connection_ended();
@@ -159,6 +169,16 @@ pub(super) async fn shutdown(
         }
     }
 
+    if connecting {
+        // The attempt may still connect: wait for it, so that its connection is closed
+        // with DISCONNECT (otherwise it lives on unseen and, when the process exits, the
+        // broker publishes the last will).
+        let mut later = Vec::new();
+        up |= finish_attempt(&mut session, &mut rx, &mut later).await;
+        for d in later {
+            hold(d, &mut early, &mut waiting);
+        }
+    }
     shared.closed.store(true, Ordering::SeqCst);
     if session.persistent() {
         // Acknowledgements from now on would come too late (Paho refuses those given
@@ -207,6 +227,51 @@ pub(super) async fn shutdown(
     session.dispatcher.drain(SHUTDOWN_TIMEOUT).await;
     for d in waiting {
         d.send();
+    }
+}
+
+/// The connection as the driver left it to the stop.
+pub(super) struct Link {
+    /// A connection is up.
+    pub(super) up: bool,
+    /// A connection attempt is under way: its outcome has not come yet.
+    pub(super) connecting: bool,
+}
+
+/// Waits for the outcome of the connection attempt under way, bounded by the attempt's
+/// own timeout (at most [`SHUTDOWN_TIMEOUT`]), handing what else arrives meanwhile to
+/// dispatch (and shutdown requests to `later`). Whether it connected.
+async fn finish_attempt(
+    session: &mut Session,
+    rx: &mut mpsc::UnboundedReceiver<Input>,
+    later: &mut Vec<Done>,
+) -> bool {
+    let bound = attempt_timeout(&session.mqtt.shared.config)
+        .saturating_add(Duration::from_millis(500))
+        .min(SHUTDOWN_TIMEOUT);
+    let deadline = Instant::now() + bound;
+    loop {
+        let input = tokio::select! {
+            i = rx.recv() => i,
+            _ = tokio::time::sleep_until(deadline) => {
+                session.mqtt.emit_visible(
+                    LogLevel::Warning,
+                    format!(
+                        "stopping while a connection attempt to {} still had no outcome after {bound:?}: if it connects after all, the broker may publish the last will",
+                        session.mqtt.shared.uri
+                    ),
+                );
+                return session.paho.is_connected();
+            }
+        };
+        match input.map(|i| session.deliver(i)) {
+            None => return session.paho.is_connected(),
+            Some(Some(Input::Connected { .. })) => return session.paho.is_connected(),
+            Some(Some(Input::ConnectFailed(_))) => return false,
+            Some(Some(Input::Shutdown { done, .. })) => later.push(done),
+            Some(Some(Input::Ready)) => session.resume(),
+            Some(_) => {}
+        }
     }
 }
 

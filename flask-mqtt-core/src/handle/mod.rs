@@ -156,7 +156,9 @@ impl Mqtt {
     /// will), runs `on_disconnect` handlers and stops the client for good: later
     /// operations return [`Error::Closed`]. Calling it twice is harmless. It does not
     /// wait for publishes not yet sent or acknowledged (a warning says how many may be
-    /// lost); a graceful shutdown (`Client::shutdown`, the actix server's stop) does.
+    /// lost); a graceful shutdown (`Client::shutdown`, the actix server's stop) does. A
+    /// connection attempt under way is waited for (up to its timeout, at most 5 s), so
+    /// that a connection it makes gets its DISCONNECT too.
     pub async fn disconnect(&self) {
         let (tx, rx) = oneshot::channel();
         if self
