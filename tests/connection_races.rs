@@ -22,9 +22,14 @@ const T: Duration = Duration::from_secs(20);
 /// The client id of every on_connect call.
 static CONNECTED: Recorder<String> = Recorder::new();
 
+/// (client id, topic) of every message `races` handled.
+static RACES: Recorder<(String, String)> = Recorder::new();
+
 /// Declared for every client of this binary: each connect subscribes it.
 #[mqtt::on_message("races/#")]
-fn races(_msg: mqtt::Message) {}
+fn races(client: mqtt::Mqtt, msg: mqtt::Message) {
+    RACES.push((client.client_id().to_owned(), msg.topic().to_owned()));
+}
 
 #[mqtt::on_connect]
 fn connected(client: mqtt::Mqtt) {
@@ -402,6 +407,83 @@ fn stop_during_connect_attempt(mode: &str) {
         first.payload(),
         b"marker",
         "the broker published the last will after a graceful stop during the connect attempt: {}",
+        broker.log_tail(20)
+    );
+}
+
+/// Mosquitto's dynamic-security plugin, from Debian's `mosquitto` package (in the
+/// architecture's library directory): Mosquitto 2.0's `acl_file` never refuses a
+/// SUBSCRIBE, this plugin does.
+fn dynsec_plugin() -> std::path::PathBuf {
+    let name = "mosquitto_dynamic_security.so";
+    let lib = std::path::Path::new("/usr/lib");
+    let arch_dirs = std::fs::read_dir(lib)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join(name));
+    std::iter::once(lib.join(name))
+        .chain(arch_dirs)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("no {name} under /usr/lib: install Debian's mosquitto"))
+}
+
+/// Anonymous clients may do anything, and subscribe to `races/#` if `allowed`.
+fn dynsec(allowed: bool) -> String {
+    format!(
+        r#"{{
+  "defaultACLAccess": {{"publishClientSend": true, "publishClientReceive": true,
+                       "subscribe": true, "unsubscribe": true}},
+  "clients": [],
+  "groups": [{{"groupname": "anonymous", "roles": [{{"rolename": "races"}}]}}],
+  "roles": [{{"rolename": "races", "acls": [
+    {{"acltype": "subscribePattern", "topic": "races/#", "priority": 0, "allow": {allowed}}}]}}],
+  "anonymousGroup": "anonymous"
+}}"#
+    )
+}
+
+/// Finding: a handler's filter the broker refused was dropped from the filters subscribed
+/// at each connect, so after the ACL changed (or on a failover broker that allows it) the
+/// handler stayed deaf until a restart. It is asked for again at every connect.
+#[test]
+fn a_handler_filter_refused_once_is_asked_for_again_at_the_next_connect() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dynamic-security.json");
+    std::fs::write(&file, dynsec(false)).unwrap();
+    let broker = Broker::builder()
+        .extra(format!("plugin {}", dynsec_plugin().display()))
+        .extra(format!("plugin_opt_config_file {}", file.display()))
+        .start();
+    let id = unique("refused-again");
+    let client = Client::start(
+        broker
+            .config(&id)
+            .reconnect_delay(Duration::from_millis(100), Duration::from_millis(200))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let h = client.handle();
+    assert!(
+        wait_until(T, || h.health().refused_subscriptions() == ["races/#"]),
+        "the refusal was not reported: {:?}",
+        h.health()
+    );
+    // The ACL now allows it: after the broker restarts, the handler receives.
+    std::fs::write(&file, dynsec(true)).unwrap();
+    broker.restart();
+    assert!(
+        wait_until(T, || h.health().connects() == 2
+            && h.health().refused_subscriptions().is_empty()),
+        "the handler's filter was not subscribed at the next connect: {:?}, {}",
+        h.health(),
+        broker.log_tail(20)
+    );
+    Observer::connect(&broker).publish("races/after", "x", 1);
+    assert!(
+        RACES.wait_for(T, |g| g.iter().any(|(i, t)| *i == id && t == "races/after")),
+        "the handler of a filter refused once never received: {}",
         broker.log_tail(20)
     );
 }

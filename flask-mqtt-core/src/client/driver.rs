@@ -136,12 +136,14 @@ pub(super) async fn drive(
                     }
                 }
                 // Subscribe first, then tell on_connect handlers (through the queue, so the
-                // driver never waits on the broker itself), unless this connection ended
-                // meanwhile (`Session::deliver` checks).
+                // driver never waits on the broker itself), unless the subscriptions were
+                // not answered or this connection ended meanwhile (`Session::deliver`).
                 let m = mqtt.clone();
                 let connection = *shared.ends.borrow();
                 tokio::spawn(async move {
-                    m.resubscribe().await;
+                    if !m.resubscribe().await {
+                        return;
+                    }
                     let _ = m.shared.input.send(Input::Resubscribed {
                         connection,
                         connected: Connected {

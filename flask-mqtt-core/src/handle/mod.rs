@@ -57,7 +57,8 @@ impl Mqtt {
     /// QoS. While disconnected, the filter is recorded and subscribed at the next connect.
     ///
     /// Errors: [`Error::InvalidFilter`] (nothing recorded), [`Error::SubscribeRejected`]
-    /// (the broker refused; the record is removed), [`Error::Closed`]; any other error
+    /// (the broker refused; the record is removed, unless a handler declares the
+    /// filter), [`Error::Closed`]; any other error
     /// means the SUBACK did not arrive now ([`Error::Unanswered`]: the connection ended
     /// first); the filter stays recorded.
     pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<()> {
@@ -217,14 +218,22 @@ impl Mqtt {
     /// Subscribes every recorded filter again, on each connect. A filter the broker
     /// refuses is reported as [`Mqtt::subscribe`] reports it, and visibly besides: its
     /// handler would otherwise never receive anything while the client is ready.
-    pub(crate) async fn resubscribe(&self) {
+    /// Whether the broker answered every SUBSCRIBE (granted or refused): if not, the
+    /// connection went (or Paho failed writing to it) and on_connect is not told.
+    pub(crate) async fn resubscribe(&self) -> bool {
         let all: Vec<(String, QoS)> = self.topics();
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
             match self.subscribe_now(chunk.to_vec(), Refusal::Visible).await {
                 // Said per filter, where it was refused.
                 Ok(()) | Err(Error::SubscribeRejected { .. }) => {}
                 // The connection went (a reconnect subscribes again) or Paho failed.
-                Err(e) => self.emit_log(LogLevel::Err, format!("resubscribing failed: {e}")),
+                Err(e) => {
+                    self.emit_log(
+                        LogLevel::Err,
+                        format!("resubscribing failed: {e}; on_connect handlers are not told of this connection"),
+                    );
+                    return false;
+                }
             }
         }
         if !all.is_empty() {
@@ -233,6 +242,7 @@ impl Mqtt {
                 format!("subscribed to {} filter(s)", all.len()),
             );
         }
+        true
     }
 
     async fn subscribe_now(&self, subs: Vec<(String, QoS)>, refusal: Refusal) -> Result<()> {
@@ -288,22 +298,32 @@ impl Mqtt {
         }
     }
 
-    /// The broker refused `filter` with `code`: it is no longer recorded (not subscribed
-    /// again at the next connect), [`Health::refused_subscriptions`] lists it, and the
-    /// log and `on_log` say so; on stderr too when `refusal` asks and no logger shows it.
+    /// The broker refused `filter` with `code`: [`Health::refused_subscriptions`] lists it
+    /// (until a connect subscribes it), and the log and `on_log` say so, on stderr too
+    /// when `refusal` asks and no logger shows it; a connect refused a filter already
+    /// listed says so at debug level only. A filter
+    /// subscribed at run time is no longer recorded (not subscribed again at the next
+    /// connect); a handler's filter stays recorded and is asked for again at each
+    /// connect, since its handler would otherwise stay deaf until a restart.
     fn refused(&self, filter: &str, code: i32, refusal: Refusal) {
-        lock(&self.shared.topics).remove(filter);
-        {
+        if !self.shared.declared.contains(filter) {
+            lock(&self.shared.topics).remove(filter);
+        }
+        let new = {
             let mut health = lock(&self.shared.health);
-            if !health.refused_subscriptions.iter().any(|f| f == filter) {
+            let new = !health.refused_subscriptions.iter().any(|f| f == filter);
+            if new {
                 health.refused_subscriptions.push(filter.to_owned());
             }
-        }
+            new
+        };
         let message = format!(
             "the broker refused the subscription to `{filter}` (code {code:#04x}): nothing is received on it"
         );
         match refusal {
-            Refusal::Visible => self.emit_visible(LogLevel::Err, message),
+            Refusal::Visible if new => self.emit_visible(LogLevel::Err, message),
+            // Said already, and still listed in the health: not again at every connect.
+            Refusal::Visible => log::debug!(target: CLIENT_TARGET, "{message} (again)"),
             Refusal::Returned => self.emit_log(LogLevel::Err, message),
         }
     }

@@ -1,6 +1,6 @@
 //! [`Shared`]: the state of one client that every handle shares.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
@@ -28,6 +28,10 @@ pub(crate) struct Shared {
     pub(crate) uri: String,
     /// What is subscribed, and subscribed again at every connect.
     pub(crate) topics: Mutex<BTreeMap<String, QoS>>,
+    /// The handlers' (declared) filters: a refusal leaves them in `topics`, so they are
+    /// asked for again at the next connect (an ACL may change, a failover broker may
+    /// allow them); only an unsubscription removes them.
+    pub(crate) declared: BTreeSet<String>,
     /// To the driver task, when one runs: events to dispatch, log lines, shutdown.
     pub(crate) input: mpsc::UnboundedSender<Input>,
     /// The runtime that finishes publishes whose caller stopped waiting.
@@ -87,6 +91,7 @@ impl Shared {
             outbound,
             config,
             uri,
+            declared: topics.keys().cloned().collect(),
             topics: Mutex::new(topics),
             input,
             rt,
