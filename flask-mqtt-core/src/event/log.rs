@@ -7,7 +7,11 @@
 use std::fmt;
 
 /// Severity of a [`LogEntry`], with Flask-MQTT's (paho-python's) numeric values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Levels compare by severity, `Debug < Info < Notice < Warning < Err`, not by those
+/// values (debug's 0x10 is the largest): `entry.level() >= LogLevel::Warning` keeps
+/// warnings and errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum LogLevel {
     /// `MQTT_LOG_INFO` (0x01).
@@ -28,6 +32,17 @@ impl LogLevel {
         self as u8
     }
 
+    /// The rank by severity, debug lowest.
+    const fn severity(self) -> u8 {
+        match self {
+            LogLevel::Debug => 0,
+            LogLevel::Info => 1,
+            LogLevel::Notice => 2,
+            LogLevel::Warning => 3,
+            LogLevel::Err => 4,
+        }
+    }
+
     pub(crate) fn to_log(self) -> log::Level {
         match self {
             LogLevel::Err => log::Level::Error,
@@ -35,6 +50,18 @@ impl LogLevel {
             LogLevel::Notice | LogLevel::Info => log::Level::Info,
             LogLevel::Debug => log::Level::Debug,
         }
+    }
+}
+
+impl Ord for LogLevel {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.severity().cmp(&other.severity())
+    }
+}
+
+impl PartialOrd for LogLevel {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -104,5 +131,22 @@ mod tests {
         assert_eq!(LogLevel::Warning.code(), 0x04);
         assert_eq!(LogLevel::Err.code(), 0x08);
         assert_eq!(LogLevel::Debug.code(), 0x10);
+    }
+
+    /// An `#[on_log]` filter `entry.level() >= LogLevel::Warning` keeps warnings and
+    /// errors only: the levels order by severity, not by their numeric values (debug is
+    /// 0x10, the largest).
+    #[test]
+    fn levels_order_by_severity() {
+        use LogLevel::{Debug, Err, Info, Notice, Warning};
+        let ascending = [Debug, Info, Notice, Warning, Err];
+        for (i, a) in ascending.iter().enumerate() {
+            for (j, b) in ascending.iter().enumerate() {
+                assert_eq!(a.cmp(b), i.cmp(&j), "{a} vs {b}");
+                assert_eq!(a.partial_cmp(b), Some(i.cmp(&j)), "{a} vs {b}");
+            }
+        }
+        assert!(Debug < Warning);
+        assert_eq!(ascending.iter().max(), Some(&Err));
     }
 }
