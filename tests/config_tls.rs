@@ -96,7 +96,7 @@ fn expect_unreachable(client: &Client, broker: &Broker) -> String {
         m.client_id(),
         broker.log_tail(20)
     );
-    let mqtt::ConnectError::Unreachable { uri, reason } = &err else {
+    let mqtt::ConnectError::Unreachable { uri, reason, .. } = &err else {
         panic!("expected ConnectError::Unreachable, got {err:?}");
     };
     assert_eq!(*uri, m.server_uri(), "{err}");

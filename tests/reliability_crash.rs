@@ -913,7 +913,7 @@ fn publish_while_disconnected_is_buffered_up_to_the_limit_then_refused_at_once()
             .qos(qos)
             .into_future();
         match poll_once(&mut f) {
-            Poll::Ready(Err(mqtt::Error::BufferFull { limit, topic: t })) => {
+            Poll::Ready(Err(mqtt::Error::BufferFull { limit, topic: t, .. })) => {
                 assert_eq!(limit, LIMIT);
                 assert_eq!(t, format!("{topic}/{n}"));
             }

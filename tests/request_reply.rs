@@ -279,7 +279,7 @@ async fn late_replies_and_dropped_requests_leak_nothing_and_reach_no_handler() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::NoReply { ref topic, timeout } if topic == "slow/req" && timeout == Duration::from_millis(100)),
+        matches!(err, Error::NoReply { ref topic, timeout, .. } if topic == "slow/req" && timeout == Duration::from_millis(100)),
         "{err:?}"
     );
     assert_eq!(
@@ -330,7 +330,7 @@ async fn mqtt_311_needs_a_reply_topic_and_one_request_per_reply_topic() {
 
     let err = mqtt.request("v3/req", "no reply topic").await.unwrap_err();
     assert!(
-        matches!(err, Error::ReplyTopicRequired { ref topic } if topic == "v3/req"),
+        matches!(err, Error::ReplyTopicRequired { ref topic, .. } if topic == "v3/req"),
         "{err:?}"
     );
 
@@ -354,7 +354,7 @@ async fn mqtt_311_needs_a_reply_topic_and_one_request_per_reply_topic() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, Error::ReplyTopicBusy { reply_topic: ref t } if *t == reply_topic),
+        matches!(err, Error::ReplyTopicBusy { reply_topic: ref t, .. } if *t == reply_topic),
         "{err:?}"
     );
 

@@ -102,7 +102,7 @@ fn status_of(client: &mqtt::Mqtt, last: Option<&Status>) -> Status {
         Some(mqtt::ConnectError::Refused(rc)) => {
             (Some(rc.code()), Some(rc.description().to_owned()))
         }
-        Some(mqtt::ConnectError::RefusedV5 { code, reason }) => (Some(code), Some(reason)),
+        Some(mqtt::ConnectError::RefusedV5 { code, reason, .. }) => (Some(code), Some(reason)),
         Some(other) => (None, Some(other.to_string())),
     };
     Status {

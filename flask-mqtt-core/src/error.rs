@@ -1,6 +1,11 @@
 //! The crate's error type.
+//!
+//! Every message says its cause (a user logs `{e}`), so no error returns that cause
+//! again from `source()`, where a reporter printing the chain would show it twice; the
+//! cause stays available, typed, in the variant's fields.
 
 use std::fmt;
+use std::sync::Arc;
 
 use flask_mqtt_topic::{TopicFilterError, TopicNameError};
 
@@ -8,13 +13,29 @@ use flask_mqtt_topic::{TopicFilterError, TopicNameError};
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A configuration value that could not be used.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+///
+/// Two errors are equal when key, value and expectation are, and their I/O errors (if
+/// any) are of the same kind.
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("invalid {key}{}: expected {expected}", value.as_ref().map(|v| format!(" `{v}`")).unwrap_or_default())]
 pub struct ConfigError {
     key: String,
     value: Option<String>,
     expected: String,
+    // Shared so that the error stays `Clone`; its text is already in `expected`.
+    io: Option<Arc<std::io::Error>>,
 }
+
+impl PartialEq for ConfigError {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+            && self.value == other.value
+            && self.expected == other.expected
+            && self.io.as_ref().map(|e| e.kind()) == other.io.as_ref().map(|e| e.kind())
+    }
+}
+
+impl Eq for ConfigError {}
 
 impl ConfigError {
     pub(crate) fn new(key: &str, value: Option<&str>, expected: impl Into<String>) -> Self {
@@ -22,7 +43,22 @@ impl ConfigError {
             key: key.to_owned(),
             value: value.map(truncate),
             expected: expected.into(),
+            io: None,
         }
+    }
+
+    /// A file named by `key` could not be read: `expected` says what it should be, and
+    /// the message adds the I/O error's text.
+    pub(crate) fn io(key: &str, value: Option<&str>, expected: &str, e: std::io::Error) -> Self {
+        let mut err = ConfigError::new(key, value, format!("{expected} ({e})"));
+        err.io = Some(Arc::new(e));
+        err
+    }
+
+    /// The I/O error behind it, when a file could not be read (its text is already in
+    /// the message).
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        self.io.as_deref()
     }
 
     /// The key (`MQTT_BROKER_PORT`, ...) whose value is wrong.
@@ -42,33 +78,30 @@ impl ConfigError {
 }
 
 /// Everything that can go wrong in flask-mqtt's runtime.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// The configuration is invalid; the message names the key.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(ConfigError),
     /// A topic filter given at run time (to `subscribe`/`unsubscribe`) is invalid.
-    #[error("invalid topic filter `{filter}`: {source}")]
+    #[non_exhaustive]
     InvalidFilter {
         /// The filter as given (truncated to 200 bytes).
         filter: String,
         /// What is wrong with it.
-        #[source]
         source: TopicFilterError,
     },
     /// A topic name given to `publish` is invalid.
-    #[error("invalid topic name `{topic}`: {source}")]
+    #[non_exhaustive]
     InvalidTopic {
         /// The topic as given (truncated to 200 bytes).
         topic: String,
         /// What is wrong with it.
-        #[source]
         source: TopicNameError,
     },
     /// An MQTT 5 property given to `publish` cannot be sent: a NUL character in a
     /// string, or a value longer than 65,535 bytes.
-    #[error("invalid MQTT 5 {property} property: {reason}")]
+    #[non_exhaustive]
     InvalidProperty {
         /// The property, e.g. `Content Type` or `User Property value`.
         property: &'static str,
@@ -76,32 +109,28 @@ pub enum Error {
         reason: String,
     },
     /// A QoS number outside `0..=2`.
-    #[error("qos must be 0, 1 or 2, found {0}")]
     InvalidQos(u8),
     /// Connect mode `required`: the first connection attempt failed.
-    #[error("could not connect to {uri} (MQTT_CONNECT_MODE=required): {source}")]
+    #[non_exhaustive]
     ConnectRequired {
         /// The broker URI (scheme, host, port, WebSocket path), its query's values `***`
         /// (they may be credentials).
         uri: String,
         /// Why.
-        #[source]
         source: ConnectError,
     },
     /// The operation needs a connection and the client is not connected.
-    #[error("not connected to the broker")]
     NotConnected,
 
     /// The connection broke while a QoS 1 or 2 publish waited for the broker's
     /// acknowledgement, on a clean session: the broker does not resume it, so the
     /// message is not resent. The broker may or may not have received it. (With
     /// `MQTT_CLEAN_SESSION=false` the publish is resent after the reconnect instead.)
-    #[error("the connection to the broker broke before it acknowledged the publish; the message may or may not have been delivered")]
     ConnectionLost,
     /// The client was disconnected for the whole publish timeout (`MQTT_PUBLISH_TIMEOUT`)
     /// while a publish waited. The message stays buffered and goes out after the
     /// reconnect; only its confirmation was given up.
-    #[error("not connected to the broker for {timeout:?}; the message to `{topic}` stays buffered and is sent after the reconnect")]
+    #[non_exhaustive]
     PublishTimeout {
         /// The topic of the message.
         topic: String,
@@ -109,10 +138,9 @@ pub enum Error {
         timeout: std::time::Duration,
     },
     /// The client was stopped (`disconnect()` or server shutdown); nothing more is sent.
-    #[error("the MQTT client was stopped; no further operations are possible")]
     Closed,
     /// The publish buffer for offline messages is full; the message was not queued.
-    #[error("too many messages buffered while disconnected (limit {limit}); message to `{topic}` not queued")]
+    #[non_exhaustive]
     BufferFull {
         /// The configured limit (`MQTT_MAX_BUFFERED_MESSAGES`).
         limit: usize,
@@ -120,7 +148,7 @@ pub enum Error {
         topic: String,
     },
     /// The broker refused a subscription (SUBACK failure code 0x80 or an MQTT 5 reason code).
-    #[error("the broker refused the subscription to `{filter}`")]
+    #[non_exhaustive]
     SubscribeRejected {
         /// The refused filter.
         filter: String,
@@ -141,7 +169,7 @@ pub enum Error {
     },
     /// [`Mqtt::request`](crate::Mqtt::request): no reply arrived within the request's
     /// timeout. A reply that comes later is dropped (logged at debug level).
-    #[error("no reply to the request on `{topic}` within {timeout:?}")]
+    #[non_exhaustive]
     NoReply {
         /// The request's topic.
         topic: String,
@@ -151,7 +179,7 @@ pub enum Error {
     /// [`Mqtt::request`](crate::Mqtt::request) on an MQTT 3.1.1 connection without
     /// [`reply_to`](crate::Request::reply_to): 3.1.1 has no Response Topic property, so
     /// the caller names the topic the responder answers on.
-    #[error("a request on `{topic}` over MQTT 3.1.1 needs a reply topic: call `.reply_to(\"...\")` (MQTT 3.1.1 cannot carry one in the message; MQTT 5 can)")]
+    #[non_exhaustive]
     ReplyTopicRequired {
         /// The request's topic.
         topic: String,
@@ -159,32 +187,30 @@ pub enum Error {
     /// [`Mqtt::request`](crate::Mqtt::request) on MQTT 3.1.1: another request already
     /// waits for a reply on this reply topic, and without Correlation Data the two
     /// replies could not be told apart.
-    #[error("another request already waits for a reply on `{reply_topic}`; over MQTT 3.1.1 each waiting request needs its own reply topic")]
+    #[non_exhaustive]
     ReplyTopicBusy {
         /// The reply topic.
         reply_topic: String,
     },
     /// A declared publisher's topic could not be built from the values given.
-    #[error("cannot publish with `{template}`: {source}")]
+    #[non_exhaustive]
     TopicParameter {
         /// The publisher's topic template.
         template: String,
         /// What is wrong with the values.
-        #[source]
         source: flask_mqtt_topic::RenderError,
     },
     /// A declared publisher's payload could not be serialized as JSON.
-    #[error("cannot serialize the payload for `{template}` as JSON: {source}")]
+    #[non_exhaustive]
     Serialize {
         /// The publisher's topic template.
         template: String,
         /// serde_json's error.
-        #[source]
         source: serde_json::Error,
     },
     /// A declared publisher was given the client of another broker than it declares
     /// (`broker = "..."`).
-    #[error("the publisher of `{template}` is declared for the client {declared}, but was given the client {given}")]
+    #[non_exhaustive]
     WrongClient {
         /// The publisher's topic template.
         template: String,
@@ -204,11 +230,69 @@ pub enum Error {
         limit: PublishLimit,
     },
     /// An error reported by the Paho MQTT library.
-    #[error("mqtt operation failed: {0}")]
-    Paho(#[source] paho_mqtt::Error),
+    Paho(paho_mqtt::Error),
     /// The client's runtime could not be started.
-    #[error("could not start the MQTT client runtime: {0}")]
-    Runtime(#[source] std::io::Error),
+    Runtime(std::io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => e.fmt(f),
+            Error::InvalidFilter { filter, source } => {
+                write!(f, "invalid topic filter `{filter}`: {source}")
+            }
+            Error::InvalidTopic { topic, source } => {
+                write!(f, "invalid topic name `{topic}`: {source}")
+            }
+            Error::InvalidProperty { property, reason } => {
+                write!(f, "invalid MQTT 5 {property} property: {reason}")
+            }
+            Error::InvalidQos(qos) => write!(f, "qos must be 0, 1 or 2, found {qos}"),
+            Error::ConnectRequired { uri, source } => write!(
+                f,
+                "could not connect to {uri} (MQTT_CONNECT_MODE=required): {source}"
+            ),
+            Error::NotConnected => f.write_str("not connected to the broker"),
+            Error::ConnectionLost => f.write_str("the connection to the broker broke before it acknowledged the publish; the message may or may not have been delivered"),
+            Error::PublishTimeout { topic, timeout } => write!(f, "not connected to the broker for {timeout:?}; the message to `{topic}` stays buffered and is sent after the reconnect"),
+            Error::Closed => f.write_str("the MQTT client was stopped; no further operations are possible"),
+            Error::BufferFull { limit, topic } => write!(f, "too many messages buffered while disconnected (limit {limit}); message to `{topic}` not queued"),
+            Error::SubscribeRejected { filter } => {
+                write!(f, "the broker refused the subscription to `{filter}`")
+            }
+            Error::NoReply { topic, timeout } => {
+                write!(f, "no reply to the request on `{topic}` within {timeout:?}")
+            }
+            Error::ReplyTopicRequired { topic } => write!(f, "a request on `{topic}` over MQTT 3.1.1 needs a reply topic: call `.reply_to(\"...\")` (MQTT 3.1.1 cannot carry one in the message; MQTT 5 can)"),
+            Error::ReplyTopicBusy { reply_topic } => write!(f, "another request already waits for a reply on `{reply_topic}`; over MQTT 3.1.1 each waiting request needs its own reply topic"),
+            Error::TopicParameter { template, source } => {
+                write!(f, "cannot publish with `{template}`: {source}")
+            }
+            Error::Serialize { template, source } => write!(
+                f,
+                "cannot serialize the payload for `{template}` as JSON: {source}"
+            ),
+            Error::WrongClient {
+                template,
+                declared,
+                given,
+            } => write!(f, "the publisher of `{template}` is declared for the client {declared}, but was given the client {given}"),
+            Error::Paho(e) => write!(f, "mqtt operation failed: {e}"),
+            Error::Runtime(e) => write!(f, "could not start the MQTT client runtime: {e}"),
+        }
+    }
+}
+
+/// The message of every variant already says its cause (a user's `{e}` must), so none
+/// returns it again as its `source()`: a reporter printing the chain would show it twice.
+/// The cause stays available, typed, in the variant's fields.
+impl std::error::Error for Error {}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
 }
 
 /// A limit a publish is over: MQTT's own, or one the broker announced in its MQTT 5
@@ -274,6 +358,7 @@ pub enum ConnectError {
     Refused(ConnectReturnCode),
     /// The broker answered with an MQTT 5 reason code of 0x80 or more.
     #[error("connection refused by the broker: {reason} (reason code {code:#04x})")]
+    #[non_exhaustive]
     RefusedV5 {
         /// The reason code.
         code: u8,
@@ -282,6 +367,7 @@ pub enum ConnectError {
     },
     /// The broker could not be reached (TCP/TLS failure, timeout, ...).
     #[error("could not reach the broker at {uri}: {reason}")]
+    #[non_exhaustive]
     Unreachable {
         /// The server URI that was tried, its query's values `***` (they may be
         /// credentials).
@@ -552,5 +638,84 @@ mod tests {
         assert!(t.len() <= 203);
         assert!(t.ends_with("..."));
         assert_eq!(truncate("short"), "short");
+    }
+
+    /// The chain of `e`'s messages: its own, then each `source()`'s.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut texts = vec![e.to_string()];
+        let mut next = e.source();
+        while let Some(s) = next {
+            texts.push(s.to_string());
+            next = s.source();
+        }
+        texts
+    }
+
+    /// Every error with a cause says it once: `{e}` alone names the cause (what a user
+    /// logs), and a reporter that prints the `source()` chain does not repeat it.
+    #[test]
+    fn errors_say_their_cause_once() {
+        let filter = flask_mqtt_topic::TopicFilter::new("a/#/b").unwrap_err();
+        let topic = flask_mqtt_topic::TopicName::new("a/+").unwrap_err();
+        let render = flask_mqtt_topic::TopicNameTemplate::parse("d/{id}")
+            .unwrap()
+            .render(&["x/y"])
+            .unwrap_err();
+        let json = serde_json::from_str::<u8>("x").unwrap_err();
+        let cases: Vec<(Error, String)> = vec![
+            (
+                Error::invalid_filter("a/#/b", filter.clone()),
+                filter.to_string(),
+            ),
+            (
+                Error::invalid_topic("a/+", topic.clone()),
+                topic.to_string(),
+            ),
+            (
+                Error::ConnectRequired {
+                    uri: "tcp://h:1883".into(),
+                    source: ConnectError::Refused(ConnectReturnCode::NotAuthorized),
+                },
+                ConnectReturnCode::NotAuthorized.to_string(),
+            ),
+            (
+                Error::TopicParameter {
+                    template: "d/{id}".into(),
+                    source: render.clone(),
+                },
+                render.to_string(),
+            ),
+            (
+                Error::Serialize {
+                    template: "d/{id}".into(),
+                    source: serde_json::from_str::<u8>("x").unwrap_err(),
+                },
+                json.to_string(),
+            ),
+            (
+                Error::Paho(paho_mqtt::Error::Disconnected),
+                paho_mqtt::Error::Disconnected.to_string(),
+            ),
+            (
+                Error::Runtime(std::io::Error::other("no threads")),
+                "no threads".to_owned(),
+            ),
+        ];
+        for (err, cause) in cases {
+            let texts = chain(&err);
+            assert!(
+                texts[0].contains(&cause),
+                "`{}` does not say `{cause}`",
+                texts[0]
+            );
+            for (i, earlier) in texts.iter().enumerate() {
+                for later in &texts[i + 1..] {
+                    assert!(
+                        !earlier.contains(later.as_str()),
+                        "the chain repeats itself: {texts:?}"
+                    );
+                }
+            }
+        }
     }
 }

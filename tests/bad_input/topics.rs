@@ -238,6 +238,7 @@ async fn publish_rejects_invalid_topics_on_its_first_poll() {
                     level: 2,
                     character: '\t',
                 },
+            ..
         }) => assert_eq!(filter, "a/\\u{9}/#", "quoted escaped"),
         other => panic!("subscribe with a tab: {other:?}"),
     }

@@ -178,13 +178,8 @@ impl ConfigFile {
     /// Reads a TOML file.
     pub fn from_path(path: &Path) -> Result<ConfigFile, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(
-                CONFIG_FILE,
-                Some(&shown),
-                format!("a readable TOML file ({e})"),
-            )
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::io(CONFIG_FILE, Some(&shown), "a readable TOML file", e))?;
         ConfigFile::from_toml_str(&text, &shown)
     }
 
@@ -239,6 +234,19 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "hunter2secret";
+
+    /// A file that cannot be read: the error names the key and the reason, and keeps the
+    /// I/O error itself (its kind), not only its text.
+    #[test]
+    fn unreadable_file_keeps_the_io_error() {
+        let path = std::env::temp_dir().join("flask-mqtt-no-such-dir/settings.toml");
+        let err = ConfigFile::from_path(&path).unwrap_err();
+        assert_eq!(err.key(), CONFIG_FILE);
+        assert!(err.to_string().contains("a readable TOML file"), "{err}");
+        let io = err.io_error().expect("the I/O error is kept");
+        assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+        assert!(err.to_string().contains(&io.to_string()), "{err}");
+    }
 
     /// Files with the password where TOML or the settings cannot take it: the error says
     /// what and where, and never quotes the line.
