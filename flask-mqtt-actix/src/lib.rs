@@ -113,6 +113,9 @@ pub use flask_mqtt_core::{
 pub use flask_mqtt_core::{AsyncApi, ASYNCAPI_VERSION};
 
 pub use flask_mqtt_core::ack::{AckPolicy, UnknownAckPolicy};
+/// Our fork of the Paho MQTT Rust crate, whose types [`Message::as_paho`] and
+/// [`Error::Paho`] show: `mqtt::paho::PropertyCode` reads a message's MQTT 5 properties.
+pub use flask_mqtt_core::paho;
 pub use flask_mqtt_core::paho_version;
 
 #[doc(hidden)]

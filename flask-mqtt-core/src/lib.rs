@@ -200,6 +200,11 @@ pub use flask_mqtt_topic::{
     is_disallowed, RenderError, TemplateError, TopicFilter, TopicFilterError, TopicName,
     TopicNameError, TopicNameTemplate, TopicTemplate, ValueProblem,
 };
+/// Our fork of the Paho MQTT Rust crate (package `flask-mqtt-paho`), whose types the API
+/// shows: [`Message::as_paho`] (MQTT 5 properties: `paho::PropertyCode`,
+/// `paho::Properties`) and [`Error::Paho`]. Users name them through here, with no
+/// dependency of their own on the fork.
+pub use paho_mqtt as paho;
 
 /// Support for the code the attribute macros generate. Not public API.
 #[doc(hidden)]

@@ -67,7 +67,16 @@ impl Message {
         self.inner.retained()
     }
 
-    /// The underlying Paho message (MQTT 5 properties and the rest).
+    /// The underlying Paho message (MQTT 5 properties and the rest), a type of our Paho
+    /// fork, re-exported as [`paho`](crate::paho) with `PropertyCode` and `Properties`:
+    ///
+    /// ```
+    /// use flask_mqtt_core::{paho::PropertyCode, Message};
+    ///
+    /// fn expiry(msg: &Message) -> Option<i32> {
+    ///     msg.as_paho().properties().get_int(PropertyCode::MessageExpiryInterval)
+    /// }
+    /// ```
     pub fn as_paho(&self) -> &paho_mqtt::Message {
         &self.inner
     }
