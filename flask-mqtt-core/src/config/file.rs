@@ -27,8 +27,22 @@ use crate::error::ConfigError;
 
 /// A scalar setting in a file: strings, numbers and booleans are all accepted and read
 /// with the same rules as environment variables.
+///
+/// More variants may come: a `match` outside this crate needs a wildcard arm.
+///
+/// ```compile_fail,E0004
+/// fn f(v: flask_mqtt_core::Scalar) {
+///     match v {
+///         flask_mqtt_core::Scalar::Str(_) => {}
+///         flask_mqtt_core::Scalar::Int(_) => {}
+///         flask_mqtt_core::Scalar::Float(_) => {}
+///         flask_mqtt_core::Scalar::Bool(_) => {}
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(untagged, expecting = "a string, number or boolean")]
+#[non_exhaustive]
 pub enum Scalar {
     /// A string.
     Str(String),

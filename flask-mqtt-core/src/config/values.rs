@@ -44,7 +44,19 @@ impl fmt::Debug for Secret {
 }
 
 /// How MQTT packets travel.
+///
+/// More variants may come: a `match` outside this crate needs a wildcard arm.
+///
+/// ```compile_fail,E0004
+/// fn f(v: flask_mqtt_core::Transport) {
+///     match v {
+///         flask_mqtt_core::Transport::Tcp => {}
+///         flask_mqtt_core::Transport::WebSockets => {}
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Transport {
     /// Plain TCP (or TLS over TCP).
     #[default]
@@ -64,7 +76,19 @@ impl Transport {
 }
 
 /// The MQTT protocol version.
+///
+/// More variants may come: a `match` outside this crate needs a wildcard arm.
+///
+/// ```compile_fail,E0004
+/// fn f(v: flask_mqtt_core::ProtocolVersion) {
+///     match v {
+///         flask_mqtt_core::ProtocolVersion::V311 => {}
+///         flask_mqtt_core::ProtocolVersion::V5 => {}
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum ProtocolVersion {
     /// MQTT 3.1.1.
     #[default]
@@ -74,7 +98,19 @@ pub enum ProtocolVersion {
 }
 
 /// What startup does while the broker cannot be reached.
+///
+/// More variants may come: a `match` outside this crate needs a wildcard arm.
+///
+/// ```compile_fail,E0004
+/// fn f(v: flask_mqtt_core::ConnectMode) {
+///     match v {
+///         flask_mqtt_core::ConnectMode::Background => {}
+///         flask_mqtt_core::ConnectMode::Required => {}
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConnectMode {
     /// Serve HTTP at once and keep retrying in the background.
     #[default]
