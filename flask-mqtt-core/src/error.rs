@@ -160,7 +160,7 @@ pub enum Error {
     /// unsubscribed one is not recorded any more and is not sent again, and the broker may
     /// or may not have removed it (with a persistent session it may still send messages
     /// on it after the reconnect).
-    #[error("the connection to the broker ended before it answered the {request} of `{filter}`")]
+    #[non_exhaustive]
     Unanswered {
         /// `SUBSCRIBE` or `UNSUBSCRIBE`.
         request: &'static str,
@@ -221,7 +221,6 @@ pub enum Error {
     },
     /// A publish the broker would answer by closing the connection (see
     /// [`PublishLimit`]). Nothing was sent; the connection stays up.
-    #[error("message to `{topic}` not sent: {limit}")]
     #[non_exhaustive]
     BrokerLimit {
         /// The message's topic.
@@ -278,6 +277,13 @@ impl fmt::Display for Error {
                 declared,
                 given,
             } => write!(f, "the publisher of `{template}` is declared for the client {declared}, but was given the client {given}"),
+            Error::Unanswered { request, filter } => write!(
+                f,
+                "the connection to the broker ended before it answered the {request} of `{filter}`"
+            ),
+            Error::BrokerLimit { topic, limit } => {
+                write!(f, "message to `{topic}` not sent: {limit}")
+            }
             Error::Paho(e) => write!(f, "mqtt operation failed: {e}"),
             Error::Runtime(e) => write!(f, "could not start the MQTT client runtime: {e}"),
         }
