@@ -230,6 +230,7 @@ fn bad_values_name_the_key_the_value_and_what_is_accepted() {
         (vec![("MQTT_LAST_WILL_MESSAGE", "bye")], "invalid MQTT_LAST_WILL_TOPIC: expected a topic whenever MQTT_LAST_WILL_MESSAGE is set".into()),
         (vec![("MQTT_SESSION_EXPIRY", "60")], "invalid MQTT_SESSION_EXPIRY `60`: expected no value unless MQTT_PROTOCOL_VERSION is `5` (MQTT 3.1.1 has no session expiry)".into()),
         (vec![("MQTT_WEBSOCKET_PATH", "ws")], "invalid MQTT_WEBSOCKET_PATH `ws`: expected an HTTP path starting with `/`, without spaces".into()),
+        (vec![("MQTT_WEBSOCKET_PATH", "/mq:tt")], "invalid MQTT_WEBSOCKET_PATH `/mq:tt`: expected an HTTP path without `:` (Paho would read what follows it as the port and never connect; write it as `%3A`)".into()),
         (vec![("MQTT_CONNECT_MODE", "eager")], "invalid MQTT_CONNECT_MODE `eager`: expected `background` or `required`".into()),
         (vec![("MQTT_CONNECTION_TIMEOUT", "0")], "invalid MQTT_CONNECTION_TIMEOUT `0`: expected a positive number of seconds (decimals allowed, at most 86400)".into()),
         (vec![("MQTT_PUBLISH_TIMEOUT", "0")], "invalid MQTT_PUBLISH_TIMEOUT `0`: expected a positive number of seconds (decimals allowed, at most 86400)".into()),

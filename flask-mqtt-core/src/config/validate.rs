@@ -128,6 +128,9 @@ impl ConfigBuilder {
             Some("an HTTP path without control characters (NUL, line breaks)")
         } else if !websocket_path.starts_with('/') || websocket_path.contains(char::is_whitespace) {
             Some("an HTTP path starting with `/`, without spaces")
+        } else if websocket_path.contains(':') {
+            // Paho reads the port after the last `:` of the whole address, path included.
+            Some("an HTTP path without `:` (Paho would read what follows it as the port and never connect; write it as `%3A`)")
         } else {
             None
         };
