@@ -69,6 +69,17 @@ impl Client {
         if let Some(warning) = config.session_warning() {
             crate::visible::report(crate::event::log::CLIENT_TARGET, log::Level::Warn, &warning);
         }
+        // Turned-off certificate checks are said once where a user sees it without a
+        // logger too; every connect logs it again (`paho::start_attempt`).
+        let weakened = config.tls().and_then(|t| {
+            t.weakened(
+                config.prefix(),
+                &crate::error::shown_uri(&config.server_uri()),
+            )
+        });
+        if let Some(warning) = weakened {
+            crate::visible::report(crate::event::log::CLIENT_TARGET, log::Level::Warn, &warning);
+        }
         let handlers = registry::collect_for(config.prefix());
         let declared = registry::declared_subscriptions(&handlers)
             .into_iter()

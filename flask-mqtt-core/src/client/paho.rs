@@ -321,4 +321,20 @@ mod tests {
         }
         assert_eq!(whole_seconds_up(Duration::MAX).as_secs(), u64::MAX);
     }
+
+    /// A turned-off certificate check is said when the client starts, once, where it is
+    /// seen without a logger too (these tests install none); each connect logs it again.
+    #[test]
+    fn turned_off_certificate_checks_are_said_at_start_without_a_logger() {
+        let c = Config::builder()
+            .broker_url("mqtts://127.0.0.1:1")
+            .tls_insecure(true)
+            .build()
+            .unwrap();
+        let client = crate::client::Client::start(c).unwrap();
+        let said = crate::visible::said::containing("TLS host name check is OFF");
+        drop(client);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("MQTT_TLS_INSECURE"), "{said:?}");
+    }
 }
