@@ -118,6 +118,8 @@ pub enum Error {
         uri: String,
         /// Why.
         source: ConnectError,
+        /// The prefix of the client's settings (`MQTT`, `MQTT2`, ...), for the message.
+        prefix: String,
     },
     /// The operation needs a connection and the client is not connected.
     NotConnected,
@@ -248,9 +250,13 @@ impl fmt::Display for Error {
                 write!(f, "invalid MQTT 5 {property} property: {reason}")
             }
             Error::InvalidQos(qos) => write!(f, "qos must be 0, 1 or 2, found {qos}"),
-            Error::ConnectRequired { uri, source } => write!(
+            Error::ConnectRequired {
+                uri,
+                source,
+                prefix,
+            } => write!(
                 f,
-                "could not connect to {uri} (MQTT_CONNECT_MODE=required): {source}"
+                "could not connect to {uri} ({prefix}_CONNECT_MODE=required): {source}"
             ),
             Error::NotConnected => f.write_str("not connected to the broker"),
             Error::ConnectionLost => f.write_str("the connection to the broker broke before it acknowledged the publish; the message may or may not have been delivered"),
@@ -659,6 +665,21 @@ mod tests {
 
     /// Every error with a cause says it once: `{e}` alone names the cause (what a user
     /// logs), and a reporter that prints the `source()` chain does not repeat it.
+    /// A second client's failed `required` connect names its own setting.
+    #[test]
+    fn a_required_connect_names_the_clients_own_setting() {
+        let e = Error::ConnectRequired {
+            uri: "tcp://h:1883".into(),
+            source: ConnectError::Refused(ConnectReturnCode::NotAuthorized),
+            prefix: "MQTT2".into(),
+        };
+        assert!(
+            e.to_string()
+                .starts_with("could not connect to tcp://h:1883 (MQTT2_CONNECT_MODE=required): "),
+            "{e}"
+        );
+    }
+
     #[test]
     fn errors_say_their_cause_once() {
         let filter = flask_mqtt_topic::TopicFilter::new("a/#/b").unwrap_err();
@@ -681,6 +702,7 @@ mod tests {
                 Error::ConnectRequired {
                     uri: "tcp://h:1883".into(),
                     source: ConnectError::Refused(ConnectReturnCode::NotAuthorized),
+                    prefix: "MQTT2".into(),
                 },
                 ConnectReturnCode::NotAuthorized.to_string(),
             ),

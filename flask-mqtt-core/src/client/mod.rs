@@ -193,8 +193,13 @@ impl Client {
                 }),
             };
             if let Err(source) = outcome {
+                let prefix = client.mqtt.shared.config.prefix().to_owned();
                 drop(client);
-                return Err(Error::ConnectRequired { uri, source });
+                return Err(Error::ConnectRequired {
+                    uri,
+                    source,
+                    prefix,
+                });
             }
         }
         Ok(client)
