@@ -319,6 +319,7 @@ fn cut_while_waiting(version: ProtocolVersion, op: Op) {
         Err(mqtt::Error::Unanswered {
             request: r,
             filter: f,
+            ..
         }) => {
             assert_eq!((r, f.as_str()), (request, filter.as_str()));
         }
