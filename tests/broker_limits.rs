@@ -42,7 +42,8 @@ fn publishes_over_the_brokers_limits_are_refused_and_the_connection_stays() {
     .unwrap();
     let m = client.handle();
     assert!(
-        wait_until(T, || m.is_connected()),
+        // Ready: the client took the CONNACK's limits (Paho says connected a moment before).
+        wait_until(T, || m.health().is_ready()),
         "{:?}",
         m.last_connect_error()
     );

@@ -151,8 +151,10 @@ fn hook_exit() {
     });
 }
 
-/// The longest a client's graceful stop takes (three bounded steps of 5 s), and a margin.
-const STOP_BOUND: Duration = Duration::from_secs(17);
+/// The longest a client's graceful stop takes (four bounded steps of 5 s: the connect
+/// attempt under way, handlers and publishes, leaving shared groups, DISCONNECT; the
+/// bound `Client`'s drop waits for), and a margin.
+const STOP_BOUND: Duration = Duration::from_secs(22);
 
 /// At process exit: `HttpServer::run` has returned, but the worker threads that own the
 /// clients may still be stopping them (or, after `std::process::exit`, never will). Stop

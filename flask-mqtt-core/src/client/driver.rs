@@ -96,7 +96,8 @@ pub(super) async fn drive(
                     mqtt.emit_log(
                         LogLevel::Err,
                         format!(
-                            "connection to {broker} lost right after the broker accepted it; reconnecting in {delay:?}"
+                            "connection to {} lost right after the broker accepted it; reconnecting in {delay:?}",
+                            crate::error::shown_uri(&broker)
                         ),
                     );
                     next = 0;
@@ -110,7 +111,8 @@ pub(super) async fn drive(
                 retry_at = None;
                 shared.set_state(ConnectionState::Connected, |h| {
                     h.last_error = None;
-                    h.broker = Some(broker.clone());
+                    // Served in the readiness JSON: a query's values may be credentials.
+                    h.broker = Some(crate::error::shown_uri(&broker));
                     h.connects += 1;
                 });
                 if let Some(metrics) = &shared.metrics {
@@ -170,7 +172,10 @@ pub(super) async fn drive(
                 }
                 mqtt.emit_log(
                     LogLevel::Err,
-                    format!("connection to {current} lost ({reason:?}); reconnecting in {delay:?}"),
+                    format!(
+                        "connection to {} lost ({reason:?}); reconnecting in {delay:?}",
+                        crate::error::shown_uri(&current)
+                    ),
                 );
                 session.dispatch(Event::Disconnected(Disconnected { reason }));
                 retry_at = Some(after(delay));
@@ -191,7 +196,10 @@ pub(super) async fn drive(
                     next += 1;
                     mqtt.emit_log(
                         LogLevel::Warning,
-                        format!("{err}; trying {} next", uris[next]),
+                        format!(
+                            "{err}; trying {} next",
+                            crate::error::shown_uri(&uris[next])
+                        ),
                     );
                     connecting = true;
                     start_attempt(&mqtt, &session.paho, &uris[..], next);

@@ -67,7 +67,7 @@ impl Session {
                     log::debug!(
                         target: CLIENT_TARGET,
                         "the connection to {} ended before its subscriptions were made: on_connect handlers are not told",
-                        connected.server_uri
+                        crate::error::shown_uri(&connected.server_uri)
                     );
                     return None;
                 }

@@ -258,7 +258,7 @@ async fn finish_attempt(
                     LogLevel::Warning,
                     format!(
                         "stopping while a connection attempt to {} still had no outcome after {bound:?}: if it connects after all, the broker may publish the last will",
-                        session.mqtt.shared.uri
+                        crate::error::shown_uri(&session.mqtt.shared.uri)
                     ),
                 );
                 return session.paho.is_connected();
