@@ -367,71 +367,61 @@ mod tests {
     use crate::handle::outbound::{Delivery, Outbound};
     use crate::handle::shared::Shared;
 
-    /// Connected; its SUBSCRIBE fails with Paho's "operation incomplete" when `cut` is
-    /// notified, as Paho fails the operations in flight when the client disconnects.
-    struct CutShort {
-        cut: Arc<Notify>,
+    /// What a fake's SUBSCRIBE resolves to.
+    type Suback = BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>>;
+
+    /// Connected; publishes are done at once, and each SUBSCRIBE resolves as `suback`
+    /// says.
+    struct Fake {
+        suback: Box<dyn Fn() -> Suback + Send + Sync>,
     }
 
-    impl Outbound for CutShort {
-        fn is_connected(&self) -> bool {
-            true
-        }
-
-        fn carries_properties(&self) -> bool {
-            true
-        }
-
-        fn publish(&self, _: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
-            Ok(Delivery::Done)
-        }
-
-        fn subscribe(
-            &self,
-            _: Vec<String>,
-            _: Vec<QoS>,
-        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
-            let cut = Arc::clone(&self.cut);
-            Box::pin(async move {
-                cut.notified().await;
-                Err(paho_mqtt::Error::OperationIncomplete)
-            })
-        }
-
-        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
-            Box::pin(async { Ok(()) })
-        }
-    }
-
-    /// Connected; its SUBACK comes at once (granting QoS 1), or never when `hang`: a
-    /// persistent session whose connection dropped before the SUBACK.
-    struct Silent {
-        hang: bool,
-    }
-
-    impl Outbound for Silent {
-        fn is_connected(&self) -> bool {
-            true
-        }
-
-        fn carries_properties(&self) -> bool {
-            true
-        }
-
-        fn publish(&self, _: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
-            Ok(Delivery::Done)
-        }
-
-        fn subscribe(
-            &self,
-            _: Vec<String>,
-            _: Vec<QoS>,
-        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
-            if self.hang {
-                Box::pin(futures::future::pending())
-            } else {
-                Box::pin(async { Ok(vec![1]) })
+    impl Fake {
+        /// Its SUBACK comes at once, granting QoS 1.
+        fn granting() -> Self {
+            Self {
+                suback: Box::new(|| Box::pin(async { Ok(vec![1]) })),
             }
+        }
+
+        /// Its SUBACK never comes: a persistent session whose connection dropped
+        /// before the SUBACK.
+        fn silent() -> Self {
+            Self {
+                suback: Box::new(|| Box::pin(futures::future::pending())),
+            }
+        }
+
+        /// Its SUBSCRIBE fails with Paho's "operation incomplete" when `cut` is
+        /// notified, as Paho fails the operations in flight when the client disconnects.
+        fn cut_short(cut: Arc<Notify>) -> Self {
+            Self {
+                suback: Box::new(move || {
+                    let cut = Arc::clone(&cut);
+                    Box::pin(async move {
+                        cut.notified().await;
+                        Err(paho_mqtt::Error::OperationIncomplete)
+                    })
+                }),
+            }
+        }
+    }
+
+    impl Outbound for Fake {
+        fn is_connected(&self) -> bool {
+            true
+        }
+
+        fn carries_properties(&self) -> bool {
+            true
+        }
+
+        fn publish(&self, _: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+            Ok(Delivery::Done)
+        }
+
+        fn subscribe(&self, _: Vec<String>, _: Vec<QoS>) -> Suback {
+            (self.suback)()
         }
 
         fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
@@ -462,7 +452,7 @@ mod tests {
     /// forget its timeout: it still ends with `NoReply`, and is no longer pending.
     #[tokio::test]
     async fn a_request_times_out_across_a_reconnect() {
-        let mqtt = client(Box::new(Silent { hang: false }));
+        let mqtt = client(Box::new(Fake::granting()));
         mqtt.shared.set_state(ConnectionState::Connected, |_| {});
         let waiting = tokio::spawn({
             let mqtt = mqtt.clone();
@@ -487,7 +477,7 @@ mod tests {
     /// comes ends the request with `NoReply`, and the next request subscribes again.
     #[tokio::test]
     async fn a_request_whose_subscription_never_completes_times_out() {
-        let mqtt = client(Box::new(Silent { hang: true }));
+        let mqtt = client(Box::new(Fake::silent()));
         mqtt.shared.set_state(ConnectionState::Connected, |_| {});
         let res = tokio::time::timeout(
             DEADLINE,
@@ -514,20 +504,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_cut_short_by_the_stop_is_closed() {
         let cut = Arc::new(Notify::new());
-        let (input, _) = mpsc::unbounded_channel();
-        let mqtt = Mqtt {
-            shared: Arc::new(Shared::new(
-                Config::default(),
-                "tcp://nowhere:1".to_owned(),
-                Box::new(CutShort {
-                    cut: Arc::clone(&cut),
-                }),
-                BTreeMap::new(),
-                input,
-                tokio::runtime::Handle::current(),
-                false,
-            )),
-        };
+        let mqtt = client(Box::new(Fake::cut_short(Arc::clone(&cut))));
         let waiting = tokio::spawn({
             let mqtt = mqtt.clone();
             async move { mqtt.request("a/b", "?").await }
