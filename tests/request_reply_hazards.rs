@@ -65,6 +65,29 @@ fn deep_answer(text: mqtt::Text) -> mqtt::Reply {
     mqtt::Reply::new("answer")
 }
 
+/// Publishes `payload` on `deep/ask` with `mosquitto_pub`: MQTT 5, QoS 1, asking for
+/// the answer on `response_topic`.
+fn ask_deep(port: u16, payload: &str, response_topic: &str) {
+    mosquitto_pub(
+        port,
+        &[
+            "-V",
+            "5",
+            "-q",
+            "1",
+            "-t",
+            "deep/ask",
+            "-m",
+            payload,
+            "-D",
+            "publish",
+            "response-topic",
+            response_topic,
+        ],
+        None,
+    );
+}
+
 /// A request whose Response Topic has more than 200 levels (valid MQTT; Mosquitto
 /// disconnects a client that publishes there) gets no reply, and the app stays
 /// connected: with a persistent session and a QoS 1 request, a disconnect would bring
@@ -81,44 +104,10 @@ async fn a_response_topic_the_broker_would_disconnect_for_is_refused() {
     let observer = Observer::connect(&broker);
     observer.subscribe("deep/replies", 1);
     let deep = format!("{}end", "x/".repeat(201));
-    mosquitto_pub(
-        port,
-        &[
-            "-V",
-            "5",
-            "-q",
-            "1",
-            "-t",
-            "deep/ask",
-            "-m",
-            "deep",
-            "-D",
-            "publish",
-            "response-topic",
-            &deep,
-        ],
-        None,
-    );
+    ask_deep(port, "deep", &deep);
     // A request after it, answered: by then the first was handled, and its refused
     // reply would have cost the connection.
-    mosquitto_pub(
-        port,
-        &[
-            "-V",
-            "5",
-            "-q",
-            "1",
-            "-t",
-            "deep/ask",
-            "-m",
-            "fine",
-            "-D",
-            "publish",
-            "response-topic",
-            "deep/replies",
-        ],
-        None,
-    );
+    ask_deep(port, "fine", "deep/replies");
     let reply = observer.expect_message("deep/replies", T);
     assert_eq!(reply.payload_str(), "answer");
     assert_eq!(DEEP_CALLS.snapshot(), ["deep", "fine"]);
