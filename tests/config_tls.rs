@@ -105,6 +105,38 @@ fn expect_unreachable(client: &Client, broker: &Broker) -> String {
     reason.clone()
 }
 
+/// The `on_log` entries recorded for client `id`.
+fn logs_of(id: &str) -> Vec<(String, mqtt::LogLevel, String)> {
+    LOGS.snapshot()
+        .into_iter()
+        .filter(|(c, _, _)| c == id)
+        .collect()
+}
+
+/// Checks that `client` failed the TLS handshake (see [`expect_unreachable`]) and waits
+/// for the `on_log` entry, `(level, text)`, in which `alert` recognises OpenSSL's alert.
+fn expect_tls_alert(
+    client: &Client,
+    broker: &Broker,
+    alert: impl Fn(mqtt::LogLevel, &str) -> bool,
+) {
+    assert_eq!(expect_unreachable(client, broker), PAHO_TLS_FAILURE);
+    let id = client.handle().client_id().to_owned();
+    assert!(
+        LOGS.wait_for(T, |logs| logs
+            .iter()
+            .any(|(c, level, text)| *c == id && alert(*level, text))),
+        "no such TLS alert for {id}: {:?}",
+        logs_of(&id)
+    );
+}
+
+/// OpenSSL's alert when the server certificate's chain does not end at the configured
+/// CA, in Paho C's trace.
+fn unknown_ca(level: mqtt::LogLevel, text: &str) -> bool {
+    level == mqtt::LogLevel::Debug && text == "SSL alert write:fatal:unknown CA"
+}
+
 /// The port of the listener that accepted the client `id`, from the broker log: the
 /// last `New connection from ADDR on port P.` before `New client connected from ADDR as
 /// ID (...`.
@@ -200,18 +232,8 @@ fn a_server_certificate_from_another_ca_is_rejected() {
         config(format!("mqtts://127.0.0.1:{}", broker.tls_port()))
             .tls_ca_certs(&broker.pki().wrong_ca_cert),
     );
-    assert_eq!(expect_unreachable(&client, &broker), PAHO_TLS_FAILURE);
     // OpenSSL's detail reaches the client's `on_log` handlers (README, "Configuration").
-    let id = client.handle().client_id().to_owned();
-    assert!(
-        LOGS.wait_for(T, |logs| logs.iter().any(|(c, level, text)| {
-            *c == id
-                && *level == mqtt::LogLevel::Debug
-                && text == "SSL alert write:fatal:unknown CA"
-        })),
-        "{:?}",
-        LOGS.snapshot()
-    );
+    expect_tls_alert(&client, &broker, unknown_ca);
     // The broker saw a TLS handshake that the client aborted.
     assert!(
         broker.wait_for_log(&format!("on port {}.", broker.tls_port()), 1, T),
@@ -281,10 +303,7 @@ fn insecure_skips_only_the_host_name_check_and_warns_at_every_connect() {
         LOGS.wait_for(T, |logs| warnings_naming(logs, &id, "MQTT_TLS_INSECURE")
             >= 2),
         "the warning was not repeated at the reconnect: {:?}",
-        LOGS.snapshot()
-            .into_iter()
-            .filter(|(c, _, _)| *c == id)
-            .collect::<Vec<_>>()
+        logs_of(&id)
     );
 }
 
@@ -299,17 +318,7 @@ fn insecure_still_refuses_a_certificate_from_an_unknown_ca() {
             .tls_ca_certs(&broker.pki().wrong_ca_cert)
             .tls_insecure(true),
     );
-    assert_eq!(expect_unreachable(&client, &broker), PAHO_TLS_FAILURE);
-    let id = client.handle().client_id().to_owned();
-    assert!(
-        LOGS.wait_for(T, |logs| logs.iter().any(|(c, level, text)| {
-            *c == id
-                && *level == mqtt::LogLevel::Debug
-                && text == "SSL alert write:fatal:unknown CA"
-        })),
-        "{:?}",
-        LOGS.snapshot()
-    );
+    expect_tls_alert(&client, &broker, unknown_ca);
 }
 
 #[test]
@@ -349,10 +358,7 @@ fn verify_certificate_false_accepts_any_certificate_and_warns() {
             "MQTT_TLS_VERIFY_CERTIFICATE"
         ) >= 1),
         "no MQTT_TLS_VERIFY_CERTIFICATE warning for {id}: {:?}",
-        LOGS.snapshot()
-            .into_iter()
-            .filter(|(c, _, _)| *c == id)
-            .collect::<Vec<_>>()
+        logs_of(&id)
     );
 }
 
@@ -370,18 +376,9 @@ fn a_tls_1_3_minimum_refuses_a_broker_that_offers_at_most_tls_1_2() {
             .tls_ca_certs(ca)
             .tls_version(mqtt::TlsVersion::Tls13),
     );
-    assert_eq!(expect_unreachable(&tls13, &broker), PAHO_TLS_FAILURE);
-    let id = tls13.handle().client_id().to_owned();
-    assert!(
-        LOGS.wait_for(T, |logs| logs.iter().any(|(c, _, text)| {
-            *c == id && text.starts_with("SSL alert") && text.contains("protocol version")
-        })),
-        "no protocol version alert for {id}: {:?}",
-        LOGS.snapshot()
-            .into_iter()
-            .filter(|(c, _, _)| *c == id)
-            .collect::<Vec<_>>()
-    );
+    expect_tls_alert(&tls13, &broker, |_, text| {
+        text.starts_with("SSL alert") && text.contains("protocol version")
+    });
 }
 
 #[test]
