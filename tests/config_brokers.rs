@@ -5,13 +5,15 @@
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::BufRead;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{paho_mqtt as paho, unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{
+    expect_no_will, paho_mqtt as paho, spawn_will_client, unique, wait_until, Broker, Observer,
+    Recorder,
+};
 use mqtt::{Client, Config, ConfigBuilder, QoS};
 
 const T: Duration = Duration::from_secs(15);
@@ -207,25 +209,6 @@ fn required_mode_reports_refused_credentials() {
     assert!(!format!("{err} {err:?}").contains("wrong-pw"));
 }
 
-fn spawn_will_client(
-    broker: &Broker,
-    id: &str,
-    topic: &str,
-    mode: &str,
-) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_will_client"))
-        .args([&broker.port().to_string(), id, topic, mode])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "connected", "the child did not connect");
-    (child, out)
-}
-
 #[test]
 fn last_will_is_published_when_the_process_is_killed() {
     let broker = Broker::start();
@@ -233,7 +216,14 @@ fn last_will_is_published_when_the_process_is_killed() {
     let topic = format!("status/{}", unique("will"));
     watcher.subscribe(&topic, 1);
     let id = unique("willkill");
-    let (mut child, _out) = spawn_will_client(&broker, &id, &topic, "wait");
+    let (mut child, _out) = spawn_will_client(
+        env!("CARGO_BIN_EXE_will_client"),
+        broker.port(),
+        &id,
+        &topic,
+        "wait",
+        "connected",
+    );
     child.kill().unwrap(); // SIGKILL: no DISCONNECT
     child.wait().unwrap();
     let will = watcher.expect_message(&topic, T);
@@ -247,7 +237,14 @@ fn last_will_is_not_published_after_a_clean_disconnect() {
     let topic = format!("status/{}", unique("will"));
     watcher.subscribe(&topic, 1);
     let id = unique("willclean");
-    let (mut child, mut out) = spawn_will_client(&broker, &id, &topic, "clean");
+    let (mut child, mut out) = spawn_will_client(
+        env!("CARGO_BIN_EXE_will_client"),
+        broker.port(),
+        &id,
+        &topic,
+        "clean",
+        "connected",
+    );
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "disconnected");
@@ -257,13 +254,11 @@ fn last_will_is_not_published_after_a_clean_disconnect() {
         "{}",
         broker.log_tail(20)
     );
-    // A will would have been queued to the watcher before this marker.
-    watcher.publish(&topic, "marker", 1);
-    let first = watcher.expect_message(&topic, T);
-    assert_eq!(
-        first.payload(),
-        b"marker",
-        "a last will was published after a clean disconnect"
+    expect_no_will(
+        &watcher,
+        &topic,
+        T,
+        "a last will was published after a clean disconnect",
     );
 }
 

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use flask_mqtt_tests::{http, unique, wait_until, AppProcess, Broker, Observer};
+use flask_mqtt_tests::{dynsec_plugin, http, unique, wait_until, AppProcess, Broker, Observer};
 
 const T: Duration = Duration::from_secs(20);
 /// The app's workers: each builds its app and calls `configure`.
@@ -280,21 +280,6 @@ fn subscribes_from(log: &str, client: &str) -> Vec<Vec<String>> {
     subscribes
 }
 
-/// Mosquitto's dynamic-security plugin, from Debian's `mosquitto` package (in the
-/// architecture's library directory).
-fn dynsec_plugin() -> std::path::PathBuf {
-    let name = "mosquitto_dynamic_security.so";
-    let lib = std::path::Path::new("/usr/lib");
-    let arch_dirs = std::fs::read_dir(lib)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join(name));
-    std::iter::once(lib.join(name))
-        .chain(arch_dirs)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("no {name} under /usr/lib: install Debian's mosquitto"))
-}
 /// Its configuration: anonymous clients may do anything but subscribe to `visible/two`.
 const DYNSEC_REFUSING_VISIBLE_TWO: &str = r#"{
   "defaultACLAccess": {"publishClientSend": true, "publishClientReceive": true,

@@ -5,16 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{read_packet, unique, wait_until, Broker, LatencyProxy, Observer, Recorder};
+use flask_mqtt_tests::{
+    dynsec_plugin, expect_no_will, read_packet, spawn_will_client, unique, wait_until, Broker,
+    LatencyProxy, Observer, Recorder,
+};
 use mqtt::{Client, Config, ProtocolVersion, QoS};
 
 const T: Duration = Duration::from_secs(20);
@@ -380,16 +382,14 @@ fn stop_during_connect_attempt(mode: &str) {
     let topic = format!("status/{}", unique("will-early"));
     watcher.subscribe(&topic, 1);
     let id = unique("willearly");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_will_client"))
-        .args([&proxy.port().to_string(), id.as_str(), topic.as_str(), mode])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "dropped");
+    let (mut child, _out) = spawn_will_client(
+        env!("CARGO_BIN_EXE_will_client"),
+        proxy.port(),
+        &id,
+        &topic,
+        mode,
+        "dropped",
+    );
     assert!(child.wait().unwrap().success());
     // The broker learnt of the client (its CONNECT came at once) and saw it go.
     assert!(
@@ -401,32 +401,15 @@ fn stop_during_connect_attempt(mode: &str) {
         "{}",
         broker.log_tail(20)
     );
-    // A will would have been queued to the watcher before this marker.
-    watcher.publish(&topic, "marker", 1);
-    let first = watcher.expect_message(&topic, T);
-    assert_eq!(
-        first.payload(),
-        b"marker",
-        "the broker published the last will after a graceful stop during the connect attempt: {}",
-        broker.log_tail(20)
+    expect_no_will(
+        &watcher,
+        &topic,
+        T,
+        &format!(
+            "the broker published the last will after a graceful stop during the connect attempt: {}",
+            broker.log_tail(20)
+        ),
     );
-}
-
-/// Mosquitto's dynamic-security plugin, from Debian's `mosquitto` package (in the
-/// architecture's library directory): Mosquitto 2.0's `acl_file` never refuses a
-/// SUBSCRIBE, this plugin does.
-fn dynsec_plugin() -> std::path::PathBuf {
-    let name = "mosquitto_dynamic_security.so";
-    let lib = std::path::Path::new("/usr/lib");
-    let arch_dirs = std::fs::read_dir(lib)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join(name));
-    std::iter::once(lib.join(name))
-        .chain(arch_dirs)
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("no {name} under /usr/lib: install Debian's mosquitto"))
 }
 
 /// Anonymous clients may do anything, and subscribe to `races/#` if `allowed`.

@@ -23,6 +23,10 @@
 //!   lines, SIGTERM, its exit.
 //! * [`mosquitto_pub`] / [`MosquittoSub`] — Mosquitto's command-line clients as
 //!   third-party peers.
+//! * [`dynsec_plugin`] — Mosquitto's dynamic-security plugin, for a broker whose ACL
+//!   refuses a SUBSCRIBE.
+//! * [`spawn_will_client`] / [`expect_no_will`] — a process whose client has a last
+//!   will, and the check that the broker published none.
 //! * [`LatencyProxy`] — a TCP proxy that delays what the broker sends, for a broker
 //!   that is not a fraction of a millisecond away.
 //! * [`HoldProxy`] — a proxy (Unix-domain socket to the broker) that can stop reading
@@ -56,8 +60,10 @@ mod broker;
 mod chromium;
 mod client;
 mod delivery_trace;
+mod dynsec;
 mod hold_proxy;
 mod http;
+mod last_will;
 mod latency_proxy;
 mod mosquitto_cli;
 mod naming;
@@ -78,8 +84,10 @@ pub use broker::{Broker, BrokerBuilder};
 pub use chromium::Chromedriver;
 pub use client::Observer;
 pub use delivery_trace::{DeliveryTrace, Losses};
+pub use dynsec::dynsec_plugin;
 pub use hold_proxy::HoldProxy;
 pub use http::http;
+pub use last_will::{expect_no_will, spawn_will_client};
 pub use latency_proxy::LatencyProxy;
 pub use mosquitto_cli::{mosquitto_pub, MosquittoSub};
 pub use naming::unique;
