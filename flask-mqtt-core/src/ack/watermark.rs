@@ -242,6 +242,12 @@ impl Slot {
     pub(crate) fn packet_id(&self) -> u16 {
         self.0.token.packet_id()
     }
+
+    /// How many holders the slot has (this one included).
+    #[cfg(test)]
+    pub(crate) fn holders(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
 }
 
 impl std::fmt::Debug for Slot {
@@ -265,21 +271,28 @@ impl Drop for Held {
     }
 }
 
-/// A promise that a message reaches a handler call, kept by [`Owing::kept`] when the
-/// call begins. Dropped unkept (its queue or its task dropped by a bug of ours or by a
-/// runtime shutting down), it marks the message unhandled: released, never
-/// acknowledged, whatever its other holders do.
+/// A promise that a message reaches a handler call, holding the message's [`Slot`]
+/// until [`Owing::kept`] when the call begins, which hands the slot over to the call.
+/// Dropped unkept (its queue or its task dropped by a bug of ours or by a runtime
+/// shutting down), it marks the message unhandled: released, never acknowledged,
+/// whatever its other holders do.
 pub(crate) struct Owing(Option<Slot>);
 
 impl Owing {
-    /// Owes the message of `slot` (if any) a call.
-    pub(crate) fn new(slot: Option<&Slot>) -> Owing {
-        Owing(slot.cloned())
+    /// Owes the message of `slot` (if any) a call, holding `slot` meanwhile.
+    pub(crate) fn new(slot: Option<Slot>) -> Owing {
+        Owing(slot)
     }
 
-    /// The call begins (or is skipped on purpose): nothing is owed any more.
-    pub(crate) fn kept(mut self) {
-        drop(self.0.take());
+    /// The slot it holds.
+    pub(crate) fn slot(&self) -> Option<&Slot> {
+        self.0.as_ref()
+    }
+
+    /// The call begins (or is skipped on purpose): nothing is owed any more. Returns the
+    /// slot, held now by the caller (the call, for as long as it must hold it).
+    pub(crate) fn kept(mut self) -> Option<Slot> {
+        self.0.take()
     }
 }
 

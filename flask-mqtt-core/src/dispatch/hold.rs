@@ -104,24 +104,27 @@ pub(super) fn item(
         )),
         (None, None) => Arc::clone(base),
     };
-    let ack = match mode.hold {
-        Hold::After => slot.cloned(),
-        Hold::First | Hold::Manual => None,
-    };
     Item {
         ctx,
-        ack,
+        // `after`: the one hold of the call, from its queue to its end; `manual`: the
+        // call owed, besides the context's hold for the `Ack`.
+        owing: Owing::new(slot.filter(|_| mode.holds()).cloned()),
+        after: mode.hold == Hold::After,
         nack_on_error: mode.nack_on_error,
-        owing: Owing::new(slot.filter(|_| mode.holds())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::HandlerKind;
+    use crate::ack::watermark::Watermark;
+    use crate::event::{Event, HandlerKind};
+    use crate::message::Message;
+    use crate::qos::QoS;
     use crate::registry::{HandlerDescriptor, HandlerFn};
+    use crate::testing::TestClient;
     use crate::visible::said;
+    use paho_mqtt::AckToken;
 
     fn nothing(_: Arc<EventContext>) -> crate::handler::Outcome {
         Ok(None)
@@ -136,6 +139,40 @@ mod tests {
     .with_filter("hold/test")
     .with_qos(1)
     .with_nack_on_error();
+
+    static PLAIN: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "hold_test_plain",
+        "dispatch::hold::tests",
+        HandlerFn::Sync(nothing),
+    )
+    .with_filter("hold/test")
+    .with_qos(1);
+
+    /// What each policy's item holds of a message's acknowledgement: `after`, one hold
+    /// (the call it owes, which the call then keeps until it ends); `manual`, two (the
+    /// context's, for the handler's `Ack`, and the call it owes); `first`, none.
+    #[tokio::test]
+    async fn an_item_holds_the_acknowledgement_once_per_reason() {
+        let Some(h) = Handler::new(&PLAIN) else {
+            panic!("a valid descriptor");
+        };
+        let app = TestClient::new().unwrap();
+        let msg = Message::new("hold/test", "", QoS::AtLeastOnce, false);
+        let base = Arc::new(EventContext::new(app.client().clone(), Event::Message(msg)));
+        let acks = Watermark::detached();
+        let slot = acks.slot(AckToken::from_parts(1, paho_mqtt::QoS::AtLeastOnce, 1));
+        for (policy, holds) in [
+            (AckPolicy::After, 1),
+            (AckPolicy::Manual, 2),
+            (AckPolicy::First, 0),
+        ] {
+            let held = item(&h, AckMode::of(&h, policy), &base, Some(&slot));
+            assert_eq!(slot.holders() - 1, holds, "{policy:?}");
+            drop(held);
+            assert_eq!(slot.holders(), 1, "{policy:?}");
+        }
+    }
 
     /// `nack_on_error` under a `first` policy from the settings does nothing: said, with
     /// or without a logger; under `after` nothing is said.

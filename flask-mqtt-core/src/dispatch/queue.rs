@@ -8,20 +8,23 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
 
 use super::trust::Trust;
-use crate::ack::watermark::{Owing, Slot};
+use crate::ack::watermark::Owing;
 use crate::extract::context::EventContext;
 
 /// An event in one handler's queue. Its context holds the event's completion (see
 /// `event::completion`) until every call that shares it is over (or dropped).
 pub(super) struct Item {
     pub(super) ctx: Arc<EventContext>,
-    /// The message's acknowledgement, held until the call has ended (policy `after`).
-    pub(super) ack: Option<Slot>,
+    /// The call this item owes the message, holding its acknowledgement (policies
+    /// `after` and `manual`): an item dropped before its call begins leaves the message
+    /// unacknowledged.
+    pub(super) owing: Owing,
+    /// Whether the call goes on holding the acknowledgement until it has ended (policy
+    /// `after`); a `manual` call lets go of it as it begins (its context holds it for the
+    /// handler's `mqtt::Ack`).
+    pub(super) after: bool,
     /// Whether a failed call releases the message without acknowledging it.
     pub(super) nack_on_error: bool,
-    /// The call this item owes the message (policies `after` and `manual`): an item
-    /// dropped before its call begins leaves the message unacknowledged.
-    pub(super) owing: Owing,
 }
 
 /// A handler call started and not finished: it ends with the time it ended.
@@ -195,9 +198,9 @@ mod tests {
                 mqtt.clone(),
                 Event::Message(Message::new("a", "", QoS::AtMostOnce, false)),
             )),
-            ack: None,
-            nack_on_error: false,
             owing: Owing::new(None),
+            after: false,
+            nack_on_error: false,
         };
         let (q, mut rx) = queue(2, Trust::never());
         assert!(q.try_send(item()).is_ok());

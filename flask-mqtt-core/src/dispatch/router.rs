@@ -25,10 +25,9 @@ pub(super) struct Job {
     pub(super) ctx: Arc<EventContext>,
     /// Targets already served by [`Dispatcher::dispatch`]'s direct path.
     pub(super) skip: usize,
-    /// The message's acknowledgement, held until every handler queue has the event.
-    pub(super) ack: Option<Slot>,
-    /// Dispatch's promise to put the event in those queues: a job dropped before the
-    /// router served it (the router gone) leaves the message unacknowledged.
+    /// Dispatch's promise to put the event in the handler queues, holding the message's
+    /// acknowledgement until they have it: a job dropped before the router served it
+    /// (the router gone) leaves the message unacknowledged.
     pub(super) owing: Owing,
 }
 
@@ -37,8 +36,7 @@ impl Job {
         Job {
             ctx,
             skip,
-            owing: Owing::new(ack.as_ref()),
-            ack,
+            owing: Owing::new(ack),
         }
     }
 }
@@ -81,7 +79,7 @@ pub(super) async fn route(
             let (Some(h), Some(queue)) = (routes.handlers.get(i), queues.get(i)) else {
                 continue;
             };
-            match queue.try_send(item(h, routes.mode(i), base, job.ack.as_ref())) {
+            match queue.try_send(item(h, routes.mode(i), base, job.owing.slot())) {
                 Ok(()) => {}
                 Err(SendError::Full(item)) => {
                     log::debug!(
@@ -111,8 +109,9 @@ pub(super) async fn route(
                 Err(SendError::Closed) => {}
             }
         }
-        // Every queue has its item (each owing its call), or its worker is gone.
-        job.owing.kept();
+        // Every queue has its item (each owing its call), or its worker is gone: dispatch
+        // lets go of the acknowledgement.
+        drop(job.owing.kept());
         let left = backlog.len.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
         if left == 0 && backlog.warned.swap(false, Ordering::SeqCst) {
             log::info!(target: TARGET, "dispatch caught up: no events waiting");

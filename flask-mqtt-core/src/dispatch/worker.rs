@@ -188,12 +188,14 @@ impl Call {
     pub(super) fn begin(h: &Handler, item: Item) -> Option<Call> {
         let Item {
             ctx,
-            ack,
-            nack_on_error,
             owing,
+            after,
+            nack_on_error,
         } = item;
-        owing.kept();
-        if ack.as_ref().is_some_and(Slot::is_abandoned) || ctx.ack_abandoned() {
+        // `manual`: the context holds the slot too (for the `Ack`), so this one is
+        // enough to see whether it is abandoned.
+        let owed = owing.kept();
+        if owed.as_ref().is_some_and(Slot::is_abandoned) {
             log::debug!(
                 target: TARGET,
                 "handler {} skipped for a message left to the broker at shutdown",
@@ -211,7 +213,7 @@ impl Call {
         });
         Some(Call {
             ctx,
-            ack,
+            ack: owed.filter(|_| after),
             nack_on_error,
             span,
         })

@@ -123,16 +123,6 @@ impl EventContext {
             .map(Arc::clone)
     }
 
-    /// Whether this context holds an acknowledgement that can no longer be given (see
-    /// [`Slot::is_abandoned`]).
-    pub(crate) fn ack_abandoned(&self) -> bool {
-        self.ack.as_ref().is_some_and(|home| {
-            crate::sync::lock(home)
-                .as_ref()
-                .is_some_and(Slot::is_abandoned)
-        })
-    }
-
     /// Whether this context still holds the message's acknowledgement (a `manual`
     /// handler whose `mqtt::Ack` was not taken, or was dropped without `ack()`), marking
     /// it to be released without acknowledging when it settles.
