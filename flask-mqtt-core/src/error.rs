@@ -568,16 +568,7 @@ impl Error {
 /// control characters and non-characters escaped (`\u{a}`): a line break or terminal
 /// escape in it is shown, not acted on, wherever the error is printed.
 pub(crate) fn truncate(s: &str) -> String {
-    const MAX: usize = 200;
-    if s.len() <= MAX {
-        return flask_mqtt_topic::escape_disallowed(s).into_owned();
-    }
-    let mut end = MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    let kept = s.get(..end).unwrap_or_default();
-    format!("{}...", flask_mqtt_topic::escape_disallowed(kept))
+    flask_mqtt_topic::escape_disallowed(&flask_mqtt_topic::shortened(s)).into_owned()
 }
 
 /// A broker URI (or WebSocket path) as logs, errors and `Debug` show it: the value of

@@ -84,6 +84,8 @@ pub use name_template::{RenderError, TopicNameTemplate, ValueProblem};
 pub use template::Segment;
 pub use template::TemplateError;
 pub use template::TopicTemplate;
+#[doc(hidden)]
+pub use text::shortened;
 pub use text::{describe_disallowed, escape_disallowed, first_disallowed, is_disallowed};
 pub use trie::FilterTrie;
 

@@ -5,7 +5,7 @@ use std::error::Error;
 use std::fmt;
 
 use crate::template::{Segment, TemplateError, TopicTemplate};
-use crate::text::{escape_disallowed, first_disallowed};
+use crate::text::{escape_disallowed, first_disallowed, shortened};
 use crate::{TopicFilter, TopicName, TopicNameError};
 
 /// A topic name whose varying levels have names: `{name}` stands for one level,
@@ -123,7 +123,7 @@ impl TopicNameTemplate {
                 if let Some(problem) = value_problem(text, rest, index == 0) {
                     return Err(RenderError::Value {
                         name: name.to_owned(),
-                        value: quoted(text),
+                        value: shortened(text).into_owned(),
                         problem,
                     });
                 }
@@ -138,22 +138,6 @@ impl TopicNameTemplate {
         }
         TopicName::new(topic).map_err(RenderError::Name)
     }
-}
-
-/// The most of a refused value a [`RenderError::Value`] keeps, in bytes: values often
-/// come from an HTTP request, and the error is logged or sent back.
-const MAX_QUOTED: usize = 200;
-
-/// `value`, cut to [`MAX_QUOTED`] bytes (on a character boundary) with `...` added.
-fn quoted(value: &str) -> String {
-    if value.len() <= MAX_QUOTED {
-        return value.to_owned();
-    }
-    let mut end = MAX_QUOTED;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", value.get(..end).unwrap_or_default())
 }
 
 /// What is wrong with `value` as the value of a parameter (`rest`: a `{name:#}`;

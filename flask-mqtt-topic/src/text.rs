@@ -69,6 +69,27 @@ pub fn escape_disallowed(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The most of a piece of user input an error quotes, in bytes: input often comes
+/// from an HTTP request or a payload, and errors are logged or sent back.
+const MAX_QUOTED: usize = 200;
+
+/// `text` as an error quotes it: whole up to 200 bytes, else its first
+/// 200 bytes (cut on a character boundary) followed by `...`. Characters are kept as
+/// they are: escape them ([`escape_disallowed`]) where the text is shown.
+///
+/// Support for flask-mqtt's other crates, not part of this crate's API.
+#[doc(hidden)]
+pub fn shortened(text: &str) -> Cow<'_, str> {
+    if text.len() <= MAX_QUOTED {
+        return Cow::Borrowed(text);
+    }
+    let mut end = MAX_QUOTED;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}...", text.get(..end).unwrap_or_default()))
+}
+
 /// Names `c` (one that [`is_disallowed`]) for an error message: its code point and
 /// what kind of character it is.
 ///
@@ -126,6 +147,25 @@ mod tests {
             ("\u{FDF0}\u{FFFD}", None),
         ] {
             assert_eq!(first_disallowed(text), want, "{text:?}");
+        }
+    }
+
+    /// User input quoted in an error keeps its first 200 bytes, cut on a character
+    /// boundary, then `...`; shorter input is kept whole, unchanged.
+    #[test]
+    fn shortening_cuts_at_200_bytes_on_a_character_boundary() {
+        let ascii = "x".repeat(1000);
+        assert_eq!(shortened(&ascii), format!("{}...", "x".repeat(200)));
+        // 'é' is 2 bytes: byte 200 falls between two of them; '€' is 3: the cut moves back.
+        let two = "é".repeat(300);
+        assert_eq!(shortened(&two), format!("{}...", "é".repeat(100)));
+        let three = "€".repeat(100);
+        assert_eq!(shortened(&three), format!("{}...", "€".repeat(66)));
+        for whole in ["", "short", &"y".repeat(200), "a\nb"] {
+            assert!(
+                matches!(shortened(whole), Cow::Borrowed(s) if s == whole),
+                "{whole:?}"
+            );
         }
     }
 

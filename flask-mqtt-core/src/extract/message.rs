@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 
 use super::context::{EventContext, WrongEvent};
 use super::{optional_when_the_event_fits, FromEvent, OptionalFromEvent, MESSAGE_ONLY};
+use crate::error::truncate;
 use crate::event::HandlerKinds;
 use crate::message::Message;
 use crate::qos::QoS;
@@ -316,26 +317,16 @@ pub enum JsonRejection {
     },
 }
 
-/// The most of serde_json's message a [`JsonRejection`] keeps, in bytes: the message
-/// may quote the payload (`invalid type: string "..."`, `unknown field `...``), and
-/// rejections are logged as warnings.
-const MAX_MESSAGE: usize = 200;
-
-/// `message`, cut to [`MAX_MESSAGE`] bytes (on a character boundary) with `...` added,
-/// and its control characters escaped: serde quotes a field or variant name as it was in
-/// the payload, after JSON decoding (`"\u001b"` is a raw escape character there).
-fn cap(message: &str) -> String {
-    const _: () = assert!(MAX_MESSAGE == 200, "crate::error::truncate cuts at 200");
-    crate::error::truncate(message)
-}
-
 impl JsonRejection {
     /// Classifies a serde_json error from reading a `T`.
     fn from_serde<T>(e: &serde_json::Error) -> JsonRejection {
         // serde_json's Display appends " at line L column C"; keep the message alone.
         let text = e.to_string();
         let suffix = format!(" at line {} column {}", e.line(), e.column());
-        let message = cap(text.strip_suffix(&suffix).unwrap_or(&text));
+        // Cut to 200 bytes (it may quote the payload: `invalid type: string "..."`, and
+        // rejections are logged) and escaped: serde quotes a field or variant name as it
+        // was in the payload, after JSON decoding (`"\u001b"` is a raw escape there).
+        let message = truncate(text.strip_suffix(&suffix).unwrap_or(&text));
         match e.classify() {
             serde_json::error::Category::Data => JsonRejection::Data {
                 target: std::any::type_name::<T>(),
@@ -460,7 +451,7 @@ mod tests {
             } => {
                 assert!(message.starts_with("invalid type: string \"\u{e9}\u{e9}"));
                 assert!(message.ends_with("..."), "{message}");
-                assert!(message.len() <= MAX_MESSAGE + 3, "{}", message.len());
+                assert!(message.len() <= 200 + 3, "{}", message.len());
                 assert_eq!((line, column), (1, 200_015));
             }
             other => panic!("{other:?}"),
