@@ -254,19 +254,51 @@ impl fmt::Display for RenderError {
     }
 }
 
-impl Error for RenderError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            Self::Name(e) => Some(e),
-            Self::Template(e) => Some(e),
-            _ => None,
-        }
-    }
-}
+/// The message says its cause (`the topic is not a valid topic name: ...`), so the
+/// error does not return it again as its `source()`, where a reporter printing the chain
+/// would show it twice; the cause stays available, typed, in the variant.
+impl Error for RenderError {}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every render error with a cause says it once: its message names the cause (what
+    /// a user logs), and a reporter that prints the `source()` chain does not repeat it.
+    #[test]
+    fn render_errors_say_their_cause_once() {
+        let name = TopicNameError::TooLong {
+            len: crate::MAX_TOPIC_LEN + 1,
+        };
+        let template = TemplateError::EmptyName { level: 2 };
+        for (err, cause) in [
+            (RenderError::Name(name.clone()), name.to_string()),
+            (
+                RenderError::Template(template.clone()),
+                template.to_string(),
+            ),
+        ] {
+            let mut texts = vec![err.to_string()];
+            let mut next = err.source();
+            while let Some(s) = next {
+                texts.push(s.to_string());
+                next = s.source();
+            }
+            assert!(
+                texts[0].contains(&cause),
+                "`{}` does not say `{cause}`",
+                texts[0]
+            );
+            for (i, earlier) in texts.iter().enumerate() {
+                for later in &texts[i + 1..] {
+                    assert!(
+                        !earlier.contains(later.as_str()),
+                        "the chain repeats itself: {texts:?}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn parses_what_can_be_published_to() {
