@@ -1,5 +1,7 @@
 //! TLS settings (`MQTT_TLS_*`) and the checks of the files they name.
 
+use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::values::shown;
@@ -116,7 +118,8 @@ impl TlsConfig {
 
 /// Checks that `path` names a readable regular file (a PEM file Paho will read at every
 /// connect): said at startup, naming `key`, instead of Paho's "TCP/TLS connect failure".
-pub(crate) fn check_readable(key: &str, path: &Path) -> Result<(), ConfigError> {
+/// Returns the file, opened, for [`check_unencrypted`] to read.
+pub(crate) fn check_readable(key: &str, path: &Path) -> Result<File, ConfigError> {
     let shown_path = path.display().to_string();
     let bad = |what: String| ConfigError::new(key, Some(&shown(&shown_path)), what);
     // Paho hands the path to OpenSSL as a C string, which ends at a NUL.
@@ -130,35 +133,32 @@ pub(crate) fn check_readable(key: &str, path: &Path) -> Result<(), ConfigError> 
             "a file path in UTF-8 (Paho cannot pass any other path to OpenSSL); rename the file or link to it from a UTF-8 path".to_owned(),
         ));
     }
+    let bad_io = |what: &str, e| ConfigError::io(key, Some(&shown(&shown_path)), what, e);
+    // Looked at before it is opened: opening a FIFO would wait for a writer.
     match std::fs::metadata(path) {
-        Ok(m) if m.is_file() => match std::fs::File::open(path) {
-            Ok(_) => Ok(()),
-            Err(e) => Err(bad(format!("a readable PEM file ({e})"))),
-        },
+        Ok(m) if m.is_file() => File::open(path).map_err(|e| bad_io("a readable PEM file", e)),
         Ok(_) => Err(bad("a PEM file (this is not a regular file)".to_owned())),
-        Err(e) => Err(bad(format!("an existing PEM file ({e})"))),
+        Err(e) => Err(bad_io("an existing PEM file", e)),
     }
 }
 
-/// Checks that the PEM file `path` (a client certificate or key, set by `key`) holds no
-/// encrypted private key: OpenSSL would ask for its password on the terminal, at every
-/// connect, holding Paho's thread (and with it `is_connected`, `publish`, readiness)
-/// until someone types; with no terminal, every connect would fail without a reason.
-/// flask-mqtt has no setting for a key's password.
-pub(crate) fn check_unencrypted(key: &str, path: &Path) -> Result<(), ConfigError> {
-    use std::io::Read;
-
+/// Checks that the PEM file `path` (a client certificate or key, set by `key`), opened
+/// as `file` by [`check_readable`], holds no encrypted private key: OpenSSL would ask
+/// for its password on the terminal, at every connect, holding Paho's thread (and with
+/// it `is_connected`, `publish`, readiness) until someone types; with no terminal, every
+/// connect would fail without a reason. flask-mqtt has no setting for a key's password.
+pub(crate) fn check_unencrypted(key: &str, path: &Path, file: File) -> Result<(), ConfigError> {
     // A PEM certificate chain and key are a few KiB; the markers are in their first
     // lines. A larger file is read in part.
     const READ_AT_MOST: u64 = 1 << 20;
     let shown_path = path.display().to_string();
     let mut text = Vec::new();
-    let read = std::fs::File::open(path).and_then(|f| f.take(READ_AT_MOST).read_to_end(&mut text));
-    if let Err(e) = read {
-        return Err(ConfigError::new(
+    if let Err(e) = file.take(READ_AT_MOST).read_to_end(&mut text) {
+        return Err(ConfigError::io(
             key,
             Some(&shown(&shown_path)),
-            format!("a readable PEM file ({e})"),
+            "a readable PEM file",
+            e,
         ));
     }
     let holds = |marker: &[u8]| text.windows(marker.len()).any(|w| w == marker);
@@ -245,6 +245,35 @@ mod tests {
     }
 
     use std::path::Path;
+
+    /// A TLS file that cannot be read: the error names the key and says why, and keeps
+    /// the I/O error itself (its kind), not only its text, which it says once.
+    #[test]
+    fn unreadable_files_keep_the_io_error() {
+        let missing = std::env::temp_dir().join("flask-mqtt-no-such-dir/tls.pem");
+        let built = [
+            crate::config::Config::builder()
+                .tls(true)
+                .tls_ca_certs(&missing)
+                .build(),
+            crate::config::Config::builder()
+                .tls(true)
+                .tls_client_cert(&missing, &missing)
+                .build(),
+        ];
+        for (built, key) in built
+            .into_iter()
+            .zip(["MQTT_TLS_CA_CERTS", "MQTT_TLS_CERTFILE"])
+        {
+            let err = built.unwrap_err();
+            assert_eq!(err.key(), key, "{err}");
+            assert!(err.expected().starts_with("an existing PEM file"), "{err}");
+            let io = err.io_error().expect("the I/O error is kept");
+            assert_eq!(io.kind(), std::io::ErrorKind::NotFound, "{err}");
+            assert_eq!(err.to_string().matches(&io.to_string()).count(), 1, "{err}");
+            assert!(std::error::Error::source(&err).is_none(), "{err}");
+        }
+    }
 
     /// A readable file whose path is not UTF-8 is refused at build, naming the key:
     /// Paho would fail every connect with it.

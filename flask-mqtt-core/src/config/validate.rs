@@ -389,9 +389,10 @@ impl ConfigBuilder {
             (&keys::TLS_KEYFILE, &self.keyfile, true),
         ] {
             if let Some(path) = path {
-                check_readable(&key(k), path)?;
+                // Opened once, read (when it may hold a key) from that opening.
+                let file = check_readable(&key(k), path)?;
                 if may_hold_a_key {
-                    check_unencrypted(&key(k), path)?;
+                    check_unencrypted(&key(k), path, file)?;
                 }
             }
         }
