@@ -9,7 +9,19 @@ use crate::error::ConfigError;
 
 /// The lowest TLS version accepted (`MQTT_TLS_VERSION`): a broker that offers only older
 /// versions is refused during the TLS handshake.
+///
+/// More variants may come: a `match` outside this crate needs a wildcard arm.
+///
+/// ```compile_fail,E0004
+/// fn f(v: flask_mqtt_core::TlsVersion) {
+///     match v {
+///         flask_mqtt_core::TlsVersion::Tls12 => {}
+///         flask_mqtt_core::TlsVersion::Tls13 => {}
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum TlsVersion {
     /// TLS 1.2 or newer (TLS 1.3 whenever the broker offers it).
     #[default]
