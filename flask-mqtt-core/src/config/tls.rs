@@ -258,25 +258,33 @@ mod tests {
 
     use std::path::Path;
 
+    use crate::config::Config;
+    use crate::error::ConfigError;
+
+    /// What building a client with TLS gives with `path` as its CA file, then as its
+    /// client certificate (with the key file `keyfile`), each with the key that names it.
+    fn built_with(path: &Path, keyfile: &Path) -> [(Result<Config, ConfigError>, &'static str); 2] {
+        [
+            (
+                Config::builder().tls(true).tls_ca_certs(path).build(),
+                "MQTT_TLS_CA_CERTS",
+            ),
+            (
+                Config::builder()
+                    .tls(true)
+                    .tls_client_cert(path, keyfile)
+                    .build(),
+                "MQTT_TLS_CERTFILE",
+            ),
+        ]
+    }
+
     /// A TLS file that cannot be read: the error names the key and says why, and keeps
     /// the I/O error itself (its kind), not only its text, which it says once.
     #[test]
     fn unreadable_files_keep_the_io_error() {
         let missing = std::env::temp_dir().join("flask-mqtt-no-such-dir/tls.pem");
-        let built = [
-            crate::config::Config::builder()
-                .tls(true)
-                .tls_ca_certs(&missing)
-                .build(),
-            crate::config::Config::builder()
-                .tls(true)
-                .tls_client_cert(&missing, &missing)
-                .build(),
-        ];
-        for (built, key) in built
-            .into_iter()
-            .zip(["MQTT_TLS_CA_CERTS", "MQTT_TLS_CERTFILE"])
-        {
+        for (built, key) in built_with(&missing, &missing) {
             let err = built.unwrap_err();
             assert_eq!(err.key(), key, "{err}");
             assert!(err.expected().starts_with("an existing PEM file"), "{err}");
@@ -305,21 +313,9 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
         }
         written.expect("a file whose name is not UTF-8 in the temp dir");
-        let built = [
-            crate::config::Config::builder()
-                .tls(true)
-                .tls_ca_certs(&path)
-                .build(),
-            crate::config::Config::builder()
-                .tls(true)
-                .tls_client_cert(&path, dir.join("key.pem"))
-                .build(),
-        ];
+        let built = built_with(&path, &dir.join("key.pem"));
         let _ = std::fs::remove_dir_all(&dir);
-        for (built, key) in built
-            .into_iter()
-            .zip(["MQTT_TLS_CA_CERTS", "MQTT_TLS_CERTFILE"])
-        {
+        for (built, key) in built {
             let err = built.unwrap_err();
             assert_eq!(err.key(), key, "{err}");
             assert!(err.expected().starts_with("a file path in UTF-8"), "{err}");
