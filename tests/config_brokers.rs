@@ -19,6 +19,13 @@ use mqtt::{Client, Config, ConfigBuilder, QoS};
 const T: Duration = Duration::from_secs(15);
 
 static EVENTS: Recorder<(String, String, String)> = Recorder::new();
+/// Every connect of a default client: its id and the `Debug` of its connect event.
+static CONNECTS: Recorder<(String, String)> = Recorder::new();
+
+#[mqtt::on_connect]
+fn connected(c: mqtt::Mqtt, info: mqtt::Connected) {
+    CONNECTS.push((c.client_id().to_owned(), format!("{info:?} {info:#?}")));
+}
 
 fn record(client: &mqtt::Mqtt, handler: &str, msg: &mqtt::Message) {
     let props: Vec<String> = msg
@@ -408,6 +415,58 @@ fn the_password_never_reaches_a_log_line_or_debug_output() {
         format!("{:?}", Client::start(config.clone()).unwrap()),
     ] {
         assert!(!shown.contains("never-logged"), "{shown}");
+    }
+}
+
+/// A presigned WebSocket URL carries its credentials in the query: no log line (flask-mqtt's,
+/// the Paho Rust client's create and connect options, Paho C's trace) and no `Debug` of
+/// the client, its handle, its configuration or a connect event shows the query's values.
+#[test]
+fn the_query_of_a_websocket_url_never_reaches_a_log_line_or_debug_output() {
+    const SECRET: &str = "QuerySecret0042";
+    let logs = capture();
+    let broker = Broker::start();
+    let ws = flask_mqtt_tests::WsProxy::start(&broker);
+    let config = Config::builder()
+        .broker_url(format!(
+            "{}?token={SECRET}&X-Amz-Signature=sig{SECRET}",
+            ws.uri()
+        ))
+        .client_id(unique("wsquery"))
+        .build()
+        .unwrap();
+    assert!(
+        config.server_uri().contains(SECRET),
+        "Paho gets the URL as given"
+    );
+    let client = Client::start(config.clone()).unwrap();
+    wait_connected(&client.handle());
+    assert!(ws.connections() >= 1, "{ws:?}");
+    let id = client.handle().client_id().to_owned();
+    assert!(
+        CONNECTS.wait_for(T, |c| c.iter().any(|(who, _)| *who == id)),
+        "no on_connect for {id}"
+    );
+    let connected: Vec<String> = CONNECTS
+        .snapshot()
+        .into_iter()
+        .filter(|(who, _)| *who == id)
+        .map(|(_, shown)| shown)
+        .collect();
+    let shown = [
+        format!("{config:?}"),
+        format!("{client:?}"),
+        format!("{:?}", client.handle()),
+        connected.join("\n"),
+    ];
+    drop(client);
+    let lines = logs.0.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("Create options")),
+        "the Paho Rust client's lines were captured"
+    );
+    for l in lines.iter().chain(&shown) {
+        assert!(!l.contains(SECRET), "the URL's query in: {l}");
     }
 }
 

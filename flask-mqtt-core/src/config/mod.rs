@@ -267,13 +267,17 @@ impl Config {
     }
 
     /// The server URI handed to Paho (`tcp://`, `ssl://`, `ws://` or `wss://`): the first
-    /// broker of [`server_uris`](Config::server_uris).
+    /// broker of [`server_uris`](Config::server_uris). A WebSocket path's query is
+    /// included as configured (a presigned URL's credentials, e.g. `X-Amz-Signature`), so
+    /// do not log it; the configuration's `Debug` shows the query's values as `***`.
     pub fn server_uri(&self) -> String {
         self.uri_for(&self.host, self.port)
     }
 
     /// Every broker, in the order they are tried at each (re)connect: the first one, then
-    /// the fallbacks listed after it in `MQTT_BROKER_URL` (comma separated).
+    /// the fallbacks listed after it in `MQTT_BROKER_URL` (comma separated). Each with the
+    /// WebSocket path's query as configured, as [`server_uri`](Config::server_uri): do not
+    /// log them.
     pub fn server_uris(&self) -> Vec<String> {
         std::iter::once(self.server_uri())
             .chain(self.fallbacks.iter().map(|(h, p)| self.uri_for(h, *p)))

@@ -1,17 +1,34 @@
 //! The details of connection, acknowledgement and log events, as handlers receive them.
 
-use crate::error::ConnectError;
+use std::fmt;
+
+use crate::error::{shown_uri, ConnectError};
 use crate::qos::QoS;
 
 /// Details of a successful connect.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Its `Debug` shows the broker's URI with the values of its query as `***` (a presigned
+/// WebSocket URL carries its credentials there); [`server_uri`](Connected::server_uri)
+/// gives it whole.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Connected {
     pub(crate) server_uri: String,
     pub(crate) reconnect: bool,
 }
 
+impl fmt::Debug for Connected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connected")
+            .field("server_uri", &shown_uri(&self.server_uri))
+            .field("reconnect", &self.reconnect)
+            .finish()
+    }
+}
+
 impl Connected {
-    /// The broker's URI.
+    /// The broker's URI, as handed to Paho: a WebSocket URL's query is included as
+    /// configured (a presigned URL's credentials, e.g. `X-Amz-Signature`), so do not log
+    /// it; this event's `Debug` shows the query's values as `***`.
     pub fn server_uri(&self) -> &str {
         &self.server_uri
     }
@@ -119,5 +136,34 @@ impl Unsubscribed {
     /// The filter unsubscribed from.
     pub fn filter(&self) -> &str {
         &self.filter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A presigned WebSocket URL carries its credentials in the query: the `Debug` of a
+    /// connect event (and of the event that holds it) shows the query's names, never its
+    /// values; the accessor gives the URI as it is.
+    #[test]
+    fn the_debug_of_a_connect_event_hides_the_query_values() {
+        let uri = "wss://h:443/mqtt?X-Amz-Credential=AKIDSECRET&X-Amz-Signature=sig123secret";
+        let connected = Connected {
+            server_uri: uri.to_owned(),
+            reconnect: true,
+        };
+        let event = crate::event::Event::Connected(connected.clone());
+        for shown in [
+            format!("{connected:?}"),
+            format!("{event:?}"),
+            format!("{connected:#?}"),
+        ] {
+            assert!(!shown.contains("SECRET"), "{shown}");
+            assert!(!shown.contains("secret"), "{shown}");
+            assert!(shown.contains("X-Amz-Signature=***"), "{shown}");
+            assert!(shown.contains("reconnect: true"), "{shown}");
+        }
+        assert_eq!(connected.server_uri(), uri);
     }
 }

@@ -130,7 +130,9 @@ impl Mqtt {
         self.shared.config.client_id()
     }
 
-    /// The broker's URI (`tcp://host:port`).
+    /// The broker's URI (`tcp://host:port`), as handed to Paho: a WebSocket URL's query
+    /// is included as configured (a presigned URL's credentials, e.g. `X-Amz-Signature`),
+    /// so do not log it; this handle's `Debug` shows the query's values as `***`.
     pub fn server_uri(&self) -> &str {
         &self.shared.uri
     }

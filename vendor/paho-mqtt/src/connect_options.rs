@@ -81,18 +81,22 @@ struct ConnectOptionsData {
 }
 
 // flask-mqtt: the password, the HTTP headers (which may carry an `Authorization`) and
-// the proxy URIs (which may carry `user:password@`) are shown as `<redacted>`.
+// the proxy URIs (which may carry `user:password@`) are shown as `<redacted>`, the values
+// of the server URIs' queries (a presigned WebSocket URL's credentials) as `***`.
 impl std::fmt::Debug for ConnectOptionsData {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         fn redacted<T>(v: &Option<T>) -> Option<&'static str> {
             v.as_ref().map(|_| "<redacted>")
         }
+        let server_uris: Vec<String> = Vec::<String>::try_from(&self.server_uris)
+            .map(|uris| uris.iter().map(|u| crate::create_options::shown_uri(u)).collect())
+            .unwrap_or_default();
         f.debug_struct("ConnectOptionsData")
             .field("will", &self.will)
             .field("ssl", &self.ssl)
             .field("user_name", &self.user_name)
             .field("password", &redacted(&self.password))
-            .field("server_uris", &self.server_uris)
+            .field("server_uris", &server_uris)
             .field("props", &self.props)
             .field("will_props", &self.will_props)
             .field("http_headers", &redacted(&self.http_headers))

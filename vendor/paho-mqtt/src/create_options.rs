@@ -121,7 +121,10 @@ impl From<Option<PersistenceType>> for PersistenceType {
 /// The options for creating an MQTT client.
 /// This can be constructed using a
 /// [CreateOptionsBuilder](struct.CreateOptionsBuilder.html).
-#[derive(Debug, Default)]
+// flask-mqtt: `Debug` written by hand (below), not derived: `AsyncClient::new` logs the
+// options at debug level, and the derived form printed the server URI whole, a presigned
+// WebSocket URL's credentials (its query) included.
+#[derive(Default)]
 pub struct CreateOptions {
     /// The underlying C option structure
     pub(crate) copts: ffi::MQTTAsync_createOptions,
@@ -137,6 +140,37 @@ pub struct CreateOptions {
     /// flask-mqtt: the application acknowledges QoS 1/2 messages itself
     /// ([`CreateOptionsBuilder::manual_acks`]).
     pub(crate) manual_acks: bool,
+}
+
+// flask-mqtt: the values of the server URI's query are shown as `***`.
+impl fmt::Debug for CreateOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CreateOptions")
+            .field("copts", &self.copts)
+            .field("server_uri", &shown_uri(&self.server_uri))
+            .field("client_id", &self.client_id)
+            .field("persistence", &self.persistence)
+            .field("user_data", &self.user_data)
+            .field("manual_acks", &self.manual_acks)
+            .finish()
+    }
+}
+
+/// flask-mqtt: a server URI as `Debug` shows it: the value of each query parameter is
+/// `***` (a presigned WebSocket URL, such as AWS IoT's, carries its credentials there).
+pub(crate) fn shown_uri(uri: &str) -> String {
+    let Some((before, query)) = uri.split_once('?') else {
+        return uri.to_owned();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|part| match part.split_once('=') {
+            Some((name, _)) => format!("{name}=***"),
+            None if part.is_empty() => String::new(),
+            None => "***".to_owned(),
+        })
+        .collect();
+    format!("{before}?{}", parts.join("&"))
 }
 
 impl CreateOptions {

@@ -80,7 +80,10 @@ pub enum RequestResponse {
 }
 
 /// The response from the server on a connect request.
-#[derive(Clone, Default, Debug)]
+// flask-mqtt: `Debug` written by hand (below), not derived: the token logs the response at
+// debug level, and the derived form printed the server URI whole, a presigned WebSocket
+// URL's credentials (its query) included.
+#[derive(Clone, Default)]
 pub struct ConnectResponse {
     /// The URI of the server.
     pub server_uri: String,
@@ -88,6 +91,17 @@ pub struct ConnectResponse {
     pub mqtt_version: u32,
     /// Whether the client session is already present on the server.
     pub session_present: bool,
+}
+
+// flask-mqtt: the values of the server URI's query are shown as `***`.
+impl std::fmt::Debug for ConnectResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectResponse")
+            .field("server_uri", &crate::create_options::shown_uri(&self.server_uri))
+            .field("mqtt_version", &self.mqtt_version)
+            .field("session_present", &self.session_present)
+            .finish()
+    }
 }
 
 /////////////////////////////////////////////////////////////////////////////
