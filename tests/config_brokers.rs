@@ -207,9 +207,9 @@ fn required_mode_reports_refused_credentials() {
         matches!(
             &err,
             mqtt::Error::ConnectRequired {
-                source: mqtt::ConnectError::Refused(mqtt::ConnectReturnCode::NotAuthorized),
+                source: mqtt::ConnectError::Refused(r),
                 ..
-            }
+            } if *r == mqtt::ConnectReturnCode::NotAuthorized
         ),
         "{err:?}"
     );
@@ -415,6 +415,47 @@ fn the_password_never_reaches_a_log_line_or_debug_output() {
         format!("{:?}", Client::start(config.clone()).unwrap()),
     ] {
         assert!(!shown.contains("never-logged"), "{shown}");
+    }
+}
+
+/// A client configured with another prefix (`ALERTS_*`) is told to check its own keys
+/// when the broker refuses its credentials, on MQTT 3.1.1 and 5, in the error it keeps
+/// and in a `required` connect's error: not the default client's `MQTT_USERNAME`.
+#[test]
+fn a_refusal_names_the_clients_own_keys() {
+    let broker = Broker::builder().password("erin", "right-pw").start();
+    let alerts = || {
+        ConfigBuilder::with_prefix("ALERTS")
+            .broker_url("127.0.0.1")
+            .port(broker.port())
+            .client_id(unique("alerts"))
+            .credentials("erin", "wrong-pw")
+            .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
+    };
+    for version in [mqtt::ProtocolVersion::V311, mqtt::ProtocolVersion::V5] {
+        let client = Client::start(alerts().protocol_version(version).build().unwrap()).unwrap();
+        let m = client.handle();
+        assert!(wait_until(T, || m.last_connect_error().is_some()));
+        let text = m.last_connect_error().unwrap().to_string();
+        assert!(
+            text.contains("check ALERTS_USERNAME and ALERTS_PASSWORD"),
+            "{version:?}: {text}"
+        );
+        assert!(!text.contains("MQTT_"), "{version:?}: {text}");
+        let err = Client::start(
+            alerts()
+                .protocol_version(version)
+                .connect_mode(mqtt::ConnectMode::Required)
+                .build()
+                .unwrap(),
+        )
+        .expect_err("wrong password");
+        let text = err.to_string();
+        assert!(
+            text.contains("check ALERTS_USERNAME and ALERTS_PASSWORD"),
+            "{version:?}: {text}"
+        );
+        assert!(!text.contains("MQTT_"), "{version:?}: {text}");
     }
 }
 

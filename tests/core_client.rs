@@ -285,7 +285,7 @@ async fn password_listener_accepts_right_credentials_and_explains_the_refusal() 
     let err = m.last_connect_error().unwrap();
     assert_eq!(
         err,
-        mqtt::ConnectError::Refused(mqtt::ConnectReturnCode::NotAuthorized)
+        mqtt::ConnectError::Refused(mqtt::ConnectReturnCode::NotAuthorized.into())
     );
     match &err {
         mqtt::ConnectError::Refused(code) => assert_eq!(code.code(), 5),
@@ -309,7 +309,7 @@ async fn password_listener_accepts_right_credentials_and_explains_the_refusal() 
         *e == Ev::Disconnect {
             client: id.clone(),
             reason: mqtt::DisconnectReason::ConnectFailed(mqtt::ConnectError::Refused(
-                mqtt::ConnectReturnCode::NotAuthorized,
+                mqtt::ConnectReturnCode::NotAuthorized.into(),
             )),
         }
     });

@@ -97,11 +97,11 @@ pub use flask_mqtt_core::{
 pub use flask_mqtt_core::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,
     BrokerSection, Client, Config, ConfigBuilder, ConfigError, ConfigFile, ConnectError,
-    ConnectMode, ConnectReturnCode, Connected, ConnectionState, DisconnectReason, Disconnected,
-    Error, Event, EventContext, FromEvent, HandlerError, HandlerKind, HandlerKinds, Health,
-    IntoOutcome, LastWill, LogEntry, LogLevel, Message, MetricsCollector, MetricsFormat, Mqtt,
-    MqttUnavailable, OptionalFromEvent, ProtocolVersion, Publish, Published, QoS, Result, Scalar,
-    Secret, Subscribed, TlsConfig, TlsVersion, TopicFilter, TopicFilterError, TopicName,
+    ConnectMode, ConnectRefusal, ConnectReturnCode, Connected, ConnectionState, DisconnectReason,
+    Disconnected, Error, Event, EventContext, FromEvent, HandlerError, HandlerKind, HandlerKinds,
+    Health, IntoOutcome, LastWill, LogEntry, LogLevel, Message, MetricsCollector, MetricsFormat,
+    Mqtt, MqttUnavailable, OptionalFromEvent, ProtocolVersion, Publish, Published, QoS, Result,
+    Scalar, Secret, Subscribed, TlsConfig, TlsVersion, TopicFilter, TopicFilterError, TopicName,
     TopicNameError, Transport, Unsubscribed, WrongEvent, DEFAULT_PREFIX,
 };
 pub use flask_mqtt_core::{

@@ -365,16 +365,17 @@ impl fmt::Display for PublishLimit {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// The broker answered CONNACK with a refusal (MQTT 3.1.1 return code 1-5).
+    /// The broker answered CONNACK with a refusal (MQTT 3.1.1 return code 1-5); the
+    /// message's advice names the refused client's own settings (`ALERTS_USERNAME`, ...).
     #[error("connection refused by the broker: {0}")]
-    Refused(ConnectReturnCode),
+    Refused(ConnectRefusal),
     /// The broker answered with an MQTT 5 reason code of 0x80 or more.
     #[error("connection refused by the broker: {reason} (reason code {code:#04x})")]
     #[non_exhaustive]
     RefusedV5 {
         /// The reason code.
         code: u8,
-        /// Its meaning.
+        /// Its meaning, and the usual fix, naming the refused client's own settings.
         reason: String,
     },
     /// The broker could not be reached (TCP/TLS failure, timeout, ...).
@@ -387,6 +388,76 @@ pub enum ConnectError {
         /// What went wrong, in Paho's words.
         reason: String,
     },
+}
+
+/// An MQTT 3.1.1 refusal ([`ConnectError::Refused`]): the broker's return code, and the
+/// settings prefix of the client it refused, so that the advice names that client's own
+/// keys (`ALERTS_USERNAME` for a client configured with `ALERTS_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectRefusal {
+    code: ConnectReturnCode,
+    prefix: String,
+}
+
+impl ConnectRefusal {
+    pub(crate) fn new(code: ConnectReturnCode, prefix: &str) -> ConnectRefusal {
+        ConnectRefusal {
+            code,
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The return code.
+    pub fn return_code(&self) -> ConnectReturnCode {
+        self.code
+    }
+
+    /// The numeric return code (1-5).
+    pub fn code(&self) -> u8 {
+        self.code.code()
+    }
+
+    /// What the code means and what usually fixes it, naming the refused client's keys.
+    pub fn description(&self) -> String {
+        with_prefix(self.code.description(), &self.prefix)
+    }
+
+    /// The prefix of the refused client's settings (`MQTT`, `ALERTS`, ...).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+/// A refusal of the default client (`MQTT_*`).
+impl From<ConnectReturnCode> for ConnectRefusal {
+    fn from(code: ConnectReturnCode) -> Self {
+        ConnectRefusal::new(code, DEFAULT_PREFIX)
+    }
+}
+
+impl PartialEq<ConnectReturnCode> for ConnectRefusal {
+    fn eq(&self, other: &ConnectReturnCode) -> bool {
+        self.code == *other
+    }
+}
+
+impl fmt::Display for ConnectRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (return code {})", self.description(), self.code())
+    }
+}
+
+/// The default client's prefix (`config::DEFAULT_PREFIX`; not imported from there, which
+/// imports this file).
+const DEFAULT_PREFIX: &str = "MQTT";
+
+/// `text` (advice naming the default client's keys, `MQTT_USERNAME`, ...) with the keys
+/// of the client whose settings start with `prefix`.
+fn with_prefix(text: &str, prefix: &str) -> String {
+    if prefix == DEFAULT_PREFIX {
+        return text.to_owned();
+    }
+    text.replace("MQTT_", &format!("{prefix}_"))
 }
 
 /// MQTT 3.1.1 CONNACK return codes that refuse a connection (§3.2.2.3).
@@ -429,7 +500,9 @@ impl ConnectReturnCode {
         }
     }
 
-    /// What the code means and what usually fixes it (Flask-MQTT's troubleshooting table).
+    /// What the code means and what usually fixes it (Flask-MQTT's troubleshooting table),
+    /// naming the default client's keys (`MQTT_USERNAME`, ...); a [`ConnectRefusal`]'s
+    /// [`description`](ConnectRefusal::description) names the refused client's own.
     pub const fn description(self) -> &'static str {
         match self {
             ConnectReturnCode::UnacceptableProtocolVersion => {
@@ -455,8 +528,14 @@ impl ConnectReturnCode {
     }
 }
 
-/// The meaning of an MQTT 5 CONNACK reason code (§3.2.2.2), with the usual fix.
-pub(crate) fn v5_connect_reason(code: u8) -> Option<&'static str> {
+/// The meaning of an MQTT 5 CONNACK reason code (§3.2.2.2), with the usual fix naming
+/// the keys of the client whose settings start with `prefix`.
+pub(crate) fn v5_connect_reason(code: u8, prefix: &str) -> Option<String> {
+    v5_reason_text(code).map(|text| with_prefix(text, prefix))
+}
+
+/// [`v5_connect_reason`] for the default client.
+fn v5_reason_text(code: u8) -> Option<&'static str> {
     Some(match code {
         0x80 => "unspecified error",
         0x81 => "malformed packet",
@@ -490,10 +569,12 @@ impl fmt::Display for ConnectReturnCode {
 }
 
 impl ConnectError {
-    pub(crate) fn from_paho(err: &paho_mqtt::Error, uri: &str) -> ConnectError {
+    /// The error of a connect attempt to `uri` by the client whose settings start with
+    /// `prefix` (named in the advice).
+    pub(crate) fn from_paho(err: &paho_mqtt::Error, uri: &str, prefix: &str) -> ConnectError {
         match err {
             paho_mqtt::Error::ConnectReturn(code) => match ConnectReturnCode::from_paho(*code) {
-                Some(code) => ConnectError::Refused(code),
+                Some(code) => ConnectError::Refused(ConnectRefusal::new(code, prefix)),
                 None => ConnectError::Unreachable {
                     uri: shown_uri(uri),
                     reason: err.to_string(),
@@ -501,8 +582,7 @@ impl ConnectError {
             },
             paho_mqtt::Error::ReasonCode(rc, _) => ConnectError::RefusedV5 {
                 code: *rc as u8,
-                reason: v5_connect_reason(*rc as u8)
-                    .map(str::to_owned)
+                reason: v5_connect_reason(*rc as u8, prefix)
                     .unwrap_or_else(|| rc.to_string().to_lowercase()),
             },
             other => ConnectError::Unreachable {
@@ -614,6 +694,7 @@ mod tests {
         let err = ConnectError::from_paho(
             &paho_mqtt::Error::Failure,
             "wss://h:443/mqtt?X-Amz-Signature=abc123",
+            "MQTT",
         );
         assert!(!err.to_string().contains("abc123"), "{err}");
         assert!(!format!("{err:?}").contains("abc123"), "{err:?}");
@@ -629,8 +710,42 @@ mod tests {
         assert_eq!(ConnectReturnCode::from_code(0), None);
         assert_eq!(ConnectReturnCode::from_code(6), None);
         assert_eq!(
-            ConnectError::Refused(ConnectReturnCode::BadUserNameOrPassword).to_string(),
+            ConnectError::Refused(ConnectReturnCode::BadUserNameOrPassword.into()).to_string(),
             "connection refused by the broker: bad username or password: check MQTT_USERNAME and MQTT_PASSWORD (return code 4)"
+        );
+    }
+
+    /// A refusal of a client configured with another prefix names that client's keys,
+    /// on MQTT 3.1.1 and 5; the default client's names `MQTT_*`.
+    #[test]
+    fn refusals_name_the_clients_own_keys() {
+        let v311 = paho_mqtt::Error::ConnectReturn(paho_mqtt::ConnectReturnCode::NotAuthorized);
+        let v5 = paho_mqtt::Error::ReasonCode(
+            paho_mqtt::ReasonCode::BadUserNameOrPassword,
+            paho_mqtt::Properties::new(),
+        );
+        let v5_version = paho_mqtt::Error::ReasonCode(
+            paho_mqtt::ReasonCode::UnsupportedProtocolVersion,
+            paho_mqtt::Properties::new(),
+        );
+        for (err, keys) in [
+            (&v311, "check ALERTS_USERNAME and ALERTS_PASSWORD"),
+            (&v5, "check ALERTS_USERNAME and ALERTS_PASSWORD"),
+            (&v5_version, "check ALERTS_PROTOCOL_VERSION"),
+        ] {
+            let text = ConnectError::from_paho(err, "tcp://h:1883", "ALERTS").to_string();
+            assert!(text.contains(keys), "{text}");
+            assert!(!text.contains("MQTT_"), "{text}");
+            let text = ConnectError::from_paho(err, "tcp://h:1883", "MQTT").to_string();
+            assert!(text.contains(&keys.replace("ALERTS_", "MQTT_")), "{text}");
+        }
+        assert_eq!(DEFAULT_PREFIX, crate::config::DEFAULT_PREFIX);
+        let refusal = ConnectRefusal::new(ConnectReturnCode::IdentifierRejected, "ALERTS");
+        assert_eq!(refusal, ConnectReturnCode::IdentifierRejected);
+        assert_eq!(refusal.code(), 2);
+        assert!(
+            refusal.description().ends_with("rejected ALERTS_CLIENT_ID"),
+            "{refusal}"
         );
     }
 
@@ -661,7 +776,7 @@ mod tests {
     fn a_required_connect_names_the_clients_own_setting() {
         let e = Error::ConnectRequired {
             uri: "tcp://h:1883".into(),
-            source: ConnectError::Refused(ConnectReturnCode::NotAuthorized),
+            source: ConnectError::Refused(ConnectReturnCode::NotAuthorized.into()),
             prefix: "MQTT2".into(),
         };
         assert!(
@@ -692,7 +807,7 @@ mod tests {
             (
                 Error::ConnectRequired {
                     uri: "tcp://h:1883".into(),
-                    source: ConnectError::Refused(ConnectReturnCode::NotAuthorized),
+                    source: ConnectError::Refused(ConnectReturnCode::NotAuthorized.into()),
                     prefix: "MQTT2".into(),
                 },
                 ConnectReturnCode::NotAuthorized.to_string(),

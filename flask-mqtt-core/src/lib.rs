@@ -164,7 +164,9 @@ pub use crate::config::{
 };
 #[cfg(feature = "embedded-broker")]
 pub use crate::embedded::EmbeddedBroker;
-pub use crate::error::{ConfigError, ConnectError, ConnectReturnCode, Error, PublishLimit, Result};
+pub use crate::error::{
+    ConfigError, ConnectError, ConnectRefusal, ConnectReturnCode, Error, PublishLimit, Result,
+};
 pub use crate::event::log::{LogEntry, LogLevel};
 pub use crate::event::payloads::{
     Connected, DisconnectReason, Disconnected, Published, Subscribed, Unsubscribed,

@@ -160,7 +160,7 @@ pub(super) fn start_attempt(mqtt: &Mqtt, paho: &paho_mqtt::AsyncClient, uris: &[
     let opts = match connect_options(&shared.config, only) {
         Ok(o) => o,
         Err(e) => {
-            let err = ConnectError::from_paho(&e, &uri);
+            let err = ConnectError::from_paho(&e, &uri, shared.config.prefix());
             let _ = shared.input.send(Input::ConnectFailed(err));
             return;
         }
@@ -190,7 +190,7 @@ pub(super) fn start_attempt(mqtt: &Mqtt, paho: &paho_mqtt::AsyncClient, uris: &[
                 });
             }
             Err(e) => {
-                let err = ConnectError::from_paho(&e, &uri);
+                let err = ConnectError::from_paho(&e, &uri, shared.config.prefix());
                 let _ = shared.input.send(Input::ConnectFailed(err));
             }
         }
