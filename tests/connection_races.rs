@@ -263,11 +263,26 @@ enum Op {
     Unsubscribe,
 }
 
+/// How the wait for an answer ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// The connection is cut under the client.
+    Cut,
+    /// The app stops the client (`Mqtt::disconnect`).
+    Stop,
+}
+
 /// A persistent session through a [`SwallowProxy`]: `op` is sent, swallowed, then the
 /// connection is cut. Paho C keeps waiting for the answer of a persistent session's
 /// SUBSCRIBE/UNSUBSCRIBE after the connection is gone (it fails them only when it cleans
 /// the session), so the call hung for ever; it must end with `Error::Unanswered`.
 fn cut_while_waiting(version: ProtocolVersion, op: Op) {
+    end_while_waiting(version, op, End::Cut);
+}
+
+/// [`cut_while_waiting`], or the app stopping the client instead of the cut: the error
+/// says which ended the wait.
+fn end_while_waiting(version: ProtocolVersion, op: Op, end: End) {
     let broker = Broker::start();
     let proxy = SwallowProxy::start(broker.port());
     let id = unique("unanswered");
@@ -309,7 +324,10 @@ fn cut_while_waiting(version: ProtocolVersion, op: Op) {
     });
     // The request is on its way, swallowed: then the connection goes.
     assert!(wait_until(T, || proxy.swallowed.load(Ordering::SeqCst) > 0));
-    proxy.cut();
+    match end {
+        End::Cut => proxy.cut(),
+        End::Stop => rt.block_on(h.disconnect()),
+    }
     let result = rx.recv_timeout(T).unwrap_or_else(|_| {
         panic!("{op:?} still waiting {T:?} after its connection was cut ({version:?})")
     });
@@ -318,14 +336,24 @@ fn cut_while_waiting(version: ProtocolVersion, op: Op) {
         Op::Unsubscribe => "UNSUBSCRIBE",
     };
     match result {
-        Err(mqtt::Error::Unanswered {
-            request: r,
-            filter: f,
-            ..
-        }) => {
+        Err(
+            ref e @ mqtt::Error::Unanswered {
+                request: r,
+                filter: ref f,
+                ..
+            },
+        ) => {
             assert_eq!((r, f.as_str()), (request, filter.as_str()));
+            let why = match end {
+                End::Cut => "the connection to the broker ended before it answered",
+                End::Stop => "the MQTT client was stopped before the broker answered",
+            };
+            assert!(e.to_string().starts_with(why), "{end:?}: {e}");
         }
-        other => panic!("{op:?} after a cut connection ({version:?}): {other:?}"),
+        other => panic!("{op:?} after {end:?} ({version:?}): {other:?}"),
+    }
+    if end == End::Stop {
+        return;
     }
     // The client connects again, and a subscription asked for then is answered.
     assert!(wait_until(T, || h.health().is_ready()));
@@ -358,6 +386,14 @@ fn an_unsubscribe_waiting_for_its_unsuback_ends_when_the_connection_is_cut_v311(
 #[test]
 fn an_unsubscribe_waiting_for_its_unsuback_ends_when_the_connection_is_cut_v5() {
     cut_while_waiting(ProtocolVersion::V5, Op::Unsubscribe);
+}
+
+/// The app stops the client while a SUBSCRIBE or UNSUBSCRIBE waits for its answer: the
+/// error says so, not that the connection ended.
+#[test]
+fn a_request_waiting_for_its_answer_when_the_app_stops_the_client_says_so() {
+    end_while_waiting(ProtocolVersion::V311, Op::Subscribe, End::Stop);
+    end_while_waiting(ProtocolVersion::V5, Op::Unsubscribe, End::Stop);
 }
 
 /// Finding: a graceful stop while the connect attempt was under way sent no DISCONNECT;

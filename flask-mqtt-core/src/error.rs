@@ -155,19 +155,23 @@ pub enum Error {
         /// The refused filter.
         filter: String,
     },
-    /// The connection to the broker ended, or the client stopped, before the broker
+    /// The connection to the broker ended, or the client was stopped, before the broker
     /// answered a subscription or an unsubscription ([`Mqtt::subscribe`](crate::Mqtt::subscribe),
-    /// [`Mqtt::unsubscribe`](crate::Mqtt::unsubscribe), [`Mqtt::unsubscribe_all`](crate::Mqtt::unsubscribe_all)).
-    /// A subscribed filter stays recorded and is subscribed at the next connect; an
-    /// unsubscribed one is not recorded any more and is not sent again, and the broker may
-    /// or may not have removed it (with a persistent session it may still send messages
-    /// on it after the reconnect).
+    /// [`Mqtt::unsubscribe`](crate::Mqtt::unsubscribe), [`Mqtt::unsubscribe_all`](crate::Mqtt::unsubscribe_all));
+    /// the message says which. After a connection ended, a subscribed filter stays
+    /// recorded and is subscribed at the next connect; an unsubscribed one is not
+    /// recorded any more and is not sent again, and the broker may or may not have
+    /// removed it (with a persistent session it may still send messages on it after the
+    /// reconnect).
     #[non_exhaustive]
     Unanswered {
         /// `SUBSCRIBE` or `UNSUBSCRIBE`.
         request: &'static str,
         /// The (first) filter of the request.
         filter: String,
+        /// `true`: the client was stopped (`disconnect()`, server shutdown); `false`: the
+        /// connection ended.
+        stopped: bool,
     },
     /// [`Mqtt::request`](crate::Mqtt::request): no reply arrived within the request's
     /// timeout. A reply that comes later is dropped (logged at debug level).
@@ -283,7 +287,17 @@ impl fmt::Display for Error {
                 declared,
                 given,
             } => write!(f, "the publisher of `{template}` is declared for the client {declared}, but was given the client {given}"),
-            Error::Unanswered { request, filter } => write!(
+            Error::Unanswered {
+                request,
+                filter,
+                stopped: true,
+            } => write!(
+                f,
+                "the MQTT client was stopped before the broker answered the {request} of `{filter}`"
+            ),
+            Error::Unanswered {
+                request, filter, ..
+            } => write!(
                 f,
                 "the connection to the broker ended before it answered the {request} of `{filter}`"
             ),

@@ -59,8 +59,8 @@ impl Mqtt {
     /// Errors: [`Error::InvalidFilter`] (nothing recorded), [`Error::SubscribeRejected`]
     /// (the broker refused; the record is removed, unless a handler declares the
     /// filter), [`Error::Closed`]; any other error
-    /// means the SUBACK did not arrive now ([`Error::Unanswered`]: the connection ended
-    /// first); the filter stays recorded.
+    /// means the SUBACK did not arrive now ([`Error::Unanswered`]: the connection ended,
+    /// or the client was stopped, first); the filter stays recorded.
     pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<()> {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
@@ -75,7 +75,8 @@ impl Mqtt {
 
     /// Unsubscribes from `filter` and removes it from [`Mqtt::topics`]. A filter that is
     /// not recorded changes nothing and sends nothing. [`Error::Unanswered`] when the
-    /// connection ends before the broker's answer (the filter stays removed).
+    /// connection ends, or the client is stopped, before the broker's answer (the filter
+    /// stays removed).
     pub async fn unsubscribe(&self, filter: &str) -> Result<()> {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
@@ -256,6 +257,7 @@ impl Mqtt {
             return Err(Error::Unanswered {
                 request: "SUBSCRIBE",
                 filter: truncate(first),
+                stopped: self.shared.closed.load(Ordering::SeqCst),
             });
         };
         let granted = match answer {
@@ -340,6 +342,7 @@ impl Mqtt {
             return Err(Error::Unanswered {
                 request: "UNSUBSCRIBE",
                 filter: truncate(filters.first().map_or("", String::as_str)),
+                stopped: self.shared.closed.load(Ordering::SeqCst),
             });
         };
         answer.map_err(|e| Error::from_paho(e, PahoOp::Unsubscribe))?;
