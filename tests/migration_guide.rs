@@ -207,3 +207,22 @@ fn the_return_code_table_warns_about_mosquitto() {
         );
     }
 }
+
+/// The guide's TLS advice does not promise checks that a setting turns off: where it says
+/// the broker's certificate and host name are checked, it names `MQTT_TLS_INSECURE` (host
+/// name check off) and `MQTT_TLS_VERIFY_CERTIFICATE=false` (both off) with it.
+#[test]
+fn the_guide_does_not_promise_tls_checks_that_settings_turn_off() {
+    assert!(
+        !GUIDE.contains("always checked"),
+        "the guide says the checks are always made"
+    );
+    let said = GUIDE
+        .find("The system trust store is used unless")
+        .expect("the TLS paragraph");
+    let paragraph = &GUIDE[said..];
+    let paragraph = &paragraph[..paragraph.find("\n\n").unwrap_or(paragraph.len())];
+    for key in ["MQTT_TLS_INSECURE", "MQTT_TLS_VERIFY_CERTIFICATE=false"] {
+        assert!(paragraph.contains(key), "{key} not named in: {paragraph}");
+    }
+}

@@ -161,4 +161,26 @@ mod tests {
         assert_eq!(server["host"], "iot.example.com:443");
         assert_eq!(server["protocol"], "wss");
     }
+
+    /// What the key's documentation (README, module docs, `keys.rs`) says the document
+    /// does with a WebSocket path's query is what it does: the query is left out, its
+    /// parameters' names too.
+    #[test]
+    fn the_websocket_path_docs_say_what_the_document_does() {
+        let config = Config::builder()
+            .broker_url("ws://h/mqtt")
+            .websocket_path("/mqtt?X-Amz-Signature=sig")
+            .build()
+            .expect("a valid configuration");
+        let mut servers = Servers::default();
+        servers.add(&config);
+        let text = serde_json::to_string(&servers.servers).expect("JSON");
+        assert!(!text.contains("X-Amz-Signature"), "{text}");
+        let meaning = crate::config::keys::WEBSOCKET_PATH.meaning;
+        assert!(
+            meaning.contains("the AsyncAPI document leaves the query out"),
+            "{meaning}"
+        );
+        assert!(!meaning.contains("AsyncAPI document show"), "{meaning}");
+    }
 }

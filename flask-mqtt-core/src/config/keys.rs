@@ -225,7 +225,7 @@ keys! {
     WEBSOCKET_PATH {
         builder: "`.websocket_path(..)`",
         default: "`/mqtt`",
-        meaning: "websocket HTTP path, with an optional `?query` (a presigned URL's credentials: logs, errors, `Debug` and the AsyncAPI document show its parameters' names, never their values)",
+        meaning: "websocket HTTP path, with an optional `?query` (a presigned URL's credentials: logs, errors and `Debug` show its parameters' names, never their values; the AsyncAPI document leaves the query out)",
         read: |b, _, v| {
             b.websocket_path = Some(WebSocketPath(v));
             Ok(())
@@ -243,7 +243,7 @@ keys! {
     TLS_ENABLED {
         builder: "`.tls(..)`",
         default: "`false` (`true` for `mqtts`/`wss`)",
-        meaning: "use TLS; the server certificate and host name are verified",
+        meaning: "use TLS; the server certificate and host name are verified (unless `MQTT_TLS_INSECURE` or `MQTT_TLS_VERIFY_CERTIFICATE=false` turns a check off)",
         read: |b, key, v| {
             b.tls_enabled = Some(values::boolean(key, &v)?);
             Ok(())

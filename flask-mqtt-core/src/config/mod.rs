@@ -18,9 +18,9 @@
 //! | `MQTT_CLEAN_SESSION` | `clean_session` | `.clean_session(..)` | `true` | clean session (3.1.1) / clean start (5) |
 //! | `MQTT_SESSION_EXPIRY` | `session_expiry` | `.session_expiry(..)` | `0`; 1 day when clean session is off on MQTT 5 | MQTT 5 session expiry, whole seconds |
 //! | `MQTT_TRANSPORT` | `transport` | `.transport(..)` | `tcp` | `tcp` or `websockets` |
-//! | `MQTT_WEBSOCKET_PATH` | `websocket_path` | `.websocket_path(..)` | `/mqtt` | websocket HTTP path, with an optional `?query` (a presigned URL's credentials: logs, errors, `Debug` and the AsyncAPI document show its parameters' names, never their values) |
+//! | `MQTT_WEBSOCKET_PATH` | `websocket_path` | `.websocket_path(..)` | `/mqtt` | websocket HTTP path, with an optional `?query` (a presigned URL's credentials: logs, errors and `Debug` show its parameters' names, never their values; the AsyncAPI document leaves the query out) |
 //! | `MQTT_PROTOCOL_VERSION` | `protocol_version` | `.protocol_version(..)` | `3.1.1` | `3.1.1` (also `4`, `311`) or `5` |
-//! | `MQTT_TLS_ENABLED` | `tls_enabled` | `.tls(..)` | `false` (`true` for `mqtts`/`wss`) | use TLS; the server certificate and host name are verified |
+//! | `MQTT_TLS_ENABLED` | `tls_enabled` | `.tls(..)` | `false` (`true` for `mqtts`/`wss`) | use TLS; the server certificate and host name are verified (unless `MQTT_TLS_INSECURE` or `MQTT_TLS_VERIFY_CERTIFICATE=false` turns a check off) |
 //! | `MQTT_TLS_CA_CERTS` | `tls_ca_certs` | `.tls_ca_certs(..)` | system trust store | CA file (PEM); checked to exist at startup |
 //! | `MQTT_TLS_CERTFILE` | `tls_certfile` | `.tls_client_cert(cert, _)` | none | client certificate (PEM) for mutual TLS |
 //! | `MQTT_TLS_KEYFILE` | `tls_keyfile` | `.tls_client_cert(_, key)` | none | its private key (PEM); a key needs a certificate |
