@@ -119,3 +119,99 @@ pub(super) async fn route(
     }
     // Dropping `queues` closes every handler queue: the workers finish what is queued.
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use paho_mqtt::AckToken;
+    use tokio::sync::Semaphore;
+
+    use crate::ack::watermark::Watermark;
+    use crate::dispatch::worker::tests::{Recorder, Settled};
+    use crate::dispatch::Dispatcher;
+    use crate::event::{Event, HandlerKind};
+    use crate::extract::context::EventContext;
+    use crate::handler_future::HandlerFuture;
+    use crate::message::Message;
+    use crate::qos::QoS;
+    use crate::registry::{Handler, HandlerDescriptor, HandlerFn};
+    use crate::sync::lock;
+    use crate::testing::TestClient;
+
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
+    static GATE: Semaphore = Semaphore::const_new(0);
+
+    fn gated(_: Arc<EventContext>) -> HandlerFuture {
+        HandlerFuture::new(async {
+            STARTED.fetch_add(1, Ordering::SeqCst);
+            if let Ok(permit) = GATE.acquire().await {
+                permit.forget();
+            }
+            Ok(None)
+        })
+    }
+
+    /// Room for one event in its queue, so that the router soon has to wait for it.
+    static GATED: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "gated",
+        "dispatch::router::tests",
+        HandlerFn::Async(gated),
+    )
+    .with_filter("gated")
+    .with_queue(1);
+
+    /// The router gone (a bug of ours, or a runtime shutting down) with jobs it had not
+    /// put into the handler queues: their messages are released, never acknowledged (the
+    /// broker sends them again), as is one dispatched after it went; those the handler
+    /// had were handled and are acknowledged.
+    #[tokio::test]
+    async fn messages_the_router_never_queued_are_not_acknowledged() {
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let handlers = [&GATED].into_iter().filter_map(Handler::new).collect();
+        let mut d = Dispatcher::start(handlers, None);
+        let app = TestClient::new().unwrap();
+        let send = |d: &Dispatcher, id: u16| {
+            let msg = Message::new("gated", "", QoS::AtLeastOnce, false);
+            let slot = acks.slot(AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 7));
+            d.dispatch_owed(app.client(), Event::Message(msg), Some(slot));
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // 1 is called, 2 fills the queue, 3 goes to the router, which waits for room,
+        // 4 waits in the router's intake.
+        send(&d, 1);
+        while STARTED.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the first call never started");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        send(&d, 2);
+        send(&d, 3);
+        while d.backlog.waiting_for.load(Ordering::SeqCst) != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the router never waited for room"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        send(&d, 4);
+        assert_eq!(d.backlog.len.load(Ordering::SeqCst), 2);
+        d.router.abort();
+        assert!((&mut d.router).await.is_err_and(|e| e.is_cancelled()));
+        // The router gone, a later event's job is dropped at once.
+        send(&d, 5);
+        GATE.add_permits(2);
+        settled.wait_for(5, deadline).await;
+        // (Releases need not wait for the acknowledgements before them.)
+        let mut seen = lock(&settled.0).clone();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            [(1, true), (2, true), (3, false), (4, false), (5, false)]
+        );
+        assert_eq!(STARTED.load(Ordering::SeqCst), 2);
+    }
+}

@@ -418,10 +418,10 @@ pub(super) mod tests {
 
     /// What the recorder's messages were settled as: `(packet id, acknowledged)`.
     #[derive(Default)]
-    struct Settled(Mutex<Vec<(u16, bool)>>);
+    pub(in crate::dispatch) struct Settled(pub(in crate::dispatch) Mutex<Vec<(u16, bool)>>);
 
     impl Settled {
-        async fn wait_for(&self, n: usize, deadline: Instant) {
+        pub(in crate::dispatch) async fn wait_for(&self, n: usize, deadline: Instant) {
             while lock(&self.0).len() < n {
                 let so_far = lock(&self.0).clone();
                 assert!(Instant::now() < deadline, "{n} not settled: {so_far:?}");
@@ -430,7 +430,8 @@ pub(super) mod tests {
         }
     }
 
-    struct Recorder(Arc<Settled>);
+    /// Records how each message was settled.
+    pub(in crate::dispatch) struct Recorder(pub(in crate::dispatch) Arc<Settled>);
 
     impl Acknowledge for Recorder {
         fn acknowledge(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
