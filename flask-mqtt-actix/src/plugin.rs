@@ -151,9 +151,11 @@ fn hook_exit() {
     });
 }
 
-/// The longest a client's graceful stop takes (four bounded steps of 5 s: the connect
-/// attempt under way, handlers and publishes, leaving shared groups, DISCONNECT; the
-/// bound `Client`'s drop waits for), and a margin.
+/// The longest a client's graceful stop takes: the bound of `Client`'s drop (four steps
+/// of at most 5 s one after the other: leaving shared groups or the connect attempt under
+/// way, handlers and publishes, DISCONNECT, the calls of what came before it; a second's
+/// margin; a second for its runtime). At least `__actix::CLIENT_STOP_BOUND`
+/// (`exit_hook_outlasts_a_clients_stop`).
 const STOP_BOUND: Duration = Duration::from_secs(22);
 
 /// At process exit: `HttpServer::run` has returned, but the worker threads that own the
@@ -520,5 +522,23 @@ mod tests {
                 assert!(!body.contains("hunter2"), "{path}: {body}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod exit_hook_tests {
+    use super::STOP_BOUND;
+
+    /// The exit hook waits for the stops under way on the workers, each as long as a
+    /// `Client`'s drop may block: a stop step made longer (or added, with
+    /// `SHUTDOWN_STEPS`) without raising the hook's bound would let the process exit
+    /// before the DISCONNECT, and the broker publish the last will.
+    #[test]
+    fn exit_hook_outlasts_a_clients_stop() {
+        let client = flask_mqtt_core::__actix::CLIENT_STOP_BOUND;
+        assert!(
+            STOP_BOUND >= client,
+            "the exit hook waits {STOP_BOUND:?}, a client's stop may take {client:?}"
+        );
     }
 }

@@ -118,6 +118,7 @@ mod actix;
 #[cfg(feature = "actix")]
 #[doc(hidden)]
 pub mod __actix {
+    pub use crate::client::STOP_BOUND as CLIENT_STOP_BOUND;
     pub use crate::handle::share_state;
     pub use crate::registry::declared_brokers;
     pub use crate::visible::report;

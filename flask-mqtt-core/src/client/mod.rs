@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use self::paho::PahoOutbound;
 use self::session::Session;
-use self::shutdown::SHUTDOWN_TIMEOUT;
+use self::shutdown::{SHUTDOWN_STEPS, SHUTDOWN_TIMEOUT};
 use self::supervise::supervise;
 use crate::ack::watermark::Watermark;
 use crate::config::{Config, ConnectMode};
@@ -165,7 +165,7 @@ impl Client {
                     supervise(driving, &driver_mqtt).await;
                     intake.close();
                 });
-                rt.shutdown_timeout(Duration::from_secs(1));
+                rt.shutdown_timeout(RUNTIME_STOP);
                 if let Some(shared) = ended.upgrade() {
                     shared.ended.send_replace(true);
                 }
@@ -228,6 +228,19 @@ impl Client {
     }
 }
 
+/// How long dropping a [`Client`] waits for its stop: every step at its bound, and a
+/// second's margin.
+const STOP_WAIT: Duration = SHUTDOWN_TIMEOUT
+    .saturating_mul(SHUTDOWN_STEPS)
+    .saturating_add(Duration::from_secs(1));
+
+/// How long the client's thread may take to stop its runtime once the stop is over.
+const RUNTIME_STOP: Duration = Duration::from_secs(1);
+
+/// The longest dropping a [`Client`] blocks: its stop, then its runtime's. What waits for
+/// clients dropped elsewhere (the actix exit hook) waits at least this long.
+pub const STOP_BOUND: Duration = STOP_WAIT.saturating_add(RUNTIME_STOP);
+
 impl Drop for Client {
     fn drop(&mut self) {
         let Some(thread) = self.thread.take() else {
@@ -246,18 +259,15 @@ impl Drop for Client {
         {
             // Runs on ordinary threads (actix workers shutting down, `main`), never on a
             // Paho callback thread: block until the shutdown is over, bounded.
-            if rx
-                .recv_timeout(SHUTDOWN_TIMEOUT * 4 + Duration::from_secs(1))
-                .is_ok()
-            {
-                // The driver has returned; the thread now stops its runtime (at most 1 s).
+            if rx.recv_timeout(STOP_WAIT).is_ok() {
+                // The driver has returned; the thread now stops its runtime (at most
+                // `RUNTIME_STOP`).
                 let _ = thread.join();
             }
         } else {
             // A shutdown is already under way (`Mqtt::disconnect()`, maybe from inside a
             // handler): wait, bounded, for it to finish draining the handlers too.
-            let deadline =
-                std::time::Instant::now() + SHUTDOWN_TIMEOUT * 4 + Duration::from_secs(2);
+            let deadline = std::time::Instant::now() + STOP_BOUND;
             while !thread.is_finished() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }

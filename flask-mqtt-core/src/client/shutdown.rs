@@ -23,6 +23,13 @@ use crate::sync::lock;
 /// shutdown only), the DISCONNECT, handler calls for events received meanwhile.
 pub(super) const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How many steps of a stop may each take up to [`SHUTDOWN_TIMEOUT`], one after the
+/// other: leaving the share groups while connected, or waiting for the connect attempt
+/// under way while not (never both); handlers and unsent publishes settling; the
+/// DISCONNECT; the handler calls of what arrived before it. A step added here needs this
+/// raised, and with it what waits for a stop (`Client`'s drop, the actix exit hook).
+pub(super) const SHUTDOWN_STEPS: u32 = 4;
+
 /// Stops the client. Graceful: first stops taking QoS 1/2 messages of a persistent
 /// session (left unacknowledged, the broker sends them again with the next session),
 /// leaves the share groups and, with a clean session, takes what the broker had queued
