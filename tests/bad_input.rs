@@ -11,8 +11,8 @@
 //!   `$SYS` see it; publishing there is denied by Mosquitto);
 //! - what Mosquitto refuses: a topic with invalid UTF-8, NUL or a wildcard, or more than
 //!   200 `/` (Mosquitto's `TOPIC_HIERARCHY_LIMIT`) costs the publisher its connection and
-//!   never reaches the app; when the app itself publishes such a valid-but-refused topic,
-//!   Mosquitto drops the app's connection, which comes back and serves again;
+//!   never reaches the app; the app itself refuses to publish such a valid-but-refused
+//!   topic (`Error::InvalidTopic`, see also `tests/topic_levels.rs`) and stays connected;
 //! - `Mqtt::publish` with an invalid topic (wildcards, empty, NUL, too long) fails with
 //!   `Error::InvalidTopic` on its first poll, connected or not;
 //! - poison messages: a handler that panics or fails on one QoS 1 message is logged once

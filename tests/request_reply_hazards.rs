@@ -88,7 +88,7 @@ fn ask_deep(port: u16, payload: &str, response_topic: &str) {
     );
 }
 
-/// A request whose Response Topic has more than 200 levels (valid MQTT; Mosquitto
+/// A request whose Response Topic has more than 201 levels (valid MQTT; Mosquitto
 /// disconnects a client that publishes there) gets no reply, and the app stays
 /// connected: with a persistent session and a QoS 1 request, a disconnect would bring
 /// the request again after every reconnect, for ever.
@@ -116,7 +116,7 @@ async fn a_response_topic_the_broker_would_disconnect_for_is_refused() {
     assert!(
         DISPATCH_WARNINGS.wait_for(T, |w| w.iter().any(|l| l.contains("deep_answer")
             && l.contains("reply that was not sent")
-            && l.contains("200 levels"))),
+            && l.contains("more than 201 levels"))),
         "{:?}",
         DISPATCH_WARNINGS.snapshot()
     );

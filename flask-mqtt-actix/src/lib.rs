@@ -92,7 +92,7 @@ pub use crate::state::manage;
 pub use flask_mqtt_core::Ack;
 pub use flask_mqtt_core::{
     is_disallowed, publisher, Publisher, RenderError, Request, TopicNameTemplate, ValueProblem,
-    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT, MAX_TOPIC_LEVELS,
 };
 pub use flask_mqtt_core::{
     on_connect, on_disconnect, on_log, on_message, on_publish, on_subscribe, on_unsubscribe,

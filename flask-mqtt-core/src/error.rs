@@ -83,7 +83,9 @@ impl ConfigError {
 pub enum Error {
     /// The configuration is invalid; the message names the key.
     Config(ConfigError),
-    /// A topic filter given at run time (to `subscribe`/`unsubscribe`) is invalid.
+    /// A topic filter given at run time (to `subscribe`/`unsubscribe`) is invalid: not
+    /// MQTT's grammar, or more levels than Mosquitto accepts
+    /// ([`TopicFilterError::TooManyLevels`]). Nothing was sent.
     #[non_exhaustive]
     InvalidFilter {
         /// The filter as given (truncated to 200 bytes).
@@ -91,7 +93,9 @@ pub enum Error {
         /// What is wrong with it.
         source: TopicFilterError,
     },
-    /// A topic name given to `publish` is invalid.
+    /// A topic name given to `publish` (or as a Response Topic, or a request's reply
+    /// topic) is invalid: not MQTT's grammar, or more levels than Mosquitto accepts
+    /// ([`TopicNameError::TooManyLevels`]). Nothing was sent.
     #[non_exhaustive]
     InvalidTopic {
         /// The topic as given (truncated to 200 bytes).

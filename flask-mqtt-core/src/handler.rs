@@ -14,9 +14,9 @@ pub type Outcome = Result<Option<Reply>, HandlerError>;
 /// `Option<Reply>`, `Result<Reply, E>`, `Result<Option<Reply>, E>`) has it published to
 /// the request's Response Topic, with the request's Correlation Data (so the requester
 /// can match it to its request), once the handler returns. A Response Topic of more
-/// than 200 levels or starting with `$` gets no reply (the call ends with
-/// [`HandlerError::Reply`]): Mosquitto disconnects a client that publishes to more than
-/// 200 levels, and `$` topics are the broker's.
+/// than [`MAX_TOPIC_LEVELS`](crate::MAX_TOPIC_LEVELS) (201) levels or starting with `$`
+/// gets no reply (the call ends with [`HandlerError::Reply`]): Mosquitto disconnects a
+/// client that publishes to a deeper topic, and `$` topics are the broker's.
 ///
 /// ```
 /// # use flask_mqtt_core as mqtt;

@@ -201,7 +201,7 @@ pub use flask_mqtt_macros::{
 };
 pub use flask_mqtt_topic::{
     is_disallowed, RenderError, TemplateError, TopicFilter, TopicFilterError, TopicName,
-    TopicNameError, TopicNameTemplate, TopicTemplate, ValueProblem,
+    TopicNameError, TopicNameTemplate, TopicTemplate, ValueProblem, MAX_TOPIC_LEVELS,
 };
 /// Our fork of the Paho MQTT Rust crate (package `flask-mqtt-paho`), whose types the API
 /// shows: [`Message::as_paho`] (MQTT 5 properties: `paho::PropertyCode`,

@@ -734,7 +734,8 @@ impl Args {
                 self.filter = Some((LitStr::new(&source, lit.span()), shared));
                 Ok(())
             }
-            // The share name and the filter are each valid: only the length can break.
+            // The share name and the filter are each valid: only the length or the number
+            // of levels (Mosquitto's limit, the share's two levels included) can break.
             Err(error) => Err(syn::Error::new(
                 group.span(),
                 format!("invalid topic filter `{}`: {error}", quoted(&source)),

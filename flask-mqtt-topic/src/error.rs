@@ -12,7 +12,7 @@
 use std::error::Error;
 use std::fmt;
 
-use crate::MAX_TOPIC_LEN;
+use crate::{MAX_TOPIC_LEN, MAX_TOPIC_LEVELS};
 
 /// Why a string is not a valid MQTT topic filter (the argument of a
 /// subscription, which may contain the wildcards `+` and `#`).
@@ -29,6 +29,13 @@ pub enum TopicFilterError {
     TooLong {
         /// Length of the filter in bytes.
         len: usize,
+    },
+    /// The filter has more than [`MAX_TOPIC_LEVELS`] levels (`$share/{group}/`
+    /// included): valid MQTT, but Mosquitto closes the connection of a client that
+    /// subscribes to (or unsubscribes from) it.
+    TooManyLevels {
+        /// The number of levels of the filter.
+        levels: usize,
     },
     /// A level contains the NUL character U+0000.
     NulCharacter {
@@ -89,6 +96,7 @@ impl fmt::Display for TopicFilterError {
                 f,
                 "topic filter is {len} bytes long; the limit is {MAX_TOPIC_LEN} bytes"
             ),
+            Self::TooManyLevels { levels } => write_levels(f, *levels),
             Self::NulCharacter { level } => write_nul(f, *level),
             Self::DisallowedCharacter { level, character } => {
                 write_disallowed(f, *level, *character)
@@ -135,6 +143,12 @@ pub enum TopicNameError {
         /// Length of the name in bytes.
         len: usize,
     },
+    /// The name has more than [`MAX_TOPIC_LEVELS`] levels: valid MQTT, but Mosquitto
+    /// closes the connection of a client that publishes to it.
+    TooManyLevels {
+        /// The number of levels of the name.
+        levels: usize,
+    },
     /// A level contains the NUL character U+0000.
     NulCharacter {
         /// 1-based number of the offending level.
@@ -167,6 +181,7 @@ impl fmt::Display for TopicNameError {
                 f,
                 "topic name is {len} bytes long; the limit is {MAX_TOPIC_LEN} bytes"
             ),
+            Self::TooManyLevels { levels } => write_levels(f, *levels),
             Self::NulCharacter { level } => write_nul(f, *level),
             Self::DisallowedCharacter { level, character } => {
                 write_disallowed(f, *level, *character)
@@ -181,6 +196,16 @@ impl fmt::Display for TopicNameError {
 }
 
 impl Error for TopicNameError {}
+
+/// Also what a publisher's topic template says (its check is a filter's): no noun.
+fn write_levels(f: &mut fmt::Formatter<'_>, levels: usize) -> fmt::Result {
+    write!(
+        f,
+        "it has {levels} levels, more than the {MAX_TOPIC_LEVELS} Mosquitto accepts (MQTT \
+         sets no limit, but Mosquitto closes the connection of a client that sends a deeper \
+         one)"
+    )
+}
 
 fn write_nul(f: &mut fmt::Formatter<'_>, level: usize) -> fmt::Result {
     write!(
@@ -212,6 +237,11 @@ mod tests {
             (
                 TopicFilterError::TooLong { len: 65536 },
                 "topic filter is 65536 bytes long; the limit is 65535 bytes",
+            ),
+            (
+                TopicFilterError::TooManyLevels { levels: 202 },
+                "it has 202 levels, more than the 201 Mosquitto accepts (MQTT sets no limit, but \
+                 Mosquitto closes the connection of a client that sends a deeper one)",
             ),
             (
                 TopicFilterError::NulCharacter { level: 2 },
@@ -269,6 +299,11 @@ mod tests {
             (
                 TopicNameError::TooLong { len: 70000 },
                 "topic name is 70000 bytes long; the limit is 65535 bytes",
+            ),
+            (
+                TopicNameError::TooManyLevels { levels: 300 },
+                "it has 300 levels, more than the 201 Mosquitto accepts (MQTT sets no limit, but \
+                 Mosquitto closes the connection of a client that sends a deeper one)",
             ),
             (
                 TopicNameError::NulCharacter { level: 1 },

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use crate::name::is_valid_topic_name;
 use crate::text::first_disallowed;
-use crate::{TopicFilterError, MAX_TOPIC_LEN};
+use crate::{level_count, TopicFilterError, MAX_TOPIC_LEN, MAX_TOPIC_LEVELS};
 
 /// Prefix of a shared subscription (MQTT 5.0 §4.8.2).
 const SHARE_PREFIX: &str = "$share/";
@@ -15,6 +15,9 @@ const SHARE_PREFIX: &str = "$share/";
 /// The rules (MQTT 3.1.1 §4.7, MQTT 5.0 §4.7 and §4.8.2):
 ///
 /// - the filter is not empty and is at most [`MAX_TOPIC_LEN`] bytes of UTF-8;
+/// - it has at most [`MAX_TOPIC_LEVELS`] levels, counting those of `$share/{group}/`
+///   (not MQTT's rule but Mosquitto's, which closes the connection of a client that
+///   subscribes to a deeper filter);
 /// - no level contains the NUL character U+0000, nor another character MQTT says
 ///   must not be sent ([`is_disallowed`](crate::is_disallowed): a control character
 ///   or a Unicode non-character);
@@ -29,10 +32,10 @@ const SHARE_PREFIX: &str = "$share/";
 ///   them), and only in exactly this spelling: `$SHARE/g/a` and `$share` are
 ///   plain filters.
 ///
-/// When a filter breaks several rules, the length rules are reported first,
-/// then the first offending level. Within a level a NUL character is reported
-/// first, then another disallowed character, then a misplaced `#`, then a
-/// misplaced `+`.
+/// When a filter breaks several rules, the length rules (bytes, then levels) are
+/// reported first, then the first offending level. Within a level a NUL
+/// character is reported first, then another disallowed character, then a
+/// misplaced `#`, then a misplaced `+`.
 ///
 /// Level numbers in the errors are 1-based and count the levels of the whole
 /// string as written: in `$share/g/a/te#`, `$share` is level 1, `g` level 2
@@ -59,6 +62,10 @@ pub fn validate_filter(filter: &str) -> Result<(), TopicFilterError> {
     }
     if filter.len() > MAX_TOPIC_LEN {
         return Err(TopicFilterError::TooLong { len: filter.len() });
+    }
+    let levels = level_count(filter);
+    if levels > MAX_TOPIC_LEVELS {
+        return Err(TopicFilterError::TooManyLevels { levels });
     }
     let Some(rest) = filter.strip_prefix(SHARE_PREFIX) else {
         return validate_levels(filter, 0);
@@ -485,7 +492,13 @@ mod tests {
         let mut at_limit = "a/".repeat(MAX_TOPIC_LEN / 2);
         at_limit.push('#');
         assert_eq!(at_limit.len(), MAX_TOPIC_LEN);
-        assert!(TopicFilter::new(at_limit).is_ok());
+        // As many bytes as MQTT allows, but far more levels than Mosquitto takes.
+        assert_eq!(
+            validate_filter(&at_limit),
+            Err(TopicFilterError::TooManyLevels {
+                levels: MAX_TOPIC_LEN / 2 + 1
+            })
+        );
         let multibyte = "\u{e9}".repeat(MAX_TOPIC_LEN / 2 + 1);
         assert_eq!(
             validate_filter(&multibyte),
@@ -616,5 +629,39 @@ mod tests {
         let topic = "a".repeat(MAX_TOPIC_LEN + 1);
         assert!(!filter("#").matches(&topic));
         assert!(filter("#").matches(&topic[1..]));
+    }
+
+    /// Mosquitto's limit, not MQTT's: 201 levels are a filter, 202 are not, whatever
+    /// they hold; `$share/{group}/` counts (Mosquitto counts the whole string).
+    #[test]
+    fn at_most_mosquittos_number_of_levels() {
+        let levels = |n: usize, last: &str| {
+            let mut s = "x/".repeat(n - 1);
+            s.push_str(last);
+            s
+        };
+        assert!(TopicFilter::new(levels(MAX_TOPIC_LEVELS, "#")).is_ok());
+        assert!(TopicFilter::new(levels(MAX_TOPIC_LEVELS, "+")).is_ok());
+        let over = TopicFilterError::TooManyLevels {
+            levels: MAX_TOPIC_LEVELS + 1,
+        };
+        assert_eq!(
+            validate_filter(&levels(MAX_TOPIC_LEVELS + 1, "#")),
+            Err(over.clone())
+        );
+        // Empty levels count; the number is told before a misplaced wildcard.
+        assert_eq!(
+            validate_filter(&"/".repeat(MAX_TOPIC_LEVELS)),
+            Err(over.clone())
+        );
+        assert_eq!(
+            validate_filter(&format!("#/{}", levels(MAX_TOPIC_LEVELS, "a+"))),
+            Err(TopicFilterError::TooManyLevels {
+                levels: MAX_TOPIC_LEVELS + 1
+            })
+        );
+        let shared = |n: usize| format!("$share/g/{}", levels(n, "+"));
+        assert!(TopicFilter::new(shared(MAX_TOPIC_LEVELS - 2)).is_ok());
+        assert_eq!(validate_filter(&shared(MAX_TOPIC_LEVELS - 1)), Err(over));
     }
 }

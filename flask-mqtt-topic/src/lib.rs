@@ -24,6 +24,9 @@
 //! - [`is_disallowed`]: the control characters and non-characters that MQTT says a
 //!   string should not carry. Filters and names holding one are refused (Mosquitto
 //!   closes the connection of a client that sends one).
+//! - [`MAX_TOPIC_LEVELS`]: one rule that is not MQTT's but Mosquitto's. Filters and
+//!   names of more levels are refused too (Mosquitto closes the connection of a client
+//!   that sends one).
 //!
 //! The crate has no dependencies and no unsafe code.
 //!
@@ -92,3 +95,21 @@ pub use trie::FilterTrie;
 /// The maximum length of a topic filter or topic name, in bytes of UTF-8
 /// (MQTT encodes strings with a 16-bit length prefix).
 pub const MAX_TOPIC_LEN: usize = 65535;
+
+/// The most levels a topic name or filter may have: 201, as many as Mosquitto accepts.
+///
+/// MQTT itself sets no limit. Mosquitto (`TOPIC_HIERARCHY_LIMIT`: 200 `/` separators)
+/// closes the connection of a client that sends a deeper topic or filter: in a PUBLISH
+/// ("protocol error"), a SUBSCRIBE or UNSUBSCRIBE ("malformed packet"), or as the will
+/// topic of its CONNECT. [`validate_topic_name`] and [`validate_filter`] refuse them
+/// ([`TopicNameError::TooManyLevels`], [`TopicFilterError::TooManyLevels`]), because one
+/// would not cost the connection once only: a QoS 1 or 2 publish in a persistent session
+/// is sent again after every reconnect, so the client would reconnect for ever. Every
+/// level counts, empty ones and a shared subscription's `$share` and share name
+/// included (Mosquitto counts the separators of the whole string).
+pub const MAX_TOPIC_LEVELS: usize = 201;
+
+/// The number of levels of a topic name or filter: one more than its `/` separators.
+fn level_count(s: &str) -> usize {
+    s.bytes().filter(|&b| b == b'/').count() + 1
+}

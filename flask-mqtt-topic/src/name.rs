@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::text::first_disallowed;
-use crate::{TopicNameError, MAX_TOPIC_LEN};
+use crate::{level_count, TopicNameError, MAX_TOPIC_LEN, MAX_TOPIC_LEVELS};
 
 /// Checks that `name` is a valid MQTT topic name (a topic to publish to).
 ///
@@ -12,11 +12,14 @@ use crate::{TopicNameError, MAX_TOPIC_LEN};
 /// NUL character, no other character MQTT says must not be sent
 /// ([`is_disallowed`](crate::is_disallowed): a control character or a Unicode
 /// non-character) and no wildcard (`+` or `#`) anywhere. Empty levels are
-/// allowed (`a//b`, `/a`, `a/`), and so are names starting with `$`.
+/// allowed (`a//b`, `/a`, `a/`), and so are names starting with `$`. It has at
+/// most [`MAX_TOPIC_LEVELS`] levels: not MQTT's rule but Mosquitto's, which closes
+/// the connection of a client that publishes to a deeper topic.
 ///
-/// When a name breaks several rules, the length rules are reported first,
-/// then the first offending level; within a level a NUL character is reported
-/// first, then another disallowed character, then a wildcard.
+/// When a name breaks several rules, the length rules (bytes, then levels) are
+/// reported first, then the first offending level; within a level a NUL
+/// character is reported first, then another disallowed character, then a
+/// wildcard.
 ///
 /// # Errors
 ///
@@ -39,6 +42,10 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicNameError> {
     }
     if name.len() > MAX_TOPIC_LEN {
         return Err(TopicNameError::TooLong { len: name.len() });
+    }
+    let levels = level_count(name);
+    if levels > MAX_TOPIC_LEVELS {
+        return Err(TopicNameError::TooManyLevels { levels });
     }
     for (index, text) in name.split('/').enumerate() {
         let level = index + 1;
@@ -251,5 +258,22 @@ mod tests {
                 len: multibyte.len()
             })
         );
+    }
+
+    /// Mosquitto's limit, not MQTT's: 201 levels are a topic name, 202 are not, empty
+    /// ones included; received topics deeper than that are still matched.
+    #[test]
+    fn at_most_mosquittos_number_of_levels() {
+        let at = vec!["x"; MAX_TOPIC_LEVELS].join("/");
+        assert!(TopicName::new(at.as_str()).is_ok());
+        let over = TopicNameError::TooManyLevels {
+            levels: MAX_TOPIC_LEVELS + 1,
+        };
+        assert_eq!(validate_topic_name(&format!("{at}/x")), Err(over.clone()));
+        let empty = "/".repeat(MAX_TOPIC_LEVELS);
+        assert_eq!(validate_topic_name(&empty), Err(over.clone()));
+        // The number is told before a wildcard.
+        assert_eq!(validate_topic_name(&format!("+/{at}")), Err(over));
+        assert!(is_valid_topic_name(&empty));
     }
 }

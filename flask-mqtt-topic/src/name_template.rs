@@ -454,4 +454,31 @@ mod tests {
             "invalid value `a/b` for the topic parameter `id`: it contains `/`, and `{id}` is one level (name it `{id:#}` for several)"
         );
     }
+
+    /// A template deeper than Mosquitto takes is refused when parsed; a `{name:#}` value
+    /// that makes the topic so deep, when rendered.
+    #[test]
+    fn refuses_topics_deeper_than_mosquitto_takes() {
+        let deep = format!(
+            "d/{{id}}/{}",
+            vec!["x"; crate::MAX_TOPIC_LEVELS - 1].join("/")
+        );
+        assert_eq!(
+            TopicNameTemplate::parse(&deep),
+            Err(TemplateError::Filter(
+                crate::TopicFilterError::TooManyLevels {
+                    levels: crate::MAX_TOPIC_LEVELS + 1
+                }
+            ))
+        );
+        let t = TopicNameTemplate::parse("files/{path:#}").unwrap();
+        let fits = vec!["x"; crate::MAX_TOPIC_LEVELS - 1].join("/");
+        assert!(t.render(&[fits.as_str()]).is_ok());
+        assert_eq!(
+            t.render(&[format!("{fits}/x")]),
+            Err(RenderError::Name(TopicNameError::TooManyLevels {
+                levels: crate::MAX_TOPIC_LEVELS + 1
+            }))
+        );
+    }
 }

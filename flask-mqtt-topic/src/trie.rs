@@ -389,7 +389,7 @@ impl<V: Clone> Clone for FilterTrie<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MAX_TOPIC_LEN;
+    use crate::{MAX_TOPIC_LEN, MAX_TOPIC_LEVELS};
 
     fn filter(text: &str) -> TopicFilter {
         TopicFilter::new(text).unwrap()
@@ -620,7 +620,8 @@ mod tests {
         let handle = std::thread::Builder::new()
             .stack_size(256 * 1024)
             .spawn(|| {
-                let depth = MAX_TOPIC_LEN / 2;
+                // The deepest filters there are (`MAX_TOPIC_LEVELS`, Mosquitto's limit)...
+                let depth = MAX_TOPIC_LEVELS - 1;
                 let deep_exact = filter(&vec!["a"; depth].join("/"));
                 let deep_plus = filter(&vec!["+"; depth].join("/"));
                 let mut deep_hash = vec!["a"; depth];
@@ -633,9 +634,12 @@ mod tests {
                 let mut found = trie.matches(deep_exact.as_str());
                 found.sort_unstable();
                 assert_eq!(found, [&1, &2, &3]);
+                // ... and received topics, which have no such limit: 32k levels.
+                let deep_topic = vec!["a"; MAX_TOPIC_LEN / 2].join("/");
+                assert_eq!(trie.matches(&deep_topic), [&3]);
                 let copy = trie.clone();
                 assert_eq!(copy.len(), 3);
-                assert!(format!("{copy:?}").len() > MAX_TOPIC_LEN);
+                assert!(format!("{copy:?}").len() > depth * 6);
                 drop(copy);
                 assert_eq!(trie.remove_filter(&deep_exact), [1]);
                 assert_eq!(trie.remove_filter(&deep_plus), [2]);

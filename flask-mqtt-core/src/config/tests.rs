@@ -698,3 +698,20 @@ fn a_kept_session_under_a_client_id_new_in_every_process_is_warned_about() {
         "{pid}"
     );
 }
+
+/// A will topic deeper than Mosquitto takes: it refuses the CONNECT that carries it, so
+/// the client could never connect. Refused with the settings, naming the key.
+#[test]
+fn a_will_topic_deeper_than_mosquitto_takes_is_refused() {
+    let fits = vec!["x"; flask_mqtt_topic::MAX_TOPIC_LEVELS].join("/");
+    assert!(from(&[("MQTT_LAST_WILL_TOPIC", fits.as_str())]).is_ok());
+    let over = format!("{fits}/x");
+    let err = from(&[("MQTT_LAST_WILL_TOPIC", over.as_str())]).unwrap_err();
+    assert_eq!(err.key(), "MQTT_LAST_WILL_TOPIC");
+    assert!(
+        err.expected().starts_with(
+            "a valid topic name: it has 202 levels, more than the 201 Mosquitto accepts"
+        ),
+        "{err}"
+    );
+}

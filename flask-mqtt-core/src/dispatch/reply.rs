@@ -1,17 +1,11 @@
 //! Publishing a handler's [`Reply`] to the request's Response Topic.
 
+use flask_mqtt_topic::MAX_TOPIC_LEVELS;
 use paho_mqtt::PropertyCode;
 
 use crate::error::truncate;
 use crate::extract::context::EventContext;
 use crate::handler::{HandlerError, Reply};
-
-/// The most levels a Response Topic may have. MQTT sets no limit, but Mosquitto
-/// (`TOPIC_HIERARCHY_LIMIT`) disconnects a client that publishes to a topic of more
-/// levels, as a protocol error: a requester could knock the app off its broker with
-/// one, and, with a persistent session and a QoS 1 request that comes again after
-/// every reconnect, keep it off for good.
-pub(crate) const MAX_RESPONSE_TOPIC_LEVELS: usize = 200;
 
 /// How much of the requester's Response Topic a refusal quotes: enough to recognize
 /// it, short enough to keep the call's warning line short.
@@ -30,8 +24,12 @@ fn quote(topic: &str) -> String {
 }
 
 /// Why the requester's Response Topic is no place for a reply, if it is not: more than
-/// [`MAX_RESPONSE_TOPIC_LEVELS`] levels, or a `$` topic (`$SYS/...`, `$share/...`: the
-/// broker's own, or no topic name at all), which brokers refuse or treat apart.
+/// [`MAX_TOPIC_LEVELS`] levels (MQTT sets no limit, but Mosquitto disconnects a client
+/// that publishes to a deeper topic, as a protocol error: a requester could knock the
+/// app off its broker with one, and, with a persistent session and a QoS 1 request that
+/// comes again after every reconnect, keep it off for good), or a `$` topic (`$SYS/...`,
+/// `$share/...`: the broker's own, or no topic name at all), which brokers refuse or
+/// treat apart.
 fn refusal(topic: &str) -> Option<String> {
     if topic.starts_with('$') {
         return Some(format!(
@@ -40,9 +38,9 @@ fn refusal(topic: &str) -> Option<String> {
         ));
     }
     let levels = topic.split('/').count();
-    (levels > MAX_RESPONSE_TOPIC_LEVELS).then(|| {
+    (levels > MAX_TOPIC_LEVELS).then(|| {
         format!(
-            "the response topic `{}` has {levels} levels; Mosquitto disconnects a client that publishes to more than {MAX_RESPONSE_TOPIC_LEVELS} levels",
+            "the response topic `{}` has {levels} levels; Mosquitto disconnects a client that publishes to more than {MAX_TOPIC_LEVELS} levels",
             quote(topic)
         )
     })
@@ -97,18 +95,19 @@ mod tests {
         (test, res)
     }
 
-    /// Mosquitto disconnects a client that publishes to a topic of more than 200 levels:
+    /// Mosquitto disconnects a client that publishes to a topic of more than 201 levels:
     /// a requester must not be able to knock the app off its broker with one.
     #[tokio::test]
-    async fn a_response_topic_of_more_than_200_levels_is_refused() {
+    async fn a_response_topic_of_more_than_201_levels_is_refused() {
         let (test, res) = reply_to(&"x/".repeat(201)).await;
         assert!(
-            matches!(&res, Err(HandlerError::Reply(why)) if why.contains("200 levels")),
+            matches!(&res, Err(HandlerError::Reply(why)) if why.contains("has 202 levels")
+                && why.contains("more than 201 levels")),
             "{res:?}"
         );
         assert!(test.published().is_empty());
-        // 200 levels are fine.
-        let (test, res) = reply_to(&["x"; 200].join("/")).await;
+        // 201 levels are fine.
+        let (test, res) = reply_to(&["x"; 201].join("/")).await;
         assert!(res.is_ok(), "{res:?}");
         assert_eq!(test.published().len(), 1);
     }

@@ -56,7 +56,9 @@ impl Mqtt {
     /// again after every reconnect. Subscribing to a recorded filter again replaces its
     /// QoS. While disconnected, the filter is recorded and subscribed at the next connect.
     ///
-    /// Errors: [`Error::InvalidFilter`] (nothing recorded), [`Error::SubscribeRejected`]
+    /// Errors: [`Error::InvalidFilter`] (nothing recorded; also a filter of more than
+    /// [`MAX_TOPIC_LEVELS`](flask_mqtt_topic::MAX_TOPIC_LEVELS) levels, whose SUBSCRIBE
+    /// Mosquitto answers by closing the connection), [`Error::SubscribeRejected`]
     /// (the broker refused; the record is removed, unless a handler declares the
     /// filter), [`Error::Closed`]; any other error
     /// means the SUBACK did not arrive now ([`Error::Unanswered`]: the connection ended,

@@ -115,7 +115,10 @@ impl Publish {
     ///
     /// # Errors
     ///
-    /// - [`Error::InvalidTopic`] for an invalid topic or Response Topic,
+    /// - [`Error::InvalidTopic`] for an invalid topic or Response Topic (also one of
+    ///   more than [`MAX_TOPIC_LEVELS`](flask_mqtt_topic::MAX_TOPIC_LEVELS) levels, for
+    ///   which Mosquitto closes the connection: with a persistent session a QoS 1/2
+    ///   publish would be sent again after every reconnect),
     ///   [`Error::InvalidProperty`] for a property MQTT cannot carry (a NUL character
     ///   in a string, a value over 65,535 bytes): nothing is sent.
     /// - [`Error::BufferFull`]: disconnected, and `MQTT_MAX_BUFFERED_MESSAGES` are

@@ -9,7 +9,7 @@
 // Each user compiles this file as its own module and uses part of it.
 #![allow(dead_code, unreachable_pub)]
 
-use flask_mqtt_topic::{TopicFilterError, TopicNameError, MAX_TOPIC_LEN};
+use flask_mqtt_topic::{TopicFilterError, TopicNameError, MAX_TOPIC_LEN, MAX_TOPIC_LEVELS};
 
 /// The `/`-separated levels, as the specification defines them: `a//b` has three,
 /// `/a` and `a/` two each.
@@ -31,14 +31,20 @@ fn not_sent(level: &str) -> Option<char> {
 
 /// MQTT 3.1.1 §4.7.3, §1.5.3: a topic name is 1 to 65535 bytes of UTF-8 without
 /// U+0000 (nor what else should not be sent), and (§4.7.1) has no wildcard characters.
-/// Errors report the length first, then the first bad level (1-based): NUL, then
-/// another character not to send, then a wildcard.
+/// Not MQTT's but Mosquitto's: at most `MAX_TOPIC_LEVELS` levels. Errors report the
+/// length first, then the number of levels, then the first bad level (1-based): NUL,
+/// then another character not to send, then a wildcard.
 pub fn topic_name(name: &str) -> Result<(), TopicNameError> {
     if name.is_empty() {
         return Err(TopicNameError::Empty);
     }
     if name.len() > MAX_TOPIC_LEN {
         return Err(TopicNameError::TooLong { len: name.len() });
+    }
+    if levels(name).len() > MAX_TOPIC_LEVELS {
+        return Err(TopicNameError::TooManyLevels {
+            levels: levels(name).len(),
+        });
     }
     for (i, level) in levels(name).into_iter().enumerate() {
         if level.chars().any(|c| c == '\0') {
@@ -70,8 +76,10 @@ fn is_shared(levels: &[&str]) -> bool {
 /// MQTT 3.1.1 §4.7.1, MQTT 5.0 §4.8.2: a topic filter is 1 to 65535 bytes without
 /// U+0000; `#` only as the whole last level; `+` only as a whole level; a shared
 /// subscription has a non-empty share name without wildcards and a non-empty filter.
-/// Errors: length first, then the share name, then the first bad level; within a
-/// level NUL, then another character not to send, then `#`, then `+`.
+/// Not MQTT's but Mosquitto's: at most `MAX_TOPIC_LEVELS` levels, `$share/{group}/`
+/// included. Errors: length first, then the number of levels, then the share name,
+/// then the first bad level; within a level NUL, then another character not to send,
+/// then `#`, then `+`.
 pub fn filter(filter: &str) -> Result<(), TopicFilterError> {
     if filter.is_empty() {
         return Err(TopicFilterError::Empty);
@@ -80,6 +88,9 @@ pub fn filter(filter: &str) -> Result<(), TopicFilterError> {
         return Err(TopicFilterError::TooLong { len: filter.len() });
     }
     let all = levels(filter);
+    if all.len() > MAX_TOPIC_LEVELS {
+        return Err(TopicFilterError::TooManyLevels { levels: all.len() });
+    }
     let mut first = 0;
     if is_shared(&all) {
         let group = all[1];
