@@ -33,13 +33,16 @@ fn parse(key: &str, value: &str) -> Result<Url, ConfigError> {
         Some("wss") => (Some(Transport::WebSockets), Some(true)),
         Some(_) => return Err(bad(FORM)),
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], Some(&rest[i..])),
+    // The path starts at the first `/`; a query written right after the authority
+    // (`wss://host?token=...`) is the query of the path `/`, not part of the host name.
+    let (authority, path) = match rest.find(|c| c == '/' || c == '?') {
+        Some(i) if rest[i..].starts_with('?') => (&rest[..i], Some(format!("/{}", &rest[i..]))),
+        Some(i) => (&rest[..i], Some(rest[i..].to_owned())),
         None => (rest, None),
     };
-    let path = match path {
+    let path = match path.as_deref() {
         Some("/") | None => None,
-        Some(p) if transport == Some(Transport::WebSockets) => Some(p.to_owned()),
+        Some(_) if transport == Some(Transport::WebSockets) => path,
         Some(_) => return Err(bad(FORM)),
     };
     let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -63,7 +66,7 @@ fn parse(key: &str, value: &str) -> Result<Url, ConfigError> {
     if host.is_empty()
         || host
             .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '@')
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '@' | '#' | '?'))
     {
         return Err(bad(FORM));
     }
@@ -183,6 +186,33 @@ mod tests {
              name or password: set them in MQTT2_USERNAME and MQTT2_PASSWORD (a websocket path \
              with `@` goes in MQTT2_WEBSOCKET_PATH)"
         );
+    }
+
+    /// A query right after the host (`wss://host?X-Amz-Signature=...`, no path) was read as
+    /// part of the host name: Paho got `wss://host?...:443`, and `Config`'s `Debug` showed
+    /// the query's values in `host`. For WebSockets it is the query of the path `/`; other
+    /// transports have no path and no query; a fragment (`#`) is no part of a broker URL.
+    #[test]
+    fn a_query_after_the_host_is_the_paths_not_the_hosts() {
+        let (url, _) = parse_list("MQTT", "wss://broker.example?X-Amz-Signature=s3cr3t").unwrap();
+        assert_eq!(url.host, "broker.example");
+        assert_eq!(url.path.as_deref(), Some("/?X-Amz-Signature=s3cr3t"));
+        let (url, _) = parse_list("MQTT", "ws://[::1]:9001?token=t").unwrap();
+        assert_eq!((url.host.as_str(), url.port), ("::1", Some(9001)));
+        assert_eq!(url.path.as_deref(), Some("/?token=t"));
+        for bad in [
+            "mqtt://broker.example?token=s3cr3t",
+            "broker.example?token=s3cr3t",
+            "mqtts://broker.example:8883?token=s3cr3t",
+            "ws://broker.example#frag",
+            "mqtt://broker.example#frag",
+        ] {
+            let err = parse_list("MQTT", bad)
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"));
+            assert_eq!(err.key(), "MQTT_BROKER_URL", "{bad}: {err}");
+            assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{bad}: {err}");
+        }
     }
 
     #[test]
