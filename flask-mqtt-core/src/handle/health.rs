@@ -61,6 +61,10 @@ pub(crate) trait Stalls: Send + Sync {
 /// }
 /// # }
 /// ```
+/// How many refused filters subscribed at run time [`Health::refused_subscriptions`]
+/// keeps (the last ones).
+pub(crate) const MAX_REFUSED_AT_RUN_TIME: usize = 32;
+
 #[derive(Clone, Debug)]
 pub struct Health {
     pub(crate) state: ConnectionState,
@@ -87,6 +91,28 @@ impl Health {
             dispatch_stalled: None,
             refused_subscriptions: Vec::new(),
         }
+    }
+
+    /// Lists `filter` among the refused subscriptions; `false` if it was listed already.
+    /// Of the filters subscribed at run time (`declared` says no), only the last
+    /// [`MAX_REFUSED_AT_RUN_TIME`] stay listed: an app that subscribes filters its users
+    /// choose, refused by the broker's ACL, would otherwise grow the list (and the
+    /// readiness body) without bound. Each such `subscribe` returned its refusal already;
+    /// the handlers' declared filters, a number the code fixes, always stay listed.
+    pub(crate) fn list_refused(&mut self, filter: &str, declared: impl Fn(&str) -> bool) -> bool {
+        let listed = &mut self.refused_subscriptions;
+        if listed.iter().any(|f| f == filter) {
+            return false;
+        }
+        if !declared(filter)
+            && listed.iter().filter(|f| !declared(f)).count() >= MAX_REFUSED_AT_RUN_TIME
+        {
+            if let Some(oldest) = listed.iter().position(|f| !declared(f)) {
+                listed.remove(oldest);
+            }
+        }
+        listed.push(filter.to_owned());
+        true
     }
 
     pub(crate) fn set(&mut self, state: ConnectionState) {
@@ -146,7 +172,8 @@ impl Health {
 
     /// The filters the broker refused to subscribe (its ACL, a shared subscription it
     /// does not support), in the order it did, until one is subscribed again: their
-    /// handlers receive nothing. A refused filter is not subscribed again at the next
+    /// handlers receive nothing. Of the filters subscribed at run time only the last 32
+    /// are listed (each `subscribe` returned its refusal). A refused filter is not subscribed again at the next
     /// connect. It does not change [`is_ready`](Health::is_ready): the connection is up
     /// and the other handlers receive; a probe may check it.
     pub fn refused_subscriptions(&self) -> &[String] {
@@ -157,5 +184,38 @@ impl Health {
     /// reconnects).
     pub fn connects(&self) -> u64 {
         self.connects
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Filters refused at run time are kept to the last `MAX_REFUSED_AT_RUN_TIME`; the
+    /// handlers' declared filters always stay; a filter is listed once.
+    #[test]
+    fn refused_filters_subscribed_at_run_time_are_bounded() {
+        let mut health = Health::new();
+        let declared = |f: &str| f.starts_with("declared/");
+        assert!(health.list_refused("declared/a", declared));
+        for i in 0..1000 {
+            assert!(health.list_refused(&format!("user/{i}"), declared));
+        }
+        assert!(health.list_refused("declared/b", declared));
+        assert!(!health.list_refused("declared/a", declared));
+        assert!(!health.list_refused("user/999", declared));
+        let listed = health.refused_subscriptions();
+        assert_eq!(listed.len(), MAX_REFUSED_AT_RUN_TIME + 2, "{listed:?}");
+        assert_eq!(listed[0], "declared/a");
+        assert_eq!(
+            listed[1],
+            format!("user/{}", 1000 - MAX_REFUSED_AT_RUN_TIME)
+        );
+        assert_eq!(listed[MAX_REFUSED_AT_RUN_TIME], "user/999");
+        assert_eq!(
+            MAX_REFUSED_AT_RUN_TIME, 32,
+            "the docs of refused_subscriptions say 32"
+        );
+        assert_eq!(listed[MAX_REFUSED_AT_RUN_TIME + 1], "declared/b");
     }
 }

@@ -315,14 +315,8 @@ impl Mqtt {
         if !self.shared.declared.contains(filter) {
             lock(&self.shared.topics).remove(filter);
         }
-        let new = {
-            let mut health = lock(&self.shared.health);
-            let new = !health.refused_subscriptions.iter().any(|f| f == filter);
-            if new {
-                health.refused_subscriptions.push(filter.to_owned());
-            }
-            new
-        };
+        let new =
+            lock(&self.shared.health).list_refused(filter, |f| self.shared.declared.contains(f));
         let message = format!(
             "the broker refused the subscription to `{filter}` (code {code:#04x}): nothing is received on it"
         );
