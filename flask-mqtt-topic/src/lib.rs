@@ -87,9 +87,9 @@ pub use name_template::{RenderError, TopicNameTemplate, ValueProblem};
 pub use template::Segment;
 pub use template::TemplateError;
 pub use template::TopicTemplate;
-#[doc(hidden)]
-pub use text::shortened;
 pub use text::{describe_disallowed, escape_disallowed, first_disallowed, is_disallowed};
+#[doc(hidden)]
+pub use text::{shortened, shortened_to};
 pub use trie::FilterTrie;
 
 /// The maximum length of a topic filter or topic name, in bytes of UTF-8

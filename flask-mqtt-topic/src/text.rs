@@ -80,10 +80,18 @@ const MAX_QUOTED: usize = 200;
 /// Support for flask-mqtt's other crates, not part of this crate's API.
 #[doc(hidden)]
 pub fn shortened(text: &str) -> Cow<'_, str> {
-    if text.len() <= MAX_QUOTED {
+    shortened_to(text, MAX_QUOTED)
+}
+
+/// [`shortened`] to at most `max` bytes (then `...`).
+///
+/// Support for flask-mqtt's other crates, not part of this crate's API.
+#[doc(hidden)]
+pub fn shortened_to(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
         return Cow::Borrowed(text);
     }
-    let mut end = MAX_QUOTED;
+    let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }

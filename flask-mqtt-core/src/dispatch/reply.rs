@@ -13,14 +13,7 @@ const QUOTED: usize = 64;
 
 /// `topic`, the requester's, for a log line: at most [`QUOTED`] bytes of it, escaped.
 fn quote(topic: &str) -> String {
-    if topic.len() <= QUOTED {
-        return truncate(topic);
-    }
-    let mut end = QUOTED;
-    while !topic.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", truncate(topic.get(..end).unwrap_or_default()))
+    truncate(&flask_mqtt_topic::shortened_to(topic, QUOTED))
 }
 
 /// Why the requester's Response Topic is no place for a reply, if it is not: more than
