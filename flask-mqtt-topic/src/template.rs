@@ -211,10 +211,12 @@ impl fmt::Display for TemplateError {
     }
 }
 
+/// `Filter` is transparent: its message is the filter error's, so its source is the
+/// filter error's source, not the filter error again (an error chain would say it twice).
 impl Error for TemplateError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            Self::Filter(e) => Some(e),
+            Self::Filter(e) => e.source(),
             _ => None,
         }
     }
@@ -730,9 +732,16 @@ mod tests {
     }
 
     #[test]
-    fn filter_error_is_the_source() {
+    fn a_filter_error_is_said_once() {
         let err = TopicTemplate::parse("a/#/b").unwrap_err();
-        assert!(err.source().is_some());
+        let TemplateError::Filter(cause) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(err.to_string(), cause.to_string());
+        assert!(
+            err.source().is_none(),
+            "`{err}` says its cause again as source()"
+        );
         assert!(TopicTemplate::parse("a/{}").unwrap_err().source().is_none());
     }
 }
