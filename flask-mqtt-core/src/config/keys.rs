@@ -124,7 +124,7 @@ keys! {
     BROKER_URL {
         builder: "`.broker_url(..)`",
         default: "`localhost`",
-        meaning: "host, or `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` URI with optional `:port` and websocket `/path`; a comma-separated list (one scheme) names fallback brokers, tried in order at every (re)connect; `embedded`: the development broker inside the process (feature `embedded-broker`); credentials go in `MQTT_USERNAME`/`MQTT_PASSWORD`, a URL with `user:password@` is refused",
+        meaning: "host, or `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` URI with optional `:port` and websocket `/path` (a query after the host, `wss://host?token=...`, is the path `/`'s); a comma-separated list (one scheme) names fallback brokers, tried in order at every (re)connect; `embedded`: the development broker inside the process (feature `embedded-broker`); credentials go in `MQTT_USERNAME`/`MQTT_PASSWORD`, a URL with `user:password@` is refused",
         read: |b, _, v| {
             b.broker_url = Some(GivenUrl(v));
             Ok(())
