@@ -830,7 +830,7 @@ mod tests {
         let (_, second) = &checks[1];
         assert!(
             second.contains(&normalized(quote!(
-                let __value: (::flask_mqtt_actix::__private::Extractor<Receipt>, bool) = (
+                let __value: (::flask_mqtt_actix::__private::Extractor<Receipt>, ::core::primitive::bool) = (
                     ::flask_mqtt_actix::__private::extract::<Receipt>,
                     ::flask_mqtt_actix::__private::takes_ack::<Receipt>()
                 );

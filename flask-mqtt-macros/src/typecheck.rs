@@ -198,7 +198,7 @@ pub(crate) fn argument(
             }
         });
     }
-    let held = quote_spanned!(span=> (#private::Extractor<#ty>, bool));
+    let held = quote_spanned!(span=> (#private::Extractor<#ty>, ::core::primitive::bool));
     quote_spanned! {span=>
         #[allow(deprecated, clippy::type_complexity)]
         static #name: #held = {
