@@ -219,6 +219,24 @@ fn check_signature(sig: &Signature) -> syn::Result<()> {
         match input {
             FnArg::Receiver(receiver) => reject(receiver, "handler functions cannot take `self`"),
             FnArg::Typed(arg) => {
+                // The wrapper extracts and passes every argument it sees: one removed by
+                // `#[cfg]` would still be passed, so the call would not match.
+                for attr in &arg.attrs {
+                    let path = attr.path();
+                    if path.is_ident("cfg") || path.is_ident("cfg_attr") {
+                        let name = if path.is_ident("cfg") {
+                            "cfg"
+                        } else {
+                            "cfg_attr"
+                        };
+                        reject(
+                            attr,
+                            &format!(
+                                "`#[{name}]` is not supported on a handler argument: the generated wrapper would still extract and pass it; put `#[cfg(...)]` on the whole handler function instead"
+                            ),
+                        );
+                    }
+                }
                 if let Type::ImplTrait(ty) = &*arg.ty {
                     reject(
                         ty,

@@ -58,6 +58,8 @@
 //! A handler can't be generic, take `self`, or be `const`, `unsafe`, `extern` or variadic,
 //! and must be a free function or one declared in a block: an `impl` block can't hold one
 //! (the compiler then says "`const` items in this context need a name", on the attribute).
+//! An argument can't carry `#[cfg(...)]` or `#[cfg_attr(...)]`: the handler is registered
+//! with every argument written, so put `#[cfg]` on whole handler functions instead.
 //!
 //! # Arguments
 //!
