@@ -736,10 +736,24 @@ impl Args {
             }
             // The share name and the filter are each valid: only the length or the number
             // of levels (Mosquitto's limit, the share's two levels included) can break.
-            Err(error) => Err(syn::Error::new(
-                group.span(),
-                format!("invalid topic filter `{}`: {error}", quoted(&source)),
-            )),
+            // Reported on the filter, which is what must be shortened.
+            Err(error) => {
+                let prefix = format!("$share/{name}/");
+                let added = match error {
+                    TemplateError::Filter(TopicFilterError::TooLong { .. }) => {
+                        format!("the {} bytes of `{}`", prefix.len(), quoted(&prefix))
+                    }
+                    _ => format!("the two levels `{}`", quoted(&prefix)),
+                };
+                Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "invalid topic filter `{}`: {error}; `shared = \"{}\"` adds {added} to this filter: shorten it",
+                        quoted(&source),
+                        quoted(&name),
+                    ),
+                ))
+            }
         }
     }
 
@@ -1526,7 +1540,33 @@ mod tests {
             message.starts_with("invalid topic filter `$share/workers/aaa"),
             "{message}"
         );
-        assert!(message.len() < 300, "quotes {} bytes", message.len());
+        assert!(
+            message.ends_with(
+                "; `shared = \"workers\"` adds the 15 bytes of `$share/workers/` to this filter: shorten it"
+            ),
+            "{message}"
+        );
+        assert!(message.len() < 400, "quotes {} bytes", message.len());
+    }
+
+    /// Too deep with the share's two levels: said on the filter, which must change.
+    #[test]
+    fn shared_filter_too_deep() {
+        let filter = vec!["a"; flask_mqtt_topic::MAX_TOPIC_LEVELS - 1].join("/");
+        let message = error(Kind::Message, quote!(#filter, shared = "g"));
+        assert!(
+            message.starts_with("invalid topic filter `$share/g/a/a"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(
+                "; `shared = \"g\"` adds the two levels `$share/g/` to this filter: shorten it"
+            ),
+            "{message}"
+        );
+        // One level less fits.
+        let filter = vec!["a"; flask_mqtt_topic::MAX_TOPIC_LEVELS - 2].join("/");
+        assert!(parse(Kind::Message, quote!(#filter, shared = "g")).is_ok());
     }
 
     /// A filter of 65 KB is quoted by its first 100 characters, not all of it.
