@@ -21,15 +21,15 @@
 //! read, the filter becomes `$share/workers/<filter>`, exactly as if written so.
 //!
 //! Adding an argument is one entry in [`KEYS`] (plus the field it fills in [`Args`]).
-//! Parsing never stops at the first mistake: every argument is checked and the errors are
-//! combined, each spanned on the offending token.
+//! Parsing never stops at the first mistake: the arguments are split at top-level commas,
+//! every argument is checked (a malformed one too) and the errors are combined, each
+//! spanned on the offending token.
 
 use flask_mqtt_topic::{TemplateError, TopicFilterError, TopicNameTemplate, TopicTemplate};
-use proc_macro2::{TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
-use syn::parse::{Parse, ParseStream, Parser};
-use syn::punctuated::Punctuated;
+use syn::parse::{Parse, ParseStream};
 use syn::{Ident, LitInt, LitStr, Path, Token};
 
 /// Which attribute is being expanded; one per `HandlerKind` variant of the runtime.
@@ -537,6 +537,39 @@ fn source_text(tokens: &TokenStream) -> String {
     }
 }
 
+/// Splits the arguments at top-level commas and parses each one on its own, so that a
+/// malformed argument is reported and parsing goes on with the next one.
+fn split_arguments(tokens: TokenStream) -> (Vec<Arg>, Option<syn::Error>) {
+    let mut list = Vec::new();
+    let mut errors = None;
+    let mut current = TokenStream::new();
+    let mut parse = |current: TokenStream, comma: Option<Span>| {
+        if current.is_empty() {
+            // `a, , b` and `, a`; a single trailing comma (`a,`) is fine.
+            if let Some(comma) = comma {
+                push_error(&mut errors, syn::Error::new(comma, "expected an argument"));
+            }
+            return;
+        }
+        match syn::parse2::<Arg>(current) {
+            Ok(arg) => list.push(arg),
+            Err(error) => push_error(&mut errors, error),
+        }
+    };
+    for tree in tokens {
+        match &tree {
+            TokenTree::Punct(punct) if punct.as_char() == ',' => {
+                parse(std::mem::take(&mut current), Some(punct.span()));
+            }
+            _ => current.extend([tree]),
+        }
+    }
+    if !current.is_empty() {
+        parse(current, None);
+    }
+    (list, errors)
+}
+
 /// Pushes `error` onto the errors collected so far.
 pub(crate) fn push_error(errors: &mut Option<syn::Error>, error: syn::Error) {
     match errors {
@@ -548,7 +581,7 @@ pub(crate) fn push_error(errors: &mut Option<syn::Error>, error: syn::Error) {
 impl Args {
     /// Parses and checks the arguments of `#[<kind>(<tokens>)]`.
     pub(crate) fn parse(kind: Kind, tokens: TokenStream) -> syn::Result<Args> {
-        let list = Punctuated::<Arg, Token![,]>::parse_terminated.parse2(tokens)?;
+        let (list, mut errors) = split_arguments(tokens);
         let mut args = Args {
             kind,
             filter: None,
@@ -562,7 +595,6 @@ impl Args {
             ack: None,
             nack_on_error: None,
         };
-        let mut errors = None;
         let mut seen: Vec<&'static str> = Vec::new();
         // Whether a filter was written, valid or not: an invalid filter is one mistake and
         // must not also report `qos` as lacking a filter.
@@ -1125,6 +1157,14 @@ mod tests {
         assert!(error(Kind::Message, quote!(home / temperature))
             .starts_with("expected a topic filter string literal or `key = value`, found `"));
         assert!(error(Kind::Connect, quote!(1)).starts_with("expected `key = value`, found `"));
+    }
+
+    #[test]
+    fn malformed_arguments_are_each_reported() {
+        assert_eq!(
+            error(Kind::Message, quote!("a", , qos = )),
+            "expected an argument\nexpected a value after `qos =`"
+        );
     }
 
     #[test]

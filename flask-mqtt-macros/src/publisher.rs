@@ -126,10 +126,22 @@ fn declaration(d: &Declaration) -> TokenStream {
             ),
         );
     }
-    if !matches!(
-        d.rest.clone().into_iter().next(),
-        Some(TokenTree::Literal(_))
-    ) {
+    // The topic is missing when nothing, a comma or `key = value` follows the `=`; any
+    // other first argument is a topic that `Args` reports if it is no string literal.
+    let mut rest = d.rest.clone().into_iter().peekable();
+    let first = rest.next();
+    let missing = match (&first, rest.peek()) {
+        (None, _) => true,
+        (Some(TokenTree::Punct(p)), _) if p.as_char() == ',' => true,
+        (Some(TokenTree::Ident(_)), Some(TokenTree::Punct(p))) => p.as_char() == '=',
+        _ => false,
+    };
+    // Without its leading comma, so that the one missing topic is reported once.
+    let arguments = match &first {
+        Some(TokenTree::Punct(p)) if p.as_char() == ',' => rest.collect(),
+        _ => d.rest.clone(),
+    };
+    if missing {
         push_error(
             &mut errors,
             syn::Error::new(
@@ -145,7 +157,7 @@ fn declaration(d: &Declaration) -> TokenStream {
             ),
         );
     }
-    let args = Args::parse(Kind::Publisher, d.rest.clone());
+    let args = Args::parse(Kind::Publisher, arguments);
     let args = match args {
         Ok(args) => Some(args),
         Err(error) => {
@@ -394,6 +406,22 @@ mod tests {
             errors(quote!(const A: B = "a";)),
             ["expected `static NAME: Type = \"topic/{name}\", ...;`, e.g. `pub static COMMAND: Command = \"devices/{id}/command\", qos = 1;`"]
         );
+    }
+
+    /// One missing topic is one error, whatever follows the `=`.
+    #[test]
+    fn a_missing_topic_is_one_error() {
+        let expected =
+            "expected the topic after `=`, e.g. `static A: B = \"devices/{id}/command\", qos = 1`";
+        for tokens in [
+            quote!(static A: B = , qos = 1;),
+            quote!(
+                static A: B = qos = 1;
+            ),
+            quote!(static A: B = ;),
+        ] {
+            assert_eq!(errors(tokens.clone()), [expected], "{tokens}");
+        }
     }
 
     #[test]
