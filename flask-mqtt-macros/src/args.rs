@@ -23,7 +23,8 @@
 //! Adding an argument is one entry in [`KEYS`] (plus the field it fills in [`Args`]).
 //! Parsing never stops at the first mistake: the arguments are split at top-level commas,
 //! every argument is checked (a malformed one too) and the errors are combined, each
-//! spanned on the offending token.
+//! spanned on the offending token. A first argument that is not `key = value` is the
+//! filter (or topic) whatever it is, and must be a string literal.
 
 use flask_mqtt_topic::{TemplateError, TopicFilterError, TopicNameTemplate, TopicTemplate};
 use proc_macro2::{Span, TokenStream, TokenTree};
@@ -570,6 +571,30 @@ fn split_arguments(tokens: TokenStream) -> (Vec<Arg>, Option<syn::Error>) {
     (list, errors)
 }
 
+/// Whether `tokens` is one string literal that syn could not read (an unknown escape such
+/// as `"\q"`), which rustc's lexer reports itself.
+fn is_bad_string(tokens: &TokenStream) -> bool {
+    let mut iter = tokens.clone().into_iter();
+    match (iter.next(), iter.next()) {
+        (Some(TokenTree::Literal(lit)), None) => {
+            let text = lit.to_string();
+            (text.starts_with('"') || text.starts_with("r\"") || text.starts_with("r#"))
+                && matches!(syn::Lit::new(lit), syn::Lit::Verbatim(_))
+        }
+        _ => false,
+    }
+}
+
+/// The error for a first argument that is not `key = value` and not a string literal.
+fn not_a_string_literal(kind: Kind, tokens: TokenStream) -> syn::Error {
+    let what = if kind.is_publisher() {
+        "a publisher's topic must be a string literal, e.g. `\"devices/{id}/command\"`"
+    } else {
+        "the topic filter must be a string literal, e.g. `\"home/+/temperature\"`"
+    };
+    syn::Error::new_spanned(&tokens, format!("{what}, found `{}`", source_text(&tokens)))
+}
+
 /// Pushes `error` onto the errors collected so far.
 pub(crate) fn push_error(errors: &mut Option<syn::Error>, error: syn::Error) {
     match errors {
@@ -605,6 +630,29 @@ impl Args {
                     let result = args.filter(index, lit, filter_written);
                     filter_written = true;
                     result
+                }
+                // The first argument, when not `key = value`, is the filter (the topic of
+                // a publisher), whatever it is: one message, and no second one saying
+                // that `qos` lacks a filter.
+                Arg::Flag(ident)
+                    if index == 0
+                        && kind.takes_topic()
+                        && !KEYS.iter().any(|entry| ident.unraw() == entry.name) =>
+                {
+                    filter_written = true;
+                    Err(not_a_string_literal(kind, ident.into_token_stream()))
+                }
+                // A string literal that syn can't read (`"\q"`, an unknown escape) is
+                // already an error of rustc's lexer: no second message.
+                Arg::Other(tokens)
+                    if index == 0 && kind.takes_topic() && is_bad_string(&tokens) =>
+                {
+                    filter_written = true;
+                    Ok(())
+                }
+                Arg::Other(tokens) if index == 0 && kind.takes_topic() => {
+                    filter_written = true;
+                    Err(not_a_string_literal(kind, tokens))
                 }
                 Arg::KeyValue { key, value } => args.key_value(&mut seen, &key, &value),
                 Arg::Flag(key) => match args.key(&key) {
@@ -1154,9 +1202,38 @@ mod tests {
 
     #[test]
     fn unquoted_filter() {
-        assert!(error(Kind::Message, quote!(home / temperature))
+        assert!(
+            error(Kind::Message, quote!(home / temperature)).starts_with(
+                "the topic filter must be a string literal, e.g. `\"home/+/temperature\"`, found `"
+            )
+        );
+        assert!(error(Kind::Message, quote!("a", home / temperature))
             .starts_with("expected a topic filter string literal or `key = value`, found `"));
         assert!(error(Kind::Connect, quote!(1)).starts_with("expected `key = value`, found `"));
+    }
+
+    /// Whatever the first argument is, when it is not `key = value` it is the filter: one
+    /// message saying it must be a string literal, and none about `qos` lacking a filter.
+    #[test]
+    fn filter_not_a_string_literal() {
+        let expected = |found: &str| {
+            format!("the topic filter must be a string literal, e.g. `\"home/+/temperature\"`, found `{found}`")
+        };
+        for (tokens, found) in [
+            (quote!(TOPIC, qos = 1), "TOPIC"),
+            (quote!(b"a/b", qos = 1), "b\"a/b\""),
+            (
+                quote!(concat!("a/", "b"), qos = 1),
+                "concat ! (\"a/\" , \"b\")",
+            ),
+            (quote!(TOPIC, qos = 1, shared = "g"), "TOPIC"),
+        ] {
+            assert_eq!(error(Kind::Message, tokens), expected(found));
+        }
+        assert_eq!(
+            error(Kind::Publisher, quote!(TOPIC, qos = 1)),
+            "a publisher's topic must be a string literal, e.g. `\"devices/{id}/command\"`, found `TOPIC`"
+        );
     }
 
     #[test]

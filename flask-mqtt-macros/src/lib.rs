@@ -61,6 +61,9 @@
 //! An argument can't carry `#[cfg(...)]` or `#[cfg_attr(...)]`: the handler is registered
 //! with every argument written, so put `#[cfg]` on whole handler functions instead.
 //!
+//! The topic filter (a publisher's topic) is read when the macro expands, so it must be a
+//! string literal: not a constant, `concat!(...)` or a byte string.
+//!
 //! # Arguments
 //!
 //! | Argument | Attributes | Meaning |
