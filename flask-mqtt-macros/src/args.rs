@@ -24,7 +24,8 @@
 //! Parsing never stops at the first mistake: the arguments are split at top-level commas,
 //! every argument is checked (a malformed one too) and the errors are combined, each
 //! spanned on the offending token. A first argument that is not `key = value` is the
-//! filter (or topic) whatever it is, and must be a string literal.
+//! filter (or topic) whatever it is, and must be a string literal; no literal may have a
+//! suffix (`1u8`).
 
 use flask_mqtt_topic::{TemplateError, TopicFilterError, TopicNameTemplate, TopicTemplate};
 use proc_macro2::{Span, TokenStream, TokenTree};
@@ -571,6 +572,31 @@ fn split_arguments(tokens: TokenStream) -> (Vec<Arg>, Option<syn::Error>) {
     (list, errors)
 }
 
+/// A literal with a suffix (`1u8`, `"a/b"x`) is an error spanned on it: rustc refuses
+/// suffixed literals in attributes, and a suffix means nothing to any argument here.
+fn no_suffix(arg: &Arg) -> syn::Result<()> {
+    let lit = match arg {
+        Arg::Filter(lit) => syn::Lit::Str(lit.clone()),
+        Arg::KeyValue { value, .. } => match syn::parse2::<syn::Lit>(value.clone()) {
+            Ok(lit) => lit,
+            Err(_) => return Ok(()),
+        },
+        _ => return Ok(()),
+    };
+    let suffix = lit.suffix();
+    if suffix.is_empty() {
+        return Ok(());
+    }
+    let written = lit.to_token_stream().to_string();
+    let unsuffixed = written.strip_suffix(suffix).unwrap_or(&written);
+    Err(syn::Error::new(
+        lit.span(),
+        format!(
+            "suffixed literals are not allowed here: write `{unsuffixed}` instead of `{written}`"
+        ),
+    ))
+}
+
 /// Whether `tokens` is one string literal that syn could not read (an unknown escape such
 /// as `"\q"`), which rustc's lexer reports itself.
 fn is_bad_string(tokens: &TokenStream) -> bool {
@@ -625,6 +651,13 @@ impl Args {
         // must not also report `qos` as lacking a filter.
         let mut filter_written = false;
         for (index, arg) in list.into_iter().enumerate() {
+            if let Err(error) = no_suffix(&arg) {
+                push_error(&mut errors, error);
+                if matches!(arg, Arg::Filter(_)) {
+                    filter_written = true;
+                }
+                continue;
+            }
             let result = match arg {
                 Arg::Filter(lit) => {
                     let result = args.filter(index, lit, filter_written);
@@ -1010,12 +1043,7 @@ mod tests {
 
     #[test]
     fn qos_values() {
-        for (tokens, qos) in [
-            (quote!(0), 0),
-            (quote!(1), 1),
-            (quote!(2), 2),
-            (quote!(2u8), 2),
-        ] {
+        for (tokens, qos) in [(quote!(0), 0), (quote!(1), 1), (quote!(2), 2)] {
             let args = parse(Kind::Message, quote!("a/b", qos = #tokens)).unwrap();
             assert_eq!(args.qos.unwrap().1, qos);
         }
@@ -1234,6 +1262,44 @@ mod tests {
             error(Kind::Publisher, quote!(TOPIC, qos = 1)),
             "a publisher's topic must be a string literal, e.g. `\"devices/{id}/command\"`, found `TOPIC`"
         );
+    }
+
+    #[test]
+    fn suffixed_literals() {
+        for (kind, tokens, expected) in [
+            (
+                Kind::Message,
+                quote!("home/x"suffix),
+                "suffixed literals are not allowed here: write `\"home/x\"` instead of `\"home/x\"suffix`",
+            ),
+            (
+                Kind::Message,
+                quote!("a", qos = 1u8),
+                "suffixed literals are not allowed here: write `1` instead of `1u8`",
+            ),
+            (
+                Kind::Message,
+                quote!("a", queue = 5i64),
+                "suffixed literals are not allowed here: write `5` instead of `5i64`",
+            ),
+            (
+                Kind::Message,
+                quote!("a", concurrency = 2usize),
+                "suffixed literals are not allowed here: write `2` instead of `2usize`",
+            ),
+            (
+                Kind::Message,
+                quote!("a", shared = "g"x),
+                "suffixed literals are not allowed here: write `\"g\"` instead of `\"g\"x`",
+            ),
+            (
+                Kind::Publisher,
+                quote!("a", qos = 1u8),
+                "suffixed literals are not allowed here: write `1` instead of `1u8`",
+            ),
+        ] {
+            assert_eq!(error(kind, tokens), expected);
+        }
     }
 
     #[test]

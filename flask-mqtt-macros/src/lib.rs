@@ -62,7 +62,8 @@
 //! with every argument written, so put `#[cfg]` on whole handler functions instead.
 //!
 //! The topic filter (a publisher's topic) is read when the macro expands, so it must be a
-//! string literal: not a constant, `concat!(...)` or a byte string.
+//! string literal: not a constant, `concat!(...)` or a byte string. No literal argument may
+//! have a suffix (`"a/b"x`, `qos = 1u8`).
 //!
 //! # Arguments
 //!
