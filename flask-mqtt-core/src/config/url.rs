@@ -35,7 +35,7 @@ fn parse(key: &str, value: &str) -> Result<Url, ConfigError> {
     };
     // The path starts at the first `/`; a query written right after the authority
     // (`wss://host?token=...`) is the query of the path `/`, not part of the host name.
-    let (authority, path) = match rest.find(|c| c == '/' || c == '?') {
+    let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest[i..].starts_with('?') => (&rest[..i], Some(format!("/{}", &rest[i..]))),
         Some(i) => (&rest[..i], Some(rest[i..].to_owned())),
         None => (rest, None),

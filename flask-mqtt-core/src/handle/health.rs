@@ -45,6 +45,10 @@ pub(crate) trait Stalls: Send + Sync {
     fn stalled_for(&self) -> Option<Duration>;
 }
 
+/// How many refused filters subscribed at run time [`Health::refused_subscriptions`]
+/// keeps (the last ones).
+pub(crate) const MAX_REFUSED_AT_RUN_TIME: usize = 32;
+
 /// A snapshot of a client's connection, from [`Mqtt::health`](crate::Mqtt::health): for
 /// readiness probes (`flask_mqtt_actix::readiness` serves it over HTTP) and dashboards.
 ///
@@ -61,10 +65,6 @@ pub(crate) trait Stalls: Send + Sync {
 /// }
 /// # }
 /// ```
-/// How many refused filters subscribed at run time [`Health::refused_subscriptions`]
-/// keeps (the last ones).
-pub(crate) const MAX_REFUSED_AT_RUN_TIME: usize = 32;
-
 #[derive(Clone, Debug)]
 pub struct Health {
     pub(crate) state: ConnectionState,
