@@ -7,7 +7,7 @@
 //!
 //! | key (environment) | TOML field in `[MQTT]` | builder | default | meaning |
 //! |---|---|---|---|---|
-//! | `MQTT_BROKER_URL` | `broker_url` | `.broker_url(..)` | `localhost` | host, or `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` URI with optional `:port` and websocket `/path`; a comma-separated list (one scheme) names fallback brokers, tried in order at every (re)connect; `embedded`: the development broker inside the process (feature `embedded-broker`); credentials go in `MQTT_USERNAME`/`MQTT_PASSWORD`, a URL with `user:password@` is refused |
+//! | `MQTT_BROKER_URL` | `broker_url` | `.broker_url(..)` | `localhost` | host, or `mqtt://`/`tcp://`, `mqtts://`/`ssl://` (TLS), `ws://`, `wss://` URI with optional `:port` and websocket `/path` (a query after the host, `wss://host?token=...`, is the path `/`'s); a comma-separated list (one scheme) names fallback brokers, tried in order at every (re)connect; `embedded`: the development broker inside the process (feature `embedded-broker`); credentials go in `MQTT_USERNAME`/`MQTT_PASSWORD`, a URL with `user:password@` is refused |
 //! | `MQTT_BROKER_PORT` | `broker_port` | `.port(..)` | `1883`; `8883` TLS; `80`/`443` ws/wss | TCP port, 1-65535; wins over a port in the URL |
 //! | `MQTT_USERNAME` | `username` | `.credentials(user, _)` / `.username(..)` | none | user name (at most 65535 bytes) |
 //! | `MQTT_PASSWORD` | `password` | `.credentials(_, pass)` | none | password; needs a user name; never logged or shown by `Debug` |
