@@ -6,9 +6,11 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::registry::Registry;
 
+use super::health::ConnectionState;
 use super::Mqtt;
 use crate::metrics::recorder::ClientMetrics;
 use crate::metrics::{encode, MetricsFormat, Scrape};
+use crate::sync::lock;
 
 /// The Prometheus metrics of one or more clients (see the README's "Metrics" for the
 /// families), as a prometheus-client [`Collector`]: written with
@@ -77,8 +79,13 @@ impl Scrape for Mqtt {
         self.shared.metrics.as_deref()
     }
 
+    /// From the client's own connection state, not Paho's: asking Paho takes its
+    /// process-wide lock, which Paho holds while it resolves the broker's host name for a
+    /// connect attempt (a slow DNS answer would hold the scrape, and the actix worker
+    /// serving it, that long).
     fn is_up(&self) -> bool {
-        self.is_connected()
+        !self.shared.closed.load(Ordering::SeqCst)
+            && lock(&self.shared.health).state == ConnectionState::Connected
     }
 
     fn buffered(&self) -> usize {
@@ -87,5 +94,71 @@ impl Scrape for Mqtt {
 
     fn unacknowledged(&self) -> usize {
         self.unacknowledged_messages()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::handle::outbound::{Delivery, Outbound};
+    use crate::handle::shared::Shared;
+    use crate::qos::QoS;
+
+    /// An outbound that must not be asked whether it is connected: Paho's answer waits on
+    /// its process-wide lock, held through a connect attempt's name lookup.
+    struct MustNotAsk;
+
+    impl Outbound for MustNotAsk {
+        fn is_connected(&self) -> bool {
+            panic!("a scrape asked Paho whether it is connected")
+        }
+
+        fn carries_properties(&self) -> bool {
+            true
+        }
+
+        fn publish(&self, _: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+            Ok(Delivery::Done)
+        }
+
+        fn subscribe(
+            &self,
+            _: Vec<String>,
+            _: Vec<QoS>,
+        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+            Box::pin(async { Ok(vec![]) })
+        }
+
+        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// `mqtt_connected` follows the client's own state and never waits on Paho.
+    #[tokio::test]
+    async fn a_scrape_reads_the_clients_own_connection_state() {
+        let (input, _) = tokio::sync::mpsc::unbounded_channel();
+        let mqtt = Mqtt {
+            shared: Arc::new(Shared::new(
+                Config::default(),
+                "tcp://nowhere:1".to_owned(),
+                Box::new(MustNotAsk),
+                BTreeMap::new(),
+                input,
+                tokio::runtime::Handle::current(),
+                false,
+            )),
+        };
+        assert!(!mqtt.is_up());
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        assert!(mqtt.is_up());
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        assert!(!mqtt.is_up());
     }
 }
