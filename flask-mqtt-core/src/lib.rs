@@ -118,7 +118,8 @@ mod actix;
 #[cfg(feature = "actix")]
 #[doc(hidden)]
 pub mod __actix {
-    pub use crate::client::STOP_BOUND as CLIENT_STOP_BOUND;
+    /// The longest dropping a client blocks (the exit hook waits at least this long).
+    pub const CLIENT_STOP_BOUND: std::time::Duration = crate::client::STOP_BOUND;
     pub use crate::handle::share_state;
     pub use crate::registry::declared_brokers;
     pub use crate::visible::report;

@@ -239,7 +239,7 @@ const RUNTIME_STOP: Duration = Duration::from_secs(1);
 
 /// The longest dropping a [`Client`] blocks: its stop, then its runtime's. What waits for
 /// clients dropped elsewhere (the actix exit hook) waits at least this long.
-pub const STOP_BOUND: Duration = STOP_WAIT.saturating_add(RUNTIME_STOP);
+pub(crate) const STOP_BOUND: Duration = STOP_WAIT.saturating_add(RUNTIME_STOP);
 
 impl Drop for Client {
     fn drop(&mut self) {
