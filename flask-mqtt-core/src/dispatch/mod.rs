@@ -311,7 +311,10 @@ impl Dispatcher {
                 match queue.try_send(item) {
                     // Closed: the worker is gone (runtime shutdown).
                     Ok(()) | Err(SendError::Closed) => {}
-                    Err(SendError::Full(_)) => {
+                    Err(SendError::Full(item)) => {
+                        // The router's job owes the message this call now: the item
+                        // lets go of its hold without marking the message unhandled.
+                        drop(item.owing.kept());
                         self.submit(Job::new(ctx, n, ack));
                         return seq;
                     }

@@ -214,4 +214,61 @@ mod tests {
         );
         assert_eq!(STARTED.load(Ordering::SeqCst), 2);
     }
+
+    static FULL_STARTED: AtomicUsize = AtomicUsize::new(0);
+    static FULL_GATE: Semaphore = Semaphore::const_new(0);
+
+    fn gated_full(_: Arc<EventContext>) -> HandlerFuture {
+        HandlerFuture::new(async {
+            FULL_STARTED.fetch_add(1, Ordering::SeqCst);
+            if let Ok(permit) = FULL_GATE.acquire().await {
+                permit.forget();
+            }
+            Ok(None)
+        })
+    }
+
+    static GATED_FULL: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "gated_full",
+        "dispatch::router::tests",
+        HandlerFn::Async(gated_full),
+    )
+    .with_filter("gated-full")
+    .with_queue(1);
+
+    /// A message that finds its handler's queue full goes to the router, which queues it
+    /// when there is room: handled, it is acknowledged like the others (the item that
+    /// did not fit must not leave it marked as never handled).
+    #[tokio::test]
+    async fn a_message_that_found_the_queue_full_is_acknowledged_once_handled() {
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let handlers = [&GATED_FULL].into_iter().filter_map(Handler::new).collect();
+        let d = Dispatcher::start(handlers, None);
+        let app = TestClient::new().unwrap();
+        let send = |id: u16| {
+            let msg = Message::new("gated-full", "", QoS::AtLeastOnce, false);
+            let slot = acks.slot(AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 7));
+            d.dispatch_owed(app.client(), Event::Message(msg), Some(slot));
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // 1 is called, 2 fills the queue, 3 finds it full and goes to the router.
+        send(1);
+        while FULL_STARTED.load(Ordering::SeqCst) == 0 {
+            assert!(Instant::now() < deadline, "the first call never started");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        send(2);
+        send(3);
+        assert_eq!(
+            d.backlog.len.load(Ordering::SeqCst),
+            1,
+            "3 went to the router"
+        );
+        FULL_GATE.add_permits(3);
+        settled.wait_for(3, deadline).await;
+        assert_eq!(*lock(&settled.0), [(1, true), (2, true), (3, true)]);
+        assert_eq!(FULL_STARTED.load(Ordering::SeqCst), 3);
+    }
 }
