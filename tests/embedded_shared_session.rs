@@ -4,8 +4,9 @@
 //! not acknowledged. rumqttd 0.20.0's router panicked on that disconnect ("group must
 //! exists", src/router/routing.rs): its thread died, no client could connect any more and
 //! the app's client reconnected for ever. Our rumqttd (vendor/rumqttd, PATCHED.md) saves
-//! the session instead; the same client gets its message again when it comes back, and
-//! the app's client connects, subscribes and receives.
+//! the session instead; the same client gets its message again when it comes back
+//! (without subscribing again: a new SUBSCRIBE recreates the group at the end of the
+//! log, see PATCHED.md), and the app's client connects, subscribes and receives.
 //!
 //! A process of its own (this test binary): the embedded broker is one per process.
 
