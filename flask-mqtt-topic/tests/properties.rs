@@ -681,3 +681,19 @@ fn templates() {
     assert!(parsed.get() > 1000);
     assert!(captured.get() > 1000);
 }
+
+/// Received topics are not held to Mosquitto's level limit (a broker without it may send
+/// a deeper one): `#`, `+/#` and an exact filter match a topic 300 levels deep as the
+/// reference says they do. The fuzz target `topic_long` found the reference refusing it.
+#[test]
+fn deep_received_topics_match() {
+    let deep = ["a"; 300].join("/");
+    for filter in ["#", "+/#", "a/#", deep.as_str()] {
+        let filter = TopicFilter::new(filter).ok();
+        // The exact 300-level filter is refused (too deep to subscribe): only the others.
+        let Some(filter) = filter else { continue };
+        assert!(matches!(check_pair(&filter, &deep), Ok(true)), "{filter}");
+    }
+    let filter = TopicFilter::new("a/+").unwrap();
+    assert!(matches!(check_pair(&filter, &deep), Ok(false)));
+}

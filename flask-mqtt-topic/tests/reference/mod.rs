@@ -46,6 +46,18 @@ pub fn topic_name(name: &str) -> Result<(), TopicNameError> {
             levels: levels(name).len(),
         });
     }
+    received_name(name)
+}
+
+/// What a received topic is held to: a topic name but for Mosquitto's level limit (a
+/// broker without it may send a deeper one, and it is routed like any other).
+fn received_name(name: &str) -> Result<(), TopicNameError> {
+    if name.is_empty() {
+        return Err(TopicNameError::Empty);
+    }
+    if name.len() > MAX_TOPIC_LEN {
+        return Err(TopicNameError::TooLong { len: name.len() });
+    }
     for (i, level) in levels(name).into_iter().enumerate() {
         if level.chars().any(|c| c == '\0') {
             return Err(TopicNameError::NulCharacter { level: i + 1 });
@@ -178,7 +190,7 @@ pub fn inner(filter: &str) -> String {
 /// parent: `a/#` matches `a`), anything else matches the same text. §4.7.2: a filter
 /// whose first level is `+` or `#` does not match a topic starting with `$`.
 pub fn matches(filter: &str, topic: &str) -> bool {
-    if let Err(e) = topic_name(topic) {
+    if let Err(e) = received_name(topic) {
         if !matches!(e, TopicNameError::DisallowedCharacter { .. }) {
             return false;
         }
@@ -193,7 +205,7 @@ pub fn matches(filter: &str, topic: &str) -> bool {
                 }
             })
             .collect();
-        if topic_name(&rest).is_err() {
+        if received_name(&rest).is_err() {
             return false;
         }
     }
