@@ -102,7 +102,7 @@ pub use rmqtt::{rmqttd, RmqttCluster};
 pub use session_client::{SessionClient, SessionOptions};
 pub use session_publisher::{PublisherReport, SessionPublisher};
 pub use setup_script::installed_by;
-pub use sys::{reset_connection, set_receive_buffer};
+pub use sys::{reset_connection, set_receive_buffer, without_terminal};
 pub use tls::Pki;
 pub use wait::{wait_until, wait_until_async};
 pub use ws_proxy::{WsProxy, WsProxyBuilder};

@@ -104,6 +104,24 @@ fn install_parent_death_signal(command: &mut Command) {
     }
 }
 
+/// Makes the child of `command` the leader of a session of its own (`setsid`), with no
+/// controlling terminal: opening `/dev/tty` fails there (`ENXIO`), whether or not the
+/// tests run in a terminal. OpenSSL's password prompt then reads stdin instead, which the
+/// test controls.
+pub fn without_terminal(command: &mut Command) {
+    // SAFETY: the closure runs between fork and exec and only calls setsid, which is
+    // async-signal-safe, and allocates nothing.
+    #[allow(unsafe_code)]
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Sends SIGKILL to the process group `pgid` (a child started with
 /// `process_group(0)`, whose pid is its group id): the child and whatever it started.
 pub(crate) fn kill_group(pgid: u32) -> io::Result<()> {

@@ -58,6 +58,7 @@ void SSL_CTX_msg_callback(
 		const void* buf, size_t len,
 		SSL* ssl, void* arg);
 int pem_passwd_cb(char* buf, int size, int rwflag, void* userdata);
+static int pem_no_passwd_cb(char* buf, int size, int rwflag, void* userdata); /* flask-mqtt patch */
 int SSL_create_mutex(ssl_mutex_type* mutex);
 int SSL_lock_mutex(ssl_mutex_type* mutex);
 int SSL_unlock_mutex(ssl_mutex_type* mutex);
@@ -340,6 +341,24 @@ int pem_passwd_cb(char* buf, int size, int rwflag, void* userdata)
 	}
 	FUNC_EXIT_RC(rc);
 	return rc;
+}
+
+/* flask-mqtt patch (docs/paho-fork.md, "no password prompt for an encrypted key"): the
+ * password callback when the options give no privateKeyPassword. Without one OpenSSL
+ * uses its default, which asks on the process's terminal (else reads stdin) and waits
+ * for an answer: on a Paho thread that holds the process-wide mutex, so every client
+ * of the process would stop until someone typed. This one gives no password at once
+ * (an empty one), so an encrypted key fails to load and the connect fails. userdata
+ * points to an int it sets to 1, which tells the caller why the key did not load. */
+static int pem_no_passwd_cb(char* buf, int size, int rwflag, void* userdata)
+{
+	FUNC_ENTRY;
+	if (buf != NULL && size > 0)
+		buf[0] = '\0';
+	if (userdata != NULL)
+		*(int*)userdata = 1;
+	FUNC_EXIT_RC(0);
+	return 0;
 }
 
 int SSL_create_mutex(ssl_mutex_type* mutex)
@@ -653,6 +672,8 @@ int SSLSocket_createContext(networkHandles* net, MQTTClient_SSLOptions* opts)
 
 	if (opts->keyStore)
 	{
+		int password_asked = 0; /* flask-mqtt patch: set by pem_no_passwd_cb */
+
 		if ((rc = SSL_CTX_use_certificate_chain_file(net->ctx, opts->keyStore)) != 1)
 		{
 			if (opts->struct_version >= 3)
@@ -670,9 +691,18 @@ int SSLSocket_createContext(networkHandles* net, MQTTClient_SSLOptions* opts)
 			SSL_CTX_set_default_passwd_cb(net->ctx, pem_passwd_cb);
 			SSL_CTX_set_default_passwd_cb_userdata(net->ctx, (void*)opts->privateKeyPassword);
 		}
+		else
+		{	/* flask-mqtt patch (docs/paho-fork.md, "no password prompt for an encrypted key") */
+			SSL_CTX_set_default_passwd_cb(net->ctx, pem_no_passwd_cb);
+			SSL_CTX_set_default_passwd_cb_userdata(net->ctx, &password_asked);
+		}
 
 		/* support for ASN.1 == DER format? DER can contain only one certificate? */
 		rc = SSL_CTX_use_PrivateKey_file(net->ctx, opts->privateKey, SSL_FILETYPE_PEM);
+		if (opts->privateKeyPassword == NULL) /* flask-mqtt patch: password_asked ends with this call */
+			SSL_CTX_set_default_passwd_cb_userdata(net->ctx, NULL);
+		if (rc != 1 && password_asked) /* flask-mqtt patch */
+			Log(LOG_ERROR, -1, "the private key in %s is encrypted and no password is set for it: it is not loaded", opts->privateKey);
 		if (opts->privateKey == opts->keyStore)
 			opts->privateKey = NULL;
 		if (rc != 1)
