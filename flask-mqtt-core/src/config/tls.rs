@@ -155,10 +155,10 @@ pub(crate) fn check_readable(key: &str, path: &Path) -> Result<File, ConfigError
 }
 
 /// Checks that the PEM file `path` (a client certificate or key, set by `key`), opened
-/// as `file` by [`check_readable`], holds no encrypted private key: OpenSSL would ask
-/// for its password on the terminal, at every connect, holding Paho's thread (and with
-/// it `is_connected`, `publish`, readiness) until someone types; with no terminal, every
-/// connect would fail without a reason. flask-mqtt has no setting for a key's password.
+/// as `file` by [`check_readable`], holds no encrypted private key: flask-mqtt has no
+/// setting for a key's password, so every connect would fail (Paho C reads the key at
+/// every connect and, patched, gives OpenSSL no password: docs/paho-fork.md, patch 17).
+/// Said at startup, naming the key, rather than at each connect.
 pub(crate) fn check_unencrypted(key: &str, path: &Path, file: File) -> Result<(), ConfigError> {
     // A PEM certificate chain and key are a few KiB; the markers are in their first
     // lines. A larger file is read in part.
@@ -178,7 +178,7 @@ pub(crate) fn check_unencrypted(key: &str, path: &Path, file: File) -> Result<()
         return Err(ConfigError::new(
             key,
             Some(&shown(&shown_path)),
-            "an unencrypted private key: this one is encrypted, and OpenSSL would ask for its password on the terminal at every connect, holding the client until someone types (decrypt it with `openssl pkey -in key.pem -out plain.pem` and protect the file instead)",
+            "an unencrypted private key: this one is encrypted, and there is no setting for its password, so every connect would fail (decrypt it with `openssl pkey -in key.pem -out plain.pem` and protect the file instead)",
         ));
     }
     Ok(())
