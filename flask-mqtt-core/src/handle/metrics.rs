@@ -99,62 +99,15 @@ impl Scrape for Mqtt {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::Arc;
-
-    use futures::future::BoxFuture;
-
     use super::*;
-    use crate::config::Config;
-    use crate::handle::outbound::{Delivery, Outbound};
-    use crate::handle::shared::Shared;
-    use crate::qos::QoS;
-
-    /// An outbound that must not be asked whether it is connected: Paho's answer waits on
-    /// its process-wide lock, held through a connect attempt's name lookup.
-    struct MustNotAsk;
-
-    impl Outbound for MustNotAsk {
-        fn is_connected(&self) -> bool {
-            panic!("a scrape asked Paho whether it is connected")
-        }
-
-        fn carries_properties(&self) -> bool {
-            true
-        }
-
-        fn publish(&self, _: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
-            Ok(Delivery::Done)
-        }
-
-        fn subscribe(
-            &self,
-            _: Vec<String>,
-            _: Vec<QoS>,
-        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
-            Box::pin(async { Ok(vec![]) })
-        }
-
-        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
-            Box::pin(async { Ok(()) })
-        }
-    }
+    use crate::handle::outbound::fake::{client, Connection, Fake};
 
     /// `mqtt_connected` follows the client's own state and never waits on Paho.
     #[tokio::test]
     async fn a_scrape_reads_the_clients_own_connection_state() {
-        let (input, _) = tokio::sync::mpsc::unbounded_channel();
-        let mqtt = Mqtt {
-            shared: Arc::new(Shared::new(
-                Config::default(),
-                "tcp://nowhere:1".to_owned(),
-                Box::new(MustNotAsk),
-                BTreeMap::new(),
-                input,
-                tokio::runtime::Handle::current(),
-                false,
-            )),
-        };
+        // Paho's answer waits on its process-wide lock, held through a connect
+        // attempt's name lookup.
+        let mqtt = client(Fake::default().connection(Connection::MustNotBeAsked));
         assert!(!mqtt.is_up());
         mqtt.shared.set_state(ConnectionState::Connected, |_| {});
         assert!(mqtt.is_up());

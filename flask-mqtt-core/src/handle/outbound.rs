@@ -41,3 +41,153 @@ pub(crate) enum Delivery {
     /// Delivered as far as this side goes, at once (the testing recorder).
     Done,
 }
+
+/// [`Fake`](fake::Fake), the handle's unit tests' outbound side, and
+/// [`client`](fake::client), a handle in front of one.
+#[cfg(test)]
+pub(crate) mod fake {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use futures::future::BoxFuture;
+    use tokio::sync::{mpsc, Notify};
+
+    use super::{Delivery, Outbound};
+    use crate::config::Config;
+    use crate::handle::shared::Shared;
+    use crate::handle::Mqtt;
+    use crate::qos::QoS;
+    use crate::sync::lock;
+
+    /// What [`Outbound::is_connected`] answers.
+    pub(crate) enum Connection {
+        Up,
+        Down,
+        /// It panics: a caller that must not wait on Paho's process-wide lock (held
+        /// through a connect attempt's name lookup) asked.
+        MustNotBeAsked,
+    }
+
+    /// What becomes of a publish.
+    pub(crate) enum Publishes {
+        /// Delivered at once.
+        Done,
+        /// Accepted and never completed: a broker that is not there.
+        Held,
+    }
+
+    /// What a SUBSCRIBE resolves to.
+    pub(crate) enum Subacks {
+        /// At once, granting the QoS asked for.
+        Granted,
+        /// Never: a persistent session whose connection dropped before the SUBACK.
+        Never,
+        /// Paho's "operation incomplete" when the `Notify` is notified, as Paho fails
+        /// the operations in flight when the client disconnects.
+        CutShortBy(Arc<Notify>),
+    }
+
+    /// An outbound side as its builder methods say; by default up, publishes done at
+    /// once, SUBSCRIBEs granted at once, UNSUBSCRIBEs answered at once. Publishes always
+    /// carry properties.
+    pub(crate) struct Fake {
+        connection: Connection,
+        publishes: Publishes,
+        subacks: Subacks,
+        /// The tokens of held publishes.
+        held: Mutex<Vec<paho_mqtt::DeliveryToken>>,
+    }
+
+    impl Default for Fake {
+        fn default() -> Self {
+            Self {
+                connection: Connection::Up,
+                publishes: Publishes::Done,
+                subacks: Subacks::Granted,
+                held: Mutex::default(),
+            }
+        }
+    }
+
+    impl Fake {
+        pub(crate) fn connection(self, connection: Connection) -> Self {
+            Self { connection, ..self }
+        }
+
+        pub(crate) fn publishes(self, publishes: Publishes) -> Self {
+            Self { publishes, ..self }
+        }
+
+        pub(crate) fn subacks(self, subacks: Subacks) -> Self {
+            Self { subacks, ..self }
+        }
+    }
+
+    impl Outbound for Fake {
+        fn is_connected(&self) -> bool {
+            match self.connection {
+                Connection::Up => true,
+                Connection::Down => false,
+                Connection::MustNotBeAsked => panic!("asked Paho whether it is connected"),
+            }
+        }
+
+        fn carries_properties(&self) -> bool {
+            true
+        }
+
+        fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+            match self.publishes {
+                Publishes::Done => Ok(Delivery::Done),
+                Publishes::Held => {
+                    let token = paho_mqtt::DeliveryToken::new(msg);
+                    lock(&self.held).push(token.clone());
+                    Ok(Delivery::Pending(token))
+                }
+            }
+        }
+
+        fn subscribe(
+            &self,
+            _: Vec<String>,
+            qos: Vec<QoS>,
+        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+            match &self.subacks {
+                Subacks::Granted => {
+                    let granted = qos.into_iter().map(|q| i32::from(q.as_u8())).collect();
+                    Box::pin(async move { Ok(granted) })
+                }
+                Subacks::Never => Box::pin(futures::future::pending()),
+                Subacks::CutShortBy(cut) => {
+                    let cut = Arc::clone(cut);
+                    Box::pin(async move {
+                        cut.notified().await;
+                        Err(paho_mqtt::Error::OperationIncomplete)
+                    })
+                }
+            }
+        }
+
+        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    /// A handle whose outbound side is `outbound`, with the default configuration, no
+    /// recorded topics, and nobody reading its input; its state is the handle's initial
+    /// one. Inside a Tokio runtime.
+    pub(crate) fn client(outbound: impl Outbound) -> Mqtt {
+        let (input, _) = mpsc::unbounded_channel();
+        Mqtt {
+            shared: Arc::new(Shared::new(
+                Config::default(),
+                "tcp://nowhere:1".to_owned(),
+                Box::new(outbound),
+                BTreeMap::new(),
+                input,
+                tokio::runtime::Handle::current(),
+                false,
+            )),
+        }
+    }
+}

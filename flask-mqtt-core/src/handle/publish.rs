@@ -410,67 +410,17 @@ impl IntoFuture for Publish {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::sync::Mutex;
-
-    use futures::future::BoxFuture;
-    use tokio::sync::mpsc;
-
     use super::*;
-    use crate::config::Config;
     use crate::handle::health::ConnectionState;
-    use crate::handle::outbound::Outbound;
-    use crate::handle::shared::Shared;
-    use crate::sync::lock;
+    use crate::handle::outbound::fake::{client, Connection, Fake, Publishes};
 
     /// Accepts every publish and never completes one: a broker that is not there.
-    #[derive(Default)]
-    struct Stuck {
-        held: Mutex<Vec<paho_mqtt::DeliveryToken>>,
-    }
-
-    impl Outbound for Stuck {
-        fn is_connected(&self) -> bool {
-            false
-        }
-
-        fn carries_properties(&self) -> bool {
-            true
-        }
-
-        fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
-            let token = paho_mqtt::DeliveryToken::new(msg);
-            lock(&self.held).push(token.clone());
-            Ok(Delivery::Pending(token))
-        }
-
-        fn subscribe(
-            &self,
-            _: Vec<String>,
-            _: Vec<QoS>,
-        ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
-            Box::pin(futures::future::pending())
-        }
-
-        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
-            Box::pin(futures::future::pending())
-        }
-    }
-
     fn stuck_client() -> Mqtt {
-        let (input, _) = mpsc::unbounded_channel();
-        let shared = Shared::new(
-            Config::default(),
-            "tcp://nowhere:1".to_owned(),
-            Box::new(Stuck::default()),
-            BTreeMap::new(),
-            input,
-            tokio::runtime::Handle::current(),
-            false,
-        );
-        Mqtt {
-            shared: Arc::new(shared),
-        }
+        client(
+            Fake::default()
+                .connection(Connection::Down)
+                .publishes(Publishes::Held),
+        )
     }
 
     /// Disconnected: the publish fails after the timeout, and stays counted as unsent

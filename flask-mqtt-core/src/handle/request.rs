@@ -355,94 +355,13 @@ impl Drop for Waiter {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::sync::Arc;
 
-    use futures::future::BoxFuture;
-    use tokio::sync::{mpsc, Notify};
+    use tokio::sync::Notify;
 
     use super::*;
-    use crate::config::Config;
     use crate::handle::health::ConnectionState;
-    use crate::handle::outbound::{Delivery, Outbound};
-    use crate::handle::shared::Shared;
-
-    /// What a fake's SUBSCRIBE resolves to.
-    type Suback = BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>>;
-
-    /// Connected; publishes are done at once, and each SUBSCRIBE resolves as `suback`
-    /// says.
-    struct Fake {
-        suback: Box<dyn Fn() -> Suback + Send + Sync>,
-    }
-
-    impl Fake {
-        /// Its SUBACK comes at once, granting QoS 1.
-        fn granting() -> Self {
-            Self {
-                suback: Box::new(|| Box::pin(async { Ok(vec![1]) })),
-            }
-        }
-
-        /// Its SUBACK never comes: a persistent session whose connection dropped
-        /// before the SUBACK.
-        fn silent() -> Self {
-            Self {
-                suback: Box::new(|| Box::pin(futures::future::pending())),
-            }
-        }
-
-        /// Its SUBSCRIBE fails with Paho's "operation incomplete" when `cut` is
-        /// notified, as Paho fails the operations in flight when the client disconnects.
-        fn cut_short(cut: Arc<Notify>) -> Self {
-            Self {
-                suback: Box::new(move || {
-                    let cut = Arc::clone(&cut);
-                    Box::pin(async move {
-                        cut.notified().await;
-                        Err(paho_mqtt::Error::OperationIncomplete)
-                    })
-                }),
-            }
-        }
-    }
-
-    impl Outbound for Fake {
-        fn is_connected(&self) -> bool {
-            true
-        }
-
-        fn carries_properties(&self) -> bool {
-            true
-        }
-
-        fn publish(&self, _: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
-            Ok(Delivery::Done)
-        }
-
-        fn subscribe(&self, _: Vec<String>, _: Vec<QoS>) -> Suback {
-            (self.suback)()
-        }
-
-        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
-            Box::pin(async { Ok(()) })
-        }
-    }
-
-    fn client(outbound: Box<dyn Outbound>) -> Mqtt {
-        let (input, _) = mpsc::unbounded_channel();
-        Mqtt {
-            shared: Arc::new(Shared::new(
-                Config::default(),
-                "tcp://nowhere:1".to_owned(),
-                outbound,
-                BTreeMap::new(),
-                input,
-                tokio::runtime::Handle::current(),
-                false,
-            )),
-        }
-    }
+    use crate::handle::outbound::fake::{client, Fake, Subacks};
 
     /// The deadline of these tests: far past the requests' timeout.
     const DEADLINE: Duration = Duration::from_secs(10);
@@ -452,7 +371,7 @@ mod tests {
     /// forget its timeout: it still ends with `NoReply`, and is no longer pending.
     #[tokio::test]
     async fn a_request_times_out_across_a_reconnect() {
-        let mqtt = client(Box::new(Fake::granting()));
+        let mqtt = client(Fake::default());
         mqtt.shared.set_state(ConnectionState::Connected, |_| {});
         let waiting = tokio::spawn({
             let mqtt = mqtt.clone();
@@ -477,7 +396,7 @@ mod tests {
     /// comes ends the request with `NoReply`, and the next request subscribes again.
     #[tokio::test]
     async fn a_request_whose_subscription_never_completes_times_out() {
-        let mqtt = client(Box::new(Fake::silent()));
+        let mqtt = client(Fake::default().subacks(Subacks::Never));
         mqtt.shared.set_state(ConnectionState::Connected, |_| {});
         let res = tokio::time::timeout(
             DEADLINE,
@@ -504,7 +423,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_cut_short_by_the_stop_is_closed() {
         let cut = Arc::new(Notify::new());
-        let mqtt = client(Box::new(Fake::cut_short(Arc::clone(&cut))));
+        let mqtt = client(Fake::default().subacks(Subacks::CutShortBy(Arc::clone(&cut))));
         let waiting = tokio::spawn({
             let mqtt = mqtt.clone();
             async move { mqtt.request("a/b", "?").await }
