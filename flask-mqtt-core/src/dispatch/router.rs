@@ -141,28 +141,63 @@ mod tests {
     use crate::sync::lock;
     use crate::testing::TestClient;
 
-    static STARTED: AtomicUsize = AtomicUsize::new(0);
-    static GATE: Semaphore = Semaphore::const_new(0);
+    /// A handler's gate: it counts the calls that started, and each call waits for a
+    /// permit. One gate per test, as the tests run in parallel.
+    struct Gate {
+        started: AtomicUsize,
+        permits: Semaphore,
+    }
 
-    fn gated(_: Arc<EventContext>) -> HandlerFuture {
+    impl Gate {
+        const fn new() -> Self {
+            Self {
+                started: AtomicUsize::new(0),
+                permits: Semaphore::const_new(0),
+            }
+        }
+
+        fn started(&self) -> usize {
+            self.started.load(Ordering::SeqCst)
+        }
+
+        /// Waits until a first call started.
+        async fn first_call(&self, deadline: Instant) {
+            while self.started() == 0 {
+                assert!(Instant::now() < deadline, "the first call never started");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+
+    static GATES: [Gate; 2] = [Gate::new(), Gate::new()];
+
+    /// The handler behind `GATES[G]`.
+    fn gated<const G: usize>(_: Arc<EventContext>) -> HandlerFuture {
         HandlerFuture::new(async {
-            STARTED.fetch_add(1, Ordering::SeqCst);
-            if let Ok(permit) = GATE.acquire().await {
+            let gate = &GATES[G];
+            gate.started.fetch_add(1, Ordering::SeqCst);
+            if let Ok(permit) = gate.permits.acquire().await {
                 permit.forget();
             }
             Ok(None)
         })
     }
 
-    /// Room for one event in its queue, so that the router soon has to wait for it.
-    static GATED: HandlerDescriptor = HandlerDescriptor::new(
-        HandlerKind::Message,
-        "gated",
-        "dispatch::router::tests",
-        HandlerFn::Async(gated),
-    )
-    .with_filter("gated")
-    .with_queue(1);
+    /// Handlers of `filter` behind `GATES[G]`, with room for one event in their queue, so
+    /// that the router soon has to wait for it.
+    const fn gated_handler<const G: usize>(name: &'static str) -> HandlerDescriptor {
+        HandlerDescriptor::new(
+            HandlerKind::Message,
+            name,
+            "dispatch::router::tests",
+            HandlerFn::Async(gated::<G>),
+        )
+        .with_filter(name)
+        .with_queue(1)
+    }
+
+    static GATED: HandlerDescriptor = gated_handler::<0>("gated");
+    static GATED_FULL: HandlerDescriptor = gated_handler::<1>("gated-full");
 
     /// The router gone (a bug of ours, or a runtime shutting down) with jobs it had not
     /// put into the handler queues: their messages are released, never acknowledged (the
@@ -184,10 +219,7 @@ mod tests {
         // 1 is called, 2 fills the queue, 3 goes to the router, which waits for room,
         // 4 waits in the router's intake.
         send(&d, 1);
-        while STARTED.load(Ordering::SeqCst) == 0 {
-            assert!(Instant::now() < deadline, "the first call never started");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        GATES[0].first_call(deadline).await;
         send(&d, 2);
         send(&d, 3);
         while d.backlog.waiting_for.load(Ordering::SeqCst) != 0 {
@@ -203,7 +235,7 @@ mod tests {
         assert!((&mut d.router).await.is_err_and(|e| e.is_cancelled()));
         // The router gone, a later event's job is dropped at once.
         send(&d, 5);
-        GATE.add_permits(2);
+        GATES[0].permits.add_permits(2);
         settled.wait_for(5, deadline).await;
         // (Releases need not wait for the acknowledgements before them.)
         let mut seen = lock(&settled.0).clone();
@@ -212,30 +244,8 @@ mod tests {
             seen,
             [(1, true), (2, true), (3, false), (4, false), (5, false)]
         );
-        assert_eq!(STARTED.load(Ordering::SeqCst), 2);
+        assert_eq!(GATES[0].started(), 2);
     }
-
-    static FULL_STARTED: AtomicUsize = AtomicUsize::new(0);
-    static FULL_GATE: Semaphore = Semaphore::const_new(0);
-
-    fn gated_full(_: Arc<EventContext>) -> HandlerFuture {
-        HandlerFuture::new(async {
-            FULL_STARTED.fetch_add(1, Ordering::SeqCst);
-            if let Ok(permit) = FULL_GATE.acquire().await {
-                permit.forget();
-            }
-            Ok(None)
-        })
-    }
-
-    static GATED_FULL: HandlerDescriptor = HandlerDescriptor::new(
-        HandlerKind::Message,
-        "gated_full",
-        "dispatch::router::tests",
-        HandlerFn::Async(gated_full),
-    )
-    .with_filter("gated-full")
-    .with_queue(1);
 
     /// A message that finds its handler's queue full goes to the router, which queues it
     /// when there is room: handled, it is acknowledged like the others (the item that
@@ -255,10 +265,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         // 1 is called, 2 fills the queue, 3 finds it full and goes to the router.
         send(1);
-        while FULL_STARTED.load(Ordering::SeqCst) == 0 {
-            assert!(Instant::now() < deadline, "the first call never started");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        GATES[1].first_call(deadline).await;
         send(2);
         send(3);
         assert_eq!(
@@ -266,9 +273,9 @@ mod tests {
             1,
             "3 went to the router"
         );
-        FULL_GATE.add_permits(3);
+        GATES[1].permits.add_permits(3);
         settled.wait_for(3, deadline).await;
         assert_eq!(*lock(&settled.0), [(1, true), (2, true), (3, true)]);
-        assert_eq!(FULL_STARTED.load(Ordering::SeqCst), 3);
+        assert_eq!(GATES[1].started(), 3);
     }
 }
