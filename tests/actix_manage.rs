@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, Broker, Observer, Recorder};
+use flask_mqtt_tests::{blocking, unique, Broker, Observer, Recorder};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -42,10 +42,6 @@ fn text_len(state: &Shared) -> usize {
 #[mqtt::on_message("manage-test/seen")]
 fn seen_in_tests(state: Option<mqtt::State<Shared>>) {
     EVENTS.push(format!("test client sees state: {}", state.is_some()));
-}
-
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    actix_web::rt::task::spawn_blocking(f).await.unwrap()
 }
 
 #[actix_web::test]

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpServer};
 use fantoccini::Client;
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{http, unique, Broker, Chromedriver};
+use flask_mqtt_tests::{blocking, http, unique, Broker, Chromedriver};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -47,10 +47,6 @@ mqtt::publisher! {
     /// Switches a device on or off.
     #[allow(dead_code)]
     static COMMAND: Command = "page/devices/{device_id}/command", qos = 1;
-}
-
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    actix_web::rt::task::spawn_blocking(f).await.unwrap()
 }
 
 /// Runs `script` until it returns something other than null/false; fails after `T`.

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker};
+use flask_mqtt_tests::{unique, wait_ready, Broker};
 use mqtt::{Client, Error, PublishLimit, QoS};
 
 const T: Duration = Duration::from_secs(15);
@@ -41,12 +41,8 @@ fn publishes_over_the_brokers_limits_are_refused_and_the_connection_stays() {
     )
     .unwrap();
     let m = client.handle();
-    assert!(
-        // Ready: the client took the CONNACK's limits (Paho says connected a moment before).
-        wait_until(T, || m.health().is_ready()),
-        "{:?}",
-        m.last_connect_error()
-    );
+    // Ready: the client took the CONNACK's limits (Paho says connected a moment before).
+    wait_ready(&m, T);
     let publish = |payload: Vec<u8>, qos: QoS, retain: bool| {
         futures::executor::block_on(
             m.publish("limits/big", payload)

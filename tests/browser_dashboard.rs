@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use actix_web::{web, App, HttpServer};
 use fantoccini::{Client, Locator};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{mosquitto_pub, unique, Broker, Chromedriver, Observer};
+use flask_mqtt_tests::{blocking, mosquitto_pub, unique, Broker, Chromedriver, Observer};
 use serde_json::{json, Value};
 
 #[path = "../examples/dashboard/app.rs"]
@@ -48,11 +48,6 @@ mod hub;
 const T: Duration = Duration::from_secs(20);
 /// How often a DOM condition is checked.
 const POLL: Duration = Duration::from_millis(100);
-
-/// Runs blocking test steps off the test's single-threaded runtime.
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    actix_web::rt::task::spawn_blocking(f).await.unwrap()
-}
 
 /// The page as seen by the test, for failure messages.
 async fn page_state(c: &Client) -> String {

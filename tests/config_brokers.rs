@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{
-    expect_no_will, paho_mqtt as paho, spawn_will_client, unique, wait_until, Broker, Observer,
-    Recorder,
+    expect_no_will, paho_mqtt as paho, spawn_will_client, unique, wait_connected, wait_until,
+    Broker, Observer, Recorder,
 };
 use mqtt::{Client, Config, ConfigBuilder, QoS};
 
@@ -72,15 +72,6 @@ fn base(broker: &Broker) -> ConfigBuilder {
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500))
 }
 
-fn wait_connected(m: &mqtt::Mqtt) {
-    assert!(
-        wait_until(T, || m.is_connected()),
-        "{} did not connect: {:?}",
-        m.client_id(),
-        m.last_connect_error()
-    );
-}
-
 /// Waits until the broker logged the subscription (`<id> <qos> <filter>`), at any QoS.
 fn wait_subscribed(broker: &Broker, id: &str, filter: &str) {
     let lines = [0, 1, 2].map(|q| format!("{id} {q} {filter}"));
@@ -102,7 +93,7 @@ async fn mqtt5_connects_subscribes_and_sees_user_properties() {
     )
     .unwrap();
     let m = client.handle();
-    wait_connected(&m);
+    wait_connected(&m, T);
     let id = m.client_id().to_owned();
     // Mosquitto logs the protocol level: p5.
     assert!(
@@ -296,7 +287,7 @@ fn three_brokers_each_with_its_own_credentials_and_handlers() {
         .unwrap();
         assert_eq!(config.prefix(), *prefix);
         let client = Client::start(config).unwrap();
-        wait_connected(&client.handle());
+        wait_connected(&client.handle(), T);
         wait_subscribed(broker, client.handle().client_id(), "multi/#");
         clients.push(client);
     }
@@ -368,7 +359,7 @@ fn the_password_never_reaches_a_log_line_or_debug_output() {
             .unwrap(),
     )
     .unwrap();
-    wait_connected(&good.handle());
+    wait_connected(&good.handle(), T);
     futures::executor::block_on(
         good.handle()
             .publish("multi/y", "payload")
@@ -481,7 +472,7 @@ fn the_query_of_a_websocket_url_never_reaches_a_log_line_or_debug_output() {
         "Paho gets the URL as given"
     );
     let client = Client::start(config.clone()).unwrap();
-    wait_connected(&client.handle());
+    wait_connected(&client.handle(), T);
     assert!(ws.connections() >= 1, "{ws:?}");
     let id = client.handle().client_id().to_owned();
     assert!(
@@ -549,7 +540,7 @@ fn the_connect_carries_the_keepalive_as_configured_zero_included() {
             .unwrap();
         let id = config.client_id().to_owned();
         let client = Client::start(config).unwrap();
-        wait_connected(&client.handle());
+        wait_connected(&client.handle(), T);
         let line = format!(" as {id} (p2, c1, k{secs}).");
         assert!(
             broker.wait_for_log(&line, 1, T),

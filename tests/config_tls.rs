@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Recorder, WsProxy};
+use flask_mqtt_tests::{unique, wait_connected, wait_until, Broker, Recorder, WsProxy};
 use mqtt::{Client, Config, ConfigBuilder, QoS};
 
 const T: Duration = Duration::from_secs(15);
@@ -67,15 +67,6 @@ fn config(url: String) -> ConfigBuilder {
 
 fn start(builder: ConfigBuilder) -> Client {
     Client::start(builder.build().expect("valid config")).expect("client starts")
-}
-
-fn wait_connected(m: &mqtt::Mqtt) {
-    assert!(
-        wait_until(T, || m.is_connected()),
-        "{} did not connect: {:?}",
-        m.client_id(),
-        m.last_connect_error()
-    );
 }
 
 /// Waits for the first failed attempt and checks that it never connected, neither in
@@ -166,7 +157,7 @@ fn listener_port_of(broker: &Broker, id: &str) -> Option<u16> {
 /// and waits for the handler to get it back.
 fn assert_loop_back(broker: &Broker, client: &Client) {
     let m = client.handle();
-    wait_connected(&m);
+    wait_connected(&m, T);
     let id = m.client_id().to_owned();
     assert!(
         broker.wait_for_log(&format!("{id} 1 tls/#"), 1, T),

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{http, unique, wait_until, AppProcess, Recorder};
+use flask_mqtt_tests::{blocking, http, unique, wait_until, AppProcess, Recorder};
 use mqtt::{Client, Config, ConfigBuilder, EmbeddedBroker, QoS};
 
 const T: Duration = Duration::from_secs(20);
@@ -440,10 +440,6 @@ async fn http_async(addr: SocketAddr, path: &'static str, body: &'static str) ->
     actix_web::rt::task::spawn_blocking(move || http(addr, "POST", path, body))
         .await
         .unwrap()
-}
-
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    actix_web::rt::task::spawn_blocking(f).await.unwrap()
 }
 
 #[actix_web::test]

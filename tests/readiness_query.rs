@@ -12,14 +12,10 @@ use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{http, unique, wait_until, Broker, WsProxy};
+use flask_mqtt_tests::{blocking, http, unique, wait_until, Broker, WsProxy};
 
 const T: Duration = Duration::from_secs(20);
 const SECRET: &str = "ReadinessSecret77";
-
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    actix_web::rt::task::spawn_blocking(f).await.unwrap()
-}
 
 #[actix_web::test]
 async fn the_readiness_body_never_shows_the_query_of_the_broker_url() {

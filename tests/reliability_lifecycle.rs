@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{http, unique, wait_until, AppProcess, Broker, Observer, Recorder};
+use flask_mqtt_tests::{
+    blocking, http, unique, wait_until, AppProcess, Broker, Observer, Recorder,
+};
 use mqtt::{Client, Config, ConnectionState};
 
 const T: Duration = Duration::from_secs(20);
@@ -22,10 +24,6 @@ static RECEIVED: Recorder<String> = Recorder::new();
 #[mqtt::on_message("lifecycle/+/ping")]
 fn ping(msg: mqtt::Message) {
     RECEIVED.push(msg.topic().to_owned());
-}
-
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    actix_web::rt::task::spawn_blocking(f).await.unwrap()
 }
 
 /// The only actix test of this binary (the plugin's clients are per process).

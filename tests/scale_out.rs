@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{blocking, wait_until, Broker, Observer, Recorder};
 
 /// Deadline for any one step.
 const T: Duration = Duration::from_secs(60);
@@ -57,11 +57,6 @@ fn inproc_job(mqtt::Path(n): mqtt::Path<u64>) {
 #[mqtt::on_connect]
 fn inproc_connected() {
     INPROC_CONNECTS.fetch_add(1, Ordering::SeqCst);
-}
-
-/// Runs `f` off the test's single-threaded actix runtime.
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    actix_web::rt::task::spawn_blocking(f).await.unwrap()
 }
 
 /// Serves with 8 workers, waits for the `connects`-th connect, publishes `jobs` and waits

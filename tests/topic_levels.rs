@@ -13,11 +13,10 @@
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer};
+use flask_mqtt_tests::{try_mosquitto_pub, unique, wait_ready, Broker, Observer};
 use mqtt::{Client, Error, QoS, TopicFilterError, TopicNameError, MAX_TOPIC_LEVELS};
 
 const T: Duration = Duration::from_secs(20);
@@ -71,30 +70,20 @@ fn mosquitto_closes_the_connection_past_201_levels() {
     // A will topic: the CONNECT is refused.
     for (will, accepted) in [(&fits, true), (&over, false)] {
         let id = unique("will");
-        let status = Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &broker.port().to_string(),
-                "-i",
-                &id,
-            ])
-            .args([
-                "-t",
-                "w",
-                "-m",
-                "x",
-                "--will-payload",
-                "gone",
-                "--will-topic",
-                will,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert_eq!(status.success(), accepted, "{status}");
+        let args = [
+            "-i",
+            &id,
+            "-t",
+            "w",
+            "-m",
+            "x",
+            "--will-payload",
+            "gone",
+            "--will-topic",
+            will,
+        ];
+        let out = try_mosquitto_pub(broker.port(), &args, None);
+        assert_eq!(out.status.success(), accepted, "{out:?}");
         assert_eq!(broker.connections_from(&id), usize::from(accepted));
     }
 }
@@ -117,11 +106,7 @@ async fn topics_and_filters_too_deep_for_mosquitto_are_refused_and_the_connectio
     )
     .unwrap();
     let m = client.handle();
-    assert!(
-        wait_until(T, || m.health().is_ready()),
-        "{:?}",
-        m.last_connect_error()
-    );
+    wait_ready(&m, T);
     let prefix = unique("deep");
     let fits = deep(&prefix, MAX_TOPIC_LEVELS);
     let over = deep(&prefix, MAX_TOPIC_LEVELS + 1);

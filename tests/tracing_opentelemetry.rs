@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{http, mosquitto_pub, unique, Broker, MosquittoSub, Recorder};
+use flask_mqtt_tests::{blocking, http, mosquitto_pub, unique, Broker, MosquittoSub, Recorder};
 use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracing::Instrument;
@@ -90,10 +90,6 @@ fn attribute(span: &SpanData, key: &str) -> Option<String> {
         .iter()
         .find(|kv| kv.key.as_str() == key)
         .map(|kv| kv.value.to_string())
-}
-
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    actix_web::rt::task::spawn_blocking(f).await.unwrap()
 }
 
 async fn wait_event(what: String) -> bool {

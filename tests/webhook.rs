@@ -14,17 +14,12 @@ use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{http, unique, wait_until, Broker, Observer};
+use flask_mqtt_tests::{blocking, http, unique, wait_until, Broker, Observer};
 
 #[path = "../examples/webhook/app.rs"]
 mod app;
 
 const T: Duration = Duration::from_secs(15);
-
-/// Runs blocking test steps off the test's single-threaded runtime.
-async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    actix_web::rt::task::spawn_blocking(f).await.unwrap()
-}
 
 fn post(addr: SocketAddr, body: &str) -> (u16, serde_json::Value) {
     let (code, text) = http(addr, "POST", "/api/webhook", body);

@@ -35,8 +35,9 @@
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
 //!   HTTP API.
-//! * [`wait_until`] / [`unique`] — small helpers for polling and for unique
-//!   topic prefixes and client ids.
+//! * [`wait_until`] / [`blocking`] / [`unique`] — small helpers for polling, for
+//!   blocking steps in a single-threaded runtime, and for unique topic prefixes and
+//!   client ids; [`wait_connected`] / [`wait_ready`] wait for an app client's connection.
 //!
 //! Failures panic with a message that says what failed and includes the tail
 //! of the broker log.
@@ -89,7 +90,7 @@ pub use hold_proxy::HoldProxy;
 pub use http::http;
 pub use last_will::{expect_no_will, spawn_will_client};
 pub use latency_proxy::LatencyProxy;
-pub use mosquitto_cli::{mosquitto_pub, MosquittoSub};
+pub use mosquitto_cli::{mosquitto_pub, try_mosquitto_pub, MosquittoSub};
 pub use naming::unique;
 pub use packet::{
     decode_subscribe_v5, decode_unsubscribe_v5, encode_connack_v5, encode_connect, encode_publish,
@@ -104,7 +105,7 @@ pub use session_publisher::{PublisherReport, SessionPublisher};
 pub use setup_script::installed_by;
 pub use sys::{reset_connection, set_receive_buffer, without_terminal};
 pub use tls::Pki;
-pub use wait::{wait_until, wait_until_async};
+pub use wait::{blocking, wait_connected, wait_ready, wait_until, wait_until_async};
 pub use ws_proxy::{WsProxy, WsProxyBuilder};
 
 /// Re-export of the `paho_mqtt` crate the harness is built on, so tests can

@@ -1,9 +1,9 @@
 //! Mosquitto's own command-line clients (`mosquitto-clients`) as third-party peers:
-//! [`mosquitto_pub`] publishes one message, [`MosquittoSub`] subscribes and hands over
-//! what it prints, line by line.
+//! [`mosquitto_pub`] publishes one message ([`try_mosquitto_pub`] where the broker may
+//! refuse it), [`MosquittoSub`] subscribes and hands over what it prints, line by line.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,18 @@ use crate::{unique, Broker};
 /// passed on (`-t`, `-m`, `-V 5`, `-D publish user-property k v`, ...), `stdin` is the
 /// payload for `-s`. Panics when it fails.
 pub fn mosquitto_pub(port: u16, args: &[&str], stdin: Option<&[u8]>) {
+    let out = try_mosquitto_pub(port, args, stdin);
+    assert!(
+        out.status.success(),
+        "mosquitto_pub {args:?} failed: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `mosquitto_pub` as [`mosquitto_pub`] does, and returns how it ended and what it
+/// printed, for a publish the broker may refuse.
+pub fn try_mosquitto_pub(port: u16, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new("mosquitto_pub")
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
         .args(args)
@@ -21,13 +33,14 @@ pub fn mosquitto_pub(port: u16, args: &[&str], stdin: Option<&[u8]>) {
         } else {
             Stdio::null()
         })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run mosquitto_pub (mosquitto-clients): {e}"));
     if let Some(bytes) = stdin {
         child.stdin.take().unwrap().write_all(bytes).unwrap();
     }
-    let status = child.wait().unwrap();
-    assert!(status.success(), "mosquitto_pub {args:?} failed: {status}");
+    child.wait_with_output().unwrap()
 }
 
 /// A `mosquitto_sub` process, killed on drop.

@@ -1,6 +1,9 @@
-//! Polling helpers for conditions that have no event to wait on.
+//! Polling helpers for conditions that have no event to wait on, and for an app
+//! client's connection.
 
 use std::time::{Duration, Instant};
+
+use flask_mqtt_actix::Mqtt;
 
 /// How long [`wait_until`] sleeps between two checks.
 const POLL: Duration = Duration::from_millis(10);
@@ -51,4 +54,32 @@ pub async fn wait_until_async(timeout: Duration, mut cond: impl FnMut() -> bool)
         }
         tokio::time::sleep(POLL.min(deadline - now)).await;
     }
+}
+
+/// Runs `f`, a blocking test step (a [`wait_until`], an HTTP request), on Tokio's
+/// blocking pool, off a single-threaded runtime's thread (`#[actix_web::test]`), where
+/// the code under test runs; panics when `f` does.
+pub async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// Waits until `m` is connected; panics after `timeout` with its last connect error.
+pub fn wait_connected(m: &Mqtt, timeout: Duration) {
+    assert!(
+        wait_until(timeout, || m.is_connected()),
+        "{} did not connect: {:?}",
+        m.client_id(),
+        m.last_connect_error()
+    );
+}
+
+/// Waits until `m` is ready (connected, with the CONNACK's limits taken: Paho says
+/// connected a moment before); panics after `timeout` with its last connect error.
+pub fn wait_ready(m: &Mqtt, timeout: Duration) {
+    assert!(
+        wait_until(timeout, || m.health().is_ready()),
+        "{} not ready: {:?}",
+        m.client_id(),
+        m.last_connect_error()
+    );
 }
