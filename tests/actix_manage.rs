@@ -11,9 +11,9 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{blocking, unique, Broker, Observer, Recorder};
+use flask_mqtt_tests::{blocking, serve, unique, Broker, Observer, Recorder};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -52,7 +52,7 @@ async fn manage_before_configure_reaches_the_client_started_later() {
     let state = web::Data::new(Shared::default());
     let (tx, rx) = std::sync::mpsc::channel();
     let factory_state = state.clone();
-    let server = HttpServer::new(move || {
+    let server = serve(2, move || {
         let tx = tx.clone();
         App::new()
             // Before `configure`: no client runs yet.
@@ -65,14 +65,8 @@ async fn manage_before_configure_reaches_the_client_started_later() {
                     async { "ok" }
                 }),
             )
-    })
-    .workers(2)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    let running = actix_web::rt::spawn(server);
+    });
+    let addr = server.addr;
 
     assert!(
         blocking(|| EVENTS.wait_for(T, |e| e.contains(&"connect".to_owned()))).await,
@@ -115,6 +109,5 @@ async fn manage_before_configure_reaches_the_client_started_later() {
         .contains(&"test client sees state: false".to_owned()));
 
     drop(observer);
-    handle.stop(true).await;
-    running.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{http, unique, Broker, Recorder};
+use flask_mqtt_tests::{http, serve, unique, Broker, Recorder};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -113,21 +113,15 @@ async fn four_workers_one_connection_per_broker_and_clean_stop() {
     )
     .unwrap();
 
-    let server = HttpServer::new(|| {
+    let server = serve(4, || {
         APPS_BUILT.fetch_add(1, Ordering::SeqCst);
         App::new()
             .configure(mqtt::configure)
             .route("/publish", web::post().to(publish))
             .route("/status", web::get().to(status))
             .route("/publish2", web::post().to(publish_second))
-    })
-    .workers(4)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    let running = actix_web::rt::spawn(server);
+    });
+    let addr = server.addr;
 
     assert!(
         wait_event("connect").await,
@@ -164,8 +158,7 @@ async fn four_workers_one_connection_per_broker_and_clean_stop() {
     // on_connect handlers without `broker` belong to the default client only.
     assert_eq!(EVENTS.count(|x| x == "connect"), 1);
 
-    handle.stop(true).await;
-    running.await.unwrap().unwrap();
+    server.stop().await;
     assert!(
         broker.wait_for_log(&format!("Client {id} disconnected"), 1, T),
         "stopping the server must send DISCONNECT: {}",

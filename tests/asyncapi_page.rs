@@ -9,13 +9,12 @@
 // Test code: a failed step panics with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use fantoccini::Client;
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{blocking, http, unique, Broker, Chromedriver};
+use flask_mqtt_tests::{blocking, http, serve, unique, Broker, Chromedriver};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -73,20 +72,14 @@ async fn the_page_shows_every_channel_of_the_document() {
     let _ = env_logger::builder().is_test(true).try_init();
     let broker = Broker::start();
     mqtt::init_with(broker.config(unique("asyncapi-page")).build().unwrap()).unwrap();
-    let server = HttpServer::new(|| {
+    let server = serve(1, || {
         App::new()
             .configure(mqtt::configure)
             .app_data(mqtt::AsyncApi::new("Page test", "2.0.0"))
             .route("/asyncapi.json", web::get().to(mqtt::asyncapi))
             .route("/asyncapi", web::get().to(mqtt::asyncapi_page))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr: SocketAddr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    let running = actix_web::rt::spawn(server);
+    });
+    let addr = server.addr;
 
     let (status, body) = blocking(move || http(addr, "GET", "/asyncapi.json", "")).await;
     assert_eq!(status, 200, "{body}");
@@ -213,6 +206,5 @@ async fn the_page_shows_every_channel_of_the_document() {
     }
     c.close().await.unwrap();
     drop(driver);
-    handle.stop(true).await;
-    running.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{blocking, http, unique, wait_until, AppProcess, Recorder};
+use flask_mqtt_tests::{blocking, http, serve, unique, wait_until, AppProcess, Recorder};
 use mqtt::{Client, Config, ConfigBuilder, EmbeddedBroker, QoS};
 
 const T: Duration = Duration::from_secs(20);
@@ -463,19 +463,13 @@ async fn an_actix_server_with_two_workers_starts_the_broker_once() {
             .unwrap(),
     )
     .unwrap();
-    let server = HttpServer::new(|| {
+    let server = serve(2, || {
         APPS_BUILT.fetch_add(1, Ordering::SeqCst);
         App::new()
             .configure(mqtt::configure)
             .route("/publish", web::post().to(publish))
-    })
-    .workers(2)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let stop = server.handle();
-    let running = actix_web::rt::spawn(server);
+    });
+    let addr = server.addr;
 
     let built = blocking(|| wait_until(T, || APPS_BUILT.load(Ordering::SeqCst) == 2)).await;
     assert!(built, "both workers build their app");
@@ -501,6 +495,5 @@ async fn an_actix_server_with_two_workers_starts_the_broker_once() {
     let broker = EmbeddedBroker::running().unwrap();
     assert!(starts[0].text.contains(&broker.addr().to_string()));
 
-    stop.stop(true).await;
-    running.await.unwrap().unwrap();
+    server.stop().await;
 }

@@ -14,9 +14,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, Broker, Observer, Recorder};
+use flask_mqtt_tests::{serve, unique, Broker, Observer, Recorder};
 
 const T: Duration = Duration::from_secs(15);
 
@@ -89,19 +89,13 @@ async fn http_and_mqtt_handlers_share_one_web_data() {
     mqtt::init_with(broker.config(unique("state")).build().unwrap()).unwrap();
 
     let state = web::Data::new(AppState::default());
-    let server = HttpServer::new(move || {
+    let server = serve(2, move || {
         App::new()
             .configure(mqtt::configure)
             .configure(mqtt::manage(state.clone()))
             .route("/readings", web::get().to(readings))
-    })
-    .workers(2)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    let running = actix_web::rt::spawn(server);
+    });
+    let addr = server.addr;
 
     assert!(
         wait_event("connect".into()).await,
@@ -134,6 +128,5 @@ async fn http_and_mqtt_handlers_share_one_web_data() {
     assert_eq!(body, r#"{"7":21.5,"9":-3.0}"#);
 
     drop(publisher);
-    handle.stop(true).await;
-    running.await.unwrap().unwrap();
+    server.stop().await;
 }

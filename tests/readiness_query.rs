@@ -10,9 +10,9 @@
 
 use std::time::Duration;
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{blocking, http, unique, wait_until, Broker, WsProxy};
+use flask_mqtt_tests::{blocking, http, serve, unique, wait_until, Broker, WsProxy};
 
 const T: Duration = Duration::from_secs(20);
 const SECRET: &str = "ReadinessSecret77";
@@ -38,18 +38,12 @@ async fn the_readiness_body_never_shows_the_query_of_the_broker_url() {
             .unwrap(),
     )
     .unwrap();
-    let server = HttpServer::new(|| {
+    let server = serve(1, || {
         App::new()
             .configure(mqtt::configure)
             .route("/ready", web::get().to(mqtt::readiness))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    });
+    let addr = server.addr;
 
     let bodies = blocking(move || {
         let mut bodies = Vec::new();
@@ -77,5 +71,5 @@ async fn the_readiness_body_never_shows_the_query_of_the_broker_url() {
             "the URL's query in the readiness body: {body}"
         );
     }
-    handle.stop(true).await;
+    server.stop().await;
 }

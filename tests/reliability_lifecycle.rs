@@ -5,15 +5,14 @@
 //! publishes go out, DISCONNECT, no last will) against SIGKILL (the will is published).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App};
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{
-    blocking, http, unique, wait_until, AppProcess, Broker, Observer, Recorder,
+    blocking, http, serve, unique, wait_until, AppProcess, Broker, Observer, Recorder,
 };
 use mqtt::{Client, Config, ConnectionState};
 
@@ -44,18 +43,12 @@ async fn broker_down_at_boot_the_server_answers_at_once_and_mqtt_connects_later(
     )
     .unwrap();
     let booted = Instant::now();
-    let server = HttpServer::new(|| {
+    let server = serve(1, || {
         App::new()
             .configure(mqtt::configure)
             .route("/ready", web::get().to(mqtt::readiness))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr: SocketAddr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
+    });
+    let addr = server.addr;
 
     // The broker is down: the server answers anyway, not ready, and says why.
     let (code, body) = blocking(move || http(addr, "GET", "/ready", "")).await;
@@ -120,7 +113,7 @@ async fn broker_down_at_boot_the_server_answers_at_once_and_mqtt_connects_later(
     })
     .await;
     assert!(got, "the handler never saw {topic}");
-    handle.stop(true).await;
+    server.stop().await;
 }
 
 #[test]

@@ -21,9 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpServer};
+use actix_web::App;
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{blocking, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{blocking, serve, wait_until, Broker, Observer, Recorder};
 
 /// Deadline for any one step.
 const T: Duration = Duration::from_secs(60);
@@ -62,16 +62,10 @@ fn inproc_connected() {
 /// Serves with 8 workers, waits for the `connects`-th connect, publishes `jobs` and waits
 /// until they are handled, then stops the server.
 async fn serve_eight_workers(broker: &Arc<Broker>, jobs: std::ops::Range<u64>, connects: usize) {
-    let server = HttpServer::new(|| {
+    let server = serve(8, || {
         APPS_BUILT.fetch_add(1, Ordering::SeqCst);
         App::new().configure(mqtt::configure)
-    })
-    .workers(8)
-    .bind(("127.0.0.1", 0))
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    let running = actix_web::rt::spawn(server);
+    });
 
     assert!(
         blocking(move || wait_until(T, || INPROC_CONNECTS.load(Ordering::SeqCst) >= connects))
@@ -91,8 +85,7 @@ async fn serve_eight_workers(broker: &Arc<Broker>, jobs: std::ops::Range<u64>, c
         );
     })
     .await;
-    handle.stop(true).await;
-    running.await.unwrap().unwrap();
+    server.stop().await;
 }
 
 #[actix_web::test]

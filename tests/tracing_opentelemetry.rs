@@ -9,13 +9,14 @@
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{blocking, http, mosquitto_pub, unique, Broker, MosquittoSub, Recorder};
+use flask_mqtt_tests::{
+    blocking, http, mosquitto_pub, serve, unique, Broker, MosquittoSub, Recorder,
+};
 use opentelemetry::trace::{SpanId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tracing::Instrument;
@@ -108,18 +109,12 @@ async fn one_trace_from_http_through_mqtt_to_the_handler() {
             .unwrap(),
     )
     .unwrap();
-    let server = HttpServer::new(|| {
+    let server = serve(1, || {
         App::new()
             .configure(mqtt::configure)
             .route("/orders", web::post().to(post_order))
-    })
-    .workers(1)
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr: SocketAddr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    let running = actix_web::rt::spawn(server);
+    });
+    let addr = server.addr;
     assert!(wait_event("connect".into()).await, "{}", broker.log());
 
     // The third-party reader, subscribed before the publish.
@@ -205,6 +200,5 @@ async fn one_trace_from_http_through_mqtt_to_the_handler() {
     assert_eq!(handler.parent_span_id, SpanId::INVALID, "a new trace");
     assert_ne!(handler.span_context.trace_id(), trace);
 
-    handle.stop(true).await;
-    running.await.unwrap().unwrap();
+    server.stop().await;
 }

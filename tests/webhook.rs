@@ -12,9 +12,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use actix_web::{App, HttpServer};
+use actix_web::App;
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{blocking, http, unique, wait_until, Broker, Observer};
+use flask_mqtt_tests::{blocking, http, serve, unique, wait_until, Broker, Observer};
 
 #[path = "../examples/webhook/app.rs"]
 mod app;
@@ -40,14 +40,10 @@ async fn webhook_acknowledged_rejected_and_unavailable() {
             .unwrap(),
     )
     .unwrap();
-    let server = HttpServer::new(|| App::new().configure(mqtt::configure).configure(app::routes))
-        .workers(2)
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    let running = actix_web::rt::spawn(server);
+    let server = serve(2, || {
+        App::new().configure(mqtt::configure).configure(app::routes)
+    });
+    let addr = server.addr;
 
     let observer = Observer::connect(&broker);
     observer.subscribe("devices/+/command", 1);
@@ -152,6 +148,5 @@ async fn webhook_acknowledged_rejected_and_unavailable() {
     assert_eq!(code, 200, "{body}");
     blocking(move || observer.expect_message("devices/heater/command", T)).await;
 
-    handle.stop(true).await;
-    running.await.unwrap().unwrap();
+    server.stop().await;
 }

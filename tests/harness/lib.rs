@@ -35,6 +35,7 @@
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
 //!   HTTP API.
+//! * [`serve`] — an app's actix-web server on a free loopback port.
 //! * [`wait_until`] / [`blocking`] / [`unique`] — small helpers for polling, for
 //!   blocking steps in a single-threaded runtime, and for unique topic prefixes and
 //!   client ids; [`wait_connected`] / [`wait_ready`] wait for an app client's connection.
@@ -72,6 +73,7 @@ mod packet;
 mod prometheus;
 mod recorder;
 mod rmqtt;
+mod server;
 mod session_client;
 mod session_publisher;
 mod setup_script;
@@ -100,6 +102,7 @@ pub use packet::{
 pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;
 pub use rmqtt::{rmqttd, RmqttCluster};
+pub use server::{serve, Served};
 pub use session_client::{SessionClient, SessionOptions};
 pub use session_publisher::{PublisherReport, SessionPublisher};
 pub use setup_script::installed_by;

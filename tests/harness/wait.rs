@@ -64,6 +64,7 @@ pub async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static)
 }
 
 /// Waits until `m` is connected; panics after `timeout` with its last connect error.
+#[track_caller]
 pub fn wait_connected(m: &Mqtt, timeout: Duration) {
     assert!(
         wait_until(timeout, || m.is_connected()),
@@ -75,6 +76,7 @@ pub fn wait_connected(m: &Mqtt, timeout: Duration) {
 
 /// Waits until `m` is ready (connected, with the CONNACK's limits taken: Paho says
 /// connected a moment before); panics after `timeout` with its last connect error.
+#[track_caller]
 pub fn wait_ready(m: &Mqtt, timeout: Duration) {
     assert!(
         wait_until(timeout, || m.health().is_ready()),
