@@ -5,8 +5,10 @@
 //! exists", src/router/routing.rs): its thread died, no client could connect any more and
 //! the app's client reconnected for ever. Our rumqttd (vendor/rumqttd, PATCHED.md) saves
 //! the session instead; the same client gets its message again when it comes back
-//! (without subscribing again: a new SUBSCRIBE recreates the group at the end of the
-//! log, see PATCHED.md), and the app's client connects, subscribes and receives.
+//! (whether or not it subscribes again), and the app's client connects, subscribes and
+//! receives. And when another client recreated the group while the session was away,
+//! rumqttd lost that message (the returning session read at the new group's cursor, past
+//! it); ours sends it again to a member (PATCHED.md, 4).
 //!
 //! A process of its own (this test binary): the embedded broker is one per process.
 
@@ -48,6 +50,8 @@ fn connected(c: mqtt::Mqtt) {
 /// A connection that acknowledges nothing unless told to.
 struct Raw {
     stream: TcpStream,
+    /// PUBLISHes read while waiting for another packet (a SUBACK), in order.
+    early: std::collections::VecDeque<Vec<u8>>,
 }
 
 impl Raw {
@@ -72,10 +76,17 @@ impl Raw {
             (0x20, 0),
             "{what}: refused: {connack:?}"
         );
-        (Raw { stream }, connack[2] & 1 == 1)
+        (
+            Raw {
+                stream,
+                early: std::collections::VecDeque::new(),
+            },
+            connack[2] & 1 == 1,
+        )
     }
 
-    /// Subscribes to `filter` at QoS 1 and waits for the SUBACK granting it.
+    /// Subscribes to `filter` at QoS 1 and waits for the SUBACK granting it; PUBLISHes
+    /// that come first are kept for [`Raw::next_publish`].
     fn subscribe(&mut self, filter: &str) {
         let mut body = vec![0, 1]; // packet identifier 1
         put_str(&mut body, filter.as_bytes());
@@ -83,8 +94,15 @@ impl Raw {
         let mut packet = vec![0x82, u8::try_from(body.len()).unwrap()];
         packet.extend_from_slice(&body);
         self.stream.write_all(&packet).unwrap();
-        let suback = read_packet(&mut self.stream).expect("SUBACK");
-        assert_eq!(suback, vec![0x90, 3, 0, 1, 1], "granted QoS 1");
+        loop {
+            let p = read_packet(&mut self.stream).expect("SUBACK");
+            if p[0] >> 4 == 3 {
+                self.early.push_back(p);
+                continue;
+            }
+            assert_eq!(p, vec![0x90, 3, 0, 1, 1], "granted QoS 1");
+            return;
+        }
     }
 
     fn publish_qos1(&mut self, topic: &str, payload: &str, id: u16) {
@@ -97,19 +115,17 @@ impl Raw {
     /// other packets (the PUBACK of its own publish) are skipped.
     fn next_publish(&mut self, what: &str) -> (String, String, u16) {
         loop {
-            let p = read_packet(&mut self.stream)
-                .unwrap_or_else(|e| panic!("{what}: no PUBLISH from the embedded broker: {e}"));
+            let p = match self.early.pop_front() {
+                Some(p) => p,
+                None => read_packet(&mut self.stream).unwrap_or_else(|e| {
+                    panic!("{what}: no PUBLISH from the embedded broker within {T:?}: {e}")
+                }),
+            };
             if p[0] >> 4 != 3 {
                 continue;
             }
             assert_eq!(p[0] & 0x06, 0x02, "{what}: a QoS 1 PUBLISH: {p:?}");
-            let header = 2 + p[1..].iter().position(|b| b & 0x80 == 0).unwrap();
-            let body = &p[header..];
-            let len = usize::from(u16::from_be_bytes([body[0], body[1]]));
-            let topic = String::from_utf8(body[2..2 + len].to_vec()).unwrap();
-            let id = u16::from_be_bytes([body[2 + len], body[3 + len]]);
-            let payload = String::from_utf8(body[4 + len..].to_vec()).unwrap();
-            return (topic, payload, id);
+            return parse_publish(&p);
         }
     }
 
@@ -129,6 +145,17 @@ impl Raw {
         let mut rest = Vec::new();
         let _ = self.stream.read_to_end(&mut rest);
     }
+}
+
+/// A QoS 1 PUBLISH's (topic, payload, packet identifier).
+fn parse_publish(p: &[u8]) -> (String, String, u16) {
+    let header = 2 + p[1..].iter().position(|b| b & 0x80 == 0).unwrap();
+    let body = &p[header..];
+    let len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+    let topic = String::from_utf8(body[2..2 + len].to_vec()).unwrap();
+    let id = u16::from_be_bytes([body[2 + len], body[3 + len]]);
+    let payload = String::from_utf8(body[4 + len..].to_vec()).unwrap();
+    (topic, payload, id)
 }
 
 fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
@@ -206,4 +233,122 @@ fn a_persistent_shared_subscriber_leaving_with_an_unacknowledged_message_does_no
         "the app's handler got nothing"
     );
     rt.block_on(client.shutdown());
+}
+
+/// The same client, coming back, subscribes again, as `mosquitto_sub -c` and our own
+/// client do at every connect: that SUBSCRIBE recreates the group (dropped when its last
+/// member left) at the end of the log, but rumqttd sends the unacknowledged message with
+/// the CONNACK, before the SUBSCRIBE reaches its router (it arrives before the SUBACK),
+/// so it does come again. This passed before PATCHED.md's change 4 too; it keeps that
+/// order checked.
+#[test]
+fn a_persistent_shared_subscriber_that_subscribes_again_gets_its_unacknowledged_message() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let id = unique("embedded-share-resubscribe");
+    let topic = format!("{PREFIX}/resubscribe/{id}");
+    // A group of this test's own: rumqttd keys groups by name alone.
+    let filter = format!("$share/{id}/{topic}");
+
+    let (mut first, _) = Raw::connect(addr, &id, false, "the shared subscriber");
+    first.subscribe(&filter);
+    first.publish_qos1(&topic, "unacknowledged", 7);
+    let (_, payload, _) = first.next_publish("the shared subscriber");
+    assert_eq!(payload, "unacknowledged");
+    first.vanish();
+
+    let what = "the shared subscriber reconnecting and subscribing again";
+    let (mut again, session_present) = Raw::connect(addr, &id, false, what);
+    assert!(session_present, "the persistent session was kept");
+    again.subscribe(&filter);
+    let (got_topic, payload, pkid) = again.next_publish(what);
+    assert_eq!(
+        (got_topic.as_str(), payload.as_str()),
+        (topic.as_str(), "unacknowledged")
+    );
+    again.puback(pkid);
+
+    // Once acknowledged, it does not come a third time, and the next message does come.
+    again.publish_qos1(&topic, "next", 8);
+    let (_, payload, pkid) = again.next_publish(what);
+    assert_eq!(
+        payload, "next",
+        "after the redelivered message, the next one"
+    );
+    again.puback(pkid);
+    again.disconnect();
+}
+
+/// The message comes again when another client recreated the group while the session
+/// was away: rumqttd moved the returning session's request to that group's cursor, at
+/// the end of the log, so nobody got the message again (two app instances sharing a
+/// subscription, one killed holding a message while the other restarts). Our rumqttd
+/// moves such a group back to the returning session's unacknowledged message and wakes
+/// its members (PATCHED.md): a member gets it again.
+#[test]
+fn a_message_held_by_a_returning_session_comes_again_when_another_client_recreated_the_group() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let id = unique("embedded-share-held");
+    let topic = format!("{PREFIX}/held/{id}");
+    let filter = format!("$share/{id}/{topic}");
+
+    // A persistent session, alone in the group, goes away holding a QoS 1 message: the
+    // group, left empty, is dropped.
+    let (mut first, _) = Raw::connect(addr, &id, false, "the first member");
+    first.subscribe(&filter);
+    first.publish_qos1(&topic, "held", 7);
+    let (_, payload, _) = first.next_publish("the first member");
+    assert_eq!(payload, "held");
+    first.vanish();
+
+    // Another client joins the group, recreating it, and takes what is published next.
+    let other_id = unique("embedded-share-other");
+    let (mut other, _) = Raw::connect(addr, &other_id, true, "the other member");
+    other.subscribe(&filter);
+
+    // The first comes back and subscribes again: one of the two gets the message again.
+    let (mut again, session_present) = Raw::connect(addr, &id, false, "the first member back");
+    assert!(session_present, "the persistent session was kept");
+    again.subscribe(&filter);
+    let got = first_publish_of(&mut [&mut again, &mut other], T);
+    assert_eq!(
+        got.as_deref(),
+        Some("held"),
+        "the message the returning session held was not delivered again within {T:?}"
+    );
+}
+
+/// The payload of the first PUBLISH any of `conns` receives within `within` (each read
+/// waits a little, in turn), acknowledged; `None` if none came.
+fn first_publish_of(conns: &mut [&mut Raw], within: Duration) -> Option<String> {
+    let deadline = std::time::Instant::now() + within;
+    for c in conns.iter_mut() {
+        if let Some(p) = c.early.pop_front() {
+            let (_, payload, _) = parse_publish(&p);
+            return Some(payload);
+        }
+        c.stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+    }
+    while std::time::Instant::now() < deadline {
+        for c in conns.iter_mut() {
+            match read_packet(&mut c.stream) {
+                Ok(p) if p[0] >> 4 == 3 => {
+                    let (_, payload, pkid) = parse_publish(&p);
+                    c.puback(pkid);
+                    return Some(payload);
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("a member's connection failed: {e}"),
+            }
+        }
+    }
+    None
 }

@@ -245,6 +245,22 @@ impl DataLog {
         data.waiters.register(id, request);
     }
 
+    /// flask-mqtt: moves the requests waiting on filter `filter_idx` to `notifications`,
+    /// as a new message on it does (`Data::append`), so that they read again.
+    pub fn wake(
+        &mut self,
+        filter_idx: FilterIdx,
+        notifications: &mut VecDeque<(ConnectionId, DataRequest)>,
+    ) {
+        if let Some(mut parked) = self
+            .native
+            .get_mut(filter_idx)
+            .and_then(|data| data.waiters.take())
+        {
+            notifications.append(&mut parked);
+        }
+    }
+
     /// Cleanup a connection from all the waiters
     pub fn clean(&mut self, id: ConnectionId) -> Vec<DataRequest> {
         let mut inflight = Vec::new();

@@ -354,6 +354,15 @@ impl Router {
             );
         }
 
+        // flask-mqtt: where the restored session's requests on shared subscriptions stand
+        // (the message they had not acknowledged, or else where they stopped reading),
+        // for the groups that exist (see below).
+        let shared_cursors: Vec<(String, FilterIdx, Offset)> = tracker
+            .data_requests
+            .iter()
+            .filter_map(|r| Some((r.group.clone()?, r.filter_idx, r.cursor)))
+            .collect();
+
         let connection_id = self.connections.insert(connection);
         assert_eq!(self.ibufs.insert(incoming), connection_id);
         assert_eq!(self.obufs.insert(outgoing), connection_id);
@@ -395,6 +404,28 @@ impl Router {
 
         self.scheduler
             .reschedule(connection_id, ScheduleReason::Init);
+
+        // flask-mqtt: a restored request on a shared subscription reads at its group's
+        // cursor (`forward_device_data`). When the group was dropped (this client was its
+        // last member) and recreated by another client while this one was away, that
+        // cursor is past the message this session had not acknowledged, and nobody got
+        // it again. Move such a group back to it, as `handle_disconnection` does when a
+        // member leaves a group that stays, and wake the filter's waiting requests as a
+        // new message would, so that a member reads it now. Messages after it that other
+        // members had are sent again too (QoS 1 and 2 allow duplicates, not loss); those
+        // published while the group did not exist, lost before, come too.
+        for (group_name, filter_idx, cursor) in shared_cursors {
+            if let Some(group) = self.shared_subscriptions.get_mut(&group_name) {
+                if cursor < group.cursor {
+                    group.cursor = cursor;
+                    self.datalog.wake(filter_idx, &mut self.notifications);
+                }
+            }
+        }
+        while let Some((id, request)) = self.notifications.pop_front() {
+            self.scheduler.track(id, request);
+            self.scheduler.reschedule(id, ScheduleReason::FreshData);
+        }
 
         self.router_meters.total_connections += 1;
     }
