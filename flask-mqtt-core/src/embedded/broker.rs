@@ -33,6 +33,12 @@ static RUNNING: Mutex<Option<EmbeddedBroker>> = Mutex::new(None);
 /// actix workers there are. It runs until the process exits (rumqttd cannot be
 /// stopped). Asking for a port other than the one it runs on is a [`ConfigError`].
 ///
+/// Should rumqttd's router thread die (a panic in rumqttd: its message is on stderr), the
+/// broker says so with an error under `flask_mqtt::embedded`, on stderr when no logger
+/// shows it, and stops listening: its clients cannot connect again, so their
+/// [`Health`](crate::Health) is not ready (the readiness endpoint answers 503) until the
+/// process restarts.
+///
 /// # A development tool, not a broker to deploy
 /// It logs a warning saying so when it starts (target `flask_mqtt::embedded`), because:
 /// - nothing persists: messages, retained messages and sessions are in memory and are

@@ -8,6 +8,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use super::trace;
+use rumqttd::alerts::AlertsLink;
 use rumqttd::protocol::v4::V4;
 use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings};
 
@@ -31,8 +32,9 @@ pub(super) enum StartError {
 }
 
 /// Starts the router and a listener on `127.0.0.1:port` (a free port when `None`);
-/// returns once the listener is bound. Both run until the process exits: rumqttd has no
-/// way to stop its router.
+/// returns once the listener is bound. Both run until the process exits (rumqttd has no
+/// way to stop its router), unless the router thread dies: a panic in rumqttd, its only
+/// way to end. Then the listener reports it (`visible::report`) and stops listening.
 pub(super) fn spawn(port: Option<u16>) -> Result<SocketAddr, StartError> {
     let (report, started) = mpsc::channel();
     std::thread::Builder::new()
@@ -54,8 +56,19 @@ pub(super) fn spawn(port: Option<u16>) -> Result<SocketAddr, StartError> {
             // rumqttd panics if it cannot spawn its router thread: that panic ends this
             // thread, not the caller's, and `spawn` reports it.
             let router_tx = Router::new(0, router_config()).spawn();
+            // The router keeps the sending end of an alerts link until it ends: the end
+            // of the receiving one says it did.
+            let router_end = match AlertsLink::new(router_tx.clone()) {
+                Ok(link) => link,
+                Err(e) => {
+                    let _ = report.send(Err(StartError::Io(std::io::Error::other(format!(
+                        "rumqttd's router did not answer: {e}"
+                    )))));
+                    return;
+                }
+            };
             let server = |addr| Server::new(server_settings(addr), router_tx.clone(), V4);
-            rt.block_on(listen(server, port, report));
+            rt.block_on(listen(server, port, &router_end, report));
         })
         .map_err(StartError::Io)?;
     match started.recv_timeout(START_TIMEOUT) {
@@ -73,6 +86,7 @@ pub(super) fn spawn(port: Option<u16>) -> Result<SocketAddr, StartError> {
 async fn listen(
     server: impl Fn(SocketAddr) -> Server<V4>,
     port: Option<u16>,
+    router_end: &AlertsLink,
     report: mpsc::Sender<Result<SocketAddr, StartError>>,
 ) {
     for _ in 0..PORT_ATTEMPTS {
@@ -93,13 +107,30 @@ async fn listen(
         match poll_once(serving.as_mut()).await {
             Poll::Pending => {
                 let _ = report.send(Ok(addr));
-                if let Err(e) = serving.await {
-                    // Every client of the app loses its broker: seen with or without a logger.
-                    crate::visible::report(
-                        TARGET,
-                        log::Level::Error,
-                        &format_args!("the embedded MQTT broker on {addr} stopped: {e}"),
-                    );
+                // Either way every client of the app loses its broker: seen with or
+                // without a logger.
+                tokio::select! {
+                    served = serving.as_mut() => if let Err(e) = served {
+                        crate::visible::report(
+                            TARGET,
+                            log::Level::Error,
+                            &format_args!("the embedded MQTT broker on {addr} stopped: {e}"),
+                        );
+                    },
+                    () = ended(router_end) => {
+                        // Returning drops the listener: a client is refused at once
+                        // rather than accepted by a broker that cannot serve it.
+                        crate::visible::report(
+                            TARGET,
+                            log::Level::Error,
+                            &format_args!(
+                                "the embedded MQTT broker on {addr} stopped: its router thread \
+                                 ended (a panic in rumqttd, printed on stderr as \
+                                 \"thread 'router-0' panicked\"); no client can connect to it \
+                                 any more and it no longer listens: restart the process"
+                            ),
+                        );
+                    },
                 }
                 return;
             }
@@ -123,6 +154,12 @@ async fn listen(
         std::io::ErrorKind::AddrInUse,
         format!("no free port on 127.0.0.1 after {PORT_ATTEMPTS} attempts"),
     ))));
+}
+
+/// Returns once rumqttd's router has ended, which drops the sending end of `link`.
+async fn ended(link: &AlertsLink) {
+    // The router sends alerts only when asked to, and nothing here asks: skip any.
+    while link.next().await.is_ok() {}
 }
 
 /// Polls `fut` once.
