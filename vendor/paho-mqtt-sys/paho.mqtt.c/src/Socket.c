@@ -57,7 +57,8 @@ int isReady(int socket, fd_set* read_set, fd_set* write_set);
 int Socket_continueWrites(fd_set* pwset, SOCKET* socket, mutex_type mutex);
 #else
 int isReady(int index);
-int Socket_continueWrites(SOCKET* socket, mutex_type mutex);
+/* flask-mqtt patch: the poll results to continue from are a parameter (for the read-ahead shortcut) */
+int Socket_continueWrites(struct pollfd* fds_write, int nfds, SOCKET* socket, mutex_type mutex);
 #endif
 int Socket_setnonblocking(SOCKET sock);
 int Socket_error(char* aString, SOCKET sock);
@@ -93,7 +94,8 @@ extern mutex_type socket_mutex;
  * byte, one per remaining-length byte and one for the rest: four or more system calls
  * for a 64-byte PUBLISH. Socket_recv() below reads up to READAHEAD_SIZE bytes at once
  * and serves later reads from that buffer; Socket_getReadySocket() returns a socket
- * with buffered bytes without polling (the kernel no longer reports them as readable).
+ * with buffered bytes without polling (the kernel no longer reports them as readable),
+ * after continuing the pending writes (Socket_readaheadContinueWrites()).
  *
  * The buffers are kept in a short list (one entry per connected client socket) under
  * their own mutex, taken last and never held while taking another lock. An entry is
@@ -851,6 +853,40 @@ exit:
 	return sock;
 } /* end getReadySocket */
 #else
+/*
+ * flask-mqtt patch (docs/paho-fork.md, "a read-ahead buffer"): Socket_getReadySocket()
+ * hands out a socket with buffered bytes without a poll, which also skipped the poll of
+ * the pending writes and their continuation below it. In a sustained flood the buffer is
+ * empty at the start of a cycle only when a read happened to end on a packet boundary,
+ * so a write left pending (a large PUBLISH, acknowledgements and a PINGREQ queued behind
+ * it) could wait without end. This continues the pending writes whose sockets take bytes
+ * now: one zero-timeout poll of those sockets alone, only while some write is pending.
+ * Returns SOCKET_ERROR (*sock the socket that failed) as Socket_continueWrites() does.
+ */
+static int Socket_readaheadContinueWrites(SOCKET* sock, mutex_type mutex)
+{
+	struct pollfd* fds;
+	ListElement* cur = NULL;
+	int nfds = 0;
+	int rc = 0;
+
+	if ((fds = malloc((size_t)mod_s.write_pending->count * sizeof(fds[0]))) == NULL)
+		return 0; /* the next poll of every socket continues them */
+	while (ListNextElement(mod_s.write_pending, &cur) != NULL && nfds < mod_s.write_pending->count)
+	{
+		fds[nfds].fd = *(int*)(cur->content);
+		fds[nfds].events = POLLOUT;
+		fds[nfds].revents = 0;
+		++nfds;
+	}
+	qsort(fds, (size_t)nfds, sizeof(fds[0]), cmpfds);
+	if (poll(fds, (nfds_t)nfds, 0) > 0)
+		rc = Socket_continueWrites(fds, nfds, sock, mutex);
+	free(fds);
+	return rc;
+}
+
+
 /**
  *  Returns the next socket ready for communications as indicated by select
  *  @param more_work flag to indicate more work is waiting, and thus a timeout value of 0 should
@@ -871,7 +907,17 @@ SOCKET Socket_getReadySocket(int more_work, int timeout, mutex_type mutex, int* 
 		goto exit;
 
 	if ((sock = Socket_readaheadReady()) != 0) /* flask-mqtt patch: buffered bytes, no poll needed */
+	{
+		SOCKET failed = 0;
+
+		/* flask-mqtt patch (docs/paho-fork.md, "a read-ahead buffer"): but pending writes go on */
+		if (mod_s.write_pending->count > 0 && Socket_readaheadContinueWrites(&failed, mutex) == SOCKET_ERROR)
+		{
+			*rc = SOCKET_ERROR;
+			sock = failed;
+		}
 		goto exit;
+	}
 
 	if (more_work)
 		timeout_ms = 0;
@@ -957,7 +1003,7 @@ SOCKET Socket_getReadySocket(int more_work, int timeout, mutex_type mutex, int* 
 
 		/* Check pending write set for writeable sockets */
 		rc1 = poll(mod_s.saved.fds_write, mod_s.saved.nfds, 0);
-		if (rc1 > 0 && Socket_continueWrites(&sock, mutex) == SOCKET_ERROR)
+		if (rc1 > 0 && Socket_continueWrites(mod_s.saved.fds_write, mod_s.saved.nfds, &sock, mutex) == SOCKET_ERROR) /* flask-mqtt patch */
 		{
 			*rc = SOCKET_ERROR;
 			goto exit;
@@ -1998,10 +2044,11 @@ int Socket_continueWrites(fd_set* pwset, SOCKET* sock, mutex_type mutex)
 /**
  *  Continue any outstanding socket writes
  
+ *  flask-mqtt patch: fds_write and nfds, the poll results to continue from (sorted by socket)
  *  @param sock in case of a socket error contains the affected socket
  *  @return completion code, 0 or SOCKET_ERROR
  */
-int Socket_continueWrites(SOCKET* sock, mutex_type mutex)
+int Socket_continueWrites(struct pollfd* fds_write, int nfds, SOCKET* sock, mutex_type mutex)
 #endif
 {
 	int rc1 = 0;
@@ -2019,9 +2066,10 @@ int Socket_continueWrites(SOCKET* sock, mutex_type mutex)
 		struct pollfd* fd;
 
 		/* find the socket in the fds structure */
-		fd = bsearch(&socket, mod_s.saved.fds_write, (size_t)mod_s.saved.nfds, sizeof(mod_s.saved.fds_write[0]), cmpsockfds);
+		fd = bsearch(&socket, fds_write, (size_t)nfds, sizeof(fds_write[0]), cmpsockfds); /* flask-mqtt patch */
 
-		if ((fd->revents & POLLOUT) && ((rc = Socket_continueWrite(socket)) != 0))
+		/* flask-mqtt patch: a socket not polled (a write left pending while the callback below ran) waits */
+		if (fd != NULL && (fd->revents & POLLOUT) && ((rc = Socket_continueWrite(socket)) != 0))
 #endif
 		{
 			if (!SocketBuffer_writeComplete(socket))
