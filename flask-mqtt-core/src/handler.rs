@@ -39,7 +39,9 @@ pub type Outcome = Result<Option<Reply>, HandlerError>;
 ///
 /// A request without a Response Topic (any MQTT 3.1.1 message) cannot be answered: the
 /// reply is not sent and a warning says so. Publishing errors are reported the same way
-/// as handler errors.
+/// as handler errors. The message still counts as handled: with `nack_on_error` it is
+/// acknowledged all the same, since the handler succeeded (released, it would come back
+/// with every session, and the handler's side effects with it).
 ///
 /// Only `#[on_message]` handlers have a request to answer: in any other kind of handler
 /// a return type that may be a `Reply` is a compile error ([`IntoOutcome::REPLIES`]).

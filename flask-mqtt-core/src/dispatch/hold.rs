@@ -9,8 +9,9 @@
 //!   acknowledged at `ack()`, or when the `Ack` (or the context, if the handler took no
 //!   `Ack`) is dropped.
 //!
-//! With `nack_on_error`, a call that fails releases the slot without acknowledging it
-//! (see [`Slot::nack`]).
+//! With `nack_on_error`, a call whose handler fails releases the slot without
+//! acknowledging it (see [`Slot::nack`]); a reply that could not be sent after the handler
+//! succeeded does not (the message was handled).
 
 use std::sync::Arc;
 

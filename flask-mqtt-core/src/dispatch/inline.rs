@@ -98,7 +98,7 @@ pub(super) fn call(
     };
     match rest {
         Err(result) => {
-            let ended = call.finish(h, index, observer.map(|o| &**o), started, result);
+            let ended = call.finish(h, index, observer.map(|o| &**o), started, result.into());
             room.release();
             held(room, h, elapsed(started, ended));
             Ok(Some(ended))

@@ -119,7 +119,7 @@ pub(super) async fn run_one(
     let Some(call) = Call::begin(h, item) else {
         return started;
     };
-    let result = async {
+    let ended = async {
         replied(
             &call.ctx,
             self::call(h.desc.call, Arc::clone(&call.ctx)).await,
@@ -128,7 +128,7 @@ pub(super) async fn run_one(
     }
     .instrument(call.span.clone().unwrap_or_else(Span::none))
     .await;
-    call.finish(h, index, observer, started, result)
+    call.finish(h, index, observer, started, ended)
 }
 
 /// What is left of a call made inline that has to wait (see `inline`).
@@ -148,7 +148,7 @@ pub(super) async fn resume(
     observer: Option<Arc<dyn Observer>>,
     started: u64,
 ) -> u64 {
-    let result = async {
+    let ended = async {
         let outcome = match rest {
             Rest::Handler(f) => caught(f).await,
             Rest::Reply(reply) => Ok(Some(reply)),
@@ -157,16 +157,41 @@ pub(super) async fn resume(
     }
     .instrument(call.span.clone().unwrap_or_else(Span::none))
     .await;
-    call.finish(&h, index, observer.as_deref(), started, result)
+    call.finish(&h, index, observer.as_deref(), started, ended)
+}
+
+/// How a call ended.
+pub(super) struct Ended {
+    /// The handler's outcome, or, when it succeeded, its reply's.
+    result: Result<(), HandlerError>,
+    /// The handler itself failed (returned `Err`, panicked, or an argument was rejected):
+    /// what `nack_on_error` withholds the acknowledgement for. A reply that could not be
+    /// sent after the handler succeeded is warned of like a failure, but the message was
+    /// handled: released, it would come back with every session, and its handler's side
+    /// effects with it.
+    handler_failed: bool,
+}
+
+/// A call that ended with the handler's own outcome (no reply to send).
+impl From<Result<(), HandlerError>> for Ended {
+    fn from(result: Result<(), HandlerError>) -> Ended {
+        Ended {
+            handler_failed: result.is_err(),
+            result,
+        }
+    }
 }
 
 /// A handler's outcome, once its reply (if any) is published.
-async fn replied(ctx: &EventContext, outcome: Outcome) -> Result<(), HandlerError> {
+async fn replied(ctx: &EventContext, outcome: Outcome) -> Ended {
     match outcome {
-        Ok(None) => Ok(()),
+        Ok(None) => Ok(()).into(),
         // Boxed: the reply's future is larger than the rest of the call.
-        Ok(Some(reply)) => Box::pin(send_reply(ctx, reply)).await,
-        Err(e) => Err(e),
+        Ok(Some(reply)) => Ended {
+            result: Box::pin(send_reply(ctx, reply)).await,
+            handler_failed: false,
+        },
+        Err(e) => Err(e).into(),
     }
 }
 
@@ -219,18 +244,23 @@ impl Call {
         })
     }
 
-    /// Ends the call with `result`: its span's outcome, the warning if it failed, the
-    /// report to `observer` (timed from `started`, ticks), then its hold on the message's
-    /// acknowledgement and its context (after the observer heard of the call, the event
-    /// may complete). Returns when it ended (ticks).
+    /// Ends the call as `ended`: its span's outcome, the warning if it failed (and, with
+    /// `nack_on_error`, the release if the handler failed), the report to `observer`
+    /// (timed from `started`, ticks), then its hold on the message's acknowledgement and
+    /// its context (after the observer heard of the call, the event may complete).
+    /// Returns when it ended (ticks).
     pub(super) fn finish(
         self,
         h: &Handler,
         index: usize,
         observer: Option<&dyn Observer>,
         started: u64,
-        result: Result<(), HandlerError>,
+        ended: Ended,
     ) -> u64 {
+        let Ended {
+            result,
+            handler_failed,
+        } = ended;
         let Call {
             ctx,
             ack,
@@ -242,7 +272,8 @@ impl Call {
         }
         if let Err(e) = &result {
             report(h, &ctx, e);
-            if nack_on_error {
+            // A reply not sent after the handler succeeded is warned of only.
+            if nack_on_error && handler_failed {
                 // `after`: the call's hold; `manual`: the context's, if `Ack` was not taken.
                 match &ack {
                     Some(slot) => slot.nack(),
@@ -511,6 +542,52 @@ pub(super) mod tests {
             [(1, true), (2, false), (3, false), (4, false)]
         );
         assert_eq!(HELD_STARTED.load(Ordering::SeqCst), 1);
+    }
+
+    fn answers(_: Arc<EventContext>) -> Outcome {
+        Ok(Some(Reply::new("answer")))
+    }
+
+    static ANSWERS_NACKING: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "answers_nacking",
+        "dispatch::worker::tests",
+        HandlerFn::Sync(answers),
+    )
+    .with_filter("rpc/nacking")
+    .with_qos(1)
+    .with_nack_on_error();
+
+    /// A `nack_on_error` handler that succeeded but whose reply could not be sent (a
+    /// Response Topic starting with `$`): the handler's outcome decides, so the message
+    /// is acknowledged, and the reply's failure is the call's error (warned). Released,
+    /// it came back with every session and its side effects with it.
+    #[tokio::test]
+    async fn a_reply_that_fails_after_the_handler_succeeded_is_not_a_nack() {
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let handlers = [&ANSWERS_NACKING]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let (d, watch, app) = watched(handlers);
+        let request = crate::testing::message("rpc/nacking", "?")
+            .qos(QoS::AtLeastOnce)
+            .response_topic("$bad");
+        let slot = acks.slot(AckToken::from_parts(1, paho_mqtt::QoS::AtLeastOnce, 7));
+        let seq = d.dispatch_owed(app.client(), Event::Message(request.into()), Some(slot));
+        let calls = done(watch.ended(seq)).await;
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let error = calls.into_vec().remove(0).error().cloned();
+        assert!(
+            matches!(&error, Some(HandlerError::Reply(why)) if why.contains("starts with `$`")),
+            "{error:?}"
+        );
+        settled
+            .wait_for(1, Instant::now() + Duration::from_secs(10))
+            .await;
+        assert_eq!(*lock(&settled.0), [(1, true)]);
+        assert!(app.published().is_empty());
     }
 
     #[tokio::test]
