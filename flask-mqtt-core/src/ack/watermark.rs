@@ -179,7 +179,7 @@ impl Watermark {
             Settled::Unhandled => {
                 log::warn!(
                     target: TARGET,
-                    "message {} not acknowledged: it was dropped before its handler was called (the runtime shut down, or a dispatch task ended by a bug); the broker sends it again with the next session",
+                    "message {} not acknowledged: it was dropped before its handler call ended (the runtime shut down, or a dispatch task ended by a bug); the broker sends it again with the next session",
                     token.packet_id()
                 );
                 self.to.release(token)
@@ -208,7 +208,8 @@ enum Settled {
     Handled,
     /// Released: a `nack_on_error` handler failed.
     Failed,
-    /// Released: a holder was dropped before the message reached its handler.
+    /// Released: a holder was dropped before the message reached its handler, or before
+    /// the handler call that held it ended.
     Unhandled,
 }
 
@@ -222,7 +223,7 @@ struct Held {
     /// Release without acknowledging (a `nack_on_error` handler failed).
     nack: AtomicBool,
     /// Release without acknowledging: a holder that owed a handler call was dropped
-    /// before making it ([`Owing`]).
+    /// before making it, or before it ended ([`Owing`]).
     unhandled: AtomicBool,
 }
 
@@ -272,8 +273,9 @@ impl Drop for Held {
 }
 
 /// A promise that a message reaches a handler call, holding the message's [`Slot`]
-/// until [`Owing::kept`] when the call begins, which hands the slot over to the call.
-/// Dropped unkept (its queue or its task dropped by a bug of ours or by a runtime
+/// until [`Owing::kept`] when the call begins, which hands the slot over to the call;
+/// the call holds it in an `Owing` of its own until it has ended. Dropped unkept (its
+/// queue, its task or the call's future dropped by a bug of ours or by a runtime
 /// shutting down), it marks the message unhandled: released, never acknowledged,
 /// whatever its other holders do.
 pub(crate) struct Owing(Option<Slot>);
@@ -289,8 +291,8 @@ impl Owing {
         self.0.as_ref()
     }
 
-    /// The call begins (or is skipped on purpose): nothing is owed any more. Returns the
-    /// slot, held now by the caller (the call, for as long as it must hold it).
+    /// The call begins (or is skipped on purpose), or, held by the call, ended: nothing is
+    /// owed any more. Returns the slot, held now by the caller.
     pub(crate) fn kept(mut self) -> Option<Slot> {
         self.0.take()
     }

@@ -16,7 +16,7 @@ use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx, Room, Work};
 use super::reply::send_reply;
 use super::trust::Timed;
-use crate::ack::watermark::Slot;
+use crate::ack::watermark::{Owing, Slot};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::Event;
 use crate::extract::context::EventContext;
@@ -198,8 +198,10 @@ async fn replied(ctx: &EventContext, outcome: Outcome) -> Ended {
 /// A handler call under way: what its end needs.
 pub(super) struct Call {
     pub(super) ctx: Arc<EventContext>,
-    /// The message's acknowledgement, held until the call has ended (policy `after`).
-    ack: Option<Slot>,
+    /// The message's acknowledgement, held until the call has ended (policy `after`);
+    /// dropped before [`Call::finish`] (a worker gone, its task or runtime dropped), the
+    /// call never ended: the message is released, not acknowledged (see [`Owing`]).
+    ack: Owing,
     nack_on_error: bool,
     /// The call's span (`spans::handler`); none where nobody may listen
     /// (`spans::listened`).
@@ -238,7 +240,7 @@ impl Call {
         });
         Some(Call {
             ctx,
-            ack: owed.filter(|_| after),
+            ack: Owing::new(owed.filter(|_| after)),
             nack_on_error,
             span,
         })
@@ -267,6 +269,8 @@ impl Call {
             nack_on_error,
             span,
         } = self;
+        // The call ended: from here on its hold settles as the call's outcome says.
+        let ack = ack.kept();
         if let Some(span) = &span {
             spans::handler_ended(span, measure::outcome(&result));
         }
@@ -588,6 +592,40 @@ pub(super) mod tests {
             .await;
         assert_eq!(*lock(&settled.0), [(1, true)]);
         assert!(app.published().is_empty());
+    }
+
+    /// A call that began but never ended (its future dropped: a worker gone, a runtime
+    /// shutting down) did not handle its message: released, never acknowledged, as a
+    /// message dropped before its call began is. A call that ends is acknowledged.
+    #[tokio::test]
+    async fn a_call_dropped_before_it_ended_releases_its_message() {
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let Some(h) = Handler::new(&HELD) else {
+            panic!("a valid descriptor");
+        };
+        let app = TestClient::new().unwrap();
+        let call = |id: u16| {
+            let msg = Message::new("held", "", QoS::AtLeastOnce, false);
+            let base = Arc::new(EventContext::new(app.client().clone(), Event::Message(msg)));
+            let slot = acks.slot(AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 7));
+            let item = crate::dispatch::hold::item(
+                &h,
+                crate::dispatch::hold::AckMode::AFTER,
+                &base,
+                Some(&slot),
+            );
+            Call::begin(&h, item)
+        };
+        let Some(dropped) = call(1) else {
+            panic!("the call begins");
+        };
+        drop(dropped);
+        let Some(ended) = call(2) else {
+            panic!("the call begins");
+        };
+        ended.finish(&h, 0, None, clock::ticks(), Ok(()).into());
+        assert_eq!(*lock(&settled.0), [(1, false), (2, true)]);
     }
 
     #[tokio::test]
