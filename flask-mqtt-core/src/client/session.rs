@@ -11,6 +11,7 @@ use crate::event::Event;
 use crate::handle::input::Input;
 use crate::handle::Mqtt;
 use crate::message::Message;
+use crate::visible::report;
 
 /// What the driver task works with.
 pub(super) struct Session {
@@ -128,7 +129,8 @@ impl Session {
     }
 
     /// Events that never reached a handler because the app was never ready: reported
-    /// when the client stops.
+    /// when the client stops (where it is seen without a logger too: these messages are
+    /// lost), and again at the end of the stop for those that came during it.
     pub(super) fn abandon_waiting(&mut self) {
         let messages = self
             .waiting
@@ -136,9 +138,12 @@ impl Session {
             .filter(|i| matches!(i, Input::Message(_)))
             .count();
         if messages > 0 {
-            log::warn!(
-                target: CLIENT_TARGET,
-                "stopping before the app was ready: {messages} messages were not handled (QoS 1/2 ones were not acknowledged, so a persistent session gets them again)"
+            report(
+                CLIENT_TARGET,
+                log::Level::Warn,
+                &format_args!(
+                    "stopping before the app was ready: {messages} messages were not handled (QoS 1/2 ones were not acknowledged, so a persistent session gets them again)"
+                ),
             );
         }
     }

@@ -228,6 +228,9 @@ pub(super) async fn shutdown(
             _ => {}
         }
     }
+    // Still not ready: what came during the stop waited for nothing (said, as what
+    // waited before it was).
+    session.abandon_waiting();
     for d in early {
         d.send();
     }
@@ -383,6 +386,46 @@ mod tests {
         );
         assert_eq!(quiet_after(Duration::from_secs(3)), QUIET_MAX);
         assert_eq!(quiet_after(Duration::MAX), QUIET_MAX);
+    }
+
+    /// Messages that arrive once a stop has begun, before the app was ready, reach no
+    /// handler: said with their count, as those that waited before the stop are (they
+    /// were queued after the one report, and lost without a word).
+    #[test]
+    fn messages_received_during_a_stop_before_ready_are_said() {
+        let c = crate::config::Config::builder()
+            .broker_url("tcp://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let client = crate::client::Client::start_paused(c).unwrap();
+        let input = &client.mqtt.shared.input;
+        let (done, stopped) = std::sync::mpsc::channel();
+        input
+            .send(Input::Shutdown {
+                done: Done::Blocking(done),
+                graceful: true,
+            })
+            .unwrap();
+        // Taken by the stop, after it reported what waited before it.
+        for _ in 0..3 {
+            input
+                .send(Input::Message(paho_mqtt::Message::new(
+                    "stop/before/ready",
+                    "x",
+                    0,
+                )))
+                .unwrap();
+        }
+        stopped
+            .recv_timeout(SHUTDOWN_TIMEOUT * SHUTDOWN_STEPS)
+            .unwrap();
+        drop(client);
+        let said = crate::visible::said::containing("stopping before the app was ready");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains(": 3 messages were not handled"),
+            "{said:?}"
+        );
     }
 
     #[test]
