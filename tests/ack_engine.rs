@@ -10,7 +10,8 @@
 //! handler's `mqtt::Ack` is acked (also after the call) or dropped (with a warning);
 //! `nack_on_error` releases a failed call's message without acknowledging it (later
 //! acknowledgements do not wait for it), and the broker sends it again with the next
-//! session; by default a failed call is acknowledged.
+//! session; by default a failed call is acknowledged. A message a graceful stop leaves
+//! to the broker is released too, so later acknowledgements still leave.
 //!
 //! "Acknowledged" is read from the broker's log (`Received PUBACK from <client>`). To
 //! tell "not yet" from "not logged yet", the app publishes a QoS 1 barrier first: the
@@ -137,6 +138,33 @@ fn nack_handler(c: mqtt::Mqtt, msg: mqtt::Message) -> Result<(), String> {
         return Err("failing on purpose".to_owned());
     }
     Ok(())
+}
+
+/// Holds a graceful stop open, then awaits a request whose reply comes during the stop.
+static LEFT_GATE: Semaphore = Semaphore::const_new(0);
+
+#[mqtt::on_message("acke/leftgate/+", qos = 1)]
+async fn left_gate(c: mqtt::Mqtt) {
+    called(&c, "leftgate started");
+    if let Ok(p) = LEFT_GATE.acquire().await {
+        p.forget();
+    }
+    let answer = c
+        .request("acke/leftreq", "question")
+        .reply_to("acke/leftreply")
+        .qos(QoS::AtLeastOnce)
+        .send()
+        .await;
+    called(&c, format!("leftgate replied {}", answer.is_ok()));
+}
+
+/// Records each call, with the DUP flag.
+#[mqtt::on_message("acke/left/+", qos = 1)]
+fn left(c: mqtt::Mqtt, msg: mqtt::Message) {
+    called(
+        &c,
+        format!("left {} dup {}", msg.topic(), msg.as_paho().duplicate()),
+    );
 }
 
 /// `ack = "manual"` with `nack_on_error`: panics on `…/panic` and returns `Err` on
@@ -496,6 +524,65 @@ async fn nack_on_error_has_the_broker_send_a_failed_message_again_next_session()
         0,
         "an acknowledged message came again"
     );
+    app.client.shutdown().await;
+}
+
+/// A graceful stop leaves a QoS 1 message of a persistent session to the broker (it
+/// comes again with the next session) and releases it in Paho, so the acknowledgements
+/// after it on that connection still leave (Paho sends them in arrival order): here the
+/// reply to a request a handler awaits during the stop, acknowledged on arrival. Left
+/// unreleased, the message held that PUBACK back for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_left_to_the_broker_at_a_stop_holds_back_no_later_acknowledgement() {
+    let broker = Broker::builder().persistence(true).build();
+    let id = unique("acke-left");
+    let app = App::start_on(broker, &id, false);
+    let observer = Observer::connect(&app.broker);
+    observer.subscribe("acke/leftreq", 1);
+    observer.publish("acke/leftgate/1", "x", 1);
+    assert!(wait_until_async(T, || calls_of(&id, "leftgate started") == 1).await);
+    let App { broker, client, .. } = app;
+    // Its first poll sends the stop to the driver, ahead of the next message (one
+    // channel): that message arrives once the client is stopping.
+    let mut stop = Box::pin(client.shutdown());
+    tokio::select! {
+        biased;
+        () = &mut stop => panic!("the stop did not wait for the handler"),
+        () = std::future::ready(()) => {}
+    }
+    let stopped = tokio::spawn(stop);
+    observer.publish("acke/left/2", "x", 1);
+    LEFT_GATE.add_permits(1);
+    let observer = tokio::task::spawn_blocking(move || {
+        observer.expect_message("acke/leftreq", T);
+        observer.publish("acke/leftreply", "answer", 1);
+        observer
+    })
+    .await
+    .unwrap();
+    stopped.await.unwrap();
+    assert_eq!(
+        calls_of(&id, "leftgate replied true"),
+        1,
+        "{:?}",
+        CALLS.snapshot()
+    );
+    assert_eq!(
+        calls_of(&id, "left acke/left/2 dup false"),
+        0,
+        "handled while stopping"
+    );
+    // The gated message's PUBACK and the reply's, sent before the DISCONNECT.
+    let pubacks = broker.count_in_log(&format!("Received PUBACK from {id} (Mid: "));
+    assert_eq!(pubacks, 2, "{}", broker.log_tail(30));
+
+    let app = App::start_on(broker, &id, false);
+    assert!(
+        wait_until_async(T, || calls_of(&id, "left acke/left/2 dup true") == 1).await,
+        "the message left to the broker did not come again; calls: {:?}",
+        CALLS.snapshot()
+    );
+    drop(observer);
     app.client.shutdown().await;
 }
 

@@ -151,6 +151,21 @@ impl Watermark {
         self.abandoned.load(Ordering::SeqCst)
     }
 
+    /// The message `token` names, taken from Paho, gets no slot and no handler: it is
+    /// left to the broker (the client is stopping), which sends it again with the next
+    /// session. Released in Paho, so that the acknowledgements after it on its connection
+    /// (which leave in arrival order) do not wait for it forever.
+    pub(crate) fn leave(&self, token: AckToken) {
+        match self.to.release(token) {
+            Ok(_) => {}
+            Err(e) => log::debug!(
+                target: TARGET,
+                "releasing message {} left to the broker failed: {e}",
+                token.packet_id()
+            ),
+        }
+    }
+
     fn settle(&self, token: AckToken, ack: Settled) {
         self.settled.fetch_add(1, Ordering::Release);
         {
@@ -159,14 +174,14 @@ impl Watermark {
                 owed.count = owed.count.saturating_sub(1);
             }
         }
-        if self.abandoned.load(Ordering::SeqCst) {
-            // Too late (the DISCONNECT is under way), and the call may have been
-            // skipped: never acknowledge; the broker sends the message again.
-            return;
-        }
         // Released: never acknowledged, so the broker keeps it in flight (one of its
         // window's places) and sends it again with the next session, not at once.
         let outcome = match ack {
+            // Too late (the DISCONNECT is under way), and the call may have been
+            // skipped: never acknowledged, the broker sends the message again. Released,
+            // not left: Paho sends acknowledgements in arrival order, so one never
+            // settled would hold back every later one of its connection.
+            _ if self.abandoned.load(Ordering::SeqCst) => self.to.release(token),
             Settled::Handled => self.to.acknowledge(token),
             Settled::Failed => {
                 log::warn!(
@@ -303,5 +318,59 @@ impl Drop for Owing {
         if let Some(slot) = self.0.take() {
             slot.0.unhandled.store(true, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what was settled: `(packet id, acknowledged)`.
+    struct Recorder(Arc<Mutex<Vec<(u16, bool)>>>);
+
+    impl Acknowledge for Recorder {
+        fn acknowledge(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+            lock(&self.0).push((token.packet_id(), true));
+            Ok(AckOutcome::Accepted)
+        }
+
+        fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+            lock(&self.0).push((token.packet_id(), false));
+            Ok(AckOutcome::Accepted)
+        }
+    }
+
+    fn token(id: u16) -> AckToken {
+        AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 7)
+    }
+
+    /// Once the client left its session's messages to the broker, a slot that settles is
+    /// released in Paho, never acknowledged: left unsettled, it would stay at the head of
+    /// its connection's acknowledgements (which leave in arrival order) and hold back
+    /// every later one (a request's reply, acknowledged on arrival).
+    #[test]
+    fn a_message_settled_once_abandoned_is_released() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&seen))));
+        let handled = acks.slot(token(1));
+        let failed = acks.slot(token(2));
+        failed.nack();
+        acks.abandon();
+        drop(handled);
+        drop(failed);
+        assert_eq!(*lock(&seen), [(1, false), (2, false)]);
+        assert_eq!(acks.unacknowledged(), 0);
+    }
+
+    /// A message left to the broker without a slot (the client stopping) is released in
+    /// Paho too, and counts as nothing owed.
+    #[test]
+    fn a_message_left_to_the_broker_is_released() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&seen))));
+        acks.close();
+        acks.leave(token(3));
+        assert_eq!(*lock(&seen), [(3, false)]);
+        assert_eq!(acks.unacknowledged(), 0);
     }
 }

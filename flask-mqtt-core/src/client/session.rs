@@ -96,12 +96,15 @@ impl Session {
                     drop(token.map(|t| shared.acks.slot(t)));
                     return None;
                 };
-                if token.is_some() && shared.acks.is_closing() && self.persistent() {
+                if let Some(t) = token.filter(|_| shared.acks.is_closing() && self.persistent()) {
                     log::debug!(
                         target: CLIENT_TARGET,
                         "stopping: message on `{}` left to the broker for the next session",
                         m.topic()
                     );
+                    // Released, so later acknowledgements of the connection (a reply's,
+                    // given on arrival) do not wait behind it in Paho.
+                    shared.acks.leave(t);
                     return None;
                 }
                 let slot = token.map(|t| shared.acks.slot(t));
@@ -132,11 +135,18 @@ impl Session {
     /// when the client stops (where it is seen without a logger too: these messages are
     /// lost), and again at the end of the stop for those that came during it.
     pub(super) fn abandon_waiting(&mut self) {
-        let messages = self
-            .waiting
-            .drain(..)
-            .filter(|i| matches!(i, Input::Message(_)))
-            .count();
+        let acks = &self.mqtt.shared.acks;
+        let mut messages = 0usize;
+        for input in self.waiting.drain(..) {
+            if let Input::Message(m) = input {
+                messages += 1;
+                // Released (the broker sends it again with a persistent session), so
+                // later acknowledgements of the connection do not wait behind it.
+                if let Some(t) = m.ack_token() {
+                    acks.leave(t);
+                }
+            }
+        }
         if messages > 0 {
             report(
                 CLIENT_TARGET,
