@@ -114,6 +114,10 @@ typedef struct
 /** flask-mqtt patch (docs/paho-fork.md, "a drained DISCONNECT"): DISCONNECT sent or about
  * to be sent; reading and discarding until the server closes the connection */
 #define DRAINING         -3
+/** flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+ * lock"): the send thread is looking the server's (or proxy's) host name up, without
+ * mqttasync_mutex; no socket yet */
+#define RESOLVING        0x6
 
 /**
  * Data related to one client

@@ -579,6 +579,9 @@ void MQTTAsync_destroy(MQTTAsync* handle)
 	if (m == NULL)
 		goto exit;
 
+	/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+	 * lock"): the send thread may be looking its host name up: it drops the attempt */
+	MQTTAsync_lookupForget(m);
 	MQTTAsync_closeSession(m->c, MQTTREASONCODE_SUCCESS, NULL);
 
 	MQTTAsync_NULLPublishResponses(m);

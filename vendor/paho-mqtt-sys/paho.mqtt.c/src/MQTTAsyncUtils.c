@@ -1450,12 +1450,121 @@ void MQTTAsync_writeComplete(SOCKET socket, int rc)
 }
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+ * lock"): the send thread looks the host name of a connect up without holding
+ * mqttasync_mutex, which every API call of every client takes: they waited for the lookup
+ * (seconds, with a slow DNS server). While it runs, the client is RESOLVING (connecting, no
+ * socket), and these say which client and which CONNECT command it is for; MQTTAsync_destroy
+ * clears them (MQTTAsync_lookupForget) when it destroys that client meanwhile. Under
+ * mqttasync_mutex; only the send thread starts a lookup, one at a time. */
+static MQTTAsyncs* MQTTAsync_lookupClient = NULL;
+static MQTTAsync_queuedCommand* MQTTAsync_lookupCommand = NULL;
+static int MQTTAsync_lookupRunning = 0;
+
+/* flask-mqtt patch (as above): called by MQTTAsync_destroy, holding mqttasync_mutex, before
+ * it frees m. The send thread drops the attempt when the lookup ends; its CONNECT command
+ * fails here, as MQTTAsync_freeCommands fails the client's queued commands. */
+void MQTTAsync_lookupForget(MQTTAsyncs* m)
+{
+	MQTTAsync_queuedCommand* command = MQTTAsync_lookupCommand;
+
+	if (!MQTTAsync_lookupRunning || MQTTAsync_lookupClient != m)
+		return;
+	MQTTAsync_lookupClient = NULL;
+	MQTTAsync_lookupCommand = NULL;
+	if (command == NULL)
+		return;
+	if (command->command.onFailure)
+	{
+		MQTTAsync_failureData data;
+
+		data.token = command->command.token;
+		data.code = MQTTASYNC_OPERATION_INCOMPLETE;
+		data.message = NULL;
+		Log(TRACE_MIN, -1, "Calling connect failure for client %s", m->c->clientID);
+		(*(command->command.onFailure))(command->command.context, &data);
+	}
+	else if (command->command.onFailure5)
+	{
+		MQTTAsync_failureData5 data = MQTTAsync_failureData5_initializer;
+
+		data.token = command->command.token;
+		data.code = MQTTASYNC_OPERATION_INCOMPLETE;
+		data.message = NULL;
+		data.packet_type = CONNECT;
+		Log(TRACE_MIN, -1, "Calling connect failure for client %s", m->c->clientID);
+		(*(command->command.onFailure5))(command->command.context, &data);
+	}
+	command->command.onSuccess = NULL;
+	command->command.onFailure = NULL;
+	command->command.onSuccess5 = NULL;
+	command->command.onFailure5 = NULL;
+}
+
+/* flask-mqtt patch (as above): called by MQTTAsync_stop, holding mqttasync_mutex: the send
+ * thread is in a lookup and will come back (however long the lookup takes) */
+int MQTTAsync_lookupInProgress(void)
+{
+	return MQTTAsync_lookupRunning;
+}
+
+/* flask-mqtt patch (as above): on the send thread, holding mqttasync_mutex, before
+ * MQTTProtocol_connect: looks up the host name it will connect to (the server's, or the
+ * HTTP(S) proxy's) with the mutex released, and hands the result to its Socket_new
+ * (Socket_setLookup; the caller calls Socket_clearLookup after MQTTProtocol_connect).
+ * Nothing to look up (a UNIX-domain socket), or an error MQTTProtocol_connect will report:
+ * nothing done. Returns 1 when the client was destroyed during the lookup: the caller must
+ * not touch it, and owns command (to be freed); 0 otherwise, the mutex held throughout
+ * from the caller's point of view, connect_state NOT_IN_PROGRESS as before. */
+static int MQTTAsync_lookupUnlocked(MQTTAsync_queuedCommand* command, const char* serverURI)
+{
+	MQTTAsyncs* m = command->client;
+	struct addrinfo* result = NULL;
+	char* host;
+	int rc;
+
+#if defined(OPENSSL)
+	host = MQTTProtocol_lookupHost(serverURI, m->c, m->unixsock, m->ssl);
+#else
+	host = MQTTProtocol_lookupHost(serverURI, m->c, m->unixsock, 0);
+#endif
+	if (host == NULL)
+		return 0;
+	m->c->connect_state = RESOLVING;
+	MQTTAsync_lookupClient = m;
+	MQTTAsync_lookupCommand = command;
+	MQTTAsync_lookupRunning = 1;
+	Log(TRACE_MIN, -1, "Looking up %s for client %s without the lock", host, m->c->clientID);
+	MQTTAsync_unlock_mutex(mqttasync_mutex);
+
+	rc = Socket_lookup(host, &result);
+
+	MQTTAsync_lock_mutex(mqttasync_mutex);
+	MQTTAsync_lookupRunning = 0;
+	MQTTAsync_lookupCommand = NULL;
+	if (MQTTAsync_lookupClient != m)
+	{
+		Log(TRACE_MIN, -1, "Client destroyed while %s was looked up: connect dropped", host);
+		if (result)
+			freeaddrinfo(result);
+		free(host);
+		return 1;
+	}
+	MQTTAsync_lookupClient = NULL;
+	Log_setClient(m, m->c->clientID); /* "trace lines with their client": cleared by the unlock */
+	m->c->connect_state = NOT_IN_PROGRESS;
+	Socket_setLookup(host, rc, result);
+	return 0;
+}
+
+
 static int MQTTAsync_processCommand(void)
 {
 	int rc = 0;
 	MQTTAsync_queuedCommand* command = NULL;
 	ListElement* cur_command = NULL;
 	List* ignored_clients = NULL;
+	int dropped = 0; /* flask-mqtt patch: a connect whose client was destroyed during its lookup */
 
 	FUNC_ENTRY;
 	MQTTAsync_lock_mutex(mqttasync_mutex);
@@ -1616,6 +1725,14 @@ static int MQTTAsync_processCommand(void)
 				command->command.details.conn.MQTTVersion = command->client->c->MQTTVersion;
 
 			Log(TRACE_PROTOCOL, -1, "Connecting to serverURI %s with MQTT version %d", serverURI, command->command.details.conn.MQTTVersion);
+			/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock") */
+			if (MQTTAsync_lookupUnlocked(command, serverURI) != 0)
+			{
+				MQTTAsync_freeCommand(command);
+				command = NULL;
+				dropped = 1;
+				goto exit;
+			}
 #if defined(OPENSSL)
 #if defined(__GNUC__) && defined(__linux__)
 			rc = MQTTProtocol_connect(serverURI, command->client->c, command->client->unixsock, command->client->ssl, command->client->websocket,
@@ -1633,6 +1750,7 @@ static int MQTTAsync_processCommand(void)
 					command->command.details.conn.MQTTVersion, command->client->connectProps, command->client->willProps);
 #endif
 #endif
+			Socket_clearLookup(); /* flask-mqtt patch: MQTTAsync_lookupUnlocked's result, used or not */
 
 			if (command->client->c->connect_state == NOT_IN_PROGRESS)
 				rc = SOCKET_ERROR;
@@ -1888,7 +2006,7 @@ static int MQTTAsync_processCommand(void)
 
 exit:
 	MQTTAsync_unlock_mutex(mqttasync_mutex);
-	rc = (command != NULL);
+	rc = (command != NULL || dropped); /* flask-mqtt patch: || dropped */
 	FUNC_EXIT_RC(rc);
 	return rc;
 }
@@ -2712,7 +2830,12 @@ static void MQTTAsync_stop(void)
 		{
 			int count = 0;
 			MQTTAsync_tostop = 1;
-			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED) && MQTTAsync_tostop != 0 && ++count < 100)
+			/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
+			 * Paho's lock"): the send thread may be in a lookup without the lock, which can
+			 * take longer than the 10 s given here: wait for it (before the patch the lookup
+			 * held the lock, which this thread waited for, however long) */
+			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED) && MQTTAsync_tostop != 0
+					&& (++count < 100 || MQTTAsync_lookupInProgress()))
 			{
 				MQTTAsync_unlock_mutex(mqttasync_mutex);
 				Log(TRACE_MIN, -1, "sleeping");

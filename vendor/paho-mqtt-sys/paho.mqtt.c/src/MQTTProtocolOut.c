@@ -103,46 +103,14 @@ size_t MQTTProtocol_addressPort(const char* uri, int* port, const char **topic, 
 }
 
 
-/**
- * MQTT outgoing connect processing for a client
- * @param address The address of the server. For TCP this is in the form
- *  			  'address:port; for a UNIX socket it's the path to the
- *  			  socket file, etc.
- * @param aClient a structure with all MQTT data needed
- * @param unixsock Whether the address if for a UNIX-domain socket
- * @param ssl Whether we're connecting with SSL/TLS
- * @param websocket Whether we should use a websocket for the connection
- * @param MQTTVersion the MQTT version to connect with (3, 4, or 5)
- * @param connectProperties The connection properties
- * @param willProperties Properties for the LWT
- * @param timeout how long to wait for a new socket to be created
- * @return return code
- */
-#if defined(OPENSSL)
-#if defined(__GNUC__) && defined(__linux__)
-int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, int ssl, int websocket, int MQTTVersion,
-		MQTTProperties* connectProperties, MQTTProperties* willProperties, long timeout)
-#else
-int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, int ssl, int websocket, int MQTTVersion,
-		MQTTProperties* connectProperties, MQTTProperties* willProperties)
-#endif
-#else
-#if defined(__GNUC__) && defined(__linux__)
-int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, int websocket, int MQTTVersion,
-		MQTTProperties* connectProperties, MQTTProperties* willProperties, long timeout)
-#else
-int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, int websocket, int MQTTVersion,
-		MQTTProperties* connectProperties, MQTTProperties* willProperties)
-#endif
-#endif
+/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+ * lock"): the proxy set-up of MQTTProtocol_connect, moved here unchanged so that
+ * MQTTProtocol_lookupHost does the same. Sets aClient->net.http_proxy/https_proxy (pointers
+ * into aClient->httpProxy/httpsProxy or the environment) and their authorisation. */
+static int MQTTProtocol_setProxies(const char* address, Clients* aClient, int unixsock, int ssl)
 {
-	int rc = 0,
-		port;
-	size_t addr_len;
+	int rc = 0;
 	char* p0 = NULL;
-
-	FUNC_ENTRY;
-	aClient->good = 1;
 
 	if (!unixsock)
 	{
@@ -175,7 +143,7 @@ int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, in
 		if (p0)
 		{
 			if ((rc = Proxy_setHTTPProxy(aClient, p0, &aClient->net.http_proxy, &aClient->net.http_proxy_auth, "http://")) != 0)
-				goto exit;
+				return rc;
 			Log(TRACE_PROTOCOL, -1, "Setting http proxy to %s", aClient->net.http_proxy);
 			if (aClient->net.http_proxy_auth)
 				Log(TRACE_PROTOCOL, -1, "Setting http proxy auth to %s", aClient->net.http_proxy_auth);
@@ -222,17 +190,104 @@ int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, in
 			else
 			{
 				rc = -1;
-				goto exit;
+				return rc;
 			}
 
 			if ((rc = Proxy_setHTTPProxy(aClient, p0, &aClient->net.https_proxy, &aClient->net.https_proxy_auth, prefix)) != 0)
-				goto exit;
+				return rc;
 			Log(TRACE_PROTOCOL, -1, "Setting https proxy to %s", aClient->net.https_proxy);
 			if (aClient->net.https_proxy_auth)
 				Log(TRACE_PROTOCOL, -1, "Setting https proxy auth to %s", aClient->net.https_proxy_auth);
 		}
 	}
+#endif
+	(void)ssl;
+	return rc;
+}
 
+
+/* flask-mqtt patch (as above): the host name MQTTProtocol_connect will look up (Socket_new)
+ * for these arguments: the HTTP(S) proxy's when one is used, else the server's; NULL for a
+ * UNIX-domain socket (no lookup) or on an error (left to MQTTProtocol_connect to report).
+ * A copy, freed by the caller (Socket_setLookup takes it). Called holding Paho's lock, so that
+ * the caller can then look the name up without it. */
+char* MQTTProtocol_lookupHost(const char* address, Clients* aClient, int unixsock, int ssl)
+{
+	const char* host = address;
+	size_t addr_len;
+	int port;
+
+	if (MQTTProtocol_setProxies(address, aClient, unixsock, ssl) != 0)
+		return NULL;
+	/* MQTTProtocol_connect's choice, in its order */
+#if defined(OPENSSL)
+	if (!ssl && aClient->net.http_proxy)
+		host = aClient->net.http_proxy;
+	else if (ssl && aClient->net.https_proxy)
+		host = aClient->net.https_proxy;
+#else
+	if (aClient->net.http_proxy)
+		host = aClient->net.http_proxy;
+#endif
+	else if (unixsock)
+		return NULL;
+	addr_len = MQTTProtocol_addressPort(host, &port, NULL, 0);
+	return Socket_hostName(host, addr_len);
+}
+
+
+/**
+ * MQTT outgoing connect processing for a client
+ * @param address The address of the server. For TCP this is in the form
+ *  			  'address:port; for a UNIX socket it's the path to the
+ *  			  socket file, etc.
+ * @param aClient a structure with all MQTT data needed
+ * @param unixsock Whether the address if for a UNIX-domain socket
+ * @param ssl Whether we're connecting with SSL/TLS
+ * @param websocket Whether we should use a websocket for the connection
+ * @param MQTTVersion the MQTT version to connect with (3, 4, or 5)
+ * @param connectProperties The connection properties
+ * @param willProperties Properties for the LWT
+ * @param timeout how long to wait for a new socket to be created
+ * @return return code
+ */
+#if defined(OPENSSL)
+#if defined(__GNUC__) && defined(__linux__)
+int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, int ssl, int websocket, int MQTTVersion,
+		MQTTProperties* connectProperties, MQTTProperties* willProperties, long timeout)
+#else
+int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, int ssl, int websocket, int MQTTVersion,
+		MQTTProperties* connectProperties, MQTTProperties* willProperties)
+#endif
+#else
+#if defined(__GNUC__) && defined(__linux__)
+int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, int websocket, int MQTTVersion,
+		MQTTProperties* connectProperties, MQTTProperties* willProperties, long timeout)
+#else
+int MQTTProtocol_connect(const char* address, Clients* aClient, int unixsock, int websocket, int MQTTVersion,
+		MQTTProperties* connectProperties, MQTTProperties* willProperties)
+#endif
+#endif
+{
+	int rc = 0,
+		port;
+	size_t addr_len;
+
+	FUNC_ENTRY;
+	aClient->good = 1;
+
+	/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+	 * lock"): the proxy set-up that was here is MQTTProtocol_setProxies */
+	if ((rc = MQTTProtocol_setProxies(address, aClient, unixsock,
+#if defined(OPENSSL)
+			ssl
+#else
+			0
+#endif
+			)) != 0)
+		goto exit;
+
+#if defined(OPENSSL)
 	if (!ssl && aClient->net.http_proxy) {
 #else
 	if (aClient->net.http_proxy) {

@@ -55,6 +55,8 @@ int MQTTProtocol_connect(const char* ip_address, Clients* acClients, int unixsoc
 		MQTTProperties* connectProperties, MQTTProperties* willProperties);
 #endif
 #endif
+/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock") */
+char* MQTTProtocol_lookupHost(const char* address, Clients* aClient, int unixsock, int ssl);
 int MQTTProtocol_handlePingresps(void* pack, SOCKET sock);
 int MQTTProtocol_subscribe(Clients* client, List* topics, List* qoss, int msgID,
 		MQTTSubscribe_options* opts, MQTTProperties* props);

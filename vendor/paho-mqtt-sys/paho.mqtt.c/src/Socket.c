@@ -1627,6 +1627,74 @@ exit:
 #endif
 
 
+/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+ * lock"): the lookup of Socket_new on its own, so that MQTTAsync's send thread can look the
+ * host up without holding Paho's lock (mqttasync_mutex), and hand the result to Socket_new
+ * (Socket_setLookup) for the connect that follows on the same thread. */
+
+/** The host name Socket_new looks up for addr (addr_len characters, an IPv6 address in
+ * brackets without them): a copy the caller frees, NULL when out of memory. */
+char* Socket_hostName(const char* addr, size_t addr_len)
+{
+	char* host;
+
+	if (addr_len > 0 && addr[0] == '[')
+	{
+		++addr;
+		--addr_len;
+	}
+	if ((host = malloc(addr_len + 1u)) == NULL)
+		return NULL;
+	memcpy(host, addr, addr_len);
+	host[addr_len] = '\0';
+	return host;
+}
+
+/** getaddrinfo with Socket_new's hints; 0 or getaddrinfo's error. */
+int Socket_lookup(const char* host, struct addrinfo** result)
+{
+	struct addrinfo hints = {AI_ADDRCONFIG, AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP, 0, NULL, NULL, NULL};
+
+	*result = NULL;
+	return getaddrinfo(host, NULL, &hints, result);
+}
+
+/* The lookup done by this thread for the next Socket_new of this thread: used (and not done
+ * again) when Socket_new looks up the same host name. Owned by this module from
+ * Socket_setLookup until Socket_clearLookup. */
+#if defined(_WIN32)
+static __declspec(thread) char* Socket_lookupHost = NULL;
+static __declspec(thread) int Socket_lookupRc = 0;
+static __declspec(thread) struct addrinfo* Socket_lookupResult = NULL;
+#else
+static __thread char* Socket_lookupHost = NULL;
+static __thread int Socket_lookupRc = 0;
+static __thread struct addrinfo* Socket_lookupResult = NULL;
+#endif
+
+/** Hands this thread's Socket_new the result of Socket_lookup(host): rc and result
+ * (NULL unless rc is 0). Takes host and result, freed by Socket_clearLookup. */
+void Socket_setLookup(char* host, int rc, struct addrinfo* result)
+{
+	Socket_clearLookup();
+	Socket_lookupHost = host;
+	Socket_lookupRc = rc;
+	Socket_lookupResult = result;
+}
+
+/** Frees what Socket_setLookup handed over, used or not. */
+void Socket_clearLookup(void)
+{
+	if (Socket_lookupResult)
+		freeaddrinfo(Socket_lookupResult);
+	if (Socket_lookupHost)
+		free(Socket_lookupHost);
+	Socket_lookupHost = NULL;
+	Socket_lookupRc = 0;
+	Socket_lookupResult = NULL;
+}
+
+
 /**
  *  Create a new socket and TCP connect to an address/port
  *  @param addr the address string
@@ -1655,6 +1723,7 @@ int Socket_new(const char* addr, size_t addr_len, int port, SOCKET* sock)
 	sa_family_t family = AF_INET;
 #endif
 	struct addrinfo *result = NULL;
+	struct addrinfo *looked_up = NULL; /* flask-mqtt patch: Socket_setLookup's result */
 	struct addrinfo hints = {AI_ADDRCONFIG, AF_UNSPEC, SOCK_STREAM, IPPROTO_TCP, 0, NULL, NULL, NULL};
 
 	FUNC_ENTRY;
@@ -1697,12 +1766,21 @@ int Socket_new(const char* addr, size_t addr_len, int port, SOCKET* sock)
 		result = ar.ar_result;
 	}
 #else
-	rc = getaddrinfo(addr_mem, NULL, &hints, &result);
+	if (Socket_lookupHost != NULL && strcmp(Socket_lookupHost, addr_mem) == 0)
+	{	/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
+		 * Paho's lock"): looked up by this thread already, without the lock; the result stays
+		 * Socket_setLookup's, freed by Socket_clearLookup */
+		rc = Socket_lookupRc;
+		result = NULL;
+		looked_up = Socket_lookupResult;
+	}
+	else
+		rc = getaddrinfo(addr_mem, NULL, &hints, &result);
 #endif
 
 	if (rc == 0)
 	{
-		struct addrinfo* res = result;
+		struct addrinfo* res = result ? result : looked_up; /* flask-mqtt patch: looked_up */
 
 		while (res)
 		{	/* prefer ip4 addresses */
@@ -1736,7 +1814,8 @@ int Socket_new(const char* addr, size_t addr_len, int port, SOCKET* sock)
 		else
 			rc = SOCKET_ERROR;
 
-		freeaddrinfo(result);
+		if (result) /* flask-mqtt patch: not looked_up, which is not ours */
+			freeaddrinfo(result);
 	}
 	else
 	{

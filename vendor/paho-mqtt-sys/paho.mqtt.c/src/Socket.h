@@ -156,6 +156,11 @@ int Socket_new(const char* addr, size_t addr_len, int port, SOCKET* socket, long
 int Socket_new(const char* addr, size_t addr_len, int port, SOCKET* socket);
 #endif
 int Socket_unix_new(const char* addr, size_t addr_len, SOCKET* sock);
+/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock") */
+char* Socket_hostName(const char* addr, size_t addr_len);
+int Socket_lookup(const char* host, struct addrinfo** result);
+void Socket_setLookup(char* host, int rc, struct addrinfo* result);
+void Socket_clearLookup(void);
 
 int Socket_noPendingWrites(SOCKET socket);
 char* Socket_getpeer(SOCKET sock);

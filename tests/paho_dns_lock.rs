@@ -1,0 +1,507 @@
+//! The broker's host name looked up without Paho's lock (docs/paho-fork.md, patch 16;
+//! eclipse-paho/paho.mqtt.c#690, #1016, #1125). Unpatched, Paho C's send thread looked the
+//! host name of a connect up (`getaddrinfo`) holding `mqttasync_mutex`, which every API call
+//! of every client takes: with a slow DNS server, `is_connected()`, a publish of another
+//! client, a second client's connect and `MQTTAsync_destroy` all waited for the lookup.
+//!
+//! A lookup can only be made slow from outside Paho: each test runs its scenario in a child
+//! process (this test binary again, `DNS_LOCK_CHILD` in its environment) with `LD_PRELOAD`
+//! of a small `getaddrinfo` shim, compiled here with the system's C compiler, that takes
+//! `SLOW_DNS_MS` for the made-up host name `slow-dns.invalid` and then answers 127.0.0.1 (it
+//! writes a byte to the file descriptor `SLOW_DNS_NOTIFY_FD` when the slow lookup starts, so
+//! the child knows when to measure). Other names go to the real `getaddrinfo`. Only loopback
+//! addresses are used. The limits are functional deadlines (a call must not wait for the
+//! lookup), not benchmarks.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::env;
+use std::ffi::CString;
+use std::io::Read;
+use std::os::raw::{c_int, c_void};
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flask_mqtt_tests::paho_mqtt as paho;
+use flask_mqtt_tests::{unique, Broker};
+use paho_mqtt_sys as ffi;
+
+/// The host name the shim answers slowly.
+const SLOW_HOST: &str = "slow-dns.invalid";
+/// How long the shim takes for it.
+const LOOKUP: Duration = Duration::from_secs(3);
+/// A call that does not wait for the lookup returns well within this.
+const LIMIT: Duration = Duration::from_secs(1);
+const T: Duration = Duration::from_secs(15);
+
+const CHILD_ENV: &str = "DNS_LOCK_CHILD";
+
+const SHIM: &str = r#"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef int (*gai_fn)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+
+int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
+		struct addrinfo** res)
+{
+	gai_fn real = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
+
+	if (node != NULL && strcmp(node, "slow-dns.invalid") == 0)
+	{
+		const char* ms = getenv("SLOW_DNS_MS");
+		const char* fd = getenv("SLOW_DNS_NOTIFY_FD");
+		long delay = ms ? atol(ms) : 3000;
+		struct timespec left = { delay / 1000, (delay % 1000) * 1000000L };
+		struct addrinfo h;
+
+		if (fd != NULL)
+		{
+			char c = 'L';
+			if (write(atoi(fd), &c, 1) != 1)
+				return EAI_SYSTEM;
+		}
+		while (nanosleep(&left, &left) != 0 && errno == EINTR)
+			;
+		if (hints != NULL)
+			h = *hints;
+		else
+			memset(&h, 0, sizeof(h));
+		h.ai_flags = (h.ai_flags & ~AI_ADDRCONFIG) | AI_NUMERICHOST;
+		h.ai_family = AF_INET;
+		return real("127.0.0.1", service, &h, res);
+	}
+	return real(node, service, hints, res);
+}
+"#;
+
+/// Compiles the shim into `dir`.
+fn build_shim(dir: &Path) -> PathBuf {
+    let src = dir.join("slow_dns.c");
+    let lib = dir.join("slow_dns.so");
+    std::fs::write(&src, SHIM).unwrap();
+    let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .arg("-ldl")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
+    assert!(
+        out.status.success(),
+        "the getaddrinfo shim does not compile: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lib
+}
+
+/// Runs this binary's test `test` again as a child process with the shim preloaded and
+/// `CHILD_ENV=test`, `env` added; fails (killing it) if it has not ended within a minute.
+fn run_child(test: &str, env: &[(&str, String)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let shim = build_shim(dir.path());
+    let mut cmd = Command::new(env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, test)
+        .env("LD_PRELOAD", &shim)
+        .env("SLOW_DNS_MS", LOOKUP.as_millis().to_string())
+        .env_remove("PAHO_C_CLIENT_USE_HTTP_PROXY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the child process hangs (killed after 60 s):\n{}",
+                String::from_utf8_lossy(&stdout.join().unwrap())
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+fn assert_child_passed(out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The child's own report, for the parent's output.
+    for line in stdout.lines() {
+        if let Some(at) = line.find("dns-lock:") {
+            println!("{}", &line[at..]);
+        }
+    }
+    assert!(
+        out.status.success(),
+        "the child process failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        out.status
+    );
+}
+
+/// In the child: the end of a socket pair the shim writes a byte to when the slow lookup
+/// starts (the other end's descriptor is `SLOW_DNS_NOTIFY_FD`, kept open for the process's
+/// life). Called before any Paho client exists, so no other thread reads the environment
+/// meanwhile.
+fn lookup_notifications() -> UnixStream {
+    let (shim_end, ours) = UnixStream::pair().unwrap();
+    env::set_var("SLOW_DNS_NOTIFY_FD", shim_end.as_raw_fd().to_string());
+    std::mem::forget(shim_end);
+    ours.set_read_timeout(Some(T)).unwrap();
+    ours
+}
+
+/// In the child: waits until the shim has started the slow lookup.
+fn wait_lookup_started(mut notify: &UnixStream) {
+    let mut byte = [0u8; 1];
+    notify
+        .read_exact(&mut byte)
+        .unwrap_or_else(|e| panic!("the slow lookup of {SLOW_HOST} did not start: {e}"));
+}
+
+fn child_port() -> u16 {
+    env::var("DNS_LOCK_PORT").unwrap().parse().unwrap()
+}
+
+fn client(uri: &str, id: &str) -> paho::AsyncClient {
+    paho::CreateOptionsBuilder::new()
+        .server_uri(uri)
+        .client_id(id)
+        .persistence(paho::PersistenceType::None)
+        .create_client()
+        .unwrap()
+}
+
+/// The connect timeout counts the lookup: longer than it.
+fn connect_options() -> paho::ConnectOptions {
+    paho::ConnectOptionsBuilder::new()
+        .connect_timeout(Duration::from_secs(10))
+        .finalize()
+}
+
+fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
+    let start = Instant::now();
+    let r = f();
+    (r, start.elapsed())
+}
+
+/// Runs each call on a thread of its own, all at once, and returns how long each took (so
+/// that one call waiting for the lookup does not hide another's wait).
+fn time_each<R: Send + 'static>(
+    calls: Vec<(&'static str, Box<dyn FnOnce() -> R + Send>)>,
+) -> Vec<(&'static str, R, Duration)> {
+    let start = std::sync::Arc::new(std::sync::Barrier::new(calls.len()));
+    let threads: Vec<_> = calls
+        .into_iter()
+        .map(|(what, call)| {
+            let start = std::sync::Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                let (r, took) = timed(call);
+                (what, r, took)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+fn assert_quick(what: &str, took: Duration) {
+    assert!(
+        took < LIMIT,
+        "{what} took {took:?} while another connect looked up {SLOW_HOST} ({LOOKUP:?}): \
+         it waited for the lookup"
+    );
+}
+
+#[test]
+fn calls_do_not_wait_for_another_connects_host_name_lookup() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_calls_do_not_wait();
+    }
+    let broker = Broker::start();
+    let out = run_child(
+        "calls_do_not_wait_for_another_connects_host_name_lookup",
+        &[("DNS_LOCK_PORT", broker.port().to_string())],
+    );
+    assert_child_passed(&out);
+}
+
+fn child_calls_do_not_wait() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let direct = format!("tcp://127.0.0.1:{port}");
+
+    let b = client(&direct, &unique("dns-b"));
+    b.connect(connect_options())
+        .wait_for(T)
+        .expect("B connects");
+
+    let a = client(&format!("tcp://{SLOW_HOST}:{port}"), &unique("dns-a"));
+    let a_connect = a.connect(connect_options());
+    wait_lookup_started(&notify);
+
+    // While A's lookup runs: A's own state, B's publish, a third client's create and connect.
+    enum Got {
+        Connected(bool),
+        Published(paho::DeliveryToken),
+        Third(paho::AsyncClient, paho::Token),
+    }
+    let (a2, b2, direct2) = (a.clone(), b.clone(), direct.clone());
+    let calls: Vec<(&'static str, Box<dyn FnOnce() -> Got + Send>)> = vec![
+        (
+            "A's is_connected()",
+            Box::new(move || Got::Connected(a2.is_connected())),
+        ),
+        (
+            "B's publish()",
+            Box::new(move || {
+                Got::Published(b2.publish(paho::Message::new("dns-lock/test", "lookup", 1)))
+            }),
+        ),
+        (
+            "C's create and connect()",
+            Box::new(move || {
+                let c = client(&direct2, &unique("dns-c"));
+                let tok = c.connect(connect_options());
+                Got::Third(c, tok)
+            }),
+        ),
+    ];
+    let results = time_each(calls);
+    let report: Vec<String> = results
+        .iter()
+        .map(|(what, _, took)| format!("{what} {took:?}"))
+        .collect();
+    println!(
+        "dns-lock: during a {LOOKUP:?} lookup: {}",
+        report.join(", ")
+    );
+    let (mut published, mut third) = (None, None);
+    for (what, got, took) in results {
+        assert_quick(what, took);
+        match got {
+            Got::Connected(connected) => {
+                assert!(!connected, "A connected before its lookup ended")
+            }
+            Got::Published(tok) => published = Some(tok),
+            Got::Third(c, tok) => third = Some((c, tok)),
+        }
+    }
+    let (published, (c, c_connect)) = (published.unwrap(), third.unwrap());
+
+    // A connects through the address the lookup gave; the others complete.
+    let (a_result, a_took) = timed(|| a_connect.wait_for(T));
+    a_result.expect("A connects to the looked-up address");
+    assert!(a.is_connected());
+    published.wait_for(T).expect("B's publish completes");
+    c_connect.wait_for(T).expect("C connects");
+    assert!(c.is_connected());
+    println!("dns-lock: A connected {a_took:?} after the measurements");
+    for cli in [&a, &b, &c] {
+        cli.disconnect(None).wait_for(T).expect("disconnects");
+    }
+}
+
+/// The failure code `on_connect_failure` saw, 0 before.
+static CONNECT_FAILURE: AtomicI32 = AtomicI32::new(0);
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn on_connect_failure(_: *mut c_void, data: *mut ffi::MQTTAsync_failureData) {
+    // SAFETY: Paho passes NULL or a pointer to failure data valid for the call.
+    let code = if data.is_null() { -9999 } else { (*data).code };
+    CONNECT_FAILURE.store(code, Ordering::SeqCst);
+}
+
+#[test]
+fn a_client_destroyed_during_its_lookup_is_dropped_without_waiting_for_it() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_destroyed_during_lookup();
+    }
+    let broker = Broker::start();
+    let a_id = unique("dns-destroyed");
+    let out = run_child(
+        "a_client_destroyed_during_its_lookup_is_dropped_without_waiting_for_it",
+        &[
+            ("DNS_LOCK_PORT", broker.port().to_string()),
+            ("DNS_LOCK_A_ID", a_id.clone()),
+        ],
+    );
+    assert_child_passed(&out);
+    // The attempt was dropped: the destroyed client never reached the broker.
+    let log = std::fs::read_to_string(broker.log_path()).unwrap();
+    assert!(
+        !log.contains(&a_id),
+        "the client destroyed during its lookup connected anyway:\n{}",
+        broker.log_tail(20)
+    );
+}
+
+/// With Paho C's own API: the Rust `AsyncClient` is not destroyed while a connect is in
+/// flight (its connect token holds a reference), `MQTTAsync_destroy` is.
+fn child_destroyed_during_lookup() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let direct = format!("tcp://127.0.0.1:{port}");
+
+    let b = client(&direct, &unique("dns-b"));
+    b.connect(connect_options())
+        .wait_for(T)
+        .expect("B connects");
+
+    let uri = CString::new(format!("tcp://{SLOW_HOST}:{port}")).unwrap();
+    let id = CString::new(env::var("DNS_LOCK_A_ID").unwrap()).unwrap();
+    let mut a: ffi::MQTTAsync = std::ptr::null_mut();
+    // SAFETY (here and below): Paho C's API called as documented: a handle out-pointer, C
+    // strings that outlive the call (Paho copies them), connect options that outlive the
+    // call (Paho copies them), and a handle destroyed once and not used afterwards.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        ffi::MQTTAsync_create(
+            &mut a,
+            uri.as_ptr(),
+            id.as_ptr(),
+            ffi::MQTTCLIENT_PERSISTENCE_NONE as c_int,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "MQTTAsync_create");
+    let opts = ffi::MQTTAsync_connectOptions {
+        connectTimeout: 10,
+        onFailure: Some(on_connect_failure),
+        ..Default::default()
+    };
+    #[allow(unsafe_code)]
+    let rc = unsafe { ffi::MQTTAsync_connect(a, &opts) };
+    assert_eq!(rc, 0, "MQTTAsync_connect");
+    wait_lookup_started(&notify);
+
+    #[allow(unsafe_code)]
+    let ((), destroy_took) = timed(|| unsafe { ffi::MQTTAsync_destroy(&mut a) });
+    println!("dns-lock: during a {LOOKUP:?} lookup: MQTTAsync_destroy {destroy_took:?}");
+    assert_quick("MQTTAsync_destroy of the client looking up", destroy_took);
+    assert!(a.is_null());
+    assert_eq!(
+        CONNECT_FAILURE.load(Ordering::SeqCst),
+        ffi::MQTTASYNC_OPERATION_INCOMPLETE,
+        "the destroyed client's connect failed as interrupted"
+    );
+
+    // Paho goes on once the lookup ends: B publishes (through the send thread, which was in
+    // the lookup) and a new client connects.
+    let (published, publish_took) = timed(|| {
+        b.publish(paho::Message::new("dns-lock/test", "after the destroy", 1))
+            .wait_for(T)
+    });
+    published.expect("B's publish completes");
+    println!("dns-lock: B's publish completed {publish_took:?} after the destroy");
+    let c = client(&direct, &unique("dns-c"));
+    c.connect(connect_options())
+        .wait_for(T)
+        .expect("C connects");
+    for cli in [&b, &c] {
+        cli.disconnect(None).wait_for(T).expect("disconnects");
+    }
+}
+
+#[test]
+fn a_tls_connect_checks_the_looked_up_host_name() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_tls();
+    }
+    // The server certificate names only the slow host: the connect succeeds only if Paho
+    // checks the certificate against the host name, not the address the lookup gave.
+    let broker = Broker::builder()
+        .tls()
+        .tls_server_san(format!("DNS:{SLOW_HOST}"))
+        .build();
+    let out = run_child(
+        "a_tls_connect_checks_the_looked_up_host_name",
+        &[
+            ("DNS_LOCK_PORT", broker.port().to_string()),
+            ("DNS_LOCK_TLS_PORT", broker.tls_port().to_string()),
+            ("DNS_LOCK_CA", broker.pki().ca_cert.display().to_string()),
+        ],
+    );
+    assert_child_passed(&out);
+}
+
+fn child_tls() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let tls_port: u16 = env::var("DNS_LOCK_TLS_PORT").unwrap().parse().unwrap();
+    let ca = env::var("DNS_LOCK_CA").unwrap();
+
+    let b = client(&format!("tcp://127.0.0.1:{port}"), &unique("dns-b"));
+    b.connect(connect_options())
+        .wait_for(T)
+        .expect("B connects");
+
+    let a = client(&format!("ssl://{SLOW_HOST}:{tls_port}"), &unique("dns-tls"));
+    let ssl = paho::SslOptionsBuilder::new()
+        .trust_store(&ca)
+        .unwrap()
+        .enable_server_cert_auth(true)
+        .verify(true)
+        .finalize();
+    let opts = paho::ConnectOptionsBuilder::new()
+        .connect_timeout(Duration::from_secs(10))
+        .ssl_options(ssl)
+        .finalize();
+    let a_connect = a.connect(opts);
+    wait_lookup_started(&notify);
+    let (a2, b2) = (a.clone(), b.clone());
+    let calls: Vec<(&'static str, Box<dyn FnOnce() -> bool + Send>)> = vec![
+        ("A's is_connected()", Box::new(move || a2.is_connected())),
+        ("B's is_connected()", Box::new(move || b2.is_connected())),
+    ];
+    let results = time_each(calls);
+    let report: Vec<String> = results
+        .iter()
+        .map(|(what, _, took)| format!("{what} {took:?}"))
+        .collect();
+    println!(
+        "dns-lock: during a {LOOKUP:?} lookup (TLS connect): {}",
+        report.join(", ")
+    );
+    for (what, _, took) in results {
+        assert_quick(what, took);
+    }
+    a_connect
+        .wait_for(T)
+        .expect("A connects over TLS, the certificate checked against slow-dns.invalid");
+    assert!(a.is_connected());
+    for cli in [&a, &b] {
+        cli.disconnect(None).wait_for(T).expect("disconnects");
+    }
+}
