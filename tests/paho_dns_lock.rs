@@ -435,6 +435,72 @@ fn child_destroyed_during_lookup() {
 }
 
 #[test]
+fn the_last_client_destroyed_during_its_lookup_stops_paho_cleanly() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_last_destroyed_during_lookup();
+    }
+    let broker = Broker::start();
+    let a_id = unique("dns-last");
+    let out = run_child(
+        "the_last_client_destroyed_during_its_lookup_stops_paho_cleanly",
+        &[
+            ("DNS_LOCK_PORT", broker.port().to_string()),
+            ("DNS_LOCK_A_ID", a_id.clone()),
+        ],
+    );
+    assert_child_passed(&out);
+    let log = std::fs::read_to_string(broker.log_path()).unwrap();
+    assert!(
+        !log.contains(&a_id),
+        "the client destroyed during its lookup connected anyway:\n{}",
+        broker.log_tail(20)
+    );
+}
+
+/// The last client: destroying it stops Paho's threads (`MQTTAsync_terminate`), which waits
+/// for the send thread to come back from the lookup (as before the patch, when it waited for
+/// the lock) and must not free Paho's globals under it. Not a test that fails without the
+/// patch: it guards the patch's own path.
+fn child_last_destroyed_during_lookup() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let uri = CString::new(format!("tcp://{SLOW_HOST}:{port}")).unwrap();
+    let id = CString::new(env::var("DNS_LOCK_A_ID").unwrap()).unwrap();
+    let mut a: ffi::MQTTAsync = std::ptr::null_mut();
+    // SAFETY: as in child_destroyed_during_lookup.
+    #[allow(unsafe_code)]
+    let rc = unsafe {
+        ffi::MQTTAsync_create(
+            &mut a,
+            uri.as_ptr(),
+            id.as_ptr(),
+            ffi::MQTTCLIENT_PERSISTENCE_NONE as c_int,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(rc, 0, "MQTTAsync_create");
+    let opts = ffi::MQTTAsync_connectOptions {
+        connectTimeout: 10,
+        ..Default::default()
+    };
+    #[allow(unsafe_code)]
+    let rc = unsafe { ffi::MQTTAsync_connect(a, &opts) };
+    assert_eq!(rc, 0, "MQTTAsync_connect");
+    wait_lookup_started(&notify);
+    #[allow(unsafe_code)]
+    let ((), destroy_took) = timed(|| unsafe { ffi::MQTTAsync_destroy(&mut a) });
+    println!("dns-lock: the last client destroyed during a {LOOKUP:?} lookup: {destroy_took:?}");
+    assert!(destroy_took < T, "MQTTAsync_destroy took {destroy_took:?}");
+
+    // Paho starts again for a new client.
+    let c = client(&format!("tcp://127.0.0.1:{port}"), &unique("dns-c"));
+    c.connect(connect_options())
+        .wait_for(T)
+        .expect("C connects");
+    c.disconnect(None).wait_for(T).expect("C disconnects");
+}
+
+#[test]
 fn a_tls_connect_checks_the_looked_up_host_name() {
     if env::var(CHILD_ENV).is_ok() {
         return child_tls();

@@ -2830,13 +2830,15 @@ static void MQTTAsync_stop(void)
 		{
 			int count = 0;
 			MQTTAsync_tostop = 1;
-			/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
-			 * Paho's lock"): the send thread may be in a lookup without the lock, which can
-			 * take longer than the 10 s given here: wait for it (before the patch the lookup
-			 * held the lock, which this thread waited for, however long) */
-			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED) && MQTTAsync_tostop != 0
-					&& (++count < 100 || MQTTAsync_lookupInProgress()))
+			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED) && MQTTAsync_tostop != 0 && ++count < 100)
 			{
+				/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
+				 * Paho's lock"): the send thread may be in a lookup without the lock, which can
+				 * take longer than the 10 s given here: wait for it, and give it the 10 s after
+				 * it (before the patch the lookup held the lock, which this thread waited for,
+				 * however long) */
+				if (MQTTAsync_lookupInProgress())
+					count = 0;
 				MQTTAsync_unlock_mutex(mqttasync_mutex);
 				Log(TRACE_MIN, -1, "sleeping");
 				MQTTAsync_sleep(100L);
