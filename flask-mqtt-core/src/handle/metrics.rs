@@ -80,9 +80,10 @@ impl Scrape for Mqtt {
     }
 
     /// From the client's own connection state, not Paho's: asking Paho takes its
-    /// process-wide lock, which Paho holds while it resolves the broker's host name for a
-    /// connect attempt (a slow DNS answer would hold the scrape, and the actix worker
-    /// serving it, that long).
+    /// process-wide lock, which Paho's threads hold while they run callbacks and process
+    /// commands (unpatched Paho C also held it through the broker's host name lookup, so a
+    /// slow DNS answer held the scrape and the actix worker serving it; our fork's patch 16
+    /// releases it there, docs/paho-fork.md).
     fn is_up(&self) -> bool {
         !self.shared.closed.load(Ordering::SeqCst)
             && lock(&self.shared.health).state == ConnectionState::Connected
