@@ -216,11 +216,12 @@ fn timed<R>(f: impl FnOnce() -> R) -> (R, Duration) {
     (r, start.elapsed())
 }
 
+/// A named call to time.
+type Call<R> = (&'static str, Box<dyn FnOnce() -> R + Send>);
+
 /// Runs each call on a thread of its own, all at once, and returns how long each took (so
 /// that one call waiting for the lookup does not hide another's wait).
-fn time_each<R: Send + 'static>(
-    calls: Vec<(&'static str, Box<dyn FnOnce() -> R + Send>)>,
-) -> Vec<(&'static str, R, Duration)> {
+fn time_each<R: Send + 'static>(calls: Vec<Call<R>>) -> Vec<(&'static str, R, Duration)> {
     let start = std::sync::Arc::new(std::sync::Barrier::new(calls.len()));
     let threads: Vec<_> = calls
         .into_iter()
@@ -278,7 +279,7 @@ fn child_calls_do_not_wait() {
         Third(paho::AsyncClient, paho::Token),
     }
     let (a2, b2, direct2) = (a.clone(), b.clone(), direct.clone());
-    let calls: Vec<(&'static str, Box<dyn FnOnce() -> Got + Send>)> = vec![
+    let calls: Vec<Call<Got>> = vec![
         (
             "A's is_connected()",
             Box::new(move || Got::Connected(a2.is_connected())),
@@ -547,7 +548,7 @@ fn child_tls() {
     let a_connect = a.connect(opts);
     wait_lookup_started(&notify);
     let (a2, b2) = (a.clone(), b.clone());
-    let calls: Vec<(&'static str, Box<dyn FnOnce() -> bool + Send>)> = vec![
+    let calls: Vec<Call<bool>> = vec![
         ("A's is_connected()", Box::new(move || a2.is_connected())),
         ("B's is_connected()", Box::new(move || b2.is_connected())),
     ];
