@@ -75,9 +75,11 @@
 use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::ext::IdentExt;
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
-    FnArg, GenericArgument, Ident, Item, ItemFn, Pat, PathArguments, ReturnType, Signature, Type,
+    FnArg, GenericArgument, Ident, Item, ItemFn, Pat, PathArguments, ReturnType, Signature, Token,
+    Type,
 };
 
 use crate::args::{push_error, Args, Kind};
@@ -222,19 +224,21 @@ fn check_signature(sig: &Signature) -> syn::Result<()> {
                 // The wrapper extracts and passes every argument it sees: one removed by
                 // `#[cfg]` would still be passed, so the call would not match.
                 for attr in &arg.attrs {
-                    let path = attr.path();
-                    if path.is_ident("cfg") || path.is_ident("cfg_attr") {
-                        let name = if path.is_ident("cfg") {
-                            "cfg"
-                        } else {
-                            "cfg_attr"
-                        };
+                    if attr.path().is_ident("cfg") {
                         reject(
                             attr,
-                            &format!(
-                                "`#[{name}]` is not supported on a handler argument: the generated wrapper would still extract and pass it; put `#[cfg(...)]` on the whole handler function instead"
-                            ),
+                            "`#[cfg]` is not supported on a handler argument: the generated wrapper would still extract and pass it; put `#[cfg(...)]` on the whole handler function instead",
                         );
+                    } else if attr.path().is_ident("cfg_attr") {
+                        if let Some(added) = cfg_attr_not_harmless(attr) {
+                            reject(
+                                &added,
+                                &format!(
+                                    "`#[cfg_attr]` on a handler argument may only add lint attributes (`allow`, `expect`, `warn`, `deny`, `forbid`) or `doc`, not `{}`: the generated wrapper would still extract and pass the argument as written; put `#[cfg(...)]` on the whole handler function instead",
+                                    path_text(added.path())
+                                ),
+                            );
+                        }
                     }
                 }
                 if let Type::ImplTrait(ty) = &*arg.ty {
@@ -253,6 +257,45 @@ fn check_signature(sig: &Signature) -> syn::Result<()> {
         Some(errors) => Err(errors),
         None => Ok(()),
     }
+}
+
+/// Attributes that neither remove nor change an argument: the lint levels, and `doc`
+/// (which rustc refuses on a parameter itself, in its own words).
+const HARMLESS_ON_ARGUMENT: [&str; 6] = ["allow", "expect", "warn", "deny", "forbid", "doc"];
+
+/// The first attribute `#[cfg_attr(predicate, attributes..)]` would add that is not
+/// [`HARMLESS_ON_ARGUMENT`] (a nested `cfg_attr` is looked into), for example `cfg(..)`,
+/// which removes the argument. `None` when every one is harmless, and when the attribute is
+/// malformed: rustc reports that itself.
+fn cfg_attr_not_harmless(attr: &syn::Attribute) -> Option<syn::Meta> {
+    let list = attr.parse_args_with(Punctuated::<syn::Meta, Token![,]>::parse_terminated);
+    first_not_harmless(list.ok()?)
+}
+
+/// [`cfg_attr_not_harmless`] on the parsed arguments of a `cfg_attr`.
+fn first_not_harmless(list: Punctuated<syn::Meta, Token![,]>) -> Option<syn::Meta> {
+    list.into_iter().skip(1).find_map(|added| {
+        let path = added.path();
+        if path.is_ident("cfg_attr") {
+            let syn::Meta::List(nested) = &added else {
+                return None;
+            };
+            let list = nested.parse_args_with(Punctuated::<syn::Meta, Token![,]>::parse_terminated);
+            return first_not_harmless(list.ok()?);
+        }
+        let harmless = HARMLESS_ON_ARGUMENT.iter().any(|name| path.is_ident(name));
+        (!harmless).then_some(added)
+    })
+}
+
+/// A path as written in a message: `cfg`, `rustfmt::skip`.
+fn path_text(path: &syn::Path) -> String {
+    let segments: Vec<String> = path
+        .segments
+        .iter()
+        .map(|segment| segment.ident.to_string())
+        .collect();
+    segments.join("::")
 }
 
 /// `T` when `ty` is written `Path<T>` (any path ending in `Path` with one type argument).
@@ -1396,6 +1439,70 @@ mod tests {
                 fn handler(msg: impl Debug) {}
             ),
             &["handler functions cannot be generic: name the argument's type instead of `impl Trait`"],
+        );
+    }
+
+    /// A `#[cfg_attr]` that adds only lint attributes or `doc` can't remove or change the
+    /// argument; one that adds `#[cfg]`, or anything not known to be harmless, is refused
+    /// like `#[cfg]`.
+    #[test]
+    fn cfg_attr_on_an_argument() {
+        for item in [
+            quote!(
+                fn h(#[cfg_attr(test, allow(unused))] m: Message) {}
+            ),
+            quote!(
+                fn h(#[cfg_attr(all(), allow(unused), warn(unused_mut))] m: Message) {}
+            ),
+            quote!(
+                fn h(#[cfg_attr(feature = "x", deny(unused), forbid(unsafe_code))] m: Message) {}
+            ),
+            quote!(
+                fn h(#[cfg_attr(test, cfg_attr(all(), expect(unused)))] m: Message) {}
+            ),
+            quote!(
+                fn h(#[cfg_attr(test, doc = "the message")] m: Message) {}
+            ),
+            quote!(
+                fn h(#[cfg_attr(test)] m: Message) {}
+            ),
+        ] {
+            let function: ItemFn = syn::parse2(item.clone()).unwrap();
+            assert!(check_signature(&function.sig).is_ok(), "{item}");
+        }
+        let refused = |added: &str| {
+            format!("`#[cfg_attr]` on a handler argument may only add lint attributes (`allow`, `expect`, `warn`, `deny`, `forbid`) or `doc`, not `{added}`: the generated wrapper would still extract and pass the argument as written; put `#[cfg(...)]` on the whole handler function instead")
+        };
+        for (item, added) in [
+            (
+                quote!(
+                    fn h(#[cfg_attr(test, cfg(any()))] m: Message) {}
+                ),
+                "cfg",
+            ),
+            (
+                quote!(
+                    fn h(#[cfg_attr(test, allow(unused), cfg_attr(all(), cfg(any())))] m: Message) {
+                    }
+                ),
+                "cfg",
+            ),
+            (
+                quote!(
+                    fn h(#[cfg_attr(test, rustfmt::skip)] m: Message) {}
+                ),
+                "rustfmt::skip",
+            ),
+        ] {
+            expect_errors(Kind::Message, quote!(), item, &[refused(added).as_str()]);
+        }
+        expect_errors(
+            Kind::Message,
+            quote!(),
+            quote!(
+                fn h(#[cfg(test)] m: Message) {}
+            ),
+            &["`#[cfg]` is not supported on a handler argument: the generated wrapper would still extract and pass it; put `#[cfg(...)]` on the whole handler function instead"],
         );
     }
 

@@ -58,8 +58,10 @@
 //! A handler can't be generic, take `self`, or be `const`, `unsafe`, `extern` or variadic,
 //! and must be a free function or one declared in a block: an `impl` block can't hold one
 //! (the compiler then says "`const` items in this context need a name", on the attribute).
-//! An argument can't carry `#[cfg(...)]` or `#[cfg_attr(...)]`: the handler is registered
-//! with every argument written, so put `#[cfg]` on whole handler functions instead.
+//! An argument can't carry `#[cfg(...)]`, nor a `#[cfg_attr(...)]` adding anything but lint
+//! attributes (`allow`, `expect`, `warn`, `deny`, `forbid`) or `doc`: the handler is
+//! registered with every argument written, so put `#[cfg]` on whole handler functions
+//! instead.
 //!
 //! The topic filter (a publisher's topic) is read when the macro expands, so it must be a
 //! string literal: not a constant, `concat!(...)` or a byte string. No literal argument may
