@@ -24,8 +24,9 @@
 //! Parsing never stops at the first mistake: the arguments are split at top-level commas,
 //! every argument is checked (a malformed one too) and the errors are combined, each
 //! spanned on the offending token. A first argument that is not `key = value` is the
-//! filter (or topic) whatever it is, and must be a string literal; no literal may have a
-//! suffix (`1u8`).
+//! filter (or topic) whatever it is, and must be a string literal, unless it is an
+//! identifier one or two characters off a key the attribute takes (`nack_on_eror`):
+//! that is reported as the key misspelt. No literal may have a suffix (`1u8`).
 
 use flask_mqtt_topic::{TemplateError, TopicFilterError, TopicNameTemplate, TopicTemplate};
 use proc_macro2::{Span, TokenStream, TokenTree};
@@ -621,6 +622,59 @@ fn not_a_string_literal(kind: Kind, tokens: TokenStream) -> syn::Error {
     syn::Error::new_spanned(&tokens, format!("{what}, found `{}`", source_text(&tokens)))
 }
 
+/// The key `ident` is a near miss of, among those `kind` takes: one or two characters
+/// off (one for names shorter than 5), case included, so that a constant (`TOPIC`, `QOS`)
+/// or a short name (`a`) is taken for the filter it most likely is.
+fn misspelt_key(kind: Kind, ident: &Ident) -> Option<&'static Key> {
+    let name = ident.unraw().to_string();
+    let most = if name.chars().count() < 5 { 1 } else { 2 };
+    KEYS.iter()
+        .filter(|entry| (entry.accepted_by)(kind))
+        .map(|entry| (edit_distance(&name, entry.name), entry))
+        .filter(|(distance, _)| *distance <= most)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, entry)| entry)
+}
+
+/// The Levenshtein distance between `a` and `b`, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    // The distances from the first `i` characters of `a` to each prefix of `b`.
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(previous.len());
+        current.push(i + 1);
+        for (cb, pair) in b.iter().zip(previous.windows(2)) {
+            let &[diagonal, above] = pair else { continue };
+            let left = current.last().map_or(usize::MAX, |d| d + 1);
+            current.push((diagonal + usize::from(ca != *cb)).min(above + 1).min(left));
+        }
+        previous = current;
+    }
+    previous.last().copied().unwrap_or(0)
+}
+
+/// The error for a first argument `ident` that looks like a misspelling of `entry`.
+fn misspelt_first(kind: Kind, ident: &Ident, entry: &Key) -> syn::Error {
+    let meant = if entry.flag {
+        entry.name
+    } else {
+        entry.example
+    };
+    let first = if kind.is_publisher() {
+        "a publisher's topic comes first, as a string literal, e.g. `\"devices/{id}/command\"`"
+    } else {
+        "a topic filter comes first, as a string literal, e.g. `\"home/+/temperature\"`"
+    };
+    syn::Error::new(
+        ident.span(),
+        format!(
+            "unknown argument `{}` (did you mean `{meant}`?); {first}",
+            ident.unraw()
+        ),
+    )
+}
+
 /// Pushes `error` onto the errors collected so far.
 pub(crate) fn push_error(errors: &mut Option<syn::Error>, error: syn::Error) {
     match errors {
@@ -666,14 +720,18 @@ impl Args {
                 }
                 // The first argument, when not `key = value`, is the filter (the topic of
                 // a publisher), whatever it is: one message, and no second one saying
-                // that `qos` lacks a filter.
+                // that `qos` lacks a filter. A misspelt key (`nack_on_eror`) is named as
+                // such.
                 Arg::Flag(ident)
                     if index == 0
                         && kind.takes_topic()
                         && !KEYS.iter().any(|entry| ident.unraw() == entry.name) =>
                 {
                     filter_written = true;
-                    Err(not_a_string_literal(kind, ident.into_token_stream()))
+                    Err(match misspelt_key(kind, &ident) {
+                        Some(entry) => misspelt_first(kind, &ident, entry),
+                        None => not_a_string_literal(kind, ident.into_token_stream()),
+                    })
                 }
                 // A string literal that syn can't read (`"\q"`, an unknown escape) is
                 // already an error of rustc's lexer: no second message.
@@ -1262,6 +1320,47 @@ mod tests {
             error(Kind::Publisher, quote!(TOPIC, qos = 1)),
             "a publisher's topic must be a string literal, e.g. `\"devices/{id}/command\"`, found `TOPIC`"
         );
+    }
+
+    /// A first argument that is a near miss of a key the attribute takes is named as the
+    /// misspelt key; any other identifier is the filter, which must be a string literal.
+    #[test]
+    fn first_argument_like_a_key() {
+        let filter =
+            "a topic filter comes first, as a string literal, e.g. `\"home/+/temperature\"`";
+        for (tokens, meant) in [
+            (quote!(nack_on_eror), "nack_on_error"),
+            (quote!(qs), "qos = 1"),
+            (quote!(Qos), "qos = 1"),
+            (quote!(shard, qos = 1), "shared = \"workers\""),
+            (quote!(concurency), "concurrency = 4"),
+        ] {
+            let found = tokens.clone().into_iter().next().unwrap().to_string();
+            assert_eq!(
+                error(Kind::Message, tokens),
+                format!("unknown argument `{found}` (did you mean `{meant}`?); {filter}")
+            );
+        }
+        assert_eq!(
+            error(Kind::Publisher, quote!(retan)),
+            "unknown argument `retan` (did you mean `retain = true`?); a publisher's topic comes first, as a string literal, e.g. `\"devices/{id}/command\"`"
+        );
+        // Too far from every key, or a key of another attribute: the filter.
+        for name in ["foo", "topic", "TOPIC", "QOS", "a", "q", "retain_"] {
+            let ident = Ident::new(name, Span::call_site());
+            assert_eq!(
+                error(Kind::Message, quote!(#ident)),
+                format!("the topic filter must be a string literal, e.g. `\"home/+/temperature\"`, found `{name}`")
+            );
+        }
+        // A key itself is still read as one.
+        assert_eq!(
+            error(Kind::Message, quote!(qos)),
+            "`qos` needs a value, e.g. `qos = 1`"
+        );
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("é", "e"), 1);
     }
 
     #[test]

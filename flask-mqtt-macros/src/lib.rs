@@ -64,8 +64,9 @@
 //! instead.
 //!
 //! The topic filter (a publisher's topic) is read when the macro expands, so it must be a
-//! string literal: not a constant, `concat!(...)` or a byte string. No literal argument may
-//! have a suffix (`"a/b"x`, `qos = 1u8`).
+//! string literal: not a constant, `concat!(...)` or a byte string (a first argument one or
+//! two characters off a key, `nack_on_eror`, is reported as that key misspelt). No literal
+//! argument may have a suffix (`"a/b"x`, `qos = 1u8`).
 //!
 //! # Arguments
 //!

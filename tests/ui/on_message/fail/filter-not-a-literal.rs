@@ -12,6 +12,10 @@ async fn macro_call(_msg: mqtt::Message) {}
 #[mqtt::on_message(b"a/b", qos = 1)]
 async fn byte_string(_msg: mqtt::Message) {}
 
+// An identifier alone too (not a near miss of a key: see first-argument-misspelt-key.rs).
+#[mqtt::on_message(topic)]
+async fn identifier(_msg: mqtt::Message) {}
+
 fn main() {
     let _ = TOPIC;
 }
