@@ -309,6 +309,13 @@ impl Owing {
     /// The call begins (or is skipped on purpose), or, held by the call, ended: nothing is
     /// owed any more. Returns the slot, held now by the caller.
     pub(crate) fn kept(mut self) -> Option<Slot> {
+        self.discharged()
+    }
+
+    /// [`Owing::kept`] in place: the promise is kept while its holder lives on (a call
+    /// whose handler succeeded and which still sends its reply). Returns the slot, held
+    /// now by the caller; the `Owing` owes nothing any more.
+    pub(crate) fn discharged(&mut self) -> Option<Slot> {
         self.0.take()
     }
 }

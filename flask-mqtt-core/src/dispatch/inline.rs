@@ -74,7 +74,7 @@ pub(super) fn call(
         return Err(item);
     }
     let started = started.unwrap_or_else(ticks);
-    let Some(call) = Call::begin(h, item) else {
+    let Some(mut call) = Call::begin(h, item) else {
         room.release();
         return Ok(Some(started));
     };
@@ -96,6 +96,10 @@ pub(super) fn call(
         Ok((_, Poll::Ready(Ok(Some(reply))))) => Ok(Rest::Reply(reply)),
         Ok((future, Poll::Pending)) => Ok(Rest::Handler(future)),
     };
+    if let Ok(Rest::Reply(_)) = rest {
+        // Handled, even if the worker never gets to publish the reply.
+        call.handled();
+    }
     match rest {
         Err(result) => {
             let ended = call.finish(h, index, observer.map(|o| &**o), started, result.into());

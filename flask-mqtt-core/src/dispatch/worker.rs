@@ -116,17 +116,15 @@ pub(super) async fn run_one(
     observer: Option<&dyn Observer>,
     started: u64,
 ) -> u64 {
-    let Some(call) = Call::begin(h, item) else {
+    let Some(mut call) = Call::begin(h, item) else {
         return started;
     };
+    let span = call.span.clone().unwrap_or_else(Span::none);
     let ended = async {
-        replied(
-            &call.ctx,
-            self::call(h.desc.call, Arc::clone(&call.ctx)).await,
-        )
-        .await
+        let outcome = self::call(h.desc.call, Arc::clone(&call.ctx)).await;
+        call.replied(outcome).await
     }
-    .instrument(call.span.clone().unwrap_or_else(Span::none))
+    .instrument(span)
     .await;
     call.finish(h, index, observer, started, ended)
 }
@@ -148,14 +146,16 @@ pub(super) async fn resume(
     observer: Option<Arc<dyn Observer>>,
     started: u64,
 ) -> u64 {
+    let mut call = call;
+    let span = call.span.clone().unwrap_or_else(Span::none);
     let ended = async {
         let outcome = match rest {
             Rest::Handler(f) => caught(f).await,
             Rest::Reply(reply) => Ok(Some(reply)),
         };
-        replied(&call.ctx, outcome).await
+        call.replied(outcome).await
     }
-    .instrument(call.span.clone().unwrap_or_else(Span::none))
+    .instrument(span)
     .await;
     call.finish(&h, index, observer.as_deref(), started, ended)
 }
@@ -182,19 +182,6 @@ impl From<Result<(), HandlerError>> for Ended {
     }
 }
 
-/// A handler's outcome, once its reply (if any) is published.
-async fn replied(ctx: &EventContext, outcome: Outcome) -> Ended {
-    match outcome {
-        Ok(None) => Ok(()).into(),
-        // Boxed: the reply's future is larger than the rest of the call.
-        Ok(Some(reply)) => Ended {
-            result: Box::pin(send_reply(ctx, reply)).await,
-            handler_failed: false,
-        },
-        Err(e) => Err(e).into(),
-    }
-}
-
 /// A handler call under way: what its end needs.
 pub(super) struct Call {
     pub(super) ctx: Arc<EventContext>,
@@ -202,6 +189,9 @@ pub(super) struct Call {
     /// dropped before [`Call::finish`] (a worker gone, its task or runtime dropped), the
     /// call never ended: the message is released, not acknowledged (see [`Owing`]).
     ack: Owing,
+    /// The hold of [`Call::ack`], once the handler succeeded ([`Call::handled`]): it
+    /// settles as its holders say, dropped or not.
+    held: Option<Slot>,
     nack_on_error: bool,
     /// The call's span (`spans::handler`); none where nobody may listen
     /// (`spans::listened`).
@@ -241,9 +231,33 @@ impl Call {
         Some(Call {
             ctx,
             ack: Owing::new(owed.filter(|_| after)),
+            held: None,
             nack_on_error,
             span,
         })
+    }
+
+    /// The handler's outcome, once its reply (if any) is published.
+    async fn replied(&mut self, outcome: Outcome) -> Ended {
+        match outcome {
+            Ok(None) => Ok(()).into(),
+            Ok(Some(reply)) => {
+                self.handled();
+                Ended {
+                    // Boxed: the reply's future is larger than the rest of the call.
+                    result: Box::pin(send_reply(&self.ctx, reply)).await,
+                    handler_failed: false,
+                }
+            }
+            Err(e) => Err(e).into(),
+        }
+    }
+
+    /// The handler succeeded: the message was handled, whatever happens to the call
+    /// from here on (its reply's publish dropped with the call's future, or failed), so
+    /// its acknowledgement's hold no longer marks it unhandled when dropped.
+    pub(super) fn handled(&mut self) {
+        self.held = self.ack.discharged();
     }
 
     /// Ends the call as `ended`: its span's outcome, the warning if it failed (and, with
@@ -266,11 +280,12 @@ impl Call {
         let Call {
             ctx,
             ack,
+            held,
             nack_on_error,
             span,
         } = self;
         // The call ended: from here on its hold settles as the call's outcome says.
-        let ack = ack.kept();
+        let ack = ack.kept().or(held);
         if let Some(span) = &span {
             spans::handler_ended(span, measure::outcome(&result));
         }
@@ -596,7 +611,8 @@ pub(super) mod tests {
 
     /// A call that began but never ended (its future dropped: a worker gone, a runtime
     /// shutting down) did not handle its message: released, never acknowledged, as a
-    /// message dropped before its call began is. A call that ends is acknowledged.
+    /// message dropped before its call began is. A call that ends is acknowledged, and so
+    /// is one dropped after its handler succeeded (while its reply was being published).
     #[tokio::test]
     async fn a_call_dropped_before_it_ended_releases_its_message() {
         let settled = Arc::new(Settled::default());
@@ -625,7 +641,13 @@ pub(super) mod tests {
             panic!("the call begins");
         };
         ended.finish(&h, 0, None, clock::ticks(), Ok(()).into());
-        assert_eq!(*lock(&settled.0), [(1, false), (2, true)]);
+        let Some(mut replying) = call(3) else {
+            panic!("the call begins");
+        };
+        // What `replied` does once the handler succeeded, before it awaits the reply.
+        replying.handled();
+        drop(replying);
+        assert_eq!(*lock(&settled.0), [(1, false), (2, true), (3, true)]);
     }
 
     #[tokio::test]
