@@ -8,7 +8,8 @@
 //! (whether or not it subscribes again), and the app's client connects, subscribes and
 //! receives. And when another client recreated the group while the session was away,
 //! rumqttd lost that message (the returning session read at the new group's cursor, past
-//! it); ours sends it again to a member (PATCHED.md, 4).
+//! it); ours sends it again to a member (PATCHED.md, 4), and only then: a member that
+//! comes back holding nothing does not replay to the group what the others had.
 //!
 //! A process of its own (this test binary): the embedded broker is one per process.
 
@@ -316,6 +317,57 @@ fn a_message_held_by_a_returning_session_comes_again_when_another_client_recreat
         got.as_deref(),
         Some("held"),
         "the message the returning session held was not delivered again within {T:?}"
+    );
+}
+
+/// A member that left cleanly (nothing unacknowledged) and comes back does not move its
+/// group back to where it stopped reading: the messages the other member had meanwhile are
+/// not sent to the group again (a rolling restart would replay the downtime's traffic at
+/// every reconnect, and duplicate QoS 0 messages). PATCHED.md, 4: only a session that
+/// held an unacknowledged QoS 1 or 2 message, and whose group was recreated while it was
+/// away, moves its group back.
+#[test]
+fn a_member_returning_without_a_held_message_does_not_replay_what_the_group_had() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let id = unique("embedded-share-clean");
+    let b_id = unique("embedded-share-clean-b");
+    let topic = format!("{PREFIX}/clean/{id}");
+    let filter = format!("$share/{id}/{topic}");
+
+    // A and B, persistent sessions, share the subscription; A leaves cleanly, holding
+    // nothing, and B (the group stays) takes what is published while A is away.
+    let (mut a, _) = Raw::connect(addr, &id, false, "member A");
+    a.subscribe(&filter);
+    let (mut b, _) = Raw::connect(addr, &b_id, false, "member B");
+    b.subscribe(&filter);
+    a.disconnect();
+    for n in 1..=3u16 {
+        b.publish_qos1(&topic, &format!("while A was away {n}"), 10 + n);
+        let (_, payload, pkid) = b.next_publish("member B, A away");
+        assert_eq!(payload, format!("while A was away {n}"));
+        b.puback(pkid);
+    }
+
+    // A comes back (and subscribes again, as apps do): what either member gets next is
+    // what is published next, not what B already had.
+    let (mut a, session_present) = Raw::connect(addr, &id, false, "member A back");
+    assert!(session_present, "A's persistent session was kept");
+    a.subscribe(&filter);
+    b.publish_qos1(&topic, "after 1", 20);
+    b.publish_qos1(&topic, "after 2", 21);
+    let mut got = Vec::new();
+    while !(got.iter().any(|p| p == "after 1") && got.iter().any(|p| p == "after 2")) {
+        match first_publish_of(&mut [&mut a, &mut b], T) {
+            Some(p) => got.push(p),
+            None => panic!("the members got {got:?}, not both messages, within {T:?}"),
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        ["after 1", "after 2"],
+        "a member returning without a held message replayed its group's messages"
     );
 }
 

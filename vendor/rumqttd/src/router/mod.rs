@@ -196,6 +196,13 @@ pub struct DataRequest {
     max_count: usize,
     pub(crate) forward_retained: bool,
     pub(crate) group: Option<String>,
+    /// flask-mqtt: set when the session was saved (`Router::handle_disconnection`) holding
+    /// an unacknowledged QoS 1 or 2 message of this request's shared group, to the
+    /// group's generation then (`SharedGroup::generation`; 0: the group was gone). The
+    /// returning session moves its group back to the message only when the group is of
+    /// another generation: recreated while it was away (`Router::handle_new_connection`).
+    #[serde(default)]
+    pub(crate) held_in_generation: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -100,6 +100,8 @@ pub struct Router {
     cache: Option<VecDeque<Packet>>,
     /// Shared subscriptions map <group-name, group>
     shared_subscriptions: HashMap<String, SharedGroup>,
+    /// flask-mqtt: the generation of the last shared group created (`SharedGroup::generation`)
+    shared_generations: u64,
     /// Will messages per client_id
     last_wills: HashMap<String, (LastWill, Option<LastWillProperties>)>,
 }
@@ -142,6 +144,7 @@ impl Router {
             router_meters: router_metrics,
             cache: Some(VecDeque::with_capacity(MAX_CHANNEL_CAPACITY)),
             shared_subscriptions: HashMap::new(),
+            shared_generations: 0,
             last_wills: HashMap::new(),
         }
     }
@@ -354,13 +357,20 @@ impl Router {
             );
         }
 
-        // flask-mqtt: where the restored session's requests on shared subscriptions stand
-        // (the message they had not acknowledged, or else where they stopped reading),
-        // for the groups that exist (see below).
-        let shared_cursors: Vec<(String, FilterIdx, Offset)> = tracker
+        // flask-mqtt: the restored session's requests on shared subscriptions that held an
+        // unacknowledged QoS 1 or 2 message when it left: where that message is, and
+        // which generation of the group it was (see below).
+        let shared_cursors: Vec<(String, FilterIdx, Offset, u64)> = tracker
             .data_requests
             .iter()
-            .filter_map(|r| Some((r.group.clone()?, r.filter_idx, r.cursor)))
+            .filter_map(|r| {
+                Some((
+                    r.group.clone()?,
+                    r.filter_idx,
+                    r.cursor,
+                    r.held_in_generation?,
+                ))
+            })
             .collect();
 
         let connection_id = self.connections.insert(connection);
@@ -413,10 +423,13 @@ impl Router {
         // member leaves a group that stays, and wake the filter's waiting requests as a
         // new message would, so that a member reads it now. Messages after it that other
         // members had are sent again too (QoS 1 and 2 allow duplicates, not loss); those
-        // published while the group did not exist, lost before, come too.
-        for (group_name, filter_idx, cursor) in shared_cursors {
+        // published while the group did not exist, lost before, come too. Only then: a
+        // group of the same generation is the one `handle_disconnection` already moved
+        // back (or that its members read on from there), and a session that held nothing
+        // stopped where it read, behind what the other members had meanwhile.
+        for (group_name, filter_idx, cursor, generation) in shared_cursors {
             if let Some(group) = self.shared_subscriptions.get_mut(&group_name) {
-                if cursor < group.cursor {
+                if group.generation != generation && cursor < group.cursor {
                     group.cursor = cursor;
                     self.datalog.wake(filter_idx, &mut self.notifications);
                 }
@@ -496,6 +509,13 @@ impl Router {
 
         let inflight_data_requests = self.datalog.clean(id);
         let retransmissions = outgoing.retransmission_map();
+        // flask-mqtt: the generation of each group before the groups left empty are
+        // dropped below (see `DataRequest::held_in_generation`).
+        let generations: HashMap<String, u64> = self
+            .shared_subscriptions
+            .iter()
+            .map(|(name, group)| (name.clone(), group.generation))
+            .collect();
 
         // Remove connections from all groups and
         // discard empty group ( group with no client )
@@ -533,8 +553,19 @@ impl Router {
                 .for_each(|r| tracker.register_data_request(r));
 
             for request in tracker.data_requests.iter_mut() {
+                // flask-mqtt: unless it holds a message now, see below
+                request.held_in_generation = None;
                 if let Some(cursor) = retransmissions.get(&request.filter_idx) {
                     request.cursor = *cursor;
+                    // flask-mqtt: a held QoS 1 or 2 message of a shared group, and which
+                    // generation of the group it was (0: none, the session came back
+                    // to a dropped group and did not subscribe again)
+                    if request.qos > 0 {
+                        if let Some(group_name) = &request.group {
+                            request.held_in_generation =
+                                Some(generations.get(group_name).copied().unwrap_or(0));
+                        }
+                    }
                     // reset the group cursor
                     if let Some(group_name) = &request.group {
                         // TODO: Test this more
@@ -978,10 +1009,16 @@ impl Router {
             let shared_group = self
                 .shared_subscriptions
                 .entry(group_name.to_string())
-                .or_insert(SharedGroup::new(
-                    cursor,
-                    self.config.shared_subscriptions_strategy.clone(),
-                ));
+                // flask-mqtt: each creation numbered (`SharedGroup::generation`)
+                .or_insert_with(|| {
+                    self.shared_generations += 1;
+                    let mut group = SharedGroup::new(
+                        cursor,
+                        self.config.shared_subscriptions_strategy.clone(),
+                    );
+                    group.generation = self.shared_generations;
+                    group
+                });
 
             shared_group.add_client(client_id);
         };
@@ -1010,6 +1047,7 @@ impl Router {
                 // set true for new subscriptions
                 forward_retained,
                 group,
+                held_in_generation: None,
             };
 
             self.scheduler.track(id, request);

@@ -8,6 +8,9 @@ pub struct SharedGroup {
     current_client_index: usize,
     pub cursor: (u64, u64),
     pub strategy: Strategy,
+    /// flask-mqtt: which creation of the group (by name) this is, from 1: a group dropped
+    /// (left empty) and recreated is of another one (see `DataRequest::held_in_generation`).
+    pub generation: u64,
 }
 
 impl SharedGroup {
@@ -17,6 +20,7 @@ impl SharedGroup {
             current_client_index: 0,
             cursor,
             strategy,
+            generation: 0,
         }
     }
 
@@ -78,6 +82,7 @@ mod tests {
             current_client_index: 0,
             cursor: (0, 0),
             strategy: Strategy::RoundRobin,
+            generation: 0, // flask-mqtt: the field added
         };
         group.update_next_client();
         assert_eq!(group.current_client_index, 1);
@@ -99,6 +104,7 @@ mod tests {
             current_client_index: 0,
             cursor: (0, 0),
             strategy: Strategy::RoundRobin,
+            generation: 0, // flask-mqtt: the field added
         };
         group.remove_client(&"A".into());
         assert_eq!(group.current_client_index, 0);
@@ -118,6 +124,7 @@ mod tests {
             current_client_index: 0,
             cursor: (0, 0),
             strategy: Strategy::RoundRobin,
+            generation: 0, // flask-mqtt: the field added
         };
         group.update_next_client();
         assert_eq!(group.current_client_index, 1);
