@@ -572,3 +572,62 @@ fn child_tls() {
         cli.disconnect(None).wait_for(T).expect("disconnects");
     }
 }
+
+#[test]
+fn a_second_connect_of_the_client_waits_for_its_lookup() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_second_connect();
+    }
+    let broker = Broker::start();
+    // MALLOC_PERTURB_: glibc fills freed memory with a pattern, so a server URI freed under
+    // the lookup reads as garbage, not as the old string.
+    let out = run_child(
+        "a_second_connect_of_the_client_waits_for_its_lookup",
+        &[
+            ("DNS_LOCK_PORT", broker.port().to_string()),
+            ("MALLOC_PERTURB_", "165".into()),
+        ],
+    );
+    assert_child_passed(&out);
+}
+
+/// `MQTTAsync_connect` replaces the client's server URIs, TLS options, user name and
+/// properties; the send thread's connect in a lookup uses them when the lookup ends. A
+/// second connect of the same client (paho-rs `connect()` again, `reconnect()`) during the
+/// lookup waits for it: the first attempt goes on with its own URI, then the second connect
+/// proceeds with its options. Unpatched (with `MALLOC_PERTURB_`), the first attempt read
+/// its freed URI and failed.
+fn child_second_connect() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let direct = format!("tcp://127.0.0.1:{port}");
+    let a = client(&direct, &unique("dns-again"));
+    let with_uri = |uri: String, user: &str| {
+        paho::ConnectOptionsBuilder::new()
+            .connect_timeout(Duration::from_secs(10))
+            .server_uris(&[uri])
+            .user_name(user)
+            .finalize()
+    };
+    let first = a.connect(with_uri(format!("tcp://{SLOW_HOST}:{port}"), "first"));
+    wait_lookup_started(&notify);
+    let (second, second_took) = timed(|| a.connect(with_uri(direct.clone(), "second")));
+    let first = first.wait_for(T);
+    println!(
+        "dns-lock: a second connect during the lookup returned after {second_took:?}; \
+         first attempt: {first:?}"
+    );
+    let first = first.expect("the first attempt connects");
+    let uri = first.connect_response().map(|r| r.server_uri);
+    assert_eq!(
+        uri.as_deref(),
+        Some(format!("tcp://{SLOW_HOST}:{port}").as_str()),
+        "the first attempt used its own server URI"
+    );
+    assert!(a.is_connected());
+    // What Paho does with a CONNECT for a client that is connected is its own affair (the
+    // token is not completed by a connection): the point is that it is no crash.
+    let second = second.wait_for(Duration::from_secs(2));
+    println!("dns-lock: the second connect: {second:?}");
+    let _ = a.disconnect(None).wait_for(T);
+}

@@ -741,16 +741,6 @@ int MQTTAsync_connect(MQTTAsync handle, const MQTTAsync_connectOptions* options)
 		}
 	}
 
-	m->connect.onSuccess = options->onSuccess;
-	m->connect.onFailure = options->onFailure;
-	if (options->struct_version >= 6)
-	{
-		m->connect.onSuccess5 = options->onSuccess5;
-		m->connect.onFailure5 = options->onFailure5;
-	}
-	m->connect.context = options->context;
-	m->connectTimeout = options->connectTimeout;
-
 	/* don't lock async mutex if we are being called from a callback */
 	thread_id = Paho_thread_getid();
 	if (thread_id != sendThread_id && thread_id != receiveThread_id)
@@ -771,6 +761,22 @@ int MQTTAsync_connect(MQTTAsync handle, const MQTTAsync_connectOptions* options)
 	}
 	if (locked)
 		MQTTAsync_unlock_mutex(mqttasync_mutex);
+
+	/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+	 * lock"): the send thread may be looking up this client's host name without the lock,
+	 * and uses its server URIs, TLS options, user name and properties when the lookup ends:
+	 * wait for that before they are replaced (before the patch, the lock above waited) */
+	MQTTAsync_lookupWait(m);
+
+	m->connect.onSuccess = options->onSuccess;
+	m->connect.onFailure = options->onFailure;
+	if (options->struct_version >= 6)
+	{
+		m->connect.onSuccess5 = options->onSuccess5;
+		m->connect.onFailure5 = options->onFailure5;
+	}
+	m->connect.context = options->context;
+	m->connectTimeout = options->connectTimeout;
 
 	m->c->keepAliveInterval = m->c->savedKeepAliveInterval = options->keepAliveInterval;
 	setRetryLoopInterval(options->keepAliveInterval);

@@ -1508,6 +1508,28 @@ int MQTTAsync_lookupInProgress(void)
 	return MQTTAsync_lookupRunning;
 }
 
+/* flask-mqtt patch (as above): called by MQTTAsync_connect before it replaces the client's
+ * options (server URIs, TLS options, user name, password, properties), which the send
+ * thread's connect uses when its lookup ends: waits until no lookup runs for m. Takes
+ * mqttasync_mutex for the wait unless the caller holds it (released while it sleeps, as
+ * MQTTAsync_stop does). Not on the send thread in a lookup (it cannot call this then). */
+void MQTTAsync_lookupWait(MQTTAsyncs* m)
+{
+	int held = MQTTAsync_holdsMutex();
+
+	if (!held)
+		MQTTAsync_lock_mutex(mqttasync_mutex);
+	while (MQTTAsync_lookupRunning && MQTTAsync_lookupClient == m)
+	{
+		MQTTAsync_unlock_mutex(mqttasync_mutex);
+		Log(TRACE_MIN, -1, "connect waits for the lookup of its client");
+		MQTTAsync_sleep(10L);
+		MQTTAsync_lock_mutex(mqttasync_mutex);
+	}
+	if (!held)
+		MQTTAsync_unlock_mutex(mqttasync_mutex);
+}
+
 /* flask-mqtt patch (as above): on the send thread, holding mqttasync_mutex, before
  * MQTTProtocol_connect: looks up the host name it will connect to (the server's, or the
  * HTTP(S) proxy's) with the mutex released, and hands the result to its Socket_new

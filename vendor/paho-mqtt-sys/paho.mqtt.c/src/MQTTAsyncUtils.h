@@ -175,6 +175,7 @@ int MQTTAsync_holdsMutex(void); /* flask-mqtt patch (docs/paho-fork.md, "destroy
 /* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock") */
 void MQTTAsync_lookupForget(MQTTAsyncs* m);
 int MQTTAsync_lookupInProgress(void);
+void MQTTAsync_lookupWait(MQTTAsyncs* m); /* flask-mqtt patch */
 void MQTTAsync_releaseAcks(void); /* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
 void MQTTAsync_unlock_mutex(mutex_type amutex);
 void MQTTAsync_terminate(void);
