@@ -906,7 +906,7 @@ SOCKET Socket_getReadySocket(int more_work, int timeout, mutex_type mutex, int* 
 	if (mod_s.nfds == 0 && mod_s.saved.nfds == 0)
 		goto exit;
 
-	if ((sock = Socket_readaheadReady()) != 0) /* flask-mqtt patch: buffered bytes, no poll needed */
+	if (Socket_readaheadReady() != 0) /* flask-mqtt patch: buffered bytes, no poll needed */
 	{
 		SOCKET failed = 0;
 
@@ -915,8 +915,13 @@ SOCKET Socket_getReadySocket(int more_work, int timeout, mutex_type mutex, int* 
 		{
 			*rc = SOCKET_ERROR;
 			sock = failed;
+			goto exit;
 		}
-		goto exit;
+		/* flask-mqtt patch: the socket is chosen after the writes, which call writecomplete
+		 * with the mutex released: a socket closed meanwhile (its descriptor perhaps reused)
+		 * has no buffer any more. None left: poll as usual. */
+		if ((sock = Socket_readaheadReady()) != 0)
+			goto exit;
 	}
 
 	if (more_work)
