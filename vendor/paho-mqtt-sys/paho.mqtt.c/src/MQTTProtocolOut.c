@@ -146,7 +146,7 @@ static int MQTTProtocol_setProxies(const char* address, Clients* aClient, int un
 				return rc;
 			Log(TRACE_PROTOCOL, -1, "Setting http proxy to %s", aClient->net.http_proxy);
 			if (aClient->net.http_proxy_auth)
-				Log(TRACE_PROTOCOL, -1, "Setting http proxy auth to %s", aClient->net.http_proxy_auth);
+				Log(TRACE_PROTOCOL, -1, "Setting http proxy auth"); /* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock"): not the credential */
 		}
 	}
 
@@ -197,7 +197,7 @@ static int MQTTProtocol_setProxies(const char* address, Clients* aClient, int un
 				return rc;
 			Log(TRACE_PROTOCOL, -1, "Setting https proxy to %s", aClient->net.https_proxy);
 			if (aClient->net.https_proxy_auth)
-				Log(TRACE_PROTOCOL, -1, "Setting https proxy auth to %s", aClient->net.https_proxy_auth);
+				Log(TRACE_PROTOCOL, -1, "Setting https proxy auth"); /* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock"): not the credential */
 		}
 	}
 #endif
