@@ -15,18 +15,9 @@ use std::thread;
 use std::time::Duration;
 
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{unique, Broker};
+use flask_mqtt_tests::{paho_client, unique, Broker};
 
 const T: Duration = Duration::from_secs(10);
-
-fn client(uri: &str, id: &str) -> paho::AsyncClient {
-    paho::CreateOptionsBuilder::new()
-        .server_uri(uri)
-        .client_id(id)
-        .persistence(paho::PersistenceType::None)
-        .create_client()
-        .unwrap()
-}
 
 fn connect_options() -> paho::ConnectOptions {
     paho::ConnectOptionsBuilder::new()
@@ -85,7 +76,7 @@ fn within(limit: Duration, scenario: impl FnOnce() + Send + 'static) {
 
 /// Paho still answers: a new client connects and disconnects.
 fn assert_paho_still_answers(uri: &str) {
-    let cli = client(uri, &unique("after"));
+    let cli = paho_client(uri, &unique("after"));
     cli.connect(connect_options())
         .wait_for(T)
         .expect("a new client connects");
@@ -100,7 +91,7 @@ fn a_client_dropped_in_a_connect_success_callback_is_destroyed_without_a_deadloc
     let b = Arc::clone(&broker);
     within(T * 3, move || {
         let id = unique("destroy-ok");
-        let result = connect_and_drop_in_the_callback(client(&b.uri(), &id));
+        let result = connect_and_drop_in_the_callback(paho_client(&b.uri(), &id));
         assert_eq!(result, Ok(()));
         assert_paho_still_answers(&b.uri());
         // It was destroyed, not leaked: destroying a connected client disconnects it.
@@ -122,7 +113,7 @@ fn a_client_dropped_in_a_connect_failure_callback_is_destroyed_without_a_deadloc
             let l = TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let cli = client(
+        let cli = paho_client(
             &format!("tcp://127.0.0.1:{refused}"),
             &unique("destroy-fail"),
         );

@@ -15,9 +15,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::env;
-use std::ffi::CString;
 use std::io::Read;
-use std::os::raw::{c_int, c_void};
+use std::os::raw::c_void;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -27,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{unique, Broker};
+use flask_mqtt_tests::{paho_client, unique, Broker, RawClient};
 use paho_mqtt_sys as ffi;
 
 /// The host name the shim answers slowly.
@@ -194,15 +193,6 @@ fn child_port() -> u16 {
     env::var("DNS_LOCK_PORT").unwrap().parse().unwrap()
 }
 
-fn client(uri: &str, id: &str) -> paho::AsyncClient {
-    paho::CreateOptionsBuilder::new()
-        .server_uri(uri)
-        .client_id(id)
-        .persistence(paho::PersistenceType::None)
-        .create_client()
-        .unwrap()
-}
-
 /// The connect timeout counts the lookup: longer than it.
 fn connect_options() -> paho::ConnectOptions {
     paho::ConnectOptionsBuilder::new()
@@ -245,6 +235,73 @@ fn assert_quick(what: &str, took: Duration) {
     );
 }
 
+/// [`time_each`], its times printed after `dns-lock: during a <LOOKUP> lookup<label>: `.
+fn time_each_reported<R: Send + 'static>(
+    label: &str,
+    calls: Vec<Call<R>>,
+) -> Vec<(&'static str, R, Duration)> {
+    let results = time_each(calls);
+    let report: Vec<String> = results
+        .iter()
+        .map(|(what, _, took)| format!("{what} {took:?}"))
+        .collect();
+    println!(
+        "dns-lock: during a {LOOKUP:?} lookup{label}: {}",
+        report.join(", ")
+    );
+    results
+}
+
+/// In the child: a client of `uri` (id `unique(id_prefix)`), connected; `name` for the
+/// failure message.
+fn connected(uri: &str, id_prefix: &str, name: &str) -> paho::AsyncClient {
+    let cli = paho_client(uri, &unique(id_prefix));
+    cli.connect(connect_options())
+        .wait_for(T)
+        .unwrap_or_else(|e| panic!("{name} connects: {e:?}"));
+    cli
+}
+
+/// Runs `test`'s child, which destroys its client A (id `DNS_LOCK_A_ID`, made from
+/// `id_prefix`) during A's lookup, then checks that A never reached the broker.
+fn run_child_destroying_a(test: &str, id_prefix: &str) {
+    let broker = Broker::start();
+    let a_id = unique(id_prefix);
+    let out = run_child(
+        test,
+        &[
+            ("DNS_LOCK_PORT", broker.port().to_string()),
+            ("DNS_LOCK_A_ID", a_id.clone()),
+        ],
+    );
+    assert_child_passed(&out);
+    // The attempt was dropped: the destroyed client never reached the broker.
+    let log = std::fs::read_to_string(broker.log_path()).unwrap();
+    assert!(
+        !log.contains(&a_id),
+        "the client destroyed during its lookup connected anyway:\n{}",
+        broker.log_tail(20)
+    );
+}
+
+/// In the child: creates A (id `DNS_LOCK_A_ID`) for the slow host with Paho C's own API,
+/// connects it with `on_failure` and destroys it (`MQTTAsync_destroy`) once its lookup has
+/// started; returns A and how long the destroy took.
+fn destroy_a_during_its_lookup(
+    notify: &UnixStream,
+    port: u16,
+    on_failure: ffi::MQTTAsync_onFailure,
+) -> (RawClient, Duration) {
+    let mut a = RawClient::create(
+        &format!("tcp://{SLOW_HOST}:{port}"),
+        &env::var("DNS_LOCK_A_ID").unwrap(),
+    );
+    a.connect(10, on_failure, None);
+    wait_lookup_started(notify);
+    let ((), destroy_took) = timed(|| a.destroy());
+    (a, destroy_took)
+}
+
 #[test]
 fn calls_do_not_wait_for_another_connects_host_name_lookup() {
     if env::var(CHILD_ENV).is_ok() {
@@ -263,12 +320,9 @@ fn child_calls_do_not_wait() {
     let port = child_port();
     let direct = format!("tcp://127.0.0.1:{port}");
 
-    let b = client(&direct, &unique("dns-b"));
-    b.connect(connect_options())
-        .wait_for(T)
-        .expect("B connects");
+    let b = connected(&direct, "dns-b", "B");
 
-    let a = client(&format!("tcp://{SLOW_HOST}:{port}"), &unique("dns-a"));
+    let a = paho_client(&format!("tcp://{SLOW_HOST}:{port}"), &unique("dns-a"));
     let a_connect = a.connect(connect_options());
     wait_lookup_started(&notify);
 
@@ -293,21 +347,13 @@ fn child_calls_do_not_wait() {
         (
             "C's create and connect()",
             Box::new(move || {
-                let c = client(&direct2, &unique("dns-c"));
+                let c = paho_client(&direct2, &unique("dns-c"));
                 let tok = c.connect(connect_options());
                 Got::Third(c, tok)
             }),
         ),
     ];
-    let results = time_each(calls);
-    let report: Vec<String> = results
-        .iter()
-        .map(|(what, _, took)| format!("{what} {took:?}"))
-        .collect();
-    println!(
-        "dns-lock: during a {LOOKUP:?} lookup: {}",
-        report.join(", ")
-    );
+    let results = time_each_reported("", calls);
     let (mut published, mut third) = (None, None);
     for (what, got, took) in results {
         assert_quick(what, took);
@@ -349,22 +395,9 @@ fn a_client_destroyed_during_its_lookup_is_dropped_without_waiting_for_it() {
     if env::var(CHILD_ENV).is_ok() {
         return child_destroyed_during_lookup();
     }
-    let broker = Broker::start();
-    let a_id = unique("dns-destroyed");
-    let out = run_child(
+    run_child_destroying_a(
         "a_client_destroyed_during_its_lookup_is_dropped_without_waiting_for_it",
-        &[
-            ("DNS_LOCK_PORT", broker.port().to_string()),
-            ("DNS_LOCK_A_ID", a_id.clone()),
-        ],
-    );
-    assert_child_passed(&out);
-    // The attempt was dropped: the destroyed client never reached the broker.
-    let log = std::fs::read_to_string(broker.log_path()).unwrap();
-    assert!(
-        !log.contains(&a_id),
-        "the client destroyed during its lookup connected anyway:\n{}",
-        broker.log_tail(20)
+        "dns-destroyed",
     );
 }
 
@@ -375,40 +408,9 @@ fn child_destroyed_during_lookup() {
     let port = child_port();
     let direct = format!("tcp://127.0.0.1:{port}");
 
-    let b = client(&direct, &unique("dns-b"));
-    b.connect(connect_options())
-        .wait_for(T)
-        .expect("B connects");
+    let b = connected(&direct, "dns-b", "B");
 
-    let uri = CString::new(format!("tcp://{SLOW_HOST}:{port}")).unwrap();
-    let id = CString::new(env::var("DNS_LOCK_A_ID").unwrap()).unwrap();
-    let mut a: ffi::MQTTAsync = std::ptr::null_mut();
-    // SAFETY (here and below): Paho C's API called as documented: a handle out-pointer, C
-    // strings that outlive the call (Paho copies them), connect options that outlive the
-    // call (Paho copies them), and a handle destroyed once and not used afterwards.
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        ffi::MQTTAsync_create(
-            &mut a,
-            uri.as_ptr(),
-            id.as_ptr(),
-            ffi::MQTTCLIENT_PERSISTENCE_NONE as c_int,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(rc, 0, "MQTTAsync_create");
-    let opts = ffi::MQTTAsync_connectOptions {
-        connectTimeout: 10,
-        onFailure: Some(on_connect_failure),
-        ..Default::default()
-    };
-    #[allow(unsafe_code)]
-    let rc = unsafe { ffi::MQTTAsync_connect(a, &opts) };
-    assert_eq!(rc, 0, "MQTTAsync_connect");
-    wait_lookup_started(&notify);
-
-    #[allow(unsafe_code)]
-    let ((), destroy_took) = timed(|| unsafe { ffi::MQTTAsync_destroy(&mut a) });
+    let (a, destroy_took) = destroy_a_during_its_lookup(&notify, port, Some(on_connect_failure));
     println!("dns-lock: during a {LOOKUP:?} lookup: MQTTAsync_destroy {destroy_took:?}");
     assert_quick("MQTTAsync_destroy of the client looking up", destroy_took);
     assert!(a.is_null());
@@ -426,10 +428,7 @@ fn child_destroyed_during_lookup() {
     });
     published.expect("B's publish completes");
     println!("dns-lock: B's publish completed {publish_took:?} after the destroy");
-    let c = client(&direct, &unique("dns-c"));
-    c.connect(connect_options())
-        .wait_for(T)
-        .expect("C connects");
+    let c = connected(&direct, "dns-c", "C");
     for cli in [&b, &c] {
         cli.disconnect(None).wait_for(T).expect("disconnects");
     }
@@ -440,21 +439,9 @@ fn the_last_client_destroyed_during_its_lookup_stops_paho_cleanly() {
     if env::var(CHILD_ENV).is_ok() {
         return child_last_destroyed_during_lookup();
     }
-    let broker = Broker::start();
-    let a_id = unique("dns-last");
-    let out = run_child(
+    run_child_destroying_a(
         "the_last_client_destroyed_during_its_lookup_stops_paho_cleanly",
-        &[
-            ("DNS_LOCK_PORT", broker.port().to_string()),
-            ("DNS_LOCK_A_ID", a_id.clone()),
-        ],
-    );
-    assert_child_passed(&out);
-    let log = std::fs::read_to_string(broker.log_path()).unwrap();
-    assert!(
-        !log.contains(&a_id),
-        "the client destroyed during its lookup connected anyway:\n{}",
-        broker.log_tail(20)
+        "dns-last",
     );
 }
 
@@ -465,39 +452,12 @@ fn the_last_client_destroyed_during_its_lookup_stops_paho_cleanly() {
 fn child_last_destroyed_during_lookup() {
     let notify = lookup_notifications();
     let port = child_port();
-    let uri = CString::new(format!("tcp://{SLOW_HOST}:{port}")).unwrap();
-    let id = CString::new(env::var("DNS_LOCK_A_ID").unwrap()).unwrap();
-    let mut a: ffi::MQTTAsync = std::ptr::null_mut();
-    // SAFETY: as in child_destroyed_during_lookup.
-    #[allow(unsafe_code)]
-    let rc = unsafe {
-        ffi::MQTTAsync_create(
-            &mut a,
-            uri.as_ptr(),
-            id.as_ptr(),
-            ffi::MQTTCLIENT_PERSISTENCE_NONE as c_int,
-            std::ptr::null_mut(),
-        )
-    };
-    assert_eq!(rc, 0, "MQTTAsync_create");
-    let opts = ffi::MQTTAsync_connectOptions {
-        connectTimeout: 10,
-        ..Default::default()
-    };
-    #[allow(unsafe_code)]
-    let rc = unsafe { ffi::MQTTAsync_connect(a, &opts) };
-    assert_eq!(rc, 0, "MQTTAsync_connect");
-    wait_lookup_started(&notify);
-    #[allow(unsafe_code)]
-    let ((), destroy_took) = timed(|| unsafe { ffi::MQTTAsync_destroy(&mut a) });
+    let (_a, destroy_took) = destroy_a_during_its_lookup(&notify, port, None);
     println!("dns-lock: the last client destroyed during a {LOOKUP:?} lookup: {destroy_took:?}");
     assert!(destroy_took < T, "MQTTAsync_destroy took {destroy_took:?}");
 
     // Paho starts again for a new client.
-    let c = client(&format!("tcp://127.0.0.1:{port}"), &unique("dns-c"));
-    c.connect(connect_options())
-        .wait_for(T)
-        .expect("C connects");
+    let c = connected(&format!("tcp://127.0.0.1:{port}"), "dns-c", "C");
     c.disconnect(None).wait_for(T).expect("C disconnects");
 }
 
@@ -529,12 +489,9 @@ fn child_tls() {
     let tls_port: u16 = env::var("DNS_LOCK_TLS_PORT").unwrap().parse().unwrap();
     let ca = env::var("DNS_LOCK_CA").unwrap();
 
-    let b = client(&format!("tcp://127.0.0.1:{port}"), &unique("dns-b"));
-    b.connect(connect_options())
-        .wait_for(T)
-        .expect("B connects");
+    let b = connected(&format!("tcp://127.0.0.1:{port}"), "dns-b", "B");
 
-    let a = client(&format!("ssl://{SLOW_HOST}:{tls_port}"), &unique("dns-tls"));
+    let a = paho_client(&format!("ssl://{SLOW_HOST}:{tls_port}"), &unique("dns-tls"));
     let ssl = paho::SslOptionsBuilder::new()
         .trust_store(&ca)
         .unwrap()
@@ -552,15 +509,7 @@ fn child_tls() {
         ("A's is_connected()", Box::new(move || a2.is_connected())),
         ("B's is_connected()", Box::new(move || b2.is_connected())),
     ];
-    let results = time_each(calls);
-    let report: Vec<String> = results
-        .iter()
-        .map(|(what, _, took)| format!("{what} {took:?}"))
-        .collect();
-    println!(
-        "dns-lock: during a {LOOKUP:?} lookup (TLS connect): {}",
-        report.join(", ")
-    );
+    let results = time_each_reported(" (TLS connect)", calls);
     for (what, _, took) in results {
         assert_quick(what, took);
     }
@@ -601,7 +550,7 @@ fn child_second_connect() {
     let notify = lookup_notifications();
     let port = child_port();
     let direct = format!("tcp://127.0.0.1:{port}");
-    let a = client(&direct, &unique("dns-again"));
+    let a = paho_client(&direct, &unique("dns-again"));
     let with_uri = |uri: String, user: &str| {
         paho::ConnectOptionsBuilder::new()
             .connect_timeout(Duration::from_secs(10))

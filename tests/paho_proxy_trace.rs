@@ -7,11 +7,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::ffi::{CStr, CString};
-use std::os::raw::{c_char, c_int, c_void};
+use std::os::raw::{c_char, c_void};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use flask_mqtt_tests::RawClient;
 use paho_mqtt_sys as ffi;
 
 /// base64 of `user:secret`, as Paho puts it in `Proxy-Authorization`.
@@ -42,40 +43,23 @@ fn the_proxy_credential_is_not_traced() {
     let (tx, rx) = mpsc::channel();
     *DONE.lock().unwrap() = Some(tx);
     // A closed loopback port for the proxy: the connect fails after the proxy is set up.
-    let uri = CString::new("tcp://127.0.0.1:1").unwrap();
-    let id = CString::new("proxy-trace").unwrap();
     let proxy = CString::new("http://user:secret@127.0.0.1:1").unwrap();
-    let mut a: ffi::MQTTAsync = std::ptr::null_mut();
-    // SAFETY (here and below): Paho C's API called as documented: a handle out-pointer, C
-    // strings and options that outlive the calls (Paho copies them), a trace callback
-    // valid for the process, the handle destroyed once.
+    // SAFETY: a trace callback valid for the process.
     #[allow(unsafe_code)]
     unsafe {
         ffi::MQTTAsync_setTraceCallback(Some(on_trace));
         ffi::MQTTAsync_setTraceLevel(ffi::MQTTASYNC_TRACE_LEVELS_MQTTASYNC_TRACE_PROTOCOL);
-        let rc = ffi::MQTTAsync_create(
-            &mut a,
-            uri.as_ptr(),
-            id.as_ptr(),
-            ffi::MQTTCLIENT_PERSISTENCE_NONE as c_int,
-            std::ptr::null_mut(),
-        );
-        assert_eq!(rc, 0, "MQTTAsync_create");
-        let opts = ffi::MQTTAsync_connectOptions {
-            connectTimeout: 5,
-            onFailure: Some(on_failure),
-            httpProxy: proxy.as_ptr(),
-            ..Default::default()
-        };
-        assert_eq!(ffi::MQTTAsync_connect(a, &opts), 0, "MQTTAsync_connect");
     }
+    let mut a = RawClient::create("tcp://127.0.0.1:1", "proxy-trace");
+    a.connect(5, Some(on_failure), Some(&proxy));
     rx.recv_timeout(Duration::from_secs(15))
         .expect("the connect through the closed proxy port fails");
+    a.destroy();
+    // SAFETY: unsets the trace callback.
     #[allow(unsafe_code)]
     unsafe {
-        ffi::MQTTAsync_destroy(&mut a);
-        ffi::MQTTAsync_setTraceCallback(None);
-    }
+        ffi::MQTTAsync_setTraceCallback(None)
+    };
     let lines = LINES.lock().unwrap();
     assert!(
         lines.iter().any(|l| l.contains("Setting http proxy")),

@@ -32,6 +32,8 @@
 //! * [`HoldProxy`] — a proxy (Unix-domain socket to the broker) that can stop reading
 //!   what the client sends, so that its writes stay pending, can cut the connection,
 //!   and records both directions for [`split_packets`].
+//! * [`paho_client`] / [`RawClient`] — a `paho_mqtt` client without persistence, and a
+//!   client of Paho C's own API, for the tests of our Paho fork.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
 //!   HTTP API.
@@ -70,6 +72,7 @@ mod latency_proxy;
 mod mosquitto_cli;
 mod naming;
 mod packet;
+mod paho_raw;
 mod prometheus;
 mod recorder;
 mod rmqtt;
@@ -99,6 +102,7 @@ pub use packet::{
     encode_publish_v5, encode_suback_v5, encode_unsuback_v5, packet_id, read_packet, split_packets,
     DISCONNECT,
 };
+pub use paho_raw::{paho_client, RawClient};
 pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;
 pub use rmqtt::{rmqttd, RmqttCluster};

@@ -1,6 +1,6 @@
 //! The few OS calls the harness needs (Linux / Unix only).
 //!
-//! This is the only module with `unsafe`; every call is a plain libc call
+//! With paho_raw.rs, the only module with `unsafe`; every call here is a plain libc call
 //! (the two `setsockopt`s pass a pointer to a local value and its size, the one
 //! `ioctl` a pointer to a local integer).
 
