@@ -1,7 +1,7 @@
 //! Request/reply against a real Mosquitto, where a requester, a retained message or a
 //! persistent session could otherwise hurt the app: a Response Topic the broker answers
 //! with a disconnect, a late reply to a previous process, a stale retained message on a
-//! reply topic.
+//! reply topic, a handler's topic used as a reply topic.
 //!
 //! Each test has its own broker and its own client (a prefix of its own, so that each
 //! client has only its test's handlers). Waits are on events with deadlines.
@@ -195,5 +195,74 @@ async fn a_retained_message_on_the_reply_topic_is_no_reply() {
         "{:?}",
         res.map(|m| m.payload_str().map(str::to_owned))
     );
+    client.shutdown().await;
+}
+
+/// What the `SHARED` client's handler on its reply topic saw.
+static SHARED_SEEN: Recorder<String> = Recorder::new();
+static SHARED_CONNECTED: Recorder<()> = Recorder::new();
+
+#[mqtt::on_connect(broker = "SHARED")]
+fn shared_connected() {
+    SHARED_CONNECTED.push(());
+}
+
+#[mqtt::on_message("shared/replies", qos = 1, broker = "SHARED")]
+fn shared_replies(text: mqtt::Text) {
+    SHARED_SEEN.push(text.as_str().to_owned());
+}
+
+/// A request may wait on a topic a handler listens to (the request shares its
+/// subscription): what arrives there meanwhile and is no reply to it (no Correlation
+/// Data, or another's) is the handler's, not dropped and acknowledged unhandled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_on_a_handlers_topic_a_request_waits_on_reaches_the_handler() {
+    let broker = Broker::start();
+    let id = unique("shared");
+    let client = start(
+        &broker,
+        config(&broker, "SHARED", &id, ProtocolVersion::V5),
+        &id,
+        1,
+    );
+    // on_connect is told once the handlers' filters are subscribed.
+    assert!(SHARED_CONNECTED.wait_for(T, |c| !c.is_empty()));
+    let mqtt = client.handle();
+    // Nobody answers: the request waits (long past the test) while messages come.
+    let waiting = tokio::spawn({
+        let mqtt = mqtt.clone();
+        async move {
+            mqtt.request("shared/ask", "?")
+                .reply_to("shared/replies")
+                .timeout(T)
+                .await
+        }
+    });
+    assert!(wait_until(T, || mqtt.pending_requests() == 1));
+    let observer = Observer::connect(&broker);
+    observer.publish("shared/replies", "no correlation", 1);
+    mosquitto_pub(
+        broker.port(),
+        &[
+            "-V",
+            "5",
+            "-t",
+            "shared/replies",
+            "-m",
+            "another's correlation",
+            "-D",
+            "publish",
+            "correlation-data",
+            "someone-else",
+        ],
+        None,
+    );
+    assert!(
+        SHARED_SEEN.wait_for(T, |s| s.len() == 2),
+        "{:?}",
+        SHARED_SEEN.snapshot()
+    );
+    assert_eq!(mqtt.pending_requests(), 1, "no reply came");
+    waiting.abort();
     client.shutdown().await;
 }

@@ -93,8 +93,10 @@ impl Requests {
     }
 
     /// Hands `msg` to the request waiting for it, if it is a reply (`None`); gives it back
-    /// otherwise, for the handlers. A message on a reply topic that no request waits for
-    /// is dropped: replies never reach handlers.
+    /// otherwise, for the handlers. A message on the own reply topic that matches no
+    /// waiting request is dropped (late or duplicate): it never reaches handlers. On a
+    /// reply topic the caller named, which handlers may listen to as well, such a
+    /// message goes to the handlers.
     ///
     /// The client's own reply topic is a reply topic from the start: with a persistent
     /// session its subscription outlives the process, and a late reply to the previous
@@ -123,21 +125,29 @@ impl Requests {
             topic: msg.topic().to_owned(),
             correlation: msg.properties().get_binary(PropertyCode::CorrelationData),
         };
-        match table.waiting.remove(&key) {
+        if let Some(tx) = table.waiting.remove(&key) {
             // A request dropped meanwhile has also dropped its receiver: nothing to do.
-            Some(tx) => {
-                let _ = tx.send(Message::from_paho(msg));
-            }
-            None if key.correlation.is_none() && key.topic == self.own_topic => log::warn!(
+            let _ = tx.send(Message::from_paho(msg));
+            return None;
+        }
+        if !own {
+            // A topic the caller named may be a handler's too (its filter, whose
+            // subscription the request shares, or one a wildcard covers): what matches
+            // no request is the handlers' (dropping it would acknowledge it unhandled).
+            return Some(msg);
+        }
+        if key.correlation.is_none() {
+            log::warn!(
                 target: CLIENT_TARGET,
                 "a reply on `{}` carries no Correlation Data, so it matches no request; the responder must copy the request's Correlation Data (MQTT 5 §4.10)",
                 key.topic
-            ),
-            None => log::debug!(
+            );
+        } else {
+            log::debug!(
                 target: CLIENT_TARGET,
                 "a reply on `{}` matches no waiting request (it came after the timeout, or twice); dropped",
                 key.topic
-            ),
+            );
         }
         None
     }
@@ -312,6 +322,24 @@ mod tests {
             rx.try_recv().map(|m| m.payload().to_vec()).ok(),
             Some(b"r".to_vec())
         );
+        assert!(r.unregister(&k, |_| ()).is_none());
+    }
+
+    /// A topic the caller named may also be a handler's (its own filter, whose
+    /// subscription the request shares, or one its wildcard covers): while a request
+    /// waits there, a message matching no request is the handlers', not dropped (which
+    /// would acknowledge it unhandled).
+    #[test]
+    fn a_message_on_a_named_reply_topic_matching_no_request_goes_to_handlers() {
+        let r = Requests::new("app-1");
+        let (k, mut rx) = r.register("svc/r".to_owned(), true).unwrap();
+        assert!(r.route(reply("svc/r", None)).is_some());
+        assert!(r.route(reply("svc/r", Some(b"someone else's"))).is_some());
+        assert!(rx.try_recv().is_err());
+        assert!(r.route(reply("svc/r", k.correlation.as_deref())).is_none());
+        assert!(rx.try_recv().is_ok());
+        // The same reply again: no request waits for it any more; the handlers'.
+        assert!(r.route(reply("svc/r", k.correlation.as_deref())).is_some());
         assert!(r.unregister(&k, |_| ()).is_none());
     }
 

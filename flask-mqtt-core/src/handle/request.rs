@@ -40,9 +40,11 @@ impl Mqtt {
     /// connection) and a Correlation Data unique to it; a responder, such as a handler
     /// returning [`Reply`](crate::Reply), publishes its answer to that topic with that
     /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
-    /// `#[on_message]` handlers, also not a catch-all; a reply that matches no waiting
-    /// request (it came after the timeout, or twice, or, with a persistent session, to
-    /// a previous process with the same client id) is dropped with a debug line.
+    /// `#[on_message]` handlers, also not a catch-all; a reply on the own reply topic
+    /// that matches no waiting request (it came after the timeout, or twice, or, with a
+    /// persistent session, to a previous process with the same client id) is dropped
+    /// with a debug line. A topic given to [`Request::reply_to`] may be a handler's too:
+    /// a message there that matches no waiting request goes to the handlers.
     ///
     /// On MQTT 3.1.1, which has neither property, name the reply topic with
     /// [`Request::reply_to`] and tell the responder about it your own way (the payload,
