@@ -220,7 +220,8 @@ impl Mqtt {
         self.emit_log(level, message);
     }
 
-    /// Subscribes every recorded filter again, on each connect. A filter the broker
+    /// Subscribes every recorded filter again, on each connect, and the reply topics
+    /// requests still wait on ([`Mqtt::resubscribe_replies`]). A filter the broker
     /// refuses is reported as [`Mqtt::subscribe`] reports it, and visibly besides: its
     /// handler would otherwise never receive anything while the client is ready.
     /// Whether the broker answered every SUBSCRIBE (granted or refused): if not, the
@@ -240,6 +241,9 @@ impl Mqtt {
                     return false;
                 }
             }
+        }
+        if !self.resubscribe_replies(&all).await {
+            return false;
         }
         if !all.is_empty() {
             self.emit_log(

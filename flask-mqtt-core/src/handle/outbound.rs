@@ -96,6 +96,15 @@ pub(crate) mod fake {
         subacks: Subacks,
         /// The tokens of held publishes.
         held: Mutex<Vec<paho_mqtt::DeliveryToken>>,
+        /// Every message published and filter subscribed, in order.
+        sent: Arc<Mutex<Sent>>,
+    }
+
+    /// What a [`Fake`] was asked to send.
+    #[derive(Default)]
+    pub(crate) struct Sent {
+        pub(crate) published: Vec<paho_mqtt::Message>,
+        pub(crate) subscribed: Vec<String>,
     }
 
     impl Default for Fake {
@@ -105,6 +114,7 @@ pub(crate) mod fake {
                 publishes: Publishes::Done,
                 subacks: Subacks::Granted,
                 held: Mutex::default(),
+                sent: Arc::default(),
             }
         }
     }
@@ -120,6 +130,11 @@ pub(crate) mod fake {
 
         pub(crate) fn subacks(self, subacks: Subacks) -> Self {
             Self { subacks, ..self }
+        }
+
+        /// What it is asked to send, also once it is a client's.
+        pub(crate) fn sent(&self) -> Arc<Mutex<Sent>> {
+            Arc::clone(&self.sent)
         }
     }
 
@@ -137,6 +152,7 @@ pub(crate) mod fake {
         }
 
         fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+            lock(&self.sent).published.push(msg.clone());
             match self.publishes {
                 Publishes::Done => Ok(Delivery::Done),
                 Publishes::Held => {
@@ -149,9 +165,10 @@ pub(crate) mod fake {
 
         fn subscribe(
             &self,
-            _: Vec<String>,
+            filters: Vec<String>,
             qos: Vec<QoS>,
         ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+            lock(&self.sent).subscribed.extend(filters);
             match &self.subacks {
                 Subacks::Granted => {
                     let granted = qos.into_iter().map(|q| i32::from(q.as_u8())).collect();

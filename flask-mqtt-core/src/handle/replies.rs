@@ -212,6 +212,36 @@ impl Requests {
         Some(subscribe())
     }
 
+    /// At a connect: up to `max` reply topics that requests wait on, not subscribed on
+    /// `connection` and not `skip`ped (the client's own filters, subscribed anyway),
+    /// marked subscribed on it, and the result of `subscribe` called with them under the
+    /// table's lock, as in [`subscribe_once`](Self::subscribe_once); `None` when there
+    /// are none (left).
+    pub(crate) fn subscribe_waited_on<F>(
+        &self,
+        connection: u64,
+        max: usize,
+        skip: impl Fn(&str) -> bool,
+        subscribe: impl FnOnce(&[String]) -> F,
+    ) -> Option<(Vec<String>, F)> {
+        let mut table = lock(&self.table);
+        let topics: Vec<String> = table
+            .topics
+            .iter_mut()
+            .filter(|(topic, t)| t.users > 0 && t.subscribed_on != Some(connection) && !skip(topic))
+            .take(max)
+            .map(|(topic, t)| {
+                t.subscribed_on = Some(connection);
+                topic.clone()
+            })
+            .collect();
+        if topics.is_empty() {
+            return None;
+        }
+        let subscribed = subscribe(&topics);
+        Some((topics, subscribed))
+    }
+
     /// The subscription [`subscribe_once`](Self::subscribe_once) made on `connection`
     /// failed: the next request tries again.
     pub(crate) fn subscribe_failed(&self, topic: &str, connection: u64) {

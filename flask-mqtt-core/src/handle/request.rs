@@ -19,6 +19,7 @@ use tokio::sync::oneshot;
 
 use super::publish::{Publish, Timer};
 use super::replies::Key;
+use super::shared::SUBSCRIBE_CHUNK;
 use super::Mqtt;
 use crate::error::{Error, PahoOp, Result};
 use crate::event::log::CLIENT_TARGET;
@@ -37,7 +38,7 @@ impl Mqtt {
     ///
     /// On MQTT 5 the request carries a Response Topic (by default the client's own reply
     /// topic, `flask-mqtt/replies/<client id>`, subscribed at the first request of each
-    /// connection) and a Correlation Data unique to it; a responder, such as a handler
+    /// connection, and again at a reconnect while requests wait on it) and a Correlation Data unique to it; a responder, such as a handler
     /// returning [`Reply`](crate::Reply), publishes its answer to that topic with that
     /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
     /// `#[on_message]` handlers, also not a catch-all; a reply on the own reply topic
@@ -94,6 +95,56 @@ impl Mqtt {
     /// How many [`request`](Mqtt::request)s wait for their reply right now.
     pub fn pending_requests(&self) -> usize {
         self.shared.requests.pending()
+    }
+}
+
+impl Mqtt {
+    /// At a connect: subscribes the reply topics requests still wait on, except
+    /// `handled` (the client's own filters, subscribed anyway). Their requests subscribed
+    /// them on an earlier connection; a clean session lost that, and a waiting request
+    /// does not subscribe again. Whether the broker answered (if not, the connection
+    /// went: the next connect subscribes them). A refusal is logged, and the next
+    /// request on the topic tries again.
+    pub(super) async fn resubscribe_replies(&self, handled: &[(String, QoS)]) -> bool {
+        let shared = &self.shared;
+        let connection = lock(&shared.health).connects;
+        loop {
+            let ends = shared.ends.subscribe();
+            let Some((topics, granted)) = shared.requests.subscribe_waited_on(
+                connection,
+                SUBSCRIBE_CHUNK,
+                |topic| handled.iter().any(|(filter, _)| filter == topic),
+                |topics| {
+                    shared
+                        .outbound
+                        .subscribe(topics.to_vec(), vec![REPLY_QOS; topics.len()])
+                },
+            ) else {
+                return true;
+            };
+            let codes = match self.answered(ends, granted).await {
+                None => return false,
+                Some(Ok(codes)) => codes,
+                Some(Err(e)) => {
+                    let first = topics.first().map_or("", String::as_str);
+                    let e = Error::from_paho(e, PahoOp::Subscribe { filter: first });
+                    log::warn!(target: CLIENT_TARGET, "subscribing again to the reply topics requests wait on failed: {e}");
+                    Vec::new()
+                }
+            };
+            for (i, topic) in topics.iter().enumerate() {
+                let granted = codes
+                    .get(i)
+                    .and_then(|&code| u8::try_from(code).ok())
+                    .and_then(QoS::from_u8);
+                if granted.is_some() {
+                    log::debug!(target: CLIENT_TARGET, "subscribed again to the reply topic `{topic}`: a request waits on it");
+                } else {
+                    shared.requests.subscribe_failed(topic, connection);
+                    log::warn!(target: CLIENT_TARGET, "the reply topic `{topic}` could not be subscribed again: a request waiting on it may get no reply");
+                }
+            }
+        }
     }
 }
 
@@ -390,6 +441,60 @@ mod tests {
             matches!(res, Ok(Ok(Err(Error::NoReply { .. })))),
             "{res:?}; pending: {}",
             mqtt.pending_requests()
+        );
+        assert_eq!(mqtt.pending_requests(), 0);
+    }
+
+    /// A clean session loses the reply topic's subscription with the connection: a
+    /// request still waiting has it made again on the next one (the connect's
+    /// resubscription), and its reply, answered after the reconnect, arrives.
+    #[tokio::test]
+    async fn a_request_waiting_across_a_reconnect_subscribes_its_reply_topic_again() {
+        let fake = Fake::default();
+        let sent = fake.sent();
+        let mqtt = client(fake);
+        mqtt.shared
+            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        let waiting = tokio::spawn({
+            let mqtt = mqtt.clone();
+            async move { mqtt.request("a/b", "?").timeout(DEADLINE).await }
+        });
+        while lock(&sent).published.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let own = mqtt.shared.requests.own_topic().to_owned();
+        assert_eq!(lock(&sent).subscribed, std::slice::from_ref(&own));
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        mqtt.shared
+            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        // What the driver does at each connect.
+        assert!(mqtt.resubscribe().await);
+        assert_eq!(
+            lock(&sent).subscribed,
+            [own.clone(), own.clone()],
+            "the reply topic must be subscribed on the new connection"
+        );
+        // The responder answers after the reconnect.
+        let correlation = lock(&sent).published[0]
+            .properties()
+            .get_binary(paho_mqtt::PropertyCode::CorrelationData);
+        let mut props = paho_mqtt::Properties::new();
+        props
+            .push_binary(
+                paho_mqtt::PropertyCode::CorrelationData,
+                correlation.unwrap(),
+            )
+            .unwrap();
+        let reply = paho_mqtt::MessageBuilder::new()
+            .topic(own)
+            .payload("answer")
+            .properties(props)
+            .finalize();
+        assert!(mqtt.shared.requests.route(reply).is_none());
+        let res = tokio::time::timeout(DEADLINE, waiting).await;
+        assert!(
+            matches!(&res, Ok(Ok(Ok(m))) if m.payload() == b"answer"),
+            "{res:?}"
         );
         assert_eq!(mqtt.pending_requests(), 0);
     }
