@@ -266,3 +266,55 @@ async fn a_message_on_a_handlers_topic_a_request_waits_on_reaches_the_handler() 
     waiting.abort();
     client.shutdown().await;
 }
+
+static RECON_CONNECTED: Recorder<()> = Recorder::new();
+static RECON_ASKED: Recorder<String> = Recorder::new();
+/// Opened by the test once the client is connected again.
+static RECON_GATE: Recorder<()> = Recorder::new();
+
+#[mqtt::on_connect(broker = "RECON")]
+fn recon_connected() {
+    RECON_CONNECTED.push(());
+}
+
+/// Answers once the test opens the gate: after the connection dropped and came back.
+#[mqtt::on_message("recon/ask", broker = "RECON")]
+async fn recon_answer(text: mqtt::Text) -> mqtt::Reply {
+    RECON_ASKED.push(text.as_str().to_owned());
+    let _ = tokio::task::spawn_blocking(|| RECON_GATE.wait_for(T, |g| !g.is_empty())).await;
+    mqtt::Reply::new("answer")
+}
+
+/// With a clean session the broker forgets the reply topic's subscription with the
+/// connection: a request still waiting gets it back at the reconnect, and with it the
+/// reply sent afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_waiting_across_a_reconnect_gets_a_reply_sent_after_it() {
+    let broker = Broker::start();
+    let id = unique("recon");
+    let cfg = config(&broker, "RECON", &id, ProtocolVersion::V5)
+        .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500));
+    let client = start(&broker, cfg, &id, 1);
+    // on_connect is told once the handlers' filters are subscribed.
+    assert!(RECON_CONNECTED.wait_for(T, |c| c.len() == 1));
+    let mqtt = client.handle();
+    let waiting = tokio::spawn({
+        let mqtt = mqtt.clone();
+        async move { mqtt.request("recon/ask", "?").timeout(T).await }
+    });
+    assert!(RECON_ASKED.wait_for(T, |a| a.len() == 1));
+    broker.restart();
+    assert!(
+        RECON_CONNECTED.wait_for(T, |c| c.len() == 2),
+        "never connected again: {}",
+        broker.log_tail(20)
+    );
+    assert_eq!(mqtt.pending_requests(), 1);
+    RECON_GATE.push(());
+    let res = tokio::time::timeout(T + T, waiting).await.unwrap().unwrap();
+    assert_eq!(
+        res.map(|m| m.payload_str().map(str::to_owned)).unwrap(),
+        Ok("answer".to_owned())
+    );
+    client.shutdown().await;
+}
