@@ -89,10 +89,12 @@ impl Session {
             Input::Message(m) => {
                 let shared = &self.mqtt.shared;
                 let token = m.ack_token();
-                let Some(m) = shared.requests.route(m) else {
+                let Some(m) = shared.requests.route(m, |topic| shared.subscribes(topic)) else {
                     // A reply: handed to the request waiting for it, never to handlers,
                     // also while stopping (the call awaiting it may be what the stop
-                    // waits for); acknowledged now (the slot is dropped at once).
+                    // waits for); or a message only a reply topic's subscription brought
+                    // and no request waits for (late, duplicate): dropped. Acknowledged
+                    // now (the slot is dropped at once).
                     drop(token.map(|t| shared.acks.slot(t)));
                     return None;
                 };

@@ -92,64 +92,90 @@ impl Requests {
         lock(&self.table).waiting.len()
     }
 
-    /// Hands `msg` to the request waiting for it, if it is a reply (`None`); gives it back
-    /// otherwise, for the handlers. A message on the own reply topic that matches no
-    /// waiting request is dropped (late or duplicate): it never reaches handlers. On a
-    /// reply topic the caller named, which handlers may listen to as well, such a
-    /// message goes to the handlers.
+    /// Hands `msg` to the request waiting for it, if it is its reply (`None`); gives it
+    /// back for the handlers when it is no reply and `subscribed(topic)` says one of the
+    /// client's own subscriptions ([`Mqtt::topics`](super::Mqtt::topics): a handler's
+    /// filter, `Mqtt::subscribe`) covers its topic; drops it otherwise (`None`).
+    ///
+    /// - A reply to one of this client's requests (its Correlation Data says so) that
+    ///   no request waits for any more (it came after the timeout, or twice, also as the
+    ///   second copy a broker sends through an overlapping subscription) is dropped with
+    ///   a debug line: it never reaches handlers.
+    /// - Anything else on a reply topic is no reply: the handlers' when the client
+    ///   subscribes the topic for them (on a topic the caller named, the request may
+    ///   share their subscription; a handler may also subscribe the own reply topic),
+    ///   dropped otherwise: only the request's subscription brought it, and dispatching
+    ///   it would say "no handler" about a message nobody asked for.
     ///
     /// The client's own reply topic is a reply topic from the start: with a persistent
     /// session its subscription outlives the process, and a late reply to the previous
-    /// one arrives before this one made any request. A retained message is never a
-    /// reply: the broker sets the flag only on what it sends because of a new
-    /// subscription (the reply topic's, made by the request), so it is older than the
-    /// request.
-    pub(crate) fn route(&self, msg: paho_mqtt::Message) -> Option<paho_mqtt::Message> {
+    /// one arrives before this one made any request. A retained message is a reply only
+    /// by its Correlation Data: the broker sets the flag on what it sends because of a
+    /// new subscription (the reply topic's, made by the request), so it is older than
+    /// the request, unless it carries the Correlation Data made for the request (a reply
+    /// published retained, sent again when a reconnect subscribes the topic again). On
+    /// MQTT 3.1.1, which has no Correlation Data, a retained message is never a reply.
+    pub(crate) fn route(
+        &self,
+        msg: paho_mqtt::Message,
+        subscribed: impl FnOnce(&str) -> bool,
+    ) -> Option<paho_mqtt::Message> {
         let own = msg.topic() == self.own_topic;
         if !own && !self.active.load(Ordering::Acquire) {
             return Some(msg);
         }
-        let mut table = lock(&self.table);
-        if !own && !table.topics.contains_key(msg.topic()) {
-            return Some(msg);
-        }
-        if msg.retained() {
+        let correlation = {
+            let mut table = lock(&self.table);
+            if !own && !table.topics.contains_key(msg.topic()) {
+                return Some(msg);
+            }
+            let key = Key {
+                topic: msg.topic().to_owned(),
+                correlation: msg.properties().get_binary(PropertyCode::CorrelationData),
+            };
+            let may_reply = !msg.retained() || key.correlation.is_some();
+            if let Some(tx) = may_reply.then(|| table.waiting.remove(&key)).flatten() {
+                // A request dropped meanwhile has also dropped its receiver: nothing to do.
+                let _ = tx.send(Message::from_paho(msg));
+                return None;
+            }
+            key.correlation
+        };
+        // Lock order: the table is let go before the client's subscriptions are looked at.
+        if correlation.as_deref().is_some_and(|c| self.made_here(c)) {
             log::debug!(
                 target: CLIENT_TARGET,
-                "a retained message on the reply topic `{}` is not a reply (it was there before the request); dropped",
+                "a reply on `{}` matches no waiting request (it came after the timeout, or twice); dropped",
                 truncate(msg.topic())
             );
             return None;
         }
-        let key = Key {
-            topic: msg.topic().to_owned(),
-            correlation: msg.properties().get_binary(PropertyCode::CorrelationData),
-        };
-        if let Some(tx) = table.waiting.remove(&key) {
-            // A request dropped meanwhile has also dropped its receiver: nothing to do.
-            let _ = tx.send(Message::from_paho(msg));
-            return None;
-        }
-        if !own {
-            // A topic the caller named may be a handler's too (its filter, whose
-            // subscription the request shares, or one a wildcard covers): what matches
-            // no request is the handlers' (dropping it would acknowledge it unhandled).
+        if subscribed(msg.topic()) {
             return Some(msg);
         }
-        if key.correlation.is_none() {
+        let topic = truncate(msg.topic());
+        if msg.retained() {
+            log::debug!(
+                target: CLIENT_TARGET,
+                "a retained message on the reply topic `{topic}` is no reply (it was there before the request), and no subscription of the client covers the topic; dropped"
+            );
+        } else if own && correlation.is_none() {
             log::warn!(
                 target: CLIENT_TARGET,
-                "a reply on `{}` carries no Correlation Data, so it matches no request; the responder must copy the request's Correlation Data (MQTT 5 §4.10)",
-                key.topic
+                "a reply on `{topic}` carries no Correlation Data, so it matches no request; the responder must copy the request's Correlation Data (MQTT 5 §4.10)"
             );
         } else {
             log::debug!(
                 target: CLIENT_TARGET,
-                "a reply on `{}` matches no waiting request (it came after the timeout, or twice); dropped",
-                key.topic
+                "a message on the reply topic `{topic}` matches no waiting request (a late reply to a previous process, or another's), and no subscription of the client covers the topic; dropped"
             );
         }
         None
+    }
+
+    /// Whether `correlation` is one this client made (for a request of its own).
+    fn made_here(&self, correlation: &[u8]) -> bool {
+        correlation.len() == 16 && correlation.starts_with(&self.nonce.to_be_bytes())
     }
 
     /// Registers a request waiting on `topic`, with a fresh Correlation Data when
@@ -279,7 +305,14 @@ mod tests {
     use super::*;
 
     fn reply(topic: &str, correlation: Option<&[u8]>) -> paho_mqtt::Message {
-        let mut b = paho_mqtt::MessageBuilder::new().topic(topic).payload("r");
+        message(topic, correlation, false)
+    }
+
+    fn message(topic: &str, correlation: Option<&[u8]>, retained: bool) -> paho_mqtt::Message {
+        let mut b = paho_mqtt::MessageBuilder::new()
+            .topic(topic)
+            .payload("r")
+            .retained(retained);
         if let Some(c) = correlation {
             let mut props = paho_mqtt::Properties::new();
             props
@@ -290,64 +323,108 @@ mod tests {
         b.finalize()
     }
 
+    /// No subscription of the client covers the topic: only a reply topic's brought it.
+    fn unsubscribed(_: &str) -> bool {
+        false
+    }
+
+    /// A subscription of the client (a handler's filter) covers the topic.
+    fn subscribed(_: &str) -> bool {
+        true
+    }
+
     #[test]
     fn replies_reach_their_request_and_nothing_else() {
         let r = Requests::new("app-1");
         assert_eq!(r.own_topic(), "flask-mqtt/replies/app-1");
         // Before any request, nothing but the own reply topic is a reply.
-        assert!(r.route(reply("other", None)).is_some());
+        assert!(r.route(reply("other", None), unsubscribed).is_some());
         let (a, mut rx_a) = r.register(r.own_topic().to_owned(), true).unwrap();
         let (b, mut rx_b) = r.register(r.own_topic().to_owned(), true).unwrap();
         assert_ne!(a.correlation, b.correlation);
         assert_eq!(r.pending(), 2);
         // Not a reply topic: for the handlers.
-        assert!(r.route(reply("other", None)).is_some());
+        assert!(r.route(reply("other", None), unsubscribed).is_some());
         // Matched by Correlation Data, whatever the order.
-        assert!(r.route(reply(&b.topic, b.correlation.as_deref())).is_none());
+        let to_b = reply(&b.topic, b.correlation.as_deref());
+        assert!(r.route(to_b, subscribed).is_none());
         assert!(rx_b.try_recv().is_ok());
         assert!(rx_a.try_recv().is_err());
         // Unknown or missing Correlation Data on the reply topic: dropped, not handled.
-        assert!(r.route(reply(&a.topic, Some(b"nope"))).is_none());
-        assert!(r.route(reply(&a.topic, None)).is_none());
+        assert!(r
+            .route(reply(&a.topic, Some(b"nope")), unsubscribed)
+            .is_none());
+        assert!(r.route(reply(&a.topic, None), unsubscribed).is_none());
         assert!(rx_a.try_recv().is_err());
-        assert!(r.route(reply(&a.topic, a.correlation.as_deref())).is_none());
+        let to_a = reply(&a.topic, a.correlation.as_deref());
+        assert!(r.route(to_a, unsubscribed).is_none());
         assert!(rx_a.try_recv().is_ok());
         // The own topic is never given back: no unsubscription.
         assert!(r.unregister(&a, |_| ()).is_none());
         assert!(r.unregister(&b, |_| ()).is_none());
         assert_eq!(r.pending(), 0);
-        assert!(r.route(reply(&a.topic, a.correlation.as_deref())).is_none());
+        // A late reply, or a duplicate: this client's, never the handlers', also when
+        // a handler's subscription covers the topic (and brought a second copy).
+        let late = reply(&a.topic, a.correlation.as_deref());
+        assert!(r.route(late, subscribed).is_none());
+        let late = reply(&b.topic, b.correlation.as_deref());
+        assert!(r.route(late, unsubscribed).is_none());
     }
 
     /// A persistent session keeps the own reply topic subscribed across a restart: a
     /// late reply to the previous process arrives before this one made any request, and
-    /// must not reach handlers all the same.
+    /// must not reach handlers all the same, unless a handler subscribes the topic.
     #[test]
-    fn the_own_reply_topic_never_reaches_handlers_even_before_a_request() {
+    fn the_own_reply_topic_reaches_no_handler_that_does_not_subscribe_it() {
         let r = Requests::new("app-1");
+        let own = "flask-mqtt/replies/app-1";
+        assert!(r.route(reply(own, Some(b"old")), unsubscribed).is_none());
+        assert!(r.route(reply(own, None), unsubscribed).is_none());
         assert!(r
-            .route(reply("flask-mqtt/replies/app-1", Some(b"old")))
-            .is_none());
-        assert!(r.route(reply("flask-mqtt/replies/app-1", None)).is_none());
-        assert!(r.route(reply("flask-mqtt/replies/app-2", None)).is_some());
+            .route(reply("flask-mqtt/replies/app-2", None), unsubscribed)
+            .is_some());
         assert_eq!(r.pending(), 0);
     }
 
+    /// A handler may subscribe the own reply topic (`flask-mqtt/replies/#`, `#`): what
+    /// arrives there and is no reply to this client's requests is the handler's, before
+    /// and while requests wait; the replies (also late ones) are not.
+    #[test]
+    fn a_handler_subscribing_the_own_reply_topic_gets_what_is_no_reply() {
+        let r = Requests::new("app-1");
+        let own = "flask-mqtt/replies/app-1";
+        assert!(r.route(reply(own, Some(b"old")), subscribed).is_some());
+        assert!(r.route(reply(own, None), subscribed).is_some());
+        assert!(r.route(message(own, None, true), subscribed).is_some());
+        let (k, mut rx) = r.register(own.to_owned(), true).unwrap();
+        assert!(r
+            .route(reply(own, Some(b"another's")), subscribed)
+            .is_some());
+        assert!(r.route(reply(own, None), subscribed).is_some());
+        assert!(rx.try_recv().is_err());
+        assert!(r
+            .route(reply(own, k.correlation.as_deref()), subscribed)
+            .is_none());
+        assert!(rx.try_recv().is_ok());
+        assert!(r
+            .route(reply(own, k.correlation.as_deref()), subscribed)
+            .is_none());
+        assert!(r.unregister(&k, |_| ()).is_none());
+    }
+
     /// A retained message on a reply topic is sent by the broker because the topic was
-    /// just subscribed: old news, never the reply to the request that subscribed it.
+    /// just subscribed: old news, never the reply to the request that subscribed it. It
+    /// is the handlers' when one subscribes the topic, dropped otherwise.
     #[test]
     fn a_retained_message_on_a_reply_topic_is_no_reply() {
         let r = Requests::new("app-1");
         let (k, mut rx) = r.register("v3/replies".to_owned(), false).unwrap();
-        let stale = paho_mqtt::MessageBuilder::new()
-            .topic("v3/replies")
-            .payload("stale status")
-            .retained(true)
-            .finalize();
-        assert!(r.route(stale).is_none());
+        let stale = || message("v3/replies", None, true);
+        assert!(r.route(stale(), unsubscribed).is_none());
+        assert!(r.route(stale(), subscribed).is_some());
         assert!(rx.try_recv().is_err());
         assert_eq!(r.pending(), 1);
-        assert!(r.route(reply("v3/replies", None)).is_none());
+        assert!(r.route(reply("v3/replies", None), unsubscribed).is_none());
         assert_eq!(
             rx.try_recv().map(|m| m.payload().to_vec()).ok(),
             Some(b"r".to_vec())
@@ -355,22 +432,70 @@ mod tests {
         assert!(r.unregister(&k, |_| ()).is_none());
     }
 
-    /// A topic the caller named may also be a handler's (its own filter, whose
-    /// subscription the request shares, or one its wildcard covers): while a request
-    /// waits there, a message matching no request is the handlers', not dropped (which
-    /// would acknowledge it unhandled).
+    /// MQTT 5: a retained message is the reply when it carries the Correlation Data made
+    /// for the request, which cannot predate it (a reply published retained and sent
+    /// again when a reconnect subscribes the reply topic again); with any other, or
+    /// none, it is no reply.
     #[test]
-    fn a_message_on_a_named_reply_topic_matching_no_request_goes_to_handlers() {
+    fn a_retained_message_with_the_requests_correlation_data_is_its_reply() {
         let r = Requests::new("app-1");
         let (k, mut rx) = r.register("svc/r".to_owned(), true).unwrap();
-        assert!(r.route(reply("svc/r", None)).is_some());
-        assert!(r.route(reply("svc/r", Some(b"someone else's"))).is_some());
+        let foreign = message("svc/r", Some(b"someone else's"), true);
+        assert!(r.route(foreign, subscribed).is_some());
+        assert!(r.route(message("svc/r", None, true), subscribed).is_some());
         assert!(rx.try_recv().is_err());
-        assert!(r.route(reply("svc/r", k.correlation.as_deref())).is_none());
+        let retained_reply = message("svc/r", k.correlation.as_deref(), true);
+        assert!(r.route(retained_reply, subscribed).is_none());
         assert!(rx.try_recv().is_ok());
-        // The same reply again: no request waits for it any more; the handlers'.
-        assert!(r.route(reply("svc/r", k.correlation.as_deref())).is_some());
         assert!(r.unregister(&k, |_| ()).is_none());
+    }
+
+    /// A topic the caller named may also be a handler's (its own filter, whose
+    /// subscription the request shares, or one its wildcard covers): while a request
+    /// waits there, a message that is no reply is the handlers', not dropped (which
+    /// would acknowledge it unhandled). A late or duplicate reply to this client's
+    /// request is not theirs.
+    #[test]
+    fn a_message_on_a_handlers_reply_topic_matching_no_request_goes_to_handlers() {
+        let r = Requests::new("app-1");
+        let (k, mut rx) = r.register("svc/r".to_owned(), true).unwrap();
+        let (other, _rx) = r.register("svc/r".to_owned(), true).unwrap();
+        assert!(r.route(reply("svc/r", None), subscribed).is_some());
+        let foreign = reply("svc/r", Some(b"someone else's"));
+        assert!(r.route(foreign, subscribed).is_some());
+        assert!(rx.try_recv().is_err());
+        assert!(r
+            .route(reply("svc/r", k.correlation.as_deref()), subscribed)
+            .is_none());
+        assert!(rx.try_recv().is_ok());
+        // The same reply again: no request waits for it any more, and it is no one
+        // else's.
+        assert!(r
+            .route(reply("svc/r", k.correlation.as_deref()), subscribed)
+            .is_none());
+        assert!(r.unregister(&k, |_| ()).is_none());
+        assert!(r.unregister(&other, |_| ()).is_none());
+    }
+
+    /// A topic the caller named that no subscription of the client covers: only the
+    /// request's subscription brings messages there, and what is no reply to a waiting
+    /// request (late, duplicate, another's) is dropped at debug level, not dispatched
+    /// to no handler (a "matched no handler" warning).
+    #[test]
+    fn an_unmatched_message_on_a_reply_topic_no_handler_subscribes_is_dropped() {
+        let r = Requests::new("app-1");
+        let (k, mut rx) = r.register("svc/r".to_owned(), true).unwrap();
+        let (other, _rx) = r.register("svc/r".to_owned(), true).unwrap();
+        assert!(r.route(reply("svc/r", None), unsubscribed).is_none());
+        let foreign = reply("svc/r", Some(b"someone else's"));
+        assert!(r.route(foreign, unsubscribed).is_none());
+        let answer = || reply("svc/r", k.correlation.as_deref());
+        assert!(r.route(answer(), unsubscribed).is_none());
+        assert!(rx.try_recv().is_ok());
+        assert!(r.route(answer(), unsubscribed).is_none());
+        assert_eq!(r.pending(), 1);
+        assert!(r.unregister(&k, |_| ()).is_none());
+        assert!(r.unregister(&other, |_| ()).is_none());
     }
 
     #[test]
@@ -394,6 +519,6 @@ mod tests {
             Some("v3/replies")
         );
         // Given back: messages on it go to handlers again.
-        assert!(r.route(reply("v3/replies", None)).is_some());
+        assert!(r.route(reply("v3/replies", None), unsubscribed).is_some());
     }
 }

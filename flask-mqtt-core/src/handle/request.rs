@@ -490,7 +490,7 @@ mod tests {
             .payload("answer")
             .properties(props)
             .finalize();
-        assert!(mqtt.shared.requests.route(reply).is_none());
+        assert!(mqtt.shared.requests.route(reply, |_| false).is_none());
         let res = tokio::time::timeout(DEADLINE, waiting).await;
         assert!(
             matches!(&res, Ok(Ok(Ok(m))) if m.payload() == b"answer"),

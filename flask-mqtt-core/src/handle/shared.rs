@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
+use flask_mqtt_topic::TopicFilter;
 use tokio::sync::{mpsc, watch};
 
 use super::health::{ConnectionState, Health, Stalls};
@@ -128,6 +129,17 @@ impl Shared {
         self
     }
 
+    /// Whether one of the client's own subscriptions ([`Mqtt::topics`](super::Mqtt::topics):
+    /// the handlers' filters, `Mqtt::subscribe`'s) covers `topic`; the subscription a
+    /// request makes for its reply topic is not one of them.
+    pub(crate) fn subscribes(&self, topic: &str) -> bool {
+        let topics = lock(&self.topics);
+        topics.contains_key(topic)
+            || topics
+                .keys()
+                .any(|filter| TopicFilter::new(filter.as_str()).is_ok_and(|f| f.matches(topic)))
+    }
+
     /// A broker connection ended (or the client stopped): what waits for an answer on it
     /// stops waiting.
     pub(crate) fn connection_ended(&self) {
@@ -144,5 +156,29 @@ impl Shared {
             let now = state == ConnectionState::Connected;
             std::mem::replace(up, now) != now
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::handle::outbound::fake::{client, Fake};
+    use crate::qos::QoS;
+    use crate::sync::lock;
+
+    /// What decides whether a message on a reply topic that is no reply goes to the
+    /// handlers: a filter of the client's covers it, a shared one by its inner filter.
+    #[tokio::test]
+    async fn the_clients_own_subscriptions_cover_topics_by_their_filters() {
+        let mqtt = client(Fake::default());
+        let shared = &mqtt.shared;
+        assert!(!shared.subscribes("flask-mqtt/replies/app-1"));
+        for filter in ["svc/r", "flask-mqtt/replies/#", "$share/g/jobs/+"] {
+            lock(&shared.topics).insert(filter.to_owned(), QoS::AtLeastOnce);
+        }
+        assert!(shared.subscribes("svc/r"));
+        assert!(shared.subscribes("flask-mqtt/replies/app-1"));
+        assert!(shared.subscribes("jobs/1"));
+        assert!(!shared.subscribes("svc/r/more"));
+        assert!(!shared.subscribes("jobs/1/more"));
     }
 }
