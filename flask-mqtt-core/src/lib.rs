@@ -36,7 +36,7 @@
 //!   than its in-flight window (MQTT 5: `MQTT_RECEIVE_MAXIMUM`) ahead of the handlers.
 //!   An `Err`, a panic or a rejected argument is acknowledged and logged unless the
 //!   handler says `nack_on_error`. A message no handler takes, and a reply consumed by
-//!   [`Mqtt::request`], are acknowledged at once. [`Mqtt::unacknowledged_messages`]
+//!   [`Mqtt::request`] (or dropped as late), are acknowledged at once. [`Mqtt::unacknowledged_messages`]
 //!   counts what is owed. See the README's "Guarantees".
 //! - Nothing is handled before the app is ready ([`Client::start_paused`],
 //!   [`Mqtt::ready`]; `flask-mqtt-actix`'s `configure` waits for the first app to be

@@ -41,17 +41,23 @@ impl Mqtt {
     /// connection, and again at a reconnect while requests wait on it) and a Correlation Data unique to it; a responder, such as a handler
     /// returning [`Reply`](crate::Reply), publishes its answer to that topic with that
     /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
-    /// `#[on_message]` handlers, also not a catch-all; a reply on the own reply topic
-    /// that matches no waiting request (it came after the timeout, or twice, or, with a
-    /// persistent session, to a previous process with the same client id) is dropped
-    /// with a debug line. A topic given to [`Request::reply_to`] may be a handler's too:
-    /// a message there that matches no waiting request goes to the handlers.
+    /// `#[on_message]` handlers, also not a catch-all: a reply to one of the client's
+    /// requests that no request waits for any more (it came after the timeout, or
+    /// twice) is dropped with a debug line. Anything else on a reply topic is no reply
+    /// (no Correlation Data, or another's, such as a late reply to a previous process
+    /// with the same client id and a persistent session; a retained message, unless it
+    /// carries the Correlation Data made for the request): it goes to the handlers when
+    /// one of [`Mqtt::topics`] covers the topic (a handler's filter, also
+    /// `flask-mqtt/replies/#` or `#`; a topic given to [`Request::reply_to`] may well
+    /// be a handler's), and is dropped with a debug line otherwise (only the reply
+    /// topic's subscription brought it).
     ///
     /// On MQTT 3.1.1, which has neither property, name the reply topic with
     /// [`Request::reply_to`] and tell the responder about it your own way (the payload,
     /// a topic convention); the first message on that topic is the reply (a retained
     /// message is not: the broker sends it because the request subscribed the topic, so
-    /// it is older than the request), and one request at a time may wait on it. The topic is subscribed while requests wait on it (unless
+    /// it is older than the request; it goes where other messages that are no reply go,
+    /// see above), and one request at a time may wait on it. The topic is subscribed while requests wait on it (unless
     /// it is one of [`Mqtt::topics`]) and messages on it go to handlers again afterwards.
     ///
     /// Nothing is sent until the `Request` is awaited. Dropping the future stops the
