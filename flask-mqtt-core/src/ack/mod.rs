@@ -11,6 +11,8 @@
 //! message, settled when its handlers are done with it.
 
 pub mod policy;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub(crate) mod watermark;
 
 pub use self::policy::{AckPolicy, UnknownAckPolicy};

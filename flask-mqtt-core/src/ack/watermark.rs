@@ -156,13 +156,12 @@ impl Watermark {
     /// session. Released in Paho, so that the acknowledgements after it on its connection
     /// (which leave in arrival order) do not wait for it forever.
     pub(crate) fn leave(&self, token: AckToken) {
-        match self.to.release(token) {
-            Ok(_) => {}
-            Err(e) => log::debug!(
+        if let Err(e) = self.to.release(token) {
+            log::debug!(
                 target: TARGET,
                 "releasing message {} left to the broker failed: {e}",
                 token.packet_id()
-            ),
+            );
         }
     }
 
@@ -293,36 +292,55 @@ impl Drop for Held {
 /// queue, its task or the call's future dropped by a bug of ours or by a runtime
 /// shutting down), it marks the message unhandled: released, never acknowledged,
 /// whatever its other holders do.
-pub(crate) struct Owing(Option<Slot>);
+pub(crate) struct Owing(Promise);
+
+/// What an [`Owing`] holds.
+enum Promise {
+    /// Owed: dropped so, it marks the message unhandled.
+    Owed(Slot),
+    /// Kept in place ([`Owing::discharge`]): the slot is still held, and settles as its
+    /// holders say.
+    Discharged(Slot),
+    /// Nothing held (no slot, or handed over by [`Owing::kept`]).
+    Nothing,
+}
 
 impl Owing {
     /// Owes the message of `slot` (if any) a call, holding `slot` meanwhile.
     pub(crate) fn new(slot: Option<Slot>) -> Owing {
-        Owing(slot)
+        Owing(slot.map_or(Promise::Nothing, Promise::Owed))
     }
 
     /// The slot it holds.
     pub(crate) fn slot(&self) -> Option<&Slot> {
-        self.0.as_ref()
+        match &self.0 {
+            Promise::Owed(slot) | Promise::Discharged(slot) => Some(slot),
+            Promise::Nothing => None,
+        }
     }
 
     /// The call begins (or is skipped on purpose), or, held by the call, ended: nothing is
     /// owed any more. Returns the slot, held now by the caller.
     pub(crate) fn kept(mut self) -> Option<Slot> {
-        self.discharged()
+        match std::mem::replace(&mut self.0, Promise::Nothing) {
+            Promise::Owed(slot) | Promise::Discharged(slot) => Some(slot),
+            Promise::Nothing => None,
+        }
     }
 
     /// [`Owing::kept`] in place: the promise is kept while its holder lives on (a call
-    /// whose handler succeeded and which still sends its reply). Returns the slot, held
-    /// now by the caller; the `Owing` owes nothing any more.
-    pub(crate) fn discharged(&mut self) -> Option<Slot> {
-        self.0.take()
+    /// whose handler succeeded and which still sends its reply). The `Owing` still holds
+    /// the slot, but owes nothing any more: dropped, it settles as the slot's holders say.
+    pub(crate) fn discharge(&mut self) {
+        if let Promise::Owed(slot) = std::mem::replace(&mut self.0, Promise::Nothing) {
+            self.0 = Promise::Discharged(slot);
+        }
     }
 }
 
 impl Drop for Owing {
     fn drop(&mut self) {
-        if let Some(slot) = self.0.take() {
+        if let Promise::Owed(slot) = &self.0 {
             slot.0.unhandled.store(true, Ordering::SeqCst);
         }
     }
@@ -331,21 +349,7 @@ impl Drop for Owing {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Records what was settled: `(packet id, acknowledged)`.
-    struct Recorder(Arc<Mutex<Vec<(u16, bool)>>>);
-
-    impl Acknowledge for Recorder {
-        fn acknowledge(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
-            lock(&self.0).push((token.packet_id(), true));
-            Ok(AckOutcome::Accepted)
-        }
-
-        fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
-            lock(&self.0).push((token.packet_id(), false));
-            Ok(AckOutcome::Accepted)
-        }
-    }
+    use crate::ack::test_support::{Recorder, Settled};
 
     fn token(id: u16) -> AckToken {
         AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 7)
@@ -357,7 +361,7 @@ mod tests {
     /// every later one (a request's reply, acknowledged on arrival).
     #[test]
     fn a_message_settled_once_abandoned_is_released() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Settled::default());
         let acks = Watermark::new(Box::new(Recorder(Arc::clone(&seen))));
         let handled = acks.slot(token(1));
         let failed = acks.slot(token(2));
@@ -365,7 +369,7 @@ mod tests {
         acks.abandon();
         drop(handled);
         drop(failed);
-        assert_eq!(*lock(&seen), [(1, false), (2, false)]);
+        assert_eq!(seen.seen(), [(1, false), (2, false)]);
         assert_eq!(acks.unacknowledged(), 0);
     }
 
@@ -373,11 +377,11 @@ mod tests {
     /// Paho too, and counts as nothing owed.
     #[test]
     fn a_message_left_to_the_broker_is_released() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Settled::default());
         let acks = Watermark::new(Box::new(Recorder(Arc::clone(&seen))));
         acks.close();
         acks.leave(token(3));
-        assert_eq!(*lock(&seen), [(3, false)]);
+        assert_eq!(seen.seen(), [(3, false)]);
         assert_eq!(acks.unacknowledged(), 0);
     }
 }

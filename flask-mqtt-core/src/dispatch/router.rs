@@ -129,8 +129,8 @@ mod tests {
     use paho_mqtt::AckToken;
     use tokio::sync::Semaphore;
 
+    use crate::ack::test_support::{Recorder, Settled};
     use crate::ack::watermark::Watermark;
-    use crate::dispatch::worker::tests::{Recorder, Settled};
     use crate::dispatch::Dispatcher;
     use crate::event::{Event, HandlerKind};
     use crate::extract::context::EventContext;
@@ -275,7 +275,7 @@ mod tests {
         );
         GATES[1].permits.add_permits(3);
         settled.wait_for(3, deadline).await;
-        assert_eq!(*lock(&settled.0), [(1, true), (2, true), (3, true)]);
+        assert_eq!(settled.seen(), [(1, true), (2, true), (3, true)]);
         assert_eq!(GATES[1].started(), 3);
     }
 }

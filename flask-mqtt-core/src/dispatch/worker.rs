@@ -141,12 +141,11 @@ pub(super) enum Rest {
 pub(super) async fn resume(
     h: Arc<Handler>,
     index: usize,
-    call: Call,
+    mut call: Call,
     rest: Rest,
     observer: Option<Arc<dyn Observer>>,
     started: u64,
 ) -> u64 {
-    let mut call = call;
     let span = call.span.clone().unwrap_or_else(Span::none);
     let ended = async {
         let outcome = match rest {
@@ -187,11 +186,10 @@ pub(super) struct Call {
     pub(super) ctx: Arc<EventContext>,
     /// The message's acknowledgement, held until the call has ended (policy `after`);
     /// dropped before [`Call::finish`] (a worker gone, its task or runtime dropped), the
-    /// call never ended: the message is released, not acknowledged (see [`Owing`]).
+    /// call never ended: the message is released, not acknowledged (see [`Owing`]). Once
+    /// the handler succeeded ([`Call::handled`]) it is discharged in place: it settles as
+    /// its holders say, dropped or not.
     ack: Owing,
-    /// The hold of [`Call::ack`], once the handler succeeded ([`Call::handled`]): it
-    /// settles as its holders say, dropped or not.
-    held: Option<Slot>,
     nack_on_error: bool,
     /// The call's span (`spans::handler`); none where nobody may listen
     /// (`spans::listened`).
@@ -231,7 +229,6 @@ impl Call {
         Some(Call {
             ctx,
             ack: Owing::new(owed.filter(|_| after)),
-            held: None,
             nack_on_error,
             span,
         })
@@ -257,7 +254,7 @@ impl Call {
     /// from here on (its reply's publish dropped with the call's future, or failed), so
     /// its acknowledgement's hold no longer marks it unhandled when dropped.
     pub(super) fn handled(&mut self) {
-        self.held = self.ack.discharged();
+        self.ack.discharge();
     }
 
     /// Ends the call as `ended`: its span's outcome, the warning if it failed (and, with
@@ -280,12 +277,11 @@ impl Call {
         let Call {
             ctx,
             ack,
-            held,
             nack_on_error,
             span,
         } = self;
         // The call ended: from here on its hold settles as the call's outcome says.
-        let ack = ack.kept().or(held);
+        let ack = ack.kept();
         if let Some(span) = &span {
             spans::handler_ended(span, measure::outcome(&result));
         }
@@ -375,18 +371,17 @@ fn report(h: &Handler, ctx: &EventContext, e: &HandlerError) {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::ack::watermark::{Acknowledge, Watermark};
+    use crate::ack::test_support::{Recorder, Settled};
+    use crate::ack::watermark::Watermark;
     use crate::dispatch::tests::{dispatch, done, watched};
     use crate::dispatch::Dispatcher;
     use crate::event::HandlerKind;
     use crate::message::Message;
     use crate::qos::QoS;
     use crate::registry::HandlerDescriptor;
-    use crate::sync::lock;
     use crate::testing::TestClient;
-    use paho_mqtt::{AckOutcome, AckToken};
+    use paho_mqtt::AckToken;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
     use std::time::Instant;
 
     /// A panic payload that panics again when it is dropped:
@@ -466,35 +461,6 @@ pub(super) mod tests {
         done(d.drain(Duration::from_secs(10))).await;
     }
 
-    /// What the recorder's messages were settled as: `(packet id, acknowledged)`.
-    #[derive(Default)]
-    pub(in crate::dispatch) struct Settled(pub(in crate::dispatch) Mutex<Vec<(u16, bool)>>);
-
-    impl Settled {
-        pub(in crate::dispatch) async fn wait_for(&self, n: usize, deadline: Instant) {
-            while lock(&self.0).len() < n {
-                let so_far = lock(&self.0).clone();
-                assert!(Instant::now() < deadline, "{n} not settled: {so_far:?}");
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        }
-    }
-
-    /// Records how each message was settled.
-    pub(in crate::dispatch) struct Recorder(pub(in crate::dispatch) Arc<Settled>);
-
-    impl Acknowledge for Recorder {
-        fn acknowledge(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
-            lock(&self.0 .0).push((token.packet_id(), true));
-            Ok(AckOutcome::Accepted)
-        }
-
-        fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
-            lock(&self.0 .0).push((token.packet_id(), false));
-            Ok(AckOutcome::Accepted)
-        }
-    }
-
     /// Stands for a bug of ours on a worker, outside the handlers' panic boundary.
     struct PanicsAtCallEnd;
 
@@ -557,7 +523,7 @@ pub(super) mod tests {
         send(4);
         settled.wait_for(4, deadline).await;
         assert_eq!(
-            *lock(&settled.0),
+            settled.seen(),
             [(1, true), (2, false), (3, false), (4, false)]
         );
         assert_eq!(HELD_STARTED.load(Ordering::SeqCst), 1);
@@ -605,7 +571,7 @@ pub(super) mod tests {
         settled
             .wait_for(1, Instant::now() + Duration::from_secs(10))
             .await;
-        assert_eq!(*lock(&settled.0), [(1, true)]);
+        assert_eq!(settled.seen(), [(1, true)]);
         assert!(app.published().is_empty());
     }
 
@@ -647,7 +613,7 @@ pub(super) mod tests {
         // What `replied` does once the handler succeeded, before it awaits the reply.
         replying.handled();
         drop(replying);
-        assert_eq!(*lock(&settled.0), [(1, false), (2, true), (3, true)]);
+        assert_eq!(settled.seen(), [(1, false), (2, true), (3, true)]);
     }
 
     #[tokio::test]
