@@ -3,6 +3,9 @@
 
 use std::collections::VecDeque;
 
+use paho_mqtt::AckToken;
+
+use crate::ack::watermark::Watermark;
 use crate::config::ProtocolVersion;
 use crate::dispatch::Dispatcher;
 use crate::error::ConnectError;
@@ -137,18 +140,11 @@ impl Session {
     /// when the client stops (where it is seen without a logger too: these messages are
     /// lost), and again at the end of the stop for those that came during it.
     pub(super) fn abandon_waiting(&mut self) {
-        let acks = &self.mqtt.shared.acks;
-        let mut messages = 0usize;
-        for input in self.waiting.drain(..) {
-            if let Input::Message(m) = input {
-                messages += 1;
-                // Released (the broker sends it again with a persistent session), so
-                // later acknowledgements of the connection do not wait behind it.
-                if let Some(t) = m.ack_token() {
-                    acks.leave(t);
-                }
-            }
-        }
+        let tokens = self.waiting.drain(..).filter_map(|input| match input {
+            Input::Message(m) => Some(m.ack_token()),
+            _ => None,
+        });
+        let messages = leave_all(&self.mqtt.shared.acks, tokens);
         if messages > 0 {
             report(
                 CLIENT_TARGET,
@@ -169,5 +165,43 @@ impl Session {
         !c.clean_session()
             && !c.client_id_per_process
             && (c.protocol_version() == ProtocolVersion::V311 || !c.session_expiry().is_zero())
+    }
+}
+
+/// Leaves to the broker the messages whose acknowledgement tokens `tokens` gives (`None`
+/// for a QoS 0 message): each QoS 1/2 one is released (the broker sends it again with a
+/// persistent session), so later acknowledgements of its connection do not wait behind
+/// it in Paho. Returns how many messages there were.
+fn leave_all(acks: &Watermark, tokens: impl Iterator<Item = Option<AckToken>>) -> usize {
+    let mut messages = 0usize;
+    for token in tokens {
+        messages += 1;
+        if let Some(t) = token {
+            acks.leave(t);
+        }
+    }
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ack::test_support::{Recorder, Settled};
+
+    /// Messages that waited for an app that never became ready are released, not left
+    /// unsettled: Paho sends acknowledgements in arrival order, so one never settled would
+    /// hold back every later acknowledgement of its connection (a reply's, given on
+    /// arrival, while the stop waits for the request).
+    #[test]
+    fn messages_abandoned_before_ready_are_released() {
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let token = |id| Some(AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 3));
+        let messages = leave_all(&acks, [token(1), None, token(2)].into_iter());
+        assert_eq!(messages, 3);
+        assert_eq!(settled.seen(), [(1, false), (2, false)]);
+        assert_eq!(acks.unacknowledged(), 0);
     }
 }
