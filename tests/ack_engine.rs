@@ -7,7 +7,8 @@
 //! unacknowledged does not deadlock.
 //!
 //! The policies: `first` acknowledges at dispatch, before the call; `manual` when the
-//! handler's `mqtt::Ack` is acked (also after the call) or dropped (with a warning);
+//! handler's `mqtt::Ack` is acked (also after the call); one dropped without `ack()` is
+//! released (with a warning): not acknowledged, sent again with the next session;
 //! `nack_on_error` releases a failed call's message without acknowledging it (later
 //! acknowledgements do not wait for it), and the broker sends it again with the next
 //! session; by default a failed call is acknowledged. A message a graceful stop leaves
@@ -125,6 +126,10 @@ async fn manual_handler(c: mqtt::Mqtt, msg: mqtt::Message, ack: mqtt::Ack) {
         drop(ack);
     }
     called(&c, "manual");
+    called(
+        &c,
+        format!("manual {} dup {}", msg.topic(), msg.as_paho().duplicate()),
+    );
 }
 
 /// `nack_on_error`: fails on `acke/nack/fail`.
@@ -454,34 +459,71 @@ async fn first_acknowledges_before_the_handler_finishes() {
 }
 
 /// `manual`: an `Ack` kept past the call holds the acknowledgement until `ack()`; one
-/// dropped without `ack()` acknowledges at once, with a warning. Never stuck.
+/// dropped without `ack()` releases its message, with a warning: not acknowledged, yet
+/// not stuck (a later message's PUBACK still goes out), and the broker sends it again
+/// (DUP) with the next connection of the persistent session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manual_ack_acknowledges_at_ack_or_when_dropped_with_a_warning() {
+async fn a_manual_ack_dropped_without_ack_releases_its_message_for_the_next_session() {
     capture_logs();
-    let app = App::start("acke-manual");
+    let broker = Broker::builder().persistence(true).build();
+    let id = unique("acke-manual");
+    let app = App::start_on(broker, &id, false);
     let observer = Observer::connect(&app.broker);
     observer.publish("acke/manual/keep", "x", 1);
-    assert!(wait_until_async(T, || calls_of(&app.id, "manual") == 1).await);
+    assert!(wait_until_async(T, || calls_of(&id, "manual") == 1).await);
     app.barrier().await;
     assert_eq!(app.pubacks(), 0, "acknowledged before ack()");
     assert_eq!(app.mqtt.unacknowledged_messages(), 1);
     let (_, ack) = {
         let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
-        let at = kept.iter().position(|(id, _)| id == &app.id).unwrap();
+        let at = kept.iter().position(|(i, _)| i == &id).unwrap();
         kept.remove(at)
     };
     ack.ack();
     app.wait_pubacks(1);
     assert!(wait_until_async(T, || app.mqtt.unacknowledged_messages() == 0).await);
 
-    let warned =
-        |l: &String| l.contains("acke/manual/drop") && l.contains("dropped without `ack()`");
+    let warned = |l: &String| {
+        l.contains("acke/manual/drop")
+            && l.contains("dropped without `ack()`")
+            && l.contains("not acknowledged")
+    };
     observer.publish("acke/manual/drop", "x", 1);
-    app.wait_pubacks(2);
     assert!(
         LOGS.wait_for(T, |ls| ls.iter().any(warned)),
         "no warning for the dropped Ack: {:?}",
         LOGS.snapshot()
+    );
+    // Released, not held: a later message is acknowledged.
+    observer.publish("acke/plain/after-drop", "x", 1);
+    app.wait_pubacks(2);
+    app.barrier().await;
+    assert_eq!(
+        app.pubacks(),
+        2,
+        "the message whose Ack was dropped was acknowledged\n{}",
+        app.broker.log_tail(30)
+    );
+    assert!(wait_until_async(T, || app.mqtt.unacknowledged_messages() == 0).await);
+    let App { broker, client, .. } = app;
+    client.shutdown().await;
+
+    let app = App::start_on(broker, &id, false);
+    assert!(
+        wait_until_async(T, || calls_of(&id, "manual acke/manual/drop dup true") == 1).await,
+        "the released message did not come again; calls: {:?}",
+        CALLS.snapshot()
+    );
+    app.barrier().await;
+    assert_eq!(
+        calls_of(&id, "manual acke/manual/keep dup true"),
+        0,
+        "an acknowledged message came again"
+    );
+    assert_eq!(
+        calls_of(&id, "plain"),
+        1,
+        "an acknowledged message came again"
     );
     app.client.shutdown().await;
 }

@@ -38,9 +38,10 @@ pub enum AckPolicy {
     /// Paho's behaviour): a message received but not yet handled when the app dies is
     /// lost.
     First,
-    /// Acknowledge when the handler calls `ack()` on its `Ack` argument (or drops it: then
-    /// the message is acknowledged and a line logged, never left stuck). A per-handler
-    /// choice only; not accepted by `MQTT_ACK_POLICY`.
+    /// Acknowledge when the handler calls `ack()` on its `Ack` argument. Dropped without
+    /// `ack()`, the `Ack` releases the message with a warning: not acknowledged (the broker
+    /// sends it again with the next session), and the acknowledgements after it do not
+    /// wait for it. A per-handler choice only; not accepted by `MQTT_ACK_POLICY`.
     Manual,
 }
 

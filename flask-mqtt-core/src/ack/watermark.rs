@@ -4,9 +4,10 @@
 //! A slot is pushed when the driver takes the message (before dispatch) and held by
 //! every handler call that must finish first (policy `after`), by the `mqtt::Ack` of a
 //! `manual` handler, and by dispatch itself until every handler queue has the message.
-//! When the last holder lets go the slot is *settled*: acknowledged through Paho, or,
-//! when a `nack_on_error` handler failed, released without an acknowledgement (the
-//! broker sends the message again with the next session).
+//! When the last holder lets go the slot is *settled*: acknowledged through Paho, or
+//! released without an acknowledgement (the broker sends the message again with the next
+//! session) when the message was not handled: a `nack_on_error` handler failed, a call
+//! was dropped before it ended, or a `manual` handler's `mqtt::Ack` was not given.
 //!
 //! Order: Paho releases acknowledgements in the order the PUBLISHes arrived, per
 //! connection (docs/paho-fork.md section 5): a slot settled early waits in Paho for the
@@ -20,7 +21,7 @@
 //! counting as owed at once, and settling them later does nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use paho_mqtt::{AckOutcome, AckToken};
 
@@ -106,6 +107,7 @@ impl Watermark {
             to: Arc::clone(self),
             nack: AtomicBool::new(false),
             unhandled: AtomicBool::new(false),
+            withheld: AtomicBool::new(false),
         }))
     }
 
@@ -190,6 +192,8 @@ impl Watermark {
                 );
                 self.to.release(token)
             }
+            // The warning, naming the topic, is the `Ack`'s or its call's.
+            Settled::Withheld => self.to.release(token),
             Settled::Unhandled => {
                 log::warn!(
                     target: TARGET,
@@ -225,6 +229,8 @@ enum Settled {
     /// Released: a holder was dropped before the message reached its handler, or before
     /// the handler call that held it ended.
     Unhandled,
+    /// Released: a `manual` handler's `mqtt::Ack` was dropped without `ack()`.
+    Withheld,
 }
 
 /// A message's acknowledgement, owed until the last clone of its slot is dropped.
@@ -239,12 +245,20 @@ struct Held {
     /// Release without acknowledging: a holder that owed a handler call was dropped
     /// before making it, or before it ended ([`Owing`]).
     unhandled: AtomicBool,
+    /// Release without acknowledging: a `manual` handler's `mqtt::Ack` was not given.
+    withheld: AtomicBool,
 }
 
 impl Slot {
     /// When the slot settles, release the message without acknowledging it.
     pub(crate) fn nack(&self) {
         self.0.nack.store(true, Ordering::SeqCst);
+    }
+
+    /// When the slot settles, release the message without acknowledging it: a `manual`
+    /// handler's `mqtt::Ack` was dropped without `ack()`. The caller warns.
+    pub(crate) fn withhold(&self) {
+        self.0.withheld.store(true, Ordering::SeqCst);
     }
 
     /// Whether the client stopped for good while the broker keeps the message for the
@@ -279,6 +293,8 @@ impl Drop for Held {
             Settled::Unhandled
         } else if self.nack.load(Ordering::SeqCst) {
             Settled::Failed
+        } else if self.withheld.load(Ordering::SeqCst) {
+            Settled::Withheld
         } else {
             Settled::Handled
         };
@@ -288,16 +304,19 @@ impl Drop for Held {
 
 /// A promise that a message reaches a handler call, holding the message's [`Slot`]
 /// until [`Owing::kept`] when the call begins, which hands the slot over to the call;
-/// the call holds it in an `Owing` of its own until it has ended. Dropped unkept (its
-/// queue, its task or the call's future dropped by a bug of ours or by a runtime
-/// shutting down), it marks the message unhandled: released, never acknowledged,
-/// whatever its other holders do.
+/// the call holds it in an `Owing` of its own until it has ended (a `manual` call only
+/// watches it: its handler's `mqtt::Ack` holds it). Dropped unkept (its queue, its task
+/// or the call's future dropped by a bug of ours or by a runtime shutting down), it marks
+/// the message unhandled: released, never acknowledged, whatever its other holders do.
 pub(crate) struct Owing(Promise);
 
 /// What an [`Owing`] holds.
 enum Promise {
     /// Owed: dropped so, it marks the message unhandled.
     Owed(Slot),
+    /// Owed, without holding the slot (a `manual` call): dropped so, it marks the message
+    /// unhandled if the slot is still held elsewhere.
+    Watching(Weak<Held>),
     /// Kept in place ([`Owing::discharge`]): the slot is still held, and settles as its
     /// holders say.
     Discharged(Slot),
@@ -311,11 +330,20 @@ impl Owing {
         Owing(slot.map_or(Promise::Nothing, Promise::Owed))
     }
 
+    /// Owes the message of `slot` (if any) the end of a call without holding `slot`: a
+    /// `manual` call, whose handler's `mqtt::Ack` holds the slot and may give it before
+    /// the call ends, or after.
+    pub(crate) fn watching(slot: Option<&Slot>) -> Owing {
+        Owing(slot.map_or(Promise::Nothing, |s| {
+            Promise::Watching(Arc::downgrade(&s.0))
+        }))
+    }
+
     /// The slot it holds.
     pub(crate) fn slot(&self) -> Option<&Slot> {
         match &self.0 {
             Promise::Owed(slot) | Promise::Discharged(slot) => Some(slot),
-            Promise::Nothing => None,
+            Promise::Watching(_) | Promise::Nothing => None,
         }
     }
 
@@ -324,7 +352,7 @@ impl Owing {
     pub(crate) fn kept(mut self) -> Option<Slot> {
         match std::mem::replace(&mut self.0, Promise::Nothing) {
             Promise::Owed(slot) | Promise::Discharged(slot) => Some(slot),
-            Promise::Nothing => None,
+            Promise::Watching(_) | Promise::Nothing => None,
         }
     }
 
@@ -332,16 +360,24 @@ impl Owing {
     /// whose handler succeeded and which still sends its reply). The `Owing` still holds
     /// the slot, but owes nothing any more: dropped, it settles as the slot's holders say.
     pub(crate) fn discharge(&mut self) {
-        if let Promise::Owed(slot) = std::mem::replace(&mut self.0, Promise::Nothing) {
-            self.0 = Promise::Discharged(slot);
-        }
+        self.0 = match std::mem::replace(&mut self.0, Promise::Nothing) {
+            Promise::Owed(slot) | Promise::Discharged(slot) => Promise::Discharged(slot),
+            Promise::Watching(_) | Promise::Nothing => Promise::Nothing,
+        };
     }
 }
 
 impl Drop for Owing {
     fn drop(&mut self) {
-        if let Promise::Owed(slot) = &self.0 {
-            slot.0.unhandled.store(true, Ordering::SeqCst);
+        match &self.0 {
+            Promise::Owed(slot) => slot.0.unhandled.store(true, Ordering::SeqCst),
+            // Settled already if nothing holds it any more (given, or released).
+            Promise::Watching(held) => {
+                if let Some(held) = held.upgrade() {
+                    held.unhandled.store(true, Ordering::SeqCst);
+                }
+            }
+            Promise::Discharged(_) | Promise::Nothing => {}
         }
     }
 }

@@ -6,8 +6,9 @@
 //! - `first`: the call does not hold it; a message none of whose handlers hold it is
 //!   acknowledged as soon as it is in their queues.
 //! - `manual`: the handler's own context holds it, for its `mqtt::Ack` argument to take;
-//!   acknowledged at `ack()`, or when the `Ack` (or the context, if the handler took no
-//!   `Ack`) is dropped.
+//!   acknowledged at `ack()`. An `Ack` dropped without `ack()`, or a call dropped before
+//!   it ended, releases it without acknowledging it; a call that fails before giving it
+//!   counts as done, as under `after`.
 //!
 //! With `nack_on_error`, a call whose handler fails releases the slot without
 //! acknowledging it (see [`Slot::nack`]); a reply that could not be sent after the handler
@@ -95,14 +96,8 @@ pub(super) fn item(
             base,
             template.clone(),
             Some(slot),
-            mode.nack_on_error,
         )),
-        (Some(t), None) => Arc::new(EventContext::for_handler(
-            base,
-            Some(Arc::clone(t)),
-            None,
-            false,
-        )),
+        (Some(t), None) => Arc::new(EventContext::for_handler(base, Some(Arc::clone(t)), None)),
         (None, None) => Arc::clone(base),
     };
     Item {

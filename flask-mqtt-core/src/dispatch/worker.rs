@@ -183,13 +183,15 @@ impl From<Result<(), HandlerError>> for Ended {
 
 /// A handler call under way: what its end needs.
 pub(super) struct Call {
-    pub(super) ctx: Arc<EventContext>,
-    /// The message's acknowledgement, held until the call has ended (policy `after`);
-    /// dropped before [`Call::finish`] (a worker gone, its task or runtime dropped), the
-    /// call never ended: the message is released, not acknowledged (see [`Owing`]). Once
-    /// the handler succeeded ([`Call::handled`]) it is discharged in place: it settles as
-    /// its holders say, dropped or not.
+    /// The message's acknowledgement, held until the call has ended (policy `after`;
+    /// `manual`: watched, the context and its `mqtt::Ack` hold it); dropped before
+    /// [`Call::finish`] (a worker gone, its task or runtime dropped), the call never
+    /// ended: the message is released, not acknowledged (see [`Owing`]). Once the handler
+    /// succeeded ([`Call::handled`]) it is discharged in place: it settles as its holders
+    /// say, dropped or not. Declared (so dropped) before `ctx`, whose drop may settle a
+    /// `manual` message it must mark first.
     ack: Owing,
+    pub(super) ctx: Arc<EventContext>,
     nack_on_error: bool,
     /// The call's span (`spans::handler`); none where nobody may listen
     /// (`spans::listened`).
@@ -208,7 +210,8 @@ impl Call {
             nack_on_error,
         } = item;
         // `manual`: the context holds the slot too (for the `Ack`), so this one is
-        // enough to see whether it is abandoned.
+        // enough to see whether it is abandoned; the call only watches it from here on,
+        // so that `ack()` during the call acknowledges at once.
         let owed = owing.kept();
         if owed.as_ref().is_some_and(Slot::is_abandoned) {
             log::debug!(
@@ -226,9 +229,14 @@ impl Call {
                 ctx.event(),
             )
         });
+        let ack = if after {
+            Owing::new(owed)
+        } else {
+            Owing::watching(owed.as_ref())
+        };
         Some(Call {
+            ack,
             ctx,
-            ack: Owing::new(owed.filter(|_| after)),
             nack_on_error,
             span,
         })
@@ -252,13 +260,19 @@ impl Call {
 
     /// The handler succeeded: the message was handled, whatever happens to the call
     /// from here on (its reply's publish dropped with the call's future, or failed), so
-    /// its acknowledgement's hold no longer marks it unhandled when dropped.
+    /// its acknowledgement's hold no longer marks it unhandled when dropped (`manual`:
+    /// unless its `Ack` was dropped without `ack()`: released).
     pub(super) fn handled(&mut self) {
         self.ack.discharge();
+        // `manual`: an `Ack` dropped without `ack()` so far did not say it was handled.
+        if let Some(slot) = self.ctx.end_call() {
+            withheld(&self.ctx, &slot);
+        }
     }
 
     /// Ends the call as `ended`: its span's outcome, the warning if it failed (and, with
-    /// `nack_on_error`, the release if the handler failed), the report to `observer`
+    /// `nack_on_error`, the release if the handler failed; for a `manual` handler that
+    /// succeeded without giving its `mqtt::Ack`, the release), the report to `observer`
     /// (timed from `started`, ticks), then its hold on the message's acknowledgement and
     /// its context (after the observer heard of the call, the event may complete).
     /// Returns when it ended (ticks).
@@ -275,13 +289,16 @@ impl Call {
             handler_failed,
         } = ended;
         let Call {
-            ctx,
             ack,
+            ctx,
             nack_on_error,
             span,
         } = self;
         // The call ended: from here on its hold settles as the call's outcome says.
         let ack = ack.kept();
+        // `manual`: the context's hold, if its `Ack` was not taken or was dropped without
+        // `ack()` during the call; an `Ack` dropped from now on settles it itself.
+        let unacked = ctx.end_call();
         if let Some(span) = &span {
             spans::handler_ended(span, measure::outcome(&result));
         }
@@ -289,14 +306,15 @@ impl Call {
             report(h, &ctx, e);
             // A reply not sent after the handler succeeded is warned of only.
             if nack_on_error && handler_failed {
-                // `after`: the call's hold; `manual`: the context's, if `Ack` was not taken.
-                match &ack {
-                    Some(slot) => slot.nack(),
-                    None => {
-                        ctx.nack_held();
-                    }
+                for slot in ack.iter().chain(&unacked) {
+                    slot.nack();
                 }
             }
+        }
+        // A failure counts as done (acknowledged unless `nack_on_error`), as under `after`;
+        // a handler that succeeded without `ack()` did not say its message was handled.
+        if let Some(slot) = unacked.as_ref().filter(|_| !handler_failed) {
+            withheld(&ctx, slot);
         }
         let ended = clock::ticks();
         if let (Some(observer), Some(seq)) = (observer, ctx.seq()) {
@@ -309,8 +327,21 @@ impl Call {
             });
         }
         drop(ack);
+        drop(unacked);
         ended
     }
+}
+
+/// The warning for a `manual` handler's message not acknowledged: its handler succeeded
+/// without `ack()`. Released, not acknowledged, when `slot` settles.
+fn withheld(ctx: &EventContext, slot: &Slot) {
+    log::warn!(
+        target: TARGET,
+        "the `mqtt::Ack` of the message on `{}` (packet {}) was dropped without `ack()` (or not taken) by its handler, which succeeded: not acknowledged, the broker sends it again with the next session",
+        ctx.message().map(|m| crate::error::truncate(m.topic())).unwrap_or_default(),
+        slot.packet_id()
+    );
+    slot.withhold();
 }
 
 /// Awaits an async handler's future, a panic as a failed call.
@@ -614,6 +645,106 @@ pub(super) mod tests {
         replying.handled();
         drop(replying);
         assert_eq!(settled.seen(), [(1, false), (2, true), (3, true)]);
+    }
+
+    static MANUAL: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "manual",
+        "dispatch::worker::tests",
+        HandlerFn::Async(held),
+    )
+    .with_filter("manual")
+    .with_qos(1)
+    .with_ack_policy(crate::ack::policy::AckPolicy::Manual);
+
+    /// `ack = "manual"`: a message is acknowledged only at `ack()`. A call dropped before
+    /// it ended (its `Ack` not taken, or dropped with the call's future, or kept by a task
+    /// that lets it go later) did not handle its message, and an `Ack` dropped without
+    /// `ack()` (during a call that succeeds, or after the call) did not either: released,
+    /// never acknowledged (the broker sends them again with the next session). A call
+    /// that failed while its `Ack` was not given counts as done, as under `after`
+    /// (acknowledged, without `nack_on_error`).
+    #[tokio::test]
+    async fn a_manual_message_is_acknowledged_only_at_ack() {
+        use crate::extract::ack::Ack;
+        use crate::extract::FromEvent;
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let Some(h) = Handler::new(&MANUAL) else {
+            panic!("a valid descriptor");
+        };
+        let app = TestClient::new().unwrap();
+        let mode = crate::dispatch::hold::AckMode::of(&h, crate::ack::policy::AckPolicy::After);
+        let call = |id: u16| {
+            let msg = Message::new("manual", "", QoS::AtLeastOnce, false);
+            let base = Arc::new(EventContext::new(app.client().clone(), Event::Message(msg)));
+            let slot = acks.slot(AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 7));
+            let item = crate::dispatch::hold::item(&h, mode, &base, Some(&slot));
+            let Some(call) = Call::begin(&h, item) else {
+                panic!("the call begins");
+            };
+            call
+        };
+        let ack = |call: &Call| {
+            let ack = Ack::from_event(&call.ctx).unwrap();
+            assert!(ack.is_pending());
+            ack
+        };
+        let ok = || Ended::from(Ok(()));
+        let failed = || Ended::from(Err(HandlerError::Failed("no".to_owned())));
+        // 1: dropped unfinished, its `Ack` not taken.
+        drop(call(1));
+        // 2: dropped unfinished, its `Ack` in the call's future (dropped after the call).
+        let c = call(2);
+        let a = ack(&c);
+        drop(c);
+        drop(a);
+        // 3: dropped unfinished, its `Ack` in the future (dropped before the call).
+        let c = call(3);
+        drop(ack(&c));
+        drop(c);
+        // 4: ended, its `Ack` dropped without `ack()` during the call.
+        let c = call(4);
+        drop(ack(&c));
+        c.finish(&h, 0, None, clock::ticks(), ok());
+        // 5: ended, its `Ack` kept past the call, then dropped without `ack()`.
+        let c = call(5);
+        let a = ack(&c);
+        c.finish(&h, 0, None, clock::ticks(), ok());
+        drop(a);
+        // 6: ended, its `Ack` kept past the call, then given.
+        let c = call(6);
+        let a = ack(&c);
+        c.finish(&h, 0, None, clock::ticks(), ok());
+        a.ack();
+        // 7: given during the call.
+        let c = call(7);
+        ack(&c).ack();
+        c.finish(&h, 0, None, clock::ticks(), ok());
+        // 8: failed, its `Ack` dropped during the call: done (no `nack_on_error`).
+        let c = call(8);
+        drop(ack(&c));
+        c.finish(&h, 0, None, clock::ticks(), failed());
+        // 9: succeeded (with a reply), its `Ack` dropped during the call, then dropped
+        // while the reply is published.
+        let mut c = call(9);
+        drop(ack(&c));
+        c.handled();
+        drop(c);
+        assert_eq!(
+            settled.seen(),
+            [
+                (1, false),
+                (2, false),
+                (3, false),
+                (4, false),
+                (5, false),
+                (6, true),
+                (7, true),
+                (8, true),
+                (9, false)
+            ]
+        );
     }
 
     #[tokio::test]

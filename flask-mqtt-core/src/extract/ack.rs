@@ -15,14 +15,16 @@ use crate::sync::lock;
 /// [`ack`](Ack::ack) is called, not when the handler returns. It may be moved out of the
 /// handler (into a task that finishes the work, into a batch written later).
 ///
-/// An `Ack` dropped without `ack()` (forgotten, or in a task that failed) acknowledges
-/// the message anyway and logs a warning: a message is never stuck, since one message
-/// never acknowledged would hold back every later acknowledgement of the connection
-/// (MQTT requires them in arrival order) until the broker's in-flight window is full.
-/// In a handler with `nack_on_error`, an `Ack` dropped without `ack()` while the call is
-/// still running (the handler returns `Err` or panics while it holds it) goes back to
-/// the call: a call that fails releases the message without acknowledging it, one that
-/// succeeds acknowledges it when it ends.
+/// A message acknowledged is a message handled: an `Ack` dropped without `ack()`
+/// (forgotten, or in a task that failed) *releases* the message, with a warning: it is
+/// not acknowledged, and the broker sends it again with the next session (a reconnect of
+/// a persistent session, the app's restart). It is not stuck either: the
+/// acknowledgements of the messages after it, which leave in arrival order, do not wait
+/// for it. Likewise when the handler's call is dropped before it ended (the runtime shut
+/// down). An `Ack` dropped while the call still runs goes back to the call, whose outcome
+/// decides: a handler that fails (returns `Err`, panics, or an argument is rejected)
+/// counts as done, as under `ack = "after"` (acknowledged, or released with
+/// `nack_on_error`); one that succeeds without `ack()` releases the message.
 ///
 /// Only a handler declared with `ack = "manual"` holds its messages' acknowledgement: in
 /// any other `#[on_message]` handler an `Ack` argument (or an `Option<Ack>`) is a compile
@@ -43,7 +45,7 @@ pub struct Ack {
     slot: Option<Slot>,
     /// The message's topic, for the warning when dropped unacknowledged.
     topic: String,
-    /// With `nack_on_error`: where the slot goes back when dropped unacknowledged.
+    /// Where the slot goes back when dropped unacknowledged while the call runs.
     home: Option<AckHome>,
 }
 
@@ -67,26 +69,21 @@ impl Drop for Ack {
         let Some(slot) = self.slot.take() else {
             return;
         };
-        match self.home.take() {
-            Some(home) => {
-                log::warn!(
-                    target: TARGET,
-                    "an `mqtt::Ack` for the message on `{}` (packet {}) was dropped without `ack()`: acknowledged when the handler's call ends, unless it fails (`nack_on_error`)",
-                    self.topic,
-                    slot.packet_id()
-                );
-                // The call's context decides if it is still there (a failed call marks
-                // the slot); if it is gone, `home` is dropped last here and the slot
-                // with it: acknowledged now.
-                *lock(&home) = Some(slot);
+        if let Some(home) = &self.home {
+            let mut home = lock(home);
+            if !home.ended {
+                // The call still runs: its outcome decides, and its end warns.
+                home.slot = Some(slot);
+                return;
             }
-            None => log::warn!(
-                target: TARGET,
-                "an `mqtt::Ack` for the message on `{}` (packet {}) was dropped without `ack()`: acknowledged now",
-                self.topic,
-                slot.packet_id()
-            ),
         }
+        log::warn!(
+            target: TARGET,
+            "an `mqtt::Ack` for the message on `{}` (packet {}) was dropped without `ack()`: not acknowledged, the broker sends it again with the next session",
+            self.topic,
+            slot.packet_id()
+        );
+        slot.withhold();
     }
 }
 

@@ -26,23 +26,28 @@ pub struct EventContext {
     /// event, held until this one is dropped.
     parent: Option<Arc<EventContext>>,
     /// For a `manual` handler's own context: the message's acknowledgement, until its
-    /// `mqtt::Ack` argument takes it (or this context is dropped, which settles it). With
-    /// `nack_on_error`, an `Ack` dropped without `ack()` puts it back here, so that the
-    /// call's outcome decides (see [`AckHome`]). `None` in every other context: most
-    /// contexts never hold one, and an empty home cost each message an allocation and
-    /// each handler call a lock.
+    /// `mqtt::Ack` argument takes it. An `Ack` dropped without `ack()` while the call
+    /// runs puts it back here, so that the call's outcome decides (see [`AckHome`]).
+    /// `None` in every other context: most contexts never hold one, and an empty home
+    /// cost each message an allocation and each handler call a lock.
     ack: Option<AckHome>,
-    /// Whether the handler this context is for has `nack_on_error`.
-    nack_on_error: bool,
 }
 
 /// Where a `manual` handler's acknowledgement waits: in its call's context until the
-/// `mqtt::Ack` takes it, and again after an `Ack` of a `nack_on_error` handler was
-/// dropped without `ack()`. Shared by the context and that `Ack`; the slot settles when
-/// the last of them lets go of it: after the call's outcome was applied (a failed call
-/// marks it with [`EventContext::nack_held`]) when the context is the last, at once when
-/// the call is long over.
-pub(crate) type AckHome = Arc<Mutex<Option<Slot>>>;
+/// `mqtt::Ack` takes it, and again after the `Ack` was dropped without `ack()` while the
+/// call runs. Shared by the context and that `Ack`; the call takes what is left here
+/// when it ends ([`EventContext::end_call`]).
+pub(crate) type AckHome = Arc<Mutex<Home>>;
+
+/// What an [`AckHome`] holds.
+#[derive(Debug)]
+pub(crate) struct Home {
+    /// The message's acknowledgement, while the context holds it.
+    pub(crate) slot: Option<Slot>,
+    /// The call ended: an `Ack` dropped without `ack()` from now on releases the message
+    /// itself.
+    pub(crate) ended: bool,
+}
 
 /// A clone does not hold the event's completion back (a handler may keep it).
 impl Clone for EventContext {
@@ -54,7 +59,6 @@ impl Clone for EventContext {
             pending: None,
             parent: None,
             ack: None,
-            nack_on_error: false,
         }
     }
 }
@@ -76,7 +80,6 @@ impl EventContext {
             pending: None,
             parent: None,
             ack: None,
-            nack_on_error: false,
         }
     }
 
@@ -87,14 +90,12 @@ impl EventContext {
     }
 
     /// The context of `base`'s event for one handler: its filter's `template` when it
-    /// names levels, the message's acknowledgement `ack` for a `manual` handler, and
-    /// whether that handler has `nack_on_error`. Holds `base` (and so the event's
-    /// completion) until dropped.
+    /// names levels, and the message's acknowledgement `ack` for a `manual` handler.
+    /// Holds `base` (and so the event's completion) until dropped.
     pub(crate) fn for_handler(
         base: &Arc<EventContext>,
         template: Option<Arc<TopicTemplate>>,
         ack: Option<Slot>,
-        nack_on_error: bool,
     ) -> Self {
         EventContext {
             client: base.client.clone(),
@@ -103,40 +104,34 @@ impl EventContext {
             pending: None,
             parent: Some(Arc::clone(base)),
             // A home only where an `Ack` can take or put back an acknowledgement.
-            ack: (ack.is_some() || nack_on_error).then(|| Arc::new(Mutex::new(ack))),
-            nack_on_error,
+            ack: ack.map(|slot| {
+                Arc::new(Mutex::new(Home {
+                    slot: Some(slot),
+                    ended: false,
+                }))
+            }),
         }
     }
 
     /// The message's acknowledgement, for a `manual` handler's `mqtt::Ack` (once).
     pub(crate) fn take_ack(&self) -> Option<Slot> {
-        crate::sync::lock(self.ack.as_ref()?).take()
+        crate::sync::lock(self.ack.as_ref()?).slot.take()
     }
 
-    /// For the `mqtt::Ack` of a `nack_on_error` handler: where it puts the message's
-    /// acknowledgement back when dropped without `ack()`. `None` for other handlers (their
-    /// `Ack` settles it at once).
+    /// For the `mqtt::Ack` of a `manual` handler: where it puts the message's
+    /// acknowledgement back when dropped without `ack()` while the call runs.
     pub(crate) fn ack_home(&self) -> Option<AckHome> {
-        self.ack
-            .as_ref()
-            .filter(|_| self.nack_on_error)
-            .map(Arc::clone)
+        self.ack.as_ref().map(Arc::clone)
     }
 
-    /// Whether this context still holds the message's acknowledgement (a `manual`
-    /// handler whose `mqtt::Ack` was not taken, or was dropped without `ack()`), marking
-    /// it to be released without acknowledging when it settles.
-    pub(crate) fn nack_held(&self) -> bool {
-        let Some(home) = &self.ack else {
-            return false;
-        };
-        match &*crate::sync::lock(home) {
-            Some(slot) => {
-                slot.nack();
-                true
-            }
-            None => false,
-        }
+    /// The handler's call ended: what this context still holds of the message's
+    /// acknowledgement (a `manual` handler whose `mqtt::Ack` was not taken, or was dropped
+    /// without `ack()` during the call), for the call's outcome to settle. An `Ack`
+    /// dropped from now on settles the message itself.
+    pub(crate) fn end_call(&self) -> Option<Slot> {
+        let mut home = crate::sync::lock(self.ack.as_ref()?);
+        home.ended = true;
+        home.slot.take()
     }
 
     /// The event's number in arrival order, for a context the dispatcher made.
