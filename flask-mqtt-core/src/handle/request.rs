@@ -38,8 +38,9 @@ impl Mqtt {
     ///
     /// On MQTT 5 the request carries a Response Topic (by default the client's own reply
     /// topic, `flask-mqtt/replies/<client id>`, subscribed at the first request of each
-    /// connection, and again at a reconnect while requests wait on it) and a Correlation Data unique to it; a responder, such as a handler
-    /// returning [`Reply`](crate::Reply), publishes its answer to that topic with that
+    /// connection, and again at a reconnect while requests wait on it) and a Correlation
+    /// Data unique to it; a responder, such as a handler returning
+    /// [`Reply`](crate::Reply), publishes its answer to that topic with that
     /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
     /// `#[on_message]` handlers, also not a catch-all: a reply to one of the client's
     /// requests that no request waits for any more (it came after the timeout, or
@@ -57,8 +58,9 @@ impl Mqtt {
     /// a topic convention); the first message on that topic is the reply (a retained
     /// message is not: the broker sends it because the request subscribed the topic, so
     /// it is older than the request; it goes where other messages that are no reply go,
-    /// see above), and one request at a time may wait on it. The topic is subscribed while requests wait on it (unless
-    /// it is one of [`Mqtt::topics`]) and messages on it go to handlers again afterwards.
+    /// see above), and one request at a time may wait on it. The topic is subscribed
+    /// while requests wait on it (unless it is one of [`Mqtt::topics`]) and messages on
+    /// it go to handlers again afterwards.
     ///
     /// Nothing is sent until the `Request` is awaited. Dropping the future stops the
     /// wait: the request is forgotten, and a reply arriving later is dropped.
