@@ -85,6 +85,9 @@ pub(crate) mod fake {
         /// Paho's "operation incomplete" when the `Notify` is notified, as Paho fails
         /// the operations in flight when the client disconnects.
         CutShortBy(Arc<Notify>),
+        /// With this code (a granted QoS, or a failure code such as 0x80) when the
+        /// `Notify` is notified: a broker slow to answer.
+        AnsweredOn(Arc<Notify>, i32),
     }
 
     /// An outbound side as its builder methods say; by default up, publishes done at
@@ -96,7 +99,7 @@ pub(crate) mod fake {
         subacks: Subacks,
         /// The tokens of held publishes.
         held: Mutex<Vec<paho_mqtt::DeliveryToken>>,
-        /// Every message published and filter subscribed, in order.
+        /// Every message published and filter subscribed or unsubscribed, in order.
         sent: Arc<Mutex<Sent>>,
     }
 
@@ -105,6 +108,7 @@ pub(crate) mod fake {
     pub(crate) struct Sent {
         pub(crate) published: Vec<paho_mqtt::Message>,
         pub(crate) subscribed: Vec<String>,
+        pub(crate) unsubscribed: Vec<String>,
     }
 
     impl Default for Fake {
@@ -168,6 +172,7 @@ pub(crate) mod fake {
             filters: Vec<String>,
             qos: Vec<QoS>,
         ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
+            let filters_len = filters.len();
             lock(&self.sent).subscribed.extend(filters);
             match &self.subacks {
                 Subacks::Granted => {
@@ -182,10 +187,22 @@ pub(crate) mod fake {
                         Err(paho_mqtt::Error::OperationIncomplete)
                     })
                 }
+                Subacks::AnsweredOn(answer, code) => {
+                    let (answer, n) = (Arc::clone(answer), filters_len);
+                    let code = *code;
+                    Box::pin(async move {
+                        answer.notified().await;
+                        Ok(vec![code; n])
+                    })
+                }
             }
         }
 
-        fn unsubscribe(&self, _: Vec<String>) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+        fn unsubscribe(
+            &self,
+            filters: Vec<String>,
+        ) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+            lock(&self.sent).unsubscribed.extend(filters);
             Box::pin(async { Ok(()) })
         }
     }
