@@ -10,6 +10,7 @@ pub(crate) mod metrics;
 pub(crate) mod outbound;
 pub(crate) mod publish;
 pub(crate) mod replies;
+pub(crate) mod reply_topic;
 pub(crate) mod request;
 pub(crate) mod shared;
 pub(crate) mod state;

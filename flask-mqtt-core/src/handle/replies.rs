@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use paho_mqtt::PropertyCode;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::error::{truncate, Error, Result};
 use crate::event::log::CLIENT_TARGET;
@@ -23,11 +23,56 @@ pub(crate) struct Key {
     pub(crate) correlation: Option<Vec<u8>>,
 }
 
+/// The broker's answer to a reply topic's SUBSCRIBE, told to every request waiting on
+/// the topic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Suback {
+    Granted,
+    /// Refused by the broker: every request waiting on the topic fails with it.
+    Refused,
+    /// Failed by Paho (the request that sent it has the error); another tries again.
+    Failed,
+    /// The connection ended, or the client stopped, before the answer.
+    Unanswered,
+}
+
+/// Where a reply topic's subscription stands; connections are numbered as in
+/// `Health::connects`.
+#[derive(Debug)]
+enum Subscription {
+    /// Not subscribed: never, refused, or its SUBSCRIBE went unanswered.
+    None,
+    /// The SUBSCRIBE numbered `id`, sent on `connection`, awaits its answer, which
+    /// `answer` tells.
+    Sent {
+        id: u64,
+        connection: u64,
+        answer: watch::Receiver<Option<Suback>>,
+    },
+    /// Granted on `connection`.
+    Granted { connection: u64 },
+}
+
+/// What a request does about its reply topic's subscription
+/// ([`Requests::subscribe_once`]).
+pub(crate) enum Subscribing<F> {
+    /// Nothing: granted on this connection already.
+    Done,
+    /// Wait for the answer to another request's SUBSCRIBE.
+    Wait(watch::Receiver<Option<Suback>>),
+    /// Its own SUBSCRIBE, numbered `id`, was sent (`sent`: what the call returned);
+    /// settle it with [`Requests::settle`] and tell its answer through `answer`.
+    Sent {
+        sent: F,
+        id: u64,
+        answer: watch::Sender<Option<Suback>>,
+    },
+}
+
 /// A reply topic requests wait on.
 #[derive(Debug)]
 struct ReplyTopic {
-    /// The connection (its number in `Health::connects`) on which it was last subscribed.
-    subscribed_on: Option<u64>,
+    subscription: Subscription,
     /// Requests waiting on it.
     users: usize,
     /// Whether it is the client's own reply topic, which stays subscribed.
@@ -38,6 +83,8 @@ struct ReplyTopic {
 struct Table {
     /// The next request's number (the second half of its Correlation Data).
     next: u64,
+    /// The next reply-topic SUBSCRIBE's number.
+    next_subscribe: u64,
     waiting: HashMap<Key, oneshot::Sender<Message>>,
     topics: HashMap<String, ReplyTopic>,
 }
@@ -211,7 +258,7 @@ impl Requests {
             .topics
             .entry(key.topic.clone())
             .or_insert(ReplyTopic {
-                subscribed_on: None,
+                subscription: Subscription::None,
                 users: 0,
                 own,
             })
@@ -221,67 +268,133 @@ impl Requests {
     }
 
     /// Calls `subscribe` for `topic`, under the table's lock, unless it is subscribed on
-    /// `connection` already; it counts as subscribed from then on, so that a concurrent
-    /// request publishes after this SUBSCRIBE, never before it.
+    /// `connection` already, or a SUBSCRIBE of it on `connection` awaits its answer (then
+    /// the request waits for that answer: the broker may refuse). It counts as sent from
+    /// then on, so that a concurrent request publishes after this SUBSCRIBE, never
+    /// before it, and learns its answer.
     pub(crate) fn subscribe_once<F>(
         &self,
         topic: &str,
         connection: u64,
         subscribe: impl FnOnce() -> F,
-    ) -> Option<F> {
+    ) -> Subscribing<F> {
         let mut table = lock(&self.table);
-        let entry = table.topics.get_mut(topic)?;
-        if entry.subscribed_on == Some(connection) {
-            return None;
+        let id = table.next_subscribe;
+        let Some(entry) = table.topics.get_mut(topic) else {
+            return Subscribing::Done;
+        };
+        match &entry.subscription {
+            Subscription::Granted { connection: c } if *c == connection => Subscribing::Done,
+            Subscription::Sent {
+                connection: c,
+                answer,
+                ..
+            } if *c == connection => Subscribing::Wait(answer.clone()),
+            _ => {
+                let (answer, rx) = watch::channel(None);
+                entry.subscription = Subscription::Sent {
+                    id,
+                    connection,
+                    answer: rx,
+                };
+                table.next_subscribe = id.wrapping_add(1);
+                Subscribing::Sent {
+                    sent: subscribe(),
+                    id,
+                    answer,
+                }
+            }
         }
-        entry.subscribed_on = Some(connection);
-        Some(subscribe())
     }
 
     /// At a connect: up to `max` reply topics that requests wait on, not subscribed on
-    /// `connection` and not `skip`ped (the client's own filters, subscribed anyway),
-    /// marked subscribed on it, and the result of `subscribe` called with them under the
-    /// table's lock, as in [`subscribe_once`](Self::subscribe_once); `None` when there
-    /// are none (left).
+    /// `connection` (nor sent) and not `skip`ped (the client's own filters, subscribed
+    /// anyway), marked sent on it as in [`subscribe_once`](Self::subscribe_once), each
+    /// with its SUBSCRIBE's number and the sender of its answer, and the result of
+    /// `subscribe` called with them under the table's lock; `None` when there are none
+    /// (left).
+    #[allow(clippy::type_complexity)]
     pub(crate) fn subscribe_waited_on<F>(
         &self,
         connection: u64,
         max: usize,
         skip: impl Fn(&str) -> bool,
         subscribe: impl FnOnce(&[String]) -> F,
-    ) -> Option<(Vec<String>, F)> {
+    ) -> Option<(Vec<(String, u64, watch::Sender<Option<Suback>>)>, F)> {
         let mut table = lock(&self.table);
-        let topics: Vec<String> = table
+        let mut id = table.next_subscribe;
+        let sent: Vec<_> = table
             .topics
             .iter_mut()
-            .filter(|(topic, t)| t.users > 0 && t.subscribed_on != Some(connection) && !skip(topic))
+            .filter(|(topic, t)| {
+                let on = match t.subscription {
+                    Subscription::None => None,
+                    Subscription::Sent { connection, .. }
+                    | Subscription::Granted { connection } => Some(connection),
+                };
+                t.users > 0 && on != Some(connection) && !skip(topic)
+            })
             .take(max)
             .map(|(topic, t)| {
-                t.subscribed_on = Some(connection);
-                topic.clone()
+                let this = id;
+                id = id.wrapping_add(1);
+                let (answer, rx) = watch::channel(None);
+                t.subscription = Subscription::Sent {
+                    id: this,
+                    connection,
+                    answer: rx,
+                };
+                (topic.clone(), this, answer)
             })
             .collect();
-        if topics.is_empty() {
+        table.next_subscribe = id;
+        if sent.is_empty() {
             return None;
         }
+        let topics: Vec<String> = sent.iter().map(|(t, _, _)| t.clone()).collect();
         let subscribed = subscribe(&topics);
-        Some((topics, subscribed))
+        Some((sent, subscribed))
     }
 
-    /// The subscription [`subscribe_once`](Self::subscribe_once) made on `connection`
-    /// failed: the next request tries again.
-    pub(crate) fn subscribe_failed(&self, topic: &str, connection: u64) {
-        if let Some(entry) = lock(&self.table).topics.get_mut(topic) {
-            if entry.subscribed_on == Some(connection) {
-                entry.subscribed_on = None;
+    /// Records the answer to the SUBSCRIBE `id` of `topic` (unless a later one replaced
+    /// it): granted, the topic is subscribed on its connection; otherwise it is not, and
+    /// the next request subscribes again. When no request waits on the topic any more
+    /// (the last ended before the answer) and it was granted, `unsubscribe` is called
+    /// with it under the lock, as in [`unregister`](Self::unregister); its result is
+    /// returned.
+    pub(crate) fn settle<F>(
+        &self,
+        topic: &str,
+        id: u64,
+        suback: Suback,
+        unsubscribe: impl FnOnce(&str) -> F,
+    ) -> Option<F> {
+        let mut table = lock(&self.table);
+        let Some(entry) = table.topics.get_mut(topic) else {
+            return (suback == Suback::Granted).then(|| unsubscribe(topic));
+        };
+        if let Subscription::Sent {
+            id: sent,
+            connection,
+            ..
+        } = entry.subscription
+        {
+            if sent == id {
+                entry.subscription = match suback {
+                    Suback::Granted => Subscription::Granted { connection },
+                    _ => Subscription::None,
+                };
             }
         }
+        None
     }
 
     /// Forgets the request `key`. When it was the last on a reply topic the caller named,
     /// the topic is given back to the handlers and, if it was subscribed, `unsubscribe` is
     /// called with it under the lock (so that a request registering the topic again
-    /// subscribes after this UNSUBSCRIBE, not before); its result is returned.
+    /// subscribes after this UNSUBSCRIBE, not before); its result is returned. If its
+    /// SUBSCRIBE still awaits an answer, [`settle`](Self::settle) unsubscribes it once
+    /// granted.
     pub(crate) fn unregister<F>(
         &self,
         key: &Key,
@@ -294,7 +407,7 @@ impl Requests {
         if reply_topic.users > 0 || reply_topic.own {
             return None;
         }
-        let subscribed = reply_topic.subscribed_on.is_some();
+        let subscribed = matches!(reply_topic.subscription, Subscription::Granted { .. });
         table.topics.remove(&key.topic);
         subscribed.then(|| unsubscribe(&key.topic))
     }
@@ -508,12 +621,43 @@ mod tests {
             r.register("v3/replies".to_owned(), false),
             Err(Error::ReplyTopicBusy { .. })
         ));
-        assert_eq!(r.subscribe_once("v3/replies", 1, || 7), Some(7));
-        assert_eq!(r.subscribe_once("v3/replies", 1, || 8), None);
-        // After a reconnect it is subscribed again.
-        assert_eq!(r.subscribe_once("v3/replies", 2, || 9), Some(9));
-        r.subscribe_failed("v3/replies", 2);
-        assert_eq!(r.subscribe_once("v3/replies", 2, || 10), Some(10));
+        let Subscribing::Sent { sent: 7, id, .. } = r.subscribe_once("v3/replies", 1, || 7) else {
+            panic!("not sent")
+        };
+        // Its answer awaited: a concurrent request waits for it, then needs nothing.
+        assert!(matches!(
+            r.subscribe_once("v3/replies", 1, || 8),
+            Subscribing::Wait(_)
+        ));
+        assert!(r
+            .settle("v3/replies", id, Suback::Granted, |_| ())
+            .is_none());
+        assert!(matches!(
+            r.subscribe_once("v3/replies", 1, || 8),
+            Subscribing::Done
+        ));
+        // After a reconnect it is subscribed again; refused, again at the next request.
+        let Subscribing::Sent { sent: 9, id, .. } = r.subscribe_once("v3/replies", 2, || 9) else {
+            panic!("not sent")
+        };
+        assert!(r
+            .settle("v3/replies", id, Suback::Refused, |_| ())
+            .is_none());
+        let Subscribing::Sent { sent: 10, id, .. } = r.subscribe_once("v3/replies", 2, || 10)
+        else {
+            panic!("not sent")
+        };
+        // An answer to an older SUBSCRIBE changes nothing.
+        assert!(r
+            .settle("v3/replies", id - 1, Suback::Granted, |_| ())
+            .is_none());
+        assert!(matches!(
+            r.subscribe_once("v3/replies", 2, || 11),
+            Subscribing::Wait(_)
+        ));
+        assert!(r
+            .settle("v3/replies", id, Suback::Granted, |_| ())
+            .is_none());
         assert_eq!(
             r.unregister(&k, str::to_owned).as_deref(),
             Some("v3/replies")

@@ -18,20 +18,15 @@ use flask_mqtt_topic::TopicName;
 use tokio::sync::oneshot;
 
 use super::publish::{Publish, Timer};
-use super::replies::Key;
-use super::shared::SUBSCRIBE_CHUNK;
+use super::reply_topic::Waiter;
 use super::Mqtt;
-use crate::error::{Error, PahoOp, Result};
+use crate::error::{Error, Result};
 use crate::event::log::CLIENT_TARGET;
 use crate::message::Message;
 use crate::qos::QoS;
-use crate::sync::lock;
 
 /// How long a request waits for its reply unless told otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The QoS of the reply topic subscriptions: replies are delivered at most at this QoS.
-const REPLY_QOS: QoS = QoS::AtLeastOnce;
 
 impl Mqtt {
     /// Publishes a request to `topic` and resolves with the reply [`Message`].
@@ -60,7 +55,8 @@ impl Mqtt {
     /// it is older than the request; it goes where other messages that are no reply go,
     /// see above), and one request at a time may wait on it. The topic is subscribed
     /// while requests wait on it (unless it is one of [`Mqtt::topics`]) and messages on
-    /// it go to handlers again afterwards.
+    /// it go to handlers again afterwards: also when the last request ends before the
+    /// broker has confirmed the subscription, which is then undone once confirmed.
     ///
     /// Nothing is sent until the `Request` is awaited. Dropping the future stops the
     /// wait: the request is forgotten, and a reply arriving later is dropped.
@@ -87,7 +83,9 @@ impl Mqtt {
     /// (a request is not buffered: its reply could be lost), [`Error::Closed`] when the
     /// client is stopped before or while it waits; [`Error::ReplyTopicRequired`] and
     /// [`Error::ReplyTopicBusy`] on MQTT 3.1.1 (see above); [`Error::InvalidTopic`] for
-    /// an invalid topic or reply topic; a subscription or publish error otherwise.
+    /// an invalid topic or reply topic; [`Error::SubscribeRejected`] when the broker
+    /// refuses the reply topic's subscription (to every request waiting on it); a
+    /// subscription or publish error otherwise.
     pub fn request(&self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Request {
         Request {
             mqtt: self.clone(),
@@ -103,56 +101,6 @@ impl Mqtt {
     /// How many [`request`](Mqtt::request)s wait for their reply right now.
     pub fn pending_requests(&self) -> usize {
         self.shared.requests.pending()
-    }
-}
-
-impl Mqtt {
-    /// At a connect: subscribes the reply topics requests still wait on, except
-    /// `handled` (the client's own filters, subscribed anyway). Their requests subscribed
-    /// them on an earlier connection; a clean session lost that, and a waiting request
-    /// does not subscribe again. Whether the broker answered (if not, the connection
-    /// went: the next connect subscribes them). A refusal is logged, and the next
-    /// request on the topic tries again.
-    pub(super) async fn resubscribe_replies(&self, handled: &[(String, QoS)]) -> bool {
-        let shared = &self.shared;
-        let connection = lock(&shared.health).connects;
-        loop {
-            let ends = shared.ends.subscribe();
-            let Some((topics, granted)) = shared.requests.subscribe_waited_on(
-                connection,
-                SUBSCRIBE_CHUNK,
-                |topic| handled.iter().any(|(filter, _)| filter == topic),
-                |topics| {
-                    shared
-                        .outbound
-                        .subscribe(topics.to_vec(), vec![REPLY_QOS; topics.len()])
-                },
-            ) else {
-                return true;
-            };
-            let codes = match self.answered(ends, granted).await {
-                None => return false,
-                Some(Ok(codes)) => codes,
-                Some(Err(e)) => {
-                    let first = topics.first().map_or("", String::as_str);
-                    let e = Error::from_paho(e, PahoOp::Subscribe { filter: first });
-                    log::warn!(target: CLIENT_TARGET, "subscribing again to the reply topics requests wait on failed: {e}");
-                    Vec::new()
-                }
-            };
-            for (i, topic) in topics.iter().enumerate() {
-                let granted = codes
-                    .get(i)
-                    .and_then(|&code| u8::try_from(code).ok())
-                    .and_then(QoS::from_u8);
-                if granted.is_some() {
-                    log::debug!(target: CLIENT_TARGET, "subscribed again to the reply topic `{topic}`: a request waits on it");
-                } else {
-                    shared.requests.subscribe_failed(topic, connection);
-                    log::warn!(target: CLIENT_TARGET, "the reply topic `{topic}` could not be subscribed again: a request waiting on it may get no reply");
-                }
-            }
-        }
     }
 }
 
@@ -316,104 +264,6 @@ async fn wait(mqtt: &Mqtt, mut reply: oneshot::Receiver<Message>) -> Wait {
     }
 }
 
-/// One waiting request: registered in the table until dropped.
-struct Waiter {
-    mqtt: Mqtt,
-    key: Key,
-}
-
-impl Waiter {
-    /// Subscribes to the reply topic unless it is already subscribed on this connection
-    /// (by an earlier request, or as one of the client's own topics). The SUBSCRIBE is
-    /// queued before the request's PUBLISH, and brokers handle a connection's packets in
-    /// order; the SUBACK is awaited all the same, to report a refusal.
-    async fn ensure_subscribed(&self) -> Result<()> {
-        let shared = &self.mqtt.shared;
-        let topic = self.key.topic.as_str();
-        let connection = lock(&shared.health).connects;
-        if lock(&shared.topics).contains_key(topic) {
-            return Ok(());
-        }
-        let Some(granted) = shared.requests.subscribe_once(topic, connection, || {
-            shared
-                .outbound
-                .subscribe(vec![topic.to_owned()], vec![REPLY_QOS])
-        }) else {
-            return Ok(());
-        };
-        // Until the SUBACK says otherwise, not subscribed: also when the request's
-        // timeout drops this future first (the next request then subscribes again).
-        let mut unconfirmed = Unconfirmed {
-            mqtt: &self.mqtt,
-            topic,
-            connection: Some(connection),
-        };
-        let refused = match granted.await {
-            Ok(codes) => {
-                let code = codes
-                    .first()
-                    .copied()
-                    .unwrap_or(i32::from(REPLY_QOS.as_u8()));
-                u8::try_from(code)
-                    .ok()
-                    .and_then(QoS::from_u8)
-                    .is_none()
-                    .then(|| Error::SubscribeRejected {
-                        filter: topic.to_owned(),
-                    })
-            }
-            Err(e) => Some(Error::from_paho(e, PahoOp::Subscribe { filter: topic })),
-        };
-        match refused {
-            None => {
-                unconfirmed.connection = None;
-                log::debug!(target: CLIENT_TARGET, "subscribed to the reply topic `{topic}`");
-                Ok(())
-            }
-            Some(e) => Err(e),
-        }
-    }
-}
-
-/// A reply topic's subscription on `connection` not confirmed (yet, or `None`: it is):
-/// forgotten when dropped, so that the next request subscribes again.
-struct Unconfirmed<'a> {
-    mqtt: &'a Mqtt,
-    topic: &'a str,
-    connection: Option<u64>,
-}
-
-impl Drop for Unconfirmed<'_> {
-    fn drop(&mut self) {
-        if let Some(connection) = self.connection {
-            self.mqtt
-                .shared
-                .requests
-                .subscribe_failed(self.topic, connection);
-        }
-    }
-}
-
-impl Drop for Waiter {
-    fn drop(&mut self) {
-        let shared = &self.mqtt.shared;
-        // A topic the caller named and no request waits on any more goes back to the
-        // handlers: unsubscribed, unless it is also one of the client's own topics.
-        let unsubscribed = shared.requests.unregister(&self.key, |topic| {
-            (!lock(&shared.topics).contains_key(topic))
-                .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
-        });
-        if let Some(unsubscribed) = unsubscribed.flatten() {
-            let topic = self.key.topic.clone();
-            drop(shared.rt.spawn(async move {
-                if let Err(e) = unsubscribed.await {
-                    log::debug!(target: CLIENT_TARGET, "unsubscribing from the reply topic `{topic}` failed: {e}");
-                }
-            }));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -423,6 +273,8 @@ mod tests {
     use super::*;
     use crate::handle::health::ConnectionState;
     use crate::handle::outbound::fake::{client, Fake, Subacks};
+    use crate::handle::replies::Subscribing;
+    use crate::sync::lock;
 
     /// The deadline of these tests: far past the requests' timeout.
     const DEADLINE: Duration = Duration::from_secs(10);
@@ -523,14 +375,120 @@ mod tests {
         let topic = mqtt.shared.requests.own_topic().to_owned();
         let connection = lock(&mqtt.shared.health).connects;
         let (key, _rx) = mqtt.shared.requests.register(topic.clone(), true).unwrap();
-        assert_eq!(
-            mqtt.shared
-                .requests
-                .subscribe_once(&topic, connection, || ()),
-            Some(()),
-            "the unconfirmed subscription must be tried again"
+        assert!(
+            matches!(
+                mqtt.shared
+                    .requests
+                    .subscribe_once(&topic, connection, || ()),
+                Subscribing::Wait(_)
+            ),
+            "the unanswered subscription must be awaited by the next request"
         );
         mqtt.shared.requests.unregister(&key, |_| ());
+    }
+
+    /// Waits (up to the deadline) until `done` holds.
+    async fn until(mut done: impl FnMut() -> bool) -> bool {
+        tokio::time::timeout(DEADLINE, async {
+            while !done() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    /// A request that ends (here: its timeout) before the broker answers its reply
+    /// topic's SUBSCRIBE: once the broker grants it, nobody waits on the topic any more,
+    /// and it is unsubscribed, as after a request that got its reply. The own reply
+    /// topic, which stays subscribed by design, is not.
+    #[tokio::test]
+    async fn a_reply_topic_granted_after_its_last_request_ended_is_unsubscribed() {
+        let answer = Arc::new(Notify::new());
+        let fake = Fake::default().subacks(Subacks::AnsweredOn(Arc::clone(&answer), 1));
+        let sent = fake.sent();
+        let mqtt = client(fake);
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        let res = tokio::time::timeout(
+            DEADLINE,
+            mqtt.request("a/b", "?")
+                .reply_to("svc/replies")
+                .timeout(TIMEOUT)
+                .into_future(),
+        )
+        .await;
+        assert!(matches!(res, Ok(Err(Error::NoReply { .. }))), "{res:?}");
+        assert!(lock(&sent).unsubscribed.is_empty());
+        answer.notify_one();
+        assert!(
+            until(|| !lock(&sent).unsubscribed.is_empty()).await,
+            "the reply topic granted after its request ended stays subscribed"
+        );
+        assert_eq!(lock(&sent).unsubscribed, ["svc/replies"]);
+        // A new request on it subscribes again.
+        let _ = mqtt
+            .request("a/b", "?")
+            .reply_to("svc/replies")
+            .timeout(TIMEOUT)
+            .await;
+        assert_eq!(lock(&sent).subscribed, ["svc/replies", "svc/replies"]);
+
+        // The own reply topic: kept.
+        let res = mqtt.request("a/b", "?").timeout(TIMEOUT).await;
+        assert!(matches!(res, Err(Error::NoReply { .. })), "{res:?}");
+        // Both SUBSCRIBEs still waiting are answered now.
+        answer.notify_waiters();
+        let own = mqtt.shared.requests.own_topic().to_owned();
+        let connection = lock(&mqtt.shared.health).connects;
+        assert!(
+            until(|| matches!(
+                mqtt.shared.requests.subscribe_once(&own, connection, || ()),
+                Subscribing::Done
+            ))
+            .await,
+            "the own reply topic's grant must be recorded"
+        );
+        assert!(!lock(&sent).unsubscribed.contains(&own));
+    }
+
+    /// Two requests on one reply topic while its SUBSCRIBE awaits the broker's answer:
+    /// when the broker refuses it, both fail with the refusal at once, the second too
+    /// (it does not wait its whole timeout for a reply that cannot come).
+    #[tokio::test]
+    async fn every_request_waiting_on_a_refused_reply_topic_gets_the_refusal() {
+        let answer = Arc::new(Notify::new());
+        let fake = Fake::default().subacks(Subacks::AnsweredOn(Arc::clone(&answer), 0x80));
+        let sent = fake.sent();
+        let mqtt = client(fake);
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        let ask = || {
+            let mqtt = mqtt.clone();
+            tokio::spawn(async move {
+                mqtt.request("a/b", "?")
+                    .reply_to("svc/replies")
+                    .timeout(DEADLINE)
+                    .await
+            })
+        };
+        let first = ask();
+        while lock(&sent).subscribed.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let second = ask();
+        while mqtt.pending_requests() < 2 {
+            tokio::task::yield_now().await;
+        }
+        answer.notify_one();
+        for waiting in [first, second] {
+            let res = tokio::time::timeout(DEADLINE / 2, waiting).await;
+            assert!(
+                matches!(&res, Ok(Ok(Err(Error::SubscribeRejected { filter }))) if filter == "svc/replies"),
+                "{res:?}"
+            );
+        }
+        assert_eq!(lock(&sent).subscribed, ["svc/replies"]);
+        assert!(lock(&sent).published.is_empty());
+        assert_eq!(mqtt.pending_requests(), 0);
     }
 
     /// A request whose reply-topic SUBSCRIBE is cut short by the client stopping ends

@@ -1,0 +1,235 @@
+//! A reply topic's subscription over the life of the requests waiting on it: subscribed
+//! by the first ([`Waiter::ensure_subscribed`]), again at a reconnect
+//! ([`Mqtt::resubscribe_replies`]), unsubscribed after the last (a topic the caller
+//! named). The answer to each SUBSCRIBE is awaited by a task of its own, not by the
+//! request that sent it: every request waiting on the topic learns it (a refusal fails
+//! them all), and a subscription granted after the last request ended is undone.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::sync::{oneshot, watch};
+
+use super::replies::{Key, Suback, Subscribing};
+use super::shared::{Shared, SUBSCRIBE_CHUNK};
+use super::Mqtt;
+use crate::error::{Error, PahoOp, Result};
+use crate::event::log::CLIENT_TARGET;
+use crate::qos::QoS;
+use crate::sync::lock;
+
+/// The QoS of the reply topic subscriptions: replies are delivered at most at this QoS.
+const REPLY_QOS: QoS = QoS::AtLeastOnce;
+
+impl Mqtt {
+    /// At a connect: subscribes the reply topics requests still wait on, except
+    /// `handled` (the client's own filters, subscribed anyway). Their requests subscribed
+    /// them on an earlier connection; a clean session lost that, and a waiting request
+    /// does not subscribe again. Whether the broker answered (if not, the connection
+    /// went: the next connect subscribes them). A refusal is logged, and told to the
+    /// requests waiting on the topic.
+    pub(super) async fn resubscribe_replies(&self, handled: &[(String, QoS)]) -> bool {
+        let shared = &self.shared;
+        let connection = lock(&shared.health).connects;
+        loop {
+            let ends = shared.ends.subscribe();
+            let Some((sent, granted)) = shared.requests.subscribe_waited_on(
+                connection,
+                SUBSCRIBE_CHUNK,
+                |topic| handled.iter().any(|(filter, _)| filter == topic),
+                |topics| {
+                    shared
+                        .outbound
+                        .subscribe(topics.to_vec(), vec![REPLY_QOS; topics.len()])
+                },
+            ) else {
+                return true;
+            };
+            let answer = self.answered(ends, granted).await;
+            let codes = match &answer {
+                None => Vec::new(),
+                Some(Ok(codes)) => codes.clone(),
+                Some(Err(e)) => {
+                    let first = sent.first().map_or("", |(topic, _, _)| topic.as_str());
+                    log::warn!(target: CLIENT_TARGET, "subscribing again to the reply topics requests wait on failed (`{first}` first): {e}");
+                    Vec::new()
+                }
+            };
+            for (i, (topic, id, told)) in sent.iter().enumerate() {
+                let suback = match &answer {
+                    None => Suback::Unanswered,
+                    Some(Err(_)) => Suback::Failed,
+                    Some(Ok(_)) if granted_qos(codes.get(i).copied()).is_some() => {
+                        log::debug!(target: CLIENT_TARGET, "subscribed again to the reply topic `{topic}`: a request waits on it");
+                        Suback::Granted
+                    }
+                    Some(Ok(_)) => {
+                        log::warn!(target: CLIENT_TARGET, "the reply topic `{topic}` could not be subscribed again: a request waiting on it gets no reply");
+                        Suback::Refused
+                    }
+                };
+                settle(shared, topic, *id, suback, told);
+            }
+            if answer.is_none() {
+                return false;
+            }
+        }
+    }
+}
+
+/// The QoS a SUBACK's `code` grants, if it grants one (no code: the one asked for).
+fn granted_qos(code: Option<i32>) -> Option<QoS> {
+    let code = code.unwrap_or(i32::from(REPLY_QOS.as_u8()));
+    u8::try_from(code).ok().and_then(QoS::from_u8)
+}
+
+/// Records `suback`, the answer to the SUBSCRIBE `id` of `topic`, and tells it to the
+/// requests waiting for it through `told`; when granted after the last request on the
+/// topic ended, unsubscribes it again (unless it is one of the client's own filters, or
+/// the own reply topic, which stays subscribed).
+fn settle(
+    shared: &Arc<Shared>,
+    topic: &str,
+    id: u64,
+    suback: Suback,
+    told: &watch::Sender<Option<Suback>>,
+) {
+    let unsubscribed = shared.requests.settle(topic, id, suback, |topic| {
+        (!lock(&shared.topics).contains_key(topic))
+            .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
+    });
+    told.send_replace(Some(suback));
+    if let Some(unsubscribed) = unsubscribed.flatten() {
+        log::debug!(target: CLIENT_TARGET, "the reply topic `{topic}` was subscribed after its last request ended: unsubscribing");
+        unsubscribe_later(shared, topic, unsubscribed);
+    }
+}
+
+/// Awaits an UNSUBSCRIBE of the reply topic `topic` on the client's runtime.
+fn unsubscribe_later(
+    shared: &Shared,
+    topic: &str,
+    unsubscribed: BoxFuture<'static, std::result::Result<(), paho_mqtt::Error>>,
+) {
+    let topic = topic.to_owned();
+    drop(shared.rt.spawn(async move {
+        if let Err(e) = unsubscribed.await {
+            log::debug!(target: CLIENT_TARGET, "unsubscribing from the reply topic `{topic}` failed: {e}");
+        }
+    }));
+}
+
+/// One waiting request: registered in the table until dropped.
+pub(super) struct Waiter {
+    pub(super) mqtt: Mqtt,
+    pub(super) key: Key,
+}
+
+impl Waiter {
+    /// Subscribes to the reply topic unless it is already subscribed on this connection
+    /// (by an earlier request, or as one of the client's own topics). The SUBSCRIBE is
+    /// queued before the request's PUBLISH, and brokers handle a connection's packets in
+    /// order; the SUBACK is awaited all the same, to report a refusal: also by the
+    /// requests that find it sent by another and not answered yet. A SUBSCRIBE that the
+    /// connection's end leaves unanswered is sent again once connected (or by the
+    /// connect's [`Mqtt::resubscribe_replies`]).
+    pub(super) async fn ensure_subscribed(&self) -> Result<()> {
+        let shared = &self.mqtt.shared;
+        let topic = self.key.topic.as_str();
+        loop {
+            self.mqtt.ensure_open()?;
+            if lock(&shared.topics).contains_key(topic) {
+                return Ok(());
+            }
+            let connection = lock(&shared.health).connects;
+            let ends = shared.ends.subscribe();
+            let (mut told, mine) = match shared.requests.subscribe_once(topic, connection, || {
+                shared
+                    .outbound
+                    .subscribe(vec![topic.to_owned()], vec![REPLY_QOS])
+            }) {
+                Subscribing::Done => return Ok(()),
+                Subscribing::Wait(told) => (told, None),
+                Subscribing::Sent { sent, id, answer } => {
+                    let told = answer.subscribe();
+                    let (tx, mine) = oneshot::channel();
+                    let mqtt = self.mqtt.clone();
+                    let topic = topic.to_owned();
+                    // Awaited whatever becomes of this request (its timeout, its future
+                    // dropped): the answer is every waiting request's, and a grant after
+                    // the last one ended must be undone.
+                    drop(shared.rt.spawn(async move {
+                        let (suback, outcome) = match mqtt.answered(ends, sent).await {
+                            None => (Suback::Unanswered, Ok(())),
+                            Some(Ok(codes)) if granted_qos(codes.first().copied()).is_some() => {
+                                log::debug!(target: CLIENT_TARGET, "subscribed to the reply topic `{topic}`");
+                                (Suback::Granted, Ok(()))
+                            }
+                            Some(Ok(_)) => (
+                                Suback::Refused,
+                                Err(Error::SubscribeRejected {
+                                    filter: topic.clone(),
+                                }),
+                            ),
+                            Some(Err(e)) => {
+                                let e = Error::from_paho(e, PahoOp::Subscribe { filter: &topic });
+                                let refused = matches!(e, Error::SubscribeRejected { .. });
+                                (
+                                    if refused { Suback::Refused } else { Suback::Failed },
+                                    Err(e),
+                                )
+                            }
+                        };
+                        settle(&mqtt.shared, &topic, id, suback, &answer);
+                        let _ = tx.send(outcome);
+                    }));
+                    (told, Some(mine))
+                }
+            };
+            let suback = match told.wait_for(Option::is_some).await {
+                Ok(suback) => suback.unwrap_or(Suback::Unanswered),
+                Err(_) => Suback::Unanswered,
+            };
+            match (suback, mine) {
+                (Suback::Granted, _) => return Ok(()),
+                // The sender has Paho's error; another request tries again.
+                (Suback::Refused | Suback::Failed, Some(mine)) => {
+                    return mine.await.unwrap_or(Err(Error::Closed))
+                }
+                (Suback::Refused, None) => {
+                    return Err(Error::SubscribeRejected {
+                        filter: topic.to_owned(),
+                    })
+                }
+                (Suback::Failed, None) => {}
+                (Suback::Unanswered, _) => self.connected().await?,
+            }
+        }
+    }
+
+    /// Waits until the client is connected; [`Error::Closed`] once it is stopped.
+    async fn connected(&self) -> Result<()> {
+        let shared = &self.mqtt.shared;
+        let mut link = shared.link.subscribe();
+        let mut ended = shared.ended.subscribe();
+        tokio::select! {
+            up = link.wait_for(|up| *up) => up.map(drop).map_err(|_| Error::Closed),
+            _ = ended.wait_for(|ended| *ended) => Err(Error::Closed),
+        }
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        let shared = &self.mqtt.shared;
+        // A topic the caller named and no request waits on any more goes back to the
+        // handlers: unsubscribed, unless it is also one of the client's own topics.
+        let unsubscribed = shared.requests.unregister(&self.key, |topic| {
+            (!lock(&shared.topics).contains_key(topic))
+                .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
+        });
+        if let Some(unsubscribed) = unsubscribed.flatten() {
+            unsubscribe_later(shared, &self.key.topic, unsubscribed);
+        }
+    }
+}
