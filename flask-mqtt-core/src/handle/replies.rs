@@ -8,6 +8,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use flask_mqtt_topic::TopicName;
 use paho_mqtt::PropertyCode;
 use tokio::sync::{oneshot, watch};
 
@@ -15,6 +16,9 @@ use crate::error::{truncate, Error, Result};
 use crate::event::log::CLIENT_TARGET;
 use crate::message::Message;
 use crate::sync::lock;
+
+/// The client's own reply topic: this, then its client id (or a nonce).
+const OWN_PREFIX: &str = "flask-mqtt/replies/";
 
 /// What identifies a reply: its topic and, on MQTT 5, its Correlation Data.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -115,17 +119,23 @@ impl Requests {
             h.finish()
         };
         // The client id names the topic when it can be a topic level (brokers' access
-        // rules can then allow `flask-mqtt/replies/%c`); the nonce otherwise.
-        let level = if !client_id.is_empty() && !client_id.contains(['/', '+', '#', '\0']) {
-            client_id.to_owned()
+        // rules can then allow `flask-mqtt/replies/%c`); the nonce otherwise: an empty
+        // id, one with `/`, a wildcard or NUL, or one too long for a topic name (an id
+        // may have 65,535 bytes, a topic too, prefix included).
+        let named = format!("{OWN_PREFIX}{client_id}");
+        let own_topic = if !client_id.is_empty()
+            && !client_id.contains('/')
+            && TopicName::new(named.as_str()).is_ok()
+        {
+            named
         } else {
-            format!("{nonce:016x}")
+            format!("{OWN_PREFIX}{nonce:016x}")
         };
         Requests {
             active: AtomicBool::new(false),
             table: Mutex::new(Table::default()),
             nonce,
-            own_topic: format!("flask-mqtt/replies/{level}"),
+            own_topic,
         }
     }
 
@@ -664,5 +674,37 @@ mod tests {
         );
         // Given back: messages on it go to handlers again.
         assert!(r.route(reply("v3/replies", None), unsubscribed).is_some());
+    }
+
+    /// A client id may have 65,535 bytes, and so may a topic name, prefix included: an
+    /// id too long to name the own reply topic gives it a nonce instead, as an id that
+    /// cannot be a topic level does.
+    #[test]
+    fn the_own_reply_topic_is_a_valid_topic_name_whatever_the_client_id() {
+        let longest = "i".repeat(flask_mqtt_topic::MAX_TOPIC_LEN - OWN_PREFIX.len());
+        let too_long = format!("{longest}i");
+        for (id, named) in [
+            ("app-1", true),
+            (longest.as_str(), true),
+            (too_long.as_str(), false),
+            ("", false),
+            ("a/b", false),
+            ("a+", false),
+            ("a#", false),
+            ("a\0b", false),
+        ] {
+            let r = Requests::new(id);
+            let own = r.own_topic();
+            assert!(TopicName::new(own).is_ok(), "{} bytes", own.len());
+            assert_eq!(
+                own == format!("{OWN_PREFIX}{id}"),
+                named,
+                "{} bytes",
+                id.len()
+            );
+            if !named {
+                assert_eq!(own.len(), OWN_PREFIX.len() + 16);
+            }
+        }
     }
 }

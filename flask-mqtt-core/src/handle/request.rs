@@ -33,8 +33,10 @@ impl Mqtt {
     ///
     /// On MQTT 5 the request carries a Response Topic (by default the client's own reply
     /// topic, `flask-mqtt/replies/<client id>`, subscribed at the first request of each
-    /// connection, and again at a reconnect while requests wait on it) and a Correlation
-    /// Data unique to it; a responder, such as a handler returning
+    /// connection, and again at a reconnect while requests wait on it; when the client id
+    /// cannot be a topic level, because it is empty, has a `/`, `+` or `#`, or is too
+    /// long for a topic name, 16 random hex digits replace it) and a Correlation Data
+    /// unique to it; a responder, such as a handler returning
     /// [`Reply`](crate::Reply), publishes its answer to that topic with that
     /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
     /// `#[on_message]` handlers, also not a catch-all: a reply to one of the client's
