@@ -55,8 +55,11 @@
 //!   the handler (and the topic for messages); other handlers, and later events, run as
 //!   usual.
 //!
-//! Sync handlers run under `block_in_place` on a multi-threaded runtime (the client's),
-//! on the blocking pool otherwise (tests on a current-thread runtime).
+//! A handler's worker starts each call itself, in arrival order, and hands it to a task
+//! of its own only if it has to wait (with `concurrency = N`). Sync handlers run under
+//! `block_in_place` on a multi-threaded runtime (the client's) with `concurrency = 1`, on
+//! the blocking pool otherwise (`concurrency = N`, so that the worker can start the next
+//! calls meanwhile; tests on a current-thread runtime).
 //!
 //! Log target: `flask_mqtt::dispatch`.
 
@@ -545,6 +548,61 @@ mod tests {
             .routes
             .targets(&Event::Log(LogEntry::new(LogLevel::Info, "x")))
             .is_empty());
+    }
+
+    static STARTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+    /// Records the number in its message as it starts, then waits once.
+    fn records_start(ctx: Arc<EventContext>) -> HandlerFuture {
+        HandlerFuture::new(async move {
+            if let Some(n) = ctx
+                .message()
+                .and_then(|m| std::str::from_utf8(m.payload()).ok()?.parse().ok())
+            {
+                lock(&STARTS).push(n);
+            }
+            tokio::task::yield_now().await;
+            Ok(None)
+        })
+    }
+
+    static RECORDS_START: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "records_start",
+        "dispatch::tests",
+        HandlerFn::Async(records_start),
+    )
+    .with_filter("order")
+    .with_concurrency(4);
+
+    /// With `concurrency = N`, calls start in arrival order (the module's guarantee).
+    /// Each call was its own task, and Tokio runs the task spawned last first (its LIFO
+    /// slot): 19 to 33 of 5,000 calls started before the one sent ahead of them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_start_in_arrival_order_with_concurrency() {
+        const CALLS: u32 = 5_000;
+        let handlers = [&RECORDS_START]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let (d, _watch, app) = watched(handlers);
+        for n in 0..CALLS {
+            let m = Message::new("order", n.to_string(), QoS::AtMostOnce, false);
+            d.dispatch(app.client(), Event::Message(m));
+        }
+        wait_until("every call started", || {
+            lock(&STARTS).len() == CALLS as usize
+        })
+        .await;
+        let starts = lock(&STARTS).clone();
+        let late: Vec<_> = starts.windows(2).filter(|w| w[0] > w[1]).collect();
+        assert!(
+            late.is_empty(),
+            "{} of {CALLS} calls started out of order: {:?}",
+            late.len(),
+            &late[..late.len().min(5)]
+        );
+        done(d.drain(DEADLINE)).await;
     }
 
     /// An event no handler takes completes at once, with no calls.

@@ -1,8 +1,10 @@
 //! One worker per handler: takes events from its queue, up to `concurrency` calls at
 //! once, catches panics and reports failures.
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -53,7 +55,16 @@ pub(super) async fn run_worker(
                     None => return,
                 },
             };
-            ended = Some(run_work(&h, index, work, observer.as_ref(), started, &room).await);
+            let call = run_work(
+                &h,
+                index,
+                work,
+                observer.as_ref(),
+                started,
+                &room,
+                SyncOn::Task,
+            );
+            ended = Some(call.await);
             room.release();
         }
     }
@@ -61,18 +72,46 @@ pub(super) async fn run_worker(
     let mut running = JoinSet::new();
     while let Some(work) = rx.recv().await {
         // Wait for a free slot before taking the next event: the queue keeps the
-        // back-pressure, and calls start in arrival order.
+        // back-pressure.
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
         };
         let h = Arc::clone(&h);
         let observer = observer.clone();
         let room = Arc::clone(&room);
-        running.spawn(async move {
-            run_work(&h, index, work, observer.as_ref(), None, &room).await;
+        let mut call = Box::pin(async move {
+            run_work(
+                &h,
+                index,
+                work,
+                observer.as_ref(),
+                None,
+                &room,
+                SyncOn::Pool,
+            )
+            .await;
             room.release();
             drop(permit);
         });
+        // Started here, on the worker, so that calls start in arrival order: as tasks of
+        // their own they did not (Tokio runs the task spawned last first). Only a call
+        // that has to wait becomes a task, so that it does not hold up the next ones; a
+        // sync handler's call waits for the blocking pool, which takes calls in order.
+        let polled = std::future::poll_fn(|cx| {
+            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                call.as_mut().poll(cx)
+            })))
+        })
+        .await;
+        match polled {
+            Ok(Poll::Ready(())) => {}
+            Ok(Poll::Pending) => {
+                running.spawn(call);
+            }
+            // A bug of ours outside the handler's panic boundary: it ends this call only,
+            // as it ended the call's task when every call was one.
+            Err(p) => drop(panic_message(p)),
+        }
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
@@ -88,13 +127,14 @@ async fn run_work(
     observer: Option<&Arc<dyn Observer>>,
     started: Option<u64>,
     room: &Room,
+    sync_on: SyncOn,
 ) -> u64 {
     let item = match work {
         Work::Call(item) => item,
         Work::Started(call) => return call.await,
     };
     let started = started.unwrap_or_else(clock::ticks);
-    let call = run_one(h, index, item, observer.map(|o| &**o), started);
+    let call = run_one(h, index, item, observer.map(|o| &**o), started, sync_on);
     if !room.trust.on_probation() {
         return call.await;
     }
@@ -107,21 +147,34 @@ async fn run_work(
     ended
 }
 
+/// Where a sync handler's call runs on a multi-threaded runtime (on a current-thread
+/// one, always on the blocking pool).
+#[derive(Clone, Copy)]
+enum SyncOn {
+    /// On the task that polls the call, under `block_in_place`: with `concurrency = 1`,
+    /// the worker's own, which has nothing else to do meanwhile.
+    Task,
+    /// On the blocking pool, which takes calls in the order they are handed to it: with
+    /// `concurrency = N`, the worker starts the next calls meanwhile.
+    Pool,
+}
+
 /// One handler call, started at `started` (ticks): extraction, the call, the reply, the
 /// report. Returns when the call ended (ticks).
-pub(super) async fn run_one(
+async fn run_one(
     h: &Handler,
     index: usize,
     item: Item,
     observer: Option<&dyn Observer>,
     started: u64,
+    sync_on: SyncOn,
 ) -> u64 {
     let Some(mut call) = Call::begin(h, item) else {
         return started;
     };
     let span = call.span.clone().unwrap_or_else(Span::none);
     let ended = async {
-        let outcome = self::call(h.desc.call, Arc::clone(&call.ctx)).await;
+        let outcome = self::call(h.desc.call, Arc::clone(&call.ctx), sync_on).await;
         call.replied(outcome).await
     }
     .instrument(span)
@@ -352,7 +405,7 @@ pub(super) async fn caught(f: HandlerFuture) -> Outcome {
     }
 }
 
-async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {
+async fn call(f: HandlerFn, ctx: Arc<EventContext>, sync_on: SyncOn) -> Outcome {
     match f {
         HandlerFn::Async(f) => match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
             Ok(f) => caught(f).await,
@@ -371,7 +424,7 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>) -> Outcome {
             };
             let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
                 == tokio::runtime::RuntimeFlavor::MultiThread;
-            if multi_thread {
+            if multi_thread && matches!(sync_on, SyncOn::Task) {
                 // A sync handler may block: tell the runtime, so other handlers keep running.
                 tokio::task::block_in_place(run)
             } else {
