@@ -1,6 +1,7 @@
 //! Handler descriptors submitted by the attribute macros, collected once at start.
 
 use std::fmt;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use flask_mqtt_topic::{TopicFilter, TopicTemplate};
@@ -203,6 +204,8 @@ pub(crate) struct Handler {
     pub(crate) filter: Option<TopicFilter>,
     /// Set when the filter names levels (`{id}`): what `Path` extracts with.
     pub(crate) template: Option<Arc<TopicTemplate>>,
+    /// Its failed calls so far, for reporting (dispatch says the first few visibly).
+    pub(crate) failures: AtomicUsize,
 }
 
 impl Handler {
@@ -248,6 +251,7 @@ impl Handler {
             desc,
             filter,
             template,
+            failures: AtomicUsize::new(0),
         })
     }
 }

@@ -52,8 +52,8 @@
 //!   `ack = "first"` and for QoS 0, the backlog is absorbed in memory, loudly.
 //! - **Failures stay local.** A rejected argument (the handler is not called), an `Err`
 //!   return, a panic, or a reply that could not be sent is logged as a warning naming
-//!   the handler (and the topic for messages); other handlers, and later events, run as
-//!   usual.
+//!   the handler (and the topic for messages; the first few of each handler on stderr
+//!   when no logger shows them); other handlers, and later events, run as usual.
 //!
 //! A handler's worker starts each call itself, in arrival order, and hands it to a task
 //! of its own only if it has to wait (with `concurrency = N`). Sync handlers run under

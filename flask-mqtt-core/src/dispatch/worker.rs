@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -26,6 +27,7 @@ use crate::handler::{panic_message, HandlerError, Outcome, Reply};
 use crate::handler_future::HandlerFuture;
 use crate::registry::{Handler, HandlerFn};
 use crate::spans;
+use crate::visible;
 
 /// The worker of handler `h` (number `index` of the dispatcher's): calls it for each
 /// event of its queue, finishes the calls made inline that had to wait, and reports
@@ -440,16 +442,34 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>, sync_on: SyncOn) -> Outcome 
     }
 }
 
+/// Failed calls of a handler said whether or not a logger shows them; later ones are
+/// only logged.
+pub(super) const FAILURES_SAID: usize = 10;
+
+/// A call of `h` for `ctx` failed with `e`. Its message was acknowledged unless the
+/// handler withholds it (`nack_on_error`), so a failure that is not seen is a message
+/// lost without a word: the first [`FAILURES_SAID`] of each handler are said visibly,
+/// later ones logged as a warning only.
 fn report(h: &Handler, ctx: &EventContext, e: &HandlerError) {
     let name = h.desc.name();
-    match ctx.event() {
-        Event::Message(m) => log::warn!(
-            target: TARGET,
+    let what = match ctx.event() {
+        Event::Message(m) => format!(
             "handler {name} for message on `{}` {e}",
             crate::error::truncate(m.topic())
         ),
-        _ => log::warn!(target: TARGET, "{} handler {name} {e}", h.desc.kind.attribute()),
+        _ => format!("{} handler {name} {e}", h.desc.kind.attribute()),
+    };
+    let n = h.failures.fetch_add(1, Ordering::Relaxed);
+    if n >= FAILURES_SAID {
+        log::warn!(target: TARGET, "{what}");
+        return;
     }
+    let more = if n + 1 == FAILURES_SAID {
+        format!("; further failures of handler {name} are logged only, not written to stderr")
+    } else {
+        String::new()
+    };
+    visible::report(TARGET, log::Level::Warn, &format_args!("{what}{more}"));
 }
 
 #[cfg(test)]
@@ -543,6 +563,49 @@ pub(super) mod tests {
             }
         }
         done(d.drain(Duration::from_secs(10))).await;
+    }
+
+    fn rejects(_: Arc<EventContext>) -> Outcome {
+        Err(HandlerError::Rejected {
+            argument: "reading",
+            reason: "the payload is not valid JSON".to_owned(),
+        })
+    }
+
+    static REJECTS: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "rejects",
+        "dispatch::worker::tests",
+        HandlerFn::Sync(rejects),
+    )
+    .with_filter("worker-test/rejected")
+    .with_qos(1);
+
+    /// A failed call (here an argument rejected) of an `ack = after` handler is
+    /// acknowledged, so its message is lost: the first `FAILURES_SAID` of each handler
+    /// are said whether or not a logger is installed (these tests install none), later
+    /// ones only logged. They were only logged, so nothing showed them without a logger.
+    #[tokio::test]
+    async fn a_failed_call_is_said_without_a_logger() {
+        let handlers = [&REJECTS].into_iter().filter_map(Handler::new).collect();
+        let (d, watch, app) = watched(handlers);
+        for _ in 0..FAILURES_SAID + 2 {
+            let m = Message::new("worker-test/rejected", "not json", QoS::AtLeastOnce, false);
+            let calls = done(dispatch(&d, &watch, &app, Event::Message(m))).await;
+            assert!(calls.len() == 1 && calls[0].is_rejected(), "{calls:?}");
+        }
+        let lines = crate::visible::said::containing("worker-test/rejected");
+        assert_eq!(lines.len(), FAILURES_SAID, "{lines:#?}");
+        assert!(
+            lines[0].starts_with(
+                "WARN flask_mqtt::dispatch: handler dispatch::worker::tests::rejects for message on `worker-test/rejected` argument `reading` rejected"
+            ),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[FAILURES_SAID - 1].ends_with("logged only, not written to stderr"),
+            "{lines:#?}"
+        );
     }
 
     /// Stands for a bug of ours on a worker, outside the handlers' panic boundary.
