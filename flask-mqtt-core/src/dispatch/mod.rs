@@ -36,7 +36,7 @@
 //!   `sum(queue) + sum(concurrency)` events in handlers plus the intake backlog, which is
 //!   bounded only by what the broker sends while a handler is stalled. A warning names
 //!   the handler holding things up when the backlog reaches 1024 events and at every
-//!   doubling; an info line says when it is cleared. A call that never ends holds back
+//!   doubling (on stderr when no logger shows it); a line says when it is cleared. A call that never ends holds back
 //!   every later acknowledgement (they leave in arrival order) and so, once the
 //!   broker's window is full, all intake, with no queue growing: [`owed`] says that.
 //! - **Paho is never blocked.** Back-pressure does not reach Paho's receive thread: it
@@ -209,6 +209,7 @@ impl Dispatcher {
             len: AtomicUsize::new(0),
             waiting_for: AtomicUsize::new(NOBODY),
             warned: AtomicBool::new(false),
+            on_stderr: AtomicBool::new(false),
             grew: Notify::new(),
         });
         let (intake, rx) = mpsc::unbounded_channel();

@@ -13,6 +13,7 @@ use crate::ack::watermark::{Owing, Slot};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::extract::context::EventContext;
 use crate::registry::Handler;
+use crate::visible::report;
 
 /// The intake backlog at which the first warning is logged; then at every doubling.
 pub(super) const BACKLOG_WARNING: usize = 1024;
@@ -46,22 +47,40 @@ pub(super) struct Backlog {
     pub(super) len: AtomicUsize,
     /// The handler whose full queue the router is waiting on, or [`NOBODY`].
     pub(super) waiting_for: AtomicUsize,
-    /// A warning was logged since the backlog was last empty.
+    /// A warning was said since the backlog was last empty.
     pub(super) warned: AtomicBool,
+    /// The last warning went to stderr (no logger shows it): so does the all-clear.
+    pub(super) on_stderr: AtomicBool,
     /// The backlog crossed a warning threshold before the router said whom it waits
     /// for: the router names the handler when it does.
     pub(super) grew: Notify,
 }
 
 impl Backlog {
+    /// Says (visibly: memory grows) that `len` events wait for `h`; only at
+    /// [`BACKLOG_WARNING`] and at every doubling, so a few times at most.
     pub(super) fn warn(&self, len: usize, h: &Handler) {
         self.warned.store(true, Ordering::SeqCst);
-        log::warn!(
-            target: TARGET,
-            "{len} events are waiting for dispatch: handler {} is not keeping up (its queue of {} is full); nothing is dropped, but memory grows until it catches up (raise `queue` or `concurrency` on the handler, or make it faster)",
-            h.desc.name(),
-            h.desc.queue
+        let on_stderr = report(
+            TARGET,
+            log::Level::Warn,
+            &format_args!(
+                "{len} events are waiting for dispatch: handler {} is not keeping up (its queue of {} is full); nothing is dropped, but memory grows until it catches up (raise `queue` or `concurrency` on the handler, or make it faster)",
+                h.desc.name(),
+                h.desc.queue
+            ),
         );
+        self.on_stderr.store(on_stderr, Ordering::SeqCst);
+    }
+
+    /// The backlog is empty again: said where its warnings were.
+    fn caught_up(&self) {
+        let said = "dispatch caught up: no events waiting";
+        if self.on_stderr.swap(false, Ordering::SeqCst) {
+            report(TARGET, log::Level::Info, &said);
+        } else {
+            log::info!(target: TARGET, "{said}");
+        }
     }
 }
 
@@ -114,7 +133,7 @@ pub(super) async fn route(
         drop(job.owing.kept());
         let left = backlog.len.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
         if left == 0 && backlog.warned.swap(false, Ordering::SeqCst) {
-            log::info!(target: TARGET, "dispatch caught up: no events waiting");
+            backlog.caught_up();
         }
     }
     // Dropping `queues` closes every handler queue: the workers finish what is queued.
@@ -140,6 +159,9 @@ mod tests {
     use crate::registry::{Handler, HandlerDescriptor, HandlerFn};
     use crate::sync::lock;
     use crate::testing::TestClient;
+    use crate::visible::said;
+
+    use super::BACKLOG_WARNING;
 
     /// A handler's gate: it counts the calls that started, and each call waits for a
     /// permit. One gate per test, as the tests run in parallel.
@@ -169,7 +191,7 @@ mod tests {
         }
     }
 
-    static GATES: [Gate; 2] = [Gate::new(), Gate::new()];
+    static GATES: [Gate; 3] = [Gate::new(), Gate::new(), Gate::new()];
 
     /// The handler behind `GATES[G]`.
     fn gated<const G: usize>(_: Arc<EventContext>) -> HandlerFuture {
@@ -198,6 +220,7 @@ mod tests {
 
     static GATED: HandlerDescriptor = gated_handler::<0>("gated");
     static GATED_FULL: HandlerDescriptor = gated_handler::<1>("gated-full");
+    static GATED_BACKLOG: HandlerDescriptor = gated_handler::<2>("gated-backlog");
 
     /// The router gone (a bug of ours, or a runtime shutting down) with jobs it had not
     /// put into the handler queues: their messages are released, never acknowledged (the
@@ -277,5 +300,41 @@ mod tests {
         settled.wait_for(3, deadline).await;
         assert_eq!(settled.seen(), [(1, true), (2, true), (3, true)]);
         assert_eq!(GATES[1].started(), 3);
+    }
+
+    /// A backlog that grows (QoS 0 messages, which no acknowledgement bounds) is said at
+    /// `BACKLOG_WARNING` events and at every doubling, naming the handler, whether or not
+    /// a logger is installed (these tests install none), and so is its end. It was only
+    /// logged.
+    #[tokio::test]
+    async fn a_growing_backlog_is_said_without_a_logger() {
+        let handlers = [&GATED_BACKLOG]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let d = Dispatcher::start(handlers, None);
+        let app = TestClient::new().unwrap();
+        let sent = 2 * BACKLOG_WARNING + 10;
+        for _ in 0..sent {
+            let msg = Message::new("gated-backlog", "", QoS::AtMostOnce, false);
+            d.dispatch(app.client(), Event::Message(msg));
+            // The worker takes the first message, and the router waits for room.
+            tokio::task::yield_now().await;
+        }
+        assert!(d.backlog.len.load(Ordering::SeqCst) >= 2 * BACKLOG_WARNING);
+        let lines = said::containing("dispatch::router::tests::gated-backlog is not keeping up");
+        GATES[2].permits.add_permits(sent);
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        for (line, len) in lines.iter().zip([BACKLOG_WARNING, 2 * BACKLOG_WARNING]) {
+            let start = format!("WARN flask_mqtt::dispatch: {len} events are waiting for dispatch");
+            assert!(line.starts_with(&start), "{lines:#?}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !d.is_idle() {
+            assert!(Instant::now() < deadline, "the backlog never cleared");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let caught_up = said::containing("dispatch caught up");
+        assert_eq!(caught_up.len(), 1, "{caught_up:#?}");
     }
 }
