@@ -319,14 +319,14 @@ impl Dispatcher {
                         // The router's job owes the message this call now: the item
                         // lets go of its hold without marking the message unhandled.
                         drop(item.owing.kept());
-                        self.submit(Job::new(ctx, n, ack));
+                        self.submit(Job::new(ctx, Arc::clone(&targets), n, ack));
                         return seq;
                     }
                 }
             }
             return seq;
         }
-        self.submit(Job::new(ctx, 0, ack));
+        self.submit(Job::new(ctx, targets, 0, ack));
         seq
     }
 

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::hold::item;
 use super::queue::{Queue, SendError};
-use super::routes::Routes;
+use super::routes::{Routes, Targets};
 use crate::ack::watermark::{Owing, Slot};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::extract::context::EventContext;
@@ -24,6 +24,9 @@ pub(super) const NOBODY: usize = usize::MAX;
 /// An event on its way to the router.
 pub(super) struct Job {
     pub(super) ctx: Arc<EventContext>,
+    /// The handlers of the event, as dispatch found them: not looked up again, which
+    /// would say a second time that a topic too long to be cached has no handler.
+    pub(super) targets: Targets,
     /// Targets already served by [`Dispatcher::dispatch`]'s direct path.
     pub(super) skip: usize,
     /// Dispatch's promise to put the event in the handler queues, holding the message's
@@ -33,9 +36,15 @@ pub(super) struct Job {
 }
 
 impl Job {
-    pub(super) fn new(ctx: Arc<EventContext>, skip: usize, ack: Option<Slot>) -> Job {
+    pub(super) fn new(
+        ctx: Arc<EventContext>,
+        targets: Targets,
+        skip: usize,
+        ack: Option<Slot>,
+    ) -> Job {
         Job {
             ctx,
+            targets,
             skip,
             owing: Owing::new(ack),
         }
@@ -94,7 +103,7 @@ pub(super) async fn route(
 ) {
     while let Some(job) = intake.recv().await {
         let base = &job.ctx;
-        for &i in routes.targets(base.event()).iter().skip(job.skip) {
+        for &i in job.targets.iter().skip(job.skip) {
             let (Some(h), Some(queue)) = (routes.handlers.get(i), queues.get(i)) else {
                 continue;
             };

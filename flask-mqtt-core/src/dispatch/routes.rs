@@ -130,10 +130,17 @@ impl Routes {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::watched;
+    use std::sync::atomic::Ordering;
+
+    use tokio::sync::Semaphore;
+
+    use super::super::tests::{done, watched};
     use super::*;
+    use crate::extract::context::EventContext;
+    use crate::handler_future::HandlerFuture;
     use crate::message::Message;
     use crate::qos::QoS;
+    use crate::registry::{HandlerDescriptor, HandlerFn};
     use crate::visible::said;
 
     /// A message no handler takes is said (once per topic, at most `UNROUTED_SAID`
@@ -157,5 +164,51 @@ mod tests {
             "{lines:#?}"
         );
         assert!(lines[UNROUTED_SAID - 1].ends_with("logged at debug only"));
+    }
+
+    static HOLD: Semaphore = Semaphore::const_new(0);
+
+    fn held(_: Arc<EventContext>) -> HandlerFuture {
+        HandlerFuture::new(async {
+            if let Ok(permit) = HOLD.acquire().await {
+                permit.forget();
+            }
+            Ok(None)
+        })
+    }
+
+    static HELD: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "held",
+        "dispatch::routes::tests",
+        HandlerFn::Async(held),
+    )
+    .with_filter("routes-test/held")
+    .with_queue(1);
+
+    /// A message no handler takes on a topic too long to be cached, dispatched while
+    /// events wait for the router, is said once: its handlers were looked up again
+    /// when the router took it, and it was said twice.
+    #[tokio::test]
+    async fn a_long_unrouted_topic_is_said_once_per_message() {
+        let handlers = [&HELD].into_iter().filter_map(Handler::new).collect();
+        let (d, watch, app) = watched(handlers);
+        // 1 is called, 2 fills the queue, 3 goes to the router, and what follows too.
+        for _ in 0..3 {
+            let m = Message::new("routes-test/held", "", QoS::AtMostOnce, false);
+            d.dispatch(app.client(), Event::Message(m));
+            tokio::task::yield_now().await;
+        }
+        assert!(d.backlog.len.load(Ordering::SeqCst) > 0);
+        let topic = format!(
+            "routes-test/long-unrouted/{}",
+            "l".repeat(TOPIC_CACHE_MAX_LEN)
+        );
+        let m = Message::new(topic.as_str(), "", QoS::AtMostOnce, false);
+        let seq = d.dispatch(app.client(), Event::Message(m));
+        HOLD.add_permits(3);
+        assert!(done(watch.ended(seq)).await.is_empty());
+        let lines = said::containing("routes-test/long-unrouted/");
+        assert_eq!(lines.len(), 1, "{lines:#?}");
     }
 }
