@@ -20,7 +20,7 @@
 //! - **Nothing is dropped.** Every event handed to [`Dispatcher::dispatch`] reaches the
 //!   queue of every handler it concerns (topic trie for messages; the catch-all when no
 //!   filter matched), unless shutdown gives up on handlers still busy after its timeout
-//!   (logged).
+//!   (their events are then said once, with their number, visibly: see [`lost`]).
 //! - **Order.** With `concurrency = 1` (the default) a handler sees its events one at a
 //!   time, in arrival order. With `concurrency = N` calls *start* in arrival order and up
 //!   to `N` run at once.
@@ -66,6 +66,7 @@
 mod clock;
 pub(crate) mod hold;
 mod inline;
+mod lost;
 mod measure;
 pub(crate) mod observe;
 mod owed;
@@ -86,6 +87,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio::task::JoinHandle;
 
 use self::hold::{item, AckMode};
+use self::lost::{Abandoned, Lost};
 use self::observe::{Completions, Observer};
 use self::owed::OwedWatch;
 use self::queue::{queue, Queue, SendError};
@@ -98,7 +100,6 @@ use self::worker::run_worker;
 use crate::ack::policy::AckPolicy;
 use crate::ack::watermark::{Slot, Watermark};
 use crate::event::completion::{Pending, Settle};
-use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
 use crate::extract::context::EventContext;
 use crate::handle::Mqtt;
@@ -126,6 +127,8 @@ pub(crate) struct Dispatcher {
     polls: Arc<InlinePolls>,
     /// The client's owed acknowledgements, for the watchdog (once the client has them).
     owed: OnceLock<Arc<OwedWatch>>,
+    /// Events not delivered (a worker or the router gone), said when it stops.
+    lost: Arc<Lost>,
 }
 
 impl Dispatcher {
@@ -213,9 +216,11 @@ impl Dispatcher {
             grew: Notify::new(),
         });
         let (intake, rx) = mpsc::unbounded_channel();
+        let lost = Arc::new(Lost::new());
         let router = tokio::spawn(route(
             Arc::clone(&routes),
             Arc::clone(&backlog),
+            Arc::clone(&lost),
             rx,
             queues.clone(),
         ));
@@ -234,6 +239,7 @@ impl Dispatcher {
             observer,
             polls,
             owed: OnceLock::new(),
+            lost,
         }
     }
 
@@ -298,6 +304,7 @@ impl Dispatcher {
         if self.backlog.len.load(Ordering::SeqCst) == 0 {
             // The end of the last call made inline: the start of the next.
             let mut ended = None;
+            let mut undelivered = false;
             for (n, &i) in targets.iter().enumerate() {
                 let (Some(h), Some(queue)) = (self.routes.handlers.get(i), self.queues.get(i))
                 else {
@@ -313,16 +320,23 @@ impl Dispatcher {
                     Err(item) => item,
                 };
                 match queue.try_send(item) {
-                    // Closed: the worker is gone (runtime shutdown).
-                    Ok(()) | Err(SendError::Closed) => {}
+                    Ok(()) => {}
+                    // The worker is gone (runtime shutdown).
+                    Err(SendError::Closed) => undelivered = true,
                     Err(SendError::Full(item)) => {
                         // The router's job owes the message this call now: the item
                         // lets go of its hold without marking the message unhandled.
                         drop(item.owing.kept());
                         self.submit(Job::new(ctx, Arc::clone(&targets), n, ack));
+                        if undelivered {
+                            self.lost.undelivered();
+                        }
                         return seq;
                     }
                 }
+            }
+            if undelivered {
+                self.lost.undelivered();
             }
             return seq;
         }
@@ -342,9 +356,9 @@ impl Dispatcher {
         }
         if self.intake.send(job).is_err() {
             // The router is gone: only after a runtime shutdown. The job is dropped here,
-            // which settles its event with no calls.
+            // which settles its event with no calls; said when the dispatcher stops.
             self.backlog.len.fetch_sub(1, Ordering::SeqCst);
-            log::warn!(target: TARGET, "event not dispatched: the dispatcher has stopped");
+            self.lost.undelivered();
         }
     }
 
@@ -355,15 +369,19 @@ impl Dispatcher {
     }
 
     /// Closes the intake and waits (up to `timeout`) for the handlers to finish every
-    /// event already dispatched.
+    /// event already dispatched; then says how many events were left unhandled, if any.
     pub(crate) async fn drain(self, timeout: Duration) {
         let Dispatcher {
             intake,
+            routes,
             queues,
             router,
             workers,
+            completions,
+            lost,
             ..
         } = self;
+        let rooms: Vec<_> = queues.iter().map(|q| Arc::clone(&q.room)).collect();
         // The router's senders close the handler queues when it finishes.
         drop(queues);
         drop(intake);
@@ -371,12 +389,21 @@ impl Dispatcher {
             let _ = router.await;
             futures::future::join_all(workers).await;
         };
-        if tokio::time::timeout(timeout, all).await.is_err() {
-            log::warn!(
-                target: TARGET,
-                "handlers still running {timeout:?} after shutdown began; abandoning them"
-            );
-        }
+        let abandoned = tokio::time::timeout(timeout, all).await.is_err().then(|| {
+            let handlers = routes
+                .handlers
+                .iter()
+                .zip(&rooms)
+                .filter(|(_, room)| room.busy.load(Ordering::SeqCst) > 0)
+                .map(|(h, _)| h.desc.name())
+                .collect();
+            Abandoned {
+                events: completions.unsettled(),
+                waited: timeout,
+                handlers,
+            }
+        });
+        lost.say(abandoned.as_ref());
     }
 }
 
@@ -397,6 +424,7 @@ mod tests {
     use crate::registry::{HandlerDescriptor, HandlerFn};
     use crate::sync::lock;
     use crate::testing::{Calls, TestClient, Watch};
+    use crate::visible::said;
 
     pub(super) const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -604,6 +632,68 @@ mod tests {
             &late[..late.len().min(5)]
         );
         done(d.drain(DEADLINE)).await;
+    }
+
+    /// A call that never ends.
+    fn stuck(_: Arc<EventContext>) -> HandlerFuture {
+        HandlerFuture::new(async {
+            std::future::pending::<()>().await;
+            Ok(None)
+        })
+    }
+
+    static STUCK: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "stuck",
+        "dispatch::tests",
+        HandlerFn::Async(stuck),
+    )
+    .with_filter("stuck");
+
+    static GONE: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "gone",
+        "dispatch::tests",
+        HandlerFn::Async(stuck),
+    )
+    .with_filter("gone");
+
+    /// Events a stop leaves unhandled are said once, with their number, whether or not a
+    /// logger is installed (these tests install none): those still queued or running
+    /// when shutdown stops waiting for their handlers, and those that could not reach a
+    /// handler whose worker had stopped. They were logged only, or not at all.
+    #[tokio::test]
+    async fn events_left_unhandled_at_shutdown_are_said_once_with_their_number() {
+        let handlers = [&STUCK, &GONE]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let (mut d, _watch, app) = watched(handlers);
+        // The worker of `gone` stops, as on a runtime shutting down.
+        let Some(gone) = d.workers.get_mut(1) else {
+            panic!("two workers");
+        };
+        gone.abort();
+        // (`drain` joins what is left in its place.)
+        let gone = std::mem::replace(gone, tokio::spawn(async {}));
+        assert!(gone.await.is_err_and(|e| e.is_cancelled()));
+        let msg = |topic: &str| Event::Message(Message::new(topic, "", QoS::AtMostOnce, false));
+        for topic in ["stuck", "gone", "stuck", "gone", "stuck"] {
+            d.dispatch(app.client(), msg(topic));
+        }
+        done(d.drain(Duration::from_millis(100))).await;
+        let lines = said::containing("events not handled");
+        let lines: Vec<_> = lines
+            .iter()
+            .filter(|l| l.contains("dispatch::tests::stuck"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{lines:#?}");
+        assert!(
+            lines[0].starts_with(
+                "WARN flask_mqtt::dispatch: dispatch stopped with 5 events not handled: 3 still queued or running"
+            ) && lines[0].contains("2 that did not reach a handler"),
+            "{lines:#?}"
+        );
     }
 
     /// An event no handler takes completes at once, with no calls.

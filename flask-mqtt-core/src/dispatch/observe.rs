@@ -61,6 +61,11 @@ impl Completions {
     pub(super) fn all_settled(&self) -> bool {
         self.busy.load(Ordering::SeqCst) == 0
     }
+
+    /// Events started and not settled yet.
+    pub(super) fn unsettled(&self) -> usize {
+        self.busy.load(Ordering::SeqCst)
+    }
 }
 
 impl Settle for Completions {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
 
 use super::hold::item;
+use super::lost::Lost;
 use super::queue::{Queue, SendError};
 use super::routes::{Routes, Targets};
 use crate::ack::watermark::{Owing, Slot};
@@ -98,11 +99,13 @@ impl Backlog {
 pub(super) async fn route(
     routes: Arc<Routes>,
     backlog: Arc<Backlog>,
+    lost: Arc<Lost>,
     mut intake: mpsc::UnboundedReceiver<Job>,
     queues: Vec<Queue>,
 ) {
     while let Some(job) = intake.recv().await {
         let base = &job.ctx;
+        let mut undelivered = false;
         for &i in job.targets.iter().skip(job.skip) {
             let (Some(h), Some(queue)) = (routes.handlers.get(i), queues.get(i)) else {
                 continue;
@@ -133,9 +136,13 @@ pub(super) async fn route(
                     }
                     backlog.waiting_for.store(NOBODY, Ordering::SeqCst);
                 }
-                // The worker is gone (runtime shutdown): nothing to deliver to.
-                Err(SendError::Closed) => {}
+                // The worker is gone (runtime shutdown): nothing to deliver to; said
+                // when the dispatcher stops.
+                Err(SendError::Closed) => undelivered = true,
             }
+        }
+        if undelivered {
+            lost.undelivered();
         }
         // Every queue has its item (each owing its call), or its worker is gone: dispatch
         // lets go of the acknowledgement.
