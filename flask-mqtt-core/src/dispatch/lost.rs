@@ -58,11 +58,12 @@ impl Lost {
             return;
         }
         let total = undelivered + abandoned.map_or(0, |a| a.events);
+        let events = if total == 1 { "event" } else { "events" };
         report(
             TARGET,
             log::Level::Warn,
             &format_args!(
-                "dispatch stopped with {total} events not handled: {}",
+                "dispatch stopped with {total} {events} not handled: {}",
                 why.join("; ")
             ),
         );
