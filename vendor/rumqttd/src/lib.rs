@@ -42,6 +42,15 @@ pub type TopicId = usize;
 pub type Offset = (u64, u64);
 pub type Cursor = (u64, u64);
 
+/// flask-mqtt: a test hook (feature `test-hooks`, not for users): makes the router behind
+/// `router_tx` (what [`Router::spawn`] returns) panic, as a bug in it would, so that a test
+/// can check what happens when it dies. Returns `false` if the router is already gone.
+#[cfg(feature = "test-hooks")]
+#[doc(hidden)]
+pub fn panic_router_for_tests(router_tx: &flume::Sender<(ConnectionId, router::Event)>) -> bool {
+    router_tx.send((0, router::Event::PanicForTests)).is_ok()
+}
+
 pub type ClientId = String;
 pub type AuthUser = String;
 pub type AuthPass = String;

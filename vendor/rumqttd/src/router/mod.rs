@@ -65,6 +65,10 @@ pub enum Event {
     PrintStatus(Print),
     /// Publish Will message
     PublishWill((String, Option<String>)),
+    /// flask-mqtt: makes the router thread panic, as a bug in it would (feature
+    /// `test-hooks`, `crate::panic_router_for_tests`).
+    #[cfg(feature = "test-hooks")]
+    PanicForTests,
 }
 
 /// Notification from router to connection

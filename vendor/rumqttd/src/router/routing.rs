@@ -264,6 +264,10 @@ impl Router {
                 #[cfg(feature = "validate-tenant-prefix")]
                 _tenant_id,
             ),
+
+            // flask-mqtt: feature `test-hooks` only, see `crate::panic_router_for_tests`
+            #[cfg(feature = "test-hooks")]
+            Event::PanicForTests => panic!("flask-mqtt test hook: router asked to panic"),
         }
     }
 
