@@ -89,19 +89,39 @@ impl Raw {
     /// Subscribes to `filter` at QoS 1 and waits for the SUBACK granting it; PUBLISHes
     /// that come first are kept for [`Raw::next_publish`].
     fn subscribe(&mut self, filter: &str) {
+        self.subscribe_all(&[filter]);
+    }
+
+    /// Subscribes to `filters` at QoS 1 in one SUBSCRIBE and waits for the SUBACK
+    /// granting them all; PUBLISHes that come first are kept for [`Raw::next_publish`].
+    fn subscribe_all(&mut self, filters: &[&str]) {
         let mut body = vec![0, 1]; // packet identifier 1
-        put_str(&mut body, filter.as_bytes());
-        body.push(1);
-        let mut packet = vec![0x82, u8::try_from(body.len()).unwrap()];
+        for filter in filters {
+            put_str(&mut body, filter.as_bytes());
+            body.push(1);
+        }
+        let mut packet = vec![0x82];
+        // The remaining length, 7 bits a byte (two filters can take more than 127 bytes).
+        let mut len = body.len();
+        loop {
+            let byte = u8::try_from(len % 128).unwrap();
+            len /= 128;
+            packet.push(if len > 0 { byte | 0x80 } else { byte });
+            if len == 0 {
+                break;
+            }
+        }
         packet.extend_from_slice(&body);
         self.stream.write_all(&packet).unwrap();
+        let mut suback = vec![0x90, u8::try_from(2 + filters.len()).unwrap(), 0, 1];
+        suback.extend(filters.iter().map(|_| 1));
         loop {
             let p = read_packet(&mut self.stream).expect("SUBACK");
             if p[0] >> 4 == 3 {
                 self.early.push_back(p);
                 continue;
             }
-            assert_eq!(p, vec![0x90, 3, 0, 1, 1], "granted QoS 1");
+            assert_eq!(p, suback, "granted QoS 1 for {filters:?}");
             return;
         }
     }
@@ -369,6 +389,52 @@ fn a_member_returning_without_a_held_message_does_not_replay_what_the_group_had(
         ["after 1", "after 2"],
         "a member returning without a held message replayed its group's messages"
     );
+}
+
+/// One SUBSCRIBE with a filter and its shared form (`t` and `$share/g/t`) makes two
+/// subscriptions, and the client gets each message once for each: once for `t`, once
+/// through the group (MQTT 5.0, 4.8.2: a shared subscription is a subscription of its
+/// own; the client is the group's only member). rumqttd 0.20.0 took the two for one
+/// subscription twice, because they read the same topic log: in builds with debug
+/// assertions (`cargo run`, `cargo test`) its router panicked (`debug_assert!` in
+/// `Router::prepare_filter`), and the broker was dead for every client. Ours
+/// (vendor/rumqttd, PATCHED.md) delivers both, and keeps serving.
+#[test]
+fn a_filter_and_its_shared_form_in_one_subscribe_both_deliver() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let id = unique("embedded-share-both");
+    let topic = format!("{PREFIX}/both/{id}");
+    let shared = format!("$share/{id}/{topic}");
+
+    let what = "a subscriber to a filter and its shared form";
+    let (mut both, _) = Raw::connect(addr, &id, true, what);
+    both.subscribe_all(&[&topic, &shared]);
+    for (n, payload) in ["one", "two"].into_iter().enumerate() {
+        both.publish_qos1(&topic, payload, 10 + u16::try_from(n).unwrap());
+        for copy in 1..=2 {
+            let (got_topic, got, pkid) = both.next_publish(what);
+            assert_eq!(
+                (got_topic.as_str(), got.as_str()),
+                (topic.as_str(), payload),
+                "copy {copy} of {payload:?}, one per subscription"
+            );
+            both.puback(pkid);
+        }
+    }
+
+    // The broker still serves: another client connects, subscribes and receives.
+    let (mut other, _) = Raw::connect(
+        addr,
+        &unique("embedded-share-both-other"),
+        true,
+        "another client",
+    );
+    other.subscribe(&topic);
+    both.publish_qos1(&topic, "three", 12);
+    let (_, got, pkid) = other.next_publish("another client");
+    assert_eq!(got, "three");
+    other.puback(pkid);
 }
 
 /// The payload of the first PUBLISH any of `conns` receives within `within` (each read

@@ -221,7 +221,13 @@ impl Scheduler {
         let tracker_data_req = tracker.get_data_requests();
         let mut uniq = HashSet::with_capacity(tracker_data_req.len());
 
-        let all_uniq = tracker_data_req.iter().all(|x| uniq.insert(x.filter_idx));
+        // flask-mqtt: one request per subscription, that is per filter as subscribed
+        // (`DataRequest::filter`, the key `Tracker::unregister_data_request` and
+        // `Connection::subscriptions` use), not per topic log (`filter_idx`): a filter and
+        // its shared form (`t`, `$share/g/t`) are two subscriptions reading one log, and
+        // this `debug_assert!`ed check took them for duplicates, panicking the router on
+        // one client's SUBSCRIBE (PATCHED.md, 6).
+        let all_uniq = tracker_data_req.iter().all(|x| uniq.insert(&x.filter));
 
         if !all_uniq {
             Some(&tracker.data_requests)
