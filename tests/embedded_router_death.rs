@@ -11,6 +11,9 @@
 //! `t` and `$share/g/t`, a debug assertion in rumqttd) is fixed (vendor/rumqttd,
 //! PATCHED.md; tests/embedded_shared_session.rs).
 //!
+//! Once dead, the broker is not `EmbeddedBroker::running()` any more, and the next start
+//! starts a new one on its port, where the app's client reconnects and is ready again.
+//!
 //! One test per binary: the broker and the plugin's clients are per process, and this
 //! one kills its broker.
 
@@ -138,6 +141,28 @@ async fn a_dead_router_is_reported_and_makes_the_app_not_ready() {
             TcpStream::connect(broker.addr()).is_err(),
             "the dead broker still listens on {}",
             broker.addr()
+        );
+        // Nor is it the process's running broker any more, and the next start starts a
+        // new one, on its port: the app's client, reconnecting there, is ready again.
+        assert_eq!(
+            EmbeddedBroker::running(),
+            None,
+            "running() returned the dead broker"
+        );
+        assert!(!broker.is_running(), "the dead broker says it runs");
+        let fresh = EmbeddedBroker::start(None).expect("a new broker after the dead one");
+        assert_ne!(fresh, broker, "start returned the dead broker");
+        assert_eq!(EmbeddedBroker::running(), Some(fresh));
+        assert!(fresh.is_running() && !broker.is_running());
+        assert_eq!(
+            fresh.port(),
+            broker.port(),
+            "the new broker is on the dead one's port"
+        );
+        let (ok, body) = ready(200, T);
+        assert!(
+            ok,
+            "the app did not get ready again on the new broker: {body}"
         );
         assert_eq!(embedded_errors().len(), 1, "{:?}", embedded_errors());
     })

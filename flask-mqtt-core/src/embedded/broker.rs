@@ -1,16 +1,17 @@
 //! [`EmbeddedBroker`]: the one development broker of the process, started on demand.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use super::server::{self, StartError, TARGET};
+use super::server::{self, Listening, StartError, TARGET};
 use crate::config::keys;
 use crate::config::DEFAULT_PREFIX;
 use crate::error::{ConfigError, Error, Result};
 use crate::sync::lock;
 
-/// The one broker of this process, once started.
-static RUNNING: Mutex<Option<EmbeddedBroker>> = Mutex::new(None);
+/// The broker of this process started last, once one was, and whether it still runs.
+static RUNNING: Mutex<Option<(EmbeddedBroker, Arc<AtomicBool>)>> = Mutex::new(None);
 
 /// The MQTT broker inside this process: `MQTT_BROKER_URL=embedded`, for development
 /// and demos (cargo feature `embedded-broker`, off by default).
@@ -36,8 +37,12 @@ static RUNNING: Mutex<Option<EmbeddedBroker>> = Mutex::new(None);
 /// Should rumqttd's router thread die (a panic in rumqttd: its message is on stderr), the
 /// broker says so with an error under `flask_mqtt::embedded`, on stderr when no logger
 /// shows it, and stops listening: its clients cannot connect again, so their
-/// [`Health`](crate::Health) is not ready (the readiness endpoint answers 503) until the
-/// process restarts.
+/// [`Health`](crate::Health) is not ready (the readiness endpoint answers 503). The dead
+/// broker is not [`running`](EmbeddedBroker::running) any more
+/// ([`is_running`](EmbeddedBroker::is_running) is `false`), and the next
+/// [`EmbeddedBroker::start`] (or client configured with `embedded`) starts a new one,
+/// with empty state, on the same port when it is still free: the clients of the dead one,
+/// which keep reconnecting to that port, then connect to it and are ready again.
 ///
 /// # A development tool, not a broker to deploy
 /// It logs a warning saying so when it starts (target `flask_mqtt::embedded`), because:
@@ -86,19 +91,34 @@ static RUNNING: Mutex<Option<EmbeddedBroker>> = Mutex::new(None);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EmbeddedBroker {
     pub(super) addr: SocketAddr,
+    /// Which broker of the process this is: 1 for the first, one more for each started
+    /// after one died.
+    start: u64,
 }
 
 impl EmbeddedBroker {
     /// Starts this process's embedded broker on `127.0.0.1:port` (a free port when
     /// `None`), or returns the one already running. Fails if `port` is taken, or if
-    /// the broker already runs on another port.
+    /// the broker already runs on another port. When the one started before died (see
+    /// above), starts a new one, on the dead one's port when `port` is `None` and that
+    /// port is free.
     pub fn start(port: Option<u16>) -> Result<EmbeddedBroker> {
         EmbeddedBroker::start_for(DEFAULT_PREFIX, port)
     }
 
-    /// The embedded broker of this process, if it was started.
+    /// The embedded broker of this process, if it was started and still runs: `None`
+    /// once its router died (see above), until a new one starts.
     pub fn running() -> Option<EmbeddedBroker> {
-        *lock(&RUNNING)
+        match &*lock(&RUNNING) {
+            Some((broker, alive)) if alive.load(Ordering::SeqCst) => Some(*broker),
+            _ => None,
+        }
+    }
+
+    /// Whether this broker still runs: `false` once its router died (see above), even
+    /// when a new broker was started since, on the same port or not.
+    pub fn is_running(&self) -> bool {
+        EmbeddedBroker::running() == Some(*self)
     }
 
     /// Its address: `127.0.0.1` and its port.
@@ -125,22 +145,20 @@ impl EmbeddedBroker {
     pub(crate) fn start_for(prefix: &str, port: Option<u16>) -> Result<EmbeddedBroker> {
         let key = keys::BROKER_PORT.full(prefix);
         let mut running = lock(&RUNNING);
-        if let Some(broker) = *running {
-            return match port {
-                Some(p) if p != broker.port() => Err(ConfigError::new(
-                    &key,
-                    Some(&p.to_string()),
-                    format!(
-                        "{} or no value: the embedded broker of this process already listens on {}",
-                        broker.port(),
-                        broker.addr
-                    ),
-                )
-                .into()),
-                _ => Ok(broker),
-            };
-        }
-        let addr = server::spawn(port).map_err(|e| match e {
+        let dead = match &*running {
+            Some((broker, alive)) if alive.load(Ordering::SeqCst) => {
+                return EmbeddedBroker::already(*broker, &key, port);
+            }
+            Some((broker, _)) => Some(*broker),
+            None => None,
+        };
+        // A new broker after a dead one: on its port, where its clients reconnect, when
+        // no other was asked for and it is free.
+        let listening = match (port, dead) {
+            (None, Some(dead)) => server::spawn(Some(dead.port())).or_else(|_| server::spawn(None)),
+            _ => server::spawn(port),
+        };
+        let Listening { addr, alive } = listening.map_err(|e| match e {
             StartError::Bind(addr, io) => Error::Config(ConfigError::new(
                 &key,
                 Some(&addr.port().to_string()),
@@ -156,8 +174,29 @@ impl EmbeddedBroker {
             "embedded MQTT broker listening on {addr}: a development tool, not for production \
              (in memory only, nothing persists; no authentication; no TLS; loopback only; MQTT 3.1.1)"
         );
-        let broker = EmbeddedBroker { addr };
-        *running = Some(broker);
+        let broker = EmbeddedBroker {
+            addr,
+            start: dead.map_or(1, |dead| dead.start + 1),
+        };
+        *running = Some((broker, alive));
         Ok(broker)
+    }
+
+    /// What [`EmbeddedBroker::start_for`] returns when `broker` runs: it, unless `port`
+    /// asks for another.
+    fn already(broker: EmbeddedBroker, key: &str, port: Option<u16>) -> Result<EmbeddedBroker> {
+        match port {
+            Some(p) if p != broker.port() => Err(ConfigError::new(
+                key,
+                Some(&p.to_string()),
+                format!(
+                    "{} or no value: the embedded broker of this process already listens on {}",
+                    broker.port(),
+                    broker.addr
+                ),
+            )
+            .into()),
+            _ => Ok(broker),
+        }
     }
 }

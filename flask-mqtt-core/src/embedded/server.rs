@@ -2,8 +2,8 @@
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::pin::pin;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -46,12 +46,23 @@ pub(super) enum StartError {
     Io(std::io::Error),
 }
 
+/// A started broker: where it listens, and whether it still does.
+pub(super) struct Listening {
+    pub(super) addr: SocketAddr,
+    /// Set to `false` once the broker stopped listening (its router died), before that
+    /// is reported.
+    pub(super) alive: Arc<AtomicBool>,
+}
+
 /// Starts the router and a listener on `127.0.0.1:port` (a free port when `None`);
 /// returns once the listener is bound. Both run until the process exits (rumqttd has no
 /// way to stop its router), unless the router thread dies: a panic in rumqttd, its only
-/// way to end. Then the listener reports it (`visible::report`) and stops listening.
-pub(super) fn spawn(port: Option<u16>) -> Result<SocketAddr, StartError> {
+/// way to end. Then the listener stops listening, clears `Listening::alive` and reports
+/// it (`visible::report`).
+pub(super) fn spawn(port: Option<u16>) -> Result<Listening, StartError> {
     let (report, started) = mpsc::channel();
+    let alive = Arc::new(AtomicBool::new(true));
+    let alive_in_thread = Arc::clone(&alive);
     std::thread::Builder::new()
         .name("flask-mqtt-broker".into())
         .spawn(move || {
@@ -89,11 +100,11 @@ pub(super) fn spawn(port: Option<u16>) -> Result<SocketAddr, StartError> {
                 }
             };
             let server = |addr| Server::new(server_settings(addr), router_tx.clone(), V4);
-            rt.block_on(listen(server, port, &router_end, report));
+            rt.block_on(listen(server, port, &router_end, &alive_in_thread, report));
         })
         .map_err(StartError::Io)?;
     match started.recv_timeout(START_TIMEOUT) {
-        Ok(result) => result,
+        Ok(result) => result.map(|addr| Listening { addr, alive }),
         Err(mpsc::RecvTimeoutError::Timeout) => Err(StartError::Io(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
             format!("the broker did not listen within {START_TIMEOUT:?}"),
@@ -108,6 +119,7 @@ async fn listen(
     server: impl Fn(SocketAddr) -> Server<V4>,
     port: Option<u16>,
     router_end: &AlertsLink,
+    alive: &AtomicBool,
     report: mpsc::Sender<Result<SocketAddr, StartError>>,
 ) {
     for _ in 0..PORT_ATTEMPTS {
@@ -122,7 +134,8 @@ async fn listen(
             },
         };
         let mut server = server(addr);
-        let mut serving = pin!(server.start(LinkType::Remote));
+        // Boxed, to be dropped (closing the listener) before the end is reported.
+        let mut serving = Box::pin(server.start(LinkType::Remote));
         // The first poll binds the listener (the address needs no lookup), then waits for
         // the first connection: pending means listening.
         match poll_once(serving.as_mut()).await {
@@ -130,28 +143,27 @@ async fn listen(
                 let _ = report.send(Ok(addr));
                 // Either way every client of the app loses its broker: seen with or
                 // without a logger.
-                tokio::select! {
-                    served = serving.as_mut() => if let Err(e) = served {
-                        crate::visible::report(
-                            TARGET,
-                            log::Level::Error,
-                            &format_args!("the embedded MQTT broker on {addr} stopped: {e}"),
-                        );
-                    },
-                    () = ended(router_end) => {
-                        // Returning drops the listener: a client is refused at once
-                        // rather than accepted by a broker that cannot serve it.
-                        crate::visible::report(
-                            TARGET,
-                            log::Level::Error,
-                            &format_args!(
-                                "the embedded MQTT broker on {addr} stopped: its router thread \
-                                 ended (a panic in rumqttd, printed on stderr as \
-                                 \"thread 'router-0' panicked\"); no client can connect to it \
-                                 any more and it no longer listens: restart the process"
-                            ),
-                        );
-                    },
+                let why = tokio::select! {
+                    served = serving.as_mut() => served.err().map(|e| e.to_string()),
+                    () = ended(router_end) => Some(
+                        "its router thread ended (a panic in rumqttd, printed on stderr as \
+                         \"thread 'router-0' panicked\"); no client can connect to it any \
+                         more and it no longer listens: restart the process, or start a new \
+                         one (`EmbeddedBroker::start`, or a client configured with `embedded`)"
+                            .to_owned(),
+                    ),
+                };
+                // Dropping the listener first: a client is refused at once rather than
+                // accepted by a broker that cannot serve it, and a new broker can take
+                // the port once `alive` says this one is gone.
+                drop(serving);
+                alive.store(false, Ordering::SeqCst);
+                if let Some(why) = why {
+                    crate::visible::report(
+                        TARGET,
+                        log::Level::Error,
+                        &format_args!("the embedded MQTT broker on {addr} stopped: {why}"),
+                    );
                 }
                 return;
             }
