@@ -437,26 +437,75 @@ fn a_filter_and_its_shared_form_in_one_subscribe_both_deliver() {
     other.puback(pkid);
 }
 
+/// A persistent session's subscriptions are part of its state (MQTT 3.1.1, 3.1.2.4;
+/// MQTT 5.0, 4.8.2: shared ones too): a member of a shared subscription's group that
+/// comes back without subscribing again is still a member, and gets its turn. rumqttd
+/// restored the session's subscription but not its place in the group: when the group
+/// was dropped while it was away (left empty) and recreated by another client, the
+/// returning session was skipped for good, the other member got everything. Ours
+/// (vendor/rumqttd, PATCHED.md) puts it back in its groups when it comes back.
+#[test]
+fn a_returning_session_that_does_not_subscribe_again_is_still_a_member_of_its_group() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let id = unique("embedded-share-member");
+    let topic = format!("{PREFIX}/member/{id}");
+    let filter = format!("$share/{id}/{topic}");
+
+    // A, a persistent session alone in the group, leaves cleanly: the group is dropped.
+    let (mut a, _) = Raw::connect(addr, &id, false, "member A");
+    a.subscribe(&filter);
+    a.disconnect();
+    // B joins the group, recreating it.
+    let (mut b, _) = Raw::connect(addr, &unique("embedded-share-member-b"), true, "member B");
+    b.subscribe(&filter);
+    // A comes back and does not subscribe again: its session holds the subscription.
+    let (mut a, session_present) = Raw::connect(addr, &id, false, "member A back");
+    assert!(session_present, "A's persistent session was kept");
+
+    let sent = ["m1", "m2", "m3", "m4"];
+    for (n, payload) in sent.iter().enumerate() {
+        b.publish_qos1(&topic, payload, 20 + u16::try_from(n).unwrap());
+    }
+    let mut got: Vec<(usize, String)> = Vec::new();
+    while !sent.iter().all(|s| got.iter().any(|(_, p)| p == s)) {
+        match first_publish_by(&mut [&mut a, &mut b], T) {
+            Some(g) => got.push(g),
+            None => panic!("the members got {got:?}, not all of {sent:?}, within {T:?}"),
+        }
+    }
+    assert!(
+        got.iter().any(|(member, _)| *member == 0),
+        "the returning member A got none of its group's messages (A is 0, B is 1): {got:?}"
+    );
+}
+
 /// The payload of the first PUBLISH any of `conns` receives within `within` (each read
 /// waits a little, in turn), acknowledged; `None` if none came.
 fn first_publish_of(conns: &mut [&mut Raw], within: Duration) -> Option<String> {
+    first_publish_by(conns, within).map(|(_, payload)| payload)
+}
+
+/// [`first_publish_of`], with the index in `conns` of the connection that received it.
+fn first_publish_by(conns: &mut [&mut Raw], within: Duration) -> Option<(usize, String)> {
     let deadline = std::time::Instant::now() + within;
-    for c in conns.iter_mut() {
+    for (i, c) in conns.iter_mut().enumerate() {
         if let Some(p) = c.early.pop_front() {
-            let (_, payload, _) = parse_publish(&p);
-            return Some(payload);
+            let (_, payload, pkid) = parse_publish(&p);
+            c.puback(pkid);
+            return Some((i, payload));
         }
         c.stream
             .set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
     }
     while std::time::Instant::now() < deadline {
-        for c in conns.iter_mut() {
+        for (i, c) in conns.iter_mut().enumerate() {
             match read_packet(&mut c.stream) {
                 Ok(p) if p[0] >> 4 == 3 => {
                     let (_, payload, pkid) = parse_publish(&p);
                     c.puback(pkid);
-                    return Some(payload);
+                    return Some((i, payload));
                 }
                 Ok(_) => {}
                 Err(e)

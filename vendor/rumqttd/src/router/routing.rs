@@ -264,7 +264,6 @@ impl Router {
                 #[cfg(feature = "validate-tenant-prefix")]
                 _tenant_id,
             ),
-
             // flask-mqtt: feature `test-hooks` only, see `crate::panic_router_for_tests`
             #[cfg(feature = "test-hooks")]
             Event::PanicForTests => panic!("flask-mqtt test hook: router asked to panic"),
@@ -377,6 +376,14 @@ impl Router {
             })
             .collect();
 
+        // flask-mqtt: the shared groups of the restored session's subscriptions, with where
+        // each request reads (see below).
+        let shared_memberships: Vec<(String, Offset)> = tracker
+            .data_requests
+            .iter()
+            .filter_map(|r| Some((r.group.clone()?, r.cursor)))
+            .collect();
+
         let connection_id = self.connections.insert(connection);
         assert_eq!(self.ibufs.insert(incoming), connection_id);
         assert_eq!(self.obufs.insert(outgoing), connection_id);
@@ -442,6 +449,33 @@ impl Router {
         while let Some((id, request)) = self.notifications.pop_front() {
             self.scheduler.track(id, request);
             self.scheduler.reschedule(id, ScheduleReason::FreshData);
+        }
+
+        // flask-mqtt: a persistent session's subscriptions, shared ones included, are part
+        // of its state (MQTT 3.1.1, 3.1.2.4; MQTT 5.0, 4.8.2), and so is its place in their
+        // groups: `handle_disconnection` took it out of every group, and nothing put it
+        // back unless it subscribed again, so a session that did not was never the
+        // group's current client and was skipped for good (`forward_device_data`) once
+        // another client had recreated the group. Back in its groups now; a group left
+        // empty and dropped while it was away is created again at where its request
+        // reads (the message it held, or where it stopped reading), as its own subscription
+        // would have read on. After the group moves above, which compare generations.
+        // (`SharedGroup::add_client` no longer adds a member twice: the session may
+        // subscribe again.)
+        for (group_name, cursor) in shared_memberships {
+            let shared_group = self
+                .shared_subscriptions
+                .entry(group_name)
+                .or_insert_with(|| {
+                    self.shared_generations += 1;
+                    let mut group = SharedGroup::new(
+                        cursor,
+                        self.config.shared_subscriptions_strategy.clone(),
+                    );
+                    group.generation = self.shared_generations;
+                    group
+                });
+            shared_group.add_client(client_id.clone());
         }
 
         self.router_meters.total_connections += 1;

@@ -33,7 +33,11 @@ impl SharedGroup {
     }
 
     pub fn add_client(&mut self, client: String) {
-        self.clients.push(client)
+        // flask-mqtt: once: a member subscribing again (a returning session, already put
+        // back in its groups, see `Router::handle_new_connection`) got a second turn
+        if !self.clients.contains(&client) {
+            self.clients.push(client)
+        }
     }
 
     pub fn remove_client(&mut self, client: &String) {
