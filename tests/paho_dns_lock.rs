@@ -3,13 +3,17 @@
 //! host name of a connect up (`getaddrinfo`) holding `mqttasync_mutex`, which every API call
 //! of every client takes: with a slow DNS server, `is_connected()`, a publish of another
 //! client, a second client's connect and `MQTTAsync_destroy` all waited for the lookup.
+//! With the lookup still on Paho's one send thread (without the lock), those calls returned
+//! at once but what they queued (B's publish, C's connect) was sent when the lookup ended:
+//! the lookup runs on a thread of its own.
 //!
 //! A lookup can only be made slow from outside Paho: each test runs its scenario in a child
 //! process (this test binary again, `DNS_LOCK_CHILD` in its environment) with `LD_PRELOAD`
 //! of a small `getaddrinfo` shim, compiled here with the system's C compiler, that takes
 //! `SLOW_DNS_MS` for the made-up host name `slow-dns.invalid` and then answers 127.0.0.1 (it
 //! writes a byte to the file descriptor `SLOW_DNS_NOTIFY_FD` when the slow lookup starts, so
-//! the child knows when to measure). Other names go to the real `getaddrinfo`. Only loopback
+//! the child knows when to measure); `fail-dns.invalid` fails at once. Other names go to the
+//! real `getaddrinfo`. Only loopback
 //! addresses are used. The limits are functional deadlines (a call must not wait for the
 //! lookup), not benchmarks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -31,6 +35,8 @@ use paho_mqtt_sys as ffi;
 
 /// The host name the shim answers slowly.
 const SLOW_HOST: &str = "slow-dns.invalid";
+/// A host name the shim fails to look up at once (`EAI_NONAME`).
+const FAILING_HOST: &str = "fail-dns.invalid";
 /// How long the shim takes for it.
 const LOOKUP: Duration = Duration::from_secs(3);
 /// A call that does not wait for the lookup returns well within this.
@@ -55,6 +61,9 @@ int getaddrinfo(const char* node, const char* service, const struct addrinfo* hi
 		struct addrinfo** res)
 {
 	gai_fn real = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
+
+	if (node != NULL && strcmp(node, "fail-dns.invalid") == 0)
+		return EAI_NONAME;
 
 	if (node != NULL && strcmp(node, "slow-dns.invalid") == 0)
 	{
@@ -353,6 +362,7 @@ fn child_calls_do_not_wait() {
             }),
         ),
     ];
+    let measured = Instant::now();
     let results = time_each_reported("", calls);
     let (mut published, mut third) = (None, None);
     for (what, got, took) in results {
@@ -367,13 +377,31 @@ fn child_calls_do_not_wait() {
     }
     let (published, (c, c_connect)) = (published.unwrap(), third.unwrap());
 
-    // A connects through the address the lookup gave; the others complete.
+    // B's publish (its PUBACK) and C's connect (its CONNACK) complete while A's lookup still
+    // runs: Paho's one send thread, which sends every client's commands, does not do the
+    // lookup (a thread of its own does).
+    published.wait_for(T).expect("B's publish completes");
+    let b_done = measured.elapsed();
+    c_connect.wait_for(T).expect("C connects");
+    let c_done = measured.elapsed();
+    println!(
+        "dns-lock: during a {LOOKUP:?} lookup: B's publish completed after {b_done:?}, \
+         C connected after {c_done:?}"
+    );
+    for (what, done) in [("B's publish", b_done), ("C's connect", c_done)] {
+        assert!(
+            done < LIMIT,
+            "{what} completed {done:?} after it was called, while another connect looked up \
+             {SLOW_HOST} ({LOOKUP:?}): it waited for the lookup"
+        );
+    }
+    assert!(c.is_connected());
+    assert!(!a.is_connected(), "A connected before its lookup ended");
+
+    // A connects through the address the lookup gave.
     let (a_result, a_took) = timed(|| a_connect.wait_for(T));
     a_result.expect("A connects to the looked-up address");
     assert!(a.is_connected());
-    published.wait_for(T).expect("B's publish completes");
-    c_connect.wait_for(T).expect("C connects");
-    assert!(c.is_connected());
     println!("dns-lock: A connected {a_took:?} after the measurements");
     for cli in [&a, &b, &c] {
         cli.disconnect(None).wait_for(T).expect("disconnects");
@@ -420,8 +448,8 @@ fn child_destroyed_during_lookup() {
         "the destroyed client's connect failed as interrupted"
     );
 
-    // Paho goes on once the lookup ends: B publishes (through the send thread, which was in
-    // the lookup) and a new client connects.
+    // Paho goes on: B publishes (through the send thread, which the lookup does not hold)
+    // and a new client connects.
     let (published, publish_took) = timed(|| {
         b.publish(paho::Message::new("dns-lock/test", "after the destroy", 1))
             .wait_for(T)
@@ -582,4 +610,165 @@ fn child_second_connect() {
     got.unwrap_or_else(|e| panic!("the {which} connect failed: {e}"));
     assert!(a.is_connected());
     let _ = a.disconnect(None).wait_for(T);
+}
+
+#[test]
+fn lookups_run_side_by_side_and_a_failed_one_fails_over() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_side_by_side();
+    }
+    let broker = Broker::start();
+    let out = run_child(
+        "lookups_run_side_by_side_and_a_failed_one_fails_over",
+        &[("DNS_LOCK_PORT", broker.port().to_string())],
+    );
+    assert_child_passed(&out);
+}
+
+/// Two clients' connects look the slow host up at the same time: each lookup on a thread of
+/// its own, so both connect after one lookup's time, not two (one after the other on Paho's
+/// send thread). A's first server URI names a host whose lookup fails: its connect goes on
+/// to the next URI, looked up in turn.
+fn child_side_by_side() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let slow = format!("tcp://{SLOW_HOST}:{port}");
+    let a = paho_client(&slow, &unique("dns-failover"));
+    let d = paho_client(&slow, &unique("dns-side"));
+    let a_opts = paho::ConnectOptionsBuilder::new()
+        .connect_timeout(Duration::from_secs(10))
+        .server_uris(&[format!("tcp://{FAILING_HOST}:{port}"), slow.clone()])
+        .finalize();
+    let started = Instant::now();
+    let a_connect = a.connect(a_opts);
+    let d_connect = d.connect(connect_options());
+    wait_lookup_started(&notify);
+    wait_lookup_started(&notify);
+    let both_looking_up = started.elapsed();
+    d_connect.wait_for(T).expect("D connects");
+    let a_rsp = a_connect
+        .wait_for(T)
+        .expect("A connects through its second server URI");
+    let took = started.elapsed();
+    assert_eq!(
+        a_rsp.connect_response().map(|r| r.server_uri),
+        Some(slow.clone()),
+        "A's connect went on to its second server URI"
+    );
+    println!(
+        "dns-lock: two connects each looking up {SLOW_HOST} ({LOOKUP:?}): both lookups \
+         started within {both_looking_up:?}, both connected after {took:?}"
+    );
+    assert!(
+        both_looking_up < LIMIT,
+        "the second slow lookup started {both_looking_up:?} after the connects: it waited \
+         for the first"
+    );
+    assert!(
+        took < LOOKUP + LIMIT,
+        "two connects looking {SLOW_HOST} up took {took:?}: their lookups ran one after \
+         the other"
+    );
+    assert!(a.is_connected() && d.is_connected());
+    for cli in [&a, &d] {
+        cli.disconnect(None).wait_for(T).expect("disconnects");
+    }
+}
+
+#[test]
+fn an_automatic_reconnect_looks_the_host_up_again_and_connects() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_reconnect();
+    }
+    let broker = Broker::start();
+    // B's broker, not restarted.
+    let other = Broker::start();
+    let a_id = unique("dns-reconnect");
+    let child = {
+        let (port, b_port, a_id) = (
+            broker.port().to_string(),
+            other.port().to_string(),
+            a_id.clone(),
+        );
+        thread::spawn(move || {
+            run_child(
+                "an_automatic_reconnect_looks_the_host_up_again_and_connects",
+                &[
+                    ("DNS_LOCK_PORT", port),
+                    ("DNS_LOCK_B_PORT", b_port),
+                    ("DNS_LOCK_A_ID", a_id),
+                ],
+            )
+        })
+    };
+    let connected = format!("as {a_id} ");
+    assert!(
+        broker.wait_for_log(&connected, 1, T),
+        "A never connected:\n{}",
+        broker.log_tail(20)
+    );
+    broker.restart();
+    let reconnected = broker.wait_for_log(&connected, 2, T + T);
+    let out = child.join().unwrap();
+    assert_child_passed(&out);
+    assert!(
+        reconnected,
+        "A did not reconnect after the broker's restart:\n{}",
+        broker.log_tail(20)
+    );
+}
+
+/// A (automatic reconnect) connects through the slow host; the parent restarts the broker;
+/// A's reconnect looks the host up again (the client `RESOLVING` while
+/// `MQTTAsync_checkTimeouts` runs on the send thread meanwhile) and connects. B, connected
+/// directly to another broker, publishes during A's reconnect lookup, and its publish
+/// completes before the lookup ends.
+fn child_reconnect() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let b_port = env::var("DNS_LOCK_B_PORT").unwrap();
+    let b = connected(&format!("tcp://127.0.0.1:{b_port}"), "dns-b", "B");
+    let a = paho_client(
+        &format!("tcp://{SLOW_HOST}:{port}"),
+        &env::var("DNS_LOCK_A_ID").unwrap(),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lost = tx.clone();
+    a.set_connected_callback(move |_| {
+        let _ = tx.send("connected");
+    });
+    a.set_connection_lost_callback(move |_| {
+        let _ = lost.send("lost");
+    });
+    let opts = paho::ConnectOptionsBuilder::new()
+        .connect_timeout(Duration::from_secs(10))
+        .automatic_reconnect(Duration::from_millis(200), Duration::from_secs(1))
+        .finalize();
+    a.connect(opts).wait_for(T).expect("A connects");
+    wait_lookup_started(&notify);
+    assert_eq!(rx.recv_timeout(T), Ok("connected"));
+    assert_eq!(rx.recv_timeout(T + T), Ok("lost"), "A lost its connection");
+
+    // Each reconnect attempt looks the host up: publish from B during one.
+    wait_lookup_started(&notify);
+    let measured = Instant::now();
+    b.publish(paho::Message::new("dns-lock/test", "reconnect", 1))
+        .wait_for(T)
+        .expect("B's publish completes");
+    let b_done = measured.elapsed();
+    println!("dns-lock: during A's reconnect lookup: B's publish completed after {b_done:?}");
+    assert!(
+        b_done < LIMIT,
+        "B's publish completed {b_done:?} after it was called, during A's reconnect lookup: \
+         it waited for the lookup"
+    );
+    assert_eq!(
+        rx.recv_timeout(T + T),
+        Ok("connected"),
+        "A reconnects through the looked-up address"
+    );
+    assert!(a.is_connected());
+    for cli in [&a, &b] {
+        cli.disconnect(None).wait_for(T).expect("disconnects");
+    }
 }

@@ -639,7 +639,6 @@ int MQTTAsync_connect(MQTTAsync handle, const MQTTAsync_connectOptions* options)
 	MQTTAsyncs* m = handle;
 	int rc = MQTTASYNC_SUCCESS;
 	MQTTAsync_queuedCommand* conn;
-	thread_id_type thread_id = 0;
 	int locked = 0;
 
 	FUNC_ENTRY;
@@ -742,8 +741,12 @@ int MQTTAsync_connect(MQTTAsync handle, const MQTTAsync_connectOptions* options)
 	}
 
 	/* don't lock async mutex if we are being called from a callback */
-	thread_id = Paho_thread_getid();
-	if (thread_id != sendThread_id && thread_id != receiveThread_id)
+	/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+	 * lock"): locked unless this thread holds it (a callback called holding it), and kept
+	 * until the options are replaced and the CONNECT queued: the send thread reads them
+	 * under the lock when it processes a CONNECT of this client (an automatic reconnect's),
+	 * where upstream replaced them without the lock */
+	if (!MQTTAsync_holdsMutex())
 	{
 		MQTTAsync_lock_mutex(mqttasync_mutex);
 		locked = 1;
@@ -759,13 +762,11 @@ int MQTTAsync_connect(MQTTAsync handle, const MQTTAsync_connectOptions* options)
 		receiveThread_state = STARTING;
 		Paho_thread_start(MQTTAsync_receiveThread, handle);
 	}
-	if (locked)
-		MQTTAsync_unlock_mutex(mqttasync_mutex);
 
-	/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
-	 * lock"): the send thread may be looking up this client's host name without the lock,
-	 * and uses its server URIs, TLS options, user name and properties when the lookup ends:
-	 * wait for that before they are replaced (before the patch, the lock above waited) */
+	/* flask-mqtt patch (as above): a connect of this client may be looking its host name up
+	 * on a lookup thread, or be queued to go on with the result: wait until it has gone on
+	 * before the options are replaced (before the patch, the lock above waited for the send
+	 * thread, which held it through the lookup and the connect) */
 	MQTTAsync_lookupWait(m);
 
 	m->connect.onSuccess = options->onSuccess;
@@ -1041,6 +1042,8 @@ int MQTTAsync_connect(MQTTAsync handle, const MQTTAsync_connectOptions* options)
 	rc = MQTTAsync_addCommand(conn, sizeof(conn));
 
 exit:
+	if (locked) /* flask-mqtt patch (as above) */
+		MQTTAsync_unlock_mutex(mqttasync_mutex);
 	FUNC_EXIT_RC(rc);
 	return rc;
 }

@@ -1314,6 +1314,14 @@ static void MQTTAsync_freeCommand1(MQTTAsync_queuedCommand *command)
 	MQTTProperties_free(&command->command.properties);
 	if (command->not_restored && command->key)
 		free(command->key);
+	/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+	 * lock"): a looked-up CONNECT freed before it went on */
+	if (command->lookup_result)
+		freeaddrinfo(command->lookup_result);
+	command->lookup_result = NULL;
+	if (command->lookup_host)
+		free(command->lookup_host);
+	command->lookup_host = NULL;
 }
 
 
@@ -1451,37 +1459,46 @@ void MQTTAsync_writeComplete(SOCKET socket, int rc)
 
 
 /* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
- * lock"): the send thread looks the host name of a connect up without holding
- * mqttasync_mutex, which every API call of every client takes: they waited for the lookup
- * (seconds, with a slow DNS server). While it runs, the client is RESOLVING (connecting, no
- * socket), and these say which client and which CONNECT command it is for; MQTTAsync_destroy
- * clears them (MQTTAsync_lookupForget) when it destroys that client meanwhile. Under
- * mqttasync_mutex; only the send thread starts a lookup, one at a time. */
-static MQTTAsyncs* MQTTAsync_lookupClient = NULL;
-static MQTTAsync_queuedCommand* MQTTAsync_lookupCommand = NULL;
-static int MQTTAsync_lookupRunning = 0;
-
-/* flask-mqtt patch (as above): called by MQTTAsync_destroy, holding mqttasync_mutex, before
- * it frees m. The send thread drops the attempt when the lookup ends; its CONNECT command
- * fails here, as MQTTAsync_freeCommands fails the client's queued commands. */
-void MQTTAsync_lookupForget(MQTTAsyncs* m)
+ * lock"): the host name of a connect is looked up (getaddrinfo) on a thread of its own,
+ * without mqttasync_mutex, which every API call of every client takes, and off the send
+ * thread, which sends every client's commands: both waited for the lookup (seconds, with a
+ * slow DNS server). The send thread takes the CONNECT command off the queue, marks the
+ * client RESOLVING (connecting, no socket: its other commands wait) and starts the lookup
+ * thread; the lookup thread puts the command back at the head of the queue with the result
+ * (looked_up), and the send thread goes on with the connect (MQTTProtocol_connect, its
+ * Socket_new using the result). One record per running lookup thread, in MQTTAsync_lookups.
+ * Under mqttasync_mutex. */
+typedef struct MQTTAsync_lookup_s
 {
-	MQTTAsync_queuedCommand* command = MQTTAsync_lookupCommand;
+	MQTTAsyncs* client; /* NULL once MQTTAsync_destroy forgot it: the lookup thread frees the command */
+	MQTTAsync_queuedCommand* command;
+	char* host; /* the lookup thread's */
+	struct MQTTAsync_lookup_s* next;
+} MQTTAsync_lookup;
+static MQTTAsync_lookup* MQTTAsync_lookups = NULL;
 
-	if (!MQTTAsync_lookupRunning || MQTTAsync_lookupClient != m)
-		return;
-	MQTTAsync_lookupClient = NULL;
-	MQTTAsync_lookupCommand = NULL;
-	if (command == NULL)
-		return;
+/* flask-mqtt patch (as above): takes lookup out of MQTTAsync_lookups */
+static void MQTTAsync_lookupUnlink(MQTTAsync_lookup* lookup)
+{
+	MQTTAsync_lookup** at = &MQTTAsync_lookups;
+
+	while (*at != NULL && *at != lookup)
+		at = &(*at)->next;
+	if (*at == lookup)
+		*at = lookup->next;
+}
+
+/* flask-mqtt patch (as above): fails command (a CONNECT) with code, as
+ * MQTTAsync_freeCommands fails a queued command, and clears its callbacks */
+static void MQTTAsync_lookupFail(MQTTAsync_queuedCommand* command, int code)
+{
 	if (command->command.onFailure)
 	{
 		MQTTAsync_failureData data;
 
 		data.token = command->command.token;
-		data.code = MQTTASYNC_OPERATION_INCOMPLETE;
+		data.code = code;
 		data.message = NULL;
-		Log(TRACE_MIN, -1, "Calling connect failure for client %s", m->c->clientID);
 		(*(command->command.onFailure))(command->command.context, &data);
 	}
 	else if (command->command.onFailure5)
@@ -1489,10 +1506,9 @@ void MQTTAsync_lookupForget(MQTTAsyncs* m)
 		MQTTAsync_failureData5 data = MQTTAsync_failureData5_initializer;
 
 		data.token = command->command.token;
-		data.code = MQTTASYNC_OPERATION_INCOMPLETE;
+		data.code = code;
 		data.message = NULL;
 		data.packet_type = CONNECT;
-		Log(TRACE_MIN, -1, "Calling connect failure for client %s", m->c->clientID);
 		(*(command->command.onFailure5))(command->command.context, &data);
 	}
 	command->command.onSuccess = NULL;
@@ -1501,49 +1517,181 @@ void MQTTAsync_lookupForget(MQTTAsyncs* m)
 	command->command.onFailure5 = NULL;
 }
 
-/* flask-mqtt patch (as above): called by MQTTAsync_stop, holding mqttasync_mutex: the send
- * thread is in a lookup and will come back (however long the lookup takes) */
-int MQTTAsync_lookupInProgress(void)
+/* flask-mqtt patch (as above): called by MQTTAsync_destroy, holding mqttasync_mutex, before
+ * it frees m and its queued commands. A running lookup's CONNECT fails here, as
+ * MQTTAsync_freeCommands fails the client's queued commands, and the lookup thread frees it
+ * when the lookup ends, touching nothing of the client; a CONNECT already put back is
+ * queued, so MQTTAsync_freeCommands fails and frees it. */
+void MQTTAsync_lookupForget(MQTTAsyncs* m)
 {
-	return MQTTAsync_lookupRunning;
+	MQTTAsync_lookup* lookup = MQTTAsync_lookups;
+
+	while (lookup != NULL)
+	{
+		MQTTAsync_lookup* next = lookup->next;
+
+		if (lookup->client == m)
+		{
+			lookup->client = NULL;
+			Log(TRACE_MIN, -1, "Calling connect failure for client %s", m->c->clientID);
+			MQTTAsync_lookupFail(lookup->command, MQTTASYNC_OPERATION_INCOMPLETE);
+		}
+		lookup = next;
+	}
 }
 
-/* flask-mqtt patch (as above): called by MQTTAsync_connect before it replaces the client's
- * options (server URIs, TLS options, user name, password, properties), which the send
- * thread's connect uses when its lookup ends: waits until no lookup runs for m. Takes
- * mqttasync_mutex for the wait unless the caller holds it (released while it sleeps, as
- * MQTTAsync_stop does). Not on the send thread in a lookup (it cannot call this then). */
+/* flask-mqtt patch (as above): called by MQTTAsync_stop, holding mqttasync_mutex: a lookup
+ * thread is running (the stop waits for it, however long the lookup takes, as it waited for
+ * the lock the lookup held before the patch) */
+int MQTTAsync_lookupInProgress(void)
+{
+	return MQTTAsync_lookups != NULL;
+}
+
+/* flask-mqtt patch (as above): 1 when m's connect is being looked up, or looked up and
+ * queued for the send thread to go on with */
+static int MQTTAsync_lookupPending(MQTTAsyncs* m)
+{
+	MQTTAsync_lookup* lookup;
+	ListElement* current = NULL;
+	int pending = 0;
+
+	for (lookup = MQTTAsync_lookups; lookup != NULL; lookup = lookup->next)
+	{
+		if (lookup->client == m)
+			return 1;
+	}
+	MQTTAsync_lock_mutex(mqttcommand_mutex);
+	while (ListNextElement(MQTTAsync_commands, &current))
+	{
+		MQTTAsync_queuedCommand* cmd = (MQTTAsync_queuedCommand*)(current->content);
+
+		if (cmd->client == m && cmd->looked_up)
+		{
+			pending = 1;
+			break;
+		}
+	}
+	MQTTAsync_unlock_mutex(mqttcommand_mutex);
+	return pending;
+}
+
+/* flask-mqtt patch (as above): called by MQTTAsync_connect, holding mqttasync_mutex, before
+ * it replaces the client's options: waits until the connect under way for m, if it is
+ * looking its host name up, has gone on (MQTTProtocol_connect), as MQTTAsync_connect waited
+ * for the lock the send thread held through the lookup and the connect before the patch.
+ * The lock is released while it sleeps (as MQTTAsync_stop does). On the send thread (a
+ * callback) it waits for nothing: the send thread is the one to go on with the connect. */
 void MQTTAsync_lookupWait(MQTTAsyncs* m)
 {
-	int held = MQTTAsync_holdsMutex();
-
-	if (!held)
-		MQTTAsync_lock_mutex(mqttasync_mutex);
-	while (MQTTAsync_lookupRunning && MQTTAsync_lookupClient == m)
+	if (Paho_thread_getid() == sendThread_id)
+		return;
+	while (MQTTAsync_lookupPending(m))
 	{
 		MQTTAsync_unlock_mutex(mqttasync_mutex);
 		Log(TRACE_MIN, -1, "connect waits for the lookup of its client");
 		MQTTAsync_sleep(10L);
 		MQTTAsync_lock_mutex(mqttasync_mutex);
 	}
-	if (!held)
-		MQTTAsync_unlock_mutex(mqttasync_mutex);
 }
 
-/* flask-mqtt patch (as above): on the send thread, holding mqttasync_mutex, before
- * MQTTProtocol_connect: looks up the host name it will connect to (the server's, or the
- * HTTP(S) proxy's) with the mutex released, and hands the result to its Socket_new
- * (Socket_setLookup; the caller calls Socket_clearLookup after MQTTProtocol_connect).
- * Nothing to look up (a UNIX-domain socket), or an error MQTTProtocol_connect will report:
- * nothing done. Returns 1 when the client was destroyed during the lookup: the caller must
- * not touch it, and owns command (to be freed); 0 otherwise, the mutex held throughout
- * from the caller's point of view, connect_state NOT_IN_PROGRESS as before. */
-static int MQTTAsync_lookupUnlocked(MQTTAsync_queuedCommand* command, const char* serverURI)
+/* flask-mqtt patch (as above): a lookup thread. The host name is its own (copied under the
+ * lock); it reads nothing of the client. */
+static thread_return_type WINAPI MQTTAsync_lookupThread(void* arg)
+{
+	MQTTAsync_lookup* lookup = (MQTTAsync_lookup*)arg;
+	MQTTAsync_queuedCommand* command = lookup->command;
+	struct addrinfo* result = NULL;
+	int rc;
+
+	Thread_set_name("MQTTAsync_dns");
+	rc = Socket_lookup(lookup->host, &result);
+
+	MQTTAsync_lock_mutex(mqttasync_mutex);
+	MQTTAsync_lookupUnlink(lookup);
+	if (lookup->client == NULL)
+	{
+		Log(TRACE_MIN, -1, "Client destroyed while %s was looked up: connect dropped", lookup->host);
+		if (result)
+			freeaddrinfo(result);
+		free(lookup->host);
+		MQTTAsync_freeCommand(command);
+	}
+	else
+	{
+		int rc1;
+		int inserted;
+
+		Log(TRACE_MIN, -1, "Looked up %s for client %s: the connect goes on", lookup->host,
+				lookup->client->c->clientID);
+		command->looked_up = 1;
+		command->lookup_host = lookup->host;
+		command->lookup_rc = rc;
+		command->lookup_result = result;
+		lookup->client->c->connect_state = NOT_IN_PROGRESS;
+		/* back at the head of the queue, ahead of any CONNECT queued meanwhile (which then
+		 * finds the connect under way, as it did before the patch); start_time kept: the
+		 * connect timeout counts the lookup */
+		MQTTAsync_lock_mutex(mqttcommand_mutex);
+		inserted = ListInsert(MQTTAsync_commands, command, sizeof(command->command.details.conn), MQTTAsync_commands->first) != NULL;
+		MQTTAsync_unlock_mutex(mqttcommand_mutex);
+		if (!inserted)
+		{	/* out of memory: the connect fails, as when MQTTProtocol_connect fails */
+			MQTTAsyncs* m = lookup->client;
+
+			Log(LOG_ERROR, -1, "Client %s: cannot queue its connect again", m->c->clientID);
+			MQTTAsync_lookupFail(command, PAHO_MEMORY_ERROR);
+			m->connect = command->command;
+			MQTTAsync_startConnectRetry(m);
+			MQTTAsync_freeCommand(command); /* and the result */
+		}
+		if ((rc1 = Thread_signal_evt(send_evt)) != 0)
+			Log(LOG_ERROR, -1, "Error %d from signal event", rc1);
+	}
+	free(lookup);
+	MQTTAsync_unlock_mutex(mqttasync_mutex);
+#if defined(_WIN32)
+	ExitThread(0);
+#endif
+	return 0;
+}
+
+/* flask-mqtt patch (as above): starts a lookup thread for pthread or Windows; 0 when started */
+static int MQTTAsync_lookupThreadStart(MQTTAsync_lookup* lookup)
+{
+#if defined(_WIN32)
+	HANDLE thread = CreateThread(NULL, 0, MQTTAsync_lookupThread, lookup, 0, NULL);
+
+	if (thread == NULL)
+		return -1;
+	CloseHandle(thread);
+	return 0;
+#else
+	pthread_t thread;
+	pthread_attr_t attr;
+	int rc;
+
+	if (pthread_attr_init(&attr) != 0)
+		return -1;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&thread, &attr, MQTTAsync_lookupThread, lookup);
+	pthread_attr_destroy(&attr);
+	return rc;
+#endif
+}
+
+/* flask-mqtt patch (as above): on the send thread, holding mqttasync_mutex, for a CONNECT
+ * taken off the queue that has not been looked up: starts the lookup of the host name
+ * MQTTProtocol_connect will look up (the server's, or the HTTP(S) proxy's) on a thread of its
+ * own. Returns 1 when started: the command is the lookup's until it puts it back (the
+ * caller forgets it); 0 when there is nothing to look up (a UNIX-domain socket), on an error
+ * MQTTProtocol_connect will report, or when no thread can be started: the caller goes on
+ * with MQTTProtocol_connect (Socket_new looks up, holding the lock, as upstream). */
+static int MQTTAsync_lookupStart(MQTTAsync_queuedCommand* command, const char* serverURI)
 {
 	MQTTAsyncs* m = command->client;
-	struct addrinfo* result = NULL;
+	MQTTAsync_lookup* lookup;
 	char* host;
-	int rc;
 
 #if defined(OPENSSL)
 	host = MQTTProtocol_lookupHost(serverURI, m->c, m->unixsock, m->ssl);
@@ -1552,31 +1700,40 @@ static int MQTTAsync_lookupUnlocked(MQTTAsync_queuedCommand* command, const char
 #endif
 	if (host == NULL)
 		return 0;
-	m->c->connect_state = RESOLVING;
-	MQTTAsync_lookupClient = m;
-	MQTTAsync_lookupCommand = command;
-	MQTTAsync_lookupRunning = 1;
-	Log(TRACE_MIN, -1, "Looking up %s for client %s without the lock", host, m->c->clientID);
-	MQTTAsync_unlock_mutex(mqttasync_mutex);
-
-	rc = Socket_lookup(host, &result);
-
-	MQTTAsync_lock_mutex(mqttasync_mutex);
-	MQTTAsync_lookupRunning = 0;
-	MQTTAsync_lookupCommand = NULL;
-	if (MQTTAsync_lookupClient != m)
+	if ((lookup = malloc(sizeof(MQTTAsync_lookup))) == NULL)
 	{
-		Log(TRACE_MIN, -1, "Client destroyed while %s was looked up: connect dropped", host);
-		if (result)
-			freeaddrinfo(result);
 		free(host);
-		return 1;
+		return 0;
 	}
-	MQTTAsync_lookupClient = NULL;
-	Log_setClient(m, m->c->clientID); /* "trace lines with their client": cleared by the unlock */
-	m->c->connect_state = NOT_IN_PROGRESS;
-	Socket_setLookup(host, rc, result);
-	return 0;
+	lookup->client = m;
+	lookup->command = command;
+	lookup->host = host;
+	lookup->next = MQTTAsync_lookups;
+	MQTTAsync_lookups = lookup;
+	m->c->connect_state = RESOLVING;
+	Log(TRACE_MIN, -1, "Looking up %s for client %s on a thread of its own", host, m->c->clientID);
+	if (MQTTAsync_lookupThreadStart(lookup) != 0)
+	{
+		Log(LOG_ERROR, -1, "Cannot start a thread to look %s up: looked up holding the lock", host);
+		MQTTAsync_lookups = lookup->next;
+		m->c->connect_state = NOT_IN_PROGRESS;
+		free(host);
+		free(lookup);
+		return 0;
+	}
+	return 1;
+}
+
+/* flask-mqtt patch (as above): on the send thread, holding mqttasync_mutex, for a CONNECT
+ * its lookup put back: hands the result to this thread's Socket_new (the caller calls
+ * Socket_clearLookup after MQTTProtocol_connect) */
+static void MQTTAsync_lookupResume(MQTTAsync_queuedCommand* command)
+{
+	Socket_setLookup(command->lookup_host, command->lookup_rc, command->lookup_result);
+	command->looked_up = 0;
+	command->lookup_host = NULL;
+	command->lookup_rc = 0;
+	command->lookup_result = NULL;
 }
 
 
@@ -1586,7 +1743,7 @@ static int MQTTAsync_processCommand(void)
 	MQTTAsync_queuedCommand* command = NULL;
 	ListElement* cur_command = NULL;
 	List* ignored_clients = NULL;
-	int dropped = 0; /* flask-mqtt patch: a connect whose client was destroyed during its lookup */
+	int looking_up = 0; /* flask-mqtt patch: a connect handed to a lookup thread */
 
 	FUNC_ENTRY;
 	MQTTAsync_lock_mutex(mqttasync_mutex);
@@ -1608,6 +1765,14 @@ static int MQTTAsync_processCommand(void)
 
 		if (cmd->client->c->connect_state == DRAINING)
 		{	/* flask-mqtt patch: commands wait until the drained DISCONNECT is complete */
+			ListAppend(ignored_clients, cmd->client, sizeof(cmd->client));
+			continue;
+		}
+
+		if (cmd->client->c->connect_state == RESOLVING)
+		{	/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
+			 * Paho's lock"): the client's commands wait until its connect goes on after the
+			 * lookup, as they waited for the send thread doing the lookup before */
 			ListAppend(ignored_clients, cmd->client, sizeof(cmd->client));
 			continue;
 		}
@@ -1736,24 +1901,30 @@ static int MQTTAsync_processCommand(void)
 				}
 			}
 
-			if (command->client->c->MQTTVersion == MQTTVERSION_DEFAULT)
-			{
-				if (command->command.details.conn.MQTTVersion == MQTTVERSION_DEFAULT)
-					command->command.details.conn.MQTTVersion = MQTTVERSION_3_1_1;
-				else if (command->command.details.conn.MQTTVersion == MQTTVERSION_3_1_1)
-					command->command.details.conn.MQTTVersion = MQTTVERSION_3_1;
-			}
+			/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
+			 * Paho's lock"): a connect its lookup put back has chosen its version already */
+			if (command->looked_up)
+				MQTTAsync_lookupResume(command);
 			else
-				command->command.details.conn.MQTTVersion = command->client->c->MQTTVersion;
-
-			Log(TRACE_PROTOCOL, -1, "Connecting to serverURI %s with MQTT version %d", serverURI, command->command.details.conn.MQTTVersion);
-			/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock") */
-			if (MQTTAsync_lookupUnlocked(command, serverURI) != 0)
 			{
-				MQTTAsync_freeCommand(command);
-				command = NULL;
-				dropped = 1;
-				goto exit;
+				if (command->client->c->MQTTVersion == MQTTVERSION_DEFAULT)
+				{
+					if (command->command.details.conn.MQTTVersion == MQTTVERSION_DEFAULT)
+						command->command.details.conn.MQTTVersion = MQTTVERSION_3_1_1;
+					else if (command->command.details.conn.MQTTVersion == MQTTVERSION_3_1_1)
+						command->command.details.conn.MQTTVersion = MQTTVERSION_3_1;
+				}
+				else
+					command->command.details.conn.MQTTVersion = command->client->c->MQTTVersion;
+
+				Log(TRACE_PROTOCOL, -1, "Connecting to serverURI %s with MQTT version %d", serverURI, command->command.details.conn.MQTTVersion);
+				/* flask-mqtt patch (as above): the command is the lookup thread's until it puts it back */
+				if (MQTTAsync_lookupStart(command, serverURI))
+				{
+					command = NULL;
+					looking_up = 1;
+					goto exit;
+				}
 			}
 #if defined(OPENSSL)
 #if defined(__GNUC__) && defined(__linux__)
@@ -1772,7 +1943,7 @@ static int MQTTAsync_processCommand(void)
 					command->command.details.conn.MQTTVersion, command->client->connectProps, command->client->willProps);
 #endif
 #endif
-			Socket_clearLookup(); /* flask-mqtt patch: MQTTAsync_lookupUnlocked's result, used or not */
+			Socket_clearLookup(); /* flask-mqtt patch: MQTTAsync_lookupResume's result, used or not */
 
 			if (command->client->c->connect_state == NOT_IN_PROGRESS)
 				rc = SOCKET_ERROR;
@@ -2028,7 +2199,7 @@ static int MQTTAsync_processCommand(void)
 
 exit:
 	MQTTAsync_unlock_mutex(mqttasync_mutex);
-	rc = (command != NULL || dropped); /* flask-mqtt patch: || dropped */
+	rc = (command != NULL || looking_up); /* flask-mqtt patch: || looking_up */
 	FUNC_EXIT_RC(rc);
 	return rc;
 }
@@ -2142,6 +2313,13 @@ static void MQTTAsync_checkTimeouts(void)
 	{
 		MQTTAsyncs* m = (MQTTAsyncs*)(current->content);
 		Log_setClient(m, m->c->clientID); /* flask-mqtt patch (docs/paho-fork.md, "trace lines with their client") */
+
+		/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+		 * lock"): a client looking its host name up is checked once its connect goes on
+		 * (m->connect is still its previous connect's), as when the send thread did the
+		 * lookup and checked nothing meanwhile */
+		if (m->c->connect_state == RESOLVING)
+			continue;
 
 		/* check disconnect timeout */
 		if (m->c->connect_state == DISCONNECTING)
@@ -2852,13 +3030,14 @@ static void MQTTAsync_stop(void)
 		{
 			int count = 0;
 			MQTTAsync_tostop = 1;
-			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED) && MQTTAsync_tostop != 0 && ++count < 100)
+			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED || MQTTAsync_lookupInProgress())
+					&& MQTTAsync_tostop != 0 && ++count < 100)
 			{
 				/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
-				 * Paho's lock"): the send thread may be in a lookup without the lock, which can
-				 * take longer than the 10 s given here: wait for it, and give it the 10 s after
-				 * it (before the patch the lookup held the lock, which this thread waited for,
-				 * however long) */
+				 * Paho's lock"): a lookup thread (of a client destroyed during its lookup) may
+				 * still run, however long the lookup takes: wait for it, and give the threads
+				 * the 10 s after it (before the patch the lookup held the lock, which this
+				 * thread waited for, however long) */
 				if (MQTTAsync_lookupInProgress())
 					count = 0;
 				MQTTAsync_unlock_mutex(mqttasync_mutex);

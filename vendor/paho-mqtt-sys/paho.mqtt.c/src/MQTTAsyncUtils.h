@@ -168,6 +168,14 @@ typedef struct
 	unsigned int seqno; /* only used on restore */
 	int not_restored;
 	char* key; /* if not_restored, this holds the key */
+	/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's
+	 * lock"): a CONNECT whose host name a lookup thread has looked up, queued again for the
+	 * send thread to go on: the host name, getaddrinfo's return code and result (NULL
+	 * unless 0), handed to Socket_new (Socket_setLookup) or freed with the command */
+	int looked_up;
+	char* lookup_host;
+	int lookup_rc;
+	struct addrinfo* lookup_result;
 } MQTTAsync_queuedCommand;
 
 void MQTTAsync_lock_mutex(mutex_type amutex);
