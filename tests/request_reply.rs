@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{unique, Broker, Observer, Recorder};
+use flask_mqtt_tests::{unique, Broker, LogLines, Observer, Recorder};
 use mqtt::{Client, Config, Error, ProtocolVersion, QoS};
 
 const T: Duration = Duration::from_secs(20);
@@ -446,36 +446,17 @@ async fn ask(client: mqtt::Mqtt) {
 }
 
 /// `flask_mqtt::client` info lines, to see a stop begin.
-static CLIENT_LOG: Recorder<String> = Recorder::new();
-
-struct ClientLog;
-
-impl log::Log for ClientLog {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target() == "flask_mqtt::client" && m.level() <= log::Level::Info
-    }
-
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            CLIENT_LOG.push(r.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
+const CLIENT_LOG: LogLines = LogLines::new("flask_mqtt::client", log::Level::Info);
 
 /// A graceful stop of a persistent session leaves new messages to the broker, but not
 /// the reply a running handler call awaits: the call gets it and the stop ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_awaited_by_a_call_still_arrives_while_the_client_stops() {
-    let _ = log::set_logger(&ClientLog);
-    log::set_max_level(log::LevelFilter::Info);
+    CLIENT_LOG.install();
     let broker = Broker::start();
     let id = unique("stopping");
-    let config = mqtt::ConfigBuilder::with_prefix("STOPPING")
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(id.as_str())
+    let config = broker
+        .config_with_prefix("STOPPING", id.as_str())
         .protocol_version(ProtocolVersion::V5)
         .clean_session(false)
         .build()
@@ -503,7 +484,7 @@ async fn a_reply_awaited_by_a_call_still_arrives_while_the_client_stops() {
 
     let stopping = tokio::spawn(client.shutdown());
     assert!(
-        CLIENT_LOG.wait_for(T, |l| l.iter().any(|s| s.starts_with("stopping:"))),
+        CLIENT_LOG.wait_for_line(T, |s| s.starts_with("stopping:")),
         "{:?}",
         CLIENT_LOG.snapshot()
     );

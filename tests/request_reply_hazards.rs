@@ -12,35 +12,17 @@
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{mosquitto_pub, unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{mosquitto_pub, unique, wait_until, Broker, LogLines, Observer, Recorder};
 use mqtt::{Client, ConfigBuilder, Error, ProtocolVersion};
 
 const T: Duration = Duration::from_secs(20);
 
 /// `flask_mqtt::dispatch` warnings: a handler call's failed outcome.
-static DISPATCH_WARNINGS: Recorder<String> = Recorder::new();
-
-struct DispatchLog;
-
-impl log::Log for DispatchLog {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target() == "flask_mqtt::dispatch" && m.level() <= log::Level::Warn
-    }
-
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            DISPATCH_WARNINGS.push(r.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
+const DISPATCH_WARNINGS: LogLines = LogLines::new("flask_mqtt::dispatch", log::Level::Warn);
 
 fn config(broker: &Broker, prefix: &str, id: &str, version: ProtocolVersion) -> ConfigBuilder {
-    ConfigBuilder::with_prefix(prefix)
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(id)
+    broker
+        .config_with_prefix(prefix, id)
         .protocol_version(version)
 }
 
@@ -94,8 +76,7 @@ fn ask_deep(port: u16, payload: &str, response_topic: &str) {
 /// the request again after every reconnect, for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_response_topic_the_broker_would_disconnect_for_is_refused() {
-    let _ = log::set_logger(&DispatchLog);
-    log::set_max_level(log::LevelFilter::Warn);
+    DISPATCH_WARNINGS.install();
     let broker = Broker::start();
     let id = unique("deep");
     let cfg = config(&broker, "DEEP", &id, ProtocolVersion::V5).clean_session(false);
@@ -114,9 +95,9 @@ async fn a_response_topic_the_broker_would_disconnect_for_is_refused() {
     assert_eq!(broker.connections_from(&id), 1, "{}", broker.log_tail(30));
     // The call's outcome: the reply refused, with the reason.
     assert!(
-        DISPATCH_WARNINGS.wait_for(T, |w| w.iter().any(|l| l.contains("deep_answer")
+        DISPATCH_WARNINGS.wait_for_line(T, |l| l.contains("deep_answer")
             && l.contains("reply that was not sent")
-            && l.contains("more than 201 levels"))),
+            && l.contains("more than 201 levels")),
         "{:?}",
         DISPATCH_WARNINGS.snapshot()
     );

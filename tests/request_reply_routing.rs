@@ -14,35 +14,17 @@
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{mosquitto_pub, unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{mosquitto_pub, unique, wait_until, Broker, LogLines, Observer, Recorder};
 use mqtt::{Client, ConfigBuilder, ProtocolVersion, QoS};
 
 const T: Duration = Duration::from_secs(20);
 
 /// `flask_mqtt::dispatch` warnings (a message that matched no handler, among others).
-static DISPATCH_WARNINGS: Recorder<String> = Recorder::new();
-
-struct DispatchLog;
-
-impl log::Log for DispatchLog {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target() == "flask_mqtt::dispatch" && m.level() <= log::Level::Warn
-    }
-
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            DISPATCH_WARNINGS.push(r.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
+const DISPATCH_WARNINGS: LogLines = LogLines::new("flask_mqtt::dispatch", log::Level::Warn);
 
 fn config(broker: &Broker, prefix: &str, id: &str) -> ConfigBuilder {
-    ConfigBuilder::with_prefix(prefix)
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(id)
+    broker
+        .config_with_prefix(prefix, id)
         .protocol_version(ProtocolVersion::V5)
 }
 
@@ -236,8 +218,7 @@ fn quiet_sentinel(text: mqtt::Text) {
 /// "matched no handler" warning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unmatched_messages_on_a_reply_topic_no_handler_listens_to_are_dropped_quietly() {
-    let _ = log::set_logger(&DispatchLog);
-    log::set_max_level(log::LevelFilter::Warn);
+    DISPATCH_WARNINGS.install();
     let broker = Broker::start();
     let id = unique("quiet");
     let client = Client::start(config(&broker, "QUIET", &id).build().unwrap()).unwrap();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{unique, wait_until, Broker};
-use mqtt::{Client, ConfigBuilder, ProtocolVersion};
+use mqtt::{Client, ProtocolVersion};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -29,10 +29,8 @@ async fn a_client_id_too_long_for_the_reply_topic_still_gets_replies() {
     let broker = Broker::start();
     let mut id = unique("long");
     id.push_str(&"l".repeat(65_530 - id.len()));
-    let config = ConfigBuilder::with_prefix("LONGID")
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id(&id)
+    let config = broker
+        .config_with_prefix("LONGID", &id)
         .protocol_version(ProtocolVersion::V5)
         .build()
         .unwrap();

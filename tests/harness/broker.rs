@@ -294,6 +294,19 @@ impl Broker {
             .client_id(client_id)
     }
 
+    /// [`config`](Self::config) for the client of `prefix` (`MQTT2`, ...: its keys'
+    /// prefix, the `broker = ` of its handlers).
+    pub fn config_with_prefix(
+        &self,
+        prefix: &str,
+        client_id: impl Into<String>,
+    ) -> flask_mqtt_actix::ConfigBuilder {
+        flask_mqtt_actix::ConfigBuilder::with_prefix(prefix)
+            .broker_url(HOST)
+            .port(self.port)
+            .client_id(client_id)
+    }
+
     /// The TCP port the broker listens on (fixed for the broker's lifetime,
     /// also across restarts).
     pub fn port(&self) -> u16 {

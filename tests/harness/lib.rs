@@ -10,6 +10,8 @@
 //!   peer: publish to the application, subscribe to what it sends.
 //! * [`Recorder`] — a thread-safe event log that handlers push into and
 //!   tests wait on.
+//! * [`LogLines`] — the test process's one `log` logger, and views of what it
+//!   recorded by target and level, for the warnings a test expects.
 //! * [`SessionPublisher`] — numbered QoS 1 messages from a persistent session
 //!   that resends what was not acknowledged after the broker comes back.
 //! * [`encode_connect`] / [`encode_publish`] / [`DISCONNECT`] — MQTT 3.1.1 packets
@@ -69,6 +71,7 @@ mod hold_proxy;
 mod http;
 mod last_will;
 mod latency_proxy;
+mod log_lines;
 mod mosquitto_cli;
 mod naming;
 mod packet;
@@ -95,6 +98,7 @@ pub use hold_proxy::HoldProxy;
 pub use http::http;
 pub use last_will::{expect_no_will, spawn_will_client};
 pub use latency_proxy::LatencyProxy;
+pub use log_lines::{LogLine, LogLines};
 pub use mosquitto_cli::{mosquitto_pub, try_mosquitto_pub, MosquittoSub};
 pub use naming::unique;
 pub use packet::{
