@@ -23,10 +23,10 @@
 
 use std::time::Duration;
 
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until_async, Broker, Observer, Recorder};
+use flask_mqtt_tests::{unique, wait_until_async, Broker, LogLines, Observer, Recorder};
 use mqtt::{Client, QoS};
 use tokio::sync::Semaphore;
 
@@ -241,31 +241,7 @@ async fn ask_first(c: mqtt::Mqtt, mqtt::Path(n): mqtt::Path<String>) {
 }
 
 /// Log lines of the `flask_mqtt` targets, for the warnings these tests expect.
-static LOGS: Recorder<String> = Recorder::new();
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target().starts_with("flask_mqtt") && m.level() <= log::Level::Warn
-    }
-
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            LOGS.push(format!("{} {}: {}", r.level(), r.target(), r.args()));
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = log::set_logger(&Capture);
-        log::set_max_level(log::LevelFilter::Warn);
-    });
-}
+const LOGS: LogLines = LogLines::new("flask_mqtt", log::Level::Warn);
 
 struct App {
     broker: Broker,
@@ -464,7 +440,7 @@ async fn first_acknowledges_before_the_handler_finishes() {
 /// (DUP) with the next connection of the persistent session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manual_ack_dropped_without_ack_releases_its_message_for_the_next_session() {
-    capture_logs();
+    LOGS.install();
     let broker = Broker::builder().persistence(true).build();
     let id = unique("acke-manual");
     let app = App::start_on(broker, &id, false);
@@ -483,14 +459,14 @@ async fn a_manual_ack_dropped_without_ack_releases_its_message_for_the_next_sess
     app.wait_pubacks(1);
     assert!(wait_until_async(T, || app.mqtt.unacknowledged_messages() == 0).await);
 
-    let warned = |l: &String| {
+    let warned = |l: &str| {
         l.contains("acke/manual/drop")
             && l.contains("dropped without `ack()`")
             && l.contains("not acknowledged")
     };
     observer.publish("acke/manual/drop", "x", 1);
     assert!(
-        LOGS.wait_for(T, |ls| ls.iter().any(warned)),
+        LOGS.wait_for_line(T, warned),
         "no warning for the dropped Ack: {:?}",
         LOGS.snapshot()
     );

@@ -6,11 +6,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Once;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{unique, wait_until, Broker, LogLines, Observer, Recorder};
 use mqtt::Client;
 use tokio::sync::Semaphore;
 
@@ -36,31 +35,11 @@ fn fast(topic: mqtt::Topic) {
     FAST.push(topic.to_string());
 }
 
-static LOGS: Recorder<String> = Recorder::new();
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target().starts_with("flask_mqtt") && m.level() <= log::Level::Warn
-    }
-
-    fn log(&self, r: &log::Record<'_>) {
-        if self.enabled(r.metadata()) {
-            LOGS.push(format!("{}", r.args()));
-        }
-    }
-
-    fn flush(&self) {}
-}
+const LOGS: LogLines = LogLines::new("flask_mqtt", log::Level::Warn);
 
 #[test]
 fn a_handler_that_never_finishes_is_named_when_acknowledgements_stop() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let _ = log::set_logger(&Capture);
-        log::set_max_level(log::LevelFilter::Warn);
-    });
+    LOGS.install();
     let broker = Broker::start();
     let id = unique("stuck");
     let client = Client::start(broker.config(id.as_str()).build().unwrap()).unwrap();
@@ -81,9 +60,8 @@ fn a_handler_that_never_finishes_is_named_when_acknowledgements_stop() {
     // The stuck message and the fast ones after it fill the window: the broker stops.
     let stalled = format!("client `{id}`: ");
     assert!(
-        LOGS.wait_for(T, |l| l.iter().any(
-            |s| s.starts_with(&stalled) && s.contains("owed an acknowledgement")
-        )),
+        LOGS.wait_for_line(T, |s| s.starts_with(&stalled)
+            && s.contains("owed an acknowledgement")),
         "no warning; logs: {:#?}",
         LOGS.snapshot()
     );
@@ -111,9 +89,8 @@ fn a_handler_that_never_finishes_is_named_when_acknowledgements_stop() {
         FAST.snapshot().len()
     );
     assert!(
-        LOGS.wait_for(T, |l| l.iter().any(
-            |s| s.starts_with(&stalled) && s.contains("acknowledgements go out again")
-        )),
+        LOGS.wait_for_line(T, |s| s.starts_with(&stalled)
+            && s.contains("acknowledgements go out again")),
         "{:#?}",
         LOGS.snapshot()
     );

@@ -31,7 +31,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{unique, wait_until, Broker, LogLines, Observer, Recorder};
 use mqtt::{Client, DisconnectReason};
 
 const T: Duration = Duration::from_secs(20);
@@ -89,45 +89,19 @@ fn handled(topic: &str) -> Vec<(&'static str, String)> {
 
 // ---- log capture: the warnings are part of the contract ----
 
-struct Capture(Mutex<Vec<(log::Level, String)>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if record.target() == "flask_mqtt::dispatch" {
-            self.0
-                .lock()
-                .unwrap()
-                .push((record.level(), record.args().to_string()));
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn logs() -> &'static Capture {
-    static LOGS: OnceLock<&'static Capture> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(capture).unwrap();
-        log::set_max_level(log::LevelFilter::Debug);
-        capture
-    })
-}
+/// Every line of the process, Paho C's trace included, is logged (installed)...
+const ALL_LINES: LogLines = LogLines::new("", log::Level::Debug);
+/// ...and the `flask_mqtt::dispatch` ones are read; `warnings` picks the warnings.
+const DISPATCH_LOG: LogLines = LogLines::new("flask_mqtt::dispatch", log::Level::Debug);
 
 /// The `flask_mqtt::dispatch` warnings about a message on exactly `topic`, sorted.
 fn warnings(topic: &str) -> Vec<String> {
     let needle = format!(" for message on `{topic}` ");
-    let mut out: Vec<String> = logs()
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(level, m)| *level == log::Level::Warn && m.contains(&needle))
-        .map(|(_, m)| m.clone())
+    let mut out: Vec<String> = DISPATCH_LOG
+        .records()
+        .into_iter()
+        .filter(|l| l.level == log::Level::Warn && l.text.contains(&needle))
+        .map(|l| l.text)
         .collect();
     out.sort();
     out
@@ -213,7 +187,7 @@ fn wait_connects(m: &mqtt::Mqtt, reconnect: bool, n: usize) {
 }
 
 fn start(broker: &Broker) -> (Client, mqtt::Mqtt) {
-    logs();
+    ALL_LINES.install();
     let client = Client::start(config(broker).build().unwrap()).unwrap();
     let m = client.handle();
     wait_connects(&m, false, 1);

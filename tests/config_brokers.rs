@@ -6,13 +6,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::BufRead;
-use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{
     expect_no_will, paho_mqtt as paho, spawn_will_client, unique, wait_connected, wait_until,
-    Broker, Observer, Recorder,
+    Broker, LogLines, Observer, Recorder,
 };
 use mqtt::{Client, Config, ConfigBuilder, QoS};
 
@@ -323,32 +322,20 @@ fn three_brokers_each_with_its_own_credentials_and_handlers() {
 }
 
 /// Every log record of this process, at every level, including Paho C's trace.
-struct Capture(Mutex<Vec<String>>);
+const ALL_LINES: LogLines = LogLines::new("", log::Level::Trace);
 
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        let line = format!("{} {} {}", record.level(), record.target(), record.args());
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-    }
-    fn flush(&self) {}
-}
-
-fn capture() -> &'static Capture {
-    static CAPTURE: OnceLock<&'static Capture> = OnceLock::new();
-    CAPTURE.get_or_init(|| {
-        let c: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(c).unwrap();
-        log::set_max_level(log::LevelFilter::Trace);
-        c
-    })
+/// Every line so far as `LEVEL target: text`.
+fn all_lines() -> Vec<String> {
+    ALL_LINES
+        .records()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
 fn the_password_never_reaches_a_log_line_or_debug_output() {
-    let logs = capture();
+    ALL_LINES.install();
     let broker = Broker::builder()
         .password("carol", "pw-never-logged")
         .start();
@@ -384,7 +371,7 @@ fn the_password_never_reaches_a_log_line_or_debug_output() {
         .unwrap();
     drop(good);
     drop(bad);
-    let lines = logs.0.lock().unwrap().clone();
+    let lines = all_lines();
     assert!(
         lines.len() > 20,
         "the capture saw the client's log lines: {}",
@@ -456,7 +443,7 @@ fn a_refusal_names_the_clients_own_keys() {
 #[test]
 fn the_query_of_a_websocket_url_never_reaches_a_log_line_or_debug_output() {
     const SECRET: &str = "QuerySecret0042";
-    let logs = capture();
+    ALL_LINES.install();
     let broker = Broker::start();
     let ws = flask_mqtt_tests::WsProxy::start(&broker);
     let config = Config::builder()
@@ -492,7 +479,7 @@ fn the_query_of_a_websocket_url_never_reaches_a_log_line_or_debug_output() {
         connected.join("\n"),
     ];
     drop(client);
-    let lines = logs.0.lock().unwrap().clone();
+    let lines = all_lines();
     assert!(
         lines.iter().any(|l| l.contains("Create options")),
         "the Paho Rust client's lines were captured"

@@ -7,11 +7,11 @@
 // Test code: a failed expectation panics, helpers included.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
+use flask_mqtt_tests::{unique, Broker, LogLines, Observer, Recorder};
 use mqtt::Client;
 use tokio::sync::Semaphore;
 
@@ -43,41 +43,18 @@ async fn flooded(flood: mqtt::State<Flood>, text: mqtt::Text) {
     }
 }
 
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if record.target() == "flask_mqtt::dispatch" && record.level() <= log::Level::Info {
-            self.0.lock().unwrap().push(record.args().to_string());
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn logs() -> &'static Capture {
-    static LOGS: OnceLock<&'static Capture> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(capture).unwrap();
-        log::set_max_level(log::LevelFilter::Info);
-        capture
-    })
-}
+/// Every line of the process, Paho C's trace included, is logged (installed)...
+const ALL_LINES: LogLines = LogLines::new("", log::Level::Info);
+/// ...and the `flask_mqtt::dispatch` ones are read.
+const LOGS: LogLines = LogLines::new("flask_mqtt::dispatch", log::Level::Info);
 
 fn wait_for_log(needle: &str) -> bool {
-    wait_until(T, || {
-        logs().0.lock().unwrap().iter().any(|l| l.contains(needle))
-    })
+    LOGS.wait_for_line(T, |l| l.contains(needle))
 }
 
 #[test]
 fn a_blocked_handler_loses_nothing_under_a_flood() {
-    logs();
+    ALL_LINES.install();
     let broker = Broker::start();
     let config = broker.config(unique("flood")).build().unwrap();
     let client = Client::start(config).unwrap();
@@ -101,7 +78,7 @@ fn a_blocked_handler_loses_nothing_under_a_flood() {
     assert!(
         wait_for_log("4096 events are waiting for dispatch: handler dispatch_backpressure::flooded is not keeping up (its queue of 16 is full)"),
         "{:?}",
-        logs().0.lock().unwrap()
+        LOGS.snapshot()
     );
 
     flood.gate.add_permits(MESSAGES as usize);

@@ -10,10 +10,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
+use flask_mqtt_tests::LogLines;
 use futures::future::join_all;
 use mqtt::testing::{self, TestClient};
 use mqtt::HandlerError;
@@ -29,45 +30,18 @@ async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
 
 // ---- log capture: the warnings are part of the contract ----
 
-struct Capture(Mutex<Vec<(log::Level, String, String)>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if record.target().starts_with("flask_mqtt") {
-            self.0.lock().unwrap().push((
-                record.level(),
-                record.target().to_owned(),
-                record.args().to_string(),
-            ));
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn logs() -> &'static Capture {
-    static LOGS: OnceLock<&'static Capture> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let capture: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        log::set_logger(capture).unwrap();
-        log::set_max_level(log::LevelFilter::Debug);
-        capture
-    })
-}
+/// Every line of the process is logged (installed)...
+const ALL_LINES: LogLines = LogLines::new("", log::Level::Debug);
+/// ...and the `flask_mqtt::dispatch` ones are read.
+const DISPATCH_LOG: LogLines = LogLines::new("flask_mqtt::dispatch", log::Level::Debug);
 
 /// Lines at `level` and target `flask_mqtt::dispatch` that contain `needle`.
 fn logged(level: log::Level, needle: &str) -> Vec<String> {
-    logs()
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(l, t, m)| *l == level && t == "flask_mqtt::dispatch" && m.contains(needle))
-        .map(|(_, _, m)| m.clone())
+    DISPATCH_LOG
+        .records()
+        .into_iter()
+        .filter(|l| l.level == level && l.text.contains(needle))
+        .map(|l| l.text)
         .collect()
 }
 
@@ -317,7 +291,7 @@ async fn backlogged(b: mqtt::State<Backlog>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_growing_backlog_is_logged_and_nothing_is_dropped() {
-    logs();
+    ALL_LINES.install();
     let b = Arc::new(Backlog {
         gate: Semaphore::new(0),
         done: AtomicUsize::new(0),
@@ -369,7 +343,7 @@ async fn iso_fails() -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejection_skips_only_its_handler_and_is_logged() {
-    logs();
+    ALL_LINES.install();
     let seen = Arc::new(Order::default());
     let app = TestClient::new().unwrap().state(seen.clone());
     let calls = app.inject(testing::message("iso/reject", "not json")).await;

@@ -16,67 +16,29 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpResponse};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{blocking, http, serve, unique, wait_until, AppProcess, Recorder};
+use flask_mqtt_tests::{
+    blocking, http, serve, unique, wait_until, AppProcess, LogLine, LogLines, Recorder,
+};
 use mqtt::{Client, Config, ConfigBuilder, EmbeddedBroker, QoS};
 
 const T: Duration = Duration::from_secs(20);
 
 // ---- log capture: every record of the process, from every test -------------------
 
-#[derive(Clone, Debug)]
-struct Line {
-    level: log::Level,
-    target: String,
-    text: String,
-}
+/// Every target. Debug, not trace: enough to see rumqttd's lines arrive, without Paho's
+/// packet trace. Installed before anything in this process logs.
+const LINES: LogLines = LogLines::new("", log::Level::Debug);
 
-static LINES: Mutex<Vec<Line>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        LINES.lock().unwrap().push(Line {
-            level: record.level(),
-            target: record.target().to_owned(),
-            text: record.args().to_string(),
-        });
-    }
-
-    fn flush(&self) {}
-}
-
-/// Installs the capture logger before anything in this process logs.
-fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        // Debug, not trace: enough to see rumqttd's lines arrive, without Paho's packet trace.
-        log::set_max_level(log::LevelFilter::Debug);
-    });
-}
-
-fn lines(pred: impl Fn(&Line) -> bool) -> Vec<Line> {
-    LINES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|l| pred(l))
-        .cloned()
-        .collect()
+fn lines(pred: impl Fn(&LogLine) -> bool) -> Vec<LogLine> {
+    LINES.records().into_iter().filter(|l| pred(l)).collect()
 }
 
 /// The warning the broker logs when it starts.
-fn is_start_warning(l: &Line) -> bool {
+fn is_start_warning(l: &LogLine) -> bool {
     l.target == "flask_mqtt::embedded"
         && l.level == log::Level::Warn
         && l.text
@@ -186,7 +148,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn qos_0_and_1_reach_the_handler_through_a_loopback_only_broker() {
-    capture_logs();
+    LINES.install();
     let id = unique("embedded-qos");
     // As from the environment: MQTT_BROKER_URL=embedded, nothing else about the broker.
     let config = Config::from_lookup("MQTT", |key| {
@@ -252,7 +214,7 @@ fn qos_0_and_1_reach_the_handler_through_a_loopback_only_broker() {
 
 #[test]
 fn clients_of_one_process_share_the_broker() {
-    capture_logs();
+    LINES.install();
     let (id1, id2) = (unique("embedded-first"), unique("embedded-second"));
     let first = Client::start(
         Config::builder()
@@ -365,7 +327,7 @@ fn a_thousand_messages_log_no_error_or_warning() {
         );
         return;
     }
-    capture_logs();
+    LINES.install();
     const N: usize = 1000;
     let id = unique("embedded-load");
     let client = Client::start(
@@ -444,7 +406,7 @@ async fn http_async(addr: SocketAddr, path: &'static str, body: &'static str) ->
 
 #[actix_web::test]
 async fn an_actix_server_with_two_workers_starts_the_broker_once() {
-    capture_logs();
+    LINES.install();
     let id = unique("embedded-actix");
     mqtt::init_with(
         Config::builder()

@@ -21,66 +21,29 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpStream;
-use std::sync::{Mutex, Once};
 use std::time::Duration;
 
 use actix_web::{web, App, HttpServer};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{http, unique, wait_until};
+use flask_mqtt_tests::{http, unique, wait_until, LogLines};
 use mqtt::EmbeddedBroker;
 
 const T: Duration = Duration::from_secs(20);
 
 // ---- log capture -----------------------------------------------------------------
 
-static LINES: Mutex<Vec<(log::Level, String, String)>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.target().starts_with("flask_mqtt")
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            LINES.lock().unwrap().push((
-                record.level(),
-                record.target().to_owned(),
-                record.args().to_string(),
-            ));
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn capture_logs() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&Capture).unwrap();
-        log::set_max_level(log::LevelFilter::Info);
-    });
-}
+const LINES: LogLines = LogLines::new("flask_mqtt", log::Level::Info);
 
 /// The errors logged under `flask_mqtt::embedded` so far.
 fn embedded_errors() -> Vec<String> {
-    LINES
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(level, target, _)| {
-            *level == log::Level::Error && target == "flask_mqtt::embedded"
-        })
-        .map(|(_, _, text)| text.clone())
-        .collect()
+    LogLines::new("flask_mqtt::embedded", log::Level::Error).snapshot()
 }
 
 // ---- the test --------------------------------------------------------------------
 
 #[actix_web::test]
 async fn a_dead_router_is_reported_and_makes_the_app_not_ready() {
-    capture_logs();
+    LINES.install();
     mqtt::init_with(
         mqtt::Config::builder()
             .broker_url("embedded")

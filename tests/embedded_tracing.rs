@@ -10,11 +10,10 @@
 
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until};
+use flask_mqtt_tests::{unique, wait_until, LogLines};
 use mqtt::{Client, Config, EmbeddedBroker, QoS};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -61,26 +60,7 @@ impl Subscriber for Program {
 }
 
 /// `log` lines at ERROR, which rumqttd's per-message spans would be without a subscriber.
-static ERRORS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-struct Capture;
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if record.level() == log::Level::Error {
-            ERRORS
-                .lock()
-                .unwrap()
-                .push(format!("{}: {}", record.target(), record.args()));
-        }
-    }
-
-    fn flush(&self) {}
-}
+const ERRORS: LogLines = LogLines::new("", log::Level::Error);
 
 fn publish_some(client: &Client, topic: &str) {
     let handle = client.handle();
@@ -102,8 +82,7 @@ fn publish_some(client: &Client, topic: &str) {
 
 #[test]
 fn a_program_sets_its_global_subscriber_after_the_broker_started() {
-    log::set_logger(&Capture).unwrap();
-    log::set_max_level(log::LevelFilter::Debug);
+    LogLines::new("", log::Level::Debug).install();
 
     let client = Client::start(
         Config::builder()
@@ -118,11 +97,7 @@ fn a_program_sets_its_global_subscriber_after_the_broker_started() {
     assert!(wait_until(T, || handle.is_connected()), "never connected");
     publish_some(&client, "embedded/tracing/before");
     // rumqttd's per-message ERROR spans did not reach `log`.
-    assert!(
-        ERRORS.lock().unwrap().is_empty(),
-        "{:#?}",
-        ERRORS.lock().unwrap()
-    );
+    assert!(ERRORS.records().is_empty(), "{:#?}", ERRORS.records());
 
     // What `tracing_subscriber::fmt().init()` does: fails (and `init` panics) when the
     // embedded broker took the global slot.

@@ -28,11 +28,12 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{say, unique, wait_until, AppProcess, Broker, HoldProxy, Recorder};
+use flask_mqtt_tests::{
+    say, unique, wait_until, AppProcess, Broker, HoldProxy, LogLines, Recorder,
+};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -55,42 +56,24 @@ fn trace_partial_writes() {
     });
 }
 
+/// paho-mqtt's debug lines on its tokens; `token_failures` picks those on a failed token.
+const TOKEN_LOG: LogLines = LogLines::new("flask_mqtt_paho::token", log::Level::Debug);
+
 /// paho-mqtt's debug lines on a failed token ("Token w ID N failed with reason code: R",
 /// "... with return code: C"): how its callback read the failure data Paho C passed.
-static TOKEN_FAILURES: Recorder<String> = Recorder::new();
-
-struct TokenFailures;
-
-impl log::Log for TokenFailures {
-    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.target().starts_with("flask_mqtt_paho::token")
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if self.enabled(record.metadata()) {
-            let text = record.args().to_string();
-            if text.contains(" failed with ") {
-                TOKEN_FAILURES.push(text);
-            }
-        }
-    }
-
-    fn flush(&self) {}
-}
-
-fn record_token_failures() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        log::set_logger(&TokenFailures).unwrap();
-        log::set_max_level(log::LevelFilter::Debug);
-    });
+fn token_failures() -> Vec<String> {
+    TOKEN_LOG
+        .snapshot()
+        .into_iter()
+        .filter(|text| text.contains(" failed with "))
+        .collect()
 }
 
 /// A QoS 0 publish whose pending write fails: Paho fails it from
 /// `MQTTAsync_writeComplete`, with MQTT 5 failure data that had four fields set.
 fn publish_while_the_connection_breaks(port: u16) {
     trace_partial_writes();
-    record_token_failures();
+    TOKEN_LOG.install();
     let proxy = HoldProxy::start(port);
     let id = unique("wfail");
     let client = paho::CreateOptionsBuilder::new()
@@ -170,7 +153,7 @@ fn publish_while_the_connection_breaks(port: u16) {
 fn drop_the_oldest_buffered_publish(port: u16) {
     /// The buffer's size (paho-mqtt's smallest).
     const BUFFER: usize = 4;
-    record_token_failures();
+    TOKEN_LOG.install();
     let proxy = HoldProxy::start(port);
     let id = unique("wdrop");
     let client = paho::CreateOptionsBuilder::new()
@@ -230,7 +213,7 @@ fn drop_the_oldest_buffered_publish(port: u16) {
 /// reason code (a reason code there was read from failure data Paho C did not
 /// initialise).
 fn expect_one_failure_with_return_code(rc: i32) {
-    let failures = TOKEN_FAILURES.snapshot();
+    let failures = token_failures();
     let expected = format!(" failed with return code: {rc}");
     assert!(
         failures.len() == 1 && failures[0].ends_with(&expected),

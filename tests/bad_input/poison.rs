@@ -123,7 +123,7 @@ fn fast_in_order(id: &str, topic: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_poison_message_is_logged_once_per_handler_and_never_redelivered() {
     let broker = Broker::builder().persistence(true).start();
-    logs();
+    ALL_LINES.install();
     let run = unique("poison");
     let config = config(&broker).clean_session(false).build().unwrap();
     let first = Client::start(config.clone()).unwrap();
@@ -275,13 +275,11 @@ async fn stall_blocking(c: mqtt::Mqtt, topic: mqtt::Topic, text: mqtt::Text) {
 
 /// The `flask_mqtt::dispatch` warnings that start with `prefix`, in the order logged.
 fn warnings_starting(prefix: &str) -> Vec<String> {
-    logs()
-        .0
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(level, m)| *level == log::Level::Warn && m.starts_with(prefix))
-        .map(|(_, m)| m.clone())
+    DISPATCH_LOG
+        .records()
+        .into_iter()
+        .filter(|l| l.level == log::Level::Warn && l.text.starts_with(prefix))
+        .map(|l| l.text)
         .collect()
 }
 
