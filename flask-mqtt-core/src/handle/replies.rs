@@ -40,6 +40,10 @@ pub(crate) enum Suback {
     Unanswered,
 }
 
+/// What a waiting request is told: its reply, or the broker's refusal of its reply
+/// topic's subscription ([`Error::SubscribeRejected`]).
+pub(crate) type Answer = Result<Message>;
+
 /// Where a reply topic's subscription stands; connections are numbered as in
 /// `Health::connects`.
 #[derive(Debug)]
@@ -55,6 +59,9 @@ enum Subscription {
     },
     /// Granted on `connection`.
     Granted { connection: u64 },
+    /// No request waits on it any more and its UNSUBSCRIBE, numbered `id`, awaits its
+    /// answer ([`Requests::released`]).
+    Releasing { id: u64 },
 }
 
 /// What a request does about its reply topic's subscription
@@ -73,7 +80,9 @@ pub(crate) enum Subscribing<F> {
     },
 }
 
-/// A reply topic requests wait on.
+/// A reply topic requests wait on; with no request left (`users` 0), one whose
+/// subscription may still bring messages until its SUBSCRIBE is answered and undone:
+/// they are no reply, and no handler's unless the client's own subscriptions cover it.
 #[derive(Debug)]
 struct ReplyTopic {
     subscription: Subscription,
@@ -89,7 +98,7 @@ struct Table {
     next: u64,
     /// The next reply-topic SUBSCRIBE's number.
     next_subscribe: u64,
-    waiting: HashMap<Key, oneshot::Sender<Message>>,
+    waiting: HashMap<Key, oneshot::Sender<Answer>>,
     topics: HashMap<String, ReplyTopic>,
 }
 
@@ -184,6 +193,17 @@ impl Requests {
         let correlation = {
             let mut table = lock(&self.table);
             if !own && !table.topics.contains_key(msg.topic()) {
+                drop(table);
+                // A late reply on a reply topic given back (to the handlers, or
+                // unsubscribed): still no handler's.
+                if self.is_own_reply(&msg) {
+                    log::debug!(
+                        target: CLIENT_TARGET,
+                        "a reply on `{}` matches no waiting request (it came after the timeout, or twice); dropped",
+                        truncate(msg.topic())
+                    );
+                    return None;
+                }
                 return Some(msg);
             }
             let key = Key {
@@ -193,7 +213,7 @@ impl Requests {
             let may_reply = !msg.retained() || key.correlation.is_some();
             if let Some(tx) = may_reply.then(|| table.waiting.remove(&key)).flatten() {
                 // A request dropped meanwhile has also dropped its receiver: nothing to do.
-                let _ = tx.send(Message::from_paho(msg));
+                let _ = tx.send(Ok(Message::from_paho(msg)));
                 return None;
             }
             key.correlation
@@ -230,6 +250,17 @@ impl Requests {
         None
     }
 
+    /// Whether `msg` is a reply to one of this client's requests: it carries a
+    /// Correlation Data made here and no Response Topic (the client's own requests
+    /// carry one, and a handler of the client may well receive them).
+    fn is_own_reply(&self, msg: &paho_mqtt::Message) -> bool {
+        let props = msg.properties();
+        props
+            .get_binary(PropertyCode::CorrelationData)
+            .is_some_and(|c| self.made_here(&c))
+            && props.get_string(PropertyCode::ResponseTopic).is_none()
+    }
+
     /// Whether `correlation` is one this client made (for a request of its own).
     fn made_here(&self, correlation: &[u8]) -> bool {
         correlation.len() == 16 && correlation.starts_with(&self.nonce.to_be_bytes())
@@ -242,7 +273,7 @@ impl Requests {
         &self,
         topic: String,
         correlated: bool,
-    ) -> Result<(Key, oneshot::Receiver<Message>)> {
+    ) -> Result<(Key, oneshot::Receiver<Answer>)> {
         let mut table = lock(&self.table);
         let correlation = correlated.then(|| {
             let n = table.next;
@@ -338,7 +369,7 @@ impl Requests {
             .iter_mut()
             .filter(|(topic, t)| {
                 let on = match t.subscription {
-                    Subscription::None => None,
+                    Subscription::None | Subscription::Releasing { .. } => None,
                     Subscription::Sent { connection, .. }
                     | Subscription::Granted { connection } => Some(connection),
                 };
@@ -368,58 +399,119 @@ impl Requests {
 
     /// Records the answer to the SUBSCRIBE `id` of `topic` (unless a later one replaced
     /// it): granted, the topic is subscribed on its connection; otherwise it is not, and
-    /// the next request subscribes again. When no request waits on the topic any more
-    /// (the last ended before the answer) and it was granted, `unsubscribe` is called
-    /// with it under the lock, as in [`unregister`](Self::unregister); its result is
-    /// returned.
+    /// the next request subscribes again. A refusal ends every request waiting on the
+    /// topic with [`Error::SubscribeRejected`] (also those that wait for their reply
+    /// already: at a reconnect's resubscription). When no request waits on the topic
+    /// any more (the last ended before the answer) and it was granted, `unsubscribe` is
+    /// called with it under the lock, as in [`unregister`](Self::unregister); its result
+    /// is returned, with the number to give [`released`](Self::released).
     pub(crate) fn settle<F>(
         &self,
         topic: &str,
         id: u64,
         suback: Suback,
         unsubscribe: impl FnOnce(&str) -> F,
-    ) -> Option<F> {
-        let mut table = lock(&self.table);
+    ) -> Option<(F, u64)> {
+        let mut guard = lock(&self.table);
+        let table = &mut *guard;
+        let release = table.next_subscribe;
         let Some(entry) = table.topics.get_mut(topic) else {
-            return (suback == Suback::Granted).then(|| unsubscribe(topic));
+            return (suback == Suback::Granted).then(|| (unsubscribe(topic), release));
         };
-        if let Subscription::Sent {
+        let Subscription::Sent {
             id: sent,
             connection,
             ..
         } = entry.subscription
-        {
-            if sent == id {
-                entry.subscription = match suback {
-                    Suback::Granted => Subscription::Granted { connection },
-                    _ => Subscription::None,
-                };
+        else {
+            return None;
+        };
+        if sent != id {
+            return None;
+        }
+        if suback == Suback::Refused {
+            let refused: Vec<Key> = table
+                .waiting
+                .keys()
+                .filter(|k| k.topic == topic)
+                .cloned()
+                .collect();
+            for key in refused {
+                if let Some(tx) = table.waiting.remove(&key) {
+                    let _ = tx.send(Err(Error::SubscribeRejected {
+                        filter: topic.to_owned(),
+                    }));
+                }
             }
         }
-        None
+        match suback {
+            Suback::Granted if entry.users == 0 && !entry.own => {
+                entry.subscription = Subscription::Releasing { id: release };
+                table.next_subscribe = release.wrapping_add(1);
+                Some((unsubscribe(topic), release))
+            }
+            Suback::Granted => {
+                entry.subscription = Subscription::Granted { connection };
+                None
+            }
+            _ if entry.users == 0 && !entry.own => {
+                table.topics.remove(topic);
+                None
+            }
+            _ => {
+                entry.subscription = Subscription::None;
+                None
+            }
+        }
+    }
+
+    /// The UNSUBSCRIBE numbered `id` of `topic` (from [`unregister`](Self::unregister)
+    /// or [`settle`](Self::settle)) was answered, or not sent (the topic is one of the
+    /// client's own), or its connection ended: the topic is no reply topic any more,
+    /// unless a request waits on it again.
+    pub(crate) fn released(&self, topic: &str, id: u64) {
+        let mut table = lock(&self.table);
+        if table.topics.get(topic).is_some_and(|t| {
+            t.users == 0 && matches!(t.subscription, Subscription::Releasing { id: i } if i == id)
+        }) {
+            table.topics.remove(topic);
+        }
     }
 
     /// Forgets the request `key`. When it was the last on a reply topic the caller named,
     /// the topic is given back to the handlers and, if it was subscribed, `unsubscribe` is
     /// called with it under the lock (so that a request registering the topic again
-    /// subscribes after this UNSUBSCRIBE, not before); its result is returned. If its
-    /// SUBSCRIBE still awaits an answer, [`settle`](Self::settle) unsubscribes it once
-    /// granted.
+    /// subscribes after this UNSUBSCRIBE, not before); its result is returned, with the
+    /// number to give [`released`](Self::released) once it is answered: until then the
+    /// topic stays a reply topic with no request. If its SUBSCRIBE still awaits an
+    /// answer, the topic stays one too, and [`settle`](Self::settle) unsubscribes it
+    /// once granted.
     pub(crate) fn unregister<F>(
         &self,
         key: &Key,
         unsubscribe: impl FnOnce(&str) -> F,
-    ) -> Option<F> {
-        let mut table = lock(&self.table);
+    ) -> Option<(F, u64)> {
+        let mut guard = lock(&self.table);
+        let table = &mut *guard;
         table.waiting.remove(key);
+        let release = table.next_subscribe;
         let reply_topic = table.topics.get_mut(&key.topic)?;
         reply_topic.users = reply_topic.users.saturating_sub(1);
         if reply_topic.users > 0 || reply_topic.own {
             return None;
         }
-        let subscribed = matches!(reply_topic.subscription, Subscription::Granted { .. });
-        table.topics.remove(&key.topic);
-        subscribed.then(|| unsubscribe(&key.topic))
+        match reply_topic.subscription {
+            Subscription::Granted { .. } => {
+                reply_topic.subscription = Subscription::Releasing { id: release };
+                table.next_subscribe = release.wrapping_add(1);
+                Some((unsubscribe(&key.topic), release))
+            }
+            Subscription::Sent { .. } | Subscription::Releasing { .. } => None,
+            Subscription::None => {
+                table.topics.remove(&key.topic);
+                None
+            }
+        }
     }
 }
 
@@ -549,7 +641,10 @@ mod tests {
         assert_eq!(r.pending(), 1);
         assert!(r.route(reply("v3/replies", None), unsubscribed).is_none());
         assert_eq!(
-            rx.try_recv().map(|m| m.payload().to_vec()).ok(),
+            rx.try_recv()
+                .ok()
+                .and_then(Result::ok)
+                .map(|m| m.payload().to_vec()),
             Some(b"r".to_vec())
         );
         assert!(r.unregister(&k, |_| ()).is_none());
@@ -668,10 +763,17 @@ mod tests {
         assert!(r
             .settle("v3/replies", id, Suback::Granted, |_| ())
             .is_none());
-        assert_eq!(
-            r.unregister(&k, str::to_owned).as_deref(),
-            Some("v3/replies")
-        );
+        let Some((unsubscribed_topic, release)) = r.unregister(&k, str::to_owned) else {
+            panic!("not unsubscribed")
+        };
+        assert_eq!(unsubscribed_topic, "v3/replies");
+        // Until the UNSUBSCRIBE is answered, the request's subscription may still bring
+        // messages: no handler's.
+        assert!(r.route(reply("v3/replies", None), unsubscribed).is_none());
+        // An answer to an older UNSUBSCRIBE changes nothing.
+        r.released("v3/replies", release.wrapping_sub(1));
+        assert!(r.route(reply("v3/replies", None), unsubscribed).is_none());
+        r.released("v3/replies", release);
         // Given back: messages on it go to handlers again.
         assert!(r.route(reply("v3/replies", None), unsubscribed).is_some());
     }
@@ -706,5 +808,88 @@ mod tests {
                 assert_eq!(own.len(), OWN_PREFIX.len() + 16);
             }
         }
+    }
+
+    /// A `.reply_to` topic whose last request ended (its timeout) before the broker
+    /// answered the SUBSCRIBE: until the subscription is undone, what it brings is no
+    /// reply (a late one to this client, a retained message sent for the late grant),
+    /// kept from handlers that do not subscribe the topic.
+    #[test]
+    fn a_reply_topic_released_before_its_suback_keeps_what_it_brings_from_handlers() {
+        let r = Requests::new("app-1");
+        let (key, _rx) = r.register("svc/replies".to_owned(), true).unwrap();
+        let Subscribing::Sent { id, .. } = r.subscribe_once("svc/replies", 1, || ()) else {
+            panic!("not sent")
+        };
+        assert!(r.unregister(&key, |_| ()).is_none());
+        let late = || reply("svc/replies", key.correlation.as_deref());
+        let retained = || message("svc/replies", None, true);
+        assert!(r.route(late(), unsubscribed).is_none(), "a late reply");
+        assert!(
+            r.route(late(), subscribed).is_none(),
+            "a late reply, covered"
+        );
+        assert!(
+            r.route(retained(), unsubscribed).is_none(),
+            "a retained message"
+        );
+        assert!(r.route(retained(), subscribed).is_some());
+        // Granted late: undone, and what comes until the UNSUBACK is no reply either.
+        let Some(((), release)) = r.settle("svc/replies", id, Suback::Granted, |_| ()) else {
+            panic!("not unsubscribed")
+        };
+        assert!(r.route(late(), subscribed).is_none());
+        assert!(r.route(retained(), unsubscribed).is_none());
+        r.released("svc/replies", release);
+        assert!(
+            r.route(late(), subscribed).is_none(),
+            "a late reply, released"
+        );
+        assert!(r.route(retained(), unsubscribed).is_some());
+        // The client's own request, received by a handler of its: the handler's.
+        let mut props = paho_mqtt::Properties::new();
+        props
+            .push_string(PropertyCode::ResponseTopic, "svc/replies")
+            .unwrap();
+        props
+            .push_binary(
+                PropertyCode::CorrelationData,
+                key.correlation.clone().unwrap(),
+            )
+            .unwrap();
+        let own_request = paho_mqtt::MessageBuilder::new()
+            .topic("svc/replies")
+            .properties(props)
+            .finalize();
+        assert!(r.route(own_request, subscribed).is_some());
+    }
+
+    /// Refused: the requests waiting on the topic end with the refusal, also those past
+    /// their subscription (waiting for their reply), and the topic is asked for again at
+    /// the next request; once no request waits, it is forgotten.
+    #[test]
+    fn a_refused_reply_topic_ends_its_requests() {
+        let r = Requests::new("app-1");
+        let (a, mut rx_a) = r.register("svc/r".to_owned(), true).unwrap();
+        let (b, mut rx_b) = r.register("svc/r".to_owned(), true).unwrap();
+        let (other, mut rx_other) = r.register("svc/other".to_owned(), true).unwrap();
+        let Subscribing::Sent { id, .. } = r.subscribe_once("svc/r", 2, || ()) else {
+            panic!("not sent")
+        };
+        assert!(r.settle("svc/r", id, Suback::Refused, |_| ()).is_none());
+        for rx in [&mut rx_a, &mut rx_b] {
+            assert!(matches!(
+                rx.try_recv(),
+                Ok(Err(Error::SubscribeRejected { filter })) if filter == "svc/r"
+            ));
+        }
+        assert!(rx_other.try_recv().is_err());
+        assert!(matches!(
+            r.subscribe_once("svc/r", 2, || ()),
+            Subscribing::Sent { .. }
+        ));
+        assert!(r.unregister(&a, |_| ()).is_none());
+        assert!(r.unregister(&b, |_| ()).is_none());
+        assert!(r.unregister(&other, |_| ()).is_none());
     }
 }

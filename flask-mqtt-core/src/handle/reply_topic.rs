@@ -5,6 +5,7 @@
 //! request that sent it: every request waiting on the topic learns it (a refusal fails
 //! them all), and a subscription granted after the last request ended is undone.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -26,17 +27,19 @@ impl Mqtt {
     /// `handled` (the client's own filters, subscribed anyway). Their requests subscribed
     /// them on an earlier connection; a clean session lost that, and a waiting request
     /// does not subscribe again. Whether the broker answered (if not, the connection
-    /// went: the next connect subscribes them). A refusal is logged, and told to the
-    /// requests waiting on the topic.
+    /// went: the next connect subscribes them). A refusal is logged, and ends the
+    /// requests waiting on the topic; a topic refused, or failed by Paho, is not asked
+    /// for again on this connection (the next request on it asks again).
     pub(super) async fn resubscribe_replies(&self, handled: &[(String, QoS)]) -> bool {
         let shared = &self.shared;
         let connection = lock(&shared.health).connects;
+        let mut tried = HashSet::new();
         loop {
             let ends = shared.ends.subscribe();
             let Some((sent, granted)) = shared.requests.subscribe_waited_on(
                 connection,
                 SUBSCRIBE_CHUNK,
-                |topic| handled.iter().any(|(filter, _)| filter == topic),
+                |topic| tried.contains(topic) || handled.iter().any(|(filter, _)| filter == topic),
                 |topics| {
                     shared
                         .outbound
@@ -70,6 +73,7 @@ impl Mqtt {
                 };
                 settle(shared, topic, *id, suback, told);
             }
+            tried.extend(sent.into_iter().map(|(topic, _, _)| topic));
             if answer.is_none() {
                 return false;
             }
@@ -99,23 +103,44 @@ fn settle(
             .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
     });
     told.send_replace(Some(suback));
-    if let Some(unsubscribed) = unsubscribed.flatten() {
-        log::debug!(target: CLIENT_TARGET, "the reply topic `{topic}` was subscribed after its last request ended: unsubscribing");
-        unsubscribe_later(shared, topic, unsubscribed);
+    if let Some((unsubscribed, release)) = unsubscribed {
+        if unsubscribed.is_some() {
+            log::debug!(target: CLIENT_TARGET, "the reply topic `{topic}` was subscribed after its last request ended: unsubscribing");
+        }
+        unsubscribe_later(shared, topic, unsubscribed, release);
     }
 }
 
-/// Awaits an UNSUBSCRIBE of the reply topic `topic` on the client's runtime.
+/// Awaits the UNSUBSCRIBE `release` of the reply topic `topic` (none: not sent, the
+/// topic is one of the client's own) on the client's runtime, then tells the table
+/// ([`Requests::released`](super::replies::Requests::released)); also when the
+/// connection ends first (Paho may wait for ever for its answer).
 fn unsubscribe_later(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     topic: &str,
-    unsubscribed: BoxFuture<'static, std::result::Result<(), paho_mqtt::Error>>,
+    unsubscribed: Option<BoxFuture<'static, std::result::Result<(), paho_mqtt::Error>>>,
+    release: u64,
 ) {
+    let Some(unsubscribed) = unsubscribed else {
+        shared.requests.released(topic, release);
+        return;
+    };
     let topic = topic.to_owned();
+    let owner = Arc::clone(shared);
+    let mut ends = shared.ends.subscribe();
+    let mut ended = shared.ended.subscribe();
     drop(shared.rt.spawn(async move {
-        if let Err(e) = unsubscribed.await {
-            log::debug!(target: CLIENT_TARGET, "unsubscribing from the reply topic `{topic}` failed: {e}");
+        tokio::select! {
+            biased;
+            res = unsubscribed => {
+                if let Err(e) = res {
+                    log::debug!(target: CLIENT_TARGET, "unsubscribing from the reply topic `{topic}` failed: {e}");
+                }
+            }
+            _ = ends.changed() => {}
+            _ = ended.wait_for(|ended| *ended) => {}
         }
+        owner.requests.released(&topic, release);
     }));
 }
 
@@ -228,8 +253,62 @@ impl Drop for Waiter {
             (!lock(&shared.topics).contains_key(topic))
                 .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
         });
-        if let Some(unsubscribed) = unsubscribed.flatten() {
-            unsubscribe_later(shared, &self.key.topic, unsubscribed);
+        if let Some((unsubscribed, release)) = unsubscribed {
+            unsubscribe_later(shared, &self.key.topic, unsubscribed, release);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::sync::Notify;
+
+    use crate::error::Error;
+    use crate::handle::health::ConnectionState;
+    use crate::handle::outbound::fake::{client, Fake, Subacks};
+    use crate::sync::lock;
+
+    /// A reply topic the broker refuses at a reconnect is asked for once on that
+    /// connection, not again and again (the connect's `on_connect` waits for the end of
+    /// the resubscription), and the requests waiting on it end with the refusal.
+    #[tokio::test]
+    async fn a_reply_topic_refused_at_a_reconnect_is_asked_for_once_and_fails_its_requests() {
+        let answer = Arc::new(Notify::new());
+        let fake = Fake::default().subacks(Subacks::AnsweredOn(Arc::clone(&answer), 0x80));
+        let sent = fake.sent();
+        let mqtt = client(fake);
+        mqtt.shared
+            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        let (_key, mut rx) = mqtt
+            .shared
+            .requests
+            .register("svc/replies".to_owned(), true)
+            .unwrap();
+        // Answers every SUBSCRIBE sent, however many.
+        let answering = {
+            let answer = Arc::clone(&answer);
+            tokio::spawn(async move {
+                loop {
+                    answer.notify_one();
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
+        let done =
+            tokio::time::timeout(Duration::from_secs(2), mqtt.resubscribe_replies(&[])).await;
+        answering.abort();
+        let subscribes = lock(&sent).subscribed.len();
+        assert!(
+            done.is_ok() && subscribes == 1,
+            "finished: {}, SUBSCRIBEs sent: {subscribes}",
+            done.is_ok()
+        );
+        assert!(
+            matches!(rx.try_recv(), Ok(Err(Error::SubscribeRejected { .. }))),
+            "the waiting request was not told"
+        );
     }
 }

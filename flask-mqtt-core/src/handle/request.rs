@@ -18,6 +18,7 @@ use flask_mqtt_topic::TopicName;
 use tokio::sync::oneshot;
 
 use super::publish::{Publish, Timer};
+use super::replies::Answer;
 use super::reply_topic::Waiter;
 use super::Mqtt;
 use crate::error::{Error, Result};
@@ -41,7 +42,9 @@ impl Mqtt {
     /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
     /// `#[on_message]` handlers, also not a catch-all: a reply to one of the client's
     /// requests that no request waits for any more (it came after the timeout, or
-    /// twice) is dropped with a debug line. Anything else on a reply topic is no reply
+    /// twice; also once its topic is no reply topic any more, unless it carries a
+    /// Response Topic, as a request of the client's own does) is dropped with a debug
+    /// line. Anything else on a reply topic is no reply
     /// (no Correlation Data, or another's, such as a late reply to a previous process
     /// with the same client id and a persistent session; a retained message, unless it
     /// carries the Correlation Data made for the request): it goes to the handlers when
@@ -57,8 +60,10 @@ impl Mqtt {
     /// it is older than the request; it goes where other messages that are no reply go,
     /// see above), and one request at a time may wait on it. The topic is subscribed
     /// while requests wait on it (unless it is one of [`Mqtt::topics`]) and messages on
-    /// it go to handlers again afterwards: also when the last request ends before the
-    /// broker has confirmed the subscription, which is then undone once confirmed.
+    /// it go to handlers again afterwards, once its UNSUBSCRIBE is answered (until then
+    /// the subscription may still bring messages, no reply, as above): also when the
+    /// last request ends before the broker has confirmed the subscription, which is
+    /// then undone once confirmed.
     ///
     /// Nothing is sent until the `Request` is awaited. Dropping the future stops the
     /// wait: the request is forgotten, and a reply arriving later is dropped.
@@ -86,8 +91,9 @@ impl Mqtt {
     /// client is stopped before or while it waits; [`Error::ReplyTopicRequired`] and
     /// [`Error::ReplyTopicBusy`] on MQTT 3.1.1 (see above); [`Error::InvalidTopic`] for
     /// an invalid topic or reply topic; [`Error::SubscribeRejected`] when the broker
-    /// refuses the reply topic's subscription (to every request waiting on it); a
-    /// subscription or publish error otherwise.
+    /// refuses the reply topic's subscription (to every request waiting on it, also
+    /// when a reconnect subscribes it again); a subscription or publish error
+    /// otherwise.
     pub fn request(&self, topic: impl Into<String>, payload: impl Into<Vec<u8>>) -> Request {
         Request {
             mqtt: self.clone(),
@@ -214,7 +220,7 @@ async fn exchange(
     waiter: &Waiter,
     topic: &str,
     publish: Publish,
-    reply: oneshot::Receiver<Message>,
+    reply: oneshot::Receiver<Answer>,
 ) -> Result<Wait> {
     // A SUBSCRIBE or PUBLISH cut short by the client stopping (Paho fails it with
     // "operation incomplete" once `closed` is set) is the stop, not a broken link.
@@ -229,7 +235,7 @@ async fn exchange(
         "request to `{topic}` sent; waiting for the reply on `{}`",
         waiter.key.topic
     );
-    Ok(wait(mqtt, reply).await)
+    wait(mqtt, reply).await
 }
 
 impl IntoFuture for Request {
@@ -247,19 +253,20 @@ enum Wait {
     Closed,
 }
 
-/// Waits for the reply, or until the client is stopped (the caller bounds the wait by
-/// the request's timeout).
-async fn wait(mqtt: &Mqtt, mut reply: oneshot::Receiver<Message>) -> Wait {
+/// Waits for the reply (or the refusal of the reply topic's subscription at a
+/// reconnect), or until the client is stopped (the caller bounds the wait by the
+/// request's timeout).
+async fn wait(mqtt: &Mqtt, mut reply: oneshot::Receiver<Answer>) -> Result<Wait> {
     let shared = &mqtt.shared;
     let mut ended = shared.ended.subscribe();
     let mut link = shared.link.subscribe();
     loop {
         tokio::select! {
-            msg = &mut reply => return msg.map_or(Wait::Closed, Wait::Reply),
-            _ = ended.wait_for(|ended| *ended) => return Wait::Closed,
+            answer = &mut reply => return answer.map_or(Ok(Wait::Closed), |a| a.map(Wait::Reply)),
+            _ = ended.wait_for(|ended| *ended) => return Ok(Wait::Closed),
             changed = link.changed() => {
                 if changed.is_err() || shared.closed.load(Ordering::SeqCst) {
-                    return Wait::Closed;
+                    return Ok(Wait::Closed);
                 }
             }
         }
