@@ -128,17 +128,18 @@ impl Requests {
             h.finish()
         };
         // The client id names the topic when it can be a topic level (brokers' access
-        // rules can then allow `flask-mqtt/replies/%c`); the nonce otherwise: an empty
-        // id, one with `/`, a wildcard or NUL, or one too long for a topic name (an id
-        // may have 65,535 bytes, a topic too, prefix included).
+        // rules can then allow `flask-mqtt/replies/%c`); a hash of it otherwise (one
+        // with `/`, a wildcard or NUL, or one too long for a topic name: an id may have
+        // 65,535 bytes, a topic too, prefix included), the same in every process, so
+        // that a persistent session keeps one reply subscription, not one per process;
+        // the nonce for an empty id (the broker assigns one, new at every connect).
         let named = format!("{OWN_PREFIX}{client_id}");
-        let own_topic = if !client_id.is_empty()
-            && !client_id.contains('/')
-            && TopicName::new(named.as_str()).is_ok()
-        {
+        let own_topic = if client_id.is_empty() {
+            format!("{OWN_PREFIX}{nonce:016x}")
+        } else if !client_id.contains('/') && TopicName::new(named.as_str()).is_ok() {
             named
         } else {
-            format!("{OWN_PREFIX}{nonce:016x}")
+            format!("{OWN_PREFIX}{:016x}", fnv1a(client_id.as_bytes()))
         };
         Requests {
             active: AtomicBool::new(false),
@@ -513,6 +514,13 @@ impl Requests {
             }
         }
     }
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across processes and Rust versions.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -891,5 +899,27 @@ mod tests {
         assert!(r.unregister(&a, |_| ()).is_none());
         assert!(r.unregister(&b, |_| ()).is_none());
         assert!(r.unregister(&other, |_| ()).is_none());
+    }
+
+    /// The own reply topic of a client id that cannot name it is derived from the id:
+    /// the same in every process (a persistent session keeps one subscription, and a
+    /// late reply to the previous process is recognised as on the own topic), different
+    /// for another id; only the empty id gets a nonce.
+    #[test]
+    fn the_own_reply_topic_of_an_id_that_cannot_name_it_is_the_same_in_every_process() {
+        let too_long = "i".repeat(flask_mqtt_topic::MAX_TOPIC_LEN);
+        for id in ["a/b", "a+", too_long.as_str()] {
+            assert_eq!(Requests::new(id).own_topic(), Requests::new(id).own_topic());
+        }
+        assert_ne!(
+            Requests::new("a/b").own_topic(),
+            Requests::new("a/c").own_topic()
+        );
+        // FNV-1a 64 of the id: fixed, whatever the Rust version.
+        assert_eq!(
+            Requests::new("a/b").own_topic(),
+            "flask-mqtt/replies/e620c3190468cf61"
+        );
+        assert_ne!(Requests::new("").own_topic(), Requests::new("").own_topic());
     }
 }

@@ -35,8 +35,9 @@ impl Mqtt {
     /// On MQTT 5 the request carries a Response Topic (by default the client's own reply
     /// topic, `flask-mqtt/replies/<client id>`, subscribed at the first request of each
     /// connection, and again at a reconnect while requests wait on it; when the client id
-    /// cannot be a topic level, because it is empty, has a `/`, `+` or `#`, or is too
-    /// long for a topic name, 16 random hex digits replace it) and a Correlation Data
+    /// cannot be a topic level, because it has a `/`, `+` or `#`, or is too long for a
+    /// topic name, 16 hex digits of a hash of it replace it, the same in every process;
+    /// for an empty client id, 16 random ones) and a Correlation Data
     /// unique to it; a responder, such as a handler returning
     /// [`Reply`](crate::Reply), publishes its answer to that topic with that
     /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
