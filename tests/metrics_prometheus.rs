@@ -266,6 +266,7 @@ fn prometheus_scrapes_what_was_sent() {
         ("sum(mqtt_messages_published_total)", 6.0),
         ("mqtt_buffered_publishes{broker=\"MQTT\"}", 0.0),
         ("mqtt_unacknowledged_messages{broker=\"MQTT\"}", 0.0),
+        ("mqtt_released_messages{broker=\"MQTT\"}", 0.0),
         ("mqtt_connected{broker=\"MQTT\"}", 1.0),
         ("mqtt_connects_total{broker=\"MQTT\"}", 1.0),
         ("mqtt_connection_losses_total{broker=\"MQTT\"}", 0.0),

@@ -93,6 +93,7 @@ async fn every_family_with_the_labels_and_values_of_the_calls() {
             "# TYPE mqtt_messages_published counter",
             "# TYPE mqtt_buffered_publishes gauge",
             "# TYPE mqtt_unacknowledged_messages gauge",
+            "# TYPE mqtt_released_messages gauge",
         ]
     );
     assert_line(&text, "# UNIT mqtt_handler_duration_seconds seconds");
@@ -184,6 +185,7 @@ async fn every_family_with_the_labels_and_values_of_the_calls() {
     );
     assert_line(&text, "mqtt_buffered_publishes{broker=\"MQTT\"} 0");
     assert_line(&text, "mqtt_unacknowledged_messages{broker=\"MQTT\"} 0");
+    assert_line(&text, "mqtt_released_messages{broker=\"MQTT\"} 0");
 
     // The classic text format: the same series, `_total` in the family name, no `# EOF`.
     let classic = metrics.render(MetricsFormat::PrometheusText);

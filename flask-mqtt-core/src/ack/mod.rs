@@ -14,5 +14,6 @@ pub mod policy;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub(crate) mod watermark;
+pub(crate) mod window;
 
 pub use self::policy::{AckPolicy, UnknownAckPolicy};

@@ -19,12 +19,17 @@
 //! ends, its slots can no longer be acknowledged (Paho says `ConnectionGone`; the broker
 //! sends the messages again in the next connection of a persistent session): they stop
 //! counting as owed at once, and settling them later does nothing.
+//!
+//! Released messages: never acknowledged, each keeps a place in the broker's in-flight
+//! window until its connection ends; they are counted per connection and said visibly
+//! before they fill it (`window`).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use paho_mqtt::{AckOutcome, AckToken};
 
+use super::window::{self, Released, Window};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::sync::lock;
 
@@ -55,6 +60,10 @@ impl Acknowledge for Nobody {
 pub(crate) struct Watermark {
     to: Box<dyn Acknowledge>,
     owed: Mutex<Owed>,
+    /// The client's id, for the warnings that name it.
+    client: String,
+    /// The broker's in-flight window, as far as the client knows it.
+    window: Window,
     /// Slots settled so far (any connection): the watchdog's sign of progress.
     settled: AtomicU64,
     /// Set when the client stops taking messages (graceful shutdown).
@@ -72,14 +81,28 @@ struct Owed {
     connection: Option<u32>,
     /// Slots of that connection not settled yet.
     count: usize,
+    /// Messages of that connection released in Paho (never acknowledged).
+    released: Released,
 }
 
 impl Watermark {
-    /// Acknowledges through `to`.
+    /// Acknowledges through `to`; the broker's window is unknown.
     pub(crate) fn new(to: Box<dyn Acknowledge>) -> Arc<Watermark> {
+        Watermark::windowed(to, String::new(), Window::Unknown)
+    }
+
+    /// Acknowledges through `to` for client `client`, whose broker sends at most `window`
+    /// QoS 1/2 messages not acknowledged yet.
+    pub(crate) fn windowed(
+        to: Box<dyn Acknowledge>,
+        client: String,
+        window: Window,
+    ) -> Arc<Watermark> {
         Arc::new(Watermark {
             to,
             owed: Mutex::new(Owed::default()),
+            client,
+            window,
             settled: AtomicU64::new(0),
             closing: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
@@ -99,6 +122,7 @@ impl Watermark {
                 // The first message of a new connection: the old one's slots are gone.
                 owed.connection = Some(token.connection());
                 owed.count = 0;
+                owed.released.reset();
             }
             owed.count += 1;
         }
@@ -130,6 +154,33 @@ impl Watermark {
         let mut owed = lock(&self.owed);
         owed.connection = None;
         owed.count = 0;
+        owed.released.reset();
+    }
+
+    /// QoS 1/2 messages of the current connection released without an acknowledgement:
+    /// each holds a place in the broker's in-flight window until the connection ends.
+    pub(crate) fn released(&self) -> usize {
+        lock(&self.owed).released.count()
+    }
+
+    /// `token`'s message was released in Paho (`outcome`): if its connection is the
+    /// current one, it holds a place in the broker's window; said visibly at half the
+    /// window and at every doubling, unless the client is stopping.
+    fn count_release(&self, token: AckToken, outcome: &Result<AckOutcome, paho_mqtt::Error>) {
+        if !matches!(outcome, Ok(AckOutcome::Accepted)) {
+            // The connection is gone (its window with it), or nothing was owed.
+            return;
+        }
+        let say = {
+            let mut owed = lock(&self.owed);
+            if owed.connection != Some(token.connection()) {
+                return;
+            }
+            owed.released.add(self.window)
+        };
+        if let Some(count) = say.filter(|_| !self.is_closing() && !self.is_abandoned()) {
+            window::warn(&self.client, count, self.window);
+        }
     }
 
     /// From now on, messages that can come again (QoS 1/2) are left to the broker.
@@ -158,13 +209,15 @@ impl Watermark {
     /// session. Released in Paho, so that the acknowledgements after it on its connection
     /// (which leave in arrival order) do not wait for it forever.
     pub(crate) fn leave(&self, token: AckToken) {
-        if let Err(e) = self.to.release(token) {
+        let outcome = self.to.release(token);
+        if let Err(e) = &outcome {
             log::debug!(
                 target: TARGET,
                 "releasing message {} left to the broker failed: {e}",
                 token.packet_id()
             );
         }
+        self.count_release(token, &outcome);
     }
 
     fn settle(&self, token: AckToken, ack: Settled) {
@@ -182,7 +235,7 @@ impl Watermark {
             // skipped: never acknowledged, the broker sends the message again. Released,
             // not left: Paho sends acknowledgements in arrival order, so one never
             // settled would hold back every later one of its connection.
-            _ if self.abandoned.load(Ordering::SeqCst) => self.to.release(token),
+            _ if self.abandoned.load(Ordering::SeqCst) => self.release(token),
             Settled::Handled => self.to.acknowledge(token),
             Settled::Failed => {
                 log::warn!(
@@ -190,17 +243,17 @@ impl Watermark {
                     "message {} not acknowledged (nack_on_error): the broker sends it again with the next session",
                     token.packet_id()
                 );
-                self.to.release(token)
+                self.release(token)
             }
             // The warning, naming the topic, is the `Ack`'s or its call's.
-            Settled::Withheld => self.to.release(token),
+            Settled::Withheld => self.release(token),
             Settled::Unhandled => {
                 log::warn!(
                     target: TARGET,
                     "message {} not acknowledged: it was dropped before its handler call ended (the runtime shut down, or a dispatch task ended by a bug); the broker sends it again with the next session",
                     token.packet_id()
                 );
-                self.to.release(token)
+                self.release(token)
             }
         };
         match outcome {
@@ -216,6 +269,13 @@ impl Watermark {
                 token.packet_id()
             ),
         }
+    }
+
+    /// Releases `token`'s message in Paho, and counts it in the broker's window.
+    fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
+        let outcome = self.to.release(token);
+        self.count_release(token, &outcome);
+        outcome
     }
 }
 
@@ -419,5 +479,65 @@ mod tests {
         acks.leave(token(3));
         assert_eq!(seen.seen(), [(3, false)]);
         assert_eq!(acks.unacknowledged(), 0);
+    }
+
+    /// Released messages keep their places in the broker's in-flight window until the
+    /// connection ends, and nothing else says so (they are no longer owed): at half the
+    /// window (10 when it is unknown, MQTT 3.1.1) and at every doubling, it is said
+    /// visibly (these tests install no logger). A new connection starts from 0; a slot
+    /// of an ended connection, or one released while stopping, is not said.
+    #[test]
+    fn released_messages_filling_the_window_are_said() {
+        let seen = Arc::new(Settled::default());
+        let acks = Watermark::windowed(
+            Box::new(Recorder(Arc::clone(&seen))),
+            "window-test".into(),
+            Window::Unknown,
+        );
+        let release = |from: u16, to: u16, connection: u32| {
+            for id in from..to {
+                let slot = acks.slot(AckToken::from_parts(
+                    id,
+                    paho_mqtt::QoS::AtLeastOnce,
+                    connection,
+                ));
+                slot.withhold();
+            }
+        };
+        let said = || crate::visible::said::containing("client `window-test`");
+        release(1, 10, 900);
+        assert_eq!((acks.released(), said().len()), (9, 0));
+        // Acknowledged ones free their places: not counted.
+        drop(acks.slot(AckToken::from_parts(100, paho_mqtt::QoS::AtLeastOnce, 900)));
+        release(10, 21, 900);
+        assert_eq!(acks.released(), 20);
+        let lines = said();
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(
+            lines[0].contains(": 10 QoS 1/2 messages were released"),
+            "{lines:#?}"
+        );
+        assert!(
+            lines[1].contains(": 20 QoS 1/2 messages were released"),
+            "{lines:#?}"
+        );
+        assert!(lines[1].contains("the broker sends no more QoS 1/2 messages to this client"));
+        assert!(lines[1].contains("20 on Mosquitto"), "{lines:#?}");
+
+        // A new connection: its window is empty.
+        release(21, 30, 901);
+        assert_eq!(acks.released(), 9);
+        // A slot of the connection before, settled late: its place went with it.
+        let late = acks.slot(AckToken::from_parts(30, paho_mqtt::QoS::AtLeastOnce, 901));
+        release(31, 32, 902);
+        late.withhold();
+        drop(late);
+        assert_eq!(acks.released(), 1);
+        acks.connection_ended();
+        assert_eq!(acks.released(), 0);
+        // Released while stopping: counted, not said.
+        acks.close();
+        release(40, 60, 903);
+        assert_eq!((acks.released(), said().len()), (20, 2));
     }
 }

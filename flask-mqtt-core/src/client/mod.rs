@@ -24,7 +24,8 @@ use self::session::Session;
 use self::shutdown::{SHUTDOWN_STEPS, SHUTDOWN_TIMEOUT};
 use self::supervise::supervise;
 use crate::ack::watermark::Watermark;
-use crate::config::{Config, ConnectMode};
+use crate::ack::window::Window;
+use crate::config::{Config, ConnectMode, ProtocolVersion};
 use crate::dispatch::{Dispatcher, Intake};
 use crate::error::{ConnectError, Error, Result};
 use crate::event::log::LogEntry;
@@ -100,7 +101,17 @@ impl Client {
             .map_err(Error::Runtime)?;
 
         let outbound = Box::new(PahoOutbound::new(paho.clone(), &config));
-        let acks = Watermark::new(Box::new(PahoOutbound::new(paho.clone(), &config)));
+        // On MQTT 5 the broker sends at most the Receive Maximum the client sent; on 3.1.1
+        // its own in-flight limit bounds it, which the client is not told.
+        let window = match config.protocol_version() {
+            ProtocolVersion::V5 => Window::ReceiveMaximum(config.receive_maximum().max(1)),
+            ProtocolVersion::V311 => Window::Unknown,
+        };
+        let acks = Watermark::windowed(
+            Box::new(PahoOutbound::new(paho.clone(), &config)),
+            config.client_id().to_owned(),
+            window,
+        );
         let shared = Shared::new(
             config,
             uri,

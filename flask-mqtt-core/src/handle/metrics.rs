@@ -96,6 +96,10 @@ impl Scrape for Mqtt {
     fn unacknowledged(&self) -> usize {
         self.unacknowledged_messages()
     }
+
+    fn released(&self) -> usize {
+        self.released_messages()
+    }
 }
 
 #[cfg(test)]

@@ -149,6 +149,16 @@ impl Mqtt {
         self.shared.acks.unacknowledged()
     }
 
+    /// QoS 1/2 messages of the current connection released without an acknowledgement
+    /// (an [`Ack`](crate::Ack) dropped without `ack()`, a `nack_on_error` handler that
+    /// failed, a call dropped unfinished, a message left to the broker at a stop): each
+    /// holds a place in the broker's in-flight window until the connection ends, and at
+    /// the window's size the broker sends no more QoS 1/2 messages. 0 again with every
+    /// new connection. What the `mqtt_released_messages` metric reports.
+    pub fn released_messages(&self) -> usize {
+        self.shared.acks.released()
+    }
+
     /// Lets events reach handlers, for a client started with
     /// [`Client::start_paused`](crate::Client::start_paused): what arrived meanwhile is
     /// dispatched first, in order. Call it once the state the handlers need is

@@ -3,7 +3,7 @@
 //! as OpenMetrics requires (a family name may appear once per exposition).
 //!
 //! Counters and histograms are read from the [`ClientMetrics`] the client recorded into;
-//! the gauges (connected, buffered publishes, unacknowledged messages, queue depths) are
+//! the gauges (connected, buffered publishes, unacknowledged and released messages, queue depths) are
 //! read from the client itself at scrape time, through [`Scrape`], so nothing on the
 //! message path keeps them.
 
@@ -16,7 +16,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use super::families::{
     CallOutcome, Family, PublishOutcome, BUFFERED, CONNECTED, CONNECTION_LOSSES, CONNECTS,
     HANDLER_CALLS, HANDLER_DURATION, HANDLER_QUEUE_DEPTH, PUBLISHED, QOS_LABELS, RECEIVED,
-    UNACKNOWLEDGED,
+    RELEASED, UNACKNOWLEDGED,
 };
 use super::recorder::ClientMetrics;
 
@@ -31,6 +31,8 @@ pub(crate) trait Scrape {
     fn buffered(&self) -> usize;
     /// QoS 1/2 messages not acknowledged yet.
     fn unacknowledged(&self) -> usize;
+    /// QoS 1/2 messages of the current connection released without an acknowledgement.
+    fn released(&self) -> usize;
 }
 
 /// Writes every family for `clients` (those that record).
@@ -119,6 +121,11 @@ pub(crate) fn encode<C: Scrape>(clients: &[C], mut encoder: DescriptorEncoder<'_
     let mut family = descriptor(&mut encoder, &UNACKNOWLEDGED)?;
     for (c, m) in &clients {
         gauge_series(&mut family, &broker(m), c.unacknowledged())?;
+    }
+
+    let mut family = descriptor(&mut encoder, &RELEASED)?;
+    for (c, m) in &clients {
+        gauge_series(&mut family, &broker(m), c.released())?;
     }
     Ok(())
 }

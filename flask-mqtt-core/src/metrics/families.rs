@@ -115,6 +115,14 @@ pub(crate) const UNACKNOWLEDGED: Family = Family {
     labels: &["broker"],
 };
 
+pub(crate) const RELEASED: Family = Family {
+    name: "mqtt_released_messages",
+    help: "QoS 1/2 messages of the current connection released without an acknowledgement (an Ack dropped without ack(), a nack_on_error failure): each holds a place in the broker's in-flight window until the connection ends.",
+    unit: None,
+    kind: MetricType::Gauge,
+    labels: &["broker"],
+};
+
 /// Every family, in the order they are written.
 #[cfg(test)]
 pub(crate) const FAMILIES: &[&Family] = &[
@@ -128,6 +136,7 @@ pub(crate) const FAMILIES: &[&Family] = &[
     &PUBLISHED,
     &BUFFERED,
     &UNACKNOWLEDGED,
+    &RELEASED,
 ];
 
 /// The upper bounds of `mqtt_handler_duration_seconds`' buckets, in nanoseconds: 100 µs

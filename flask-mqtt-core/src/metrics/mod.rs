@@ -12,6 +12,7 @@
 //! | `mqtt_messages_published_total` | counter | `broker`, `qos`, `outcome` | publishes that ended: `ok`, `error` |
 //! | `mqtt_buffered_publishes` | gauge | `broker` | publishes handed over and not confirmed yet |
 //! | `mqtt_unacknowledged_messages` | gauge | `broker` | QoS 1/2 messages not acknowledged yet |
+//! | `mqtt_released_messages` | gauge | `broker` | QoS 1/2 messages of the connection released without an acknowledgement |
 //!
 //! `broker` is the client's configuration prefix (`MQTT`, `MQTT2`, ...), `handler` the
 //! handler's `module::function` as the dispatch log lines write it.
