@@ -41,7 +41,9 @@ pub enum AckPolicy {
     /// Acknowledge when the handler calls `ack()` on its `Ack` argument. Dropped without
     /// `ack()`, the `Ack` releases the message with a warning: not acknowledged (the broker
     /// sends it again with the next session), and the acknowledgements after it do not
-    /// wait for it. A per-handler choice only; not accepted by `MQTT_ACK_POLICY`.
+    /// wait for it, but it holds a place in the broker's in-flight window until the
+    /// connection ends (a window full of them stops QoS 1/2 delivery; warned of). A
+    /// per-handler choice only; not accepted by `MQTT_ACK_POLICY`.
     Manual,
 }
 

@@ -13,6 +13,10 @@
 //! With `nack_on_error`, a call whose handler fails releases the slot without
 //! acknowledging it (see [`Slot::nack`]); a reply that could not be sent after the handler
 //! succeeded does not (the message was handled).
+//!
+//! A released message holds a place in the broker's in-flight window until the
+//! connection ends (later acknowledgements still leave): the watermark counts them and
+//! warns before they fill it (ack/window.rs).
 
 use std::sync::Arc;
 

@@ -18,9 +18,15 @@ use crate::sync::lock;
 /// A message acknowledged is a message handled: an `Ack` dropped without `ack()`
 /// (forgotten, or in a task that failed) *releases* the message, with a warning: it is
 /// not acknowledged, and the broker sends it again with the next session (a reconnect of
-/// a persistent session, the app's restart). It is not stuck either: the
-/// acknowledgements of the messages after it, which leave in arrival order, do not wait
-/// for it. Likewise when the handler's call is dropped before it ended (the runtime shut
+/// a persistent session, the app's restart). The acknowledgements of the messages after
+/// it, which leave in arrival order, do not wait for it; but the broker keeps it in
+/// flight, so it holds one place of the broker's in-flight window until the connection
+/// ends: once released messages fill the window (MQTT 5: `MQTT_RECEIVE_MAXIMUM`, 100 by
+/// default; MQTT 3.1.1: the broker's limit, 20 on Mosquitto), the broker sends no more
+/// QoS 1/2 messages to the client until it reconnects. The client warns (visibly, also
+/// without a logger) at half the window, at most 10, and at every doubling
+/// ([`Mqtt::released_messages`](crate::Mqtt::released_messages) counts them).
+/// Likewise when the handler's call is dropped before it ended (the runtime shut
 /// down). An `Ack` dropped while the call still runs goes back to the call, whose outcome
 /// decides: a handler that fails (returns `Err`, panics, or an argument is rejected)
 /// counts as done, as under `ack = "after"` (acknowledged, or released with
