@@ -132,6 +132,13 @@ async fn manual_handler(c: mqtt::Mqtt, msg: mqtt::Message, ack: mqtt::Ack) {
     );
 }
 
+/// Records the topic of every message on `acke/window/+` (one call at a time, in
+/// arrival order).
+#[mqtt::on_message("acke/window/+", qos = 1)]
+fn window(c: mqtt::Mqtt, msg: mqtt::Message) {
+    called(&c, format!("window {}", msg.topic()));
+}
+
 /// `nack_on_error`: fails on `acke/nack/fail`.
 #[mqtt::on_message("acke/nack/+", qos = 1, nack_on_error)]
 fn nack_handler(c: mqtt::Mqtt, msg: mqtt::Message) -> Result<(), String> {
@@ -431,6 +438,58 @@ async fn first_acknowledges_before_the_handler_finishes() {
     assert_eq!(app.mqtt.unacknowledged_messages(), 0);
     FIRST_GATE.add_permits(1);
     assert!(wait_until_async(T, || calls_of(&app.id, "first done") == 1).await);
+    app.client.shutdown().await;
+}
+
+/// Released messages hold the broker's in-flight window until the connection ends: on
+/// MQTT 3.1.1, after 20 `Ack`s dropped without `ack()` (Mosquitto's default
+/// `max_inflight_messages`) Mosquitto sends no more QoS 1 messages to the client (QoS 0
+/// ones still come). Nothing is owed (`unacknowledged_messages()` is 0, so the stuck
+/// acknowledgement warning stays silent); the client counts them and says so at 10 and 20.
+/// (With 19 dropped, the QoS 1 message comes: checked by hand.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_acks_filling_the_window_stop_qos1_delivery_and_are_said() {
+    capture_logs();
+    let id = unique("acke-window");
+    let app = App::start_on(Broker::start(), &id, true);
+    let observer = Observer::connect(&app.broker);
+    for n in 0..20 {
+        observer.publish(&format!("acke/manual/w{n}"), "x", 1);
+    }
+    assert!(
+        wait_until_async(T, || app.mqtt.released_messages() == 20).await,
+        "released: {}",
+        app.mqtt.released_messages()
+    );
+    assert_eq!(app.mqtt.unacknowledged_messages(), 0);
+    for n in [10, 20] {
+        let said = format!("client `{id}`: {n} QoS 1/2 messages were released");
+        assert!(
+            LOGS.wait_for(T, |ls| ls
+                .iter()
+                .any(|l| l.contains(&said)
+                    && l.contains("the broker sends no more QoS 1/2 messages"))),
+            "not said: {said}\n{:#?}",
+            LOGS.snapshot()
+        );
+    }
+
+    // The broker reads the observer's packets in order: the QoS 1 message, had it been
+    // sent, would come before the QoS 0 one, and the handler takes them in order.
+    observer.publish("acke/window/qos1", "x", 1);
+    observer.publish("acke/window/qos0", "x", 0);
+    assert!(
+        wait_until_async(T, || calls_of(&id, "window acke/window/qos0") == 1).await,
+        "the QoS 0 message did not come\n{}",
+        app.broker.log_tail(30)
+    );
+    assert_eq!(
+        calls_of(&id, "window acke/window/qos1"),
+        0,
+        "the QoS 1 message came through a full window\n{}",
+        app.broker.log_tail(30)
+    );
+    assert_eq!(app.mqtt.released_messages(), 20);
     app.client.shutdown().await;
 }
 
