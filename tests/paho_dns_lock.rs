@@ -10,22 +10,25 @@
 //! A lookup can only be made slow from outside Paho: each test runs its scenario in a child
 //! process (this test binary again, `DNS_LOCK_CHILD` in its environment) with `LD_PRELOAD`
 //! of a small `getaddrinfo` shim, compiled here with the system's C compiler, that takes
-//! `SLOW_DNS_MS` for the made-up host name `slow-dns.invalid` and then answers 127.0.0.1 (it
-//! writes a byte to the file descriptor `SLOW_DNS_NOTIFY_FD` when the slow lookup starts, so
-//! the child knows when to measure); `fail-dns.invalid` fails at once. Other names go to the
+//! `SLOW_DNS_MS` for the made-up host name `slow-dns.invalid` (two thirds of it for
+//! `slow-dns-2.invalid`) and then answers 127.0.0.1 (it writes a byte to the file descriptor
+//! `SLOW_DNS_NOTIFY_FD` when a slow lookup starts, so the child knows when to measure);
+//! `fail-dns.invalid` fails at once. Other names go to the
 //! real `getaddrinfo`. Only loopback
 //! addresses are used. The limits are functional deadlines (a call must not wait for the
 //! lookup), not benchmarks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::env;
+use std::ffi::CString;
 use std::io::Read;
 use std::os::raw::c_void;
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -39,6 +42,8 @@ const SLOW_HOST: &str = "slow-dns.invalid";
 const FAILING_HOST: &str = "fail-dns.invalid";
 /// How long the shim takes for it.
 const LOOKUP: Duration = Duration::from_secs(3);
+/// A second host name the shim answers slowly, in two thirds of [`LOOKUP`] (2 s).
+const SLOW_HOST_2: &str = "slow-dns-2.invalid";
 /// A call that does not wait for the lookup returns well within this.
 const LIMIT: Duration = Duration::from_secs(1);
 const T: Duration = Duration::from_secs(15);
@@ -65,11 +70,13 @@ int getaddrinfo(const char* node, const char* service, const struct addrinfo* hi
 	if (node != NULL && strcmp(node, "fail-dns.invalid") == 0)
 		return EAI_NONAME;
 
-	if (node != NULL && strcmp(node, "slow-dns.invalid") == 0)
+	if (node != NULL && (strcmp(node, "slow-dns.invalid") == 0 || strcmp(node, "slow-dns-2.invalid") == 0))
 	{
 		const char* ms = getenv("SLOW_DNS_MS");
 		const char* fd = getenv("SLOW_DNS_NOTIFY_FD");
 		long delay = ms ? atol(ms) : 3000;
+		if (strcmp(node, "slow-dns-2.invalid") == 0)
+			delay = delay * 2 / 3;
 		struct timespec left = { delay / 1000, (delay % 1000) * 1000000L };
 		struct addrinfo h;
 
@@ -771,4 +778,178 @@ fn child_reconnect() {
     for cli in [&a, &b] {
         cli.disconnect(None).wait_for(T).expect("disconnects");
     }
+}
+
+/// The client handles and URI the callbacks of the two tests below use (one test per child
+/// process).
+static OTHER_CLIENT: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+static OTHER_URI: OnceLock<CString> = OnceLock::new();
+/// Set when the callback's `MQTTAsync_connect` has returned; its return code.
+static CALLBACK_CONNECTED: AtomicBool = AtomicBool::new(false);
+static CALLBACK_CONNECT_RC: AtomicI32 = AtomicI32::new(-9999);
+
+/// An `onFailure` that connects `OTHER_CLIENT`, to `OTHER_URI` when set.
+#[allow(unsafe_code)]
+unsafe extern "C" fn on_failure_connect_other(
+    _: *mut c_void,
+    data: *mut ffi::MQTTAsync_failureData,
+) {
+    // SAFETY: Paho passes NULL or a pointer to failure data valid for the call.
+    let code = if data.is_null() { -9999 } else { (*data).code };
+    CONNECT_FAILURE.store(code, Ordering::SeqCst);
+    let uris: Vec<*mut std::os::raw::c_char> = OTHER_URI
+        .get()
+        .map(|u| u.as_ptr() as *mut _)
+        .into_iter()
+        .collect();
+    let opts = ffi::MQTTAsync_connectOptions {
+        connectTimeout: 10,
+        serverURIs: if uris.is_empty() {
+            std::ptr::null()
+        } else {
+            uris.as_ptr()
+        },
+        serverURIcount: uris.len() as i32,
+        ..Default::default()
+    };
+    // SAFETY: a live handle (the test destroys it only after this ran) and options that
+    // outlive the call (Paho copies them).
+    let rc = ffi::MQTTAsync_connect(OTHER_CLIENT.load(Ordering::SeqCst), &opts);
+    CALLBACK_CONNECT_RC.store(rc, Ordering::SeqCst);
+    CALLBACK_CONNECTED.store(true, Ordering::SeqCst);
+}
+
+/// In the child: waits until `client` is connected (`MQTTAsync_isConnected`), at most `T`.
+fn wait_raw_connected(client: &RawClient, name: &str) {
+    let deadline = Instant::now() + T;
+    // SAFETY: a live handle.
+    #[allow(unsafe_code)]
+    let is_connected = || unsafe { ffi::MQTTAsync_isConnected(client.handle()) } != 0;
+    while !is_connected() {
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not connect within {T:?}"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_connect_from_the_failure_callback_of_a_destroy_does_not_release_the_lock() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_connect_from_destroy_callback();
+    }
+    let broker = Broker::start();
+    // MALLOC_PERTURB_: glibc fills freed memory with a pattern, so a lookup record freed
+    // under MQTTAsync_destroy's walk reads as garbage (a crash), not as the old record.
+    let out = run_child(
+        "a_connect_from_the_failure_callback_of_a_destroy_does_not_release_the_lock",
+        &[
+            ("DNS_LOCK_PORT", broker.port().to_string()),
+            ("MALLOC_PERTURB_", "165".into()),
+        ],
+    );
+    assert_child_passed(&out);
+}
+
+/// Y looks up the slow host (3 s), then X another (2 s). The test destroys X during both
+/// lookups: X's connect fails (`MQTTAsync_lookupForget`, holding the lock) and its
+/// `onFailure` connects Y, whose lookup runs. Before the fix, that connect released the
+/// lock the destroy held to wait for Y's lookup: X's lookup thread ended meanwhile and freed
+/// X's command, which the destroy then wrote to, and Y's lookup thread freed the record the
+/// destroy's walk went on with (AddressSanitizer: heap-use-after-free; a crash with
+/// `MALLOC_PERTURB_`). Now the callback's connect does not wait, the destroy returns at once,
+/// and Y connects.
+fn child_connect_from_destroy_callback() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let y = RawClient::create(&format!("tcp://{SLOW_HOST}:{port}"), &unique("dns-y"));
+    OTHER_CLIENT.store(y.handle(), Ordering::SeqCst);
+    y.connect(10, None, None);
+    wait_lookup_started(&notify);
+    let mut x = RawClient::create(&format!("tcp://{SLOW_HOST_2}:{port}"), &unique("dns-x"));
+    x.connect(10, Some(on_failure_connect_other), None);
+    wait_lookup_started(&notify);
+
+    let ((), destroy_took) = timed(|| x.destroy());
+    println!("dns-lock: during two lookups: MQTTAsync_destroy of X {destroy_took:?}");
+    assert!(
+        CALLBACK_CONNECTED.load(Ordering::SeqCst),
+        "X's onFailure ran"
+    );
+    assert_eq!(
+        CONNECT_FAILURE.load(Ordering::SeqCst),
+        ffi::MQTTASYNC_OPERATION_INCOMPLETE,
+        "the destroyed client's connect failed as interrupted"
+    );
+    assert_eq!(
+        CALLBACK_CONNECT_RC.load(Ordering::SeqCst),
+        0,
+        "connect(Y) in X's onFailure"
+    );
+    assert_quick(
+        "MQTTAsync_destroy of X, whose onFailure connects Y",
+        destroy_took,
+    );
+    wait_raw_connected(&y, "Y");
+}
+
+#[test]
+fn a_connect_replacing_the_uris_during_the_lookup_looks_the_new_host_up_off_the_lock() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_uris_replaced_during_lookup();
+    }
+    let broker = Broker::start();
+    let out = run_child(
+        "a_connect_replacing_the_uris_during_the_lookup_looks_the_new_host_up_off_the_lock",
+        &[("DNS_LOCK_PORT", broker.port().to_string())],
+    );
+    assert_child_passed(&out);
+}
+
+/// A looks up the slow host; B's connect fails at once (its host cannot be looked up) and
+/// its `onFailure`, on Paho's send thread, connects A with another server URI, whose host is
+/// slow too: the callback's connect does not wait for A's lookup. When A's lookup ends, its
+/// connect goes on with the new URI: the new host is looked up on a lookup thread. Before
+/// the fix, `Socket_new` looked it up on the send thread holding `mqttasync_mutex`: C's
+/// publish, and every call of every client, waited for that lookup.
+fn child_uris_replaced_during_lookup() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let c = connected(&format!("tcp://127.0.0.1:{port}"), "dns-c", "C");
+    let a = RawClient::create(&format!("tcp://{SLOW_HOST}:{port}"), &unique("dns-a"));
+    OTHER_CLIENT.store(a.handle(), Ordering::SeqCst);
+    OTHER_URI
+        .set(CString::new(format!("tcp://{SLOW_HOST_2}:{port}")).unwrap())
+        .unwrap();
+    a.connect(10, None, None);
+    wait_lookup_started(&notify);
+    let b = RawClient::create(&format!("tcp://{FAILING_HOST}:{port}"), &unique("dns-b"));
+    b.connect(10, Some(on_failure_connect_other), None);
+    let deadline = Instant::now() + T;
+    while !CALLBACK_CONNECTED.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "B's connect did not fail");
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(
+        CALLBACK_CONNECT_RC.load(Ordering::SeqCst),
+        0,
+        "connect(A) in B's onFailure"
+    );
+
+    // A's lookup ends; its connect looks the new host up.
+    wait_lookup_started(&notify);
+    let (published, publish_took) = timed(|| {
+        c.publish(paho::Message::new("dns-lock/test", "new host", 1))
+            .wait_for(T)
+    });
+    published.expect("C's publish completes");
+    println!("dns-lock: during the lookup of A's new host: C's publish {publish_took:?}");
+    assert!(
+        publish_took < LIMIT,
+        "C's publish completed {publish_took:?} after it was called, during the lookup of \
+         A's new host {SLOW_HOST_2}: the send thread looked it up holding Paho's lock"
+    );
+    wait_raw_connected(&a, "A");
+    c.disconnect(None).wait_for(T).expect("C disconnects");
 }

@@ -81,6 +81,11 @@ impl RawClient {
         };
     }
 
+    /// The handle (null once destroyed), for a call the methods here do not make.
+    pub fn handle(&self) -> ffi::MQTTAsync {
+        self.handle
+    }
+
     /// Whether the handle is null (destroyed).
     pub fn is_null(&self) -> bool {
         self.handle.is_null()

@@ -766,8 +766,9 @@ int MQTTAsync_connect(MQTTAsync handle, const MQTTAsync_connectOptions* options)
 	/* flask-mqtt patch (as above): a connect of this client may be looking its host name up
 	 * on a lookup thread, or be queued to go on with the result: wait until it has gone on
 	 * before the options are replaced (before the patch, the lock above waited for the send
-	 * thread, which held it through the lookup and the connect) */
-	MQTTAsync_lookupWait(m);
+	 * thread, which held it through the lookup and the connect); not when this thread held
+	 * the lock already (locked 0): the wait would release it under the caller */
+	MQTTAsync_lookupWait(m, locked);
 
 	m->connect.onSuccess = options->onSuccess;
 	m->connect.onFailure = options->onFailure;

@@ -1518,26 +1518,42 @@ static void MQTTAsync_lookupFail(MQTTAsync_queuedCommand* command, int code)
 }
 
 /* flask-mqtt patch (as above): called by MQTTAsync_destroy, holding mqttasync_mutex, before
- * it frees m and its queued commands. A running lookup's CONNECT fails here, as
- * MQTTAsync_freeCommands fails the client's queued commands, and the lookup thread frees it
- * when the lookup ends, touching nothing of the client; a CONNECT already put back is
- * queued, so MQTTAsync_freeCommands fails and frees it. */
+ * it frees m and its queued commands. A running lookup's CONNECT is taken from its record
+ * (the lookup thread then frees only its record, host and result, touching nothing of the
+ * client), fails here, as MQTTAsync_freeCommands fails the client's queued commands, and is
+ * freed; a CONNECT already put back is queued, so MQTTAsync_freeCommands fails and frees it.
+ * The records are cleared first and the failure callbacks called after the walk: a callback
+ * may call the API (MQTTAsync_connect of another client), and the list, and the records of
+ * lookups that end meanwhile, must not be walked across it. */
 void MQTTAsync_lookupForget(MQTTAsyncs* m)
 {
-	MQTTAsync_lookup* lookup = MQTTAsync_lookups;
+	MQTTAsync_lookup* lookup;
+	List* commands = ListInitialize();
+	ListElement* current = NULL;
 
-	while (lookup != NULL)
+	for (lookup = MQTTAsync_lookups; lookup != NULL; lookup = lookup->next)
 	{
-		MQTTAsync_lookup* next = lookup->next;
-
 		if (lookup->client == m)
 		{
 			lookup->client = NULL;
-			Log(TRACE_MIN, -1, "Calling connect failure for client %s", m->c->clientID);
-			MQTTAsync_lookupFail(lookup->command, MQTTASYNC_OPERATION_INCOMPLETE);
+			if (lookup->command != NULL && commands != NULL)
+			{
+				ListAppend(commands, lookup->command, sizeof(*lookup->command));
+				lookup->command = NULL;
+			}
 		}
-		lookup = next;
 	}
+	if (commands == NULL)
+		return; /* out of memory: the lookup threads free the commands, uncalled */
+	while (ListNextElement(commands, &current))
+	{
+		Log(TRACE_MIN, -1, "Calling connect failure for client %s", m->c->clientID);
+		MQTTAsync_lookupFail((MQTTAsync_queuedCommand*)(current->content), MQTTASYNC_OPERATION_INCOMPLETE);
+	}
+	current = NULL;
+	while (ListNextElement(commands, &current))
+		MQTTAsync_freeCommand((MQTTAsync_queuedCommand*)(current->content));
+	ListFreeNoContent(commands);
 }
 
 /* flask-mqtt patch (as above): called by MQTTAsync_stop, holding mqttasync_mutex: a lookup
@@ -1580,11 +1596,16 @@ static int MQTTAsync_lookupPending(MQTTAsyncs* m)
  * it replaces the client's options: waits until the connect under way for m, if it is
  * looking its host name up, has gone on (MQTTProtocol_connect), as MQTTAsync_connect waited
  * for the lock the send thread held through the lookup and the connect before the patch.
- * The lock is released while it sleeps (as MQTTAsync_stop does). On the send thread (a
- * callback) it waits for nothing: the send thread is the one to go on with the connect. */
-void MQTTAsync_lookupWait(MQTTAsyncs* m)
+ * The lock is released while it sleeps (as MQTTAsync_stop does), so it waits only when
+ * locked says MQTTAsync_connect took the lock itself: a caller holding it already (a
+ * callback, on the send or receive thread, or on the thread of an MQTTAsync_destroy failing
+ * a connect) must not have it released under it, which let lookups end and free what the
+ * caller was using. Not waiting is safe: the lookup thread reads only its own copy of the
+ * host name, and the send thread reads the options when the command comes back, looking
+ * the host up again if it changed (MQTTAsync_lookupResume). */
+void MQTTAsync_lookupWait(MQTTAsyncs* m, int locked)
 {
-	if (Paho_thread_getid() == sendThread_id)
+	if (!locked || Paho_thread_getid() == sendThread_id)
 		return;
 	while (MQTTAsync_lookupPending(m))
 	{
@@ -1600,7 +1621,7 @@ void MQTTAsync_lookupWait(MQTTAsyncs* m)
 static thread_return_type WINAPI MQTTAsync_lookupThread(void* arg)
 {
 	MQTTAsync_lookup* lookup = (MQTTAsync_lookup*)arg;
-	MQTTAsync_queuedCommand* command = lookup->command;
+	MQTTAsync_queuedCommand* command;
 	struct addrinfo* result = NULL;
 	int rc;
 
@@ -1608,6 +1629,7 @@ static thread_return_type WINAPI MQTTAsync_lookupThread(void* arg)
 	rc = Socket_lookup(lookup->host, &result);
 
 	MQTTAsync_lock_mutex(mqttasync_mutex);
+	command = lookup->command; /* NULL when MQTTAsync_lookupForget took it */
 	MQTTAsync_lookupUnlink(lookup);
 	if (lookup->client == NULL)
 	{
@@ -1615,7 +1637,8 @@ static thread_return_type WINAPI MQTTAsync_lookupThread(void* arg)
 		if (result)
 			freeaddrinfo(result);
 		free(lookup->host);
-		MQTTAsync_freeCommand(command);
+		if (command != NULL) /* flask-mqtt patch (as above): MQTTAsync_lookupForget took it, or not */
+			MQTTAsync_freeCommand(command);
 	}
 	else
 	{
@@ -1726,14 +1749,43 @@ static int MQTTAsync_lookupStart(MQTTAsync_queuedCommand* command, const char* s
 
 /* flask-mqtt patch (as above): on the send thread, holding mqttasync_mutex, for a CONNECT
  * its lookup put back: hands the result to this thread's Socket_new (the caller calls
- * Socket_clearLookup after MQTTProtocol_connect) */
-static void MQTTAsync_lookupResume(MQTTAsync_queuedCommand* command)
+ * Socket_clearLookup after MQTTProtocol_connect) and returns 1; returns 0, the result
+ * dropped, when the host name the connect goes on with (serverURI, read again from the
+ * client's options) is not the one looked up: a connect made meanwhile replaced the server
+ * URIs (a callback's, which does not wait for the lookup). The caller looks the new host up
+ * on a lookup thread: Socket_new would look it up here, holding the lock every call of every
+ * client takes. */
+static int MQTTAsync_lookupResume(MQTTAsync_queuedCommand* command, const char* serverURI)
 {
-	Socket_setLookup(command->lookup_host, command->lookup_rc, command->lookup_result);
+	MQTTAsyncs* m = command->client;
+	char* host;
+	int same;
+
+#if defined(OPENSSL)
+	host = MQTTProtocol_lookupHost(serverURI, m->c, m->unixsock, m->ssl);
+#else
+	host = MQTTProtocol_lookupHost(serverURI, m->c, m->unixsock, 0);
+#endif
+	same = host == NULL || (command->lookup_host != NULL && strcmp(host, command->lookup_host) == 0);
+	command->lookup_failed = same && command->lookup_rc != 0;
+	if (same)
+		Socket_setLookup(command->lookup_host, command->lookup_rc, command->lookup_result);
+	else
+	{
+		Log(TRACE_MIN, -1, "Client %s now connects to %s, not the looked-up %s: looked up again",
+				m->c->clientID, host, command->lookup_host ? command->lookup_host : "");
+		if (command->lookup_result)
+			freeaddrinfo(command->lookup_result);
+		if (command->lookup_host)
+			free(command->lookup_host);
+	}
+	if (host)
+		free(host);
 	command->looked_up = 0;
 	command->lookup_host = NULL;
 	command->lookup_rc = 0;
 	command->lookup_result = NULL;
+	return same;
 }
 
 
@@ -1852,6 +1904,7 @@ static int MQTTAsync_processCommand(void)
 		else
 		{
 			char* serverURI = command->client->serverURI;
+			int resumed = 0; /* flask-mqtt patch: a looked-up connect going on with its result */
 
 			if (command->client->serverURIcount > 0)
 			{
@@ -1904,7 +1957,7 @@ static int MQTTAsync_processCommand(void)
 			/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
 			 * Paho's lock"): a connect its lookup put back has chosen its version already */
 			if (command->looked_up)
-				MQTTAsync_lookupResume(command);
+				resumed = MQTTAsync_lookupResume(command, serverURI);
 			else
 			{
 				if (command->client->c->MQTTVersion == MQTTVERSION_DEFAULT)
@@ -1918,13 +1971,14 @@ static int MQTTAsync_processCommand(void)
 					command->command.details.conn.MQTTVersion = command->client->c->MQTTVersion;
 
 				Log(TRACE_PROTOCOL, -1, "Connecting to serverURI %s with MQTT version %d", serverURI, command->command.details.conn.MQTTVersion);
-				/* flask-mqtt patch (as above): the command is the lookup thread's until it puts it back */
-				if (MQTTAsync_lookupStart(command, serverURI))
-				{
-					command = NULL;
-					looking_up = 1;
-					goto exit;
-				}
+			}
+			/* flask-mqtt patch (as above): the command is the lookup thread's until it puts
+			 * it back (again when its host name changed during the lookup) */
+			if (!resumed && MQTTAsync_lookupStart(command, serverURI))
+			{
+				command = NULL;
+				looking_up = 1;
+				goto exit;
 			}
 #if defined(OPENSSL)
 #if defined(__GNUC__) && defined(__linux__)
@@ -2155,7 +2209,11 @@ static int MQTTAsync_processCommand(void)
 
 			if (command->client->c->MQTTVersion == MQTTVERSION_DEFAULT)
 			{
-				if (command->command.details.conn.MQTTVersion == MQTTVERSION_3_1)
+				/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
+				 * Paho's lock"): || lookup_failed: the host name of this URI cannot be looked
+				 * up, whatever the MQTT version: the next URI, not a 3.1 attempt looking it up
+				 * again (seconds, with a slow DNS server) */
+				if (command->command.details.conn.MQTTVersion == MQTTVERSION_3_1 || command->lookup_failed)
 				{
 					command->command.details.conn.currentURI++;
 					command->command.details.conn.MQTTVersion = 	MQTTVERSION_DEFAULT;
@@ -2163,6 +2221,7 @@ static int MQTTAsync_processCommand(void)
 			} else
 				command->command.details.conn.currentURI++; /* Here currentURI becomes larger than command->client->serverURIcount. This needs to be handled to avoid segmentation faults! */
 
+			command->lookup_failed = 0; /* flask-mqtt patch (as above) */
 			/* put the connect command back to the head of the command queue, using the next serverURI */
 			rc = MQTTAsync_addCommand(command,
 					sizeof(command->command.details.conn));

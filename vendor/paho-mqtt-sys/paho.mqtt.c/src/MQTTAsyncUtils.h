@@ -176,6 +176,7 @@ typedef struct
 	char* lookup_host;
 	int lookup_rc;
 	struct addrinfo* lookup_result;
+	int lookup_failed; /* the connect going on has a failed lookup: no MQTT 3.1 retry of the URI */
 } MQTTAsync_queuedCommand;
 
 void MQTTAsync_lock_mutex(mutex_type amutex);
@@ -183,7 +184,7 @@ int MQTTAsync_holdsMutex(void); /* flask-mqtt patch (docs/paho-fork.md, "destroy
 /* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock") */
 void MQTTAsync_lookupForget(MQTTAsyncs* m);
 int MQTTAsync_lookupInProgress(void);
-void MQTTAsync_lookupWait(MQTTAsyncs* m); /* flask-mqtt patch */
+void MQTTAsync_lookupWait(MQTTAsyncs* m, int locked); /* flask-mqtt patch */
 void MQTTAsync_releaseAcks(void); /* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
 void MQTTAsync_unlock_mutex(mutex_type amutex);
 void MQTTAsync_terminate(void);
