@@ -449,7 +449,7 @@ async fn first_acknowledges_before_the_handler_finishes() {
 /// (With 19 dropped, the QoS 1 message comes: checked by hand.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_acks_filling_the_window_stop_qos1_delivery_and_are_said() {
-    capture_logs();
+    LOGS.install();
     let id = unique("acke-window");
     let app = App::start_on(Broker::start(), &id, true);
     let observer = Observer::connect(&app.broker);
@@ -465,10 +465,8 @@ async fn dropped_acks_filling_the_window_stop_qos1_delivery_and_are_said() {
     for n in [10, 20] {
         let said = format!("client `{id}`: {n} QoS 1/2 messages were released");
         assert!(
-            LOGS.wait_for(T, |ls| ls
-                .iter()
-                .any(|l| l.contains(&said)
-                    && l.contains("the broker sends no more QoS 1/2 messages"))),
+            LOGS.wait_for_line(T, |l| l.contains(&said)
+                && l.contains("the broker sends no more QoS 1/2 messages")),
             "not said: {said}\n{:#?}",
             LOGS.snapshot()
         );
