@@ -228,30 +228,56 @@ fn describe(
 /// differs from its received form (asymmetric serde attributes, or any `Option` field
 /// with schemars 1) gets a second entry, `<Name>Sent`; the renames, by old name, are for
 /// the sent payloads' references to follow.
+///
+/// A sent schema is compared with the references it ends up with: a type that holds a
+/// renamed one (`Both { state: State }`, whose two schemas are both a `$ref` to `State`
+/// before the sent one points at `StateSent`) differs, and is renamed too; which can make
+/// a type holding it differ in turn, so this repeats until no new rename appears. A type
+/// only sent is kept under its name, its references rewritten as well.
 fn merge_schemas(schemas: &mut Schemas) -> (Map<String, Value>, HashMap<String, String>) {
     let mut all = schemas.receive.take_definitions(true);
-    let mut renames = HashMap::new();
     let sent = schemas.send.take_definitions(true);
-    for (name, schema) in &sent {
-        match all.get(name) {
-            Some(existing) if existing == schema => {}
-            None => {
-                all.insert(name.clone(), schema.clone());
+    let mut renames: HashMap<String, String> = HashMap::new();
+    // Each round renames at least one more type, or stops.
+    loop {
+        let mut renamed = Vec::new();
+        for (name, schema) in &sent {
+            let Some(received) = all.get(name) else {
+                continue;
+            };
+            if renames.contains_key(name) {
+                continue;
             }
-            Some(_) => {
-                let mut new = format!("{name}Sent");
-                while all.contains_key(&new) || sent.contains_key(&new) {
-                    new.push('_');
-                }
-                renames.insert(name.clone(), new);
+            let mut schema = schema.clone();
+            rename_refs(&mut schema, &renames);
+            if *received != schema {
+                renamed.push(name.clone());
             }
         }
+        if renamed.is_empty() {
+            break;
+        }
+        for name in renamed {
+            let mut new = format!("{name}Sent");
+            while all.contains_key(&new)
+                || sent.contains_key(&new)
+                || renames.values().any(|taken| *taken == new)
+            {
+                new.push('_');
+            }
+            renames.insert(name, new);
+        }
     }
-    for (name, schema) in sent {
-        if let Some(new) = renames.get(&name) {
-            let mut schema = schema;
-            rename_refs(&mut schema, &renames);
-            all.insert(new.clone(), schema);
+    for (name, mut schema) in sent {
+        rename_refs(&mut schema, &renames);
+        match renames.get(&name) {
+            Some(new) => {
+                all.insert(new.clone(), schema);
+            }
+            // Only sent; or sent as received (the same schema: nothing to add).
+            None => {
+                all.entry(name).or_insert(schema);
+            }
         }
     }
     (all, renames)
@@ -318,6 +344,87 @@ mod tests {
         let pointer = reference.strip_prefix("#/channels/").expect("a channel's");
         let (channel, message) = pointer.split_once("/messages/").expect("a message");
         &channels.channels[channel]["messages"][message]["payload"]
+    }
+
+    /// A sent-only payload holding `State`.
+    #[derive(serde::Serialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Envelope {
+        state: State,
+    }
+
+    fn envelope(schemas: &mut Schemas) -> Option<crate::describe::PayloadDoc> {
+        crate::__payload_doc!(Json<Envelope>, schemas)
+    }
+
+    /// Received and sent, holding `State`: its two schemas have the same text (a `$ref`
+    /// to `State`) until the sent one points at `StateSent`.
+    #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Both {
+        state: State,
+    }
+
+    fn both(schemas: &mut Schemas) -> Option<crate::describe::PayloadDoc> {
+        crate::__payload_doc!(Json<Both>, schemas)
+    }
+
+    fn on(template: &'static str, send: bool, short: &'static str, payload: PayloadFn) -> Declared {
+        Declared {
+            template,
+            payload: Some(payload),
+            ..declared(send, short)
+        }
+    }
+
+    /// The name of the schema `reference` (`#/components/schemas/<name>`) points at.
+    fn target(reference: &Value) -> &str {
+        let reference = reference["$ref"].as_str().expect("a reference");
+        reference.rsplit('/').next().expect("a name")
+    }
+
+    #[test]
+    fn a_sent_only_type_holds_the_sent_form_of_a_renamed_type() {
+        let (_, schemas) = describe(
+            [
+                declared(false, "on_state"),
+                on("devices/{id}/envelope", true, "ENVELOPE", envelope),
+            ]
+            .into_iter(),
+            &Servers::default(),
+        );
+        assert_eq!(
+            schemas["Envelope"]["properties"]["state"],
+            json!({ "$ref": "#/components/schemas/StateSent" }),
+            "{:#}",
+            Value::Object(schemas.clone())
+        );
+    }
+
+    #[test]
+    fn a_type_received_and_sent_holding_a_renamed_type_is_renamed_too() {
+        let (channels, schemas) = describe(
+            [
+                declared(false, "on_state"),
+                on("devices/{id}/both", false, "on_both", both),
+                on("devices/{id}/both", true, "BOTH", both),
+            ]
+            .into_iter(),
+            &Servers::default(),
+        );
+        let dump = Value::Object(schemas.clone());
+        assert_eq!(target(payload(&channels, "on_both")), "Both", "{dump:#}");
+        assert_eq!(target(payload(&channels, "BOTH")), "BothSent", "{dump:#}");
+        assert_eq!(
+            schemas["Both"]["properties"]["state"],
+            json!({ "$ref": "#/components/schemas/State" }),
+            "{dump:#}"
+        );
+        assert_eq!(
+            schemas["BothSent"]["properties"]["state"],
+            json!({ "$ref": "#/components/schemas/StateSent" }),
+            "{dump:#}"
+        );
     }
 
     #[test]
