@@ -2,6 +2,7 @@
 //! the handler registry and the declared publishers (see [`AsyncApi`]).
 
 mod channels;
+mod refs;
 mod servers;
 
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use flask_mqtt_topic::TopicTemplate;
 use serde_json::{json, Map, Value};
 
 use self::channels::{Channels, Operation};
+use self::refs::rename_refs;
 use self::servers::Servers;
 use crate::describe::{PayloadFn, Schemas};
 use crate::event::HandlerKind;
@@ -283,27 +285,6 @@ fn merge_schemas(schemas: &mut Schemas) -> (Map<String, Value>, HashMap<String, 
     (all, renames)
 }
 
-/// Points every `$ref` to a renamed schema at its new name.
-fn rename_refs(value: &mut Value, renames: &HashMap<String, String>) {
-    let prefix = format!("#{}/", crate::describe::SCHEMAS_PATH);
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if key == "$ref" {
-                    let target = v.as_str().and_then(|r| r.strip_prefix(&prefix));
-                    if let Some(new) = target.and_then(|name| renames.get(name)) {
-                        *v = json!(format!("{prefix}{new}"));
-                    }
-                } else {
-                    rename_refs(v, renames);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renames)),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,6 +350,17 @@ mod tests {
         crate::__payload_doc!(Json<Both>, schemas)
     }
 
+    /// A name that schemars percent-encodes in a `$ref` (`Temp%C3%A9rature`).
+    #[derive(serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+    #[allow(dead_code)]
+    struct Température {
+        level: Option<u8>,
+    }
+
+    fn temperature(schemas: &mut Schemas) -> Option<crate::describe::PayloadDoc> {
+        crate::__payload_doc!(Json<Température>, schemas)
+    }
+
     fn on(template: &'static str, send: bool, short: &'static str, payload: PayloadFn) -> Declared {
         Declared {
             template,
@@ -425,6 +417,30 @@ mod tests {
             json!({ "$ref": "#/components/schemas/StateSent" }),
             "{dump:#}"
         );
+    }
+
+    #[test]
+    fn a_name_percent_encoded_in_references_is_renamed_too() {
+        let (channels, schemas) = describe(
+            [
+                on("devices/{id}/state", false, "on_t", temperature),
+                on("devices/{id}/state", true, "T", temperature),
+            ]
+            .into_iter(),
+            &Servers::default(),
+        );
+        let keys: Vec<_> = schemas.keys().collect();
+        assert_eq!(
+            payload(&channels, "on_t"),
+            &json!({ "$ref": "#/components/schemas/Temp%C3%A9rature" }),
+            "{keys:?}"
+        );
+        assert_eq!(
+            payload(&channels, "T"),
+            &json!({ "$ref": "#/components/schemas/Temp%C3%A9ratureSent" }),
+            "{keys:?}"
+        );
+        assert!(schemas.contains_key("TempératureSent"), "{keys:?}");
     }
 
     #[test]
