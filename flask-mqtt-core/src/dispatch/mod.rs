@@ -55,11 +55,12 @@
 //!   the handler (and the topic for messages; the first few of each handler on stderr
 //!   when no logger shows them); other handlers, and later events, run as usual.
 //!
-//! A handler's worker starts each call itself, in arrival order, and hands it to a task
-//! of its own only if it has to wait (with `concurrency = N`). Sync handlers run under
-//! `block_in_place` on a multi-threaded runtime (the client's) with `concurrency = 1`, on
-//! the blocking pool otherwise (`concurrency = N`, so that the worker can start the next
-//! calls meanwhile; tests on a current-thread runtime).
+//! With `concurrency = N`, each call is a task of its own (so up to `N` run at once,
+//! their argument extraction and any code before their first `.await` included), and
+//! waits for its turn to start: the call before it passes the turn on just before its
+//! handler's first poll ([`turn`]). Sync handlers run under `block_in_place` on a
+//! multi-threaded runtime (the client's), on the blocking pool otherwise (tests on a
+//! current-thread runtime).
 //!
 //! Log target: `flask_mqtt::dispatch`.
 
@@ -75,6 +76,7 @@ mod reply;
 mod router;
 mod routes;
 mod trust;
+mod turn;
 mod watchdog;
 mod worker;
 
@@ -579,16 +581,21 @@ mod tests {
             .is_empty());
     }
 
-    static STARTS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+    /// The calls in the order they started: (start, number in the message).
+    static STARTS: Mutex<Vec<(usize, u32)>> = Mutex::new(Vec::new());
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-    /// Records the number in its message as it starts, then waits once.
+    /// Records the number in its message as it starts, then waits once. The start is
+    /// taken first, with an atomic (calls start in parallel: one that waits for a lock
+    /// while another takes it twice would look late).
     fn records_start(ctx: Arc<EventContext>) -> HandlerFuture {
         HandlerFuture::new(async move {
+            let start = STARTED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             if let Some(n) = ctx
                 .message()
                 .and_then(|m| std::str::from_utf8(m.payload()).ok()?.parse().ok())
             {
-                lock(&STARTS).push(n);
+                lock(&STARTS).push((start, n));
             }
             tokio::task::yield_now().await;
             Ok(None)
@@ -623,7 +630,9 @@ mod tests {
             lock(&STARTS).len() == CALLS as usize
         })
         .await;
-        let starts = lock(&STARTS).clone();
+        let mut starts = lock(&STARTS).clone();
+        starts.sort_unstable();
+        let starts: Vec<u32> = starts.into_iter().map(|(_, n)| n).collect();
         let late: Vec<_> = starts.windows(2).filter(|w| w[0] > w[1]).collect();
         assert!(
             late.is_empty(),
@@ -694,6 +703,83 @@ mod tests {
             ) && lines[0].contains("2 that did not reach a handler"),
             "{lines:#?}"
         );
+    }
+
+    /// Meets `CALLS` parties: returns whether all of them were here at once before
+    /// `DEADLINE`, blocking its thread meanwhile.
+    struct Meeting {
+        here: Mutex<usize>,
+        all: std::sync::Condvar,
+    }
+
+    impl Meeting {
+        const CALLS: usize = 4;
+
+        const fn new() -> Meeting {
+            Meeting {
+                here: Mutex::new(0),
+                all: std::sync::Condvar::new(),
+            }
+        }
+
+        fn meet(&self) -> bool {
+            let mut here = lock(&self.here);
+            *here += 1;
+            self.all.notify_all();
+            let (here, _) = self
+                .all
+                .wait_timeout_while(here, Duration::from_secs(2), |here| *here < Self::CALLS)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *here >= Self::CALLS
+        }
+    }
+
+    static BLOCKERS: Meeting = Meeting::new();
+    static MET: Mutex<Vec<bool>> = Mutex::new(Vec::new());
+
+    /// Blocks its thread before its first `.await` (as argument extraction, CPU-heavy
+    /// or blocking code does) until all the calls are in there at once, or 2 s passed.
+    fn blocks_first(_: Arc<EventContext>) -> HandlerFuture {
+        HandlerFuture::new(async move {
+            let met = BLOCKERS.meet();
+            lock(&MET).push(met);
+            tokio::task::yield_now().await;
+            Ok(None)
+        })
+    }
+
+    static BLOCKS_FIRST: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "blocks_first",
+        "dispatch::tests",
+        HandlerFn::Async(blocks_first),
+    )
+    .with_filter("blocks-first")
+    .with_concurrency(4);
+
+    /// With `concurrency = N`, up to N calls run at once, what they do before their
+    /// first `.await` included: all four calls are in their blocking part together.
+    /// When the worker polled each call once itself to start them in order, those parts
+    /// ran one at a time (four calls blocking 200 ms took 802 ms).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn calls_block_in_parallel_with_concurrency() {
+        let handlers = [&BLOCKS_FIRST]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        let (d, _watch, app) = watched(handlers);
+        for n in 0..Meeting::CALLS {
+            let m = Message::new("blocks-first", n.to_string(), QoS::AtMostOnce, false);
+            d.dispatch(app.client(), Event::Message(m));
+        }
+        wait_until("every call met", || lock(&MET).len() == Meeting::CALLS).await;
+        assert_eq!(
+            *lock(&MET),
+            [true; Meeting::CALLS],
+            "calls that found all {} calls in their blocking part at once",
+            Meeting::CALLS
+        );
+        done(d.drain(DEADLINE)).await;
     }
 
     /// An event no handler takes completes at once, with no calls.

@@ -1,11 +1,9 @@
 //! One worker per handler: takes events from its queue, up to `concurrency` calls at
 //! once, catches panics and reports failures.
 
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use futures::FutureExt;
@@ -19,6 +17,7 @@ use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx, Room, Work};
 use super::reply::send_reply;
 use super::trust::Timed;
+use super::turn::{Turn, Turns};
 use crate::ack::watermark::{Owing, Slot};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::Event;
@@ -64,13 +63,14 @@ pub(super) async fn run_worker(
                 observer.as_ref(),
                 started,
                 &room,
-                SyncOn::Task,
+                Turn::default(),
             );
             ended = Some(call.await);
             room.release();
         }
     }
     let permits = Arc::new(Semaphore::new(concurrency));
+    let mut turns = Turns::default();
     let mut running = JoinSet::new();
     while let Some(work) = rx.recv().await {
         // Wait for a free slot before taking the next event: the queue keeps the
@@ -78,50 +78,30 @@ pub(super) async fn run_worker(
         let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
             break;
         };
+        // Each call is a task of its own, so that up to `concurrency` run at once, and
+        // waits for its turn to start, so that they start in arrival order (a call made
+        // inline has started already).
+        let mut turn = match work {
+            Work::Call(_) => turns.next(),
+            Work::Started(_) => Turn::default(),
+        };
         let h = Arc::clone(&h);
         let observer = observer.clone();
         let room = Arc::clone(&room);
-        let mut call = Box::pin(async move {
-            run_work(
-                &h,
-                index,
-                work,
-                observer.as_ref(),
-                None,
-                &room,
-                SyncOn::Pool,
-            )
-            .await;
+        running.spawn(async move {
+            turn.wait().await;
+            run_work(&h, index, work, observer.as_ref(), None, &room, turn).await;
             room.release();
             drop(permit);
         });
-        // Started here, on the worker, so that calls start in arrival order: as tasks of
-        // their own they did not (Tokio runs the task spawned last first). Only a call
-        // that has to wait becomes a task, so that it does not hold up the next ones; a
-        // sync handler's call waits for the blocking pool, which takes calls in order.
-        let polled = std::future::poll_fn(|cx| {
-            Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                call.as_mut().poll(cx)
-            })))
-        })
-        .await;
-        match polled {
-            Ok(Poll::Ready(())) => {}
-            Ok(Poll::Pending) => {
-                running.spawn(call);
-            }
-            // A bug of ours outside the handler's panic boundary: it ends this call only,
-            // as it ended the call's task when every call was one.
-            Err(p) => drop(panic_message(p)),
-        }
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
 }
 
 /// Does one piece of a worker's work, started at `started` (ticks; `None`: now), and
-/// returns when it ended. While the handler is on probation for inline calls, its polls
-/// are timed.
+/// returns when it ended; a call passes `turn` on as it starts. While the handler is on
+/// probation for inline calls, its polls are timed.
 async fn run_work(
     h: &Handler,
     index: usize,
@@ -129,14 +109,14 @@ async fn run_work(
     observer: Option<&Arc<dyn Observer>>,
     started: Option<u64>,
     room: &Room,
-    sync_on: SyncOn,
+    turn: Turn,
 ) -> u64 {
     let item = match work {
         Work::Call(item) => item,
         Work::Started(call) => return call.await,
     };
     let started = started.unwrap_or_else(clock::ticks);
-    let call = run_one(h, index, item, observer.map(|o| &**o), started, sync_on);
+    let call = run_one(h, index, item, observer.map(|o| &**o), started, turn);
     if !room.trust.on_probation() {
         return call.await;
     }
@@ -149,34 +129,23 @@ async fn run_work(
     ended
 }
 
-/// Where a sync handler's call runs on a multi-threaded runtime (on a current-thread
-/// one, always on the blocking pool).
-#[derive(Clone, Copy)]
-enum SyncOn {
-    /// On the task that polls the call, under `block_in_place`: with `concurrency = 1`,
-    /// the worker's own, which has nothing else to do meanwhile.
-    Task,
-    /// On the blocking pool, which takes calls in the order they are handed to it: with
-    /// `concurrency = N`, the worker starts the next calls meanwhile.
-    Pool,
-}
-
 /// One handler call, started at `started` (ticks): extraction, the call, the reply, the
-/// report. Returns when the call ended (ticks).
+/// report; `turn` is passed on just before the handler's first poll. Returns when the
+/// call ended (ticks).
 async fn run_one(
     h: &Handler,
     index: usize,
     item: Item,
     observer: Option<&dyn Observer>,
     started: u64,
-    sync_on: SyncOn,
+    turn: Turn,
 ) -> u64 {
     let Some(mut call) = Call::begin(h, item) else {
         return started;
     };
     let span = call.span.clone().unwrap_or_else(Span::none);
     let ended = async {
-        let outcome = self::call(h.desc.call, Arc::clone(&call.ctx), sync_on).await;
+        let outcome = self::call(h.desc.call, Arc::clone(&call.ctx), turn).await;
         call.replied(outcome).await
     }
     .instrument(span)
@@ -407,10 +376,15 @@ pub(super) async fn caught(f: HandlerFuture) -> Outcome {
     }
 }
 
-async fn call(f: HandlerFn, ctx: Arc<EventContext>, sync_on: SyncOn) -> Outcome {
+/// Calls `f` for `ctx`, passing `turn` on just before the handler's first poll (so the
+/// next call starts while this one extracts its arguments, computes or blocks).
+async fn call(f: HandlerFn, ctx: Arc<EventContext>, mut turn: Turn) -> Outcome {
     match f {
         HandlerFn::Async(f) => match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
-            Ok(f) => caught(f).await,
+            Ok(f) => {
+                turn.pass();
+                caught(f).await
+            }
             Err(p) => Err(HandlerError::Panicked(panic_message(p))),
         },
         HandlerFn::Sync(f) => {
@@ -418,6 +392,8 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>, sync_on: SyncOn) -> Outcome 
             // handler logs belongs to it.
             let span = tracing::Span::current();
             let run = move || {
+                // Passed here, once the runtime knows this thread blocks.
+                turn.pass();
                 let _in_span = span.enter();
                 match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
                     Ok(o) => o,
@@ -426,7 +402,7 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>, sync_on: SyncOn) -> Outcome 
             };
             let multi_thread = tokio::runtime::Handle::current().runtime_flavor()
                 == tokio::runtime::RuntimeFlavor::MultiThread;
-            if multi_thread && matches!(sync_on, SyncOn::Task) {
+            if multi_thread {
                 // A sync handler may block: tell the runtime, so other handlers keep running.
                 tokio::task::block_in_place(run)
             } else {
