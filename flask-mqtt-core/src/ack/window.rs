@@ -93,7 +93,7 @@ pub(crate) fn warn(client: &str, count: usize, window: Window) {
         TARGET,
         log::Level::Warn,
         &format_args!(
-            "client `{client}`: {count} QoS 1/2 messages were released without an acknowledgement on this connection (an `mqtt::Ack` dropped without `ack()`, a `nack_on_error` handler that failed, a call dropped unfinished). Each holds a place in the broker's in-flight window until the connection ends (the broker sends them again with the next session); when the window is full, at {size}, the broker sends no more QoS 1/2 messages to this client. Give every `mqtt::Ack` with `ack()`: the window empties only when the connection ends"
+            "client `{client}`: {count} QoS 1/2 messages were released without an acknowledgement on this connection (an `mqtt::Ack` dropped without `ack()`, a `nack_on_error` handler that failed, a call dropped unfinished). Each holds a place in the broker's in-flight window until the connection ends (the broker sends them again with the next session); when the window is full, at {size}, the broker sends no more QoS 1/2 messages to this client. Call `ack()` on every `mqtt::Ack`: the window empties only when the connection ends"
         ),
     );
 }

@@ -158,11 +158,20 @@ impl Drop for Turn {
 }
 
 /// Wakes the call waiting for its turn. On a multi-threaded runtime, from the blocking
-/// pool (see the module's doc): from there, any idle runtime thread takes it.
+/// pool (see the module's doc): from there, any idle runtime thread takes it. Never
+/// unwinds: Tokio panics when the blocking pool has no thread and cannot start one,
+/// and the turn must still be passed on (`hand_on` stores it after this), so the call
+/// is then woken here.
 fn wake_elsewhere(waker: Waker) {
     match tokio::runtime::Handle::try_current() {
         Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            drop(rt.spawn_blocking(move || waker.wake()));
+            let here = waker.clone();
+            let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                drop(rt.spawn_blocking(move || waker.wake()));
+            }));
+            if spawned.is_err() {
+                here.wake();
+            }
         }
         _ => waker.wake(),
     }

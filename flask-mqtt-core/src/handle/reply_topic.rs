@@ -98,6 +98,8 @@ fn settle(
     suback: Suback,
     told: &watch::Sender<Option<Suback>>,
 ) {
+    // Watched before the UNSUBSCRIBE may be sent: a connection ending after it is seen.
+    let ends = shared.ends.subscribe();
     let unsubscribed = shared.requests.settle(topic, id, suback, |topic| {
         (!lock(&shared.topics).contains_key(topic))
             .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
@@ -107,19 +109,22 @@ fn settle(
         if unsubscribed.is_some() {
             log::debug!(target: CLIENT_TARGET, "the reply topic `{topic}` was subscribed after its last request ended: unsubscribing");
         }
-        unsubscribe_later(shared, topic, unsubscribed, release);
+        unsubscribe_later(shared, topic, unsubscribed, release, ends);
     }
 }
 
 /// Awaits the UNSUBSCRIBE `release` of the reply topic `topic` (none: not sent, the
 /// topic is one of the client's own) on the client's runtime, then tells the table
 /// ([`Requests::released`](super::replies::Requests::released)); also when the
-/// connection ends first (Paho may wait for ever for its answer).
+/// connection ends first (Paho may wait for ever for its answer). `ends` is
+/// [`Shared::ends`] watched since before the UNSUBSCRIBE was sent, so that a connection
+/// ending in between is seen.
 fn unsubscribe_later(
     shared: &Arc<Shared>,
     topic: &str,
     unsubscribed: Option<BoxFuture<'static, std::result::Result<(), paho_mqtt::Error>>>,
     release: u64,
+    mut ends: watch::Receiver<u64>,
 ) {
     let Some(unsubscribed) = unsubscribed else {
         shared.requests.released(topic, release);
@@ -127,7 +132,6 @@ fn unsubscribe_later(
     };
     let topic = topic.to_owned();
     let owner = Arc::clone(shared);
-    let mut ends = shared.ends.subscribe();
     let mut ended = shared.ended.subscribe();
     drop(shared.rt.spawn(async move {
         tokio::select! {
@@ -247,6 +251,7 @@ impl Waiter {
 impl Drop for Waiter {
     fn drop(&mut self) {
         let shared = &self.mqtt.shared;
+        let ends = shared.ends.subscribe();
         // A topic the caller named and no request waits on any more goes back to the
         // handlers: unsubscribed, unless it is also one of the client's own topics.
         let unsubscribed = shared.requests.unregister(&self.key, |topic| {
@@ -254,7 +259,7 @@ impl Drop for Waiter {
                 .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
         });
         if let Some((unsubscribed, release)) = unsubscribed {
-            unsubscribe_later(shared, &self.key.topic, unsubscribed, release);
+            unsubscribe_later(shared, &self.key.topic, unsubscribed, release, ends);
         }
     }
 }

@@ -1538,8 +1538,9 @@ void MQTTAsync_lookupForget(MQTTAsyncs* m)
 			lookup->client = NULL;
 			if (lookup->command != NULL && commands != NULL)
 			{
-				ListAppend(commands, lookup->command, sizeof(*lookup->command));
-				lookup->command = NULL;
+				/* flask-mqtt patch 16: out of memory, the command stays with its lookup thread */
+				if (ListAppend(commands, lookup->command, sizeof(*lookup->command)) != NULL)
+					lookup->command = NULL;
 			}
 		}
 	}
