@@ -1,7 +1,6 @@
 //! Handler descriptors submitted by the attribute macros, collected once at start.
 
 use std::fmt;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use flask_mqtt_topic::{TopicFilter, TopicTemplate};
@@ -15,6 +14,7 @@ use crate::extract::context::EventContext;
 use crate::handler::Outcome;
 use crate::handler_future::HandlerFuture;
 use crate::qos::QoS;
+use crate::visible::FirstFew;
 
 /// The generated wrapper around a user's handler function.
 #[derive(Clone, Copy)]
@@ -205,7 +205,7 @@ pub(crate) struct Handler {
     /// Set when the filter names levels (`{id}`): what `Path` extracts with.
     pub(crate) template: Option<Arc<TopicTemplate>>,
     /// Its failed calls so far, for reporting (dispatch says the first few visibly).
-    pub(crate) failures: AtomicUsize,
+    pub(crate) failures: FirstFew,
 }
 
 impl Handler {
@@ -251,7 +251,7 @@ impl Handler {
             desc,
             filter,
             template,
-            failures: AtomicUsize::new(0),
+            failures: FirstFew::default(),
         })
     }
 }

@@ -9,6 +9,7 @@
 
 use std::fmt::Display;
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Logs `message` at `level` under `target` if a logger would show it, and otherwise
 /// writes it to stderr. Returns whether it went to stderr.
@@ -41,6 +42,42 @@ fn to_stderr(target: &str, level: log::Level, message: &dyn Display) -> bool {
     .is_ok()
 }
 
+/// A message said again and again (a topic without a handler, a failed call): the first
+/// few times visibly ([`report`]), the last of those saying so, later times only logged.
+#[derive(Debug, Default)]
+pub(crate) struct FirstFew {
+    /// Times said so far.
+    said: AtomicUsize,
+}
+
+impl FirstFew {
+    /// Says `message` at `level` under `target`: the first `limit` times visibly
+    /// ([`report`]), the `limit`-th with `further` appended (which says where later ones
+    /// go), later times only logged, at `later`. Returns whether it was one of the first
+    /// `limit`.
+    pub(crate) fn report(
+        &self,
+        limit: usize,
+        target: &str,
+        level: log::Level,
+        later: log::Level,
+        message: &dyn Display,
+        further: &dyn Display,
+    ) -> bool {
+        let n = self.said.fetch_add(1, Ordering::Relaxed);
+        if n >= limit {
+            log::log!(target: target, later, "{message}");
+            return false;
+        }
+        if n + 1 == limit {
+            report(target, level, &format_args!("{message}{further}"));
+        } else {
+            report(target, level, message);
+        }
+        true
+    }
+}
+
 /// What went to stderr, for this crate's tests (which install no logger).
 #[cfg(test)]
 pub(crate) mod said {
@@ -61,5 +98,54 @@ pub(crate) mod said {
             .filter(|l| l.contains(text))
             .cloned()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first `limit` times are said visibly (these tests install no logger, so
+    /// that is stderr), the `limit`-th with the suffix; later ones are only logged.
+    #[test]
+    fn first_few_are_said_visibly_the_last_of_them_saying_so() {
+        let few = FirstFew::default();
+        let visible: Vec<bool> = (0..5)
+            .map(|i| {
+                few.report(
+                    3,
+                    "visible-test",
+                    log::Level::Warn,
+                    log::Level::Debug,
+                    &format_args!("first-few-test {i}"),
+                    &"; further ones are logged only",
+                )
+            })
+            .collect();
+        assert_eq!(visible, [true, true, true, false, false]);
+        assert_eq!(
+            said::containing("first-few-test"),
+            [
+                "WARN visible-test: first-few-test 0",
+                "WARN visible-test: first-few-test 1",
+                "WARN visible-test: first-few-test 2; further ones are logged only",
+            ]
+        );
+    }
+
+    /// A limit of 0 says nothing visibly.
+    #[test]
+    fn none_are_said_with_a_limit_of_0() {
+        let few = FirstFew::default();
+        let (warn, later) = (log::Level::Warn, log::Level::Warn);
+        assert!(!few.report(
+            0,
+            "visible-test",
+            warn,
+            later,
+            &"first-few-zero-test",
+            &"; more"
+        ));
+        assert!(said::containing("first-few-zero-test").is_empty());
     }
 }

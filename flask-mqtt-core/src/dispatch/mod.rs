@@ -107,6 +107,7 @@ use crate::extract::context::EventContext;
 use crate::handle::Mqtt;
 use crate::metrics::recorder::ClientMetrics;
 use crate::registry::Handler;
+use crate::visible::FirstFew;
 
 /// Routes events to the handler workers.
 pub(crate) struct Dispatcher {
@@ -208,7 +209,7 @@ impl Dispatcher {
             catch_all: Targets::from(catch_all),
             nobody: Targets::from(Vec::new()),
             topics: Mutex::new(routes::TopicCache::default()),
-            unrouted: AtomicUsize::new(0),
+            unrouted: FirstFew::default(),
         });
         let backlog = Arc::new(Backlog {
             len: AtomicUsize::new(0),

@@ -2,7 +2,6 @@
 //! cache of the answers for topics seen before.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use flask_mqtt_topic::FilterTrie;
@@ -12,7 +11,7 @@ use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::{Event, HandlerKind};
 use crate::registry::Handler;
 use crate::sync::lock;
-use crate::visible::report;
+use crate::visible::FirstFew;
 
 /// The handlers of one event, by index; shared, so that a cached answer costs no copy.
 pub(super) type Targets = Arc<[usize]>;
@@ -47,7 +46,7 @@ pub(super) struct Routes {
     /// to collide cannot be precomputed), at about a third of SipHash's cost.
     pub(super) topics: Mutex<TopicCache>,
     /// Topics found to have no handler so far (counted when matched, not from the cache).
-    pub(super) unrouted: AtomicUsize,
+    pub(super) unrouted: FirstFew,
 }
 
 impl Routes {
@@ -107,23 +106,16 @@ impl Routes {
     /// without a handler or catch-all to receive it loses every message), later ones at
     /// `debug`.
     fn unrouted(&self, topic: &str) {
-        let n = self.unrouted.fetch_add(1, Ordering::Relaxed);
         let topic = crate::error::truncate(topic);
-        if n >= UNROUTED_SAID {
-            log::debug!(target: TARGET, "no handler for message on `{topic}`");
-            return;
-        }
-        let more = if n + 1 == UNROUTED_SAID {
-            "; further topics without a handler are logged at debug only"
-        } else {
-            ""
-        };
-        report(
+        self.unrouted.report(
+            UNROUTED_SAID,
             TARGET,
             log::Level::Warn,
-            &format!(
-                "a message on `{topic}` matched no handler and was dropped (a QoS 1/2 one acknowledged): give a subscription made with `Mqtt::subscribe` a handler whose filter matches it, or add a catch-all `#[mqtt::on_message]`{more}"
+            log::Level::Debug,
+            &format_args!(
+                "a message on `{topic}` matched no handler and was dropped (a QoS 1/2 one acknowledged): give a subscription made with `Mqtt::subscribe` a handler whose filter matches it, or add a catch-all `#[mqtt::on_message]`"
             ),
+            &"; further topics without a handler are logged at debug only",
         );
     }
 }

@@ -2,7 +2,6 @@
 //! once, catches panics and reports failures.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +25,6 @@ use crate::handler::{panic_message, HandlerError, Outcome, Reply};
 use crate::handler_future::HandlerFuture;
 use crate::registry::{Handler, HandlerFn};
 use crate::spans;
-use crate::visible;
 
 /// The worker of handler `h` (number `index` of the dispatcher's): calls it for each
 /// event of its queue, finishes the calls made inline that had to wait, and reports
@@ -435,17 +433,16 @@ fn report(h: &Handler, ctx: &EventContext, e: &HandlerError) {
         ),
         _ => format!("{} handler {name} {e}", h.desc.kind.attribute()),
     };
-    let n = h.failures.fetch_add(1, Ordering::Relaxed);
-    if n >= FAILURES_SAID {
-        log::warn!(target: TARGET, "{what}");
-        return;
-    }
-    let more = if n + 1 == FAILURES_SAID {
-        format!("; further failures of handler {name} are logged only, not written to stderr")
-    } else {
-        String::new()
-    };
-    visible::report(TARGET, log::Level::Warn, &format_args!("{what}{more}"));
+    h.failures.report(
+        FAILURES_SAID,
+        TARGET,
+        log::Level::Warn,
+        log::Level::Warn,
+        &what,
+        &format_args!(
+            "; further failures of handler {name} are logged only, not written to stderr"
+        ),
+    );
 }
 
 #[cfg(test)]
