@@ -101,8 +101,7 @@ fn settle(
     // Watched before the UNSUBSCRIBE may be sent: a connection ending after it is seen.
     let ends = shared.ends.subscribe();
     let unsubscribed = shared.requests.settle(topic, id, suback, |topic| {
-        (!lock(&shared.topics).contains_key(topic))
-            .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
+        unsubscribe_unless_own(shared, topic)
     });
     told.send_replace(Some(suback));
     if let Some((unsubscribed, release)) = unsubscribed {
@@ -113,6 +112,16 @@ fn settle(
     }
 }
 
+/// Sends the UNSUBSCRIBE of the reply topic `topic`, unless it is one of the client's own
+/// topics (which stays subscribed for its handlers): its answer, or `None` when not sent.
+fn unsubscribe_unless_own(shared: &Shared, topic: &str) -> Option<Unsubscribed> {
+    (!lock(&shared.topics).contains_key(topic))
+        .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
+}
+
+/// The answer to an UNSUBSCRIBE.
+type Unsubscribed = BoxFuture<'static, std::result::Result<(), paho_mqtt::Error>>;
+
 /// Awaits the UNSUBSCRIBE `release` of the reply topic `topic` (none: not sent, the
 /// topic is one of the client's own) on the client's runtime, then tells the table
 /// ([`Requests::released`](super::replies::Requests::released)); also when the
@@ -122,7 +131,7 @@ fn settle(
 fn unsubscribe_later(
     shared: &Arc<Shared>,
     topic: &str,
-    unsubscribed: Option<BoxFuture<'static, std::result::Result<(), paho_mqtt::Error>>>,
+    unsubscribed: Option<Unsubscribed>,
     release: u64,
     mut ends: watch::Receiver<u64>,
 ) {
@@ -254,10 +263,9 @@ impl Drop for Waiter {
         let ends = shared.ends.subscribe();
         // A topic the caller named and no request waits on any more goes back to the
         // handlers: unsubscribed, unless it is also one of the client's own topics.
-        let unsubscribed = shared.requests.unregister(&self.key, |topic| {
-            (!lock(&shared.topics).contains_key(topic))
-                .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
-        });
+        let unsubscribed = shared
+            .requests
+            .unregister(&self.key, |topic| unsubscribe_unless_own(shared, topic));
         if let Some((unsubscribed, release)) = unsubscribed {
             unsubscribe_later(shared, &self.key.topic, unsubscribed, release, ends);
         }
