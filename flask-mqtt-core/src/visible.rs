@@ -78,6 +78,13 @@ impl FirstFew {
     }
 }
 
+/// Whether a growing `count` is to be said: at `first` and at every doubling of it
+/// (never when `first` is 0). Depends on `count` alone, so a count that falls back and
+/// grows again is said again at the same marks.
+pub(crate) fn at_first_or_doubling(count: usize, first: usize) -> bool {
+    count >= first && first > 0 && count % first == 0 && (count / first).is_power_of_two()
+}
+
 /// What went to stderr, for this crate's tests (which install no logger).
 #[cfg(test)]
 pub(crate) mod said {
@@ -147,5 +154,26 @@ mod tests {
             &"; more"
         ));
         assert!(said::containing("first-few-zero-test").is_empty());
+    }
+
+    /// Said at the first mark and at every doubling, also for a first mark that is not a
+    /// power of two; never with a first mark of 0.
+    #[test]
+    fn counts_are_said_at_the_first_mark_and_every_doubling() {
+        for (first, expected) in [
+            (1, vec![1, 2, 4, 8, 16, 32, 64]),
+            (3, vec![3, 6, 12, 24, 48, 96]),
+            (10, vec![10, 20, 40, 80]),
+            (64, vec![64]),
+            (0, vec![]),
+        ] {
+            let marks: Vec<usize> = (0..100)
+                .filter(|&n| at_first_or_doubling(n, first))
+                .collect();
+            assert_eq!(marks, expected, "first mark {first}");
+        }
+        assert!(at_first_or_doubling(1024 * 1024, 1024));
+        assert!(!at_first_or_doubling(3 * 1024, 1024));
+        assert!(!at_first_or_doubling(usize::MAX, 1));
     }
 }

@@ -16,7 +16,7 @@
 //! at [`warning_at`] and at every doubling.
 
 use crate::event::log::DISPATCH_TARGET as TARGET;
-use crate::visible::report;
+use crate::visible::{at_first_or_doubling, report};
 
 /// The count at which the first warning is said when the window is larger or unknown:
 /// half of Mosquitto's default in-flight limit on MQTT 3.1.1 (20), and low enough for
@@ -47,8 +47,6 @@ pub(crate) fn warning_at(window: Window) -> usize {
 pub(crate) struct Released {
     /// Released so far on the connection.
     count: usize,
-    /// The count of the next warning; 0 before the first.
-    next_warning: usize,
 }
 
 impl Released {
@@ -65,15 +63,8 @@ impl Released {
     /// One more message released on the connection. Returns the count when it is to be
     /// said: at [`warning_at`] and at every doubling.
     pub(crate) fn add(&mut self, window: Window) -> Option<usize> {
-        self.count += 1;
-        if self.next_warning == 0 {
-            self.next_warning = warning_at(window);
-        }
-        if self.count < self.next_warning {
-            return None;
-        }
-        self.next_warning = self.next_warning.saturating_mul(2);
-        Some(self.count)
+        self.count = self.count.saturating_add(1);
+        at_first_or_doubling(self.count, warning_at(window)).then_some(self.count)
     }
 }
 

@@ -107,7 +107,7 @@ use crate::extract::context::EventContext;
 use crate::handle::Mqtt;
 use crate::metrics::recorder::ClientMetrics;
 use crate::registry::Handler;
-use crate::visible::FirstFew;
+use crate::visible::{at_first_or_doubling, FirstFew};
 
 /// Routes events to the handler workers.
 pub(crate) struct Dispatcher {
@@ -349,7 +349,7 @@ impl Dispatcher {
 
     fn submit(&self, job: Job) {
         let len = self.backlog.len.fetch_add(1, Ordering::SeqCst) + 1;
-        if len >= BACKLOG_WARNING && len.is_power_of_two() {
+        if at_first_or_doubling(len, BACKLOG_WARNING) {
             let waiting = self.backlog.waiting_for.load(Ordering::SeqCst);
             match self.routes.handlers.get(waiting) {
                 Some(h) => self.backlog.warn(len, h),
