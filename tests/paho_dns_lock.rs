@@ -13,7 +13,8 @@
 //! `SLOW_DNS_MS` for the made-up host name `slow-dns.invalid` (two thirds of it for
 //! `slow-dns-2.invalid`) and then answers 127.0.0.1 (it writes a byte to the file descriptor
 //! `SLOW_DNS_NOTIFY_FD` when a slow lookup starts, so the child knows when to measure);
-//! `fail-dns.invalid` fails at once. Other names go to the
+//! `fail-dns.invalid` fails at once, `slow-fail-dns.invalid` after `SLOW_DNS_MS` (a slow
+//! lookup too: it writes the byte). Other names go to the
 //! real `getaddrinfo`. Only loopback
 //! addresses are used. The limits are functional deadlines (a call must not wait for the
 //! lookup), not benchmarks.
@@ -42,6 +43,8 @@ const SLOW_HOST: &str = "slow-dns.invalid";
 const FAILING_HOST: &str = "fail-dns.invalid";
 /// How long the shim takes for it.
 const LOOKUP: Duration = Duration::from_secs(3);
+/// A host name the shim fails to look up (`EAI_NONAME`) after [`LOOKUP`].
+const SLOW_FAILING_HOST: &str = "slow-fail-dns.invalid";
 /// A second host name the shim answers slowly, in two thirds of [`LOOKUP`] (2 s).
 const SLOW_HOST_2: &str = "slow-dns-2.invalid";
 /// A call that does not wait for the lookup returns well within this.
@@ -70,7 +73,8 @@ int getaddrinfo(const char* node, const char* service, const struct addrinfo* hi
 	if (node != NULL && strcmp(node, "fail-dns.invalid") == 0)
 		return EAI_NONAME;
 
-	if (node != NULL && (strcmp(node, "slow-dns.invalid") == 0 || strcmp(node, "slow-dns-2.invalid") == 0))
+	if (node != NULL && (strcmp(node, "slow-dns.invalid") == 0 || strcmp(node, "slow-dns-2.invalid") == 0
+			|| strcmp(node, "slow-fail-dns.invalid") == 0))
 	{
 		const char* ms = getenv("SLOW_DNS_MS");
 		const char* fd = getenv("SLOW_DNS_NOTIFY_FD");
@@ -88,6 +92,8 @@ int getaddrinfo(const char* node, const char* service, const struct addrinfo* hi
 		}
 		while (nanosleep(&left, &left) != 0 && errno == EINTR)
 			;
+		if (strcmp(node, "slow-fail-dns.invalid") == 0)
+			return EAI_NONAME;
 		if (hints != NULL)
 			h = *hints;
 		else
@@ -952,4 +958,67 @@ fn child_uris_replaced_during_lookup() {
     );
     wait_raw_connected(&a, "A");
     c.disconnect(None).wait_for(T).expect("C disconnects");
+}
+
+#[test]
+fn a_failed_lookup_is_not_repeated_for_the_mqtt_3_1_retry() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_failed_lookup_not_repeated();
+    }
+    let broker = Broker::start();
+    let out = run_child(
+        "a_failed_lookup_is_not_repeated_for_the_mqtt_3_1_retry",
+        &[("DNS_LOCK_PORT", broker.port().to_string())],
+    );
+    assert_child_passed(&out);
+}
+
+/// A's first server URI names a host whose lookup fails after 3 s, its second the broker
+/// directly; no MQTT version is set. Paho retries a failed URI with MQTT 3.1 (after 3.1.1)
+/// before it goes on to the next: a failed lookup is not made again for that retry, so the
+/// slow host is looked up once, and A connects after one lookup's time, not two.
+fn child_failed_lookup_not_repeated() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let direct = format!("tcp://127.0.0.1:{port}");
+    let a = paho_client(&direct, &unique("dns-retry"));
+    let opts = paho::ConnectOptionsBuilder::new()
+        .connect_timeout(Duration::from_secs(10))
+        .server_uris(&[format!("tcp://{SLOW_FAILING_HOST}:{port}"), direct.clone()])
+        .finalize();
+    assert_eq!(opts.mqtt_version_raw(), ffi::MQTTVERSION_DEFAULT);
+    let started = Instant::now();
+    let connect = a.connect(opts);
+    wait_lookup_started(&notify);
+    let rsp = connect
+        .wait_for(T)
+        .expect("A connects through its second server URI");
+    let took = started.elapsed();
+    assert_eq!(
+        rsp.connect_response().map(|r| r.server_uri),
+        Some(direct),
+        "A's connect went on to its second server URI"
+    );
+    // The shim wrote a byte for each lookup of the slow host, each before its answer: all
+    // are in the socket now.
+    notify.set_nonblocking(true).unwrap();
+    let mut more = [0u8; 16];
+    let again = match (&notify).read(&mut more) {
+        Ok(n) => n,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(e) => panic!("reading the lookup notifications: {e}"),
+    };
+    println!(
+        "dns-lock: a failed {LOOKUP:?} lookup, then the next URI: {} lookup(s) of \
+         {SLOW_FAILING_HOST}, connected after {took:?}",
+        1 + again
+    );
+    assert_eq!(
+        again,
+        0,
+        "{SLOW_FAILING_HOST}, whose lookup failed, was looked up {} times (connected after \
+         {took:?}): its MQTT 3.1 retry looked it up again",
+        1 + again
+    );
+    a.disconnect(None).wait_for(T).expect("A disconnects");
 }
