@@ -961,6 +961,117 @@ fn child_uris_replaced_during_lookup() {
 }
 
 #[test]
+fn a_connect_timeout_shorter_than_the_lookup_fails_the_connect_in_time() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_connect_timeout_during_lookup();
+    }
+    let broker = Broker::start();
+    let out = run_child(
+        "a_connect_timeout_shorter_than_the_lookup_fails_the_connect_in_time",
+        &[
+            ("DNS_LOCK_PORT", broker.port().to_string()),
+            // A lookup thread writing to a connect freed at its timeout reads garbage.
+            ("MALLOC_PERTURB_", "165".into()),
+        ],
+    );
+    assert_child_passed(&out);
+}
+
+/// A port on 127.0.0.1 nothing listens on (free a moment ago): a connect to it is refused.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A's host is looked up slowly (3 s), its broker is up; B's too, nothing listens on its
+/// port. Both connects time out after 1 s, during their lookups: before the fix,
+/// `MQTTAsync_checkTimeouts` skipped a client looking its host up, so A connected after the
+/// 3-s lookup and B failed only then. Each timed-out lookup ends later: its result is
+/// dropped (Paho's trace says so), and a new connect of A, started while the old lookup
+/// still runs, looks the host up again and connects.
+fn child_connect_timeout_during_lookup() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let (dropped_tx, dropped) = std::sync::mpsc::channel();
+    let dropped_tx = std::sync::Mutex::new(dropped_tx);
+    paho::set_client_trace_callback(paho::ffi_trace_level::MINIMUM, move |line| {
+        if line.message().contains("was looked up: result dropped") {
+            let _ = dropped_tx
+                .lock()
+                .unwrap()
+                .send((line.message().to_owned(), line.client()));
+        }
+    });
+    let a = paho_client(
+        &format!("tcp://{SLOW_HOST}:{port}"),
+        &unique("dns-timeout-a"),
+    );
+    let b = paho_client(
+        &format!("tcp://{SLOW_HOST}:{}", closed_port()),
+        &unique("dns-timeout-b"),
+    );
+    let timeout = Duration::from_secs(1);
+    let opts = paho::ConnectOptionsBuilder::new()
+        .connect_timeout(timeout)
+        .finalize();
+    let started = Instant::now();
+    let (a_connect, b_connect) = (a.connect(opts.clone()), b.connect(opts));
+    wait_lookup_started(&notify);
+    wait_lookup_started(&notify);
+    let a_result = a_connect.wait_for(T);
+    let a_took = started.elapsed();
+    let b_result = b_connect.wait_for(T);
+    let b_took = started.elapsed();
+    println!(
+        "dns-lock: connect timeout {timeout:?}, lookup {LOOKUP:?}: A (broker up) ended after \
+         {a_took:?} ({:?}), B (port closed) after {b_took:?} ({:?})",
+        a_result.as_ref().map(|_| "connected"),
+        b_result.as_ref().map(|_| "connected"),
+    );
+    // Seen at the next check of the send thread, within a fraction of a second.
+    let limit = timeout + Duration::from_millis(1500);
+    for (what, result, took) in [("A", &a_result, a_took), ("B", &b_result, b_took)] {
+        assert!(
+            matches!(result, Err(paho::Error::TcpConnectTimeout)),
+            "{what}'s connect (timeout {timeout:?}, lookup {LOOKUP:?}) ended after {took:?} \
+             with {result:?}, not TcpConnectTimeout"
+        );
+        assert!(
+            took < limit,
+            "{what}'s connect timed out after {took:?}, not within {limit:?} of its start: \
+             the {timeout:?} connect timeout waited for the {LOOKUP:?} lookup"
+        );
+    }
+    assert!(!a.is_connected() && !b.is_connected());
+
+    // A connects again while its timed-out lookup still runs: a lookup of its own.
+    let again = a.connect(connect_options());
+    wait_lookup_started(&notify);
+    let mut dropped_for = Vec::new();
+    for _ in 0..2 {
+        let (line, client) = dropped
+            .recv_timeout(T)
+            .expect("a timed-out lookup ended and its result was dropped");
+        println!("dns-lock: {line}");
+        dropped_for.push(client);
+    }
+    // The lines name their clients (alive, their connects timed out).
+    dropped_for.sort_by_key(|k| *k == Some(b.trace_key()));
+    assert_eq!(
+        dropped_for,
+        [Some(a.trace_key()), Some(b.trace_key())],
+        "the lines about the dropped results do not name A and B"
+    );
+    assert!(!b.is_connected(), "B connected after its connect timed out");
+    again
+        .wait_for(T)
+        .expect("A connects again after the timed-out attempt");
+    assert!(a.is_connected());
+    paho::clear_client_trace_callback();
+    a.disconnect(None).wait_for(T).expect("A disconnects");
+}
+
+#[test]
 fn a_failed_lookup_is_not_repeated_for_the_mqtt_3_1_retry() {
     if env::var(CHILD_ENV).is_ok() {
         return child_failed_lookup_not_repeated();
@@ -1020,5 +1131,54 @@ fn child_failed_lookup_not_repeated() {
          {took:?}): its MQTT 3.1 retry looked it up again",
         1 + again
     );
+    a.disconnect(None).wait_for(T).expect("A disconnects");
+}
+
+#[test]
+fn lines_of_the_lookup_thread_name_their_client() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_lookup_lines();
+    }
+    let broker = Broker::start();
+    let out = run_child(
+        "lines_of_the_lookup_thread_name_their_client",
+        &[("DNS_LOCK_PORT", broker.port().to_string())],
+    );
+    assert_child_passed(&out);
+}
+
+/// The lookup thread's line about A's lookup (written holding Paho's lock, when the lookup
+/// ends) carries A, as the lines the send thread writes for A's connect do (patch 7):
+/// before, the lookup thread set no client, and `on_log` of A never saw it.
+fn child_lookup_lines() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&lines);
+    paho::set_client_trace_callback(paho::ffi_trace_level::MINIMUM, move |line| {
+        if line.message().contains(&format!("Looked up {SLOW_HOST}")) {
+            sink.lock().unwrap().push((
+                line.message().to_owned(),
+                line.client(),
+                line.client_id().map(str::to_owned),
+            ));
+        }
+    });
+    let id = unique("dns-lines");
+    let a = paho_client(&format!("tcp://{SLOW_HOST}:{port}"), &id);
+    let connect = a.connect(connect_options());
+    wait_lookup_started(&notify);
+    connect.wait_for(T).expect("A connects");
+    paho::clear_client_trace_callback();
+    let lines = lines.lock().unwrap().clone();
+    println!("dns-lock: the lookup thread's lines: {lines:?}");
+    assert!(!lines.is_empty(), "no line about the lookup of {SLOW_HOST}");
+    for (message, client, client_id) in &lines {
+        assert_eq!(
+            (client, client_id.as_deref()),
+            (&Some(a.trace_key()), Some(id.as_str())),
+            "the lookup thread's line {message:?} does not name A"
+        );
+    }
     a.disconnect(None).wait_for(T).expect("A disconnects");
 }

@@ -55,7 +55,7 @@ static void MQTTProtocol_checkPendingWrites(void);
 static void MQTTAsync_freeCommand1(MQTTAsync_queuedCommand *command);
 static void MQTTAsync_freeCommand(MQTTAsync_queuedCommand *command);
 static int MQTTAsync_processCommand(void);
-static void MQTTAsync_checkTimeouts(void);
+static long MQTTAsync_checkTimeouts(void); /* flask-mqtt patch 16: long, the next wait */
 static int MQTTAsync_completeConnection(MQTTAsyncs* m, Connack* connack);
 static void MQTTAsync_stop(void);
 static void MQTTAsync_closeOnly(Clients* client, enum MQTTReasonCodes reasonCode, MQTTProperties* props);
@@ -1470,8 +1470,11 @@ void MQTTAsync_writeComplete(SOCKET socket, int rc)
  * Under mqttasync_mutex. */
 typedef struct MQTTAsync_lookup_s
 {
-	MQTTAsyncs* client; /* NULL once MQTTAsync_destroy forgot it: the lookup thread frees the command */
-	MQTTAsync_queuedCommand* command;
+	MQTTAsyncs* client; /* NULL once MQTTAsync_destroy forgot it, or its connect timed out
+	                     * (MQTTAsync_lookupTimeouts): the lookup thread then drops the result */
+	MQTTAsync_queuedCommand* command; /* NULL once taken by either */
+	MQTTAsyncs* traced; /* flask-mqtt patch 16: the client the lookup thread's lines concern
+	                     * (Log_setClient), kept when its connect timed out; NULL once destroyed */
 	char* host; /* the lookup thread's */
 	struct MQTTAsync_lookup_s* next;
 } MQTTAsync_lookup;
@@ -1533,6 +1536,8 @@ void MQTTAsync_lookupForget(MQTTAsyncs* m)
 
 	for (lookup = MQTTAsync_lookups; lookup != NULL; lookup = lookup->next)
 	{
+		if (lookup->traced == m) /* flask-mqtt patch 16: also a lookup whose connect timed out */
+			lookup->traced = NULL;
 		if (lookup->client == m)
 		{
 			lookup->client = NULL;
@@ -1630,11 +1635,16 @@ static thread_return_type WINAPI MQTTAsync_lookupThread(void* arg)
 	rc = Socket_lookup(lookup->host, &result);
 
 	MQTTAsync_lock_mutex(mqttasync_mutex);
+	/* flask-mqtt patch 16: the lines below concern the client, while it exists (the unlock
+	 * clears it) */
+	if (lookup->traced != NULL)
+		Log_setClient(lookup->traced, lookup->traced->c->clientID);
 	command = lookup->command; /* NULL when MQTTAsync_lookupForget took it */
 	MQTTAsync_lookupUnlink(lookup);
 	if (lookup->client == NULL)
 	{
-		Log(TRACE_MIN, -1, "Client destroyed while %s was looked up: connect dropped", lookup->host);
+		/* flask-mqtt patch 16: or its connect timed out (MQTTAsync_lookupTimeouts) */
+		Log(TRACE_MIN, -1, "Client destroyed or its connect timed out while %s was looked up: result dropped", lookup->host);
 		if (result)
 			freeaddrinfo(result);
 		free(lookup->host);
@@ -1730,6 +1740,7 @@ static int MQTTAsync_lookupStart(MQTTAsync_queuedCommand* command, const char* s
 		return 0;
 	}
 	lookup->client = m;
+	lookup->traced = m; /* flask-mqtt patch 16 */
 	lookup->command = command;
 	lookup->host = host;
 	lookup->next = MQTTAsync_lookups;
@@ -2357,14 +2368,82 @@ exit:
 }
 
 
-static void MQTTAsync_checkTimeouts(void)
+/* flask-mqtt patch 16 (docs/paho-fork.md, "the broker's host name looked up without Paho's
+ * lock"): on the send thread, holding mqttasync_mutex: the connect timeout of a client
+ * whose host name is being looked up. Its CONNECT is its lookup's (m->connect is still the
+ * previous connect's), so the check MQTTAsync_checkTimeouts makes of m->connect cannot see
+ * it: a connect timeout shorter than the lookup passed unnoticed until the lookup ended
+ * (then the next attempt started: each of them took a whole lookup). A connect whose
+ * timeout (counted from its start_time, as upstream) passes while its lookup runs is taken
+ * from its record, which is orphaned as MQTTAsync_lookupForget orphans it (the lookup
+ * thread then frees only its record, host name and result, touching nothing of the
+ * client), and goes on as a connect timing out does upstream: nextOrClose, the next server
+ * URI or onFailure (MQTTASYNC_FAILURE, "TCP connect timeout") and the retry of automatic
+ * reconnect. One connect per walk: nextOrClose calls the application's callbacks, which
+ * may call the API, so the walk starts again after each. Returns how long the send thread
+ * may wait before the next check (at most 1000 ms: its wait when no lookup runs), so the
+ * timeout is seen when it passes, not up to a second later. */
+static long MQTTAsync_lookupTimeouts(void)
+{
+	long wait;
+	MQTTAsyncs* m;
+
+	do
+	{
+		MQTTAsync_lookup* lookup;
+		MQTTAsync_queuedCommand* command = NULL;
+
+		wait = 1000L;
+		m = NULL;
+		for (lookup = MQTTAsync_lookups; lookup != NULL; lookup = lookup->next)
+		{
+			ELAPSED_TIME_TYPE elapsed, timeout;
+
+			if (lookup->client == NULL || lookup->command == NULL)
+				continue;
+			elapsed = MQTTTime_elapsed(lookup->command->command.start_time);
+			timeout = (ELAPSED_TIME_TYPE)(lookup->client->connectTimeout > 0 ? lookup->client->connectTimeout : 0) * 1000;
+			if (elapsed > timeout)
+			{
+				m = lookup->client;
+				command = lookup->command;
+				lookup->client = NULL;
+				lookup->command = NULL;
+				break;
+			}
+			if (timeout - elapsed + 1 < (ELAPSED_TIME_TYPE)wait)
+				wait = (long)(timeout - elapsed + 1);
+		}
+		if (m != NULL)
+		{
+			Log_setClient(m, m->c->clientID);
+			Log(TRACE_MIN, -1, "Client %s: connect timed out while its host name was looked up", m->c->clientID);
+			m->connect = command->command; /* as MQTTAsync_processCommand when the connect goes on */
+			MQTTAsync_freeCommand(command);
+			m->c->connect_state = NOT_IN_PROGRESS; /* no longer RESOLVING; no socket */
+			nextOrClose(m, MQTTASYNC_FAILURE, "TCP connect timeout");
+			Log_setClient(NULL, NULL);
+		}
+	} while (m != NULL);
+	if (wait < 10L)
+		wait = 10L;
+	return wait;
+}
+
+
+/* flask-mqtt patch 16: returns the send thread's next wait (MQTTAsync_lookupTimeouts) */
+static long MQTTAsync_checkTimeouts(void)
 {
 	ListElement* current = NULL;
 	static START_TIME_TYPE last = START_TIME_ZERO;
 	START_TIME_TYPE now;
+	long wait;
 
 	FUNC_ENTRY;
 	MQTTAsync_lock_mutex(mqttasync_mutex);
+	/* flask-mqtt patch 16: lookups are checked on every call, not every 3 s as below: a
+	 * connect timeout is usually shorter than 3 s beyond the attempt's start */
+	wait = MQTTAsync_lookupTimeouts();
 	now = MQTTTime_now();
 	if (MQTTTime_difftime(now, last) < (DIFF_TIME_TYPE)3000)
 		goto exit;
@@ -2461,6 +2540,7 @@ static void MQTTAsync_checkTimeouts(void)
 exit:
 	MQTTAsync_unlock_mutex(mqttasync_mutex);
 	FUNC_EXIT;
+	return wait; /* flask-mqtt patch 16 */
 }
 
 
@@ -2492,8 +2572,9 @@ thread_return_type WINAPI MQTTAsync_sendThread(void* n)
 		}
 		if ((rc = Thread_wait_evt(send_evt, timeout)) != 0 && rc != ETIMEDOUT)
 			Log(LOG_ERROR, -1, "Error %d waiting for send event", rc);
-		timeout = 1000; /* 1 second for follow on waits */
-		MQTTAsync_checkTimeouts();
+		/* flask-mqtt patch 16: 1 second for follow on waits, less when a connect timeout
+		 * passes sooner during a lookup */
+		timeout = (int)MQTTAsync_checkTimeouts();
 	}
 	sendThread_state = STOPPING;
 	MQTTAsync_lock_mutex(mqttasync_mutex);
