@@ -1562,14 +1562,6 @@ void MQTTAsync_lookupForget(MQTTAsyncs* m)
 	ListFreeNoContent(commands);
 }
 
-/* flask-mqtt patch (as above): called by MQTTAsync_stop, holding mqttasync_mutex: a lookup
- * thread is running (the stop waits for it, however long the lookup takes, as it waited for
- * the lock the lookup held before the patch) */
-int MQTTAsync_lookupInProgress(void)
-{
-	return MQTTAsync_lookups != NULL;
-}
-
 /* flask-mqtt patch (as above): 1 when m's connect is being looked up, or looked up and
  * queued for the send thread to go on with */
 static int MQTTAsync_lookupPending(MQTTAsyncs* m)
@@ -3171,16 +3163,19 @@ static void MQTTAsync_stop(void)
 		{
 			int count = 0;
 			MQTTAsync_tostop = 1;
-			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED || MQTTAsync_lookupInProgress())
+			/* flask-mqtt patch 16 (docs/paho-fork.md, "the broker's host name looked up
+			 * without Paho's lock"): a lookup thread may still run here (of a client destroyed
+			 * during its lookup, or whose connect timed out: no client is connecting now, so
+			 * every lookup left is orphaned). It is not waited for (the lookup can take as long
+			 * as the resolver's timeouts): it reads nothing MQTTAsync_terminate frees. When it
+			 * ends it takes mqttasync_mutex (never destroyed before the process ends), takes its
+			 * record out of MQTTAsync_lookups (a static list, kept across a restart of Paho),
+			 * traces (nothing once Log_terminate ran) and frees its record, host name and
+			 * result (with the C library's free: flask-mqtt builds with HIGH_PERFORMANCE, no
+			 * heap tracking for Heap_terminate to end). */
+			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED)
 					&& MQTTAsync_tostop != 0 && ++count < 100)
 			{
-				/* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without
-				 * Paho's lock"): a lookup thread (of a client destroyed during its lookup) may
-				 * still run, however long the lookup takes: wait for it, and give the threads
-				 * the 10 s after it (before the patch the lookup held the lock, which this
-				 * thread waited for, however long) */
-				if (MQTTAsync_lookupInProgress())
-					count = 0;
 				MQTTAsync_unlock_mutex(mqttasync_mutex);
 				Log(TRACE_MIN, -1, "sleeping");
 				MQTTAsync_sleep(100L);

@@ -183,7 +183,6 @@ void MQTTAsync_lock_mutex(mutex_type amutex);
 int MQTTAsync_holdsMutex(void); /* flask-mqtt patch (docs/paho-fork.md, "destroying a client from a callback") */
 /* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock") */
 void MQTTAsync_lookupForget(MQTTAsyncs* m);
-int MQTTAsync_lookupInProgress(void);
 void MQTTAsync_lookupWait(MQTTAsyncs* m, int locked); /* flask-mqtt patch */
 void MQTTAsync_releaseAcks(void); /* flask-mqtt patch (docs/paho-fork.md, "deferred acknowledgements") */
 void MQTTAsync_unlock_mutex(mutex_type amutex);
