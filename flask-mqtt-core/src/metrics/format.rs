@@ -36,16 +36,19 @@ impl MetricsFormat {
     }
 
     /// The format for a request's `Accept` header: OpenMetrics when it lists
-    /// `application/openmetrics-text` with a quality above 0 (Prometheus does, first),
-    /// the Prometheus text format otherwise.
+    /// `application/openmetrics-text` with a quality above 0 (Prometheus does, first;
+    /// `q=0` or `Q=0` refuses it), the Prometheus text format otherwise.
     pub fn for_accept(accept: Option<&str>) -> MetricsFormat {
         let asks_openmetrics = accept.is_some_and(|accept| {
             accept.split(',').any(|range| {
                 let mut parts = range.split(';').map(str::trim);
                 let media = parts.next().unwrap_or_default();
+                // The weight `q=` (RFC 9110, 12.4.2); parameter names are
+                // case-insensitive, so `Q=0` refuses too.
                 let refused = parts.any(|p| {
-                    p.strip_prefix("q=")
-                        .and_then(|q| q.parse::<f32>().ok())
+                    p.split_once('=')
+                        .filter(|(name, _)| name.eq_ignore_ascii_case("q"))
+                        .and_then(|(_, q)| q.parse::<f32>().ok())
                         .is_some_and(|q| q <= 0.0)
                 });
                 media.eq_ignore_ascii_case("application/openmetrics-text") && !refused
@@ -77,6 +80,19 @@ mod tests {
             (
                 Some("application/openmetrics-text;q=0"),
                 MetricsFormat::PrometheusText,
+            ),
+            // RFC 9110: parameter names are case-insensitive, `q` as well.
+            (
+                Some("application/openmetrics-text;version=1.0.0;Q=0"),
+                MetricsFormat::PrometheusText,
+            ),
+            (
+                Some("text/plain, application/openmetrics-text ; Q=0.000"),
+                MetricsFormat::PrometheusText,
+            ),
+            (
+                Some("application/openmetrics-text;Q=0.5"),
+                MetricsFormat::OpenMetrics,
             ),
             (Some("text/plain"), MetricsFormat::PrometheusText),
             (Some(""), MetricsFormat::PrometheusText),
