@@ -258,14 +258,18 @@ impl Handler {
 
 /// Every handler linked into the program that belongs to the client configured with
 /// `prefix`: handlers without `broker = "..."` belong to `MQTT` (the default client),
-/// the others to the prefix they name. Sorted by module and name.
+/// the others to the prefix they name. Sorted by module, name and filter (handlers can
+/// share a name: the metrics number them in this order).
 pub(crate) fn collect_for(prefix: &str) -> Vec<Handler> {
     let mut out: Vec<Handler> = inventory::iter::<HandlerDescriptor>
         .into_iter()
         .filter(|desc| desc.broker() == prefix)
         .filter_map(Handler::new)
         .collect();
-    out.sort_by(|a, b| (a.desc.module, a.desc.name).cmp(&(b.desc.module, b.desc.name)));
+    out.sort_by(|a, b| {
+        let key = |h: &Handler| (h.desc.module, h.desc.name, h.desc.filter);
+        key(a).cmp(&key(b))
+    });
     out
 }
 

@@ -10,11 +10,12 @@ use super::queue::Queue;
 use crate::event::Event;
 use crate::handler::HandlerError;
 use crate::metrics::families::CallOutcome;
-use crate::metrics::recorder::{ClientMetrics, HandlerMetrics};
+use crate::metrics::recorder::{distinct_labels, ClientMetrics, HandlerMetrics};
 use crate::registry::Handler;
 
-/// The metrics of handler `h`, whose queue is `queue`: named as the logs name it, its
-/// queue depth read from the queue at scrape time.
+/// The metrics of handler `h`, whose queue is `queue`: named as the logs name it (made
+/// distinct from the client's other handlers' in [`Measured::observer`]), its queue
+/// depth read from the queue at scrape time.
 pub(super) fn handler_metrics(h: &Handler, queue: &Queue) -> HandlerMetrics {
     let room = Arc::clone(&queue.room);
     HandlerMetrics::new(
@@ -31,13 +32,16 @@ pub(super) struct Measured {
 }
 
 impl Measured {
-    /// Hands `handlers` to the client's `metrics` (for scrapes) and returns the observer
-    /// that records into them, in front of `next`.
+    /// Hands `handlers` (by handler index), their labels made distinct, to the client's
+    /// `metrics` (for scrapes) and returns the observer that records into them, in front
+    /// of `next`.
     pub(super) fn observer(
         metrics: &ClientMetrics,
-        handlers: Arc<[HandlerMetrics]>,
+        mut handlers: Vec<HandlerMetrics>,
         next: Option<Arc<dyn Observer>>,
     ) -> Arc<dyn Observer> {
+        distinct_labels(&mut handlers);
+        let handlers: Arc<[HandlerMetrics]> = Arc::from(handlers);
         metrics.set_handlers(Arc::clone(&handlers));
         Arc::new(Measured { handlers, next })
     }

@@ -162,11 +162,9 @@ impl Dispatcher {
             })
             .unzip();
         let observer = match (metrics, measured.into_iter().collect::<Option<Vec<_>>>()) {
-            (Some(metrics), Some(measured)) => Some(measure::Measured::observer(
-                metrics,
-                Arc::from(measured),
-                observer,
-            )),
+            (Some(metrics), Some(measured)) => {
+                Some(measure::Measured::observer(metrics, measured, observer))
+            }
             _ => observer,
         };
         let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();

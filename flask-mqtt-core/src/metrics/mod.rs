@@ -15,7 +15,10 @@
 //! | `mqtt_released_messages` | gauge | `broker` | QoS 1/2 messages of the connection released without an acknowledgement |
 //!
 //! `broker` is the client's configuration prefix (`MQTT`, `MQTT2`, ...), `handler` the
-//! handler's `module::function` as the dispatch log lines write it.
+//! handler's `module::function` as the dispatch log lines write it; handlers sharing one
+//! (one function under two attributes, functions of one name in two blocks of a module)
+//! are `module::function`, `module::function#2`, ... in the order of their filters
+//! (`recorder::distinct_labels`), so that no label set repeats in a family.
 //!
 //! # Why prometheus-client
 //! [`prometheus-client`](https://docs.rs/prometheus-client) is the Prometheus
