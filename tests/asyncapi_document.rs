@@ -1,10 +1,9 @@
 //! The AsyncAPI document served by `mqtt::asyncapi`, checked by the official parser
-//! (npm `@asyncapi/parser`, installed once by `scripts/setup-asyncapi` into a cache
-//! outside the work tree, run with the machine's Node.js through
-//! `scripts/asyncapi-validate.cjs`): zero diagnostics of severity error, and the parser
-//! reads the channels, parameters, operations and payloads we meant. Also checked on the
-//! JSON itself: schemas from `schemars`, `+`/`#` levels as parameters, the shared group,
-//! the second broker's servers, declared publishers, and that no credential appears.
+//! (npm `@asyncapi/parser`, run by the harness's `asyncapi_verdict`): zero diagnostics
+//! of severity error, and the parser reads the channels, parameters, operations and
+//! payloads we meant. Also checked on the JSON itself: schemas from `schemars`, `+`/`#`
+//! levels as parameters, the shared group, the second broker's servers, declared
+//! publishers, and that no credential appears.
 //!
 //! The app runs in-process with two clients (`MQTT`, `MQTT2`) against a real Mosquitto
 //! that requires a password. One test per binary: the actix plugin's clients are per
@@ -13,13 +12,11 @@
 // Test code: a failed expectation panics.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process;
 use std::time::Duration;
 
 use actix_web::{test, web, App};
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, Broker, Observer};
+use flask_mqtt_tests::{asyncapi_verdict, unique, Broker, Observer};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -88,35 +85,6 @@ mqtt::publisher! {
     static LATEST: Reading = "doc/latest", qos = 1, retain = true;
 }
 
-/// Installs (once) and locates the parser; never skipped: the script installs what is
-/// missing.
-fn parser_dir() -> PathBuf {
-    flask_mqtt_tests::installed_by("setup-asyncapi")
-}
-
-/// The parser's verdict on `doc`.
-fn validate(root: &Path, doc: &Value) -> Value {
-    let dir = parser_dir();
-    let file = tempfile::Builder::new()
-        .prefix("asyncapi-")
-        .suffix(".json")
-        .tempfile()
-        .unwrap();
-    std::fs::write(file.path(), serde_json::to_vec_pretty(doc).unwrap()).unwrap();
-    let out = process::Command::new("node")
-        .arg(root.join("scripts/asyncapi-validate.cjs"))
-        .arg(&dir)
-        .arg(file.path())
-        .output()
-        .expect("cannot run node (scripts/setup-asyncapi installs it)");
-    assert!(
-        out.status.success(),
-        "the validator failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn find<'a>(list: &'a Value, key: &str, value: &str) -> &'a Value {
     list.as_array()
         .unwrap()
@@ -170,10 +138,7 @@ async fn the_document_passes_the_official_parser_and_says_what_the_app_does() {
     );
 
     // The official parser: no error; what it read.
-    let verdict = validate(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").as_path(),
-        &doc,
-    );
+    let verdict = asyncapi_verdict(&doc);
     let diagnostics = verdict["diagnostics"].as_array().unwrap();
     for d in diagnostics {
         println!("parser diagnostic: {d}");

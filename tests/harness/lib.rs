@@ -39,6 +39,7 @@
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
 //!   HTTP API.
+//! * [`asyncapi_verdict`] — the official AsyncAPI parser's verdict on a document.
 //! * [`serve`] — an app's actix-web server on a free loopback port.
 //! * [`wait_until`] / [`blocking`] / [`unique`] — small helpers for polling, for
 //!   blocking steps in a single-threaded runtime, and for unique topic prefixes and
@@ -62,6 +63,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod app_process;
+mod asyncapi;
 mod broker;
 mod chromium;
 mod client;
@@ -89,6 +91,7 @@ mod wait;
 mod ws_proxy;
 
 pub use app_process::{say, AppProcess};
+pub use asyncapi::{asyncapi_problems, asyncapi_verdict};
 pub use broker::{Broker, BrokerBuilder};
 pub use chromium::Chromedriver;
 pub use client::Observer;

@@ -2,6 +2,7 @@
 //! the handler registry and the declared publishers (see [`AsyncApi`]).
 
 mod channels;
+mod keys;
 mod refs;
 mod servers;
 
@@ -11,6 +12,7 @@ use flask_mqtt_topic::TopicTemplate;
 use serde_json::{json, Map, Value};
 
 use self::channels::{Channels, Operation};
+use self::keys::by_component_key;
 use self::refs::rename_refs;
 use self::servers::Servers;
 use crate::describe::{PayloadFn, Schemas};
@@ -49,7 +51,10 @@ pub const ASYNCAPI_VERSION: &str = "3.0.0";
 /// - `operations`: one `receive` per handler (its name, QoS, shared group) and one
 ///   `send` per publisher (QoS, retain, its doc comment);
 /// - `components.schemas`: the JSON Schemas (draft-07, which AsyncAPI's default schema
-///   format extends) of the `Json<T>` payloads whose `T` derives `schemars::JsonSchema`.
+///   format extends) of the `Json<T>` payloads whose `T` derives `schemars::JsonSchema`,
+///   under schemars' name for `T` when it is a component key (`^[a-zA-Z0-9\.\-_]+$`);
+///   another name (`Température`) has each other character replaced by `_` and a hash of
+///   the name appended (`Temp_rature_<8 hex digits>`), and the references follow.
 ///   A `Json<T>` whose `T` has none is documented as untyped JSON, `Text` as a string,
 ///   other handlers as any payload.
 ///
@@ -181,9 +186,10 @@ impl AsyncApi {
 /// The channels and operations of `declared`, on `servers`, and the named schemas of
 /// their payloads.
 ///
-/// Every payload is described first, so that the schemas are merged (and a sent type's
-/// `<Name>Sent` named) before any message is made: a channel's messages are compared with
-/// the references they end up with, and a handler's message is never merged with a
+/// Every payload is described first, so that the schemas are merged (a sent type's
+/// `<Name>Sent` named) and keyed (a name that is no component key given one: see
+/// `keys`) before any message is made: a channel's messages are compared with the
+/// references they end up with, and a handler's message is never merged with a
 /// publisher's whose schema only looked the same before the renaming.
 fn describe(
     declared: impl Iterator<Item = Declared>,
@@ -201,12 +207,14 @@ fn describe(
         described.push((declared, template, payload));
     }
     let (all, renames) = merge_schemas(&mut schemas);
+    let (all, keys) = by_component_key(all);
     let mut channels = Channels::default();
     for (declared, template, mut payload) in described {
-        if declared.send {
-            if let Some(schema) = payload.as_mut().and_then(|p| p.schema.as_mut()) {
+        if let Some(schema) = payload.as_mut().and_then(|p| p.schema.as_mut()) {
+            if declared.send {
                 rename_refs(schema, &renames);
             }
+            rename_refs(schema, &keys);
         }
         channels.add(
             Operation {
@@ -420,7 +428,7 @@ mod tests {
     }
 
     #[test]
-    fn a_name_percent_encoded_in_references_is_renamed_too() {
+    fn a_name_that_is_no_component_key_is_keyed_and_renamed_too() {
         let (channels, schemas) = describe(
             [
                 on("devices/{id}/state", false, "on_t", temperature),
@@ -432,15 +440,19 @@ mod tests {
         let keys: Vec<_> = schemas.keys().collect();
         assert_eq!(
             payload(&channels, "on_t"),
-            &json!({ "$ref": "#/components/schemas/Temp%C3%A9rature" }),
+            &json!({ "$ref": "#/components/schemas/Temp_rature_b1f3b4c0" }),
             "{keys:?}"
         );
         assert_eq!(
             payload(&channels, "T"),
-            &json!({ "$ref": "#/components/schemas/Temp%C3%A9ratureSent" }),
+            &json!({ "$ref": "#/components/schemas/Temp_ratureSent_9935127e" }),
             "{keys:?}"
         );
-        assert!(schemas.contains_key("TempératureSent"), "{keys:?}");
+        assert_eq!(
+            keys,
+            ["Temp_ratureSent_9935127e", "Temp_rature_b1f3b4c0"],
+            "only the keys"
+        );
     }
 
     #[test]
