@@ -16,12 +16,10 @@
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{encode_publish, read_packet, unique, Recorder};
+use flask_mqtt_tests::{first_publish_by, first_publish_of, unique, Recorder, SocketClient};
 use mqtt::{Client, Config, EmbeddedBroker, QoS};
 
 const T: Duration = Duration::from_secs(20);
@@ -46,144 +44,6 @@ fn connected(c: mqtt::Mqtt) {
     CONNECTED.push(c.client_id().to_owned());
 }
 
-// ---- a client speaking MQTT 3.1.1 over a plain socket ------------------------------
-
-/// A connection that acknowledges nothing unless told to.
-struct Raw {
-    stream: TcpStream,
-    /// PUBLISHes read while waiting for another packet (a SUBACK), in order.
-    early: std::collections::VecDeque<Vec<u8>>,
-}
-
-impl Raw {
-    /// Connects as `client_id` (keep-alive 60 s: rumqttd refuses 0) and returns the
-    /// connection and the CONNACK's session-present flag; panics, saying `what`, if the
-    /// broker does not accept it within [`T`].
-    fn connect(addr: SocketAddr, client_id: &str, clean_session: bool, what: &str) -> (Raw, bool) {
-        let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{what}: {e}"));
-        stream.set_read_timeout(Some(T)).unwrap();
-        let mut body = Vec::new();
-        put_str(&mut body, b"MQTT");
-        body.extend_from_slice(&[4, if clean_session { 0x02 } else { 0x00 }, 0, 60]);
-        put_str(&mut body, client_id.as_bytes());
-        let mut packet = vec![0x10, u8::try_from(body.len()).unwrap()];
-        packet.extend_from_slice(&body);
-        stream.write_all(&packet).unwrap();
-        let connack = read_packet(&mut stream)
-            .unwrap_or_else(|e| panic!("{what}: no CONNACK from the embedded broker: {e}"));
-        assert_eq!(connack.len(), 4, "{what}: {connack:?}");
-        assert_eq!(
-            (connack[0], connack[3]),
-            (0x20, 0),
-            "{what}: refused: {connack:?}"
-        );
-        (
-            Raw {
-                stream,
-                early: std::collections::VecDeque::new(),
-            },
-            connack[2] & 1 == 1,
-        )
-    }
-
-    /// Subscribes to `filter` at QoS 1 and waits for the SUBACK granting it; PUBLISHes
-    /// that come first are kept for [`Raw::next_publish`].
-    fn subscribe(&mut self, filter: &str) {
-        self.subscribe_all(&[filter]);
-    }
-
-    /// Subscribes to `filters` at QoS 1 in one SUBSCRIBE and waits for the SUBACK
-    /// granting them all; PUBLISHes that come first are kept for [`Raw::next_publish`].
-    fn subscribe_all(&mut self, filters: &[&str]) {
-        let mut body = vec![0, 1]; // packet identifier 1
-        for filter in filters {
-            put_str(&mut body, filter.as_bytes());
-            body.push(1);
-        }
-        let mut packet = vec![0x82];
-        // The remaining length, 7 bits a byte (two filters can take more than 127 bytes).
-        let mut len = body.len();
-        loop {
-            let byte = u8::try_from(len % 128).unwrap();
-            len /= 128;
-            packet.push(if len > 0 { byte | 0x80 } else { byte });
-            if len == 0 {
-                break;
-            }
-        }
-        packet.extend_from_slice(&body);
-        self.stream.write_all(&packet).unwrap();
-        let mut suback = vec![0x90, u8::try_from(2 + filters.len()).unwrap(), 0, 1];
-        suback.extend(filters.iter().map(|_| 1));
-        loop {
-            let p = read_packet(&mut self.stream).expect("SUBACK");
-            if p[0] >> 4 == 3 {
-                self.early.push_back(p);
-                continue;
-            }
-            assert_eq!(p, suback, "granted QoS 1 for {filters:?}");
-            return;
-        }
-    }
-
-    fn publish_qos1(&mut self, topic: &str, payload: &str, id: u16) {
-        let mut packet = Vec::new();
-        encode_publish(&mut packet, topic, payload.as_bytes(), 1, id, false);
-        self.stream.write_all(&packet).unwrap();
-    }
-
-    /// The next PUBLISH this connection receives, as (topic, payload, packet identifier);
-    /// other packets (the PUBACK of its own publish) are skipped.
-    fn next_publish(&mut self, what: &str) -> (String, String, u16) {
-        loop {
-            let p = match self.early.pop_front() {
-                Some(p) => p,
-                None => read_packet(&mut self.stream).unwrap_or_else(|e| {
-                    panic!("{what}: no PUBLISH from the embedded broker within {T:?}: {e}")
-                }),
-            };
-            if p[0] >> 4 != 3 {
-                continue;
-            }
-            assert_eq!(p[0] & 0x06, 0x02, "{what}: a QoS 1 PUBLISH: {p:?}");
-            return parse_publish(&p);
-        }
-    }
-
-    fn puback(&mut self, id: u16) {
-        let [hi, lo] = id.to_be_bytes();
-        self.stream.write_all(&[0x40, 2, hi, lo]).unwrap();
-    }
-
-    /// Goes away without a DISCONNECT, as a killed process does.
-    fn vanish(self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
-    }
-
-    /// Sends DISCONNECT and waits for the broker to close the socket.
-    fn disconnect(mut self) {
-        self.stream.write_all(&[0xE0, 0]).unwrap();
-        let mut rest = Vec::new();
-        let _ = self.stream.read_to_end(&mut rest);
-    }
-}
-
-/// A QoS 1 PUBLISH's (topic, payload, packet identifier).
-fn parse_publish(p: &[u8]) -> (String, String, u16) {
-    let header = 2 + p[1..].iter().position(|b| b & 0x80 == 0).unwrap();
-    let body = &p[header..];
-    let len = usize::from(u16::from_be_bytes([body[0], body[1]]));
-    let topic = String::from_utf8(body[2..2 + len].to_vec()).unwrap();
-    let id = u16::from_be_bytes([body[2 + len], body[3 + len]]);
-    let payload = String::from_utf8(body[4 + len..].to_vec()).unwrap();
-    (topic, payload, id)
-}
-
-fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
-    buf.extend_from_slice(&u16::try_from(s.len()).unwrap().to_be_bytes());
-    buf.extend_from_slice(s);
-}
-
 // ---- the test --------------------------------------------------------------------
 
 #[test]
@@ -196,7 +56,7 @@ fn a_persistent_shared_subscriber_leaving_with_an_unacknowledged_message_does_no
 
     // A persistent session, the only member of the shared subscription's group, receives
     // a QoS 1 message and goes away without acknowledging it.
-    let (mut first, _) = Raw::connect(addr, &id, false, "the shared subscriber");
+    let (mut first, _) = SocketClient::connect(addr, &id, false, "the shared subscriber");
     first.subscribe(&format!("$share/g/{topic}"));
     first.publish_qos1(&topic, "unacknowledged", 7);
     let (got_topic, payload, _) = first.next_publish("the shared subscriber");
@@ -210,7 +70,7 @@ fn a_persistent_shared_subscriber_leaving_with_an_unacknowledged_message_does_no
     // 0.20.0's died there, and this CONNACK never came), the session is there, and the
     // message it did not acknowledge comes again.
     let (mut again, session_present) =
-        Raw::connect(addr, &id, false, "the shared subscriber reconnecting");
+        SocketClient::connect(addr, &id, false, "the shared subscriber reconnecting");
     assert!(session_present, "the persistent session was kept");
     let (got_topic, payload, pkid) = again.next_publish("the shared subscriber reconnecting");
     assert_eq!(
@@ -271,7 +131,7 @@ fn a_persistent_shared_subscriber_that_subscribes_again_gets_its_unacknowledged_
     // A group of this test's own: rumqttd keys groups by name alone.
     let filter = format!("$share/{id}/{topic}");
 
-    let (mut first, _) = Raw::connect(addr, &id, false, "the shared subscriber");
+    let (mut first, _) = SocketClient::connect(addr, &id, false, "the shared subscriber");
     first.subscribe(&filter);
     first.publish_qos1(&topic, "unacknowledged", 7);
     let (_, payload, _) = first.next_publish("the shared subscriber");
@@ -279,7 +139,7 @@ fn a_persistent_shared_subscriber_that_subscribes_again_gets_its_unacknowledged_
     first.vanish();
 
     let what = "the shared subscriber reconnecting and subscribing again";
-    let (mut again, session_present) = Raw::connect(addr, &id, false, what);
+    let (mut again, session_present) = SocketClient::connect(addr, &id, false, what);
     assert!(session_present, "the persistent session was kept");
     again.subscribe(&filter);
     let (got_topic, payload, pkid) = again.next_publish(what);
@@ -316,7 +176,7 @@ fn a_message_held_by_a_returning_session_comes_again_when_another_client_recreat
 
     // A persistent session, alone in the group, goes away holding a QoS 1 message: the
     // group, left empty, is dropped.
-    let (mut first, _) = Raw::connect(addr, &id, false, "the first member");
+    let (mut first, _) = SocketClient::connect(addr, &id, false, "the first member");
     first.subscribe(&filter);
     first.publish_qos1(&topic, "held", 7);
     let (_, payload, _) = first.next_publish("the first member");
@@ -325,11 +185,12 @@ fn a_message_held_by_a_returning_session_comes_again_when_another_client_recreat
 
     // Another client joins the group, recreating it, and takes what is published next.
     let other_id = unique("embedded-share-other");
-    let (mut other, _) = Raw::connect(addr, &other_id, true, "the other member");
+    let (mut other, _) = SocketClient::connect(addr, &other_id, true, "the other member");
     other.subscribe(&filter);
 
     // The first comes back and subscribes again: one of the two gets the message again.
-    let (mut again, session_present) = Raw::connect(addr, &id, false, "the first member back");
+    let (mut again, session_present) =
+        SocketClient::connect(addr, &id, false, "the first member back");
     assert!(session_present, "the persistent session was kept");
     again.subscribe(&filter);
     let got = first_publish_of(&mut [&mut again, &mut other], T);
@@ -357,9 +218,9 @@ fn a_member_returning_without_a_held_message_does_not_replay_what_the_group_had(
 
     // A and B, persistent sessions, share the subscription; A leaves cleanly, holding
     // nothing, and B (the group stays) takes what is published while A is away.
-    let (mut a, _) = Raw::connect(addr, &id, false, "member A");
+    let (mut a, _) = SocketClient::connect(addr, &id, false, "member A");
     a.subscribe(&filter);
-    let (mut b, _) = Raw::connect(addr, &b_id, false, "member B");
+    let (mut b, _) = SocketClient::connect(addr, &b_id, false, "member B");
     b.subscribe(&filter);
     a.disconnect();
     for n in 1..=3u16 {
@@ -371,7 +232,7 @@ fn a_member_returning_without_a_held_message_does_not_replay_what_the_group_had(
 
     // A comes back (and subscribes again, as apps do): what either member gets next is
     // what is published next, not what B already had.
-    let (mut a, session_present) = Raw::connect(addr, &id, false, "member A back");
+    let (mut a, session_present) = SocketClient::connect(addr, &id, false, "member A back");
     assert!(session_present, "A's persistent session was kept");
     a.subscribe(&filter);
     b.publish_qos1(&topic, "after 1", 20);
@@ -408,7 +269,7 @@ fn a_filter_and_its_shared_form_in_one_subscribe_both_deliver() {
     let shared = format!("$share/{id}/{topic}");
 
     let what = "a subscriber to a filter and its shared form";
-    let (mut both, _) = Raw::connect(addr, &id, true, what);
+    let (mut both, _) = SocketClient::connect(addr, &id, true, what);
     both.subscribe_all(&[&topic, &shared]);
     for (n, payload) in ["one", "two"].into_iter().enumerate() {
         both.publish_qos1(&topic, payload, 10 + u16::try_from(n).unwrap());
@@ -424,7 +285,7 @@ fn a_filter_and_its_shared_form_in_one_subscribe_both_deliver() {
     }
 
     // The broker still serves: another client connects, subscribes and receives.
-    let (mut other, _) = Raw::connect(
+    let (mut other, _) = SocketClient::connect(
         addr,
         &unique("embedded-share-both-other"),
         true,
@@ -453,14 +314,15 @@ fn a_returning_session_that_does_not_subscribe_again_is_still_a_member_of_its_gr
     let filter = format!("$share/{id}/{topic}");
 
     // A, a persistent session alone in the group, leaves cleanly: the group is dropped.
-    let (mut a, _) = Raw::connect(addr, &id, false, "member A");
+    let (mut a, _) = SocketClient::connect(addr, &id, false, "member A");
     a.subscribe(&filter);
     a.disconnect();
     // B joins the group, recreating it.
-    let (mut b, _) = Raw::connect(addr, &unique("embedded-share-member-b"), true, "member B");
+    let (mut b, _) =
+        SocketClient::connect(addr, &unique("embedded-share-member-b"), true, "member B");
     b.subscribe(&filter);
     // A comes back and does not subscribe again: its session holds the subscription.
-    let (mut a, session_present) = Raw::connect(addr, &id, false, "member A back");
+    let (mut a, session_present) = SocketClient::connect(addr, &id, false, "member A back");
     assert!(session_present, "A's persistent session was kept");
 
     let sent = ["m1", "m2", "m3", "m4"];
@@ -478,44 +340,4 @@ fn a_returning_session_that_does_not_subscribe_again_is_still_a_member_of_its_gr
         got.iter().any(|(member, _)| *member == 0),
         "the returning member A got none of its group's messages (A is 0, B is 1): {got:?}"
     );
-}
-
-/// The payload of the first PUBLISH any of `conns` receives within `within` (each read
-/// waits a little, in turn), acknowledged; `None` if none came.
-fn first_publish_of(conns: &mut [&mut Raw], within: Duration) -> Option<String> {
-    first_publish_by(conns, within).map(|(_, payload)| payload)
-}
-
-/// [`first_publish_of`], with the index in `conns` of the connection that received it.
-fn first_publish_by(conns: &mut [&mut Raw], within: Duration) -> Option<(usize, String)> {
-    let deadline = std::time::Instant::now() + within;
-    for (i, c) in conns.iter_mut().enumerate() {
-        if let Some(p) = c.early.pop_front() {
-            let (_, payload, pkid) = parse_publish(&p);
-            c.puback(pkid);
-            return Some((i, payload));
-        }
-        c.stream
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-    }
-    while std::time::Instant::now() < deadline {
-        for (i, c) in conns.iter_mut().enumerate() {
-            match read_packet(&mut c.stream) {
-                Ok(p) if p[0] >> 4 == 3 => {
-                    let (_, payload, pkid) = parse_publish(&p);
-                    c.puback(pkid);
-                    return Some((i, payload));
-                }
-                Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("a member's connection failed: {e}"),
-            }
-        }
-    }
-    None
 }

@@ -34,6 +34,8 @@
 //! * [`HoldProxy`] — a proxy (Unix-domain socket to the broker) that can stop reading
 //!   what the client sends, so that its writes stay pending, can cut the connection,
 //!   and records both directions for [`split_packets`].
+//! * [`SocketClient`] — an MQTT 3.1.1 client written by hand over a plain socket that
+//!   acknowledges nothing unless told to, for the embedded broker's sessions.
 //! * [`paho_client`] / [`RawClient`] — a `paho_mqtt` client without persistence, and a
 //!   client of Paho C's own API, for the tests of our Paho fork.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
@@ -85,6 +87,7 @@ mod server;
 mod session_client;
 mod session_publisher;
 mod setup_script;
+mod socket_client;
 mod sys;
 mod tls;
 mod wait;
@@ -117,6 +120,7 @@ pub use server::{serve, Served};
 pub use session_client::{SessionClient, SessionOptions};
 pub use session_publisher::{PublisherReport, SessionPublisher};
 pub use setup_script::installed_by;
+pub use socket_client::{first_publish_by, first_publish_of, SocketClient, SOCKET_CLIENT_TIMEOUT};
 pub use sys::{reset_connection, set_receive_buffer, without_terminal};
 pub use tls::Pki;
 pub use wait::{blocking, wait_connected, wait_ready, wait_until, wait_until_async};

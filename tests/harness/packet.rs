@@ -187,7 +187,7 @@ fn var_int(buf: &[u8]) -> Result<Option<(usize, usize)>, String> {
 }
 
 /// Fixed header: packet type and flags, then the remaining length.
-fn put_header(buf: &mut Vec<u8>, first: u8, len: usize) {
+pub(crate) fn put_header(buf: &mut Vec<u8>, first: u8, len: usize) {
     buf.push(first);
     put_var_int(buf, len);
 }
@@ -208,7 +208,7 @@ fn put_var_int(buf: &mut Vec<u8>, mut len: usize) {
 }
 
 /// A string (bytes, not checked for UTF-8) with its 16-bit length.
-fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn put_str(buf: &mut Vec<u8>, s: &[u8]) {
     let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
     buf.extend_from_slice(&len.to_be_bytes());
     buf.extend_from_slice(&s[..usize::from(len)]);

@@ -1,0 +1,228 @@
+//! [`SocketClient`]: an MQTT 3.1.1 client written by hand over a plain socket, that
+//! acknowledges nothing unless told to: for the embedded broker's tests
+//! (`tests/embedded_shared_*.rs`), which need a session to hold a message unacknowledged,
+//! to vanish without a DISCONNECT, or to see exactly which PUBLISH comes first.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::packet::{encode_publish, put_header, put_str, read_packet};
+
+/// How long a [`SocketClient`] waits for the broker's answer (CONNACK, SUBACK, UNSUBACK,
+/// a PUBLISH) before its step panics.
+pub const SOCKET_CLIENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A connection that acknowledges nothing unless told to.
+pub struct SocketClient {
+    stream: TcpStream,
+    /// PUBLISHes read while waiting for another packet (a SUBACK), in order.
+    early: VecDeque<Vec<u8>>,
+}
+
+impl SocketClient {
+    /// Connects as `client_id` (keep-alive 60 s: rumqttd refuses 0) and returns the
+    /// connection and the CONNACK's session-present flag; panics, saying `what`, if the
+    /// broker does not accept it within [`SOCKET_CLIENT_TIMEOUT`].
+    pub fn connect(
+        addr: SocketAddr,
+        client_id: &str,
+        clean_session: bool,
+        what: &str,
+    ) -> (SocketClient, bool) {
+        let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("{what}: {e}"));
+        stream
+            .set_read_timeout(Some(SOCKET_CLIENT_TIMEOUT))
+            .unwrap();
+        let mut body = Vec::new();
+        put_str(&mut body, b"MQTT");
+        body.extend_from_slice(&[4, if clean_session { 0x02 } else { 0x00 }, 0, 60]);
+        put_str(&mut body, client_id.as_bytes());
+        let mut packet = Vec::new();
+        put_header(&mut packet, 0x10, body.len());
+        packet.extend_from_slice(&body);
+        stream.write_all(&packet).unwrap();
+        let connack = read_packet(&mut stream)
+            .unwrap_or_else(|e| panic!("{what}: no CONNACK from the embedded broker: {e}"));
+        assert_eq!(connack.len(), 4, "{what}: {connack:?}");
+        assert_eq!(
+            (connack[0], connack[3]),
+            (0x20, 0),
+            "{what}: refused: {connack:?}"
+        );
+        (
+            SocketClient {
+                stream,
+                early: VecDeque::new(),
+            },
+            connack[2] & 1 == 1,
+        )
+    }
+
+    /// Subscribes to `filter` at QoS 1 and waits for the SUBACK granting it; PUBLISHes
+    /// that come first are kept for [`SocketClient::next_publish`].
+    pub fn subscribe(&mut self, filter: &str) {
+        self.subscribe_all(&[filter]);
+    }
+
+    /// Subscribes to `filters` at QoS 1 in one SUBSCRIBE and waits for the SUBACK
+    /// granting them all; PUBLISHes that come first are kept for
+    /// [`SocketClient::next_publish`].
+    pub fn subscribe_all(&mut self, filters: &[&str]) {
+        let mut body = vec![0, 1]; // packet identifier 1
+        for filter in filters {
+            put_str(&mut body, filter.as_bytes());
+            body.push(1);
+        }
+        let mut packet = Vec::new();
+        put_header(&mut packet, 0x82, body.len());
+        packet.extend_from_slice(&body);
+        self.stream.write_all(&packet).unwrap();
+        let mut suback = vec![0x90, u8::try_from(2 + filters.len()).unwrap(), 0, 1];
+        suback.extend(filters.iter().map(|_| 1));
+        let p = self.next_non_publish("SUBACK");
+        assert_eq!(p, suback, "granted QoS 1 for {filters:?}");
+    }
+
+    /// Unsubscribes from `filter` and waits for the UNSUBACK; PUBLISHes that come first
+    /// are kept for [`SocketClient::next_publish`].
+    pub fn unsubscribe(&mut self, filter: &str) {
+        let mut body = vec![0, 2]; // packet identifier 2
+        put_str(&mut body, filter.as_bytes());
+        let mut packet = Vec::new();
+        put_header(&mut packet, 0xA2, body.len());
+        packet.extend_from_slice(&body);
+        self.stream.write_all(&packet).unwrap();
+        let p = self.next_non_publish("UNSUBACK");
+        assert_eq!(p, [0xB0, 2, 0, 2], "the UNSUBACK of {filter:?}");
+    }
+
+    /// Publishes `payload` to `topic` at QoS 1 (packet identifier 3) and unsubscribes from
+    /// `filter` in one write, so that the broker reads both at once, then waits for the
+    /// UNSUBACK.
+    pub fn publish_and_unsubscribe(&mut self, topic: &str, payload: &str, filter: &str) {
+        let mut packets = Vec::new();
+        encode_publish(&mut packets, topic, payload.as_bytes(), 1, 3, false);
+        let mut body = vec![0, 2]; // packet identifier 2
+        put_str(&mut body, filter.as_bytes());
+        put_header(&mut packets, 0xA2, body.len());
+        packets.extend_from_slice(&body);
+        self.stream.write_all(&packets).unwrap();
+        let p = self.next_non_publish("UNSUBACK");
+        assert_eq!(p, [0xB0, 2, 0, 2], "the UNSUBACK of {filter:?}");
+    }
+
+    /// The next packet that is not a PUBLISH (those are kept for
+    /// [`SocketClient::next_publish`]), nor a PUBACK of the client's own publishes.
+    fn next_non_publish(&mut self, what: &str) -> Vec<u8> {
+        loop {
+            let p = read_packet(&mut self.stream).unwrap_or_else(|e| panic!("no {what}: {e}"));
+            match p[0] >> 4 {
+                3 => self.early.push_back(p),
+                4 => {}
+                _ => return p,
+            }
+        }
+    }
+
+    /// Publishes `payload` to `topic` at QoS 1, packet identifier `id`.
+    pub fn publish_qos1(&mut self, topic: &str, payload: &str, id: u16) {
+        let mut packet = Vec::new();
+        encode_publish(&mut packet, topic, payload.as_bytes(), 1, id, false);
+        self.stream.write_all(&packet).unwrap();
+    }
+
+    /// The next PUBLISH this connection receives, as (topic, payload, packet identifier),
+    /// not acknowledged; other packets (the PUBACK of its own publish) are skipped.
+    pub fn next_publish(&mut self, what: &str) -> (String, String, u16) {
+        loop {
+            let p = match self.early.pop_front() {
+                Some(p) => p,
+                None => read_packet(&mut self.stream).unwrap_or_else(|e| {
+                    panic!(
+                        "{what}: no PUBLISH from the embedded broker within \
+                         {SOCKET_CLIENT_TIMEOUT:?}: {e}"
+                    )
+                }),
+            };
+            if p[0] >> 4 != 3 {
+                continue;
+            }
+            assert_eq!(p[0] & 0x06, 0x02, "{what}: a QoS 1 PUBLISH: {p:?}");
+            return parse_publish(&p);
+        }
+    }
+
+    /// Acknowledges the QoS 1 PUBLISH `id`.
+    pub fn puback(&mut self, id: u16) {
+        let [hi, lo] = id.to_be_bytes();
+        self.stream.write_all(&[0x40, 2, hi, lo]).unwrap();
+    }
+
+    /// Goes away without a DISCONNECT, as a killed process does.
+    pub fn vanish(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+
+    /// Sends DISCONNECT and waits for the broker to close the socket.
+    pub fn disconnect(mut self) {
+        self.stream.write_all(&[0xE0, 0]).unwrap();
+        let mut rest = Vec::new();
+        let _ = self.stream.read_to_end(&mut rest);
+    }
+}
+
+/// The payload of the first PUBLISH any of `conns` receives within `within` (each read
+/// waits a little, in turn), acknowledged; `None` if none came.
+pub fn first_publish_of(conns: &mut [&mut SocketClient], within: Duration) -> Option<String> {
+    first_publish_by(conns, within).map(|(_, payload)| payload)
+}
+
+/// [`first_publish_of`], with the index in `conns` of the connection that received it.
+pub fn first_publish_by(
+    conns: &mut [&mut SocketClient],
+    within: Duration,
+) -> Option<(usize, String)> {
+    let deadline = Instant::now() + within;
+    for (i, c) in conns.iter_mut().enumerate() {
+        if let Some(p) = c.early.pop_front() {
+            let (_, payload, pkid) = parse_publish(&p);
+            c.puback(pkid);
+            return Some((i, payload));
+        }
+        c.stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+    }
+    while Instant::now() < deadline {
+        for (i, c) in conns.iter_mut().enumerate() {
+            match read_packet(&mut c.stream) {
+                Ok(p) if p[0] >> 4 == 3 => {
+                    let (_, payload, pkid) = parse_publish(&p);
+                    c.puback(pkid);
+                    return Some((i, payload));
+                }
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("a member's connection failed: {e}"),
+            }
+        }
+    }
+    None
+}
+
+/// A QoS 1 PUBLISH's (topic, payload, packet identifier).
+fn parse_publish(p: &[u8]) -> (String, String, u16) {
+    let header = 2 + p[1..].iter().position(|b| b & 0x80 == 0).unwrap();
+    let body = &p[header..];
+    let len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+    let topic = String::from_utf8(body[2..2 + len].to_vec()).unwrap();
+    let id = u16::from_be_bytes([body[2 + len], body[3 + len]]);
+    let payload = String::from_utf8(body[4 + len..].to_vec()).unwrap();
+    (topic, payload, id)
+}
