@@ -4,12 +4,13 @@
 //! Before, the only sign was rumqttd's panic message on stderr: every connection then
 //! failed and the app's client reconnected for ever.
 //!
-//! What kills the router here is a test hook (`EmbeddedBroker::__panic_router_for_tests`,
-//! cargo feature `test-hooks` of flask-mqtt-core, which this package enables): it makes
-//! the router thread panic, as a bug in rumqttd would; what notices and reports it is the
-//! real path. No client can do it any more: the last one that could (one SUBSCRIBE with
-//! `t` and `$share/g/t`, a debug assertion in rumqttd) is fixed (vendor/rumqttd,
-//! PATCHED.md; tests/embedded_shared_session.rs).
+//! What kills the router here is a test hook (`rumqttd::panic_router_for_tests`, cargo
+//! feature `test-hooks` of our rumqttd, which this package enables; flask-mqtt-core does
+//! not carry it): it makes the router thread of the broker started last panic, as a bug
+//! in rumqttd would; what notices and reports it is the real path. No client can do it
+//! any more: the last one that could (one SUBSCRIBE with `t` and `$share/g/t`, a debug
+//! assertion in rumqttd) is fixed (vendor/rumqttd, PATCHED.md;
+//! tests/embedded_shared_session.rs).
 //!
 //! Once dead, the broker is not `EmbeddedBroker::running()` any more, and the next start
 //! starts a new one on its port, where the app's client reconnects and is ready again.
@@ -82,7 +83,7 @@ async fn a_dead_router_is_reported_and_makes_the_app_not_ready() {
 
         // The router thread panics (its message is on stderr).
         assert!(
-            broker.__panic_router_for_tests(),
+            rumqttd::panic_router_for_tests(),
             "the router was already gone"
         );
 

@@ -131,15 +131,6 @@ impl EmbeddedBroker {
         self.addr.port()
     }
 
-    /// A test hook (cargo feature `test-hooks`, for flask-mqtt's own tests, not for
-    /// users): makes rumqttd's router thread panic, as a bug in rumqttd would, to check
-    /// what a dead router does. Returns `false` if the router is already gone.
-    #[cfg(feature = "test-hooks")]
-    #[doc(hidden)]
-    pub fn __panic_router_for_tests(&self) -> bool {
-        server::panic_router_for_tests()
-    }
-
     /// [`EmbeddedBroker::start`] for the client with key prefix `prefix` (errors name
     /// its keys).
     pub(crate) fn start_for(prefix: &str, port: Option<u16>) -> Result<EmbeddedBroker> {

@@ -22,21 +22,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// Free ports tried when none was asked for, in case another process takes one first.
 const PORT_ATTEMPTS: usize = 16;
 
-/// Feature `test-hooks`: makes the router of the broker started last panic (see
-/// [`panic_router_for_tests`]).
-#[cfg(feature = "test-hooks")]
-static PANIC_ROUTER: std::sync::Mutex<Option<Box<dyn Fn() -> bool + Send>>> =
-    std::sync::Mutex::new(None);
-
-/// Feature `test-hooks`: makes the router thread of the broker started last panic, as a bug
-/// in rumqttd would; `false` if no broker was started or its router is already gone.
-#[cfg(feature = "test-hooks")]
-pub(super) fn panic_router_for_tests() -> bool {
-    crate::sync::lock(&PANIC_ROUTER)
-        .as_ref()
-        .is_some_and(|panic_router| panic_router())
-}
-
 /// Why the broker did not start.
 #[derive(Debug)]
 pub(super) enum StartError {
@@ -82,12 +67,6 @@ pub(super) fn spawn(port: Option<u16>) -> Result<Listening, StartError> {
             // rumqttd panics if it cannot spawn its router thread: that panic ends this
             // thread, not the caller's, and `spawn` reports it.
             let router_tx = Router::new(0, router_config()).spawn();
-            #[cfg(feature = "test-hooks")]
-            {
-                let tx = router_tx.clone();
-                *crate::sync::lock(&PANIC_ROUTER) =
-                    Some(Box::new(move || rumqttd::panic_router_for_tests(&tx)));
-            }
             // The router keeps the sending end of an alerts link until it ends: the end
             // of the receiving one says it did.
             let router_end = match AlertsLink::new(router_tx.clone()) {

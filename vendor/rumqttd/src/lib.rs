@@ -42,13 +42,15 @@ pub type TopicId = usize;
 pub type Offset = (u64, u64);
 pub type Cursor = (u64, u64);
 
-/// flask-mqtt: a test hook (feature `test-hooks`, not for users): makes the router behind
-/// `router_tx` (what [`Router::spawn`] returns) panic, as a bug in it would, so that a test
-/// can check what happens when it dies. Returns `false` if the router is already gone.
+/// flask-mqtt: a test hook (feature `test-hooks`, not for users): makes the router
+/// spawned last in this process ([`Router::spawn`]) panic, as a bug in it would, so that a
+/// test can check what happens when it dies. Returns `false` if no router was spawned or
+/// it is already gone. The feature is enabled by flask-mqtt's test package alone.
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
-pub fn panic_router_for_tests(router_tx: &flume::Sender<(ConnectionId, router::Event)>) -> bool {
-    router_tx.send((0, router::Event::PanicForTests)).is_ok()
+pub fn panic_router_for_tests() -> bool {
+    router::last_router_for_tests()
+        .is_some_and(|router_tx| router_tx.send((0, router::Event::PanicForTests)).is_ok())
 }
 
 pub type ClientId = String;

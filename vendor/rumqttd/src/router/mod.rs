@@ -28,6 +28,9 @@ mod waiters;
 pub use alertlog::Alert;
 pub use connection::Connection;
 pub use routing::Router;
+// flask-mqtt: feature `test-hooks` only, see `crate::panic_router_for_tests`
+#[cfg(feature = "test-hooks")]
+pub(crate) use routing::last_router_for_tests;
 pub use waiters::Waiters;
 
 pub const MAX_SCHEDULE_ITERATIONS: usize = 100;

@@ -55,6 +55,21 @@ pub enum RouterError {
 // TODO: set this to some appropriate value
 const TOPIC_ALIAS_MAX: u16 = 4096;
 
+/// flask-mqtt: feature `test-hooks` only: the link to the router spawned last, for
+/// `crate::panic_router_for_tests`.
+#[cfg(feature = "test-hooks")]
+static LAST_ROUTER: std::sync::Mutex<Option<Sender<(ConnectionId, Event)>>> =
+    std::sync::Mutex::new(None);
+
+/// flask-mqtt: feature `test-hooks` only: the link to the router spawned last.
+#[cfg(feature = "test-hooks")]
+pub(crate) fn last_router_for_tests() -> Option<Sender<(ConnectionId, Event)>> {
+    LAST_ROUTER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 pub struct Router {
     id: RouterId,
     /// Id of this router. Used to index native commitlog to store data from
@@ -167,6 +182,13 @@ impl Router {
     pub fn spawn(mut self) -> Sender<(ConnectionId, Event)> {
         let router = thread::Builder::new().name(format!("router-{}", self.id));
         let link = self.link();
+        // flask-mqtt: feature `test-hooks` only, see `crate::panic_router_for_tests`
+        #[cfg(feature = "test-hooks")]
+        {
+            *LAST_ROUTER
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(link.clone());
+        }
         router
             .spawn(move || {
                 let e = self.run(0);
