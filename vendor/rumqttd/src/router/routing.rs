@@ -858,13 +858,27 @@ impl Router {
                                 continue;
                             }
 
-                            // Remove connections from all groups
-                            // discard empty group ( group with no client )
-                            // note: can we do this in better way?
-                            self.shared_subscriptions.retain(|_, group| {
-                                group.remove_client(&client_id);
-                                !group.is_empty()
-                            });
+                            // flask-mqtt: (PATCHED.md, 8) out of this filter's group only
+                            // (upstream took the client out of every group at any
+                            // UNSUBSCRIBE, a plain filter's included), and only when none
+                            // of its other subscriptions is in that group (rumqttd keys
+                            // groups by name alone: `$share/g/a` and `$share/g/b` are one
+                            // group); discard the group if left empty
+                            if let Some((group_name, _)) = extract_group(filter) {
+                                let still_member = connection.subscriptions.iter().any(|f| {
+                                    extract_group(f).is_some_and(|(g, _)| g == group_name)
+                                });
+                                if !still_member {
+                                    if let Some(group) =
+                                        self.shared_subscriptions.get_mut(&group_name)
+                                    {
+                                        group.remove_client(&client_id);
+                                        if group.is_empty() {
+                                            self.shared_subscriptions.remove(&group_name);
+                                        }
+                                    }
+                                }
+                            }
 
                             if let Some(broker_aliases) = connection.broker_topic_aliases.as_mut() {
                                 broker_aliases.remove_alias(filter);
