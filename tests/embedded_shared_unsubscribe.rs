@@ -1,8 +1,11 @@
 //! UNSUBSCRIBE on the embedded broker (`MQTT_BROKER_URL=embedded`, rumqttd) with shared
 //! subscriptions (`$share/<group>/<filter>`): it ends that one subscription, and nothing
 //! else. rumqttd 0.20.0 took the client out of every shared group at any UNSUBSCRIBE, so
-//! it silently stopped getting its turn in groups it had not left. Ours (vendor/rumqttd,
-//! PATCHED.md, 8) ends only the filter unsubscribed.
+//! it silently stopped getting its turn in groups it had not left; and it left the
+//! request of an unsubscribed shared filter waiting on the topic's log, so the client
+//! went on receiving its messages (and a persistent session took the subscription back
+//! with it when it came back). Ours (vendor/rumqttd, PATCHED.md, 8 and 9) ends only the
+//! filter unsubscribed.
 //!
 //! A process of its own (this test binary): the embedded broker is one per process.
 
@@ -94,4 +97,118 @@ fn unsubscribing_from_a_filter_keeps_the_client_in_the_group_of_its_shared_form(
         "X, which unsubscribed from the plain filter only, got none of its group's \
          messages (X is 0, Y is 1): {got:?}"
     );
+}
+
+/// After UNSUBSCRIBE from `$share/g/t` (the group's only member), the client gets none of
+/// `t`'s messages. rumqttd left the subscription's request waiting on `t`'s log
+/// (`DataLog::remove_waiters_for_id` looked for a log named `$share/g/t`); the next
+/// message woke it, and with its group gone it read as a plain subscription.
+///
+/// Whether X gets `t`'s message is seen without waiting for nothing: X also subscribes to
+/// `c`, and a message to `c` is published after the one to `t` has reached another
+/// subscriber of `t`; had X still a request on `t`, woken by that message before `c`'s
+/// was published, it would read `t` first.
+#[test]
+fn no_message_comes_for_a_shared_filter_after_unsubscribing_from_it() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let x_id = unique("embedded-unsub-waiter");
+    let topic = format!("{PREFIX}/waiter/{x_id}");
+    let control = format!("{PREFIX}/waiter/{x_id}/control");
+    let shared = format!("$share/{x_id}/{topic}");
+
+    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "X");
+    x.subscribe(&shared);
+    x.unsubscribe(&shared);
+    x.subscribe(&control);
+
+    let got = after_a_message_to(addr, &topic, &control, &mut x, "X");
+    assert_eq!(
+        got,
+        [(control.clone(), "control".to_owned())],
+        "X got a message for `{shared}` after unsubscribing from it"
+    );
+}
+
+/// A persistent session that unsubscribed from `$share/g/t` and went away does not get
+/// the subscription back when it returns. rumqttd saved the request left waiting (see
+/// above) with the session, and (with PATCHED.md's 7) put the returning session back in
+/// the group, recreated for it.
+#[test]
+fn a_returning_session_does_not_get_back_a_shared_subscription_it_left() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let x_id = unique("embedded-unsub-session");
+    let topic = format!("{PREFIX}/session/{x_id}");
+    let control = format!("{PREFIX}/session/{x_id}/control");
+    let shared = format!("$share/{x_id}/{topic}");
+
+    let (mut x, _) = SocketClient::connect(addr, &x_id, false, "X");
+    x.subscribe(&shared);
+    x.unsubscribe(&shared);
+    x.subscribe(&control);
+    x.disconnect();
+    let (mut x, session_present) = SocketClient::connect(addr, &x_id, false, "X back");
+    assert!(session_present, "X's persistent session was kept");
+
+    let got = after_a_message_to(addr, &topic, &control, &mut x, "X back");
+    assert_eq!(
+        got,
+        [(control.clone(), "control".to_owned())],
+        "X's returning session got a message for `{shared}`, which it had left"
+    );
+}
+
+/// A client that publishes to a topic it subscribes to and unsubscribes from it, in one
+/// write, gets at most its own message, not the next ones. rumqttd read both at once:
+/// the publish woke the subscription's waiting request, which UNSUBSCRIBE did not find
+/// in the log's waiters, and put it back to read at the end of the batch.
+#[test]
+fn no_message_comes_after_an_unsubscribe_read_with_a_publish_to_the_filter() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let x_id = unique("embedded-unsub-batch");
+    let topic = format!("{PREFIX}/batch/{x_id}");
+    let control = format!("{PREFIX}/batch/{x_id}/control");
+
+    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "X");
+    x.subscribe(&control);
+    x.subscribe(&topic);
+    x.publish_and_unsubscribe(&topic, "its own", &topic);
+
+    let got = after_a_message_to(addr, &topic, &control, &mut x, "X");
+    assert!(
+        !got.iter().any(|(_, payload)| payload == "to the topic"),
+        "X got a message for `{topic}` after unsubscribing from it: {got:?}"
+    );
+}
+
+/// A witness subscribes to `topic`, publishes a message to it and waits for it (the router
+/// has woken every request waiting on `topic`), then publishes "control" to `control`;
+/// returns the (topic, payload) of the messages `x` receives until that one, included.
+fn after_a_message_to(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    control: &str,
+    x: &mut SocketClient,
+    what: &str,
+) -> Vec<(String, String)> {
+    let (mut witness, _) =
+        SocketClient::connect(addr, &unique("embedded-unsub-witness"), true, "witness");
+    witness.subscribe(topic);
+    witness.publish_qos1(topic, "to the topic", 1);
+    let (_, payload, pkid) = witness.next_publish("the witness");
+    assert_eq!(payload, "to the topic");
+    witness.puback(pkid);
+    witness.publish_qos1(control, "control", 2);
+    let mut got = Vec::new();
+    loop {
+        let (got_topic, payload, pkid) = x.next_publish(what);
+        x.puback(pkid);
+        let end = got_topic == control;
+        got.push((got_topic, payload));
+        if end {
+            return got;
+        }
+    }
 }

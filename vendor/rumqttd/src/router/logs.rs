@@ -101,20 +101,26 @@ impl DataLog {
             .map(|data| &data.waiters)
     }
 
+    /// flask-mqtt: (PATCHED.md, 9) the waiting request of connection `id` for the
+    /// subscription `filter` (as subscribed: `$share/g/t` for a shared one), in the log of
+    /// `log_filter` (`t`). Upstream looked `filter` up as a log's name, which `$share/g/t`
+    /// is not, so the request of an unsubscribed shared filter stayed; and removed the
+    /// first request of `id` in the log, which for a client subscribed to `t` and
+    /// `$share/g/t` may be the other subscription's. (Upstream also `unwrap`ped the log.)
     pub fn remove_waiters_for_id(
         &mut self,
         id: ConnectionId,
+        log_filter: &Filter,
         filter: &Filter,
     ) -> Option<DataRequest> {
         let data = self
             .native
-            .get_mut(*self.filter_indexes.get(filter)?)
-            .unwrap();
+            .get_mut(*self.filter_indexes.get(log_filter)?)?;
         let waiters = data.waiters.get_mut();
 
         waiters
             .iter()
-            .position(|&(conn_id, _)| conn_id == id)
+            .position(|(conn_id, request)| *conn_id == id && request.filter == *filter)
             .and_then(|index| {
                 waiters
                     .swap_remove_back(index)

@@ -895,7 +895,18 @@ impl Router {
                             let ackslog = self.ackslog.get_mut(id).unwrap();
                             ackslog.unsuback(unsuback);
                             self.scheduler.untrack(id, filter);
-                            self.datalog.remove_waiters_for_id(id, filter);
+                            // flask-mqtt: (PATCHED.md, 9) a shared filter's request waits
+                            // in the log of its topic filter (`t` for `$share/g/t`), and is
+                            // found by its own filter
+                            let log_filter =
+                                extract_group(filter).map_or_else(|| filter.clone(), |(_, f)| f);
+                            self.datalog.remove_waiters_for_id(id, &log_filter, filter);
+                            // flask-mqtt: (PATCHED.md, 10) a request woken by a publish
+                            // read in this batch waits in `notifications`, tracked again at
+                            // the batch's end (below): not this one
+                            self.notifications.retain(|(connection_id, request)| {
+                                !(*connection_id == id && request.filter == *filter)
+                            });
                             force_ack = true;
                         }
                     }
