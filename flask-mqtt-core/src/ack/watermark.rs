@@ -85,6 +85,17 @@ struct Owed {
     released: Released,
 }
 
+impl Owed {
+    /// The first message of connection `connection` was taken from Paho: the connection
+    /// before it has ended, and its slots and released messages are gone with it.
+    fn start(&mut self, connection: u32) {
+        *self = Owed {
+            connection: Some(connection),
+            ..Owed::default()
+        };
+    }
+}
+
 impl Watermark {
     /// Acknowledges through `to`; the broker's window is unknown.
     pub(crate) fn new(to: Box<dyn Acknowledge>) -> Arc<Watermark> {
@@ -119,10 +130,7 @@ impl Watermark {
         {
             let mut owed = lock(&self.owed);
             if owed.connection != Some(token.connection()) {
-                // The first message of a new connection: the old one's slots are gone.
-                owed.connection = Some(token.connection());
-                owed.count = 0;
-                owed.released.reset();
+                owed.start(token.connection());
             }
             owed.count += 1;
         }
@@ -163,10 +171,15 @@ impl Watermark {
         lock(&self.owed).released.count()
     }
 
-    /// `token`'s message was released in Paho (`outcome`): if its connection is the
-    /// current one, it holds a place in the broker's window; said visibly at half the
-    /// window and at every doubling, unless the client is stopping.
-    fn count_release(&self, token: AckToken, outcome: &Result<AckOutcome, paho_mqtt::Error>) {
+    /// `token`'s message, taken from Paho `taken`, was released in Paho (`outcome`): if
+    /// its connection is the current one, it holds a place in the broker's window; said
+    /// visibly at half the window and at every doubling, unless the client is stopping.
+    fn count_release(
+        &self,
+        token: AckToken,
+        outcome: &Result<AckOutcome, paho_mqtt::Error>,
+        taken: Taken,
+    ) {
         if !matches!(outcome, Ok(AckOutcome::Accepted)) {
             // The connection is gone (its window with it), or nothing was owed.
             return;
@@ -174,7 +187,13 @@ impl Watermark {
         let say = {
             let mut owed = lock(&self.owed);
             if owed.connection != Some(token.connection()) {
-                return;
+                // A message left as it is taken may be its connection's first one (Paho
+                // accepted its release: the connection still is); a slot settled late
+                // belongs to a connection that has ended.
+                if taken == Taken::Before {
+                    return;
+                }
+                owed.start(token.connection());
             }
             owed.released.add(self.window)
         };
@@ -217,7 +236,7 @@ impl Watermark {
                 token.packet_id()
             );
         }
-        self.count_release(token, &outcome);
+        self.count_release(token, &outcome, Taken::Now);
     }
 
     fn settle(&self, token: AckToken, ack: Settled) {
@@ -274,9 +293,19 @@ impl Watermark {
     /// Releases `token`'s message in Paho, and counts it in the broker's window.
     fn release(&self, token: AckToken) -> Result<AckOutcome, paho_mqtt::Error> {
         let outcome = self.to.release(token);
-        self.count_release(token, &outcome);
+        self.count_release(token, &outcome, Taken::Before);
         outcome
     }
+}
+
+/// When a released message was taken from Paho.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Taken {
+    /// Just now (left to the broker at once): its connection is the current one, as a new
+    /// slot's is, even when it is the connection's first message.
+    Now,
+    /// Earlier (a slot settled): its connection may have ended since.
+    Before,
 }
 
 /// How a slot was settled.
@@ -539,5 +568,40 @@ mod tests {
         acks.close();
         release(40, 60, 903);
         assert_eq!((acks.released(), said().len()), (20, 2));
+    }
+
+    /// A message left to the broker at a stop is the connection's first one taken from
+    /// Paho when no handled message came before it on that connection: it holds a place
+    /// in that connection's window, counted as one would be after a handled message.
+    /// It was not counted (`released_messages()` stayed 0, and the window warning never
+    /// came): only a slot started a new connection's count.
+    #[test]
+    fn a_message_left_first_on_a_new_connection_is_counted() {
+        let seen = Arc::new(Settled::default());
+        let acks = Watermark::windowed(
+            Box::new(Recorder(Arc::clone(&seen))),
+            "left-first-test".into(),
+            Window::ReceiveMaximum(2),
+        );
+        let token =
+            |id, connection| AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, connection);
+        // The connection before: one message handled, two released.
+        acks.close();
+        drop(acks.slot(token(1, 910)));
+        acks.slot(token(2, 910)).withhold();
+        acks.slot(token(3, 910)).withhold();
+        assert_eq!(acks.released(), 2);
+        // A new connection, the end of the one before not seen yet: its first message
+        // is left.
+        acks.leave(token(1, 911));
+        assert_eq!(acks.released(), 1);
+        acks.leave(token(2, 911));
+        assert_eq!(acks.released(), 2);
+        // The end of a connection seen before the next one's first message is left.
+        acks.connection_ended();
+        acks.leave(token(1, 912));
+        assert_eq!(acks.released(), 1);
+        assert_eq!(acks.unacknowledged(), 0);
+        assert_eq!(seen.seen().len(), 6);
     }
 }
