@@ -264,12 +264,17 @@ impl App {
 
     /// A client `id` on `broker`; `clean` false: a persistent session.
     fn start_on(broker: Broker, id: &str, clean: bool) -> App {
+        App::start_with(broker, id, |b| b.clean_session(clean))
+    }
+
+    /// A client `id` on `broker`, configured by `configure`.
+    fn start_with(
+        broker: Broker,
+        id: &str,
+        configure: impl FnOnce(mqtt::ConfigBuilder) -> mqtt::ConfigBuilder,
+    ) -> App {
         let id = id.to_owned();
-        let config = broker
-            .config(id.as_str())
-            .clean_session(clean)
-            .build()
-            .unwrap();
+        let config = configure(broker.config(id.as_str())).build().unwrap();
         let client = Client::start(config).unwrap();
         let mqtt = client.handle();
         assert!(
@@ -488,6 +493,80 @@ async fn dropped_acks_filling_the_window_stop_qos1_delivery_and_are_said() {
         app.broker.log_tail(30)
     );
     assert_eq!(app.mqtt.released_messages(), 20);
+    app.client.shutdown().await;
+}
+
+/// MQTT 5: the broker's window is the Receive Maximum the client sends in CONNECT
+/// (`MQTT_RECEIVE_MAXIMUM`, here 6; Mosquitto's `max_inflight_messages`, 20, is for
+/// MQTT 3.1.1 clients). With 5 `Ack`s dropped without `ack()` a QoS 1 message still comes
+/// (and its acknowledgement frees its place); with 6 the broker sends no more QoS 1
+/// messages, and the client said so at half the window (3) and at 6, naming the Receive
+/// Maximum. Only the MQTT 3.1.1 window (unknown to the client) was tested with a broker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_acks_filling_the_mqtt5_receive_maximum_stop_qos1_delivery_and_are_said() {
+    const WINDOW: u16 = 6;
+    LOGS.install();
+    let id = unique("acke-window5");
+    let app = App::start_with(Broker::start(), &id, |b| {
+        b.protocol_version(mqtt::ProtocolVersion::V5)
+            .receive_maximum(WINDOW)
+    });
+    let observer = Observer::connect(&app.broker);
+    let drop_acks = |from: u16, to: u16| {
+        for n in from..to {
+            observer.publish(&format!("acke/manual/w{n}"), "x", 1);
+        }
+    };
+    let released = |n: usize| {
+        let mqtt = app.mqtt.clone();
+        async move {
+            assert!(
+                wait_until_async(T, || mqtt.released_messages() == n).await,
+                "released: {} (expected {n})",
+                mqtt.released_messages()
+            );
+        }
+    };
+    drop_acks(0, WINDOW - 1);
+    released(usize::from(WINDOW - 1)).await;
+    // One place left: a QoS 1 message comes, and is acknowledged.
+    observer.publish("acke/window/room", "x", 1);
+    assert!(
+        wait_until_async(T, || calls_of(&id, "window acke/window/room") == 1).await,
+        "a QoS 1 message did not come with one place left in the window\n{}",
+        app.broker.log_tail(30)
+    );
+    assert!(wait_until_async(T, || app.mqtt.unacknowledged_messages() == 0).await);
+
+    drop_acks(WINDOW - 1, WINDOW);
+    released(usize::from(WINDOW)).await;
+    for n in [WINDOW / 2, WINDOW] {
+        let said = format!("client `{id}`: {n} QoS 1/2 messages were released");
+        assert!(
+            LOGS.wait_for_line(T, |l| l.contains(&said)
+                && l.contains(&format!("at {WINDOW} messages (MQTT_RECEIVE_MAXIMUM)"))
+                && l.contains("the broker sends no more QoS 1/2 messages")),
+            "not said: {said}\n{:#?}",
+            LOGS.snapshot()
+        );
+    }
+
+    // The broker reads the observer's packets in order: the QoS 1 message, had it been
+    // sent, would come before the QoS 0 one, and the handler takes them in order.
+    observer.publish("acke/window/full", "x", 1);
+    observer.publish("acke/window/qos0", "x", 0);
+    assert!(
+        wait_until_async(T, || calls_of(&id, "window acke/window/qos0") == 1).await,
+        "the QoS 0 message did not come\n{}",
+        app.broker.log_tail(30)
+    );
+    assert_eq!(
+        calls_of(&id, "window acke/window/full"),
+        0,
+        "the QoS 1 message came through a full window\n{}",
+        app.broker.log_tail(30)
+    );
+    assert_eq!(app.mqtt.released_messages(), usize::from(WINDOW));
     app.client.shutdown().await;
 }
 
