@@ -145,7 +145,10 @@ pub enum Error {
     },
     /// The client was stopped (`disconnect()` or server shutdown); nothing more is sent.
     Closed,
-    /// The publish buffer for offline messages is full; the message was not queued.
+    /// The client already holds its limit of publishes not yet sent (written to the
+    /// network), `MQTT_MAX_BUFFERED_MESSAGES`; the message was not queued. Paho counts
+    /// every such publish: those kept while disconnected, and those queued while
+    /// connected, when publishes come faster than the connection takes them.
     #[non_exhaustive]
     BufferFull {
         /// The configured limit (`MQTT_MAX_BUFFERED_MESSAGES`).
@@ -270,7 +273,7 @@ impl fmt::Display for Error {
             Error::ConnectionLost => f.write_str("the connection to the broker broke before it acknowledged the publish; the message may or may not have been delivered"),
             Error::PublishTimeout { topic, timeout } => write!(f, "not connected to the broker for {timeout:?}; the message to `{topic}` stays buffered and is sent after the reconnect"),
             Error::Closed => f.write_str("the MQTT client was stopped; no further operations are possible"),
-            Error::BufferFull { limit, topic } => write!(f, "too many messages buffered while disconnected (limit {limit}); message to `{topic}` not queued"),
+            Error::BufferFull { limit, topic } => write!(f, "too many publishes not yet sent (limit {limit}); message to `{topic}` not queued"),
             Error::SubscribeRejected { filter } => {
                 write!(f, "the broker refused the subscription to `{filter}`")
             }
@@ -614,7 +617,7 @@ impl ConnectError {
 /// What was being done when Paho reported an error: decides the [`Error`] it becomes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum PahoOp<'a> {
-    /// A publish to `topic`, with `limit` messages bufferable while disconnected.
+    /// A publish to `topic`, with at most `limit` publishes not yet sent.
     Publish { topic: &'a str, limit: usize },
     /// A subscription, the first of whose filters is `filter`.
     Subscribe { filter: &'a str },
@@ -692,6 +695,21 @@ pub(crate) fn shown_uri(uri: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Paho counts every publish not yet handed to the socket against
+    /// `MQTT_MAX_BUFFERED_MESSAGES`, also while connected (BENCHMARKS.md, "Findings on the
+    /// way"): the message must not blame a disconnection.
+    #[test]
+    fn a_full_buffer_does_not_claim_a_disconnection() {
+        let e = Error::BufferFull {
+            limit: 3,
+            topic: "t".into(),
+        };
+        let text = e.to_string();
+        assert!(!text.contains("disconnected"), "{text}");
+        assert!(text.contains("limit 3"), "{text}");
+        assert!(text.contains("`t`"), "{text}");
+    }
 
     #[test]
     fn shown_uris_hide_the_query_values() {

@@ -252,8 +252,9 @@ impl ConfigBuilder {
         self
     }
 
-    /// Publishes kept while disconnected (`MQTT_MAX_BUFFERED_MESSAGES`; default 10000;
-    /// from 1 to 2147483647).
+    /// Publishes the client holds that are not yet sent, while disconnected or queued
+    /// while connected; past it `publish` fails with `Error::BufferFull`
+    /// (`MQTT_MAX_BUFFERED_MESSAGES`; default 10000; from 1 to 2147483647).
     pub fn max_buffered_messages(mut self, n: usize) -> Self {
         self.max_buffered_messages = Some(n);
         self

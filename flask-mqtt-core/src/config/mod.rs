@@ -357,7 +357,8 @@ impl Config {
         (self.reconnect_min_delay, self.reconnect_max_delay)
     }
 
-    /// Publishes kept while disconnected.
+    /// Publishes the client holds that are not yet sent (while disconnected, and queued
+    /// while connected).
     pub fn max_buffered_messages(&self) -> usize {
         self.max_buffered_messages
     }

@@ -121,8 +121,9 @@ impl Publish {
     ///   publish would be sent again after every reconnect),
     ///   [`Error::InvalidProperty`] for a property MQTT cannot carry (a NUL character
     ///   in a string, a value over 65,535 bytes): nothing is sent.
-    /// - [`Error::BufferFull`]: disconnected, and `MQTT_MAX_BUFFERED_MESSAGES` are
-    ///   already waiting; the message is not kept.
+    /// - [`Error::BufferFull`]: `MQTT_MAX_BUFFERED_MESSAGES` publishes are already
+    ///   waiting to be sent (kept while disconnected, or queued while connected when
+    ///   publishes come faster than the connection takes them); the message is not kept.
     /// - [`Error::PublishTimeout`]: the client was disconnected for the whole of
     ///   `MQTT_PUBLISH_TIMEOUT` (default 10 s) while the publish waited. The message
     ///   stays in the client's buffer and is sent after the reconnect (`on_publish`
