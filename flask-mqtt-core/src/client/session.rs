@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use paho_mqtt::AckToken;
 
 use crate::ack::watermark::Watermark;
-use crate::config::ProtocolVersion;
+use crate::config::{Config, ProtocolVersion};
 use crate::dispatch::Dispatcher;
 use crate::error::ConnectError;
 use crate::event::log::CLIENT_TARGET;
@@ -156,16 +156,23 @@ impl Session {
         }
     }
 
-    /// Whether the broker keeps the session (and so unacknowledged messages) after a
-    /// disconnect for a later process to take up: not when the client id is new in every
-    /// process (then what is left to the session is never delivered again, so a graceful
-    /// stop handles it instead).
+    /// Whether the broker keeps the session for a later connection to take up
+    /// ([`persistent`]).
     pub(super) fn persistent(&self) -> bool {
-        let c = &self.mqtt.shared.config;
-        !c.clean_session()
-            && !c.client_id_per_process
-            && (c.protocol_version() == ProtocolVersion::V311 || !c.session_expiry().is_zero())
+        persistent(&self.mqtt.shared.config)
     }
+}
+
+/// Whether the broker keeps the session (and so unacknowledged messages) after a
+/// disconnect for a later process to take up: not when the client id is new in every
+/// process, nor when it is empty (the broker assigns a new one at every connect): then
+/// what is left to the session is never delivered again, so a graceful stop handles it
+/// instead.
+fn persistent(c: &Config) -> bool {
+    !c.clean_session()
+        && !c.client_id_per_process
+        && !c.client_id().is_empty()
+        && (c.protocol_version() == ProtocolVersion::V311 || !c.session_expiry().is_zero())
 }
 
 /// Leaves to the broker the messages whose acknowledgement tokens `tokens` gives (`None`
@@ -189,6 +196,26 @@ mod tests {
 
     use super::*;
     use crate::ack::test_support::{Recorder, Settled};
+
+    /// A kept session under a fixed id is taken up by the next connection; under an empty
+    /// id it never is: the broker assigns a new id at every connect (MQTT 5), so a message
+    /// left to it at a stop would be lost, not delivered again. The configuration refuses
+    /// an empty id with a kept session; this holds even for one made without `build`.
+    #[test]
+    fn a_session_under_an_empty_client_id_is_not_persistent() {
+        for protocol in [ProtocolVersion::V311, ProtocolVersion::V5] {
+            let mut c = Config::builder()
+                .client_id("orders")
+                .clean_session(false)
+                .protocol_version(protocol)
+                .build()
+                .unwrap();
+            assert!(persistent(&c), "{protocol:?}: a fixed id keeps its session");
+            c.client_id = String::new();
+            c.client_id_per_process = false;
+            assert!(!persistent(&c), "{protocol:?}: an empty id keeps none");
+        }
+    }
 
     /// Messages that waited for an app that never became ready are released, not left
     /// unsettled: Paho sends acknowledgements in arrival order, so one never settled would

@@ -188,7 +188,7 @@ keys! {
     CLIENT_ID {
         builder: "`.client_id(..)`",
         default: "`flask-mqtt-` + 12 characters unique to the process",
-        meaning: "client identifier; `{pid}` and `{hostname}` are replaced, so replicas sharing one setting (`app-{hostname}-{pid}`) never take over each other's connection",
+        meaning: "client identifier; `{pid}` and `{hostname}` are replaced, so replicas sharing one setting (`app-{hostname}-{pid}`) never take over each other's connection; empty: the broker assigns one at each connect, so only with a clean session",
         read: |b, _, v| {
             b.client_id = Some(v);
             Ok(())

@@ -14,7 +14,7 @@
 //! | `MQTT_KEEPALIVE` | `keepalive` | `.keepalive(..)` | `60` | keep-alive in whole seconds, 0-65535 |
 //! | `MQTT_CONNECTION_TIMEOUT` | `connection_timeout` | `.connect_timeout(..)` | `5` | seconds one connection attempt may take (positive, at most 86400; Paho counts whole seconds, so a fraction rounds up: `2.7` waits 3 s) |
 //! | `MQTT_PUBLISH_TIMEOUT` | `publish_timeout` | `.publish_timeout(..)` | `10` | seconds `publish` waits while the client is disconnected before it fails (positive, at most 86400) |
-//! | `MQTT_CLIENT_ID` | `client_id` | `.client_id(..)` | `flask-mqtt-` + 12 characters unique to the process | client identifier; `{pid}` and `{hostname}` are replaced, so replicas sharing one setting (`app-{hostname}-{pid}`) never take over each other's connection |
+//! | `MQTT_CLIENT_ID` | `client_id` | `.client_id(..)` | `flask-mqtt-` + 12 characters unique to the process | client identifier; `{pid}` and `{hostname}` are replaced, so replicas sharing one setting (`app-{hostname}-{pid}`) never take over each other's connection; empty: the broker assigns one at each connect, so only with a clean session |
 //! | `MQTT_CLEAN_SESSION` | `clean_session` | `.clean_session(..)` | `true` | clean session (3.1.1) / clean start (5) |
 //! | `MQTT_SESSION_EXPIRY` | `session_expiry` | `.session_expiry(..)` | `0`; 1 day when clean session is off on MQTT 5 | MQTT 5 session expiry, whole seconds |
 //! | `MQTT_TRANSPORT` | `transport` | `.transport(..)` | `tcp` | `tcp` or `websockets` |

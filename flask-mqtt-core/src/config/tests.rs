@@ -715,3 +715,37 @@ fn a_will_topic_deeper_than_mosquitto_takes_is_refused() {
         "{err}"
     );
 }
+
+/// An empty client id asks the broker to assign one, new at every connect: a session
+/// kept under it (`MQTT_CLEAN_SESSION=false`) is never taken up again, so every reconnect
+/// would leave an orphan session with the messages it holds (MQTT 5; an MQTT 3.1.1
+/// broker refuses the CONNECT). Refused with the settings, naming both keys; with a
+/// clean session an empty id is fine.
+#[test]
+fn an_empty_client_id_with_a_kept_session_is_refused() {
+    for protocol in ["3.1.1", "5"] {
+        let err = from(&[
+            ("MQTT_CLIENT_ID", ""),
+            ("MQTT_CLEAN_SESSION", "false"),
+            ("MQTT_PROTOCOL_VERSION", protocol),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key(), "MQTT_CLIENT_ID", "{protocol}: {err}");
+        assert_eq!(err.value(), Some(""), "{protocol}: {err}");
+        assert!(err.expected().contains("MQTT_CLEAN_SESSION"), "{err}");
+        let c = from(&[("MQTT_CLIENT_ID", ""), ("MQTT_PROTOCOL_VERSION", protocol)]).unwrap();
+        assert_eq!(
+            c.client_id(),
+            "",
+            "{protocol}: a clean session may have one"
+        );
+    }
+    // The same in code, under another prefix: its own keys are named.
+    let err = ConfigBuilder::with_prefix("ALERTS")
+        .client_id("")
+        .clean_session(false)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.key(), "ALERTS_CLIENT_ID");
+    assert!(err.expected().contains("ALERTS_CLEAN_SESSION"), "{err}");
+}

@@ -217,6 +217,16 @@ impl ConfigBuilder {
 
         let protocol = self.protocol.unwrap_or_default();
         let clean_session = self.clean_session.unwrap_or(d.clean_session);
+        if client_id.is_empty() && !clean_session {
+            return Err(ConfigError::new(
+                &key(&keys::CLIENT_ID),
+                Some(""),
+                format!(
+                    "an id whenever {} is false: the broker gives an empty id a new one at every connect, so the session it keeps is never taken up again and the messages it holds are lost (an MQTT 3.1.1 broker refuses the connection)",
+                    key(&keys::CLEAN_SESSION)
+                ),
+            ));
+        }
         let session_expiry = match (self.session_expiry, protocol) {
             (Some(e), ProtocolVersion::V5) => {
                 if e.as_secs() > u64::from(u32::MAX) || e.subsec_nanos() != 0 {
