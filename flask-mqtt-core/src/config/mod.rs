@@ -51,7 +51,10 @@
 //! An environment variable that starts like a key of a client in use but is none
 //! (`MQTT_BROKER_URI`) is ignored with a warning naming the closest key ("did you mean
 //! MQTT_BROKER_URL?"), once per process, under the log target `flask_mqtt::config`;
-//! with no logger installed, it goes to stderr.
+//! with no logger installed, it goes to stderr. `MQTT_C_CLIENT_TRACE`,
+//! `MQTT_C_CLIENT_TRACE_LEVEL` and `MQTT_C_CLIENT_TRACE_MAX_LINES` are no keys but are
+//! read by Paho C itself: its trace then goes to stdout or a file, unredacted; that is
+//! warned about the same way.
 //!
 //! # Layout
 //! One concept per file, imported from the file that defines it; nothing here knows the

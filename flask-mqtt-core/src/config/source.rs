@@ -51,9 +51,43 @@ pub(crate) struct Unknown {
     pub(crate) closest: String,
 }
 
+/// Environment variables Paho C reads itself (`src/Log.c`): its own trace, which it
+/// writes to stdout or a file, before and without the redaction of `on_log` lines.
+const PAHO_VARIABLES: &[&str] = &[
+    "MQTT_C_CLIENT_TRACE",
+    "MQTT_C_CLIENT_TRACE_LEVEL",
+    "MQTT_C_CLIENT_TRACE_MAX_LINES",
+];
+
+/// The names among `names` that Paho C reads itself ([`PAHO_VARIABLES`]).
+pub(crate) fn paho_variables<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    names
+        .into_iter()
+        .filter(|n| PAHO_VARIABLES.contains(n))
+        .collect()
+}
+
+/// What to say about `name`, a variable Paho C reads itself: not ignored, and what it
+/// turns on is not redacted.
+pub(crate) fn paho_variable_warning(name: &str) -> String {
+    let what = match name {
+        "MQTT_C_CLIENT_TRACE" => {
+            "it turns on Paho's own trace, written to stdout (`ON`) or to the file it names"
+        }
+        "MQTT_C_CLIENT_TRACE_LEVEL" => {
+            "it sets the level of Paho's own trace (MQTT_C_CLIENT_TRACE)"
+        }
+        _ => "it sets the lines per file of Paho's own trace (MQTT_C_CLIENT_TRACE)",
+    };
+    format!(
+        "{name} is no flask-mqtt key but is read by Paho C, the MQTT library underneath: {what}. That trace is not redacted: unlike `on_log` lines, it shows payload bytes and a websocket URL's query values (presigned credentials); unset it in production"
+    )
+}
+
 /// The names among `names` that start with `{prefix}_` but are no key of `prefix`:
-/// misspellings, mostly (`MQTT_BROKER_URI`). Not counted: `MQTT_CONFIG_FILE`, and a
-/// known key of a longer prefix (`MQTT_B_BROKER_URL` is `MQTT_B`'s `BROKER_URL`).
+/// misspellings, mostly (`MQTT_BROKER_URI`). Not counted: `MQTT_CONFIG_FILE`, the
+/// variables Paho C reads ([`PAHO_VARIABLES`]), and a known key of a longer prefix
+/// (`MQTT_B_BROKER_URL` is `MQTT_B`'s `BROKER_URL`).
 pub(crate) fn unknown<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<Unknown> {
     let start = format!("{prefix}_");
     let mut out = Vec::new();
@@ -63,6 +97,7 @@ pub(crate) fn unknown<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>
         };
         let known = keys::find(rest).is_some()
             || name == CONFIG_FILE
+            || PAHO_VARIABLES.contains(&name)
             || KEYS.iter().any(|k: &Key| {
                 rest.strip_suffix(k.name)
                     .and_then(|p| p.strip_suffix('_'))
@@ -82,12 +117,16 @@ pub(crate) fn unknown<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>
 static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Warns once per process about each environment variable that looks like a key of
-/// `prefix` but is none, naming the closest key: through `log` (target
-/// `flask_mqtt::config`), or on stderr when no logger would show it.
+/// `prefix` but is none, naming the closest key, and about each that Paho C reads
+/// itself: through `log` (target `flask_mqtt::config`), or on stderr when no logger
+/// would show it.
 pub(crate) fn warn_unknown_env(prefix: &str) {
     let names: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
         .collect();
+    for name in paho_variables(names.iter().map(String::as_str)) {
+        warn_once(name, &paho_variable_warning(name));
+    }
     for u in unknown(prefix, names.iter().map(String::as_str)) {
         warn_once(
             &u.name,
@@ -133,6 +172,27 @@ mod tests {
         .unwrap();
         assert_eq!(three.receive_maximum(), 7);
         assert!(warned());
+    }
+
+    /// Paho C reads `MQTT_C_CLIENT_TRACE` (and its `_LEVEL`, `_MAX_LINES`) itself
+    /// (Log.c): they are not ignored, and what they turn on is not redacted. Never
+    /// reported as an unknown key with a "did you mean"; said for what it is instead.
+    #[test]
+    fn paho_c_trace_variables_are_not_unknown_keys() {
+        let env = [
+            "MQTT_C_CLIENT_TRACE",
+            "MQTT_C_CLIENT_TRACE_LEVEL",
+            "MQTT_C_CLIENT_TRACE_MAX_LINES",
+        ];
+        assert_eq!(unknown("MQTT", env), Vec::<Unknown>::new());
+        assert_eq!(unknown("MQTT_C", env), Vec::<Unknown>::new());
+        assert_eq!(paho_variables(env), env);
+        assert_eq!(paho_variables(["MQTT_C_CLIENT_TRACES", "PATH"]), [""; 0]);
+        let said = paho_variable_warning("MQTT_C_CLIENT_TRACE");
+        assert!(said.contains("read by Paho C"), "{said}");
+        assert!(said.contains("not redacted"), "{said}");
+        assert!(!said.contains("ignored"), "{said}");
+        assert!(!said.contains("did you mean"), "{said}");
     }
 
     #[test]
