@@ -22,7 +22,8 @@ use serde::de::{Error as _, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::keys::{self, CONFIG_FILE, KEYS};
-use super::values::{GivenUrl, Secret, WebSocketPath};
+use super::prefix;
+use super::values::{shown, GivenUrl, Secret, WebSocketPath};
 use crate::error::ConfigError;
 
 /// A scalar setting in a file: strings, numbers and booleans are all accepted and read
@@ -198,15 +199,34 @@ impl ConfigFile {
     }
 
     /// Parses TOML text; `origin` names it in errors. An error says what is wrong, where
-    /// (line, column, key) and never quotes the text: the line may hold a password.
+    /// (line, column, key) and never quotes the text: the line may hold a password. A
+    /// section whose name is no key prefix (`[mqtt]`, `[MQTT-2]`) is an error too: no
+    /// client would read it, and its settings would fall back to their defaults unsaid.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
-        toml::from_str(text).map_err(|e| {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| {
             ConfigError::new(
                 CONFIG_FILE,
                 Some(origin),
                 format!("valid settings: {}", describe(&e, text)),
             )
-        })
+        })?;
+        if let Some(name) = file.clients.keys().find(|n| prefix::check(n).is_err()) {
+            let meant = name.to_ascii_uppercase().replace(['-', ' ', '.'], "_");
+            let hint = if prefix::check(&meant).is_ok() {
+                format!("; did you mean `[{meant}]`?")
+            } else {
+                String::new()
+            };
+            return Err(ConfigError::new(
+                CONFIG_FILE,
+                Some(origin),
+                format!(
+                    "valid settings: section `[{}]` is no key prefix (upper-case ASCII letters, digits and `_`, starting with a letter, like `[MQTT2]`), so no client reads it{hint}",
+                    shown(name)
+                ),
+            ));
+        }
+        Ok(file)
     }
 
     /// The section for `prefix`, if the file has one.

@@ -749,3 +749,31 @@ fn an_empty_client_id_with_a_kept_session_is_refused() {
     assert_eq!(err.key(), "ALERTS_CLIENT_ID");
     assert!(err.expected().contains("ALERTS_CLEAN_SESSION"), "{err}");
 }
+
+/// A section whose name is no key prefix (`[mqtt]`, `[MQTT-2]`) is read by no client:
+/// every setting in it would fall back to its default without a word. Refused, naming
+/// the file's key, with the prefix it may have meant.
+#[test]
+fn a_section_no_client_can_use_is_refused() {
+    for (toml, meant) in [
+        ("[mqtt]\nbroker_url = \"b\"\n", Some("MQTT")),
+        ("[MQTT-2]\nbroker_url = \"b\"\n", Some("MQTT_2")),
+        ("[Mqtt2]\nkeepalive = 5\n", Some("MQTT2")),
+        ("[2MQTT]\nkeepalive = 5\n", None),
+        ("[MQTT]\n[\"MQTT 2\"]\n", Some("MQTT_2")),
+    ] {
+        let err = Config::from_toml_str(toml, "MQTT").unwrap_err();
+        assert_eq!(err.key(), "MQTT_CONFIG_FILE", "{toml:?}: {err}");
+        assert!(err.expected().contains("no key prefix"), "{toml:?}: {err}");
+        match meant {
+            Some(m) => assert!(
+                err.expected().contains(&format!("did you mean `[{m}]`?")),
+                "{toml:?}: {err}"
+            ),
+            None => assert!(!err.expected().contains("did you mean"), "{err}"),
+        }
+    }
+    // Every section of a well-formed file is a prefix, used or not.
+    let c = Config::from_toml_str("[MQTT]\nkeepalive = 5\n[MQTT2]\nkeepalive = 6\n", "MQTT");
+    assert_eq!(c.unwrap().keepalive(), Duration::from_secs(5));
+}
