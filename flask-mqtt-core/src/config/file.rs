@@ -11,8 +11,10 @@
 //! broker_url = "10.0.0.2"
 //! broker_port = 1884
 //! ```
-//! Field names are the keys without their prefix, in lower case. Unknown fields are an
-//! error naming the closest known field (a typo must not be silently ignored).
+//! Field names are the keys without their prefix, in lower case; section names are key
+//! prefixes. Unknown fields, sections no client can use and unquoted numbers in text
+//! settings are errors (a typo must not be silently ignored, nor `password = 1.50` sent
+//! as `1.5`); an unknown field's error names the closest known one.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -21,13 +23,15 @@ use std::path::Path;
 use serde::de::{Error as _, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::keys::{self, CONFIG_FILE, KEYS};
+use super::keys::{self, Key, CONFIG_FILE, KEYS};
 use super::prefix;
 use super::values::{shown, GivenUrl, Secret, WebSocketPath};
 use crate::error::ConfigError;
 
-/// A scalar setting in a file: strings, numbers and booleans are all accepted and read
-/// with the same rules as environment variables.
+/// A scalar setting in a file: strings, numbers and booleans are read with the same
+/// rules as environment variables, except that a setting that is text (user name,
+/// password, client id, URLs, paths, will topic and message, ciphers) must be a string:
+/// an unquoted number would not reach it as written (`1.50` is 1.5, `0x1F` is 31).
 ///
 /// More variants may come: a `match` outside this crate needs a wildcard arm.
 ///
@@ -65,6 +69,22 @@ impl Scalar {
         }
     }
 }
+
+/// The keys whose value is text, which a file gives as a string: an unquoted number or
+/// boolean would reach them rewritten (`password = 1.50` as `1.5`, `0x1F` as `31`).
+const TEXT_KEYS: &[Key] = &[
+    keys::BROKER_URL,
+    keys::USERNAME,
+    keys::PASSWORD,
+    keys::CLIENT_ID,
+    keys::WEBSOCKET_PATH,
+    keys::TLS_CA_CERTS,
+    keys::TLS_CERTFILE,
+    keys::TLS_KEYFILE,
+    keys::TLS_CIPHERS,
+    keys::LAST_WILL_TOPIC,
+    keys::LAST_WILL_MESSAGE,
+];
 
 /// One client's settings in a file: its fields are the keys without their prefix, in
 /// lower case (every one optional). An unknown field is an error that names the closest
@@ -143,6 +163,12 @@ impl<'de> Visitor<'de> for SectionVisitor {
                 )));
             }
             let value: Scalar = map.next_value()?;
+            if !matches!(value, Scalar::Str(_)) && TEXT_KEYS.iter().any(|k| k.field() == field) {
+                // Never the value: it may be a password.
+                return Err(A::Error::custom(format!(
+                    "`{field}` is text: put its value in quotes (`{field} = \"...\"`); unquoted, a number or boolean is not kept as written"
+                )));
+            }
             values.insert(field, value);
         }
         Ok(BrokerSection { values })
@@ -343,6 +369,49 @@ mod tests {
             err.expected()
                 .starts_with("valid settings: invalid type: a string, expected a table of settings such as `[MQTT]`"),
             "{err}"
+        );
+    }
+
+    /// An unquoted number or boolean where a setting is text would be rewritten on the
+    /// way (`1.50` read as 1.5, `0x1F` as 31, `1e3` as 1000), and the client would
+    /// send another password or id than the file says. Refused, naming the field and
+    /// asking for quotes, never quoting the value (it may be a password).
+    #[test]
+    fn unquoted_numbers_in_text_settings_are_refused() {
+        for (line, field, value) in [
+            ("password = 1.50", "password", "1.5"),
+            ("password = 0x1F", "password", "31"),
+            ("password = 1_000", "password", "1000"),
+            ("password = true", "password", "true"),
+            ("client_id = 0o777", "client_id", "511"),
+            ("username = 1e3", "username", "1000"),
+            ("last_will_message = 4.20e2", "last_will_message", "420"),
+        ] {
+            let text = format!("[MQTT]\n{line}\n");
+            let Err(err) = ConfigFile::from_toml_str(&text, "app.toml") else {
+                panic!("{line}: accepted");
+            };
+            let shown = format!("{err} {err:?}");
+            assert_eq!(err.key(), CONFIG_FILE, "{line}: {shown}");
+            assert!(
+                err.expected()
+                    .contains(&format!("`{field}` is text: put its value in quotes")),
+                "{line}: {shown}"
+            );
+            assert!(!shown.contains(value), "{line}: {shown}");
+            let written = line.rsplit(' ').next().unwrap_or_default();
+            assert!(!shown.contains(written), "{line}: {shown}");
+        }
+        // Numbers and booleans stay fine where a setting is one.
+        let file = ConfigFile::from_toml_str(
+            "[MQTT]\nbroker_port = 1884\nkeepalive = 1.5e1\nclean_session = false\nprotocol_version = 5\nclient_id = \"0x1F\"\n",
+            "app.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            file.section("MQTT")
+                .and_then(|s| s.raw("MQTT_CLIENT_ID", "MQTT")),
+            Some("0x1F".to_owned())
         );
     }
 
