@@ -62,6 +62,8 @@ pub(crate) struct Watermark {
     owed: Mutex<Owed>,
     /// The client's id, for the warnings that name it.
     client: String,
+    /// The client's key prefix, for the settings the warnings name (`ALERTS_...`).
+    prefix: String,
     /// The broker's in-flight window, as far as the client knows it.
     window: Window,
     /// Slots settled so far (any connection): the watchdog's sign of progress.
@@ -99,20 +101,22 @@ impl Owed {
 impl Watermark {
     /// Acknowledges through `to`; the broker's window is unknown.
     pub(crate) fn new(to: Box<dyn Acknowledge>) -> Arc<Watermark> {
-        Watermark::windowed(to, String::new(), Window::Unknown)
+        Watermark::windowed(to, String::new(), String::new(), Window::Unknown)
     }
 
-    /// Acknowledges through `to` for client `client`, whose broker sends at most `window`
-    /// QoS 1/2 messages not acknowledged yet.
+    /// Acknowledges through `to` for client `client` (whose keys start with `prefix`),
+    /// whose broker sends at most `window` QoS 1/2 messages not acknowledged yet.
     pub(crate) fn windowed(
         to: Box<dyn Acknowledge>,
         client: String,
+        prefix: String,
         window: Window,
     ) -> Arc<Watermark> {
         Arc::new(Watermark {
             to,
             owed: Mutex::new(Owed::default()),
             client,
+            prefix,
             window,
             settled: AtomicU64::new(0),
             closing: AtomicBool::new(false),
@@ -198,7 +202,7 @@ impl Watermark {
             owed.released.add(self.window)
         };
         if let Some(count) = say.filter(|_| !self.is_closing() && !self.is_abandoned()) {
-            window::warn(&self.client, count, self.window);
+            window::warn(&self.client, &self.prefix, count, self.window);
         }
     }
 
@@ -510,6 +514,26 @@ mod tests {
         assert_eq!(acks.unacknowledged(), 0);
     }
 
+    /// The window warning names the client's own Receive Maximum key (`ALERTS_...` for
+    /// prefix `ALERTS`), as every message about a client's settings does.
+    #[test]
+    fn the_window_warning_names_the_clients_own_key() {
+        let seen = Arc::new(Settled::default());
+        let acks = Watermark::windowed(
+            Box::new(Recorder(Arc::clone(&seen))),
+            "window-key-test".into(),
+            "ALERTS".into(),
+            Window::ReceiveMaximum(2),
+        );
+        // Released when the slot is dropped, at the end of the statement.
+        acks.slot(AckToken::from_parts(1, paho_mqtt::QoS::AtLeastOnce, 901))
+            .withhold();
+        let said = crate::visible::said::containing("client `window-key-test`");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("(ALERTS_RECEIVE_MAXIMUM)"), "{said:?}");
+        assert!(!said[0].contains("MQTT_"), "{said:?}");
+    }
+
     /// Released messages keep their places in the broker's in-flight window until the
     /// connection ends, and nothing else says so (they are no longer owed): at half the
     /// window (10 when it is unknown, MQTT 3.1.1) and at every doubling, it is said
@@ -521,6 +545,7 @@ mod tests {
         let acks = Watermark::windowed(
             Box::new(Recorder(Arc::clone(&seen))),
             "window-test".into(),
+            "MQTT".into(),
             Window::Unknown,
         );
         let release = |from: u16, to: u16, connection: u32| {

@@ -69,11 +69,11 @@ impl Released {
 }
 
 /// Says (visibly: the client may stop receiving) that `count` released messages of
-/// client `client` hold places in the broker's window.
-pub(crate) fn warn(client: &str, count: usize, window: Window) {
+/// client `client`, whose keys start with `prefix`, hold places in the broker's window.
+pub(crate) fn warn(client: &str, prefix: &str, count: usize, window: Window) {
     let size = match window {
         Window::ReceiveMaximum(n) => format!(
-            "{n} messages (MQTT_RECEIVE_MAXIMUM), or fewer if the broker limits its in-flight messages itself"
+            "{n} messages ({prefix}_RECEIVE_MAXIMUM), or fewer if the broker limits its in-flight messages itself"
         ),
         Window::Unknown => {
             "the broker's in-flight limit (MQTT 3.1.1: 20 on Mosquitto, `max_inflight_messages`)"

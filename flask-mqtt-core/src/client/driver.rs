@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::paho::start_attempt;
 use super::session::Session;
 use super::shutdown::{shutdown, Link};
+use crate::config::keys;
 use crate::dispatch::Intake;
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{Connected, DisconnectReason, Disconnected};
@@ -255,7 +256,8 @@ fn shared_subscription_warning(mqtt: &Mqtt, available: Option<bool>) -> Option<S
             "the broker's CONNACK says shared subscriptions are not available, so {which} will be refused or treated as an ordinary topic: every process may get every message, or none"
         )),
         None => Some(format!(
-            "shared subscription {which} on MQTT 3.1.1, which cannot ask the broker whether it supports them (Mosquitto, EMQX, HiveMQ and VerneMQ do); set MQTT_PROTOCOL_VERSION=5 to have it checked"
+            "shared subscription {which} on MQTT 3.1.1, which cannot ask the broker whether it supports them (Mosquitto, EMQX, HiveMQ and VerneMQ do); set {}=5 to have it checked",
+            keys::PROTOCOL_VERSION.full(mqtt.shared.config.prefix())
         )),
     }
 }
@@ -273,4 +275,22 @@ fn after(delay: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(delay)
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::TestClient;
+
+    /// The advice names the client's own key (`ALERTS_PROTOCOL_VERSION` for prefix
+    /// `ALERTS`), as every message about a client's settings does.
+    #[tokio::test]
+    async fn the_shared_subscription_warning_names_the_clients_own_key() {
+        let app = TestClient::for_broker("ALERTS").unwrap();
+        let mqtt = app.client();
+        lock(&mqtt.shared.topics).insert("$share/g/t".to_owned(), QoS::AtMostOnce);
+        let why = shared_subscription_warning(mqtt, None).unwrap();
+        assert!(why.contains("set ALERTS_PROTOCOL_VERSION=5"), "{why}");
+        assert!(!why.contains("MQTT_"), "{why}");
+    }
 }

@@ -110,6 +110,7 @@ impl Client {
         let acks = Watermark::windowed(
             Box::new(PahoOutbound::new(paho.clone(), &config)),
             config.client_id().to_owned(),
+            config.prefix().to_owned(),
             window,
         );
         let shared = Shared::new(
@@ -146,6 +147,7 @@ impl Client {
                         handlers,
                         None,
                         driver_mqtt.shared.config.ack_policy(),
+                        driver_mqtt.shared.config.prefix(),
                         driver_mqtt.shared.metrics.as_deref(),
                     );
                     let log_sink = if dispatcher.has(HandlerKind::Log) {

@@ -328,8 +328,10 @@ impl Config {
                 "is the default, new in every process"
             };
             format!(
-                "MQTT_CLEAN_SESSION is false, but the client id `{}` {why}: no later process takes up this session, so messages the broker keeps for it are never delivered; set MQTT_CLIENT_ID to an id that stays the same across restarts (e.g. `app-{{hostname}}`)",
-                values::shown(&self.client_id)
+                "{} is false, but the client id `{}` {why}: no later process takes up this session, so messages the broker keeps for it are never delivered; set {} to an id that stays the same across restarts (e.g. `app-{{hostname}}`)",
+                keys::CLEAN_SESSION.full(&self.prefix),
+                values::shown(&self.client_id),
+                keys::CLIENT_ID.full(&self.prefix)
             )
         })
     }

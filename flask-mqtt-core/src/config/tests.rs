@@ -777,3 +777,17 @@ fn a_section_no_client_can_use_is_refused() {
     let c = Config::from_toml_str("[MQTT]\nkeepalive = 5\n[MQTT2]\nkeepalive = 6\n", "MQTT");
     assert_eq!(c.unwrap().keepalive(), Duration::from_secs(5));
 }
+
+/// Warnings about a client's settings name that client's keys (`ALERTS_...` for prefix
+/// `ALERTS`), as the README promises, not the default client's.
+#[test]
+fn the_session_warning_names_the_clients_own_keys() {
+    let c = ConfigBuilder::with_prefix("ALERTS")
+        .clean_session(false)
+        .build()
+        .unwrap();
+    let warning = c.session_warning().unwrap();
+    assert!(warning.contains("ALERTS_CLEAN_SESSION"), "{warning}");
+    assert!(warning.contains("ALERTS_CLIENT_ID"), "{warning}");
+    assert!(!warning.contains("MQTT_"), "{warning}");
+}

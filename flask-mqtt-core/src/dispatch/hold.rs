@@ -55,8 +55,9 @@ impl AckMode {
         self.hold != Hold::First
     }
 
-    /// Handler `h`'s settings (`default` where its attribute chose no policy).
-    pub(super) fn of(h: &Handler, default: AckPolicy) -> AckMode {
+    /// Handler `h`'s settings (`default`, the setting of the client whose keys start
+    /// with `prefix`, where its attribute chose no policy).
+    pub(super) fn of(h: &Handler, default: AckPolicy, prefix: &str) -> AckMode {
         let hold = match h.desc.ack_policy().unwrap_or(default) {
             AckPolicy::First => Hold::First,
             AckPolicy::Manual => Hold::Manual,
@@ -71,7 +72,7 @@ impl AckMode {
                 TARGET,
                 log::Level::Warn,
                 &format!(
-                    "handler `{}` has nack_on_error, but its messages are acknowledged on receipt (ack policy `first`, from MQTT_ACK_POLICY), so a failure cannot withhold an acknowledgement: give it `ack = \"after\"`",
+                    "handler `{}` has nack_on_error, but its messages are acknowledged on receipt (ack policy `first`, from {prefix}_ACK_POLICY), so a failure cannot withhold an acknowledgement: give it `ack = \"after\"`",
                     h.desc.name
                 ),
             );
@@ -173,13 +174,16 @@ mod tests {
         let Some(h) = Handler::new(&NACKING) else {
             panic!("a valid descriptor");
         };
-        let after = AckMode::of(&h, AckPolicy::After);
+        let after = AckMode::of(&h, AckPolicy::After, "ALERTS");
         assert!(after.holds() && after.nack_on_error);
         assert_eq!(said::containing("hold_test_nacking"), Vec::<String>::new());
-        let first = AckMode::of(&h, AckPolicy::First);
+        let first = AckMode::of(&h, AckPolicy::First, "ALERTS");
         assert!(!first.holds());
         let lines = said::containing("hold_test_nacking");
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].contains("acknowledged on receipt"), "{lines:?}");
+        // The client's own key, not the default client's.
+        assert!(lines[0].contains("from ALERTS_ACK_POLICY"), "{lines:?}");
+        assert!(!lines[0].contains("MQTT_"), "{lines:?}");
     }
 }

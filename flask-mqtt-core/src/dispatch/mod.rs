@@ -140,16 +140,18 @@ impl Dispatcher {
     /// Handlers acknowledge after their calls unless their attribute says otherwise.
     #[cfg(test)]
     pub(crate) fn start(handlers: Vec<Handler>, observer: Option<Arc<dyn Observer>>) -> Dispatcher {
-        Dispatcher::start_acking(handlers, observer, AckPolicy::After, None)
+        Dispatcher::start_acking(handlers, observer, AckPolicy::After, "MQTT", None)
     }
 
-    /// [`start`](Dispatcher::start), with `default` for handlers whose attribute does not
-    /// choose how they acknowledge, and each call recorded in `metrics` (when the client
-    /// records metrics): the handlers' metrics are created here, once, and handed to it.
+    /// [`start`](Dispatcher::start), with `default` (the ack policy of the client whose
+    /// keys start with `prefix`) for handlers whose attribute does not choose how they
+    /// acknowledge, and each call recorded in `metrics` (when the client records
+    /// metrics): the handlers' metrics are created here, once, and handed to it.
     pub(crate) fn start_acking(
         handlers: Vec<Handler>,
         observer: Option<Arc<dyn Observer>>,
         default: AckPolicy,
+        prefix: &str,
         metrics: Option<&ClientMetrics>,
     ) -> Dispatcher {
         let (queues_and_rx, measured): (Vec<_>, Vec<_>) = handlers
@@ -176,7 +178,7 @@ impl Dispatcher {
         let mut modes = Vec::with_capacity(handlers.len());
         let polls = InlinePolls::watch(handlers.iter().map(|h| h.desc).collect());
         for (i, (h, (tx, rx))) in handlers.into_iter().zip(queues_and_rx).enumerate() {
-            modes.push(AckMode::of(&h, default));
+            modes.push(AckMode::of(&h, default, prefix));
             let kind = h.desc.kind;
             match (kind, &h.filter) {
                 (HandlerKind::Message, Some(f)) => trie.insert(f, i),

@@ -763,7 +763,8 @@ pub(super) mod tests {
             panic!("a valid descriptor");
         };
         let app = TestClient::new().unwrap();
-        let mode = crate::dispatch::hold::AckMode::of(&h, crate::ack::policy::AckPolicy::After);
+        let mode =
+            crate::dispatch::hold::AckMode::of(&h, crate::ack::policy::AckPolicy::After, "MQTT");
         let call = |id: u16| {
             let msg = Message::new("manual", "", QoS::AtLeastOnce, false);
             let base = Arc::new(EventContext::new(app.client().clone(), Event::Message(msg)));

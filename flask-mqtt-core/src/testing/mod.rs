@@ -150,6 +150,7 @@ impl TestClient {
             handlers,
             Some(Arc::clone(&watch) as _),
             AckPolicy::After,
+            shared.config.prefix(),
             shared.metrics.as_deref(),
         );
         Ok(TestClient {
