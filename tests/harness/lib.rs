@@ -108,9 +108,9 @@ pub use log_lines::{LogLine, LogLines};
 pub use mosquitto_cli::{mosquitto_pub, try_mosquitto_pub, MosquittoSub};
 pub use naming::unique;
 pub use packet::{
-    decode_subscribe_v5, decode_unsubscribe_v5, encode_connack_v5, encode_connect, encode_publish,
-    encode_publish_v5, encode_suback_v5, encode_unsuback_v5, packet_id, read_packet, split_packets,
-    DISCONNECT,
+    decode_subscribe_v5, decode_unsubscribe_v5, encode_connack_session_v5, encode_connack_v5,
+    encode_connect, encode_publish, encode_publish_v5, encode_suback_v5, encode_unsuback_v5,
+    packet_id, read_packet, split_packets, DISCONNECT,
 };
 pub use paho_raw::{paho_client, RawClient};
 pub use prometheus::{Prometheus, Sample};

@@ -57,7 +57,18 @@ pub fn encode_publish_v5(buf: &mut Vec<u8>, topic: &str, rest: &[u8]) {
 /// `properties` as given (identifier and value of each, without their length), e.g.
 /// `[0x2A, 0]`: Shared Subscription Available = 0.
 pub fn encode_connack_v5(buf: &mut Vec<u8>, reason: u8, properties: &[u8]) {
-    let mut body = vec![0, reason];
+    encode_connack_session_v5(buf, false, reason, properties);
+}
+
+/// Appends an MQTT 5 CONNACK as [`encode_connack_v5`] does, saying whether the broker
+/// kept the client's session (`session_present`).
+pub fn encode_connack_session_v5(
+    buf: &mut Vec<u8>,
+    session_present: bool,
+    reason: u8,
+    properties: &[u8],
+) {
+    let mut body = vec![u8::from(session_present), reason];
     put_var_int(&mut body, properties.len());
     body.extend_from_slice(properties);
     put_header(buf, 0x20, body.len());

@@ -82,6 +82,7 @@ pub(super) async fn drive(
             Input::Connected {
                 broker,
                 shared_subscriptions,
+                session_present,
             } => {
                 connecting = false;
                 if shared.closed.load(Ordering::SeqCst) {
@@ -144,7 +145,7 @@ pub(super) async fn drive(
                 let m = mqtt.clone();
                 let connection = *shared.ends.borrow();
                 tokio::spawn(async move {
-                    if !m.resubscribe().await {
+                    if !m.resubscribe(session_present).await {
                         return;
                     }
                     let _ = m.shared.input.send(Input::Resubscribed {

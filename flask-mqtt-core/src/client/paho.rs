@@ -184,9 +184,11 @@ pub(super) fn start_attempt(mqtt: &Mqtt, paho: &paho_mqtt::AsyncClient, uris: &[
                             .get_int(paho_mqtt::PropertyCode::SharedSubscriptionAvailable)
                             != Some(0)
                     });
+                let session_present = rsp.connect_response().is_some_and(|c| c.session_present);
                 let _ = shared.input.send(Input::Connected {
                     broker: uri,
                     shared_subscriptions,
+                    session_present,
                 });
             }
             Err(e) => {

@@ -10,11 +10,13 @@ use crate::event::Event;
 
 /// What the driver task receives.
 pub(crate) enum Input {
-    /// A connect attempt succeeded: the broker that answered, and whether its CONNACK
-    /// allows shared subscriptions (MQTT 5; `None` when it cannot say).
+    /// A connect attempt succeeded: the broker that answered, whether its CONNACK
+    /// allows shared subscriptions (MQTT 5; `None` when it cannot say), and whether it
+    /// says the broker kept the client's session.
     Connected {
         broker: String,
         shared_subscriptions: Option<bool>,
+        session_present: bool,
     },
     ConnectionLost,
     BrokerDisconnect(u8),

@@ -237,7 +237,8 @@ impl Mqtt {
     /// handler would otherwise never receive anything while the client is ready.
     /// Whether the broker answered every SUBSCRIBE (granted or refused): if not, the
     /// connection went (or Paho failed writing to it) and on_connect is not told.
-    pub(crate) async fn resubscribe(&self) -> bool {
+    /// `session_present`: the CONNACK says the broker kept the client's session.
+    pub(crate) async fn resubscribe(&self, session_present: bool) -> bool {
         let all: Vec<(String, QoS)> = self.topics();
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
             match self.subscribe_now(chunk.to_vec(), Refusal::Visible).await {
@@ -253,7 +254,7 @@ impl Mqtt {
                 }
             }
         }
-        if !self.resubscribe_replies(&all).await {
+        if !self.resubscribe_replies(&all, session_present).await {
             return false;
         }
         if !all.is_empty() {

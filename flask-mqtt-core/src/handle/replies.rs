@@ -48,7 +48,7 @@ pub(crate) type Answer = Result<Message>;
 /// `Health::connects`.
 #[derive(Debug)]
 enum Subscription {
-    /// Not subscribed: never, refused, or its SUBSCRIBE went unanswered.
+    /// Not subscribed: never, refused, or its SUBSCRIBE failed in Paho.
     None,
     /// The SUBSCRIBE numbered `id`, sent on `connection`, awaits its answer, which
     /// `answer` tells.
@@ -62,6 +62,12 @@ enum Subscription {
     /// No request waits on it any more and its UNSUBSCRIBE, numbered `id`, awaits its
     /// answer ([`Requests::released`]).
     Releasing { id: u64 },
+    /// Its SUBSCRIBE or UNSUBSCRIBE went unanswered (the connection ended first, or Paho
+    /// could not send the UNSUBSCRIBE): the broker may have handled it or not, and a
+    /// persistent session keeps what it handled. The next request on it subscribes it
+    /// (as after [`None`](Self::None)); with no request left, the next connect
+    /// unsubscribes it when the broker kept the session ([`Requests::in_doubt`]).
+    Unknown,
 }
 
 /// What a request does about its reply topic's subscription
@@ -370,7 +376,9 @@ impl Requests {
             .iter_mut()
             .filter(|(topic, t)| {
                 let on = match t.subscription {
-                    Subscription::None | Subscription::Releasing { .. } => None,
+                    Subscription::None | Subscription::Releasing { .. } | Subscription::Unknown => {
+                        None
+                    }
                     Subscription::Sent { connection, .. }
                     | Subscription::Granted { connection } => Some(connection),
                 };
@@ -399,8 +407,10 @@ impl Requests {
     }
 
     /// Records the answer to the SUBSCRIBE `id` of `topic` (unless a later one replaced
-    /// it): granted, the topic is subscribed on its connection; otherwise it is not, and
-    /// the next request subscribes again. A refusal ends every request waiting on the
+    /// it): granted, the topic is subscribed on its connection; unanswered, it may be
+    /// (`Subscription::Unknown`: kept, also with no request left, until the next connect
+    /// settles it, [`in_doubt`](Self::in_doubt)); otherwise it is not, and the next
+    /// request subscribes again. A refusal ends every request waiting on the
     /// topic with [`Error::SubscribeRejected`] (also those that wait for their reply
     /// already: at a reconnect's resubscription). When no request waits on the topic
     /// any more (the last ended before the answer) and it was granted, `unsubscribe` is
@@ -455,6 +465,11 @@ impl Requests {
                 entry.subscription = Subscription::Granted { connection };
                 None
             }
+            // The broker may have granted it: a persistent session keeps it.
+            Suback::Unanswered => {
+                entry.subscription = Subscription::Unknown;
+                None
+            }
             _ if entry.users == 0 && !entry.own => {
                 table.topics.remove(topic);
                 None
@@ -466,17 +481,75 @@ impl Requests {
         }
     }
 
-    /// The UNSUBSCRIBE numbered `id` of `topic` (from [`unregister`](Self::unregister)
-    /// or [`settle`](Self::settle)) was answered, or not sent (the topic is one of the
-    /// client's own), or its connection ended: the topic is no reply topic any more,
-    /// unless a request waits on it again.
-    pub(crate) fn released(&self, topic: &str, id: u64) {
+    /// The UNSUBSCRIBE numbered `id` of `topic` (from [`unregister`](Self::unregister),
+    /// [`settle`](Self::settle) or [`in_doubt`](Self::in_doubt)) was `answered`, or not
+    /// sent (the topic is one of the client's own), or the client stopped: the topic is
+    /// no reply topic any more, unless a request waits on it again. Not `answered` (its
+    /// connection ended first, or Paho could not send it): a persistent session may
+    /// still hold the subscription, which the next connect undoes.
+    pub(crate) fn released(&self, topic: &str, id: u64, answered: bool) {
         let mut table = lock(&self.table);
-        if table.topics.get(topic).is_some_and(|t| {
-            t.users == 0 && matches!(t.subscription, Subscription::Releasing { id: i } if i == id)
-        }) {
-            table.topics.remove(topic);
+        let Some(entry) = table.topics.get_mut(topic) else {
+            return;
+        };
+        if entry.users > 0
+            || !matches!(entry.subscription, Subscription::Releasing { id: i } if i == id)
+        {
+            return;
         }
+        if answered {
+            table.topics.remove(topic);
+        } else {
+            entry.subscription = Subscription::Unknown;
+        }
+    }
+
+    /// At a connect (numbered `connection`): the reply topics no request waits on whose
+    /// subscription an ended connection left in doubt (a SUBSCRIBE or UNSUBSCRIBE
+    /// unanswered). When the broker kept the session (`session_present`) it may hold
+    /// them: `unsubscribe` is called with each under the lock, and its result returned
+    /// with the topic and the number to give [`released`](Self::released), except for
+    /// the own reply topic (which stays subscribed) and topics `skip` says are the
+    /// client's own filters (subscribed anyway: forgotten). Without the session the
+    /// broker holds none of them: forgotten.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn in_doubt<F>(
+        &self,
+        connection: u64,
+        session_present: bool,
+        skip: impl Fn(&str) -> bool,
+        mut unsubscribe: impl FnMut(&str) -> F,
+    ) -> Vec<(String, F, u64)> {
+        let mut guard = lock(&self.table);
+        let table = &mut *guard;
+        let mut released = Vec::new();
+        let mut forgotten = Vec::new();
+        for (topic, entry) in &mut table.topics {
+            let doubtful = match entry.subscription {
+                Subscription::Unknown => true,
+                // Sent on a connection that ended: its answer never comes (it is being
+                // told so), and it is one as well.
+                Subscription::Sent { connection: c, .. } => c != connection,
+                _ => false,
+            };
+            if entry.users > 0 || !doubtful {
+                continue;
+            }
+            if entry.own {
+                entry.subscription = Subscription::None;
+            } else if session_present && !skip(topic) {
+                let id = table.next_subscribe;
+                table.next_subscribe = id.wrapping_add(1);
+                entry.subscription = Subscription::Releasing { id };
+                released.push((topic.clone(), unsubscribe(topic), id));
+            } else {
+                forgotten.push(topic.clone());
+            }
+        }
+        for topic in forgotten {
+            table.topics.remove(&topic);
+        }
+        released
     }
 
     /// Forgets the request `key`. When it was the last on a reply topic the caller named,
@@ -486,7 +559,8 @@ impl Requests {
     /// number to give [`released`](Self::released) once it is answered: until then the
     /// topic stays a reply topic with no request. If its SUBSCRIBE still awaits an
     /// answer, the topic stays one too, and [`settle`](Self::settle) unsubscribes it
-    /// once granted.
+    /// once granted; if an ended connection left it in doubt, it stays one until the
+    /// next connect ([`in_doubt`](Self::in_doubt)).
     pub(crate) fn unregister<F>(
         &self,
         key: &Key,
@@ -507,7 +581,9 @@ impl Requests {
                 table.next_subscribe = release.wrapping_add(1);
                 Some((unsubscribe(&key.topic), release))
             }
-            Subscription::Sent { .. } | Subscription::Releasing { .. } => None,
+            Subscription::Sent { .. } | Subscription::Releasing { .. } | Subscription::Unknown => {
+                None
+            }
             Subscription::None => {
                 table.topics.remove(&key.topic);
                 None
@@ -779,9 +855,9 @@ mod tests {
         // messages: no handler's.
         assert!(r.route(reply("v3/replies", None), unsubscribed).is_none());
         // An answer to an older UNSUBSCRIBE changes nothing.
-        r.released("v3/replies", release.wrapping_sub(1));
+        r.released("v3/replies", release.wrapping_sub(1), true);
         assert!(r.route(reply("v3/replies", None), unsubscribed).is_none());
-        r.released("v3/replies", release);
+        r.released("v3/replies", release, true);
         // Given back: messages on it go to handlers again.
         assert!(r.route(reply("v3/replies", None), unsubscribed).is_some());
     }
@@ -848,7 +924,7 @@ mod tests {
         };
         assert!(r.route(late(), subscribed).is_none());
         assert!(r.route(retained(), unsubscribed).is_none());
-        r.released("svc/replies", release);
+        r.released("svc/replies", release, true);
         assert!(
             r.route(late(), subscribed).is_none(),
             "a late reply, released"

@@ -3,7 +3,11 @@
 //! ([`Mqtt::resubscribe_replies`]), unsubscribed after the last (a topic the caller
 //! named). The answer to each SUBSCRIBE is awaited by a task of its own, not by the
 //! request that sent it: every request waiting on the topic learns it (a refusal fails
-//! them all), and a subscription granted after the last request ended is undone.
+//! them all), and a subscription granted after the last request ended is undone. A
+//! SUBSCRIBE or UNSUBSCRIBE whose connection ended before its answer leaves the topic in
+//! doubt: with no request left on it, the next connect unsubscribes it if the broker kept
+//! the session (a persistent one keeps what the broker handled, and would otherwise
+//! bring its messages for ever, no reply to anything).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,10 +33,18 @@ impl Mqtt {
     /// does not subscribe again. Whether the broker answered (if not, the connection
     /// went: the next connect subscribes them). A refusal is logged, and ends the
     /// requests waiting on the topic; a topic refused, or failed by Paho, is not asked
-    /// for again on this connection (the next request on it asks again).
-    pub(super) async fn resubscribe_replies(&self, handled: &[(String, QoS)]) -> bool {
+    /// for again on this connection (the next request on it asks again). First, the
+    /// reply topics no request waits on that an ended connection left in doubt are
+    /// unsubscribed when the broker kept the session (`session_present`), forgotten
+    /// otherwise ([`Requests::in_doubt`](super::replies::Requests::in_doubt)).
+    pub(super) async fn resubscribe_replies(
+        &self,
+        handled: &[(String, QoS)],
+        session_present: bool,
+    ) -> bool {
         let shared = &self.shared;
         let connection = lock(&shared.health).connects;
+        self.release_in_doubt(connection, handled, session_present);
         let mut tried = HashSet::new();
         loop {
             let ends = shared.ends.subscribe();
@@ -81,6 +93,27 @@ impl Mqtt {
     }
 }
 
+impl Mqtt {
+    /// Unsubscribes the reply topics no request waits on whose subscription an ended
+    /// connection left in doubt, if the broker kept the session; `handled` are the
+    /// client's own filters (subscribed anyway).
+    fn release_in_doubt(&self, connection: u64, handled: &[(String, QoS)], session_present: bool) {
+        let shared = &self.shared;
+        // Watched before the UNSUBSCRIBEs are sent: a connection ending after them is seen.
+        let ends = shared.ends.subscribe();
+        let released = shared.requests.in_doubt(
+            connection,
+            session_present,
+            |topic| handled.iter().any(|(filter, _)| filter == topic),
+            |topic| shared.outbound.unsubscribe(vec![topic.to_owned()]),
+        );
+        for (topic, unsubscribed, release) in released {
+            log::debug!(target: CLIENT_TARGET, "the reply topic `{topic}` may still be subscribed in the session the broker kept (its SUBSCRIBE or UNSUBSCRIBE went unanswered when a connection ended), and no request waits on it: unsubscribing");
+            unsubscribe_later(shared, &topic, Some(unsubscribed), release, ends.clone());
+        }
+    }
+}
+
 /// The QoS a SUBACK's `code` grants, if it grants one (no code: the one asked for).
 fn granted_qos(code: Option<i32>) -> Option<QoS> {
     let code = code.unwrap_or(i32::from(REPLY_QOS.as_u8()));
@@ -124,10 +157,11 @@ type Unsubscribed = BoxFuture<'static, std::result::Result<(), paho_mqtt::Error>
 
 /// Awaits the UNSUBSCRIBE `release` of the reply topic `topic` (none: not sent, the
 /// topic is one of the client's own) on the client's runtime, then tells the table
-/// ([`Requests::released`](super::replies::Requests::released)); also when the
-/// connection ends first (Paho may wait for ever for its answer). `ends` is
-/// [`Shared::ends`] watched since before the UNSUBSCRIBE was sent, so that a connection
-/// ending in between is seen.
+/// ([`Requests::released`](super::replies::Requests::released)) whether the broker
+/// answered it; also when the connection ends first (Paho may wait for ever for its
+/// answer), or Paho could not send it (a connection that just ended): then the broker
+/// may still hold the subscription. `ends` is [`Shared::ends`] watched since before the
+/// UNSUBSCRIBE was sent, so that a connection ending in between is seen.
 fn unsubscribe_later(
     shared: &Arc<Shared>,
     topic: &str,
@@ -136,24 +170,29 @@ fn unsubscribe_later(
     mut ends: watch::Receiver<u64>,
 ) {
     let Some(unsubscribed) = unsubscribed else {
-        shared.requests.released(topic, release);
+        shared.requests.released(topic, release, true);
         return;
     };
     let topic = topic.to_owned();
     let owner = Arc::clone(shared);
     let mut ended = shared.ended.subscribe();
     drop(shared.rt.spawn(async move {
-        tokio::select! {
+        let answered = tokio::select! {
             biased;
-            res = unsubscribed => {
-                if let Err(e) = res {
+            res = unsubscribed => match res {
+                Ok(()) => true,
+                Err(e) => {
                     log::debug!(target: CLIENT_TARGET, "unsubscribing from the reply topic `{topic}` failed: {e}");
+                    // A reason code is the broker's answer; anything else is Paho's
+                    // (not connected, cut short): the broker may not have seen it.
+                    matches!(e, paho_mqtt::Error::ReasonCode(..))
                 }
-            }
-            _ = ends.changed() => {}
-            _ = ended.wait_for(|ended| *ended) => {}
-        }
-        owner.requests.released(&topic, release);
+            },
+            _ = ends.changed() => false,
+            // Stopped: nothing more can be sent.
+            _ = ended.wait_for(|ended| *ended) => true,
+        };
+        owner.requests.released(&topic, release, answered);
     }));
 }
 
@@ -284,6 +323,72 @@ mod tests {
     use crate::handle::outbound::fake::{client, Fake, Subacks};
     use crate::sync::lock;
 
+    /// A message on `topic` that is no reply (no Correlation Data).
+    fn plain(topic: &str) -> paho_mqtt::Message {
+        paho_mqtt::MessageBuilder::new()
+            .topic(topic)
+            .payload("x")
+            .finalize()
+    }
+
+    /// A reply topic whose SUBSCRIBE went unanswered when the connection ended, and
+    /// whose request ended meanwhile: the broker may have granted it. The next connect
+    /// unsubscribes it when the broker kept the session (until then, and until the
+    /// UNSUBACK, what it brings is no handler's), and forgets it when it did not (a new
+    /// session holds no subscription).
+    #[tokio::test]
+    async fn a_reply_topic_left_in_doubt_is_unsubscribed_if_the_session_was_kept() {
+        for session_present in [true, false] {
+            let fake = Fake::default().subacks(Subacks::Never);
+            let sent = fake.sent();
+            let mqtt = client(fake);
+            mqtt.shared
+                .set_state(ConnectionState::Connected, |h| h.connects += 1);
+            let waiting = tokio::spawn({
+                let mqtt = mqtt.clone();
+                async move {
+                    mqtt.request("svc/ask", "?")
+                        .reply_to("svc/replies")
+                        .timeout(Duration::from_millis(300))
+                        .await
+                }
+            });
+            while lock(&sent).subscribed.is_empty() {
+                tokio::task::yield_now().await;
+            }
+            mqtt.shared.connection_ended();
+            mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+            let res = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+            assert!(matches!(res, Ok(Ok(Err(Error::NoReply { .. })))), "{res:?}");
+            let routed = |mqtt: &crate::handle::Mqtt| {
+                mqtt.shared
+                    .requests
+                    .route(plain("svc/replies"), |_| false)
+                    .is_some()
+            };
+            assert!(!routed(&mqtt), "in doubt, and no handler's");
+            mqtt.shared
+                .set_state(ConnectionState::Connected, |h| h.connects += 1);
+            // What the driver does at each connect.
+            assert!(mqtt.resubscribe(session_present).await);
+            let unsubscribed = lock(&sent).unsubscribed.clone();
+            if session_present {
+                assert_eq!(unsubscribed, ["svc/replies"]);
+            } else {
+                assert!(unsubscribed.is_empty(), "{unsubscribed:?}");
+            }
+            // Unsubscribed (the fake answers at once) or forgotten: the handlers' again.
+            let given_back = tokio::time::timeout(Duration::from_secs(5), async {
+                while !routed(&mqtt) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+            assert!(given_back.is_ok(), "session present: {session_present}");
+            assert_eq!(lock(&sent).subscribed, ["svc/replies"]);
+        }
+    }
+
     /// A reply topic the broker refuses at a reconnect is asked for once on that
     /// connection, not again and again (the connect's `on_connect` waits for the end of
     /// the resubscription), and the requests waiting on it end with the refusal.
@@ -311,7 +416,8 @@ mod tests {
             })
         };
         let done =
-            tokio::time::timeout(Duration::from_secs(2), mqtt.resubscribe_replies(&[])).await;
+            tokio::time::timeout(Duration::from_secs(2), mqtt.resubscribe_replies(&[], false))
+                .await;
         answering.abort();
         let subscribes = lock(&sent).subscribed.len();
         assert!(

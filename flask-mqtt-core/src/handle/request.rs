@@ -64,7 +64,9 @@ impl Mqtt {
     /// it go to handlers again afterwards, once its UNSUBSCRIBE is answered (until then
     /// the subscription may still bring messages, no reply, as above): also when the
     /// last request ends before the broker has confirmed the subscription, which is
-    /// then undone once confirmed.
+    /// then undone once confirmed. With a persistent session, one whose SUBSCRIBE or
+    /// UNSUBSCRIBE was unanswered when its connection ended is unsubscribed at the next
+    /// connect, if the broker kept the session and no request waits on it.
     ///
     /// Nothing is sent until the `Request` is awaited. Dropping the future stops the
     /// wait: the request is forgotten, and a reply arriving later is dropped.
@@ -338,7 +340,7 @@ mod tests {
         mqtt.shared
             .set_state(ConnectionState::Connected, |h| h.connects += 1);
         // What the driver does at each connect.
-        assert!(mqtt.resubscribe().await);
+        assert!(mqtt.resubscribe(false).await);
         assert_eq!(
             lock(&sent).subscribed,
             [own.clone(), own.clone()],
