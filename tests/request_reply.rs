@@ -202,7 +202,7 @@ async fn concurrent_requests_to_our_own_reply_handler_get_their_own_replies() {
             .as_paho()
             .properties()
             .get_binary(paho::PropertyCode::CorrelationData);
-        assert_eq!(correlation.map(|c| c.len()), Some(16));
+        assert_eq!(correlation.map(|c| c.len()), Some(24));
     }
     assert_eq!(mqtt.pending_requests(), 0);
     // The handler published through the declared publisher for each request.

@@ -20,6 +20,10 @@ use crate::sync::lock;
 /// The client's own reply topic: this, then its client id (or a nonce).
 const OWN_PREFIX: &str = "flask-mqtt/replies/";
 
+/// The length of the Correlation Data of a request: the client's nonce, the request's
+/// number and a hash of its reply topic (FNV-1a), 8 bytes each, big-endian.
+const CORRELATION_LEN: usize = 24;
+
 /// What identifies a reply: its topic and, on MQTT 5, its Correlation Data.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Key {
@@ -100,7 +104,7 @@ struct ReplyTopic {
 
 #[derive(Debug, Default)]
 struct Table {
-    /// The next request's number (the second half of its Correlation Data).
+    /// The next request's number (the middle of its Correlation Data).
     next: u64,
     /// The next reply-topic SUBSCRIBE's number.
     next_subscribe: u64,
@@ -115,7 +119,7 @@ pub(crate) struct Requests {
     /// a reply, and routing another costs a comparison and a load of this flag.
     active: AtomicBool,
     table: Mutex<Table>,
-    /// Random per client: the first half of every Correlation Data.
+    /// Random per client: the start of every Correlation Data.
     nonce: u64,
     /// The client's own reply topic (MQTT 5).
     own_topic: String,
@@ -170,10 +174,13 @@ impl Requests {
     /// client's own subscriptions ([`Mqtt::topics`](super::Mqtt::topics): a handler's
     /// filter, `Mqtt::subscribe`) covers its topic; drops it otherwise (`None`).
     ///
-    /// - A reply to one of this client's requests (its Correlation Data says so) that
-    ///   no request waits for any more (it came after the timeout, or twice, also as the
-    ///   second copy a broker sends through an overlapping subscription) is dropped with
-    ///   a debug line: it never reaches handlers.
+    /// - A reply to one of this client's requests (its Correlation Data says so: made
+    ///   here, for a request whose reply topic is the message's topic) that no request
+    ///   waits for any more (it came after the timeout, or twice, also as the second
+    ///   copy a broker sends through an overlapping subscription, also once its topic is
+    ///   no reply topic any more, whatever Response Topic it carries) is dropped with a
+    ///   debug line: it never reaches handlers. The client's own request, received by a
+    ///   handler of the client on the topic it was sent to, is no reply.
     /// - Anything else on a reply topic is no reply: the handlers' when the client
     ///   subscribes the topic for them (on a topic the caller named, the request may
     ///   share their subscription; a handler may also subscribe the own reply topic),
@@ -203,7 +210,8 @@ impl Requests {
                 drop(table);
                 // A late reply on a reply topic given back (to the handlers, or
                 // unsubscribed): still no handler's.
-                if self.is_own_reply(&msg) {
+                let correlation = msg.properties().get_binary(PropertyCode::CorrelationData);
+                if correlation.is_some_and(|c| self.made_for(&c, msg.topic())) {
                     log::debug!(
                         target: CLIENT_TARGET,
                         "a reply on `{}` matches no waiting request (it came after the timeout, or twice); dropped",
@@ -226,7 +234,10 @@ impl Requests {
             key.correlation
         };
         // Lock order: the table is let go before the client's subscriptions are looked at.
-        if correlation.as_deref().is_some_and(|c| self.made_here(c)) {
+        if correlation
+            .as_deref()
+            .is_some_and(|c| self.made_for(c, msg.topic()))
+        {
             log::debug!(
                 target: CLIENT_TARGET,
                 "a reply on `{}` matches no waiting request (it came after the timeout, or twice); dropped",
@@ -257,20 +268,15 @@ impl Requests {
         None
     }
 
-    /// Whether `msg` is a reply to one of this client's requests: it carries a
-    /// Correlation Data made here and no Response Topic (the client's own requests
-    /// carry one, and a handler of the client may well receive them).
-    fn is_own_reply(&self, msg: &paho_mqtt::Message) -> bool {
-        let props = msg.properties();
-        props
-            .get_binary(PropertyCode::CorrelationData)
-            .is_some_and(|c| self.made_here(&c))
-            && props.get_string(PropertyCode::ResponseTopic).is_none()
-    }
-
-    /// Whether `correlation` is one this client made (for a request of its own).
-    fn made_here(&self, correlation: &[u8]) -> bool {
-        correlation.len() == 16 && correlation.starts_with(&self.nonce.to_be_bytes())
+    /// Whether `correlation` is one this client made for a request whose reply topic is
+    /// `topic`: a message on `topic` carrying it is a reply to that request, whatever
+    /// else it carries (a responder may copy the request's Response Topic, or set one of
+    /// its own). The client's own request carries it too, but on the topic it was sent
+    /// to, where a handler of the client may well receive it: not its reply topic.
+    fn made_for(&self, correlation: &[u8], topic: &str) -> bool {
+        correlation.len() == CORRELATION_LEN
+            && correlation.starts_with(&self.nonce.to_be_bytes())
+            && correlation.ends_with(&fnv1a(topic.as_bytes()).to_be_bytes())
     }
 
     /// Registers a request waiting on `topic`, with a fresh Correlation Data when
@@ -285,8 +291,10 @@ impl Requests {
         let correlation = correlated.then(|| {
             let n = table.next;
             table.next = n.wrapping_add(1);
-            let mut id = self.nonce.to_be_bytes().to_vec();
+            let mut id = Vec::with_capacity(CORRELATION_LEN);
+            id.extend_from_slice(&self.nonce.to_be_bytes());
             id.extend_from_slice(&n.to_be_bytes());
+            id.extend_from_slice(&fnv1a(topic.as_bytes()).to_be_bytes());
             id
         });
         let key = Key { topic, correlation };
@@ -942,10 +950,58 @@ mod tests {
             )
             .unwrap();
         let own_request = paho_mqtt::MessageBuilder::new()
-            .topic("svc/replies")
+            .topic("svc/ask")
             .properties(props)
             .finalize();
         assert!(r.route(own_request, subscribed).is_some());
+    }
+
+    /// A message carrying `correlation` and the Response Topic `response_topic`.
+    fn with_response_topic(
+        topic: &str,
+        correlation: &[u8],
+        response_topic: &str,
+    ) -> paho_mqtt::Message {
+        let mut props = paho_mqtt::Properties::new();
+        props
+            .push_string(PropertyCode::ResponseTopic, response_topic)
+            .unwrap();
+        props
+            .push_binary(PropertyCode::CorrelationData, correlation.to_vec())
+            .unwrap();
+        paho_mqtt::MessageBuilder::new()
+            .topic(topic)
+            .payload("r")
+            .properties(props)
+            .finalize()
+    }
+
+    /// A late reply to one of the client's requests is no handler's once its topic is
+    /// no reply topic any more, also when it carries a Response Topic (a responder that
+    /// copies the request's properties, or asks for an answer of its own); the client's
+    /// own request, which a handler of it receives on the topic it was sent to, is the
+    /// handler's.
+    #[test]
+    fn a_late_reply_with_a_response_topic_reaches_no_handler() {
+        let r = Requests::new("app-1");
+        let (key, _rx) = r.register("svc/replies".to_owned(), true).unwrap();
+        let correlation = key.correlation.clone().unwrap();
+        assert!(r.unregister(&key, |_| ()).is_none());
+        let echoed = with_response_topic("svc/replies", &correlation, "svc/replies");
+        assert!(
+            r.route(echoed, subscribed).is_none(),
+            "a late reply echoing the Response Topic"
+        );
+        let its_own = with_response_topic("svc/replies", &correlation, "svc/more");
+        assert!(
+            r.route(its_own, subscribed).is_none(),
+            "a late reply with a Response Topic of its own"
+        );
+        let own_request = with_response_topic("svc/ask", &correlation, "svc/replies");
+        assert!(
+            r.route(own_request, subscribed).is_some(),
+            "the client's own request"
+        );
     }
 
     /// Refused: the requests waiting on the topic end with the refusal, also those past

@@ -43,9 +43,10 @@ impl Mqtt {
     /// Correlation Data. Concurrent requests are told apart by it. Replies never reach
     /// `#[on_message]` handlers, also not a catch-all: a reply to one of the client's
     /// requests that no request waits for any more (it came after the timeout, or
-    /// twice; also once its topic is no reply topic any more, unless it carries a
-    /// Response Topic, as a request of the client's own does) is dropped with a debug
-    /// line. Anything else on a reply topic is no reply
+    /// twice; also once its topic is no reply topic any more, whatever Response Topic it
+    /// carries: the Correlation Data names the reply topic it was made for, so a request
+    /// of the client's own, received by a handler on the topic it was sent to, is not
+    /// taken for one) is dropped with a debug line. Anything else on a reply topic is no reply
     /// (no Correlation Data, or another's, such as a late reply to a previous process
     /// with the same client id and a persistent session; a retained message, unless it
     /// carries the Correlation Data made for the request): it goes to the handlers when
