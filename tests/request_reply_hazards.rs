@@ -299,3 +299,88 @@ async fn a_request_waiting_across_a_reconnect_gets_a_reply_sent_after_it() {
     );
     client.shutdown().await;
 }
+
+static REFUSE_CONNECTED: Recorder<()> = Recorder::new();
+
+#[mqtt::on_connect(broker = "REFUSE")]
+fn refuse_connected() {
+    REFUSE_CONNECTED.push(());
+}
+
+/// Anonymous clients may do anything, and subscribe to `refuse/replies` if `allowed`
+/// (Mosquitto's dynamic-security plugin: its `acl_file` never refuses a SUBSCRIBE).
+fn dynsec_reply_topic(allowed: bool) -> String {
+    format!(
+        r#"{{
+  "defaultACLAccess": {{"publishClientSend": true, "publishClientReceive": true,
+                       "subscribe": true, "unsubscribe": true}},
+  "clients": [],
+  "groups": [{{"groupname": "anonymous", "roles": [{{"rolename": "replies"}}]}}],
+  "roles": [{{"rolename": "replies", "acls": [
+    {{"acltype": "subscribePattern", "topic": "refuse/replies", "priority": 0, "allow": {allowed}}}]}}],
+  "anonymousGroup": "anonymous"
+}}"#
+    )
+}
+
+/// The broker's access rules change while a request waits (here: across a restart, a
+/// clean session): the reconnect subscribes the reply topic again and the broker
+/// refuses it. The request ends with the refusal at once, not at its timeout; the
+/// topic is asked for once on that connection (not again and again), and on_connect
+/// is told of the connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_topic_refused_at_a_reconnect_ends_its_request_and_is_asked_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("dynamic-security.json");
+    std::fs::write(&rules, dynsec_reply_topic(true)).unwrap();
+    let broker = Broker::builder()
+        .extra(format!(
+            "plugin {}",
+            flask_mqtt_tests::dynsec_plugin().display()
+        ))
+        .extra(format!("plugin_opt_config_file {}", rules.display()))
+        .start();
+    let id = unique("refuse");
+    let cfg = config(&broker, "REFUSE", &id, ProtocolVersion::V5)
+        .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500));
+    let client = start(&broker, cfg, &id, 1);
+    assert!(REFUSE_CONNECTED.wait_for(T, |c| c.len() == 1));
+    let observer = Observer::connect(&broker);
+    observer.subscribe("refuse/ask", 1);
+    let mqtt = client.handle();
+    let waiting = tokio::spawn({
+        let mqtt = mqtt.clone();
+        async move {
+            mqtt.request("refuse/ask", "?")
+                .reply_to("refuse/replies")
+                .qos(mqtt::QoS::AtLeastOnce)
+                .timeout(T + T + T)
+                .await
+        }
+    });
+    // Published: its reply topic was granted.
+    observer.expect_message("refuse/ask", T);
+    let asked = "\trefuse/replies (QoS";
+    assert_eq!(broker.count_in_log(asked), 1, "{}", broker.log_tail(20));
+    std::fs::write(&rules, dynsec_reply_topic(false)).unwrap();
+    broker.restart();
+    let res = tokio::time::timeout(T, waiting).await;
+    assert!(
+        matches!(&res, Ok(Ok(Err(Error::SubscribeRejected { filter, .. }))) if filter == "refuse/replies"),
+        "{res:?}: {}",
+        broker.log_tail(20)
+    );
+    assert!(
+        REFUSE_CONNECTED.wait_for(T, |c| c.len() == 2),
+        "on_connect was not told of the reconnect: {}",
+        broker.log_tail(20)
+    );
+    assert_eq!(
+        broker.count_in_log(asked),
+        2,
+        "the reply topic must be asked for once per connection: {}",
+        broker.log_tail(20)
+    );
+    assert_eq!(mqtt.pending_requests(), 0);
+    client.shutdown().await;
+}

@@ -60,12 +60,16 @@ impl Mqtt {
             ) else {
                 return true;
             };
-            let answer = self.answered(ends, granted).await;
+            let first = sent.first().map_or("", |(topic, _, _)| topic.as_str());
+            // Paho C fails a SUBSCRIBE of one filter that the broker refused (an MQTT 5
+            // reason code) instead of answering with its code: that is a refusal too.
+            let answer = self.answered(ends, granted).await.map(|answer| {
+                answer.map_err(|e| Error::from_paho(e, PahoOp::Subscribe { filter: first }))
+            });
             let codes = match &answer {
-                None => Vec::new(),
+                None | Some(Err(Error::SubscribeRejected { .. })) => Vec::new(),
                 Some(Ok(codes)) => codes.clone(),
                 Some(Err(e)) => {
-                    let first = sent.first().map_or("", |(topic, _, _)| topic.as_str());
                     log::warn!(target: CLIENT_TARGET, "subscribing again to the reply topics requests wait on failed (`{first}` first): {e}");
                     Vec::new()
                 }
@@ -73,16 +77,17 @@ impl Mqtt {
             for (i, (topic, id, told)) in sent.iter().enumerate() {
                 let suback = match &answer {
                     None => Suback::Unanswered,
+                    Some(Err(Error::SubscribeRejected { .. })) => Suback::Refused,
                     Some(Err(_)) => Suback::Failed,
                     Some(Ok(_)) if granted_qos(codes.get(i).copied()).is_some() => {
                         log::debug!(target: CLIENT_TARGET, "subscribed again to the reply topic `{topic}`: a request waits on it");
                         Suback::Granted
                     }
-                    Some(Ok(_)) => {
-                        log::warn!(target: CLIENT_TARGET, "the reply topic `{topic}` could not be subscribed again: a request waiting on it gets no reply");
-                        Suback::Refused
-                    }
+                    Some(Ok(_)) => Suback::Refused,
                 };
+                if suback == Suback::Refused {
+                    log::warn!(target: CLIENT_TARGET, "the broker refused the reply topic `{topic}` when subscribing it again: the requests waiting on it end with the refusal");
+                }
                 settle(shared, topic, *id, suback, told);
             }
             tried.extend(sent.into_iter().map(|(topic, _, _)| topic));
