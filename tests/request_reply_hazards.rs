@@ -1,7 +1,8 @@
 //! Request/reply against a real Mosquitto, where a requester, a retained message or a
 //! persistent session could otherwise hurt the app: a Response Topic the broker answers
 //! with a disconnect, a late reply to a previous process, a stale retained message on a
-//! reply topic, a handler's topic used as a reply topic.
+//! reply topic, a handler's topic used as a reply topic, a reply topic the broker's
+//! access rules refuse at a reconnect.
 //!
 //! Each test has its own broker and its own client (a prefix of its own, so that each
 //! client has only its test's handlers). Waits are on events with deadlines.
@@ -300,11 +301,17 @@ async fn a_request_waiting_across_a_reconnect_gets_a_reply_sent_after_it() {
     client.shutdown().await;
 }
 
-static REFUSE_CONNECTED: Recorder<()> = Recorder::new();
+/// The client id of each connection on_connect was told of.
+static REFUSE_CONNECTED: Recorder<String> = Recorder::new();
 
 #[mqtt::on_connect(broker = "REFUSE")]
-fn refuse_connected() {
-    REFUSE_CONNECTED.push(());
+fn refuse_connected(client: mqtt::Mqtt) {
+    REFUSE_CONNECTED.push(client.client_id().to_owned());
+}
+
+/// How many connections of `id` on_connect was told of, once there are `n`.
+fn refuse_connects(id: &str, n: usize) -> bool {
+    REFUSE_CONNECTED.wait_for(T, |c| c.iter().filter(|i| *i == id).count() == n)
 }
 
 /// Anonymous clients may do anything, and subscribe to `refuse/replies` if `allowed`
@@ -327,9 +334,19 @@ fn dynsec_reply_topic(allowed: bool) -> String {
 /// clean session): the reconnect subscribes the reply topic again and the broker
 /// refuses it. The request ends with the refusal at once, not at its timeout; the
 /// topic is asked for once on that connection (not again and again), and on_connect
-/// is told of the connection.
+/// is told of the connection. MQTT 5, where Paho reports the refusal of a single
+/// topic as a failed SUBSCRIBE, and 3.1.1, where it answers with the code 0x80.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_topic_refused_at_a_reconnect_ends_its_request_and_is_asked_once() {
+    refused_at_a_reconnect(ProtocolVersion::V5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_topic_refused_at_a_reconnect_ends_its_request_and_is_asked_once_v3() {
+    refused_at_a_reconnect(ProtocolVersion::V311).await;
+}
+
+async fn refused_at_a_reconnect(version: ProtocolVersion) {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("dynamic-security.json");
     std::fs::write(&rules, dynsec_reply_topic(true)).unwrap();
@@ -341,10 +358,10 @@ async fn a_reply_topic_refused_at_a_reconnect_ends_its_request_and_is_asked_once
         .extra(format!("plugin_opt_config_file {}", rules.display()))
         .start();
     let id = unique("refuse");
-    let cfg = config(&broker, "REFUSE", &id, ProtocolVersion::V5)
+    let cfg = config(&broker, "REFUSE", &id, version)
         .reconnect_delay(Duration::from_millis(100), Duration::from_millis(500));
     let client = start(&broker, cfg, &id, 1);
-    assert!(REFUSE_CONNECTED.wait_for(T, |c| c.len() == 1));
+    assert!(refuse_connects(&id, 1));
     let observer = Observer::connect(&broker);
     observer.subscribe("refuse/ask", 1);
     let mqtt = client.handle();
@@ -371,7 +388,7 @@ async fn a_reply_topic_refused_at_a_reconnect_ends_its_request_and_is_asked_once
         broker.log_tail(20)
     );
     assert!(
-        REFUSE_CONNECTED.wait_for(T, |c| c.len() == 2),
+        refuse_connects(&id, 2),
         "on_connect was not told of the reconnect: {}",
         broker.log_tail(20)
     );
