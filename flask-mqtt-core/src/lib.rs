@@ -24,9 +24,9 @@
 //!   Paho and the handlers, and no Paho operation ever runs on a Paho callback thread.
 //! - Every handler has its own bounded queue (`queue = N`, default 1024) and worker: it
 //!   sees events in arrival order, up to `concurrency = N` at once (default 1: one call
-//!   at a time; with more, calls start in arrival order, each handler first polled, or a
-//!   sync one called, after the call before it was, and their statements may interleave
-//!   from there on, the first ones too); a slow or panicking handler does not stop the
+//!   at a time; with more, calls start in arrival order, each begun only once the one before
+//!   it has reached its handler, and their statements may interleave from there on, the
+//!   first ones too); a slow or panicking handler does not stop the
 //!   others until its queue is full. Then dispatch
 //!   waits for room in arrival order, and new events wait in memory (logged, never
 //!   dropped). Paho's receive thread is never held (that would deadlock handlers that

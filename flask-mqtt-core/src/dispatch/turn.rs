@@ -14,11 +14,12 @@
 //! (`block_in_place`, or `spawn_blocking` on a current-thread runtime), just before
 //! calling it.
 //!
-//! What the handlers do once started runs in parallel: the guarantee is that each call's
-//! handler is first polled (sync: called) after the one before it, not that its first
-//! statement runs after that one's (a thread the OS stops just then lets the next call
-//! overtake it; a sync handler runs on a thread of its own, so this holds on one runtime
-//! thread too).
+//! What the handlers do once started runs in parallel: the guarantee is that each call
+//! begins (its arguments extracted, its span opened) only after the one before it passed
+//! the turn on, just before its handler's first poll (sync: call); not that its handler
+//! is polled or called after that one's, nor that its first statement runs after that
+//! one's (a thread the OS stops just then lets the next call overtake it; a sync
+//! handler runs on a thread of its own, so this holds on one runtime thread too).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
