@@ -4,7 +4,7 @@
 //! it silently stopped getting its turn in groups it had not left; and it left the
 //! request of an unsubscribed shared filter waiting on the topic's log, so the client
 //! went on receiving its messages (and a persistent session took the subscription back
-//! with it when it came back). Ours (vendor/rumqttd, PATCHED.md, 8 and 9) ends only the
+//! with it when it came back). Ours (vendor/rumqttd, PATCHED.md, 8 to 10) ends only the
 //! filter unsubscribed.
 //!
 //! A process of its own (this test binary): the embedded broker is one per process.

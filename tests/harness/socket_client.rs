@@ -180,7 +180,22 @@ pub fn first_publish_of(conns: &mut [&mut SocketClient], within: Duration) -> Op
 }
 
 /// [`first_publish_of`], with the index in `conns` of the connection that received it.
+/// Each connection's read timeout is [`SOCKET_CLIENT_TIMEOUT`] again after.
 pub fn first_publish_by(
+    conns: &mut [&mut SocketClient],
+    within: Duration,
+) -> Option<(usize, String)> {
+    let first = poll_for_publish(conns, within);
+    for c in conns.iter_mut() {
+        c.stream
+            .set_read_timeout(Some(SOCKET_CLIENT_TIMEOUT))
+            .unwrap();
+    }
+    first
+}
+
+/// [`first_publish_by`], leaving each connection's read timeout at 100 ms.
+fn poll_for_publish(
     conns: &mut [&mut SocketClient],
     within: Duration,
 ) -> Option<(usize, String)> {
