@@ -1091,6 +1091,139 @@ fn child_connect_timeout_during_lookup() {
 }
 
 #[test]
+fn a_connect_queued_during_another_connects_lookup_counts_its_timeout_from_its_own_start() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_connect_queued_during_lookup();
+    }
+    let broker = Broker::start();
+    let out = run_child(
+        "a_connect_queued_during_another_connects_lookup_counts_its_timeout_from_its_own_start",
+        &[
+            ("DNS_LOCK_PORT", broker.port().to_string()),
+            // Longer lookups (6 s, 4 s): see the child.
+            ("SLOW_DNS_MS", QUEUED_LOOKUP.as_millis().to_string()),
+            // A lookup thread writing to a connect freed at its timeout reads garbage.
+            ("MALLOC_PERTURB_", "165".into()),
+        ],
+    );
+    assert_child_passed(&out);
+}
+
+/// The lookup of [`SLOW_HOST`] in the child below (of [`SLOW_HOST_2`]: two thirds, 4 s).
+const QUEUED_LOOKUP: Duration = Duration::from_secs(6);
+/// The connect timeout of A's second connect, in seconds: shorter than the first lookup,
+/// longer than the second. Paho's connect timeout is the client's, the last connect's.
+const QUEUED_TIMEOUT: i32 = 5;
+
+/// How the connects of A ended in the child below: which, the failure code, when.
+static QUEUED_FAILURES: OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<(&str, i32)>>> =
+    OnceLock::new();
+
+fn queued_failure(which: &'static str, data: *mut ffi::MQTTAsync_failureData) {
+    // SAFETY: Paho passes NULL or a pointer to failure data valid for the call.
+    #[allow(unsafe_code)]
+    let code = if data.is_null() {
+        -9999
+    } else {
+        unsafe { (*data).code }
+    };
+    if let Some(tx) = QUEUED_FAILURES.get() {
+        let _ = tx.lock().unwrap().send((which, code));
+    }
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn on_first_failure(_: *mut c_void, data: *mut ffi::MQTTAsync_failureData) {
+    queued_failure("first", data);
+}
+
+#[allow(unsafe_code)]
+unsafe extern "C" fn on_second_failure(_: *mut c_void, data: *mut ffi::MQTTAsync_failureData) {
+    queued_failure("second", data);
+}
+
+/// B's `onFailure`: connects `OTHER_CLIENT` (A) to `OTHER_URI`, timeout [`QUEUED_TIMEOUT`],
+/// its failure reported as the second connect's.
+#[allow(unsafe_code)]
+unsafe extern "C" fn on_failure_connect_again(_: *mut c_void, _: *mut ffi::MQTTAsync_failureData) {
+    let uris = [OTHER_URI.get().unwrap().as_ptr() as *mut std::os::raw::c_char];
+    let opts = ffi::MQTTAsync_connectOptions {
+        connectTimeout: QUEUED_TIMEOUT,
+        serverURIs: uris.as_ptr(),
+        serverURIcount: 1,
+        onFailure: Some(on_second_failure),
+        ..Default::default()
+    };
+    // SAFETY: a live handle (the test destroys it only after this ran) and options that
+    // outlive the call (Paho copies them).
+    let rc = ffi::MQTTAsync_connect(OTHER_CLIENT.load(Ordering::SeqCst), &opts);
+    CALLBACK_CONNECT_RC.store(rc, Ordering::SeqCst);
+    CALLBACK_CONNECTED.store(true, Ordering::SeqCst);
+}
+
+/// A connects to the slow host (6 s); during that lookup, B's `onFailure` (its host cannot
+/// be looked up; the callback does not wait for A's lookup) connects A again, to a host
+/// looked up in 4 s, with a 5-s timeout. The first connect times out after 5 s, during its
+/// lookup; the second then looks its host up and connects, its timeout counted from its own
+/// start. Before the fix, a CONNECT queued while its client was connecting kept no start
+/// time (upstream's #218 rule): the first check after its lookup started found it older
+/// than any timeout and failed it at once ("TCP connect timeout").
+fn child_connect_queued_during_lookup() {
+    let notify = lookup_notifications();
+    let port = child_port();
+    let (tx, failures) = std::sync::mpsc::channel();
+    QUEUED_FAILURES.set(std::sync::Mutex::new(tx)).unwrap();
+    let a = RawClient::create(&format!("tcp://{SLOW_HOST}:{port}"), &unique("dns-queued"));
+    OTHER_CLIENT.store(a.handle(), Ordering::SeqCst);
+    OTHER_URI
+        .set(CString::new(format!("tcp://{SLOW_HOST_2}:{port}")).unwrap())
+        .unwrap();
+    let started = Instant::now();
+    a.connect(10, Some(on_first_failure), None);
+    wait_lookup_started(&notify);
+    let b = RawClient::create(&format!("tcp://{FAILING_HOST}:{port}"), &unique("dns-b"));
+    b.connect(10, Some(on_failure_connect_again), None);
+
+    let (which, code) = failures.recv_timeout(T).expect("A's first connect fails");
+    let first_took = started.elapsed();
+    assert_eq!(
+        CALLBACK_CONNECT_RC.load(Ordering::SeqCst),
+        0,
+        "connect(A) in B's onFailure"
+    );
+    assert_eq!(
+        (which, code),
+        ("first", ffi::MQTTASYNC_FAILURE),
+        "the first connect timed out (after {first_took:?})"
+    );
+    // The second connect's lookup.
+    wait_lookup_started(&notify);
+    let second_started = started.elapsed();
+    let deadline = Instant::now() + T;
+    // SAFETY: a live handle.
+    #[allow(unsafe_code)]
+    let is_connected = || unsafe { ffi::MQTTAsync_isConnected(a.handle()) } != 0;
+    while !is_connected() {
+        if let Ok((which, code)) = failures.try_recv() {
+            panic!(
+                "the {which} connect of A failed with {code} after {:?} ({:?} after the \
+                 second connect's lookup started; its timeout {QUEUED_TIMEOUT} s, its lookup \
+                 4 s): it timed out at once",
+                started.elapsed(),
+                started.elapsed() - second_started
+            );
+        }
+        assert!(Instant::now() < deadline, "A did not connect within {T:?}");
+        thread::sleep(Duration::from_millis(20));
+    }
+    println!(
+        "dns-lock: a connect (timeout {QUEUED_TIMEOUT} s) queued during a {QUEUED_LOOKUP:?} \
+         lookup: the first timed out after {first_took:?}, the second connected after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn a_failed_lookup_is_not_repeated_for_the_mqtt_3_1_retry() {
     if env::var(CHILD_ENV).is_ok() {
         return child_failed_lookup_not_repeated();

@@ -1964,6 +1964,12 @@ static int MQTTAsync_processCommand(void)
 				resumed = MQTTAsync_lookupResume(command, serverURI);
 			else
 			{
+				/* flask-mqtt patch 16: the attempt starts now, its connect timeout too (a
+				 * resumed or re-looked-up connect keeps its start: the timeout counts the
+				 * lookup). MQTTAsync_addCommand does not set the start of a CONNECT queued
+				 * while its client is connecting (upstream #218): the first timeout check of
+				 * its lookup (or TCP connect) found it started at 0 and failed it at once */
+				command->command.start_time = MQTTTime_start_clock();
 				if (command->client->c->MQTTVersion == MQTTVERSION_DEFAULT)
 				{
 					if (command->command.details.conn.MQTTVersion == MQTTVERSION_DEFAULT)
