@@ -59,6 +59,9 @@ pub struct HandlerDescriptor {
     pub(crate) ack: Option<AckPolicy>,
     /// `nack_on_error` in the attribute.
     pub(crate) nack_on_error: bool,
+    /// Where the attribute is (file, line, column): orders handlers that share module,
+    /// name and filter the same way in every build.
+    pub(crate) source: Option<(&'static str, u32, u32)>,
 }
 
 impl HandlerDescriptor {
@@ -85,7 +88,15 @@ impl HandlerDescriptor {
             doc: None,
             ack: None,
             nack_on_error: false,
+            source: None,
         }
+    }
+
+    /// Where the attribute is (`file!()`, `line!()`, `column!()`): handlers that share
+    /// module, name and filter are ordered by it (the metrics number them in this order).
+    pub const fn with_source(mut self, file: &'static str, line: u32, column: u32) -> Self {
+        self.source = Some((file, line, column));
+        self
     }
 
     /// How to describe the payload the handler takes (`Json<T>`, `Text`), for the
@@ -258,19 +269,25 @@ impl Handler {
 
 /// Every handler linked into the program that belongs to the client configured with
 /// `prefix`: handlers without `broker = "..."` belong to `MQTT` (the default client),
-/// the others to the prefix they name. Sorted by module, name and filter (handlers can
-/// share a name: the metrics number them in this order).
+/// the others to the prefix they name. In [`sort`]'s order.
 pub(crate) fn collect_for(prefix: &str) -> Vec<Handler> {
     let mut out: Vec<Handler> = inventory::iter::<HandlerDescriptor>
         .into_iter()
         .filter(|desc| desc.broker() == prefix)
         .filter_map(Handler::new)
         .collect();
-    out.sort_by(|a, b| {
-        let key = |h: &Handler| (h.desc.module, h.desc.name, h.desc.filter);
+    sort(&mut out);
+    out
+}
+
+/// Sorts handlers by module, name, filter and where their attribute is: handlers can
+/// share a name (the metrics number them in this order), and the order the linker
+/// lists them in can change from one build to the next.
+fn sort(handlers: &mut [Handler]) {
+    handlers.sort_by(|a, b| {
+        let key = |h: &Handler| (h.desc.module, h.desc.name, h.desc.filter, h.desc.source);
         key(a).cmp(&key(b))
     });
-    out
 }
 
 /// The filters declared by `#[on_message("...", qos = N)]`, each with the highest QoS
@@ -287,4 +304,44 @@ pub(crate) fn declared_subscriptions(handlers: &[Handler]) -> Vec<(TopicFilter, 
         }
     }
     map.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nothing(_: Arc<crate::extract::context::EventContext>) -> crate::handler::Outcome {
+        Ok(None)
+    }
+
+    const fn setup(line: u32) -> HandlerDescriptor {
+        HandlerDescriptor::new(
+            HandlerKind::Connect,
+            "setup",
+            "registry::tests",
+            HandlerFn::Sync(nothing),
+        )
+        .with_source("src/app.rs", line, 5)
+    }
+    static FIRST: HandlerDescriptor = setup(10);
+    static SECOND: HandlerDescriptor = setup(20);
+    static THIRD: HandlerDescriptor = setup(30);
+
+    /// Handlers alike in module, name and filter (two `#[on_connect] fn setup` in two
+    /// function bodies of one module) are ordered by where their attribute is, whatever
+    /// order the linker lists them in: the metrics' `setup`, `setup#2` stay with the
+    /// same handlers from one build to the next.
+    #[test]
+    fn handlers_alike_but_for_their_place_are_ordered_by_it() {
+        let mut handlers: Vec<Handler> = [&THIRD, &FIRST, &SECOND]
+            .into_iter()
+            .filter_map(Handler::new)
+            .collect();
+        sort(&mut handlers);
+        let lines: Vec<Option<u32>> = handlers
+            .iter()
+            .map(|h| h.desc.source.map(|(_, line, _)| line))
+            .collect();
+        assert_eq!(lines, [Some(10), Some(20), Some(30)]);
+    }
 }

@@ -35,6 +35,7 @@
 //!             ::core::module_path!(),
 //!             <krate>::__private::HandlerFn::Async(__flask_mqtt_handler),
 //!         )
+//!         .with_source(::core::file!(), ::core::line!(), ::core::column!())
 //!         .with_filter("home/+/temperature")
 //!         .with_qos(1u8)
 //!     }
@@ -610,6 +611,7 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
                     ::core::module_path!(),
                     #handler_fn,
                 )
+                .with_source(::core::file!(), ::core::line!(), ::core::column!())
                 #settings
             }
         };
@@ -766,6 +768,7 @@ mod tests {
                     ::core::module_path!(),
                     ::flask_mqtt_actix::__private::HandlerFn::Async(__flask_mqtt_handler),
                 )
+                .with_source(::core::file!(), ::core::line!(), ::core::column!())
                 .with_filter("home/+/temperature")
                 .with_qos(1u8)
             ))
@@ -1246,9 +1249,12 @@ mod tests {
         ))));
         assert!(!body.contains("async"), "{body}");
         let text = descriptor(expanded);
+        let source = normalized(quote!(
+            .with_source(::core::file!(), ::core::line!(), ::core::column!())
+        ));
         assert!(
-            text.ends_with("HandlerFn :: Sync (__flask_mqtt_handler) ,)"),
-            "no settings for a catch-all without arguments: {text}"
+            text.ends_with(&format!("HandlerFn :: Sync (__flask_mqtt_handler) ,) {source}")),
+            "no settings but the source for a catch-all without arguments: {text}"
         );
     }
 

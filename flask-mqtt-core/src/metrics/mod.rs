@@ -17,8 +17,9 @@
 //! `broker` is the client's configuration prefix (`MQTT`, `MQTT2`, ...), `handler` the
 //! handler's `module::function` as the dispatch log lines write it; handlers sharing one
 //! (one function under two attributes, functions of one name in two blocks of a module)
-//! are `module::function`, `module::function#2`, ... in the order of their filters
-//! (`recorder::distinct_labels`), so that no label set repeats in a family.
+//! are `module::function`, `module::function#2`, ... in the order of their filters, then
+//! of their attributes' places in the source (`registry::collect_for`,
+//! `recorder::distinct_labels`), so that no label set repeats in a family.
 //!
 //! # Why prometheus-client
 //! [`prometheus-client`](https://docs.rs/prometheus-client) is the Prometheus
