@@ -124,6 +124,16 @@ impl Watermark {
         })
     }
 
+    /// The client's key prefix (`MQTT`, `ALERTS`), for the settings messages name;
+    /// `MQTT` for a watermark made without one.
+    pub(crate) fn prefix(&self) -> &str {
+        if self.prefix.is_empty() {
+            "MQTT"
+        } else {
+            &self.prefix
+        }
+    }
+
     /// For a client without Paho: every slot settles into nothing.
     pub(crate) fn detached() -> Arc<Watermark> {
         Watermark::new(Box::new(Nobody))

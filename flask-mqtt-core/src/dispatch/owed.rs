@@ -26,6 +26,8 @@ pub(super) const OWED_FOR: Duration = Duration::from_secs(10);
 /// One client's owed acknowledgements, for the watchdog.
 pub(super) struct OwedWatch {
     client_id: String,
+    /// The client's key prefix, for the setting the warning names.
+    prefix: String,
     acks: Weak<Watermark>,
     /// Each handler, with its queue's room (whether it has events queued or running).
     handlers: Box<[(&'static HandlerDescriptor, Arc<Room>)]>,
@@ -61,6 +63,7 @@ impl OwedWatch {
     ) -> Arc<OwedWatch> {
         Arc::new(OwedWatch {
             client_id: client_id.to_owned(),
+            prefix: acks.prefix().to_owned(),
             acks: Arc::downgrade(acks),
             handlers,
             seen: Mutex::new(Seen {
@@ -106,9 +109,10 @@ impl OwedWatch {
             format!("Handlers with calls queued or running: {}", busy.join(", "))
         };
         Some(format!(
-            "client `{}`: {owed} QoS 1/2 message(s) have been owed an acknowledgement for {:.1} s and none was given. Acknowledgements leave in arrival order, so one message whose handler does not finish holds back all later ones, and the broker sends nothing more once its window of unacknowledged messages is full (MQTT_RECEIVE_MAXIMUM on MQTT 5, its in-flight limit on 3.1.1). {who}. Give long awaits a timeout (tokio::time::timeout)",
+            "client `{}`: {owed} QoS 1/2 message(s) have been owed an acknowledgement for {:.1} s and none was given. Acknowledgements leave in arrival order, so one message whose handler does not finish holds back all later ones, and the broker sends nothing more once its window of unacknowledged messages is full ({}_RECEIVE_MAXIMUM on MQTT 5, its in-flight limit on 3.1.1). {who}. Give long awaits a timeout (tokio::time::timeout)",
             self.client_id,
-            held.as_secs_f64()
+            held.as_secs_f64(),
+            self.prefix
         ))
     }
 }
@@ -188,6 +192,7 @@ mod tests {
             "{said}"
         );
         assert!(said.contains("dispatch::owed::tests::stuck"), "{said}");
+        assert!(said.contains("(MQTT_RECEIVE_MAXIMUM on MQTT 5"), "{said}");
         assert!(!said.contains("idle"), "{said}");
         assert_eq!(watch.look(3, 0, ticks(), hold), None, "once");
         // One acknowledgement goes out: said, and the count starts over.
@@ -208,5 +213,23 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
             assert_eq!(watch.look(5, settled, ticks(), Duration::ZERO), None);
         }
+    }
+
+    /// The warning names the client's own Receive Maximum key (`ALERTS_...`), not
+    /// `MQTT_...` for every client.
+    #[test]
+    fn the_warning_names_the_clients_own_key() {
+        let acks = Watermark::windowed(
+            Box::new(crate::ack::test_support::Recorder(Default::default())),
+            "c3".to_owned(),
+            "ALERTS".to_owned(),
+            crate::ack::window::Window::Unknown,
+        );
+        let watch = OwedWatch::new("c3", &acks, Box::new([]));
+        let hold = Duration::ZERO;
+        let said = (0..=LOOKS)
+            .find_map(|_| watch.look(1, 0, ticks(), hold))
+            .expect("said");
+        assert!(said.contains("(ALERTS_RECEIVE_MAXIMUM on MQTT 5"), "{said}");
     }
 }
