@@ -616,6 +616,7 @@ mod tests {
         let acks = Watermark::windowed(
             Box::new(Recorder(Arc::clone(&seen))),
             "left-first-test".into(),
+            "MQTT".into(),
             Window::ReceiveMaximum(2),
         );
         let token =
