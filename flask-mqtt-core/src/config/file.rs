@@ -13,15 +13,17 @@
 //! ```
 //! Field names are the keys without their prefix, in lower case; section names are key
 //! prefixes. Unknown fields, sections no client can use and unquoted numbers in text
-//! settings are errors (a typo must not be silently ignored, nor `password = 1.50` sent
-//! as `1.5`); an unknown field's error names the closest known one.
+//! settings that would not reach the client as written are errors (a typo must not be
+//! silently ignored, nor `password = 1.50` sent as `1.5`; `client_id = 42` is kept, as
+//! "42"); an unknown field's error names the closest known one.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::path::Path;
 
-use serde::de::{Error as _, MapAccess, Unexpected, Visitor};
+use serde::de::{DeserializeSeed, Error as _, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
+use toml::Spanned;
 
 use super::keys::{self, Key, CONFIG_FILE, KEYS};
 use super::prefix;
@@ -30,8 +32,10 @@ use crate::error::ConfigError;
 
 /// A scalar setting in a file: strings, numbers and booleans are read with the same
 /// rules as environment variables, except that a setting that is text (user name,
-/// password, client id, URLs, paths, will topic and message, ciphers) must be a string:
-/// an unquoted number would not reach it as written (`1.50` is 1.5, `0x1F` is 31).
+/// password, client id, URLs, paths, will topic and message, ciphers) that is not a
+/// string must be written in the file exactly as it is used: `42`, `-7`, `1.5`, `true`
+/// are kept, while `1.50` (used as 1.5), `0x1F` (31), `0o17`, `1_000`, `1e3`, `+5` and
+/// `2.0` are refused by [`ConfigFile::from_toml_str`] with an error asking for quotes.
 ///
 /// More variants may come: a `match` outside this crate needs a wildcard arm.
 ///
@@ -70,8 +74,9 @@ impl Scalar {
     }
 }
 
-/// The keys whose value is text, which a file gives as a string: an unquoted number or
-/// boolean would reach them rewritten (`password = 1.50` as `1.5`, `0x1F` as `31`).
+/// The keys whose value is text, which a file gives as a string or as a number written
+/// exactly as it is used: another unquoted number would reach them rewritten
+/// (`password = 1.50` as `1.5`, `0x1F` as `31`).
 const TEXT_KEYS: &[Key] = &[
     keys::BROKER_URL,
     keys::USERNAME,
@@ -131,22 +136,29 @@ impl fmt::Debug for BrokerSection {
 
 impl<'de> Deserialize<'de> for BrokerSection {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(SectionVisitor)
+        deserializer.deserialize_map(SectionVisitor { text: None })
     }
 }
 
 /// Reads a [`BrokerSection`]. Anything but a table is refused without quoting it: a
 /// `password = "..."` line above every `[MQTT]` header is read as a section, and serde's
 /// own message would quote its value.
-struct SectionVisitor;
+///
+/// With `text` (the TOML being read), a number or boolean in a text setting is kept when
+/// it is written exactly as the client would use it (`client_id = 42`, `true`, `1.5`),
+/// and refused when not (`0x1F`, `1_000`, `1e3`, `1.50`, `+5`); without it (any other
+/// serde format, where the literal is unknown), every unquoted one is refused.
+struct SectionVisitor<'t> {
+    text: Option<&'t str>,
+}
 
-impl SectionVisitor {
+impl SectionVisitor<'_> {
     fn refuse<E: serde::de::Error>(&self, found: &str) -> Result<BrokerSection, E> {
         Err(E::invalid_type(Unexpected::Other(found), self))
     }
 }
 
-impl<'de> Visitor<'de> for SectionVisitor {
+impl<'de> Visitor<'de> for SectionVisitor<'_> {
     type Value = BrokerSection;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -162,11 +174,22 @@ impl<'de> Visitor<'de> for SectionVisitor {
                     keys::closest(&field).field()
                 )));
             }
-            let value: Scalar = map.next_value()?;
-            if !matches!(value, Scalar::Str(_)) && TEXT_KEYS.iter().any(|k| k.field() == field) {
+            let (value, written) = match self.text {
+                Some(text) => {
+                    let spanned: Spanned<Scalar> = map.next_value()?;
+                    let written = text.get(spanned.span());
+                    (spanned.into_inner(), written)
+                }
+                None => (map.next_value()?, None),
+            };
+            let as_written = written == Some(value.to_raw().as_str());
+            if !matches!(value, Scalar::Str(_))
+                && !as_written
+                && TEXT_KEYS.iter().any(|k| k.field() == field)
+            {
                 // Never the value: it may be a password.
                 return Err(A::Error::custom(format!(
-                    "`{field}` is text: put its value in quotes (`{field} = \"...\"`); unquoted, a number or boolean is not kept as written"
+                    "`{field}` is text: put its value in quotes (`{field} = \"...\"`); unquoted, this value would not reach the client as written"
                 )));
             }
             values.insert(field, value);
@@ -229,7 +252,9 @@ impl ConfigFile {
     /// section whose name is no key prefix (`[mqtt]`, `[MQTT-2]`) is an error too: no
     /// client would read it, and its settings would fall back to their defaults unsaid.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
-        let file: ConfigFile = toml::from_str(text).map_err(|e| {
+        let parsed = toml::Deserializer::parse(text)
+            .and_then(|de| de.deserialize_map(FileVisitor { text }));
+        let file = parsed.map_err(|e| {
             ConfigError::new(
                 CONFIG_FILE,
                 Some(origin),
@@ -258,6 +283,44 @@ impl ConfigFile {
     /// The section for `prefix`, if the file has one.
     pub fn section(&self, prefix: &str) -> Option<&BrokerSection> {
         self.clients.get(prefix)
+    }
+}
+
+/// Reads a whole TOML file, giving each section the text so that a literal can be
+/// compared with its value (see [`SectionVisitor`]).
+struct FileVisitor<'t> {
+    text: &'t str,
+}
+
+impl<'de> Visitor<'de> for FileVisitor<'_> {
+    type Value = ConfigFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tables of settings such as `[MQTT]`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ConfigFile, A::Error> {
+        let mut clients = BTreeMap::new();
+        while let Some(name) = map.next_key::<String>()? {
+            let section = map.next_value_seed(SectionSeed { text: self.text })?;
+            clients.insert(name, section);
+        }
+        Ok(ConfigFile { clients })
+    }
+}
+
+/// One section of a TOML file, read with the file's text.
+struct SectionSeed<'t> {
+    text: &'t str,
+}
+
+impl<'de> DeserializeSeed<'de> for SectionSeed<'_> {
+    type Value = BrokerSection;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<BrokerSection, D::Error> {
+        deserializer.deserialize_map(SectionVisitor {
+            text: Some(self.text),
+        })
     }
 }
 
@@ -382,7 +445,8 @@ mod tests {
             ("password = 1.50", "password", "1.5"),
             ("password = 0x1F", "password", "31"),
             ("password = 1_000", "password", "1000"),
-            ("password = true", "password", "true"),
+            ("password = 29.0", "password", "29"),
+            ("password = +57", "password", "57"),
             ("client_id = 0o777", "client_id", "511"),
             ("username = 1e3", "username", "1000"),
             ("last_will_message = 4.20e2", "last_will_message", "420"),
@@ -413,6 +477,33 @@ mod tests {
                 .and_then(|s| s.raw("MQTT_CLIENT_ID", "MQTT")),
             Some("0x1F".to_owned())
         );
+    }
+
+    /// A plain number or boolean that reaches the client exactly as written is kept:
+    /// `client_id = 42` was always the id "42" (decimal integers, `true`, `1.5`).
+    #[test]
+    fn unquoted_values_kept_as_written_are_accepted() {
+        for (line, field, used) in [
+            ("client_id = 42", "client_id", "42"),
+            ("username = 1001", "username", "1001"),
+            ("password = 123456", "password", "123456"),
+            ("password = -7", "password", "-7"),
+            ("password = 1.5", "password", "1.5"),
+            ("password = true", "password", "true"),
+            ("last_will_message = false # comment", "last_will_message", "false"),
+        ] {
+            let text = format!("[MQTT]\n{line}\n");
+            let file = match ConfigFile::from_toml_str(&text, "app.toml") {
+                Ok(file) => file,
+                Err(err) => panic!("{line}: {err}"),
+            };
+            let key = format!("MQTT_{}", field.to_ascii_uppercase());
+            assert_eq!(
+                file.section("MQTT").and_then(|s| s.raw(&key, "MQTT")),
+                Some(used.to_owned()),
+                "{line}"
+            );
+        }
     }
 
     #[test]
