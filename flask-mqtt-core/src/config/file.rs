@@ -27,6 +27,7 @@ use toml::Spanned;
 
 use super::keys::{self, Key, CONFIG_FILE, KEYS};
 use super::prefix;
+use super::source;
 use super::values::{shown, GivenUrl, Secret, WebSocketPath};
 use crate::error::ConfigError;
 
@@ -241,17 +242,34 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Reads a TOML file.
     pub fn from_path(path: &Path) -> Result<ConfigFile, ConfigError> {
+        ConfigFile::read(path, None)
+    }
+
+    /// Reads a TOML file for the client with keys `prefix` (when known), whose prefix a
+    /// section misnamed as it is suggested.
+    pub(crate) fn read(path: &Path, prefix: Option<&str>) -> Result<ConfigFile, ConfigError> {
         let shown = path.display().to_string();
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::io(CONFIG_FILE, Some(&shown), "a readable TOML file", e))?;
-        ConfigFile::from_toml_str(&text, &shown)
+        ConfigFile::parse(&text, &shown, prefix)
     }
 
     /// Parses TOML text; `origin` names it in errors. An error says what is wrong, where
     /// (line, column, key) and never quotes the text: the line may hold a password. A
     /// section whose name is no key prefix (`[mqtt]`, `[MQTT-2]`) is an error too: no
     /// client would read it, and its settings would fall back to their defaults unsaid.
+    /// The error suggests a prefix the file does not have already.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<ConfigFile, ConfigError> {
+        ConfigFile::parse(text, origin, None)
+    }
+
+    /// [`ConfigFile::from_toml_str`] for the client with keys `prefix` (when known): a
+    /// section that is that prefix spelled otherwise (`[MQTT-2]` for `MQTT2`) is told so.
+    pub(crate) fn parse(
+        text: &str,
+        origin: &str,
+        prefix: Option<&str>,
+    ) -> Result<ConfigFile, ConfigError> {
         let parsed = toml::Deserializer::parse(text)
             .and_then(|de| de.deserialize_map(FileVisitor { text }));
         let file = parsed.map_err(|e| {
@@ -262,22 +280,73 @@ impl ConfigFile {
             )
         })?;
         if let Some(name) = file.clients.keys().find(|n| prefix::check(n).is_err()) {
-            let meant = name.to_ascii_uppercase().replace(['-', ' ', '.'], "_");
-            let hint = if prefix::check(&meant).is_ok() {
-                format!("; did you mean `[{meant}]`?")
-            } else {
-                String::new()
-            };
             return Err(ConfigError::new(
                 CONFIG_FILE,
                 Some(origin),
                 format!(
-                    "valid settings: section `[{}]` is no key prefix (upper-case ASCII letters, digits and `_`, starting with a letter, like `[MQTT2]`), so no client reads it{hint}",
-                    shown(name)
+                    "valid settings: section `[{}]` is no key prefix (upper-case ASCII letters, digits and `_`, starting with a letter, like `[MQTT2]`), so no client reads it{}",
+                    shown(name),
+                    file.hint(name, prefix)
                 ),
             ));
         }
         Ok(file)
+    }
+
+    /// What the misnamed section `name` may have meant: the reading client's prefix when
+    /// `name` is it spelled otherwise (`[mqtt]`, `[MQTT-2]` for `MQTT2`, `["mqtt.tls"]`),
+    /// else `name` upper-cased with `-`, ` `, `.` as `_` or dropped; a name the file has
+    /// already is not suggested (it would make a second table) but said to be there.
+    fn hint(&self, name: &str, prefix: Option<&str>) -> String {
+        let squeezed = |s: &str| s.to_ascii_uppercase().replace(['-', ' ', '.', '_'], "");
+        let upper = name.to_ascii_uppercase();
+        let candidates: Vec<String> = match prefix {
+            Some(p)
+                if squeezed(name) == squeezed(p)
+                    || upper.strip_prefix(p).is_some_and(|rest| rest.starts_with('.')) =>
+            {
+                vec![p.to_owned()]
+            }
+            _ => {
+                let mut c = vec![upper.replace(['-', ' ', '.'], "_"), squeezed(name)];
+                c.dedup();
+                c
+            }
+        };
+        let (there, new): (Vec<String>, Vec<String>) = candidates
+            .into_iter()
+            .filter(|c| prefix::check(c).is_ok())
+            .partition(|c| self.clients.contains_key(c));
+        let mut hint = String::new();
+        if !new.is_empty() {
+            let names: Vec<String> = new.iter().map(|n| format!("`[{n}]`")).collect();
+            let _ = write!(hint, "; did you mean {}?", names.join(" or "));
+        }
+        if let Some(n) = there.first() {
+            let _ = write!(hint, "; the file also has `[{n}]`: put these settings there");
+        }
+        hint
+    }
+
+    /// Says visibly (once per process for `origin` and `prefix`) when the file has
+    /// sections but none for the client with keys `prefix`: none of the file reaches
+    /// that client, which is often a misnamed section (`[MQTT_2]` for `MQTT2`).
+    pub(crate) fn warn_if_unread(&self, origin: &str, prefix: &str) {
+        if self.clients.is_empty() || self.clients.contains_key(prefix) {
+            return;
+        }
+        let closest = self
+            .clients
+            .keys()
+            .min_by_key(|name| keys::edit_distance(name, prefix))
+            .map(String::as_str)
+            .unwrap_or_default();
+        source::warn_once(
+            &format!("{origin}\u{0}[{prefix}]"),
+            &format_args!(
+                "settings file `{origin}` has no section `[{prefix}]`, so client {prefix} reads nothing from it; its closest section is `[{closest}]`"
+            ),
+        );
     }
 
     /// The section for `prefix`, if the file has one.

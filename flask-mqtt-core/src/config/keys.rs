@@ -439,7 +439,7 @@ pub(crate) fn closest(name: &str) -> &'static Key {
 }
 
 /// Levenshtein distance between two strings, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -205,7 +205,8 @@ impl Config {
     /// variables with that prefix.
     pub fn from_file_and_env(path: &Path, prefix: &str) -> Result<Config, ConfigError> {
         source::warn_unknown_env(prefix);
-        let file = ConfigFile::from_path(path)?;
+        let file = ConfigFile::read(path, Some(prefix))?;
+        file.warn_if_unread(&path.display().to_string(), prefix);
         let section = file.section(prefix);
         Config::from_lookup(prefix, |key| match source::env_var(key)? {
             Some(v) => Ok(Some(v)),
@@ -215,7 +216,8 @@ impl Config {
 
     /// Settings from the section `[prefix]` of a TOML document (no environment).
     pub fn from_toml_str(toml: &str, prefix: &str) -> Result<Config, ConfigError> {
-        let file = ConfigFile::from_toml_str(toml, "<string>")?;
+        let file = ConfigFile::parse(toml, "<string>", Some(prefix))?;
+        file.warn_if_unread("<string>", prefix);
         let section = file.section(prefix);
         Config::from_lookup(prefix, |key| Ok(section.and_then(|s| s.raw(key, prefix))))
     }

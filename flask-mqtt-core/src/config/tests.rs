@@ -752,30 +752,60 @@ fn an_empty_client_id_with_a_kept_session_is_refused() {
 
 /// A section whose name is no key prefix (`[mqtt]`, `[MQTT-2]`) is read by no client:
 /// every setting in it would fall back to its default without a word. Refused, naming
-/// the file's key, with the prefix it may have meant.
+/// the file's key, with the prefix it may have meant: the reading client's own when the
+/// name is it spelled otherwise, never a section the file already has.
 #[test]
 fn a_section_no_client_can_use_is_refused() {
-    for (toml, meant) in [
-        ("[mqtt]\nbroker_url = \"b\"\n", Some("MQTT")),
-        ("[MQTT-2]\nbroker_url = \"b\"\n", Some("MQTT_2")),
-        ("[Mqtt2]\nkeepalive = 5\n", Some("MQTT2")),
-        ("[2MQTT]\nkeepalive = 5\n", None),
-        ("[MQTT]\n[\"MQTT 2\"]\n", Some("MQTT_2")),
+    for (toml, prefix, hint) in [
+        ("[mqtt]\nbroker_url = \"b\"\n", "MQTT", Some("did you mean `[MQTT]`?")),
+        ("[MQTT-2]\nbroker_url = \"b\"\n", "MQTT2", Some("did you mean `[MQTT2]`?")),
+        ("[MQTT-2]\nbroker_url = \"b\"\n", "MQTT", Some("did you mean `[MQTT_2]` or `[MQTT2]`?")),
+        ("[Mqtt2]\nkeepalive = 5\n", "MQTT", Some("did you mean `[MQTT2]`?")),
+        ("[2MQTT]\nkeepalive = 5\n", "MQTT", None),
+        ("[MQTT]\n[\"MQTT 2\"]\n", "MQTT", Some("did you mean `[MQTT_2]` or `[MQTT2]`?")),
+        ("[\"mqtt.tls\"]\nkeepalive = 5\n", "MQTT", Some("did you mean `[MQTT]`?")),
+        // The name it would suggest is there already: say so, not "did you mean" it.
+        ("[MQTT]\n[mqtt]\nkeepalive = 5\n", "MQTT", Some("the file also has `[MQTT]`")),
+        ("[MQTT_2]\n[MQTT-2]\n", "MQTT_2", Some("the file also has `[MQTT_2]`")),
     ] {
-        let err = Config::from_toml_str(toml, "MQTT").unwrap_err();
+        let err = Config::from_toml_str(toml, prefix).unwrap_err();
         assert_eq!(err.key(), "MQTT_CONFIG_FILE", "{toml:?}: {err}");
         assert!(err.expected().contains("no key prefix"), "{toml:?}: {err}");
-        match meant {
-            Some(m) => assert!(
-                err.expected().contains(&format!("did you mean `[{m}]`?")),
-                "{toml:?}: {err}"
-            ),
+        match hint {
+            Some(h) => assert!(err.expected().contains(h), "{toml:?}: {err}"),
             None => assert!(!err.expected().contains("did you mean"), "{err}"),
         }
+        if toml.starts_with("[MQTT") && toml.contains("[mqtt]") {
+            assert!(!err.expected().contains("did you mean"), "{err}");
+        }
     }
+    // Without a client (ConfigFile alone), never a section the file has.
+    let err = ConfigFile::from_toml_str("[MQTT2]\n[MQTT-2]\n", "t").unwrap_err();
+    assert!(err.expected().contains("did you mean `[MQTT_2]`?"), "{err}");
+    assert!(err.expected().contains("the file also has `[MQTT2]`"), "{err}");
     // Every section of a well-formed file is a prefix, used or not.
     let c = Config::from_toml_str("[MQTT]\nkeepalive = 5\n[MQTT2]\nkeepalive = 6\n", "MQTT");
     assert_eq!(c.unwrap().keepalive(), Duration::from_secs(5));
+}
+
+/// A client reading a file that has sections but none for it reads none of the file:
+/// said visibly (these tests install no logger: stderr), naming the closest section
+/// (`[FILEWARN_2]` for a client `FILEWARN2`), once per process.
+#[test]
+fn a_file_without_the_clients_section_is_said() {
+    let toml = "[MQTT]\nkeepalive = 5\n[FILEWARN_2]\nkeepalive = 6\n";
+    let c = Config::from_toml_str(toml, "FILEWARN2").unwrap();
+    assert_eq!(c.keepalive(), Duration::from_secs(60));
+    let said = crate::visible::said::containing("no section `[FILEWARN2]`");
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(said[0].contains("`[FILEWARN_2]`"), "{said:?}");
+    Config::from_toml_str(toml, "FILEWARN2").unwrap();
+    assert_eq!(crate::visible::said::containing("no section `[FILEWARN2]`").len(), 1);
+    // A file with the client's section, or with none at all, is no news.
+    Config::from_toml_str("[FILEWARN3]\n", "FILEWARN3").unwrap();
+    Config::from_toml_str("", "FILEWARN4").unwrap();
+    assert!(crate::visible::said::containing("no section `[FILEWARN3]`").is_empty());
+    assert!(crate::visible::said::containing("no section `[FILEWARN4]`").is_empty());
 }
 
 /// Warnings about a client's settings name that client's keys (`ALERTS_...` for prefix
