@@ -740,6 +740,25 @@ fn an_empty_client_id_with_a_kept_session_is_refused() {
             "{protocol}: a clean session may have one"
         );
     }
+    // MQTT 5 with no session expiry keeps nothing after the connection, clean start
+    // or not: nothing to take up, so an empty id is fine (as with a clean session).
+    let c = from(&[
+        ("MQTT_CLIENT_ID", ""),
+        ("MQTT_CLEAN_SESSION", "false"),
+        ("MQTT_PROTOCOL_VERSION", "5"),
+        ("MQTT_SESSION_EXPIRY", "0"),
+    ])
+    .unwrap();
+    assert_eq!((c.client_id(), c.session_expiry()), ("", Duration::ZERO));
+    // A session expiry set is what keeps it.
+    let err = from(&[
+        ("MQTT_CLIENT_ID", ""),
+        ("MQTT_CLEAN_SESSION", "false"),
+        ("MQTT_PROTOCOL_VERSION", "5"),
+        ("MQTT_SESSION_EXPIRY", "60"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.key(), "MQTT_CLIENT_ID", "{err}");
     // The same in code, under another prefix: its own keys are named.
     let err = ConfigBuilder::with_prefix("ALERTS")
         .client_id("")

@@ -217,16 +217,6 @@ impl ConfigBuilder {
 
         let protocol = self.protocol.unwrap_or_default();
         let clean_session = self.clean_session.unwrap_or(d.clean_session);
-        if client_id.is_empty() && !clean_session {
-            return Err(ConfigError::new(
-                &key(&keys::CLIENT_ID),
-                Some(""),
-                format!(
-                    "an id whenever {} is false: the broker gives an empty id a new one at every connect, so the session it keeps is never taken up again and the messages it holds are lost (an MQTT 3.1.1 broker refuses the connection)",
-                    key(&keys::CLEAN_SESSION)
-                ),
-            ));
-        }
         let session_expiry = match (self.session_expiry, protocol) {
             (Some(e), ProtocolVersion::V5) => {
                 if e.as_secs() > u64::from(u32::MAX) || e.subsec_nanos() != 0 {
@@ -254,6 +244,22 @@ impl ConfigBuilder {
             (None, ProtocolVersion::V5) if !clean_session => Duration::from_secs(86_400),
             (None, _) => Duration::ZERO,
         };
+
+        // Kept after the connection, as the client defines it (`session::persistent`):
+        // clean session off, and on MQTT 5 a session expiry too.
+        let kept = !clean_session
+            && (protocol == ProtocolVersion::V311 || !session_expiry.is_zero());
+        if client_id.is_empty() && kept {
+            return Err(ConfigError::new(
+                &key(&keys::CLIENT_ID),
+                Some(""),
+                format!(
+                    "an id whenever {} is false (on MQTT 5, with {} above 0): the broker gives an empty id a new one at every connect, so the session it keeps is never taken up again and the messages it holds are lost (an MQTT 3.1.1 broker refuses the connection)",
+                    key(&keys::CLEAN_SESSION),
+                    key(&keys::SESSION_EXPIRY)
+                ),
+            ));
+        }
 
         let tls = if tls_on {
             Some(self.build_tls()?)
