@@ -67,6 +67,8 @@ impl Client {
     fn start_with(config: Config, paused: bool) -> Result<Client> {
         // `MQTT_BROKER_URL=embedded`: start (or reuse) the in-process broker, connect to it.
         let config = crate::embedded::resolve(config)?;
+        // Paho C reads these whatever made `config` (once per process).
+        crate::config::source::warn_paho_env();
         if let Some(warning) = config.session_warning() {
             crate::visible::report(crate::event::log::CLIENT_TARGET, log::Level::Warn, &warning);
         }

@@ -339,4 +339,24 @@ mod tests {
         assert_eq!(said.len(), 1, "{said:?}");
         assert!(said[0].contains("MQTT_TLS_INSECURE"), "{said:?}");
     }
+
+    /// Paho C reads `MQTT_C_CLIENT_TRACE*` whatever made the configuration, so the
+    /// warning about them comes where every client starts, also for one made in code
+    /// (`Config::builder()`, which reads no environment). It came only from `from_env`
+    /// and the file readers. Only `_MAX_LINES` is set here: without `MQTT_C_CLIENT_TRACE`
+    /// it turns nothing on.
+    #[test]
+    fn paho_trace_variables_are_said_for_a_client_made_in_code() {
+        const NAME: &str = "MQTT_C_CLIENT_TRACE_MAX_LINES";
+        std::env::set_var(NAME, "1000");
+        let c = Config::builder()
+            .broker_url("mqtt://127.0.0.1:1")
+            .build()
+            .unwrap();
+        let client = crate::client::Client::start(c);
+        std::env::remove_var(NAME);
+        drop(client);
+        let said = crate::visible::said::containing(&format!("{NAME} is no flask-mqtt key"));
+        assert_eq!(said.len(), 1, "{said:?}");
+    }
 }

@@ -54,7 +54,7 @@
 //! with no logger installed, it goes to stderr. `MQTT_C_CLIENT_TRACE`,
 //! `MQTT_C_CLIENT_TRACE_LEVEL` and `MQTT_C_CLIENT_TRACE_MAX_LINES` are no keys but are
 //! read by Paho C itself: its trace then goes to stdout or a file, unredacted; that is
-//! warned about the same way.
+//! warned about the same way when a client starts, however its `Config` was made.
 //!
 //! # Layout
 //! One concept per file, imported from the file that defines it; nothing here knows the
@@ -76,7 +76,7 @@ pub(crate) mod embedded;
 mod file;
 pub(crate) mod keys;
 mod prefix;
-mod source;
+pub(crate) mod source;
 mod tls;
 mod url;
 mod validate;

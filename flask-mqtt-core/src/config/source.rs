@@ -117,16 +117,11 @@ pub(crate) fn unknown<'a>(prefix: &str, names: impl IntoIterator<Item = &'a str>
 static WARNED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 /// Warns once per process about each environment variable that looks like a key of
-/// `prefix` but is none, naming the closest key, and about each that Paho C reads
-/// itself: through `log` (target `flask_mqtt::config`), or on stderr when no logger
-/// would show it.
+/// `prefix` but is none, naming the closest key: through `log` (target
+/// `flask_mqtt::config`), or on stderr when no logger would show it. (Those Paho C reads
+/// itself are warned about where a client starts: [`warn_paho_env`].)
 pub(crate) fn warn_unknown_env(prefix: &str) {
-    let names: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, _)| k.into_string().ok())
-        .collect();
-    for name in paho_variables(names.iter().map(String::as_str)) {
-        warn_once(name, &paho_variable_warning(name));
-    }
+    let names = env_names();
     for u in unknown(prefix, names.iter().map(String::as_str)) {
         warn_once(
             &u.name,
@@ -136,6 +131,21 @@ pub(crate) fn warn_unknown_env(prefix: &str) {
             ),
         );
     }
+}
+
+/// Warns about each `MQTT_C_CLIENT_TRACE*` variable set, once per process: Paho C reads
+/// them whatever made the configuration, so every client's start calls this.
+pub(crate) fn warn_paho_env() {
+    for name in paho_variables(env_names().iter().map(String::as_str)) {
+        warn_once(name, &paho_variable_warning(name));
+    }
+}
+
+/// The names of the environment variables (those that are Unicode).
+fn env_names() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect()
 }
 
 /// Warns about the key `name` once per process: through `log` (target
