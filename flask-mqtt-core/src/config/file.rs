@@ -270,8 +270,8 @@ impl ConfigFile {
         origin: &str,
         prefix: Option<&str>,
     ) -> Result<ConfigFile, ConfigError> {
-        let parsed = toml::Deserializer::parse(text)
-            .and_then(|de| de.deserialize_map(FileVisitor { text }));
+        let parsed =
+            toml::Deserializer::parse(text).and_then(|de| de.deserialize_map(FileVisitor { text }));
         let file = parsed.map_err(|e| {
             ConfigError::new(
                 CONFIG_FILE,
@@ -303,7 +303,9 @@ impl ConfigFile {
         let candidates: Vec<String> = match prefix {
             Some(p)
                 if squeezed(name) == squeezed(p)
-                    || upper.strip_prefix(p).is_some_and(|rest| rest.starts_with('.')) =>
+                    || upper
+                        .strip_prefix(p)
+                        .is_some_and(|rest| rest.starts_with('.')) =>
             {
                 vec![p.to_owned()]
             }
@@ -323,7 +325,10 @@ impl ConfigFile {
             let _ = write!(hint, "; did you mean {}?", names.join(" or "));
         }
         if let Some(n) = there.first() {
-            let _ = write!(hint, "; the file also has `[{n}]`: put these settings there");
+            let _ = write!(
+                hint,
+                "; the file also has `[{n}]`: put these settings there"
+            );
         }
         hint
     }
@@ -559,7 +564,11 @@ mod tests {
             ("password = -7", "password", "-7"),
             ("password = 1.5", "password", "1.5"),
             ("password = true", "password", "true"),
-            ("last_will_message = false # comment", "last_will_message", "false"),
+            (
+                "last_will_message = false # comment",
+                "last_will_message",
+                "false",
+            ),
         ] {
             let text = format!("[MQTT]\n{line}\n");
             let file = match ConfigFile::from_toml_str(&text, "app.toml") {

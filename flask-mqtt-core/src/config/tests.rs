@@ -776,16 +776,48 @@ fn an_empty_client_id_with_a_kept_session_is_refused() {
 #[test]
 fn a_section_no_client_can_use_is_refused() {
     for (toml, prefix, hint) in [
-        ("[mqtt]\nbroker_url = \"b\"\n", "MQTT", Some("did you mean `[MQTT]`?")),
-        ("[MQTT-2]\nbroker_url = \"b\"\n", "MQTT2", Some("did you mean `[MQTT2]`?")),
-        ("[MQTT-2]\nbroker_url = \"b\"\n", "MQTT", Some("did you mean `[MQTT_2]` or `[MQTT2]`?")),
-        ("[Mqtt2]\nkeepalive = 5\n", "MQTT", Some("did you mean `[MQTT2]`?")),
+        (
+            "[mqtt]\nbroker_url = \"b\"\n",
+            "MQTT",
+            Some("did you mean `[MQTT]`?"),
+        ),
+        (
+            "[MQTT-2]\nbroker_url = \"b\"\n",
+            "MQTT2",
+            Some("did you mean `[MQTT2]`?"),
+        ),
+        (
+            "[MQTT-2]\nbroker_url = \"b\"\n",
+            "MQTT",
+            Some("did you mean `[MQTT_2]` or `[MQTT2]`?"),
+        ),
+        (
+            "[Mqtt2]\nkeepalive = 5\n",
+            "MQTT",
+            Some("did you mean `[MQTT2]`?"),
+        ),
         ("[2MQTT]\nkeepalive = 5\n", "MQTT", None),
-        ("[MQTT]\n[\"MQTT 2\"]\n", "MQTT", Some("did you mean `[MQTT_2]` or `[MQTT2]`?")),
-        ("[\"mqtt.tls\"]\nkeepalive = 5\n", "MQTT", Some("did you mean `[MQTT]`?")),
+        (
+            "[MQTT]\n[\"MQTT 2\"]\n",
+            "MQTT",
+            Some("did you mean `[MQTT_2]` or `[MQTT2]`?"),
+        ),
+        (
+            "[\"mqtt.tls\"]\nkeepalive = 5\n",
+            "MQTT",
+            Some("did you mean `[MQTT]`?"),
+        ),
         // The name it would suggest is there already: say so, not "did you mean" it.
-        ("[MQTT]\n[mqtt]\nkeepalive = 5\n", "MQTT", Some("the file also has `[MQTT]`")),
-        ("[MQTT_2]\n[MQTT-2]\n", "MQTT_2", Some("the file also has `[MQTT_2]`")),
+        (
+            "[MQTT]\n[mqtt]\nkeepalive = 5\n",
+            "MQTT",
+            Some("the file also has `[MQTT]`"),
+        ),
+        (
+            "[MQTT_2]\n[MQTT-2]\n",
+            "MQTT_2",
+            Some("the file also has `[MQTT_2]`"),
+        ),
     ] {
         let err = Config::from_toml_str(toml, prefix).unwrap_err();
         assert_eq!(err.key(), "MQTT_CONFIG_FILE", "{toml:?}: {err}");
@@ -801,7 +833,10 @@ fn a_section_no_client_can_use_is_refused() {
     // Without a client (ConfigFile alone), never a section the file has.
     let err = ConfigFile::from_toml_str("[MQTT2]\n[MQTT-2]\n", "t").unwrap_err();
     assert!(err.expected().contains("did you mean `[MQTT_2]`?"), "{err}");
-    assert!(err.expected().contains("the file also has `[MQTT2]`"), "{err}");
+    assert!(
+        err.expected().contains("the file also has `[MQTT2]`"),
+        "{err}"
+    );
     // Every section of a well-formed file is a prefix, used or not.
     let c = Config::from_toml_str("[MQTT]\nkeepalive = 5\n[MQTT2]\nkeepalive = 6\n", "MQTT");
     assert_eq!(c.unwrap().keepalive(), Duration::from_secs(5));
@@ -819,7 +854,10 @@ fn a_file_without_the_clients_section_is_said() {
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].contains("`[FILEWARN_2]`"), "{said:?}");
     Config::from_toml_str(toml, "FILEWARN2").unwrap();
-    assert_eq!(crate::visible::said::containing("no section `[FILEWARN2]`").len(), 1);
+    assert_eq!(
+        crate::visible::said::containing("no section `[FILEWARN2]`").len(),
+        1
+    );
     // A file with the client's section, or with none at all, is no news.
     Config::from_toml_str("[FILEWARN3]\n", "FILEWARN3").unwrap();
     Config::from_toml_str("", "FILEWARN4").unwrap();

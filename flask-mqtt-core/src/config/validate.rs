@@ -247,8 +247,8 @@ impl ConfigBuilder {
 
         // Kept after the connection, as the client defines it (`session::persistent`):
         // clean session off, and on MQTT 5 a session expiry too.
-        let kept = !clean_session
-            && (protocol == ProtocolVersion::V311 || !session_expiry.is_zero());
+        let kept =
+            !clean_session && (protocol == ProtocolVersion::V311 || !session_expiry.is_zero());
         if client_id.is_empty() && kept {
             return Err(ConfigError::new(
                 &key(&keys::CLIENT_ID),
