@@ -195,10 +195,7 @@ pub fn first_publish_by(
 }
 
 /// [`first_publish_by`], leaving each connection's read timeout at 100 ms.
-fn poll_for_publish(
-    conns: &mut [&mut SocketClient],
-    within: Duration,
-) -> Option<(usize, String)> {
+fn poll_for_publish(conns: &mut [&mut SocketClient], within: Duration) -> Option<(usize, String)> {
     let deadline = Instant::now() + within;
     for (i, c) in conns.iter_mut().enumerate() {
         if let Some(p) = c.early.pop_front() {
