@@ -232,14 +232,17 @@ impl Mqtt {
     }
 
     /// Subscribes every recorded filter again, on each connect, and the reply topics
-    /// requests still wait on ([`Mqtt::resubscribe_replies`]). A filter the broker
-    /// refuses is reported as [`Mqtt::subscribe`] reports it, and visibly besides: its
-    /// handler would otherwise never receive anything while the client is ready.
+    /// requests still wait on ([`Mqtt::resubscribe_replies`]); first, whatever follows,
+    /// releases the reply topics left in doubt ([`Mqtt::release_in_doubt`]). A filter
+    /// the broker refuses is reported as [`Mqtt::subscribe`] reports it, and visibly
+    /// besides: its handler would otherwise never receive anything while the client is
+    /// ready.
     /// Whether the broker answered every SUBSCRIBE (granted or refused): if not, the
     /// connection went (or Paho failed writing to it) and on_connect is not told.
     /// `session_present`: the CONNACK says the broker kept the client's session.
     pub(crate) async fn resubscribe(&self, session_present: bool) -> bool {
         let all: Vec<(String, QoS)> = self.topics();
+        self.release_in_doubt(&all, session_present);
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
             match self.subscribe_now(chunk.to_vec(), Refusal::Visible).await {
                 // Said per filter, where it was refused.
@@ -254,7 +257,7 @@ impl Mqtt {
                 }
             }
         }
-        if !self.resubscribe_replies(&all, session_present).await {
+        if !self.resubscribe_replies(&all).await {
             return false;
         }
         if !all.is_empty() {

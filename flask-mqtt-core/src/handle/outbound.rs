@@ -50,7 +50,7 @@ pub(crate) mod fake {
     use std::sync::{Arc, Mutex};
 
     use futures::future::BoxFuture;
-    use tokio::sync::{mpsc, Notify};
+    use tokio::sync::{mpsc, oneshot, Notify};
 
     use super::{Delivery, Outbound};
     use crate::config::Config;
@@ -90,6 +90,18 @@ pub(crate) mod fake {
         AnsweredOn(Arc<Notify>, i32),
     }
 
+    /// What an UNSUBSCRIBE resolves to.
+    pub(crate) enum Unsubacks {
+        /// Answered at once.
+        Done,
+        /// When the test sends its answer through the sender [`Fake::unsubacks_held`]
+        /// keeps (in the order sent); never, if the sender is dropped.
+        Held,
+    }
+
+    /// The senders of the answers to held UNSUBSCRIBEs.
+    pub(crate) type HeldUnsubacks = Arc<Mutex<Vec<oneshot::Sender<Result<(), paho_mqtt::Error>>>>>;
+
     /// An outbound side as its builder methods say; by default up, publishes done at
     /// once, SUBSCRIBEs granted at once, UNSUBSCRIBEs answered at once. Publishes always
     /// carry properties.
@@ -97,6 +109,8 @@ pub(crate) mod fake {
         connection: Connection,
         publishes: Publishes,
         subacks: Subacks,
+        unsubacks: Unsubacks,
+        held_unsubacks: HeldUnsubacks,
         /// The tokens of held publishes.
         held: Mutex<Vec<paho_mqtt::DeliveryToken>>,
         /// Every message published and filter subscribed or unsubscribed, in order.
@@ -117,6 +131,8 @@ pub(crate) mod fake {
                 connection: Connection::Up,
                 publishes: Publishes::Done,
                 subacks: Subacks::Granted,
+                unsubacks: Unsubacks::Done,
+                held_unsubacks: Arc::default(),
                 held: Mutex::default(),
                 sent: Arc::default(),
             }
@@ -134,6 +150,16 @@ pub(crate) mod fake {
 
         pub(crate) fn subacks(self, subacks: Subacks) -> Self {
             Self { subacks, ..self }
+        }
+
+        pub(crate) fn unsubacks(self, unsubacks: Unsubacks) -> Self {
+            Self { unsubacks, ..self }
+        }
+
+        /// The answers to the UNSUBSCRIBEs held ([`Unsubacks::Held`]), also once it is
+        /// a client's.
+        pub(crate) fn unsubacks_held(&self) -> HeldUnsubacks {
+            Arc::clone(&self.held_unsubacks)
         }
 
         /// What it is asked to send, also once it is a client's.
@@ -203,7 +229,19 @@ pub(crate) mod fake {
             filters: Vec<String>,
         ) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
             lock(&self.sent).unsubscribed.extend(filters);
-            Box::pin(async { Ok(()) })
+            match self.unsubacks {
+                Unsubacks::Done => Box::pin(async { Ok(()) }),
+                Unsubacks::Held => {
+                    let (tx, rx) = oneshot::channel();
+                    lock(&self.held_unsubacks).push(tx);
+                    Box::pin(async move {
+                        match rx.await {
+                            Ok(answer) => answer,
+                            Err(_) => futures::future::pending().await,
+                        }
+                    })
+                }
+            }
         }
     }
 

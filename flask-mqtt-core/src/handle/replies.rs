@@ -63,9 +63,11 @@ enum Subscription {
     },
     /// Granted on `connection`.
     Granted { connection: u64 },
-    /// No request waits on it any more and its UNSUBSCRIBE, numbered `id`, awaits its
-    /// answer ([`Requests::released`]).
-    Releasing { id: u64 },
+    /// No request waits on it any more and its UNSUBSCRIBE, numbered `id`, sent on
+    /// `connection` (or, when sent between connections, numbered as the one before),
+    /// awaits its answer ([`Requests::released`]). At a later connect it is in doubt
+    /// ([`Requests::in_doubt`]): whether that answer came may be learnt only afterwards.
+    Releasing { id: u64, connection: u64 },
     /// Its SUBSCRIBE or UNSUBSCRIBE went unanswered (the connection ended first, or Paho
     /// could not send the UNSUBSCRIBE): the broker may have handled it or not, and a
     /// persistent session keeps what it handled. The next request on it subscribes it
@@ -422,13 +424,15 @@ impl Requests {
     /// topic with [`Error::SubscribeRejected`] (also those that wait for their reply
     /// already: at a reconnect's resubscription). When no request waits on the topic
     /// any more (the last ended before the answer) and it was granted, `unsubscribe` is
-    /// called with it under the lock, as in [`unregister`](Self::unregister); its result
-    /// is returned, with the number to give [`released`](Self::released).
+    /// called with it under the lock, as in [`unregister`](Self::unregister) (sent on
+    /// `connection`, the current one); its result is returned, with the number to give
+    /// [`released`](Self::released).
     pub(crate) fn settle<F>(
         &self,
         topic: &str,
         id: u64,
         suback: Suback,
+        connection: u64,
         unsubscribe: impl FnOnce(&str) -> F,
     ) -> Option<(F, u64)> {
         let mut guard = lock(&self.table);
@@ -439,7 +443,7 @@ impl Requests {
         };
         let Subscription::Sent {
             id: sent,
-            connection,
+            connection: granted_on,
             ..
         } = entry.subscription
         else {
@@ -465,12 +469,17 @@ impl Requests {
         }
         match suback {
             Suback::Granted if entry.users == 0 && !entry.own => {
-                entry.subscription = Subscription::Releasing { id: release };
+                entry.subscription = Subscription::Releasing {
+                    id: release,
+                    connection,
+                };
                 table.next_subscribe = release.wrapping_add(1);
                 Some((unsubscribe(topic), release))
             }
             Suback::Granted => {
-                entry.subscription = Subscription::Granted { connection };
+                entry.subscription = Subscription::Granted {
+                    connection: granted_on,
+                };
                 None
             }
             // The broker may have granted it: a persistent session keeps it.
@@ -501,7 +510,7 @@ impl Requests {
             return;
         };
         if entry.users > 0
-            || !matches!(entry.subscription, Subscription::Releasing { id: i } if i == id)
+            || !matches!(entry.subscription, Subscription::Releasing { id: i, .. } if i == id)
         {
             return;
         }
@@ -514,8 +523,10 @@ impl Requests {
 
     /// At a connect (numbered `connection`): the reply topics no request waits on whose
     /// subscription an ended connection left in doubt (a SUBSCRIBE or UNSUBSCRIBE
-    /// unanswered). When the broker kept the session (`session_present`) it may hold
-    /// them: `unsubscribe` is called with each under the lock, and its result returned
+    /// unanswered, also when that is not known yet: the task awaiting it may learn the
+    /// end only after this connect, and its late [`released`](Self::released) then
+    /// finds a newer number and changes nothing). When the broker kept the session
+    /// (`session_present`) it may hold them: `unsubscribe` is called with each under the lock, and its result returned
     /// with the topic and the number to give [`released`](Self::released), except for
     /// the own reply topic (which stays subscribed) and topics `skip` says are the
     /// client's own filters (subscribed anyway: forgotten). Without the session the
@@ -537,7 +548,8 @@ impl Requests {
                 Subscription::Unknown => true,
                 // Sent on a connection that ended: its answer never comes (it is being
                 // told so), and it is one as well.
-                Subscription::Sent { connection: c, .. } => c != connection,
+                Subscription::Sent { connection: c, .. }
+                | Subscription::Releasing { connection: c, .. } => c != connection,
                 _ => false,
             };
             if entry.users > 0 || !doubtful {
@@ -548,7 +560,7 @@ impl Requests {
             } else if session_present && !skip(topic) {
                 let id = table.next_subscribe;
                 table.next_subscribe = id.wrapping_add(1);
-                entry.subscription = Subscription::Releasing { id };
+                entry.subscription = Subscription::Releasing { id, connection };
                 released.push((topic.clone(), unsubscribe(topic), id));
             } else {
                 forgotten.push(topic.clone());
@@ -564,14 +576,16 @@ impl Requests {
     /// the topic is given back to the handlers and, if it was subscribed, `unsubscribe` is
     /// called with it under the lock (so that a request registering the topic again
     /// subscribes after this UNSUBSCRIBE, not before); its result is returned, with the
-    /// number to give [`released`](Self::released) once it is answered: until then the
-    /// topic stays a reply topic with no request. If its SUBSCRIBE still awaits an
+    /// number to give [`released`](Self::released) once it is answered (`connection`:
+    /// the current one, which it is sent on): until then the topic stays a reply topic
+    /// with no request. If its SUBSCRIBE still awaits an
     /// answer, the topic stays one too, and [`settle`](Self::settle) unsubscribes it
     /// once granted; if an ended connection left it in doubt, it stays one until the
     /// next connect ([`in_doubt`](Self::in_doubt)).
     pub(crate) fn unregister<F>(
         &self,
         key: &Key,
+        connection: u64,
         unsubscribe: impl FnOnce(&str) -> F,
     ) -> Option<(F, u64)> {
         let mut guard = lock(&self.table);
@@ -585,7 +599,10 @@ impl Requests {
         }
         match reply_topic.subscription {
             Subscription::Granted { .. } => {
-                reply_topic.subscription = Subscription::Releasing { id: release };
+                reply_topic.subscription = Subscription::Releasing {
+                    id: release,
+                    connection,
+                };
                 table.next_subscribe = release.wrapping_add(1);
                 Some((unsubscribe(&key.topic), release))
             }
@@ -667,8 +684,8 @@ mod tests {
         assert!(r.route(to_a, unsubscribed).is_none());
         assert!(rx_a.try_recv().is_ok());
         // The own topic is never given back: no unsubscription.
-        assert!(r.unregister(&a, |_| ()).is_none());
-        assert!(r.unregister(&b, |_| ()).is_none());
+        assert!(r.unregister(&a, 1, |_| ()).is_none());
+        assert!(r.unregister(&b, 1, |_| ()).is_none());
         assert_eq!(r.pending(), 0);
         // A late reply, or a duplicate: this client's, never the handlers', also when
         // a handler's subscription covers the topic (and brought a second copy).
@@ -716,7 +733,7 @@ mod tests {
         assert!(r
             .route(reply(own, k.correlation.as_deref()), subscribed)
             .is_none());
-        assert!(r.unregister(&k, |_| ()).is_none());
+        assert!(r.unregister(&k, 1, |_| ()).is_none());
     }
 
     /// A retained message on a reply topic is sent by the broker because the topic was
@@ -739,7 +756,7 @@ mod tests {
                 .map(|m| m.payload().to_vec()),
             Some(b"r".to_vec())
         );
-        assert!(r.unregister(&k, |_| ()).is_none());
+        assert!(r.unregister(&k, 1, |_| ()).is_none());
     }
 
     /// MQTT 5: a retained message is the reply when it carries the Correlation Data made
@@ -757,7 +774,7 @@ mod tests {
         let retained_reply = message("svc/r", k.correlation.as_deref(), true);
         assert!(r.route(retained_reply, subscribed).is_none());
         assert!(rx.try_recv().is_ok());
-        assert!(r.unregister(&k, |_| ()).is_none());
+        assert!(r.unregister(&k, 1, |_| ()).is_none());
     }
 
     /// A topic the caller named may also be a handler's (its own filter, whose
@@ -783,8 +800,8 @@ mod tests {
         assert!(r
             .route(reply("svc/r", k.correlation.as_deref()), subscribed)
             .is_none());
-        assert!(r.unregister(&k, |_| ()).is_none());
-        assert!(r.unregister(&other, |_| ()).is_none());
+        assert!(r.unregister(&k, 1, |_| ()).is_none());
+        assert!(r.unregister(&other, 1, |_| ()).is_none());
     }
 
     /// A topic the caller named that no subscription of the client covers: only the
@@ -804,8 +821,8 @@ mod tests {
         assert!(rx.try_recv().is_ok());
         assert!(r.route(answer(), unsubscribed).is_none());
         assert_eq!(r.pending(), 1);
-        assert!(r.unregister(&k, |_| ()).is_none());
-        assert!(r.unregister(&other, |_| ()).is_none());
+        assert!(r.unregister(&k, 1, |_| ()).is_none());
+        assert!(r.unregister(&other, 1, |_| ()).is_none());
     }
 
     #[test]
@@ -827,7 +844,7 @@ mod tests {
             Subscribing::Wait(_)
         ));
         assert!(r
-            .settle("v3/replies", id, Suback::Granted, |_| ())
+            .settle("v3/replies", id, Suback::Granted, 1, |_| ())
             .is_none());
         assert!(matches!(
             r.subscribe_once("v3/replies", 1, || 8),
@@ -838,7 +855,7 @@ mod tests {
             panic!("not sent")
         };
         assert!(r
-            .settle("v3/replies", id, Suback::Refused, |_| ())
+            .settle("v3/replies", id, Suback::Refused, 1, |_| ())
             .is_none());
         let Subscribing::Sent { sent: 10, id, .. } = r.subscribe_once("v3/replies", 2, || 10)
         else {
@@ -846,16 +863,16 @@ mod tests {
         };
         // An answer to an older SUBSCRIBE changes nothing.
         assert!(r
-            .settle("v3/replies", id - 1, Suback::Granted, |_| ())
+            .settle("v3/replies", id - 1, Suback::Granted, 1, |_| ())
             .is_none());
         assert!(matches!(
             r.subscribe_once("v3/replies", 2, || 11),
             Subscribing::Wait(_)
         ));
         assert!(r
-            .settle("v3/replies", id, Suback::Granted, |_| ())
+            .settle("v3/replies", id, Suback::Granted, 1, |_| ())
             .is_none());
-        let Some((unsubscribed_topic, release)) = r.unregister(&k, str::to_owned) else {
+        let Some((unsubscribed_topic, release)) = r.unregister(&k, 2, str::to_owned) else {
             panic!("not unsubscribed")
         };
         assert_eq!(unsubscribed_topic, "v3/replies");
@@ -913,7 +930,7 @@ mod tests {
         let Subscribing::Sent { id, .. } = r.subscribe_once("svc/replies", 1, || ()) else {
             panic!("not sent")
         };
-        assert!(r.unregister(&key, |_| ()).is_none());
+        assert!(r.unregister(&key, 1, |_| ()).is_none());
         let late = || reply("svc/replies", key.correlation.as_deref());
         let retained = || message("svc/replies", None, true);
         assert!(r.route(late(), unsubscribed).is_none(), "a late reply");
@@ -927,7 +944,7 @@ mod tests {
         );
         assert!(r.route(retained(), subscribed).is_some());
         // Granted late: undone, and what comes until the UNSUBACK is no reply either.
-        let Some(((), release)) = r.settle("svc/replies", id, Suback::Granted, |_| ()) else {
+        let Some(((), release)) = r.settle("svc/replies", id, Suback::Granted, 1, |_| ()) else {
             panic!("not unsubscribed")
         };
         assert!(r.route(late(), subscribed).is_none());
@@ -986,7 +1003,7 @@ mod tests {
         let r = Requests::new("app-1");
         let (key, _rx) = r.register("svc/replies".to_owned(), true).unwrap();
         let correlation = key.correlation.clone().unwrap();
-        assert!(r.unregister(&key, |_| ()).is_none());
+        assert!(r.unregister(&key, 1, |_| ()).is_none());
         let echoed = with_response_topic("svc/replies", &correlation, "svc/replies");
         assert!(
             r.route(echoed, subscribed).is_none(),
@@ -1016,7 +1033,7 @@ mod tests {
         let Subscribing::Sent { id, .. } = r.subscribe_once("svc/r", 2, || ()) else {
             panic!("not sent")
         };
-        assert!(r.settle("svc/r", id, Suback::Refused, |_| ()).is_none());
+        assert!(r.settle("svc/r", id, Suback::Refused, 1, |_| ()).is_none());
         for rx in [&mut rx_a, &mut rx_b] {
             assert!(matches!(
                 rx.try_recv(),
@@ -1028,9 +1045,9 @@ mod tests {
             r.subscribe_once("svc/r", 2, || ()),
             Subscribing::Sent { .. }
         ));
-        assert!(r.unregister(&a, |_| ()).is_none());
-        assert!(r.unregister(&b, |_| ()).is_none());
-        assert!(r.unregister(&other, |_| ()).is_none());
+        assert!(r.unregister(&a, 1, |_| ()).is_none());
+        assert!(r.unregister(&b, 1, |_| ()).is_none());
+        assert!(r.unregister(&other, 1, |_| ()).is_none());
     }
 
     /// The own reply topic of a client id that cannot name it is derived from the id:

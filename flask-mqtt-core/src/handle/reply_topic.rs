@@ -33,18 +33,12 @@ impl Mqtt {
     /// does not subscribe again. Whether the broker answered (if not, the connection
     /// went: the next connect subscribes them). A refusal is logged, and ends the
     /// requests waiting on the topic; a topic refused, or failed by Paho, is not asked
-    /// for again on this connection (the next request on it asks again). First, the
-    /// reply topics no request waits on that an ended connection left in doubt are
-    /// unsubscribed when the broker kept the session (`session_present`), forgotten
-    /// otherwise ([`Requests::in_doubt`](super::replies::Requests::in_doubt)).
-    pub(super) async fn resubscribe_replies(
-        &self,
-        handled: &[(String, QoS)],
-        session_present: bool,
-    ) -> bool {
+    /// for again on this connection (the next request on it asks again). The reply
+    /// topics no request waits on that an ended connection left in doubt are released
+    /// before, by [`release_in_doubt`](Self::release_in_doubt).
+    pub(super) async fn resubscribe_replies(&self, handled: &[(String, QoS)]) -> bool {
         let shared = &self.shared;
         let connection = lock(&shared.health).connects;
-        self.release_in_doubt(connection, handled, session_present);
         let mut tried = HashSet::new();
         loop {
             let ends = shared.ends.subscribe();
@@ -99,11 +93,15 @@ impl Mqtt {
 }
 
 impl Mqtt {
-    /// Unsubscribes the reply topics no request waits on whose subscription an ended
-    /// connection left in doubt, if the broker kept the session; `handled` are the
+    /// At a connect, first (also when subscribing anything again fails: the connection
+    /// may stay up): unsubscribes the reply topics no request waits on whose
+    /// subscription an ended connection left in doubt, when the broker kept the session
+    /// (`session_present`), forgets them otherwise
+    /// ([`Requests::in_doubt`](super::replies::Requests::in_doubt)); `handled` are the
     /// client's own filters (subscribed anyway).
-    fn release_in_doubt(&self, connection: u64, handled: &[(String, QoS)], session_present: bool) {
+    pub(super) fn release_in_doubt(&self, handled: &[(String, QoS)], session_present: bool) {
         let shared = &self.shared;
+        let connection = lock(&shared.health).connects;
         // Watched before the UNSUBSCRIBEs are sent: a connection ending after them is seen.
         let ends = shared.ends.subscribe();
         let released = shared.requests.in_doubt(
@@ -138,9 +136,12 @@ fn settle(
 ) {
     // Watched before the UNSUBSCRIBE may be sent: a connection ending after it is seen.
     let ends = shared.ends.subscribe();
-    let unsubscribed = shared.requests.settle(topic, id, suback, |topic| {
-        unsubscribe_unless_own(shared, topic)
-    });
+    let connection = lock(&shared.health).connects;
+    let unsubscribed = shared
+        .requests
+        .settle(topic, id, suback, connection, |topic| {
+            unsubscribe_unless_own(shared, topic)
+        });
     told.send_replace(Some(suback));
     if let Some((unsubscribed, release)) = unsubscribed {
         if unsubscribed.is_some() {
@@ -305,11 +306,12 @@ impl Drop for Waiter {
     fn drop(&mut self) {
         let shared = &self.mqtt.shared;
         let ends = shared.ends.subscribe();
+        let connection = lock(&shared.health).connects;
         // A topic the caller named and no request waits on any more goes back to the
         // handlers: unsubscribed, unless it is also one of the client's own topics.
-        let unsubscribed = shared
-            .requests
-            .unregister(&self.key, |topic| unsubscribe_unless_own(shared, topic));
+        let unsubscribed = shared.requests.unregister(&self.key, connection, |topic| {
+            unsubscribe_unless_own(shared, topic)
+        });
         if let Some((unsubscribed, release)) = unsubscribed {
             unsubscribe_later(shared, &self.key.topic, unsubscribed, release, ends);
         }
@@ -325,8 +327,36 @@ mod tests {
 
     use crate::error::Error;
     use crate::handle::health::ConnectionState;
-    use crate::handle::outbound::fake::{client, Fake, Subacks};
+    use crate::handle::outbound::fake::{client, Fake, Subacks, Unsubacks};
+    use crate::handle::replies::{Suback, Subscribing};
+    use crate::handle::Mqtt;
+    use crate::qos::QoS;
     use crate::sync::lock;
+
+    /// How long a test waits for what must happen before it fails.
+    const DEADLINE: Duration = Duration::from_secs(5);
+
+    /// Whether a message on `topic` that is no reply goes to the handlers: `topic` is no
+    /// reply topic (any more), or none in doubt.
+    fn given_back(mqtt: &Mqtt, topic: &str) -> bool {
+        mqtt.shared
+            .requests
+            .route(plain(topic), |_| false)
+            .is_some()
+    }
+
+    /// Waits until `topic` is given back to the handlers, at most [`DEADLINE`]: the
+    /// table says so only when asked (the task that awaits an UNSUBSCRIBE's answer
+    /// tells it, and tells nobody else), so this polls.
+    async fn until_given_back(mqtt: &Mqtt, topic: &str) -> bool {
+        tokio::time::timeout(DEADLINE, async {
+            while !given_back(mqtt, topic) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .is_ok()
+    }
 
     /// A message on `topic` that is no reply (no Correlation Data).
     fn plain(topic: &str) -> paho_mqtt::Message {
@@ -358,20 +388,22 @@ mod tests {
                         .await
                 }
             });
-            while lock(&sent).subscribed.is_empty() {
-                tokio::task::yield_now().await;
-            }
+            // The fake tells nobody it was asked: polled, within the deadline.
+            let asked = tokio::time::timeout(DEADLINE, async {
+                while lock(&sent).subscribed.is_empty() {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await;
+            assert!(asked.is_ok(), "the request sent no SUBSCRIBE");
             mqtt.shared.connection_ended();
             mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
-            let res = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+            let res = tokio::time::timeout(DEADLINE, waiting).await;
             assert!(matches!(res, Ok(Ok(Err(Error::NoReply { .. })))), "{res:?}");
-            let routed = |mqtt: &crate::handle::Mqtt| {
-                mqtt.shared
-                    .requests
-                    .route(plain("svc/replies"), |_| false)
-                    .is_some()
-            };
-            assert!(!routed(&mqtt), "in doubt, and no handler's");
+            assert!(
+                !given_back(&mqtt, "svc/replies"),
+                "in doubt, and no handler's"
+            );
             mqtt.shared
                 .set_state(ConnectionState::Connected, |h| h.connects += 1);
             // What the driver does at each connect.
@@ -383,13 +415,10 @@ mod tests {
                 assert!(unsubscribed.is_empty(), "{unsubscribed:?}");
             }
             // Unsubscribed (the fake answers at once) or forgotten: the handlers' again.
-            let given_back = tokio::time::timeout(Duration::from_secs(5), async {
-                while !routed(&mqtt) {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            })
-            .await;
-            assert!(given_back.is_ok(), "session present: {session_present}");
+            assert!(
+                until_given_back(&mqtt, "svc/replies").await,
+                "session present: {session_present}"
+            );
             assert_eq!(lock(&sent).subscribed, ["svc/replies"]);
         }
     }
@@ -421,8 +450,7 @@ mod tests {
             })
         };
         let done =
-            tokio::time::timeout(Duration::from_secs(2), mqtt.resubscribe_replies(&[], false))
-                .await;
+            tokio::time::timeout(Duration::from_secs(2), mqtt.resubscribe_replies(&[])).await;
         answering.abort();
         let subscribes = lock(&sent).subscribed.len();
         assert!(
@@ -434,5 +462,86 @@ mod tests {
             matches!(rx.try_recv(), Ok(Err(Error::SubscribeRejected { .. }))),
             "the waiting request was not told"
         );
+    }
+
+    /// A reply topic whose UNSUBSCRIBE is unanswered when its connection ends, and whose
+    /// task learns that (the connection's end, or Paho's error failing it) only after
+    /// the next connect looked for the topics in doubt: that connect unsubscribes it
+    /// again, and the late news changes nothing. Before, the topic stayed releasing at
+    /// that connect, then went in doubt, and waited for yet another connect (possibly
+    /// never) with its subscription kept in the session.
+    #[tokio::test]
+    async fn an_unsubscribe_learnt_unanswered_after_the_next_connect_is_sent_again() {
+        for paho_error in [false, true] {
+            let fake = Fake::default().unsubacks(Unsubacks::Held);
+            let (sent, held) = (fake.sent(), fake.unsubacks_held());
+            let mqtt = client(fake);
+            mqtt.shared
+                .set_state(ConnectionState::Connected, |h| h.connects += 1);
+            let res = mqtt
+                .request("svc/ask", "?")
+                .reply_to("svc/replies")
+                .timeout(Duration::from_millis(50))
+                .await;
+            assert!(matches!(res, Err(Error::NoReply { .. })), "{res:?}");
+            assert_eq!(lock(&sent).unsubscribed, ["svc/replies"]);
+            mqtt.shared.connection_ended();
+            mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+            mqtt.shared
+                .set_state(ConnectionState::Connected, |h| h.connects += 1);
+            if paho_error {
+                let first = lock(&held).remove(0);
+                let _ = first.send(Err(paho_mqtt::Error::OperationIncomplete));
+            }
+            // What the driver does at each connect. On this current-thread runtime
+            // nothing before it lets the first UNSUBSCRIBE's task run: it learns the
+            // end afterwards.
+            assert!(mqtt.resubscribe(true).await);
+            assert_eq!(
+                lock(&sent).unsubscribed,
+                ["svc/replies", "svc/replies"],
+                "paho error: {paho_error}"
+            );
+            let again = lock(&held).pop();
+            let _ = again.map(|answer| answer.send(Ok(())));
+            assert!(
+                until_given_back(&mqtt, "svc/replies").await,
+                "paho error: {paho_error}"
+            );
+        }
+    }
+
+    /// The connect unsubscribes the reply topics left in doubt also when subscribing
+    /// the client's own filters again failed in Paho (its `on_connect` is not told, but
+    /// the connection may well stay up): before, it did not, and they waited for
+    /// another connect.
+    #[tokio::test]
+    async fn a_reply_topic_left_in_doubt_is_unsubscribed_also_when_resubscribing_fails() {
+        let cut = Arc::new(Notify::new());
+        // Paho fails the own filters' SUBSCRIBE at once.
+        cut.notify_one();
+        let fake = Fake::default().subacks(Subacks::CutShortBy(cut));
+        let sent = fake.sent();
+        let mqtt = client(fake);
+        lock(&mqtt.shared.topics).insert("app/#".to_owned(), QoS::AtLeastOnce);
+        mqtt.shared
+            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        // On connection 1, a request's SUBSCRIBE went unanswered, and it ended.
+        let requests = &mqtt.shared.requests;
+        let (key, _rx) = requests.register("svc/replies".to_owned(), true).unwrap();
+        let Subscribing::Sent { id, .. } = requests.subscribe_once("svc/replies", 1, || ()) else {
+            panic!("no SUBSCRIBE sent");
+        };
+        assert!(requests
+            .settle("svc/replies", id, Suback::Unanswered, 1, |_| ())
+            .is_none());
+        assert!(requests.unregister(&key, 1, |_| ()).is_none());
+        mqtt.shared.connection_ended();
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        mqtt.shared
+            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        assert!(!mqtt.resubscribe(true).await, "resubscribing did not fail");
+        assert_eq!(lock(&sent).unsubscribed, ["svc/replies"]);
+        assert!(until_given_back(&mqtt, "svc/replies").await);
     }
 }

@@ -397,7 +397,7 @@ mod tests {
             ),
             "the unanswered subscription must be awaited by the next request"
         );
-        mqtt.shared.requests.unregister(&key, |_| ());
+        mqtt.shared.requests.unregister(&key, 1, |_| ());
     }
 
     /// Waits (up to the deadline) until `done` holds.
