@@ -18,7 +18,7 @@ use tokio::sync::{oneshot, watch};
 use super::replies::{Key, Suback, Subscribing};
 use super::shared::{Shared, SUBSCRIBE_CHUNK};
 use super::Mqtt;
-use crate::error::{Error, PahoOp, Result};
+use crate::error::{truncate, Error, PahoOp, Result};
 use crate::event::log::CLIENT_TARGET;
 use crate::qos::QoS;
 use crate::sync::lock;
@@ -64,7 +64,7 @@ impl Mqtt {
                 None | Some(Err(Error::SubscribeRejected { .. })) => Vec::new(),
                 Some(Ok(codes)) => codes.clone(),
                 Some(Err(e)) => {
-                    log::warn!(target: CLIENT_TARGET, "subscribing again to the reply topics requests wait on failed (`{first}` first): {e}");
+                    log::warn!(target: CLIENT_TARGET, "subscribing again to the reply topics requests wait on failed (`{}` first): {e}", truncate(first));
                     Vec::new()
                 }
             };
@@ -74,13 +74,13 @@ impl Mqtt {
                     Some(Err(Error::SubscribeRejected { .. })) => Suback::Refused,
                     Some(Err(_)) => Suback::Failed,
                     Some(Ok(_)) if granted_qos(codes.get(i).copied()).is_some() => {
-                        log::debug!(target: CLIENT_TARGET, "subscribed again to the reply topic `{topic}`: a request waits on it");
+                        log::debug!(target: CLIENT_TARGET, "subscribed again to the reply topic `{}`: a request waits on it", truncate(topic));
                         Suback::Granted
                     }
                     Some(Ok(_)) => Suback::Refused,
                 };
                 if suback == Suback::Refused {
-                    log::warn!(target: CLIENT_TARGET, "the broker refused the reply topic `{topic}` when subscribing it again: the requests waiting on it end with the refusal");
+                    log::warn!(target: CLIENT_TARGET, "the broker refused the reply topic `{}` when subscribing it again: the requests waiting on it end with the refusal", truncate(topic));
                 }
                 settle(shared, topic, *id, suback, told);
             }
@@ -111,7 +111,7 @@ impl Mqtt {
             |topic| shared.outbound.unsubscribe(vec![topic.to_owned()]),
         );
         for (topic, unsubscribed, release) in released {
-            log::debug!(target: CLIENT_TARGET, "the reply topic `{topic}` may still be subscribed in the session the broker kept (its SUBSCRIBE or UNSUBSCRIBE went unanswered when a connection ended), and no request waits on it: unsubscribing");
+            log::debug!(target: CLIENT_TARGET, "the reply topic `{}` may still be subscribed in the session the broker kept (its SUBSCRIBE or UNSUBSCRIBE went unanswered when a connection ended), and no request waits on it: unsubscribing", truncate(&topic));
             unsubscribe_later(shared, &topic, Some(unsubscribed), release, ends.clone());
         }
     }
@@ -145,7 +145,7 @@ fn settle(
     told.send_replace(Some(suback));
     if let Some((unsubscribed, release)) = unsubscribed {
         if unsubscribed.is_some() {
-            log::debug!(target: CLIENT_TARGET, "the reply topic `{topic}` was subscribed after its last request ended: unsubscribing");
+            log::debug!(target: CLIENT_TARGET, "the reply topic `{}` was subscribed after its last request ended: unsubscribing", truncate(topic));
         }
         unsubscribe_later(shared, topic, unsubscribed, release, ends);
     }
@@ -188,7 +188,7 @@ fn unsubscribe_later(
             res = unsubscribed => match res {
                 Ok(()) => true,
                 Err(e) => {
-                    log::debug!(target: CLIENT_TARGET, "unsubscribing from the reply topic `{topic}` failed: {e}");
+                    log::debug!(target: CLIENT_TARGET, "unsubscribing from the reply topic `{}` failed: {e}", truncate(&topic));
                     // A reason code is the broker's answer; anything else is Paho's
                     // (not connected, cut short): the broker may not have seen it.
                     matches!(e, paho_mqtt::Error::ReasonCode(..))
@@ -245,7 +245,7 @@ impl Waiter {
                         let (suback, outcome) = match mqtt.answered(ends, sent).await {
                             None => (Suback::Unanswered, Ok(())),
                             Some(Ok(codes)) if granted_qos(codes.first().copied()).is_some() => {
-                                log::debug!(target: CLIENT_TARGET, "subscribed to the reply topic `{topic}`");
+                                log::debug!(target: CLIENT_TARGET, "subscribed to the reply topic `{}`", truncate(&topic));
                                 (Suback::Granted, Ok(()))
                             }
                             Some(Ok(_)) => (
