@@ -34,9 +34,11 @@
 //! - A QoS 1/2 message is acknowledged (PUBACK / PUBREC) when its handlers are done with
 //!   it, as their [`AckPolicy`](crate::ack::AckPolicy) says (`after` by default: once
 //!   every call it was routed to has ended, whatever the outcome; `first`: at dispatch;
-//!   `manual`: at [`Ack::ack`] or when the `Ack` is dropped), in arrival order, so a
-//!   process that dies loses no message it acknowledged, and the broker sends no more
-//!   than its in-flight window (MQTT 5: `MQTT_RECEIVE_MAXIMUM`) ahead of the handlers.
+//!   `manual`: at [`Ack::ack`]; an `Ack` dropped without it releases the message, not
+//!   acknowledged, for the broker to send again with the next session), in arrival
+//!   order, so a process that dies loses no message it acknowledged, and the broker
+//!   sends no more than its in-flight window (MQTT 5: `MQTT_RECEIVE_MAXIMUM`) ahead of
+//!   the handlers.
 //!   An `Err`, a panic or a rejected argument is acknowledged and logged unless the
 //!   handler says `nack_on_error`. A message no handler takes, and a reply consumed by
 //!   [`Mqtt::request`] (or dropped as late), are acknowledged at once. [`Mqtt::unacknowledged_messages`]

@@ -2,7 +2,8 @@ use flask_mqtt_actix as mqtt;
 use mqtt::Ack as Receipt;
 
 // Acknowledged when the handler says so: at `ack()`, also after the call (the
-// `Ack` may be moved into a task), or when the `Ack` is dropped.
+// `Ack` may be moved into a task). An `Ack` dropped without `ack()` releases the
+// message unacknowledged (the broker sends it again with the next session).
 #[mqtt::on_message("orders/+", qos = 1, ack = "manual")]
 async fn order(_msg: mqtt::Message, ack: mqtt::Ack) {
     ack.ack();
