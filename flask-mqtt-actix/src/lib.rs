@@ -67,9 +67,25 @@
 //! `flask_mqtt::span`.
 //!
 //! # Unsafe code
-//! One call: `atexit(3)`, in the module `exit`, so that the clients stop gracefully when
-//! the process exits (see [`configure`]). Everything else is safe code; the workspace
-//! denies `unsafe` and that module alone allows it.
+//! The workspace denies `unsafe`; four modules allow it, each block with a `SAFETY`
+//! comment saying why it holds (the Paho C library itself is C, built from our fork in
+//! `flask-mqtt-paho-sys`):
+//! - this crate's `exit`: one call to `atexit(3)`, so that the clients stop gracefully
+//!   when the process exits (see [`configure`]). It only records a function pointer
+//!   valid for the whole process, to an `extern "C" fn()` as atexit requires.
+//! - `flask-mqtt-core`'s `handler_future`: async handler calls' futures in blocks each
+//!   thread recycles, instead of one `Box` per call (what `Box<dyn Future>` does, done by
+//!   hand): a future is written into an unused block that fits its layout, polled pinned
+//!   there (the block never moves), dropped once, and its block freed with the layout
+//!   it was allocated with; `unsafe impl Send` because the future is `Send` (a bound of
+//!   the constructor) and only its owner reaches it, as with a `Box`.
+//! - `flask-mqtt-core`'s `paho_version` (Paho C FFI): reads Paho C's static version
+//!   table, NULL-terminated, whose strings are constants living as long as the program.
+//! - `flask-mqtt-core`'s `client::trace` (Paho C FFI): removes the global trace callback
+//!   paho-mqtt installs, by storing NULL, which Paho checks before every call.
+//!
+//! `flask-mqtt-topic` and `flask-mqtt-macros` have no unsafe code; the vendored Rust
+//! forks (`flask-mqtt-paho`, `flask-mqtt-rumqttd`) keep their upstreams' own.
 #![deny(unsafe_code)]
 
 extern crate self as flask_mqtt_actix;

@@ -112,6 +112,12 @@
 //! key, a client's first failed connect, a handler's filter the broker refuses, publishes
 //! never sent at shutdown, a client that stopped for good) goes to stderr, once, when no
 //! logger would show it. The password is never logged.
+//!
+//! # Unsafe code
+//! Denied by the workspace, allowed in three modules, each block with a `SAFETY`
+//! comment: `handler_future` (async handler futures in blocks each thread recycles, and
+//! its `unsafe impl Send`), and two calls into Paho C, `paho_version` (reading its
+//! version table) and `client::trace` (removing paho-mqtt's trace callback).
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 extern crate self as flask_mqtt_core;
