@@ -64,7 +64,8 @@
 //! Without any feature, every handler call runs in a `tracing` span `mqtt.handler`
 //! (fields `handler`, `kind`, `broker`, `topic`, `qos`, `outcome`) and every publish in a
 //! span `mqtt.publish` (`topic`, `qos`, `retain`, `broker`, `outcome`), target
-//! `flask_mqtt::span`.
+//! `flask_mqtt::span`. Until a `tracing` subscriber is set, no span is made, so none is
+//! written to `log` through `tracing`'s `log` feature (which actix-web turns on).
 //!
 //! # Unsafe code
 //! The workspace denies `unsafe`; four modules allow it, each block with a `SAFETY`

@@ -3,9 +3,10 @@
 //! broker and outcome as fields. With the `opentelemetry` feature, W3C trace context
 //! crosses MQTT in the `traceparent` user property ([`w3c`]).
 //!
-//! A span nobody listens to costs one check of the callsite's interest: the fields are
-//! not even evaluated. Where nobody may listen at all ([`listened`]), a handler call
-//! makes no span.
+//! A span nobody listens to costs one check: until a `tracing` subscriber is set
+//! ([`listened`]), no span is made at all (so none is written to `log` either), and
+//! after, a span the current subscriber does not want costs one check of the callsite's
+//! interest, its fields not even evaluated.
 
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod w3c;
@@ -62,14 +63,20 @@ pub(crate) fn handler(
 }
 
 /// Whether anyone may listen to a span: a `tracing` subscriber was set (globally or for
-/// a scope), or `log` takes info lines (actix-web turns on `tracing`'s `log` feature,
-/// which writes spans to `log`). Otherwise even a disabled span is measurable at 10
-/// handler calls per message: it checks `log` at its creation and at every poll of the
-/// call it instruments (about 300 instructions per call, callgrind, bench
-/// `child-framework`); [`Span::none`] checks nothing.
+/// a scope, now or before: one atomic load). Until then no span is made.
+///
+/// actix-web turns on `tracing`'s `log` feature, which writes every span made while no
+/// subscriber was ever set to `log` (`mqtt.handler; handler=...` at info on
+/// `flask_mqtt::span`, `->`/`<-` at trace on `tracing::span::active`): with env_logger at
+/// info, two lines per handler call and publish that nobody asked for. That fallback
+/// applies exactly when this is `false` (the same check, and it never turns `false`
+/// again), so a span made only when this is `true` never reaches `log`. It is also the
+/// cheaper path at 10 handler calls per message: a disabled span checks `log` at its
+/// creation and at every poll of the call it instruments (about 300 instructions per
+/// call, callgrind, bench `child-framework`); [`Span::none`] checks nothing.
 #[inline]
 pub(crate) fn listened() -> bool {
-    tracing::dispatcher::has_been_set() || log::max_level() >= log::LevelFilter::Info
+    tracing::dispatcher::has_been_set()
 }
 
 /// Records how a handler call ended, with the label of `mqtt_handler_calls_total`.
@@ -84,8 +91,12 @@ pub(crate) fn handler_ended(span: &Span, outcome: CallOutcome) {
 }
 
 /// The span of one publish: `mqtt.publish` with `topic`, `qos`, `retain`, `broker` and,
-/// once the broker has it (QoS 1/2) or it left (QoS 0), `outcome` `ok` or `error`.
+/// once the broker has it (QoS 1/2) or it left (QoS 0), `outcome` `ok` or `error`;
+/// [`Span::none`] where nobody may listen ([`listened`]).
 pub(crate) fn publish(topic: &str, qos: QoS, retain: bool, broker: &str) -> Span {
+    if !listened() {
+        return Span::none();
+    }
     tracing::info_span!(
         target: TARGET,
         "mqtt.publish",
