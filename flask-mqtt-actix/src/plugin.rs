@@ -231,7 +231,8 @@ fn with_slot<R>(f: impl FnOnce(&mut Slot) -> R) -> R {
 /// handler names with `broker = "..."` (`MQTT2_*`, ...), except one whose settings
 /// [`init_named`] or [`init_with`] already gave. A client with connect mode `required`
 /// (`MQTT_CONNECT_MODE=required`) also connects now, and `init` fails if the broker
-/// cannot be reached within the connection timeout; a client started so that no server
+/// cannot be reached, after at most the connection timeout (rounded up to whole
+/// seconds) per broker of the list plus 1 s; a client started so that no server
 /// takes (`main` returns an error after `init`, say) still disconnects gracefully when
 /// the process exits, so the broker publishes no last will. The first error is returned;
 /// clients that `init` started before it keep running.
@@ -286,7 +287,8 @@ fn start_or_keep(config: Config) -> Result<(), Error> {
         return Ok(());
     }
     if config.connect_mode() == ConnectMode::Required {
-        // Blocks until connected or the connection timeout: this is startup code.
+        // Blocks until connected or the first connect failed (at most the connection
+        // timeout per broker of the list, plus 1 s): this is startup code.
         // Paused until the first app is built (crate::ready).
         let client = Client::start_paused(config.clone())?;
         // Stopped gracefully at exit even if no server ever takes it.

@@ -378,7 +378,7 @@ keys! {
     CONNECT_MODE {
         builder: "`.connect_mode(..)`",
         default: "`background`",
-        meaning: "`background`: serve HTTP and keep retrying; `required`: `mqtt::init()` fails within the connection timeout, naming host, port and reason (without `init`, `configure` connects in the background and warns once)",
+        meaning: "`background`: serve HTTP and keep retrying; `required`: `mqtt::init()` fails if the first connect does not succeed, naming host, port and reason, after at most the connection timeout (rounded up to whole seconds) per broker of the list plus 1 s (without `init`, `configure` connects in the background and warns once)",
         read: |b, key, v| {
             b.connect_mode = Some(values::one_of(key, &v, CONNECT_MODES, CONNECT_MODE_NAMES)?);
             Ok(())
