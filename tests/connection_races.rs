@@ -1,7 +1,9 @@
 //! A connection that ends at an awkward moment: right after the broker accepted it, while
 //! a SUBSCRIBE or UNSUBSCRIBE waits for its answer, while the client is being stopped
 //! during a connect attempt. Nothing may hang or stay "connected" for ever, and a
-//! graceful stop must never make the broker publish the last will.
+//! graceful stop must never make the broker publish the last will. An `unsubscribe` the
+//! broker did not answer (or that came while disconnected) is not undone by a persistent
+//! session.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
@@ -31,6 +33,14 @@ static RACES: Recorder<(String, String)> = Recorder::new();
 #[mqtt::on_message("races/#")]
 fn races(client: mqtt::Mqtt, msg: mqtt::Message) {
     RACES.push((client.client_id().to_owned(), msg.topic().to_owned()));
+}
+
+/// (client id, topic) of every message no filter handler matched.
+static OTHERS: Recorder<(String, String)> = Recorder::new();
+
+#[mqtt::on_message]
+fn others(client: mqtt::Mqtt, msg: mqtt::Message) {
+    OTHERS.push((client.client_id().to_owned(), msg.topic().to_owned()));
 }
 
 #[mqtt::on_connect]
@@ -251,6 +261,11 @@ impl SwallowProxy {
     /// Ends every connection (both sides) and passes the client's bytes on again.
     fn cut(&self) {
         self.swallow.store(false, Ordering::SeqCst);
+        self.end_all();
+    }
+
+    /// Ends every connection (both sides).
+    fn end_all(&self) {
         for s in self.streams.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
@@ -286,18 +301,7 @@ fn end_while_waiting(version: ProtocolVersion, op: Op, end: End) {
     let broker = Broker::start();
     let proxy = SwallowProxy::start(broker.port());
     let id = unique("unanswered");
-    let config = Config::builder()
-        .broker_url("127.0.0.1")
-        .port(proxy.port)
-        .client_id(&id)
-        .protocol_version(version)
-        .clean_session(false)
-        .reconnect_delay(Duration::from_millis(100), Duration::from_millis(200));
-    let config = match version {
-        ProtocolVersion::V5 => config.session_expiry(Duration::from_secs(600)),
-        _ => config,
-    };
-    let client = Client::start(config.build().unwrap()).unwrap();
+    let client = persistent_client(proxy.port, &id, version);
     let h = client.handle();
     assert!(wait_until(T, || h.health().is_ready()));
     let filter = format!("{id}/t");
@@ -359,13 +363,95 @@ fn end_while_waiting(version: ProtocolVersion, op: Op, end: End) {
     assert!(wait_until(T, || h.health().is_ready()));
     rt.block_on(h.subscribe(&format!("{id}/after"), QoS::AtLeastOnce))
         .unwrap();
-    if let Op::Subscribe = op {
-        assert!(
+    match op {
+        Op::Subscribe => assert!(
             h.topics().iter().any(|(f, _)| *f == filter),
             "{:?}",
             h.topics()
-        );
+        ),
+        // The session kept the subscription the swallowed UNSUBSCRIBE was to end.
+        Op::Unsubscribe => nothing_arrives_on(&broker, &id, &filter, version),
     }
+}
+
+/// A client with a persistent session (kept 600 s on MQTT 5) through `port`, retrying
+/// every 100-200 ms.
+fn persistent_client(port: u16, id: &str, version: ProtocolVersion) -> Client {
+    let config = Config::builder()
+        .broker_url("127.0.0.1")
+        .port(port)
+        .client_id(id)
+        .protocol_version(version)
+        .clean_session(false)
+        .reconnect_delay(Duration::from_millis(100), Duration::from_millis(200));
+    let config = match version {
+        ProtocolVersion::V5 => config.session_expiry(Duration::from_secs(600)),
+        _ => config,
+    };
+    Client::start(config.build().unwrap()).unwrap()
+}
+
+/// Client `id`, reconnected to its session (on_connect ran twice: the connect did all it
+/// does first) and subscribed to `{id}/after`, receives nothing on `filter`, which it
+/// unsubscribed: a message published on `filter`, then one on `{id}/after`, and only the
+/// second arrives.
+fn nothing_arrives_on(broker: &Broker, id: &str, filter: &str, version: ProtocolVersion) {
+    assert!(
+        CONNECTED.wait_for(T, |c| c.iter().filter(|c| *c == id).count() >= 2),
+        "not reconnected ({version:?})"
+    );
+    let after = format!("{id}/after");
+    let publisher = Observer::connect(broker);
+    publisher.publish(filter, "unsubscribed", 1);
+    publisher.publish(&after, "after", 1);
+    assert!(
+        OTHERS.wait_for(T, |m| m.iter().any(|(c, t)| c == id && *t == after)),
+        "nothing arrived on {after} ({version:?})"
+    );
+    assert_eq!(
+        OTHERS.count(|(c, t)| c == id && t == filter),
+        0,
+        "a message arrived on `{filter}`, unsubscribed before the reconnect: the session kept the subscription ({version:?})"
+    );
+}
+
+/// Finding: with a persistent session, an `unsubscribe` while disconnected returned `Ok`
+/// and sent nothing, and the session the next connect found still had the subscription:
+/// its messages kept coming, although `topics()` no longer listed the filter.
+fn unsubscribe_while_reconnecting(version: ProtocolVersion) {
+    let broker = Broker::start();
+    let proxy = SwallowProxy::start(broker.port());
+    let id = unique("unsub-down");
+    let client = persistent_client(proxy.port, &id, version);
+    let h = client.handle();
+    assert!(wait_until(T, || h.health().is_ready()));
+    let filter = format!("{id}/t");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(h.subscribe(&filter, QoS::AtLeastOnce)).unwrap();
+    // Down, and the attempts to reconnect held (their CONNECT swallowed).
+    proxy.swallow.store(true, Ordering::SeqCst);
+    proxy.end_all();
+    assert!(wait_until(T, || !h.is_connected()));
+    rt.block_on(h.unsubscribe(&filter)).unwrap();
+    assert!(!h.topics().iter().any(|(f, _)| *f == filter));
+    proxy.cut();
+    assert!(wait_until(T, || h.health().is_ready()));
+    rt.block_on(h.subscribe(&format!("{id}/after"), QoS::AtLeastOnce))
+        .unwrap();
+    nothing_arrives_on(&broker, &id, &filter, version);
+}
+
+#[test]
+fn an_unsubscribe_while_reconnecting_ends_the_sessions_subscription_v311() {
+    unsubscribe_while_reconnecting(ProtocolVersion::V311);
+}
+
+#[test]
+fn an_unsubscribe_while_reconnecting_ends_the_sessions_subscription_v5() {
+    unsubscribe_while_reconnecting(ProtocolVersion::V5);
 }
 
 #[test]

@@ -171,11 +171,15 @@ impl Health {
     }
 
     /// The filters the broker refused to subscribe (its ACL, a shared subscription it
-    /// does not support), in the order it did, until one is subscribed again: their
-    /// handlers receive nothing. Of the filters subscribed at run time only the last 32
-    /// are listed (each `subscribe` returned its refusal). A refused filter is not subscribed again at the next
-    /// connect. It does not change [`is_ready`](Health::is_ready): the connection is up
-    /// and the other handlers receive; a probe may check it.
+    /// does not support), in the order it did, until one is subscribed again or
+    /// unsubscribed: their handlers receive nothing. A handler's filter stays recorded
+    /// and is asked for again at every connect (the ACL may change, a failover broker
+    /// may allow it), leaving the list once granted; a filter subscribed at run time is
+    /// no longer recorded ([`Mqtt::topics`](crate::Mqtt::topics)) and not asked for
+    /// again. Of the filters subscribed at run time only the last 32 are listed (each
+    /// `subscribe` returned its refusal). It does not change
+    /// [`is_ready`](Health::is_ready): the connection is up and the other handlers
+    /// receive; a probe may check it.
     pub fn refused_subscriptions(&self) -> &[String] {
         &self.refused_subscriptions
     }

@@ -12,7 +12,7 @@ use crate::event::Event;
 pub(crate) enum Input {
     /// A connect attempt succeeded: the broker that answered, whether its CONNACK
     /// allows shared subscriptions (MQTT 5; `None` when it cannot say), and whether it
-    /// says the broker kept the client's session.
+    /// kept the session (its subscriptions included).
     Connected {
         broker: String,
         shared_subscriptions: Option<bool>,

@@ -68,6 +68,8 @@ impl Mqtt {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
         lock(&self.shared.topics).insert(filter.as_str().to_owned(), qos);
+        // Subscribed again: an UNSUBSCRIBE still owed to the broker would undo it.
+        lock(&self.shared.unsubscribe_later).remove(filter.as_str());
         if !self.shared.outbound.is_connected() {
             return Ok(());
         }
@@ -76,13 +78,23 @@ impl Mqtt {
             .await
     }
 
-    /// Unsubscribes from `filter` and removes it from [`Mqtt::topics`]. A filter that is
-    /// not recorded changes nothing and sends nothing. [`Error::Unanswered`] when the
-    /// connection ends, or the client is stopped, before the broker's answer (the filter
-    /// stays removed).
+    /// Unsubscribes from `filter` and removes it from [`Mqtt::topics`] (and from
+    /// [`Health::refused_subscriptions`]). A filter that is not recorded changes nothing
+    /// else and sends nothing. [`Error::Unanswered`] when the connection ends, or the
+    /// client is stopped, before the broker's answer (the filter stays removed).
+    ///
+    /// While disconnected it returns `Ok` at once, as [`Mqtt::subscribe`] does. With a
+    /// persistent session (`MQTT_CLEAN_SESSION=false`) the broker keeps the subscription
+    /// until told otherwise, so an UNSUBSCRIBE not answered (not sent while disconnected,
+    /// or [`Error::Unanswered`]) is sent at the next connect that finds the session
+    /// present, before the filters are subscribed again; subscribing the filter again
+    /// meanwhile cancels it.
     pub async fn unsubscribe(&self, filter: &str) -> Result<()> {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
+        lock(&self.shared.health)
+            .refused_subscriptions
+            .retain(|f| f != filter.as_str());
         if lock(&self.shared.topics).remove(filter.as_str()).is_none() {
             return Ok(());
         }
@@ -90,9 +102,11 @@ impl Mqtt {
     }
 
     /// Unsubscribes from every recorded filter, declared ones included, and empties
-    /// [`Mqtt::topics`].
+    /// [`Mqtt::topics`] and [`Health::refused_subscriptions`]; while disconnected, or
+    /// unanswered, as [`Mqtt::unsubscribe`] says.
     pub async fn unsubscribe_all(&self) -> Result<()> {
         self.ensure_open()?;
+        lock(&self.shared.health).refused_subscriptions.clear();
         let filters: Vec<String> = std::mem::take(&mut *lock(&self.shared.topics))
             .into_keys()
             .collect();
@@ -233,18 +247,34 @@ impl Mqtt {
 
     /// Subscribes every recorded filter again, on each connect, and the reply topics
     /// requests still wait on ([`Mqtt::resubscribe_replies`]); first, whatever follows,
-    /// releases the reply topics left in doubt ([`Mqtt::release_in_doubt`]). A filter
-    /// the broker refuses is reported as [`Mqtt::subscribe`] reports it, and visibly
-    /// besides: its handler would otherwise never receive anything while the client is
-    /// ready.
+    /// releases the reply topics left in doubt ([`Mqtt::release_in_doubt`]), then, when
+    /// the broker kept the session (`session_present`), unsubscribes what it may still
+    /// hold ([`Mqtt::unsubscribe_leftovers`]). Each chunk of filters is read again when
+    /// its turn comes: an `unsubscribe` or a QoS changed while an earlier chunk waited
+    /// for its SUBACK is not undone. A filter the broker refuses is reported as
+    /// [`Mqtt::subscribe`] reports it, and visibly besides: its handler would otherwise
+    /// never receive anything while the client is ready.
     /// Whether the broker answered every SUBSCRIBE (granted or refused): if not, the
     /// connection went (or Paho failed writing to it) and on_connect is not told.
-    /// `session_present`: the CONNACK says the broker kept the client's session.
     pub(crate) async fn resubscribe(&self, session_present: bool) -> bool {
         let all: Vec<(String, QoS)> = self.topics();
         self.release_in_doubt(&all, session_present);
+        if !self.unsubscribe_leftovers(session_present).await {
+            return false;
+        }
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
-            match self.subscribe_now(chunk.to_vec(), Refusal::Visible).await {
+            // As they are now: the earlier chunks' SUBACKs took time.
+            let current: Vec<(String, QoS)> = {
+                let topics = lock(&self.shared.topics);
+                chunk
+                    .iter()
+                    .filter_map(|(f, _)| topics.get(f).map(|q| (f.clone(), *q)))
+                    .collect()
+            };
+            if current.is_empty() {
+                continue;
+            }
+            match self.subscribe_now(current, Refusal::Visible).await {
                 // Said per filter, where it was refused.
                 Ok(()) | Err(Error::SubscribeRejected { .. }) => {}
                 // The connection went (a reconnect subscribes again) or Paho failed.
@@ -267,6 +297,60 @@ impl Mqtt {
             );
         }
         true
+    }
+
+    /// With the session the broker kept (`session_present`), unsubscribes the filters
+    /// whose UNSUBSCRIBE it did not answer ([`Shared::unsubscribe_later`]) and that are not
+    /// subscribed again since; without it there is nothing left to undo. Whether the
+    /// broker answered (if not, the connection went: a reconnect tries again).
+    async fn unsubscribe_leftovers(&self, session_present: bool) -> bool {
+        let left: Vec<String> = {
+            let mut later = lock(&self.shared.unsubscribe_later);
+            if !session_present {
+                later.clear();
+                return true;
+            }
+            let topics = lock(&self.shared.topics);
+            later.retain(|f| !topics.contains_key(f));
+            later.iter().cloned().collect()
+        };
+        if left.is_empty() {
+            return true;
+        }
+        match self.unsubscribe_now(left.clone()).await {
+            // Put back by `unsubscribe_now`, for the next connect.
+            Err(e @ Error::Unanswered { .. }) => {
+                self.emit_log(
+                    LogLevel::Err,
+                    format!("unsubscribing what the session kept failed: {e}; on_connect handlers are not told of this connection"),
+                );
+                false
+            }
+            done => {
+                if let Err(e) = done {
+                    self.emit_log(
+                        LogLevel::Warning,
+                        format!("unsubscribing what the session kept failed: {e}"),
+                    );
+                }
+                let mut later = lock(&self.shared.unsubscribe_later);
+                for filter in &left {
+                    later.remove(filter);
+                }
+                true
+            }
+        }
+    }
+
+    /// Remembers `filters`, whose UNSUBSCRIBE the broker did not answer, for the next
+    /// connect with the session present; with a clean session the broker forgets them.
+    fn unsubscribe_later(&self, filters: &[String]) {
+        if self.shared.config.clean_session() {
+            return;
+        }
+        let topics = lock(&self.shared.topics);
+        let mut later = lock(&self.shared.unsubscribe_later);
+        later.extend(filters.iter().filter(|f| !topics.contains_key(*f)).cloned());
     }
 
     async fn subscribe_now(&self, subs: Vec<(String, QoS)>, refusal: Refusal) -> Result<()> {
@@ -349,11 +433,13 @@ impl Mqtt {
 
     async fn unsubscribe_now(&self, filters: Vec<String>) -> Result<()> {
         if !self.shared.outbound.is_connected() {
+            self.unsubscribe_later(&filters);
             return Ok(());
         }
         let ends = self.shared.ends.subscribe();
         let answer = self.shared.outbound.unsubscribe(filters.clone());
         let Some(answer) = self.answered(ends, answer).await else {
+            self.unsubscribe_later(&filters);
             return Err(Error::Unanswered {
                 request: "UNSUBSCRIBE",
                 filter: truncate(filters.first().map_or("", String::as_str)),
@@ -399,6 +485,9 @@ enum Refusal {
     /// must see it, with or without a logger.
     Visible,
 }
+
+#[cfg(test)]
+mod tests;
 
 /// Shares `value` with `client`'s handlers below the client's own state (what
 /// flask-mqtt-actix's `manage` does for every client of the app). Not public API.

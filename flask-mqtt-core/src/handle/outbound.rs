@@ -47,6 +47,7 @@ pub(crate) enum Delivery {
 #[cfg(test)]
 pub(crate) mod fake {
     use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
     use futures::future::BoxFuture;
@@ -66,6 +67,8 @@ pub(crate) mod fake {
         /// It panics: a caller that must not wait on Paho's process-wide lock (held
         /// through a connect attempt's name lookup) asked.
         MustNotBeAsked,
+        /// Up while the flag is set.
+        Switched(Arc<AtomicBool>),
     }
 
     /// What becomes of a publish.
@@ -170,10 +173,11 @@ pub(crate) mod fake {
 
     impl Outbound for Fake {
         fn is_connected(&self) -> bool {
-            match self.connection {
+            match &self.connection {
                 Connection::Up => true,
                 Connection::Down => false,
                 Connection::MustNotBeAsked => panic!("asked Paho whether it is connected"),
+                Connection::Switched(up) => up.load(Ordering::SeqCst),
             }
         }
 
@@ -249,13 +253,22 @@ pub(crate) mod fake {
     /// recorded topics, and nobody reading its input; its state is the handle's initial
     /// one. Inside a Tokio runtime.
     pub(crate) fn client(outbound: impl Outbound) -> Mqtt {
+        client_with(outbound, Config::default(), &[])
+    }
+
+    /// [`client`] with `config`, and handlers declaring `declared` (QoS 1).
+    pub(crate) fn client_with(outbound: impl Outbound, config: Config, declared: &[&str]) -> Mqtt {
         let (input, _) = mpsc::unbounded_channel();
+        let topics: BTreeMap<String, QoS> = declared
+            .iter()
+            .map(|f| ((*f).to_owned(), QoS::AtLeastOnce))
+            .collect();
         Mqtt {
             shared: Arc::new(Shared::new(
-                Config::default(),
+                config,
                 "tcp://nowhere:1".to_owned(),
                 Box::new(outbound),
-                BTreeMap::new(),
+                topics,
                 input,
                 tokio::runtime::Handle::current(),
                 false,

@@ -33,6 +33,12 @@ pub(crate) struct Shared {
     /// asked for again at the next connect (an ACL may change, a failover broker may
     /// allow them); only an unsubscription removes them.
     pub(crate) declared: BTreeSet<String>,
+    /// Filters unsubscribed whose UNSUBSCRIBE the broker did not answer (not sent while
+    /// disconnected, or the connection ended first), with a persistent session: the
+    /// broker may still hold them, so the next connect that finds the session present
+    /// unsubscribes them, before subscribing `topics` again. Subscribing one again
+    /// removes it.
+    pub(crate) unsubscribe_later: Mutex<BTreeSet<String>>,
     /// To the driver task, when one runs: events to dispatch, log lines, shutdown.
     pub(crate) input: mpsc::UnboundedSender<Input>,
     /// The runtime that finishes publishes whose caller stopped waiting.
@@ -94,6 +100,7 @@ impl Shared {
             uri,
             declared: topics.keys().cloned().collect(),
             topics: Mutex::new(topics),
+            unsubscribe_later: Mutex::default(),
             input,
             rt,
             closed: AtomicBool::new(false),

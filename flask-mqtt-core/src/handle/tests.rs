@@ -1,0 +1,119 @@
+//! Subscriptions at the handle: what a connect subscribes and unsubscribes, what the
+//! health lists as refused.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::outbound::fake::{client, client_with, Connection, Fake, Subacks};
+use crate::config::Config;
+use crate::qos::QoS;
+use crate::sync::lock;
+
+const T: Duration = Duration::from_secs(10);
+
+/// Yields to the spawned tasks until `done` holds; panics after [`T`].
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let waited = tokio::time::timeout(T, async {
+        while !done() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "still waiting for {what} after {T:?}");
+}
+
+/// A resubscription of more than one SUBSCRIBE takes the filters as they are when each
+/// is sent: a filter unsubscribed while the first SUBACK was awaited is not subscribed
+/// again by the second.
+#[tokio::test]
+async fn a_resubscription_does_not_undo_what_changed_while_it_waited() {
+    let answer = Arc::new(Notify::new());
+    let fake = Fake::default().subacks(Subacks::AnsweredOn(Arc::clone(&answer), 0));
+    let sent = fake.sent();
+    let mqtt = client(fake);
+    for i in 0..70 {
+        lock(&mqtt.shared.topics).insert(format!("f/{i:02}"), QoS::AtMostOnce);
+    }
+    let m = mqtt.clone();
+    let resubscribing = tokio::spawn(async move { m.resubscribe(true).await });
+    until("the first SUBSCRIBE", || lock(&sent).subscribed.len() == 64).await;
+    // Answered at once by the fake: the first SUBACK is still awaited.
+    mqtt.unsubscribe("f/66").await.unwrap();
+    answer.notify_one();
+    until("the second SUBSCRIBE", || lock(&sent).subscribed.len() > 64).await;
+    answer.notify_one();
+    assert!(resubscribing.await.unwrap());
+    let second = lock(&sent).subscribed[64..].to_vec();
+    assert!(
+        !second.iter().any(|f| f == "f/66"),
+        "an unsubscribed filter was subscribed again: {second:?}"
+    );
+    assert_eq!(second.len(), 5, "{second:?}");
+    assert!(!mqtt.topics().iter().any(|(f, _)| f == "f/66"));
+}
+
+/// Unsubscribing a refused filter, a handler's or one subscribed at run time, takes it
+/// off [`Health::refused_subscriptions`](super::health::Health::refused_subscriptions):
+/// nothing is expected on it any more.
+#[tokio::test]
+async fn unsubscribing_a_refused_filter_takes_it_off_the_refused_list() {
+    let answer = Arc::new(Notify::new());
+    let fake = Fake::default().subacks(Subacks::AnsweredOn(Arc::clone(&answer), 0x80));
+    let mqtt = client_with(fake, Config::default(), &["declared/t"]);
+    answer.notify_one();
+    assert!(mqtt.resubscribe(false).await);
+    answer.notify_one();
+    assert!(mqtt.subscribe("runtime/t", QoS::AtLeastOnce).await.is_err());
+    assert_eq!(
+        mqtt.health().refused_subscriptions(),
+        ["declared/t", "runtime/t"]
+    );
+    mqtt.unsubscribe("declared/t").await.unwrap();
+    mqtt.unsubscribe("runtime/t").await.unwrap();
+    assert!(
+        mqtt.health().refused_subscriptions().is_empty(),
+        "still listed after unsubscribing: {:?}",
+        mqtt.health().refused_subscriptions()
+    );
+    assert!(mqtt.topics().is_empty());
+}
+
+/// With a persistent session, an `unsubscribe` while disconnected returns `Ok`, and the
+/// next connect that finds the session present sends its UNSUBSCRIBE, before the
+/// SUBSCRIBE; a filter subscribed again meanwhile is not unsubscribed; a connect
+/// without the session forgets them (the broker did).
+#[tokio::test]
+async fn an_unsubscribe_while_disconnected_is_sent_at_the_next_connect_to_the_session() {
+    let up = Arc::new(AtomicBool::new(true));
+    let fake = Fake::default().connection(Connection::Switched(Arc::clone(&up)));
+    let sent = fake.sent();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let mqtt = client_with(fake, config, &["declared/t"]);
+    mqtt.subscribe("gone/t", QoS::AtLeastOnce).await.unwrap();
+    mqtt.subscribe("back/t", QoS::AtLeastOnce).await.unwrap();
+    up.store(false, Ordering::SeqCst);
+    mqtt.unsubscribe("gone/t").await.unwrap();
+    mqtt.unsubscribe("back/t").await.unwrap();
+    mqtt.subscribe("back/t", QoS::AtLeastOnce).await.unwrap();
+    up.store(true, Ordering::SeqCst);
+    lock(&sent).subscribed.clear();
+    assert!(mqtt.resubscribe(true).await);
+    assert_eq!(lock(&sent).unsubscribed, ["gone/t"]);
+    assert_eq!(lock(&sent).subscribed, ["back/t", "declared/t"]);
+    // Done: not again at the connect after.
+    assert!(mqtt.resubscribe(true).await);
+    assert_eq!(lock(&sent).unsubscribed, ["gone/t"]);
+    // Without the session, nothing to undo.
+    up.store(false, Ordering::SeqCst);
+    mqtt.unsubscribe("back/t").await.unwrap();
+    up.store(true, Ordering::SeqCst);
+    assert!(mqtt.resubscribe(false).await);
+    assert_eq!(lock(&sent).unsubscribed, ["gone/t"]);
+    assert!(lock(&mqtt.shared.unsubscribe_later).is_empty());
+}
