@@ -3,12 +3,14 @@
 //! during a connect attempt. Nothing may hang or stay "connected" for ever, and a
 //! graceful stop must never make the broker publish the last will. An `unsubscribe` the
 //! broker did not answer (or that came while disconnected) is not undone by a persistent
-//! session.
+//! session; two processes with one client id do not take the connection from each other
+//! twice a second, and say so.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -16,8 +18,8 @@ use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{
-    dynsec_plugin, expect_no_will, read_packet, spawn_will_client, unique, wait_until, Broker,
-    LatencyProxy, Observer, Recorder,
+    dynsec_plugin, expect_no_will, read_packet, spawn_will_client, unique, wait_until, AppProcess,
+    Broker, LatencyProxy, Observer, Recorder,
 };
 use mqtt::{Client, Config, ProtocolVersion, QoS};
 
@@ -452,6 +454,68 @@ fn an_unsubscribe_while_reconnecting_ends_the_sessions_subscription_v311() {
 #[test]
 fn an_unsubscribe_while_reconnecting_ends_the_sessions_subscription_v5() {
     unsubscribe_while_reconnecting(ProtocolVersion::V5);
+}
+
+/// Finding: two processes with one fixed client id took the connection from each other
+/// every half second for ever (each connect brought the retry delay back to its
+/// minimum), and without a logger nothing said why. Here `tests/bin/config_app.rs`
+/// (no logger; its default client) and a client of this process share an id on MQTT 5:
+/// the connects stay
+/// few, and the app's stderr names `MQTT_CLIENT_ID`.
+#[test]
+fn two_processes_with_one_client_id_back_off_and_say_so() {
+    let broker = Broker::start();
+    let id = unique("same-id");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_config_app"));
+    for (k, v) in [
+        ("MQTT_BROKER_URL", "127.0.0.1".to_owned()),
+        ("MQTT_BROKER_PORT", broker.port().to_string()),
+        ("MQTT_CLIENT_ID", id.clone()),
+        ("MQTT_PROTOCOL_VERSION", "5".to_owned()),
+        ("MQTT_RECONNECT_MIN_DELAY", "0.1".to_owned()),
+        ("MQTT_RECONNECT_MAX_DELAY", "30".to_owned()),
+        // The app's second client, on its own id.
+        ("MQTT2_BROKER_URL", "127.0.0.1".to_owned()),
+        ("MQTT2_BROKER_PORT", broker.port().to_string()),
+        ("MQTT2_CLIENT_ID", unique("same-id-2")),
+    ] {
+        command.env(k, v);
+    }
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    command.stderr(stderr.reopen().unwrap());
+    let app = AppProcess::spawn("config_app", command);
+    app.expect_line(T, |l| l.starts_with("listening "));
+    let config = Config::builder()
+        .broker_url("127.0.0.1")
+        .port(broker.port())
+        .client_id(&id)
+        .protocol_version(ProtocolVersion::V5)
+        .reconnect_delay(Duration::from_millis(100), Duration::from_secs(30));
+    let client = Client::start(config.build().unwrap()).unwrap();
+    let h = client.handle();
+    let said = || {
+        std::fs::read_to_string(stderr.path())
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("MQTT_CLIENT_ID") && l.contains(&id))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_until(T, || !said().is_empty()),
+        "the app never said why its connection keeps being taken; stderr: {}",
+        std::fs::read_to_string(stderr.path()).unwrap()
+    );
+    // Before: about 4 connects a second, each.
+    let many = 10;
+    assert!(
+        !wait_until(Duration::from_secs(5), || h.health().connects() > many),
+        "{} connects: the two clients kept taking the connection from each other",
+        h.health().connects()
+    );
+    assert_eq!(said().len(), 1, "said more than once: {:?}", said());
+    drop(app);
+    drop(client);
 }
 
 #[test]

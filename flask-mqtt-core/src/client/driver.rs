@@ -46,6 +46,8 @@ pub(super) async fn drive(
     let mut next = 0usize;
     // The broker of the current (or last) connection.
     let mut current = shared.uri.clone();
+    // When the current connection was made, and how often one ended soon after.
+    let mut flapping = Flapping::default();
 
     // Whether a connection attempt is under way (its outcome not received yet): a stop
     // waits for it, so that a connection it makes is closed with DISCONNECT.
@@ -109,7 +111,11 @@ pub(super) async fn drive(
                 }
                 up = true;
                 current.clone_from(&broker);
-                delay = min_delay;
+                // The delay goes back to the minimum when this connection is lost after
+                // lasting a while (`Flapping::lost`), not now: two processes with one
+                // client id would otherwise take the connection from each other twice
+                // a second for ever.
+                flapping.connected();
                 retry_at = None;
                 shared.set_state(ConnectionState::Connected, |h| {
                     h.last_error = None;
@@ -167,6 +173,9 @@ pub(super) async fn drive(
                 }
                 up = false;
                 next = 0;
+                if flapping.lost(&mqtt, reason_code(&reason)) {
+                    delay = min_delay;
+                }
                 shared.connection_ended();
                 shared.set_state(ConnectionState::Reconnecting, |_| {});
                 if let Some(metrics) = &shared.metrics {
@@ -241,6 +250,75 @@ pub(super) async fn drive(
     }
 }
 
+/// A connection that lasts less than this does not bring the reconnect delay back to
+/// its minimum.
+const SHORT_LIVED: Duration = Duration::from_secs(1);
+
+/// Short-lived connections in a row that make the driver say another client may have
+/// the same id.
+const SHORT_LIVED_WARNING: u32 = 3;
+
+/// MQTT 5's DISCONNECT reason "session taken over": another client connected with the
+/// same client id.
+const SESSION_TAKEN_OVER: u8 = 0x8E;
+
+/// Connections that end soon after they are made: another client with the same client
+/// id taking each one over (MQTT 3.1.1 says nothing; MQTT 5 says [`SESSION_TAKEN_OVER`]).
+#[derive(Default)]
+struct Flapping {
+    since: Option<Instant>,
+    short_in_a_row: u32,
+    /// Whether the user was told (once per client).
+    told: bool,
+}
+
+impl Flapping {
+    fn connected(&mut self) {
+        self.since = Some(Instant::now());
+    }
+
+    /// The connection made last was lost, the broker saying `code` (MQTT 5) or not:
+    /// whether it lasted long enough to bring the reconnect delay back to its minimum.
+    /// A takeover, or [`SHORT_LIVED_WARNING`] short connections in a row, are said
+    /// visibly, once per client, naming the client id key.
+    fn lost(&mut self, mqtt: &Mqtt, code: Option<u8>) -> bool {
+        let lasted = self.since.take().map(|t| t.elapsed());
+        let long = lasted.is_some_and(|d| d >= SHORT_LIVED);
+        self.short_in_a_row = if long { 0 } else { self.short_in_a_row + 1 };
+        let why = if code == Some(SESSION_TAKEN_OVER) {
+            "the broker closed the connection because another client connected with the same client id (MQTT 5 reason 0x8e, session taken over)".to_owned()
+        } else if self.short_in_a_row >= SHORT_LIVED_WARNING {
+            format!(
+                "{} connections in a row were lost less than {SHORT_LIVED:?} after they were made: another client with the same client id may be taking each one over",
+                self.short_in_a_row
+            )
+        } else {
+            return long;
+        };
+        if !self.told {
+            self.told = true;
+            let config = &mqtt.shared.config;
+            let key = crate::config::keys::CLIENT_ID.full(config.prefix());
+            mqtt.emit_visible(
+                LogLevel::Warning,
+                format!(
+                    "{why}; client id `{}`: give each process its own {key} (`{{hostname}}` and `{{pid}}` in it are replaced); reconnecting with a growing delay",
+                    config.client_id()
+                ),
+            );
+        }
+        long
+    }
+}
+
+/// The MQTT 5 reason code of a DISCONNECT from the broker, if that ended the connection.
+fn reason_code(reason: &DisconnectReason) -> Option<u8> {
+    match reason {
+        DisconnectReason::ByBroker(code) => Some(*code),
+        _ => None,
+    }
+}
+
 /// Why the shared subscriptions among the subscribed filters may not work on this broker,
 /// if they may not.
 fn shared_subscription_warning(mqtt: &Mqtt, available: Option<bool>) -> Option<String> {
@@ -282,6 +360,8 @@ fn after(delay: Duration) -> Instant {
 mod tests {
     use super::*;
     use crate::testing::TestClient;
+    use crate::handle::outbound::fake::{client, Fake};
+    use crate::visible::said;
 
     /// The advice names the client's own key (`ALERTS_PROTOCOL_VERSION` for prefix
     /// `ALERTS`), as every message about a client's settings does.
@@ -293,5 +373,32 @@ mod tests {
         let why = shared_subscription_warning(mqtt, None).unwrap();
         assert!(why.contains("set ALERTS_PROTOCOL_VERSION=5"), "{why}");
         assert!(!why.contains("MQTT_"), "{why}");
+    }
+
+    /// An MQTT 5 takeover is said at once, visibly and naming the client id key; short
+    /// connections do not bring the delay back to its minimum, a long one does.
+    #[tokio::test]
+    async fn a_takeover_is_said_visibly_and_short_connections_keep_the_backoff() {
+        let mqtt = client(Fake::default());
+        let mut flapping = Flapping::default();
+        flapping.connected();
+        assert!(!flapping.lost(&mqtt, Some(SESSION_TAKEN_OVER)));
+        let id = mqtt.shared.config.client_id().to_owned();
+        let said = said::containing("session taken over");
+        assert!(
+            said.iter()
+                .any(|l| l.contains("MQTT_CLIENT_ID") && l.contains(&id)),
+            "{said:?}"
+        );
+        // Said once per client.
+        flapping.connected();
+        assert!(!flapping.lost(&mqtt, Some(SESSION_TAKEN_OVER)));
+        assert_eq!(said::containing("session taken over").len(), said.len());
+        flapping.since = Instant::now().checked_sub(SHORT_LIVED);
+        assert!(
+            flapping.lost(&mqtt, None),
+            "a long connection resets the delay"
+        );
+        assert_eq!(flapping.short_in_a_row, 0);
     }
 }
