@@ -317,8 +317,12 @@ impl Mqtt {
         if left.is_empty() {
             return true;
         }
-        match self.unsubscribe_now(left.clone()).await {
-            // Put back by `unsubscribe_now`, for the next connect.
+        if !self.shared.outbound.is_connected() {
+            // Gone already: the next connect tries again.
+            return false;
+        }
+        match self.unsubscribe_sent(left.clone()).await {
+            // Put back by `unsubscribe_sent`, for the next connect.
             Err(e @ Error::Unanswered { .. }) => {
                 self.emit_log(
                     LogLevel::Err,
@@ -436,6 +440,12 @@ impl Mqtt {
             self.unsubscribe_later(&filters);
             return Ok(());
         }
+        self.unsubscribe_sent(filters).await
+    }
+
+    /// Sends the UNSUBSCRIBE of `filters` and waits for the broker's answer; unanswered,
+    /// they are remembered for the next connect ([`Mqtt::unsubscribe_later`]).
+    async fn unsubscribe_sent(&self, filters: Vec<String>) -> Result<()> {
         let ends = self.shared.ends.subscribe();
         let answer = self.shared.outbound.unsubscribe(filters.clone());
         let Some(answer) = self.answered(ends, answer).await else {

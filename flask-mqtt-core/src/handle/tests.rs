@@ -101,6 +101,9 @@ async fn an_unsubscribe_while_disconnected_is_sent_at_the_next_connect_to_the_se
     mqtt.unsubscribe("gone/t").await.unwrap();
     mqtt.unsubscribe("back/t").await.unwrap();
     mqtt.subscribe("back/t", QoS::AtLeastOnce).await.unwrap();
+    // A connect whose connection is gone before it got to them keeps them.
+    assert!(!mqtt.resubscribe(true).await);
+    assert!(lock(&sent).unsubscribed.is_empty());
     up.store(true, Ordering::SeqCst);
     lock(&sent).subscribed.clear();
     assert!(mqtt.resubscribe(true).await);
