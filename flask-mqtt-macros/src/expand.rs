@@ -1253,7 +1253,9 @@ mod tests {
             .with_source(::core::file!(), ::core::line!(), ::core::column!())
         ));
         assert!(
-            text.ends_with(&format!("HandlerFn :: Sync (__flask_mqtt_handler) ,) {source}")),
+            text.ends_with(&format!(
+                "HandlerFn :: Sync (__flask_mqtt_handler) ,) {source}"
+            )),
             "no settings but the source for a catch-all without arguments: {text}"
         );
     }

@@ -359,8 +359,8 @@ fn after(delay: Duration) -> Instant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::TestClient;
     use crate::handle::outbound::fake::{client, Fake};
+    use crate::testing::TestClient;
     use crate::visible::said;
 
     /// The advice names the client's own key (`ALERTS_PROTOCOL_VERSION` for prefix
