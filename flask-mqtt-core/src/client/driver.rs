@@ -302,7 +302,7 @@ impl Flapping {
             mqtt.emit_visible(
                 LogLevel::Warning,
                 format!(
-                    "{why}; client id `{}`: give each process its own {key} (`{{hostname}}` and `{{pid}}` in it are replaced); reconnecting with a growing delay",
+                    "{why}; client id `{}`: give each process its own {key} (`{{hostname}}` and `{{pid}}` in it are replaced); reconnecting, with a growing delay while connections keep ending within 1 s",
                     config.client_id()
                 ),
             );

@@ -304,7 +304,7 @@ impl Mqtt {
     /// subscribed again since; without it there is nothing left to undo. Whether the
     /// broker answered (if not, the connection went: a reconnect tries again).
     async fn unsubscribe_leftovers(&self, session_present: bool) -> bool {
-        let left: Vec<String> = {
+        let remembered: Vec<String> = {
             let mut later = lock(&self.shared.unsubscribe_later);
             if !session_present {
                 later.clear();
@@ -314,6 +314,18 @@ impl Mqtt {
             later.retain(|f| !topics.contains_key(f));
             later.iter().cloned().collect()
         };
+        // A reply topic a request waits on now (one named like a filter unsubscribed
+        // before) is the request's to subscribe: no UNSUBSCRIBE may undo it. Asked
+        // outside the locks above, which the requests' table never nests in.
+        let (wanted, left): (Vec<String>, Vec<String>) = remembered
+            .into_iter()
+            .partition(|f| self.shared.requests.wanted(f));
+        if !wanted.is_empty() {
+            let mut later = lock(&self.shared.unsubscribe_later);
+            for filter in &wanted {
+                later.remove(filter);
+            }
+        }
         if left.is_empty() {
             return true;
         }
@@ -322,15 +334,8 @@ impl Mqtt {
             return false;
         }
         match self.unsubscribe_sent(left.clone()).await {
-            // Put back by `unsubscribe_sent`, for the next connect.
-            Err(e @ Error::Unanswered { .. }) => {
-                self.emit_log(
-                    LogLevel::Err,
-                    format!("unsubscribing what the session kept failed: {e}; on_connect handlers are not told of this connection"),
-                );
-                false
-            }
-            done => {
+            // The broker answered (an MQTT 5 refusal is an answer too): done with them.
+            done @ (Ok(()) | Err(Error::Paho(paho_mqtt::Error::ReasonCode(..)))) => {
                 if let Err(e) = done {
                     self.emit_log(
                         LogLevel::Warning,
@@ -342,6 +347,15 @@ impl Mqtt {
                     later.remove(filter);
                 }
                 true
+            }
+            // Unanswered, or Paho failed to send it (the connection went): kept by
+            // `unsubscribe_sent` for the next connect.
+            Err(e) => {
+                self.emit_log(
+                    LogLevel::Err,
+                    format!("unsubscribing what the session kept failed: {e}; on_connect handlers are not told of this connection"),
+                );
+                false
             }
         }
     }
@@ -456,7 +470,14 @@ impl Mqtt {
                 stopped: self.shared.closed.load(Ordering::SeqCst),
             });
         };
-        answer.map_err(|e| Error::from_paho(e, PahoOp::Unsubscribe))?;
+        if let Err(e) = answer {
+            // A reason code is the broker's answer; anything else is Paho's (not
+            // connected, cut short): the broker may not have seen the UNSUBSCRIBE.
+            if !matches!(e, paho_mqtt::Error::ReasonCode(..)) {
+                self.unsubscribe_later(&filters);
+            }
+            return Err(Error::from_paho(e, PahoOp::Unsubscribe));
+        }
         for filter in filters {
             log::info!(target: CLIENT_TARGET, "unsubscribed from `{filter}`");
             self.emit(Event::Unsubscribed(Unsubscribed { filter }));

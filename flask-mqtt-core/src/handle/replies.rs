@@ -166,6 +166,15 @@ impl Requests {
         &self.own_topic
     }
 
+    /// Whether `topic` is a reply topic a request waits on, or the client's own: one
+    /// this client wants subscribed.
+    pub(crate) fn wanted(&self, topic: &str) -> bool {
+        lock(&self.table)
+            .topics
+            .get(topic)
+            .is_some_and(|t| t.users > 0 || t.own)
+    }
+
     /// How many requests wait.
     pub(crate) fn pending(&self) -> usize {
         lock(&self.table).waiting.len()

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::outbound::fake::{client, client_with, Connection, Fake, Subacks};
+use super::outbound::fake::{client, client_with, Connection, Fake, Subacks, Unsubacks};
 use crate::config::Config;
 use crate::qos::QoS;
 use crate::sync::lock;
@@ -119,4 +119,99 @@ async fn an_unsubscribe_while_disconnected_is_sent_at_the_next_connect_to_the_se
     assert!(mqtt.resubscribe(false).await);
     assert_eq!(lock(&sent).unsubscribed, ["gone/t"]);
     assert!(lock(&mqtt.shared.unsubscribe_later).is_empty());
+}
+
+/// With a persistent session, an UNSUBSCRIBE that Paho fails to send (the connection went
+/// between the check and the send: `Disconnected`, no answer of the broker's) is kept for
+/// the next connect, the user's as well as the one a connect sends for the session.
+#[tokio::test]
+async fn an_unsubscribe_paho_failed_to_send_is_kept_for_the_next_connect() {
+    let fake = Fake::default().unsubacks(Unsubacks::Held);
+    let held = fake.unsubacks_held();
+    let sent = fake.sent();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let mqtt = client_with(fake, config, &[]);
+    mqtt.subscribe("cut/t", QoS::AtLeastOnce).await.unwrap();
+    let m = mqtt.clone();
+    let unsubscribing = tokio::spawn(async move { m.unsubscribe("cut/t").await });
+    until("the UNSUBSCRIBE", || !lock(&held).is_empty()).await;
+    let answer = lock(&held).remove(0);
+    answer.send(Err(paho_mqtt::Error::Disconnected)).unwrap();
+    assert!(unsubscribing.await.unwrap().is_err());
+    assert_eq!(
+        lock(&mqtt.shared.unsubscribe_later)
+            .iter()
+            .collect::<Vec<_>>(),
+        ["cut/t"],
+        "a user's UNSUBSCRIBE that Paho failed was forgotten"
+    );
+    // The connect's own UNSUBSCRIBE fails the same way: kept, and the connect not done.
+    let m = mqtt.clone();
+    let resubscribing = tokio::spawn(async move { m.resubscribe(true).await });
+    until("the connect's UNSUBSCRIBE", || !lock(&held).is_empty()).await;
+    let answer = lock(&held).remove(0);
+    answer.send(Err(paho_mqtt::Error::Disconnected)).unwrap();
+    assert!(!resubscribing.await.unwrap());
+    assert_eq!(
+        lock(&mqtt.shared.unsubscribe_later)
+            .iter()
+            .collect::<Vec<_>>(),
+        ["cut/t"],
+        "the session's UNSUBSCRIBE that Paho failed was forgotten"
+    );
+    // Answered at last: done with it.
+    let m = mqtt.clone();
+    let resubscribing = tokio::spawn(async move { m.resubscribe(true).await });
+    until("the next UNSUBSCRIBE", || !lock(&held).is_empty()).await;
+    let answer = lock(&held).remove(0);
+    answer.send(Ok(())).unwrap();
+    assert!(resubscribing.await.unwrap());
+    assert!(lock(&mqtt.shared.unsubscribe_later).is_empty());
+    assert_eq!(lock(&sent).unsubscribed, ["cut/t", "cut/t", "cut/t"]);
+}
+
+/// A filter unsubscribed while disconnected that a request now waits on as its reply
+/// topic is not unsubscribed at the next connect: the request's subscription would be
+/// undone and its reply never come.
+#[tokio::test]
+async fn a_remembered_unsubscribe_does_not_undo_a_reply_topic_a_request_waits_on() {
+    let up = Arc::new(AtomicBool::new(true));
+    let fake = Fake::default()
+        .connection(Connection::Switched(Arc::clone(&up)))
+        .subacks(Subacks::Never);
+    let sent = fake.sent();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let mqtt = client_with(fake, config, &[]);
+    up.store(false, Ordering::SeqCst);
+    mqtt.unsubscribe_later(&["svc/replies".to_owned()]);
+    up.store(true, Ordering::SeqCst);
+    let m = mqtt.clone();
+    let waiting = tokio::spawn(async move {
+        m.request("svc/ask", "?")
+            .reply_to("svc/replies")
+            .timeout(T)
+            .await
+    });
+    until("the reply topic's SUBSCRIBE", || {
+        lock(&sent).subscribed.iter().any(|f| f == "svc/replies")
+    })
+    .await;
+    let m = mqtt.clone();
+    drop(tokio::spawn(async move { m.resubscribe(true).await }));
+    until("the remembered UNSUBSCRIBE dropped", || {
+        lock(&mqtt.shared.unsubscribe_later).is_empty()
+    })
+    .await;
+    assert!(
+        lock(&sent).unsubscribed.is_empty(),
+        "the reply topic a request waits on was unsubscribed: {:?}",
+        lock(&sent).unsubscribed
+    );
+    waiting.abort();
 }
