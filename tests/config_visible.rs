@@ -5,8 +5,7 @@
 //! A bad setting, a missing CA file, unknown keys for both prefixes in use (with the
 //! closest key named), a wrong password (a connect error, not a configuration error)
 //! and a handler's filter that the broker's ACL refuses (the client is connected and
-//! ready, does not ask for the filter again at a reconnect, and that handler receives
-//! nothing) are each covered.
+//! ready, and that handler receives nothing) are each covered.
 //!
 //! Starting: a client that cannot start leaves the others running, started once per
 //! process; `MQTT_CONNECT_MODE=required` without `mqtt::init()` says so and connects in

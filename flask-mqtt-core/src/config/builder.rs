@@ -245,7 +245,8 @@ impl ConfigBuilder {
 
     /// Retry delays after a failed or lost connection (`MQTT_RECONNECT_MIN_DELAY`,
     /// `MQTT_RECONNECT_MAX_DELAY`; default 0.5 s doubling up to 30 s; both positive, at
-    /// most 86400 s, `max` at least `min`).
+    /// most 86400 s, `max` at least `min`). The delay goes back to `min` only when a
+    /// connection that lasted at least 1 s is lost.
     pub fn reconnect_delay(mut self, min: Duration, max: Duration) -> Self {
         self.reconnect_min_delay = Some(min);
         self.reconnect_max_delay = Some(max);

@@ -115,7 +115,8 @@ pub enum ConnectMode {
     /// Serve HTTP at once and keep retrying in the background.
     #[default]
     Background,
-    /// Fail startup when the first connect does not succeed within the connection timeout:
+    /// Fail startup when the first connect does not succeed in time (the connection
+    /// timeout, rounded up to whole seconds, per listed broker, plus 1 s):
     /// [`Client::start`](crate::Client::start) and the actix plugin's `init` connect
     /// before they return, and return the connect error. The actix plugin's `configure`
     /// alone cannot fail startup: there a `required` client connects in the background,
