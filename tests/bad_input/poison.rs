@@ -163,6 +163,14 @@ async fn a_poison_message_is_logged_once_per_handler_and_never_redelivered() {
     ];
     assert_eq!(handled(&poison), poison_calls);
     assert_eq!(warnings(&poison), poison_warnings);
+    // Both acknowledged (the failed calls count as handled), as the broker saw: stopped
+    // before it read the PUBACKs, it would rightly send them again with the session.
+    let pubacks = format!("Received PUBACK from {} (Mid: ", m.client_id());
+    assert!(
+        broker.wait_for_log(&pubacks, 2, T),
+        "the broker did not get the two PUBACKs\n{}",
+        broker.log_tail(30)
+    );
 
     // A reconnect with the session kept: the broker restarts (saving and reloading its
     // persistence database), the client reconnects to the same session.
