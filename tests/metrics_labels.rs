@@ -56,7 +56,7 @@ async fn handlers_of_one_name_have_distinct_series() {
     for topic in ["labels/a", "labels/b", "labels/b", "labels/b"] {
         app.inject(message(topic, "x")).await;
     }
-    let metrics = MetricsCollector::new([app.client().clone()]);
+    let metrics = MetricsCollector::new([app.client().clone()]).unwrap();
 
     for format in [MetricsFormat::OpenMetrics, MetricsFormat::PrometheusText] {
         let text = metrics.render(format);

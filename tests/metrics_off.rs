@@ -81,7 +81,7 @@ async fn metrics_off_records_nothing_and_answers_404() {
 
 /// What the client's own collector writes, and whether it is empty.
 async fn own(client: mqtt::Mqtt) -> String {
-    let collector = mqtt::MetricsCollector::new([client]);
+    let collector = mqtt::MetricsCollector::new([client]).unwrap();
     format!(
         "empty={}\n{}",
         collector.is_empty(),

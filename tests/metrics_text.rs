@@ -73,7 +73,7 @@ async fn every_family_with_the_labels_and_values_of_the_calls() {
     app.inject(message("t/number", "7")).await;
     app.inject(message("t/publish", "x")).await;
 
-    let metrics = MetricsCollector::new([app.client().clone()]);
+    let metrics = MetricsCollector::new([app.client().clone()]).unwrap();
     assert!(!metrics.is_empty());
     let text = metrics.render(MetricsFormat::OpenMetrics);
     println!("{text}");
@@ -210,17 +210,21 @@ async fn a_client_with_metrics_off_records_nothing_and_is_left_out() {
     let calls = off.inject(message("t/ok", "x")).await;
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert!(calls.all_ok(), "{calls:?}");
-    assert!(MetricsCollector::new([off.client().clone()]).is_empty());
-    assert!(MetricsCollector::new([]).is_empty());
+    assert!(MetricsCollector::new([off.client().clone()])
+        .unwrap()
+        .is_empty());
+    assert!(MetricsCollector::new([]).unwrap().is_empty());
 
     let on = TestClient::new().unwrap();
-    let alone = MetricsCollector::new([on.client().clone()]).render(MetricsFormat::OpenMetrics);
+    let alone = MetricsCollector::new([on.client().clone()])
+        .unwrap()
+        .render(MetricsFormat::OpenMetrics);
     // The call of `off` is nowhere, not in the series of a client with metrics on either.
     assert_line(
         &alone,
         "mqtt_handler_calls_total{handler=\"metrics_text::ok\",outcome=\"ok\"} 0",
     );
-    let both = MetricsCollector::new([on.client().clone(), off.client().clone()]);
+    let both = MetricsCollector::new([on.client().clone(), off.client().clone()]).unwrap();
     assert!(!both.is_empty());
     let text = both.render(MetricsFormat::OpenMetrics);
     assert!(text.contains("broker=\"MQTT\""));

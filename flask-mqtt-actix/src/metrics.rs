@@ -47,12 +47,20 @@ pub async fn metrics(req: HttpRequest) -> HttpResponse {
             .content_type("text/plain; charset=utf-8")
             .body(why);
     };
-    let collector = MetricsCollector::new(
+    // One client per prefix: `Clients` is keyed by it, so the collector takes them.
+    let collector = match MetricsCollector::new(
         clients
             .names()
             .filter_map(|name| clients.get(name))
             .cloned(),
-    );
+    ) {
+        Ok(collector) => collector,
+        Err(e) => {
+            return HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("{e}\n"))
+        }
+    };
     if collector.is_empty() && clients.names().next().is_none() {
         let why: Vec<&str> = clients.not_started().map(|(_, why)| why).collect();
         if !why.is_empty() {

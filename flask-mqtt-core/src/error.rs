@@ -241,6 +241,16 @@ pub enum Error {
         /// The limit it is over.
         limit: PublishLimit,
     },
+    /// [`MetricsCollector::new`](crate::MetricsCollector::new) was given two clients
+    /// that record metrics under one configuration prefix (or one client twice): every
+    /// series of theirs would repeat (their `broker` label is the prefix), which
+    /// OpenMetrics forbids and Prometheus cannot tell apart. Give each client its own
+    /// prefix (`MQTT`, `MQTT2`, ...), or each one a collector.
+    #[non_exhaustive]
+    RepeatedPrefix {
+        /// The configuration prefix of the clients.
+        prefix: String,
+    },
     /// An error reported by the Paho MQTT library.
     Paho(paho_mqtt::Error),
     /// The client's runtime could not be started.
@@ -311,6 +321,7 @@ impl fmt::Display for Error {
             Error::BrokerLimit { topic, limit } => {
                 write!(f, "message to `{topic}` not sent: {limit}")
             }
+            Error::RepeatedPrefix { prefix } => write!(f, "two clients with the configuration prefix `{prefix}` (or one client twice) in one metrics collector: their series would repeat; give each client its own prefix, or each one a collector"),
             Error::Paho(e) => write!(f, "mqtt operation failed: {e}"),
             Error::Runtime(e) => write!(f, "could not start the MQTT client runtime: {e}"),
         }

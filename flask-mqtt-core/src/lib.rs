@@ -113,6 +113,13 @@
 //! never sent at shutdown, a client that stopped for good) goes to stderr, once, when no
 //! logger would show it. The password is never logged.
 //!
+//! A handler is named `module::function` in log lines, in its `mqtt.handler` span's
+//! `handler` field and in the metrics' `handler` label alike; handlers that share one
+//! (one function under two attributes, functions of one name in two blocks of a module)
+//! are `module::function`, `module::function#2`, ... in the order of their filters, then
+//! of their attributes' places in the source, numbered once over every handler linked
+//! in (`registry::numbered`).
+//!
 //! # Unsafe code
 //! Denied by the workspace, allowed in three modules, each block with a `SAFETY`
 //! comment: `handler_future` (async handler futures in blocks each thread recycles, and

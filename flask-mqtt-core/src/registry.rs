@@ -183,7 +183,10 @@ impl HandlerDescriptor {
         self.broker.unwrap_or(DEFAULT_PREFIX)
     }
 
-    /// `module::function`, as used in log lines.
+    /// `module::function`: the handler's name in log lines, spans and metrics, where
+    /// handlers that share it (one function under two attributes, functions of one name
+    /// in two blocks of a module) are told apart by `#2`, `#3`, ... (the crate docs'
+    /// "Logging").
     pub fn name(&self) -> String {
         format!("{}::{}", self.module, self.name)
     }
@@ -212,6 +215,9 @@ inventory::collect!(HandlerDescriptor);
 #[derive(Debug)]
 pub(crate) struct Handler {
     pub(crate) desc: &'static HandlerDescriptor,
+    /// Its name in log lines, spans and metrics: `module::function`, with `#2`, `#3`, ...
+    /// for the second and further handlers of one `module::function` ([`numbered`]).
+    pub(crate) name: String,
     pub(crate) filter: Option<TopicFilter>,
     /// Set when the filter names levels (`{id}`): what `Path` extracts with.
     pub(crate) template: Option<Arc<TopicTemplate>>,
@@ -260,6 +266,7 @@ impl Handler {
         };
         Some(Handler {
             desc,
+            name: desc.name(),
             filter,
             template,
             failures: FirstFew::default(),
@@ -269,25 +276,47 @@ impl Handler {
 
 /// Every handler linked into the program that belongs to the client configured with
 /// `prefix`: handlers without `broker = "..."` belong to `MQTT` (the default client),
-/// the others to the prefix they name. In [`sort`]'s order.
+/// the others to the prefix they name. In [`sort`]'s order, each with its name
+/// ([`numbered`] over every handler linked in, whatever its client: a name means one
+/// handler in every client's logs and metrics, and the handlers of several clients in
+/// one `MetricsCollector` never repeat a series).
 pub(crate) fn collect_for(prefix: &str) -> Vec<Handler> {
-    let mut out: Vec<Handler> = inventory::iter::<HandlerDescriptor>
-        .into_iter()
-        .filter(|desc| desc.broker() == prefix)
-        .filter_map(Handler::new)
-        .collect();
-    sort(&mut out);
-    out
+    let mut all: Vec<&'static HandlerDescriptor> =
+        inventory::iter::<HandlerDescriptor>.into_iter().collect();
+    sort(&mut all);
+    let names = numbered(all.iter().map(|desc| desc.name()).collect());
+    all.into_iter()
+        .zip(names)
+        .filter(|(desc, _)| desc.broker() == prefix)
+        .filter_map(|(desc, name)| Handler::new(desc).map(|h| Handler { name, ..h }))
+        .collect()
 }
 
 /// Sorts handlers by module, name, filter and where their attribute is: handlers can
-/// share a name (the metrics number them in this order), and the order the linker
+/// share a name ([`numbered`] numbers them in this order), and the order the linker
 /// lists them in can change from one build to the next.
-fn sort(handlers: &mut [Handler]) {
-    handlers.sort_by(|a, b| {
-        let key = |h: &Handler| (h.desc.module, h.desc.name, h.desc.filter, h.desc.source);
-        key(a).cmp(&key(b))
-    });
+fn sort(handlers: &mut [&'static HandlerDescriptor]) {
+    handlers.sort_by_key(|d| (d.module, d.name, d.filter, d.source));
+}
+
+/// The names of handlers whose `module::function`s are `names`, in [`sort`]'s order:
+/// the second and further of one `module::function` get `#2`, `#3`, ... Two handlers
+/// can share one: one function under two attributes, or functions of one name in two
+/// blocks of a module (`module_path!` does not name the function around them). The one
+/// place handler names are made: log lines, spans and metrics labels all use its names,
+/// so that a log line is matched with its span and its series, and no label set repeats
+/// in a metric family (which OpenMetrics forbids and Prometheus cannot tell apart). A
+/// numbered name is never a handler's own: `#` is in no Rust path.
+fn numbered(mut names: Vec<String>) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    for name in &mut names {
+        let n = seen.entry(name.clone()).or_insert(0);
+        *n = n.saturating_add(1);
+        if *n > 1 {
+            *name = format!("{name}#{n}");
+        }
+    }
+    names
 }
 
 /// The filters declared by `#[on_message("...", qos = N)]`, each with the highest QoS
@@ -329,19 +358,25 @@ mod tests {
 
     /// Handlers alike in module, name and filter (two `#[on_connect] fn setup` in two
     /// function bodies of one module) are ordered by where their attribute is, whatever
-    /// order the linker lists them in: the metrics' `setup`, `setup#2` stay with the
-    /// same handlers from one build to the next.
+    /// order the linker lists them in: the names `setup`, `setup#2` stay with the same
+    /// handlers from one build to the next.
     #[test]
     fn handlers_alike_but_for_their_place_are_ordered_by_it() {
-        let mut handlers: Vec<Handler> = [&THIRD, &FIRST, &SECOND]
-            .into_iter()
-            .filter_map(Handler::new)
-            .collect();
+        let mut handlers: Vec<&'static HandlerDescriptor> = vec![&THIRD, &FIRST, &SECOND];
         sort(&mut handlers);
         let lines: Vec<Option<u32>> = handlers
             .iter()
-            .map(|h| h.desc.source.map(|(_, line, _)| line))
+            .map(|d| d.source.map(|(_, line, _)| line))
             .collect();
         assert_eq!(lines, [Some(10), Some(20), Some(30)]);
+    }
+
+    #[test]
+    fn names_of_one_function_get_a_number_from_the_second_on() {
+        let names = ["m::a", "m::b", "m::a", "n::a", "m::a"].map(str::to_owned);
+        assert_eq!(
+            numbered(names.to_vec()),
+            ["m::a", "m::b", "m::a#2", "n::a", "m::a#3"]
+        );
     }
 }

@@ -72,8 +72,8 @@ impl AckMode {
                 TARGET,
                 log::Level::Warn,
                 &format!(
-                    "handler `{}` has nack_on_error, but its messages are acknowledged on receipt (ack policy `first`, from {prefix}_ACK_POLICY), so a failure cannot withhold an acknowledgement: give it `ack = \"after\"`",
-                    h.desc.name
+                    "handler {} has nack_on_error, but its messages are acknowledged on receipt (ack policy `first`, from {prefix}_ACK_POLICY), so a failure cannot withhold an acknowledgement: give it `ack = \"after\"`",
+                    h.name
                 ),
             );
         }

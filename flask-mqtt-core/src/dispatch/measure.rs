@@ -10,16 +10,16 @@ use super::queue::Queue;
 use crate::event::Event;
 use crate::handler::HandlerError;
 use crate::metrics::families::CallOutcome;
-use crate::metrics::recorder::{distinct_labels, ClientMetrics, HandlerMetrics};
+use crate::metrics::recorder::{ClientMetrics, HandlerMetrics};
 use crate::registry::Handler;
 
-/// The metrics of handler `h`, whose queue is `queue`: named as the logs name it (made
-/// distinct from the client's other handlers' in [`Measured::observer`]), its queue
-/// depth read from the queue at scrape time.
+/// The metrics of handler `h`, whose queue is `queue`: labelled with its name (as its
+/// log lines and spans name it, distinct from every other handler's), its queue depth
+/// read from the queue at scrape time.
 pub(super) fn handler_metrics(h: &Handler, queue: &Queue) -> HandlerMetrics {
     let room = Arc::clone(&queue.room);
     HandlerMetrics::new(
-        h.desc.name(),
+        h.name.clone(),
         Box::new(move || room.len.load(Ordering::Relaxed)),
     )
 }
@@ -32,15 +32,13 @@ pub(super) struct Measured {
 }
 
 impl Measured {
-    /// Hands `handlers` (by handler index), their labels made distinct, to the client's
-    /// `metrics` (for scrapes) and returns the observer that records into them, in front
-    /// of `next`.
+    /// Hands `handlers` (by handler index) to the client's `metrics` (for scrapes) and
+    /// returns the observer that records into them, in front of `next`.
     pub(super) fn observer(
         metrics: &ClientMetrics,
-        mut handlers: Vec<HandlerMetrics>,
+        handlers: Vec<HandlerMetrics>,
         next: Option<Arc<dyn Observer>>,
     ) -> Arc<dyn Observer> {
-        distinct_labels(&mut handlers);
         let handlers: Arc<[HandlerMetrics]> = Arc::from(handlers);
         metrics.set_handlers(Arc::clone(&handlers));
         Arc::new(Measured { handlers, next })

@@ -176,7 +176,7 @@ impl Dispatcher {
         let mut workers = Vec::with_capacity(handlers.len());
         let mut shared = Vec::with_capacity(handlers.len());
         let mut modes = Vec::with_capacity(handlers.len());
-        let polls = InlinePolls::watch(handlers.iter().map(|h| h.desc).collect());
+        let polls = InlinePolls::watch(handlers.iter().map(|h| h.name.clone()).collect());
         for (i, (h, (tx, rx))) in handlers.into_iter().zip(queues_and_rx).enumerate() {
             modes.push(AckMode::of(&h, default, prefix));
             let kind = h.desc.kind;
@@ -260,7 +260,7 @@ impl Dispatcher {
             .handlers
             .iter()
             .zip(&self.queues)
-            .map(|(h, q)| (h.desc, Arc::clone(&q.room)))
+            .map(|(h, q)| (h.name.clone(), Arc::clone(&q.room)))
             .collect();
         let _ = self.owed.set(OwedWatch::watch(client_id, acks, handlers));
     }
@@ -398,7 +398,7 @@ impl Dispatcher {
                 .iter()
                 .zip(&rooms)
                 .filter(|(_, room)| room.busy.load(Ordering::SeqCst) > 0)
-                .map(|(h, _)| h.desc.name())
+                .map(|(h, _)| h.name.clone())
                 .collect();
             Abandoned {
                 events: completions.unsettled(),

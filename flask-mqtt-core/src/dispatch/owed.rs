@@ -17,7 +17,6 @@ use super::clock::{elapsed, ticks};
 use super::queue::Room;
 use super::watchdog::{self, Check, Looks};
 use crate::ack::watermark::Watermark;
-use crate::registry::HandlerDescriptor;
 use crate::sync::lock;
 
 /// How long messages may be owed with none acknowledged before it is said.
@@ -29,8 +28,8 @@ pub(super) struct OwedWatch {
     /// The client's key prefix, for the setting the warning names.
     prefix: String,
     acks: Weak<Watermark>,
-    /// Each handler, with its queue's room (whether it has events queued or running).
-    handlers: Box<[(&'static HandlerDescriptor, Arc<Room>)]>,
+    /// Each handler's name, with its queue's room (whether it has events queued or running).
+    handlers: Box<[(String, Arc<Room>)]>,
     seen: Mutex<Seen>,
 }
 
@@ -47,7 +46,7 @@ impl OwedWatch {
     pub(super) fn watch(
         client_id: &str,
         acks: &Arc<Watermark>,
-        handlers: Box<[(&'static HandlerDescriptor, Arc<Room>)]>,
+        handlers: Box<[(String, Arc<Room>)]>,
     ) -> Arc<OwedWatch> {
         let watch = OwedWatch::new(client_id, acks, handlers);
         let weak: Weak<OwedWatch> = Arc::downgrade(&watch);
@@ -59,7 +58,7 @@ impl OwedWatch {
     fn new(
         client_id: &str,
         acks: &Arc<Watermark>,
-        handlers: Box<[(&'static HandlerDescriptor, Arc<Room>)]>,
+        handlers: Box<[(String, Arc<Room>)]>,
     ) -> Arc<OwedWatch> {
         Arc::new(OwedWatch {
             client_id: client_id.to_owned(),
@@ -101,7 +100,7 @@ impl OwedWatch {
             .handlers
             .iter()
             .filter(|(_, room)| room.busy.load(std::sync::atomic::Ordering::Acquire) > 0)
-            .map(|(h, _)| h.name())
+            .map(|(name, _)| name.clone())
             .collect();
         let who = if busy.is_empty() {
             "No handler has a call queued or running: an `mqtt::Ack` of an `ack = \"manual\"` handler that was not given yet holds them".to_owned()
@@ -135,7 +134,7 @@ mod tests {
     use crate::dispatch::trust::Trust;
     use crate::dispatch::watchdog::LOOKS;
     use crate::event::HandlerKind;
-    use crate::registry::HandlerFn;
+    use crate::registry::{HandlerDescriptor, HandlerFn};
 
     fn nothing(_: Arc<crate::extract::context::EventContext>) -> crate::handler::Outcome {
         Ok(None)
@@ -171,7 +170,7 @@ mod tests {
         let watch = OwedWatch::new(
             "c1",
             &acks,
-            vec![(&STUCK, room(1)), (&IDLE, room(0))].into_boxed_slice(),
+            vec![(STUCK.name(), room(1)), (IDLE.name(), room(0))].into_boxed_slice(),
         );
         let start = ticks();
         let hold = Duration::from_millis(50);

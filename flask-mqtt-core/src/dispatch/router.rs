@@ -76,7 +76,7 @@ impl Backlog {
             log::Level::Warn,
             &format_args!(
                 "{len} events are waiting for dispatch: handler {} is not keeping up (its queue of {} is full); nothing is dropped, but memory grows until it catches up (raise `queue` or `concurrency` on the handler, or make it faster)",
-                h.desc.name(),
+                h.name,
                 h.desc.queue
             ),
         );
@@ -116,7 +116,7 @@ pub(super) async fn route(
                     log::debug!(
                         target: TARGET,
                         "queue of handler {} is full; dispatch waits for it",
-                        h.desc.name()
+                        h.name
                     );
                     backlog.waiting_for.store(i, Ordering::SeqCst);
                     // Returns when queued, or when the worker is gone (runtime shutdown).

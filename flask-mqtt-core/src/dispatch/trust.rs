@@ -73,7 +73,7 @@ impl Trust {
             log::debug!(
                 target: TARGET,
                 "handler {} held the dispatching task for {took:?} in one poll: its calls run on its own task until {PROBATION} in a row return within {BOUND:?} (an async handler should not block its thread; a sync handler may)",
-                h.desc.name()
+                h.name
             );
         }
     }

@@ -32,7 +32,7 @@ use super::clock::{elapsed, ticks};
 use super::trust::{BOUND, PROBATION};
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::handle::health::Stalls;
-use crate::registry::{Handler, HandlerDescriptor};
+use crate::registry::Handler;
 use crate::sync::lock;
 
 /// How long one inline poll may hold dispatch before it is reported.
@@ -49,14 +49,14 @@ pub(super) struct InlinePolls {
     handler: AtomicUsize,
     /// The watchdog's looks at the poll under way.
     looked: Mutex<Looks>,
-    /// The handlers, by index (named only in a report).
-    handlers: Box<[&'static HandlerDescriptor]>,
+    /// The handlers' names, by index (only for a report).
+    handlers: Box<[String]>,
 }
 
 impl InlinePolls {
-    /// The watch of a dispatcher with `handlers` (by index); the watchdog looks at it as
-    /// long as it is alive.
-    pub(super) fn watch(handlers: Box<[&'static HandlerDescriptor]>) -> Arc<InlinePolls> {
+    /// The watch of a dispatcher whose handlers are named `handlers` (by index); the
+    /// watchdog looks at it as long as it is alive.
+    pub(super) fn watch(handlers: Box<[String]>) -> Arc<InlinePolls> {
         let polls = Arc::new(InlinePolls {
             since: AtomicU64::new(0),
             handler: AtomicUsize::new(0),
@@ -141,10 +141,7 @@ impl Check for InlinePolls {
         if !lock(&self.looked).stalled(since, held, STALLED_AFTER) {
             return;
         }
-        let name = self
-            .handlers
-            .get(index)
-            .map_or_else(|| "?".to_owned(), |h| h.name());
+        let name = self.handlers.get(index).map_or("?", String::as_str);
         say(&format!(
             "handler {name} has held the dispatching task for {:.1} s in one poll: no \
              handler gets events until it returns. An async handler must not block its \
@@ -300,7 +297,7 @@ pub(super) fn resumed(h: &Handler, held: Duration) {
             "handler {} returned after holding the dispatching task for {:.1} s; \
              dispatch goes on, and its calls run on its own task until {PROBATION} in a \
              row return within {BOUND:?}",
-            h.desc.name(),
+            h.name,
             held.as_secs_f64()
         ));
     }

@@ -239,18 +239,12 @@ impl Call {
             log::debug!(
                 target: TARGET,
                 "handler {} skipped for a message left to the broker at shutdown",
-                h.desc.name()
+                h.name
             );
             return None;
         }
-        let span = spans::listened().then(|| {
-            spans::handler(
-                format_args!("{}::{}", h.desc.module, h.desc.name),
-                h.desc.kind,
-                h.desc.broker(),
-                ctx.event(),
-            )
-        });
+        let span = spans::listened()
+            .then(|| spans::handler(&h.name, h.desc.kind, h.desc.broker(), ctx.event()));
         let ack = if after {
             Owing::new(owed)
         } else {
@@ -425,7 +419,7 @@ pub(super) const FAILURES_SAID: usize = 10;
 /// lost without a word: the first [`FAILURES_SAID`] of each handler are said visibly,
 /// later ones logged as a warning only.
 fn report(h: &Handler, ctx: &EventContext, e: &HandlerError) {
-    let name = h.desc.name();
+    let name = &h.name;
     let what = match ctx.event() {
         Event::Message(m) => format!(
             "handler {name} for message on `{}` {e}",

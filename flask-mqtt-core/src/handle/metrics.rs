@@ -1,5 +1,6 @@
 //! [`MetricsCollector`]: the metrics of some clients, for a Prometheus scrape.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use prometheus_client::collector::Collector;
@@ -8,6 +9,7 @@ use prometheus_client::registry::Registry;
 
 use super::health::ConnectionState;
 use super::Mqtt;
+use crate::error::{Error, Result};
 use crate::metrics::recorder::ClientMetrics;
 use crate::metrics::{encode, MetricsFormat, Scrape};
 use crate::sync::lock;
@@ -24,7 +26,7 @@ use crate::sync::lock;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> mqtt::Result<()> {
 /// let app = TestClient::new()?;
-/// let metrics = MetricsCollector::new([app.client().clone()]);
+/// let metrics = MetricsCollector::new([app.client().clone()])?;
 /// let text = metrics.render(MetricsFormat::OpenMetrics);
 /// assert!(text.contains("mqtt_connected{broker=\"MQTT\"} 1"));
 /// assert!(text.ends_with("# EOF\n"));
@@ -37,10 +39,23 @@ pub struct MetricsCollector {
 
 impl MetricsCollector {
     /// The metrics of `clients` (each family written once, with a series per client).
-    pub fn new(clients: impl IntoIterator<Item = Mqtt>) -> MetricsCollector {
-        MetricsCollector {
-            clients: clients.into_iter().collect(),
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RepeatedPrefix`] when two of the clients that record metrics have one
+    /// configuration prefix (or one client is there twice): their series would have
+    /// the same labels. Clients with `MQTT_METRICS=false` write nothing and may repeat.
+    pub fn new(clients: impl IntoIterator<Item = Mqtt>) -> Result<MetricsCollector> {
+        let clients: Vec<Mqtt> = clients.into_iter().collect();
+        let mut prefixes = BTreeSet::new();
+        for m in clients.iter().filter_map(Scrape::recorded) {
+            if !prefixes.insert(m.broker()) {
+                return Err(Error::RepeatedPrefix {
+                    prefix: m.broker().to_owned(),
+                });
+            }
         }
+        Ok(MetricsCollector { clients })
     }
 
     /// Whether no client records metrics (every one has `MQTT_METRICS=false`, or there

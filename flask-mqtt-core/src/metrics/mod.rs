@@ -15,11 +15,13 @@
 //! | `mqtt_released_messages` | gauge | `broker` | QoS 1/2 messages of the connection released without an acknowledgement |
 //!
 //! `broker` is the client's configuration prefix (`MQTT`, `MQTT2`, ...), `handler` the
-//! handler's `module::function` as the dispatch log lines write it; handlers sharing one
-//! (one function under two attributes, functions of one name in two blocks of a module)
-//! are `module::function`, `module::function#2`, ... in the order of their filters, then
-//! of their attributes' places in the source (`registry::collect_for`,
-//! `recorder::distinct_labels`), so that no label set repeats in a family.
+//! handler's name as its log lines and spans write it: `module::function`, and for
+//! handlers sharing one (one function under two attributes, functions of one name in
+//! two blocks of a module) `module::function#2`, ... in the order of their filters, then
+//! of their attributes' places in the source, numbered over every handler linked in
+//! (`registry::numbered`), so that no label set repeats in a family, whichever clients
+//! one exposition holds. Two clients of one prefix would repeat every series: a
+//! `MetricsCollector` refuses them (`Error::RepeatedPrefix`).
 //!
 //! # Why prometheus-client
 //! [`prometheus-client`](https://docs.rs/prometheus-client) is the Prometheus

@@ -2,7 +2,6 @@
 //! client starts, so that recording is an atomic add (a counter) or two (a histogram):
 //! no label strings hashed or allocated per message, no lock.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
@@ -46,6 +45,11 @@ impl ClientMetrics {
         }
     }
 
+    /// Its `broker` label: the client's configuration prefix.
+    pub(crate) fn broker(&self) -> &str {
+        &self.broker
+    }
+
     /// A message arrived from the broker.
     pub(crate) fn received(&self, qos: QoS) {
         if let Some(c) = self.received.get(qos_index(qos)) {
@@ -87,8 +91,8 @@ pub(crate) type Depth = Box<dyn Fn() -> usize + Send + Sync>;
 /// What one handler records: its calls by outcome and their durations; its queue depth
 /// is read at scrape time from the queue itself (nothing recorded per message).
 pub(crate) struct HandlerMetrics {
-    /// The `handler` label: `module::function`, as the logs name it, made distinct by
-    /// [`distinct_labels`].
+    /// The `handler` label: the handler's name, as its log lines and spans write it
+    /// (`module::function`, `#2`, ... when handlers share one: `registry::numbered`).
     pub(super) name: String,
     /// By [`CallOutcome`].
     pub(super) calls: [Counter; 4],
@@ -105,7 +109,7 @@ impl fmt::Debug for HandlerMetrics {
 }
 
 impl HandlerMetrics {
-    /// The metrics of the handler `name` (as the logs write it), whose queue depth
+    /// The metrics of the handler `name` (as its log lines write it), whose queue depth
     /// `depth` reads.
     pub(crate) fn new(name: String, depth: Depth) -> HandlerMetrics {
         HandlerMetrics {
@@ -122,39 +126,5 @@ impl HandlerMetrics {
             c.inc();
         }
         self.duration.observe_nanos(nanos);
-    }
-}
-
-/// Makes the `handler` labels of one client's `handlers` distinct: the second and further
-/// handler of one `module::function` get `#2`, `#3`, ... in their order (the registry's:
-/// by module, name and filter). Two handlers can share a name: one function under two
-/// attributes, or functions of one name in two blocks of a module (`module_path!` does
-/// not name the function around them). Without this their series would repeat one label
-/// set, which OpenMetrics forbids and Prometheus cannot tell apart. A suffixed label is
-/// never a handler's own name: `#` is in no Rust path.
-pub(crate) fn distinct_labels(handlers: &mut [HandlerMetrics]) {
-    let mut seen: HashMap<String, u32> = HashMap::new();
-    for h in handlers {
-        let n = seen.entry(h.name.clone()).or_insert(0);
-        *n = n.saturating_add(1);
-        if *n > 1 {
-            h.name = format!("{}#{n}", h.name);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_of_one_name_get_a_number_from_the_second_on() {
-        let mut handlers: Vec<HandlerMetrics> = ["m::a", "m::b", "m::a", "n::a", "m::a"]
-            .into_iter()
-            .map(|name| HandlerMetrics::new(name.to_owned(), Box::new(|| 0)))
-            .collect();
-        distinct_labels(&mut handlers);
-        let labels: Vec<&str> = handlers.iter().map(|h| h.name.as_str()).collect();
-        assert_eq!(labels, ["m::a", "m::b", "m::a#2", "n::a", "m::a#3"]);
     }
 }

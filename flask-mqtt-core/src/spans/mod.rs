@@ -24,8 +24,9 @@ use crate::qos::QoS;
 /// The target of both spans, to filter them (`RUST_LOG=flask_mqtt::span=info`).
 pub(crate) const TARGET: &str = "flask_mqtt::span";
 
-/// The span of one handler call: `mqtt.handler` with `handler` (`module::function`, as
-/// the logs name it), `kind` (its attribute), `broker` (the configuration prefix),
+/// The span of one handler call: `mqtt.handler` with `handler` (the handler's name as
+/// its log lines and metrics write it: `module::function`, `#2`, ... when handlers share
+/// one; `registry::numbered`), `kind` (its attribute), `broker` (the configuration prefix),
 /// `topic` and `qos` (message handlers), and `outcome` once the call has ended. With the
 /// `opentelemetry` feature, a message's `traceparent` becomes the span's remote parent.
 ///
