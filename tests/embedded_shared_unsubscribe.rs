@@ -15,7 +15,7 @@
 use std::time::Duration;
 
 use flask_mqtt_actix::EmbeddedBroker;
-use flask_mqtt_tests::{first_publish_by, unique, SocketClient};
+use flask_mqtt_tests::{after_a_message_to, first_publish_by, unique, SocketClient};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -181,34 +181,4 @@ fn no_message_comes_after_an_unsubscribe_read_with_a_publish_to_the_filter() {
         !got.iter().any(|(_, payload)| payload == "to the topic"),
         "X got a message for `{topic}` after unsubscribing from it: {got:?}"
     );
-}
-
-/// A witness subscribes to `topic`, publishes a message to it and waits for it (the router
-/// has woken every request waiting on `topic`), then publishes "control" to `control`;
-/// returns the (topic, payload) of the messages `x` receives until that one, included.
-fn after_a_message_to(
-    addr: std::net::SocketAddr,
-    topic: &str,
-    control: &str,
-    x: &mut SocketClient,
-    what: &str,
-) -> Vec<(String, String)> {
-    let (mut witness, _) =
-        SocketClient::connect(addr, &unique("embedded-unsub-witness"), true, "witness");
-    witness.subscribe(topic);
-    witness.publish_qos1(topic, "to the topic", 1);
-    let (_, payload, pkid) = witness.next_publish("the witness");
-    assert_eq!(payload, "to the topic");
-    witness.puback(pkid);
-    witness.publish_qos1(control, "control", 2);
-    let mut got = Vec::new();
-    loop {
-        let (got_topic, payload, pkid) = x.next_publish(what);
-        x.puback(pkid);
-        let end = got_topic == control;
-        got.push((got_topic, payload));
-        if end {
-            return got;
-        }
-    }
 }

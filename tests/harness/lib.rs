@@ -120,7 +120,9 @@ pub use server::{serve, Served};
 pub use session_client::{SessionClient, SessionOptions};
 pub use session_publisher::{PublisherReport, SessionPublisher};
 pub use setup_script::installed_by;
-pub use socket_client::{first_publish_by, first_publish_of, SocketClient, SOCKET_CLIENT_TIMEOUT};
+pub use socket_client::{
+    after_a_message_to, first_publish_by, first_publish_of, SocketClient, SOCKET_CLIENT_TIMEOUT,
+};
 pub use sys::{reset_connection, set_receive_buffer, without_terminal};
 pub use tls::Pki;
 pub use wait::{blocking, wait_connected, wait_ready, wait_until, wait_until_async};

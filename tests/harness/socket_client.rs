@@ -8,6 +8,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::naming::unique;
 use crate::packet::{encode_publish, put_header, put_str, read_packet};
 
 /// How long a [`SocketClient`] waits for the broker's answer (CONNACK, SUBACK, UNSUBACK,
@@ -237,4 +238,34 @@ fn parse_publish(p: &[u8]) -> (String, String, u16) {
     let id = u16::from_be_bytes([body[2 + len], body[3 + len]]);
     let payload = String::from_utf8(body[4 + len..].to_vec()).unwrap();
     (topic, payload, id)
+}
+
+/// A witness subscribes to `topic`, publishes a message to it and waits for it (the router
+/// has woken every request waiting on `topic`), then publishes "control" to `control`;
+/// returns the (topic, payload) of the messages `x` receives until that one, included.
+pub fn after_a_message_to(
+    addr: SocketAddr,
+    topic: &str,
+    control: &str,
+    x: &mut SocketClient,
+    what: &str,
+) -> Vec<(String, String)> {
+    let (mut witness, _) =
+        SocketClient::connect(addr, &unique("embedded-witness"), true, "witness");
+    witness.subscribe(topic);
+    witness.publish_qos1(topic, "to the topic", 1);
+    let (_, payload, pkid) = witness.next_publish("the witness");
+    assert_eq!(payload, "to the topic");
+    witness.puback(pkid);
+    witness.publish_qos1(control, "control", 2);
+    let mut got = Vec::new();
+    loop {
+        let (got_topic, payload, pkid) = x.next_publish(what);
+        x.puback(pkid);
+        let end = got_topic == control;
+        got.push((got_topic, payload));
+        if end {
+            return got;
+        }
+    }
 }
