@@ -128,7 +128,8 @@ fn a_persistent_shared_subscriber_that_subscribes_again_gets_its_unacknowledged_
     let addr = broker.addr();
     let id = unique("embedded-share-resubscribe");
     let topic = format!("{PREFIX}/resubscribe/{id}");
-    // A group of this test's own: rumqttd keys groups by name alone.
+    // A group of this test's own: rumqttd keyed groups by name alone (before
+    // PATCHED.md, 12).
     let filter = format!("$share/{id}/{topic}");
 
     let (mut first, _) = SocketClient::connect(addr, &id, false, "the shared subscriber");

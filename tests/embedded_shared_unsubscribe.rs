@@ -53,7 +53,8 @@ fn unsubscribing_from_one_shared_filter_keeps_the_client_in_its_other_groups() {
     let x_id = unique("embedded-unsub-two-groups");
     let a = format!("{PREFIX}/two-groups/{x_id}/a");
     let b = format!("{PREFIX}/two-groups/{x_id}/b");
-    // Groups of this test's own: rumqttd keys groups by name alone.
+    // Groups of this test's own: rumqttd keyed groups by name alone (before
+    // PATCHED.md, 12).
     let (g, h) = (format!("{x_id}-g"), format!("{x_id}-h"));
 
     let (mut x, _) = SocketClient::connect(addr, &x_id, true, "member X");

@@ -113,7 +113,11 @@ pub struct Router {
     router_meters: RouterMeter,
     /// Buffer for cache exchange of incoming packets
     cache: Option<VecDeque<Packet>>,
-    /// Shared subscriptions map <group-name, group>
+    /// Shared subscriptions map <shared filter, group>
+    /// flask-mqtt patch 12: keyed by the shared filter as subscribed, `$share/<group>/<filter>`,
+    /// that is by (group, filter), as MQTT 5.0 (4.8.2) identifies a shared subscription;
+    /// upstream keyed groups by name alone, so `$share/g/a` and `$share/g/b` shared one
+    /// member list and one cursor, used in two logs.
     shared_subscriptions: HashMap<String, SharedGroup>,
     /// flask-mqtt: the generation of the last shared group created (`SharedGroup::generation`)
     shared_generations: u64,
@@ -389,8 +393,10 @@ impl Router {
             .data_requests
             .iter()
             .filter_map(|r| {
+                // flask-mqtt patch 12: groups keyed by the shared filter
+                r.group.as_ref()?;
                 Some((
-                    r.group.clone()?,
+                    r.filter.clone(),
                     r.filter_idx,
                     r.cursor,
                     r.held_in_generation?,
@@ -403,7 +409,8 @@ impl Router {
         let shared_memberships: Vec<(String, Offset)> = tracker
             .data_requests
             .iter()
-            .filter_map(|r| Some((r.group.clone()?, r.cursor)))
+            // flask-mqtt patch 12: groups keyed by the shared filter
+            .filter_map(|r| r.group.as_ref().map(|_| (r.filter.clone(), r.cursor)))
             .collect();
 
         let connection_id = self.connections.insert(connection);
@@ -460,8 +467,8 @@ impl Router {
         // group of the same generation is the one `handle_disconnection` already moved
         // back (or that its members read on from there), and a session that held nothing
         // stopped where it read, behind what the other members had meanwhile.
-        for (group_name, filter_idx, cursor, generation) in shared_cursors {
-            if let Some(group) = self.shared_subscriptions.get_mut(&group_name) {
+        for (shared_filter, filter_idx, cursor, generation) in shared_cursors {
+            if let Some(group) = self.shared_subscriptions.get_mut(&shared_filter) {
                 if group.generation != generation && cursor < group.cursor {
                     group.cursor = cursor;
                     self.datalog.wake(filter_idx, &mut self.notifications);
@@ -484,10 +491,10 @@ impl Router {
         // would have read on. After the group moves above, which compare generations.
         // (`SharedGroup::add_client` no longer adds a member twice: the session may
         // subscribe again.)
-        for (group_name, cursor) in shared_memberships {
+        for (shared_filter, cursor) in shared_memberships {
             let shared_group = self
                 .shared_subscriptions
-                .entry(group_name)
+                .entry(shared_filter)
                 .or_insert_with(|| {
                     self.shared_generations += 1;
                     let mut group = SharedGroup::new(
@@ -620,21 +627,22 @@ impl Router {
                     // flask-mqtt: a held QoS 1 or 2 message of a shared group, and which
                     // generation of the group it was (0: none, the session came back
                     // to a dropped group and did not subscribe again)
-                    if request.qos > 0 {
-                        if let Some(group_name) = &request.group {
-                            request.held_in_generation =
-                                Some(generations.get(group_name).copied().unwrap_or(0));
-                        }
+                    if request.qos > 0 && request.group.is_some() {
+                        // flask-mqtt patch 12: groups keyed by the shared filter
+                        request.held_in_generation =
+                            Some(generations.get(&request.filter).copied().unwrap_or(0));
                     }
                     // reset the group cursor
-                    if let Some(group_name) = &request.group {
+                    if request.group.is_some() {
                         // TODO: Test this more
                         // flask-mqtt: the group is gone when this client was its last
                         // member (removed above, with the groups left empty), and
                         // `.expect("group must exists")` panicked the router thread: one
                         // client could kill the broker. No group, no cursor to reset: the
                         // request keeps its own cursor, set above, for the session.
-                        if let Some(group) = self.shared_subscriptions.get_mut(group_name) {
+                        // (patch 12: groups keyed by the shared filter)
+                        if let Some(group) = self.shared_subscriptions.get_mut(&request.filter)
+                        {
                             group.cursor = *cursor;
                         }
                     }
@@ -860,22 +868,14 @@ impl Router {
 
                             // flask-mqtt: (PATCHED.md, 8) out of this filter's group only
                             // (upstream took the client out of every group at any
-                            // UNSUBSCRIBE, a plain filter's included), and only when none
-                            // of its other subscriptions is in that group (rumqttd keys
-                            // groups by name alone: `$share/g/a` and `$share/g/b` are one
-                            // group); discard the group if left empty
-                            if let Some((group_name, _)) = extract_group(filter) {
-                                let still_member = connection.subscriptions.iter().any(|f| {
-                                    extract_group(f).is_some_and(|(g, _)| g == group_name)
-                                });
-                                if !still_member {
-                                    if let Some(group) =
-                                        self.shared_subscriptions.get_mut(&group_name)
-                                    {
-                                        group.remove_client(&client_id);
-                                        if group.is_empty() {
-                                            self.shared_subscriptions.remove(&group_name);
-                                        }
+                            // UNSUBSCRIBE, a plain filter's included); discard the group
+                            // if left empty. With patch 12 a group is one shared filter's
+                            // (keyed by it), which no other subscription of the client is in.
+                            if extract_group(filter).is_some() {
+                                if let Some(group) = self.shared_subscriptions.get_mut(filter) {
+                                    group.remove_client(&client_id);
+                                    if group.is_empty() {
+                                        self.shared_subscriptions.remove(filter);
                                     }
                                 }
                             }
@@ -1088,12 +1088,14 @@ impl Router {
         let connection = self.connections.get_mut(id).unwrap();
 
         // Add/Create shared group
-        if let Some(group_name) = &group {
+        // flask-mqtt patch 12: keyed by the shared filter, `$share/<group>/<filter>`
+        // (upstream: by the group's name)
+        if group.is_some() {
             let client_id = connection.client_id.clone();
 
             let shared_group = self
                 .shared_subscriptions
-                .entry(group_name.to_string())
+                .entry(filter_path.clone())
                 // flask-mqtt: each creation numbered (`SharedGroup::generation`)
                 .or_insert_with(|| {
                     self.shared_generations += 1;
@@ -1203,10 +1205,11 @@ impl Router {
                 }
             };
 
-            let shared_group = request
-                .group
-                .as_ref()
-                .and_then(|name| self.shared_subscriptions.get_mut(name));
+            // flask-mqtt patch 12: groups keyed by the shared filter
+            let shared_group = match request.group {
+                Some(_) => self.shared_subscriptions.get_mut(&request.filter),
+                None => None,
+            };
 
             match forward_device_data(
                 &mut request,

@@ -8,8 +8,9 @@ pub struct SharedGroup {
     current_client_index: usize,
     pub cursor: (u64, u64),
     pub strategy: Strategy,
-    /// flask-mqtt: which creation of the group (by name) this is, from 1: a group dropped
-    /// (left empty) and recreated is of another one (see `DataRequest::held_in_generation`).
+    /// flask-mqtt: which creation of the group (by shared filter, patch 12) this is, from 1:
+    /// a group dropped (left empty) and recreated is of another one (see
+    /// `DataRequest::held_in_generation`).
     pub generation: u64,
 }
 
