@@ -1,19 +1,100 @@
 //! Shared subscriptions (`$share/<group>/<filter>`) on the embedded broker
-//! (`MQTT_BROKER_URL=embedded`, rumqttd): what a group is. rumqttd 0.20.0 keyed groups by
-//! name alone, so one group name on two filters shared one member list and one cursor over
-//! two logs (MQTT 5.0, 4.8.2: a shared subscription is its group and its filter). Ours
-//! (vendor/rumqttd, PATCHED.md, 12) keys groups by (group, filter).
+//! (`MQTT_BROKER_URL=embedded`, rumqttd): what a group owes at least once, and what a group
+//! is. rumqttd 0.20.0 lost the unacknowledged QoS 1 message of a member that unsubscribed
+//! or whose session ended (MQTT 5.0, 4.8.2: the server should send it to another member),
+//! and keyed groups by name alone, so one group name on two filters shared one member list
+//! and one cursor over two logs (MQTT 5.0, 4.8.2: a shared subscription is its group and
+//! its filter). Ours (vendor/rumqttd, PATCHED.md, 11 and 12) hands the message to the
+//! group's other members and keys groups by (group, filter).
 //!
 //! A process of its own (this test binary): the embedded broker is one per process.
 
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::time::Duration;
+
 use flask_mqtt_actix::EmbeddedBroker;
-use flask_mqtt_tests::{after_a_message_to, unique, SocketClient};
+use flask_mqtt_tests::{after_a_message_to, first_publish_by, unique, SocketClient};
+
+const T: Duration = Duration::from_secs(20);
 
 /// Topics of this binary start with this.
 const PREFIX: &str = "embedded-groups";
+
+/// The payloads `member` receives (acknowledged) until it has all of `wanted`; panics with
+/// what it got if they do not all come within [`T`].
+fn receive_all(member: &mut SocketClient, wanted: &[&str], what: &str) -> Vec<String> {
+    let mut got: Vec<String> = Vec::new();
+    while !wanted.iter().all(|w| got.iter().any(|p| p == w)) {
+        match first_publish_by(&mut [&mut *member], T) {
+            Some((_, payload)) => got.push(payload),
+            None => panic!("{what} got {got:?}, not all of {wanted:?}, within {T:?}"),
+        }
+    }
+    got
+}
+
+/// Two members X and Y (clean sessions) of `$share/<group>/<topic>`, X first (the round
+/// robin's first turn), and a publisher; X has received "held" and not acknowledged it.
+fn x_holding_a_message(name: &str) -> (SocketClient, SocketClient, SocketClient, String, String) {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let x_id = unique(&format!("{PREFIX}-{name}"));
+    let topic = format!("{PREFIX}/{name}/{x_id}");
+    let shared = format!("$share/{x_id}/{topic}");
+
+    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "member X");
+    x.subscribe(&shared);
+    let (mut y, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-y")), true, "member Y");
+    y.subscribe(&shared);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{x_id}-pub")), true, "publisher");
+    publisher.publish_qos1(&topic, "held", 1);
+    let (_, payload, _) = x.next_publish("X, the group's first turn");
+    assert_eq!(payload, "held", "X's first message");
+    (x, y, publisher, topic, shared)
+}
+
+/// A member that unsubscribes holding an unacknowledged QoS 1 message of its group: the
+/// group's other member gets it. rumqttd left the group's cursor past it: Y got the next
+/// message only.
+#[test]
+fn a_message_held_by_a_member_that_unsubscribes_goes_to_another_member() {
+    let (mut x, mut y, mut publisher, topic, shared) = x_holding_a_message("unsub");
+
+    x.unsubscribe(&shared);
+    publisher.publish_qos1(&topic, "after", 2);
+
+    let mut got = Vec::new();
+    while !got.iter().any(|p| p == "after") {
+        let (_, payload, pkid) = y.next_publish("member Y");
+        y.puback(pkid);
+        got.push(payload);
+    }
+    assert!(
+        got.iter().any(|p| p == "held"),
+        "Y got {got:?}: not the message X held when it unsubscribed from `{shared}`"
+    );
+}
+
+/// A member whose session ends (clean session, gone without a DISCONNECT) holding an
+/// unacknowledged QoS 1 message of its group: the group's other member gets it. rumqttd
+/// moved the group back to the message for a persistent session only: Y got the next
+/// message only.
+#[test]
+fn a_message_held_by_a_member_whose_session_ends_goes_to_another_member() {
+    let (x, mut y, mut publisher, topic, _) = x_holding_a_message("ends");
+
+    x.vanish();
+    publisher.publish_qos1(&topic, "after", 2);
+
+    receive_all(
+        &mut y,
+        &["held", "after"],
+        "Y (the message X held when its session ended is \"held\")",
+    );
+}
 
 /// One client in `$share/g/a` and `$share/g/b`: two shared subscriptions, each with its own
 /// place in its own log. rumqttd kept one cursor for the group name, moved by `a`'s log,

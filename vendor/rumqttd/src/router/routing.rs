@@ -592,6 +592,37 @@ impl Router {
             !group.is_empty()
         });
 
+        // flask-mqtt patch 11: an unacknowledged QoS 1 or 2 message of a shared subscription
+        // goes to the group's other members (MQTT 5.0, 4.8.2), whether the session ends
+        // (clean session) or is kept (it gets the message again when it comes back, see
+        // below). Upstream moved the group back to the message for a kept session only,
+        // and woke no member: a clean session's message was lost to the group, and a kept
+        // one's waited for the filter's next message.
+        let held: Vec<(String, FilterIdx, Offset)> = tracker
+            .data_requests
+            .iter()
+            .chain(inflight_data_requests.iter())
+            .filter(|r| r.group.is_some() && r.qos > 0)
+            .filter_map(|r| {
+                let cursor = retransmissions.get(&r.filter_idx)?;
+                Some((r.filter.clone(), r.filter_idx, *cursor))
+            })
+            .collect();
+        for (shared_filter, filter_idx, cursor) in held {
+            hand_back_to_group(
+                &mut self.shared_subscriptions,
+                &mut self.datalog,
+                &mut self.notifications,
+                &shared_filter,
+                filter_idx,
+                cursor,
+            );
+        }
+        while let Some((id, request)) = self.notifications.pop_front() {
+            self.scheduler.track(id, request);
+            self.scheduler.reschedule(id, ScheduleReason::FreshData);
+        }
+
         // Remove this connection from subscriptions
         for filter in connection.subscriptions.iter() {
             if let Some(connections) = self.subscription_map.get_mut(filter) {
@@ -632,20 +663,13 @@ impl Router {
                         request.held_in_generation =
                             Some(generations.get(&request.filter).copied().unwrap_or(0));
                     }
-                    // reset the group cursor
-                    if request.group.is_some() {
-                        // TODO: Test this more
-                        // flask-mqtt: the group is gone when this client was its last
-                        // member (removed above, with the groups left empty), and
-                        // `.expect("group must exists")` panicked the router thread: one
-                        // client could kill the broker. No group, no cursor to reset: the
-                        // request keeps its own cursor, set above, for the session.
-                        // (patch 12: groups keyed by the shared filter)
-                        if let Some(group) = self.shared_subscriptions.get_mut(&request.filter)
-                        {
-                            group.cursor = *cursor;
-                        }
-                    }
+                    // flask-mqtt: upstream reset the group's cursor here, with
+                    // `.expect("group must exists")`, which panicked the router thread
+                    // when this client was the group's last member (the group is gone,
+                    // removed above with the groups left empty): one client could kill
+                    // the broker. The group moves back above now (patch 11), only when
+                    // it still exists; the request keeps its own cursor, set above, for
+                    // the session.
                 }
             }
 
@@ -684,6 +708,8 @@ impl Router {
 
         let mut force_ack = false;
         let mut new_data = false;
+        // flask-mqtt patch 11: requests woken by an UNSUBSCRIBE (see there)
+        let mut woken = false;
         let mut disconnect = false;
         let mut disconnect_reason: Option<DisconnectReasonCode> = None;
 
@@ -907,6 +933,28 @@ impl Router {
                             self.notifications.retain(|(connection_id, request)| {
                                 !(*connection_id == id && request.filter == *filter)
                             });
+                            // flask-mqtt patch 11: the unacknowledged QoS 1 or 2 message
+                            // of the group this client leaves goes to the group's other
+                            // members (upstream: to none of them; the client may still
+                            // acknowledge it, MQTT 3.1.1, 3.10.4: QoS 1 and 2 allow
+                            // duplicates, not loss)
+                            if extract_group(filter).is_some() {
+                                let filter_idx = self.datalog.filter_idx(&log_filter);
+                                let held = filter_idx.and_then(|idx| {
+                                    let outgoing = self.obufs.get(id)?;
+                                    Some((idx, *outgoing.retransmission_map().get(&idx)?))
+                                });
+                                if let Some((filter_idx, cursor)) = held {
+                                    woken |= hand_back_to_group(
+                                        &mut self.shared_subscriptions,
+                                        &mut self.datalog,
+                                        &mut self.notifications,
+                                        filter,
+                                        filter_idx,
+                                        cursor,
+                                    );
+                                }
+                            }
                             force_ack = true;
                         }
                     }
@@ -1042,7 +1090,8 @@ impl Router {
         // Notify waiting consumers only if there is publish data. During
         // subscription, data request is added to data waiter. With out this
         // if condition, connection will be woken up even during subscription
-        if new_data {
+        // flask-mqtt patch 11: or requests woken by an UNSUBSCRIBE
+        if new_data || woken {
             // Prepare all the consumers which are waiting for new data
             while let Some((id, request)) = self.notifications.pop_front() {
                 self.scheduler.track(id, request);
@@ -1909,6 +1958,29 @@ fn validate_clientid(client_id: &str) -> Result<(), RouterError> {
     }
 
     Ok(())
+}
+
+/// flask-mqtt patch 11: moves the group of `shared_filter` (`$share/<group>/<filter>`), if
+/// it exists, back to `cursor`, an unacknowledged message of a member that leaves it, and
+/// wakes the requests waiting on its log (`filter_idx`) into `notifications`, so that the
+/// group's next member reads it; returns whether it did. Never forward: the group may
+/// stand behind already, for another member's message.
+fn hand_back_to_group(
+    shared_subscriptions: &mut HashMap<String, SharedGroup>,
+    datalog: &mut DataLog,
+    notifications: &mut VecDeque<(ConnectionId, DataRequest)>,
+    shared_filter: &str,
+    filter_idx: FilterIdx,
+    cursor: Offset,
+) -> bool {
+    match shared_subscriptions.get_mut(shared_filter) {
+        Some(group) if cursor < group.cursor => {
+            group.cursor = cursor;
+            datalog.wake(filter_idx, notifications);
+            true
+        }
+        _ => false,
+    }
 }
 
 fn extract_group(filter: &str) -> Option<(String, String)> {
