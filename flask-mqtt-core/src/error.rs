@@ -661,6 +661,14 @@ impl Error {
         }
     }
 
+    /// Whether Paho's error `e`, failing a SUBSCRIBE or UNSUBSCRIBE, is the broker's
+    /// answer (a reason code: MQTT 5 SUBACK/UNSUBACK, the broker handled the packet);
+    /// any other error is Paho's (not connected, failed to send, cut short by a
+    /// disconnect), and the broker may not have seen the packet.
+    pub(crate) fn answered_by_broker(e: &paho_mqtt::Error) -> bool {
+        matches!(e, paho_mqtt::Error::ReasonCode(..))
+    }
+
     pub(crate) fn invalid_filter(filter: &str, source: TopicFilterError) -> Error {
         Error::InvalidFilter {
             filter: truncate(filter),

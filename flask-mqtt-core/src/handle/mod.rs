@@ -334,8 +334,17 @@ impl Mqtt {
             return false;
         }
         match self.unsubscribe_sent(left.clone()).await {
+            // Unanswered, or Paho failed to send it (the connection went): kept by
+            // `unsubscribe_sent` for the next connect.
+            Err(e) if !matches!(&e, Error::Paho(p) if Error::answered_by_broker(p)) => {
+                self.emit_log(
+                    LogLevel::Err,
+                    format!("unsubscribing what the session kept failed: {e}; on_connect handlers are not told of this connection"),
+                );
+                false
+            }
             // The broker answered (an MQTT 5 refusal is an answer too): done with them.
-            done @ (Ok(()) | Err(Error::Paho(paho_mqtt::Error::ReasonCode(..)))) => {
+            done => {
                 if let Err(e) = done {
                     self.emit_log(
                         LogLevel::Warning,
@@ -347,15 +356,6 @@ impl Mqtt {
                     later.remove(filter);
                 }
                 true
-            }
-            // Unanswered, or Paho failed to send it (the connection went): kept by
-            // `unsubscribe_sent` for the next connect.
-            Err(e) => {
-                self.emit_log(
-                    LogLevel::Err,
-                    format!("unsubscribing what the session kept failed: {e}; on_connect handlers are not told of this connection"),
-                );
-                false
             }
         }
     }
@@ -471,9 +471,7 @@ impl Mqtt {
             });
         };
         if let Err(e) = answer {
-            // A reason code is the broker's answer; anything else is Paho's (not
-            // connected, cut short): the broker may not have seen the UNSUBSCRIBE.
-            if !matches!(e, paho_mqtt::Error::ReasonCode(..)) {
+            if !Error::answered_by_broker(&e) {
                 self.unsubscribe_later(&filters);
             }
             return Err(Error::from_paho(e, PahoOp::Unsubscribe));

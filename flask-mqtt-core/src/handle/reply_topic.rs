@@ -189,9 +189,7 @@ fn unsubscribe_later(
                 Ok(()) => true,
                 Err(e) => {
                     log::debug!(target: CLIENT_TARGET, "unsubscribing from the reply topic `{}` failed: {e}", truncate(&topic));
-                    // A reason code is the broker's answer; anything else is Paho's
-                    // (not connected, cut short): the broker may not have seen it.
-                    matches!(e, paho_mqtt::Error::ReasonCode(..))
+                    Error::answered_by_broker(&e)
                 }
             },
             _ = ends.changed() => false,
