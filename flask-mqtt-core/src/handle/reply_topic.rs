@@ -112,7 +112,7 @@ impl Mqtt {
         );
         for (topic, unsubscribed, release) in released {
             log::debug!(target: CLIENT_TARGET, "the reply topic `{}` may still be subscribed in the session the broker kept (its SUBSCRIBE or UNSUBSCRIBE went unanswered when a connection ended), and no request waits on it: unsubscribing", truncate(&topic));
-            unsubscribe_later(shared, &topic, Some(unsubscribed), release, ends.clone());
+            await_unsuback(shared, &topic, Some(unsubscribed), release, ends.clone());
         }
     }
 }
@@ -147,7 +147,7 @@ fn settle(
         if unsubscribed.is_some() {
             log::debug!(target: CLIENT_TARGET, "the reply topic `{}` was subscribed after its last request ended: unsubscribing", truncate(topic));
         }
-        unsubscribe_later(shared, topic, unsubscribed, release, ends);
+        await_unsuback(shared, topic, unsubscribed, release, ends);
     }
 }
 
@@ -168,7 +168,7 @@ type Unsubscribed = BoxFuture<'static, std::result::Result<(), paho_mqtt::Error>
 /// answer), or Paho could not send it (a connection that just ended): then the broker
 /// may still hold the subscription. `ends` is [`Shared::ends`] watched since before the
 /// UNSUBSCRIBE was sent, so that a connection ending in between is seen.
-fn unsubscribe_later(
+fn await_unsuback(
     shared: &Arc<Shared>,
     topic: &str,
     unsubscribed: Option<Unsubscribed>,
@@ -311,7 +311,7 @@ impl Drop for Waiter {
             unsubscribe_unless_own(shared, topic)
         });
         if let Some((unsubscribed, release)) = unsubscribed {
-            unsubscribe_later(shared, &self.key.topic, unsubscribed, release, ends);
+            await_unsuback(shared, &self.key.topic, unsubscribed, release, ends);
         }
     }
 }
