@@ -8,10 +8,12 @@ pub(crate) mod input;
 pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod outbound;
+pub(crate) mod owed;
 pub(crate) mod publish;
 pub(crate) mod replies;
 pub(crate) mod reply_topic;
 pub(crate) mod request;
+pub(crate) mod session;
 pub(crate) mod shared;
 pub(crate) mod state;
 
@@ -69,7 +71,7 @@ impl Mqtt {
         self.ensure_open()?;
         lock(&self.shared.topics).insert(filter.as_str().to_owned(), qos);
         // Subscribed again: an UNSUBSCRIBE still owed to the broker would undo it.
-        lock(&self.shared.unsubscribe_later).remove(filter.as_str());
+        lock(&self.shared.owed).cancel(filter.as_str());
         if !self.shared.outbound.is_connected() {
             return Ok(());
         }
@@ -246,10 +248,10 @@ impl Mqtt {
     }
 
     /// Subscribes every recorded filter again, on each connect, and the reply topics
-    /// requests still wait on ([`Mqtt::resubscribe_replies`]); first, whatever follows,
-    /// releases the reply topics left in doubt ([`Mqtt::release_in_doubt`]), then, when
-    /// the broker kept the session (`session_present`), unsubscribes what it may still
-    /// hold ([`Mqtt::unsubscribe_leftovers`]). Each chunk of filters is read again when
+    /// requests still wait on ([`Mqtt::resubscribe_replies`]); first, when the broker kept
+    /// the session (`session_present`), unsubscribes what it may still hold that the
+    /// client no longer wants, in one UNSUBSCRIBE ([`Mqtt::pay_owed`]: the user's filters
+    /// owed one, the reply topics left in doubt). Each chunk of filters is read again when
     /// its turn comes: an `unsubscribe` or a QoS changed while an earlier chunk waited
     /// for its SUBACK is not undone. A filter the broker refuses is reported as
     /// [`Mqtt::subscribe`] reports it, and visibly besides: its handler would otherwise
@@ -258,8 +260,8 @@ impl Mqtt {
     /// connection went (or Paho failed writing to it) and on_connect is not told.
     pub(crate) async fn resubscribe(&self, session_present: bool) -> bool {
         let all: Vec<(String, QoS)> = self.topics();
-        self.release_in_doubt(&all, session_present);
-        if !self.unsubscribe_leftovers(session_present).await {
+        let handled = |filter: &str| all.iter().any(|(f, _)| f == filter);
+        if !self.pay_owed(session_present, handled).await {
             return false;
         }
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
@@ -297,78 +299,6 @@ impl Mqtt {
             );
         }
         true
-    }
-
-    /// With the session the broker kept (`session_present`), unsubscribes the filters
-    /// whose UNSUBSCRIBE it did not answer ([`Shared::unsubscribe_later`]) and that are not
-    /// subscribed again since; without it there is nothing left to undo. Whether the
-    /// broker answered (if not, the connection went: a reconnect tries again).
-    async fn unsubscribe_leftovers(&self, session_present: bool) -> bool {
-        let remembered: Vec<String> = {
-            let mut later = lock(&self.shared.unsubscribe_later);
-            if !session_present {
-                later.clear();
-                return true;
-            }
-            let topics = lock(&self.shared.topics);
-            later.retain(|f| !topics.contains_key(f));
-            later.iter().cloned().collect()
-        };
-        // A reply topic a request waits on now (one named like a filter unsubscribed
-        // before) is the request's to subscribe: no UNSUBSCRIBE may undo it. Asked
-        // outside the locks above, which the requests' table never nests in.
-        let (wanted, left): (Vec<String>, Vec<String>) = remembered
-            .into_iter()
-            .partition(|f| self.shared.requests.wanted(f));
-        if !wanted.is_empty() {
-            let mut later = lock(&self.shared.unsubscribe_later);
-            for filter in &wanted {
-                later.remove(filter);
-            }
-        }
-        if left.is_empty() {
-            return true;
-        }
-        if !self.shared.outbound.is_connected() {
-            // Gone already: the next connect tries again.
-            return false;
-        }
-        match self.unsubscribe_sent(left.clone()).await {
-            // Unanswered, or Paho failed to send it (the connection went): kept by
-            // `unsubscribe_sent` for the next connect.
-            Err(e) if !matches!(&e, Error::Paho(p) if Error::answered_by_broker(p)) => {
-                self.emit_log(
-                    LogLevel::Err,
-                    format!("unsubscribing what the session kept failed: {e}; on_connect handlers are not told of this connection"),
-                );
-                false
-            }
-            // The broker answered (an MQTT 5 refusal is an answer too): done with them.
-            done => {
-                if let Err(e) = done {
-                    self.emit_log(
-                        LogLevel::Warning,
-                        format!("unsubscribing what the session kept failed: {e}"),
-                    );
-                }
-                let mut later = lock(&self.shared.unsubscribe_later);
-                for filter in &left {
-                    later.remove(filter);
-                }
-                true
-            }
-        }
-    }
-
-    /// Remembers `filters`, whose UNSUBSCRIBE the broker did not answer, for the next
-    /// connect with the session present; with a clean session the broker forgets them.
-    fn unsubscribe_later(&self, filters: &[String]) {
-        if self.shared.config.clean_session() {
-            return;
-        }
-        let topics = lock(&self.shared.topics);
-        let mut later = lock(&self.shared.unsubscribe_later);
-        later.extend(filters.iter().filter(|f| !topics.contains_key(*f)).cloned());
     }
 
     async fn subscribe_now(&self, subs: Vec<(String, QoS)>, refusal: Refusal) -> Result<()> {
@@ -451,19 +381,19 @@ impl Mqtt {
 
     async fn unsubscribe_now(&self, filters: Vec<String>) -> Result<()> {
         if !self.shared.outbound.is_connected() {
-            self.unsubscribe_later(&filters);
+            self.owe(&filters);
             return Ok(());
         }
         self.unsubscribe_sent(filters).await
     }
 
     /// Sends the UNSUBSCRIBE of `filters` and waits for the broker's answer; unanswered,
-    /// they are remembered for the next connect ([`Mqtt::unsubscribe_later`]).
+    /// they are owed to the next connect ([`Mqtt::owe`]).
     async fn unsubscribe_sent(&self, filters: Vec<String>) -> Result<()> {
         let ends = self.shared.ends.subscribe();
         let answer = self.shared.outbound.unsubscribe(filters.clone());
         let Some(answer) = self.answered(ends, answer).await else {
-            self.unsubscribe_later(&filters);
+            self.owe(&filters);
             return Err(Error::Unanswered {
                 request: "UNSUBSCRIBE",
                 filter: truncate(filters.first().map_or("", String::as_str)),
@@ -472,7 +402,7 @@ impl Mqtt {
         };
         if let Err(e) = answer {
             if !Error::answered_by_broker(&e) {
-                self.unsubscribe_later(&filters);
+                self.owe(&filters);
             }
             return Err(Error::from_paho(e, PahoOp::Unsubscribe));
         }

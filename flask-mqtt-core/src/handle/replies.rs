@@ -3,7 +3,7 @@
 //! message to handlers).
 
 use std::collections::hash_map::{Entry, RandomState};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -12,6 +12,7 @@ use flask_mqtt_topic::TopicName;
 use paho_mqtt::PropertyCode;
 use tokio::sync::{oneshot, watch};
 
+use super::owed::Released;
 use crate::error::{truncate, Error, Result};
 use crate::event::log::CLIENT_TARGET;
 use crate::message::Message;
@@ -66,13 +67,13 @@ enum Subscription {
     /// No request waits on it any more and its UNSUBSCRIBE, numbered `id`, sent on
     /// `connection` (or, when sent between connections, numbered as the one before),
     /// awaits its answer ([`Requests::released`]). At a later connect it is in doubt
-    /// ([`Requests::in_doubt`]): whether that answer came may be learnt only afterwards.
+    /// ([`Requests::release_owed`]): whether that answer came may be learnt only afterwards.
     Releasing { id: u64, connection: u64 },
     /// Its SUBSCRIBE or UNSUBSCRIBE went unanswered (the connection ended first, or Paho
     /// could not send the UNSUBSCRIBE): the broker may have handled it or not, and a
     /// persistent session keeps what it handled. The next request on it subscribes it
     /// (as after [`None`](Self::None)); with no request left, the next connect
-    /// unsubscribes it when the broker kept the session ([`Requests::in_doubt`]).
+    /// unsubscribes it when the broker kept the session ([`Requests::release_owed`]).
     Unknown,
 }
 
@@ -164,15 +165,6 @@ impl Requests {
     /// The client's own reply topic.
     pub(crate) fn own_topic(&self) -> &str {
         &self.own_topic
-    }
-
-    /// Whether `topic` is a reply topic a request waits on, or the client's own: one
-    /// this client wants subscribed.
-    pub(crate) fn wanted(&self, topic: &str) -> bool {
-        lock(&self.table)
-            .topics
-            .get(topic)
-            .is_some_and(|t| t.users > 0 || t.own)
     }
 
     /// How many requests wait.
@@ -428,7 +420,7 @@ impl Requests {
     /// Records the answer to the SUBSCRIBE `id` of `topic` (unless a later one replaced
     /// it): granted, the topic is subscribed on its connection; unanswered, it may be
     /// (`Subscription::Unknown`: kept, also with no request left, until the next connect
-    /// settles it, [`in_doubt`](Self::in_doubt)); otherwise it is not, and the next
+    /// settles it, [`release_owed`](Self::release_owed)); otherwise it is not, and the next
     /// request subscribes again. A refusal ends every request waiting on the
     /// topic with [`Error::SubscribeRejected`] (also those that wait for their reply
     /// already: at a reconnect's resubscription). When no request waits on the topic
@@ -508,7 +500,7 @@ impl Requests {
     }
 
     /// The UNSUBSCRIBE numbered `id` of `topic` (from [`unregister`](Self::unregister),
-    /// [`settle`](Self::settle) or [`in_doubt`](Self::in_doubt)) was `answered`, or not
+    /// [`settle`](Self::settle) or [`release_owed`](Self::release_owed)) was `answered`, or not
     /// sent (the topic is one of the client's own), or the client stopped: the topic is
     /// no reply topic any more, unless a request waits on it again. Not `answered` (its
     /// connection ended first, or Paho could not send it): a persistent session may
@@ -530,27 +522,32 @@ impl Requests {
         }
     }
 
-    /// At a connect (numbered `connection`): the reply topics no request waits on whose
+    /// At a connect (numbered `connection`), the one pass over what the broker's
+    /// session may hold that the client no longer wants: `owed`, the user's filters
+    /// whose UNSUBSCRIBE it did not answer ([`Owed`](super::owed::Owed)), except those a
+    /// request waits on as its reply topic, or the own reply topic ([`Released::wanted`]:
+    /// no UNSUBSCRIBE may undo them); and the reply topics no request waits on whose
     /// subscription an ended connection left in doubt (a SUBSCRIBE or UNSUBSCRIBE
     /// unanswered, also when that is not known yet: the task awaiting it may learn the
     /// end only after this connect, and its late [`released`](Self::released) then
     /// finds a newer number and changes nothing). When the broker kept the session
-    /// (`session_present`) it may hold them: `unsubscribe` is called with each under the lock, and its result returned
-    /// with the topic and the number to give [`released`](Self::released), except for
-    /// the own reply topic (which stays subscribed) and topics `skip` says are the
-    /// client's own filters (subscribed anyway: forgotten). Without the session the
-    /// broker holds none of them: forgotten.
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn in_doubt<F>(
+    /// (`session_present`) it may hold them all: `unsubscribe` is called once, under the
+    /// lock, with each string once (a user's filter in doubt as a reply topic too is one
+    /// subscription), except the own reply topic (which stays subscribed) and topics
+    /// `skip` says are the client's own filters (subscribed anyway: forgotten). Without
+    /// the session the broker holds none of them: forgotten. Under the lock, a request
+    /// registering one of them afterwards sends its SUBSCRIBE after this UNSUBSCRIBE.
+    pub(crate) fn release_owed<F>(
         &self,
         connection: u64,
         session_present: bool,
+        owed: Vec<String>,
         skip: impl Fn(&str) -> bool,
-        mut unsubscribe: impl FnMut(&str) -> F,
-    ) -> Vec<(String, F, u64)> {
+        unsubscribe: impl FnOnce(&[String]) -> F,
+    ) -> Released<F> {
         let mut guard = lock(&self.table);
         let table = &mut *guard;
-        let mut released = Vec::new();
+        let mut replies = Vec::new();
         let mut forgotten = Vec::new();
         for (topic, entry) in &mut table.topics {
             let doubtful = match entry.subscription {
@@ -570,7 +567,7 @@ impl Requests {
                 let id = table.next_subscribe;
                 table.next_subscribe = id.wrapping_add(1);
                 entry.subscription = Subscription::Releasing { id, connection };
-                released.push((topic.clone(), unsubscribe(topic), id));
+                replies.push((topic.clone(), id));
             } else {
                 forgotten.push(topic.clone());
             }
@@ -578,7 +575,17 @@ impl Requests {
         for topic in forgotten {
             table.topics.remove(&topic);
         }
-        released
+        let (wanted, owed): (BTreeSet<String>, BTreeSet<String>) = owed
+            .into_iter()
+            .partition(|f| table.topics.get(f).is_some_and(|t| t.users > 0 || t.own));
+        let mut all: BTreeSet<String> = owed;
+        all.extend(replies.iter().map(|(topic, _)| topic.clone()));
+        let all: Vec<String> = all.into_iter().collect();
+        Released {
+            sent: (!all.is_empty()).then(|| unsubscribe(&all)),
+            wanted,
+            replies,
+        }
     }
 
     /// Forgets the request `key`. When it was the last on a reply topic the caller named,
@@ -590,7 +597,7 @@ impl Requests {
     /// with no request. If its SUBSCRIBE still awaits an
     /// answer, the topic stays one too, and [`settle`](Self::settle) unsubscribes it
     /// once granted; if an ended connection left it in doubt, it stays one until the
-    /// next connect ([`in_doubt`](Self::in_doubt)).
+    /// next connect ([`release_owed`](Self::release_owed)).
     pub(crate) fn unregister<F>(
         &self,
         key: &Key,

@@ -35,7 +35,7 @@ impl Mqtt {
     /// requests waiting on the topic; a topic refused, or failed by Paho, is not asked
     /// for again on this connection (the next request on it asks again). The reply
     /// topics no request waits on that an ended connection left in doubt are released
-    /// before, by [`release_in_doubt`](Self::release_in_doubt).
+    /// before, by [`pay_owed`](Self::pay_owed).
     pub(super) async fn resubscribe_replies(&self, handled: &[(String, QoS)]) -> bool {
         let shared = &self.shared;
         let connection = lock(&shared.health).connects;
@@ -88,31 +88,6 @@ impl Mqtt {
             if answer.is_none() {
                 return false;
             }
-        }
-    }
-}
-
-impl Mqtt {
-    /// At a connect, first (also when subscribing anything again fails: the connection
-    /// may stay up): unsubscribes the reply topics no request waits on whose
-    /// subscription an ended connection left in doubt, when the broker kept the session
-    /// (`session_present`), forgets them otherwise
-    /// ([`Requests::in_doubt`](super::replies::Requests::in_doubt)); `handled` are the
-    /// client's own filters (subscribed anyway).
-    pub(super) fn release_in_doubt(&self, handled: &[(String, QoS)], session_present: bool) {
-        let shared = &self.shared;
-        let connection = lock(&shared.health).connects;
-        // Watched before the UNSUBSCRIBEs are sent: a connection ending after them is seen.
-        let ends = shared.ends.subscribe();
-        let released = shared.requests.in_doubt(
-            connection,
-            session_present,
-            |topic| handled.iter().any(|(filter, _)| filter == topic),
-            |topic| shared.outbound.unsubscribe(vec![topic.to_owned()]),
-        );
-        for (topic, unsubscribed, release) in released {
-            log::debug!(target: CLIENT_TARGET, "the reply topic `{}` may still be subscribed in the session the broker kept (its SUBSCRIBE or UNSUBSCRIBE went unanswered when a connection ended), and no request waits on it: unsubscribing", truncate(&topic));
-            await_unsuback(shared, &topic, Some(unsubscribed), release, ends.clone());
         }
     }
 }

@@ -11,6 +11,7 @@ use super::health::{ConnectionState, Health, Stalls};
 use super::input::Input;
 use super::limits::BrokerLimits;
 use super::outbound::Outbound;
+use super::owed::Owed;
 use super::replies::Requests;
 use super::state::States;
 use crate::ack::watermark::Watermark;
@@ -33,12 +34,14 @@ pub(crate) struct Shared {
     /// asked for again at the next connect (an ACL may change, a failover broker may
     /// allow them); only an unsubscription removes them.
     pub(crate) declared: BTreeSet<String>,
-    /// Filters unsubscribed whose UNSUBSCRIBE the broker did not answer (not sent while
-    /// disconnected, or the connection ended first), with a persistent session: the
-    /// broker may still hold them, so the next connect that finds the session present
-    /// unsubscribes them, before subscribing `topics` again. Subscribing one again
-    /// removes it.
-    pub(crate) unsubscribe_later: Mutex<BTreeSet<String>>,
+    /// The user's filters unsubscribed whose UNSUBSCRIBE the broker did not answer (not
+    /// sent while disconnected, or the connection ended first, or Paho failed to send
+    /// it), with a persistent session: the broker may still hold them, so the next
+    /// connect that finds the session present unsubscribes them
+    /// ([`Mqtt::pay_owed`](super::Mqtt::pay_owed)), before subscribing `topics` again.
+    /// Subscribing one again cancels it. Lock order: before `topics`, never inside the
+    /// requests' table.
+    pub(crate) owed: Mutex<Owed>,
     /// To the driver task, when one runs: events to dispatch, log lines, shutdown.
     pub(crate) input: mpsc::UnboundedSender<Input>,
     /// The runtime that finishes publishes whose caller stopped waiting.
@@ -100,7 +103,7 @@ impl Shared {
             uri,
             declared: topics.keys().cloned().collect(),
             topics: Mutex::new(topics),
-            unsubscribe_later: Mutex::default(),
+            owed: Mutex::default(),
             input,
             rt,
             closed: AtomicBool::new(false),

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::health::ConnectionState;
 use super::outbound::fake::{client, client_with, Connection, Fake, Subacks, Unsubacks};
+use super::replies::{Suback, Subscribing};
 use crate::config::Config;
 use crate::qos::QoS;
 use crate::sync::lock;
@@ -118,7 +120,7 @@ async fn an_unsubscribe_while_disconnected_is_sent_at_the_next_connect_to_the_se
     up.store(true, Ordering::SeqCst);
     assert!(mqtt.resubscribe(false).await);
     assert_eq!(lock(&sent).unsubscribed, ["gone/t"]);
-    assert!(lock(&mqtt.shared.unsubscribe_later).is_empty());
+    assert!(lock(&mqtt.shared.owed).filters().is_empty());
 }
 
 /// With a persistent session, an UNSUBSCRIBE that Paho fails to send (the connection went
@@ -142,9 +144,7 @@ async fn an_unsubscribe_paho_failed_to_send_is_kept_for_the_next_connect() {
     answer.send(Err(paho_mqtt::Error::Disconnected)).unwrap();
     assert!(unsubscribing.await.unwrap().is_err());
     assert_eq!(
-        lock(&mqtt.shared.unsubscribe_later)
-            .iter()
-            .collect::<Vec<_>>(),
+        lock(&mqtt.shared.owed).filters(),
         ["cut/t"],
         "a user's UNSUBSCRIBE that Paho failed was forgotten"
     );
@@ -156,9 +156,7 @@ async fn an_unsubscribe_paho_failed_to_send_is_kept_for_the_next_connect() {
     answer.send(Err(paho_mqtt::Error::Disconnected)).unwrap();
     assert!(!resubscribing.await.unwrap());
     assert_eq!(
-        lock(&mqtt.shared.unsubscribe_later)
-            .iter()
-            .collect::<Vec<_>>(),
+        lock(&mqtt.shared.owed).filters(),
         ["cut/t"],
         "the session's UNSUBSCRIBE that Paho failed was forgotten"
     );
@@ -169,7 +167,7 @@ async fn an_unsubscribe_paho_failed_to_send_is_kept_for_the_next_connect() {
     let answer = lock(&held).remove(0);
     answer.send(Ok(())).unwrap();
     assert!(resubscribing.await.unwrap());
-    assert!(lock(&mqtt.shared.unsubscribe_later).is_empty());
+    assert!(lock(&mqtt.shared.owed).filters().is_empty());
     assert_eq!(lock(&sent).unsubscribed, ["cut/t", "cut/t", "cut/t"]);
 }
 
@@ -189,7 +187,7 @@ async fn a_remembered_unsubscribe_does_not_undo_a_reply_topic_a_request_waits_on
     };
     let mqtt = client_with(fake, config, &[]);
     up.store(false, Ordering::SeqCst);
-    mqtt.unsubscribe_later(&["svc/replies".to_owned()]);
+    mqtt.owe(&["svc/replies".to_owned()]);
     up.store(true, Ordering::SeqCst);
     let m = mqtt.clone();
     let waiting = tokio::spawn(async move {
@@ -205,7 +203,7 @@ async fn a_remembered_unsubscribe_does_not_undo_a_reply_topic_a_request_waits_on
     let m = mqtt.clone();
     drop(tokio::spawn(async move { m.resubscribe(true).await }));
     until("the remembered UNSUBSCRIBE dropped", || {
-        lock(&mqtt.shared.unsubscribe_later).is_empty()
+        lock(&mqtt.shared.owed).filters().is_empty()
     })
     .await;
     assert!(
@@ -214,4 +212,62 @@ async fn a_remembered_unsubscribe_does_not_undo_a_reply_topic_a_request_waits_on
         lock(&sent).unsubscribed
     );
     waiting.abort();
+}
+
+/// A string both owed as a user's filter (unsubscribed while disconnected, with a
+/// persistent session) and left in doubt as a reply topic (its SUBSCRIBE unanswered when
+/// the connection ended, its request gone) is one subscription at the broker: the next
+/// connect that finds the session present sends ONE UNSUBSCRIBE of it, and the topic
+/// goes back to the handlers once it is answered. Before, each table had its own pass
+/// and each sent its own.
+#[tokio::test]
+async fn a_string_owed_as_a_filter_and_in_doubt_as_a_reply_topic_is_unsubscribed_once() {
+    let up = Arc::new(AtomicBool::new(true));
+    let fake = Fake::default().connection(Connection::Switched(Arc::clone(&up)));
+    let sent = fake.sent();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let mqtt = client_with(fake, config, &[]);
+    mqtt.shared
+        .set_state(ConnectionState::Connected, |h| h.connects += 1);
+    // On connection 1, a request's SUBSCRIBE of `svc/r` went unanswered, and it ended.
+    let requests = &mqtt.shared.requests;
+    let (key, _rx) = requests.register("svc/r".to_owned(), true).unwrap();
+    let Subscribing::Sent { id, .. } = requests.subscribe_once("svc/r", 1, || ()) else {
+        panic!("no SUBSCRIBE sent");
+    };
+    assert!(requests
+        .settle("svc/r", id, Suback::Unanswered, 1, |_| ())
+        .is_none());
+    assert!(requests.unregister(&key, 1, |_| ()).is_none());
+    // The user had subscribed `svc/r` too, and unsubscribes it while disconnected.
+    lock(&mqtt.shared.topics).insert("svc/r".to_owned(), QoS::AtLeastOnce);
+    mqtt.shared.connection_ended();
+    mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+    up.store(false, Ordering::SeqCst);
+    mqtt.unsubscribe("svc/r").await.unwrap();
+    up.store(true, Ordering::SeqCst);
+    mqtt.shared
+        .set_state(ConnectionState::Connected, |h| h.connects += 1);
+    assert!(mqtt.resubscribe(true).await);
+    until("the reply topic given back", || {
+        mqtt.shared
+            .requests
+            .route(
+                paho_mqtt::MessageBuilder::new().topic("svc/r").finalize(),
+                |_| false,
+            )
+            .is_some()
+    })
+    .await;
+    assert_eq!(
+        lock(&sent).unsubscribed,
+        ["svc/r"],
+        "one subscription at the broker, one UNSUBSCRIBE"
+    );
+    // Paid: nothing owed at the connect after.
+    assert!(mqtt.resubscribe(true).await);
+    assert_eq!(lock(&sent).unsubscribed, ["svc/r"]);
 }

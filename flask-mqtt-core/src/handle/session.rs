@@ -1,0 +1,159 @@
+//! [`Mqtt::pay_owed`]: the one pass at a connect that sends the UNSUBSCRIBEs a
+//! persistent session is owed.
+//!
+//! Two things leave the broker holding a subscription the client no longer wants: a
+//! user's filter unsubscribed while disconnected (or whose UNSUBSCRIBE went unanswered,
+//! or that Paho failed to send), remembered in [`Owed`]; and a reply topic whose SUBSCRIBE or
+//! UNSUBSCRIBE an ended connection left in doubt, which the requests' table keeps (its
+//! messages are no handler's until it is settled). A connect that finds the session
+//! present asks both once, and sends one UNSUBSCRIBE for what they owe together: a
+//! string in both is one subscription at the broker, unsubscribed once. A connect
+//! without the session forgets them (the broker did).
+
+use std::sync::atomic::Ordering;
+
+use tokio::sync::oneshot;
+
+use super::owed::Owed;
+use super::Mqtt;
+use crate::error::{truncate, Error, PahoOp};
+use crate::event::log::{LogLevel, CLIENT_TARGET};
+use crate::event::payloads::Unsubscribed;
+use crate::event::Event;
+use crate::sync::lock;
+
+impl Mqtt {
+    /// Remembers `filters`, whose UNSUBSCRIBE the broker did not answer, for the next
+    /// connect with the session present ([`Owed`]); with a clean session the broker
+    /// forgets them. A filter subscribed again is not owed.
+    pub(super) fn owe(&self, filters: &[String]) {
+        if self.shared.config.clean_session() {
+            return;
+        }
+        // Lock order: the owed table, then the topics.
+        let mut owed = lock(&self.shared.owed);
+        let topics = lock(&self.shared.topics);
+        for filter in filters.iter().filter(|f| !topics.contains_key(*f)) {
+            owed.owe(filter.clone());
+        }
+    }
+
+    /// At a connect, first: with the session the broker kept (`session_present`), one
+    /// UNSUBSCRIBE of what it is owed (the user's filters [`Owed`], except those
+    /// subscribed again or that a request waits on as its reply topic; the reply topics
+    /// no request waits on that an ended connection left in doubt,
+    /// [`Requests::release_owed`](super::replies::Requests::release_owed)); without it,
+    /// they are forgotten. `handled` says which filters the client subscribes (its own:
+    /// never unsubscribed). The answer is awaited by a task: a broker answer (also an
+    /// MQTT 5 refusal) pays the debts, anything else (the connection ended, Paho failed
+    /// to send it) keeps them for the next connect. The connect waits for it when user
+    /// filters are in it: whether the broker answered (if not, the connection went, and
+    /// on_connect is not told).
+    pub(super) async fn pay_owed(
+        &self,
+        session_present: bool,
+        handled: impl Fn(&str) -> bool,
+    ) -> bool {
+        let shared = &self.shared;
+        let connection = lock(&shared.health).connects;
+        let due = {
+            let mut owed = lock(&shared.owed);
+            if !session_present {
+                *owed = Owed::default();
+            }
+            owed.due(&handled)
+        };
+        if !due.is_empty() && !shared.outbound.is_connected() {
+            // Gone already: the next connect tries again.
+            return false;
+        }
+        // Watched before the UNSUBSCRIBE is sent: a connection ending after it is seen.
+        let ends = shared.ends.subscribe();
+        let names: Vec<String> = due.iter().map(|(f, _)| f.clone()).collect();
+        let released = shared.requests.release_owed(
+            connection,
+            session_present,
+            names,
+            &handled,
+            |all| {
+                log::debug!(target: CLIENT_TARGET, "unsubscribing what the session the broker kept may still hold: `{}`{}", truncate(all.first().map_or("", String::as_str)), if all.len() > 1 { format!(" and {} more", all.len() - 1) } else { String::new() });
+                shared.outbound.unsubscribe(all.to_vec())
+            },
+        );
+        // Those a request waits on are its to subscribe: no longer owed.
+        let wanted: Vec<(String, u64)> = due
+            .iter()
+            .filter(|(f, _)| released.wanted.contains(f))
+            .cloned()
+            .collect();
+        let sent: Vec<(String, u64)> = due
+            .into_iter()
+            .filter(|(f, _)| !released.wanted.contains(f))
+            .collect();
+        lock(&shared.owed).paid(&wanted);
+        let Some(answer) = released.sent else {
+            return true;
+        };
+        let (tx, rx) = oneshot::channel();
+        let mqtt = self.clone();
+        let replies = released.replies;
+        let filters = sent.clone();
+        drop(shared.rt.spawn(async move {
+            let outcome = mqtt.answered(ends, answer).await;
+            let answered = match &outcome {
+                Some(Ok(())) => true,
+                Some(Err(e)) => Error::answered_by_broker(e),
+                None => false,
+            };
+            // Stopped: nothing more can be sent.
+            let stopped = *mqtt.shared.ended.borrow();
+            for (topic, id) in &replies {
+                mqtt.shared
+                    .requests
+                    .released(topic, *id, answered || stopped);
+            }
+            if answered {
+                lock(&mqtt.shared.owed).paid(&filters);
+            }
+            let _ = tx.send(outcome);
+        }));
+        if sent.is_empty() {
+            return true;
+        }
+        let outcome = match rx.await {
+            Ok(Some(outcome)) => outcome.map_err(|e| Error::from_paho(e, PahoOp::Unsubscribe)),
+            Ok(None) | Err(_) => Err(Error::Unanswered {
+                request: "UNSUBSCRIBE",
+                filter: truncate(sent.first().map_or("", |(f, _)| f.as_str())),
+                stopped: shared.closed.load(Ordering::SeqCst),
+            }),
+        };
+        match outcome {
+            Ok(()) => {
+                for (filter, _) in sent {
+                    log::info!(target: CLIENT_TARGET, "unsubscribed from `{filter}`");
+                    self.emit(Event::Unsubscribed(Unsubscribed { filter }));
+                }
+                true
+            }
+            // An MQTT 5 refusal is an answer too: paid.
+            Err(Error::Paho(e)) if Error::answered_by_broker(&e) => {
+                self.emit_log(
+                    LogLevel::Warning,
+                    format!(
+                        "unsubscribing what the session kept failed: {}",
+                        Error::Paho(e)
+                    ),
+                );
+                true
+            }
+            Err(e) => {
+                self.emit_log(
+                    LogLevel::Err,
+                    format!("unsubscribing what the session kept failed: {e}; on_connect handlers are not told of this connection"),
+                );
+                false
+            }
+        }
+    }
+}
