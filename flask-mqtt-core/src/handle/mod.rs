@@ -253,17 +253,23 @@ impl Mqtt {
     /// client no longer wants, in one UNSUBSCRIBE ([`Mqtt::pay_owed`]: the user's filters
     /// owed one, the reply topics left in doubt). Each chunk of filters is read again when
     /// its turn comes: an `unsubscribe` or a QoS changed while an earlier chunk waited
-    /// for its SUBACK is not undone. A filter the broker refuses is reported as
+    /// for its SUBACK is not undone, nor is a `subscribe` made while the owed UNSUBSCRIBE
+    /// was being sent. A filter the broker refuses is reported as
     /// [`Mqtt::subscribe`] reports it, and visibly besides: its handler would otherwise
     /// never receive anything while the client is ready.
     /// Whether the broker answered every SUBSCRIBE (granted or refused): if not, the
     /// connection went (or Paho failed writing to it) and on_connect is not told.
     pub(crate) async fn resubscribe(&self, session_present: bool) -> bool {
-        let all: Vec<(String, QoS)> = self.topics();
-        let handled = |filter: &str| all.iter().any(|(f, _)| f == filter);
+        let before: Vec<(String, QoS)> = self.topics();
+        let handled = |filter: &str| before.iter().any(|(f, _)| f == filter);
         if !self.pay_owed(session_present, handled).await {
             return false;
         }
+        // Read once the owed UNSUBSCRIBE is sent: a filter subscribed while it was being
+        // sent (its SUBSCRIBE may have gone first, and been undone) is subscribed again,
+        // after it. A request registering a reply topic meanwhile needs nothing: the
+        // UNSUBSCRIBE is sent under the requests' lock, its SUBSCRIBE goes after.
+        let all: Vec<(String, QoS)> = self.topics();
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
             // As they are now: the earlier chunks' SUBACKs took time.
             let current: Vec<(String, QoS)> = {

@@ -118,6 +118,9 @@ pub(crate) mod fake {
         held: Mutex<Vec<paho_mqtt::DeliveryToken>>,
         /// Every message published and filter subscribed or unsubscribed, in order.
         sent: Arc<Mutex<Sent>>,
+        /// Called by [`Outbound::unsubscribe`] before anything else: what happens while an
+        /// UNSUBSCRIBE is being sent.
+        on_unsubscribe: Option<Box<dyn Fn() + Send + Sync>>,
     }
 
     /// What a [`Fake`] was asked to send.
@@ -138,6 +141,7 @@ pub(crate) mod fake {
                 held_unsubacks: Arc::default(),
                 held: Mutex::default(),
                 sent: Arc::default(),
+                on_unsubscribe: None,
             }
         }
     }
@@ -157,6 +161,15 @@ pub(crate) mod fake {
 
         pub(crate) fn unsubacks(self, unsubacks: Unsubacks) -> Self {
             Self { unsubacks, ..self }
+        }
+
+        /// Runs `hook` at each UNSUBSCRIBE, before it is recorded and answered (it parks
+        /// the caller for as long as it runs).
+        pub(crate) fn on_unsubscribe(self, hook: impl Fn() + Send + Sync + 'static) -> Self {
+            Self {
+                on_unsubscribe: Some(Box::new(hook)),
+                ..self
+            }
         }
 
         /// The answers to the UNSUBSCRIBEs held ([`Unsubacks::Held`]), also once it is
@@ -232,6 +245,9 @@ pub(crate) mod fake {
             &self,
             filters: Vec<String>,
         ) -> BoxFuture<'static, Result<(), paho_mqtt::Error>> {
+            if let Some(hook) = &self.on_unsubscribe {
+                hook();
+            }
             lock(&self.sent).unsubscribed.extend(filters);
             match self.unsubacks {
                 Unsubacks::Done => Box::pin(async { Ok(()) }),

@@ -2,14 +2,16 @@
 //! health lists as refused.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::sync::Notify;
 
 use super::health::ConnectionState;
 use super::outbound::fake::{client, client_with, Connection, Fake, Subacks, Unsubacks};
 use super::replies::{Suback, Subscribing};
+use super::Mqtt;
 use crate::config::Config;
 use crate::qos::QoS;
 use crate::sync::lock;
@@ -270,4 +272,49 @@ async fn a_string_owed_as_a_filter_and_in_doubt_as_a_reply_topic_is_unsubscribed
     // Paid: nothing owed at the connect after.
     assert!(mqtt.resubscribe(true).await);
     assert_eq!(lock(&sent).unsubscribed, ["svc/r"]);
+}
+
+/// On a multi-thread runtime a user's `subscribe` of a filter can land while a connect
+/// sends the UNSUBSCRIBE the kept session is owed for it (between reading the owed table
+/// and sending; here, parked inside the send by the fake's hook): its own SUBSCRIBE then
+/// goes before that UNSUBSCRIBE, which undoes it. The connect subscribes it again after
+/// its UNSUBSCRIBE. Before, the filter was recorded as subscribed (`topics()`) while
+/// unsubscribed at the broker until the next connect.
+#[tokio::test]
+async fn a_subscribe_landing_while_its_owed_unsubscribe_is_sent_is_not_undone() {
+    let up = Arc::new(AtomicBool::new(true));
+    let user: Arc<Mutex<Option<Mqtt>>> = Arc::default();
+    let fake = Fake::default()
+        .connection(Connection::Switched(Arc::clone(&up)))
+        .on_unsubscribe({
+            let user = Arc::clone(&user);
+            move || {
+                // Once: the user's subscribe, complete (the fake grants at once).
+                if let Some(mqtt) = lock(&user).take() {
+                    let done = mqtt.subscribe("svc/f", QoS::AtLeastOnce).now_or_never();
+                    assert!(matches!(done, Some(Ok(()))), "{done:?}");
+                }
+            }
+        });
+    let sent = fake.sent();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let mqtt = client_with(fake, config, &[]);
+    mqtt.subscribe("svc/f", QoS::AtLeastOnce).await.unwrap();
+    up.store(false, Ordering::SeqCst);
+    mqtt.unsubscribe("svc/f").await.unwrap();
+    up.store(true, Ordering::SeqCst);
+    lock(&sent).subscribed.clear();
+    *lock(&user) = Some(mqtt.clone());
+    assert!(mqtt.resubscribe(true).await);
+    assert!(lock(&user).is_none(), "the hook did not run");
+    assert_eq!(lock(&sent).unsubscribed, ["svc/f"]);
+    assert_eq!(
+        lock(&sent).subscribed,
+        ["svc/f", "svc/f"],
+        "recorded as subscribed ({:?}), but unsubscribed at the broker",
+        mqtt.topics()
+    );
 }
