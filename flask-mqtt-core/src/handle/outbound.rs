@@ -123,12 +123,37 @@ pub(crate) mod fake {
         on_unsubscribe: Option<Box<dyn Fn() + Send + Sync>>,
     }
 
-    /// What a [`Fake`] was asked to send.
+    /// What a [`Fake`] was asked to send: every packet in order ([`Sent::packets`]), and
+    /// by kind (the filters of all SUBSCRIBEs, of all UNSUBSCRIBEs, in order).
     #[derive(Default)]
     pub(crate) struct Sent {
         pub(crate) published: Vec<paho_mqtt::Message>,
         pub(crate) subscribed: Vec<String>,
         pub(crate) unsubscribed: Vec<String>,
+        pub(crate) packets: Vec<Packet>,
+    }
+
+    /// One packet a [`Fake`] was asked to send.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub(crate) enum Packet {
+        /// A PUBLISH to this topic.
+        Publish(String),
+        /// A SUBSCRIBE of these filters.
+        Subscribe(Vec<String>),
+        /// An UNSUBSCRIBE of these filters.
+        Unsubscribe(Vec<String>),
+    }
+
+    impl Packet {
+        /// A SUBSCRIBE of `filters`.
+        pub(crate) fn sub(filters: &[&str]) -> Packet {
+            Packet::Subscribe(filters.iter().map(|f| (*f).to_owned()).collect())
+        }
+
+        /// An UNSUBSCRIBE of `filters`.
+        pub(crate) fn unsub(filters: &[&str]) -> Packet {
+            Packet::Unsubscribe(filters.iter().map(|f| (*f).to_owned()).collect())
+        }
     }
 
     impl Default for Fake {
@@ -199,7 +224,10 @@ pub(crate) mod fake {
         }
 
         fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
-            lock(&self.sent).published.push(msg.clone());
+            let mut sent = lock(&self.sent);
+            sent.packets.push(Packet::Publish(msg.topic().to_owned()));
+            sent.published.push(msg.clone());
+            drop(sent);
             match self.publishes {
                 Publishes::Done => Ok(Delivery::Done),
                 Publishes::Held => {
@@ -216,7 +244,10 @@ pub(crate) mod fake {
             qos: Vec<QoS>,
         ) -> BoxFuture<'static, Result<Vec<i32>, paho_mqtt::Error>> {
             let filters_len = filters.len();
-            lock(&self.sent).subscribed.extend(filters);
+            let mut sent = lock(&self.sent);
+            sent.packets.push(Packet::Subscribe(filters.clone()));
+            sent.subscribed.extend(filters);
+            drop(sent);
             match &self.subacks {
                 Subacks::Granted => {
                     let granted = qos.into_iter().map(|q| i32::from(q.as_u8())).collect();
@@ -248,7 +279,10 @@ pub(crate) mod fake {
             if let Some(hook) = &self.on_unsubscribe {
                 hook();
             }
-            lock(&self.sent).unsubscribed.extend(filters);
+            let mut sent = lock(&self.sent);
+            sent.packets.push(Packet::Unsubscribe(filters.clone()));
+            sent.unsubscribed.extend(filters);
+            drop(sent);
             match self.unsubacks {
                 Unsubacks::Done => Box::pin(async { Ok(()) }),
                 Unsubacks::Held => {

@@ -9,7 +9,7 @@ use futures::FutureExt;
 use tokio::sync::Notify;
 
 use super::health::ConnectionState;
-use super::outbound::fake::{client, client_with, Connection, Fake, Subacks, Unsubacks};
+use super::outbound::fake::{client, client_with, Connection, Fake, Packet, Subacks, Unsubacks};
 use super::replies::{Suback, Subscribing};
 use super::Mqtt;
 use crate::config::Config;
@@ -110,9 +110,18 @@ async fn an_unsubscribe_while_disconnected_is_sent_at_the_next_connect_to_the_se
     assert!(lock(&sent).unsubscribed.is_empty());
     up.store(true, Ordering::SeqCst);
     lock(&sent).subscribed.clear();
+    lock(&sent).packets.clear();
     assert!(mqtt.resubscribe(true).await);
     assert_eq!(lock(&sent).unsubscribed, ["gone/t"]);
     assert_eq!(lock(&sent).subscribed, ["back/t", "declared/t"]);
+    // The owed UNSUBSCRIBE first: the broker handles a connection's packets in order.
+    assert_eq!(
+        lock(&sent).packets,
+        [
+            Packet::unsub(&["gone/t"]),
+            Packet::sub(&["back/t", "declared/t"])
+        ]
+    );
     // Done: not again at the connect after.
     assert!(mqtt.resubscribe(true).await);
     assert_eq!(lock(&sent).unsubscribed, ["gone/t"]);
@@ -269,6 +278,7 @@ async fn a_string_owed_as_a_filter_and_in_doubt_as_a_reply_topic_is_unsubscribed
         ["svc/r"],
         "one subscription at the broker, one UNSUBSCRIBE"
     );
+    assert_eq!(lock(&sent).packets, [Packet::unsub(&["svc/r"])]);
     // Paid: nothing owed at the connect after.
     assert!(mqtt.resubscribe(true).await);
     assert_eq!(lock(&sent).unsubscribed, ["svc/r"]);
@@ -307,6 +317,7 @@ async fn a_subscribe_landing_while_its_owed_unsubscribe_is_sent_is_not_undone() 
     mqtt.unsubscribe("svc/f").await.unwrap();
     up.store(true, Ordering::SeqCst);
     lock(&sent).subscribed.clear();
+    lock(&sent).packets.clear();
     *lock(&user) = Some(mqtt.clone());
     assert!(mqtt.resubscribe(true).await);
     assert!(lock(&user).is_none(), "the hook did not run");
@@ -316,5 +327,14 @@ async fn a_subscribe_landing_while_its_owed_unsubscribe_is_sent_is_not_undone() 
         ["svc/f", "svc/f"],
         "recorded as subscribed ({:?}), but unsubscribed at the broker",
         mqtt.topics()
+    );
+    // The user's SUBSCRIBE, undone by the owed UNSUBSCRIBE, then the connect's.
+    assert_eq!(
+        lock(&sent).packets,
+        [
+            Packet::sub(&["svc/f"]),
+            Packet::unsub(&["svc/f"]),
+            Packet::sub(&["svc/f"])
+        ]
     );
 }
