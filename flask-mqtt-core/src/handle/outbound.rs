@@ -306,6 +306,33 @@ pub(crate) mod fake {
         client_with(outbound, Config::default(), &[])
     }
 
+    /// A handle in front of `outbound` (as [`client`]), connected (its connection
+    /// counted: the first), and the task of a request to `svc/ask` spawned on it, with
+    /// its `reply_to` topic (none: the own reply topic) and `timeout`. The request may
+    /// not have sent anything yet when this returns.
+    pub(crate) fn connected_with_request(
+        outbound: impl Outbound,
+        reply_to: Option<&str>,
+        timeout: std::time::Duration,
+    ) -> (
+        Mqtt,
+        tokio::task::JoinHandle<crate::error::Result<crate::message::Message>>,
+    ) {
+        let mqtt = client(outbound);
+        mqtt.shared
+            .set_state(crate::handle::health::ConnectionState::Connected, |h| {
+                h.connects += 1
+            });
+        let mut request = mqtt.request("svc/ask", "?").timeout(timeout);
+        if let Some(topic) = reply_to {
+            request = request.reply_to(topic);
+        }
+        (
+            mqtt,
+            tokio::spawn(std::future::IntoFuture::into_future(request)),
+        )
+    }
+
     /// [`client`] with `config`, and handlers declaring `declared` (QoS 1).
     pub(crate) fn client_with(outbound: impl Outbound, config: Config, declared: &[&str]) -> Mqtt {
         let (input, _) = mpsc::unbounded_channel();

@@ -300,7 +300,7 @@ mod tests {
 
     use crate::error::Error;
     use crate::handle::health::ConnectionState;
-    use crate::handle::outbound::fake::{client, Fake, Subacks, Unsubacks};
+    use crate::handle::outbound::fake::{client, connected_with_request, Fake, Subacks, Unsubacks};
     use crate::handle::replies::{Suback, Subscribing};
     use crate::handle::Mqtt;
     use crate::qos::QoS;
@@ -349,18 +349,8 @@ mod tests {
         for session_present in [true, false] {
             let fake = Fake::default().subacks(Subacks::Never);
             let sent = fake.sent();
-            let mqtt = client(fake);
-            mqtt.shared
-                .set_state(ConnectionState::Connected, |h| h.connects += 1);
-            let waiting = tokio::spawn({
-                let mqtt = mqtt.clone();
-                async move {
-                    mqtt.request("svc/ask", "?")
-                        .reply_to("svc/replies")
-                        .timeout(Duration::from_millis(300))
-                        .await
-                }
-            });
+            let (mqtt, waiting) =
+                connected_with_request(fake, Some("svc/replies"), Duration::from_millis(300));
             // The fake tells nobody it was asked: polled, within the deadline.
             let asked = tokio::time::timeout(DEADLINE, async {
                 while lock(&sent).subscribed.is_empty() {

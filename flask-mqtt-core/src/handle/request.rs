@@ -285,7 +285,7 @@ mod tests {
 
     use super::*;
     use crate::handle::health::ConnectionState;
-    use crate::handle::outbound::fake::{client, Fake, Subacks};
+    use crate::handle::outbound::fake::{client, connected_with_request, Fake, Subacks};
     use crate::handle::replies::Subscribing;
     use crate::sync::lock;
 
@@ -297,12 +297,7 @@ mod tests {
     /// forget its timeout: it still ends with `NoReply`, and is no longer pending.
     #[tokio::test]
     async fn a_request_times_out_across_a_reconnect() {
-        let mqtt = client(Fake::default());
-        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
-        let waiting = tokio::spawn({
-            let mqtt = mqtt.clone();
-            async move { mqtt.request("a/b", "?").timeout(TIMEOUT).await }
-        });
+        let (mqtt, waiting) = connected_with_request(Fake::default(), None, TIMEOUT);
         while mqtt.pending_requests() == 0 {
             tokio::task::yield_now().await;
         }
@@ -325,13 +320,7 @@ mod tests {
     async fn a_request_waiting_across_a_reconnect_subscribes_its_reply_topic_again() {
         let fake = Fake::default();
         let sent = fake.sent();
-        let mqtt = client(fake);
-        mqtt.shared
-            .set_state(ConnectionState::Connected, |h| h.connects += 1);
-        let waiting = tokio::spawn({
-            let mqtt = mqtt.clone();
-            async move { mqtt.request("a/b", "?").timeout(DEADLINE).await }
-        });
+        let (mqtt, waiting) = connected_with_request(fake, None, DEADLINE);
         while lock(&sent).published.is_empty() {
             tokio::task::yield_now().await;
         }
