@@ -194,11 +194,7 @@ impl Client {
         if let Some(rx) = first {
             // Connect mode `required`: the caller (startup code, not a Paho thread) waits.
             // Every broker of the list may take the whole timeout.
-            let config = &client.mqtt.shared.config;
-            let brokers = u32::try_from(config.server_uris().len()).unwrap_or(u32::MAX);
-            let timeout = paho::attempt_timeout(config)
-                .saturating_mul(brokers)
-                .saturating_add(Duration::from_secs(1));
+            let timeout = client.mqtt.shared.config.first_connect_budget();
             let uri = crate::error::shown_uri(&client.mqtt.shared.uri);
             let outcome = match rx.recv_timeout(timeout) {
                 Ok(outcome) => outcome,

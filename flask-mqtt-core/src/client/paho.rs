@@ -87,7 +87,9 @@ impl PahoOutbound {
         PahoOutbound {
             client,
             v5: config.protocol_version() == ProtocolVersion::V5,
-            grace: attempt_timeout(config).saturating_add(Duration::from_secs(10)),
+            grace: config
+                .attempt_timeout()
+                .saturating_add(Duration::from_secs(10)),
         }
     }
 }
@@ -199,17 +201,6 @@ pub(super) fn start_attempt(mqtt: &Mqtt, paho: &paho_mqtt::AsyncClient, uris: &[
     });
 }
 
-/// How long one connection attempt may take: `MQTT_CONNECTION_TIMEOUT` rounded up to
-/// whole seconds, Paho C's resolution (it would cut 2.7 s down to 2 s).
-pub(super) fn attempt_timeout(c: &Config) -> Duration {
-    whole_seconds_up(c.connect_timeout())
-}
-
-fn whole_seconds_up(d: Duration) -> Duration {
-    let up = u64::from(d.subsec_nanos() > 0);
-    Duration::from_secs(d.as_secs().saturating_add(up))
-}
-
 /// Paho's connect options for `c`: version, transport, session, credentials, TLS, will;
 /// and the broker, when it is not the one the Paho client was created with.
 pub(super) fn connect_options(
@@ -226,7 +217,7 @@ pub(super) fn connect_options(
         (Transport::WebSockets, true) => paho_mqtt::ConnectOptionsBuilder::new_ws_v5(),
     };
     b.keep_alive_interval(c.keepalive())
-        .connect_timeout(attempt_timeout(c));
+        .connect_timeout(c.attempt_timeout());
     if let Some(server) = server {
         // A list of one: the driver does the failover itself, because given several
         // Paho C 1.3 also moves on to the next broker by itself after a lost connection
@@ -306,23 +297,6 @@ pub(super) fn connect_options(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Paho C counts the connect timeout in whole seconds: a fraction rounds up, never
-    /// down (2.7 s must not become 2 s).
-    #[test]
-    fn the_attempt_timeout_rounds_up_to_whole_seconds() {
-        for (given, sent) in [
-            (Duration::from_millis(2700), 3),
-            (Duration::from_millis(2001), 3),
-            (Duration::from_secs(2), 2),
-            (Duration::from_millis(1), 1),
-            (Duration::from_secs(86_400), 86_400),
-        ] {
-            let c = Config::builder().connect_timeout(given).build().unwrap();
-            assert_eq!(attempt_timeout(&c), Duration::from_secs(sent), "{given:?}");
-        }
-        assert_eq!(whole_seconds_up(Duration::MAX).as_secs(), u64::MAX);
-    }
 
     /// A turned-off certificate check is said when the client starts, once, where it is
     /// seen without a logger too (these tests install none); each connect logs it again.

@@ -8,7 +8,6 @@ use flask_mqtt_topic::TopicFilter;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::paho::attempt_timeout;
 use super::session::Session;
 use crate::error::shown_uri;
 use crate::event::log::{LogLevel, CLIENT_TARGET};
@@ -256,7 +255,11 @@ async fn finish_attempt(
     rx: &mut mpsc::UnboundedReceiver<Input>,
     later: &mut Vec<Done>,
 ) -> bool {
-    let bound = attempt_timeout(&session.mqtt.shared.config)
+    let bound = session
+        .mqtt
+        .shared
+        .config
+        .attempt_timeout()
         .saturating_add(Duration::from_millis(500))
         .min(SHUTDOWN_TIMEOUT);
     let deadline = Instant::now() + bound;

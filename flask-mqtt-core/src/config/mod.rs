@@ -349,12 +349,21 @@ impl Config {
         self.publish_timeout
     }
 
-    /// How long the first connect may take in all, with connect mode `required`: every
-    /// broker of the list may take the whole connection timeout, plus a second for the
+    /// How long one connection attempt may take as Paho waits for it: the connection
+    /// timeout rounded up to whole seconds, Paho C's resolution (it would cut 2.7 s down
+    /// to 2 s). Saturating.
+    pub(crate) fn attempt_timeout(&self) -> Duration {
+        let up = u64::from(self.connect_timeout.subsec_nanos() > 0);
+        Duration::from_secs(self.connect_timeout.as_secs().saturating_add(up))
+    }
+
+    /// How long the first connect may take in all, with connect mode `required` (what
+    /// `Client::start` waits): every broker of the list may take the whole connection
+    /// timeout, rounded up to whole seconds as Paho counts it, plus a second for the
     /// answer to arrive. Saturating: never overflows, whatever the settings.
     pub fn first_connect_budget(&self) -> Duration {
         let brokers = u32::try_from(self.fallbacks.len().saturating_add(1)).unwrap_or(u32::MAX);
-        self.connect_timeout
+        self.attempt_timeout()
             .saturating_mul(brokers)
             .saturating_add(Duration::from_secs(1))
     }

@@ -731,6 +731,44 @@ mod tests {
         assert_eq!(c.first_connect_budget(), Duration::MAX);
     }
 
+    /// The `required` connect's wait is what its attempts may take: Paho counts each
+    /// broker's timeout in whole seconds (1.5 s waits 2 s), so the budget rounds each up
+    /// before it adds them, plus 1 s for the answer.
+    #[test]
+    fn the_first_connect_budget_rounds_each_attempt_up_as_paho_waits() {
+        let c = Config::builder()
+            .broker_url("a,b")
+            .connect_timeout(Duration::from_millis(1500))
+            .build()
+            .unwrap();
+        assert_eq!(c.first_connect_budget(), Duration::from_secs(2 + 2 + 1));
+        assert_eq!(
+            c.first_connect_budget(),
+            c.attempt_timeout() * 2 + Duration::from_secs(1)
+        );
+    }
+
+    /// Paho C counts the connect timeout in whole seconds: a fraction rounds up, never
+    /// down (2.7 s must not become 2 s).
+    #[test]
+    fn the_attempt_timeout_rounds_up_to_whole_seconds() {
+        for (given, sent) in [
+            (Duration::from_millis(2700), 3),
+            (Duration::from_millis(2001), 3),
+            (Duration::from_secs(2), 2),
+            (Duration::from_millis(1), 1),
+            (Duration::from_secs(86_400), 86_400),
+        ] {
+            let c = Config::builder().connect_timeout(given).build().unwrap();
+            assert_eq!(c.attempt_timeout(), Duration::from_secs(sent), "{given:?}");
+        }
+        let c = Config {
+            connect_timeout: Duration::MAX,
+            ..Config::default()
+        };
+        assert_eq!(c.attempt_timeout().as_secs(), u64::MAX);
+    }
+
     /// A builder's prefix is checked like one given to `from_env_prefix`.
     #[test]
     fn a_builder_prefix_is_checked() {
