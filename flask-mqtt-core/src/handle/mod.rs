@@ -270,6 +270,8 @@ impl Mqtt {
         // after it. A request registering a reply topic meanwhile needs nothing: the
         // UNSUBSCRIBE is sent under the requests' lock, its SUBSCRIBE goes after.
         let all: Vec<(String, QoS)> = self.topics();
+        // What the broker answered: the filters as each chunk sent them, not `all`.
+        let (mut granted, mut refused) = (0usize, 0usize);
         for chunk in all.chunks(SUBSCRIBE_CHUNK) {
             // As they are now: the earlier chunks' SUBACKs took time.
             let current: Vec<(String, QoS)> = {
@@ -282,9 +284,18 @@ impl Mqtt {
             if current.is_empty() {
                 continue;
             }
-            match self.subscribe_now(current, Refusal::Visible).await {
-                // Said per filter, where it was refused.
-                Ok(()) | Err(Error::SubscribeRejected { .. }) => {}
+            match self.subscribe_now(current.clone(), Refusal::Visible).await {
+                Ok(()) => granted += current.len(),
+                // Said per filter, where it was refused; listed refused until granted.
+                Err(Error::SubscribeRejected { .. }) => {
+                    let health = lock(&self.shared.health);
+                    let no = current
+                        .iter()
+                        .filter(|(f, _)| health.refused_subscriptions.contains(f))
+                        .count();
+                    refused += no;
+                    granted += current.len() - no;
+                }
                 // The connection went (a reconnect subscribes again) or Paho failed.
                 Err(e) => {
                     self.emit_log(
@@ -298,10 +309,14 @@ impl Mqtt {
         if !self.resubscribe_replies(&all).await {
             return false;
         }
-        if !all.is_empty() {
+        if granted + refused > 0 {
+            let refused = match refused {
+                0 => String::new(),
+                n => format!(", {n} refused"),
+            };
             self.emit_log(
                 LogLevel::Info,
-                format!("subscribed to {} filter(s)", all.len()),
+                format!("subscribed to {granted} filter(s){refused}"),
             );
         }
         true

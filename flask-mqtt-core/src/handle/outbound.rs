@@ -55,6 +55,7 @@ pub(crate) mod fake {
 
     use super::{Delivery, Outbound};
     use crate::config::Config;
+    use crate::handle::input::Input;
     use crate::handle::shared::Shared;
     use crate::handle::Mqtt;
     use crate::qos::QoS;
@@ -335,12 +336,21 @@ pub(crate) mod fake {
 
     /// [`client`] with `config`, and handlers declaring `declared` (QoS 1).
     pub(crate) fn client_with(outbound: impl Outbound, config: Config, declared: &[&str]) -> Mqtt {
-        let (input, _) = mpsc::unbounded_channel();
+        client_and_input(outbound, config, declared).0
+    }
+
+    /// [`client_with`], and what it sends the driver (its log lines among them).
+    pub(crate) fn client_and_input(
+        outbound: impl Outbound,
+        config: Config,
+        declared: &[&str],
+    ) -> (Mqtt, mpsc::UnboundedReceiver<Input>) {
+        let (input, inputs) = mpsc::unbounded_channel();
         let topics: BTreeMap<String, QoS> = declared
             .iter()
             .map(|f| ((*f).to_owned(), QoS::AtLeastOnce))
             .collect();
-        Mqtt {
+        let mqtt = Mqtt {
             shared: Arc::new(Shared::new(
                 config,
                 "tcp://nowhere:1".to_owned(),
@@ -350,6 +360,7 @@ pub(crate) mod fake {
                 tokio::runtime::Handle::current(),
                 false,
             )),
-        }
+        };
+        (mqtt, inputs)
     }
 }

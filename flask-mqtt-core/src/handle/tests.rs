@@ -6,10 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 
 use super::health::ConnectionState;
-use super::outbound::fake::{client, client_with, Connection, Fake, Packet, Subacks, Unsubacks};
+use super::input::Input;
+use super::outbound::fake::{
+    client, client_and_input, client_with, Connection, Fake, Packet, Subacks, Unsubacks,
+};
 use super::replies::{Suback, Subscribing};
 use super::Mqtt;
 use crate::config::Config;
@@ -29,15 +33,29 @@ async fn until(what: &str, done: impl Fn() -> bool) {
     assert!(waited.is_ok(), "still waiting for {what} after {T:?}");
 }
 
+/// The lines of the client's log sent to the driver so far (what `on_log` handlers get)
+/// that say how many filters a connect subscribed.
+fn said(inputs: &mut UnboundedReceiver<Input>) -> Vec<String> {
+    let mut said = Vec::new();
+    while let Ok(input) = inputs.try_recv() {
+        if let Input::Log(entry) = input {
+            if entry.message().starts_with("subscribed to ") {
+                said.push(entry.message().to_owned());
+            }
+        }
+    }
+    said
+}
+
 /// A resubscription of more than one SUBSCRIBE takes the filters as they are when each
 /// is sent: a filter unsubscribed while the first SUBACK was awaited is not subscribed
-/// again by the second.
+/// again by the second, nor counted in the log line that says how many were.
 #[tokio::test]
 async fn a_resubscription_does_not_undo_what_changed_while_it_waited() {
     let answer = Arc::new(Notify::new());
     let fake = Fake::default().subacks(Subacks::AnsweredOn(Arc::clone(&answer), 0));
     let sent = fake.sent();
-    let mqtt = client(fake);
+    let (mqtt, mut inputs) = client_and_input(fake, Config::default(), &[]);
     for i in 0..70 {
         lock(&mqtt.shared.topics).insert(format!("f/{i:02}"), QoS::AtMostOnce);
     }
@@ -57,6 +75,7 @@ async fn a_resubscription_does_not_undo_what_changed_while_it_waited() {
     );
     assert_eq!(second.len(), 5, "{second:?}");
     assert!(!mqtt.topics().iter().any(|(f, _)| f == "f/66"));
+    assert_eq!(said(&mut inputs), ["subscribed to 69 filter(s)"]);
 }
 
 /// Unsubscribing a refused filter, a handler's or one subscribed at run time, takes it
@@ -66,9 +85,10 @@ async fn a_resubscription_does_not_undo_what_changed_while_it_waited() {
 async fn unsubscribing_a_refused_filter_takes_it_off_the_refused_list() {
     let answer = Arc::new(Notify::new());
     let fake = Fake::default().subacks(Subacks::AnsweredOn(Arc::clone(&answer), 0x80));
-    let mqtt = client_with(fake, Config::default(), &["declared/t"]);
+    let (mqtt, mut inputs) = client_and_input(fake, Config::default(), &["declared/t"]);
     answer.notify_one();
     assert!(mqtt.resubscribe(false).await);
+    assert_eq!(said(&mut inputs), ["subscribed to 0 filter(s), 1 refused"]);
     answer.notify_one();
     assert!(mqtt.subscribe("runtime/t", QoS::AtLeastOnce).await.is_err());
     assert_eq!(
