@@ -284,7 +284,11 @@ impl Flapping {
     fn lost(&mut self, mqtt: &Mqtt, code: Option<u8>) -> bool {
         let lasted = self.since.take().map(|t| t.elapsed());
         let long = lasted.is_some_and(|d| d >= SHORT_LIVED);
-        self.short_in_a_row = if long { 0 } else { self.short_in_a_row + 1 };
+        self.short_in_a_row = if long {
+            0
+        } else {
+            self.short_in_a_row.saturating_add(1)
+        };
         let why = if code == Some(SESSION_TAKEN_OVER) {
             "the broker closed the connection because another client connected with the same client id (MQTT 5 reason 0x8e, session taken over)".to_owned()
         } else if self.short_in_a_row >= SHORT_LIVED_WARNING {
@@ -400,5 +404,20 @@ mod tests {
             "a long connection resets the delay"
         );
         assert_eq!(flapping.short_in_a_row, 0);
+    }
+
+    /// However many short connections came before, one more is counted without an
+    /// overflow (a panic in a debug build, a wrap to 0 in a release one).
+    #[tokio::test]
+    async fn short_connections_in_a_row_are_counted_without_overflow() {
+        let mqtt = client(Fake::default());
+        let mut flapping = Flapping {
+            short_in_a_row: u32::MAX,
+            told: true,
+            ..Flapping::default()
+        };
+        flapping.connected();
+        assert!(!flapping.lost(&mqtt, None));
+        assert_eq!(flapping.short_in_a_row, u32::MAX);
     }
 }
