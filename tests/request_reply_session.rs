@@ -7,15 +7,14 @@
 //! No handlers in this binary: the client subscribes nothing but its reply topics.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flask_mqtt_actix as mqtt;
 use flask_mqtt_tests::{
-    decode_subscribe_v5, decode_unsubscribe_v5, encode_connack_session_v5, encode_suback_v5,
-    encode_unsuback_v5, read_packet, unique, wait_until,
+    accept_v5, decode_subscribe_v5, decode_unsubscribe_v5, serve_v5, unique, wait_until,
+    LoopbackSeen as Seen,
 };
 use mqtt::{Client, Config, Error, ProtocolVersion};
 
@@ -31,68 +30,6 @@ enum CutAt {
     Unsubscribe,
 }
 
-/// What the second connection brought: the filters subscribed and unsubscribed.
-#[derive(Debug, Default)]
-struct Seen {
-    subscribed: Vec<String>,
-    unsubscribed: Vec<String>,
-}
-
-/// Answers the packets of `stream` (SUBACK granting QoS 1, UNSUBACK, PINGRESP) until
-/// `stop` says so of a packet (not answered then: returns true), or the connection ends
-/// or stays quiet until `until` (false). Records SUBSCRIBEs and UNSUBSCRIBEs in `seen`.
-fn serve(
-    stream: &mut TcpStream,
-    seen: &mut Seen,
-    until: Instant,
-    stop: impl Fn(&[u8]) -> bool,
-) -> bool {
-    loop {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        stream.set_read_timeout(Some(left)).unwrap();
-        let Ok(packet) = read_packet(stream) else {
-            return false;
-        };
-        if stop(&packet) {
-            return true;
-        }
-        let mut out = Vec::new();
-        if let Some((id, filters)) = decode_subscribe_v5(&packet) {
-            encode_suback_v5(&mut out, id, &vec![1; filters.len()]);
-            seen.subscribed.extend(filters);
-        } else if let Some((id, filters)) = decode_unsubscribe_v5(&packet) {
-            encode_unsuback_v5(&mut out, id, &vec![0; filters.len()]);
-            seen.unsubscribed.extend(filters);
-        } else if packet.first() == Some(&0xC0) {
-            out.extend_from_slice(&[0xD0, 0]); // PINGRESP
-        }
-        if stream.write_all(&out).is_err() {
-            return false;
-        }
-    }
-}
-
-/// Accepts a connection and answers its CONNECT, saying whether the session was kept.
-fn accept(listener: &TcpListener, session_present: bool) -> TcpStream {
-    loop {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(T)).unwrap();
-        // An attempt Paho gave up on while it waited in the backlog: the next one.
-        let Ok(connect) = read_packet(&mut stream) else {
-            continue;
-        };
-        assert_eq!(connect[0] >> 4, 1, "a CONNECT first: {connect:?}");
-        let mut out = Vec::new();
-        encode_connack_session_v5(&mut out, session_present, 0, &[]);
-        if stream.write_all(&out).is_ok() {
-            return stream;
-        }
-    }
-}
-
 /// The loopback broker: the first connection is closed when the reply topic's `cut`
 /// packet arrives, unanswered; the second is accepted once `go` says so, with the
 /// session kept, and watched until the client unsubscribes the reply topic (or for
@@ -101,7 +38,7 @@ fn cutting_broker(cut: CutAt, go: mpsc::Receiver<()>) -> (u16, std::thread::Join
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
-        let mut first = accept(&listener, false);
+        let mut first = accept_v5(&listener, false, T);
         let cut_here = |packet: &[u8]| {
             let filters = match cut {
                 CutAt::Subscribe => decode_subscribe_v5(packet),
@@ -109,7 +46,7 @@ fn cutting_broker(cut: CutAt, go: mpsc::Receiver<()>) -> (u16, std::thread::Join
             };
             filters.is_some_and(|(_, f)| f.iter().any(|f| f == REPLY_TOPIC))
         };
-        let cut_seen = serve(
+        let cut_seen = serve_v5(
             &mut first,
             &mut Seen::default(),
             Instant::now() + T,
@@ -121,12 +58,12 @@ fn cutting_broker(cut: CutAt, go: mpsc::Receiver<()>) -> (u16, std::thread::Join
         );
         drop(first);
         go.recv_timeout(T).unwrap();
-        let mut second = accept(&listener, true);
+        let mut second = accept_v5(&listener, true, T);
         let mut seen = Seen::default();
         let unsubscribed = |packet: &[u8]| {
             decode_unsubscribe_v5(packet).is_some_and(|(_, f)| f.iter().any(|f| f == REPLY_TOPIC))
         };
-        if serve(&mut second, &mut seen, Instant::now() + WATCH, unsubscribed) {
+        if serve_v5(&mut second, &mut seen, Instant::now() + WATCH, unsubscribed) {
             seen.unsubscribed.push(REPLY_TOPIC.to_owned());
         }
         seen

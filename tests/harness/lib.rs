@@ -17,6 +17,9 @@
 //! * [`encode_connect`] / [`encode_publish`] / [`DISCONNECT`] — MQTT 3.1.1 packets
 //!   for the publishers that write to a socket themselves
 //!   ([`SessionPublisher`] and the benchmark's feeder).
+//! * [`accept_v5`] / [`serve_v5`] — a loopback server playing an MQTT 5 broker, for
+//!   what a real one does rarely or not on demand (ends a connection at a packet,
+//!   keeps a session, takes a session over with [`encode_disconnect_v5`]).
 //! * [`DeliveryTrace`] — reads the broker log to tell messages the broker
 //!   forgot in a crash from messages a client lost.
 //! * [`RmqttCluster`] — a 3-node RMQTT cluster (raft) on free loopback ports, with
@@ -76,6 +79,7 @@ mod http;
 mod last_will;
 mod latency_proxy;
 mod log_lines;
+mod loopback;
 mod mosquitto_cli;
 mod naming;
 mod packet;
@@ -105,12 +109,13 @@ pub use http::http;
 pub use last_will::{expect_no_will, spawn_will_client};
 pub use latency_proxy::LatencyProxy;
 pub use log_lines::{LogLine, LogLines};
+pub use loopback::{accept_v5, serve_v5, LoopbackSeen};
 pub use mosquitto_cli::{mosquitto_pub, try_mosquitto_pub, MosquittoSub};
 pub use naming::unique;
 pub use packet::{
     decode_subscribe_v5, decode_unsubscribe_v5, encode_connack_session_v5, encode_connack_v5,
-    encode_connect, encode_publish, encode_publish_v5, encode_suback_v5, encode_unsuback_v5,
-    packet_id, read_packet, split_packets, DISCONNECT,
+    encode_connect, encode_disconnect_v5, encode_publish, encode_publish_v5, encode_suback_v5,
+    encode_unsuback_v5, packet_id, read_packet, split_packets, DISCONNECT,
 };
 pub use paho_raw::{paho_client, RawClient};
 pub use prometheus::{Prometheus, Sample};

@@ -75,6 +75,13 @@ pub fn encode_connack_session_v5(
     buf.extend_from_slice(&body);
 }
 
+/// Appends an MQTT 5 DISCONNECT from the broker with `reason` (e.g. 0x8E: session taken
+/// over) and no properties.
+pub fn encode_disconnect_v5(buf: &mut Vec<u8>, reason: u8) {
+    put_header(buf, 0xE0, 2);
+    buf.extend_from_slice(&[reason, 0]);
+}
+
 /// Appends an MQTT 5 SUBACK for the SUBSCRIBE `id`: one reason code per filter, no
 /// properties.
 pub fn encode_suback_v5(buf: &mut Vec<u8>, id: u16, codes: &[u8]) {

@@ -1,0 +1,105 @@
+//! An MQTT 5 broker that ends the connection with DISCONNECT 0x8E (session taken over:
+//! another client connected with the same client id) makes the app say so at once, in
+//! one line that names the client id key, even without a logger. Mosquitto 2.0.11 did
+//! not bring the driver such a DISCONNECT in tests/connection_races.rs (two processes
+//! with one id are found out by their short connections instead), so a loopback server
+//! plays the broker here and takes the session over when the test says so.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use flask_mqtt_tests::{
+    accept_v5, encode_disconnect_v5, http, serve_v5, unique, wait_until, AppProcess, Broker,
+    LoopbackSeen,
+};
+
+const T: Duration = Duration::from_secs(20);
+
+/// MQTT 5's DISCONNECT reason "session taken over".
+const SESSION_TAKEN_OVER: u8 = 0x8E;
+
+/// The loopback broker: accepts a connection, and ends it with DISCONNECT 0x8E once `go`
+/// says so; then serves the client's next connection until it ends (or for [`T`]).
+/// Returns its port.
+fn taking_over_broker(go: mpsc::Receiver<()>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut first = accept_v5(&listener, false, T);
+        go.recv_timeout(T).unwrap();
+        let mut out = Vec::new();
+        encode_disconnect_v5(&mut out, SESSION_TAKEN_OVER);
+        first.write_all(&out).unwrap();
+        drop(first);
+        let mut next = accept_v5(&listener, false, T);
+        serve_v5(
+            &mut next,
+            &mut LoopbackSeen::default(),
+            Instant::now() + T,
+            |_| false,
+        );
+    });
+    port
+}
+
+/// `tests/bin/config_app.rs` (no logger; its default client on the loopback broker,
+/// MQTT 5, its `MQTT2` client on Mosquitto) is taken over once it is ready: its stderr
+/// says so in one line, naming `MQTT_CLIENT_ID` and the id.
+#[test]
+fn a_session_taken_over_is_said_at_once_naming_the_client_id_key() {
+    let mosquitto = Broker::start();
+    let (go, gate) = mpsc::channel();
+    let port = taking_over_broker(gate);
+    let id = unique("taken-over");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_config_app"));
+    for (k, v) in [
+        ("MQTT_BROKER_URL", "127.0.0.1".to_owned()),
+        ("MQTT_BROKER_PORT", port.to_string()),
+        ("MQTT_CLIENT_ID", id.clone()),
+        ("MQTT_PROTOCOL_VERSION", "5".to_owned()),
+        ("MQTT_RECONNECT_MIN_DELAY", "0.1".to_owned()),
+        ("MQTT2_BROKER_URL", "127.0.0.1".to_owned()),
+        ("MQTT2_BROKER_PORT", mosquitto.port().to_string()),
+        ("MQTT2_CLIENT_ID", unique("taken-over-2")),
+    ] {
+        command.env(k, v);
+    }
+    let stderr = tempfile::NamedTempFile::new().unwrap();
+    command.stderr(stderr.reopen().unwrap());
+    let app = AppProcess::spawn("config_app", command);
+    let line = app.expect_line(T, |l| l.starts_with("listening "));
+    let addr = line["listening ".len()..].parse().unwrap();
+    // Connected (the driver knows it): a DISCONNECT now ends a connection it knows.
+    assert!(
+        wait_until(T, || http(addr, "GET", "/ready", "").0 == 200),
+        "the app's clients never got ready: {}",
+        http(addr, "GET", "/ready", "").1
+    );
+    go.send(()).unwrap();
+    let err = || std::fs::read_to_string(stderr.path()).unwrap();
+    let said = || {
+        err()
+            .lines()
+            .filter(|l| l.contains("session taken over"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        wait_until(T, || !said().is_empty()),
+        "the takeover was not said; stderr: {}",
+        err()
+    );
+    let said = said();
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains("MQTT_CLIENT_ID")
+            && said[0].contains(&format!("`{id}`"))
+            && said[0].contains("reconnecting"),
+        "{said:?}"
+    );
+    drop(app);
+}
