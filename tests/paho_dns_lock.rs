@@ -1287,6 +1287,70 @@ fn child_failed_lookup_not_repeated() {
 }
 
 #[test]
+fn an_ip_address_gets_no_lookup_thread() {
+    if env::var(CHILD_ENV).is_ok() {
+        return child_ip_address_no_lookup_thread();
+    }
+    let broker = Broker::start();
+    let out = run_child(
+        "an_ip_address_gets_no_lookup_thread",
+        &[("DNS_LOCK_PORT", broker.port().to_string())],
+    );
+    assert_child_passed(&out);
+}
+
+/// An IP address in the server URI (`127.0.0.1`, `[::1]`) is parsed by `getaddrinfo`, which
+/// asks no resolver for it: patch 16 starts no lookup thread for it (the send thread's
+/// `Socket_new` takes it at once, as upstream). The lookup threads are counted by the line
+/// each start writes ("Looking up <host> for client <id> on a thread of its own"); a host
+/// name (`localhost`) still gets one, which shows the count works.
+fn child_ip_address_no_lookup_thread() {
+    let port = child_port();
+    let starts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&starts);
+    paho::set_client_trace_callback(paho::ffi_trace_level::MINIMUM, move |line| {
+        let message = line.message();
+        if message.contains("Looking up ") && message.contains("on a thread of its own") {
+            sink.lock().unwrap().push(message.to_owned());
+        }
+    });
+    let v4 = paho_client(&format!("tcp://127.0.0.1:{port}"), &unique("dns-v4"));
+    v4.connect(connect_options())
+        .wait_for(T)
+        .expect("the client of 127.0.0.1 connects");
+    // Connected or refused (the broker may not listen on IPv6, the host may have none): the
+    // attempt, and its MQTT 3.1 retry when refused, are over either way.
+    let v6 = paho_client(&format!("tcp://[::1]:{port}"), &unique("dns-v6"));
+    let v6_result = v6.connect(connect_options()).wait_for(T);
+    let named = paho_client(&format!("tcp://localhost:{port}"), &unique("dns-named"));
+    let named_result = named.connect(connect_options()).wait_for(T);
+    paho::clear_client_trace_callback();
+    let starts = starts.lock().unwrap().clone();
+    println!(
+        "dns-lock: lookup threads started: {starts:?} ([::1]: {:?}, localhost: {:?})",
+        v6_result.is_ok(),
+        named_result.is_ok()
+    );
+    let of = |host: &str| {
+        starts
+            .iter()
+            .filter(|l| l.contains(&format!("Looking up {host} for client")))
+            .count()
+    };
+    assert!(
+        of("localhost") > 0,
+        "no lookup thread for localhost, a host name: {starts:?}"
+    );
+    assert_eq!(
+        (of("127.0.0.1"), of("::1")),
+        (0, 0),
+        "lookup threads were started for IP addresses (127.0.0.1, ::1), which no resolver \
+         needs to answer: {starts:?}"
+    );
+    v4.disconnect(None).wait_for(T).expect("disconnects");
+}
+
+#[test]
 fn lines_of_the_lookup_thread_name_their_client() {
     if env::var(CHILD_ENV).is_ok() {
         return child_lookup_lines();

@@ -1710,7 +1710,8 @@ static int MQTTAsync_lookupThreadStart(MQTTAsync_lookup* lookup)
  * taken off the queue that has not been looked up: starts the lookup of the host name
  * MQTTProtocol_connect will look up (the server's, or the HTTP(S) proxy's) on a thread of its
  * own. Returns 1 when started: the command is the lookup's until it puts it back (the
- * caller forgets it); 0 when there is nothing to look up (a UNIX-domain socket), on an error
+ * caller forgets it); 0 when there is nothing to look up (a UNIX-domain socket, an IP
+ * address), on an error
  * MQTTProtocol_connect will report, or when no thread can be started: the caller goes on
  * with MQTTProtocol_connect (Socket_new looks up, holding the lock, as upstream). */
 static int MQTTAsync_lookupStart(MQTTAsync_queuedCommand* command, const char* serverURI)
@@ -1726,6 +1727,15 @@ static int MQTTAsync_lookupStart(MQTTAsync_queuedCommand* command, const char* s
 #endif
 	if (host == NULL)
 		return 0;
+	/* flask-mqtt patch 16 (docs/paho-fork.md, "the broker's host name looked up without Paho's lock": an IP address): an IP
+	 * address is parsed, not looked up (getaddrinfo asks no resolver for it): Socket_new
+	 * takes it here at once, as upstream did, without a thread started for it */
+	if (Socket_isAddressLiteral(host))
+	{
+		Log(TRACE_MIN, -1, "%s is an IP address: not looked up on a thread of its own", host);
+		free(host);
+		return 0;
+	}
 	if ((lookup = malloc(sizeof(MQTTAsync_lookup))) == NULL)
 	{
 		free(host);

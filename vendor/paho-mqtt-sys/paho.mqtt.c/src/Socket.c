@@ -1655,6 +1655,22 @@ char* Socket_hostName(const char* addr, size_t addr_len)
 	return host;
 }
 
+/** flask-mqtt patch 16 (docs/paho-fork.md, "the broker's host name looked up without Paho's
+ * lock", an IP address): whether host (as Socket_hostName gives it) is an IPv4 or IPv6
+ * address, which getaddrinfo answers by parsing it, without asking a resolver: no lookup
+ * thread is needed for it. What inet_pton does not take (an IPv6 zone, "fe80::1%eth0";
+ * IPv4's short forms, "127.1") is looked up on a thread as any name. */
+int Socket_isAddressLiteral(const char* host)
+{
+	unsigned char buf[16]; /* an IPv6 address */
+
+	return inet_pton(AF_INET, host, buf) == 1
+#if defined(AF_INET6)
+		|| inet_pton(AF_INET6, host, buf) == 1
+#endif
+		;
+}
+
 /** getaddrinfo with Socket_new's hints; 0 or getaddrinfo's error. */
 int Socket_lookup(const char* host, struct addrinfo** result)
 {

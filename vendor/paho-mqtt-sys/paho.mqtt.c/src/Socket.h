@@ -159,6 +159,7 @@ int Socket_unix_new(const char* addr, size_t addr_len, SOCKET* sock);
 /* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock") */
 char* Socket_hostName(const char* addr, size_t addr_len);
 int Socket_lookup(const char* host, struct addrinfo** result);
+int Socket_isAddressLiteral(const char* host); /* flask-mqtt patch 16 */
 void Socket_setLookup(char* host, int rc, struct addrinfo* result);
 void Socket_clearLookup(void);
 
