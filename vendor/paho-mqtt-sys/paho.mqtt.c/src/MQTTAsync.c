@@ -751,7 +751,7 @@ int MQTTAsync_connect(MQTTAsync handle, const MQTTAsync_connectOptions* options)
 		MQTTAsync_lock_mutex(mqttasync_mutex);
 		locked = 1;
 	}
-	MQTTAsync_tostop = 0;
+	MQTTAsync_setToStop(0); /* flask-mqtt patch 18 (docs/paho-fork.md, "two data races on Paho's thread state") */
 	if (sendThread_state != STARTING && sendThread_state != RUNNING)
 	{
 		sendThread_state = STARTING;
@@ -1094,11 +1094,10 @@ exit:
 }
 
 
-int MQTTAsync_inCallback()
-{
-	thread_id_type thread_id = Paho_thread_getid();
-	return thread_id == sendThread_id || thread_id == receiveThread_id;
-}
+/* flask-mqtt patch 18 (docs/paho-fork.md, "two data races on Paho's thread state"):
+ * MQTTAsync_inCallback is in MQTTAsyncUtils.c, where the send and receive threads mark
+ * themselves (thread-local): it read sendThread_id and receiveThread_id without the lock while
+ * the threads set them */
 
 
 int MQTTAsync_subscribeMany(MQTTAsync handle, int count, char* const* topic, const int* qos, MQTTAsync_responseOptions* response)

@@ -187,6 +187,44 @@ int MQTTAsync_holdsMutex(void)
 	return MQTTAsync_mutexHeld;
 }
 
+/* flask-mqtt patch 18 (docs/paho-fork.md, "two data races on Paho's thread state"): whether
+ * the calling thread is Paho's send or receive thread, for MQTTAsync_inCallback. Each of the
+ * two sets its own, so no other thread reads what it writes: MQTTAsync_inCallback compared
+ * the caller's id with sendThread_id and receiveThread_id, read without the lock while the
+ * threads set them under it (a data race, reported by ThreadSanitizer). */
+#if defined(_WIN32)
+static __declspec(thread) int MQTTAsync_onPahoThread = 0;
+#else
+static __thread int MQTTAsync_onPahoThread = 0;
+#endif
+
+int MQTTAsync_inCallback(void)
+{
+	return MQTTAsync_onPahoThread;
+}
+
+/* flask-mqtt patch 18 (as above): MQTTAsync_tostop is read by the send thread without the
+ * lock (at each turn of its loop) while MQTTAsync_connect and MQTTAsync_stop write it under
+ * the lock: a data race (undefined behaviour in C11; ThreadSanitizer reports it). Every
+ * access is atomic now; the send thread still reads it without the lock. */
+int MQTTAsync_getToStop(void)
+{
+#if defined(_WIN32) && !defined(__GNUC__)
+	return (int)InterlockedOr((volatile LONG*)&MQTTAsync_tostop, 0);
+#else
+	return __atomic_load_n(&MQTTAsync_tostop, __ATOMIC_ACQUIRE);
+#endif
+}
+
+void MQTTAsync_setToStop(int value)
+{
+#if defined(_WIN32) && !defined(__GNUC__)
+	InterlockedExchange((volatile LONG*)&MQTTAsync_tostop, (LONG)value);
+#else
+	__atomic_store_n(&MQTTAsync_tostop, value, __ATOMIC_RELEASE);
+#endif
+}
+
 
 void MQTTAsync_lock_mutex(mutex_type amutex)
 {
@@ -2561,8 +2599,9 @@ thread_return_type WINAPI MQTTAsync_sendThread(void* n)
 	MQTTAsync_lock_mutex(mqttasync_mutex);
 	sendThread_state = RUNNING;
 	sendThread_id = Paho_thread_getid();
+	MQTTAsync_onPahoThread = 1; /* flask-mqtt patch 18 */
 	MQTTAsync_unlock_mutex(mqttasync_mutex);
-	while (!MQTTAsync_tostop)
+	while (!MQTTAsync_getToStop()) /* flask-mqtt patch 18: read without the lock, atomic */
 	{
 		int rc;
 		int command_count = 0;
@@ -2803,7 +2842,8 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 	MQTTAsync_lock_mutex(mqttasync_mutex);
 	receiveThread_state = RUNNING;
 	receiveThread_id = Paho_thread_getid();
-	while (!MQTTAsync_tostop)
+	MQTTAsync_onPahoThread = 1; /* flask-mqtt patch 18 */
+	while (!MQTTAsync_getToStop()) /* flask-mqtt patch 18 */
 	{
 		int rc = SOCKET_ERROR;
 		SOCKET sock = -1;
@@ -2818,7 +2858,7 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 		pack = MQTTAsync_cycle(&sock, wait, &rc); /* flask-mqtt patch: wait */
 		Log(TRACE_MINIMUM, -1, "MQTTAsync_cycle returns pack %p, sock %d, timeout %lu, rc %d", pack, sock, timeout, rc);
 		MQTTAsync_lock_mutex(mqttasync_mutex);
-		if (MQTTAsync_tostop)
+		if (MQTTAsync_getToStop()) /* flask-mqtt patch 18 */
 			break;
 
 		MQTTAsync_releaseAcks(); /* flask-mqtt patch: the application's acknowledgements */
@@ -3178,7 +3218,7 @@ static void MQTTAsync_stop(void)
 		if (conn_count == 0)
 		{
 			int count = 0;
-			MQTTAsync_tostop = 1;
+			MQTTAsync_setToStop(1); /* flask-mqtt patch 18 */
 			/* flask-mqtt patch 16 (docs/paho-fork.md, "the broker's host name looked up
 			 * without Paho's lock"): a lookup thread may still run here (of a client destroyed
 			 * during its lookup, or whose connect timed out: no client is connecting now, so
@@ -3190,7 +3230,7 @@ static void MQTTAsync_stop(void)
 			 * result (with the C library's free: flask-mqtt builds with HIGH_PERFORMANCE, no
 			 * heap tracking for Heap_terminate to end). */
 			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED)
-					&& MQTTAsync_tostop != 0 && ++count < 100)
+					&& MQTTAsync_getToStop() != 0 && ++count < 100) /* flask-mqtt patch 18 */
 			{
 				MQTTAsync_unlock_mutex(mqttasync_mutex);
 				Log(TRACE_MIN, -1, "sleeping");
@@ -3200,7 +3240,7 @@ static void MQTTAsync_stop(void)
 #if !defined(NOSTACKTRACE)
 			rc = 1;
 #endif
-			MQTTAsync_tostop = 0;
+			MQTTAsync_setToStop(0); /* flask-mqtt patch 18 */
 		}
 	}
 	FUNC_EXIT_RC(rc);

@@ -181,6 +181,10 @@ typedef struct
 
 void MQTTAsync_lock_mutex(mutex_type amutex);
 int MQTTAsync_holdsMutex(void); /* flask-mqtt patch (docs/paho-fork.md, "destroying a client from a callback") */
+/* flask-mqtt patch 18 (docs/paho-fork.md, "two data races on Paho's thread state") */
+int MQTTAsync_inCallback(void);
+int MQTTAsync_getToStop(void);
+void MQTTAsync_setToStop(int value);
 /* flask-mqtt patch (docs/paho-fork.md, "the broker's host name looked up without Paho's lock") */
 void MQTTAsync_lookupForget(MQTTAsyncs* m);
 void MQTTAsync_lookupWait(MQTTAsyncs* m, int locked); /* flask-mqtt patch */
