@@ -11,12 +11,16 @@
 //!   socket and the rest of it stays a pending write. Then the connection breaks under it:
 //!   the proxy makes the client's writes fail (`EPIPE`) and throws away what it held, so
 //!   the socket has room again and the pending write goes on, and fails
-//!   (`MQTTAsync_writeComplete`). In this build the stack held a reason code of
-//!   0xFFFFFFFF and no properties: paho-mqtt took it for a failure with a reason code (its
-//!   debug line says so) and turned it, by chance, into the right `Error::Failure`.
+//!   (`MQTTAsync_writeComplete`). The stack held a reason code of 0xFFFFFFFF and no
+//!   properties: paho-mqtt took it for a failure with a reason code (its debug line says
+//!   so) and turned it, by chance, into the right `Error::Failure`.
 //! - A publish buffered while disconnected, dropped for a newer one from a full buffer
 //!   (`delete_oldest_messages`, `MQTTAsync_addCommand`). Unpatched, the child died with
 //!   SIGSEGV in most runs, and the others failed with a made-up reason code.
+//!
+//! Debug builds compile Paho C with `-ftrivial-auto-var-init=pattern`
+//! (`vendor/paho-mqtt-sys/build.rs`), so what was left unset reads 0xFE bytes, a reason code
+//! of 0xFEFEFEFE: without the patch both tests fail in every run, not by the stack's chance.
 //!
 //! Each checks the token's error, that paho-mqtt saw the failure's return code and no
 //! reason code (its debug line), and that the client goes on (connects again, publishes).
