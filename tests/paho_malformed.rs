@@ -16,13 +16,17 @@
 //!   Paho C handed them on, and the Rust client took such a property for an absent one;
 //!   a bad User Property ended the list there, so the ones after it (a `traceparent`,
 //!   say) were dropped without a word.
+//! - Patch 19, an MQTT 3.1.1 SUBACK with no return codes: unpatched, Paho C freed a
+//!   pointer it had never set (the properties of a SUBACK, which MQTT 3.1.1 does not
+//!   have), and glibc aborted the process (eclipse-paho/paho.mqtt.c#1692).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::thread;
 use std::time::Duration;
+use std::{env, thread};
 
 use flask_mqtt_tests::paho_mqtt as paho;
 use flask_mqtt_tests::{encode_publish, encode_publish_v5, read_packet, unique};
@@ -299,4 +303,113 @@ fn mqtt5_string_properties_that_are_not_utf8_close_the_connection_and_the_client
             ),
         );
     }
+}
+
+/// Set in the child process of `a_suback_without_return_codes_...`: run the client there.
+const SUBACK_CHILD: &str = "PAHO_MALFORMED_SUBACK_CHILD";
+
+/// The packet identifier of the SUBSCRIBE `packet` (after its remaining length).
+fn subscribe_id(packet: &[u8]) -> [u8; 2] {
+    assert_eq!(packet[0], 0x82, "a SUBSCRIBE: {packet:?}");
+    let header = 2 + packet[1..].iter().position(|b| b & 0x80 == 0).unwrap();
+    [packet[header], packet[header + 1]]
+}
+
+/// A loopback "broker" for two connections. The first: a CONNACK, then to the SUBSCRIBE
+/// a SUBACK with `suback_rest` after the packet identifier; it reports whether the
+/// client then closed the connection. The second: a CONNACK and a SUBACK granting QoS 1.
+fn suback_server(connack: &'static [u8], suback_rest: Vec<u8>) -> (u16, thread::JoinHandle<bool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = thread::spawn(move || {
+        let serve = |rest: &[u8]| {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_read_timeout(Some(T)).unwrap();
+            assert_eq!(read_packet(&mut stream).unwrap()[0] >> 4, 1, "a CONNECT first");
+            stream.write_all(connack).unwrap();
+            let id = subscribe_id(&read_packet(&mut stream).unwrap());
+            let len = u8::try_from(2 + rest.len()).unwrap();
+            stream.write_all(&[&[0x90, len][..], &id, rest].concat()).unwrap();
+            closed_by_client(&mut stream)
+        };
+        let closed = serve(&suback_rest);
+        // Granted QoS 1 (MQTT 5: no properties, then the reason code).
+        let granted: &[u8] = if connack.len() == 5 { &[0x00, 0x01] } else { &[0x01] };
+        serve(granted);
+        closed
+    });
+    (port, server)
+}
+
+/// In the child: a Paho client (MQTT `version`) subscribes, gets a SUBACK with no return
+/// codes (`suback_rest`: what follows the packet identifier); the subscribe must fail, the
+/// connection be lost, and the next connect's subscribe succeed.
+fn subscribe_gets_an_empty_suback(version: u32, suback_rest: Vec<u8>) {
+    let connack: &'static [u8] = if version == paho::MQTT_VERSION_5 {
+        &[0x20, 0x03, 0x00, 0x00, 0x00]
+    } else {
+        &[0x20, 0x02, 0x00, 0x00]
+    };
+    let (port, server) = suback_server(connack, suback_rest);
+    let cli = paho::CreateOptionsBuilder::new()
+        .server_uri(format!("tcp://127.0.0.1:{port}"))
+        .client_id(unique("empty-suback"))
+        .mqtt_version(version)
+        .persistence(paho::PersistenceType::None)
+        .create_client()
+        .unwrap();
+    let (lost_tx, lost) = mpsc::channel();
+    cli.set_connection_lost_callback(move |_| lost_tx.send(()).unwrap());
+    let options = if version == paho::MQTT_VERSION_5 {
+        paho::ConnectOptionsBuilder::new_v5()
+    } else {
+        paho::ConnectOptionsBuilder::new()
+    }
+    .connect_timeout(T)
+    .keep_alive_interval(Duration::from_secs(60))
+    .finalize();
+    cli.connect(options.clone()).wait_for(T).unwrap();
+    let refused = cli.subscribe("empty/suback", 1).wait_for(T);
+    assert!(refused.is_err(), "the subscribe fails: {refused:?}");
+    lost.recv_timeout(T).expect("the connection lost");
+
+    cli.connect(options).wait_for(T).unwrap();
+    let granted = cli.subscribe("empty/suback", 1).wait_for(T).unwrap();
+    assert_eq!(granted.subscribe_response(), Some(1), "{granted:?}");
+    cli.disconnect(None).wait_for(T).unwrap();
+    assert!(server.join().unwrap(), "the client closed the first connection");
+}
+
+/// A SUBACK with no return codes, which MQTT forbids (one per topic filter,
+/// [MQTT-3.8.4-5]), closes the connection and the client goes on. In a child process
+/// (this test binary again) with glibc filling what `malloc` returns (`MALLOC_PERTURB_`,
+/// no thread cache so every allocation gets it), so a field Paho never set is not NULL
+/// by chance; on MQTT 5 too (no properties and no reason codes).
+#[test]
+fn a_suback_without_return_codes_closes_the_connection_and_the_client_goes_on() {
+    if env::var(SUBACK_CHILD).is_ok() {
+        subscribe_gets_an_empty_suback(paho::MQTT_VERSION_3_1_1, Vec::new());
+        subscribe_gets_an_empty_suback(paho::MQTT_VERSION_5, vec![0x00]);
+        return;
+    }
+    let out = Command::new(env::current_exe().unwrap())
+        .args([
+            "a_suback_without_return_codes_closes_the_connection_and_the_client_goes_on",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(SUBACK_CHILD, "1")
+        .env("MALLOC_PERTURB_", "165")
+        .env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the child process failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -839,6 +839,10 @@ void* MQTTPacket_ack(int MQTTVersion, unsigned char aHeader, char* data, size_t 
 		goto exit;
 	pack->MQTTVersion = MQTTVersion;
 	pack->header.byte = aHeader;
+	{ /* flask-mqtt patch 19: set for every version, as in MQTTPacket_suback */
+		MQTTProperties props = MQTTProperties_initializer;
+		pack->properties = props;
+	}
 	if (pack->header.bits.type != DISCONNECT)
 	{
 		if (enddata - curdata < 2)  /* Is there enough data for the msgid? */
@@ -851,10 +855,7 @@ void* MQTTPacket_ack(int MQTTVersion, unsigned char aHeader, char* data, size_t 
 	}
 	if (MQTTVersion >= MQTTVERSION_5)
 	{
-		MQTTProperties props = MQTTProperties_initializer;
-
 		pack->rc = MQTTREASONCODE_SUCCESS;
-		pack->properties = props;
 
 		/* disconnect has no msgid */
 		if (datalen > 2 || (pack->header.bits.type == DISCONNECT && datalen > 0))

@@ -308,10 +308,16 @@ void* MQTTPacket_suback(int MQTTVersion, unsigned char aHeader, char* data, size
 		goto exit;
 	}
 	pack->msgId = readInt(&curdata);
-	if (MQTTVersion >= MQTTVERSION_5)
+	/* flask-mqtt patch 19 (docs/paho-fork.md, "a SUBACK without return codes"): the
+	 * properties are set for every version, so that the error paths below free them
+	 * (MQTTProperties_free, their strings too) and never a pointer malloc left (MQTT 3.1.1
+	 * has no properties). eclipse-paho/paho.mqtt.c#1692. */
 	{
 		MQTTProperties props = MQTTProperties_initializer;
 		pack->properties = props;
+	}
+	if (MQTTVersion >= MQTTVERSION_5)
+	{
 		if (MQTTProperties_read(&pack->properties, &curdata, enddata) != 1)
 		{
 			if (pack->properties.array)
@@ -329,8 +335,8 @@ void* MQTTPacket_suback(int MQTTVersion, unsigned char aHeader, char* data, size
 		newint = malloc(sizeof(unsigned int));
 		if (newint == NULL)
 		{
-			if (pack->properties.array)
-				free(pack->properties.array);
+			MQTTProperties_free(&pack->properties); /* flask-mqtt patch 19 */
+			ListFree(pack->qoss); /* flask-mqtt patch 19 */
 			if (pack)
 				free(pack);
 			pack = NULL; /* signal protocol error */
@@ -341,8 +347,7 @@ void* MQTTPacket_suback(int MQTTVersion, unsigned char aHeader, char* data, size
 	}
 	if (pack->qoss->count == 0)
 	{
-		if (pack->properties.array)
-			free(pack->properties.array);
+		MQTTProperties_free(&pack->properties); /* flask-mqtt patch 19 */
 		ListFree(pack->qoss);
 		free(pack);
 		pack = NULL;
@@ -430,10 +435,12 @@ void* MQTTPacket_unsuback(int MQTTVersion, unsigned char aHeader, char* data, si
 	}
 	pack->msgId = readInt(&curdata);
 	pack->reasonCodes = NULL;
-	if (MQTTVersion >= MQTTVERSION_5)
-	{
+	{ /* flask-mqtt patch 19: set for every version, as in MQTTPacket_suback */
 		MQTTProperties props = MQTTProperties_initializer;
 		pack->properties = props;
+	}
+	if (MQTTVersion >= MQTTVERSION_5)
+	{
 		if (MQTTProperties_read(&pack->properties, &curdata, enddata) != 1)
 		{
 			if (pack->properties.array)
@@ -450,8 +457,8 @@ void* MQTTPacket_unsuback(int MQTTVersion, unsigned char aHeader, char* data, si
 			newrc = malloc(sizeof(enum MQTTReasonCodes));
 			if (newrc == NULL)
 			{
-				if (pack->properties.array)
-					free(pack->properties.array);
+				MQTTProperties_free(&pack->properties); /* flask-mqtt patch 19 */
+				ListFree(pack->reasonCodes); /* flask-mqtt patch 19 */
 				if (pack)
 					free(pack);
 				pack = NULL; /* signal protocol error */
@@ -463,8 +470,7 @@ void* MQTTPacket_unsuback(int MQTTVersion, unsigned char aHeader, char* data, si
 		if (pack->reasonCodes->count == 0)
 		{
 			ListFree(pack->reasonCodes);
-			if (pack->properties.array)
-				free(pack->properties.array);
+			MQTTProperties_free(&pack->properties); /* flask-mqtt patch 19 */
 			if (pack)
 				free(pack);
 			pack = NULL;
