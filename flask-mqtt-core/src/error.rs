@@ -346,13 +346,15 @@ impl From<ConfigError> for Error {
 #[non_exhaustive]
 pub enum PublishLimit {
     /// The PUBLISH packet would be `size` bytes, more than `max`: the broker's Maximum
-    /// Packet Size (`announced`), or the most any MQTT packet may be.
+    /// Packet Size (`announced`; for the embedded broker, which speaks MQTT 3.1.1 and
+    /// cannot announce it, the most it accepts), or the most any MQTT packet may be.
     PacketSize {
         /// The packet's size in bytes, header included.
         size: u64,
         /// The largest packet allowed, in bytes.
         max: u64,
-        /// Whether `max` is the broker's (Maximum Packet Size) rather than MQTT's.
+        /// Whether `max` is the broker's (Maximum Packet Size, or the embedded broker's
+        /// limit) rather than MQTT's.
         announced: bool,
     },
     /// The message's QoS is above the broker's Maximum QoS.

@@ -66,6 +66,9 @@ impl Client {
 
     fn start_with(config: Config, paused: bool) -> Result<Client> {
         // `MQTT_BROKER_URL=embedded`: start (or reuse) the in-process broker, connect to it.
+        // It announces no limit (MQTT 3.1.1) but has one: publishes over it are refused
+        // here, as over an announced Maximum Packet Size.
+        let max_packet_size = crate::embedded::max_packet_size(&config);
         let config = crate::embedded::resolve(config)?;
         // Paho C reads these whatever made `config` (once per process).
         crate::config::source::warn_paho_env();
@@ -125,7 +128,8 @@ impl Client {
             on_publish,
         )
         .acknowledging(acks)
-        .watched(Arc::clone(&intake) as Arc<dyn Stalls>);
+        .watched(Arc::clone(&intake) as Arc<dyn Stalls>)
+        .max_packet_size(max_packet_size);
         let shared = if paused { shared.paused() } else { shared };
         let mqtt = Mqtt {
             shared: Arc::new(shared),

@@ -52,8 +52,14 @@ static RUNNING: Mutex<Option<(EmbeddedBroker, Arc<AtomicBool>)>> = Mutex::new(No
 ///   which is why it listens on loopback only;
 /// - it speaks MQTT 3.1.1 only: MQTT 5, TLS and websocket settings, and a keep-alive
 ///   of 0 (which rumqttd refuses) are [`ConfigError`]s naming the key;
-/// - payloads are limited to 4 MiB, and a subscriber that falls more than 16 MiB of
-///   messages behind on a filter skips ahead (rumqttd logs a warning);
+/// - a packet's remaining length is limited to 4 MiB (for a PUBLISH: 2 bytes, the topic,
+///   2 for the packet identifier at QoS 1 or 2, and the payload; so a 4 MiB payload is
+///   too large). rumqttd closes the connection of a client that sends more, so the
+///   client refuses such a publish itself, with [`Error::BrokerLimit`]
+///   ([`PublishLimit::PacketSize`](crate::error::PublishLimit::PacketSize), `max`
+///   4,194,309 bytes, the whole packet), and the connection stays;
+/// - a subscriber that falls more than 16 MiB of messages behind on a filter skips
+///   ahead (rumqttd logs a warning);
 /// - rumqttd differs from the MQTT specification in ways a client notices: it delivers
 ///   at the QoS of the subscription even what was published at a lower QoS, and a
 ///   message matching several of a client's subscriptions arrives once per

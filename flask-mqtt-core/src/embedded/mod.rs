@@ -23,6 +23,19 @@ use crate::config::embedded::is_embedded;
 use crate::config::Config;
 use crate::error::Result;
 
+/// The largest packet the broker of `config` accepts when flask-mqtt knows it without
+/// being told: the embedded broker's (MQTT 3.1.1, so it announces no Maximum Packet
+/// Size), for a config whose host is `embedded` (before [`resolve`]).
+pub(crate) fn max_packet_size(config: &Config) -> Option<u32> {
+    #[cfg(feature = "embedded-broker")]
+    if is_embedded(&config.host) {
+        return Some(server::MAX_PACKET_SIZE);
+    }
+    #[cfg(not(feature = "embedded-broker"))]
+    let _ = config;
+    None
+}
+
 /// Replaces the host `embedded` by the address of this process's embedded broker,
 /// starting it first if needed (what fails: see `config::embedded::check`). Other
 /// configs are returned unchanged.

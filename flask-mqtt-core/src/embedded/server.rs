@@ -14,8 +14,18 @@ use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, Server
 
 /// Log target of the embedded broker.
 pub(super) const TARGET: &str = "flask_mqtt::embedded";
-/// Largest payload the embedded broker accepts.
-const MAX_PAYLOAD: usize = 4 << 20;
+/// The largest remaining length (variable header and payload: for a PUBLISH, 2 + the
+/// topic, 2 for a packet identifier, and the payload) of a packet the embedded broker
+/// accepts: rumqttd closes the connection of a client that sends a longer one (it checks
+/// its `max_payload_size` against the remaining length).
+const MAX_REMAINING: u32 = 4 << 20;
+/// rumqttd's `max_payload_size`, and its segment size.
+const MAX_PAYLOAD: usize = MAX_REMAINING as usize;
+/// The largest packet the embedded broker accepts, as MQTT counts a packet's size (the
+/// whole packet, MQTT 5.0 §3.1.2.11.4): a type byte, the remaining length in 4 bytes (it
+/// is over 2 MiB), and [`MAX_REMAINING`]. It speaks MQTT 3.1.1, so it cannot announce it:
+/// the client is told (`embedded::max_packet_size`) and refuses a larger PUBLISH itself.
+pub(super) const MAX_PACKET_SIZE: u32 = 1 + 4 + MAX_REMAINING;
 
 /// How long `spawn` waits for the listener thread to say it listens.
 const START_TIMEOUT: Duration = Duration::from_secs(10);

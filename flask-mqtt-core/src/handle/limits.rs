@@ -5,7 +5,8 @@
 //!
 //! The limits are MQTT's own (a packet's remaining length fits in four bytes) and those
 //! an MQTT 5 broker announces in its CONNACK: Maximum QoS, Retain Available, Maximum
-//! Packet Size (MQTT 5.0 §3.2.2.3.4, .5, .6). An MQTT 3.1.1 broker announces none.
+//! Packet Size (MQTT 5.0 §3.2.2.3.4, .5, .6). An MQTT 3.1.1 broker announces none; the
+//! embedded broker's packet size limit is known without it (`BrokerLimits::known`).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
@@ -21,21 +22,31 @@ const MAX_REMAINING_LENGTH: u64 = 268_435_455;
 pub(crate) struct BrokerLimits {
     max_qos: AtomicU8,
     retain_available: AtomicBool,
-    /// The broker's Maximum Packet Size; 0 when it announced none.
+    /// The broker's Maximum Packet Size; 0 when it announced none (and none is known).
     max_packet_size: AtomicU32,
+    /// The broker's packet size limit when it announces none: the embedded broker's
+    /// (MQTT 3.1.1); 0 for none.
+    known_max_packet_size: u32,
 }
 
 impl Default for BrokerLimits {
     fn default() -> Self {
-        BrokerLimits {
-            max_qos: AtomicU8::new(QoS::ExactlyOnce.as_u8()),
-            retain_available: AtomicBool::new(true),
-            max_packet_size: AtomicU32::new(0),
-        }
+        BrokerLimits::known(0)
     }
 }
 
 impl BrokerLimits {
+    /// The limits of a broker that accepts packets of at most `max_packet_size` bytes
+    /// (0: any) when it announces no Maximum Packet Size.
+    pub(crate) fn known(max_packet_size: u32) -> Self {
+        BrokerLimits {
+            max_qos: AtomicU8::new(QoS::ExactlyOnce.as_u8()),
+            retain_available: AtomicBool::new(true),
+            max_packet_size: AtomicU32::new(max_packet_size),
+            known_max_packet_size: max_packet_size,
+        }
+    }
+
     /// A connection was accepted with these CONNACK properties (`None`: MQTT 3.1.1,
     /// which announces no limits). An absent property means no limit.
     pub(crate) fn connected(&self, connack: Option<&paho_mqtt::Properties>) {
@@ -46,7 +57,7 @@ impl BrokerLimits {
             .unwrap_or(QoS::ExactlyOnce.as_u8());
         let retain = int(paho_mqtt::PropertyCode::RetainAvailable) != Some(0);
         let max_packet = int(paho_mqtt::PropertyCode::MaximumPacketSize)
-            .map_or(0, |n| u32::from_ne_bytes(n.to_ne_bytes()));
+            .map_or(self.known_max_packet_size, |n| u32::from_ne_bytes(n.to_ne_bytes()));
         self.max_qos.store(max_qos, Ordering::Relaxed);
         self.retain_available.store(retain, Ordering::Relaxed);
         self.max_packet_size.store(max_packet, Ordering::Relaxed);
@@ -156,6 +167,29 @@ mod tests {
         assert_eq!(packet(121, QoS::AtMostOnce, false).size(), 129);
         assert_eq!(packet(122, QoS::AtMostOnce, false).size(), 131);
         assert_eq!(packet_size(MAX_REMAINING_LENGTH), 268_435_460);
+    }
+
+    /// A limit known without being announced (the embedded broker's) holds before the
+    /// first CONNACK and after every MQTT 3.1.1 one; one the broker announces replaces it.
+    #[test]
+    fn a_known_packet_size_limit_holds_unless_the_broker_announces_one() {
+        let limits = BrokerLimits::known(2_000);
+        let over = |size| {
+            Err(PublishLimit::PacketSize {
+                size,
+                max: 2_000,
+                announced: true,
+            })
+        };
+        assert_eq!(limits.check(&packet(5_000, QoS::AtMostOnce, false)), over(5_009));
+        limits.connected(None);
+        assert_eq!(limits.check(&packet(5_000, QoS::AtMostOnce, false)), over(5_009));
+        let mut connack = paho_mqtt::Properties::new();
+        connack
+            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 10_000)
+            .unwrap();
+        limits.connected(Some(&connack));
+        assert_eq!(limits.check(&packet(5_000, QoS::AtMostOnce, false)), Ok(()));
     }
 
     #[test]

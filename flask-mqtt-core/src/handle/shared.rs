@@ -127,6 +127,13 @@ impl Shared {
         self
     }
 
+    /// The same, for a broker known to accept packets of at most `max` bytes without
+    /// announcing it (the embedded broker); `None`: only what the broker announces.
+    pub(crate) fn max_packet_size(mut self, max: Option<u32>) -> Shared {
+        self.limits = BrokerLimits::known(max.unwrap_or(0));
+        self
+    }
+
     /// The same, its dispatch watched by `stalls` (for [`Health`]).
     pub(crate) fn watched(mut self, stalls: Arc<dyn Stalls>) -> Shared {
         self.stalls = Some(stalls);
