@@ -6,6 +6,7 @@ use std::fmt;
 use super::context::{AckHome, EventContext, WrongEvent};
 use super::{FromEvent, MESSAGE_ONLY};
 use crate::ack::watermark::Slot;
+use crate::error::truncate;
 use crate::event::log::DISPATCH_TARGET as TARGET;
 use crate::event::HandlerKinds;
 use crate::sync::lock;
@@ -49,7 +50,8 @@ use crate::sync::lock;
 /// ```
 pub struct Ack {
     slot: Option<Slot>,
-    /// The message's topic, for the warning when dropped unacknowledged.
+    /// The message's topic as log lines show it (control characters escaped, its first
+    /// 200 bytes), for the warning when dropped unacknowledged and for `Debug`.
     topic: String,
     /// Where the slot goes back when dropped unacknowledged while the call runs.
     home: Option<AckHome>,
@@ -111,10 +113,97 @@ impl FromEvent for Ack {
         let msg = ctx.require_message("Ack")?;
         Ok(Ack {
             slot: ctx.take_ack(),
-            topic: msg.topic().to_owned(),
+            topic: truncate(msg.topic()),
             home: ctx.ack_home(),
         })
     }
 }
 
 super::optional_when_the_event_fits!(Ack);
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use paho_mqtt::AckToken;
+
+    use super::*;
+    use crate::ack::watermark::Watermark;
+    use crate::event::Event;
+    use crate::message::Message;
+    use crate::qos::QoS;
+    use crate::testing::TestClient;
+
+    thread_local! {
+        /// The lines logged on this thread while [`logged`] runs.
+        static LINES: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+    }
+
+    /// A logger that shows only the threads inside [`logged`]: every other thread (the
+    /// other tests) still sees no logger, which `visible` tests count on.
+    struct ThreadLogger;
+
+    impl log::Log for ThreadLogger {
+        fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+            LINES.with(|lines| lines.borrow().is_some())
+        }
+
+        fn log(&self, record: &log::Record<'_>) {
+            LINES.with(|lines| {
+                if let Some(lines) = lines.borrow_mut().as_mut() {
+                    lines.push(format!(
+                        "{} {}: {}",
+                        record.level(),
+                        record.target(),
+                        record.args()
+                    ));
+                }
+            });
+        }
+
+        fn flush(&self) {}
+    }
+
+    /// What `f` logs on this thread.
+    fn logged(f: impl FnOnce()) -> Vec<String> {
+        static LOGGER: ThreadLogger = ThreadLogger;
+        if log::set_logger(&LOGGER).is_ok() {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
+        LINES.with(|lines| *lines.borrow_mut() = Some(Vec::new()));
+        f();
+        LINES
+            .with(|lines| lines.borrow_mut().take())
+            .unwrap_or_default()
+    }
+
+    /// The warning for an `Ack` dropped without `ack()` quotes the topic as every other
+    /// log line does: control characters escaped (a terminal's escape sequence stays
+    /// text), and its first 200 bytes only (a topic may be 65,535).
+    #[tokio::test]
+    async fn a_dropped_acks_warning_escapes_and_shortens_the_topic() {
+        let app = TestClient::new().unwrap();
+        let topic = format!("ack/\u{1b}[2J/{}", "x".repeat(60_000));
+        let msg = Message::new(topic, "", QoS::AtLeastOnce, false);
+        let base = Arc::new(EventContext::new(app.client().clone(), Event::Message(msg)));
+        let acks = Watermark::detached();
+        let slot = acks.slot(AckToken::from_parts(7, paho_mqtt::QoS::AtLeastOnce, 1));
+        let ctx = EventContext::for_handler(&base, None, Some(slot));
+        let ack = Ack::from_event(&ctx).unwrap();
+        // The call ended: the dropped `Ack` releases the message itself, with the warning.
+        assert!(ctx.end_call().is_none());
+        let lines = logged(|| drop(ack));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = &lines[0];
+        assert!(
+            line.starts_with(
+                "WARN flask_mqtt::dispatch: an `mqtt::Ack` for the message on `ack/\\u{1b}[2J/xxx"
+            ),
+            "{line}"
+        );
+        assert!(line.contains("xxx...` (packet 7)"), "{line}");
+        assert!(!line.contains('\u{1b}'), "{line}");
+        assert!(line.len() < 400, "{} bytes", line.len());
+    }
+}
