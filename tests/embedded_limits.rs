@@ -68,7 +68,9 @@ fn a_publish_over_the_embedded_brokers_limit_is_refused_and_the_connection_stays
     }
     match publish(4 << 20) {
         Err(Error::BrokerLimit {
-            limit: PublishLimit::PacketSize { max: MAX_PACKET, .. },
+            limit: PublishLimit::PacketSize {
+                max: MAX_PACKET, ..
+            },
             ..
         }) => {}
         other => panic!("a payload of 4 MiB: {other:?}"),

@@ -325,16 +325,26 @@ fn suback_server(connack: &'static [u8], suback_rest: Vec<u8>) -> (u16, thread::
         let serve = |rest: &[u8]| {
             let (mut stream, _) = listener.accept().unwrap();
             stream.set_read_timeout(Some(T)).unwrap();
-            assert_eq!(read_packet(&mut stream).unwrap()[0] >> 4, 1, "a CONNECT first");
+            assert_eq!(
+                read_packet(&mut stream).unwrap()[0] >> 4,
+                1,
+                "a CONNECT first"
+            );
             stream.write_all(connack).unwrap();
             let id = subscribe_id(&read_packet(&mut stream).unwrap());
             let len = u8::try_from(2 + rest.len()).unwrap();
-            stream.write_all(&[&[0x90, len][..], &id, rest].concat()).unwrap();
+            stream
+                .write_all(&[&[0x90, len][..], &id, rest].concat())
+                .unwrap();
             closed_by_client(&mut stream)
         };
         let closed = serve(&suback_rest);
         // Granted QoS 1 (MQTT 5: no properties, then the reason code).
-        let granted: &[u8] = if connack.len() == 5 { &[0x00, 0x01] } else { &[0x01] };
+        let granted: &[u8] = if connack.len() == 5 {
+            &[0x00, 0x01]
+        } else {
+            &[0x01]
+        };
         serve(granted);
         closed
     });
@@ -377,7 +387,10 @@ fn subscribe_gets_an_empty_suback(version: u32, suback_rest: Vec<u8>) {
     let granted = cli.subscribe("empty/suback", 1).wait_for(T).unwrap();
     assert_eq!(granted.subscribe_response(), Some(1), "{granted:?}");
     cli.disconnect(None).wait_for(T).unwrap();
-    assert!(server.join().unwrap(), "the client closed the first connection");
+    assert!(
+        server.join().unwrap(),
+        "the client closed the first connection"
+    );
 }
 
 /// A SUBACK with no return codes, which MQTT forbids (one per topic filter,

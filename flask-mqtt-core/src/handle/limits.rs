@@ -57,7 +57,9 @@ impl BrokerLimits {
             .unwrap_or(QoS::ExactlyOnce.as_u8());
         let retain = int(paho_mqtt::PropertyCode::RetainAvailable) != Some(0);
         let max_packet = int(paho_mqtt::PropertyCode::MaximumPacketSize)
-            .map_or(self.known_max_packet_size, |n| u32::from_ne_bytes(n.to_ne_bytes()));
+            .map_or(self.known_max_packet_size, |n| {
+                u32::from_ne_bytes(n.to_ne_bytes())
+            });
         self.max_qos.store(max_qos, Ordering::Relaxed);
         self.retain_available.store(retain, Ordering::Relaxed);
         self.max_packet_size.store(max_packet, Ordering::Relaxed);
@@ -181,9 +183,15 @@ mod tests {
                 announced: true,
             })
         };
-        assert_eq!(limits.check(&packet(5_000, QoS::AtMostOnce, false)), over(5_009));
+        assert_eq!(
+            limits.check(&packet(5_000, QoS::AtMostOnce, false)),
+            over(5_009)
+        );
         limits.connected(None);
-        assert_eq!(limits.check(&packet(5_000, QoS::AtMostOnce, false)), over(5_009));
+        assert_eq!(
+            limits.check(&packet(5_000, QoS::AtMostOnce, false)),
+            over(5_009)
+        );
         let mut connack = paho_mqtt::Properties::new();
         connack
             .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 10_000)
