@@ -48,8 +48,28 @@ impl PublisherDescriptor {
         }
     }
 
-    /// The QoS it publishes with (0 to 2).
+    /// The QoS it publishes with: 0, 1 or 2.
+    ///
+    /// # Panics
+    ///
+    /// On any other QoS. In the `static` that `publisher!` declares (which refuses such
+    /// a `qos` itself), that is a compile error:
+    ///
+    /// ```compile_fail
+    /// use flask_mqtt_core::__private::PublisherDescriptor;
+    ///
+    /// static P: PublisherDescriptor = PublisherDescriptor::new("p", "m", "a/b").with_qos(7);
+    /// ```
+    ///
+    /// ```
+    /// use flask_mqtt_core::__private::PublisherDescriptor;
+    ///
+    /// static P: PublisherDescriptor = PublisherDescriptor::new("p", "m", "a/b").with_qos(2);
+    /// ```
     pub const fn with_qos(mut self, qos: u8) -> Self {
+        // A const fn used in statics: a compile error there. (`publish` would send at QoS 2
+        // and the AsyncAPI document show the number.)
+        assert!(qos <= 2, "a publisher's QoS is 0, 1 or 2");
         self.qos = qos;
         self
     }

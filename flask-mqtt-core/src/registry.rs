@@ -125,8 +125,38 @@ impl HandlerDescriptor {
         self
     }
 
-    /// The QoS to subscribe with (0 to 2).
+    /// The QoS to subscribe with: 0, 1 or 2.
+    ///
+    /// # Panics
+    ///
+    /// On any other QoS. In the `static` that `#[on_message]` declares (which refuses
+    /// such a `qos` itself), that is a compile error:
+    ///
+    /// ```compile_fail
+    /// use flask_mqtt_core::__private::{EventContext, HandlerDescriptor, HandlerFn, HandlerKind, Outcome};
+    ///
+    /// fn call(_: std::sync::Arc<EventContext>) -> Outcome {
+    ///     Ok(None)
+    /// }
+    ///
+    /// static H: HandlerDescriptor =
+    ///     HandlerDescriptor::new(HandlerKind::Message, "h", "m", HandlerFn::Sync(call)).with_qos(3);
+    /// ```
+    ///
+    /// ```
+    /// use flask_mqtt_core::__private::{EventContext, HandlerDescriptor, HandlerFn, HandlerKind, Outcome};
+    ///
+    /// fn call(_: std::sync::Arc<EventContext>) -> Outcome {
+    ///     Ok(None)
+    /// }
+    ///
+    /// static H: HandlerDescriptor =
+    ///     HandlerDescriptor::new(HandlerKind::Message, "h", "m", HandlerFn::Sync(call)).with_qos(2);
+    /// ```
     pub const fn with_qos(mut self, qos: u8) -> Self {
+        // A const fn used in statics: a compile error there. (The subscription would be
+        // made at QoS 2 and the AsyncAPI document show the number.)
+        assert!(qos <= 2, "a handler's QoS is 0, 1 or 2");
         self.qos = qos;
         self
     }
