@@ -214,7 +214,23 @@ impl<T, const N: usize> Publisher<T, N> {
     /// # Errors
     ///
     /// [`Error::TopicParameter`]: a value that cannot fill its level (empty, or with a
-    /// `/` for a one-level parameter; with `+`, `#` or NUL for any), or a topic too long.
+    /// `/` for a one-level parameter; with `+`, `#`, NUL, a control character or another
+    /// character MQTT says must not be sent
+    /// ([`is_disallowed`](flask_mqtt_topic::is_disallowed)) for any; starting with `$` in
+    /// the first level, a topic MQTT keeps for the broker), or a topic too long.
+    ///
+    /// ```
+    /// use flask_mqtt_core as mqtt;
+    ///
+    /// mqtt::publisher! {
+    ///     pub static STATUS: String = "{site}/status";
+    /// }
+    ///
+    /// assert_eq!(STATUS.topic([&"plant-1"]).unwrap().as_str(), "plant-1/status");
+    /// assert!(STATUS.topic([&"$SYS"]).is_err());
+    /// assert!(STATUS.topic([&"plant\u{7}1"]).is_err());
+    /// assert!(STATUS.topic([&"plant/1"]).is_err());
+    /// ```
     pub fn topic(&self, params: [&dyn fmt::Display; N]) -> Result<TopicName> {
         let values: Vec<String> = params.iter().map(ToString::to_string).collect();
         self.desc
