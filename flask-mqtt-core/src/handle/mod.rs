@@ -250,7 +250,7 @@ impl Mqtt {
     /// Subscribes every recorded filter again, on each connect, and the reply topics
     /// requests still wait on ([`Mqtt::resubscribe_replies`]); first, when the broker kept
     /// the session (`session_present`), unsubscribes what it may still hold that the
-    /// client no longer wants, in one UNSUBSCRIBE ([`Mqtt::pay_owed`]: the user's filters
+    /// client no longer wants, in UNSUBSCRIBEs of the same chunks ([`Mqtt::pay_owed`]: the user's filters
     /// owed one, the reply topics left in doubt). Each chunk of filters is read again when
     /// its turn comes: an `unsubscribe` or a QoS changed while an earlier chunk waited
     /// for its SUBACK is not undone, nor is a `subscribe` made while the owed UNSUBSCRIBE

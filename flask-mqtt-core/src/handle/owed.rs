@@ -51,8 +51,9 @@ impl Owed {
 
 /// What [`Requests::release_owed`](super::replies::Requests::release_owed) did.
 pub(crate) struct Released<F> {
-    /// The result of the one UNSUBSCRIBE call, when anything was owed.
-    pub(crate) sent: Option<F>,
+    /// The UNSUBSCRIBEs sent, in order: the strings of each, with what its call
+    /// returned (none when nothing was owed).
+    pub(crate) sent: Vec<(Vec<String>, F)>,
     /// The owed filters not sent: a request waits on them as its reply topic.
     pub(crate) wanted: BTreeSet<String>,
     /// The reply topics in the UNSUBSCRIBE, each with the number to give

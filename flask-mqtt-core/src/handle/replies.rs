@@ -531,19 +531,22 @@ impl Requests {
     /// unanswered, also when that is not known yet: the task awaiting it may learn the
     /// end only after this connect, and its late [`released`](Self::released) then
     /// finds a newer number and changes nothing). When the broker kept the session
-    /// (`session_present`) it may hold them all: `unsubscribe` is called once, under the
-    /// lock, with each string once (a user's filter in doubt as a reply topic too is one
-    /// subscription), except the own reply topic (which stays subscribed) and topics
-    /// `skip` says are the client's own filters (subscribed anyway: forgotten). Without
-    /// the session the broker holds none of them: forgotten. Under the lock, a request
-    /// registering one of them afterwards sends its SUBSCRIBE after this UNSUBSCRIBE.
+    /// (`session_present`) it may hold them all: `unsubscribe` is called under the lock
+    /// with each string once (a user's filter in doubt as a reply topic too is one
+    /// subscription), in order, `chunk` strings at most per call (one UNSUBSCRIBE
+    /// packet each: one of every string could exceed the broker's Maximum Packet
+    /// Size), except the own reply topic (which stays subscribed) and topics `skip`
+    /// says are the client's own filters (subscribed anyway: forgotten). Without the
+    /// session the broker holds none of them: forgotten. Under the lock, a request
+    /// registering one of them afterwards sends its SUBSCRIBE after these UNSUBSCRIBEs.
     pub(crate) fn release_owed<F>(
         &self,
         connection: u64,
         session_present: bool,
         owed: Vec<String>,
+        chunk: usize,
         skip: impl Fn(&str) -> bool,
-        unsubscribe: impl FnOnce(&[String]) -> F,
+        mut unsubscribe: impl FnMut(&[String]) -> F,
     ) -> Released<F> {
         let mut guard = lock(&self.table);
         let table = &mut *guard;
@@ -582,7 +585,10 @@ impl Requests {
         all.extend(replies.iter().map(|(topic, _)| topic.clone()));
         let all: Vec<String> = all.into_iter().collect();
         Released {
-            sent: (!all.is_empty()).then(|| unsubscribe(&all)),
+            sent: all
+                .chunks(chunk.max(1))
+                .map(|strings| (strings.to_vec(), unsubscribe(strings)))
+                .collect(),
             wanted,
             replies,
         }

@@ -6,15 +6,19 @@
 //! or that Paho failed to send), remembered in [`Owed`]; and a reply topic whose SUBSCRIBE or
 //! UNSUBSCRIBE an ended connection left in doubt, which the requests' table keeps (its
 //! messages are no handler's until it is settled). A connect that finds the session
-//! present asks both once, and sends one UNSUBSCRIBE for what they owe together: a
-//! string in both is one subscription at the broker, unsubscribed once. A connect
-//! without the session forgets them (the broker did).
+//! present asks both once, and unsubscribes what they owe together, each string once (a
+//! string in both is one subscription at the broker), in UNSUBSCRIBEs of at most
+//! [`SUBSCRIBE_CHUNK`] filters, as the resubscription's SUBSCRIBEs: one packet of every
+//! string could exceed the broker's Maximum Packet Size. Each answer pays its own
+//! strings. A connect without the session forgets them (the broker did).
 
+use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use tokio::sync::oneshot;
 
 use super::owed::Owed;
+use super::shared::SUBSCRIBE_CHUNK;
 use super::Mqtt;
 use crate::error::{truncate, Error, PahoOp};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
@@ -38,17 +42,17 @@ impl Mqtt {
         }
     }
 
-    /// At a connect, first: with the session the broker kept (`session_present`), one
-    /// UNSUBSCRIBE of what it is owed (the user's filters [`Owed`], except those
+    /// At a connect, first: with the session the broker kept (`session_present`), the
+    /// UNSUBSCRIBEs (in chunks) of what it is owed (the user's filters [`Owed`], except those
     /// subscribed again or that a request waits on as its reply topic; the reply topics
     /// no request waits on that an ended connection left in doubt,
     /// [`Requests::release_owed`](super::replies::Requests::release_owed)); without it,
     /// they are forgotten. `handled` says which filters the client subscribes (its own:
     /// never unsubscribed). The answer is awaited by a task: a broker answer (also an
-    /// MQTT 5 refusal) pays the debts, anything else (the connection ended, Paho failed
-    /// to send it) keeps them for the next connect. The connect waits for it when user
-    /// filters are in it: whether the broker answered (if not, the connection went, and
-    /// on_connect is not told).
+    /// MQTT 5 refusal) to one pays its strings, anything else (the connection ended, Paho
+    /// failed to send it) keeps them for the next connect. The connect waits for those
+    /// with user filters in them: whether the broker answered them all (if not, the
+    /// connection went, and on_connect is not told).
     pub(super) async fn pay_owed(
         &self,
         session_present: bool,
@@ -67,17 +71,18 @@ impl Mqtt {
             // Gone already: the next connect tries again.
             return false;
         }
-        // Watched before the UNSUBSCRIBE is sent: a connection ending after it is seen.
+        // Watched before the UNSUBSCRIBEs are sent: a connection ending after it is seen.
         let ends = shared.ends.subscribe();
         let names: Vec<String> = due.iter().map(|(f, _)| f.clone()).collect();
         let released = shared.requests.release_owed(
             connection,
             session_present,
             names,
+            SUBSCRIBE_CHUNK,
             &handled,
-            |all| {
-                log::debug!(target: CLIENT_TARGET, "unsubscribing what the session the broker kept may still hold: `{}`{}", truncate(all.first().map_or("", String::as_str)), if all.len() > 1 { format!(" and {} more", all.len() - 1) } else { String::new() });
-                shared.outbound.unsubscribe(all.to_vec())
+            |chunk| {
+                log::debug!(target: CLIENT_TARGET, "unsubscribing what the session the broker kept may still hold: `{}`{}", truncate(chunk.first().map_or("", String::as_str)), if chunk.len() > 1 { format!(" and {} more", chunk.len() - 1) } else { String::new() });
+                shared.outbound.unsubscribe(chunk.to_vec())
             },
         );
         // Those a request waits on are its to subscribe: no longer owed.
@@ -91,46 +96,79 @@ impl Mqtt {
             .filter(|(f, _)| !released.wanted.contains(f))
             .collect();
         lock(&shared.owed).paid(&wanted);
-        let Some(answer) = released.sent else {
-            return true;
-        };
-        let (tx, rx) = oneshot::channel();
-        let mqtt = self.clone();
-        let replies = released.replies;
-        let filters = sent.clone();
-        drop(shared.rt.spawn(async move {
-            let outcome = mqtt.answered(ends, answer).await;
-            let answered = match &outcome {
-                Some(Ok(())) => true,
-                Some(Err(e)) => Error::answered_by_broker(e),
-                None => false,
-            };
-            // Stopped: nothing more can be sent.
-            let stopped = *mqtt.shared.ended.borrow();
-            for (topic, id) in &replies {
-                mqtt.shared
-                    .requests
-                    .released(topic, *id, answered || stopped);
-            }
-            if answered {
-                lock(&mqtt.shared.owed).paid(&filters);
-            }
-            let _ = tx.send(outcome);
-        }));
-        if sent.is_empty() {
+        if released.sent.is_empty() {
             return true;
         }
-        let outcome = match rx.await {
-            Ok(Some(outcome)) => outcome.map_err(|e| Error::from_paho(e, PahoOp::Unsubscribe)),
-            Ok(None) | Err(_) => Err(Error::Unanswered {
+        let (tx, rx) = oneshot::channel();
+        let mqtt = self.clone();
+        let chunks = released.sent;
+        let replies = released.replies;
+        let first = sent.first().cloned();
+        drop(shared.rt.spawn(async move {
+            // Each UNSUBSCRIBE's answer pays its own strings only.
+            let mut outcomes = Vec::with_capacity(chunks.len());
+            for (strings, answer) in chunks {
+                let outcome = mqtt.answered(ends.clone(), answer).await;
+                let answered = match &outcome {
+                    Some(Ok(())) => true,
+                    Some(Err(e)) => Error::answered_by_broker(e),
+                    None => false,
+                };
+                let strings: BTreeSet<String> = strings.into_iter().collect();
+                // Stopped: nothing more can be sent.
+                let stopped = *mqtt.shared.ended.borrow();
+                for (topic, id) in replies.iter().filter(|(t, _)| strings.contains(t)) {
+                    mqtt.shared
+                        .requests
+                        .released(topic, *id, answered || stopped);
+                }
+                let filters: Vec<(String, u64)> = sent
+                    .iter()
+                    .filter(|(f, _)| strings.contains(f))
+                    .cloned()
+                    .collect();
+                if answered {
+                    lock(&mqtt.shared.owed).paid(&filters);
+                }
+                outcomes.push((filters, outcome));
+            }
+            let _ = tx.send(outcomes);
+        }));
+        let Some(first) = first else {
+            return true;
+        };
+        let Ok(outcomes) = rx.await else {
+            // The task is gone: the runtime is shutting down.
+            return self.told(None, vec![first]);
+        };
+        let mut done = true;
+        for (filters, outcome) in outcomes {
+            if !filters.is_empty() && !self.told(outcome, filters) {
+                done = false;
+            }
+        }
+        done
+    }
+
+    /// What the answer `outcome` (none: the connection ended first) to a connect's
+    /// UNSUBSCRIBE of the user's `filters` says: events and logs, and whether the broker
+    /// answered.
+    fn told(
+        &self,
+        outcome: Option<std::result::Result<(), paho_mqtt::Error>>,
+        filters: Vec<(String, u64)>,
+    ) -> bool {
+        let outcome = match outcome {
+            Some(outcome) => outcome.map_err(|e| Error::from_paho(e, PahoOp::Unsubscribe)),
+            None => Err(Error::Unanswered {
                 request: "UNSUBSCRIBE",
-                filter: truncate(sent.first().map_or("", |(f, _)| f.as_str())),
-                stopped: shared.closed.load(Ordering::SeqCst),
+                filter: truncate(filters.first().map_or("", |(f, _)| f.as_str())),
+                stopped: self.shared.closed.load(Ordering::SeqCst),
             }),
         };
         match outcome {
             Ok(()) => {
-                for (filter, _) in sent {
+                for (filter, _) in filters {
                     log::info!(target: CLIENT_TARGET, "unsubscribed from `{filter}`");
                     self.emit(Event::Unsubscribed(Unsubscribed { filter }));
                 }

@@ -358,3 +358,66 @@ async fn a_subscribe_landing_while_its_owed_unsubscribe_is_sent_is_not_undone() 
         ]
     );
 }
+
+/// 150 owed filters (`f/000`..`f/149`, in the order they go) with a persistent session.
+fn owing_150(fake: Fake) -> (Mqtt, Vec<String>) {
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let mqtt = client_with(fake, config, &["declared/t"]);
+    let owed: Vec<String> = (0..150).map(|i| format!("f/{i:03}")).collect();
+    mqtt.owe(&owed);
+    (mqtt, owed)
+}
+
+/// What a connect owes a kept session goes in UNSUBSCRIBEs of at most
+/// [`SUBSCRIBE_CHUNK`](super::shared::SUBSCRIBE_CHUNK) filters, as the resubscription's
+/// SUBSCRIBEs do, all before them: one packet of every owed string could exceed the
+/// broker's Maximum Packet Size. Before, 150 owed filters went in one UNSUBSCRIBE.
+#[tokio::test]
+async fn the_owed_unsubscribe_goes_in_chunks_before_the_subscribes() {
+    let fake = Fake::default();
+    let sent = fake.sent();
+    let (mqtt, owed) = owing_150(fake);
+    assert!(mqtt.resubscribe(true).await);
+    let packets = lock(&sent).packets.clone();
+    let refs: Vec<&str> = owed.iter().map(String::as_str).collect();
+    assert_eq!(
+        packets,
+        [
+            Packet::unsub(&refs[..64]),
+            Packet::unsub(&refs[64..128]),
+            Packet::unsub(&refs[128..]),
+            Packet::sub(&["declared/t"]),
+        ],
+        "{} packet(s)",
+        packets.len()
+    );
+    assert!(lock(&mqtt.shared.owed).filters().is_empty());
+}
+
+/// Each chunk of the owed UNSUBSCRIBE is paid by its own answer: one that Paho fails
+/// keeps exactly its strings owed for the next connect (which is not done: on_connect
+/// is not told), the others are paid.
+#[tokio::test]
+async fn a_failed_chunk_of_the_owed_unsubscribe_keeps_exactly_its_filters() {
+    let fake = Fake::default().unsubacks(Unsubacks::Held);
+    let held = fake.unsubacks_held();
+    let (mqtt, owed) = owing_150(fake);
+    let m = mqtt.clone();
+    let resubscribing = tokio::spawn(async move { m.resubscribe(true).await });
+    until("three UNSUBSCRIBEs", || lock(&held).len() == 3).await;
+    let answers: Vec<_> = lock(&held).drain(..).collect();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let outcome = if i == 1 {
+            Err(paho_mqtt::Error::Disconnected)
+        } else {
+            Ok(())
+        };
+        answer.send(outcome).unwrap();
+    }
+    assert!(!resubscribing.await.unwrap());
+    let refs: Vec<&str> = owed.iter().map(String::as_str).collect();
+    assert_eq!(lock(&mqtt.shared.owed).filters(), refs[64..128]);
+}
