@@ -167,6 +167,12 @@ impl Requests {
         &self.own_topic
     }
 
+    /// Whether the table is locked now (by another caller: a registration would wait).
+    #[cfg(test)]
+    pub(crate) fn is_locked(&self) -> bool {
+        matches!(self.table.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+    }
+
     /// How many requests wait.
     pub(crate) fn pending(&self) -> usize {
         lock(&self.table).waiting.len()

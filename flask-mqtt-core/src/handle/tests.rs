@@ -421,3 +421,100 @@ async fn a_failed_chunk_of_the_owed_unsubscribe_keeps_exactly_its_filters() {
     let refs: Vec<&str> = owed.iter().map(String::as_str).collect();
     assert_eq!(lock(&mqtt.shared.owed).filters(), refs[64..128]);
 }
+
+/// A request whose reply topic `svc/r` is in the owed UNSUBSCRIBE a connect is sending
+/// (owed as a user's filter, or left in doubt as a reply topic): the request is started
+/// from inside the send (the fake's hook), so its registration comes while that
+/// UNSUBSCRIBE is in flight, before its answer is handled. The UNSUBSCRIBE is sent under
+/// the requests' lock (the hook sees it held: a registration on another thread waits
+/// for the send to return): the request's SUBSCRIBE goes after it, nothing pays or
+/// releases the topic from under the request, and its reply arrives.
+#[tokio::test]
+async fn a_request_registering_its_reply_topic_while_the_owed_unsubscribe_is_sent_gets_its_reply() {
+    type Waiting = tokio::task::JoinHandle<crate::error::Result<crate::message::Message>>;
+    for in_doubt in [false, true] {
+        let user: Arc<Mutex<Option<Mqtt>>> = Arc::default();
+        let waiting: Arc<Mutex<Option<Waiting>>> = Arc::default();
+        let locked = Arc::new(AtomicBool::new(false));
+        let fake = Fake::default().on_unsubscribe({
+            let (user, waiting) = (Arc::clone(&user), Arc::clone(&waiting));
+            let locked = Arc::clone(&locked);
+            move || {
+                // Once: the request, started while the UNSUBSCRIBE is being sent.
+                if let Some(mqtt) = lock(&user).take() {
+                    locked.store(mqtt.shared.requests.is_locked(), Ordering::SeqCst);
+                    let request = mqtt.request("svc/ask", "?").reply_to("svc/r").timeout(T);
+                    *lock(&waiting) =
+                        Some(tokio::spawn(std::future::IntoFuture::into_future(request)));
+                }
+            }
+        });
+        let sent = fake.sent();
+        let config = Config {
+            clean_session: false,
+            ..Config::default()
+        };
+        let mqtt = client_with(fake, config, &[]);
+        mqtt.shared
+            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        if in_doubt {
+            // On connection 1, a request's SUBSCRIBE of `svc/r` went unanswered, and it
+            // ended.
+            let requests = &mqtt.shared.requests;
+            let (key, _rx) = requests.register("svc/r".to_owned(), true).unwrap();
+            let Subscribing::Sent { id, .. } = requests.subscribe_once("svc/r", 1, || ()) else {
+                panic!("no SUBSCRIBE sent");
+            };
+            assert!(requests
+                .settle("svc/r", id, Suback::Unanswered, 1, |_| ())
+                .is_none());
+            assert!(requests.unregister(&key, 1, |_| ()).is_none());
+        } else {
+            mqtt.owe(&["svc/r".to_owned()]);
+        }
+        mqtt.shared.connection_ended();
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        mqtt.shared
+            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        *lock(&user) = Some(mqtt.clone());
+        assert!(mqtt.resubscribe(true).await);
+        assert!(lock(&user).is_none(), "the hook did not run");
+        assert!(
+            locked.load(Ordering::SeqCst),
+            "the owed UNSUBSCRIBE was sent outside the requests' lock"
+        );
+        until("the request", || !lock(&sent).published.is_empty()).await;
+        assert_eq!(
+            lock(&sent).packets,
+            [
+                Packet::unsub(&["svc/r"]),
+                Packet::sub(&["svc/r"]),
+                Packet::Publish("svc/ask".to_owned())
+            ],
+            "in doubt: {in_doubt}"
+        );
+        let correlation = lock(&sent).published[0]
+            .properties()
+            .get_binary(paho_mqtt::PropertyCode::CorrelationData)
+            .unwrap();
+        let mut props = paho_mqtt::Properties::new();
+        props
+            .push_binary(paho_mqtt::PropertyCode::CorrelationData, correlation)
+            .unwrap();
+        let reply = paho_mqtt::MessageBuilder::new()
+            .topic("svc/r")
+            .payload("answer")
+            .properties(props)
+            .finalize();
+        // The answer to the UNSUBSCRIBE was handled by now (the connect awaited it, or
+        // `until` yielded to its task).
+        assert!(mqtt.shared.requests.route(reply, |_| false).is_none());
+        let waiting = lock(&waiting).take().unwrap();
+        let res = tokio::time::timeout(T, waiting).await;
+        assert!(
+            matches!(&res, Ok(Ok(Ok(m))) if m.payload() == b"answer"),
+            "in doubt: {in_doubt}: {res:?}"
+        );
+        assert!(lock(&mqtt.shared.owed).filters().is_empty());
+    }
+}
