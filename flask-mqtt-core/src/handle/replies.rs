@@ -170,7 +170,10 @@ impl Requests {
     /// Whether the table is locked now (by another caller: a registration would wait).
     #[cfg(test)]
     pub(crate) fn is_locked(&self) -> bool {
-        matches!(self.table.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+        matches!(
+            self.table.try_lock(),
+            Err(std::sync::TryLockError::WouldBlock)
+        )
     }
 
     /// How many requests wait.
@@ -511,6 +514,16 @@ impl Requests {
     /// no reply topic any more, unless a request waits on it again. Not `answered` (its
     /// connection ended first, or Paho could not send it): a persistent session may
     /// still hold the subscription, which the next connect undoes.
+    ///
+    /// An UNSUBSCRIBE Paho failed while the connection stays up is not sent again at
+    /// once either: the topic waits in doubt (its messages dropped, a new request on it
+    /// subscribing it anew) until the next connect. On a live connection Paho C fails
+    /// one only for what a second try at once meets again: a topic that is no UTF-8
+    /// (a reply topic is a checked topic name), every packet identifier in use, no
+    /// memory, or a connection that just went (`Disconnected`, whose end the next
+    /// connect follows). A retry would add a second send path, which must be made
+    /// under this lock like the first (or a request registering the topic meanwhile
+    /// has its SUBSCRIBE undone), for a case with no known cause in practice.
     pub(crate) fn released(&self, topic: &str, id: u64, answered: bool) {
         let mut table = lock(&self.table);
         let Some(entry) = table.topics.get_mut(topic) else {
