@@ -68,8 +68,20 @@ impl Trust {
 
     /// A call made inline took `took` in one poll: past [`BOUND`], the handler goes back
     /// to its worker, on probation.
+    ///
+    /// Inlined, its cold part not (as `watchdog::resumed`): every call made inline asks.
+    #[inline]
     pub(super) fn inline_poll(&self, h: &Handler, took: Duration) {
-        if took > BOUND && self.0.swap(0, Ordering::Relaxed) == PROBATION {
+        if took > BOUND {
+            self.overran(h, took);
+        }
+    }
+
+    /// [`Trust::inline_poll`] past [`BOUND`].
+    #[cold]
+    #[inline(never)]
+    fn overran(&self, h: &Handler, took: Duration) {
+        if self.0.swap(0, Ordering::Relaxed) == PROBATION {
             log::debug!(
                 target: TARGET,
                 "handler {} held the dispatching task for {took:?} in one poll: its calls run on its own task until {PROBATION} in a row return within {BOUND:?} (an async handler should not block its thread; a sync handler may)",
