@@ -102,10 +102,10 @@ pub(super) fn call(
     }
     match rest {
         Err(result) => {
-            let ended = call.finish(h, index, observer.map(|o| &**o), started, result.into());
+            let took = call.finish(h, index, observer.map(|o| &**o), started, result.into());
             room.release();
-            held(room, h, elapsed(started, ended));
-            Ok(Some(ended))
+            held(room, h, Duration::from_nanos(took.nanos));
+            Ok(Some(took.ended))
         }
         Ok(rest) => {
             held(room, h, elapsed(started, ticks()));

@@ -148,7 +148,7 @@ async fn run_one(
     }
     .instrument(span)
     .await;
-    call.finish(h, index, observer, started, ended)
+    call.finish(h, index, observer, started, ended).ended
 }
 
 /// What is left of a call made inline that has to wait (see `inline`).
@@ -179,6 +179,7 @@ pub(super) async fn resume(
     .instrument(span)
     .await;
     call.finish(&h, index, observer.as_deref(), started, ended)
+        .ended
 }
 
 /// How a call ended.
@@ -291,7 +292,7 @@ impl Call {
     /// succeeded without giving its `mqtt::Ack`, the release), the report to `observer`
     /// (timed from `started`, ticks), then its hold on the message's acknowledgement and
     /// its context (after the observer heard of the call, the event may complete).
-    /// Returns when it ended (ticks).
+    /// Returns when it ended and how long it took.
     pub(super) fn finish(
         self,
         h: &Handler,
@@ -299,7 +300,7 @@ impl Call {
         observer: Option<&dyn Observer>,
         started: u64,
         ended: Ended,
-    ) -> u64 {
+    ) -> Took {
         let Ended {
             result,
             handler_failed,
@@ -333,19 +334,30 @@ impl Call {
             withheld(&ctx, slot);
         }
         let ended = clock::ticks();
+        let nanos = clock::elapsed_nanos(started, ended);
         if let (Some(observer), Some(seq)) = (observer, ctx.seq()) {
             observer.call_ended(&CallEnd {
                 seq,
                 index,
                 handler: h.desc,
                 result: &result,
-                nanos: clock::elapsed_nanos(started, ended),
+                nanos,
             });
         }
         drop(ack);
         drop(unacked);
-        ended
+        Took { ended, nanos }
     }
+}
+
+/// When a call ended, and how long it took: converted from the clock's ticks once, for
+/// its metrics and for the probation of inline calls (BENCHMARKS.md item 37).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Took {
+    /// When it ended (ticks).
+    pub(super) ended: u64,
+    /// Nanoseconds from its start.
+    pub(super) nanos: u64,
 }
 
 /// The warning for a `manual` handler's message not acknowledged: its handler succeeded
