@@ -300,24 +300,16 @@ fn cut_while_waiting(version: ProtocolVersion, op: Op) {
 /// [`cut_while_waiting`], or the app stopping the client instead of the cut: the error
 /// says which ended the wait.
 fn end_while_waiting(version: ProtocolVersion, op: Op, end: End) {
-    let broker = Broker::start();
-    let proxy = SwallowProxy::start(broker.port());
-    let id = unique("unanswered");
-    let client = persistent_client(proxy.port, &id, version);
-    let h = client.handle();
-    assert!(wait_until(T, || h.health().is_ready()));
-    let filter = format!("{id}/t");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
+    let s = Swallowing::start("unanswered", version);
+    let h = s.client.handle();
     if let Op::Unsubscribe = op {
-        rt.block_on(h.subscribe(&filter, QoS::AtLeastOnce)).unwrap();
+        s.rt.block_on(h.subscribe(&s.filter, QoS::AtLeastOnce))
+            .unwrap();
     }
-    proxy.swallow.store(true, Ordering::SeqCst);
+    s.proxy.swallow.store(true, Ordering::SeqCst);
     let (tx, rx) = std::sync::mpsc::channel();
     let h2 = h.clone();
-    let f = filter.clone();
+    let f = s.filter.clone();
     thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -329,10 +321,10 @@ fn end_while_waiting(version: ProtocolVersion, op: Op, end: End) {
         let _ = tx.send(result);
     });
     // The request is on its way, swallowed: then the connection goes.
-    assert!(wait_until(T, || proxy.swallowed.load(Ordering::SeqCst) > 0));
+    assert!(wait_until(T, || s.proxy.swallowed.load(Ordering::SeqCst) > 0));
     match end {
-        End::Cut => proxy.cut(),
-        End::Stop => rt.block_on(h.disconnect()),
+        End::Cut => s.proxy.cut(),
+        End::Stop => s.rt.block_on(h.disconnect()),
     }
     let result = rx.recv_timeout(T).unwrap_or_else(|_| {
         panic!("{op:?} still waiting {T:?} after its connection was cut ({version:?})")
@@ -349,7 +341,7 @@ fn end_while_waiting(version: ProtocolVersion, op: Op, end: End) {
                 ..
             },
         ) => {
-            assert_eq!((r, f.as_str()), (request, filter.as_str()));
+            assert_eq!((r, f.as_str()), (request, s.filter.as_str()));
             let why = match end {
                 End::Cut => "the connection to the broker ended before it answered",
                 End::Stop => "the MQTT client was stopped before the broker answered",
@@ -363,16 +355,55 @@ fn end_while_waiting(version: ProtocolVersion, op: Op, end: End) {
     }
     // The client connects again, and a subscription asked for then is answered.
     assert!(wait_until(T, || h.health().is_ready()));
-    rt.block_on(h.subscribe(&format!("{id}/after"), QoS::AtLeastOnce))
+    s.rt.block_on(h.subscribe(&format!("{}/after", s.id), QoS::AtLeastOnce))
         .unwrap();
     match op {
         Op::Subscribe => assert!(
-            h.topics().iter().any(|(f, _)| *f == filter),
+            h.topics().iter().any(|(f, _)| *f == s.filter),
             "{:?}",
             h.topics()
         ),
         // The session kept the subscription the swallowed UNSUBSCRIBE was to end.
-        Op::Unsubscribe => nothing_arrives_on(&broker, &id, &filter, version),
+        Op::Unsubscribe => nothing_arrives_on(&s.broker, &s.id, &s.filter, version),
+    }
+}
+
+/// A persistent client ([`persistent_client`], id made from a prefix) connected to a new
+/// broker through a [`SwallowProxy`], ready, with a runtime to call it from and a filter
+/// (`{id}/t`) for the test's SUBSCRIBE or UNSUBSCRIBE.
+///
+/// The fields drop in their order: the runtime, then the client (its graceful stop still
+/// reaches the broker), the proxy and last the broker.
+struct Swallowing {
+    rt: tokio::runtime::Runtime,
+    client: Client,
+    proxy: SwallowProxy,
+    broker: Broker,
+    id: String,
+    filter: String,
+}
+
+impl Swallowing {
+    fn start(id_prefix: &str, version: ProtocolVersion) -> Swallowing {
+        let broker = Broker::start();
+        let proxy = SwallowProxy::start(broker.port());
+        let id = unique(id_prefix);
+        let client = persistent_client(proxy.port, &id, version);
+        let h = client.handle();
+        assert!(wait_until(T, || h.health().is_ready()));
+        let filter = format!("{id}/t");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        Swallowing {
+            rt,
+            client,
+            proxy,
+            broker,
+            id,
+            filter,
+        }
     }
 }
 
@@ -421,29 +452,21 @@ fn nothing_arrives_on(broker: &Broker, id: &str, filter: &str, version: Protocol
 /// and sent nothing, and the session the next connect found still had the subscription:
 /// its messages kept coming, although `topics()` no longer listed the filter.
 fn unsubscribe_while_reconnecting(version: ProtocolVersion) {
-    let broker = Broker::start();
-    let proxy = SwallowProxy::start(broker.port());
-    let id = unique("unsub-down");
-    let client = persistent_client(proxy.port, &id, version);
-    let h = client.handle();
-    assert!(wait_until(T, || h.health().is_ready()));
-    let filter = format!("{id}/t");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
+    let s = Swallowing::start("unsub-down", version);
+    let h = s.client.handle();
+    s.rt.block_on(h.subscribe(&s.filter, QoS::AtLeastOnce))
         .unwrap();
-    rt.block_on(h.subscribe(&filter, QoS::AtLeastOnce)).unwrap();
     // Down, and the attempts to reconnect held (their CONNECT swallowed).
-    proxy.swallow.store(true, Ordering::SeqCst);
-    proxy.end_all();
+    s.proxy.swallow.store(true, Ordering::SeqCst);
+    s.proxy.end_all();
     assert!(wait_until(T, || !h.is_connected()));
-    rt.block_on(h.unsubscribe(&filter)).unwrap();
-    assert!(!h.topics().iter().any(|(f, _)| *f == filter));
-    proxy.cut();
+    s.rt.block_on(h.unsubscribe(&s.filter)).unwrap();
+    assert!(!h.topics().iter().any(|(f, _)| *f == s.filter));
+    s.proxy.cut();
     assert!(wait_until(T, || h.health().is_ready()));
-    rt.block_on(h.subscribe(&format!("{id}/after"), QoS::AtLeastOnce))
+    s.rt.block_on(h.subscribe(&format!("{}/after", s.id), QoS::AtLeastOnce))
         .unwrap();
-    nothing_arrives_on(&broker, &id, &filter, version);
+    nothing_arrives_on(&s.broker, &s.id, &s.filter, version);
 }
 
 #[test]
