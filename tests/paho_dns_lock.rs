@@ -175,7 +175,13 @@ fn run_child(test: &str, env: &[(&str, String)]) -> Output {
     }
 }
 
-fn assert_child_passed(out: &Output) {
+/// In the parent: runs this binary's test `test` again as a child ([`run_child`], `env`
+/// added) and fails unless the child ran that one test and it passed.
+fn parent(test: &str, env: &[(&str, String)]) {
+    assert_child_passed(test, &run_child(test, env));
+}
+
+fn assert_child_passed(test: &str, out: &Output) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The child's own report, for the parent's output.
@@ -188,6 +194,11 @@ fn assert_child_passed(out: &Output) {
         out.status.success(),
         "the child process failed ({}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         out.status
+    );
+    // A name that is no test of this binary runs nothing, and passes.
+    assert!(
+        stdout.lines().any(|l| l == "running 1 test"),
+        "the child process ran no test `{test}`:\n{stdout}"
     );
 }
 
@@ -289,7 +300,7 @@ fn connected(uri: &str, id_prefix: &str, name: &str) -> paho::AsyncClient {
 fn run_child_destroying_a(test: &str, id_prefix: &str) {
     let broker = Broker::start();
     let a_id = unique(id_prefix);
-    let out = run_child(
+    parent(
         test,
         &[
             ("DNS_LOCK_PORT", broker.port().to_string()),
@@ -298,7 +309,6 @@ fn run_child_destroying_a(test: &str, id_prefix: &str) {
             ("MALLOC_PERTURB_", "165".into()),
         ],
     );
-    assert_child_passed(&out);
     // The attempt was dropped: the destroyed client never reached the broker.
     let log = std::fs::read_to_string(broker.log_path()).unwrap();
     assert!(
@@ -332,11 +342,10 @@ fn calls_do_not_wait_for_another_connects_host_name_lookup() {
         return child_calls_do_not_wait();
     }
     let broker = Broker::start();
-    let out = run_child(
+    parent(
         "calls_do_not_wait_for_another_connects_host_name_lookup",
         &[("DNS_LOCK_PORT", broker.port().to_string())],
     );
-    assert_child_passed(&out);
 }
 
 fn child_calls_do_not_wait() {
@@ -532,7 +541,7 @@ fn a_tls_connect_checks_the_looked_up_host_name() {
         .tls()
         .tls_server_san(format!("DNS:{SLOW_HOST}"))
         .build();
-    let out = run_child(
+    parent(
         "a_tls_connect_checks_the_looked_up_host_name",
         &[
             ("DNS_LOCK_PORT", broker.port().to_string()),
@@ -540,7 +549,6 @@ fn a_tls_connect_checks_the_looked_up_host_name() {
             ("DNS_LOCK_CA", broker.pki().ca_cert.display().to_string()),
         ],
     );
-    assert_child_passed(&out);
 }
 
 fn child_tls() {
@@ -590,14 +598,13 @@ fn a_second_connect_of_the_client_waits_for_its_lookup() {
     let broker = Broker::start();
     // MALLOC_PERTURB_: glibc fills freed memory with a pattern, so a server URI freed under
     // the lookup reads as garbage, not as the old string.
-    let out = run_child(
+    parent(
         "a_second_connect_of_the_client_waits_for_its_lookup",
         &[
             ("DNS_LOCK_PORT", broker.port().to_string()),
             ("MALLOC_PERTURB_", "165".into()),
         ],
     );
-    assert_child_passed(&out);
 }
 
 /// `MQTTAsync_connect` replaces the client's server URIs, TLS options, user name and
@@ -650,11 +657,10 @@ fn lookups_run_side_by_side_and_a_failed_one_fails_over() {
         return child_side_by_side();
     }
     let broker = Broker::start();
-    let out = run_child(
+    parent(
         "lookups_run_side_by_side_and_a_failed_one_fails_over",
         &[("DNS_LOCK_PORT", broker.port().to_string())],
     );
-    assert_child_passed(&out);
 }
 
 /// Two clients' connects look the slow host up at the same time: each lookup on a thread of
@@ -723,7 +729,7 @@ fn an_automatic_reconnect_looks_the_host_up_again_and_connects() {
             a_id.clone(),
         );
         thread::spawn(move || {
-            run_child(
+            parent(
                 "an_automatic_reconnect_looks_the_host_up_again_and_connects",
                 &[
                     ("DNS_LOCK_PORT", port),
@@ -741,8 +747,9 @@ fn an_automatic_reconnect_looks_the_host_up_again_and_connects() {
     );
     broker.restart();
     let reconnected = broker.wait_for_log(&connected, 2, T + T);
-    let out = child.join().unwrap();
-    assert_child_passed(&out);
+    child
+        .join()
+        .expect("the child process passes (its failure is above)");
     assert!(
         reconnected,
         "A did not reconnect after the broker's restart:\n{}",
@@ -867,14 +874,13 @@ fn a_connect_from_the_failure_callback_of_a_destroy_does_not_release_the_lock() 
     let broker = Broker::start();
     // MALLOC_PERTURB_: glibc fills freed memory with a pattern, so a lookup record freed
     // under MQTTAsync_destroy's walk reads as garbage (a crash), not as the old record.
-    let out = run_child(
+    parent(
         "a_connect_from_the_failure_callback_of_a_destroy_does_not_release_the_lock",
         &[
             ("DNS_LOCK_PORT", broker.port().to_string()),
             ("MALLOC_PERTURB_", "165".into()),
         ],
     );
-    assert_child_passed(&out);
 }
 
 /// Y looks up the slow host (3 s), then X another (2 s). The test destroys X during both
@@ -925,11 +931,10 @@ fn a_connect_replacing_the_uris_during_the_lookup_looks_the_new_host_up_off_the_
         return child_uris_replaced_during_lookup();
     }
     let broker = Broker::start();
-    let out = run_child(
+    parent(
         "a_connect_replacing_the_uris_during_the_lookup_looks_the_new_host_up_off_the_lock",
         &[("DNS_LOCK_PORT", broker.port().to_string())],
     );
-    assert_child_passed(&out);
 }
 
 /// A looks up the slow host; B's connect fails at once (its host cannot be looked up) and
@@ -985,7 +990,7 @@ fn a_connect_timeout_shorter_than_the_lookup_fails_the_connect_in_time() {
         return child_connect_timeout_during_lookup();
     }
     let broker = Broker::start();
-    let out = run_child(
+    parent(
         "a_connect_timeout_shorter_than_the_lookup_fails_the_connect_in_time",
         &[
             ("DNS_LOCK_PORT", broker.port().to_string()),
@@ -993,7 +998,6 @@ fn a_connect_timeout_shorter_than_the_lookup_fails_the_connect_in_time() {
             ("MALLOC_PERTURB_", "165".into()),
         ],
     );
-    assert_child_passed(&out);
 }
 
 /// A port on 127.0.0.1 nothing listens on (free a moment ago): a connect to it is refused.
@@ -1096,7 +1100,7 @@ fn a_connect_queued_during_another_connects_lookup_counts_its_timeout_from_its_o
         return child_connect_queued_during_lookup();
     }
     let broker = Broker::start();
-    let out = run_child(
+    parent(
         "a_connect_queued_during_another_connects_lookup_counts_its_timeout_from_its_own_start",
         &[
             ("DNS_LOCK_PORT", broker.port().to_string()),
@@ -1106,7 +1110,6 @@ fn a_connect_queued_during_another_connects_lookup_counts_its_timeout_from_its_o
             ("MALLOC_PERTURB_", "165".into()),
         ],
     );
-    assert_child_passed(&out);
 }
 
 /// The lookup of [`SLOW_HOST`] in the child below (of [`SLOW_HOST_2`]: two thirds, 4 s).
@@ -1229,11 +1232,10 @@ fn a_failed_lookup_is_not_repeated_for_the_mqtt_3_1_retry() {
         return child_failed_lookup_not_repeated();
     }
     let broker = Broker::start();
-    let out = run_child(
+    parent(
         "a_failed_lookup_is_not_repeated_for_the_mqtt_3_1_retry",
         &[("DNS_LOCK_PORT", broker.port().to_string())],
     );
-    assert_child_passed(&out);
 }
 
 /// A's first server URI names a host whose lookup fails after 3 s, its second the broker
@@ -1356,11 +1358,10 @@ fn lines_of_the_lookup_thread_name_their_client() {
         return child_lookup_lines();
     }
     let broker = Broker::start();
-    let out = run_child(
+    parent(
         "lines_of_the_lookup_thread_name_their_client",
         &[("DNS_LOCK_PORT", broker.port().to_string())],
     );
-    assert_child_passed(&out);
 }
 
 /// The lookup thread's line about A's lookup (written holding Paho's lock, when the lookup
