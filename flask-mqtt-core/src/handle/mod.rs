@@ -284,17 +284,21 @@ impl Mqtt {
             if current.is_empty() {
                 continue;
             }
-            match self.subscribe_now(current.clone(), Refusal::Visible).await {
-                Ok(()) => granted += current.len(),
-                // Said per filter, where it was refused; listed refused until granted.
-                Err(Error::SubscribeRejected { .. }) => {
-                    let health = lock(&self.shared.health);
-                    let no = current
-                        .iter()
-                        .filter(|(f, _)| health.refused_subscriptions.contains(f))
-                        .count();
-                    refused += no;
-                    granted += current.len() - no;
+            match self
+                .subscribe_answered(current.clone(), Refusal::Visible)
+                .await
+            {
+                // A refusal is said per filter, where it was refused, and listed refused
+                // until granted (the list keeps only the last few of run time's: counted
+                // from the answer, not from it).
+                Ok(no) => {
+                    refused += no.len();
+                    granted += current.len().saturating_sub(no.len());
+                }
+                // At a stop nothing is wrong: the stop cut the connect short.
+                Err(e) if self.shared.closed.load(Ordering::SeqCst) => {
+                    log::debug!(target: CLIENT_TARGET, "resubscribing: {e}");
+                    return false;
                 }
                 // The connection went (a reconnect subscribes again) or Paho failed.
                 Err(e) => {
@@ -323,6 +327,24 @@ impl Mqtt {
     }
 
     async fn subscribe_now(&self, subs: Vec<(String, QoS)>, refusal: Refusal) -> Result<()> {
+        match self
+            .subscribe_answered(subs, refusal)
+            .await?
+            .into_iter()
+            .next()
+        {
+            Some(filter) => Err(Error::SubscribeRejected { filter }),
+            None => Ok(()),
+        }
+    }
+
+    /// Subscribes `subs` in one SUBSCRIBE: the filters the broker refused (each said as
+    /// [`Mqtt::refused`] says it), in their order; an error if it did not answer.
+    async fn subscribe_answered(
+        &self,
+        subs: Vec<(String, QoS)>,
+        refusal: Refusal,
+    ) -> Result<Vec<String>> {
         let (filters, qos): (Vec<String>, Vec<QoS>) = subs.iter().cloned().unzip();
         let first = subs.first().map_or("", |(f, _)| f.as_str());
         let ends = self.shared.ends.subscribe();
@@ -350,7 +372,7 @@ impl Mqtt {
                 vec![code; subs.len()]
             }
         };
-        let mut rejected = None;
+        let mut rejected = Vec::new();
         for (i, (filter, qos)) in subs.iter().enumerate() {
             let code = granted.get(i).copied().unwrap_or(qos.as_u8() as i32);
             match u8::try_from(code).ok().and_then(QoS::from_u8) {
@@ -366,14 +388,11 @@ impl Mqtt {
                 }
                 None => {
                     self.refused(filter, code, refusal);
-                    rejected.get_or_insert_with(|| filter.clone());
+                    rejected.push(filter.clone());
                 }
             }
         }
-        match rejected {
-            Some(filter) => Err(Error::SubscribeRejected { filter }),
-            None => Ok(()),
-        }
+        Ok(rejected)
     }
 
     /// The broker refused `filter` with `code`: [`Health::refused_subscriptions`] lists it

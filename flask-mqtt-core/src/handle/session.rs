@@ -185,6 +185,11 @@ impl Mqtt {
                 );
                 true
             }
+            // At a stop nothing is wrong: the stop cut the connect short.
+            Err(e) if self.shared.closed.load(Ordering::SeqCst) => {
+                log::debug!(target: CLIENT_TARGET, "unsubscribing what the session kept: {e}");
+                false
+            }
             Err(e) => {
                 self.emit_log(
                     LogLevel::Err,

@@ -12,11 +12,12 @@ use tokio::sync::Notify;
 use super::health::ConnectionState;
 use super::input::Input;
 use super::outbound::fake::{
-    client, client_and_input, client_with, Connection, Fake, Packet, Subacks, Unsubacks,
+    client_and_input, client_with, Connection, Fake, Packet, Subacks, Unsubacks,
 };
 use super::replies::{Suback, Subscribing};
 use super::Mqtt;
 use crate::config::Config;
+use crate::event::log::LogLevel;
 use crate::qos::QoS;
 use crate::sync::lock;
 
@@ -76,6 +77,76 @@ async fn a_resubscription_does_not_undo_what_changed_while_it_waited() {
     assert_eq!(second.len(), 5, "{second:?}");
     assert!(!mqtt.topics().iter().any(|(f, _)| f == "f/66"));
     assert_eq!(said(&mut inputs), ["subscribed to 69 filter(s)"]);
+}
+
+/// The resubscription's line counts the refusals from the broker's answer: more filters
+/// subscribed at run time refused in one SUBACK than the refused list keeps
+/// ([`MAX_REFUSED_AT_RUN_TIME`](super::health::MAX_REFUSED_AT_RUN_TIME)) are all counted
+/// refused. Before, the count was read from that list: "subscribed to 8 filter(s), 32
+/// refused" for 40 refused.
+#[tokio::test]
+async fn every_refusal_of_a_resubscription_is_counted_refused() {
+    let answer = Arc::new(Notify::new());
+    let fake = Fake::default().subacks(Subacks::AnsweredOn(Arc::clone(&answer), 0x80));
+    let (mqtt, mut inputs) = client_and_input(fake, Config::default(), &[]);
+    let n = super::health::MAX_REFUSED_AT_RUN_TIME + 8;
+    for i in 0..n {
+        lock(&mqtt.shared.topics).insert(format!("acl/{i:02}"), QoS::AtLeastOnce);
+    }
+    answer.notify_one();
+    assert!(mqtt.resubscribe(false).await);
+    assert_eq!(
+        said(&mut inputs),
+        [format!("subscribed to 0 filter(s), {n} refused")]
+    );
+}
+
+/// A stop while a connect's owed UNSUBSCRIBE or its SUBSCRIBE waits for the broker cuts
+/// the connect short, and nothing is wrong: no error line (before, each chunk said at
+/// error level that "on_connect handlers are not told of this connection").
+#[tokio::test]
+async fn a_stop_during_a_connects_unsubscribe_or_subscribe_says_no_error() {
+    let levels = |inputs: &mut UnboundedReceiver<Input>| {
+        let mut errors = Vec::new();
+        while let Ok(input) = inputs.try_recv() {
+            if let Input::Log(entry) = input {
+                if entry.level() == LogLevel::Err {
+                    errors.push(entry.message().to_owned());
+                }
+            }
+        }
+        errors
+    };
+    // The owed UNSUBSCRIBE.
+    let fake = Fake::default().unsubacks(Unsubacks::Held);
+    let held = fake.unsubacks_held();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let (mqtt, mut inputs) = client_and_input(fake, config, &[]);
+    mqtt.owe(&["gone/t".to_owned()]);
+    let m = mqtt.clone();
+    let resubscribing = tokio::spawn(async move { m.resubscribe(true).await });
+    until("the owed UNSUBSCRIBE", || lock(&held).len() == 1).await;
+    mqtt.shared.closed.store(true, Ordering::SeqCst);
+    for answer in lock(&held).drain(..) {
+        let _ = answer.send(Err(paho_mqtt::Error::Disconnected));
+    }
+    assert!(!resubscribing.await.unwrap());
+    assert_eq!(levels(&mut inputs), Vec::<String>::new());
+    // The resubscription's SUBSCRIBE.
+    let cut = Arc::new(Notify::new());
+    let fake = Fake::default().subacks(Subacks::CutShortBy(Arc::clone(&cut)));
+    let sent = fake.sent();
+    let (mqtt, mut inputs) = client_and_input(fake, Config::default(), &["declared/t"]);
+    let m = mqtt.clone();
+    let resubscribing = tokio::spawn(async move { m.resubscribe(false).await });
+    until("the SUBSCRIBE", || lock(&sent).subscribed.len() == 1).await;
+    mqtt.shared.closed.store(true, Ordering::SeqCst);
+    cut.notify_one();
+    assert!(!resubscribing.await.unwrap());
+    assert_eq!(levels(&mut inputs), Vec::<String>::new());
 }
 
 /// Unsubscribing a refused filter, a handler's or one subscribed at run time, takes it
