@@ -308,8 +308,47 @@ mod tests {
     /// handler, no call overtook the one before it in 15 runs of 2,000 calls, on one and
     /// two runtime threads, under load: the next call starts a thread switch or two
     /// later, but a thread the OS stops just then lets it).
+    ///
+    /// Runs in a process of its own (this test binary again, told by [`ALONE`]): its
+    /// subscriber is only its runtime's threads' default, but `tracing` remembers for
+    /// the rest of the process that one was set (`dispatcher::has_been_set`), so every
+    /// later test of the binary would make the spans nobody listens to
+    /// (`spans::listened`).
     #[test]
     fn sync_calls_start_in_arrival_order_with_concurrency() {
+        if std::env::var_os(ALONE).is_some() {
+            sync_calls_start_in_arrival_order();
+            return;
+        }
+        assert_passes_alone(concat!(
+            module_path!(),
+            "::sync_calls_start_in_arrival_order_with_concurrency"
+        ));
+    }
+
+    /// Set in the process [`assert_passes_alone`] starts.
+    const ALONE: &str = "FLASK_MQTT_TEST_ALONE";
+
+    /// Runs the test `path` (`module_path!()::name`) alone in a new process of this test
+    /// binary, with [`ALONE`] set, and fails unless it ran and passed.
+    fn assert_passes_alone(path: &str) {
+        let name = path.split_once("::").map_or(path, |(_, name)| name);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("test result: ok. 1 passed"),
+            "{name}, alone: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The test, in the process of its own.
+    fn sync_calls_start_in_arrival_order() {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
