@@ -8,6 +8,7 @@
 //! cargo run --release -p flask-mqtt-bench -- soak     # 1,000,000 messages, RSS checked
 //! cargo run -p flask-mqtt-bench -- soak --messages 100000 --rate 5000   # CI
 //! cargo run -p flask-mqtt-bench -- chart REPORT       # the chart again, from a printed report
+//! cargo run --release -p flask-mqtt-bench -- calls    # one handler call's cost, in process
 //! ```
 //!
 //! Options (after the mode): `--messages N`, `--rounds R`, `--rate R` (latency runs, messages/s),
@@ -17,7 +18,8 @@
 //! The peers from outside this binary are built or installed at the start (`peers.rs`);
 //! one that cannot be is left out with the reason. The `soak` mode takes `--messages N` (default
 //! 1,000,000), `--rate R` (messages/s, default 20,000; 0 for bursts), `--window N` and
-//! `--max-inflight N`; see `soak.rs`.
+//! `--max-inflight N`; see `soak.rs`. The `calls` mode takes `--messages N` (calls per figure,
+//! default 20,000) and `--rounds R` (default 3); see `calls.rs`.
 //!
 //! Exits non-zero only when a consumer crashes (or never subscribes) or loses QoS 1
 //! messages, when a multi-handler consumer's handlers were called the wrong number of
@@ -26,6 +28,7 @@
 //! than 10 %); never because of a timing. Targets are printed MET/MISSED in `full` mode
 //! only: a debug build's figures mean nothing.
 
+mod calls;
 mod chart;
 mod child;
 mod consumers;
@@ -181,9 +184,11 @@ fn main() -> ExitCode {
             println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,framework-ackfirst,flask,faststream,ruststream] [--max-inflight N] [--window N] [--skip publish,throughput,latency] [--chart PATH]");
             println!("       flask-mqtt-bench soak [--messages N] [--rate R] [--window N] [--max-inflight N]");
             println!("       flask-mqtt-bench chart REPORT [--chart PATH]   (redraws the chart from a run's printed report)");
+            println!("       flask-mqtt-bench calls [--messages N] [--rounds R]   (one handler call's cost, in process)");
             return ExitCode::SUCCESS;
         }
         Some("soak") => return soak_main(&args[1..]),
+        Some("calls") => return calls_main(&args[1..]),
         Some("chart") => return chart_main(&args[1..]),
         _ => None,
     };
@@ -284,6 +289,31 @@ fn soak_main(args: &[String]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("soak: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `calls [--messages N] [--rounds R]`: see `calls.rs`.
+fn calls_main(args: &[String]) -> ExitCode {
+    let mut calls = 20_000;
+    let mut rounds = 3;
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().and_then(|v| v.parse::<u64>().ok());
+        match (flag.as_str(), value) {
+            ("--messages", Some(n)) => calls = n.max(100),
+            ("--rounds", Some(n)) => rounds = usize::try_from(n).unwrap_or(1).max(1),
+            _ => {
+                eprintln!("flask-mqtt-bench: calls: `{flag}`: expected --messages N or --rounds R (try --help)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match calls::run(calls, rounds) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("calls: FAILED: {e}");
             ExitCode::FAILURE
         }
     }
