@@ -12,7 +12,11 @@
 //! takes from, behind the handler's first poll that comes next here (which may block).
 //! A sync handler's call passes the turn on from the thread the handler runs on
 //! (`block_in_place`, or `spawn_blocking` on a current-thread runtime), just before
-//! calling it.
+//! calling it, and wakes the next call from there ([`Turn::pass_off_runtime`]): that
+//! thread holds no runtime core (`block_in_place` handed it to another thread), so Tokio
+//! queues the woken call for any runtime thread, and no LIFO slot is in the way. Going
+//! through the blocking pool there too cost each call one more thread hand-over (bench
+//! `calls`, BENCHMARKS.md item 36).
 //!
 //! What the handlers do once started runs in parallel: the guarantee is that each call
 //! begins (its arguments extracted, its span opened) only after the one before it passed
@@ -126,7 +130,16 @@ impl Turn {
 
     /// The call starts: the next one may start too (after [`Turn::wait`]).
     pub(super) fn pass(&mut self) {
-        self.hand_on(None);
+        self.hand_on(None, wake_elsewhere);
+    }
+
+    /// [`pass`](Turn::pass), on a thread that runs no tasks: a sync handler's, in
+    /// `block_in_place` (which handed the thread's runtime core to another thread) or the
+    /// blocking pool. Woken from here, the next call goes to the runtime's shared queue,
+    /// which any runtime thread takes from, so it is woken here: no hand-over to the
+    /// blocking pool first.
+    pub(super) fn pass_off_runtime(&mut self) {
+        self.hand_on(None, Waker::wake);
     }
 
     /// Passes the turn on to the next call, or (`earlier`: this call was dropped before
@@ -135,7 +148,8 @@ impl Turn {
     /// the OS run another thread here for a while, and nothing that can must come
     /// between passing the turn on and the handler's first poll (measured: 4 to 13 calls
     /// of 5,000 started out of order when the next call could start during that wake).
-    fn hand_on(&mut self, earlier: Option<Arc<Relay>>) {
+    /// `wake` wakes it.
+    fn hand_on(&mut self, earlier: Option<Arc<Relay>>, wake: fn(Waker)) {
         let Some(next) = self.next.take() else {
             return;
         };
@@ -145,7 +159,7 @@ impl Turn {
             slot.waker.take()
         };
         if let Some(waker) = waiting {
-            wake_elsewhere(waker);
+            wake(waker);
         }
         match earlier {
             None => next.state.store(PASSED, Ordering::Release),
@@ -160,7 +174,7 @@ impl Turn {
 impl Drop for Turn {
     fn drop(&mut self) {
         let earlier = self.after.take();
-        self.hand_on(earlier);
+        self.hand_on(earlier, wake_elsewhere);
     }
 }
 

@@ -396,8 +396,9 @@ async fn call(f: HandlerFn, ctx: Arc<EventContext>, mut turn: Turn) -> Outcome {
             // handler logs belongs to it.
             let span = tracing::Span::current();
             let run = move || {
-                // Passed here, once the runtime knows this thread blocks.
-                turn.pass();
+                // Passed here, once the runtime knows this thread blocks: it runs no
+                // tasks now, so the next call is woken from here (see `turn`).
+                turn.pass_off_runtime();
                 let _in_span = span.enter();
                 match std::panic::catch_unwind(AssertUnwindSafe(move || f(ctx))) {
                     Ok(o) => o,
