@@ -241,6 +241,18 @@ pub enum Error {
         /// The limit it is over.
         limit: PublishLimit,
     },
+    /// A SUBSCRIBE or UNSUBSCRIBE of `filter` would be larger than the broker accepts
+    /// (see [`PublishLimit::PacketSize`]), even with no other filter in it: the broker
+    /// would close the connection. Nothing was sent.
+    #[non_exhaustive]
+    FilterLimit {
+        /// `SUBSCRIBE` or `UNSUBSCRIBE`.
+        request: &'static str,
+        /// The filter (shortened when long).
+        filter: String,
+        /// The limit it is over.
+        limit: PublishLimit,
+    },
     /// [`MetricsCollector::new`](crate::MetricsCollector::new) was given two clients
     /// that record metrics under one configuration prefix (or one client twice): every
     /// series of theirs would repeat (their `broker` label is the prefix), which
@@ -321,6 +333,11 @@ impl fmt::Display for Error {
             Error::BrokerLimit { topic, limit } => {
                 write!(f, "message to `{topic}` not sent: {limit}")
             }
+            Error::FilterLimit {
+                request,
+                filter,
+                limit,
+            } => write!(f, "{request} of `{filter}` not sent: {limit}"),
             Error::RepeatedPrefix { prefix } => write!(f, "two clients with the configuration prefix `{prefix}` (or one client twice) in one metrics collector: their series would repeat; give each client its own prefix, or each one a collector"),
             Error::Paho(e) => write!(f, "mqtt operation failed: {e}"),
             Error::Runtime(e) => write!(f, "could not start the MQTT client runtime: {e}"),

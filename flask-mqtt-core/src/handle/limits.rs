@@ -97,6 +97,110 @@ impl BrokerLimits {
     }
 }
 
+/// A packet of topic filters: what each filter costs in it besides its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FilterPacket {
+    /// A SUBSCRIBE: a 2-byte length and a subscription options byte per filter.
+    Subscribe,
+    /// An UNSUBSCRIBE: a 2-byte length per filter.
+    Unsubscribe,
+}
+
+impl FilterPacket {
+    /// The packet's name, for messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FilterPacket::Subscribe => "SUBSCRIBE",
+            FilterPacket::Unsubscribe => "UNSUBSCRIBE",
+        }
+    }
+
+    /// What `filter` adds to the packet's remaining length (MQTT 5.0 §3.8.3, §3.10.3).
+    fn cost(self, filter: &str) -> u64 {
+        let options = match self {
+            FilterPacket::Subscribe => 1,
+            FilterPacket::Unsubscribe => 0,
+        };
+        u64::try_from(filter.len())
+            .unwrap_or(u64::MAX)
+            .saturating_add(2 + options)
+    }
+}
+
+/// `items` split into the packets that carry them ([`split_packets`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Packets<T> {
+    /// The packets, in order: each at most `max_filters` items and small enough for the
+    /// broker.
+    pub(crate) chunks: Vec<Vec<T>>,
+    /// The items whose filter alone makes a packet larger than the broker takes: not
+    /// sent, with the limit it is over.
+    pub(crate) too_large: Vec<(T, PublishLimit)>,
+}
+
+impl BrokerLimits {
+    /// The largest packet this broker takes: its Maximum Packet Size (or the known
+    /// one), else MQTT's own; and whether it is the broker's.
+    fn max_packet(&self) -> (u64, bool) {
+        let mqtt = packet_size(MAX_REMAINING_LENGTH);
+        match u64::from(self.max_packet_size.load(Ordering::Relaxed)) {
+            0 => (mqtt, false),
+            broker if broker >= mqtt => (mqtt, false),
+            broker => (broker, true),
+        }
+    }
+
+    /// The one way a connect's SUBSCRIBEs and UNSUBSCRIBEs (and a `subscribe`) are cut
+    /// into packets: `items` in order, at most `max_filters` per packet, each packet (its
+    /// fixed header, packet id, properties on MQTT 5 (`v5`: none but their length byte),
+    /// and per filter what [`FilterPacket`] says) no larger than the broker takes; a
+    /// filter too large for any packet is not in one. An MQTT 5 broker closes the
+    /// connection at a larger packet (MQTT 5.0 §3.1.2.11.4), and the next connect would
+    /// send it again.
+    pub(crate) fn split_packets<T>(
+        &self,
+        items: Vec<T>,
+        filter: impl Fn(&T) -> &str,
+        kind: FilterPacket,
+        v5: bool,
+        max_filters: usize,
+    ) -> Packets<T> {
+        let (max, announced) = self.max_packet();
+        // Packet id, and the properties' length (0: none).
+        let base: u64 = if v5 { 3 } else { 2 };
+        let mut packets = Packets {
+            chunks: Vec::new(),
+            too_large: Vec::new(),
+        };
+        let mut chunk: Vec<T> = Vec::new();
+        let mut remaining = base;
+        for item in items {
+            let cost = kind.cost(filter(&item));
+            let alone = packet_size(base.saturating_add(cost));
+            if alone > max {
+                let limit = PublishLimit::PacketSize {
+                    size: alone,
+                    max,
+                    announced,
+                };
+                packets.too_large.push((item, limit));
+                continue;
+            }
+            let grown = packet_size(remaining.saturating_add(cost));
+            if !chunk.is_empty() && (grown > max || chunk.len() >= max_filters.max(1)) {
+                packets.chunks.push(std::mem::take(&mut chunk));
+                remaining = base;
+            }
+            remaining = remaining.saturating_add(cost);
+            chunk.push(item);
+        }
+        if !chunk.is_empty() {
+            packets.chunks.push(chunk);
+        }
+        packets
+    }
+}
+
 /// What decides a PUBLISH packet's size and whether a broker takes it.
 pub(crate) struct PublishPacket {
     pub(crate) topic_len: usize,
@@ -198,6 +302,78 @@ mod tests {
             .unwrap();
         limits.connected(Some(&connack));
         assert_eq!(limits.check(&packet(5_000, QoS::AtMostOnce, false)), Ok(()));
+    }
+
+    fn announcing(max: i32) -> BrokerLimits {
+        let limits = BrokerLimits::default();
+        let mut connack = paho_mqtt::Properties::new();
+        connack
+            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, max)
+            .unwrap();
+        limits.connected(Some(&connack));
+        limits
+    }
+
+    /// The sizes of every packet [`BrokerLimits::split_packets`] made, as a broker counts
+    /// them.
+    fn sizes(packets: &Packets<String>, kind: FilterPacket, v5: bool) -> Vec<u64> {
+        let base = if v5 { 3 } else { 2 };
+        packets
+            .chunks
+            .iter()
+            .map(|c| packet_size(c.iter().map(|f| kind.cost(f)).sum::<u64>() + base))
+            .collect()
+    }
+
+    /// A broker max of 1,000 bytes and 10 filters of 300 bytes: three filters to a packet
+    /// (3 x 303 + 3 + 3 = 915 bytes a SUBSCRIBE), never the 64 a packet may hold.
+    #[test]
+    fn filters_are_split_into_packets_the_broker_takes() {
+        let limits = announcing(1_000);
+        let filters: Vec<String> = (0..10).map(|i| format!("{i}{}", "x".repeat(299))).collect();
+        for kind in [FilterPacket::Subscribe, FilterPacket::Unsubscribe] {
+            let packets = limits.split_packets(filters.clone(), |f| f, kind, true, 64);
+            let lens: Vec<usize> = packets.chunks.iter().map(Vec::len).collect();
+            assert_eq!(lens, [3, 3, 3, 1], "{kind:?}");
+            assert!(sizes(&packets, kind, true).iter().all(|&s| s <= 1_000));
+            assert_eq!(packets.chunks.concat(), filters, "in order, each once");
+            assert!(packets.too_large.is_empty());
+        }
+        // Filter count still bounds them; the exact fit is taken (2 + 1 + 3 x 303 = 912,
+        // plus 3 bytes of header = 915).
+        let packets = limits.split_packets(filters.clone(), |f| f, FilterPacket::Subscribe, false, 2);
+        assert_eq!(packets.chunks.len(), 5);
+        assert_eq!(sizes(&announcing(915).split_packets(filters[..3].to_vec(), |f| f, FilterPacket::Subscribe, true, 64), FilterPacket::Subscribe, true), [915]);
+        assert_eq!(announcing(914).split_packets(filters[..3].to_vec(), |f| f, FilterPacket::Subscribe, true, 64).chunks.len(), 2);
+    }
+
+    /// A filter that no packet the broker takes can carry is left out, with the limit.
+    #[test]
+    fn a_filter_too_large_for_any_packet_is_left_out() {
+        let limits = announcing(1_000);
+        let filters = vec!["a".to_owned(), "b".repeat(2_000), "c".to_owned()];
+        let packets = limits.split_packets(filters, |f| f, FilterPacket::Unsubscribe, true, 64);
+        assert_eq!(packets.chunks, [["a".to_owned(), "c".to_owned()]]);
+        assert_eq!(
+            packets.too_large,
+            [(
+                "b".repeat(2_000),
+                PublishLimit::PacketSize {
+                    size: 2_008,
+                    max: 1_000,
+                    announced: true
+                }
+            )]
+        );
+        // No limit announced: MQTT's own, which a 65,535-byte filter is far under.
+        let packets = BrokerLimits::default().split_packets(
+            vec!["d".repeat(65_535); 64],
+            |f| f,
+            FilterPacket::Subscribe,
+            true,
+            64,
+        );
+        assert_eq!(packets.chunks.len(), 1);
     }
 
     #[test]

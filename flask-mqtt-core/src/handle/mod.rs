@@ -26,8 +26,9 @@ use tokio::sync::{oneshot, watch};
 
 use self::health::{ConnectionState, Health};
 use self::input::{Done, Input};
-use self::shared::{Shared, SUBSCRIBE_CHUNK};
-use crate::error::{truncate, ConnectError, Error, PahoOp, Result};
+use self::limits::FilterPacket;
+use self::shared::Shared;
+use crate::error::{truncate, ConnectError, Error, PahoOp, PublishLimit, Result};
 use crate::event::log::{to_log_facade, LogEntry, LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{Subscribed, Unsubscribed};
 use crate::event::Event;
@@ -69,6 +70,16 @@ impl Mqtt {
     pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<()> {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
+        let packets =
+            self.shared
+                .split_packets(vec![filter.as_str()], |f| f, FilterPacket::Subscribe);
+        if let Some((_, limit)) = packets.too_large.first() {
+            return Err(Error::FilterLimit {
+                request: FilterPacket::Subscribe.name(),
+                filter: truncate(filter.as_str()),
+                limit: *limit,
+            });
+        }
         lock(&self.shared.topics).insert(filter.as_str().to_owned(), qos);
         // Subscribed again: an UNSUBSCRIBE still owed to the broker would undo it.
         lock(&self.shared.owed).cancel(filter.as_str());
@@ -272,7 +283,20 @@ impl Mqtt {
         let all: Vec<(String, QoS)> = self.topics();
         // What the broker answered: the filters as each chunk sent them, not `all`.
         let (mut granted, mut refused) = (0usize, 0usize);
-        for chunk in all.chunks(SUBSCRIBE_CHUNK) {
+        let packets = self
+            .shared
+            .split_packets(all.clone(), |(f, _)| f, FilterPacket::Subscribe);
+        for ((filter, _), limit) in packets.too_large {
+            // Listed refused: its handler receives nothing from this broker.
+            refused += 1;
+            let mut health = lock(&self.shared.health);
+            if !health.refused_subscriptions.contains(&filter) {
+                health.refused_subscriptions.push(filter.clone());
+            }
+            drop(health);
+            self.not_sent(FilterPacket::Subscribe, &filter, limit);
+        }
+        for chunk in &packets.chunks {
             // As they are now: the earlier chunks' SUBACKs took time.
             let current: Vec<(String, QoS)> = {
                 let topics = lock(&self.shared.topics);
@@ -324,6 +348,17 @@ impl Mqtt {
             );
         }
         true
+    }
+
+    /// Says visibly that the `kind` of `filter`, over `limit`, is not sent at a connect:
+    /// the broker would close the connection, and every reconnect would send it again.
+    pub(super) fn not_sent(&self, kind: FilterPacket, filter: &str, limit: PublishLimit) {
+        let e = Error::FilterLimit {
+            request: kind.name(),
+            filter: truncate(filter),
+            limit,
+        };
+        self.emit_visible(LogLevel::Err, format!("{e}; the other filters are sent"));
     }
 
     async fn subscribe_now(&self, subs: Vec<(String, QoS)>, refusal: Refusal) -> Result<()> {
@@ -487,6 +522,8 @@ enum Refusal {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_packets;
 
 /// Shares `value` with `client`'s handlers below the client's own state (what
 /// flask-mqtt-actix's `manage` does for every client of the app). Not public API.

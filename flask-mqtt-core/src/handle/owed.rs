@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::error::PublishLimit;
+
 /// The user's filters whose UNSUBSCRIBE the broker has not answered, with a persistent
 /// session: each with the number it was owed under, so that the answer to an
 /// UNSUBSCRIBE pays what it was sent for and not an UNSUBSCRIBE owed again since.
@@ -54,6 +56,9 @@ pub(crate) struct Released<F> {
     /// The UNSUBSCRIBEs sent, in order: the strings of each, with what its call
     /// returned (none when nothing was owed).
     pub(crate) sent: Vec<(Vec<String>, F)>,
+    /// The strings too large for any UNSUBSCRIBE the broker takes: not sent, with the
+    /// limit each is over.
+    pub(crate) too_large: Vec<(String, PublishLimit)>,
     /// The owed filters not sent: a request waits on them as its reply topic.
     pub(crate) wanted: BTreeSet<String>,
     /// The reply topics in the UNSUBSCRIBE, each with the number to give

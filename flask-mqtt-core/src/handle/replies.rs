@@ -12,6 +12,7 @@ use flask_mqtt_topic::TopicName;
 use paho_mqtt::PropertyCode;
 use tokio::sync::{oneshot, watch};
 
+use super::limits::Packets;
 use super::owed::Released;
 use crate::error::{truncate, Error, Result};
 use crate::event::log::CLIENT_TARGET;
@@ -552,9 +553,9 @@ impl Requests {
     /// finds a newer number and changes nothing). When the broker kept the session
     /// (`session_present`) it may hold them all: `unsubscribe` is called under the lock
     /// with each string once (a user's filter in doubt as a reply topic too is one
-    /// subscription), in order, `chunk` strings at most per call (one UNSUBSCRIBE
-    /// packet each: one of every string could exceed the broker's Maximum Packet
-    /// Size), except the own reply topic (which stays subscribed) and topics `skip`
+    /// subscription), in order, in the packets `split` cuts them into (one UNSUBSCRIBE
+    /// each: one of every string could exceed the broker's Maximum Packet Size; a string
+    /// too large for any is not sent, [`Released::too_large`]), except the own reply topic (which stays subscribed) and topics `skip`
     /// says are the client's own filters (subscribed anyway: forgotten). Without the
     /// session the broker holds none of them: forgotten. Under the lock, a request
     /// registering one of them afterwards sends its SUBSCRIBE after these UNSUBSCRIBEs.
@@ -563,7 +564,7 @@ impl Requests {
         connection: u64,
         session_present: bool,
         owed: Vec<String>,
-        chunk: usize,
+        split: impl FnOnce(Vec<String>) -> Packets<String>,
         skip: impl Fn(&str) -> bool,
         mut unsubscribe: impl FnMut(&[String]) -> F,
     ) -> Released<F> {
@@ -602,12 +603,17 @@ impl Requests {
             .partition(|f| table.topics.get(f).is_some_and(|t| t.users > 0 || t.own));
         let mut all: BTreeSet<String> = owed;
         all.extend(replies.iter().map(|(topic, _)| topic.clone()));
-        let all: Vec<String> = all.into_iter().collect();
+        let packets = split(all.into_iter().collect());
         Released {
-            sent: all
-                .chunks(chunk.max(1))
-                .map(|strings| (strings.to_vec(), unsubscribe(strings)))
+            sent: packets
+                .chunks
+                .into_iter()
+                .map(|strings| {
+                    let sent = unsubscribe(&strings);
+                    (strings, sent)
+                })
                 .collect(),
+            too_large: packets.too_large,
             wanted,
             replies,
         }

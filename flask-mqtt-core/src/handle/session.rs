@@ -7,9 +7,12 @@
 //! UNSUBSCRIBE an ended connection left in doubt, which the requests' table keeps (its
 //! messages are no handler's until it is settled). A connect that finds the session
 //! present asks both once, and unsubscribes what they owe together, each string once (a
-//! string in both is one subscription at the broker), in UNSUBSCRIBEs of at most
-//! [`SUBSCRIBE_CHUNK`] filters, as the resubscription's SUBSCRIBEs: one packet of every
-//! string could exceed the broker's Maximum Packet Size. Each answer pays its own
+//! string in both is one subscription at the broker), in UNSUBSCRIBEs cut as the
+//! resubscription's SUBSCRIBEs are
+//! ([`Shared::split_packets`](super::shared::Shared::split_packets): at most
+//! [`SUBSCRIBE_CHUNK`](super::shared::SUBSCRIBE_CHUNK) filters, and within the broker's
+//! Maximum Packet Size: one packet of every string could exceed it); a string too large
+//! for any packet is said visibly, not sent, and stays owed. Each answer pays its own
 //! strings. A connect without the session forgets them (the broker did).
 
 use std::collections::BTreeSet;
@@ -18,7 +21,7 @@ use std::sync::atomic::Ordering;
 use tokio::sync::oneshot;
 
 use super::owed::Owed;
-use super::shared::SUBSCRIBE_CHUNK;
+use super::limits::FilterPacket;
 use super::Mqtt;
 use crate::error::{truncate, Error, PahoOp};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
@@ -78,7 +81,7 @@ impl Mqtt {
             connection,
             session_present,
             names,
-            SUBSCRIBE_CHUNK,
+            |all| shared.split_packets(all, |f| f, FilterPacket::Unsubscribe),
             &handled,
             |chunk| {
                 log::debug!(target: CLIENT_TARGET, "unsubscribing what the session the broker kept may still hold: `{}`{}", truncate(chunk.first().map_or("", String::as_str)), if chunk.len() > 1 { format!(" and {} more", chunk.len() - 1) } else { String::new() });
@@ -96,6 +99,13 @@ impl Mqtt {
             .filter(|(f, _)| !released.wanted.contains(f))
             .collect();
         lock(&shared.owed).paid(&wanted);
+        // Not sent: owed still (another broker may take it), reply topics in doubt still.
+        for (string, limit) in released.too_large {
+            self.not_sent(FilterPacket::Unsubscribe, &string, limit);
+            if let Some((topic, id)) = released.replies.iter().find(|(t, _)| *t == string) {
+                shared.requests.released(topic, *id, false);
+            }
+        }
         if released.sent.is_empty() {
             return true;
         }

@@ -9,18 +9,19 @@ use tokio::sync::{mpsc, watch};
 
 use super::health::{ConnectionState, Health, Stalls};
 use super::input::Input;
-use super::limits::BrokerLimits;
+use super::limits::{BrokerLimits, FilterPacket, Packets};
 use super::outbound::Outbound;
 use super::owed::Owed;
 use super::replies::Requests;
 use super::state::States;
 use crate::ack::watermark::Watermark;
-use crate::config::Config;
+use crate::config::{Config, ProtocolVersion};
 use crate::metrics::recorder::ClientMetrics;
 use crate::qos::QoS;
 use crate::sync::lock;
 
-/// Filters per SUBSCRIBE packet when resubscribing.
+/// Filters per SUBSCRIBE or UNSUBSCRIBE packet at a connect (fewer when the broker's
+/// Maximum Packet Size takes fewer: [`Shared::split_packets`]).
 pub(crate) const SUBSCRIBE_CHUNK: usize = 64;
 
 pub(crate) struct Shared {
@@ -83,6 +84,20 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// `items` in the `kind` packets that carry them to the broker connected to (or
+    /// last): at most [`SUBSCRIBE_CHUNK`] filters each, none larger than it takes
+    /// ([`BrokerLimits::split_packets`]).
+    pub(crate) fn split_packets<T>(
+        &self,
+        items: Vec<T>,
+        filter: impl Fn(&T) -> &str,
+        kind: FilterPacket,
+    ) -> Packets<T> {
+        let v5 = self.config.protocol_version() == ProtocolVersion::V5;
+        self.limits
+            .split_packets(items, filter, kind, v5, SUBSCRIBE_CHUNK)
+    }
+
     /// A client's state, not connected yet, with the declared `topics` recorded.
     pub(crate) fn new(
         config: Config,

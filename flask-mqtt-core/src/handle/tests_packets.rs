@@ -1,0 +1,105 @@
+//! A connect's SUBSCRIBEs and UNSUBSCRIBEs within the broker's Maximum Packet Size.
+
+use super::outbound::fake::{client_with, Fake, Packet};
+use super::Mqtt;
+use crate::config::Config;
+use crate::error::Error;
+use crate::qos::QoS;
+use crate::sync::lock;
+use crate::visible::said;
+
+/// A broker that announced a Maximum Packet Size of `max` bytes.
+fn announcing(mqtt: &Mqtt, max: i32) {
+    let mut connack = paho_mqtt::Properties::new();
+    connack
+        .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, max)
+        .unwrap();
+    mqtt.shared.limits.connected(Some(&connack));
+}
+
+/// Ten 300-byte filters `{tag}0xxx..`..`{tag}9xxx..`.
+fn long_filters(tag: &str) -> Vec<String> {
+    (0..10)
+        .map(|i| format!("{tag}{i}{}", "x".repeat(299 - tag.len())))
+        .collect()
+}
+
+/// The filters of each packet, as a size a broker would count (MQTT 3.1.1: no
+/// properties): SUBSCRIBE 2 + 1 bytes a filter besides it, UNSUBSCRIBE 2.
+fn packet_size(packet: &Packet) -> usize {
+    let (filters, per) = match packet {
+        Packet::Subscribe(f) => (f, 3),
+        Packet::Unsubscribe(f) => (f, 2),
+        Packet::Publish(_) => unreachable!("no PUBLISH here"),
+    };
+    let remaining: usize = 2 + filters.iter().map(|f| f.len() + per).sum::<usize>();
+    remaining + 1 + if remaining < 128 { 1 } else { 2 }
+}
+
+/// A broker max of 1,000 bytes and 10 filters of 300 bytes, owed and subscribed: the
+/// connect's UNSUBSCRIBEs and SUBSCRIBEs each fit (three filters a packet). Before, all
+/// ten went in one packet of 3,000 bytes and more: the broker closed the connection, and
+/// every reconnect sent it again.
+#[tokio::test]
+async fn a_connects_packets_fit_the_brokers_maximum_packet_size() {
+    let fake = Fake::default();
+    let sent = fake.sent();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let mqtt = client_with(fake, config, &[]);
+    let owed = long_filters("o");
+    mqtt.owe(&owed);
+    let subscribed = long_filters("s");
+    for f in &subscribed {
+        lock(&mqtt.shared.topics).insert(f.clone(), QoS::AtLeastOnce);
+    }
+    announcing(&mqtt, 1_000);
+    assert!(mqtt.resubscribe(true).await);
+    let packets = lock(&sent).packets.clone();
+    let sizes: Vec<usize> = packets.iter().map(packet_size).collect();
+    assert!(sizes.iter().all(|&s| s <= 1_000), "packet sizes {sizes:?}");
+    assert_eq!(packets.len(), 8, "packet sizes {sizes:?}");
+    assert_eq!(lock(&sent).unsubscribed, owed);
+    assert_eq!(lock(&sent).subscribed, subscribed);
+    assert!(lock(&mqtt.shared.owed).filters().is_empty());
+}
+
+/// A filter too large for any packet the broker takes is not sent at a connect (the
+/// broker would close the connection, at every reconnect), and that is said visibly; the
+/// others go. `subscribe` of it fails, typed, and sends nothing.
+#[tokio::test]
+async fn a_filter_too_large_for_the_broker_is_said_and_not_sent() {
+    let fake = Fake::default();
+    let sent = fake.sent();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let mqtt = client_with(fake, config, &[]);
+    let huge = format!("huge/{}", "h".repeat(2_000));
+    mqtt.owe(&[format!("owed/{}", "o".repeat(2_000)), "owed/small".to_owned()]);
+    for f in [huge.as_str(), "a/b"] {
+        lock(&mqtt.shared.topics).insert(f.to_owned(), QoS::AtLeastOnce);
+    }
+    announcing(&mqtt, 1_000);
+    assert!(mqtt.resubscribe(true).await);
+    assert_eq!(
+        lock(&sent).packets,
+        [Packet::unsub(&["owed/small"]), Packet::sub(&["a/b"])]
+    );
+    assert_eq!(said::containing("SUBSCRIBE of `huge/hhh").len(), 1);
+    assert_eq!(said::containing("UNSUBSCRIBE of `owed/ooo").len(), 1);
+    assert!(mqtt
+        .health()
+        .refused_subscriptions
+        .contains(&huge));
+    lock(&sent).packets.clear();
+    let err = mqtt.subscribe(&huge, QoS::AtMostOnce).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::FilterLimit { request: "SUBSCRIBE", .. }),
+        "{err:?}"
+    );
+    assert!(lock(&sent).packets.is_empty());
+}
