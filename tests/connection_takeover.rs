@@ -13,8 +13,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use flask_mqtt_tests::{
-    accept_v5, encode_disconnect_v5, http, serve_v5, unique, wait_until, AppProcess, Broker,
-    LoopbackSeen,
+    accept_v5, encode_connack_session_v5, encode_disconnect_v5, http, read_packet, serve_v5,
+    unique, wait_until, AppProcess, Broker, LoopbackSeen,
 };
 
 const T: Duration = Duration::from_secs(20);
@@ -46,20 +46,41 @@ fn taking_over_broker(go: mpsc::Receiver<()>) -> u16 {
     port
 }
 
-/// `tests/bin/config_app.rs` (no logger; its default client on the loopback broker,
-/// MQTT 5, its `MQTT2` client on Mosquitto) is taken over once it is ready: its stderr
-/// says so in one line, naming `MQTT_CLIENT_ID` and the id.
-#[test]
-fn a_session_taken_over_is_said_at_once_naming_the_client_id_key() {
-    let mosquitto = Broker::start();
-    let (go, gate) = mpsc::channel();
-    let port = taking_over_broker(gate);
-    let id = unique("taken-over");
+/// The loopback broker of a takeover right after the CONNACK: the first connection's
+/// CONNACK and DISCONNECT 0x8E go in one write, so the DISCONNECT comes before the
+/// driver handles the connection's `Connected` (which finds it gone); then it serves the
+/// client's next connection. Returns its port.
+fn taking_over_at_once_broker() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (mut first, _) = listener.accept().unwrap();
+        first.set_read_timeout(Some(T)).unwrap();
+        let connect = read_packet(&mut first).unwrap();
+        assert_eq!(connect[0] >> 4, 1, "a CONNECT first: {connect:?}");
+        let mut out = Vec::new();
+        encode_connack_session_v5(&mut out, false, 0, &[]);
+        encode_disconnect_v5(&mut out, SESSION_TAKEN_OVER);
+        first.write_all(&out).unwrap();
+        drop(first);
+        let mut next = accept_v5(&listener, false, T);
+        serve_v5(
+            &mut next,
+            &mut LoopbackSeen::default(),
+            Instant::now() + T,
+            |_| false,
+        );
+    });
+    port
+}
+
+/// `config_app` (as below) on a loopback broker at `port`, MQTT 5; with its stderr.
+fn config_app(port: u16, id: &str, mosquitto: &Broker) -> (AppProcess, tempfile::NamedTempFile) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_config_app"));
     for (k, v) in [
         ("MQTT_BROKER_URL", "127.0.0.1".to_owned()),
         ("MQTT_BROKER_PORT", port.to_string()),
-        ("MQTT_CLIENT_ID", id.clone()),
+        ("MQTT_CLIENT_ID", id.to_owned()),
         ("MQTT_PROTOCOL_VERSION", "5".to_owned()),
         ("MQTT_RECONNECT_MIN_DELAY", "0.1".to_owned()),
         ("MQTT2_BROKER_URL", "127.0.0.1".to_owned()),
@@ -70,16 +91,12 @@ fn a_session_taken_over_is_said_at_once_naming_the_client_id_key() {
     }
     let stderr = tempfile::NamedTempFile::new().unwrap();
     command.stderr(stderr.reopen().unwrap());
-    let app = AppProcess::spawn("config_app", command);
-    let line = app.expect_line(T, |l| l.starts_with("listening "));
-    let addr = line["listening ".len()..].parse().unwrap();
-    // Connected (the driver knows it): a DISCONNECT now ends a connection it knows.
-    assert!(
-        wait_until(T, || http(addr, "GET", "/ready", "").0 == 200),
-        "the app's clients never got ready: {}",
-        http(addr, "GET", "/ready", "").1
-    );
-    go.send(()).unwrap();
+    (AppProcess::spawn("config_app", command), stderr)
+}
+
+/// What `stderr` says of the takeover, once it says it (or after [`T`]): one line,
+/// naming `MQTT_CLIENT_ID` and `id`.
+fn expect_takeover_said(stderr: &tempfile::NamedTempFile, id: &str) {
     let err = || std::fs::read_to_string(stderr.path()).unwrap();
     let said = || {
         err()
@@ -101,5 +118,40 @@ fn a_session_taken_over_is_said_at_once_naming_the_client_id_key() {
             && said[0].contains("reconnecting"),
         "{said:?}"
     );
+}
+
+/// A takeover's DISCONNECT 0x8E that comes before the driver handled the connection's
+/// `Connected` is said too. Before, the driver dropped an end that came while no
+/// connection was up, and the warning never came.
+#[test]
+fn a_session_taken_over_right_after_the_connack_is_said() {
+    let mosquitto = Broker::start();
+    let port = taking_over_at_once_broker();
+    let id = unique("taken-over-at-once");
+    let (app, stderr) = config_app(port, &id, &mosquitto);
+    expect_takeover_said(&stderr, &id);
+    drop(app);
+}
+
+/// `tests/bin/config_app.rs` (no logger; its default client on the loopback broker,
+/// MQTT 5, its `MQTT2` client on Mosquitto) is taken over once it is ready: its stderr
+/// says so in one line, naming `MQTT_CLIENT_ID` and the id.
+#[test]
+fn a_session_taken_over_is_said_at_once_naming_the_client_id_key() {
+    let mosquitto = Broker::start();
+    let (go, gate) = mpsc::channel();
+    let port = taking_over_broker(gate);
+    let id = unique("taken-over");
+    let (app, stderr) = config_app(port, &id, &mosquitto);
+    let line = app.expect_line(T, |l| l.starts_with("listening "));
+    let addr = line["listening ".len()..].parse().unwrap();
+    // Connected (the driver knows it): a DISCONNECT now ends a connection it knows.
+    assert!(
+        wait_until(T, || http(addr, "GET", "/ready", "").0 == 200),
+        "the app's clients never got ready: {}",
+        http(addr, "GET", "/ready", "").1
+    );
+    go.send(()).unwrap();
+    expect_takeover_said(&stderr, &id);
     drop(app);
 }

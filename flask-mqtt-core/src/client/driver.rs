@@ -48,6 +48,8 @@ pub(super) async fn drive(
     let mut current = shared.uri.clone();
     // When the current connection was made, and how often one ended soon after.
     let mut flapping = Flapping::default();
+    // The end of a connection lost before the driver handled its `Connected`.
+    let mut early = EarlyEnd::default();
 
     // Whether a connection attempt is under way (its outcome not received yet): a stop
     // waits for it, so that a connection it makes is closed with DISCONNECT.
@@ -94,7 +96,13 @@ pub(super) async fn drive(
                     // Lost between its CONNACK and now: Paho's connection-lost callback
                     // came first and was not ours to act on yet (the driver did not know
                     // the connection). Nothing is subscribed and nobody is told it is up;
-                    // the next attempt follows as after any lost connection.
+                    // the next attempt follows as after any lost connection. It counts
+                    // as a short connection, and its end (a takeover's DISCONNECT 0x8E,
+                    // before or after this) is told as any other's.
+                    if let Some(code) = early.gone() {
+                        flapping.connected();
+                        let _ = flapping.lost(&mqtt, code);
+                    }
                     shared.connection_ended();
                     shared.set_state(ConnectionState::Reconnecting, |_| {});
                     mqtt.emit_log(
@@ -110,6 +118,7 @@ pub(super) async fn drive(
                     continue;
                 }
                 up = true;
+                early = EarlyEnd::default();
                 current.clone_from(&broker);
                 // The delay goes back to the minimum when this connection is lost after
                 // lasting a while (`Flapping::lost`), not now: two processes with one
@@ -168,7 +177,14 @@ pub(super) async fn drive(
                     Input::BrokerDisconnect(code) => DisconnectReason::ByBroker(code),
                     _ => DisconnectReason::ConnectionLost,
                 };
-                if !up || shared.closed.load(Ordering::SeqCst) {
+                if shared.closed.load(Ordering::SeqCst) {
+                    continue;
+                }
+                if !up {
+                    if let Some(code) = early.ended(reason_code(&reason), connecting) {
+                        flapping.connected();
+                        let _ = flapping.lost(&mqtt, code);
+                    }
                     continue;
                 }
                 up = false;
@@ -194,6 +210,7 @@ pub(super) async fn drive(
             }
             Input::ConnectFailed(err) => {
                 connecting = false;
+                early = EarlyEnd::default();
                 if shared.closed.load(Ordering::SeqCst) || up {
                     continue;
                 }
@@ -315,6 +332,46 @@ impl Flapping {
     }
 }
 
+/// The end of a connection the broker accepted but which was gone when the driver
+/// handled its `Connected` ("lost right after the broker accepted it"). Its end comes
+/// apart from it: Paho's callbacks send the end at once, the `Connected` comes from the
+/// task awaiting the connect, so either may be first. Without this, an end arriving
+/// while no connection is up was dropped, and with it a takeover's DISCONNECT 0x8E
+/// that follows at once: the warning never came.
+#[derive(Default)]
+struct EarlyEnd {
+    /// An end that came while an attempt was under way: the reason code (MQTT 5) of the
+    /// first that had one.
+    seen: Option<Option<u8>>,
+    /// The `Connected` of a connection already gone was handled, its end not seen yet.
+    awaited: bool,
+}
+
+impl EarlyEnd {
+    /// An end (`code`: the broker's DISCONNECT reason, if it sent one) arrived while no
+    /// connection was up (`connecting`: an attempt under way, whose `Connected` may still
+    /// come): the end to count now, if it ends a connection already handled as gone.
+    fn ended(&mut self, code: Option<u8>, connecting: bool) -> Option<Option<u8>> {
+        if self.awaited {
+            self.awaited = false;
+            return Some(code);
+        }
+        if connecting {
+            // Paho may say it twice (the DISCONNECT, then the connection lost).
+            self.seen = Some(self.seen.flatten().or(code));
+        }
+        None
+    }
+
+    /// The `Connected` of a connection already gone was handled: its end, if it came
+    /// first (else the next one, [`EarlyEnd::ended`]).
+    fn gone(&mut self) -> Option<Option<u8>> {
+        let seen = self.seen.take();
+        self.awaited = seen.is_none();
+        seen
+    }
+}
+
 /// The MQTT 5 reason code of a DISCONNECT from the broker, if that ended the connection.
 fn reason_code(reason: &DisconnectReason) -> Option<u8> {
     match reason {
@@ -404,6 +461,46 @@ mod tests {
             "a long connection resets the delay"
         );
         assert_eq!(flapping.short_in_a_row, 0);
+    }
+
+    /// A takeover's DISCONNECT 0x8E of a connection lost before the driver handled its
+    /// `Connected` is said, whether it came before that `Connected` or after; a second
+    /// end of the same connection (Paho's connection lost) counts nothing more. Before,
+    /// an end while no connection was up was dropped, and the warning never came.
+    #[tokio::test]
+    async fn a_takeover_right_after_the_connack_is_said_either_way() {
+        // Whether the warning came, for a connection lost right after its CONNACK, with
+        // its `Input`s in this order (true: `Connected`; else the end, as `code`).
+        fn told(order: &[Option<Option<u8>>]) -> Vec<Option<u8>> {
+            let mut early = EarlyEnd::default();
+            let mut connecting = true;
+            let mut counted = Vec::new();
+            for input in order {
+                match input {
+                    None => {
+                        connecting = false;
+                        counted.extend(early.gone());
+                    }
+                    Some(code) => counted.extend(early.ended(*code, connecting)),
+                }
+            }
+            counted
+        }
+        let takeover = Some(Some(SESSION_TAKEN_OVER));
+        let lost = Some(None);
+        assert_eq!(told(&[None, takeover, lost]), [Some(SESSION_TAKEN_OVER)]);
+        assert_eq!(told(&[takeover, lost, None]), [Some(SESSION_TAKEN_OVER)]);
+        assert_eq!(told(&[takeover, None, lost]), [Some(SESSION_TAKEN_OVER)]);
+        assert_eq!(told(&[lost, None]), [None]);
+        assert_eq!(told(&[None, lost]), [None]);
+        // And counted as the warning says: once, visibly.
+        let mqtt = client(Fake::default());
+        let mut flapping = Flapping::default();
+        for code in told(&[None, takeover]) {
+            flapping.connected();
+            assert!(!flapping.lost(&mqtt, code));
+        }
+        assert!(flapping.told);
     }
 
     /// However many short connections came before, one more is counted without an
