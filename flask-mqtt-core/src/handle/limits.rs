@@ -127,7 +127,7 @@ impl FilterPacket {
     }
 }
 
-/// `items` split into the packets that carry them ([`split_packets`]).
+/// `items` split into the packets that carry them ([`BrokerLimits::split_packets`]).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Packets<T> {
     /// The packets, in order: each at most `max_filters` items and small enough for the
@@ -341,10 +341,36 @@ mod tests {
         }
         // Filter count still bounds them; the exact fit is taken (2 + 1 + 3 x 303 = 912,
         // plus 3 bytes of header = 915).
-        let packets = limits.split_packets(filters.clone(), |f| f, FilterPacket::Subscribe, false, 2);
+        let packets =
+            limits.split_packets(filters.clone(), |f| f, FilterPacket::Subscribe, false, 2);
         assert_eq!(packets.chunks.len(), 5);
-        assert_eq!(sizes(&announcing(915).split_packets(filters[..3].to_vec(), |f| f, FilterPacket::Subscribe, true, 64), FilterPacket::Subscribe, true), [915]);
-        assert_eq!(announcing(914).split_packets(filters[..3].to_vec(), |f| f, FilterPacket::Subscribe, true, 64).chunks.len(), 2);
+        assert_eq!(
+            sizes(
+                &announcing(915).split_packets(
+                    filters[..3].to_vec(),
+                    |f| f,
+                    FilterPacket::Subscribe,
+                    true,
+                    64
+                ),
+                FilterPacket::Subscribe,
+                true
+            ),
+            [915]
+        );
+        assert_eq!(
+            announcing(914)
+                .split_packets(
+                    filters[..3].to_vec(),
+                    |f| f,
+                    FilterPacket::Subscribe,
+                    true,
+                    64
+                )
+                .chunks
+                .len(),
+            2
+        );
     }
 
     /// A filter that no packet the broker takes can carry is left out, with the limit.

@@ -62,7 +62,9 @@ impl Mqtt {
     ///
     /// Errors: [`Error::InvalidFilter`] (nothing recorded; also a filter of more than
     /// [`MAX_TOPIC_LEVELS`](flask_mqtt_topic::MAX_TOPIC_LEVELS) levels, whose SUBSCRIBE
-    /// Mosquitto answers by closing the connection), [`Error::SubscribeRejected`]
+    /// Mosquitto answers by closing the connection), [`Error::FilterLimit`] (a SUBSCRIBE
+    /// of the filter alone would be larger than the Maximum Packet Size of the broker
+    /// connected to, or last: nothing recorded, nothing sent), [`Error::SubscribeRejected`]
     /// (the broker refused; the record is removed, unless a handler declares the
     /// filter), [`Error::Closed`]; any other error
     /// means the SUBACK did not arrive now ([`Error::Unanswered`]: the connection ended,
@@ -265,7 +267,9 @@ impl Mqtt {
     /// owed one, the reply topics left in doubt). Each chunk of filters is read again when
     /// its turn comes: an `unsubscribe` or a QoS changed while an earlier chunk waited
     /// for its SUBACK is not undone, nor is a `subscribe` made while the owed UNSUBSCRIBE
-    /// was being sent. A filter the broker refuses is reported as
+    /// was being sent. The SUBSCRIBEs are cut as the UNSUBSCRIBEs are
+    /// ([`Shared::split_packets`]); a filter too large for any packet the broker takes is
+    /// not sent, said visibly and listed refused. A filter the broker refuses is reported as
     /// [`Mqtt::subscribe`] reports it, and visibly besides: its handler would otherwise
     /// never receive anything while the client is ready.
     /// Whether the broker answered every SUBSCRIBE (granted or refused): if not, the

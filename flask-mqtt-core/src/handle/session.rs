@@ -20,8 +20,8 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::oneshot;
 
-use super::owed::Owed;
 use super::limits::FilterPacket;
+use super::owed::Owed;
 use super::Mqtt;
 use crate::error::{truncate, Error, PahoOp};
 use crate::event::log::{LogLevel, CLIENT_TARGET};

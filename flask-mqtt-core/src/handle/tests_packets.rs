@@ -79,7 +79,10 @@ async fn a_filter_too_large_for_the_broker_is_said_and_not_sent() {
     };
     let mqtt = client_with(fake, config, &[]);
     let huge = format!("huge/{}", "h".repeat(2_000));
-    mqtt.owe(&[format!("owed/{}", "o".repeat(2_000)), "owed/small".to_owned()]);
+    mqtt.owe(&[
+        format!("owed/{}", "o".repeat(2_000)),
+        "owed/small".to_owned(),
+    ]);
     for f in [huge.as_str(), "a/b"] {
         lock(&mqtt.shared.topics).insert(f.to_owned(), QoS::AtLeastOnce);
     }
@@ -91,14 +94,17 @@ async fn a_filter_too_large_for_the_broker_is_said_and_not_sent() {
     );
     assert_eq!(said::containing("SUBSCRIBE of `huge/hhh").len(), 1);
     assert_eq!(said::containing("UNSUBSCRIBE of `owed/ooo").len(), 1);
-    assert!(mqtt
-        .health()
-        .refused_subscriptions
-        .contains(&huge));
+    assert!(mqtt.health().refused_subscriptions.contains(&huge));
     lock(&sent).packets.clear();
     let err = mqtt.subscribe(&huge, QoS::AtMostOnce).await.unwrap_err();
     assert!(
-        matches!(&err, Error::FilterLimit { request: "SUBSCRIBE", .. }),
+        matches!(
+            &err,
+            Error::FilterLimit {
+                request: "SUBSCRIBE",
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert!(lock(&sent).packets.is_empty());
