@@ -96,6 +96,132 @@ fn a_message_held_by_a_member_whose_session_ends_goes_to_another_member() {
     );
 }
 
+/// What `member` receives (acknowledged) until `last`, `last` included: the payloads in
+/// order; panics with what it got if `last` does not come within [`T`].
+fn receive_until(member: &mut SocketClient, last: &str, what: &str) -> Vec<String> {
+    let mut got: Vec<String> = Vec::new();
+    while !got.iter().any(|p| p == last) {
+        match first_publish_by(&mut [&mut *member], T) {
+            Some((_, payload)) => got.push(payload),
+            None => panic!("{what} got {got:?}, not {last:?}, within {T:?}"),
+        }
+    }
+    got
+}
+
+/// X and Y in one group; X holds every other message unacknowledged, Y acknowledges the
+/// others; X unsubscribes: Y gets X's messages, and none of its own again. Patch 11 as
+/// first merged moved the group's one cursor back to X's oldest message: Y got every
+/// message from there again (m2, m4, m6: duplicates of acknowledged messages, without
+/// bound, and a QoS 2 message twice).
+#[test]
+fn a_leaving_member_hands_back_only_the_messages_it_holds() {
+    hands_back_only_the_messages_it_holds("only-unsub", |mut x, shared| x.unsubscribe(shared));
+}
+
+/// [`a_leaving_member_hands_back_only_the_messages_it_holds`], X's session ending (clean
+/// session, gone without a DISCONNECT) instead.
+#[test]
+fn a_member_whose_session_ends_hands_back_only_the_messages_it_holds() {
+    hands_back_only_the_messages_it_holds("only-ends", |x, _| x.vanish());
+}
+
+/// X and Y in one group, X holding every other message; `leave(x, shared)`; Y gets X's
+/// messages only.
+fn hands_back_only_the_messages_it_holds(name: &str, leave: fn(SocketClient, &str)) {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let x_id = unique(&format!("{PREFIX}-{name}"));
+    let topic = format!("{PREFIX}/{name}/{x_id}");
+    let shared = format!("$share/{x_id}/{topic}");
+
+    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "member X");
+    x.subscribe(&shared);
+    let (mut y, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-y")), true, "member Y");
+    y.subscribe(&shared);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{x_id}-pub")), true, "publisher");
+    let sent = ["m1", "m2", "m3", "m4", "m5", "m6"];
+    for (n, payload) in sent.iter().enumerate() {
+        publisher.publish_qos1(&topic, payload, 1 + u16::try_from(n).unwrap());
+    }
+    // round robin: three each; X acknowledges none, Y all of its own
+    let mut held: Vec<String> = (0..3)
+        .map(|_| x.next_publish("X, holding its turns' messages").1)
+        .collect();
+    let mut acked: Vec<String> = (0..3)
+        .map(|_| {
+            let (_, payload, pkid) = y.next_publish("Y, acknowledging its turns' messages");
+            y.puback(pkid);
+            payload
+        })
+        .collect();
+    held.sort();
+    acked.sort();
+    let mut all: Vec<String> = held.iter().chain(&acked).cloned().collect();
+    all.sort();
+    assert_eq!(all, sent, "X held {held:?}, Y acknowledged {acked:?}");
+
+    leave(x, &shared);
+    publisher.publish_qos1(&topic, "after", 7);
+    let mut got = receive_until(&mut y, "after", "Y, after X left");
+    publisher.publish_qos1(&topic, "end", 8);
+    got.extend(receive_until(&mut y, "end", "Y, after X left"));
+
+    let mut wanted: Vec<String> = held.clone();
+    wanted.extend(["after".to_owned(), "end".to_owned()]);
+    let mut sorted = got.clone();
+    sorted.sort();
+    wanted.sort();
+    assert_eq!(
+        sorted, wanted,
+        "Y, after X left `{shared}` holding {held:?}, got {got:?} (it had acknowledged \
+         {acked:?})"
+    );
+}
+
+/// A on plain `t` at QoS 1 (holding its message unacknowledged) and on `$share/g/t` at
+/// QoS 0, B in g; A leaves g: g owes nothing (A held no message of g's). Patch 11 as first
+/// merged took A's unacknowledged message of the log, its plain `t`'s, for g's and moved g
+/// back to it: B got m1 a second time.
+#[test]
+fn a_member_holding_a_plain_subscriptions_message_hands_nothing_back() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let a_id = unique(&format!("{PREFIX}-plain"));
+    let topic = format!("{PREFIX}/plain/{a_id}");
+    let shared = format!("$share/{a_id}/{topic}");
+
+    let (mut a, _) = SocketClient::connect(addr, &a_id, true, "A");
+    a.subscribe(&topic);
+    a.subscribe_at(&shared, 0);
+    let (mut b, _) = SocketClient::connect(addr, &unique(&format!("{a_id}-b")), true, "B");
+    b.subscribe(&shared);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{a_id}-pub")), true, "publisher");
+    publisher.publish_qos1(&topic, "m1", 1);
+    // A's QoS 1 copy (plain `t`) comes; its QoS 0 one (g, A's turn) or B's may come too
+    let (_, payload, _) = a.next_publish("A, on plain `t`");
+    assert_eq!(payload, "m1", "A's message on plain `{topic}`");
+    let mut got = Vec::new();
+    publisher.publish_qos1(&topic, "m2", 2);
+    got.extend(receive_until(&mut b, "m2", "B, before A left"));
+
+    a.unsubscribe(&shared);
+    publisher.publish_qos1(&topic, "m3", 3);
+    got.extend(receive_until(&mut b, "m3", "B, after A left"));
+    publisher.publish_qos1(&topic, "end", 4);
+    got.extend(receive_until(&mut b, "end", "B, after A left"));
+
+    for payload in ["m1", "m2", "m3", "end"] {
+        assert!(
+            got.iter().filter(|p| *p == payload).count() <= 1,
+            "B got {payload:?} twice ({got:?}) after A, holding m1 unacknowledged on plain \
+             `{topic}` only, left `{shared}`"
+        );
+    }
+}
+
 /// One client in `$share/g/a` and `$share/g/b`: two shared subscriptions, each with its own
 /// place in its own log. rumqttd kept one cursor for the group name, moved by `a`'s log,
 /// and read `b`'s log from there: `b`'s first messages were skipped.

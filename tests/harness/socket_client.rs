@@ -71,19 +71,30 @@ impl SocketClient {
     /// granting them all; PUBLISHes that come first are kept for
     /// [`SocketClient::next_publish`].
     pub fn subscribe_all(&mut self, filters: &[&str]) {
+        self.subscribe_all_at(filters, 1);
+    }
+
+    /// Subscribes to `filter` at `qos` and waits for the SUBACK granting it; PUBLISHes
+    /// that come first are kept for [`SocketClient::next_publish`] (which takes QoS 1
+    /// ones only: a QoS 0 subscription's messages are for a connection that reads none).
+    pub fn subscribe_at(&mut self, filter: &str, qos: u8) {
+        self.subscribe_all_at(&[filter], qos);
+    }
+
+    fn subscribe_all_at(&mut self, filters: &[&str], qos: u8) {
         let mut body = vec![0, 1]; // packet identifier 1
         for filter in filters {
             put_str(&mut body, filter.as_bytes());
-            body.push(1);
+            body.push(qos);
         }
         let mut packet = Vec::new();
         put_header(&mut packet, 0x82, body.len());
         packet.extend_from_slice(&body);
         self.stream.write_all(&packet).unwrap();
         let mut suback = vec![0x90, u8::try_from(2 + filters.len()).unwrap(), 0, 1];
-        suback.extend(filters.iter().map(|_| 1));
+        suback.extend(filters.iter().map(|_| qos));
         let p = self.next_non_publish("SUBACK");
-        assert_eq!(p, suback, "granted QoS 1 for {filters:?}");
+        assert_eq!(p, suback, "granted QoS {qos} for {filters:?}");
     }
 
     /// Unsubscribes from `filter` and waits for the UNSUBACK; PUBLISHes that come first

@@ -59,7 +59,10 @@ pub struct Outgoing {
     /// Handle which is given to router to allow router to communicate with this connection
     pub(crate) handle: Sender<()>,
     /// The buffer to keep track of inflight packets.
-    inflight_buffer: VecDeque<(u16, FilterIdx, Option<Cursor>)>,
+    /// flask-mqtt patch 11: with the shared filter (`$share/<group>/<filter>`) each was
+    /// given through, if any: a log's cursor alone does not tell a group's message from one
+    /// of the same client's plain `<filter>` or other group on that log.
+    inflight_buffer: VecDeque<(u16, FilterIdx, Option<Cursor>, Option<Arc<str>>)>,
     /// PubRels waiting for PubComp
     pub(crate) unacked_pubrels: VecDeque<u16>,
     /// Last packet id
@@ -114,8 +117,11 @@ impl Outgoing {
         publishes: impl Iterator<Item = Forward>,
         qos: u8,
         filter_idx: usize,
+        // flask-mqtt patch 11: the shared filter they are given through, if any
+        shared_filter: Option<&str>,
     ) -> (usize, usize) {
         let mut buffer = self.data_buffer.lock();
+        let shared_filter: Option<Arc<str>> = shared_filter.map(Arc::from);
         let publishes = publishes;
 
         if qos == 0 {
@@ -136,8 +142,12 @@ impl Outgoing {
             self.last_pkid += 1;
             p.publish.pkid = self.last_pkid;
 
-            self.inflight_buffer
-                .push_back((self.last_pkid, filter_idx, p.cursor));
+            self.inflight_buffer.push_back((
+                self.last_pkid,
+                filter_idx,
+                p.cursor,
+                shared_filter.clone(),
+            ));
 
             // Place max pkid packet at index 0
             if self.last_pkid == MAX_PKID {
@@ -165,7 +175,7 @@ impl Outgoing {
     // Returns (unsolicited, outoforder) flags
     // Return: Out of order or unsolicited acks
     pub fn register_ack(&mut self, pkid: u16) -> Option<()> {
-        let (head, _filter_idx, _cursor) = self.inflight_buffer.pop_front()?;
+        let (head, _filter_idx, _cursor, _shared_filter) = self.inflight_buffer.pop_front()?;
 
         // We don't support out of order acks
         if pkid != head {
@@ -202,7 +212,7 @@ impl Outgoing {
     // least corresponding cursor because of the way we insert into the inflight_buffer
     pub fn retransmission_map(&self) -> HashMap<FilterIdx, Cursor> {
         let mut o = HashMap::new();
-        for (_, filter_idx, cursor) in self.inflight_buffer.iter() {
+        for (_, filter_idx, cursor, _) in self.inflight_buffer.iter() {
             // if cursor in None, it means it was a retained publish
             if !o.contains_key(filter_idx) && cursor.is_some() {
                 o.insert(*filter_idx, cursor.unwrap());
@@ -210,6 +220,28 @@ impl Outgoing {
         }
 
         o
+    }
+
+    /// flask-mqtt patch 11: the unacknowledged messages given through the shared filter
+    /// `shared_filter` (all shared filters if `None`), as (shared filter, log, cursor),
+    /// oldest first, which are then no longer counted as given through it (handed back to
+    /// the group once: the client may still acknowledge them).
+    pub fn take_shared_held(
+        &mut self,
+        shared_filter: Option<&str>,
+    ) -> Vec<(Arc<str>, FilterIdx, Cursor)> {
+        let mut held = Vec::new();
+        for (_, filter_idx, cursor, given_through) in self.inflight_buffer.iter_mut() {
+            let (Some(cursor), Some(through)) = (*cursor, given_through.as_ref()) else {
+                continue;
+            };
+            if shared_filter.is_some_and(|f| f != &**through) {
+                continue;
+            }
+            held.push((through.clone(), *filter_idx, cursor));
+            *given_through = None;
+        }
+        held
     }
 }
 
@@ -241,8 +273,32 @@ mod test {
             (1, 3, Some((1, 3))),
         ];
 
-        outgoing.inflight_buffer.extend(buf);
+        outgoing
+            .inflight_buffer
+            .extend(buf.into_iter().map(|(p, f, c)| (p, f, c, None)));
         assert_eq!(outgoing.retransmission_map(), result);
+    }
+
+    /// flask-mqtt patch 11
+    #[test]
+    fn shared_held_messages_are_the_groups_own_and_taken_once() {
+        let (mut outgoing, _) = Outgoing::new("shared-held-test".to_string());
+        let g: Arc<str> = Arc::from("$share/g/t");
+        let h: Arc<str> = Arc::from("$share/h/t");
+        outgoing.inflight_buffer.extend([
+            (1, 0, Some((0, 1)), None),
+            (2, 0, Some((0, 1)), Some(g.clone())),
+            (3, 0, Some((0, 2)), Some(h.clone())),
+            (4, 0, None, Some(g.clone())),
+            (5, 0, Some((0, 5)), Some(g.clone())),
+        ]);
+        assert_eq!(
+            outgoing.take_shared_held(Some("$share/g/t")),
+            vec![(g.clone(), 0, (0, 1)), (g.clone(), 0, (0, 5))]
+        );
+        assert_eq!(outgoing.take_shared_held(Some("$share/g/t")), vec![]);
+        assert_eq!(outgoing.take_shared_held(None), vec![(h, 0, (0, 2))]);
+        assert_eq!(outgoing.take_shared_held(None), vec![]);
     }
 
     // use super::{Outgoing, MAX_INFLIGHT};

@@ -95,11 +95,6 @@ impl DataLog {
         Some(&mut data.meter)
     }
 
-    /// flask-mqtt patch 11: the index of the log of `filter` (a topic filter), if any.
-    pub fn filter_idx(&self, filter: &str) -> Option<FilterIdx> {
-        self.filter_indexes.get(filter).copied()
-    }
-
     pub fn waiters(&self, filter: &Filter) -> Option<&Waiters<DataRequest>> {
         self.native
             .get(*self.filter_indexes.get(filter)?)

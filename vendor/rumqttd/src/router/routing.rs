@@ -459,14 +459,15 @@ impl Router {
         // cursor (`forward_device_data`). When the group was dropped (this client was its
         // last member) and recreated by another client while this one was away, that
         // cursor is past the message this session had not acknowledged, and nobody got
-        // it again. Move such a group back to it, as `handle_disconnection` does when a
-        // member leaves a group that stays, and wake the filter's waiting requests as a
-        // new message would, so that a member reads it now. Messages after it that other
+        // it again. Move such a group back to it (`handle_disconnection` hands back only
+        // the messages a member held, flask-mqtt patch 11; which those were went with the
+        // old connection), and wake the filter's waiting requests as a new message
+        // would, so that a member reads it now. Messages after it that other
         // members had are sent again too (QoS 1 and 2 allow duplicates, not loss); those
         // published while the group did not exist, lost before, come too. Only then: a
-        // group of the same generation is the one `handle_disconnection` already moved
-        // back (or that its members read on from there), and a session that held nothing
-        // stopped where it read, behind what the other members had meanwhile.
+        // group of the same generation is the one `handle_disconnection` already handed
+        // the message to (or that its members read on from there), and a session that
+        // held nothing stopped where it read, behind what the other members had meanwhile.
         for (shared_filter, filter_idx, cursor, generation) in shared_cursors {
             if let Some(group) = self.shared_subscriptions.get_mut(&shared_filter) {
                 if group.generation != generation && cursor < group.cursor {
@@ -598,17 +599,12 @@ impl Router {
         // below). Upstream moved the group back to the message for a kept session only,
         // and woke no member: a clean session's message was lost to the group, and a kept
         // one's waited for the filter's next message.
-        let held: Vec<(String, FilterIdx, Offset)> = tracker
-            .data_requests
-            .iter()
-            .chain(inflight_data_requests.iter())
-            .filter(|r| r.group.is_some() && r.qos > 0)
-            .filter_map(|r| {
-                let cursor = retransmissions.get(&r.filter_idx)?;
-                Some((r.filter.clone(), r.filter_idx, *cursor))
-            })
-            .collect();
-        for (shared_filter, filter_idx, cursor) in held {
+        // Only the messages given through the group, not the log's first unacknowledged
+        // one (`retransmissions`), which may be of the client's plain filter or another
+        // group on the log; each owed once, in its place, the group reading on from its
+        // cursor (moving that back gave the other members again what they had had).
+        let mut outgoing = outgoing;
+        for (shared_filter, filter_idx, cursor) in outgoing.take_shared_held(None) {
             hand_back_to_group(
                 &mut self.shared_subscriptions,
                 &mut self.datalog,
@@ -939,12 +935,14 @@ impl Router {
                             // acknowledge it, MQTT 3.1.1, 3.10.4: QoS 1 and 2 allow
                             // duplicates, not loss)
                             if extract_group(filter).is_some() {
-                                let filter_idx = self.datalog.filter_idx(&log_filter);
-                                let held = filter_idx.and_then(|idx| {
-                                    let outgoing = self.obufs.get(id)?;
-                                    Some((idx, *outgoing.retransmission_map().get(&idx)?))
-                                });
-                                if let Some((filter_idx, cursor)) = held {
+                                // only those given through this group (not the client's
+                                // plain filter's or another group's on the log)
+                                let held = self
+                                    .obufs
+                                    .get_mut(id)
+                                    .map(|o| o.take_shared_held(Some(filter)))
+                                    .unwrap_or_default();
+                                for (_, filter_idx, cursor) in held {
                                     woken |= hand_back_to_group(
                                         &mut self.shared_subscriptions,
                                         &mut self.datalog,
@@ -1630,14 +1628,20 @@ fn forward_device_data(
     outgoing: &mut Outgoing,
     alertlog: &mut AlertLog,
     connection: &mut Connection,
-    shared_group: Option<&mut SharedGroup>,
+    mut shared_group: Option<&mut SharedGroup>,
 ) -> ConsumeStatus {
     let span = tracing::info_span!("outgoing_publish", client_id = outgoing.client_id);
     let _guard = span.enter();
 
+    // flask-mqtt patch 11: a message a leaving member held unacknowledged, handed back to
+    // the group, goes to the member whose turn it is, before the group reads on
+    let mut handed_back = None;
     if let Some(ref shared_group) = shared_group {
+        if Some(&outgoing.client_id) == shared_group.current_client() {
+            handed_back = shared_group.handed_back.front().copied();
+        }
         // update the request cursor to use shared cursor
-        request.cursor = shared_group.cursor;
+        request.cursor = handed_back.unwrap_or(shared_group.cursor);
     }
 
     trace!(
@@ -1666,6 +1670,10 @@ fn forward_device_data(
     {
         // only read one message in case of round robin
         // so that messages get equally distributed!
+        inflight_slots = 1;
+    }
+    // flask-mqtt patch 11: that message alone
+    if handed_back.is_some() {
         inflight_slots = 1;
     }
 
@@ -1709,7 +1717,9 @@ fn forward_device_data(
         let skip_current_client = Some(&outgoing.client_id) != shared_group.current_client();
 
         if skip_current_client {
-            return if caughtup {
+            // flask-mqtt patch 11: not caught up while the group owes handed-back
+            // messages (its turn's member reads them; this one must not park)
+            return if caughtup && shared_group.handed_back.is_empty() {
                 ConsumeStatus::FilterCaughtup
             } else {
                 ConsumeStatus::SkipRequest
@@ -1741,6 +1751,21 @@ fn forward_device_data(
         publishes.len()
     );
 
+    // flask-mqtt patch 11: the handed-back message is read (or gone from the log, its
+    // segment dropped: then what was read instead is not sent), and no longer owed; the
+    // group's cursor stays where it is, and the group is not caught up (it reads on)
+    let mut caughtup = caughtup;
+    if let (Some(cursor), Some(share)) = (handed_back, shared_group.as_deref_mut()) {
+        let read = publishes.iter().any(|(_, offset)| *offset == Some(cursor));
+        if read || start != cursor {
+            share.handed_back.pop_front();
+        }
+        if !read {
+            publishes.retain(|(_, offset)| offset.is_none());
+        }
+        caughtup = false;
+    }
+
     let qos = request.qos;
     let filter_idx = request.filter_idx;
     request.read_count += publishes.len();
@@ -1748,6 +1773,10 @@ fn forward_device_data(
     // println!("{:?} {:?} {}", start, next, request.read_count);
 
     if publishes.is_empty() {
+        // flask-mqtt patch 11: unless a handed-back message was gone: read on
+        if handed_back.is_some() {
+            return ConsumeStatus::PartialRead;
+        }
         return ConsumeStatus::FilterCaughtup;
     }
 
@@ -1800,7 +1829,9 @@ fn forward_device_data(
             }
         });
 
-    let (len, inflight) = outgoing.push_forwards(forwards, qos, filter_idx);
+    // flask-mqtt patch 11: noted with the shared filter they go through
+    let shared_filter = shared_group.as_ref().map(|_| request.filter.as_str());
+    let (len, inflight) = outgoing.push_forwards(forwards, qos, filter_idx, shared_filter);
 
     debug!(
         inflight_count = inflight,
@@ -1825,7 +1856,12 @@ fn forward_device_data(
     if let Some(share) = shared_group {
         share.update_next_client();
         // update the shared cursor
-        share.cursor = request.cursor;
+        // flask-mqtt patch 11: not for a handed-back message (the group's cursor stays)
+        if handed_back.is_none() {
+            share.cursor = request.cursor;
+        } else {
+            request.cursor = share.cursor;
+        }
     }
 
     if caughtup {
@@ -1960,11 +1996,11 @@ fn validate_clientid(client_id: &str) -> Result<(), RouterError> {
     Ok(())
 }
 
-/// flask-mqtt patch 11: moves the group of `shared_filter` (`$share/<group>/<filter>`), if
-/// it exists, back to `cursor`, an unacknowledged message of a member that leaves it, and
-/// wakes the requests waiting on its log (`filter_idx`) into `notifications`, so that the
-/// group's next member reads it; returns whether it did. Never forward: the group may
-/// stand behind already, for another member's message.
+/// flask-mqtt patch 11: owes the message at `cursor`, unacknowledged by a member that
+/// leaves the group of `shared_filter` (`$share/<group>/<filter>`), to the group if it
+/// still exists (`SharedGroup::hand_back`: that message only, the group's cursor stays),
+/// and wakes the requests waiting on its log (`filter_idx`) into `notifications`, so that
+/// the group's next member gets it; returns whether it did.
 fn hand_back_to_group(
     shared_subscriptions: &mut HashMap<String, SharedGroup>,
     datalog: &mut DataLog,
@@ -1973,14 +2009,13 @@ fn hand_back_to_group(
     filter_idx: FilterIdx,
     cursor: Offset,
 ) -> bool {
-    match shared_subscriptions.get_mut(shared_filter) {
-        Some(group) if cursor < group.cursor => {
-            group.cursor = cursor;
-            datalog.wake(filter_idx, notifications);
-            true
-        }
-        _ => false,
+    let owed = shared_subscriptions
+        .get_mut(shared_filter)
+        .is_some_and(|group| group.hand_back(cursor));
+    if owed {
+        datalog.wake(filter_idx, notifications);
     }
+    owed
 }
 
 fn extract_group(filter: &str) -> Option<(String, String)> {

@@ -1,3 +1,5 @@
+use std::collections::VecDeque;
+
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +14,11 @@ pub struct SharedGroup {
     /// a group dropped (left empty) and recreated is of another one (see
     /// `DataRequest::held_in_generation`).
     pub generation: u64,
+    /// flask-mqtt patch 11: messages of the group's log (cursors behind `cursor`, in log
+    /// order) that members held unacknowledged when they left the group, owed to its
+    /// other members: the member whose turn it is gets the first before the group reads on
+    /// from `cursor`.
+    pub handed_back: VecDeque<(u64, u64)>,
 }
 
 impl SharedGroup {
@@ -22,6 +29,23 @@ impl SharedGroup {
             cursor,
             strategy,
             generation: 0,
+            handed_back: VecDeque::new(),
+        }
+    }
+
+    /// flask-mqtt patch 11: owes the message at `cursor`, held unacknowledged by a member
+    /// that leaves, to the group's other members; returns whether it was not owed already.
+    /// A cursor the group has not read past yet is not one it gave out: it reads it anyway.
+    pub fn hand_back(&mut self, cursor: (u64, u64)) -> bool {
+        if cursor >= self.cursor {
+            return false;
+        }
+        match self.handed_back.binary_search(&cursor) {
+            Ok(_) => false,
+            Err(at) => {
+                self.handed_back.insert(at, cursor);
+                true
+            }
         }
     }
 
@@ -80,6 +104,18 @@ mod tests {
 
     use super::SharedGroup;
 
+    /// flask-mqtt patch 11
+    #[test]
+    fn handed_back_messages_are_owed_once_in_log_order() {
+        let mut group = SharedGroup::new((0, 10), Strategy::RoundRobin);
+        assert!(group.hand_back((0, 5)));
+        assert!(group.hand_back((0, 1)));
+        assert!(!group.hand_back((0, 5)), "owed already");
+        assert!(!group.hand_back((0, 10)), "not read past yet");
+        assert_eq!(Vec::from(group.handed_back.clone()), vec![(0, 1), (0, 5)]);
+        assert_eq!(group.cursor, (0, 10), "the group's cursor stays");
+    }
+
     #[test]
     fn performs_round_robin() {
         let mut group = SharedGroup {
@@ -88,6 +124,7 @@ mod tests {
             cursor: (0, 0),
             strategy: Strategy::RoundRobin,
             generation: 0, // flask-mqtt: the field added
+            handed_back: Default::default(), // flask-mqtt patch 11: the field added
         };
         group.update_next_client();
         assert_eq!(group.current_client_index, 1);
@@ -110,6 +147,7 @@ mod tests {
             cursor: (0, 0),
             strategy: Strategy::RoundRobin,
             generation: 0, // flask-mqtt: the field added
+            handed_back: Default::default(), // flask-mqtt patch 11: the field added
         };
         group.remove_client(&"A".into());
         assert_eq!(group.current_client_index, 0);
@@ -130,6 +168,7 @@ mod tests {
             cursor: (0, 0),
             strategy: Strategy::RoundRobin,
             generation: 0, // flask-mqtt: the field added
+            handed_back: Default::default(), // flask-mqtt patch 11: the field added
         };
         group.update_next_client();
         assert_eq!(group.current_client_index, 1);
