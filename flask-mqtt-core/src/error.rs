@@ -394,7 +394,7 @@ impl fmt::Display for PublishLimit {
                 announced: true,
             } => write!(
                 f,
-                "the packet would be {size} bytes, more than the broker accepts ({max}, its Maximum Packet Size)"
+                "the packet would be {size} bytes, more than the broker accepts ({max}: its Maximum Packet Size, or the embedded broker's limit, which it does not announce)"
             ),
             PublishLimit::PacketSize { size, max, .. } => write!(
                 f,

@@ -54,10 +54,14 @@ static RUNNING: Mutex<Option<(EmbeddedBroker, Arc<AtomicBool>)>> = Mutex::new(No
 ///   of 0 (which rumqttd refuses) are [`ConfigError`]s naming the key;
 /// - a packet's remaining length is limited to 4 MiB (for a PUBLISH: 2 bytes, the topic,
 ///   2 for the packet identifier at QoS 1 or 2, and the payload; so a 4 MiB payload is
-///   too large). rumqttd closes the connection of a client that sends more, so the
-///   client refuses such a publish itself, with [`Error::BrokerLimit`]
+///   too large). rumqttd closes the connection of a client that sends more. A client
+///   configured with the host `embedded` knows this limit and refuses such a publish
+///   itself, with [`Error::BrokerLimit`]
 ///   ([`PublishLimit::PacketSize`](crate::error::PublishLimit::PacketSize), `max`
-///   4,194,309 bytes, the whole packet), and the connection stays;
+///   4,194,309 bytes, the whole packet), and the connection stays. A client given the
+///   broker's address as a URL (`tcp://` and [`EmbeddedBroker::addr`]) does not know it:
+///   the broker announces no Maximum Packet Size (MQTT 3.1.1 has none), so that client
+///   sends the publish and rumqttd closes its connection;
 /// - a subscriber that falls more than 16 MiB of messages behind on a filter skips
 ///   ahead (rumqttd logs a warning);
 /// - rumqttd differs from the MQTT specification in ways a client notices: it delivers
