@@ -612,6 +612,7 @@ void* MQTTPacket_publish(int MQTTVersion, unsigned char aHeader, char* data, siz
 	{
 		if (enddata - curdata < 2)  /* Is there enough data for the msgid? */
 		{
+			free(pack->topic); /* flask-mqtt patch 20: it leaked (docs/paho-fork.md) */
 			free(pack);
 			pack = NULL;
 			goto exit;
@@ -628,6 +629,7 @@ void* MQTTPacket_publish(int MQTTVersion, unsigned char aHeader, char* data, siz
 		{
 			if (pack->properties.array)
 				free(pack->properties.array);
+			free(pack->topic); /* flask-mqtt patch 20: it leaked (docs/paho-fork.md) */
 			if (pack)
 				free(pack);
 			pack = NULL; /* signal protocol error */
