@@ -280,3 +280,83 @@ fn one_group_name_on_two_filters_does_not_share_members() {
         );
     }
 }
+
+/// CPU time (user + system) the embedded broker's router threads (`router-<id>`, in this
+/// process) have used so far, in clock ticks (`/proc/self/task/*/stat`, fields 14 and 15).
+fn router_cpu_ticks() -> u64 {
+    let mut ticks = 0;
+    let mut routers = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
+            continue; // a thread that ended meanwhile
+        };
+        // "pid (comm) state ...": comm may hold spaces, the fields after it do not
+        let (head, rest) = stat.rsplit_once(')').unwrap();
+        if !head.contains("(router-") {
+            continue;
+        }
+        routers += 1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // rest starts at field 3 (state): utime is field 14, stime 15
+        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    assert!(routers > 0, "no `router-` thread in this process");
+    ticks
+}
+
+/// Y, Z and X in one group (that order: Y's turn first); Y's inflight window is full (it
+/// acknowledges none of 100 messages of a plain subscription) when it is its turn again,
+/// and X leaves holding m1: m1 goes to Z, which has room, and the router goes idle. Patch
+/// 11 as first merged gave a handed-back message only to the member whose turn it is, Y,
+/// and answered Z "skip, not caught up" without parking it: the router loop spun at full
+/// CPU until Y acknowledged, and m1 waited for that.
+#[test]
+fn a_handed_back_message_goes_to_a_member_with_room_and_the_router_goes_idle() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let x_id = unique(&format!("{PREFIX}-room"));
+    let topic = format!("{PREFIX}/room/{x_id}");
+    let fill = format!("{PREFIX}/room/{x_id}/fill");
+    let shared = format!("$share/{x_id}/{topic}");
+
+    let (mut y, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-y")), true, "Y");
+    y.subscribe_all(&[&shared, &fill]);
+    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "X");
+    x.subscribe(&shared);
+    let (mut z, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-z")), true, "Z");
+    z.subscribe(&shared);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{x_id}-pub")), true, "publisher");
+
+    // round robin Y, X, Z: Y and Z acknowledge theirs, X holds m1
+    publisher.publish_qos1(&topic, "m0", 1);
+    let (_, payload, pkid) = y.next_publish("Y, the group's first turn");
+    assert_eq!(payload, "m0");
+    y.puback(pkid);
+    publisher.publish_qos1(&topic, "m1", 2);
+    let (_, payload, _) = x.next_publish("X, the group's second turn");
+    assert_eq!(payload, "m1");
+    publisher.publish_qos1(&topic, "m2", 3);
+    let (_, payload, pkid) = z.next_publish("Z, the group's third turn");
+    assert_eq!(payload, "m2");
+    z.puback(pkid);
+    // Y's turn again; its window (100 in flight) full of `fill`'s messages
+    for n in 0..100u16 {
+        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
+        y.next_publish("Y, on plain `fill`, acknowledging none");
+    }
+
+    x.unsubscribe(&shared);
+    let got = first_publish_by(&mut [&mut z], Duration::from_secs(5)).map(|(_, p)| p);
+    let before = router_cpu_ticks();
+    let window = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(1)); // measuring: nothing happens meanwhile
+    let ticks = router_cpu_ticks() - before;
+    // /proc counts in USER_HZ ticks: 100 a second on Linux (what `getconf CLK_TCK` says)
+    let seconds = ticks as f64 / 100.0 / window.elapsed().as_secs_f64();
+    assert!(
+        got.as_deref() == Some("m1") && seconds < 0.3,
+        "after X left `{shared}` holding m1, Y's window full: Z got {got:?} (not m1 within \
+         5 s), and the router used {seconds:.2} s of CPU per second while idle"
+    );
+}

@@ -1634,12 +1634,15 @@ fn forward_device_data(
     let _guard = span.enter();
 
     // flask-mqtt patch 11: a message a leaving member held unacknowledged, handed back to
-    // the group, goes to the member whose turn it is, before the group reads on
+    // the group, goes to the first member that reads with room for it, whether its turn
+    // or not, before the group reads on (only the member whose turn it is was given it:
+    // while that one's inflight window was full, the others, not caught up, were never
+    // parked and the router loop spun)
     let mut handed_back = None;
+    let mut at_turn = true;
     if let Some(ref shared_group) = shared_group {
-        if Some(&outgoing.client_id) == shared_group.current_client() {
-            handed_back = shared_group.handed_back.front().copied();
-        }
+        at_turn = Some(&outgoing.client_id) == shared_group.current_client();
+        handed_back = shared_group.handed_back.front().copied();
         // update the request cursor to use shared cursor
         request.cursor = handed_back.unwrap_or(shared_group.cursor);
     }
@@ -1713,18 +1716,13 @@ fn forward_device_data(
         Position::Done { start, end } => (start, end, true),
     };
 
-    if let Some(ref shared_group) = shared_group {
-        let skip_current_client = Some(&outgoing.client_id) != shared_group.current_client();
-
-        if skip_current_client {
-            // flask-mqtt patch 11: not caught up while the group owes handed-back
-            // messages (its turn's member reads them; this one must not park)
-            return if caughtup && shared_group.handed_back.is_empty() {
-                ConsumeStatus::FilterCaughtup
-            } else {
-                ConsumeStatus::SkipRequest
-            };
-        }
+    // flask-mqtt patch 11: a member reading a handed-back message is not skipped
+    if shared_group.is_some() && !at_turn && handed_back.is_none() {
+        return if caughtup {
+            ConsumeStatus::FilterCaughtup
+        } else {
+            ConsumeStatus::SkipRequest
+        };
     }
 
     if start != request.cursor {
@@ -1854,7 +1852,10 @@ fn forward_device_data(
 
     // update the state of shared subscription
     if let Some(share) = shared_group {
-        share.update_next_client();
+        // flask-mqtt patch 11: the turn moves on when it was this member's
+        if at_turn {
+            share.update_next_client();
+        }
         // update the shared cursor
         // flask-mqtt patch 11: not for a handed-back message (the group's cursor stays)
         if handed_back.is_none() {
