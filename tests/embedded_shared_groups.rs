@@ -360,3 +360,68 @@ fn a_handed_back_message_goes_to_a_member_with_room_and_the_router_goes_idle() {
          5 s), and the router used {seconds:.2} s of CPU per second while idle"
     );
 }
+
+/// A (kept session) on plain `t` and in `$share/g/t` with B, at QoS 1: m1 comes to A
+/// twice (plain, and its turn in g), m2 on plain only (B's turn in g); A acknowledges the
+/// m1s and holds m2. B leaves g, then A (g is dropped), C recreates g and gets m3 and m4,
+/// and A comes back: g must not read again from m2 (A held nothing of g's). Patch 11's
+/// rework took "A held a message of g's" from A's oldest unacknowledged message of the
+/// log, its plain `t`'s m2, and moved the recreated g back to it: C got m3 or m4 again.
+#[test]
+fn a_kept_session_holding_only_a_plain_message_does_not_rewind_a_recreated_group() {
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let a_id = unique(&format!("{PREFIX}-rewind"));
+    let topic = format!("{PREFIX}/rewind/{a_id}");
+    let shared = format!("$share/{a_id}/{topic}");
+
+    let (mut a, _) = SocketClient::connect(addr, &a_id, false, "A");
+    a.subscribe_all(&[&topic, &shared]);
+    let (mut b, _) = SocketClient::connect(addr, &unique(&format!("{a_id}-b")), true, "B");
+    b.subscribe(&shared);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{a_id}-pub")), true, "publisher");
+
+    publisher.publish_qos1(&topic, "m1", 1);
+    for _ in 0..2 {
+        let (_, payload, pkid) = a.next_publish("A, m1 on plain `t` and through g");
+        assert_eq!(payload, "m1");
+        a.puback(pkid);
+    }
+    publisher.publish_qos1(&topic, "m2", 2);
+    let (_, payload, pkid) = b.next_publish("B, m2 through g");
+    assert_eq!(payload, "m2");
+    b.puback(pkid);
+    let (_, payload, _) = a.next_publish("A, m2 on plain `t`, held");
+    assert_eq!(payload, "m2");
+
+    b.unsubscribe(&shared);
+    // the router has A's disconnection before the socket closes, so before C's connection
+    a.disconnect();
+    let (mut c, _) = SocketClient::connect(addr, &unique(&format!("{a_id}-c")), true, "C");
+    c.subscribe(&shared);
+    let mut got = Vec::new();
+    for (n, payload) in ["m3", "m4"].into_iter().enumerate() {
+        publisher.publish_qos1(&topic, payload, 3 + u16::try_from(n).unwrap());
+        let (_, p, pkid) = c.next_publish("C, alone in the recreated g");
+        c.puback(pkid);
+        got.push(p);
+    }
+    assert_eq!(got, ["m3", "m4"], "C, alone in the recreated `{shared}`");
+
+    let (_a, _) = SocketClient::connect(addr, &a_id, false, "A, back");
+    publisher.publish_qos1(&topic, "end1", 5);
+    publisher.publish_qos1(&topic, "end2", 6);
+    let mut after = Vec::new();
+    while !after.iter().any(|p| p == "end1" || p == "end2") {
+        match first_publish_by(&mut [&mut c], T) {
+            Some((_, payload)) => after.push(payload),
+            None => panic!("C got {after:?}, neither end1 nor end2, within {T:?}"),
+        }
+    }
+    assert!(
+        !after.iter().any(|p| p == "m2" || p == "m3" || p == "m4"),
+        "C got {after:?} after A came back to `{shared}` (recreated meanwhile), holding \
+         only m2 of plain `{topic}`: g read again from m2"
+    );
+}

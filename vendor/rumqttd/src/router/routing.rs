@@ -472,6 +472,8 @@ impl Router {
             if let Some(group) = self.shared_subscriptions.get_mut(&shared_filter) {
                 if group.generation != generation && cursor < group.cursor {
                     group.cursor = cursor;
+                    // flask-mqtt patch 11: the group reads those again from there
+                    group.handed_back.retain(|owed| *owed < cursor);
                     self.datalog.wake(filter_idx, &mut self.notifications);
                 }
             }
@@ -604,7 +606,18 @@ impl Router {
         // group on the log; each owed once, in its place, the group reading on from its
         // cursor (moving that back gave the other members again what they had had).
         let mut outgoing = outgoing;
-        for (shared_filter, filter_idx, cursor) in outgoing.take_shared_held(None) {
+        let shared_held = outgoing.take_shared_held(None);
+        // flask-mqtt patch 11: the oldest message each shared filter's request holds, for
+        // the kept session below (not `retransmissions`, keyed by log: a plain `<filter>`'s
+        // message is not one of `$share/<group>/<filter>`'s)
+        let mut held_through: HashMap<String, Offset> = HashMap::new();
+        for (shared_filter, _, cursor) in shared_held.iter() {
+            held_through
+                .entry(shared_filter.to_string())
+                .and_modify(|oldest| *oldest = (*oldest).min(*cursor))
+                .or_insert(*cursor);
+        }
+        for (shared_filter, filter_idx, cursor) in shared_held {
             hand_back_to_group(
                 &mut self.shared_subscriptions,
                 &mut self.datalog,
@@ -649,7 +662,12 @@ impl Router {
             for request in tracker.data_requests.iter_mut() {
                 // flask-mqtt: unless it holds a message now, see below
                 request.held_in_generation = None;
-                if let Some(cursor) = retransmissions.get(&request.filter_idx) {
+                // flask-mqtt patch 11: a shared filter's request by what it held itself
+                let held = match request.group {
+                    Some(_) => held_through.get(&request.filter),
+                    None => retransmissions.get(&request.filter_idx),
+                };
+                if let Some(cursor) = held {
                     request.cursor = *cursor;
                     // flask-mqtt: a held QoS 1 or 2 message of a shared group, and which
                     // generation of the group it was (0: none, the session came back
