@@ -72,16 +72,8 @@ impl Mqtt {
     pub async fn subscribe(&self, filter: &str, qos: QoS) -> Result<()> {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
-        let packets =
-            self.shared
-                .split_packets(vec![filter.as_str()], |f| f, FilterPacket::Subscribe);
-        if let Some((_, limit)) = packets.too_large.first() {
-            return Err(Error::FilterLimit {
-                request: FilterPacket::Subscribe.name(),
-                filter: truncate(filter.as_str()),
-                limit: *limit,
-            });
-        }
+        self.shared
+            .fits_alone(filter.as_str(), FilterPacket::Subscribe)?;
         lock(&self.shared.topics).insert(filter.as_str().to_owned(), qos);
         // Subscribed again: an UNSUBSCRIBE still owed to the broker would undo it.
         lock(&self.shared.owed).cancel(filter.as_str());

@@ -376,25 +376,24 @@ impl Requests {
         }
     }
 
-    /// At a connect: up to `max` reply topics that requests wait on, not subscribed on
+    /// At a connect: the reply topics that requests wait on, not subscribed on
     /// `connection` (nor sent) and not `skip`ped (the client's own filters, subscribed
-    /// anyway), marked sent on it as in [`subscribe_once`](Self::subscribe_once), each
-    /// with its SUBSCRIBE's number and the sender of its answer, and the result of
-    /// `subscribe` called with them under the table's lock; `None` when there are none
-    /// (left).
+    /// anyway), as `pick` chooses among them (those of one SUBSCRIBE packet), marked sent
+    /// on it as in [`subscribe_once`](Self::subscribe_once), each with its SUBSCRIBE's
+    /// number and the sender of its answer, and the result of `subscribe` called with
+    /// them under the table's lock; `None` when none are picked (or left).
     #[allow(clippy::type_complexity)]
     pub(crate) fn subscribe_waited_on<F>(
         &self,
         connection: u64,
-        max: usize,
         skip: impl Fn(&str) -> bool,
+        pick: impl FnOnce(Vec<String>) -> Vec<String>,
         subscribe: impl FnOnce(&[String]) -> F,
     ) -> Option<(Vec<(String, u64, watch::Sender<Option<Suback>>)>, F)> {
         let mut table = lock(&self.table);
-        let mut id = table.next_subscribe;
-        let sent: Vec<_> = table
+        let mut waited_on: Vec<String> = table
             .topics
-            .iter_mut()
+            .iter()
             .filter(|(topic, t)| {
                 let on = match t.subscription {
                     Subscription::None | Subscription::Releasing { .. } | Subscription::Unknown => {
@@ -405,19 +404,26 @@ impl Requests {
                 };
                 t.users > 0 && on != Some(connection) && !skip(topic)
             })
-            .take(max)
-            .map(|(topic, t)| {
-                let this = id;
-                id = id.wrapping_add(1);
-                let (answer, rx) = watch::channel(None);
-                t.subscription = Subscription::Sent {
-                    id: this,
-                    connection,
-                    answer: rx,
-                };
-                (topic.clone(), this, answer)
-            })
+            .map(|(topic, _)| topic.clone())
             .collect();
+        // In one order whatever the map's, so that a connect's packets are the same.
+        waited_on.sort_unstable();
+        let mut id = table.next_subscribe;
+        let mut sent = Vec::new();
+        for topic in pick(waited_on) {
+            let Some(t) = table.topics.get_mut(&topic) else {
+                continue;
+            };
+            let this = id;
+            id = id.wrapping_add(1);
+            let (answer, rx) = watch::channel(None);
+            t.subscription = Subscription::Sent {
+                id: this,
+                connection,
+                answer: rx,
+            };
+            sent.push((topic, this, answer));
+        }
         table.next_subscribe = id;
         if sent.is_empty() {
             return None;

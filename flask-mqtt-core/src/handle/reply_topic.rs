@@ -15,8 +15,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio::sync::{oneshot, watch};
 
+use super::limits::FilterPacket;
 use super::replies::{Key, Suback, Subscribing};
-use super::shared::{Shared, SUBSCRIBE_CHUNK};
+use super::shared::Shared;
 use super::Mqtt;
 use crate::error::{truncate, Error, PahoOp, Result};
 use crate::event::log::CLIENT_TARGET;
@@ -42,16 +43,34 @@ impl Mqtt {
         let mut tried = HashSet::new();
         loop {
             let ends = shared.ends.subscribe();
-            let Some((sent, granted)) = shared.requests.subscribe_waited_on(
+            let mut too_large = Vec::new();
+            let next = shared.requests.subscribe_waited_on(
                 connection,
-                SUBSCRIBE_CHUNK,
                 |topic| tried.contains(topic) || handled.iter().any(|(filter, _)| filter == topic),
+                |topics| {
+                    // As the client's own filters: packets the broker takes.
+                    let packets =
+                        shared.split_packets(topics, |t| t.as_str(), FilterPacket::Subscribe);
+                    too_large = packets.too_large;
+                    packets.chunks.into_iter().next().unwrap_or_default()
+                },
                 |topics| {
                     shared
                         .outbound
                         .subscribe(topics.to_vec(), vec![REPLY_QOS; topics.len()])
                 },
-            ) else {
+            );
+            let more = !too_large.is_empty();
+            for (topic, limit) in too_large {
+                // Its requests were accepted by a broker taking more; they wait for their
+                // reply (or time out) without it.
+                self.not_sent(FilterPacket::Subscribe, &topic, limit);
+                tried.insert(topic);
+            }
+            let Some((sent, granted)) = next else {
+                if more {
+                    continue;
+                }
                 return true;
             };
             let first = sent.first().map_or("", |(topic, _, _)| topic.as_str());
@@ -197,6 +216,9 @@ impl Waiter {
             if lock(&shared.topics).contains_key(topic) {
                 return Ok(());
             }
+            // Checked again at each try: a reconnect may have gone to a broker taking
+            // less.
+            shared.fits_alone(topic, FilterPacket::Subscribe)?;
             let connection = lock(&shared.health).connects;
             let ends = shared.ends.subscribe();
             let (mut told, mine) = match shared.requests.subscribe_once(topic, connection, || {

@@ -94,7 +94,9 @@ impl Mqtt {
     /// (a request is not buffered: its reply could be lost), [`Error::Closed`] when the
     /// client is stopped before or while it waits; [`Error::ReplyTopicRequired`] and
     /// [`Error::ReplyTopicBusy`] on MQTT 3.1.1 (see above); [`Error::InvalidTopic`] for
-    /// an invalid topic or reply topic; [`Error::SubscribeRejected`] when the broker
+    /// an invalid topic or reply topic; [`Error::FilterLimit`], before anything is sent,
+    /// when a SUBSCRIBE of the reply topic would be larger than the broker's Maximum
+    /// Packet Size (the broker would close the connection); [`Error::SubscribeRejected`] when the broker
     /// refuses the reply topic's subscription (to every request waiting on it, also
     /// when a reconnect subscribes it again); a subscription or publish error
     /// otherwise.

@@ -1,6 +1,8 @@
 //! A connect's SUBSCRIBEs and UNSUBSCRIBEs within the broker's Maximum Packet Size.
 
-use super::outbound::fake::{client_with, Fake, Packet};
+use std::time::Duration;
+
+use super::outbound::fake::{client_with, connected_with_request, Fake, Packet};
 use super::Mqtt;
 use crate::config::Config;
 use crate::error::Error;
@@ -108,4 +110,55 @@ async fn a_filter_too_large_for_the_broker_is_said_and_not_sent() {
         "{err:?}"
     );
     assert!(lock(&sent).packets.is_empty());
+}
+
+/// A broker max of 1,000 bytes and 10 requests waiting on 300-byte reply topics: the
+/// connect's SUBSCRIBEs of them each fit (three topics a packet). Before, they went by 64
+/// topics: one packet of 3,000 bytes and more, the connection closed, at every reconnect.
+/// A reply topic too large for any packet (its request accepted by a broker taking more)
+/// is not sent, and that is said visibly.
+#[tokio::test]
+async fn a_connects_reply_topic_subscribes_fit_the_brokers_maximum_packet_size() {
+    let fake = Fake::default();
+    let sent = fake.sent();
+    let mqtt = client_with(fake, Config::default(), &[]);
+    let topics = long_filters("r");
+    let huge = format!("replies/{}", "h".repeat(2_000));
+    let _waiting: Vec<_> = topics
+        .iter()
+        .chain([&huge])
+        .map(|t| mqtt.shared.requests.register(t.clone(), false).unwrap())
+        .collect();
+    announcing(&mqtt, 1_000);
+    assert!(mqtt.resubscribe(true).await);
+    assert_eq!(said::containing("SUBSCRIBE of `replies/hhh").len(), 1);
+    let packets = lock(&sent).packets.clone();
+    let sizes: Vec<usize> = packets.iter().map(packet_size).collect();
+    assert!(sizes.iter().all(|&s| s <= 1_000), "packet sizes {sizes:?}");
+    assert_eq!(packets.len(), 4, "packet sizes {sizes:?}");
+    assert_eq!(lock(&sent).subscribed, topics);
+}
+
+/// A request whose reply topic alone makes a SUBSCRIBE larger than the broker takes fails
+/// at once with [`Error::FilterLimit`], and sends nothing (neither the SUBSCRIBE, which
+/// would close the connection, nor the request).
+#[tokio::test]
+async fn a_request_whose_reply_topic_is_too_large_for_the_broker_fails_typed() {
+    let fake = Fake::default();
+    let sent = fake.sent();
+    let huge = format!("svc/{}", "r".repeat(2_000));
+    let (mqtt, request) = connected_with_request(fake, Some(&huge), Duration::from_secs(5));
+    announcing(&mqtt, 1_000);
+    let err = request.await.unwrap().unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            Error::FilterLimit {
+                request: "SUBSCRIBE",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(lock(&sent).packets.is_empty(), "{:?}", lock(&sent).packets);
 }
