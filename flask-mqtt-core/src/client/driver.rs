@@ -118,7 +118,7 @@ pub(super) async fn drive(
                     continue;
                 }
                 up = true;
-                early.reset();
+                early = EarlyEnd::default();
                 current.clone_from(&broker);
                 // The delay goes back to the minimum when this connection is lost after
                 // lasting a while (`Flapping::lost`), not now: two processes with one
@@ -189,7 +189,6 @@ pub(super) async fn drive(
                 }
                 up = false;
                 next = 0;
-                early.up_ended(reason_code(&reason));
                 if flapping.lost(&mqtt, reason_code(&reason)) {
                     delay = min_delay;
                 }
@@ -211,7 +210,7 @@ pub(super) async fn drive(
             }
             Input::ConnectFailed(err) => {
                 connecting = false;
-                early.reset();
+                early = EarlyEnd::default();
                 if shared.closed.load(Ordering::SeqCst) || up {
                     continue;
                 }
@@ -346,10 +345,6 @@ struct EarlyEnd {
     seen: Option<Option<u8>>,
     /// The `Connected` of a connection already gone was handled, its end not seen yet.
     awaited: bool,
-    /// A broker's DISCONNECT ended a connection: Paho's connection lost that follows it
-    /// (`nextOrClose` after the `disconnected` callback) is that connection's, also when
-    /// it comes after the next attempt started.
-    trailing: bool,
 }
 
 impl EarlyEnd {
@@ -357,11 +352,6 @@ impl EarlyEnd {
     /// connection was up (`connecting`: an attempt under way, whose `Connected` may still
     /// come): the end to count now, if it ends a connection already handled as gone.
     fn ended(&mut self, code: Option<u8>, connecting: bool) -> Option<Option<u8>> {
-        let trailing = std::mem::replace(&mut self.trailing, code.is_some());
-        if trailing && code.is_none() {
-            // The end of the connection the DISCONNECT ended, said a second time.
-            return None;
-        }
         if self.awaited {
             self.awaited = false;
             return Some(code);
@@ -371,20 +361,6 @@ impl EarlyEnd {
             self.seen = Some(self.seen.flatten().or(code));
         }
         None
-    }
-
-    /// A connection that was up ended (`code`: as in [`EarlyEnd::ended`]).
-    fn up_ended(&mut self, code: Option<u8>) {
-        self.trailing = code.is_some();
-    }
-
-    /// A new attempt's outcome came (connected, or failed): what was seen of earlier
-    /// ones is forgotten, except a DISCONNECT's connection lost still to come.
-    fn reset(&mut self) {
-        *self = EarlyEnd {
-            trailing: self.trailing,
-            ..EarlyEnd::default()
-        };
     }
 
     /// The `Connected` of a connection already gone was handled: its end, if it came
@@ -525,63 +501,6 @@ mod tests {
             assert!(!flapping.lost(&mqtt, code));
         }
         assert!(flapping.told);
-    }
-
-    /// Paho's connection lost that follows a DISCONNECT (`nextOrClose` after the
-    /// `disconnected` callback) can come after the next attempt started: it is the old
-    /// connection's, not the next one's. Before, it was kept as the next attempt's end,
-    /// and when that attempt was lost right after its CONNACK by a takeover, the stale
-    /// end was counted and the takeover's 0x8E dropped: the warning never came.
-    #[test]
-    fn the_previous_connections_late_end_is_not_the_next_attempts() {
-        enum Step {
-            /// An attempt starts (`start_attempt`).
-            Start,
-            /// Its `Connected`, the connection already gone.
-            Connected,
-            /// An end arrives while no connection is up.
-            End(Option<u8>),
-            /// The connection that was up ends.
-            UpEnd(Option<u8>),
-        }
-        let takeover = Some(SESSION_TAKEN_OVER);
-        let mut early = EarlyEnd::default();
-        let mut connecting = false;
-        let mut counted = Vec::new();
-        for step in [
-            // Attempt A, lost right after its CONNACK by a takeover.
-            Step::Start,
-            Step::Connected,
-            Step::End(takeover),
-            // Attempt B starts before A's connection lost arrives.
-            Step::Start,
-            Step::End(None),
-            // B, lost right after its CONNACK by a takeover too.
-            Step::Connected,
-            Step::End(takeover),
-            Step::End(None),
-            // C, up a while, then taken over; D starts before C's connection lost.
-            Step::Start,
-            Step::UpEnd(takeover),
-            Step::Start,
-            Step::End(None),
-            Step::Connected,
-            Step::End(takeover),
-        ] {
-            match step {
-                Step::Start => connecting = true,
-                Step::Connected => {
-                    connecting = false;
-                    counted.extend(early.gone());
-                }
-                Step::End(code) => counted.extend(early.ended(code, connecting)),
-                Step::UpEnd(code) => {
-                    connecting = false;
-                    early.up_ended(code);
-                }
-            }
-        }
-        assert_eq!(counted, [takeover, takeover, takeover]);
     }
 
     /// However many short connections came before, one more is counted without an
