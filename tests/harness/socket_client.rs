@@ -166,6 +166,32 @@ impl SocketClient {
         }
     }
 
+    /// Publishes `payload` to `topic` at QoS 0.
+    pub fn publish_qos0(&mut self, topic: &str, payload: &str) {
+        let mut packet = Vec::new();
+        encode_publish(&mut packet, topic, payload.as_bytes(), 0, 0, false);
+        self.stream.write_all(&packet).unwrap();
+    }
+
+    /// The next PUBLISH this connection receives, of any QoS, as (topic, payload, QoS,
+    /// packet identifier if it has one), not acknowledged; other packets are skipped.
+    pub fn next_publish_any_qos(&mut self, what: &str) -> (String, String, u8, Option<u16>) {
+        loop {
+            let p = match self.early.pop_front() {
+                Some(p) => p,
+                None => read_packet(&mut self.stream).unwrap_or_else(|e| {
+                    panic!(
+                        "{what}: no PUBLISH from the embedded broker within \
+                         {SOCKET_CLIENT_TIMEOUT:?}: {e}"
+                    )
+                }),
+            };
+            if p[0] >> 4 == 3 {
+                return parse_publish_any_qos(&p);
+            }
+        }
+    }
+
     /// Acknowledges the QoS 1 PUBLISH `id`.
     pub fn puback(&mut self, id: u16) {
         let [hi, lo] = id.to_be_bytes();
@@ -249,6 +275,23 @@ fn parse_publish(p: &[u8]) -> (String, String, u16) {
     let id = u16::from_be_bytes([body[2 + len], body[3 + len]]);
     let payload = String::from_utf8(body[4 + len..].to_vec()).unwrap();
     (topic, payload, id)
+}
+
+/// A PUBLISH's (topic, payload, QoS, packet identifier if QoS 1 or 2).
+fn parse_publish_any_qos(p: &[u8]) -> (String, String, u8, Option<u16>) {
+    let qos = (p[0] >> 1) & 0x03;
+    let header = 2 + p[1..].iter().position(|b| b & 0x80 == 0).unwrap();
+    let body = &p[header..];
+    let len = usize::from(u16::from_be_bytes([body[0], body[1]]));
+    let topic = String::from_utf8(body[2..2 + len].to_vec()).unwrap();
+    let (id, rest) = if qos > 0 {
+        let id = u16::from_be_bytes([body[2 + len], body[3 + len]]);
+        (Some(id), &body[4 + len..])
+    } else {
+        (None, &body[2 + len..])
+    };
+    let payload = String::from_utf8(rest.to_vec()).unwrap();
+    (topic, payload, qos, id)
 }
 
 /// A witness subscribes to `topic`, publishes a message to it and waits for it (the router
