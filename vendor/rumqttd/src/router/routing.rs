@@ -406,11 +406,11 @@ impl Router {
 
         // flask-mqtt: the shared groups of the restored session's subscriptions, with where
         // each request reads (see below).
-        let shared_memberships: Vec<(String, Offset)> = tracker
+        let shared_memberships: Vec<(String, Offset, u8)> = tracker
             .data_requests
             .iter()
             // flask-mqtt patch 12: groups keyed by the shared filter
-            .filter_map(|r| r.group.as_ref().map(|_| (r.filter.clone(), r.cursor)))
+            .filter_map(|r| r.group.as_ref().map(|_| (r.filter.clone(), r.cursor, r.qos)))
             .collect();
 
         let connection_id = self.connections.insert(connection);
@@ -494,7 +494,7 @@ impl Router {
         // would have read on. After the group moves above, which compare generations.
         // (`SharedGroup::add_client` no longer adds a member twice: the session may
         // subscribe again.)
-        for (shared_filter, cursor) in shared_memberships {
+        for (shared_filter, cursor, qos) in shared_memberships {
             let shared_group = self
                 .shared_subscriptions
                 .entry(shared_filter)
@@ -508,6 +508,8 @@ impl Router {
                     group
                 });
             shared_group.add_client(client_id.clone());
+            // flask-mqtt patch 14: its QoS in the group, its request's
+            shared_group.set_member_qos(&client_id, qos);
         }
 
         self.router_meters.total_connections += 1;
@@ -594,6 +596,19 @@ impl Router {
             group.remove_client(&client_id);
             !group.is_empty()
         });
+        // flask-mqtt patch 13: the turn in the client's groups may have moved to a member
+        // parked until its turn (`forward_device_data`): woken (tracked below)
+        for filter in connection.subscriptions.iter() {
+            if extract_group(filter).is_some() {
+                wake_turn(
+                    &self.shared_subscriptions,
+                    &self.connection_map,
+                    &mut self.datalog,
+                    filter,
+                    &mut self.notifications,
+                );
+            }
+        }
 
         // flask-mqtt patch 11: an unacknowledged QoS 1 or 2 message of a shared subscription
         // goes to the group's other members (MQTT 5.0, 4.8.2), whether the session ends
@@ -918,6 +933,15 @@ impl Router {
                                         self.shared_subscriptions.remove(filter);
                                     }
                                 }
+                                // flask-mqtt patch 13: the turn may have moved to a member
+                                // parked until its turn: woken (tracked at the batch's end)
+                                woken |= wake_turn(
+                                    &self.shared_subscriptions,
+                                    &self.connection_map,
+                                    &mut self.datalog,
+                                    filter,
+                                    &mut self.notifications,
+                                );
                             }
 
                             if let Some(broker_aliases) = connection.broker_topic_aliases.as_mut() {
@@ -1172,7 +1196,9 @@ impl Router {
                     group
                 });
 
-            shared_group.add_client(client_id);
+            shared_group.add_client(client_id.clone());
+            // flask-mqtt patch 14: its QoS in the group
+            shared_group.set_member_qos(&client_id, filter.qos as u8);
         };
 
         if let Some(subscription_id) = subscription_id {
@@ -1225,6 +1251,31 @@ impl Router {
         let span = tracing::info_span!("[<] outgoing", connection_id = id);
         let _guard = span.enter();
 
+        // flask-mqtt patch 14: the shared filters whose handed-back messages (QoS 1 or 2
+        // messages a member held unacknowledged when it left) this connection, a QoS 0
+        // member, leaves to another member that acknowledges and has room in its inflight
+        // window; upstream's first with room was often the QoS 0 member (no window, no
+        // room check), and the message went on at most once
+        let leave_handed_back: HashSet<String> = match self.obufs.get(id) {
+            Some(outgoing) => requests
+                .iter()
+                .filter(|r| r.qos == 0 && r.group.is_some())
+                .filter(|r| {
+                    self.shared_subscriptions.get(&r.filter).is_some_and(|group| {
+                        !group.handed_back.is_empty()
+                            && acknowledging_member_with_room(
+                                group,
+                                &outgoing.client_id,
+                                &self.connection_map,
+                                &self.obufs,
+                            )
+                    })
+                })
+                .map(|r| r.filter.clone())
+                .collect(),
+            None => HashSet::new(),
+        };
+
         let outgoing = match self.obufs.get_mut(id) {
             Some(v) => v,
             None => {
@@ -1247,6 +1298,10 @@ impl Router {
         // Keep track of temporarily skipped DataRequest
         // NOTE: VecDeque::new() doesn't allocate memory until elements are pushed
         let mut skipped_requests: VecDeque<DataRequest> = VecDeque::new();
+        // flask-mqtt patch 13: members parked until their turn, whose turn came: tracked
+        // again once this connection's own scheduling is settled (`Scheduler::pause`
+        // expects it at the ready queue's back)
+        let mut woken: VecDeque<(ConnectionId, DataRequest)> = VecDeque::new();
 
         // A new connection's tracker is always initialized with acks request.
         // A subscribe will register data request.
@@ -1266,6 +1321,11 @@ impl Router {
                     }
                     // add back the skipped requests!
                     self.scheduler.trackv(id, skipped_requests);
+                    // flask-mqtt patch 13
+                    for (id, request) in woken {
+                        self.scheduler.track(id, request);
+                        self.scheduler.reschedule(id, ScheduleReason::FreshData);
+                    }
                     return Some(());
                 }
             };
@@ -1275,15 +1335,41 @@ impl Router {
                 Some(_) => self.shared_subscriptions.get_mut(&request.filter),
                 None => None,
             };
+            // flask-mqtt patch 13: whose turn it is before this read
+            let turn_before = shared_group
+                .as_ref()
+                .map(|group| group.current_client().cloned());
 
-            match forward_device_data(
+            let leave = leave_handed_back.contains(&request.filter);
+            let status = forward_device_data(
                 &mut request,
                 datalog,
                 outgoing,
                 alertlog,
                 connection,
                 shared_group,
-            ) {
+                leave,
+            );
+
+            // flask-mqtt patch 13: when this read moved the turn, the member whose turn it
+            // is now may be parked waiting for it: woken
+            if let Some(before) = turn_before {
+                let now = self
+                    .shared_subscriptions
+                    .get(&request.filter)
+                    .and_then(|group| group.current_client());
+                if now.is_some() && now != before.as_ref() {
+                    wake_turn(
+                        &self.shared_subscriptions,
+                        &self.connection_map,
+                        datalog,
+                        &request.filter,
+                        &mut woken,
+                    );
+                }
+            }
+
+            match status {
                 ConsumeStatus::BufferFull => {
                     requests.push_back(request);
                     self.scheduler.pause(id, PauseReason::Busy);
@@ -1315,6 +1401,11 @@ impl Router {
         // Add requests back to the tracker if there are any
         requests.extend(skipped_requests);
         self.scheduler.trackv(id, requests);
+        // flask-mqtt patch 13
+        for (id, request) in woken {
+            self.scheduler.track(id, request);
+            self.scheduler.reschedule(id, ScheduleReason::FreshData);
+        }
         Some(())
     }
 
@@ -1647,6 +1738,9 @@ fn forward_device_data(
     alertlog: &mut AlertLog,
     connection: &mut Connection,
     mut shared_group: Option<&mut SharedGroup>,
+    // flask-mqtt patch 14: a QoS 0 member leaving handed-back messages to a member that
+    // acknowledges (see `Router::consume`)
+    leave_handed_back: bool,
 ) -> ConsumeStatus {
     let span = tracing::info_span!("outgoing_publish", client_id = outgoing.client_id);
     let _guard = span.enter();
@@ -1660,9 +1754,23 @@ fn forward_device_data(
     let mut at_turn = true;
     if let Some(ref shared_group) = shared_group {
         at_turn = Some(&outgoing.client_id) == shared_group.current_client();
-        handed_back = shared_group.handed_back.front().copied();
+        // flask-mqtt patch 14: not by a QoS 0 member while one that acknowledges has room
+        if !leave_handed_back {
+            handed_back = shared_group.handed_back.front().copied();
+        }
         // update the request cursor to use shared cursor
         request.cursor = handed_back.unwrap_or(shared_group.cursor);
+    }
+
+    // flask-mqtt patch 13: a member whose turn it is not, with nothing handed back to
+    // take, waits in the log until its turn comes (`wake_turn`, when a read or a member
+    // leaving moves the turn) or new data comes. Upstream parked it only when the group
+    // had read all of the log, and otherwise answered "skip" (`SkipRequest`) and kept the
+    // connection scheduled: while the member whose turn it was could not read (its
+    // inflight window or outgoing buffer full), every router iteration polled the others
+    // again, and the router loop spun at full CPU.
+    if shared_group.is_some() && !at_turn && handed_back.is_none() {
+        return ConsumeStatus::FilterCaughtup;
     }
 
     trace!(
@@ -1735,13 +1843,7 @@ fn forward_device_data(
     };
 
     // flask-mqtt patch 11: a member reading a handed-back message is not skipped
-    if shared_group.is_some() && !at_turn && handed_back.is_none() {
-        return if caughtup {
-            ConsumeStatus::FilterCaughtup
-        } else {
-            ConsumeStatus::SkipRequest
-        };
-    }
+    // (flask-mqtt patch 13: the others whose turn it is not returned above, before reading)
 
     if start != request.cursor {
         let error = format!(
@@ -1859,16 +1961,11 @@ fn forward_device_data(
         len
     );
 
-    if len >= MAX_CHANNEL_CAPACITY - 1 {
-        debug!("Outgoing channel reached its capacity");
-        outgoing.push_notification(Notification::Unschedule);
-        outgoing.handle.try_send(()).ok();
-        return ConsumeStatus::BufferFull;
-    }
-
-    outgoing.handle.try_send(()).ok();
-
-    // update the state of shared subscription
+    // flask-mqtt patch 15: the group's state is updated before the outgoing buffer's
+    // check below, whose early return upstream skipped it: the group's cursor stayed on
+    // the message just given, and the group gave it again at its next read (the same
+    // member, its turn not moved either, once its link had drained the buffer): a QoS 0
+    // or QoS 2 message twice
     if let Some(share) = shared_group {
         // flask-mqtt patch 11: the turn moves on when it was this member's
         if at_turn {
@@ -1882,6 +1979,15 @@ fn forward_device_data(
             request.cursor = share.cursor;
         }
     }
+
+    if len >= MAX_CHANNEL_CAPACITY - 1 {
+        debug!("Outgoing channel reached its capacity");
+        outgoing.push_notification(Notification::Unschedule);
+        outgoing.handle.try_send(()).ok();
+        return ConsumeStatus::BufferFull;
+    }
+
+    outgoing.handle.try_send(()).ok();
 
     if caughtup {
         ConsumeStatus::FilterCaughtup
@@ -2035,6 +2141,54 @@ fn hand_back_to_group(
         datalog.wake(filter_idx, notifications);
     }
     owed
+}
+
+/// flask-mqtt patch 13: moves the request of the member whose turn it is in the group of
+/// `shared_filter` (`$share/<group>/<filter>`), if it waits in its log (parked until its
+/// turn, see `forward_device_data`), to `woken`, to be tracked and scheduled again;
+/// returns whether it did.
+fn wake_turn(
+    shared_subscriptions: &HashMap<String, SharedGroup>,
+    connection_map: &HashMap<String, ConnectionId>,
+    datalog: &mut DataLog,
+    shared_filter: &str,
+    woken: &mut VecDeque<(ConnectionId, DataRequest)>,
+) -> bool {
+    let Some(member) = shared_subscriptions
+        .get(shared_filter)
+        .and_then(|group| group.current_client())
+        .and_then(|client| connection_map.get(client))
+    else {
+        return false;
+    };
+    let Some((_, log_filter)) = extract_group(shared_filter) else {
+        return false;
+    };
+    match datalog.remove_waiters_for_id(*member, &log_filter, &shared_filter.to_owned()) {
+        Some(request) => {
+            woken.push_back((*member, request));
+            true
+        }
+        None => false,
+    }
+}
+
+/// flask-mqtt patch 14: whether a member of `group` other than `client`, subscribed at QoS
+/// 1 or 2, is connected with room in its inflight window.
+fn acknowledging_member_with_room(
+    group: &SharedGroup,
+    client: &str,
+    connection_map: &HashMap<String, ConnectionId>,
+    obufs: &Slab<Outgoing>,
+) -> bool {
+    group.members().iter().any(|member| {
+        member != client
+            && group.member_qos.get(member).is_some_and(|qos| *qos > 0)
+            && connection_map
+                .get(member)
+                .and_then(|id| obufs.get(*id))
+                .is_some_and(|outgoing| outgoing.free_slots() > 0)
+    })
 }
 
 fn extract_group(filter: &str) -> Option<(String, String)> {

@@ -1,4 +1,4 @@
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -19,6 +19,10 @@ pub struct SharedGroup {
     /// other members: the member whose turn it is gets the first before the group reads on
     /// from `cursor`.
     pub handed_back: VecDeque<(u64, u64)>,
+    /// flask-mqtt patch 14: each member's QoS in the group (its subscription's, as its
+    /// request reads), so that a QoS 0 member leaves a handed-back message to a member
+    /// that acknowledges (see `Router::consume`).
+    pub member_qos: HashMap<String, u8>,
 }
 
 impl SharedGroup {
@@ -30,6 +34,21 @@ impl SharedGroup {
             strategy,
             generation: 0,
             handed_back: VecDeque::new(),
+            member_qos: HashMap::new(),
+        }
+    }
+
+    /// flask-mqtt patch 14: the members, in turn order.
+    pub fn members(&self) -> &[String] {
+        &self.clients
+    }
+
+    /// flask-mqtt patch 14: records member `client`'s QoS, unless it has one already (a
+    /// member subscribing again keeps its request, and so its QoS: rumqttd does not update
+    /// an existing subscription).
+    pub fn set_member_qos(&mut self, client: &str, qos: u8) {
+        if self.clients.iter().any(|c| c == client) && !self.member_qos.contains_key(client) {
+            self.member_qos.insert(client.to_owned(), qos);
         }
     }
 
@@ -68,6 +87,8 @@ impl SharedGroup {
     pub fn remove_client(&mut self, client: &String) {
         // remove client from vec
         self.clients.retain(|c| c != client);
+        // flask-mqtt patch 14
+        self.member_qos.remove(client);
 
         // if there are no clients left, we have to avoid % by 0
         if !self.clients.is_empty() {
@@ -116,6 +137,20 @@ mod tests {
         assert_eq!(group.cursor, (0, 10), "the group's cursor stays");
     }
 
+    /// flask-mqtt patch 14
+    #[test]
+    fn a_members_qos_is_recorded_once_and_goes_with_it() {
+        let mut group = SharedGroup::new((0, 0), Strategy::RoundRobin);
+        group.set_member_qos("A", 1);
+        assert!(group.member_qos.is_empty(), "not a member");
+        group.add_client("A".into());
+        group.set_member_qos("A", 0);
+        group.set_member_qos("A", 2);
+        assert_eq!(group.member_qos.get("A"), Some(&0), "its request's, kept");
+        group.remove_client(&"A".into());
+        assert!(group.member_qos.is_empty());
+    }
+
     #[test]
     fn performs_round_robin() {
         let mut group = SharedGroup {
@@ -125,6 +160,7 @@ mod tests {
             strategy: Strategy::RoundRobin,
             generation: 0, // flask-mqtt: the field added
             handed_back: Default::default(), // flask-mqtt patch 11: the field added
+            member_qos: Default::default(),  // flask-mqtt patch 14: the field added
         };
         group.update_next_client();
         assert_eq!(group.current_client_index, 1);
@@ -148,6 +184,7 @@ mod tests {
             strategy: Strategy::RoundRobin,
             generation: 0, // flask-mqtt: the field added
             handed_back: Default::default(), // flask-mqtt patch 11: the field added
+            member_qos: Default::default(),  // flask-mqtt patch 14: the field added
         };
         group.remove_client(&"A".into());
         assert_eq!(group.current_client_index, 0);
@@ -169,6 +206,7 @@ mod tests {
             strategy: Strategy::RoundRobin,
             generation: 0, // flask-mqtt: the field added
             handed_back: Default::default(), // flask-mqtt patch 11: the field added
+            member_qos: Default::default(),  // flask-mqtt patch 14: the field added
         };
         group.update_next_client();
         assert_eq!(group.current_client_index, 1);

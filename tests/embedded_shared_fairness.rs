@@ -1,0 +1,217 @@
+//! Shared subscriptions (`$share/<group>/<filter>`) on the embedded broker
+//! (`MQTT_BROKER_URL=embedded`, rumqttd): how the router hands a group's messages out
+//! among its members. rumqttd 0.20.0 kept a member whose turn it was not, and that had not
+//! read all of the log, scheduled without reading (its router loop spun while the
+//! member whose turn it was could not take a message), gave handed-back messages (patch 11)
+//! to a QoS 0 member as readily as to one that acknowledges, and sent a message twice when a
+//! member's outgoing buffer filled up on it. Ours (vendor/rumqttd, PATCHED.md, 13 to 15)
+//! parks the member until its turn, prefers a QoS 1 or 2 member with room for a
+//! handed-back message, and moves the group on past a message it gave before telling the
+//! member's link to drain.
+//!
+//! A process of its own (this test binary): the embedded broker is one per process, so
+//! its tests run one at a time (`SERIAL`): one of them measures the router's CPU time.
+
+// Test code: a failed step should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use flask_mqtt_actix::EmbeddedBroker;
+use flask_mqtt_tests::{first_publish_by, unique, SocketClient};
+
+const T: Duration = Duration::from_secs(20);
+
+/// Topics of this binary start with this.
+const PREFIX: &str = "embedded-fairness";
+
+/// One test at a time: they share the process's one embedded broker, whose router's CPU
+/// time one of them measures.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// CPU time (user + system) the embedded broker's router threads (`router-<id>`, in this
+/// process) have used so far, in clock ticks (`/proc/self/task/*/stat`, fields 14 and 15).
+fn router_cpu_ticks() -> u64 {
+    let mut ticks = 0;
+    let mut routers = 0;
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
+            continue; // a thread that ended meanwhile
+        };
+        // "pid (comm) state ...": comm may hold spaces, the fields after it do not
+        let (head, rest) = stat.rsplit_once(')').unwrap();
+        if !head.contains("(router-") {
+            continue;
+        }
+        routers += 1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // rest starts at field 3 (state): utime is field 14, stime 15
+        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    }
+    assert!(routers > 0, "no `router-` thread in this process");
+    ticks
+}
+
+/// The router's CPU time per second of wall time over one second in which no client does
+/// anything.
+fn router_cpu_while_idle() -> f64 {
+    let before = router_cpu_ticks();
+    let window = Instant::now();
+    std::thread::sleep(Duration::from_secs(1)); // measuring: nothing happens meanwhile
+    let ticks = router_cpu_ticks() - before;
+    // /proc counts in USER_HZ ticks: 100 a second on Linux (what `getconf CLK_TCK` says)
+    ticks as f64 / 100.0 / window.elapsed().as_secs_f64()
+}
+
+/// Y and Z in one group (Y's turn first), Y also on a plain filter. Y's inflight window is
+/// full (it acknowledges none of 100 messages of the plain filter) when its turn comes
+/// again, and m2 and m3 come to the group: Y cannot take m2, and Z, whose turn it is not,
+/// waits without the router spinning; once Y acknowledges one message it gets m2 and the
+/// turn moves to Z, which gets m3 without another message to wake it. rumqttd answered
+/// Z "skip, not caught up" at every router iteration without parking it: the router loop
+/// spun at full CPU for as long as Y's window stayed full.
+#[test]
+fn a_member_waiting_for_its_turn_does_not_spin_the_router_and_gets_its_turn() {
+    let _serial = serial();
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let y_id = unique(&format!("{PREFIX}-spin"));
+    let topic = format!("{PREFIX}/spin/{y_id}");
+    let fill = format!("{PREFIX}/spin/{y_id}/fill");
+    let shared = format!("$share/{y_id}/{topic}");
+
+    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
+    y.subscribe_all(&[&shared, &fill]);
+    let (mut z, _) = SocketClient::connect(addr, &unique(&format!("{y_id}-z")), true, "Z");
+    z.subscribe(&shared);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
+
+    // round robin Y, Z: both acknowledge theirs
+    publisher.publish_qos1(&topic, "m0", 1);
+    let (_, payload, pkid) = y.next_publish("Y, the group's first turn");
+    assert_eq!(payload, "m0");
+    y.puback(pkid);
+    publisher.publish_qos1(&topic, "m1", 2);
+    let (_, payload, pkid) = z.next_publish("Z, the group's second turn");
+    assert_eq!(payload, "m1");
+    z.puback(pkid);
+    // Y's turn again; its window (100 in flight) full of `fill`'s messages
+    let mut oldest = None;
+    for n in 0..100u16 {
+        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
+        let (_, _, pkid) = y.next_publish("Y, on plain `fill`, acknowledging none");
+        oldest.get_or_insert(pkid);
+    }
+    publisher.publish_qos1(&topic, "m2", 3);
+    publisher.publish_qos1(&topic, "m3", 4);
+
+    let seconds = router_cpu_while_idle();
+    assert!(
+        seconds < 0.1,
+        "Y's window full at its turn in `{shared}`, m2 and m3 waiting: the router used \
+         {seconds:.2} s of CPU per second while no client did anything"
+    );
+
+    // rumqttd takes acknowledgements in order only
+    y.puback(oldest.unwrap());
+    let (_, payload, _) = y.next_publish("Y, with room again");
+    assert_eq!(payload, "m2", "Y's first message once it has room");
+    let got = first_publish_by(&mut [&mut z], T).map(|(_, p)| p);
+    assert_eq!(
+        got.as_deref(),
+        Some("m3"),
+        "Z, whose turn came when Y took m2 (within {T:?})"
+    );
+}
+
+/// X (QoS 1), Q (QoS 1) and P (QoS 0) in one group, joined in that order; X holds m1 and
+/// unsubscribes: m1 is handed back, P's turn comes, and P and Q are woken in that order
+/// (X's place in the log's waiters goes to the last one parked, P). Q, which acknowledges
+/// and has room, gets m1; P's first message is the next, m2. Patch 11 gave a handed-back
+/// message to the first member that read with room, and a QoS 0 member has no inflight
+/// window, so P took m1, at QoS 0: at most once.
+#[test]
+fn a_handed_back_message_goes_to_a_member_that_acknowledges_before_a_qos0_one() {
+    let _serial = serial();
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let x_id = unique(&format!("{PREFIX}-qos0"));
+    let topic = format!("{PREFIX}/qos0/{x_id}");
+    let shared = format!("$share/{x_id}/{topic}");
+
+    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "X");
+    x.subscribe(&shared);
+    let (mut q, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-q")), true, "Q");
+    q.subscribe(&shared);
+    let (mut p, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-p")), true, "P");
+    p.subscribe_at(&shared, 0);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{x_id}-pub")), true, "publisher");
+
+    publisher.publish_qos1(&topic, "m1", 1);
+    let (_, payload, _) = x.next_publish("X, the group's first turn");
+    assert_eq!(payload, "m1");
+    x.unsubscribe(&shared);
+    publisher.publish_qos1(&topic, "m2", 2);
+
+    let (_, q_first, _, _) = q.next_publish_any_qos("Q, a QoS 1 member with room");
+    let (_, p_first, p_qos, _) = p.next_publish_any_qos("P, the QoS 0 member");
+    assert_eq!(
+        (q_first.as_str(), p_first.as_str(), p_qos),
+        ("m1", "m2", 0),
+        "(Q's first message, P's first message, its QoS) after X left `{shared}` holding m1, \
+         then m2 came"
+    );
+}
+
+/// Y alone in a group at QoS 0, reading nothing while 2000 messages of 4000 bytes come (its
+/// socket's buffers fill up, then the 200 notifications its link's buffer takes): once Y
+/// reads, it gets every message once. rumqttd returned "buffer full" before moving the
+/// group's cursor past the message it had just given, so Y got that message again when its
+/// link had drained the buffer (a QoS 2 message twice, a QoS 0 one twice).
+///
+/// The messages (8 MB) fit in what the embedded broker keeps of a filter's log (4
+/// segments of 4 MiB), and are more than the kernel's socket buffers hold with Linux's
+/// defaults (a `tcp_wmem` maximum of 4 MiB) plus twice the link's buffer.
+#[test]
+fn a_member_whose_buffer_fills_up_gets_each_message_once() {
+    const COUNT: usize = 2000;
+    let _serial = serial();
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let y_id = unique(&format!("{PREFIX}-full"));
+    let topic = format!("{PREFIX}/full/{y_id}");
+    let shared = format!("$share/{y_id}/{topic}");
+
+    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
+    y.subscribe_at(&shared, 0);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
+    let padding = "x".repeat(4000);
+    for n in 0..COUNT {
+        publisher.publish_qos0(&topic, &format!("{n}:{padding}"));
+    }
+    publisher.publish_qos0(&topic, "end");
+
+    let mut times = vec![0u32; COUNT];
+    loop {
+        let (_, payload, _, _) = y.next_publish_any_qos("Y, alone in the group");
+        if payload == "end" {
+            break;
+        }
+        let (n, _) = payload.split_once(':').unwrap();
+        times[n.parse::<usize>().unwrap()] += 1;
+    }
+    let twice: Vec<usize> = (0..COUNT).filter(|&n| times[n] > 1).collect();
+    let missing: Vec<usize> = (0..COUNT).filter(|&n| times[n] == 0).collect();
+    assert!(
+        twice.is_empty() && missing.is_empty(),
+        "Y, alone in `{shared}`, got messages {twice:?} more than once and missed {missing:?}"
+    );
+}
