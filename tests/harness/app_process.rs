@@ -22,7 +22,13 @@ pub struct AppProcess {
     name: String,
     child: Child,
     lines: Arc<Recorder<String>>,
+    /// One entry once the reader has read all of stdout (the process and any child
+    /// holding it have closed it).
+    closed: Arc<Recorder<()>>,
 }
+
+/// How long [`AppProcess::kill`] waits for the last lines of the killed process.
+const LAST_LINES: Duration = Duration::from_secs(10);
 
 impl AppProcess {
     /// Starts `command` with its stdout piped and recorded; `name` is for messages.
@@ -34,16 +40,20 @@ impl AppProcess {
         let lines = Arc::new(Recorder::new());
         let out = child.stdout.take().unwrap();
         let l = Arc::clone(&lines);
+        let closed = Arc::new(Recorder::new());
+        let c = Arc::clone(&closed);
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
                 l.push(line);
             }
+            c.push(());
         });
         AppProcess {
             name: name.to_owned(),
             child,
             lines,
+            closed,
         }
     }
 
@@ -87,12 +97,15 @@ impl AppProcess {
     }
 
     /// Sends SIGKILL (as an OOM kill or a lost node does) and reaps the process; its
-    /// printed lines stay readable.
+    /// printed lines stay readable. Returns once every line it printed has been read
+    /// (what it wrote to the pipe before it died outlives it, and the reader may lag
+    /// behind), or after 10 s if something else still holds its stdout.
     pub fn kill(&mut self) {
         self.child
             .kill()
             .unwrap_or_else(|e| panic!("SIGKILL to {}: {e}", self.name));
         let _ = self.child.wait();
+        self.closed.wait_for(LAST_LINES, |c| !c.is_empty());
     }
 
     /// Sends SIGTERM (a graceful stop).
