@@ -10,17 +10,29 @@
 //! README "Guarantees" recommends: a job a replica acknowledged was handled, so a job
 //! handled by no replica was acknowledged by none.
 //!
+//! Each replica writes Paho's packet trace (`SHARED_APP_TRACE=1`) into the cluster's
+//! directory, so that a lost job can be told apart: one a replica's client received is
+//! the client's loss (a test failure); one no replica received the broker never
+//! delivered. RMQTT 0.24 drops the PUBLISH it is writing when the write fails (a
+//! connection reset under it): `rmqtt_drops_the_publish_it_is_writing_when_a_connection_resets`
+//! shows it with raw socket clients and no client of ours, against Mosquitto as the
+//! control. `FLASK_MQTT_KEEP_LOGS=DIR` keeps each cluster's directory (nodes' logs,
+//! replicas' traces) in `DIR` for a failure seen once in many runs.
+//!
 //! The figures are printed (run with `-- --nocapture`) and quoted in docs/scaling.md
 //! ("Replicas on a broker cluster").
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use flask_mqtt_tests::{wait_until, AppProcess, Observer, RmqttCluster};
+use flask_mqtt_tests::{
+    wait_until, AppProcess, Broker, Observer, Recorder, RmqttCluster, SocketClient,
+};
 
 /// Deadline for any one step.
 const T: Duration = Duration::from_secs(60);
@@ -47,6 +59,20 @@ fn replica(cluster: &RmqttCluster, i: usize, node: usize) -> AppProcess {
         .env("MQTT_CLIENT_ID", format!("cluster-r{i}"))
         .env("MQTT_RECONNECT_MAX_DELAY", "1")
         .stdin(Stdio::null());
+    // Each replica's log, with Paho's packet trace (each PUBLISH received, each PUBACK
+    // sent), beside the nodes' logs: one file per process (`r1.stderr`, then
+    // `r1-2.stderr` for the one started again). `received_by_a_replica` reads them; with
+    // `FLASK_MQTT_KEEP_LOGS` they are kept.
+    let path = (1..)
+        .map(|k| match k {
+            1 => cluster.dir().join(format!("r{i}.stderr")),
+            k => cluster.dir().join(format!("r{i}-{k}.stderr")),
+        })
+        .find(|p| !p.exists())
+        .unwrap();
+    command
+        .env("SHARED_APP_TRACE", "1")
+        .stderr(std::fs::File::create(&path).unwrap());
     let app = AppProcess::spawn(&format!("r{i}"), command);
     app.expect_line(T, |l| l.starts_with("connected "));
     // The app prints the node it reached right after `connected`: wait for that line
@@ -74,6 +100,28 @@ fn handled(app: &AppProcess) -> Vec<u64> {
         .iter()
         .filter_map(|l| l.strip_prefix("job ")?.split_once(' ')?.0.parse().ok())
         .collect()
+}
+
+/// The jobs (below `JOBS`) whose PUBLISH reached a replica's Paho client, any replica,
+/// any connection: from the packet trace each replica writes into the cluster's directory
+/// (lines `... <- PUBLISH msgid: M qos: 1 retained: 0 payload len(L): N`; the payload is
+/// the job's number).
+fn received_by_a_replica(cluster: &RmqttCluster) -> BTreeSet<u64> {
+    let mut received = BTreeSet::new();
+    for entry in std::fs::read_dir(cluster.dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("stderr") {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        received.extend(
+            text.lines()
+                .filter(|l| l.contains(" <- PUBLISH "))
+                .filter_map(|l| l.rsplit_once("): ")?.1.trim().parse::<u64>().ok())
+                .filter(|n| *n < JOBS),
+        );
+    }
+    received
 }
 
 /// Publishes `markers/NAME` and waits until every app printed it.
@@ -312,8 +360,16 @@ fn a_killed_node_s_replica_fails_over_and_resubscribes() {
 /// Replica r1 SIGKILLed once half the jobs are published; after the last one it comes
 /// back with the same client id on the same node. The broker kept its persistent session:
 /// what it had sent r1 and not seen acknowledged it sends again, and what it queued for
-/// r1 meanwhile it sends then. With acknowledgements after handling nothing is lost; what
-/// r1 handled but had not acknowledged when it died is handled twice.
+/// r1 meanwhile it sends then. With acknowledgements after handling the client loses
+/// nothing; what r1 handled but had not acknowledged when it died is handled twice.
+///
+/// RMQTT itself may lose one job here: the one it was writing to r1 when the kill reset
+/// the connection (seen in CI, "lost 1 ... [14986]", and here: r1 received and
+/// acknowledged packet 4982, node 2 wrote 4983 and failed to write the next job, logging
+/// `cluster-r1 ... close io error, ... Broken pipe`; the returning r1 got 4983 again and
+/// then 4984 as the job after the missing one). Such a job reached no replica's client;
+/// it is allowed only as many times as a node logged a connection ending with a failed
+/// write. A lost job any replica's client received fails the test.
 #[test]
 fn a_killed_replica_loses_no_acknowledged_job() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -346,18 +402,40 @@ fn a_killed_replica_loses_no_acknowledged_job() {
     let (lost, duplicated) = (lost(&times), duplicated(&times));
     let back_handled = handled(&back).iter().filter(|n| **n < JOBS).count();
     println!(
-        "RMQTT cluster, replica r1 (on node 2) SIGKILLed at job {} ({} handled), back with the same id after the last job: it then handled {back_handled}; lost {}, duplicated {} (e.g. {:?})",
+        "RMQTT cluster, replica r1 (on node 2) SIGKILLed at job {} ({} handled), back with the same id after the last job: it then handled {back_handled}; lost {} {:?}, duplicated {} (e.g. {:?})",
         JOBS / 2,
         before_kill.len(),
         lost.len(),
+        &lost[..lost.len().min(10)],
         duplicated.len(),
         &duplicated[..duplicated.len().min(10)],
     );
+    // Whose loss a lost job is, from the replicas' packet traces. One a replica's Paho
+    // client received is the client's: acknowledged without being handled, or dropped
+    // (what it received and did not acknowledge the broker sends again); that fails. One
+    // no replica ever received the broker never delivered: RMQTT 0.24 drops the PUBLISH
+    // it is writing to a connection when the write fails (`Session::deliver` takes the
+    // message off the session's queue and puts it in the session's in-flight window only
+    // once the write succeeded; a failed write ends the connection's loop with the
+    // message in neither), so a connection that breaks while a PUBLISH is being written
+    // to it costs that one message; `rmqtt_drops_the_publish_it_is_writing_when_a_connection_resets`
+    // shows it with raw clients. A node logs such an end (`close io error, ... Broken
+    // pipe`, [`RmqttCluster::failed_writes`]): at most one job per such line.
+    let received = received_by_a_replica(&cluster);
+    let (ours, never_delivered): (Vec<u64>, Vec<u64>) =
+        lost.iter().partition(|n| received.contains(n));
     assert!(
-        lost.is_empty(),
-        "{} jobs lost, e.g. {:?}",
-        lost.len(),
-        &lost[..lost.len().min(20)]
+        ours.is_empty(),
+        "{} jobs lost that a replica's client received (the client lost them), e.g. {:?}",
+        ours.len(),
+        &ours[..ours.len().min(20)]
+    );
+    let failed_writes = cluster.failed_writes();
+    assert!(
+        never_delivered.len() <= failed_writes.len(),
+        "{} jobs the broker never delivered to any replica ({:?}), more than the connections whose end a node logged with a failed write ({failed_writes:?}), each of which costs RMQTT the one PUBLISH it was writing",
+        never_delivered.len(),
+        &never_delivered[..never_delivered.len().min(20)]
     );
     let unexplained: Vec<&u64> = duplicated
         .iter()
@@ -367,4 +445,104 @@ fn a_killed_replica_loses_no_acknowledged_job() {
         unexplained.is_empty(),
         "handled twice, and not by the killed replica first: {unexplained:?}"
     );
+}
+
+/// Jobs of the raw-client scenario.
+const RAW_JOBS: u64 = 20_000;
+/// Raw consumers in the raw-client scenario's share group; each resets its connection once.
+const RAW_CONSUMERS: usize = 10;
+
+/// `RAW_CONSUMERS` raw MQTT 3.1.1 consumers ([`SocketClient`]: no Paho, no flask-mqtt)
+/// with persistent sessions (client ids `ID-0`, `ID-1`, ...) in one share group on the
+/// broker at `addr` take `RAW_JOBS` numbered QoS 1 jobs that `publisher` publishes on the
+/// same broker meanwhile, each acknowledging a job as soon as it has read it. Each
+/// resets its connection (RST, as the kernel does for a SIGKILLed process with unread
+/// bytes) mid-stream, after 500 to 1,400 jobs (consumer `i` after `500 + 100 i`), and
+/// connects again with its id once every job is published, taking what its session kept.
+/// Returns the jobs no consumer received (they acknowledged every other one).
+fn raw_consumers_reset_once(addr: SocketAddr, publisher: Observer, id: &str) -> Vec<u64> {
+    let prefix = format!("{id}-jobs");
+    let filter = format!("$share/{id}/{prefix}/+");
+    let subscribed = std::sync::Barrier::new(RAW_CONSUMERS + 1);
+    let published = Recorder::new();
+    let take = |(_, payload, pkid): (String, String, u16),
+                conn: &mut SocketClient,
+                got: &mut BTreeSet<u64>| {
+        conn.puback(pkid);
+        got.insert(payload.parse::<u64>().unwrap());
+    };
+    let got: Vec<BTreeSet<u64>> = std::thread::scope(|s| {
+        let consumers: Vec<_> = (0..RAW_CONSUMERS)
+            .map(|i| {
+                let (subscribed, published, filter) = (&subscribed, &published, &filter);
+                s.spawn(move || {
+                    let client_id = format!("{id}-{i}");
+                    let mut got = BTreeSet::new();
+                    let (mut conn, _) =
+                        SocketClient::connect(addr, &client_id, false, "a raw consumer");
+                    conn.subscribe(filter);
+                    subscribed.wait();
+                    for k in 0..500 + 100 * i {
+                        let Some(publish) = conn.try_next_publish(T) else {
+                            panic!("raw consumer {i} got no job for {T:?} ({k} read)")
+                        };
+                        take(publish, &mut conn, &mut got);
+                    }
+                    conn.reset();
+                    assert!(published.wait_for(T, |p: &[()]| !p.is_empty()));
+                    let (mut conn, present) =
+                        SocketClient::connect(addr, &client_id, false, "a raw consumer, again");
+                    assert!(present, "the broker kept raw consumer {i}'s session");
+                    while let Some(publish) = conn.try_next_publish(Duration::from_secs(3)) {
+                        take(publish, &mut conn, &mut got);
+                    }
+                    got
+                })
+            })
+            .collect();
+        subscribed.wait();
+        publisher.publish_numbered(&prefix, 0..RAW_JOBS, WINDOW, |_| {});
+        published.push(());
+        consumers.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let got: BTreeSet<u64> = got.into_iter().flatten().collect();
+    (0..RAW_JOBS).filter(|n| !got.contains(n)).collect()
+}
+
+/// RMQTT's share of a killed replica's loss, with no client of ours involved: a raw
+/// consumer resetting its connection `RAW_RESETS` times while jobs stream to it never
+/// receives some of them, though the broker acknowledged every one to the publisher and
+/// the consumer acknowledged every job it read. RMQTT 0.24's `Session::deliver` takes a
+/// message off the session's queue, writes it, and only then puts it in the in-flight
+/// window (`//@TODO ... at exception, send hook and or store message`): when the write
+/// fails (the connection was reset) the message is in neither, and the resumed session
+/// does not have it. Measured and printed (the number varies: a write fails only when
+/// the broker picks its next delivery before it sees the reset); every lost job is one
+/// the consumer never received, next to a reset.
+#[test]
+fn rmqtt_drops_the_publish_it_is_writing_when_a_connection_resets() {
+    let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let cluster = RmqttCluster::start();
+    let addr = SocketAddr::from(([127, 0, 0, 1], cluster.port(0)));
+    let lost = raw_consumers_reset_once(addr, cluster.observer(0), "cluster-raw");
+    let failed_writes = cluster.failed_writes();
+    println!(
+        "RMQTT, {RAW_CONSUMERS} raw MQTT 3.1.1 consumers in a share group, each resetting its connection once while {RAW_JOBS} QoS 1 jobs stream to them: lost {} {lost:?}; connections whose end the broker logged with a failed write: {failed_writes:?}",
+        lost.len()
+    );
+    assert!(
+        lost.len() <= failed_writes.len(),
+        "lost {lost:?}: more jobs than connections whose end the broker logged with a failed write ({failed_writes:?})"
+    );
+}
+
+/// The control for `rmqtt_drops_the_publish_it_is_writing_when_a_connection_resets`:
+/// the same raw consumer and resets against Mosquitto (which puts a message in the
+/// in-flight window before it writes it) lose nothing: the scenario itself loses no job.
+#[test]
+fn mosquitto_loses_nothing_when_a_connection_resets() {
+    let broker = Broker::builder().unlimited_queue().start();
+    let addr = SocketAddr::from(([127, 0, 0, 1], broker.port()));
+    let lost = raw_consumers_reset_once(addr, Observer::connect(&broker), "mosquitto-raw");
+    assert!(lost.is_empty(), "Mosquitto lost {lost:?}");
 }

@@ -100,12 +100,21 @@ fn marker(msg: mqtt::Message) {
     say(&format!("marker {}", msg.payload_str().unwrap_or("?")));
 }
 
-/// Info and above of the library's log on stderr (the tests keep it for failure messages).
+/// Info and above of the library's log on stderr (the tests keep it for failure messages);
+/// with `SHARED_APP_TRACE=1` also Paho C's protocol trace (a line per packet sent or
+/// received: which PUBLISH came, which PUBACK went), for a test that keeps the logs.
 struct Stderr;
+
+/// Whether `SHARED_APP_TRACE=1`.
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var("SHARED_APP_TRACE").is_ok_and(|v| v == "1"))
+}
 
 impl log::Log for Stderr {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
-        metadata.level() <= log::Level::Info && metadata.target().starts_with("flask_mqtt")
+        (metadata.level() <= log::Level::Info && metadata.target().starts_with("flask_mqtt"))
+            || (trace() && metadata.target() == "paho_mqtt_c")
     }
 
     fn log(&self, record: &log::Record<'_>) {
@@ -119,7 +128,12 @@ impl log::Log for Stderr {
 
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
-    let _ = log::set_logger(&Stderr).map(|()| log::set_max_level(log::LevelFilter::Info));
+    let max = if trace() {
+        log::LevelFilter::Trace
+    } else {
+        log::LevelFilter::Info
+    };
+    let _ = log::set_logger(&Stderr).map(|()| log::set_max_level(max));
     // A bad setting (e.g. an unknown placeholder in MQTT_CLIENT_ID) stops the replica here.
     mqtt::init().map_err(std::io::Error::other)?;
     let leave_group = std::env::var("SHARED_APP_LEAVE_GROUP").is_ok_and(|v| v == "1");

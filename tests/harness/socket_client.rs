@@ -198,6 +198,46 @@ impl SocketClient {
         self.stream.write_all(&[0x40, 2, hi, lo]).unwrap();
     }
 
+    /// The next QoS 1 PUBLISH within `within`, as (topic, payload, packet identifier),
+    /// not acknowledged; `None` if none came. The read timeout is
+    /// [`SOCKET_CLIENT_TIMEOUT`] again after.
+    pub fn try_next_publish(&mut self, within: Duration) -> Option<(String, String, u16)> {
+        let deadline = Instant::now() + within;
+        let got = loop {
+            if let Some(p) = self.early.pop_front() {
+                if p[0] >> 4 == 3 {
+                    break Some(parse_publish(&p));
+                }
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break None;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match read_packet(&mut self.stream) {
+                Ok(p) if p[0] >> 4 == 3 => break Some(parse_publish(&p)),
+                Ok(_) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("the connection failed: {e}"),
+            }
+        };
+        self.stream
+            .set_read_timeout(Some(SOCKET_CLIENT_TIMEOUT))
+            .unwrap();
+        got
+    }
+
+    /// Goes away with a TCP reset, as a process SIGKILLed with unread bytes in its
+    /// socket does (the kernel answers them with RST).
+    pub fn reset(self) {
+        crate::sys::reset_connection(self.stream).unwrap();
+    }
+
     /// Goes away without a DISCONNECT, as a killed process does.
     pub fn vanish(self) {
         let _ = self.stream.shutdown(Shutdown::Both);
