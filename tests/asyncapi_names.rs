@@ -5,6 +5,11 @@
 //! every `$ref` follows. Also the types both received and published (`Both`, holding a
 //! `State` whose sent form differs: `BothSent` refers to `StateSent`).
 //!
+//! Handlers that share a `module::function` (`reading` in two blocks) are operations
+//! titled with their numbered names (`asyncapi_names::reading#2`, as in log lines, spans
+//! and metrics), with ids made from those names: unique, and the same from one build to
+//! the next.
+//!
 //! The document is built without a running client (no servers, no broker needed).
 
 // Test code: a failed expectation panics.
@@ -55,6 +60,18 @@ fn on_both(_id: mqtt::Path<String>, _b: mqtt::Json<Both>) {}
 #[mqtt::on_message("names/wrapped")]
 fn on_wrapped(_w: mqtt::Json<Wrapper<Température>>) {}
 
+#[allow(dead_code)] // holds a handler: never called itself
+fn kitchen() {
+    #[mqtt::on_message("names/kitchen/reading")]
+    fn reading(_s: mqtt::Json<State>) {}
+}
+
+#[allow(dead_code)] // holds a handler: never called itself
+fn garage() {
+    #[mqtt::on_message("names/garage/reading")]
+    fn reading(_s: mqtt::Json<State>) {}
+}
+
 mqtt::publisher! {
     #[allow(dead_code)] // registered for the document; never published here
     static TEMPERATURE: Température = "names/{id}/temperature", qos = 1;
@@ -100,10 +117,10 @@ fn target<'a>(doc: &'a Value, reference: &Value) -> (&'a str, &'a Value) {
     (key.as_str(), schema)
 }
 
-#[test]
-fn names_that_are_no_component_keys_pass_the_official_parser() {
+/// The document, and the official parser's verdict on it, which reports no error and
+/// no warning.
+fn parsed_document() -> (Value, Value) {
     let doc = mqtt::AsyncApi::new("names", "1.0.0").document([]);
-
     let verdict = asyncapi_verdict(&doc);
     let problems = asyncapi_problems(&verdict);
     assert!(
@@ -111,6 +128,12 @@ fn names_that_are_no_component_keys_pass_the_official_parser() {
         "the parser reports: {problems:#?}\n{doc:#}"
     );
     assert_eq!(verdict["parsed"], true, "{verdict:#}");
+    (doc, verdict)
+}
+
+#[test]
+fn names_that_are_no_component_keys_pass_the_official_parser() {
+    let (doc, verdict) = parsed_document();
     for channel in verdict["channels"].as_array().unwrap() {
         for message in channel["messages"].as_array().unwrap() {
             assert_eq!(message["payloadType"], "object", "{verdict:#}");
@@ -162,4 +185,44 @@ fn names_that_are_no_component_keys_pass_the_official_parser() {
         target(&doc, &both_sent_schema["properties"]["state"]).0,
         "StateSent"
     );
+}
+
+#[test]
+fn handlers_of_one_name_are_operations_of_their_numbered_names() {
+    let (doc, verdict) = parsed_document();
+    // The id and title of the operation on `address`, as the parser read them.
+    let operation = |address: &str| {
+        let ops = verdict["operations"].as_array().unwrap();
+        let found: Vec<&Value> = ops
+            .iter()
+            .filter(|op| op["channels"] == json!([address]))
+            .collect();
+        assert_eq!(found.len(), 1, "{address}: {verdict:#}");
+        let id = found[0]["id"].as_str().unwrap().to_owned();
+        let title = doc["operations"][&id]["title"].as_str().unwrap().to_owned();
+        (id, title)
+    };
+    // Numbered in the order of their filters, as the registry numbers them.
+    assert_eq!(
+        operation("names/garage/reading"),
+        ("reading".to_owned(), "asyncapi_names::reading".to_owned()),
+        "{doc:#}"
+    );
+    assert_eq!(
+        operation("names/kitchen/reading"),
+        (
+            "reading-2".to_owned(),
+            "asyncapi_names::reading#2".to_owned()
+        ),
+        "{doc:#}"
+    );
+    let ids: Vec<&Value> = verdict["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| &op["id"])
+        .collect();
+    let unique: std::collections::BTreeSet<String> = ids.iter().map(|id| id.to_string()).collect();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    assert_eq!(ids.len(), doc["operations"].as_object().unwrap().len());
 }

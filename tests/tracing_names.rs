@@ -52,6 +52,36 @@ fn garage() {
 #[mqtt::on_message("names/both", broker = "MQTT2")]
 fn both() {}
 
+/// Hand-written handlers of one name (`tracing_names::broken`) whose filters are no
+/// filters (`#` not last), of a client no other test makes: skipped, with an error each.
+mod broken {
+    use super::mqtt::__private::{
+        inventory, EventContext, HandlerDescriptor, HandlerFn, HandlerKind, Outcome,
+    };
+
+    fn call(_: std::sync::Arc<EventContext>) -> Outcome {
+        Ok(None)
+    }
+
+    const fn broken(filter: &'static str) -> HandlerDescriptor {
+        HandlerDescriptor::new(
+            HandlerKind::Message,
+            "broken",
+            "tracing_names",
+            HandlerFn::Sync(call),
+        )
+        .with_filter(filter)
+        .with_broker(super::BROKEN)
+    }
+
+    // Numbered in the order of their filters: `skipped/#/a` first.
+    inventory::submit! { broken("skipped/#/a") }
+    inventory::submit! { broken("skipped/#/b") }
+}
+
+/// The prefix of the client of the `broken` handlers.
+const BROKEN: &str = "NAMES_BROKEN";
+
 /// The fields of the closed spans, oldest first.
 static CLOSED: Recorder<BTreeMap<String, String>> = Recorder::new();
 
@@ -156,6 +186,49 @@ async fn a_failing_handler_has_one_name_in_its_warning_span_and_series() {
     assert!(
         text.lines().any(|l| l == line),
         "no line `{line}` in:\n{text}"
+    );
+}
+
+/// `TestClient` records each call under the handler's name, numbered as in the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_clients_calls_have_the_numbered_name() {
+    let app = TestClient::new().unwrap();
+    let calls = app.inject(message("names/kitchen", "x")).await;
+    let handlers: Vec<&str> = calls.iter().map(|c| c.handler()).collect();
+    assert_eq!(handlers, ["tracing_names::reading#2"]);
+    assert!(calls.handler("reading#2").is_some(), "{calls:?}");
+    assert!(calls.handler("reading").is_none(), "{calls:?}");
+    let calls = app.inject(message("names/garage", "x")).await;
+    let handlers: Vec<&str> = calls.iter().map(|c| c.handler()).collect();
+    assert_eq!(handlers, ["tracing_names::reading"]);
+}
+
+/// A handler skipped for its invalid filter is named in its error as in every other
+/// line: the second `broken` is `broken#2` there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_skipped_handler_has_the_numbered_name() {
+    install();
+    let _app = TestClient::for_broker(BROKEN).unwrap();
+    let on_b = |l: &str| l.contains("`skipped/#/b`");
+    assert!(
+        DISPATCH_WARNINGS.wait_for_line(T, on_b),
+        "no error for `skipped/#/b` in {:#?}",
+        DISPATCH_WARNINGS.snapshot()
+    );
+    let lines = DISPATCH_WARNINGS.snapshot();
+    let skipped: Vec<&String> = lines.iter().filter(|l| l.contains("`skipped/#/")).collect();
+    let a = skipped
+        .iter()
+        .find(|l| l.contains("`skipped/#/a`"))
+        .unwrap();
+    let b = skipped.iter().find(|l| on_b(l)).unwrap();
+    assert!(
+        a.starts_with("handler tracing_names::broken skipped: "),
+        "{a}"
+    );
+    assert!(
+        b.starts_with("handler tracing_names::broken#2 skipped: "),
+        "{b}"
     );
 }
 

@@ -256,15 +256,12 @@ pub(crate) struct Handler {
 }
 
 impl Handler {
-    /// Parses the descriptor's filter and template; `None` (logged) when they are
-    /// invalid, which only a hand-written descriptor can cause: the macro checked them.
-    pub(crate) fn new(desc: &'static HandlerDescriptor) -> Option<Handler> {
+    /// Parses the descriptor's filter and template; `None` (logged, under `name`) when
+    /// they are invalid, which only a hand-written descriptor can cause: the macro
+    /// checked them.
+    pub(crate) fn new(desc: &'static HandlerDescriptor, name: String) -> Option<Handler> {
         let skip = |what: String| {
-            log::error!(
-                target: DISPATCH_TARGET,
-                "handler {} skipped: {what}",
-                desc.name()
-            );
+            log::error!(target: DISPATCH_TARGET, "handler {name} skipped: {what}");
         };
         let filter = match desc.filter.map(TopicFilter::new).transpose() {
             Ok(f) => f,
@@ -296,7 +293,7 @@ impl Handler {
         };
         Some(Handler {
             desc,
-            name: desc.name(),
+            name,
             filter,
             template,
             failures: FirstFew::default(),
@@ -311,15 +308,22 @@ impl Handler {
 /// handler in every client's logs and metrics, and the handlers of several clients in
 /// one `MetricsCollector` never repeat a series).
 pub(crate) fn collect_for(prefix: &str) -> Vec<Handler> {
+    named()
+        .into_iter()
+        .filter(|(desc, _)| desc.broker() == prefix)
+        .filter_map(|(desc, name)| Handler::new(desc, name))
+        .collect()
+}
+
+/// Every handler linked into the program, whatever its client, in [`sort`]'s order and
+/// each with its name ([`numbered`]): what [`collect_for`] and the AsyncAPI document
+/// name handlers by.
+pub(crate) fn named() -> Vec<(&'static HandlerDescriptor, String)> {
     let mut all: Vec<&'static HandlerDescriptor> =
         inventory::iter::<HandlerDescriptor>.into_iter().collect();
     sort(&mut all);
     let names = numbered(all.iter().map(|desc| desc.name()).collect());
-    all.into_iter()
-        .zip(names)
-        .filter(|(desc, _)| desc.broker() == prefix)
-        .filter_map(|(desc, name)| Handler::new(desc).map(|h| Handler { name, ..h }))
-        .collect()
+    all.into_iter().zip(names).collect()
 }
 
 /// Sorts handlers by module, name, filter and where their attribute is: handlers can
@@ -335,8 +339,9 @@ fn sort(handlers: &mut [&'static HandlerDescriptor]) {
 /// blocks of a module (`module_path!` does not name the function around them). The one
 /// place handler names are made: log lines, spans and metrics labels all use its names,
 /// so that a log line is matched with its span and its series, and no label set repeats
-/// in a metric family (which OpenMetrics forbids and Prometheus cannot tell apart). A
-/// numbered name is never a handler's own: `#` is in no Rust path.
+/// in a metric family (which OpenMetrics forbids and Prometheus cannot tell apart), and
+/// `TestClient`'s calls and the AsyncAPI document's operations are those of the handlers
+/// in the logs. A numbered name is never a handler's own: `#` is in no Rust path.
 fn numbered(mut names: Vec<String>) -> Vec<String> {
     let mut seen: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     for name in &mut names {

@@ -35,9 +35,9 @@ pub(super) struct Operation<'a> {
     /// The client's configuration prefix.
     pub(super) broker: &'a str,
     pub(super) template: &'a TopicTemplate,
-    /// `module::name`.
+    /// `module::name`, numbered as in the logs for a handler (`module::function#2`).
     pub(super) name: String,
-    /// The function or static's own name.
+    /// The function or static's own name (numbered for a handler: `reading#2`).
     pub(super) short: &'a str,
     pub(super) doc: Option<&'a str>,
     pub(super) qos: u8,
@@ -100,7 +100,11 @@ impl Channels {
         }
         binding.insert("bindingVersion".into(), json!(MQTT_BINDING_VERSION));
         operation.insert("bindings".into(), json!({ "mqtt": binding }));
-        let id = unique(&self.operations, &sanitize(op.short), &op.name);
+        let id = unique(
+            &self.operations,
+            &sanitize(&numbered_id(op.short)),
+            &numbered_id(&op.name),
+        );
         self.operations.insert(id, Value::Object(operation));
     }
 
@@ -299,6 +303,12 @@ fn sanitize(text: &str) -> String {
     }
 }
 
+/// A numbered name's `#` (`reading#2`) as `-`, which the ids allow and no Rust name
+/// holds: `reading-2` is never the id of a function named `reading_2`.
+fn numbered_id(name: &str) -> String {
+    name.replace('#', "-")
+}
+
 /// `base` if `map` has no such key, else `fallback` sanitized, else numbered.
 fn unique(map: &Map<String, Value>, base: &str, fallback: &str) -> String {
     if !map.contains_key(base) {
@@ -376,5 +386,16 @@ mod tests {
         assert_eq!(unique(&map, "x", "m::x"), "m_x");
         map.insert("m_x".into(), json!(1));
         assert_eq!(unique(&map, "x", "m::x"), "m_x_2");
+        // A numbered handler name: `-` for its `#`, never a function's own name.
+        map.insert("x_2".into(), json!(1));
+        assert_eq!(
+            unique(&map, &sanitize(&numbered_id("x#2")), &numbered_id("m::x#2")),
+            "x-2"
+        );
+        map.insert("x-2".into(), json!(1));
+        assert_eq!(
+            unique(&map, &sanitize(&numbered_id("x#2")), &numbered_id("m::x#2")),
+            "m_x-2"
+        );
     }
 }

@@ -19,15 +19,17 @@ use crate::describe::{PayloadFn, Schemas};
 use crate::event::HandlerKind;
 use crate::handle::Mqtt;
 use crate::publisher;
-use crate::registry::HandlerDescriptor;
+use crate::registry;
 
 /// A handler or publisher as the registry declares it.
 struct Declared {
     send: bool,
     broker: &'static str,
     template: &'static str,
+    /// `module::name`, numbered as in the logs for a handler (`module::function#2`).
     name: String,
-    short: &'static str,
+    /// `name` without its module path.
+    short: String,
     doc: Option<&'static str>,
     qos: u8,
     retain: Option<bool>,
@@ -49,7 +51,12 @@ pub const ASYNCAPI_VERSION: &str = "3.0.0";
 /// - `channels`: one per topic space that a `#[on_message("...")]` handler subscribes
 ///   to or a declared publisher publishes to, addressed as described below;
 /// - `operations`: one `receive` per handler (its name, QoS, shared group) and one
-///   `send` per publisher (QoS, retain, its doc comment);
+///   `send` per publisher (QoS, retain, its doc comment). A handler's operation is
+///   titled with its name as log lines, spans and metrics write it, `module::function`,
+///   with `#2`, `#3`, ... for the second and further handlers of one `module::function`;
+///   its id is the function's name (`reading`, `reading-2` for `reading#2`), or the
+///   whole name (`app_sensors_reading`) when another operation has that id already;
+///   every id is unique;
 /// - `components.schemas`: the JSON Schemas (draft-07, which AsyncAPI's default schema
 ///   format extends) of the `Json<T>` payloads whose `T` derives `schemars::JsonSchema`,
 ///   under schemars' name for `T` when it is a component key (`^[a-zA-Z0-9\.\-_]+$`);
@@ -119,18 +126,19 @@ impl AsyncApi {
         for client in clients {
             servers.add(&client.shared.config);
         }
-        let mut handlers: Vec<&'static HandlerDescriptor> =
-            inventory::iter::<HandlerDescriptor>.into_iter().collect();
-        handlers.sort_by_key(|d| (d.broker(), d.module, d.name));
+        // Named as in the logs (`module::function#2`: `registry::numbered`); by client,
+        // then in the registry's order, which the numbers follow.
+        let mut handlers = registry::named();
+        handlers.sort_by_key(|(d, _)| d.broker());
         let receive = handlers
             .into_iter()
-            .filter_map(|d| match (d.kind, d.filter) {
+            .filter_map(|(d, name)| match (d.kind, d.filter) {
                 (HandlerKind::Message, Some(filter)) => Some(Declared {
                     send: false,
                     broker: d.broker(),
                     template: d.template.unwrap_or(filter),
-                    name: d.name(),
-                    short: d.name,
+                    short: short(&name).to_owned(),
+                    name,
                     doc: d.doc,
                     qos: d.qos,
                     retain: None,
@@ -143,7 +151,7 @@ impl AsyncApi {
             broker: d.broker(),
             template: d.template,
             name: d.name(),
-            short: d.name,
+            short: d.name.to_owned(),
             doc: d.doc,
             qos: d.qos,
             retain: Some(d.retain),
@@ -181,6 +189,11 @@ impl AsyncApi {
         }
         Value::Object(doc)
     }
+}
+
+/// `name` without its module path: `reading#2` of `app::sensors::reading#2`.
+fn short(name: &str) -> &str {
+    name.rsplit("::").next().unwrap_or(name)
 }
 
 /// The channels and operations of `declared`, on `servers`, and the named schemas of
@@ -222,7 +235,7 @@ fn describe(
                 broker: declared.broker,
                 template: &template,
                 name: declared.name,
-                short: declared.short,
+                short: &declared.short,
                 doc: declared.doc,
                 qos: declared.qos,
                 retain: declared.retain,
@@ -317,7 +330,7 @@ mod tests {
             broker: crate::config::DEFAULT_PREFIX,
             template: "devices/{id}/state",
             name: format!("app::{short}"),
-            short,
+            short: short.to_owned(),
             doc: None,
             qos: 1,
             retain: if send { Some(false) } else { None },

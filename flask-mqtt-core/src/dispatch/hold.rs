@@ -146,7 +146,7 @@ mod tests {
     /// context's, for the handler's `Ack`, and the call it owes); `first`, none.
     #[tokio::test]
     async fn an_item_holds_the_acknowledgement_once_per_reason() {
-        let Some(h) = Handler::new(&NACKING) else {
+        let Some(h) = Handler::new(&NACKING, NACKING.name()) else {
             panic!("a valid descriptor");
         };
         let app = TestClient::new().unwrap();
@@ -171,7 +171,7 @@ mod tests {
     /// or without a logger; under `after` nothing is said.
     #[test]
     fn nack_on_error_under_ack_first_is_said() {
-        let Some(h) = Handler::new(&NACKING) else {
+        let Some(h) = Handler::new(&NACKING, NACKING.name()) else {
             panic!("a valid descriptor");
         };
         let after = AckMode::of(&h, AckPolicy::After, "ALERTS");

@@ -165,7 +165,12 @@ mod tests {
 
     /// A dispatcher for `descriptors` whose events can be awaited, and a client.
     fn watched(descriptors: &[&'static HandlerDescriptor]) -> (Dispatcher, Arc<Watch>, TestClient) {
-        super::super::tests::watched(descriptors.iter().filter_map(|d| Handler::new(d)).collect())
+        super::super::tests::watched(
+            descriptors
+                .iter()
+                .filter_map(|d| Handler::new(d, d.name()))
+                .collect(),
+        )
     }
 
     /// How many calls a handler may take to be trusted when the machine is loaded: a

@@ -507,7 +507,7 @@ mod tests {
     async fn a_full_queue_holds_dispatch_back_and_loses_nothing() {
         let handlers = [&SLOW, &FAST]
             .into_iter()
-            .filter_map(Handler::new)
+            .filter_map(|d| Handler::new(d, d.name()))
             .collect();
         let (d, watch, app) = watched(handlers);
         let msg = |topic: &str| Event::Message(Message::new(topic, "", QoS::AtMostOnce, false));
@@ -559,7 +559,7 @@ mod tests {
     async fn cached_targets_are_the_tries() {
         let handlers = [&SLOW, &FAST]
             .into_iter()
-            .filter_map(Handler::new)
+            .filter_map(|d| Handler::new(d, d.name()))
             .collect();
         let d = Dispatcher::start(handlers, None);
         let msg = |topic: &str| Event::Message(Message::new(topic, "", QoS::AtMostOnce, false));
@@ -624,7 +624,7 @@ mod tests {
         const CALLS: u32 = 5_000;
         let handlers = [&RECORDS_START]
             .into_iter()
-            .filter_map(Handler::new)
+            .filter_map(|d| Handler::new(d, d.name()))
             .collect();
         let (d, _watch, app) = watched(handlers);
         for n in 0..CALLS {
@@ -680,7 +680,7 @@ mod tests {
     async fn events_left_unhandled_at_shutdown_are_said_once_with_their_number() {
         let handlers = [&STUCK, &GONE]
             .into_iter()
-            .filter_map(Handler::new)
+            .filter_map(|d| Handler::new(d, d.name()))
             .collect();
         let (mut d, _watch, app) = watched(handlers);
         // The worker of `gone` stops, as on a runtime shutting down.
@@ -770,7 +770,7 @@ mod tests {
     async fn calls_block_in_parallel_with_concurrency() {
         let handlers = [&BLOCKS_FIRST]
             .into_iter()
-            .filter_map(Handler::new)
+            .filter_map(|d| Handler::new(d, d.name()))
             .collect();
         let (d, _watch, app) = watched(handlers);
         for n in 0..Meeting::CALLS {

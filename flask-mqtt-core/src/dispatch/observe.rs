@@ -9,7 +9,6 @@ use std::sync::Arc;
 use crate::event::completion::Settle;
 use crate::event::Event;
 use crate::handler::HandlerError;
-use crate::registry::HandlerDescriptor;
 
 /// Watches dispatch. Called on the workers' threads: return quickly, never block on a
 /// Paho operation.
@@ -30,7 +29,8 @@ pub(crate) struct CallEnd<'a> {
     pub(crate) seq: u64,
     /// The handler's index among the dispatcher's handlers (registry order).
     pub(crate) index: usize,
-    pub(crate) handler: &'static HandlerDescriptor,
+    /// The handler's name, as its log lines write it (`registry::numbered`).
+    pub(crate) name: &'a str,
     pub(crate) result: &'a Result<(), HandlerError>,
     /// Nanoseconds from the start of the call (its extraction) to its end, the reply
     /// included.

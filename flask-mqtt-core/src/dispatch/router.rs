@@ -246,7 +246,10 @@ mod tests {
     async fn messages_the_router_never_queued_are_not_acknowledged() {
         let settled = Arc::new(Settled::default());
         let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
-        let handlers = [&GATED].into_iter().filter_map(Handler::new).collect();
+        let handlers = [&GATED]
+            .into_iter()
+            .filter_map(|d| Handler::new(d, d.name()))
+            .collect();
         let mut d = Dispatcher::start(handlers, None);
         let app = TestClient::new().unwrap();
         let send = |d: &Dispatcher, id: u16| {
@@ -293,7 +296,10 @@ mod tests {
     async fn a_message_that_found_the_queue_full_is_acknowledged_once_handled() {
         let settled = Arc::new(Settled::default());
         let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
-        let handlers = [&GATED_FULL].into_iter().filter_map(Handler::new).collect();
+        let handlers = [&GATED_FULL]
+            .into_iter()
+            .filter_map(|d| Handler::new(d, d.name()))
+            .collect();
         let d = Dispatcher::start(handlers, None);
         let app = TestClient::new().unwrap();
         let send = |id: u16| {
@@ -326,7 +332,7 @@ mod tests {
     async fn a_growing_backlog_is_said_without_a_logger() {
         let handlers = [&GATED_BACKLOG]
             .into_iter()
-            .filter_map(Handler::new)
+            .filter_map(|d| Handler::new(d, d.name()))
             .collect();
         let d = Dispatcher::start(handlers, None);
         let app = TestClient::new().unwrap();

@@ -183,7 +183,10 @@ mod tests {
     /// when the router took it, and it was said twice.
     #[tokio::test]
     async fn a_long_unrouted_topic_is_said_once_per_message() {
-        let handlers = [&HELD].into_iter().filter_map(Handler::new).collect();
+        let handlers = [&HELD]
+            .into_iter()
+            .filter_map(|d| Handler::new(d, d.name()))
+            .collect();
         let (d, watch, app) = watched(handlers);
         // 1 is called, 2 fills the queue, 3 goes to the router, and what follows too.
         for _ in 0..3 {

@@ -374,7 +374,10 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(async {
-            let handlers = [&SYNC_ORDER].into_iter().filter_map(Handler::new).collect();
+            let handlers = [&SYNC_ORDER]
+                .into_iter()
+                .filter_map(|d| Handler::new(d, d.name()))
+                .collect();
             let (d, _watch, app) = watched(handlers);
             for n in 0..SYNC_CALLS {
                 let m = Message::new(format!("sync-order/{n}"), "", QoS::AtMostOnce, false);

@@ -339,7 +339,7 @@ impl Call {
             observer.call_ended(&CallEnd {
                 seq,
                 index,
-                handler: h.desc,
+                name: &h.name,
                 result: &result,
                 nanos,
             });
@@ -520,7 +520,7 @@ pub(super) mod tests {
     async fn a_payload_that_panics_when_dropped_fails_only_its_call() {
         let handlers = [&BOMB_ASYNC, &BOMB_SYNC]
             .into_iter()
-            .filter_map(Handler::new)
+            .filter_map(|d| Handler::new(d, d.name()))
             .collect();
         let (d, watch, app) = watched(handlers);
         for topic in ["bomb/async", "bomb/sync"] {
@@ -567,7 +567,10 @@ pub(super) mod tests {
     /// ones only logged. They were only logged, so nothing showed them without a logger.
     #[tokio::test]
     async fn a_failed_call_is_said_without_a_logger() {
-        let handlers = [&REJECTS].into_iter().filter_map(Handler::new).collect();
+        let handlers = [&REJECTS]
+            .into_iter()
+            .filter_map(|d| Handler::new(d, d.name()))
+            .collect();
         let (d, watch, app) = watched(handlers);
         for _ in 0..FAILURES_SAID + 2 {
             let m = Message::new("worker-test/rejected", "not json", QoS::AtLeastOnce, false);
@@ -629,7 +632,10 @@ pub(super) mod tests {
     async fn messages_a_dead_worker_never_handled_are_not_acknowledged() {
         let settled = Arc::new(Settled::default());
         let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
-        let handlers = [&HELD].into_iter().filter_map(Handler::new).collect();
+        let handlers = [&HELD]
+            .into_iter()
+            .filter_map(|d| Handler::new(d, d.name()))
+            .collect();
         let d = Dispatcher::start(handlers, Some(Arc::new(PanicsAtCallEnd)));
         let app = TestClient::new().unwrap();
         let send = |id: u16| {
@@ -680,7 +686,7 @@ pub(super) mod tests {
         let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
         let handlers = [&ANSWERS_NACKING]
             .into_iter()
-            .filter_map(Handler::new)
+            .filter_map(|d| Handler::new(d, d.name()))
             .collect();
         let (d, watch, app) = watched(handlers);
         let request = crate::testing::message("rpc/nacking", "?")
@@ -710,7 +716,7 @@ pub(super) mod tests {
     async fn a_call_dropped_before_it_ended_releases_its_message() {
         let settled = Arc::new(Settled::default());
         let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
-        let Some(h) = Handler::new(&HELD) else {
+        let Some(h) = Handler::new(&HELD, HELD.name()) else {
             panic!("a valid descriptor");
         };
         let app = TestClient::new().unwrap();
@@ -766,7 +772,7 @@ pub(super) mod tests {
         use crate::extract::FromEvent;
         let settled = Arc::new(Settled::default());
         let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
-        let Some(h) = Handler::new(&MANUAL) else {
+        let Some(h) = Handler::new(&MANUAL, MANUAL.name()) else {
             panic!("a valid descriptor");
         };
         let app = TestClient::new().unwrap();

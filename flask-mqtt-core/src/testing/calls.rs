@@ -31,7 +31,10 @@ impl PartialEq for HandlerCall {
 impl Eq for HandlerCall {}
 
 impl HandlerCall {
-    /// The handler, `module::function`.
+    /// The handler's name, as its log lines, spans and metrics write it:
+    /// `module::function`, with `#2`, `#3`, ... for the second and further handlers of
+    /// one `module::function` (one function under two attributes, functions of one name
+    /// in two blocks of a module).
     pub fn handler(&self) -> &str {
         &self.handler
     }
@@ -61,8 +64,9 @@ impl HandlerCall {
         self.duration
     }
 
-    /// Whether this call is of the handler `name`: its full `module::function`, or the
-    /// function name alone.
+    /// Whether this call is of the handler `name`: its full name
+    /// ([`handler`](Self::handler)), or that without the module path (`reading`,
+    /// `reading#2`).
     pub fn is(&self, name: &str) -> bool {
         self.handler == name
             || self
@@ -78,7 +82,8 @@ impl HandlerCall {
 pub struct Calls(Vec<HandlerCall>);
 
 impl Calls {
-    /// The call of the handler `name` (`module::function` or the function name alone).
+    /// The call of the handler `name` (its full name or that without the module path, as
+    /// [`HandlerCall::is`] takes it).
     pub fn handler(&self, name: &str) -> Option<&HandlerCall> {
         self.0.iter().find(|c| c.is(name))
     }
@@ -152,7 +157,7 @@ impl Watch {
 impl Observer for Watch {
     fn call_ended(&self, call: &CallEnd<'_>) {
         let record = HandlerCall {
-            handler: call.handler.name(),
+            handler: call.name.to_owned(),
             result: call.result.clone(),
             duration: Duration::from_nanos(call.nanos),
         };
