@@ -22,19 +22,13 @@ const T: Duration = Duration::from_secs(20);
 /// MQTT 5's DISCONNECT reason "session taken over".
 const SESSION_TAKEN_OVER: u8 = 0x8E;
 
-/// The loopback broker: accepts a connection, and ends it with DISCONNECT 0x8E once `go`
-/// says so; then serves the client's next connection until it ends (or for [`T`]).
-/// Returns its port.
-fn taking_over_broker(go: mpsc::Receiver<()>) -> u16 {
+/// A loopback broker: `first` plays the client's first connection and ends it; then it
+/// serves the client's next connection until it ends (or for [`T`]). Returns its port.
+fn loopback_broker(first: impl FnOnce(&TcpListener) + Send + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        let mut first = accept_v5(&listener, false, T);
-        go.recv_timeout(T).unwrap();
-        let mut out = Vec::new();
-        encode_disconnect_v5(&mut out, SESSION_TAKEN_OVER);
-        first.write_all(&out).unwrap();
-        drop(first);
+        first(&listener);
         let mut next = accept_v5(&listener, false, T);
         serve_v5(
             &mut next,
@@ -46,14 +40,25 @@ fn taking_over_broker(go: mpsc::Receiver<()>) -> u16 {
     port
 }
 
+/// The loopback broker: accepts a connection, and ends it with DISCONNECT 0x8E once `go`
+/// says so; then serves the client's next connection until it ends (or for [`T`]).
+/// Returns its port.
+fn taking_over_broker(go: mpsc::Receiver<()>) -> u16 {
+    loopback_broker(move |listener| {
+        let mut first = accept_v5(listener, false, T);
+        go.recv_timeout(T).unwrap();
+        let mut out = Vec::new();
+        encode_disconnect_v5(&mut out, SESSION_TAKEN_OVER);
+        first.write_all(&out).unwrap();
+    })
+}
+
 /// The loopback broker of a takeover right after the CONNACK: the first connection's
 /// CONNACK and DISCONNECT 0x8E go in one write, so the DISCONNECT comes before the
 /// driver handles the connection's `Connected` (which finds it gone); then it serves the
 /// client's next connection. Returns its port.
 fn taking_over_at_once_broker() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
+    loopback_broker(|listener| {
         let (mut first, _) = listener.accept().unwrap();
         first.set_read_timeout(Some(T)).unwrap();
         let connect = read_packet(&mut first).unwrap();
@@ -62,16 +67,7 @@ fn taking_over_at_once_broker() -> u16 {
         encode_connack_session_v5(&mut out, false, 0, &[]);
         encode_disconnect_v5(&mut out, SESSION_TAKEN_OVER);
         first.write_all(&out).unwrap();
-        drop(first);
-        let mut next = accept_v5(&listener, false, T);
-        serve_v5(
-            &mut next,
-            &mut LoopbackSeen::default(),
-            Instant::now() + T,
-            |_| false,
-        );
-    });
-    port
+    })
 }
 
 /// `config_app` (as below) on a loopback broker at `port`, MQTT 5; with its stderr.

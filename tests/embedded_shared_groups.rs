@@ -12,6 +12,7 @@
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use flask_mqtt_actix::EmbeddedBroker;
@@ -21,6 +22,64 @@ const T: Duration = Duration::from_secs(20);
 
 /// Topics of this binary start with this.
 const PREFIX: &str = "embedded-groups";
+
+/// A test's embedded broker and names: `id` (unique: its first client's id and its
+/// group's name), `topic` (`<PREFIX>/<name>/<id>`) and `shared` (`$share/<id>/<topic>`).
+struct Group {
+    /// Held for the test's length.
+    _broker: EmbeddedBroker,
+    addr: SocketAddr,
+    id: String,
+    topic: String,
+    shared: String,
+}
+
+impl Group {
+    fn new(name: &str) -> Group {
+        let broker = EmbeddedBroker::start(None).unwrap();
+        let addr = broker.addr();
+        let id = unique(&format!("{PREFIX}-{name}"));
+        let topic = format!("{PREFIX}/{name}/{id}");
+        let shared = format!("$share/{id}/{topic}");
+        Group {
+            _broker: broker,
+            addr,
+            id,
+            topic,
+            shared,
+        }
+    }
+
+    /// The group on another filter: `$share/<id>/<filter>`.
+    fn shared_on(&self, filter: &str) -> String {
+        format!("$share/{}/{filter}", self.id)
+    }
+
+    /// A topic below `topic`: `<topic>/<level>`.
+    fn below(&self, level: &str) -> String {
+        format!("{}/{level}", self.topic)
+    }
+
+    /// A client with the id `id` (`suffix` empty) or a unique `<id>-<suffix>`.
+    fn connect(&self, suffix: &str, clean: bool, what: &str) -> SocketClient {
+        let id = match suffix {
+            "" => self.id.clone(),
+            _ => unique(&format!("{}-{suffix}", self.id)),
+        };
+        SocketClient::connect(self.addr, &id, clean, what).0
+    }
+
+    /// A clean-session client (as [`connect`](Self::connect)) subscribed to `shared`.
+    fn member(&self, suffix: &str, what: &str) -> SocketClient {
+        let mut member = self.connect(suffix, true, what);
+        member.subscribe(&self.shared);
+        member
+    }
+
+    fn publisher(&self) -> SocketClient {
+        self.connect("pub", true, "publisher")
+    }
+}
 
 /// The payloads `member` receives (acknowledged) until it has all of `wanted`; panics with
 /// what it got if they do not all come within [`T`].
@@ -37,23 +96,15 @@ fn receive_all(member: &mut SocketClient, wanted: &[&str], what: &str) -> Vec<St
 
 /// Two members X and Y (clean sessions) of `$share/<group>/<topic>`, X first (the round
 /// robin's first turn), and a publisher; X has received "held" and not acknowledged it.
-fn x_holding_a_message(name: &str) -> (SocketClient, SocketClient, SocketClient, String, String) {
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let x_id = unique(&format!("{PREFIX}-{name}"));
-    let topic = format!("{PREFIX}/{name}/{x_id}");
-    let shared = format!("$share/{x_id}/{topic}");
-
-    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "member X");
-    x.subscribe(&shared);
-    let (mut y, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-y")), true, "member Y");
-    y.subscribe(&shared);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{x_id}-pub")), true, "publisher");
-    publisher.publish_qos1(&topic, "held", 1);
+fn x_holding_a_message(name: &str) -> (Group, SocketClient, SocketClient, SocketClient) {
+    let group = Group::new(name);
+    let mut x = group.member("", "member X");
+    let y = group.member("y", "member Y");
+    let mut publisher = group.publisher();
+    publisher.publish_qos1(&group.topic, "held", 1);
     let (_, payload, _) = x.next_publish("X, the group's first turn");
     assert_eq!(payload, "held", "X's first message");
-    (x, y, publisher, topic, shared)
+    (group, x, y, publisher)
 }
 
 /// A member that unsubscribes holding an unacknowledged QoS 1 message of its group: the
@@ -61,10 +112,11 @@ fn x_holding_a_message(name: &str) -> (SocketClient, SocketClient, SocketClient,
 /// message only.
 #[test]
 fn a_message_held_by_a_member_that_unsubscribes_goes_to_another_member() {
-    let (mut x, mut y, mut publisher, topic, shared) = x_holding_a_message("unsub");
+    let (group, mut x, mut y, mut publisher) = x_holding_a_message("unsub");
+    let shared = &group.shared;
 
-    x.unsubscribe(&shared);
-    publisher.publish_qos1(&topic, "after", 2);
+    x.unsubscribe(shared);
+    publisher.publish_qos1(&group.topic, "after", 2);
 
     let mut got = Vec::new();
     while !got.iter().any(|p| p == "after") {
@@ -84,10 +136,10 @@ fn a_message_held_by_a_member_that_unsubscribes_goes_to_another_member() {
 /// message only.
 #[test]
 fn a_message_held_by_a_member_whose_session_ends_goes_to_another_member() {
-    let (x, mut y, mut publisher, topic, _) = x_holding_a_message("ends");
+    let (group, x, mut y, mut publisher) = x_holding_a_message("ends");
 
     x.vanish();
-    publisher.publish_qos1(&topic, "after", 2);
+    publisher.publish_qos1(&group.topic, "after", 2);
 
     receive_all(
         &mut y,
@@ -129,21 +181,14 @@ fn a_member_whose_session_ends_hands_back_only_the_messages_it_holds() {
 /// X and Y in one group, X holding every other message; `leave(x, shared)`; Y gets X's
 /// messages only.
 fn hands_back_only_the_messages_it_holds(name: &str, leave: fn(SocketClient, &str)) {
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let x_id = unique(&format!("{PREFIX}-{name}"));
-    let topic = format!("{PREFIX}/{name}/{x_id}");
-    let shared = format!("$share/{x_id}/{topic}");
-
-    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "member X");
-    x.subscribe(&shared);
-    let (mut y, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-y")), true, "member Y");
-    y.subscribe(&shared);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{x_id}-pub")), true, "publisher");
+    let group = Group::new(name);
+    let (topic, shared) = (&group.topic, &group.shared);
+    let mut x = group.member("", "member X");
+    let mut y = group.member("y", "member Y");
+    let mut publisher = group.publisher();
     let sent = ["m1", "m2", "m3", "m4", "m5", "m6"];
     for (n, payload) in sent.iter().enumerate() {
-        publisher.publish_qos1(&topic, payload, 1 + u16::try_from(n).unwrap());
+        publisher.publish_qos1(topic, payload, 1 + u16::try_from(n).unwrap());
     }
     // round robin: three each; X acknowledges none, Y all of its own
     let mut held: Vec<String> = (0..3)
@@ -162,10 +207,10 @@ fn hands_back_only_the_messages_it_holds(name: &str, leave: fn(SocketClient, &st
     all.sort();
     assert_eq!(all, sent, "X held {held:?}, Y acknowledged {acked:?}");
 
-    leave(x, &shared);
-    publisher.publish_qos1(&topic, "after", 7);
+    leave(x, shared);
+    publisher.publish_qos1(topic, "after", 7);
     let mut got = receive_until(&mut y, "after", "Y, after X left");
-    publisher.publish_qos1(&topic, "end", 8);
+    publisher.publish_qos1(topic, "end", 8);
     got.extend(receive_until(&mut y, "end", "Y, after X left"));
 
     let mut wanted: Vec<String> = held.clone();
@@ -186,31 +231,25 @@ fn hands_back_only_the_messages_it_holds(name: &str, leave: fn(SocketClient, &st
 /// back to it: B got m1 a second time.
 #[test]
 fn a_member_holding_a_plain_subscriptions_message_hands_nothing_back() {
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let a_id = unique(&format!("{PREFIX}-plain"));
-    let topic = format!("{PREFIX}/plain/{a_id}");
-    let shared = format!("$share/{a_id}/{topic}");
-
-    let (mut a, _) = SocketClient::connect(addr, &a_id, true, "A");
-    a.subscribe(&topic);
-    a.subscribe_at(&shared, 0);
-    let (mut b, _) = SocketClient::connect(addr, &unique(&format!("{a_id}-b")), true, "B");
-    b.subscribe(&shared);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{a_id}-pub")), true, "publisher");
-    publisher.publish_qos1(&topic, "m1", 1);
+    let group = Group::new("plain");
+    let (topic, shared) = (&group.topic, &group.shared);
+    let mut a = group.connect("", true, "A");
+    a.subscribe(topic);
+    a.subscribe_at(shared, 0);
+    let mut b = group.member("b", "B");
+    let mut publisher = group.publisher();
+    publisher.publish_qos1(topic, "m1", 1);
     // A's QoS 1 copy (plain `t`) comes; its QoS 0 one (g, A's turn) or B's may come too
     let (_, payload, _) = a.next_publish("A, on plain `t`");
     assert_eq!(payload, "m1", "A's message on plain `{topic}`");
     let mut got = Vec::new();
-    publisher.publish_qos1(&topic, "m2", 2);
+    publisher.publish_qos1(topic, "m2", 2);
     got.extend(receive_until(&mut b, "m2", "B, before A left"));
 
-    a.unsubscribe(&shared);
-    publisher.publish_qos1(&topic, "m3", 3);
+    a.unsubscribe(shared);
+    publisher.publish_qos1(topic, "m3", 3);
     got.extend(receive_until(&mut b, "m3", "B, after A left"));
-    publisher.publish_qos1(&topic, "end", 4);
+    publisher.publish_qos1(topic, "end", 4);
     got.extend(receive_until(&mut b, "end", "B, after A left"));
 
     for payload in ["m1", "m2", "m3", "end"] {
@@ -227,19 +266,11 @@ fn a_member_holding_a_plain_subscriptions_message_hands_nothing_back() {
 /// and read `b`'s log from there: `b`'s first messages were skipped.
 #[test]
 fn one_group_name_on_two_filters_skips_none_of_either_filters_messages() {
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let x_id = unique(&format!("{PREFIX}-cursor"));
-    let a = format!("{PREFIX}/cursor/{x_id}/a");
-    let b = format!("{PREFIX}/cursor/{x_id}/b");
-    let control = format!("{PREFIX}/cursor/{x_id}/control");
+    let group = Group::new("cursor");
+    let (a, b, control) = (group.below("a"), group.below("b"), group.below("control"));
 
-    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "X");
-    x.subscribe_all(&[
-        &format!("$share/{x_id}/{a}"),
-        &format!("$share/{x_id}/{b}"),
-        &control,
-    ]);
+    let mut x = group.connect("", true, "X");
+    x.subscribe_all(&[&group.shared_on(&a), &group.shared_on(&b), &control]);
     for (n, payload) in ["a1", "a2", "a3"].into_iter().enumerate() {
         x.publish_qos1(&a, payload, 10 + u16::try_from(n).unwrap());
         let (_, got, pkid) = x.next_publish("X, on `a`");
@@ -247,7 +278,7 @@ fn one_group_name_on_two_filters_skips_none_of_either_filters_messages() {
         x.puback(pkid);
     }
 
-    let got = after_a_message_to(addr, &b, &control, &mut x, "X");
+    let got = after_a_message_to(group.addr, &b, &control, &mut x, "X");
     assert!(
         got.contains(&(b.clone(), "to the topic".to_owned())),
         "X did not get the first message to `{b}` after three to `{a}` (same group name): \
@@ -260,23 +291,20 @@ fn one_group_name_on_two_filters_skips_none_of_either_filters_messages() {
 /// it was Y's turn, which has no subscription to `a`, and `a`'s messages waited.
 #[test]
 fn one_group_name_on_two_filters_does_not_share_members() {
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let x_id = unique(&format!("{PREFIX}-members"));
-    let a = format!("{PREFIX}/members/{x_id}/a");
-    let b = format!("{PREFIX}/members/{x_id}/b");
-    let control = format!("{PREFIX}/members/{x_id}/control");
+    let group = Group::new("members");
+    let (a, b, control) = (group.below("a"), group.below("b"), group.below("control"));
+    let shared_a = group.shared_on(&a);
 
-    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "X");
-    x.subscribe_all(&[&format!("$share/{x_id}/{a}"), &control]);
-    let (mut y, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-y")), true, "Y");
-    y.subscribe(&format!("$share/{x_id}/{b}"));
+    let mut x = group.connect("", true, "X");
+    x.subscribe_all(&[&shared_a, &control]);
+    let mut y = group.connect("y", true, "Y");
+    y.subscribe(&group.shared_on(&b));
 
     for turn in 1..=2 {
-        let got = after_a_message_to(addr, &a, &control, &mut x, "X");
+        let got = after_a_message_to(group.addr, &a, &control, &mut x, "X");
         assert!(
             got.contains(&(a.clone(), "to the topic".to_owned())),
-            "X, alone in `$share/{x_id}/{a}`, did not get message {turn} to `{a}`: {got:?}"
+            "X, alone in `{shared_a}`, did not get message {turn} to `{a}`: {got:?}"
         );
     }
 }
@@ -312,31 +340,25 @@ fn router_cpu_ticks() -> u64 {
 /// CPU until Y acknowledged, and m1 waited for that.
 #[test]
 fn a_handed_back_message_goes_to_a_member_with_room_and_the_router_goes_idle() {
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let x_id = unique(&format!("{PREFIX}-room"));
-    let topic = format!("{PREFIX}/room/{x_id}");
-    let fill = format!("{PREFIX}/room/{x_id}/fill");
-    let shared = format!("$share/{x_id}/{topic}");
+    let group = Group::new("room");
+    let (topic, shared) = (&group.topic, &group.shared);
+    let fill = group.below("fill");
 
-    let (mut y, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-y")), true, "Y");
-    y.subscribe_all(&[&shared, &fill]);
-    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "X");
-    x.subscribe(&shared);
-    let (mut z, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-z")), true, "Z");
-    z.subscribe(&shared);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{x_id}-pub")), true, "publisher");
+    let mut y = group.connect("y", true, "Y");
+    y.subscribe_all(&[shared, &fill]);
+    let mut x = group.member("", "X");
+    let mut z = group.member("z", "Z");
+    let mut publisher = group.publisher();
 
     // round robin Y, X, Z: Y and Z acknowledge theirs, X holds m1
-    publisher.publish_qos1(&topic, "m0", 1);
+    publisher.publish_qos1(topic, "m0", 1);
     let (_, payload, pkid) = y.next_publish("Y, the group's first turn");
     assert_eq!(payload, "m0");
     y.puback(pkid);
-    publisher.publish_qos1(&topic, "m1", 2);
+    publisher.publish_qos1(topic, "m1", 2);
     let (_, payload, _) = x.next_publish("X, the group's second turn");
     assert_eq!(payload, "m1");
-    publisher.publish_qos1(&topic, "m2", 3);
+    publisher.publish_qos1(topic, "m2", 3);
     let (_, payload, pkid) = z.next_publish("Z, the group's third turn");
     assert_eq!(payload, "m2");
     z.puback(pkid);
@@ -346,7 +368,7 @@ fn a_handed_back_message_goes_to_a_member_with_room_and_the_router_goes_idle() {
         y.next_publish("Y, on plain `fill`, acknowledging none");
     }
 
-    x.unsubscribe(&shared);
+    x.unsubscribe(shared);
     let got = first_publish_by(&mut [&mut z], Duration::from_secs(5)).map(|(_, p)| p);
     let before = router_cpu_ticks();
     let window = std::time::Instant::now();
@@ -369,49 +391,43 @@ fn a_handed_back_message_goes_to_a_member_with_room_and_the_router_goes_idle() {
 /// log, its plain `t`'s m2, and moved the recreated g back to it: C got m3 or m4 again.
 #[test]
 fn a_kept_session_holding_only_a_plain_message_does_not_rewind_a_recreated_group() {
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let a_id = unique(&format!("{PREFIX}-rewind"));
-    let topic = format!("{PREFIX}/rewind/{a_id}");
-    let shared = format!("$share/{a_id}/{topic}");
+    let group = Group::new("rewind");
+    let (topic, shared) = (&group.topic, &group.shared);
 
-    let (mut a, _) = SocketClient::connect(addr, &a_id, false, "A");
-    a.subscribe_all(&[&topic, &shared]);
-    let (mut b, _) = SocketClient::connect(addr, &unique(&format!("{a_id}-b")), true, "B");
-    b.subscribe(&shared);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{a_id}-pub")), true, "publisher");
+    let mut a = group.connect("", false, "A");
+    a.subscribe_all(&[topic, shared]);
+    let mut b = group.member("b", "B");
+    let mut publisher = group.publisher();
 
-    publisher.publish_qos1(&topic, "m1", 1);
+    publisher.publish_qos1(topic, "m1", 1);
     for _ in 0..2 {
         let (_, payload, pkid) = a.next_publish("A, m1 on plain `t` and through g");
         assert_eq!(payload, "m1");
         a.puback(pkid);
     }
-    publisher.publish_qos1(&topic, "m2", 2);
+    publisher.publish_qos1(topic, "m2", 2);
     let (_, payload, pkid) = b.next_publish("B, m2 through g");
     assert_eq!(payload, "m2");
     b.puback(pkid);
     let (_, payload, _) = a.next_publish("A, m2 on plain `t`, held");
     assert_eq!(payload, "m2");
 
-    b.unsubscribe(&shared);
+    b.unsubscribe(shared);
     // the router has A's disconnection before the socket closes, so before C's connection
     a.disconnect();
-    let (mut c, _) = SocketClient::connect(addr, &unique(&format!("{a_id}-c")), true, "C");
-    c.subscribe(&shared);
+    let mut c = group.member("c", "C");
     let mut got = Vec::new();
     for (n, payload) in ["m3", "m4"].into_iter().enumerate() {
-        publisher.publish_qos1(&topic, payload, 3 + u16::try_from(n).unwrap());
+        publisher.publish_qos1(topic, payload, 3 + u16::try_from(n).unwrap());
         let (_, p, pkid) = c.next_publish("C, alone in the recreated g");
         c.puback(pkid);
         got.push(p);
     }
     assert_eq!(got, ["m3", "m4"], "C, alone in the recreated `{shared}`");
 
-    let (_a, _) = SocketClient::connect(addr, &a_id, false, "A, back");
-    publisher.publish_qos1(&topic, "end1", 5);
-    publisher.publish_qos1(&topic, "end2", 6);
+    let _a = group.connect("", false, "A, back");
+    publisher.publish_qos1(topic, "end1", 5);
+    publisher.publish_qos1(topic, "end2", 6);
     let mut after = Vec::new();
     while !after.iter().any(|p| p == "end1" || p == "end2") {
         match first_publish_by(&mut [&mut c], T) {

@@ -334,6 +334,20 @@ pub(crate) mod fake {
         )
     }
 
+    /// The default configuration with a kept session (`clean_session` false).
+    pub(crate) fn kept_session() -> Config {
+        Config {
+            clean_session: false,
+            ..Config::default()
+        }
+    }
+
+    /// [`client_with`] `fake`, [`kept_session`] and `declared`, and what `fake` sends.
+    pub(crate) fn kept_session_client(fake: Fake, declared: &[&str]) -> (Mqtt, Arc<Mutex<Sent>>) {
+        let sent = fake.sent();
+        (client_with(fake, kept_session(), declared), sent)
+    }
+
     /// [`client`] with `config`, and handlers declaring `declared` (QoS 1).
     pub(crate) fn client_with(outbound: impl Outbound, config: Config, declared: &[&str]) -> Mqtt {
         client_and_input(outbound, config, declared).0

@@ -12,7 +12,8 @@ use tokio::sync::Notify;
 use super::health::ConnectionState;
 use super::input::Input;
 use super::outbound::fake::{
-    client_and_input, client_with, Connection, Fake, Packet, Subacks, Unsubacks,
+    client_and_input, client_with, kept_session, kept_session_client, Connection, Fake, Packet,
+    Subacks, Unsubacks,
 };
 use super::replies::{Suback, Subscribing};
 use super::Mqtt;
@@ -32,6 +33,32 @@ async fn until(what: &str, done: impl Fn() -> bool) {
     })
     .await;
     assert!(waited.is_ok(), "still waiting for {what} after {T:?}");
+}
+
+/// `mqtt`'s next connection is up (counted).
+fn connected(mqtt: &Mqtt) {
+    mqtt.shared
+        .set_state(ConnectionState::Connected, |h| h.connects += 1);
+}
+
+/// `mqtt`'s connection ended: it is reconnecting.
+fn disconnected(mqtt: &Mqtt) {
+    mqtt.shared.connection_ended();
+    mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+}
+
+/// On connection 1, a request's SUBSCRIBE of `topic` went unanswered, and the request
+/// ended: the topic is left in doubt (subscribed at the broker or not).
+fn left_in_doubt(mqtt: &Mqtt, topic: &str) {
+    let requests = &mqtt.shared.requests;
+    let (key, _rx) = requests.register(topic.to_owned(), true).unwrap();
+    let Subscribing::Sent { id, .. } = requests.subscribe_once(topic, 1, || ()) else {
+        panic!("no SUBSCRIBE sent");
+    };
+    assert!(requests
+        .settle(topic, id, Suback::Unanswered, 1, |_| ())
+        .is_none());
+    assert!(requests.unregister(&key, 1, |_| ()).is_none());
 }
 
 /// The lines of the client's log sent to the driver so far (what `on_log` handlers get)
@@ -120,11 +147,7 @@ async fn a_stop_during_a_connects_unsubscribe_or_subscribe_says_no_error() {
     // The owed UNSUBSCRIBE.
     let fake = Fake::default().unsubacks(Unsubacks::Held);
     let held = fake.unsubacks_held();
-    let config = Config {
-        clean_session: false,
-        ..Config::default()
-    };
-    let (mqtt, mut inputs) = client_and_input(fake, config, &[]);
+    let (mqtt, mut inputs) = client_and_input(fake, kept_session(), &[]);
     mqtt.owe(&["gone/t".to_owned()]);
     let m = mqtt.clone();
     let resubscribing = tokio::spawn(async move { m.resubscribe(true).await });
@@ -184,12 +207,7 @@ async fn unsubscribing_a_refused_filter_takes_it_off_the_refused_list() {
 async fn an_unsubscribe_while_disconnected_is_sent_at_the_next_connect_to_the_session() {
     let up = Arc::new(AtomicBool::new(true));
     let fake = Fake::default().connection(Connection::Switched(Arc::clone(&up)));
-    let sent = fake.sent();
-    let config = Config {
-        clean_session: false,
-        ..Config::default()
-    };
-    let mqtt = client_with(fake, config, &["declared/t"]);
+    let (mqtt, sent) = kept_session_client(fake, &["declared/t"]);
     mqtt.subscribe("gone/t", QoS::AtLeastOnce).await.unwrap();
     mqtt.subscribe("back/t", QoS::AtLeastOnce).await.unwrap();
     up.store(false, Ordering::SeqCst);
@@ -232,12 +250,7 @@ async fn an_unsubscribe_while_disconnected_is_sent_at_the_next_connect_to_the_se
 async fn an_unsubscribe_paho_failed_to_send_is_kept_for_the_next_connect() {
     let fake = Fake::default().unsubacks(Unsubacks::Held);
     let held = fake.unsubacks_held();
-    let sent = fake.sent();
-    let config = Config {
-        clean_session: false,
-        ..Config::default()
-    };
-    let mqtt = client_with(fake, config, &[]);
+    let (mqtt, sent) = kept_session_client(fake, &[]);
     mqtt.subscribe("cut/t", QoS::AtLeastOnce).await.unwrap();
     let m = mqtt.clone();
     let unsubscribing = tokio::spawn(async move { m.unsubscribe("cut/t").await });
@@ -282,12 +295,7 @@ async fn a_remembered_unsubscribe_does_not_undo_a_reply_topic_a_request_waits_on
     let fake = Fake::default()
         .connection(Connection::Switched(Arc::clone(&up)))
         .subacks(Subacks::Never);
-    let sent = fake.sent();
-    let config = Config {
-        clean_session: false,
-        ..Config::default()
-    };
-    let mqtt = client_with(fake, config, &[]);
+    let (mqtt, sent) = kept_session_client(fake, &[]);
     up.store(false, Ordering::SeqCst);
     mqtt.owe(&["svc/replies".to_owned()]);
     up.store(true, Ordering::SeqCst);
@@ -326,33 +334,16 @@ async fn a_remembered_unsubscribe_does_not_undo_a_reply_topic_a_request_waits_on
 async fn a_string_owed_as_a_filter_and_in_doubt_as_a_reply_topic_is_unsubscribed_once() {
     let up = Arc::new(AtomicBool::new(true));
     let fake = Fake::default().connection(Connection::Switched(Arc::clone(&up)));
-    let sent = fake.sent();
-    let config = Config {
-        clean_session: false,
-        ..Config::default()
-    };
-    let mqtt = client_with(fake, config, &[]);
-    mqtt.shared
-        .set_state(ConnectionState::Connected, |h| h.connects += 1);
-    // On connection 1, a request's SUBSCRIBE of `svc/r` went unanswered, and it ended.
-    let requests = &mqtt.shared.requests;
-    let (key, _rx) = requests.register("svc/r".to_owned(), true).unwrap();
-    let Subscribing::Sent { id, .. } = requests.subscribe_once("svc/r", 1, || ()) else {
-        panic!("no SUBSCRIBE sent");
-    };
-    assert!(requests
-        .settle("svc/r", id, Suback::Unanswered, 1, |_| ())
-        .is_none());
-    assert!(requests.unregister(&key, 1, |_| ()).is_none());
+    let (mqtt, sent) = kept_session_client(fake, &[]);
+    connected(&mqtt);
+    left_in_doubt(&mqtt, "svc/r");
     // The user had subscribed `svc/r` too, and unsubscribes it while disconnected.
     lock(&mqtt.shared.topics).insert("svc/r".to_owned(), QoS::AtLeastOnce);
-    mqtt.shared.connection_ended();
-    mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+    disconnected(&mqtt);
     up.store(false, Ordering::SeqCst);
     mqtt.unsubscribe("svc/r").await.unwrap();
     up.store(true, Ordering::SeqCst);
-    mqtt.shared
-        .set_state(ConnectionState::Connected, |h| h.connects += 1);
+    connected(&mqtt);
     assert!(mqtt.resubscribe(true).await);
     until("the reply topic given back", || {
         mqtt.shared
@@ -397,12 +388,7 @@ async fn a_subscribe_landing_while_its_owed_unsubscribe_is_sent_is_not_undone() 
                 }
             }
         });
-    let sent = fake.sent();
-    let config = Config {
-        clean_session: false,
-        ..Config::default()
-    };
-    let mqtt = client_with(fake, config, &[]);
+    let (mqtt, sent) = kept_session_client(fake, &[]);
     mqtt.subscribe("svc/f", QoS::AtLeastOnce).await.unwrap();
     up.store(false, Ordering::SeqCst);
     mqtt.unsubscribe("svc/f").await.unwrap();
@@ -432,11 +418,7 @@ async fn a_subscribe_landing_while_its_owed_unsubscribe_is_sent_is_not_undone() 
 
 /// 150 owed filters (`f/000`..`f/149`, in the order they go) with a persistent session.
 fn owing_150(fake: Fake) -> (Mqtt, Vec<String>) {
-    let config = Config {
-        clean_session: false,
-        ..Config::default()
-    };
-    let mqtt = client_with(fake, config, &["declared/t"]);
+    let mqtt = client_with(fake, kept_session(), &["declared/t"]);
     let owed: Vec<String> = (0..150).map(|i| format!("f/{i:03}")).collect();
     mqtt.owe(&owed);
     (mqtt, owed)
@@ -520,33 +502,15 @@ async fn a_request_registering_its_reply_topic_while_the_owed_unsubscribe_is_sen
                 }
             }
         });
-        let sent = fake.sent();
-        let config = Config {
-            clean_session: false,
-            ..Config::default()
-        };
-        let mqtt = client_with(fake, config, &[]);
-        mqtt.shared
-            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        let (mqtt, sent) = kept_session_client(fake, &[]);
+        connected(&mqtt);
         if in_doubt {
-            // On connection 1, a request's SUBSCRIBE of `svc/r` went unanswered, and it
-            // ended.
-            let requests = &mqtt.shared.requests;
-            let (key, _rx) = requests.register("svc/r".to_owned(), true).unwrap();
-            let Subscribing::Sent { id, .. } = requests.subscribe_once("svc/r", 1, || ()) else {
-                panic!("no SUBSCRIBE sent");
-            };
-            assert!(requests
-                .settle("svc/r", id, Suback::Unanswered, 1, |_| ())
-                .is_none());
-            assert!(requests.unregister(&key, 1, |_| ()).is_none());
+            left_in_doubt(&mqtt, "svc/r");
         } else {
             mqtt.owe(&["svc/r".to_owned()]);
         }
-        mqtt.shared.connection_ended();
-        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
-        mqtt.shared
-            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        disconnected(&mqtt);
+        connected(&mqtt);
         *lock(&user) = Some(mqtt.clone());
         assert!(mqtt.resubscribe(true).await);
         assert!(lock(&user).is_none(), "the hook did not run");

@@ -1,8 +1,11 @@
 //! A connect's SUBSCRIBEs and UNSUBSCRIBEs within the broker's Maximum Packet Size.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
-use super::outbound::fake::{client_with, connected_with_request, Fake, Packet};
+use super::outbound::fake::{
+    client_with, connected_with_request, kept_session_client, Fake, Packet, Sent,
+};
 use super::Mqtt;
 use crate::config::Config;
 use crate::error::Error;
@@ -17,6 +20,35 @@ fn announcing(mqtt: &Mqtt, max: i32) {
         .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, max)
         .unwrap();
     mqtt.shared.limits.connected(Some(&connack));
+}
+
+/// A connect to a broker that announced a Maximum Packet Size of `max` bytes, finding
+/// the session present: done.
+async fn connect_announcing(mqtt: &Mqtt, max: i32) {
+    announcing(mqtt, max);
+    assert!(mqtt.resubscribe(true).await);
+}
+
+/// `sent`'s packets are `count`, each within `max` bytes.
+fn assert_packets_fit(sent: &Mutex<Sent>, count: usize, max: usize) {
+    let packets = lock(sent).packets.clone();
+    let sizes: Vec<usize> = packets.iter().map(packet_size).collect();
+    assert!(sizes.iter().all(|&s| s <= max), "packet sizes {sizes:?}");
+    assert_eq!(packets.len(), count, "packet sizes {sizes:?}");
+}
+
+/// `err` is the typed refusal of a SUBSCRIBE too large for the broker.
+fn assert_subscribe_over_the_limit(err: &Error) {
+    assert!(
+        matches!(
+            err,
+            Error::FilterLimit {
+                request: "SUBSCRIBE",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 }
 
 /// Ten 300-byte filters `{tag}0xxx..`..`{tag}9xxx..`.
@@ -44,25 +76,15 @@ fn packet_size(packet: &Packet) -> usize {
 /// every reconnect sent it again.
 #[tokio::test]
 async fn a_connects_packets_fit_the_brokers_maximum_packet_size() {
-    let fake = Fake::default();
-    let sent = fake.sent();
-    let config = Config {
-        clean_session: false,
-        ..Config::default()
-    };
-    let mqtt = client_with(fake, config, &[]);
+    let (mqtt, sent) = kept_session_client(Fake::default(), &[]);
     let owed = long_filters("o");
     mqtt.owe(&owed);
     let subscribed = long_filters("s");
     for f in &subscribed {
         lock(&mqtt.shared.topics).insert(f.clone(), QoS::AtLeastOnce);
     }
-    announcing(&mqtt, 1_000);
-    assert!(mqtt.resubscribe(true).await);
-    let packets = lock(&sent).packets.clone();
-    let sizes: Vec<usize> = packets.iter().map(packet_size).collect();
-    assert!(sizes.iter().all(|&s| s <= 1_000), "packet sizes {sizes:?}");
-    assert_eq!(packets.len(), 8, "packet sizes {sizes:?}");
+    connect_announcing(&mqtt, 1_000).await;
+    assert_packets_fit(&sent, 8, 1_000);
     assert_eq!(lock(&sent).unsubscribed, owed);
     assert_eq!(lock(&sent).subscribed, subscribed);
     assert!(lock(&mqtt.shared.owed).filters().is_empty());
@@ -73,13 +95,7 @@ async fn a_connects_packets_fit_the_brokers_maximum_packet_size() {
 /// others go. `subscribe` of it fails, typed, and sends nothing.
 #[tokio::test]
 async fn a_filter_too_large_for_the_broker_is_said_and_not_sent() {
-    let fake = Fake::default();
-    let sent = fake.sent();
-    let config = Config {
-        clean_session: false,
-        ..Config::default()
-    };
-    let mqtt = client_with(fake, config, &[]);
+    let (mqtt, sent) = kept_session_client(Fake::default(), &[]);
     let huge = format!("huge/{}", "h".repeat(2_000));
     mqtt.owe(&[
         format!("owed/{}", "o".repeat(2_000)),
@@ -88,8 +104,7 @@ async fn a_filter_too_large_for_the_broker_is_said_and_not_sent() {
     for f in [huge.as_str(), "a/b"] {
         lock(&mqtt.shared.topics).insert(f.to_owned(), QoS::AtLeastOnce);
     }
-    announcing(&mqtt, 1_000);
-    assert!(mqtt.resubscribe(true).await);
+    connect_announcing(&mqtt, 1_000).await;
     assert_eq!(
         lock(&sent).packets,
         [Packet::unsub(&["owed/small"]), Packet::sub(&["a/b"])]
@@ -99,16 +114,7 @@ async fn a_filter_too_large_for_the_broker_is_said_and_not_sent() {
     assert!(mqtt.health().refused_subscriptions.contains(&huge));
     lock(&sent).packets.clear();
     let err = mqtt.subscribe(&huge, QoS::AtMostOnce).await.unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            Error::FilterLimit {
-                request: "SUBSCRIBE",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_subscribe_over_the_limit(&err);
     assert!(lock(&sent).packets.is_empty());
 }
 
@@ -129,13 +135,9 @@ async fn a_connects_reply_topic_subscribes_fit_the_brokers_maximum_packet_size()
         .chain([&huge])
         .map(|t| mqtt.shared.requests.register(t.clone(), false).unwrap())
         .collect();
-    announcing(&mqtt, 1_000);
-    assert!(mqtt.resubscribe(true).await);
+    connect_announcing(&mqtt, 1_000).await;
     assert_eq!(said::containing("SUBSCRIBE of `replies/hhh").len(), 1);
-    let packets = lock(&sent).packets.clone();
-    let sizes: Vec<usize> = packets.iter().map(packet_size).collect();
-    assert!(sizes.iter().all(|&s| s <= 1_000), "packet sizes {sizes:?}");
-    assert_eq!(packets.len(), 4, "packet sizes {sizes:?}");
+    assert_packets_fit(&sent, 4, 1_000);
     assert_eq!(lock(&sent).subscribed, topics);
 }
 
@@ -150,15 +152,6 @@ async fn a_request_whose_reply_topic_is_too_large_for_the_broker_fails_typed() {
     let (mqtt, request) = connected_with_request(fake, Some(&huge), Duration::from_secs(5));
     announcing(&mqtt, 1_000);
     let err = request.await.unwrap().unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            Error::FilterLimit {
-                request: "SUBSCRIBE",
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_subscribe_over_the_limit(&err);
     assert!(lock(&sent).packets.is_empty(), "{:?}", lock(&sent).packets);
 }
