@@ -283,13 +283,10 @@ impl Mqtt {
             .shared
             .split_packets(all.clone(), |(f, _)| f, FilterPacket::Subscribe);
         for ((filter, _), limit) in packets.too_large {
-            // Listed refused: its handler receives nothing from this broker.
+            // Listed refused as a broker's refusal is (the run-time ones within their
+            // cap): its handler receives nothing from this broker.
             refused += 1;
-            let mut health = lock(&self.shared.health);
-            if !health.refused_subscriptions.contains(&filter) {
-                health.refused_subscriptions.push(filter.clone());
-            }
-            drop(health);
+            lock(&self.shared.health).list_refused(&filter, |f| self.shared.declared.contains(f));
             self.not_sent(FilterPacket::Subscribe, &filter, limit);
         }
         for chunk in &packets.chunks {

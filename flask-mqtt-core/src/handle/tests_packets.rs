@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use super::health::MAX_REFUSED_AT_RUN_TIME;
 use super::outbound::fake::{
     client_with, connected_with_request, kept_session_client, Fake, Packet, Sent,
 };
@@ -154,4 +155,34 @@ async fn a_request_whose_reply_topic_is_too_large_for_the_broker_fails_typed() {
     let err = request.await.unwrap().unwrap_err();
     assert_subscribe_over_the_limit(&err);
     assert!(lock(&sent).packets.is_empty(), "{:?}", lock(&sent).packets);
+}
+
+/// Filters subscribed at run time (at a broker taking more) that a connect finds too
+/// large to send are listed refused within the cap a broker's refusals are
+/// ([`MAX_REFUSED_AT_RUN_TIME`]); a handler's filter always stays listed. Before, each
+/// was pushed past the cap: 41 listed for 40 such filters and one declared.
+#[tokio::test]
+async fn filters_too_large_at_a_connect_are_listed_refused_within_the_cap() {
+    let declared = format!("declared/{}", "d".repeat(2_000));
+    let mqtt = client_with(Fake::default(), Config::default(), &[declared.as_str()]);
+    let n = MAX_REFUSED_AT_RUN_TIME + 8;
+    for i in 0..n {
+        lock(&mqtt.shared.topics).insert(
+            format!("user/{i:02}/{}", "u".repeat(2_000)),
+            QoS::AtLeastOnce,
+        );
+    }
+    announcing(&mqtt, 1_000);
+    assert!(mqtt.resubscribe(false).await);
+    let listed = mqtt.health().refused_subscriptions;
+    assert_eq!(
+        listed.len(),
+        MAX_REFUSED_AT_RUN_TIME + 1,
+        "{} listed",
+        listed.len()
+    );
+    assert!(listed.contains(&declared));
+    assert!(listed
+        .iter()
+        .any(|f| f.starts_with(&format!("user/{:02}/", n - 1))));
 }
