@@ -243,7 +243,8 @@ pub enum Error {
     },
     /// A SUBSCRIBE or UNSUBSCRIBE of `filter` would be larger than the broker accepts
     /// (see [`PublishLimit::PacketSize`]), even with no other filter in it: the broker
-    /// would close the connection. Nothing was sent.
+    /// would close the connection. It was not sent (the other filters of an
+    /// `unsubscribe_all` were).
     #[non_exhaustive]
     FilterLimit {
         /// `SUBSCRIBE` or `UNSUBSCRIBE`.

@@ -89,13 +89,18 @@ impl Mqtt {
     /// [`Health::refused_subscriptions`]). A filter that is not recorded changes nothing
     /// else and sends nothing. [`Error::Unanswered`] when the connection ends, or the
     /// client is stopped, before the broker's answer (the filter stays removed).
+    /// [`Error::FilterLimit`] when an UNSUBSCRIBE of the filter alone would be larger
+    /// than the Maximum Packet Size of the broker connected to, or last (a filter
+    /// subscribed at a broker taking more, or declared by a handler): nothing is sent,
+    /// the broker would close the connection; the filter stays removed (not subscribed
+    /// again), and is owed as below.
     ///
     /// While disconnected it returns `Ok` at once, as [`Mqtt::subscribe`] does. With a
     /// persistent session (`MQTT_CLEAN_SESSION=false`) the broker keeps the subscription
     /// until told otherwise, so an UNSUBSCRIBE not answered (not sent while disconnected,
-    /// or [`Error::Unanswered`]) is sent at the next connect that finds the session
-    /// present, before the filters are subscribed again; subscribing the filter again
-    /// meanwhile cancels it.
+    /// or [`Error::Unanswered`], or [`Error::FilterLimit`]) is sent at the next connect
+    /// that finds the session present (within that broker's Maximum Packet Size), before
+    /// the filters are subscribed again; subscribing the filter again meanwhile cancels it.
     pub async fn unsubscribe(&self, filter: &str) -> Result<()> {
         let filter = TopicFilter::new(filter).map_err(|e| Error::invalid_filter(filter, e))?;
         self.ensure_open()?;
@@ -105,12 +110,16 @@ impl Mqtt {
         if lock(&self.shared.topics).remove(filter.as_str()).is_none() {
             return Ok(());
         }
-        self.unsubscribe_now(vec![filter.into_string()]).await
+        self.unsubscribe_packets(vec![filter.into_string()]).await
     }
 
     /// Unsubscribes from every recorded filter, declared ones included, and empties
     /// [`Mqtt::topics`] and [`Health::refused_subscriptions`]; while disconnected, or
-    /// unanswered, as [`Mqtt::unsubscribe`] says.
+    /// unanswered, or too large for the broker, as [`Mqtt::unsubscribe`] says. The
+    /// filters go in UNSUBSCRIBEs of at most 64 filters, each within the broker's Maximum
+    /// Packet Size (as a connect sends them); a filter subscribed again while an earlier
+    /// one awaited its answer is not unsubscribed. The first error, once every packet
+    /// was sent (or owed).
     pub async fn unsubscribe_all(&self) -> Result<()> {
         self.ensure_open()?;
         lock(&self.shared.health).refused_subscriptions.clear();
@@ -120,7 +129,7 @@ impl Mqtt {
         if filters.is_empty() {
             return Ok(());
         }
-        self.unsubscribe_now(filters).await
+        self.unsubscribe_packets(filters).await
     }
 
     /// What is subscribed (declared `#[on_message]` filters and runtime subscriptions), with
@@ -444,6 +453,46 @@ impl Mqtt {
             // Said already, and still listed in the health: not again at every connect.
             Refusal::Visible => log::debug!(target: CLIENT_TARGET, "{message} (again)"),
             Refusal::Returned => self.emit_log(LogLevel::Err, message),
+        }
+    }
+
+    /// Unsubscribes `filters`, no longer recorded, in the UNSUBSCRIBEs that carry them
+    /// to the broker ([`Shared::split_packets`]): a filter too large for any is not sent
+    /// but owed ([`Mqtt::owe`]: a broker that takes it may hold it), and is the error
+    /// ([`Error::FilterLimit`]) unless a packet's is first.
+    async fn unsubscribe_packets(&self, filters: Vec<String>) -> Result<()> {
+        let packets = self
+            .shared
+            .split_packets(filters, |f| f, FilterPacket::Unsubscribe);
+        let too_large: Vec<String> = packets.too_large.iter().map(|(f, _)| f.clone()).collect();
+        self.owe(&too_large);
+        let mut first = None;
+        for chunk in packets.chunks {
+            // As they are now: one subscribed again while an earlier packet awaited its
+            // answer stays subscribed.
+            let chunk: Vec<String> = {
+                let topics = lock(&self.shared.topics);
+                chunk
+                    .into_iter()
+                    .filter(|f| !topics.contains_key(f))
+                    .collect()
+            };
+            if chunk.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.unsubscribe_now(chunk).await {
+                first.get_or_insert(e);
+            }
+        }
+        let too_large = packets.too_large.into_iter().next();
+        match (first, too_large) {
+            (Some(e), _) => Err(e),
+            (None, Some((filter, limit))) => Err(Error::FilterLimit {
+                request: FilterPacket::Unsubscribe.name(),
+                filter: truncate(&filter),
+                limit,
+            }),
+            (None, None) => Ok(()),
         }
     }
 

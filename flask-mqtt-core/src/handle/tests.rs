@@ -25,7 +25,7 @@ use crate::sync::lock;
 const T: Duration = Duration::from_secs(10);
 
 /// Yields to the spawned tasks until `done` holds; panics after [`T`].
-async fn until(what: &str, done: impl Fn() -> bool) {
+pub(super) async fn until(what: &str, done: impl Fn() -> bool) {
     let waited = tokio::time::timeout(T, async {
         while !done() {
             tokio::task::yield_now().await;

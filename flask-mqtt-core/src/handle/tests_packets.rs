@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use super::health::MAX_REFUSED_AT_RUN_TIME;
 use super::outbound::fake::{
-    client_with, connected_with_request, kept_session_client, Fake, Packet, Sent,
+    client_with, connected_with_request, kept_session_client, Fake, Packet, Sent, Unsubacks,
 };
+use super::tests::until;
 use super::Mqtt;
 use crate::config::Config;
 use crate::error::Error;
@@ -185,4 +186,90 @@ async fn filters_too_large_at_a_connect_are_listed_refused_within_the_cap() {
     assert!(listed
         .iter()
         .any(|f| f.starts_with(&format!("user/{:02}/", n - 1))));
+}
+
+/// A broker max of 1,000 bytes and 10 filters of 300 bytes: `unsubscribe_all` sends
+/// them in UNSUBSCRIBEs that each fit (three filters a packet), as a connect does; a
+/// filter subscribed again while an earlier one awaited its answer stays subscribed.
+/// Before, all ten went in one UNSUBSCRIBE of 3,000 bytes and more, which the broker
+/// answers by closing the connection.
+#[tokio::test]
+async fn unsubscribe_all_fits_the_brokers_maximum_packet_size() {
+    let fake = Fake::default().unsubacks(Unsubacks::Held);
+    let (sent, held) = (fake.sent(), fake.unsubacks_held());
+    let mqtt = client_with(fake, Config::default(), &[]);
+    let filters = long_filters("u");
+    for f in &filters {
+        lock(&mqtt.shared.topics).insert(f.clone(), QoS::AtLeastOnce);
+    }
+    announcing(&mqtt, 1_000);
+    let m = mqtt.clone();
+    let unsubscribing = tokio::spawn(async move { m.unsubscribe_all().await });
+    until("the first UNSUBSCRIBE", || lock(&held).len() == 1).await;
+    let back = filters[9].clone();
+    mqtt.subscribe(&back, QoS::AtMostOnce).await.unwrap();
+    until("every UNSUBSCRIBE answered", || {
+        if let Some(answer) = lock(&held).pop() {
+            assert!(answer.send(Ok(())).is_ok(), "an UNSUBSCRIBE not awaited");
+        }
+        unsubscribing.is_finished()
+    })
+    .await;
+    unsubscribing.await.unwrap().unwrap();
+    let packets: Vec<Packet> = lock(&sent)
+        .packets
+        .iter()
+        .filter(|p| matches!(p, Packet::Unsubscribe(_)))
+        .cloned()
+        .collect();
+    let sizes: Vec<usize> = packets.iter().map(packet_size).collect();
+    assert!(sizes.iter().all(|&s| s <= 1_000), "packet sizes {sizes:?}");
+    assert_eq!(packets.len(), 3, "packet sizes {sizes:?}");
+    assert_eq!(lock(&sent).unsubscribed, filters[..9]);
+    assert_eq!(mqtt.topics(), [(back, QoS::AtMostOnce)]);
+}
+
+/// `unsubscribe` of a filter whose UNSUBSCRIBE alone is larger than the broker takes
+/// (subscribed at a broker taking more, or a handler's) fails with
+/// [`Error::FilterLimit`] and sends nothing, as `subscribe` does; the filter is no
+/// longer recorded, and is owed to a persistent session. `unsubscribe_all` sends the
+/// others and fails so too. Before, the UNSUBSCRIBE was sent and `Ok` returned: the
+/// broker closes the connection at it.
+#[tokio::test]
+async fn unsubscribe_of_a_filter_too_large_for_the_broker_fails_typed() {
+    let fake = Fake::default();
+    let sent = fake.sent();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let huge = format!("huge/{}", "h".repeat(2_000));
+    let mqtt = client_with(fake, config, &[huge.as_str()]);
+    announcing(&mqtt, 1_000);
+    let too_large = |result: crate::error::Result<()>| {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::FilterLimit {
+                    request: "UNSUBSCRIBE",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    };
+    too_large(mqtt.unsubscribe(&huge).await);
+    assert!(lock(&sent).packets.is_empty(), "{:?}", lock(&sent).packets);
+    assert!(mqtt.topics().is_empty());
+    assert_eq!(lock(&mqtt.shared.owed).filters(), [huge.as_str()]);
+    // Not recorded any more: nothing to send, nothing wrong.
+    mqtt.unsubscribe(&huge).await.unwrap();
+
+    for f in [huge.as_str(), "a/b"] {
+        lock(&mqtt.shared.topics).insert(f.to_owned(), QoS::AtLeastOnce);
+    }
+    too_large(mqtt.unsubscribe_all().await);
+    assert_eq!(lock(&sent).packets, [Packet::unsub(&["a/b"])]);
+    assert!(mqtt.topics().is_empty());
 }
