@@ -9,12 +9,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::session::Session;
-use crate::error::shown_uri;
+use crate::error::{shown_uri, truncate, Error};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{DisconnectReason, Disconnected};
 use crate::event::Event;
 use crate::handle::health::ConnectionState;
 use crate::handle::input::{Done, Input};
+use crate::handle::limits::FilterPacket;
 use crate::handle::Mqtt;
 use crate::sync::lock;
 
@@ -336,12 +337,31 @@ async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
         .filter(|f| f.starts_with("$share/"))
         .cloned()
         .collect();
-    if filters.is_empty() {
+    // In UNSUBSCRIBEs the broker takes, as a connect's: it closes the connection at a
+    // larger one, and the stop's acknowledgements and DISCONNECT would go with it. A
+    // filter too large for any was not subscribed on this connection either.
+    let packets = mqtt
+        .shared
+        .split_packets(filters, |f| f, FilterPacket::Unsubscribe);
+    for (filter, limit) in packets.too_large {
+        let e = Error::FilterLimit {
+            request: FilterPacket::Unsubscribe.name(),
+            filter: truncate(&filter),
+            limit,
+        };
+        log::debug!(target: CLIENT_TARGET, "not leaving a shared subscription group before stopping: {e}");
+    }
+    if packets.chunks.is_empty() {
         return None;
     }
     let sent = Instant::now();
-    let tok = mqtt.shared.outbound.unsubscribe(filters.clone());
-    match tokio::time::timeout(SHUTDOWN_TIMEOUT, tok).await {
+    let toks: Vec<_> = packets
+        .chunks
+        .iter()
+        .map(|chunk| mqtt.shared.outbound.unsubscribe(chunk.clone()))
+        .collect();
+    let filters = packets.chunks.concat();
+    match tokio::time::timeout(SHUTDOWN_TIMEOUT, futures::future::try_join_all(toks)).await {
         Ok(Ok(_)) => {
             let quiet = quiet_after(sent.elapsed());
             mqtt.emit_log(
@@ -429,6 +449,50 @@ mod tests {
             said[0].contains(": 3 messages were not handled"),
             "{said:?}"
         );
+    }
+
+    /// A broker max of 1,000 bytes and ten 300-byte shared subscriptions: the stop leaves
+    /// the groups in UNSUBSCRIBEs that each fit (three filters a packet); a filter too
+    /// large for any is not sent. Before, all went in one UNSUBSCRIBE of 3,000 bytes and
+    /// more, and the broker closed the connection in the middle of the stop.
+    #[tokio::test]
+    async fn leaving_the_share_groups_fits_the_brokers_maximum_packet_size() {
+        use crate::handle::outbound::fake::{client, Fake, Packet};
+        use crate::qos::QoS;
+
+        let fake = Fake::default();
+        let sent = fake.sent();
+        let mqtt = client(fake);
+        let filters: Vec<String> = (0..10)
+            .map(|i| format!("$share/g/{i}{}", "x".repeat(290)))
+            .collect();
+        for f in filters
+            .iter()
+            .chain([&format!("$share/g/{}", "h".repeat(2_000))])
+        {
+            lock(&mqtt.shared.topics).insert(f.clone(), QoS::AtLeastOnce);
+        }
+        let mut connack = paho_mqtt::Properties::new();
+        connack
+            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
+            .unwrap();
+        mqtt.shared.limits.connected(Some(&connack));
+        let left = leave_share_groups(&mqtt).await.unwrap();
+        let packets = lock(&sent).packets.clone();
+        let lens: Vec<usize> = packets
+            .iter()
+            .map(|p| match p {
+                Packet::Unsubscribe(f) => f.iter().map(|f| f.len() + 2).sum::<usize>() + 2,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(packets.len(), 4, "remaining lengths {lens:?}");
+        assert!(
+            lens.iter().all(|&l| l + 3 <= 1_000),
+            "remaining lengths {lens:?}"
+        );
+        assert_eq!(lock(&sent).unsubscribed, filters);
+        assert_eq!(left.filters.len(), 10, "the groups left: those sent");
     }
 
     #[test]
