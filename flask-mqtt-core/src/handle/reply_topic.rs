@@ -147,9 +147,23 @@ fn settle(
 
 /// Sends the UNSUBSCRIBE of the reply topic `topic`, unless it is one of the client's own
 /// topics (which stays subscribed for its handlers): its answer, or `None` when not sent.
+/// A topic subscribed at a broker taking more than the one connected to now takes is not
+/// sent (that broker would close the connection): its answer is a failure, which leaves
+/// the topic in doubt for the next connect ([`Mqtt::pay_owed`], within that broker's
+/// limit).
 fn unsubscribe_unless_own(shared: &Shared, topic: &str) -> Option<Unsubscribed> {
-    (!lock(&shared.topics).contains_key(topic))
-        .then(|| shared.outbound.unsubscribe(vec![topic.to_owned()]))
+    if lock(&shared.topics).contains_key(topic) {
+        return None;
+    }
+    if let Err(e) = shared.fits_alone(topic, FilterPacket::Unsubscribe) {
+        log::debug!(target: CLIENT_TARGET, "the reply topic is left to the next connect: {e}");
+        return Some(Box::pin(async {
+            Err(paho_mqtt::Error::General(
+                "not sent: larger than the broker takes",
+            ))
+        }));
+    }
+    Some(shared.outbound.unsubscribe(vec![topic.to_owned()]))
 }
 
 /// The answer to an UNSUBSCRIBE.
@@ -494,6 +508,49 @@ mod tests {
                 "paho error: {paho_error}"
             );
         }
+    }
+
+    /// A reply topic subscribed at a broker taking more, whose last request ends once
+    /// connected to one taking less than its UNSUBSCRIBE: not sent (that broker would
+    /// close the connection), left in doubt for the next connect, which says so visibly.
+    /// Before, the UNSUBSCRIBE was sent.
+    #[tokio::test]
+    async fn a_reply_topics_unsubscribe_too_large_for_the_broker_now_is_not_sent() {
+        let fake = Fake::default();
+        let sent = fake.sent();
+        let huge = format!("svc/reply-too-large/{}", "r".repeat(1_500));
+        let (mqtt, request) = connected_with_request(fake, Some(&huge), Duration::from_millis(100));
+        crate::handle::tests::until("the reply topic's SUBSCRIBE", || {
+            lock(&sent).subscribed == [huge.clone()]
+        })
+        .await;
+        // Connected again, to a broker taking 1,000 bytes at most.
+        mqtt.shared.connection_ended();
+        mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
+        mqtt.shared
+            .set_state(ConnectionState::Connected, |h| h.connects += 1);
+        let mut connack = paho_mqtt::Properties::new();
+        connack
+            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
+            .unwrap();
+        mqtt.shared.limits.connected(Some(&connack));
+        let res = request.await.unwrap();
+        assert!(matches!(res, Err(Error::NoReply { .. })), "{res:?}");
+        let unsubscribed: Vec<usize> = lock(&sent).unsubscribed.iter().map(String::len).collect();
+        assert!(
+            unsubscribed.is_empty(),
+            "UNSUBSCRIBE sent of a {unsubscribed:?}-byte topic"
+        );
+        let said = || crate::visible::said::containing("UNSUBSCRIBE of `svc/reply-too-large/");
+        let waited = tokio::time::timeout(DEADLINE, async {
+            while said().is_empty() {
+                assert!(mqtt.resubscribe(true).await);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        assert!(waited.is_ok(), "the next connect did not try it");
+        assert!(lock(&sent).unsubscribed.is_empty());
     }
 
     /// The connect unsubscribes the reply topics left in doubt also when subscribing
