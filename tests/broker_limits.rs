@@ -2,6 +2,7 @@
 //! and the connection stays up. Against Mosquitto with `max_qos 1`, `retain_available
 //! false` and `max_packet_size 2000`, which it announces in its MQTT 5 CONNACK; sent, each
 //! of these publishes makes it close the connection ("oversize packet", "Too high QoS").
+//! So would an UNSUBSCRIBE over the packet size, which `unsubscribe_all` no longer sends.
 //! The packet size is counted as MQTT 5 defines it (§3.1.2.11.4: the whole packet): a
 //! publish of exactly 2,000 bytes goes through, one byte more is refused. (Mosquitto 2.0
 //! counts the remaining length plus one, so it would take two bytes more; a 5,000-byte
@@ -103,6 +104,46 @@ fn publishes_over_the_brokers_limits_are_refused_and_the_connection_stays() {
     assert_eq!(m.health().connects(), 1, "the connection was never lost");
     assert_eq!(
         broker.count_in_log("oversize packet") + broker.count_in_log("Too high QoS"),
+        0,
+        "{}",
+        broker.log_tail(20)
+    );
+}
+
+/// `unsubscribe_all` of ten 600-byte filters, each subscribed alone within the broker's
+/// `max_packet_size 2000`: the UNSUBSCRIBEs are cut to fit (three filters a packet), and
+/// the connection stays. Before, all ten went in one UNSUBSCRIBE of 6,000 bytes and more:
+/// Mosquitto logged "oversize packet" and closed the connection, and the call failed
+/// unanswered.
+#[test]
+fn unsubscribe_all_stays_within_the_brokers_maximum_packet_size() {
+    let broker = Broker::builder().extra("max_packet_size 2000").start();
+    let client = Client::start(
+        broker
+            .config(unique("unsub-limits"))
+            .protocol_version(mqtt::ProtocolVersion::V5)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let m = client.handle();
+    wait_ready(&m, T);
+    futures::executor::block_on(async {
+        for i in 0..10 {
+            let filter = format!("limits/{i}/{}", "f".repeat(590));
+            m.subscribe(&filter, QoS::AtLeastOnce)
+                .await
+                .expect("a SUBSCRIBE within the limit");
+        }
+        m.unsubscribe_all()
+            .await
+            .expect("every UNSUBSCRIBE answered");
+    });
+    assert!(m.topics().is_empty());
+    assert!(m.is_connected());
+    assert_eq!(m.health().connects(), 1, "the connection was never lost");
+    assert_eq!(
+        broker.count_in_log("oversize packet"),
         0,
         "{}",
         broker.log_tail(20)
