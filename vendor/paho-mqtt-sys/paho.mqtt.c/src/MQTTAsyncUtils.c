@@ -273,7 +273,16 @@ void MQTTAsync_terminate(void)
 	MQTTAsync_stop();
 
 	/* don't destroy global data if a new client was created while waiting for background threads to terminate */
-	if (global_initialized && bstate->clients->count == 0)
+	/* flask-mqtt patch 21 (docs/paho-fork.md, "Paho's threads stopped while other clients
+	 * restart them"): nor while the send or receive thread still runs (a stop that gave up
+	 * waiting, or that left the wait to a later stop): the receive thread polls the socket
+	 * module's arrays, which Socket_outTerminate frees and the next MQTTAsync_create sets up
+	 * again under it (SIGSEGV in isReady). The state is kept for the next client; the last
+	 * destroy after the threads have stopped frees it. */
+	if (global_initialized && bstate->clients->count == 0
+			&& (sendThread_state != STOPPED || receiveThread_state != STOPPED))
+		Log(TRACE_MIN, -1, "Paho's threads still run: global state kept");
+	else if (global_initialized && bstate->clients->count == 0)
 	{
 		ListElement* elem = NULL;
 		ListFree(bstate->clients);
@@ -2601,10 +2610,25 @@ thread_return_type WINAPI MQTTAsync_sendThread(void* n)
 	sendThread_id = Paho_thread_getid();
 	MQTTAsync_onPahoThread = 1; /* flask-mqtt patch 18 */
 	MQTTAsync_unlock_mutex(mqttasync_mutex);
-	while (!MQTTAsync_getToStop()) /* flask-mqtt patch 18: read without the lock, atomic */
+	for (;;)
 	{
 		int rc;
 		int command_count = 0;
+
+		/* flask-mqtt patch 18: read without the lock, atomic. flask-mqtt patch 21
+		 * (docs/paho-fork.md, "Paho's threads stopped while other clients restart them"):
+		 * and decided again under the lock, where the thread marks itself stopped: a connect
+		 * (which clears the flag and starts a send thread unless one is RUNNING or STARTING,
+		 * under the lock) between the unlocked read and the mark found it STOPPING and
+		 * started a second send thread, whose state the first then set to STOPPED; or it
+		 * found it RUNNING, started none, and was left without one. */
+		if (MQTTAsync_getToStop())
+		{
+			MQTTAsync_lock_mutex(mqttasync_mutex);
+			if (MQTTAsync_getToStop())
+				break; /* holding the lock */
+			MQTTAsync_unlock_mutex(mqttasync_mutex);
+		}
 
 		MQTTAsync_lock_mutex(mqttcommand_mutex);
 		command_count = MQTTAsync_commands->count;
@@ -2623,8 +2647,7 @@ thread_return_type WINAPI MQTTAsync_sendThread(void* n)
 		 * passes sooner during a lookup */
 		timeout = (int)MQTTAsync_checkTimeouts();
 	}
-	sendThread_state = STOPPING;
-	MQTTAsync_lock_mutex(mqttasync_mutex);
+	/* flask-mqtt patch 21: the lock is held since the stop was decided (no STOPPING state) */
 	sendThread_state = STOPPED;
 	sendThread_id = 0;
 	MQTTAsync_unlock_mutex(mqttasync_mutex);
@@ -3191,6 +3214,11 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 }
 
 
+/* flask-mqtt patch 21 (docs/paho-fork.md, "Paho's threads stopped while other clients restart
+ * them"): the number of the latest MQTTAsync_stop that asked the threads to stop (under
+ * mqttasync_mutex) */
+static unsigned int MQTTAsync_stopNumber = 0;
+
 static void MQTTAsync_stop(void)
 {
 #if !defined(NOSTACKTRACE)
@@ -3218,7 +3246,18 @@ static void MQTTAsync_stop(void)
 		if (conn_count == 0)
 		{
 			int count = 0;
+			/* flask-mqtt patch 21 (docs/paho-fork.md, "Paho's threads stopped while other
+			 * clients restart them"): this stop's number. While it waits (the lock let go),
+			 * other clients may come and go: a connect clears the flag and restarts the
+			 * threads, the next last destroy stops them again. A stop that never saw them
+			 * stopped gave up after 10 s, cleared the flag under the later stop and freed
+			 * Paho's global state under the running threads (MQTTAsync_terminate). Now a
+			 * later stop takes the wait over: this one returns, leaving the flag to it. */
+			unsigned int mine = ++MQTTAsync_stopNumber;
+
 			MQTTAsync_setToStop(1); /* flask-mqtt patch 18 */
+			/* flask-mqtt patch 21: the receive thread leaves its poll() (up to 1 s) now */
+			Socket_interrupt();
 			/* flask-mqtt patch 16 (docs/paho-fork.md, "the broker's host name looked up
 			 * without Paho's lock"): a lookup thread may still run here (of a client destroyed
 			 * during its lookup, or whose connect timed out: no client is connecting now, so
@@ -3230,7 +3269,8 @@ static void MQTTAsync_stop(void)
 			 * result (with the C library's free: flask-mqtt builds with HIGH_PERFORMANCE, no
 			 * heap tracking for Heap_terminate to end). */
 			while ((sendThread_state != STOPPED || receiveThread_state != STOPPED)
-					&& MQTTAsync_getToStop() != 0 && ++count < 100) /* flask-mqtt patch 18 */
+					&& MQTTAsync_getToStop() != 0 && ++count < 100 /* flask-mqtt patch 18 */
+					&& mine == MQTTAsync_stopNumber) /* flask-mqtt patch 21 */
 			{
 				MQTTAsync_unlock_mutex(mqttasync_mutex);
 				Log(TRACE_MIN, -1, "sleeping");
@@ -3240,7 +3280,8 @@ static void MQTTAsync_stop(void)
 #if !defined(NOSTACKTRACE)
 			rc = 1;
 #endif
-			MQTTAsync_setToStop(0); /* flask-mqtt patch 18 */
+			if (mine == MQTTAsync_stopNumber) /* flask-mqtt patch 21: not a later stop's flag */
+				MQTTAsync_setToStop(0); /* flask-mqtt patch 18 */
 		}
 	}
 	FUNC_EXIT_RC(rc);

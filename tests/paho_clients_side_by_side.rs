@@ -1,0 +1,90 @@
+//! Several Paho clients of one process created, connected and destroyed side by side
+//! (docs/paho-fork.md, patch 21: Paho's threads stopped while another client restarts them).
+//!
+//! When a destroy leaves no client, Paho C stops its send and receive threads
+//! (`MQTTAsync_stop`) and frees its global state (`MQTTAsync_terminate`: the socket module's
+//! poll arrays among it); the next client created sets that state up again. Unpatched, the
+//! stop waited at most 10 s (100 waits of 100 ms) for the threads to stop, and while it
+//! waited, other threads' clients came and went: each connect restarted the threads, each
+//! last destroy asked them to stop again. A stop that never saw them stopped gave up after
+//! 10 s and freed the global state under the running threads, and the next client created
+//! set it up again under them: the receive thread, back from `poll()`, read the poll arrays
+//! the new setup had emptied and crashed with SIGSEGV in `Socket.c` `isReady`
+//! (`tests/paho_malformed.rs`, its tests side by side, about one run in ten to two).
+//!
+//! Here three threads each create, connect, disconnect and destroy clients one after the
+//! other against Mosquitto. Every destroy must return within `DESTROY_LIMIT` (unpatched,
+//! a stuck one took 10 s, and the process then crashed).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use flask_mqtt_tests::paho_mqtt as paho;
+use flask_mqtt_tests::{unique, Broker};
+
+const T: Duration = Duration::from_secs(10);
+
+/// A destroy of the last client waits until Paho's threads have stopped: with patch 21 about
+/// 0.1 s (the receive thread is woken from its `poll()`), before it up to about 1 s (the
+/// `poll()`'s timeout), and a stuck one 3 to 10 s.
+const DESTROY_LIMIT: Duration = Duration::from_secs(2);
+
+/// The threads side by side, and how many clients each goes through.
+const THREADS: usize = 3;
+const CLIENTS: usize = 40;
+
+/// One client's life: created, connected, disconnected, destroyed. Returns how long the
+/// destroy took.
+fn client_life(uri: &str, n: usize) -> Duration {
+    let cli = paho::CreateOptionsBuilder::new()
+        .server_uri(uri)
+        .client_id(unique(&format!("side-by-side-{n}")))
+        .persistence(paho::PersistenceType::None)
+        .create_client()
+        .unwrap();
+    let options = paho::ConnectOptionsBuilder::new()
+        .connect_timeout(T)
+        .keep_alive_interval(Duration::from_secs(60))
+        .finalize();
+    cli.connect(options).wait_for(T).unwrap();
+    cli.disconnect(None).wait_for(T).unwrap();
+    let start = Instant::now();
+    drop(cli);
+    start.elapsed()
+}
+
+#[test]
+fn clients_created_and_destroyed_side_by_side_stop_and_restart_paho_safely() {
+    let broker = Broker::start();
+    let (tx, rx) = mpsc::channel();
+    for n in 0..THREADS {
+        let (uri, tx) = (broker.uri(), tx.clone());
+        thread::spawn(move || {
+            for i in 0..CLIENTS {
+                tx.send(client_life(&uri, n)).unwrap();
+                // Between two clients, a pause that differs from thread to thread and turn
+                // to turn: the threads' clients overlap at times and at times none is left
+                // (each destroy of the last client stops Paho's threads).
+                thread::sleep(Duration::from_millis(((n * 37 + i * 53) % 120) as u64));
+            }
+        });
+    }
+    drop(tx);
+    // Each client's life takes well under a second (a destroy of the last client up to
+    // about 1 s): the whole is bounded by the deadline of each step.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..THREADS * CLIENTS {
+        let took = rx
+            .recv_timeout(DESTROY_LIMIT + T)
+            .expect("a client's life ended (connect, disconnect, destroy)");
+        slowest = slowest.max(took);
+        assert!(
+            took < DESTROY_LIMIT,
+            "a destroy took {took:?} (limit {DESTROY_LIMIT:?}): Paho's stop of its threads \
+             waited while other clients restarted them"
+        );
+    }
+    eprintln!("slowest destroy: {slowest:?}");
+}
