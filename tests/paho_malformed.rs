@@ -19,12 +19,17 @@
 //! - Patch 19, an MQTT 3.1.1 SUBACK with no return codes: unpatched, Paho C freed a
 //!   pointer it had never set (the properties of a SUBACK, which MQTT 3.1.1 does not
 //!   have), and glibc aborted the process (eclipse-paho/paho.mqtt.c#1692).
+//!
+//! The tests run side by side, their clients in one process, each destroy often the last
+//! client: unpatched, a stop of Paho's threads could then free Paho's state under them
+//! (patch 21, `tests/paho_clients_side_by_side.rs`), and this binary crashed with SIGSEGV
+//! in about one run in ten.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::mpsc;
 use std::time::Duration;
 use std::{env, thread};
 
@@ -32,18 +37,6 @@ use flask_mqtt_tests::paho_mqtt as paho;
 use flask_mqtt_tests::{encode_publish, encode_publish_v5, read_packet, unique};
 
 const T: Duration = Duration::from_secs(10);
-
-/// The tests of this file run one at a time. Side by side (their Paho clients in one
-/// process, the SUBACK test starting its child process beside them), Paho C's receive
-/// thread crashed with SIGSEGV in `Socket.c` `isReady` (reading `mod_s.saved.fds_write`)
-/// in about half the runs of this binary on 2026-12-07, and in 1 of 15 runs without the
-/// SUBACK test; not seen with the Paho C of 969f883 in 12 runs without it. Not found yet:
-/// the next stop's first item (the stop's note), not a fix.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn one_at_a_time() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Whether the client closed `stream` within `T` (it sends nothing more: no keep-alive is
 /// due within it).
@@ -184,7 +177,6 @@ fn bad_packet_costs_the_connection(
 /// ASCII comes first, and is delivered.
 #[test]
 fn a_topic_name_that_is_not_utf8_closes_the_connection_and_the_client_goes_on() {
-    let _one = one_at_a_time();
     let bad_topics: [&[u8]; 4] = [b"a\xffb", b"a\xc0\xafb", b"a/\xed\xa0\x80", b"a\0b"];
     for bad in bad_topics {
         let packet = |topic: &[u8], payload: &[u8]| {
@@ -210,7 +202,6 @@ fn a_topic_name_that_is_not_utf8_closes_the_connection_and_the_client_goes_on() 
 /// delivered with them.
 #[test]
 fn mqtt5_properties_that_run_past_the_packet_close_the_connection_and_the_client_goes_on() {
-    let _one = one_at_a_time();
     let cases: [(&str, &[u8]); 6] = [
         // Properties Length 2: the Payload Format Indicator's identifier, and the
         // packet ends before its value byte.
@@ -277,7 +268,6 @@ fn with_properties(properties: &[Vec<u8>], payload: &[u8]) -> Vec<u8> {
 /// are outside ASCII but well-formed comes first, and is delivered.
 #[test]
 fn mqtt5_string_properties_that_are_not_utf8_close_the_connection_and_the_client_goes_on() {
-    let _one = one_at_a_time();
     let cases: [(&str, Vec<u8>); 5] = [
         ("a user property's name", user_property(b"caf\xe9", b"x")),
         ("a user property's value", user_property(b"k", b"\xff")),
@@ -415,7 +405,6 @@ fn subscribe_gets_an_empty_suback(version: u32, suback_rest: Vec<u8>) {
 /// by chance; on MQTT 5 too (no properties and no reason codes).
 #[test]
 fn a_suback_without_return_codes_closes_the_connection_and_the_client_goes_on() {
-    let _one = one_at_a_time();
     if env::var(SUBACK_CHILD).is_ok() {
         subscribe_gets_an_empty_suback(paho::MQTT_VERSION_3_1_1, Vec::new());
         subscribe_gets_an_empty_suback(paho::MQTT_VERSION_5, vec![0x00]);
