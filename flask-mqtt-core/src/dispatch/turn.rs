@@ -16,7 +16,9 @@
 //! thread holds no runtime core (`block_in_place` handed it to another thread), so Tokio
 //! queues the woken call for any runtime thread, and no LIFO slot is in the way. Going
 //! through the blocking pool there too cost each call one more thread hand-over (bench
-//! `calls`, BENCHMARKS.md item 36).
+//! `calls`, BENCHMARKS.md item 36). There the turn is passed before the wake, not
+//! after: the next call, spinning on a runtime thread until the wake returned, kept the
+//! passing thread from running on a busy machine (item 39).
 //!
 //! What the handlers do once started runs in parallel: the guarantee is that each call
 //! begins (its arguments extracted, its span opened) only after the one before it passed
@@ -130,7 +132,7 @@ impl Turn {
 
     /// The call starts: the next one may start too (after [`Turn::wait`]).
     pub(super) fn pass(&mut self) {
-        self.hand_on(None, wake_elsewhere);
+        self.hand_on(None);
     }
 
     /// [`pass`](Turn::pass), on a thread that runs no tasks: a sync handler's, in
@@ -138,8 +140,28 @@ impl Turn {
     /// blocking pool. Woken from here, the next call goes to the runtime's shared queue,
     /// which any runtime thread takes from, so it is woken here: no hand-over to the
     /// blocking pool first.
+    ///
+    /// Passed before the wake, not after it as [`hand_on`](Turn::hand_on) does: what
+    /// follows here is the handler's call on this thread, and nothing orders it against
+    /// the next call's (each sync call runs on a thread of its own), so the next call
+    /// need not wait for the wake's system call to return. Held `SOON` across it, the
+    /// next call polled again and again on a runtime thread meanwhile, and with the
+    /// machine's cores busy that spin kept this thread, which had to store `PASSED`,
+    /// from running: 50-130 us per call back to back, on two cores at load 15
+    /// (BENCHMARKS.md item 39).
     pub(super) fn pass_off_runtime(&mut self) {
-        self.hand_on(None, Waker::wake);
+        let Some(next) = self.next.take() else {
+            return;
+        };
+        let waiting = {
+            let mut slot = lock(&next.slot);
+            // Leaves `HELD` under the lock only (see `poll_wait`).
+            next.state.store(PASSED, Ordering::Release);
+            slot.waker.take()
+        };
+        if let Some(waker) = waiting {
+            waker.wake();
+        }
     }
 
     /// Passes the turn on to the next call, or (`earlier`: this call was dropped before
@@ -148,8 +170,7 @@ impl Turn {
     /// the OS run another thread here for a while, and nothing that can must come
     /// between passing the turn on and the handler's first poll (measured: 4 to 13 calls
     /// of 5,000 started out of order when the next call could start during that wake).
-    /// `wake` wakes it.
-    fn hand_on(&mut self, earlier: Option<Arc<Relay>>, wake: fn(Waker)) {
+    fn hand_on(&mut self, earlier: Option<Arc<Relay>>) {
         let Some(next) = self.next.take() else {
             return;
         };
@@ -159,7 +180,7 @@ impl Turn {
             slot.waker.take()
         };
         if let Some(waker) = waiting {
-            wake(waker);
+            wake_elsewhere(waker);
         }
         match earlier {
             None => next.state.store(PASSED, Ordering::Release),
@@ -174,7 +195,7 @@ impl Turn {
 impl Drop for Turn {
     fn drop(&mut self) {
         let earlier = self.after.take();
-        self.hand_on(earlier, wake_elsewhere);
+        self.hand_on(earlier);
     }
 }
 
@@ -236,6 +257,60 @@ mod tests {
         drop(third);
         assert!(fourth.wait().now_or_never().is_some());
         assert!(Turn::default().wait().now_or_never().is_some());
+    }
+
+    /// A waker whose `wake` says so on `woken`, then stops its thread until `go_on`
+    /// says so (or [`DEADLINE`] passed): the system call of a wake, during which the OS
+    /// runs something else.
+    struct StoppedInWake {
+        woken: std::sync::mpsc::SyncSender<()>,
+        go_on: Mutex<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl std::task::Wake for StoppedInWake {
+        fn wake(self: Arc<Self>) {
+            let _ = self.woken.send(());
+            let _ = lock(&self.go_on).recv_timeout(DEADLINE);
+        }
+    }
+
+    /// A sync call's turn ([`Turn::pass_off_runtime`]) is passed before the next call is
+    /// woken: while that wake is under way (a system call, in which the OS may stop the
+    /// passing thread for a while), the next call, polled, goes ahead. It used to see
+    /// the turn "about to be passed" until the wake returned, and polled again and again
+    /// meanwhile, spinning on a runtime thread: with the machine's cores busy, the
+    /// passing thread waited for that core (bench `calls`, BENCHMARKS.md item 39).
+    #[test]
+    fn a_sync_calls_turn_is_passed_before_the_next_call_is_woken() {
+        let mut turns = Turns::default();
+        let mut first = turns.next();
+        let mut second = turns.next();
+        assert!(first.wait().now_or_never().is_some());
+        let noop = futures::task::noop_waker();
+        for _ in 0..YIELDS {
+            let polled = second.poll_wait(&mut Context::from_waker(&noop));
+            assert!(polled.is_pending(), "the turn came before it was passed");
+        }
+        let (woken, woken_rx) = std::sync::mpsc::sync_channel(1);
+        let (go_on, go_on_rx) = std::sync::mpsc::sync_channel(1);
+        let waiter = Waker::from(Arc::new(StoppedInWake {
+            woken,
+            go_on: Mutex::new(go_on_rx),
+        }));
+        // Waits for a wake now.
+        assert!(second
+            .poll_wait(&mut Context::from_waker(&waiter))
+            .is_pending());
+        let passing = std::thread::spawn(move || first.pass_off_runtime());
+        woken_rx.recv_timeout(DEADLINE).unwrap();
+        // The passing thread is in the wake.
+        let polled = second.poll_wait(&mut Context::from_waker(&noop));
+        go_on.send(()).unwrap();
+        passing.join().unwrap();
+        assert!(
+            polled.is_ready(),
+            "the next call, polled while the turn's wake was under way, still waited"
+        );
     }
 
     const SYNC_CALLS: u32 = 2_000;
