@@ -147,7 +147,8 @@ impl Turn {
     /// need not wait for the wake's system call to return. Held `SOON` across it, the
     /// next call polled again and again on a runtime thread meanwhile, and with the
     /// machine's cores busy that spin kept this thread, which had to store `PASSED`,
-    /// from running: 50-130 us per call back to back, on two cores at load 15
+    /// from running: 49-293 us a call back to back in a stand-alone copy of the worker's
+    /// loop, 7.3 us with the turn passed first, on two cores at load 10-17
     /// (BENCHMARKS.md item 39).
     pub(super) fn pass_off_runtime(&mut self) {
         let Some(next) = self.next.take() else {
@@ -393,10 +394,12 @@ mod tests {
     /// it began. Without the turns, 149 to 211 of 2,000 began out of order (`[[4, 0],
     /// [9, 5], ..]`: Tokio runs the task spawned last first). The order of the
     /// handlers' first statements is not tested: nothing orders them, even on one
-    /// runtime thread, since each handler runs on its own thread (recorded in the
-    /// handler, no call overtook the one before it in 15 runs of 2,000 calls, on one and
-    /// two runtime threads, under load: the next call starts a thread switch or two
-    /// later, but a thread the OS stops just then lets it).
+    /// runtime thread, since each handler runs on its own thread. Recorded in the
+    /// handler, no call overtook the one before it in 15 runs of 2,000 calls while the
+    /// next call spun until the turn's wake returned (see `pass_off_runtime`), each
+    /// call then taking ~100 us back to back; with the turn passed before the wake, 72
+    /// to 197 of 5,000 back-to-back calls overtook the one before them in a stand-alone
+    /// copy of this loop (BENCHMARKS.md item 39).
     ///
     /// Runs in a process of its own (this test binary again, told by [`ALONE`]): its
     /// subscriber is only its runtime's threads' default, but `tracing` remembers for
