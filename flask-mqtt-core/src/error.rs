@@ -244,7 +244,8 @@ pub enum Error {
     /// A SUBSCRIBE or UNSUBSCRIBE of `filter` would be larger than the broker accepts
     /// (see [`PublishLimit::PacketSize`]), even with no other filter in it: the broker
     /// would close the connection. It was not sent (the other filters of an
-    /// `unsubscribe_all` were).
+    /// `unsubscribe_all` were). For an UNSUBSCRIBE, only with a persistent session,
+    /// which may hold the filter (with a clean session it was never subscribed).
     #[non_exhaustive]
     FilterLimit {
         /// `SUBSCRIBE` or `UNSUBSCRIBE`.

@@ -89,11 +89,13 @@ impl Mqtt {
     /// [`Health::refused_subscriptions`]). A filter that is not recorded changes nothing
     /// else and sends nothing. [`Error::Unanswered`] when the connection ends, or the
     /// client is stopped, before the broker's answer (the filter stays removed).
-    /// [`Error::FilterLimit`] when an UNSUBSCRIBE of the filter alone would be larger
-    /// than the Maximum Packet Size of the broker connected to, or last (a filter
-    /// subscribed at a broker taking more, or declared by a handler): nothing is sent,
-    /// the broker would close the connection; the filter stays removed (not subscribed
-    /// again), and is owed as below.
+    /// An UNSUBSCRIBE of the filter alone larger than the Maximum Packet Size of the
+    /// broker connected to (a filter subscribed at a broker taking more, or declared by
+    /// a handler) is not sent, the broker would close the connection; the filter stays
+    /// removed (not subscribed again). With a clean session the broker holds nothing of
+    /// it (its SUBSCRIBE is larger still: not sent on this connection either): `Ok`,
+    /// said at debug level. With a persistent session the broker may hold it:
+    /// [`Error::FilterLimit`], and it is owed as below.
     ///
     /// While disconnected it returns `Ok` at once, as [`Mqtt::subscribe`] does. With a
     /// persistent session (`MQTT_CLEAN_SESSION=false`) the broker keeps the subscription
@@ -116,10 +118,11 @@ impl Mqtt {
     /// Unsubscribes from every recorded filter, declared ones included, and empties
     /// [`Mqtt::topics`] and [`Health::refused_subscriptions`]; while disconnected, or
     /// unanswered, or too large for the broker, as [`Mqtt::unsubscribe`] says. The
-    /// filters go in UNSUBSCRIBEs of at most 64 filters, each within the broker's Maximum
-    /// Packet Size (as a connect sends them); a filter subscribed again while an earlier
-    /// one awaited its answer is not unsubscribed. The first error, once every packet
-    /// was sent (or owed).
+    /// filters go in UNSUBSCRIBEs of at most 64 filters, each within the Maximum Packet
+    /// Size of the broker connected to when its turn comes (as a connect sends them); a
+    /// filter subscribed again while an earlier one awaited its answer is not
+    /// unsubscribed. The first error (in the order met: a filter too large is met when
+    /// the packet it would have been in is cut), once every filter was sent or owed.
     pub async fn unsubscribe_all(&self) -> Result<()> {
         self.ensure_open()?;
         lock(&self.shared.health).refused_subscriptions.clear();
@@ -454,54 +457,6 @@ impl Mqtt {
             Refusal::Visible => log::debug!(target: CLIENT_TARGET, "{message} (again)"),
             Refusal::Returned => self.emit_log(LogLevel::Err, message),
         }
-    }
-
-    /// Unsubscribes `filters`, no longer recorded, in the UNSUBSCRIBEs that carry them
-    /// to the broker ([`Shared::split_packets`]): a filter too large for any is not sent
-    /// but owed ([`Mqtt::owe`]: a broker that takes it may hold it), and is the error
-    /// ([`Error::FilterLimit`]) unless a packet's is first.
-    async fn unsubscribe_packets(&self, filters: Vec<String>) -> Result<()> {
-        let packets = self
-            .shared
-            .split_packets(filters, |f| f, FilterPacket::Unsubscribe);
-        let too_large: Vec<String> = packets.too_large.iter().map(|(f, _)| f.clone()).collect();
-        self.owe(&too_large);
-        let mut first = None;
-        for chunk in packets.chunks {
-            // As they are now: one subscribed again while an earlier packet awaited its
-            // answer stays subscribed.
-            let chunk: Vec<String> = {
-                let topics = lock(&self.shared.topics);
-                chunk
-                    .into_iter()
-                    .filter(|f| !topics.contains_key(f))
-                    .collect()
-            };
-            if chunk.is_empty() {
-                continue;
-            }
-            if let Err(e) = self.unsubscribe_now(chunk).await {
-                first.get_or_insert(e);
-            }
-        }
-        let too_large = packets.too_large.into_iter().next();
-        match (first, too_large) {
-            (Some(e), _) => Err(e),
-            (None, Some((filter, limit))) => Err(Error::FilterLimit {
-                request: FilterPacket::Unsubscribe.name(),
-                filter: truncate(&filter),
-                limit,
-            }),
-            (None, None) => Ok(()),
-        }
-    }
-
-    async fn unsubscribe_now(&self, filters: Vec<String>) -> Result<()> {
-        if !self.shared.outbound.is_connected() {
-            self.owe(&filters);
-            return Ok(());
-        }
-        self.unsubscribe_sent(filters).await
     }
 
     /// Sends the UNSUBSCRIBE of `filters` and waits for the broker's answer; unanswered,

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use super::limits::FilterPacket;
 use super::owed::Owed;
 use super::Mqtt;
-use crate::error::{truncate, Error, PahoOp};
+use crate::error::{truncate, Error, PahoOp, Result};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::Unsubscribed;
 use crate::event::Event;
@@ -32,17 +32,74 @@ use crate::sync::lock;
 impl Mqtt {
     /// Remembers `filters`, whose UNSUBSCRIBE the broker did not answer, for the next
     /// connect with the session present ([`Owed`]); with a clean session the broker
-    /// forgets them. A filter subscribed again is not owed.
-    pub(super) fn owe(&self, filters: &[String]) {
+    /// forgets them. A filter subscribed again is not owed. Whether one was owed.
+    pub(super) fn owe(&self, filters: &[String]) -> bool {
         if self.shared.config.clean_session() {
-            return;
+            return false;
         }
         // Lock order: the owed table, then the topics.
         let mut owed = lock(&self.shared.owed);
         let topics = lock(&self.shared.topics);
+        let mut any = false;
         for filter in filters.iter().filter(|f| !topics.contains_key(*f)) {
             owed.owe(filter.clone());
+            any = true;
         }
+        any
+    }
+
+    /// Unsubscribes `filters`, no longer recorded, one UNSUBSCRIBE at a time, each cut
+    /// when its turn comes from the filters left then, with the broker's limits then (a
+    /// reconnect may change them): [`Shared::split_packets`](super::shared::Shared::split_packets).
+    /// A filter subscribed again meanwhile is left out. While disconnected, what is left
+    /// is owed ([`Mqtt::owe`]), and no error.
+    ///
+    /// A filter too large for any UNSUBSCRIBE is not sent (the broker would close the
+    /// connection). With a clean session it was not subscribed on this connection either
+    /// (its SUBSCRIBE is larger still) and the broker holds nothing of an earlier one:
+    /// said at debug level, no error. With a persistent session the broker may hold it
+    /// (subscribed at a broker taking more): owed, and [`Error::FilterLimit`].
+    ///
+    /// The first error, once every filter was sent or owed.
+    pub(super) async fn unsubscribe_packets(&self, mut left: Vec<String>) -> Result<()> {
+        let mut first = None;
+        loop {
+            {
+                let topics = lock(&self.shared.topics);
+                left.retain(|f| !topics.contains_key(f));
+            }
+            if left.is_empty() {
+                break;
+            }
+            if !self.shared.outbound.is_connected() {
+                self.owe(&left);
+                break;
+            }
+            let packets = self
+                .shared
+                .split_packets(left, |f| f, FilterPacket::Unsubscribe);
+            for (filter, limit) in packets.too_large {
+                let e = Error::FilterLimit {
+                    request: FilterPacket::Unsubscribe.name(),
+                    filter: truncate(&filter),
+                    limit,
+                };
+                if self.owe(std::slice::from_ref(&filter)) {
+                    first.get_or_insert(e);
+                } else {
+                    log::debug!(target: CLIENT_TARGET, "not unsubscribing, the broker holds nothing of it (clean session): {e}");
+                }
+            }
+            let mut chunks = packets.chunks.into_iter();
+            let Some(chunk) = chunks.next() else {
+                break;
+            };
+            left = chunks.flatten().collect();
+            if let Err(e) = self.unsubscribe_sent(chunk).await {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
     }
 
     /// At a connect, first: with the session the broker kept (`session_present`), the

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::health::MAX_REFUSED_AT_RUN_TIME;
 use super::outbound::fake::{
-    client_with, connected_with_request, kept_session_client, Fake, Packet, Sent, Unsubacks,
+    client_with, connected_with_request, kept_session_client, Connection, Fake, Packet, Sent,
+    Unsubacks,
 };
 use super::tests::until;
 use super::Mqtt;
@@ -272,4 +273,94 @@ async fn unsubscribe_of_a_filter_too_large_for_the_broker_fails_typed() {
     too_large(mqtt.unsubscribe_all().await);
     assert_eq!(lock(&sent).packets, [Packet::unsub(&["a/b"])]);
     assert!(mqtt.topics().is_empty());
+}
+
+/// With a clean session, a handler's filter too large for the broker was never
+/// subscribed on this connection (its SUBSCRIBE is larger still than its UNSUBSCRIBE),
+/// and nothing is owed: `unsubscribe` and `unsubscribe_all` succeed. Before, every
+/// `unsubscribe_all` of such an app failed with `Error::FilterLimit`.
+#[tokio::test]
+async fn a_clean_session_unsubscribes_a_never_subscribed_filter_too_large_without_error() {
+    let fake = Fake::default();
+    let sent = fake.sent();
+    let huge = format!("never/{}", "n".repeat(2_000));
+    let mqtt = client_with(fake, Config::default(), &[huge.as_str()]);
+    announcing(&mqtt, 1_000);
+    assert!(mqtt.resubscribe(false).await);
+    assert!(
+        lock(&sent).subscribed.is_empty(),
+        "{:?}",
+        lock(&sent).subscribed.len()
+    );
+    mqtt.subscribe("a/b", QoS::AtLeastOnce).await.unwrap();
+    let r = mqtt.unsubscribe_all().await;
+    assert!(lock(&mqtt.shared.owed).filters().is_empty());
+    assert!(mqtt.topics().is_empty());
+    assert!(
+        r.is_ok(),
+        "everything the broker held was unsubscribed, yet: {r:?}"
+    );
+    assert_eq!(
+        lock(&sent).packets,
+        [Packet::sub(&["a/b"]), Packet::unsub(&["a/b"])]
+    );
+
+    lock(&mqtt.shared.topics).insert(huge.clone(), QoS::AtLeastOnce);
+    mqtt.unsubscribe(&huge).await.unwrap();
+    assert_eq!(lock(&sent).packets.len(), 2, "{:?}", lock(&sent).packets);
+}
+
+/// While disconnected, `unsubscribe` of a filter too large for the broker last
+/// connected to returns `Ok` at once, as its doc says, and owes it to a persistent
+/// session: the next broker may take it. Before, `Error::FilterLimit`.
+#[tokio::test]
+async fn unsubscribe_while_disconnected_owes_a_filter_too_large_without_error() {
+    let fake = Fake::default().connection(Connection::Down);
+    let sent = fake.sent();
+    let config = Config {
+        clean_session: false,
+        ..Config::default()
+    };
+    let huge = format!("away/{}", "a".repeat(2_000));
+    let mqtt = client_with(fake, config, &[huge.as_str()]);
+    announcing(&mqtt, 1_000);
+    mqtt.unsubscribe(&huge).await.unwrap();
+    assert!(lock(&sent).packets.is_empty(), "{:?}", lock(&sent).packets);
+    assert_eq!(lock(&mqtt.shared.owed).filters(), [huge.as_str()]);
+}
+
+/// `unsubscribe_all` reads the broker's Maximum Packet Size at each packet's turn: a
+/// reconnect to a broker taking less (1,000 bytes, then 700) while the first UNSUBSCRIBE
+/// awaits its answer cuts the rest to fit it. Before, the rest went as cut for the
+/// first broker (three filters, 917 bytes), which closes the connection at them.
+#[tokio::test]
+async fn unsubscribe_all_reads_the_brokers_limit_at_each_packet() {
+    let fake = Fake::default().unsubacks(Unsubacks::Held);
+    let (sent, held) = (fake.sent(), fake.unsubacks_held());
+    let mqtt = client_with(fake, Config::default(), &[]);
+    let filters = long_filters("r");
+    for f in &filters {
+        lock(&mqtt.shared.topics).insert(f.clone(), QoS::AtLeastOnce);
+    }
+    announcing(&mqtt, 1_000);
+    let m = mqtt.clone();
+    let unsubscribing = tokio::spawn(async move { m.unsubscribe_all().await });
+    until("the first UNSUBSCRIBE", || lock(&held).len() == 1).await;
+    announcing(&mqtt, 700);
+    until("every UNSUBSCRIBE answered", || {
+        if let Some(answer) = lock(&held).pop() {
+            assert!(answer.send(Ok(())).is_ok(), "an UNSUBSCRIBE not awaited");
+        }
+        unsubscribing.is_finished()
+    })
+    .await;
+    unsubscribing.await.unwrap().unwrap();
+    let packets = lock(&sent).packets.clone();
+    let sizes: Vec<usize> = packets.iter().map(packet_size).collect();
+    assert!(sizes[0] <= 1_000, "packet sizes {sizes:?}");
+    assert!(
+        sizes[1..].iter().all(|&s| s <= 700),
+        "packet sizes {sizes:?}"
+    );
+    assert_eq!(lock(&sent).unsubscribed, filters);
 }
