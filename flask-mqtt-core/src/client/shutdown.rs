@@ -354,46 +354,57 @@ async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
     if packets.chunks.is_empty() {
         return None;
     }
+    // Each packet's answer for its own groups: one refused (or unanswered) leaves the
+    // others left, and what the broker queued for them is still to be taken.
     let sent = Instant::now();
-    let toks: Vec<_> = packets
+    let deadline = tokio::time::Instant::now() + SHUTDOWN_TIMEOUT;
+    let answers: Vec<_> = packets
         .chunks
-        .iter()
-        .map(|chunk| mqtt.shared.outbound.unsubscribe(chunk.clone()))
+        .into_iter()
+        .map(|chunk| {
+            let answer = mqtt.shared.outbound.unsubscribe(chunk.clone());
+            async move { (chunk, tokio::time::timeout_at(deadline, answer).await) }
+        })
         .collect();
-    let filters = packets.chunks.concat();
-    match tokio::time::timeout(SHUTDOWN_TIMEOUT, futures::future::try_join_all(toks)).await {
-        Ok(Ok(_)) => {
-            let quiet = quiet_after(sent.elapsed());
-            mqtt.emit_log(
-                LogLevel::Info,
-                format!(
-                    "left {} shared subscription group(s) before stopping; taking what the broker had queued for them until none comes for {quiet:?}",
-                    filters.len()
-                ),
-            );
-            Some(Left {
-                filters: filters
-                    .into_iter()
-                    .filter_map(|f| TopicFilter::new(f).ok())
-                    .collect(),
-                quiet,
-            })
-        }
-        Ok(Err(e)) => {
-            mqtt.emit_log(
-                LogLevel::Warning,
-                format!("leaving the shared subscriptions before stopping failed: {e}"),
-            );
-            None
-        }
-        Err(_) => {
-            mqtt.emit_log(
-                LogLevel::Warning,
-                "leaving the shared subscriptions before stopping timed out".to_owned(),
-            );
-            None
+    let mut filters = Vec::new();
+    let (mut not_left, mut failure) = (0, None);
+    for (chunk, answer) in futures::future::join_all(answers).await {
+        match answer {
+            Ok(Ok(())) => filters.extend(chunk),
+            Ok(Err(e)) => {
+                not_left += chunk.len();
+                failure.get_or_insert_with(|| format!("failed: {e}"));
+            }
+            Err(_) => {
+                not_left += chunk.len();
+                failure.get_or_insert_with(|| "timed out".to_owned());
+            }
         }
     }
+    if let Some(failure) = failure {
+        mqtt.emit_log(
+            LogLevel::Warning,
+            format!("leaving {not_left} shared subscription group(s) before stopping {failure}"),
+        );
+    }
+    if filters.is_empty() {
+        return None;
+    }
+    let quiet = quiet_after(sent.elapsed());
+    mqtt.emit_log(
+        LogLevel::Info,
+        format!(
+            "left {} shared subscription group(s) before stopping; taking what the broker had queued for them until none comes for {quiet:?}",
+            filters.len()
+        ),
+    );
+    Some(Left {
+        filters: filters
+            .into_iter()
+            .filter_map(|f| TopicFilter::new(f).ok())
+            .collect(),
+        quiet,
+    })
 }
 
 #[cfg(test)]
@@ -504,5 +515,53 @@ mod tests {
         assert!(left.covers("jobs/1"));
         assert!(!left.covers("jobs/1/x"));
         assert!(!left.covers("other/1"));
+    }
+
+    /// Two UNSUBSCRIBEs leave the groups; the broker refuses the first (MQTT 5 reason
+    /// code) and takes the second: the stop waits for what the broker queued for the
+    /// groups of the second, and only for those. Before, one refusal made it `None`
+    /// (no quiet wait) for all.
+    #[tokio::test]
+    async fn groups_left_by_one_packet_are_waited_for_when_another_is_refused() {
+        use crate::handle::outbound::fake::{client, Fake, Unsubacks};
+        use crate::qos::QoS;
+
+        let fake = Fake::default().unsubacks(Unsubacks::Held);
+        let held = fake.unsubacks_held();
+        let mqtt = client(fake);
+        for i in 0..4 {
+            let f = format!("$share/g/{i}{}", "x".repeat(400));
+            lock(&mqtt.shared.topics).insert(f, QoS::AtLeastOnce);
+        }
+        let mut connack = paho_mqtt::Properties::new();
+        connack
+            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
+            .unwrap();
+        mqtt.shared.limits.connected(Some(&connack));
+        let m = mqtt.clone();
+        let leaving = tokio::spawn(async move { leave_share_groups(&m).await });
+        let both_sent = async {
+            while lock(&held).len() < 2 {
+                tokio::task::yield_now().await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), both_sent)
+            .await
+            .expect("two UNSUBSCRIBEs sent");
+        let senders = std::mem::take(&mut *lock(&held));
+        let mut senders = senders.into_iter();
+        let refused = paho_mqtt::Error::ReasonCode(
+            paho_mqtt::ReasonCode::UnspecifiedError,
+            paho_mqtt::Properties::new(),
+        );
+        senders.next().unwrap().send(Err(refused)).unwrap();
+        senders.next().unwrap().send(Ok(())).unwrap();
+        let left = leaving.await.unwrap();
+        let left = left
+            .expect("the second packet's groups were left, but the stop does not wait for them");
+        assert_eq!(left.filters.len(), 2);
+        let x = "x".repeat(400);
+        assert!(left.covers(&format!("2{x}")) && left.covers(&format!("3{x}")));
+        assert!(!left.covers(&format!("0{x}")));
     }
 }
