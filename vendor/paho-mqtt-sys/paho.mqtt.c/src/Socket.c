@@ -428,7 +428,9 @@ error:
 
 #endif /* _WIN32 */
 
-static SOCKET sockfd[2];
+/* flask-mqtt patch 22: invalid until Socket_pair opens it (was 0: a Socket_interrupt before
+ * the first client was created sent to standard input), again once Socket_outTerminate closes it */
+static SOCKET sockfd[2] = {INVALID_SOCKET, INVALID_SOCKET};
 
 int Socket_pair()
 {
@@ -511,6 +513,32 @@ void Socket_outTerminate(void)
 	if (mod_s.saved.fds_read)
 		free(mod_s.saved.fds_read);
 #endif
+	/* flask-mqtt patch 22 (docs/paho-fork.md, "the interrupt socket pair closed with the
+	 * socket module"): Socket_outInitialize opens a new pair each time (Socket_pair), and
+	 * nothing closed the old one: two file descriptors leaked each time the last client was
+	 * destroyed and a new one created. The send and receive threads have stopped here
+	 * (patch 21: MQTTAsync_terminate frees nothing while they run). The pair is marked
+	 * invalid first: a late Socket_interrupt sends to no descriptor (EBADF) rather than to
+	 * one the process opens again under the old number. */
+	{
+		SOCKET pair[2];
+		int i;
+
+		pair[0] = sockfd[0];
+		pair[1] = sockfd[1];
+		sockfd[0] = sockfd[1] = INVALID_SOCKET;
+		for (i = 0; i < 2; ++i)
+		{
+			if (pair[i] == INVALID_SOCKET)
+				continue;
+#if defined(_WIN32)
+			if (closesocket(pair[i]) == SOCKET_ERROR)
+#else
+			if (close(pair[i]) == SOCKET_ERROR)
+#endif
+				Socket_error("close", pair[i]);
+		}
+	}
 	SocketBuffer_terminate();
 #if defined(_WIN32)
 	WSACleanup();
