@@ -15,6 +15,15 @@
 //! Here three threads each create, connect, disconnect and destroy clients one after the
 //! other against Mosquitto. Every destroy must return within `DESTROY_LIMIT` (unpatched,
 //! a stuck one took 10 s, and the process then crashed).
+//!
+//! What this test guards: the destroy's latency and the stop's wake-up of the receive
+//! thread. The pre-patch `MQTTAsyncUtils.c` with only the stop's `Socket_interrupt()` added
+//! passes it. Its runs do take patch 21's other paths (traced: 62 to 69 stops taken over
+//! by a later stop per run, the global state kept while the threads ran 0 or 1 time, no
+//! stop gave up), but nothing here fails without them: they matter only for a stop that
+//! would have given up after 10 s, which the wake-up makes unlikely. They are safety nets
+//! this test does not check; the crash they close was seen in `tests/paho_malformed.rs`
+//! side by side, 1 run in 12 before the patch, 0 in 20 after (docs/paho-fork.md, patch 21).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::mpsc;

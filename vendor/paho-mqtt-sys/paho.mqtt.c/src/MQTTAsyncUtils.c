@@ -2859,6 +2859,7 @@ static int MQTTAsync_completeConnection(MQTTAsyncs* m, Connack* connack)
 thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 {
 	long timeout = 10L; /* first time in we have a small timeout.  Gets things started more quickly */
+	int signal_send = 0; /* flask-mqtt patch 21 */
 
 	FUNC_ENTRY;
 	Thread_set_name("MQTTAsync_rcv");
@@ -3194,8 +3195,12 @@ thread_return_type WINAPI MQTTAsync_receiveThread(void* n)
 	}
 	receiveThread_state = STOPPED;
 	receiveThread_id = 0;
+	/* flask-mqtt patch 21 (docs/paho-fork.md, "Paho's threads stopped while other clients
+	 * restart them"): the send thread's state read under the lock (after the unlock it raced
+	 * with the send thread's locked write of STOPPED) */
+	signal_send = (sendThread_state != STOPPED);
 	MQTTAsync_unlock_mutex(mqttasync_mutex);
-	if (sendThread_state != STOPPED)
+	if (signal_send)
 		Thread_signal_evt(send_evt);
 
 #if defined(OPENSSL)
@@ -3280,7 +3285,20 @@ static void MQTTAsync_stop(void)
 #if !defined(NOSTACKTRACE)
 			rc = 1;
 #endif
-			if (mine == MQTTAsync_stopNumber) /* flask-mqtt patch 21: not a later stop's flag */
+			/* flask-mqtt patch 21: a later stop's flag is left to it. And a stop that gave up
+			 * (the threads still running after 10 s, the flag still set: no connect came, which
+			 * would have cleared it) leaves the flag set, so that the threads still stop when
+			 * they come back to it; MQTTAsync_terminate keeps the global state for them, and
+			 * the next client reuses it (its last destroy, once they have stopped, frees it).
+			 * Cleared, the threads ran on idle until another client came and went. */
+			if (mine != MQTTAsync_stopNumber)
+				Log(TRACE_MIN, -1, "stop taken over by a later stop");
+			else if (sendThread_state != STOPPED || receiveThread_state != STOPPED)
+			{
+				if (MQTTAsync_getToStop() != 0)
+					Log(TRACE_MIN, -1, "stop gave up waiting: the threads stop later");
+			}
+			else
 				MQTTAsync_setToStop(0); /* flask-mqtt patch 18 */
 		}
 	}

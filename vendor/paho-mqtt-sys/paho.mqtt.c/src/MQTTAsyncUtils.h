@@ -28,7 +28,10 @@
 
 enum MQTTAsync_threadStates
 {
-	STOPPED, STARTING, RUNNING, STOPPING
+	/* flask-mqtt patch 21 (docs/paho-fork.md, "Paho's threads stopped while other clients
+	 * restart them"): no STOPPING: the send thread decides to stop and marks itself STOPPED
+	 * under the lock */
+	STOPPED, STARTING, RUNNING
 };
 
 typedef struct
