@@ -5,9 +5,10 @@
 //! member whose turn it was could not take a message), gave handed-back messages (patch 11)
 //! to a QoS 0 member as readily as to one that acknowledges, and sent a message twice when a
 //! member's outgoing buffer filled up on it. Ours (vendor/rumqttd, PATCHED.md, 13 to 15)
-//! parks the member until its turn, prefers a QoS 1 or 2 member with room for a
-//! handed-back message, and moves the group on past a message it gave before telling the
-//! member's link to drain.
+//! parks the member until its turn and wakes it when its turn comes (a read moved the
+//! turn, or the turn's member left: UNSUBSCRIBE, disconnection), prefers a QoS 1 or 2
+//! member with room for a handed-back message, and moves the group on past a message it
+//! gave before telling the member's link to drain.
 //!
 //! A process of its own (this test binary): the embedded broker is one per process, so
 //! its tests run one at a time (`SERIAL`): one of them measures the router's CPU time.
@@ -132,7 +133,10 @@ fn a_member_waiting_for_its_turn_does_not_spin_the_router_and_gets_its_turn() {
 
 /// X (QoS 1), Q (QoS 1) and P (QoS 0) in one group, joined in that order; X holds m1 and
 /// unsubscribes: m1 is handed back, P's turn comes, and P and Q are woken in that order
-/// (X's place in the log's waiters goes to the last one parked, P). Q, which acknowledges
+/// (X's place in the log's waiters goes to the last one parked, P). P's turn comes because
+/// of how `SharedGroup::remove_client` moves the turn (vendor/rumqttd's `shared_subs.rs`):
+/// X's giving m1 moved the group's index to 1 (Q), and X's leaving keeps the index, taken
+/// modulo the members left (`current_client_index %= len`): 1 of [Q, P], P. Q, which acknowledges
 /// and has room, gets m1; P's first message is the next, m2. Patch 11 gave a handed-back
 /// message to the first member that read with room, and a QoS 0 member has no inflight
 /// window, so P took m1, at QoS 0: at most once.
@@ -178,7 +182,10 @@ fn a_handed_back_message_goes_to_a_member_that_acknowledges_before_a_qos0_one() 
 ///
 /// The messages (8 MB) fit in what the embedded broker keeps of a filter's log (4
 /// segments of 4 MiB), and are more than the kernel's socket buffers hold with Linux's
-/// defaults (a `tcp_wmem` maximum of 4 MiB) plus twice the link's buffer.
+/// defaults plus twice the link's buffer: the broker's send buffer grows to `tcp_wmem`'s
+/// maximum (4 MiB), and Y's receive buffer stays near `tcp_rmem`'s default (128 KiB)
+/// whatever its maximum (6 MiB by default, more on some machines) because Y never reads
+/// (Linux grows a receive buffer as the application reads from it).
 #[test]
 fn a_member_whose_buffer_fills_up_gets_each_message_once() {
     const COUNT: usize = 2000;
@@ -213,5 +220,119 @@ fn a_member_whose_buffer_fills_up_gets_each_message_once() {
     assert!(
         twice.is_empty() && missing.is_empty(),
         "Y, alone in `{shared}`, got messages {twice:?} more than once and missed {missing:?}"
+    );
+}
+
+/// Y (its turn, its inflight window full of a plain filter's messages) and Z in one group;
+/// m2 comes, which Y cannot take and Z must not (not its turn); then Y leaves the group
+/// (`how`): the turn moves to Z, which must be woken, and gets m2. Without the wake at the
+/// leave, Z stayed parked until the group's next message.
+fn the_turns_member_with_a_full_window_leaves(how: &str) {
+    let _serial = serial();
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let y_id = unique(&format!("{PREFIX}-leave-{how}"));
+    let topic = format!("{PREFIX}/leave/{y_id}");
+    let fill = format!("{PREFIX}/leave/{y_id}/fill");
+    let shared = format!("$share/{y_id}/{topic}");
+
+    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
+    y.subscribe_all(&[&shared, &fill]);
+    let (mut z, _) = SocketClient::connect(addr, &unique(&format!("{y_id}-z")), true, "Z");
+    z.subscribe(&shared);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
+    // Y's turn first; its window (100 in flight) full of `fill`'s messages
+    for n in 0..100u16 {
+        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
+        y.next_publish("Y, on plain `fill`, acknowledging none");
+    }
+    publisher.publish_qos1(&topic, "m2", 3);
+    assert_eq!(
+        first_publish_by(&mut [&mut z], Duration::from_millis(500)),
+        None,
+        "Z, whose turn it is not, while Y's window is full with m2 waiting"
+    );
+
+    match how {
+        "unsubscribe" => y.unsubscribe_nowait(&shared),
+        "vanish" => y.vanish(),
+        "disconnect" => y.disconnect(),
+        _ => unreachable!("{how}"),
+    }
+    let got = first_publish_by(&mut [&mut z], T).map(|(_, p)| p);
+    assert_eq!(
+        got.as_deref(),
+        Some("m2"),
+        "Z, whose turn came when Y left `{shared}` ({how}) with m2 waiting (within {T:?})"
+    );
+}
+
+#[test]
+fn the_turns_member_with_a_full_window_unsubscribes_and_the_next_member_is_woken() {
+    the_turns_member_with_a_full_window_leaves("unsubscribe");
+}
+
+#[test]
+fn the_turns_member_with_a_full_window_vanishes_and_the_next_member_is_woken() {
+    the_turns_member_with_a_full_window_leaves("vanish");
+}
+
+#[test]
+fn the_turns_member_with_a_full_window_disconnects_and_the_next_member_is_woken() {
+    the_turns_member_with_a_full_window_leaves("disconnect");
+}
+
+/// Z (a kept session) parked until its turn, Y's window full at its turn with m2 and m3
+/// waiting; Z vanishes and comes back (no new SUBSCRIBE: its session keeps the group) and
+/// gets nothing; Y acknowledges one message and gets m2, and Z, back in the group, gets m3
+/// at its turn.
+#[test]
+fn a_parked_member_with_a_kept_session_that_comes_back_gets_its_turn() {
+    let _serial = serial();
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let y_id = unique(&format!("{PREFIX}-kept"));
+    let z_id = unique(&format!("{y_id}-z"));
+    let topic = format!("{PREFIX}/kept/{y_id}");
+    let fill = format!("{PREFIX}/kept/{y_id}/fill");
+    let shared = format!("$share/{y_id}/{topic}");
+
+    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
+    y.subscribe_all(&[&shared, &fill]);
+    let (mut z, _) = SocketClient::connect(addr, &z_id, false, "Z");
+    z.subscribe(&shared);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
+    let mut oldest = None;
+    for n in 0..100u16 {
+        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
+        let (_, _, pkid) = y.next_publish("Y, on plain `fill`, acknowledging none");
+        oldest.get_or_insert(pkid);
+    }
+    publisher.publish_qos1(&topic, "m2", 3);
+    publisher.publish_qos1(&topic, "m3", 4);
+    assert_eq!(
+        first_publish_by(&mut [&mut z], Duration::from_millis(300)),
+        None,
+        "Z, whose turn it is not, while Y's window is full"
+    );
+
+    z.vanish();
+    let (mut z, present) = SocketClient::connect(addr, &z_id, false, "Z again");
+    assert!(present, "Z's session kept");
+    assert_eq!(
+        first_publish_by(&mut [&mut z], Duration::from_millis(300)),
+        None,
+        "Z, back, whose turn it still is not"
+    );
+    y.puback(oldest.unwrap());
+    let (_, payload, _) = y.next_publish("Y, with room again");
+    assert_eq!(payload, "m2", "Y's first message once it has room");
+    let got = first_publish_by(&mut [&mut z], T).map(|(_, p)| p);
+    assert_eq!(
+        got.as_deref(),
+        Some("m3"),
+        "Z, back in `{shared}`, whose turn came when Y took m2 (within {T:?})"
     );
 }

@@ -100,14 +100,56 @@ impl SocketClient {
     /// Unsubscribes from `filter` and waits for the UNSUBACK; PUBLISHes that come first
     /// are kept for [`SocketClient::next_publish`].
     pub fn unsubscribe(&mut self, filter: &str) {
+        self.unsubscribe_nowait(filter);
+        let p = self.next_non_publish("UNSUBACK");
+        assert_eq!(p, [0xB0, 2, 0, 2], "the UNSUBACK of {filter:?}");
+    }
+
+    /// Unsubscribes from `filter` (packet identifier 2) without waiting for the UNSUBACK
+    /// (see [`SocketClient::try_next_non_publish`]).
+    pub fn unsubscribe_nowait(&mut self, filter: &str) {
         let mut body = vec![0, 2]; // packet identifier 2
         put_str(&mut body, filter.as_bytes());
         let mut packet = Vec::new();
         put_header(&mut packet, 0xA2, body.len());
         packet.extend_from_slice(&body);
         self.stream.write_all(&packet).unwrap();
-        let p = self.next_non_publish("UNSUBACK");
-        assert_eq!(p, [0xB0, 2, 0, 2], "the UNSUBACK of {filter:?}");
+    }
+
+    /// Sends PINGREQ without waiting for the PINGRESP.
+    pub fn ping_nowait(&mut self) {
+        self.stream.write_all(&[0xC0, 0]).unwrap();
+    }
+
+    /// The next packet within `within` that is not a PUBLISH (those are kept for
+    /// [`SocketClient::next_publish`]) nor a PUBACK of the client's own publishes; `None`
+    /// if none came. The read timeout is [`SOCKET_CLIENT_TIMEOUT`] again after.
+    pub fn try_next_non_publish(&mut self, within: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + within;
+        let got = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break None;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match read_packet(&mut self.stream) {
+                Ok(p) => match p[0] >> 4 {
+                    3 => self.early.push_back(p),
+                    4 => {}
+                    _ => break Some(p),
+                },
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("the connection failed: {e}"),
+            }
+        };
+        self.stream
+            .set_read_timeout(Some(SOCKET_CLIENT_TIMEOUT))
+            .unwrap();
+        got
     }
 
     /// Publishes `payload` to `topic` at QoS 1 (packet identifier 3) and unsubscribes from
