@@ -8,7 +8,8 @@
 //! parks the member until its turn and wakes it when its turn comes (a read moved the
 //! turn, or the turn's member left: UNSUBSCRIBE, disconnection), prefers a QoS 1 or 2
 //! member with room for a handed-back message, and moves the group on past a message it
-//! gave before telling the member's link to drain.
+//! gave before telling the member's link to drain. And (16) a connection whose inflight
+//! window is full, as the members' here are, still gets its acks (UNSUBACK, PINGRESP, ...).
 //!
 //! A process of its own (this test binary): the embedded broker is one per process, so
 //! its tests run one at a time (`SERIAL`): one of them measures the router's CPU time.
@@ -335,4 +336,71 @@ fn a_parked_member_with_a_kept_session_that_comes_back_gets_its_turn() {
         Some("m3"),
         "Z, back in `{shared}`, whose turn came when Y took m2 (within {T:?})"
     );
+}
+
+/// A connection whose inflight window is full (100 unacknowledged messages of a plain
+/// filter, and one more waiting) still gets the answers to what it sends without
+/// acknowledging anything: the UNSUBACK, the PINGRESP, the PUBACK of its own QoS 1 publish
+/// and the SUBACK. rumqttd scheduled a connection for its acks only when paused for having
+/// read all of its logs, not when paused for a full window: the answers waited for the
+/// client's next acknowledgement, for ever for a client that waits for them first (an app
+/// whose handler publishes at QoS 1 and waits for the PUBACK before it returns, and so
+/// before its message is acknowledged; a keep-alive ping).
+#[test]
+fn a_connection_with_a_full_window_gets_its_acks() {
+    let _serial = serial();
+    let broker = EmbeddedBroker::start(None).unwrap();
+    let addr = broker.addr();
+    let y_id = unique(&format!("{PREFIX}-acks"));
+    let fill = format!("{PREFIX}/acks/{y_id}/fill");
+    let other = format!("{PREFIX}/acks/{y_id}/other");
+
+    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
+    y.subscribe_all(&[&fill, &other]);
+    let (mut publisher, _) =
+        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
+    for n in 0..100u16 {
+        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
+        y.next_publish("Y, on plain `fill`, acknowledging none");
+    }
+    // one more, which Y's window has no room for: the router pauses Y for a full window
+    // (with none waiting, Y would be paused for having read all, which acks did wake)
+    publisher.publish_qos1(&fill, "f100", 110);
+    // its PUBACK (after f0 to f99's) comes once the router has handled it
+    loop {
+        let p = publisher.try_next_non_publish(T);
+        assert!(
+            p.is_some(),
+            "the PUBACK of f100 to the publisher (within {T:?})"
+        );
+        if p.as_deref() == Some(&[0x40, 2, 0, 110][..]) {
+            break;
+        }
+    }
+    assert_eq!(
+        y.try_next_publish(Duration::from_millis(300)),
+        None,
+        "Y, whose window is full"
+    );
+
+    let within = Duration::from_secs(5);
+    y.unsubscribe_nowait(&other);
+    assert_eq!(
+        y.try_next_non_publish(within),
+        Some(vec![0xB0, 2, 0, 2]),
+        "the UNSUBACK of `{other}` to Y, whose window is full (within {within:?})"
+    );
+    y.ping_nowait();
+    assert_eq!(
+        y.try_next_non_publish(within),
+        Some(vec![0xD0, 0]),
+        "the PINGRESP to Y, whose window is full (within {within:?})"
+    );
+    y.publish_qos1(&format!("{PREFIX}/acks/{y_id}/own"), "own", 7);
+    assert_eq!(
+        y.try_next_non_publish(within),
+        Some(vec![0x40, 2, 0, 7]),
+        "the PUBACK of Y's own publish, its window full (within {within:?})"
+    );
+    y.subscribe(&other); // waits for the SUBACK
 }

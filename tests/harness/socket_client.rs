@@ -122,8 +122,8 @@ impl SocketClient {
     }
 
     /// The next packet within `within` that is not a PUBLISH (those are kept for
-    /// [`SocketClient::next_publish`]) nor a PUBACK of the client's own publishes; `None`
-    /// if none came. The read timeout is [`SOCKET_CLIENT_TIMEOUT`] again after.
+    /// [`SocketClient::next_publish`]), a PUBACK of the client's own publishes included;
+    /// `None` if none came. The read timeout is [`SOCKET_CLIENT_TIMEOUT`] again after.
     pub fn try_next_non_publish(&mut self, within: Duration) -> Option<Vec<u8>> {
         let deadline = Instant::now() + within;
         let got = loop {
@@ -133,11 +133,8 @@ impl SocketClient {
             }
             self.stream.set_read_timeout(Some(left)).unwrap();
             match read_packet(&mut self.stream) {
-                Ok(p) => match p[0] >> 4 {
-                    3 => self.early.push_back(p),
-                    4 => {}
-                    _ => break Some(p),
-                },
+                Ok(p) if p[0] >> 4 == 3 => self.early.push_back(p),
+                Ok(p) => break Some(p),
                 Err(e)
                     if matches!(
                         e.kind(),

@@ -1124,7 +1124,9 @@ impl Router {
         // Prepare AcksRequest in tracker if router is operating in a
         // single node mode or force ack request for subscriptions
         if force_ack {
-            self.scheduler.reschedule(id, ScheduleReason::FreshData);
+            // flask-mqtt patch 16: `OutgoingAck` (upstream: `FreshData`, which did not
+            // schedule a connection paused for a full inflight window)
+            self.scheduler.reschedule(id, ScheduleReason::OutgoingAck);
         }
 
         // Notify waiting consumers only if there is publish data. During

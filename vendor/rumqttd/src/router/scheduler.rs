@@ -107,6 +107,8 @@ pub enum ScheduleReason {
     FreshData,
     IncomingAck,
     Ready,
+    /// flask-mqtt patch 16: acks to send (PUBACK, PUBREC, SUBACK, UNSUBACK, PINGRESP)
+    OutgoingAck,
 }
 
 #[derive(Debug, Copy, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,6 +166,16 @@ impl Tracker {
             // In case of QoS2, we need to send back PubRel ASAP,
             // So we set status to Ready in case of IncomingAck unless reason in Busy
             ScheduleReason::IncomingAck if previous != PauseReason::Busy => {
+                self.status = Status::Ready;
+                Some(previous)
+            }
+            // flask-mqtt patch 16: acks are always deliverable: a connection paused for
+            // having read all of its logs or for a full inflight window is scheduled to
+            // send them (upstream used `FreshData`, which left a full window's connection
+            // paused until the client's next acknowledgement); one paused `Busy` is woken
+            // by its link (`Event::Ready`) once the link has drained its buffer, and sends
+            // them then
+            ScheduleReason::OutgoingAck if previous != PauseReason::Busy => {
                 self.status = Status::Ready;
                 Some(previous)
             }
