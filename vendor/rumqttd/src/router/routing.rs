@@ -1297,9 +1297,11 @@ impl Router {
 
         let connection = &mut self.connections[id];
 
-        // Keep track of temporarily skipped DataRequest
-        // NOTE: VecDeque::new() doesn't allocate memory until elements are pushed
-        let mut skipped_requests: VecDeque<DataRequest> = VecDeque::new();
+        // flask-mqtt patch 13: upstream kept the requests it skipped here
+        // (`skipped_requests`: a shared group's member whose turn it was not, answered
+        // `SkipRequest`), and stayed scheduled while there were any; such a member is
+        // parked now (`forward_device_data`), so no request is skipped.
+        //
         // flask-mqtt patch 13: members parked until their turn, whose turn came: tracked
         // again once this connection's own scheduling is settled (`Scheduler::pause`
         // expects it at the ready queue's back)
@@ -1316,13 +1318,8 @@ impl Router {
                 // acks are completely caught up. Pending requests are registered
                 // in waiters and awaiting new notifications (device or replica data)
                 None => {
-                    if skipped_requests.is_empty() {
-                        // if no requests is in skip list, that means
-                        // we have nothing left to process, i.e. we caughtup
-                        self.scheduler.pause(id, PauseReason::Caughtup);
-                    }
-                    // add back the skipped requests!
-                    self.scheduler.trackv(id, skipped_requests);
+                    // flask-mqtt patch 13: nothing skipped (see above): caught up
+                    self.scheduler.pause(id, PauseReason::Caughtup);
                     // flask-mqtt patch 13
                     for (id, request) in woken {
                         self.scheduler.track(id, request);
@@ -1394,14 +1391,11 @@ impl Router {
                 ConsumeStatus::PartialRead => {
                     requests.push_back(request);
                 }
-                ConsumeStatus::SkipRequest => {
-                    skipped_requests.push_back(request);
-                }
             }
         }
 
         // Add requests back to the tracker if there are any
-        requests.extend(skipped_requests);
+        // (flask-mqtt patch 13: no skipped ones to add, see above)
         self.scheduler.trackv(id, requests);
         // flask-mqtt patch 13
         for (id, request) in woken {
@@ -1722,9 +1716,9 @@ enum ConsumeStatus {
     FilterCaughtup,
     /// Some publishes on topic have been forwarded
     PartialRead,
-    /// Use to indicate we want to skip the datareqest
-    /// for shared subscriptions
-    SkipRequest,
+    // flask-mqtt patch 13: upstream's `SkipRequest` ("skip the data request", a shared
+    // group's member whose turn it was not) is gone: such a member is parked
+    // (`FilterCaughtup`) until its turn
 }
 
 /// Sweep datalog from offset in DataRequest and updates DataRequest
@@ -1767,10 +1761,10 @@ fn forward_device_data(
     // flask-mqtt patch 13: a member whose turn it is not, with nothing handed back to
     // take, waits in the log until its turn comes (`wake_turn`, when a read or a member
     // leaving moves the turn) or new data comes. Upstream parked it only when the group
-    // had read all of the log, and otherwise answered "skip" (`SkipRequest`) and kept the
-    // connection scheduled: while the member whose turn it was could not read (its
-    // inflight window or outgoing buffer full), every router iteration polled the others
-    // again, and the router loop spun at full CPU.
+    // had read all of the log, and otherwise answered "skip" (`SkipRequest`, now removed)
+    // and kept the connection scheduled: while the member whose turn it was could not read
+    // (its inflight window or outgoing buffer full), every router iteration polled the
+    // others again, and the router loop spun at full CPU.
     if shared_group.is_some() && !at_turn && handed_back.is_none() {
         return ConsumeStatus::FilterCaughtup;
     }
