@@ -11,10 +11,12 @@
 //! handled by no replica was acknowledged by none.
 //!
 //! Each replica writes Paho's packet trace (`SHARED_APP_TRACE=1`) into the cluster's
-//! directory, so that a lost job can be told apart: one a replica's client received is
-//! the client's loss (a test failure); one no replica received the broker never
-//! delivered. RMQTT 0.24 drops the PUBLISH it is writing when the write fails (a
-//! connection reset under it): `rmqtt_drops_the_publish_it_is_writing_when_a_connection_resets`
+//! directory, so that a lost job can be told apart: one a replica's client received, or
+//! a packet number missing from a replica's trace (a PUBLISH lost before Paho parsed
+//! it), is the client's loss (a test failure); one no replica received, in the killed
+//! replica's gap, the broker never delivered. RMQTT 0.24 drops the PUBLISH it is writing
+//! when the write fails (a connection reset under it):
+//! `rmqtt_drops_the_publish_it_is_writing_when_a_connection_resets`
 //! shows it with raw socket clients and no client of ours, against Mosquitto as the
 //! control. `FLASK_MQTT_KEEP_LOGS=DIR` keeps each cluster's directory (nodes' logs,
 //! replicas' traces) in `DIR` for a failure seen once in many runs.
@@ -122,6 +124,107 @@ fn received_by_a_replica(cluster: &RmqttCluster) -> BTreeSet<u64> {
         );
     }
     received
+}
+
+/// The PUBLISH packets one replica process's Paho client received, in order, as (packet
+/// identifier, payload), from its packet trace `NAME.stderr` in the cluster's directory.
+fn publishes_in(cluster: &RmqttCluster, name: &str) -> Vec<(u32, String)> {
+    let path = cluster.dir().join(format!("{name}.stderr"));
+    let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.split_once(" <- PUBLISH msgid: ")?.1;
+            let id = rest.split(' ').next()?.parse().ok()?;
+            let payload = rest.split_once("): ")?.1.trim().to_owned();
+            Some((id, payload))
+        })
+        .collect()
+}
+
+/// The names of replica `i`'s packet traces, one per process: `rI`, `rI-2`, ...
+fn trace_names(cluster: &RmqttCluster, i: usize) -> Vec<String> {
+    (1..)
+        .map(|k| match k {
+            1 => format!("r{i}"),
+            k => format!("r{i}-{k}"),
+        })
+        .take_while(|name| cluster.dir().join(format!("{name}.stderr")).exists())
+        .collect()
+}
+
+/// The packet identifiers missing from replica `i`'s packet traces: PUBLISHes the broker
+/// wrote to it that its Paho client never parsed (the trace has a line for each PUBLISH
+/// Paho parsed; bytes lost before, in the fork's buffered receive path, leave none).
+/// RMQTT numbers a session's PUBLISHes 1, 2, 3, ... as it writes them and sends a resumed
+/// session's unacknowledged ones again under their numbers, so with markers and drain
+/// jobs coming after the last job, every number up to the highest a replica received is
+/// in its traces unless its client lost that packet (checked against ten kept runs: no
+/// number missing). RMQTT's own loss leaves no missing number: the PUBLISH whose write
+/// failed had taken the number after the last one written, and the resumed session,
+/// which numbers on from the highest number it resends, gives that number again.
+fn missing_packet_ids(cluster: &RmqttCluster, i: usize) -> Vec<u32> {
+    let ids: BTreeSet<u32> = trace_names(cluster, i)
+        .iter()
+        .flat_map(|name| publishes_in(cluster, name))
+        .map(|(id, _)| id)
+        .collect();
+    let last = ids.last().copied().unwrap_or(0);
+    (1..=last).filter(|id| !ids.contains(id)).collect()
+}
+
+/// Packets of the killed replica's stream taken on each side of its gap.
+const GAP_NEIGHBOURS: usize = 16;
+
+/// Where RMQTT's lost write to the killed replica `victim` (`rI.stderr`, then `rI-2.stderr`
+/// for the one started again) can be: the gap, and the jobs it may have carried.
+///
+/// In delivery order the PUBLISH whose write failed at the kill came right after the last
+/// one written on the killed connection and right before the first new one the returning
+/// replica received. RMQTT resends a resumed session's in-flight PUBLISHes first, highest
+/// packet identifier first (the run of falling identifiers that opens the returning
+/// replica's trace; with nothing in flight, none, and new ones numbered from 1); the first
+/// identifier after that run is the first new PUBLISH. In the
+/// failing run of c0903db: the killed r1 got up to packet 4982 (job 14,945), the returning
+/// one got 4983 again (job 14,948), then 4984 (job 14,954): the job between, 14,951, was
+/// lost. RMQTT forwards jobs between nodes concurrently, so a replica's jobs come nearly,
+/// not strictly, in order (up to 147 jobs back in kept runs): the jobs the lost PUBLISH
+/// may have carried are those of the `GAP_NEIGHBOURS` packets on each side of the gap
+/// (their own spread takes in that disorder), widened by `WINDOW` jobs (the publishes in
+/// flight). In the two losses kept, the lost job was the one between the jobs of the last
+/// packet resent and the first new one (14,948 / 14,951 / 14,954; 14,968 / 14,971 / 14,974).
+/// Returns (last packet id the killed replica received, first new packet id the
+/// returning one received, the jobs' window).
+fn gap_of(
+    cluster: &RmqttCluster,
+    victim: usize,
+) -> (Option<u32>, Option<u32>, std::ops::RangeInclusive<u64>) {
+    let job = |(_, payload): &(u32, String)| payload.parse::<u64>().ok().filter(|n| *n < JOBS);
+    let killed = publishes_in(cluster, &format!("r{victim}"));
+    let back = publishes_in(cluster, &format!("r{victim}-2"));
+    // With nothing in flight at the kill the resumed session numbers from 1 again and
+    // resends nothing; a resend's number is at most the in-flight window (16) below the
+    // last one the killed replica received.
+    let last_killed = killed.last().map_or(0, |p| p.0);
+    let resent = match back.first() {
+        Some((first, _)) if first + 16 >= last_killed => back
+            .windows(2)
+            .position(|w| w[1].0 > w[0].0)
+            .map_or(back.len(), |k| k + 1),
+        _ => 0,
+    };
+    let (resent, new) = back.split_at(resent);
+    let before = killed[killed.len().saturating_sub(GAP_NEIGHBOURS)..]
+        .iter()
+        .chain(resent);
+    let after = new.iter().take(GAP_NEIGHBOURS);
+    let jobs: Vec<u64> = before.chain(after).filter_map(job).collect();
+    let reorder = WINDOW as u64;
+    let (lo, hi) = (jobs.iter().min(), jobs.iter().max());
+    let (lo, hi) = lo
+        .zip(hi)
+        .expect("the killed replica received jobs before the kill");
+    let window = lo.saturating_sub(reorder)..=hi + reorder;
+    (killed.last().map(|p| p.0), new.first().map(|p| p.0), window)
 }
 
 /// Publishes `markers/NAME` and waits until every app printed it.
@@ -367,9 +470,11 @@ fn a_killed_node_s_replica_fails_over_and_resubscribes() {
 /// the connection (seen in CI, "lost 1 ... [14986]", and here: r1 received and
 /// acknowledged packet 4982, node 2 wrote 4983 and failed to write the next job, logging
 /// `cluster-r1 ... close io error, ... Broken pipe`; the returning r1 got 4983 again and
-/// then 4984 as the job after the missing one). Such a job reached no replica's client;
-/// it is allowed only as many times as a node logged a connection ending with a failed
-/// write. A lost job any replica's client received fails the test.
+/// then 4984 as the job after the missing one). Such a job is allowed only if no
+/// replica's client received it, no replica's trace misses a packet number (a PUBLISH
+/// our client lost before Paho parsed it), it lies in r1's gap ([`gap_of`]), and only as
+/// many times as a node logged `cluster-r1`'s connection ending with a failed write. Any
+/// other lost job fails the test.
 #[test]
 fn a_killed_replica_loses_no_acknowledged_job() {
     let _turn = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
@@ -412,15 +517,19 @@ fn a_killed_replica_loses_no_acknowledged_job() {
     );
     // Whose loss a lost job is, from the replicas' packet traces. One a replica's Paho
     // client received is the client's: acknowledged without being handled, or dropped
-    // (what it received and did not acknowledge the broker sends again); that fails. One
-    // no replica ever received the broker never delivered: RMQTT 0.24 drops the PUBLISH
-    // it is writing to a connection when the write fails (`Session::deliver` takes the
-    // message off the session's queue and puts it in the session's in-flight window only
-    // once the write succeeded; a failed write ends the connection's loop with the
-    // message in neither), so a connection that breaks while a PUBLISH is being written
-    // to it costs that one message; `rmqtt_drops_the_publish_it_is_writing_when_a_connection_resets`
-    // shows it with raw clients. A node logs such an end (`close io error, ... Broken
-    // pipe`, [`RmqttCluster::failed_writes`]): at most one job per such line.
+    // (what it received and did not acknowledge the broker sends again); that fails. So
+    // does a packet number missing from a replica's traces: a PUBLISH the broker wrote
+    // and our client lost before Paho parsed it (no trace line), which on a replica that
+    // stays connected sits unacknowledged in the broker's in-flight window for the rest
+    // of the run. What remains is a job the broker never wrote to any client: RMQTT 0.24
+    // drops the PUBLISH it is writing to a connection when the write fails
+    // (`Session::deliver` takes the message off the session's queue and puts it in the
+    // session's in-flight window only once the write succeeded; a failed write ends the
+    // connection's loop with the message in neither), so the kill can cost r1 the one
+    // PUBLISH being written to it, right after the last one written before the kill
+    // (`rmqtt_drops_the_publish_it_is_writing_when_a_connection_resets` shows it with raw
+    // clients). That is allowed in r1's gap only, once per line of a node's log ending
+    // a `cluster-r1` connection with a failed write ([`RmqttCluster::failed_writes_of`]).
     let received = received_by_a_replica(&cluster);
     let (ours, never_delivered): (Vec<u64>, Vec<u64>) =
         lost.iter().partition(|n| received.contains(n));
@@ -430,12 +539,33 @@ fn a_killed_replica_loses_no_acknowledged_job() {
         ours.len(),
         &ours[..ours.len().min(20)]
     );
-    let failed_writes = cluster.failed_writes();
+    for i in 0..3 {
+        let missing = missing_packet_ids(&cluster, i);
+        assert!(
+            missing.is_empty(),
+            "replica r{i}'s client lost PUBLISH packets before Paho parsed them: packet ids {:?} missing from its traces (lost jobs: {:?})",
+            &missing[..missing.len().min(20)],
+            &never_delivered[..never_delivered.len().min(20)]
+        );
+    }
+    let (last_before, first_new, gap) = gap_of(&cluster, victim);
+    let (in_gap, elsewhere): (Vec<u64>, Vec<u64>) =
+        never_delivered.iter().partition(|n| gap.contains(n));
+    let failed_writes = cluster.failed_writes_of(&format!("cluster-r{victim}"));
+    println!(
+        "r{victim}'s gap: after packet {last_before:?}, before packet {first_new:?} of the returning r{victim}, jobs {gap:?}; lost there {in_gap:?}; failed writes to cluster-r{victim}: {}",
+        failed_writes.len()
+    );
     assert!(
-        never_delivered.len() <= failed_writes.len(),
-        "{} jobs the broker never delivered to any replica ({:?}), more than the connections whose end a node logged with a failed write ({failed_writes:?}), each of which costs RMQTT the one PUBLISH it was writing",
-        never_delivered.len(),
-        &never_delivered[..never_delivered.len().min(20)]
+        elsewhere.is_empty(),
+        "{} jobs lost that no replica's client received, outside r{victim}'s gap (jobs {gap:?}: after packet {last_before:?} of the killed r{victim}, before packet {first_new:?} of the returning one), e.g. {:?}",
+        elsewhere.len(),
+        &elsewhere[..elsewhere.len().min(20)]
+    );
+    assert!(
+        in_gap.len() <= failed_writes.len(),
+        "{} jobs lost in r{victim}'s gap ({in_gap:?}), more than the connections of cluster-r{victim} a node logged ending with a failed write ({failed_writes:?}), each of which costs RMQTT the one PUBLISH it was writing",
+        in_gap.len()
     );
     let unexplained: Vec<&u64> = duplicated
         .iter()

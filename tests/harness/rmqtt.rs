@@ -221,9 +221,29 @@ impl RmqttCluster {
     /// session's in-flight window only once its write succeeded, so the one whose write
     /// failed (the connection was reset) is in neither the window nor the queue, and a
     /// resumed session does not send it. `tests/cluster.rs` counts a lost job as the
-    /// broker's only against such a line.
+    /// broker's only against such a line ([`RmqttCluster::failed_writes_of`]).
     pub fn failed_writes(&self) -> Vec<String> {
-        let mut ids = Vec::new();
+        self.close_errors().into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// The `close io error` lines (as [`RmqttCluster::failed_writes`]) of `client_id`'s
+    /// connections whose error is a failed write (`Encoding error`, `Broken pipe`), over
+    /// all nodes' logs: one per connection of that client that ended with the write
+    /// that RMQTT 0.24 loses.
+    pub fn failed_writes_of(&self, client_id: &str) -> Vec<String> {
+        self.close_errors()
+            .into_iter()
+            .filter(|(id, line)| {
+                id == client_id && (line.contains("Encoding error") || line.contains("Broken pipe"))
+            })
+            .map(|(_, line)| line)
+            .collect()
+    }
+
+    /// Every `close io error, ` line of every node's log, with the client id of its
+    /// connection.
+    fn close_errors(&self) -> Vec<(String, String)> {
+        let mut lines = Vec::new();
         for node in &self.nodes {
             let log = read_lossy(&node.log_path(), 0);
             for line in log.lines().filter(|l| l.contains(" close io error, ")) {
@@ -233,11 +253,11 @@ impl RmqttCluster {
                     continue;
                 };
                 if let Some(id) = conn.split('/').nth(2) {
-                    ids.push(id.to_owned());
+                    lines.push((id.to_owned(), line.to_owned()));
                 }
             }
         }
-        ids
+        lines
     }
 
     /// The log file of node `i`.
