@@ -403,4 +403,11 @@ fn a_connection_with_a_full_window_gets_its_acks() {
         "the PUBACK of Y's own publish, its window full (within {within:?})"
     );
     y.subscribe(&other); // waits for the SUBACK
+    // The acks' wake sent acks only: nothing past Y's full window (a PUBLISH read while
+    // waiting for them is kept by the harness and would show here).
+    assert_eq!(
+        y.try_next_publish(Duration::from_millis(500)).map(|p| p.1),
+        None,
+        "a PUBLISH past Y's full window after the acks"
+    );
 }
