@@ -1,6 +1,7 @@
 //! Stopping the client: graceful (handlers finish, publishes go out) or at once, then
 //! DISCONNECT, and the events received meanwhile still reach their handlers.
 
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -74,10 +75,29 @@ pub(super) async fn shutdown(
 
     // What the broker had queued for this client's share groups still comes after it
     // left them: wait for it (clean sessions only; a persistent session keeps it).
+    // Meanwhile the inputs are read for the connection's end (which answers the
+    // UNSUBSCRIBEs still waiting) and kept, in order, for the loop below.
+    let mut pending = VecDeque::new();
     let left = if graceful && up {
-        leave_share_groups(mqtt)
-            .await
-            .filter(|_| !session.persistent())
+        let leaving = leave_share_groups(mqtt);
+        tokio::pin!(leaving);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                left = &mut leaving => break left.filter(|_| !session.persistent()),
+                i = rx.recv(), if open => match i {
+                    Some(i) => {
+                        if matches!(i, Input::ConnectionLost | Input::BrokerDisconnect(_))
+                            && std::mem::take(&mut up)
+                        {
+                            shared.connection_ended();
+                        }
+                        pending.push_back(i);
+                    }
+                    None => open = false,
+                },
+            }
+        }
     } else {
         None
     };
@@ -115,8 +135,14 @@ pub(super) async fn shutdown(
                 }
                 break;
             }
+            let next = async {
+                match pending.pop_front() {
+                    Some(i) => Some(i),
+                    None => rx.recv().await,
+                }
+            };
             tokio::select! {
-                i = rx.recv() => match i.map(|i| {
+                i = next => match i.map(|i| {
                     if let (Input::Message(m), Some(left)) = (&i, &left) {
                         if left.covers(m.topic()) {
                             from_groups += 1;
@@ -330,7 +356,11 @@ fn quiet_after(round_trip: Duration) -> Duration {
 /// which would then have to handle it before it could go (measured with three replicas:
 /// without this, a replica stopped mid-stream kept receiving its share). Plain
 /// subscriptions stay: a persistent session keeps collecting them for the next start.
-/// `Some` once the broker confirmed it (see [`Left`]).
+/// `Some` when the broker took any of the UNSUBSCRIBEs, holding only those packets'
+/// groups (see [`Left`]); an ended connection ([`Shared::connection_ended`]) answers
+/// none of those still waiting.
+///
+/// [`Shared::connection_ended`]: crate::handle::shared::Shared::connection_ended
 async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
     let filters: Vec<String> = lock(&mqtt.shared.topics)
         .keys()
@@ -339,7 +369,9 @@ async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
         .collect();
     // In UNSUBSCRIBEs the broker takes, as a connect's: it closes the connection at a
     // larger one, and the stop's acknowledgements and DISCONNECT would go with it. A
-    // filter too large for any was not subscribed on this connection either.
+    // filter too large for any was not subscribed on this connection either; with a
+    // persistent session the broker may still hold it (subscribed at a broker taking
+    // more) and go on giving this client its share: said visibly.
     let packets = mqtt
         .shared
         .split_packets(filters, |f| f, FilterPacket::Unsubscribe);
@@ -349,31 +381,46 @@ async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
             filter: truncate(&filter),
             limit,
         };
-        log::debug!(target: CLIENT_TARGET, "not leaving a shared subscription group before stopping: {e}");
+        if mqtt.shared.config.clean_session() {
+            log::debug!(target: CLIENT_TARGET, "not leaving a shared subscription group before stopping, not subscribed on this connection (clean session): {e}");
+        } else {
+            mqtt.emit_visible(
+                LogLevel::Warning,
+                format!("not leaving a shared subscription group before stopping: {e}; the persistent session may still hold it, and the broker give this client its share"),
+            );
+        }
     }
     if packets.chunks.is_empty() {
         return None;
     }
     // Each packet's answer for its own groups: one refused (or unanswered) leaves the
     // others left, and what the broker queued for them is still to be taken.
+    // A connection that ends answers none of those still waiting (with a persistent
+    // session Paho does not fail them): as `Mqtt::answered` for the user's requests.
     let sent = Instant::now();
     let deadline = tokio::time::Instant::now() + SHUTDOWN_TIMEOUT;
+    let ends = mqtt.shared.ends.subscribe();
     let answers: Vec<_> = packets
         .chunks
         .into_iter()
         .map(|chunk| {
             let answer = mqtt.shared.outbound.unsubscribe(chunk.clone());
-            async move { (chunk, tokio::time::timeout_at(deadline, answer).await) }
+            let answered = mqtt.answered(ends.clone(), answer);
+            async move { (chunk, tokio::time::timeout_at(deadline, answered).await) }
         })
         .collect();
     let mut filters = Vec::new();
     let (mut not_left, mut failure) = (0, None);
     for (chunk, answer) in futures::future::join_all(answers).await {
         match answer {
-            Ok(Ok(())) => filters.extend(chunk),
-            Ok(Err(e)) => {
+            Ok(Some(Ok(()))) => filters.extend(chunk),
+            Ok(Some(Err(e))) => {
                 not_left += chunk.len();
                 failure.get_or_insert_with(|| format!("failed: {e}"));
+            }
+            Ok(None) => {
+                not_left += chunk.len();
+                failure.get_or_insert_with(|| "failed: the connection ended".to_owned());
             }
             Err(_) => {
                 not_left += chunk.len();
@@ -563,5 +610,70 @@ mod tests {
         let x = "x".repeat(400);
         assert!(left.covers(&format!("2{x}")) && left.covers(&format!("3{x}")));
         assert!(!left.covers(&format!("0{x}")));
+    }
+
+    /// Two UNSUBSCRIBEs leave the groups; the broker refuses the first and the
+    /// connection ends before the second is answered: the stop goes on at once. Before,
+    /// it waited for the second's answer until `SHUTDOWN_TIMEOUT` (5 s), which a persistent
+    /// session's Paho never fails at a lost connection.
+    #[tokio::test(start_paused = true)]
+    async fn leaving_the_share_groups_ends_with_the_connection() {
+        use crate::handle::outbound::fake::{client, Fake, Unsubacks};
+        use crate::qos::QoS;
+
+        let fake = Fake::default().unsubacks(Unsubacks::Held);
+        let held = fake.unsubacks_held();
+        let mqtt = client(fake);
+        for i in 0..4 {
+            let f = format!("$share/g/{i}{}", "x".repeat(400));
+            lock(&mqtt.shared.topics).insert(f, QoS::AtLeastOnce);
+        }
+        let mut connack = paho_mqtt::Properties::new();
+        connack
+            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
+            .unwrap();
+        mqtt.shared.limits.connected(Some(&connack));
+        let started = Instant::now();
+        let m = mqtt.clone();
+        let leaving = tokio::spawn(async move { leave_share_groups(&m).await });
+        while lock(&held).len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        let refused = paho_mqtt::Error::ReasonCode(
+            paho_mqtt::ReasonCode::UnspecifiedError,
+            paho_mqtt::Properties::new(),
+        );
+        let first = lock(&held).remove(0);
+        first.send(Err(refused)).unwrap();
+        mqtt.shared.connection_ended();
+        assert!(leaving.await.unwrap().is_none(), "no group was left");
+        assert!(
+            started.elapsed() < SHUTDOWN_TIMEOUT,
+            "the stop waited {:?} (paused clock) for an answer the ended connection never gives",
+            started.elapsed()
+        );
+    }
+
+    /// With a persistent session, a share filter too large for any UNSUBSCRIBE the
+    /// broker takes may still be held by the broker (subscribed at one taking more): it
+    /// goes on giving this client its share. Said visibly; before, at debug level only.
+    #[tokio::test]
+    async fn a_share_group_too_large_to_leave_with_a_kept_session_is_said() {
+        use crate::handle::outbound::fake::{kept_session_client, Fake};
+        use crate::qos::QoS;
+
+        let (mqtt, sent) = kept_session_client(Fake::default(), &[]);
+        let filter = format!("$share/kept/{}", "k".repeat(2_000));
+        lock(&mqtt.shared.topics).insert(filter, QoS::AtLeastOnce);
+        let mut connack = paho_mqtt::Properties::new();
+        connack
+            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
+            .unwrap();
+        mqtt.shared.limits.connected(Some(&connack));
+        assert!(leave_share_groups(&mqtt).await.is_none());
+        assert!(lock(&sent).packets.is_empty());
+        let said = crate::visible::said::containing("$share/kept/");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].starts_with("WARN "), "{said:?}");
     }
 }

@@ -492,7 +492,7 @@ impl Mqtt {
     /// runtime stops. Paho C fails what waits for an answer only when it cleans the
     /// session: with a persistent session it would wait for ever, answers of a connection
     /// that ended being never sent again.
-    async fn answered<T>(
+    pub(crate) async fn answered<T>(
         &self,
         mut ends: watch::Receiver<u64>,
         answer: BoxFuture<'static, std::result::Result<T, paho_mqtt::Error>>,
