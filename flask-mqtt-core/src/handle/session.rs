@@ -56,8 +56,8 @@ impl Mqtt {
     ///
     /// A filter too large for any UNSUBSCRIBE is not sent (the broker would close the
     /// connection). With a clean session it was not subscribed on this connection either
-    /// (its SUBSCRIBE is larger still) and the broker holds nothing of an earlier one:
-    /// said at debug level, no error. With a persistent session the broker may hold it
+    /// (its SUBSCRIBE is larger still) and the broker holds nothing of an earlier one;
+    /// nor is it owed when subscribed again meanwhile: said at debug level, no error. With a persistent session the broker may hold it
     /// (subscribed at a broker taking more): owed, and [`Error::FilterLimit`].
     ///
     /// The first error, once every filter was sent or owed.
@@ -87,7 +87,7 @@ impl Mqtt {
                 if self.owe(std::slice::from_ref(&filter)) {
                     first.get_or_insert(e);
                 } else {
-                    log::debug!(target: CLIENT_TARGET, "not unsubscribing, the broker holds nothing of it (clean session): {e}");
+                    log::debug!(target: CLIENT_TARGET, "not unsubscribing, the broker holds nothing of it (clean session) or it was subscribed again meanwhile: {e}");
                 }
             }
             let mut chunks = packets.chunks.into_iter();
