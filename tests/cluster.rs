@@ -155,21 +155,63 @@ fn trace_names(cluster: &RmqttCluster, i: usize) -> Vec<String> {
 /// The packet identifiers missing from replica `i`'s packet traces: PUBLISHes the broker
 /// wrote to it that its Paho client never parsed (the trace has a line for each PUBLISH
 /// Paho parsed; bytes lost before, in the fork's buffered receive path, leave none).
-/// RMQTT numbers a session's PUBLISHes 1, 2, 3, ... as it writes them and sends a resumed
-/// session's unacknowledged ones again under their numbers, so with markers and drain
-/// jobs coming after the last job, every number up to the highest a replica received is
-/// in its traces unless its client lost that packet (checked against ten kept runs: no
-/// number missing). RMQTT's own loss leaves no missing number: the PUBLISH whose write
-/// failed had taken the number after the last one written, and the resumed session,
-/// which numbers on from the highest number it resends, gives that number again.
 fn missing_packet_ids(cluster: &RmqttCluster, i: usize) -> Vec<u32> {
-    let ids: BTreeSet<u32> = trace_names(cluster, i)
+    let traces: Vec<Vec<u32>> = trace_names(cluster, i)
         .iter()
-        .flat_map(|name| publishes_in(cluster, name))
-        .map(|(id, _)| id)
+        .map(|name| publishes_in(cluster, name).iter().map(|p| p.0).collect())
         .collect();
-    let last = ids.last().copied().unwrap_or(0);
-    (1..=last).filter(|id| !ids.contains(id)).collect()
+    missing_in_traces(&traces)
+}
+
+/// The packet identifiers missing from one replica's traces (one list per process, in
+/// the order its trace has them), each trace checked on its own from its first new
+/// packet ([`split_resent`]), since a resumed session may number from 1 again: every
+/// number from there up to the trace's highest is in it unless the client lost that
+/// packet. RMQTT numbers a session's new PUBLISHes one after another as it writes them
+/// and resends unacknowledged ones under their numbers; markers and drain jobs come after
+/// the last job, so a replica's highest number is not a lost one (checked against ten
+/// kept runs: no number missing). RMQTT's own loss leaves no missing number: the PUBLISH
+/// whose write failed had taken the number after the last one written and is in no
+/// session's in-flight window, so the resumed session either resends what was in flight
+/// and numbers on from the highest of it (giving the lost number again when the last one
+/// written was still in flight), or resends nothing and numbers from 1.
+fn missing_in_traces(traces: &[Vec<u32>]) -> Vec<u32> {
+    traces
+        .iter()
+        .flat_map(|ids| {
+            let (resent, first_new) = split_resent(ids);
+            let new: BTreeSet<u32> = ids.iter().skip(resent).copied().collect();
+            let last = new.last().copied().unwrap_or(0);
+            (first_new..=last).filter(move |id| !new.contains(id))
+        })
+        .collect()
+}
+
+/// How many of the PUBLISHes opening one process's trace (`ids`, packet identifiers in
+/// the order received) RMQTT resent from the session's earlier connection, and the
+/// number of the first new one. RMQTT 0.24: a session's identifier allocator starts at 1
+/// (`OutInflight::new`); a resumed session takes over the old one's in-flight PUBLISHes,
+/// moves its allocator past the highest of their numbers
+/// (`Session::transfer_session_state`, `advance_next_id`) and resends them under those
+/// numbers, highest first (popped off the end of the list), before anything new. So a
+/// trace that opens with 1 resent nothing (a new session, or one resumed with nothing in
+/// flight: it numbers from 1 again); one that opens higher opens with its resends, a run
+/// of falling numbers, and numbers its new PUBLISHes from the first (highest) of them
+/// plus one. Numbering never goes on from the killed connection's last number with
+/// nothing resent: a trace opening with that number + 1 opens with a resend (written
+/// to the killed replica, never parsed by it). With 16 in flight at most and 10,000 jobs
+/// a replica, a resend's number is never 1, nor does numbering wrap at 65,535.
+fn split_resent(ids: &[u32]) -> (usize, u32) {
+    match ids.first() {
+        Some(&first) if first > 1 => {
+            let resent = ids
+                .windows(2)
+                .position(|w| w[1] > w[0])
+                .map_or(ids.len(), |k| k + 1);
+            (resent, first + 1)
+        }
+        _ => (0, 1),
+    }
 }
 
 /// Packets of the killed replica's stream taken on each side of its gap.
@@ -181,12 +223,12 @@ const GAP_NEIGHBOURS: usize = 16;
 /// In delivery order the PUBLISH whose write failed at the kill came right after the last
 /// one written on the killed connection and right before the first new one the returning
 /// replica received. RMQTT resends a resumed session's in-flight PUBLISHes first, highest
-/// packet identifier first (the run of falling identifiers that opens the returning
-/// replica's trace; with nothing in flight, none, and new ones numbered from 1); the first
-/// identifier after that run is the first new PUBLISH. In the
-/// failing run of c0903db: the killed r1 got up to packet 4982 (job 14,945), the returning
-/// one got 4983 again (job 14,948), then 4984 (job 14,954): the job between, 14,951, was
-/// lost. RMQTT forwards jobs between nodes concurrently, so a replica's jobs come nearly,
+/// packet identifier first, and numbers new ones from the highest resend + 1; with
+/// nothing in flight it resends none and numbers new ones from 1 again ([`split_resent`]
+/// tells the resends opening the returning replica's trace from the first new PUBLISH).
+/// In the failing run of c0903db: the killed r1 got up to packet 4982 (job 14,945), the
+/// returning one got 4983 again (job 14,948), then 4984 (job 14,954): the job between,
+/// 14,951, was lost. RMQTT forwards jobs between nodes concurrently, so a replica's jobs come nearly,
 /// not strictly, in order (up to 147 jobs back in kept runs): the jobs the lost PUBLISH
 /// may have carried are those of the `GAP_NEIGHBOURS` packets on each side of the gap
 /// (their own spread takes in that disorder), widened by `WINDOW` jobs (the publishes in
@@ -201,18 +243,8 @@ fn gap_of(
     let job = |(_, payload): &(u32, String)| payload.parse::<u64>().ok().filter(|n| *n < JOBS);
     let killed = publishes_in(cluster, &format!("r{victim}"));
     let back = publishes_in(cluster, &format!("r{victim}-2"));
-    // With nothing in flight at the kill the resumed session numbers from 1 again and
-    // resends nothing; a resend's number is at most the in-flight window (16) below the
-    // last one the killed replica received.
-    let last_killed = killed.last().map_or(0, |p| p.0);
-    let resent = match back.first() {
-        Some((first, _)) if first + 16 >= last_killed => back
-            .windows(2)
-            .position(|w| w[1].0 > w[0].0)
-            .map_or(back.len(), |k| k + 1),
-        _ => 0,
-    };
-    let (resent, new) = back.split_at(resent);
+    let ids: Vec<u32> = back.iter().map(|p| p.0).collect();
+    let (resent, new) = back.split_at(split_resent(&ids).0);
     let before = killed[killed.len().saturating_sub(GAP_NEIGHBOURS)..]
         .iter()
         .chain(resent);
@@ -283,6 +315,31 @@ fn duplicated(times: &BTreeMap<u64, usize>) -> Vec<u64> {
         .filter(|(_, c)| **c > 1)
         .map(|(n, _)| *n)
         .collect()
+}
+
+/// Each process's trace is checked from its own first new packet: a returning replica
+/// whose session numbers from 1 again (nothing was in flight at the kill) and loses
+/// packet 3 misses 3, though the killed one's trace has it.
+#[test]
+fn a_missing_packet_id_is_found_in_each_trace_on_its_own() {
+    let killed: Vec<u32> = (1..=20).collect();
+    assert_eq!(missing_in_traces(&[killed.clone(), vec![1, 2, 4, 5]]), [3]);
+    // Resent 21 (written to the killed one, not parsed) and 19, then new from 22 on.
+    assert_eq!(
+        missing_in_traces(&[killed.clone(), vec![21, 19, 22, 24]]),
+        [23]
+    );
+    assert_eq!(missing_in_traces(&[killed.clone(), vec![21, 19, 23]]), [22]);
+    assert_eq!(
+        missing_in_traces(&[killed, vec![21, 19, 22, 23]]),
+        [0u32; 0]
+    );
+    assert_eq!(missing_in_traces(&[vec![1, 2, 4]]), [3]);
+    // The first new packet: after the resends, or the first one when numbering starts at 1.
+    assert_eq!(split_resent(&[4983, 4984, 4985]), (1, 4984));
+    assert_eq!(split_resent(&[4990, 4985, 4984, 4991]), (3, 4991));
+    assert_eq!(split_resent(&[1, 2, 3]), (0, 1));
+    assert_eq!(split_resent(&[]), (0, 1));
 }
 
 /// Three nodes, a replica on each, `n` jobs on node 1: every job handled exactly once,
