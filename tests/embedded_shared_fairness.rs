@@ -402,7 +402,8 @@ fn a_connection_with_a_full_window_gets_its_acks() {
         Some(vec![0x40, 2, 0, 7]),
         "the PUBACK of Y's own publish, its window full (within {within:?})"
     );
-    y.subscribe(&other); // waits for the SUBACK
+    // Waits for the SUBACK.
+    y.subscribe(&other);
     // The acks' wake sent acks only: nothing past Y's full window (a PUBLISH read while
     // waiting for them is kept by the harness and would show here).
     assert_eq!(
