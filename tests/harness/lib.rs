@@ -41,6 +41,8 @@
 //!   acknowledges nothing unless told to, for the embedded broker's sessions.
 //! * [`paho_client`] / [`RawClient`] — a `paho_mqtt` client without persistence, and a
 //!   client of Paho C's own API, for the tests of our Paho fork.
+//! * [`build_paho_c_harness`] — Paho C's sources and a C harness of `tests/c/` compiled
+//!   under ThreadSanitizer or AddressSanitizer.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
 //!   HTTP API.
@@ -83,6 +85,7 @@ mod loopback;
 mod mosquitto_cli;
 mod naming;
 mod packet;
+mod paho_c;
 mod paho_raw;
 mod prometheus;
 mod recorder;
@@ -117,6 +120,7 @@ pub use packet::{
     encode_connect, encode_disconnect_v5, encode_publish, encode_publish_v5, encode_suback_v5,
     encode_unsuback_v5, packet_id, read_packet, split_packets, DISCONNECT,
 };
+pub use paho_c::build_paho_c_harness;
 pub use paho_raw::{paho_client, RawClient};
 pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;

@@ -2180,13 +2180,34 @@ int Socket_continueWrites(struct pollfd* fds_write, int nfds, SOCKET* sock, mute
 #endif
 {
 	int rc1 = 0;
-	ListElement* curpending = mod_s.write_pending->first;
+	/* flask-mqtt patch 23 (docs/paho-fork.md, "a pending write closed while another
+	 * completes"): the sockets to continue are listed first, and each is looked up again in
+	 * mod_s.write_pending before it is continued. The walk kept a pointer to an element of
+	 * the list (the next one) while writecomplete ran with the mutex released, and another
+	 * thread may take the mutex then and close that socket (MQTTAsync_destroy, a connect
+	 * timeout, ...), which freed the element: the walk read freed memory. */
+	SOCKET few[8];
+	SOCKET* sockets = few;
+	ListElement* cur = NULL;
+	int count = 0, i;
 
 	FUNC_ENTRY;
-	while (curpending && curpending->content)
+	if (mod_s.write_pending->count > (int)(sizeof(few) / sizeof(few[0])) &&
+			(sockets = malloc((size_t)mod_s.write_pending->count * sizeof(sockets[0]))) == NULL)
+		goto exit; /* flask-mqtt patch 23: the next cycle continues them */
+	while (ListNextElement(mod_s.write_pending, &cur) != NULL && count < mod_s.write_pending->count)
 	{
-		int socket = *(int*)(curpending->content);
+		if (cur->content)
+			sockets[count++] = *(int*)(cur->content);
+	}
+	for (i = 0; i < count; ++i)
+	{
+		int socket = sockets[i];
 		int rc = 0;
+
+		/* flask-mqtt patch 23: closed (its pending write gone) while writecomplete ran */
+		if (ListFindItem(mod_s.write_pending, &socket, intcompare) == NULL)
+			continue;
 #if defined(USE_SELECT)
 
 		if (FD_ISSET(socket, pwset) && ((rc = Socket_continueWrite(socket)) != 0))
@@ -2205,12 +2226,8 @@ int Socket_continueWrites(struct pollfd* fds_write, int nfds, SOCKET* sock, mute
 #if defined(USE_SELECT)
 			FD_CLR(socket, &(mod_s.pending_wset));
 #endif
-			if (!ListRemove(mod_s.write_pending, curpending->content))
-			{
+			if (!ListRemoveItem(mod_s.write_pending, &socket, intcompare)) /* flask-mqtt patch 23 */
 				Log(LOG_SEVERE, -1, "Failed to remove pending write from list");
-				ListNextElement(mod_s.write_pending, &curpending);
-			}
-			curpending = mod_s.write_pending->current;
 
 			if (writeAvailable && rc > 0)
 				(*writeAvailable)(socket);
@@ -2222,8 +2239,6 @@ int Socket_continueWrites(struct pollfd* fds_write, int nfds, SOCKET* sock, mute
 				Paho_thread_lock_mutex(mutex);
 			}
 		}
-		else
-			ListNextElement(mod_s.write_pending, &curpending);
 
 		if (writecontinue && rc == 0)
 			(*writecontinue)(socket);
@@ -2234,6 +2249,9 @@ int Socket_continueWrites(struct pollfd* fds_write, int nfds, SOCKET* sock, mute
 			rc1 = SOCKET_ERROR;
 		}
 	}
+	if (sockets != few)
+		free(sockets);
+exit:
 	FUNC_EXIT_RC(rc1);
 	return rc1;
 }
