@@ -895,12 +895,15 @@ static int Socket_readaheadContinueWrites(SOCKET* sock, mutex_type mutex)
 {
 	struct pollfd* fds;
 	ListElement* cur = NULL;
+	/* flask-mqtt patch 23: read once, the size of fds and the bound of the walk alike
+	 * (another thread may append to the list meanwhile: docs/paho-fork.md, patch 23) */
+	int n = mod_s.write_pending->count; /* flask-mqtt patch 23 */
 	int nfds = 0;
 	int rc = 0;
 
-	if ((fds = malloc((size_t)mod_s.write_pending->count * sizeof(fds[0]))) == NULL)
+	if ((fds = malloc((size_t)n * sizeof(fds[0]))) == NULL) /* flask-mqtt patch 23: n */
 		return 0; /* the next poll of every socket continues them */
-	while (ListNextElement(mod_s.write_pending, &cur) != NULL && nfds < mod_s.write_pending->count)
+	while (nfds < n && ListNextElement(mod_s.write_pending, &cur) != NULL) /* flask-mqtt patch 23: n */
 	{
 		fds[nfds].fd = *(int*)(cur->content);
 		fds[nfds].events = POLLOUT;
@@ -2183,26 +2186,36 @@ int Socket_continueWrites(struct pollfd* fds_write, int nfds, SOCKET* sock, mute
 	/* flask-mqtt patch 23 (docs/paho-fork.md, "a pending write closed while another
 	 * completes"): the sockets to continue are listed first, and each is looked up again in
 	 * mod_s.write_pending before it is continued. The walk kept a pointer to an element of
-	 * the list (the next one) while writecomplete ran with the mutex released, and another
+	 * the list (its current one after the removal) while writecomplete ran with the mutex released, and another
 	 * thread may take the mutex then and close that socket (MQTTAsync_destroy, a connect
 	 * timeout, ...), which freed the element: the walk read freed memory. */
 	SOCKET few[8];
 	SOCKET* sockets = few;
 	ListElement* cur = NULL;
+	/* flask-mqtt patch 23: the count is read once and bounds both the array and the
+	 * listing: Socket_putdatas appends to the list without the socket mutex (the known
+	 * open race under patch 23), so the live count may grow during the listing */
+	int n = mod_s.write_pending->count;
 	int count = 0, i;
 
 	FUNC_ENTRY;
-	if (mod_s.write_pending->count > (int)(sizeof(few) / sizeof(few[0])) &&
-			(sockets = malloc((size_t)mod_s.write_pending->count * sizeof(sockets[0]))) == NULL)
+	if (n > (int)(sizeof(few) / sizeof(few[0])) &&
+			(sockets = malloc((size_t)n * sizeof(sockets[0]))) == NULL)
 		goto exit; /* flask-mqtt patch 23: the next cycle continues them */
-	while (ListNextElement(mod_s.write_pending, &cur) != NULL && count < mod_s.write_pending->count)
+	while (count < n && ListNextElement(mod_s.write_pending, &cur) != NULL) /* flask-mqtt patch 23 */
+	{ /* flask-mqtt patch 23 */
+		if (cur->content) /* flask-mqtt patch 23 */
+			sockets[count++] = *(int*)(cur->content); /* flask-mqtt patch 23 */
+	} /* flask-mqtt patch 23 */
+	/* flask-mqtt patch 23: a write added during this walk (by another thread while
+	 * writecomplete runs) is continued in the next cycle, not in this walk. A socket closed
+	 * during the walk whose number a new connection with a pending write took meanwhile is
+	 * found again below and continued with the old poll result: harmless (the pending data
+	 * is keyed by socket number and the write does not block: it writes or gets EAGAIN, as
+	 * after any spurious POLLOUT). */
+	for (i = 0; i < count; ++i) /* flask-mqtt patch 23 */
 	{
-		if (cur->content)
-			sockets[count++] = *(int*)(cur->content);
-	}
-	for (i = 0; i < count; ++i)
-	{
-		int socket = sockets[i];
+		int socket = sockets[i]; /* flask-mqtt patch 23 */
 		int rc = 0;
 
 		/* flask-mqtt patch 23: closed (its pending write gone) while writecomplete ran */
@@ -2249,9 +2262,9 @@ int Socket_continueWrites(struct pollfd* fds_write, int nfds, SOCKET* sock, mute
 			rc1 = SOCKET_ERROR;
 		}
 	}
-	if (sockets != few)
-		free(sockets);
-exit:
+	if (sockets != few) /* flask-mqtt patch 23 */
+		free(sockets); /* flask-mqtt patch 23 */
+exit: /* flask-mqtt patch 23: moved after the free */
 	FUNC_EXIT_RC(rc1);
 	return rc1;
 }
