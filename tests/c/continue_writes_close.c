@@ -110,7 +110,7 @@ static void hold_completion(SOCKET socket, int rc)
 		held = 1;
 		pthread_cond_broadcast(&cond);
 		if (!wait_for(&destroyed, 20))
-			fprintf(stderr, "continue-writes: B was not destroyed within 20 s\n");
+			fail("B not destroyed within 20 s");
 	}
 	pthread_mutex_unlock(&lock);
 	if (held)
