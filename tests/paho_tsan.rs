@@ -8,8 +8,9 @@
 //! Without patch 18 it reported three races, in each run: `MQTTAsync_inCallback` (from
 //! `MQTTAsync_send`) reading `sendThread_id` and `receiveThread_id` against the send and
 //! receive threads' writes, and `MQTTAsync_stop` writing `MQTTAsync_tostop` against the
-//! send thread's read. The library is built again here, not taken from the Rust build:
-//! that one has no sanitizer, and TSan needs every access instrumented.
+//! send thread's read. The library is built again, by the harness (`tests/harness/paho_c.rs`,
+//! `build_paho_c_harness`), not taken from the Rust build: that one has no sanitizer, and
+//! TSan needs every access instrumented.
 //!
 //! Needs a C compiler with ThreadSanitizer (`CC`, else `cc`; GCC's `libtsan`, in Debian's
 //! `gcc`). About 6 s to compile on one core.
