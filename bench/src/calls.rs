@@ -1,6 +1,7 @@
 //! `calls` mode: what one handler call costs dispatch, in process and without a broker
 //! (`mqtt::testing::TestClient`, the real dispatcher and workers on a two-thread runtime
 //! like the client's): an empty handler, sync with `concurrency = 1` and `= 4`, async with
+//! `concurrency = 1` and `= 4`, and an async handler that awaits once (`yield_now`), with
 //! `concurrency = 1` and `= 4`.
 //!
 //! - latency: one call at a time, injected and awaited to its end: median and 99th
@@ -9,8 +10,10 @@
 //!   the next: calls per second.
 //!
 //! ```text
-//! cargo run --release -p flask-mqtt-bench -- calls [--messages N] [--rounds R]
+//! cargo run --release -p flask-mqtt-bench -- calls [--messages N] [--rounds R] [--only TEXT]
 //! ```
+//!
+//! `--only TEXT`: the scenarios whose label contains `TEXT` (`"sync, concurrency 4"`).
 //!
 //! Figures only, never asserted. The handlers belong to the client `CALLS`
 //! (`broker = "CALLS"`), so the framework consumer of the other modes does not get them.
@@ -35,16 +38,30 @@ async fn async1() {}
 #[mqtt::on_message("calls/async4", broker = "CALLS", concurrency = 4)]
 async fn async4() {}
 
+/// Awaits once (as a handler that does I/O, sleeps or publishes): every call has to wait,
+/// so the calls that come while one waits run on the handler's worker, not inline.
+#[mqtt::on_message("calls/await1", broker = "CALLS")]
+async fn await1() {
+    tokio::task::yield_now().await;
+}
+
+#[mqtt::on_message("calls/await4", broker = "CALLS", concurrency = 4)]
+async fn await4() {
+    tokio::task::yield_now().await;
+}
+
 /// Calls injected back to back before they are awaited: half the handler's default
 /// queue, so that none waits in the dispatcher's backlog.
 const WINDOW: u64 = 512;
 
 /// The scenarios: label and topic.
-const SCENARIOS: [(&str, &str); 4] = [
+const SCENARIOS: [(&str, &str); 6] = [
     ("sync, concurrency 1", "calls/sync1"),
     ("sync, concurrency 4", "calls/sync4"),
     ("async, concurrency 1", "calls/async1"),
     ("async, concurrency 4", "calls/async4"),
+    ("awaits, concurrency 1", "calls/await1"),
+    ("awaits, concurrency 4", "calls/await4"),
 ];
 
 /// One scenario's figures (the median round's).
@@ -54,8 +71,9 @@ struct Figures {
     per_second: f64,
 }
 
-/// Runs the scenarios, `calls` calls each, `rounds` times; prints the table.
-pub(crate) fn run(calls: u64, rounds: usize) -> Result<(), String> {
+/// Runs the scenarios whose label contains `only` (all: ""), `calls` calls each,
+/// `rounds` times; prints the table.
+pub(crate) fn run(calls: u64, rounds: usize, only: &str) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,7 +84,7 @@ pub(crate) fn run(calls: u64, rounds: usize) -> Result<(), String> {
         "{:<22} {:>12} {:>12} {:>14}",
         "handler", "median call", "p99 call", "calls/s"
     );
-    for (label, topic) in SCENARIOS {
+    for (label, topic) in SCENARIOS.into_iter().filter(|(l, _)| l.contains(only)) {
         let mut runs = Vec::with_capacity(rounds);
         for _ in 0..rounds {
             runs.push(rt.block_on(scenario(topic, calls))?);

@@ -19,7 +19,8 @@
 //! one that cannot be is left out with the reason. The `soak` mode takes `--messages N` (default
 //! 1,000,000), `--rate R` (messages/s, default 20,000; 0 for bursts), `--window N` and
 //! `--max-inflight N`; see `soak.rs`. The `calls` mode takes `--messages N` (calls per figure,
-//! default 20,000) and `--rounds R` (default 3); see `calls.rs`.
+//! default 20,000), `--rounds R` (default 3) and `--only TEXT` (the scenarios whose label
+//! contains it); see `calls.rs`.
 //!
 //! Exits non-zero only when a consumer crashes (or never subscribes) or loses QoS 1
 //! messages, when a multi-handler consumer's handlers were called the wrong number of
@@ -184,7 +185,7 @@ fn main() -> ExitCode {
             println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,framework-ackfirst,flask,faststream,ruststream] [--max-inflight N] [--window N] [--skip publish,throughput,latency] [--chart PATH]");
             println!("       flask-mqtt-bench soak [--messages N] [--rate R] [--window N] [--max-inflight N]");
             println!("       flask-mqtt-bench chart REPORT [--chart PATH]   (redraws the chart from a run's printed report)");
-            println!("       flask-mqtt-bench calls [--messages N] [--rounds R]   (one handler call's cost, in process)");
+            println!("       flask-mqtt-bench calls [--messages N] [--rounds R] [--only TEXT]   (one handler call's cost, in process)");
             return ExitCode::SUCCESS;
         }
         Some("soak") => return soak_main(&args[1..]),
@@ -294,23 +295,26 @@ fn soak_main(args: &[String]) -> ExitCode {
     }
 }
 
-/// `calls [--messages N] [--rounds R]`: see `calls.rs`.
+/// `calls [--messages N] [--rounds R] [--only TEXT]`: see `calls.rs`.
 fn calls_main(args: &[String]) -> ExitCode {
     let mut calls = 20_000;
     let mut rounds = 3;
+    let mut only = String::new();
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
-        let value = rest.next().and_then(|v| v.parse::<u64>().ok());
+        let text = rest.next();
+        let value = text.and_then(|v| v.parse::<u64>().ok());
         match (flag.as_str(), value) {
             ("--messages", Some(n)) => calls = n.max(100),
             ("--rounds", Some(n)) => rounds = usize::try_from(n).unwrap_or(1).max(1),
+            ("--only", _) if text.is_some() => only = text.cloned().unwrap_or_default(),
             _ => {
-                eprintln!("flask-mqtt-bench: calls: `{flag}`: expected --messages N or --rounds R (try --help)");
+                eprintln!("flask-mqtt-bench: calls: `{flag}`: expected --messages N, --rounds R or --only TEXT (try --help)");
                 return ExitCode::from(2);
             }
         }
     }
-    match calls::run(calls, rounds) {
+    match calls::run(calls, rounds, &only) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("calls: FAILED: {e}");
