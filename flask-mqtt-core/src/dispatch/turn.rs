@@ -6,10 +6,10 @@
 //! so a handler that blocks (or computes) before its first `.await` does not hold up the
 //! next call's start.
 //!
-//! Passing the turn on takes no system call: a call woken for its turn is woken before
-//! it is passed on (see [`Turn::hand_on`]), and from the blocking pool, because woken
-//! from this thread Tokio would put it in this thread's LIFO slot, which no other thread
-//! takes from, behind the handler's first poll that comes next here (which may block).
+//! Passing the turn on takes no system call: a call woken for its turn is woken from
+//! the blocking pool once the turn is passed (see [`Turn::hand_on`]), because woken from
+//! this thread Tokio would put it in this thread's LIFO slot, which no other thread takes
+//! from, behind the handler's first poll that comes next here (which may block).
 //! A sync handler's call passes the turn on from the thread the handler runs on
 //! (`block_in_place`, or `spawn_blocking` on a current-thread runtime), just before
 //! calling it, and wakes the next call from there ([`Turn::pass_off_runtime`]): that
@@ -54,8 +54,8 @@ impl Turns {
 
 /// Not passed yet (the waiting call's waker in [`Slot::waker`]).
 const HELD: u8 = 0;
-/// About to be passed: the waiting call was woken, and polls again until it is (briefly:
-/// the call before it passes it on at once).
+/// About to be passed: the waiting call is woken once it is (from the blocking pool, see
+/// [`Turn::hand_on`]); polled meanwhile, it waits for that wake.
 const SOON: u8 = 1;
 const PASSED: u8 = 2;
 /// The call that held it was dropped before its own turn: wait for [`Slot::earlier`].
@@ -104,20 +104,20 @@ impl Turn {
         while let Some(relay) = self.after.clone() {
             match relay.state.load(Ordering::Acquire) {
                 PASSED => self.after = None,
-                SOON => {
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
                 FORWARDED => self.after = lock(&relay.slot).earlier.clone(),
-                _ if self.yields < YIELDS => {
+                HELD if self.yields < YIELDS => {
                     self.yields += 1;
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
+                // Held, or `SOON`: the call before this one is passing the turn on, and
+                // this one is woken once it has. Not polled again and again meanwhile:
+                // that spin, on a runtime thread, kept the passing thread from running on
+                // a busy machine (BENCHMARKS.md item 42).
                 _ => {
                     let mut slot = lock(&relay.slot);
-                    // Leaves `HELD` under the lock only.
-                    if relay.state.load(Ordering::Acquire) != HELD {
+                    // Leaves `HELD` and `SOON` under the lock only.
+                    if !matches!(relay.state.load(Ordering::Acquire), HELD | SOON) {
                         continue;
                     }
                     if !slot.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -167,28 +167,49 @@ impl Turn {
 
     /// Passes the turn on to the next call, or (`earlier`: this call was dropped before
     /// its turn) has it wait for the turn this one waited for. A call waiting is woken
-    /// first, and sees `SOON` until then: waking it takes a system call, which may let
-    /// the OS run another thread here for a while, and nothing that can must come
-    /// between passing the turn on and the handler's first poll (measured: 4 to 13 calls
-    /// of 5,000 started out of order when the next call could start during that wake).
+    /// once it is passed, and sees `SOON` until then: waking it from the blocking pool
+    /// (see [`wake_once_passed`]) takes a system call, which may let the OS run another
+    /// thread here for a while, and nothing that can must come between passing the turn
+    /// on and the handler's first poll (measured: 4 to 13 calls of 5,000 started out of
+    /// order when the next call could start during that wake). A call not waiting (not
+    /// polled yet, or yielding, see [`YIELDS`]) needs no wake: the turn is passed at
+    /// once.
     fn hand_on(&mut self, earlier: Option<Arc<Relay>>) {
         let Some(next) = self.next.take() else {
             return;
         };
+        {
+            let mut slot = lock(&next.slot);
+            if slot.waker.is_none() {
+                settle(&next, &mut slot, earlier);
+                return;
+            }
+            next.state.store(SOON, Ordering::Release);
+        }
+        let woken = wake_once_passed(&next);
         let waiting = {
             let mut slot = lock(&next.slot);
-            next.state.store(SOON, Ordering::Release);
-            slot.waker.take()
+            settle(&next, &mut slot, earlier);
+            if woken {
+                None
+            } else {
+                slot.waker.take()
+            }
         };
         if let Some(waker) = waiting {
-            wake_elsewhere(waker);
+            waker.wake();
         }
-        match earlier {
-            None => next.state.store(PASSED, Ordering::Release),
-            Some(earlier) => {
-                lock(&next.slot).earlier = Some(earlier);
-                next.state.store(FORWARDED, Ordering::Release);
-            }
+    }
+}
+
+/// Leaves `next`'s `HELD` or `SOON` (under the lock of its `slot`): passed, or forwarded
+/// to `earlier` (see [`Turn::hand_on`]).
+fn settle(next: &Relay, slot: &mut Slot, earlier: Option<Arc<Relay>>) {
+    match earlier {
+        None => next.state.store(PASSED, Ordering::Release),
+        Some(earlier) => {
+            slot.earlier = Some(earlier);
+            next.state.store(FORWARDED, Ordering::Release);
         }
     }
 }
@@ -200,24 +221,40 @@ impl Drop for Turn {
     }
 }
 
-/// Wakes the call waiting for its turn. On a multi-threaded runtime, from the blocking
-/// pool (see the module's doc): from there, any idle runtime thread takes it. Never
-/// unwinds: Tokio panics when the blocking pool has no thread and cannot start one,
-/// and the turn must still be passed on (`hand_on` stores it after this), so the call
-/// is then woken here.
-fn wake_elsewhere(waker: Waker) {
-    match tokio::runtime::Handle::try_current() {
-        Ok(rt) if rt.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            let here = waker.clone();
-            let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                drop(rt.spawn_blocking(move || waker.wake()));
-            }));
-            if spawned.is_err() {
-                here.wake();
-            }
-        }
-        _ => waker.wake(),
+/// Has the call waiting for `next`'s turn woken once the turn is passed (`SOON` until
+/// then, see [`Turn::hand_on`]): on a multi-threaded runtime, from the blocking pool (see
+/// the module's doc: from there, any idle runtime thread takes it). Returns whether it
+/// will be; if not (another runtime, or none), the caller wakes it once it passed the
+/// turn. Never unwinds: Tokio panics when the blocking pool has no thread and cannot
+/// start one, and the turn must still be passed on.
+///
+/// The blocking-pool thread waits for the pass, yielding its CPU meanwhile: the thread
+/// that passes stores it as soon as the `spawn_blocking` here returns, so that is short
+/// unless the OS stopped that thread, which the yield lets run. The waiting call used to
+/// be woken first and poll until the turn was passed, again and again on a runtime
+/// thread, which on a busy machine kept the passing thread from running (bench `calls`,
+/// BENCHMARKS.md item 42); a second wake, sent by the passing thread once passed, would
+/// put that system call between the pass and the handler's first poll.
+fn wake_once_passed(next: &Arc<Relay>) -> bool {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    if rt.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return false;
     }
+    let relay = Arc::clone(next);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        drop(rt.spawn_blocking(move || {
+            while relay.state.load(Ordering::Acquire) == SOON {
+                std::thread::yield_now();
+            }
+            let waiting = lock(&relay.slot).waker.take();
+            if let Some(waker) = waiting {
+                waker.wake();
+            }
+        }));
+    }))
+    .is_ok()
 }
 
 #[cfg(test)]
@@ -312,6 +349,101 @@ mod tests {
             polled.is_ready(),
             "the next call, polled while the turn's wake was under way, still waited"
         );
+    }
+
+    /// A waker that counts its wakes.
+    #[derive(Default)]
+    struct Counted(AtomicUsize);
+
+    impl std::task::Wake for Counted {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A waker that says so on a channel.
+    struct Told(Mutex<std::sync::mpsc::Sender<()>>);
+
+    impl std::task::Wake for Told {
+        fn wake(self: Arc<Self>) {
+            let _ = lock(&self.0).send(());
+        }
+    }
+
+    /// A call whose turn is about to be passed (`SOON`: the call before it, on a
+    /// multi-threaded runtime, has its wake sent and is about to pass the turn on) still
+    /// waits when polled, for a wake: it used to wake itself to be polled again at once,
+    /// again and again, a spin on a runtime thread that on a busy machine kept the
+    /// passing thread from running (BENCHMARKS.md item 42). Once passed, it is woken.
+    #[test]
+    fn a_call_polled_while_its_turn_is_about_to_be_passed_waits_for_a_wake() {
+        let mut turns = Turns::default();
+        let mut first = turns.next();
+        let mut second = turns.next();
+        assert!(first.wait().now_or_never().is_some());
+        let noop = futures::task::noop_waker();
+        for _ in 0..YIELDS {
+            let polled = second.poll_wait(&mut Context::from_waker(&noop));
+            assert!(polled.is_pending(), "the turn came before it was passed");
+        }
+        let Some(relay) = first.next.clone() else {
+            panic!("the first call has a turn to pass on");
+        };
+        // What `hand_on` stores before the wake's system call.
+        relay.state.store(SOON, Ordering::Release);
+        let counted = Arc::new(Counted::default());
+        let waker = Waker::from(Arc::clone(&counted));
+        let polled = second.poll_wait(&mut Context::from_waker(&waker));
+        assert!(
+            polled.is_pending(),
+            "the next call went ahead before the turn was passed"
+        );
+        assert_eq!(
+            counted.0.load(Ordering::SeqCst),
+            0,
+            "the next call, polled while its turn was about to be passed, woke itself to be polled again (a spin)"
+        );
+        relay.state.store(HELD, Ordering::Release);
+        first.pass();
+        assert_eq!(
+            counted.0.load(Ordering::SeqCst),
+            1,
+            "the next call was not woken once the turn was passed"
+        );
+        assert!(second.poll_wait(&mut Context::from_waker(&noop)).is_ready());
+    }
+
+    /// On a multi-threaded runtime, an async call's turn is passed, and the call waiting
+    /// for it woken from the blocking pool once it is: the wake comes, and then the turn.
+    #[test]
+    fn a_call_waiting_is_woken_from_the_blocking_pool_once_its_turn_is_passed() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let _in_runtime = rt.enter();
+        for _ in 0..100 {
+            let mut turns = Turns::default();
+            let mut first = turns.next();
+            let mut second = turns.next();
+            assert!(first.wait().now_or_never().is_some());
+            let noop = futures::task::noop_waker();
+            for _ in 0..YIELDS {
+                assert!(second
+                    .poll_wait(&mut Context::from_waker(&noop))
+                    .is_pending());
+            }
+            let (woken, woken_rx) = std::sync::mpsc::channel();
+            let waker = Waker::from(Arc::new(Told(Mutex::new(woken))));
+            assert!(second
+                .poll_wait(&mut Context::from_waker(&waker))
+                .is_pending());
+            first.pass();
+            woken_rx
+                .recv_timeout(DEADLINE)
+                .expect("the next call was never woken");
+            assert!(second.poll_wait(&mut Context::from_waker(&noop)).is_ready());
+        }
     }
 
     const SYNC_CALLS: u32 = 2_000;
