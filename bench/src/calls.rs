@@ -13,7 +13,8 @@
 //! cargo run --release -p flask-mqtt-bench -- calls [--messages N] [--rounds R] [--only TEXT]
 //! ```
 //!
-//! `--only TEXT`: the scenarios whose label contains `TEXT` (`"sync, concurrency 4"`).
+//! `--only TEXT`: the scenarios whose label starts with `TEXT` (`"sync, concurrency 4"`,
+//! `awaits`).
 //!
 //! Figures only, never asserted. The handlers belong to the client `CALLS`
 //! (`broker = "CALLS"`), so the framework consumer of the other modes does not get them.
@@ -71,7 +72,7 @@ struct Figures {
     per_second: f64,
 }
 
-/// Runs the scenarios whose label contains `only` (all: ""), `calls` calls each,
+/// Runs the scenarios whose label starts with `only` (all: ""), `calls` calls each,
 /// `rounds` times; prints the table.
 pub(crate) fn run(calls: u64, rounds: usize, only: &str) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -84,7 +85,7 @@ pub(crate) fn run(calls: u64, rounds: usize, only: &str) -> Result<(), String> {
         "{:<22} {:>12} {:>12} {:>14}",
         "handler", "median call", "p99 call", "calls/s"
     );
-    for (label, topic) in SCENARIOS.into_iter().filter(|(l, _)| l.contains(only)) {
+    for (label, topic) in SCENARIOS.into_iter().filter(|(l, _)| l.starts_with(only)) {
         let mut runs = Vec::with_capacity(rounds);
         for _ in 0..rounds {
             runs.push(rt.block_on(scenario(topic, calls))?);

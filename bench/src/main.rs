@@ -20,7 +20,7 @@
 //! 1,000,000), `--rate R` (messages/s, default 20,000; 0 for bursts), `--window N` and
 //! `--max-inflight N`; see `soak.rs`. The `calls` mode takes `--messages N` (calls per figure,
 //! default 20,000), `--rounds R` (default 3) and `--only TEXT` (the scenarios whose label
-//! contains it); see `calls.rs`.
+//! starts with it); see `calls.rs`.
 //!
 //! Exits non-zero only when a consumer crashes (or never subscribes) or loses QoS 1
 //! messages, when a multi-handler consumer's handlers were called the wrong number of
