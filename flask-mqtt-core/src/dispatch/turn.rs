@@ -6,8 +6,9 @@
 //! so a handler that blocks (or computes) before its first `.await` does not hold up the
 //! next call's start.
 //!
-//! Passing the turn on takes no system call: a call woken for its turn is woken from
-//! the blocking pool once the turn is passed (see [`Turn::hand_on`]), because woken from
+//! Nothing between passing the turn on and the handler's first poll takes a system call:
+//! a call woken for its turn is woken from the blocking pool once the turn is passed
+//! (see [`Turn::hand_on`]), because woken from
 //! this thread Tokio would put it in this thread's LIFO slot, which no other thread takes
 //! from, behind the handler's first poll that comes next here (which may block).
 //! A sync handler's call passes the turn on from the thread the handler runs on
@@ -224,9 +225,15 @@ impl Drop for Turn {
 /// Has the call waiting for `next`'s turn woken once the turn is passed (`SOON` until
 /// then, see [`Turn::hand_on`]): on a multi-threaded runtime, from the blocking pool (see
 /// the module's doc: from there, any idle runtime thread takes it). Returns whether it
-/// will be; if not (another runtime, or none), the caller wakes it once it passed the
-/// turn. Never unwinds: Tokio panics when the blocking pool has no thread and cannot
-/// start one, and the turn must still be passed on.
+/// will be; if not (another runtime, or none, or one shutting down), the caller wakes it
+/// once it passed the turn. Never unwinds: Tokio panics when the blocking pool has no
+/// thread and cannot start one, and the turn must still be passed on.
+///
+/// A runtime shutting down does not run the task: `spawn_blocking` returns all the same,
+/// with the task already cancelled, so finished (while `SOON` the task cannot finish by
+/// itself: it waits for the pass). A shutdown that begins after the task was queued and
+/// before a thread took it drops it too, unseen here: the runtime's tasks, the waiting
+/// call's among them, are dropped then as well.
 ///
 /// The blocking-pool thread waits for the pass, yielding its CPU meanwhile: the thread
 /// that passes stores it as soon as the `spawn_blocking` here returns, so that is short
@@ -244,7 +251,13 @@ fn wake_once_passed(next: &Arc<Relay>) -> bool {
     }
     let relay = Arc::clone(next);
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        drop(rt.spawn_blocking(move || {
+        let task = rt.spawn_blocking(move || {
+            // Bounded by what the passing thread does after its `spawn_blocking` returns:
+            // this check, then the lock of the slot and the store of `PASSED` (or
+            // `FORWARDED`) in `hand_on`. Longer only while the OS stops that thread, and
+            // the yield lets it run. No Condvar: its notify, a system call once this
+            // thread waits, would come on the passing thread between the pass and the
+            // handler's first poll.
             while relay.state.load(Ordering::Acquire) == SOON {
                 std::thread::yield_now();
             }
@@ -252,9 +265,11 @@ fn wake_once_passed(next: &Arc<Relay>) -> bool {
             if let Some(waker) = waiting {
                 waker.wake();
             }
-        }));
+        });
+        // Finished while `SOON`: cancelled, never run (a runtime shutting down).
+        !task.is_finished()
     }))
-    .is_ok()
+    .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -375,6 +390,10 @@ mod tests {
     /// waits when polled, for a wake: it used to wake itself to be polled again at once,
     /// again and again, a spin on a runtime thread that on a busy machine kept the
     /// passing thread from running (BENCHMARKS.md item 42). Once passed, it is woken.
+    ///
+    /// Stores `SOON`, then `HELD` again, by hand, and passes with no runtime: only the
+    /// wait is tested here, and the wake from the passing thread (no runtime), not the
+    /// one from the blocking pool (see the next tests).
     #[test]
     fn a_call_polled_while_its_turn_is_about_to_be_passed_waits_for_a_wake() {
         let mut turns = Turns::default();
@@ -444,6 +463,41 @@ mod tests {
                 .expect("the next call was never woken");
             assert!(second.poll_wait(&mut Context::from_waker(&noop)).is_ready());
         }
+    }
+
+    /// On a runtime shutting down, `spawn_blocking` returns but drops its task without
+    /// running it: the call waiting for the turn is woken by the passing call instead.
+    #[test]
+    fn a_call_waiting_is_woken_when_the_blocking_pool_is_shut_down() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
+        let handle = rt.handle().clone();
+        rt.shutdown_background();
+        let _in_runtime = handle.enter();
+        let mut turns = Turns::default();
+        let mut first = turns.next();
+        let mut second = turns.next();
+        assert!(first.wait().now_or_never().is_some());
+        let noop = futures::task::noop_waker();
+        for _ in 0..YIELDS {
+            assert!(second
+                .poll_wait(&mut Context::from_waker(&noop))
+                .is_pending());
+        }
+        let counted = Arc::new(Counted::default());
+        let waker = Waker::from(Arc::clone(&counted));
+        assert!(second
+            .poll_wait(&mut Context::from_waker(&waker))
+            .is_pending());
+        first.pass();
+        assert_eq!(
+            counted.0.load(Ordering::SeqCst),
+            1,
+            "the next call was not woken once the turn was passed on a runtime shutting down"
+        );
+        assert!(second.poll_wait(&mut Context::from_waker(&noop)).is_ready());
     }
 
     const SYNC_CALLS: u32 = 2_000;
