@@ -14,7 +14,7 @@
 //! ```
 //!
 //! `--only TEXT`: the scenarios whose label starts with `TEXT` (`"sync, concurrency 4"`,
-//! `awaits`).
+//! `awaits`); a `TEXT` that starts no label exits with status 2.
 //!
 //! Figures only, never asserted. The handlers belong to the client `CALLS`
 //! (`broker = "CALLS"`), so the framework consumer of the other modes does not get them.
@@ -64,6 +64,11 @@ const SCENARIOS: [(&str, &str); 6] = [
     ("awaits, concurrency 1", "calls/await1"),
     ("awaits, concurrency 4", "calls/await4"),
 ];
+
+/// The scenarios' labels, which `--only` picks from.
+pub(crate) fn labels() -> impl Iterator<Item = &'static str> {
+    SCENARIOS.into_iter().map(|(label, _)| label)
+}
 
 /// One scenario's figures (the median round's).
 struct Figures {

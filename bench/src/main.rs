@@ -20,7 +20,7 @@
 //! 1,000,000), `--rate R` (messages/s, default 20,000; 0 for bursts), `--window N` and
 //! `--max-inflight N`; see `soak.rs`. The `calls` mode takes `--messages N` (calls per figure,
 //! default 20,000), `--rounds R` (default 3) and `--only TEXT` (the scenarios whose label
-//! starts with it); see `calls.rs`.
+//! starts with it; exits 2 when it starts none); see `calls.rs`.
 //!
 //! Exits non-zero only when a consumer crashes (or never subscribes) or loses QoS 1
 //! messages, when a multi-handler consumer's handlers were called the wrong number of
@@ -307,12 +307,26 @@ fn calls_main(args: &[String]) -> ExitCode {
         match (flag.as_str(), value) {
             ("--messages", Some(n)) => calls = n.max(100),
             ("--rounds", Some(n)) => rounds = usize::try_from(n).unwrap_or(1).max(1),
-            ("--only", _) if text.is_some() => only = text.cloned().unwrap_or_default(),
+            ("--only", _) => match text {
+                Some(text) => only = text.clone(),
+                None => {
+                    eprintln!("flask-mqtt-bench: calls: `--only` needs a TEXT (try --help)");
+                    return ExitCode::from(2);
+                }
+            },
             _ => {
                 eprintln!("flask-mqtt-bench: calls: `{flag}`: expected --messages N, --rounds R or --only TEXT (try --help)");
                 return ExitCode::from(2);
             }
         }
+    }
+    if !calls::labels().any(|label| label.starts_with(&only)) {
+        let labels: Vec<_> = calls::labels().map(|l| format!("`{l}`")).collect();
+        eprintln!(
+            "flask-mqtt-bench: calls: `--only {only}` matches no scenario; labels: {}",
+            labels.join(", ")
+        );
+        return ExitCode::from(2);
     }
     match calls::run(calls, rounds, &only) {
         Ok(()) => ExitCode::SUCCESS,
