@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::session::Session;
-use crate::error::{shown_uri, truncate, Error};
+use crate::error::shown_uri;
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::event::payloads::{DisconnectReason, Disconnected};
 use crate::event::Event;
@@ -376,11 +376,7 @@ async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
         .shared
         .split_packets(filters, |f| f, FilterPacket::Unsubscribe);
     for (filter, limit) in packets.too_large {
-        let e = Error::FilterLimit {
-            request: FilterPacket::Unsubscribe.name(),
-            filter: truncate(&filter),
-            limit,
-        };
+        let e = FilterPacket::Unsubscribe.too_large(&filter, limit);
         if mqtt.shared.config.clean_session() {
             log::debug!(target: CLIENT_TARGET, "not leaving a shared subscription group before stopping, not subscribed on this connection (clean session): {e}");
         } else {

@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
-use crate::error::PublishLimit;
+use crate::error::{truncate, Error, PublishLimit};
 use crate::qos::QoS;
 
 /// The largest remaining length a packet may have (four bytes of variable byte integer,
@@ -112,6 +112,16 @@ impl FilterPacket {
         match self {
             FilterPacket::Subscribe => "SUBSCRIBE",
             FilterPacket::Unsubscribe => "UNSUBSCRIBE",
+        }
+    }
+
+    /// The error for `filter` over `limit`, alone too large for this packet (a pair of
+    /// [`Packets::too_large`]): the one way it is said, returned or logged.
+    pub(crate) fn too_large(self, filter: &str, limit: PublishLimit) -> Error {
+        Error::FilterLimit {
+            request: self.name(),
+            filter: truncate(filter),
+            limit,
         }
     }
 

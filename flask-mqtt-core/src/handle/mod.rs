@@ -358,11 +358,7 @@ impl Mqtt {
     /// Says visibly that the `kind` of `filter`, over `limit`, is not sent at a connect:
     /// the broker would close the connection, and every reconnect would send it again.
     pub(super) fn not_sent(&self, kind: FilterPacket, filter: &str, limit: PublishLimit) {
-        let e = Error::FilterLimit {
-            request: kind.name(),
-            filter: truncate(filter),
-            limit,
-        };
+        let e = kind.too_large(filter, limit);
         self.emit_visible(LogLevel::Err, format!("{e}; the other filters are sent"));
     }
 

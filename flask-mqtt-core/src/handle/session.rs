@@ -79,11 +79,7 @@ impl Mqtt {
                 .shared
                 .split_packets(left, |f| f, FilterPacket::Unsubscribe);
             for (filter, limit) in packets.too_large {
-                let e = Error::FilterLimit {
-                    request: FilterPacket::Unsubscribe.name(),
-                    filter: truncate(&filter),
-                    limit,
-                };
+                let e = FilterPacket::Unsubscribe.too_large(&filter, limit);
                 if self.owe(std::slice::from_ref(&filter)) {
                     first.get_or_insert(e);
                 } else {

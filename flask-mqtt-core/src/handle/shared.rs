@@ -16,7 +16,7 @@ use super::replies::Requests;
 use super::state::States;
 use crate::ack::watermark::Watermark;
 use crate::config::{Config, ProtocolVersion};
-use crate::error::{truncate, Error, Result};
+use crate::error::Result;
 use crate::metrics::recorder::ClientMetrics;
 use crate::qos::QoS;
 use crate::sync::lock;
@@ -99,17 +99,14 @@ impl Shared {
             .split_packets(items, filter, kind, v5, SUBSCRIBE_CHUNK)
     }
 
-    /// [`Error::FilterLimit`] when a `kind` packet of `filter` alone is larger than the
-    /// broker connected to (or last) takes: not to be sent, the broker would close the
-    /// connection (and the next connect would send it again).
+    /// [`Error::FilterLimit`](crate::error::Error::FilterLimit) when a `kind` packet of
+    /// `filter` alone is larger than the broker connected to (or last) takes: not to be
+    /// sent, the broker would close the connection (and the next connect would send it
+    /// again).
     pub(crate) fn fits_alone(&self, filter: &str, kind: FilterPacket) -> Result<()> {
         let packets = self.split_packets(vec![filter], |f| f, kind);
         match packets.too_large.first() {
-            Some((_, limit)) => Err(Error::FilterLimit {
-                request: kind.name(),
-                filter: truncate(filter),
-                limit: *limit,
-            }),
+            Some((_, limit)) => Err(kind.too_large(filter, *limit)),
             None => Ok(()),
         }
     }
