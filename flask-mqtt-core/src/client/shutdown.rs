@@ -453,6 +453,7 @@ async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handle::outbound::fake::{subscribed_client, Fake, HeldUnsubacks, Unsubacks};
 
     #[test]
     fn the_quiet_wait_follows_the_round_trip_within_its_bounds() {
@@ -511,26 +512,14 @@ mod tests {
     /// more, and the broker closed the connection in the middle of the stop.
     #[tokio::test]
     async fn leaving_the_share_groups_fits_the_brokers_maximum_packet_size() {
-        use crate::handle::outbound::fake::{client, Fake, Packet};
-        use crate::qos::QoS;
+        use crate::handle::outbound::fake::Packet;
 
-        let fake = Fake::default();
-        let sent = fake.sent();
-        let mqtt = client(fake);
         let filters: Vec<String> = (0..10)
             .map(|i| format!("$share/g/{i}{}", "x".repeat(290)))
             .collect();
-        for f in filters
-            .iter()
-            .chain([&format!("$share/g/{}", "h".repeat(2_000))])
-        {
-            lock(&mqtt.shared.topics).insert(f.clone(), QoS::AtLeastOnce);
-        }
-        let mut connack = paho_mqtt::Properties::new();
-        connack
-            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
-            .unwrap();
-        mqtt.shared.limits.connected(Some(&connack));
+        let huge = format!("$share/g/{}", "h".repeat(2_000));
+        let all = [filters.as_slice(), &[huge]].concat();
+        let (mqtt, sent) = subscribed_client(Fake::default(), &all, 1_000);
         let left = leave_share_groups(&mqtt).await.unwrap();
         let packets = lock(&sent).packets.clone();
         let lens: Vec<usize> = packets
@@ -560,27 +549,25 @@ mod tests {
         assert!(!left.covers("other/1"));
     }
 
+    /// A client in four share groups (`$share/g/0xxx..` to `3xxx..`, 410-byte filters),
+    /// whose broker takes 1,000 bytes at most (two filters an UNSUBSCRIBE) and holds its
+    /// UNSUBACKs: the senders of their answers.
+    fn four_groups_held() -> (Mqtt, HeldUnsubacks) {
+        let fake = Fake::default().unsubacks(Unsubacks::Held);
+        let held = fake.unsubacks_held();
+        let filters: Vec<String> = (0..4)
+            .map(|i| format!("$share/g/{i}{}", "x".repeat(400)))
+            .collect();
+        (subscribed_client(fake, &filters, 1_000).0, held)
+    }
+
     /// Two UNSUBSCRIBEs leave the groups; the broker refuses the first (MQTT 5 reason
     /// code) and takes the second: the stop waits for what the broker queued for the
     /// groups of the second, and only for those. Before, one refusal made it `None`
     /// (no quiet wait) for all.
     #[tokio::test]
     async fn groups_left_by_one_packet_are_waited_for_when_another_is_refused() {
-        use crate::handle::outbound::fake::{client, Fake, Unsubacks};
-        use crate::qos::QoS;
-
-        let fake = Fake::default().unsubacks(Unsubacks::Held);
-        let held = fake.unsubacks_held();
-        let mqtt = client(fake);
-        for i in 0..4 {
-            let f = format!("$share/g/{i}{}", "x".repeat(400));
-            lock(&mqtt.shared.topics).insert(f, QoS::AtLeastOnce);
-        }
-        let mut connack = paho_mqtt::Properties::new();
-        connack
-            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
-            .unwrap();
-        mqtt.shared.limits.connected(Some(&connack));
+        let (mqtt, held) = four_groups_held();
         let m = mqtt.clone();
         let leaving = tokio::spawn(async move { leave_share_groups(&m).await });
         let both_sent = async {
@@ -614,21 +601,7 @@ mod tests {
     /// session's Paho never fails at a lost connection.
     #[tokio::test(start_paused = true)]
     async fn leaving_the_share_groups_ends_with_the_connection() {
-        use crate::handle::outbound::fake::{client, Fake, Unsubacks};
-        use crate::qos::QoS;
-
-        let fake = Fake::default().unsubacks(Unsubacks::Held);
-        let held = fake.unsubacks_held();
-        let mqtt = client(fake);
-        for i in 0..4 {
-            let f = format!("$share/g/{i}{}", "x".repeat(400));
-            lock(&mqtt.shared.topics).insert(f, QoS::AtLeastOnce);
-        }
-        let mut connack = paho_mqtt::Properties::new();
-        connack
-            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
-            .unwrap();
-        mqtt.shared.limits.connected(Some(&connack));
+        let (mqtt, held) = four_groups_held();
         let started = Instant::now();
         let m = mqtt.clone();
         let leaving = tokio::spawn(async move { leave_share_groups(&m).await });
@@ -655,17 +628,13 @@ mod tests {
     /// goes on giving this client its share. Said visibly; before, at debug level only.
     #[tokio::test]
     async fn a_share_group_too_large_to_leave_with_a_kept_session_is_said() {
-        use crate::handle::outbound::fake::{kept_session_client, Fake};
+        use crate::handle::outbound::fake::{announcing, kept_session_client};
         use crate::qos::QoS;
 
         let (mqtt, sent) = kept_session_client(Fake::default(), &[]);
         let filter = format!("$share/kept/{}", "k".repeat(2_000));
         lock(&mqtt.shared.topics).insert(filter, QoS::AtLeastOnce);
-        let mut connack = paho_mqtt::Properties::new();
-        connack
-            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
-            .unwrap();
-        mqtt.shared.limits.connected(Some(&connack));
+        announcing(&mqtt, 1_000);
         assert!(leave_share_groups(&mqtt).await.is_none());
         assert!(lock(&sent).packets.is_empty());
         let said = crate::visible::said::containing("$share/kept/");

@@ -348,6 +348,33 @@ pub(crate) mod fake {
         (client_with(fake, kept_session(), declared), sent)
     }
 
+    /// A handle in front of `fake` (as [`client`]) with `filters` recorded (QoS 1, as
+    /// subscribed), whose broker announced a Maximum Packet Size of `max` bytes
+    /// ([`announcing`]); and what `fake` sends.
+    pub(crate) fn subscribed_client(
+        fake: Fake,
+        filters: &[String],
+        max: i32,
+    ) -> (Mqtt, Arc<Mutex<Sent>>) {
+        let sent = fake.sent();
+        let mqtt = client(fake);
+        for f in filters {
+            lock(&mqtt.shared.topics).insert(f.clone(), QoS::AtLeastOnce);
+        }
+        announcing(&mqtt, max);
+        (mqtt, sent)
+    }
+
+    /// `mqtt`'s broker announced a Maximum Packet Size of `max` bytes (in the CONNACK
+    /// of its last connect).
+    pub(crate) fn announcing(mqtt: &Mqtt, max: i32) {
+        let mut connack = paho_mqtt::Properties::new();
+        connack
+            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, max)
+            .unwrap();
+        mqtt.shared.limits.connected(Some(&connack));
+    }
+
     /// [`client`] with `config`, and handlers declaring `declared` (QoS 1).
     pub(crate) fn client_with(outbound: impl Outbound, config: Config, declared: &[&str]) -> Mqtt {
         client_and_input(outbound, config, declared).0

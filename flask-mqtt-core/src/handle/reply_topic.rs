@@ -344,7 +344,9 @@ mod tests {
 
     use crate::error::Error;
     use crate::handle::health::ConnectionState;
-    use crate::handle::outbound::fake::{client, connected_with_request, Fake, Subacks, Unsubacks};
+    use crate::handle::outbound::fake::{
+        announcing, client, connected_with_request, Fake, Subacks, Unsubacks,
+    };
     use crate::handle::replies::{Suback, Subscribing};
     use crate::handle::Mqtt;
     use crate::qos::QoS;
@@ -537,11 +539,7 @@ mod tests {
         mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
         mqtt.shared
             .set_state(ConnectionState::Connected, |h| h.connects += 1);
-        let mut connack = paho_mqtt::Properties::new();
-        connack
-            .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, 1_000)
-            .unwrap();
-        mqtt.shared.limits.connected(Some(&connack));
+        announcing(&mqtt, 1_000);
         let res = request.await.unwrap();
         assert!(matches!(res, Err(Error::NoReply { .. })), "{res:?}");
         let unsubscribed: Vec<usize> = lock(&sent).unsubscribed.iter().map(String::len).collect();

@@ -1,12 +1,12 @@
 //! A connect's SUBSCRIBEs and UNSUBSCRIBEs within the broker's Maximum Packet Size.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::health::MAX_REFUSED_AT_RUN_TIME;
 use super::outbound::fake::{
-    client_with, connected_with_request, kept_session_client, Connection, Fake, Packet, Sent,
-    Unsubacks,
+    announcing, client_with, connected_with_request, kept_session_client, subscribed_client,
+    Connection, Fake, HeldUnsubacks, Packet, Sent, Unsubacks,
 };
 use super::tests::until;
 use super::Mqtt;
@@ -15,15 +15,6 @@ use crate::error::Error;
 use crate::qos::QoS;
 use crate::sync::lock;
 use crate::visible::said;
-
-/// A broker that announced a Maximum Packet Size of `max` bytes.
-fn announcing(mqtt: &Mqtt, max: i32) {
-    let mut connack = paho_mqtt::Properties::new();
-    connack
-        .push_int(paho_mqtt::PropertyCode::MaximumPacketSize, max)
-        .unwrap();
-    mqtt.shared.limits.connected(Some(&connack));
-}
 
 /// A connect to a broker that announced a Maximum Packet Size of `max` bytes, finding
 /// the session present: done.
@@ -59,6 +50,41 @@ fn long_filters(tag: &str) -> Vec<String> {
     (0..10)
         .map(|i| format!("{tag}{i}{}", "x".repeat(299 - tag.len())))
         .collect()
+}
+
+/// An `unsubscribe_all` under way whose UNSUBSCRIBEs wait for the test's answer.
+struct Unsubscribing {
+    held: HeldUnsubacks,
+    task: tokio::task::JoinHandle<crate::error::Result<()>>,
+}
+
+impl Unsubscribing {
+    /// Answers each UNSUBSCRIBE as it comes (granted) until `unsubscribe_all` returns;
+    /// what it returned.
+    async fn answered(self) -> crate::error::Result<()> {
+        let Unsubscribing { held, task } = self;
+        until("every UNSUBSCRIBE answered", || {
+            if let Some(answer) = lock(&held).pop() {
+                assert!(answer.send(Ok(())).is_ok(), "an UNSUBSCRIBE not awaited");
+            }
+            task.is_finished()
+        })
+        .await;
+        task.await.unwrap()
+    }
+}
+
+/// A client with `filters` subscribed, whose broker takes 1,000 bytes at most and holds
+/// its UNSUBACKs, once its `unsubscribe_all` has sent the first UNSUBSCRIBE; what the
+/// client sends.
+async fn unsubscribing_all(filters: &[String]) -> (Mqtt, Arc<Mutex<Sent>>, Unsubscribing) {
+    let fake = Fake::default().unsubacks(Unsubacks::Held);
+    let held = fake.unsubacks_held();
+    let (mqtt, sent) = subscribed_client(fake, filters, 1_000);
+    let m = mqtt.clone();
+    let task = tokio::spawn(async move { m.unsubscribe_all().await });
+    until("the first UNSUBSCRIBE", || lock(&held).len() == 1).await;
+    (mqtt, sent, Unsubscribing { held, task })
 }
 
 /// The filters of each packet, as a size a broker would count (MQTT 3.1.1: no
@@ -196,27 +222,11 @@ async fn filters_too_large_at_a_connect_are_listed_refused_within_the_cap() {
 /// answers by closing the connection.
 #[tokio::test]
 async fn unsubscribe_all_fits_the_brokers_maximum_packet_size() {
-    let fake = Fake::default().unsubacks(Unsubacks::Held);
-    let (sent, held) = (fake.sent(), fake.unsubacks_held());
-    let mqtt = client_with(fake, Config::default(), &[]);
     let filters = long_filters("u");
-    for f in &filters {
-        lock(&mqtt.shared.topics).insert(f.clone(), QoS::AtLeastOnce);
-    }
-    announcing(&mqtt, 1_000);
-    let m = mqtt.clone();
-    let unsubscribing = tokio::spawn(async move { m.unsubscribe_all().await });
-    until("the first UNSUBSCRIBE", || lock(&held).len() == 1).await;
+    let (mqtt, sent, unsubscribing) = unsubscribing_all(&filters).await;
     let back = filters[9].clone();
     mqtt.subscribe(&back, QoS::AtMostOnce).await.unwrap();
-    until("every UNSUBSCRIBE answered", || {
-        if let Some(answer) = lock(&held).pop() {
-            assert!(answer.send(Ok(())).is_ok(), "an UNSUBSCRIBE not awaited");
-        }
-        unsubscribing.is_finished()
-    })
-    .await;
-    unsubscribing.await.unwrap().unwrap();
+    unsubscribing.answered().await.unwrap();
     let packets: Vec<Packet> = lock(&sent)
         .packets
         .iter()
@@ -335,26 +345,10 @@ async fn unsubscribe_while_disconnected_owes_a_filter_too_large_without_error() 
 /// first broker (three filters, 917 bytes), which closes the connection at them.
 #[tokio::test]
 async fn unsubscribe_all_reads_the_brokers_limit_at_each_packet() {
-    let fake = Fake::default().unsubacks(Unsubacks::Held);
-    let (sent, held) = (fake.sent(), fake.unsubacks_held());
-    let mqtt = client_with(fake, Config::default(), &[]);
     let filters = long_filters("r");
-    for f in &filters {
-        lock(&mqtt.shared.topics).insert(f.clone(), QoS::AtLeastOnce);
-    }
-    announcing(&mqtt, 1_000);
-    let m = mqtt.clone();
-    let unsubscribing = tokio::spawn(async move { m.unsubscribe_all().await });
-    until("the first UNSUBSCRIBE", || lock(&held).len() == 1).await;
+    let (mqtt, sent, unsubscribing) = unsubscribing_all(&filters).await;
     announcing(&mqtt, 700);
-    until("every UNSUBSCRIBE answered", || {
-        if let Some(answer) = lock(&held).pop() {
-            assert!(answer.send(Ok(())).is_ok(), "an UNSUBSCRIBE not awaited");
-        }
-        unsubscribing.is_finished()
-    })
-    .await;
-    unsubscribing.await.unwrap().unwrap();
+    unsubscribing.answered().await.unwrap();
     let packets = lock(&sent).packets.clone();
     let sizes: Vec<usize> = packets.iter().map(packet_size).collect();
     assert!(sizes[0] <= 1_000, "packet sizes {sizes:?}");
