@@ -125,28 +125,7 @@ impl SocketClient {
     /// [`SocketClient::next_publish`]), a PUBACK of the client's own publishes included;
     /// `None` if none came. The read timeout is [`SOCKET_CLIENT_TIMEOUT`] again after.
     pub fn try_next_non_publish(&mut self, within: Duration) -> Option<Vec<u8>> {
-        let deadline = Instant::now() + within;
-        let got = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break None;
-            }
-            self.stream.set_read_timeout(Some(left)).unwrap();
-            match read_packet(&mut self.stream) {
-                Ok(p) if p[0] >> 4 == 3 => self.early.push_back(p),
-                Ok(p) => break Some(p),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("the connection failed: {e}"),
-            }
-        };
-        self.stream
-            .set_read_timeout(Some(SOCKET_CLIENT_TIMEOUT))
-            .unwrap();
-        got
+        self.try_next_where(within, |p| p[0] >> 4 != 3)
     }
 
     /// Publishes `payload` to `topic` at QoS 1 (packet identifier 3) and unsubscribes from
@@ -187,22 +166,9 @@ impl SocketClient {
     /// The next PUBLISH this connection receives, as (topic, payload, packet identifier),
     /// not acknowledged; other packets (the PUBACK of its own publish) are skipped.
     pub fn next_publish(&mut self, what: &str) -> (String, String, u16) {
-        loop {
-            let p = match self.early.pop_front() {
-                Some(p) => p,
-                None => read_packet(&mut self.stream).unwrap_or_else(|e| {
-                    panic!(
-                        "{what}: no PUBLISH from the embedded broker within \
-                         {SOCKET_CLIENT_TIMEOUT:?}: {e}"
-                    )
-                }),
-            };
-            if p[0] >> 4 != 3 {
-                continue;
-            }
-            assert_eq!(p[0] & 0x06, 0x02, "{what}: a QoS 1 PUBLISH: {p:?}");
-            return parse_publish(&p);
-        }
+        let p = self.next_publish_packet(what);
+        assert_eq!(p[0] & 0x06, 0x02, "{what}: a QoS 1 PUBLISH: {p:?}");
+        parse_publish(&p)
     }
 
     /// Publishes `payload` to `topic` at QoS 0.
@@ -215,6 +181,13 @@ impl SocketClient {
     /// The next PUBLISH this connection receives, of any QoS, as (topic, payload, QoS,
     /// packet identifier if it has one), not acknowledged; other packets are skipped.
     pub fn next_publish_any_qos(&mut self, what: &str) -> (String, String, u8, Option<u16>) {
+        parse_publish_any_qos(&self.next_publish_packet(what))
+    }
+
+    /// The next PUBLISH packet this connection receives, those kept earlier first; other
+    /// packets are skipped. Panics, saying `what`, if none comes within
+    /// [`SOCKET_CLIENT_TIMEOUT`].
+    fn next_publish_packet(&mut self, what: &str) -> Vec<u8> {
         loop {
             let p = match self.early.pop_front() {
                 Some(p) => p,
@@ -226,7 +199,7 @@ impl SocketClient {
                 }),
             };
             if p[0] >> 4 == 3 {
-                return parse_publish_any_qos(&p);
+                return p;
             }
         }
     }
@@ -238,24 +211,35 @@ impl SocketClient {
     }
 
     /// The next QoS 1 PUBLISH within `within`, as (topic, payload, packet identifier),
-    /// not acknowledged; `None` if none came. The read timeout is
-    /// [`SOCKET_CLIENT_TIMEOUT`] again after.
+    /// not acknowledged; other packets are skipped; `None` if none came. The read timeout
+    /// is [`SOCKET_CLIENT_TIMEOUT`] again after.
     pub fn try_next_publish(&mut self, within: Duration) -> Option<(String, String, u16)> {
+        self.try_next_where(within, |p| p[0] >> 4 == 3)
+            .map(|p| parse_publish(&p))
+    }
+
+    /// The next packet within `within` that `wanted` takes, the PUBLISHes kept earlier
+    /// first; `None` if none came. A PUBLISH it does not take is kept (for
+    /// [`SocketClient::next_publish`]), any other packet skipped. The read timeout is
+    /// [`SOCKET_CLIENT_TIMEOUT`] again after.
+    fn try_next_where(
+        &mut self,
+        within: Duration,
+        wanted: impl Fn(&[u8]) -> bool,
+    ) -> Option<Vec<u8>> {
+        if let Some(at) = self.early.iter().position(|p| wanted(p)) {
+            return self.early.remove(at);
+        }
         let deadline = Instant::now() + within;
         let got = loop {
-            if let Some(p) = self.early.pop_front() {
-                if p[0] >> 4 == 3 {
-                    break Some(parse_publish(&p));
-                }
-                continue;
-            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break None;
             }
             self.stream.set_read_timeout(Some(left)).unwrap();
             match read_packet(&mut self.stream) {
-                Ok(p) if p[0] >> 4 == 3 => break Some(parse_publish(&p)),
+                Ok(p) if wanted(&p) => break Some(p),
+                Ok(p) if p[0] >> 4 == 3 => self.early.push_back(p),
                 Ok(_) => {}
                 Err(e)
                     if matches!(
