@@ -28,10 +28,9 @@
 
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{unique, Broker};
+use flask_mqtt_tests::{paho_client_life, unique, Broker};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -44,26 +43,6 @@ const DESTROY_LIMIT: Duration = Duration::from_secs(2);
 const THREADS: usize = 3;
 const CLIENTS: usize = 40;
 
-/// One client's life: created, connected, disconnected, destroyed. Returns how long the
-/// destroy took.
-fn client_life(uri: &str, n: usize) -> Duration {
-    let cli = paho::CreateOptionsBuilder::new()
-        .server_uri(uri)
-        .client_id(unique(&format!("side-by-side-{n}")))
-        .persistence(paho::PersistenceType::None)
-        .create_client()
-        .unwrap();
-    let options = paho::ConnectOptionsBuilder::new()
-        .connect_timeout(T)
-        .keep_alive_interval(Duration::from_secs(60))
-        .finalize();
-    cli.connect(options).wait_for(T).unwrap();
-    cli.disconnect(None).wait_for(T).unwrap();
-    let start = Instant::now();
-    drop(cli);
-    start.elapsed()
-}
-
 #[test]
 fn clients_created_and_destroyed_side_by_side_stop_and_restart_paho_safely() {
     let broker = Broker::start();
@@ -72,7 +51,8 @@ fn clients_created_and_destroyed_side_by_side_stop_and_restart_paho_safely() {
         let (uri, tx) = (broker.uri(), tx.clone());
         thread::spawn(move || {
             for i in 0..CLIENTS {
-                tx.send(client_life(&uri, n)).unwrap();
+                let id = unique(&format!("side-by-side-{n}"));
+                tx.send(paho_client_life(&uri, &id, T)).unwrap();
                 // Between two clients, a pause that differs from thread to thread and turn
                 // to turn: the threads' clients overlap at times and at times none is left
                 // (each destroy of the last client stops Paho's threads).

@@ -17,8 +17,7 @@
 
 use std::time::Duration;
 
-use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{unique, Broker};
+use flask_mqtt_tests::{paho_client_life, unique, Broker};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -33,34 +32,16 @@ fn open_fds() -> usize {
         .count()
 }
 
-/// One client's life: created, connected, disconnected, destroyed (the last client: Paho's
-/// threads stop and its global state is freed).
-fn client_life(uri: &str) {
-    let cli = paho::CreateOptionsBuilder::new()
-        .server_uri(uri)
-        .client_id(unique("fd-per-restart"))
-        .persistence(paho::PersistenceType::None)
-        .create_client()
-        .unwrap();
-    let options = paho::ConnectOptionsBuilder::new()
-        .connect_timeout(T)
-        .keep_alive_interval(Duration::from_secs(60))
-        .finalize();
-    cli.connect(options).wait_for(T).unwrap();
-    cli.disconnect(None).wait_for(T).unwrap();
-    drop(cli);
-}
-
 #[test]
 fn paho_restarts_leave_no_file_descriptors_open() {
     let broker = Broker::start();
     let uri = broker.uri();
     // A first life opens what stays open for the process (loaded libraries, the harness's
     // own), so the count after it is the baseline.
-    client_life(&uri);
+    paho_client_life(&uri, &unique("fd-per-restart"), T);
     let before = open_fds();
     for _ in 0..CYCLES {
-        client_life(&uri);
+        paho_client_life(&uri, &unique("fd-per-restart"), T);
     }
     let after = open_fds();
     // Unpatched: 2 per restart (40 here). A descriptor or two of slack for anything the

@@ -39,8 +39,9 @@
 //!   and records both directions for [`split_packets`].
 //! * [`SocketClient`] — an MQTT 3.1.1 client written by hand over a plain socket that
 //!   acknowledges nothing unless told to, for the embedded broker's sessions.
-//! * [`paho_client`] / [`RawClient`] — a `paho_mqtt` client without persistence, and a
-//!   client of Paho C's own API, for the tests of our Paho fork.
+//! * [`paho_client`] / [`paho_client_life`] / [`RawClient`] — a `paho_mqtt` client without
+//!   persistence, its life from create to destroy, and a client of Paho C's own API, for
+//!   the tests of our Paho fork.
 //! * [`build_paho_c_harness`] — Paho C's sources and a C harness of `tests/c/` compiled
 //!   under ThreadSanitizer or AddressSanitizer.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
@@ -121,7 +122,7 @@ pub use packet::{
     encode_unsuback_v5, packet_id, read_packet, split_packets, DISCONNECT,
 };
 pub use paho_c::build_paho_c_harness;
-pub use paho_raw::{paho_client, RawClient};
+pub use paho_raw::{paho_client, paho_client_life, RawClient};
 pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;
 pub use rmqtt::{rmqttd, RmqttCluster};

@@ -5,6 +5,7 @@
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
+use std::time::{Duration, Instant};
 
 use paho_mqtt as paho;
 use paho_mqtt_sys as ffi;
@@ -17,6 +18,23 @@ pub fn paho_client(uri: &str, id: &str) -> paho::AsyncClient {
         .persistence(paho::PersistenceType::None)
         .create_client()
         .unwrap()
+}
+
+/// One `paho_mqtt` client's life: [`paho_client`] of `uri` with client id `id`, connected
+/// (keep-alive 60 s), disconnected and destroyed (dropped), each step within `within`.
+/// Returns how long the destroy took: the last client's waits for Paho's threads to stop,
+/// and frees its global state (the next client created sets it up again).
+pub fn paho_client_life(uri: &str, id: &str, within: Duration) -> Duration {
+    let cli = paho_client(uri, id);
+    let options = paho::ConnectOptionsBuilder::new()
+        .connect_timeout(within)
+        .keep_alive_interval(Duration::from_secs(60))
+        .finalize();
+    cli.connect(options).wait_for(within).unwrap();
+    cli.disconnect(None).wait_for(within).unwrap();
+    let start = Instant::now();
+    drop(cli);
+    start.elapsed()
 }
 
 /// A Paho C client handle (`MQTTAsync_create`, no persistence), destroyed by
