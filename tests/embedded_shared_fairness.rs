@@ -18,10 +18,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use flask_mqtt_actix::EmbeddedBroker;
-use flask_mqtt_tests::{first_publish_by, unique, SocketClient};
+use flask_mqtt_tests::{
+    fill_window, first_publish_by, router_cpu_while_idle, unique, ShareGroup, SocketClient,
+};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -36,38 +37,14 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// CPU time (user + system) the embedded broker's router threads (`router-<id>`, in this
-/// process) have used so far, in clock ticks (`/proc/self/task/*/stat`, fields 14 and 15).
-fn router_cpu_ticks() -> u64 {
-    let mut ticks = 0;
-    let mut routers = 0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
-            continue; // a thread that ended meanwhile
-        };
-        // "pid (comm) state ...": comm may hold spaces, the fields after it do not
-        let (head, rest) = stat.rsplit_once(')').unwrap();
-        if !head.contains("(router-") {
-            continue;
-        }
-        routers += 1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // rest starts at field 3 (state): utime is field 14, stime 15
-        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    }
-    assert!(routers > 0, "no `router-` thread in this process");
-    ticks
-}
-
-/// The router's CPU time per second of wall time over one second in which no client does
-/// anything.
-fn router_cpu_while_idle() -> f64 {
-    let before = router_cpu_ticks();
-    let window = Instant::now();
-    std::thread::sleep(Duration::from_secs(1)); // measuring: nothing happens meanwhile
-    let ticks = router_cpu_ticks() - before;
-    // /proc counts in USER_HZ ticks: 100 a second on Linux (what `getconf CLK_TCK` says)
-    ticks as f64 / 100.0 / window.elapsed().as_secs_f64()
+/// Y (`group`'s first member: its turn first; also on the plain `<topic>/fill`), Z (its
+/// second) and a publisher; and `fill`.
+fn y_and_z(group: &ShareGroup) -> (SocketClient, SocketClient, SocketClient, String) {
+    let fill = group.below("fill");
+    let mut y = group.connect("", true, "Y");
+    y.subscribe_all(&[&group.shared, &fill]);
+    let z = group.member("z", "Z");
+    (y, z, group.publisher(), fill)
 }
 
 /// Y and Z in one group (Y's turn first), Y also on a plain filter. Y's inflight window is
@@ -80,38 +57,23 @@ fn router_cpu_while_idle() -> f64 {
 #[test]
 fn a_member_waiting_for_its_turn_does_not_spin_the_router_and_gets_its_turn() {
     let _serial = serial();
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let y_id = unique(&format!("{PREFIX}-spin"));
-    let topic = format!("{PREFIX}/spin/{y_id}");
-    let fill = format!("{PREFIX}/spin/{y_id}/fill");
-    let shared = format!("$share/{y_id}/{topic}");
-
-    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
-    y.subscribe_all(&[&shared, &fill]);
-    let (mut z, _) = SocketClient::connect(addr, &unique(&format!("{y_id}-z")), true, "Z");
-    z.subscribe(&shared);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
+    let group = ShareGroup::new(PREFIX, "spin");
+    let (topic, shared) = (&group.topic, &group.shared);
+    let (mut y, mut z, mut publisher, fill) = y_and_z(&group);
 
     // round robin Y, Z: both acknowledge theirs
-    publisher.publish_qos1(&topic, "m0", 1);
+    publisher.publish_qos1(topic, "m0", 1);
     let (_, payload, pkid) = y.next_publish("Y, the group's first turn");
     assert_eq!(payload, "m0");
     y.puback(pkid);
-    publisher.publish_qos1(&topic, "m1", 2);
+    publisher.publish_qos1(topic, "m1", 2);
     let (_, payload, pkid) = z.next_publish("Z, the group's second turn");
     assert_eq!(payload, "m1");
     z.puback(pkid);
     // Y's turn again; its window (100 in flight) full of `fill`'s messages
-    let mut oldest = None;
-    for n in 0..100u16 {
-        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
-        let (_, _, pkid) = y.next_publish("Y, on plain `fill`, acknowledging none");
-        oldest.get_or_insert(pkid);
-    }
-    publisher.publish_qos1(&topic, "m2", 3);
-    publisher.publish_qos1(&topic, "m3", 4);
+    let oldest = fill_window(&mut publisher, &mut y, &fill);
+    publisher.publish_qos1(topic, "m2", 3);
+    publisher.publish_qos1(topic, "m3", 4);
 
     let seconds = router_cpu_while_idle();
     assert!(
@@ -121,7 +83,7 @@ fn a_member_waiting_for_its_turn_does_not_spin_the_router_and_gets_its_turn() {
     );
 
     // rumqttd takes acknowledgements in order only
-    y.puback(oldest.unwrap());
+    y.puback(oldest);
     let (_, payload, _) = y.next_publish("Y, with room again");
     assert_eq!(payload, "m2", "Y's first message once it has room");
     let got = first_publish_by(&mut [&mut z], T).map(|(_, p)| p);
@@ -144,26 +106,20 @@ fn a_member_waiting_for_its_turn_does_not_spin_the_router_and_gets_its_turn() {
 #[test]
 fn a_handed_back_message_goes_to_a_member_that_acknowledges_before_a_qos0_one() {
     let _serial = serial();
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let x_id = unique(&format!("{PREFIX}-qos0"));
-    let topic = format!("{PREFIX}/qos0/{x_id}");
-    let shared = format!("$share/{x_id}/{topic}");
+    let group = ShareGroup::new(PREFIX, "qos0");
+    let (topic, shared) = (&group.topic, &group.shared);
 
-    let (mut x, _) = SocketClient::connect(addr, &x_id, true, "X");
-    x.subscribe(&shared);
-    let (mut q, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-q")), true, "Q");
-    q.subscribe(&shared);
-    let (mut p, _) = SocketClient::connect(addr, &unique(&format!("{x_id}-p")), true, "P");
-    p.subscribe_at(&shared, 0);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{x_id}-pub")), true, "publisher");
+    let mut x = group.member("", "X");
+    let mut q = group.member("q", "Q");
+    let mut p = group.connect("p", true, "P");
+    p.subscribe_at(shared, 0);
+    let mut publisher = group.publisher();
 
-    publisher.publish_qos1(&topic, "m1", 1);
+    publisher.publish_qos1(topic, "m1", 1);
     let (_, payload, _) = x.next_publish("X, the group's first turn");
     assert_eq!(payload, "m1");
-    x.unsubscribe(&shared);
-    publisher.publish_qos1(&topic, "m2", 2);
+    x.unsubscribe(shared);
+    publisher.publish_qos1(topic, "m2", 2);
 
     let (_, q_first, _, _) = q.next_publish_any_qos("Q, a QoS 1 member with room");
     let (_, p_first, p_qos, _) = p.next_publish_any_qos("P, the QoS 0 member");
@@ -191,21 +147,17 @@ fn a_handed_back_message_goes_to_a_member_that_acknowledges_before_a_qos0_one() 
 fn a_member_whose_buffer_fills_up_gets_each_message_once() {
     const COUNT: usize = 2000;
     let _serial = serial();
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let y_id = unique(&format!("{PREFIX}-full"));
-    let topic = format!("{PREFIX}/full/{y_id}");
-    let shared = format!("$share/{y_id}/{topic}");
+    let group = ShareGroup::new(PREFIX, "full");
+    let (topic, shared) = (&group.topic, &group.shared);
 
-    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
-    y.subscribe_at(&shared, 0);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
+    let mut y = group.connect("", true, "Y");
+    y.subscribe_at(shared, 0);
+    let mut publisher = group.publisher();
     let padding = "x".repeat(4000);
     for n in 0..COUNT {
-        publisher.publish_qos0(&topic, &format!("{n}:{padding}"));
+        publisher.publish_qos0(topic, &format!("{n}:{padding}"));
     }
-    publisher.publish_qos0(&topic, "end");
+    publisher.publish_qos0(topic, "end");
 
     let mut times = vec![0u32; COUNT];
     loop {
@@ -230,25 +182,12 @@ fn a_member_whose_buffer_fills_up_gets_each_message_once() {
 /// leave, Z stayed parked until the group's next message.
 fn the_turns_member_with_a_full_window_leaves(how: &str) {
     let _serial = serial();
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let y_id = unique(&format!("{PREFIX}-leave-{how}"));
-    let topic = format!("{PREFIX}/leave/{y_id}");
-    let fill = format!("{PREFIX}/leave/{y_id}/fill");
-    let shared = format!("$share/{y_id}/{topic}");
-
-    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
-    y.subscribe_all(&[&shared, &fill]);
-    let (mut z, _) = SocketClient::connect(addr, &unique(&format!("{y_id}-z")), true, "Z");
-    z.subscribe(&shared);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
+    let group = ShareGroup::new(PREFIX, &format!("leave-{how}"));
+    let (topic, shared) = (&group.topic, &group.shared);
+    let (mut y, mut z, mut publisher, fill) = y_and_z(&group);
     // Y's turn first; its window (100 in flight) full of `fill`'s messages
-    for n in 0..100u16 {
-        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
-        y.next_publish("Y, on plain `fill`, acknowledging none");
-    }
-    publisher.publish_qos1(&topic, "m2", 3);
+    fill_window(&mut publisher, &mut y, &fill);
+    publisher.publish_qos1(topic, "m2", 3);
     assert_eq!(
         first_publish_by(&mut [&mut z], Duration::from_millis(500)),
         None,
@@ -256,7 +195,7 @@ fn the_turns_member_with_a_full_window_leaves(how: &str) {
     );
 
     match how {
-        "unsubscribe" => y.unsubscribe_nowait(&shared),
+        "unsubscribe" => y.unsubscribe_nowait(shared),
         "vanish" => y.vanish(),
         "disconnect" => y.disconnect(),
         _ => unreachable!("{how}"),
@@ -291,28 +230,20 @@ fn the_turns_member_with_a_full_window_disconnects_and_the_next_member_is_woken(
 #[test]
 fn a_parked_member_with_a_kept_session_that_comes_back_gets_its_turn() {
     let _serial = serial();
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let y_id = unique(&format!("{PREFIX}-kept"));
-    let z_id = unique(&format!("{y_id}-z"));
-    let topic = format!("{PREFIX}/kept/{y_id}");
-    let fill = format!("{PREFIX}/kept/{y_id}/fill");
-    let shared = format!("$share/{y_id}/{topic}");
+    let group = ShareGroup::new(PREFIX, "kept");
+    let (topic, shared) = (&group.topic, &group.shared);
+    let fill = group.below("fill");
+    // Z's id twice: its session is kept for its second connection.
+    let z_id = unique(&format!("{}-z", group.id));
 
-    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
-    y.subscribe_all(&[&shared, &fill]);
-    let (mut z, _) = SocketClient::connect(addr, &z_id, false, "Z");
-    z.subscribe(&shared);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
-    let mut oldest = None;
-    for n in 0..100u16 {
-        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
-        let (_, _, pkid) = y.next_publish("Y, on plain `fill`, acknowledging none");
-        oldest.get_or_insert(pkid);
-    }
-    publisher.publish_qos1(&topic, "m2", 3);
-    publisher.publish_qos1(&topic, "m3", 4);
+    let mut y = group.connect("", true, "Y");
+    y.subscribe_all(&[shared, &fill]);
+    let (mut z, _) = SocketClient::connect(group.addr, &z_id, false, "Z");
+    z.subscribe(shared);
+    let mut publisher = group.publisher();
+    let oldest = fill_window(&mut publisher, &mut y, &fill);
+    publisher.publish_qos1(topic, "m2", 3);
+    publisher.publish_qos1(topic, "m3", 4);
     assert_eq!(
         first_publish_by(&mut [&mut z], Duration::from_millis(300)),
         None,
@@ -320,14 +251,14 @@ fn a_parked_member_with_a_kept_session_that_comes_back_gets_its_turn() {
     );
 
     z.vanish();
-    let (mut z, present) = SocketClient::connect(addr, &z_id, false, "Z again");
+    let (mut z, present) = SocketClient::connect(group.addr, &z_id, false, "Z again");
     assert!(present, "Z's session kept");
     assert_eq!(
         first_publish_by(&mut [&mut z], Duration::from_millis(300)),
         None,
         "Z, back, whose turn it still is not"
     );
-    y.puback(oldest.unwrap());
+    y.puback(oldest);
     let (_, payload, _) = y.next_publish("Y, with room again");
     assert_eq!(payload, "m2", "Y's first message once it has room");
     let got = first_publish_by(&mut [&mut z], T).map(|(_, p)| p);
@@ -349,20 +280,14 @@ fn a_parked_member_with_a_kept_session_that_comes_back_gets_its_turn() {
 #[test]
 fn a_connection_with_a_full_window_gets_its_acks() {
     let _serial = serial();
-    let broker = EmbeddedBroker::start(None).unwrap();
-    let addr = broker.addr();
-    let y_id = unique(&format!("{PREFIX}-acks"));
-    let fill = format!("{PREFIX}/acks/{y_id}/fill");
-    let other = format!("{PREFIX}/acks/{y_id}/other");
+    let group = ShareGroup::new(PREFIX, "acks");
+    let fill = group.below("fill");
+    let other = group.below("other");
 
-    let (mut y, _) = SocketClient::connect(addr, &y_id, true, "Y");
+    let mut y = group.connect("", true, "Y");
     y.subscribe_all(&[&fill, &other]);
-    let (mut publisher, _) =
-        SocketClient::connect(addr, &unique(&format!("{y_id}-pub")), true, "publisher");
-    for n in 0..100u16 {
-        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
-        y.next_publish("Y, on plain `fill`, acknowledging none");
-    }
+    let mut publisher = group.publisher();
+    fill_window(&mut publisher, &mut y, &fill);
     // one more, which Y's window has no room for: the router pauses Y for a full window
     // (with none waiting, Y would be paused for having read all, which acks did wake)
     publisher.publish_qos1(&fill, "f100", 110);
@@ -396,7 +321,7 @@ fn a_connection_with_a_full_window_gets_its_acks() {
         Some(vec![0xD0, 0]),
         "the PINGRESP to Y, whose window is full (within {within:?})"
     );
-    y.publish_qos1(&format!("{PREFIX}/acks/{y_id}/own"), "own", 7);
+    y.publish_qos1(&group.below("own"), "own", 7);
     assert_eq!(
         y.try_next_non_publish(within),
         Some(vec![0x40, 2, 0, 7]),

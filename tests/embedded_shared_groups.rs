@@ -12,74 +12,17 @@
 // Test code: a failed step should panic with its message.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use flask_mqtt_actix::EmbeddedBroker;
-use flask_mqtt_tests::{after_a_message_to, first_publish_by, unique, SocketClient};
+use flask_mqtt_tests::{
+    after_a_message_to, fill_window, first_publish_by, router_cpu_while_idle, ShareGroup,
+    SocketClient,
+};
 
 const T: Duration = Duration::from_secs(20);
 
 /// Topics of this binary start with this.
 const PREFIX: &str = "embedded-groups";
-
-/// A test's embedded broker and names: `id` (unique: its first client's id and its
-/// group's name), `topic` (`<PREFIX>/<name>/<id>`) and `shared` (`$share/<id>/<topic>`).
-struct Group {
-    /// Held for the test's length.
-    _broker: EmbeddedBroker,
-    addr: SocketAddr,
-    id: String,
-    topic: String,
-    shared: String,
-}
-
-impl Group {
-    fn new(name: &str) -> Group {
-        let broker = EmbeddedBroker::start(None).unwrap();
-        let addr = broker.addr();
-        let id = unique(&format!("{PREFIX}-{name}"));
-        let topic = format!("{PREFIX}/{name}/{id}");
-        let shared = format!("$share/{id}/{topic}");
-        Group {
-            _broker: broker,
-            addr,
-            id,
-            topic,
-            shared,
-        }
-    }
-
-    /// The group on another filter: `$share/<id>/<filter>`.
-    fn shared_on(&self, filter: &str) -> String {
-        format!("$share/{}/{filter}", self.id)
-    }
-
-    /// A topic below `topic`: `<topic>/<level>`.
-    fn below(&self, level: &str) -> String {
-        format!("{}/{level}", self.topic)
-    }
-
-    /// A client with the id `id` (`suffix` empty) or a unique `<id>-<suffix>`.
-    fn connect(&self, suffix: &str, clean: bool, what: &str) -> SocketClient {
-        let id = match suffix {
-            "" => self.id.clone(),
-            _ => unique(&format!("{}-{suffix}", self.id)),
-        };
-        SocketClient::connect(self.addr, &id, clean, what).0
-    }
-
-    /// A clean-session client (as [`connect`](Self::connect)) subscribed to `shared`.
-    fn member(&self, suffix: &str, what: &str) -> SocketClient {
-        let mut member = self.connect(suffix, true, what);
-        member.subscribe(&self.shared);
-        member
-    }
-
-    fn publisher(&self) -> SocketClient {
-        self.connect("pub", true, "publisher")
-    }
-}
 
 /// The payloads `member` receives (acknowledged) until it has all of `wanted`; panics with
 /// what it got if they do not all come within [`T`].
@@ -96,8 +39,8 @@ fn receive_all(member: &mut SocketClient, wanted: &[&str], what: &str) -> Vec<St
 
 /// Two members X and Y (clean sessions) of `$share/<group>/<topic>`, X first (the round
 /// robin's first turn), and a publisher; X has received "held" and not acknowledged it.
-fn x_holding_a_message(name: &str) -> (Group, SocketClient, SocketClient, SocketClient) {
-    let group = Group::new(name);
+fn x_holding_a_message(name: &str) -> (ShareGroup, SocketClient, SocketClient, SocketClient) {
+    let group = ShareGroup::new(PREFIX, name);
     let mut x = group.member("", "member X");
     let y = group.member("y", "member Y");
     let mut publisher = group.publisher();
@@ -181,7 +124,7 @@ fn a_member_whose_session_ends_hands_back_only_the_messages_it_holds() {
 /// X and Y in one group, X holding every other message; `leave(x, shared)`; Y gets X's
 /// messages only.
 fn hands_back_only_the_messages_it_holds(name: &str, leave: fn(SocketClient, &str)) {
-    let group = Group::new(name);
+    let group = ShareGroup::new(PREFIX, name);
     let (topic, shared) = (&group.topic, &group.shared);
     let mut x = group.member("", "member X");
     let mut y = group.member("y", "member Y");
@@ -231,7 +174,7 @@ fn hands_back_only_the_messages_it_holds(name: &str, leave: fn(SocketClient, &st
 /// back to it: B got m1 a second time.
 #[test]
 fn a_member_holding_a_plain_subscriptions_message_hands_nothing_back() {
-    let group = Group::new("plain");
+    let group = ShareGroup::new(PREFIX, "plain");
     let (topic, shared) = (&group.topic, &group.shared);
     let mut a = group.connect("", true, "A");
     a.subscribe(topic);
@@ -266,7 +209,7 @@ fn a_member_holding_a_plain_subscriptions_message_hands_nothing_back() {
 /// and read `b`'s log from there: `b`'s first messages were skipped.
 #[test]
 fn one_group_name_on_two_filters_skips_none_of_either_filters_messages() {
-    let group = Group::new("cursor");
+    let group = ShareGroup::new(PREFIX, "cursor");
     let (a, b, control) = (group.below("a"), group.below("b"), group.below("control"));
 
     let mut x = group.connect("", true, "X");
@@ -291,7 +234,7 @@ fn one_group_name_on_two_filters_skips_none_of_either_filters_messages() {
 /// it was Y's turn, which has no subscription to `a`, and `a`'s messages waited.
 #[test]
 fn one_group_name_on_two_filters_does_not_share_members() {
-    let group = Group::new("members");
+    let group = ShareGroup::new(PREFIX, "members");
     let (a, b, control) = (group.below("a"), group.below("b"), group.below("control"));
     let shared_a = group.shared_on(&a);
 
@@ -309,29 +252,6 @@ fn one_group_name_on_two_filters_does_not_share_members() {
     }
 }
 
-/// CPU time (user + system) the embedded broker's router threads (`router-<id>`, in this
-/// process) have used so far, in clock ticks (`/proc/self/task/*/stat`, fields 14 and 15).
-fn router_cpu_ticks() -> u64 {
-    let mut ticks = 0;
-    let mut routers = 0;
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let Ok(stat) = std::fs::read_to_string(task.unwrap().path().join("stat")) else {
-            continue; // a thread that ended meanwhile
-        };
-        // "pid (comm) state ...": comm may hold spaces, the fields after it do not
-        let (head, rest) = stat.rsplit_once(')').unwrap();
-        if !head.contains("(router-") {
-            continue;
-        }
-        routers += 1;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // rest starts at field 3 (state): utime is field 14, stime 15
-        ticks += fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    }
-    assert!(routers > 0, "no `router-` thread in this process");
-    ticks
-}
-
 /// Y, Z and X in one group (that order: Y's turn first); Y's inflight window is full (it
 /// acknowledges none of 100 messages of a plain subscription) when it is its turn again,
 /// and X leaves holding m1: m1 goes to Z, which has room, and the router goes idle. Patch
@@ -340,7 +260,7 @@ fn router_cpu_ticks() -> u64 {
 /// CPU until Y acknowledged, and m1 waited for that.
 #[test]
 fn a_handed_back_message_goes_to_a_member_with_room_and_the_router_goes_idle() {
-    let group = Group::new("room");
+    let group = ShareGroup::new(PREFIX, "room");
     let (topic, shared) = (&group.topic, &group.shared);
     let fill = group.below("fill");
 
@@ -363,19 +283,11 @@ fn a_handed_back_message_goes_to_a_member_with_room_and_the_router_goes_idle() {
     assert_eq!(payload, "m2");
     z.puback(pkid);
     // Y's turn again; its window (100 in flight) full of `fill`'s messages
-    for n in 0..100u16 {
-        publisher.publish_qos1(&fill, &format!("f{n}"), 10 + n);
-        y.next_publish("Y, on plain `fill`, acknowledging none");
-    }
+    fill_window(&mut publisher, &mut y, &fill);
 
     x.unsubscribe(shared);
     let got = first_publish_by(&mut [&mut z], Duration::from_secs(5)).map(|(_, p)| p);
-    let before = router_cpu_ticks();
-    let window = std::time::Instant::now();
-    std::thread::sleep(Duration::from_secs(1)); // measuring: nothing happens meanwhile
-    let ticks = router_cpu_ticks() - before;
-    // /proc counts in USER_HZ ticks: 100 a second on Linux (what `getconf CLK_TCK` says)
-    let seconds = ticks as f64 / 100.0 / window.elapsed().as_secs_f64();
+    let seconds = router_cpu_while_idle();
     assert!(
         got.as_deref() == Some("m1") && seconds < 0.3,
         "after X left `{shared}` holding m1, Y's window full: Z got {got:?} (not m1 within \
@@ -391,7 +303,7 @@ fn a_handed_back_message_goes_to_a_member_with_room_and_the_router_goes_idle() {
 /// log, its plain `t`'s m2, and moved the recreated g back to it: C got m3 or m4 again.
 #[test]
 fn a_kept_session_holding_only_a_plain_message_does_not_rewind_a_recreated_group() {
-    let group = Group::new("rewind");
+    let group = ShareGroup::new(PREFIX, "rewind");
     let (topic, shared) = (&group.topic, &group.shared);
 
     let mut a = group.connect("", false, "A");

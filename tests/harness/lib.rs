@@ -39,6 +39,10 @@
 //!   and records both directions for [`split_packets`].
 //! * [`SocketClient`] — an MQTT 3.1.1 client written by hand over a plain socket that
 //!   acknowledges nothing unless told to, for the embedded broker's sessions.
+//! * [`ShareGroup`] / [`fill_window`] / [`router_cpu_while_idle`] — an embedded broker and
+//!   the names of one shared subscription group on it, [`SocketClient`]s its members; a
+//!   member's inflight window filled; what the broker's router does while no client does
+//!   anything.
 //! * [`paho_client`] / [`paho_client_life`] / [`RawClient`] — a `paho_mqtt` client without
 //!   persistence, its life from create to destroy, and a client of Paho C's own API, for
 //!   the tests of our Paho fork.
@@ -95,6 +99,7 @@ mod server;
 mod session_client;
 mod session_publisher;
 mod setup_script;
+mod share_group;
 mod socket_client;
 mod sys;
 mod tls;
@@ -130,6 +135,7 @@ pub use server::{serve, Served};
 pub use session_client::{SessionClient, SessionOptions};
 pub use session_publisher::{PublisherReport, SessionPublisher};
 pub use setup_script::installed_by;
+pub use share_group::{fill_window, router_cpu_while_idle, ShareGroup};
 pub use socket_client::{
     after_a_message_to, first_publish_by, first_publish_of, SocketClient, SOCKET_CLIENT_TIMEOUT,
 };
