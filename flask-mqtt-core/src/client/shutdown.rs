@@ -1,7 +1,6 @@
 //! Stopping the client: graceful (handlers finish, publishes go out) or at once, then
 //! DISCONNECT, and the events received meanwhile still reach their handlers.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -73,36 +72,17 @@ pub(super) async fn shutdown(
         session.abandon_waiting();
     }
 
-    // What the broker had queued for this client's share groups still comes after it
-    // left them: wait for it (clean sessions only; a persistent session keeps it).
-    // Meanwhile the inputs are read for the connection's end (which answers the
-    // UNSUBSCRIBEs still waiting) and kept, in order, for the loop below.
-    let mut pending = VecDeque::new();
-    let left = if graceful && up {
-        let leaving = leave_share_groups(mqtt);
-        tokio::pin!(leaving);
-        let mut open = true;
-        loop {
-            tokio::select! {
-                left = &mut leaving => break left.filter(|_| !session.persistent()),
-                i = rx.recv(), if open => match i {
-                    Some(i) => {
-                        if matches!(i, Input::ConnectionLost | Input::BrokerDisconnect(_))
-                            && std::mem::take(&mut up)
-                        {
-                            shared.connection_ended();
-                        }
-                        pending.push_back(i);
-                    }
-                    None => open = false,
-                },
-            }
-        }
-    } else {
-        None
-    };
     if graceful {
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        // Connected, the share groups are left first (their own step, bounded by
+        // `SHUTDOWN_TIMEOUT`); what the broker had queued for them still comes after:
+        // waited for with a clean session (`left`; a persistent session keeps it). This
+        // loop reads and delivers the inputs meanwhile too (the connection's end answers
+        // the UNSUBSCRIBEs still waiting); it settles, and its deadline starts, once the
+        // groups are left.
+        let mut leaving = up.then(|| Box::pin(leave_share_groups(mqtt)));
+        let mut left: Option<Left> = None;
+        let mut deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+        let mut open = true;
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(5));
         // Since when the handlers have been idle with nothing owed or unsent, and no
         // message of a group left has come.
@@ -123,7 +103,7 @@ pub(super) async fn shutdown(
                 }
                 _ => true,
             };
-            if settled && quiet {
+            if settled && quiet && leaving.is_none() {
                 if unsent > 0 {
                     mqtt.emit_visible(
                         LogLevel::Warning,
@@ -135,14 +115,21 @@ pub(super) async fn shutdown(
                 }
                 break;
             }
-            let next = async {
-                match pending.pop_front() {
-                    Some(i) => Some(i),
-                    None => rx.recv().await,
-                }
-            };
             tokio::select! {
-                i = next => match i.map(|i| {
+                l = async {
+                    match leaving.as_mut() {
+                        Some(leaving) => leaving.await,
+                        None => std::future::pending().await,
+                    }
+                }, if leaving.is_some() => {
+                    leaving = None;
+                    left = l.filter(|_| !session.persistent());
+                    deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+                    if !open {
+                        break;
+                    }
+                }
+                i = rx.recv(), if open => match i.map(|i| {
                     if let (Input::Message(m), Some(left)) = (&i, &left) {
                         if left.covers(m.topic()) {
                             from_groups += 1;
@@ -167,10 +154,11 @@ pub(super) async fn shutdown(
                     }
                     Some(Some(Input::Ready)) => session.resume(),
                     Some(Some(_)) => {}
-                    None => break,
+                    None if leaving.is_none() => break,
+                    None => open = false,
                 },
                 _ = tick.tick() => {}
-                _ = tokio::time::sleep_until(deadline) => {
+                _ = tokio::time::sleep_until(deadline), if leaving.is_none() => {
                     mqtt.emit_visible(
                         LogLevel::Warning,
                         format!(
@@ -640,5 +628,69 @@ mod tests {
         let said = crate::visible::said::containing("$share/kept/");
         assert_eq!(said.len(), 1, "{said:?}");
         assert!(said[0].starts_with("WARN "), "{said:?}");
+    }
+
+    /// Inputs that come while the share groups are being left are handled, not dropped:
+    /// the leave's inputs were queued for the drain loop, which, with a kept session
+    /// (nothing to wait for once the groups are left), ended at once without reading the
+    /// queue; a second stop request made during the leave was never answered.
+    #[tokio::test]
+    async fn a_stop_requested_while_the_share_groups_are_left_is_answered() {
+        use crate::handle::outbound::fake::{announcing, client_and_input, kept_session};
+
+        let fake = Fake::default().unsubacks(Unsubacks::Held);
+        let held = fake.unsubacks_held();
+        let config = crate::config::Config {
+            client_id: "kept".into(),
+            client_id_per_process: false,
+            ..kept_session()
+        };
+        let (mqtt, rx) = client_and_input(fake, config, &["$share/g/jobs"]);
+        announcing(&mqtt, 100_000);
+        let paho = paho_mqtt::AsyncClient::new(
+            paho_mqtt::CreateOptionsBuilder::new()
+                .server_uri("tcp://127.0.0.1:1")
+                .persistence(paho_mqtt::PersistenceType::None)
+                .finalize(),
+        )
+        .unwrap();
+        let dispatcher = crate::dispatch::Dispatcher::start(Vec::new(), None);
+        let session = Session::new(mqtt.clone(), paho, dispatcher, None);
+        let (first_done, first) = std::sync::mpsc::channel();
+        let link = Link {
+            up: true,
+            connecting: false,
+        };
+        let stop = tokio::spawn(shutdown(
+            session,
+            rx,
+            link,
+            Done::Blocking(first_done),
+            true,
+        ));
+        while lock(&held).is_empty() {
+            tokio::task::yield_now().await;
+        }
+        let (second_done, second) = std::sync::mpsc::channel();
+        mqtt.shared
+            .input
+            .send(Input::Shutdown {
+                done: Done::Blocking(second_done),
+                graceful: true,
+            })
+            .unwrap();
+        // The stop task reads the request while its UNSUBSCRIBE waits (this runtime
+        // has one thread: it runs when this test yields).
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        let answer = lock(&held).remove(0);
+        answer.send(Ok(())).unwrap();
+        stop.await.unwrap();
+        assert!(first.try_recv().is_ok(), "the first stop was not answered");
+        assert!(
+            second.try_recv().is_ok(),
+            "the stop requested during the leave was dropped unanswered"
+        );
     }
 }
