@@ -364,7 +364,15 @@ impl AsyncClient {
                 let len = topic_len as usize;
                 let topic = if len == 0 {
                     // Zero-len topic means it's a NUL-terminated C string
-                    CStr::from_ptr(topic_name).to_owned()
+                    let topic = CStr::from_ptr(topic_name);
+                    // flask-mqtt: checked here, as below, so that `Message::topic` need not
+                    // check it at every read (a topic that is not UTF-8, which Paho C
+                    // refuses anyway, is read with U+FFFD for its bad bytes).
+                    match topic.to_str() {
+                        Ok(_) => topic.to_owned(),
+                        Err(_) => CString::new(topic.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    }
                 }
                 else {
                     // If we get a len for the topic, then there's no NUL terminator.
@@ -378,6 +386,7 @@ impl AsyncClient {
                 let ack = (ffi::MQTTAsync_getAckToken(cli.inner.handle, cmsg, &mut tok) == 0
                     && tok.qos > 0)
                     .then_some(AckToken(tok));
+                // flask-mqtt: `topic` is UTF-8 (both branches above), as `from_c_parts` asks.
                 let msg = Message::from_c_parts(topic, &*cmsg, ack);
 
                 trace!("Invoking message callback");
