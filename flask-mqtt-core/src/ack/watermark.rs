@@ -429,6 +429,7 @@ enum Promise {
 
 impl Owing {
     /// Owes the message of `slot` (if any) a call, holding `slot` meanwhile.
+    #[inline]
     pub(crate) fn new(slot: Option<Slot>) -> Owing {
         Owing(slot.map_or(Promise::Nothing, Promise::Owed))
     }
@@ -436,6 +437,7 @@ impl Owing {
     /// Owes the message of `slot` (if any) the end of a call without holding `slot`: a
     /// `manual` call, whose handler's `mqtt::Ack` holds the slot and may give it before
     /// the call ends, or after.
+    #[inline]
     pub(crate) fn watching(slot: Option<&Slot>) -> Owing {
         Owing(slot.map_or(Promise::Nothing, |s| {
             Promise::Watching(Arc::downgrade(&s.0))
@@ -452,6 +454,7 @@ impl Owing {
 
     /// The call begins (or is skipped on purpose), or, held by the call, ended: nothing is
     /// owed any more. Returns the slot, held now by the caller.
+    #[inline]
     pub(crate) fn kept(mut self) -> Option<Slot> {
         match std::mem::replace(&mut self.0, Promise::Nothing) {
             Promise::Owed(slot) | Promise::Discharged(slot) => Some(slot),
@@ -462,6 +465,7 @@ impl Owing {
     /// [`Owing::kept`] in place: the promise is kept while its holder lives on (a call
     /// whose handler succeeded and which still sends its reply). The `Owing` still holds
     /// the slot, but owes nothing any more: dropped, it settles as the slot's holders say.
+    #[inline]
     pub(crate) fn discharge(&mut self) {
         self.0 = match std::mem::replace(&mut self.0, Promise::Nothing) {
             Promise::Owed(slot) | Promise::Discharged(slot) => Promise::Discharged(slot),
@@ -471,6 +475,9 @@ impl Owing {
 }
 
 impl Drop for Owing {
+    // Inlined, so that dropping an `Owing` known to hold nothing (a QoS 0 message's,
+    // one just kept) costs nothing: item 40 in BENCHMARKS.md.
+    #[inline]
     fn drop(&mut self) {
         match &self.0 {
             Promise::Owed(slot) => slot.0.unhandled.store(true, Ordering::SeqCst),

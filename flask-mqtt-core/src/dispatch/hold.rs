@@ -86,6 +86,7 @@ impl AckMode {
 
 /// What handler `h`, with settings `mode`, gets of an event whose dispatcher context is
 /// `base` and whose acknowledgement is `slot` (QoS 1/2 messages only).
+#[inline]
 pub(super) fn item(
     h: &Handler,
     mode: AckMode,

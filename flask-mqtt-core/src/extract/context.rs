@@ -128,13 +128,15 @@ impl EventContext {
     /// acknowledgement (a `manual` handler whose `mqtt::Ack` was not taken, or was dropped
     /// without `ack()` during the call), for the call's outcome to settle. An `Ack`
     /// dropped from now on settles the message itself.
+    /// Inlined down to the check for a home (most handlers' contexts have none); the
+    /// lock is taken out of line.
+    #[inline]
     pub(crate) fn end_call(&self) -> Option<Slot> {
-        let mut home = crate::sync::lock(self.ack.as_ref()?);
-        home.ended = true;
-        home.slot.take()
+        ended(self.ack.as_ref()?)
     }
 
     /// The event's number in arrival order, for a context the dispatcher made.
+    #[inline]
     pub(crate) fn seq(&self) -> Option<u64> {
         match &self.pending {
             Some(p) => Some(p.seq()),
@@ -177,6 +179,14 @@ impl EventContext {
         self.message()
             .ok_or_else(|| WrongEvent::new(extractor, HandlerKind::Message, &self.event))
     }
+}
+
+/// [`EventContext::end_call`] for a context with a `home`: marks the call ended, and
+/// takes what the home still holds.
+fn ended(home: &AckHome) -> Option<Slot> {
+    let mut home = crate::sync::lock(home);
+    home.ended = true;
+    home.slot.take()
 }
 
 /// The extractor does not apply to this kind of handler (e.g. `Message` in `#[on_connect]`).
