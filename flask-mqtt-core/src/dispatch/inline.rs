@@ -39,9 +39,10 @@ use std::time::Duration;
 
 use tracing::Span;
 
-use super::clock::{elapsed, ticks};
+use super::clock::{elapsed_nanos, ticks};
 use super::observe::Observer;
 use super::queue::{Item, Queue, Room};
+use super::trust::BOUND;
 use super::watchdog::{self, InlinePolls};
 use super::worker::{resume, Call, Rest};
 use crate::handler::{panic_message, HandlerError};
@@ -104,11 +105,11 @@ pub(super) fn call(
         Err(result) => {
             let took = call.finish(h, index, observer.map(|o| &**o), started, result.into());
             room.release();
-            held(room, h, Duration::from_nanos(took.nanos));
+            held(room, h, took.nanos);
             Ok(Some(took.ended))
         }
         Ok(rest) => {
-            held(room, h, elapsed(started, ticks()));
+            held(room, h, elapsed_nanos(started, ticks()));
             // The worker polls it next (with its own waker: a wake-up sent to the no-op
             // waker meanwhile is not needed).
             queue.push_started(Box::pin(resume(
@@ -124,10 +125,19 @@ pub(super) fn call(
     }
 }
 
-/// An inline poll of `h` held dispatch for `took`: its trust, and the end of a stall.
-fn held(room: &Room, h: &Handler, took: Duration) {
-    room.trust.inline_poll(h, took);
-    watchdog::resumed(h, took);
+/// An inline poll of `h` held dispatch for `nanos`: its trust, and the end of a stall.
+///
+/// Compared in nanoseconds, a `Duration` made only past [`BOUND`] (the shorter of the
+/// two limits): making one for every call cost 13 instructions (its division).
+#[inline]
+fn held(room: &Room, h: &Handler, nanos: u64) {
+    // A stall is longer than a poll that loses the handler its trust.
+    const _: () = assert!(BOUND.as_nanos() <= watchdog::STALLED_AFTER.as_nanos());
+    if u128::from(nanos) > BOUND.as_nanos() {
+        let took = Duration::from_nanos(nanos);
+        room.trust.inline_poll(h, took);
+        watchdog::resumed(h, took);
+    }
 }
 
 #[cfg(test)]
