@@ -444,6 +444,12 @@ impl Owing {
         }))
     }
 
+    /// Whether it holds nothing, and owes nothing (a QoS 0 message's, or handed over).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self.0, Promise::Nothing)
+    }
+
     /// The slot it holds.
     pub(crate) fn slot(&self) -> Option<&Slot> {
         match &self.0 {

@@ -82,7 +82,7 @@ pub(super) fn call(
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     polls.begin(index, started);
     let polled = {
-        let _in_span = call.span.as_ref().map(Span::enter);
+        let _in_span = call.span.as_deref().map(Span::enter);
         std::panic::catch_unwind(AssertUnwindSafe(|| {
             let mut future = f(Arc::clone(&call.ctx));
             let polled = Pin::new(&mut future).poll(&mut cx);

@@ -118,6 +118,12 @@ impl EventContext {
         crate::sync::lock(self.ack.as_ref()?).slot.take()
     }
 
+    /// Whether this context has a home for a `manual` handler's acknowledgement.
+    #[inline]
+    pub(crate) fn has_home(&self) -> bool {
+        self.ack.is_some()
+    }
+
     /// For the `mqtt::Ack` of a `manual` handler: where it puts the message's
     /// acknowledgement back when dropped without `ack()` while the call runs.
     pub(crate) fn ack_home(&self) -> Option<AckHome> {
