@@ -462,7 +462,11 @@ impl Owing {
     /// owed any more. Returns the slot, held now by the caller.
     #[inline]
     pub(crate) fn kept(mut self) -> Option<Slot> {
-        match std::mem::replace(&mut self.0, Promise::Nothing) {
+        let promise = std::mem::replace(&mut self.0, Promise::Nothing);
+        // Holds nothing now, so its drop would do nothing: not called (the drop glue was
+        // an out-of-line call per `Owing` kept, 17 instructions; BENCHMARKS.md item 40).
+        std::mem::forget(self);
+        match promise {
             Promise::Owed(slot) | Promise::Discharged(slot) => Some(slot),
             Promise::Watching(_) | Promise::Nothing => None,
         }

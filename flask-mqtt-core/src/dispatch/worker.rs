@@ -312,7 +312,10 @@ impl Call {
         // `Ack` home): only the report of the call is left.
         if ended.result.is_ok() && self.span.is_none() && self.ack.is_empty() && !self.ctx.has_home()
         {
-            return ended_call(h, index, observer, started, &self.ctx, &ended.result);
+            let took = ended_call(h, index, observer, started, &self.ctx, &ended.result);
+            // Empty: kept rather than dropped, which skips its drop glue.
+            let _ = self.ack.kept();
+            return took;
         }
         let Ended {
             result,
