@@ -310,7 +310,10 @@ impl Call {
     ) -> Took {
         // The common case (the handler succeeded, no span, no acknowledgement held, no
         // `Ack` home): only the report of the call is left.
-        if ended.result.is_ok() && self.span.is_none() && self.ack.is_empty() && !self.ctx.has_home()
+        if ended.result.is_ok()
+            && self.span.is_none()
+            && self.ack.is_empty()
+            && !self.ctx.has_home()
         {
             let took = ended_call(h, index, observer, started, &self.ctx, &ended.result);
             // Empty: kept rather than dropped, which skips its drop glue.
