@@ -361,36 +361,36 @@ impl AsyncClient {
                 .unwrap()
                 .on_message_arrived
             {
-                let len = topic_len as usize;
-                let topic = if len == 0 {
-                    // Zero-len topic means it's a NUL-terminated C string
-                    let topic = CStr::from_ptr(topic_name);
-                    // flask-mqtt: checked here, as below, so that `Message::topic` need not
-                    // check it at every read (a topic that is not UTF-8, which Paho C
-                    // refuses anyway, is read with U+FFFD for its bad bytes).
-                    match topic.to_str() {
-                        Ok(_) => topic.to_owned(),
-                        Err(_) => CString::new(topic.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
+                // flask-mqtt: the topic checked once here, for every reader; one that is
+                // not a topic name is refused (see `arrived_topic`): logged, not delivered.
+                let mut tok = ffi::MQTTAsync_ackToken::default();
+                let has_tok = ffi::MQTTAsync_getAckToken(cli.inner.handle, cmsg, &mut tok) == 0
+                    && tok.qos > 0;
+                match arrived_topic(topic_name, topic_len) {
+                    Some(topic) => {
+                        // flask-mqtt: with manual acks, the message carries what
+                        // acknowledges it.
+                        let ack = has_tok.then_some(AckToken(tok));
+                        // flask-mqtt: `topic` is UTF-8 (`arrived_topic`), as
+                        // `from_c_parts` asks.
+                        let msg = Message::from_c_parts(topic, &*cmsg, ack);
+
+                        trace!("Invoking message callback");
+                        cb(&cli, Some(msg));
+                    }
+                    None => {
+                        error!(
+                            "A message whose topic name is not well-formed UTF-8 or holds \
+                             U+0000 was not delivered (topic length {})",
+                            topic_len
+                        );
+                        // flask-mqtt: with manual acks, released, so that the
+                        // acknowledgements of later messages do not wait for it.
+                        if has_tok {
+                            ffi::MQTTAsync_release(cli.inner.handle, &tok);
+                        }
                     }
                 }
-                else {
-                    // If we get a len for the topic, then there's no NUL terminator.
-                    // TODO: Handle UTF-8 error(s)
-                    let tp =
-                        str::from_utf8(slice::from_raw_parts(topic_name as *mut u8, len)).unwrap();
-                    CString::new(tp).unwrap()
-                };
-                // flask-mqtt: with manual acks, the message carries what acknowledges it.
-                let mut tok = ffi::MQTTAsync_ackToken::default();
-                let ack = (ffi::MQTTAsync_getAckToken(cli.inner.handle, cmsg, &mut tok) == 0
-                    && tok.qos > 0)
-                    .then_some(AckToken(tok));
-                // flask-mqtt: `topic` is UTF-8 (both branches above), as `from_c_parts` asks.
-                let msg = Message::from_c_parts(topic, &*cmsg, ack);
-
-                trace!("Invoking message callback");
-                cb(&cli, Some(msg));
             }
 
             let _ = cli.into_raw();
@@ -1484,6 +1484,39 @@ fn log_stream_err<T>(res: StdResult<(), async_channel::TrySendError<T>>) {
     }
 }
 
+/// flask-mqtt: the topic name of a message that arrived, as Paho C hands it to
+/// `on_message_arrived`: `len` bytes at `ptr`, or, with `len` 0, a NUL-terminated string.
+///
+/// `None` unless it is well-formed UTF-8 without U+0000 (MQTT 3.1.1 section 1.5.3, MQTT 5
+/// section 1.5.4), with or without a length: such a topic is refused, as patch 10 of the
+/// C fork (docs/paho-fork.md) refuses its PUBLISH, never delivered with U+FFFD for its
+/// bad bytes (to a topic it was not sent on) nor a panic (upstream's `unwrap`s, inside an
+/// `extern "C"` function). Checked once here, so that `Message::topic` need not check it
+/// at every read.
+///
+/// # Safety
+///
+/// `ptr` is null, or points to `len` readable bytes (with `len` 0: to a NUL-terminated
+/// string).
+unsafe fn arrived_topic(ptr: *const c_char, len: c_int) -> Option<CString> {
+    // A negative length is not one Paho C hands over; refused rather than read.
+    let len = usize::try_from(len).ok()?;
+    if ptr.is_null() {
+        return None;
+    }
+    let bytes = if len == 0 {
+        // Zero-len topic means it's a NUL-terminated C string
+        CStr::from_ptr(ptr).to_bytes()
+    }
+    else {
+        // If we get a len for the topic, then there's no NUL terminator.
+        slice::from_raw_parts(ptr as *const u8, len)
+    };
+    // `CString::new` refuses an interior NUL (U+0000); `from_utf8` the rest.
+    str::from_utf8(bytes).ok()?;
+    CString::new(bytes).ok()
+}
+
 /////////////////////////////////////////////////////////////////////////////
 //                              Unit Tests
 /////////////////////////////////////////////////////////////////////////////
@@ -1495,6 +1528,57 @@ mod tests {
     use crate::MessageBuilder;
     use std::sync::{Arc, Mutex, RwLock};
     use std::thread;
+
+    // flask-mqtt: a topic name that is not well-formed UTF-8, or holds U+0000, is
+    // refused, with or without a length (never delivered with U+FFFD, never a panic).
+    fn arrived(topic: &[u8], with_len: bool) -> Option<CString> {
+        let mut c = topic.to_vec();
+        c.push(0);
+        let len = if with_len { c_int::try_from(topic.len()).unwrap() } else { 0 };
+        // SAFETY: `c` holds `topic.len()` bytes and then a NUL.
+        unsafe { arrived_topic(c.as_ptr() as *const c_char, len) }
+    }
+
+    #[test]
+    fn arrived_topic_takes_a_topic_name() {
+        for with_len in [false, true] {
+            for topic in ["a/b", "häuser/1", ""] {
+                assert_eq!(
+                    arrived(topic.as_bytes(), with_len).as_deref().map(CStr::to_bytes),
+                    Some(topic.as_bytes()),
+                    "{topic:?}, with length: {with_len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn arrived_topic_refuses_a_topic_that_is_not_utf8() {
+        for with_len in [false, true] {
+            for topic in [&b"a\xffb"[..], b"a\xc0\xafb", b"a/\xed\xa0\x80", b"\xe4"] {
+                assert_eq!(
+                    arrived(topic, with_len),
+                    None,
+                    "{topic:?}, with length: {with_len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn arrived_topic_refuses_a_topic_that_holds_nul() {
+        // Paho C hands such a topic with its length (its `strlen` is shorter).
+        assert_eq!(arrived(b"a\0b", true), None);
+        assert_eq!(arrived(b"\0", true), None);
+    }
+
+    #[test]
+    fn arrived_topic_refuses_a_null_pointer_or_a_negative_length() {
+        // SAFETY: a null pointer is what it checks.
+        assert_eq!(unsafe { arrived_topic(ptr::null(), 0) }, None);
+        assert_eq!(unsafe { arrived_topic(ptr::null(), 3) }, None);
+        assert_eq!(unsafe { arrived_topic(b"ab\0".as_ptr() as *const c_char, -1) }, None);
+    }
 
     // Makes sure than when a client is moved, the inner struct stayes at
     // the same address (on the heap) since that inner struct is used as

@@ -184,6 +184,8 @@ impl Message {
         // made from a `String`, or, for a received message, from a topic that
         // `on_message_arrived` checked (see `MessageData::topic`).
         let bytes = self.data.topic.as_bytes();
+        // flask-mqtt: the invariant checked in debug builds (tests), where its cost is no matter.
+        debug_assert!(str::from_utf8(bytes).is_ok());
         // SAFETY: `MessageData::topic` is UTF-8 (its invariant, kept by every constructor).
         unsafe { str::from_utf8_unchecked(bytes) }
     }
