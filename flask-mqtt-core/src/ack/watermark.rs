@@ -413,6 +413,11 @@ impl Drop for Held {
 /// the message unhandled: released, never acknowledged, whatever its other holders do.
 pub(crate) struct Owing(Promise);
 
+// `Owing::kept` forgets an `Owing` once its `Promise` is taken out, so it must hold
+// nothing else: a field added to `Owing` must be handled in `kept` (taken out, or
+// dropped) before `mem::forget`, or it leaks.
+const _: () = assert!(std::mem::size_of::<Owing>() == std::mem::size_of::<Promise>());
+
 /// What an [`Owing`] holds.
 enum Promise {
     /// Owed: dropped so, it marks the message unhandled.
@@ -465,6 +470,8 @@ impl Owing {
         let promise = std::mem::replace(&mut self.0, Promise::Nothing);
         // Holds nothing now, so its drop would do nothing: not called (the drop glue was
         // an out-of-line call per `Owing` kept, 17 instructions; BENCHMARKS.md item 40).
+        // Nothing else is forgotten with it: `Owing` is its `Promise` alone (asserted
+        // below `Owing`).
         std::mem::forget(self);
         match promise {
             Promise::Owed(slot) | Promise::Discharged(slot) => Some(slot),
@@ -485,8 +492,9 @@ impl Owing {
 }
 
 impl Drop for Owing {
-    // Inlined, so that dropping an `Owing` known to hold nothing (a QoS 0 message's,
-    // one just kept) costs nothing: item 40 in BENCHMARKS.md.
+    // `#[inline]` lets the compiler inline this body where it drops an `Owing`; the drop
+    // glue around it stayed an out-of-line call (BENCHMARKS.md item 40), which is why
+    // `Owing::kept` forgets an `Owing` it emptied rather than drop it.
     #[inline]
     fn drop(&mut self) {
         match &self.0 {
