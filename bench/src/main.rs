@@ -9,6 +9,7 @@
 //! cargo run -p flask-mqtt-bench -- soak --messages 100000 --rate 5000   # CI
 //! cargo run -p flask-mqtt-bench -- chart REPORT       # the chart again, from a printed report
 //! cargo run --release -p flask-mqtt-bench -- calls    # one handler call's cost, in process
+//! BENCH_PUBLISHER=framework ... flask-mqtt-bench child-publish   # one publisher alone
 //! ```
 //!
 //! Options (after the mode): `--messages N`, `--rounds R`, `--rate R` (latency runs, messages/s),
@@ -181,11 +182,13 @@ fn main() -> ExitCode {
     let child = match args.first().map(String::as_str) {
         Some("child-framework") => Some(framework::run()),
         Some("child-paho") => Some(paho_consumer::run()),
+        Some("child-publish") => Some(publish::child_run()),
         Some("-h" | "--help") => {
             println!("usage: flask-mqtt-bench [quick|full] [--messages N] [--rounds R] [--rate R] [--latency-secs S] [--consumers sub,paho,paho-stock,rumqttc,framework,framework-nometrics,framework-ackfirst,flask,faststream,ruststream] [--max-inflight N] [--window N] [--skip publish,throughput,latency] [--chart PATH]");
             println!("       flask-mqtt-bench soak [--messages N] [--rate R] [--window N] [--max-inflight N]");
             println!("       flask-mqtt-bench chart REPORT [--chart PATH]   (redraws the chart from a run's printed report)");
             println!("       flask-mqtt-bench calls [--messages N] [--rounds R] [--only TEXT]   (one handler call's cost, in process)");
+            println!("       flask-mqtt-bench child-publish   (one publisher alone, for a profiler: env BENCH_PUBLISHER=paho|framework, BENCH_MESSAGES, BENCH_QOS, BENCH_WINDOW, MQTT_BROKER_URL, MQTT_BROKER_PORT, MQTT_CLIENT_ID)");
             return ExitCode::SUCCESS;
         }
         Some("soak") => return soak_main(&args[1..]),
@@ -478,21 +481,7 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
 /// Publish throughput, raw paho against `Mqtt::publish`, with no subscriber.
 fn publish_rows(plan: &Plan, broker: &Broker, results: &mut Results) -> Result<(), String> {
     let publisher = RawPublisher::connect(&broker.uri(), "bench-paho-pub")?;
-    let config = mqtt::ConfigBuilder::with_prefix("BENCHPUB")
-        .broker_url("127.0.0.1")
-        .port(broker.port())
-        .client_id("bench-framework-pub")
-        .build()
-        .map_err(|e| e.to_string())?;
-    let client = mqtt::Client::start(config).map_err(|e| e.to_string())?;
-    let handle = client.handle();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !handle.is_connected() {
-        if Instant::now() > deadline {
-            return Err("the framework's publishing client did not connect".into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (client, handle) = publish::framework_publisher(broker.port(), "bench-framework-pub")?;
     let rate = |n: u64, took: Duration| n as f64 / took.as_secs_f64().max(1e-9);
     for (window, n) in [(plan.window, plan.messages), (1, plan.sequential)] {
         let mut raw = PublishRow::new("raw paho AsyncClient::publish", window, n);

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use flask_mqtt_actix as mqtt;
 use futures::{StreamExt, TryStreamExt};
 
+use crate::child::{self, Settings};
 use crate::wire;
 
 /// Publishes awaited at once: enough to keep the connection busy, far below Paho's
@@ -59,6 +60,71 @@ impl Drop for RawPublisher {
             .disconnect(None)
             .wait_for(Duration::from_secs(5));
     }
+}
+
+/// The framework's publishing client, connected: a `Client` whose prefix no handler
+/// uses (no subscription), default settings but the broker and the client id, and its
+/// handle.
+pub(crate) fn framework_publisher(
+    port: u16,
+    client_id: &str,
+) -> Result<(mqtt::Client, mqtt::Mqtt), String> {
+    let config = mqtt::ConfigBuilder::with_prefix("BENCHPUB")
+        .broker_url("127.0.0.1")
+        .port(port)
+        .client_id(client_id)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let client = mqtt::Client::start(config).map_err(|e| e.to_string())?;
+    let handle = client.handle();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !handle.is_connected() {
+        if Instant::now() > deadline {
+            return Err("the framework's publishing client did not connect".into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok((client, handle))
+}
+
+/// `child-publish`: one publisher, `BENCH_PUBLISHER` `paho` (raw paho, as the publish
+/// table's first row) or `framework` (`Mqtt::publish`), publishes `BENCH_MESSAGES`
+/// messages at QoS `BENCH_QOS` (default 0), `BENCH_WINDOW` awaited at once (default 1),
+/// to the broker of `MQTT_BROKER_URL` / `MQTT_BROKER_PORT`, with the same code as the
+/// table; then prints `done N MICROSECONDS` and exits. For running one side alone under
+/// a profiler (callgrind: BENCHMARKS.md item 41).
+pub(crate) fn child_run() -> Result<(), String> {
+    let settings = Settings::from_env()?;
+    let var = |key: &str, default: u64| -> Result<u64, String> {
+        std::env::var(key).map_or(Ok(default), |v| {
+            v.parse().map_err(|e| format!("{key}: {e}"))
+        })
+    };
+    let qos = var("BENCH_QOS", 0)?;
+    let window = usize::try_from(var("BENCH_WINDOW", 1)?).unwrap_or(1);
+    let n = settings.messages;
+    let took = match std::env::var("BENCH_PUBLISHER").as_deref() {
+        Ok("paho") => {
+            let uri = format!("tcp://{}:{}", settings.host, settings.port);
+            let publisher = RawPublisher::connect(&uri, &settings.client_id)?;
+            let qos = i32::try_from(qos).map_err(|e| e.to_string())?;
+            publisher.burst(n, qos, window)?
+        }
+        Ok("framework") => {
+            let (client, handle) = framework_publisher(settings.port, &settings.client_id)?;
+            let q = match qos {
+                0 => mqtt::QoS::AtMostOnce,
+                1 => mqtt::QoS::AtLeastOnce,
+                _ => mqtt::QoS::ExactlyOnce,
+            };
+            let took = framework_burst(&handle, n, q, window)?;
+            drop(client);
+            took
+        }
+        other => return Err(format!("BENCH_PUBLISHER: expected paho or framework, got {other:?}")),
+    };
+    child::say(&format!("done {n} {}", took.as_micros()));
+    Ok(())
 }
 
 /// `n` publishes through the framework's `Mqtt::publish`, `window` awaited at once.
