@@ -186,7 +186,7 @@ impl Client {
                 });
                 rt.shutdown_timeout(RUNTIME_STOP);
                 if let Some(shared) = ended.upgrade() {
-                    shared.ended.send_replace(true);
+                    shared.end();
                 }
             })
             .map_err(Error::Runtime)?;

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flask_mqtt_topic::TopicName;
+use flask_mqtt_topic::validate_topic_name;
 use tokio::sync::oneshot;
 use tracing::Instrument;
 
@@ -161,20 +161,16 @@ impl Publish {
             retain,
             props,
         } = self;
-        let checked = TopicName::new(topic.as_str())
+        let checked = validate_topic_name(&topic)
             .map_err(|e| Error::invalid_topic(&topic, e))
-            .and_then(|name| {
+            .and_then(|()| {
                 props.validate()?;
-                mqtt.ensure_open()?;
-                Ok(name)
+                mqtt.ensure_open()
             });
-        let name = match checked {
-            Ok(name) => name,
-            Err(e) => {
-                count(&mqtt, qos, PublishOutcome::Error);
-                return Err(e);
-            }
-        };
+        if let Err(e) = checked {
+            count(&mqtt, qos, PublishOutcome::Error);
+            return Err(e);
+        }
         let shared = &mqtt.shared;
         let v5 = shared.outbound.carries_properties();
         let paho_props = (v5 && props.len() > 0).then(|| props.to_paho());
@@ -186,7 +182,7 @@ impl Publish {
             );
         }
         let packet = PublishPacket {
-            topic_len: name.as_str().len(),
+            topic_len: topic.len(),
             payload_len: payload.len(),
             properties_len: v5.then(|| paho_props.as_ref().map_or(1, |p| p.byte_len())),
             qos,
@@ -199,8 +195,16 @@ impl Publish {
                 limit,
             });
         }
+        log::debug!(target: CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
+        // The topic's one copy goes to Paho (errors read it back from the message): only
+        // an `on_publish` handler needs one of its own.
+        let published = shared.on_publish.then(|| Published {
+            topic: topic.clone(),
+            qos,
+            retain,
+        });
         let mut builder = paho_mqtt::MessageBuilder::new()
-            .topic(name.as_str())
+            .topic(topic)
             .payload(payload)
             .qos(qos.to_paho())
             .retained(retain);
@@ -212,6 +216,11 @@ impl Publish {
             Ok(delivery) => delivery,
             Err(e) => {
                 count(&mqtt, qos, PublishOutcome::Error);
+                // Paho hands a refused message back in the error.
+                let topic = match &e {
+                    paho_mqtt::Error::Publish(_, msg) => msg.topic().to_owned(),
+                    _ => String::new(),
+                };
                 return Err(Error::from_paho(
                     e,
                     PahoOp::Publish {
@@ -221,8 +230,6 @@ impl Publish {
                 ));
             }
         };
-        log::debug!(target: CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
-        let published = Published { topic, qos, retain };
         let token = match delivery {
             Delivery::Done => {
                 count(&mqtt, qos, PublishOutcome::Ok);
@@ -236,16 +243,15 @@ impl Publish {
         // so that `on_publish` still runs. A graceful shutdown waits for `unsent` to drain.
         shared.unsent.fetch_add(1, Ordering::SeqCst);
         let timeout = shared.config.publish_timeout();
-        let topic = published.topic.clone();
         let in_flight = InFlight {
             mqtt,
             qos,
             token: Some(token),
-            published: Some(published),
+            published,
         };
         match in_flight.wait(timeout).await {
             Ok(()) => Ok(()),
-            Err(Wait::Failed(e)) => Err(Error::from_paho(
+            Err(Wait::Failed(e, topic)) => Err(Error::from_paho(
                 e,
                 PahoOp::Publish {
                     topic: &topic,
@@ -253,7 +259,7 @@ impl Publish {
                 },
             )),
             // Still on its way: counted when it settles (`InFlight`'s drop).
-            Err(Wait::Offline) => Err(Error::PublishTimeout { topic, timeout }),
+            Err(Wait::Offline(topic)) => Err(Error::PublishTimeout { topic, timeout }),
             Err(Wait::Ended) => Err(Error::Closed),
         }
     }
@@ -266,15 +272,17 @@ struct InFlight {
     qos: QoS,
     /// `None` once the outcome is known (or handed to the client's runtime).
     token: Option<paho_mqtt::DeliveryToken>,
+    /// What `on_publish` handlers are told; `None` without any.
     published: Option<Published>,
 }
 
 /// Why [`InFlight::wait`] returned without a delivery.
 enum Wait {
-    /// The outbound side reported an error.
-    Failed(paho_mqtt::Error),
-    /// The client stayed disconnected for the whole publish timeout.
-    Offline,
+    /// The outbound side reported an error (publishing to this topic).
+    Failed(paho_mqtt::Error, String),
+    /// The client stayed disconnected for the whole publish timeout (publishing to this
+    /// topic).
+    Offline(String),
     /// The client's runtime stopped first.
     Ended,
 }
@@ -285,36 +293,40 @@ impl InFlight {
     /// hands it to the client's runtime.
     async fn wait(mut self, timeout: Duration) -> std::result::Result<(), Wait> {
         let shared = Arc::clone(&self.mqtt.shared);
-        let mut ended = shared.ended.subscribe();
-        let mut link = shared.link.subscribe();
         let Some(token) = self.token.as_mut() else {
             return Err(Wait::Ended);
         };
         let outcome = loop {
+            // Made before the state is read: a change after this wakes it.
+            let changed = shared.changes.notified();
+            if *shared.ended.borrow() {
+                break None;
+            }
             // While disconnected, a timer on the client's runtime (the caller's runtime may
             // have no timers), abandoned when the connection comes back.
-            let offline = (!*link.borrow_and_update()).then(|| Timer::start(&shared.rt, timeout));
+            let offline = (!*shared.link.borrow()).then(|| Timer::start(&shared.rt, timeout));
             tokio::select! {
+                // The token first: polled again when Paho's thread wakes this task, it is
+                // the one that is ready, and nothing else is polled then.
+                biased;
                 res = &mut *token => break Some(res),
-                _ = ended.wait_for(|ended| *ended) => break None,
-                changed = link.changed() => {
-                    if changed.is_err() {
-                        // The sender lives as long as `shared`: cannot happen.
-                        break None;
-                    }
+                () = changed => {}
+                () = Timer::fired(offline) => {
+                    return Err(Wait::Offline(token.message().topic().to_owned()));
                 }
-                () = Timer::fired(offline) => return Err(Wait::Offline),
             }
         };
         // Known, or nobody will settle it any more: either way `Drop` must not try.
-        self.token = None;
+        let Some(token) = self.token.take() else {
+            return Err(Wait::Ended);
+        };
         let Some(outcome) = outcome else {
             // Never sent: the client stopped first.
             count(&self.mqtt, self.qos, PublishOutcome::Error);
             return Err(Wait::Ended);
         };
         settle(&self.mqtt, self.qos, self.published.take(), &outcome);
-        outcome.map_err(Wait::Failed)
+        outcome.map_err(|e| Wait::Failed(e, token.message().topic().to_owned()))
     }
 }
 
@@ -381,7 +393,7 @@ fn settle(
         Err(_) => PublishOutcome::Error,
     };
     count(mqtt, qos, counted);
-    if let (Ok(()), Some(published)) = (outcome, published) {
+    if outcome.is_ok() {
         tell_on_publish(mqtt, published);
     }
 }
@@ -393,9 +405,10 @@ fn count(mqtt: &Mqtt, qos: QoS, outcome: PublishOutcome) {
     }
 }
 
-/// Hands a completed publish to the `on_publish` handlers, if there are any.
-fn tell_on_publish(mqtt: &Mqtt, published: Published) {
-    if mqtt.shared.on_publish {
+/// Hands a completed publish to the `on_publish` handlers, if there are any (then
+/// `published` is `Some`).
+fn tell_on_publish(mqtt: &Mqtt, published: Option<Published>) {
+    if let Some(published) = published {
         mqtt.emit(Event::Published(published));
     }
 }

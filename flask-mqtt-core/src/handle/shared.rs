@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 use flask_mqtt_topic::TopicFilter;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 use super::health::{ConnectionState, Health, Stalls};
 use super::input::Input;
@@ -64,6 +64,9 @@ pub(crate) struct Shared {
     /// return [`Error::Closed`](crate::error::Error::Closed) instead of waiting for a
     /// completion that may never come.
     pub(crate) ended: watch::Sender<bool>,
+    /// Notified when `link` or `ended` changes: what a publish waiting for its token
+    /// listens to (one registration instead of a receiver of each).
+    pub(crate) changes: Notify,
     /// Whether any `on_publish` handler is registered: without one, a completed publish
     /// is not reported to the driver at all (one thread wake-up less per publish).
     pub(crate) on_publish: bool,
@@ -140,6 +143,7 @@ impl Shared {
             ends: watch::Sender::new(0),
             unsent: AtomicUsize::new(0),
             ended: watch::Sender::new(false),
+            changes: Notify::new(),
             on_publish,
             state: States::default(),
             acks: Watermark::detached(),
@@ -197,10 +201,19 @@ impl Shared {
         let mut h = lock(&self.health);
         edit(&mut h);
         h.set(state);
-        self.link.send_if_modified(|up| {
+        let changed = self.link.send_if_modified(|up| {
             let now = state == ConnectionState::Connected;
             std::mem::replace(up, now) != now
         });
+        if changed {
+            self.changes.notify_waiters();
+        }
+    }
+
+    /// The client's runtime has stopped: `ended` becomes `true`.
+    pub(crate) fn end(&self) {
+        self.ended.send_replace(true);
+        self.changes.notify_waiters();
     }
 }
 
