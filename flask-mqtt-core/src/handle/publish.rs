@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use flask_mqtt_topic::validate_topic_name;
 use tokio::sync::oneshot;
-use tracing::Instrument;
+use futures::FutureExt;
+use tracing::{Instrument, Span};
 
 use super::limits::PublishPacket;
 use super::outbound::Delivery;
@@ -136,7 +137,15 @@ impl Publish {
     /// (SIGTERM), which waits for the HTTP requests in flight, waits at most
     /// `MQTT_PUBLISH_TIMEOUT` for those in a publish, then stops the client (at once
     /// while disconnected).
-    pub async fn send(mut self) -> Result<()> {
+    pub fn send(self) -> impl Future<Output = Result<()>> + Send + 'static {
+        // Nothing happens before the first poll (`lazy`), and the publish's fields and
+        // its wait share the future's memory (`then` is an enum of the two): a future
+        // half the size, which `IntoFuture` boxes from the allocator's per-thread cache.
+        futures::future::lazy(move |_| self.start()).then(Started::finish)
+    }
+
+    /// The publish's span, and the message checked and handed over inside it.
+    fn start(mut self) -> Started {
         let span = spans::publish(
             &self.topic,
             self.qos,
@@ -146,13 +155,12 @@ impl Publish {
         if self.mqtt.shared.outbound.carries_properties() {
             spans::inject(&span, &mut self.props);
         }
-        let result = self.send_in_span().instrument(span.clone()).await;
-        spans::publish_ended(&span, &result);
-        result
+        let next = span.in_scope(|| self.hand_over());
+        Started { span, next }
     }
 
-    /// [`send`](Publish::send), inside the publish's span.
-    async fn send_in_span(self) -> Result<()> {
+    /// Checks the message and hands it to the outbound side.
+    fn hand_over(self) -> Next {
         let Publish {
             mqtt,
             topic,
@@ -169,7 +177,7 @@ impl Publish {
             });
         if let Err(e) = checked {
             count(&mqtt, qos, PublishOutcome::Error);
-            return Err(e);
+            return Next::Settled(Err(e));
         }
         let shared = &mqtt.shared;
         let v5 = shared.outbound.carries_properties();
@@ -190,10 +198,10 @@ impl Publish {
         };
         if let Err(limit) = shared.limits.check(&packet) {
             count(&mqtt, qos, PublishOutcome::Error);
-            return Err(Error::BrokerLimit {
+            return Next::Settled(Err(Error::BrokerLimit {
                 topic: crate::error::truncate(&topic),
                 limit,
-            });
+            }));
         }
         log::debug!(target: CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
         // The topic's one copy goes to Paho (errors read it back from the message): only
@@ -221,20 +229,20 @@ impl Publish {
                     paho_mqtt::Error::Publish(_, msg) => msg.topic().to_owned(),
                     _ => String::new(),
                 };
-                return Err(Error::from_paho(
+                return Next::Settled(Err(Error::from_paho(
                     e,
                     PahoOp::Publish {
                         topic: &topic,
                         limit,
                     },
-                ));
+                )));
             }
         };
         let token = match delivery {
             Delivery::Done => {
                 count(&mqtt, qos, PublishOutcome::Ok);
                 tell_on_publish(&mqtt, published);
-                return Ok(());
+                return Next::Settled(Ok(()));
             }
             Delivery::Pending(token) => token,
         };
@@ -243,25 +251,67 @@ impl Publish {
         // so that `on_publish` still runs. A graceful shutdown waits for `unsent` to drain.
         shared.unsent.fetch_add(1, Ordering::SeqCst);
         let timeout = shared.config.publish_timeout();
-        let in_flight = InFlight {
-            mqtt,
-            qos,
-            token: Some(token),
-            published,
-        };
-        match in_flight.wait(timeout).await {
-            Ok(()) => Ok(()),
-            Err(Wait::Failed(e, topic)) => Err(Error::from_paho(
-                e,
-                PahoOp::Publish {
-                    topic: &topic,
-                    limit,
-                },
-            )),
-            // Still on its way: counted when it settles (`InFlight`'s drop).
-            Err(Wait::Offline(topic)) => Err(Error::PublishTimeout { topic, timeout }),
-            Err(Wait::Ended) => Err(Error::Closed),
+        Next::Waiting {
+            in_flight: InFlight {
+                mqtt,
+                qos,
+                token: Some(token),
+                published,
+            },
+            limit,
+            timeout,
         }
+    }
+}
+
+/// A publish after its first poll: settled, or waiting for its token.
+struct Started {
+    span: Span,
+    next: Next,
+}
+
+/// What a publish does after its first poll.
+enum Next {
+    /// Nothing: it has its outcome.
+    Settled(Result<()>),
+    /// Waits for the token of its message.
+    Waiting {
+        in_flight: InFlight,
+        /// `MQTT_MAX_BUFFERED_MESSAGES`, for the error.
+        limit: usize,
+        timeout: Duration,
+    },
+}
+
+impl Started {
+    /// The outcome, in the publish's span (works on `self` in place: a binding moved out
+    /// of it would take room of its own in the future).
+    async fn finish(mut self) -> Result<()> {
+        let result = match &mut self.next {
+            Next::Settled(result) => std::mem::replace(result, Ok(())),
+            Next::Waiting {
+                in_flight,
+                limit,
+                timeout,
+            } => {
+                let (limit, timeout) = (*limit, *timeout);
+                match in_flight.wait(timeout).instrument(self.span.clone()).await {
+                    Ok(()) => Ok(()),
+                    Err(Wait::Failed(e, topic)) => Err(Error::from_paho(
+                        e,
+                        PahoOp::Publish {
+                            topic: &topic,
+                            limit,
+                        },
+                    )),
+                    // Still on its way: counted when it settles (`InFlight`'s drop).
+                    Err(Wait::Offline(topic)) => Err(Error::PublishTimeout { topic, timeout }),
+                    Err(Wait::Ended) => Err(Error::Closed),
+                }
+            }
+        };
+        spans::publish_ended(&self.span, &result);
+        result
     }
 }
 
@@ -291,7 +341,7 @@ impl InFlight {
     /// Waits for the outcome, at most `timeout` at a time while the client is
     /// disconnected. After [`Wait::Offline`] the message is still on its way: `Drop`
     /// hands it to the client's runtime.
-    async fn wait(mut self, timeout: Duration) -> std::result::Result<(), Wait> {
+    async fn wait(&mut self, timeout: Duration) -> std::result::Result<(), Wait> {
         let shared = Arc::clone(&self.mqtt.shared);
         let Some(token) = self.token.as_mut() else {
             return Err(Wait::Ended);
