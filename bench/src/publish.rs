@@ -121,7 +121,11 @@ pub(crate) fn child_run() -> Result<(), String> {
             drop(client);
             took
         }
-        other => return Err(format!("BENCH_PUBLISHER: expected paho or framework, got {other:?}")),
+        other => {
+            return Err(format!(
+                "BENCH_PUBLISHER: expected paho or framework, got {other:?}"
+            ))
+        }
     };
     child::say(&format!("done {n} {}", took.as_micros()));
     Ok(())

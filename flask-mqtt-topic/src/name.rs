@@ -186,7 +186,10 @@ mod tests {
     #[test]
     fn the_plain_name_check_agrees_with_the_rules() {
         let mut names: Vec<String> = Vec::new();
-        for c in (0u8..=0x7F).map(char::from).chain(['\u{80}', '\u{9f}', 'é', '\u{fffe}']) {
+        for c in (0u8..=0x7F)
+            .map(char::from)
+            .chain(['\u{80}', '\u{9f}', 'é', '\u{fffe}'])
+        {
             names.push(c.to_string());
             names.push(format!("a/b{c}c/d"));
             names.push(format!("{c}/"));
@@ -197,7 +200,11 @@ mod tests {
         names.push("/".repeat(MAX_TOPIC_LEVELS - 1));
         names.push("/".repeat(MAX_TOPIC_LEVELS));
         for name in &names {
-            assert_eq!(validate_topic_name(name), validate_by_rules(name), "{name:?}");
+            assert_eq!(
+                validate_topic_name(name),
+                validate_by_rules(name),
+                "{name:?}"
+            );
         }
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flask_mqtt_topic::validate_topic_name;
-use tokio::sync::oneshot;
 use futures::FutureExt;
+use tokio::sync::oneshot;
 use tracing::{Instrument, Span};
 
 use super::limits::PublishPacket;
@@ -521,6 +521,23 @@ mod tests {
         let res = publish.await.unwrap();
         assert!(matches!(res, Err(Error::PublishTimeout { .. })), "{res:?}");
         assert!(lost.elapsed() >= timeout);
+    }
+
+    /// A publish waiting for its token while connected returns `Closed` when the
+    /// client's runtime ends (`Shared::end` wakes it; without the wake it would wait
+    /// until the test's timeout).
+    #[tokio::test(start_paused = true)]
+    async fn the_clients_end_ends_a_waiting_publish() {
+        let mqtt = stuck_client();
+        mqtt.shared.set_state(ConnectionState::Connected, |_| {});
+        let publish = tokio::spawn(mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).send());
+        while mqtt.shared.unsent.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::task::yield_now().await;
+        mqtt.shared.end();
+        let res = tokio::time::timeout(Duration::from_secs(3600), publish).await;
+        assert!(matches!(res, Ok(Ok(Err(Error::Closed)))), "{res:?}");
     }
 
     /// A reconnect within the timeout cancels it; the next loss starts a new one.
