@@ -664,7 +664,8 @@ impl Error {
         use paho_mqtt::Error as Paho;
         match (e, op) {
             // paho-mqtt 0.14's `try_publish` reports a refused publish as `Publish(rc,
-            // message)`, handing the message back, never as the bare error.
+            // message)`, handing the message back, never as the bare error
+            // (`Outbound::publish` unpacks it into `Refused`).
             (Paho::Publish(rc, _), op) => Error::from_paho(Paho::from(rc), op),
             (Paho::MaxBufferedMessages, PahoOp::Publish { topic, limit }) => Error::BufferFull {
                 limit,

@@ -16,7 +16,7 @@ use crate::dispatch::Intake;
 use crate::error::{shown_uri, ConnectError, Error};
 use crate::event::log::{LogLevel, CLIENT_TARGET};
 use crate::handle::input::Input;
-use crate::handle::outbound::{Delivery, Outbound};
+use crate::handle::outbound::{Delivery, Outbound, Refused};
 use crate::handle::Mqtt;
 use crate::qos::QoS;
 
@@ -103,8 +103,21 @@ impl Outbound for PahoOutbound {
         self.v5
     }
 
-    fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
-        self.client.try_publish(msg).map(Delivery::Pending)
+    fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, Box<Refused>> {
+        match self.client.try_publish(msg) {
+            Ok(token) => Ok(Delivery::Pending(token)),
+            Err(paho_mqtt::Error::Publish(rc, msg)) => Err(Box::new(Refused {
+                error: paho_mqtt::Error::from(rc),
+                msg,
+            })),
+            // paho-mqtt 0.14's `try_publish` reports every refusal as `Publish(rc,
+            // message)` (above); any other error would come without the message, so the
+            // one left to hand back has no topic.
+            Err(error) => Err(Box::new(Refused {
+                error,
+                msg: paho_mqtt::Message::default(),
+            })),
+        }
     }
 
     fn subscribe(

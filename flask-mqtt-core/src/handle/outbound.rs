@@ -18,8 +18,10 @@ pub(crate) trait Outbound: Send + Sync + 'static {
     /// properties are left out, with a debug line.
     fn carries_properties(&self) -> bool;
 
-    /// Hands `msg` over to be sent (or buffered while disconnected).
-    fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error>;
+    /// Hands `msg` over to be sent (or buffered while disconnected); a refused message
+    /// comes back in the error, so that the error can name its topic (the handle keeps
+    /// no copy of it).
+    fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, Box<Refused>>;
 
     /// Subscribes to `filters` (each with the QoS of the same index); resolves to the
     /// granted QoS or failure code per filter, in order.
@@ -32,6 +34,15 @@ pub(crate) trait Outbound: Send + Sync + 'static {
     /// Unsubscribes from `filters`.
     fn unsubscribe(&self, filters: Vec<String>)
         -> BoxFuture<'static, Result<(), paho_mqtt::Error>>;
+}
+
+/// A message [`Outbound::publish`] did not take, with the reason (boxed where returned:
+/// both are large, and a refusal is rare).
+pub(crate) struct Refused {
+    /// Why (a bare error: the message is in `msg`).
+    pub(crate) error: paho_mqtt::Error,
+    /// The message, handed back.
+    pub(crate) msg: paho_mqtt::Message,
 }
 
 /// What became of a message handed to [`Outbound::publish`].
@@ -53,7 +64,7 @@ pub(crate) mod fake {
     use futures::future::BoxFuture;
     use tokio::sync::{mpsc, oneshot, Notify};
 
-    use super::{Delivery, Outbound};
+    use super::{Delivery, Outbound, Refused};
     use crate::config::Config;
     use crate::handle::input::Input;
     use crate::handle::shared::Shared;
@@ -78,6 +89,8 @@ pub(crate) mod fake {
         Done,
         /// Accepted and never completed: a broker that is not there.
         Held,
+        /// Refused with a bare error (no message inside): a full buffer.
+        Refused,
     }
 
     /// What a SUBSCRIBE resolves to.
@@ -224,7 +237,7 @@ pub(crate) mod fake {
             true
         }
 
-        fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+        fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, Box<Refused>> {
             let mut sent = lock(&self.sent);
             sent.packets.push(Packet::Publish(msg.topic().to_owned()));
             sent.published.push(msg.clone());
@@ -236,6 +249,10 @@ pub(crate) mod fake {
                     lock(&self.held).push(token.clone());
                     Ok(Delivery::Pending(token))
                 }
+                Publishes::Refused => Err(Box::new(Refused {
+                    error: paho_mqtt::Error::MaxBufferedMessages,
+                    msg,
+                })),
             }
         }
 

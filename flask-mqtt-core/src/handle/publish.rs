@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use tracing::{Instrument, Span};
 
 use super::limits::PublishPacket;
-use super::outbound::Delivery;
+use super::outbound::{Delivery, Refused};
 use super::Mqtt;
 use crate::error::{Error, PahoOp, Result};
 use crate::event::log::CLIENT_TARGET;
@@ -203,7 +203,7 @@ impl Publish {
                 limit,
             }));
         }
-        log::debug!(target: CLIENT_TARGET, "publishing to `{topic}` (qos {qos})");
+        log::debug!(target: CLIENT_TARGET, "handing a publish to `{topic}` (qos {qos}) to Paho");
         // The topic's one copy goes to Paho (errors read it back from the message): only
         // an `on_publish` handler needs one of its own.
         let published = shared.on_publish.then(|| Published {
@@ -222,17 +222,13 @@ impl Publish {
         let limit = shared.config.max_buffered_messages;
         let delivery = match shared.outbound.publish(builder.finalize()) {
             Ok(delivery) => delivery,
-            Err(e) => {
+            Err(refused) => {
                 count(&mqtt, qos, PublishOutcome::Error);
-                // Paho hands a refused message back in the error.
-                let topic = match &e {
-                    paho_mqtt::Error::Publish(_, msg) => msg.topic().to_owned(),
-                    _ => String::new(),
-                };
+                let Refused { error, msg } = *refused;
                 return Next::Settled(Err(Error::from_paho(
-                    e,
+                    error,
                     PahoOp::Publish {
-                        topic: &topic,
+                        topic: msg.topic(),
                         limit,
                     },
                 )));
@@ -518,8 +514,12 @@ mod tests {
         assert!(!publish.is_finished(), "gave up while connected");
         let lost = tokio::time::Instant::now();
         mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
-        let res = publish.await.unwrap();
-        assert!(matches!(res, Err(Error::PublishTimeout { .. })), "{res:?}");
+        // Bounded: a publish the state change does not wake would otherwise hang the test.
+        let res = tokio::time::timeout(timeout * 100, publish).await;
+        assert!(
+            matches!(res, Ok(Ok(Err(Error::PublishTimeout { .. })))),
+            "{res:?}"
+        );
         assert!(lost.elapsed() >= timeout);
     }
 
@@ -551,8 +551,24 @@ mod tests {
         tokio::time::sleep(timeout).await;
         assert!(!publish.is_finished(), "the first timer was not cancelled");
         mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
-        let res = publish.await.unwrap();
-        assert!(matches!(res, Err(Error::PublishTimeout { .. })), "{res:?}");
+        let res = tokio::time::timeout(timeout * 100, publish).await;
+        assert!(
+            matches!(res, Ok(Ok(Err(Error::PublishTimeout { .. })))),
+            "{res:?}"
+        );
+    }
+
+    /// A refusal names the topic whatever the error's shape (a bare
+    /// `MaxBufferedMessages`, with no message inside, once gave `BufferFull { topic: "" }`).
+    #[tokio::test]
+    async fn a_refused_publish_names_its_topic() {
+        let mqtt = client(Fake::default().publishes(Publishes::Refused));
+        let res = mqtt.publish("a/b", "x").qos(QoS::AtLeastOnce).await;
+        match res {
+            Err(Error::BufferFull { topic, .. }) => assert_eq!(topic, "a/b"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(mqtt.shared.unsent.load(Ordering::SeqCst), 0);
     }
 
     /// Properties MQTT cannot carry are refused before anything reaches the outbound

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 
-use crate::handle::outbound::{Delivery, Outbound};
+use crate::handle::outbound::{Delivery, Outbound, Refused};
 use crate::message::Message;
 use crate::qos::QoS;
 use crate::sync::lock;
@@ -32,7 +32,7 @@ impl Outbound for Arc<Recorder> {
         true
     }
 
-    fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, paho_mqtt::Error> {
+    fn publish(&self, msg: paho_mqtt::Message) -> Result<Delivery, Box<Refused>> {
         lock(&self.published).push(Message::from_paho(msg));
         Ok(Delivery::Done)
     }
