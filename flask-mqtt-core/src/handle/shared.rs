@@ -51,7 +51,9 @@ pub(crate) struct Shared {
     pub(crate) closed: AtomicBool,
     /// The connection state and its history; change the state with [`Shared::set_state`].
     pub(crate) health: Mutex<Health>,
-    /// Whether the state is [`ConnectionState::Connected`], for waiters.
+    /// Whether the state is [`ConnectionState::Connected`], for waiters. Read or
+    /// subscribe anywhere; change it only through [`Shared::set_state`], which also
+    /// notifies `changes` (a send elsewhere would leave waiting publishes asleep).
     pub(crate) link: watch::Sender<bool>,
     /// How many broker connections have ended (lost, refused by the broker, closed by the
     /// stop), counted by the driver: a SUBSCRIBE or UNSUBSCRIBE waiting for its answer
@@ -62,7 +64,8 @@ pub(crate) struct Shared {
     pub(crate) unsent: AtomicUsize,
     /// Set once the client's runtime has stopped: publishes still awaiting Paho then
     /// return [`Error::Closed`](crate::error::Error::Closed) instead of waiting for a
-    /// completion that may never come.
+    /// completion that may never come. Read or subscribe anywhere; set it only through
+    /// [`Shared::end`], which also notifies `changes`.
     pub(crate) ended: watch::Sender<bool>,
     /// Notified when `link` or `ended` changes: what a publish waiting for its token
     /// listens to (one registration instead of a receiver of each).
