@@ -481,7 +481,9 @@ fn orchestrate(plan: &Plan) -> Result<Results, String> {
 /// Publish throughput, raw paho against `Mqtt::publish`, with no subscriber.
 fn publish_rows(plan: &Plan, broker: &Broker, results: &mut Results) -> Result<(), String> {
     let publisher = RawPublisher::connect(&broker.uri(), "bench-paho-pub")?;
-    let (client, handle) = publish::framework_publisher(broker.port(), "bench-framework-pub")?;
+    // The host of `Broker::uri`, which the raw publisher connects to.
+    let (client, handle) =
+        publish::framework_publisher("127.0.0.1", broker.port(), "bench-framework-pub")?;
     let rate = |n: u64, took: Duration| n as f64 / took.as_secs_f64().max(1e-9);
     for (window, n) in [(plan.window, plan.messages), (1, plan.sequential)] {
         let mut raw = PublishRow::new("raw paho AsyncClient::publish", window, n);

@@ -62,15 +62,16 @@ impl Drop for RawPublisher {
     }
 }
 
-/// The framework's publishing client, connected: a `Client` whose prefix no handler
-/// uses (no subscription), default settings but the broker and the client id, and its
-/// handle.
+/// The framework's publishing client, connected to `host`:`port`: a `Client` whose
+/// prefix no handler uses (no subscription), default settings but the broker and the
+/// client id, and its handle.
 pub(crate) fn framework_publisher(
+    host: &str,
     port: u16,
     client_id: &str,
 ) -> Result<(mqtt::Client, mqtt::Mqtt), String> {
     let config = mqtt::ConfigBuilder::with_prefix("BENCHPUB")
-        .broker_url("127.0.0.1")
+        .broker_url(host)
         .port(port)
         .client_id(client_id)
         .build()
@@ -101,6 +102,9 @@ pub(crate) fn child_run() -> Result<(), String> {
         })
     };
     let qos = var("BENCH_QOS", 0)?;
+    if qos > 2 {
+        return Err(format!("BENCH_QOS: expected 0, 1 or 2, got {qos}"));
+    }
     let window = usize::try_from(var("BENCH_WINDOW", 1)?).unwrap_or(1);
     let n = settings.messages;
     let took = match std::env::var("BENCH_PUBLISHER").as_deref() {
@@ -111,7 +115,8 @@ pub(crate) fn child_run() -> Result<(), String> {
             publisher.burst(n, qos, window)?
         }
         Ok("framework") => {
-            let (client, handle) = framework_publisher(settings.port, &settings.client_id)?;
+            let (client, handle) =
+                framework_publisher(&settings.host, settings.port, &settings.client_id)?;
             let q = match qos {
                 0 => mqtt::QoS::AtMostOnce,
                 1 => mqtt::QoS::AtLeastOnce,
