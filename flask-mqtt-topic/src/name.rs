@@ -205,6 +205,13 @@ mod tests {
                 validate_by_rules(name),
                 "{name:?}"
             );
+            let plain = name
+                .bytes()
+                .all(|b| (0x20..=0x7E).contains(&b) && b != b'+' && b != b'#');
+            assert_eq!(plain_levels(name).is_some(), plain, "{name:?}");
+            if plain {
+                assert_eq!(plain_levels(name), Some(level_count(name)), "{name:?}");
+            }
         }
     }
 
