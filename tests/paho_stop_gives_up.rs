@@ -1,0 +1,92 @@
+//! Paho C under AddressSanitizer (docs/paho-fork.md, patch 21: Paho's threads stopped while
+//! other clients restart them), the stop that gives up. `tests/c/stop_gives_up.c` holds
+//! Paho's receive thread outside Paho's lock (where it calls `writecomplete` for a 16 MiB
+//! publish's write) for longer than the 10 s that `MQTTAsync_stop` waits, while the last
+//! client is destroyed: the stop gives up. Patch 21 then leaves the stop flag set (the
+//! threads stop once the receive thread comes back) and `MQTTAsync_terminate` keeps Paho's
+//! global state ("Paho's threads still run: global state kept"); before it, the stop cleared
+//! the flag and the state was freed under the running receive thread. Then the receive
+//! thread is let go and a new client connects and is destroyed, in two orders: the threads
+//! stop first (`after`), or the new client comes while the receive thread is still held and
+//! reuses the state kept (`reuse`). A third run (`takeover`) has another client come and go
+//! while the first stop waits, so that a second stop takes the wait over (the first returns
+//! at once) and gives up. This test compiles the harness with Paho C's sources under
+//! `-fsanitize=address` (the harness's `build_paho_c_harness`), runs the three side by
+//! side, and fails on any AddressSanitizer report, on a step past its deadline (exit status
+//! 3) or on a stop that did not give up or was not taken over (exit status 2).
+//!
+//! Without patch 21's give-up and keep: "ERROR: AddressSanitizer: SEGV on unknown address
+//! ... in ListFindItem ... MQTTAsync_writeComplete" (`after`: the list of clients freed
+//! under the receive thread) and "SEGV ... in intcompare ... isConnectPending ...
+//! Socket_getReadySocket" (`reuse`: the socket module's saved poll arrays set up again
+//! under it, the crash first seen in `isReady`), and in `takeover` the first SEGV after
+//! "A's destroy took 5 s or more: its stop was not taken over by D's". With the keep but
+//! the flag cleared, the threads never stop: "step not finished in time: the receive thread
+//! let go: Paho's threads stop". Without the numbering of the stops alone, `takeover` fails
+//! on "A's destroy took 5 s or more".
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use flask_mqtt_tests::build_paho_c_harness;
+
+/// The harness, compiled once for both tests (its directory lives as long as the process).
+fn harness() -> &'static PathBuf {
+    static EXE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    &EXE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = build_paho_c_harness(dir.path(), "stop_gives_up", "address");
+        (dir, exe)
+    })
+    .1
+}
+
+fn run(order: &str, lines: &[&str]) {
+    let out = Command::new(harness())
+        .arg(order)
+        // The first report ends the run with exit code 66; leaks are reported too.
+        .env("ASAN_OPTIONS", "exitcode=66 detect_leaks=1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reports = stderr.matches("ERROR: AddressSanitizer").count()
+        + stderr.matches("ERROR: LeakSanitizer").count();
+    assert!(
+        reports == 0 && out.status.success(),
+        "Paho C under AddressSanitizer ({order}): {reports} report(s), {} \
+         (2: the harness failed, 3: a step past its deadline):\n--- stdout\n{stdout}\n\
+         --- stderr\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("stop-gives-up: done"), "{stdout}");
+    for line in [
+        "stop gave up waiting: the threads stop later",
+        "Paho's threads still run: global state kept",
+    ]
+    .iter()
+    .chain(lines)
+    {
+        assert!(
+            stderr.contains(line),
+            "no trace line `{line}`: the stop did not give up as forced:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_stop_that_gives_up_leaves_the_threads_to_stop_and_keeps_the_state() {
+    run("after", &[]);
+}
+
+#[test]
+fn a_client_created_after_a_stop_gave_up_reuses_the_state_kept() {
+    run("reuse", &[]);
+}
+
+#[test]
+fn a_stop_taken_over_by_a_later_one_returns_and_the_later_one_gives_up() {
+    run("takeover", &["stop taken over by a later stop"]);
+}
