@@ -312,6 +312,23 @@ mod tests {
         assert!(Turn::default().wait().now_or_never().is_some());
     }
 
+    /// Two calls' turns, the first one's come (its wait is over) and the second one's
+    /// polled [`YIELDS`] times, pending each time (the turn is not passed yet): polled
+    /// again, it waits for a wake. With a waker that does nothing, for polls whose wake
+    /// does not matter.
+    fn two_turns_the_second_yielded() -> (Turn, Turn, Waker) {
+        let mut turns = Turns::default();
+        let mut first = turns.next();
+        let mut second = turns.next();
+        assert!(first.wait().now_or_never().is_some());
+        let noop = futures::task::noop_waker();
+        for _ in 0..YIELDS {
+            let polled = second.poll_wait(&mut Context::from_waker(&noop));
+            assert!(polled.is_pending(), "the turn came before it was passed");
+        }
+        (first, second, noop)
+    }
+
     /// A waker whose `wake` says so on `woken`, then stops its thread until `go_on`
     /// says so (or [`DEADLINE`] passed): the system call of a wake, during which the OS
     /// runs something else.
@@ -335,15 +352,7 @@ mod tests {
     /// passing thread waited for that core (bench `calls`, BENCHMARKS.md item 39).
     #[test]
     fn a_sync_calls_turn_is_passed_before_the_next_call_is_woken() {
-        let mut turns = Turns::default();
-        let mut first = turns.next();
-        let mut second = turns.next();
-        assert!(first.wait().now_or_never().is_some());
-        let noop = futures::task::noop_waker();
-        for _ in 0..YIELDS {
-            let polled = second.poll_wait(&mut Context::from_waker(&noop));
-            assert!(polled.is_pending(), "the turn came before it was passed");
-        }
+        let (mut first, mut second, noop) = two_turns_the_second_yielded();
         let (woken, woken_rx) = std::sync::mpsc::sync_channel(1);
         let (go_on, go_on_rx) = std::sync::mpsc::sync_channel(1);
         let waiter = Waker::from(Arc::new(StoppedInWake {
@@ -396,15 +405,7 @@ mod tests {
     /// one from the blocking pool (see the next tests).
     #[test]
     fn a_call_polled_while_its_turn_is_about_to_be_passed_waits_for_a_wake() {
-        let mut turns = Turns::default();
-        let mut first = turns.next();
-        let mut second = turns.next();
-        assert!(first.wait().now_or_never().is_some());
-        let noop = futures::task::noop_waker();
-        for _ in 0..YIELDS {
-            let polled = second.poll_wait(&mut Context::from_waker(&noop));
-            assert!(polled.is_pending(), "the turn came before it was passed");
-        }
+        let (mut first, mut second, noop) = two_turns_the_second_yielded();
         let Some(relay) = first.next.clone() else {
             panic!("the first call has a turn to pass on");
         };
@@ -442,16 +443,7 @@ mod tests {
             .unwrap();
         let _in_runtime = rt.enter();
         for _ in 0..100 {
-            let mut turns = Turns::default();
-            let mut first = turns.next();
-            let mut second = turns.next();
-            assert!(first.wait().now_or_never().is_some());
-            let noop = futures::task::noop_waker();
-            for _ in 0..YIELDS {
-                assert!(second
-                    .poll_wait(&mut Context::from_waker(&noop))
-                    .is_pending());
-            }
+            let (mut first, mut second, noop) = two_turns_the_second_yielded();
             let (woken, woken_rx) = std::sync::mpsc::channel();
             let waker = Waker::from(Arc::new(Told(Mutex::new(woken))));
             assert!(second
@@ -476,16 +468,7 @@ mod tests {
         let handle = rt.handle().clone();
         rt.shutdown_background();
         let _in_runtime = handle.enter();
-        let mut turns = Turns::default();
-        let mut first = turns.next();
-        let mut second = turns.next();
-        assert!(first.wait().now_or_never().is_some());
-        let noop = futures::task::noop_waker();
-        for _ in 0..YIELDS {
-            assert!(second
-                .poll_wait(&mut Context::from_waker(&noop))
-                .is_pending());
-        }
+        let (mut first, mut second, noop) = two_turns_the_second_yielded();
         let counted = Arc::new(Counted::default());
         let waker = Waker::from(Arc::clone(&counted));
         assert!(second
