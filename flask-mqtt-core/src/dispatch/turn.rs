@@ -232,8 +232,16 @@ impl Drop for Turn {
 /// A runtime shutting down does not run the task: `spawn_blocking` returns all the same,
 /// with the task already cancelled, so finished (while `SOON` the task cannot finish by
 /// itself: it waits for the pass). A shutdown that begins after the task was queued and
-/// before a thread took it drops it too, unseen here: the runtime's tasks, the waiting
-/// call's among them, are dropped then as well.
+/// before a thread took it drops it too, unseen here (`is_finished` was still false), and
+/// the wake is lost. That cannot leave a call hanging: the call waiting is a task of this
+/// same runtime (a worker spawns every call of its handler, in its `JoinSet`, on the
+/// runtime it runs on, and `rt` is the runtime of the thread passing the turn: inside the
+/// call before, or dropping it), and a runtime that shuts down drops every one of its
+/// tasks, woken or not; woken, it would not have been run either. Dropped, the waiting
+/// call passes its own turn on (`Drop for Turn`) to calls of the same runtime, dropped
+/// too. What awaits the calls is of that runtime as well (the worker, through its
+/// `JoinSet`), or awaits the worker's `JoinHandle` (`Dispatcher::drain`, bounded by its
+/// timeout), which ends, cancelled, with the runtime. So that race is left unhandled.
 ///
 /// The blocking-pool thread waits for the pass, yielding its CPU meanwhile: the thread
 /// that passes stores it as soon as the `spawn_blocking` here returns, so that is short
