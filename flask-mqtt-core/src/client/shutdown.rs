@@ -115,6 +115,13 @@ pub(super) async fn shutdown(
                 }
                 break;
             }
+            // No fixed order: a connection's end already queued may be read (and
+            // counted, `connection_ended`) before the leave first runs and starts to
+            // watch for one. Its UNSUBSCRIBEs, asked of Paho after that, are refused at
+            // once then, not left unanswered (which a persistent session's Paho would
+            // do, for the leave's whole `SHUTDOWN_TIMEOUT`): Paho marks itself
+            // disconnected before it calls back with the end, under the lock its
+            // unsubscribe takes (`tests/paho_unsubscribe_after_loss.rs`).
             tokio::select! {
                 l = async {
                     match leaving.as_mut() {
