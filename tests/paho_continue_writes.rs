@@ -13,28 +13,18 @@
 
 use std::process::Command;
 
-use flask_mqtt_tests::build_paho_c_harness;
+use flask_mqtt_tests::{assert_sanitizer_clean, build_paho_c_harness, Sanitizer};
 
 #[test]
 fn a_pending_write_closed_while_another_completes_is_not_read_after_free() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = build_paho_c_harness(dir.path(), "continue_writes_close", "address");
+    let exe = build_paho_c_harness(dir.path(), "continue_writes_close", Sanitizer::Address);
     let out = Command::new(&exe)
         // The first report ends the run with exit code 66; leaks are reported too.
         .env("ASAN_OPTIONS", "exitcode=66 detect_leaks=1")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let reports = stderr.matches("ERROR: AddressSanitizer").count()
-        + stderr.matches("ERROR: LeakSanitizer").count();
-    assert!(
-        reports == 0 && out.status.success(),
-        "Paho C under AddressSanitizer: {reports} report(s), {} \
-         (2: the harness failed):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    assert!(stdout.contains("continue-writes: done"), "{stdout}");
+    let (_, stderr) = assert_sanitizer_clean(&out, Sanitizer::Address, "continue-writes: done");
     assert!(
         stderr.contains("A's write completed, B destroyed meanwhile"),
         "the harness never held a write's completion while the other client was destroyed:\n{stderr}"

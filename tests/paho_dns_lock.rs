@@ -34,7 +34,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{paho_client, unique, Broker, RawClient};
+use flask_mqtt_tests::{compile_c, paho_client, unique, Broker, RawClient};
 use paho_mqtt_sys as ffi;
 
 /// The host name the shim answers slowly.
@@ -111,19 +111,12 @@ fn build_shim(dir: &Path) -> PathBuf {
     let src = dir.join("slow_dns.c");
     let lib = dir.join("slow_dns.so");
     std::fs::write(&src, SHIM).unwrap();
-    let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = Command::new(&cc)
-        .args(["-shared", "-fPIC", "-O2", "-o"])
-        .arg(&lib)
-        .arg(&src)
-        .arg("-ldl")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
-    assert!(
-        out.status.success(),
-        "the getaddrinfo shim does not compile: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    compile_c("the getaddrinfo shim", |cc| {
+        cc.args(["-shared", "-fPIC", "-O2", "-o"])
+            .arg(&lib)
+            .arg(&src)
+            .arg("-ldl");
+    });
     lib
 }
 

@@ -30,14 +30,14 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use flask_mqtt_tests::build_paho_c_harness;
+use flask_mqtt_tests::{assert_sanitizer_clean, build_paho_c_harness, Sanitizer};
 
 /// The harness, compiled once for both tests (its directory lives as long as the process).
 fn harness() -> &'static PathBuf {
     static EXE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
     &EXE.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let exe = build_paho_c_harness(dir.path(), "stop_gives_up", "address");
+        let exe = build_paho_c_harness(dir.path(), "stop_gives_up", Sanitizer::Address);
         (dir, exe)
     })
     .1
@@ -50,18 +50,7 @@ fn run(order: &str, lines: &[&str]) {
         .env("ASAN_OPTIONS", "exitcode=66 detect_leaks=1")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let reports = stderr.matches("ERROR: AddressSanitizer").count()
-        + stderr.matches("ERROR: LeakSanitizer").count();
-    assert!(
-        reports == 0 && out.status.success(),
-        "Paho C under AddressSanitizer ({order}): {reports} report(s), {} \
-         (2: the harness failed, 3: a step past its deadline):\n--- stdout\n{stdout}\n\
-         --- stderr\n{stderr}",
-        out.status
-    );
-    assert!(stdout.contains("stop-gives-up: done"), "{stdout}");
+    let (_, stderr) = assert_sanitizer_clean(&out, Sanitizer::Address, "stop-gives-up: done");
     for line in [
         "stop gave up waiting: the threads stop later",
         "Paho's threads still run: global state kept",

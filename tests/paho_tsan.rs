@@ -18,13 +18,13 @@
 
 use std::process::Command;
 
-use flask_mqtt_tests::{build_paho_c_harness, Broker};
+use flask_mqtt_tests::{assert_sanitizer_clean, build_paho_c_harness, Broker, Sanitizer};
 
 #[test]
 fn paho_thread_state_has_no_data_race_under_thread_sanitizer() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().unwrap();
-    let exe = build_paho_c_harness(dir.path(), "tsan_races", "thread");
+    let exe = build_paho_c_harness(dir.path(), "tsan_races", Sanitizer::Thread);
     let out = Command::new(&exe)
         .arg(format!("tcp://127.0.0.1:{}", broker.port()))
         // Every report, then exit code 66.
@@ -34,14 +34,5 @@ fn paho_thread_state_has_no_data_race_under_thread_sanitizer() {
         )
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let reports = stderr.matches("WARNING: ThreadSanitizer").count();
-    assert!(
-        reports == 0 && out.status.success(),
-        "Paho C under ThreadSanitizer: {reports} report(s), {} \
-         (2: the harness failed):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        out.status
-    );
-    assert!(stdout.contains("tsan-races: done"), "{stdout}");
+    assert_sanitizer_clean(&out, Sanitizer::Thread, "tsan-races: done");
 }

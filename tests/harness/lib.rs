@@ -46,8 +46,9 @@
 //! * [`paho_client`] / [`paho_client_life`] / [`RawClient`] — a `paho_mqtt` client without
 //!   persistence, its life from create to destroy, and a client of Paho C's own API, for
 //!   the tests of our Paho fork.
-//! * [`build_paho_c_harness`] — Paho C's sources and a C harness of `tests/c/` compiled
-//!   under ThreadSanitizer or AddressSanitizer.
+//! * [`build_paho_c_harness`] / [`assert_sanitizer_clean`] / [`compile_c`] — Paho C's
+//!   sources and a C harness of `tests/c/` compiled under ThreadSanitizer or
+//!   AddressSanitizer, the verdict on its run; the C compiler's call.
 //! * [`Chromedriver`] — headless Chromium behind chromedriver, for pages.
 //! * [`Prometheus`] — a real Prometheus server scraping an app, queried through its
 //!   HTTP API.
@@ -126,7 +127,7 @@ pub use packet::{
     encode_connect, encode_disconnect_v5, encode_publish, encode_publish_v5, encode_suback_v5,
     encode_unsuback_v5, packet_id, read_packet, split_packets, DISCONNECT,
 };
-pub use paho_c::build_paho_c_harness;
+pub use paho_c::{assert_sanitizer_clean, build_paho_c_harness, compile_c, Sanitizer};
 pub use paho_raw::{paho_client, paho_client_life, RawClient};
 pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;

@@ -1,6 +1,7 @@
 //! Paho C's sources compiled with a C harness of `tests/c/` under a sanitizer, for the
 //! tests of our Paho fork that a Rust test cannot see (data races, reads of freed memory):
-//! `tests/paho_tsan.rs`, `tests/paho_continue_writes.rs`.
+//! `tests/paho_tsan.rs`, `tests/paho_continue_writes.rs`, `tests/paho_continue_writes_many.rs`,
+//! `tests/paho_stop_gives_up.rs`.
 //!
 //! The library is built again here, not taken from the Rust build: that one has no
 //! sanitizer, and a sanitizer needs every access instrumented. The sources are the ones
@@ -8,11 +9,13 @@
 //! the definitions of its `configure()` on Linux but `OPENSSL` and the symbol prefix (so a
 //! harness calls Paho's functions, internal ones included, by their own names). Needs a C
 //! compiler with the sanitizer (`CC`, else `cc`; GCC's `libtsan` and `libasan` are in
-//! Debian's `gcc`). About 6 s to compile on one core.
+//! Debian's `gcc`). About 6 s to compile on one core. [`assert_sanitizer_clean`] is the
+//! verdict on a harness's run; [`compile_c`] the C compiler's call, also for
+//! `tests/paho_dns_lock.rs`'s `getaddrinfo` shim.
 
 use std::env;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The sources `vendor/paho-mqtt-sys/build.rs` leaves out of the asynchronous library
 /// (`NOT_IN_THE_ASYNC_LIBRARY`), and `SSLSocket.c` (TLS is not needed here).
@@ -40,9 +43,63 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Compiles `tests/c/<harness>.c` with Paho C's sources and `-fsanitize=<sanitizer>`
-/// (`thread`, `address`) into `dir`, and returns the executable's path.
-pub fn build_paho_c_harness(dir: &Path, harness: &str, sanitizer: &str) -> PathBuf {
+/// A sanitizer a harness is compiled with.
+#[derive(Clone, Copy, Debug)]
+pub enum Sanitizer {
+    /// ThreadSanitizer (`-fsanitize=thread`): data races.
+    Thread,
+    /// AddressSanitizer (`-fsanitize=address`), with LeakSanitizer: reads of freed
+    /// memory, leaks.
+    Address,
+}
+
+impl Sanitizer {
+    /// Its name for `-fsanitize=`.
+    fn flag(self) -> &'static str {
+        match self {
+            Sanitizer::Thread => "thread",
+            Sanitizer::Address => "address",
+        }
+    }
+
+    /// Its name in its reports and in messages.
+    fn name(self) -> &'static str {
+        match self {
+            Sanitizer::Thread => "ThreadSanitizer",
+            Sanitizer::Address => "AddressSanitizer",
+        }
+    }
+
+    /// The lines that begin its reports.
+    fn report_starts(self) -> &'static [&'static str] {
+        match self {
+            Sanitizer::Thread => &["WARNING: ThreadSanitizer"],
+            Sanitizer::Address => &["ERROR: AddressSanitizer", "ERROR: LeakSanitizer"],
+        }
+    }
+}
+
+/// Runs the C compiler (`CC`, else `cc`) with the arguments `args` adds, and fails with
+/// its errors, saying that `what` does not compile, unless it succeeded.
+#[track_caller]
+pub fn compile_c(what: &str, args: impl FnOnce(&mut Command)) {
+    let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
+    let mut cmd = Command::new(&cc);
+    args(&mut cmd);
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} does not compile ({cc}):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Compiles `tests/c/<harness>.c` with Paho C's sources and `sanitizer` into `dir`, and
+/// returns the executable's path.
+#[track_caller]
+pub fn build_paho_c_harness(dir: &Path, harness: &str, sanitizer: Sanitizer) -> PathBuf {
     let src = repo().join("vendor/paho-mqtt-sys/paho.mqtt.c/src");
     std::fs::write(dir.join("VersionInfo.h"), VERSION_INFO).unwrap();
     let mut sources: Vec<PathBuf> = std::fs::read_dir(&src)
@@ -56,29 +113,49 @@ pub fn build_paho_c_harness(dir: &Path, harness: &str, sanitizer: &str) -> PathB
     sources.sort();
     assert!(sources.len() > 20, "Paho C's sources in {}", src.display());
     let exe = dir.join(harness);
-    let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = Command::new(&cc)
-        .arg(format!("-fsanitize={sanitizer}"))
-        .args(["-fno-omit-frame-pointer", "-g", "-O1", "-std=gnu99"])
-        .args([
-            "-D_GNU_SOURCE",
-            "-DPAHO_MQTT_STATIC=1",
-            "-DHIGH_PERFORMANCE=1",
-        ])
-        .arg("-DUNIXSOCK=1")
-        .arg(format!("-I{}", dir.display()))
-        .arg(format!("-I{}", src.display()))
-        .args(&sources)
-        .arg(repo().join("tests/c").join(format!("{harness}.c")))
-        .arg("-o")
-        .arg(&exe)
-        .arg("-lpthread")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc}: {e}"));
-    assert!(
-        out.status.success(),
-        "Paho C does not compile with -fsanitize={sanitizer} ({cc}):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let what = format!("Paho C with -fsanitize={}", sanitizer.flag());
+    compile_c(&what, |cc| {
+        cc.arg(format!("-fsanitize={}", sanitizer.flag()))
+            .args(["-fno-omit-frame-pointer", "-g", "-O1", "-std=gnu99"])
+            .args([
+                "-D_GNU_SOURCE",
+                "-DPAHO_MQTT_STATIC=1",
+                "-DHIGH_PERFORMANCE=1",
+            ])
+            .arg("-DUNIXSOCK=1")
+            .arg(format!("-I{}", dir.display()))
+            .arg(format!("-I{}", src.display()))
+            .args(&sources)
+            .arg(repo().join("tests/c").join(format!("{harness}.c")))
+            .arg("-o")
+            .arg(&exe)
+            .arg("-lpthread");
+    });
     exe
+}
+
+/// The verdict on a run of a harness built with `sanitizer`: fails, with both outputs,
+/// on any report of the sanitizer, on a failed exit (the sanitizers are told to exit
+/// with 66 after reporting; a harness exits with 2 when it failed itself, with 3 when a
+/// step of it missed its deadline), or when the
+/// harness did not print `done` (its last line: it ran to the end). Returns its stdout
+/// and stderr, for the test's own checks.
+#[track_caller]
+pub fn assert_sanitizer_clean(out: &Output, sanitizer: Sanitizer, done: &str) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let reports: usize = sanitizer
+        .report_starts()
+        .iter()
+        .map(|start| stderr.matches(start).count())
+        .sum();
+    assert!(
+        reports == 0 && out.status.success(),
+        "Paho C under {}: {reports} report(s), {} \
+         (2: the harness failed, 3: a step past its deadline):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        sanitizer.name(),
+        out.status
+    );
+    assert!(stdout.contains(done), "{stdout}");
+    (stdout, stderr)
 }
