@@ -120,8 +120,9 @@ pub(super) async fn shutdown(
             // watch for one. Its UNSUBSCRIBEs, asked of Paho after that, are refused at
             // once then, not left unanswered (which a persistent session's Paho would
             // do, for the leave's whole `SHUTDOWN_TIMEOUT`): Paho marks itself
-            // disconnected before it calls back with the end, under the lock its
-            // unsubscribe takes (`tests/paho_unsubscribe_after_loss.rs`).
+            // disconnected before its connection-lost callback, or right after its
+            // disconnected callback (a broker's DISCONNECT), with the lock its unsubscribe
+            // takes held across both (`tests/paho_unsubscribe_after_loss.rs`).
             tokio::select! {
                 l = async {
                     match leaving.as_mut() {

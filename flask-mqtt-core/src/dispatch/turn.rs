@@ -240,8 +240,14 @@ impl Drop for Turn {
 /// tasks, woken or not; woken, it would not have been run either. Dropped, the waiting
 /// call passes its own turn on (`Drop for Turn`) to calls of the same runtime, dropped
 /// too. What awaits the calls is of that runtime as well (the worker, through its
-/// `JoinSet`), or awaits the worker's `JoinHandle` (`Dispatcher::drain`, bounded by its
-/// timeout), which ends, cancelled, with the runtime. So that race is left unhandled.
+/// `JoinSet`; `Dispatcher::drain`, which awaits the worker's `JoinHandle`, runs inside the
+/// client's `block_on`, before its runtime shuts down); what waits from outside it
+/// (`Client::shutdown`, `Client`'s drop, bounded) waits for the driver, not for calls. So
+/// that race is left unhandled.
+///
+/// Also not handled: with the blocking pool at its cap (Tokio's 512 threads), all held
+/// by sync handlers, the task waits in the pool's queue, and the call with it, until a
+/// thread is free.
 ///
 /// The blocking-pool thread waits for the pass, yielding its CPU meanwhile: the thread
 /// that passes stores it as soon as the `spawn_blocking` here returns, so that is short
@@ -324,6 +330,7 @@ mod tests {
     /// polled [`YIELDS`] times, pending each time (the turn is not passed yet): polled
     /// again, it waits for a wake. With a waker that does nothing, for polls whose wake
     /// does not matter.
+    #[track_caller]
     fn two_turns_the_second_yielded() -> (Turn, Turn, Waker) {
         let mut turns = Turns::default();
         let mut first = turns.next();
