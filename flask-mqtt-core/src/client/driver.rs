@@ -56,25 +56,30 @@ pub(super) async fn drive(
     let mut connecting = true;
     start_attempt(&mqtt, &session.paho, &uris[..], next);
     loop {
-        let input = tokio::select! {
-            i = rx.recv() => i,
-            _ = sleep_until(retry_at), if retry_at.is_some() => {
-                retry_at = None;
-                if !shared.closed.load(Ordering::SeqCst) {
-                    connecting = true;
-                    start_attempt(&mqtt, &session.paho, &uris[..], next);
+        let input = match retry_at {
+            // No attempt to wait for (connected, the common case): the inputs alone,
+            // without `select!`'s random branch order per input.
+            None => rx.recv().await,
+            Some(at) => tokio::select! {
+                i = rx.recv() => i,
+                () = tokio::time::sleep_until(at) => {
+                    retry_at = None;
+                    if !shared.closed.load(Ordering::SeqCst) {
+                        connecting = true;
+                        start_attempt(&mqtt, &session.paho, &uris[..], next);
+                    }
+                    continue;
                 }
-                continue;
-            }
+            },
         };
         let Some(input) = input else { break };
-        if let Input::Message(_) = &input {
+        if let Input::Message(m) = &input {
             intake.taken();
-        }
-        if let (Input::Message(m), Some(metrics)) = (&input, &shared.metrics) {
-            // Counted on arrival (once: a message that waits for `Mqtt::ready` comes
-            // back through `deliver`, not through here).
-            metrics.received(QoS::from_paho(m.qos()));
+            if let Some(metrics) = &shared.metrics {
+                // Counted on arrival (once: a message that waits for `Mqtt::ready` comes
+                // back through `deliver`, not through here).
+                metrics.received(QoS::from_paho(m.qos()));
+            }
         }
         let Some(input) = session.deliver(input) else {
             continue;
@@ -399,13 +404,6 @@ fn shared_subscription_warning(mqtt: &Mqtt, available: Option<bool>) -> Option<S
             "shared subscription {which} on MQTT 3.1.1, which cannot ask the broker whether it supports them (Mosquitto, EMQX, HiveMQ and VerneMQ do); set {}=5 to have it checked",
             keys::PROTOCOL_VERSION.full(mqtt.shared.config.prefix())
         )),
-    }
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => futures::future::pending().await,
     }
 }
 
