@@ -27,6 +27,12 @@ pub(super) struct Session {
     pub(super) first_outcome: Option<std::sync::mpsc::Sender<Result<(), ConnectError>>>,
     /// Events received before the app was ready (`Client::start_paused`), in order.
     pub(super) waiting: VecDeque<Input>,
+    /// Whether the events that waited for the app have been dispatched ([`Session::resume`]):
+    /// from then on events go straight to dispatch. Not `Shared::ready`, which turns true
+    /// when `Mqtt::ready` is called, before the driver has taken its `Input::Ready`: a
+    /// message taken in between would overtake those still waiting. (And a plain field
+    /// costs each message no lock.)
+    resumed: bool,
 }
 
 impl Session {
@@ -42,6 +48,7 @@ impl Session {
             dispatcher,
             first_outcome,
             waiting: VecDeque::new(),
+            resumed: false,
         }
     }
 
@@ -84,9 +91,14 @@ impl Session {
             }
             other => return Some(other),
         }
-        if !*self.mqtt.shared.ready.borrow() {
-            self.waiting.push_back(input);
-            return None;
+        if !self.resumed {
+            if !*self.mqtt.shared.ready.borrow() || !self.waiting.is_empty() {
+                // Not ready, or ready and its `Input::Ready` not taken yet: in line
+                // behind what waits already.
+                self.waiting.push_back(input);
+                return None;
+            }
+            self.resumed = true;
         }
         let event = match input {
             Input::Message(m) => {
@@ -130,6 +142,7 @@ impl Session {
 
     /// The app is ready: dispatches what waited for it, in order.
     pub(super) fn resume(&mut self) {
+        self.resumed = true;
         while let Some(input) = self.waiting.pop_front() {
             // Only events wait, so nothing comes back.
             let _ = self.deliver(input);
@@ -194,8 +207,75 @@ fn leave_all(acks: &Watermark, tokens: impl Iterator<Item = Option<AckToken>>) -
 mod tests {
     use std::sync::Arc;
 
+    use std::sync::Mutex;
+
     use super::*;
     use crate::ack::test_support::{Recorder, Settled};
+    use crate::event::HandlerKind;
+    use crate::extract::context::EventContext;
+    use crate::handle::outbound::fake::{client_and_input, Fake};
+    use crate::handler_future::HandlerFuture;
+    use crate::registry::{Handler, HandlerDescriptor, HandlerFn};
+    use crate::sync::lock;
+    use crate::testing::Watch;
+
+    /// The topics `record` saw, in call order.
+    static SEEN: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    fn record(ctx: Arc<EventContext>) -> HandlerFuture {
+        if let Some(m) = ctx.message() {
+            lock(&SEEN).push(m.topic().to_owned());
+        }
+        HandlerFuture::new(async { Ok(None) })
+    }
+
+    static RECORD: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "record",
+        "client::session::tests",
+        HandlerFn::Async(record),
+    )
+    .with_filter("session-test/#");
+
+    /// A paused client's messages reach handlers in arrival order across `Mqtt::ready`:
+    /// one taken after `ready()` turned the flag but before the driver took its
+    /// `Input::Ready` waits behind those that waited already. Before, it went straight
+    /// to dispatch and overtook them.
+    #[tokio::test]
+    async fn a_message_taken_while_ready_is_on_its_way_waits_its_turn() {
+        let (mqtt, _inputs) = client_and_input(Fake::default(), Config::default(), &[]);
+        mqtt.shared.ready.send_replace(false);
+        let watch = Arc::new(Watch::default());
+        let handlers = Handler::new(&RECORD, RECORD.name()).into_iter().collect();
+        let dispatcher = Dispatcher::start(handlers, Some(Arc::clone(&watch) as _));
+        let paho = paho_mqtt::AsyncClient::new("tcp://127.0.0.1:1").unwrap();
+        let mut session = Session::new(mqtt.clone(), paho, dispatcher, None);
+        let message = |topic: &str| {
+            Input::Message(paho_mqtt::Message::new(
+                topic,
+                "",
+                paho_mqtt::QoS::AtMostOnce,
+            ))
+        };
+        assert!(session.deliver(message("session-test/1")).is_none());
+        // `Input::Ready` is on its way to the driver (`_inputs`), not taken yet.
+        mqtt.ready();
+        assert!(session.deliver(message("session-test/2")).is_none());
+        assert!(session
+            .deliver(Input::Ready)
+            .is_some_and(|i| matches!(i, Input::Ready)));
+        session.resume();
+        assert!(session.deliver(message("session-test/3")).is_none());
+        for seq in 0..3 {
+            let ended = tokio::time::timeout(std::time::Duration::from_secs(10), watch.ended(seq));
+            assert_eq!(ended.await.unwrap().len(), 1, "event {seq}");
+        }
+        assert_eq!(
+            *lock(&SEEN),
+            ["session-test/1", "session-test/2", "session-test/3"],
+            "handled in arrival order"
+        );
+    }
 
     /// A kept session under a fixed id is taken up by the next connection; under an empty
     /// id it never is: the broker assigns a new id at every connect (MQTT 5), so a message
