@@ -72,15 +72,20 @@ pub(super) async fn drive(
                 }
             },
         };
-        let Some(input) = input else { break };
-        if let Input::Message(m) = &input {
-            intake.taken();
-            if let Some(metrics) = &shared.metrics {
-                // Counted on arrival (once: a message that waits for `Mqtt::ready` comes
-                // back through `deliver`, not through here).
-                metrics.received(QoS::from_paho(m.qos()));
+        let input = match input {
+            Some(Input::Message(m)) => {
+                intake.taken();
+                if let Some(metrics) = &shared.metrics {
+                    // Counted on arrival (once: a message that waits for `Mqtt::ready`
+                    // comes back through `deliver`, not through here).
+                    metrics.received(QoS::from_paho(m.qos()));
+                }
+                session.deliver_message(m);
+                continue;
             }
-        }
+            Some(input) => input,
+            None => break,
+        };
         let Some(input) = session.deliver(input) else {
             continue;
         };

@@ -66,7 +66,11 @@ impl Session {
     /// again with the next session.
     pub(super) fn deliver(&mut self, input: Input) -> Option<Input> {
         match input {
-            Input::Message(_) | Input::Emit(_) | Input::Log(_) => {}
+            Input::Message(m) => {
+                self.deliver_message(m);
+                return None;
+            }
+            Input::Emit(_) | Input::Log(_) => {}
             Input::Resubscribed {
                 connection,
                 connected,
@@ -91,53 +95,66 @@ impl Session {
             }
             other => return Some(other),
         }
-        if !self.resumed {
-            if !*self.mqtt.shared.ready.borrow() || !self.waiting.is_empty() {
-                // Not ready, or ready and its `Input::Ready` not taken yet: in line
-                // behind what waits already.
-                self.waiting.push_back(input);
-                return None;
-            }
-            self.resumed = true;
+        if !self.straight() {
+            self.waiting.push_back(input);
+            return None;
         }
         let event = match input {
-            Input::Message(m) => {
-                let shared = &self.mqtt.shared;
-                let token = m.ack_token();
-                let Some(m) = shared.requests.route(m, |topic| shared.subscribes(topic)) else {
-                    // A reply: handed to the request waiting for it, never to handlers,
-                    // also while stopping (the call awaiting it may be what the stop
-                    // waits for); or a message only a reply topic's subscription brought
-                    // and no request waits for (late, duplicate): dropped. Acknowledged
-                    // now (the slot is dropped at once).
-                    drop(token.map(|t| shared.acks.slot(t)));
-                    return None;
-                };
-                if let Some(t) = token.filter(|_| shared.acks.is_closing() && self.persistent()) {
-                    log::debug!(
-                        target: CLIENT_TARGET,
-                        "stopping: message on `{}` left to the broker for the next session",
-                        m.topic()
-                    );
-                    // Released, so later acknowledgements of the connection (a reply's,
-                    // given on arrival) do not wait behind it in Paho.
-                    shared.acks.leave(t);
-                    return None;
-                }
-                let slot = token.map(|t| shared.acks.slot(t));
-                self.dispatcher.dispatch_owed(
-                    &self.mqtt,
-                    Event::Message(Message::from_paho(m)),
-                    slot,
-                );
-                return None;
-            }
             Input::Emit(event) => event,
             Input::Log(entry) => Event::Log(entry),
             other => return Some(other),
         };
         self.dispatch(event);
         None
+    }
+
+    /// [`Session::deliver`] for a message (the driver's path for every one, without
+    /// moving it into and out of an [`Input`]).
+    pub(super) fn deliver_message(&mut self, m: paho_mqtt::Message) {
+        if !self.straight() {
+            self.waiting.push_back(Input::Message(m));
+            return;
+        }
+        let shared = &self.mqtt.shared;
+        let token = m.ack_token();
+        let Some(m) = shared.requests.route(m, |topic| shared.subscribes(topic)) else {
+            // A reply: handed to the request waiting for it, never to handlers,
+            // also while stopping (the call awaiting it may be what the stop
+            // waits for); or a message only a reply topic's subscription brought
+            // and no request waits for (late, duplicate): dropped. Acknowledged
+            // now (the slot is dropped at once).
+            drop(token.map(|t| shared.acks.slot(t)));
+            return;
+        };
+        if let Some(t) = token.filter(|_| shared.acks.is_closing() && self.persistent()) {
+            log::debug!(
+                target: CLIENT_TARGET,
+                "stopping: message on `{}` left to the broker for the next session",
+                m.topic()
+            );
+            // Released, so later acknowledgements of the connection (a reply's,
+            // given on arrival) do not wait behind it in Paho.
+            shared.acks.leave(t);
+            return;
+        }
+        let slot = token.map(|t| shared.acks.slot(t));
+        self.dispatcher
+            .dispatch_owed(&self.mqtt, Event::Message(Message::from_paho(m)), slot);
+    }
+
+    /// Whether events go straight to dispatch; if not, they wait (in order) in
+    /// `waiting`. Not until the app is ready, nor while what waited for it has not been
+    /// dispatched yet (`Mqtt::ready()` was called, its `Input::Ready` not taken: a
+    /// message taken in between would overtake those still waiting).
+    #[inline]
+    fn straight(&mut self) -> bool {
+        if !self.resumed {
+            if !*self.mqtt.shared.ready.borrow() || !self.waiting.is_empty() {
+                return false;
+            }
+            self.resumed = true;
+        }
+        true
     }
 
     /// The app is ready: dispatches what waited for it, in order.
