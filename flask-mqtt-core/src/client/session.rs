@@ -117,14 +117,19 @@ impl Session {
         }
         let shared = &self.mqtt.shared;
         let token = m.ack_token();
-        let Some(m) = shared.requests.route(m, |topic| shared.subscribes(topic)) else {
-            // A reply: handed to the request waiting for it, never to handlers,
-            // also while stopping (the call awaiting it may be what the stop
-            // waits for); or a message only a reply topic's subscription brought
-            // and no request waits for (late, duplicate): dropped. Acknowledged
-            // now (the slot is dropped at once).
-            drop(token.map(|t| shared.acks.slot(t)));
-            return;
+        let m = if shared.requests.may_be_reply(m.topic()) {
+            let Some(m) = shared.requests.route(m, |topic| shared.subscribes(topic)) else {
+                // A reply: handed to the request waiting for it, never to handlers,
+                // also while stopping (the call awaiting it may be what the stop
+                // waits for); or a message only a reply topic's subscription brought
+                // and no request waits for (late, duplicate): dropped. Acknowledged
+                // now (the slot is dropped at once).
+                drop(token.map(|t| shared.acks.slot(t)));
+                return;
+            };
+            m
+        } else {
+            m
         };
         if let Some(t) = token.filter(|_| shared.acks.is_closing() && self.persistent()) {
             log::debug!(

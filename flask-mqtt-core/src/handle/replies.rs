@@ -182,6 +182,15 @@ impl Requests {
         lock(&self.table).waiting.len()
     }
 
+    /// Whether a message on `topic` may be a reply, which [`Requests::route`] decides:
+    /// never before the first request, except on the client's own reply topic. Inlined,
+    /// so that a message no request can wait for costs dispatch a comparison and a load,
+    /// not a call that moves it in and out.
+    #[inline]
+    pub(crate) fn may_be_reply(&self, topic: &str) -> bool {
+        topic == self.own_topic || self.active.load(Ordering::Acquire)
+    }
+
     /// Hands `msg` to the request waiting for it, if it is its reply (`None`); gives it
     /// back for the handlers when it is no reply and `subscribed(topic)` says one of the
     /// client's own subscriptions ([`Mqtt::topics`](super::Mqtt::topics): a handler's
