@@ -83,6 +83,12 @@ impl Counters {
             self.progress.messages(),
             got.iter().sum::<u64>()
         ));
+        // The split of the calls (feature `call-split`): made inline, on the workers.
+        #[cfg(feature = "call-split")]
+        {
+            let split = flask_mqtt_actix::__private::call_split();
+            child::say(&format!("split {} {}", split.inline, split.on_workers));
+        }
         if let Some(latencies) = &self.latencies {
             let mut samples = std::mem::take(&mut *lock(latencies));
             child::say(&LatencySummary::of(&mut samples).line());

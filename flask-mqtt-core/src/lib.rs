@@ -232,6 +232,9 @@ pub use paho_mqtt as paho;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::ack::policy::AckPolicy;
+    /// The split of handler calls made inline and on workers (the benchmark's).
+    #[cfg(feature = "call-split")]
+    pub use crate::dispatch::split::{call_split, CallSplit};
     pub use crate::event::HandlerKind;
     pub use crate::extract::context::EventContext;
     pub use crate::handler::{

@@ -42,6 +42,7 @@ use tracing::Span;
 use super::clock::{elapsed_nanos, ticks};
 use super::observe::Observer;
 use super::queue::{Item, Queue, Room};
+use super::split;
 use super::trust::BOUND;
 use super::watchdog::{self, InlinePolls};
 use super::worker::{resume, Call, Rest};
@@ -79,6 +80,7 @@ pub(super) fn call(
         room.release();
         return Ok(Some(started));
     };
+    split::made_inline();
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     polls.begin(index, started);
     let polled = {
@@ -267,6 +269,43 @@ mod tests {
                 "a sync handler: on its worker"
             );
         }
+        done(d.drain(DEADLINE)).await;
+    }
+
+    #[cfg(feature = "call-split")]
+    static SPLIT_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    #[cfg(feature = "call-split")]
+    fn split_counted(_: Arc<EventContext>) -> HandlerFuture {
+        SPLIT_CALLS.fetch_add(1, Ordering::SeqCst);
+        HandlerFuture::new(async { Ok(None) })
+    }
+
+    #[cfg(feature = "call-split")]
+    static SPLIT_COUNTED: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "split_counted",
+        "dispatch::inline::tests",
+        HandlerFn::Async(split_counted),
+    )
+    .with_filter("split");
+
+    /// With `call-split`, the calls of a handler on probation count on its worker, and
+    /// its first call made inline counts as inline (the counters are the process's, so
+    /// other tests' calls may add to both).
+    #[cfg(feature = "call-split")]
+    #[tokio::test]
+    async fn the_split_counts_calls_made_inline_and_on_workers() {
+        use crate::dispatch::split::call_split;
+        let (d, watch, app) = watched(&[&SPLIT_COUNTED]);
+        let before = call_split();
+        let on_workers = until_inline(&d, &watch, &app, "split", &SPLIT_CALLS).await;
+        let after = call_split();
+        assert!(after.inline > before.inline, "{before:?} -> {after:?}");
+        assert!(
+            after.on_workers >= before.on_workers + on_workers as u64,
+            "{on_workers} calls on the worker: {before:?} -> {after:?}"
+        );
         done(d.drain(DEADLINE)).await;
     }
 

@@ -75,6 +75,7 @@ mod queue;
 mod reply;
 mod router;
 mod routes;
+pub(crate) mod split;
 mod trust;
 mod turn;
 mod watchdog;

@@ -15,6 +15,7 @@ use super::measure;
 use super::observe::{CallEnd, Observer};
 use super::queue::{Item, QueueRx, Room, Work};
 use super::reply::send_reply;
+use super::split;
 use super::trust::Timed;
 use super::turn::{Turn, Turns};
 use crate::ack::watermark::{Owing, Slot};
@@ -245,6 +246,7 @@ impl Call {
             );
             return None;
         }
+        split::begun();
         let span = spans::listened().then(|| {
             Box::new(spans::handler(
                 &h.name,
