@@ -29,6 +29,12 @@
 //!
 //! Polls are timed with the calls' clock (`clock`: one TSC read per call); the rules are
 //! `trust`'s.
+//!
+//! **The plain case.** A call that holds no acknowledgement (QoS 0, or policy `first`),
+//! has no `mqtt::Ack` home and no span (nobody may listen) skips [`Call`]'s bookkeeping
+//! (`plain`): it is polled, and when it succeeds in that poll (most calls), timed and reported
+//! as [`Call::finish`]'s common case does. Any other outcome (an error, a panic, a reply,
+//! a wait) makes the `Call` then and goes on as every call does (BENCHMARKS.md item 44).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -45,9 +51,12 @@ use super::queue::{Item, Queue, Room};
 use super::split;
 use super::trust::BOUND;
 use super::watchdog::{self, InlinePolls};
-use super::worker::{resume, Call, Rest};
-use crate::handler::{panic_message, HandlerError};
+use super::worker::{ended_call, resume, Call, Rest};
+use crate::extract::context::EventContext;
+use crate::handler::{panic_message, HandlerError, Outcome};
+use crate::handler_future::HandlerFuture;
 use crate::registry::{Handler, HandlerFn};
+use crate::spans;
 
 /// Calls `h` (number `index`) inline for `item` if it may be (`Trust`) and is idle.
 /// `started`: when the call started (the end of the previous inline call), in ticks;
@@ -76,7 +85,10 @@ pub(super) fn call(
         return Err(item);
     }
     let started = started.unwrap_or_else(ticks);
-    let Some(mut call) = Call::begin(h, item) else {
+    if item.owing.is_empty() && !item.ctx.has_home() && !spans::listened() {
+        return plain(h, index, queue, item, f, observer, polls, started);
+    }
+    let Some(call) = Call::begin(h, item) else {
         room.release();
         return Ok(Some(started));
     };
@@ -92,6 +104,71 @@ pub(super) fn call(
         }))
     };
     polls.end();
+    Ok(settle(h, index, queue, call, polled, observer, started))
+}
+
+/// The call of `h` for `item` (trusted and idle, its queue claimed) when nothing in it
+/// needs [`Call`]'s bookkeeping: no acknowledgement held (QoS 0, or policy `first`), no
+/// `mqtt::Ack` home, no span (nobody may listen). A call that succeeds in its first poll
+/// (the common case) ends here, as [`Call::finish`]'s common case would end it; any other
+/// outcome becomes a [`Call`] and goes on as in [`call`] (BENCHMARKS.md item 44).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn plain(
+    h: &Arc<Handler>,
+    index: usize,
+    queue: &Queue,
+    item: Item,
+    f: fn(Arc<EventContext>) -> HandlerFuture,
+    observer: Option<&Arc<dyn Observer>>,
+    polls: &InlinePolls,
+    started: u64,
+) -> Result<Option<u64>, Item> {
+    let Item {
+        ctx,
+        owing,
+        nack_on_error,
+        ..
+    } = item;
+    // Empty: kept rather than dropped, which skips its drop glue.
+    let _ = owing.kept();
+    split::begun();
+    split::made_inline();
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    polls.begin(index, started);
+    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut future = f(Arc::clone(&ctx));
+        let polled = Pin::new(&mut future).poll(&mut cx);
+        (future, polled)
+    }));
+    polls.end();
+    if let Ok((future, Poll::Ready(Ok(None)))) = polled {
+        drop(future);
+        let took = ended_call(h, index, observer.map(|o| &**o), started, &ctx, &Ok(()));
+        queue.room.release();
+        held(&queue.room, h, took.nanos);
+        return Ok(Some(took.ended));
+    }
+    let call = Call::plain(ctx, nack_on_error);
+    Ok(settle(h, index, queue, call, polled, observer, started))
+}
+
+/// What a handler's first poll made inline returned: its future and how it polled, or
+/// its panic.
+type Polled = std::thread::Result<(HandlerFuture, Poll<Outcome>)>;
+
+/// Ends `call` (polled once inline as `polled`, started at `started`) or hands it to the
+/// handler's worker: the time it ended, or `None` when it goes on on the worker.
+fn settle(
+    h: &Arc<Handler>,
+    index: usize,
+    queue: &Queue,
+    mut call: Call,
+    polled: Polled,
+    observer: Option<&Arc<dyn Observer>>,
+    started: u64,
+) -> Option<u64> {
+    let room = &queue.room;
     let rest = match polled {
         Err(p) => Err(Err(HandlerError::Panicked(panic_message(p)))),
         Ok((_, Poll::Ready(Ok(None)))) => Err(Ok(())),
@@ -108,7 +185,7 @@ pub(super) fn call(
             let took = call.finish(h, index, observer.map(|o| &**o), started, result.into());
             room.release();
             held(room, h, took.nanos);
-            Ok(Some(took.ended))
+            Some(took.ended)
         }
         Ok(rest) => {
             held(room, h, elapsed_nanos(started, ticks()));
@@ -122,7 +199,7 @@ pub(super) fn call(
                 observer.cloned(),
                 started,
             )));
-            Ok(None)
+            None
         }
     }
 }
@@ -136,10 +213,18 @@ fn held(room: &Room, h: &Handler, nanos: u64) {
     // A stall is longer than a poll that loses the handler its trust.
     const _: () = assert!(BOUND.as_nanos() < watchdog::STALLED_AFTER.as_nanos());
     if u128::from(nanos) > BOUND.as_nanos() {
-        let took = Duration::from_nanos(nanos);
-        room.trust.inline_poll(h, took);
-        watchdog::resumed(h, took);
+        overran(room, h, nanos);
     }
+}
+
+/// [`held`] past [`BOUND`]: the handler loses its trust, and a stall's end is said (one
+/// check per call on the common path, none repeated here).
+#[cold]
+#[inline(never)]
+fn overran(room: &Room, h: &Handler, nanos: u64) {
+    let took = Duration::from_nanos(nanos);
+    room.trust.overran(h, took);
+    watchdog::resumed(h, took);
 }
 
 #[cfg(test)]

@@ -66,21 +66,11 @@ impl Trust {
             });
     }
 
-    /// A call made inline took `took` in one poll: past [`BOUND`], the handler goes back
-    /// to its worker, on probation.
-    ///
-    /// Inlined, its cold part not (as `watchdog::resumed`): every call made inline asks.
-    #[inline]
-    pub(super) fn inline_poll(&self, h: &Handler, took: Duration) {
-        if took > BOUND {
-            self.overran(h, took);
-        }
-    }
-
-    /// [`Trust::inline_poll`] past [`BOUND`].
+    /// A call made inline took `took` in one poll, more than [`BOUND`]: the handler goes
+    /// back to its worker, on probation. Cold: `inline::held` checks the bound, once.
     #[cold]
     #[inline(never)]
-    fn overran(&self, h: &Handler, took: Duration) {
+    pub(super) fn overran(&self, h: &Handler, took: Duration) {
         if self.0.swap(0, Ordering::Relaxed) == PROBATION {
             log::debug!(
                 target: TARGET,

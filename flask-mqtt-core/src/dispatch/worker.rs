@@ -268,6 +268,17 @@ impl Call {
         })
     }
 
+    /// A call begun without [`Call::begin`] (`inline::plain`): `ctx` holds no
+    /// acknowledgement home and no acknowledgement is owed, nobody listens for spans.
+    pub(super) fn plain(ctx: Arc<EventContext>, nack_on_error: bool) -> Call {
+        Call {
+            ack: Owing::new(None),
+            ctx,
+            nack_on_error,
+            span: None,
+        }
+    }
+
     /// The handler's outcome, once its reply (if any) is published.
     async fn replied(&mut self, outcome: Outcome) -> Ended {
         match outcome {
@@ -364,7 +375,7 @@ impl Call {
 /// The end of a call of `h` (number `index`) for `ctx`, started at `started` (ticks),
 /// that ended as `result`: timed, and reported to `observer`.
 #[inline]
-fn ended_call(
+pub(super) fn ended_call(
     h: &Handler,
     index: usize,
     observer: Option<&dyn Observer>,
