@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use tracing::Span;
 
-use super::clock::{elapsed_nanos, ticks};
+use super::clock::{now_and_since, ticks};
 use super::observe::Observer;
 use super::queue::{Item, Queue, Room};
 use super::split;
@@ -188,7 +188,7 @@ fn settle(
             Some(took.ended)
         }
         Ok(rest) => {
-            held(room, h, elapsed_nanos(started, ticks()));
+            held(room, h, now_and_since(started).1);
             // The worker polls it next (with its own waker: a wake-up sent to the no-op
             // waker meanwhile is not needed).
             queue.push_started(Box::pin(resume(

@@ -383,8 +383,7 @@ pub(super) fn ended_call(
     ctx: &EventContext,
     result: &Result<(), HandlerError>,
 ) -> Took {
-    let ended = clock::ticks();
-    let nanos = clock::elapsed_nanos(started, ended);
+    let (ended, nanos) = clock::now_and_since(started);
     if let (Some(observer), Some(seq)) = (observer, ctx.seq()) {
         observer.call_ended(&CallEnd {
             seq,
