@@ -83,7 +83,8 @@ impl Progress {
     }
 }
 
-/// Prints `count <messages> <calls>` every 100 ms while it changes.
+/// Prints `count <messages> <calls>` every 100 ms while it changes (and with the feature
+/// `call-split`, `split <inline> <on workers>` after it).
 pub(crate) fn report_progress(progress: Arc<Progress>) {
     let _ = std::thread::Builder::new()
         .name("bench-progress".into())
@@ -94,6 +95,13 @@ pub(crate) fn report_progress(progress: Arc<Progress>) {
                 let now = (progress.messages(), progress.calls.load(Ordering::Relaxed));
                 if now != last {
                     say(&format!("count {} {}", now.0, now.1));
+                    // The split of flask-mqtt's calls so far (feature `call-split`): made
+                    // inline, on the workers; `0 0` in the other consumers.
+                    #[cfg(feature = "call-split")]
+                    {
+                        let split = flask_mqtt_actix::__private::call_split();
+                        say(&format!("split {} {}", split.inline, split.on_workers));
+                    }
                     last = now;
                 }
             }
