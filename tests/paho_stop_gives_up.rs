@@ -8,12 +8,15 @@
 //! the flag and the state was freed under the running receive thread. Then the receive
 //! thread is let go and a new client connects and is destroyed, in two orders: the threads
 //! stop first (`after`), or the new client comes while the receive thread is still held and
-//! reuses the state kept (`reuse`). A third run (`takeover`) has another client come and go
-//! while the first stop waits, so that a second stop takes the wait over (the first returns
-//! at once) and gives up. This test compiles the harness with Paho C's sources under
+//! reuses the state kept (`reuse`). A third run (`takeover`) has another client created and
+//! destroyed (no connect) while the first stop waits, so that a second stop takes the wait
+//! over (the first returns at once) and gives up. In each, Paho's global state must be kept
+//! after the give-up and freed after the last destroy once the threads have stopped (the
+//! harness reads `global_initialized`). This test compiles the harness with Paho C's sources under
 //! `-fsanitize=address` (the harness's `build_paho_c_harness`), runs the three side by
 //! side, and fails on any AddressSanitizer report, on a step past its deadline (exit status
-//! 3) or on a stop that did not give up or was not taken over (exit status 2).
+//! 3) or on a stop that did not give up or was not taken over, or state not kept or not
+//! freed (exit status 2).
 //!
 //! Without patch 21's give-up and keep: "ERROR: AddressSanitizer: SEGV on unknown address
 //! ... in ListFindItem ... MQTTAsync_writeComplete" (`after`: the list of clients freed
@@ -23,24 +26,25 @@
 //! "A's destroy took 5 s or more: its stop was not taken over by D's". With the keep but
 //! the flag cleared, the threads never stop: "step not finished in time: the receive thread
 //! let go: Paho's threads stop". Without the numbering of the stops alone, `takeover` fails
-//! on "A's destroy took 5 s or more".
+//! on "A's destroy took 5 s or more"; with a terminate that never frees the state, every run
+//! fails on "Paho's global state still set up after the last destroy (global_initialized 1)".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 use flask_mqtt_tests::{assert_sanitizer_clean, build_paho_c_harness, Sanitizer};
 
-/// The harness, compiled once for both tests (its directory lives as long as the process).
+/// The harness, compiled once for the three tests, into a directory of the target's
+/// (`CARGO_TARGET_TMPDIR`: a static's temporary directory would never be removed).
 fn harness() -> &'static PathBuf {
-    static EXE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    &EXE.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let exe = build_paho_c_harness(dir.path(), "stop_gives_up", Sanitizer::Address);
-        (dir, exe)
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("paho_stop_gives_up");
+        std::fs::create_dir_all(&dir).unwrap();
+        build_paho_c_harness(&dir, "stop_gives_up", Sanitizer::Address)
     })
-    .1
 }
 
 fn run(order: &str, lines: &[&str]) {

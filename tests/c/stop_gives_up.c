@@ -22,25 +22,30 @@
  *    thread lets it go, then calls MQTTAsync_writeComplete as usual.
  * 3. The main thread destroys A, the last client: the stop waits its 10 s and gives up (the
  *    destroy must take at least 9 s, or nothing was forced).
- *    "takeover": A is destroyed while, on another thread, client D comes and goes once
- *    A's stop waits: D's connect clears the flag and restarts the send thread, D's
- *    destroy starts a second stop. A's stop must return at its next wake (within 5 s,
- *    "stop taken over by a later stop"), leaving the flag to D's, which gives up.
+ *    "takeover": A is destroyed while, on another thread, client D is created and
+ *    destroyed once A's stop waits (no connect: no client is connected, so D's destroy,
+ *    the last, starts a second stop, whenever A's stop wakes). A's stop must return at
+ *    its next wake (within 5 s, "stop taken over by a later stop"), leaving the flag to
+ *    D's, which gives up.
+ *    In every order Paho's global state must still be there (global_initialized 1).
  * 4. "after" (the default) and "takeover": the wrapper is let go, and Paho's threads must
  *    stop (the flag still set) within 5 s; then client C is created and connects.
  *    "reuse": client C is created and starts its connect while the receive thread is still
  *    held (it reuses the state kept; its connect restarts the send thread), then the
  *    wrapper is let go and C's connect completes.
- * 5. C is destroyed and Paho's threads stop (within 5 s), then "stop-gives-up: done".
+ * 5. C is destroyed and Paho's threads stop (within 5 s); the state kept must be freed now
+ *    (global_initialized 0), then "stop-gives-up: done".
  * Without the patch the state is freed under the held receive thread, which goes on with
  * it: "after", MQTTAsync_writeComplete reads the freed list of clients (a SEGV); "reuse",
  * C's create sets the socket module's arrays up again under it and Socket_getReadySocket
  * reads its saved ones, now NULL (a SEGV, as first seen in isReady); "takeover", A's stop
  * waits its 10 s, then the same SEGV as "after". With the state kept but the flag cleared,
  * the threads do not stop ("after", "takeover"); without the numbering of the stops, A's
- * stop is not taken over ("takeover"). A check on a destroy's duration fails the run at
- * its end (exit code 2), so that what the threads do next is seen first; every step has a
- * deadline (a watchdog ends the run with exit code 3), and the whole run 60 s (alarm). */
+ * stop is not taken over ("takeover"); with a terminate that never frees the state, the
+ * check of global_initialized fails. A check on a destroy's duration or on the state fails
+ * the run at its end (exit code 2), so that what the threads do next is seen first; every
+ * step has a deadline (a watchdog ends the run with exit code 3, naming the step), and the
+ * whole run 150 s, more than the steps' deadlines added up (an alarm, exit code 3 too). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -64,9 +69,10 @@ extern mutex_type socket_mutex;
 extern mutex_type mqttasync_mutex;
 extern enum MQTTAsync_threadStates sendThread_state;
 extern enum MQTTAsync_threadStates receiveThread_state;
+extern volatile int global_initialized; /* MQTTAsync.c: 1 while Paho's global state is set up */
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t cond; /* on CLOCK_MONOTONIC (main sets it up first) */
 static int connected = 0;     /* onSuccess of the connect in progress */
 static int watched = -1;      /* A's socket: its write completion is the one held */
 static int holding = 0;       /* 1: the wrapper holds the receive thread */
@@ -77,7 +83,7 @@ static int stop_waiting = 0;  /* 1: that stop waits */
 static int listener = -1;
 static char uri[64];
 static double took_d = 0.0;   /* "takeover": D's destroy */
-static const char* step = NULL; /* the step the watchdog times (under lock) */
+static const char* volatile step = NULL; /* the step timed (under lock; read by on_alarm) */
 static struct timespec step_end;
 
 static void fail(const char* what)
@@ -101,7 +107,7 @@ static struct timespec deadline(int seconds)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += seconds;
 	return ts;
 }
@@ -144,6 +150,43 @@ static void begin(const char* name, int seconds)
 	pthread_cond_broadcast(&cond);
 	pthread_mutex_unlock(&lock);
 	fprintf(stderr, "stop-gives-up: %s\n", name);
+}
+
+/* The last step done: the watchdog and the alarm time nothing more. */
+static void end_steps(void)
+{
+	alarm(0);
+	pthread_mutex_lock(&lock);
+	step = NULL;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+}
+
+/* The alarm (the whole run): says in which step, with async-signal-safe calls only. */
+static void on_alarm(int sig)
+{
+	static const char what[] = "stop-gives-up: the whole run past its 150 s, in step: ";
+	const char* timed = step;
+	ssize_t ignored;
+
+	(void)sig;
+	ignored = write(2, what, sizeof(what) - 1);
+	if (timed != NULL)
+		ignored = write(2, timed, strlen(timed));
+	ignored = write(2, "\n", 1);
+	(void)ignored;
+	_exit(3);
+}
+
+/* 1 if Paho's global state is set up (read under Paho's lock) */
+static int state_kept(void)
+{
+	int rc;
+
+	MQTTAsync_lock_mutex(mqttasync_mutex);
+	rc = global_initialized;
+	MQTTAsync_unlock_mutex(mqttasync_mutex);
+	return rc;
 }
 
 static void* watchdog(void* arg)
@@ -211,8 +254,8 @@ static void hold_completion(SOCKET socket, int rc)
 		holding = 1;
 		held = 1;
 		pthread_cond_broadcast(&cond);
-		if (!wait_for(&released, 40))
-			fail("the receive thread not let go within 40 s");
+		if (!wait_for(&released, 45))
+			fail("the receive thread not let go within 45 s");
 	}
 	pthread_mutex_unlock(&lock);
 	if (held)
@@ -260,8 +303,8 @@ static MQTTAsync start_client(int listener, const char* uri, const char* id, int
 	opts.keepAliveInterval = 0;
 	if (MQTTAsync_connect(client, &opts) != MQTTASYNC_SUCCESS)
 		fail("connect");
-	if (poll(&pfd, 1, 15000) != 1 || (*server = accept(listener, NULL, NULL)) < 0)
-		fail("no connection within 15 s");
+	if (poll(&pfd, 1, 10000) != 1 || (*server = accept(listener, NULL, NULL)) < 0)
+		fail("no connection within 10 s");
 	return client;
 }
 
@@ -274,8 +317,8 @@ static void finish_connect(int server)
 	if (send(server, connack, sizeof(connack), 0) != (ssize_t)sizeof(connack))
 		fail("CONNACK");
 	pthread_mutex_lock(&lock);
-	if (!wait_for(&connected, 15))
-		fail("no onSuccess within 15 s");
+	if (!wait_for(&connected, 10))
+		fail("no onSuccess within 10 s");
 	connected = 0;
 	pthread_mutex_unlock(&lock);
 }
@@ -329,25 +372,28 @@ static void* drain(void* arg)
 	return NULL;
 }
 
-/* "takeover": while A's stop waits, client D comes and goes on this thread: its connect
- * clears the stop flag and restarts the send thread, its destroy starts a second stop. */
+/* "takeover": while A's stop waits, client D comes and goes on this thread, without a
+ * connect: no client is connected, so D's destroy (the last client's) starts a second stop
+ * whenever A's stop wakes. (A connect would clear the flag, and A's stop, waking between
+ * D's connect and D's destroy, would leave on the cleared flag, not taken over.) */
 static void* come_and_go(void* arg)
 {
 	MQTTAsync d;
-	int server_d, ok;
+	int ok;
 	struct timespec start;
 
 	(void)arg;
 	pthread_mutex_lock(&lock);
-	ok = wait_for(&stop_waiting, 15);
+	ok = wait_for(&stop_waiting, 5);
 	pthread_mutex_unlock(&lock);
 	if (!ok)
-		fail("A's stop did not wait within 15 s");
-	d = start_client(listener, uri, "stop-gives-up-d", &server_d);
+		fail("A's stop did not wait within 5 s");
+	if (MQTTAsync_create(&d, uri, "stop-gives-up-d", MQTTCLIENT_PERSISTENCE_NONE, NULL)
+			!= MQTTASYNC_SUCCESS)
+		fail("create D");
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	MQTTAsync_destroy(&d);
 	took_d = seconds_since(&start);
-	close(server_d);
 	return NULL;
 }
 
@@ -360,18 +406,30 @@ int main(int argc, char** argv)
 	MQTTAsync a, c;
 	MQTTAsync_message msg = MQTTAsync_message_initializer;
 	pthread_t reader, dog, other;
+	pthread_condattr_t clock;
+	struct sigaction alarm_action;
 	struct timespec start, tick = {0, 10000000L};
 	double took;
 	int reuse = argc > 1 && strcmp(argv[1], "reuse") == 0;
 	int takeover = argc > 1 && strcmp(argv[1], "takeover") == 0;
 
-	alarm(60); /* the whole run, whatever happens */
+	/* the deadlines are on CLOCK_MONOTONIC: a change of the wall clock moves none */
+	if (pthread_condattr_init(&clock) != 0 || pthread_condattr_setclock(&clock, CLOCK_MONOTONIC) != 0
+			|| pthread_cond_init(&cond, &clock) != 0)
+		fail("condition variable");
+	memset(&alarm_action, 0, sizeof(alarm_action));
+	alarm_action.sa_handler = on_alarm;
+	if (sigaction(SIGALRM, &alarm_action, NULL) != 0)
+		fail("sigaction");
+	/* the whole run, whatever happens: longer than the steps' deadlines added up (125 s) */
+	alarm(150);
 	if (pthread_create(&dog, NULL, watchdog, NULL) != 0)
 		fail("thread");
 	if ((listener = socket(AF_INET, SOCK_STREAM, 0)) < 0)
 		fail("socket");
 	/* inherited by the accepted connections: the client's write stays pending sooner */
-	setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0)
+		fail("SO_RCVBUF");
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;
 	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -383,10 +441,11 @@ int main(int argc, char** argv)
 		fail("malloc");
 	memset(payload, 'x', PAYLOAD_LEN);
 
-	begin("A connects and its 16 MiB publish stays pending", 20);
-	a = connect_client(listener, uri, "stop-gives-up-a", &server_a);
+	/* before the first create: no Paho thread runs yet to read them */
 	MQTTAsync_setTraceCallback(trace);
 	MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_MINIMUM);
+	begin("A connects and its 16 MiB publish stays pending", 30);
+	a = connect_client(listener, uri, "stop-gives-up-a", &server_a);
 	watched = ((MQTTAsyncs*)a)->c->net.socket;
 	msg.payload = payload;
 	msg.payloadlen = PAYLOAD_LEN;
@@ -403,15 +462,15 @@ int main(int argc, char** argv)
 	if (pthread_create(&reader, NULL, drain, &server_a) != 0)
 		fail("thread");
 	pthread_mutex_lock(&lock);
-	ok = wait_for(&holding, 30);
+	ok = wait_for(&holding, 25);
 	pthread_mutex_unlock(&lock);
 	if (!ok)
-		fail("A's write did not complete within 30 s");
+		fail("A's write did not complete within 25 s");
 
 	if (takeover)
 	{
-		/* A's stop waits; D's connect clears the flag and D's destroy sets it again: A's
-		 * stop returns, leaving the wait to D's, which gives up */
+		/* A's stop waits; D's destroy starts a second stop: A's stop returns, leaving the
+		 * wait to D's, which gives up */
 		begin("A destroyed while D comes and goes: A's stop taken over, D's gives up", 25);
 		watch_stop = 1;
 		if (pthread_create(&other, NULL, come_and_go, NULL) != 0)
@@ -438,13 +497,17 @@ int main(int argc, char** argv)
 			note("the destroy took less than 9 s: the stop did not wait for the held receive thread");
 	}
 
+	/* the stop gave up: the state is kept for the threads still running */
+	if (!state_kept())
+		note("Paho's global state freed after the stop gave up (global_initialized 0)");
+
 	if (reuse)
 	{
 		/* the next client comes while the receive thread is still held: it reuses the state
 		 * kept, and its connect restarts the send thread (the receive thread still runs) */
-		begin("C created and connecting while the receive thread is held", 10);
+		begin("C created and connecting while the receive thread is held", 15);
 		c = start_client(listener, uri, "stop-gives-up-c", &server_c);
-		begin("the receive thread let go: C connects", 10);
+		begin("the receive thread let go: C connects", 15);
 		set(&released);
 		finish_connect(server_c);
 	}
@@ -454,7 +517,7 @@ int main(int argc, char** argv)
 		set(&released);
 		while (!threads_stopped())
 			nanosleep(&tick, NULL);
-		begin("C created and connected", 10);
+		begin("C created and connected", 25);
 		c = connect_client(listener, uri, "stop-gives-up-c", &server_c);
 	}
 
@@ -465,6 +528,9 @@ int main(int argc, char** argv)
 	fprintf(stderr, "stop-gives-up: C's destroy took %.1f s\n", took);
 	while (!threads_stopped())
 		nanosleep(&tick, NULL);
+	/* the threads stopped and no client is left: the state kept is freed now */
+	if (state_kept())
+		note("Paho's global state still set up after the last destroy (global_initialized 1)");
 
 	begin("the end", 5);
 	pthread_mutex_lock(&lock);
@@ -475,6 +541,7 @@ int main(int argc, char** argv)
 	close(server_c);
 	close(listener);
 	free(payload);
+	end_steps();
 	if (problem != NULL)
 		fail(problem);
 	printf("stop-gives-up: done\n");
