@@ -47,6 +47,7 @@ fn harness() -> &'static PathBuf {
     })
 }
 
+#[track_caller]
 fn run(order: &str, lines: &[&str]) {
     let out = Command::new(harness())
         .arg(order)
