@@ -124,14 +124,20 @@ fn plain(
     polls: &InlinePolls,
     started: u64,
 ) -> Result<Option<u64>, Item> {
+    // Every field named, as in `Call::begin`: a new one must be handled here too.
     let Item {
         ctx,
         owing,
+        after: _,
         nack_on_error,
-        ..
     } = item;
-    // Empty: kept rather than dropped, which skips its drop glue.
-    let _ = owing.kept();
+    // Empty (the caller checked): kept rather than dropped, which skips its drop glue.
+    // Checked again in debug builds only (free in release): a slot dropped here would
+    // be acknowledged as the call begins, and an `Ack` home would never be told.
+    let owed = owing.kept();
+    debug_assert!(owed.is_none(), "plain call owing an acknowledgement");
+    debug_assert!(!ctx.has_home(), "plain call with an `mqtt::Ack` home");
+    drop(owed);
     split::begun();
     split::made_inline();
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
