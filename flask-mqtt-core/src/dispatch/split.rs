@@ -36,8 +36,12 @@ pub(super) fn made_inline() {
 /// handlers' workers (feature `call-split`).
 #[cfg(feature = "call-split")]
 pub fn call_split() -> CallSplit {
-    let begun = BEGUN.load(Ordering::Relaxed);
+    // `INLINE` first: a call counts as begun before it counts as made inline, so a call
+    // made between the two reads is in `begun` and not in `inline` (counted on a worker
+    // for this once), never the other way round (which `saturating_sub` would hide as
+    // fewer calls on the workers).
     let inline = INLINE.load(Ordering::Relaxed);
+    let begun = BEGUN.load(Ordering::Relaxed);
     CallSplit {
         inline,
         on_workers: begun.saturating_sub(inline),
