@@ -85,7 +85,11 @@ impl LatencySummary {
 /// count <messages> <handler calls>                              progress, every 100 ms
 /// done <unix ns> <messages> <handler calls> <handlers off count> every expected call made
 /// latency <samples> <p50 ns> <p99 ns> <max ns>                   latency mode, after done
+/// split <calls inline> <calls on workers>                        feature `call-split`,
+///                                                                after each count and done
 /// ```
+///
+/// A `split` line is for whoever reads the child's output: [`Line::parse`] skips it.
 #[derive(Debug)]
 pub(crate) enum Line {
     Count {
