@@ -222,10 +222,12 @@ impl Requests {
         msg: paho_mqtt::Message,
         subscribed: impl FnOnce(&str) -> bool,
     ) -> Option<paho_mqtt::Message> {
-        let own = msg.topic() == self.own_topic;
-        if !own && !self.active.load(Ordering::Acquire) {
+        // The callers' own test, so that the two cannot drift apart. A message that may
+        // be a reply compares its topic once more below (it takes the lock anyway).
+        if !self.may_be_reply(msg.topic()) {
             return Some(msg);
         }
+        let own = msg.topic() == self.own_topic;
         let correlation = {
             let mut table = lock(&self.table);
             if !own && !table.topics.contains_key(msg.topic()) {
