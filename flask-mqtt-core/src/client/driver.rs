@@ -57,8 +57,8 @@ pub(super) async fn drive(
     start_attempt(&mqtt, &session.paho, &uris[..], next);
     loop {
         let input = match retry_at {
-            // No attempt to wait for (connected, the common case): the inputs alone,
-            // without `select!`'s random branch order per input.
+            // No reconnect waiting (connected, the common case, or an attempt under way):
+            // the inputs alone, without `select!`'s random branch order per input.
             None => rx.recv().await,
             Some(at) => tokio::select! {
                 i = rx.recv() => i,

@@ -227,9 +227,7 @@ fn leave_all(acks: &Watermark, tokens: impl Iterator<Item = Option<AckToken>>) -
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use super::*;
     use crate::ack::test_support::{Recorder, Settled};
