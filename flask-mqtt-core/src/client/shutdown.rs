@@ -92,8 +92,15 @@ pub(super) async fn shutdown(
             let unsent = shared.unsent.load(Ordering::SeqCst);
             // Acknowledgements still owed: held by an `mqtt::Ack` (the calls are over).
             let owed = shared.acks.unacknowledged();
-            let settled =
-                session.dispatcher.is_idle() && ((unsent == 0 && owed == 0) || !up) && !connecting;
+            // Messages waiting for a ready app whose `Input::Ready` is queued behind this
+            // stop (`Mqtt::ready()` racing it) are not settled either: read on until it
+            // comes, or they reach handlers after the DISCONNECT, too late to be
+            // acknowledged. (Not ready: they never reach any, `abandon_waiting`.)
+            let unheld = session.waiting.is_empty() || !*shared.ready.borrow();
+            let settled = session.dispatcher.is_idle()
+                && ((unsent == 0 && owed == 0) || !up)
+                && !connecting
+                && unheld;
             if !settled {
                 settled_since = None;
             }
@@ -448,6 +455,8 @@ async fn leave_share_groups(mqtt: &Mqtt) -> Option<Left> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
     use crate::handle::outbound::fake::{subscribed_client, Fake, HeldUnsubacks, Unsubacks};
 
@@ -699,6 +708,65 @@ mod tests {
         assert!(
             second.try_recv().is_ok(),
             "the stop requested during the leave was dropped unanswered"
+        );
+    }
+
+    /// Whether the stop had closed the client (`Shared::closed`, set as the drain loop
+    /// ends, before DISCONNECT) at each call of `closed_at_call`.
+    static CLOSED_AT_CALL: Mutex<Vec<bool>> = Mutex::new(Vec::new());
+
+    fn closed_at_call(
+        ctx: Arc<crate::extract::context::EventContext>,
+    ) -> crate::handler_future::HandlerFuture {
+        let closed = ctx.client().shared.closed.load(Ordering::SeqCst);
+        lock(&CLOSED_AT_CALL).push(closed);
+        crate::handler_future::HandlerFuture::new(async { Ok(None) })
+    }
+
+    static CLOSED_AT: crate::registry::HandlerDescriptor = crate::registry::HandlerDescriptor::new(
+        crate::event::HandlerKind::Message,
+        "closed_at_call",
+        "client::shutdown::tests",
+        crate::registry::HandlerFn::Async(closed_at_call),
+    )
+    .with_filter("stop-ready/#");
+
+    /// A paused client whose `Mqtt::ready()` races a graceful stop (the stop taken, its
+    /// `Input::Ready` queued behind it): what waited for ready reaches its handlers in the
+    /// drain loop, before DISCONNECT, while acknowledgements still go out. Before, the
+    /// loop ended at once (handlers idle, nothing owed) without taking the
+    /// `Input::Ready`, and the messages reached handlers after the DISCONNECT.
+    #[tokio::test]
+    async fn messages_waiting_for_a_ready_queued_behind_a_stop_are_handled_before_disconnect() {
+        use crate::handle::outbound::fake::client_and_input;
+        use crate::registry::Handler;
+
+        let (mqtt, rx) = client_and_input(Fake::default(), crate::config::Config::default(), &[]);
+        mqtt.shared.ready.send_replace(false);
+        let handlers = Handler::new(&CLOSED_AT, CLOSED_AT.name())
+            .into_iter()
+            .collect();
+        let dispatcher = crate::dispatch::Dispatcher::start(handlers, None);
+        let paho = paho_mqtt::AsyncClient::new("tcp://127.0.0.1:1").unwrap();
+        let mut session = Session::new(mqtt.clone(), paho, dispatcher, None);
+        for i in 0..3 {
+            let m = paho_mqtt::Message::new(format!("stop-ready/{i}"), "", 0);
+            assert!(session.deliver(Input::Message(m)).is_none());
+        }
+        // The driver took the stop; `ready()` came after it: its `Input::Ready` waits in
+        // the queue the stop reads.
+        mqtt.ready();
+        let (done, stopped) = std::sync::mpsc::channel();
+        let link = Link {
+            up: false,
+            connecting: false,
+        };
+        shutdown(session, rx, link, Done::Blocking(done), true).await;
+        assert!(stopped.try_recv().is_ok(), "the stop was not answered");
+        assert_eq!(
+            *lock(&CLOSED_AT_CALL),
+            [false, false, false],
+            "each message's call: whether the client was closed (past DISCONNECT)"
         );
     }
 }
