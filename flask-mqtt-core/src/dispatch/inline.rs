@@ -241,7 +241,11 @@ mod tests {
 
     use tokio::sync::Semaphore;
 
+    use paho_mqtt::AckToken;
+
     use super::*;
+    use crate::ack::test_support::{Recorder, Settled};
+    use crate::ack::watermark::Watermark;
     use crate::dispatch::tests::{dispatch, done, DEADLINE};
     use crate::dispatch::trust::PROBATION;
     use crate::dispatch::Dispatcher;
@@ -679,6 +683,195 @@ mod tests {
                 assert_eq!(calls.len(), 1);
                 let error = calls.into_vec().remove(0).error().cloned();
                 assert!(error.as_ref().is_some_and(is_expected), "{p}: {error:?}");
+                if made_inline {
+                    break;
+                }
+            }
+            assert!(made_inline, "{p}: the call was never made inline");
+        }
+        done(d.drain(DEADLINE)).await;
+    }
+
+    /// A trusted `after` handler's QoS 1 message dispatched with the acknowledgement slot
+    /// of packet `id`: whether its call was made inline (`counter` counts the calls; on
+    /// this current-thread runtime, one made inline has begun when `dispatch_owed`
+    /// returns), and its sequence number.
+    fn owed(
+        d: &Dispatcher,
+        app: &TestClient,
+        acks: &Arc<Watermark>,
+        topic: &str,
+        payload: &str,
+        id: u16,
+        counter: &AtomicUsize,
+    ) -> (bool, u64) {
+        let before = counter.load(Ordering::SeqCst);
+        let m = Message::new(topic, payload, QoS::AtLeastOnce, false);
+        let slot = acks.slot(AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 7));
+        let seq = d.dispatch_owed(app.client(), Event::Message(m), Some(slot));
+        (counter.load(Ordering::SeqCst) > before, seq)
+    }
+
+    static HOLDING_CALLS: AtomicUsize = AtomicUsize::new(0);
+    static HOLDING_GATE: Semaphore = Semaphore::const_new(0);
+
+    /// Ends as its payload says, after waiting for the gate when it starts with `wait`:
+    /// `...ok`, `...panic`.
+    fn holding(ctx: Arc<EventContext>) -> HandlerFuture {
+        HOLDING_CALLS.fetch_add(1, Ordering::SeqCst);
+        HandlerFuture::new(async move {
+            let p = payload(&ctx);
+            if p.starts_with("wait") {
+                if let Ok(permit) = HOLDING_GATE.acquire().await {
+                    permit.forget();
+                }
+            }
+            if p.ends_with("panic") {
+                panic!("told to");
+            }
+            Ok(None)
+        })
+    }
+
+    static HOLDING: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "holding",
+        "dispatch::inline::tests",
+        HandlerFn::Async(holding),
+    )
+    .with_filter("holding")
+    .with_qos(1)
+    .with_ack_policy(crate::ack::policy::AckPolicy::After)
+    .with_nack_on_error();
+
+    /// The general inline path (not `plain`: the call holds the acknowledgement). A
+    /// trusted `after` handler's call made inline that waits keeps its message owed, not
+    /// acknowledged, until it ends on the handler's worker, then acknowledges it; one
+    /// that succeeds at once acknowledges it; with `nack_on_error`, one that panics (in
+    /// its first poll, or after waiting) releases it.
+    #[tokio::test]
+    async fn a_call_made_inline_holding_an_acknowledgement_settles_it_when_it_ends() {
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let (d, watch, app) = watched(&[&HOLDING]);
+        let deadline = || std::time::Instant::now() + DEADLINE;
+        // Each payload, and whether its message is acknowledged (else released).
+        let cases = [
+            ("wait-ok", true),
+            ("ok", true),
+            ("panic", false),
+            ("wait-panic", false),
+        ];
+        let mut id = 0;
+        for (p, acknowledged) in cases {
+            let mut made_inline = false;
+            // A poll preempted past the bound (or a panic's backtrace) sends the handler
+            // back to probation: then try again.
+            for _ in 0..20 {
+                until_inline(&d, &watch, &app, "holding", &HOLDING_CALLS).await;
+                id += 1;
+                let (now, seq) = owed(&d, &app, &acks, "holding", p, id, &HOLDING_CALLS);
+                made_inline = now;
+                if p.starts_with("wait") {
+                    // The call waits for the gate: its message is owed.
+                    tokio::task::yield_now().await;
+                    assert_eq!(
+                        settled.seen().len(),
+                        usize::from(id) - 1,
+                        "{p}: settled early"
+                    );
+                    HOLDING_GATE.add_permits(1);
+                }
+                let calls = done(watch.ended(seq)).await;
+                assert_eq!(calls.len(), 1, "{p}: {calls:?}");
+                assert_eq!(calls.all_ok(), acknowledged, "{p}: {calls:?}");
+                settled.wait_for(usize::from(id), deadline()).await;
+                assert_eq!(
+                    settled.seen().last(),
+                    Some(&(id, acknowledged)),
+                    "{p}: acknowledged (true) or released"
+                );
+                if made_inline {
+                    break;
+                }
+            }
+            assert!(made_inline, "{p}: the call was never made inline");
+        }
+        done(d.drain(DEADLINE)).await;
+    }
+
+    static MANUAL_CALLS: AtomicUsize = AtomicUsize::new(0);
+    static MANUAL_GATE: Semaphore = Semaphore::const_new(0);
+
+    /// Takes its `mqtt::Ack`; gives it (`ack`), after waiting for the gate (`wait-ack`),
+    /// or drops it without `ack()` (anything else).
+    fn manual(ctx: Arc<EventContext>) -> HandlerFuture {
+        use crate::extract::ack::Ack;
+        use crate::extract::FromEvent;
+        MANUAL_CALLS.fetch_add(1, Ordering::SeqCst);
+        let ack = Ack::from_event(&ctx);
+        HandlerFuture::new(async move {
+            let Ok(ack) = ack else {
+                return Err(HandlerError::Failed("no ack".into()));
+            };
+            let p = payload(&ctx);
+            if p.starts_with("wait") {
+                if let Ok(permit) = MANUAL_GATE.acquire().await {
+                    permit.forget();
+                }
+            }
+            if p.ends_with("ack") {
+                ack.ack();
+            }
+            Ok(None)
+        })
+    }
+
+    static MANUAL: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "manual",
+        "dispatch::inline::tests",
+        HandlerFn::Async(manual),
+    )
+    .with_filter("manual")
+    .with_qos(1)
+    .with_ack_policy(crate::ack::policy::AckPolicy::Manual);
+
+    /// A trusted `manual` handler's call made inline has its `mqtt::Ack`: its message is
+    /// acknowledged when the handler acks (in its first poll, or after waiting: owed
+    /// until then), released when it drops the `Ack` without `ack()`.
+    #[tokio::test]
+    async fn a_manual_call_made_inline_acknowledges_at_its_ack() {
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let (d, watch, app) = watched(&[&MANUAL]);
+        let deadline = || std::time::Instant::now() + DEADLINE;
+        let cases = [("ack", true), ("wait-ack", true), ("drop", false)];
+        let mut id = 0;
+        for (p, acknowledged) in cases {
+            let mut made_inline = false;
+            for _ in 0..20 {
+                until_inline(&d, &watch, &app, "manual", &MANUAL_CALLS).await;
+                id += 1;
+                let (now, seq) = owed(&d, &app, &acks, "manual", p, id, &MANUAL_CALLS);
+                made_inline = now;
+                if p.starts_with("wait") {
+                    tokio::task::yield_now().await;
+                    assert_eq!(
+                        settled.seen().len(),
+                        usize::from(id) - 1,
+                        "{p}: settled early"
+                    );
+                    MANUAL_GATE.add_permits(1);
+                }
+                let calls = done(watch.ended(seq)).await;
+                assert!(calls.all_ok() && calls.len() == 1, "{p}: {calls:?}");
+                settled.wait_for(usize::from(id), deadline()).await;
+                assert_eq!(
+                    settled.seen().last(),
+                    Some(&(id, acknowledged)),
+                    "{p}: acknowledged (true) or released"
+                );
                 if made_inline {
                     break;
                 }
