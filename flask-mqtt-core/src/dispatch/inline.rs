@@ -880,4 +880,79 @@ mod tests {
         }
         done(d.drain(DEADLINE)).await;
     }
+
+    /// Whether a `mqtt.handler` span is entered (set by [`Entered`]).
+    static IN_SPAN: AtomicBool = AtomicBool::new(false);
+    /// Whether each call of `spanned` began in its span.
+    static BEGAN_IN_SPAN: Mutex<Vec<bool>> = Mutex::new(Vec::new());
+    static SPANNED_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Says whether a `mqtt.handler` span is entered ([`IN_SPAN`]).
+    struct Entered;
+
+    impl tracing::Subscriber for Entered {
+        fn enabled(&self, meta: &tracing::Metadata<'_>) -> bool {
+            meta.name() == "mqtt.handler"
+        }
+
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+        fn event(&self, _: &tracing::Event<'_>) {}
+
+        fn enter(&self, _: &tracing::span::Id) {
+            IN_SPAN.store(true, Ordering::SeqCst);
+        }
+
+        fn exit(&self, _: &tracing::span::Id) {
+            IN_SPAN.store(false, Ordering::SeqCst);
+        }
+    }
+
+    fn spanned(_: Arc<EventContext>) -> HandlerFuture {
+        SPANNED_CALLS.fetch_add(1, Ordering::SeqCst);
+        lock(&BEGAN_IN_SPAN).push(IN_SPAN.load(Ordering::SeqCst));
+        HandlerFuture::new(async { Ok(None) })
+    }
+
+    static SPANNED: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "spanned",
+        "dispatch::inline::tests",
+        HandlerFn::Async(spanned),
+    )
+    .with_filter("spanned");
+
+    /// Once a subscriber may listen, a QoS 0 call made inline (which would otherwise
+    /// take `plain`) is made in its `mqtt.handler` span. In a process of its own: a
+    /// subscriber set once is set for good (`spans::listened`), for every test after.
+    #[test]
+    fn a_call_made_inline_while_spans_may_be_listened_to_is_in_its_span() {
+        use crate::dispatch::turn::tests::{assert_passes_alone, ALONE};
+        if std::env::var_os(ALONE).is_none() {
+            assert_passes_alone(concat!(
+                module_path!(),
+                "::a_call_made_inline_while_spans_may_be_listened_to_is_in_its_span"
+            ));
+            return;
+        }
+        tracing::subscriber::set_global_default(Entered).unwrap();
+        assert!(crate::spans::listened());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (d, watch, app) = watched(&[&SPANNED]);
+            until_inline(&d, &watch, &app, "spanned", &SPANNED_CALLS).await;
+            let began = lock(&BEGAN_IN_SPAN).clone();
+            assert_eq!(began.last(), Some(&true), "the inline call in its span");
+            done(d.drain(DEADLINE)).await;
+        });
+    }
 }

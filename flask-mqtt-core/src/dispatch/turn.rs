@@ -287,7 +287,7 @@ fn wake_once_passed(next: &Arc<Relay>) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::cell::RefCell;
     use std::sync::atomic::AtomicUsize;
     use std::time::Instant;
@@ -603,11 +603,11 @@ mod tests {
     }
 
     /// Set in the process [`assert_passes_alone`] starts.
-    const ALONE: &str = "FLASK_MQTT_TEST_ALONE";
+    pub(in crate::dispatch) const ALONE: &str = "FLASK_MQTT_TEST_ALONE";
 
     /// Runs the test `path` (`module_path!()::name`) alone in a new process of this test
     /// binary, with [`ALONE`] set, and fails unless it ran and passed.
-    fn assert_passes_alone(path: &str) {
+    pub(in crate::dispatch) fn assert_passes_alone(path: &str) {
         let name = path.split_once("::").map_or(path, |(_, name)| name);
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args([name, "--exact", "--test-threads=1", "--nocapture"])
