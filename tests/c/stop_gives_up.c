@@ -472,7 +472,7 @@ int main(int argc, char** argv)
 		/* A's stop waits; D's destroy starts a second stop: A's stop returns, leaving the
 		 * wait to D's, which gives up */
 		begin("A destroyed while D comes and goes: A's stop taken over, D's gives up", 25);
-		watch_stop = 1;
+		set(&watch_stop);
 		if (pthread_create(&other, NULL, come_and_go, NULL) != 0)
 			fail("thread");
 		clock_gettime(CLOCK_MONOTONIC, &start);

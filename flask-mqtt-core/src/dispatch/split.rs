@@ -29,7 +29,8 @@ pub(super) fn begun() {
 #[inline(always)]
 pub(super) fn made_inline() {
     #[cfg(feature = "call-split")]
-    INLINE.fetch_add(1, Ordering::Relaxed);
+    // Release: whoever sees this count also sees the `begun` before it (this thread's).
+    INLINE.fetch_add(1, Ordering::Release);
 }
 
 /// The calls begun so far in this process: how many were made inline, how many on the
@@ -39,8 +40,9 @@ pub fn call_split() -> CallSplit {
     // `INLINE` first: a call counts as begun before it counts as made inline, so a call
     // made between the two reads is in `begun` and not in `inline` (counted on a worker
     // for this once), never the other way round (which `saturating_sub` would hide as
-    // fewer calls on the workers).
-    let inline = INLINE.load(Ordering::Relaxed);
+    // fewer calls on the workers). Acquire, paired with `made_inline`'s release: the
+    // `begun` of every call counted here is seen by the read after it.
+    let inline = INLINE.load(Ordering::Acquire);
     let begun = BEGUN.load(Ordering::Relaxed);
     CallSplit {
         inline,
