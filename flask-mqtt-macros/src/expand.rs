@@ -24,7 +24,7 @@
 //!         __ctx: <krate>::__private::Arc<<krate>::__private::EventContext>,
 //!     ) -> <krate>::__private::HandlerFuture {
 //!         <krate>::__private::HandlerFuture::new(async move {
-//!             let __arg0 = (__FLASK_MQTT_ARGUMENT_1.0)(&__ctx, "msg")?;
+//!             let __arg0 = <krate>::__private::extract::<mqtt::Message>(&__ctx, "msg")?;
 //!             <krate>::__private::IntoOutcome::into_outcome(temperature(__arg0).await)
 //!         })
 //!     }
@@ -487,8 +487,14 @@ fn registration(args: &Args, function: &ItemFn) -> TokenStream {
         let name = argument_name(&input.pat, index);
         let argument = format_ident!("__FLASK_MQTT_ARGUMENT_{}", index + 1);
         checked.push(typecheck::argument(&private, args, &input.ty, &argument));
+        // A direct call, which the compiler may inline with the extractor (a call through
+        // the `static`'s function pointer is never inlined). Spanned and written as the
+        // `static`'s `extract::<ty>`, so that a type that is no `FromEvent` gets the same
+        // error from both, which the compiler reports once.
+        let ty = &input.ty;
+        let extract = quote_spanned!(ty.span()=> #private::extract::<#ty>);
         extractions.push(quote! {
-            let #arg = (#argument.0)(&#ctx, #name)?;
+            let #arg = #extract(&#ctx, #name)?;
         });
         held.push(argument);
         call_args.push(arg);
@@ -742,8 +748,8 @@ mod tests {
             "{body}"
         );
         for expected in [
-            quote!(let __arg0 = (__FLASK_MQTT_ARGUMENT_1.0)(&__ctx, "msg")?;),
-            quote!(let __arg1 = (__FLASK_MQTT_ARGUMENT_2.0)(&__ctx, "c")?;),
+            quote!(let __arg0 = ::flask_mqtt_actix::__private::extract::<mqtt::Message>(&__ctx, "msg")?;),
+            quote!(let __arg1 = ::flask_mqtt_actix::__private::extract::<mqtt::Mqtt>(&__ctx, "c")?;),
             quote!(let __result = temperature(__arg0, __arg1).await;),
             quote!(__FLASK_MQTT_RETURN(__result)),
         ] {
@@ -1311,13 +1317,13 @@ mod tests {
         );
         let text = expanded.to_string();
         for expected in [
-            quote!((__FLASK_MQTT_ARGUMENT_1.0)(&__ctx, "entry")),
-            quote!((__FLASK_MQTT_ARGUMENT_2.0)(&__ctx, "_")),
-            quote!((__FLASK_MQTT_ARGUMENT_3.0)(&__ctx, "argument 3")),
-            quote!((__FLASK_MQTT_ARGUMENT_4.0)(&__ctx, "type")),
-            quote!((__FLASK_MQTT_ARGUMENT_5.0)(&__ctx, "reading")),
-            quote!((__FLASK_MQTT_ARGUMENT_6.0)(&__ctx, "argument 6")),
-            quote!((__FLASK_MQTT_ARGUMENT_7.0)(&__ctx, "argument 7")),
+            quote!(__private::extract::<mqtt::LogEntry>(&__ctx, "entry")),
+            quote!(__private::extract::<A>(&__ctx, "_")),
+            quote!(__private::extract::<B>(&__ctx, "argument 3")),
+            quote!(__private::extract::<C>(&__ctx, "type")),
+            quote!(__private::extract::<D>(&__ctx, "reading")),
+            quote!(__private::extract::<E>(&__ctx, "argument 6")),
+            quote!(__private::extract::<F>(&__ctx, "argument 7")),
             quote!(log(__arg0, __arg1, __arg2, __arg3, __arg4, __arg5, __arg6)),
         ] {
             assert!(

@@ -16,10 +16,13 @@
 //! `Option`/`Result`, which the written names can't. The compiler reports a failed check
 //! as `error[E0080]: evaluation panicked: <message>` on the type, one per argument.
 //!
-//! Each `static` also holds what the wrapper calls (the argument's `extract`, the return
-//! type's conversion): one body per type, so that a type that is no `FromEvent` (or no
-//! `IntoOutcome`) is reported once. (`static`, not `const`: a wrapper that reads a failed
-//! `const` adds a note "erroneous constant encountered" on the attribute.)
+//! Each `static` also names what the wrapper calls (the argument's `extract`, the return
+//! type's conversion), so that a type that is no `FromEvent` (or no `IntoOutcome`) is
+//! reported there, once. The wrapper calls an argument's `extract::<T>` directly, not
+//! through the `static` (so that it can be inlined), written and spanned as the `static`
+//! names it: the compiler drops the second, byte-identical error. (`static`, not
+//! `const`: a wrapper that reads a failed `const` adds a note "erroneous constant
+//! encountered" on the attribute.)
 //!
 //! A panic at compile time can only format one `&str`, so each message is a literal
 //! written here: for an argument, one per kind of handler it might belong to instead (the
