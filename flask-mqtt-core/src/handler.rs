@@ -135,15 +135,27 @@ impl fmt::Display for HandlerError {
 
 impl std::error::Error for HandlerError {}
 
-/// Runs an extractor for the argument `argument` (used by generated code).
+/// Runs an extractor for the argument `argument` (used by generated code, which calls it
+/// directly so that it inlines into the handler's wrapper; the rejection stays out of line).
+#[inline]
 pub fn extract<T: FromEvent>(
     ctx: &EventContext,
     argument: &'static str,
 ) -> Result<T, HandlerError> {
-    T::from_event(ctx).map_err(|e| HandlerError::Rejected {
+    match T::from_event(ctx) {
+        Ok(value) => Ok(value),
+        Err(e) => Err(rejected(&e, argument)),
+    }
+}
+
+/// The error of an argument whose extractor rejected the event.
+#[cold]
+#[inline(never)]
+fn rejected(e: &dyn std::fmt::Display, argument: &'static str) -> HandlerError {
+    HandlerError::Rejected {
         argument,
         reason: e.to_string(),
-    })
+    }
 }
 
 /// An argument's extractor, as the generated code holds it: [`extract`] for a type the
