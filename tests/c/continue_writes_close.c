@@ -19,84 +19,18 @@
  *    which a destroying thread holds while it closes the socket.
  * 3. A is destroyed (the last client: Paho's threads stop, so the walk is over), then
  *    "continue-writes: done". Without the patch AddressSanitizer reports a
- *    heap-use-after-free in Socket_continueWrites. */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "MQTTAsync.h"
-#include "MQTTAsyncUtils.h"
-#include "Socket.h"
+ *    heap-use-after-free in Socket_continueWrites.
+ * Every step has a deadline (a watchdog ends the run with exit code 3, naming the step),
+ * and the whole run 150 s, more than the steps' deadlines added up (an alarm, exit code 3
+ * too). What the harnesses share is in harness.h. */
+#define HARNESS_NAME "continue-writes"
+#include "harness.h"
 
 #define PAYLOAD_LEN (16 * 1024 * 1024)
 
-extern mutex_type socket_mutex;
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
-static int connected = 0;     /* onSuccess of the connect in progress */
 static int watched = -1;      /* A's socket: its write completion is the one held */
 static int completing = 0;    /* 1: the wrapper holds A's completion */
 static int destroyed = 0;     /* 1: B is destroyed, the wrapper goes on */
-static int draining = 1;      /* the reader of A's connection runs while 1 */
-
-static void fail(const char* what)
-{
-	fprintf(stderr, "continue-writes: %s\n", what);
-	exit(2);
-}
-
-static struct timespec deadline(int seconds)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += seconds;
-	return ts;
-}
-
-/* waits (lock held) until *flag is set, at most `seconds`; 0 if it never was */
-static int wait_for(int* flag, int seconds)
-{
-	struct timespec until = deadline(seconds);
-
-	while (*flag == 0)
-	{
-		if (pthread_cond_timedwait(&cond, &lock, &until) == ETIMEDOUT)
-			return *flag;
-	}
-	return 1;
-}
-
-static void set(int* flag)
-{
-	pthread_mutex_lock(&lock);
-	*flag = 1;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&lock);
-}
-
-static void on_connect(void* context, MQTTAsync_successData* response)
-{
-	(void)context;
-	(void)response;
-	set(&connected);
-}
-
-static void on_failure(void* context, MQTTAsync_failureData* response)
-{
-	(void)context;
-	fprintf(stderr, "continue-writes: connect failed: %d\n", response ? response->code : 0);
-	exit(2);
-}
 
 /* Where Paho calls writecomplete: socket mutex released, Paho's lock not held. */
 static void hold_completion(SOCKET socket, int rc)
@@ -118,142 +52,33 @@ static void hold_completion(SOCKET socket, int rc)
 	MQTTAsync_writeComplete(socket, rc);
 }
 
-static void read_packet(int fd)
-{
-	unsigned char byte;
-	size_t remaining = 0;
-	int shift = 0;
-	char buf[512];
-
-	if (recv(fd, &byte, 1, MSG_WAITALL) != 1)
-		fail("no CONNECT");
-	do
-	{
-		if (recv(fd, &byte, 1, MSG_WAITALL) != 1)
-			fail("no CONNECT length");
-		remaining |= (size_t)(byte & 0x7f) << shift;
-		shift += 7;
-	} while ((byte & 0x80) && shift < 28);
-	while (remaining > 0)
-	{
-		size_t n = remaining < sizeof(buf) ? remaining : sizeof(buf);
-		if (recv(fd, buf, n, MSG_WAITALL) != (ssize_t)n)
-			fail("short CONNECT");
-		remaining -= n;
-	}
-}
-
-/* Connects a client through the listener; returns the listener's side in *server. */
-static MQTTAsync connect_client(int listener, const char* uri, const char* id, int* server)
-{
-	MQTTAsync client;
-	MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
-	const unsigned char connack[] = {0x20, 0x02, 0x00, 0x00};
-	struct pollfd pfd = {listener, POLLIN, 0};
-
-	if (MQTTAsync_create(&client, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
-		fail("create");
-	opts.onSuccess = on_connect;
-	opts.onFailure = on_failure;
-	opts.cleansession = 1;
-	opts.keepAliveInterval = 0;
-	if (MQTTAsync_connect(client, &opts) != MQTTASYNC_SUCCESS)
-		fail("connect");
-	if (poll(&pfd, 1, 15000) != 1 || (*server = accept(listener, NULL, NULL)) < 0)
-		fail("no connection within 15 s");
-	read_packet(*server);
-	if (send(*server, connack, sizeof(connack), 0) != (ssize_t)sizeof(connack))
-		fail("CONNACK");
-	pthread_mutex_lock(&lock);
-	if (!wait_for(&connected, 15))
-		fail("no onSuccess within 15 s");
-	connected = 0;
-	pthread_mutex_unlock(&lock);
-	return client;
-}
-
-static int pending(int socket)
-{
-	int rc;
-
-	Paho_thread_lock_mutex(socket_mutex);
-	rc = !Socket_noPendingWrites(socket); /* found: also the list's current element */
-	Paho_thread_unlock_mutex(socket_mutex);
-	return rc;
-}
-
-static void publish_until_pending(MQTTAsync client, int socket, char* payload)
-{
-	MQTTAsync_message msg = MQTTAsync_message_initializer;
-	struct timespec step = {0, 1000000L};
-	int i;
-
-	msg.payload = payload;
-	msg.payloadlen = PAYLOAD_LEN;
-	msg.qos = 0;
-	if (MQTTAsync_sendMessage(client, "big", &msg, NULL) != MQTTASYNC_SUCCESS)
-		fail("publish");
-	for (i = 0; i < 15000 && !pending(socket); ++i)
-		nanosleep(&step, NULL);
-	if (!pending(socket))
-		fail("the publish did not become a pending write within 15 s");
-}
-
-static void* drain(void* arg)
-{
-	int fd = *(int*)arg;
-	static char buf[65536];
-
-	for (;;)
-	{
-		struct pollfd pfd = {fd, POLLIN, 0};
-		int go_on;
-
-		pthread_mutex_lock(&lock);
-		go_on = draining;
-		pthread_mutex_unlock(&lock);
-		if (!go_on)
-			break;
-		if (poll(&pfd, 1, 100) == 1 && recv(fd, buf, sizeof(buf), 0) <= 0)
-			break;
-	}
-	return NULL;
-}
-
 int main(void)
 {
-	struct sockaddr_in addr;
-	socklen_t len = sizeof(addr);
-	int listener, server_a, server_b, rcvbuf = 65536, ok;
+	int listener, server_a, server_b, ok;
 	char uri[64];
 	char* payload;
 	MQTTAsync a, b;
 	pthread_t reader;
 
-	if ((listener = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		fail("socket");
-	/* inherited by the accepted connections: the client's writes stay pending sooner */
-	setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(listener, (struct sockaddr*)&addr, sizeof(addr)) != 0 || listen(listener, 4) != 0
-			|| getsockname(listener, (struct sockaddr*)&addr, &len) != 0)
-		fail("listen");
-	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", ntohs(addr.sin_port));
+	/* the whole run, whatever happens: longer than the steps' deadlines added up (140 s) */
+	start_steps(150);
+	listener = listen_loopback(4, uri, sizeof(uri));
 	if ((payload = malloc(PAYLOAD_LEN)) == NULL)
 		fail("malloc");
 	memset(payload, 'x', PAYLOAD_LEN);
 
+	begin("A and B connect", 45);
 	a = connect_client(listener, uri, "continue-writes-a", &server_a);
 	b = connect_client(listener, uri, "continue-writes-b", &server_b);
 	watched = ((MQTTAsyncs*)a)->c->net.socket;
-	publish_until_pending(a, watched, payload);
-	publish_until_pending(b, ((MQTTAsyncs*)b)->c->net.socket, payload);
+	begin("A's and B's 16 MiB publishes stay pending", 35);
+	publish_until_pending(a, watched, payload, PAYLOAD_LEN);
+	publish_until_pending(b, ((MQTTAsyncs*)b)->c->net.socket, payload, PAYLOAD_LEN);
 	Paho_thread_lock_mutex(socket_mutex); /* the receive thread reads it under this mutex */
 	Socket_setWriteCompleteCallback(hold_completion);
 	Paho_thread_unlock_mutex(socket_mutex);
 
+	begin("the listener reads A's connection: B destroyed in A's completion", 35);
 	if (pthread_create(&reader, NULL, drain, &server_a) != 0)
 		fail("thread");
 	pthread_mutex_lock(&lock);
@@ -265,15 +90,16 @@ int main(void)
 	set(&destroyed);
 
 	/* the last client: Paho's threads stop, so the receive thread's walk is over */
+	begin("A destroyed: Paho's threads stop", 20);
 	MQTTAsync_destroy(&a);
-	pthread_mutex_lock(&lock);
-	draining = 0;
-	pthread_mutex_unlock(&lock);
+	begin("the end", 5);
+	stop_draining();
 	pthread_join(reader, NULL);
 	close(server_a);
 	close(server_b);
 	close(listener);
 	free(payload);
+	end_steps();
 	printf("continue-writes: done\n");
 	return 0;
 }

@@ -45,52 +45,26 @@
  * check of global_initialized fails. A check on a destroy's duration or on the state fails
  * the run at its end (exit code 2), so that what the threads do next is seen first; every
  * step has a deadline (a watchdog ends the run with exit code 3, naming the step), and the
- * whole run 150 s, more than the steps' deadlines added up (an alarm, exit code 3 too). */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "MQTTAsync.h"
-#include "MQTTAsyncUtils.h"
-#include "Socket.h"
+ * whole run 150 s, more than the steps' deadlines added up (an alarm, exit code 3 too).
+ * What the harnesses share is in harness.h. */
+#define HARNESS_NAME "stop-gives-up"
+#include "harness.h"
 
 #define PAYLOAD_LEN (16 * 1024 * 1024)
 
-extern mutex_type socket_mutex;
 extern mutex_type mqttasync_mutex;
 extern enum MQTTAsync_threadStates sendThread_state;
 extern enum MQTTAsync_threadStates receiveThread_state;
 extern volatile int global_initialized; /* MQTTAsync.c: 1 while Paho's global state is set up */
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cond; /* on CLOCK_MONOTONIC (main sets it up first) */
-static int connected = 0;     /* onSuccess of the connect in progress */
 static int watched = -1;      /* A's socket: its write completion is the one held */
 static int holding = 0;       /* 1: the wrapper holds the receive thread */
 static int released = 0;      /* 1: the main thread lets the wrapper go on */
-static int draining = 1;      /* the reader of A's connection runs while 1 */
 static int watch_stop = 0;    /* 1: a stop's first wait is looked for in the trace */
 static int stop_waiting = 0;  /* 1: that stop waits */
 static int listener = -1;
 static char uri[64];
 static double took_d = 0.0;   /* "takeover": D's destroy */
-static const char* volatile step = NULL; /* the step timed (under lock; read by on_alarm) */
-static struct timespec step_end;
-
-static void fail(const char* what)
-{
-	fprintf(stderr, "stop-gives-up: %s\n", what);
-	_exit(2);
-}
 
 /* A check that failed where the run can go on: the run goes on (what the threads then do
  * is the point of it), and fails at its end. */
@@ -103,79 +77,12 @@ static void note(const char* what)
 		problem = what;
 }
 
-static struct timespec deadline(int seconds)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += seconds;
-	return ts;
-}
-
 static double seconds_since(const struct timespec* start)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
-}
-
-/* waits (lock held) until *flag is set, at most `seconds`; 0 if it never was */
-static int wait_for(int* flag, int seconds)
-{
-	struct timespec until = deadline(seconds);
-
-	while (*flag == 0)
-	{
-		if (pthread_cond_timedwait(&cond, &lock, &until) == ETIMEDOUT)
-			return *flag;
-	}
-	return 1;
-}
-
-static void set(int* flag)
-{
-	pthread_mutex_lock(&lock);
-	*flag = 1;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&lock);
-}
-
-/* The watchdog times the step named last: past its deadline the run ends (exit code 3). */
-static void begin(const char* name, int seconds)
-{
-	pthread_mutex_lock(&lock);
-	step = name;
-	step_end = deadline(seconds);
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&lock);
-	fprintf(stderr, "stop-gives-up: %s\n", name);
-}
-
-/* The last step done: the watchdog and the alarm time nothing more. */
-static void end_steps(void)
-{
-	alarm(0);
-	pthread_mutex_lock(&lock);
-	step = NULL;
-	pthread_cond_broadcast(&cond);
-	pthread_mutex_unlock(&lock);
-}
-
-/* The alarm (the whole run): says in which step, with async-signal-safe calls only. */
-static void on_alarm(int sig)
-{
-	static const char what[] = "stop-gives-up: the whole run past its 150 s, in step: ";
-	const char* timed = step;
-	ssize_t ignored;
-
-	(void)sig;
-	ignored = write(2, what, sizeof(what) - 1);
-	if (timed != NULL)
-		ignored = write(2, timed, strlen(timed));
-	ignored = write(2, "\n", 1);
-	(void)ignored;
-	_exit(3);
 }
 
 /* 1 if Paho's global state is set up (read under Paho's lock) */
@@ -187,27 +94,6 @@ static int state_kept(void)
 	rc = global_initialized;
 	MQTTAsync_unlock_mutex(mqttasync_mutex);
 	return rc;
-}
-
-static void* watchdog(void* arg)
-{
-	(void)arg;
-	pthread_mutex_lock(&lock);
-	for (;;)
-	{
-		const char* timed = step;
-		struct timespec until = step_end;
-
-		if (timed == NULL)
-			pthread_cond_wait(&cond, &lock);
-		else if (pthread_cond_timedwait(&cond, &lock, &until) == ETIMEDOUT && step == timed
-				&& step_end.tv_sec == until.tv_sec && step_end.tv_nsec == until.tv_nsec)
-		{
-			fprintf(stderr, "stop-gives-up: step not finished in time: %s\n", timed);
-			_exit(3);
-		}
-	}
-	return NULL;
 }
 
 /* Paho's trace: the lines of the stop and the terminate, to standard error. */
@@ -227,20 +113,6 @@ static void trace(enum MQTTASYNC_TRACE_LEVELS level, char* message)
 		}
 		pthread_mutex_unlock(&lock);
 	}
-}
-
-static void on_connect(void* context, MQTTAsync_successData* response)
-{
-	(void)context;
-	(void)response;
-	set(&connected);
-}
-
-static void on_failure(void* context, MQTTAsync_failureData* response)
-{
-	(void)context;
-	fprintf(stderr, "stop-gives-up: connect failed: %d\n", response ? response->code : 0);
-	_exit(2);
 }
 
 /* Where Paho calls writecomplete: socket mutex released, Paho's lock not held. */
@@ -263,84 +135,6 @@ static void hold_completion(SOCKET socket, int rc)
 	MQTTAsync_writeComplete(socket, rc);
 }
 
-static void read_packet(int fd)
-{
-	unsigned char byte;
-	size_t remaining = 0;
-	int shift = 0;
-	char buf[512];
-
-	if (recv(fd, &byte, 1, MSG_WAITALL) != 1)
-		fail("no CONNECT");
-	do
-	{
-		if (recv(fd, &byte, 1, MSG_WAITALL) != 1)
-			fail("no CONNECT length");
-		remaining |= (size_t)(byte & 0x7f) << shift;
-		shift += 7;
-	} while ((byte & 0x80) && shift < 28);
-	while (remaining > 0)
-	{
-		size_t n = remaining < sizeof(buf) ? remaining : sizeof(buf);
-		if (recv(fd, buf, n, MSG_WAITALL) != (ssize_t)n)
-			fail("short CONNECT");
-		remaining -= n;
-	}
-}
-
-/* Starts a client's connect through the listener; returns the listener's side in *server. */
-static MQTTAsync start_client(int listener, const char* uri, const char* id, int* server)
-{
-	MQTTAsync client;
-	MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
-	struct pollfd pfd = {listener, POLLIN, 0};
-
-	if (MQTTAsync_create(&client, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
-		fail("create");
-	opts.onSuccess = on_connect;
-	opts.onFailure = on_failure;
-	opts.cleansession = 1;
-	opts.keepAliveInterval = 0;
-	if (MQTTAsync_connect(client, &opts) != MQTTASYNC_SUCCESS)
-		fail("connect");
-	if (poll(&pfd, 1, 10000) != 1 || (*server = accept(listener, NULL, NULL)) < 0)
-		fail("no connection within 10 s");
-	return client;
-}
-
-/* Answers the client's CONNECT (sent by Paho's receive thread) and waits for onSuccess. */
-static void finish_connect(int server)
-{
-	const unsigned char connack[] = {0x20, 0x02, 0x00, 0x00};
-
-	read_packet(server);
-	if (send(server, connack, sizeof(connack), 0) != (ssize_t)sizeof(connack))
-		fail("CONNACK");
-	pthread_mutex_lock(&lock);
-	if (!wait_for(&connected, 10))
-		fail("no onSuccess within 10 s");
-	connected = 0;
-	pthread_mutex_unlock(&lock);
-}
-
-static MQTTAsync connect_client(int listener, const char* uri, const char* id, int* server)
-{
-	MQTTAsync client = start_client(listener, uri, id, server);
-
-	finish_connect(*server);
-	return client;
-}
-
-static int pending(int socket)
-{
-	int rc;
-
-	Paho_thread_lock_mutex(socket_mutex);
-	rc = !Socket_noPendingWrites(socket);
-	Paho_thread_unlock_mutex(socket_mutex);
-	return rc;
-}
-
 static int threads_stopped(void)
 {
 	int rc;
@@ -349,27 +143,6 @@ static int threads_stopped(void)
 	rc = sendThread_state == STOPPED && receiveThread_state == STOPPED;
 	MQTTAsync_unlock_mutex(mqttasync_mutex);
 	return rc;
-}
-
-static void* drain(void* arg)
-{
-	int fd = *(int*)arg;
-	static char buf[65536];
-
-	for (;;)
-	{
-		struct pollfd pfd = {fd, POLLIN, 0};
-		int go_on;
-
-		pthread_mutex_lock(&lock);
-		go_on = draining;
-		pthread_mutex_unlock(&lock);
-		if (!go_on)
-			break;
-		if (poll(&pfd, 1, 100) == 1 && recv(fd, buf, sizeof(buf), 0) <= 0)
-			break;
-	}
-	return NULL;
 }
 
 /* "takeover": while A's stop waits, client D comes and goes on this thread, without a
@@ -399,44 +172,18 @@ static void* come_and_go(void* arg)
 
 int main(int argc, char** argv)
 {
-	struct sockaddr_in addr;
-	socklen_t len = sizeof(addr);
-	int server_a, server_c, rcvbuf = 65536, ok;
+	int server_a, server_c, ok;
 	char* payload;
 	MQTTAsync a, c;
-	MQTTAsync_message msg = MQTTAsync_message_initializer;
-	pthread_t reader, dog, other;
-	pthread_condattr_t clock;
-	struct sigaction alarm_action;
+	pthread_t reader, other;
 	struct timespec start, tick = {0, 10000000L};
 	double took;
 	int reuse = argc > 1 && strcmp(argv[1], "reuse") == 0;
 	int takeover = argc > 1 && strcmp(argv[1], "takeover") == 0;
 
-	/* the deadlines are on CLOCK_MONOTONIC: a change of the wall clock moves none */
-	if (pthread_condattr_init(&clock) != 0 || pthread_condattr_setclock(&clock, CLOCK_MONOTONIC) != 0
-			|| pthread_cond_init(&cond, &clock) != 0)
-		fail("condition variable");
-	memset(&alarm_action, 0, sizeof(alarm_action));
-	alarm_action.sa_handler = on_alarm;
-	if (sigaction(SIGALRM, &alarm_action, NULL) != 0)
-		fail("sigaction");
 	/* the whole run, whatever happens: longer than the steps' deadlines added up (125 s) */
-	alarm(150);
-	if (pthread_create(&dog, NULL, watchdog, NULL) != 0)
-		fail("thread");
-	if ((listener = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		fail("socket");
-	/* inherited by the accepted connections: the client's write stays pending sooner */
-	if (setsockopt(listener, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) != 0)
-		fail("SO_RCVBUF");
-	memset(&addr, 0, sizeof(addr));
-	addr.sin_family = AF_INET;
-	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(listener, (struct sockaddr*)&addr, sizeof(addr)) != 0 || listen(listener, 4) != 0
-			|| getsockname(listener, (struct sockaddr*)&addr, &len) != 0)
-		fail("listen");
-	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", ntohs(addr.sin_port));
+	start_steps(150);
+	listener = listen_loopback(4, uri, sizeof(uri));
 	if ((payload = malloc(PAYLOAD_LEN)) == NULL)
 		fail("malloc");
 	memset(payload, 'x', PAYLOAD_LEN);
@@ -447,13 +194,7 @@ int main(int argc, char** argv)
 	begin("A connects and its 16 MiB publish stays pending", 30);
 	a = connect_client(listener, uri, "stop-gives-up-a", &server_a);
 	watched = ((MQTTAsyncs*)a)->c->net.socket;
-	msg.payload = payload;
-	msg.payloadlen = PAYLOAD_LEN;
-	msg.qos = 0;
-	if (MQTTAsync_sendMessage(a, "big", &msg, NULL) != MQTTASYNC_SUCCESS)
-		fail("publish");
-	while (!pending(watched))
-		nanosleep(&tick, NULL);
+	publish_until_pending(a, watched, payload, PAYLOAD_LEN);
 	Paho_thread_lock_mutex(socket_mutex); /* the receive thread reads it under this mutex */
 	Socket_setWriteCompleteCallback(hold_completion);
 	Paho_thread_unlock_mutex(socket_mutex);
@@ -533,9 +274,7 @@ int main(int argc, char** argv)
 		note("Paho's global state still set up after the last destroy (global_initialized 1)");
 
 	begin("the end", 5);
-	pthread_mutex_lock(&lock);
-	draining = 0;
-	pthread_mutex_unlock(&lock);
+	stop_draining();
 	pthread_join(reader, NULL);
 	close(server_a);
 	close(server_c);

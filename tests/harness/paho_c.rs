@@ -1,7 +1,9 @@
 //! Paho C's sources compiled with a C harness of `tests/c/` under a sanitizer, for the
 //! tests of our Paho fork that a Rust test cannot see (data races, reads of freed memory):
 //! `tests/paho_tsan.rs`, `tests/paho_continue_writes.rs`, `tests/paho_continue_writes_many.rs`,
-//! `tests/paho_stop_gives_up.rs`.
+//! `tests/paho_stop_gives_up.rs`. The AddressSanitizer harnesses share `tests/c/harness.h`
+//! (a failure's exit, deadlines, the step watchdog, a client connected through the
+//! harness's own loopback listener, a publish left pending), found next to them.
 //!
 //! The library is built again here, not taken from the Rust build: that one has no
 //! sanitizer, and a sanitizer needs every access instrumented. The sources are the ones
@@ -96,8 +98,9 @@ pub fn compile_c(what: &str, args: impl FnOnce(&mut Command)) {
     );
 }
 
-/// Compiles `tests/c/<harness>.c` with Paho C's sources and `sanitizer` into `dir`, and
-/// returns the executable's path.
+/// Compiles `tests/c/<harness>.c` (with `tests/c/` on the include path, for
+/// `harness.h`) with Paho C's sources and `sanitizer` into `dir`, and returns the
+/// executable's path.
 #[track_caller]
 pub fn build_paho_c_harness(dir: &Path, harness: &str, sanitizer: Sanitizer) -> PathBuf {
     let src = repo().join("vendor/paho-mqtt-sys/paho.mqtt.c/src");
@@ -124,6 +127,7 @@ pub fn build_paho_c_harness(dir: &Path, harness: &str, sanitizer: Sanitizer) -> 
             ])
             .arg("-DUNIXSOCK=1")
             .arg(format!("-I{}", dir.display()))
+            .arg(format!("-I{}", repo().join("tests/c").display()))
             .arg(format!("-I{}", src.display()))
             .args(&sources)
             .arg(repo().join("tests/c").join(format!("{harness}.c")))
