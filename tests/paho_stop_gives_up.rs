@@ -30,26 +30,41 @@
 //! fails on "Paho's global state still set up after the last destroy (global_initialized 1)".
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use flask_mqtt_tests::{assert_sanitizer_clean, build_paho_c_harness, Sanitizer};
 
-/// The harness, compiled once for the three tests, into a directory of the target's
-/// (`CARGO_TARGET_TMPDIR`: a static's temporary directory would never be removed).
-fn harness() -> &'static PathBuf {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("paho_stop_gives_up");
-        std::fs::create_dir_all(&dir).unwrap();
-        build_paho_c_harness(&dir, "stop_gives_up", Sanitizer::Address)
-    })
+/// The harness compiled, in a temporary directory of its own, removed with the last
+/// [`Arc`] of it.
+struct Harness {
+    exe: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The harness, compiled once for the tests that run side by side (they share it while
+/// any of them runs), each run of this test binary into a directory of its own: two runs
+/// at once (two checkouts sharing one target directory) never overwrite each other's, and
+/// the directory goes with the last test that used it. A test that starts after the
+/// others ended (`--test-threads=1`) compiles it again (some seconds).
+fn harness() -> Arc<Harness> {
+    static SHARED: Mutex<Weak<Harness>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(built) = shared.upgrade() {
+        return built;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_paho_c_harness(dir.path(), "stop_gives_up", Sanitizer::Address);
+    let built = Arc::new(Harness { exe, _dir: dir });
+    *shared = Arc::downgrade(&built);
+    built
 }
 
 #[track_caller]
 fn run(order: &str, lines: &[&str]) {
-    let out = Command::new(harness())
+    let harness = harness();
+    let out = Command::new(&harness.exe)
         .arg(order)
         // The first report ends the run with exit code 66; leaks are reported too.
         .env("ASAN_OPTIONS", "exitcode=66 detect_leaks=1")
