@@ -933,7 +933,7 @@ mod tests {
     /// subscriber set once is set for good (`spans::listened`), for every test after.
     #[test]
     fn a_call_made_inline_while_spans_may_be_listened_to_is_in_its_span() {
-        use crate::dispatch::turn::tests::{assert_passes_alone, ALONE};
+        use crate::dispatch::tests::{assert_passes_alone, ALONE};
         if std::env::var_os(ALONE).is_none() {
             assert_passes_alone(concat!(
                 module_path!(),

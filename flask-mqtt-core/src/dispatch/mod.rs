@@ -502,6 +502,27 @@ mod tests {
         }
     }
 
+    /// Set in the process [`assert_passes_alone`] starts.
+    pub(super) const ALONE: &str = "FLASK_MQTT_TEST_ALONE";
+
+    /// Runs the test `path` (`module_path!()::name`) alone in a new process of this test
+    /// binary, with [`ALONE`] set, and fails unless it ran and passed.
+    pub(super) fn assert_passes_alone(path: &str) {
+        let name = path.split_once("::").map_or(path, |(_, name)| name);
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--test-threads=1", "--nocapture"])
+            .env(ALONE, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("test result: ok. 1 passed"),
+            "{name}, alone: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A full queue holds the router (and so every later event) back, loses nothing, and
     /// never blocks `dispatch` itself.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

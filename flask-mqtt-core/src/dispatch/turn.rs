@@ -287,7 +287,7 @@ fn wake_once_passed(next: &Arc<Relay>) -> bool {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use std::cell::RefCell;
     use std::sync::atomic::AtomicUsize;
     use std::time::Instant;
@@ -298,7 +298,7 @@ pub(super) mod tests {
     use tracing::{Event as TracingEvent, Metadata, Subscriber};
 
     use super::*;
-    use crate::dispatch::tests::{done, watched, DEADLINE};
+    use crate::dispatch::tests::{assert_passes_alone, done, watched, ALONE, DEADLINE};
     use crate::event::{Event, HandlerKind};
     use crate::extract::context::EventContext;
     use crate::handler::Outcome;
@@ -600,27 +600,6 @@ pub(super) mod tests {
             module_path!(),
             "::sync_calls_start_in_arrival_order_with_concurrency"
         ));
-    }
-
-    /// Set in the process [`assert_passes_alone`] starts.
-    pub(in crate::dispatch) const ALONE: &str = "FLASK_MQTT_TEST_ALONE";
-
-    /// Runs the test `path` (`module_path!()::name`) alone in a new process of this test
-    /// binary, with [`ALONE`] set, and fails unless it ran and passed.
-    pub(in crate::dispatch) fn assert_passes_alone(path: &str) {
-        let name = path.split_once("::").map_or(path, |(_, name)| name);
-        let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([name, "--exact", "--test-threads=1", "--nocapture"])
-            .env(ALONE, "1")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("test result: ok. 1 passed"),
-            "{name}, alone: {}\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
     }
 
     /// The test, in the process of its own.
