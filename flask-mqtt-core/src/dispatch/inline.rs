@@ -751,10 +751,6 @@ mod tests {
     /// its first poll, or after waiting) releases it.
     #[tokio::test]
     async fn a_call_made_inline_holding_an_acknowledgement_settles_it_when_it_ends() {
-        let settled = Arc::new(Settled::default());
-        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
-        let (d, watch, app) = watched(&[&HOLDING]);
-        let deadline = || std::time::Instant::now() + DEADLINE;
         // Each payload, and whether its message is acknowledged (else released).
         let cases = [
             ("wait-ok", true),
@@ -762,15 +758,48 @@ mod tests {
             ("panic", false),
             ("wait-panic", false),
         ];
+        settled_inline(
+            &HOLDING,
+            "holding",
+            &HOLDING_CALLS,
+            &HOLDING_GATE,
+            &cases,
+            |p, acknowledged, calls| {
+                assert_eq!(calls.len(), 1, "{p}: {calls:?}");
+                assert_eq!(calls.all_ok(), acknowledged, "{p}: {calls:?}");
+            },
+        )
+        .await;
+    }
+
+    /// For each case `(payload, acknowledged)` of `handler` (its filter is `topic`; it
+    /// counts its calls in `counter` and, for a payload starting with `wait`, waits for
+    /// `gate`), until its call is made inline: waits until the handler is trusted, sends
+    /// the payload in a QoS 1 message, checks that the message is owed while the call
+    /// waits (then opens the gate), waits for the call's end (checked by `check`, given
+    /// the payload, `acknowledged` and the calls) and its message's settling, which must
+    /// be an acknowledgement (`true`) or a release.
+    async fn settled_inline(
+        handler: &'static HandlerDescriptor,
+        topic: &str,
+        counter: &AtomicUsize,
+        gate: &Semaphore,
+        cases: &[(&str, bool)],
+        check: impl Fn(&str, bool, &crate::testing::Calls),
+    ) {
+        let settled = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
+        let (d, watch, app) = watched(&[handler]);
+        let deadline = || std::time::Instant::now() + DEADLINE;
         let mut id = 0;
-        for (p, acknowledged) in cases {
+        for &(p, acknowledged) in cases {
             let mut made_inline = false;
             // A poll preempted past the bound (or a panic's backtrace) sends the handler
             // back to probation: then try again.
             for _ in 0..20 {
-                until_inline(&d, &watch, &app, "holding", &HOLDING_CALLS).await;
+                until_inline(&d, &watch, &app, topic, counter).await;
                 id += 1;
-                let (now, seq) = owed(&d, &app, &acks, "holding", p, id, &HOLDING_CALLS);
+                let (now, seq) = owed(&d, &app, &acks, topic, p, id, counter);
                 made_inline = now;
                 if p.starts_with("wait") {
                     // The call waits for the gate: its message is owed.
@@ -780,11 +809,10 @@ mod tests {
                         usize::from(id) - 1,
                         "{p}: settled early"
                     );
-                    HOLDING_GATE.add_permits(1);
+                    gate.add_permits(1);
                 }
                 let calls = done(watch.ended(seq)).await;
-                assert_eq!(calls.len(), 1, "{p}: {calls:?}");
-                assert_eq!(calls.all_ok(), acknowledged, "{p}: {calls:?}");
+                check(p, acknowledged, &calls);
                 settled.wait_for(usize::from(id), deadline()).await;
                 assert_eq!(
                     settled.seen().last(),
@@ -842,43 +870,18 @@ mod tests {
     /// until then), released when it drops the `Ack` without `ack()`.
     #[tokio::test]
     async fn a_manual_call_made_inline_acknowledges_at_its_ack() {
-        let settled = Arc::new(Settled::default());
-        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
-        let (d, watch, app) = watched(&[&MANUAL]);
-        let deadline = || std::time::Instant::now() + DEADLINE;
         let cases = [("ack", true), ("wait-ack", true), ("drop", false)];
-        let mut id = 0;
-        for (p, acknowledged) in cases {
-            let mut made_inline = false;
-            for _ in 0..20 {
-                until_inline(&d, &watch, &app, "manual", &MANUAL_CALLS).await;
-                id += 1;
-                let (now, seq) = owed(&d, &app, &acks, "manual", p, id, &MANUAL_CALLS);
-                made_inline = now;
-                if p.starts_with("wait") {
-                    tokio::task::yield_now().await;
-                    assert_eq!(
-                        settled.seen().len(),
-                        usize::from(id) - 1,
-                        "{p}: settled early"
-                    );
-                    MANUAL_GATE.add_permits(1);
-                }
-                let calls = done(watch.ended(seq)).await;
+        settled_inline(
+            &MANUAL,
+            "manual",
+            &MANUAL_CALLS,
+            &MANUAL_GATE,
+            &cases,
+            |p, _, calls| {
                 assert!(calls.all_ok() && calls.len() == 1, "{p}: {calls:?}");
-                settled.wait_for(usize::from(id), deadline()).await;
-                assert_eq!(
-                    settled.seen().last(),
-                    Some(&(id, acknowledged)),
-                    "{p}: acknowledged (true) or released"
-                );
-                if made_inline {
-                    break;
-                }
-            }
-            assert!(made_inline, "{p}: the call was never made inline");
-        }
-        done(d.drain(DEADLINE)).await;
+            },
+        )
+        .await;
     }
 
     /// Whether a `mqtt.handler` span is entered (set by [`Entered`]).
