@@ -736,6 +736,9 @@ mod tests {
     /// drain loop, before DISCONNECT, while acknowledgements still go out. Before, the
     /// loop ended at once (handlers idle, nothing owed) without taking the
     /// `Input::Ready`, and the messages reached handlers after the DISCONNECT.
+    /// Connected (`up: true`), their acknowledgements must go out before the DISCONNECT
+    /// too: `tests/stop_ready_race.rs`, against Mosquitto (these messages carry no Paho
+    /// acknowledgement).
     #[tokio::test]
     async fn messages_waiting_for_a_ready_queued_behind_a_stop_are_handled_before_disconnect() {
         use crate::handle::outbound::fake::client_and_input;
