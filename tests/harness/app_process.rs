@@ -86,6 +86,14 @@ impl AppProcess {
         self.lines.snapshot()
     }
 
+    /// Every line printed, once the reader has read all of stdout (the process has
+    /// exited, or closed it), waiting up to `timeout` for that; what it read so far after
+    /// that.
+    pub fn all_lines(&self, timeout: Duration) -> Vec<String> {
+        self.closed.wait_for(timeout, |c| !c.is_empty());
+        self.lines.snapshot()
+    }
+
     /// How many lines printed so far match `pred`.
     pub fn count(&self, pred: impl Fn(&str) -> bool) -> usize {
         self.lines.count(|l| pred(l))
