@@ -470,8 +470,22 @@ int SSLSocket_initialize(void)
 
 	if (handle_openssl_init)
 	{
+#if defined(OPENSSL_INIT_NO_ATEXIT)
+		/* flask-mqtt patch 24 (docs/paho-fork.md, "OpenSSL left in place at exit"):
+		 * SSL_library_init() let OpenSSL register OPENSSL_cleanup with atexit(), which tears
+		 * OpenSSL's global state down in exit() while the process's other threads still run:
+		 * Paho's (a TLS connect, a reconnect), and any thread that ever used OpenSSL (the one
+		 * that created the first client among them), whose thread-local destructor, run as it
+		 * exits, reads that state: SIGSEGV at exit. The state is left to the end of the process,
+		 * as curl and rust-openssl do: SSL_library_init()'s own call (OpenSSL 1.1.0 and later),
+		 * plus OPENSSL_INIT_NO_ATEXIT. Whoever initialises OpenSSL first decides: a program that
+		 * did so without the option keeps its handler. */
+		if ((rc = OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL)) != 1)
+			rc = -1;
+#else
 		if ((rc = SSL_library_init()) != 1)
 			rc = -1;
+#endif
 
 		ERR_load_crypto_strings();
 		SSL_load_error_strings();
