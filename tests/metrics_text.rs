@@ -201,6 +201,47 @@ async fn every_family_with_the_labels_and_values_of_the_calls() {
     assert!(!classic.contains("# EOF"));
 }
 
+/// The metrics are recorded directly and the `testing` observer is told after them
+/// (BENCHMARKS.md item 49): with both on, every call counts once in each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_metrics_and_the_testing_observer_each_call_counts_once_in_each() {
+    let app = TestClient::new().unwrap();
+    let rounds = 7;
+    for _ in 0..rounds {
+        for (topic, payload) in [
+            ("t/ok", "x"),
+            ("t/fail", "x"),
+            ("t/panic", "x"),
+            ("t/number", "not a number"),
+        ] {
+            let calls = app.inject(message(topic, payload)).await;
+            assert_eq!(calls.len(), 1, "{topic}: {calls:?}");
+        }
+    }
+    let text = MetricsCollector::new([app.client().clone()])
+        .unwrap()
+        .render(MetricsFormat::OpenMetrics);
+    for (handler, outcome) in [
+        ("ok", "ok"),
+        ("fails", "error"),
+        ("panics", "panic"),
+        ("number", "rejected"),
+    ] {
+        assert_line(
+            &text,
+            &format!(
+                "mqtt_handler_calls_total{{handler=\"metrics_text::{handler}\",outcome=\"{outcome}\"}} {rounds}"
+            ),
+        );
+        assert_line(
+            &text,
+            &format!(
+                "mqtt_handler_duration_seconds_count{{handler=\"metrics_text::{handler}\"}} {rounds}"
+            ),
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_client_with_metrics_off_records_nothing_and_is_left_out() {
     // The default client's prefix, so that a handler of this binary runs: a call that

@@ -68,7 +68,8 @@
 //!     |                a message's acknowledgement held by its calls; clock; watchdog:
 //!     |                a poll that holds dispatch; owed: acknowledgements that stop
 //!     |                going out); observe: what it reports per call
-//!     |                and event; measure: the observer that records handler metrics
+//!     |                and event; measure: the reports of a call, its handler's
+//!     |                metrics recorded directly, then the observer
 //!  registry, handler   the descriptors the macros submit; what handlers return;
 //!  handler_future      an async call's future, in blocks each thread recycles;
 //!  publisher describe  declared publishers; payload descriptions (autoref probe)

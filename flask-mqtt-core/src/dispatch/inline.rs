@@ -46,7 +46,7 @@ use std::time::Duration;
 use tracing::Span;
 
 use super::clock::{now_and_since, ticks};
-use super::observe::Observer;
+use super::measure::Reports;
 use super::queue::{Item, Queue, Room};
 use super::split;
 use super::trust::BOUND;
@@ -73,7 +73,7 @@ pub(super) fn call(
     index: usize,
     queue: &Queue,
     item: Item,
-    observer: Option<&Arc<dyn Observer>>,
+    observer: Option<&Arc<Reports>>,
     polls: &InlinePolls,
     started: Option<u64>,
 ) -> Result<Option<u64>, Item> {
@@ -120,7 +120,7 @@ fn plain(
     queue: &Queue,
     item: Item,
     f: fn(Arc<EventContext>) -> HandlerFuture,
-    observer: Option<&Arc<dyn Observer>>,
+    observer: Option<&Arc<Reports>>,
     polls: &InlinePolls,
     started: u64,
 ) -> Result<Option<u64>, Item> {
@@ -171,7 +171,7 @@ fn settle(
     queue: &Queue,
     mut call: Call,
     polled: Polled,
-    observer: Option<&Arc<dyn Observer>>,
+    observer: Option<&Arc<Reports>>,
     started: u64,
 ) -> Option<u64> {
     let room = &queue.room;

@@ -1,13 +1,12 @@
-//! The metrics of handler calls: an [`Observer`] that records each ended call in its
-//! handler's [`HandlerMetrics`], created once per handler when dispatch starts (so a
-//! call costs an index, an atomic add and a histogram observation).
+//! The metrics of handler calls: [`Reports`] records each ended call in its handler's
+//! [`HandlerMetrics`], created once per handler when dispatch starts (so a call costs
+//! an index, an atomic add and a histogram observation), then tells the [`Observer`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::observe::{CallEnd, Observer};
 use super::queue::Queue;
-use crate::event::Event;
 use crate::handler::HandlerError;
 use crate::metrics::families::CallOutcome;
 use crate::metrics::recorder::{ClientMetrics, HandlerMetrics};
@@ -24,40 +23,57 @@ pub(super) fn handler_metrics(h: &Handler, queue: &Queue) -> HandlerMetrics {
     )
 }
 
-/// Records every call in its handler's metrics, then tells `next`, if any.
-pub(super) struct Measured {
+/// Where each ended call is reported: its handler's metrics, recorded directly (no
+/// virtual call, no [`CallEnd`] built for them), then the observer, if any (the
+/// `testing` module's). The dispatcher and its workers hold one when there is
+/// anything to report to (BENCHMARKS.md item 49).
+pub(super) struct Reports {
     /// By handler index.
-    handlers: Arc<[HandlerMetrics]>,
-    next: Option<Arc<dyn Observer>>,
+    metrics: Option<Arc<[HandlerMetrics]>>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
-impl Measured {
-    /// Hands `handlers` (by handler index) to the client's `metrics` (for scrapes) and
-    /// returns the observer that records into them, in front of `next`.
-    pub(super) fn observer(
-        metrics: &ClientMetrics,
-        handlers: Vec<HandlerMetrics>,
-        next: Option<Arc<dyn Observer>>,
-    ) -> Arc<dyn Observer> {
-        let handlers: Arc<[HandlerMetrics]> = Arc::from(handlers);
-        metrics.set_handlers(Arc::clone(&handlers));
-        Arc::new(Measured { handlers, next })
-    }
-}
-
-impl Observer for Measured {
-    fn call_ended(&self, call: &CallEnd<'_>) {
-        if let Some(h) = self.handlers.get(call.index) {
-            h.call_ended(outcome(call.result), call.nanos);
+impl Reports {
+    /// The reports of a dispatcher: each call recorded in `handlers` (by handler index,
+    /// handed to the client's `metrics` for scrapes), when given, and told to
+    /// `observer`; `None` when there is neither.
+    pub(super) fn new(
+        metrics: Option<(&ClientMetrics, Vec<HandlerMetrics>)>,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Option<Arc<Reports>> {
+        let metrics = metrics.map(|(client, handlers)| {
+            let handlers: Arc<[HandlerMetrics]> = Arc::from(handlers);
+            client.set_handlers(Arc::clone(&handlers));
+            handlers
+        });
+        if metrics.is_none() && observer.is_none() {
+            return None;
         }
-        if let Some(next) = &self.next {
-            next.call_ended(call);
-        }
+        Some(Arc::new(Reports { metrics, observer }))
     }
 
-    fn event_ended(&self, seq: u64, event: &Event) {
-        if let Some(next) = &self.next {
-            next.event_ended(seq, event);
+    /// Handler `h` (number `index`)'s call in event `seq` ended as `result`, `nanos`
+    /// after it started. Not inlined: `worker::ended_call`, which calls it, must stay
+    /// small enough to inline into the inline path (BENCHMARKS.md item 49).
+    #[inline(never)]
+    pub(super) fn call_ended(
+        &self,
+        h: &Handler,
+        index: usize,
+        seq: u64,
+        result: &Result<(), HandlerError>,
+        nanos: u64,
+    ) {
+        if let Some(m) = self.metrics.as_ref().and_then(|m| m.get(index)) {
+            m.call_ended(outcome(result), nanos);
+        }
+        if let Some(observer) = &self.observer {
+            observer.call_ended(&CallEnd {
+                seq,
+                name: &h.name,
+                result,
+                nanos,
+            });
         }
     }
 }

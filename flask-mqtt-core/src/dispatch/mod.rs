@@ -91,6 +91,7 @@ use tokio::task::JoinHandle;
 
 use self::hold::{item, AckMode};
 use self::lost::{Abandoned, Lost};
+use self::measure::Reports;
 use self::observe::{Completions, Observer};
 use self::owed::OwedWatch;
 use self::queue::{queue, Queue, SendError};
@@ -125,8 +126,8 @@ pub(crate) struct Dispatcher {
     settle: Arc<dyn Settle>,
     /// The number of the next event.
     next_seq: AtomicU64,
-    /// Told of every call (the workers have their own).
-    observer: Option<Arc<dyn Observer>>,
+    /// Told of every call (the workers have their own): metrics and observer.
+    observer: Option<Arc<Reports>>,
     /// The inline poll under way, for the watchdog.
     polls: Arc<InlinePolls>,
     /// The client's owed acknowledgements, for the watchdog (once the client has them).
@@ -164,12 +165,9 @@ impl Dispatcher {
                 ((tx, rx), recorded)
             })
             .unzip();
-        let observer = match (metrics, measured.into_iter().collect::<Option<Vec<_>>>()) {
-            (Some(metrics), Some(measured)) => {
-                Some(measure::Measured::observer(metrics, measured, observer))
-            }
-            _ => observer,
-        };
+        let measured = measured.into_iter().collect::<Option<Vec<_>>>();
+        let completions = Arc::new(Completions::new(observer.clone()));
+        let observer = Reports::new(metrics.zip(measured), observer);
         let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();
         let mut trie = FilterTrie::new();
         let mut catch_all = Vec::new();
@@ -229,7 +227,6 @@ impl Dispatcher {
             queues.clone(),
         ));
         clock::start_clock();
-        let completions = Arc::new(Completions::new(observer.clone()));
         Dispatcher {
             intake,
             routes,

@@ -1,7 +1,8 @@
 //! What dispatch reports as it goes: each handler call as it ends, and each event once
-//! every call it caused has ended, to an [`Observer`] (the `testing` module's, and
-//! `measure`'s, which records the calls' metrics; tracing builds on the same reports).
-//! Without an observer the reports cost a branch per call and nothing else.
+//! every call it caused has ended, to an [`Observer`] (the `testing` module's). Each
+//! call's metrics are recorded before it, directly, not through this trait
+//! (`measure::Reports`). Without metrics and an observer the reports cost a branch per
+//! call and nothing else.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -27,8 +28,6 @@ pub(crate) trait Observer: Send + Sync + 'static {
 pub(crate) struct CallEnd<'a> {
     /// The event's number, in arrival order.
     pub(crate) seq: u64,
-    /// The handler's index among the dispatcher's handlers (registry order).
-    pub(crate) index: usize,
     /// The handler's name, as its log lines write it (`registry::numbered`).
     pub(crate) name: &'a str,
     pub(crate) result: &'a Result<(), HandlerError>,

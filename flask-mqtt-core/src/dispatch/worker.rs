@@ -12,7 +12,7 @@ use tracing::{Instrument, Span};
 
 use super::clock;
 use super::measure;
-use super::observe::{CallEnd, Observer};
+use super::measure::Reports;
 use super::queue::{Item, QueueRx, Room, Work};
 use super::reply::send_reply;
 use super::split;
@@ -34,7 +34,7 @@ pub(super) async fn run_worker(
     h: Arc<Handler>,
     index: usize,
     mut rx: QueueRx,
-    observer: Option<Arc<dyn Observer>>,
+    observer: Option<Arc<Reports>>,
 ) {
     let concurrency = usize::try_from(h.desc.concurrency)
         .unwrap_or(usize::MAX)
@@ -105,7 +105,7 @@ async fn run_work(
     h: &Handler,
     index: usize,
     work: Work,
-    observer: Option<&Arc<dyn Observer>>,
+    observer: Option<&Arc<Reports>>,
     started: Option<u64>,
     room: &Room,
     turn: Turn,
@@ -135,7 +135,7 @@ async fn run_one(
     h: &Handler,
     index: usize,
     item: Item,
-    observer: Option<&dyn Observer>,
+    observer: Option<&Reports>,
     started: u64,
     turn: Turn,
 ) -> u64 {
@@ -166,7 +166,7 @@ pub(super) async fn resume(
     index: usize,
     mut call: Call,
     rest: Rest,
-    observer: Option<Arc<dyn Observer>>,
+    observer: Option<Arc<Reports>>,
     started: u64,
 ) -> u64 {
     let span = call.span.as_deref().cloned().unwrap_or_else(Span::none);
@@ -317,7 +317,7 @@ impl Call {
         self,
         h: &Handler,
         index: usize,
-        observer: Option<&dyn Observer>,
+        observer: Option<&Reports>,
         started: u64,
         ended: Ended,
     ) -> Took {
@@ -378,20 +378,14 @@ impl Call {
 pub(super) fn ended_call(
     h: &Handler,
     index: usize,
-    observer: Option<&dyn Observer>,
+    observer: Option<&Reports>,
     started: u64,
     ctx: &EventContext,
     result: &Result<(), HandlerError>,
 ) -> Took {
     let (ended, nanos) = clock::now_and_since(started);
     if let (Some(observer), Some(seq)) = (observer, ctx.seq()) {
-        observer.call_ended(&CallEnd {
-            seq,
-            index,
-            name: &h.name,
-            result,
-            nanos,
-        });
+        observer.call_ended(h, index, seq, result, nanos);
     }
     Took { ended, nanos }
 }
@@ -503,6 +497,7 @@ pub(super) mod tests {
     use super::*;
     use crate::ack::test_support::{Recorder, Settled};
     use crate::ack::watermark::Watermark;
+    use crate::dispatch::observe::{CallEnd, Observer};
     use crate::dispatch::tests::{dispatch, done, watched};
     use crate::dispatch::Dispatcher;
     use crate::event::HandlerKind;

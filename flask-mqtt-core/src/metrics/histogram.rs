@@ -26,6 +26,7 @@ pub(crate) struct DurationHistogram {
 
 impl DurationHistogram {
     /// Records one duration.
+    #[inline]
     pub(crate) fn observe_nanos(&self, nanos: u64) {
         // Most handler calls end within the first bound: no search for them.
         let bucket = match DURATION_BOUNDS_NANOS.first() {

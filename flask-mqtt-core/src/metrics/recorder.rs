@@ -121,6 +121,7 @@ impl HandlerMetrics {
     }
 
     /// A call ended with `outcome`, `nanos` after it started.
+    #[inline]
     pub(crate) fn call_ended(&self, outcome: CallOutcome, nanos: u64) {
         if let Some(c) = self.calls.get(outcome as usize) {
             c.inc();
