@@ -15,6 +15,11 @@
 //! of its own only), so it may run on any thread: a handler worker usually, the driver
 //! for a message no handler holds.
 //!
+//! Waiting for the app: a message taken before the app is ready (`Client::start_paused`)
+//! waits in the driver for `Mqtt::ready` before it gets its slot; it is owed from the
+//! moment it is taken ([`Watermark::wait`]: the broker counts it in its in-flight window),
+//! but not a sign of a stuck handler (no handler has had it yet).
+//!
 //! Connections: a slot names the connection its message came on. When that connection
 //! ends, its slots can no longer be acknowledged (Paho says `ConnectionGone`; the broker
 //! sends the messages again in the next connection of a persistent session): they stop
@@ -81,8 +86,11 @@ pub(crate) struct Watermark {
 struct Owed {
     /// The connection of the latest slot; `None` after it ended.
     connection: Option<u32>,
-    /// Slots of that connection not settled yet.
+    /// Slots of that connection not settled yet, and its messages waiting for the app to
+    /// be ready (which get their slots when they go to dispatch).
     count: usize,
+    /// Of `count`, the messages waiting for the app to be ready.
+    waiting: usize,
     /// Messages of that connection released in Paho (never acknowledged).
     released: Released,
 }
@@ -95,6 +103,16 @@ impl Owed {
             connection: Some(connection),
             ..Owed::default()
         };
+    }
+
+    /// A message of connection `connection` that waited for the app no longer does:
+    /// whether it was counted (its connection is still the current one).
+    fn unwait(&mut self, connection: u32) -> bool {
+        if self.connection != Some(connection) {
+            return false;
+        }
+        self.waiting = self.waiting.saturating_sub(1);
+        true
     }
 }
 
@@ -148,6 +166,41 @@ impl Watermark {
             }
             owed.count += 1;
         }
+        self.held(token)
+    }
+
+    /// The message `token` names, which the driver just took from Paho, waits for the
+    /// app to be ready: owed from now on; its slot comes with
+    /// [`slot_waited`](Watermark::slot_waited), or it is left with
+    /// [`unwait`](Watermark::unwait).
+    pub(crate) fn wait(&self, token: AckToken) {
+        let mut owed = lock(&self.owed);
+        if owed.connection != Some(token.connection()) {
+            owed.start(token.connection());
+        }
+        owed.count += 1;
+        owed.waiting += 1;
+    }
+
+    /// [`slot`](Watermark::slot) for a message that [waited](Watermark::wait) for the
+    /// app: counted already, unless its connection has ended meanwhile (then it is owed
+    /// no more: settling it sends nothing).
+    pub(crate) fn slot_waited(self: &Arc<Self>, token: AckToken) -> Slot {
+        lock(&self.owed).unwait(token.connection());
+        self.held(token)
+    }
+
+    /// A message that [waited](Watermark::wait) for the app is left to the broker
+    /// ([`leave`](Watermark::leave)) without a slot: owed no more.
+    pub(crate) fn unwait(&self, token: AckToken) {
+        let mut owed = lock(&self.owed);
+        if owed.unwait(token.connection()) {
+            owed.count = owed.count.saturating_sub(1);
+        }
+    }
+
+    /// The slot of `token`'s message, counted already.
+    fn held(self: &Arc<Self>, token: AckToken) -> Slot {
         Slot(Arc::new(Held {
             token,
             to: Arc::clone(self),
@@ -158,15 +211,19 @@ impl Watermark {
     }
 
     /// QoS 1/2 messages of the current connection taken from Paho and not settled yet
-    /// (waiting for dispatch, queued, in a handler, or held by an `mqtt::Ack`).
+    /// (waiting for the app to be ready, queued, in a handler, or held by an `mqtt::Ack`).
     pub(crate) fn unacknowledged(&self) -> usize {
         lock(&self.owed).count
     }
 
-    /// [`unacknowledged`](Watermark::unacknowledged), and the number of slots settled
-    /// so far: owed messages while that number does not move mean a stuck handler.
+    /// [`unacknowledged`](Watermark::unacknowledged) but those waiting for the app to be
+    /// ready, and the number of slots settled so far: owed messages while that number
+    /// does not move mean a stuck handler (messages waiting for the app do not).
     pub(crate) fn progress(&self) -> (usize, u64) {
-        let owed = lock(&self.owed).count;
+        let owed = {
+            let owed = lock(&self.owed);
+            owed.count.saturating_sub(owed.waiting)
+        };
         (owed, self.settled.load(Ordering::Acquire))
     }
 
@@ -176,6 +233,7 @@ impl Watermark {
         let mut owed = lock(&self.owed);
         owed.connection = None;
         owed.count = 0;
+        owed.waiting = 0;
         owed.released.reset();
     }
 
@@ -546,6 +604,43 @@ mod tests {
         acks.close();
         acks.leave(token(3));
         assert_eq!(seen.seen(), [(3, false)]);
+        assert_eq!(acks.unacknowledged(), 0);
+    }
+
+    /// Messages waiting for the app to be ready are owed from the moment they are taken
+    /// (the broker counts them in its window) until they are settled, through their
+    /// slots or left to the broker; the watchdog's progress leaves them out while they
+    /// wait (no handler has had them). A waiting message of a connection that has ended
+    /// is owed no more.
+    #[test]
+    fn messages_waiting_for_the_app_are_owed_until_settled() {
+        let seen = Arc::new(Settled::default());
+        let acks = Watermark::new(Box::new(Recorder(Arc::clone(&seen))));
+        for id in 1..=3 {
+            acks.wait(token(id));
+        }
+        assert_eq!(acks.unacknowledged(), 3);
+        assert_eq!(
+            acks.progress(),
+            (0, 0),
+            "waiting is no sign of a stuck handler"
+        );
+        let first = acks.slot_waited(token(1));
+        assert_eq!((acks.unacknowledged(), acks.progress()), (3, (1, 0)));
+        acks.unwait(token(2));
+        acks.leave(token(2));
+        assert_eq!((acks.unacknowledged(), acks.progress()), (2, (1, 0)));
+        drop(first);
+        assert_eq!((acks.unacknowledged(), acks.progress()), (1, (0, 1)));
+        drop(acks.slot_waited(token(3)));
+        assert_eq!(acks.unacknowledged(), 0);
+        assert_eq!(seen.seen(), [(2, false), (1, true), (3, true)]);
+
+        acks.wait(token(4));
+        acks.connection_ended();
+        let late = acks.slot_waited(token(4));
+        assert_eq!((acks.unacknowledged(), acks.progress().0), (0, 0));
+        drop(late);
         assert_eq!(acks.unacknowledged(), 0);
     }
 

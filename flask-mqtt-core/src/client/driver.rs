@@ -77,7 +77,7 @@ pub(super) async fn drive(
                 intake.taken();
                 if let Some(metrics) = &shared.metrics {
                     // Counted on arrival (once: a message that waits for `Mqtt::ready`
-                    // comes back through `deliver`, not through here).
+                    // comes back through `Session::resume`, not through here).
                     metrics.received(QoS::from_paho(m.qos()));
                 }
                 session.deliver_message(m);

@@ -59,9 +59,10 @@ impl Session {
     /// Hands an input that is an event (a message, an event a handle emitted, a log line)
     /// to dispatch, and gives back any other: the one place inputs become events.
     ///
-    /// Until the app is ready, events wait (in order) for [`Session::resume`]. A QoS 1/2
-    /// message gets its acknowledgement slot here, before dispatch; a reply to a request
-    /// is acknowledged here (no handler sees it). Once the client is stopping, a QoS 1/2
+    /// Until the app is ready, events wait (in order) for [`Session::resume`]; a QoS 1/2
+    /// message is owed an acknowledgement from the moment it is taken, waiting or not
+    /// (`Watermark::wait`). A QoS 1/2 message gets its acknowledgement slot here, before
+    /// dispatch; a reply to a request is acknowledged here (no handler sees it). Once the client is stopping, a QoS 1/2
     /// message of a persistent session is left to the broker, unacknowledged: it comes
     /// again with the next session.
     pub(super) fn deliver(&mut self, input: Input) -> Option<Input> {
@@ -112,11 +113,28 @@ impl Session {
     /// moving it into and out of an [`Input`]).
     pub(super) fn deliver_message(&mut self, m: paho_mqtt::Message) {
         if !self.straight() {
+            if let Some(t) = m.ack_token() {
+                // The broker counts it in its in-flight window from now on.
+                self.mqtt.shared.acks.wait(t);
+            }
             self.waiting.push_back(Input::Message(m));
             return;
         }
+        self.dispatch_message(m, false);
+    }
+
+    /// Dispatches a message taken from Paho, which `waited` for the app to be ready (it
+    /// is owed already: `Watermark::wait`) or not.
+    fn dispatch_message(&self, m: paho_mqtt::Message, waited: bool) {
         let shared = &self.mqtt.shared;
         let token = m.ack_token();
+        let slot = |t| {
+            if waited {
+                shared.acks.slot_waited(t)
+            } else {
+                shared.acks.slot(t)
+            }
+        };
         let m = if shared.requests.may_be_reply(m.topic()) {
             let Some(m) = shared.requests.route(m, |topic| shared.subscribes(topic)) else {
                 // A reply: handed to the request waiting for it, never to handlers,
@@ -124,7 +142,7 @@ impl Session {
                 // waits for); or a message only a reply topic's subscription brought
                 // and no request waits for (late, duplicate): dropped. Acknowledged
                 // now (the slot is dropped at once).
-                drop(token.map(|t| shared.acks.slot(t)));
+                drop(token.map(slot));
                 return;
             };
             m
@@ -139,10 +157,13 @@ impl Session {
             );
             // Released, so later acknowledgements of the connection (a reply's,
             // given on arrival) do not wait behind it in Paho.
+            if waited {
+                shared.acks.unwait(t);
+            }
             shared.acks.leave(t);
             return;
         }
-        let slot = token.map(|t| shared.acks.slot(t));
+        let slot = token.map(slot);
         self.dispatcher
             .dispatch_owed(&self.mqtt, Event::Message(Message::from_paho(m)), slot);
     }
@@ -166,8 +187,12 @@ impl Session {
     pub(super) fn resume(&mut self) {
         self.resumed = true;
         while let Some(input) = self.waiting.pop_front() {
-            // Only events wait, so nothing comes back.
-            let _ = self.deliver(input);
+            if let Input::Message(m) = input {
+                self.dispatch_message(m, true);
+            } else {
+                // Only events wait, so nothing comes back.
+                let _ = self.deliver(input);
+            }
         }
     }
 
@@ -210,15 +235,17 @@ fn persistent(c: &Config) -> bool {
         && (c.protocol_version() == ProtocolVersion::V311 || !c.session_expiry().is_zero())
 }
 
-/// Leaves to the broker the messages whose acknowledgement tokens `tokens` gives (`None`
-/// for a QoS 0 message): each QoS 1/2 one is released (the broker sends it again with a
-/// persistent session), so later acknowledgements of its connection do not wait behind
-/// it in Paho. Returns how many messages there were.
+/// Leaves to the broker the messages that waited for the app, whose acknowledgement
+/// tokens `tokens` gives (`None` for a QoS 0 message): each QoS 1/2 one is owed no more,
+/// and released (the broker sends it again with a persistent session), so later
+/// acknowledgements of its connection do not wait behind it in Paho. Returns how many
+/// messages there were.
 fn leave_all(acks: &Watermark, tokens: impl Iterator<Item = Option<AckToken>>) -> usize {
     let mut messages = 0usize;
     for token in tokens {
         messages += 1;
         if let Some(t) = token {
+            acks.unwait(t);
             acks.leave(t);
         }
     }
@@ -320,13 +347,18 @@ mod tests {
     /// Messages that waited for an app that never became ready are released, not left
     /// unsettled: Paho sends acknowledgements in arrival order, so one never settled would
     /// hold back every later acknowledgement of its connection (a reply's, given on
-    /// arrival, while the stop waits for the request).
+    /// arrival, while the stop waits for the request); and they are owed no more.
     #[test]
     fn messages_abandoned_before_ready_are_released() {
         let settled = Arc::new(Settled::default());
         let acks = Watermark::new(Box::new(Recorder(Arc::clone(&settled))));
         let token = |id| Some(AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 3));
-        let messages = leave_all(&acks, [token(1), None, token(2)].into_iter());
+        let waited = [token(1), None, token(2)];
+        for t in waited.iter().flatten() {
+            acks.wait(*t);
+        }
+        assert_eq!(acks.unacknowledged(), 2, "owed while they wait");
+        let messages = leave_all(&acks, waited.into_iter());
         assert_eq!(messages, 3);
         assert_eq!(settled.seen(), [(1, false), (2, false)]);
         assert_eq!(acks.unacknowledged(), 0);

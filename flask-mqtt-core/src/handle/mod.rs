@@ -174,9 +174,12 @@ impl Mqtt {
         &self.shared.uri
     }
 
-    /// QoS 1/2 messages received on the current connection and not acknowledged yet:
-    /// waiting for dispatch, queued for a handler, in a handler call, or held by an
-    /// [`Ack`](crate::Ack). What the `mqtt_unacknowledged_messages` metric reports.
+    /// QoS 1/2 messages received on the current connection and not acknowledged yet,
+    /// counted from the moment the client takes them from the connection: waiting for the
+    /// app to be ready (a client started with
+    /// [`Client::start_paused`](crate::Client::start_paused), before [`Mqtt::ready`]),
+    /// queued for a handler, in a handler call, or held by an [`Ack`](crate::Ack). What
+    /// the `mqtt_unacknowledged_messages` metric reports.
     /// Bounded by the broker's in-flight window (MQTT 5: the client's Receive Maximum).
     pub fn unacknowledged_messages(&self) -> usize {
         self.shared.acks.unacknowledged()

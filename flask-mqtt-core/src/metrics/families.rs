@@ -109,7 +109,7 @@ pub(crate) const BUFFERED: Family = Family {
 
 pub(crate) const UNACKNOWLEDGED: Family = Family {
     name: "mqtt_unacknowledged_messages",
-    help: "QoS 1/2 messages received and not acknowledged to the broker yet (queued, in a handler, or held by an Ack).",
+    help: "QoS 1/2 messages received and not acknowledged to the broker yet (waiting for the app to be ready, queued, in a handler, or held by an Ack).",
     unit: None,
     kind: MetricType::Gauge,
     labels: &["broker"],

@@ -11,7 +11,7 @@
 //! | `mqtt_connection_losses_total` | counter | `broker` | connections lost or closed by the broker |
 //! | `mqtt_messages_published_total` | counter | `broker`, `qos`, `outcome` | publishes that ended: `ok`, `error` |
 //! | `mqtt_buffered_publishes` | gauge | `broker` | publishes handed over and not confirmed yet |
-//! | `mqtt_unacknowledged_messages` | gauge | `broker` | QoS 1/2 messages not acknowledged yet |
+//! | `mqtt_unacknowledged_messages` | gauge | `broker` | QoS 1/2 messages received and not acknowledged yet (waiting for `ready()` among them) |
 //! | `mqtt_released_messages` | gauge | `broker` | QoS 1/2 messages of the connection released without an acknowledgement |
 //!
 //! `broker` is the client's configuration prefix (`MQTT`, `MQTT2`, ...), `handler` the
