@@ -63,6 +63,7 @@
 
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture};
+use std::io::Write;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -257,12 +258,23 @@ fn saved_since_connack(broker: &Broker, client: &str) -> bool {
 }
 
 /// Copies the whole broker log (all runs) next to the build's other test files, for a
-/// failure message: the broker's own directory goes away with it.
+/// failure message: the broker's own directory goes away with it. A file of its own
+/// (`{name}-XXXXXX.log`, kept): two runs at once sharing a target directory (two
+/// checkouts) do not overwrite each other's.
 fn keep_log(broker: &Broker, name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}.log"));
-    match std::fs::write(&path, broker.log()) {
-        Ok(()) => format!("the whole broker log is in {}", path.display()),
-        Err(e) => format!("could not keep the broker log in {}: {e}", path.display()),
+    let dir = env!("CARGO_TARGET_TMPDIR");
+    let kept = tempfile::Builder::new()
+        .prefix(&format!("{name}-"))
+        .suffix(".log")
+        .tempfile_in(dir)
+        .and_then(|file| file.keep().map_err(|e| e.error))
+        .and_then(|(mut file, path)| {
+            file.write_all(broker.log().as_bytes())?;
+            Ok(path)
+        });
+    match kept {
+        Ok(path) => format!("the whole broker log is in {}", path.display()),
+        Err(e) => format!("could not keep the broker log in {dir}: {e}"),
     }
 }
 
