@@ -68,8 +68,8 @@ int main(void)
 	memset(payload, 'x', PAYLOAD_LEN);
 
 	begin("A and B connect", 45);
-	a = connect_client(listener, uri, "continue-writes-a", &server_a);
-	b = connect_client(listener, uri, "continue-writes-b", &server_b);
+	a = connect_client(listener, uri, "continue-writes-a", &server_a, 15);
+	b = connect_client(listener, uri, "continue-writes-b", &server_b, 15);
 	watched = ((MQTTAsyncs*)a)->c->net.socket;
 	begin("A's and B's 16 MiB publishes stay pending", 35);
 	publish_until_pending(a, watched, payload, PAYLOAD_LEN);

@@ -88,7 +88,7 @@ int main(void)
 	for (i = 0; i < CLIENTS; ++i)
 	{
 		snprintf(id, sizeof(id), "continue-writes-many-%d", i);
-		clients[i] = connect_client(listener, uri, id, &servers[i]);
+		clients[i] = connect_client(listener, uri, id, &servers[i], 10);
 		sockets[i] = ((MQTTAsyncs*)clients[i])->c->net.socket;
 	}
 	begin("ten 8 MiB publishes stay pending", 30);

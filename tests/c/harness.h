@@ -233,12 +233,15 @@ static void read_packet(int fd)
 	}
 }
 
-/* Starts a client's connect through the listener; returns the listener's side in *server. */
-static MQTTAsync start_client(int listener, const char* uri, const char* id, int* server)
+/* Starts a client's connect through the listener, waiting at most `seconds` for the
+ * connection; returns the listener's side in *server. */
+static MQTTAsync start_client(int listener, const char* uri, const char* id, int* server,
+		int seconds)
 {
 	MQTTAsync client;
 	MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
 	struct pollfd pfd = {listener, POLLIN, 0};
+	char what[64];
 
 	if (MQTTAsync_create(&client, uri, id, MQTTCLIENT_PERSISTENCE_NONE, NULL) != MQTTASYNC_SUCCESS)
 		fail("create");
@@ -248,32 +251,44 @@ static MQTTAsync start_client(int listener, const char* uri, const char* id, int
 	opts.keepAliveInterval = 0;
 	if (MQTTAsync_connect(client, &opts) != MQTTASYNC_SUCCESS)
 		fail("connect");
-	if (poll(&pfd, 1, 10000) != 1 || (*server = accept(listener, NULL, NULL)) < 0)
-		fail("no connection within 10 s");
+	if (poll(&pfd, 1, seconds * 1000) != 1 || (*server = accept(listener, NULL, NULL)) < 0)
+	{
+		snprintf(what, sizeof(what), "no connection within %d s", seconds);
+		fail(what);
+	}
 	return client;
 }
 
-/* Answers the client's CONNECT (sent by Paho's receive thread) and waits for onSuccess. */
-static void finish_connect(int server)
+/* Answers the client's CONNECT (sent by Paho's receive thread) and waits at most `seconds`
+ * for onSuccess. */
+static void finish_connect(int server, int seconds)
 {
 	const unsigned char connack[] = {0x20, 0x02, 0x00, 0x00};
+	char what[64];
 
 	read_packet(server);
 	if (send(server, connack, sizeof(connack), 0) != (ssize_t)sizeof(connack))
 		fail("CONNACK");
 	pthread_mutex_lock(&lock);
-	if (!wait_for(&connected, 10))
-		fail("no onSuccess within 10 s");
+	if (!wait_for(&connected, seconds))
+	{
+		snprintf(what, sizeof(what), "no onSuccess within %d s", seconds);
+		fail(what);
+	}
 	connected = 0;
 	pthread_mutex_unlock(&lock);
 }
 
-/* Connects a client through the listener; returns the listener's side in *server. */
-static MQTTAsync connect_client(int listener, const char* uri, const char* id, int* server)
+/* Connects a client through the listener, waiting at most `seconds` for the connection
+ * and as long again for onSuccess (each harness keeps the waits it had before it shared
+ * this header: 15 s in continue_writes_close.c, 10 s in the other two); returns the
+ * listener's side in *server. */
+static MQTTAsync connect_client(int listener, const char* uri, const char* id, int* server,
+		int seconds)
 {
-	MQTTAsync client = start_client(listener, uri, id, server);
+	MQTTAsync client = start_client(listener, uri, id, server, seconds);
 
-	finish_connect(*server);
+	finish_connect(*server, seconds);
 	return client;
 }
 

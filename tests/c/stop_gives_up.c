@@ -192,7 +192,7 @@ int main(int argc, char** argv)
 	MQTTAsync_setTraceCallback(trace);
 	MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_MINIMUM);
 	begin("A connects and its 16 MiB publish stays pending", 30);
-	a = connect_client(listener, uri, "stop-gives-up-a", &server_a);
+	a = connect_client(listener, uri, "stop-gives-up-a", &server_a, 10);
 	watched = ((MQTTAsyncs*)a)->c->net.socket;
 	publish_until_pending(a, watched, payload, PAYLOAD_LEN);
 	Paho_thread_lock_mutex(socket_mutex); /* the receive thread reads it under this mutex */
@@ -247,10 +247,10 @@ int main(int argc, char** argv)
 		/* the next client comes while the receive thread is still held: it reuses the state
 		 * kept, and its connect restarts the send thread (the receive thread still runs) */
 		begin("C created and connecting while the receive thread is held", 15);
-		c = start_client(listener, uri, "stop-gives-up-c", &server_c);
+		c = start_client(listener, uri, "stop-gives-up-c", &server_c, 10);
 		begin("the receive thread let go: C connects", 15);
 		set(&released);
-		finish_connect(server_c);
+		finish_connect(server_c, 10);
 	}
 	else
 	{
@@ -259,7 +259,7 @@ int main(int argc, char** argv)
 		while (!threads_stopped())
 			nanosleep(&tick, NULL);
 		begin("C created and connected", 25);
-		c = connect_client(listener, uri, "stop-gives-up-c", &server_c);
+		c = connect_client(listener, uri, "stop-gives-up-c", &server_c, 10);
 	}
 
 	begin("C destroyed: Paho's threads stop", 5);
