@@ -477,9 +477,10 @@ int SSLSocket_initialize(void)
 		 * Paho's (a TLS connect, a reconnect), and any thread that ever used OpenSSL (the one
 		 * that created the first client among them), whose thread-local destructor, run as it
 		 * exits, reads that state: SIGSEGV at exit. The state is left to the end of the process,
-		 * as curl and rust-openssl do: SSL_library_init()'s own call (OpenSSL 1.1.0 and later),
-		 * plus OPENSSL_INIT_NO_ATEXIT. Whoever initialises OpenSSL first decides: a program that
-		 * did so without the option keeps its handler. */
+		 * as rust-openssl's openssl_sys::init does (OPENSSL_INIT_NO_ATEXIT under ossl111b):
+		 * SSL_library_init()'s own call (OpenSSL 1.1.0 and later), plus OPENSSL_INIT_NO_ATEXIT.
+		 * Whoever initialises OpenSSL first decides: a program that did so without the option
+		 * keeps its handler. */
 		if ((rc = OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL)) != 1)
 			rc = -1;
 #else
