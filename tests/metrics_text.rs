@@ -41,6 +41,34 @@ fn panics() {
 #[mqtt::on_message("t/number")]
 fn number(_n: mqtt::Json<u32>) {}
 
+/// The task each async handler below was first polled on, by handler: the injecting
+/// test's own task when the call was made inline (see
+/// `with_metrics_and_the_testing_observer_each_call_counts_once_in_each`).
+static POLLED_ON: Recorder<(&'static str, Option<tokio::task::Id>)> = Recorder::new();
+
+#[mqtt::on_message("t/async/ok")]
+async fn async_ok() {
+    POLLED_ON.push(("ok", tokio::task::try_id()));
+}
+
+#[mqtt::on_message("t/async/fail")]
+async fn async_fails() -> Result<(), String> {
+    POLLED_ON.push(("fails", tokio::task::try_id()));
+    Err("no".into())
+}
+
+#[mqtt::on_message("t/async/number")]
+async fn async_number(_n: mqtt::Json<u32>) {}
+
+/// Waits once: a call made inline returns `Pending` from its first poll and ends on its
+/// worker (the `settle` and `resume` of an inline call), polled on another task.
+#[mqtt::on_message("t/async/yield")]
+async fn async_yields() {
+    POLLED_ON.push(("yields", tokio::task::try_id()));
+    tokio::task::yield_now().await;
+    POLLED_ON.push(("yields, then", tokio::task::try_id()));
+}
+
 #[mqtt::on_message("t/publish")]
 async fn publishes(client: mqtt::Mqtt) -> mqtt::Result<()> {
     client
@@ -202,22 +230,45 @@ async fn every_family_with_the_labels_and_values_of_the_calls() {
 }
 
 /// The metrics are recorded directly and the `testing` observer is told after them
-/// (BENCHMARKS.md item 49): with both on, every call counts once in each.
+/// (BENCHMARKS.md item 49): with both on, every call counts once in each, on every path
+/// a call takes. Sync handlers are always called on their workers; async ones are called
+/// inline after 16 quick calls in a row on their workers (`dispatch::trust`), so 40
+/// rounds or more make the later calls of each async handler inline: one that returns
+/// at once (the fast path), one that fails, one whose argument is rejected, and one
+/// that waits (its call goes on on its worker).
+///
+/// `TestClient::inject` dispatches on the test's own task, so a call made inline is first
+/// polled on that task, and a call on a worker on the worker's task: each async handler
+/// but the rejected one (whose body never runs) records the task it was first polled on,
+/// and the test asserts that some calls of each were made inline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_metrics_and_the_testing_observer_each_call_counts_once_in_each() {
     let app = TestClient::new().unwrap();
-    let rounds = 7;
-    for _ in 0..rounds {
+    // Made inline: first polled on this task (no other test injects these topics).
+    let here = tokio::task::try_id();
+    let inline = |handler: &str| POLLED_ON.count(|&(h, on)| h == handler && on == here);
+    let detected = ["ok", "fails", "yields"];
+    // At least 40 rounds, and more (up to a bound) until a call of each handler that
+    // records it was made inline: a loaded machine can send a handler back on probation
+    // (one poll longer than `trust::BOUND`).
+    let mut rounds = 0;
+    while rounds < 40 || (rounds < 1_000 && detected.iter().any(|h| inline(h) == 0)) {
+        rounds += 1;
         for (topic, payload) in [
             ("t/ok", "x"),
             ("t/fail", "x"),
             ("t/panic", "x"),
             ("t/number", "not a number"),
+            ("t/async/ok", "x"),
+            ("t/async/fail", "x"),
+            ("t/async/number", "not a number"),
+            ("t/async/yield", "x"),
         ] {
             let calls = app.inject(message(topic, payload)).await;
             assert_eq!(calls.len(), 1, "{topic}: {calls:?}");
         }
     }
+    assert_eq!(app.calls().len(), 8 * rounds);
     let text = MetricsCollector::new([app.client().clone()])
         .unwrap()
         .render(MetricsFormat::OpenMetrics);
@@ -226,7 +277,16 @@ async fn with_metrics_and_the_testing_observer_each_call_counts_once_in_each() {
         ("fails", "error"),
         ("panics", "panic"),
         ("number", "rejected"),
+        ("async_ok", "ok"),
+        ("async_fails", "error"),
+        ("async_number", "rejected"),
+        ("async_yields", "ok"),
     ] {
+        assert_eq!(
+            app.calls().iter().filter(|c| c.is(handler)).count(),
+            rounds,
+            "{handler}"
+        );
         assert_line(
             &text,
             &format!(
@@ -240,6 +300,20 @@ async fn with_metrics_and_the_testing_observer_each_call_counts_once_in_each() {
             ),
         );
     }
+    for handler in detected {
+        let polled = POLLED_ON.count(|(h, _)| *h == handler);
+        let inline = inline(handler);
+        assert_eq!(polled, rounds, "{handler}");
+        assert!(
+            inline > 0 && inline < rounds,
+            "{handler}: {inline} of {rounds} calls made inline"
+        );
+    }
+    // After waiting, every call went on on its worker.
+    assert_eq!(
+        POLLED_ON.count(|&(h, on)| h == "yields, then" && on == here),
+        0
+    );
 }
 
 #[tokio::test]
