@@ -166,7 +166,7 @@ impl Watermark {
             }
             owed.count += 1;
         }
-        self.held(token)
+        self.counted_slot(token)
     }
 
     /// The message `token` names, which the driver just took from Paho, waits for the
@@ -187,7 +187,7 @@ impl Watermark {
     /// no more: settling it sends nothing).
     pub(crate) fn slot_waited(self: &Arc<Self>, token: AckToken) -> Slot {
         lock(&self.owed).unwait(token.connection());
-        self.held(token)
+        self.counted_slot(token)
     }
 
     /// A message that [waited](Watermark::wait) for the app is left to the broker
@@ -200,7 +200,7 @@ impl Watermark {
     }
 
     /// The slot of `token`'s message, counted already.
-    fn held(self: &Arc<Self>, token: AckToken) -> Slot {
+    fn counted_slot(self: &Arc<Self>, token: AckToken) -> Slot {
         Slot(Arc::new(Held {
             token,
             to: Arc::clone(self),
@@ -217,14 +217,19 @@ impl Watermark {
     }
 
     /// [`unacknowledged`](Watermark::unacknowledged) but those waiting for the app to be
-    /// ready, and the number of slots settled so far: owed messages while that number
-    /// does not move mean a stuck handler (messages waiting for the app do not).
+    /// ready: the messages that have their slots (queued, in a handler, or held by an
+    /// `mqtt::Ack`), which handlers are to settle. A waiting message is no handler's yet:
+    /// neither a stuck handler ([`progress`](Watermark::progress)) nor one a graceful
+    /// stop waits for (it reaches its handlers with the app's `Input::Ready`, or never).
+    pub(crate) fn held(&self) -> usize {
+        let owed = lock(&self.owed);
+        owed.count.saturating_sub(owed.waiting)
+    }
+
+    /// [`held`](Watermark::held) and the number of slots settled so far: held messages
+    /// while that number does not move mean a stuck handler.
     pub(crate) fn progress(&self) -> (usize, u64) {
-        let owed = {
-            let owed = lock(&self.owed);
-            owed.count.saturating_sub(owed.waiting)
-        };
-        (owed, self.settled.load(Ordering::Acquire))
+        (self.held(), self.settled.load(Ordering::Acquire))
     }
 
     /// The connection ended: its slots are no longer owed (the broker sends their

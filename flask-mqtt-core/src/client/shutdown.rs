@@ -90,8 +90,11 @@ pub(super) async fn shutdown(
         let mut from_groups = 0usize;
         loop {
             let unsent = shared.unsent.load(Ordering::SeqCst);
-            // Acknowledgements still owed: held by an `mqtt::Ack` (the calls are over).
-            let owed = shared.acks.unacknowledged();
+            // Acknowledgements still owed by slots: held by an `mqtt::Ack` (the calls are
+            // over). Not the messages waiting for the app (`unheld` below covers them):
+            // not ready, those arriving during the stop wait for nothing and would hold
+            // it for the whole `SHUTDOWN_TIMEOUT`.
+            let owed = shared.acks.held();
             // Messages waiting for a ready app whose `Input::Ready` is queued behind this
             // stop (`Mqtt::ready()` racing it) are not settled either: read on until it
             // comes, or they reach handlers after the DISCONNECT, too late to be
