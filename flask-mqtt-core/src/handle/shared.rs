@@ -213,8 +213,12 @@ impl Shared {
         }
     }
 
-    /// The client's runtime has stopped: `ended` becomes `true`.
+    /// The client's runtime has stopped: `ended` becomes `true`, and nothing is owed any
+    /// more (its connection went with it). Messages that waited for the app have no slot
+    /// whose drop settles them: left counted if the driver died (a panic) or its runtime
+    /// was dropped before the stop left them to the broker (`Session::abandon_waiting`).
     pub(crate) fn end(&self) {
+        self.acks.connection_ended();
         self.ended.send_replace(true);
         self.changes.notify_waiters();
     }
@@ -225,6 +229,22 @@ mod tests {
     use crate::handle::outbound::fake::{client, Fake};
     use crate::qos::QoS;
     use crate::sync::lock;
+
+    /// Messages waiting for the app when the client's runtime ends without a stop (the
+    /// driver panicked, or its runtime was dropped) are owed no more: they have no slot
+    /// whose drop settles them. Before, they stayed counted in
+    /// `Mqtt::unacknowledged_messages()` for good.
+    #[tokio::test]
+    async fn the_clients_end_leaves_nothing_owed() {
+        let mqtt = client(Fake::default());
+        for id in 1..=3 {
+            let token = paho_mqtt::AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 4);
+            mqtt.shared.acks.wait(token);
+        }
+        assert_eq!(mqtt.shared.acks.unacknowledged(), 3);
+        mqtt.shared.end();
+        assert_eq!(mqtt.shared.acks.unacknowledged(), 0);
+    }
 
     /// What decides whether a message on a reply topic that is no reply goes to the
     /// handlers: a filter of the client's covers it, a shared one by its inner filter.
