@@ -62,9 +62,9 @@ impl Session {
     /// Until the app is ready, events wait (in order) for [`Session::resume`]; a QoS 1/2
     /// message is owed an acknowledgement from the moment it is taken, waiting or not
     /// (`Watermark::wait`). A QoS 1/2 message gets its acknowledgement slot here, before
-    /// dispatch; a reply to a request is acknowledged here (no handler sees it). Once the client is stopping, a QoS 1/2
-    /// message of a persistent session is left to the broker, unacknowledged: it comes
-    /// again with the next session.
+    /// dispatch; a reply to a request is acknowledged here (no handler sees it). Once
+    /// the client is stopping, a QoS 1/2 message of a persistent session is left to the
+    /// broker, unacknowledged: it comes again with the next session.
     pub(super) fn deliver(&mut self, input: Input) -> Option<Input> {
         match input {
             Input::Message(m) => {
