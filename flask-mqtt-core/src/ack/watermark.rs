@@ -18,7 +18,9 @@
 //! Waiting for the app: a message taken before the app is ready (`Client::start_paused`)
 //! waits in the driver for `Mqtt::ready` before it gets its slot; it is owed from the
 //! moment it is taken ([`Watermark::wait`]: the broker counts it in its in-flight window),
-//! but not a sign of a stuck handler (no handler has had it yet).
+//! but not a sign of a stuck handler (no handler has had it yet), nor what a graceful
+//! stop waits for ([`Watermark::held`] leaves it out). The client's end (`Shared::end`)
+//! leaves nothing owed, waiting messages included: they have no slot to settle them.
 //!
 //! Connections: a slot names the connection its message came on. When that connection
 //! ends, its slots can no longer be acknowledged (Paho says `ConnectionGone`; the broker
