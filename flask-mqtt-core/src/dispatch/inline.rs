@@ -142,19 +142,28 @@ fn plain(
     split::made_inline();
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     polls.begin(index, started);
-    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    // A call that succeeds in this poll (the common case) is told apart in the closure,
+    // its future dropped there (a panic of that drop is the call's): returning the
+    // future and its poll for the check cost ~18 instructions of moves per call
+    // (BENCHMARKS.md item 50).
+    let quick = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut future = f(Arc::clone(&ctx));
-        let polled = Pin::new(&mut future).poll(&mut cx);
-        (future, polled)
+        match Pin::new(&mut future).poll(&mut cx) {
+            Poll::Ready(Ok(None)) => None,
+            polled => Some((future, polled)),
+        }
     }));
     polls.end();
-    if let Ok((future, Poll::Ready(Ok(None)))) = polled {
-        drop(future);
-        let took = ended_call(h, index, observer.map(|o| &**o), started, &ctx, &Ok(()));
-        queue.room.release();
-        held(&queue.room, h, took.nanos);
-        return Ok(Some(took.ended));
-    }
+    let polled = match quick {
+        Ok(Some(polled)) => Ok(polled),
+        Err(p) => Err(p),
+        Ok(None) => {
+            let took = ended_call(h, index, observer.map(|o| &**o), started, &ctx, &Ok(()));
+            queue.room.release();
+            held(&queue.room, h, took.nanos);
+            return Ok(Some(took.ended));
+        }
+    };
     let call = Call::plain(ctx, nack_on_error);
     Ok(settle(h, index, queue, call, polled, observer, started))
 }
@@ -466,6 +475,71 @@ mod tests {
             }
         }
         panic!("the waiting call was never made inline");
+    }
+
+    static DROP_BOMB_CALLS: AtomicUsize = AtomicUsize::new(0);
+    static DROP_BOMB_ARMED: AtomicBool = AtomicBool::new(false);
+
+    impl Drop for DropBomb {
+        fn drop(&mut self) {
+            if DROP_BOMB_ARMED.swap(false, Ordering::SeqCst) {
+                panic!("the future's drop");
+            }
+        }
+    }
+
+    /// A future that is ready at once and panics when dropped if armed (an `async`
+    /// block drops what it holds as it completes, inside its poll).
+    struct DropBomb;
+
+    impl Future for DropBomb {
+        type Output = Outcome;
+
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Outcome> {
+            Poll::Ready(Ok(None))
+        }
+    }
+
+    /// Succeeds at once; its future panics when dropped, if armed.
+    fn drop_bomb(_: Arc<EventContext>) -> HandlerFuture {
+        DROP_BOMB_CALLS.fetch_add(1, Ordering::SeqCst);
+        HandlerFuture::new(DropBomb)
+    }
+
+    static DROP_BOMB: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "drop_bomb",
+        "dispatch::inline::tests",
+        HandlerFn::Async(drop_bomb),
+    )
+    .with_filter("drop-bomb");
+
+    /// A plain call made inline whose future panics when dropped after it succeeded
+    /// fails as a panic; dispatch goes on. It unwound into the dispatching task before.
+    #[tokio::test]
+    async fn a_future_that_panics_when_dropped_after_succeeding_inline_fails_its_call() {
+        let (d, watch, app) = watched(&[&DROP_BOMB]);
+        for _ in 0..20 {
+            until_inline(&d, &watch, &app, "drop-bomb", &DROP_BOMB_CALLS).await;
+            DROP_BOMB_ARMED.store(true, Ordering::SeqCst);
+            let before = DROP_BOMB_CALLS.load(Ordering::SeqCst);
+            let ended = dispatch(&d, &watch, &app, message("drop-bomb", ""));
+            let made_inline = DROP_BOMB_CALLS.load(Ordering::SeqCst) > before;
+            let calls = done(ended).await;
+            assert_eq!(calls.len(), 1, "{calls:?}");
+            let error = calls.into_vec().remove(0).error().cloned();
+            assert!(
+                matches!(&error, Some(HandlerError::Panicked(p)) if p == "the future's drop"),
+                "{error:?}"
+            );
+            if made_inline {
+                // Dispatch goes on.
+                until_inline(&d, &watch, &app, "drop-bomb", &DROP_BOMB_CALLS).await;
+                done(d.drain(DEADLINE)).await;
+                return;
+            }
+        }
+        panic!("the call was never made inline");
     }
 
     static BLOCK_NEXT: AtomicBool = AtomicBool::new(false);
