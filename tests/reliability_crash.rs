@@ -812,16 +812,19 @@ fn check_losses(losses: &flask_mqtt_tests::Losses, broker: &Broker, what: &str) 
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    let kept = keep_log(broker, &format!("crash-{name}"));
-    assert!(
-        losses.client.is_empty() && losses.unexplained.is_empty(),
-        "{what}: lost: {losses}; {kept}"
-    );
-    assert!(
-        losses.broker.len() <= MAX_BROKER_LOSSES,
-        "{what}: too many broker losses (is the broker saving after every change?): {losses}; {kept}"
-    );
-    eprintln!("reliability_crash {what}: BROKER LOSSES (Mosquitto's, tolerated): {losses}; {kept}");
+    // The broker log is kept (a file that stays) only for a failure: a passing run with
+    // tolerated losses reports them and leaves nothing behind.
+    if !(losses.client.is_empty() && losses.unexplained.is_empty()) {
+        let kept = keep_log(broker, &format!("crash-{name}"));
+        panic!("{what}: lost: {losses}; {kept}");
+    }
+    if losses.broker.len() > MAX_BROKER_LOSSES {
+        let kept = keep_log(broker, &format!("crash-{name}"));
+        panic!(
+            "{what}: too many broker losses (is the broker saving after every change?): {losses}; {kept}"
+        );
+    }
+    eprintln!("reliability_crash {what}: BROKER LOSSES (Mosquitto's, tolerated): {losses}");
 }
 
 /// Waits until `count()` reaches `target`, failing only when it stops moving for
