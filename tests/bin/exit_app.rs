@@ -58,8 +58,9 @@ static HELD: Mutex<Option<mpsc::Sender<()>>> = Mutex::new(None);
 const HOLD_TOPIC: &str = "exit-app/hold";
 
 /// How long `main` waits for each step (the client's start, its connection, the held
-/// message, the stop request).
-const STEP: Duration = Duration::from_secs(30);
+/// message, the stop request): three in a row stay within the parent's limit for a run
+/// (60 s, `tests/exit_while_running.rs`), so a step's own message is what a failure shows.
+const STEP: Duration = Duration::from_secs(15);
 
 /// What the program is run as (see the usage above).
 enum Mode {
