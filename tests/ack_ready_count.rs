@@ -36,11 +36,7 @@ fn messages_waiting_for_ready_count_as_unacknowledged_until_handled() {
     let id = unique("ready-count");
     let client = Client::start_paused(broker.config(id.as_str()).build().unwrap()).unwrap();
     let app = client.handle();
-    assert!(
-        broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T),
-        "{}",
-        broker.log_tail(20)
-    );
+    broker.expect_suback(&id, T);
     for i in 0..MESSAGES {
         publisher.publish(&format!("ready-count/{id}/{i}"), "", 1);
     }

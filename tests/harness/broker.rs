@@ -501,6 +501,16 @@ impl Broker {
         crate::wait_until(timeout, || self.count_in_log(needle) >= count)
     }
 
+    /// Waits until the broker has sent client `client_id` a SUBACK (its log says so);
+    /// panics with the log's tail if it has not within `timeout`.
+    pub fn expect_suback(&self, client_id: &str, timeout: Duration) {
+        assert!(
+            self.wait_for_log(&format!("Sending SUBACK to {client_id}"), 1, timeout),
+            "no SUBACK sent to {client_id} within {timeout:?}: {}",
+            self.log_tail(20)
+        );
+    }
+
     /// How many successful MQTT connections were made by clients whose id
     /// starts with `client_id_prefix` (reconnects count again).
     ///
