@@ -98,9 +98,7 @@ pub(super) fn call(
     let polled = {
         let _in_span = call.span.as_deref().map(Span::enter);
         std::panic::catch_unwind(AssertUnwindSafe(|| {
-            let mut future = f(Arc::clone(&call.ctx));
-            let polled = Pin::new(&mut future).poll(&mut cx);
-            (future, polled)
+            first_poll(f(Arc::clone(&call.ctx)), &mut cx)
         }))
     };
     polls.end();
@@ -147,10 +145,9 @@ fn plain(
     // future and its poll for the check cost ~18 instructions of moves per call
     // (BENCHMARKS.md item 50).
     let quick = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut future = f(Arc::clone(&ctx));
-        match Pin::new(&mut future).poll(&mut cx) {
-            Poll::Ready(Ok(None)) => None,
-            polled => Some((future, polled)),
+        match first_poll(f(Arc::clone(&ctx)), &mut cx) {
+            First::Ready(Ok(None)) => None,
+            first => Some(first),
         }
     }));
     polls.end();
@@ -168,9 +165,26 @@ fn plain(
     Ok(settle(h, index, queue, call, polled, observer, started))
 }
 
-/// What a handler's first poll made inline returned: its future and how it polled, or
-/// its panic.
-type Polled = std::thread::Result<(HandlerFuture, Poll<Outcome>)>;
+/// A handler's first poll made inline: its outcome, or its future while it waits.
+enum First {
+    Ready(Outcome),
+    Waits(HandlerFuture),
+}
+
+/// Polls `future` once; a future that is ready is dropped here, so that, called under
+/// `catch_unwind`, a panic of its drop is the call's (as on the worker, `worker::caught`),
+/// not the dispatching task's.
+#[inline]
+fn first_poll(mut future: HandlerFuture, cx: &mut Context<'_>) -> First {
+    match Pin::new(&mut future).poll(cx) {
+        Poll::Ready(outcome) => First::Ready(outcome),
+        Poll::Pending => First::Waits(future),
+    }
+}
+
+/// What a handler's first poll made inline returned, or its panic (of the poll or of
+/// the ready future's drop).
+type Polled = std::thread::Result<First>;
 
 /// Ends `call` (polled once inline as `polled`, started at `started`) or hands it to the
 /// handler's worker: the time it ended, or `None` when it goes on on the worker.
@@ -186,10 +200,10 @@ fn settle(
     let room = &queue.room;
     let rest = match polled {
         Err(p) => Err(Err(HandlerError::Panicked(panic_message(p)))),
-        Ok((_, Poll::Ready(Ok(None)))) => Err(Ok(())),
-        Ok((_, Poll::Ready(Err(e)))) => Err(Err(e)),
-        Ok((_, Poll::Ready(Ok(Some(reply))))) => Ok(Rest::Reply(reply)),
-        Ok((future, Poll::Pending)) => Ok(Rest::Handler(future)),
+        Ok(First::Ready(Ok(None))) => Err(Ok(())),
+        Ok(First::Ready(Err(e))) => Err(Err(e)),
+        Ok(First::Ready(Ok(Some(reply)))) => Ok(Rest::Reply(reply)),
+        Ok(First::Waits(future)) => Ok(Rest::Handler(future)),
     };
     if let Ok(Rest::Reply(_)) = rest {
         // Handled, even if the worker never gets to publish the reply.
@@ -482,20 +496,33 @@ mod tests {
 
     impl Drop for DropBomb {
         fn drop(&mut self) {
-            if DROP_BOMB_ARMED.swap(false, Ordering::SeqCst) {
+            if self.armed.swap(false, Ordering::SeqCst) {
                 panic!("the future's drop");
             }
         }
     }
 
-    /// A future that is ready at once and panics when dropped if armed (an `async`
-    /// block drops what it holds as it completes, inside its poll).
-    struct DropBomb;
+    /// A future that succeeds or fails (`fails`; at once, or after waiting once: `waits`)
+    /// and panics when
+    /// dropped if `armed` (an `async` block drops what it holds as it completes, inside
+    /// its poll; this future is dropped by whoever polled it, after it is ready).
+    struct DropBomb {
+        armed: &'static AtomicBool,
+        waits: bool,
+        fails: bool,
+    }
 
     impl Future for DropBomb {
         type Output = Outcome;
 
-        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Outcome> {
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+            if std::mem::take(&mut self.waits) {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if self.fails {
+                return Poll::Ready(Err(HandlerError::Failed("no".into())));
+            }
             Poll::Ready(Ok(None))
         }
     }
@@ -503,7 +530,100 @@ mod tests {
     /// Succeeds at once; its future panics when dropped, if armed.
     fn drop_bomb(_: Arc<EventContext>) -> HandlerFuture {
         DROP_BOMB_CALLS.fetch_add(1, Ordering::SeqCst);
-        HandlerFuture::new(DropBomb)
+        HandlerFuture::new(DropBomb {
+            armed: &DROP_BOMB_ARMED,
+            waits: false,
+            fails: false,
+        })
+    }
+
+    static FAIL_BOMB_CALLS: AtomicUsize = AtomicUsize::new(0);
+    static FAIL_BOMB_ARMED: AtomicBool = AtomicBool::new(false);
+
+    /// Succeeds at once, or if armed fails at once and its future panics when dropped.
+    fn fail_bomb(_: Arc<EventContext>) -> HandlerFuture {
+        FAIL_BOMB_CALLS.fetch_add(1, Ordering::SeqCst);
+        HandlerFuture::new(DropBomb {
+            armed: &FAIL_BOMB_ARMED,
+            waits: false,
+            fails: FAIL_BOMB_ARMED.load(Ordering::SeqCst),
+        })
+    }
+
+    static FAIL_BOMB: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "fail_bomb",
+        "dispatch::inline::tests",
+        HandlerFn::Async(fail_bomb),
+    )
+    .with_filter("fail-bomb");
+
+    /// A call made inline that fails at once and whose future panics when dropped fails
+    /// as a panic; dispatch goes on. The future was dropped after the catch before (as
+    /// every ready future but a success's): the panic unwound into the dispatching task.
+    #[tokio::test]
+    async fn a_future_that_panics_when_dropped_after_failing_inline_fails_as_a_panic() {
+        let (d, watch, app) = watched(&[&FAIL_BOMB]);
+        for _ in 0..20 {
+            until_inline(&d, &watch, &app, "fail-bomb", &FAIL_BOMB_CALLS).await;
+            FAIL_BOMB_ARMED.store(true, Ordering::SeqCst);
+            let before = FAIL_BOMB_CALLS.load(Ordering::SeqCst);
+            let ended = dispatch(&d, &watch, &app, message("fail-bomb", ""));
+            let made_inline = FAIL_BOMB_CALLS.load(Ordering::SeqCst) > before;
+            let calls = done(ended).await;
+            assert_eq!(calls.len(), 1, "{calls:?}");
+            let error = calls.into_vec().remove(0).error().cloned();
+            assert!(
+                matches!(&error, Some(HandlerError::Panicked(p)) if p == "the future's drop"),
+                "{error:?}"
+            );
+            if made_inline {
+                done(d.drain(DEADLINE)).await;
+                return;
+            }
+        }
+        panic!("the call was never made inline");
+    }
+
+    static WORKER_BOMB_ARMED: AtomicBool = AtomicBool::new(false);
+
+    /// Waits once (so it ends on its worker), then succeeds; its future panics when
+    /// dropped, if armed.
+    fn worker_bomb(_: Arc<EventContext>) -> HandlerFuture {
+        HandlerFuture::new(DropBomb {
+            armed: &WORKER_BOMB_ARMED,
+            waits: true,
+            fails: false,
+        })
+    }
+
+    static WORKER_BOMB: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "worker_bomb",
+        "dispatch::inline::tests",
+        HandlerFn::Async(worker_bomb),
+    )
+    .with_filter("worker-bomb");
+
+    /// A call whose future panics when dropped after it succeeded on its worker (where
+    /// `worker::caught` awaits it) fails as a panic, and the worker goes on. The drop
+    /// came after the catch before: the worker's task unwound, the call never ended.
+    #[tokio::test]
+    async fn a_future_that_panics_when_dropped_after_succeeding_on_its_worker_fails_its_call() {
+        let (d, watch, app) = watched(&[&WORKER_BOMB]);
+        WORKER_BOMB_ARMED.store(true, Ordering::SeqCst);
+        let calls = done(dispatch(&d, &watch, &app, message("worker-bomb", ""))).await;
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let error = calls.into_vec().remove(0).error().cloned();
+        assert!(
+            matches!(&error, Some(HandlerError::Panicked(p)) if p == "the future's drop"),
+            "{error:?}"
+        );
+        // The worker goes on.
+        let calls = done(dispatch(&d, &watch, &app, message("worker-bomb", ""))).await;
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert!(calls.into_vec().remove(0).error().is_none());
+        done(d.drain(DEADLINE)).await;
     }
 
     static DROP_BOMB: HandlerDescriptor = HandlerDescriptor::new(

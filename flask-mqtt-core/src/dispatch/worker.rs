@@ -412,9 +412,17 @@ fn withheld(ctx: &EventContext, slot: &Slot) {
     slot.withhold();
 }
 
-/// Awaits an async handler's future, a panic as a failed call.
+/// Awaits an async handler's future, a panic as a failed call: a panic of its poll or
+/// of its drop (the future is moved into the caught block and dropped as it ends, inside
+/// the catch; caught around `f` itself, its drop came after the catch and unwound the
+/// worker's task, the call never reported).
+// Not redundant: the block owns `f`, so `f` is dropped inside the block's poll.
+#[allow(clippy::redundant_async_block)]
 pub(super) async fn caught(f: HandlerFuture) -> Outcome {
-    match AssertUnwindSafe(f).catch_unwind().await {
+    match AssertUnwindSafe(async move { f.await })
+        .catch_unwind()
+        .await
+    {
         Ok(o) => o,
         Err(p) => Err(HandlerError::Panicked(panic_message(p))),
     }
