@@ -280,7 +280,7 @@ mod tests {
     use crate::qos::QoS;
     use crate::registry::HandlerDescriptor;
     use crate::sync::lock;
-    use crate::testing::{TestClient, Watch};
+    use crate::testing::{Calls, TestClient, Watch};
 
     fn message(topic: &str, payload: &str) -> Event {
         Event::Message(Message::new(topic, payload, QoS::AtMostOnce, false))
@@ -550,6 +550,43 @@ mod tests {
         })
     }
 
+    /// Asserts that `calls` is one call, failed as the panic of its future's drop.
+    fn assert_failed_as_the_drop(calls: Calls) {
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        let error = calls.into_vec().remove(0).error().cloned();
+        assert!(
+            matches!(&error, Some(HandlerError::Panicked(p)) if p == "the future's drop"),
+            "{error:?}"
+        );
+    }
+
+    /// Once calls to `topic` (a [`DropBomb`] handler counting its calls in `counter`)
+    /// are made inline, arms its bomb (`armed`) and dispatches one call, which must fail
+    /// as the drop's panic ([`assert_failed_as_the_drop`]); until such a call was made
+    /// inline (one preempted past the bound before it goes to the worker, where it must
+    /// fail the same way), at most 20 times.
+    async fn bomb_made_inline(
+        d: &Dispatcher,
+        watch: &Watch,
+        app: &TestClient,
+        topic: &str,
+        counter: &AtomicUsize,
+        armed: &AtomicBool,
+    ) {
+        for _ in 0..20 {
+            until_inline(d, watch, app, topic, counter).await;
+            armed.store(true, Ordering::SeqCst);
+            let before = counter.load(Ordering::SeqCst);
+            let ended = dispatch(d, watch, app, message(topic, ""));
+            let made_inline = counter.load(Ordering::SeqCst) > before;
+            assert_failed_as_the_drop(done(ended).await);
+            if made_inline {
+                return;
+            }
+        }
+        panic!("{topic}: the call was never made inline");
+    }
+
     static FAIL_BOMB: HandlerDescriptor = HandlerDescriptor::new(
         HandlerKind::Message,
         "fail_bomb",
@@ -564,25 +601,16 @@ mod tests {
     #[tokio::test]
     async fn a_future_that_panics_when_dropped_after_failing_inline_fails_as_a_panic() {
         let (d, watch, app) = watched(&[&FAIL_BOMB]);
-        for _ in 0..20 {
-            until_inline(&d, &watch, &app, "fail-bomb", &FAIL_BOMB_CALLS).await;
-            FAIL_BOMB_ARMED.store(true, Ordering::SeqCst);
-            let before = FAIL_BOMB_CALLS.load(Ordering::SeqCst);
-            let ended = dispatch(&d, &watch, &app, message("fail-bomb", ""));
-            let made_inline = FAIL_BOMB_CALLS.load(Ordering::SeqCst) > before;
-            let calls = done(ended).await;
-            assert_eq!(calls.len(), 1, "{calls:?}");
-            let error = calls.into_vec().remove(0).error().cloned();
-            assert!(
-                matches!(&error, Some(HandlerError::Panicked(p)) if p == "the future's drop"),
-                "{error:?}"
-            );
-            if made_inline {
-                done(d.drain(DEADLINE)).await;
-                return;
-            }
-        }
-        panic!("the call was never made inline");
+        bomb_made_inline(
+            &d,
+            &watch,
+            &app,
+            "fail-bomb",
+            &FAIL_BOMB_CALLS,
+            &FAIL_BOMB_ARMED,
+        )
+        .await;
+        done(d.drain(DEADLINE)).await;
     }
 
     static WORKER_BOMB_ARMED: AtomicBool = AtomicBool::new(false);
@@ -612,12 +640,8 @@ mod tests {
     async fn a_future_that_panics_when_dropped_after_succeeding_on_its_worker_fails_its_call() {
         let (d, watch, app) = watched(&[&WORKER_BOMB]);
         WORKER_BOMB_ARMED.store(true, Ordering::SeqCst);
-        let calls = done(dispatch(&d, &watch, &app, message("worker-bomb", ""))).await;
-        assert_eq!(calls.len(), 1, "{calls:?}");
-        let error = calls.into_vec().remove(0).error().cloned();
-        assert!(
-            matches!(&error, Some(HandlerError::Panicked(p)) if p == "the future's drop"),
-            "{error:?}"
+        assert_failed_as_the_drop(
+            done(dispatch(&d, &watch, &app, message("worker-bomb", ""))).await,
         );
         // The worker goes on.
         let calls = done(dispatch(&d, &watch, &app, message("worker-bomb", ""))).await;
@@ -639,27 +663,18 @@ mod tests {
     #[tokio::test]
     async fn a_future_that_panics_when_dropped_after_succeeding_inline_fails_its_call() {
         let (d, watch, app) = watched(&[&DROP_BOMB]);
-        for _ in 0..20 {
-            until_inline(&d, &watch, &app, "drop-bomb", &DROP_BOMB_CALLS).await;
-            DROP_BOMB_ARMED.store(true, Ordering::SeqCst);
-            let before = DROP_BOMB_CALLS.load(Ordering::SeqCst);
-            let ended = dispatch(&d, &watch, &app, message("drop-bomb", ""));
-            let made_inline = DROP_BOMB_CALLS.load(Ordering::SeqCst) > before;
-            let calls = done(ended).await;
-            assert_eq!(calls.len(), 1, "{calls:?}");
-            let error = calls.into_vec().remove(0).error().cloned();
-            assert!(
-                matches!(&error, Some(HandlerError::Panicked(p)) if p == "the future's drop"),
-                "{error:?}"
-            );
-            if made_inline {
-                // Dispatch goes on.
-                until_inline(&d, &watch, &app, "drop-bomb", &DROP_BOMB_CALLS).await;
-                done(d.drain(DEADLINE)).await;
-                return;
-            }
-        }
-        panic!("the call was never made inline");
+        bomb_made_inline(
+            &d,
+            &watch,
+            &app,
+            "drop-bomb",
+            &DROP_BOMB_CALLS,
+            &DROP_BOMB_ARMED,
+        )
+        .await;
+        // Dispatch goes on.
+        until_inline(&d, &watch, &app, "drop-bomb", &DROP_BOMB_CALLS).await;
+        done(d.drain(DEADLINE)).await;
     }
 
     static BLOCK_NEXT: AtomicBool = AtomicBool::new(false);
