@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
-use mqtt::{Client, MetricsCollector, MetricsFormat};
+use flask_mqtt_tests::{wait_until, Broker, Observer, PausedClient, Recorder};
+use mqtt::MetricsFormat;
 use tokio::sync::Semaphore;
 
 const T: Duration = Duration::from_secs(20);
@@ -33,20 +33,15 @@ async fn held(topic: mqtt::Topic) {
 fn messages_waiting_for_ready_count_as_unacknowledged_until_handled() {
     let broker = Broker::start();
     let publisher = Observer::connect(&broker);
-    let id = unique("ready-count");
-    let client = Client::start_paused(broker.config(id.as_str()).build().unwrap()).unwrap();
-    let app = client.handle();
-    broker.expect_suback(&id, T);
-    for i in 0..MESSAGES {
-        publisher.publish(&format!("ready-count/{id}/{i}"), "", 1);
-    }
-    let metrics = MetricsCollector::new([app.clone()]).unwrap();
-    let text = || metrics.render(MetricsFormat::PrometheusText);
-    let received =
-        format!("mqtt_messages_received_total{{broker=\"MQTT\",qos=\"1\"}} {MESSAGES}\n");
-    let gauge = |n: usize| format!("mqtt_unacknowledged_messages{{broker=\"MQTT\"}} {n}\n");
     // Every message is in the client (counted as the driver takes it), held for the app.
-    assert!(wait_until(T, || text().contains(&received)), "{}", text());
+    let PausedClient {
+        id,
+        client,
+        app,
+        metrics,
+    } = PausedClient::holding(&broker, &publisher, "ready-count", MESSAGES, T);
+    let text = || metrics.render(MetricsFormat::PrometheusText);
+    let gauge = |n: usize| format!("mqtt_unacknowledged_messages{{broker=\"MQTT\"}} {n}\n");
     let puback = format!("Received PUBACK from {id} (");
     assert_eq!(broker.count_in_log(&puback), 0, "{}", broker.log_tail(20));
     // Owed from the moment the driver takes them (just after it counts them received).

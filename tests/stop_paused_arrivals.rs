@@ -10,7 +10,8 @@
 //! shared subscription, so the stop leaves its group and then reads its inputs until
 //! nothing of the group has come for a while (at least 50 ms), while a publisher sends to
 //! the client's plain subscription every few milliseconds. Mosquitto's in-flight window
-//! (20) is not filled before the stop: it starts at the first message the client takes.
+//! (20) is not filled before the stop: it starts at the first message the client takes
+//! (the one held first, `PausedClient`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,8 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer};
-use mqtt::Client;
+use flask_mqtt_tests::{wait_until, Broker, Observer, PausedClient};
 
 const T: Duration = Duration::from_secs(20);
 /// Well under the stop's 5 s `SHUTDOWN_TIMEOUT`, which the stall waited out.
@@ -35,20 +35,20 @@ fn grouped(_topic: mqtt::Topic) {}
 #[test]
 fn a_stop_before_ready_is_not_held_by_messages_arriving_during_it() {
     let broker = Broker::start();
-    let id = unique("stop-paused");
-    let client = Client::start_paused(broker.config(id.as_str()).build().unwrap()).unwrap();
-    let app = client.handle();
-    broker.expect_suback(&id, T);
+    let observer = Observer::connect(&broker);
+    // One message waits for the app.
+    let PausedClient {
+        id, client, app, ..
+    } = PausedClient::holding(&broker, &observer, "stop-paused", 1, T);
 
     // Publishes until told to stop, paced so that the broker's window (20) lasts well
     // beyond the stop's quiet period.
     let publishing = Arc::new(AtomicBool::new(true));
     let publisher = {
         let publishing = Arc::clone(&publishing);
-        let observer = Observer::connect(&broker);
         let topic = format!("stop-paused/{id}");
         std::thread::spawn(move || {
-            let mut n = 0u32;
+            let mut n = 1u32;
             while publishing.load(Ordering::SeqCst) {
                 observer.publish(&format!("{topic}/{n}"), "", 1);
                 n += 1;
@@ -57,8 +57,8 @@ fn a_stop_before_ready_is_not_held_by_messages_arriving_during_it() {
         })
     };
     assert!(
-        wait_until(T, || app.unacknowledged_messages() >= 1),
-        "no message reached the paused client"
+        wait_until(T, || app.unacknowledged_messages() >= 2),
+        "no message of the publisher reached the paused client"
     );
 
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -24,8 +24,7 @@ use std::pin::pin;
 use std::time::Duration;
 
 use flask_mqtt_actix as mqtt;
-use flask_mqtt_tests::{unique, wait_until, Broker, Observer, Recorder};
-use mqtt::{Client, MetricsCollector, MetricsFormat};
+use flask_mqtt_tests::{Broker, Observer, PausedClient, Recorder};
 
 const T: Duration = Duration::from_secs(20);
 /// Messages waiting for the app to be ready, per attempt.
@@ -66,25 +65,11 @@ fn a_stop_racing_ready_while_connected_acknowledges_what_waited_before_disconnec
         .build()
         .unwrap();
     for attempt in 1..=ATTEMPTS {
-        let id = unique("stop-ready");
-        let client = Client::start_paused(broker.config(id.as_str()).build().unwrap()).unwrap();
-        let app = client.handle();
-        broker.expect_suback(&id, T);
-        for i in 0..MESSAGES {
-            publisher.publish(&format!("stop-ready/{id}/{i}"), "", 1);
-        }
         // Every message reached the paused client, which holds it: counted by the
         // client's driver as it takes it, just before it queues it for the ready app.
-        let metrics = MetricsCollector::new([app.clone()]).unwrap();
-        let received =
-            format!("mqtt_messages_received_total{{broker=\"MQTT\",qos=\"1\"}} {MESSAGES}\n");
-        assert!(
-            wait_until(T, || metrics
-                .render(MetricsFormat::PrometheusText)
-                .contains(&received)),
-            "{}",
-            metrics.render(MetricsFormat::PrometheusText)
-        );
+        let PausedClient {
+            id, client, app, ..
+        } = PausedClient::holding(&broker, &publisher, "stop-ready", MESSAGES, T);
         rt.block_on(async {
             let mut stop = pin!(client.shutdown());
             // Its first poll sends the stop request; `ready()` queues its signal behind it.

@@ -10,6 +10,8 @@
 //!   peer: publish to the application, subscribe to what it sends.
 //! * [`Recorder`] — a thread-safe event log that handlers push into and
 //!   tests wait on.
+//! * [`PausedClient`] — an app client started paused (`Client::start_paused`),
+//!   holding QoS 1 messages that wait for `Mqtt::ready()`.
 //! * [`LogLines`] — the test process's one `log` logger, and views of what it
 //!   recorded by target and level, for the warnings a test expects.
 //! * [`SessionPublisher`] — numbered QoS 1 messages from a persistent session
@@ -93,6 +95,7 @@ mod naming;
 mod packet;
 mod paho_c;
 mod paho_raw;
+mod paused;
 mod prometheus;
 mod recorder;
 mod rmqtt;
@@ -129,6 +132,7 @@ pub use packet::{
 };
 pub use paho_c::{assert_sanitizer_clean, build_paho_c_harness, compile_c, Sanitizer};
 pub use paho_raw::{paho_client, paho_client_life, RawClient};
+pub use paused::PausedClient;
 pub use prometheus::{Prometheus, Sample};
 pub use recorder::Recorder;
 pub use rmqtt::{rmqttd, RmqttCluster};
