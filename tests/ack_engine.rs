@@ -277,11 +277,7 @@ impl App {
         let config = configure(broker.config(id.as_str())).build().unwrap();
         let client = Client::start(config).unwrap();
         let mqtt = client.handle();
-        assert!(
-            broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T),
-            "{}",
-            broker.log_tail(20)
-        );
+        broker.expect_suback(&id, T);
         assert!(
             broker.wait_for_log(
                 &format!("Sending SUBACK to {id}"),

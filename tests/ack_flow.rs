@@ -102,7 +102,7 @@ fn blocked(run: &Run, tag: &str, receive_maximum: Option<u16>, bound: usize) {
     let config = b.build().unwrap();
     let client = Client::start(config).unwrap();
     let app = client.handle();
-    assert!(broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T));
+    broker.expect_suback(&id, T);
 
     let (sent, most) = publish_to_the_blocked(&broker, &app, run, &format!("flow/{tag}"), bound);
     eprintln!(
@@ -172,7 +172,7 @@ fn on_a_shared_subscription_the_receive_maximum_bounds_what_the_app_holds() {
         .unwrap();
     let client = Client::start(config).unwrap();
     let app = client.handle();
-    assert!(broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T));
+    broker.expect_suback(&id, T);
     let members: Vec<Observer> = (0..2)
         .map(|_| {
             let m = Observer::connect(&broker);

@@ -44,11 +44,7 @@ fn a_handler_that_never_finishes_is_named_when_acknowledgements_stop() {
     let id = unique("stuck");
     let client = Client::start(broker.config(id.as_str()).build().unwrap()).unwrap();
     let m = client.handle();
-    assert!(
-        broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T),
-        "{}",
-        broker.log_tail(20)
-    );
+    broker.expect_suback(&id, T);
     assert!(wait_until(T, || m.is_connected()));
 
     let obs = Observer::connect(&broker);

@@ -63,11 +63,7 @@ fn a_graceful_stop_receives_the_backlog_the_broker_queued_before_it_left_the_gro
         .build()
         .unwrap();
     let client = Client::start(config).unwrap();
-    assert!(
-        broker.wait_for_log(&format!("Sending SUBACK to {id}"), 1, T),
-        "{}",
-        broker.log_tail(20)
-    );
+    broker.expect_suback(&id, T);
 
     let publisher = Observer::connect(&broker);
     publisher.publish_numbered("drain", 0..JOBS, 50, |_| {});
