@@ -14,9 +14,11 @@ mod shutdown;
 mod supervise;
 mod trace;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
 
 use self::paho::PahoOutbound;
@@ -147,7 +149,7 @@ impl Client {
         let thread = std::thread::Builder::new()
             .name("flask-mqtt-driver".into())
             .spawn(move || {
-                rt.block_on(async move {
+                run_thread(rt, ended, async move {
                     // Handlers without `ack = ".."` follow MQTT_ACK_POLICY.
                     let dispatcher = Dispatcher::start_acking(
                         handlers,
@@ -184,10 +186,6 @@ impl Client {
                     supervise(driving, &driver_mqtt).await;
                     intake.close();
                 });
-                rt.shutdown_timeout(RUNTIME_STOP);
-                if let Some(shared) = ended.upgrade() {
-                    shared.end();
-                }
             })
             .map_err(Error::Runtime)?;
 
@@ -252,6 +250,40 @@ const STOP_WAIT: Duration = SHUTDOWN_TIMEOUT
 /// How long the client's thread may take to stop its runtime once the stop is over.
 const RUNTIME_STOP: Duration = Duration::from_secs(1);
 
+/// The client's thread: runs `driver` on `rt`, then stops the runtime (at most
+/// [`RUNTIME_STOP`]) and ends the client ([`Shared::end`]), if a handle still holds it.
+/// Also when `driver` panics outside the driver task (which `supervise` catches): while
+/// dispatch or the session is being set up. The panic then goes on unwinding the thread,
+/// but the client has ended: what its connection owed is no longer counted, and what
+/// waits for the end (publishes, requests, SUBSCRIBE answers) returns.
+fn run_thread(rt: Runtime, client: Weak<Shared>, driver: impl Future<Output = ()>) {
+    let ending = Ending {
+        rt: Some(rt),
+        client,
+    };
+    if let Some(rt) = &ending.rt {
+        rt.block_on(driver);
+    }
+}
+
+/// Ends a client when dropped, on every way out of its thread (a return, a panic): stops
+/// its runtime (at most [`RUNTIME_STOP`]), then calls [`Shared::end`].
+struct Ending {
+    rt: Option<Runtime>,
+    client: Weak<Shared>,
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_timeout(RUNTIME_STOP);
+        }
+        if let Some(shared) = self.client.upgrade() {
+            shared.end();
+        }
+    }
+}
+
 /// The longest dropping a [`Client`] blocks: its stop, then its runtime's. What waits for
 /// clients dropped elsewhere (the actix exit hook) waits at least this long.
 pub(crate) const STOP_BOUND: Duration = STOP_WAIT.saturating_add(RUNTIME_STOP);
@@ -290,5 +322,57 @@ impl Drop for Client {
                 let _ = thread.join();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handle::outbound::fake::{connected_with_request, Fake};
+
+    /// A panic on the client's thread outside the driver task (setting up dispatch or
+    /// the session, which `supervise` does not catch) still ends the client once its
+    /// runtime has stopped: what its connection owed is no longer counted, and what waits
+    /// for the end (here a request waiting for its reply) returns. Before, the panic
+    /// skipped `Shared::end`: `unacknowledged_messages()` stayed 2 and the request
+    /// waited until its own timeout.
+    #[tokio::test]
+    async fn a_panic_on_the_clients_thread_still_ends_the_client() {
+        const DEADLINE: Duration = Duration::from_secs(10);
+        let (mqtt, request) = connected_with_request(Fake::default(), None, DEADLINE * 60);
+        for id in 1..=2 {
+            let token = paho_mqtt::AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 1);
+            mqtt.shared.acks.wait(token);
+        }
+        assert_eq!(mqtt.unacknowledged_messages(), 2);
+        while mqtt.pending_requests() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let client = Arc::downgrade(&mqtt.shared);
+        let thread = std::thread::spawn(move || {
+            run_thread(rt, client, async {
+                panic!("setting up the driver failed");
+            });
+        });
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        let joined = tokio::time::timeout(DEADLINE, joined).await;
+        assert!(
+            matches!(joined, Ok(Ok(Err(_)))),
+            "the thread ended with the panic"
+        );
+        let answer = tokio::time::timeout(DEADLINE, request)
+            .await
+            .expect("the request still waits for a client whose thread is gone")
+            .unwrap();
+        assert!(matches!(answer, Err(Error::Closed)), "{answer:?}");
+        assert_eq!(
+            mqtt.unacknowledged_messages(),
+            0,
+            "owed by a connection that ended with the client's thread"
+        );
+        assert!(*mqtt.shared.ended.borrow());
     }
 }
