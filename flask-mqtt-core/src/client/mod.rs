@@ -235,7 +235,10 @@ impl Client {
             let _ = rx.await;
         }
         if let Some(t) = self.thread.take() {
-            // The driver has returned; the thread only shuts its runtime down.
+            // `done` (`Done::Async`) is answered once DISCONNECT went out: the driver still
+            // hands what arrived before it to the handlers and waits for them (bounded by
+            // `SHUTDOWN_TIMEOUT`) before it returns; then the thread stops its runtime
+            // (at most `RUNTIME_STOP`) and ends the client. The join waits for all of it.
             let _ = tokio::task::spawn_blocking(move || t.join()).await;
         }
     }
@@ -307,10 +310,15 @@ impl Drop for Client {
             // Runs on ordinary threads (actix workers shutting down, `main`), never on a
             // Paho callback thread: block until the shutdown is over, bounded.
             if rx.recv_timeout(STOP_WAIT).is_ok() {
-                // The driver has returned; the thread now stops its runtime (at most
-                // `RUNTIME_STOP`).
+                // `done` (`Done::Blocking`) is answered as the stop's last step, the
+                // handlers drained: the driver returns right after it (dropping its
+                // session), then the thread stops its runtime (at most `RUNTIME_STOP`)
+                // and ends the client.
                 let _ = thread.join();
             }
+            // Otherwise the stop took longer than `STOP_WAIT`, or the driver task died
+            // without answering (a panic drops `done`): the thread is not waited for,
+            // it stops its runtime and ends the client on its own.
         } else {
             // A shutdown is already under way (`Mqtt::disconnect()`, maybe from inside a
             // handler): wait, bounded, for it to finish draining the handlers too.
