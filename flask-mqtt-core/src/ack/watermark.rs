@@ -228,6 +228,12 @@ impl Watermark {
         owed.count.saturating_sub(owed.waiting)
     }
 
+    /// Of [`unacknowledged`](Watermark::unacknowledged), the messages waiting for the app
+    /// to be ready: no handler's yet (see [`held`](Watermark::held)).
+    pub(crate) fn waiting(&self) -> usize {
+        lock(&self.owed).waiting
+    }
+
     /// [`held`](Watermark::held) and the number of slots settled so far: held messages
     /// while that number does not move mean a stuck handler.
     pub(crate) fn progress(&self) -> (usize, u64) {

@@ -177,12 +177,20 @@ pub(super) async fn shutdown(
                 },
                 _ = tick.tick() => {}
                 _ = tokio::time::sleep_until(deadline), if leaving.is_none() => {
+                    // What the stop waited for (`held`, as `owed` above), and apart from
+                    // it the messages waiting for the app, which it did not wait for.
+                    let waiting = shared.acks.waiting();
                     mqtt.emit_visible(
                         LogLevel::Warning,
                         format!(
-                            "shutdown: handlers or publishes still busy after {SHUTDOWN_TIMEOUT:?} ({} publishes unacknowledged, {} received messages not acknowledged: the broker sends those again with a persistent session{}); disconnecting anyway",
+                            "shutdown: handlers or publishes still busy after {SHUTDOWN_TIMEOUT:?} ({} publishes unacknowledged, {} received messages not acknowledged by their handlers: the broker sends those again with a persistent session{}{}); disconnecting anyway",
                             shared.unsent.load(Ordering::SeqCst),
-                            shared.acks.unacknowledged(),
+                            shared.acks.held(),
+                            if waiting > 0 {
+                                format!("; {waiting} more waiting for the app to be ready (`Mqtt::ready`), not acknowledged either")
+                            } else {
+                                String::new()
+                            },
                             if left.is_some() {
                                 format!("; {from_groups} messages of the shared subscriptions left came after leaving them, and what the broker still holds for this client is dropped with the session")
                             } else {
@@ -510,6 +518,50 @@ mod tests {
         assert_eq!(said.len(), 1, "{said:?}");
         assert!(
             said[0].contains(": 3 messages were not handled"),
+            "{said:?}"
+        );
+    }
+
+    /// A paused client stopped while a publish is still unacknowledged and two QoS 1
+    /// messages wait for `Mqtt::ready()`: the stop waits for the publish, not for those
+    /// messages (no handler has them), and its warning at the deadline says so: it counts
+    /// them apart from the messages handlers have not acknowledged. Before, they were
+    /// counted among those ("2 received messages not acknowledged"), as if handlers
+    /// held the stop for them. The messages are counted as `Session::deliver_message`
+    /// counts one taken while the app is not ready (`Watermark::wait`): a test cannot
+    /// make a Paho message that carries an acknowledgement token.
+    #[tokio::test(start_paused = true)]
+    async fn the_stops_warning_counts_messages_waiting_for_the_app_apart() {
+        use crate::handle::outbound::fake::client_and_input;
+
+        let (mqtt, rx) = client_and_input(Fake::default(), crate::config::Config::default(), &[]);
+        mqtt.shared.ready.send_replace(false);
+        // A figure no other test's stop has: this test's warning.
+        mqtt.shared.unsent.store(7, Ordering::SeqCst);
+        for id in 1..=2 {
+            let token = paho_mqtt::AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 1);
+            mqtt.shared.acks.wait(token);
+        }
+        let dispatcher = crate::dispatch::Dispatcher::start(Vec::new(), None);
+        let paho = paho_mqtt::AsyncClient::new("tcp://127.0.0.1:1").unwrap();
+        let session = Session::new(mqtt.clone(), paho, dispatcher, None);
+        let (done, stopped) = std::sync::mpsc::channel();
+        let link = Link {
+            up: true,
+            connecting: false,
+        };
+        shutdown(session, rx, link, Done::Blocking(done), true).await;
+        assert!(stopped.try_recv().is_ok(), "the stop was not answered");
+        let said = crate::visible::said::containing("(7 publishes unacknowledged");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(
+            said[0].contains(
+                "(7 publishes unacknowledged, 0 received messages not acknowledged by their handlers"
+            ),
+            "{said:?}"
+        );
+        assert!(
+            said[0].contains("; 2 more waiting for the app to be ready (`Mqtt::ready`)"),
             "{said:?}"
         );
     }
