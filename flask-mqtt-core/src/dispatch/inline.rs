@@ -73,7 +73,7 @@ pub(super) fn call(
     index: usize,
     queue: &Queue,
     item: Item,
-    observer: Option<&Arc<Reports>>,
+    reports: Option<&Arc<Reports>>,
     polls: &InlinePolls,
     started: Option<u64>,
 ) -> Result<Option<u64>, Item> {
@@ -86,7 +86,7 @@ pub(super) fn call(
     }
     let started = started.unwrap_or_else(ticks);
     if item.owing.is_empty() && !item.ctx.has_home() && !spans::listened() {
-        return plain(h, index, queue, item, f, observer, polls, started);
+        return plain(h, index, queue, item, f, reports, polls, started);
     }
     let Some(call) = Call::begin(h, item) else {
         room.release();
@@ -102,7 +102,7 @@ pub(super) fn call(
         }))
     };
     polls.end();
-    Ok(settle(h, index, queue, call, polled, observer, started))
+    Ok(settle(h, index, queue, call, polled, reports, started))
 }
 
 /// The call of `h` for `item` (trusted and idle, its queue claimed) when nothing in it
@@ -118,7 +118,7 @@ fn plain(
     queue: &Queue,
     item: Item,
     f: fn(Arc<EventContext>) -> HandlerFuture,
-    observer: Option<&Arc<Reports>>,
+    reports: Option<&Arc<Reports>>,
     polls: &InlinePolls,
     started: u64,
 ) -> Result<Option<u64>, Item> {
@@ -155,14 +155,14 @@ fn plain(
         Ok(Some(polled)) => Ok(polled),
         Err(p) => Err(p),
         Ok(None) => {
-            let took = ended_call(h, index, observer.map(|o| &**o), started, &ctx, &Ok(()));
+            let took = ended_call(h, index, reports.map(|r| &**r), started, &ctx, &Ok(()));
             queue.room.release();
             held(&queue.room, h, took.nanos);
             return Ok(Some(took.ended));
         }
     };
     let call = Call::plain(ctx, nack_on_error);
-    Ok(settle(h, index, queue, call, polled, observer, started))
+    Ok(settle(h, index, queue, call, polled, reports, started))
 }
 
 /// A handler's first poll made inline: its outcome, or its future while it waits.
@@ -194,7 +194,7 @@ fn settle(
     queue: &Queue,
     mut call: Call,
     polled: Polled,
-    observer: Option<&Arc<Reports>>,
+    reports: Option<&Arc<Reports>>,
     started: u64,
 ) -> Option<u64> {
     let room = &queue.room;
@@ -211,7 +211,7 @@ fn settle(
     }
     match rest {
         Err(result) => {
-            let took = call.finish(h, index, observer.map(|o| &**o), started, result.into());
+            let took = call.finish(h, index, reports.map(|r| &**r), started, result.into());
             room.release();
             held(room, h, took.nanos);
             Some(took.ended)
@@ -225,7 +225,7 @@ fn settle(
                 index,
                 call,
                 rest,
-                observer.cloned(),
+                reports.cloned(),
                 started,
             )));
             None

@@ -127,7 +127,7 @@ pub(crate) struct Dispatcher {
     /// The number of the next event.
     next_seq: AtomicU64,
     /// Told of every call (the workers have their own): metrics and observer.
-    observer: Option<Arc<Reports>>,
+    reports: Option<Arc<Reports>>,
     /// The inline poll under way, for the watchdog.
     polls: Arc<InlinePolls>,
     /// The client's owed acknowledgements, for the watchdog (once the client has them).
@@ -167,7 +167,7 @@ impl Dispatcher {
             .unzip();
         let measured = measured.into_iter().collect::<Option<Vec<_>>>();
         let completions = Arc::new(Completions::new(observer.clone()));
-        let observer = Reports::new(metrics.zip(measured), observer);
+        let reports = Reports::new(metrics.zip(measured), observer);
         let mut by_kind: Vec<(HandlerKind, Vec<usize>)> = Vec::new();
         let mut trie = FilterTrie::new();
         let mut catch_all = Vec::new();
@@ -193,7 +193,7 @@ impl Dispatcher {
                 Arc::clone(&h),
                 i,
                 rx,
-                observer.clone(),
+                reports.clone(),
             )));
             shared.push(h);
         }
@@ -237,7 +237,7 @@ impl Dispatcher {
             settle: Arc::clone(&completions) as Arc<dyn Settle>,
             completions,
             next_seq: AtomicU64::new(0),
-            observer,
+            reports,
             polls,
             owed: OnceLock::new(),
             lost,
@@ -312,8 +312,8 @@ impl Dispatcher {
                     continue;
                 };
                 let item = item(h, self.routes.mode(i), &ctx, ack.as_ref());
-                let observer = self.observer.as_ref();
-                let item = match inline::call(h, i, queue, item, observer, &self.polls, ended) {
+                let reports = self.reports.as_ref();
+                let item = match inline::call(h, i, queue, item, reports, &self.polls, ended) {
                     Ok(end) => {
                         ended = end;
                         continue;

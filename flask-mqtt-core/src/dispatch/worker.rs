@@ -29,12 +29,12 @@ use crate::spans;
 
 /// The worker of handler `h` (number `index` of the dispatcher's): calls it for each
 /// event of its queue, finishes the calls made inline that had to wait, and reports
-/// each call to `observer`.
+/// each call to `reports`.
 pub(super) async fn run_worker(
     h: Arc<Handler>,
     index: usize,
     mut rx: QueueRx,
-    observer: Option<Arc<Reports>>,
+    reports: Option<Arc<Reports>>,
 ) {
     let concurrency = usize::try_from(h.desc.concurrency)
         .unwrap_or(usize::MAX)
@@ -59,7 +59,7 @@ pub(super) async fn run_worker(
                 &h,
                 index,
                 work,
-                observer.as_ref(),
+                reports.as_ref(),
                 started,
                 &room,
                 Turn::default(),
@@ -85,11 +85,11 @@ pub(super) async fn run_worker(
             Work::Started(_) => Turn::default(),
         };
         let h = Arc::clone(&h);
-        let observer = observer.clone();
+        let reports = reports.clone();
         let room = Arc::clone(&room);
         running.spawn(async move {
             turn.wait().await;
-            run_work(&h, index, work, observer.as_ref(), None, &room, turn).await;
+            run_work(&h, index, work, reports.as_ref(), None, &room, turn).await;
             room.release();
             drop(permit);
         });
@@ -105,7 +105,7 @@ async fn run_work(
     h: &Handler,
     index: usize,
     work: Work,
-    observer: Option<&Arc<Reports>>,
+    reports: Option<&Arc<Reports>>,
     started: Option<u64>,
     room: &Room,
     turn: Turn,
@@ -115,7 +115,7 @@ async fn run_work(
         Work::Started(call) => return call.await,
     };
     let started = started.unwrap_or_else(clock::ticks);
-    let call = run_one(h, index, item, observer.map(|o| &**o), started, turn);
+    let call = run_one(h, index, item, reports.map(|r| &**r), started, turn);
     if !room.trust.on_probation() {
         return call.await;
     }
@@ -135,7 +135,7 @@ async fn run_one(
     h: &Handler,
     index: usize,
     item: Item,
-    observer: Option<&Reports>,
+    reports: Option<&Reports>,
     started: u64,
     turn: Turn,
 ) -> u64 {
@@ -149,7 +149,7 @@ async fn run_one(
     }
     .instrument(span)
     .await;
-    call.finish(h, index, observer, started, ended).ended
+    call.finish(h, index, reports, started, ended).ended
 }
 
 /// What is left of a call made inline that has to wait (see `inline`).
@@ -166,7 +166,7 @@ pub(super) async fn resume(
     index: usize,
     mut call: Call,
     rest: Rest,
-    observer: Option<Arc<Reports>>,
+    reports: Option<Arc<Reports>>,
     started: u64,
 ) -> u64 {
     let span = call.span.as_deref().cloned().unwrap_or_else(Span::none);
@@ -179,7 +179,7 @@ pub(super) async fn resume(
     }
     .instrument(span)
     .await;
-    call.finish(&h, index, observer.as_deref(), started, ended)
+    call.finish(&h, index, reports.as_deref(), started, ended)
         .ended
 }
 
@@ -309,15 +309,15 @@ impl Call {
 
     /// Ends the call as `ended`: its span's outcome, the warning if it failed (and, with
     /// `nack_on_error`, the release if the handler failed; for a `manual` handler that
-    /// succeeded without giving its `mqtt::Ack`, the release), the report to `observer`
+    /// succeeded without giving its `mqtt::Ack`, the release), the report to `reports`
     /// (timed from `started`, ticks), then its hold on the message's acknowledgement and
-    /// its context (after the observer heard of the call, the event may complete).
+    /// its context (the event completes only once the call is reported).
     /// Returns when it ended and how long it took.
     pub(super) fn finish(
         self,
         h: &Handler,
         index: usize,
-        observer: Option<&Reports>,
+        reports: Option<&Reports>,
         started: u64,
         ended: Ended,
     ) -> Took {
@@ -328,7 +328,7 @@ impl Call {
             && self.ack.is_empty()
             && !self.ctx.has_home()
         {
-            let took = ended_call(h, index, observer, started, &self.ctx, &ended.result);
+            let took = ended_call(h, index, reports, started, &self.ctx, &ended.result);
             // Empty: kept rather than dropped, which skips its drop glue.
             let _ = self.ack.kept();
             return took;
@@ -365,7 +365,7 @@ impl Call {
         if let Some(slot) = unacked.as_ref().filter(|_| !handler_failed) {
             withheld(&ctx, slot);
         }
-        let took = ended_call(h, index, observer, started, &ctx, &result);
+        let took = ended_call(h, index, reports, started, &ctx, &result);
         drop(ack);
         drop(unacked);
         took
@@ -373,19 +373,19 @@ impl Call {
 }
 
 /// The end of a call of `h` (number `index`) for `ctx`, started at `started` (ticks),
-/// that ended as `result`: timed, and reported to `observer`.
+/// that ended as `result`: timed, and reported to `reports`.
 #[inline]
 pub(super) fn ended_call(
     h: &Handler,
     index: usize,
-    observer: Option<&Reports>,
+    reports: Option<&Reports>,
     started: u64,
     ctx: &EventContext,
     result: &Result<(), HandlerError>,
 ) -> Took {
     let (ended, nanos) = clock::now_and_since(started);
-    if let (Some(observer), Some(seq)) = (observer, ctx.seq()) {
-        observer.call_ended(h, index, seq, result, nanos);
+    if let (Some(reports), Some(seq)) = (reports, ctx.seq()) {
+        reports.call_ended(h, index, seq, result, nanos);
     }
     Took { ended, nanos }
 }
