@@ -19,7 +19,6 @@ use crate::event::Event;
 use crate::handle::health::ConnectionState;
 use crate::handle::input::Input;
 use crate::handle::Mqtt;
-use crate::qos::QoS;
 use crate::sync::lock;
 use crate::visible::stderr_unless_logged;
 
@@ -75,11 +74,7 @@ pub(super) async fn drive(
         let input = match input {
             Some(Input::Message(m)) => {
                 intake.taken();
-                if let Some(metrics) = &shared.metrics {
-                    // Counted on arrival (once: a message that waits for `Mqtt::ready`
-                    // comes back through `Session::resume`, not through here).
-                    metrics.received(QoS::from_paho(m.qos()));
-                }
+                // Counted as received there, as a message a stop takes is.
                 session.deliver_message(m);
                 continue;
             }
@@ -425,6 +420,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::handle::outbound::fake::{client, client_with, Fake};
+    use crate::qos::QoS;
     use crate::testing::TestClient;
     use crate::visible::said;
 

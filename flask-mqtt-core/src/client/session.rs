@@ -14,6 +14,7 @@ use crate::event::Event;
 use crate::handle::input::Input;
 use crate::handle::Mqtt;
 use crate::message::Message;
+use crate::qos::QoS;
 use crate::visible::report;
 
 /// What the driver task works with.
@@ -110,8 +111,15 @@ impl Session {
     }
 
     /// [`Session::deliver`] for a message (the driver's path for every one, without
-    /// moving it into and out of an [`Input`]).
+    /// moving it into and out of an [`Input`]). The one place a message taken from Paho
+    /// is counted as received (`mqtt_messages_received_total`), by the driver's loop and
+    /// by a stop reading the inputs itself alike.
     pub(super) fn deliver_message(&mut self, m: paho_mqtt::Message) {
+        if let Some(metrics) = &self.mqtt.shared.metrics {
+            // Counted on arrival, once: a message that waits for `Mqtt::ready` comes back
+            // through `Session::resume`, not through here.
+            metrics.received(QoS::from_paho(m.qos()));
+        }
         if !self.straight() {
             if let Some(t) = m.ack_token() {
                 // The broker counts it in its in-flight window from now on.
