@@ -15,6 +15,7 @@ mod supervise;
 mod trace;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use self::paho::PahoOutbound;
 use self::session::Session;
 use self::shutdown::{SHUTDOWN_STEPS, SHUTDOWN_TIMEOUT};
-use self::supervise::supervise;
+use self::supervise::{supervise, thread_panicked};
 use crate::ack::watermark::Watermark;
 use crate::ack::window::Window;
 use crate::config::{Config, ConnectMode, ProtocolVersion};
@@ -256,21 +257,32 @@ const RUNTIME_STOP: Duration = Duration::from_secs(1);
 /// The client's thread: runs `driver` on `rt`, then stops the runtime (at most
 /// [`RUNTIME_STOP`]) and ends the client ([`Shared::end`]), if a handle still holds it.
 /// Also when `driver` panics outside the driver task (which `supervise` catches): while
-/// dispatch or the session is being set up. The panic then goes on unwinding the thread,
-/// but the client has ended: what its connection owed is no longer counted, and what
-/// waits for the end (publishes, requests, SUBSCRIBE answers) returns.
+/// dispatch or the session is being set up. That panic is reported as `supervise`
+/// reports the driver task's (said visibly, the client closed, its health saying why)
+/// and ends there: the thread then stops the runtime and ends the client as after a
+/// return, so that what its connection owed is no longer counted and what waits for the
+/// end (publishes, requests, SUBSCRIBE answers) returns.
 fn run_thread(rt: Runtime, client: Weak<Shared>, driver: impl Future<Output = ()>) {
     let ending = Ending {
         rt: Some(rt),
         client,
     };
-    if let Some(rt) = &ending.rt {
-        rt.block_on(driver);
+    let Some(rt) = &ending.rt else {
+        return;
+    };
+    // Caught rather than left to unwind the thread: as `supervise` does for the driver
+    // task, the panic is reported and disposed of here (`panic_message` drops a payload
+    // whose drop panics safely); nothing joins the thread to read its outcome. `driver`
+    // is dropped while unwinding, and nothing of it is used afterwards.
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(driver)));
+    if let Err(payload) = ran {
+        thread_panicked(payload, ending.client.upgrade().as_deref());
     }
 }
 
-/// Ends a client when dropped, on every way out of its thread (a return, a panic): stops
-/// its runtime (at most [`RUNTIME_STOP`]), then calls [`Shared::end`].
+/// Ends a client when dropped, on every way out of its thread (a return, a panic that
+/// [`run_thread`] could not catch): stops its runtime (at most [`RUNTIME_STOP`]), then
+/// calls [`Shared::end`].
 struct Ending {
     rt: Option<Runtime>,
     client: Weak<Shared>,
@@ -336,18 +348,25 @@ impl Drop for Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handle::health::ConnectionState;
     use crate::handle::outbound::fake::{connected_with_request, Fake};
+    use crate::sync::lock;
 
     /// A panic on the client's thread outside the driver task (setting up dispatch or
-    /// the session, which `supervise` does not catch) still ends the client once its
-    /// runtime has stopped: what its connection owed is no longer counted, and what waits
-    /// for the end (here a request waiting for its reply) returns. Before, the panic
-    /// skipped `Shared::end`: `unacknowledged_messages()` stayed 2 and the request
-    /// waited until its own timeout.
+    /// the session, which `supervise` does not catch) is reported as `supervise` reports
+    /// the driver task's: said where a user sees it without a logger, the client closed
+    /// (a publish fails at once, sending nothing) and its health saying why. And the
+    /// client still ends once its runtime has stopped: what its connection owed is no
+    /// longer counted, and what waits for the end (here a request waiting for its reply)
+    /// returns. Before, the panic skipped `Shared::end`: `unacknowledged_messages()`
+    /// stayed 2 and the request waited until its own timeout; then it ended the client
+    /// but said nothing, and the client was neither closed nor faulted.
     #[tokio::test]
     async fn a_panic_on_the_clients_thread_still_ends_the_client() {
         const DEADLINE: Duration = Duration::from_secs(10);
-        let (mqtt, request) = connected_with_request(Fake::default(), None, DEADLINE * 60);
+        let fake = Fake::default();
+        let sent = fake.sent();
+        let (mqtt, request) = connected_with_request(fake, None, DEADLINE * 60);
         for id in 1..=2 {
             let token = paho_mqtt::AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 1);
             mqtt.shared.acks.wait(token);
@@ -362,14 +381,36 @@ mod tests {
         let client = Arc::downgrade(&mqtt.shared);
         let thread = std::thread::spawn(move || {
             run_thread(rt, client, async {
-                panic!("setting up the driver failed");
+                panic!("setting up the driver failed: thread-panic-test");
             });
         });
         let joined = tokio::task::spawn_blocking(move || thread.join());
-        let joined = tokio::time::timeout(DEADLINE, joined).await;
+        let joined = tokio::time::timeout(DEADLINE, joined)
+            .await
+            .expect("the client's thread ends")
+            .unwrap();
+        // Seen without a logger (these tests install none): on stderr.
+        assert_eq!(
+            crate::visible::said::containing("thread-panic-test"),
+            ["ERROR flask_mqtt::client: the MQTT client stopped: its thread panicked: setting up the driver failed: thread-panic-test"]
+        );
+        let health = mqtt.health();
+        assert_eq!(health.state(), ConnectionState::Closed);
+        assert_eq!(
+            health.fault(),
+            Some("the MQTT client stopped: its thread panicked: setting up the driver failed: thread-panic-test")
+        );
+        assert!(!mqtt.is_connected());
+        let published = tokio::time::timeout(DEADLINE, mqtt.publish("after/panic", "x"))
+            .await
+            .expect("a publish on a closed client returns at once");
+        assert!(matches!(published, Err(Error::Closed)), "{published:?}");
         assert!(
-            matches!(joined, Ok(Ok(Err(_)))),
-            "the thread ended with the panic"
+            !lock(&sent)
+                .published
+                .iter()
+                .any(|m| m.topic() == "after/panic"),
+            "a closed client hands no publish to Paho"
         );
         let answer = tokio::time::timeout(DEADLINE, request)
             .await
@@ -382,5 +423,9 @@ mod tests {
             "owed by a connection that ended with the client's thread"
         );
         assert!(*mqtt.shared.ended.borrow());
+        assert!(
+            joined.is_ok(),
+            "the panic, reported, does not go on unwinding the thread"
+        );
     }
 }

@@ -2,11 +2,13 @@
 //! the client "connecting" forever with nothing said, nor acknowledge messages whose
 //! calls die with it.
 
+use std::any::Any;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 
 use crate::event::log::CLIENT_TARGET;
 use crate::handle::health::ConnectionState;
+use crate::handle::shared::Shared;
 use crate::handle::Mqtt;
 use crate::handler::panic_message;
 use crate::visible::report;
@@ -27,9 +29,33 @@ pub(super) async fn supervise(driver: impl Future<Output = ()> + Send + 'static,
     } else {
         "the MQTT client stopped: its driver task was cancelled".to_owned()
     };
+    stopped(&mqtt.shared, why);
+}
+
+/// Reports a panic on the client's thread outside the driver task (while dispatch or
+/// the session is being set up, which [`supervise`] does not see) as [`supervise`]
+/// reports the driver task's: said with its message (on stderr when no logger shows
+/// it), the client closed, its health saying why; only said if no handle holds the
+/// client any more (`shared` is `None`). `payload` is disposed of as a handler's is
+/// ([`panic_message`]).
+pub(super) fn thread_panicked(payload: Box<dyn Any + Send>, shared: Option<&Shared>) {
+    let why = format!(
+        "the MQTT client stopped: its thread panicked: {}",
+        panic_message(payload)
+    );
+    match shared {
+        Some(shared) => stopped(shared, why),
+        None => {
+            report(CLIENT_TARGET, log::Level::Error, &why);
+        }
+    }
+}
+
+/// The client stopped for good, for the reason `why`: says it, closes the client and
+/// puts `why` in its health.
+fn stopped(shared: &Shared, why: String) {
     // The client is gone for good: a program without a logger must see it too.
     report(CLIENT_TARGET, log::Level::Error, &why);
-    let shared = &mqtt.shared;
     // Calls still queued or running are dropped with the runtime: none of their messages
     // may be acknowledged now (the connection is still up), so the broker sends them
     // again to the next session instead of counting them handled.
