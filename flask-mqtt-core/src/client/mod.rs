@@ -16,8 +16,9 @@ mod trace;
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, oneshot};
@@ -308,6 +309,9 @@ impl Drop for Client {
         let Some(thread) = self.thread.take() else {
             return;
         };
+        // Runs on ordinary threads (actix workers shutting down, `main`), never on a Paho
+        // callback thread: blocks until the client has stopped, bounded by `STOP_BOUND`.
+        let deadline = Instant::now() + STOP_BOUND;
         let (tx, rx) = std::sync::mpsc::channel();
         if self
             .mqtt
@@ -319,29 +323,37 @@ impl Drop for Client {
             })
             .is_ok()
         {
-            // Runs on ordinary threads (actix workers shutting down, `main`), never on a
-            // Paho callback thread: block until the shutdown is over, bounded.
-            if rx.recv_timeout(STOP_WAIT).is_ok() {
+            match rx.recv_timeout(STOP_WAIT) {
                 // `done` (`Done::Blocking`) is answered as the stop's last step, the
                 // handlers drained: the driver returns right after it (dropping its
                 // session), then the thread stops its runtime (at most `RUNTIME_STOP`)
                 // and ends the client.
-                let _ = thread.join();
+                Ok(()) => {
+                    let _ = thread.join();
+                }
+                // The driver task died without answering (a panic drops `done`): the
+                // thread still reports it, stops its runtime and ends the client.
+                Err(RecvTimeoutError::Disconnected) => join_by(thread, deadline),
+                // The stop took longer than `STOP_WAIT`: the thread is not waited for,
+                // it stops its runtime and ends the client on its own.
+                Err(RecvTimeoutError::Timeout) => {}
             }
-            // Otherwise the stop took longer than `STOP_WAIT`, or the driver task died
-            // without answering (a panic drops `done`): the thread is not waited for,
-            // it stops its runtime and ends the client on its own.
         } else {
             // A shutdown is already under way (`Mqtt::disconnect()`, maybe from inside a
             // handler): wait, bounded, for it to finish draining the handlers too.
-            let deadline = std::time::Instant::now() + STOP_BOUND;
-            while !thread.is_finished() && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if thread.is_finished() {
-                let _ = thread.join();
-            }
+            join_by(thread, deadline);
         }
+    }
+}
+
+/// Joins the client's `thread` once it has finished, if it does by `deadline`; otherwise
+/// leaves it to end on its own.
+fn join_by(thread: std::thread::JoinHandle<()>, deadline: Instant) {
+    while !thread.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if thread.is_finished() {
+        let _ = thread.join();
     }
 }
 
@@ -349,7 +361,7 @@ impl Drop for Client {
 mod tests {
     use super::*;
     use crate::handle::health::ConnectionState;
-    use crate::handle::outbound::fake::{connected_with_request, Fake};
+    use crate::handle::outbound::fake::{client_and_input, connected_with_request, Fake};
     use crate::sync::lock;
 
     /// A panic on the client's thread outside the driver task (setting up dispatch or
@@ -426,6 +438,54 @@ mod tests {
         assert!(
             joined.is_ok(),
             "the panic, reported, does not go on unwinding the thread"
+        );
+    }
+
+    /// Dropping a client whose driver task dies without answering the stop (a panic drops
+    /// its `done`) waits, bounded, for the client's thread: when `drop` returns, the
+    /// thread has stopped its runtime and ended the client. Before, `drop` returned at
+    /// once, the client not ended yet.
+    #[tokio::test]
+    async fn dropping_a_client_whose_driver_panics_at_the_stop_waits_for_its_end() {
+        // How long the thread takes, after the panic, to stop its runtime and end the
+        // client, unless the test has already looked: far longer than `drop` takes
+        // without waiting, far shorter than its bound (`STOP_BOUND`).
+        const SLOW_STOP: Duration = Duration::from_secs(1);
+        let (mqtt, mut inputs) = client_and_input(Fake::default(), Config::default(), &[]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let (looked, slow_stop) = std::sync::mpsc::channel::<()>();
+        let (client, driver_mqtt) = (Arc::downgrade(&mqtt.shared), mqtt.clone());
+        let thread = std::thread::spawn(move || {
+            run_thread(rt, client, async move {
+                let driving = async move {
+                    // Dropped with the panic: what `drop` waits for never comes.
+                    let _stop = inputs.recv().await;
+                    panic!("stopping failed: driver-panic-at-stop-test");
+                };
+                supervise(driving, &driver_mqtt).await;
+                // The thread goes on slowly (a runtime slow to stop): until the test has
+                // looked, or `SLOW_STOP` has passed.
+                let _ = slow_stop.recv_timeout(SLOW_STOP);
+            });
+        });
+        let client = Client {
+            mqtt: mqtt.clone(),
+            thread: Some(thread),
+        };
+        tokio::task::spawn_blocking(move || drop(client))
+            .await
+            .unwrap();
+        let ended = *mqtt.shared.ended.borrow();
+        let _ = looked.send(());
+        assert!(
+            ended,
+            "dropping the client returned before its thread had ended the client"
+        );
+        assert_eq!(
+            crate::visible::said::containing("driver-panic-at-stop-test"),
+            ["ERROR flask_mqtt::client: the MQTT client stopped: its driver task panicked: stopping failed: driver-panic-at-stop-test"]
         );
     }
 }
