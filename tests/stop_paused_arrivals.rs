@@ -9,9 +9,14 @@
 //! The stop's graceful loop must be running when the messages arrive: the client holds a
 //! shared subscription, so the stop leaves its group and then reads its inputs until
 //! nothing of the group has come for a while (at least 50 ms), while a publisher sends to
-//! the client's plain subscription every few milliseconds. Mosquitto's in-flight window
-//! (20) is not filled before the stop: it starts at the first message the client takes
-//! (the one held first, `PausedClient`).
+//! the client's plain subscription every few milliseconds. The publisher starts only once
+//! the stop has begun (its "stopping before the app was ready" line, which the one
+//! message held first, `PausedClient`, makes it say): a paused client acknowledges
+//! nothing, so Mosquitto's in-flight window (20, that first message in it) would be full
+//! some 65 ms after a publisher started earlier, and a stop that reached its loop later
+//! than that (the test's thread descheduled on a loaded machine) would see nothing
+//! arrive. Started with the stop, the publisher has 19 places left, far more than the
+//! first arrival needs.
 //!
 //! Not vacuous: the test sees messages arrive during the stop's loop (the client's
 //! unacknowledged count above 0 between the stop's leaving what waited before it and its
@@ -61,13 +66,16 @@ fn a_stop_before_ready_is_not_held_by_messages_arriving_during_it() {
         id, client, app, ..
     } = PausedClient::holding(&broker, &observer, "stop-paused", 1, T);
 
-    // Publishes until told to stop, paced so that the broker's window (20) lasts well
-    // beyond the stop's quiet period.
+    // Once the stop has begun, publishes until told to stop (paced: the broker's window
+    // of 20 lasts beyond the stop's quiet period). A stop that never says it began is the
+    // main thread's to report (nothing arrives during it): then this returns.
     let publishing = Arc::new(AtomicBool::new(true));
     let publisher = {
         let publishing = Arc::clone(&publishing);
         let topic = format!("stop-paused/{id}");
         std::thread::spawn(move || {
+            let began = || CLIENT.snapshot().iter().any(|l| l.starts_with(NOT_READY));
+            wait_until(T, || began() || !publishing.load(Ordering::SeqCst));
             let mut n = 1u32;
             while publishing.load(Ordering::SeqCst) {
                 observer.publish(&format!("{topic}/{n}"), "", 1);
@@ -76,10 +84,6 @@ fn a_stop_before_ready_is_not_held_by_messages_arriving_during_it() {
             }
         })
     };
-    assert!(
-        wait_until(T, || app.unacknowledged_messages() >= 2),
-        "no message of the publisher reached the paused client"
-    );
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -89,6 +93,8 @@ fn a_stop_before_ready_is_not_held_by_messages_arriving_during_it() {
     let (stopped, arrived) = rt.block_on(async {
         let mut stop = pin!(tokio::time::timeout(T, client.shutdown()));
         let mut tick = tokio::time::interval(Duration::from_millis(1));
+        // Late (the thread descheduled), one look, not a burst of them.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         // The most messages seen waiting during the stop's loop.
         let mut arrived = 0;
         loop {
