@@ -368,11 +368,11 @@ mod tests {
     /// the session, which `supervise` does not catch) is reported as `supervise` reports
     /// the driver task's: said where a user sees it without a logger, the client closed
     /// (a publish fails at once, sending nothing) and its health saying why. And the
-    /// client still ends once its runtime has stopped: what its connection owed is no
-    /// longer counted, and what waits for the end (here a request waiting for its reply)
-    /// returns. Before, the panic skipped `Shared::end`: `unacknowledged_messages()`
-    /// stayed 2 and the request waited until its own timeout; then it ended the client
-    /// but said nothing, and the client was neither closed nor faulted.
+    /// client still ends: what its connection owed is no longer counted, and what waits
+    /// for the end (here a request waiting for its reply) returns. Before, the panic
+    /// skipped `Shared::end`: `unacknowledged_messages()` stayed 2 and the request waited
+    /// until its own timeout; then it ended the client but said nothing, and the client
+    /// was neither closed nor faulted.
     #[tokio::test]
     async fn a_panic_on_the_clients_thread_still_ends_the_client() {
         const DEADLINE: Duration = Duration::from_secs(10);
@@ -384,9 +384,13 @@ mod tests {
             mqtt.shared.acks.wait(token);
         }
         assert_eq!(mqtt.unacknowledged_messages(), 2);
-        while mqtt.pending_requests() == 0 {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(DEADLINE, async {
+            while mqtt.pending_requests() == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the request is pending (waits for its reply)");
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();

@@ -300,9 +300,13 @@ mod tests {
     #[tokio::test]
     async fn a_request_times_out_across_a_reconnect() {
         let (mqtt, waiting) = connected_with_request(Fake::default(), None, TIMEOUT);
-        while mqtt.pending_requests() == 0 {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(DEADLINE, async {
+            while mqtt.pending_requests() == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the request is pending");
         mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
         tokio::task::yield_now().await;
         mqtt.shared.set_state(ConnectionState::Connected, |_| {});
@@ -323,9 +327,13 @@ mod tests {
         let fake = Fake::default();
         let sent = fake.sent();
         let (mqtt, waiting) = connected_with_request(fake, None, DEADLINE);
-        while lock(&sent).published.is_empty() {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(DEADLINE, async {
+            while lock(&sent).published.is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the request is published");
         let own = mqtt.shared.requests.own_topic().to_owned();
         assert_eq!(lock(&sent).subscribed, std::slice::from_ref(&own));
         mqtt.shared.set_state(ConnectionState::Reconnecting, |_| {});
@@ -475,13 +483,21 @@ mod tests {
             })
         };
         let first = ask();
-        while lock(&sent).subscribed.is_empty() {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(DEADLINE, async {
+            while lock(&sent).subscribed.is_empty() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the first request's reply-topic SUBSCRIBE is sent");
         let second = ask();
-        while mqtt.pending_requests() < 2 {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(DEADLINE, async {
+            while mqtt.pending_requests() < 2 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("both requests are pending");
         answer.notify_one();
         for waiting in [first, second] {
             let res = tokio::time::timeout(DEADLINE / 2, waiting).await;
@@ -505,9 +521,13 @@ mod tests {
             let mqtt = mqtt.clone();
             async move { mqtt.request("a/b", "?").await }
         });
-        while mqtt.pending_requests() == 0 {
-            tokio::task::yield_now().await;
-        }
+        tokio::time::timeout(DEADLINE, async {
+            while mqtt.pending_requests() == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the request is pending");
         // The stop: `closed` first, then Paho fails what was in flight.
         mqtt.shared.closed.store(true, Ordering::SeqCst);
         cut.notify_one();
