@@ -195,29 +195,47 @@ impl Client {
             mqtt,
             thread: Some(thread),
         };
-        if let Some(rx) = first {
-            // Connect mode `required`: the caller (startup code, not a Paho thread) waits.
-            // Every broker of the list may take the whole timeout.
-            let timeout = client.mqtt.shared.config.first_connect_budget();
-            let uri = crate::error::shown_uri(&client.mqtt.shared.uri);
-            let outcome = match rx.recv_timeout(timeout) {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ConnectError::Unreachable {
-                    uri: uri.clone(),
-                    reason: format!("no answer within {timeout:?}"),
-                }),
-            };
-            if let Err(source) = outcome {
-                let prefix = client.mqtt.shared.config.prefix().to_owned();
-                drop(client);
-                return Err(Error::ConnectRequired {
+        match first {
+            Some(rx) => client.first_connected(&rx),
+            None => Ok(client),
+        }
+    }
+
+    /// Connect mode `required`: waits for the first connection's outcome, which the
+    /// driver sends on `rx`, and returns the client if it connected; otherwise stops it
+    /// and returns why ([`Error::ConnectRequired`]). The caller is startup code, not a
+    /// Paho thread; every broker of the list may take the whole timeout.
+    fn first_connected(
+        self,
+        rx: &std::sync::mpsc::Receiver<std::result::Result<(), ConnectError>>,
+    ) -> Result<Client> {
+        let timeout = self.mqtt.shared.config.first_connect_budget();
+        let uri = crate::error::shown_uri(&self.mqtt.shared.uri);
+        let outcome = match rx.recv_timeout(timeout) {
+            Ok(outcome) => outcome,
+            Err(RecvTimeoutError::Timeout) => Err(ConnectError::Unreachable {
+                uri: uri.clone(),
+                reason: format!("no answer within {timeout:?}"),
+            }),
+            // The driver dropped its sender unanswered: it or the client's thread
+            // panicked (said, as an error, where a user sees it without a logger too).
+            Err(RecvTimeoutError::Disconnected) => Err(ConnectError::Unreachable {
+                uri: uri.clone(),
+                reason: CUT_SHORT.to_owned(),
+            }),
+        };
+        match outcome {
+            Ok(()) => Ok(self),
+            Err(source) => {
+                let prefix = self.mqtt.shared.config.prefix().to_owned();
+                drop(self);
+                Err(Error::ConnectRequired {
                     uri,
                     source,
                     prefix,
-                });
+                })
             }
         }
-        Ok(client)
     }
 
     /// A handle to the client.
@@ -245,6 +263,11 @@ impl Client {
         }
     }
 }
+
+/// Why a start in connect mode `required` failed when the client stopped before its
+/// first connection's outcome (a panic on its thread or in its driver task, reported).
+const CUT_SHORT: &str =
+    "the client stopped before the first connection's outcome; see the error logged";
 
 /// How long dropping a [`Client`] waits for its stop: every step at its bound, and a
 /// second's margin.
@@ -339,8 +362,10 @@ impl Drop for Client {
                 Err(RecvTimeoutError::Timeout) => {}
             }
         } else {
-            // A shutdown is already under way (`Mqtt::disconnect()`, maybe from inside a
-            // handler): wait, bounded, for it to finish draining the handlers too.
+            // The driver no longer reads its inputs: a shutdown is already under way
+            // (`Mqtt::disconnect()`, maybe from inside a handler), or the driver is gone
+            // (it returned or panicked). Wait, bounded, for the thread to finish: to
+            // drain the handlers too, or to stop its runtime and end the client.
             join_by(thread, deadline);
         }
     }
@@ -490,6 +515,48 @@ mod tests {
         assert_eq!(
             crate::visible::said::containing("driver-panic-at-stop-test"),
             ["ERROR flask_mqtt::client: the MQTT client stopped: its driver task panicked: stopping failed: driver-panic-at-stop-test"]
+        );
+    }
+
+    /// Connect mode `required`, the client's thread panicking before the first
+    /// connection's outcome (setting up the driver, which holds the outcome's sender):
+    /// the start fails at once and says the client stopped. Before, it said "no answer
+    /// within" the whole first-connect budget, which it had not waited.
+    #[tokio::test]
+    async fn a_required_start_cut_short_by_a_panic_says_so() {
+        const DEADLINE: Duration = Duration::from_secs(10);
+        let (mqtt, inputs) = client_and_input(Fake::default(), Config::default(), &[]);
+        let (outcome, first) = std::sync::mpsc::channel::<std::result::Result<(), ConnectError>>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let client = Arc::downgrade(&mqtt.shared);
+        let thread = std::thread::spawn(move || {
+            run_thread(rt, client, async move {
+                // Dropped with the panic, unanswered.
+                let _driver = (outcome, inputs);
+                panic!("setting up the driver failed: first-outcome-test");
+            });
+        });
+        let client = Client {
+            mqtt: mqtt.clone(),
+            thread: Some(thread),
+        };
+        let started = tokio::task::spawn_blocking(move || client.first_connected(&first));
+        let started = tokio::time::timeout(DEADLINE, started)
+            .await
+            .expect("the start returns once the client's thread has ended")
+            .unwrap();
+        let Err(Error::ConnectRequired { source, .. }) = started else {
+            panic!("the start did not fail with `ConnectRequired`: {started:?}");
+        };
+        assert!(
+            matches!(&source, ConnectError::Unreachable { reason, .. } if reason == CUT_SHORT),
+            "{source}"
+        );
+        assert_eq!(
+            crate::visible::said::containing("first-outcome-test"),
+            ["ERROR flask_mqtt::client: the MQTT client stopped: its thread panicked: setting up the driver failed: first-outcome-test"]
         );
     }
 }
