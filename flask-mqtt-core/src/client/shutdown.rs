@@ -178,7 +178,9 @@ pub(super) async fn shutdown(
                 _ = tick.tick() => {}
                 _ = tokio::time::sleep_until(deadline), if leaving.is_none() => {
                     // What the stop waited for (`held`, as `owed` above), and apart from
-                    // it the messages waiting for the app, which it did not wait for.
+                    // it the messages not yet handed to handlers: waiting for
+                    // `Mqtt::ready` (not waited for), or for its signal queued behind
+                    // this stop (waited for, `unheld` above: the app is ready then).
                     let waiting = shared.acks.waiting();
                     mqtt.emit_visible(
                         LogLevel::Warning,
@@ -187,7 +189,7 @@ pub(super) async fn shutdown(
                             shared.unsent.load(Ordering::SeqCst),
                             shared.acks.held(),
                             if waiting > 0 {
-                                format!("; {waiting} more waiting for the app to be ready (`Mqtt::ready`), not acknowledged either")
+                                format!("; {waiting} more not yet handed to handlers (waiting for `Mqtt::ready` or its signal), not acknowledged either")
                             } else {
                                 String::new()
                             },
@@ -561,7 +563,9 @@ mod tests {
             "{said:?}"
         );
         assert!(
-            said[0].contains("; 2 more waiting for the app to be ready (`Mqtt::ready`)"),
+            said[0].contains(
+                "; 2 more not yet handed to handlers (waiting for `Mqtt::ready` or its signal)"
+            ),
             "{said:?}"
         );
     }
