@@ -44,7 +44,8 @@ impl PausedClient {
     /// still be on the wire). The app's handlers must subscribe to `<prefix>/+/+` (QoS 1)
     /// or a filter covering it.
     ///
-    /// Panics, with what it saw, if any step takes longer than `timeout`.
+    /// Panics, with what it saw, if the SUBACK or the messages do not come within
+    /// `timeout`; if the client does not start.
     pub fn holding(
         broker: &Broker,
         publisher: &Observer,

@@ -311,7 +311,7 @@ impl Call {
     /// `nack_on_error`, the release if the handler failed; for a `manual` handler that
     /// succeeded without giving its `mqtt::Ack`, the release), the report to `reports`
     /// (timed from `started`, ticks), then its hold on the message's acknowledgement and
-    /// its context (the event completes only once the call is reported).
+    /// its context (the event may complete only after the call is reported, if it is).
     /// Returns when it ended and how long it took.
     pub(super) fn finish(
         self,
