@@ -983,6 +983,10 @@ int MQTTPacket_send_publish(Publish* pack, int dup, int qos, int retained, netwo
 		rc = MQTTPacket_sends(net, header, &packetbufs, pack->MQTTVersion);
 		memcpy(pack->mask, packetbufs.mask, sizeof(pack->mask));
 	}
+	/* flask-mqtt patch 25 (docs/paho-fork.md, "the payload formatted only for a line
+	 * written"): Log's own test first, so that the payload is not formatted for a line
+	 * Log would drop (every message, at the default level) */
+	if (LOG_PROTOCOL >= trace_settings.trace_level)
 	{
 		#define buflen 30
 		char buf[buflen];

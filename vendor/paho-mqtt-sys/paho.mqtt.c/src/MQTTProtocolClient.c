@@ -418,6 +418,10 @@ int MQTTProtocol_handlePublishes(void* pack, SOCKET sock)
 	clientid = client->clientID;
 
 	/* Format and print publish data to trace */
+	/* flask-mqtt patch 25 (docs/paho-fork.md, "the payload formatted only for a line
+	 * written"): Log's own test first, so that the payload is not formatted for a line
+	 * Log would drop (every message, at the default level) */
+	if (LOG_PROTOCOL >= trace_settings.trace_level)
 	{
 		#define buflen 30
 		char buf[buflen];
