@@ -441,6 +441,15 @@ pub enum ConnectError {
         /// What went wrong, in Paho's words.
         reason: String,
     },
+    /// The client stopped before its first connection's outcome (connect mode
+    /// `required`): no network failure, but a panic on its thread or in its driver task
+    /// (logged as an error), or a stop asked for meanwhile (`Mqtt::disconnect()` from a
+    /// handler during start-up, which logs no error).
+    #[error(
+        "the client stopped before its first connection's outcome \
+         (a panic while it started is logged as an error)"
+    )]
+    Stopped,
 }
 
 /// An MQTT 3.1.1 refusal ([`ConnectError::Refused`]): the broker's return code, and the

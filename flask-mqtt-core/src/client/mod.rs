@@ -218,11 +218,9 @@ impl Client {
                 reason: format!("no answer within {timeout:?}"),
             }),
             // The driver dropped its sender unanswered: it or the client's thread
-            // panicked (said, as an error, where a user sees it without a logger too).
-            Err(RecvTimeoutError::Disconnected) => Err(ConnectError::Unreachable {
-                uri: uri.clone(),
-                reason: CUT_SHORT.to_owned(),
-            }),
+            // panicked (said, as an error, where a user sees it without a logger too),
+            // or the client was stopped meanwhile.
+            Err(RecvTimeoutError::Disconnected) => Err(ConnectError::Stopped),
         };
         match outcome {
             Ok(()) => Ok(self),
@@ -263,11 +261,6 @@ impl Client {
         }
     }
 }
-
-/// Why a start in connect mode `required` failed when the client stopped before its
-/// first connection's outcome (a panic on its thread or in its driver task, reported).
-const CUT_SHORT: &str =
-    "the client stopped before the first connection's outcome; see the error logged";
 
 /// How long dropping a [`Client`] waits for its stop: every step at its bound, and a
 /// second's margin.
@@ -551,8 +544,8 @@ mod tests {
             panic!("the start did not fail with `ConnectRequired`: {started:?}");
         };
         assert!(
-            matches!(&source, ConnectError::Unreachable { reason, .. } if reason == CUT_SHORT),
-            "{source}"
+            matches!(&source, ConnectError::Stopped),
+            "not `ConnectError::Stopped`: {source}"
         );
         assert_eq!(
             crate::visible::said::containing("first-outcome-test"),
