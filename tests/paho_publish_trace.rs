@@ -16,7 +16,8 @@ use paho::ffi_trace_level;
 
 const T: Duration = Duration::from_secs(10);
 
-/// A payload of 47 bytes, two of them unprintable, longer than Paho's excerpt.
+/// A payload of 47 bytes for `qos` (49 for `quiet`), two of them unprintable, longer than
+/// Paho's excerpt.
 fn payload(word: &str, qos: i32) -> Vec<u8> {
     let mut p = format!("{word} {qos} ").into_bytes();
     p.extend_from_slice(b"\x00\xff and a tail that runs past thirty bytes");
@@ -106,9 +107,5 @@ fn publish_lines_at_protocol_level_quote_the_payload_sent_and_received() {
     assert!(
         missing.is_empty(),
         "no PUBLISH line ending with the payload's excerpt for {missing:?}; lines: {seen:#?}"
-    );
-    assert!(
-        seen.iter().all(|l| !l.contains("quiet")),
-        "a PUBLISH of the ERROR-level round was written: {seen:#?}"
     );
 }

@@ -86,6 +86,8 @@ fn messages_taken_during_a_graceful_stop_count_as_received() {
         let mut stop = pin!(client.shutdown());
         // Its first poll queues the stop request: what arrives from now on is the stop's.
         assert!(futures::poll!(stop.as_mut()).is_pending());
+        // The stop's `SHUTDOWN_TIMEOUT` runs from here, not from the last publish.
+        let asked = std::time::Instant::now();
         for i in 0..DURING {
             publisher.publish(&format!("stop-count/{id}/{i}"), "", 1);
         }
@@ -93,7 +95,7 @@ fn messages_taken_during_a_graceful_stop_count_as_received() {
         // the stop stops waiting for it.
         let all = || app.unacknowledged_messages() == DURING + 1;
         assert!(
-            wait_until_async(SHUTDOWN_TIMEOUT, all).await,
+            wait_until_async(SHUTDOWN_TIMEOUT.saturating_sub(asked.elapsed()), all).await,
             "{} of {} messages taken by the stopping client within its SHUTDOWN_TIMEOUT \
              ({SHUTDOWN_TIMEOUT:?}), after which it no longer waits for the gated call: {}",
             app.unacknowledged_messages(),

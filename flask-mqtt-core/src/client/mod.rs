@@ -274,9 +274,9 @@ const RUNTIME_STOP: Duration = Duration::from_secs(1);
 
 /// The client's thread: runs `driver` on `rt`, then stops the runtime (at most
 /// [`RUNTIME_STOP`]) and ends the client ([`Shared::end`]), if a handle still holds it.
-/// Also when `driver` panics outside the driver task (which `supervise` catches): while
-/// dispatch or the session is being set up. That panic is reported as `supervise`
-/// reports the driver task's (said visibly, the client closed, its health saying why)
+/// Also when `driver` panics outside the driver task (whose own panics `supervise`
+/// catches): while dispatch or the session is being set up. That panic is reported as
+/// `supervise` reports the driver task's (said visibly, the client closed, its health saying why)
 /// and ends there: the thread then stops the runtime and ends the client as after a
 /// return, so that what its connection owed is no longer counted and what waits for the
 /// end (publishes, requests, SUBSCRIBE answers) returns.
