@@ -12,6 +12,8 @@ mod reaper;
 mod session;
 mod shutdown;
 mod supervise;
+#[cfg(test)]
+mod test_support;
 mod trace;
 
 use std::future::Future;

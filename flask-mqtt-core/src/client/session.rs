@@ -266,6 +266,7 @@ mod tests {
 
     use super::*;
     use crate::ack::test_support::{Recorder, Settled};
+    use crate::client::test_support::test_session;
     use crate::event::HandlerKind;
     use crate::extract::context::EventContext;
     use crate::handle::outbound::fake::{client_and_input, Fake};
@@ -302,9 +303,7 @@ mod tests {
         mqtt.shared.ready.send_replace(false);
         let watch = Arc::new(Watch::default());
         let handlers = Handler::new(&RECORD, RECORD.name()).into_iter().collect();
-        let dispatcher = Dispatcher::start(handlers, Some(Arc::clone(&watch) as _));
-        let paho = paho_mqtt::AsyncClient::new("tcp://127.0.0.1:1").unwrap();
-        let mut session = Session::new(mqtt.clone(), paho, dispatcher, None);
+        let mut session = test_session(&mqtt, handlers, Some(Arc::clone(&watch) as _));
         let message = |topic: &str| {
             Input::Message(paho_mqtt::Message::new(
                 topic,

@@ -471,6 +471,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+    use crate::client::test_support::{stop_blocking, test_session};
     use crate::handle::outbound::fake::{subscribed_client, Fake, HeldUnsubacks, Unsubacks};
 
     #[test]
@@ -544,16 +545,7 @@ mod tests {
             let token = paho_mqtt::AckToken::from_parts(id, paho_mqtt::QoS::AtLeastOnce, 1);
             mqtt.shared.acks.wait(token);
         }
-        let dispatcher = crate::dispatch::Dispatcher::start(Vec::new(), None);
-        let paho = paho_mqtt::AsyncClient::new("tcp://127.0.0.1:1").unwrap();
-        let session = Session::new(mqtt.clone(), paho, dispatcher, None);
-        let (done, stopped) = std::sync::mpsc::channel();
-        let link = Link {
-            up: true,
-            connecting: false,
-        };
-        shutdown(session, rx, link, Done::Blocking(done), true).await;
-        assert!(stopped.try_recv().is_ok(), "the stop was not answered");
+        stop_blocking(test_session(&mqtt, Vec::new(), None), rx, true).await;
         let said = crate::visible::said::containing("(7 publishes unacknowledged");
         assert_eq!(said.len(), 1, "{said:?}");
         assert!(
@@ -723,15 +715,7 @@ mod tests {
         };
         let (mqtt, rx) = client_and_input(fake, config, &["$share/g/jobs"]);
         announcing(&mqtt, 100_000);
-        let paho = paho_mqtt::AsyncClient::new(
-            paho_mqtt::CreateOptionsBuilder::new()
-                .server_uri("tcp://127.0.0.1:1")
-                .persistence(paho_mqtt::PersistenceType::None)
-                .finalize(),
-        )
-        .unwrap();
-        let dispatcher = crate::dispatch::Dispatcher::start(Vec::new(), None);
-        let session = Session::new(mqtt.clone(), paho, dispatcher, None);
+        let session = test_session(&mqtt, Vec::new(), None);
         let (first_done, first) = std::sync::mpsc::channel();
         let link = Link {
             up: true,
@@ -808,9 +792,7 @@ mod tests {
         let handlers = Handler::new(&CLOSED_AT, CLOSED_AT.name())
             .into_iter()
             .collect();
-        let dispatcher = crate::dispatch::Dispatcher::start(handlers, None);
-        let paho = paho_mqtt::AsyncClient::new("tcp://127.0.0.1:1").unwrap();
-        let mut session = Session::new(mqtt.clone(), paho, dispatcher, None);
+        let mut session = test_session(&mqtt, handlers, None);
         for i in 0..3 {
             let m = paho_mqtt::Message::new(format!("stop-ready/{i}"), "", 0);
             assert!(session.deliver(Input::Message(m)).is_none());
@@ -818,13 +800,7 @@ mod tests {
         // The driver took the stop; `ready()` came after it: its `Input::Ready` waits in
         // the queue the stop reads.
         mqtt.ready();
-        let (done, stopped) = std::sync::mpsc::channel();
-        let link = Link {
-            up: false,
-            connecting: false,
-        };
-        shutdown(session, rx, link, Done::Blocking(done), true).await;
-        assert!(stopped.try_recv().is_ok(), "the stop was not answered");
+        stop_blocking(session, rx, false).await;
         assert_eq!(
             *lock(&CLOSED_AT_CALL),
             [false, false, false],
