@@ -278,32 +278,32 @@ const RUNTIME_STOP: Duration = Duration::from_secs(1);
 /// [`RUNTIME_STOP`]) and ends the client ([`Shared::end`]), if a handle still holds it.
 /// Also when `driver` panics outside the driver task (whose own panics `supervise`
 /// catches): while dispatch or the session is being set up. That panic is reported as
-/// `supervise` reports the driver task's (said visibly, the client closed, its health saying why)
-/// and ends there: the thread then stops the runtime and ends the client as after a
-/// return, so that what its connection owed is no longer counted and what waits for the
-/// end (publishes, requests, SUBSCRIBE answers) returns.
+/// `supervise` reports the driver task's (said visibly, the client closed, its health
+/// saying why) and ends there: the thread then stops the runtime and ends the client as
+/// after a return, so that what its connection owed is no longer counted and what waits
+/// for the end (publishes, requests, SUBSCRIBE answers) returns.
 fn run_thread(rt: Runtime, client: Weak<Shared>, driver: impl Future<Output = ()>) {
+    // Caught rather than left to unwind the thread: as `supervise` does for the driver
+    // task, the panic is reported and disposed of here (`panic_message` drops a payload
+    // whose drop panics safely); nothing joins the thread to read its outcome. `driver`
+    // is dropped while unwinding, and nothing of it is used afterwards. So nothing
+    // unwinds past this call, and `ending` can take the runtime after it.
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(driver)));
+    // From here on every way out, a panic while reporting one included, drops it.
     let ending = Ending {
         rt: Some(rt),
         client,
     };
-    let Some(rt) = &ending.rt else {
-        return;
-    };
-    // Caught rather than left to unwind the thread: as `supervise` does for the driver
-    // task, the panic is reported and disposed of here (`panic_message` drops a payload
-    // whose drop panics safely); nothing joins the thread to read its outcome. `driver`
-    // is dropped while unwinding, and nothing of it is used afterwards.
-    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(driver)));
     if let Err(payload) = ran {
         thread_panicked(payload, ending.client.upgrade().as_deref());
     }
 }
 
-/// Ends a client when dropped, on every way out of its thread (a return, a panic that
-/// [`run_thread`] could not catch): stops its runtime (at most [`RUNTIME_STOP`]), then
-/// calls [`Shared::end`].
+/// Ends a client when dropped, on every way out of its thread once its driver has run (a
+/// return, a panic while [`run_thread`] reports one): stops its runtime (at most
+/// [`RUNTIME_STOP`]), then calls [`Shared::end`].
 struct Ending {
+    /// Taken by the drop, which stops it.
     rt: Option<Runtime>,
     client: Weak<Shared>,
 }
