@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{unique, Broker};
+use flask_mqtt_tests::{connected_consumer, unique, Broker};
 use paho::{ffi_trace_level, TraceKey};
 
 const T: Duration = Duration::from_secs(10);
@@ -33,13 +33,7 @@ fn named_client(message: &str) -> Option<&str> {
 }
 
 fn exercise(cli: &paho::AsyncClient, id: &str) {
-    let opts = paho::ConnectOptionsBuilder::new()
-        .clean_session(true)
-        .finalize();
-    cli.connect(opts).wait_for(T).expect("connect");
-    let rx = cli.start_consuming();
-    let topic = format!("{id}/t");
-    cli.subscribe(&topic, 2).wait_for(T).expect("subscribe");
+    let (rx, topic) = connected_consumer(cli, id, T);
     for qos in [1, 2] {
         cli.publish(paho::Message::new(&topic, format!("{id} {qos}"), qos))
             .wait_for(T)

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{unique, Broker};
+use flask_mqtt_tests::{connected_consumer, unique, Broker};
 use paho::ffi_trace_level;
 
 const T: Duration = Duration::from_secs(10);
@@ -61,13 +61,7 @@ fn publish_lines_at_protocol_level_quote_the_payload_sent_and_received() {
     paho::set_client_trace_callback(ffi_trace_level::ERROR, move |line| {
         let _ = tx.lock().unwrap().send(line.message().to_owned());
     });
-    let opts = paho::ConnectOptionsBuilder::new()
-        .clean_session(true)
-        .finalize();
-    cli.connect(opts).wait_for(T).expect("connect");
-    let rx = cli.start_consuming();
-    let topic = format!("{id}/t");
-    cli.subscribe(&topic, 2).wait_for(T).expect("subscribe");
+    let (rx, topic) = connected_consumer(&cli, &id, T);
     round(&cli, &rx, &topic, "quiet");
 
     // Raised at run time, as flask-mqtt does when a client with `on_log` handlers starts.

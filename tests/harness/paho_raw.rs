@@ -1,5 +1,6 @@
 //! Paho clients for the tests of our Paho fork: [`paho_client`], a `paho_mqtt` client
-//! without persistence, and [`RawClient`], a client of Paho C's own API (`MQTTAsync_*`),
+//! without persistence ([`connected_consumer`] connects one to receive its own messages),
+//! and [`RawClient`], a client of Paho C's own API (`MQTTAsync_*`),
 //! for what the Rust crate does not let a test do (destroy a client whose connect is under
 //! way, set a proxy with a credential).
 
@@ -18,6 +19,26 @@ pub fn paho_client(uri: &str, id: &str) -> paho::AsyncClient {
         .persistence(paho::PersistenceType::None)
         .create_client()
         .unwrap()
+}
+
+/// Connects `cli` (clean session), starts consuming its messages and subscribes it at QoS 2
+/// to a topic of its own, `<id>/t`, each step within `within`; fails the test if one fails.
+/// Returns the channel its messages come on and the topic, for it to publish to itself.
+pub fn connected_consumer(
+    cli: &paho::AsyncClient,
+    id: &str,
+    within: Duration,
+) -> (paho::SyncReceiver<Option<paho::Message>>, String) {
+    let opts = paho::ConnectOptionsBuilder::new()
+        .clean_session(true)
+        .finalize();
+    cli.connect(opts).wait_for(within).expect("connect");
+    let rx = cli.start_consuming();
+    let topic = format!("{id}/t");
+    cli.subscribe(&topic, 2)
+        .wait_for(within)
+        .expect("subscribe");
+    (rx, topic)
 }
 
 /// One `paho_mqtt` client's life: [`paho_client`] of `uri` with client id `id`, connected
