@@ -446,8 +446,8 @@ pub enum ConnectError {
     /// (logged as an error), or a stop asked for meanwhile (`Mqtt::disconnect()` from a
     /// handler during start-up, which logs no error).
     #[error(
-        "the client stopped before its first connection's outcome \
-         (a panic while it started is logged as an error)"
+        "the client stopped before its first connection's outcome: it was disconnected \
+         (`Mqtt::disconnect()`), or it panicked (logged as an error)"
     )]
     Stopped,
 }

@@ -379,6 +379,8 @@ fn join_by(thread: std::thread::JoinHandle<()>, deadline: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::shutdown::{shutdown, Link};
+    use crate::client::test_support::test_session;
     use crate::handle::health::ConnectionState;
     use crate::handle::outbound::fake::{client_and_input, connected_with_request, Fake};
     use crate::sync::lock;
@@ -551,6 +553,63 @@ mod tests {
         assert_eq!(
             crate::visible::said::containing("first-outcome-test"),
             ["ERROR flask_mqtt::client: the MQTT client stopped: its thread panicked: setting up the driver failed: first-outcome-test"]
+        );
+    }
+
+    /// Connect mode `required`, the client stopped by `Mqtt::disconnect()` before the
+    /// first connection's outcome (the stop drops the session, which holds the outcome's
+    /// sender, unanswered): the start fails with `ConnectError::Stopped`, whose message
+    /// says the client was disconnected. Before, it spoke of a panic only ("a panic while
+    /// it started is logged as an error"), and nothing had panicked.
+    #[tokio::test]
+    async fn a_required_start_cut_short_by_a_disconnect_says_so() {
+        const DEADLINE: Duration = Duration::from_secs(10);
+        let (mqtt, mut inputs) = client_and_input(Fake::default(), Config::default(), &[]);
+        let (outcome, first) = std::sync::mpsc::channel::<std::result::Result<(), ConnectError>>();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let (client, driver_mqtt) = (Arc::downgrade(&mqtt.shared), mqtt.clone());
+        let thread = std::thread::spawn(move || {
+            run_thread(rt, client, async move {
+                let mut session = test_session(&driver_mqtt, Vec::new(), None);
+                session.first_outcome = Some(outcome);
+                // The driver, still waiting for its first connection's outcome, takes
+                // the stop as it takes any.
+                if let Some(Input::Shutdown { done, graceful }) = inputs.recv().await {
+                    let link = Link {
+                        up: false,
+                        connecting: false,
+                    };
+                    shutdown(session, inputs, link, done, graceful).await;
+                }
+            });
+        });
+        let client = Client {
+            mqtt: mqtt.clone(),
+            thread: Some(thread),
+        };
+        tokio::time::timeout(DEADLINE, mqtt.disconnect())
+            .await
+            .expect("the disconnect is answered");
+        let started = tokio::task::spawn_blocking(move || client.first_connected(&first));
+        let started = tokio::time::timeout(DEADLINE, started)
+            .await
+            .expect("the start returns once the client has stopped")
+            .unwrap();
+        let Err(Error::ConnectRequired { source, .. }) = started else {
+            panic!("the start did not fail with `ConnectRequired`: {started:?}");
+        };
+        assert!(
+            matches!(&source, ConnectError::Stopped),
+            "not `ConnectError::Stopped`: {source}"
+        );
+        assert!(
+            source
+                .to_string()
+                .contains("it was disconnected (`Mqtt::disconnect()`)"),
+            "the message does not say the client was disconnected: {source}"
         );
     }
 }
