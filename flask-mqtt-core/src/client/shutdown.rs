@@ -471,8 +471,36 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::client::test_support::{stop_blocking, test_session};
+    use crate::client::test_support::{stop_blocking, test_session, STOP_DEADLINE};
     use crate::handle::outbound::fake::{subscribed_client, Fake, HeldUnsubacks, Unsubacks};
+
+    /// How long a test waits for the share groups' leave, or for its UNSUBSCRIBEs to be
+    /// sent: twice the leave's own bound (`SHUTDOWN_TIMEOUT`). Under a paused clock,
+    /// which jumps to the next timer when the runtime is idle, the leave's deadline comes
+    /// first: this one fires only if the leave never ends.
+    const LEAVE_DEADLINE: Duration = SHUTDOWN_TIMEOUT.saturating_mul(2);
+
+    /// [`leave_share_groups`], failing the test unless it returns within
+    /// [`LEAVE_DEADLINE`].
+    async fn leave(mqtt: &Mqtt) -> Option<Left> {
+        tokio::time::timeout(LEAVE_DEADLINE, leave_share_groups(mqtt))
+            .await
+            .expect("leaving the share groups did not end")
+    }
+
+    /// Waits until `n` UNSUBSCRIBEs wait for their answer in `held`; fails the test after
+    /// [`LEAVE_DEADLINE`]. Polls with sleeps, not yields: under a paused clock only an
+    /// idle runtime moves time on, so a loop of yields would never reach the deadline.
+    async fn unsubscribes_sent(held: &HeldUnsubacks, n: usize) {
+        let sent = async {
+            while lock(held).len() < n {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(LEAVE_DEADLINE, sent)
+            .await
+            .unwrap_or_else(|_| panic!("{n} UNSUBSCRIBEs not sent"));
+    }
 
     #[test]
     fn the_quiet_wait_follows_the_round_trip_within_its_bounds() {
@@ -576,7 +604,7 @@ mod tests {
         let huge = format!("$share/g/{}", "h".repeat(2_000));
         let all = [filters.as_slice(), &[huge]].concat();
         let (mqtt, sent) = subscribed_client(Fake::default(), &all, 1_000);
-        let left = leave_share_groups(&mqtt).await.unwrap();
+        let left = leave(&mqtt).await.unwrap();
         let packets = lock(&sent).packets.clone();
         let lens: Vec<usize> = packets
             .iter()
@@ -625,15 +653,8 @@ mod tests {
     async fn groups_left_by_one_packet_are_waited_for_when_another_is_refused() {
         let (mqtt, held) = four_groups_held();
         let m = mqtt.clone();
-        let leaving = tokio::spawn(async move { leave_share_groups(&m).await });
-        let both_sent = async {
-            while lock(&held).len() < 2 {
-                tokio::task::yield_now().await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), both_sent)
-            .await
-            .expect("two UNSUBSCRIBEs sent");
+        let leaving = tokio::spawn(async move { leave(&m).await });
+        unsubscribes_sent(&held, 2).await;
         let senders = std::mem::take(&mut *lock(&held));
         let mut senders = senders.into_iter();
         let refused = paho_mqtt::Error::ReasonCode(
@@ -660,10 +681,8 @@ mod tests {
         let (mqtt, held) = four_groups_held();
         let started = Instant::now();
         let m = mqtt.clone();
-        let leaving = tokio::spawn(async move { leave_share_groups(&m).await });
-        while lock(&held).len() < 2 {
-            tokio::task::yield_now().await;
-        }
+        let leaving = tokio::spawn(async move { leave(&m).await });
+        unsubscribes_sent(&held, 2).await;
         let refused = paho_mqtt::Error::ReasonCode(
             paho_mqtt::ReasonCode::UnspecifiedError,
             paho_mqtt::Properties::new(),
@@ -691,7 +710,7 @@ mod tests {
         let filter = format!("$share/kept/{}", "k".repeat(2_000));
         lock(&mqtt.shared.topics).insert(filter, QoS::AtLeastOnce);
         announcing(&mqtt, 1_000);
-        assert!(leave_share_groups(&mqtt).await.is_none());
+        assert!(leave(&mqtt).await.is_none());
         assert!(lock(&sent).packets.is_empty());
         let said = crate::visible::said::containing("$share/kept/");
         assert_eq!(said.len(), 1, "{said:?}");
@@ -728,9 +747,7 @@ mod tests {
             Done::Blocking(first_done),
             true,
         ));
-        while lock(&held).is_empty() {
-            tokio::task::yield_now().await;
-        }
+        unsubscribes_sent(&held, 1).await;
         let (second_done, second) = std::sync::mpsc::channel();
         mqtt.shared
             .input
@@ -746,7 +763,10 @@ mod tests {
         }
         let answer = lock(&held).remove(0);
         answer.send(Ok(())).unwrap();
-        stop.await.unwrap();
+        tokio::time::timeout(STOP_DEADLINE, stop)
+            .await
+            .expect("the stop did not end")
+            .unwrap();
         assert!(first.try_recv().is_ok(), "the first stop was not answered");
         assert!(
             second.try_recv().is_ok(),
