@@ -122,10 +122,12 @@
 //! in (`registry::numbered`).
 //!
 //! # Unsafe code
-//! Denied by the workspace, allowed in three modules, each block with a `SAFETY`
+//! Denied by the workspace, allowed in four modules, each block with a `SAFETY`
 //! comment: `handler_future` (async handler futures in blocks each thread recycles, and
-//! its `unsafe impl Send`), and two calls into Paho C, `paho_version` (reading its
-//! version table) and `client::trace` (removing paho-mqtt's trace callback).
+//! its `unsafe impl Send`), `handle::state` (a state value turned back into the `Arc<T>`
+//! it was made from without `downcast`'s check), and two calls into Paho C,
+//! `paho_version` (reading its version table) and `client::trace` (removing paho-mqtt's
+//! trace callback).
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 extern crate self as flask_mqtt_core;
