@@ -514,38 +514,68 @@ mod tests {
         );
     }
 
-    /// Connect mode `required`, the client's thread panicking before the first
-    /// connection's outcome (setting up the driver, which holds the outcome's sender):
-    /// the start fails at once and says the client stopped. Before, it said "no answer
-    /// within" the whole first-connect budget, which it had not waited.
-    #[tokio::test]
-    async fn a_required_start_cut_short_by_a_panic_says_so() {
+    /// The outcome of a first connection a driver never answers.
+    type FirstOutcome = std::sync::mpsc::Sender<std::result::Result<(), ConnectError>>;
+
+    /// A required start (`Client::first_connected`, what connect mode `required` waits
+    /// on) of `mqtt`, whose client's thread runs `driver` (given the first outcome's
+    /// sender and the client's inputs) instead of the real driver, after `meanwhile`
+    /// (run once the thread is started): the error the start failed with, or a failure
+    /// of the test if it did not fail with `ConnectRequired` within 10 s.
+    async fn start_cut_short<D, F>(
+        mqtt: &Mqtt,
+        inputs: mpsc::UnboundedReceiver<Input>,
+        driver: D,
+        meanwhile: impl Future<Output = ()>,
+    ) -> ConnectError
+    where
+        D: FnOnce(FirstOutcome, mpsc::UnboundedReceiver<Input>) -> F + Send + 'static,
+        F: Future<Output = ()>,
+    {
         const DEADLINE: Duration = Duration::from_secs(10);
-        let (mqtt, inputs) = client_and_input(Fake::default(), Config::default(), &[]);
-        let (outcome, first) = std::sync::mpsc::channel::<std::result::Result<(), ConnectError>>();
+        let (outcome, first) = std::sync::mpsc::channel();
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .unwrap();
         let client = Arc::downgrade(&mqtt.shared);
         let thread = std::thread::spawn(move || {
-            run_thread(rt, client, async move {
-                // Dropped with the panic, unanswered.
-                let _driver = (outcome, inputs);
-                panic!("setting up the driver failed: first-outcome-test");
-            });
+            run_thread(rt, client, async move { driver(outcome, inputs).await })
         });
         let client = Client {
             mqtt: mqtt.clone(),
             thread: Some(thread),
         };
+        meanwhile.await;
         let started = tokio::task::spawn_blocking(move || client.first_connected(&first));
         let started = tokio::time::timeout(DEADLINE, started)
             .await
-            .expect("the start returns once the client's thread has ended")
+            .expect("the start returns once the client has stopped")
             .unwrap();
         let Err(Error::ConnectRequired { source, .. }) = started else {
             panic!("the start did not fail with `ConnectRequired`: {started:?}");
         };
+        source
+    }
+
+    /// A required start, the client's thread panicking before the first connection's
+    /// outcome (setting up the driver, which holds the outcome's sender): the start fails
+    /// at once and says the client stopped. Before, it said "no answer within" the whole
+    /// first-connect budget, which it had not waited.
+    #[tokio::test]
+    async fn a_required_start_cut_short_by_a_panic_says_so() {
+        let (mqtt, inputs) = client_and_input(Fake::default(), Config::default(), &[]);
+        let source = start_cut_short(
+            &mqtt,
+            inputs,
+            |outcome, inputs| async move {
+                // Dropped with the panic, unanswered.
+                let _driver = (outcome, inputs);
+                panic!("setting up the driver failed: first-outcome-test");
+            },
+            async {},
+        )
+        .await;
         assert!(
             matches!(&source, ConnectError::Stopped),
             "not `ConnectError::Stopped`: {source}"
@@ -556,51 +586,46 @@ mod tests {
         );
     }
 
-    /// Connect mode `required`, the client stopped by `Mqtt::disconnect()` before the
-    /// first connection's outcome (the stop drops the session, which holds the outcome's
+    /// A required start, the client stopped by `Mqtt::disconnect()` before the first
+    /// connection's outcome (the stop drops the session, which holds the outcome's
     /// sender, unanswered): the start fails with `ConnectError::Stopped`, whose message
     /// says the client was disconnected. Before, it spoke of a panic only ("a panic while
-    /// it started is logged as an error"), and nothing had panicked.
+    /// it started is logged as an error"), and nothing had panicked: the driver here
+    /// tells that it took the stop and that the stop returned.
     #[tokio::test]
     async fn a_required_start_cut_short_by_a_disconnect_says_so() {
         const DEADLINE: Duration = Duration::from_secs(10);
-        let (mqtt, mut inputs) = client_and_input(Fake::default(), Config::default(), &[]);
-        let (outcome, first) = std::sync::mpsc::channel::<std::result::Result<(), ConnectError>>();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        let (client, driver_mqtt) = (Arc::downgrade(&mqtt.shared), mqtt.clone());
-        let thread = std::thread::spawn(move || {
-            run_thread(rt, client, async move {
+        let (mqtt, inputs) = client_and_input(Fake::default(), Config::default(), &[]);
+        let (stopped_tx, stopped) = std::sync::mpsc::channel();
+        let driver_mqtt = mqtt.clone();
+        let source = start_cut_short(
+            &mqtt,
+            inputs,
+            move |outcome, mut inputs| async move {
                 let mut session = test_session(&driver_mqtt, Vec::new(), None);
                 session.first_outcome = Some(outcome);
                 // The driver, still waiting for its first connection's outcome, takes
                 // the stop as it takes any.
-                if let Some(Input::Shutdown { done, graceful }) = inputs.recv().await {
-                    let link = Link {
-                        up: false,
-                        connecting: false,
-                    };
-                    shutdown(session, inputs, link, done, graceful).await;
-                }
-            });
-        });
-        let client = Client {
-            mqtt: mqtt.clone(),
-            thread: Some(thread),
-        };
-        tokio::time::timeout(DEADLINE, mqtt.disconnect())
-            .await
-            .expect("the disconnect is answered");
-        let started = tokio::task::spawn_blocking(move || client.first_connected(&first));
-        let started = tokio::time::timeout(DEADLINE, started)
-            .await
-            .expect("the start returns once the client has stopped")
-            .unwrap();
-        let Err(Error::ConnectRequired { source, .. }) = started else {
-            panic!("the start did not fail with `ConnectRequired`: {started:?}");
-        };
+                let Some(Input::Shutdown { done, graceful }) = inputs.recv().await else {
+                    panic!("the driver's first input was not the stop");
+                };
+                let link = Link {
+                    up: false,
+                    connecting: false,
+                };
+                shutdown(session, inputs, link, done, graceful).await;
+                let _ = stopped_tx.send(());
+            },
+            async {
+                tokio::time::timeout(DEADLINE, mqtt.disconnect())
+                    .await
+                    .expect("the disconnect is answered");
+            },
+        )
+        .await;
+        stopped
+            .recv_timeout(DEADLINE)
+            .expect("the driver took the stop and the stop returned");
         assert!(
             matches!(&source, ConnectError::Stopped),
             "not `ConnectError::Stopped`: {source}"
