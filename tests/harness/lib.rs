@@ -45,10 +45,10 @@
 //!   the names of one shared subscription group on it, [`SocketClient`]s its members; a
 //!   member's inflight window filled; what the broker's router does while no client does
 //!   anything.
-//! * [`paho_client`] / [`connected_consumer`] / [`paho_client_life`] / [`RawClient`] — a
-//!   `paho_mqtt` client without persistence, one connected and subscribed to a topic of its
-//!   own, its life from create to destroy, and a client of Paho C's own API, for the tests
-//!   of our Paho fork.
+//! * [`paho_client`] / [`connected_consumer`] / [`paho_client_life`] / [`RawClient`] —
+//!   a `paho_mqtt` client without persistence, one connected and subscribed to a topic
+//!   of its own, its life from create to destroy, and a client of Paho C's own API, for
+//!   the tests of our Paho fork.
 //! * [`build_paho_c_harness`] / [`assert_sanitizer_clean`] / [`compile_c`] — Paho C's
 //!   sources and a C harness of `tests/c/` compiled under ThreadSanitizer or
 //!   AddressSanitizer, the verdict on its run; the C compiler's call.

@@ -1,8 +1,8 @@
 //! Paho clients for the tests of our Paho fork: [`paho_client`], a `paho_mqtt` client
-//! without persistence ([`connected_consumer`] connects one to receive its own messages),
-//! and [`RawClient`], a client of Paho C's own API (`MQTTAsync_*`),
-//! for what the Rust crate does not let a test do (destroy a client whose connect is under
-//! way, set a proxy with a credential).
+//! without persistence ([`connected_consumer`] connects one to receive its own
+//! messages), and [`RawClient`], a client of Paho C's own API (`MQTTAsync_*`), for what
+//! the Rust crate does not let a test do (destroy a client whose connect is under way,
+//! set a proxy with a credential).
 
 use std::ffi::{CStr, CString};
 use std::os::raw::c_int;
@@ -21,9 +21,10 @@ pub fn paho_client(uri: &str, id: &str) -> paho::AsyncClient {
         .unwrap()
 }
 
-/// Connects `cli` (clean session), starts consuming its messages and subscribes it at QoS 2
-/// to a topic of its own, `<id>/t`, each step within `within`; fails the test if one fails.
-/// Returns the channel its messages come on and the topic, for it to publish to itself.
+/// Connects `cli` (clean session), starts consuming its messages and subscribes it at
+/// QoS 2 to a topic of its own, `<id>/t`, each step within `within`; fails the test if
+/// one fails. Returns the channel its messages come on and the topic, for it to publish
+/// to itself.
 pub fn connected_consumer(
     cli: &paho::AsyncClient,
     id: &str,
