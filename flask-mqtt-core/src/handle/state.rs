@@ -64,32 +64,45 @@ impl Drop for States {
 impl States {
     /// Sets the client's own value for `T`.
     pub(crate) fn insert_own<T: Send + Sync + 'static>(&self, value: Arc<T>) {
-        self.edit::<T>(|slot| slot.own = Some(value));
+        self.edit(|slot| &mut slot.own, value);
     }
 
     /// Sets the value shared with every client for `T`; the client's own one, if any,
     /// still comes first.
     #[cfg(any(feature = "actix", test))]
     pub(crate) fn insert_shared<T: Send + Sync + 'static>(&self, value: Arc<T>) {
-        self.edit::<T>(|slot| slot.shared = Some(value));
+        self.edit(|slot| &mut slot.shared, value);
     }
 
-    /// The only writer of the list: under `TypeId::of::<T>()` it stores values made from
-    /// an `Arc<T>` and nothing else, which `cast` relies on.
-    fn edit<T: 'static>(&self, f: impl FnOnce(&mut Slot)) {
+    /// The only writer of the list: under `TypeId::of::<T>()` it stores `value`, an
+    /// `Arc<T>`, and nothing else, which `cast` relies on. `field` picks the tier.
+    ///
+    /// The value replaced is dropped last, after the lock is released and the epoch
+    /// advanced: its drop may look this `States` up (under the lock it would wait for
+    /// itself) or panic (under the lock it would poison it and skip the increment).
+    fn edit<T: Send + Sync + 'static>(
+        &self,
+        field: impl FnOnce(&mut Slot) -> &mut Option<Value>,
+        value: Arc<T>,
+    ) {
         let id = TypeId::of::<T>();
-        let mut all = lock(&self.slots);
-        match all.iter_mut().find(|(t, _)| *t == id) {
-            Some((_, slot)) => f(slot),
-            None => {
-                let mut slot = Slot::default();
-                f(&mut slot);
-                all.push((id, slot));
-            }
-        }
-        // Under the lock, after the change: a lookup that read the epoch before this
-        // read the list before the change too, or is stale by this increment.
-        EPOCH.fetch_add(1, Ordering::Release);
+        let replaced = {
+            let mut all = lock(&self.slots);
+            let replaced = match all.iter_mut().find(|(t, _)| *t == id) {
+                Some((_, slot)) => field(slot).replace(value),
+                None => {
+                    let mut slot = Slot::default();
+                    *field(&mut slot) = Some(value);
+                    all.push((id, slot));
+                    None
+                }
+            };
+            // Under the lock, after the change: a lookup that read the epoch before this
+            // read the list before the change too, or is stale by this increment.
+            EPOCH.fetch_add(1, Ordering::Release);
+            replaced
+        };
+        drop(replaced);
     }
 
     /// The value for `T`: the client's own, else the shared one.
@@ -356,5 +369,80 @@ mod tests {
         // Any lookup, even one that finds nothing, empties this thread's stale cache.
         assert!(States::default().get::<u32>().is_none());
         assert_eq!(Arc::strong_count(&value), 1);
+    }
+
+    /// A value whose drop looks its type up in the `States` it was replaced in, and
+    /// sends what it saw.
+    struct LooksUpOnDrop {
+        states: std::sync::Weak<States>,
+        seen: mpsc::Sender<Option<u32>>,
+        n: u32,
+    }
+
+    impl Drop for LooksUpOnDrop {
+        fn drop(&mut self) {
+            if let Some(states) = self.states.upgrade() {
+                let seen = states.get::<LooksUpOnDrop>().map(|v| v.n);
+                let _ = self.seen.send(seen);
+            }
+        }
+    }
+
+    #[test]
+    fn a_replaced_values_drop_can_look_up_the_same_states_and_sees_the_new_value() {
+        let states = Arc::new(States::default());
+        let (seen_tx, seen_rx) = mpsc::channel();
+        let value = |n| LooksUpOnDrop {
+            states: Arc::downgrade(&states),
+            seen: seen_tx.clone(),
+            n,
+        };
+        states.insert_own(Arc::new(value(1)));
+        let second = Arc::new(value(2));
+        // On another thread: before the fix the drop waited for the lock its insert held.
+        let inserter = thread::spawn({
+            let states = Arc::clone(&states);
+            move || states.insert_own(second)
+        });
+        let seen = seen_rx
+            .recv_timeout(STEP)
+            .expect("the replaced value's drop returns from its lookup");
+        assert_eq!(seen, Some(2));
+        // Only now: had the drop hung, this would too.
+        inserter.join().expect("the insert");
+    }
+
+    /// A value whose drop panics if it is `armed`.
+    struct PanicsOnDrop {
+        armed: bool,
+    }
+
+    impl Drop for PanicsOnDrop {
+        #[allow(clippy::panic)]
+        fn drop(&mut self) {
+            if self.armed {
+                panic!("an armed value's drop panics (as the test wants)");
+            }
+        }
+    }
+
+    #[test]
+    fn a_replaced_values_panicking_drop_runs_outside_the_lock_after_the_new_value_is_in() {
+        let states = Arc::new(States::default());
+        // Not looked up: a value some cache holds is not dropped by its replacement.
+        states.insert_own(Arc::new(PanicsOnDrop { armed: true }));
+        let replaced = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            states.insert_own(Arc::new(PanicsOnDrop { armed: false }));
+        }));
+        assert!(replaced.is_err(), "the drop's panic reaches the inserter");
+        assert!(!states.slots.is_poisoned(), "the drop ran under the lock");
+        let armed = |states: &States| states.get::<PanicsOnDrop>().map(|v| v.armed);
+        assert_eq!(armed(&states), Some(false));
+        assert_eq!(armed(&states), Some(false));
+        let other = thread::spawn({
+            let states = Arc::clone(&states);
+            move || armed(&states)
+        });
+        assert_eq!(other.join().expect("the other thread"), Some(false));
     }
 }
