@@ -232,6 +232,11 @@ impl Mqtt {
     /// Makes `value` available to handlers (`FromEvent` extractors read it with
     /// [`Mqtt::state`]). One value per type; a second insert replaces the first, and it
     /// comes before a value of the same type that flask-mqtt-actix's `manage` shares.
+    ///
+    /// Call it at start-up, before messages flow: every insert (in any client) empties
+    /// every thread's state cache once, so inserting per message makes every lookup take
+    /// the lock. A replaced value may be kept alive by a thread's cache until that
+    /// thread's next state lookup or its exit.
     pub fn insert_state<T: Send + Sync + 'static>(&self, value: Arc<T>) {
         self.shared.state.insert_own(value);
     }

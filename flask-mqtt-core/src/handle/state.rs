@@ -7,7 +7,10 @@
 //! the mutex path takes three). Any insert, in any `States`, and the drop of any
 //! `States` advance a process-wide epoch; a thread's cache is only used while its epoch
 //! is the current one, and is emptied at that thread's next lookup after that, so a
-//! replaced or dropped value is never answered and stays alive at most until then.
+//! replaced or dropped value is never answered. It may still be kept alive by a thread's
+//! cache until that thread's next state lookup or its exit (a `States`' drop empties the
+//! dropping thread's cache at once, not the others'). An insert therefore empties every
+//! thread's cache once: state is meant to be inserted at start-up, not per message.
 
 use std::any::{Any, TypeId};
 use std::cell::Cell;
@@ -58,6 +61,11 @@ impl Drop for States {
     fn drop(&mut self) {
         // Lets every thread's cache release this `States`' values at its next lookup.
         EPOCH.fetch_add(1, Ordering::Release);
+        // This thread's cache releases them now: it may never look state up again.
+        let evicted = CACHE.try_with(Cache::flush).ok();
+        // Dropped with no cache cell in the middle of a change: a value's drop may look
+        // state up itself.
+        drop(evicted);
     }
 }
 
@@ -213,17 +221,25 @@ impl Cache {
         Some(answer)
     }
 
+    /// Empties the cache; returns what it held. Its epoch is left as it was: the
+    /// next `store` sets one.
+    fn flush(&self) -> Evicted {
+        let mut evicted: Evicted = Default::default();
+        for (entry, out) in self.entries.iter().zip(evicted.iter_mut()) {
+            entry.states.set(0);
+            *out = entry.value.take();
+        }
+        self.next.set(0);
+        evicted
+    }
+
     /// Empties the cache if it is of an earlier epoch than `epoch`, then stores `value`
     /// (read at `epoch`) if there is one; returns what it took out.
     fn store(&self, epoch: u64, states: u64, type_id: TypeId, value: Option<Value>) -> Evicted {
         let mut evicted: Evicted = Default::default();
         if self.epoch.get() != epoch {
-            for (entry, out) in self.entries.iter().zip(evicted.iter_mut()) {
-                entry.states.set(0);
-                *out = entry.value.take();
-            }
+            evicted = self.flush();
             self.epoch.set(epoch);
-            self.next.set(0);
         }
         let Some(value) = value else {
             return evicted;
@@ -360,14 +376,56 @@ mod tests {
     }
 
     #[test]
-    fn a_dropped_states_value_is_released_by_the_threads_next_lookup() {
+    fn a_dropped_states_value_is_released_by_another_threads_next_lookup() {
+        let value = Arc::new(7u32);
+        let states = States::default();
+        states.insert_own(Arc::clone(&value));
+        let (cached_tx, cached_rx) = mpsc::channel();
+        let (dropped_tx, dropped_rx) = mpsc::channel::<()>();
+        let (looked_tx, looked_rx) = mpsc::channel();
+        let states = Arc::new(states);
+        let other = thread::spawn({
+            let states = Arc::clone(&states);
+            move || {
+                let cached = states.get::<u32>().map(|v| *v);
+                drop(states);
+                let _ = cached_tx.send(cached);
+                dropped_rx
+                    .recv_timeout(STEP)
+                    .expect("the main thread's drop");
+                // Any lookup, even one that finds nothing, empties this thread's stale
+                // cache.
+                let _ = looked_tx.send(States::default().get::<u32>().is_none());
+                // Held until the main thread has counted: this thread's exit would
+                // release the value too.
+                let _ = dropped_rx.recv_timeout(STEP);
+            }
+        });
+        let cached = cached_rx
+            .recv_timeout(STEP)
+            .expect("the other thread's lookup");
+        assert_eq!(cached, Some(7));
+        drop(states);
+        // The other thread's cache still holds it, until that thread's next lookup.
+        assert_eq!(Arc::strong_count(&value), 2);
+        dropped_tx.send(()).expect("the other thread waits");
+        let found_none = looked_rx
+            .recv_timeout(STEP)
+            .expect("the other thread's lookup");
+        assert!(found_none);
+        assert_eq!(Arc::strong_count(&value), 1);
+        drop(dropped_tx);
+        other.join().expect("the other thread");
+    }
+
+    #[test]
+    fn a_dropped_states_value_is_released_by_the_drop_on_the_dropping_thread() {
         let value = Arc::new(7u32);
         let states = States::default();
         states.insert_own(Arc::clone(&value));
         assert_eq!(states.get::<u32>().as_deref(), Some(&7));
         drop(states);
-        // Any lookup, even one that finds nothing, empties this thread's stale cache.
-        assert!(States::default().get::<u32>().is_none());
+        // No lookup after the drop: this thread may never make one.
         assert_eq!(Arc::strong_count(&value), 1);
     }
 
