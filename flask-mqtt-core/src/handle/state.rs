@@ -3,14 +3,16 @@
 //!
 //! Every handler call with a `State<T>` argument looks its value up, so a lookup on a
 //! thread that has made it before is served from a small per-thread cache: one acquire
-//! load, a short scan, and the `Arc` clone the caller gets (one locked instruction, where
-//! the mutex path takes three). Any insert, in any `States`, and the drop of any
-//! `States` advance a process-wide epoch; a thread's cache is only used while its epoch
-//! is the current one, and is emptied at that thread's next lookup after that, so a
-//! replaced or dropped value is never answered. It may still be kept alive by a thread's
-//! cache until that thread's next state lookup or its exit (a `States`' drop empties the
-//! dropping thread's cache at once, not the others'). An insert therefore empties every
-//! thread's cache once: state is meant to be inserted at start-up, not per message.
+//! load, a short scan, and the `Arc` clone the caller gets (one locked instruction). A
+//! miss takes the lock: its lock and unlock, the caller's clone and the cache's (four
+//! locked instructions, and a decrement for each value the cache lets go).
+//! Any insert, in any `States`, and the drop of any `States` advance a process-wide
+//! epoch; a thread's cache is only used while its epoch is the current one, and is
+//! emptied at that thread's next lookup after that, so a replaced or dropped value is
+//! never answered. It may still be kept alive by a thread's cache until that thread's
+//! next state lookup or its exit (a `States`' drop empties the dropping thread's cache
+//! at once, not the others'). An insert therefore empties every thread's cache once:
+//! state is meant to be inserted at start-up, not per message.
 
 use std::any::{Any, TypeId};
 use std::cell::Cell;
@@ -132,6 +134,8 @@ impl States {
     #[cold]
     #[inline(never)]
     fn get_locked(&self, type_id: TypeId) -> Option<Value> {
+        #[cfg(test)]
+        tests::LOCKED_LOOKUPS.with(|n| n.set(n.get() + 1));
         // Read before the list: a change after this read makes the entry stale.
         let epoch = EPOCH.load(Ordering::Acquire);
         let value = {
@@ -166,8 +170,11 @@ fn cast<T: Send + Sync + 'static>(value: Value) -> Arc<T> {
 }
 
 /// Entries per thread: a handler's arguments name a few types, and an app has a few
-/// clients; the oldest entry makes room for a new one.
-const CACHE_ENTRIES: usize = 4;
+/// clients; the oldest entry makes room for a new one. A thread that cycles through
+/// more (`States`, type) pairs than this never hits, and each miss costs more than a
+/// lookup without the cache (two clients of three types each already need 6). A hit on
+/// an early entry costs the same whatever the number (`find` scans from the first).
+const CACHE_ENTRIES: usize = 8;
 
 thread_local! {
     static CACHE: Cache = Cache::new();
@@ -269,6 +276,11 @@ mod tests {
 
     /// How long a test thread waits for the other's step.
     const STEP: Duration = Duration::from_secs(10);
+
+    thread_local! {
+        /// This thread's calls of `States::get_locked`: the lookups its cache missed.
+        pub(super) static LOCKED_LOOKUPS: Cell<u64> = const { Cell::new(0) };
+    }
 
     #[test]
     fn the_clients_own_value_comes_first_and_later_values_replace_earlier_ones() {
@@ -502,5 +514,65 @@ mod tests {
             move || armed(&states)
         });
         assert_eq!(other.join().expect("the other thread"), Some(false));
+    }
+
+    #[test]
+    fn a_repeated_lookup_is_served_by_the_cache() {
+        // A fresh thread, and a `States` no other test inserts into. Other tests advance
+        // the process-wide epoch meanwhile, which empties every cache: a few attempts.
+        let hit = thread::spawn(|| {
+            let states = States::default();
+            states.insert_own(Arc::new(5u32));
+            for _ in 0..1_000 {
+                assert_eq!(states.get::<u32>().as_deref(), Some(&5));
+                let before = LOCKED_LOOKUPS.with(Cell::get);
+                assert_eq!(states.get::<u32>().as_deref(), Some(&5));
+                if LOCKED_LOOKUPS.with(Cell::get) == before {
+                    return true;
+                }
+            }
+            false
+        })
+        .join()
+        .expect("the lookups");
+        assert!(
+            hit,
+            "none of 1,000 repeated lookups was served by the cache"
+        );
+    }
+
+    #[test]
+    fn a_thread_cycling_through_five_states_and_types_is_served_by_the_cache() {
+        // Five (`States`, type) pairs, looked up in turn: with entries replaced oldest
+        // first, a cache of four never held the next one asked for.
+        let hit = thread::spawn(|| {
+            let all: Vec<States> = (0..5u32)
+                .map(|i| {
+                    let states = States::default();
+                    states.insert_own(Arc::new(i));
+                    states
+                })
+                .collect();
+            let round = || {
+                for (i, states) in (0u32..).zip(&all) {
+                    assert_eq!(states.get::<u32>().as_deref(), Some(&i));
+                }
+            };
+            for _ in 0..1_000 {
+                round();
+                let before = LOCKED_LOOKUPS.with(Cell::get);
+                round();
+                if LOCKED_LOOKUPS.with(Cell::get) == before {
+                    return true;
+                }
+            }
+            false
+        })
+        .join()
+        .expect("the lookups");
+        assert!(
+            hit,
+            "in none of 1,000 attempts was a second round served by the cache"
+        );
     }
 }
