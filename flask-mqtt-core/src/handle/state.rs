@@ -134,8 +134,6 @@ impl States {
     #[cold]
     #[inline(never)]
     fn get_locked(&self, type_id: TypeId) -> Option<Value> {
-        #[cfg(test)]
-        tests::LOCKED_LOOKUPS.with(|n| n.set(n.get() + 1));
         // Read before the list: a change after this read makes the entry stale.
         let epoch = EPOCH.load(Ordering::Acquire);
         let value = {
@@ -277,9 +275,10 @@ mod tests {
     /// How long a test thread waits for the other's step.
     const STEP: Duration = Duration::from_secs(10);
 
-    thread_local! {
-        /// This thread's calls of `States::get_locked`: the lookups its cache missed.
-        pub(super) static LOCKED_LOOKUPS: Cell<u64> = const { Cell::new(0) };
+    /// This thread's cache's (epoch, next slot): every store, which a lookup the cache
+    /// misses makes, changes one of them; a hit changes neither.
+    fn cache_marker() -> (u64, usize) {
+        CACHE.with(|c| (c.epoch.get(), c.next.get()))
     }
 
     #[test]
@@ -525,9 +524,9 @@ mod tests {
             states.insert_own(Arc::new(5u32));
             for _ in 0..1_000 {
                 assert_eq!(states.get::<u32>().as_deref(), Some(&5));
-                let before = LOCKED_LOOKUPS.with(Cell::get);
+                let before = cache_marker();
                 assert_eq!(states.get::<u32>().as_deref(), Some(&5));
-                if LOCKED_LOOKUPS.with(Cell::get) == before {
+                if cache_marker() == before {
                     return true;
                 }
             }
@@ -560,9 +559,9 @@ mod tests {
             };
             for _ in 0..1_000 {
                 round();
-                let before = LOCKED_LOOKUPS.with(Cell::get);
+                let before = cache_marker();
                 round();
-                if LOCKED_LOOKUPS.with(Cell::get) == before {
+                if cache_marker() == before {
                     return true;
                 }
             }
