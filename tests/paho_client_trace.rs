@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{connected_consumer, unique, Broker};
+use flask_mqtt_tests::{connected_consumer, paho_client, unique, Broker};
 use paho::{ffi_trace_level, TraceKey};
 
 const T: Duration = Duration::from_secs(10);
@@ -57,15 +57,8 @@ fn every_protocol_line_naming_a_client_is_attributed_to_it_and_only_to_it() {
         });
     });
     let (id_a, id_b) = (unique("trace-a"), unique("trace-b"));
-    let new_client = |id: &str| {
-        paho::CreateOptionsBuilder::new()
-            .server_uri(broker.uri())
-            .client_id(id)
-            .persistence(paho::PersistenceType::None)
-            .create_client()
-            .unwrap()
-    };
-    let (a, b) = (new_client(&id_a), new_client(&id_b));
+    let uri = broker.uri();
+    let (a, b) = (paho_client(&uri, &id_a), paho_client(&uri, &id_b));
     let (key_a, key_b) = (a.trace_key(), b.trace_key());
     assert_ne!(key_a, key_b);
     // Both at once, so that Paho's threads interleave their work.

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use flask_mqtt_tests::paho_mqtt as paho;
-use flask_mqtt_tests::{connected_consumer, unique, Broker};
+use flask_mqtt_tests::{connected_consumer, paho_client, unique, Broker};
 use paho::ffi_trace_level;
 
 const T: Duration = Duration::from_secs(10);
@@ -49,12 +49,7 @@ fn round(
 fn publish_lines_at_protocol_level_quote_the_payload_sent_and_received() {
     let broker = Broker::start();
     let id = unique("pubtrace");
-    let cli = paho::CreateOptionsBuilder::new()
-        .server_uri(broker.uri())
-        .client_id(&id)
-        .persistence(paho::PersistenceType::None)
-        .create_client()
-        .unwrap();
+    let cli = paho_client(&broker.uri(), &id);
     let (tx, lines) = mpsc::channel::<String>();
     let tx = Mutex::new(tx);
     // Errors only first (flask-mqtt's level without `on_log` handlers): no PUBLISH line.
