@@ -6,6 +6,7 @@
 // Test code: a failed expectation panics.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::http::header::{ACCEPT, CONTENT_TYPE};
@@ -67,6 +68,30 @@ async fn async_yields() {
     POLLED_ON.push(("yields", tokio::task::try_id()));
     tokio::task::yield_now().await;
     POLLED_ON.push(("yields, then", tokio::task::try_id()));
+}
+
+/// Calls of the two `mixed` handlers so far, by handler.
+static MIXED_CALLS: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+/// Every third call waits once: calls made inline (on the dispatching thread) and calls
+/// finished on the handler's worker (on either of the runtime's threads) alternate.
+async fn mixed(handler: usize) {
+    if MIXED_CALLS[handler].fetch_add(1, Ordering::Relaxed) % 3 == 0 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// One call at a time (the default): its metrics are recorded without atomic
+/// read-modify-writes.
+#[mqtt::on_message("t/mixed/one")]
+async fn mixed_one() {
+    mixed(0).await;
+}
+
+/// Up to four calls at once: its metrics are recorded with atomic adds.
+#[mqtt::on_message("t/mixed/four", concurrency = 4)]
+async fn mixed_four() {
+    mixed(1).await;
 }
 
 #[mqtt::on_message("t/publish")]
@@ -314,6 +339,43 @@ async fn with_metrics_and_the_testing_observer_each_call_counts_once_in_each() {
         POLLED_ON.count(|&(h, on)| h == "yields, then" && on == here),
         0
     );
+}
+
+/// Events dispatched back to back, without waiting for their calls, to a handler that
+/// runs one call at a time and to one that runs four: calls made inline and calls
+/// finished on the workers, on both of the runtime's threads, interleave. Every call is
+/// counted, in its outcome and in its duration histogram: none lost to two calls
+/// recording at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_ending_on_several_threads_are_each_counted() {
+    const EVENTS: usize = 3_000;
+    let app = TestClient::new().unwrap();
+    let mut pending = Vec::with_capacity(2 * EVENTS);
+    for _ in 0..EVENTS {
+        pending.push(app.inject(message("t/mixed/one", "x")));
+        pending.push(app.inject(message("t/mixed/four", "x")));
+    }
+    let calls = tokio::time::timeout(Duration::from_secs(60), futures::future::join_all(pending))
+        .await
+        .expect("every call ended within 60 s");
+    assert!(calls.iter().all(|c| c.len() == 1 && c.all_ok()));
+    let text = MetricsCollector::new([app.client().clone()])
+        .unwrap()
+        .render(MetricsFormat::OpenMetrics);
+    for handler in ["mixed_one", "mixed_four"] {
+        assert_line(
+            &text,
+            &format!(
+                "mqtt_handler_calls_total{{handler=\"metrics_text::{handler}\",outcome=\"ok\"}} {EVENTS}"
+            ),
+        );
+        assert_line(
+            &text,
+            &format!(
+                "mqtt_handler_duration_seconds_count{{handler=\"metrics_text::{handler}\"}} {EVENTS}"
+            ),
+        );
+    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::observe::{CallEnd, Observer};
 use super::queue::Queue;
+use super::worker;
 use crate::handler::HandlerError;
 use crate::metrics::families::CallOutcome;
 use crate::metrics::recorder::{ClientMetrics, HandlerMetrics};
@@ -14,12 +15,16 @@ use crate::registry::Handler;
 
 /// The metrics of handler `h`, whose queue is `queue`: labelled with its name (as its
 /// log lines and spans name it, distinct from every other handler's), its queue depth
-/// read from the queue at scrape time.
+/// read from the queue at scrape time. Recorded without atomic read-modify-writes when
+/// its calls run one at a time: each is reported before its [`Room`](super::queue::Room)
+/// is released, and the next starts only after that (inline: `Room::claim`; on the
+/// worker: in turn).
 pub(super) fn handler_metrics(h: &Handler, queue: &Queue) -> HandlerMetrics {
     let room = Arc::clone(&queue.room);
     HandlerMetrics::new(
         h.name.clone(),
         Box::new(move || room.len.load(Ordering::Relaxed)),
+        worker::concurrency(h) == 1,
     )
 }
 
@@ -85,5 +90,50 @@ pub(super) fn outcome(result: &Result<(), HandlerError>) -> CallOutcome {
         Err(HandlerError::Rejected { .. }) => CallOutcome::Rejected,
         Err(HandlerError::Panicked(_)) => CallOutcome::Panic,
         Err(HandlerError::Failed(_) | HandlerError::Reply(_)) => CallOutcome::Error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::queue::queue;
+    use crate::dispatch::trust::Trust;
+    use crate::event::HandlerKind;
+    use crate::handler::Outcome;
+    use crate::handler_future::HandlerFuture;
+    use crate::registry::{HandlerDescriptor, HandlerFn};
+
+    fn nothing(_: Arc<crate::extract::context::EventContext>) -> HandlerFuture {
+        HandlerFuture::new(async { Outcome::Ok(None) })
+    }
+
+    static ONE: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "one",
+        "dispatch::measure::tests",
+        HandlerFn::Async(nothing),
+    )
+    .with_filter("one");
+
+    static FOUR: HandlerDescriptor = HandlerDescriptor::new(
+        HandlerKind::Message,
+        "four",
+        "dispatch::measure::tests",
+        HandlerFn::Async(nothing),
+    )
+    .with_filter("four")
+    .with_concurrency(4);
+
+    /// Only a handler whose calls run one at a time records without atomic
+    /// read-modify-writes: two calls of one with `concurrency = 4` may end at once, on
+    /// two threads, and a plain load and store would lose one of their counts.
+    #[test]
+    fn only_a_handler_of_one_call_at_a_time_records_exclusively() {
+        for (descriptor, exclusive) in [(&ONE, true), (&FOUR, false)] {
+            let h = Handler::new(descriptor, descriptor.name()).unwrap();
+            let (tx, _rx) = queue(1, Trust::never());
+            let m = handler_metrics(&h, &tx);
+            assert_eq!(m.is_exclusive(), exclusive, "{}", h.name);
+        }
     }
 }

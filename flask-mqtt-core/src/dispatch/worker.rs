@@ -36,9 +36,7 @@ pub(super) async fn run_worker(
     mut rx: QueueRx,
     reports: Option<Arc<Reports>>,
 ) {
-    let concurrency = usize::try_from(h.desc.concurrency)
-        .unwrap_or(usize::MAX)
-        .clamp(1, Semaphore::MAX_PERMITS);
+    let concurrency = concurrency(&h);
     let room = Arc::clone(&rx.room);
     if concurrency == 1 {
         // When an event is already waiting as a call ends, the worker takes it at once:
@@ -96,6 +94,16 @@ pub(super) async fn run_worker(
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
+}
+
+/// How many calls of `h` its worker runs at once. At 1, its calls end one after the
+/// other, each before the next begins, inline or on the worker (the queue's
+/// [`Room`] is held from a call's start to its report): what lets its metrics be
+/// recorded without atomic read-modify-writes ([`measure::handler_metrics`]).
+pub(super) fn concurrency(h: &Handler) -> usize {
+    usize::try_from(h.desc.concurrency)
+        .unwrap_or(usize::MAX)
+        .clamp(1, Semaphore::MAX_PERMITS)
 }
 
 /// Does one piece of a worker's work, started at `started` (ticks; `None`: now), and

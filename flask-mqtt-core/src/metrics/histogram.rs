@@ -3,9 +3,13 @@
 //! prometheus-client's `Histogram` takes a mutex and scans its buckets on every
 //! observation (about 65 instructions, measured with callgrind on the bench's 100-handler
 //! app, where every message makes 10 calls); this one is a bucket found by binary search
-//! over integer nanoseconds and two relaxed atomic adds, written through the same
+//! over integer nanoseconds and two relaxed adds, written through the same
 //! prometheus-client encoder. A scrape may see a sum one observation ahead of or behind
 //! the buckets; the count is always the buckets' total.
+//!
+//! The adds are atomic read-modify-writes only where two calls of one handler may end at
+//! once ([`add`]): a handler whose calls end one after the other (concurrency 1, the
+//! default) records with plain loads and stores (BENCHMARKS.md item 53).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -25,18 +29,18 @@ pub(crate) struct DurationHistogram {
 }
 
 impl DurationHistogram {
-    /// Records one duration.
+    /// Records one duration; `exclusive` as for [`add`].
     #[inline]
-    pub(crate) fn observe_nanos(&self, nanos: u64) {
+    pub(crate) fn observe_nanos(&self, nanos: u64, exclusive: bool) {
         // Most handler calls end within the first bound: no search for them.
         let bucket = match DURATION_BOUNDS_NANOS.first() {
             Some(&first) if nanos <= first => 0,
             _ => DURATION_BOUNDS_NANOS.partition_point(|&bound| bound < nanos),
         };
         if let Some(b) = self.buckets.get(bucket) {
-            b.fetch_add(1, Ordering::Relaxed);
+            add(b, 1, exclusive);
         }
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        add(&self.sum_nanos, nanos, exclusive);
     }
 
     /// Writes it as an OpenMetrics / Prometheus histogram (in seconds).
@@ -56,6 +60,23 @@ impl DurationHistogram {
     }
 }
 
+/// Adds `n` to `cell` (wrapping, as `fetch_add` does). `exclusive`: no other thread
+/// adds to it meanwhile (every add to it happens before the next, as the calls of a
+/// handler that runs one at a time do), so a relaxed load and store do: on x86 a plain
+/// add to memory instead of a locked one, which also drains the store buffer (~20
+/// cycles). Readers (scrapes) only load, and see each value whole either way.
+#[inline]
+pub(super) fn add(cell: &AtomicU64, n: u64, exclusive: bool) {
+    if exclusive {
+        cell.store(
+            cell.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    } else {
+        cell.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,18 +92,57 @@ mod tests {
     /// last bound to `+Inf`; the sum is kept in nanoseconds.
     #[test]
     fn bucket_bounds_are_inclusive() {
+        for exclusive in [false, true] {
+            let h = DurationHistogram::default();
+            h.observe_nanos(1, exclusive);
+            h.observe_nanos(100_000, exclusive);
+            h.observe_nanos(100_001, exclusive);
+            h.observe_nanos(10_000_000_000, exclusive);
+            h.observe_nanos(11_000_000_000, exclusive);
+            h.observe_nanos(u64::MAX, exclusive);
+            let c = counts(&h);
+            assert_eq!(c[0], 2, "1 ns and exactly 100 us");
+            assert_eq!(c[1], 1, "just over 100 us");
+            assert_eq!(c[BUCKETS - 2], 1, "exactly 10 s");
+            assert_eq!(c[BUCKETS - 1], 2, "over 10 s");
+            assert_eq!(c.iter().sum::<u64>(), 6);
+            // Wrapping, as `fetch_add` does, with or without it.
+            let sum = [
+                1,
+                100_000,
+                100_001,
+                10_000_000_000,
+                11_000_000_000,
+                u64::MAX,
+            ]
+            .into_iter()
+            .fold(0u64, u64::wrapping_add);
+            assert_eq!(
+                h.sum_nanos.load(Ordering::Relaxed),
+                sum,
+                "exclusive: {exclusive}"
+            );
+        }
+    }
+
+    /// Adds from several threads at once are all counted when not `exclusive`; one
+    /// thread's adds, when it is.
+    #[test]
+    fn shared_adds_are_atomic() {
         let h = DurationHistogram::default();
-        h.observe_nanos(1);
-        h.observe_nanos(100_000);
-        h.observe_nanos(100_001);
-        h.observe_nanos(10_000_000_000);
-        h.observe_nanos(11_000_000_000);
-        h.observe_nanos(u64::MAX);
-        let c = counts(&h);
-        assert_eq!(c[0], 2, "1 ns and exactly 100 us");
-        assert_eq!(c[1], 1, "just over 100 us");
-        assert_eq!(c[BUCKETS - 2], 1, "exactly 10 s");
-        assert_eq!(c[BUCKETS - 1], 2, "over 10 s");
-        assert_eq!(c.iter().sum::<u64>(), 6);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..10_000 {
+                        h.observe_nanos(1, false);
+                    }
+                });
+            }
+        });
+        for _ in 0..10_000 {
+            h.observe_nanos(1, true);
+        }
+        assert_eq!(counts(&h)[0], 50_000);
+        assert_eq!(h.sum_nanos.load(Ordering::Relaxed), 50_000);
     }
 }

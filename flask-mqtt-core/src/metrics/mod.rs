@@ -35,9 +35,11 @@
 //!
 //! # Cost
 //! Every label set is resolved when the client starts (per QoS and outcome for a broker,
-//! per handler and outcome for a handler), so recording a message is a few relaxed
-//! atomic adds per handler call (its outcome, its duration's bucket and sum: see
-//! `histogram`, lock-free); no label string is hashed or allocated per message, nothing
+//! per handler and outcome for a handler), so recording a message is three relaxed adds
+//! per handler call (its outcome, its duration's bucket and sum: see `histogram`,
+//! lock-free): plain loads and stores for a handler that runs one call at a time (the
+//! default), whose calls are recorded one after the other; atomic adds for one with
+//! `concurrency` above 1. No label string is hashed or allocated per message, nothing
 //! is locked. The clock is read once per handler call when calls follow each other (the
 //! end of one is the start of the next), twice otherwise. The gauges are read from the
 //! client when Prometheus scrapes.

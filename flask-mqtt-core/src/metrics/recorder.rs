@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use super::families::{qos_index, CallOutcome, PublishOutcome};
-use super::histogram::DurationHistogram;
+use super::histogram::{add, DurationHistogram};
 use crate::qos::QoS;
 use prometheus_client::metrics::counter::Counter;
 
@@ -98,6 +98,9 @@ pub(crate) struct HandlerMetrics {
     pub(super) calls: [Counter; 4],
     pub(super) duration: DurationHistogram,
     pub(super) depth: Depth,
+    /// Its calls end one after the other (concurrency 1): recorded without atomic
+    /// read-modify-writes (`histogram::add`).
+    exclusive: bool,
 }
 
 impl fmt::Debug for HandlerMetrics {
@@ -110,22 +113,31 @@ impl fmt::Debug for HandlerMetrics {
 
 impl HandlerMetrics {
     /// The metrics of the handler `name` (as its log lines write it), whose queue depth
-    /// `depth` reads.
-    pub(crate) fn new(name: String, depth: Depth) -> HandlerMetrics {
+    /// `depth` reads. `exclusive`: each of its calls is recorded before the next one ends
+    /// (it runs one call at a time), so [`call_ended`](Self::call_ended) is never called
+    /// for it on two threads at once.
+    pub(crate) fn new(name: String, depth: Depth, exclusive: bool) -> HandlerMetrics {
         HandlerMetrics {
             name,
             calls: Default::default(),
             duration: DurationHistogram::default(),
             depth,
+            exclusive,
         }
+    }
+
+    /// Whether it records without atomic read-modify-writes.
+    #[cfg(test)]
+    pub(crate) fn is_exclusive(&self) -> bool {
+        self.exclusive
     }
 
     /// A call ended with `outcome`, `nanos` after it started.
     #[inline]
     pub(crate) fn call_ended(&self, outcome: CallOutcome, nanos: u64) {
         if let Some(c) = self.calls.get(outcome as usize) {
-            c.inc();
+            add(c.inner(), 1, self.exclusive);
         }
-        self.duration.observe_nanos(nanos);
+        self.duration.observe_nanos(nanos, self.exclusive);
     }
 }
