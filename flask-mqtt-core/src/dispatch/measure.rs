@@ -1,6 +1,7 @@
 //! The metrics of handler calls: [`Reports`] records each ended call in its handler's
 //! [`HandlerMetrics`], created once per handler when dispatch starts (so a call costs
-//! an index, an atomic add and a histogram observation), then tells the [`Observer`].
+//! an index, an add and a histogram observation, atomic only where two calls of the
+//! handler may end at once), then tells the [`Observer`].
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::registry::Handler;
 /// read from the queue at scrape time. Recorded without atomic read-modify-writes when
 /// its calls run one at a time: each is reported before its [`Room`](super::queue::Room)
 /// is released, and the next starts only after that (inline: `Room::claim`; on the
-/// worker: in turn).
+/// worker: in turn), given one dispatching caller at a time (`Dispatcher::dispatch`).
 pub(super) fn handler_metrics(h: &Handler, queue: &Queue) -> HandlerMetrics {
     let room = Arc::clone(&queue.room);
     HandlerMetrics::new(
@@ -99,12 +100,11 @@ mod tests {
     use crate::dispatch::queue::queue;
     use crate::dispatch::trust::Trust;
     use crate::event::HandlerKind;
-    use crate::handler::Outcome;
     use crate::handler_future::HandlerFuture;
     use crate::registry::{HandlerDescriptor, HandlerFn};
 
     fn nothing(_: Arc<crate::extract::context::EventContext>) -> HandlerFuture {
-        HandlerFuture::new(async { Outcome::Ok(None) })
+        HandlerFuture::new(async { Ok(None) })
     }
 
     static ONE: HandlerDescriptor = HandlerDescriptor::new(

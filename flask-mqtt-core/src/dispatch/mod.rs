@@ -282,7 +282,9 @@ impl Dispatcher {
     /// driver task); see the module docs for what happens when handlers fall behind.
     ///
     /// Direct path: while no event waits for the router, the event goes straight into the
-    /// handler queues, which keeps arrival order (the driver is the only caller) and saves
+    /// handler queues, which keeps arrival order (the driver is the only caller; a
+    /// `TestClient` dispatches one event at a time too: a second caller at once would
+    /// also break a handler's one call at a time, and its metrics' plain adds) and saves
     /// a hop through the router task per event. If a queue is full, the event goes on
     /// through the router from that handler on, and later events follow it there until
     /// the router has caught up.

@@ -97,9 +97,10 @@ pub(super) async fn run_worker(
 }
 
 /// How many calls of `h` its worker runs at once. At 1, its calls end one after the
-/// other, each before the next begins, inline or on the worker (the queue's
-/// [`Room`] is held from a call's start to its report): what lets its metrics be
-/// recorded without atomic read-modify-writes ([`measure::handler_metrics`]).
+/// other, each before the next begins, inline or on the worker (a call counts in its
+/// [`Room`]'s `busy` from its queueing or claim until after its report; dispatch has one
+/// caller at a time): what lets its metrics be recorded without atomic
+/// read-modify-writes ([`measure::handler_metrics`]).
 pub(super) fn concurrency(h: &Handler) -> usize {
     usize::try_from(h.desc.concurrency)
         .unwrap_or(usize::MAX)

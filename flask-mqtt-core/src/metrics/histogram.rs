@@ -101,10 +101,10 @@ mod tests {
             h.observe_nanos(11_000_000_000, exclusive);
             h.observe_nanos(u64::MAX, exclusive);
             let c = counts(&h);
-            assert_eq!(c[0], 2, "1 ns and exactly 100 us");
-            assert_eq!(c[1], 1, "just over 100 us");
-            assert_eq!(c[BUCKETS - 2], 1, "exactly 10 s");
-            assert_eq!(c[BUCKETS - 1], 2, "over 10 s");
+            assert_eq!(c[0], 2, "1 ns and exactly 100 us (exclusive: {exclusive})");
+            assert_eq!(c[1], 1, "just over 100 us (exclusive: {exclusive})");
+            assert_eq!(c[BUCKETS - 2], 1, "exactly 10 s (exclusive: {exclusive})");
+            assert_eq!(c[BUCKETS - 1], 2, "over 10 s (exclusive: {exclusive})");
             assert_eq!(c.iter().sum::<u64>(), 6);
             // Wrapping, as `fetch_add` does, with or without it.
             let sum = [

@@ -1,6 +1,7 @@
 //! [`ClientMetrics`]: what one client records, with every label set resolved when the
-//! client starts, so that recording is an atomic add (a counter) or two (a histogram):
-//! no label strings hashed or allocated per message, no lock.
+//! client starts, so that recording is an add (a counter) or two (a histogram), atomic
+//! only where two calls of a handler may end at once (`histogram::add`): no label
+//! strings hashed or allocated per message, no lock.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

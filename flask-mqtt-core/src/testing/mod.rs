@@ -86,6 +86,9 @@ pub struct TestClient {
     recorder: Arc<Recorder>,
     watch: Arc<Watch>,
     calls: Mutex<Vec<HandlerCall>>,
+    /// Held while an event is dispatched: [`Dispatcher::dispatch`] takes one caller at a
+    /// time (in a client, its driver), and `inject` may be called from several tasks.
+    dispatching: Mutex<()>,
 }
 
 impl fmt::Debug for TestClient {
@@ -161,6 +164,7 @@ impl TestClient {
             recorder,
             watch,
             calls: Mutex::new(Vec::new()),
+            dispatching: Mutex::new(()),
         })
     }
 
@@ -202,7 +206,10 @@ impl TestClient {
 
     /// Delivers any event right away; await to wait for the handlers it reaches.
     pub fn inject_event(&self, event: Event) -> impl Future<Output = Calls> + Send + '_ {
-        let seq = self.dispatcher.dispatch(&self.mqtt, event);
+        let seq = {
+            let _one_at_a_time = lock(&self.dispatching);
+            self.dispatcher.dispatch(&self.mqtt, event)
+        };
         let ended = self.watch.ended(seq);
         async move {
             let calls = ended.await;
