@@ -256,6 +256,17 @@ pub(crate) struct Handler {
 }
 
 impl Handler {
+    /// How many of its calls its worker runs at once (`concurrency`, at least 1). At 1,
+    /// its calls end one after the other, each before the next begins, inline or on the
+    /// worker (a call counts in its queue's `Room::busy` from its queueing or claim until
+    /// after its report; dispatch has one caller at a time): what lets its metrics be
+    /// recorded without atomic read-modify-writes (`dispatch::measure::handler_metrics`).
+    pub(crate) fn concurrency(&self) -> usize {
+        usize::try_from(self.desc.concurrency)
+            .unwrap_or(usize::MAX)
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS)
+    }
+
     /// Parses the descriptor's filter and template; `None` (logged, under `name`) when
     /// they are invalid, which only a hand-written descriptor can cause: the macro
     /// checked them.

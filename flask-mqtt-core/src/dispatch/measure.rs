@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use super::observe::{CallEnd, Observer};
 use super::queue::Queue;
-use super::worker;
 use crate::handler::HandlerError;
 use crate::metrics::families::CallOutcome;
 use crate::metrics::recorder::{ClientMetrics, HandlerMetrics};
@@ -25,7 +24,7 @@ pub(super) fn handler_metrics(h: &Handler, queue: &Queue) -> HandlerMetrics {
     HandlerMetrics::new(
         h.name.clone(),
         Box::new(move || room.len.load(Ordering::Relaxed)),
-        worker::concurrency(h) == 1,
+        h.concurrency() == 1,
     )
 }
 

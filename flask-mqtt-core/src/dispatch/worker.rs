@@ -36,7 +36,7 @@ pub(super) async fn run_worker(
     mut rx: QueueRx,
     reports: Option<Arc<Reports>>,
 ) {
-    let concurrency = concurrency(&h);
+    let concurrency = h.concurrency();
     let room = Arc::clone(&rx.room);
     if concurrency == 1 {
         // When an event is already waiting as a call ends, the worker takes it at once:
@@ -94,17 +94,6 @@ pub(super) async fn run_worker(
         while running.try_join_next().is_some() {}
     }
     while running.join_next().await.is_some() {}
-}
-
-/// How many calls of `h` its worker runs at once. At 1, its calls end one after the
-/// other, each before the next begins, inline or on the worker (a call counts in its
-/// [`Room`]'s `busy` from its queueing or claim until after its report; dispatch has one
-/// caller at a time): what lets its metrics be recorded without atomic
-/// read-modify-writes ([`measure::handler_metrics`]).
-pub(super) fn concurrency(h: &Handler) -> usize {
-    usize::try_from(h.desc.concurrency)
-        .unwrap_or(usize::MAX)
-        .clamp(1, Semaphore::MAX_PERMITS)
 }
 
 /// Does one piece of a worker's work, started at `started` (ticks; `None`: now), and
