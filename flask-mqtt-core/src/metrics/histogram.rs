@@ -92,14 +92,19 @@ mod tests {
     /// last bound to `+Inf`; the sum is kept in nanoseconds.
     #[test]
     fn bucket_bounds_are_inclusive() {
+        const OBSERVED: [u64; 6] = [
+            1,
+            100_000,
+            100_001,
+            10_000_000_000,
+            11_000_000_000,
+            u64::MAX,
+        ];
         for exclusive in [false, true] {
             let h = DurationHistogram::default();
-            h.observe_nanos(1, exclusive);
-            h.observe_nanos(100_000, exclusive);
-            h.observe_nanos(100_001, exclusive);
-            h.observe_nanos(10_000_000_000, exclusive);
-            h.observe_nanos(11_000_000_000, exclusive);
-            h.observe_nanos(u64::MAX, exclusive);
+            for nanos in OBSERVED {
+                h.observe_nanos(nanos, exclusive);
+            }
             let c = counts(&h);
             assert_eq!(c[0], 2, "1 ns and exactly 100 us (exclusive: {exclusive})");
             assert_eq!(c[1], 1, "just over 100 us (exclusive: {exclusive})");
@@ -107,16 +112,7 @@ mod tests {
             assert_eq!(c[BUCKETS - 1], 2, "over 10 s (exclusive: {exclusive})");
             assert_eq!(c.iter().sum::<u64>(), 6);
             // Wrapping, as `fetch_add` does, with or without it.
-            let sum = [
-                1,
-                100_000,
-                100_001,
-                10_000_000_000,
-                11_000_000_000,
-                u64::MAX,
-            ]
-            .into_iter()
-            .fold(0u64, u64::wrapping_add);
+            let sum = OBSERVED.into_iter().fold(0u64, u64::wrapping_add);
             assert_eq!(
                 h.sum_nanos.load(Ordering::Relaxed),
                 sum,
